@@ -1,0 +1,163 @@
+//! `impermctl verify`: run the layout checks and print the findings.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::exit::Exit;
+use crate::layout::{self, CHECKS, Finding, Severity, Verdict};
+
+/// Arguments of `impermctl verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// List the checks and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Do not run the check NAME (repeatable; see --list).
+    #[arg(long, value_name = "NAME")]
+    pub skip: Vec<String>,
+}
+
+/// The exit code for a verdict: 0 healthy (info only), 1 warnings, 2 fatal.
+pub fn exit_for(v: &Verdict) -> Exit {
+    match v.worst() {
+        None | Some(Severity::Info) => Exit::Ok,
+        Some(Severity::Warning) => Exit::Findings,
+        Some(Severity::Fatal) => Exit::Error,
+    }
+}
+
+/// One word for a verdict.
+pub fn summary_word(v: &Verdict) -> &'static str {
+    if v.rescue {
+        return "rescue";
+    }
+    match v.worst() {
+        None | Some(Severity::Info) => "healthy",
+        Some(Severity::Warning) => "warnings",
+        Some(Severity::Fatal) => "fatal",
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<&'a str>,
+    findings: &'a [Finding],
+    ran: &'a [&'static str],
+    skipped: &'a [&'static str],
+}
+
+#[derive(Serialize)]
+struct CheckInfo {
+    name: &'static str,
+    severity: Severity,
+    description: &'static str,
+}
+
+/// Run `impermctl verify`.
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    if a.list {
+        let list: Vec<CheckInfo> = CHECKS
+            .iter()
+            .map(|c| CheckInfo {
+                name: c.name,
+                severity: c.severity,
+                description: c.description,
+            })
+            .collect();
+        if a.json {
+            crate::output::print_json("CheckList", &serde_json::json!({ "checks": list }))?;
+        } else {
+            let mut out = std::io::stdout().lock();
+            for c in list {
+                writeln!(
+                    out,
+                    "{:<26} {:<8} {}",
+                    c.name,
+                    label(c.severity),
+                    c.description
+                )?;
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    if let Some(unknown) = a
+        .skip
+        .iter()
+        .find(|s| !CHECKS.iter().any(|c| c.name == s.as_str()))
+    {
+        anyhow::bail!("--skip {unknown}: no such check (see `impermctl verify --list`)");
+    }
+    let (settings, notice) = g.settings(false)?;
+    let state = layout::observe(&g.root(), &settings)?;
+    let v = layout::run_checks(&state, &settings, &a.skip);
+    if a.json {
+        crate::output::print_json(
+            "Verification",
+            &Report {
+                verdict: summary_word(&v),
+                notice: notice.as_deref(),
+                findings: &v.findings,
+                ran: &v.ran,
+                skipped: &v.skipped,
+            },
+        )?;
+    } else {
+        if let Some(n) = &notice {
+            eprintln!("impermctl: notice: {n}");
+        }
+        print_findings(&mut std::io::stdout().lock(), &v)?;
+    }
+    Ok(exit_for(&v))
+}
+
+/// The label of a severity in human output.
+pub fn label(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Fatal => "FATAL",
+    }
+}
+
+/// Human rendering of a verdict.
+pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
+    let count = |s| v.findings.iter().filter(|f| f.severity == s).count();
+    let (fatal, warn, info) = (
+        count(Severity::Fatal),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    let word = summary_word(v);
+    if v.findings.is_empty() {
+        writeln!(out, "layout: {word} ({} checks passed)", v.ran.len())?;
+    } else {
+        writeln!(
+            out,
+            "layout: {word}: {fatal} fatal, {warn} warning{}, {info} info ({} checks run{})",
+            if warn == 1 { "" } else { "s" },
+            v.ran.len(),
+            if v.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", v.skipped.len())
+            }
+        )?;
+    }
+    for f in &v.findings {
+        writeln!(
+            out,
+            "  {:<7} [{}] {}",
+            label(f.severity),
+            f.check,
+            f.message
+        )?;
+        writeln!(out, "          fix: {}", f.remedy)?;
+    }
+    Ok(())
+}

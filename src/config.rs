@@ -1,0 +1,254 @@
+//! `/etc/impermctl/config.toml`, read in three stages: raw serde structs
+//! (unknown keys rejected, spans kept) → defaults → a validated [`Settings`].
+//!
+//! Every error names the file, line, column and field, and says how to fix it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
+pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
+
+/// Paths no entry may be equal to or under.
+pub const FORBIDDEN_PREFIXES: &[&str] = &["/nix", "/proc", "/sys", "/dev", "/run"];
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// The file it was read from (for messages).
+    pub file: PathBuf,
+    /// Layout expectations.
+    pub layout: Layout,
+    /// The persistence roots, in file order.
+    pub roots: Vec<PersistenceRoot>,
+    /// Every declared entry of every root, sorted parent-first (by path).
+    pub entries: Vec<Entry>,
+    /// Watcher settings.
+    pub watch: Watch,
+}
+
+/// `[layout]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Layout {
+    /// What `/` must be for the root to count as ephemeral.
+    pub ephemeral_root: EphemeralRoot,
+    /// `/persistent` must not be on the root filesystem.
+    pub persistent_must_differ: bool,
+    /// What `boot` does on a fatal finding.
+    pub on_failure: OnFailure,
+}
+
+/// `layout.ephemeral_root`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EphemeralRoot {
+    /// tmpfs, or a ZFS dataset named `<base>.impermanence-<6 hex>`.
+    Auto,
+    /// tmpfs only.
+    Tmpfs,
+    /// ZFS (any dataset name).
+    Zfs,
+    /// btrfs (rollback setups).
+    Btrfs,
+    /// Do not check.
+    Any,
+}
+
+/// `layout.on_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Mount nothing and fail.
+    Refuse,
+    /// Log and mount anyway.
+    Warn,
+}
+
+/// One `[[persistence]]` block.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PersistenceRoot {
+    /// `persistentStoragePath`, normalised and absolute.
+    pub path: PathBuf,
+    /// Default `x-gvfs-hide` for directory binds.
+    pub hide_mounts: bool,
+    /// Default `x-gvfs-trash` for directory binds.
+    pub allow_trash: bool,
+}
+
+/// Directory or file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A bind-mounted directory.
+    Directory,
+    /// A bind-mounted or symlinked file.
+    File,
+}
+
+/// `method` of a file entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileMethod {
+    /// Bind if the persistent file exists, else symlink (machine-id: seed and bind).
+    Auto,
+    /// Always symlink.
+    Symlink,
+}
+
+/// Owner and mode applied when a directory is created. `user`/`group` are
+/// names or numeric ids, resolved at run time (after users exist).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Perms {
+    /// User name or uid.
+    pub user: String,
+    /// Group name or gid.
+    pub group: String,
+    /// Permission bits (octal or symbolic in the file, resolved here).
+    pub mode: u32,
+}
+
+impl Default for Perms {
+    fn default() -> Self {
+        Perms {
+            user: "root".into(),
+            group: "root".into(),
+            mode: 0o755,
+        }
+    }
+}
+
+/// One declared directory or file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entry {
+    /// Directory or file.
+    pub kind: Kind,
+    /// The path on the ephemeral root (absolute, normalised).
+    pub path: PathBuf,
+    /// The persistence root it belongs to.
+    pub root: PathBuf,
+    /// Where the data lives: `root` joined with `path`.
+    pub source: PathBuf,
+    /// Directories: the directory's own perms on creation. Files: unused (root defaults).
+    pub perms: Perms,
+    /// Perms of missing parent directories (files: `parent = {…}`).
+    pub parent: Perms,
+    /// `x-gvfs-hide` (directories only; always false for files).
+    pub hide: bool,
+    /// `x-gvfs-trash` (directories only; always false for files).
+    pub trash: bool,
+    /// Files only (directories: `Auto`).
+    pub method: FileMethod,
+}
+
+/// `[watch]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Watch {
+    /// Never warned about (still listed by `diff --all`).
+    pub ignore: Vec<PathBuf>,
+    /// Reminder interval per group.
+    pub warn_every: Duration,
+    /// Global budget of warnings per minute.
+    pub max_warnings_per_minute: u32,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            ignore: vec!["/tmp".into(), "/var/tmp".into()],
+            warn_every: Duration::from_secs(600),
+            max_warnings_per_minute: 10,
+        }
+    }
+}
+
+/// A config error, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{loc}: {field}: {message}\n  fix: {fix}", file = file.display(), loc = location(*line, *column))]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// The dotted field name, e.g. `persistence[0].directories[2].path`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+fn location(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}:{column}")
+    }
+}
+
+/// Read and validate the config at `path`.
+pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config {} (set --config or IMPERMCTL_CONFIG to use another file)",
+            path.display()
+        )
+    })?;
+    Ok(parse(&text, path)?)
+}
+
+/// Parse and validate config text; `file` is only used in messages.
+pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
+    let _ = (text, file);
+    unimplemented!("config::parse")
+}
+
+/// Resolve a mode as `mkdir --mode` does: octal (`0750`, `750`) or symbolic
+/// (`u=rwx,g=rx,o=`, applied to `a=rwx`). `None` when it is neither.
+pub fn parse_mode(mode: &str) -> Option<u32> {
+    let _ = mode;
+    unimplemented!("config::parse_mode")
+}
+
+impl Settings {
+    /// The settings used by `verify`/`status` when no config file exists:
+    /// one persistence root at `/persistent`, no entries, default layout.
+    pub fn fallback(file: &Path) -> Settings {
+        Settings {
+            file: file.to_path_buf(),
+            layout: Layout::default(),
+            roots: vec![PersistenceRoot {
+                path: PathBuf::from("/persistent"),
+                hide_mounts: false,
+                allow_trash: false,
+            }],
+            entries: Vec::new(),
+            watch: Watch::default(),
+        }
+    }
+
+    /// The persistence root that holds `path`'s data, if `path` is declared.
+    pub fn entry(&self, path: &Path) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.path == path)
+    }
+
+    /// Is `path` persisted: a declared entry, or under a declared directory?
+    pub fn is_persisted(&self, path: &Path) -> bool {
+        self.entries.iter().any(|e| match e.kind {
+            Kind::Directory => path.starts_with(&e.path),
+            Kind::File => path == e.path,
+        })
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            ephemeral_root: EphemeralRoot::Auto,
+            persistent_must_differ: true,
+            on_failure: OnFailure::Refuse,
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! The registry of named layout checks. Each check is a small function of
+//! the observed [`State`] and the [`Settings`]; it returns findings (empty
+//! when all is well). `verify` runs them all; `boot` refuses on a fatal one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::observe::{EntryState, ProbeKind, State, entry_state};
+use crate::config::{EphemeralRoot, Kind, Settings};
+use crate::mountinfo::Mount;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Data may be lost or the setup is unusual.
+    Warning,
+    /// Persisted data would land on the throwaway root: `boot` refuses.
+    Fatal,
+}
+
+/// One problem found by a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The check's name.
+    pub check: &'static str,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The path concerned, if any.
+    pub path: Option<PathBuf>,
+    /// What is wrong, in a sentence.
+    pub message: String,
+    /// How to fix it.
+    pub remedy: String,
+}
+
+/// A named check.
+#[derive(Debug)]
+pub struct Check {
+    /// Stable name (`--skip NAME`).
+    pub name: &'static str,
+    /// Severity of its findings (a finding may be milder, never worse).
+    pub severity: Severity,
+    /// One line: what it checks.
+    pub description: &'static str,
+    run: fn(&Ctx) -> Vec<Finding>,
+}
+
+struct Ctx<'a> {
+    state: &'a State,
+    settings: &'a Settings,
+    root: Option<&'a Mount>,
+    base: Option<&'a str>,
+    ephemeral: bool,
+}
+
+const GUIDE: &str = "https://kb.vpsfree.org/manuals/distributions/nixos/impermanence";
+
+/// Every check, in the order they run.
+pub static CHECKS: &[Check] = &[
+    Check {
+        name: "rescue-mode",
+        severity: Severity::Warning,
+        description: "the VPS is booted in rescue mode (root <base>.boot-<hex>, original root at /mnt/vps)",
+        run: rescue_mode,
+    },
+    Check {
+        name: "persistent-root-exists",
+        severity: Severity::Fatal,
+        description: "each persistence root exists and is a real directory (not a symlink or a file)",
+        run: persistent_root_exists,
+    },
+    Check {
+        name: "persistent-root-mounted",
+        severity: Severity::Fatal,
+        description: "each persistence root is a mount point",
+        run: persistent_root_mounted,
+    },
+    Check {
+        name: "persistent-root-separate",
+        severity: Severity::Fatal,
+        description: "each persistence root is on another filesystem than / (device and superblock differ)",
+        run: persistent_root_separate,
+    },
+    Check {
+        name: "persistent-root-writable",
+        severity: Severity::Fatal,
+        description: "each persistence root is writable",
+        run: persistent_root_writable,
+    },
+    Check {
+        name: "root-ephemeral",
+        severity: Severity::Warning,
+        description: "/ is ephemeral: tmpfs, or a ZFS dataset named <base>.impermanence-<6 hex>",
+        run: root_ephemeral,
+    },
+    Check {
+        name: "nix-separate",
+        severity: Severity::Warning,
+        description: "/nix is its own mount, not on the root filesystem",
+        run: nix_separate,
+    },
+    Check {
+        name: "vpsfree-datasets",
+        severity: Severity::Info,
+        description: "on vpsFree, /persistent comes from <base> and /nix from <base>/nix",
+        run: vpsfree_datasets,
+    },
+    Check {
+        name: "binds-from-persistent",
+        severity: Severity::Warning,
+        description: "every declared entry that is mounted comes from its persistence root's filesystem",
+        run: binds_from_persistent,
+    },
+    Check {
+        name: "recommended-paths",
+        severity: Severity::Warning,
+        description: "the paths the vpsFree guide persists are declared",
+        run: recommended_paths,
+    },
+    Check {
+        name: "root-usage",
+        severity: Severity::Warning,
+        description: "the root filesystem is below 80% of its size",
+        run: root_usage,
+    },
+];
+
+/// The result of running the checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Every finding, in check order.
+    pub findings: Vec<Finding>,
+    /// Checks that ran.
+    pub ran: Vec<&'static str>,
+    /// Checks that were skipped (by `--skip`, or because rescue mode makes them moot).
+    pub skipped: Vec<&'static str>,
+    /// The system is in rescue mode: nothing is to be mounted.
+    pub rescue: bool,
+}
+
+impl Verdict {
+    /// The worst severity found.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// Any fatal finding?
+    pub fn is_fatal(&self) -> bool {
+        self.worst() == Some(Severity::Fatal)
+    }
+}
+
+/// Run every check not in `skip`.
+pub fn run_checks(state: &State, settings: &Settings, skip: &[String]) -> Verdict {
+    let root = state.mounts.root();
+    let base = root.and_then(|m| impermanence_base(&m.source));
+    let ctx = Ctx {
+        state,
+        settings,
+        root,
+        base,
+        ephemeral: false,
+    };
+    let ephemeral = root_ephemeral(&ctx).is_empty();
+    let ctx = Ctx { ephemeral, ..ctx };
+    let mut v = Verdict {
+        findings: Vec::new(),
+        ran: Vec::new(),
+        skipped: Vec::new(),
+        rescue: false,
+    };
+    for c in CHECKS {
+        if skip.iter().any(|s| s == c.name) || (v.rescue && c.name != "root-usage") {
+            v.skipped.push(c.name);
+            continue;
+        }
+        let found = (c.run)(&ctx);
+        debug_assert!(found.iter().all(|f| f.severity <= c.severity));
+        if c.name == "rescue-mode" && !found.is_empty() {
+            v.rescue = true;
+        }
+        v.ran.push(c.name);
+        v.findings.extend(found);
+    }
+    v
+}
+
+fn finding(
+    check: &'static str,
+    severity: Severity,
+    path: Option<&Path>,
+    message: String,
+    remedy: String,
+) -> Finding {
+    Finding {
+        check,
+        severity,
+        path: path.map(Path::to_path_buf),
+        message,
+        remedy,
+    }
+}
+
+/// `tank/ct/101.impermanence-c5a8b7` → `tank/ct/101`.
+fn impermanence_base(source: &str) -> Option<&str> {
+    suffixed(source, ".impermanence-")
+}
+
+fn suffixed<'a>(source: &'a str, marker: &str) -> Option<&'a str> {
+    let (base, hex) = source.rsplit_once(marker)?;
+    (hex.len() == 6
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && !base.is_empty())
+    .then_some(base)
+}
+
+fn rescue_mode(c: &Ctx) -> Vec<Finding> {
+    let boot_name = c.root.and_then(|m| suffixed(&m.source, ".boot-"));
+    let mnt_vps = c.state.mounts.is_mount_point(Path::new("/mnt/vps"));
+    if boot_name.is_none() && !mnt_vps {
+        return vec![];
+    }
+    let why = match (boot_name, mnt_vps) {
+        (Some(b), true) => {
+            format!("the root is the rescue dataset of {b} and the VPS's own root is at /mnt/vps")
+        }
+        (Some(b), false) => format!("the root is the rescue dataset of {b}"),
+        _ => "the VPS's own root is mounted at /mnt/vps".into(),
+    };
+    vec![finding(
+        "rescue-mode",
+        Severity::Warning,
+        None,
+        format!("rescue mode: {why}; impermanence is not active and impermctl mounts nothing"),
+        format!(
+            "reboot the VPS normally from vpsAdmin to leave rescue mode; your data is in /mnt/vps ({GUIDE})"
+        ),
+    )]
+}
+
+fn persistent_root_exists(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        let Some(p) = c.state.probe(&r.path) else {
+            continue;
+        };
+        let what = match p.kind {
+            ProbeKind::Directory => continue,
+            ProbeKind::Missing => "does not exist".to_string(),
+            ProbeKind::Symlink => format!(
+                "is a symlink (to {}), which impermctl never follows",
+                p.link.as_deref().unwrap_or(Path::new("?")).display()
+            ),
+            ProbeKind::File => "is a regular file, not a directory".into(),
+            ProbeKind::Other => "is not a directory".into(),
+        };
+        out.push(finding(
+            "persistent-root-exists",
+            Severity::Fatal,
+            Some(&r.path),
+            format!("persistence root {} {what}", r.path.display()),
+            mount_remedy(&r.path),
+        ));
+    }
+    out
+}
+
+fn mount_remedy(p: &Path) -> String {
+    if p == Path::new("/persistent") {
+        format!(
+            "mount the VPS's dataset at /persistent in the VPS details in vpsAdmin (Mounts), step 5 of the guide ({GUIDE}), then restart the VPS"
+        )
+    } else {
+        format!(
+            "mount the persistent filesystem at {} before impermctl runs (fileSystems.\"{}\".neededForBoot = true on NixOS)",
+            p.display(),
+            p.display()
+        )
+    }
+}
+
+fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
+    c.settings
+        .roots
+        .iter()
+        .filter(|r| !c.state.mounts.is_mount_point(&r.path))
+        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == ProbeKind::Directory))
+        .map(|r| {
+            finding(
+                "persistent-root-mounted",
+                Severity::Fatal,
+                Some(&r.path),
+                format!(
+                    "{} is not a mount point: it is a plain directory on the ephemeral root, so everything \"persisted\" there is lost at the next reboot",
+                    r.path.display()
+                ),
+                mount_remedy(&r.path),
+            )
+        })
+        .collect()
+}
+
+fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
+    if !c.settings.layout.persistent_must_differ {
+        return vec![];
+    }
+    let Some(root_dev) = c.state.dev_of(Path::new("/")) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        if !c.state.mounts.is_mount_point(&r.path) {
+            continue; // reported by persistent-root-mounted
+        }
+        if c.state.dev_of(&r.path) != Some(root_dev) {
+            continue;
+        }
+        // With the root not ephemeral (impermanence off), sharing / loses nothing.
+        let severity = if c.ephemeral {
+            Severity::Fatal
+        } else {
+            Severity::Warning
+        };
+        out.push(finding(
+            "persistent-root-separate",
+            severity,
+            Some(&r.path),
+            format!(
+                "{} is on the same filesystem as / (device {}:{})",
+                r.path.display(),
+                root_dev.0,
+                root_dev.1
+            ),
+            if c.ephemeral {
+                mount_remedy(&r.path)
+            } else {
+                "expected while the impermanence feature is off; enable it in vpsAdmin (VPS features) to get a fresh root at every start".into()
+            },
+        ));
+    }
+    out
+}
+
+fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        let ro_mount = c.state.mounts.at(&r.path).is_some_and(Mount::is_read_only);
+        let not_writable = c.state.probe(&r.path).and_then(|p| p.writable) == Some(false);
+        if ro_mount || not_writable {
+            out.push(finding(
+                "persistent-root-writable",
+                Severity::Fatal,
+                Some(&r.path),
+                format!("persistence root {} is read-only", r.path.display()),
+                format!(
+                    "remount {} read-write (check the mount's options in vpsAdmin or fileSystems)",
+                    r.path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn root_ephemeral(c: &Ctx) -> Vec<Finding> {
+    let Some(root) = c.root else {
+        return vec![finding(
+            "root-ephemeral",
+            Severity::Warning,
+            Some(Path::new("/")),
+            "the mount table has no / line".into(),
+            "check that /proc/self/mountinfo is readable".into(),
+        )];
+    };
+    let ok = match c.settings.layout.ephemeral_root {
+        EphemeralRoot::Any => true,
+        EphemeralRoot::Tmpfs => root.fstype == "tmpfs",
+        EphemeralRoot::Zfs => root.fstype == "zfs",
+        EphemeralRoot::Btrfs => root.fstype == "btrfs",
+        EphemeralRoot::Auto => root.fstype == "tmpfs" || c.base.is_some(),
+    };
+    if ok {
+        return vec![];
+    }
+    vec![finding(
+        "root-ephemeral",
+        Severity::Warning,
+        Some(Path::new("/")),
+        format!(
+            "/ ({} {}) is not an ephemeral root: the impermanence feature looks switched off, so nothing is discarded at reboot",
+            root.fstype, root.source
+        ),
+        "enable \"NixOS Impermanence\" in the VPS features in vpsAdmin, or set layout.ephemeral_root (tmpfs, zfs, btrfs, any) to describe your root".into(),
+    )]
+}
+
+fn nix_separate(c: &Ctx) -> Vec<Finding> {
+    let nix = Path::new("/nix");
+    let Some(m) = c.state.mounts.at(nix) else {
+        return vec![finding(
+            "nix-separate",
+            Severity::Warning,
+            Some(nix),
+            "/nix is not a mount point: the Nix store lives on the root filesystem".into(),
+            format!(
+                "give /nix its own dataset (the guide's conversion steps create <dataset>/nix mounted at /nix, {GUIDE})"
+            ),
+        )];
+    };
+    if Some(m.dev()) == c.root.map(Mount::dev) {
+        return vec![finding(
+            "nix-separate",
+            Severity::Warning,
+            Some(nix),
+            "/nix is mounted from the root filesystem".into(),
+            "mount a separate filesystem at /nix".into(),
+        )];
+    }
+    vec![]
+}
+
+fn vpsfree_datasets(c: &Ctx) -> Vec<Finding> {
+    let Some(base) = c.base else { return vec![] };
+    let mut out = vec![];
+    let expect = [
+        (
+            c.settings.roots.first().map(|r| r.path.as_path()),
+            base.to_string(),
+        ),
+        (Some(Path::new("/nix")), format!("{base}/nix")),
+    ];
+    for (p, want) in expect {
+        let Some(p) = p else { continue };
+        let Some(m) = c.state.mounts.at(p) else {
+            continue;
+        };
+        if m.fstype == "zfs" && m.source != want {
+            out.push(finding(
+                "vpsfree-datasets",
+                Severity::Info,
+                Some(p),
+                format!(
+                    "{} comes from dataset {}, not {want} as on a standard vpsFree VPS",
+                    p.display(),
+                    m.source
+                ),
+                "nothing to do if you chose that dataset on purpose".into(),
+            ));
+        }
+    }
+    out
+}
+
+fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for e in &c.settings.entries {
+        let Some(root_m) = c.state.mounts.at(&e.root) else {
+            continue;
+        };
+        if let EntryState::Bound = entry_state(c.state, e) {
+            continue;
+        }
+        if let Some(m) = c.state.mounts.at(&e.path)
+            && m.dev() != root_m.dev()
+        {
+            out.push(finding(
+                "binds-from-persistent",
+                Severity::Warning,
+                Some(&e.path),
+                format!(
+                    "{} is mounted from {} ({}), not from {}",
+                    e.path.display(),
+                    m.source,
+                    m.root.display(),
+                    e.source.display()
+                ),
+                format!(
+                    "unmount it and run `impermctl boot`, or remove {} from the config",
+                    e.path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The paths the vpsFree guide persists, and what is lost without each.
+const RECOMMENDED: &[(&str, Kind, &str)] = &[
+    (
+        "/etc/nixos",
+        Kind::Directory,
+        "your NixOS configuration (the flake in /etc/nixos) is lost at every reboot",
+    ),
+    (
+        "/var/log",
+        Kind::Directory,
+        "the journal and logs of every previous boot are lost",
+    ),
+    (
+        "/var/lib/nixos",
+        Kind::Directory,
+        "uid/gid assignments change between boots, so files in /persistent can end up owned by the wrong users",
+    ),
+    (
+        "/etc/machine-id",
+        Kind::File,
+        "the machine ID changes at every boot (journal history, DHCP client IDs and licences keyed on it break)",
+    ),
+];
+
+fn recommended_paths(c: &Ctx) -> Vec<Finding> {
+    let root = c
+        .settings
+        .roots
+        .first()
+        .map(|r| r.path.clone())
+        .unwrap_or_else(|| "/persistent".into());
+    RECOMMENDED
+        .iter()
+        .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
+        .map(|(p, kind, lost)| {
+            let how = match kind {
+                Kind::Directory => crate::group::Persist::Directory,
+                Kind::File => crate::group::Persist::File,
+            };
+            finding(
+                "recommended-paths",
+                Severity::Warning,
+                Some(Path::new(p)),
+                format!("{p} is not persisted: {lost}"),
+                format!(
+                    "add it: {}",
+                    crate::group::suggest_nix(&root, Path::new(p), how)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn root_usage(c: &Ctx) -> Vec<Finding> {
+    let Some(u) = c.state.root_usage else {
+        return vec![];
+    };
+    let pct = u.used as f64 * 100.0 / u.size as f64;
+    if pct <= 80.0 {
+        return vec![];
+    }
+    vec![finding(
+        "root-usage",
+        Severity::Warning,
+        Some(Path::new("/")),
+        format!(
+            "the root filesystem is {pct:.0}% full ({} of {} MiB); on vpsFree the root dataset has a 10 GiB quota",
+            u.used >> 20,
+            u.size >> 20
+        ),
+        "run `impermctl diff` to see what fills it; persist what you need, delete the rest".into(),
+    )]
+}

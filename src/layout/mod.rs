@@ -1,0 +1,8 @@
+//! The observed layout of a system (mount table plus filesystem probes) and
+//! the registry of named checks run by `verify` and `boot`.
+
+mod checks;
+mod observe;
+
+pub use checks::{CHECKS, Check, Finding, Severity, Verdict, run_checks};
+pub use observe::{EntryState, Probe, ProbeKind, State, Usage, entry_state, observe};

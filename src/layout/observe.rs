@@ -1,0 +1,234 @@
+//! Observing a root: its mount table (logical paths) and, on a live tree,
+//! `lstat`/`statvfs`/`access` facts about the paths the checks care about.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::config::{Entry, Kind, Settings};
+use crate::mountinfo::{Mount, MountTable};
+use crate::root::Root;
+
+/// What a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// Nothing there.
+    Missing,
+    /// A directory.
+    Directory,
+    /// A regular file.
+    File,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// Anything else.
+    Other,
+}
+
+/// Facts about one path on a live tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Probe {
+    /// What is there (`lstat`).
+    pub kind: ProbeKind,
+    /// `st_dev` as (major, minor).
+    pub dev: Option<(u32, u32)>,
+    /// Writable (`access(W_OK)` and not a read-only filesystem).
+    pub writable: Option<bool>,
+    /// Symlink target, when a symlink.
+    pub link: Option<PathBuf>,
+}
+
+/// Space on the root filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Bytes used.
+    pub used: u64,
+    /// Bytes in all (used + available to unprivileged users).
+    pub size: u64,
+}
+
+/// Everything the checks look at.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The mount table, with logical mount points.
+    pub mounts: MountTable,
+    /// Whether the probes come from a live tree (false with `--mountinfo`).
+    pub live: bool,
+    /// Probes of `/`, `/nix` and every persistence root and entry target.
+    pub probes: BTreeMap<PathBuf, Probe>,
+    /// Usage of the root filesystem (live only).
+    pub root_usage: Option<Usage>,
+}
+
+impl State {
+    /// The probe of a logical path, if taken.
+    pub fn probe(&self, p: &Path) -> Option<&Probe> {
+        self.probes.get(p)
+    }
+
+    /// The device of the filesystem holding `p`: the live `st_dev` when
+    /// probed, else the device of its containing mount.
+    pub fn dev_of(&self, p: &Path) -> Option<(u32, u32)> {
+        self.probe(p)
+            .and_then(|pr| pr.dev)
+            .or_else(|| self.mounts.containing(p).map(Mount::dev))
+    }
+}
+
+/// Observe `root` for `settings`.
+pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
+    let (mounts, live) = match root.mountinfo_override() {
+        Some(file) => (MountTable::read(file)?, false),
+        None => {
+            let t = MountTable::read(Path::new("/proc/self/mountinfo")).context(
+                "cannot read /proc/self/mountinfo: is /proc mounted? impermctl needs it to see the layout",
+            )?;
+            (t.rebase(root.dir()), true)
+        }
+    };
+    let mut state = State {
+        mounts,
+        live,
+        probes: BTreeMap::new(),
+        root_usage: None,
+    };
+    if live {
+        let mut paths: Vec<PathBuf> = vec!["/".into(), "/nix".into()];
+        paths.extend(settings.roots.iter().map(|r| r.path.clone()));
+        paths.extend(settings.entries.iter().map(|e| e.path.clone()));
+        for p in paths {
+            let probe = probe(&root.host(&p));
+            state.probes.insert(p, probe);
+        }
+        state.root_usage = usage(root.dir());
+    }
+    Ok(state)
+}
+
+fn probe(host: &Path) -> Probe {
+    let Ok(md) = std::fs::symlink_metadata(host) else {
+        return Probe {
+            kind: ProbeKind::Missing,
+            dev: None,
+            writable: None,
+            link: None,
+        };
+    };
+    let ft = md.file_type();
+    let kind = if ft.is_symlink() {
+        ProbeKind::Symlink
+    } else if ft.is_dir() {
+        ProbeKind::Directory
+    } else if ft.is_file() {
+        ProbeKind::File
+    } else {
+        ProbeKind::Other
+    };
+    let dev = md.dev();
+    let writable = (kind != ProbeKind::Symlink).then(|| {
+        nix::unistd::access(host, nix::unistd::AccessFlags::W_OK).is_ok()
+            && nix::sys::statvfs::statvfs(host)
+                .map(|s| !s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+                .unwrap_or(true)
+    });
+    Probe {
+        kind,
+        dev: Some((
+            nix::sys::stat::major(dev) as u32,
+            nix::sys::stat::minor(dev) as u32,
+        )),
+        writable,
+        link: std::fs::read_link(host).ok(),
+    }
+}
+
+fn usage(host: &Path) -> Option<Usage> {
+    let s = nix::sys::statvfs::statvfs(host).ok()?;
+    let frag = s.fragment_size();
+    let used = (s.blocks() - s.blocks_free()) * frag;
+    let size = used + s.blocks_available() * frag;
+    (size > 0).then_some(Usage { used, size })
+}
+
+/// The state of one declared entry on the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum EntryState {
+    /// Bind-mounted from its persistent source.
+    Bound,
+    /// A symlink to its persistent source.
+    Symlinked,
+    /// Nothing at the target.
+    Missing,
+    /// Present but not persisted (a plain directory or file on the ephemeral root).
+    NotPersisted,
+    /// Something else is mounted there.
+    Foreign {
+        /// The source of the foreign mount.
+        source: String,
+        /// Its root within that filesystem.
+        root: PathBuf,
+    },
+    /// A symlink pointing somewhere else.
+    WrongLink {
+        /// Where it points.
+        target: PathBuf,
+    },
+}
+
+/// Where `entry` stands in `state`.
+pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
+    if let Some(m) = state.mounts.at(&entry.path) {
+        return if is_bind_of(&state.mounts, m, &entry.source) {
+            EntryState::Bound
+        } else {
+            EntryState::Foreign {
+                source: m.source.clone(),
+                root: m.root.clone(),
+            }
+        };
+    }
+    match state.probe(&entry.path) {
+        Some(Probe {
+            kind: ProbeKind::Symlink,
+            link: Some(t),
+            ..
+        }) if *t == entry.source => EntryState::Symlinked,
+        Some(Probe {
+            kind: ProbeKind::Symlink,
+            link: Some(t),
+            ..
+        }) => EntryState::WrongLink { target: t.clone() },
+        Some(Probe {
+            kind: ProbeKind::Missing,
+            ..
+        }) => EntryState::Missing,
+        Some(_) => EntryState::NotPersisted,
+        // Offline (captured mount table): no mount there means not bound.
+        None => match entry.kind {
+            Kind::File => EntryState::Missing,
+            Kind::Directory => EntryState::NotPersisted,
+        },
+    }
+}
+
+/// Is mount `m` a bind of the logical path `source`? True when `m` is on the
+/// filesystem that holds `source` and its root is `source`'s place in it.
+pub fn is_bind_of(mounts: &MountTable, m: &Mount, source: &Path) -> bool {
+    let Some(holder) = mounts.containing(source) else {
+        return false;
+    };
+    if holder.dev() != m.dev() {
+        return false;
+    }
+    let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
+    let expected = if rel.as_os_str().is_empty() {
+        holder.root.clone()
+    } else {
+        holder.root.join(rel)
+    };
+    m.root == expected
+}

@@ -1,0 +1,25 @@
+//! impermctl makes an ephemeral-root system safe to live on.
+//!
+//! The binary is a thin face over this library. Decisions are pure data
+//! (`layout` findings, `plan` steps); every kernel call lives in `sys`.
+
+/// The command line: one file per subcommand.
+pub mod cli;
+/// `/etc/impermctl/config.toml`: raw serde → defaults → validated `Settings`.
+pub mod config;
+/// Exit codes and how they merge.
+pub mod exit;
+/// Mapping a path to the directory a user would persist, and the config line for it.
+pub mod group;
+/// Observed layout (mounts, filesystems) and the registry of named checks.
+pub mod layout;
+/// Logging to journald (structured) or stderr.
+pub mod logging;
+/// A parser and queries for `/proc/self/mountinfo`.
+pub mod mountinfo;
+/// Versioned machine-readable documents (`--json`).
+pub mod output;
+/// The tree impermctl works on (`/` or `--root DIR`) and every path derived from it.
+pub mod root;
+/// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
+pub mod sys;

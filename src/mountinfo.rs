@@ -1,0 +1,329 @@
+//! A parser and queries for `/proc/self/mountinfo` (proc(5)).
+//!
+//! Line format: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPER`.
+//! Root, mount point and source carry octal escapes (`\040` space, `\011` tab,
+//! `\012` newline, `\134` backslash); escapes above `\377` are kept literally.
+//! A mount point can be stacked: the mount listed last is the one visible.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+/// One mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Mount ID.
+    pub id: u64,
+    /// Parent mount ID.
+    pub parent: u64,
+    /// Device major number (`st_dev`).
+    pub major: u32,
+    /// Device minor number.
+    pub minor: u32,
+    /// The directory of the filesystem that forms the root of this mount (binds: the source path).
+    pub root: PathBuf,
+    /// Where it is mounted.
+    pub mount_point: PathBuf,
+    /// Per-mount options (`rw`, `nosuid`, `idmapped`, …).
+    pub options: Vec<String>,
+    /// Optional fields (`shared:N`, `master:N`, …).
+    pub optional: Vec<String>,
+    /// Filesystem type (`zfs`, `tmpfs`, …).
+    pub fstype: String,
+    /// Mount source (the dataset name on ZFS).
+    pub source: String,
+    /// Per-superblock options.
+    pub super_options: Vec<String>,
+}
+
+impl Mount {
+    /// The device, as `(major, minor)`.
+    pub fn dev(&self) -> (u32, u32) {
+        (self.major, self.minor)
+    }
+
+    /// Is the mount read-only (per-mount or superblock)?
+    pub fn is_read_only(&self) -> bool {
+        self.options.iter().any(|o| o == "ro") || self.super_options.iter().any(|o| o == "ro")
+    }
+
+    /// Is this an idmapped mount?
+    pub fn is_idmapped(&self) -> bool {
+        self.options.iter().any(|o| o == "idmapped")
+    }
+}
+
+/// A malformed mountinfo line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// A parsed mount table, in kernel order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountTable {
+    mounts: Vec<Mount>,
+}
+
+impl MountTable {
+    /// Parse mountinfo text.
+    pub fn parse(text: &str) -> Result<MountTable, ParseError> {
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// Parse mountinfo bytes (paths need not be UTF-8).
+    pub fn parse_bytes(text: &[u8]) -> Result<MountTable, ParseError> {
+        let mut mounts = Vec::new();
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            mounts.push(parse_line(line).map_err(|message| ParseError {
+                line: i + 1,
+                message,
+            })?);
+        }
+        Ok(MountTable { mounts })
+    }
+
+    /// Read and parse a mountinfo file.
+    pub fn read(path: &Path) -> anyhow::Result<MountTable> {
+        use anyhow::Context;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the mount table {}", path.display()))?;
+        Self::parse_bytes(&bytes)
+            .with_context(|| format!("malformed mount table {}", path.display()))
+    }
+
+    /// Build a table from mounts.
+    pub fn from_mounts(mounts: Vec<Mount>) -> MountTable {
+        MountTable { mounts }
+    }
+
+    /// All mounts, in kernel order.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// The visible mount at exactly `mount_point` (the last one stacked there).
+    pub fn at(&self, mount_point: &Path) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == mount_point)
+    }
+
+    /// Is `path` a mount point?
+    pub fn is_mount_point(&self, path: &Path) -> bool {
+        self.at(path).is_some()
+    }
+
+    /// The mount that contains `path` (the visible mount on its longest
+    /// mounted prefix). Purely lexical: symlinks are not resolved.
+    pub fn containing(&self, path: &Path) -> Option<&Mount> {
+        path.ancestors().find_map(|a| self.at(a))
+    }
+
+    /// The root mount (`/`).
+    pub fn root(&self) -> Option<&Mount> {
+        self.at(Path::new("/"))
+    }
+
+    /// Mounts whose mount point is strictly below `dir`.
+    pub fn below<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a Mount> + 'a {
+        self.mounts
+            .iter()
+            .filter(move |m| m.mount_point != dir && m.mount_point.starts_with(dir))
+    }
+
+    /// The table as seen from a root at `dir` (`--root`): mounts outside it
+    /// are dropped and mount points become logical (`dir/x` → `/x`). The
+    /// mount containing `dir` itself becomes `/` when `dir` is not a mount point.
+    pub fn rebase(&self, dir: &Path) -> MountTable {
+        if dir == Path::new("/") {
+            return self.clone();
+        }
+        let mut mounts = Vec::new();
+        if !self.is_mount_point(dir)
+            && let Some(c) = self.containing(dir)
+        {
+            let mut m = c.clone();
+            let rel = dir.strip_prefix(&c.mount_point).unwrap_or(Path::new(""));
+            m.root = m.root.join(rel);
+            m.mount_point = PathBuf::from("/");
+            mounts.push(m);
+        }
+        for m in &self.mounts {
+            if let Ok(rel) = m.mount_point.strip_prefix(dir) {
+                let mut m = m.clone();
+                m.mount_point = Path::new("/").join(rel);
+                mounts.push(m);
+            }
+        }
+        MountTable { mounts }
+    }
+}
+
+fn parse_line(line: &[u8]) -> Result<Mount, String> {
+    let fields: Vec<&[u8]> = line
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .collect();
+    let sep = fields
+        .iter()
+        .position(|f| *f == b"-")
+        .ok_or("no ' - ' separator before the filesystem type")?;
+    if sep < 6 {
+        return Err(format!("{sep} fields before ' - ', expected at least 6"));
+    }
+    if fields.len() < sep + 3 {
+        return Err("expected filesystem type, source and super options after ' - '".into());
+    }
+    let text = |f: &[u8]| String::from_utf8_lossy(&unescape(f)).into_owned();
+    let num = |f: &[u8], what: &str| -> Result<u64, String> {
+        std::str::from_utf8(f)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{what} {:?} is not a number", String::from_utf8_lossy(f)))
+    };
+    let (major, minor) = {
+        let s = std::str::from_utf8(fields[2]).map_err(|_| "device is not text")?;
+        let (a, b) = s
+            .split_once(':')
+            .ok_or_else(|| format!("device {s:?} is not MAJOR:MINOR"))?;
+        (
+            a.parse()
+                .map_err(|_| format!("device major {a:?} is not a number"))?,
+            b.parse()
+                .map_err(|_| format!("device minor {b:?} is not a number"))?,
+        )
+    };
+    let list = |f: &[u8]| -> Vec<String> {
+        text(f)
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Ok(Mount {
+        id: num(fields[0], "mount ID")?,
+        parent: num(fields[1], "parent ID")?,
+        major,
+        minor,
+        root: path(fields[3]),
+        mount_point: path(fields[4]),
+        options: list(fields[5]),
+        optional: fields[6..sep].iter().map(|f| text(f)).collect(),
+        fstype: text(fields[sep + 1]),
+        source: text(fields[sep + 2]),
+        super_options: fields.get(sep + 3).map(|f| list(f)).unwrap_or_default(),
+    })
+}
+
+fn path(field: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(unescape(field)))
+}
+
+/// Undo the kernel's octal escapes (`\NNN`, three octal digits, value ≤ 0o377).
+pub fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\' && i + 3 < field.len() {
+            let d = &field[i + 1..i + 4];
+            if d.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                if v <= 0o377 {
+                    out.push(v as u8);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(field[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "36 35 98:0 /mnt1 /mnt/parent\\040dir rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue";
+
+    #[test]
+    fn parses_the_proc5_example_with_optional_fields_and_escapes() {
+        let t = MountTable::parse(LINE).unwrap();
+        let m = &t.mounts()[0];
+        assert_eq!((m.id, m.parent, m.major, m.minor), (36, 35, 98, 0));
+        assert_eq!(m.root, Path::new("/mnt1"));
+        assert_eq!(m.mount_point, Path::new("/mnt/parent dir"));
+        assert_eq!(m.optional, vec!["master:1", "shared:7"]);
+        assert_eq!(m.fstype, "ext3");
+        assert_eq!(m.source, "/dev/root");
+        assert_eq!(m.super_options, vec!["rw", "errors=continue"]);
+        assert!(!m.is_read_only());
+    }
+
+    #[test]
+    fn unescapes_every_kernel_escape_and_keeps_oversized_ones() {
+        assert_eq!(unescape(br"a\040b\011c\012d\134e"), b"a b\tc\nd\\e");
+        assert_eq!(unescape(br"\777"), br"\777");
+        assert_eq!(unescape(br"x\04"), br"x\04");
+        assert_eq!(unescape(br"\"), br"\");
+    }
+
+    #[test]
+    fn stacked_mounts_last_wins() {
+        let t = MountTable::parse(
+            "1 0 0:1 / / rw - tmpfs a rw\n2 1 0:2 / /x rw - tmpfs b rw\n3 1 0:3 / /x ro - tmpfs c rw\n",
+        )
+        .unwrap();
+        assert_eq!(t.at(Path::new("/x")).unwrap().source, "c");
+        assert!(t.at(Path::new("/x")).unwrap().is_read_only());
+        assert_eq!(t.containing(Path::new("/x/y/z")).unwrap().source, "c");
+        assert_eq!(t.containing(Path::new("/y")).unwrap().source, "a");
+        assert!(!t.is_mount_point(Path::new("/y")));
+    }
+
+    #[test]
+    fn malformed_lines_name_the_line() {
+        let e = MountTable::parse("1 0 0:1 / / rw - tmpfs a rw\n1 0 0:1 / / rw tmpfs a rw\n")
+            .unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("separator"), "{e}");
+        let e = MountTable::parse("x 0 0:1 / / rw - tmpfs a rw").unwrap_err();
+        assert!(e.message.contains("mount ID"), "{e}");
+        let e = MountTable::parse("1 0 01 / / rw - tmpfs a rw").unwrap_err();
+        assert!(e.message.contains("MAJOR:MINOR"), "{e}");
+        assert!(MountTable::parse("1 0 0:1 / / rw -").is_err());
+    }
+
+    #[test]
+    fn non_utf8_mount_points_survive() {
+        let t = MountTable::parse_bytes(b"1 0 0:1 / /a\xffb rw - tmpfs a rw").unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(t.mounts()[0].mount_point.as_os_str().as_bytes(), b"/a\xffb");
+    }
+
+    #[test]
+    fn rebase_maps_a_root_dir_to_slash() {
+        let t = MountTable::parse(
+            "1 0 8:1 / / rw - ext4 /dev/vda rw\n2 1 0:5 /private /tmp/r rw - tmpfs ds.impermanence-abcdef rw\n3 2 0:6 /private /tmp/r/persistent rw - tmpfs ds rw\n4 1 0:7 / /other rw - tmpfs o rw\n",
+        )
+        .unwrap();
+        let r = t.rebase(Path::new("/tmp/r"));
+        assert_eq!(r.root().unwrap().source, "ds.impermanence-abcdef");
+        assert_eq!(r.at(Path::new("/persistent")).unwrap().source, "ds");
+        assert!(r.at(Path::new("/other")).is_none());
+        // A root that is a plain directory inherits its containing mount.
+        let r = t.rebase(Path::new("/srv/x"));
+        assert_eq!(r.root().unwrap().source, "/dev/vda");
+        assert_eq!(r.root().unwrap().root, Path::new("/srv/x"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Every syscall impermctl makes lives below this module: thin wrappers with
+//! no policy, so that the logic above can be tested with data and fake roots.
+#![allow(unsafe_code)]
+
+pub mod notify;
