@@ -13,10 +13,26 @@ pub mod exit;
 pub mod group;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
+/// Applying a boot plan: create, seed, bind, link, unmount, through `sys`.
+pub mod apply;
+/// The manifest of the ephemeral root right after activation, for `diff`.
+pub mod baseline;
+/// Copying a tree with all metadata, atomically (seeding, `persist`).
+pub mod copy;
+/// What the next reboot will discard: walk, compare with the baseline, render.
+pub mod diff;
 /// Logging to journald (structured) or stderr.
 pub mod logging;
 /// A parser and queries for `/proc/self/mountinfo`.
 pub mod mountinfo;
+/// Moving live data into persistence (`impermctl persist`).
+pub mod persist;
+/// The boot plan: a pure function of settings and observed state.
+pub mod plan;
+/// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
+pub mod state;
+/// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
+pub mod watch;
 /// Versioned machine-readable documents (`--json`).
 pub mod output;
 /// The tree impermctl works on (`/` or `--root DIR`) and every path derived from it.

@@ -2,4 +2,9 @@
 //! no policy, so that the logic above can be tested with data and fake roots.
 #![allow(unsafe_code)]
 
+pub mod fanotify;
+pub mod fs;
+pub mod inotify;
+pub mod mount;
 pub mod notify;
+pub mod utab;

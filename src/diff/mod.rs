@@ -1,0 +1,1 @@
+//! `impermctl diff`. (Stub: see the diff work.)

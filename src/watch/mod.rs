@@ -1,0 +1,1 @@
+//! The watcher daemon. (Stub: see the watch work.)

@@ -1,0 +1,173 @@
+//! Helpers for the integration tests: the binary, fixtures, and a
+//! vpsFree-like layout built from tmpfs "datasets" in a private mount
+//! namespace (`unshare -m`), optionally entered through a user namespace
+//! with a non-identity map (`tests/tools/userns-exec`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The impermctl binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_impermctl"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shared mountinfo fixture (`../shared/fixtures/mountinfo/NAME`), copied
+/// into `tests/fixtures/mountinfo` of this repository.
+pub fn mountinfo_fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/mountinfo").join(name)
+}
+
+/// Run impermctl with `args`; the environment is cleared of IMPERMCTL_*.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env_remove("IMPERMCTL_CONFIG")
+        .env("IMPERMCTL_LOG", "stderr")
+        .output()
+        .expect("run impermctl")
+}
+
+/// Stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Is this process root? Privileged tests call `require_root!()`.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skip (with a message) when not root. CI runs as root and sets
+/// `IMPERMCTL_REQUIRE_PRIVILEGED=1`, which turns a skip into a failure.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::util::is_root() {
+            assert!(
+                std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
+                "privileged test run without root while IMPERMCTL_REQUIRE_PRIVILEGED is set"
+            );
+            eprintln!("skipped: needs root (mount namespaces, real mounts)");
+            return;
+        }
+    };
+}
+
+/// How to build the fake VPS.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Mount a separate "dataset" at /persistent (false: a plain directory on the root).
+    pub persistent_mounted: bool,
+    /// Mount /persistent read-only.
+    pub persistent_ro: bool,
+    /// Bind the root's own filesystem at /persistent (same device as /).
+    pub persistent_on_root: bool,
+    /// Source name of the root "dataset".
+    pub root_source: String,
+    /// Enter a user namespace with a non-identity map before running the body.
+    pub userns: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            persistent_mounted: true,
+            persistent_ro: false,
+            persistent_on_root: false,
+            root_source: "tank/ct/101.impermanence-c5a8b7".into(),
+            userns: false,
+        }
+    }
+}
+
+/// Run a bash `body` inside a private mount namespace where a vpsFree-like
+/// layout is mounted at `$R` (tmpfs "datasets": `$R` the ephemeral root,
+/// `$R/persistent`, `$R/nix` read-only). `$IMPERMCTL` is the binary,
+/// `$CFG` a config path (`$R/etc/impermctl/config.toml`), and the helper
+/// `imp` runs `$IMPERMCTL --root $R --config $CFG "$@"`.
+/// Nothing leaks: the namespace dies with the shell.
+pub fn in_vps(layout: &Layout, body: &str) -> Output {
+    let tmp = tempfile::Builder::new().prefix("impermctl-test-").tempdir().unwrap();
+    let r = tmp.path().join("vps");
+    let uid = if layout.userns { 100000 } else { 0 };
+    let mut setup = format!(
+        r#"set -euo pipefail
+mount --make-rprivate /
+R={r}
+mkdir -p "$R"
+mount -t tmpfs -o size=256m {src} "$R"
+mkdir -p "$R/persistent" "$R/nix" "$R/etc/impermctl" "$R/run" "$R/proc"
+mount -t tmpfs -o size=64m tank/ct/101/nix "$R/nix"
+mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
+"#,
+        r = shell_quote(&r),
+        src = shell_quote(Path::new(&layout.root_source)),
+    );
+    if layout.persistent_on_root {
+        setup.push_str("mkdir -p \"$R/.pdata\"\nmount --bind \"$R/.pdata\" \"$R/persistent\"\n");
+    } else if layout.persistent_mounted {
+        setup.push_str("mount -t tmpfs -o size=256m tank/ct/101 \"$R/persistent\"\n");
+    }
+    if layout.persistent_ro {
+        setup.push_str("mount -o remount,ro,bind \"$R/persistent\"\n");
+    }
+    if uid != 0 {
+        setup.push_str(&format!(
+            "chown {uid}:{uid} \"$R\" \"$R/persistent\" \"$R/etc\" \"$R/etc/impermctl\" \"$R/run\" \"$R/proc\"\n"
+        ));
+    }
+    let common = format!(
+        "R={r}\nIMPERMCTL={bin}\nCFG=\"$R/etc/impermctl/config.toml\"\nexport IMPERMCTL_LOG=stderr\nimp() {{ \"$IMPERMCTL\" --root \"$R\" --config \"$CFG\" \"$@\"; }}\n",
+        r = shell_quote(&r),
+        bin = shell_quote(&bin()),
+    );
+    let script_path = tmp.path().join("body.sh");
+    std::fs::write(&script_path, format!("set -euo pipefail\n{common}{body}\n")).unwrap();
+    let run_body = if layout.userns {
+        format!(
+            "chmod 755 {t}; chmod 644 {s}\n{tool} -- bash {s}",
+            t = shell_quote(tmp.path()),
+            s = shell_quote(&script_path),
+            tool = shell_quote(&repo().join("tests/tools/userns-exec")),
+        )
+    } else {
+        format!("bash {}", shell_quote(&script_path))
+    };
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "bash", "-c"])
+        .arg(format!("{setup}{run_body}"))
+        .output()
+        .expect("run unshare");
+    drop(tmp);
+    out
+}
+
+/// Quote a path for bash.
+pub fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// Assert an exit code, printing both streams on failure.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit status {:?}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}

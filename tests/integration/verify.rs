@@ -1,0 +1,250 @@
+//! `impermctl verify` on captured mount tables and on live vpsFree-like layouts.
+
+use crate::require_root;
+use crate::util::{self, Layout, assert_code, in_vps, mountinfo_fixture, stdout};
+
+const SEED: &str = r#"version = 1
+[[persistence]]
+path = "/persistent"
+hide_mounts = true
+[[persistence.directories]]
+path = "/etc/nixos"
+[[persistence.directories]]
+path = "/var/log"
+[[persistence.directories]]
+path = "/var/lib/nixos"
+[[persistence.files]]
+path = "/etc/machine-id"
+"#;
+
+fn seed_config() -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("config.toml");
+    std::fs::write(&p, SEED).unwrap();
+    (d, p)
+}
+
+fn verify_fixture(name: &str, extra: &[&str]) -> std::process::Output {
+    let (_d, cfg) = seed_config();
+    let fx = mountinfo_fixture(name);
+    let mut args = vec![
+        "verify",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--mountinfo",
+        fx.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    util::run(&args)
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", stdout(o), util::stderr(o)))
+}
+
+fn checks_found(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}:{}", f["severity"].as_str().unwrap(), f["check"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn healthy_native_vps_is_healthy() {
+    for fx in ["native-booted.mountinfo", "zfs-map-mode.mountinfo", "hybrid-cgroup.mountinfo"] {
+        let o = verify_fixture(fx, &[]);
+        assert_code(&o, 0);
+        let v = json(&o);
+        assert_eq!(v["apiVersion"], "impermctl/v1");
+        assert_eq!(v["kind"], "Verification");
+        assert_eq!(v["verdict"], "healthy", "{fx}: {v}");
+        assert!(checks_found(&v).is_empty(), "{fx}: {:?}", checks_found(&v));
+    }
+}
+
+#[test]
+fn first_boot_and_early_boot_are_healthy() {
+    for fx in [
+        "first-boot-symlink-machine-id.mountinfo",
+        "early-boot-lxc-handover.mountinfo",
+        "early-boot-stage2-activation.mountinfo",
+        "buggy-ordering-86.mountinfo",
+    ] {
+        let o = verify_fixture(fx, &[]);
+        assert_code(&o, 0);
+        assert_eq!(json(&o)["verdict"], "healthy", "{fx}");
+    }
+}
+
+#[test]
+fn persistent_not_mounted_is_fatal_with_the_remedy() {
+    let o = verify_fixture("persistent-not-mounted.mountinfo", &[]);
+    assert_code(&o, 2);
+    let v = json(&o);
+    assert_eq!(v["verdict"], "fatal");
+    let f = &v["findings"].as_array().unwrap()[0];
+    assert_eq!(f["check"], "persistent-root-mounted");
+    assert_eq!(f["path"], "/persistent");
+    assert!(f["remedy"].as_str().unwrap().contains("step 5"), "{f}");
+    // Human output carries the same remedy.
+    let (_d, cfg) = seed_config();
+    let fx = mountinfo_fixture("persistent-not-mounted.mountinfo");
+    let o = util::run(&["verify", "--config", cfg.to_str().unwrap(), "--mountinfo", fx.to_str().unwrap()]);
+    assert_code(&o, 2);
+    assert!(stdout(&o).contains("FATAL"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("fix: mount the VPS's dataset at /persistent"), "{}", stdout(&o));
+}
+
+#[test]
+fn feature_disabled_is_a_warning() {
+    let o = verify_fixture("feature-disabled.mountinfo", &[]);
+    assert_code(&o, 1);
+    let found = checks_found(&json(&o));
+    assert!(found.contains(&"warning:root-ephemeral".to_string()), "{found:?}");
+    assert!(!found.iter().any(|f| f.starts_with("fatal:")), "{found:?}");
+}
+
+#[test]
+fn rescue_mode_is_recognised_and_nothing_else_is_judged() {
+    let o = verify_fixture("rescue-mode.mountinfo", &[]);
+    assert_code(&o, 1);
+    let v = json(&o);
+    assert_eq!(v["verdict"], "rescue");
+    assert_eq!(checks_found(&v), vec!["warning:rescue-mode"]);
+    assert!(v["skipped"].as_array().unwrap().iter().any(|s| s == "persistent-root-mounted"));
+}
+
+#[test]
+fn imitation_tmpfs_layout_is_healthy() {
+    let o = verify_fixture("imitation-tmpfs-userns.mountinfo", &[]);
+    assert_code(&o, 0);
+}
+
+#[test]
+fn skip_and_list() {
+    let o = verify_fixture("persistent-not-mounted.mountinfo", &["--skip", "persistent-root-mounted"]);
+    assert_code(&o, 1);
+    let o = verify_fixture("native-booted.mountinfo", &["--skip", "no-such-check"]);
+    assert_code(&o, 2);
+    assert!(util::stderr(&o).contains("no such check"));
+    let o = util::run(&["verify", "--list"]);
+    assert_code(&o, 0);
+    for name in ["persistent-root-mounted", "root-ephemeral", "recommended-paths", "root-usage"] {
+        assert!(stdout(&o).contains(name), "{name}");
+    }
+}
+
+#[test]
+fn missing_recommended_paths_warn_per_path() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n").unwrap();
+    let fx = mountinfo_fixture("native-booted.mountinfo");
+    let o = util::run(&["verify", "--json", "--config", cfg.to_str().unwrap(), "--mountinfo", fx.to_str().unwrap()]);
+    assert_code(&o, 1);
+    let v = json(&o);
+    let paths: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, vec!["/etc/nixos", "/var/lib/nixos", "/etc/machine-id"]);
+}
+
+#[test]
+fn missing_config_is_a_notice_for_verify() {
+    let fx = mountinfo_fixture("native-booted.mountinfo");
+    let o = util::run(&["verify", "--config", "/nonexistent/impermctl.toml", "--mountinfo", fx.to_str().unwrap()]);
+    assert_code(&o, 1);
+    assert!(util::stderr(&o).contains("no config at /nonexistent/impermctl.toml"));
+}
+
+#[test]
+fn malformed_mountinfo_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = d.path().join("bad.mountinfo");
+    std::fs::write(&fx, "1 0 0:1 / / rw - tmpfs a rw\nthis is not a mount line\n").unwrap();
+    let o = util::run(&["verify", "--config", "/nonexistent", "--mountinfo", fx.to_str().unwrap()]);
+    assert_code(&o, 2);
+    let e = util::stderr(&o);
+    assert!(e.contains("bad.mountinfo") && e.contains("line 2"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+// ---- live layouts (root, private mount namespaces) ----
+
+fn live_verify(layout: &Layout) -> (i32, serde_json::Value) {
+    let body = format!(
+        "cat > \"$CFG\" <<'TOML'\n{SEED}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
+    );
+    let o = in_vps(layout, &body);
+    let err = util::stderr(&o);
+    let rc = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("rc="))
+        .unwrap_or_else(|| panic!("no rc: {err}"))
+        .parse()
+        .unwrap();
+    (rc, json(&o))
+}
+
+#[test]
+fn live_healthy_layout() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout::default());
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["verdict"], "healthy");
+}
+
+#[test]
+fn live_healthy_layout_in_a_user_namespace() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout { userns: true, ..Layout::default() });
+    assert_eq!(rc, 0, "{v}");
+}
+
+#[test]
+fn live_persistent_plain_directory_is_fatal() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout { persistent_mounted: false, ..Layout::default() });
+    assert_eq!(rc, 2, "{v}");
+    assert!(checks_found(&v).contains(&"fatal:persistent-root-mounted".to_string()), "{v}");
+}
+
+#[test]
+fn live_persistent_on_the_root_filesystem_is_fatal() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout { persistent_on_root: true, ..Layout::default() });
+    assert_eq!(rc, 2, "{v}");
+    assert_eq!(checks_found(&v), vec!["fatal:persistent-root-separate"], "{v}");
+}
+
+#[test]
+fn live_read_only_persistent_is_fatal() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout { persistent_ro: true, ..Layout::default() });
+    assert_eq!(rc, 2, "{v}");
+    assert_eq!(checks_found(&v), vec!["fatal:persistent-root-writable"], "{v}");
+}
+
+#[test]
+fn live_persistent_symlink_is_fatal() {
+    require_root!();
+    let body = format!(
+        "cat > \"$CFG\" <<'TOML'\n{SEED}TOML\nmkdir -p \"$R/elsewhere\"\nln -s /elsewhere \"$R/persist2\"\nsed -i 's#path = \"/persistent\"#path = \"/persist2\"#' \"$CFG\"\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let v = json(&o);
+    assert!(checks_found(&v).contains(&"fatal:persistent-root-exists".to_string()), "{v}");
+    let msg = v["findings"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("symlink"), "{msg}");
+}
+
+#[test]
+fn live_non_ephemeral_root_warns() {
+    require_root!();
+    let (rc, v) = live_verify(&Layout { root_source: "tank/ct/101".into(), ..Layout::default() });
+    assert_eq!(rc, 1, "{v}");
+    assert_eq!(checks_found(&v), vec!["warning:root-ephemeral"], "{v}");
+}
