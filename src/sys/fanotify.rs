@@ -1,1 +1,232 @@
-//! (Stub.)
+//! fanotify(7) in FID mode (`FAN_REPORT_DFID_NAME`): init, filesystem mark,
+//! and a parser for the info records that `nix` cannot read; directory
+//! handles are resolved with `open_by_handle_at` + `readlink /proc/self/fd/N`.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::libc;
+
+pub use libc::{
+    FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO,
+    FAN_ONDIR, FAN_Q_OVERFLOW, FAN_RENAME,
+};
+
+/// A fanotify group reporting directory handles and names.
+#[derive(Debug)]
+pub struct Fanotify {
+    fd: OwnedFd,
+}
+
+/// One event. `dir`/`name` locate the object (the new location for
+/// `FAN_RENAME`); `old_dir`/`old_name` are set for `FAN_RENAME` only.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// `FAN_*` bits.
+    pub mask: u64,
+    /// The writer's pid (0 when hidden, e.g. across user namespaces).
+    pub pid: i32,
+    /// The parent directory's handle (`struct file_handle` bytes), if reported.
+    pub dir: Option<&'a [u8]>,
+    /// The entry's name in `dir` (empty for events on the directory itself).
+    pub name: &'a [u8],
+    /// `FAN_RENAME`: the old parent's handle.
+    pub old_dir: Option<&'a [u8]>,
+    /// `FAN_RENAME`: the old name.
+    pub old_name: &'a [u8],
+}
+
+impl Fanotify {
+    /// `fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME)`.
+    pub fn init() -> Result<Fanotify, Errno> {
+        let flags = libc::FAN_CLASS_NOTIF
+            | libc::FAN_CLOEXEC
+            | libc::FAN_NONBLOCK
+            | libc::FAN_REPORT_DFID_NAME;
+        let ev = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_LARGEFILE) as libc::c_uint;
+        // SAFETY: plain syscall.
+        let fd = unsafe { libc::fanotify_init(flags, ev) };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: fresh descriptor we own.
+        Ok(Fanotify {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Add a `FAN_MARK_FILESYSTEM` mark for `mask` on the filesystem of `path`.
+    pub fn mark_filesystem(&self, path: &Path, mask: u64) -> Result<(), Errno> {
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let flags = libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM;
+        // SAFETY: c outlives the call.
+        let r = unsafe {
+            libc::fanotify_mark(self.fd.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr())
+        };
+        if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    }
+
+    /// Read queued events into `buf`; `Ok(0)` when none are queued.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        match nix::unistd::read(self.fd.as_fd(), buf) {
+            Ok(n) => Ok(n),
+            Err(Errno::EAGAIN) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl AsFd for Fanotify {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Iterate over the events in a buffer filled by [`Fanotify::read`].
+pub fn events(buf: &[u8]) -> Events<'_> {
+    Events { buf }
+}
+
+/// Iterator over a read buffer.
+#[derive(Debug)]
+pub struct Events<'a> {
+    buf: &'a [u8],
+}
+
+const META: usize = std::mem::size_of::<libc::fanotify_event_metadata>();
+
+fn u16_at(b: &[u8], o: usize) -> usize {
+    u16::from_ne_bytes([b[o], b[o + 1]]) as usize
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes(b[o..o + 4].try_into().unwrap())
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        let b = self.buf;
+        if b.len() < META {
+            return None;
+        }
+        let len = (u32_at(b, 0) as usize).clamp(META, b.len());
+        let meta_len = u16_at(b, 6).clamp(META, len);
+        let mask = u64::from_ne_bytes(b[8..16].try_into().unwrap());
+        let fd = u32_at(b, 16) as i32;
+        let pid = u32_at(b, 20) as i32;
+        if fd >= 0 {
+            // Not in FID mode this cannot happen; never leak a descriptor.
+            // SAFETY: the kernel handed us this fd; we close it once.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let mut ev = Event {
+            mask,
+            pid,
+            dir: None,
+            name: &[],
+            old_dir: None,
+            old_name: &[],
+        };
+        let mut rec = &b[meta_len..len];
+        while rec.len() >= 4 {
+            let kind = rec[0];
+            let rlen = u16_at(rec, 2).clamp(4, rec.len());
+            let body = &rec[4..rlen];
+            if let Some((handle, name)) = split_fid(body) {
+                match kind {
+                    libc::FAN_EVENT_INFO_TYPE_DFID_NAME
+                    | libc::FAN_EVENT_INFO_TYPE_NEW_DFID_NAME => {
+                        ev.dir = Some(handle);
+                        ev.name = name;
+                    }
+                    libc::FAN_EVENT_INFO_TYPE_DFID if ev.dir.is_none() => ev.dir = Some(handle),
+                    libc::FAN_EVENT_INFO_TYPE_OLD_DFID_NAME => {
+                        ev.old_dir = Some(handle);
+                        ev.old_name = name;
+                    }
+                    _ => {}
+                }
+            }
+            rec = &rec[rlen..];
+        }
+        self.buf = &b[len..];
+        Some(ev)
+    }
+}
+
+/// Split a FID record body (`fsid(8) + file_handle + [name\0]`) into the
+/// handle bytes (header included) and the name.
+fn split_fid(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let fh = body.get(8..)?;
+    let hb = u32_at(fh.get(..4)?, 0) as usize;
+    let end = 8 + hb;
+    let handle = fh.get(..end)?;
+    let rest = &fh[end..];
+    let name = &rest[..rest.iter().position(|&c| c == 0).unwrap_or(rest.len())];
+    Some((handle, name))
+}
+
+/// Resolve a directory handle to its path, as seen through `mount_fd`'s mount.
+pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> Result<PathBuf, Errno> {
+    if handle.len() < 8 {
+        return Err(Errno::EINVAL);
+    }
+    // `struct file_handle` needs 4-byte alignment: copy into u32 storage.
+    let mut store = vec![0u32; handle.len().div_ceil(4)];
+    // SAFETY: store has at least handle.len() bytes; regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(handle.as_ptr(), store.as_mut_ptr().cast::<u8>(), handle.len())
+    };
+    // SAFETY: store holds a complete file_handle (header + handle_bytes bytes).
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount_fd.as_raw_fd(),
+            store.as_mut_ptr().cast::<libc::file_handle>(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    std::fs::read_link(link).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_dfid_name_record() {
+        // metadata (24) + header(4) + fsid(8) + handle(8 + 4) + "ab\0" + pad
+        let mut b = Vec::new();
+        let rec_len = 4 + 8 + 12 + 3 + 1;
+        let total = META + rec_len;
+        b.extend_from_slice(&(total as u32).to_ne_bytes());
+        b.extend_from_slice(&[3, 0]);
+        b.extend_from_slice(&(META as u16).to_ne_bytes());
+        b.extend_from_slice(&(FAN_CREATE | FAN_ONDIR).to_ne_bytes());
+        b.extend_from_slice(&(-1i32).to_ne_bytes());
+        b.extend_from_slice(&42i32.to_ne_bytes());
+        b.extend_from_slice(&[libc::FAN_EVENT_INFO_TYPE_DFID_NAME, 0]);
+        b.extend_from_slice(&(rec_len as u16).to_ne_bytes());
+        b.extend_from_slice(&[9; 8]);
+        b.extend_from_slice(&4u32.to_ne_bytes());
+        b.extend_from_slice(&1i32.to_ne_bytes());
+        b.extend_from_slice(&[1, 2, 3, 4]);
+        b.extend_from_slice(b"ab\0\0");
+        let evs: Vec<_> = events(&b).collect();
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].pid, 42);
+        assert_eq!(evs[0].mask, FAN_CREATE | FAN_ONDIR);
+        assert_eq!(evs[0].name, b"ab");
+        assert_eq!(evs[0].dir.unwrap().len(), 12);
+    }
+}

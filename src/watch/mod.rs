@@ -1,1 +1,3 @@
-//! The watcher daemon. (Stub: see the watch work.)
+//! The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
+
+pub mod groups;

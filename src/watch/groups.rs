@@ -1,0 +1,385 @@
+//! The group table (pure): which unpersisted groups were written, how many
+//! files and bytes, by whom; when to warn (per-group reminders and a global
+//! token bucket). Time is injected as `Duration` since the daemon started.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::group::Persist;
+
+/// Bounds and intervals.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Reminder interval per group.
+    pub warn_every: Duration,
+    /// Global warning budget per minute.
+    pub per_minute: u32,
+    /// Paths remembered by name per group.
+    pub sample_paths: usize,
+    /// Paths remembered by name over all groups.
+    pub total_samples: usize,
+    /// Paths remembered by hash (beyond the samples) over all groups.
+    pub total_hashed: usize,
+    /// Groups tracked; further groups fold into `/`.
+    pub max_groups: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            warn_every: Duration::from_secs(600),
+            per_minute: 10,
+            sample_paths: 1000,
+            total_samples: 100_000,
+            total_hashed: 400_000,
+            max_groups: 4096,
+        }
+    }
+}
+
+/// A token bucket: `capacity` tokens, refilled at `capacity` per minute.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: f64,
+    tokens: f64,
+    last: Duration,
+}
+
+impl TokenBucket {
+    /// A full bucket of `per_minute` tokens at time `now`.
+    pub fn new(per_minute: u32, now: Duration) -> TokenBucket {
+        TokenBucket {
+            capacity: f64::from(per_minute),
+            tokens: f64::from(per_minute),
+            last: now,
+        }
+    }
+
+    /// Take one token if there is one.
+    pub fn take(&mut self, now: Duration) -> bool {
+        let dt = now.saturating_sub(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + dt * self.capacity / 60.0).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What happened to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A file was created or written; `size` when known (after a stat).
+    Write { size: Option<u64>, created: bool },
+    /// A directory was created or moved in.
+    Dir,
+    /// The path was deleted or moved away.
+    Gone,
+}
+
+/// A process seen writing to a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Writer {
+    /// `/proc/PID/comm`.
+    pub comm: String,
+    /// The systemd unit from `/proc/PID/cgroup`, if any.
+    pub unit: Option<String>,
+}
+
+/// What the caller should do after [`Table::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to log.
+    Quiet,
+    /// Log a warning: the first for this group, or a reminder.
+    Warn { reminder: bool },
+}
+
+/// One unpersisted group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The directory (or file) to persist.
+    pub path: PathBuf,
+    /// Directory or file.
+    pub kind: Persist,
+    /// Distinct files written and still present (a lower bound when `approximate`).
+    pub files: u64,
+    /// Their bytes, as of their last close.
+    pub bytes: u64,
+    /// First and last write, since the daemon started.
+    pub first_seen: Duration,
+    /// Last write.
+    pub last_seen: Duration,
+    /// Writers (at most 8).
+    pub writers: Vec<Writer>,
+    /// Counting stopped being exact (memory caps reached).
+    pub approximate: bool,
+    /// Warnings logged for this group.
+    pub warnings: u32,
+    samples: HashMap<PathBuf, u64>,
+    hashed: HashMap<u64, u64>,
+    warned_at: Option<Duration>,
+    suppressed: bool,
+}
+
+impl Group {
+    /// Sample paths remembered by name (sorted).
+    pub fn sample(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = self.samples.keys().map(|p| p.as_path()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Suppressed warnings, reported once per minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// How many warnings were held back.
+    pub count: u64,
+    /// Some of their groups.
+    pub groups: Vec<PathBuf>,
+}
+
+/// All groups, and the warning budget.
+#[derive(Debug)]
+pub struct Table {
+    limits: Limits,
+    groups: HashMap<PathBuf, Group>,
+    bucket: TokenBucket,
+    hasher: RandomState,
+    samples: usize,
+    hashed: usize,
+    suppressed: u64,
+    suppressed_groups: Vec<PathBuf>,
+    window_start: Option<Duration>,
+}
+
+impl Table {
+    /// An empty table at time `now`.
+    pub fn new(limits: Limits, now: Duration) -> Table {
+        Table {
+            bucket: TokenBucket::new(limits.per_minute, now),
+            limits,
+            groups: HashMap::new(),
+            hasher: RandomState::new(),
+            samples: 0,
+            hashed: 0,
+            suppressed: 0,
+            suppressed_groups: Vec::new(),
+            window_start: None,
+        }
+    }
+
+    /// Record a change to `path` (logical) in `group`; say whether to warn.
+    pub fn record(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> Decision {
+        let group = if self.groups.contains_key(group) || self.groups.len() < self.limits.max_groups
+        {
+            group
+        } else {
+            Path::new("/")
+        };
+        let g = self.groups.entry_ref(group, path, change, now);
+        g.last_seen = now;
+        match change {
+            Change::Dir => {
+                if path != g.path {
+                    g.kind = Persist::Directory;
+                }
+            }
+            Change::Write { size, created } => {
+                if path != g.path {
+                    g.kind = Persist::Directory;
+                }
+                let key_hash = self.hasher.hash_one(path);
+                let old = if let Some(s) = g.samples.get_mut(path) {
+                    Some(std::mem::replace(s, size.unwrap_or(*s)))
+                } else if let Some(s) = g.hashed.get_mut(&key_hash) {
+                    Some(std::mem::replace(s, size.unwrap_or(*s)))
+                } else {
+                    None
+                };
+                match old {
+                    Some(old) => g.bytes = g.bytes - old + size.unwrap_or(old),
+                    None => {
+                        let sz = size.unwrap_or(0);
+                        if g.samples.len() < self.limits.sample_paths
+                            && self.samples < self.limits.total_samples
+                        {
+                            g.samples.insert(path.to_path_buf(), sz);
+                            self.samples += 1;
+                        } else if self.hashed < self.limits.total_hashed {
+                            g.hashed.insert(key_hash, sz);
+                            self.hashed += 1;
+                        } else {
+                            g.approximate = true;
+                            if !created {
+                                return self.decide(group, now);
+                            }
+                        }
+                        g.files += 1;
+                        g.bytes += sz;
+                    }
+                }
+            }
+            Change::Gone => {
+                let old = match g.samples.remove(path) {
+                    Some(s) => {
+                        self.samples -= 1;
+                        Some(s)
+                    }
+                    None => g.hashed.remove(&self.hasher.hash_one(path)).inspect(|_| {
+                        self.hashed -= 1;
+                    }),
+                };
+                if let Some(old) = old {
+                    g.files -= 1;
+                    g.bytes -= old;
+                }
+                return Decision::Quiet;
+            }
+        }
+        self.decide(group, now)
+    }
+
+    fn decide(&mut self, group: &Path, now: Duration) -> Decision {
+        let g = self.groups.get_mut(group).expect("group just recorded");
+        let due = match g.warned_at {
+            None => true,
+            Some(t) => now.saturating_sub(t) >= self.limits.warn_every,
+        };
+        if !due {
+            return Decision::Quiet;
+        }
+        if self.bucket.take(now) {
+            let reminder = g.warned_at.is_some();
+            g.warned_at = Some(now);
+            g.warnings += 1;
+            g.suppressed = false;
+            return Decision::Warn { reminder };
+        }
+        if !g.suppressed {
+            g.suppressed = true;
+            self.suppressed += 1;
+            if self.suppressed_groups.len() < 5 {
+                self.suppressed_groups.push(g.path.clone());
+            }
+            self.window_start.get_or_insert(now);
+        }
+        Decision::Quiet
+    }
+
+    /// Once a minute after the first suppression: what was held back.
+    pub fn take_suppressed(&mut self, now: Duration, force: bool) -> Option<Suppressed> {
+        let start = self.window_start?;
+        if !force && now.saturating_sub(start) < Duration::from_secs(60) {
+            return None;
+        }
+        self.window_start = None;
+        for g in self.groups.values_mut() {
+            g.suppressed = false;
+        }
+        let count = std::mem::take(&mut self.suppressed);
+        (count > 0).then(|| Suppressed {
+            count,
+            groups: std::mem::take(&mut self.suppressed_groups),
+        })
+    }
+
+    /// Remember a writer of `group` (at most 8 distinct).
+    pub fn add_writer(&mut self, group: &Path, w: Writer) {
+        if let Some(g) = self.groups.get_mut(group)
+            && g.writers.len() < 8
+            && !g.writers.contains(&w)
+        {
+            g.writers.push(w);
+        }
+    }
+
+    /// Does `group` already list 8 writers (or is it unknown)?
+    pub fn writers_full(&self, group: &Path) -> bool {
+        self.groups.get(group).is_none_or(|g| g.writers.len() >= 8)
+    }
+
+    /// Groups with at least one file or directory still to lose, biggest first.
+    pub fn groups(&self) -> Vec<&Group> {
+        let mut v: Vec<&Group> = self.groups.values().collect();
+        v.sort_by(|a, b| (b.bytes, b.files, &a.path).cmp(&(a.bytes, a.files, &b.path)));
+        v
+    }
+
+    /// The group at `path`.
+    pub fn get(&self, path: &Path) -> Option<&Group> {
+        self.groups.get(path)
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// No groups yet.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Distinct paths remembered (by name or hash), for tests and benchmarks.
+    pub fn tracked_paths(&self) -> usize {
+        self.samples + self.hashed
+    }
+
+    /// Names of groups whose sample is complete, i.e. every path is named.
+    pub fn complete(&self) -> HashSet<&Path> {
+        self.groups
+            .values()
+            .filter(|g| g.hashed.is_empty() && !g.approximate)
+            .map(|g| g.path.as_path())
+            .collect()
+    }
+}
+
+trait EntryRef {
+    fn entry_ref(&mut self, group: &Path, path: &Path, change: Change, now: Duration)
+    -> &mut Group;
+}
+
+impl EntryRef for HashMap<PathBuf, Group> {
+    fn entry_ref(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> &mut Group {
+        if !self.contains_key(group) {
+            let kind = if path == group && !matches!(change, Change::Dir) {
+                Persist::File
+            } else {
+                Persist::Directory
+            };
+            self.insert(
+                group.to_path_buf(),
+                Group {
+                    path: group.to_path_buf(),
+                    kind,
+                    files: 0,
+                    bytes: 0,
+                    first_seen: now,
+                    last_seen: now,
+                    writers: Vec::new(),
+                    approximate: false,
+                    warnings: 0,
+                    samples: HashMap::new(),
+                    hashed: HashMap::new(),
+                    warned_at: None,
+                    suppressed: false,
+                },
+            );
+        }
+        self.get_mut(group).expect("inserted above")
+    }
+}
+
+#[cfg(test)]
+#[path = "groups_tests.rs"]
+mod tests;
