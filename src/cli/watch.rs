@@ -1,12 +1,56 @@
-//! `impermctl watch` (not implemented yet).
+//! `impermctl watch`: the watcher daemon (run by `impermctl-watch.service`).
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::exit::Exit;
+use crate::watch::groups::Limits;
+use crate::watch::{self, BackendChoice, Options};
 
 /// Arguments of `impermctl watch`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Which kernel interface to use: fanotify (a filesystem mark, with the
+    /// writer's pid) or inotify (a watch per directory); `auto` tries
+    /// fanotify and falls back to inotify, saying why.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Do not serve D-Bus (state is still written to /run/impermctl/watch.json).
+    #[arg(long)]
+    pub no_dbus: bool,
+    /// Paths remembered by name per group (beyond it, counted by hash).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub sample_paths: usize,
+    /// Minimum seconds between writes of watch.json.
+    #[arg(long, default_value_t = 3.0, hide = true)]
+    pub json_every: f64,
+}
 
 /// Run `impermctl watch`.
-pub fn run(_g: &super::Global, _a: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("impermctl watch is not implemented yet")
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let (settings, notice) = g.settings(false)?;
+    if let Some(n) = notice {
+        tracing::info!("{n}");
+    }
+    let limits = Limits {
+        warn_every: settings.watch.warn_every,
+        per_minute: settings.watch.max_warnings_per_minute.max(1),
+        sample_paths: a.sample_paths,
+        total_samples: a.sample_paths.max(Limits::default().total_samples),
+        ..Limits::default()
+    };
+    let persist_root = settings
+        .roots
+        .first()
+        .map(|r| r.path.clone())
+        .unwrap_or_else(|| PathBuf::from("/persistent"));
+    watch::run(Options {
+        root: g.root(),
+        backend: a.backend,
+        limits,
+        persist_root,
+        json_every: Duration::from_secs_f64(a.json_every.max(0.0)),
+        dbus: !a.no_dbus,
+    })?;
+    Ok(Exit::Ok)
 }

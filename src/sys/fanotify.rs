@@ -180,7 +180,11 @@ pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> Result<PathBuf, Errno
     let mut store = vec![0u32; handle.len().div_ceil(4)];
     // SAFETY: store has at least handle.len() bytes; regions do not overlap.
     unsafe {
-        std::ptr::copy_nonoverlapping(handle.as_ptr(), store.as_mut_ptr().cast::<u8>(), handle.len())
+        std::ptr::copy_nonoverlapping(
+            handle.as_ptr(),
+            store.as_mut_ptr().cast::<u8>(),
+            handle.len(),
+        )
     };
     // SAFETY: store holds a complete file_handle (header + handle_bytes bytes).
     let fd = unsafe {

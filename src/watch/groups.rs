@@ -350,7 +350,13 @@ trait EntryRef {
 }
 
 impl EntryRef for HashMap<PathBuf, Group> {
-    fn entry_ref(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> &mut Group {
+    fn entry_ref(
+        &mut self,
+        group: &Path,
+        path: &Path,
+        change: Change,
+        now: Duration,
+    ) -> &mut Group {
         if !self.contains_key(group) {
             let kind = if path == group && !matches!(change, Change::Dir) {
                 Persist::File

@@ -1,3 +1,281 @@
-//! The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
+//! The watcher daemon: one thread polls the backend's fd and a signalfd, a
+//! timer keeps `STATUS=`, the watchdog and `watch.json` current; D-Bus is
+//! served from its own thread.
 
+pub mod attribution;
+pub mod core;
+#[cfg(feature = "dbus")]
+pub mod dbus;
+pub mod fanotify;
 pub mod groups;
+pub mod inotify;
+pub mod journal;
+pub mod report;
+pub mod scan;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use self::core::Core;
+use self::groups::Limits;
+use self::report::BackendInfo;
+use crate::root::Root;
+use crate::sys::notify::{notify, watchdog_interval};
+
+/// Which backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// fanotify if the kernel and privileges allow, else inotify.
+    Auto,
+    /// fanotify only (fail otherwise).
+    Fanotify,
+    /// inotify only.
+    Inotify,
+}
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The tree to watch.
+    pub root: Root,
+    /// Backend choice.
+    pub backend: BackendChoice,
+    /// Bounds and warning intervals.
+    pub limits: Limits,
+    /// The persistence root named in suggestions.
+    pub persist_root: PathBuf,
+    /// Minimum interval between `watch.json` writes.
+    pub json_every: Duration,
+    /// Serve D-Bus.
+    pub dbus: bool,
+}
+
+enum Backend {
+    Inotify(inotify::InotifyWatcher),
+    Fanotify(fanotify::FanotifyWatcher),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Inotify(_) => "inotify",
+            Backend::Fanotify(_) => "fanotify",
+        }
+    }
+
+    fn watched(&self) -> usize {
+        match self {
+            Backend::Inotify(w) => w.watched(),
+            Backend::Fanotify(_) => 0,
+        }
+    }
+
+    fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        match self {
+            Backend::Inotify(w) => w.drain(core),
+            Backend::Fanotify(w) => w.drain(core),
+        }
+    }
+}
+
+/// Errors after which `auto` falls back from fanotify to inotify.
+const FALLBACK: [Errno; 5] = [
+    Errno::EPERM,
+    Errno::EINVAL,
+    Errno::EXDEV,
+    Errno::ENODEV,
+    Errno::EOPNOTSUPP,
+];
+
+fn choose(choice: BackendChoice, scope: &scan::Scope) -> anyhow::Result<(Backend, Option<String>)> {
+    let mut why = None;
+    if choice != BackendChoice::Inotify {
+        match fanotify::FanotifyWatcher::start(&scope.root) {
+            Ok(w) => return Ok((Backend::Fanotify(w), None)),
+            Err(u) if choice == BackendChoice::Auto && FALLBACK.contains(&u.errno) => {
+                tracing::info!("fanotify unavailable, falling back to inotify: {}", u.why);
+                why = Some(u.why);
+            }
+            Err(u) => anyhow::bail!("{}", u.why),
+        }
+    }
+    Ok((
+        Backend::Inotify(inotify::InotifyWatcher::start(scope)?),
+        why,
+    ))
+}
+
+fn status_line(b: &BackendInfo, groups: usize) -> String {
+    let g = match groups {
+        1 => "1 unpersisted group".to_string(),
+        n => format!("{} unpersisted groups", journal::thousands(n as u64)),
+    };
+    match b.name {
+        "inotify" => format!(
+            "inotify, {} dirs, {g}",
+            journal::thousands(b.watched as u64)
+        ),
+        n => format!("{n}, filesystem mark, {g}"),
+    }
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let mut sigs = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        sigs.add(s);
+    }
+    sigs.thread_block().context("cannot block signals")?;
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("cannot create a signalfd")?;
+
+    let scope = scan::Scope::new(&opts.root)?;
+    let t0 = Instant::now();
+    let (mut backend, fallback) = choose(opts.backend, &scope)?;
+    let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+    let mut info = BackendInfo {
+        name: backend.name(),
+        fallback,
+        watched: backend.watched(),
+        overflows: 0,
+    };
+    let status = status_line(&info, 0);
+    journal::started(info.name, &status, info.fallback.as_deref());
+    tracing::debug!("watches in place after {:?}", t0.elapsed());
+
+    let shared = Arc::new(Mutex::new(report::snapshot(&core, &info, false)));
+    #[cfg(feature = "dbus")]
+    let service = if opts.dbus {
+        dbus::serve(shared.clone())
+    } else {
+        None
+    };
+    let json_file = opts.root.watch_file();
+    let _ = notify(&format!("READY=1\nSTATUS={status}"));
+    if let Err(e) = report::write_file(&json_file, &report::snapshot(&core, &info, true)) {
+        tracing::warn!("{e:#}");
+    }
+
+    let watchdog = watchdog_interval().map(|w| w / 2);
+    let tick = watchdog
+        .unwrap_or(Duration::from_secs(1))
+        .min(Duration::from_secs(1));
+    let mut next_tick = Instant::now() + tick;
+    let mut last_json = Instant::now();
+    let mut last_status = status;
+    let mut last_overflow_warning: Option<Instant> = None;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        let (ready_b, ready_s) = {
+            let bfd = match &backend {
+                Backend::Inotify(w) => w.as_fd(),
+                Backend::Fanotify(w) => w.as_fd(),
+            };
+            let mut fds = [
+                PollFd::new(bfd, PollFlags::POLLIN),
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            let r = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (r(&fds[0]), r(&fds[1]))
+        };
+        if ready_b && backend.drain(&mut core)? {
+            info.overflows += 1;
+            let quiet =
+                last_overflow_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+            if quiet {
+                tracing::debug!("{} queue overflowed again; rescanning", info.name);
+            } else {
+                journal::overflow(info.name);
+                last_overflow_warning = Some(Instant::now());
+            }
+            let n = rescan(&mut backend, &mut core)?;
+            backend.drain(&mut core)?;
+            tracing::info!("rescan after overflow: {n} entries changed since start");
+        }
+        if ready_s && let Ok(Some(si)) = sfd.read_signal() {
+            let sig = Signal::try_from(si.ssi_signo as i32).ok();
+            if sig != Some(Signal::SIGHUP) {
+                break;
+            }
+            last_json = Instant::now() - opts.json_every;
+        }
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + tick;
+            info.watched = backend.watched();
+            if let Some(s) = core.table.take_suppressed(core.now(), false) {
+                journal::suppressed(&s, opts.limits.per_minute);
+            }
+            let status = status_line(&info, core.table.len());
+            let mut msg = String::new();
+            if watchdog.is_some() {
+                msg.push_str("WATCHDOG=1\n");
+            }
+            if status != last_status {
+                msg.push_str(&format!("STATUS={status}\n"));
+                last_status = status;
+            }
+            if !msg.is_empty() {
+                let _ = notify(msg.trim_end());
+            }
+            if core.dirty && last_json.elapsed() >= opts.json_every {
+                core.dirty = false;
+                last_json = Instant::now();
+                publish(&core, &info, &shared, &json_file);
+            }
+            #[cfg(feature = "dbus")]
+            for g in std::mem::take(&mut core.new_groups) {
+                if let Some(s) = &service {
+                    s.signal(&g);
+                }
+            }
+            #[cfg(not(feature = "dbus"))]
+            core.new_groups.clear();
+        }
+    }
+    let _ = notify("STOPPING=1\nSTATUS=stopping: writing the discard summary");
+    backend.drain(&mut core)?;
+    if let Some(s) = core.table.take_suppressed(core.now(), true) {
+        journal::suppressed(&s, opts.limits.per_minute);
+    }
+    journal::discard_summary(&core.table.groups());
+    publish(&core, &info, &shared, &json_file);
+    Ok(())
+}
+
+fn publish(
+    core: &Core,
+    info: &BackendInfo,
+    shared: &Arc<Mutex<report::WatchState>>,
+    file: &std::path::Path,
+) {
+    let full = report::snapshot(core, info, true);
+    if let Err(e) = report::write_file(file, &full) {
+        tracing::warn!("{e:#}");
+    }
+    if let Ok(mut s) = shared.lock() {
+        *s = full;
+    }
+}
+
+fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
+    match backend {
+        Backend::Inotify(w) => core.rescan(&mut |d| match w.add(d) {
+            Err(Errno::ENOSPC) => anyhow::bail!(inotify::enospc_message(w.watched())),
+            _ => Ok(()),
+        }),
+        Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),
+    }
+}

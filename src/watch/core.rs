@@ -1,0 +1,182 @@
+//! The backend-independent half of the daemon: a write at a host path
+//! becomes a group record, maybe a journal warning with its writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::attribution::{self, Attribution};
+use super::groups::{Change, Decision, Limits, Table, TokenBucket};
+use super::journal;
+use super::scan::Scope;
+use crate::group::{group_of, suggest_nix};
+
+/// A newly seen group, for the D-Bus signal.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    /// The group.
+    pub group: PathBuf,
+    /// The path whose write revealed it.
+    pub path: PathBuf,
+    /// The config line.
+    pub suggest: String,
+}
+
+/// Daemon state shared by the backends.
+#[derive(Debug)]
+pub struct Core {
+    /// What is watched.
+    pub scope: Scope,
+    /// The groups.
+    pub table: Table,
+    /// When the daemon started (monotonic).
+    pub start: Instant,
+    /// When the daemon started (wall clock), for ctime comparisons and reports.
+    pub start_wall: SystemTime,
+    /// The persistence root named in suggestions.
+    pub persist_root: PathBuf,
+    /// Something changed since the last snapshot.
+    pub dirty: bool,
+    /// Groups seen for the first time, not yet signalled.
+    pub new_groups: Vec<NewGroup>,
+    proc: PathBuf,
+    open_file_scans: TokenBucket,
+    pids: HashMap<i32, Attribution>,
+}
+
+impl Core {
+    /// A core for `scope`.
+    pub fn new(scope: Scope, limits: Limits, persist_root: PathBuf) -> Core {
+        Core {
+            scope,
+            table: Table::new(limits, Duration::ZERO),
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            persist_root,
+            dirty: true,
+            new_groups: Vec::new(),
+            proc: PathBuf::from("/proc"),
+            open_file_scans: TokenBucket::new(30, Duration::ZERO),
+            pids: HashMap::new(),
+        }
+    }
+
+    /// Time since start: the table's clock.
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// A change at `host` (a path on the root's filesystem), by `pid` if known.
+    pub fn record(&mut self, host: &Path, change: Change, pid: Option<i32>) {
+        let Some(logical) = self.scope.logical(host) else {
+            return;
+        };
+        let group = group_of(&logical);
+        let now = self.now();
+        let decision = self.table.record(&group, &logical, change, now);
+        self.dirty = true;
+        let pid = pid.filter(|&p| p > 0 && p as u32 != std::process::id());
+        if let Some(pid) = pid
+            && !self.table.writers_full(&group)
+            && let Some(w) = self.pid_info(pid).writer()
+        {
+            self.table.add_writer(&group, w);
+        }
+        let Decision::Warn { reminder } = decision else {
+            return;
+        };
+        let who = match pid {
+            Some(p) => self.pid_info(p),
+            None if self.open_file_scans.take(now) => {
+                let a = attribution::by_open_file(&self.proc, host);
+                if let Some(w) = a.writer() {
+                    self.table.add_writer(&group, w);
+                }
+                a
+            }
+            None => Attribution::default(),
+        };
+        let kind = self.table.get(&group).map(|g| g.kind);
+        let suggest = suggest_nix(
+            &self.persist_root,
+            &group,
+            kind.unwrap_or(crate::group::Persist::Directory),
+        );
+        journal::unpersisted(&logical, &group, &suggest, &who, reminder);
+        if !reminder {
+            self.new_groups.push(NewGroup {
+                group,
+                path: logical,
+                suggest,
+            });
+        }
+    }
+
+    fn pid_info(&mut self, pid: i32) -> Attribution {
+        if let Some(a) = self.pids.get(&pid) {
+            return a.clone();
+        }
+        if self.pids.len() > 4096 {
+            self.pids.clear();
+        }
+        let a = attribution::of_pid(&self.proc, pid);
+        self.pids.insert(pid, a.clone());
+        a
+    }
+
+    /// After an overflow: record every file and directory under the root
+    /// whose ctime is at or after the daemon's start. `on_dir` sees every
+    /// directory (to re-add watches).
+    pub fn rescan(
+        &mut self,
+        on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        let since = self
+            .start_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let newer = |m: &std::fs::Metadata| {
+            let ct = Duration::new(
+                m.ctime().max(0) as u64,
+                m.ctime_nsec().clamp(0, 999_999_999) as u32,
+            );
+            ct >= since
+        };
+        let scope = self.scope.clone();
+        let root = scope.root.clone();
+        let mut n = 0;
+        super::scan::walk(&scope, &root, true, &mut |v| {
+            match v {
+                super::scan::Visit::Dir(p) => {
+                    on_dir(p)?;
+                    if p != root
+                        && let Ok(m) = std::fs::symlink_metadata(p)
+                        && newer(&m)
+                    {
+                        n += 1;
+                        self.record(p, Change::Dir, None);
+                    }
+                }
+                super::scan::Visit::File(p) => {
+                    if let Ok(m) = std::fs::symlink_metadata(p)
+                        && newer(&m)
+                    {
+                        let size = Some(m.len());
+                        n += 1;
+                        self.record(
+                            p,
+                            Change::Write {
+                                size,
+                                created: true,
+                            },
+                            None,
+                        );
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,265 @@
+//! The fanotify backend: one filesystem mark on the root's superblock in FID
+//! mode; events carry the writer's pid; directory handles are resolved
+//! through a mount fd and cached.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+
+use super::core::Core;
+use super::groups::Change;
+use super::scan::{self, Visit};
+use crate::sys::fanotify::{self as sys, Fanotify};
+
+const MASK: u64 = sys::FAN_CREATE
+    | sys::FAN_MODIFY
+    | sys::FAN_CLOSE_WRITE
+    | sys::FAN_ATTRIB
+    | sys::FAN_MOVED_FROM
+    | sys::FAN_MOVED_TO
+    | sys::FAN_DELETE
+    | sys::FAN_ONDIR;
+
+/// fanotify filesystem-mark watcher.
+#[derive(Debug)]
+pub struct FanotifyWatcher {
+    fan: Fanotify,
+    mount_fd: OwnedFd,
+    cache: HashMap<Vec<u8>, Option<PathBuf>>,
+    buf: Vec<u8>,
+    /// The kernel has `FAN_RENAME` (5.17).
+    pub rename: bool,
+}
+
+/// Why fanotify could not be used (the errno decides whether to fall back).
+#[derive(Debug)]
+pub struct Unavailable {
+    /// The failing call's errno.
+    pub errno: Errno,
+    /// A sentence for the log.
+    pub why: String,
+}
+
+impl FanotifyWatcher {
+    /// Mark the filesystem of `root`.
+    pub fn start(root: &Path) -> Result<FanotifyWatcher, Unavailable> {
+        let fan = Fanotify::init().map_err(|e| Unavailable {
+            errno: e,
+            why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {e}"),
+        })?;
+        let mut rename = true;
+        if let Err(e) = fan.mark_filesystem(root, MASK | sys::FAN_RENAME) {
+            rename = false;
+            let retry = if e == Errno::EINVAL {
+                fan.mark_filesystem(root, MASK)
+            } else {
+                Err(e)
+            };
+            if let Err(e) = retry {
+                let hint = match e {
+                    Errno::EPERM => {
+                        " (no CAP_SYS_ADMIN over the filesystem's owner: e.g. an unprivileged container)"
+                    }
+                    Errno::EXDEV => " (a btrfs subvolume: mark the top-level subvolume)",
+                    Errno::ENODEV | Errno::EOPNOTSUPP => {
+                        " (the filesystem cannot report file handles)"
+                    }
+                    _ => "",
+                };
+                return Err(Unavailable {
+                    errno: e,
+                    why: format!(
+                        "fanotify filesystem mark on {} failed: {e}{hint}",
+                        root.display()
+                    ),
+                });
+            }
+        }
+        let mount_fd = open(
+            root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Unavailable {
+            errno: e,
+            why: format!("cannot open {}: {e}", root.display()),
+        })?;
+        Ok(FanotifyWatcher {
+            fan,
+            mount_fd,
+            cache: HashMap::new(),
+            buf: vec![0u8; 1024 * 1024],
+            rename,
+        })
+    }
+
+    fn dir_path(&mut self, handle: &[u8], core: &Core) -> Option<PathBuf> {
+        if let Some(p) = self.cache.get(handle) {
+            return p.clone();
+        }
+        if self.cache.len() >= 65536 {
+            self.cache.clear();
+        }
+        let p = sys::resolve(self.mount_fd.as_fd(), handle)
+            .ok()
+            .filter(|p| p.starts_with(&core.scope.root) && !core.scope.excluded(p));
+        self.cache.insert(handle.to_vec(), p.clone());
+        p
+    }
+
+    /// Read and handle every queued event. Returns true on queue overflow.
+    pub fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        let mut overflow = false;
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            let n = self
+                .fan
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            for ev in sys::events(&buf[..n]) {
+                overflow |= self.handle(ev, core);
+            }
+        }
+        self.buf = buf;
+        Ok(overflow)
+    }
+
+    fn path(&mut self, dir: Option<&[u8]>, name: &[u8], core: &Core) -> Option<PathBuf> {
+        let d = self.dir_path(dir?, core)?;
+        if name.is_empty() {
+            return None;
+        }
+        let p = d.join(OsStr::from_bytes(name));
+        (!core.scope.pruned(&p)).then_some(p)
+    }
+
+    fn handle(&mut self, ev: sys::Event<'_>, core: &mut Core) -> bool {
+        let m = ev.mask;
+        if m & sys::FAN_Q_OVERFLOW != 0 {
+            return true;
+        }
+        let pid = Some(ev.pid);
+        if m & sys::FAN_RENAME != 0 {
+            if m & sys::FAN_ONDIR != 0 {
+                self.cache.clear();
+            }
+            if let Some(old) = self.path(ev.old_dir, ev.old_name, core) {
+                core.record(&old, Change::Gone, pid);
+            }
+            if let Some(new) = self.path(ev.dir, ev.name, core) {
+                self.arrived(&new, m & sys::FAN_ONDIR != 0, core, pid);
+            }
+            return false;
+        }
+        let Some(path) = self.path(ev.dir, ev.name, core) else {
+            return false;
+        };
+        if m & sys::FAN_ONDIR != 0 {
+            if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
+                self.cache.clear();
+                if std::fs::symlink_metadata(&path).is_err() {
+                    core.record(&path, Change::Gone, pid);
+                    return false;
+                }
+            }
+            if m & sys::FAN_MOVED_TO != 0 {
+                self.arrived(&path, true, core, pid);
+            } else if m & sys::FAN_CREATE != 0 {
+                core.record(&path, Change::Dir, pid);
+            }
+            return false;
+        }
+        if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
+            // Merged events lose their order: the file's presence decides.
+            match std::fs::symlink_metadata(&path) {
+                Ok(md) => {
+                    let size = Some(md.len());
+                    core.record(
+                        &path,
+                        Change::Write {
+                            size,
+                            created: true,
+                        },
+                        pid,
+                    )
+                }
+                Err(_) => core.record(&path, Change::Gone, pid),
+            }
+        } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
+            let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
+            let created = m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0;
+            core.record(&path, Change::Write { size, created }, pid);
+        } else if m & sys::FAN_CREATE != 0 {
+            core.record(
+                &path,
+                Change::Write {
+                    size: None,
+                    created: true,
+                },
+                pid,
+            );
+        } else if m & (sys::FAN_MODIFY | sys::FAN_ATTRIB) != 0 {
+            core.record(
+                &path,
+                Change::Write {
+                    size: None,
+                    created: false,
+                },
+                pid,
+            );
+        }
+        false
+    }
+
+    /// Something appeared at `path` by creation or rename. A directory moved
+    /// in brings its files along: record them.
+    fn arrived(&mut self, path: &Path, is_dir: bool, core: &mut Core, pid: Option<i32>) {
+        if !is_dir {
+            let size = std::fs::symlink_metadata(path).ok().map(|m| m.len());
+            core.record(
+                path,
+                Change::Write {
+                    size,
+                    created: true,
+                },
+                pid,
+            );
+            return;
+        }
+        core.record(path, Change::Dir, pid);
+        let scope = core.scope.clone();
+        let _ = scan::walk(&scope, path, true, &mut |v| {
+            match v {
+                Visit::Dir(p) if p != path => core.record(p, Change::Dir, None),
+                Visit::Dir(_) => {}
+                Visit::File(p) => {
+                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
+                    core.record(
+                        p,
+                        Change::Write {
+                            size,
+                            created: true,
+                        },
+                        None,
+                    );
+                }
+            }
+            Ok(true)
+        });
+    }
+}
+
+impl AsFd for FanotifyWatcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fan.as_fd()
+    }
+}

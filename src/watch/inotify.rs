@@ -1,0 +1,248 @@
+//! The inotify backend: a watch on every directory of the root's filesystem,
+//! new directories caught up by a scan (so no file in them is missed), the
+//! wd → path map kept right across renames.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use nix::errno::Errno;
+
+use super::core::Core;
+use super::groups::Change;
+use super::scan::{self, Scope, Visit};
+use crate::sys::inotify::{self as sys, Inotify};
+
+const MASK: u32 = sys::IN_CREATE
+    | sys::IN_MODIFY
+    | sys::IN_CLOSE_WRITE
+    | sys::IN_ATTRIB
+    | sys::IN_MOVED_FROM
+    | sys::IN_MOVED_TO
+    | sys::IN_DELETE
+    | sys::IN_MOVE_SELF
+    | sys::IN_DELETE_SELF
+    | sys::IN_ONLYDIR
+    | sys::IN_DONT_FOLLOW
+    | sys::IN_EXCL_UNLINK;
+
+/// Recursive inotify watcher.
+#[derive(Debug)]
+pub struct InotifyWatcher {
+    ino: Inotify,
+    wds: HashMap<i32, PathBuf>,
+    moved_from: HashMap<u32, PathBuf>,
+    buf: Vec<u8>,
+    limit_logged: bool,
+}
+
+/// The error for an exhausted watch limit, with the fix.
+pub fn enospc_message(dirs: usize) -> String {
+    let now = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "inotify watch limit reached after {dirs} directories (fs.inotify.max_user_watches = {now}): \
+         raise it, e.g. `sysctl -w fs.inotify.max_user_watches=524288` (on NixOS: \
+         boot.kernel.sysctl.\"fs.inotify.max_user_watches\" = 524288;)"
+    )
+}
+
+impl InotifyWatcher {
+    /// Watch every directory of the scope. Fails clearly when the watch
+    /// limit (`fs.inotify.max_user_watches`) is too low.
+    pub fn start(scope: &Scope) -> anyhow::Result<InotifyWatcher> {
+        let mut w = InotifyWatcher {
+            ino: Inotify::init().map_err(|e| anyhow::anyhow!("inotify_init1: {e}"))?,
+            wds: HashMap::new(),
+            moved_from: HashMap::new(),
+            buf: vec![0u8; 256 * 1024],
+            limit_logged: false,
+        };
+        let root = scope.root.clone();
+        scan::walk(scope, &root, false, &mut |v| match v {
+            Visit::Dir(p) => match w.add(p) {
+                Err(Errno::ENOSPC) => bail!(enospc_message(w.wds.len())),
+                Err(_) => Ok(false),
+                Ok(_) => Ok(true),
+            },
+            Visit::File(_) => Ok(true),
+        })?;
+        Ok(w)
+    }
+
+    /// Directories watched.
+    pub fn watched(&self) -> usize {
+        self.wds.len()
+    }
+
+    /// Watch one directory (or refresh its path after a rename).
+    pub fn add(&mut self, dir: &Path) -> Result<i32, Errno> {
+        let wd = self.ino.add_watch(dir, MASK)?;
+        match self.wds.get_mut(&wd) {
+            Some(p) if p == dir => {}
+            Some(p) => *p = dir.to_path_buf(),
+            None => {
+                self.wds.insert(wd, dir.to_path_buf());
+            }
+        }
+        Ok(wd)
+    }
+
+    /// Watch a directory met at run time; log (once) when the limit is hit.
+    fn add_or_log(&mut self, dir: &Path) -> bool {
+        match self.add(dir) {
+            Ok(_) => true,
+            Err(Errno::ENOSPC) => {
+                if !self.limit_logged {
+                    self.limit_logged = true;
+                    tracing::error!(
+                        "{}; writes in new directories will be missed",
+                        enospc_message(self.wds.len())
+                    );
+                }
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Read and handle every queued event. Returns true on queue overflow.
+    pub fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        let mut overflow = false;
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            let n = self
+                .ino
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            for ev in sys::events(&buf[..n]) {
+                overflow |= self.handle(ev, core);
+            }
+        }
+        self.buf = buf;
+        Ok(overflow)
+    }
+
+    fn handle(&mut self, ev: sys::Event<'_>, core: &mut Core) -> bool {
+        if ev.mask & sys::IN_Q_OVERFLOW != 0 {
+            return true;
+        }
+        if ev.mask & sys::IN_IGNORED != 0 {
+            self.wds.remove(&ev.wd);
+            return false;
+        }
+        if ev.name.is_empty() {
+            // IN_MOVE_SELF / IN_DELETE_SELF: the parent's MOVED_TO (or
+            // IN_IGNORED) brings the map up to date.
+            return false;
+        }
+        let Some(dir) = self.wds.get(&ev.wd) else {
+            return false;
+        };
+        let path = dir.join(OsStr::from_bytes(ev.name));
+        if ev.mask & sys::IN_ISDIR != 0 {
+            if ev.mask & sys::IN_MOVED_FROM != 0 {
+                if self.moved_from.len() > 1024 {
+                    self.moved_from.clear();
+                }
+                self.moved_from.insert(ev.cookie, path.clone());
+            }
+            if ev.mask & (sys::IN_MOVED_FROM | sys::IN_DELETE) != 0 {
+                core.record(&path, Change::Gone, None);
+            }
+            if ev.mask & (sys::IN_CREATE | sys::IN_MOVED_TO) != 0 && !core.scope.pruned(&path) {
+                if ev.mask & sys::IN_MOVED_TO != 0
+                    && let Some(old) = self.moved_from.remove(&ev.cookie)
+                {
+                    self.rename_prefix(&old, &path);
+                }
+                core.record(&path, Change::Dir, None);
+                self.catch_up(&path, core);
+            }
+            return false;
+        }
+        let m = ev.mask;
+        if m & (sys::IN_DELETE | sys::IN_MOVED_FROM) != 0 {
+            core.record(&path, Change::Gone, None);
+        } else if m & (sys::IN_CLOSE_WRITE | sys::IN_MOVED_TO) != 0 {
+            let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
+            let created = m & sys::IN_MOVED_TO != 0;
+            core.record(&path, Change::Write { size, created }, None);
+        } else if m & sys::IN_CREATE != 0 {
+            core.record(
+                &path,
+                Change::Write {
+                    size: None,
+                    created: true,
+                },
+                None,
+            );
+        } else if m & (sys::IN_MODIFY | sys::IN_ATTRIB) != 0 {
+            core.record(
+                &path,
+                Change::Write {
+                    size: None,
+                    created: false,
+                },
+                None,
+            );
+        }
+        false
+    }
+
+    /// A directory was renamed: every watched path under `old` moves to `new`.
+    fn rename_prefix(&mut self, old: &Path, new: &Path) {
+        for p in self.wds.values_mut() {
+            if let Ok(rest) = p.strip_prefix(old) {
+                *p = if rest.as_os_str().is_empty() {
+                    new.to_path_buf()
+                } else {
+                    new.join(rest)
+                };
+            }
+        }
+    }
+
+    /// A new directory: watch it and everything below, and record every
+    /// file already in it (written before its watch existed).
+    fn catch_up(&mut self, dir: &Path, core: &mut Core) {
+        let scope = core.scope.clone();
+        let _ = scan::walk(&scope, dir, true, &mut |v| {
+            match v {
+                Visit::Dir(p) => {
+                    if !self.add_or_log(p) {
+                        return Ok(false);
+                    }
+                    if p != dir {
+                        core.record(p, Change::Dir, None);
+                    }
+                }
+                Visit::File(p) => {
+                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
+                    core.record(
+                        p,
+                        Change::Write {
+                            size,
+                            created: true,
+                        },
+                        None,
+                    );
+                }
+            }
+            Ok(true)
+        });
+    }
+}
+
+impl AsFd for InotifyWatcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ino.as_fd()
+    }
+}

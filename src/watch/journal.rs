@@ -1,0 +1,249 @@
+//! The watcher's journal messages: fixed MESSAGE_IDs (explained in
+//! `systemd/impermctl.catalog`) and `IMPERMCTL_*` fields.
+
+use std::path::Path;
+
+use super::attribution::Attribution;
+use super::groups::{Group, Suppressed};
+
+/// A write to a path that is not persisted (first per group, or a reminder).
+pub const UNPERSISTED_WRITE: &str = "5b1c89b3707540a98f833fa5a79113ce";
+/// Warnings held back by the per-minute budget.
+pub const SUPPRESSED: &str = "128b92a95a7446a9956e1b79421e16a1";
+/// At shutdown: what the reboot will discard.
+pub const DISCARD_SUMMARY: &str = "a9c923c46d0f482cb15ae6e3144b5ad2";
+/// The kernel's event queue overflowed; a rescan follows.
+pub const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
+/// The watcher started (backend, scope, why a fallback was taken).
+pub const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
+
+/// Log a write to an unpersisted group.
+pub fn unpersisted(path: &Path, group: &Path, suggest: &str, who: &Attribution, reminder: bool) {
+    let by = match (&who.comm, who.pid, &who.unit) {
+        (Some(c), Some(p), Some(u)) => format!(" by {c}[{p}] in {u}"),
+        (Some(c), Some(p), None) => format!(" by {c}[{p}]"),
+        _ => String::new(),
+    };
+    let again = if reminder { " (still)" } else { "" };
+    tracing::warn!(
+        MESSAGE_ID = UNPERSISTED_WRITE,
+        IMPERMCTL_PATH = %path.display(),
+        IMPERMCTL_GROUP = %group.display(),
+        IMPERMCTL_SUGGEST = suggest,
+        IMPERMCTL_COMM = who.comm.as_deref(),
+        IMPERMCTL_PID = who.pid,
+        IMPERMCTL_UNIT = who.unit.as_deref(),
+        IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
+        "write to {}{by}{again}: {} is not persisted and will be lost at reboot; to keep it: {suggest}",
+        path.display(),
+        group.display(),
+    );
+}
+
+/// Log the warnings the budget held back.
+pub fn suppressed(s: &Suppressed, per_minute: u32) {
+    let names: Vec<String> = s.groups.iter().map(|g| g.display().to_string()).collect();
+    let more = if s.count as usize > names.len() {
+        ", …"
+    } else {
+        ""
+    };
+    tracing::warn!(
+        MESSAGE_ID = SUPPRESSED,
+        IMPERMCTL_SUPPRESSED = s.count,
+        "{} more unpersisted-write warnings suppressed (budget: {per_minute} per minute): {}{more}; see `impermctl status` or `impermctl diff`",
+        s.count,
+        names.join(", "),
+    );
+}
+
+/// Log a queue overflow.
+pub fn overflow(backend: &str) {
+    tracing::warn!(
+        MESSAGE_ID = OVERFLOW,
+        IMPERMCTL_BACKEND = backend,
+        "{backend} event queue overflowed: events were lost; rescanning the root filesystem for files changed since the watcher started"
+    );
+}
+
+/// Log the start (backend and scope).
+pub fn started(backend: &str, status: &str, fallback: Option<&str>) {
+    match fallback {
+        Some(why) => tracing::info!(
+            MESSAGE_ID = STARTED,
+            IMPERMCTL_BACKEND = backend,
+            IMPERMCTL_FALLBACK = why,
+            "watching with {backend} ({status}); fanotify not used: {why}"
+        ),
+        None => tracing::info!(
+            MESSAGE_ID = STARTED,
+            IMPERMCTL_BACKEND = backend,
+            "watching with {backend} ({status})"
+        ),
+    }
+}
+
+/// The shutdown summary text for `groups` (biggest first), and totals.
+pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
+    let files: u64 = groups.iter().map(|g| g.files).sum();
+    let bytes: u64 = groups.iter().map(|g| g.bytes).sum();
+    if groups.is_empty() {
+        return (
+            "the reboot will discard nothing the watcher saw written".into(),
+            0,
+            0,
+        );
+    }
+    let all_dirs = groups
+        .iter()
+        .all(|g| g.kind == crate::group::Persist::Directory);
+    let what = if all_dirs { "directories" } else { "places" };
+    let list: Vec<String> = groups
+        .iter()
+        .take(10)
+        .map(|g| {
+            format!(
+                "{} ({}, {})",
+                g.path.display(),
+                count(g.files, "file"),
+                bytes_h(g.bytes)
+            )
+        })
+        .collect();
+    let more = if groups.len() > 10 { ", …" } else { "" };
+    let text = format!(
+        "the reboot will discard {}, {}, in {} {what}: {}{more}",
+        count(files, "file"),
+        bytes_h(bytes),
+        groups.len(),
+        list.join(", ")
+    );
+    (text, files, bytes)
+}
+
+/// Log the shutdown summary.
+pub fn discard_summary(groups: &[&Group]) {
+    let (text, files, bytes) = summary_text(groups);
+    if groups.is_empty() {
+        tracing::info!(
+            MESSAGE_ID = DISCARD_SUMMARY,
+            IMPERMCTL_FILES = 0u64,
+            "{text}"
+        );
+    } else {
+        tracing::warn!(
+            MESSAGE_ID = DISCARD_SUMMARY,
+            IMPERMCTL_FILES = files,
+            IMPERMCTL_BYTES = bytes,
+            IMPERMCTL_GROUPS = groups.len(),
+            "{text}"
+        );
+    }
+}
+
+/// `312 files`, `1 file`, `2,314 files`.
+pub fn count(n: u64, what: &str) -> String {
+    let s = thousands(n);
+    if n == 1 {
+        format!("{s} {what}")
+    } else {
+        format!("{s} {what}s")
+    }
+}
+
+/// `2,314`.
+pub fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `41 MiB`, `512 B`, `3.2 KiB`.
+pub fn bytes_h(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || v >= 10.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::groups::{Change, Limits, Table};
+    use std::time::Duration;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(2314), "2,314");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(bytes_h(512), "512 B");
+        assert_eq!(bytes_h(41 * 1024 * 1024), "41 MiB");
+        assert_eq!(bytes_h(3300), "3.2 KiB");
+        assert_eq!(count(1, "file"), "1 file");
+    }
+
+    #[test]
+    fn ids_are_128_bit_hex_and_distinct() {
+        let ids = [
+            UNPERSISTED_WRITE,
+            SUPPRESSED,
+            DISCARD_SUMMARY,
+            OVERFLOW,
+            STARTED,
+        ];
+        for id in ids {
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+        let set: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(set.len(), ids.len());
+    }
+
+    #[test]
+    fn summary_lists_biggest_first() {
+        let mut t = Table::new(Limits::default(), Duration::ZERO);
+        let w = |n| Change::Write {
+            size: Some(n),
+            created: true,
+        };
+        for i in 0..300 {
+            let p = format!("/var/lib/demo/f{i}");
+            t.record(
+                Path::new("/var/lib/demo"),
+                Path::new(&p),
+                w(140_000),
+                Duration::ZERO,
+            );
+        }
+        t.record(
+            Path::new("/etc/foo"),
+            Path::new("/etc/foo/a"),
+            w(10),
+            Duration::ZERO,
+        );
+        let (text, files, _) = summary_text(&t.groups());
+        assert_eq!(files, 301);
+        assert_eq!(
+            text,
+            "the reboot will discard 301 files, 40 MiB, in 2 directories: /var/lib/demo (300 files, 40 MiB), /etc/foo (1 file, 10 B)"
+        );
+    }
+}

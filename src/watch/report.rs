@@ -1,0 +1,204 @@
+//! The watcher's state as data: the snapshot behind D-Bus, the atomic
+//! `/run/impermctl/watch.json` fallback, and the section `impermctl status`
+//! prints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::core::Core;
+use super::groups::Writer;
+use super::journal::{bytes_h, count, thousands};
+use crate::group::{Persist, suggest_nix};
+use crate::root::Root;
+
+/// One group, as reported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupReport {
+    /// The directory (or file) to persist.
+    pub path: PathBuf,
+    /// `directory` or `file`.
+    pub kind: String,
+    /// The Nix line that persists it.
+    pub suggest: String,
+    /// Files written and still present.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// First write, Unix seconds.
+    pub first_seen: u64,
+    /// Last write, Unix seconds.
+    pub last_seen: u64,
+    /// Who wrote.
+    pub writers: Vec<Writer>,
+    /// Counts are lower bounds (memory caps reached).
+    pub approximate: bool,
+    /// Written paths remembered by name (a sample when the group is large).
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The whole watcher state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WatchState {
+    /// `inotify` or `fanotify`.
+    pub backend: String,
+    /// Why fanotify was not used, when it was not.
+    pub fallback: Option<String>,
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Start, Unix seconds.
+    pub since: u64,
+    /// Directories watched (inotify) or 0 (fanotify watches the filesystem).
+    pub watched_directories: u64,
+    /// Queue overflows so far (each followed by a rescan).
+    pub overflows: u64,
+    /// Groups, biggest first.
+    pub groups: Vec<GroupReport>,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Backend facts the snapshot needs.
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    /// Name.
+    pub name: &'static str,
+    /// Why fanotify was not used.
+    pub fallback: Option<String>,
+    /// Watched directories.
+    pub watched: usize,
+    /// Overflows so far.
+    pub overflows: u64,
+}
+
+/// Take a snapshot; `with_paths` includes the sample paths.
+pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
+    let at = |d: Duration| unix(core.start_wall + d);
+    let groups = core
+        .table
+        .groups()
+        .into_iter()
+        .map(|g| GroupReport {
+            path: g.path.clone(),
+            kind: match g.kind {
+                Persist::Directory => "directory".into(),
+                Persist::File => "file".into(),
+            },
+            suggest: suggest_nix(&core.persist_root, &g.path, g.kind),
+            files: g.files,
+            bytes: g.bytes,
+            first_seen: at(g.first_seen),
+            last_seen: at(g.last_seen),
+            writers: g.writers.clone(),
+            approximate: g.approximate,
+            paths: if with_paths {
+                g.sample().into_iter().map(Path::to_path_buf).collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    WatchState {
+        backend: b.name.into(),
+        fallback: b.fallback.clone(),
+        pid: std::process::id(),
+        since: unix(core.start_wall),
+        watched_directories: b.watched as u64,
+        overflows: b.overflows,
+        groups,
+    }
+}
+
+/// Write `state` to `file` atomically (temp file in the same directory, rename).
+pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let text = crate::output::to_json("WatchState", state)?;
+    let tmp = dir.join(format!(".watch.json.{}", std::process::id()));
+    std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), file.display()))?;
+    Ok(())
+}
+
+/// Read the watcher's state: over D-Bus when the daemon answers there,
+/// else from `watch.json`. Returns where it came from, and the state.
+pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
+    #[cfg(feature = "dbus")]
+    if root.is_system()
+        && let Some(s) = super::dbus::query()
+    {
+        return Some(("D-Bus".into(), s));
+    }
+    let file = root.watch_file();
+    let text = std::fs::read_to_string(&file).ok()?;
+    let state: WatchState = serde_json::from_str(&text).ok()?;
+    Some((file.display().to_string(), state))
+}
+
+/// The `watcher` section of `impermctl status`.
+pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
+    let Some((from, s)) = read_state(root) else {
+        return writeln!(
+            out,
+            "\nwatcher: not running (no D-Bus service, no {})",
+            root.watch_file().display()
+        );
+    };
+    let alive = Path::new(&format!("/proc/{}", s.pid)).exists();
+    let dirs = if s.backend == "inotify" {
+        format!(", {} dirs", thousands(s.watched_directories))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "\nwatcher: {}{dirs}, {} unpersisted {} (from {from}{})",
+        s.backend,
+        s.groups.len(),
+        if s.groups.len() == 1 {
+            "group"
+        } else {
+            "groups"
+        },
+        if alive {
+            ""
+        } else {
+            "; the daemon is not running"
+        },
+    )?;
+    if let Some(f) = &s.fallback {
+        writeln!(out, "  fanotify not used: {f}")?;
+    }
+    for g in &s.groups {
+        let writers: Vec<String> = g
+            .writers
+            .iter()
+            .map(|w| match &w.unit {
+                Some(u) => format!("{} ({u})", w.comm),
+                None => w.comm.clone(),
+            })
+            .collect();
+        let by = if writers.is_empty() {
+            String::new()
+        } else {
+            format!("  by {}", writers.join(", "))
+        };
+        writeln!(
+            out,
+            "  {:<28} {:>12} {:>9}{by}",
+            g.path.display(),
+            count(g.files, "file"),
+            bytes_h(g.bytes)
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The watcher's scope (the root's filesystem, mount points pruned, our own
+//! run directory skipped) and a directory walk that stats directories only
+//! (`d_type`), for adding watches and catching up on new directories.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use nix::dir::{Dir, Type};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, fstat};
+
+use crate::mountinfo::MountTable;
+use crate::root::Root;
+
+/// What the watcher looks at.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// The root directory (host path).
+    pub root: PathBuf,
+    /// Its device: other filesystems are out.
+    pub dev: u64,
+    /// Mount points strictly below the root (host paths): never descended.
+    pub prune: HashSet<PathBuf>,
+    /// Host paths skipped entirely (our own `/run/impermctl`).
+    pub skip: Vec<PathBuf>,
+}
+
+impl Scope {
+    /// The scope of `root`, from the live mount table.
+    pub fn new(root: &Root) -> anyhow::Result<Scope> {
+        let dir = root.dir().to_path_buf();
+        let meta = std::fs::metadata(&dir)
+            .with_context(|| format!("cannot stat the root {}", dir.display()))?;
+        let table = MountTable::read(Path::new("/proc/self/mountinfo"))?;
+        let prune = table.below(&dir).map(|m| m.mount_point.clone()).collect();
+        Ok(Scope {
+            skip: vec![root.run_dir()],
+            root: dir,
+            dev: meta.dev(),
+            prune,
+        })
+    }
+
+    /// Is this host path a pruned mount point or skipped?
+    pub fn pruned(&self, host: &Path) -> bool {
+        self.prune.contains(host) || self.skip.iter().any(|s| s == host)
+    }
+
+    /// Is this host path at or under a pruned or skipped path? (For backends
+    /// that see the whole filesystem, like fanotify.)
+    pub fn excluded(&self, host: &Path) -> bool {
+        if self.skip.iter().any(|s| host.starts_with(s)) {
+            return true;
+        }
+        if !self.prune.is_empty() {
+            let mut a = host.parent();
+            if self.prune.contains(host) {
+                return true;
+            }
+            while let Some(p) = a {
+                if p == self.root {
+                    break;
+                }
+                if self.prune.contains(p) {
+                    return true;
+                }
+                a = p.parent();
+            }
+        }
+        false
+    }
+
+    /// The logical path of a host path (None if outside the root).
+    pub fn logical(&self, host: &Path) -> Option<PathBuf> {
+        if self.root == Path::new("/") {
+            return host.is_absolute().then(|| host.to_path_buf());
+        }
+        let rel = host.strip_prefix(&self.root).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+}
+
+/// An entry met by [`walk`].
+#[derive(Debug)]
+pub enum Visit<'a> {
+    /// A directory on the root's filesystem, about to be read.
+    Dir(&'a Path),
+    /// A non-directory entry (only when `files` is set).
+    File(&'a Path),
+}
+
+/// Walk `start` (a host directory) depth-first, staying on the scope's
+/// filesystem and out of pruned paths. `visit` returns false to skip a
+/// directory. Vanished or unreadable directories are skipped. Returns the
+/// number of directories read.
+pub fn walk(
+    scope: &Scope,
+    start: &Path,
+    files: bool,
+    visit: &mut dyn FnMut(Visit<'_>) -> anyhow::Result<bool>,
+) -> anyhow::Result<usize> {
+    let mut stack = vec![start.to_path_buf()];
+    let mut dirs = 0;
+    let mut names: Vec<(Vec<u8>, Option<Type>)> = Vec::new();
+    while let Some(dir) = stack.pop() {
+        if scope.pruned(&dir) {
+            continue;
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let Ok(mut d) = Dir::open(&dir, flags, Mode::empty()) else {
+            continue;
+        };
+        match fstat(&d) {
+            Ok(st) if st.st_dev == scope.dev => {}
+            _ => continue,
+        }
+        if !visit(Visit::Dir(&dir))? {
+            continue;
+        }
+        dirs += 1;
+        names.clear();
+        for e in d.iter().flatten() {
+            let n = e.file_name().to_bytes();
+            if n == b"." || n == b".." {
+                continue;
+            }
+            names.push((n.to_vec(), e.file_type()));
+        }
+        drop(d);
+        for (n, t) in names.drain(..) {
+            let path = dir.join(OsStr::from_bytes(&n));
+            let is_dir = match t {
+                Some(t) => t == Type::Directory,
+                None => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
+            };
+            if is_dir {
+                stack.push(path);
+            } else if files {
+                visit(Visit::File(&path))?;
+            }
+        }
+    }
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_directories_and_skips_pruned_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["a/b/c", "m/x", "run/impermctl"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("a/b/f"), b"x").unwrap();
+        std::fs::write(r.join("m/x/g"), b"x").unwrap();
+        let root = Root::new(Some(r.to_path_buf()), None);
+        let mut scope = Scope::new(&root).unwrap();
+        scope.prune.insert(r.join("m"));
+        let mut seen = Vec::new();
+        let n = walk(&scope, r, true, &mut |v| {
+            let (k, p) = match v {
+                Visit::Dir(p) => ("d", p),
+                Visit::File(p) => ("f", p),
+            };
+            seen.push(format!("{k} {}", scope.logical(p).unwrap().display()));
+            Ok(true)
+        })
+        .unwrap();
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["d /", "d /a", "d /a/b", "d /a/b/c", "d /run", "f /a/b/f"]
+        );
+        assert_eq!(n, 5);
+        assert!(scope.excluded(&r.join("m/x/g")));
+        assert!(scope.excluded(&r.join("run/impermctl/watch.json")));
+        assert!(!scope.excluded(&r.join("a/b/f")));
+    }
+}
