@@ -83,7 +83,7 @@ impl FanotifyWatcher {
         }
         let mount_fd = open(
             root,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| Unavailable {

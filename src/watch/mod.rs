@@ -137,6 +137,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("cannot create a signalfd")?;
 
+    // Our own state directory exists before any watch does, so creating it
+    // is never reported as a write.
+    let run_dir = opts.root.run_dir();
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let scope = scan::Scope::new(&opts.root)?;
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
