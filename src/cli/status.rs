@@ -93,5 +93,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         };
         writeln!(out, "  {kind} {:<28} {state}", e.path.display())?;
     }
+    crate::watch::report::print_status(&mut out, &g.root())?;
     Ok(super::verify::exit_for(&v))
 }

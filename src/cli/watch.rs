@@ -51,6 +51,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         persist_root,
         json_every: Duration::from_secs_f64(a.json_every.max(0.0)),
         dbus: !a.no_dbus,
+        ignore: settings.watch.ignore.clone(),
     })?;
     Ok(Exit::Ok)
 }

@@ -68,6 +68,9 @@ impl Core {
 
     /// A change at `host` (a path on the root's filesystem), by `pid` if known.
     pub fn record(&mut self, host: &Path, change: Change, pid: Option<i32>) {
+        if self.scope.skip.iter().any(|s| host.starts_with(s)) {
+            return;
+        }
         let Some(logical) = self.scope.logical(host) else {
             return;
         };

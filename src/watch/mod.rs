@@ -56,6 +56,8 @@ pub struct Options {
     pub json_every: Duration,
     /// Serve D-Bus.
     pub dbus: bool,
+    /// Logical paths never warned about (`watch.ignore`): not even watched.
+    pub ignore: Vec<PathBuf>,
 }
 
 enum Backend {
@@ -142,7 +144,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let run_dir = opts.root.run_dir();
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let scope = scan::Scope::new(&opts.root)?;
+    let mut scope = scan::Scope::new(&opts.root)?;
+    scope
+        .skip
+        .extend(opts.ignore.iter().map(|p| opts.root.host(p)));
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());

@@ -153,7 +153,7 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
             root.watch_file().display()
         );
     };
-    let alive = Path::new(&format!("/proc/{}", s.pid)).exists();
+    let alive = s.pid == 0 || Path::new(&format!("/proc/{}", s.pid)).exists();
     let dirs = if s.backend == "inotify" {
         format!(", {} dirs", thousands(s.watched_directories))
     } else {
