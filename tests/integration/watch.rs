@@ -83,7 +83,9 @@ fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a str> {
 }
 
 fn with_id<'a>(j: &'a [HashMap<String, Value>], id: &str) -> Vec<&'a HashMap<String, Value>> {
-    j.iter().filter(|e| field(e, "MESSAGE_ID") == Some(id)).collect()
+    j.iter()
+        .filter(|e| field(e, "MESSAGE_ID") == Some(id))
+        .collect()
 }
 
 fn watch_json(out: &std::path::Path) -> Value {
@@ -98,7 +100,10 @@ fn group<'a>(w: &'a Value, path: &str) -> Option<&'a Value> {
 fn journal_and_dbus(backend: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path();
-    let cg = format!("/sys/fs/cgroup/unified/impermctl-test-{}-{backend}.service", std::process::id());
+    let cg = format!(
+        "/sys/fs/cgroup/unified/impermctl-test-{}-{backend}.service",
+        std::process::id()
+    );
     let body = format!(
         r#"{prelude}
 CG={cg}
@@ -131,14 +136,30 @@ stop_watch
     assert_eq!(started.len(), 1, "{err}\n{j:#?}");
     assert_eq!(field(started[0], "IMPERMCTL_BACKEND"), Some(backend));
     let warns = with_id(&j, UNPERSISTED);
-    let by_group = |g: &str| warns.iter().filter(|e| field(e, "IMPERMCTL_GROUP") == Some(g)).count();
+    let by_group = |g: &str| {
+        warns
+            .iter()
+            .filter(|e| field(e, "IMPERMCTL_GROUP") == Some(g))
+            .count()
+    };
     assert_eq!(by_group("/var/lib/demo"), 1, "{warns:#?}");
-    assert_eq!(by_group("/srv/big"), 1, "10,000 files, one warning: {warns:#?}");
+    assert_eq!(
+        by_group("/srv/big"),
+        1,
+        "10,000 files, one warning: {warns:#?}"
+    );
     assert_eq!(by_group("/var/lib/kept"), 0, "persisted bind: {warns:#?}");
     assert_eq!(warns.len(), 2, "{warns:#?}");
-    let demo = warns.iter().find(|e| field(e, "IMPERMCTL_GROUP") == Some("/var/lib/demo")).unwrap();
+    let demo = warns
+        .iter()
+        .find(|e| field(e, "IMPERMCTL_GROUP") == Some("/var/lib/demo"))
+        .unwrap();
     assert_eq!(field(demo, "PRIORITY"), Some("4"));
-    assert!(field(demo, "IMPERMCTL_PATH").unwrap().starts_with("/var/lib/demo"));
+    assert!(
+        field(demo, "IMPERMCTL_PATH")
+            .unwrap()
+            .starts_with("/var/lib/demo")
+    );
     assert_eq!(
         field(demo, "IMPERMCTL_SUGGEST"),
         Some(r#"environment.persistence."/persistent".directories = [ "/var/lib/demo" ];"#)
@@ -155,7 +176,9 @@ stop_watch
     assert_eq!(held["bytes"], 6);
     let writers = held["writers"].as_array().unwrap();
     assert!(
-        writers.iter().any(|w| w["unit"].as_str().is_some_and(|u| u.ends_with(".service"))),
+        writers
+            .iter()
+            .any(|w| w["unit"].as_str().is_some_and(|u| u.ends_with(".service"))),
         "the writer's unit comes from its cgroup: {held}"
     );
     let summary = with_id(&j, DISCARD);
@@ -163,12 +186,21 @@ stop_watch
     let msg = field(summary[0], "MESSAGE").unwrap();
     assert!(msg.starts_with("the reboot will discard 10,001 files, 6 B, in 2 directories: /var/lib/demo (1 file, 6 B), /srv/big (10,000 files, 0 B)"), "{msg}");
     let root = std::fs::read_to_string(out.join("root.txt")).unwrap();
-    assert!(root.starts_with("a(sttttas) 2 \"/var/lib/demo\" 1 6 "), "{root}");
+    assert!(
+        root.starts_with("a(sttttas) 2 \"/var/lib/demo\" 1 6 "),
+        "{root}"
+    );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
     let nobody = std::fs::read_to_string(out.join("nobody.txt")).unwrap();
-    assert!(nobody.contains("Access denied") && nobody.contains("rc="), "{nobody}");
+    assert!(
+        nobody.contains("Access denied") && nobody.contains("rc="),
+        "{nobody}"
+    );
     let status = std::fs::read_to_string(out.join("status.txt")).unwrap();
-    assert!(status.contains(&format!("watcher: {backend}")) && status.contains("/srv/big"), "{status}");
+    assert!(
+        status.contains(&format!("watcher: {backend}")) && status.contains("/srv/big"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -187,7 +219,11 @@ fn fanotify_warns_once_per_group_with_journal_fields_and_dbus() {
 fn inside_a_user_namespace_fanotify_falls_back_to_inotify_and_says_why() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let body = format!(
         r#"OUT={out}
 mkdir -p "$R/var/lib"
@@ -201,10 +237,19 @@ cp "$R/run/impermctl/watch.json" $OUT/watch.json
 "#,
         out = shell_quote(tmp.path()),
     );
-    let o = in_vps(&Layout { userns: true, ..Layout::default() }, &body);
+    let o = in_vps(
+        &Layout {
+            userns: true,
+            ..Layout::default()
+        },
+        &body,
+    );
     let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
     util::assert_code(&o, 0);
-    assert!(err.contains("falling back to inotify") && err.contains("EPERM"), "{err}");
+    assert!(
+        err.contains("falling back to inotify") && err.contains("EPERM"),
+        "{err}"
+    );
     let w = watch_json(tmp.path());
     assert_eq!(w["backend"], "inotify");
     assert!(w["fallback"].as_str().unwrap().contains("EPERM"), "{w}");
@@ -219,7 +264,7 @@ fn overflow(backend: &str) {
         r#"OUT={out}
 mkdir -p "$R/var/lib/pre"
 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
-trap 'kill -CONT $WP; kill $WP 2>/dev/null || true' EXIT
+trap '( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
 for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
 kill -STOP $WP
 for i in $(seq 17000); do : > "$R/var/lib/pre/f$i"; done
@@ -241,12 +286,20 @@ cp "$R/run/impermctl/watch.json" $OUT/watch.json
     let w = watch_json(tmp.path());
     assert_eq!(group(&w, "/var/lib/pre").unwrap()["files"], 17_000);
     for d in 0..50 {
-        let g = group(&w, &format!("/var/lib/o{d}")).unwrap_or_else(|| panic!("/var/lib/o{d} missing"));
+        let g =
+            group(&w, &format!("/var/lib/o{d}")).unwrap_or_else(|| panic!("/var/lib/o{d} missing"));
         assert_eq!(g["files"], 1000, "/var/lib/o{d}");
-        let paths: std::collections::HashSet<&str> =
-            g["paths"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let paths: std::collections::HashSet<&str> = g["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         for i in 1..=1000 {
-            assert!(paths.contains(format!("/var/lib/o{d}/sub/f{i}").as_str()), "/var/lib/o{d}/sub/f{i}");
+            assert!(
+                paths.contains(format!("/var/lib/o{d}/sub/f{i}").as_str()),
+                "/var/lib/o{d}/sub/f{i}"
+            );
         }
     }
     assert!(w["overflows"].as_u64().unwrap() >= 1);
