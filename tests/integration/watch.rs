@@ -110,6 +110,7 @@ CG={cg}
 mkdir -p "$R/persistent/kept" "$R/var/lib/kept" "$R/srv"
 mount --bind "$R/persistent/kept" "$R/var/lib/kept"
 mkdir -p "$R/var/lib/demo"
+dbus-monitor --system "type='signal',interface='io.github.Impermctl1.Watcher'" > $OUT/signals.txt 2>&1 & MP=$!
 start_watch --backend {backend}
 mkdir -p $CG 2>/dev/null || true
 ( [ -d $CG ] && echo $BASHPID > $CG/cgroup.procs; exec 3>"$R/var/lib/demo/held"; echo hello >&3; sleep 1 ) &
@@ -124,6 +125,7 @@ setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.githu
 imp status > $OUT/status.txt 2>&1 || true
 rmdir $CG 2>/dev/null || true
 stop_watch
+kill $MP
 "#,
         prelude = prelude(out),
         cg = shell_quote(std::path::Path::new(&cg)),
@@ -195,6 +197,11 @@ stop_watch
     assert!(
         nobody.contains("Access denied") && nobody.contains("rc="),
         "{nobody}"
+    );
+    let signals = std::fs::read_to_string(out.join("signals.txt")).unwrap();
+    assert!(
+        signals.contains("member=UnpersistedGroup") && signals.contains("string \"/srv/big\""),
+        "{signals}"
     );
     let status = std::fs::read_to_string(out.join("status.txt")).unwrap();
     assert!(

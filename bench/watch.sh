@@ -1,0 +1,15 @@
+#!/bin/bash
+# Watcher benchmarks B2/B3/B5 (see docs/watcher-and-diff.md): builds the C
+# writer and the release binary, then runs bench/watch_bench.py in a private
+# mount namespace on a tmpfs root. Needs root, inotify-tools and fatrace.
+# RUNS=N sets the number of runs per variant (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=$(mktemp -d /tmp/impermctl-bench-watch.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cc -O2 -o "$W/writer" bench/watch_writer.c
+cargo build --release --quiet
+cp target/release/impermctl "$W/impermctl"
+unshare -m --propagation private bash -c "
+  mkdir -p '$W/root' && mount -t tmpfs -o size=2g bench-root '$W/root' &&
+  python3 bench/watch_bench.py '$W/impermctl' '$W/writer' '$W'"

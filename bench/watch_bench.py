@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Watcher benchmarks B2 (burst throughput and recall), B3 (start-up on
+20,420 directories) and B5 (memory), with inotifywait and fatrace as anchors
+measured in the same run. Run through bench/watch.sh (a private mount
+namespace with a tmpfs root). Usage: watch_bench.py IMPERMCTL WRITER WORKDIR"""
+import json, os, shutil, signal, statistics, subprocess, sys, threading, time
+
+BIN, WRITER, W = sys.argv[1:4]
+RUNS = int(os.environ.get("RUNS", "3"))
+R = os.path.join(W, "root")
+N, M = int(os.environ.get("N", "100000")), 100
+
+
+def clear():
+    for e in os.listdir(R):
+        p = os.path.join(R, e)
+        shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+
+
+def status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) / 1024
+    return out
+
+
+def wait_line(stream, needle, timeout=60):
+    """Read stream until a line contains needle; keep draining afterwards."""
+    t0 = time.monotonic()
+    for line in iter(stream.readline, b""):
+        if needle in line:
+            dt = time.monotonic() - t0
+            threading.Thread(target=lambda: [None for _ in iter(stream.readline, b"")], daemon=True).start()
+            return dt
+        if time.monotonic() - t0 > timeout:
+            break
+    raise RuntimeError(f"never saw {needle!r}")
+
+
+def start_impermctl(backend):
+    env = dict(os.environ, IMPERMCTL_LOG="stderr")
+    t0 = time.monotonic()
+    p = subprocess.Popen([BIN, "--root", R, "--config", "/nonexistent", "watch", "--backend", backend,
+                          "--no-dbus", "--json-every", "0.5"], stderr=subprocess.PIPE, env=env)
+    wait_line(p.stderr, b"watching with")
+    return p, time.monotonic() - t0
+
+
+def stop_impermctl(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+    with open(os.path.join(R, "run/impermctl/watch.json")) as f:
+        return json.load(f)
+
+
+def start_inotifywait(out):
+    t0 = time.monotonic()
+    p = subprocess.Popen(["inotifywait", "-r", "-m", "-q", "-e", "create,close_write", "--format", "%w%f", R],
+                         stdout=open(out, "w"), stderr=subprocess.PIPE)
+    # -q hides "Watches established."; without it the line is on stderr.
+    return p, t0
+
+
+def start_inotifywait_ready():
+    t0 = time.monotonic()
+    p = subprocess.Popen(["inotifywait", "-r", "-m", "-e", "create", R],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_line(p.stderr, b"Watches established")
+    return p, time.monotonic() - t0
+
+
+def writer():
+    os.makedirs(os.path.join(R, "b"), exist_ok=True)
+    out = subprocess.run([WRITER, os.path.join(R, "b"), str(M), str(N)], capture_output=True, check=True)
+    return float(out.stdout)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def b3():
+    print(f"B3: start-up on a tree of 20 x 20 x 50 = 20,420 directories (tmpfs), median of {RUNS + 2}")
+    for a in range(int(os.environ.get("TREE", "20"))):
+        for b in range(20):
+            for c in range(50):
+                os.makedirs(os.path.join(R, "tree", f"t{a}", f"m{b}", f"l{c}"))
+    res = {}
+    for name in ("inotifywait -r", "impermctl inotify", "impermctl fanotify"):
+        times, rss = [], []
+        for _ in range(RUNS + 2):
+            if name == "inotifywait -r":
+                p, dt = start_inotifywait_ready()
+                time.sleep(0.2)
+                rss.append(status(p.pid)["VmRSS"])
+                p.kill(); p.wait()
+            else:
+                p, dt = start_impermctl(name.split()[1])
+                time.sleep(3)
+                rss.append(status(p.pid)["VmRSS"])
+                stop_impermctl(p)
+            times.append(dt * 1000)
+        res[name] = (med(times), med(rss))
+    anchor = res["inotifywait -r"][0]
+    for name, (t, r) in res.items():
+        print(f"  {name:<20} ready in {t:7.1f} ms  ({t / anchor:.2f}x inotifywait)  idle RSS {r:5.1f} MiB")
+    shutil.rmtree(os.path.join(R, "tree"))
+
+
+def b2():
+    print(f"B2: burst of {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}")
+    base = []
+    for _ in range(RUNS):
+        clear(); base.append(writer())
+    baseline = med(base)
+    print(f"  no watcher            {baseline:9.0f} files/s")
+    for backend in ("inotify", "fanotify"):
+        speeds, recall, hwm = [], [], []
+        for _ in range(RUNS):
+            clear()
+            p, _ = start_impermctl(backend)
+            speeds.append(writer())
+            time.sleep(2.5)
+            hwm.append(status(p.pid)["VmHWM"])
+            w = stop_impermctl(p)
+            g = [x for x in w["groups"] if x["path"] == "/b"]
+            recall.append((g[0]["files"] if g else 0) / N)
+        s = med(speeds)
+        print(f"  impermctl {backend:<10} {s:9.0f} files/s  {s / baseline:.2f}x  recall {min(recall) * 100:.3f}% (worst run)  "
+              f"VmHWM {med(hwm):.1f} MiB")
+    speeds, recall = [], []
+    for _ in range(RUNS):
+        clear()
+        out = os.path.join(W, "inotifywait.out")
+        p, _ = start_inotifywait(out)
+        time.sleep(1.0)
+        speeds.append(writer())
+        time.sleep(2)
+        p.kill(); p.wait()
+        seen = set(l.strip() for l in open(out) if "/f" in l)
+        recall.append(len(seen) / N)
+    s = med(speeds)
+    print(f"  inotifywait -r -m     {s:9.0f} files/s  {s / baseline:.2f}x  recall {min(recall) * 100:.3f}% (worst run)")
+    speeds = []
+    for _ in range(RUNS):
+        clear()
+        p = subprocess.Popen(["fatrace", "-c", "-o", os.path.join(W, "fatrace.out")], cwd=R)
+        time.sleep(1.0)
+        speeds.append(writer())
+        time.sleep(1)
+        p.send_signal(signal.SIGINT); p.wait()
+    s = med(speeds)
+    print(f"  fatrace -c            {s:9.0f} files/s  {s / baseline:.2f}x")
+
+
+if __name__ == "__main__":
+    os.makedirs(R, exist_ok=True)
+    b3()
+    b2()
