@@ -241,6 +241,40 @@ let
     { services.impermctl.mount = false; }
   ];
 
+  # flake.nix wired with a stand-in nixpkgs (real lib, stub packages).
+  flake =
+    let
+      stubPkgs = {
+        stdenv.hostPlatform.system = "x86_64-linux";
+        callPackage = fn: args: {
+          type = "derivation";
+          name = "impermctl-from-${baseNameOf (toString fn)}";
+          outPath = "/nix/store/11111111111111111111111111111111-impermctl";
+        };
+      };
+      outputs = (import ../../flake.nix).outputs {
+        self = outputs;
+        nixpkgs = {
+          inherit lib;
+          outPath = toString libPath + "/..";
+          legacyPackages.x86_64-linux = stubPkgs;
+          legacyPackages.aarch64-linux = stubPkgs;
+        };
+      };
+    in
+    outputs;
+  stubFinal = {
+    callPackage = fn: args: {
+      type = "derivation";
+      name = "impermctl-from-${baseNameOf (toString fn)}";
+      outPath = "/nix/store/22222222222222222222222222222222-impermctl";
+    };
+  };
+  flakeSeedCfg = eval [
+    flake.nixosModules.default
+    (builtins.removeAttrs (import seed) [ "imports" ])
+  ];
+
   tricky = [
     "plain"
     "quote \" and backslash \\ and \\\""
@@ -451,6 +485,17 @@ let
           ];
         }
       ] "parsed";
+    flake-outputs =
+      expectEq flake.packages.x86_64-linux.default.name "impermctl-from-package.nix" "packages.default"
+      ++ expectEq (flake.overlays.default stubFinal { }).impermctl.name "impermctl-from-package.nix" "overlay"
+      ++ expectEq flake.nixosModules.impermanence flake.nixosModules.default "impermanence alias"
+      ++ expectEq (rendered flakeSeedCfg) (builtins.readFile ./expected/seed.toml) "nixosModules.default"
+      ++ expect (
+        (eval [
+          flake.nixosModules.auditOnly
+          upstreamStandIn
+        ]).systemd.services ? impermctl-audit
+      ) "nixosModules.auditOnly";
     path-helpers =
       expectEq (helpers.parentsOf "/home/alice/.ssh") [ "/home" "/home/alice" ] "parentsOf"
       ++ expectEq (helpers.concatPaths [ "/persistent/" "/var//log/" ]) "/persistent/var/log" "concatPaths"
