@@ -52,7 +52,7 @@ impl Locator<'_> {
     }
 
     /// A TOML syntax error or a serde error from deserializing the raw structs.
-    pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+    pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span();
         let message = e.message().trim_end().to_owned();
         let field = span
@@ -259,10 +259,11 @@ fn suggest(name: &str, expected: &[String]) -> Option<String> {
     } else {
         expected.iter().map(String::as_str).collect()
     };
-    if let Some((_, to)) = IMPERMANENCE_NAMES.iter().find(|(from, _)| *from == name) {
-        if pool.contains(to) {
-            return Some((*to).to_owned());
-        }
+    if let Some((_, to)) = IMPERMANENCE_NAMES
+        .iter()
+        .find(|(from, to)| *from == name && pool.contains(to))
+    {
+        return Some((*to).to_owned());
     }
     let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
     let n = squash(name);

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod fields;
 mod locate;
 mod mode;
 mod raw;
@@ -211,7 +212,7 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 /// Parse and validate config text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let loc = locate::Locator { text, file };
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| loc.from_toml(&e))?;
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
     validate::validate(raw, &loc, file)
 }
 
