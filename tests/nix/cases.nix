@@ -275,6 +275,18 @@ let
     (builtins.removeAttrs (import seed) [ "imports" ])
   ];
 
+  # packaging/nix/package.nix called with stand-ins: the attributes handed
+  # to buildRustPackage (src is not forced: it needs the whole tree).
+  packageAttrs = import ../../packaging/nix/package.nix {
+    inherit lib;
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
+    rustPlatform.buildRustPackage = attrs: attrs;
+    installShellFiles = "installShellFiles";
+  };
+
   tricky = [
     "plain"
     "quote \" and backslash \\ and \\\""
@@ -496,6 +508,24 @@ let
           upstreamStandIn
         ]).systemd.services ? impermctl-audit
       ) "nixosModules.auditOnly";
+    package-installs-units-policy-catalog-man-completions =
+      let
+        t = packageAttrs.postInstall;
+        cargo = lib.importTOML ../../Cargo.toml;
+      in
+      expectEq packageAttrs.pname "impermctl" "pname"
+      ++ expectEq packageAttrs.version cargo.package.version "version"
+      ++ expectEq packageAttrs.cargoLock.lockFile ../../Cargo.lock "lock file"
+      ++ expectEq packageAttrs.meta.mainProgram "impermctl" "mainProgram"
+      ++ lib.concatMap (sub: expect (has sub t) "postInstall lacks ${sub}") [
+        "--replace-quiet /usr/bin/impermctl \"$out/bin/impermctl\""
+        "systemd/io.github.Impermctl1.conf \"$out/share/dbus-1/system.d/io.github.Impermctl1.conf\""
+        "systemd/impermctl.catalog \"$out/lib/systemd/catalog/impermctl.catalog\""
+        "\"$out/lib/systemd/system/$(basename \"$unit\")\""
+        "\"$out/bin/impermctl\" generate man man"
+        "\"$out/bin/impermctl\" generate completions completions"
+        "--zsh completions/_impermctl"
+      ];
     path-helpers =
       expectEq (helpers.parentsOf "/home/alice/.ssh") [ "/home" "/home/alice" ] "parentsOf"
       ++ expectEq (helpers.concatPaths [ "/persistent/" "/var//log/" ]) "/persistent/var/log" "concatPaths"
