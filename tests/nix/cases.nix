@@ -236,6 +236,29 @@ let
       environment.persistence."/persistent".directories = [ "/etc/nixos" ];
     }
   ];
+  # impermanence I#179: a home derived from fileSystems (or anything else
+  # the module sets) must not recurse; the module sets no fileSystems.
+  recursionCfg = eval [
+    full
+    (
+      { config, ... }:
+      {
+        fileSystems."/home" = {
+          device = "tank/home";
+          neededForBoot = true;
+        };
+        users.users.alice = {
+          isNormalUser = true;
+          home = "${config.fileSystems."/home".mountPoint}/alice";
+          group = if config.environment.persistence ? "/persistent" then "users" else "nogroup";
+        };
+        environment.persistence."/persistent" = {
+          directories = [ "/var/lib/nixos" ];
+          users.alice.directories = [ ".ssh" ];
+        };
+      }
+    )
+  ];
   mountOffCfg = eval [
     seed
     { services.impermctl.mount = false; }
@@ -526,6 +549,9 @@ let
         "\"$out/bin/impermctl\" generate completions completions"
         "--zsh completions/_impermctl"
       ];
+    users-derived-from-file-systems-do-not-recurse =
+      expect (has "path = \"/home/alice/.ssh\"" (rendered recursionCfg)) "rendered"
+      ++ expectEq (failedAssertions recursionCfg) [ ] "failed assertions";
     path-helpers =
       expectEq (helpers.parentsOf "/home/alice/.ssh") [ "/home" "/home/alice" ] "parentsOf"
       ++ expectEq (helpers.concatPaths [ "/persistent/" "/var//log/" ]) "/persistent/var/log" "concatPaths"
