@@ -4,3 +4,5 @@
 
 mod util;
 mod verify;
+mod copy_kill;
+mod manifest;

@@ -1,0 +1,149 @@
+//! Killing an atomic copy at random points: the source stays intact, the
+//! destination is absent or complete, and a rerun completes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::manifest::{Rng, first_difference, manifest};
+use crate::require_root;
+
+const FROM: &str = "IMPERMCTL_TEST_COPY_FROM";
+const TO: &str = "IMPERMCTL_TEST_COPY_TO";
+
+/// The child process of `killed_copies_leave_the_source_intact`: copies
+/// `$IMPERMCTL_TEST_COPY_FROM` to `$IMPERMCTL_TEST_COPY_TO` and exits.
+/// Does nothing when run on its own.
+#[test]
+#[ignore = "helper process for killed_copies_leave_the_source_intact"]
+fn copy_child() {
+    let (Some(from), Some(to)) = (std::env::var_os(FROM), std::env::var_os(TO)) else {
+        return;
+    };
+    impermctl::copy::copy_tree_atomic(Path::new(&from), Path::new(&to)).unwrap();
+}
+
+fn child(from: &Path, to: &Path) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "copy_kill::copy_child",
+        "--exact",
+        "--ignored",
+        "--test-threads=1",
+    ])
+    .env(FROM, from)
+    .env(TO, to)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    c
+}
+
+fn run_to_completion(from: &Path, to: &Path) -> Duration {
+    let t = Instant::now();
+    let o = child(from, to).output().unwrap();
+    assert!(
+        o.status.success(),
+        "copy failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(to.exists(), "the child did not copy (filter mismatch?)");
+    t.elapsed()
+}
+
+/// ~2000 files in 40 directories, odd sizes, owners, modes, times, hard and
+/// symbolic links.
+pub fn build_tree(root: &Path, dirs: usize, files: usize) {
+    std::fs::create_dir(root).unwrap();
+    for d in 0..dirs {
+        let dir = root.join(format!("dir{d:02}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..files {
+            let p = dir.join(format!("file{f:03}"));
+            let n = (d * 7919 + f * 104_729) % 4_000;
+            let body: Vec<u8> = (0..n).map(|i| (i * 31 + d + f) as u8).collect();
+            std::fs::write(&p, body).unwrap();
+            if f % 10 == 0 {
+                std::os::unix::fs::chown(&p, Some(1000 + d as u32), Some(100)).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+            }
+            let t = SystemTime::UNIX_EPOCH
+                + Duration::new(1_600_000_000 + f as u64, (d * 1000 + f) as u32);
+            let file = std::fs::File::options().write(true).open(&p).unwrap();
+            file.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+                .unwrap();
+        }
+        std::fs::hard_link(dir.join("file000"), dir.join("hardlink")).unwrap();
+        std::os::unix::fs::symlink("file001", dir.join("symlink")).unwrap();
+    }
+}
+
+#[test]
+fn killed_copies_leave_the_source_intact_and_a_rerun_completes() {
+    require_root!();
+    // tmpfs when available: the point is the kill points, not the disk.
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("impermctl-kill-")
+        .tempdir_in(base)
+        .unwrap();
+    let src = tmp.path().join("src");
+    build_tree(&src, 40, 50);
+    let original = manifest(&src);
+    assert!(original.len() > 2000, "{}", original.len());
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let dst: PathBuf = out.join("dst");
+    let full = run_to_completion(&src, &dst);
+    assert_eq!(first_difference(&original, &manifest(&dst)), None);
+    std::fs::remove_dir_all(&dst).unwrap();
+
+    let mut rng = Rng::from_env();
+    let span = full.as_micros() as u64 * 11 / 10;
+    let (mut interrupted, mut completed) = (0, 0);
+    for i in 0..60 {
+        let delay = Duration::from_micros(rng.below(span));
+        let mut c = child(&src, &dst).spawn().unwrap();
+        std::thread::sleep(delay);
+        c.kill().unwrap();
+        c.wait().unwrap();
+        let now = manifest(&src);
+        assert_eq!(
+            first_difference(&original, &now),
+            None,
+            "iteration {i}: source changed"
+        );
+        if dst.exists() {
+            assert_eq!(
+                first_difference(&original, &manifest(&dst)),
+                None,
+                "iteration {i} (killed after {delay:?}): the destination exists but is incomplete"
+            );
+            completed += 1;
+        } else {
+            if impermctl::copy::stale_tmp_exists(&dst) {
+                interrupted += 1;
+            }
+            run_to_completion(&src, &dst);
+            assert_eq!(
+                first_difference(&original, &manifest(&dst)),
+                None,
+                "iteration {i}: rerun"
+            );
+        }
+        assert!(
+            !impermctl::copy::stale_tmp_exists(&dst),
+            "iteration {i}: temporary left"
+        );
+        std::fs::remove_dir_all(&dst).unwrap();
+    }
+    eprintln!("60 kills: {interrupted} mid-copy, {completed} after completion, full copy {full:?}");
+    assert!(
+        interrupted >= 5,
+        "too few kills landed mid-copy ({interrupted}): the test proves little"
+    );
+}
