@@ -108,6 +108,20 @@ pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// Open `rel` below `dir` for reference only (`O_PATH`), refusing a symlink
+/// in any component and any escape from `dir` (`openat2` with
+/// `RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH`).
+pub fn open_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    use rfs::ResolveFlags as R;
+    Ok(rfs::openat2(
+        dir,
+        rel,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        R::NO_SYMLINKS | R::BENEATH,
+    )?)
+}
+
 /// Open the directory `name` in `dir` for reading, refusing symlinks.
 pub fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;

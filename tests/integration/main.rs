@@ -6,4 +6,5 @@ mod config;
 mod util;
 mod verify;
 mod copy_kill;
+mod persist;
 mod manifest;
