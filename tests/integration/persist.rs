@@ -32,8 +32,21 @@ fn run(layout: &Layout, body: &str) -> std::process::Output {
 #[test]
 fn persist_moves_the_data_and_binds_it_back() {
     require_root!();
+    moves_and_binds(&Layout::default());
+}
+
+#[test]
+fn persist_moves_the_data_and_binds_it_back_in_an_unprivileged_container() {
+    require_root!();
+    moves_and_binds(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+fn moves_and_binds(layout: &Layout) {
     let o = run(
-        &Layout::default(),
+        layout,
         r#"
 imp persist /var/lib/foo
 P="$R/persistent/var/lib/foo"
@@ -46,9 +59,12 @@ echo "source=$(findmnt -n -o SOURCE --mountpoint "$F")"
 echo new > "$F/written-after"
 [ -f "$P/written-after" ] && echo "writes-land-in-persistent=yes"
 grep -q '"/var/lib/foo"' "$R/run/impermctl/persisted.json" && echo "recorded=yes"
+rc=0; imp persist /var/lib/foo/sub 2>"$R/err" || rc=$?; echo "nested-rc=$rc $(cat "$R/err")"
 echo "--- rerun"
 imp persist /var/lib/foo
 imp persist --json /var/lib/foo
+printf '[[persistence.directories]]\npath = "/var/lib/foo"\n' >> "$CFG"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "declared-rc=$rc $(cat "$R/err")"
 "#,
     );
     assert_code(&o, 0);
@@ -66,6 +82,9 @@ imp persist --json /var/lib/foo
         "writes-land-in-persistent=yes",
         "recorded=yes",
         "/var/lib/foo: already persisted",
+        "nested-rc=2",
+        "declared-rc=2 impermctl: refusing to persist /var/lib/foo: /var/lib/foo is already persisted: declared in",
+        "is already persisted: it is inside /var/lib/foo",
     ] {
         assert!(
             out.contains(want),
@@ -73,7 +92,7 @@ imp persist --json /var/lib/foo
             stderr(&o)
         );
     }
-    let json = &out[out.find("{\n").unwrap()..];
+    let json = &out[out.find("{\n").unwrap()..out.find("declared-rc").unwrap()];
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(v["kind"], "Persist");
     assert_eq!(v["paths"][0]["action"], "done");
@@ -84,6 +103,40 @@ imp persist --json /var/lib/foo
             .unwrap()
             .contains("directories")
     );
+}
+
+#[test]
+fn persist_moves_a_single_file() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+printf '0.0 0 0.0\n0\nUTC\n' > "$R/etc/adjtime"; chmod 600 "$R/etc/adjtime"
+imp persist --dry-run /etc/adjtime
+[ ! -e "$R/persistent/etc" ] && echo "dry-run-untouched=yes"
+imp persist /etc/adjtime
+findmnt -n --mountpoint "$R/etc/adjtime" >/dev/null && echo "file-bound=yes"
+echo "persistent=$(stat -c %a "$R/persistent/etc/adjtime") $(stat -c %a "$R/persistent/etc")"
+echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo "through=yes"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for want in [
+        "would copy /etc/adjtime (1 entries",
+        "dry-run-untouched=yes",
+        "file-bound=yes",
+        "persistent=600 755",
+        "through=yes",
+        r#"environment.persistence."/persistent".files = [ "/etc/adjtime" ];"#,
+        "[[persistence.files]]",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,117 @@
+//! Carrying out a `persist` step: parents, atomic copy, bind mount, record.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{Action, Record, Step, record};
+use crate::copy::{self, CopyStats};
+use crate::root::Root;
+use crate::sys::copy as sys;
+
+/// Carry out a step: copy (into missing parents created like their live
+/// counterparts), bind, record in `/run/impermctl/persisted.json`.
+pub fn apply(
+    root: &Root,
+    step: &Step,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let mut stats = CopyStats::default();
+    if step.action == Action::Copy {
+        make_parents(root, &step.root, &step.path)?;
+        stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
+    }
+    if step.action != Action::Done {
+        sys::bind_mount(&step.source_host, &step.host).with_context(|| {
+            format!(
+                "cannot bind-mount {} over {}",
+                step.source.display(),
+                step.path.display()
+            )
+        })?;
+        let (a, b) = (
+            sys::stat_fd(sys::open_path(&step.host)?.as_fd())?,
+            sys::stat_fd(sys::open_path(&step.source_host)?.as_fd())?,
+        );
+        anyhow::ensure!(
+            (a.dev, a.ino) == (b.dev, b.ino),
+            "{} is not the bind of {} after mounting it",
+            step.path.display(),
+            step.source.display()
+        );
+    }
+    let file = root.run_dir().join("persisted.json");
+    let since = record::read(&file)
+        .ok()
+        .and_then(|rs| {
+            rs.into_iter()
+                .find(|r| r.path == step.path)
+                .map(|r| r.since)
+        })
+        .unwrap_or_else(now);
+    record::upsert(
+        &file,
+        Record {
+            path: step.path.clone(),
+            root: step.root.clone(),
+            source: step.source.clone(),
+            kind: step.kind,
+            since,
+        },
+    )?;
+    Ok(stats)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Create the missing directories between the persistence root and the
+/// copy's parent, top-down, with the owner and mode of their live
+/// counterparts (as impermanence does).
+fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
+    let root_fd = sys::open_dir(root.dir())?;
+    let mut cur = sys::open_dir(&root.host(proot))
+        .with_context(|| format!("cannot open {}", proot.display()))?;
+    let mut live = PathBuf::from("/");
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
+        live.push(c);
+        let next = match sys::open_dir_at(cur.as_fd(), c) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let lm = sys::stat_fd(
+                    sys::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?)?.as_fd(),
+                )?;
+                sys::mkdir_at(cur.as_fd(), c, 0o700).with_context(|| {
+                    format!(
+                        "cannot create {}",
+                        proot
+                            .join(live.strip_prefix("/").unwrap_or(&live))
+                            .display()
+                    )
+                })?;
+                let fd = sys::open_dir_at(cur.as_fd(), c)?;
+                sys::chown_fd(fd.as_fd(), lm.uid, lm.gid)?;
+                sys::chmod_fd(fd.as_fd(), lm.perm)?;
+                sys::fsync(cur.as_fd())?;
+                fd
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot open {} (a symlink?)",
+                        proot
+                            .join(live.strip_prefix("/").unwrap_or(&live))
+                            .display()
+                    )
+                });
+            }
+        };
+        cur = next;
+    }
+    Ok(())
+}
