@@ -3,6 +3,7 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod nix;
 mod util;
 mod verify;
 mod copy_kill;
