@@ -3,9 +3,9 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod copy_kill;
+mod manifest;
 mod nix;
+mod persist;
 mod util;
 mod verify;
-mod copy_kill;
-mod persist;
-mod manifest;
