@@ -100,9 +100,17 @@ pub fn copy_tree_atomic_with(
         );
     }
     let mut copier = tree::Copier::new(from, &tmp_path, progress);
-    copier
-        .copy_top(src_dir.as_fd(), src_name, dst_dir.as_fd(), &tmp)
-        .with_context(|| format!("copying {} to {}", from.display(), tmp_path.display()))?;
+    if let Err(e) = copier.copy_top(src_dir.as_fd(), src_name, dst_dir.as_fd(), &tmp) {
+        // Leave nothing half-made behind (a kill leaves it to the next run).
+        if let Err(r) = remove::remove_tree(dst_dir.as_fd(), &tmp) {
+            tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
+        }
+        return Err(e.context(format!(
+            "copying {} to {}",
+            from.display(),
+            tmp_path.display()
+        )));
+    }
     sys::fsync(dst_dir.as_fd())
         .with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     sys::rename_noreplace(dst_dir.as_fd(), &tmp, dst_name)

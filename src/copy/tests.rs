@@ -295,3 +295,16 @@ fn compare_finds_what_changed_after_the_copy() {
     assert!(diff.contains("contents differ"), "{diff}");
     assert_eq!(measure(&s).unwrap(), (3, 3));
 }
+
+#[test]
+fn refuses_to_copy_a_tree_into_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = tmp.path().join("s");
+    std::fs::create_dir_all(s.join("a/b")).unwrap();
+    std::fs::write(s.join("a/f"), "x").unwrap();
+    let e = copy_tree_atomic(&s, &s.join("a/b/copy")).unwrap_err();
+    assert!(format!("{e:#}").contains("inside the source"), "{e:#}");
+    assert!(!s.join("a/b/copy").exists());
+    assert!(!stale_tmp_exists(&s.join("a/b/copy")), "the partial copy is removed");
+    assert_eq!(std::fs::read(s.join("a/f")).unwrap(), b"x");
+}

@@ -30,6 +30,9 @@ pub(super) struct Copier<'a> {
     links: HashMap<(u64, u64), PathBuf>,
     /// The temporary root directory (when copying a directory).
     root: Option<OwnedFd>,
+    /// (dev, ino) of the temporary root: met in the source, the
+    /// destination is inside the source.
+    root_id: (u64, u64),
     /// Filesystem and mount of `from`: nothing else is descended into.
     dev: u64,
     mnt_id: u64,
@@ -45,6 +48,7 @@ impl<'a> Copier<'a> {
             last: Instant::now(),
             links: HashMap::new(),
             root: None,
+            root_id: (0, 0),
             dev: 0,
             mnt_id: 0,
         }
@@ -149,11 +153,19 @@ impl<'a> Copier<'a> {
         let s = sys::open_dir_at(src_dir, name)
             .with_context(|| format!("cannot open {}", self.src(rel)))?;
         let sm = self.same(s.as_fd(), m, rel)?;
+        if (m.dev, m.ino) == self.root_id {
+            bail!(
+                "{} is the copy being made: the destination is inside the source",
+                self.src(rel)
+            );
+        }
         sys::mkdir_at(dst_dir, dname, 0o700)
             .with_context(|| format!("cannot create {}", self.dst(rel)))?;
         let d = sys::open_dir_at(dst_dir, dname)
             .with_context(|| format!("cannot open {}", self.dst(rel)))?;
         if rel.as_os_str().is_empty() {
+            let id = sys::stat_fd(d.as_fd())?;
+            self.root_id = (id.dev, id.ino);
             self.root = Some(d.try_clone().context("dup")?);
         }
         if other_mount {

@@ -274,7 +274,7 @@ fn plan_one(
         return Ok(Err(Refusal {
             path: arg.to_path_buf(),
             reason: format!(
-                "processes are writing below {}: {}. Stop them (e.g. `systemctl stop` their unit) and rerun, or pass --force to copy anyway (what they write during the copy may be lost)",
+                "processes are writing below {}: {}. Stop them (e.g. `systemctl stop` their unit) and rerun, or pass --force to copy anyway (what they write during the copy is not in it, and until restarted they keep writing to the hidden live files, which the next reboot discards)",
                 path.display(),
                 list.join("; ")
             ),
