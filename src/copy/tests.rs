@@ -305,6 +305,9 @@ fn refuses_to_copy_a_tree_into_itself() {
     let e = copy_tree_atomic(&s, &s.join("a/b/copy")).unwrap_err();
     assert!(format!("{e:#}").contains("inside the source"), "{e:#}");
     assert!(!s.join("a/b/copy").exists());
-    assert!(!stale_tmp_exists(&s.join("a/b/copy")), "the partial copy is removed");
+    assert!(
+        !stale_tmp_exists(&s.join("a/b/copy")),
+        "the partial copy is removed"
+    );
     assert_eq!(std::fs::read(s.join("a/f")).unwrap(), b"x");
 }
