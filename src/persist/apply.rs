@@ -23,7 +23,13 @@ pub fn apply(
         stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
     }
     if step.action != Action::Done {
-        sys::bind_mount(&step.source_host, &step.host).with_context(|| {
+        let root_fd = sys::open_dir(root.dir())?;
+        let beneath = |p: &Path| {
+            sys::open_beneath(root_fd.as_fd(), p.strip_prefix("/").unwrap_or(p))
+                .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
+        };
+        let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
+        sys::bind_mount(src.as_fd(), dst.as_fd()).with_context(|| {
             format!(
                 "cannot bind-mount {} over {}",
                 step.source.display(),
@@ -31,8 +37,8 @@ pub fn apply(
             )
         })?;
         let (a, b) = (
-            sys::stat_fd(sys::open_path(&step.host)?.as_fd())?,
-            sys::stat_fd(sys::open_path(&step.source_host)?.as_fd())?,
+            sys::stat_fd(beneath(&step.path)?.as_fd())?,
+            sys::stat_fd(src.as_fd())?,
         );
         anyhow::ensure!(
             (a.dev, a.ino) == (b.dev, b.ino),

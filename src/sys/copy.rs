@@ -341,25 +341,23 @@ pub fn copy_chunk(
     Ok(n)
 }
 
-/// Bind-mount `src` (recursively) onto `dst` with the new mount API:
-/// `open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)` + `move_mount`. Neither path's
-/// final component is followed.
-pub fn bind_mount(src: &Path, dst: &Path) -> io::Result<()> {
+/// Bind-mount the tree at `src` (recursively) onto `dst`, both open fds
+/// (`O_PATH` is enough), with the new mount API: `open_tree(OPEN_TREE_CLONE|
+/// AT_RECURSIVE)` + `move_mount`. No path is resolved.
+pub fn bind_mount(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
     use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
-    let cwd = rfs::CWD;
     let tree = open_tree(
-        cwd,
         src,
+        c"",
         OpenTreeFlags::OPEN_TREE_CLONE
             | OpenTreeFlags::AT_RECURSIVE
-            | OpenTreeFlags::AT_SYMLINK_NOFOLLOW
+            | OpenTreeFlags::AT_EMPTY_PATH
             | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
-    let target = open_path(dst)?;
     move_mount(
         tree.as_fd(),
         c"",
-        target.as_fd(),
+        dst,
         c"",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )?;
