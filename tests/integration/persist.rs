@@ -376,3 +376,30 @@ echo "span ${{span}}us"
         .map_or(0, |n| n.parse().unwrap());
     assert!(partial >= 3, "too few kills landed mid-copy:\n{out}");
 }
+
+#[test]
+fn persist_refuses_a_symlink_planted_in_the_persistent_tree() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+mkdir -p "$R/elsewhere"; ln -s ../elsewhere "$R/persistent/var"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "rc=$rc"; cat "$R/err"
+[ -z "$(ls -A "$R/elsewhere")" ] && echo "nothing-written-through-it=yes"
+findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
+"#,
+    );
+    let out = stdout(&o);
+    for want in [
+        "rc=2",
+        "has a symlink in it",
+        "nothing-written-through-it=yes",
+        "not-bound=yes",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
