@@ -28,10 +28,28 @@ pub fn plan(
     };
     let root_fd = sys::open_dir(root.dir())
         .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
-    paths
-        .iter()
-        .map(|p| plan_one(root, root_fd.as_fd(), &table, settings, opts, p))
-        .collect()
+    let normal: Vec<Option<PathBuf>> = paths.iter().map(|p| root::normalize(p)).collect();
+    let mut out = Vec::new();
+    for (i, arg) in paths.iter().enumerate() {
+        let clash = normal[i].as_ref().and_then(|me| {
+            normal.iter().enumerate().find_map(|(j, other)| {
+                let other = other.as_ref()?;
+                (j != i && me.starts_with(other) && (me != other || j < i)).then_some(other)
+            })
+        });
+        out.push(match clash {
+            Some(other) => refuse(
+                arg,
+                format!(
+                    "{} is also given as {}: persist each path once, and a parent without its children",
+                    arg.display(),
+                    other.display()
+                ),
+            )?,
+            None => plan_one(root, root_fd.as_fd(), &table, settings, opts, arg)?,
+        });
+    }
+    Ok(out)
 }
 
 fn refuse(path: &Path, reason: String) -> anyhow::Result<Result<Step, Refusal>> {

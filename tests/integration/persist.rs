@@ -194,6 +194,7 @@ for p in /nix/store /run/x /persistent/var /var/lib/missing /var/lib/linked/x re
   rc=0; imp persist "$p" 2>>"$R/err" || rc=$?; echo "$p rc=$rc"
 done
 rc=0; imp persist /var/lib/foo /nix 2>>"$R/err" || rc=$?; echo "mixed rc=$rc"
+rc=0; imp persist /var/lib/foo /var/lib/foo/sub 2>>"$R/err" || rc=$?; echo "nested rc=$rc"
 [ "$before" = "$(mounts; ls -A "$R/persistent")" ] && echo "unchanged=yes"
 cat "$R/err"
 "#,
@@ -213,6 +214,8 @@ cat "$R/err"
     }
     for want in [
         "mixed rc=2",
+        "nested rc=2",
+        "/var/lib/foo/sub is also given as /var/lib/foo",
         "unchanged=yes",
         "is under /nix",
         "overlaps the persistence root",
