@@ -36,6 +36,8 @@ pub(super) struct Copier<'a> {
     /// Filesystem and mount of `from`: nothing else is descended into.
     dev: u64,
     mnt_id: u64,
+    /// How data is copied (stepped down once refused).
+    method: sys::Method,
 }
 
 impl<'a> Copier<'a> {
@@ -51,6 +53,7 @@ impl<'a> Copier<'a> {
             root_id: (0, 0),
             dev: 0,
             mnt_id: 0,
+            method: sys::Method::default(),
         }
     }
 
@@ -227,7 +230,7 @@ impl<'a> Copier<'a> {
                 off = start;
                 while off < end {
                     let want = usize::try_from(end - off).unwrap_or(CHUNK).min(CHUNK);
-                    let n = sys::copy_chunk(s, d, off, want).with_context(ctx)?;
+                    let n = sys::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
                     if n == 0 {
                         break;
                     }
@@ -242,7 +245,8 @@ impl<'a> Copier<'a> {
             return Ok(());
         }
         loop {
-            let n = sys::copy_chunk(s, d, off, CHUNK).with_context(ctx)?;
+            let n = sys::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
+                .with_context(ctx)?;
             if n == 0 {
                 return Ok(());
             }
@@ -343,6 +347,13 @@ impl<'a> Copier<'a> {
     fn dst(&self, rel: &Path) -> String {
         join(&self.tmp, rel).display().to_string()
     }
+}
+
+/// How much to ask for at `off` in a file of `size` bytes: what is left
+/// (at least 64 KiB, to notice growth), at most `CHUNK`.
+fn chunk(size: u64, off: u64) -> usize {
+    let left = usize::try_from(size.saturating_sub(off)).unwrap_or(CHUNK);
+    left.clamp(64 << 10, CHUNK)
 }
 
 fn libc_eperm() -> i32 {

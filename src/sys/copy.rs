@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, StatxFlags, Timespec, Timestamps};
 
@@ -311,25 +310,50 @@ pub fn next_data(fd: BorrowedFd<'_>, off: u64) -> io::Result<Option<(u64, u64)>>
     Ok(Some((start, end)))
 }
 
-static NO_COPY_FILE_RANGE: AtomicBool = AtomicBool::new(false);
+/// How file data is copied; a copy starts with the fastest and steps down
+/// when the kernel or the filesystems refuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// `copy_file_range` (in-kernel, reflinks where the filesystem can).
+    #[default]
+    CopyFileRange,
+    /// `sendfile` (in-kernel, any filesystems).
+    Sendfile,
+    /// `pread`/`pwrite` through a buffer.
+    ReadWrite,
+}
 
 /// Copy up to `len` bytes at offset `off` from `src` to the same offset in
-/// `dst`: `copy_file_range`, falling back to pread/pwrite when the kernel
-/// or filesystems refuse it. Returns the bytes copied (0 at end of file).
+/// `dst`, with `method`, stepping it down on refusal. Returns the bytes
+/// copied (0 at end of file).
 pub fn copy_chunk(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     off: u64,
     len: usize,
+    method: &mut Method,
 ) -> io::Result<usize> {
     use rustix::io::Errno;
-    if !NO_COPY_FILE_RANGE.load(Ordering::Relaxed) {
+    let refused = |e: Errno| {
+        matches!(
+            e,
+            Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM
+        )
+    };
+    if *method == Method::CopyFileRange {
         let (mut i, mut o) = (off, off);
         match rfs::copy_file_range(src, Some(&mut i), dst, Some(&mut o), len) {
             Ok(n) => return Ok(n),
-            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM) => {
-                NO_COPY_FILE_RANGE.store(true, Ordering::Relaxed);
-            }
+            Err(e) if refused(e) => *method = Method::Sendfile,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if *method == Method::Sendfile {
+        rfs::seek(dst, rfs::SeekFrom::Start(off))?;
+        let mut i = off;
+        match rfs::sendfile(dst, src, Some(&mut i), len) {
+            Ok(n) => return Ok(n),
+            Err(e) if refused(e) => *method = Method::ReadWrite,
             Err(e) => return Err(e.into()),
         }
     }
