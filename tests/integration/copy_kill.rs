@@ -147,3 +147,27 @@ fn killed_copies_leave_the_source_intact_and_a_rerun_completes() {
         "too few kills landed mid-copy ({interrupted}): the test proves little"
     );
 }
+
+#[test]
+fn a_copy_does_not_descend_into_other_filesystems() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    std::fs::create_dir_all(src.join("mnt")).unwrap();
+    std::fs::write(src.join("kept"), "kept").unwrap();
+    let script = format!(
+        "mount -t tmpfs other {m} && echo secret > {m}/f && exec \"$0\" copy_kill::copy_child --exact --ignored",
+        m = crate::util::shell_quote(&src.join("mnt"))
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(std::env::current_exe().unwrap())
+        .env(FROM, &src)
+        .env(TO, &dst)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(dst.join("kept")).unwrap(), b"kept");
+    assert!(dst.join("mnt").is_dir(), "the mount point is kept");
+    assert_eq!(std::fs::read_dir(dst.join("mnt")).unwrap().count(), 0);
+}

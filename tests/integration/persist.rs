@@ -113,6 +113,7 @@ fn persist_moves_a_single_file() {
         r#"
 printf '0.0 0 0.0\n0\nUTC\n' > "$R/etc/adjtime"; chmod 600 "$R/etc/adjtime"
 imp persist --dry-run /etc/adjtime
+imp persist --dry-run --json /etc/adjtime | tr -d ' \n'; echo
 [ ! -e "$R/persistent/etc" ] && echo "dry-run-untouched=yes"
 imp persist /etc/adjtime
 findmnt -n --mountpoint "$R/etc/adjtime" >/dev/null && echo "file-bound=yes"
@@ -124,6 +125,8 @@ echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo 
     let out = stdout(&o);
     for want in [
         "would copy /etc/adjtime (1 entries",
+        r#""kind":"Persist","dry_run":true,"paths":[{"path":"/etc/adjtime","kind":"file""#,
+        r#""action":"copy""#,
         "dry-run-untouched=yes",
         "file-bound=yes",
         "persistent=600 755",
