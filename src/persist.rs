@@ -15,7 +15,18 @@ mod writers;
 
 pub use apply::apply;
 pub use plan::plan;
-pub use record::{Kind, Record};
+pub use record::{Kind, Record, write_atomic};
+
+/// `/run/impermctl/persisted.json` on the host: the paths `persist` bound
+/// during this boot (for `boot` to fold into `state.json`).
+pub fn records_file(root: &crate::root::Root) -> PathBuf {
+    root.run_dir().join("persisted.json")
+}
+
+/// The paths `persist` bound during this boot (none when the file is absent).
+pub fn records(root: &crate::root::Root) -> anyhow::Result<Vec<Record>> {
+    record::read(&records_file(root))
+}
 pub use writers::{Writer, writers_under};
 
 /// What `persist` does (or did) for one path.

@@ -1,6 +1,7 @@
 //! Carrying out a `persist` step: parents, atomic copy, bind mount, record.
 
-use std::os::fd::AsFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -8,7 +9,7 @@ use anyhow::Context;
 use super::{Action, Record, Step, record};
 use crate::copy::{self, CopyStats};
 use crate::root::Root;
-use crate::sys::copy as sys;
+use crate::sys::copy::{self as sys, Meta};
 
 /// Carry out a step: copy (into missing parents created like their live
 /// counterparts), bind, record in `/run/impermctl/persisted.json`.
@@ -47,7 +48,7 @@ pub fn apply(
             step.source.display()
         );
     }
-    let file = root.run_dir().join("persisted.json");
+    let file = super::records_file(root);
     let since = record::read(&file)
         .ok()
         .and_then(|rs| {
@@ -92,19 +93,9 @@ fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
                 let lm = sys::stat_fd(
                     sys::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?)?.as_fd(),
                 )?;
-                sys::mkdir_at(cur.as_fd(), c, 0o700).with_context(|| {
-                    format!(
-                        "cannot create {}",
-                        proot
-                            .join(live.strip_prefix("/").unwrap_or(&live))
-                            .display()
-                    )
-                })?;
-                let fd = sys::open_dir_at(cur.as_fd(), c)?;
-                sys::chown_fd(fd.as_fd(), lm.uid, lm.gid)?;
-                sys::chmod_fd(fd.as_fd(), lm.perm)?;
-                sys::fsync(cur.as_fd())?;
-                fd
+                let shown = proot.join(live.strip_prefix("/")?);
+                make_dir(cur.as_fd(), c, &root.host(&shown), &lm)
+                    .with_context(|| format!("cannot create {}", shown.display()))?
             }
             Err(e) => {
                 return Err(e).with_context(|| {
@@ -120,4 +111,34 @@ fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
         cur = next;
     }
     Ok(())
+}
+
+/// Create `name` in `dir` with the owner and mode of `like`, atomically:
+/// built under a temporary name (a stale one from a killed run is removed
+/// first), then renamed into place, so it never exists half-made.
+fn make_dir(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    host: &Path,
+    like: &Meta,
+) -> anyhow::Result<OwnedFd> {
+    copy::remove_stale_tmp(host)?;
+    let tmp = copy::tmp_name(name);
+    sys::mkdir_at(dir, &tmp, 0o700)?;
+    let fd = sys::open_dir_at(dir, &tmp)?;
+    sys::chown_fd(fd.as_fd(), like.uid, like.gid)?;
+    sys::chmod_fd(fd.as_fd(), like.perm)?;
+    sys::fsync(fd.as_fd())?;
+    let fd = match sys::rename_noreplace(dir, &tmp, name) {
+        Ok(()) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Made meanwhile by someone else: use theirs.
+            drop(fd);
+            copy::remove_stale_tmp(host)?;
+            sys::open_dir_at(dir, name)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    sys::fsync(dir)?;
+    Ok(fd)
 }
