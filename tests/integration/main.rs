@@ -3,6 +3,9 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod copy_kill;
+mod manifest;
 mod nix;
+mod persist;
 mod util;
 mod verify;
