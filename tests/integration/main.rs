@@ -2,6 +2,11 @@
 //! real `impermctl` binary against fake roots and, as root, against real
 //! mounts in private mount namespaces (see `util`).
 
+mod config;
+mod copy_kill;
+mod manifest;
+mod nix;
+mod persist;
 mod util;
 mod verify;
 mod watch;

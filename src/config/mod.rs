@@ -6,6 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod fields;
+mod locate;
+mod mode;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use mode::parse_mode;
+
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 
@@ -132,6 +142,10 @@ pub struct Entry {
     pub perms: Perms,
     /// Perms of missing parent directories (files: `parent = {…}`).
     pub parent: Perms,
+    /// `users.<name>` entries: the user's home. Missing directories above it
+    /// are created root:root 0755, the home itself with `parent`'s owner and
+    /// mode 0700, directories between the home and the entry with `parent`.
+    pub home: Option<PathBuf>,
     /// `x-gvfs-hide` (directories only; always false for files).
     pub hide: bool,
     /// `x-gvfs-trash` (directories only; always false for files).
@@ -201,15 +215,9 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 
 /// Parse and validate config text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
-    let _ = (text, file);
-    unimplemented!("config::parse")
-}
-
-/// Resolve a mode as `mkdir --mode` does: octal (`0750`, `750`) or symbolic
-/// (`u=rwx,g=rx,o=`, applied to `a=rwx`). `None` when it is neither.
-pub fn parse_mode(mode: &str) -> Option<u32> {
-    let _ = mode;
-    unimplemented!("config::parse_mode")
+    let loc = locate::Locator { text, file };
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
+    validate::validate(raw, &loc, file)
 }
 
 impl Settings {
