@@ -178,7 +178,12 @@ impl Table {
     }
 
     /// Record a change to `path` (logical) in `group`; say whether to warn.
+    /// A directory alone does not make a group (creating `/srv` or
+    /// `/var/lib/foo` loses nothing yet): only files do.
     pub fn record(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> Decision {
+        if change == Change::Dir && !self.groups.contains_key(group) {
+            return Decision::Quiet;
+        }
         let group = if self.groups.contains_key(group) || self.groups.len() < self.limits.max_groups
         {
             group
@@ -192,6 +197,7 @@ impl Table {
                 if path != g.path {
                     g.kind = Persist::Directory;
                 }
+                return Decision::Quiet;
             }
             Change::Write { size, created } => {
                 if path != g.path {

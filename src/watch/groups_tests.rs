@@ -151,3 +151,13 @@ fn a_single_file_group_is_persisted_as_a_file() {
     assert_eq!(t.get(p("/etc/ssh")).unwrap().writers.len(), 1);
     assert_eq!(t.groups()[0].path, p("/etc/adjtime"));
 }
+
+#[test]
+fn a_directory_alone_makes_no_group() {
+    let mut t = Table::new(Limits::default(), s(0));
+    assert_eq!(
+        t.record(p("/srv"), p("/srv"), Change::Dir, s(0)),
+        Decision::Quiet
+    );
+    assert!(t.is_empty());
+}

@@ -323,3 +323,52 @@ fn fanotify_overflow_warns_once_and_the_rescan_misses_nothing() {
     require_root!();
     overflow("fanotify");
 }
+
+#[test]
+fn the_budget_holds_back_warnings_into_one_summary_and_ignored_paths_stay_silent() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+cat > "$CFG" <<'TOML'
+version = 1
+[[persistence]]
+path = "/persistent"
+[watch]
+ignore = ["/tmp", "/var/cache/junk"]
+max_warnings_per_minute = 2
+TOML
+mkdir -p "$R/tmp" "$R/var/cache"
+IMPERMCTL_LOG=stderr "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+for g in a b c d e; do mkdir -p "$R/srv/$g"; echo x > "$R/srv/$g/file"; done
+echo x > "$R/tmp/scratch"; mkdir -p "$R/var/cache/junk/x"; echo y > "$R/var/cache/junk/x/y"
+sleep 1.5
+kill -TERM $WP; wait $WP
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
+    assert_eq!(err.matches(UNPERSISTED).count(), 2, "{err}");
+    let sup: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("128b92a95a7446a9956e1b79421e16a1"))
+        .collect();
+    assert_eq!(sup.len(), 1, "{err}");
+    assert!(
+        sup[0].contains("3 more unpersisted-write warnings suppressed (budget: 2 per minute)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/tmp/scratch") && !err.contains("junk"),
+        "{err}"
+    );
+    let summary = err.lines().find(|l| l.contains(DISCARD)).unwrap();
+    assert!(
+        summary.contains("5 files") && summary.contains("in 5 directories"),
+        "{summary}"
+    );
+}
