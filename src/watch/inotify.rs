@@ -246,3 +246,14 @@ impl AsFd for InotifyWatcher {
         self.ino.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_watch_limit_error_names_the_sysctl_and_the_fix() {
+        let m = super::enospc_message(8192);
+        assert!(m.contains("after 8192 directories"), "{m}");
+        assert!(m.contains("fs.inotify.max_user_watches"), "{m}");
+        assert!(m.contains("sysctl -w fs.inotify.max_user_watches="), "{m}");
+    }
+}
