@@ -63,14 +63,29 @@ impl InotifyWatcher {
             limit_logged: false,
         };
         let root = scope.root.clone();
-        scan::walk(scope, &root, false, &mut |v| match v {
-            Visit::Dir(p) => match w.add(p) {
-                Err(Errno::ENOSPC) => bail!(enospc_message(w.wds.len())),
-                Err(_) => Ok(false),
-                Ok(_) => Ok(true),
-            },
-            Visit::File(_) => Ok(true),
-        })?;
+        let added = std::sync::Mutex::new(Vec::new());
+        let full = std::sync::atomic::AtomicBool::new(false);
+        let ino = &w.ino;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        scan::walk_dirs_parallel(scope, &root, threads, &|p| match ino.add_watch(p, MASK) {
+            Ok(wd) => {
+                added
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((wd, p.to_path_buf()));
+                true
+            }
+            Err(Errno::ENOSPC) => {
+                full.store(true, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
+            Err(_) => false,
+        });
+        let added = added.into_inner().unwrap_or_else(|e| e.into_inner());
+        if full.into_inner() {
+            bail!(enospc_message(added.len()));
+        }
+        w.wds.extend(added);
         Ok(w)
     }
 

@@ -4,17 +4,18 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use nix::dir::{Dir, Type};
-use nix::fcntl::OFlag;
+use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, fstat};
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
+use crate::sys::dirents;
 
 /// What the watcher looks at.
 #[derive(Debug, Clone)]
@@ -105,16 +106,17 @@ pub fn walk(
 ) -> anyhow::Result<usize> {
     let mut stack = vec![start.to_path_buf()];
     let mut dirs = 0;
-    let mut names: Vec<(Vec<u8>, Option<Type>)> = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
     while let Some(dir) = stack.pop() {
         if scope.pruned(&dir) {
             continue;
         }
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let Ok(mut d) = Dir::open(&dir, flags, Mode::empty()) else {
+        let Ok(fd) = open(&dir, flags, Mode::empty()) else {
             continue;
         };
-        match fstat(&d) {
+        match fstat(&fd) {
             Ok(st) if st.st_dev == scope.dev => {}
             _ => continue,
         }
@@ -123,19 +125,15 @@ pub fn walk(
         }
         dirs += 1;
         names.clear();
-        for e in d.iter().flatten() {
-            let n = e.file_name().to_bytes();
-            if n == b"." || n == b".." {
-                continue;
-            }
-            names.push((n.to_vec(), e.file_type()));
-        }
-        drop(d);
+        let _ = dirents::for_each(fd.as_fd(), &mut buf, &mut |n, t| {
+            names.push((n.to_vec(), t))
+        });
+        drop(fd);
         for (n, t) in names.drain(..) {
             let path = dir.join(OsStr::from_bytes(&n));
             let is_dir = match t {
-                Some(t) => t == Type::Directory,
-                None => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
+                dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
+                t => t == dirents::DT_DIR,
             };
             if is_dir {
                 stack.push(path);
@@ -145,6 +143,101 @@ pub fn walk(
         }
     }
     Ok(dirs)
+}
+
+/// Directories only, on `threads` threads sharing one stack (start-up of
+/// the inotify backend: `inotify_add_watch` is safe to call concurrently).
+/// `visit` returns false to skip a directory. Returns the number read.
+pub fn walk_dirs_parallel(
+    scope: &Scope,
+    start: &Path,
+    threads: usize,
+    visit: &(dyn Fn(&Path) -> bool + Sync),
+) -> usize {
+    use std::sync::{Condvar, Mutex};
+    struct Work {
+        stack: Vec<PathBuf>,
+        busy: usize,
+    }
+    let work = Mutex::new(Work {
+        stack: vec![start.to_path_buf()],
+        busy: 0,
+    });
+    let cv = Condvar::new();
+    let total = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut found: Vec<PathBuf> = Vec::new();
+        loop {
+            let dir = {
+                let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(d) = w.stack.pop() {
+                        w.busy += 1;
+                        break Some(d);
+                    }
+                    if w.busy == 0 {
+                        break None;
+                    }
+                    w = cv.wait(w).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some(dir) = dir else {
+                cv.notify_all();
+                return;
+            };
+            found.clear();
+            if read_one(scope, &dir, &mut buf, &mut found, visit) {
+                total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
+            w.stack.append(&mut found);
+            w.busy -= 1;
+            drop(w);
+            cv.notify_all();
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.max(1) {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    total.into_inner()
+}
+
+fn read_one(
+    scope: &Scope,
+    dir: &Path,
+    buf: &mut [u8],
+    found: &mut Vec<PathBuf>,
+    visit: &(dyn Fn(&Path) -> bool + Sync),
+) -> bool {
+    if scope.pruned(dir) {
+        return false;
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(fd) = open(dir, flags, Mode::empty()) else {
+        return false;
+    };
+    match fstat(&fd) {
+        Ok(st) if st.st_dev == scope.dev => {}
+        _ => return false,
+    }
+    if !visit(dir) {
+        return false;
+    }
+    let _ = dirents::for_each(fd.as_fd(), buf, &mut |n, t| {
+        let path = dir.join(OsStr::from_bytes(n));
+        let is_dir = match t {
+            dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
+            t => t == dirents::DT_DIR,
+        };
+        if is_dir {
+            found.push(path);
+        }
+    });
+    true
 }
 
 #[cfg(test)]
@@ -182,5 +275,38 @@ mod tests {
         assert!(scope.excluded(&r.join("m/x/g")));
         assert!(scope.excluded(&r.join("run/impermctl/watch.json")));
         assert!(!scope.excluded(&r.join("a/b/f")));
+    }
+
+    #[test]
+    fn the_parallel_walk_sees_the_same_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for a in 0..5 {
+            for b in 0..7 {
+                std::fs::create_dir_all(r.join(format!("a{a}/b{b}/c"))).unwrap();
+            }
+        }
+        std::fs::create_dir_all(r.join("m/x")).unwrap();
+        let root = Root::new(Some(r.to_path_buf()), None);
+        let mut scope = Scope::new(&root).unwrap();
+        scope.prune.insert(r.join("m"));
+        let seen = std::sync::Mutex::new(Vec::new());
+        let n = walk_dirs_parallel(&scope, r, 3, &|p| {
+            seen.lock().unwrap().push(p.to_path_buf());
+            true
+        });
+        let mut serial = Vec::new();
+        walk(&scope, r, false, &mut |v| {
+            if let Visit::Dir(p) = v {
+                serial.push(p.to_path_buf());
+            }
+            Ok(true)
+        })
+        .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        serial.sort();
+        assert_eq!(n, 1 + 5 + 35 + 35);
+        assert_eq!(seen, serial);
     }
 }
