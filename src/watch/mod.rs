@@ -256,7 +256,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
     let _ = notify("STOPPING=1\nSTATUS=stopping: writing the discard summary");
-    backend.drain(&mut core)?;
+    if backend.drain(&mut core)? {
+        info.overflows += 1;
+        journal::overflow(info.name);
+        rescan(&mut backend, &mut core)?;
+    }
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }
