@@ -135,10 +135,13 @@ impl Core {
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<usize> {
         use std::os::unix::fs::MetadataExt;
+        // Filesystem timestamps come from the coarse clock, which lags
+        // behind `SystemTime::now()` by up to a tick: keep a second of slack.
         let since = self
             .start_wall
             .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .saturating_sub(Duration::from_secs(1));
         let newer = |m: &std::fs::Metadata| {
             let ct = Duration::new(
                 m.ctime().max(0) as u64,

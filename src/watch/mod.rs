@@ -201,19 +201,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             let r = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             (r(&fds[0]), r(&fds[1]))
         };
-        if ready_b && backend.drain(&mut core)? {
-            info.overflows += 1;
-            let quiet =
-                last_overflow_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
-            if quiet {
-                tracing::debug!("{} queue overflowed again; rescanning", info.name);
-            } else {
-                journal::overflow(info.name);
-                last_overflow_warning = Some(Instant::now());
-            }
-            let n = rescan(&mut backend, &mut core)?;
-            backend.drain(&mut core)?;
-            tracing::info!("rescan after overflow: {n} entries changed since start");
+        if ready_b {
+            drain(
+                &mut backend,
+                &mut core,
+                &mut info,
+                &mut last_overflow_warning,
+            )?;
         }
         if ready_s && let Ok(Some(si)) = sfd.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
@@ -256,11 +250,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
     let _ = notify("STOPPING=1\nSTATUS=stopping: writing the discard summary");
-    if backend.drain(&mut core)? {
-        info.overflows += 1;
-        journal::overflow(info.name);
-        rescan(&mut backend, &mut core)?;
-    }
+    drain(
+        &mut backend,
+        &mut core,
+        &mut info,
+        &mut last_overflow_warning,
+    )?;
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }
@@ -282,6 +277,28 @@ fn publish(
     if let Ok(mut s) = shared.lock() {
         *s = full;
     }
+}
+
+/// Handle every queued event; after an overflow, warn (at most once a
+/// minute) and rescan, until a drain ends without one.
+fn drain(
+    backend: &mut Backend,
+    core: &mut Core,
+    info: &mut BackendInfo,
+    last_warning: &mut Option<Instant>,
+) -> anyhow::Result<()> {
+    while backend.drain(core)? {
+        info.overflows += 1;
+        if last_warning.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+            tracing::debug!("{} queue overflowed again; rescanning", info.name);
+        } else {
+            journal::overflow(info.name);
+            *last_warning = Some(Instant::now());
+        }
+        let n = rescan(backend, core)?;
+        tracing::info!("rescan after overflow: {n} entries changed since start");
+    }
+    Ok(())
 }
 
 fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
