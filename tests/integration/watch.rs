@@ -372,3 +372,54 @@ kill -TERM $WP; wait $WP
         "{summary}"
     );
 }
+
+#[test]
+fn sd_notify_ready_status_watchdog_and_stopping() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+python3 - "$OUT/notify.sock" > $OUT/notify.txt <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+while True:
+    d = s.recv(4096).decode()
+    print(d.replace("\n", "|"), flush=True)
+    if "STOPPING=1" in d:
+        break
+PY
+NP=$!
+for i in $(seq 100); do [ -S "$OUT/notify.sock" ] && break; sleep 0.05; done
+mkdir -p "$R/var/lib"
+NOTIFY_SOCKET="$OUT/notify.sock" WATCHDOG_USEC=1000000 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify 2>$OUT/stderr & WP=$!
+trap 'kill $WP $NP 2>/dev/null || true' EXIT
+sleep 1.2
+mkdir -p "$R/var/lib/app"; echo x > "$R/var/lib/app/db"
+sleep 1.5
+kill -TERM $WP; wait $WP; wait $NP
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    let n = std::fs::read_to_string(tmp.path().join("notify.txt")).unwrap();
+    let lines: Vec<&str> = n.lines().collect();
+    assert!(
+        lines[0].starts_with("READY=1|STATUS=inotify, ")
+            && lines[0].ends_with(" dirs, 0 unpersisted groups"),
+        "{n}"
+    );
+    assert!(
+        lines.iter().filter(|l| l.contains("WATCHDOG=1")).count() >= 3,
+        "{n}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("STATUS=inotify, ") && l.contains("1 unpersisted group")),
+        "{n}"
+    );
+    assert!(lines.last().unwrap().starts_with("STOPPING=1"), "{n}");
+}
