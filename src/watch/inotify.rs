@@ -37,6 +37,9 @@ pub struct InotifyWatcher {
     moved_from: HashMap<u32, PathBuf>,
     buf: Vec<u8>,
     limit_logged: bool,
+    /// The last file event (wd, name, when): a MODIFY/ATTRIB right after
+    /// an event for the same file adds nothing (one write = three events).
+    last: (i32, Vec<u8>, Option<std::time::Instant>),
 }
 
 /// The error for an exhausted watch limit, with the fix.
@@ -61,6 +64,7 @@ impl InotifyWatcher {
             moved_from: HashMap::new(),
             buf: vec![0u8; 256 * 1024],
             limit_logged: false,
+            last: (-1, Vec::new(), None),
         };
         let root = scope.root.clone();
         let added = std::sync::Mutex::new(Vec::new());
@@ -158,6 +162,24 @@ impl InotifyWatcher {
             // IN_IGNORED) brings the map up to date.
             return false;
         }
+        let m = ev.mask;
+        let same = self.last.0 == ev.wd && self.last.1 == ev.name;
+        if m & sys::IN_ISDIR == 0
+            && m & !(sys::IN_MODIFY | sys::IN_ATTRIB) == 0
+            && same
+            && self
+                .last
+                .2
+                .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+        {
+            return false;
+        }
+        if !same {
+            self.last.0 = ev.wd;
+            self.last.1.clear();
+            self.last.1.extend_from_slice(ev.name);
+        }
+        self.last.2 = Some(std::time::Instant::now());
         let Some(dir) = self.wds.get(&ev.wd) else {
             return false;
         };
@@ -183,7 +205,6 @@ impl InotifyWatcher {
             }
             return false;
         }
-        let m = ev.mask;
         if m & (sys::IN_DELETE | sys::IN_MOVED_FROM) != 0 {
             core.record(&path, Change::Gone, None);
         } else if m & (sys::IN_CLOSE_WRITE | sys::IN_MOVED_TO) != 0 {

@@ -1,0 +1,211 @@
+//! The watcher daemon's behaviour without journald: fanotify falling back in
+//! a user namespace, queue overflow and rescan, the warning budget and
+//! `watch.ignore`, sd_notify.
+
+use serde_json::Value;
+
+use super::{DISCARD, OVERFLOW, UNPERSISTED, group, watch_json};
+use crate::require_root;
+use crate::util::{self, Layout, in_vps, shell_quote};
+
+#[test]
+fn inside_a_user_namespace_fanotify_falls_back_to_inotify_and_says_why() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let body = format!(
+        r#"OUT={out}
+mkdir -p "$R/var/lib"
+"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --json-every 0.2 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+mkdir -p "$R/var/lib/app/a/b"; echo data > "$R/var/lib/app/a/b/file"
+sleep 1.5
+kill -TERM $WP; wait $WP
+cp "$R/run/impermctl/watch.json" $OUT/watch.json
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(
+        &Layout {
+            userns: true,
+            ..Layout::default()
+        },
+        &body,
+    );
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    assert!(
+        err.contains("falling back to inotify") && err.contains("EPERM"),
+        "{err}"
+    );
+    let w = watch_json(tmp.path());
+    assert_eq!(w["backend"], "inotify");
+    assert!(w["fallback"].as_str().unwrap().contains("EPERM"), "{w}");
+    let g = group(&w, "/var/lib/app").expect("group /var/lib/app");
+    assert_eq!(g["files"], 1);
+    assert_eq!(g["paths"][0], "/var/lib/app/a/b/file");
+}
+
+fn overflow(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+mkdir -p "$R/var/lib/pre"
+"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
+trap '( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+kill -STOP $WP
+for i in $(seq 17000); do : > "$R/var/lib/pre/f$i"; done
+for d in $(seq 0 49); do
+  mkdir -p "$R/var/lib/o$d/sub"
+  for i in $(seq 1000); do : > "$R/var/lib/o$d/sub/f$i"; done
+done
+kill -CONT $WP
+sleep 3
+kill -TERM $WP; wait $WP
+cp "$R/run/impermctl/watch.json" $OUT/watch.json
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    assert_eq!(err.matches(OVERFLOW).count(), 1, "{err}");
+    let w = watch_json(tmp.path());
+    assert_eq!(group(&w, "/var/lib/pre").unwrap()["files"], 17_000);
+    for d in 0..50 {
+        let g =
+            group(&w, &format!("/var/lib/o{d}")).unwrap_or_else(|| panic!("/var/lib/o{d} missing"));
+        assert_eq!(g["files"], 1000, "/var/lib/o{d}");
+        let paths: std::collections::HashSet<&str> = g["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for i in 1..=1000 {
+            assert!(
+                paths.contains(format!("/var/lib/o{d}/sub/f{i}").as_str()),
+                "/var/lib/o{d}/sub/f{i}"
+            );
+        }
+    }
+    assert!(w["overflows"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn inotify_overflow_warns_once_and_the_rescan_misses_nothing() {
+    require_root!();
+    overflow("inotify");
+}
+
+#[test]
+fn fanotify_overflow_warns_once_and_the_rescan_misses_nothing() {
+    require_root!();
+    overflow("fanotify");
+}
+
+#[test]
+fn the_budget_holds_back_warnings_into_one_summary_and_ignored_paths_stay_silent() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+cat > "$CFG" <<'TOML'
+version = 1
+[[persistence]]
+path = "/persistent"
+[watch]
+ignore = ["/tmp", "/var/cache/junk"]
+max_warnings_per_minute = 2
+TOML
+mkdir -p "$R/tmp" "$R/var/cache"
+IMPERMCTL_LOG=stderr "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+for g in a b c d e; do mkdir -p "$R/srv/$g"; echo x > "$R/srv/$g/file"; done
+echo x > "$R/tmp/scratch"; mkdir -p "$R/var/cache/junk/x"; echo y > "$R/var/cache/junk/x/y"
+sleep 1.5
+kill -TERM $WP; wait $WP
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
+    assert_eq!(err.matches(UNPERSISTED).count(), 2, "{err}");
+    let sup: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("128b92a95a7446a9956e1b79421e16a1"))
+        .collect();
+    assert_eq!(sup.len(), 1, "{err}");
+    assert!(
+        sup[0].contains("3 more unpersisted-write warnings suppressed (budget: 2 per minute)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/tmp/scratch") && !err.contains("junk"),
+        "{err}"
+    );
+    let summary = err.lines().find(|l| l.contains(DISCARD)).unwrap();
+    assert!(
+        summary.contains("5 files") && summary.contains("in 5 directories"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn sd_notify_ready_status_watchdog_and_stopping() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+python3 - "$OUT/notify.sock" > $OUT/notify.txt <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+while True:
+    d = s.recv(4096).decode()
+    print(d.replace("\n", "|"), flush=True)
+    if "STOPPING=1" in d:
+        break
+PY
+NP=$!
+for i in $(seq 100); do [ -S "$OUT/notify.sock" ] && break; sleep 0.05; done
+mkdir -p "$R/var/lib"
+NOTIFY_SOCKET="$OUT/notify.sock" WATCHDOG_USEC=1000000 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify 2>$OUT/stderr & WP=$!
+trap 'kill $WP $NP 2>/dev/null || true' EXIT
+sleep 1.2
+mkdir -p "$R/var/lib/app"; echo x > "$R/var/lib/app/db"
+sleep 1.5
+kill -TERM $WP; wait $WP; wait $NP
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    let n = std::fs::read_to_string(tmp.path().join("notify.txt")).unwrap();
+    let lines: Vec<&str> = n.lines().collect();
+    assert!(
+        lines[0].starts_with("READY=1|STATUS=inotify, ")
+            && lines[0].ends_with(" dirs, 0 unpersisted groups"),
+        "{n}"
+    );
+    assert!(
+        lines.iter().filter(|l| l.contains("WATCHDOG=1")).count() >= 3,
+        "{n}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("STATUS=inotify, ") && l.contains("1 unpersisted group")),
+        "{n}"
+    );
+    assert!(lines.last().unwrap().starts_with("STOPPING=1"), "{n}");
+}
