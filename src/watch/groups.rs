@@ -179,9 +179,9 @@ impl Table {
 
     /// Record a change to `path` (logical) in `group`; say whether to warn.
     /// A directory alone does not make a group (creating `/srv` or
-    /// `/var/lib/foo` loses nothing yet): only files do.
+    /// `/var/lib/foo` loses nothing yet), nor does a deletion: only files do.
     pub fn record(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> Decision {
-        if change == Change::Dir && !self.groups.contains_key(group) {
+        if matches!(change, Change::Dir | Change::Gone) && !self.groups.contains_key(group) {
             return Decision::Quiet;
         }
         let group = if self.groups.contains_key(group) || self.groups.len() < self.limits.max_groups
@@ -313,9 +313,9 @@ impl Table {
         self.groups.get(group).is_none_or(|g| g.writers.len() >= 8)
     }
 
-    /// Groups with at least one file or directory still to lose, biggest first.
+    /// Groups with at least one file still to lose, biggest first.
     pub fn groups(&self) -> Vec<&Group> {
-        let mut v: Vec<&Group> = self.groups.values().collect();
+        let mut v: Vec<&Group> = self.groups.values().filter(|g| g.files > 0).collect();
         v.sort_by(|a, b| (b.bytes, b.files, &a.path).cmp(&(a.bytes, a.files, &b.path)));
         v
     }
@@ -325,14 +325,14 @@ impl Table {
         self.groups.get(path)
     }
 
-    /// Number of groups.
+    /// Number of groups with files still to lose.
     pub fn len(&self) -> usize {
-        self.groups.len()
+        self.groups.values().filter(|g| g.files > 0).count()
     }
 
     /// No groups yet.
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.len() == 0
     }
 
     /// Distinct paths remembered (by name or hash), for tests and benchmarks.

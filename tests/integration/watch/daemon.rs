@@ -209,3 +209,51 @@ kill -TERM $WP; wait $WP; wait $NP
     );
     assert!(lines.last().unwrap().starts_with("STOPPING=1"), "{n}");
 }
+
+fn renames(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+mkdir -p "$R/srv/old/deep/er"
+"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+mv "$R/srv/old" "$R/srv/new"
+sleep 0.3
+echo x > "$R/srv/new/deep/er/file"
+mkdir "$R/srv/new/deep/er/later"; echo y > "$R/srv/new/deep/er/later/f"
+sleep 1.5
+kill -TERM $WP; wait $WP
+cp "$R/run/impermctl/watch.json" $OUT/watch.json
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    let w = watch_json(tmp.path());
+    assert!(group(&w, "/srv/old").is_none(), "{w}");
+    let g = group(&w, "/srv/new").unwrap_or_else(|| panic!("{w}"));
+    let paths: Vec<&str> = g["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        paths,
+        ["/srv/new/deep/er/file", "/srv/new/deep/er/later/f"],
+        "{w}"
+    );
+}
+
+#[test]
+fn inotify_follows_renamed_directories() {
+    require_root!();
+    renames("inotify");
+}
+
+#[test]
+fn fanotify_follows_renamed_directories() {
+    require_root!();
+    renames("fanotify");
+}
