@@ -8,3 +8,4 @@ pub mod inotify;
 pub mod mount;
 pub mod notify;
 pub mod utab;
+pub mod walk;
