@@ -159,7 +159,24 @@ fn skip_and_list() {
         "persistent-not-mounted.mountinfo",
         &["--skip", "persistent-root-mounted"],
     );
-    assert_code(&o, 1);
+    assert_code(&o, 0);
+    let v = json(&o);
+    assert!(
+        v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "persistent-root-mounted"),
+        "{v}"
+    );
+    assert!(
+        !v["ran"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "persistent-root-mounted"),
+        "{v}"
+    );
     let o = verify_fixture("native-booted.mountinfo", &["--skip", "no-such-check"]);
     assert_code(&o, 2);
     assert!(util::stderr(&o).contains("no such check"));
@@ -242,8 +259,12 @@ fn malformed_mountinfo_is_a_clear_error() {
 // ---- live layouts (root, private mount namespaces) ----
 
 fn live_verify(layout: &Layout) -> (i32, serde_json::Value) {
+    live_verify_with(layout, SEED)
+}
+
+fn live_verify_with(layout: &Layout, config: &str) -> (i32, serde_json::Value) {
     let body = format!(
-        "cat > \"$CFG\" <<'TOML'\n{SEED}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
+        "cat > \"$CFG\" <<'TOML'\n{config}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
     );
     let o = in_vps(layout, &body);
     let err = util::stderr(&o);
@@ -338,10 +359,9 @@ fn live_persistent_symlink_is_fatal() {
 #[test]
 fn live_non_ephemeral_root_warns() {
     require_root!();
-    let (rc, v) = live_verify(&Layout {
-        root_source: "tank/ct/101".into(),
-        ..Layout::default()
-    });
+    // The rig's root is a tmpfs (always ephemeral): expecting ZFS makes it "not ephemeral".
+    let config = format!("{SEED}[layout]\nephemeral_root = \"zfs\"\n");
+    let (rc, v) = live_verify_with(&Layout::default(), &config);
     assert_eq!(rc, 1, "{v}");
     assert_eq!(checks_found(&v), vec!["warning:root-ephemeral"], "{v}");
 }
