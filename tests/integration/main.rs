@@ -3,5 +3,6 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod diff;
 mod util;
 mod verify;
