@@ -160,10 +160,10 @@ imp diff > "$OUT/human"; true
     assert_eq!(show(&nul_set(&o.join("etc"))), show(&etc), "diff /etc");
     // --all: ignored paths and unchanged entries too, never persisted ones.
     let va = json(&o.join("all.json"));
-    assert!(by_change(&va, "new").contains(&b"/tmp/x".to_vec()));
+    assert!(by_change(&va, "new").contains(b"/tmp/x".as_slice()));
     let unchanged = by_change(&va, "unchanged");
     assert!(
-        unchanged.contains(&b"/etc/same".to_vec()),
+        unchanged.contains(b"/etc/same".as_slice()),
         "{:?}",
         show(&unchanged)
     );
@@ -289,7 +289,7 @@ fn without_a_baseline_it_says_so_and_uses_the_boot_time() {
     let o = imp(d.path(), &["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["basis"]["kind"], "boot_time");
-    assert!(by_change(&v, "new").contains(&b"/etc/a".to_vec()), "{v}");
+    assert!(by_change(&v, "new").contains(b"/etc/a".as_slice()), "{v}");
 }
 
 #[test]
