@@ -3,14 +3,15 @@
 //! and read by `diff`.
 //!
 //! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
-//! version (1), `i64` creation time (Unix seconds), `u64` record count, then
-//! records sorted by path: `u8` kind, `u16` bytes shared with the previous
-//! path, `u16` suffix length, the suffix (raw bytes: newlines and invalid
-//! UTF-8 survive), `u64` inode, `u64` size, `i64`+`u32` mtime, `i64`+`u32`
-//! ctime. Prefix sharing keeps it small (it lives in RAM, on `/run`).
+//! version (1), `i64` creation time (Unix seconds), `u64` directory count,
+//! then per directory (sorted): `u16` path length, its logical path, `u32`
+//! entry count, and its entries sorted by name: `u8` type, `u16` name
+//! length, the name, `u64` inode, `u64` size, `i64`+`u32` mtime,
+//! `i64`+`u32` ctime. Names and paths are raw bytes (newlines and invalid
+//! UTF-8 survive). Grouping by directory makes a lookup one hash of the
+//! directory and a binary search in a contiguous run of its entries.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -18,12 +19,14 @@ use std::sync::atomic::AtomicU64;
 use anyhow::{Context, bail};
 
 use crate::config::Settings;
-use crate::diff::walk::{self, Entry, Scope, Visit};
+use crate::diff::walk::{self, Entry, Scope, Visit, parent};
 use crate::root::Root;
 use crate::sys::walk::{Kind, stat_at};
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
 const VERSION: u32 = 1;
+/// Bytes of an entry after its name.
+const FIXED: usize = 8 + 8 + 12 + 12;
 
 /// What the baseline knows about one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,96 +43,119 @@ pub struct Rec {
     pub ctime: (i64, u32),
 }
 
-/// A loaded baseline, indexed by logical path.
+/// A loaded baseline.
 #[derive(Debug, Default)]
 pub struct Baseline {
     /// When it was taken (Unix seconds).
     pub created: i64,
-    paths: Vec<u8>,
-    recs: Vec<(u32, u32, Rec)>,
-    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
-    collisions: HashMap<Vec<u8>, u32>,
+    data: Vec<u8>,
+    /// Offset of each entry (its type byte), directory by directory.
+    offsets: Vec<u32>,
+    /// Directory path → (first entry index, entry count).
+    dirs: HashMap<Vec<u8>, (u32, u32)>,
 }
 
-#[derive(Debug, Default)]
-struct IdHasher(u64);
+/// The entries of one directory in a baseline.
+#[derive(Debug, Clone, Copy)]
+pub struct DirView<'a> {
+    b: &'a Baseline,
+    start: u32,
+    count: u32,
+}
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+impl<'a> DirView<'a> {
+    /// The record of `name` in this directory.
+    pub fn get(&self, name: &[u8]) -> Option<Rec> {
+        let run = &self.b.offsets[self.start as usize..(self.start + self.count) as usize];
+        let i = run
+            .binary_search_by(|&off| self.b.name_at(off).cmp(name))
+            .ok()?;
+        Some(self.b.rec_at(run[i]))
     }
 }
 
-/// A fast 64-bit hash of a path (FxHash-style over 8-byte words).
-fn hash(b: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = b.len() as u64;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-    for &x in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
+fn le<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0; N];
+    a.copy_from_slice(&b[at..at + N]);
+    a
 }
 
 impl Baseline {
-    /// The record of a logical path.
-    pub fn get(&self, path: &[u8]) -> Option<&Rec> {
-        let i = match self.index.get(&hash(path)) {
-            Some(&i) if self.path(i) == path => i,
-            _ => *self.collisions.get(path)?,
-        };
-        Some(&self.recs[i as usize].2)
+    fn name_at(&self, off: u32) -> &[u8] {
+        let o = off as usize;
+        let len = u16::from_le_bytes(le(&self.data, o + 1)) as usize;
+        &self.data[o + 3..o + 3 + len]
     }
 
-    fn path(&self, i: u32) -> &[u8] {
-        let (off, len, _) = self.recs[i as usize];
-        &self.paths[off as usize..(off + len) as usize]
+    fn rec_at(&self, off: u32) -> Rec {
+        let o = off as usize;
+        let d = &self.data;
+        let len = u16::from_le_bytes(le(d, o + 1)) as usize;
+        let f = o + 3 + len;
+        Rec {
+            kind: kind_from(d[o]).unwrap_or(Kind::Unknown),
+            ino: u64::from_le_bytes(le(d, f)),
+            size: u64::from_le_bytes(le(d, f + 8)),
+            mtime: (
+                i64::from_le_bytes(le(d, f + 16)),
+                u32::from_le_bytes(le(d, f + 24)),
+            ),
+            ctime: (
+                i64::from_le_bytes(le(d, f + 28)),
+                u32::from_le_bytes(le(d, f + 36)),
+            ),
+        }
+    }
+
+    /// The entries of directory `dir` (logical path), if it had any.
+    pub fn dir(&self, dir: &[u8]) -> Option<DirView<'_>> {
+        let &(start, count) = self.dirs.get(dir)?;
+        Some(DirView {
+            b: self,
+            start,
+            count,
+        })
+    }
+
+    /// The record of a logical path.
+    pub fn get(&self, path: &[u8]) -> Option<Rec> {
+        let name = &path[parent(path).len()..];
+        let name = name.strip_prefix(b"/").unwrap_or(name);
+        self.dir(parent(path))?.get(name)
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.offsets.len()
     }
 
     /// No entries at all.
     pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
+        self.offsets.is_empty()
     }
 
-    /// Every entry, sorted by path.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Rec)> {
-        (0..self.recs.len() as u32).map(|i| (self.path(i), &self.recs[i as usize].2))
-    }
-
-    fn push(&mut self, path: &[u8], rec: Rec) {
-        let i = self.recs.len() as u32;
-        let off = self.paths.len() as u32;
-        self.paths.extend_from_slice(path);
-        self.recs.push((off, path.len() as u32, rec));
-        let h = hash(path);
-        match self.index.entry(h) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collisions.insert(path.to_vec(), i);
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-        }
+    /// Every entry as (logical path, record), directory by directory.
+    pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Rec)> + '_ {
+        let mut dirs: Vec<(&Vec<u8>, &(u32, u32))> = self.dirs.iter().collect();
+        dirs.sort();
+        dirs.into_iter().flat_map(move |(d, &(start, count))| {
+            (start..start + count).map(move |i| {
+                let off = self.offsets[i as usize];
+                let mut p = if d.as_slice() == b"/" {
+                    Vec::new()
+                } else {
+                    d.clone()
+                };
+                p.push(b'/');
+                p.extend_from_slice(self.name_at(off));
+                (p, self.rec_at(off))
+            })
+        })
     }
 
     /// Decode a baseline file's bytes.
-    pub fn decode(b: &[u8]) -> anyhow::Result<Baseline> {
-        let mut r = Reader { b, pos: 0 };
+    pub fn decode(data: Vec<u8>) -> anyhow::Result<Baseline> {
+        let mut r = Reader { b: &data, pos: 0 };
         if r.take(MAGIC.len())? != MAGIC {
             bail!("not an impermctl baseline (bad magic)");
         }
@@ -138,46 +164,50 @@ impl Baseline {
             bail!("baseline version {version}, this impermctl reads version {VERSION}");
         }
         let created = i64::from_le_bytes(r.array()?);
-        let count = u64::from_le_bytes(r.array()?);
-        let mut out = Baseline {
-            created,
-            ..Baseline::default()
-        };
-        out.recs.reserve(count.min(1 << 24) as usize);
-        let mut prev: Vec<u8> = Vec::new();
-        for n in 0..count {
-            let rec = (|| -> anyhow::Result<(Vec<u8>, Rec)> {
-                let kind = kind_from(r.take(1)?[0])?;
-                let shared = u16::from_le_bytes(r.array()?) as usize;
+        let ndirs = u64::from_le_bytes(r.array()?);
+        if data.len() > u32::MAX as usize {
+            bail!("baseline larger than 4 GiB");
+        }
+        let mut offsets = Vec::with_capacity(data.len() / 64);
+        let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
+        for n in 0..ndirs {
+            (|| -> anyhow::Result<()> {
                 let len = u16::from_le_bytes(r.array()?) as usize;
-                if shared > prev.len() {
-                    bail!("shared prefix {shared} longer than the previous path");
+                let dir = r.take(len)?.to_vec();
+                let count = u32::from_le_bytes(r.array()?);
+                let start = offsets.len() as u32;
+                let mut prev: &[u8] = &[];
+                for _ in 0..count {
+                    let off = r.pos as u32;
+                    kind_from(r.take(1)?[0])?;
+                    let len = u16::from_le_bytes(r.array()?) as usize;
+                    let name = r.take(len)?;
+                    if name <= prev {
+                        bail!("entries of {} not sorted", String::from_utf8_lossy(&dir));
+                    }
+                    prev = name;
+                    r.take(FIXED)?;
+                    offsets.push(off);
                 }
-                let mut path = prev[..shared].to_vec();
-                path.extend_from_slice(r.take(len)?);
-                let rec = Rec {
-                    kind,
-                    ino: u64::from_le_bytes(r.array()?),
-                    size: u64::from_le_bytes(r.array()?),
-                    mtime: (
-                        i64::from_le_bytes(r.array()?),
-                        u32::from_le_bytes(r.array()?),
-                    ),
-                    ctime: (
-                        i64::from_le_bytes(r.array()?),
-                        u32::from_le_bytes(r.array()?),
-                    ),
-                };
-                Ok((path, rec))
+                if dirs.insert(dir, (start, count)).is_some() {
+                    bail!("directory listed twice");
+                }
+                Ok(())
             })()
-            .with_context(|| format!("record {n} of {count}"))?;
-            out.push(&rec.0, rec.1);
-            prev = rec.0;
+            .with_context(|| format!("directory {n} of {ndirs}"))?;
         }
-        if r.pos != b.len() {
-            bail!("{} trailing bytes after {count} records", b.len() - r.pos);
+        if r.pos != data.len() {
+            bail!(
+                "{} trailing bytes after {ndirs} directories",
+                data.len() - r.pos
+            );
         }
-        Ok(out)
+        Ok(Baseline {
+            created,
+            data,
+            offsets,
+            dirs,
+        })
     }
 
     /// Read the baseline of `root`, if there is one.
@@ -191,7 +221,7 @@ impl Baseline {
                     .with_context(|| format!("cannot read the baseline {}", file.display()));
             }
         };
-        let b = Baseline::decode(&bytes).with_context(|| {
+        let b = Baseline::decode(bytes).with_context(|| {
             format!(
                 "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
                 file.display()
@@ -201,34 +231,44 @@ impl Baseline {
     }
 }
 
-/// Encode sorted `(path, rec)` pairs.
-pub fn encode(created: i64, entries: &[(Vec<u8>, Rec)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + entries.len() * 48);
+/// Encode `(logical path, rec)` pairs (any order).
+pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
+    let split = |p: &[u8]| -> (usize, usize) {
+        let d = parent(p).len();
+        (d, if d == 1 { 1 } else { d + 1 })
+    };
+    entries.sort_unstable_by(|a, b| {
+        let ((da, na), (db, nb)) = (split(&a.0), split(&b.0));
+        (&a.0[..da], &a.0[na..]).cmp(&(&b.0[..db], &b.0[nb..]))
+    });
+    entries.dedup_by(|a, b| a.0 == b.0);
+    let mut out = Vec::with_capacity(64 + entries.len() * 56);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&created.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    let mut prev: &[u8] = &[];
-    for (path, r) in entries {
-        let shared = prev
-            .iter()
-            .zip(path.iter())
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(u16::MAX as usize);
-        let suffix = &path[shared..];
-        out.push(kind_byte(r.kind));
-        out.extend_from_slice(&(shared as u16).to_le_bytes());
-        out.extend_from_slice(&(suffix.len() as u16).to_le_bytes());
-        out.extend_from_slice(suffix);
-        out.extend_from_slice(&r.ino.to_le_bytes());
-        out.extend_from_slice(&r.size.to_le_bytes());
-        out.extend_from_slice(&r.mtime.0.to_le_bytes());
-        out.extend_from_slice(&r.mtime.1.to_le_bytes());
-        out.extend_from_slice(&r.ctime.0.to_le_bytes());
-        out.extend_from_slice(&r.ctime.1.to_le_bytes());
-        prev = path;
+    let ndirs_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut ndirs = 0u64;
+    for group in entries.chunk_by(|a, b| parent(&a.0) == parent(&b.0)) {
+        let dir = parent(&group[0].0);
+        ndirs += 1;
+        out.extend_from_slice(&(dir.len() as u16).to_le_bytes());
+        out.extend_from_slice(dir);
+        out.extend_from_slice(&(group.len() as u32).to_le_bytes());
+        for (path, r) in group {
+            let name = &path[split(path).1..];
+            out.push(kind_byte(r.kind));
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(name);
+            out.extend_from_slice(&r.ino.to_le_bytes());
+            out.extend_from_slice(&r.size.to_le_bytes());
+            out.extend_from_slice(&r.mtime.0.to_le_bytes());
+            out.extend_from_slice(&r.mtime.1.to_le_bytes());
+            out.extend_from_slice(&r.ctime.0.to_le_bytes());
+            out.extend_from_slice(&r.ctime.1.to_le_bytes());
+        }
     }
+    out[ndirs_at..ndirs_at + 8].copy_from_slice(&ndirs.to_le_bytes());
     out
 }
 
@@ -297,14 +337,13 @@ impl Visit for Capture {
     }
 }
 
-/// Walk the ephemeral root and return its manifest, sorted by path.
+/// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
     let mounts = crate::diff::mount_table(root)?;
     let scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
-    let mut all: Vec<(Vec<u8>, Rec)> = out.accs.into_iter().flatten().collect();
-    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let all: Vec<(Vec<u8>, Rec)> = out.accs.into_iter().flatten().collect();
     for (p, e) in out.unreadable.iter().take(5) {
         tracing::warn!("baseline: cannot read {}: {e}", String::from_utf8_lossy(p));
     }
@@ -319,12 +358,12 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
     if file.exists() {
         return Ok(false);
     }
-    let entries = capture(root, settings)?;
+    let mut entries = capture(root, settings)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    write_atomic(&file, &encode(now, &entries))?;
+    write_atomic(&file, &encode(now, &mut entries))?;
     Ok(true)
 }
 
@@ -354,61 +393,55 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn encode_decode_round_trips_raw_paths() {
-        let r = |ino| Rec {
+    fn r(ino: u64) -> Rec {
+        Rec {
             kind: Kind::File,
             ino,
             size: ino * 3,
             mtime: (-5, 7),
             ctime: (1_700_000_000, 999_999_999),
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trips_raw_paths() {
+        let dir = Rec {
+            kind: Kind::Dir,
+            ..r(1)
         };
         let mut entries = vec![
-            (
-                b"/etc".to_vec(),
-                Rec {
-                    kind: Kind::Dir,
-                    ..r(1)
-                },
-            ),
+            (b"/var".to_vec(), r(5)),
             (b"/etc/a\nb".to_vec(), r(2)),
+            (b"/etc".to_vec(), dir),
             (b"/etc/\xff\xfe".to_vec(), r(3)),
             (b"/etc/abc".to_vec(), r(4)),
-            (b"/var".to_vec(), r(5)),
+            (b"/etc/abc/d".to_vec(), r(6)),
         ];
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let b = Baseline::decode(&encode(42, &entries)).unwrap();
+        let b = Baseline::decode(encode(42, &mut entries)).unwrap();
         assert_eq!(b.created, 42);
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.len(), 6);
         for (p, rec) in &entries {
-            assert_eq!(b.get(p), Some(rec), "{p:?}");
+            assert_eq!(b.get(p), Some(*rec), "{p:?}");
         }
         assert_eq!(b.get(b"/etc/ab"), None);
-        let round: Vec<_> = b.iter().map(|(p, r)| (p.to_vec(), *r)).collect();
+        assert_eq!(b.get(b"/nope/x"), None);
+        assert_eq!(b.dir(b"/etc").unwrap().get(b"abc"), Some(r(4)));
+        let mut round: Vec<_> = b.iter().collect();
+        round.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(round, entries);
     }
 
     #[test]
     fn corrupt_baselines_are_errors_not_panics() {
-        let good = encode(
-            1,
-            &[(
-                b"/a".to_vec(),
-                Rec {
-                    kind: Kind::File,
-                    ino: 1,
-                    size: 1,
-                    mtime: (0, 0),
-                    ctime: (0, 0),
-                },
-            )],
-        );
+        let good = encode(1, &mut vec![(b"/a".to_vec(), r(1))]);
         for cut in 0..good.len() {
-            assert!(Baseline::decode(&good[..cut]).is_err(), "cut {cut}");
+            assert!(Baseline::decode(good[..cut].to_vec()).is_err(), "cut {cut}");
         }
         let mut bad = good.clone();
-        bad[MAGIC.len() + 4 + 8 + 8] = b'Z';
-        assert!(format!("{:#}", Baseline::decode(&bad).unwrap_err()).contains("type byte"));
-        assert!(Baseline::decode(b"hello").is_err());
+        let type_at = MAGIC.len() + 4 + 8 + 8 + 2 + 1 + 4;
+        bad[type_at] = b'Z';
+        assert!(format!("{:#}", Baseline::decode(bad).unwrap_err()).contains("type byte"));
+        assert!(Baseline::decode(b"hello".to_vec()).is_err());
     }
 }

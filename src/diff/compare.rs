@@ -7,8 +7,8 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::baseline::Baseline;
-use crate::diff::walk::{Entry, Visit};
+use crate::baseline::{Baseline, DirView, Rec};
+use crate::diff::walk::{Entry, Visit, parent};
 use crate::sys::walk::{Kind, Meta, stat_at};
 
 /// How an entry differs from the basis.
@@ -79,10 +79,35 @@ fn item(e: &Entry<'_>, change: Change, m: Option<&Meta>) -> Item {
     }
 }
 
-impl Visit for Classify<'_> {
-    type Acc = Vec<Item>;
+/// Per-thread results, with the baseline directory of the last lookup
+/// (the walker hands over a directory's entries one after the other).
+#[derive(Debug, Default)]
+pub struct Found<'a> {
+    /// Entries that differ.
+    pub items: Vec<Item>,
+    dir: Vec<u8>,
+    view: Option<Option<DirView<'a>>>,
+}
 
-    fn visit(&self, e: &Entry<'_>, acc: &mut Vec<Item>) -> io::Result<()> {
+impl<'a> Found<'a> {
+    fn lookup(&mut self, b: &'a Baseline, path: &[u8]) -> Option<Rec> {
+        let dir = parent(path);
+        if self.view.is_none() || self.dir != dir {
+            self.dir.clear();
+            self.dir.extend_from_slice(dir);
+            self.view = Some(b.dir(dir));
+        }
+        let name = &path[dir.len()..];
+        let name = name.strip_prefix(b"/").unwrap_or(name);
+        self.view.flatten()?.get(name)
+    }
+}
+
+impl<'a> Visit for Classify<'a> {
+    type Acc = Found<'a>;
+
+    fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<()> {
+        let acc = &mut found.items;
         let Some(b) = self.baseline else {
             let m = stat_at(e.dir, e.name)?;
             let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
@@ -99,7 +124,8 @@ impl Visit for Classify<'_> {
             }
             return Ok(());
         };
-        let Some(rec) = b.get(e.path) else {
+        let Some(rec) = found.lookup(b, e.path) else {
+            let acc = &mut found.items;
             // New: only sizes (files, symlinks) need a stat.
             let m = match e.kind {
                 Kind::File | Kind::Symlink => Some(stat_at(e.dir, e.name)?),
@@ -110,6 +136,7 @@ impl Visit for Classify<'_> {
         };
         // A directory's own times change with every entry added inside; those
         // entries are what is reported. Same inode and type: unchanged.
+        let acc = &mut found.items;
         if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
             if self.keep_unchanged {
                 acc.push(item(e, Change::Unchanged, None));

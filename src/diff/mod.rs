@@ -68,8 +68,14 @@ impl Diff {
 
 /// Walk and classify.
 pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
+    let t0 = std::time::Instant::now();
     let mounts = mount_table(root)?;
     let baseline = Baseline::load(root)?;
+    tracing::debug!(
+        "diff: mount table and baseline ({} entries) read in {:?}",
+        baseline.as_ref().map_or(0, Baseline::len),
+        t0.elapsed()
+    );
     let btime = compare::boot_time()?;
     let basis = match &baseline {
         Some(b) => Basis::Baseline { created: b.created },
@@ -91,7 +97,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    let mut items: Vec<Item> = out.accs.into_iter().flatten().collect();
+    tracing::debug!("diff: walked {} entries in {:?}", out.entries, t0.elapsed());
+    let mut items: Vec<Item> = out.accs.into_iter().flat_map(|f| f.items).collect();
     items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut unreadable = out.unreadable;
     unreadable.sort();
