@@ -382,3 +382,35 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     );
     assert!(after.contains("nothing would be lost"), "{after}");
 }
+
+#[test]
+fn non_root_sees_what_it_can_and_counts_the_rest() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let d = tree();
+    let secret = d.path().join("var/lib/secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::write(secret.join("f"), "s").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(util::bin())
+        .args([
+            "--root",
+            d.path().to_str().unwrap(),
+            "--config",
+            "/nonexistent/c.toml",
+        ])
+        .args(["diff", "-0"])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("not running as root"), "{err}");
+    assert!(err.contains("1 path could not be read"), "{err}");
+    assert!(err.contains("/var/lib/secret"), "{err}");
+    let got: Vec<&[u8]> = o.stdout.split(|&b| b == 0).collect();
+    assert!(got.contains(&&b"/etc/a"[..]), "{}", stdout(&o));
+    assert!(got.contains(&&b"/var/lib/secret"[..]), "{}", stdout(&o));
+}
