@@ -4,12 +4,14 @@
 //!
 //! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
 //! version (1), `i64` creation time (Unix seconds), `u64` directory count,
-//! then per directory (sorted): `u16` path length, its logical path, `u32`
-//! entry count, and its entries sorted by name: `u8` type, `u16` name
-//! length, the name, `u64` inode, `u64` size, `i64`+`u32` mtime,
-//! `i64`+`u32` ctime. Names and paths are raw bytes (newlines and invalid
-//! UTF-8 survive). Grouping by directory makes a lookup one hash of the
-//! directory and a binary search in a contiguous run of its entries.
+//! then per directory: `u16` path length, its logical path, `u32` entry
+//! count, its entries in the order the directory listed them (`u8` type,
+//! `u16` name length, the name, `u64` inode, `u64` size, `i64`+`u32` mtime,
+//! `i64`+`u32` ctime), then `u32` indices of the entries sorted by name.
+//! Names and paths are raw bytes (newlines and invalid UTF-8 survive).
+//! A lookup is one hash of the directory, then usually a single compare
+//! (directories list in a stable order, so the next entry is the expected
+//! one), else a binary search through the sorted indices.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -51,6 +53,8 @@ pub struct Baseline {
     data: Vec<u8>,
     /// Offset of each entry (its type byte), directory by directory.
     offsets: Vec<u32>,
+    /// Per directory, the indices (into `offsets`) of its entries by name.
+    sorted: Vec<u32>,
     /// Directory path → (first entry index, entry count).
     dirs: HashMap<Vec<u8>, (u32, u32)>,
 }
@@ -64,13 +68,25 @@ pub struct DirView<'a> {
 }
 
 impl<'a> DirView<'a> {
-    /// The record of `name` in this directory.
-    pub fn get(&self, name: &[u8]) -> Option<Rec> {
-        let run = &self.b.offsets[self.start as usize..(self.start + self.count) as usize];
-        let i = run
-            .binary_search_by(|&off| self.b.name_at(off).cmp(name))
-            .ok()?;
-        Some(self.b.rec_at(run[i]))
+    /// The record of `name` in this directory. `next` is the position
+    /// expected to hold it (updated to the one after a hit).
+    pub fn get(&self, name: &[u8], next: &mut u32) -> Option<Rec> {
+        let (start, end) = (self.start as usize, (self.start + self.count) as usize);
+        let b = self.b;
+        let i = match b.offsets.get(start + *next as usize) {
+            Some(&off) if start + (*next as usize) < end && b.name_at(off) == name => {
+                start + *next as usize
+            }
+            _ => {
+                let by_name = &b.sorted[start..end];
+                let k = by_name
+                    .binary_search_by(|&i| b.name_at(b.offsets[i as usize]).cmp(name))
+                    .ok()?;
+                by_name[k] as usize
+            }
+        };
+        *next = (i - start + 1) as u32;
+        Some(b.rec_at(b.offsets[i]))
     }
 }
 
@@ -121,7 +137,7 @@ impl Baseline {
     pub fn get(&self, path: &[u8]) -> Option<Rec> {
         let name = &path[parent(path).len()..];
         let name = name.strip_prefix(b"/").unwrap_or(name);
-        self.dir(parent(path))?.get(name)
+        self.dir(parent(path))?.get(name, &mut 0)
     }
 
     /// Number of entries.
@@ -169,6 +185,7 @@ impl Baseline {
             bail!("baseline larger than 4 GiB");
         }
         let mut offsets = Vec::with_capacity(data.len() / 64);
+        let mut sorted = Vec::with_capacity(data.len() / 64);
         let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
         for n in 0..ndirs {
             (|| -> anyhow::Result<()> {
@@ -176,18 +193,19 @@ impl Baseline {
                 let dir = r.take(len)?.to_vec();
                 let count = u32::from_le_bytes(r.array()?);
                 let start = offsets.len() as u32;
-                let mut prev: &[u8] = &[];
                 for _ in 0..count {
                     let off = r.pos as u32;
                     kind_from(r.take(1)?[0])?;
                     let len = u16::from_le_bytes(r.array()?) as usize;
-                    let name = r.take(len)?;
-                    if name <= prev {
-                        bail!("entries of {} not sorted", String::from_utf8_lossy(&dir));
-                    }
-                    prev = name;
-                    r.take(FIXED)?;
+                    r.take(len + FIXED)?;
                     offsets.push(off);
+                }
+                for _ in 0..count {
+                    let i = u32::from_le_bytes(r.array()?);
+                    if i >= count {
+                        bail!("sorted index {i} out of range ({count} entries)");
+                    }
+                    sorted.push(start + i);
                 }
                 if dirs.insert(dir, (start, count)).is_some() {
                     bail!("directory listed twice");
@@ -206,6 +224,7 @@ impl Baseline {
             created,
             data,
             offsets,
+            sorted,
             dirs,
         })
     }
@@ -237,10 +256,8 @@ pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
         let d = parent(p).len();
         (d, if d == 1 { 1 } else { d + 1 })
     };
-    entries.sort_unstable_by(|a, b| {
-        let ((da, na), (db, nb)) = (split(&a.0), split(&b.0));
-        (&a.0[..da], &a.0[na..]).cmp(&(&b.0[..db], &b.0[nb..]))
-    });
+    // Stable: a directory's entries keep the order it listed them in.
+    entries.sort_by(|a, b| parent(&a.0).cmp(parent(&b.0)));
     entries.dedup_by(|a, b| a.0 == b.0);
     let mut out = Vec::with_capacity(64 + entries.len() * 56);
     out.extend_from_slice(MAGIC);
@@ -266,6 +283,14 @@ pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
             out.extend_from_slice(&r.mtime.1.to_le_bytes());
             out.extend_from_slice(&r.ctime.0.to_le_bytes());
             out.extend_from_slice(&r.ctime.1.to_le_bytes());
+        }
+        let mut by_name: Vec<u32> = (0..group.len() as u32).collect();
+        by_name.sort_by(|&x, &y| {
+            let (px, py) = (&group[x as usize].0, &group[y as usize].0);
+            px[split(px).1..].cmp(&py[split(py).1..])
+        });
+        for i in by_name {
+            out.extend_from_slice(&i.to_le_bytes());
         }
     }
     out[ndirs_at..ndirs_at + 8].copy_from_slice(&ndirs.to_le_bytes());
@@ -425,7 +450,12 @@ mod tests {
         }
         assert_eq!(b.get(b"/etc/ab"), None);
         assert_eq!(b.get(b"/nope/x"), None);
-        assert_eq!(b.dir(b"/etc").unwrap().get(b"abc"), Some(r(4)));
+        let (etc, mut next) = (b.dir(b"/etc").unwrap(), 0);
+        assert_eq!(etc.get(b"a\nb", &mut next), Some(r(2)));
+        assert_eq!(next, 1, "listing order kept");
+        assert_eq!(etc.get(b"abc", &mut next), Some(r(4)));
+        assert_eq!(etc.get(b"\xff\xfe", &mut next), Some(r(3)));
+        assert_eq!(etc.get(b"zz", &mut next), None);
         let mut round: Vec<_> = b.iter().collect();
         round.sort_by(|a, b| a.0.cmp(&b.0));
         entries.sort_by(|a, b| a.0.cmp(&b.0));

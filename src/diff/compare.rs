@@ -87,6 +87,7 @@ pub struct Found<'a> {
     pub items: Vec<Item>,
     dir: Vec<u8>,
     view: Option<Option<DirView<'a>>>,
+    next: u32,
 }
 
 impl<'a> Found<'a> {
@@ -96,10 +97,11 @@ impl<'a> Found<'a> {
             self.dir.clear();
             self.dir.extend_from_slice(dir);
             self.view = Some(b.dir(dir));
+            self.next = 0;
         }
         let name = &path[dir.len()..];
         let name = name.strip_prefix(b"/").unwrap_or(name);
-        self.view.flatten()?.get(name)
+        self.view.flatten()?.get(name, &mut self.next)
     }
 }
 

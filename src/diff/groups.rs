@@ -151,6 +151,7 @@ pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
         s.push_str(&format!("# skipped: {n}\n"));
     }
     if dirs.is_empty() && files.is_empty() {
+        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
         return s;
     }
     s.push_str(&format!(

@@ -76,7 +76,9 @@ impl Scope {
         self.prune.contains(path)
     }
 
-    fn symlink_into_persistence(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
+    /// A symlink into a persistence root (its data is persisted), or one
+    /// of NixOS's `/etc` links into `/etc/static`: skipped.
+    fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
         let Ok(target) = sw::read_link_at(dir, name) else {
             return false;
         };
@@ -87,6 +89,8 @@ impl Scope {
         };
         let norm = normalize(&joined);
         self.persist_roots.iter().any(|r| under(r, &norm))
+            // NixOS regenerates these from /etc/static at every activation.
+            || (path.starts_with(b"/etc/") && under(b"/etc/static", &norm))
     }
 }
 
@@ -180,6 +184,9 @@ struct Job {
 struct Shared {
     jobs: Vec<Job>,
     active: usize,
+    /// Threads blocked in `wait` (std's condvar always makes a syscall to
+    /// notify, so only notify when someone waits).
+    waiting: usize,
 }
 
 struct Walker<'a, V: Visit> {
@@ -218,6 +225,7 @@ pub fn walk<V: Visit>(
                 inside,
             }],
             active: 0,
+            waiting: 0,
         }),
         cv: Condvar::new(),
         unreadable: Mutex::new(Vec::new()),
@@ -251,10 +259,14 @@ impl<V: Visit> Walker<'_, V> {
                         break j;
                     }
                     if q.active == 0 {
-                        self.cv.notify_all();
+                        if q.waiting > 0 {
+                            self.cv.notify_all();
+                        }
                         return acc;
                     }
+                    q.waiting += 1;
                     q = self.cv.wait(q).unwrap_or_else(|e| e.into_inner());
+                    q.waiting -= 1;
                 }
             };
             self.dir(job, &mut buf, &mut acc, &mut children);
@@ -262,7 +274,7 @@ impl<V: Visit> Walker<'_, V> {
             q.active -= 1;
             let woke = !children.is_empty();
             q.jobs.append(&mut children);
-            if woke || q.active == 0 {
+            if q.waiting > 0 && (woke || q.active == 0) {
                 self.cv.notify_all();
             }
         }
@@ -308,7 +320,7 @@ impl<V: Visit> Walker<'_, V> {
                 },
                 k => k,
             };
-            if kind == Kind::Symlink && scope.symlink_into_persistence(fd.as_fd(), name, &path) {
+            if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), name, &path) {
                 return;
             }
             self.count.fetch_add(1, Ordering::Relaxed);

@@ -47,6 +47,7 @@ python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' 
 touch "$R/etc/new"$'\n'"line" "$R/etc/bad"$'\xff'
 echo persisted > "$R/var/lib/keep/x"; echo id2 > "$R/etc/machine-id"
 ln -s /persistent/etc/bar "$R/etc/bar"; ln -s ../persistent/etc/baz "$R/etc/baz"
+ln -s /etc/static/qux "$R/etc/qux"; ln -s /nix/store/x-result "$R/result"
 echo ignored > "$R/tmp/x"
 echo x > "$R/mnt-file" 2>/dev/null || true
 "#;
@@ -62,6 +63,7 @@ fn new_set() -> BTreeSet<Vec<u8>> {
         b"/etc/new\nline",
         b"/etc/bad\xff",
         b"/mnt-file",
+        b"/result",
     ]
     .iter()
     .map(|s| s.to_vec())
@@ -173,6 +175,7 @@ imp diff > "$OUT/human"; true
         b"/etc/foo",
         b"/etc/bar",
         b"/etc/baz",
+        b"/etc/qux",
         b"/persistent/etc",
     ] {
         for set in [&new, &modified, &unchanged] {
@@ -310,6 +313,21 @@ fn exit_codes_and_baseline_round_trip() {
     let o = imp(d.path(), &["-0"]);
     assert_code(&o, 1);
     assert_eq!(o.stdout, b"/var/lib/x/n\0");
+    // Writers from the watcher's file, when it has them.
+    std::fs::write(
+        d.path().join("run/impermctl/watch.json"),
+        r#"{"apiVersion":"impermctl/v1","kind":"WatchState","groups":[
+            {"path":"/var/lib/x","writers":[{"comm":"foo","unit":"foo.service"},{"comm":"sh","unit":null}]}]}"#,
+    )
+    .unwrap();
+    let o = imp(d.path(), &[]);
+    assert!(
+        stdout(&o).contains("/var/lib/x  (new; written by foo (foo.service), sh)"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(d.path().join("run/impermctl/watch.json"), "{not json").unwrap();
+    assert_code(&imp(d.path(), &[]), 1);
     // Only ignored paths changed: 0 (1 with --all).
     std::fs::remove_file(d.path().join("var/lib/x/n")).unwrap();
     std::fs::write(d.path().join("tmp/t"), "t").unwrap();
