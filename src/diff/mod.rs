@@ -2,6 +2,7 @@
 //! classify entries against the baseline (or the boot time), group and
 //! render them. `shadowed` and `orphans` look at data the walk cannot see.
 
+pub mod baseline_format;
 pub mod compare;
 pub mod groups;
 pub mod orphans;
