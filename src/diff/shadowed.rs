@@ -69,7 +69,22 @@ pub fn find(root: &Root, g: &crate::cli::Global) -> anyhow::Result<Vec<Shadowed>
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    serde_json::from_slice(&out.stdout).context("--shadowed: malformed helper report")
+    let r: Report =
+        serde_json::from_slice(&out.stdout).context("--shadowed: malformed helper report")?;
+    for m in &r.unreachable {
+        eprintln!(
+            "impermctl: note: --shadowed cannot look under {m}: it was mounted from outside this user namespace (locked by the kernel)"
+        );
+    }
+    Ok(r.shadowed)
+}
+
+/// What the helper reports.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Report {
+    shadowed: Vec<Shadowed>,
+    /// Mount points it could not look under.
+    unreachable: Vec<String>,
 }
 
 /// The helper: must be called while single-threaded.
@@ -80,11 +95,29 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     sw::private_mount_namespace().context(
         "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
     )?;
-    sw::bind_non_recursive(&host, dir)
-        .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()))?;
-    let mut report = Vec::new();
+    let mut report = Report::default();
+    let recursive = match sw::bind_non_recursive(&host, dir) {
+        Ok(()) => false,
+        // In a user namespace, mounts made outside it are locked to their
+        // parent: a non-recursive bind is refused (EINVAL). Bind the whole
+        // tree, then detach the mounts we may (those made inside, e.g. by
+        // `boot`); the locked ones stay and are reported as unreachable.
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+            sw::bind_recursive(&host, dir)
+                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()))?;
+            true
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()));
+        }
+    };
     for mp in points {
         let under = dir.join(mp.strip_prefix("/").unwrap_or(&mp));
+        if recursive && sw::detach(&under).is_err() {
+            report.unreachable.push(show(&mp));
+            continue;
+        }
         let Ok(m) = std::fs::symlink_metadata(&under) else {
             continue;
         };
@@ -97,7 +130,7 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
             bytes = m.len();
         }
         if !paths.is_empty() {
-            report.push(Shadowed {
+            report.shadowed.push(Shadowed {
                 mount_point: show(&mp),
                 paths,
                 bytes,

@@ -304,6 +304,9 @@ impl<V: Visit> Walker<'_, V> {
         }
         let check = self.scope.prune_parents.contains(&job.path);
         let scope = self.scope;
+        // Counted per directory: one shared atomic per entry bounces its
+        // cache line between the cores.
+        let mut seen = 0;
         let res = sw::read_dir(fd.as_fd(), buf, |name, kind, ino| {
             let path = child_path(&job.path, name.to_bytes());
             if check && scope.is_pruned(&path) {
@@ -323,7 +326,7 @@ impl<V: Visit> Walker<'_, V> {
             if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), name, &path) {
                 return;
             }
-            self.count.fetch_add(1, Ordering::Relaxed);
+            seen += 1;
             if inside {
                 let e = Entry {
                     dir: fd.as_fd(),
@@ -347,6 +350,7 @@ impl<V: Visit> Walker<'_, V> {
                 });
             }
         });
+        self.count.fetch_add(seen, Ordering::Relaxed);
         if let Err(e) = res {
             self.unreadable(&job.path, &e);
         }

@@ -179,3 +179,16 @@ pub fn private_mount_namespace() -> io::Result<()> {
 pub fn bind_non_recursive(src: &Path, dst: &Path) -> io::Result<()> {
     Ok(rustix::mount::mount_bind(src, dst)?)
 }
+
+/// Bind `src` on `dst` with every mount below it.
+pub fn bind_recursive(src: &Path, dst: &Path) -> io::Result<()> {
+    Ok(rustix::mount::mount_bind_recursive(src, dst)?)
+}
+
+/// Detach the mount at `target` (`umount2(MNT_DETACH)`), with its children.
+pub fn detach(target: &Path) -> io::Result<()> {
+    Ok(rustix::mount::unmount(
+        target,
+        rustix::mount::UnmountFlags::DETACH,
+    )?)
+}

@@ -78,13 +78,20 @@ fn modified_set() -> BTreeSet<Vec<u8>> {
 }
 
 fn vps(body: &str) -> (std::process::Output, tempfile::TempDir) {
+    vps_in(&Layout::default(), body)
+}
+
+fn vps_in(layout: &Layout, body: &str) -> (std::process::Output, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
     let out = tempfile::tempdir().unwrap();
+    // Writable from a user namespace's root (uid 100000 on the host).
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let script = format!(
         "set -- {}\n{}{CHANGES}{body}",
         util::shell_quote(out.path()),
         BOOTED.replace("__CONFIG__", CONFIG)
     );
-    (in_vps(&Layout::default(), &script), out)
+    (in_vps(layout, &script), out)
 }
 
 fn json(p: &Path) -> serde_json::Value {
@@ -130,16 +137,32 @@ fn show(s: &BTreeSet<Vec<u8>>) -> Vec<String> {
 #[test]
 fn reports_exactly_the_changes_since_the_baseline() {
     require_root!();
-    let (o, out) = vps(r#"
+    ground_truth(&Layout::default());
+}
+
+#[test]
+fn reports_exactly_the_changes_in_a_user_namespace() {
+    require_root!();
+    ground_truth(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+fn ground_truth(layout: &Layout) {
+    let (o, out) = vps_in(
+        layout,
+        r#"
 set +e
 imp diff --json > "$OUT/diff.json"; echo $? > "$OUT/rc"
 imp diff -0 > "$OUT/nul"
 imp diff --all --json > "$OUT/all.json"
-imp diff --shadowed --json > "$OUT/shadowed.json"; echo $? > "$OUT/rc-shadowed"
+imp diff --shadowed --json > "$OUT/shadowed.json" 2> "$OUT/shadowed.err"; echo $? > "$OUT/rc-shadowed"
 imp diff -l > "$OUT/long"
 imp diff /etc -0 > "$OUT/etc"
 imp diff > "$OUT/human"; true
-"#);
+"#,
+    );
     assert_code(&o, 0);
     let o = out.path();
     let v = json(&o.join("diff.json"));
@@ -183,6 +206,14 @@ imp diff > "$OUT/human"; true
         }
     }
     // --shadowed: the data under the tmpfs on /srv/data.
+    let err = std::fs::read_to_string(o.join("shadowed.err")).unwrap();
+    assert!(!err.contains("error"), "{err}");
+    // Host-made mounts are locked in a user namespace: said, not hidden.
+    assert_eq!(
+        layout.userns,
+        err.contains("cannot look under /persistent"),
+        "{err}"
+    );
     let vs = json(&o.join("shadowed.json"));
     let sh = &vs["shadowed"].as_array().unwrap();
     assert_eq!(sh.len(), 1, "{vs}");
