@@ -378,6 +378,9 @@ fn suggestion_makes_the_next_diff_empty_through_boot() {
     let out = tempfile::tempdir().unwrap();
     let script = format!(
         r#"set -- {}
+# The config lives outside the tree, as on NixOS (a link into /etc/static):
+# editing it must not count as a change on the ephemeral root.
+CFG="$1/config.toml"
 {}
 mkdir -p "$R/var/lib/app"; echo data > "$R/var/lib/app/new.txt"
 echo 1 > "$R/etc/adjtime"
