@@ -4,7 +4,9 @@
 # the tree in two persisted dirs bind-mounted from another filesystem, a
 # symlink into /persistent, files with old mtimes. Checks the result against
 # the generator's ground truth (PASS/FAIL), then times it against
-# `find ROOT -xdev -newer REF` measured in the same run (hyperfine, medians).
+# `find ROOT -xdev -newer REF` measured in the same run: hyperfine medians,
+# and an own round-robin harness (wall and CPU medians; fairer when other
+# processes load the machine, since every command sees the same load).
 # Needs root (mounts in a private namespace). IMPERMCTL_BIN: the binary.
 # B1_SHAPES / B1_FS restrict the matrix, e.g. B1_SHAPES=wide B1_FS=tmpfs.
 set -euo pipefail
@@ -43,12 +45,18 @@ one() { # fs shape
       echo "B1 $fs $shape: correctness FAIL"
     fi
     echo "  find -newer lists $(find "$R" -xdev -newer "$W/REF" | wc -l) entries (mtime only: misses the old-mtime files)"
+    echo "  hyperfine -N --warmup 2 --runs $RUNS (the runs of each command in one block):"
     hyperfine -N -i --warmup 2 --runs "$RUNS" --style none --export-json "$W/h.json" \
       -n find "find $R -xdev -newer $W/REF" \
       -n "impermctl diff -0" "$BIN --root $R --config $W/config.toml diff -0" \
       -n "impermctl diff -0 (1 thread)" "env IMPERMCTL_THREADS=1 $BIN --root $R --config $W/config.toml diff -0" \
       >/dev/null 2>&1 || true
     python3 "$GEN" report "$W/h.json"
+    echo "  own harness, round-robin, $RUNS runs after 2 warm-ups (fairer under a varying load):"
+    python3 "$GEN" time "$RUNS" \
+      find "find $R -xdev -newer $W/REF" \
+      "impermctl diff -0" "$BIN --root $R --config $W/config.toml diff -0" \
+      "impermctl diff -0 (1 thread)" "env IMPERMCTL_THREADS=1 $BIN --root $R --config $W/config.toml diff -0"
   '
   rm -rf "$W"
 }

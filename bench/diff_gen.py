@@ -107,7 +107,37 @@ def report(hyperfine_json):
               f"  ratio vs find {x['median'] / f:.2f}x")
 
 
+def timing(runs, pairs, warmup=2):
+    """Run the commands round-robin (so that load from other processes hits
+    them alike), `warmup` rounds first; print wall and CPU medians and the
+    ratio against the first command (the anchor)."""
+    import shlex
+    import statistics
+    import subprocess
+    import time
+    cmds = [(pairs[i], shlex.split(pairs[i + 1])) for i in range(0, len(pairs), 2)]
+    wall = {n: [] for n, _ in cmds}
+    cpu = {n: [] for n, _ in cmds}
+    for r in range(warmup + runs):
+        for n, argv in cmds:
+            t = time.perf_counter()
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, _, ru = os.wait4(p.pid, 0)
+            dt = time.perf_counter() - t
+            if r >= warmup:
+                wall[n].append(dt)
+                cpu[n].append(ru.ru_utime + ru.ru_stime)
+    anchor = cmds[0][0]
+    fw, fc = statistics.median(wall[anchor]), statistics.median(cpu[anchor])
+    for n, _ in cmds:
+        w, c = statistics.median(wall[n]), statistics.median(cpu[n])
+        print(f"  {n:<30} wall median {w * 1000:7.1f} ms (min {min(wall[n]) * 1000:6.1f})"
+              f"  ratio {w / fw:.2f}x   cpu median {c * 1000:6.1f} ms  ratio {c / fc:.2f}x")
+
+
 def main():
+    if sys.argv[1] == "time":
+        return timing(int(sys.argv[2]), sys.argv[3:])
     if sys.argv[1] == "check":
         return check(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "report":

@@ -85,23 +85,19 @@ fn item(e: &Entry<'_>, change: Change, m: Option<&Meta>) -> Item {
 pub struct Found<'a> {
     /// Entries that differ.
     pub items: Vec<Item>,
-    dir: Vec<u8>,
-    view: Option<Option<DirView<'a>>>,
+    dir_seq: u64,
+    view: Option<DirView<'a>>,
     next: u32,
 }
 
 impl<'a> Found<'a> {
-    fn lookup(&mut self, b: &'a Baseline, path: &[u8]) -> Option<Rec> {
-        let dir = parent(path);
-        if self.view.is_none() || self.dir != dir {
-            self.dir.clear();
-            self.dir.extend_from_slice(dir);
-            self.view = Some(b.dir(dir));
+    fn lookup(&mut self, b: &'a Baseline, e: &Entry<'_>) -> Option<Rec> {
+        if self.dir_seq != e.dir_seq {
+            self.dir_seq = e.dir_seq;
+            self.view = b.dir(parent(e.path));
             self.next = 0;
         }
-        let name = &path[dir.len()..];
-        let name = name.strip_prefix(b"/").unwrap_or(name);
-        self.view.flatten()?.get(name, &mut self.next)
+        self.view?.get(e.name.to_bytes(), &mut self.next)
     }
 }
 
@@ -109,57 +105,61 @@ impl<'a> Visit for Classify<'a> {
     type Acc = Found<'a>;
 
     fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<()> {
-        let acc = &mut found.items;
-        let Some(b) = self.baseline else {
-            let m = stat_at(e.dir, e.name)?;
-            let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
-            let change = match (m.ctime.0 >= self.btime, born_before) {
-                (false, _) => Change::Unchanged,
-                (true, false) => Change::New,
-                // An older directory's ctime moves with every entry added
-                // inside; those entries are what is reported.
-                (true, true) if m.kind == Kind::Dir => Change::Unchanged,
-                (true, true) => Change::Modified,
-            };
-            if change != Change::Unchanged || self.keep_unchanged {
-                acc.push(item(e, change, Some(&m)));
-            }
-            return Ok(());
-        };
-        let Some(rec) = found.lookup(b, e.path) else {
-            let acc = &mut found.items;
-            // New: only sizes (files, symlinks) need a stat.
-            let m = match e.kind {
-                Kind::File | Kind::Symlink => Some(stat_at(e.dir, e.name)?),
-                _ => None,
-            };
-            acc.push(item(e, Change::New, m.as_ref()));
-            return Ok(());
-        };
-        // A directory's own times change with every entry added inside; those
-        // entries are what is reported. Same inode and type: unchanged.
-        let acc = &mut found.items;
-        if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
-            if self.keep_unchanged {
-                acc.push(item(e, Change::Unchanged, None));
-            }
-            return Ok(());
-        }
-        let m = stat_at(e.dir, e.name)?;
-        let same = m.kind == rec.kind
-            && m.ino == rec.ino
-            && (m.kind == Kind::Dir
-                || (m.size == rec.size && m.mtime == rec.mtime && m.ctime == rec.ctime));
-        let change = if same {
-            Change::Unchanged
-        } else {
-            Change::Modified
+        let (change, meta) = match self.baseline {
+            None => self.since_boot(e)?,
+            Some(b) => match found.lookup(b, e) {
+                // New: only sizes (files, symlinks) need a stat.
+                None => match e.kind {
+                    Kind::File | Kind::Symlink => (Change::New, Some(stat_at(e.dir, e.name)?)),
+                    _ => (Change::New, None),
+                },
+                Some(rec) => against(e, &rec)?,
+            },
         };
         if change != Change::Unchanged || self.keep_unchanged {
-            acc.push(item(e, change, Some(&m)));
+            found.items.push(item(e, change, meta.as_ref()));
         }
         Ok(())
     }
+}
+
+impl Classify<'_> {
+    /// No baseline: changed when the ctime is at or after the boot time; new
+    /// unless the birth time says it existed before.
+    fn since_boot(&self, e: &Entry<'_>) -> io::Result<(Change, Option<Meta>)> {
+        let m = stat_at(e.dir, e.name)?;
+        let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
+        let change = match (m.ctime.0 >= self.btime, born_before) {
+            (false, _) => Change::Unchanged,
+            (true, false) => Change::New,
+            // An older directory's ctime moves with every entry added
+            // inside; those entries are what is reported.
+            (true, true) if m.kind == Kind::Dir => Change::Unchanged,
+            (true, true) => Change::Modified,
+        };
+        Ok((change, Some(m)))
+    }
+}
+
+/// An entry the baseline knows: modified when its type, inode, size, mtime
+/// or ctime changed. A directory's own times change with every entry added
+/// inside (those entries are what is reported): same inode and type is
+/// unchanged, and needs no stat.
+fn against(e: &Entry<'_>, rec: &Rec) -> io::Result<(Change, Option<Meta>)> {
+    if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
+        return Ok((Change::Unchanged, None));
+    }
+    let m = stat_at(e.dir, e.name)?;
+    let same = m.kind == rec.kind
+        && m.ino == rec.ino
+        && (m.kind == Kind::Dir
+            || (m.size == rec.size && m.mtime == rec.mtime && m.ctime == rec.ctime));
+    let change = if same {
+        Change::Unchanged
+    } else {
+        Change::Modified
+    };
+    Ok((change, Some(m)))
 }
 
 /// The boot time from `/proc/stat` (`btime`, Unix seconds).

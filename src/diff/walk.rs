@@ -153,6 +153,9 @@ pub struct Entry<'a> {
     pub kind: Kind,
     /// `d_ino`.
     pub ino: u64,
+    /// Identifies the directory: the same for all its entries, different
+    /// for the next directory a thread reads.
+    pub dir_seq: u64,
 }
 
 /// Decides, per entry, what to stat and what to keep.
@@ -197,6 +200,7 @@ struct Walker<'a, V: Visit> {
     cv: Condvar,
     unreadable: Mutex<Vec<(Vec<u8>, String)>>,
     count: &'a AtomicU64,
+    seq: AtomicU64,
 }
 
 /// Walk `scope` with `threads` threads; `count` is bumped per entry (progress).
@@ -230,6 +234,7 @@ pub fn walk<V: Visit>(
         cv: Condvar::new(),
         unreadable: Mutex::new(Vec::new()),
         count,
+        seq: AtomicU64::new(1),
     };
     let accs = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(|| w.work())).collect();
@@ -303,17 +308,23 @@ impl<V: Visit> Walker<'_, V> {
             Err(e) => return self.unreadable(&job.path, &e),
         }
         let check = self.scope.prune_parents.contains(&job.path);
+        let job_seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let scope = self.scope;
         // Counted per directory: one shared atomic per entry bounces its
         // cache line between the cores.
         let mut seen = 0;
+        // One buffer for the children's paths (no allocation per entry).
+        let mut path = child_path(&job.path, b"");
+        let base = path.len();
         let res = sw::read_dir(fd.as_fd(), buf, |name, kind, ino| {
-            let path = child_path(&job.path, name.to_bytes());
-            if check && scope.is_pruned(&path) {
+            path.truncate(base);
+            path.extend_from_slice(name.to_bytes());
+            let path = &path;
+            if check && scope.is_pruned(path) {
                 return;
             }
-            let inside = job.inside || scope.subtrees.iter().any(|s| under(s, &path));
-            if !inside && !scope.subtrees.iter().any(|s| under(&path, s)) {
+            let inside = job.inside || scope.subtrees.iter().any(|s| under(s, path));
+            if !inside && !scope.subtrees.iter().any(|s| under(path, s)) {
                 return;
             }
             let kind = match kind {
@@ -323,7 +334,7 @@ impl<V: Visit> Walker<'_, V> {
                 },
                 k => k,
             };
-            if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), name, &path) {
+            if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), name, path) {
                 return;
             }
             seen += 1;
@@ -331,21 +342,22 @@ impl<V: Visit> Walker<'_, V> {
                 let e = Entry {
                     dir: fd.as_fd(),
                     name,
-                    path: &path,
+                    path,
                     kind,
                     ino,
+                    dir_seq: job_seq,
                 };
                 match self.visit.visit(&e, acc) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-                    Err(e) => self.unreadable(&path, &e),
+                    Err(e) => self.unreadable(path, &e),
                 }
             }
             if kind == Kind::Dir {
                 out.push(Job {
                     parent: Some(fd.clone()),
                     name: name.to_owned(),
-                    path,
+                    path: path.clone(),
                     inside,
                 });
             }
