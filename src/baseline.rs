@@ -60,7 +60,8 @@ impl Visit for Capture {
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
     let mounts = crate::diff::mount_table(root)?;
-    let scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
     let all: Vec<(Vec<u8>, Rec)> = out.accs.into_iter().flatten().collect();

@@ -82,7 +82,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         Some(b) => Basis::Baseline { created: b.created },
         None => Basis::BootTime { btime },
     };
-    let scope = walk::Scope::new(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
+    let mut scope = walk::Scope::new(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
+    scope.check_dev = root.mountinfo_override().is_some();
     let visit = compare::Classify {
         baseline: baseline.as_ref(),
         btime,
@@ -99,6 +100,11 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         r
     })?;
     tracing::debug!("diff: walked {} entries in {:?}", out.entries, t0.elapsed());
+    if root.mountinfo_override().is_none() && mount_table(root).ok().as_ref() != Some(&mounts) {
+        tracing::warn!(
+            "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
+        );
+    }
     let mut items: Vec<Item> = out.accs.into_iter().flat_map(|f| f.items).collect();
     items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut unreadable = out.unreadable;

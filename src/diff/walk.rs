@@ -25,6 +25,10 @@ use crate::sys::walk::{self as sw, DirBuf, Kind};
 pub struct Scope {
     /// The host directory of the root.
     pub host_root: PathBuf,
+    /// Check each directory's device (the mount table may not match the
+    /// tree, e.g. `--mountinfo`). With the live table, mount points are
+    /// known and this costs a syscall per directory for nothing.
+    pub check_dev: bool,
     prune: HashSet<Vec<u8>>,
     prune_parents: HashSet<Vec<u8>>,
     persist_roots: Vec<Vec<u8>>,
@@ -57,6 +61,7 @@ impl Scope {
         let prune_parents = prune.iter().map(|p| parent(p).to_vec()).collect();
         Scope {
             host_root: host_root.to_path_buf(),
+            check_dev: true,
             prune,
             prune_parents,
             persist_roots: settings
@@ -300,13 +305,15 @@ impl<V: Visit> Walker<'_, V> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return,
             Err(e) => return self.unreadable(&job.path, &e),
         };
-        drop(job.parent);
         // Another filesystem (a mount the table did not show): out of scope.
-        match sw::stat_fd(fd.as_fd()) {
-            Ok(m) if m.dev != self.dev => return,
-            Ok(_) => {}
-            Err(e) => return self.unreadable(&job.path, &e),
+        if self.scope.check_dev || job.parent.is_none() {
+            match sw::stat_fd(fd.as_fd()) {
+                Ok(m) if m.dev != self.dev => return,
+                Ok(_) => {}
+                Err(e) => return self.unreadable(&job.path, &e),
+            }
         }
+        drop(job.parent);
         let check = self.scope.prune_parents.contains(&job.path);
         let job_seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let scope = self.scope;
