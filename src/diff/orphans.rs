@@ -2,7 +2,6 @@
 //! covers (left behind when an entry was removed from the config). Listed
 //! with sizes; never deleted.
 
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -52,10 +51,6 @@ fn scan(root: &Root, pr: &Path, dir: &Path, sources: &[&Path], out: &mut Vec<Orp
     let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
     names.sort();
     for name in names {
-        // Bookkeeping of impermctl's own copies (persist, seeding).
-        if name.as_bytes().starts_with(b".impermctl") {
-            continue;
-        }
         let p = dir.join(&name);
         if sources.iter().any(|s| p.starts_with(s)) {
             continue;
