@@ -196,7 +196,8 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
         };
         steps.push(step(e.kind, &e.path, &e.source, what));
     }
-    for r in &obs.previous {
+    // Undo deepest first (the record is in config order, parents first).
+    for r in obs.previous.iter().rev() {
         if settings.entry(&r.path).is_some() {
             continue;
         }
