@@ -52,7 +52,9 @@ impl Ids {
             let t = load(&p);
             (p, t)
         });
-        table.get(name).copied().ok_or_else(|| {
+        // root is 0 everywhere, even on a tree whose /etc is not populated yet.
+        let fallback = (name == "root").then_some(0);
+        table.get(name).copied().or(fallback).ok_or_else(|| {
             anyhow::anyhow!(
                 "{what} {name:?} does not exist (not in {}): create it first, or give a numeric id",
                 path.display()
