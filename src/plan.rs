@@ -172,7 +172,9 @@ pub struct Plan {
 impl Plan {
     /// The steps that do something.
     pub fn actions(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().filter(|s| matches!(s.what, What::Do { .. }))
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.what, What::Do { .. }))
     }
 
     /// Nothing to do (skips and failures only)?
@@ -230,10 +232,24 @@ fn fail(error: String) -> What {
 
 /// Checks common to both kinds: unsafe paths, existing mounts, links.
 fn common(e: &Entry, f: &Facts) -> Option<What> {
-    for (side, p, n) in [("target", &e.path, &f.target), ("source", &e.source, &f.source)] {
+    for (side, p, n) in [
+        ("target", &e.path, &f.target),
+        ("source", &e.source, &f.source),
+    ] {
         if let Node::Blocked { why } = n {
             return Some(fail(format!("{side} {}: {why}", p.display())));
         }
+    }
+    if let Node::Symlink { to } = &f.source {
+        return Some(fail(format!(
+            "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real {}",
+            e.source.display(),
+            to.display(),
+            match e.kind {
+                Kind::Directory => "directory",
+                Kind::File => "file",
+            }
+        )));
     }
     match &f.mounted {
         Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
@@ -250,7 +266,7 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             Some(What::Skip(Why::AlreadyLinked))
         }
         Node::Symlink { to } => Some(fail(format!(
-            "{} is a symlink (to {}); impermctl never follows or replaces symlinks: remove it and run `impermctl boot` again",
+            "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
             e.path.display(),
             to.display()
         ))),

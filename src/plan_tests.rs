@@ -70,23 +70,48 @@ fn directories() {
     let empty = Node::Dir { empty: true };
     let full = Node::Dir { empty: false };
     let cases = [
-        (Node::Missing, Node::Missing, vec![Op::CreateSource, Op::CreateTarget, HIDE(false)]),
-        (empty.clone(), Node::Missing, vec![Op::CreateSource, HIDE(false)]),
+        (
+            Node::Missing,
+            Node::Missing,
+            vec![Op::CreateSource, Op::CreateTarget, HIDE(false)],
+        ),
+        (
+            empty.clone(),
+            Node::Missing,
+            vec![Op::CreateSource, HIDE(false)],
+        ),
         (full.clone(), Node::Missing, vec![Op::Seed, HIDE(false)]),
         (full.clone(), empty.clone(), vec![HIDE(true)]),
         (empty.clone(), full.clone(), vec![HIDE(false)]),
-        (Node::Missing, full.clone(), vec![Op::CreateTarget, HIDE(false)]),
+        (
+            Node::Missing,
+            full.clone(),
+            vec![Op::CreateTarget, HIDE(false)],
+        ),
     ];
     for (t, s, want) in cases {
-        assert_eq!(ops_of(&one(d(), facts(t.clone(), s.clone()))), want, "{t:?} {s:?}");
+        assert_eq!(
+            ops_of(&one(d(), facts(t.clone(), s.clone()))),
+            want,
+            "{t:?} {s:?}"
+        );
     }
     let blocked = Node::Blocked {
         why: "a symlink in the path".into(),
     };
-    assert!(matches!(one(d(), facts(blocked.clone(), Node::Missing)), What::Fail { .. }));
-    assert!(matches!(one(d(), facts(Node::Missing, blocked)), What::Fail { .. }));
+    assert!(matches!(
+        one(d(), facts(blocked.clone(), Node::Missing)),
+        What::Fail { .. }
+    ));
+    assert!(matches!(
+        one(d(), facts(Node::Missing, blocked)),
+        What::Fail { .. }
+    ));
     let link = Node::Symlink { to: "/etc".into() };
-    assert!(matches!(one(d(), facts(link, Node::Missing)), What::Fail { .. }));
+    assert!(matches!(
+        one(d(), facts(link, Node::Missing)),
+        What::Fail { .. }
+    ));
     let mut f = facts(full.clone(), full.clone());
     f.mounted = Mounted::FromSource;
     assert_eq!(one(d(), f.clone()), What::Skip(Why::AlreadyBound));
@@ -105,30 +130,73 @@ fn files() {
     let f0 = Node::File { len: 0 };
     let f9 = Node::File { len: 9 };
     let cases = [
-        (auto(), Node::Missing, f9.clone(), vec![Op::CreateTarget, FILE_MOUNT(false)]),
+        (
+            auto(),
+            Node::Missing,
+            f9.clone(),
+            vec![Op::CreateTarget, FILE_MOUNT(false)],
+        ),
         (auto(), f0.clone(), f9.clone(), vec![FILE_MOUNT(false)]),
         (auto(), f9.clone(), f9.clone(), vec![FILE_MOUNT(true)]),
-        (auto(), f9.clone(), Node::Missing, vec![Op::Seed, FILE_MOUNT(false)]),
+        (
+            auto(),
+            f9.clone(),
+            Node::Missing,
+            vec![Op::Seed, FILE_MOUNT(false)],
+        ),
         (auto(), Node::Missing, Node::Missing, vec![Op::Link]),
         (auto(), f0.clone(), Node::Missing, vec![Op::Link]),
-        (mid(), Node::Missing, Node::Missing, vec![Op::InitMachineId, Op::CreateTarget, FILE_MOUNT(false)]),
-        (mid(), f0.clone(), Node::Missing, vec![Op::InitMachineId, FILE_MOUNT(false)]),
-        (mid(), f9.clone(), Node::Missing, vec![Op::Seed, FILE_MOUNT(false)]),
-        (mid(), Node::Missing, f9.clone(), vec![Op::CreateTarget, FILE_MOUNT(false)]),
+        (
+            mid(),
+            Node::Missing,
+            Node::Missing,
+            vec![Op::InitMachineId, Op::CreateTarget, FILE_MOUNT(false)],
+        ),
+        (
+            mid(),
+            f0.clone(),
+            Node::Missing,
+            vec![Op::InitMachineId, FILE_MOUNT(false)],
+        ),
+        (
+            mid(),
+            f9.clone(),
+            Node::Missing,
+            vec![Op::Seed, FILE_MOUNT(false)],
+        ),
+        (
+            mid(),
+            Node::Missing,
+            f9.clone(),
+            vec![Op::CreateTarget, FILE_MOUNT(false)],
+        ),
         (sym(), Node::Missing, f9.clone(), vec![Op::Link]),
         (sym(), f9.clone(), Node::Missing, vec![Op::Seed, Op::Link]),
     ];
     for (e, t, s, want) in cases {
         let p = e.path.clone();
-        assert_eq!(ops_of(&one(e, facts(t.clone(), s.clone()))), want, "{p:?} {t:?} {s:?}");
+        assert_eq!(
+            ops_of(&one(e, facts(t.clone(), s.clone()))),
+            want,
+            "{p:?} {t:?} {s:?}"
+        );
     }
-    assert!(matches!(one(sym(), facts(f9.clone(), f9.clone())), What::Fail { .. }));
+    assert!(matches!(
+        one(sym(), facts(f9.clone(), f9.clone())),
+        What::Fail { .. }
+    ));
     let linked = Node::Symlink {
         to: "/persistent/etc/ssh/key".into(),
     };
-    assert_eq!(one(auto(), facts(linked, f9.clone())), What::Skip(Why::AlreadyLinked));
+    assert_eq!(
+        one(auto(), facts(linked, f9.clone())),
+        What::Skip(Why::AlreadyLinked)
+    );
     let dir = Node::Dir { empty: true };
-    assert!(matches!(one(auto(), facts(dir, Node::Missing)), What::Fail { .. }));
+    assert!(matches!(
+        one(auto(), facts(dir, Node::Missing)),
+        What::Fail { .. }
+    ));
 }
 
 #[test]
@@ -141,7 +209,11 @@ fn removed_entries_are_undone_and_others_left_alone() {
         how,
     };
     let mut o = Observed {
-        previous: vec![rec("/a", How::Bound), rec("/b", How::Linked), rec("/c", How::Bound)],
+        previous: vec![
+            rec("/a", How::Bound),
+            rec("/b", How::Linked),
+            rec("/c", How::Bound),
+        ],
         ..Observed::default()
     };
     let mut bound = facts(Node::Dir { empty: true }, Node::Dir { empty: true });
@@ -149,14 +221,28 @@ fn removed_entries_are_undone_and_others_left_alone() {
     o.leftovers.insert("/a".into(), bound);
     o.leftovers.insert(
         "/b".into(),
-        facts(Node::Symlink { to: "/persistent/b".into() }, Node::Missing),
+        facts(
+            Node::Symlink {
+                to: "/persistent/b".into(),
+            },
+            Node::Missing,
+        ),
     );
-    o.leftovers.insert("/c".into(), facts(Node::Dir { empty: true }, Node::Missing));
+    o.leftovers
+        .insert("/c".into(), facts(Node::Dir { empty: true }, Node::Missing));
     let p = plan(&s, &o);
-    let got: Vec<_> = p.steps.iter().map(|s| (s.path.clone(), ops_of(&s.what))).collect();
+    let got: Vec<_> = p
+        .steps
+        .iter()
+        .map(|s| (s.path.clone(), ops_of(&s.what)))
+        .collect();
     assert_eq!(
         got,
-        vec![("/a".into(), vec![Op::Unmount]), ("/b".into(), vec![Op::RemoveLink])]
+        // Deepest (last recorded) first.
+        vec![
+            ("/b".into(), vec![Op::RemoveLink]),
+            ("/a".into(), vec![Op::Unmount])
+        ]
     );
 }
 
@@ -173,14 +259,22 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
         if let What::Do { ops } = &st.what {
             for op in ops {
                 match op {
-                    Op::CreateSource if st.kind == Kind::Directory => f.source = Node::Dir { empty: true },
+                    Op::CreateSource if st.kind == Kind::Directory => {
+                        f.source = Node::Dir { empty: true }
+                    }
                     Op::CreateSource => {}
                     Op::Seed => f.source = f.target.clone(),
                     Op::InitMachineId => f.source = Node::File { len: 14 },
-                    Op::CreateTarget if st.kind == Kind::Directory => f.target = Node::Dir { empty: true },
+                    Op::CreateTarget if st.kind == Kind::Directory => {
+                        f.target = Node::Dir { empty: true }
+                    }
                     Op::CreateTarget => f.target = Node::File { len: 0 },
                     Op::Mount { .. } => f.mounted = Mounted::FromSource,
-                    Op::Link => f.target = Node::Symlink { to: st.source.clone() },
+                    Op::Link => {
+                        f.target = Node::Symlink {
+                            to: st.source.clone(),
+                        }
+                    }
                     Op::Unmount => f.mounted = Mounted::No,
                     Op::RemoveLink => f.target = Node::Missing,
                 }
@@ -211,9 +305,13 @@ fn node() -> impl Strategy<Value = Node> {
         Just(Node::Missing),
         any::<bool>().prop_map(|empty| Node::Dir { empty }),
         (0u64..3).prop_map(|len| Node::File { len }),
-        Just(Node::Symlink { to: "/elsewhere".into() }),
+        Just(Node::Symlink {
+            to: "/elsewhere".into()
+        }),
         Just(Node::Other),
-        Just(Node::Blocked { why: "symlink".into() }),
+        Just(Node::Blocked {
+            why: "symlink".into()
+        }),
     ]
 }
 
@@ -226,8 +324,22 @@ fn mounted() -> impl Strategy<Value = Mounted> {
 }
 
 fn config_and_state() -> impl Strategy<Value = (Settings, Observed)> {
-    let names = ["/etc/nixos", "/var/log", "/var/lib/nixos", "/etc/machine-id", "/etc/ssh/k", "/srv/a"];
-    let ent = (0..names.len(), any::<bool>(), any::<bool>(), node(), node(), mounted());
+    let names = [
+        "/etc/nixos",
+        "/var/log",
+        "/var/lib/nixos",
+        "/etc/machine-id",
+        "/etc/ssh/k",
+        "/srv/a",
+    ];
+    let ent = (
+        0..names.len(),
+        any::<bool>(),
+        any::<bool>(),
+        node(),
+        node(),
+        mounted(),
+    );
     proptest::collection::vec(ent, 0..8).prop_map(move |v| {
         let mut entries: Vec<Entry> = Vec::new();
         let mut obs = Observed::default();
@@ -241,7 +353,14 @@ fn config_and_state() -> impl Strategy<Value = (Settings, Observed)> {
                 continue;
             }
             let e = entry(kind, names[i], method);
-            obs.entries.insert(e.path.clone(), Facts { target: t, source: s, mounted: m });
+            obs.entries.insert(
+                e.path.clone(),
+                Facts {
+                    target: t,
+                    source: s,
+                    mounted: m,
+                },
+            );
             entries.push(e);
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));

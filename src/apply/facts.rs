@@ -77,7 +77,13 @@ pub fn rel(p: &Path) -> &Path {
 /// Explain an error from a lookup of `rel` beneath `dir` (shown as `shown`):
 /// for `ELOOP`, name the symlink that stopped it.
 pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> String {
-    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+    let code = e.raw_os_error();
+    let (eloop, enotdir) = (
+        rustix::io::Errno::LOOP.raw_os_error(),
+        rustix::io::Errno::NOTDIR.raw_os_error(),
+    );
+    if code == Some(eloop) || code == Some(enotdir) {
+        // O_NOFOLLOW on a final symlink says ENOTDIR or ELOOP: find the link.
         let mut prefix = PathBuf::new();
         for c in rel.components() {
             prefix.push(c);
@@ -96,9 +102,9 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
                 );
             }
         }
-        return format!("a symlink on the path of {} was refused", shown.display());
-    }
-    if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+        if code == Some(eloop) {
+            return format!("a symlink on the path of {} was refused", shown.display());
+        }
         return format!("a parent of {} is not a directory", shown.display());
     }
     format!("{}: {e}", shown.display())

@@ -95,12 +95,22 @@ mod tests {
         };
         assert_eq!(
             ids.owner(&root, &p("postgres", "postgres")).unwrap(),
-            Owner { uid: 71, gid: 72, mode: 0o750 }
+            Owner {
+                uid: 71,
+                gid: 72,
+                mode: 0o750
+            }
         );
         assert_eq!(ids.owner(&root, &p("1000", "100")).unwrap().uid, 1000);
-        let e = ids.owner(&root, &p("nobody2", "root")).unwrap_err().to_string();
+        let e = ids
+            .owner(&root, &p("nobody2", "root"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"nobody2\"") && e.contains("etc/passwd"), "{e}");
-        let e = ids.owner(&root, &p("root", "wheel")).unwrap_err().to_string();
+        let e = ids
+            .owner(&root, &p("root", "wheel"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("group \"wheel\""), "{e}");
     }
 }

@@ -101,7 +101,13 @@ pub struct Applied {
 }
 
 /// Execute `plan`. `previous` is the record of the last run of this boot.
-pub fn apply(root: &Root, settings: &Settings, h: &Handles, plan: &Plan, previous: &[Recorded]) -> Applied {
+pub fn apply(
+    root: &Root,
+    settings: &Settings,
+    h: &Handles,
+    plan: &Plan,
+    previous: &[Recorded],
+) -> Applied {
     let mut cx = Cx {
         root,
         h,
@@ -176,7 +182,14 @@ pub fn apply(root: &Root, settings: &Settings, h: &Handles, plan: &Plan, previou
 fn run_step(cx: &mut Cx, settings: &Settings, st: &Step) -> (Vec<Op>, Outcome) {
     let ops = match &st.what {
         What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
-        What::Fail { error } => return (Vec::new(), Outcome::Failed { error: error.clone() }),
+        What::Fail { error } => {
+            return (
+                Vec::new(),
+                Outcome::Failed {
+                    error: error.clone(),
+                },
+            );
+        }
         What::Do { ops } => ops,
     };
     let entry = settings.entry(&st.path);
@@ -189,8 +202,13 @@ fn run_step(cx: &mut Cx, settings: &Settings, st: &Step) -> (Vec<Op>, Outcome) {
         debug!(path = %st.path.display(), ?op, "apply");
         let r = match (op, entry) {
             (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
-            (Op::RemoveLink, _) => ops::remove_link(cx, &st.path, &st.source).map(|()| Outcome::Unlinked),
-            (_, None) => Err(anyhow::anyhow!("{} is not in the config", st.path.display())),
+            (Op::RemoveLink, _) => {
+                ops::remove_link(cx, &st.path, &st.source).map(|()| Outcome::Unlinked)
+            }
+            (_, None) => Err(anyhow::anyhow!(
+                "{} is not in the config",
+                st.path.display()
+            )),
             (Op::CreateSource, Some(e)) => ops::create_source(cx, e).map(|()| outcome.clone()),
             (Op::Seed, Some(e)) => {
                 seeded = true;
@@ -233,9 +251,12 @@ fn write_utab(cx: &Cx) -> anyhow::Result<()> {
         let table = MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(cx.root.dir());
         let idx = MountIndex::new(&table);
         for (target, source, opts) in &cx.utab_add {
-            let m = idx
-                .at(target)
-                .with_context(|| format!("{} is not in the mount table after binding it", target.display()))?;
+            let m = idx.at(target).with_context(|| {
+                format!(
+                    "{} is not in the mount table after binding it",
+                    target.display()
+                )
+            })?;
             add.push(UtabEntry {
                 src: m.source.clone(),
                 target: target.clone(),

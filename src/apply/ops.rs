@@ -39,7 +39,11 @@ fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     let n = dir.components().count();
     let (ids, root) = (&mut cx.ids, cx.root);
     let mut owner = |i: usize| {
-        let p = if leaf && i + 1 == n { &e.perms } else { &e.parent };
+        let p = if leaf && i + 1 == n {
+            &e.perms
+        } else {
+            &e.parent
+        };
         perms_owner(ids, root, p)
     };
     let shown = e.root.join(dir);
@@ -70,7 +74,11 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
                 mode: st.st_mode & 0o7777,
             });
         }
-        let p = if leaf && i + 1 == n { &e.perms } else { &e.parent };
+        let p = if leaf && i + 1 == n {
+            &e.perms
+        } else {
+            &e.parent
+        };
         perms_owner(ids, root, p)
     };
     let rfd = h.root.as_fd();
@@ -121,7 +129,12 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     // The data must be reachable without symlinks before we read it.
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
-    ctx(fs::open_beneath(rfd, trel, OFlags::PATH), rfd, trel, &e.path)?;
+    ctx(
+        fs::open_beneath(rfd, trel, OFlags::PATH),
+        rfd,
+        trel,
+        &e.path,
+    )?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
     let stats = crate::copy::copy_tree_atomic(&from, &to).with_context(|| {
         format!(
@@ -152,7 +165,10 @@ pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         dir,
         &e.source,
     )?;
-    let name = e.source.file_name().context("machine-id has no file name")?;
+    let name = e
+        .source
+        .file_name()
+        .context("machine-id has no file name")?;
     let o = Owner {
         uid: 0,
         gid: 0,
@@ -164,7 +180,12 @@ pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_kind(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, kind: Kind) -> anyhow::Result<std::os::fd::OwnedFd> {
+fn open_kind(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    shown: &Path,
+    kind: Kind,
+) -> anyhow::Result<std::os::fd::OwnedFd> {
     let flags = match kind {
         Kind::Directory => OFlags::PATH | OFlags::DIRECTORY,
         Kind::File => OFlags::PATH,
@@ -195,8 +216,17 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
         let what = match e.kind {
             Kind::Directory => {
                 let s = fs::summarize_tree(rfd, trel, 3)?;
-                let sample: Vec<String> = s.sample.iter().map(|p| e.path.join(p).display().to_string()).collect();
-                format!("{} entries, {} bytes (e.g. {})", s.entries, s.bytes, sample.join(", "))
+                let sample: Vec<String> = s
+                    .sample
+                    .iter()
+                    .map(|p| e.path.join(p).display().to_string())
+                    .collect();
+                format!(
+                    "{} entries, {} bytes (e.g. {})",
+                    s.entries,
+                    s.bytes,
+                    sample.join(", ")
+                )
             }
             Kind::File => {
                 let st = rustix::fs::fstat(&tfd)?;
@@ -211,10 +241,16 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
         warn!(path = %e.path.display(), "{msg}");
         cx.warnings.push(msg);
     }
-    mount::bind(sfd.as_fd(), tfd.as_fd())
-        .with_context(|| format!("cannot bind {} onto {}", e.source.display(), e.path.display()))?;
+    mount::bind(sfd.as_fd(), tfd.as_fd()).with_context(|| {
+        format!(
+            "cannot bind {} onto {}",
+            e.source.display(),
+            e.path.display()
+        )
+    })?;
     if !options.is_empty() {
-        cx.utab_add.push((e.path.clone(), e.source.clone(), options.join(",")));
+        cx.utab_add
+            .push((e.path.clone(), e.source.clone(), options.join(",")));
     }
     Ok(())
 }
@@ -224,7 +260,7 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
     ensure_target_dir(cx, e, parent, false)?;
     let rfd = cx.h.root.as_fd();
     let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
-    if let Some(st) = rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok() {
+    if let Ok(st) = rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
         let ok = fs::file_type(&st) == FileType::RegularFile && (st.st_size == 0 || seeded);
         if !ok {
             bail!("{} appeared while planning; left alone", e.path.display());
@@ -268,9 +304,14 @@ pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> anyhow::Re
     let trel = rel(path);
     let to = ctx(fs::readlink_beneath(rfd, trel), rfd, trel, path)?;
     if to != source {
-        bail!("{} now points to {}; left alone", path.display(), to.display());
+        bail!(
+            "{} now points to {}; left alone",
+            path.display(),
+            to.display()
+        );
     }
     let (parent, name) = fs::split(trel)?;
     let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, path)?;
-    fs::remove_at(dfd.as_fd(), name, false).with_context(|| format!("cannot remove {}", path.display()))
+    fs::remove_at(dfd.as_fd(), name, false)
+        .with_context(|| format!("cannot remove {}", path.display()))
 }

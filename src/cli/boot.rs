@@ -73,11 +73,21 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     if verdict.is_fatal() {
         let refuse = settings.layout.on_failure == OnFailure::Refuse;
-        for f in verdict.findings.iter().filter(|f| f.severity == Severity::Fatal) {
+        for f in verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+        {
             let msg = if refuse {
-                format!("refusing to mount anything: {}; fix: {}", f.message, f.remedy)
+                format!(
+                    "refusing to mount anything: {}; fix: {}",
+                    f.message, f.remedy
+                )
             } else {
-                format!("{} (on_failure = \"warn\": mounting anyway); fix: {}", f.message, f.remedy)
+                format!(
+                    "{} (on_failure = \"warn\": mounting anyway); fix: {}",
+                    f.message, f.remedy
+                )
             };
             crit(f.check, &msg);
         }
@@ -89,7 +99,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     let previous = state::read(&root.state_file())?;
     let handles = Handles::open(&root, &settings)?;
-    let prev_entries = previous.as_ref().map(|s| s.entries.clone()).unwrap_or_default();
+    let prev_entries = previous
+        .as_ref()
+        .map(|s| s.entries.clone())
+        .unwrap_or_default();
     let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
     let plan = plan::plan(&settings, &obs);
     if a.dry_run {
@@ -98,7 +111,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         } else {
             print_plan(&mut std::io::stdout().lock(), &plan)?;
         }
-        let failing = plan.steps.iter().any(|s| matches!(s.what, What::Fail { .. }));
+        let failing = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.what, What::Fail { .. }));
         return Ok(if failing { Exit::Findings } else { Exit::Ok });
     }
     let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
@@ -117,12 +133,19 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         error!("{e:#}");
     }
     match crate::baseline::capture_if_missing(&root, &settings) {
-        Ok(true) => info!("baseline of the ephemeral root written to {}", root.baseline_file().display()),
+        Ok(true) => info!(
+            "baseline of the ephemeral root written to {}",
+            root.baseline_file().display()
+        ),
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
     }
     let c = applied.counts;
-    let roots: Vec<String> = settings.roots.iter().map(|r| r.path.display().to_string()).collect();
+    let roots: Vec<String> = settings
+        .roots
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect();
     let elapsed = start.elapsed();
     let mut line = format!(
         "persisted {} paths from {} in {:.1} ms: {} bound, {} linked, {} skipped",
@@ -150,7 +173,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     );
     notify(&format!("STATUS={line}"));
     json_result(if c.failed > 0 { "partial" } else { "ok" }, Some(&applied))?;
-    Ok(if c.failed > 0 { Exit::Findings } else { Exit::Ok })
+    Ok(if c.failed > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -167,7 +194,8 @@ fn notify(state: &str) {
 /// tracing's ERROR (priority 3) is the fallback and always goes to stderr.
 fn crit(check: &str, msg: &str) {
     let journal = std::env::var_os("IMPERMCTL_LOG").is_none_or(|v| v != "stderr")
-        && (std::env::var_os("INVOCATION_ID").is_some() || std::env::var_os("JOURNAL_STREAM").is_some());
+        && (std::env::var_os("INVOCATION_ID").is_some()
+            || std::env::var_os("JOURNAL_STREAM").is_some());
     if journal && journal_send_crit(check, msg).is_ok() {
         return;
     }
@@ -199,7 +227,13 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
     }
     for s in &plan.steps {
         let what = match &s.what {
-            What::Skip(why) => format!("skip: {}", serde_json::to_value(why).map(|v| v["why"].to_string()).unwrap_or_default().trim_matches('"')),
+            What::Skip(why) => format!(
+                "skip: {}",
+                serde_json::to_value(why)
+                    .map(|v| v["why"].to_string())
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            ),
             What::Fail { error } => format!("FAIL: {error}"),
             What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
         };

@@ -159,11 +159,7 @@ pub fn mkdir_beneath(
 
 /// `fchown` + `fchmod` through an fd opened for reading or writing.
 pub fn set_owner(fd: BorrowedFd<'_>, o: Owner) -> io::Result<()> {
-    rustix::fs::fchown(
-        fd,
-        Some(Uid::from_raw(o.uid)),
-        Some(Gid::from_raw(o.gid)),
-    )?;
+    rustix::fs::fchown(fd, Some(Uid::from_raw(o.uid)), Some(Gid::from_raw(o.gid)))?;
     rustix::fs::fchmod(fd, Mode::from_raw_mode(o.mode))?;
     Ok(())
 }
@@ -295,7 +291,11 @@ fn walk(fd: OwnedFd, at: &Path, sample: usize, s: &mut TreeSummary, depth: u32) 
         match file_type(&st) {
             FileType::RegularFile => s.bytes += st.st_size as u64,
             FileType::Directory if depth < 64 => {
-                let sub = open_beneath(fd.as_fd(), Path::new(name), OFlags::RDONLY | OFlags::DIRECTORY)?;
+                let sub = open_beneath(
+                    fd.as_fd(),
+                    Path::new(name),
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                )?;
                 walk(sub, &p, sample, s, depth + 1)?;
             }
             _ => {}

@@ -14,7 +14,9 @@ pub fn bind(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
     let tree = rustix::mount::open_tree(
         src,
         "",
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
     )?;
     rustix::mount::move_mount(
         &tree,
