@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -97,6 +98,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             return Ok(Exit::Findings);
         }
     }
+    // One boot at a time (activation and the unit may overlap).
+    let lock = root.run_dir().join("boot.lock");
+    std::fs::create_dir_all(root.run_dir())
+        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
+    let _lock = crate::sys::fs::lock_file(&lock)
+        .with_context(|| format!("cannot lock {}", lock.display()))?;
     let previous = state::read(&root.state_file())?;
     let handles = Handles::open(&root, &settings)?;
     let prev_entries = previous

@@ -68,14 +68,15 @@ for i in $(seq 1 60); do
   done
   rm -rf "$R/run/impermctl" "$R/run/mount" "$R/persistent/srv"
   rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"
-  imp boot 2>/dev/null & pid=$!
+  # The binary itself in the background (not the `imp` function's subshell), so the kill hits it.
+  "$IMPERMCTL" --root "$R" --config "$CFG" boot 2>/dev/null & pid=$!
   sleep "0.$(printf '%03d' $((RANDOM % 40)))"
   kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
   # Whatever state the kill left, the data is intact where it is visible...
   now=$(sum "$R/srv/data")
   if [ "$now" != "$want" ]; then echo "after kill $i: $now"; bad=$((bad + 1)); fi
   # ...and a rerun completes the job.
-  imp boot 2>/dev/null || {{ echo "rerun $i failed"; bad=$((bad + 1)); }}
+  imp boot 2>"$R/../err" || {{ echo "rerun $i failed: $(grep -v INFO "$R/../err" | head -3)"; bad=$((bad + 1)); }}
   got=$(sum "$R/srv/data")
   if [ "$got" != "$want" ] || [ -z "$(devof /srv/data)" ]; then echo "after rerun $i: $got"; bad=$((bad + 1)); fi
 done
