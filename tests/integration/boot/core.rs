@@ -106,9 +106,7 @@ echo "fopts=$(chroot "$R" findmnt --mtab -no OPTIONS /etc/machine-id)"
     assert!(!val(&o, "fopts").contains("x-gvfs"), "{}", dump(&o));
 }
 
-#[test]
-fn machine_id_first_and_second_boot() {
-    require_root!();
+fn machine_id_first_and_second_boot(layout: &Layout) {
     let body = r#"
 imp boot
 echo "first=$(cat "$R/etc/machine-id")"
@@ -122,7 +120,7 @@ echo "second=$(cat "$R/etc/machine-id")"
 echo "persisted=$(cat "$R/persistent/etc/machine-id")"
 echo "dev=$(devof /etc/machine-id) pdev=$(devof /persistent)"
 "#;
-    let o = vps(&Layout::default(), body);
+    let o = vps(layout, body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "first"), "uninitialized");
     assert_eq!(val(&o, "second"), "0123456789abcdef0123456789abcdef");
@@ -132,20 +130,18 @@ echo "dev=$(devof /etc/machine-id) pdev=$(devof /persistent)"
     assert_eq!(dev, pdev, "{}", dump(&o));
 }
 
-#[test]
-fn reruns_plan_nothing_and_never_stack() {
-    require_root!();
+fn reruns_plan_nothing_and_never_stack(layout: &Layout) {
     let body = r#"
 imp boot
 n0=$(nmounts)
-imp boot --dry-run --json > "$R/../plan.json"
-echo "noop=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["kind"], all(s["action"] != "do" for s in p["steps"]))' "$R/../plan.json")"
+imp boot --dry-run --json > "$R/run/plan.json"
+echo "noop=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["kind"], all(s["action"] != "do" for s in p["steps"]))' "$R/run/plan.json")"
 for i in $(seq 100); do imp boot 2>/dev/null; done
 echo "n0=$n0 n100=$(nmounts)"
 echo "utablines=$(wc -l < "$R/run/mount/utab")"
 echo "runs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runs"])' "$R/run/impermctl/state.json")"
 "#;
-    let o = vps(&Layout::default(), body);
+    let o = vps(layout, body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "noop"), "BootPlan True", "{}", dump(&o));
     let counts = val(&o, "n0");
@@ -155,9 +151,7 @@ echo "runs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ru
     assert_eq!(val(&o, "runs"), "101");
 }
 
-#[test]
-fn removing_an_entry_unmounts_it_and_keeps_the_data() {
-    require_root!();
+fn removing_an_entry_unmounts_it_and_keeps_the_data(layout: &Layout) {
     let body = r#"
 imp boot
 echo kept > "$R/var/log/messages"
@@ -175,7 +169,7 @@ echo "utab=$(grep -c /var/log "$R/run/mount/utab" || true)"
 echo "others=$(devof /etc/nixos)"
 imp boot --dry-run
 "#;
-    let o = vps(&Layout::default(), body);
+    let o = vps(layout, body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "logmounted"), "", "{}", dump(&o));
     assert_eq!(val(&o, "data"), "kept");
@@ -189,9 +183,7 @@ imp boot --dry-run
     );
 }
 
-#[test]
-fn declared_owner_and_mode_apply_on_creation_only() {
-    require_root!();
+fn declared_owner_and_mode_apply_on_creation_only(layout: &Layout) {
     let body = r#"
 printf 'root:x:0:0::/root:/bin/sh\npostgres:x:71:71::/var/lib/postgresql:/bin/false\n' > "$R/etc/passwd"
 printf 'root:x:0:\npostgres:x:72:\n' > "$R/etc/group"
@@ -213,7 +205,7 @@ echo "tgt=$(stat -c '%u:%g %a' "$R/var/lib/postgresql")"
 echo "ghost=$([ -e "$R/persistent/srv/ghost" ] && echo created || echo absent)"
 echo "nixos=$(devof /etc/nixos)"
 "#;
-    let o = vps(&Layout::default(), body);
+    let o = vps(layout, body);
     assert_eq!(
         val(&o, "rc"),
         "1",
@@ -230,3 +222,31 @@ echo "nixos=$(devof /etc/nixos)"
         "{err}"
     );
 }
+
+/// The core cases, as root of the host and inside a user namespace with a
+/// non-identity map (root = uid 100000 outside), as on vpsFree.
+macro_rules! both {
+    ($($case:ident),*) => {
+        mod host {
+            $(#[test]
+            fn $case() {
+                crate::require_root!();
+                super::$case(&crate::util::Layout::default());
+            })*
+        }
+        mod userns {
+            $(#[test]
+            fn $case() {
+                crate::require_root!();
+                super::$case(&crate::util::Layout { userns: true, ..Default::default() });
+            })*
+        }
+    };
+}
+
+both!(
+    machine_id_first_and_second_boot,
+    reruns_plan_nothing_and_never_stack,
+    removing_an_entry_unmounts_it_and_keeps_the_data,
+    declared_owner_and_mode_apply_on_creation_only
+);

@@ -87,7 +87,7 @@ echo "nixos=$(devof /etc/nixos)"
 
 /// Plant a symlink at component `k` of `/srv/app/data` on the `side`
 /// (`target` or `source`), pointing at a decoy directory inside `$R`.
-fn planted(side: &str, k: usize, relative: bool) -> std::process::Output {
+fn planted(layout: &Layout, side: &str, k: usize, relative: bool) -> std::process::Output {
     let base = if side == "target" {
         "$R"
     } else {
@@ -118,16 +118,14 @@ echo "nixos=$(devof /etc/nixos)"
 echo "link=$(find "{base}" -maxdepth 3 -type l -name "$(echo srv app data | cut -d' ' -f$(({k}+1)))" | wc -l)"
 "#
     );
-    vps(&Layout::default(), &body)
+    vps(layout, &body)
 }
 
-#[test]
-fn a_symlink_planted_on_any_component_fails_that_entry_only() {
-    require_root!();
+fn symlinks_planted_on_any_component(layout: &Layout) {
     for side in ["target", "source"] {
         for k in 0..3 {
             for relative in [false, true] {
-                let o = planted(side, k, relative);
+                let o = planted(layout, side, k, relative);
                 let what = format!("{side} component {k} relative={relative}\n{}", dump(&o));
                 assert_eq!(val(&o, "rc"), "1", "{what}");
                 assert_eq!(val(&o, "decoy"), "untouched", "{what}");
@@ -190,5 +188,33 @@ umount "$R/../peek"
             && err.contains("3 entries")
             && err.contains("configuration.nix"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_symlink_planted_on_any_component_fails_that_entry_only() {
+    require_root!();
+    symlinks_planted_on_any_component(&Layout::default());
+}
+
+#[test]
+fn a_symlink_planted_on_any_component_fails_that_entry_only_in_a_user_namespace() {
+    require_root!();
+    symlinks_planted_on_any_component(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+#[test]
+fn refuses_in_a_user_namespace_too() {
+    require_root!();
+    refuses(
+        Layout {
+            persistent_on_root: true,
+            userns: true,
+            ..Layout::default()
+        },
+        "persistent-root-separate",
     );
 }

@@ -24,9 +24,7 @@ make_data() {
 sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 "#;
 
-#[test]
-fn data_at_a_new_target_is_seeded_then_bound() {
-    require_root!();
+fn seeded_then_bound(layout: &Layout) {
     let body = format!(
         r#"{DATA}
 make_data
@@ -40,7 +38,7 @@ echo "key=$(cat "$R/persistent/etc/ssh/host_key") $(stat -c %a "$R/persistent/et
 echo "keydev=$(devof /etc/ssh/host_key)"
 "#
     );
-    let o = vps(&Layout::default(), &body);
+    let o = vps(layout, &body);
     assert_code(&o, 0);
     let want = val(&o, "want");
     assert_eq!(val(&o, "got"), want, "{}", dump(&o));
@@ -86,4 +84,19 @@ echo "bad=$bad"
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+}
+
+#[test]
+fn data_at_a_new_target_is_seeded_then_bound() {
+    require_root!();
+    seeded_then_bound(&Layout::default());
+}
+
+#[test]
+fn data_at_a_new_target_is_seeded_then_bound_in_a_user_namespace() {
+    require_root!();
+    seeded_then_bound(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
 }
