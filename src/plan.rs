@@ -37,6 +37,9 @@ pub enum Node {
     },
     /// A device, socket or fifo.
     Other,
+    /// Not looked at: something is already mounted on the target, so the
+    /// entry is skipped whatever is underneath (keeps reruns cheap).
+    Unprobed,
     /// The path cannot be looked at safely (a symlink in a parent component,
     /// a parent that is not a directory, an I/O error).
     Blocked {
@@ -198,9 +201,11 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
         };
         steps.push(step(e.kind, &e.path, &e.source, what));
     }
+    let declared: std::collections::HashSet<&Path> =
+        settings.entries.iter().map(|e| e.path.as_path()).collect();
     // Undo deepest first (the record is in config order, parents first).
     for r in obs.previous.iter().rev() {
-        if settings.entry(&r.path).is_some() {
+        if declared.contains(r.path.as_path()) {
             continue;
         }
         let Some(f) = obs.leftovers.get(&r.path) else {

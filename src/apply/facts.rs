@@ -181,12 +181,23 @@ pub fn observe(
     let mut obs = Observed::default();
     for e in &settings.entries {
         let mounted = idx.mounted(&e.path, &e.source);
-        let deep = mounted == Mounted::No;
-        let target = node(h.root.as_fd(), rel(&e.path), &e.path, deep);
+        if mounted != Mounted::No {
+            let (target, source) = (Node::Unprobed, Node::Unprobed);
+            obs.entries.insert(
+                e.path.clone(),
+                Facts {
+                    target,
+                    source,
+                    mounted,
+                },
+            );
+            continue;
+        }
+        let target = node(h.root.as_fd(), rel(&e.path), &e.path, true);
         let source = match h.persist(&e.root) {
             Ok(pfd) => {
                 let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
-                node(pfd, srel, &e.source, deep)
+                node(pfd, srel, &e.source, true)
             }
             Err(why) => Node::Blocked { why },
         };
@@ -199,8 +210,10 @@ pub fn observe(
             },
         );
     }
+    let declared: std::collections::HashSet<&Path> =
+        settings.entries.iter().map(|e| e.path.as_path()).collect();
     for r in &previous {
-        if settings.entry(&r.path).is_some() {
+        if declared.contains(r.path.as_path()) {
             continue;
         }
         let f = Facts {

@@ -7,6 +7,7 @@ mod facts;
 mod ids;
 mod ops;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -16,7 +17,7 @@ use tracing::{debug, error, warn};
 pub use facts::{Handles, MountIndex, observe};
 pub use ids::Ids;
 
-use crate::config::{Kind, Settings};
+use crate::config::{Entry, Kind, Settings};
 use crate::mountinfo::MountTable;
 use crate::plan::{Op, Plan, Step, What, Why};
 use crate::root::Root;
@@ -116,11 +117,16 @@ pub fn apply(
         utab_drop: Vec::new(),
         warnings: Vec::new(),
     };
+    let entries: HashMap<&Path, &Entry> = settings
+        .entries
+        .iter()
+        .map(|e| (e.path.as_path(), e))
+        .collect();
     let mut steps = Vec::with_capacity(plan.steps.len());
     let mut counts = Counts::default();
     let mut record = Vec::new();
     for st in &plan.steps {
-        let (done, outcome) = run_step(&mut cx, settings, st);
+        let (done, outcome) = run_step(&mut cx, entries.get(st.path.as_path()).copied(), st);
         match &outcome {
             Outcome::Bound => counts.bound += 1,
             Outcome::Linked => counts.linked += 1,
@@ -179,7 +185,7 @@ pub fn apply(
     }
 }
 
-fn run_step(cx: &mut Cx, settings: &Settings, st: &Step) -> (Vec<Op>, Outcome) {
+fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
     let ops = match &st.what {
         What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
         What::Fail { error } => {
@@ -192,7 +198,6 @@ fn run_step(cx: &mut Cx, settings: &Settings, st: &Step) -> (Vec<Op>, Outcome) {
         }
         What::Do { ops } => ops,
     };
-    let entry = settings.entry(&st.path);
     let mut done = Vec::new();
     let mut outcome = Outcome::Failed {
         error: "nothing to do".into(),

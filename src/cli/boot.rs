@@ -45,7 +45,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         "boot works on a live tree: drop --mountinfo"
     );
     let (settings, _) = g.settings(true)?;
-    let state = layout::observe(&root, &settings)?;
+    // The layout checks need probes of /, /nix and the persistence roots
+    // only: entries are judged by their mounts, and boot probes them itself
+    // (fd-relative) below. Skipping the per-entry path probes keeps a rerun
+    // over thousands of entries cheap.
+    let roots_only = crate::config::Settings {
+        entries: Vec::new(),
+        ..settings.clone()
+    };
+    let state = layout::observe(&root, &roots_only)?;
     let verdict = layout::run_checks(&state, &settings, &[]);
     let json_result = |outcome, applied: Option<&Applied>| -> anyhow::Result<()> {
         if a.json && !a.dry_run {
