@@ -212,6 +212,11 @@ fn crit(check: &str, msg: &str) {
         && (std::env::var_os("INVOCATION_ID").is_some()
             || std::env::var_os("JOURNAL_STREAM").is_some());
     if journal && journal_send_crit(check, msg).is_ok() {
+        // Also tell a terminal or a log file (activation, switch-to-configuration),
+        // unless stderr itself is connected to the journal.
+        if std::env::var_os("JOURNAL_STREAM").is_none() {
+            eprintln!("impermctl: CRIT: {msg}");
+        }
         return;
     }
     error!(check, priority = "crit", "{msg}");

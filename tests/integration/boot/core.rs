@@ -6,7 +6,8 @@ use crate::require_root;
 use crate::util::{Layout, assert_code};
 
 const FIRST_BOOT: &str = r#"
-imp boot
+imp boot --json > "$R/run/result.json"
+echo "result=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kind"], d["outcome"], d["counts"]["bound"], d["counts"]["failed"])' "$R/run/result.json")"
 echo "pdev=$(devof /persistent)"
 for t in /etc/nixos /var/log /var/lib/nixos /etc/machine-id; do echo "dev:$t=$(devof $t)"; done
 echo "mid=$(od -c "$R/persistent/etc/machine-id" | head -1)"
@@ -17,6 +18,7 @@ echo BEGIN status; imp status; echo END status
 
 fn check_first_boot(o: &std::process::Output) {
     assert_code(o, 0);
+    assert_eq!(val(o, "result"), "BootResult ok 4 0", "{}", dump(o));
     let pdev = val(o, "pdev");
     assert!(!pdev.is_empty(), "{}", dump(o));
     for t in [

@@ -218,3 +218,67 @@ fn refuses_in_a_user_namespace_too() {
         "persistent-root-separate",
     );
 }
+
+#[test]
+fn rescue_mode_does_nothing_and_says_so() {
+    require_root!();
+    let o = vps(
+        &Layout {
+            root_source: "tank/ct/101.boot-a1b2c3".into(),
+            ..Layout::default()
+        },
+        REFUSAL,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "same"), "yes", "{}", dump(&o));
+    assert!(stderr(&o).contains("rescue mode"), "{}", dump(&o));
+}
+
+/// Under journald the refusal is logged at CRIT (priority 2) with the remedy.
+#[test]
+fn refusal_is_logged_at_crit_in_the_journal() {
+    require_root!();
+    let journald = [
+        "/lib/systemd/systemd-journald",
+        "/usr/lib/systemd/systemd-journald",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    let Some(journald) = journald else {
+        eprintln!("skipped: systemd-journald is not installed");
+        return;
+    };
+    let body = format!(
+        r#"
+mount -t tmpfs tmpfs /run/systemd; mkdir -p /run/systemd/journal
+mount -t tmpfs tmpfs /run/log
+{journald} & J=$!
+for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+rc=0; INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot || rc=$?
+sleep 0.5
+journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=impermctl > "$R/../journal.json" || true
+kill $J; wait $J || true
+echo "rc=$rc"
+python3 - "$R/../journal.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if "refusing" in e.get("MESSAGE", ""):
+        print("prio=" + e["PRIORITY"])
+        print("fix=" + str("fix:" in e["MESSAGE"]))
+PY
+"#
+    );
+    let o = vps(
+        &Layout {
+            persistent_mounted: false,
+            ..Layout::default()
+        },
+        &body,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "prio"), "2", "{}", dump(&o));
+    assert_eq!(val(&o, "fix"), "True", "{}", dump(&o));
+}
