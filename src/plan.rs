@@ -191,10 +191,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
     for e in &settings.entries {
         let what = match obs.entries.get(&e.path) {
-            Some(f) => match e.kind {
-                Kind::Directory => plan_dir(e, f),
-                Kind::File => plan_file(e, f),
-            },
+            Some(f) => plan_entry(e, f),
             None => What::Fail {
                 error: format!("{} was not observed", e.path.display()),
             },
@@ -220,6 +217,14 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
         steps.push(step(r.kind.into(), &r.path, &r.source, what));
     }
     Plan { steps }
+}
+
+/// What to do for one configured entry, given its facts.
+pub fn plan_entry(e: &Entry, f: &Facts) -> What {
+    match e.kind {
+        Kind::Directory => plan_dir(e, f),
+        Kind::File => plan_file(e, f),
+    }
 }
 
 fn step(kind: Kind, path: &Path, source: &Path, what: What) -> Step {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rustix::fs::FileType;
 
-use crate::config::Settings;
+use crate::config::{Entry, Settings};
 use crate::mountinfo::{Mount, MountTable};
 use crate::plan::{Facts, Mounted, Node, Observed};
 use crate::root::Root;
@@ -170,6 +170,19 @@ impl Handles {
     }
 }
 
+/// What is at an entry's target and source (looked at through the fds).
+pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
+    let target = node(h.root.as_fd(), rel(&e.path), &e.path, true);
+    let source = match h.persist(&e.root) {
+        Ok(pfd) => {
+            let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
+            node(pfd, srel, &e.source, true)
+        }
+        Err(why) => Node::Blocked { why },
+    };
+    (target, source)
+}
+
 /// Observe the facts for every entry and for every recorded entry that left the config.
 pub fn observe(
     h: &Handles,
@@ -193,14 +206,7 @@ pub fn observe(
             );
             continue;
         }
-        let target = node(h.root.as_fd(), rel(&e.path), &e.path, true);
-        let source = match h.persist(&e.root) {
-            Ok(pfd) => {
-                let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
-                node(pfd, srel, &e.source, true)
-            }
-            Err(why) => Node::Blocked { why },
-        };
+        let (target, source) = probe_entry(h, e);
         obs.entries.insert(
             e.path.clone(),
             Facts {

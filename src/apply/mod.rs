@@ -125,8 +125,33 @@ pub fn apply(
     let mut steps = Vec::with_capacity(plan.steps.len());
     let mut counts = Counts::default();
     let mut record = Vec::new();
-    for st in &plan.steps {
-        let (done, outcome) = run_step(&mut cx, entries.get(st.path.as_path()).copied(), st);
+    // Paths bound by this run: an entry below one of them was observed
+    // before its ancestor's bind covered it, so it is looked at again.
+    let mut bound_now: Vec<PathBuf> = Vec::new();
+    for planned in &plan.steps {
+        let entry = entries.get(planned.path.as_path()).copied();
+        let replanned;
+        let st = match entry {
+            Some(e) if bound_now.iter().any(|b| e.path.starts_with(b)) => {
+                let (target, source) = facts::probe_entry(h, e);
+                let f = crate::plan::Facts {
+                    target,
+                    source,
+                    mounted: crate::plan::Mounted::No,
+                };
+                replanned = Step {
+                    what: crate::plan::plan_entry(e, &f),
+                    ..planned.clone()
+                };
+                debug!(path = %e.path.display(), what = ?replanned.what, "replanned below a new bind");
+                &replanned
+            }
+            _ => planned,
+        };
+        let (done, outcome) = run_step(&mut cx, entry, st);
+        if outcome == Outcome::Bound && st.kind == Kind::Directory {
+            bound_now.push(st.path.clone());
+        }
         match &outcome {
             Outcome::Bound => counts.bound += 1,
             Outcome::Linked => counts.linked += 1,

@@ -212,7 +212,12 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
             e.path.display()
         );
     }
-    if hides {
+    // Below a parent bound in this run, target and source can be the same directory.
+    let same = {
+        let (a, b) = (rustix::fs::fstat(&sfd)?, rustix::fs::fstat(&tfd)?);
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    };
+    if hides && !same {
         let what = match e.kind {
             Kind::Directory => {
                 let s = fs::summarize_tree(rfd, trel, 3)?;

@@ -252,3 +252,28 @@ both!(
     removing_an_entry_unmounts_it_and_keeps_the_data,
     declared_owner_and_mode_apply_on_creation_only
 );
+
+#[test]
+fn a_parent_and_a_child_both_declared() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib"
+T
+imp boot
+echo "lib=$(devof /var/lib) nixos=$(devof /var/lib/nixos) p=$(devof /persistent)"
+imp boot --dry-run
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let v = val(&o, "lib");
+    let p = v.rsplit("p=").next().unwrap().to_string();
+    assert_eq!(v, format!("{p} nixos={p} p={p}"), "{}", dump(&o));
+    assert!(
+        crate::util::stdout(&o).contains("0 of 5 paths need work"),
+        "{}",
+        dump(&o)
+    );
+    assert!(!crate::util::stderr(&o).contains("hidden"), "{}", dump(&o));
+}

@@ -100,3 +100,25 @@ fn data_at_a_new_target_is_seeded_then_bound_in_a_user_namespace() {
         ..Layout::default()
     });
 }
+
+#[test]
+fn a_child_below_a_seeded_parent_is_not_lost() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib"
+T
+mkdir -p "$R/var/lib/nixos" "$R/var/lib/other"
+echo "uid-map" > "$R/var/lib/nixos/uid-map"; echo o > "$R/var/lib/other/o"
+rc=0; imp boot || rc=$?
+echo "rc=$rc"
+echo "map=$(cat "$R/var/lib/nixos/uid-map") pmap=$(cat "$R/persistent/var/lib/nixos/uid-map")"
+echo "other=$(cat "$R/persistent/var/lib/other/o")"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "map"), "uid-map pmap=uid-map");
+    assert_eq!(val(&o, "other"), "o");
+}
