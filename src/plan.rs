@@ -50,7 +50,7 @@ pub enum Node {
 
 /// What is mounted on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "mounted", rename_all = "kebab-case")]
+#[serde(tag = "is", rename_all = "kebab-case")]
 pub enum Mounted {
     /// Nothing.
     No,

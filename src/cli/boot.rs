@@ -122,7 +122,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let plan = plan::plan(&settings, &obs);
     if a.dry_run {
         if a.json {
-            crate::output::print_json("BootPlan", &plan)?;
+            #[derive(Serialize)]
+            struct BootPlan<'a> {
+                steps: &'a [plan::Step],
+                /// What the plan was made from, per path.
+                observed: &'a plan::Observed,
+            }
+            let doc = BootPlan {
+                steps: &plan.steps,
+                observed: &obs,
+            };
+            crate::output::print_json("BootPlan", &doc)?;
         } else {
             print_plan(&mut std::io::stdout().lock(), &plan)?;
         }
