@@ -112,7 +112,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
     let _lock = crate::sys::fs::lock_file(&lock)
         .with_context(|| format!("cannot lock {}", lock.display()))?;
-    let previous = state::read(&root.state_file())?;
+    // A damaged record only costs the undo of removed entries: warn, go on.
+    let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
+        warn!("{e:#}; entries removed from the config since the last run stay mounted");
+        None
+    });
     let handles = Handles::open(&root, &settings)?;
     let prev_entries = previous
         .as_ref()

@@ -277,3 +277,59 @@ imp boot --dry-run
     );
     assert!(!crate::util::stderr(&o).contains("hidden"), "{}", dump(&o));
 }
+
+#[test]
+fn files_bind_link_and_warn_about_what_they_hide() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.files]]
+path = "/etc/ssh/ssh_host_ed25519_key"
+[[persistence.files]]
+path = "/etc/adjtime"
+[[persistence.files]]
+path = "/root/.bash_history"
+method = "symlink"
+T
+mkdir -p "$R/persistent/etc/ssh" "$R/etc/ssh"
+echo persisted-key > "$R/persistent/etc/ssh/ssh_host_ed25519_key"
+echo ephemeral-key > "$R/etc/ssh/ssh_host_ed25519_key"
+python3 - "$R/run/notify.sock" "$R/run/notify.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+open(sys.argv[2], "wb").write(s.recv(4096))
+PY
+for i in $(seq 50); do [ -S "$R/run/notify.sock" ] && break; sleep 0.05; done
+NOTIFY_SOCKET="$R/run/notify.sock" imp boot
+wait
+echo "key=$(cat "$R/etc/ssh/ssh_host_ed25519_key")"
+echo "adjtime=$(readlink "$R/etc/adjtime")"
+echo "history=$(readlink "$R/root/.bash_history")"
+echo "notify=$(cat "$R/run/notify.txt")"
+echo BEGIN status; imp status; echo END status
+echo "second=$(imp boot --dry-run | tail -1)"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "key"), "persisted-key");
+    assert_eq!(val(&o, "adjtime"), "/persistent/etc/adjtime");
+    assert_eq!(val(&o, "history"), "/persistent/root/.bash_history");
+    let n = val(&o, "notify");
+    assert!(
+        n.starts_with("STATUS=persisted 7 paths from /persistent in "),
+        "{n}"
+    );
+    assert!(n.contains("5 bound, 2 linked, 0 skipped"), "{n}");
+    let err = crate::util::stderr(&o);
+    assert!(
+        err.contains("/etc/ssh/ssh_host_ed25519_key already held data on the ephemeral root: a file of 14 bytes"),
+        "{err}"
+    );
+    let status = super::block(&o, "status");
+    assert!(
+        status.contains("symlink to /persistent/etc/adjtime"),
+        "{status}"
+    );
+    assert!(status.matches("bound from").count() == 5, "{status}");
+    assert_eq!(val(&o, "second"), "0 of 7 paths need work");
+}
