@@ -4,5 +4,9 @@
 
 mod boot;
 mod config;
+mod copy_kill;
+mod manifest;
+mod nix;
+mod persist;
 mod util;
 mod verify;
