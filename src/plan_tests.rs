@@ -13,6 +13,7 @@ fn entry(kind: Kind, path: &str, method: FileMethod) -> Entry {
         source: Path::new("/persistent").join(path.trim_start_matches('/')),
         perms: Perms::default(),
         parent: Perms::default(),
+        home: None,
         hide: kind == Kind::Directory,
         trash: false,
         method,

@@ -38,13 +38,10 @@ fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let n = dir.components().count();
     let (ids, root) = (&mut cx.ids, cx.root);
+    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
     let mut owner = |i: usize| {
-        let p = if leaf && i + 1 == n {
-            &e.perms
-        } else {
-            &e.parent
-        };
-        perms_owner(ids, root, p)
+        let p = level_perms(e, &levels[n - 1 - i], leaf && i + 1 == n);
+        perms_owner(ids, root, &p)
     };
     let shown = e.root.join(dir);
     let (_, created) = ctx(fs::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
@@ -74,17 +71,36 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
                 mode: st.st_mode & 0o7777,
             });
         }
-        let p = if leaf && i + 1 == n {
-            &e.perms
-        } else {
-            &e.parent
-        };
-        perms_owner(ids, root, p)
+        let p = level_perms(e, prefix, leaf && i + 1 == n);
+        perms_owner(ids, root, &p)
     };
     let rfd = h.root.as_fd();
     let shown = Path::new("/").join(dir);
     ctx(fs::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
     Ok(())
+}
+
+/// The declared perms of a created level (`rel`: the level's path relative
+/// to `/`, the same on both sides): the entry's own for the leaf; for
+/// `users.<name>` entries root:root 0755 above the home and the parent's
+/// owner with mode 0700 for the home itself; else the parent perms.
+fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
+    if leaf {
+        return e.perms.clone();
+    }
+    if let Some(home) = &e.home {
+        let level = Path::new("/").join(rel);
+        if level == *home {
+            return Perms {
+                mode: 0o700,
+                ..e.parent.clone()
+            };
+        }
+        if home.starts_with(&level) {
+            return Perms::default();
+        }
+    }
+    e.parent.clone()
 }
 
 fn parent_of(p: &Path) -> &Path {

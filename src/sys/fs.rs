@@ -239,7 +239,7 @@ pub fn lock_file(path: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Is the directory `rel` beneath `dir` empty? (`None`: not a directory.)
+/// Is the directory `rel` beneath `dir` empty?
 pub fn dir_is_empty(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<bool> {
     let fd = open_beneath(dir, rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
     let mut d = Dir::new(fd)?;

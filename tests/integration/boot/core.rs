@@ -333,3 +333,36 @@ echo "second=$(imp boot --dry-run | tail -1)"
     assert!(status.matches("bound from").count() == 5, "{status}");
     assert_eq!(val(&o, "second"), "0 of 7 paths need work");
 }
+
+#[test]
+fn a_users_entry_creates_the_home_0700_and_root_owned_parents() {
+    require_root!();
+    let body = r#"
+printf 'root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n' > "$R/etc/passwd"
+printf 'root:x:0:\nusers:x:100:\n' > "$R/etc/group"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/home/alice/.local/share/keyrings"
+home = "/home/alice"
+user = "alice"
+group = "users"
+mode = "0700"
+parent = { user = "alice", group = "users", mode = "0755" }
+T
+imp boot
+for p in /home /home/alice /home/alice/.local /home/alice/.local/share /home/alice/.local/share/keyrings; do
+  echo "p:$p=$(stat -c '%u:%g %a' "$R/persistent$p")"
+  echo "t:$p=$(stat -c '%u:%g %a' "$R$p")"
+done
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    for side in ["p", "t"] {
+        let v = |p: &str| val(&o, &format!("{side}:{p}"));
+        assert_eq!(v("/home"), "0:0 755", "{}", dump(&o));
+        assert_eq!(v("/home/alice"), "1000:100 700");
+        assert_eq!(v("/home/alice/.local"), "1000:100 755");
+        assert_eq!(v("/home/alice/.local/share"), "1000:100 755");
+        assert_eq!(v("/home/alice/.local/share/keyrings"), "1000:100 700");
+    }
+}
