@@ -58,7 +58,7 @@ fn seeding_survives_sigkill_at_random_points() {
 make_data
 want=$(sum "$R/srv/data")
 keep="$R/../orig"; mkdir -p "$keep"; cp -a "$R/srv/data" "$keep/data"
-bad=0
+bad=0; phases=""
 for i in $(seq 1 60); do
   # A fresh boot: nothing mounted, no persistent copy, the data on the root.
   for t in /srv/data /etc/ssh/host_key /etc/nixos /var/log /var/lib/nixos /etc/machine-id; do
@@ -68,8 +68,14 @@ for i in $(seq 1 60); do
   rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"
   # The binary itself in the background (not the `imp` function's subshell), so the kill hits it.
   "$IMPERMCTL" --root "$R" --config "$CFG" boot 2>/dev/null & pid=$!
-  sleep "0.$(printf '%03d' $((RANDOM % 40)))"
+  sleep "0.$(printf '%03d' $((RANDOM % 14)))"
   kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  # Where the kill landed (reported, not asserted: timing varies).
+  if [ -n "$(devof /srv/data)" ]; then phase=bound
+  elif [ -d "$R/persistent/srv/data" ]; then phase=seeded
+  elif [ -n "$(ls -A "$R/persistent/srv" 2>/dev/null)" ]; then phase=copying
+  else phase=before; fi
+  phases="${phases:+$phases }$phase"
   # Whatever state the kill left, the data is intact where it is visible...
   now=$(sum "$R/srv/data")
   if [ "$now" != "$want" ]; then echo "after kill $i: $now"; bad=$((bad + 1)); fi
@@ -79,11 +85,13 @@ for i in $(seq 1 60); do
   if [ "$got" != "$want" ] || [ -z "$(devof /srv/data)" ]; then echo "after rerun $i: $got"; bad=$((bad + 1)); fi
 done
 echo "bad=$bad"
+echo "phases=$(tr ' ' '\n' <<<"$phases" | sort | uniq -c | tr -s ' \n' ' ')"
 "#
     );
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    eprintln!("kill points landed: {}", val(&o, "phases"));
 }
 
 #[test]
