@@ -13,7 +13,7 @@ use crate::apply::{self, Applied, Handles};
 use crate::config::OnFailure;
 use crate::exit::Exit;
 use crate::layout::{self, Severity};
-use crate::plan::{self, Op, Plan, What};
+use crate::plan::{self, Op, Plan, What, Why};
 use crate::state::{self, BootState};
 
 /// Arguments of `impermctl boot`.
@@ -261,13 +261,14 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
     }
     for s in &plan.steps {
         let what = match &s.what {
-            What::Skip(why) => format!(
-                "skip: {}",
-                serde_json::to_value(why)
-                    .map(|v| v["why"].to_string())
-                    .unwrap_or_default()
-                    .trim_matches('"')
-            ),
+            What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
+            What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::Foreign { source, root }) => {
+                format!(
+                    "skip: foreign mount {source} ({}) left alone",
+                    root.display()
+                )
+            }
             What::Fail { error } => format!("FAIL: {error}"),
             What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
         };

@@ -75,7 +75,7 @@ for i in $(seq 1 60); do
   elif [ -d "$R/persistent/srv/data" ]; then phase=seeded
   elif [ -n "$(ls -A "$R/persistent/srv" 2>/dev/null)" ]; then phase=copying
   else phase=before; fi
-  phases="${phases:+$phases }$phase"
+  phases="${{phases:+$phases }}$phase"
   # Whatever state the kill left, the data is intact where it is visible...
   now=$(sum "$R/srv/data")
   if [ "$now" != "$want" ]; then echo "after kill $i: $now"; bad=$((bad + 1)); fi
