@@ -127,12 +127,12 @@ pub fn apply(
     let mut record = Vec::new();
     // Paths bound by this run: an entry below one of them was observed
     // before its ancestor's bind covered it, so it is looked at again.
-    let mut bound_now: Vec<PathBuf> = Vec::new();
+    let mut bound_now: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for planned in &plan.steps {
         let entry = entries.get(planned.path.as_path()).copied();
         let replanned;
         let st = match entry {
-            Some(e) if bound_now.iter().any(|b| e.path.starts_with(b)) => {
+            Some(e) if e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) => {
                 let (target, source) = facts::probe_entry(h, e);
                 let f = crate::plan::Facts {
                     target,
@@ -150,7 +150,7 @@ pub fn apply(
         };
         let (done, outcome) = run_step(&mut cx, entry, st);
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
-            bound_now.push(st.path.clone());
+            bound_now.insert(st.path.clone());
         }
         match &outcome {
             Outcome::Bound => counts.bound += 1,
