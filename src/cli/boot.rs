@@ -299,3 +299,72 @@ fn op_word(op: &Op) -> String {
         Op::RemoveLink => "remove symlink (removed from config)".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Kind;
+    use crate::plan::Step;
+
+    fn step(path: &str, kind: Kind, what: What) -> Step {
+        Step {
+            path: path.into(),
+            kind,
+            source: std::path::Path::new("/persistent").join(path.trim_start_matches('/')),
+            what,
+        }
+    }
+
+    #[test]
+    fn the_plan_reads_as_one_line_per_path() {
+        let plan = Plan {
+            steps: vec![
+                step(
+                    "/etc/machine-id",
+                    Kind::File,
+                    What::Do {
+                        ops: vec![
+                            Op::InitMachineId,
+                            Op::CreateTarget,
+                            Op::Mount {
+                                options: vec![],
+                                hides: false,
+                            },
+                        ],
+                    },
+                ),
+                step(
+                    "/etc/nixos",
+                    Kind::Directory,
+                    What::Do {
+                        ops: vec![
+                            Op::Seed,
+                            Op::Mount {
+                                options: vec!["x-gvfs-hide".into()],
+                                hides: true,
+                            },
+                        ],
+                    },
+                ),
+                step("/var/log", Kind::Directory, What::Skip(Why::AlreadyBound)),
+                step(
+                    "/srv/x",
+                    Kind::Directory,
+                    What::Fail {
+                        error: "/srv is a symlink".into(),
+                    },
+                ),
+            ],
+        };
+        let mut out = Vec::new();
+        print_plan(&mut out, &plan).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/etc/machine-id                  write \"uninitialized\" to source, create target, bind\n\
+             /etc/nixos                       seed source from target, bind (x-gvfs-hide) [hides data at target]\n\
+             /var/log                         ok: already bound\n\
+             /srv/x                           FAIL: /srv is a symlink\n\
+             2 of 4 paths need work\n"
+        );
+    }
+}
