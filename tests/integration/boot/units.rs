@@ -48,4 +48,19 @@ fn boot_units_verify_cleanly() {
         dropin.contains("[Unit]") && dropin.contains("ConditionFirstBoot=yes"),
         "{dropin}"
     );
+    // The drop-in applies cleanly to the system's own unit, when it has one.
+    if std::path::Path::new("/usr/lib/systemd/system/systemd-machine-id-commit.service").exists() {
+        let d = dir.path().join("units/systemd-machine-id-commit.service.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("impermctl.conf"), &dropin).unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no", "systemd-machine-id-commit.service"])
+            .env(
+                "SYSTEMD_UNIT_PATH",
+                format!("{}:", dir.path().join("units").display()),
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
