@@ -33,6 +33,7 @@ pub struct Cx<'a> {
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
+    mount_api: crate::sys::mount::Api,
 }
 
 /// How one step ended.
@@ -116,6 +117,7 @@ pub fn apply(
         utab_add: Vec::new(),
         utab_drop: Vec::new(),
         warnings: Vec::new(),
+        mount_api: crate::sys::mount::Api::from_env(),
     };
     let entries: HashMap<&Path, &Entry> = settings
         .entries

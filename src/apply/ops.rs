@@ -262,7 +262,7 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
         warn!(path = %e.path.display(), "{msg}");
         cx.warnings.push(msg);
     }
-    mount::bind(sfd.as_fd(), tfd.as_fd()).with_context(|| {
+    mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api).with_context(|| {
         format!(
             "cannot bind {} onto {}",
             e.source.display(),

@@ -366,3 +366,21 @@ done
         assert_eq!(v("/home/alice/.local/share/keyrings"), "1000:100 700");
     }
 }
+
+/// Without the new mount API (refused by some seccomp profiles), binds are
+/// made with mount(2) on the same safely opened fds.
+#[test]
+fn the_legacy_mount_path_binds_the_same_way() {
+    require_root!();
+    for userns in [false, true] {
+        let body = format!("export IMPERMCTL_MOUNT_API=legacy\n{FIRST_BOOT}");
+        let o = vps(
+            &Layout {
+                userns,
+                ..Layout::default()
+            },
+            &body,
+        );
+        check_first_boot(&o);
+    }
+}

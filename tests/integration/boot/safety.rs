@@ -87,7 +87,13 @@ echo "nixos=$(devof /etc/nixos)"
 
 /// Plant a symlink at component `k` of `/srv/app/data` on the `side`
 /// (`target` or `source`), pointing at a decoy directory inside `$R`.
-fn planted(layout: &Layout, side: &str, k: usize, relative: bool) -> std::process::Output {
+fn planted(
+    layout: &Layout,
+    side: &str,
+    k: usize,
+    relative: bool,
+    legacy: bool,
+) -> std::process::Output {
     let base = if side == "target" {
         "$R"
     } else {
@@ -118,15 +124,19 @@ echo "nixos=$(devof /etc/nixos)"
 echo "link=$(find "{base}" -maxdepth 3 -type l -name "$(echo srv app data | cut -d' ' -f$(({k}+1)))" | wc -l)"
 "#
     );
-    vps(layout, &body)
+    let api = if legacy { "legacy" } else { "auto" };
+    vps(layout, &format!("export IMPERMCTL_MOUNT_API={api}\n{body}"))
 }
 
 fn symlinks_planted_on_any_component(layout: &Layout) {
     for side in ["target", "source"] {
         for k in 0..3 {
-            for relative in [false, true] {
-                let o = planted(layout, side, k, relative);
-                let what = format!("{side} component {k} relative={relative}\n{}", dump(&o));
+            for (relative, legacy) in [(false, false), (true, false), (false, true)] {
+                let o = planted(layout, side, k, relative, legacy);
+                let what = format!(
+                    "{side} component {k} relative={relative} legacy={legacy}\n{}",
+                    dump(&o)
+                );
                 assert_eq!(val(&o, "rc"), "1", "{what}");
                 assert_eq!(val(&o, "decoy"), "untouched", "{what}");
                 assert_eq!(val(&o, "decoymounts"), "0", "{what}");
