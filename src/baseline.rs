@@ -97,7 +97,8 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
