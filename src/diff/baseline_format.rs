@@ -4,13 +4,17 @@
 //! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
 //! version (1), `i64` creation time (Unix seconds), `u64` directory count,
 //! then per directory: `u16` path length, its logical path, `u32` entry
-//! count, its entries in the order the directory listed them (`u8` type,
-//! `u16` name length, the name, `u64` inode, `u64` size, `i64`+`u32` mtime,
-//! `i64`+`u32` ctime), then `u32` indices of the entries sorted by name.
-//! Names and paths are raw bytes (newlines and invalid UTF-8 survive).
-//! A lookup is one hash of the directory, then usually a single compare
-//! (directories list in a stable order, so the next entry is the expected
-//! one), else a binary search through the sorted indices.
+//! count, `u32` byte length of its entries, the entries in the order the
+//! directory listed them (`u8` type, `u16` name length, the name, `u64`
+//! inode, `u64` size, `i64`+`u32` mtime, `i64`+`u32` ctime), then `u32`
+//! offsets (from the first entry) of the entries sorted by name. Names and
+//! paths are raw bytes (newlines and invalid UTF-8 survive).
+//!
+//! Loading reads only the directory headers; entries are decoded when
+//! looked up, with checked bounds (a damaged file gives wrong answers or
+//! errors, never a panic). A lookup is one hash of the directory, then
+//! usually a single compare (directories list in a stable order, so the
+//! next entry is the expected one), else a binary search by name.
 
 use std::collections::HashMap;
 
@@ -39,91 +43,111 @@ pub struct Rec {
     pub ctime: (i64, u32),
 }
 
+/// Where a directory's entries are in the file.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    /// First entry.
+    entries: usize,
+    /// End of the entries.
+    end: usize,
+    /// The name-sorted offsets.
+    sorted: usize,
+    count: usize,
+}
+
 /// A loaded baseline.
 #[derive(Debug, Default)]
 pub struct Baseline {
     /// When it was taken (Unix seconds).
     pub created: i64,
     data: Vec<u8>,
-    /// Offset of each entry (its type byte), directory by directory.
-    offsets: Vec<u32>,
-    /// Per directory, the indices (into `offsets`) of its entries by name.
-    sorted: Vec<u32>,
-    /// Directory path → (first entry index, entry count).
-    dirs: HashMap<Vec<u8>, (u32, u32)>,
+    dirs: HashMap<Vec<u8>, Loc>,
+    entries: usize,
 }
 
 /// The entries of one directory in a baseline.
 #[derive(Debug, Clone, Copy)]
 pub struct DirView<'a> {
-    b: &'a Baseline,
-    start: u32,
-    count: u32,
+    data: &'a [u8],
+    loc: Loc,
+}
+
+fn le<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
 impl<'a> DirView<'a> {
-    /// The record of `name` in this directory. `next` is the position
-    /// expected to hold it (updated to the one after a hit).
-    pub fn get(&self, name: &[u8], next: &mut u32) -> Option<Rec> {
-        let (start, end) = (self.start as usize, (self.start + self.count) as usize);
-        let b = self.b;
-        let i = match b.offsets.get(start + *next as usize) {
-            Some(&off) if start + (*next as usize) < end && b.name_at(off) == name => {
-                start + *next as usize
-            }
-            _ => {
-                let by_name = &b.sorted[start..end];
-                let k = by_name
-                    .binary_search_by(|&i| b.name_at(b.offsets[i as usize]).cmp(name))
-                    .ok()?;
-                by_name[k] as usize
-            }
+    /// The entry at byte `off` (from the first entry): its name, its
+    /// record, and the offset of the entry after it.
+    fn entry(&self, off: usize) -> Option<(&'a [u8], Rec, usize)> {
+        let d = &self.data[..self.loc.end];
+        let o = self.loc.entries.checked_add(off)?;
+        let kind = kind_from(*d.get(o)?).unwrap_or(Kind::Unknown);
+        let len = u16::from_le_bytes(le(d, o + 1)?) as usize;
+        let name = d.get(o + 3..o + 3 + len)?;
+        let f = o + 3 + len;
+        let rec = Rec {
+            kind,
+            ino: u64::from_le_bytes(le(d, f)?),
+            size: u64::from_le_bytes(le(d, f + 8)?),
+            mtime: (
+                i64::from_le_bytes(le(d, f + 16)?),
+                u32::from_le_bytes(le(d, f + 24)?),
+            ),
+            ctime: (
+                i64::from_le_bytes(le(d, f + 28)?),
+                u32::from_le_bytes(le(d, f + 36)?),
+            ),
         };
-        *next = (i - start + 1) as u32;
-        Some(b.rec_at(b.offsets[i]))
+        Some((name, rec, off + 3 + len + FIXED))
     }
-}
 
-fn le<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    let mut a = [0; N];
-    a.copy_from_slice(&b[at..at + N]);
-    a
+    fn name_at(&self, off: usize) -> Option<&'a [u8]> {
+        let d = &self.data[..self.loc.end];
+        let o = self.loc.entries.checked_add(off)?;
+        let len = u16::from_le_bytes(le(d, o + 1)?) as usize;
+        d.get(o + 3..o + 3 + len)
+    }
+
+    fn sorted(&self, i: usize) -> usize {
+        le(self.data, self.loc.sorted + 4 * i)
+            .map_or(usize::MAX / 2, |b| u32::from_le_bytes(b) as usize)
+    }
+
+    /// The record of `name` in this directory. `next` is the byte offset
+    /// of the entry expected to hold it (updated to the one after a hit).
+    pub fn get(&self, name: &[u8], next: &mut u32) -> Option<Rec> {
+        if let Some((n, rec, after)) = self.entry(*next as usize)
+            && n == name
+        {
+            *next = after as u32;
+            return Some(rec);
+        }
+        let (mut lo, mut hi) = (0, self.loc.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let off = self.sorted(mid);
+            match self.name_at(off)?.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let (_, rec, after) = self.entry(off)?;
+                    *next = after as u32;
+                    return Some(rec);
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Baseline {
-    fn name_at(&self, off: u32) -> &[u8] {
-        let o = off as usize;
-        let len = u16::from_le_bytes(le(&self.data, o + 1)) as usize;
-        &self.data[o + 3..o + 3 + len]
-    }
-
-    fn rec_at(&self, off: u32) -> Rec {
-        let o = off as usize;
-        let d = &self.data;
-        let len = u16::from_le_bytes(le(d, o + 1)) as usize;
-        let f = o + 3 + len;
-        Rec {
-            kind: kind_from(d[o]).unwrap_or(Kind::Unknown),
-            ino: u64::from_le_bytes(le(d, f)),
-            size: u64::from_le_bytes(le(d, f + 8)),
-            mtime: (
-                i64::from_le_bytes(le(d, f + 16)),
-                u32::from_le_bytes(le(d, f + 24)),
-            ),
-            ctime: (
-                i64::from_le_bytes(le(d, f + 28)),
-                u32::from_le_bytes(le(d, f + 36)),
-            ),
-        }
-    }
-
     /// The entries of directory `dir` (logical path), if it had any.
     pub fn dir(&self, dir: &[u8]) -> Option<DirView<'_>> {
-        let &(start, count) = self.dirs.get(dir)?;
+        let &loc = self.dirs.get(dir)?;
         Some(DirView {
-            b: self,
-            start,
-            count,
+            data: &self.data,
+            loc,
         })
     }
 
@@ -136,34 +160,36 @@ impl Baseline {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.entries
     }
 
     /// No entries at all.
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.entries == 0
     }
 
     /// Every entry as (logical path, record), directory by directory.
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Rec)> + '_ {
-        let mut dirs: Vec<(&Vec<u8>, &(u32, u32))> = self.dirs.iter().collect();
-        dirs.sort();
-        dirs.into_iter().flat_map(move |(d, &(start, count))| {
-            (start..start + count).map(move |i| {
-                let off = self.offsets[i as usize];
+        self.dirs.keys().flat_map(move |d| {
+            let view = self.dir(d);
+            let mut off = 0;
+            std::iter::from_fn(move || {
+                let (name, rec, after) = view?.entry(off)?;
+                off = after;
                 let mut p = if d.as_slice() == b"/" {
                     Vec::new()
                 } else {
                     d.clone()
                 };
                 p.push(b'/');
-                p.extend_from_slice(self.name_at(off));
-                (p, self.rec_at(off))
+                p.extend_from_slice(name);
+                Some((p, rec))
             })
         })
     }
 
-    /// Decode a baseline file's bytes.
+    /// Decode a baseline file's bytes: the header and the directory table;
+    /// entries are decoded when looked up.
     pub fn decode(data: Vec<u8>) -> anyhow::Result<Baseline> {
         let mut r = Reader { b: &data, pos: 0 };
         if r.take(MAGIC.len())? != MAGIC {
@@ -178,30 +204,26 @@ impl Baseline {
         if data.len() > u32::MAX as usize {
             bail!("baseline larger than 4 GiB");
         }
-        let mut offsets = Vec::with_capacity(data.len() / 64);
-        let mut sorted = Vec::with_capacity(data.len() / 64);
         let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
+        let mut entries = 0;
         for n in 0..ndirs {
             (|| -> anyhow::Result<()> {
                 let len = u16::from_le_bytes(r.array()?) as usize;
                 let dir = r.take(len)?.to_vec();
-                let count = u32::from_le_bytes(r.array()?);
-                let start = offsets.len() as u32;
-                for _ in 0..count {
-                    let off = r.pos as u32;
-                    kind_from(r.take(1)?[0])?;
-                    let len = u16::from_le_bytes(r.array()?) as usize;
-                    r.take(len + FIXED)?;
-                    offsets.push(off);
-                }
-                for _ in 0..count {
-                    let i = u32::from_le_bytes(r.array()?);
-                    if i >= count {
-                        bail!("sorted index {i} out of range ({count} entries)");
-                    }
-                    sorted.push(start + i);
-                }
-                if dirs.insert(dir, (start, count)).is_some() {
+                let count = u32::from_le_bytes(r.array()?) as usize;
+                let bytes = u32::from_le_bytes(r.array()?) as usize;
+                let start = r.pos;
+                r.take(bytes)?;
+                let sorted = r.pos;
+                r.take(count.checked_mul(4).context("entry count overflows")?)?;
+                let loc = Loc {
+                    entries: start,
+                    end: start + bytes,
+                    sorted,
+                    count,
+                };
+                entries += count;
+                if dirs.insert(dir, loc).is_some() {
                     bail!("directory listed twice");
                 }
                 Ok(())
@@ -217,9 +239,8 @@ impl Baseline {
         Ok(Baseline {
             created,
             data,
-            offsets,
-            sorted,
             dirs,
+            entries,
         })
     }
 }
@@ -246,7 +267,12 @@ pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
         out.extend_from_slice(&(dir.len() as u16).to_le_bytes());
         out.extend_from_slice(dir);
         out.extend_from_slice(&(group.len() as u32).to_le_bytes());
+        let bytes_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let start = out.len();
+        let mut offsets = Vec::with_capacity(group.len());
         for (path, r) in group {
+            offsets.push((out.len() - start) as u32);
             let name = &path[split(path).1..];
             out.push(kind_byte(r.kind));
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -263,8 +289,10 @@ pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
             let (px, py) = (&group[x as usize].0, &group[y as usize].0);
             px[split(px).1..].cmp(&py[split(py).1..])
         });
+        let bytes = (out.len() - start) as u32;
+        out[bytes_at..bytes_at + 4].copy_from_slice(&bytes.to_le_bytes());
         for i in by_name {
-            out.extend_from_slice(&i.to_le_bytes());
+            out.extend_from_slice(&offsets[i as usize].to_le_bytes());
         }
     }
     out[ndirs_at..ndirs_at + 8].copy_from_slice(&ndirs.to_le_bytes());
@@ -354,7 +382,13 @@ mod tests {
         assert_eq!(b.get(b"/nope/x"), None);
         let (etc, mut next) = (b.dir(b"/etc").unwrap(), 0);
         assert_eq!(etc.get(b"a\nb", &mut next), Some(r(2)));
-        assert_eq!(next, 1, "listing order kept");
+        let second = next;
+        assert_eq!(
+            etc.get(b"\xff\xfe", &mut next),
+            Some(r(3)),
+            "listing order kept"
+        );
+        next = second;
         assert_eq!(etc.get(b"abc", &mut next), Some(r(4)));
         assert_eq!(etc.get(b"\xff\xfe", &mut next), Some(r(3)));
         assert_eq!(etc.get(b"zz", &mut next), None);
@@ -370,10 +404,17 @@ mod tests {
         for cut in 0..good.len() {
             assert!(Baseline::decode(good[..cut].to_vec()).is_err(), "cut {cut}");
         }
-        let mut bad = good.clone();
-        let type_at = MAGIC.len() + 4 + 8 + 8 + 2 + 1 + 4;
-        bad[type_at] = b'Z';
-        assert!(format!("{:#}", Baseline::decode(bad).unwrap_err()).contains("type byte"));
+        // Damage inside an entry: decoding succeeds, lookups stay in bounds.
+        for at in MAGIC.len() + 4 + 8 + 8 + 2 + 2 + 4 + 4..good.len() {
+            for v in [0u8, 0x7f, 0xff] {
+                let mut bad = good.clone();
+                bad[at] = v;
+                if let Ok(b) = Baseline::decode(bad) {
+                    let _ = b.get(b"/a");
+                    let _ = b.iter().count();
+                }
+            }
+        }
         assert!(Baseline::decode(b"hello".to_vec()).is_err());
     }
 }
