@@ -54,7 +54,7 @@ class Context:
             log("cargo build")
             subprocess.run(["cargo", "build", "--quiet", "--bin", "impermctl"], cwd=REPO, check=True)
             binary = REPO / "target/debug/impermctl"
-        self.binary = binary
+        self.binary = binary = Path(binary).resolve()
         log("building the Debian package")
         r = subprocess.run([REPO / "packaging/debian/build-deb.sh", "--binary", binary,
                             "--out", self.work / "deb", "--allow-missing", "-Z", "gzip"],
