@@ -3,39 +3,39 @@
 //! The binary is a thin face over this library. Decisions are pure data
 //! (`layout` findings, `plan` steps); every kernel call lives in `sys`.
 
+/// Applying a boot plan: create, seed, bind, link, unmount, through `sys`.
+pub mod apply;
+/// The manifest of the ephemeral root right after activation, for `diff`.
+pub mod baseline;
 /// The command line: one file per subcommand.
 pub mod cli;
 /// `/etc/impermctl/config.toml`: raw serde → defaults → validated `Settings`.
 pub mod config;
+/// Copying a tree with all metadata, atomically (seeding, `persist`).
+pub mod copy;
+/// What the next reboot will discard: walk, compare with the baseline, render.
+pub mod diff;
 /// Exit codes and how they merge.
 pub mod exit;
 /// Mapping a path to the directory a user would persist, and the config line for it.
 pub mod group;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
-/// Applying a boot plan: create, seed, bind, link, unmount, through `sys`.
-pub mod apply;
-/// The manifest of the ephemeral root right after activation, for `diff`.
-pub mod baseline;
-/// Copying a tree with all metadata, atomically (seeding, `persist`).
-pub mod copy;
-/// What the next reboot will discard: walk, compare with the baseline, render.
-pub mod diff;
 /// Logging to journald (structured) or stderr.
 pub mod logging;
 /// A parser and queries for `/proc/self/mountinfo`.
 pub mod mountinfo;
+/// Versioned machine-readable documents (`--json`).
+pub mod output;
 /// Moving live data into persistence (`impermctl persist`).
 pub mod persist;
 /// The boot plan: a pure function of settings and observed state.
 pub mod plan;
-/// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
-pub mod state;
-/// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
-pub mod watch;
-/// Versioned machine-readable documents (`--json`).
-pub mod output;
 /// The tree impermctl works on (`/` or `--root DIR`) and every path derived from it.
 pub mod root;
+/// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
+pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
+/// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
+pub mod watch;

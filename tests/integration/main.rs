@@ -2,5 +2,6 @@
 //! real `impermctl` binary against fake roots and, as root, against real
 //! mounts in private mount namespaces (see `util`).
 
+mod config;
 mod util;
 mod verify;

@@ -99,7 +99,10 @@ impl Default for Layout {
 /// `imp` runs `$IMPERMCTL --root $R --config $CFG "$@"`.
 /// Nothing leaks: the namespace dies with the shell.
 pub fn in_vps(layout: &Layout, body: &str) -> Output {
-    let tmp = tempfile::Builder::new().prefix("impermctl-test-").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("impermctl-test-")
+        .tempdir()
+        .unwrap();
     let r = tmp.path().join("vps");
     let uid = if layout.userns { 100000 } else { 0 };
     let mut setup = format!(

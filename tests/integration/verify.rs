@@ -49,13 +49,23 @@ fn checks_found(v: &serde_json::Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{}:{}", f["severity"].as_str().unwrap(), f["check"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["severity"].as_str().unwrap(),
+                f["check"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 #[test]
 fn healthy_native_vps_is_healthy() {
-    for fx in ["native-booted.mountinfo", "zfs-map-mode.mountinfo", "hybrid-cgroup.mountinfo"] {
+    for fx in [
+        "native-booted.mountinfo",
+        "zfs-map-mode.mountinfo",
+        "hybrid-cgroup.mountinfo",
+    ] {
         let o = verify_fixture(fx, &[]);
         assert_code(&o, 0);
         let v = json(&o);
@@ -93,10 +103,20 @@ fn persistent_not_mounted_is_fatal_with_the_remedy() {
     // Human output carries the same remedy.
     let (_d, cfg) = seed_config();
     let fx = mountinfo_fixture("persistent-not-mounted.mountinfo");
-    let o = util::run(&["verify", "--config", cfg.to_str().unwrap(), "--mountinfo", fx.to_str().unwrap()]);
+    let o = util::run(&[
+        "verify",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--mountinfo",
+        fx.to_str().unwrap(),
+    ]);
     assert_code(&o, 2);
     assert!(stdout(&o).contains("FATAL"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("fix: mount the VPS's dataset at /persistent"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("fix: mount the VPS's dataset at /persistent"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -104,7 +124,10 @@ fn feature_disabled_is_a_warning() {
     let o = verify_fixture("feature-disabled.mountinfo", &[]);
     assert_code(&o, 1);
     let found = checks_found(&json(&o));
-    assert!(found.contains(&"warning:root-ephemeral".to_string()), "{found:?}");
+    assert!(
+        found.contains(&"warning:root-ephemeral".to_string()),
+        "{found:?}"
+    );
     assert!(!found.iter().any(|f| f.starts_with("fatal:")), "{found:?}");
 }
 
@@ -115,7 +138,13 @@ fn rescue_mode_is_recognised_and_nothing_else_is_judged() {
     let v = json(&o);
     assert_eq!(v["verdict"], "rescue");
     assert_eq!(checks_found(&v), vec!["warning:rescue-mode"]);
-    assert!(v["skipped"].as_array().unwrap().iter().any(|s| s == "persistent-root-mounted"));
+    assert!(
+        v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "persistent-root-mounted")
+    );
 }
 
 #[test]
@@ -126,14 +155,39 @@ fn imitation_tmpfs_layout_is_healthy() {
 
 #[test]
 fn skip_and_list() {
-    let o = verify_fixture("persistent-not-mounted.mountinfo", &["--skip", "persistent-root-mounted"]);
-    assert_code(&o, 1);
+    let o = verify_fixture(
+        "persistent-not-mounted.mountinfo",
+        &["--skip", "persistent-root-mounted"],
+    );
+    assert_code(&o, 0);
+    let v = json(&o);
+    assert!(
+        v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "persistent-root-mounted"),
+        "{v}"
+    );
+    assert!(
+        !v["ran"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "persistent-root-mounted"),
+        "{v}"
+    );
     let o = verify_fixture("native-booted.mountinfo", &["--skip", "no-such-check"]);
     assert_code(&o, 2);
     assert!(util::stderr(&o).contains("no such check"));
     let o = util::run(&["verify", "--list"]);
     assert_code(&o, 0);
-    for name in ["persistent-root-mounted", "root-ephemeral", "recommended-paths", "root-usage"] {
+    for name in [
+        "persistent-root-mounted",
+        "root-ephemeral",
+        "recommended-paths",
+        "root-usage",
+    ] {
         assert!(stdout(&o).contains(name), "{name}");
     }
 }
@@ -144,17 +198,38 @@ fn missing_recommended_paths_warn_per_path() {
     let cfg = d.path().join("c.toml");
     std::fs::write(&cfg, "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n").unwrap();
     let fx = mountinfo_fixture("native-booted.mountinfo");
-    let o = util::run(&["verify", "--json", "--config", cfg.to_str().unwrap(), "--mountinfo", fx.to_str().unwrap()]);
+    let o = util::run(&[
+        "verify",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--mountinfo",
+        fx.to_str().unwrap(),
+    ]);
     assert_code(&o, 1);
     let v = json(&o);
-    let paths: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, vec!["/etc/nixos", "/var/lib/nixos", "/etc/machine-id"]);
+    let paths: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        vec!["/etc/nixos", "/var/lib/nixos", "/etc/machine-id"]
+    );
 }
 
 #[test]
 fn missing_config_is_a_notice_for_verify() {
     let fx = mountinfo_fixture("native-booted.mountinfo");
-    let o = util::run(&["verify", "--config", "/nonexistent/impermctl.toml", "--mountinfo", fx.to_str().unwrap()]);
+    let o = util::run(&[
+        "verify",
+        "--config",
+        "/nonexistent/impermctl.toml",
+        "--mountinfo",
+        fx.to_str().unwrap(),
+    ]);
     assert_code(&o, 1);
     assert!(util::stderr(&o).contains("no config at /nonexistent/impermctl.toml"));
 }
@@ -163,8 +238,18 @@ fn missing_config_is_a_notice_for_verify() {
 fn malformed_mountinfo_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let fx = d.path().join("bad.mountinfo");
-    std::fs::write(&fx, "1 0 0:1 / / rw - tmpfs a rw\nthis is not a mount line\n").unwrap();
-    let o = util::run(&["verify", "--config", "/nonexistent", "--mountinfo", fx.to_str().unwrap()]);
+    std::fs::write(
+        &fx,
+        "1 0 0:1 / / rw - tmpfs a rw\nthis is not a mount line\n",
+    )
+    .unwrap();
+    let o = util::run(&[
+        "verify",
+        "--config",
+        "/nonexistent",
+        "--mountinfo",
+        fx.to_str().unwrap(),
+    ]);
     assert_code(&o, 2);
     let e = util::stderr(&o);
     assert!(e.contains("bad.mountinfo") && e.contains("line 2"), "{e}");
@@ -174,8 +259,12 @@ fn malformed_mountinfo_is_a_clear_error() {
 // ---- live layouts (root, private mount namespaces) ----
 
 fn live_verify(layout: &Layout) -> (i32, serde_json::Value) {
+    live_verify_with(layout, SEED)
+}
+
+fn live_verify_with(layout: &Layout, config: &str) -> (i32, serde_json::Value) {
     let body = format!(
-        "cat > \"$CFG\" <<'TOML'\n{SEED}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
+        "cat > \"$CFG\" <<'TOML'\n{config}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
     );
     let o = in_vps(layout, &body);
     let err = util::stderr(&o);
@@ -200,32 +289,55 @@ fn live_healthy_layout() {
 #[test]
 fn live_healthy_layout_in_a_user_namespace() {
     require_root!();
-    let (rc, v) = live_verify(&Layout { userns: true, ..Layout::default() });
+    let (rc, v) = live_verify(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
     assert_eq!(rc, 0, "{v}");
 }
 
 #[test]
 fn live_persistent_plain_directory_is_fatal() {
     require_root!();
-    let (rc, v) = live_verify(&Layout { persistent_mounted: false, ..Layout::default() });
+    let (rc, v) = live_verify(&Layout {
+        persistent_mounted: false,
+        ..Layout::default()
+    });
     assert_eq!(rc, 2, "{v}");
-    assert!(checks_found(&v).contains(&"fatal:persistent-root-mounted".to_string()), "{v}");
+    assert!(
+        checks_found(&v).contains(&"fatal:persistent-root-mounted".to_string()),
+        "{v}"
+    );
 }
 
 #[test]
 fn live_persistent_on_the_root_filesystem_is_fatal() {
     require_root!();
-    let (rc, v) = live_verify(&Layout { persistent_on_root: true, ..Layout::default() });
+    let (rc, v) = live_verify(&Layout {
+        persistent_on_root: true,
+        ..Layout::default()
+    });
     assert_eq!(rc, 2, "{v}");
-    assert_eq!(checks_found(&v), vec!["fatal:persistent-root-separate"], "{v}");
+    assert_eq!(
+        checks_found(&v),
+        vec!["fatal:persistent-root-separate"],
+        "{v}"
+    );
 }
 
 #[test]
 fn live_read_only_persistent_is_fatal() {
     require_root!();
-    let (rc, v) = live_verify(&Layout { persistent_ro: true, ..Layout::default() });
+    let (rc, v) = live_verify(&Layout {
+        persistent_ro: true,
+        ..Layout::default()
+    });
     assert_eq!(rc, 2, "{v}");
-    assert_eq!(checks_found(&v), vec!["fatal:persistent-root-writable"], "{v}");
+    assert_eq!(
+        checks_found(&v),
+        vec!["fatal:persistent-root-writable"],
+        "{v}"
+    );
 }
 
 #[test]
@@ -236,7 +348,10 @@ fn live_persistent_symlink_is_fatal() {
     );
     let o = in_vps(&Layout::default(), &body);
     let v = json(&o);
-    assert!(checks_found(&v).contains(&"fatal:persistent-root-exists".to_string()), "{v}");
+    assert!(
+        checks_found(&v).contains(&"fatal:persistent-root-exists".to_string()),
+        "{v}"
+    );
     let msg = v["findings"][0]["message"].as_str().unwrap();
     assert!(msg.contains("symlink"), "{msg}");
 }
@@ -244,7 +359,9 @@ fn live_persistent_symlink_is_fatal() {
 #[test]
 fn live_non_ephemeral_root_warns() {
     require_root!();
-    let (rc, v) = live_verify(&Layout { root_source: "tank/ct/101".into(), ..Layout::default() });
+    // The rig's root is a tmpfs (always ephemeral): expecting ZFS makes it "not ephemeral".
+    let config = format!("{SEED}[layout]\nephemeral_root = \"zfs\"\n");
+    let (rc, v) = live_verify_with(&Layout::default(), &config);
     assert_eq!(rc, 1, "{v}");
     assert_eq!(checks_found(&v), vec!["warning:root-ephemeral"], "{v}");
 }

@@ -6,6 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod fields;
+mod locate;
+mod mode;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use mode::parse_mode;
+
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 
@@ -201,15 +211,9 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 
 /// Parse and validate config text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
-    let _ = (text, file);
-    unimplemented!("config::parse")
-}
-
-/// Resolve a mode as `mkdir --mode` does: octal (`0750`, `750`) or symbolic
-/// (`u=rwx,g=rx,o=`, applied to `a=rwx`). `None` when it is neither.
-pub fn parse_mode(mode: &str) -> Option<u32> {
-    let _ = mode;
-    unimplemented!("config::parse_mode")
+    let loc = locate::Locator { text, file };
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
+    validate::validate(raw, &loc, file)
 }
 
 impl Settings {

@@ -1,0 +1,173 @@
+//! Validating single values of the config: paths (absolute, normalised, no
+//! `..`), owners and modes, and the `[watch]` table.
+
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::locate::Locator;
+use super::mode::{parse_duration, parse_mode};
+use super::raw::{RawDuration, RawPerms, RawWatch};
+use super::validate::Result;
+use super::{Perms, Watch};
+
+/// An absolute path, lexically normalised.
+pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> Result<PathBuf> {
+    let s = p.get_ref();
+    let err = |message: String, fix: String| Err(loc.error(Some(p.span()), field, message, fix));
+    if s.is_empty() {
+        return err(
+            "empty path".into(),
+            "write an absolute path, e.g. /var/lib/foo".into(),
+        );
+    }
+    if s.contains('\0') {
+        return err(
+            "the path contains a NUL byte".into(),
+            "remove the \\u0000 from the path".into(),
+        );
+    }
+    if !s.starts_with('/') {
+        let example = format!("/{}", s.trim_start_matches("./"));
+        return err(
+            format!("`{s}` is a relative path"),
+            format!("write it as an absolute path, e.g. {example}"),
+        );
+    }
+    match crate::root::normalize(Path::new(s)) {
+        Some(p) => Ok(p),
+        None => err(
+            format!("`{s}` contains `..`"),
+            match resolve_dotdot(s) {
+                Some(r) => format!("write the path without `..`, e.g. {}", r.display()),
+                None => "write the path without `..`".into(),
+            },
+        ),
+    }
+}
+
+/// `/a/b/../c` → `/a/c`, for the fix text only.
+fn resolve_dotdot(s: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for c in Path::new(s).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir if !out.pop() => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+pub(super) fn perms(
+    user: Option<&Spanned<String>>,
+    group: Option<&Spanned<String>>,
+    mode: Option<&Spanned<String>>,
+    field: &str,
+    loc: &Locator<'_>,
+) -> Result<Perms> {
+    let d = Perms::default();
+    Ok(Perms {
+        user: owner(user, &format!("{field}.user"), loc)?.unwrap_or(d.user),
+        group: owner(group, &format!("{field}.group"), loc)?.unwrap_or(d.group),
+        mode: match mode {
+            None => d.mode,
+            Some(m) => parse_mode(m.get_ref()).ok_or_else(|| {
+                loc.error(
+                    Some(m.span()),
+                    format!("{field}.mode"),
+                    format!("`{}` is not a mode", m.get_ref()),
+                    "write an octal mode such as \"0750\" or a symbolic one such as \"u=rwx,g=rx,o=\"",
+                )
+            })?,
+        },
+    })
+}
+
+pub(super) fn parent_perms(p: Option<&RawPerms>, field: &str, loc: &Locator<'_>) -> Result<Perms> {
+    match p {
+        None => Ok(Perms::default()),
+        Some(p) => perms(
+            p.user.as_ref(),
+            p.group.as_ref(),
+            p.mode.as_ref(),
+            &format!("{field}.parent"),
+            loc,
+        ),
+    }
+}
+
+/// A user or group: a name or numeric id, checked for shape only (the
+/// account may not exist until activation creates it).
+fn owner(v: Option<&Spanned<String>>, field: &str, loc: &Locator<'_>) -> Result<Option<String>> {
+    let Some(v) = v else { return Ok(None) };
+    let s = v.get_ref();
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c == ':' || c == '/' || c.is_control())
+    {
+        return Err(loc.error(
+            Some(v.span()),
+            field,
+            format!("`{s}` is not a user or group name"),
+            "write a name such as \"postgres\" or a numeric id such as \"1000\"",
+        ));
+    }
+    Ok(Some(s.clone()))
+}
+
+pub(super) fn watch(raw: Option<RawWatch>, loc: &Locator<'_>) -> Result<Watch> {
+    let d = Watch::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let ignore = match raw.ignore {
+        None => d.ignore,
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| abs_path(p, &format!("watch.ignore[{i}]"), loc))
+            .collect::<Result<_>>()?,
+    };
+    let bad_duration = |span: Range<usize>, what: String| {
+        loc.error(
+            Some(span),
+            "watch.warn_every",
+            what,
+            "write a duration such as \"30s\", \"10m\" or \"1h30m\", or a positive integer number of seconds",
+        )
+    };
+    let warn_every = match raw.warn_every {
+        None => d.warn_every,
+        Some(w) => match w.get_ref() {
+            RawDuration::Seconds(n) if *n >= 1 => Duration::from_secs(*n as u64),
+            RawDuration::Seconds(n) => {
+                return Err(bad_duration(
+                    w.span(),
+                    format!("{n} seconds is not a positive interval"),
+                ));
+            }
+            RawDuration::Text(t) => parse_duration(t)
+                .ok_or_else(|| bad_duration(w.span(), format!("`{t}` is not a duration")))?,
+        },
+    };
+    let max_warnings_per_minute = match raw.max_warnings_per_minute {
+        None => d.max_warnings_per_minute,
+        Some(m) => u32::try_from(*m.get_ref())
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                loc.error(
+                    Some(m.span()),
+                    "watch.max_warnings_per_minute",
+                    format!("{} is out of range", m.get_ref()),
+                    "write a whole number of at least 1, e.g. max_warnings_per_minute = 10",
+                )
+            })?,
+    };
+    Ok(Watch {
+        ignore,
+        warn_every,
+        max_warnings_per_minute,
+    })
+}

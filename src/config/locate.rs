@@ -1,0 +1,293 @@
+//! Turning TOML and serde errors into [`ConfigError`]s: byte offsets into
+//! line:column, spans into dotted field names, and messages into fixes.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+
+use super::ConfigError;
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Builds located errors for one file.
+pub(super) struct Locator<'a> {
+    pub text: &'a str,
+    pub file: &'a Path,
+}
+
+impl Locator<'_> {
+    /// An error at `span` (None: unknown location).
+    pub fn error(
+        &self,
+        span: Option<Range<usize>>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = span.map_or((0, 0), |s| line_col(self.text, s.start));
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// The line of `span`, for "declared at line N" messages.
+    pub fn line(&self, span: &Range<usize>) -> usize {
+        line_col(self.text, span.start).0
+    }
+
+    /// A TOML syntax error or a serde error from deserializing the raw structs.
+    pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span();
+        let message = e.message().trim_end().to_owned();
+        let field = span
+            .as_ref()
+            .and_then(|s| field_at(self.text, s))
+            // The text does not parse at all: a syntax error.
+            .unwrap_or_else(|| "TOML syntax".to_owned());
+        let (message, field, fix) = explain(&message, field);
+        self.error(span, field, message, fix)
+    }
+}
+
+/// The dotted field (`persistence[0].directories[1].mode`) whose key or
+/// value span best contains `span`, from a span-keeping parse of `text`.
+fn field_at(text: &str, span: &Range<usize>) -> Option<String> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut best: Option<(usize, String)> = None;
+    walk_table(doc.get_ref(), "", span, &mut best);
+    best.map(|(_, f)| f)
+}
+
+fn consider(
+    node: &Range<usize>,
+    path: &str,
+    span: &Range<usize>,
+    best: &mut Option<(usize, String)>,
+) {
+    let contains = node.start <= span.start && span.end <= node.end.max(node.start + 1);
+    if !contains {
+        return;
+    }
+    let len = node.end - node.start;
+    // Smallest enclosing node wins; on a tie, the deeper (longer) path.
+    if best
+        .as_ref()
+        .is_none_or(|(l, p)| len < *l || (len == *l && path.len() > p.len()))
+    {
+        *best = Some((len, path.to_owned()));
+    }
+}
+
+fn walk_table(
+    t: &DeTable<'_>,
+    prefix: &str,
+    span: &Range<usize>,
+    best: &mut Option<(usize, String)>,
+) {
+    for (k, v) in t.iter() {
+        let path = if prefix.is_empty() {
+            k.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", k.get_ref())
+        };
+        consider(&k.span(), &path, span, best);
+        walk_value(v.get_ref(), &v.span(), &path, span, best);
+    }
+}
+
+fn walk_value(
+    v: &DeValue<'_>,
+    vspan: &Range<usize>,
+    path: &str,
+    span: &Range<usize>,
+    best: &mut Option<(usize, String)>,
+) {
+    consider(vspan, path, span, best);
+    match v {
+        DeValue::Table(t) => walk_table(t, path, span, best),
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                walk_value(
+                    item.get_ref(),
+                    &item.span(),
+                    &format!("{path}[{i}]"),
+                    span,
+                    best,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every key the schema knows, for suggestions across tables.
+const KNOWN: &[&str] = &[
+    "version",
+    "layout",
+    "persistence",
+    "watch",
+    "ephemeral_root",
+    "persistent_must_differ",
+    "on_failure",
+    "path",
+    "hide_mounts",
+    "allow_trash",
+    "directories",
+    "files",
+    "user",
+    "group",
+    "mode",
+    "hide_mount",
+    "parent",
+    "method",
+    "ignore",
+    "warn_every",
+    "max_warnings_per_minute",
+];
+
+/// impermanence's Nix option names and what impermctl calls them.
+const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
+    ("persistentStoragePath", "path"),
+    ("directory", "path"),
+    ("file", "path"),
+    ("dirPath", "path"),
+    ("filePath", "path"),
+    ("parentDirectory", "parent"),
+    ("hideMounts", "hide_mounts"),
+    ("hideMount", "hide_mount"),
+    ("allowTrash", "allow_trash"),
+];
+
+/// Rewrite a serde/TOML message into (message, field, fix).
+fn explain(message: &str, field: String) -> (String, String, String) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = backticked(tail);
+        let field = if field.is_empty() {
+            name.to_owned()
+        } else {
+            field
+        };
+        let fix = match suggest(name, &expected) {
+            Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
+                format!("did you mean `{s}`? (impermctl uses snake_case)")
+            }
+            Some(s) => format!("did you mean `{s}`?"),
+            None if expected.is_empty() => "remove it: this table takes no keys".to_owned(),
+            None => format!("remove it; valid keys here: {}", list(&expected)),
+        };
+        return (format!("unknown key `{name}`"), field, fix);
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = backticked(tail);
+        let fix = format!("write one of {}", list(&expected));
+        return (format!("unknown value `{name}`"), field, fix);
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        let fix = type_fix(&field);
+        return (message.to_owned(), field, fix);
+    }
+    let fix = if message.contains("duplicate key") {
+        "keep one of the two definitions (use [[…]] for a list of tables)".to_owned()
+    } else {
+        "correct the TOML syntax at this position (strings need double quotes, tables [name], lists of tables [[name]])".to_owned()
+    };
+    (message.to_owned(), field, fix)
+}
+
+/// What to write for a field that got the wrong type.
+fn type_fix(field: &str) -> String {
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let last = last.split('[').next().unwrap_or(last);
+    let example = match last {
+        "version" => "version = 1",
+        "persistence" => "[[persistence]] (double brackets: one block per persistence root)",
+        "directories" => "[[persistence.directories]] blocks, each with path = \"/var/lib/foo\"",
+        "files" => "[[persistence.files]] blocks, each with path = \"/etc/foo\"",
+        "layout" => "a [layout] table",
+        "watch" => "a [watch] table",
+        "path" => "path = \"/var/lib/foo\" (a quoted absolute path)",
+        "mode" => "mode = \"0755\" (a quoted octal or symbolic mode)",
+        "user" => "user = \"root\" (a quoted name or id)",
+        "group" => "group = \"root\" (a quoted name or id)",
+        "parent" => "parent = { user = \"root\", group = \"root\", mode = \"0755\" }",
+        "hide_mounts" | "hide_mount" | "allow_trash" | "persistent_must_differ" => {
+            return format!("write {last} = true or {last} = false (no quotes)");
+        }
+        "ignore" => "ignore = [\"/tmp\", \"/var/tmp\"]",
+        "warn_every" => "warn_every = \"10m\" (or an integer number of seconds)",
+        "max_warnings_per_minute" => "max_warnings_per_minute = 10",
+        _ => return "check the value's type against the schema in DESIGN.md".to_owned(),
+    };
+    format!("write {example}")
+}
+
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The valid key closest to `name`: impermanence's name for it, the same
+/// word in another case, or the nearest by edit distance.
+fn suggest(name: &str, expected: &[String]) -> Option<String> {
+    let pool: Vec<&str> = if expected.is_empty() {
+        KNOWN.to_vec()
+    } else {
+        expected.iter().map(String::as_str).collect()
+    };
+    if let Some((_, to)) = IMPERMANENCE_NAMES
+        .iter()
+        .find(|(from, to)| *from == name && pool.contains(to))
+    {
+        return Some((*to).to_owned());
+    }
+    let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
+    let n = squash(name);
+    if let Some(k) = pool.iter().find(|k| squash(k) == n) {
+        return Some((*k).to_owned());
+    }
+    pool.iter()
+        .map(|k| (distance(&n, &squash(k)), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.to_owned())
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

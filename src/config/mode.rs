@@ -1,0 +1,175 @@
+//! Small value parsers of the config: file modes (octal or symbolic, as
+//! `mkdir --mode` reads them) and humane durations (`"1h30m"`).
+
+use std::time::Duration;
+
+/// Resolve a mode as `mkdir --mode` does: octal (`0750`, `750`, `1777`) or
+/// symbolic clauses (`u=rwx,g=rx,o=`) applied to `a=rwx` (0777). `None` when
+/// it is neither.
+pub fn parse_mode(mode: &str) -> Option<u32> {
+    if mode.is_empty() {
+        return None;
+    }
+    if mode.bytes().all(|b| b.is_ascii_digit()) {
+        if mode.len() > 5 {
+            return None;
+        }
+        let m = u32::from_str_radix(mode, 8).ok()?;
+        return (m <= 0o7777).then_some(m);
+    }
+    let mut m = 0o777u32;
+    for clause in mode.split(',') {
+        m = apply_clause(m, clause)?;
+    }
+    Some(m)
+}
+
+/// One `[ugoa]*[-+=][rwxXst]*` clause (several operators may follow, as in
+/// `u+r-w`). See chmod(1), "SYMBOLIC MODES".
+fn apply_clause(mut m: u32, clause: &str) -> Option<u32> {
+    let ops_at = clause.find(['-', '+', '='])?;
+    let (who, mut rest) = clause.split_at(ops_at);
+    let mut who_mask = 0u32;
+    for c in who.chars() {
+        who_mask |= match c {
+            'u' => 0o4700,
+            'g' => 0o2070,
+            'o' => 0o1007,
+            'a' => 0o7777,
+            _ => return None,
+        };
+    }
+    // Without a "who", chmod masks the bits with the umask; the mode is
+    // applied at boot under an unknown umask, so treat it as `a`.
+    if who_mask == 0 {
+        who_mask = 0o7777;
+    }
+    while !rest.is_empty() {
+        let op = rest.chars().next()?;
+        rest = &rest[1..];
+        let end = rest.find(['-', '+', '=']).unwrap_or(rest.len());
+        let (perms, tail) = rest.split_at(end);
+        rest = tail;
+        let mut bits = 0u32;
+        for c in perms.chars() {
+            bits |= match c {
+                'r' => 0o444,
+                'w' => 0o222,
+                'x' => 0o111,
+                // A directory is being created: X acts like x.
+                'X' => 0o111,
+                's' => 0o6000,
+                't' => 0o1000,
+                _ => return None,
+            };
+        }
+        let bits = bits & who_mask;
+        m = match op {
+            '+' => m | bits,
+            '-' => m & !bits,
+            '=' => (m & !who_mask) | bits,
+            _ => return None,
+        };
+    }
+    Some(m)
+}
+
+/// Parse `"30s"`, `"10m"`, `"1h"`, `"1h30m"`, `"2d"` (components may be
+/// separated by spaces). `None` when malformed or zero.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "s" | "sec" | "secs" => 1,
+            "m" | "min" | "mins" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (total > 0).then(|| Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        let table: &[(&str, Option<u32>)] = &[
+            ("0750", Some(0o750)),
+            ("750", Some(0o750)),
+            ("0755", Some(0o755)),
+            ("1777", Some(0o1777)),
+            ("01777", Some(0o1777)),
+            ("0", Some(0)),
+            ("7777", Some(0o7777)),
+            ("17777", None),
+            ("0999", None),
+            ("", None),
+            ("rwxr-x---", None),
+            ("u=rwx,g=rx,o=", Some(0o750)),
+            ("go-w", Some(0o755)),
+            ("a=rx,u+w", Some(0o755)),
+            ("u=rwx,go=", Some(0o700)),
+            ("o-rwx", Some(0o770)),
+            ("+t", Some(0o1777)),
+            ("g+s", Some(0o2777)),
+            ("u=rwx,g=rwxs,o=", Some(0o2770)),
+            ("=rx", Some(0o555)),
+            ("u+r-w", Some(0o577)),
+            ("z=rwx", None),
+            ("u=rwq", None),
+            ("u", None),
+            ("u=rwx,", None),
+            ("0x1ff", None),
+        ];
+        for (input, want) in table {
+            assert_eq!(parse_mode(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let table: &[(&str, Option<u64>)] = &[
+            ("30s", Some(30)),
+            ("10m", Some(600)),
+            ("1h", Some(3600)),
+            ("1h30m", Some(5400)),
+            ("1h 30m", Some(5400)),
+            ("2d", Some(172_800)),
+            ("0s", None),
+            ("", None),
+            ("10", None),
+            ("ten minutes", None),
+            ("5w", None),
+            ("-5m", None),
+        ];
+        for (input, want) in table {
+            assert_eq!(
+                parse_duration(input),
+                want.map(Duration::from_secs),
+                "{input:?}"
+            );
+        }
+    }
+}

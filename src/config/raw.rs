@@ -1,0 +1,107 @@
+//! Stage one: the config file exactly as written. Every field is optional
+//! (defaults come later), unknown keys are rejected, and every value that
+//! validation may complain about keeps its span for line:column.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{EphemeralRoot, FileMethod, OnFailure};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub version: Option<Spanned<i64>>,
+    pub layout: Option<RawLayout>,
+    pub persistence: Option<Vec<Spanned<RawRoot>>>,
+    pub watch: Option<RawWatch>,
+}
+
+/// `[layout]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLayout {
+    pub ephemeral_root: Option<EphemeralRoot>,
+    pub persistent_must_differ: Option<bool>,
+    pub on_failure: Option<OnFailure>,
+}
+
+/// One `[[persistence]]` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoot {
+    pub path: Option<Spanned<String>>,
+    pub hide_mounts: Option<bool>,
+    pub allow_trash: Option<bool>,
+    pub directories: Option<Vec<Spanned<RawDirectory>>>,
+    pub files: Option<Vec<Spanned<RawFile>>>,
+}
+
+/// One `[[persistence.directories]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDirectory {
+    pub path: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub hide_mount: Option<bool>,
+    pub allow_trash: Option<bool>,
+    pub parent: Option<RawPerms>,
+}
+
+/// One `[[persistence.files]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub path: Option<Spanned<String>>,
+    pub method: Option<FileMethod>,
+    pub parent: Option<RawPerms>,
+}
+
+/// `parent = { user, group, mode }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerms {
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+}
+
+/// `[watch]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWatch {
+    pub ignore: Option<Vec<Spanned<String>>>,
+    pub warn_every: Option<Spanned<RawDuration>>,
+    pub max_warnings_per_minute: Option<Spanned<i64>>,
+}
+
+/// A duration as written: `"10m"` or an integer number of seconds.
+#[derive(Debug)]
+pub(super) enum RawDuration {
+    Seconds(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration such as \"10m\" or an integer number of seconds")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawDuration, E> {
+                Ok(RawDuration::Seconds(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawDuration, E> {
+                Ok(RawDuration::Seconds(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDuration, E> {
+                Ok(RawDuration::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,214 @@
+//! Rejected paths: relative, `..`, forbidden prefixes, inside a persistence
+//! root, nested roots and duplicates, each with its field and line:column.
+
+use super::{ok, rejects, with_root};
+
+#[test]
+fn bad_paths() {
+    let d = "[[persistence.directories]]\n";
+    rejects(
+        &with_root(&format!("{d}path = \"var/log\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "relative path",
+        "write it as an absolute path, e.g. /var/log",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "empty path",
+        "absolute path",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"/var/lib/../log\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "contains `..`",
+        "e.g. /var/log",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"/nix/var/nix\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "under /nix",
+        "remove this entry",
+    );
+    rejects(
+        &with_root("[[persistence.files]]\npath = \"/run/foo\"\n"),
+        "persistence[0].files[0].path",
+        5,
+        8,
+        "under /run",
+        "remove this entry",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"/dev\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "under /dev",
+        "remove",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"//\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "`/` itself",
+        "list the directories",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"/persistent/var/log\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "inside the persistence root /persistent",
+        "e.g. /var/log",
+    );
+    rejects(
+        &with_root(&format!("{d}path = \"/persistent\"\n")),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "inside the persistence root",
+        "",
+    );
+    // Under another block's root too.
+    rejects(
+        &format!(
+            "{}{d}path = \"/data/x\"\n[[persistence]]\npath = \"/data\"\n",
+            with_root("")
+        ),
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "inside the persistence root /data",
+        "/x",
+    );
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/srv/persist\"\n[[persistence.directories]]\npath = \"/srv\"\n",
+        "persistence[0].directories[0].path",
+        5,
+        8,
+        "contains the persistence root",
+        "",
+    );
+    ok(&with_root(&format!(
+        "{d}path = \"/nixos\"\n{d}path = \"/persistent-old\"\n"
+    )));
+    rejects(
+        "version = 1\n[watch]\nignore = [\"/tmp\", \"tmp2\"]\n",
+        "watch.ignore[1]",
+        3,
+        19,
+        "relative path",
+        "/tmp2",
+    );
+}
+
+#[test]
+fn bad_roots() {
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/\"\n",
+        "persistence[0].path",
+        3,
+        8,
+        "cannot be `/`",
+        "/persistent",
+    );
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"persistent\"\n",
+        "persistence[0].path",
+        3,
+        8,
+        "relative path",
+        "/persistent",
+    );
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/run/persist\"\n",
+        "persistence[0].path",
+        3,
+        8,
+        "under /run",
+        "",
+    );
+    rejects(
+        "version = 1\n[[persistence]]\nhide_mounts = true\n",
+        "persistence[0].path",
+        2,
+        1,
+        "no `path`",
+        "path = \"/persistent\"",
+    );
+    let nested = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence]]\npath = \"/persistent/home\"\n";
+    rejects(
+        nested,
+        "persistence[1].path",
+        5,
+        8,
+        "nested persistence roots",
+        "",
+    );
+    let nested_rev = "version = 1\n[[persistence]]\npath = \"/persistent/home\"\n[[persistence]]\npath = \"/persistent\"\n";
+    rejects(nested_rev, "persistence[1].path", 5, 8, "line 3", "");
+    let twice = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence]]\npath = \"/persistent/\"\n";
+    rejects(
+        twice,
+        "persistence[1].path",
+        5,
+        8,
+        "declared twice as a persistence root (lines 3 and 5)",
+        "merge",
+    );
+}
+
+#[test]
+fn duplicates_name_both_places() {
+    let d = "[[persistence.directories]]\n";
+    rejects(
+        &with_root(&format!(
+            "{d}path = \"/var/log\"\n{d}path = \"/var/log/\"\n"
+        )),
+        "persistence[0].directories[1].path",
+        7,
+        8,
+        "/var/log is declared twice: as a directory in /persistent (line 5) and as a directory in /persistent (line 7)",
+        "keep only one",
+    );
+    rejects(
+        &with_root(&format!(
+            "{d}path = \"/etc/foo\"\n[[persistence.files]]\npath = \"/etc/foo\"\n"
+        )),
+        "persistence[0].files[0].path",
+        7,
+        8,
+        "as a directory in /persistent (line 5) and as a file in /persistent (line 7)",
+        "",
+    );
+    rejects(
+        &format!(
+            "{}{d}path = \"/var/log\"\n[[persistence]]\npath = \"/data\"\n{d}path = \"/var/log\"\n",
+            with_root("")
+        ),
+        "persistence[1].directories[0].path",
+        9,
+        8,
+        "as a directory in /persistent (line 5) and as a directory in /data (line 9)",
+        "",
+    );
+    rejects(
+        &with_root(
+            "[[persistence.files]]\npath = \"/etc/a\"\n[[persistence.files]]\npath = \"/etc/a\"\n",
+        ),
+        "persistence[0].files[1].path",
+        7,
+        8,
+        "as a file in /persistent (line 5) and as a file",
+        "",
+    );
+}

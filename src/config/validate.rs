@@ -1,0 +1,319 @@
+//! Stages two and three: fill in defaults and validate the raw file into
+//! [`Settings`]: absolute normalised paths, nothing under `/nix` & co. or a
+//! persistence root, no duplicates, valid modes, entries parent-first.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::fields::{abs_path, parent_perms, perms, watch};
+use super::locate::Locator;
+use super::raw::{RawConfig, RawRoot};
+use super::{
+    ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind, Layout, Perms, PersistenceRoot,
+    Settings,
+};
+
+pub(super) type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Where an entry was declared, for "declared twice" messages.
+struct Origin {
+    kind: Kind,
+    root: PathBuf,
+    line: usize,
+}
+
+impl Origin {
+    fn describe(&self) -> String {
+        let kind = match self.kind {
+            Kind::Directory => "a directory",
+            Kind::File => "a file",
+        };
+        format!("as {kind} in {} (line {})", self.root.display(), self.line)
+    }
+}
+
+pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result<Settings> {
+    match &raw.version {
+        None => {
+            return Err(loc.error(
+                Some(0..0),
+                "version",
+                "missing `version`",
+                "add `version = 1` as the first line",
+            ));
+        }
+        Some(v) if *v.get_ref() != 1 => {
+            return Err(loc.error(
+                Some(v.span()),
+                "version",
+                format!("unsupported version {}", v.get_ref()),
+                "write `version = 1` (the only version this impermctl reads)",
+            ));
+        }
+        Some(_) => {}
+    }
+    let defaults = Layout::default();
+    let layout = raw.layout.map_or(defaults.clone(), |l| Layout {
+        ephemeral_root: l.ephemeral_root.unwrap_or(defaults.ephemeral_root),
+        persistent_must_differ: l
+            .persistent_must_differ
+            .unwrap_or(defaults.persistent_must_differ),
+        on_failure: l.on_failure.unwrap_or(defaults.on_failure),
+    });
+
+    let blocks = raw.persistence.unwrap_or_default();
+    let roots = validate_roots(&blocks, loc)?;
+
+    let mut entries = Vec::new();
+    let mut seen: HashMap<PathBuf, Origin> = HashMap::new();
+    for (i, block) in blocks.into_iter().enumerate() {
+        let (root, _) = &roots[i];
+        let block = block.into_inner();
+        for (j, d) in block
+            .directories
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let field = format!("persistence[{i}].directories[{j}]");
+            let span = d.span();
+            let d = d.into_inner();
+            let path = entry_path(d.path.as_ref(), &span, &field, &roots, loc)?;
+            let sp = d.path.as_ref().map_or(span, Spanned::span);
+            check_duplicate(
+                &mut seen,
+                &path,
+                Kind::Directory,
+                &root.path,
+                &sp,
+                &field,
+                loc,
+            )?;
+            entries.push(Entry {
+                kind: Kind::Directory,
+                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
+                path,
+                root: root.path.clone(),
+                perms: perms(
+                    d.user.as_ref(),
+                    d.group.as_ref(),
+                    d.mode.as_ref(),
+                    &field,
+                    loc,
+                )?,
+                parent: parent_perms(d.parent.as_ref(), &field, loc)?,
+                hide: d.hide_mount.unwrap_or(root.hide_mounts),
+                trash: d.allow_trash.unwrap_or(root.allow_trash),
+                method: FileMethod::Auto,
+            });
+        }
+        for (j, f) in block.files.unwrap_or_default().into_iter().enumerate() {
+            let field = format!("persistence[{i}].files[{j}]");
+            let span = f.span();
+            let f = f.into_inner();
+            let path = entry_path(f.path.as_ref(), &span, &field, &roots, loc)?;
+            let sp = f.path.as_ref().map_or(span, Spanned::span);
+            check_duplicate(&mut seen, &path, Kind::File, &root.path, &sp, &field, loc)?;
+            entries.push(Entry {
+                kind: Kind::File,
+                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
+                path,
+                root: root.path.clone(),
+                perms: Perms::default(),
+                parent: parent_perms(f.parent.as_ref(), &field, loc)?,
+                hide: false,
+                trash: false,
+                method: f.method.unwrap_or(FileMethod::Auto),
+            });
+        }
+    }
+    // Path's Ord compares components, so a parent sorts before its children.
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+
+    Ok(Settings {
+        file: file.to_path_buf(),
+        layout,
+        roots: roots.into_iter().map(|(r, _)| r).collect(),
+        entries,
+        watch: watch(raw.watch, loc)?,
+    })
+}
+
+/// The `[[persistence]]` roots with their path spans, checked against each other.
+fn validate_roots(
+    blocks: &[Spanned<RawRoot>],
+    loc: &Locator<'_>,
+) -> Result<Vec<(PersistenceRoot, Range<usize>)>> {
+    let mut roots: Vec<(PersistenceRoot, Range<usize>)> = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let field = format!("persistence[{i}].path");
+        let Some(p) = &block.get_ref().path else {
+            return Err(loc.error(
+                Some(block.span()),
+                field,
+                "this [[persistence]] block has no `path`",
+                "add path = \"/persistent\" (where the persistent dataset is mounted)",
+            ));
+        };
+        let path = abs_path(p, &field, loc)?;
+        let sp = p.span();
+        if path == Path::new("/") {
+            return Err(loc.error(
+                Some(sp),
+                field,
+                "a persistence root cannot be `/` (that is the ephemeral root)",
+                "write the mount point of the persistent dataset, e.g. /persistent",
+            ));
+        }
+        if let Some(bad) = forbidden(&path) {
+            return Err(loc.error(
+                Some(sp),
+                field,
+                format!(
+                    "{} is under {bad}, which is not persistent storage",
+                    path.display()
+                ),
+                "write the mount point of the persistent dataset, e.g. /persistent",
+            ));
+        }
+        for (other, osp) in &roots {
+            let line = loc.line(osp);
+            let o = other.path.display();
+            let message = if other.path == path {
+                format!(
+                    "{o} is declared twice as a persistence root (lines {line} and {})",
+                    loc.line(&sp)
+                )
+            } else if path.starts_with(&other.path) || other.path.starts_with(&path) {
+                format!(
+                    "{} and {o} (line {line}) are nested persistence roots",
+                    path.display()
+                )
+            } else {
+                continue;
+            };
+            return Err(loc.error(
+                Some(sp),
+                field,
+                message,
+                "merge the two [[persistence]] blocks, or use roots that are not inside each other",
+            ));
+        }
+        let raw = block.get_ref();
+        roots.push((
+            PersistenceRoot {
+                path,
+                hide_mounts: raw.hide_mounts.unwrap_or(false),
+                allow_trash: raw.allow_trash.unwrap_or(false),
+            },
+            sp,
+        ));
+    }
+    Ok(roots)
+}
+
+/// An entry's path: present, absolute, normalised, not `/`, not forbidden,
+/// not inside (or containing) a persistence root.
+fn entry_path(
+    p: Option<&Spanned<String>>,
+    block: &Range<usize>,
+    field: &str,
+    roots: &[(PersistenceRoot, Range<usize>)],
+    loc: &Locator<'_>,
+) -> Result<PathBuf> {
+    let field = format!("{field}.path");
+    let Some(p) = p else {
+        return Err(loc.error(
+            Some(block.clone()),
+            field,
+            "this entry has no `path`",
+            "add path = \"/var/lib/foo\" (the absolute path to persist)",
+        ));
+    };
+    let path = abs_path(p, &field, loc)?;
+    let err =
+        |message: String, fix: &str| Err(loc.error(Some(p.span()), field.clone(), message, fix));
+    if path == Path::new("/") {
+        return err(
+            "`/` itself cannot be persisted".into(),
+            "list the directories under / that hold state, e.g. /var/lib/foo",
+        );
+    }
+    if let Some(bad) = forbidden(&path) {
+        return err(
+            format!(
+                "{} is under {bad}, which is never on the ephemeral root",
+                path.display()
+            ),
+            "remove this entry: /nix, /proc, /sys, /dev and /run are managed elsewhere",
+        );
+    }
+    for (root, _) in roots {
+        let r = root.path.display();
+        if path.starts_with(&root.path) {
+            return err(
+                format!("{} is inside the persistence root {r}", path.display()),
+                &format!(
+                    "write the path as seen on /, e.g. /{} for {}",
+                    path.strip_prefix(&root.path).unwrap_or(&path).display(),
+                    path.display()
+                ),
+            );
+        }
+        if root.path.starts_with(&path) {
+            return err(
+                format!(
+                    "{} contains the persistence root {r}; binding it would hide {r}",
+                    path.display()
+                ),
+                "persist the directories under it instead, or move the persistence root elsewhere",
+            );
+        }
+    }
+    Ok(path)
+}
+
+fn check_duplicate(
+    seen: &mut HashMap<PathBuf, Origin>,
+    path: &Path,
+    kind: Kind,
+    root: &Path,
+    span: &Range<usize>,
+    field: &str,
+    loc: &Locator<'_>,
+) -> Result<()> {
+    let here = Origin {
+        kind,
+        root: root.to_path_buf(),
+        line: loc.line(span),
+    };
+    if let Some(first) = seen.get(path) {
+        return Err(loc.error(
+            Some(span.clone()),
+            format!("{field}.path"),
+            format!(
+                "{} is declared twice: {} and {}",
+                path.display(),
+                first.describe(),
+                here.describe()
+            ),
+            format!(
+                "keep only one declaration of {} (delete the one on line {})",
+                path.display(),
+                here.line
+            ),
+        ));
+    }
+    seen.insert(path.to_path_buf(), here);
+    Ok(())
+}
+
+fn forbidden(path: &Path) -> Option<&'static str> {
+    FORBIDDEN_PREFIXES
+        .iter()
+        .copied()
+        .find(|f| path.starts_with(f))
+}
