@@ -51,7 +51,9 @@ class Vps:
     """One VPS: its datasets, its boots, and the helpers to drive it. Use as a
     context manager; everything is torn down on exit, also on failure."""
 
-    def __init__(self, image, work, base, config, name="vps101", ctid=101, log=print):
+    def __init__(self, image, work, base, config, name="vps101", ctid=101, log=print,
+                 on_failure=None):
+        self.on_failure = on_failure  # called with the VPS still up when a `with` body raises
         self.image = Path(image)
         self.config = config
         self.work = Path(work)
@@ -79,8 +81,12 @@ class Vps:
             raise
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None and self.on_failure:
+                self.on_failure(self)
+        finally:
+            self.close()
         return False
 
     def _mount_tmpfs(self, source, where, opts="mode=0755"):

@@ -42,6 +42,7 @@ class Context:
         self.image = self.work / "image"
         self.units = []
         self.dpkg_output = ""
+        self.pending_diagnostics = ""
 
     def log(self, msg):
         print(f"    {msg}", flush=True)
@@ -88,26 +89,27 @@ class Context:
         d.mkdir()
         return d
 
-    def finish_scenario(self, failed):
+    def finish_scenario(self):
         v, self.current = self.current, None
         if v is None:
             return
-        try:
-            if failed:
-                self._diagnostics(v)
-        finally:
-            v.close()
+        v.close()
 
-    def _diagnostics(self, v):
-        print("    --- diagnostics", flush=True)
-        print("    nspawn output (last boot):\n      "
-              + v.boot_output()[-1500:].replace("\n", "\n      "), flush=True)
+    def diagnostics(self, v):
+        """Collected while the failed VPS is still up; printed after the failure."""
+        parts = ["nspawn output (last boot):\n" + v.boot_output()[-1500:]]
         if v.leader:
             r = v.nsenter(["journalctl", "-b", "--no-pager", "-n", "40", "-o", "short-monotonic",
                            "-u", UNITS[0], "-u", UNITS[1], "-t", "impermctl"], check=False)
-            print("    journal (impermctl):\n      " + r.stdout.replace("\n", "\n      "), flush=True)
+            parts.append("journal (impermctl):\n" + r.stdout)
             r = v.nsenter(["systemctl", "--failed", "--no-pager"], check=False)
-            print("    systemctl --failed:\n      " + r.stdout.replace("\n", "\n      "), flush=True)
+            parts.append("systemctl --failed:\n" + r.stdout)
+        self.pending_diagnostics = "\n".join(parts)
+
+    def print_diagnostics(self):
+        text, self.pending_diagnostics = self.pending_diagnostics, ""
+        if text:
+            print("    --- diagnostics\n      " + text.rstrip().replace("\n", "\n      "), flush=True)
 
     def close(self):
         if self.current:
