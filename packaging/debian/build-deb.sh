@@ -5,6 +5,7 @@
 #
 #   --binary PATH    package this impermctl binary (default: cargo build --release)
 #   --out DIR        where the .deb goes (default: target/debian)
+#   --systemd-dir D  take the units, D-Bus policy and catalog from D (default: systemd/)
 #   --allow-missing  package without the systemd/ files that do not exist yet
 #                    (development only; warns for each; a release never uses it)
 #   -Z TYPE          dpkg-deb compression: xz (default), gzip, zstd, none
@@ -14,7 +15,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 here="$repo/packaging/debian"
-binary="" out="$repo/target/debian" allow_missing=0 compression=xz
+binary="" out="$repo/target/debian" allow_missing=0 compression=xz systemd_dir="$repo/systemd"
 
 die() { echo "build-deb.sh: error: $*" >&2; exit 2; }
 note() { echo "build-deb.sh: $*" >&2; }
@@ -23,9 +24,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=${2:?--binary needs a path}; shift 2 ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
+    --systemd-dir) systemd_dir=${2:?--systemd-dir needs a directory}; shift 2 ;;
     --allow-missing) allow_missing=1; shift ;;
     -Z) compression=${2:?-Z needs a type}; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -43,11 +45,11 @@ systemd_files=(
 )
 missing=()
 for f in "${systemd_files[@]}"; do
-  [ -f "$repo/systemd/${f%%|*}" ] || missing+=("systemd/${f%%|*}")
+  [ -f "$systemd_dir/${f%%|*}" ] || missing+=("$systemd_dir/${f%%|*}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ $allow_missing = 0 ]; then
-    die "required file(s) missing: ${missing[*]} (under $repo). Add them, or pass --allow-missing for a development build."
+    die "required file(s) missing: ${missing[*]}. Add them, or pass --allow-missing for a development build."
   fi
   for m in "${missing[@]}"; do note "warning: $m does not exist yet; the package will lack it"; done
 fi
@@ -72,7 +74,7 @@ install -m 0755 "$binary" "$root/usr/bin/impermctl"
 if command -v strip >/dev/null; then strip --strip-unneeded "$root/usr/bin/impermctl"; fi
 
 for f in "${systemd_files[@]}"; do
-  src="$repo/systemd/${f%%|*}" dst="$root/${f#*|}"
+  src="$systemd_dir/${f%%|*}" dst="$root/${f#*|}"
   [ -f "$src" ] || continue
   install -D -m 0644 "$src" "$dst"
   # Units may name the binary through @bindir@ (the NixOS package substitutes its store path).

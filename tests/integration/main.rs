@@ -3,5 +3,6 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod deb;
 mod util;
 mod verify;
