@@ -170,6 +170,9 @@ def prepare_vps(root):
     mask = root / "etc/systemd/system/systemd-firstboot.service"
     mask.unlink(missing_ok=True)
     mask.symlink_to("/dev/null")
+    # A fresh root dataset has no /var/log at activation (NixOS creates it
+    # later); debootstrap's logs would only be data to seed.
+    shutil.rmtree(root / "var/log")
     for d in ("persistent", "nix"):
         (root / d).mkdir(exist_ok=True)
     units = [u for u in ("impermctl-boot.service", "impermctl-watch.service")

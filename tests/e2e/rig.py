@@ -154,6 +154,8 @@ class Vps:
             "--register=no", "--keep-unit", "--console=pipe", "--quiet",
             f"--private-users={self.base}:65536", "--private-users-ownership=off",
             "--kill-signal=SIGRTMIN+3",
+            # Else nspawn creates /var/log/journal in the fresh root (data to seed).
+            "--link-journal=no",
             # vpsFree's LXC seccomp allows fanotify (marks then fail with EPERM).
             "--system-call-filter=fanotify_init fanotify_mark",
             f"--bind-ro={self.nix}:/nix",
