@@ -53,7 +53,7 @@ class Vps:
 
     def __init__(self, image, work, base, config, name="vps101", ctid=101, log=print,
                  on_failure=None):
-        self.on_failure = on_failure  # called with the VPS still up when a `with` body raises
+        self.on_failure = on_failure  # called as on_failure(vps, raised) at the end of `with`
         self.image = Path(image)
         self.config = config
         self.work = Path(work)
@@ -83,8 +83,8 @@ class Vps:
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            if exc_type is not None and self.on_failure:
-                self.on_failure(self)
+            if self.on_failure:
+                self.on_failure(self, exc_type is not None)
         finally:
             self.close()
         return False

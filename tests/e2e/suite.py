@@ -13,7 +13,8 @@ from pathlib import Path
 
 import image
 from image import REPO, log
-from scenarios import Failed, expect, out
+import scenarios
+from scenarios import expect, out
 
 # The container's uid range: a non-identity map, as vpsAdminOS allocates.
 UID_BASE = 1_000_000
@@ -95,8 +96,10 @@ class Context:
             return
         v.close()
 
-    def diagnostics(self, v):
-        """Collected while the failed VPS is still up; printed after the failure."""
+    def diagnostics(self, v, raised):
+        """Collected while a failed scenario's VPS is still up; printed after the failure."""
+        if not raised and not scenarios.SOFT:
+            return
         parts = ["nspawn output (last boot):\n" + v.boot_output()[-1500:]]
         if v.leader:
             r = v.nsenter(["journalctl", "-b", "--no-pager", "-n", "40", "-o", "short-monotonic",
