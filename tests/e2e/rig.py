@@ -255,6 +255,10 @@ class Vps:
         time.sleep(0.05)
         for c in getattr(self, "cg", []):
             _rmdir_tree(c)
+            try:
+                c.parent.rmdir()  # impermctl-test/, unless another run uses it
+            except OSError:
+                pass
         self.proc = None
         self.leader = None
         if self.root_ds in self.mounts:
