@@ -265,7 +265,7 @@ def s7_watcher_restart(ctx):
         r = wait_for(lambda: (lambda r: r if DEMO in r.stdout else None)(v.run(call)), 5)
         expect(r, f"after the restart the watcher does not report {DEMO}", out(v.run(call)))
         r = v.run(["impermctl", "status"])
-        expect(DEMO in r.stdout, f"impermctl status does not show {DEMO} after the restart", out(r))
+        check(DEMO in r.stdout, f"impermctl status does not show {DEMO} after the restart", out(r))
         v.poweroff()
 
 
