@@ -4,5 +4,6 @@
 
 mod config;
 mod deb;
+mod nix;
 mod util;
 mod verify;

@@ -1,0 +1,250 @@
+# Pure helpers of the impermctl NixOS module: path arithmetic, the
+# normalisation of `environment.persistence` (ours or upstream impermanence's)
+# into plain entries, and the TOML renderer for /etc/impermctl/config.toml.
+#
+# Needs only nixpkgs' `lib` (no `pkgs`), so the evaluation tests can run
+# with the standalone nixpkgs.lib.
+{ lib }:
+let
+  inherit (lib)
+    attrNames
+    attrValues
+    concatMap
+    concatMapStringsSep
+    concatStringsSep
+    filter
+    foldl'
+    hasPrefix
+    head
+    length
+    optionalString
+    replaceStrings
+    sort
+    take
+    unique
+    ;
+
+  # ---------------------------------------------------------------- paths
+
+  # [ "/home/alice/" "/.ssh" ] -> [ "home" "alice" ".ssh" ]
+  splitPath = paths: filter (s: builtins.isString s && s != "") (concatMap (builtins.split "/") paths);
+
+  # [ "/home/alice/" ".ssh" ] -> "/home/alice/.ssh" (absolute iff the first is)
+  concatPaths =
+    paths:
+    let
+      prefix = optionalString (paths != [ ] && hasPrefix "/" (toString (head paths))) "/";
+    in
+    prefix + concatStringsSep "/" (splitPath (map toString paths));
+
+  # "/a/b/c" -> [ "/a" "/a/b" ] (top-down, without "/" and without the path)
+  parentsOf =
+    path:
+    let
+      parts = splitPath [ path ];
+      prefix = optionalString (hasPrefix "/" path) "/";
+      n = length parts;
+    in
+    if n < 2 then [ ] else map (i: prefix + concatStringsSep "/" (take i parts)) (lib.range 1 (n - 1));
+
+  # Every element that occurs more than once, each reported once, in order.
+  duplicates =
+    list:
+    let
+      step =
+        state: item:
+        if builtins.elem item state.seen then
+          state // { dups = state.dups ++ lib.optional (!(builtins.elem item state.dups)) item; }
+        else
+          state // { seen = state.seen ++ [ item ]; };
+    in
+    (foldl' step {
+      seen = [ ];
+      dups = [ ];
+    } list).dups;
+
+  # nixpkgs' `utils.pathsNeededForBoot` (nixos/lib/utils.nix): the paths
+  # stage 1 mounts before switching root. Kept here so the module needs no
+  # `utils` argument (the evaluation tests have none).
+  pathsNeededForBoot = [
+    "/"
+    "/nix"
+    "/nix/store"
+    "/var"
+    "/var/log"
+    "/var/lib"
+    "/var/lib/nixos"
+    "/etc"
+    "/usr"
+  ];
+
+  # ------------------------------------------------------------------ TOML
+
+  # Control characters U+0001..U+001F and U+007F, built through fromJSON
+  # because Nix has no other way to write them.
+  hex = [ "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "a" "b" "c" "d" "e" "f" ];
+  controlCodes =
+    filter (c: c != "0000") (concatMap (hi: map (lo: "00${hi}${lo}") hex) [ "0" "1" ]) ++ [ "007f" ];
+  named = {
+    "0008" = "\\b";
+    "0009" = "\\t";
+    "000a" = "\\n";
+    "000c" = "\\f";
+    "000d" = "\\r";
+  };
+  controlChars = map (c: builtins.fromJSON "\"\\u${c}\"") controlCodes;
+  controlEscapes = map (c: named.${c} or "\\u${lib.toUpper c}") controlCodes;
+
+  # A TOML basic string: backslash, quote and every control character
+  # escaped (TOML 1.0 §String). One left-to-right pass, so nothing is
+  # escaped twice.
+  tomlString =
+    s: "\"" + replaceStrings ([ "\\" "\"" ] ++ controlChars) ([ "\\\\" "\\\"" ] ++ controlEscapes) s + "\"";
+
+  tomlValue =
+    v:
+    if builtins.isBool v then
+      (if v then "true" else "false")
+    else if builtins.isInt v then
+      toString v
+    else if builtins.isString v || builtins.isPath v then
+      tomlString (toString v)
+    else if builtins.isList v then
+      "[" + concatMapStringsSep ", " tomlValue v + "]"
+    else if builtins.isAttrs v then
+      # Inline table; keys are the module's own fixed, bare names, in the
+      # order `_keys` gives (else alphabetical).
+      let
+        keys = v._keys or (attrNames v);
+      in
+      "{ " + concatMapStringsSep ", " (k: "${k} = ${tomlValue v.${k}}") keys + " }"
+    else
+      throw "impermctl: cannot render ${builtins.typeOf v} as TOML";
+
+  # `key = value` lines in the order given by `keys`.
+  tomlPairs = keys: attrs: concatMapStringsSep "" (k: "${k} = ${tomlValue attrs.${k}}\n") keys;
+
+  # The whole config file. `settings` = { layout, roots, watch } as built by
+  # `settingsOf`; the key order is fixed so the output is stable.
+  renderConfig =
+    settings:
+    let
+      perms = p: {
+        _keys = [ "user" "group" "mode" ];
+        inherit (p) user group mode;
+      };
+      dir =
+        d:
+        "\n[[persistence.directories]]\n"
+        + tomlPairs [ "path" "user" "group" "mode" "hide_mount" "allow_trash" "parent" ] (
+          d // { parent = perms d.parent; }
+        );
+      file =
+        f: "\n[[persistence.files]]\n" + tomlPairs [ "path" "method" "parent" ] (f // { parent = perms f.parent; });
+      root =
+        r:
+        "\n[[persistence]]\n"
+        + tomlPairs [ "path" "hide_mounts" "allow_trash" ] r
+        + concatMapStringsSep "" dir r.directories
+        + concatMapStringsSep "" file r.files;
+    in
+    ''
+      # Generated by the impermctl NixOS module from environment.persistence
+      # and services.impermctl. Do not edit: changes are lost on the next switch.
+      version = 1
+
+      [layout]
+    ''
+    + tomlPairs [ "ephemeral_root" "persistent_must_differ" "on_failure" ] settings.layout
+    + concatMapStringsSep "" root settings.roots
+    + "\n[watch]\n"
+    + tomlPairs [ "ignore" "warn_every" "max_warnings_per_minute" ] settings.watch;
+
+  # -------------------------------------------------- environment.persistence
+
+  # Normalise `environment.persistence` (this module's or upstream
+  # impermanence's: the entries carry the same attribute names) into
+  # persistence roots with plain entries. `users` is `config.users.users`,
+  # `homeManagerUsers` is `config.home-manager.users` (or {}).
+  rootsOf =
+    {
+      persistence,
+      users ? { },
+      homeManagerUsers ? { },
+    }:
+    let
+      locations = filter (l: l.enable or true) (map (n: persistence.${n}) (attrNames persistence));
+      userLocations = l: map (u: l.users.${u}) (attrNames (l.users or { }));
+      hmLocations = filter (l: l.enable or true) (
+        concatMap (u: attrValues (homeManagerUsers.${u}.home.persistence or { })) (attrNames homeManagerUsers)
+      );
+      sources = concatMap (l: [ l ] ++ userLocations l) locations ++ hmLocations;
+
+      # Home Manager leaves `group` null: the user's primary group.
+      groupOf =
+        user: group:
+        if group != null then
+          group
+        else
+          let
+            g = users.${user}.group or "";
+          in
+          if g == "" then "users" else g;
+      permsOf = user: p: {
+        user = p.user or user;
+        group = groupOf (p.user or user) (p.group or null);
+        mode = p.mode or "0755";
+      };
+
+      dirEntry = d: {
+        root = concatPaths [ d.persistentStoragePath ];
+        path = d.dirPath;
+        user = d.user;
+        group = groupOf d.user d.group;
+        inherit (d) mode;
+        hide_mount = d.hideMount or false;
+        allow_trash = d.allowTrash or false;
+        parent = permsOf d.user (d.defaultPerms or { });
+      };
+      fileEntry = f: {
+        root = concatPaths [ f.persistentStoragePath ];
+        path = f.filePath;
+        method = f.method or "auto";
+        parent = permsOf (f.parentDirectory.user or "root") (f.parentDirectory or { });
+      };
+
+      directories = map dirEntry (concatMap (s: s.directories or [ ]) sources);
+      files = map fileEntry (concatMap (s: s.files or [ ]) sources);
+
+      rootPaths = sort (a: b: a < b) (unique (map (e: e.root) (directories ++ files)));
+      locationFor = p: filter (l: concatPaths [ l.persistentStoragePath ] == p) locations;
+      strip = e: removeAttrs e [ "root" ];
+      mkRoot =
+        p:
+        let
+          owners = locationFor p;
+          first = if owners == [ ] then { } else head owners;
+        in
+        {
+          path = p;
+          hide_mounts = first.hideMounts or false;
+          allow_trash = first.allowTrash or false;
+          directories = map strip (filter (e: e.root == p) directories);
+          files = map strip (filter (e: e.root == p) files);
+        };
+    in
+    map mkRoot rootPaths;
+in
+{
+  inherit
+    splitPath
+    concatPaths
+    parentsOf
+    duplicates
+    pathsNeededForBoot
+    tomlString
+    tomlValue
+    renderConfig
+    rootsOf
+    ;
+}
