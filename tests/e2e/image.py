@@ -179,10 +179,9 @@ def prepare_vps(root):
              if (root / "lib/systemd/system" / u).exists()]
     if units:
         sh("systemctl", f"--root={root}", "enable", "--quiet", *units)
-    return units
     # A user for "another user is refused" checks.
-    sh("chroot", root, "useradd", "--create-home", "--uid", "1000", "alice",
-       capture_output=True)
+    sh("chroot", root, "useradd", "--create-home", "--uid", "1000", "alice")
+    return units
 
 
 def shift_ownership(root, base):
