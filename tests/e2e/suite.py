@@ -25,7 +25,7 @@ UNITS = ("impermctl-boot.service", "impermctl-watch.service")
 def enter_private_mount_namespace():
     """Re-exec in a private mount namespace: every mount the rig makes
     (datasets, the nspawn tmpfs) vanishes with it."""
-    if os.environ.get(NS_MARK) == str(os.getppid()) or os.environ.get(NS_MARK) == "1":
+    if os.environ.get(NS_MARK) == "1":
         return
     env = dict(os.environ, **{NS_MARK: "1"})
     os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", "--",
