@@ -122,7 +122,12 @@ let
       throw "impermctl: cannot render ${builtins.typeOf v} as TOML";
 
   # `key = value` lines in the order given by `keys`.
-  tomlPairs = keys: attrs: concatMapStringsSep "" (k: "${k} = ${tomlValue attrs.${k}}\n") keys;
+  # Keys whose value is null are left out.
+  tomlPairs =
+    keys: attrs:
+    concatMapStringsSep "" (k: "${k} = ${tomlValue attrs.${k}}\n") (
+      filter (k: (attrs.${k} or null) != null) keys
+    );
 
   # The whole config file. `settings` = { layout, roots, watch } as built by
   # `settingsOf`; the key order is fixed so the output is stable.
@@ -136,11 +141,11 @@ let
       dir =
         d:
         "\n[[persistence.directories]]\n"
-        + tomlPairs [ "path" "user" "group" "mode" "hide_mount" "allow_trash" "parent" ] (
+        + tomlPairs [ "path" "user" "group" "mode" "hide_mount" "allow_trash" "parent" "home" ] (
           d // { parent = perms d.parent; }
         );
       file =
-        f: "\n[[persistence.files]]\n" + tomlPairs [ "path" "method" "parent" ] (f // { parent = perms f.parent; });
+        f: "\n[[persistence.files]]\n" + tomlPairs [ "path" "method" "parent" "home" ] (f // { parent = perms f.parent; });
       root =
         r:
         "\n[[persistence]]\n"
@@ -205,12 +210,14 @@ let
         hide_mount = d.hideMount or false;
         allow_trash = d.allowTrash or false;
         parent = permsOf d.user (d.defaultPerms or { });
+        home = d.home or null;
       };
       fileEntry = f: {
         root = concatPaths [ f.persistentStoragePath ];
         path = f.filePath;
         method = f.method or "auto";
         parent = permsOf (f.parentDirectory.user or "root") (f.parentDirectory or { });
+        home = f.home or null;
       };
 
       directories = map dirEntry (concatMap (s: s.directories or [ ]) sources);

@@ -248,8 +248,8 @@ let
   };
 
   # The entries of `users.<user>`: relative to the user's home, owned by the
-  # user and their primary group; missing parents (the home first) get the
-  # user, the group and mode 0700.
+  # user and their primary group; a missing home is created with the user,
+  # the group and mode 0700, missing directories inside it with mode 0755.
   userType =
     location: loc:
     submodule (
@@ -262,10 +262,12 @@ let
           name = location;
           user = name;
           home = u.home or "/home/${name}";
+          # As impermanence: parents inside the home 0755; the home itself is
+          # created 0700 by impermctl (the rendered `home` key).
           defaultPerms = {
             user = name;
             inherit group;
-            mode = "0700";
+            mode = "0755";
           };
         };
       in

@@ -1,12 +1,268 @@
-//! `impermctl persist` (not implemented yet).
+//! `impermctl persist PATH…`: plan every path, refuse them all if one must
+//! be refused, else copy, bind and record each, with progress on a
+//! terminal, then print the configuration that keeps them persisted.
 
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::copy::CopyStats;
 use crate::exit::Exit;
+use crate::group::{self, Persist};
+use crate::persist::{self, Action, Kind, Options, Refusal, Step};
 
 /// Arguments of `impermctl persist`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The paths to persist, as the system sees them (e.g. /var/lib/foo).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The persistence root to move the data to (default: the config's first).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Proceed even when processes have files there open for writing.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    dry_run: bool,
+    paths: Vec<PathReport<'a>>,
+    refused: Vec<&'a Refusal>,
+}
+
+#[derive(Serialize)]
+struct PathReport<'a> {
+    #[serde(flatten)]
+    step: &'a Step,
+    /// What the copy did (when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied: Option<CopyStats>,
+    nix: String,
+    toml: String,
+}
 
 /// Run `impermctl persist`.
-pub fn run(_g: &super::Global, _a: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("impermctl persist is not implemented yet")
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root();
+    let (settings, notice) = g.settings(false)?;
+    if let Some(n) = notice
+        && !a.json
+    {
+        eprintln!("impermctl: {n}");
+    }
+    let opts = Options {
+        to: a.to.as_deref(),
+        force: a.force,
+        proc: Path::new("/proc"),
+    };
+    let planned = persist::plan(&root, &settings, opts, &a.paths)?;
+    let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
+    let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
+    let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
+    let nothing = || Report {
+        dry_run: a.dry_run,
+        paths: Vec::new(),
+        refused: refused.iter().collect(),
+    };
+    if !refused.is_empty() {
+        if a.json {
+            crate::output::print_json("Persist", &nothing())?;
+        }
+        for r in &refused {
+            eprintln!(
+                "impermctl: refusing to persist {}: {}",
+                r.path.display(),
+                r.reason
+            );
+        }
+        if steps.len() + refused.len() > 1 {
+            eprintln!("impermctl: nothing was changed");
+        }
+        return Ok(Exit::Error);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut reports = Vec::new();
+    for step in &steps {
+        let copied = if a.dry_run {
+            describe(&mut out, step, a.json, true)?;
+            None
+        } else {
+            let stats = apply_with_progress(&root, step, !a.json)?;
+            describe(&mut out, step, a.json, false)?;
+            (step.action == Action::Copy).then_some(stats)
+        };
+        reports.push(PathReport {
+            step,
+            copied,
+            nix: nix_line(step),
+            toml: toml_lines(step),
+        });
+    }
+    if a.json {
+        drop(out);
+        let mut r = nothing();
+        r.paths = reports;
+        crate::output::print_json("Persist", &r)?;
+    } else {
+        config_hint(&mut out, &steps, a.dry_run)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn how(k: Kind) -> Persist {
+    match k {
+        Kind::Directory => Persist::Directory,
+        Kind::File => Persist::File,
+    }
+}
+
+fn nix_line(s: &Step) -> String {
+    group::suggest_nix(&s.root, &s.path, how(s.kind))
+}
+
+fn toml_lines(s: &Step) -> String {
+    group::suggest_toml(&s.path, how(s.kind))
+}
+
+fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Result<()> {
+    if json {
+        return Ok(());
+    }
+    let (p, src) = (s.path.display(), s.source.display());
+    let size = format!("{} entries, {}", s.entries, human_bytes(s.bytes));
+    let line = match (s.action, dry) {
+        (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
+        (Action::Copy, true) => {
+            format!("would copy {p} ({size}) to {src}, then bind-mount it over {p}")
+        }
+        (Action::Bind, true) => {
+            format!("would bind-mount the finished copy {src} ({size}) over {p}")
+        }
+        (Action::Copy, false) => {
+            format!("persisted {p}: copied {size} to {src} and bind-mounted it over {p}")
+        }
+        (Action::Bind, false) => {
+            format!("persisted {p}: bind-mounted the finished copy {src} over it")
+        }
+    };
+    writeln!(out, "{line}")?;
+    if s.stale_tmp {
+        let verb = if dry { "would remove" } else { "removed" };
+        writeln!(
+            out,
+            "  ({verb} a partial copy left by an interrupted run first)"
+        )?;
+    }
+    for w in &s.writers {
+        writeln!(out, "  warning (--force): {w}")?;
+    }
+    Ok(())
+}
+
+fn config_hint(out: &mut impl Write, steps: &[Step], dry: bool) -> anyhow::Result<()> {
+    let new: Vec<&Step> = steps.iter().filter(|s| !s.declared).collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let when = if dry { "After that, add" } else { "Add" };
+    writeln!(
+        out,
+        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:"
+    )?;
+    for s in &new {
+        writeln!(out, "  {}", nix_line(s))?;
+    }
+    writeln!(
+        out,
+        "or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {}):",
+        new[0].root.display()
+    )?;
+    for s in &new {
+        for l in toml_lines(s).lines() {
+            writeln!(out, "  {l}")?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_with_progress(
+    root: &crate::root::Root,
+    step: &Step,
+    allow: bool,
+) -> anyhow::Result<CopyStats> {
+    let tty = allow && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut shown = false;
+    let mut progress = |st: CopyStats| {
+        if !tty || start.elapsed().as_millis() < 500 {
+            return;
+        }
+        shown = true;
+        eprint!(
+            "\r\x1b[K{}",
+            progress_line(step, st, start.elapsed().as_secs_f64())
+        );
+    };
+    let r = persist::apply(root, step, &mut progress);
+    if shown {
+        eprintln!();
+    }
+    r
+}
+
+/// "copying /var/lib/foo: 1,204/2,000 entries, 12.0 MiB/20.0 MiB, 40.0 MiB/s, ETA 1s"
+fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
+    let rate = st.bytes as f64 / secs.max(0.001);
+    let left = step.bytes.saturating_sub(st.bytes) as f64;
+    let eta = if rate > 0.0 {
+        format!("ETA {:.0}s", left / rate)
+    } else {
+        "ETA ?".into()
+    };
+    format!(
+        "copying {}: {}/{} entries, {}/{}, {}/s, {eta}",
+        step.path.display(),
+        st.entries,
+        step.entries,
+        human_bytes(st.bytes),
+        human_bytes(step.bytes),
+        human_bytes(rate as u64)
+    )
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_du() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(20 << 20), "20.0 MiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
 }

@@ -142,6 +142,10 @@ pub struct Entry {
     pub perms: Perms,
     /// Perms of missing parent directories (files: `parent = {…}`).
     pub parent: Perms,
+    /// `users.<name>` entries: the user's home. Missing directories above it
+    /// are created root:root 0755, the home itself with `parent`'s owner and
+    /// mode 0700, directories between the home and the entry with `parent`.
+    pub home: Option<PathBuf>,
     /// `x-gvfs-hide` (directories only; always false for files).
     pub hide: bool,
     /// `x-gvfs-trash` (directories only; always false for files).

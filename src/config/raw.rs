@@ -48,6 +48,7 @@ pub(super) struct RawDirectory {
     pub hide_mount: Option<bool>,
     pub allow_trash: Option<bool>,
     pub parent: Option<RawPerms>,
+    pub home: Option<Spanned<String>>,
 }
 
 /// One `[[persistence.files]]` entry.
@@ -57,6 +58,7 @@ pub(super) struct RawFile {
     pub path: Option<Spanned<String>>,
     pub method: Option<FileMethod>,
     pub parent: Option<RawPerms>,
+    pub home: Option<Spanned<String>>,
 }
 
 /// `parent = { user, group, mode }`.

@@ -83,6 +83,7 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
             let d = d.into_inner();
             let path = entry_path(d.path.as_ref(), &span, &field, &roots, loc)?;
             let sp = d.path.as_ref().map_or(span, Spanned::span);
+            let home = home_dir(d.home.as_ref(), &path, &field, loc)?;
             check_duplicate(
                 &mut seen,
                 &path,
@@ -105,6 +106,7 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
                     loc,
                 )?,
                 parent: parent_perms(d.parent.as_ref(), &field, loc)?,
+                home,
                 hide: d.hide_mount.unwrap_or(root.hide_mounts),
                 trash: d.allow_trash.unwrap_or(root.allow_trash),
                 method: FileMethod::Auto,
@@ -116,6 +118,7 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
             let f = f.into_inner();
             let path = entry_path(f.path.as_ref(), &span, &field, &roots, loc)?;
             let sp = f.path.as_ref().map_or(span, Spanned::span);
+            let home = home_dir(f.home.as_ref(), &path, &field, loc)?;
             check_duplicate(&mut seen, &path, Kind::File, &root.path, &sp, &field, loc)?;
             entries.push(Entry {
                 kind: Kind::File,
@@ -124,6 +127,7 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
                 root: root.path.clone(),
                 perms: Perms::default(),
                 parent: parent_perms(f.parent.as_ref(), &field, loc)?,
+                home,
                 hide: false,
                 trash: false,
                 method: f.method.unwrap_or(FileMethod::Auto),
@@ -316,4 +320,29 @@ fn forbidden(path: &Path) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|f| path.starts_with(f))
+}
+
+/// `home = "/home/alice"`: must be absolute and strictly contain the entry.
+fn home_dir(
+    home: Option<&Spanned<String>>,
+    path: &Path,
+    field: &str,
+    loc: &Locator<'_>,
+) -> Result<Option<PathBuf>> {
+    let Some(h) = home else { return Ok(None) };
+    let field = format!("{field}.home");
+    let dir = abs_path(h, &field, loc)?;
+    if dir == Path::new("/") || !path.starts_with(&dir) || path == dir {
+        return Err(loc.error(
+            Some(h.span()),
+            &field,
+            format!(
+                "{} is not inside the home directory {}",
+                path.display(),
+                dir.display()
+            ),
+            "set home to the user's home directory that contains the entry, or remove it",
+        ));
+    }
+    Ok(Some(dir))
 }

@@ -2,6 +2,7 @@
 //! no policy, so that the logic above can be tested with data and fake roots.
 #![allow(unsafe_code)]
 
+pub mod copy;
 pub mod fanotify;
 pub mod fs;
 pub mod inotify;

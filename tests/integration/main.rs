@@ -3,7 +3,10 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod config;
+mod copy_kill;
 mod deb;
+mod manifest;
 mod nix;
+mod persist;
 mod util;
 mod verify;

@@ -170,8 +170,9 @@ let
         parent = {
           user = "alice";
           group = "users";
-          mode = "0700";
+          mode = "0755";
         };
+        home = "/home/alice";
       } "alice .ssh"
       ++ expectEq (userDir "/srv/bob/docs/private").user "bob" "bob owner"
       ++ expectEq (userDir "/srv/bob/docs/private").group "staff" "bob group"
@@ -183,8 +184,9 @@ let
           parent = {
             user = "bob";
             group = "staff";
-            mode = "0700";
+            mode = "0755";
           };
+          home = "/srv/bob";
         }
       ] "bob file"
       ++ expectEq (map (d: d.dirPath) (lib.head (builtins.attrValues users.environment.persistence)).users.alice.directories) [

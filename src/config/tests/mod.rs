@@ -98,6 +98,7 @@ fn dir(path: &str, hide: bool) -> Entry {
         source: format!("/persistent{path}").into(),
         perms: Perms::default(),
         parent: Perms::default(),
+        home: None,
         hide,
         trash: false,
         method: FileMethod::Auto,
@@ -349,4 +350,26 @@ proptest::proptest! {
             proptest::prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
         }
     }
+}
+
+#[test]
+fn home_must_contain_the_entry() {
+    let base = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/home/alice/.ssh\"\n";
+    let s = ok(&format!("{base}home = \"/home/alice\"\n"));
+    assert_eq!(
+        s.entries[0].home.as_deref(),
+        Some(std::path::Path::new("/home/alice"))
+    );
+    let e = parse(
+        &format!("{base}home = \"/home/bob\"\n"),
+        std::path::Path::new(FILE),
+    )
+    .unwrap_err();
+    assert_eq!((e.line, e.column), (6, 8), "{e}");
+    assert_eq!(e.field, "persistence[0].directories[0].home");
+    assert!(
+        e.message
+            .contains("not inside the home directory /home/bob"),
+        "{e}"
+    );
 }

@@ -1,0 +1,284 @@
+//! Comparing a copy with its source (type, owner, mode, mtime, size, link
+//! targets, device numbers, xattrs, hard-link structure, optionally the
+//! bytes), and measuring a tree before copying it.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rustix::fs::FileType;
+
+use crate::sys::copy::{self as sys, At, Meta};
+
+/// What [`compare_trees`] looks at beyond metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Differ {
+    /// Also compare the bytes of every regular file.
+    pub content: bool,
+}
+
+/// Compare the tree at `a` with the tree at `b` (host paths, symlinks never
+/// followed). `Ok(None)` when `b` is a faithful copy of `a`, else the first
+/// difference found, as a sentence naming the path. Atimes are not
+/// compared (reading changes them); `security.*`/`trusted.*` xattrs neither
+/// (a copy without the privilege leaves them out, with a warning).
+pub fn compare_trees(a: &Path, b: &Path, how: Differ) -> Result<Option<String>> {
+    let (ad, an) = open_parent(a)?;
+    let (bd, bn) = open_parent(b)?;
+    let top =
+        sys::stat_at(ad.as_fd(), an).with_context(|| format!("cannot stat {}", a.display()))?;
+    let mut c = Cmp {
+        how,
+        a: a.to_path_buf(),
+        links: HashMap::new(),
+        dev: (top.dev, top.mnt_id),
+    };
+    c.entry(ad.as_fd(), an, bd.as_fd(), bn, Path::new(""))
+}
+
+fn open_parent(p: &Path) -> Result<(OwnedFd, &OsStr)> {
+    let parent = p
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = p
+        .file_name()
+        .with_context(|| format!("{}: no final name", p.display()))?;
+    let fd = sys::open_dir(parent).with_context(|| format!("cannot open {}", parent.display()))?;
+    Ok((fd, name))
+}
+
+struct Cmp {
+    how: Differ,
+    a: PathBuf,
+    links: HashMap<u64, u64>,
+    dev: (u64, u64),
+}
+
+impl Cmp {
+    fn show(&self, rel: &Path) -> String {
+        if rel.as_os_str().is_empty() {
+            self.a.display().to_string()
+        } else {
+            self.a.join(rel).display().to_string()
+        }
+    }
+
+    fn entry(
+        &mut self,
+        ad: BorrowedFd<'_>,
+        an: &OsStr,
+        bd: BorrowedFd<'_>,
+        bn: &OsStr,
+        rel: &Path,
+    ) -> Result<Option<String>> {
+        let p = self.show(rel);
+        let ma = sys::stat_at(ad, an).with_context(|| format!("cannot stat {p}"))?;
+        let mb = match sys::stat_at(bd, bn) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(format!("{p}: missing from the copy")));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot stat the copy of {p}")),
+        };
+        if let Some(d) = meta_diff(&ma, &mb) {
+            return Ok(Some(format!("{p}: {d}")));
+        }
+        if ma.kind != FileType::Directory && ma.nlink > 1 {
+            let first = *self.links.entry(ma.ino).or_insert(mb.ino);
+            if first != mb.ino {
+                return Ok(Some(format!("{p}: hard link not preserved")));
+            }
+        }
+        match ma.kind {
+            FileType::Directory => self.dir(ad, an, &ma, bd, bn, rel),
+            FileType::RegularFile => {
+                let fa = sys::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
+                let fb = sys::open_read_at(bd, bn)
+                    .with_context(|| format!("cannot open the copy of {p}"))?;
+                if let Some(d) = xattr_diff(At::Fd(fa.as_fd()), At::Fd(fb.as_fd()))? {
+                    return Ok(Some(format!("{p}: {d}")));
+                }
+                if self.how.content && !same_bytes(fa, fb)? {
+                    return Ok(Some(format!("{p}: contents differ")));
+                }
+                Ok(None)
+            }
+            FileType::Symlink => {
+                let ta = sys::readlink_at(ad, an)?;
+                let tb = sys::readlink_at(bd, bn)?;
+                Ok((ta != tb).then(|| format!("{p}: link target {ta:?} vs {tb:?}")))
+            }
+            _ => Ok(xattr_diff(At::Name(ad, an), At::Name(bd, bn))?.map(|d| format!("{p}: {d}"))),
+        }
+    }
+
+    fn dir(
+        &mut self,
+        ad: BorrowedFd<'_>,
+        an: &OsStr,
+        ma: &Meta,
+        bd: BorrowedFd<'_>,
+        bn: &OsStr,
+        rel: &Path,
+    ) -> Result<Option<String>> {
+        let p = self.show(rel);
+        let da = sys::open_dir_at(ad, an).with_context(|| format!("cannot open {p}"))?;
+        let db =
+            sys::open_dir_at(bd, bn).with_context(|| format!("cannot open the copy of {p}"))?;
+        if let Some(d) = xattr_diff(At::Fd(da.as_fd()), At::Fd(db.as_fd()))? {
+            return Ok(Some(format!("{p}: {d}")));
+        }
+        let other_mount =
+            (ma.dev, ma.mnt_id) != self.dev && !(ma.dev == self.dev.0 && ma.mnt_id == 0);
+        let mut na = if other_mount {
+            Vec::new()
+        } else {
+            names(da.as_fd())?
+        };
+        let mut nb = names(db.as_fd())?;
+        na.sort();
+        nb.sort();
+        if na != nb {
+            let extra: Vec<_> = nb.iter().filter(|n| !na.contains(n)).take(3).collect();
+            let missing: Vec<_> = na.iter().filter(|n| !nb.contains(n)).take(3).collect();
+            return Ok(Some(format!(
+                "{p}: entries differ (only in the source: {missing:?}; only in the copy: {extra:?})"
+            )));
+        }
+        for n in &na {
+            let n = OsStr::from_bytes(n.as_bytes());
+            if let Some(d) = self.entry(da.as_fd(), n, db.as_fd(), n, &rel.join(n))? {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn names(d: BorrowedFd<'_>) -> Result<Vec<CString>> {
+    Ok(sys::read_dir(d)?.into_iter().map(|(n, _)| n).collect())
+}
+
+fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
+    if a.kind != b.kind {
+        return Some(format!("type {:?} vs {:?}", a.kind, b.kind));
+    }
+    if (a.uid, a.gid) != (b.uid, b.gid) {
+        return Some(format!("owner {}:{} vs {}:{}", a.uid, a.gid, b.uid, b.gid));
+    }
+    if a.kind != FileType::Symlink && a.perm != b.perm {
+        return Some(format!("mode {:04o} vs {:04o}", a.perm, b.perm));
+    }
+    if a.mtime != b.mtime {
+        return Some(format!(
+            "mtime {}.{:09} vs {}.{:09}",
+            a.mtime.sec, a.mtime.nsec, b.mtime.sec, b.mtime.nsec
+        ));
+    }
+    if a.kind == FileType::RegularFile && a.size != b.size {
+        return Some(format!("size {} vs {}", a.size, b.size));
+    }
+    if matches!(a.kind, FileType::CharacterDevice | FileType::BlockDevice) && a.rdev != b.rdev {
+        return Some("device number differs".into());
+    }
+    None
+}
+
+fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
+    let read = |at: At<'_>| -> Result<Vec<(CString, Vec<u8>)>> {
+        let mut v = Vec::new();
+        for n in sys::xattr_list(at)? {
+            let s = n.as_bytes();
+            if s.starts_with(b"security.") || s.starts_with(b"trusted.") {
+                continue;
+            }
+            let val = sys::xattr_get(at, &n)?;
+            v.push((n, val));
+        }
+        v.sort();
+        Ok(v)
+    };
+    let (xa, xb) = (read(a)?, read(b)?);
+    if xa == xb {
+        return Ok(None);
+    }
+    let names = |x: &[(CString, Vec<u8>)]| x.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    Ok(Some(format!(
+        "xattrs differ ({:?} vs {:?})",
+        names(&xa),
+        names(&xb)
+    )))
+}
+
+fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
+    let (mut a, mut b) = (std::fs::File::from(a), std::fs::File::from(b));
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = read_full(&mut a, &mut ba)?;
+        let m = read_full(&mut b, &mut bb)?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Count the entries and bytes of regular files of the tree at `from`, as a
+/// copy would (same filesystem only, symlinks not followed): for progress
+/// estimates and `--dry-run`.
+pub fn measure(from: &Path) -> Result<(u64, u64)> {
+    let fd = sys::open_path(from).with_context(|| format!("cannot open {}", from.display()))?;
+    let m = sys::stat_fd(fd.as_fd()).with_context(|| format!("cannot stat {}", from.display()))?;
+    if m.kind != FileType::Directory {
+        return Ok((
+            1,
+            if m.kind == FileType::RegularFile {
+                m.size
+            } else {
+                0
+            },
+        ));
+    }
+    let d = sys::open_dir(from).with_context(|| format!("cannot open {}", from.display()))?;
+    let mut totals = (1, 0);
+    walk(d.as_fd(), (m.dev, m.mnt_id), &mut totals)
+        .with_context(|| format!("cannot measure {}", from.display()))?;
+    Ok(totals)
+}
+
+fn walk(d: BorrowedFd<'_>, dev: (u64, u64), t: &mut (u64, u64)) -> Result<()> {
+    for (n, _) in sys::read_dir(d)? {
+        let n = OsStr::from_bytes(n.as_bytes());
+        let m = sys::stat_at(d, n)?;
+        t.0 += 1;
+        match m.kind {
+            FileType::RegularFile => t.1 += m.size,
+            FileType::Directory
+                if (m.dev, m.mnt_id) == dev || (m.dev == dev.0 && m.mnt_id == 0) =>
+            {
+                let c = sys::open_dir_at(d, n)?;
+                walk(c.as_fd(), dev, t)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! The recursive, fd-relative copy: one entry at a time, metadata after
+//! contents, directories finished (owner, xattrs, mode, times, fsync) after
+//! their children.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rustix::fs::FileType;
+
+use super::CopyStats;
+use crate::sys::copy::{self as sys, At, Meta};
+
+const CHUNK: usize = 8 << 20;
+const TICK: Duration = Duration::from_millis(100);
+
+/// A copy in progress.
+pub(super) struct Copier<'a> {
+    from: PathBuf,
+    tmp: PathBuf,
+    stats: CopyStats,
+    progress: &'a mut dyn FnMut(CopyStats),
+    last: Instant,
+    /// (dev, ino) of a multiply-linked source inode → its first copy,
+    /// relative to the temporary root.
+    links: HashMap<(u64, u64), PathBuf>,
+    /// The temporary root directory (when copying a directory).
+    root: Option<OwnedFd>,
+    /// (dev, ino) of the temporary root: met in the source, the
+    /// destination is inside the source.
+    root_id: (u64, u64),
+    /// Filesystem and mount of `from`: nothing else is descended into.
+    dev: u64,
+    mnt_id: u64,
+    /// How data is copied (stepped down once refused).
+    method: sys::Method,
+}
+
+impl<'a> Copier<'a> {
+    pub(super) fn new(from: &Path, tmp: &Path, progress: &'a mut dyn FnMut(CopyStats)) -> Self {
+        Copier {
+            from: from.to_path_buf(),
+            tmp: tmp.to_path_buf(),
+            stats: CopyStats::default(),
+            progress,
+            last: Instant::now(),
+            links: HashMap::new(),
+            root: None,
+            root_id: (0, 0),
+            dev: 0,
+            mnt_id: 0,
+            method: sys::Method::default(),
+        }
+    }
+
+    pub(super) fn finish(self) -> CopyStats {
+        (self.progress)(self.stats);
+        self.stats
+    }
+
+    fn tick(&mut self) {
+        if self.last.elapsed() >= TICK {
+            self.last = Instant::now();
+            (self.progress)(self.stats);
+        }
+    }
+
+    /// Copy `src_dir/name` (the tree's top) to `dst_dir/tmp`.
+    pub(super) fn copy_top(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        dst_dir: BorrowedFd<'_>,
+        tmp: &OsStr,
+    ) -> anyhow::Result<()> {
+        let m = sys::stat_at(src_dir, name)
+            .with_context(|| format!("cannot stat {}", self.from.display()))?;
+        self.dev = m.dev;
+        self.mnt_id = m.mnt_id;
+        self.entry(src_dir, name, &m, dst_dir, tmp, Path::new(""))
+    }
+
+    fn entry(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &Meta,
+        dst_dir: BorrowedFd<'_>,
+        dname: &OsStr,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        if m.kind != FileType::Directory
+            && m.nlink > 1
+            && let Some(first) = self.links.get(&(m.dev, m.ino))
+        {
+            let root = self
+                .root
+                .as_ref()
+                .context("hard link outside a directory")?;
+            sys::link_at(root.as_fd(), first, dst_dir, dname)
+                .with_context(|| format!("cannot hard-link {}", self.tmp.join(rel).display()))?;
+            self.stats.entries += 1;
+            return Ok(());
+        }
+        match m.kind {
+            FileType::Directory => self.dir(src_dir, name, m, dst_dir, dname, rel)?,
+            FileType::RegularFile => self.file(src_dir, name, m, dst_dir, dname, rel)?,
+            FileType::Symlink => {
+                let target = sys::readlink_at(src_dir, name)
+                    .with_context(|| format!("cannot read the link {}", self.src(rel)))?;
+                sys::symlink_at(OsStr::from_bytes(target.as_bytes()), dst_dir, dname)
+                    .with_context(|| format!("cannot create {}", self.dst(rel)))?;
+                self.finish_named(src_dir, name, m, dst_dir, dname, rel, false)?;
+            }
+            FileType::Fifo
+            | FileType::Socket
+            | FileType::CharacterDevice
+            | FileType::BlockDevice => {
+                match sys::mknod_at(dst_dir, dname, m.kind, m.rdev) {
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        tracing::warn!(
+                            "{}: not permitted to create this device node here, left out",
+                            self.src(rel)
+                        );
+                        self.stats.skipped += 1;
+                        return Ok(());
+                    }
+                    r => r.with_context(|| format!("cannot create {}", self.dst(rel)))?,
+                }
+                self.finish_named(src_dir, name, m, dst_dir, dname, rel, true)?;
+            }
+            FileType::Unknown => bail!("{}: unknown file type", self.src(rel)),
+        }
+        if m.kind != FileType::Directory && m.nlink > 1 {
+            self.links.insert((m.dev, m.ino), rel.to_path_buf());
+        }
+        self.stats.entries += 1;
+        self.tick();
+        Ok(())
+    }
+
+    fn dir(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &Meta,
+        dst_dir: BorrowedFd<'_>,
+        dname: &OsStr,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let other_mount = m.dev != self.dev || (m.mnt_id != 0 && m.mnt_id != self.mnt_id);
+        let s = sys::open_dir_at(src_dir, name)
+            .with_context(|| format!("cannot open {}", self.src(rel)))?;
+        let sm = self.same(s.as_fd(), m, rel)?;
+        if (m.dev, m.ino) == self.root_id {
+            bail!(
+                "{} is the copy being made: the destination is inside the source",
+                self.src(rel)
+            );
+        }
+        sys::mkdir_at(dst_dir, dname, 0o700)
+            .with_context(|| format!("cannot create {}", self.dst(rel)))?;
+        let d = sys::open_dir_at(dst_dir, dname)
+            .with_context(|| format!("cannot open {}", self.dst(rel)))?;
+        if rel.as_os_str().is_empty() {
+            let id = sys::stat_fd(d.as_fd())?;
+            self.root_id = (id.dev, id.ino);
+            self.root = Some(d.try_clone().context("dup")?);
+        }
+        if other_mount {
+            tracing::warn!(
+                "{}: another filesystem is mounted here; copied as an empty directory",
+                self.src(rel)
+            );
+            self.stats.skipped += 1;
+        } else {
+            let mut names = sys::read_dir(s.as_fd())
+                .with_context(|| format!("cannot list {}", self.src(rel)))?;
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            for (n, _) in names {
+                let n = OsStr::from_bytes(n.as_bytes());
+                let child = rel.join(n);
+                let cm = sys::stat_at(s.as_fd(), n)
+                    .with_context(|| format!("cannot stat {}", self.src(&child)))?;
+                self.entry(s.as_fd(), n, &cm, d.as_fd(), n, &child)?;
+            }
+        }
+        self.finish_fd(s.as_fd(), &sm, d.as_fd(), rel)
+    }
+
+    fn file(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &Meta,
+        dst_dir: BorrowedFd<'_>,
+        dname: &OsStr,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let s = sys::open_read_at(src_dir, name)
+            .with_context(|| format!("cannot open {}", self.src(rel)))?;
+        self.same(s.as_fd(), m, rel)?;
+        let d = sys::create_at(dst_dir, dname)
+            .with_context(|| format!("cannot create {}", self.dst(rel)))?;
+        self.data(s.as_fd(), m, d.as_fd(), rel)?;
+        // The metadata as it is after reading: what the copy now holds.
+        let after =
+            sys::stat_fd(s.as_fd()).with_context(|| format!("cannot stat {}", self.src(rel)))?;
+        self.stats.files += 1;
+        self.finish_fd(s.as_fd(), &after, d.as_fd(), rel)
+    }
+
+    fn data(
+        &mut self,
+        s: BorrowedFd<'_>,
+        m: &Meta,
+        d: BorrowedFd<'_>,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let what = format!("cannot copy the data of {}", self.src(rel));
+        let ctx = || what.clone();
+        let sparse = m.blocks.saturating_mul(512) < m.size;
+        let mut off = 0;
+        if sparse {
+            while let Some((start, end)) = sys::next_data(s, off).with_context(ctx)? {
+                off = start;
+                while off < end {
+                    let want = usize::try_from(end - off).unwrap_or(CHUNK).min(CHUNK);
+                    let n = sys::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
+                    if n == 0 {
+                        break;
+                    }
+                    off += n as u64;
+                    self.stats.bytes += n as u64;
+                    self.tick();
+                }
+                off = off.max(end);
+            }
+            let len = sys::stat_fd(s).with_context(ctx)?.size;
+            sys::truncate(d, len).with_context(ctx)?;
+            return Ok(());
+        }
+        loop {
+            let n = sys::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
+                .with_context(ctx)?;
+            if n == 0 {
+                return Ok(());
+            }
+            off += n as u64;
+            self.stats.bytes += n as u64;
+            self.tick();
+        }
+    }
+
+    /// Refuse when the opened inode is not the one stat'ed (swapped meanwhile).
+    fn same(&self, fd: BorrowedFd<'_>, m: &Meta, rel: &Path) -> anyhow::Result<Meta> {
+        let now = sys::stat_fd(fd).with_context(|| format!("cannot stat {}", self.src(rel)))?;
+        if now.ino != m.ino || now.dev != m.dev || now.kind != m.kind {
+            bail!("{} was replaced while it was being copied", self.src(rel));
+        }
+        Ok(now)
+    }
+
+    /// Owner, xattrs, mode, times and fsync, through open fds.
+    fn finish_fd(
+        &mut self,
+        s: BorrowedFd<'_>,
+        m: &Meta,
+        d: BorrowedFd<'_>,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let path = self.dst(rel);
+        let ctx = || path.clone();
+        sys::chown_fd(d, m.uid, m.gid)
+            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
+        self.xattrs(At::Fd(s), At::Fd(d), rel)?;
+        sys::chmod_fd(d, m.perm).with_context(|| format!("cannot chmod {}", ctx()))?;
+        sys::set_times_fd(d, m.atime, m.mtime)
+            .with_context(|| format!("cannot set the times of {}", ctx()))?;
+        sys::fsync(d).with_context(|| format!("cannot fsync {}", ctx()))
+    }
+
+    /// Owner, xattrs, (mode,) times of something that cannot be opened.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_named(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &Meta,
+        dst_dir: BorrowedFd<'_>,
+        dname: &OsStr,
+        rel: &Path,
+        chmod: bool,
+    ) -> anyhow::Result<()> {
+        let path = self.dst(rel);
+        let ctx = || path.clone();
+        sys::chown_at(dst_dir, dname, m.uid, m.gid)
+            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
+        self.xattrs(At::Name(src_dir, name), At::Name(dst_dir, dname), rel)?;
+        if chmod {
+            sys::chmod_at(dst_dir, dname, m.perm)
+                .with_context(|| format!("cannot chmod {}", ctx()))?;
+        }
+        sys::set_times_at(dst_dir, dname, m.atime, m.mtime)
+            .with_context(|| format!("cannot set the times of {}", ctx()))
+    }
+
+    fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
+        let names = sys::xattr_list(s)
+            .with_context(|| format!("cannot list the xattrs of {}", self.src(rel)))?;
+        for n in names {
+            let v = match sys::xattr_get(s, &n) {
+                Ok(v) => v,
+                // Removed meanwhile.
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODATA.raw_os_error()) => {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot read xattr {n:?} of {}", self.src(rel)));
+                }
+            };
+            if let Err(e) = sys::xattr_set(d, &n, &v) {
+                let b = n.as_bytes();
+                let privileged = b.starts_with(b"security.") || b.starts_with(b"trusted.");
+                let refused = matches!(e.raw_os_error(), Some(c) if c == libc_eperm() || c == rustix::io::Errno::NOTSUP.raw_os_error() || c == rustix::io::Errno::INVAL.raw_os_error());
+                if privileged && refused {
+                    tracing::warn!("{}: xattr {n:?} not copied: {e}", self.src(rel));
+                    self.stats.skipped += 1;
+                    continue;
+                }
+                return Err(e)
+                    .with_context(|| format!("cannot set xattr {n:?} on {}", self.dst(rel)));
+            }
+        }
+        Ok(())
+    }
+
+    fn src(&self, rel: &Path) -> String {
+        join(&self.from, rel).display().to_string()
+    }
+
+    fn dst(&self, rel: &Path) -> String {
+        join(&self.tmp, rel).display().to_string()
+    }
+}
+
+/// How much to ask for at `off` in a file of `size` bytes: what is left
+/// (at least 64 KiB, to notice growth), at most `CHUNK`.
+fn chunk(size: u64, off: u64) -> usize {
+    let left = usize::try_from(size.saturating_sub(off)).unwrap_or(CHUNK);
+    left.clamp(64 << 10, CHUNK)
+}
+
+fn libc_eperm() -> i32 {
+    rustix::io::Errno::PERM.raw_os_error()
+}
+
+fn join(base: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    }
+}

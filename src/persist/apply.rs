@@ -1,0 +1,144 @@
+//! Carrying out a `persist` step: parents, atomic copy, bind mount, record.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{Action, Record, Step, record};
+use crate::copy::{self, CopyStats};
+use crate::root::Root;
+use crate::sys::copy::{self as sys, Meta};
+
+/// Carry out a step: copy (into missing parents created like their live
+/// counterparts), bind, record in `/run/impermctl/persisted.json`.
+pub fn apply(
+    root: &Root,
+    step: &Step,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let mut stats = CopyStats::default();
+    if step.action == Action::Copy {
+        make_parents(root, &step.root, &step.path)?;
+        stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
+    }
+    if step.action != Action::Done {
+        let root_fd = sys::open_dir(root.dir())?;
+        let beneath = |p: &Path| {
+            sys::open_beneath(root_fd.as_fd(), p.strip_prefix("/").unwrap_or(p))
+                .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
+        };
+        let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
+        sys::bind_mount(src.as_fd(), dst.as_fd()).with_context(|| {
+            format!(
+                "cannot bind-mount {} over {}",
+                step.source.display(),
+                step.path.display()
+            )
+        })?;
+        let (a, b) = (
+            sys::stat_fd(beneath(&step.path)?.as_fd())?,
+            sys::stat_fd(src.as_fd())?,
+        );
+        anyhow::ensure!(
+            (a.dev, a.ino) == (b.dev, b.ino),
+            "{} is not the bind of {} after mounting it",
+            step.path.display(),
+            step.source.display()
+        );
+    }
+    let file = super::records_file(root);
+    let since = record::read(&file)
+        .ok()
+        .and_then(|rs| {
+            rs.into_iter()
+                .find(|r| r.path == step.path)
+                .map(|r| r.since)
+        })
+        .unwrap_or_else(now);
+    record::upsert(
+        &file,
+        Record {
+            path: step.path.clone(),
+            root: step.root.clone(),
+            source: step.source.clone(),
+            kind: step.kind,
+            since,
+        },
+    )?;
+    Ok(stats)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Create the missing directories between the persistence root and the
+/// copy's parent, top-down, with the owner and mode of their live
+/// counterparts (as impermanence does).
+fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
+    let root_fd = sys::open_dir(root.dir())?;
+    let mut cur = sys::open_dir(&root.host(proot))
+        .with_context(|| format!("cannot open {}", proot.display()))?;
+    let mut live = PathBuf::from("/");
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
+        live.push(c);
+        let next = match sys::open_dir_at(cur.as_fd(), c) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let lm = sys::stat_fd(
+                    sys::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?)?.as_fd(),
+                )?;
+                let shown = proot.join(live.strip_prefix("/")?);
+                make_dir(cur.as_fd(), c, &root.host(&shown), &lm)
+                    .with_context(|| format!("cannot create {}", shown.display()))?
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot open {} (a symlink?)",
+                        proot
+                            .join(live.strip_prefix("/").unwrap_or(&live))
+                            .display()
+                    )
+                });
+            }
+        };
+        cur = next;
+    }
+    Ok(())
+}
+
+/// Create `name` in `dir` with the owner and mode of `like`, atomically:
+/// built under a temporary name (a stale one from a killed run is removed
+/// first), then renamed into place, so it never exists half-made.
+fn make_dir(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    host: &Path,
+    like: &Meta,
+) -> anyhow::Result<OwnedFd> {
+    copy::remove_stale_tmp(host)?;
+    let tmp = copy::tmp_name(name);
+    sys::mkdir_at(dir, &tmp, 0o700)?;
+    let fd = sys::open_dir_at(dir, &tmp)?;
+    sys::chown_fd(fd.as_fd(), like.uid, like.gid)?;
+    sys::chmod_fd(fd.as_fd(), like.perm)?;
+    sys::fsync(fd.as_fd())?;
+    let fd = match sys::rename_noreplace(dir, &tmp, name) {
+        Ok(()) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Made meanwhile by someone else: use theirs.
+            drop(fd);
+            copy::remove_stale_tmp(host)?;
+            sys::open_dir_at(dir, name)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    sys::fsync(dir)?;
+    Ok(fd)
+}

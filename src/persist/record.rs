@@ -1,0 +1,117 @@
+//! `/run/impermctl/persisted.json`: the paths `persist` moved into
+//! persistence during this boot, for `boot` to fold into `state.json`.
+//! Written atomically (temp file, fsync, rename, fsync of the directory).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Directory or file (as in the config: `directories` or `files`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A bind-mounted directory.
+    Directory,
+    /// A bind-mounted file.
+    File,
+}
+
+/// The document's `kind`.
+pub const KIND: &str = "Persisted";
+
+/// One path persisted by `impermctl persist`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The live path (logical).
+    pub path: PathBuf,
+    /// The persistence root.
+    pub root: PathBuf,
+    /// Where the data lives now (logical): `root` + `path`.
+    pub source: PathBuf,
+    /// Directory or file.
+    pub kind: Kind,
+    /// When it was bound (seconds since the epoch).
+    pub since: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Body {
+    paths: Vec<Record>,
+}
+
+/// The records in `file` (none when it does not exist).
+pub fn read(file: &Path) -> anyhow::Result<Vec<Record>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let body: Body = serde_json::from_value(v)
+        .with_context(|| format!("{}: not a list of persisted paths", file.display()))?;
+    Ok(body.paths)
+}
+
+/// Add (or replace, by path) `rec` in `file`, atomically.
+pub fn upsert(file: &Path, rec: Record) -> anyhow::Result<()> {
+    let mut paths = read(file)?;
+    paths.retain(|r| r.path != rec.path);
+    paths.push(rec);
+    paths.sort_by(|a, b| a.path.cmp(&b.path));
+    let text = crate::output::to_json(KIND, &Body { paths })?;
+    write_atomic(file, text.as_bytes())
+}
+
+/// Write `bytes` to `file` through a temporary sibling and a rename.
+pub fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = file.parent().context("no parent directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file.file_name().context("no file name")?);
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), file.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_adds_and_replaces_by_path() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("run/impermctl/persisted.json");
+        let rec = |p: &str, since| Record {
+            path: p.into(),
+            root: "/persistent".into(),
+            source: Path::new("/persistent").join(&p[1..]),
+            kind: Kind::Directory,
+            since,
+        };
+        upsert(&f, rec("/var/lib/b", 1)).unwrap();
+        upsert(&f, rec("/var/lib/a", 2)).unwrap();
+        upsert(&f, rec("/var/lib/b", 3)).unwrap();
+        let got = read(&f).unwrap();
+        assert_eq!(got, vec![rec("/var/lib/a", 2), rec("/var/lib/b", 3)]);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(v["apiVersion"], "impermctl/v1");
+        assert_eq!(v["kind"], "Persisted");
+        assert_eq!(v["paths"][0]["kind"], "directory");
+        std::fs::write(&f, "{").unwrap();
+        assert!(format!("{:#}", read(&f).unwrap_err()).contains("not valid JSON"));
+    }
+}

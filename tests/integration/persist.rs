@@ -1,0 +1,322 @@
+//! `impermctl persist` on live vpsFree-like layouts: data moved with its
+//! metadata and bound back, writers refused, dry runs, refusals, reruns
+//! after every kind of interruption, and SIGKILL at random points.
+
+use crate::require_root;
+use crate::util::{Layout, assert_code, in_vps, stderr, stdout};
+
+/// The test config and a small tree with metadata to preserve.
+const SETUP: &str = r#"
+cat > "$CFG" <<'EOF'
+version = 1
+[[persistence]]
+path = "/persistent"
+EOF
+F="$R/var/lib/foo"
+mkdir -p "$F/sub" "$F/empty"
+printf 'data\n' > "$F/sub/file"
+chown 1234:5678 "$F/sub/file"; chmod 640 "$F/sub/file"
+setfattr -n user.x -v y "$F/sub/file"
+ln "$F/sub/file" "$F/hardlink"
+ln -s ../hardlink "$F/sub/link"
+touch -h -d @1500000000.123456789 "$F/sub/file" "$F/sub/link"
+chmod 2770 "$F/sub"
+touch -d @1400000000.5 "$F/sub"
+mounts() { findmnt -rn -o TARGET | sort; }
+"#;
+
+pub fn run(layout: &Layout, body: &str) -> std::process::Output {
+    in_vps(layout, &format!("{SETUP}\n{body}"))
+}
+
+#[test]
+fn persist_moves_the_data_and_binds_it_back() {
+    require_root!();
+    moves_and_binds(&Layout::default());
+}
+
+#[test]
+fn persist_moves_the_data_and_binds_it_back_in_an_unprivileged_container() {
+    require_root!();
+    moves_and_binds(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+fn moves_and_binds(layout: &Layout) {
+    let o = run(
+        layout,
+        r#"
+imp persist /var/lib/foo
+P="$R/persistent/var/lib/foo"
+echo "meta=$(stat -c '%u:%g %a %h %.9Y' "$P/sub/file")"
+echo "dir=$(stat -c '%a %.9Y' "$P/sub")"
+echo "link=$(readlink "$P/sub/link") $(stat -c '%.9Y' "$P/sub/link")"
+echo "xattr=$(getfattr --only-values -n user.x "$P/sub/file")"
+echo "source=$(findmnt -n -o SOURCE --mountpoint "$F")"
+[ "$(stat -c %d "$F")" = "$(stat -c %d "$R/persistent")" ] && echo "same-dev=yes"
+echo new > "$F/written-after"
+[ -f "$P/written-after" ] && echo "writes-land-in-persistent=yes"
+grep -q '"/var/lib/foo"' "$R/run/impermctl/persisted.json" && echo "recorded=yes"
+rc=0; imp persist /var/lib/foo/sub 2>"$R/err" || rc=$?; echo "nested-rc=$rc $(cat "$R/err")"
+echo "--- rerun"
+imp persist /var/lib/foo
+imp persist --json /var/lib/foo
+printf '[[persistence.directories]]\npath = "/var/lib/foo"\n' >> "$CFG"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "declared-rc=$rc $(cat "$R/err")"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for want in [
+        "persisted /var/lib/foo: copied",
+        r#"environment.persistence."/persistent".directories = [ "/var/lib/foo" ];"#,
+        "[[persistence.directories]]\n  path = \"/var/lib/foo\"",
+        "meta=1234:5678 640 2 1500000000.123456789",
+        "dir=2770 1400000000.500000000",
+        "link=../hardlink 1500000000.123456789",
+        "xattr=y",
+        "source=tank/ct/101[/var/lib/foo]",
+        "same-dev=yes",
+        "writes-land-in-persistent=yes",
+        "recorded=yes",
+        "/var/lib/foo: already persisted",
+        "nested-rc=2",
+        "declared-rc=2 impermctl: refusing to persist /var/lib/foo: /var/lib/foo is already persisted: declared in",
+        "is already persisted: it is inside /var/lib/foo",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+    let json = &out[out.find("{\n").unwrap()..out.find("declared-rc").unwrap()];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["kind"], "Persist");
+    assert_eq!(v["paths"][0]["action"], "done");
+    assert_eq!(v["paths"][0]["source"], "/persistent/var/lib/foo");
+    assert!(
+        v["paths"][0]["nix"]
+            .as_str()
+            .unwrap()
+            .contains("directories")
+    );
+}
+
+#[test]
+fn persist_moves_a_single_file() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+printf '0.0 0 0.0\n0\nUTC\n' > "$R/etc/adjtime"; chmod 600 "$R/etc/adjtime"
+imp persist --dry-run /etc/adjtime
+imp persist --dry-run --json /etc/adjtime | tr -d ' \n'; echo
+[ ! -e "$R/persistent/etc" ] && echo "dry-run-untouched=yes"
+imp persist /etc/adjtime
+findmnt -n --mountpoint "$R/etc/adjtime" >/dev/null && echo "file-bound=yes"
+echo "persistent=$(stat -c %a "$R/persistent/etc/adjtime") $(stat -c %a "$R/persistent/etc")"
+echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo "through=yes"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for want in [
+        "would copy /etc/adjtime (1 entries",
+        r#""kind":"Persist","dry_run":true,"paths":[{"path":"/etc/adjtime","kind":"file""#,
+        r#""action":"copy""#,
+        "dry-run-untouched=yes",
+        "file-bound=yes",
+        "persistent=600 755",
+        "through=yes",
+        r#"environment.persistence."/persistent".files = [ "/etc/adjtime" ];"#,
+        "[[persistence.files]]",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn persist_refuses_while_a_process_writes_there_and_force_proceeds() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+( exec 3>>"$F/sub/log"; exec sleep 60 ) &
+W=$!
+for i in $(seq 50); do [ -e "/proc/$W/fd/3" ] && break; sleep 0.05; done
+echo "writer=$W"
+before="$(mounts; ls -A "$R/persistent")"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?
+echo "refused-rc=$rc"; cat "$R/err"
+rc=0; imp persist --dry-run --force /var/lib/foo || rc=$?
+echo "dry-rc=$rc"
+[ "$before" = "$(mounts; ls -A "$R/persistent")" ] && echo "unchanged=yes"
+imp persist --force /var/lib/foo
+findmnt -n --mountpoint "$F" >/dev/null && echo "mounted=yes"
+kill $W
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let pid = out.lines().find_map(|l| l.strip_prefix("writer=")).unwrap();
+    for want in [
+        "refused-rc=2".to_string(),
+        format!("pid {pid} (sleep) has"),
+        "sub/log open for writing".into(),
+        "--force".into(),
+        "dry-rc=0".into(),
+        "would copy /var/lib/foo".into(),
+        "unchanged=yes".into(),
+        "warning (--force): pid".into(),
+        "mounted=yes".into(),
+    ] {
+        assert!(
+            out.contains(&want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn persist_refuses_what_it_must_not_touch_and_changes_nothing() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+mkdir -p "$R/var/lib/real" "$R/run/x"; ln -s real "$R/var/lib/linked"
+before="$(mounts; ls -A "$R/persistent")"
+for p in /nix/store /run/x /persistent/var /var/lib/missing /var/lib/linked/x relative /; do
+  rc=0; imp persist "$p" 2>>"$R/err" || rc=$?; echo "$p rc=$rc"
+done
+rc=0; imp persist /var/lib/foo /nix 2>>"$R/err" || rc=$?; echo "mixed rc=$rc"
+rc=0; imp persist /var/lib/foo /var/lib/foo/sub 2>>"$R/err" || rc=$?; echo "nested rc=$rc"
+[ "$before" = "$(mounts; ls -A "$R/persistent")" ] && echo "unchanged=yes"
+cat "$R/err"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for p in [
+        "/nix/store",
+        "/run/x",
+        "/persistent/var",
+        "/var/lib/missing",
+        "/var/lib/linked/x",
+        "relative",
+        "/",
+    ] {
+        assert!(out.contains(&format!("{p} rc=2")), "{p}:\n{out}");
+    }
+    for want in [
+        "mixed rc=2",
+        "nested rc=2",
+        "/var/lib/foo/sub is also given as /var/lib/foo",
+        "unchanged=yes",
+        "is under /nix",
+        "overlaps the persistence root",
+        "does not exist",
+        "symlink",
+        "nothing was changed",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn persist_refuses_when_the_persistent_dataset_is_not_mounted() {
+    require_root!();
+    let o = run(
+        &Layout {
+            persistent_mounted: false,
+            ..Layout::default()
+        },
+        r#"
+rc=0; imp persist /var/lib/foo || rc=$?; echo "rc=$rc"
+[ -z "$(ls -A "$R/persistent")" ] && echo "untouched=yes"
+"#,
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        out.contains("rc=2") && out.contains("untouched=yes"),
+        "{out}\n{err}"
+    );
+    assert!(err.contains("same filesystem as /"), "{err}");
+}
+
+#[test]
+fn persist_resumes_after_every_kind_of_interruption() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+P="$R/persistent/var/lib/foo"
+# A stale temporary from a run killed mid-copy.
+mkdir -p "$R/persistent/var/lib/.foo.impermctl-tmp/half"
+imp persist /var/lib/foo
+[ ! -e "$R/persistent/var/lib/.foo.impermctl-tmp" ] && echo "stale-removed=yes"
+# Killed after the rename, before the bind: the finished copy is bound.
+umount "$F"
+imp persist /var/lib/foo
+findmnt -n --mountpoint "$F" >/dev/null && echo "rebound=yes"
+# The live data changed since the copy: refuse, explain, change nothing.
+umount "$F"
+echo more >> "$F/sub/file"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "changed-rc=$rc"; cat "$R/err"
+findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
+grep -q more "$F/sub/file" && echo "live-intact=yes"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for want in [
+        "removed a partial copy",
+        "stale-removed=yes",
+        "bind-mounted the finished copy",
+        "rebound=yes",
+        "changed-rc=2",
+        "differs from the live data",
+        "not-bound=yes",
+        "live-intact=yes",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn persist_refuses_a_symlink_planted_in_the_persistent_tree() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+mkdir -p "$R/elsewhere"; ln -s ../elsewhere "$R/persistent/var"
+rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "rc=$rc"; cat "$R/err"
+[ -z "$(ls -A "$R/elsewhere")" ] && echo "nothing-written-through-it=yes"
+findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
+"#,
+    );
+    let out = stdout(&o);
+    for want in [
+        "rc=2",
+        "has a symlink in it",
+        "nothing-written-through-it=yes",
+        "not-bound=yes",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
