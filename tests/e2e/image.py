@@ -2,6 +2,7 @@
 from the project's .deb, the stage-2 init and the seed config, ownership
 shifted into the container's uid range."""
 
+import fcntl
 import os
 import re
 import shutil
@@ -103,10 +104,19 @@ def mirror():
 
 
 def ensure_rootfs():
-    """The bootstrapped Debian 12 root, as a cached .tar.zst."""
+    """The bootstrapped Debian 12 root, as a cached .tar.zst (one builder at a
+    time: concurrent runs wait on the cache's lock)."""
     if ROOTFS.is_file():
         return ROOTFS
     CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ROOTFS.is_file():
+            _bootstrap()
+    return ROOTFS
+
+
+def _bootstrap():
     build = CACHE / "build.tmp"
     if build.exists():
         shutil.rmtree(build)
@@ -128,7 +138,6 @@ def ensure_rootfs():
        "-cf", tmp, ".")
     tmp.rename(ROOTFS)
     shutil.rmtree(build)
-    return ROOTFS
 
 
 def extract(tarball, dest):
