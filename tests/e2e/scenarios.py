@@ -79,6 +79,16 @@ def wait_for(fn, timeout, step=0.1):
         time.sleep(step)
 
 
+def run_until(v, cmd, ok, timeout):
+    """Run CMD inside until ok(result) holds or TIMEOUT passes; the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = v.run(cmd)
+        if ok(r) or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.2)
+
+
 def s1_first_boot(ctx):
     """First boot with the seed config: verify 0, boot unit ok, hidden binds, machine-id kept."""
     with vps(ctx) as v:
@@ -233,8 +243,8 @@ def s6_dbus(ctx):
         v.boot()
         call = ["busctl", "--system", "call", "io.github.Impermctl1", "/io/github/Impermctl1",
                 "io.github.Impermctl1.Watcher", "Unpersisted"]
-        r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(v.run(call)), 5)
-        expect(r, "root cannot call Unpersisted() on io.github.Impermctl1", out(v.run(call)))
+        r = run_until(v, call, lambda r: r.returncode == 0, 5)
+        expect(r.returncode == 0, "root cannot call Unpersisted() on io.github.Impermctl1", out(r))
         r = v.run(["busctl", "--system", "get-property", "io.github.Impermctl1",
                    "/io/github/Impermctl1", "io.github.Impermctl1.Watcher", "Backend"])
         check(r.returncode == 0 and r.stdout.startswith("s "), "no Backend property", out(r))
@@ -250,6 +260,10 @@ def s7_watcher_restart(ctx):
         v.boot()
         write_demo(v, keep_open=False)
         expect(wait_for(lambda: warnings_for(v, DEMO), 2.0), f"no warning for {DEMO}")
+        call = ["busctl", "--system", "--json=short", "call", "io.github.Impermctl1",
+                "/io/github/Impermctl1", "io.github.Impermctl1.Watcher", "Unpersisted"]
+        r = run_until(v, call, lambda r: DEMO in r.stdout, 2)
+        check(DEMO in r.stdout, f"even before the kill, Unpersisted() does not report {DEMO}", out(r))
         pid = v.unit("impermctl-watch.service", "MainPID")["MainPID"]
         expect(pid != "0", "impermctl-watch.service has no main process")
         v.nsenter(["kill", "-9", pid], check=True)
@@ -260,10 +274,8 @@ def s7_watcher_restart(ctx):
         u = wait_for(restarted, 10)
         expect(u, "the watcher was not restarted after kill -9",
                str(v.unit("impermctl-watch.service", "MainPID", "ActiveState", "Result")))
-        call = ["busctl", "--system", "--json=short", "call", "io.github.Impermctl1",
-                "/io/github/Impermctl1", "io.github.Impermctl1.Watcher", "Unpersisted"]
-        r = wait_for(lambda: (lambda r: r if DEMO in r.stdout else None)(v.run(call)), 5)
-        expect(r, f"after the restart the watcher does not report {DEMO}", out(v.run(call)))
+        r = run_until(v, call, lambda r: DEMO in r.stdout, 5)
+        expect(DEMO in r.stdout, f"after the restart the watcher does not report {DEMO}", out(r))
         r = v.run(["impermctl", "status"])
         check(DEMO in r.stdout, f"impermctl status does not show {DEMO} after the restart", out(r))
         v.poweroff()
