@@ -5,6 +5,7 @@
 mod boot;
 mod config;
 mod copy_kill;
+mod deb;
 mod manifest;
 mod nix;
 mod persist;
