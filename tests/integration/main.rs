@@ -5,6 +5,7 @@
 mod boot;
 mod config;
 mod copy_kill;
+mod deb;
 mod diff;
 mod manifest;
 mod nix;
