@@ -9,20 +9,7 @@ mod units;
 
 use crate::util::{self, Layout, in_vps};
 
-/// The seed configuration of the guide.
-pub const SEED: &str = r#"version = 1
-[[persistence]]
-path = "/persistent"
-hide_mounts = true
-[[persistence.directories]]
-path = "/etc/nixos"
-[[persistence.directories]]
-path = "/var/log"
-[[persistence.directories]]
-path = "/var/lib/nixos"
-[[persistence.files]]
-path = "/etc/machine-id"
-"#;
+pub use crate::util::SEED;
 
 /// Bash helpers available to every body: `cfg TEXT` writes the config,
 /// `mounts` prints the mount lines under `$R` (logical), `nmounts` counts
