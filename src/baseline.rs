@@ -1,14 +1,112 @@
 //! The baseline: a manifest of the ephemeral root right after activation
 //! (path, type, inode, size, mtime, ctime), written once per boot by `boot`
-//! and read by `diff`. (Owned by the diff work; stub.)
+//! and read by `diff`. The format is in `diff::baseline_format`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Context;
 
 use crate::config::Settings;
+use crate::diff::walk::{self, Entry, Scope, Visit};
 use crate::root::Root;
+use crate::sys::walk::stat_at;
+
+pub use crate::diff::baseline_format::{Baseline, DirView, Rec, encode};
+
+impl Baseline {
+    /// Read the baseline of `root`, if there is one.
+    pub fn load(root: &Root) -> anyhow::Result<Option<Baseline>> {
+        let file = root.baseline_file();
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the baseline {}", file.display()));
+            }
+        };
+        let b = Baseline::decode(bytes).with_context(|| {
+            format!(
+                "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
+                file.display()
+            )
+        })?;
+        Ok(Some(b))
+    }
+}
+
+struct Capture;
+
+impl Visit for Capture {
+    type Acc = Vec<(Vec<u8>, Rec)>;
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<()> {
+        let m = stat_at(e.dir, e.name)?;
+        acc.push((
+            e.path.to_vec(),
+            Rec {
+                kind: m.kind,
+                ino: m.ino,
+                size: m.size,
+                mtime: m.mtime,
+                ctime: m.ctime,
+            },
+        ));
+        Ok(())
+    }
+}
+
+/// Walk the ephemeral root and return its manifest (unsorted).
+pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
+    let mounts = crate::diff::mount_table(root)?;
+    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    scope.check_dev = root.mountinfo_override().is_some();
+    let count = AtomicU64::new(0);
+    let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
+    let all: Vec<(Vec<u8>, Rec)> = out.accs.into_iter().flatten().collect();
+    for (p, e) in out.unreadable.iter().take(5) {
+        tracing::warn!("baseline: cannot read {}: {e}", String::from_utf8_lossy(p));
+    }
+    Ok(all)
+}
 
 /// Walk the ephemeral root and write `/run/impermctl/baseline` atomically,
 /// unless it already exists (the first `boot` of a boot wins).
 /// Returns whether a new baseline was written.
 pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bool> {
-    let _ = (root, settings);
-    Ok(false)
+    let file = root.baseline_file();
+    if file.exists() {
+        return Ok(false);
+    }
+    let mut entries = capture(root, settings)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    write_atomic(&file, &encode(now, &mut entries))?;
+    Ok(true)
+}
+
+/// Write `bytes` to `file` through a temporary file in the same directory,
+/// fsync, then rename; a reader sees the old file or the whole new one.
+fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = file.parent().context("baseline path has no parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".baseline.tmp.{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write the baseline {}", file.display()));
+    }
+    Ok(())
 }

@@ -67,6 +67,9 @@ pub struct ParseError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountTable {
     mounts: Vec<Mount>,
+    /// Mount point → index of the last mount there (lookups are hot: a
+    /// table with thousands of binds is checked against thousands of entries).
+    last_at: std::collections::HashMap<PathBuf, usize>,
 }
 
 impl MountTable {
@@ -87,7 +90,16 @@ impl MountTable {
                 message,
             })?);
         }
-        Ok(MountTable { mounts })
+        Ok(MountTable::new(mounts))
+    }
+
+    fn new(mounts: Vec<Mount>) -> MountTable {
+        let last_at = mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.mount_point.clone(), i))
+            .collect();
+        MountTable { mounts, last_at }
     }
 
     /// Read and parse a mountinfo file.
@@ -101,7 +113,7 @@ impl MountTable {
 
     /// Build a table from mounts.
     pub fn from_mounts(mounts: Vec<Mount>) -> MountTable {
-        MountTable { mounts }
+        MountTable::new(mounts)
     }
 
     /// All mounts, in kernel order.
@@ -111,10 +123,7 @@ impl MountTable {
 
     /// The visible mount at exactly `mount_point` (the last one stacked there).
     pub fn at(&self, mount_point: &Path) -> Option<&Mount> {
-        self.mounts
-            .iter()
-            .rev()
-            .find(|m| m.mount_point == mount_point)
+        self.last_at.get(mount_point).map(|&i| &self.mounts[i])
     }
 
     /// Is `path` a mount point?
@@ -164,7 +173,7 @@ impl MountTable {
                 mounts.push(m);
             }
         }
-        MountTable { mounts }
+        MountTable::new(mounts)
     }
 }
 

@@ -1,1 +1,391 @@
-//! (Stub: see the boot/persist work.)
+//! The boot plan: a pure function of the settings and what was observed
+//! (per entry: what is at the target and the source, and what is mounted
+//! there), returning plain data that `apply` executes and `--dry-run` prints.
+//! Planning after applying yields nothing to do (see the property test).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{Entry, FileMethod, Kind, Settings};
+use crate::state::{How, Recorded};
+
+/// The file systemd commits its ID to; seeded with `uninitialized`.
+pub const MACHINE_ID: &str = "/etc/machine-id";
+
+/// What is at a path (never following symlinks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Node {
+    /// Nothing there.
+    Missing,
+    /// A directory; `empty` when it holds nothing.
+    Dir {
+        /// Holds no entries.
+        empty: bool,
+    },
+    /// A regular file of `len` bytes.
+    File {
+        /// Size in bytes.
+        len: u64,
+    },
+    /// A symlink to `to`.
+    Symlink {
+        /// The link's text.
+        to: PathBuf,
+    },
+    /// A device, socket or fifo.
+    Other,
+    /// Not looked at: something is already mounted on the target, so the
+    /// entry is skipped whatever is underneath (keeps reruns cheap).
+    Unprobed,
+    /// The path cannot be looked at safely (a symlink in a parent component,
+    /// a parent that is not a directory, an I/O error).
+    Blocked {
+        /// Why, in a sentence.
+        why: String,
+    },
+}
+
+/// What is mounted on a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "is", rename_all = "kebab-case")]
+pub enum Mounted {
+    /// Nothing.
+    No,
+    /// A bind of the entry's source.
+    FromSource,
+    /// Something else.
+    Foreign {
+        /// The foreign mount's source.
+        source: String,
+        /// Its root within that filesystem.
+        root: PathBuf,
+    },
+}
+
+/// The facts about one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// What is at the path on the ephemeral root (under any mount).
+    pub target: Node,
+    /// What is at the persistent source.
+    pub source: Node,
+    /// What is mounted on the target.
+    pub mounted: Mounted,
+}
+
+/// Everything the planner looks at besides the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Observed {
+    /// Facts for every configured entry, by path.
+    pub entries: BTreeMap<PathBuf, Facts>,
+    /// What the previous run of this boot put in place (`state.json`).
+    pub previous: Vec<Recorded>,
+    /// Facts for previously recorded paths that are no longer configured.
+    pub leftovers: BTreeMap<PathBuf, Facts>,
+}
+
+/// One operation of a step, executed in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// Create the missing source (directories: with the declared owner and
+    /// mode; files: their missing parents).
+    CreateSource,
+    /// Copy what the target holds into the missing source, atomically.
+    Seed,
+    /// Write `uninitialized` to the missing source (`/etc/machine-id`).
+    InitMachineId,
+    /// Create the missing target (and its parents): a directory or an empty file.
+    CreateTarget,
+    /// Bind the source onto the target.
+    Mount {
+        /// Userspace options recorded in utab (`x-gvfs-hide`, `x-gvfs-trash`).
+        options: Vec<String>,
+        /// The target holds data that the mount hides (persistent data wins).
+        hides: bool,
+    },
+    /// Make the target a symlink to the source (replacing an empty file).
+    Link,
+    /// Detach the bind of an entry that left the config; remove its empty mount point.
+    Unmount,
+    /// Remove the symlink of an entry that left the config.
+    RemoveLink,
+}
+
+/// Why nothing is done for an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum Why {
+    /// Already bind-mounted from its source.
+    AlreadyBound,
+    /// Already a symlink to its source.
+    AlreadyLinked,
+    /// Something else is mounted there; never stacked.
+    Foreign {
+        /// The foreign mount's source.
+        source: String,
+        /// Its root.
+        root: PathBuf,
+    },
+}
+
+/// What happens to one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum What {
+    /// Run these operations.
+    Do {
+        /// In order.
+        ops: Vec<Op>,
+    },
+    /// Nothing to do.
+    Skip(Why),
+    /// The entry cannot be put in place; nothing is done for it.
+    Fail {
+        /// Why, and how to fix it.
+        error: String,
+    },
+}
+
+/// The plan for one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The path on the ephemeral root.
+    pub path: PathBuf,
+    /// Directory or file.
+    pub kind: Kind,
+    /// The persistent source.
+    pub source: PathBuf,
+    /// What to do.
+    #[serde(flatten)]
+    pub what: What,
+}
+
+/// The boot plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One step per configured entry (config order: parents first), then
+    /// one per entry to undo.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// The steps that do something.
+    pub fn actions(&self) -> impl Iterator<Item = &Step> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.what, What::Do { .. }))
+    }
+
+    /// Nothing to do (skips and failures only)?
+    pub fn is_noop(&self) -> bool {
+        self.actions().next().is_none()
+    }
+}
+
+/// Plan the boot.
+pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
+    let mut steps = Vec::with_capacity(settings.entries.len());
+    for e in &settings.entries {
+        let what = match obs.entries.get(&e.path) {
+            Some(f) => plan_entry(e, f),
+            None => What::Fail {
+                error: format!("{} was not observed", e.path.display()),
+            },
+        };
+        steps.push(step(e.kind, &e.path, &e.source, what));
+    }
+    let declared: std::collections::HashSet<&Path> =
+        settings.entries.iter().map(|e| e.path.as_path()).collect();
+    // Undo deepest first (the record is in config order, parents first).
+    for r in obs.previous.iter().rev() {
+        if declared.contains(r.path.as_path()) {
+            continue;
+        }
+        let Some(f) = obs.leftovers.get(&r.path) else {
+            continue;
+        };
+        let op = match (&r.how, &f.mounted, &f.target) {
+            (How::Bound, Mounted::FromSource, _) => Op::Unmount,
+            (How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => Op::RemoveLink,
+            _ => continue,
+        };
+        let what = What::Do { ops: vec![op] };
+        steps.push(step(r.kind.into(), &r.path, &r.source, what));
+    }
+    Plan { steps }
+}
+
+/// What to do for one configured entry, given its facts.
+pub fn plan_entry(e: &Entry, f: &Facts) -> What {
+    match e.kind {
+        Kind::Directory => plan_dir(e, f),
+        Kind::File => plan_file(e, f),
+    }
+}
+
+fn step(kind: Kind, path: &Path, source: &Path, what: What) -> Step {
+    Step {
+        path: path.to_path_buf(),
+        kind,
+        source: source.to_path_buf(),
+        what,
+    }
+}
+
+fn fail(error: String) -> What {
+    What::Fail { error }
+}
+
+/// Checks common to both kinds: unsafe paths, existing mounts, links.
+fn common(e: &Entry, f: &Facts) -> Option<What> {
+    for (side, p, n) in [
+        ("target", &e.path, &f.target),
+        ("source", &e.source, &f.source),
+    ] {
+        if let Node::Blocked { why } = n {
+            return Some(fail(format!("{side} {}: {why}", p.display())));
+        }
+    }
+    if let Node::Symlink { to } = &f.source {
+        return Some(fail(format!(
+            "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real {}",
+            e.source.display(),
+            to.display(),
+            match e.kind {
+                Kind::Directory => "directory",
+                Kind::File => "file",
+            }
+        )));
+    }
+    match &f.mounted {
+        Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
+        Mounted::Foreign { source, root } => {
+            return Some(What::Skip(Why::Foreign {
+                source: source.clone(),
+                root: root.clone(),
+            }));
+        }
+        Mounted::No => {}
+    }
+    match &f.target {
+        Node::Symlink { to } if *to == e.source && e.kind == Kind::File => {
+            Some(What::Skip(Why::AlreadyLinked))
+        }
+        Node::Symlink { to } => Some(fail(format!(
+            "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
+            e.path.display(),
+            to.display()
+        ))),
+        _ => None,
+    }
+}
+
+fn options(e: &Entry) -> Vec<String> {
+    let mut o = Vec::new();
+    if e.hide {
+        o.push("x-gvfs-hide".to_string());
+    }
+    if e.trash {
+        o.push("x-gvfs-trash".to_string());
+    }
+    o
+}
+
+fn plan_dir(e: &Entry, f: &Facts) -> What {
+    if let Some(w) = common(e, f) {
+        return w;
+    }
+    let mut ops = Vec::new();
+    match &f.source {
+        Node::Missing => match f.target {
+            Node::Dir { empty: false } => ops.push(Op::Seed),
+            _ => ops.push(Op::CreateSource),
+        },
+        Node::Dir { .. } => {}
+        _ => {
+            return fail(format!(
+                "source {} is not a directory; move it away so that impermctl can create the directory",
+                e.source.display()
+            ));
+        }
+    }
+    match &f.target {
+        Node::Missing => ops.push(Op::CreateTarget),
+        Node::Dir { .. } => {}
+        _ => {
+            return fail(format!(
+                "{} is not a directory; move it away (or declare it as a file)",
+                e.path.display()
+            ));
+        }
+    }
+    let hides = matches!(f.source, Node::Dir { .. }) && f.target == Node::Dir { empty: false };
+    ops.push(Op::Mount {
+        options: options(e),
+        hides,
+    });
+    What::Do { ops }
+}
+
+fn plan_file(e: &Entry, f: &Facts) -> What {
+    if let Some(w) = common(e, f) {
+        return w;
+    }
+    let target_len = match &f.target {
+        Node::Missing => None,
+        Node::File { len } => Some(*len),
+        _ => {
+            return fail(format!(
+                "{} is not a regular file; move it away (or declare it as a directory)",
+                e.path.display()
+            ));
+        }
+    };
+    let source_exists = match &f.source {
+        Node::Missing => false,
+        Node::File { .. } => true,
+        _ => {
+            return fail(format!(
+                "source {} is not a regular file; move it away",
+                e.source.display()
+            ));
+        }
+    };
+    let data = target_len.is_some_and(|l| l > 0);
+    let mount = |hides| Op::Mount {
+        options: Vec::new(),
+        hides,
+    };
+    let ops = match (e.method, source_exists) {
+        (FileMethod::Symlink, true) if data => {
+            return fail(format!(
+                "{} holds data and {} exists too; a symlink would drop one of them: merge them by hand, then run `impermctl boot` again",
+                e.path.display(),
+                e.source.display()
+            ));
+        }
+        (FileMethod::Symlink, false) if data => vec![Op::Seed, Op::Link],
+        (FileMethod::Symlink, _) => vec![Op::Link],
+        (FileMethod::Auto, true) if target_len.is_none() => vec![Op::CreateTarget, mount(false)],
+        (FileMethod::Auto, true) => vec![mount(data)],
+        (FileMethod::Auto, false) if data => vec![Op::Seed, mount(false)],
+        (FileMethod::Auto, false) if e.path == Path::new(MACHINE_ID) => {
+            let mut ops = vec![Op::InitMachineId];
+            if target_len.is_none() {
+                ops.push(Op::CreateTarget);
+            }
+            ops.push(mount(false));
+            ops
+        }
+        (FileMethod::Auto, false) => vec![Op::Link],
+    };
+    What::Do { ops }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

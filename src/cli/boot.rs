@@ -1,12 +1,370 @@
-//! `impermctl boot` (not implemented yet).
+//! `impermctl boot`: load the config, observe, verify (refuse on a fatal
+//! finding), plan, apply, record `state.json` and the baseline, report.
 
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::apply::{self, Applied, Handles};
+use crate::config::OnFailure;
 use crate::exit::Exit;
+use crate::layout::{self, Severity};
+use crate::plan::{self, Op, Plan, What, Why};
+use crate::state::{self, BootState};
 
 /// Arguments of `impermctl boot`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a versioned JSON document (the plan with --dry-run, else the result).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Result<'a> {
+    outcome: &'static str,
+    duration_ms: f64,
+    findings: &'a [layout::Finding],
+    #[serde(flatten)]
+    applied: Option<&'a Applied>,
+}
 
 /// Run `impermctl boot`.
-pub fn run(_g: &super::Global, _a: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("impermctl boot is not implemented yet")
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let start = Instant::now();
+    let root = g.root();
+    anyhow::ensure!(
+        root.mountinfo_override().is_none(),
+        "boot works on a live tree: drop --mountinfo"
+    );
+    let (settings, _) = g.settings(true)?;
+    // The layout checks need probes of /, /nix and the persistence roots
+    // only: entries are judged by their mounts, and boot probes them itself
+    // (fd-relative) below. Skipping the per-entry path probes keeps a rerun
+    // over thousands of entries cheap.
+    let roots_only = crate::config::Settings {
+        entries: Vec::new(),
+        ..settings.clone()
+    };
+    let state = layout::observe(&root, &roots_only)?;
+    let verdict = layout::run_checks(&state, &settings, &[]);
+    let json_result = |outcome, applied: Option<&Applied>| -> anyhow::Result<()> {
+        if a.json && !a.dry_run {
+            let r = Result {
+                outcome,
+                duration_ms: ms(start.elapsed()),
+                findings: &verdict.findings,
+                applied,
+            };
+            crate::output::print_json("BootResult", &r)?;
+        }
+        Ok(())
+    };
+    if verdict.rescue {
+        info!("rescue mode: the VPS's own root is not active here, so impermctl mounts nothing");
+        notify("STATUS=rescue mode: nothing mounted");
+        json_result("rescue", None)?;
+        return Ok(Exit::Ok);
+    }
+    for f in &verdict.findings {
+        match f.severity {
+            Severity::Fatal => {}
+            Severity::Warning => warn!(check = f.check, "{} (fix: {})", f.message, f.remedy),
+            Severity::Info => info!(check = f.check, "{} ({})", f.message, f.remedy),
+        }
+    }
+    if verdict.is_fatal() {
+        let refuse = settings.layout.on_failure == OnFailure::Refuse;
+        for f in verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+        {
+            let msg = if refuse {
+                format!(
+                    "refusing to mount anything: {}; fix: {}",
+                    f.message, f.remedy
+                )
+            } else {
+                format!(
+                    "{} (on_failure = \"warn\": mounting anyway); fix: {}",
+                    f.message, f.remedy
+                )
+            };
+            crit(f.check, &msg);
+        }
+        if refuse {
+            notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
+            json_result("refused", None)?;
+            return Ok(Exit::Findings);
+        }
+    }
+    // One boot at a time (activation and the unit may overlap).
+    let lock = root.run_dir().join("boot.lock");
+    std::fs::create_dir_all(root.run_dir())
+        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
+    let _lock = crate::sys::fs::lock_file(&lock)
+        .with_context(|| format!("cannot lock {}", lock.display()))?;
+    // A damaged record only costs the undo of removed entries: warn, go on.
+    let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
+        warn!("{e:#}; entries removed from the config since the last run stay mounted");
+        None
+    });
+    let handles = Handles::open(&root, &settings)?;
+    let prev_entries = previous
+        .as_ref()
+        .map(|s| s.entries.clone())
+        .unwrap_or_default();
+    let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
+    let plan = plan::plan(&settings, &obs);
+    if a.dry_run {
+        if a.json {
+            #[derive(Serialize)]
+            struct BootPlan<'a> {
+                steps: &'a [plan::Step],
+                /// What the plan was made from, per path.
+                observed: &'a plan::Observed,
+            }
+            let doc = BootPlan {
+                steps: &plan.steps,
+                observed: &obs,
+            };
+            crate::output::print_json("BootPlan", &doc)?;
+        } else {
+            print_plan(&mut std::io::stdout().lock(), &plan)?;
+        }
+        let failing = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.what, What::Fail { .. }));
+        return Ok(if failing { Exit::Findings } else { Exit::Ok });
+    }
+    let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let record = BootState {
+        version: state::VERSION,
+        config: settings.file.clone(),
+        time: now,
+        runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
+        entries: applied.record.clone(),
+    };
+    if let Err(e) = state::write(&root.state_file(), &record) {
+        error!("{e:#}");
+    }
+    match crate::baseline::capture_if_missing(&root, &settings) {
+        Ok(true) => info!(
+            "baseline of the ephemeral root written to {}",
+            root.baseline_file().display()
+        ),
+        Ok(false) => {}
+        Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
+    }
+    let c = applied.counts;
+    let roots: Vec<String> = settings
+        .roots
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect();
+    let elapsed = start.elapsed();
+    let mut line = format!(
+        "persisted {} paths from {} in {:.1} ms: {} bound, {} linked, {} skipped",
+        settings.entries.len(),
+        roots.join(", "),
+        ms(elapsed),
+        c.bound,
+        c.linked,
+        c.skipped
+    );
+    if c.failed > 0 {
+        line.push_str(&format!(", {} FAILED", c.failed));
+    }
+    if c.undone > 0 {
+        line.push_str(&format!(", {} removed entries undone", c.undone));
+    }
+    info!(
+        bound = c.bound,
+        linked = c.linked,
+        skipped = c.skipped,
+        failed = c.failed,
+        undone = c.undone,
+        duration_ms = ms(elapsed),
+        "{line}"
+    );
+    notify(&format!("STATUS={line}"));
+    json_result(if c.failed > 0 { "partial" } else { "ok" }, Some(&applied))?;
+    Ok(if c.failed > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+fn notify(state: &str) {
+    if let Err(e) = crate::sys::notify::notify(state) {
+        warn!("sd_notify failed: {e}");
+    }
+}
+
+/// Log at CRIT: journald gets `PRIORITY=2` directly when we run under it;
+/// tracing's ERROR (priority 3) is the fallback and always goes to stderr.
+fn crit(check: &str, msg: &str) {
+    let journal = std::env::var_os("IMPERMCTL_LOG").is_none_or(|v| v != "stderr")
+        && (std::env::var_os("INVOCATION_ID").is_some()
+            || std::env::var_os("JOURNAL_STREAM").is_some());
+    if journal && journal_send_crit(check, msg).is_ok() {
+        // Also tell a terminal or a log file (activation, switch-to-configuration),
+        // unless stderr itself is connected to the journal.
+        if std::env::var_os("JOURNAL_STREAM").is_none() {
+            eprintln!("impermctl: CRIT: {msg}");
+        }
+        return;
+    }
+    error!(check, priority = "crit", "{msg}");
+}
+
+fn journal_send_crit(check: &str, msg: &str) -> std::io::Result<()> {
+    let sock = std::os::unix::net::UnixDatagram::unbound()?;
+    let mut d = Vec::new();
+    let field = |d: &mut Vec<u8>, k: &str, v: &str| {
+        d.extend_from_slice(k.as_bytes());
+        d.push(b'\n');
+        d.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        d.extend_from_slice(v.as_bytes());
+        d.push(b'\n');
+    };
+    field(&mut d, "MESSAGE", msg);
+    field(&mut d, "PRIORITY", "2");
+    field(&mut d, "SYSLOG_IDENTIFIER", "impermctl");
+    field(&mut d, "CHECK", check);
+    sock.send_to(&d, Path::new("/run/systemd/journal/socket"))?;
+    Ok(())
+}
+
+/// The plan, one line per path.
+fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+    if plan.steps.is_empty() {
+        return writeln!(out, "nothing is declared: nothing to do");
+    }
+    for s in &plan.steps {
+        let what = match &s.what {
+            What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
+            What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::Foreign { source, root }) => {
+                format!(
+                    "skip: foreign mount {source} ({}) left alone",
+                    root.display()
+                )
+            }
+            What::Fail { error } => format!("FAIL: {error}"),
+            What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
+        };
+        writeln!(out, "{:<32} {what}", s.path.display())?;
+    }
+    let n = plan.actions().count();
+    writeln!(out, "{n} of {} paths need work", plan.steps.len())
+}
+
+fn op_word(op: &Op) -> String {
+    match op {
+        Op::CreateSource => "create source".into(),
+        Op::Seed => "seed source from target".into(),
+        Op::InitMachineId => "write \"uninitialized\" to source".into(),
+        Op::CreateTarget => "create target".into(),
+        Op::Mount { options, hides } => {
+            let mut s = "bind".to_string();
+            if !options.is_empty() {
+                s.push_str(&format!(" ({})", options.join(",")));
+            }
+            if *hides {
+                s.push_str(" [hides data at target]");
+            }
+            s
+        }
+        Op::Link => "symlink to source".into(),
+        Op::Unmount => "unmount (removed from config)".into(),
+        Op::RemoveLink => "remove symlink (removed from config)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Kind;
+    use crate::plan::Step;
+
+    fn step(path: &str, kind: Kind, what: What) -> Step {
+        Step {
+            path: path.into(),
+            kind,
+            source: std::path::Path::new("/persistent").join(path.trim_start_matches('/')),
+            what,
+        }
+    }
+
+    #[test]
+    fn the_plan_reads_as_one_line_per_path() {
+        let plan = Plan {
+            steps: vec![
+                step(
+                    "/etc/machine-id",
+                    Kind::File,
+                    What::Do {
+                        ops: vec![
+                            Op::InitMachineId,
+                            Op::CreateTarget,
+                            Op::Mount {
+                                options: vec![],
+                                hides: false,
+                            },
+                        ],
+                    },
+                ),
+                step(
+                    "/etc/nixos",
+                    Kind::Directory,
+                    What::Do {
+                        ops: vec![
+                            Op::Seed,
+                            Op::Mount {
+                                options: vec!["x-gvfs-hide".into()],
+                                hides: true,
+                            },
+                        ],
+                    },
+                ),
+                step("/var/log", Kind::Directory, What::Skip(Why::AlreadyBound)),
+                step(
+                    "/srv/x",
+                    Kind::Directory,
+                    What::Fail {
+                        error: "/srv is a symlink".into(),
+                    },
+                ),
+            ],
+        };
+        let mut out = Vec::new();
+        print_plan(&mut out, &plan).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/etc/machine-id                  write \"uninitialized\" to source, create target, bind\n\
+             /etc/nixos                       seed source from target, bind (x-gvfs-hide) [hides data at target]\n\
+             /var/log                         ok: already bound\n\
+             /srv/x                           FAIL: /srv is a symlink\n\
+             2 of 4 paths need work\n"
+        );
+    }
 }

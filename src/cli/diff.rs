@@ -1,12 +1,240 @@
-//! `impermctl diff` (not implemented yet).
+//! `impermctl diff`: what the next reboot will discard, grouped and sized,
+//! with the configuration that would keep it.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::diff::{self, groups, orphans, render, shadowed};
 use crate::exit::Exit;
+
+/// Format of `--suggest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuggestFormat {
+    /// `environment.persistence."<root>"` for the NixOS module.
+    Nix,
+    /// `[[persistence.directories]]` / `[[persistence.files]]` for config.toml.
+    Toml,
+}
 
 /// Arguments of `impermctl diff`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only these subtrees (absolute paths on the ephemeral root).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Also list unchanged entries and paths in `watch.ignore`.
+    #[arg(short, long)]
+    pub all: bool,
+    /// One line per path: `+` new, `M` modified, the size, the path.
+    #[arg(short, long)]
+    pub long: bool,
+    /// Print a versioned JSON document.
+    #[arg(long, conflicts_with_all = ["long", "null"])]
+    pub json: bool,
+    /// Print the paths only, each followed by a NUL byte (for scripts).
+    #[arg(short = '0', long = "null", conflicts_with = "long")]
+    pub null: bool,
+    /// Print the configuration that persists every group (nix or toml).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "nix", value_name = "FORMAT",
+          conflicts_with_all = ["json", "null", "long"])]
+    pub suggest: Option<SuggestFormat>,
+    /// Also list data hidden under mount points on the ephemeral root (needs root).
+    #[arg(long)]
+    pub shadowed: bool,
+    /// Also list content under the persistence roots that no declared entry covers.
+    #[arg(long)]
+    pub orphans: bool,
+    /// Write the baseline if missing, then exit (`boot` does this at boot).
+    #[arg(long, hide = true)]
+    pub capture_baseline: bool,
+    /// Internal: the `--shadowed` helper, binding the root on DIR.
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub shadowed_helper: Option<PathBuf>,
+}
 
 /// Run `impermctl diff`.
-pub fn run(_g: &super::Global, _a: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("impermctl diff is not implemented yet")
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root();
+    if let Some(dir) = &a.shadowed_helper {
+        shadowed::helper(&root, dir)?;
+        return Ok(Exit::Ok);
+    }
+    let (settings, notice) = g.settings(false)?;
+    let machine = a.json || a.null;
+    if let Some(n) = &notice {
+        eprintln!("impermctl: notice: {n}");
+    }
+    if a.capture_baseline {
+        let wrote = crate::baseline::capture_if_missing(&root, &settings)?;
+        eprintln!(
+            "impermctl: baseline {}: {}",
+            if wrote {
+                "written"
+            } else {
+                "kept (already there)"
+            },
+            root.baseline_file().display()
+        );
+        return Ok(Exit::Ok);
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
+        );
+    }
+    let mut subtrees = Vec::new();
+    for p in &a.paths {
+        subtrees.push(crate::root::normalize(p).with_context(|| {
+            format!(
+                "{}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib",
+                p.display()
+            )
+        })?);
+    }
+    let opts = diff::Options {
+        all: a.all,
+        subtrees,
+        progress: !machine && std::io::stderr().is_terminal(),
+    };
+    let d = diff::compute(&root, &settings, &opts)?;
+    let mut grouped = groups::group(&d.items);
+    let writers = diff::writers::load(&root);
+    for grp in &mut grouped {
+        if let Some(w) = writers.get(&grp.path) {
+            grp.writers = w.clone();
+        }
+    }
+    let extras = render::Extras {
+        shadowed: a.shadowed.then(|| shadowed::find(&root, g)).transpose()?,
+        orphans: a
+            .orphans
+            .then(|| orphans::find(&root, &settings))
+            .transpose()?,
+    };
+    let stdout = std::io::stdout();
+    let colour = stdout.is_terminal();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match (a.suggest, a.json, a.null, a.long) {
+        (Some(SuggestFormat::Nix), ..) => {
+            out.write_all(groups::suggest_nix_snippet(&grouped, &settings).as_bytes())?
+        }
+        (Some(SuggestFormat::Toml), ..) => {
+            out.write_all(groups::suggest_toml_snippet(&grouped, &settings).as_bytes())?
+        }
+        (None, true, ..) => {
+            drop(out);
+            render::json(&root.dir().to_string_lossy(), &d, &grouped, &extras)?;
+            out = std::io::BufWriter::new(std::io::stdout().lock());
+        }
+        (None, false, true, _) => {
+            render::nul(&mut out, &d)?;
+            if let Some(s) = &extras.shadowed {
+                for p in s.iter().flat_map(|x| &x.paths) {
+                    out.write_all(p.as_bytes())?;
+                    out.write_all(b"\0")?;
+                }
+            }
+        }
+        (None, false, false, long) => {
+            let st = render::Style::new(colour);
+            if long {
+                render::long(&mut out, &d, st)?;
+            } else {
+                render::human(&mut out, &d, &grouped, st)?;
+            }
+            extras_human(&mut out, &extras)?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    if !d.unreadable.is_empty() && !a.json {
+        let (p, e) = &d.unreadable[0];
+        eprintln!(
+            "impermctl: {} path{} could not be read and {} not compared (first: {}: {e}); run as root to see everything",
+            d.unreadable.len(),
+            if d.unreadable.len() == 1 { "" } else { "s" },
+            if d.unreadable.len() == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            render::escape(p)
+        );
+    }
+    let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
+    Ok(if d.loses_data() || hidden {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+fn extras_human(out: &mut impl Write, x: &render::Extras) -> std::io::Result<()> {
+    if let Some(s) = &x.shadowed {
+        if s.is_empty() {
+            writeln!(out, "shadowed: nothing hidden under mount points")?;
+        }
+        for m in s {
+            writeln!(
+                out,
+                "shadowed: {} under the mount point {} ({} entries), lost at the next reboot:",
+                render::size(m.bytes),
+                m.mount_point,
+                m.paths.len()
+            )?;
+            for p in &m.paths {
+                writeln!(out, "  {p}")?;
+            }
+        }
+    }
+    if let Some(o) = &x.orphans {
+        if o.is_empty() {
+            writeln!(
+                out,
+                "orphans: every item under the persistence roots is declared"
+            )?;
+        }
+        for i in o {
+            writeln!(
+                out,
+                "orphan: {:>10}  {} ({} entries; no declared entry covers it; kept, never deleted)",
+                render::size(i.bytes),
+                render::escape(i.path.as_os_str().as_encoded_bytes()),
+                i.entries
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn parses_suggest_forms() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Diff(a) = cli.command else {
+                panic!()
+            };
+            a
+        };
+        assert_eq!(
+            parse(&["i", "diff", "--suggest"]).suggest,
+            Some(super::SuggestFormat::Nix)
+        );
+        assert_eq!(
+            parse(&["i", "diff", "--suggest=toml"]).suggest,
+            Some(super::SuggestFormat::Toml)
+        );
+        let a = parse(&["i", "diff", "-0", "--all", "/var", "/etc"]);
+        assert!(a.null && a.all);
+        assert_eq!(a.paths.len(), 2);
+        assert!(Cli::try_parse_from(["i", "diff", "--json", "-0"]).is_err());
+    }
 }

@@ -22,16 +22,22 @@ pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 struct Origin {
     kind: Kind,
     root: PathBuf,
-    line: usize,
+    /// Where the declaration starts; its line is computed only for an error
+    /// (eagerly it made loading quadratic in the number of entries).
+    span: Range<usize>,
 }
 
 impl Origin {
-    fn describe(&self) -> String {
+    fn describe(&self, loc: &Locator<'_>) -> String {
         let kind = match self.kind {
             Kind::Directory => "a directory",
             Kind::File => "a file",
         };
-        format!("as {kind} in {} (line {})", self.root.display(), self.line)
+        format!(
+            "as {kind} in {} (line {})",
+            self.root.display(),
+            loc.line(&self.span)
+        )
     }
 }
 
@@ -292,7 +298,7 @@ fn check_duplicate(
     let here = Origin {
         kind,
         root: root.to_path_buf(),
-        line: loc.line(span),
+        span: span.clone(),
     };
     if let Some(first) = seen.get(path) {
         return Err(loc.error(
@@ -301,13 +307,13 @@ fn check_duplicate(
             format!(
                 "{} is declared twice: {} and {}",
                 path.display(),
-                first.describe(),
-                here.describe()
+                first.describe(loc),
+                here.describe(loc)
             ),
             format!(
                 "keep only one declaration of {} (delete the one on line {})",
                 path.display(),
-                here.line
+                loc.line(&here.span)
             ),
         ));
     }

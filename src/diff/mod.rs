@@ -1,1 +1,119 @@
-//! `impermctl diff`. (Stub: see the diff work.)
+//! What the next reboot will discard: walk the ephemeral root's filesystem,
+//! classify entries against the baseline (or the boot time), group and
+//! render them. `shadowed` and `orphans` look at data the walk cannot see.
+
+pub mod baseline_format;
+pub mod compare;
+pub mod groups;
+pub mod orphans;
+pub mod render;
+pub mod shadowed;
+pub mod walk;
+pub mod writers;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::Context;
+
+use crate::baseline::Baseline;
+use crate::config::Settings;
+use crate::mountinfo::MountTable;
+use crate::root::Root;
+pub use compare::{Basis, Change, Item};
+
+/// The mount table of `root` with logical mount points.
+pub fn mount_table(root: &Root) -> anyhow::Result<MountTable> {
+    if let Some(file) = root.mountinfo_override() {
+        return MountTable::read(file);
+    }
+    let t = MountTable::read(Path::new("/proc/self/mountinfo"))
+        .context("cannot read /proc/self/mountinfo: is /proc mounted?")?;
+    let dir = std::fs::canonicalize(root.dir())
+        .with_context(|| format!("cannot resolve the root {}", root.dir().display()))?;
+    Ok(t.rebase(&dir))
+}
+
+/// What to compute.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Include `watch.ignore` paths and unchanged entries.
+    pub all: bool,
+    /// Restrict to these logical subtrees (empty: everything).
+    pub subtrees: Vec<PathBuf>,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+/// The result of a diff.
+#[derive(Debug)]
+pub struct Diff {
+    /// What it compared against.
+    pub basis: Basis,
+    /// Entries that differ (with `--all`, every entry), sorted by path.
+    pub items: Vec<Item>,
+    /// Paths that could not be read, with the error.
+    pub unreadable: Vec<(Vec<u8>, String)>,
+    /// Entries looked at.
+    pub entries: u64,
+    /// The mount table used.
+    pub mounts: MountTable,
+}
+
+impl Diff {
+    /// Is anything going to be lost?
+    pub fn loses_data(&self) -> bool {
+        self.items.iter().any(|i| i.change != Change::Unchanged)
+    }
+}
+
+/// Walk and classify.
+pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
+    let t0 = std::time::Instant::now();
+    let mounts = mount_table(root)?;
+    let baseline = Baseline::load(root)?;
+    tracing::debug!(
+        "diff: mount table and baseline ({} entries) read in {:?}",
+        baseline.as_ref().map_or(0, Baseline::len),
+        t0.elapsed()
+    );
+    let btime = compare::boot_time()?;
+    let basis = match &baseline {
+        Some(b) => Basis::Baseline { created: b.created },
+        None => Basis::BootTime { btime },
+    };
+    let mut scope = walk::Scope::new(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
+    scope.check_dev = root.mountinfo_override().is_some();
+    let visit = compare::Classify {
+        baseline: baseline.as_ref(),
+        btime,
+        keep_unchanged: opts.all,
+    };
+    let count = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        if opts.progress {
+            s.spawn(|| render::progress(&count, &done));
+        }
+        let r = walk::walk(&scope, &visit, walk::default_threads(), &count);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    tracing::debug!("diff: walked {} entries in {:?}", out.entries, t0.elapsed());
+    if root.mountinfo_override().is_none() && mount_table(root).ok().as_ref() != Some(&mounts) {
+        tracing::warn!(
+            "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
+        );
+    }
+    let mut items: Vec<Item> = out.accs.into_iter().flat_map(|f| f.items).collect();
+    items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut unreadable = out.unreadable;
+    unreadable.sort();
+    Ok(Diff {
+        basis,
+        items,
+        unreadable,
+        entries: out.entries,
+        mounts,
+    })
+}

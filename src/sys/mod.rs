@@ -10,3 +10,4 @@ pub mod inotify;
 pub mod mount;
 pub mod notify;
 pub mod utab;
+pub mod walk;

@@ -1,1 +1,76 @@
-//! (Stub.)
+//! Mounting through file descriptors: a bind is `open_tree(OPEN_TREE_CLONE)`
+//! of an already opened source, then `move_mount` onto an already opened
+//! target, so no path is resolved between the checks and the mount. Where
+//! the new mount API is unavailable (old kernels, seccomp profiles of some
+//! container managers answer `ENOSYS`/`EPERM`), the classic `mount(2)` bind
+//! runs on the same fds through their `/proc/self/fd` links.
+//! Unmounting is always `MNT_DETACH`, never `MNT_FORCE`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use rustix::io::Errno;
+use rustix::mount::{MoveMountFlags, OpenTreeFlags, UnmountFlags};
+
+/// Which syscalls make a bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `open_tree` + `move_mount`, falling back to `mount(2)` when refused.
+    Auto,
+    /// `mount(2)` with `MS_BIND` on `/proc/self/fd` links only.
+    Legacy,
+}
+
+impl Api {
+    /// `IMPERMCTL_MOUNT_API=legacy` forces the fallback (tests, debugging).
+    pub fn from_env() -> Api {
+        match std::env::var("IMPERMCTL_MOUNT_API").as_deref() {
+            Ok("legacy") => Api::Legacy,
+            _ => Api::Auto,
+        }
+    }
+}
+
+/// Bind the file or directory behind `src` onto `dst` (non-recursive, like
+/// `mount --bind`). Both may be `O_PATH` handles.
+pub fn bind(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, api: Api) -> io::Result<()> {
+    if api == Api::Legacy {
+        return bind_legacy(src, dst);
+    }
+    match bind_new(src, dst) {
+        Err(e) if e == Errno::NOSYS || e == Errno::PERM => bind_legacy(src, dst),
+        r => r.map_err(io::Error::from),
+    }
+}
+
+fn bind_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
+    let tree = rustix::mount::open_tree(
+        src,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        dst,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+}
+
+fn bind_legacy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
+    let s = format!("/proc/self/fd/{}", src.as_raw_fd());
+    let d = format!("/proc/self/fd/{}", dst.as_raw_fd());
+    rustix::mount::mount_bind(s.as_str(), d.as_str())?;
+    Ok(())
+}
+
+/// Lazily unmount the mount whose root `fd` is (`MNT_DETACH`, resolved
+/// through `/proc/self/fd`, so the path is not looked up again).
+pub fn detach(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rustix::mount::unmount(path.as_str(), UnmountFlags::DETACH)?;
+    Ok(())
+}

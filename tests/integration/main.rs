@@ -2,8 +2,11 @@
 //! real `impermctl` binary against fake roots and, as root, against real
 //! mounts in private mount namespaces (see `util`).
 
+mod boot;
 mod config;
 mod copy_kill;
+mod deb;
+mod diff;
 mod manifest;
 mod nix;
 mod persist;

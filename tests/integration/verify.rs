@@ -1,21 +1,7 @@
 //! `impermctl verify` on captured mount tables and on live vpsFree-like layouts.
 
 use crate::require_root;
-use crate::util::{self, Layout, assert_code, in_vps, mountinfo_fixture, stdout};
-
-const SEED: &str = r#"version = 1
-[[persistence]]
-path = "/persistent"
-hide_mounts = true
-[[persistence.directories]]
-path = "/etc/nixos"
-[[persistence.directories]]
-path = "/var/log"
-[[persistence.directories]]
-path = "/var/lib/nixos"
-[[persistence.files]]
-path = "/etc/machine-id"
-"#;
+use crate::util::{self, Layout, SEED, assert_code, in_vps, mountinfo_fixture, stdout};
 
 fn seed_config() -> (tempfile::TempDir, std::path::PathBuf) {
     let d = tempfile::tempdir().unwrap();

@@ -1,1 +1,0 @@
-//! (Stub: see the boot/persist work.)

@@ -1,0 +1,234 @@
+//! Gathering the planner's facts from a live tree: what is at each target
+//! and source (looked up fd-relative, never through a symlink) and what is
+//! mounted on each target (from the mount table, indexed once).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rustix::fs::FileType;
+
+use crate::config::{Entry, Settings};
+use crate::mountinfo::{Mount, MountTable};
+use crate::plan::{Facts, Mounted, Node, Observed};
+use crate::root::Root;
+use crate::state::Recorded;
+use crate::sys::fs;
+
+/// The visible mount at each mount point (the last one stacked there).
+#[derive(Debug)]
+pub struct MountIndex<'a> {
+    at: HashMap<&'a Path, &'a Mount>,
+}
+
+impl<'a> MountIndex<'a> {
+    /// Index `t`.
+    pub fn new(t: &'a MountTable) -> Self {
+        let mut at = HashMap::with_capacity(t.mounts().len());
+        for m in t.mounts() {
+            at.insert(m.mount_point.as_path(), m);
+        }
+        MountIndex { at }
+    }
+
+    /// The mount at exactly `p`.
+    pub fn at(&self, p: &Path) -> Option<&'a Mount> {
+        self.at.get(p).copied()
+    }
+
+    fn containing(&self, p: &Path) -> Option<&'a Mount> {
+        p.ancestors().find_map(|a| self.at(a))
+    }
+
+    /// What is mounted on `target`, judged against its expected `source`:
+    /// a bind of it when the mount is on the filesystem holding `source` and
+    /// its root is `source`'s place in that filesystem.
+    pub fn mounted(&self, target: &Path, source: &Path) -> Mounted {
+        let Some(m) = self.at(target) else {
+            return Mounted::No;
+        };
+        let ok = self.containing(source).is_some_and(|holder| {
+            let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
+            let expected = if rel.as_os_str().is_empty() {
+                holder.root.clone()
+            } else {
+                holder.root.join(rel)
+            };
+            holder.dev() == m.dev() && m.root == expected
+        });
+        if ok {
+            Mounted::FromSource
+        } else {
+            Mounted::Foreign {
+                source: m.source.clone(),
+                root: m.root.clone(),
+            }
+        }
+    }
+}
+
+/// Relative form of a logical absolute path.
+pub fn rel(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+/// Explain an error from a lookup of `rel` beneath `dir` (shown as `shown`):
+/// for `ELOOP`, name the symlink that stopped it.
+pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> String {
+    let code = e.raw_os_error();
+    let (eloop, enotdir) = (
+        rustix::io::Errno::LOOP.raw_os_error(),
+        rustix::io::Errno::NOTDIR.raw_os_error(),
+    );
+    if code == Some(eloop) || code == Some(enotdir) {
+        // O_NOFOLLOW on a final symlink says ENOTDIR or ELOOP: find the link.
+        let mut prefix = PathBuf::new();
+        for c in rel.components() {
+            prefix.push(c);
+            if let Ok(Some(st)) = fs::lstat_beneath(dir, &prefix)
+                && fs::file_type(&st) == FileType::Symlink
+            {
+                let to = fs::readlink_beneath(dir, &prefix).unwrap_or_default();
+                let at = shown
+                    .ancestors()
+                    .nth(rel.components().count() - prefix.components().count())
+                    .unwrap_or(shown);
+                return format!(
+                    "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with a directory",
+                    at.display(),
+                    to.display()
+                );
+            }
+        }
+        if code == Some(eloop) {
+            return format!("a symlink on the path of {} was refused", shown.display());
+        }
+        return format!("a parent of {} is not a directory", shown.display());
+    }
+    format!("{}: {e}", shown.display())
+}
+
+/// What is at `rel` beneath `dir` (`shown` is the path for messages).
+/// `deep`: look inside directories to tell empty from not (else they count as empty).
+pub fn node(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, deep: bool) -> Node {
+    let st = match fs::lstat_beneath(dir, rel) {
+        Ok(None) => return Node::Missing,
+        Ok(Some(st)) => st,
+        Err(e) => {
+            return Node::Blocked {
+                why: explain(dir, rel, shown, &e),
+            };
+        }
+    };
+    match fs::file_type(&st) {
+        FileType::Directory => {
+            let empty = !deep || fs::dir_is_empty(dir, rel).unwrap_or(false);
+            Node::Dir { empty }
+        }
+        FileType::RegularFile => Node::File {
+            len: st.st_size as u64,
+        },
+        FileType::Symlink => Node::Symlink {
+            to: fs::readlink_beneath(dir, rel).unwrap_or_default(),
+        },
+        _ => Node::Other,
+    }
+}
+
+/// Open handles on the root and the persistence roots.
+#[derive(Debug)]
+pub struct Handles {
+    /// The root (`O_PATH`).
+    pub root: OwnedFd,
+    /// Each persistence root, opened beneath the root without symlinks.
+    pub persist: HashMap<PathBuf, Result<OwnedFd, String>>,
+}
+
+impl Handles {
+    /// Open the root and every persistence root of `settings`.
+    pub fn open(root: &Root, settings: &Settings) -> anyhow::Result<Handles> {
+        let rfd = fs::open_dir(root.dir())
+            .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
+        let mut persist = HashMap::new();
+        for r in &settings.roots {
+            let fd = fs::open_dir_beneath(rfd.as_fd(), rel(&r.path))
+                .map_err(|e| explain(rfd.as_fd(), rel(&r.path), &r.path, &e));
+            persist.insert(r.path.clone(), fd);
+        }
+        Ok(Handles { root: rfd, persist })
+    }
+
+    /// The fd of persistence root `p`.
+    pub fn persist(&self, p: &Path) -> Result<BorrowedFd<'_>, String> {
+        match self.persist.get(p) {
+            Some(Ok(fd)) => Ok(fd.as_fd()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!("{} is not a persistence root", p.display())),
+        }
+    }
+}
+
+/// What is at an entry's target and source (looked at through the fds).
+pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
+    let target = node(h.root.as_fd(), rel(&e.path), &e.path, true);
+    let source = match h.persist(&e.root) {
+        Ok(pfd) => {
+            let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
+            node(pfd, srel, &e.source, true)
+        }
+        Err(why) => Node::Blocked { why },
+    };
+    (target, source)
+}
+
+/// Observe the facts for every entry and for every recorded entry that left the config.
+pub fn observe(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    previous: Vec<Recorded>,
+) -> Observed {
+    let idx = MountIndex::new(mounts);
+    let mut obs = Observed::default();
+    for e in &settings.entries {
+        let mounted = idx.mounted(&e.path, &e.source);
+        if mounted != Mounted::No {
+            let (target, source) = (Node::Unprobed, Node::Unprobed);
+            obs.entries.insert(
+                e.path.clone(),
+                Facts {
+                    target,
+                    source,
+                    mounted,
+                },
+            );
+            continue;
+        }
+        let (target, source) = probe_entry(h, e);
+        obs.entries.insert(
+            e.path.clone(),
+            Facts {
+                target,
+                source,
+                mounted,
+            },
+        );
+    }
+    let declared: std::collections::HashSet<&Path> =
+        settings.entries.iter().map(|e| e.path.as_path()).collect();
+    for r in &previous {
+        if declared.contains(r.path.as_path()) {
+            continue;
+        }
+        let f = Facts {
+            target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
+            source: Node::Missing,
+            mounted: idx.mounted(&r.path, &r.source),
+        };
+        obs.leftovers.insert(r.path.clone(), f);
+    }
+    obs.previous = previous;
+    obs
+}

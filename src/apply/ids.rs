@@ -1,0 +1,116 @@
+//! User and group names → ids, read from the tree's own `/etc/passwd` and
+//! `/etc/group` at run time (after activation created the users). Numeric
+//! ids are taken as they are.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::Perms;
+use crate::root::Root;
+use crate::sys::fs::Owner;
+
+/// Lazily loaded name tables of one root.
+#[derive(Debug, Default)]
+pub struct Ids {
+    passwd: Option<(PathBuf, HashMap<String, u32>)>,
+    group: Option<(PathBuf, HashMap<String, u32>)>,
+}
+
+fn load(file: &Path) -> HashMap<String, u32> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    parse(&text)
+}
+
+/// Parse `name:x:id:…` lines (passwd and group share the shape).
+pub fn parse(text: &str) -> HashMap<String, u32> {
+    let mut m = HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split(':');
+        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if let Ok(id) = id.parse() {
+            m.entry(name.to_string()).or_insert(id);
+        }
+    }
+    m
+}
+
+impl Ids {
+    fn lookup(
+        slot: &mut Option<(PathBuf, HashMap<String, u32>)>,
+        root: &Root,
+        file: &str,
+        name: &str,
+        what: &str,
+    ) -> anyhow::Result<u32> {
+        if let Ok(id) = name.parse() {
+            return Ok(id);
+        }
+        let (path, table) = slot.get_or_insert_with(|| {
+            let p = root.host(Path::new(file));
+            let t = load(&p);
+            (p, t)
+        });
+        // root is 0 everywhere, even on a tree whose /etc is not populated yet.
+        let fallback = (name == "root").then_some(0);
+        table.get(name).copied().or(fallback).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{what} {name:?} does not exist (not in {}): create it first, or give a numeric id",
+                path.display()
+            )
+        })
+    }
+
+    /// Resolve declared perms to numeric ids.
+    pub fn owner(&mut self, root: &Root, p: &Perms) -> anyhow::Result<Owner> {
+        Ok(Owner {
+            uid: Self::lookup(&mut self.passwd, root, "/etc/passwd", &p.user, "user")?,
+            gid: Self::lookup(&mut self.group, root, "/etc/group", &p.group, "group")?,
+            mode: p.mode,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\npostgres:x:71:71::/var/lib/postgresql:/bin/false\nbroken\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\npostgres:x:72:\n").unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()), None);
+        let mut ids = Ids::default();
+        let p = |u: &str, g: &str| Perms {
+            user: u.into(),
+            group: g.into(),
+            mode: 0o750,
+        };
+        assert_eq!(
+            ids.owner(&root, &p("postgres", "postgres")).unwrap(),
+            Owner {
+                uid: 71,
+                gid: 72,
+                mode: 0o750
+            }
+        );
+        assert_eq!(ids.owner(&root, &p("1000", "100")).unwrap().uid, 1000);
+        let e = ids
+            .owner(&root, &p("nobody2", "root"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"nobody2\"") && e.contains("etc/passwd"), "{e}");
+        let e = ids
+            .owner(&root, &p("root", "wheel"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group \"wheel\""), "{e}");
+    }
+}

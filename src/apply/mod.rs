@@ -1,0 +1,304 @@
+//! Applying a boot plan: each step's operations run in order through `sys`
+//! (fd-relative, no symlink followed); a failing step is reported and the
+//! others proceed. Afterwards utab gets the userspace options of the new
+//! binds and the record for `state.json` is built.
+
+mod facts;
+mod ids;
+mod ops;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use tracing::{debug, error, warn};
+
+pub use facts::{Handles, MountIndex, observe};
+pub use ids::Ids;
+
+use crate::config::{Entry, Kind, Settings};
+use crate::mountinfo::MountTable;
+use crate::plan::{Op, Plan, Step, What, Why};
+use crate::root::Root;
+use crate::state::{How, Recorded};
+use crate::sys::utab::{self, UtabEntry};
+
+/// Mutable context of one apply run.
+#[derive(Debug)]
+pub struct Cx<'a> {
+    root: &'a Root,
+    h: &'a Handles,
+    ids: Ids,
+    utab_add: Vec<(PathBuf, PathBuf, String)>,
+    utab_drop: Vec<PathBuf>,
+    warnings: Vec<String>,
+    mount_api: crate::sys::mount::Api,
+}
+
+/// How one step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Bind-mounted now.
+    Bound,
+    /// Symlinked now.
+    Linked,
+    /// A removed entry was unmounted.
+    Unmounted,
+    /// A removed entry's symlink was removed.
+    Unlinked,
+    /// Nothing to do.
+    Skipped(Why),
+    /// It failed; nothing after the failing operation ran.
+    Failed {
+        /// What went wrong and how to fix it.
+        error: String,
+    },
+}
+
+/// The report of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The path on the ephemeral root.
+    pub path: PathBuf,
+    /// Directory or file.
+    pub kind: Kind,
+    /// Its persistent source.
+    pub source: PathBuf,
+    /// The operations that ran (complete ones only).
+    pub done: Vec<Op>,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Newly bound.
+    pub bound: usize,
+    /// Newly linked.
+    pub linked: usize,
+    /// Already in place, or a foreign mount left alone.
+    pub skipped: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Removed entries undone.
+    pub undone: usize,
+}
+
+/// What an apply run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// Per step.
+    pub steps: Vec<StepReport>,
+    /// Totals.
+    pub counts: Counts,
+    /// Data hidden by new binds, and foreign mounts skipped.
+    pub warnings: Vec<String>,
+    /// What is in place now (for `state.json`).
+    #[serde(skip)]
+    pub record: Vec<Recorded>,
+}
+
+/// Execute `plan`. `previous` is the record of the last run of this boot.
+pub fn apply(
+    root: &Root,
+    settings: &Settings,
+    h: &Handles,
+    plan: &Plan,
+    previous: &[Recorded],
+) -> Applied {
+    let mut cx = Cx {
+        root,
+        h,
+        ids: Ids::default(),
+        utab_add: Vec::new(),
+        utab_drop: Vec::new(),
+        warnings: Vec::new(),
+        mount_api: crate::sys::mount::Api::from_env(),
+    };
+    let entries: HashMap<&Path, &Entry> = settings
+        .entries
+        .iter()
+        .map(|e| (e.path.as_path(), e))
+        .collect();
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    let mut counts = Counts::default();
+    let mut record = Vec::new();
+    // Paths bound by this run: an entry below one of them was observed
+    // before its ancestor's bind covered it, so it is looked at again.
+    let mut bound_now: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for planned in &plan.steps {
+        let entry = entries.get(planned.path.as_path()).copied();
+        let replanned;
+        let st = match entry {
+            Some(e) if e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) => {
+                let (target, source) = facts::probe_entry(h, e);
+                let f = crate::plan::Facts {
+                    target,
+                    source,
+                    mounted: crate::plan::Mounted::No,
+                };
+                replanned = Step {
+                    what: crate::plan::plan_entry(e, &f),
+                    ..planned.clone()
+                };
+                debug!(path = %e.path.display(), what = ?replanned.what, "replanned below a new bind");
+                &replanned
+            }
+            _ => planned,
+        };
+        let (done, outcome) = run_step(&mut cx, entry, st);
+        if outcome == Outcome::Bound && st.kind == Kind::Directory {
+            bound_now.insert(st.path.clone());
+        }
+        match &outcome {
+            Outcome::Bound => counts.bound += 1,
+            Outcome::Linked => counts.linked += 1,
+            Outcome::Unmounted | Outcome::Unlinked => counts.undone += 1,
+            Outcome::Skipped(why) => {
+                counts.skipped += 1;
+                if let Why::Foreign { source, root } = why {
+                    let msg = format!(
+                        "{} is already mounted from {source} ({}), not from {}: left alone, never stacked",
+                        st.path.display(),
+                        root.display(),
+                        st.source.display()
+                    );
+                    warn!(path = %st.path.display(), "{msg}");
+                    cx.warnings.push(msg);
+                }
+            }
+            Outcome::Failed { error } => {
+                counts.failed += 1;
+                error!(path = %st.path.display(), "{error}");
+            }
+        }
+        let how = match &outcome {
+            Outcome::Bound | Outcome::Skipped(Why::AlreadyBound) => Some(How::Bound),
+            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked) => Some(How::Linked),
+            // A failure keeps what the last run recorded: it may still be in place.
+            Outcome::Failed { .. } => previous.iter().find(|r| r.path == st.path).map(|r| r.how),
+            _ => None,
+        };
+        if let Some(how) = how {
+            record.push(Recorded {
+                path: st.path.clone(),
+                kind: st.kind.into(),
+                source: st.source.clone(),
+                how,
+            });
+        }
+        steps.push(StepReport {
+            path: st.path.clone(),
+            kind: st.kind,
+            source: st.source.clone(),
+            done,
+            outcome,
+        });
+    }
+    if let Err(e) = write_utab(&cx) {
+        let msg = format!("{e:#}");
+        warn!("{msg}");
+        cx.warnings.push(msg);
+    }
+    Applied {
+        steps,
+        counts,
+        warnings: cx.warnings,
+        record,
+    }
+}
+
+fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
+    let ops = match &st.what {
+        What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
+        What::Fail { error } => {
+            return (
+                Vec::new(),
+                Outcome::Failed {
+                    error: error.clone(),
+                },
+            );
+        }
+        What::Do { ops } => ops,
+    };
+    let mut done = Vec::new();
+    let mut outcome = Outcome::Failed {
+        error: "nothing to do".into(),
+    };
+    let mut seeded = false;
+    for op in ops {
+        debug!(path = %st.path.display(), ?op, "apply");
+        let r = match (op, entry) {
+            (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
+            (Op::RemoveLink, _) => {
+                ops::remove_link(cx, &st.path, &st.source).map(|()| Outcome::Unlinked)
+            }
+            (_, None) => Err(anyhow::anyhow!(
+                "{} is not in the config",
+                st.path.display()
+            )),
+            (Op::CreateSource, Some(e)) => ops::create_source(cx, e).map(|()| outcome.clone()),
+            (Op::Seed, Some(e)) => {
+                seeded = true;
+                ops::seed(cx, e).map(|()| outcome.clone())
+            }
+            (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
+            (Op::CreateTarget, Some(e)) => ops::create_target(cx, e).map(|()| outcome.clone()),
+            (Op::Mount { options, hides }, Some(e)) => {
+                ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound)
+            }
+            (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+        };
+        match r {
+            Ok(o) => {
+                outcome = o;
+                done.push(op.clone());
+            }
+            Err(e) => {
+                return (
+                    done,
+                    Outcome::Failed {
+                        error: format!("{e:#}"),
+                    },
+                );
+            }
+        }
+    }
+    (done, outcome)
+}
+
+/// Record the userspace options of the new binds in `<root>/run/mount/utab`,
+/// with the source and root the kernel reports for each mount, and drop the
+/// lines of unmounted entries.
+fn write_utab(cx: &Cx) -> anyhow::Result<()> {
+    if cx.utab_add.is_empty() && cx.utab_drop.is_empty() {
+        return Ok(());
+    }
+    let mut add = Vec::new();
+    if !cx.utab_add.is_empty() {
+        let table = MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(cx.root.dir());
+        let idx = MountIndex::new(&table);
+        for (target, source, opts) in &cx.utab_add {
+            let m = idx.at(target).with_context(|| {
+                format!(
+                    "{} is not in the mount table after binding it",
+                    target.display()
+                )
+            })?;
+            add.push(UtabEntry {
+                src: m.source.clone(),
+                target: target.clone(),
+                root: m.root.clone(),
+                bindsrc: Some(source.clone()),
+                opts: opts.clone(),
+            });
+        }
+    }
+    let dir = cx.root.host(Path::new("/run/mount"));
+    utab::update(&dir, &cx.utab_drop, &add)
+        .with_context(|| format!("cannot record mount options in {}/utab", dir.display()))
+}

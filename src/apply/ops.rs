@@ -1,0 +1,338 @@
+//! The operations of a plan step, each one fd-relative: directories are
+//! created level by level beneath the root or a persistence root, binds go
+//! from an opened source to an opened target, nothing follows a symlink.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rustix::fs::{FileType, OFlags};
+use tracing::{info, warn};
+
+use super::Cx;
+use super::facts::{explain, rel};
+use crate::config::{Entry, Kind, Perms};
+use crate::sys::fs::{self, Owner};
+use crate::sys::mount;
+
+/// Turn an I/O error on `rel` beneath `dir` into a clear message.
+fn ctx<T>(r: io::Result<T>, dir: BorrowedFd<'_>, rel: &Path, shown: &Path) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
+}
+
+fn perms_owner(ids: &mut super::Ids, root: &crate::root::Root, p: &Perms) -> io::Result<Owner> {
+    ids.owner(root, p)
+        .map_err(|e| io::Error::other(format!("{e:#}")))
+}
+
+/// The source relative to its persistence root.
+fn srel(e: &Entry) -> &Path {
+    e.source.strip_prefix(&e.root).unwrap_or(&e.source)
+}
+
+/// Make sure the directory `rel` beneath the persistence root exists; created
+/// levels get the entry's perms (the last, when `leaf`) or the parent perms.
+fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::Result<()> {
+    let h = cx.h;
+    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let n = dir.components().count();
+    let (ids, root) = (&mut cx.ids, cx.root);
+    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    let mut owner = |i: usize| {
+        let p = level_perms(e, &levels[n - 1 - i], leaf && i + 1 == n);
+        perms_owner(ids, root, &p)
+    };
+    let shown = e.root.join(dir);
+    let (_, created) = ctx(fs::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
+    for c in created {
+        info!(path = %e.root.join(&c).display(), "created persistent directory");
+    }
+    Ok(())
+}
+
+/// Create missing directories of `dir` on the ephemeral root; each created
+/// level copies owner and mode from its persistent counterpart when that
+/// exists (as impermanence does), else gets the declared perms.
+fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::Result<()> {
+    let h = cx.h;
+    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let n = dir.components().count();
+    let (ids, root) = (&mut cx.ids, cx.root);
+    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    let mut owner = |i: usize| {
+        let prefix = &levels[n - 1 - i];
+        if let Ok(Some(st)) = fs::lstat_beneath(pfd, prefix)
+            && fs::file_type(&st) == FileType::Directory
+        {
+            return Ok(Owner {
+                uid: st.st_uid,
+                gid: st.st_gid,
+                mode: st.st_mode & 0o7777,
+            });
+        }
+        let p = level_perms(e, prefix, leaf && i + 1 == n);
+        perms_owner(ids, root, &p)
+    };
+    let rfd = h.root.as_fd();
+    let shown = Path::new("/").join(dir);
+    ctx(fs::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
+    Ok(())
+}
+
+/// The declared perms of a created level (`rel`: the level's path relative
+/// to `/`, the same on both sides): the entry's own for the leaf; for
+/// `users.<name>` entries root:root 0755 above the home and the parent's
+/// owner with mode 0700 for the home itself; else the parent perms.
+fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
+    if leaf {
+        return e.perms.clone();
+    }
+    if let Some(home) = &e.home {
+        let level = Path::new("/").join(rel);
+        if level == *home {
+            return Perms {
+                mode: 0o700,
+                ..e.parent.clone()
+            };
+        }
+        if home.starts_with(&level) {
+            return Perms::default();
+        }
+    }
+    e.parent.clone()
+}
+
+fn parent_of(p: &Path) -> &Path {
+    p.parent().unwrap_or(Path::new(""))
+}
+
+pub(super) fn create_source(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    match e.kind {
+        Kind::Directory => ensure_source_dir(cx, e, srel(e), true),
+        Kind::File => ensure_source_dir(cx, e, parent_of(srel(e)), false),
+    }
+}
+
+pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let trel = rel(&e.path);
+    if e.kind == Kind::Directory {
+        return ensure_target_dir(cx, e, trel, true);
+    }
+    let (parent, name) = fs::split(trel)?;
+    ensure_target_dir(cx, e, parent, false)?;
+    let rfd = cx.h.root.as_fd();
+    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let o = match fs::lstat_beneath(pfd, srel(e)) {
+        Ok(Some(st)) => Owner {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+        },
+        _ => Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+    };
+    fs::create_file_at(dfd.as_fd(), name, o)
+        .with_context(|| format!("cannot create the empty file {}", e.path.display()))
+}
+
+pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    ensure_source_dir(cx, e, parent_of(srel(e)), false)?;
+    // The data must be reachable without symlinks before we read it.
+    let rfd = cx.h.root.as_fd();
+    let trel = rel(&e.path);
+    ctx(
+        fs::open_beneath(rfd, trel, OFlags::PATH),
+        rfd,
+        trel,
+        &e.path,
+    )?;
+    let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
+    let stats = crate::copy::copy_tree_atomic(&from, &to).with_context(|| {
+        format!(
+            "cannot seed {} from {} (nothing was mounted; the data is still at {})",
+            e.source.display(),
+            e.path.display(),
+            e.path.display()
+        )
+    })?;
+    info!(
+        path = %e.path.display(),
+        source = %e.source.display(),
+        entries = stats.entries,
+        bytes = stats.bytes,
+        "seeded persistent storage with the data already at {}",
+        e.path.display()
+    );
+    Ok(())
+}
+
+pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let dir = parent_of(srel(e));
+    ensure_source_dir(cx, e, dir, false)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let dfd = ctx(
+        fs::open_beneath(pfd, dir, OFlags::RDONLY | OFlags::DIRECTORY),
+        pfd,
+        dir,
+        &e.source,
+    )?;
+    let name = e
+        .source
+        .file_name()
+        .context("machine-id has no file name")?;
+    let o = Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o444,
+    };
+    fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", o)
+        .with_context(|| format!("cannot write {}", e.source.display()))?;
+    info!(path = %e.source.display(), "wrote \"uninitialized\": systemd commits the machine ID through the bind on this first boot");
+    Ok(())
+}
+
+fn open_kind(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    shown: &Path,
+    kind: Kind,
+) -> anyhow::Result<std::os::fd::OwnedFd> {
+    let flags = match kind {
+        Kind::Directory => OFlags::PATH | OFlags::DIRECTORY,
+        Kind::File => OFlags::PATH,
+    };
+    let fd = ctx(fs::open_beneath(dir, rel, flags), dir, rel, shown)?;
+    if kind == Kind::File {
+        let st = rustix::fs::fstat(&fd)?;
+        if fs::file_type(&st) != FileType::RegularFile {
+            bail!("{} is not a regular file", shown.display());
+        }
+    }
+    Ok(fd)
+}
+
+pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> anyhow::Result<()> {
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let sfd = open_kind(pfd, srel(e), &e.source, e.kind)?;
+    let rfd = cx.h.root.as_fd();
+    let trel = rel(&e.path);
+    let tfd = open_kind(rfd, trel, &e.path, e.kind)?;
+    if fs::is_mount_root(tfd.as_fd())? {
+        bail!(
+            "something is already mounted on {}; impermctl never stacks mounts: unmount it and run `impermctl boot` again",
+            e.path.display()
+        );
+    }
+    // Below a parent bound in this run, target and source can be the same directory.
+    let same = {
+        let (a, b) = (rustix::fs::fstat(&sfd)?, rustix::fs::fstat(&tfd)?);
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    };
+    if hides && !same {
+        let what = match e.kind {
+            Kind::Directory => {
+                let s = fs::summarize_tree(rfd, trel, 3)?;
+                let sample: Vec<String> = s
+                    .sample
+                    .iter()
+                    .map(|p| e.path.join(p).display().to_string())
+                    .collect();
+                format!(
+                    "{} entries, {} bytes (e.g. {})",
+                    s.entries,
+                    s.bytes,
+                    sample.join(", ")
+                )
+            }
+            Kind::File => {
+                let st = rustix::fs::fstat(&tfd)?;
+                format!("a file of {} bytes", st.st_size)
+            }
+        };
+        let msg = format!(
+            "{} already held data on the ephemeral root: {what}; it is now hidden under the bind of {} (persistent data wins; unmount to reach it)",
+            e.path.display(),
+            e.source.display()
+        );
+        warn!(path = %e.path.display(), "{msg}");
+        cx.warnings.push(msg);
+    }
+    mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api).with_context(|| {
+        format!(
+            "cannot bind {} onto {}",
+            e.source.display(),
+            e.path.display()
+        )
+    })?;
+    if !options.is_empty() {
+        cx.utab_add
+            .push((e.path.clone(), e.source.clone(), options.join(",")));
+    }
+    Ok(())
+}
+
+pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
+    let (parent, name) = fs::split(rel(&e.path))?;
+    ensure_target_dir(cx, e, parent, false)?;
+    let rfd = cx.h.root.as_fd();
+    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
+    if let Ok(st) = rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        let ok = fs::file_type(&st) == FileType::RegularFile && (st.st_size == 0 || seeded);
+        if !ok {
+            bail!("{} appeared while planning; left alone", e.path.display());
+        }
+    }
+    fs::symlink_replace_at(dfd.as_fd(), name, &e.source)
+        .with_context(|| format!("cannot link {} to {}", e.path.display(), e.source.display()))
+}
+
+/// Undo a recorded bind: detach it, then remove the mount point if empty.
+pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()> {
+    let rfd = cx.h.root.as_fd();
+    let trel = rel(path);
+    let tfd = ctx(fs::open_beneath(rfd, trel, OFlags::PATH), rfd, trel, path)?;
+    if !fs::is_mount_root(tfd.as_fd())? {
+        bail!("{} is not a mount point any more", path.display());
+    }
+    mount::detach(tfd.as_fd()).with_context(|| format!("cannot unmount {}", path.display()))?;
+    drop(tfd);
+    cx.utab_drop.push(path.to_path_buf());
+    let (parent, name) = fs::split(trel)?;
+    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, path)?;
+    let removable = match rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => match (kind, fs::file_type(&st)) {
+            (Kind::Directory, FileType::Directory) => true,
+            (Kind::File, FileType::RegularFile) => st.st_size == 0,
+            _ => false,
+        },
+        Err(_) => false,
+    };
+    // rmdir fails on a non-empty directory: data under the mount point stays.
+    if removable && fs::remove_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
+        info!(path = %path.display(), "removed the empty mount point");
+    }
+    Ok(())
+}
+
+/// Undo a recorded symlink (only if it still points at `source`).
+pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> anyhow::Result<()> {
+    let rfd = cx.h.root.as_fd();
+    let trel = rel(path);
+    let to = ctx(fs::readlink_beneath(rfd, trel), rfd, trel, path)?;
+    if to != source {
+        bail!(
+            "{} now points to {}; left alone",
+            path.display(),
+            to.display()
+        );
+    }
+    let (parent, name) = fs::split(trel)?;
+    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, path)?;
+    fs::remove_at(dfd.as_fd(), name, false)
+        .with_context(|| format!("cannot remove {}", path.display()))
+}

@@ -1,0 +1,420 @@
+//! The on-disk format of the baseline (`/run/impermctl/baseline`) and
+//! lookups in it.
+//!
+//! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
+//! version (1), `i64` creation time (Unix seconds), `u64` directory count,
+//! then per directory: `u16` path length, its logical path, `u32` entry
+//! count, `u32` byte length of its entries, the entries in the order the
+//! directory listed them (`u8` type, `u16` name length, the name, `u64`
+//! inode, `u64` size, `i64`+`u32` mtime, `i64`+`u32` ctime), then `u32`
+//! offsets (from the first entry) of the entries sorted by name. Names and
+//! paths are raw bytes (newlines and invalid UTF-8 survive).
+//!
+//! Loading reads only the directory headers; entries are decoded when
+//! looked up, with checked bounds (a damaged file gives wrong answers or
+//! errors, never a panic). A lookup is one hash of the directory, then
+//! usually a single compare (directories list in a stable order, so the
+//! next entry is the expected one), else a binary search by name.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, bail};
+
+use crate::diff::walk::parent;
+use crate::sys::walk::Kind;
+
+const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
+const VERSION: u32 = 1;
+/// Bytes of an entry after its name.
+const FIXED: usize = 8 + 8 + 12 + 12;
+
+/// What the baseline knows about one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    /// What it was.
+    pub kind: Kind,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time.
+    pub mtime: (i64, u32),
+    /// Status change time.
+    pub ctime: (i64, u32),
+}
+
+/// Where a directory's entries are in the file.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    /// First entry.
+    entries: usize,
+    /// End of the entries.
+    end: usize,
+    /// The name-sorted offsets.
+    sorted: usize,
+    count: usize,
+}
+
+/// A loaded baseline.
+#[derive(Debug, Default)]
+pub struct Baseline {
+    /// When it was taken (Unix seconds).
+    pub created: i64,
+    data: Vec<u8>,
+    dirs: HashMap<Vec<u8>, Loc>,
+    entries: usize,
+}
+
+/// The entries of one directory in a baseline.
+#[derive(Debug, Clone, Copy)]
+pub struct DirView<'a> {
+    data: &'a [u8],
+    loc: Loc,
+}
+
+fn le<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+impl<'a> DirView<'a> {
+    /// The entry at byte `off` (from the first entry): its name, its
+    /// record, and the offset of the entry after it.
+    fn entry(&self, off: usize) -> Option<(&'a [u8], Rec, usize)> {
+        let d = &self.data[..self.loc.end];
+        let o = self.loc.entries.checked_add(off)?;
+        let kind = kind_from(*d.get(o)?).unwrap_or(Kind::Unknown);
+        let len = u16::from_le_bytes(le(d, o + 1)?) as usize;
+        let name = d.get(o + 3..o + 3 + len)?;
+        let f = o + 3 + len;
+        let rec = Rec {
+            kind,
+            ino: u64::from_le_bytes(le(d, f)?),
+            size: u64::from_le_bytes(le(d, f + 8)?),
+            mtime: (
+                i64::from_le_bytes(le(d, f + 16)?),
+                u32::from_le_bytes(le(d, f + 24)?),
+            ),
+            ctime: (
+                i64::from_le_bytes(le(d, f + 28)?),
+                u32::from_le_bytes(le(d, f + 36)?),
+            ),
+        };
+        Some((name, rec, off + 3 + len + FIXED))
+    }
+
+    fn name_at(&self, off: usize) -> Option<&'a [u8]> {
+        let d = &self.data[..self.loc.end];
+        let o = self.loc.entries.checked_add(off)?;
+        let len = u16::from_le_bytes(le(d, o + 1)?) as usize;
+        d.get(o + 3..o + 3 + len)
+    }
+
+    fn sorted(&self, i: usize) -> usize {
+        le(self.data, self.loc.sorted + 4 * i)
+            .map_or(usize::MAX / 2, |b| u32::from_le_bytes(b) as usize)
+    }
+
+    /// The record of `name` in this directory. `next` is the byte offset
+    /// of the entry expected to hold it (updated to the one after a hit).
+    pub fn get(&self, name: &[u8], next: &mut u32) -> Option<Rec> {
+        if let Some((n, rec, after)) = self.entry(*next as usize)
+            && n == name
+        {
+            *next = after as u32;
+            return Some(rec);
+        }
+        let (mut lo, mut hi) = (0, self.loc.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let off = self.sorted(mid);
+            match self.name_at(off)?.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let (_, rec, after) = self.entry(off)?;
+                    *next = after as u32;
+                    return Some(rec);
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Baseline {
+    /// The entries of directory `dir` (logical path), if it had any.
+    pub fn dir(&self, dir: &[u8]) -> Option<DirView<'_>> {
+        let &loc = self.dirs.get(dir)?;
+        Some(DirView {
+            data: &self.data,
+            loc,
+        })
+    }
+
+    /// The record of a logical path.
+    pub fn get(&self, path: &[u8]) -> Option<Rec> {
+        let name = &path[parent(path).len()..];
+        let name = name.strip_prefix(b"/").unwrap_or(name);
+        self.dir(parent(path))?.get(name, &mut 0)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// No entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Every entry as (logical path, record), directory by directory.
+    pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Rec)> + '_ {
+        self.dirs.keys().flat_map(move |d| {
+            let view = self.dir(d);
+            let mut off = 0;
+            std::iter::from_fn(move || {
+                let (name, rec, after) = view?.entry(off)?;
+                off = after;
+                let mut p = if d.as_slice() == b"/" {
+                    Vec::new()
+                } else {
+                    d.clone()
+                };
+                p.push(b'/');
+                p.extend_from_slice(name);
+                Some((p, rec))
+            })
+        })
+    }
+
+    /// Decode a baseline file's bytes: the header and the directory table;
+    /// entries are decoded when looked up.
+    pub fn decode(data: Vec<u8>) -> anyhow::Result<Baseline> {
+        let mut r = Reader { b: &data, pos: 0 };
+        if r.take(MAGIC.len())? != MAGIC {
+            bail!("not an impermctl baseline (bad magic)");
+        }
+        let version = u32::from_le_bytes(r.array()?);
+        if version != VERSION {
+            bail!("baseline version {version}, this impermctl reads version {VERSION}");
+        }
+        let created = i64::from_le_bytes(r.array()?);
+        let ndirs = u64::from_le_bytes(r.array()?);
+        if data.len() > u32::MAX as usize {
+            bail!("baseline larger than 4 GiB");
+        }
+        let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
+        let mut entries = 0;
+        for n in 0..ndirs {
+            (|| -> anyhow::Result<()> {
+                let len = u16::from_le_bytes(r.array()?) as usize;
+                let dir = r.take(len)?.to_vec();
+                let count = u32::from_le_bytes(r.array()?) as usize;
+                let bytes = u32::from_le_bytes(r.array()?) as usize;
+                let start = r.pos;
+                r.take(bytes)?;
+                let sorted = r.pos;
+                r.take(count.checked_mul(4).context("entry count overflows")?)?;
+                let loc = Loc {
+                    entries: start,
+                    end: start + bytes,
+                    sorted,
+                    count,
+                };
+                entries += count;
+                if dirs.insert(dir, loc).is_some() {
+                    bail!("directory listed twice");
+                }
+                Ok(())
+            })()
+            .with_context(|| format!("directory {n} of {ndirs}"))?;
+        }
+        if r.pos != data.len() {
+            bail!(
+                "{} trailing bytes after {ndirs} directories",
+                data.len() - r.pos
+            );
+        }
+        Ok(Baseline {
+            created,
+            data,
+            dirs,
+            entries,
+        })
+    }
+}
+
+/// Encode `(logical path, rec)` pairs (any order).
+pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
+    let split = |p: &[u8]| -> (usize, usize) {
+        let d = parent(p).len();
+        (d, if d == 1 { 1 } else { d + 1 })
+    };
+    // Stable: a directory's entries keep the order it listed them in.
+    entries.sort_by(|a, b| parent(&a.0).cmp(parent(&b.0)));
+    entries.dedup_by(|a, b| a.0 == b.0);
+    let mut out = Vec::with_capacity(64 + entries.len() * 56);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&created.to_le_bytes());
+    let ndirs_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut ndirs = 0u64;
+    for group in entries.chunk_by(|a, b| parent(&a.0) == parent(&b.0)) {
+        let dir = parent(&group[0].0);
+        ndirs += 1;
+        out.extend_from_slice(&(dir.len() as u16).to_le_bytes());
+        out.extend_from_slice(dir);
+        out.extend_from_slice(&(group.len() as u32).to_le_bytes());
+        let bytes_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let start = out.len();
+        let mut offsets = Vec::with_capacity(group.len());
+        for (path, r) in group {
+            offsets.push((out.len() - start) as u32);
+            let name = &path[split(path).1..];
+            out.push(kind_byte(r.kind));
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(name);
+            out.extend_from_slice(&r.ino.to_le_bytes());
+            out.extend_from_slice(&r.size.to_le_bytes());
+            out.extend_from_slice(&r.mtime.0.to_le_bytes());
+            out.extend_from_slice(&r.mtime.1.to_le_bytes());
+            out.extend_from_slice(&r.ctime.0.to_le_bytes());
+            out.extend_from_slice(&r.ctime.1.to_le_bytes());
+        }
+        let mut by_name: Vec<u32> = (0..group.len() as u32).collect();
+        by_name.sort_by(|&x, &y| {
+            let (px, py) = (&group[x as usize].0, &group[y as usize].0);
+            px[split(px).1..].cmp(&py[split(py).1..])
+        });
+        let bytes = (out.len() - start) as u32;
+        out[bytes_at..bytes_at + 4].copy_from_slice(&bytes.to_le_bytes());
+        for i in by_name {
+            out.extend_from_slice(&offsets[i as usize].to_le_bytes());
+        }
+    }
+    out[ndirs_at..ndirs_at + 8].copy_from_slice(&ndirs.to_le_bytes());
+    out
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len());
+        let Some(end) = end else {
+            bail!("truncated at byte {}", self.pos)
+        };
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn array<const N: usize>(&mut self) -> anyhow::Result<[u8; N]> {
+        Ok(self.take(N)?.try_into()?)
+    }
+}
+
+fn kind_byte(k: Kind) -> u8 {
+    match k {
+        Kind::File => b'f',
+        Kind::Dir => b'd',
+        Kind::Symlink => b'l',
+        Kind::Fifo => b'p',
+        Kind::Socket => b's',
+        Kind::Device => b'c',
+        Kind::Unknown => b'?',
+    }
+}
+
+fn kind_from(b: u8) -> anyhow::Result<Kind> {
+    Ok(match b {
+        b'f' => Kind::File,
+        b'd' => Kind::Dir,
+        b'l' => Kind::Symlink,
+        b'p' => Kind::Fifo,
+        b's' => Kind::Socket,
+        b'c' => Kind::Device,
+        b'?' => Kind::Unknown,
+        x => bail!("unknown entry type byte {x:#04x}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(ino: u64) -> Rec {
+        Rec {
+            kind: Kind::File,
+            ino,
+            size: ino * 3,
+            mtime: (-5, 7),
+            ctime: (1_700_000_000, 999_999_999),
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trips_raw_paths() {
+        let dir = Rec {
+            kind: Kind::Dir,
+            ..r(1)
+        };
+        let mut entries = vec![
+            (b"/var".to_vec(), r(5)),
+            (b"/etc/a\nb".to_vec(), r(2)),
+            (b"/etc".to_vec(), dir),
+            (b"/etc/\xff\xfe".to_vec(), r(3)),
+            (b"/etc/abc".to_vec(), r(4)),
+            (b"/etc/abc/d".to_vec(), r(6)),
+        ];
+        let b = Baseline::decode(encode(42, &mut entries)).unwrap();
+        assert_eq!(b.created, 42);
+        assert_eq!(b.len(), 6);
+        for (p, rec) in &entries {
+            assert_eq!(b.get(p), Some(*rec), "{p:?}");
+        }
+        assert_eq!(b.get(b"/etc/ab"), None);
+        assert_eq!(b.get(b"/nope/x"), None);
+        let (etc, mut next) = (b.dir(b"/etc").unwrap(), 0);
+        assert_eq!(etc.get(b"a\nb", &mut next), Some(r(2)));
+        let second = next;
+        assert_eq!(
+            etc.get(b"\xff\xfe", &mut next),
+            Some(r(3)),
+            "listing order kept"
+        );
+        next = second;
+        assert_eq!(etc.get(b"abc", &mut next), Some(r(4)));
+        assert_eq!(etc.get(b"\xff\xfe", &mut next), Some(r(3)));
+        assert_eq!(etc.get(b"zz", &mut next), None);
+        let mut round: Vec<_> = b.iter().collect();
+        round.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(round, entries);
+    }
+
+    #[test]
+    fn corrupt_baselines_are_errors_not_panics() {
+        let good = encode(1, &mut vec![(b"/a".to_vec(), r(1))]);
+        for cut in 0..good.len() {
+            assert!(Baseline::decode(good[..cut].to_vec()).is_err(), "cut {cut}");
+        }
+        // Damage inside an entry: decoding succeeds, lookups stay in bounds.
+        for at in MAGIC.len() + 4 + 8 + 8 + 2 + 2 + 4 + 4..good.len() {
+            for v in [0u8, 0x7f, 0xff] {
+                let mut bad = good.clone();
+                bad[at] = v;
+                if let Ok(b) = Baseline::decode(bad) {
+                    let _ = b.get(b"/a");
+                    let _ = b.iter().count();
+                }
+            }
+        }
+        assert!(Baseline::decode(b"hello".to_vec()).is_err());
+    }
+}

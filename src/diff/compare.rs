@@ -1,0 +1,173 @@
+//! Classification of walked entries: against the baseline (new: not in it;
+//! modified: type, inode, size, mtime or ctime changed), or, without a
+//! baseline, by ctime after the boot time. Only what is needed is stat'ed:
+//! with a baseline, new directories, fifos and sockets need none.
+
+use std::io;
+
+use serde::Serialize;
+
+use crate::baseline::{Baseline, DirView, Rec};
+use crate::diff::walk::{Entry, Visit, parent};
+use crate::sys::walk::{Kind, Meta, stat_at};
+
+/// How an entry differs from the basis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Not in the baseline (or born after boot).
+    New,
+    /// In the baseline, but changed (or changed after boot).
+    Modified,
+    /// As in the baseline (listed only with `--all`).
+    Unchanged,
+}
+
+/// What a diff compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Basis {
+    /// The manifest written at boot.
+    Baseline {
+        /// When it was taken (Unix seconds).
+        created: i64,
+    },
+    /// No baseline: ctime at or after the boot time (`/proc/stat` btime).
+    BootTime {
+        /// Boot time (Unix seconds).
+        btime: i64,
+    },
+}
+
+/// One entry that differs (or, with `--all`, any entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Logical path, raw bytes.
+    pub path: Vec<u8>,
+    /// What it is.
+    pub kind: Kind,
+    /// How it differs.
+    pub change: Change,
+    /// Apparent size (regular files and symlinks; 0 otherwise).
+    pub size: u64,
+    /// Inode (0 when not stat'ed).
+    pub ino: u64,
+    /// Hard link count (1 when not stat'ed).
+    pub nlink: u32,
+}
+
+/// The visitor that classifies entries.
+#[derive(Debug)]
+pub struct Classify<'a> {
+    /// The baseline, if any.
+    pub baseline: Option<&'a Baseline>,
+    /// Boot time, for the fallback.
+    pub btime: i64,
+    /// Keep unchanged entries too.
+    pub keep_unchanged: bool,
+}
+
+fn item(e: &Entry<'_>, change: Change, m: Option<&Meta>) -> Item {
+    let sized = matches!(e.kind, Kind::File | Kind::Symlink);
+    Item {
+        path: e.path.to_vec(),
+        kind: e.kind,
+        change,
+        size: m.filter(|_| sized).map_or(0, |m| m.size),
+        ino: m.map_or(e.ino, |m| m.ino),
+        nlink: m.map_or(1, |m| m.nlink),
+    }
+}
+
+/// Per-thread results, with the baseline directory of the last lookup
+/// (the walker hands over a directory's entries one after the other).
+#[derive(Debug, Default)]
+pub struct Found<'a> {
+    /// Entries that differ.
+    pub items: Vec<Item>,
+    dir_seq: u64,
+    view: Option<DirView<'a>>,
+    next: u32,
+}
+
+impl<'a> Found<'a> {
+    fn lookup(&mut self, b: &'a Baseline, e: &Entry<'_>) -> Option<Rec> {
+        if self.dir_seq != e.dir_seq {
+            self.dir_seq = e.dir_seq;
+            self.view = b.dir(parent(e.path));
+            self.next = 0;
+        }
+        self.view?.get(e.name.to_bytes(), &mut self.next)
+    }
+}
+
+impl<'a> Visit for Classify<'a> {
+    type Acc = Found<'a>;
+
+    fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<()> {
+        let (change, meta) = match self.baseline {
+            None => self.since_boot(e)?,
+            Some(b) => match found.lookup(b, e) {
+                // New: only sizes (files, symlinks) need a stat.
+                None => match e.kind {
+                    Kind::File | Kind::Symlink => (Change::New, Some(stat_at(e.dir, e.name)?)),
+                    _ => (Change::New, None),
+                },
+                Some(rec) => against(e, &rec)?,
+            },
+        };
+        if change != Change::Unchanged || self.keep_unchanged {
+            found.items.push(item(e, change, meta.as_ref()));
+        }
+        Ok(())
+    }
+}
+
+impl Classify<'_> {
+    /// No baseline: changed when the ctime is at or after the boot time; new
+    /// unless the birth time says it existed before.
+    fn since_boot(&self, e: &Entry<'_>) -> io::Result<(Change, Option<Meta>)> {
+        let m = stat_at(e.dir, e.name)?;
+        let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
+        let change = match (m.ctime.0 >= self.btime, born_before) {
+            (false, _) => Change::Unchanged,
+            (true, false) => Change::New,
+            // An older directory's ctime moves with every entry added
+            // inside; those entries are what is reported.
+            (true, true) if m.kind == Kind::Dir => Change::Unchanged,
+            (true, true) => Change::Modified,
+        };
+        Ok((change, Some(m)))
+    }
+}
+
+/// An entry the baseline knows: modified when its type, inode, size, mtime
+/// or ctime changed. A directory's own times change with every entry added
+/// inside (those entries are what is reported): same inode and type is
+/// unchanged, and needs no stat.
+fn against(e: &Entry<'_>, rec: &Rec) -> io::Result<(Change, Option<Meta>)> {
+    if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
+        return Ok((Change::Unchanged, None));
+    }
+    let m = stat_at(e.dir, e.name)?;
+    let same = m.kind == rec.kind
+        && m.ino == rec.ino
+        && (m.kind == Kind::Dir
+            || (m.size == rec.size && m.mtime == rec.mtime && m.ctime == rec.ctime));
+    let change = if same {
+        Change::Unchanged
+    } else {
+        Change::Modified
+    };
+    Ok((change, Some(m)))
+}
+
+/// The boot time from `/proc/stat` (`btime`, Unix seconds).
+pub fn boot_time() -> anyhow::Result<i64> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("/proc/stat has no btime line")
+}

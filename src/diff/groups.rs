@@ -1,0 +1,231 @@
+//! Grouping changed entries into the directories a user would persist
+//! (`crate::group::group_of`), with counts, sizes and writers, and the
+//! paste-ready Nix or TOML that persists them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::diff::{Change, Item};
+use crate::group::{Persist, group_of, nix_string, suggest_toml};
+use crate::sys::walk::Kind;
+
+/// One group of changed entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The directory (or file) to persist (invalid UTF-8 replaced in JSON).
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    /// Non-directory entries.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Bytes (hard links counted once).
+    pub bytes: u64,
+    /// Entries not in the baseline.
+    pub new: u64,
+    /// Entries changed since the baseline.
+    pub modified: u64,
+    /// How to persist it.
+    pub persist: Persist,
+    /// Who wrote there, when the watcher knows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub writers: Vec<String>,
+}
+
+fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// A logical byte path as a `Path`.
+pub fn path_of(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
+/// Group the changed items; sorted by size, largest first, then path.
+pub fn group(items: &[Item]) -> Vec<Group> {
+    let mut map: BTreeMap<PathBuf, (Group, HashSet<u64>, Option<Kind>)> = BTreeMap::new();
+    for it in items.iter().filter(|i| i.change != Change::Unchanged) {
+        let p = path_of(&it.path);
+        let g = group_of(p);
+        let (grp, inodes, single) = map.entry(g.clone()).or_insert_with(|| {
+            (
+                Group {
+                    path: g.clone(),
+                    files: 0,
+                    dirs: 0,
+                    bytes: 0,
+                    new: 0,
+                    modified: 0,
+                    persist: Persist::Directory,
+                    writers: Vec::new(),
+                },
+                HashSet::new(),
+                None,
+            )
+        });
+        if it.kind == Kind::Dir {
+            grp.dirs += 1;
+        } else {
+            grp.files += 1;
+        }
+        match it.change {
+            Change::New => grp.new += 1,
+            _ => grp.modified += 1,
+        }
+        if it.nlink <= 1 || inodes.insert(it.ino) {
+            grp.bytes += it.size;
+        }
+        if p == g {
+            *single = Some(it.kind);
+        }
+    }
+    let mut out: Vec<Group> = map
+        .into_values()
+        .map(|(mut g, _, single)| {
+            if g.files + g.dirs == 1 && single.is_some_and(|k| k != Kind::Dir) {
+                g.persist = Persist::File;
+            }
+            g
+        })
+        .collect();
+    // A group of directories only, holding another group, adds nothing
+    // (e.g. `/var` created to hold `/var/lib/foo`).
+    let holders: Vec<bool> = out
+        .iter()
+        .map(|g| {
+            g.files == 0
+                && out
+                    .iter()
+                    .any(|o| o.path != g.path && o.path.starts_with(&g.path))
+        })
+        .collect();
+    let mut holders = holders.into_iter();
+    out.retain(|_| !holders.next().unwrap_or(false));
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+    out
+}
+
+/// Why a group cannot be persisted by adding it to the config, if so.
+pub fn unpersistable(g: &Group, settings: &Settings) -> Option<String> {
+    settings
+        .roots
+        .iter()
+        .find(|r| g.path.starts_with(&r.path) || r.path.starts_with(&g.path))
+        .map(|r| {
+            format!(
+                "{} holds the persistence root {}: it is not mounted (run `impermctl verify`)",
+                g.path.display(),
+                r.path.display()
+            )
+        })
+}
+
+/// The persistence root new entries go to (the first one).
+fn target_root(settings: &Settings) -> PathBuf {
+    settings
+        .roots
+        .first()
+        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone())
+}
+
+/// A paste-ready Nix snippet persisting every group.
+pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
+    let (mut dirs, mut files, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    for g in groups {
+        if let Some(why) = unpersistable(g, settings) {
+            notes.push(why);
+            continue;
+        }
+        match g.persist {
+            Persist::Directory => dirs.push(nix_string(&g.path)),
+            Persist::File => files.push(nix_string(&g.path)),
+        }
+    }
+    let mut s = String::new();
+    for n in notes {
+        s.push_str(&format!("# skipped: {n}\n"));
+    }
+    if dirs.is_empty() && files.is_empty() {
+        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
+        return s;
+    }
+    s.push_str(&format!(
+        "environment.persistence.{} = {{\n",
+        nix_string(&target_root(settings))
+    ));
+    for (name, list) in [("directories", dirs), ("files", files)] {
+        if list.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {name} = [\n"));
+        for p in list {
+            s.push_str(&format!("    {p}\n"));
+        }
+        s.push_str("  ];\n");
+    }
+    s.push_str("};\n");
+    s
+}
+
+/// The TOML equivalent, to append under the `[[persistence]]` block.
+pub fn suggest_toml_snippet(groups: &[Group], settings: &Settings) -> String {
+    let mut s = format!(
+        "# append after the [[persistence]] block with path = {}\n",
+        nix_string(&target_root(settings))
+    );
+    for g in groups {
+        if let Some(why) = unpersistable(g, settings) {
+            s.push_str(&format!("# skipped: {why}\n"));
+            continue;
+        }
+        s.push_str(&suggest_toml(&g.path, g.persist));
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn it(p: &str, kind: Kind, size: u64, ino: u64, nlink: u32) -> Item {
+        Item {
+            path: p.as_bytes().to_vec(),
+            kind,
+            change: Change::New,
+            size,
+            ino,
+            nlink,
+        }
+    }
+
+    #[test]
+    fn groups_sorted_by_size_with_files_and_hard_links_once() {
+        let items = [
+            it("/etc/adjtime", Kind::File, 10, 1, 1),
+            it("/var/lib/foo", Kind::Dir, 0, 2, 1),
+            it("/var/lib/foo/a", Kind::File, 100, 3, 2),
+            it("/var/lib/foo/b", Kind::File, 100, 3, 2),
+            it("/var/lib/foo/c", Kind::File, 5, 4, 1),
+        ];
+        let g = group(&items);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].path, Path::new("/var/lib/foo"));
+        assert_eq!((g[0].files, g[0].dirs, g[0].bytes), (3, 1, 105));
+        assert_eq!(g[0].persist, Persist::Directory);
+        assert_eq!(g[1].persist, Persist::File);
+        let s = crate::config::Settings::fallback(Path::new("/x"));
+        assert_eq!(
+            suggest_nix_snippet(&g, &s),
+            "environment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
+        );
+        assert!(
+            suggest_toml_snippet(&g, &s).contains("[[persistence.files]]\npath = \"/etc/adjtime\"")
+        );
+    }
+}

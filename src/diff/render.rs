@@ -1,0 +1,340 @@
+//! Rendering a diff: the grouped human summary, `-l` (one line per path),
+//! `-0` (NUL-separated paths), the versioned JSON document, and progress on
+//! a terminal. Colour only when stdout is a terminal.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::diff::groups::Group;
+use crate::diff::orphans::Orphan;
+use crate::diff::shadowed::Shadowed;
+use crate::diff::{Basis, Change, Diff, Item};
+use crate::sys::walk::Kind;
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    on: bool,
+}
+
+impl Style {
+    /// Colour when `on`.
+    pub fn new(on: bool) -> Style {
+        Style { on }
+    }
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+/// Bytes as `12.3 MiB`.
+pub fn size(b: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// A raw path for humans: control characters and invalid UTF-8 escaped.
+pub fn escape(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => s.push_str("\\n"),
+                '\t' => s.push_str("\\t"),
+                '\\' => s.push_str("\\\\"),
+                c if c.is_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        for x in chunk.invalid() {
+            s.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds.
+pub fn utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// One line saying what the diff compared against.
+pub fn basis_line(b: &Basis) -> String {
+    match b {
+        Basis::Baseline { created } => {
+            format!("basis: the baseline taken at boot ({})", utc(*created))
+        }
+        Basis::BootTime { btime } => format!(
+            "basis: no baseline (/run/impermctl/baseline is missing): listing everything changed since boot (ctime after {})",
+            utc(*btime)
+        ),
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The grouped summary.
+pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io::Result<()> {
+    writeln!(out, "{}", basis_line(&d.basis))?;
+    if groups.is_empty() {
+        return writeln!(out, "nothing would be lost at the next reboot");
+    }
+    let width = groups
+        .iter()
+        .map(|g| size(g.bytes).len())
+        .max()
+        .unwrap_or(0);
+    for g in groups {
+        let what = match (g.new, g.modified) {
+            (_, 0) => "new".to_owned(),
+            (0, _) => "modified".to_owned(),
+            (n, m) => format!("{n} new, {m} modified"),
+        };
+        let mut line = format!(
+            "{:>width$}  {:>11}  {}  ({what}",
+            size(g.bytes),
+            plural(g.files, "file", "files"),
+            st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
+        );
+        if g.dirs > 0 {
+            line.push_str(&format!(", {}", plural(g.dirs, "dir", "dirs")));
+        }
+        if !g.writers.is_empty() {
+            line.push_str(&format!("; written by {}", g.writers.join(", ")));
+        }
+        writeln!(out, "{line})")?;
+    }
+    let (files, bytes) = groups
+        .iter()
+        .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
+    writeln!(
+        out,
+        "{}",
+        st.paint(
+            "1;31",
+            &format!(
+                "total: {} in {} and {} would be lost at the next reboot",
+                size(bytes),
+                plural(files, "file", "files"),
+                plural(groups.len() as u64, "group", "groups")
+            )
+        )
+    )
+}
+
+fn sign(i: &Item) -> &'static str {
+    match i.change {
+        Change::New => "+",
+        Change::Modified => "M",
+        Change::Unchanged => " ",
+    }
+}
+
+/// `-l`: one line per path.
+pub fn long(out: &mut impl Write, d: &Diff, st: Style) -> io::Result<()> {
+    writeln!(out, "{}", basis_line(&d.basis))?;
+    for i in &d.items {
+        let s = match i.change {
+            Change::New => st.paint("32", sign(i)),
+            Change::Modified => st.paint("33", sign(i)),
+            Change::Unchanged => sign(i).to_owned(),
+        };
+        let mut p = escape(&i.path);
+        if i.kind == Kind::Dir {
+            p.push('/');
+        }
+        writeln!(out, "{s} {:>10}  {p}", size(i.size))?;
+    }
+    Ok(())
+}
+
+/// `-0`: NUL-terminated raw paths.
+pub fn nul(out: &mut impl Write, d: &Diff) -> io::Result<()> {
+    for i in &d.items {
+        out.write_all(&i.path)?;
+        out.write_all(b"\0")?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonItem {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    change: Change,
+    size: u64,
+}
+
+/// The name of a kind in JSON.
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "directory",
+        Kind::Symlink => "symlink",
+        Kind::Fifo => "fifo",
+        Kind::Socket => "socket",
+        Kind::Device => "device",
+        Kind::Unknown => "unknown",
+    }
+}
+
+/// A raw path for JSON: text, plus hex when it is not valid UTF-8.
+pub fn json_path(b: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (s.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(b).into_owned(),
+            Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct Unreadable {
+    path: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    loses_data: bool,
+    groups: usize,
+    files: u64,
+    bytes: u64,
+    entries_walked: u64,
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    root: String,
+    basis: Basis,
+    summary: Summary,
+    groups: &'a [Group],
+    items: Vec<JsonItem>,
+    unreadable: Vec<Unreadable>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadowed: Option<&'a [Shadowed]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orphans: Option<&'a [Orphan]>,
+}
+
+/// Extra sections of the report.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// `--shadowed`.
+    pub shadowed: Option<Vec<Shadowed>>,
+    /// `--orphans`.
+    pub orphans: Option<Vec<Orphan>>,
+}
+
+/// The versioned JSON document (kind `Diff`).
+pub fn json(root: &str, d: &Diff, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
+    let items = d
+        .items
+        .iter()
+        .map(|i| {
+            let (path, path_hex) = json_path(&i.path);
+            JsonItem {
+                path,
+                path_hex,
+                kind: kind_name(i.kind),
+                change: i.change,
+                size: i.size,
+            }
+        })
+        .collect();
+    let doc = Doc {
+        root: root.to_owned(),
+        basis: d.basis,
+        summary: Summary {
+            loses_data: d.loses_data(),
+            groups: groups.len(),
+            files: groups.iter().map(|g| g.files).sum(),
+            bytes: groups.iter().map(|g| g.bytes).sum(),
+            entries_walked: d.entries,
+        },
+        groups,
+        items,
+        unreadable: d
+            .unreadable
+            .iter()
+            .map(|(p, e)| Unreadable {
+                path: String::from_utf8_lossy(p).into_owned(),
+                error: e.clone(),
+            })
+            .collect(),
+        shadowed: x.shadowed.as_deref(),
+        orphans: x.orphans.as_deref(),
+    };
+    crate::output::print_json("Diff", &doc)
+}
+
+/// Print `scanning: N entries` on stderr every 200 ms until `done`.
+pub fn progress(count: &AtomicU64, done: &AtomicBool) {
+    let mut shown = false;
+    let mut waited = 0;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 50;
+        if waited >= 300 && waited % 200 < 50 {
+            eprint!("\rscanning: {} entries", count.load(Ordering::Relaxed));
+            shown = true;
+        }
+    }
+    if shown {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(json_path(b"/\xff").1.as_deref(), Some("2fff"));
+    }
+}

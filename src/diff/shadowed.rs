@@ -1,0 +1,166 @@
+//! `--shadowed`: data on the ephemeral root hidden under mount points (a
+//! bind over a non-empty directory hides what was there, and the reboot
+//! discards it). A helper process (`diff --shadowed-helper DIR`, the same
+//! binary) enters a private mount namespace, binds the root non-recursively
+//! on DIR, lists what lies under each mount point there, and reports back
+//! as JSON on stdout. Nothing it does is visible outside it.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::mountinfo::MountTable;
+use crate::root::Root;
+use crate::sys::walk as sw;
+
+/// What lies under one mount point on the ephemeral root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shadowed {
+    /// The mount point (logical).
+    pub mount_point: String,
+    /// Entries hidden under it (logical paths, escaped for display like
+    /// `-l`; the mount point itself for a file).
+    pub paths: Vec<String>,
+    /// Bytes hidden (apparent sizes).
+    pub bytes: u64,
+}
+
+/// Mount points whose parent mount is the root filesystem (what is hidden
+/// under mounts elsewhere is not on the ephemeral root).
+pub fn mount_points_on_root(mounts: &MountTable) -> Vec<PathBuf> {
+    let Some(root) = mounts.root() else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = mounts
+        .mounts()
+        .iter()
+        .filter(|m| m.parent == root.id && m.mount_point != Path::new("/"))
+        .map(|m| m.mount_point.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Run the helper and collect its report.
+pub fn find(root: &Root, g: &crate::cli::Global) -> anyhow::Result<Vec<Shadowed>> {
+    if root.mountinfo_override().is_some() {
+        bail!("--shadowed reads the live tree: it cannot be combined with --mountinfo");
+    }
+    let tmp = std::env::temp_dir().join(format!("impermctl-shadowed.{}", std::process::id()));
+    std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let exe = std::env::current_exe().context("cannot find the impermctl binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config")
+        .arg(&g.config)
+        .arg("--root")
+        .arg(root.dir());
+    cmd.arg("diff").arg("--shadowed-helper").arg(&tmp);
+    let out = cmd.output();
+    let _ = std::fs::remove_dir(&tmp);
+    let out = out.context("cannot run the --shadowed helper")?;
+    if !out.status.success() {
+        bail!(
+            "--shadowed: the helper failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let r: Report =
+        serde_json::from_slice(&out.stdout).context("--shadowed: malformed helper report")?;
+    for m in &r.unreachable {
+        eprintln!(
+            "impermctl: note: --shadowed cannot look under {m}: it was mounted from outside this user namespace (locked by the kernel)"
+        );
+    }
+    Ok(r.shadowed)
+}
+
+/// What the helper reports.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Report {
+    shadowed: Vec<Shadowed>,
+    /// Mount points it could not look under.
+    unreachable: Vec<String>,
+}
+
+/// The helper: must be called while single-threaded.
+pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
+    let mounts = crate::diff::mount_table(root)?;
+    let points = mount_points_on_root(&mounts);
+    let host = std::fs::canonicalize(root.dir())?;
+    sw::private_mount_namespace().context(
+        "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
+    )?;
+    let mut report = Report::default();
+    let recursive = match sw::bind_non_recursive(&host, dir) {
+        Ok(()) => false,
+        // In a user namespace, mounts made outside it are locked to their
+        // parent: a non-recursive bind is refused (EINVAL). Bind the whole
+        // tree, then detach the mounts we may (those made inside, e.g. by
+        // `boot`); the locked ones stay and are reported as unreachable.
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+            sw::bind_recursive(&host, dir)
+                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()))?;
+            true
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()));
+        }
+    };
+    for mp in points {
+        let under = dir.join(mp.strip_prefix("/").unwrap_or(&mp));
+        if recursive && sw::detach(&under).is_err() {
+            report.unreachable.push(show(&mp));
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(&under) else {
+            continue;
+        };
+        let mut paths = Vec::new();
+        let mut bytes = 0;
+        if m.is_dir() {
+            list(&under, &mp, &mut paths, &mut bytes);
+        } else if m.len() > 0 {
+            paths.push(show(&mp));
+            bytes = m.len();
+        }
+        if !paths.is_empty() {
+            report.shadowed.push(Shadowed {
+                mount_point: show(&mp),
+                paths,
+                bytes,
+            });
+        }
+    }
+    serde_json::to_writer(std::io::stdout().lock(), &report)?;
+    Ok(())
+}
+
+fn list(host: &Path, logical: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
+    let Ok(rd) = std::fs::read_dir(host) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let l = logical.join(e.file_name());
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        paths.push(show(&l));
+        if m.is_dir() {
+            list(&e.path(), &l, paths, bytes);
+        } else {
+            *bytes += m.len();
+        }
+    }
+}
+
+fn show(p: &Path) -> String {
+    crate::diff::render::escape(p.as_os_str().as_bytes())
+}

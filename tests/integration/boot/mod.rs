@@ -1,0 +1,83 @@
+//! `impermctl boot` on live vpsFree-like layouts (root, private mount
+//! namespaces): binds, utab as findmnt sees it, machine-id, idempotence,
+//! removal, refusal, symlink attacks, seeding, and a user-namespace run.
+
+mod core;
+mod safety;
+mod seed;
+mod units;
+
+use crate::util::{self, Layout, in_vps};
+
+pub use crate::util::SEED;
+
+/// Bash helpers available to every body: `cfg TEXT` writes the config,
+/// `mounts` prints the mount lines under `$R` (logical), `nmounts` counts
+/// them, `listing` prints a stable listing of the tree (mode, owner, type, size, path),
+/// `chroot_findmnt T` runs the real findmnt inside `$R` (so it reads `$R/run/mount/utab`
+/// and sees logical mount points).
+pub const HELPERS: &str = r#"
+cfg() { printf '%s' "$1" > "$CFG"; }
+mounts() { awk -v r="$R" '$5 == r || index($5, r "/") == 1 { p = substr($5, length(r) + 1); if (p == "") p = "/"; print p, $3, $4 }' /proc/self/mountinfo; }
+nmounts() { mounts | wc -l; }
+listing() { (cd "$R" && find . -path ./proc -prune -o -printf '%M %u %g %y %s %p\n' | sort); }
+devof() { mounts | awk -v p="$1" '$1 == p { d = $2 } END { print d }'; }
+chroot_findmnt() {
+  if [ ! -e "$R/usr/bin/findmnt" ]; then
+    mkdir -p "$R/usr" && mount --bind /usr "$R/usr"
+    for l in bin lib lib64 sbin; do [ -e "$R/$l" ] || ln -s "usr/$l" "$R/$l"; done
+    mount -t proc proc "$R/proc"
+  fi
+  chroot "$R" findmnt --mtab -no OPTIONS "$1"
+}
+"#;
+
+/// Run `body` in a fresh layout with the helpers and the seed config written.
+pub fn vps(layout: &Layout, body: &str) -> std::process::Output {
+    let full = format!("{HELPERS}\ncfg '{SEED}'\n{body}");
+    in_vps(layout, &full)
+}
+
+/// The value of `key=` lines printed by a body (the last one wins).
+pub fn val(o: &std::process::Output, key: &str) -> String {
+    let out = util::stdout(o);
+    let prefix = format!("{key}=");
+    out.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {key}= in output\n--- stdout\n{out}\n--- stderr\n{}",
+                util::stderr(o)
+            )
+        })
+        .to_string()
+}
+
+/// Every line between `BEGIN key` and `END key`.
+pub fn block(o: &std::process::Output, key: &str) -> String {
+    let out = util::stdout(o);
+    let (b, e) = (format!("BEGIN {key}"), format!("END {key}"));
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for l in out.lines() {
+        if l == b {
+            inside = true;
+        } else if l == e {
+            inside = false;
+        } else if inside {
+            lines.push(l);
+        }
+    }
+    lines.join("\n")
+}
+
+/// Panic with both streams.
+#[track_caller]
+pub fn dump(o: &std::process::Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        util::stdout(o),
+        util::stderr(o)
+    )
+}

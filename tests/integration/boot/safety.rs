@@ -1,0 +1,294 @@
+//! Refusal on a wrong layout (nothing created, nothing mounted) and planted
+//! symlinks (that entry fails, nothing is followed, the others proceed).
+
+use super::{dump, val, vps};
+use crate::require_root;
+use crate::util::{Layout, assert_code, stderr};
+
+const REFUSAL: &str = r#"
+before=$(listing); n0=$(nmounts)
+rc=0; imp boot || rc=$?
+after=$(listing)
+echo "rc=$rc"
+echo "same=$([ "$before" = "$after" ] && echo yes || echo no)"
+[ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after") || true
+echo "mounts=$n0/$(nmounts)"
+"#;
+
+fn refuses(layout: Layout, check: &str) {
+    let o = vps(&layout, REFUSAL);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "same"), "yes", "the tree changed\n{}", dump(&o));
+    let m = val(&o, "mounts");
+    let (a, b) = m.split_once('/').unwrap();
+    assert_eq!(a, b, "something was mounted\n{}", dump(&o));
+    let err = stderr(&o);
+    assert!(err.contains("refusing to mount anything"), "{err}");
+    assert!(err.contains("fix:") && err.contains(check), "{err}");
+}
+
+#[test]
+fn refuses_when_persistent_is_not_mounted() {
+    require_root!();
+    refuses(
+        Layout {
+            persistent_mounted: false,
+            ..Layout::default()
+        },
+        "persistent-root-mounted",
+    );
+}
+
+#[test]
+fn refuses_when_persistent_is_on_the_root_filesystem() {
+    require_root!();
+    refuses(
+        Layout {
+            persistent_on_root: true,
+            ..Layout::default()
+        },
+        "persistent-root-separate",
+    );
+}
+
+#[test]
+fn refuses_when_persistent_is_read_only() {
+    require_root!();
+    refuses(
+        Layout {
+            persistent_ro: true,
+            ..Layout::default()
+        },
+        "persistent-root-writable",
+    );
+}
+
+#[test]
+fn warn_mode_mounts_anyway() {
+    require_root!();
+    let body = r#"
+sed -i '1a [layout]\non_failure = "warn"' "$CFG"
+rc=0; imp boot || rc=$?
+echo "rc=$rc"
+echo "nixos=$(devof /etc/nixos)"
+"#;
+    let o = vps(
+        &Layout {
+            persistent_on_root: true,
+            ..Layout::default()
+        },
+        body,
+    );
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert!(!val(&o, "nixos").is_empty(), "{}", dump(&o));
+    assert!(stderr(&o).contains("mounting anyway"), "{}", dump(&o));
+}
+
+/// Plant a symlink at component `k` of `/srv/app/data` on the `side`
+/// (`target` or `source`), pointing at a decoy directory inside `$R`.
+fn planted(
+    layout: &Layout,
+    side: &str,
+    k: usize,
+    relative: bool,
+    legacy: bool,
+) -> std::process::Output {
+    let base = if side == "target" {
+        "$R"
+    } else {
+        "$R/persistent"
+    };
+    let link_to = if relative { "decoy" } else { "$R/decoy" };
+    let body = format!(
+        r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/srv/app/data"
+T
+mkdir -p "$R/decoy/x"; echo bait > "$R/decoy/x/file"
+parts=(srv app data); dir="{base}"
+for i in 0 1 2; do
+  if [ $i -eq {k} ]; then ln -s "{link_to}" "$dir/${{parts[$i]}}"; break; fi
+  mkdir -p "$dir/${{parts[$i]}}"; dir="$dir/${{parts[$i]}}"
+done
+if [ "{relative}" = true ] && [ {k} -gt 0 ]; then ln -s "$R/decoy" "$dir/decoy"; fi
+before=$(cd "$R/decoy" && find . -printf '%M %s %p\n' | sort)
+rc=0; imp boot || rc=$?
+after=$(cd "$R/decoy" && find . -printf '%M %s %p\n' | sort)
+echo "rc=$rc"
+echo "decoy=$([ "$before" = "$after" ] && echo untouched || echo TOUCHED)"
+echo "decoymounts=$(mounts | grep -c decoy || true)"
+echo "datamounted=$(devof /srv/app/data)"
+echo "nixos=$(devof /etc/nixos)"
+echo "link=$(find "{base}" -maxdepth 3 -type l -name "$(echo srv app data | cut -d' ' -f$(({k}+1)))" | wc -l)"
+"#
+    );
+    let api = if legacy { "legacy" } else { "auto" };
+    vps(layout, &format!("export IMPERMCTL_MOUNT_API={api}\n{body}"))
+}
+
+fn symlinks_planted_on_any_component(layout: &Layout) {
+    for side in ["target", "source"] {
+        for k in 0..3 {
+            for (relative, legacy) in [(false, false), (true, false), (false, true)] {
+                let o = planted(layout, side, k, relative, legacy);
+                let what = format!(
+                    "{side} component {k} relative={relative} legacy={legacy}\n{}",
+                    dump(&o)
+                );
+                assert_eq!(val(&o, "rc"), "1", "{what}");
+                assert_eq!(val(&o, "decoy"), "untouched", "{what}");
+                assert_eq!(val(&o, "decoymounts"), "0", "{what}");
+                assert_eq!(val(&o, "datamounted"), "", "{what}");
+                assert!(
+                    !val(&o, "nixos").is_empty(),
+                    "other entries proceed: {what}"
+                );
+                assert_eq!(val(&o, "link"), "1", "the symlink is left in place: {what}");
+                let err = stderr(&o);
+                assert!(
+                    err.contains("is a symlink") && err.contains("never follows"),
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_foreign_mount_is_left_alone() {
+    require_root!();
+    let body = r#"
+mkdir -p "$R/var/log"; mount -t tmpfs foreign "$R/var/log"
+rc=0; imp boot || rc=$?
+echo "rc=$rc"
+echo "log=$(mounts | awk '$1 == "/var/log"' | wc -l)"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "log"), "1", "never stacked\n{}", dump(&o));
+    assert!(
+        stderr(&o).contains("left alone, never stacked"),
+        "{}",
+        dump(&o)
+    );
+}
+
+#[test]
+fn data_hidden_by_a_bind_is_named_and_kept() {
+    require_root!();
+    let body = r#"
+mkdir -p "$R/persistent/etc/nixos" "$R/etc/nixos/sub"
+echo persisted > "$R/persistent/etc/nixos/configuration.nix"
+echo ephemeral > "$R/etc/nixos/configuration.nix"; echo x > "$R/etc/nixos/sub/y"
+imp boot
+echo "seen=$(cat "$R/etc/nixos/configuration.nix")"
+mkdir -p "$R/../peek"; mount --bind "$R" "$R/../peek"
+echo "under=$(cat "$R/../peek/etc/nixos/configuration.nix")"
+umount "$R/../peek"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "seen"), "persisted");
+    assert_eq!(val(&o, "under"), "ephemeral", "hidden, not deleted");
+    let err = stderr(&o);
+    assert!(
+        err.contains("/etc/nixos already held data")
+            && err.contains("3 entries")
+            && err.contains("configuration.nix"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_symlink_planted_on_any_component_fails_that_entry_only() {
+    require_root!();
+    symlinks_planted_on_any_component(&Layout::default());
+}
+
+#[test]
+fn a_symlink_planted_on_any_component_fails_that_entry_only_in_a_user_namespace() {
+    require_root!();
+    symlinks_planted_on_any_component(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+#[test]
+fn refuses_in_a_user_namespace_too() {
+    require_root!();
+    refuses(
+        Layout {
+            persistent_on_root: true,
+            userns: true,
+            ..Layout::default()
+        },
+        "persistent-root-separate",
+    );
+}
+
+#[test]
+fn rescue_mode_does_nothing_and_says_so() {
+    require_root!();
+    let o = vps(
+        &Layout {
+            root_source: "tank/ct/101.boot-a1b2c3".into(),
+            ..Layout::default()
+        },
+        REFUSAL,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "same"), "yes", "{}", dump(&o));
+    assert!(stderr(&o).contains("rescue mode"), "{}", dump(&o));
+}
+
+/// Under journald the refusal is logged at CRIT (priority 2) with the remedy.
+#[test]
+fn refusal_is_logged_at_crit_in_the_journal() {
+    require_root!();
+    let journald = [
+        "/lib/systemd/systemd-journald",
+        "/usr/lib/systemd/systemd-journald",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    let Some(journald) = journald else {
+        eprintln!("skipped: systemd-journald is not installed");
+        return;
+    };
+    let body = format!(
+        r#"
+mount -t tmpfs tmpfs /run/systemd; mkdir -p /run/systemd/journal
+mount -t tmpfs tmpfs /run/log
+{journald} & J=$!
+for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+rc=0; INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot || rc=$?
+sleep 0.5
+journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=impermctl > "$R/../journal.json" || true
+kill $J; wait $J || true
+echo "rc=$rc"
+python3 - "$R/../journal.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if "refusing" in e.get("MESSAGE", ""):
+        print("prio=" + e["PRIORITY"])
+        print("fix=" + str("fix:" in e["MESSAGE"]))
+PY
+"#
+    );
+    let o = vps(
+        &Layout {
+            persistent_mounted: false,
+            ..Layout::default()
+        },
+        &body,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "prio"), "2", "{}", dump(&o));
+    assert_eq!(val(&o, "fix"), "True", "{}", dump(&o));
+}

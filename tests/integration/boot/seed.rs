@@ -1,0 +1,132 @@
+//! Nothing lost: data already at a target whose persistent source does not
+//! exist yet is copied into persistence before the bind, also when the run
+//! is killed at a random point and started again.
+
+use super::{dump, val, vps};
+use crate::require_root;
+use crate::util::{Layout, assert_code};
+
+/// Make `$R/srv/data` hold a known tree; `sum` prints its content digest.
+const DATA: &str = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/srv/data"
+[[persistence.files]]
+path = "/etc/ssh/host_key"
+T
+make_data() {
+  mkdir -p "$R/srv/data/a/b" "$R/etc/ssh"
+  for i in $(seq 1 150); do head -c $((i * 397)) /dev/urandom > "$R/srv/data/a/f$i"; done
+  echo hello > "$R/srv/data/a/b/deep"; ln -s a/b/deep "$R/srv/data/link"; ln "$R/srv/data/a/f1" "$R/srv/data/hard"
+  chown 12:34 "$R/srv/data/a/b"; chmod 0701 "$R/srv/data/a/b"
+  echo secret-key > "$R/etc/ssh/host_key"; chmod 600 "$R/etc/ssh/host_key"
+}
+sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+"#;
+
+fn seeded_then_bound(layout: &Layout) {
+    let body = format!(
+        r#"{DATA}
+make_data
+want=$(sum "$R/srv/data")
+imp boot
+echo "want=$want"
+echo "got=$(sum "$R/srv/data")"
+echo "persisted=$(sum "$R/persistent/srv/data")"
+echo "dev=$(devof /srv/data)/$(devof /persistent)"
+echo "key=$(cat "$R/persistent/etc/ssh/host_key") $(stat -c %a "$R/persistent/etc/ssh/host_key")"
+echo "keydev=$(devof /etc/ssh/host_key)"
+"#
+    );
+    let o = vps(layout, &body);
+    assert_code(&o, 0);
+    let want = val(&o, "want");
+    assert_eq!(val(&o, "got"), want, "{}", dump(&o));
+    assert_eq!(val(&o, "persisted"), want);
+    let d = val(&o, "dev");
+    let (a, b) = d.split_once('/').unwrap();
+    assert_eq!(a, b);
+    assert_eq!(val(&o, "key"), "secret-key 600");
+    assert!(!val(&o, "keydev").is_empty());
+}
+
+#[test]
+fn seeding_survives_sigkill_at_random_points() {
+    require_root!();
+    let body = format!(
+        r#"{DATA}
+make_data
+want=$(sum "$R/srv/data")
+keep="$R/../orig"; mkdir -p "$keep"; cp -a "$R/srv/data" "$keep/data"
+bad=0; phases=""
+for i in $(seq 1 60); do
+  # A fresh boot: nothing mounted, no persistent copy, the data on the root.
+  for t in /srv/data /etc/ssh/host_key /etc/nixos /var/log /var/lib/nixos /etc/machine-id; do
+    while mountpoint -q "$R$t" 2>/dev/null || [ -n "$(devof $t)" ]; do umount "$R$t"; done
+  done
+  rm -rf "$R/run/impermctl" "$R/run/mount" "$R/persistent/srv"
+  rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"
+  # The binary itself in the background (not the `imp` function's subshell), so the kill hits it.
+  "$IMPERMCTL" --root "$R" --config "$CFG" boot 2>/dev/null & pid=$!
+  sleep "0.$(printf '%03d' $((RANDOM % 14)))"
+  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  # Where the kill landed (reported, not asserted: timing varies).
+  if [ -n "$(devof /srv/data)" ]; then phase=bound
+  elif [ -d "$R/persistent/srv/data" ]; then phase=seeded
+  elif [ -n "$(ls -A "$R/persistent/srv" 2>/dev/null)" ]; then phase=copying
+  else phase=before; fi
+  phases="${{phases:+$phases }}$phase"
+  # Whatever state the kill left, the data is intact where it is visible...
+  now=$(sum "$R/srv/data")
+  if [ "$now" != "$want" ]; then echo "after kill $i: $now"; bad=$((bad + 1)); fi
+  # ...and a rerun completes the job.
+  imp boot 2>"$R/../err" || {{ echo "rerun $i failed: $(grep -v INFO "$R/../err" | head -3)"; bad=$((bad + 1)); }}
+  got=$(sum "$R/srv/data")
+  if [ "$got" != "$want" ] || [ -z "$(devof /srv/data)" ]; then echo "after rerun $i: $got"; bad=$((bad + 1)); fi
+done
+echo "bad=$bad"
+echo "phases=$(tr ' ' '\n' <<<"$phases" | sort | uniq -c | tr -s ' \n' ' ')"
+"#
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    eprintln!("kill points landed: {}", val(&o, "phases"));
+}
+
+#[test]
+fn data_at_a_new_target_is_seeded_then_bound() {
+    require_root!();
+    seeded_then_bound(&Layout::default());
+}
+
+#[test]
+fn data_at_a_new_target_is_seeded_then_bound_in_a_user_namespace() {
+    require_root!();
+    seeded_then_bound(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+#[test]
+fn a_child_below_a_seeded_parent_is_not_lost() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib"
+T
+mkdir -p "$R/var/lib/nixos" "$R/var/lib/other"
+echo "uid-map" > "$R/var/lib/nixos/uid-map"; echo o > "$R/var/lib/other/o"
+rc=0; imp boot || rc=$?
+echo "rc=$rc"
+echo "map=$(cat "$R/var/lib/nixos/uid-map") pmap=$(cat "$R/persistent/var/lib/nixos/uid-map")"
+echo "other=$(cat "$R/persistent/var/lib/other/o")"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "map"), "uid-map pmap=uid-map");
+    assert_eq!(val(&o, "other"), "o");
+}

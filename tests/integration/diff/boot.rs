@@ -1,0 +1,109 @@
+//! `impermctl diff` with `impermctl boot`: the baseline boot writes is the
+//! one diff compares with, and `--suggest` put into the config makes the
+//! next diff empty.
+
+use super::{BOOTED, CONFIG};
+use crate::require_root;
+use crate::util::{self, Layout, assert_code, in_vps};
+
+#[test]
+fn suggestion_makes_the_next_diff_empty_through_boot() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -- {}
+# The config lives outside the tree, as on NixOS (a link into /etc/static):
+# editing it must not count as a change on the ephemeral root.
+CFG="$1/config.toml"
+{}
+mkdir -p "$R/var/lib/app"; echo data > "$R/var/lib/app/new.txt"
+echo 1 > "$R/etc/adjtime"
+imp diff --suggest=toml > "$OUT/suggest.toml" || true
+imp diff --suggest > "$OUT/suggest.nix" || true
+cat "$OUT/suggest.toml" >> "$CFG"
+set +e
+imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
+imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
+"#,
+        util::shell_quote(out.path()),
+        BOOTED.replace("__CONFIG__", CONFIG)
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let p = out.path();
+    let nix = std::fs::read_to_string(p.join("suggest.nix")).unwrap();
+    assert!(
+        nix.contains("environment.persistence.\"/persistent\" = {"),
+        "{nix}"
+    );
+    assert!(
+        nix.contains("directories = [\n    \"/var/lib/app\"\n  ];"),
+        "{nix}"
+    );
+    assert!(
+        nix.contains("files = [\n    \"/etc/adjtime\"\n  ];"),
+        "{nix}"
+    );
+    let toml = std::fs::read_to_string(p.join("suggest.toml")).unwrap();
+    assert!(
+        toml.contains("[[persistence.files]]\npath = \"/etc/adjtime\""),
+        "{toml}"
+    );
+    let boot = std::fs::read_to_string(p.join("boot.out")).unwrap();
+    if boot.contains("not implemented yet") {
+        // Gate: `impermctl boot` lands from another branch.
+        eprintln!("skipped the boot half: `impermctl boot` reports \"not implemented yet\"");
+        return;
+    }
+    let after = std::fs::read_to_string(p.join("after")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(p.join("rc-boot")).unwrap().trim(),
+        "0",
+        "{boot}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("rc-after")).unwrap().trim(),
+        "0",
+        "{after}\n{boot}"
+    );
+    assert!(after.contains("nothing would be lost"), "{after}");
+}
+
+#[test]
+fn boot_writes_the_baseline_diff_compares_with() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -- {}
+CFG="$1/config.toml"
+cat > "$CFG" <<'TOML'
+{CONFIG}TOML
+mkdir -p "$R/var/lib/keep" "$R/etc" "$R/srv"; echo before > "$R/srv/old"
+set +e
+imp boot > "$1/boot.out" 2>&1; echo $? > "$1/rc-boot"
+imp boot >> "$1/boot.out" 2>&1
+imp diff > "$1/clean"; echo $? > "$1/rc-clean"
+echo after > "$R/srv/new"; echo x > "$R/var/lib/keep/persisted"
+imp diff -0 > "$1/nul"; echo $? > "$1/rc-nul"
+true
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let p = out.path();
+    let read = |f: &str| std::fs::read_to_string(p.join(f)).unwrap();
+    if read("boot.out").contains("not implemented yet") {
+        eprintln!("skipped: `impermctl boot` reports \"not implemented yet\"");
+        return;
+    }
+    assert_eq!(read("rc-boot").trim(), "0", "{}", read("boot.out"));
+    assert_eq!(read("rc-clean").trim(), "0", "{}", read("clean"));
+    assert!(
+        read("clean").contains("basis: the baseline"),
+        "{}",
+        read("clean")
+    );
+    assert_eq!(read("rc-nul").trim(), "1");
+    assert_eq!(std::fs::read(p.join("nul")).unwrap(), b"/srv/new\0");
+}
