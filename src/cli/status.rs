@@ -33,6 +33,8 @@ struct Report<'a> {
     notice: Option<&'a str>,
     findings: &'a [layout::Finding],
     entries: Vec<EntryReport>,
+    /// The watcher's state (D-Bus, else watch.json); null when not running.
+    watcher: Option<crate::watch::report::WatchState>,
 }
 
 /// Run `impermctl status`.
@@ -58,6 +60,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 notice: notice.as_deref(),
                 findings: &v.findings,
                 entries,
+                watcher: crate::watch::report::read_state(&g.root()).map(|(_, s)| s),
             },
         )?;
         return Ok(super::verify::exit_for(&v));

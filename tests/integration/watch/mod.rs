@@ -127,6 +127,7 @@ busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Imperm
 busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Backend >> $OUT/root.txt 2>&1
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
 imp status > $OUT/status.txt 2>&1 || true
+imp status --json > $OUT/status.json 2>/dev/null || true
 rmdir $CG 2>/dev/null || true
 stop_watch
 kill $MP
@@ -207,6 +208,9 @@ kill $MP
         signals.contains("member=UnpersistedGroup") && signals.contains("string \"/srv/big\""),
         "{signals}"
     );
+    let sj: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("status.json")).unwrap()).unwrap();
+    assert_eq!(sj["watcher"]["backend"], backend, "{sj}");
     let status = std::fs::read_to_string(out.join("status.txt")).unwrap();
     assert!(
         status.contains(&format!("watcher: {backend}")) && status.contains("/srv/big"),
