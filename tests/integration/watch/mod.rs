@@ -104,8 +104,15 @@ pub(crate) fn group<'a>(w: &'a Value, path: &str) -> Option<&'a Value> {
 fn journal_and_dbus(backend: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path();
+    // The writer runs in a cgroup named like a unit, on the cgroup2
+    // hierarchy (hybrid hosts: /sys/fs/cgroup/unified; pure cgroup2: /sys/fs/cgroup).
+    let base = if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
     let cg = format!(
-        "/sys/fs/cgroup/unified/impermctl-test-{}-{backend}.service",
+        "{base}/impermctl-test-{}-{backend}.service",
         std::process::id()
     );
     let body = format!(
@@ -116,7 +123,7 @@ mount --bind "$R/persistent/kept" "$R/var/lib/kept"
 mkdir -p "$R/var/lib/demo"
 dbus-monitor --system "type='signal',interface='io.github.Impermctl1.Watcher'" > $OUT/signals.txt 2>&1 & MP=$!
 start_watch --backend {backend}
-mkdir -p $CG 2>/dev/null || true
+mkdir $CG 2>/dev/null || true
 ( [ -d $CG ] && echo $BASHPID > $CG/cgroup.procs; exec 3>"$R/var/lib/demo/held"; echo hello >&3; sleep 1 ) &
 HOLDER=$!
 for i in $(seq 100); do echo x > "$R/var/lib/kept/f$i"; done
