@@ -1,7 +1,7 @@
 //! The backend-independent half of the daemon: a write at a host path
 //! becomes a group record, maybe a journal warning with its writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,8 +31,15 @@ pub struct Core {
     pub table: Table,
     /// When the daemon started (monotonic).
     pub start: Instant,
-    /// When the daemon started (wall clock), for ctime comparisons and reports.
+    /// When the daemon started (wall clock), for reports.
     pub start_wall: SystemTime,
+    /// Rescans record what changed at or after this time: the boot
+    /// baseline's when there is one (so a restarted daemon finds again what
+    /// was written before it started), else the daemon's start.
+    pub since: SystemTime,
+    /// Groups an earlier instance of this boot already warned about (from
+    /// its `watch.json`): counted again, not announced again.
+    pub announced: HashSet<PathBuf>,
     /// The persistence root named in suggestions.
     pub persist_root: PathBuf,
     /// Something changed since the last snapshot.
@@ -52,6 +59,10 @@ impl Core {
             table: Table::new(limits, Duration::ZERO),
             start: Instant::now(),
             start_wall: SystemTime::now(),
+            // Filesystem timestamps come from the coarse clock, which lags
+            // behind `SystemTime::now()` by up to a tick: a second of slack.
+            since: SystemTime::now() - Duration::from_secs(1),
+            announced: HashSet::new(),
             persist_root,
             dirty: true,
             new_groups: Vec::new(),
@@ -88,6 +99,9 @@ impl Core {
         let Decision::Warn { reminder } = decision else {
             return;
         };
+        if !reminder && self.announced.contains(&group) {
+            return;
+        }
         let who = match pid {
             Some(p) => self.pid_info(p),
             None if self.open_file_scans.take(now) => {
@@ -127,21 +141,18 @@ impl Core {
         a
     }
 
-    /// After an overflow: record every file and directory under the root
-    /// whose ctime is at or after the daemon's start. `on_dir` sees every
-    /// directory (to re-add watches).
+    /// After an overflow, and at start when a boot baseline exists: record
+    /// every file and directory under the root whose ctime is at or after
+    /// `since`. `on_dir` sees every directory (to re-add watches).
     pub fn rescan(
         &mut self,
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<usize> {
         use std::os::unix::fs::MetadataExt;
-        // Filesystem timestamps come from the coarse clock, which lags
-        // behind `SystemTime::now()` by up to a tick: keep a second of slack.
         let since = self
-            .start_wall
+            .since
             .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .saturating_sub(Duration::from_secs(1));
+            .unwrap_or_default();
         let newer = |m: &std::fs::Metadata| {
             let ct = Duration::new(
                 m.ctime().max(0) as u64,

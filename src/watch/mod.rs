@@ -151,6 +151,19 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+    let json_file = opts.root.watch_file();
+    let baseline = std::fs::metadata(opts.root.baseline_file()).and_then(|m| m.modified());
+    if let Ok(t) = baseline {
+        core.since = t;
+    }
+    // A restart within the same boot (crash, `kill -9`): what the previous
+    // instance announced is not announced again.
+    if let Some(prev) = std::fs::read_to_string(&json_file)
+        .ok()
+        .and_then(|t| serde_json::from_str::<report::WatchState>(&t).ok())
+    {
+        core.announced = prev.groups.into_iter().map(|g| g.path).collect();
+    }
     let mut info = BackendInfo {
         name: backend.name(),
         fallback,
@@ -168,8 +181,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         None
     };
-    let json_file = opts.root.watch_file();
     let _ = notify(&format!("READY=1\nSTATUS={status}"));
+    if baseline.is_ok() {
+        // Watches are in place: now find what was written between the
+        // boot baseline and this start (nothing after it is missed).
+        let n = rescan(&mut backend, &mut core)?;
+        tracing::info!("start-up rescan: {n} entries changed since the boot baseline");
+    }
     if let Err(e) = report::write_file(&json_file, &report::snapshot(&core, &info, true)) {
         tracing::warn!("{e:#}");
     }

@@ -236,3 +236,63 @@ fn fanotify_warns_once_per_group_with_journal_fields_and_dbus() {
     require_root!();
     journal_and_dbus("fanotify");
 }
+
+/// Issue 7, scenario 7 at the namespace level: a watcher that starts after
+/// the boot baseline finds what was written before it started, and one
+/// restarted after `kill -9` finds it all again without repeating warnings.
+#[test]
+fn a_restarted_watcher_finds_earlier_writes_and_does_not_repeat_warnings() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let body = format!(
+        r#"{prelude}
+mkdir -p "$R/var/lib/old"; echo old > "$R/var/lib/old/f"
+sleep 1.1
+imp diff --capture-baseline >/dev/null
+sleep 1.1
+mkdir -p "$R/var/lib/early"; echo early > "$R/var/lib/early/f"
+start_watch --backend inotify
+mkdir -p "$R/var/lib/during"; echo during > "$R/var/lib/during/f"
+sleep 1
+kill -9 $WP; wait $WP 2>/dev/null || true
+cp "$R/run/impermctl/watch.json" $OUT/first.json
+IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 --backend inotify 2>>$OUT/stderr & WP=$!
+sleep 1.5
+stop_watch
+"#,
+        prelude = prelude(out),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(out.join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    let first: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("first.json")).unwrap()).unwrap();
+    assert!(
+        group(&first, "/var/lib/early").is_some(),
+        "start-up rescan: {first}\n{err}"
+    );
+    assert!(
+        group(&first, "/var/lib/old").is_none(),
+        "before the baseline: {first}"
+    );
+    let w = watch_json(out);
+    assert_ne!(
+        w["pid"], first["pid"],
+        "a second instance wrote the final state"
+    );
+    for g in ["/var/lib/early", "/var/lib/during"] {
+        let found = group(&w, g).unwrap_or_else(|| panic!("{g} lost after the restart: {w}"));
+        assert_eq!(found["files"], 1, "{found}");
+    }
+    assert!(group(&w, "/var/lib/old").is_none(), "{w}");
+    let j = journal(out);
+    let warns = with_id(&j, UNPERSISTED);
+    for g in ["/var/lib/early", "/var/lib/during"] {
+        let n = warns
+            .iter()
+            .filter(|e| field(e, "IMPERMCTL_GROUP") == Some(g))
+            .count();
+        assert_eq!(n, 1, "{g} announced once across the restart: {warns:#?}");
+    }
+}
