@@ -146,7 +146,7 @@ mod tests {
         std::fs::write(&f, b"x").unwrap();
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg("exec 3<\"$0\"; sleep 5")
+            .arg("exec 3<\"$0\"; exec sleep 5")
             .arg(&f)
             .spawn()
             .unwrap();
