@@ -176,7 +176,10 @@ impl Core {
                     }
                 }
                 super::scan::Visit::File(p) => {
+                    // `m.dev()`: a bind from another filesystem made after
+                    // start is not in the scope's pruned set.
                     if let Ok(m) = std::fs::symlink_metadata(p)
+                        && m.dev() == scope.dev
                         && newer(&m)
                     {
                         let size = Some(m.len());

@@ -137,7 +137,8 @@ pub fn walk(
             };
             if is_dir {
                 stack.push(path);
-            } else if files {
+            } else if files && !scope.pruned(&path) {
+                // A file mount point (a persisted file's bind) is not ours.
                 visit(Visit::File(&path))?;
             }
         }

@@ -248,10 +248,13 @@ fn a_restarted_watcher_finds_earlier_writes_and_does_not_repeat_warnings() {
     let body = format!(
         r#"{prelude}
 mkdir -p "$R/var/lib/old"; echo old > "$R/var/lib/old/f"
+mkdir -p "$R/persistent/etc"; echo id > "$R/persistent/etc/kept-file"; touch "$R/etc/kept-file"
+mount --bind "$R/persistent/etc/kept-file" "$R/etc/kept-file"
 sleep 1.1
 imp diff --capture-baseline >/dev/null
 sleep 1.1
 mkdir -p "$R/var/lib/early"; echo early > "$R/var/lib/early/f"
+echo written-through-the-bind > "$R/etc/kept-file"
 start_watch --backend inotify
 mkdir -p "$R/var/lib/during"; echo during > "$R/var/lib/during/f"
 sleep 1
@@ -275,6 +278,10 @@ stop_watch
     assert!(
         group(&first, "/var/lib/old").is_none(),
         "before the baseline: {first}"
+    );
+    assert!(
+        group(&first, "/etc/kept-file").is_none(),
+        "a persisted file's bind is not on the root: {first}"
     );
     let w = watch_json(out);
     assert_ne!(
