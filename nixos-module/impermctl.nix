@@ -183,6 +183,17 @@ in
         text = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
       };
       system.activationScripts.users = mkIf usersSnippet { deps = [ "impermctl-boot" ]; };
+      # A second, idempotent pass once users and groups exist: creates the
+      # entries whose owners the first pass could not resolve yet (a new
+      # `users.<name>` entry on its first activation). ~1 ms when nothing changed.
+      system.activationScripts.impermctl-boot-owners = {
+        deps = [
+          "impermctl-boot"
+          "users"
+          "groups"
+        ];
+        text = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
+      };
 
       systemd.services.impermctl-boot = {
         wantedBy = [ "local-fs.target" ];

@@ -124,6 +124,7 @@ in
         createPersistentStorageDirs = {
           deps = [
             "impermctl-boot"
+            "impermctl-boot-owners"
             "users"
             "groups"
           ];
