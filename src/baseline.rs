@@ -2,8 +2,6 @@
 //! (path, type, inode, size, mtime, ctime), written once per boot by `boot`
 //! and read by `diff`. The format is in `diff::baseline_format`.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
@@ -84,29 +82,7 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    write_atomic(&file, &encode(now, &mut entries))?;
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+        .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(true)
-}
-
-/// Write `bytes` to `file` through a temporary file in the same directory,
-/// fsync, then rename; a reader sees the old file or the whole new one.
-fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = file.parent().context("baseline path has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".baseline.tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write the baseline {}", file.display()));
-    }
-    Ok(())
 }

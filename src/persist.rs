@@ -15,7 +15,7 @@ mod writers;
 
 pub use apply::apply;
 pub use plan::plan;
-pub use record::{Kind, Record, write_atomic};
+pub use record::{Kind, Record};
 
 /// `/run/impermctl/persisted.json` on the host: the paths `persist` bound
 /// during this boot (for `boot` to fold into `state.json`).

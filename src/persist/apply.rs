@@ -30,13 +30,14 @@ pub fn apply(
                 .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
-        sys::bind_mount(src.as_fd(), dst.as_fd()).with_context(|| {
-            format!(
-                "cannot bind-mount {} over {}",
-                step.source.display(),
-                step.path.display()
-            )
-        })?;
+        crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
+            .with_context(|| {
+                format!(
+                    "cannot bind-mount {} over {}",
+                    step.source.display(),
+                    step.path.display()
+                )
+            })?;
         let (a, b) = (
             sys::stat_fd(beneath(&step.path)?.as_fd())?,
             sys::stat_fd(src.as_fd())?,

@@ -2,7 +2,6 @@
 //! persistence during this boot, for `boot` to fold into `state.json`.
 //! Written atomically (temp file, fsync, rename, fsync of the directory).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -62,28 +61,8 @@ pub fn upsert(file: &Path, rec: Record) -> anyhow::Result<()> {
     paths.push(rec);
     paths.sort_by(|a, b| a.path.cmp(&b.path));
     let text = crate::output::to_json(KIND, &Body { paths })?;
-    write_atomic(file, text.as_bytes())
-}
-
-/// Write `bytes` to `file` through a temporary sibling and a rename.
-pub fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = file.parent().context("no parent directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file.file_name().context("no file name")?);
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, file)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), file.display()))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot fsync {}", dir.display()))
+    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", file.display()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -363,29 +363,6 @@ pub fn copy_chunk(
     let n = s.read_at(&mut buf, off)?;
     d.write_all_at(&buf[..n], off)?;
     Ok(n)
-}
-
-/// Bind-mount the tree at `src` (recursively) onto `dst`, both open fds
-/// (`O_PATH` is enough), with the new mount API: `open_tree(OPEN_TREE_CLONE|
-/// AT_RECURSIVE)` + `move_mount`. No path is resolved.
-pub fn bind_mount(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
-    let tree = open_tree(
-        src,
-        c"",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::AT_RECURSIVE
-            | OpenTreeFlags::AT_EMPTY_PATH
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )?;
-    move_mount(
-        tree.as_fd(),
-        c"",
-        dst,
-        c"",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
-    Ok(())
 }
 
 /// The bytes of an `OsStr` as a C string (names from `readdir` never hold NUL).

@@ -119,14 +119,9 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
 /// Write `state` to `file` atomically (temp file in the same directory, rename).
 pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
     use anyhow::Context;
-    let dir = file.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let text = crate::output::to_json("WatchState", state)?;
-    let tmp = dir.join(format!(".watch.json.{}", std::process::id()));
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, file)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), file.display()))?;
-    Ok(())
+    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", file.display()))
 }
 
 /// Read the watcher's state: over D-Bus when the daemon answers there,
