@@ -23,6 +23,8 @@ let
       (root + "/systemd")
       # Cargo reads the manifest's [[test]] targets even when not running them.
       (root + "/tests/integration")
+      # The seed config the --lib tests include.
+      (root + "/tests/fixtures/seed.toml")
     ];
   };
   # Rendering man pages and completions runs the built binary.

@@ -28,27 +28,7 @@ HOST_TOOLS = {
     "systemd-analyze": "systemd",
 }
 
-SEED_CONFIG = """\
-# The seed configuration of the vpsFree NixOS Impermanence template, as the
-# NixOS module renders it.
-version = 1
-
-[[persistence]]
-path = "/persistent"
-hide_mounts = true
-
-[[persistence.directories]]
-path = "/etc/nixos"
-
-[[persistence.directories]]
-path = "/var/log"
-
-[[persistence.directories]]
-path = "/var/lib/nixos"
-
-[[persistence.files]]
-path = "/etc/machine-id"
-"""
+SEED_CONFIG = (Path(__file__).resolve().parents[1] / "fixtures/seed.toml").read_text()
 
 # NixOS stage 2 in miniature: activation (impermctl boot), then systemd.
 STAGE2_INIT = """\

@@ -9,19 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The seed configuration of the vpsFree guide, as config.toml.
-pub const SEED: &str = r#"version = 1
-[[persistence]]
-path = "/persistent"
-hide_mounts = true
-[[persistence.directories]]
-path = "/etc/nixos"
-[[persistence.directories]]
-path = "/var/log"
-[[persistence.directories]]
-path = "/var/lib/nixos"
-[[persistence.files]]
-path = "/etc/machine-id"
-"#;
+pub const SEED: &str = include_str!("../fixtures/seed.toml");
 
 /// The impermctl binary under test.
 pub fn bin() -> PathBuf {

@@ -47,19 +47,7 @@ pub(super) fn with_root(body: &str) -> String {
     format!("version = 1\n[[persistence]]\npath = \"/persistent\"\n{body}")
 }
 
-const VPSFREE_SEED: &str = r#"version = 1
-[[persistence]]
-path = "/persistent"
-hide_mounts = true
-[[persistence.directories]]
-path = "/etc/nixos"
-[[persistence.directories]]
-path = "/var/log"
-[[persistence.directories]]
-path = "/var/lib/nixos"
-[[persistence.files]]
-path = "/etc/machine-id"
-"#;
+const VPSFREE_SEED: &str = include_str!("../../../tests/fixtures/seed.toml");
 
 const DESIGN_EXAMPLE: &str = r#"version = 1
 
