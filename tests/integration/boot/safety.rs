@@ -68,7 +68,7 @@ fn refuses_when_persistent_is_read_only() {
 fn warn_mode_mounts_anyway() {
     require_root!();
     let body = r#"
-sed -i '1a [layout]\non_failure = "warn"' "$CFG"
+sed -i '/^version = 1$/a [layout]\non_failure = "warn"' "$CFG"
 rc=0; imp boot || rc=$?
 echo "rc=$rc"
 echo "nixos=$(devof /etc/nixos)"
