@@ -132,6 +132,12 @@ pub fn remove_stale_tmp(to: &Path) -> anyhow::Result<bool> {
         .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))
 }
 
+/// Remove the tree `name` in `dir` (never following symlinks nor leaving its
+/// filesystem); `Ok(false)` when there is none.
+pub fn remove_tree_at(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
+    remove::remove_tree(dir, name)
+}
+
 /// Does the temporary copy for `to` exist?
 pub fn stale_tmp_exists(to: &Path) -> bool {
     split(to)

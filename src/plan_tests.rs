@@ -82,7 +82,7 @@ fn directories() {
             vec![Op::CreateSource, HIDE(false)],
         ),
         (full.clone(), Node::Missing, vec![Op::Seed, HIDE(false)]),
-        (full.clone(), empty.clone(), vec![HIDE(true)]),
+        (full.clone(), empty.clone(), vec![Op::KeepLive, HIDE(true)]),
         (empty.clone(), full.clone(), vec![HIDE(false)]),
         (
             Node::Missing,
@@ -138,7 +138,12 @@ fn files() {
             vec![Op::CreateTarget, FILE_MOUNT(false)],
         ),
         (auto(), f0.clone(), f9.clone(), vec![FILE_MOUNT(false)]),
-        (auto(), f9.clone(), f9.clone(), vec![FILE_MOUNT(true)]),
+        (
+            auto(),
+            f9.clone(),
+            f9.clone(),
+            vec![Op::KeepLive, FILE_MOUNT(true)],
+        ),
         (
             auto(),
             f9.clone(),
@@ -278,6 +283,10 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                     }
                     Op::Unmount => f.mounted = Mounted::No,
                     Op::RemoveLink => f.target = Node::Missing,
+                    Op::CopyIn => f.target = f.source.clone(),
+                    Op::SaveCopy => f.source = f.target.clone(),
+                    Op::KeepLive => {}
+                    Op::CompletePending => f.mounted = Mounted::FromSource,
                 }
             }
         }

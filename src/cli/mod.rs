@@ -14,6 +14,7 @@ mod diff;
 mod generate;
 mod persist;
 mod status;
+mod sync;
 mod verify;
 mod watch;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Move live data into persistence now, bind it back, and print the config line that keeps it.
     Persist(persist::Args),
+    /// Save method = "copy" files and pending entries into persistence (run at shutdown).
+    Sync(sync::Args),
     /// Write the man page or shell completions (for packagers).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(a) => watch::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Persist(a) => persist::run(g, a),
+        Command::Sync(a) => sync::run(g, a),
         Command::Generate(a) => generate::run(a),
     }
 }

@@ -7,6 +7,7 @@ pub mod dirents;
 pub mod fanotify;
 pub mod fs;
 pub mod inotify;
+pub mod live;
 pub mod mount;
 pub mod notify;
 pub mod utab;
