@@ -123,10 +123,9 @@ impl Advice {
                 why_not.insert(
                     e.path.clone(),
                     format!(
-                        "its root {} is unusable: {}; fix: {}",
+                        "refused: its root {} is unusable, see [{}] above",
                         r.display(),
-                        f.message,
-                        f.remedy
+                        f.check
                     ),
                 );
             }
