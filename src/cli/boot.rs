@@ -243,7 +243,10 @@ fn refused_roots(settings: &crate::config::Settings, verdict: &layout::Verdict) 
             (true, None) => unreachable!("a fatal finding for no root refuses everything"),
         };
         crit(f.check, &msg);
-        if refuse && !out.everything && let Some((p, _)) = root {
+        if refuse
+            && !out.everything
+            && let Some((p, _)) = root
+        {
             out.roots
                 .entry(p.clone())
                 .or_insert_with(|| format!("{}; fix: {}", f.message, f.remedy));

@@ -151,7 +151,10 @@ impl Advice {
                     mounted: crate::plan::Mounted::No,
                 };
                 if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                    why_not.insert(e.path.clone(), format!("`impermctl boot` cannot fix it: {error}"));
+                    why_not.insert(
+                        e.path.clone(),
+                        format!("`impermctl boot` cannot fix it: {error}"),
+                    );
                 }
             }
         }

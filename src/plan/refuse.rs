@@ -65,11 +65,21 @@ mod tests {
         assert_eq!(plan, untouched);
         let refused = BTreeMap::from([(PathBuf::from("/data"), "it does not exist".to_string())]);
         refuse_roots(&mut plan, &s, &refused);
-        let by = |p: &str| &plan.steps.iter().find(|s| s.path == PathBuf::from(p)).unwrap().what;
+        let by = |p: &str| {
+            &plan
+                .steps
+                .iter()
+                .find(|s| s.path == std::path::Path::new(p))
+                .unwrap()
+                .what
+        };
         assert_eq!(by("/etc/machine-id"), &do_);
         match by("/srv/www") {
             What::Fail { error } => {
-                assert!(error.contains("/data is unusable: it does not exist"), "{error}")
+                assert!(
+                    error.contains("/data is unusable: it does not exist"),
+                    "{error}"
+                )
             }
             w => panic!("{w:?}"),
         }

@@ -174,7 +174,10 @@ fn roots_where_people_put_them() {
     let root = |p: &str| format!("[[persistence]]\npath = \"{p}\"\n");
     for text in [
         // tmpfs-root machines where /nix is the only disk
-        format!("version = 1\n{}{d}path = \"/var/log\"\n", root("/nix/persist")),
+        format!(
+            "version = 1\n{}{d}path = \"/var/log\"\n",
+            root("/nix/persist")
+        ),
         // nested roots, both orders
         format!(
             "version = 1\n{}{d}path = \"/var/log\"\n{}{d}path = \"/home/alice\"\n",
@@ -206,7 +209,10 @@ fn roots_where_people_put_them() {
         ),
     ] {
         let s = ok(&text);
-        assert_eq!(s.roots.len(), s.roots.iter().filter(|r| r.path.is_absolute()).count());
+        assert_eq!(
+            s.roots.len(),
+            s.roots.iter().filter(|r| r.path.is_absolute()).count()
+        );
     }
     // Nesting never excuses the same target declared twice.
     rejects(

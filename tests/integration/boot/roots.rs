@@ -23,8 +23,15 @@ fn boot_with(toml: &str, prepare: &str, targets: &[&str]) -> std::process::Outpu
 
 #[track_caller]
 fn bound(o: &std::process::Output, target: &str, dev_of: &str) {
-    let (t, d) = (val(o, &format!("dev:{target}")), val(o, &format!("dev:{dev_of}")));
-    assert!(!t.is_empty() && t == d, "{target} is not bound from {dev_of}'s filesystem\n{}", dump(o));
+    let (t, d) = (
+        val(o, &format!("dev:{target}")),
+        val(o, &format!("dev:{dev_of}")),
+    );
+    assert!(
+        !t.is_empty() && t == d,
+        "{target} is not bound from {dev_of}'s filesystem\n{}",
+        dump(o)
+    );
 }
 
 #[test]
@@ -45,14 +52,23 @@ path = "/home/alice"
     let o = boot_with(
         toml,
         "mkdir -p \"$R/persistent/system\" \"$R/persistent/home\"",
-        &["/etc/nixos", "/etc/machine-id", "/home/alice", "/persistent"],
+        &[
+            "/etc/nixos",
+            "/etc/machine-id",
+            "/home/alice",
+            "/persistent",
+        ],
     );
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
     for t in ["/etc/nixos", "/etc/machine-id", "/home/alice"] {
         bound(&o, t, "/persistent");
     }
-    assert!(!block(&o, "err").contains("not a mount point"), "{}", dump(&o));
+    assert!(
+        !block(&o, "err").contains("not a mount point"),
+        "{}",
+        dump(&o)
+    );
 }
 
 #[test]
@@ -79,11 +95,22 @@ path = "/var/lib/postgresql"
     let o = boot_with(
         toml,
         "mount -o remount,rw,bind \"$R/nix\" 2>/dev/null || mount -o remount,rw \"$R/nix\"\nmkdir -p \"$R/nix/persist/home\" \"$R/nix/persist/db\"",
-        &["/var/lib/nixos", "/etc/machine-id", "/home/bob", "/var/lib/postgresql", "/nix"],
+        &[
+            "/var/lib/nixos",
+            "/etc/machine-id",
+            "/home/bob",
+            "/var/lib/postgresql",
+            "/nix",
+        ],
     );
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
-    for t in ["/var/lib/nixos", "/etc/machine-id", "/home/bob", "/var/lib/postgresql"] {
+    for t in [
+        "/var/lib/nixos",
+        "/etc/machine-id",
+        "/home/bob",
+        "/var/lib/postgresql",
+    ] {
         bound(&o, t, "/nix");
     }
 }
@@ -99,7 +126,12 @@ fn nested_roots_on_their_own_filesystems() {
     let o = boot_with(
         &toml,
         "mkdir -p \"$R/persistent/home\"; mount -t tmpfs tank/ct/101/home \"$R/persistent/home\"",
-        &["/etc/nixos", "/home/carol", "/persistent", "/persistent/home"],
+        &[
+            "/etc/nixos",
+            "/home/carol",
+            "/persistent",
+            "/persistent/home",
+        ],
     );
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
@@ -118,14 +150,31 @@ fn second_root_unusable(prepare: &str, why: &str) {
     let o = boot_with(
         &toml,
         prepare,
-        &["/etc/nixos", "/var/log", "/var/lib/nixos", "/etc/machine-id", "/srv/www", "/persistent"],
+        &[
+            "/etc/nixos",
+            "/var/log",
+            "/var/lib/nixos",
+            "/etc/machine-id",
+            "/srv/www",
+            "/persistent",
+        ],
     );
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "1", "partial: exit 1\n{}", dump(&o));
-    for t in ["/etc/nixos", "/var/log", "/var/lib/nixos", "/etc/machine-id"] {
+    for t in [
+        "/etc/nixos",
+        "/var/log",
+        "/var/lib/nixos",
+        "/etc/machine-id",
+    ] {
         bound(&o, t, "/persistent");
     }
-    assert_eq!(val(&o, "dev:/srv/www"), "", "/srv/www must not be mounted\n{}", dump(&o));
+    assert_eq!(
+        val(&o, "dev:/srv/www"),
+        "",
+        "/srv/www must not be mounted\n{}",
+        dump(&o)
+    );
     let err = block(&o, "err");
     assert!(
         err.contains("refusing the 1 entries of /data") && err.contains(why),
@@ -133,7 +182,10 @@ fn second_root_unusable(prepare: &str, why: &str) {
     );
     assert!(err.contains("1 FAILED"), "{err}");
     let status = block(&o, "status");
-    let line = status.lines().find(|l| l.contains("/srv/www")).unwrap_or_default();
+    let line = status
+        .lines()
+        .find(|l| l.contains("/srv/www"))
+        .unwrap_or_default();
     assert!(!line.contains("run `impermctl boot`"), "{status}");
     assert!(line.contains("/data is unusable"), "{status}");
 }
@@ -153,5 +205,8 @@ fn a_second_root_missing_refuses_only_its_entries() {
 #[test]
 fn a_second_root_that_is_a_symlink_refuses_only_its_entries() {
     require_root!();
-    second_root_unusable("mkdir -p \"$R/elsewhere\"; ln -s /elsewhere \"$R/data\"", "symlink");
+    second_root_unusable(
+        "mkdir -p \"$R/elsewhere\"; ln -s /elsewhere \"$R/data\"",
+        "symlink",
+    );
 }

@@ -85,9 +85,17 @@ echo BEGIN err; cat "$R/err"; echo END err
     assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
     assert_eq!(val(&o, "rodev"), val(&o, "pdev"), "{}", dump(&o));
     assert_eq!(val(&o, "cfg"), "cfg");
-    assert_eq!(val(&o, "write"), "ok", "the bind is read-only\n{}", dump(&o));
+    assert_eq!(
+        val(&o, "write"),
+        "ok",
+        "the bind is read-only\n{}",
+        dump(&o)
+    );
     let err = super::block(&o, "err");
-    assert!(err.contains("persistent-root-writable") || err.contains("read-only"), "{err}");
+    assert!(
+        err.contains("persistent-root-writable") || err.contains("read-only"),
+        "{err}"
+    );
     assert!(!err.contains("refusing"), "{err}");
 }
 
