@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tracing::{debug, error, warn};
 
-pub use facts::{Handles, MountIndex, observe};
+pub use facts::{Handles, MountIndex, observe, probe_entry};
 pub use ids::Ids;
 
 use crate::config::{Entry, Kind, Settings};
@@ -239,7 +239,7 @@ pub fn apply_with_pending(
         if let Some(how) = how {
             record.push(Recorded {
                 path: st.path.clone(),
-                kind: st.kind.into(),
+                kind: st.kind,
                 source: st.source.clone(),
                 how,
             });
