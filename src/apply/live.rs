@@ -121,7 +121,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     }
     let p = lv::Pending {
         path: e.path.clone(),
-        kind: e.kind.into(),
+        kind: e.kind,
         source: e.source.clone(),
         writers: Vec::new(),
         since: 0,

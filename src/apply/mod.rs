@@ -200,7 +200,7 @@ pub fn apply_with_pending(
                 }
                 pending.push(crate::live::Pending {
                     path: st.path.clone(),
-                    kind: st.kind.into(),
+                    kind: st.kind,
                     source: st.source.clone(),
                     writers: writers.clone(),
                     since,

@@ -6,21 +6,52 @@
 //! following symlinks (`/proc/self/fd/N/…` anchors the copy on those fds).
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use anyhow::Context;
 use rustix::fs::FileType;
 
 use crate::config::Entry;
-use crate::copy::{self, CopyStats, Differ};
+use crate::copy::{self, CopyStats};
 use crate::root::Root;
 use crate::sys::fs::{self, Owner};
 
-/// The host path that resolves through `fd` (a magic link: the kernel
-/// follows the fd itself, not a path that could be swapped meanwhile).
-pub fn via(fd: BorrowedFd<'_>) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+/// Reopen a directory handle (possibly `O_PATH`) for reading: `flock`,
+/// `fsync` and `getdents` need a real descriptor.
+pub fn reopen(fd: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        fd,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
+/// Copy `from_name` in `from_dir` to the new `to_name` in `to_dir`
+/// ([`copy::copy_tree_atomic_at`]; `shown_*` name them in messages).
+pub fn copy_at(
+    from_dir: BorrowedFd<'_>,
+    from_name: &OsStr,
+    shown_from: &Path,
+    to_dir: BorrowedFd<'_>,
+    to_name: &OsStr,
+    shown_to: &Path,
+) -> anyhow::Result<CopyStats> {
+    let (f, t) = (reopen(from_dir)?, reopen(to_dir)?);
+    copy::copy_tree_atomic_at(
+        copy::Side {
+            dir: f.as_fd(),
+            name: from_name,
+            shown: shown_from,
+        },
+        copy::Side {
+            dir: t.as_fd(),
+            name: to_name,
+            shown: shown_to,
+        },
+        &mut |_| {},
+    )
 }
 
 fn rel(p: &Path) -> &Path {
@@ -35,19 +66,23 @@ pub fn staged(name: &OsStr, suffix: &str) -> OsString {
     s
 }
 
-/// Copy `from` (a host path) to `name` in `dir`, replacing it atomically:
-/// built as `.<name><suffix>` (a stale one is removed first), fsynced, renamed.
+/// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
+/// atomically: built as `.<name><suffix>` (a stale one is removed first),
+/// fsynced, renamed over `name`.
 pub fn replace_with_copy(
-    from: &Path,
+    from_dir: BorrowedFd<'_>,
+    from_name: &OsStr,
     dir: BorrowedFd<'_>,
     name: &OsStr,
     suffix: &str,
+    shown: &Path,
 ) -> anyhow::Result<CopyStats> {
     let tmp = staged(name, suffix);
-    copy::remove_tree_at(dir, &tmp)?;
-    let stats = copy::copy_tree_atomic(from, &via(dir).join(&tmp))?;
-    crate::sys::live::rename_replace(dir, &tmp, name)?;
-    let d = crate::sys::copy::open_dir(&via(dir))?;
+    let d = reopen(dir)?;
+    copy::remove_tree_at(d.as_fd(), &tmp)?;
+    let shown_tmp = shown.with_file_name(&tmp);
+    let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
+    crate::sys::live::rename_replace(d.as_fd(), &tmp, name)?;
     crate::sys::copy::fsync(d.as_fd())?;
     Ok(stats)
 }
@@ -96,6 +131,40 @@ fn source_dir(
     }
 }
 
+/// Same content, owner, mode and mtime?
+fn same_file(
+    a_dir: BorrowedFd<'_>,
+    a: &OsStr,
+    b_dir: BorrowedFd<'_>,
+    b: &OsStr,
+) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let (ma, mb) = (
+        crate::sys::copy::stat_at(a_dir, a)?,
+        crate::sys::copy::stat_at(b_dir, b)?,
+    );
+    let meta = |m: &crate::sys::copy::Meta| (m.size, m.uid, m.gid, m.perm, m.mtime);
+    if meta(&ma) != meta(&mb) {
+        return Ok(false);
+    }
+    let (fa, fb) = (
+        crate::sys::copy::open_read_at(a_dir, a)?,
+        crate::sys::copy::open_read_at(b_dir, b)?,
+    );
+    let (mut fa, mut fb) = (std::fs::File::from(fa), std::fs::File::from(fb));
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = fa.read(&mut x)?;
+        let m = fb.read_exact(&mut y[..n]).map(|()| n);
+        if m.is_err() || x[..n] != y[..n] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
     crate::sys::copy::stat_at(dir, name).is_ok_and(|m| m.kind == FileType::RegularFile)
 }
@@ -114,10 +183,12 @@ pub fn copy_in(root: &Root, e: &Entry) -> anyhow::Result<CopyStats> {
     let (tdir, tname) = target_dir(rootfd.as_fd(), e)?
         .with_context(|| format!("the directory of {} does not exist", e.path.display()))?;
     replace_with_copy(
-        &via(sdir.as_fd()).join(&sname),
+        sdir.as_fd(),
+        &sname,
         tdir.as_fd(),
         &tname,
         ".impermctl-in",
+        &e.path,
     )
     .with_context(|| {
         format!(
@@ -154,19 +225,17 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
     }
     let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, true)?
         .with_context(|| format!("cannot reach {}", e.source.display()))?;
-    let live = via(tdir.as_fd()).join(&tname);
-    if regular(sdir.as_fd(), &sname) {
-        let same = copy::compare_trees(
-            &live,
-            &via(sdir.as_fd()).join(&sname),
-            Differ { content: true },
-        )?
-        .is_none();
-        if same {
-            return Ok(Saved::Unchanged);
-        }
+    if regular(sdir.as_fd(), &sname) && same_file(tdir.as_fd(), &tname, sdir.as_fd(), &sname)? {
+        return Ok(Saved::Unchanged);
     }
-    let stats = replace_with_copy(&live, sdir.as_fd(), &sname, ".impermctl-save")
-        .with_context(|| format!("cannot save {} to {}", e.path.display(), e.source.display()))?;
+    let stats = replace_with_copy(
+        tdir.as_fd(),
+        &tname,
+        sdir.as_fd(),
+        &sname,
+        ".impermctl-save",
+        &e.source,
+    )
+    .with_context(|| format!("cannot save {} to {}", e.path.display(), e.source.display()))?;
     Ok(Saved::Saved(stats))
 }

@@ -53,17 +53,14 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
     };
     let (kdir, _) = fs::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
         .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
-    crate::copy::copy_tree_atomic(
-        &super::files::via(tparent.as_fd()).join(&tname),
-        &super::files::via(kdir.as_fd()).join(kname),
-    )
-    .with_context(|| {
-        format!(
-            "cannot keep the live data of {} at {}",
-            e.path.display(),
-            to.display()
-        )
-    })?;
+    super::files::copy_at(tparent.as_fd(), &tname, &e.path, kdir.as_fd(), kname, &to)
+        .with_context(|| {
+            format!(
+                "cannot keep the live data of {} at {}",
+                e.path.display(),
+                to.display()
+            )
+        })?;
     Ok(to)
 }
 

@@ -12,8 +12,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Entry;
+use crate::config::Kind;
 use crate::root::Root;
-use crate::state::RecordKind;
 
 /// A process found writing below an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct Pending {
     /// The live path (logical).
     pub path: PathBuf,
     /// Directory or file.
-    pub kind: RecordKind,
+    pub kind: Kind,
     /// Its persistent source (logical), seeded when it became pending.
     pub source: PathBuf,
     /// The writers seen then.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rustix::fs::{FileType, Mode, OFlags};
 
-use super::files::via;
+use super::files::copy_at;
 use crate::sys::copy::{self as sys, Meta, Time};
 
 /// Quiet time after which the hidden original counts as settled.
@@ -49,11 +49,20 @@ pub struct Snapshot {
 impl Snapshot {
     /// Take it from the copy at host path `copy` (a directory or a file).
     pub fn take(copy: &Path) -> anyhow::Result<Snapshot> {
+        let (parent, name) = (
+            copy.parent().context("no parent")?,
+            copy.file_name().context("no name")?,
+        );
+        Self::take_at(sys::open_dir(parent)?.as_fd(), name)
+    }
+
+    /// Take it from `name` in `dir`.
+    pub fn take_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<Snapshot> {
         let mut s = Snapshot::default();
-        let m = sys::stat_fd(sys::open_path(copy)?.as_fd())?;
+        let m = sys::stat_at(dir, name)?;
         match m.kind {
             FileType::Directory => {
-                let d = sys::open_dir(copy)?;
+                let d = sys::open_dir_at(dir, name)?;
                 s.walk(d.as_fd(), Path::new(""))?;
             }
             FileType::RegularFile => {
@@ -253,11 +262,11 @@ fn add_new(
     snap: &mut Snapshot,
     out: &mut Carried,
 ) -> anyhow::Result<()> {
-    let to = via(cdir).join(name);
-    let stats = crate::copy::copy_tree_atomic(&via(hdir).join(name), &to)?;
+    let shown = Path::new("…").join(rel);
+    let stats = copy_at(hdir, name, &shown, cdir, name, &shown)?;
     out.files += stats.files.max(1);
     out.bytes += stats.bytes;
-    let mut sub = Snapshot::take(&to)?;
+    let mut sub = Snapshot::take_at(cdir, name)?;
     for (k, v) in sub.files.drain() {
         snap.files.insert(rel.join(k), v);
     }
@@ -281,7 +290,8 @@ fn keep_both(
         candidate = kept.clone();
         candidate.push(format!("-{n}"));
     }
-    let stats = crate::copy::copy_tree_atomic(&via(hdir).join(name), &via(cdir).join(&candidate))?;
+    let shown = chost.join(&candidate);
+    let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
     out.files += 1;
     out.bytes += stats.bytes;
     out.kept.push(chost.join(&candidate));
