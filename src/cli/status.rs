@@ -24,6 +24,9 @@ struct EntryReport {
     source: PathBuf,
     #[serde(flatten)]
     state: EntryState,
+    /// `method = "copy"` files and pending entries.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    live: Option<crate::live::status::LiveState>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +46,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let state = layout::observe(&g.root(), &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
     let advice = Advice::new(&g.root(), &settings, &state, &v);
+    let mut live = crate::live::status::states(&g.root(), &settings);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -51,6 +55,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             kind: e.kind,
             source: e.source.clone(),
             state: layout::entry_state(&state, e),
+            live: live.remove(&e.path),
         })
         .collect();
     if a.json {
@@ -75,22 +80,32 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(out, "\npersisted paths ({}):", entries.len())?;
     }
     for e in &entries {
-        let state = match &e.state {
-            EntryState::Bound => format!("bound from {}", e.source.display()),
-            EntryState::Symlinked => format!("symlink to {}", e.source.display()),
-            EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
-            EntryState::NotPersisted => format!(
-                "NOT PERSISTED: on the ephemeral root ({})",
-                advice.for_entry(&e.path)
-            ),
-            EntryState::Foreign { source, root } => {
-                format!("foreign mount: {source} {}", root.display())
+        let state = match (&e.live, &e.state) {
+            (Some(l), EntryState::NotPersisted | EntryState::Missing) => {
+                crate::live::status::describe(l, &e.source)
             }
-            EntryState::WrongLink { target } => format!(
-                "symlink to {} (expected {})",
-                target.display(),
-                e.source.display()
-            ),
+            _ => String::new(),
+        };
+        let state = if !state.is_empty() {
+            state
+        } else {
+            match &e.state {
+                EntryState::Bound => format!("bound from {}", e.source.display()),
+                EntryState::Symlinked => format!("symlink to {}", e.source.display()),
+                EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
+                EntryState::NotPersisted => format!(
+                    "NOT PERSISTED: on the ephemeral root ({})",
+                    advice.for_entry(&e.path)
+                ),
+                EntryState::Foreign { source, root } => {
+                    format!("foreign mount: {source} {}", root.display())
+                }
+                EntryState::WrongLink { target } => format!(
+                    "symlink to {} (expected {})",
+                    target.display(),
+                    e.source.display()
+                ),
+            }
         };
         let kind = match e.kind {
             Kind::Directory => "dir ",

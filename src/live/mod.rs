@@ -19,6 +19,7 @@ pub mod pending;
 pub mod plan;
 pub mod reconcile;
 pub mod saver;
+pub mod status;
 pub mod sync;
 
 pub use pending::{Pending, WriterInfo};

@@ -3,6 +3,7 @@
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
 mod core;
+mod live;
 mod roots;
 mod safety;
 mod seed;
