@@ -93,6 +93,47 @@ impl Snapshot {
     }
 }
 
+/// The original and the snapshot of its copy, held across a bind.
+#[derive(Debug)]
+pub struct Guard {
+    hidden: Option<(std::os::fd::OwnedFd, Snapshot)>,
+    copy: PathBuf,
+    shown: PathBuf,
+}
+
+impl Guard {
+    /// Right before binding the copy at host path `copy` over the logical
+    /// `path` (opened beneath `root`, no symlinks): hold the original and
+    /// snapshot the copy. Best effort: without them, nothing is reconciled.
+    pub fn before_bind(root: BorrowedFd<'_>, path: &Path, copy: &Path) -> Guard {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let fd = crate::sys::fs::open_beneath(root, rel, OFlags::RDONLY | OFlags::NONBLOCK).ok();
+        let hidden = fd.and_then(|fd| Some((fd, Snapshot::take(copy).ok()?)));
+        Guard {
+            hidden,
+            copy: copy.to_path_buf(),
+            shown: path.to_path_buf(),
+        }
+    }
+
+    /// After the bind: carry over what raced it (logged); an error when the
+    /// original does not settle.
+    pub fn after_bind(&mut self) -> anyhow::Result<Carried> {
+        let Some((fd, mut snap)) = self.hidden.take() else {
+            return Ok(Carried::default());
+        };
+        let c = reconcile(fd.as_fd(), &self.copy, &mut snap, &self.shown)?;
+        if c.files > 0 {
+            tracing::info!(path = %self.shown.display(), files = c.files, bytes = c.bytes, passes = c.passes,
+                "carried {} bytes in {} files written to {} during the copy over into the bound copy", c.bytes, c.files, self.shown.display());
+        }
+        for k in &c.kept {
+            tracing::warn!(path = %self.shown.display(), "{} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand", self.shown.display(), k.display());
+        }
+        Ok(c)
+    }
+}
+
 /// What reconciling carried over.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Carried {

@@ -82,7 +82,9 @@ T
 bad=0; pend=0; carried=0
 for t in $(seq 1 {trials}); do
   reboot; rm -rf "$R/persistent/var"
-  mkdir -p "$R/var/lib/live/sub"; echo seed > "$R/var/lib/live/sub/f"
+  # A tree that takes a while to copy after the WAL (written first).
+  mkdir -p "$R/var/lib/live/sub"; : > "$R/var/lib/live/wal"
+  (cd "$R/var/lib/live/sub" && seq 1 1500 | xargs touch)
   log="$R/../log"; : > "$log"
   ( i=0; while :; do echo "r$i" >> "$R/var/lib/live/wal"; echo "r$i" >> "$log"; i=$((i+1)); sleep 0.01; done ) & w=$!
   wait_for '[ -s "$R/var/lib/live/wal" ]'
