@@ -208,6 +208,7 @@ fn removed_entries_are_undone_and_others_left_alone() {
         kind: crate::state::RecordKind::Directory,
         source: Path::new("/persistent").join(p.trim_start_matches('/')),
         how,
+        mount_id: None,
     };
     let mut o = Observed {
         previous: vec![
@@ -294,6 +295,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                 kind: st.kind.into(),
                 source: st.source.clone(),
                 how,
+                mount_id: None,
             });
         }
     }

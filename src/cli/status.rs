@@ -74,27 +74,28 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(out, "\npersisted paths ({}):", entries.len())?;
     }
     for e in &entries {
+        use crate::names::{printable, show};
         let state = match &e.state {
-            EntryState::Bound => format!("bound from {}", e.source.display()),
-            EntryState::Symlinked => format!("symlink to {}", e.source.display()),
+            EntryState::Bound => format!("bound from {}", show(&e.source)),
+            EntryState::Symlinked => format!("symlink to {}", show(&e.source)),
             EntryState::Missing => "missing (run `impermctl boot`)".into(),
             EntryState::NotPersisted => {
                 "NOT PERSISTED: on the ephemeral root (run `impermctl boot`)".into()
             }
             EntryState::Foreign { source, root } => {
-                format!("foreign mount: {source} {}", root.display())
+                format!("foreign mount: {} {}", printable(source), show(root))
             }
             EntryState::WrongLink { target } => format!(
                 "symlink to {} (expected {})",
-                target.display(),
-                e.source.display()
+                show(target),
+                show(&e.source)
             ),
         };
         let kind = match e.kind {
             Kind::Directory => "dir ",
             Kind::File => "file",
         };
-        writeln!(out, "  {kind} {:<28} {state}", e.path.display())?;
+        writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
     }
     crate::watch::report::print_status(&mut out, &g.root())?;
     Ok(super::verify::exit_for(&v))
