@@ -20,6 +20,12 @@ impl Baseline {
         let bytes = match std::fs::read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                anyhow::bail!(
+                    "the baseline {} is readable by root only (it names files in every user's home): run `sudo impermctl diff`",
+                    file.display()
+                );
+            }
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("cannot read the baseline {}", file.display()));

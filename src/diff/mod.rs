@@ -3,6 +3,8 @@
 //! render them. `shadowed` and `orphans` look at data the walk cannot see.
 
 pub mod baseline_format;
+#[cfg(test)]
+mod baseline_tests;
 pub mod compare;
 pub mod groups;
 pub mod orphans;
