@@ -141,7 +141,10 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
     }
     let file = root.watch_file();
     let text = std::fs::read_to_string(&file).ok()?;
-    let state: WatchState = serde_json::from_str(&text).ok()?;
+    let mut state: WatchState = serde_json::from_str(&text).ok()?;
+    for g in &mut state.groups {
+        g.path = crate::names::from_json(&g.path, g.path_hex.as_deref());
+    }
     Some((file.display().to_string(), state))
 }
 
