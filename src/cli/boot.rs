@@ -39,11 +39,10 @@ struct Result<'a> {
 /// Run `impermctl boot`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let start = Instant::now();
-    let root = g.root();
-    anyhow::ensure!(
-        root.mountinfo_override().is_none(),
-        "boot works on a live tree: drop --mountinfo"
-    );
+    let root = g.root(None)?;
+    if !a.dry_run {
+        super::require_root("boot", "it bind-mounts the declared paths")?;
+    }
     let (settings, _) = g.settings(true)?;
     // The layout checks need probes of /, /nix and the persistence roots
     // only: entries are judged by their mounts, and boot probes them itself

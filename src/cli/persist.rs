@@ -53,7 +53,13 @@ struct PathReport<'a> {
 
 /// Run `impermctl persist`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(None)?;
+    if !a.dry_run {
+        super::require_root(
+            "persist",
+            "it copies data into persistence and bind-mounts it",
+        )?;
+    }
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = notice
         && !a.json
