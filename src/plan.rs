@@ -214,7 +214,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             _ => continue,
         };
         let what = What::Do { ops: vec![op] };
-        steps.push(step(r.kind.into(), &r.path, &r.source, what));
+        steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
 }

@@ -186,7 +186,7 @@ pub fn apply(
         if let Some(how) = how {
             record.push(Recorded {
                 path: st.path.clone(),
-                kind: st.kind.into(),
+                kind: st.kind,
                 source: st.source.clone(),
                 how,
             });

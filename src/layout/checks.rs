@@ -525,10 +525,7 @@ fn recommended_paths(c: &Ctx) -> Vec<Finding> {
         .iter()
         .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
         .map(|(p, kind, lost)| {
-            let how = match kind {
-                Kind::Directory => crate::group::Persist::Directory,
-                Kind::File => crate::group::Persist::File,
-            };
+            let how = *kind;
             finding(
                 "recommended-paths",
                 Severity::Warning,

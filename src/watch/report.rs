@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::core::Core;
 use super::groups::Writer;
-use crate::group::{Persist, suggest_nix};
+use crate::config::Kind;
+use crate::group::suggest_nix;
 use crate::human::{counted, size, thousands};
 use crate::root::Root;
 
@@ -88,8 +89,8 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
         .map(|g| GroupReport {
             path: g.path.clone(),
             kind: match g.kind {
-                Persist::Directory => "directory".into(),
-                Persist::File => "file".into(),
+                Kind::Directory => "directory".into(),
+                Kind::File => "file".into(),
             },
             suggest: suggest_nix(&core.persist_root, &g.path, g.kind),
             files: g.files,
