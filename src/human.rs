@@ -46,6 +46,14 @@ pub fn counted(n: u64, noun: &str) -> String {
     count(n, noun, &format!("{noun}s"))
 }
 
+/// Should output to `stream` be coloured? `--color` decides (anstream's
+/// global choice); under `auto`, colour only on a terminal and never with
+/// `NO_COLOR` set or `TERM=dumb` (`CLICOLOR=0` turns it off, `CLICOLOR_FORCE`
+/// on).
+pub fn colour(stream: &impl anstream::stream::RawStream) -> bool {
+    anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
+}
+
 /// A Unix time (seconds) in the local time zone, as systemd's tools print
 /// it: `Sun 2026-11-29 22:43:26 CET`. The zone comes from `TZ` or
 /// `/etc/localtime` (UTC when neither says).

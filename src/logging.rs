@@ -39,11 +39,15 @@ pub fn init(verbose: u8) -> Sink {
     } else {
         Sink::Stderr
     };
+    // On a terminal or in a log file only the message is printed: the
+    // structured fields (`bound=4 … duration_ms=1.3`, `MESSAGE_ID=…`,
+    // `IMPERMCTL_PATH=…`) are for the journal, which keeps them.
     let fmt = journald.is_none().then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .without_time()
             .with_target(false)
+            .fmt_fields(message_only())
     });
     let _ = tracing_subscriber::registry()
         .with(level)
@@ -51,4 +55,15 @@ pub fn init(verbose: u8) -> Sink {
         .with(fmt)
         .try_init();
     sink
+}
+
+/// A field formatter that writes the message and drops every other field.
+fn message_only() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        if field.name() == "message" {
+            write!(w, "{value:?}")
+        } else {
+            Ok(())
+        }
+    })
 }

@@ -79,7 +79,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Severity::Info => info!(check = f.check, "{} ({})", f.message, f.remedy),
         }
     }
-    if verdict.is_fatal() {
+    // A dry run reports a refusal in its plan, not as a CRIT log line.
+    if verdict.is_fatal() && !a.dry_run {
         let refuse = settings.layout.on_failure == OnFailure::Refuse;
         for f in verdict
             .findings
@@ -102,21 +103,45 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         if refuse {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
             json_result("refused", None)?;
-            return Ok(Exit::Findings);
+            return Ok(Exit::Error);
         }
     }
-    // One boot at a time (activation and the unit may overlap).
-    let lock = root.run_dir().join("boot.lock");
-    std::fs::create_dir_all(root.run_dir())
-        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
-    let _lock = crate::sys::fs::lock_file(&lock)
-        .with_context(|| format!("cannot lock {}", lock.display()))?;
+    let refused = verdict.is_fatal() && settings.layout.on_failure == OnFailure::Refuse;
+    // One boot at a time (activation and the unit may overlap); a dry run
+    // changes nothing and takes no lock.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        let lock = root.run_dir().join("boot.lock");
+        std::fs::create_dir_all(root.run_dir())
+            .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
+        Some(
+            crate::sys::fs::lock_file(&lock)
+                .with_context(|| format!("cannot lock {}", lock.display()))?,
+        )
+    };
     // A damaged record only costs the undo of removed entries: warn, go on.
     let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
         warn!("{e:#}; entries removed from the config since the last run stay mounted");
         None
     });
-    let handles = Handles::open(&root, &settings)?;
+    let handles = match Handles::open(&root, &settings) {
+        Ok(h) => h,
+        // A refused layout may lack the persistence root: the dry run
+        // still reports the refusal, with no steps.
+        Err(e) if refused => {
+            let why = format!("{e:#}");
+            return dry_run(
+                &a,
+                &verdict,
+                true,
+                &Plan { steps: Vec::new() },
+                None,
+                Some(&why),
+            );
+        }
+        Err(e) => return Err(e),
+    };
     let prev_entries = previous
         .as_ref()
         .map(|s| s.entries.clone())
@@ -124,26 +149,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
     let plan = plan::plan(&settings, &obs);
     if a.dry_run {
-        if a.json {
-            #[derive(Serialize)]
-            struct BootPlan<'a> {
-                steps: &'a [plan::Step],
-                /// What the plan was made from, per path.
-                observed: &'a plan::Observed,
-            }
-            let doc = BootPlan {
-                steps: &plan.steps,
-                observed: &obs,
-            };
-            crate::output::print_json("BootPlan", &doc)?;
-        } else {
-            print_plan(&mut std::io::stdout().lock(), &plan)?;
-        }
-        let failing = plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.what, What::Fail { .. }));
-        return Ok(if failing { Exit::Findings } else { Exit::Ok });
+        return dry_run(&a, &verdict, refused, &plan, Some(&obs), None);
     }
     let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
     let now = std::time::SystemTime::now()
@@ -202,6 +208,83 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     notify(&format!("STATUS={line}"));
     json_result(if c.failed > 0 { "partial" } else { "ok" }, Some(&applied))?;
     Ok(if c.failed > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `boot --dry-run`: the plan, with the refusal when the layout is refused
+/// (exit 2), else exit 1 when a step would fail, 0 otherwise.
+fn dry_run(
+    a: &Args,
+    verdict: &layout::Verdict,
+    refused: bool,
+    plan: &Plan,
+    observed: Option<&plan::Observed>,
+    unplanned: Option<&str>,
+) -> anyhow::Result<Exit> {
+    // on_failure = "warn" mounts anyway: its fatal findings are no refusal.
+    let refusals: Vec<&layout::Finding> = if refused {
+        verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if a.json {
+        #[derive(Serialize)]
+        struct BootPlan<'a> {
+            refused: bool,
+            /// The fatal findings behind a refusal.
+            refusals: &'a [&'a layout::Finding],
+            /// Why no plan could be made (a refused layout), if so.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            unplanned: Option<&'a str>,
+            steps: &'a [plan::Step],
+            /// What the plan was made from, per path.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            observed: Option<&'a plan::Observed>,
+        }
+        let doc = BootPlan {
+            refused,
+            refusals: &refusals,
+            unplanned,
+            steps: &plan.steps,
+            observed,
+        };
+        crate::output::print_json("BootPlan", &doc)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        if refused {
+            for f in &refusals {
+                writeln!(
+                    out,
+                    "refused: {} [{}]\n  fix: {}",
+                    f.message, f.check, f.remedy
+                )?;
+            }
+            match unplanned {
+                Some(why) => writeln!(out, "no plan: {why}")?,
+                None => writeln!(
+                    out,
+                    "boot would mount nothing; once the layout is fixed it would do:"
+                )?,
+            }
+        }
+        if unplanned.is_none() {
+            print_plan(&mut out, plan)?;
+        }
+    }
+    let failing = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.what, What::Fail { .. }));
+    Ok(if refused {
+        Exit::Error
+    } else if failing {
         Exit::Findings
     } else {
         Exit::Ok

@@ -122,7 +122,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .transpose()?,
     };
     let stdout = std::io::stdout();
-    let colour = stdout.is_terminal();
+    let colour = crate::human::colour(&stdout);
     let mut out = std::io::BufWriter::new(stdout.lock());
     match (a.suggest, a.json, a.null, a.long) {
         (Some(SuggestFormat::Nix), ..) => {

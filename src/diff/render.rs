@@ -1,6 +1,6 @@
 //! Rendering a diff: the grouped human summary, `-l` (one line per path),
 //! `-0` (NUL-separated paths), the versioned JSON document, and progress on
-//! a terminal. Colour only when stdout is a terminal.
+//! a terminal. Colour as `--color` and the environment say (`human::colour`).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -18,7 +18,7 @@ echo "mounts=$n0/$(nmounts)"
 fn refuses(layout: Layout, check: &str) {
     let o = vps(&layout, REFUSAL);
     assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "rc"), "2", "a refusal exits 2\n{}", dump(&o));
     assert_eq!(val(&o, "same"), "yes", "the tree changed\n{}", dump(&o));
     let m = val(&o, "mounts");
     let (a, b) = m.split_once('/').unwrap();
@@ -288,7 +288,7 @@ PY
         &body,
     );
     assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "rc"), "2", "a refusal exits 2\n{}", dump(&o));
     assert_eq!(val(&o, "prio"), "2", "{}", dump(&o));
     assert_eq!(val(&o, "fix"), "True", "{}", dump(&o));
 }
