@@ -75,8 +75,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     for f in &verdict.findings {
         match f.severity {
             Severity::Fatal => {}
-            Severity::Warning => warn!(check = f.check, "{} (fix: {})", f.message, f.remedy),
-            Severity::Info => info!(check = f.check, "{} ({})", f.message, f.remedy),
+            Severity::Warning => warn!(
+                check = f.check,
+                "{} [{}] (fix: {})", f.message, f.check, f.remedy
+            ),
+            Severity::Info => info!(
+                check = f.check,
+                "{} [{}] ({})", f.message, f.check, f.remedy
+            ),
         }
     }
     // A dry run reports a refusal in its plan, not as a CRIT log line.
@@ -89,13 +95,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         {
             let msg = if refuse {
                 format!(
-                    "refusing to mount anything: {}; fix: {}",
-                    f.message, f.remedy
+                    "refusing to mount anything: {} [{}]; fix: {}",
+                    f.message, f.check, f.remedy
                 )
             } else {
                 format!(
-                    "{} (on_failure = \"warn\": mounting anyway); fix: {}",
-                    f.message, f.remedy
+                    "{} [{}] (on_failure = \"warn\": mounting anyway); fix: {}",
+                    f.message, f.check, f.remedy
                 )
             };
             crit(f.check, &msg);
