@@ -85,34 +85,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             ),
         }
     }
-    // A dry run reports a refusal in its plan, not as a CRIT log line.
-    if verdict.is_fatal() && !a.dry_run {
-        let refuse = settings.layout.on_failure == OnFailure::Refuse;
-        for f in verdict
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Fatal)
-        {
-            let msg = if refuse {
-                format!(
-                    "refusing to mount anything: {} [{}]; fix: {}",
-                    f.message, f.check, f.remedy
-                )
-            } else {
-                format!(
-                    "{} [{}] (on_failure = \"warn\": mounting anyway); fix: {}",
-                    f.message, f.check, f.remedy
-                )
-            };
-            crit(f.check, &msg);
-        }
-        if refuse {
-            notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
-            json_result("refused", None)?;
-            return Ok(Exit::Error);
-        }
+    // A dry run reports a refusal in its plan, not as CRIT log lines.
+    let refused = refused_roots(&settings, &verdict, !a.dry_run);
+    if refused.everything && !a.dry_run {
+        notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
+        json_result("refused", None)?;
+        return Ok(Exit::Error);
     }
-    let refused = verdict.is_fatal() && settings.layout.on_failure == OnFailure::Refuse;
     // One boot at a time (activation and the unit may overlap); a dry run
     // changes nothing and takes no lock.
     let _lock = if a.dry_run {
@@ -135,16 +114,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         Ok(h) => h,
         // A refused layout may lack the persistence root: the dry run
         // still reports the refusal, with no steps.
-        Err(e) if refused => {
+        Err(e) if refused.everything => {
             let why = format!("{e:#}");
-            return dry_run(
-                &a,
-                &verdict,
-                true,
-                &Plan { steps: Vec::new() },
-                None,
-                Some(&why),
-            );
+            let none = Plan { steps: Vec::new() };
+            return dry_run(&a, &verdict, &refused, &none, None, Some(&why));
         }
         Err(e) => return Err(e),
     };
@@ -153,9 +126,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|s| s.entries.clone())
         .unwrap_or_default();
     let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
-    let plan = plan::plan(&settings, &obs);
+    let mut plan = plan::plan(&settings, &obs);
+    plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {
-        return dry_run(&a, &verdict, refused, &plan, Some(&obs), None);
+        return dry_run(&a, &verdict, &refused, &plan, Some(&obs), None);
     }
     let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
     let now = std::time::SystemTime::now()
@@ -220,18 +194,91 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// The roots whose entries are refused (with the reason), and whether
+/// nothing at all may be mounted.
+struct Refused {
+    roots: std::collections::BTreeMap<std::path::PathBuf, String>,
+    everything: bool,
+}
+
+/// Log the fatal findings at CRIT and decide what they refuse: a fatal
+/// finding about one persistence root refuses that root's entries only; a
+/// fatal finding about no single root, or every root refused, refuses all.
+/// `on_failure = "warn"` refuses nothing.
+fn refused_roots(
+    settings: &crate::config::Settings,
+    verdict: &layout::Verdict,
+    log: bool,
+) -> Refused {
+    let mut out = Refused {
+        roots: Default::default(),
+        everything: false,
+    };
+    if !verdict.is_fatal() {
+        return out;
+    }
+    let refuse = settings.layout.on_failure == OnFailure::Refuse;
+    let per_root = verdict.refused_roots(settings);
+    let all_roots = settings
+        .roots
+        .iter()
+        .all(|r| per_root.iter().any(|(p, _)| *p == r.path));
+    out.everything = refuse && (verdict.fatal_for_all(settings) || all_roots);
+    for f in verdict
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Fatal)
+    {
+        let root = per_root.iter().find(|(_, g)| std::ptr::eq(*g, f));
+        let msg = match (refuse, root) {
+            (false, _) => format!(
+                "{} [{}] (on_failure = \"warn\": mounting anyway); fix: {}",
+                f.message, f.check, f.remedy
+            ),
+            (true, _) if out.everything => format!(
+                "refusing to mount anything: {} [{}]; fix: {}",
+                f.message, f.check, f.remedy
+            ),
+            (true, Some((p, _))) => {
+                let n = settings.entries.iter().filter(|e| e.root == *p).count();
+                format!(
+                    "refusing {} of {} (the other roots' entries are still bound): {} [{}]; fix: {}",
+                    crate::human::count(n as u64, "entry", "entries"),
+                    p.display(),
+                    f.message,
+                    f.check,
+                    f.remedy
+                )
+            }
+            (true, None) => unreachable!("a fatal finding for no root refuses everything"),
+        };
+        if log {
+            crit(f.check, &msg);
+        }
+        if refuse
+            && !out.everything
+            && let Some((p, _)) = root
+        {
+            out.roots
+                .entry(p.clone())
+                .or_insert_with(|| format!("{}; fix: {}", f.message, f.remedy));
+        }
+    }
+    out
+}
+
 /// `boot --dry-run`: the plan, with the refusal when the layout is refused
 /// (exit 2), else exit 1 when a step would fail, 0 otherwise.
 fn dry_run(
     a: &Args,
     verdict: &layout::Verdict,
-    refused: bool,
+    refused: &Refused,
     plan: &Plan,
     observed: Option<&plan::Observed>,
     unplanned: Option<&str>,
 ) -> anyhow::Result<Exit> {
     // on_failure = "warn" mounts anyway: its fatal findings are no refusal.
-    let refusals: Vec<&layout::Finding> = if refused {
+    let refusals: Vec<&layout::Finding> = if refused.everything || !refused.roots.is_empty() {
         verdict
             .findings
             .iter()
@@ -240,11 +287,14 @@ fn dry_run(
     } else {
         Vec::new()
     };
+    let refused = refused.everything;
     if a.json {
         #[derive(Serialize)]
         struct BootPlan<'a> {
+            /// Nothing would be mounted.
             refused: bool,
-            /// The fatal findings behind a refusal.
+            /// The fatal findings behind a refusal (of everything, or of one
+            /// root's entries).
             refusals: &'a [&'a layout::Finding],
             /// Why no plan could be made (a refused layout), if so.
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,7 +314,7 @@ fn dry_run(
         crate::output::print_json("BootPlan", &doc)?;
     } else {
         let mut out = std::io::stdout().lock();
-        if refused {
+        if !refusals.is_empty() {
             for f in &refusals {
                 writeln!(
                     out,
