@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::config::Settings;
 use crate::diff::walk::{self, Entry, Scope, Visit};
 use crate::root::Root;
-use crate::sys::walk::stat_at;
+use crate::sys::meta::stat_at;
 
 pub use crate::diff::baseline_format::{Baseline, DirView, Rec, encode};
 
@@ -44,7 +44,7 @@ impl Visit for Capture {
         acc.push((
             e.path.to_vec(),
             Rec {
-                kind: m.kind,
+                kind: m.kind(),
                 ino: m.ino,
                 size: m.size,
                 mtime: m.mtime,

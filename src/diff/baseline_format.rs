@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use anyhow::{Context, bail};
 
 use crate::diff::walk::parent;
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
 const VERSION: u32 = 1;

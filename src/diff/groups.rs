@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::diff::{Change, Item};
 use crate::group::{Persist, group_of, nix_string, suggest_toml};
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 /// One group of changed entries.
 #[derive(Debug, Clone, Serialize)]

@@ -5,6 +5,7 @@
 //! on DIR, lists what lies under each mount point there, and reports back
 //! as JSON on stdout. Nothing it does is visible outside it.
 
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::walk as sw;
+use crate::sys::fs::open_dir;
+use crate::sys::mount::{self, Api};
 
 /// What lies under one mount point on the ephemeral root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,18 +94,19 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     let mounts = crate::diff::mount_table(root)?;
     let points = mount_points_on_root(&mounts);
     let host = std::fs::canonicalize(root.dir())?;
-    sw::private_mount_namespace().context(
+    mount::private_namespace().context(
         "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
     )?;
     let mut report = Report::default();
-    let recursive = match sw::bind_non_recursive(&host, dir) {
+    let (src, dst) = (open_dir(&host)?, open_dir(dir)?);
+    let recursive = match mount::bind(src.as_fd(), dst.as_fd(), Api::from_env()) {
         Ok(()) => false,
         // In a user namespace, mounts made outside it are locked to their
         // parent: a non-recursive bind is refused (EINVAL). Bind the whole
         // tree, then detach the mounts we may (those made inside, e.g. by
         // `boot`); the locked ones stay and are reported as unreachable.
         Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
-            sw::bind_recursive(&host, dir)
+            mount::bind_recursive(src.as_fd(), dst.as_fd(), Api::from_env())
                 .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()))?;
             true
         }
@@ -114,7 +117,7 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     };
     for mp in points {
         let under = dir.join(mp.strip_prefix("/").unwrap_or(&mp));
-        if recursive && sw::detach(&under).is_err() {
+        if recursive && detach_path(&under).is_err() {
             report.unreachable.push(show(&mp));
             continue;
         }
@@ -139,6 +142,16 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     }
     serde_json::to_writer(std::io::stdout().lock(), &report)?;
     Ok(())
+}
+
+/// Detach the mount at `path` (reached without following a final symlink).
+fn detach_path(path: &Path) -> std::io::Result<()> {
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    mount::detach(fd.as_fd())
 }
 
 fn list(host: &Path, logical: &Path, paths: &mut Vec<String>, bytes: &mut u64) {

@@ -18,7 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::config::{FORBIDDEN_PREFIXES, Settings};
 use crate::mountinfo::MountTable;
-use crate::sys::walk::{self as sw, DirBuf, Kind};
+use crate::sys::dir::{self, DirBuf};
+use crate::sys::fs;
+use crate::sys::meta::{Kind, stat_at, stat_fd, stat_path};
 
 /// What the walk covers and what it prunes (logical paths as bytes).
 #[derive(Debug, Clone)]
@@ -84,7 +86,7 @@ impl Scope {
     /// A symlink into a persistence root (its data is persisted), or one
     /// of NixOS's `/etc` links into `/etc/static`: skipped.
     fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
-        let Ok(target) = sw::read_link_at(dir, name) else {
+        let Ok(target) = fs::readlink_at(dir, name) else {
             return false;
         };
         let joined = if target.starts_with(b"/") {
@@ -200,7 +202,7 @@ struct Shared {
 struct Walker<'a, V: Visit> {
     scope: &'a Scope,
     visit: &'a V,
-    dev: (u32, u32),
+    dev: u64,
     queue: Mutex<Shared>,
     cv: Condvar,
     unreadable: Mutex<Vec<(Vec<u8>, String)>>,
@@ -217,7 +219,7 @@ pub fn walk<V: Visit>(
 ) -> anyhow::Result<Outcome<V::Acc>> {
     use anyhow::Context;
     let root = &scope.host_root;
-    let dev = sw::stat_path(root)
+    let dev = stat_path(root)
         .with_context(|| format!("cannot stat the root {}", root.display()))?
         .dev;
     let inside = scope.subtrees.is_empty() || scope.subtrees.iter().any(|s| s == b"/");
@@ -297,8 +299,8 @@ impl<V: Visit> Walker<'_, V> {
 
     fn dir(&self, job: Job, buf: &mut DirBuf, acc: &mut V::Acc, out: &mut Vec<Job>) {
         let fd = match &job.parent {
-            Some(p) => sw::open_dir_at(p.as_fd(), &job.name),
-            None => sw::open_dir(Path::new(std::ffi::OsStr::from_bytes(job.name.as_bytes()))),
+            Some(p) => dir::open(p.as_fd(), std::ffi::OsStr::from_bytes(job.name.as_bytes())),
+            None => fs::open_dir(Path::new(std::ffi::OsStr::from_bytes(job.name.as_bytes()))),
         };
         let fd = match fd {
             Ok(fd) => Arc::new(fd),
@@ -307,7 +309,7 @@ impl<V: Visit> Walker<'_, V> {
         };
         // Another filesystem (a mount the table did not show): out of scope.
         if self.scope.check_dev || job.parent.is_none() {
-            match sw::stat_fd(fd.as_fd()) {
+            match stat_fd(fd.as_fd()) {
                 Ok(m) if m.dev != self.dev => return,
                 Ok(_) => {}
                 Err(e) => return self.unreadable(&job.path, &e),
@@ -323,7 +325,8 @@ impl<V: Visit> Walker<'_, V> {
         // One buffer for the children's paths (no allocation per entry).
         let mut path = child_path(&job.path, b"");
         let base = path.len();
-        let res = sw::read_dir(fd.as_fd(), buf, |name, kind, ino| {
+        let res = dir::read(fd.as_fd(), buf, |name, kind, ino| {
+            let kind = Kind::from(kind);
             path.truncate(base);
             path.extend_from_slice(name.to_bytes());
             let path = &path;
@@ -335,8 +338,8 @@ impl<V: Visit> Walker<'_, V> {
                 return;
             }
             let kind = match kind {
-                Kind::Unknown => match sw::stat_at(fd.as_fd(), name) {
-                    Ok(m) => m.kind,
+                Kind::Unknown => match stat_at(fd.as_fd(), name) {
+                    Ok(m) => m.kind(),
                     Err(_) => return,
                 },
                 k => k,

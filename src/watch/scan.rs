@@ -10,12 +10,29 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fstat};
+use rustix::fs::FileType;
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::dirents;
+use crate::sys::dir::{self, DirBuf};
+use crate::sys::fs::open_dir;
+use crate::sys::meta::stat_fd;
+
+/// Is the entry `path` with `d_type` `t` a directory (stat when unknown)?
+fn is_dir(path: &Path, t: FileType) -> bool {
+    match t {
+        FileType::Unknown => std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()),
+        t => t == FileType::Directory,
+    }
+}
+
+/// Open the directory `dir` when it is on the scope's filesystem.
+fn open_in_scope(scope: &Scope, dir: &Path) -> Option<std::os::fd::OwnedFd> {
+    let fd = open_dir(dir).ok()?;
+    stat_fd(fd.as_fd())
+        .is_ok_and(|m| m.dev == scope.dev)
+        .then_some(fd)
+}
 
 /// What the watcher looks at.
 #[derive(Debug, Clone)]
@@ -106,36 +123,27 @@ pub fn walk(
 ) -> anyhow::Result<usize> {
     let mut stack = vec![start.to_path_buf()];
     let mut dirs = 0;
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
+    let mut buf = DirBuf::default();
+    let mut names: Vec<(Vec<u8>, FileType)> = Vec::new();
     while let Some(dir) = stack.pop() {
         if scope.pruned(&dir) {
             continue;
         }
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let Ok(fd) = open(&dir, flags, Mode::empty()) else {
+        let Some(fd) = open_in_scope(scope, &dir) else {
             continue;
         };
-        match fstat(&fd) {
-            Ok(st) if st.st_dev == scope.dev => {}
-            _ => continue,
-        }
         if !visit(Visit::Dir(&dir))? {
             continue;
         }
         dirs += 1;
         names.clear();
-        let _ = dirents::for_each(fd.as_fd(), &mut buf, &mut |n, t| {
-            names.push((n.to_vec(), t))
+        let _ = dir::read(fd.as_fd(), &mut buf, |n, t, _| {
+            names.push((n.to_bytes().to_vec(), t))
         });
         drop(fd);
         for (n, t) in names.drain(..) {
             let path = dir.join(OsStr::from_bytes(&n));
-            let is_dir = match t {
-                dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
-                t => t == dirents::DT_DIR,
-            };
-            if is_dir {
+            if is_dir(&path, t) {
                 stack.push(path);
             } else if files && !scope.pruned(&path) {
                 // A file mount point (a persisted file's bind) is not ours.
@@ -167,7 +175,7 @@ pub fn walk_dirs_parallel(
     let cv = Condvar::new();
     let total = std::sync::atomic::AtomicUsize::new(0);
     let worker = || {
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = DirBuf::default();
         let mut found: Vec<PathBuf> = Vec::new();
         loop {
             let dir = {
@@ -210,31 +218,22 @@ pub fn walk_dirs_parallel(
 fn read_one(
     scope: &Scope,
     dir: &Path,
-    buf: &mut [u8],
+    buf: &mut DirBuf,
     found: &mut Vec<PathBuf>,
     visit: &(dyn Fn(&Path) -> bool + Sync),
 ) -> bool {
     if scope.pruned(dir) {
         return false;
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let Ok(fd) = open(dir, flags, Mode::empty()) else {
+    let Some(fd) = open_in_scope(scope, dir) else {
         return false;
     };
-    match fstat(&fd) {
-        Ok(st) if st.st_dev == scope.dev => {}
-        _ => return false,
-    }
     if !visit(dir) {
         return false;
     }
-    let _ = dirents::for_each(fd.as_fd(), buf, &mut |n, t| {
-        let path = dir.join(OsStr::from_bytes(n));
-        let is_dir = match t {
-            dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
-            t => t == dirents::DT_DIR,
-        };
-        if is_dir {
+    let _ = dir::read(fd.as_fd(), buf, |n, t, _| {
+        let path = dir.join(OsStr::from_bytes(n.to_bytes()));
+        if is_dir(&path, t) {
             found.push(path);
         }
     });
