@@ -50,7 +50,7 @@ impl FanotifyWatcher {
         let errno = |e: &std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
         let fan = Fanotify::init().map_err(|e| Unavailable {
             errno: errno(&e),
-            why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {e}"),
+            why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {}", errno(&e)),
         })?;
         let mut rename = true;
         if let Err(e) = fan.mark_filesystem(root, MASK | sys::FAN_RENAME) {
@@ -74,15 +74,16 @@ impl FanotifyWatcher {
                 return Err(Unavailable {
                     errno: errno(&e),
                     why: format!(
-                        "fanotify filesystem mark on {} failed: {e}{hint}",
-                        root.display()
+                        "fanotify filesystem mark on {} failed: {}{hint}",
+                        root.display(),
+                        errno(&e)
                     ),
                 });
             }
         }
         let mount_fd = crate::sys::fs::open_dir(root).map_err(|e| Unavailable {
             errno: errno(&e),
-            why: format!("cannot open {}: {e}", root.display()),
+            why: format!("cannot open {}: {}", root.display(), errno(&e)),
         })?;
         Ok(FanotifyWatcher {
             fan,
