@@ -11,6 +11,10 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod refuse;
+
+pub use refuse::refuse_roots;
+
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";
 
