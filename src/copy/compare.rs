@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use rustix::fs::FileType;
 
 use crate::sys::copy::{self as data, At};
-use crate::sys::meta::{Meta, stat_at, stat_path};
+use crate::sys::meta::{Meta, stat_at};
 use crate::sys::{dir, fs};
 
 /// What [`compare_trees`] looks at beyond metadata.
@@ -249,39 +249,7 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// copy would (same filesystem only, symlinks not followed): for progress
 /// estimates and `--dry-run`.
 pub fn measure(from: &Path) -> Result<(u64, u64)> {
-    let m = stat_path(from).with_context(|| format!("cannot stat {}", from.display()))?;
-    if m.file_type != FileType::Directory {
-        return Ok((
-            1,
-            if m.file_type == FileType::RegularFile {
-                m.size
-            } else {
-                0
-            },
-        ));
-    }
-    let d = fs::open_dir(from).with_context(|| format!("cannot open {}", from.display()))?;
-    let mut totals = (1, 0);
-    walk(d.as_fd(), (m.dev, m.mnt_id), &mut totals)
-        .with_context(|| format!("cannot measure {}", from.display()))?;
-    Ok(totals)
-}
-
-fn walk(d: BorrowedFd<'_>, dev: (u64, u64), t: &mut (u64, u64)) -> Result<()> {
-    for (n, _) in dir::names(d)? {
-        let n = OsStr::from_bytes(n.as_bytes());
-        let m = stat_at(d, n)?;
-        t.0 += 1;
-        match m.file_type {
-            FileType::RegularFile => t.1 += m.size,
-            FileType::Directory
-                if (m.dev, m.mnt_id) == dev || (m.dev == dev.0 && m.mnt_id == 0) =>
-            {
-                let c = dir::open(d, n)?;
-                walk(c.as_fd(), dev, t)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    let u =
+        crate::walk::usage(from).with_context(|| format!("cannot measure {}", from.display()))?;
+    Ok((u.entries, u.file_bytes))
 }
