@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::root::Root;
-use crate::sys::walk::stat_at;
+use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
@@ -41,26 +41,26 @@ struct Capture;
 
 impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
-    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<()> {
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
         acc.push((
             e.path.to_vec(),
             Rec {
-                kind: m.kind,
+                kind: m.kind(),
                 ino: m.ino,
                 size: m.size,
                 mtime: m.mtime,
                 ctime: m.ctime,
             },
         ));
-        Ok(())
+        Ok(true)
     }
 }
 
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
     let mounts = root.mount_table()?;
-    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
