@@ -54,6 +54,12 @@ let
     };
   };
   configText = helpers.renderConfig settings;
+  # What `impermctl verify --config` would refuse in the rendered file, in
+  # its words: an assertion when impermctl mounts (the binary would refuse
+  # at boot), a warning in audit mode (upstream impermanence mounts anyway).
+  problems = map (
+    p: "environment.persistence: ${p.message}\n  fix: ${p.fix}"
+  ) (helpers.configProblems settings.roots);
   # builtins.toFile rather than pkgs.writeText: the file has no store
   # references, and the module then evaluates with nixpkgs' lib alone.
   configFile = builtins.toFile "impermctl-config.toml" configText;
@@ -160,6 +166,11 @@ in
 
   config = mkIf cfg.enable (mkMerge [
     {
+      assertions = map (message: {
+        assertion = !cfg.mount;
+        inherit message;
+      }) problems;
+      warnings = lib.optionals (!cfg.mount) problems;
       environment.etc."impermctl/config.toml".text = configText;
       environment.systemPackages = [ cfg.package ];
       # Units from packages: NixOS ignores their [Install] sections (nixpkgs

@@ -223,7 +223,7 @@ in
                   The following files were specified two or more
                   times:
                     ${concatStringsSep "\n      " (duplicates filePaths)}
-            '';
+              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates filePaths)}'';
           }
           {
             assertion = duplicates dirPaths == [ ];
@@ -232,7 +232,7 @@ in
                   The following directories were specified two or more
                   times:
                     ${concatStringsSep "\n      " (duplicates dirPaths)}
-            '';
+              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates dirPaths)}'';
           }
         ];
 

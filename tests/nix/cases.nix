@@ -333,5 +333,14 @@ in
 {
   report = concatMapStrings (n: line n cases.${n}) (builtins.attrNames cases);
   seedToml = rendered seedCfg;
+  # tests/nix/corpus.nix, for run.sh's module/binary agreement check:
+  # { name = { toml; assertions; warnings; pending; }; }.
+  corpus = builtins.toJSON (
+    lib.mapAttrs (_: c: {
+      inherit (c) pending;
+      toml = rendered c.config;
+      assertions = failedAssertions c.config;
+    }) (import ./corpus.nix { inherit lib eval full; })
+  );
   multiToml = rendered multiCfg;
 }
