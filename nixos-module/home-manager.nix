@@ -7,7 +7,7 @@
 # `impermctl boot` binds (lib.nix `rootsOf`).
 { config, lib, ... }:
 let
-  inherit (lib) attrValues concatMap filter hasPrefix mkOption types;
+  inherit (lib) attrValues concatMap filter hasInfix mkOption types;
   home = config.home.homeDirectory;
   location = import ./options.nix {
     inherit lib;
@@ -35,7 +35,7 @@ in
 
   config.assertions =
     map (l: {
-      assertion = !(hasPrefix home (toString l.persistentStoragePath));
+      assertion = !(hasInfix home (toString l.persistentStoragePath));
       message = ''
         home.persistence."${l.persistentStoragePath}": persistentStoragePath must be the
             storage root (e.g. "/persistent"), not a path that contains the home directory

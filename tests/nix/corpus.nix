@@ -109,6 +109,36 @@ in
     })
   ];
 
+  layout-btrfs-rollback = {
+    pending = null;
+    config = eval [
+      full
+      {
+        fileSystems."/" = {
+          device = "/dev/vda2";
+          fsType = "btrfs";
+        };
+        fileSystems."/persistent" = {
+          device = "/dev/vda2";
+          fsType = "btrfs";
+          neededForBoot = true;
+        };
+      }
+      (persist { directories = [ "/var/log" ]; })
+    ];
+  };
+  home-manager-users = ok [
+    ./standins/home-manager.nix
+    alice
+    (persist { directories = [ "/var/lib/nixos" ]; })
+    {
+      home-manager.users.alice.home.persistence."/persistent" = {
+        directories = [ ".ssh" ];
+        files = [ ".bash_history" ];
+      };
+    }
+  ];
+
   # The inputs of issue 11 the validator must accept.
   root-under-nix = waitsFor11 [
     { environment.persistence."/nix/persist".directories = [ "/var/lib/nixos" "/etc/nixos" ]; }

@@ -124,5 +124,34 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 	fi
 fi
 
+# 5. The journal catalog: journalctl --update-catalog reads the directory
+# the module's tmpfiles rule links it into (and not /etc/systemd/catalog,
+# where the module used to put it). The link points at the file package.nix
+# installs, here the repository's copy.
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ] && command -v journalctl >/dev/null; then
+	id=5b1c89b3707540a98f833fa5a79113ce
+	rule=$(evaluate catalogRule 2>/dev/null) || rule=
+	link=$(awk '$1 == "L+" { print $2 }' <<<"$rule")
+	for dir in "${link%/*}" /etc/systemd/catalog; do
+		root=$(mktemp -d -p "$work")
+		mkdir -p "$root$dir"
+		ln -s "$repo/systemd/impermctl.catalog" "$root$dir/impermctl.catalog"
+		journalctl --root="$root" --update-catalog 2>/dev/null || true
+		if journalctl --root="$root" --list-catalog "$id" 2>/dev/null | grep -q "^$id impermctl:"; then
+			seen=yes
+		else
+			seen=no
+		fi
+		case "$dir:$seen" in
+		/etc/systemd/catalog:no) echo "ok catalog: journalctl does not read /etc/systemd/catalog" ;;
+		/etc/systemd/catalog:yes) fail "catalog: journalctl read /etc/systemd/catalog (the negative control)" ;;
+		*:yes) echo "ok catalog: journalctl --update-catalog reads $dir (the module's tmpfiles rule: $rule)" ;;
+		*) fail "catalog: journalctl --update-catalog did not pick up $dir/impermctl.catalog (rule: '$rule')" ;;
+		esac
+	done
+elif [ -n "$required" ]; then
+	fail "catalog: journalctl not found"
+fi
+
 [ "$failed" -eq 0 ] || exit 1
 echo "all Nix tests passed (repo $repo)"
