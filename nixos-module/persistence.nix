@@ -224,7 +224,14 @@ in
         unitConfig.DefaultDependencies = false;
         unitConfig.RequiresMountsFor = [ (concatPaths [ "/sysroot" machineIdEntry.persistentStoragePath ]) ];
         serviceConfig.Type = "oneshot";
-        serviceConfig.ExecStart = "/bin/sh -c ${escapeShellArg "f=${escapeShellArg machineIdSource}; [ -e \"$f\" ] || { mkdir -p \"\${f%/*}\" && echo uninitialized > \"$f\"; }"}";
+        # A job script (NixOS puts it and its shell into the initrd).
+        script = ''
+          f=${escapeShellArg machineIdSource}
+          if [ ! -e "$f" ]; then
+            mkdir -p "''${f%/*}"
+            echo uninitialized > "$f"
+          fi
+        '';
       };
       boot.initrd.systemd.mounts = [
         {

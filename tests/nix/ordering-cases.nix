@@ -147,7 +147,7 @@ let
               ]
             ] "initrd machine-id bind"
             ++ expect (builtins.elem "initrd-nixos-activation.service" (lib.head machineIdMounts).before) "before activation"
-            ++ expect (hasInfix "uninitialized" c.boot.initrd.systemd.services.impermctl-initrd-machine-id.serviceConfig.ExecStart) "seeded"
+            ++ expect (hasInfix "uninitialized" c.boot.initrd.systemd.services.impermctl-initrd-machine-id.script) "seeded"
           else
             expect (hasInfix (bootCmd c) c.boot.postBootCommands) "postBootCommands binds /etc/machine-id before PID 1"
             ++ expectEq machineIdMounts [ ] "initrd machine-id bind"

@@ -38,6 +38,7 @@ let
     restartTriggers = opt (types.listOf types.unspecified) [ ];
     unitConfig = attrs;
     serviceConfig = attrs;
+    script = opt types.lines "";
   };
 
   fakePackage = {
