@@ -280,8 +280,8 @@ let
         else if bad != null then
           [
             {
-              message = "${p} is under ${bad}, which is not persistent storage";
-              fix = "write the mount point of the persistent dataset, e.g. /persistent";
+              message = "${p} is under ${bad}, a virtual filesystem that is never persistent storage";
+              fix = "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist";
             }
           ]
         else

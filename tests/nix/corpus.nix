@@ -29,7 +29,6 @@ let
     ];
   };
   ok = case null;
-  waitsFor11 = case "issue 11 (layouts): the binary's validator";
   persist = attrs: { environment.persistence."/persistent" = attrs; };
   alice = {
     users.users.alice.isNormalUser = true;
@@ -139,16 +138,16 @@ in
     }
   ];
 
-  # The inputs of issue 11 the validator must accept.
-  root-under-nix = waitsFor11 [
+  # The inputs of issue 11 the validator accepts (since its validator change).
+  root-under-nix = ok [
     { environment.persistence."/nix/persist".directories = [ "/var/lib/nixos" "/etc/nixos" ]; }
   ];
-  nested-roots = waitsFor11 [
+  nested-roots = ok [
     alice
     { environment.persistence."/persist".directories = [ "/var/log" ]; }
     { environment.persistence."/persist/home".users.alice.directories = [ ".ssh" ]; }
   ];
-  entry-storage-path-inside-another-root = waitsFor11 [
+  entry-storage-path-inside-another-root = ok [
     (persist {
       directories = [
         "/var/log"
@@ -159,7 +158,15 @@ in
       ];
     })
   ];
-  whole-home-of-a-user = waitsFor11 [
+  user-whose-home-is-slash = ok [
+    { users.users.svc.home = "/"; }
+    (persist { users.svc.directories = [ "srv/data" ]; })
+  ];
+  user-whose-home-is-var-empty = ok [
+    { users.users.nobody2.home = "/var/empty"; }
+    (persist { users.nobody2.files = [ ".cache/state" ]; })
+  ];
+  whole-home-of-a-user = ok [
     alice
     (persist { users.alice.directories = [ "/" ]; })
   ];
