@@ -19,6 +19,8 @@ pub mod diff;
 pub mod exit;
 /// Mapping a path to the directory a user would persist, and the config line for it.
 pub mod group;
+/// Sizes, counts, plurals and times for people: one function each.
+pub mod human;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
 /// Logging to journald (structured) or stderr.
@@ -39,5 +41,7 @@ pub mod root;
 pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
+/// The one parallel, fd-relative tree walker, behind a small visitor interface.
+pub mod walk;
 /// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
 pub mod watch;

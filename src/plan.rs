@@ -11,6 +11,10 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod refuse;
+
+pub use refuse::refuse_roots;
+
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";
 
@@ -215,20 +219,27 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             continue;
         };
         let not_ours = |reason: String| What::Skip(Why::NotOurs { reason });
-        let what = match (crate::state::untrusted(r, &settings.roots), &r.how, &f.mounted, &f.target) {
+        let what = match (
+            crate::state::untrusted(r, &settings.roots),
+            &r.how,
+            &f.mounted,
+            &f.target,
+        ) {
             (Some(why), ..) => not_ours(why),
-            (None, How::Bound, Mounted::FromSource, _) => What::Do { ops: vec![Op::Unmount] },
+            (None, How::Bound, Mounted::FromSource, _) => What::Do {
+                ops: vec![Op::Unmount],
+            },
             (None, How::Bound, Mounted::Foreign { source, root }, _) => not_ours(format!(
                 "the mount there ({source} {}) is not the bind of {} impermctl recorded",
                 root.display(),
                 r.source.display()
             )),
-            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => {
-                What::Do { ops: vec![Op::RemoveLink] }
-            }
+            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => What::Do {
+                ops: vec![Op::RemoveLink],
+            },
             _ => continue,
         };
-        steps.push(step(r.kind.into(), &r.path, &r.source, what));
+        steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
 }

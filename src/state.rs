@@ -28,7 +28,7 @@ pub struct Recorded {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
-    pub kind: RecordKind,
+    pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,
     /// Bound or linked.
@@ -47,7 +47,9 @@ pub struct Recorded {
 /// persistence root, at the same relative place as the path.
 pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Option<String> {
     let bad = |why: &str| Some(format!("the record is not one impermctl writes ({why})"));
-    if crate::root::normalize(&r.path).as_deref() != Some(r.path.as_path()) || r.path == Path::new("/") {
+    if crate::root::normalize(&r.path).as_deref() != Some(r.path.as_path())
+        || r.path == Path::new("/")
+    {
         return bad("its path is not a normalised absolute path below /");
     }
     if let Some(f) = crate::config::FORBIDDEN_PREFIXES
@@ -70,34 +72,6 @@ pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Opti
         return bad("its source is not the path's place in a declared persistence root");
     }
     None
-}
-
-/// `Kind`, deserializable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordKind {
-    /// A directory.
-    Directory,
-    /// A file.
-    File,
-}
-
-impl From<Kind> for RecordKind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Directory => RecordKind::Directory,
-            Kind::File => RecordKind::File,
-        }
-    }
-}
-
-impl From<RecordKind> for Kind {
-    fn from(k: RecordKind) -> Self {
-        match k {
-            RecordKind::Directory => Kind::Directory,
-            RecordKind::File => Kind::File,
-        }
-    }
 }
 
 /// The whole file.
@@ -176,7 +150,7 @@ mod tests {
             runs: 1,
             entries: vec![Recorded {
                 path: "/etc/nixos".into(),
-                kind: RecordKind::Directory,
+                kind: Kind::Directory,
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
                 mount_id: Some(42),
@@ -198,12 +172,15 @@ mod tests {
         }];
         let rec = |path: &str, source: &str| Recorded {
             path: path.into(),
-            kind: RecordKind::Directory,
+            kind: Kind::Directory,
             source: source.into(),
             how: How::Bound,
             mount_id: None,
         };
-        assert_eq!(untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots), None);
+        assert_eq!(
+            untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots),
+            None
+        );
         for (path, source) in [
             ("/persistent", "/persistent"),
             ("/proc", "/proc"),
@@ -218,7 +195,10 @@ mod tests {
             ("/etc/../proc", "/persistent/proc"),
             ("relative", "/persistent/relative"),
         ] {
-            assert!(untrusted(&rec(path, source), &roots).is_some(), "{path} {source}");
+            assert!(
+                untrusted(&rec(path, source), &roots).is_some(),
+                "{path} {source}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@ pub struct Args {
     /// writer's pid) or inotify (a watch per directory); `auto` tries
     /// fanotify and falls back to inotify, saying why.
     #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendChoice,
+    pub backend: BackendArg,
     /// Do not serve D-Bus (state is still written to /run/impermctl/watch.json).
     #[arg(long)]
     pub no_dbus: bool,
@@ -26,8 +26,21 @@ pub struct Args {
     pub json_every: f64,
 }
 
+/// `--backend`, as the user types it (the daemon's `BackendChoice` knows no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// fanotify if the kernel and privileges allow, else inotify.
+    Auto,
+    /// fanotify only (fail otherwise).
+    Fanotify,
+    /// inotify only.
+    Inotify,
+}
+
 /// Run `impermctl watch`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(None)?;
+    super::require_root("watch", "it watches the whole ephemeral root")?;
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = notice {
         tracing::info!("{n}");
@@ -45,8 +58,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|r| r.path.clone())
         .unwrap_or_else(|| PathBuf::from("/persistent"));
     watch::run(Options {
-        root: g.root(),
-        backend: a.backend,
+        root,
+        backend: match a.backend {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Fanotify => BackendChoice::Fanotify,
+            BackendArg::Inotify => BackendChoice::Inotify,
+        },
         limits,
         persist_root,
         json_every: Duration::from_secs_f64(a.json_every.max(0.0)),

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::core::Core;
 use super::groups::Writer;
-use super::journal::{bytes_h, count, thousands};
-use crate::group::{Persist, suggest_nix};
+use crate::config::Kind;
+use crate::group::suggest_nix;
+use crate::human::{counted, size, thousands};
 use crate::root::Root;
 
 /// One group, as reported.
@@ -94,8 +95,8 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
             path: g.path.clone(),
             path_hex: crate::names::hex(&g.path),
             kind: match g.kind {
-                Persist::Directory => "directory".into(),
-                Persist::File => "file".into(),
+                Kind::Directory => "directory".into(),
+                Kind::File => "file".into(),
             },
             suggest: suggest_nix(&core.persist_root, &g.path, g.kind),
             files: g.files,
@@ -215,8 +216,8 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
             out,
             "  {:<28} {:>12} {:>9}{by}",
             show(&g.path),
-            count(g.files, "file"),
-            bytes_h(g.bytes)
+            counted(g.files, "file"),
+            size(g.bytes)
         )?;
     }
     Ok(())

@@ -59,6 +59,9 @@ fn a_config_that_is_not_utf8_is_located_with_a_fix() {
     let e = crate::config::utf8(bytes, Path::new("/etc/impermctl/config.toml")).unwrap_err();
     assert_eq!((e.line, e.column), (6, 6), "{e}");
     let shown = e.to_string();
-    assert!(shown.contains("config.toml:6:6") && shown.contains("0xe9"), "{shown}");
+    assert!(
+        shown.contains("config.toml:6:6") && shown.contains("0xe9"),
+        "{shown}"
+    );
     assert!(shown.contains("fix:") && shown.contains("iconv"), "{shown}");
 }

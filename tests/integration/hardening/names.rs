@@ -15,8 +15,14 @@ fn hostile() -> Vec<(String, String)> {
     let long = "L".repeat(255);
     vec![
         (r"$'nl\nforged line'".into(), r"nl\nforged line".into()),
-        (r"$'cr\r0 unpersisted groups'".into(), r"cr\r0 unpersisted groups".into()),
-        (r"$'esc\e[2K\e[1Aerase'".into(), r"esc\x1b[2K\x1b[1Aerase".into()),
+        (
+            r"$'cr\r0 unpersisted groups'".into(),
+            r"cr\r0 unpersisted groups".into(),
+        ),
+        (
+            r"$'esc\e[2K\e[1Aerase'".into(),
+            r"esc\x1b[2K\x1b[1Aerase".into(),
+        ),
         (r"$'osc\e]0;owned\a'".into(), r"osc\x1b]0;owned\x07".into()),
         (r"$'bad\xff\xfeutf8'".into(), r"bad\xff\xfeutf8".into()),
         (long.clone(), long),
@@ -26,8 +32,12 @@ fn hostile() -> Vec<(String, String)> {
 /// No control character, no invalid UTF-8: the text is safe on a terminal.
 #[track_caller]
 fn assert_clean(what: &str, bytes: &[u8]) {
-    let text = std::str::from_utf8(bytes)
-        .unwrap_or_else(|e| panic!("{what}: invalid UTF-8 ({e}): {}", String::from_utf8_lossy(bytes)));
+    let text = std::str::from_utf8(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{what}: invalid UTF-8 ({e}): {}",
+            String::from_utf8_lossy(bytes)
+        )
+    });
     for (i, line) in text.lines().enumerate() {
         assert!(
             !line.chars().any(|c| c.is_control() && c != '\t'),
@@ -43,7 +53,9 @@ fn hostile_names_are_escaped_in_every_output_and_exact_for_machines() {
     let out = tmp.path();
     let mkdirs: String = hostile()
         .iter()
-        .map(|(word, _)| format!("mkdir \"$R/var/lib/\"{word}; echo data > \"$R/var/lib/\"{word}/f\n"))
+        .map(|(word, _)| {
+            format!("mkdir \"$R/var/lib/\"{word}; echo data > \"$R/var/lib/\"{word}/f\n")
+        })
         .collect();
     let body = format!(
         r#"{prelude}
@@ -75,7 +87,10 @@ stop_watch
         if f != "verify.txt" {
             let text = String::from_utf8_lossy(&b);
             for w in &want {
-                assert!(text.contains(&format!("/var/lib/{w}")), "{f} lacks {w:?}:\n{text}");
+                assert!(
+                    text.contains(&format!("/var/lib/{w}")),
+                    "{f} lacks {w:?}:\n{text}"
+                );
             }
         }
     }
@@ -88,12 +103,18 @@ stop_watch
         .find(|g| g["path_hex"].is_string())
         .unwrap_or_else(|| panic!("no path_hex: {w}"));
     assert_eq!(bad["path_hex"], hex(b"/var/lib/bad\xff\xfeutf8"), "{bad}");
-    assert!(groups.iter().any(|g| g["path"] == "/var/lib/nl\nforged line"), "{w}");
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["path"] == "/var/lib/nl\nforged line"),
+        "{w}"
+    );
     // diff --json: text plus hex, same convention.
     let d: Value = serde_json::from_slice(&read("diff.json")).expect("diff --json");
     let dg = d["groups"].as_array().unwrap();
     assert!(
-        dg.iter().any(|g| g["path_hex"] == hex(b"/var/lib/bad\xff\xfeutf8")),
+        dg.iter()
+            .any(|g| g["path_hex"] == hex(b"/var/lib/bad\xff\xfeutf8")),
         "{d}"
     );
     // Journal: MESSAGE is clean text; the raw field and its hex are exact.
@@ -104,7 +125,10 @@ stop_watch
         let msg = field(e, "MESSAGE").unwrap_or_else(|| panic!("MESSAGE is not text: {e:?}"));
         assert_clean("MESSAGE", msg.as_bytes());
     }
-    let hexes: Vec<&str> = warns.iter().filter_map(|e| field(e, "IMPERMCTL_GROUP_HEX")).collect();
+    let hexes: Vec<&str> = warns
+        .iter()
+        .filter_map(|e| field(e, "IMPERMCTL_GROUP_HEX"))
+        .collect();
     assert_eq!(hexes, [hex(b"/var/lib/bad\xff\xfeutf8")], "{warns:#?}");
     let nl = warns
         .iter()
@@ -115,7 +139,10 @@ stop_watch
     let msg = field(summary[0], "MESSAGE").expect("summary MESSAGE is text");
     assert_clean("summary", msg.as_bytes());
     for w in &want {
-        assert!(msg.contains(&format!("/var/lib/{w}")), "summary lacks {w:?}: {msg}");
+        assert!(
+            msg.contains(&format!("/var/lib/{w}")),
+            "summary lacks {w:?}: {msg}"
+        );
     }
 }
 

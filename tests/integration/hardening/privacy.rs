@@ -52,7 +52,11 @@ stop_watch
     util::assert_code(&o, 0);
     let stdout = util::stdout(&o);
     assert!(stdout.contains("modes=600 600"), "{stdout}");
-    assert!(stdout.contains("catrc=1"), "{stdout}\n{}", read("nobody-cat.txt"));
+    assert!(
+        stdout.contains("catrc=1"),
+        "{stdout}\n{}",
+        read("nobody-cat.txt")
+    );
     let root_signals = read("root-signals.txt");
     assert!(
         root_signals.contains("UnpersistedGroup") && root_signals.contains("alices-secret-diary"),
@@ -75,5 +79,9 @@ stop_watch
         diff.contains("readable by root only") && !diff.contains("alices"),
         "{diff}"
     );
-    assert!(read("root-status.txt").contains("/home/alice"), "{}", read("root-status.txt"));
+    assert!(
+        read("root-status.txt").contains("/home/alice"),
+        "{}",
+        read("root-status.txt")
+    );
 }

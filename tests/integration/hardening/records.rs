@@ -6,7 +6,7 @@
 
 use crate::boot::{dump, val, vps};
 use crate::require_root;
-use crate::util::{Layout, assert_code, in_vps, stderr, stdout};
+use crate::util::{Layout, assert_code, in_vps, stderr};
 
 /// Replace state.json's entries by the JSON list `$1` (python, exact).
 const FORGE: &str = r#"
@@ -45,7 +45,11 @@ cat "$R/err1" "$R/err2" >&2
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc1"), "0", "{}", dump(&o));
     assert_eq!(val(&o, "rc2"), "0", "{}", dump(&o));
-    assert!(!val(&o, "persistent").is_empty(), "/persistent detached\n{}", dump(&o));
+    assert!(
+        !val(&o, "persistent").is_empty(),
+        "/persistent detached\n{}",
+        dump(&o)
+    );
     assert_eq!(val(&o, "proc"), "mounted", "/proc detached\n{}", dump(&o));
     let c = val(&o, "count");
     let (a, b) = c.split_once('/').unwrap();
@@ -112,7 +116,11 @@ echo "trials=$trials"; echo "hit=$hit"; echo "bad=$bad"
     let r = val(&o, "trials");
     eprintln!("kill -9 between bind and utab: trials={r}");
     let hit: usize = val(&o, "hit").parse().unwrap();
-    assert!(hit > 0, "no trial was killed between a bind and utab\n{}", dump(&o));
+    assert!(
+        hit > 0,
+        "no trial was killed between a bind and utab\n{}",
+        dump(&o)
+    );
     assert_eq!(val(&o, "bad").as_str(), "0", "{}", dump(&o));
 }
 
@@ -174,8 +182,16 @@ head -c 600 "$R/diff" >&2
     assert_eq!(val(&o, "boot"), "0", "{}", dump(&o));
     assert!(stderr(&o).contains("65,535 bytes"), "{}", dump(&o));
     // diff works (0: nothing lost, 1: something would be): never 2.
-    assert!(["0", "1"].contains(&val(&o, "diff").as_str()), "{}", dump(&o));
-    assert!(["0", "1"].contains(&val(&o, "again").as_str()), "{}", dump(&o));
+    assert!(
+        ["0", "1"].contains(&val(&o, "diff").as_str()),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        ["0", "1"].contains(&val(&o, "again").as_str()),
+        "{}",
+        dump(&o)
+    );
 }
 
 #[test]
@@ -197,8 +213,16 @@ cat "$R/err" >&2
     let o = in_vps(&Layout::default(), body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
-    assert_eq!(val(&o, "mounted"), "", "bound despite the damaged record\n{}", dump(&o));
+    assert_eq!(
+        val(&o, "mounted"),
+        "",
+        "bound despite the damaged record\n{}",
+        dump(&o)
+    );
     assert_eq!(val(&o, "copied"), "no", "{}", dump(&o));
     let err = stderr(&o);
-    assert!(err.contains("persisted.json") && err.contains("nothing was copied or mounted"), "{err}");
+    assert!(
+        err.contains("persisted.json") && err.contains("nothing was copied or mounted"),
+        "{err}"
+    );
 }

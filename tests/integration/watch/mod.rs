@@ -86,7 +86,10 @@ pub(crate) fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a st
     e.get(k).and_then(Value::as_str)
 }
 
-pub(crate) fn with_id<'a>(j: &'a [HashMap<String, Value>], id: &str) -> Vec<&'a HashMap<String, Value>> {
+pub(crate) fn with_id<'a>(
+    j: &'a [HashMap<String, Value>],
+    id: &str,
+) -> Vec<&'a HashMap<String, Value>> {
     j.iter()
         .filter(|e| field(e, "MESSAGE_ID") == Some(id))
         .collect()

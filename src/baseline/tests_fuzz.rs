@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 
-use crate::diff::baseline_format::{Baseline, Rec, encode, unencodable};
-use crate::sys::walk::Kind;
+use crate::baseline::format::{Baseline, Rec, encode, unencodable};
+use crate::sys::meta::Kind;
 
 fn rec(ino: u64) -> Rec {
     Rec {

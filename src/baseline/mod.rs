@@ -1,17 +1,21 @@
 //! The baseline: a manifest of the ephemeral root right after activation
 //! (path, type, inode, size, mtime, ctime), written once per boot by `boot`
-//! and read by `diff`. The format is in `diff::baseline_format`.
+//! and read by `diff`. The format is in `format`.
 
 use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::diff::walk::{self, Entry, Scope, Visit};
 use crate::root::Root;
-use crate::sys::walk::stat_at;
+use crate::sys::meta::stat_at;
+use crate::walk::{self, Entry, Scope, Visit};
 
-pub use crate::diff::baseline_format::{Baseline, DirView, Rec, encode};
+pub mod format;
+#[cfg(test)]
+mod tests_fuzz;
+
+pub use format::{Baseline, DirView, Rec, encode};
 
 impl Baseline {
     /// Read the baseline of `root`, if there is one.
@@ -45,26 +49,26 @@ struct Capture;
 
 impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
-    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<()> {
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
         acc.push((
             e.path.to_vec(),
             Rec {
-                kind: m.kind,
+                kind: m.kind(),
                 ino: m.ino,
                 size: m.size,
                 mtime: m.mtime,
                 ctime: m.ctime,
             },
         ));
-        Ok(())
+        Ok(true)
     }
 }
 
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
-    let mounts = crate::diff::mount_table(root)?;
-    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    let mounts = root.mount_table()?;
+    let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
@@ -84,7 +88,7 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         return Ok(false);
     }
     let mut entries = capture(root, settings)?;
-    let refused = crate::diff::baseline_format::unencodable(&entries);
+    let refused = format::unencodable(&entries);
     if let Some(first) = refused.first() {
         tracing::warn!(
             "baseline: {} entries left out: their directory path is longer than 65,535 bytes, which the baseline cannot record (first: {}…); `diff` lists them as new",
