@@ -4,8 +4,9 @@
 use std::path::{Component, Path, PathBuf};
 
 /// The directory to persist for `path` (logical, absolute):
-/// `/var/lib/<name>`, `/var/cache/<name>`, `/home/<user>/<top>`, `/root/<top>`,
-/// `/etc/<name>`, `/srv/<name>`, `/opt/<name>`, else the top-level directory.
+/// `/var/<dir>/<name>` (`/var/lib/foo`, `/var/spool/cron`), `/usr/<dir>/<name>`,
+/// `/home/<user>/<top>`, `/root/<top>`, `/etc/<name>`, `/srv/<name>`,
+/// `/opt/<name>`, else the top-level directory.
 /// A path that *is* the group's parent (e.g. a file directly in `/etc`)
 /// groups as itself.
 pub fn group_of(path: &Path) -> PathBuf {
@@ -18,7 +19,7 @@ pub fn group_of(path: &Path) -> PathBuf {
         .collect();
     let depth = match parts.as_slice() {
         [] => return PathBuf::from("/"),
-        [v, l, ..] if *v == "var" && (*l == "lib" || *l == "cache") => 3,
+        [v, ..] if *v == "var" || *v == "usr" => 3,
         [h, ..] if *h == "home" => 3,
         [r, ..] if *r == "root" => 2,
         [e, ..] if *e == "etc" || *e == "srv" || *e == "opt" => 2,
@@ -33,7 +34,7 @@ pub fn group_of(path: &Path) -> PathBuf {
 
 /// How to persist a group: as a directory, or (a single file at top level
 /// of its parent, e.g. `/etc/adjtime`) as a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Persist {
     /// `directories = [ … ]`.
@@ -117,7 +118,10 @@ mod tests {
             ("/etc/adjtime", "/etc/adjtime"),
             ("/srv/www/index.html", "/srv/www"),
             ("/opt/app/bin", "/opt/app"),
-            ("/var/spool/cron/x", "/var"),
+            ("/var/spool/cron/x", "/var/spool/cron"),
+            ("/var/spool/cron", "/var/spool/cron"),
+            ("/var/foo", "/var/foo"),
+            ("/usr/local/bin/tool", "/usr/local/bin"),
             ("/data/x", "/data"),
             ("/", "/"),
         ];
