@@ -5,6 +5,7 @@
 pub mod baseline_format;
 pub mod compare;
 pub mod groups;
+pub mod judge;
 pub mod orphans;
 pub mod render;
 pub mod shadowed;
