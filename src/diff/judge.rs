@@ -27,6 +27,8 @@ pub struct Judged {
     pub groups: Vec<Group>,
     /// Changed entries hidden as regenerated.
     pub regenerated: u64,
+    /// Judged with `--all`.
+    pub all: bool,
 }
 
 impl Judged {
@@ -60,6 +62,26 @@ pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, St
             Some((e.path.clone(), e.kind == EntryKind::File, why))
         })
         .collect()
+}
+
+/// Why the root is not ephemeral (nothing is discarded at reboot), if so.
+/// Judged only when the root is a mount of its own (the live `/`, a
+/// `--root` that is a mount point, or a `--mountinfo` table): a plain
+/// directory given as `--root` is an image or a test tree.
+pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
+    if !root.is_system() && root.mountinfo_override().is_none() {
+        let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")).ok()?;
+        let dir = std::fs::canonicalize(root.dir()).ok()?;
+        if !live.is_mount_point(&dir) {
+            return None;
+        }
+    }
+    let state = layout::observe(root, settings).ok()?;
+    let v = layout::run_checks(&state, settings, &[]);
+    v.findings
+        .into_iter()
+        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
+        .map(|f| f.message)
 }
 
 /// Directories that existed at the baseline among the items' ancestors.
@@ -112,6 +134,10 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
             holders.extend(path_of(&it.path).ancestors().skip(1));
         }
     }
+    // An unreadable directory may hold anything: it counts as holding a loss.
+    for (p, _) in &d.unreadable {
+        holders.extend(path_of(p).ancestors());
+    }
     let visible: Vec<bool> = (0..d.items.len())
         .map(|i| {
             losses(i) && (d.items[i].kind != Kind::Dir || holders.contains(path_of(&d.items[i].path)))
@@ -142,6 +168,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         visible,
         groups: groups.finish(),
         regenerated,
+        all,
     }
 }
 
