@@ -11,9 +11,32 @@ use crate::group::{Persist, group_of};
 /// Directories never suggested: persisting them would break the system or
 /// hide what activation writes. Their children are suggested instead.
 pub const NEVER: &[&str] = &[
-    "/", "/etc", "/var", "/var/lib", "/var/cache", "/var/spool", "/usr", "/usr/local", "/home",
-    "/bin", "/sbin", "/lib", "/lib64", "/boot", "/srv", "/opt", "/mnt", "/media", "/root",
-    "/tmp", "/var/tmp", "/nix", "/run", "/proc", "/sys", "/dev",
+    "/",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/var/cache",
+    "/var/spool",
+    "/usr",
+    "/usr/local",
+    "/home",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/boot",
+    "/srv",
+    "/opt",
+    "/mnt",
+    "/media",
+    "/root",
+    "/tmp",
+    "/var/tmp",
+    "/nix",
+    "/run",
+    "/proc",
+    "/sys",
+    "/dev",
 ];
 
 /// Where a path belongs.
@@ -113,15 +136,35 @@ mod tests {
     fn never_a_system_directory() {
         let cx = Context::default();
         for (p, dir, g, how) in [
-            ("/var/spool/cron/root", false, "/var/spool/cron", Persist::Directory),
-            ("/var/lib/demo/db", false, "/var/lib/demo", Persist::Directory),
+            (
+                "/var/spool/cron/root",
+                false,
+                "/var/spool/cron",
+                Persist::Directory,
+            ),
+            (
+                "/var/lib/demo/db",
+                false,
+                "/var/lib/demo",
+                Persist::Directory,
+            ),
             ("/var/foo", false, "/var/foo", Persist::File),
             ("/etc/adjtime", false, "/etc/adjtime", Persist::File),
             ("/bin/tool", false, "/bin/tool", Persist::File),
-            ("/usr/local/bin/tool", false, "/usr/local/bin", Persist::Directory),
+            (
+                "/usr/local/bin/tool",
+                false,
+                "/usr/local/bin",
+                Persist::Directory,
+            ),
             ("/usr/tool", false, "/usr/tool", Persist::File),
             ("/home/alice/x", false, "/home/alice/x", Persist::File),
-            ("/root/.bash_history", false, "/root/.bash_history", Persist::File),
+            (
+                "/root/.bash_history",
+                false,
+                "/root/.bash_history",
+                Persist::File,
+            ),
             ("/data/x/y", false, "/data", Persist::Directory),
             ("/srv/www/index.html", false, "/srv/www", Persist::Directory),
         ] {

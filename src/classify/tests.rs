@@ -21,10 +21,9 @@ fn every_path_entry_classifies_its_example_as_its_kind() {
         let ex = example(p);
         let got = c.classify(ex.as_bytes(), false);
         match e.kind {
-            EntryKind::Regenerated => assert!(
-                matches!(got, Class::Regenerated { .. }),
-                "{ex}: {got:?}"
-            ),
+            EntryKind::Regenerated => {
+                assert!(matches!(got, Class::Regenerated { .. }), "{ex}: {got:?}")
+            }
             EntryKind::Important => {
                 let Class::Important {
                     consequence,
@@ -128,9 +127,15 @@ fn rules_read_the_tree_links_into_etc_static_and_the_clean_list() {
     let regen = |p: &str, link| c.classify(p.as_bytes(), link).rank() == 2;
     assert!(regen("/etc/ssh/sshd_config", true));
     assert!(regen("/etc/ssh/rel", true));
-    assert!(!regen("/etc/hosts", true), "a link into /nix/store is not /etc/static");
+    assert!(
+        !regen("/etc/hosts", true),
+        "a link into /nix/store is not /etc/static"
+    );
     assert!(!regen("/outside", true), "only under /etc");
-    assert!(!regen("/etc/ssh/sshd_config", false), "the rule is for symlinks");
+    assert!(
+        !regen("/etc/ssh/sshd_config", false),
+        "the rule is for symlinks"
+    );
     assert!(regen("/etc/sudoers", false));
     assert!(regen("/etc/pam.d/other", false));
     assert!(!regen("/etc/shadow", false));

@@ -117,10 +117,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     let classes: Vec<Class> = d
         .items
         .iter()
-        .map(|i| match in_declared(&i.path) {
-            true => Class::Ordinary,
-            false => c.classify(&i.path, i.kind == Kind::Symlink),
-        })
+        .map(|i| c.classify(&i.path, i.kind == Kind::Symlink))
         .collect();
     let losses = |i: usize| {
         let it = &d.items[i];
@@ -140,7 +137,8 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     }
     let visible: Vec<bool> = (0..d.items.len())
         .map(|i| {
-            losses(i) && (d.items[i].kind != Kind::Dir || holders.contains(path_of(&d.items[i].path)))
+            losses(i)
+                && (d.items[i].kind != Kind::Dir || holders.contains(path_of(&d.items[i].path)))
         })
         .collect();
     cx.existed = existed(&d.items);
@@ -222,7 +220,6 @@ impl Grouper {
         out
     }
 }
-
 
 /// Add the whole content of declared entries that are not persisted (what
 /// the baseline already had there is lost too), as unchanged items.

@@ -46,7 +46,11 @@ fn a_nixos_boot_shows_only_the_host_keys_important_with_the_consequence() {
     let root = Root::new(Some("/nonexistent-root".into()), None);
     let mut cx = Context::default();
     let j = judge(&d, &root, &mut cx, false);
-    let names: Vec<_> = j.groups.iter().map(|g| g.path.display().to_string()).collect();
+    let names: Vec<_> = j
+        .groups
+        .iter()
+        .map(|g| g.path.display().to_string())
+        .collect();
     assert_eq!(
         names,
         [
@@ -57,7 +61,12 @@ fn a_nixos_boot_shows_only_the_host_keys_important_with_the_consequence() {
     for g in &j.groups {
         assert_eq!(g.class, GroupClass::Important);
         assert_eq!(g.persist, Persist::File);
-        assert!(g.consequence.as_deref().unwrap().contains("changed host key"));
+        assert!(
+            g.consequence
+                .as_deref()
+                .unwrap()
+                .contains("changed host key")
+        );
     }
     assert!(j.loses_data());
     assert_eq!(j.regenerated, 4, "seed, catalog db, mtab, /var/run");
@@ -82,11 +91,18 @@ fn all_lists_regenerated_groups_labelled_and_after_the_losses() {
     let root = Root::new(Some("/nonexistent-root".into()), None);
     let j = judge(&d, &root, &mut Context::default(), true);
     let classes: Vec<_> = j.groups.iter().map(|g| g.class).collect();
-    assert_eq!(classes[0], GroupClass::Important, "important first, even if smaller");
+    assert_eq!(
+        classes[0],
+        GroupClass::Important,
+        "important first, even if smaller"
+    );
     assert_eq!(j.groups[2].path, Path::new("/var/lib/demo"));
     assert_eq!(j.groups[2].class, GroupClass::Ordinary);
-    assert!(j.groups[3..].iter().all(|g| g.class == GroupClass::Regenerated
-        && g.regenerated.is_some()));
+    assert!(
+        j.groups[3..]
+            .iter()
+            .all(|g| g.class == GroupClass::Regenerated && g.regenerated.is_some())
+    );
     let j = judge(&d, &root, &mut Context::default(), false);
     assert_eq!(j.groups.len(), 3);
 }

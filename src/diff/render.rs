@@ -321,13 +321,7 @@ pub struct Extras {
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
 /// class (regenerated ones too), the groups as shown.
-pub fn json(
-    root: &str,
-    d: &Diff,
-    j: &Judged,
-    groups: &[Group],
-    x: &Extras,
-) -> anyhow::Result<()> {
+pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
     let items = d
         .items
         .iter()

@@ -9,6 +9,7 @@ use crate::util::{self, Layout, assert_code, in_vps};
 
 mod boot;
 mod plain;
+mod signal;
 
 const CONFIG: &str = r#"version = 1
 [[persistence]]
