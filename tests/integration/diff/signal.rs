@@ -245,3 +245,61 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     );
     assert!(after.contains("nothing would be lost"), "{after}");
 }
+
+#[test]
+fn baseline_at_the_end_of_activation_adopts_its_writes_and_keeps_earlier_losses() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+CFG="$OUT/config.toml"
+cat > "$CFG" <<'TOML'
+{SEED}
+TOML
+echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+imp boot 2> "$OUT/boot.err"
+# A service writes before the switch.
+mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
+sleep 0.2
+# `nixos-rebuild switch`: activation rewrites the users files by rename and
+# the /etc links through *.tmp, then (last snippet) `impermctl baseline`.
+bash -c '
+  printf "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n" > "$R/etc/passwd.tmp"
+  mv "$R/etc/passwd.tmp" "$R/etc/passwd"
+  mkdir -p "$R/etc/foo"; echo generated > "$R/etc/foo/generated.conf"
+  "$IMPERMCTL" --root "$R" --config "$CFG" diff > "$OUT/during" || true
+  "$IMPERMCTL" --root "$R" --config "$CFG" baseline > "$OUT/baseline.out"
+'
+set +e
+imp diff > "$OUT/after"; echo $? > "$OUT/rc"
+imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(
+        &Layout::default(),
+        &script.replace(
+            "bash -c '",
+            "R=\"$R\" CFG=\"$CFG\" IMPERMCTL=\"$IMPERMCTL\" OUT=\"$OUT\" bash -c '",
+        ),
+    );
+    assert_code(&o, 0);
+    let p = out.path();
+    let during = read(p, "during");
+    assert!(
+        during.contains("/etc/passwd") && during.contains("/var/lib/demo"),
+        "{during}"
+    );
+    let b = read(p, "baseline.out");
+    assert!(b.contains("adopted") && b.contains("activation"), "{b}");
+    let after = read(p, "after");
+    assert_eq!(read(p, "rc").trim(), "1", "{after}");
+    assert!(
+        after.contains("/var/lib/demo"),
+        "a loss from before activation is kept: {after}"
+    );
+    assert!(!after.contains("/etc/passwd"), "{after}");
+    assert!(!after.contains("/etc/foo"), "{after}");
+    assert_eq!(read(p, "rc-bad").trim(), "2");
+    assert!(read(p, "bad.err").contains("expected activation, boot, all or @SECONDS"));
+}
