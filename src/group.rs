@@ -3,6 +3,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::Kind;
+
 /// The directory to persist for `path` (logical, absolute):
 /// `/var/<dir>/<name>` (`/var/lib/foo`, `/var/spool/cron`), `/usr/<dir>/<name>`,
 /// `/home/<user>/<top>`, `/root/<top>`, `/etc/<name>`, `/srv/<name>`,
@@ -32,17 +34,6 @@ pub fn group_of(path: &Path) -> PathBuf {
     g
 }
 
-/// How to persist a group: as a directory, or (a single file at top level
-/// of its parent, e.g. `/etc/adjtime`) as a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Persist {
-    /// `directories = [ … ]`.
-    Directory,
-    /// `files = [ … ]`.
-    File,
-}
-
 /// A Nix string literal for a path (quotes, backslashes and `${` escaped).
 pub fn nix_string(p: &Path) -> String {
     let s = p.to_string_lossy();
@@ -64,11 +55,8 @@ pub fn nix_string(p: &Path) -> String {
 
 /// The one-line Nix config that persists `group` under `root`, e.g.
 /// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
-pub fn suggest_nix(root: &Path, group: &Path, how: Persist) -> String {
-    let list = match how {
-        Persist::Directory => "directories",
-        Persist::File => "files",
-    };
+pub fn suggest_nix(root: &Path, group: &Path, how: Kind) -> String {
+    let list = how.list();
     format!(
         "environment.persistence.{}.{list} = [ {} ];",
         nix_string(root),
@@ -77,11 +65,8 @@ pub fn suggest_nix(root: &Path, group: &Path, how: Persist) -> String {
 }
 
 /// The TOML equivalent for `/etc/impermctl/config.toml`.
-pub fn suggest_toml(group: &Path, how: Persist) -> String {
-    let table = match how {
-        Persist::Directory => "directories",
-        Persist::File => "files",
-    };
+pub fn suggest_toml(group: &Path, how: Kind) -> String {
+    let table = how.list();
     let path = toml_string(&group.to_string_lossy());
     format!("[[persistence.{table}]]\npath = {path}")
 }
@@ -136,7 +121,7 @@ mod tests {
             suggest_nix(
                 Path::new("/persistent"),
                 Path::new("/var/lib/demo"),
-                Persist::Directory
+                Kind::Directory
             ),
             r#"environment.persistence."/persistent".directories = [ "/var/lib/demo" ];"#
         );
@@ -144,12 +129,12 @@ mod tests {
             suggest_nix(
                 Path::new("/persistent"),
                 Path::new("/etc/a\"${x}"),
-                Persist::File
+                Kind::File
             ),
             r#"environment.persistence."/persistent".files = [ "/etc/a\"\${x}" ];"#
         );
         assert_eq!(
-            suggest_toml(Path::new("/var/lib/demo"), Persist::Directory),
+            suggest_toml(Path::new("/var/lib/demo"), Kind::Directory),
             "[[persistence.directories]]\npath = \"/var/lib/demo\""
         );
     }

@@ -41,5 +41,7 @@ pub mod root;
 pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
+/// The one parallel, fd-relative tree walker, behind a small visitor interface.
+pub mod walk;
 /// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.
 pub mod watch;

@@ -11,6 +11,10 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod refuse;
+
+pub use refuse::refuse_roots;
+
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";
 
@@ -214,7 +218,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             _ => continue,
         };
         let what = What::Do { ops: vec![op] };
-        steps.push(step(r.kind.into(), &r.path, &r.source, what));
+        steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
 }

@@ -205,7 +205,7 @@ fn removed_entries_are_undone_and_others_left_alone() {
     let s = settings(vec![]);
     let rec = |p: &str, how| Recorded {
         path: p.into(),
-        kind: crate::state::RecordKind::Directory,
+        kind: Kind::Directory,
         source: Path::new("/persistent").join(p.trim_start_matches('/')),
         how,
     };
@@ -291,7 +291,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
         {
             record.push(Recorded {
                 path: st.path.clone(),
-                kind: st.kind.into(),
+                kind: st.kind,
                 source: st.source.clone(),
                 how,
             });

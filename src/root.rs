@@ -5,6 +5,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::mountinfo::MountTable;
+
 /// Where the per-boot state lives, relative to the root.
 pub const RUN_DIR: &str = "/run/impermctl";
 
@@ -47,6 +49,21 @@ impl Root {
     /// filesystem under the root is not probed for layout facts.
     pub fn mountinfo_override(&self) -> Option<&Path> {
         self.mountinfo.as_deref()
+    }
+
+    /// The mount table of the root with logical mount points: the
+    /// `--mountinfo` file as it is, else `/proc/self/mountinfo` rebased on
+    /// the root's directory.
+    pub fn mount_table(&self) -> anyhow::Result<MountTable> {
+        use anyhow::Context;
+        if let Some(file) = self.mountinfo_override() {
+            return MountTable::read(file);
+        }
+        let t = MountTable::read(Path::new("/proc/self/mountinfo"))
+            .context("cannot read /proc/self/mountinfo: is /proc mounted?")?;
+        let dir = std::fs::canonicalize(&self.dir)
+            .with_context(|| format!("cannot resolve the root {}", self.dir.display()))?;
+        Ok(t.rebase(&dir))
     }
 
     /// The host path of a logical absolute path.

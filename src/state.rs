@@ -28,39 +28,11 @@ pub struct Recorded {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
-    pub kind: RecordKind,
+    pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,
     /// Bound or linked.
     pub how: How,
-}
-
-/// `Kind`, deserializable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordKind {
-    /// A directory.
-    Directory,
-    /// A file.
-    File,
-}
-
-impl From<Kind> for RecordKind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Directory => RecordKind::Directory,
-            Kind::File => RecordKind::File,
-        }
-    }
-}
-
-impl From<RecordKind> for Kind {
-    fn from(k: RecordKind) -> Self {
-        match k {
-            RecordKind::Directory => Kind::Directory,
-            RecordKind::File => Kind::File,
-        }
-    }
 }
 
 /// The whole file.
@@ -124,7 +96,7 @@ mod tests {
             runs: 1,
             entries: vec![Recorded {
                 path: "/etc/nixos".into(),
-                kind: RecordKind::Directory,
+                kind: Kind::Directory,
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
             }],

@@ -14,7 +14,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tracing::{debug, error, warn};
 
-pub use facts::{Handles, MountIndex, observe};
+pub use facts::{Handles, MountIndex, observe, probe_entry};
 pub use ids::Ids;
 
 use crate::config::{Entry, Kind, Settings};
@@ -186,7 +186,7 @@ pub fn apply(
         if let Some(how) = how {
             record.push(Recorded {
                 path: st.path.clone(),
-                kind: st.kind.into(),
+                kind: st.kind,
                 source: st.source.clone(),
                 how,
             });

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use crate::group::Persist;
+use crate::config::Kind as Persist;
 
 /// The catalog's text, as shipped.
 pub const TEXT: &str = include_str!("catalog.toml");

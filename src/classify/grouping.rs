@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Class;
-use crate::group::{Persist, group_of};
+use crate::config::Kind as Persist;
+use crate::group::group_of;
 
 /// Directories never suggested: persisting them would break the system or
 /// hide what activation writes. Their children are suggested instead.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use self::catalog::{CATALOG, Entry, EntryKind, Match, Rule};
-use crate::group::Persist;
+use crate::config::Kind as Persist;
 use crate::root::Root;
 
 /// What a path written after the baseline is.
@@ -145,7 +145,7 @@ impl Classifier {
     /// Is the last component of `path` a temporary name (written, then
     /// renamed into place)?
     pub fn is_temporary(&self, path: &[u8]) -> bool {
-        let name = &path[crate::diff::walk::parent(path).len()..];
+        let name = &path[crate::walk::parent(path).len()..];
         let name = name.strip_prefix(b"/").unwrap_or(name);
         self.entries
             .iter()
@@ -167,9 +167,9 @@ impl Classifier {
         let joined = if t.starts_with(b"/") {
             t.to_vec()
         } else {
-            [crate::diff::walk::parent(path), b"/", t].concat()
+            [crate::walk::parent(path), b"/", t].concat()
         };
-        crate::diff::walk::under(b"/etc/static", &normalize(&joined))
+        crate::walk::under(b"/etc/static", &normalize(&joined))
     }
 }
 

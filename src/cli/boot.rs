@@ -80,31 +80,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Severity::Info => info!(check = f.check, "{} ({})", f.message, f.remedy),
         }
     }
-    if verdict.is_fatal() {
-        let refuse = settings.layout.on_failure == OnFailure::Refuse;
-        for f in verdict
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Fatal)
-        {
-            let msg = if refuse {
-                format!(
-                    "refusing to mount anything: {}; fix: {}",
-                    f.message, f.remedy
-                )
-            } else {
-                format!(
-                    "{} (on_failure = \"warn\": mounting anyway); fix: {}",
-                    f.message, f.remedy
-                )
-            };
-            crit(f.check, &msg);
-        }
-        if refuse {
-            notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
-            json_result("refused", None)?;
-            return Ok(Exit::Findings);
-        }
+    let refused = refused_roots(&settings, &verdict);
+    if refused.everything {
+        notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
+        json_result("refused", None)?;
+        return Ok(Exit::Error);
     }
     // One boot at a time (activation and the unit may overlap).
     let lock = root.run_dir().join("boot.lock");
@@ -123,7 +103,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|s| s.entries.clone())
         .unwrap_or_default();
     let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
-    let plan = plan::plan(&settings, &obs);
+    let mut plan = plan::plan(&settings, &obs);
+    plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {
         if a.json {
             #[derive(Serialize)]
@@ -207,6 +188,71 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// The roots whose entries are refused (with the reason), and whether
+/// nothing at all may be mounted.
+struct Refused {
+    roots: std::collections::BTreeMap<std::path::PathBuf, String>,
+    everything: bool,
+}
+
+/// Log the fatal findings at CRIT and decide what they refuse: a fatal
+/// finding about one persistence root refuses that root's entries only; a
+/// fatal finding about no single root, or every root refused, refuses all.
+/// `on_failure = "warn"` refuses nothing.
+fn refused_roots(settings: &crate::config::Settings, verdict: &layout::Verdict) -> Refused {
+    let mut out = Refused {
+        roots: Default::default(),
+        everything: false,
+    };
+    if !verdict.is_fatal() {
+        return out;
+    }
+    let refuse = settings.layout.on_failure == OnFailure::Refuse;
+    let per_root = verdict.refused_roots(settings);
+    let all_roots = settings
+        .roots
+        .iter()
+        .all(|r| per_root.iter().any(|(p, _)| *p == r.path));
+    out.everything = refuse && (verdict.fatal_for_all(settings) || all_roots);
+    for f in verdict
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Fatal)
+    {
+        let root = per_root.iter().find(|(_, g)| std::ptr::eq(*g, f));
+        let msg = match (refuse, root) {
+            (false, _) => format!(
+                "{} (on_failure = \"warn\": mounting anyway); fix: {}",
+                f.message, f.remedy
+            ),
+            (true, _) if out.everything => format!(
+                "refusing to mount anything: {}; fix: {}",
+                f.message, f.remedy
+            ),
+            (true, Some((p, _))) => {
+                let n = settings.entries.iter().filter(|e| e.root == *p).count();
+                format!(
+                    "refusing the {n} entries of {} (the other roots' entries are still bound): {}; fix: {}",
+                    p.display(),
+                    f.message,
+                    f.remedy
+                )
+            }
+            (true, None) => unreachable!("a fatal finding for no root refuses everything"),
+        };
+        crit(f.check, &msg);
+        if refuse
+            && !out.everything
+            && let Some((p, _)) = root
+        {
+            out.roots
+                .entry(p.clone())
+                .or_insert_with(|| format!("{}; fix: {}", f.message, f.remedy));
+        }
+    }
+    out
 }
 
 fn ms(d: Duration) -> f64 {

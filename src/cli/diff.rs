@@ -134,7 +134,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
     }
     let extras = render::Extras {
-        shadowed: a.shadowed.then(|| shadowed::find(&root, g)).transpose()?,
+        shadowed: a
+            .shadowed
+            .then(|| shadowed::find(&root, &g.config))
+            .transpose()?,
         orphans: a
             .orphans
             .then(|| orphans::find(&root, &settings))

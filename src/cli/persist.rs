@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
-use crate::group::{self, Persist};
-use crate::persist::{self, Action, Kind, Options, Refusal, Step};
+use crate::group;
+use crate::persist::{self, Action, Options, Refusal, Step};
 
 /// Arguments of `impermctl persist`.
 #[derive(Debug, clap::Args)]
@@ -119,19 +119,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn how(k: Kind) -> Persist {
-    match k {
-        Kind::Directory => Persist::Directory,
-        Kind::File => Persist::File,
-    }
-}
-
 fn nix_line(s: &Step) -> String {
-    group::suggest_nix(&s.root, &s.path, how(s.kind))
+    group::suggest_nix(&s.root, &s.path, s.kind)
 }
 
 fn toml_lines(s: &Step) -> String {
-    group::suggest_toml(&s.path, how(s.kind))
+    group::suggest_toml(&s.path, s.kind)
 }
 
 fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Result<()> {

@@ -42,6 +42,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (settings, notice) = g.settings(false)?;
     let state = layout::observe(&g.root(), &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
+    let advice = Advice::new(&g.root(), &settings, &state, &v);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -77,10 +78,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let state = match &e.state {
             EntryState::Bound => format!("bound from {}", e.source.display()),
             EntryState::Symlinked => format!("symlink to {}", e.source.display()),
-            EntryState::Missing => "missing (run `impermctl boot`)".into(),
-            EntryState::NotPersisted => {
-                "NOT PERSISTED: on the ephemeral root (run `impermctl boot`)".into()
-            }
+            EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
+            EntryState::NotPersisted => format!(
+                "NOT PERSISTED: on the ephemeral root ({})",
+                advice.for_entry(&e.path)
+            ),
             EntryState::Foreign { source, root } => {
                 format!("foreign mount: {source} {}", root.display())
             }
@@ -98,4 +100,71 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     crate::watch::report::print_status(&mut out, &g.root())?;
     Ok(super::verify::exit_for(&v))
+}
+
+/// What to tell the user about an entry that is not in place: run `boot`
+/// only where that can help; else the reason it cannot (its root is
+/// refused, or boot would fail the entry: planted symlink, wrong type…).
+struct Advice {
+    why_not: std::collections::BTreeMap<PathBuf, String>,
+}
+
+impl Advice {
+    fn new(
+        root: &crate::root::Root,
+        settings: &crate::config::Settings,
+        state: &layout::State,
+        v: &layout::Verdict,
+    ) -> Advice {
+        let mut why_not = std::collections::BTreeMap::new();
+        let refused = v.refused_roots(settings);
+        for e in &settings.entries {
+            if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
+                why_not.insert(
+                    e.path.clone(),
+                    format!(
+                        "refused: its root {} is unusable, see [{}] above",
+                        r.display(),
+                        f.check
+                    ),
+                );
+            }
+        }
+        // The planner's verdict on entries that are not in place (live, when
+        // the tree can be opened; else the generic advice stands).
+        if state.live
+            && let Ok(h) = crate::apply::Handles::open(root, settings)
+        {
+            for e in &settings.entries {
+                if why_not.contains_key(&e.path)
+                    || !matches!(
+                        layout::entry_state(state, e),
+                        EntryState::Missing | EntryState::NotPersisted
+                    )
+                {
+                    continue;
+                }
+                let (target, source) = crate::apply::probe_entry(&h, e);
+                let f = crate::plan::Facts {
+                    target,
+                    source,
+                    mounted: crate::plan::Mounted::No,
+                };
+                if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
+                    why_not.insert(
+                        e.path.clone(),
+                        format!("`impermctl boot` cannot fix it: {error}"),
+                    );
+                }
+            }
+        }
+        Advice { why_not }
+    }
+
+    fn for_entry(&self, p: &std::path::Path) -> String {
+        self.why_not
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| "run `impermctl boot`".into())
+    }
 }

@@ -14,7 +14,7 @@ pub struct Args {
     /// writer's pid) or inotify (a watch per directory); `auto` tries
     /// fanotify and falls back to inotify, saying why.
     #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendChoice,
+    pub backend: BackendArg,
     /// Do not serve D-Bus (state is still written to /run/impermctl/watch.json).
     #[arg(long)]
     pub no_dbus: bool,
@@ -24,6 +24,17 @@ pub struct Args {
     /// Minimum seconds between writes of watch.json.
     #[arg(long, default_value_t = 3.0, hide = true)]
     pub json_every: f64,
+}
+
+/// `--backend`, as the user types it (the daemon's `BackendChoice` knows no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// fanotify if the kernel and privileges allow, else inotify.
+    Auto,
+    /// fanotify only (fail otherwise).
+    Fanotify,
+    /// inotify only.
+    Inotify,
 }
 
 /// Run `impermctl watch`.
@@ -46,7 +57,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .unwrap_or_else(|| PathBuf::from("/persistent"));
     watch::run(Options {
         root: g.root(),
-        backend: a.backend,
+        backend: match a.backend {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Fanotify => BackendChoice::Fanotify,
+            BackendArg::Inotify => BackendChoice::Inotify,
+        },
         limits,
         persist_root,
         json_every: Duration::from_secs_f64(a.json_every.max(0.0)),

@@ -85,14 +85,25 @@ pub struct PersistenceRoot {
     pub allow_trash: bool,
 }
 
-/// Directory or file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Directory or file: a config entry, a record in `state.json`, a group
+/// to persist (`directories = [ … ]` or `files = [ … ]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A bind-mounted directory.
     Directory,
     /// A bind-mounted or symlinked file.
     File,
+}
+
+impl Kind {
+    /// The config list it goes in: `directories` or `files`.
+    pub fn list(self) -> &'static str {
+        match self {
+            Kind::Directory => "directories",
+            Kind::File => "files",
+        }
+    }
 }
 
 /// `method` of a file entry.

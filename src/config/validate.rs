@@ -178,38 +178,33 @@ fn validate_roots(
                 "write the mount point of the persistent dataset, e.g. /persistent",
             ));
         }
-        if let Some(bad) = forbidden(&path) {
+        if let Some(bad) = root_forbidden(&path) {
             return Err(loc.error(
                 Some(sp),
                 field,
                 format!(
-                    "{} is under {bad}, which is not persistent storage",
+                    "{} is under {bad}, a virtual filesystem that is never persistent storage",
                     path.display()
                 ),
-                "write the mount point of the persistent dataset, e.g. /persistent",
+                "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist",
             ));
         }
-        for (other, osp) in &roots {
-            let line = loc.line(osp);
-            let o = other.path.display();
-            let message = if other.path == path {
-                format!(
-                    "{o} is declared twice as a persistence root (lines {line} and {})",
-                    loc.line(&sp)
-                )
-            } else if path.starts_with(&other.path) || other.path.starts_with(&path) {
-                format!(
-                    "{} and {o} (line {line}) are nested persistence roots",
-                    path.display()
-                )
-            } else {
-                continue;
-            };
+        // Nested roots are legal (`/persist` next to `/persist/home`, an
+        // entry whose own persistentStoragePath lies inside another root):
+        // each root is judged by the filesystem it lives on at boot, and
+        // entries that collide are caught as duplicates below.
+        if let Some((other, osp)) = roots.iter().find(|(o, _)| o.path == path) {
+            let lines = (loc.line(osp), loc.line(&sp));
             return Err(loc.error(
                 Some(sp),
                 field,
-                message,
-                "merge the two [[persistence]] blocks, or use roots that are not inside each other",
+                format!(
+                    "{} is declared twice as a persistence root (lines {} and {})",
+                    other.path.display(),
+                    lines.0,
+                    lines.1
+                ),
+                "merge the two [[persistence]] blocks",
             ));
         }
         let raw = block.get_ref();
@@ -321,6 +316,12 @@ fn check_duplicate(
     Ok(())
 }
 
+/// Where a persistence root can never be: virtual filesystems. `/nix` is
+/// allowed (`/nix/persist` on machines where `/nix` is the only disk).
+fn root_forbidden(path: &Path) -> Option<&'static str> {
+    forbidden(path).filter(|p| *p != "/nix")
+}
+
 fn forbidden(path: &Path) -> Option<&'static str> {
     FORBIDDEN_PREFIXES
         .iter()
@@ -328,7 +329,8 @@ fn forbidden(path: &Path) -> Option<&'static str> {
         .find(|f| path.starts_with(f))
 }
 
-/// `home = "/home/alice"`: must be absolute and strictly contain the entry.
+/// `home = "/home/alice"`: must be absolute and contain the entry (or be
+/// it: the whole home persisted); `home = "/"` means no home boundary.
 fn home_dir(
     home: Option<&Spanned<String>>,
     path: &Path,
@@ -338,7 +340,12 @@ fn home_dir(
     let Some(h) = home else { return Ok(None) };
     let field = format!("{field}.home");
     let dir = abs_path(h, &field, loc)?;
-    if dir == Path::new("/") || !path.starts_with(&dir) || path == dir {
+    // A user whose home is `/` has no home boundary: plain system entries.
+    if dir == Path::new("/") {
+        return Ok(None);
+    }
+    // `path == dir`: the whole home (`users.<name>.directories = [ "/" ]`).
+    if !path.starts_with(&dir) {
         return Err(loc.error(
             Some(h.span()),
             &field,

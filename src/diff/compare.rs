@@ -8,8 +8,8 @@ use std::io;
 use serde::Serialize;
 
 use crate::baseline::{Baseline, DirView, Rec};
-use crate::diff::walk::{Entry, Visit, parent};
 use crate::sys::walk::{Kind, Meta, stat_at};
+use crate::walk::{Entry, Visit, parent};
 
 /// How an entry differs from the basis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

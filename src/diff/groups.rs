@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config;
 use crate::config::Settings;
 use crate::diff::{Change, Item};
-use crate::group::{Persist, group_of, nix_string, suggest_toml};
+use crate::group::{group_of, nix_string, suggest_toml};
 use crate::sys::walk::Kind;
 
 /// One group of changed entries.
@@ -31,7 +32,7 @@ pub struct Group {
     /// Entries changed since the baseline.
     pub modified: u64,
     /// How to persist it.
-    pub persist: Persist,
+    pub persist: config::Kind,
     /// Who wrote there, when the watcher knows.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub writers: Vec<String>,
@@ -62,7 +63,7 @@ pub enum GroupClass {
 
 impl Group {
     /// An empty group at `path`.
-    pub fn new(path: PathBuf, persist: Persist, class: GroupClass) -> Group {
+    pub fn new(path: PathBuf, persist: config::Kind, class: GroupClass) -> Group {
         Group {
             path,
             files: 0,
@@ -102,7 +103,7 @@ pub fn group(items: &[Item]) -> Vec<Group> {
         let g = group_of(p);
         let (grp, inodes, single) = map.entry(g.clone()).or_insert_with(|| {
             (
-                Group::new(g.clone(), Persist::Directory, GroupClass::Ordinary),
+                Group::new(g.clone(), config::Kind::Directory, GroupClass::Ordinary),
                 HashSet::new(),
                 None,
             )
@@ -127,7 +128,7 @@ pub fn group(items: &[Item]) -> Vec<Group> {
         .into_values()
         .map(|(mut g, _, single)| {
             if g.files + g.dirs == 1 && single.is_some_and(|k| k != Kind::Dir) {
-                g.persist = Persist::File;
+                g.persist = config::Kind::File;
             }
             g
         })
@@ -193,8 +194,8 @@ pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
             continue;
         }
         match g.persist {
-            Persist::Directory => dirs.push(nix_string(&g.path)),
-            Persist::File => files.push(nix_string(&g.path)),
+            config::Kind::Directory => dirs.push(nix_string(&g.path)),
+            config::Kind::File => files.push(nix_string(&g.path)),
         }
     }
     let mut s = String::new();
@@ -268,8 +269,8 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].path, Path::new("/var/lib/foo"));
         assert_eq!((g[0].files, g[0].dirs, g[0].bytes), (3, 1, 105));
-        assert_eq!(g[0].persist, Persist::Directory);
-        assert_eq!(g[1].persist, Persist::File);
+        assert_eq!(g[0].persist, config::Kind::Directory);
+        assert_eq!(g[1].persist, config::Kind::File);
         let s = crate::config::Settings::fallback(Path::new("/x"));
         assert_eq!(
             suggest_nix_snippet(&g, &s),

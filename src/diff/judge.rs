@@ -153,7 +153,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
             if !class.is_loss() {
                 regenerated += 1;
             }
-            if !(all && !class.is_loss()) {
+            if !all || class.is_loss() {
                 continue;
             }
         }

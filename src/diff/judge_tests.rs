@@ -1,6 +1,6 @@
 use super::*;
+use crate::config::Kind as Persist;
 use crate::diff::Basis;
-use crate::group::Persist;
 use crate::mountinfo::MountTable;
 
 fn it(p: &str, kind: Kind, change: Change, size: u64) -> Item {

@@ -2,38 +2,23 @@
 //! classify entries against the baseline (or the boot time), group and
 //! render them. `shadowed` and `orphans` look at data the walk cannot see.
 
-pub mod baseline_format;
 pub mod compare;
 pub mod groups;
 pub mod judge;
 pub mod orphans;
 pub mod render;
 pub mod shadowed;
-pub mod walk;
 pub mod writers;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use anyhow::Context;
 
 use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::mountinfo::MountTable;
 use crate::root::Root;
+use crate::walk;
 pub use compare::{Basis, Change, Item};
-
-/// The mount table of `root` with logical mount points.
-pub fn mount_table(root: &Root) -> anyhow::Result<MountTable> {
-    if let Some(file) = root.mountinfo_override() {
-        return MountTable::read(file);
-    }
-    let t = MountTable::read(Path::new("/proc/self/mountinfo"))
-        .context("cannot read /proc/self/mountinfo: is /proc mounted?")?;
-    let dir = std::fs::canonicalize(root.dir())
-        .with_context(|| format!("cannot resolve the root {}", root.dir().display()))?;
-    Ok(t.rebase(&dir))
-}
 
 /// What to compute.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +56,7 @@ impl Diff {
 /// Walk and classify.
 pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
     let t0 = std::time::Instant::now();
-    let mounts = mount_table(root)?;
+    let mounts = root.mount_table()?;
     let baseline = Baseline::load(root)?;
     tracing::debug!(
         "diff: mount table and baseline ({} entries) read in {:?}",
@@ -101,7 +86,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         r
     })?;
     tracing::debug!("diff: walked {} entries in {:?}", out.entries, t0.elapsed());
-    if root.mountinfo_override().is_none() && mount_table(root).ok().as_ref() != Some(&mounts) {
+    if root.mountinfo_override().is_none() && root.mount_table().ok().as_ref() != Some(&mounts) {
         tracing::warn!(
             "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
         );

@@ -45,8 +45,9 @@ pub fn mount_points_on_root(mounts: &MountTable) -> Vec<PathBuf> {
     v
 }
 
-/// Run the helper and collect its report.
-pub fn find(root: &Root, g: &crate::cli::Global) -> anyhow::Result<Vec<Shadowed>> {
+/// Run the helper (this binary, reading the config file `config`) and
+/// collect its report.
+pub fn find(root: &Root, config: &Path) -> anyhow::Result<Vec<Shadowed>> {
     if root.mountinfo_override().is_some() {
         bail!("--shadowed reads the live tree: it cannot be combined with --mountinfo");
     }
@@ -55,7 +56,7 @@ pub fn find(root: &Root, g: &crate::cli::Global) -> anyhow::Result<Vec<Shadowed>
     let exe = std::env::current_exe().context("cannot find the impermctl binary")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--config")
-        .arg(&g.config)
+        .arg(config)
         .arg("--root")
         .arg(root.dir());
     cmd.arg("diff").arg("--shadowed-helper").arg(&tmp);
@@ -89,7 +90,7 @@ struct Report {
 
 /// The helper: must be called while single-threaded.
 pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
-    let mounts = crate::diff::mount_table(root)?;
+    let mounts = root.mount_table()?;
     let points = mount_points_on_root(&mounts);
     let host = std::fs::canonicalize(root.dir())?;
     sw::private_mount_namespace().context(

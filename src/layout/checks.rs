@@ -76,19 +76,19 @@ pub static CHECKS: &[Check] = &[
     Check {
         name: "persistent-root-mounted",
         severity: Severity::Fatal,
-        description: "each persistence root is a mount point",
+        description: "each persistence root lives on a mounted filesystem, not on the ephemeral root (it need not be a mount point itself)",
         run: persistent_root_mounted,
     },
     Check {
         name: "persistent-root-separate",
         severity: Severity::Fatal,
-        description: "each persistence root is on another filesystem than / (device and superblock differ)",
+        description: "each persistence root's filesystem is another one than / (device differs)",
         run: persistent_root_separate,
     },
     Check {
         name: "persistent-root-writable",
-        severity: Severity::Fatal,
-        description: "each persistence root is writable",
+        severity: Severity::Warning,
+        description: "each persistence root is writable (a read-only root's entries are bound read-only)",
         run: persistent_root_writable,
     },
     Check {
@@ -151,6 +151,34 @@ impl Verdict {
     /// Any fatal finding?
     pub fn is_fatal(&self) -> bool {
         self.worst() == Some(Severity::Fatal)
+    }
+
+    /// The fatal findings that concern a persistence root of `settings`, by
+    /// root: those roots' entries are refused, the others proceed.
+    pub fn refused_roots<'a>(&'a self, settings: &Settings) -> Vec<(PathBuf, &'a Finding)> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+            .filter_map(|f| {
+                let p = f.path.as_ref()?;
+                settings
+                    .roots
+                    .iter()
+                    .any(|r| r.path == *p)
+                    .then(|| (p.clone(), f))
+            })
+            .collect()
+    }
+
+    /// A fatal finding that concerns no single root (then nothing is mounted).
+    pub fn fatal_for_all(&self, settings: &Settings) -> bool {
+        let per_root = self.refused_roots(settings).len();
+        let fatal = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+            .count();
+        fatal > per_root
     }
 }
 
@@ -285,11 +313,32 @@ fn mount_remedy(p: &Path) -> String {
     }
 }
 
+/// The filesystem holding `p`, for messages: "tank/ct/101 (zfs, mounted at /persist)".
+pub fn filesystem_of(state: &State, p: &Path) -> String {
+    match state.mounts.containing(p) {
+        Some(m) => format!(
+            "{} ({}, mounted at {})",
+            m.source,
+            m.fstype,
+            m.mount_point.display()
+        ),
+        None => "an unknown filesystem (not in the mount table)".into(),
+    }
+}
+
+/// Is the filesystem holding `p` the ephemeral root's own mount?
+fn on_root_mount(state: &State, p: &Path) -> bool {
+    state
+        .mounts
+        .containing(p)
+        .is_none_or(|m| m.mount_point == Path::new("/"))
+}
+
 fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
     c.settings
         .roots
         .iter()
-        .filter(|r| !c.state.mounts.is_mount_point(&r.path))
+        .filter(|r| on_root_mount(c.state, &r.path))
         .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == ProbeKind::Directory))
         .map(|r| {
             finding(
@@ -297,8 +346,9 @@ fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
                 Severity::Fatal,
                 Some(&r.path),
                 format!(
-                    "{} is not a mount point: it is a plain directory on the ephemeral root, so everything \"persisted\" there is lost at the next reboot",
-                    r.path.display()
+                    "{} is on the ephemeral root's filesystem {}, not on a mounted persistent filesystem: everything \"persisted\" there would be lost at the next reboot; its entries are refused",
+                    r.path.display(),
+                    filesystem_of(c.state, &r.path)
                 ),
                 mount_remedy(&r.path),
             )
@@ -315,7 +365,7 @@ fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
     };
     let mut out = vec![];
     for r in &c.settings.roots {
-        if !c.state.mounts.is_mount_point(&r.path) {
+        if on_root_mount(c.state, &r.path) {
             continue; // reported by persistent-root-mounted
         }
         if c.state.dev_of(&r.path) != Some(root_dev) {
@@ -332,10 +382,12 @@ fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
             severity,
             Some(&r.path),
             format!(
-                "{} is on the same filesystem as / (device {}:{})",
+                "{} is on {}, the same filesystem as / (device {}:{}){}",
                 r.path.display(),
+                filesystem_of(c.state, &r.path),
                 root_dev.0,
-                root_dev.1
+                root_dev.1,
+                if c.ephemeral { "; its entries are refused" } else { "" }
             ),
             if c.ephemeral {
                 mount_remedy(&r.path)
@@ -350,16 +402,24 @@ fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
 fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
     let mut out = vec![];
     for r in &c.settings.roots {
-        let ro_mount = c.state.mounts.at(&r.path).is_some_and(Mount::is_read_only);
+        let ro_mount = c
+            .state
+            .mounts
+            .containing(&r.path)
+            .is_some_and(Mount::is_read_only);
         let not_writable = c.state.probe(&r.path).and_then(|p| p.writable) == Some(false);
         if ro_mount || not_writable {
             out.push(finding(
                 "persistent-root-writable",
-                Severity::Fatal,
+                Severity::Warning,
                 Some(&r.path),
-                format!("persistence root {} is read-only", r.path.display()),
                 format!(
-                    "remount {} read-write (check the mount's options in vpsAdmin or fileSystems)",
+                    "persistence root {} is read-only ({}): its existing entries are bound read-only, and entries with no persistent copy yet cannot be created",
+                    r.path.display(),
+                    filesystem_of(c.state, &r.path)
+                ),
+                format!(
+                    "nothing to do if the dataset is read-only on purpose; else remount {} read-write (check the mount's options in vpsAdmin or fileSystems)",
                     r.path.display()
                 ),
             ));
@@ -525,10 +585,7 @@ fn recommended_paths(c: &Ctx) -> Vec<Finding> {
         .iter()
         .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
         .map(|(p, kind, lost)| {
-            let how = match kind {
-                Kind::Directory => crate::group::Persist::Directory,
-                Kind::File => crate::group::Persist::File,
-            };
+            let how = *kind;
             finding(
                 "recommended-paths",
                 Severity::Warning,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rustix::fs::FileType;
 
-use super::{Action, Kind, Options, Refusal, Step, writers_under};
+use super::{Action, Options, Refusal, Step, writers_under};
+use crate::config::Kind;
 use crate::config::{FORBIDDEN_PREFIXES, Settings};
 use crate::copy::{self, Differ};
 use crate::mountinfo::MountTable;

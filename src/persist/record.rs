@@ -7,15 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-/// Directory or file (as in the config: `directories` or `files`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A bind-mounted directory.
-    Directory,
-    /// A bind-mounted file.
-    File,
-}
+use crate::config::Kind;
 
 /// The document's `kind`.
 pub const KIND: &str = "Persisted";

@@ -117,7 +117,7 @@ impl Core {
         let suggest = suggest_nix(
             &self.persist_root,
             &group,
-            kind.unwrap_or(crate::group::Persist::Directory),
+            kind.unwrap_or(crate::config::Kind::Directory),
         );
         journal::unpersisted(&logical, &group, &suggest, &who, reminder);
         if !reminder {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::group::Persist;
+use crate::config::Kind;
 
 /// Bounds and intervals.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ pub struct Group {
     /// The directory (or file) to persist.
     pub path: PathBuf,
     /// Directory or file.
-    pub kind: Persist,
+    pub kind: Kind,
     /// Distinct files written and still present (a lower bound when `approximate`).
     pub files: u64,
     /// Their bytes, as of their last close.
@@ -195,13 +195,13 @@ impl Table {
         match change {
             Change::Dir => {
                 if path != g.path {
-                    g.kind = Persist::Directory;
+                    g.kind = Kind::Directory;
                 }
                 return Decision::Quiet;
             }
             Change::Write { size, created } => {
                 if path != g.path {
-                    g.kind = Persist::Directory;
+                    g.kind = Kind::Directory;
                 }
                 let key_hash = self.hasher.hash_one(path);
                 let old = if let Some(s) = g.samples.get_mut(path) {
@@ -365,9 +365,9 @@ impl EntryRef for HashMap<PathBuf, Group> {
     ) -> &mut Group {
         if !self.contains_key(group) {
             let kind = if path == group && !matches!(change, Change::Dir) {
-                Persist::File
+                Kind::File
             } else {
-                Persist::Directory
+                Kind::Directory
             };
             self.insert(
                 group.to_path_buf(),

@@ -56,7 +56,7 @@ fn first_write_warns_once_then_reminds_after_warn_every() {
     assert_eq!(grp.files, 10_001);
     assert_eq!(grp.bytes, 10_005);
     assert_eq!(grp.warnings, 2);
-    assert_eq!(grp.kind, Persist::Directory);
+    assert_eq!(grp.kind, Kind::Directory);
     assert_eq!(grp.sample().len(), 1000);
     assert_eq!(t.tracked_paths(), 10_001);
 }
@@ -132,8 +132,8 @@ fn a_single_file_group_is_persisted_as_a_file() {
     t.record(p("/etc/adjtime"), p("/etc/adjtime"), write(3), s(0));
     t.record(p("/etc/ssh"), p("/etc/ssh"), Change::Dir, s(0));
     t.record(p("/etc/ssh"), p("/etc/ssh/key"), write(3), s(0));
-    assert_eq!(t.get(p("/etc/adjtime")).unwrap().kind, Persist::File);
-    assert_eq!(t.get(p("/etc/ssh")).unwrap().kind, Persist::Directory);
+    assert_eq!(t.get(p("/etc/adjtime")).unwrap().kind, Kind::File);
+    assert_eq!(t.get(p("/etc/ssh")).unwrap().kind, Kind::Directory);
     t.add_writer(
         p("/etc/ssh"),
         Writer {

@@ -96,7 +96,7 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
     }
     let all_dirs = groups
         .iter()
-        .all(|g| g.kind == crate::group::Persist::Directory);
+        .all(|g| g.kind == crate::config::Kind::Directory);
     let what = if all_dirs { "directories" } else { "places" };
     let list: Vec<String> = groups
         .iter()

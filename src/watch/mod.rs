@@ -31,7 +31,7 @@ use crate::root::Root;
 use crate::sys::notify::{notify, watchdog_interval};
 
 /// Which backend to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
     /// fanotify if the kernel and privileges allow, else inotify.
     Auto,

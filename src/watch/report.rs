@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::core::Core;
 use super::groups::Writer;
 use super::journal::{bytes_h, count, thousands};
-use crate::group::{Persist, suggest_nix};
+use crate::config::Kind;
+use crate::group::suggest_nix;
 use crate::root::Root;
 
 /// One group, as reported.
@@ -88,8 +89,8 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
         .map(|g| GroupReport {
             path: g.path.clone(),
             kind: match g.kind {
-                Persist::Directory => "directory".into(),
-                Persist::File => "file".into(),
+                Kind::Directory => "directory".into(),
+                Kind::File => "file".into(),
             },
             suggest: suggest_nix(&core.persist_root, &g.path, g.kind),
             files: g.files,

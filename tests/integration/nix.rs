@@ -76,7 +76,7 @@ fn rendered_multi_root_config_parses() {
     let (so, se) = (util::stdout(&out), util::stderr(&out));
     assert!(!se.contains("error"), "config rejected:\n{se}");
     assert!(
-        so.contains("[persistent-root-mounted] /data is not a mount point"),
+        so.contains("[persistent-root-mounted] /data is on the ephemeral root's filesystem"),
         "{so}\n{se}"
     );
 }

@@ -361,3 +361,25 @@ fn home_must_contain_the_entry() {
         "{e}"
     );
 }
+
+/// `users.<name>.directories = [ "/" ]` renders the home itself as the
+/// entry; a user whose home is `/` renders `home = "/"`. Both are accepted.
+#[test]
+fn whole_home_and_slash_home_are_accepted() {
+    let dir = |path: &str, home: &str| {
+        format!(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"{path}\"\nuser = \"alice\"\nhome = \"{home}\"\n"
+        )
+    };
+    let s = ok(&dir("/home/alice", "/home/alice"));
+    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/home/alice")));
+    let s = ok(&dir("/root", "/root"));
+    assert_eq!(s.entries[0].path, Path::new("/root"));
+    let s = ok(&dir("/.cache", "/"));
+    assert_eq!(s.entries[0].home, None);
+    let s = ok(&dir("/srv/alice/data", "/srv/alice"));
+    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/srv/alice")));
+    // A file as the whole home is still outside nothing: only "inside" matters.
+    let e = err(&dir("/home/alice", "/home/alice/sub"));
+    assert!(e.message.contains("not inside the home directory"), "{e}");
+}

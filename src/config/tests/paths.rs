@@ -145,17 +145,14 @@ fn bad_roots() {
         "no `path`",
         "path = \"/persistent\"",
     );
-    let nested = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence]]\npath = \"/persistent/home\"\n";
     rejects(
-        nested,
-        "persistence[1].path",
-        5,
+        "version = 1\n[[persistence]]\npath = \"/proc/persist\"\n",
+        "persistence[0].path",
+        3,
         8,
-        "nested persistence roots",
-        "",
+        "under /proc, a virtual filesystem",
+        "/nix/persist",
     );
-    let nested_rev = "version = 1\n[[persistence]]\npath = \"/persistent/home\"\n[[persistence]]\npath = \"/persistent\"\n";
-    rejects(nested_rev, "persistence[1].path", 5, 8, "line 3", "");
     let twice = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence]]\npath = \"/persistent/\"\n";
     rejects(
         twice,
@@ -164,6 +161,71 @@ fn bad_roots() {
         8,
         "declared twice as a persistence root (lines 3 and 5)",
         "merge",
+    );
+}
+
+/// Roots where people put them: under /nix, nested, several on one
+/// filesystem. The validator accepts them; `boot` judges each root by the
+/// filesystem it lives on.
+#[test]
+fn roots_where_people_put_them() {
+    let d = "[[persistence.directories]]\n";
+    let f = "[[persistence.files]]\n";
+    let root = |p: &str| format!("[[persistence]]\npath = \"{p}\"\n");
+    for text in [
+        // tmpfs-root machines where /nix is the only disk
+        format!(
+            "version = 1\n{}{d}path = \"/var/log\"\n",
+            root("/nix/persist")
+        ),
+        // nested roots, both orders
+        format!(
+            "version = 1\n{}{d}path = \"/var/log\"\n{}{d}path = \"/home/alice\"\n",
+            root("/persist"),
+            root("/persist/home")
+        ),
+        format!(
+            "version = 1\n{}{d}path = \"/home/alice\"\n{}{f}path = \"/etc/machine-id\"\n",
+            root("/persist/home"),
+            root("/persist")
+        ),
+        // an entry with its own persistentStoragePath inside another root
+        format!(
+            "version = 1\n{}{d}path = \"/var/lib/nixos\"\n{}{d}path = \"/var/lib/postgresql\"\n",
+            root("/persistent"),
+            root("/persistent/databases")
+        ),
+        // sub-directories of one mounted filesystem
+        format!(
+            "version = 1\n{}{d}path = \"/etc/nixos\"\n{}{d}path = \"/home/bob\"\n",
+            root("/persist/system"),
+            root("/persist/home")
+        ),
+        // /nix/persist nested with /nix/persist/home
+        format!(
+            "version = 1\n{}{f}path = \"/etc/machine-id\"\n{}{d}path = \"/root\"\n",
+            root("/nix/persist"),
+            root("/nix/persist/home")
+        ),
+    ] {
+        let s = ok(&text);
+        assert_eq!(
+            s.roots.len(),
+            s.roots.iter().filter(|r| r.path.is_absolute()).count()
+        );
+    }
+    // Nesting never excuses the same target declared twice.
+    rejects(
+        &format!(
+            "version = 1\n{}{d}path = \"/var/log\"\n{}{d}path = \"/var/log\"\n",
+            root("/persist"),
+            root("/persist/home")
+        ),
+        "persistence[1].directories[0].path",
+        9,
+        8,
+        "/var/log is declared twice: as a directory in /persist (line 5) and as a directory in /persist/home (line 9)",
+        "keep only one",
     );
 }
 

@@ -3,6 +3,7 @@
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
 mod core;
+mod roots;
 mod safety;
 mod seed;
 mod units;

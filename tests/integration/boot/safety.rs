@@ -18,7 +18,8 @@ echo "mounts=$n0/$(nmounts)"
 fn refuses(layout: Layout, check: &str) {
     let o = vps(&layout, REFUSAL);
     assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    // Every root refused: nothing done, exit 2 (refused).
+    assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
     assert_eq!(val(&o, "same"), "yes", "the tree changed\n{}", dump(&o));
     let m = val(&o, "mounts");
     let (a, b) = m.split_once('/').unwrap();
@@ -52,16 +53,50 @@ fn refuses_when_persistent_is_on_the_root_filesystem() {
     );
 }
 
+/// A read-only root is a legitimate choice: its existing entries are bound
+/// (read-only, as the dataset is), with a warning; entries that would need
+/// a new persistent copy fail alone.
 #[test]
-fn refuses_when_persistent_is_read_only() {
+fn read_only_persistent_binds_read_only_with_a_warning() {
     require_root!();
-    refuses(
-        Layout {
+    let body = r#"
+mount -o remount,rw,bind "$R/persistent"
+mkdir -p "$R/persistent/etc/nixos" "$R/persistent/var/log"
+echo cfg > "$R/persistent/etc/nixos/configuration.nix"
+mount -o remount,ro,bind "$R/persistent"
+rc=0; imp boot 2>"$R/err" || rc=$?
+echo "rc=$rc"
+echo "rodev=$(devof /etc/nixos)"; echo "pdev=$(devof /persistent)"
+echo "cfg=$(cat "$R/etc/nixos/configuration.nix")"
+w=ok; touch "$R/etc/nixos/new" 2>/dev/null && w=writable
+echo "write=$w"
+echo BEGIN err; cat "$R/err"; echo END err
+"#;
+    let o = vps(
+        &Layout {
             persistent_ro: true,
             ..Layout::default()
         },
-        "persistent-root-writable",
+        body,
     );
+    assert_code(&o, 0);
+    // /var/lib/nixos and /etc/machine-id have no persistent copy and the
+    // dataset is read-only: those two fail alone, exit 1 (partial).
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "rodev"), val(&o, "pdev"), "{}", dump(&o));
+    assert_eq!(val(&o, "cfg"), "cfg");
+    assert_eq!(
+        val(&o, "write"),
+        "ok",
+        "the bind is read-only\n{}",
+        dump(&o)
+    );
+    let err = super::block(&o, "err");
+    assert!(
+        err.contains("persistent-root-writable") || err.contains("read-only"),
+        "{err}"
+    );
+    assert!(!err.contains("refusing"), "{err}");
 }
 
 #[test]
@@ -288,7 +323,7 @@ PY
         &body,
     );
     assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
     assert_eq!(val(&o, "prio"), "2", "{}", dump(&o));
     assert_eq!(val(&o, "fix"), "True", "{}", dump(&o));
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config::Kind;
+
 mod apply;
 mod plan;
 mod record;
@@ -15,7 +17,7 @@ mod writers;
 
 pub use apply::apply;
 pub use plan::plan;
-pub use record::{Kind, Record};
+pub use record::Record;
 
 /// `/run/impermctl/persisted.json` on the host: the paths `persist` bound
 /// during this boot (for `boot` to fold into `state.json`).

@@ -1,17 +1,19 @@
 //! The baseline: a manifest of the ephemeral root right after activation
 //! (path, type, inode, size, mtime, ctime), written once per boot by `boot`
-//! and read by `diff`. The format is in `diff::baseline_format`.
+//! and read by `diff`. The format is in `format`.
 
 use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::diff::walk::{self, Entry, Scope, Visit};
 use crate::root::Root;
 use crate::sys::walk::stat_at;
+use crate::walk::{self, Entry, Scope, Visit};
 
-pub use crate::diff::baseline_format::{Baseline, DirView, Rec, encode};
+pub mod format;
+
+pub use format::{Baseline, DirView, Rec, encode};
 
 impl Baseline {
     /// Read the baseline of `root`, if there is one.
@@ -57,7 +59,7 @@ impl Visit for Capture {
 
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
-    let mounts = crate::diff::mount_table(root)?;
+    let mounts = root.mount_table()?;
     let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 
-use crate::diff::walk::parent;
 use crate::sys::walk::Kind;
+use crate::walk::parent;
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
 const VERSION: u32 = 1;

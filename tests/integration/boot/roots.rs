@@ -1,0 +1,212 @@
+//! Persistence roots where people put them (issue 11, classes 1 and 7):
+//! under `/nix`, nested, sub-directories of one mounted filesystem, an
+//! entry's own root inside another; and failure isolation: an unusable
+//! root refuses only its own entries, the others are still bound.
+
+use super::{block, dump, val, vps};
+use crate::require_root;
+use crate::util::{Layout, assert_code};
+
+/// Write `$CFG` from `toml`, boot, and print `rc=`, the device of each
+/// listed target and of each listed root's filesystem (`dev:PATH=`).
+fn boot_with(toml: &str, prepare: &str, targets: &[&str]) -> std::process::Output {
+    let mut body = format!(
+        "cat > \"$CFG\" <<'T'\n{toml}T\n{prepare}\nrc=0; imp boot 2>\"$R/err\" || rc=$?\necho \"rc=$rc\"\n"
+    );
+    for t in targets {
+        body.push_str(&format!("echo \"dev:{t}=$(devof {t})\"\n"));
+    }
+    body.push_str("echo BEGIN err; cat \"$R/err\"; echo END err\n");
+    body.push_str("echo BEGIN status; imp status || true; echo END status\n");
+    vps(&Layout::default(), &body)
+}
+
+#[track_caller]
+fn bound(o: &std::process::Output, target: &str, dev_of: &str) {
+    let (t, d) = (
+        val(o, &format!("dev:{target}")),
+        val(o, &format!("dev:{dev_of}")),
+    );
+    assert!(
+        !t.is_empty() && t == d,
+        "{target} is not bound from {dev_of}'s filesystem\n{}",
+        dump(o)
+    );
+}
+
+#[test]
+fn two_roots_on_one_mounted_filesystem() {
+    require_root!();
+    let toml = r#"version = 1
+[[persistence]]
+path = "/persistent/system"
+[[persistence.directories]]
+path = "/etc/nixos"
+[[persistence.files]]
+path = "/etc/machine-id"
+[[persistence]]
+path = "/persistent/home"
+[[persistence.directories]]
+path = "/home/alice"
+"#;
+    let o = boot_with(
+        toml,
+        "mkdir -p \"$R/persistent/system\" \"$R/persistent/home\"",
+        &[
+            "/etc/nixos",
+            "/etc/machine-id",
+            "/home/alice",
+            "/persistent",
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    for t in ["/etc/nixos", "/etc/machine-id", "/home/alice"] {
+        bound(&o, t, "/persistent");
+    }
+    assert!(
+        !block(&o, "err").contains("not a mount point"),
+        "{}",
+        dump(&o)
+    );
+}
+
+#[test]
+fn a_root_under_nix_and_nested_roots() {
+    require_root!();
+    // /nix is the only disk (tmpfs-root machines): /nix/persist, with a
+    // nested root /nix/persist/home and an entry's own root inside it.
+    let toml = r#"version = 1
+[[persistence]]
+path = "/nix/persist"
+[[persistence.directories]]
+path = "/var/lib/nixos"
+[[persistence.files]]
+path = "/etc/machine-id"
+[[persistence]]
+path = "/nix/persist/home"
+[[persistence.directories]]
+path = "/home/bob"
+[[persistence]]
+path = "/nix/persist/db"
+[[persistence.directories]]
+path = "/var/lib/postgresql"
+"#;
+    let o = boot_with(
+        toml,
+        "mount -o remount,rw,bind \"$R/nix\" 2>/dev/null || mount -o remount,rw \"$R/nix\"\nmkdir -p \"$R/nix/persist/home\" \"$R/nix/persist/db\"",
+        &[
+            "/var/lib/nixos",
+            "/etc/machine-id",
+            "/home/bob",
+            "/var/lib/postgresql",
+            "/nix",
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    for t in [
+        "/var/lib/nixos",
+        "/etc/machine-id",
+        "/home/bob",
+        "/var/lib/postgresql",
+    ] {
+        bound(&o, t, "/nix");
+    }
+}
+
+#[test]
+fn nested_roots_on_their_own_filesystems() {
+    require_root!();
+    // /persistent and /persistent/home, each its own mount.
+    let toml = format!(
+        "{}[[persistence]]\npath = \"/persistent/home\"\n[[persistence.directories]]\npath = \"/home/carol\"\n",
+        crate::util::SEED
+    );
+    let o = boot_with(
+        &toml,
+        "mkdir -p \"$R/persistent/home\"; mount -t tmpfs tank/ct/101/home \"$R/persistent/home\"",
+        &[
+            "/etc/nixos",
+            "/home/carol",
+            "/persistent",
+            "/persistent/home",
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    bound(&o, "/etc/nixos", "/persistent");
+    bound(&o, "/home/carol", "/persistent/home");
+}
+
+/// The seed root is fine, a second root is not usable: the seed's entries
+/// are bound, the second root's entries are refused loudly, exit 1, and
+/// `status` says why instead of "run impermctl boot".
+fn second_root_unusable(prepare: &str, why: &str) {
+    let toml = format!(
+        "{}[[persistence]]\npath = \"/data\"\n[[persistence.directories]]\npath = \"/srv/www\"\n",
+        crate::util::SEED
+    );
+    let o = boot_with(
+        &toml,
+        prepare,
+        &[
+            "/etc/nixos",
+            "/var/log",
+            "/var/lib/nixos",
+            "/etc/machine-id",
+            "/srv/www",
+            "/persistent",
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "partial: exit 1\n{}", dump(&o));
+    for t in [
+        "/etc/nixos",
+        "/var/log",
+        "/var/lib/nixos",
+        "/etc/machine-id",
+    ] {
+        bound(&o, t, "/persistent");
+    }
+    assert_eq!(
+        val(&o, "dev:/srv/www"),
+        "",
+        "/srv/www must not be mounted\n{}",
+        dump(&o)
+    );
+    let err = block(&o, "err");
+    assert!(
+        err.contains("refusing the 1 entries of /data") && err.contains(why),
+        "{err}"
+    );
+    assert!(err.contains("1 FAILED"), "{err}");
+    let status = block(&o, "status");
+    let line = status
+        .lines()
+        .find(|l| l.contains("/srv/www"))
+        .unwrap_or_default();
+    assert!(!line.contains("run `impermctl boot`"), "{status}");
+    assert!(line.contains("/data is unusable"), "{status}");
+}
+
+#[test]
+fn a_second_root_not_mounted_refuses_only_its_entries() {
+    require_root!();
+    second_root_unusable("mkdir -p \"$R/data\"", "ephemeral root");
+}
+
+#[test]
+fn a_second_root_missing_refuses_only_its_entries() {
+    require_root!();
+    second_root_unusable("", "does not exist");
+}
+
+#[test]
+fn a_second_root_that_is_a_symlink_refuses_only_its_entries() {
+    require_root!();
+    second_root_unusable(
+        "mkdir -p \"$R/elsewhere\"; ln -s /elsewhere \"$R/data\"",
+        "symlink",
+    );
+}
