@@ -118,7 +118,7 @@ pub fn process_start(pid: i32) -> anyhow::Result<(i64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::walk::Kind;
+    use crate::sys::meta::Kind;
 
     fn rec(ino: u64, ctime: i64) -> Rec {
         Rec {

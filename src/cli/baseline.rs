@@ -41,7 +41,7 @@ fn parse_since(s: &str) -> anyhow::Result<Since> {
 
 /// Run `impermctl baseline`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(None)?;
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = &notice {
         eprintln!("impermctl: notice: {n}");
@@ -56,7 +56,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         (true, _) | (_, Since::Everything) => "everything as it is now".to_owned(),
         (false, Since::Time(s, _)) => format!(
             "what changed since {} ({})",
-            crate::diff::render::utc(s),
+            crate::human::local_time(s),
             a.since
         ),
     };

@@ -14,7 +14,7 @@ use crate::diff::groups::{Group, GroupClass, path_of};
 use crate::diff::{Change, Diff, Item};
 use crate::layout::{self, EntryState};
 use crate::root::Root;
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 /// The judgement of a diff.
 #[derive(Debug, Default)]

@@ -100,11 +100,11 @@ fn a_root_that_is_not_ephemeral_loses_nothing_and_says_why() {
     let o = util::run(&[
         "--root",
         d.path().to_str().unwrap(),
-        "--mountinfo",
-        fixture.to_str().unwrap(),
         "--config",
         "/nonexistent/c.toml",
         "diff",
+        "--mountinfo",
+        fixture.to_str().unwrap(),
     ]);
     assert_code(&o, 0);
     let s = stdout(&o);
