@@ -282,6 +282,12 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
     if let Ok(st) = rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        // Already the right link (its persistent parent was just recreated).
+        if fs::file_type(&st) == FileType::Symlink
+            && fs::readlink_beneath(dfd.as_fd(), Path::new(name)).is_ok_and(|to| to == e.source)
+        {
+            return Ok(());
+        }
         let ok = fs::file_type(&st) == FileType::RegularFile && (st.st_size == 0 || seeded);
         if !ok {
             bail!("{} appeared while planning; left alone", e.path.display());
