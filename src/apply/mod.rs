@@ -5,6 +5,7 @@
 
 mod facts;
 mod ids;
+mod levels;
 mod ops;
 
 use std::collections::HashMap;

@@ -4,6 +4,7 @@
 
 mod core;
 mod entries;
+mod perms;
 mod roots;
 mod safety;
 mod seed;
