@@ -41,7 +41,7 @@ struct Capture;
 
 impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
-    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<()> {
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
         acc.push((
             e.path.to_vec(),
@@ -53,14 +53,14 @@ impl Visit for Capture {
                 ctime: m.ctime,
             },
         ));
-        Ok(())
+        Ok(true)
     }
 }
 
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
     let mounts = root.mount_table()?;
-    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;

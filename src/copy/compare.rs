@@ -245,40 +245,7 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// copy would (same filesystem only, symlinks not followed): for progress
 /// estimates and `--dry-run`.
 pub fn measure(from: &Path) -> Result<(u64, u64)> {
-    let fd = sys::open_path(from).with_context(|| format!("cannot open {}", from.display()))?;
-    let m = sys::stat_fd(fd.as_fd()).with_context(|| format!("cannot stat {}", from.display()))?;
-    if m.kind != FileType::Directory {
-        return Ok((
-            1,
-            if m.kind == FileType::RegularFile {
-                m.size
-            } else {
-                0
-            },
-        ));
-    }
-    let d = sys::open_dir(from).with_context(|| format!("cannot open {}", from.display()))?;
-    let mut totals = (1, 0);
-    walk(d.as_fd(), (m.dev, m.mnt_id), &mut totals)
-        .with_context(|| format!("cannot measure {}", from.display()))?;
-    Ok(totals)
-}
-
-fn walk(d: BorrowedFd<'_>, dev: (u64, u64), t: &mut (u64, u64)) -> Result<()> {
-    for (n, _) in sys::read_dir(d)? {
-        let n = OsStr::from_bytes(n.as_bytes());
-        let m = sys::stat_at(d, n)?;
-        t.0 += 1;
-        match m.kind {
-            FileType::RegularFile => t.1 += m.size,
-            FileType::Directory
-                if (m.dev, m.mnt_id) == dev || (m.dev == dev.0 && m.mnt_id == 0) =>
-            {
-                let c = sys::open_dir_at(d, n)?;
-                walk(c.as_fd(), dev, t)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    let u =
+        crate::walk::usage(from).with_context(|| format!("cannot measure {}", from.display()))?;
+    Ok((u.entries, u.file_bytes))
 }

@@ -104,7 +104,7 @@ impl<'a> Found<'a> {
 impl<'a> Visit for Classify<'a> {
     type Acc = Found<'a>;
 
-    fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<()> {
+    fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<bool> {
         let (change, meta) = match self.baseline {
             None => self.since_boot(e)?,
             Some(b) => match found.lookup(b, e) {
@@ -119,7 +119,7 @@ impl<'a> Visit for Classify<'a> {
         if change != Change::Unchanged || self.keep_unchanged {
             found.items.push(item(e, change, meta.as_ref()));
         }
-        Ok(())
+        Ok(true)
     }
 }
 

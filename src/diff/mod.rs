@@ -67,7 +67,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         Some(b) => Basis::Baseline { created: b.created },
         None => Basis::BootTime { btime },
     };
-    let mut scope = walk::Scope::new(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
+    let mut scope =
+        walk::Scope::ephemeral(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
     scope.check_dev = root.mountinfo_override().is_some();
     let visit = compare::Classify {
         baseline: baseline.as_ref(),

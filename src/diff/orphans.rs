@@ -2,7 +2,6 @@
 //! covers (left behind when an entry was removed from the config). Listed
 //! with sizes; never deleted.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -72,23 +71,7 @@ fn scan(root: &Root, pr: &Path, dir: &Path, sources: &[&Path], out: &mut Vec<Orp
 }
 
 /// Apparent bytes and entry count of a tree, without following symlinks or
-/// crossing filesystems.
+/// crossing filesystems ((0, 0) when it cannot be read).
 pub fn du(p: &Path) -> (u64, u64) {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return (0, 0);
-    };
-    let (mut bytes, mut n) = (if m.is_dir() { 0 } else { m.len() }, 1);
-    if m.is_dir()
-        && let Ok(rd) = std::fs::read_dir(p)
-    {
-        for e in rd.flatten() {
-            let child = e.path();
-            if std::fs::symlink_metadata(&child).is_ok_and(|c| c.dev() == m.dev()) {
-                let (b, c) = du(&child);
-                bytes += b;
-                n += c;
-            }
-        }
-    }
-    (bytes, n)
+    crate::walk::usage(p).map_or((0, 0), |u| (u.file_bytes + u.link_bytes, u.entries))
 }

@@ -5,16 +5,19 @@
 //! on DIR, lists what lies under each mount point there, and reports back
 //! as JSON on stdout. Nothing it does is visible outside it.
 
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::walk as sw;
+use crate::sys::walk::{self as sw, Kind};
+use crate::walk::{self, Entry, Scope, Visit};
 
 /// What lies under one mount point on the ephemeral root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,23 +145,36 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every entry under `host` (sorted as a depth-first listing would be),
+/// shown with the logical prefix `logical`, and the bytes of its files.
 fn list(host: &Path, logical: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
-    let Ok(rd) = std::fs::read_dir(host) else {
+    struct Listing;
+    impl Visit for Listing {
+        type Acc = Vec<(Vec<u8>, u64)>;
+        fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
+            let size = match e.kind {
+                Kind::Dir => 0,
+                _ => sw::stat_at(e.dir, e.name)?.size,
+            };
+            acc.push((e.path.to_vec(), size));
+            Ok(true)
+        }
+    }
+    let count = AtomicU64::new(0);
+    let Ok(out) = walk::walk(
+        &Scope::tree(host),
+        &Listing,
+        walk::default_threads(),
+        &count,
+    ) else {
         return;
     };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let l = logical.join(e.file_name());
-        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
-            continue;
-        };
-        paths.push(show(&l));
-        if m.is_dir() {
-            list(&e.path(), &l, paths, bytes);
-        } else {
-            *bytes += m.len();
-        }
+    let mut found: Vec<(Vec<u8>, u64)> = out.accs.into_iter().flatten().collect();
+    found
+        .sort_by(|a, b| Path::new(OsStr::from_bytes(&a.0)).cmp(Path::new(OsStr::from_bytes(&b.0))));
+    for (p, size) in found {
+        paths.push(show(&logical.join(OsStr::from_bytes(&p[1..]))));
+        *bytes += size;
     }
 }
 

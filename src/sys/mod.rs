@@ -3,7 +3,6 @@
 #![allow(unsafe_code)]
 
 pub mod copy;
-pub mod dirents;
 pub mod fanotify;
 pub mod fs;
 pub mod inotify;

@@ -66,12 +66,11 @@ impl InotifyWatcher {
             limit_logged: false,
             last: (-1, Vec::new(), None),
         };
-        let root = scope.root.clone();
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::atomic::AtomicBool::new(false);
         let ino = &w.ino;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        scan::walk_dirs_parallel(scope, &root, threads, &|p| match ino.add_watch(p, MASK) {
+        scan::walk_dirs_parallel(scope, threads, &|p| match ino.add_watch(p, MASK) {
             Ok(wd) => {
                 added
                     .lock()

@@ -1,149 +1,27 @@
-//! The walker shared by `diff` and the baseline: a small work queue of
+//! The one tree walker (`diff`, the baseline, the watcher's scans,
+//! `persist`'s measure, `--orphans`, `--shadowed`): a small work queue of
 //! directories served by a few threads (std only). Directories are opened
 //! relative to their parent's fd without following symlinks; entries come
 //! from raw `getdents64` (names, `d_type`, `d_ino`), and the visitor decides
-//! what needs a `statx`. What is out of scope is pruned here: other
-//! filesystems, mount points (even same-device binds, from mountinfo), the
-//! declared persistence targets, `/nix`, `/proc`, `/sys`, `/dev`, `/run`,
-//! symlinks into a persistence root, and (unless asked) `watch.ignore`.
+//! what needs a `statx`. What is out of scope ([`Scope`]) is pruned here:
+//! other filesystems, pruned paths (mount points, even same-device binds),
+//! and for `diff` the declared targets and links into persistence.
 
-use std::collections::HashSet;
-use std::ffi::{CStr, CString};
+mod scope;
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::config::{FORBIDDEN_PREFIXES, Settings};
-use crate::mountinfo::MountTable;
 use crate::sys::walk::{self as sw, DirBuf, Kind};
 
-/// What the walk covers and what it prunes (logical paths as bytes).
-#[derive(Debug, Clone)]
-pub struct Scope {
-    /// The host directory of the root.
-    pub host_root: PathBuf,
-    /// Check each directory's device (the mount table may not match the
-    /// tree, e.g. `--mountinfo`). With the live table, mount points are
-    /// known and this costs a syscall per directory for nothing.
-    pub check_dev: bool,
-    prune: HashSet<Vec<u8>>,
-    prune_parents: HashSet<Vec<u8>>,
-    persist_roots: Vec<Vec<u8>>,
-    subtrees: Vec<Vec<u8>>,
-}
-
-impl Scope {
-    /// The scope for `settings` on a root at `host_root` whose mount table
-    /// (logical mount points) is `mounts`. `ignored` adds `watch.ignore`;
-    /// `subtrees` (logical, normalised) restricts the walk when not empty.
-    pub fn new(
-        host_root: &Path,
-        settings: &Settings,
-        mounts: &MountTable,
-        ignored: bool,
-        subtrees: &[PathBuf],
-    ) -> Scope {
-        let mut prune: HashSet<Vec<u8>> = HashSet::new();
-        let mut add = |p: &Path| {
-            if p != Path::new("/") {
-                prune.insert(p.as_os_str().as_bytes().to_vec());
-            }
-        };
-        mounts.mounts().iter().for_each(|m| add(&m.mount_point));
-        settings.entries.iter().for_each(|e| add(&e.path));
-        FORBIDDEN_PREFIXES.iter().for_each(|p| add(Path::new(p)));
-        if ignored {
-            settings.watch.ignore.iter().for_each(|p| add(p));
-        }
-        let prune_parents = prune.iter().map(|p| parent(p).to_vec()).collect();
-        Scope {
-            host_root: host_root.to_path_buf(),
-            check_dev: true,
-            prune,
-            prune_parents,
-            persist_roots: settings
-                .roots
-                .iter()
-                .map(|r| r.path.as_os_str().as_bytes().to_vec())
-                .collect(),
-            subtrees: subtrees
-                .iter()
-                .map(|p| p.as_os_str().as_bytes().to_vec())
-                .collect(),
-        }
-    }
-
-    /// Is `path` a mount point, a declared entry or otherwise pruned?
-    pub fn is_pruned(&self, path: &[u8]) -> bool {
-        self.prune.contains(path)
-    }
-
-    /// A symlink into a persistence root (its data is persisted), or one
-    /// of NixOS's `/etc` links into `/etc/static`: skipped.
-    fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
-        let Ok(target) = sw::read_link_at(dir, name) else {
-            return false;
-        };
-        let joined = if target.starts_with(b"/") {
-            target
-        } else {
-            [parent(path), b"/", &target].concat()
-        };
-        let norm = normalize(&joined);
-        self.persist_roots.iter().any(|r| under(r, &norm))
-            // NixOS regenerates these from /etc/static at every activation.
-            || (path.starts_with(b"/etc/") && under(b"/etc/static", &norm))
-    }
-}
-
-/// `a` is `b` or an ancestor of `b` (path-wise, bytes).
-pub fn under(a: &[u8], b: &[u8]) -> bool {
-    a == b"/" || (b.starts_with(a) && (b.len() == a.len() || b[a.len()] == b'/'))
-}
-
-/// The parent of a logical path (`/` for top-level entries).
-pub fn parent(p: &[u8]) -> &[u8] {
-    match p.iter().rposition(|&b| b == b'/') {
-        Some(0) | None => b"/",
-        Some(i) => &p[..i],
-    }
-}
-
-/// Lexically normalise an absolute byte path (`.`, `..`, `//`).
-fn normalize(p: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for c in p.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let mut out = Vec::with_capacity(p.len());
-    for c in parts {
-        out.push(b'/');
-        out.extend_from_slice(c);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
-}
-
-fn child_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(dir.len() + name.len() + 1);
-    if dir != b"/" {
-        p.extend_from_slice(dir);
-    }
-    p.push(b'/');
-    p.extend_from_slice(name);
-    p
-}
+use self::scope::child_path;
+pub use self::scope::{Scope, parent, under};
 
 /// One entry handed to a visitor.
 #[derive(Debug)]
@@ -164,11 +42,13 @@ pub struct Entry<'a> {
 }
 
 /// Decides, per entry, what to stat and what to keep.
-pub trait Visit: Sync {
+pub trait Visit {
     /// Per-thread results.
-    type Acc: Send + Default;
-    /// Look at one entry (called for directories too, before their content).
-    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> io::Result<()>;
+    type Acc: Default;
+    /// Look at one entry (called for directories too, before their
+    /// content). For a directory, `Ok(false)` skips its content; an error
+    /// is recorded as unreadable (the content is still read).
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> io::Result<bool>;
 }
 
 /// What a walk saw.
@@ -209,45 +89,27 @@ struct Walker<'a, V: Visit> {
 }
 
 /// Walk `scope` with `threads` threads; `count` is bumped per entry (progress).
-pub fn walk<V: Visit>(
+pub fn walk<V: Visit + Sync>(
     scope: &Scope,
     visit: &V,
     threads: usize,
     count: &AtomicU64,
-) -> anyhow::Result<Outcome<V::Acc>> {
-    use anyhow::Context;
-    let root = &scope.host_root;
-    let dev = sw::stat_path(root)
-        .with_context(|| format!("cannot stat the root {}", root.display()))?
-        .dev;
-    let inside = scope.subtrees.is_empty() || scope.subtrees.iter().any(|s| s == b"/");
-    let w = Walker {
-        scope,
-        visit,
-        dev,
-        queue: Mutex::new(Shared {
-            jobs: vec![Job {
-                parent: None,
-                name: CString::new(root.as_os_str().as_bytes())
-                    .context("the root path contains a NUL byte")?,
-                path: b"/".to_vec(),
-                inside,
-            }],
-            active: 0,
-            waiting: 0,
-        }),
-        cv: Condvar::new(),
-        unreadable: Mutex::new(Vec::new()),
-        count,
-        seq: AtomicU64::new(1),
+) -> anyhow::Result<Outcome<V::Acc>>
+where
+    V::Acc: Send,
+{
+    let w = Walker::new(scope, b"/", visit, count)?;
+    let accs = if threads <= 1 {
+        vec![w.work()]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| w.work())).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
     };
-    let accs = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(|| w.work())).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
     Ok(Outcome {
         accs,
         unreadable: w.unreadable.into_inner().unwrap_or_default(),
@@ -255,7 +117,131 @@ pub fn walk<V: Visit>(
     })
 }
 
-impl<V: Visit> Walker<'_, V> {
+/// A closure as a visitor, for walks on the calling thread that change
+/// state as they go (the watcher adding watches and recording files).
+struct Serial<F>(RefCell<F>);
+
+impl<F: FnMut(&Entry<'_>) -> io::Result<bool>> Visit for Serial<F> {
+    type Acc = ();
+    fn visit(&self, e: &Entry<'_>, _: &mut ()) -> io::Result<bool> {
+        (self.0.borrow_mut())(e)
+    }
+}
+
+/// Walk `scope` below the logical directory `start` on the calling thread,
+/// calling `f` for each entry (see [`Visit::visit`]; `start` itself is not
+/// visited). Returns what could not be read.
+pub fn serial(
+    scope: &Scope,
+    start: &[u8],
+    f: impl FnMut(&Entry<'_>) -> io::Result<bool>,
+) -> anyhow::Result<Vec<(Vec<u8>, String)>> {
+    let count = AtomicU64::new(0);
+    let visit = Serial(RefCell::new(f));
+    let w = Walker::new(scope, start, &visit, &count)?;
+    w.work();
+    Ok(w.unreadable.into_inner().unwrap_or_default())
+}
+
+/// What [`usage`] counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Entries, the top included.
+    pub entries: u64,
+    /// Bytes of regular files.
+    pub file_bytes: u64,
+    /// Bytes of symlinks (their targets' lengths).
+    pub link_bytes: u64,
+}
+
+impl Usage {
+    fn add(&mut self, kind: Kind, size: u64) {
+        self.entries += 1;
+        match kind {
+            Kind::File => self.file_bytes += size,
+            Kind::Symlink => self.link_bytes += size,
+            _ => {}
+        }
+    }
+}
+
+struct CountUsage;
+
+impl Visit for CountUsage {
+    type Acc = Usage;
+    fn visit(&self, e: &Entry<'_>, acc: &mut Usage) -> io::Result<bool> {
+        let size = match e.kind {
+            Kind::File | Kind::Symlink => sw::stat_at(e.dir, e.name)?.size,
+            _ => 0,
+        };
+        acc.add(e.kind, size);
+        Ok(true)
+    }
+}
+
+/// Entries and bytes of the tree at the host path `p`, on its filesystem,
+/// without following symlinks. Fails on the first entry it cannot read.
+pub fn usage(p: &Path) -> anyhow::Result<Usage> {
+    use anyhow::Context;
+    let m = sw::stat_path(p).with_context(|| format!("cannot stat {}", p.display()))?;
+    let mut total = Usage::default();
+    total.add(m.kind, m.size);
+    if m.kind == Kind::Dir {
+        let out = walk(
+            &Scope::tree(p),
+            &CountUsage,
+            default_threads(),
+            &AtomicU64::new(0),
+        )?;
+        if let Some((path, e)) = out.unreadable.first() {
+            let shown = p.join(OsStr::from_bytes(&path[1..]));
+            anyhow::bail!("cannot read {}: {e}", shown.display());
+        }
+        for u in out.accs {
+            total.entries += u.entries;
+            total.file_bytes += u.file_bytes;
+            total.link_bytes += u.link_bytes;
+        }
+    }
+    Ok(total)
+}
+
+impl<'a, V: Visit> Walker<'a, V> {
+    fn new(
+        scope: &'a Scope,
+        start: &[u8],
+        visit: &'a V,
+        count: &'a AtomicU64,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let root = &scope.host_root;
+        let dev = sw::stat_path(root)
+            .with_context(|| format!("cannot stat the root {}", root.display()))?
+            .dev;
+        let host = root.join(OsStr::from_bytes(start.strip_prefix(b"/").unwrap_or(start)));
+        let inside = scope.subtrees.is_empty() || scope.subtrees.iter().any(|s| under(s, start));
+        Ok(Walker {
+            scope,
+            visit,
+            dev,
+            queue: Mutex::new(Shared {
+                jobs: vec![Job {
+                    parent: None,
+                    name: CString::new(host.as_os_str().as_bytes())
+                        .context("the root path contains a NUL byte")?,
+                    path: start.to_vec(),
+                    inside,
+                }],
+                active: 0,
+                waiting: 0,
+            }),
+            cv: Condvar::new(),
+            unreadable: Mutex::new(Vec::new()),
+            count,
+            seq: AtomicU64::new(1),
+        })
+    }
+
     fn work(&self) -> V::Acc {
         let mut acc = V::Acc::default();
         let mut buf = DirBuf::default();
@@ -314,7 +300,7 @@ impl<V: Visit> Walker<'_, V> {
             }
         }
         drop(job.parent);
-        let check = self.scope.prune_parents.contains(&job.path);
+        let check = self.scope.may_prune_in(&job.path);
         let job_seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let scope = self.scope;
         // Counted per directory: one shared atomic per entry bounces its
@@ -355,7 +341,8 @@ impl<V: Visit> Walker<'_, V> {
                     dir_seq: job_seq,
                 };
                 match self.visit.visit(&e, acc) {
-                    Ok(()) => {}
+                    Ok(true) => {}
+                    Ok(false) => return,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return,
                     Err(e) => self.unreadable(path, &e),
                 }
@@ -386,23 +373,4 @@ pub fn default_threads() -> usize {
                 .map(|n| n.get().min(4))
                 .unwrap_or(2)
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_helpers() {
-        assert!(under(b"/persistent", b"/persistent/etc"));
-        assert!(under(b"/persistent", b"/persistent"));
-        assert!(!under(b"/persistent", b"/persistent2"));
-        assert!(under(b"/", b"/x"));
-        assert_eq!(parent(b"/etc/x"), b"/etc");
-        assert_eq!(parent(b"/etc"), b"/");
-        assert_eq!(normalize(b"/etc/../persistent/./a//b"), b"/persistent/a/b");
-        assert_eq!(normalize(b"/../.."), b"/");
-        assert_eq!(child_path(b"/", b"a"), b"/a");
-        assert_eq!(child_path(b"/a", b"b"), b"/a/b");
-    }
 }
