@@ -12,7 +12,7 @@ use crate::diff::groups::Group;
 use crate::diff::orphans::Orphan;
 use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff, Item};
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]

@@ -322,7 +322,9 @@ fn drain(
 fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
     match backend {
         Backend::Inotify(w) => core.rescan(&mut |d| match w.add(d) {
-            Err(Errno::ENOSPC) => anyhow::bail!(inotify::enospc_message(w.watched())),
+            Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32) => {
+                anyhow::bail!(inotify::enospc_message(w.watched()))
+            }
             _ => Ok(()),
         }),
         Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),
