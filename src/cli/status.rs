@@ -53,7 +53,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             path: e.path.clone(),
             kind: e.kind,
             source: e.source.clone(),
-            state: layout::entry_state(&state, e),
+            state: match settings.covered_by(e) {
+                Some(d) => EntryState::Covered { by: d.path.clone() },
+                None => layout::entry_state(&state, e),
+            },
         })
         .collect();
     if a.json {
@@ -93,6 +96,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             EntryState::WrongLink { target } => {
                 format!("symlink to {} (expected {})", show(target), show(&e.source))
             }
+            EntryState::Covered { by } => format!("covered by {}", show(by)),
         };
         let kind = match e.kind {
             Kind::Directory => "dir ",
