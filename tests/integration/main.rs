@@ -10,6 +10,7 @@ mod diff;
 mod manifest;
 mod nix;
 mod persist;
+mod sys;
 mod util;
 mod verify;
 mod watch;
