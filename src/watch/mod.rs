@@ -118,12 +118,12 @@ fn choose(choice: BackendChoice, scope: &scan::Scope) -> anyhow::Result<(Backend
 fn status_line(b: &BackendInfo, groups: usize) -> String {
     let g = match groups {
         1 => "1 unpersisted group".to_string(),
-        n => format!("{} unpersisted groups", journal::thousands(n as u64)),
+        n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
     };
     match b.name {
         "inotify" => format!(
             "inotify, {} dirs, {g}",
-            journal::thousands(b.watched as u64)
+            crate::human::thousands(b.watched as u64)
         ),
         n => format!("{n}, filesystem mark, {g}"),
     }
