@@ -136,9 +136,11 @@ mod tests {
     #[test]
     fn the_live_root_asks_nss() {
         let root = Root::new(None, None);
-        let mut ids = Ids::default();
-        ids.passwd = Some((PathBuf::from("/nonexistent"), HashMap::new()));
-        ids.group = Some((PathBuf::from("/nonexistent"), HashMap::new()));
+        let empty = || Some((PathBuf::from("/nonexistent"), HashMap::new()));
+        let mut ids = Ids {
+            passwd: empty(),
+            group: empty(),
+        };
         let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
             .unwrap()
             .unwrap();
