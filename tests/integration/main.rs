@@ -12,6 +12,7 @@ mod hardening;
 mod manifest;
 mod nix;
 mod persist;
+mod sys;
 mod util;
 mod verify;
 mod watch;
