@@ -7,6 +7,10 @@
 pub mod apply;
 /// The manifest of the ephemeral root right after activation, for `diff`.
 pub mod baseline;
+/// `impermctl baseline`: adopting what activation wrote into the baseline.
+pub mod baseline_refresh;
+/// One classification of written paths (catalog, grouping, suggestions) for `diff` and the watcher.
+pub mod classify;
 /// The command line: one file per subcommand.
 pub mod cli;
 /// `/etc/impermctl/config.toml`: raw serde → defaults → validated `Settings`.
@@ -19,6 +23,8 @@ pub mod diff;
 pub mod exit;
 /// Mapping a path to the directory a user would persist, and the config line for it.
 pub mod group;
+/// Sizes, counts, plurals and times for people: one function each.
+pub mod human;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
 /// Live changes without loss: `method = "copy"` files, entries left
@@ -29,6 +35,8 @@ pub mod live;
 pub mod logging;
 /// A parser and queries for `/proc/self/mountinfo`.
 pub mod mountinfo;
+/// File names as data: one human rendering, one byte-exact JSON encoding.
+pub mod names;
 /// Versioned machine-readable documents (`--json`).
 pub mod output;
 /// Moving live data into persistence (`impermctl persist`).

@@ -25,6 +25,10 @@ pub const MACHINE_ID: &str = "/etc/machine-id";
 pub enum Node {
     /// Nothing there.
     Missing,
+    /// Nothing there, and its parent directory is missing too (only
+    /// reported for file sources: a symlink to it could never come to life
+    /// until the parent exists, so boot creates it).
+    MissingParent,
     /// A directory; `empty` when it holds nothing.
     Dir {
         /// Holds no entries.
@@ -145,12 +149,24 @@ pub enum Why {
     /// `method = "copy"`: no persistent copy and no live data yet; saved
     /// when a program creates it.
     NothingToCopy,
+    /// Inside a declared directory whose bind already holds its data:
+    /// nothing is linked or bound inside that bind.
+    Covered {
+        /// The declared directory.
+        by: PathBuf,
+    },
     /// Something else is mounted there; never stacked.
     Foreign {
         /// The foreign mount's source.
         source: String,
         /// Its root.
         root: PathBuf,
+    },
+    /// A recorded entry that left the config is not undone: the record or
+    /// the mount there is not one impermctl made (see `state::untrusted`).
+    NotOurs {
+        /// Why, in a sentence.
+        reason: String,
     },
 }
 
@@ -218,6 +234,9 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
                 .any(|r| r.path == e.path && r.how == how)
         };
         let what = match obs.entries.get(&e.path) {
+            _ if let Some(d) = settings.covered_by(e) => {
+                What::Skip(Why::Covered { by: d.path.clone() })
+            }
             Some(f) if e.kind == Kind::File && e.method == FileMethod::Copy => {
                 plan_copy(e, f, before(How::Copied))
             }
@@ -239,12 +258,27 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
         let Some(f) = obs.leftovers.get(&r.path) else {
             continue;
         };
-        let op = match (&r.how, &f.mounted, &f.target) {
-            (How::Bound, Mounted::FromSource, _) => Op::Unmount,
-            (How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => Op::RemoveLink,
+        let not_ours = |reason: String| What::Skip(Why::NotOurs { reason });
+        let what = match (
+            crate::state::untrusted(r, &settings.roots),
+            &r.how,
+            &f.mounted,
+            &f.target,
+        ) {
+            (Some(why), ..) => not_ours(why),
+            (None, How::Bound, Mounted::FromSource, _) => What::Do {
+                ops: vec![Op::Unmount],
+            },
+            (None, How::Bound, Mounted::Foreign { source, root }, _) => not_ours(format!(
+                "the mount there ({source} {}) is not the bind of {} impermctl recorded",
+                root.display(),
+                r.source.display()
+            )),
+            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => What::Do {
+                ops: vec![Op::RemoveLink],
+            },
             _ => continue,
         };
-        let what = What::Do { ops: vec![op] };
         steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
@@ -303,8 +337,15 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
         Mounted::No => {}
     }
     match &f.target {
+        // Linked, but the link's persistent parent is gone: recreate it.
         Node::Symlink { to } if *to == e.source && e.kind == Kind::File => {
-            Some(What::Skip(Why::AlreadyLinked))
+            Some(if f.source == Node::MissingParent {
+                What::Do {
+                    ops: vec![Op::CreateSource, Op::Link],
+                }
+            } else {
+                What::Skip(Why::AlreadyLinked)
+            })
         }
         Node::Symlink { to } => Some(fail(format!(
             "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
@@ -315,7 +356,8 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
     }
 }
 
-fn options(e: &Entry) -> Vec<String> {
+/// The userspace options of `e`'s bind (`x-gvfs-hide`, `x-gvfs-trash`).
+pub fn mount_options(e: &Entry) -> Vec<String> {
     let mut o = Vec::new();
     if e.hide {
         o.push("x-gvfs-hide".to_string());
@@ -332,7 +374,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
     }
     let mut ops = Vec::new();
     match &f.source {
-        Node::Missing => match f.target {
+        Node::Missing | Node::MissingParent => match f.target {
             Node::Dir { empty: false } => ops.push(Op::Seed),
             _ => ops.push(Op::CreateSource),
         },
@@ -359,7 +401,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         ops.push(Op::KeepLive);
     }
     ops.push(Op::Mount {
-        options: options(e),
+        options: mount_options(e),
         hides,
     });
     What::Do { ops }
@@ -383,7 +425,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
         }
     };
     let source_exists = match &f.source {
-        Node::Missing => false,
+        Node::Missing | Node::MissingParent => false,
         Node::File { .. } => true,
         _ => {
             return fail(format!(
@@ -406,7 +448,10 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
             ));
         }
         (FileMethod::Symlink, false) if data => vec![Op::Seed, Op::Link],
-        (FileMethod::Symlink, _) => vec![Op::Link],
+        (FileMethod::Symlink, true) => vec![Op::Link],
+        // The link's persistent parents are created first (as upstream), so
+        // writers through the link can create the file.
+        (FileMethod::Symlink, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Auto, true) if target_len.is_none() => vec![Op::CreateTarget, mount(false)],
         (FileMethod::Auto, true) if data => vec![Op::KeepLive, mount(true)],
         (FileMethod::Auto, true) => vec![mount(false)],
@@ -419,7 +464,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
             ops.push(mount(false));
             ops
         }
-        (FileMethod::Auto, false) => vec![Op::Link],
+        (FileMethod::Auto, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Copy, _) => return plan_copy(e, f, false),
     };
     What::Do { ops }

@@ -69,6 +69,34 @@ impl<'a> MountIndex<'a> {
     }
 }
 
+impl MountIndex<'_> {
+    /// What is mounted on a recorded entry's path, judged strictly for an
+    /// undo: a bind of the recorded source that is a mount of its own (not
+    /// the persistence root's mount itself) and, when the record has a
+    /// mount ID, that very mount. Anything else is `Foreign`.
+    pub fn mounted_recorded(&self, r: &Recorded) -> Mounted {
+        let m = self.mounted(&r.path, &r.source);
+        let (Mounted::FromSource, Some(at)) = (&m, self.at(&r.path)) else {
+            return m;
+        };
+        let holder = self.containing(&r.source);
+        let own = holder.is_none_or(|h| h.id != at.id);
+        if own && r.mount_id.is_none_or(|id| id == at.id) {
+            m
+        } else {
+            Mounted::Foreign {
+                source: at.source.clone(),
+                root: at.root.clone(),
+            }
+        }
+    }
+
+    /// The mount ID of the mount at exactly `p`.
+    pub fn id_at(&self, p: &Path) -> Option<u64> {
+        self.at(p).map(|m| m.id)
+    }
+}
+
 /// Relative form of a logical absolute path.
 pub fn rel(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
@@ -87,8 +115,8 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
         let mut prefix = PathBuf::new();
         for c in rel.components() {
             prefix.push(c);
-            if let Ok(Some(st)) = fs::lstat_beneath(dir, &prefix)
-                && fs::file_type(&st) == FileType::Symlink
+            if let Ok(Some(m)) = fs::lstat_beneath(dir, &prefix)
+                && m.file_type == FileType::Symlink
             {
                 let to = fs::readlink_beneath(dir, &prefix).unwrap_or_default();
                 let at = shown
@@ -113,23 +141,21 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
 /// What is at `rel` beneath `dir` (`shown` is the path for messages).
 /// `deep`: look inside directories to tell empty from not (else they count as empty).
 pub fn node(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, deep: bool) -> Node {
-    let st = match fs::lstat_beneath(dir, rel) {
+    let m = match fs::lstat_beneath(dir, rel) {
         Ok(None) => return Node::Missing,
-        Ok(Some(st)) => st,
+        Ok(Some(m)) => m,
         Err(e) => {
             return Node::Blocked {
                 why: explain(dir, rel, shown, &e),
             };
         }
     };
-    match fs::file_type(&st) {
+    match m.file_type {
         FileType::Directory => {
-            let empty = !deep || fs::dir_is_empty(dir, rel).unwrap_or(false);
+            let empty = !deep || crate::sys::dir::is_empty(dir, rel).unwrap_or(false);
             Node::Dir { empty }
         }
-        FileType::RegularFile => Node::File {
-            len: st.st_size as u64,
-        },
+        FileType::RegularFile => Node::File { len: m.size },
         FileType::Symlink => Node::Symlink {
             to: fs::readlink_beneath(dir, rel).unwrap_or_default(),
         },
@@ -140,7 +166,7 @@ pub fn node(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, deep: bool) -> Node {
 /// Open handles on the root and the persistence roots.
 #[derive(Debug)]
 pub struct Handles {
-    /// The root (`O_PATH`).
+    /// The root (open for reading).
     pub root: OwnedFd,
     /// Each persistence root, opened beneath the root without symlinks.
     pub persist: HashMap<PathBuf, Result<OwnedFd, String>>,
@@ -153,7 +179,8 @@ impl Handles {
             .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
         let mut persist = HashMap::new();
         for r in &settings.roots {
-            let fd = fs::open_dir_beneath(rfd.as_fd(), rel(&r.path))
+            let dir = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+            let fd = fs::open_beneath(rfd.as_fd(), rel(&r.path), dir)
                 .map_err(|e| explain(rfd.as_fd(), rel(&r.path), &r.path, &e));
             persist.insert(r.path.clone(), fd);
         }
@@ -176,7 +203,16 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     let source = match h.persist(&e.root) {
         Ok(pfd) => {
             let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
-            node(pfd, srel, &e.source, true)
+            match node(pfd, srel, &e.source, true) {
+                Node::Missing if e.kind == crate::config::Kind::File => {
+                    let parent = srel.parent().unwrap_or(Path::new(""));
+                    match fs::lstat_beneath(pfd, parent) {
+                        Ok(None) => Node::MissingParent,
+                        _ => Node::Missing,
+                    }
+                }
+                n => n,
+            }
         }
         Err(why) => Node::Blocked { why },
     };
@@ -225,7 +261,7 @@ pub fn observe(
         let f = Facts {
             target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
             source: Node::Missing,
-            mounted: idx.mounted(&r.path, &r.source),
+            mounted: idx.mounted_recorded(r),
         };
         obs.leftovers.insert(r.path.clone(), f);
     }

@@ -5,6 +5,7 @@
 
 mod facts;
 mod ids;
+mod levels;
 mod live;
 mod ops;
 
@@ -151,6 +152,9 @@ pub fn apply_with_pending(
         .iter()
         .map(|e| (e.path.as_path(), e))
         .collect();
+    // A run killed between a bind and its utab line left the bind without
+    // its options: binds already in place get their line back.
+    let in_utab = utab::targets(&root.host(Path::new("/run/mount"))).unwrap_or_default();
     let mut steps = Vec::with_capacity(plan.steps.len());
     let mut counts = Counts::default();
     let mut record = Vec::new();
@@ -162,7 +166,10 @@ pub fn apply_with_pending(
         let entry = entries.get(planned.path.as_path()).copied();
         let replanned;
         let st = match entry {
-            Some(e) if e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) => {
+            Some(e)
+                if !matches!(planned.what, What::Skip(Why::Covered { .. }))
+                    && e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) =>
+            {
                 let (target, source) = facts::probe_entry(h, e);
                 let f = crate::plan::Facts {
                     target,
@@ -179,6 +186,9 @@ pub fn apply_with_pending(
             _ => planned,
         };
         let (done, outcome) = run_step(&mut cx, entry, st);
+        if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
+            repair_utab(&mut cx, e, &in_utab);
+        }
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
         }
@@ -219,6 +229,14 @@ pub fn apply_with_pending(
                     warn!(path = %st.path.display(), "{msg}");
                     cx.warnings.push(msg);
                 }
+                if let Why::NotOurs { reason } = why {
+                    let msg = format!(
+                        "{} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)",
+                        st.path.display()
+                    );
+                    warn!(path = %st.path.display(), "{msg}");
+                    cx.warnings.push(msg);
+                }
             }
             Outcome::Failed { error } => {
                 counts.failed += 1;
@@ -242,6 +260,7 @@ pub fn apply_with_pending(
                 kind: st.kind,
                 source: st.source.clone(),
                 how,
+                mount_id: None,
             });
         }
         steps.push(StepReport {
@@ -359,6 +378,17 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
         }
     }
     (done, outcome)
+}
+
+/// Queue the utab line of `e`'s existing bind when it has options and
+/// utab (`in_utab`: its targets) has no line for it.
+fn repair_utab(cx: &mut Cx, e: &Entry, in_utab: &std::collections::HashSet<PathBuf>) {
+    let options = crate::plan::mount_options(e);
+    if !options.is_empty() && !in_utab.contains(&e.path) {
+        debug!(path = %e.path.display(), "bound without its utab line: adding it");
+        cx.utab_add
+            .push((e.path.clone(), e.source.clone(), options.join(",")));
+    }
 }
 
 /// Record the userspace options of the new binds in `<root>/run/mount/utab`,

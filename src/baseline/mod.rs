@@ -8,10 +8,12 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::root::Root;
-use crate::sys::walk::stat_at;
+use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
+#[cfg(test)]
+mod tests_fuzz;
 
 pub use format::{Baseline, DirView, Rec, encode};
 
@@ -22,6 +24,12 @@ impl Baseline {
         let bytes = match std::fs::read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                anyhow::bail!(
+                    "the baseline {} is readable by root only (it names files in every user's home): run `sudo impermctl diff`",
+                    file.display()
+                );
+            }
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("cannot read the baseline {}", file.display()));
@@ -41,26 +49,26 @@ struct Capture;
 
 impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
-    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<()> {
+    fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
         acc.push((
             e.path.to_vec(),
             Rec {
-                kind: m.kind,
+                kind: m.kind(),
                 ino: m.ino,
                 size: m.size,
                 mtime: m.mtime,
                 ctime: m.ctime,
             },
         ));
-        Ok(())
+        Ok(true)
     }
 }
 
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
     let mounts = root.mount_table()?;
-    let mut scope = Scope::new(root.dir(), settings, &mounts, false, &[]);
+    let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
     let out = walk::walk(&scope, &Capture, walk::default_threads(), &count)?;
@@ -80,11 +88,19 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         return Ok(false);
     }
     let mut entries = capture(root, settings)?;
+    let refused = format::unencodable(&entries);
+    if let Some(first) = refused.first() {
+        tracing::warn!(
+            "baseline: {} entries left out: their directory path is longer than 65,535 bytes, which the baseline cannot record (first: {}…); `diff` lists them as new",
+            refused.len(),
+            crate::names::human(&first[..first.len().min(200)])
+        );
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(true)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::diff::{self, groups, orphans, render, shadowed};
+use crate::diff::{self, groups, judge, orphans, render, shadowed};
 use crate::exit::Exit;
 
 /// Format of `--suggest`.
@@ -24,7 +24,8 @@ pub struct Args {
     /// Only these subtrees (absolute paths on the ephemeral root).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Also list unchanged entries and paths in `watch.ignore`.
+    /// Also list what is not a loss: entries the system regenerates at every
+    /// boot (labelled), unchanged entries and paths in `watch.ignore`.
     #[arg(short, long)]
     pub all: bool,
     /// One line per path: `+` new, `M` modified, the size, the path.
@@ -46,6 +47,8 @@ pub struct Args {
     /// Also list content under the persistence roots that no declared entry covers.
     #[arg(long)]
     pub orphans: bool,
+    #[command(flatten)]
+    pub mi: super::MountinfoArg,
     /// Write the baseline if missing, then exit (`boot` does this at boot).
     #[arg(long, hide = true)]
     pub capture_baseline: bool,
@@ -56,7 +59,7 @@ pub struct Args {
 
 /// Run `impermctl diff`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(a.mi.mountinfo.as_deref())?;
     if let Some(dir) = &a.shadowed_helper {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
@@ -86,20 +89,44 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     let mut subtrees = Vec::new();
     for p in &a.paths {
-        subtrees.push(crate::root::normalize(p).with_context(|| {
+        let logical = crate::root::normalize(p).with_context(|| {
             format!(
                 "{}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib",
                 p.display()
             )
-        })?);
+        })?;
+        std::fs::symlink_metadata(root.host(&logical))
+            .with_context(|| format!("{}: cannot compare it", p.display()))?;
+        subtrees.push(logical);
+    }
+    if let Some(why) = judge::not_ephemeral(&root, &settings) {
+        if a.json {
+            crate::output::print_json(
+                "Diff",
+                &serde_json::json!({ "ephemeral": false, "reason": why, "summary": { "loses_data": false } }),
+            )?;
+        } else {
+            println!("{why}\nnothing would be lost at the next reboot");
+        }
+        return Ok(Exit::Ok);
     }
     let opts = diff::Options {
         all: a.all,
         subtrees,
         progress: !machine && std::io::stderr().is_terminal(),
     };
-    let d = diff::compute(&root, &settings, &opts)?;
-    let mut grouped = groups::group(&d.items);
+    let mut d = diff::compute(&root, &settings, &opts)?;
+    let mut cx = crate::classify::grouping::Context {
+        not_persisted: judge::not_persisted(&root, &settings),
+        ..Default::default()
+    };
+    if !opts.subtrees.is_empty() {
+        cx.not_persisted
+            .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
+    }
+    judge::merge_declared(&root, &settings, &mut d, &cx)?;
+    let j = judge::judge(&d, &root, &mut cx, a.all);
+    let mut grouped = j.groups.clone();
     let writers = diff::writers::load(&root);
     for grp in &mut grouped {
         if let Some(w) = writers.get(&grp.path) {
@@ -117,7 +144,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .transpose()?,
     };
     let stdout = std::io::stdout();
-    let colour = stdout.is_terminal();
+    let colour = crate::human::colour(&stdout);
     let mut out = std::io::BufWriter::new(stdout.lock());
     match (a.suggest, a.json, a.null, a.long) {
         (Some(SuggestFormat::Nix), ..) => {
@@ -128,11 +155,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         (None, true, ..) => {
             drop(out);
-            render::json(&root.dir().to_string_lossy(), &d, &grouped, &extras)?;
+            render::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
             out = std::io::BufWriter::new(std::io::stdout().lock());
         }
         (None, false, true, _) => {
-            render::nul(&mut out, &d)?;
+            render::nul(&mut out, &d, &j, a.all)?;
             if let Some(s) = &extras.shadowed {
                 for p in s.iter().flat_map(|x| &x.paths) {
                     out.write_all(p.as_bytes())?;
@@ -143,35 +170,73 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         (None, false, false, long) => {
             let st = render::Style::new(colour);
             if long {
-                render::long(&mut out, &d, st)?;
+                render::long(&mut out, &d, &j, a.all, st)?;
             } else {
-                render::human(&mut out, &d, &grouped, st)?;
+                render::human(&mut out, &d, &grouped, j.regenerated, st)?;
             }
             extras_human(&mut out, &extras)?;
         }
     }
     out.flush()?;
     drop(out);
-    if !d.unreadable.is_empty() && !a.json {
-        let (p, e) = &d.unreadable[0];
-        eprintln!(
-            "impermctl: {} path{} could not be read and {} not compared (first: {}: {e}); run as root to see everything",
-            d.unreadable.len(),
-            if d.unreadable.len() == 1 { "" } else { "s" },
-            if d.unreadable.len() == 1 {
-                "was"
-            } else {
-                "were"
-            },
-            render::escape(p)
-        );
+    if !a.json {
+        report_unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    Ok(if d.loses_data() || hidden {
+    let mut code = if j.loses_data() || hidden {
         Exit::Findings
     } else {
         Exit::Ok
-    })
+    };
+    code = code.merge(unreadable_exit(&d.unreadable, &opts.subtrees));
+    Ok(code)
+}
+
+/// The exit code for what could not be read: nothing (0); some paths, so
+/// the answer is partial (1); a PATH the user asked for, or the whole
+/// root, so there is no answer (2).
+fn unreadable_exit(unreadable: &[(Vec<u8>, String)], subtrees: &[PathBuf]) -> Exit {
+    use std::os::unix::ffi::OsStrExt;
+    if unreadable.is_empty() {
+        return Exit::Ok;
+    }
+    let asked = |p: &[u8]| {
+        if subtrees.is_empty() {
+            p == b"/"
+        } else {
+            subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
+        }
+    };
+    if unreadable.iter().any(|(p, _)| asked(p)) {
+        Exit::Error
+    } else {
+        Exit::Findings
+    }
+}
+
+/// Say on stderr which paths could not be read (the first ten, then a count).
+fn report_unreadable(unreadable: &[(Vec<u8>, String)]) {
+    const SHOWN: usize = 10;
+    if unreadable.is_empty() {
+        return;
+    }
+    let n = unreadable.len() as u64;
+    eprintln!(
+        "impermctl: could not read {} (not compared: what is under {} is not counted above){}:",
+        crate::human::counted(n, "path"),
+        if n == 1 { "it" } else { "them" },
+        if nix::unistd::geteuid().is_root() {
+            ""
+        } else {
+            "; run as root to see everything"
+        }
+    );
+    for (p, e) in unreadable.iter().take(SHOWN) {
+        eprintln!("  {}: {e}", render::escape(p));
+    }
+    if unreadable.len() > SHOWN {
+        eprintln!("  … and {} more", unreadable.len() - SHOWN);
+    }
 }
 
 fn extras_human(out: &mut impl Write, x: &render::Extras) -> std::io::Result<()> {

@@ -15,6 +15,8 @@ pub struct Args {
     /// Print a versioned JSON document.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mi: super::MountinfoArg,
 }
 
 #[derive(Serialize)]
@@ -42,11 +44,12 @@ struct Report<'a> {
 
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(a.mi.mountinfo.as_deref())?;
     let (settings, notice) = g.settings(false)?;
-    let state = layout::observe(&g.root(), &settings)?;
+    let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
-    let advice = Advice::new(&g.root(), &settings, &state, &v);
-    let mut live = crate::live::status::states(&g.root(), &settings);
+    let advice = Advice::new(&root, &settings, &state, &v);
+    let mut live = crate::live::status::states(&root, &settings);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -54,7 +57,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             path: e.path.clone(),
             kind: e.kind,
             source: e.source.clone(),
-            state: layout::entry_state(&state, e),
+            state: match settings.covered_by(e) {
+                Some(d) => EntryState::Covered { by: d.path.clone() },
+                None => layout::entry_state(&state, e),
+            },
             live: live.remove(&e.path),
         })
         .collect();
@@ -66,7 +72,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 notice: notice.as_deref(),
                 findings: &v.findings,
                 entries,
-                watcher: crate::watch::report::read_state(&g.root()).map(|(_, s)| s),
+                watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
             },
         )?;
         return Ok(super::verify::exit_for(&v));
@@ -80,40 +86,37 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(out, "\npersisted paths ({}):", entries.len())?;
     }
     for e in &entries {
-        let state = match (&e.live, &e.state) {
+        use crate::names::{printable, show};
+        let live_text = match (&e.live, &e.state) {
             (Some(l), EntryState::NotPersisted | EntryState::Missing) => {
-                crate::live::status::describe(l, &e.source)
+                Some(crate::live::status::describe(l, &e.source))
             }
-            _ => String::new(),
+            _ => None,
         };
-        let state = if !state.is_empty() {
-            state
-        } else {
-            match &e.state {
-                EntryState::Bound => format!("bound from {}", e.source.display()),
-                EntryState::Symlinked => format!("symlink to {}", e.source.display()),
-                EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
-                EntryState::NotPersisted => format!(
-                    "NOT PERSISTED: on the ephemeral root ({})",
-                    advice.for_entry(&e.path)
-                ),
-                EntryState::Foreign { source, root } => {
-                    format!("foreign mount: {source} {}", root.display())
-                }
-                EntryState::WrongLink { target } => format!(
-                    "symlink to {} (expected {})",
-                    target.display(),
-                    e.source.display()
-                ),
+        let state = match &e.state {
+            _ if live_text.is_some() => live_text.unwrap_or_default(),
+            EntryState::Bound => format!("bound from {}", show(&e.source)),
+            EntryState::Symlinked => format!("symlink to {}", show(&e.source)),
+            EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
+            EntryState::NotPersisted => format!(
+                "NOT PERSISTED: on the ephemeral root ({})",
+                advice.for_entry(&e.path)
+            ),
+            EntryState::Foreign { source, root } => {
+                format!("foreign mount: {} {}", printable(source), show(root))
             }
+            EntryState::WrongLink { target } => {
+                format!("symlink to {} (expected {})", show(target), show(&e.source))
+            }
+            EntryState::Covered { by } => format!("covered by {}", show(by)),
         };
         let kind = match e.kind {
             Kind::Directory => "dir ",
             Kind::File => "file",
         };
-        writeln!(out, "  {kind} {:<28} {state}", e.path.display())?;
+        writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
     }
-    crate::watch::report::print_status(&mut out, &g.root())?;
+    crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
 }
 

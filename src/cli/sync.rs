@@ -26,7 +26,7 @@ pub struct Args {
 
 /// Run `impermctl sync`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(None)?;
     let (settings, _) = g.settings(true)?;
     if a.follow {
         crate::live::saver::follow(&root, &settings, a.debounce_ms.map(Duration::from_millis))?;

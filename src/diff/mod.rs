@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod groups;
+pub mod judge;
 pub mod orphans;
 pub mod render;
 pub mod shadowed;
@@ -67,7 +68,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         Some(b) => Basis::Baseline { created: b.created },
         None => Basis::BootTime { btime },
     };
-    let mut scope = walk::Scope::new(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
+    let mut scope =
+        walk::Scope::ephemeral(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
     scope.check_dev = root.mountinfo_override().is_some();
     let visit = compare::Classify {
         baseline: baseline.as_ref(),

@@ -2,7 +2,6 @@
 //! covers (left behind when an entry was removed from the config). Listed
 //! with sizes; never deleted.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -15,17 +14,13 @@ use crate::root::Root;
 pub struct Orphan {
     /// The persistence root.
     pub root: PathBuf,
-    /// The item (logical path, under the root; invalid UTF-8 replaced in JSON).
-    #[serde(serialize_with = "lossy")]
+    /// The item (logical path, under the root; in JSON text, with `path_hex` when not UTF-8).
+    #[serde(serialize_with = "crate::names::lossy")]
     pub path: PathBuf,
     /// Bytes in it (apparent sizes, recursively).
     pub bytes: u64,
     /// Entries in it (itself included).
     pub entries: u64,
-}
-
-fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
 }
 
 /// Items under each persistence root that are neither a declared entry's
@@ -72,23 +67,7 @@ fn scan(root: &Root, pr: &Path, dir: &Path, sources: &[&Path], out: &mut Vec<Orp
 }
 
 /// Apparent bytes and entry count of a tree, without following symlinks or
-/// crossing filesystems.
+/// crossing filesystems ((0, 0) when it cannot be read).
 pub fn du(p: &Path) -> (u64, u64) {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return (0, 0);
-    };
-    let (mut bytes, mut n) = (if m.is_dir() { 0 } else { m.len() }, 1);
-    if m.is_dir()
-        && let Ok(rd) = std::fs::read_dir(p)
-    {
-        for e in rd.flatten() {
-            let child = e.path();
-            if std::fs::symlink_metadata(&child).is_ok_and(|c| c.dev() == m.dev()) {
-                let (b, c) = du(&child);
-                bytes += b;
-                n += c;
-            }
-        }
-    }
-    (bytes, n)
+    crate::walk::usage(p).map_or((0, 0), |u| (u.file_bytes + u.link_bytes, u.entries))
 }

@@ -1,18 +1,21 @@
 //! Rendering a diff: the grouped human summary, `-l` (one line per path),
 //! `-0` (NUL-separated paths), the versioned JSON document, and progress on
-//! a terminal. Colour only when stdout is a terminal.
+//! a terminal. Colour as `--color` and the environment say (`human::colour`).
 
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::diff::groups::Group;
+use crate::classify::Class;
+use crate::diff::groups::{Group, GroupClass};
+use crate::diff::judge::Judged;
 use crate::diff::orphans::Orphan;
 use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff, Item};
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
@@ -34,126 +37,115 @@ impl Style {
     }
 }
 
-/// Bytes as `12.3 MiB`.
-pub fn size(b: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if b < 1024 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1024.0;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
+pub use crate::human::size;
 
-/// A raw path for humans: control characters and invalid UTF-8 escaped.
+/// A raw path for humans: control characters and invalid UTF-8 escaped
+/// (the one rendering of names, `crate::names::human`).
 pub fn escape(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\n' => s.push_str("\\n"),
-                '\t' => s.push_str("\\t"),
-                '\\' => s.push_str("\\\\"),
-                c if c.is_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
-                c => s.push(c),
-            }
-        }
-        for x in chunk.invalid() {
-            s.push_str(&format!("\\x{x:02x}"));
-        }
-    }
-    s
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds.
-pub fn utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    crate::names::human(b)
 }
 
 /// One line saying what the diff compared against.
 pub fn basis_line(b: &Basis) -> String {
     match b {
         Basis::Baseline { created } => {
-            format!("basis: the baseline taken at boot ({})", utc(*created))
+            format!(
+                "basis: the baseline taken at boot ({})",
+                crate::human::local_time(*created)
+            )
         }
         Basis::BootTime { btime } => format!(
             "basis: no baseline (/run/impermctl/baseline is missing): listing everything changed since boot (ctime after {})",
-            utc(*btime)
+            crate::human::local_time(*btime)
         ),
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// The grouped summary.
-pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io::Result<()> {
+/// The grouped summary: losses (important first, with the consequence),
+/// then, with `--all`, what the system regenerates (labelled).
+pub fn human(
+    out: &mut impl Write,
+    d: &Diff,
+    groups: &[Group],
+    regenerated: u64,
+    st: Style,
+) -> io::Result<()> {
     writeln!(out, "{}", basis_line(&d.basis))?;
-    if groups.is_empty() {
-        return writeln!(out, "nothing would be lost at the next reboot");
-    }
+    let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let width = groups
         .iter()
         .map(|g| size(g.bytes).len())
         .max()
         .unwrap_or(0);
     for g in groups {
-        let what = match (g.new, g.modified) {
-            (_, 0) => "new".to_owned(),
-            (0, _) => "modified".to_owned(),
-            (n, m) => format!("{n} new, {m} modified"),
-        };
-        let mut line = format!(
-            "{:>width$}  {:>11}  {}  ({what}",
-            size(g.bytes),
-            plural(g.files, "file", "files"),
-            st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
-        );
-        if g.dirs > 0 {
-            line.push_str(&format!(", {}", plural(g.dirs, "dir", "dirs")));
-        }
-        if !g.writers.is_empty() {
-            line.push_str(&format!("; written by {}", g.writers.join(", ")));
-        }
-        writeln!(out, "{line})")?;
+        group_line(out, g, width, st)?;
     }
-    let (files, bytes) = groups
-        .iter()
-        .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
-    writeln!(
-        out,
-        "{}",
-        st.paint(
-            "1;31",
-            &format!(
-                "total: {} in {} and {} would be lost at the next reboot",
-                size(bytes),
-                plural(files, "file", "files"),
-                plural(groups.len() as u64, "group", "groups")
+    if losses.is_empty() {
+        writeln!(out, "nothing would be lost at the next reboot")?;
+    } else {
+        let (files, bytes) = losses
+            .iter()
+            .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
+        writeln!(
+            out,
+            "{}",
+            st.paint(
+                "1;31",
+                &format!(
+                    "total: {} in {} and {} would be lost at the next reboot",
+                    size(bytes),
+                    crate::human::counted(files, "file"),
+                    crate::human::counted(losses.len() as u64, "group")
+                )
             )
-        )
-    )
+        )?;
+    }
+    if regenerated > 0 && groups.iter().all(Group::is_loss) {
+        writeln!(
+            out,
+            "({} the system regenerates at every boot not shown: --all lists {})",
+            crate::human::count(regenerated, "entry", "entries"),
+            if regenerated == 1 { "it" } else { "them" }
+        )?;
+    }
+    Ok(())
+}
+
+fn group_line(out: &mut impl Write, g: &Group, width: usize, st: Style) -> io::Result<()> {
+    let what = match (g.new, g.modified) {
+        (_, 0) => "new".to_owned(),
+        (0, _) => "modified".to_owned(),
+        (n, m) => format!("{n} new, {m} modified"),
+    };
+    let label = match g.class {
+        GroupClass::Important => st.paint("1;31", "important "),
+        GroupClass::Regenerated => st.paint("2", "regenerated "),
+        GroupClass::Ordinary => String::new(),
+    };
+    let mut line = format!(
+        "{:>width$}  {:>11}  {label}{}  ({what}",
+        size(g.bytes),
+        crate::human::counted(g.files, "file"),
+        st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
+    );
+    if g.dirs > 0 {
+        line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
+    }
+    if !g.writers.is_empty() {
+        line.push_str(&format!("; written by {}", g.writers.join(", ")));
+    }
+    writeln!(out, "{line})")?;
+    let pad = " ".repeat(width + 15);
+    if let Some(c) = &g.consequence {
+        writeln!(out, "{pad}{}", st.paint("31", c))?;
+    }
+    if let Some(why) = &g.declared {
+        writeln!(out, "{pad}declared, but not persisted: {why}")?;
+    }
+    if let Some(why) = &g.regenerated {
+        writeln!(out, "{pad}not a loss: {why}")?;
+    }
+    Ok(())
 }
 
 fn sign(i: &Item) -> &'static str {
@@ -164,29 +156,42 @@ fn sign(i: &Item) -> &'static str {
     }
 }
 
-/// `-l`: one line per path.
-pub fn long(out: &mut impl Write, d: &Diff, st: Style) -> io::Result<()> {
+/// `-l`: one line per path (`+` new, `M` modified, `R` regenerated with
+/// `--all`, `!` after the sign for important entries).
+pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) -> io::Result<()> {
     writeln!(out, "{}", basis_line(&d.basis))?;
-    for i in &d.items {
+    for (n, i) in d.items.iter().enumerate() {
+        let class = j.classes.get(n);
+        if !(all || j.visible.get(n).copied().unwrap_or(true)) {
+            continue;
+        }
+        let regen = class.is_some_and(|c| !c.is_loss()) && i.change != Change::Unchanged;
         let s = match i.change {
+            _ if regen => st.paint("2", "R"),
             Change::New => st.paint("32", sign(i)),
             Change::Modified => st.paint("33", sign(i)),
             Change::Unchanged => sign(i).to_owned(),
+        };
+        let mark = match class {
+            Some(Class::Important { .. }) => "!",
+            _ => " ",
         };
         let mut p = escape(&i.path);
         if i.kind == Kind::Dir {
             p.push('/');
         }
-        writeln!(out, "{s} {:>10}  {p}", size(i.size))?;
+        writeln!(out, "{s}{mark}{:>10}  {p}", size(i.size))?;
     }
     Ok(())
 }
 
-/// `-0`: NUL-terminated raw paths.
-pub fn nul(out: &mut impl Write, d: &Diff) -> io::Result<()> {
-    for i in &d.items {
-        out.write_all(&i.path)?;
-        out.write_all(b"\0")?;
+/// `-0`: NUL-terminated raw paths (what `-l` lists).
+pub fn nul(out: &mut impl Write, d: &Diff, j: &Judged, all: bool) -> io::Result<()> {
+    for (n, i) in d.items.iter().enumerate() {
+        if all || j.visible.get(n).copied().unwrap_or(true) {
+            out.write_all(&i.path)?;
+            out.write_all(b"\0")?;
+        }
     }
     Ok(())
 }
@@ -200,6 +205,8 @@ struct JsonItem {
     kind: &'static str,
     change: Change,
     size: u64,
+    /// `important`, `ordinary` or `regenerated`.
+    class: &'static str,
 }
 
 /// The name of a kind in JSON.
@@ -215,20 +222,34 @@ pub fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-/// A raw path for JSON: text, plus hex when it is not valid UTF-8.
+/// A raw path for JSON: text, plus hex when it is not valid UTF-8
+/// (`crate::names`).
 pub fn json_path(b: &[u8]) -> (String, Option<String>) {
-    match std::str::from_utf8(b) {
-        Ok(s) => (s.to_owned(), None),
-        Err(_) => (
-            String::from_utf8_lossy(b).into_owned(),
-            Some(b.iter().map(|x| format!("{x:02x}")).collect()),
-        ),
+    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b));
+    (p.to_string_lossy().into_owned(), crate::names::hex(p))
+}
+
+/// A JSON record with a path, plus the path's `path_hex` when needed.
+#[derive(Serialize)]
+struct WithHex<'a, T: Serialize> {
+    #[serde(flatten)]
+    inner: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
+}
+
+fn with_hex<'a, T: Serialize>(inner: &'a T, p: &std::path::Path) -> WithHex<'a, T> {
+    WithHex {
+        inner,
+        path_hex: crate::names::hex(p),
     }
 }
 
 #[derive(Serialize)]
 struct Unreadable {
     path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
     error: String,
 }
 
@@ -246,13 +267,13 @@ struct Doc<'a> {
     root: String,
     basis: Basis,
     summary: Summary,
-    groups: &'a [Group],
+    groups: Vec<WithHex<'a, Group>>,
     items: Vec<JsonItem>,
     unreadable: Vec<Unreadable>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shadowed: Option<&'a [Shadowed]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    orphans: Option<&'a [Orphan]>,
+    orphans: Option<Vec<WithHex<'a, Orphan>>>,
 }
 
 /// Extra sections of the report.
@@ -264,12 +285,17 @@ pub struct Extras {
     pub orphans: Option<Vec<Orphan>>,
 }
 
-/// The versioned JSON document (kind `Diff`).
-pub fn json(root: &str, d: &Diff, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
+/// The versioned JSON document (kind `Diff`): every changed item with its
+/// class (regenerated ones too), the groups as shown.
+pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
     let items = d
         .items
         .iter()
-        .map(|i| {
+        .enumerate()
+        .filter(|(n, i)| {
+            j.all || i.change != Change::Unchanged || j.visible.get(*n).copied().unwrap_or(false)
+        })
+        .map(|(n, i)| {
             let (path, path_hex) = json_path(&i.path);
             JsonItem {
                 path,
@@ -277,31 +303,44 @@ pub fn json(root: &str, d: &Diff, groups: &[Group], x: &Extras) -> anyhow::Resul
                 kind: kind_name(i.kind),
                 change: i.change,
                 size: i.size,
+                class: match j.classes.get(n) {
+                    Some(Class::Important { .. }) => "important",
+                    Some(Class::Regenerated { .. }) => "regenerated",
+                    _ => "ordinary",
+                },
             }
         })
         .collect();
+    let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let doc = Doc {
         root: root.to_owned(),
         basis: d.basis,
         summary: Summary {
-            loses_data: d.loses_data(),
-            groups: groups.len(),
-            files: groups.iter().map(|g| g.files).sum(),
-            bytes: groups.iter().map(|g| g.bytes).sum(),
+            loses_data: j.loses_data(),
+            groups: losses.len(),
+            files: losses.iter().map(|g| g.files).sum(),
+            bytes: losses.iter().map(|g| g.bytes).sum(),
             entries_walked: d.entries,
         },
-        groups,
+        groups: groups.iter().map(|g| with_hex(g, &g.path)).collect(),
         items,
         unreadable: d
             .unreadable
             .iter()
-            .map(|(p, e)| Unreadable {
-                path: String::from_utf8_lossy(p).into_owned(),
-                error: e.clone(),
+            .map(|(p, e)| {
+                let (path, path_hex) = json_path(p);
+                Unreadable {
+                    path,
+                    path_hex,
+                    error: e.clone(),
+                }
             })
             .collect(),
         shadowed: x.shadowed.as_deref(),
-        orphans: x.orphans.as_deref(),
+        orphans: x
+            .orphans
+            .as_ref()
+            .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
     };
     crate::output::print_json("Diff", &doc)
 }
@@ -329,12 +368,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(size(512), "512 B");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(3 * 1024 * 1024), "3.0 MiB");
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(json_path(b"/\xff").1.as_deref(), Some("2fff"));
     }
 }

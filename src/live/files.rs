@@ -83,14 +83,14 @@ pub fn replace_with_copy(
     let shown_tmp = shown.with_file_name(&tmp);
     let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
     crate::sys::live::rename_replace(d.as_fd(), &tmp, name)?;
-    crate::sys::copy::fsync(d.as_fd())?;
+    crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
 }
 
 /// The directory holding `e`'s target, opened beneath the root (`None` when missing).
 fn target_dir(rootfd: BorrowedFd<'_>, e: &Entry) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
     let (parent, name) = fs::split(rel(&e.path))?;
-    match fs::open_dir_beneath(rootfd, parent) {
+    match crate::sys::dir::open(rootfd, parent) {
         Ok(fd) => Ok(Some((fd, name.to_os_string()))),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| {
@@ -110,7 +110,7 @@ fn source_dir(
     e: &Entry,
     create: bool,
 ) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
-    let pfd = fs::open_dir_beneath(rootfd, rel(&e.root))
+    let pfd = crate::sys::dir::open(rootfd, rel(&e.root))
         .with_context(|| format!("cannot open the persistence root {}", e.root.display()))?;
     let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
     let (parent, name) = fs::split(srel)?;
@@ -118,11 +118,11 @@ fn source_dir(
         let mut ids = crate::apply::Ids::default();
         let o = ids.owner(root, &e.parent)?;
         let mut owner = |_| Ok::<Owner, std::io::Error>(o);
-        let (fd, _) = fs::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
+        let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
             .with_context(|| format!("cannot create the parents of {}", e.source.display()))?;
         return Ok(Some((fd, name.to_os_string())));
     }
-    match fs::open_dir_beneath(pfd.as_fd(), parent) {
+    match crate::sys::dir::open(pfd.as_fd(), parent) {
         Ok(fd) => Ok(Some((fd, name.to_os_string()))),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => {
@@ -140,10 +140,10 @@ fn same_file(
 ) -> anyhow::Result<bool> {
     use std::io::Read;
     let (ma, mb) = (
-        crate::sys::copy::stat_at(a_dir, a)?,
-        crate::sys::copy::stat_at(b_dir, b)?,
+        crate::sys::meta::stat_at(a_dir, a)?,
+        crate::sys::meta::stat_at(b_dir, b)?,
     );
-    let meta = |m: &crate::sys::copy::Meta| (m.size, m.uid, m.gid, m.perm, m.mtime);
+    let meta = |m: &crate::sys::meta::Meta| (m.size, m.uid, m.gid, m.perm, m.mtime);
     if meta(&ma) != meta(&mb) {
         return Ok(false);
     }
@@ -166,7 +166,7 @@ fn same_file(
 }
 
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
-    crate::sys::copy::stat_at(dir, name).is_ok_and(|m| m.kind == FileType::RegularFile)
+    crate::sys::meta::stat_at(dir, name).is_ok_and(|m| m.file_type == FileType::RegularFile)
 }
 
 /// Boot: copy the persistent file onto the target, replacing what is there

@@ -17,12 +17,12 @@ pub const KEPT_DIR: &str = "impermctl-kept";
 
 /// `<root>/impermctl-kept/<YYYY-MM-DDTHH-MM-SSZ>/<path>` (logical).
 pub fn kept_path(root: &Path, path: &Path, now: i64) -> PathBuf {
-    let stamp = crate::diff::render::utc(now)
-        .trim_end_matches(" UTC")
-        .replace(' ', "T")
-        .replace(':', "-");
+    let stamp = jiff::Timestamp::from_second(now)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H-%M-%SZ")
+        .to_string();
     root.join(KEPT_DIR)
-        .join(format!("{stamp}Z"))
+        .join(stamp)
         .join(path.strip_prefix("/").unwrap_or(path))
 }
 
@@ -39,9 +39,9 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
     let (tparent, tname) = {
         let r = rel(&e.path);
         let (p, n) = fs::split(&r)?;
-        (fs::open_dir_beneath(rootfd.as_fd(), p)?, n.to_os_string())
+        (crate::sys::dir::open(rootfd.as_fd(), p)?, n.to_os_string())
     };
-    let pfd = fs::open_dir_beneath(rootfd.as_fd(), &rel(&e.root))?;
+    let pfd = crate::sys::dir::open(rootfd.as_fd(), rel(&e.root))?;
     let krel = to.strip_prefix(&e.root).unwrap_or(&to).to_path_buf();
     let (kparent, kname) = fs::split(&krel)?;
     let mut owner = |_| {
@@ -51,7 +51,7 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
             mode: 0o700,
         })
     };
-    let (kdir, _) = fs::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
+    let (kdir, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
         .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
     super::files::copy_at(tparent.as_fd(), &tname, &e.path, kdir.as_fd(), kname, &to)
         .with_context(|| {

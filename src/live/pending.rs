@@ -62,12 +62,10 @@ pub struct Pending {
 /// their units.
 pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
     let proc = Path::new("/proc");
-    crate::persist::writers_under(proc, &root.host(path))
+    crate::sys::proc::writers_under(proc, &root.host(path))
         .into_iter()
         .map(|w| {
-            let unit = std::fs::read_to_string(proc.join(w.pid.to_string()).join("cgroup"))
-                .ok()
-                .and_then(|c| crate::watch::attribution::unit_of_cgroup(&c));
+            let unit = crate::sys::proc::of_pid(proc, w.pid as i32).unit;
             WriterInfo {
                 pid: w.pid,
                 comm: w.comm,
@@ -133,15 +131,15 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     let mut staged = std::ffi::OsString::from(".");
     staged.push(name);
     staged.push(".impermctl-sync");
-    let dir = crate::sys::copy::open_dir(parent)
+    let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
     let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
     crate::sys::live::exchange(dir.as_fd(), &staged, name)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
-    crate::sys::copy::fsync(dir.as_fd())?;
+    crate::sys::fs::fsync(dir.as_fd())?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
-    crate::sys::copy::fsync(dir.as_fd())?;
+    crate::sys::fs::fsync(dir.as_fd())?;
     Ok(stats)
 }
 

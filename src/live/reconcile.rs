@@ -31,7 +31,8 @@ use anyhow::Context;
 use rustix::fs::{FileType, Mode, OFlags};
 
 use super::files::copy_at;
-use crate::sys::copy::{self as sys, Meta, Time};
+use crate::sys::meta::{Meta, Time};
+use crate::sys::{copy as sysc, dir as sdir, fs as sfs, meta as smeta};
 
 /// Quiet time after which the hidden original counts as settled.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -53,16 +54,16 @@ impl Snapshot {
             copy.parent().context("no parent")?,
             copy.file_name().context("no name")?,
         );
-        Self::take_at(sys::open_dir(parent)?.as_fd(), name)
+        Self::take_at(sfs::open_dir(parent)?.as_fd(), name)
     }
 
     /// Take it from `name` in `dir`.
     pub fn take_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<Snapshot> {
         let mut s = Snapshot::default();
-        let m = sys::stat_at(dir, name)?;
-        match m.kind {
+        let m = smeta::stat_at(dir, name)?;
+        match m.file_type {
             FileType::Directory => {
-                let d = sys::open_dir_at(dir, name)?;
+                let d = sdir::open(dir, name)?;
                 s.walk(d.as_fd(), Path::new(""))?;
             }
             FileType::RegularFile => {
@@ -74,16 +75,16 @@ impl Snapshot {
     }
 
     fn walk(&mut self, dir: BorrowedFd<'_>, rel: &Path) -> anyhow::Result<()> {
-        for (name, _) in sys::read_dir(dir)? {
+        for (name, _) in sdir::names(dir)? {
             let name = OsStr::from_bytes(name.to_bytes());
-            let m = sys::stat_at(dir, name)?;
+            let m = smeta::stat_at(dir, name)?;
             let r = rel.join(name);
-            match m.kind {
+            match m.file_type {
                 FileType::RegularFile => {
                     self.files.insert(r, (m.size, m.mtime));
                 }
                 FileType::Directory => {
-                    let d = sys::open_dir_at(dir, name)?;
+                    let d = sdir::open(dir, name)?;
                     self.walk(d.as_fd(), &r)?;
                 }
                 _ => {}
@@ -197,11 +198,11 @@ fn pass(
     out: &mut Carried,
     changing: &mut Vec<PathBuf>,
 ) -> anyhow::Result<()> {
-    let hm = sys::stat_fd(hidden)?;
-    match hm.kind {
+    let hm = smeta::stat_fd(hidden)?;
+    match hm.file_type {
         FileType::Directory => {
             let cdir =
-                sys::open_dir(copy).with_context(|| format!("cannot open {}", copy.display()))?;
+                sfs::open_dir(copy).with_context(|| format!("cannot open {}", copy.display()))?;
             dir_pass(
                 hidden,
                 cdir.as_fd(),
@@ -217,7 +218,7 @@ fn pass(
                 copy.parent().context("no parent")?,
                 copy.file_name().context("no name")?,
             );
-            let cdir = sys::open_dir(parent)?;
+            let cdir = sfs::open_dir(parent)?;
             let changed = carry_file(
                 hidden,
                 &hm,
@@ -246,20 +247,20 @@ fn dir_pass(
     out: &mut Carried,
     changing: &mut Vec<PathBuf>,
 ) -> anyhow::Result<()> {
-    for (cname, _) in sys::read_dir(hdir)? {
+    for (cname, _) in sdir::names(hdir)? {
         let name = OsStr::from_bytes(cname.to_bytes());
         let r = rel.join(name);
-        let Ok(hm) = sys::stat_at(hdir, name) else {
+        let Ok(hm) = smeta::stat_at(hdir, name) else {
             continue; // removed meanwhile: nothing to carry
         };
-        let cm = match sys::stat_at(cdir, name) {
+        let cm = match smeta::stat_at(cdir, name) {
             Ok(m) => Some(m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
-        match (hm.kind, cm.map(|m| m.kind)) {
+        match (hm.file_type, cm.map(|m| m.file_type)) {
             (FileType::Directory, Some(FileType::Directory)) => {
-                let (h, c) = (sys::open_dir_at(hdir, name)?, sys::open_dir_at(cdir, name)?);
+                let (h, c) = (sdir::open(hdir, name)?, sdir::open(cdir, name)?);
                 dir_pass(
                     h.as_fd(),
                     c.as_fd(),
@@ -271,7 +272,7 @@ fn dir_pass(
                 )?;
             }
             (FileType::RegularFile, Some(FileType::RegularFile)) => {
-                let Ok(h) = sys::open_read_at(hdir, name) else {
+                let Ok(h) = sysc::open_read_at(hdir, name) else {
                     continue;
                 };
                 if carry_file(h.as_fd(), &hm, cdir, chost, name, &r, snap, out)? {
@@ -326,7 +327,7 @@ fn keep_both(
     kept.push(format!(".impermctl-hidden-{}", std::process::id()));
     let mut n = 0;
     let mut candidate = kept.clone();
-    while sys::stat_at(cdir, &candidate).is_ok() {
+    while smeta::stat_at(cdir, &candidate).is_ok() {
         n += 1;
         candidate = kept.clone();
         candidate.push(format!("-{n}"));
@@ -363,7 +364,7 @@ fn carry_file(
         OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let cm = sys::stat_fd(c.as_fd())?;
+    let cm = smeta::stat_fd(c.as_fd())?;
     let hf = std::fs::File::from(h.try_clone_to_owned()?);
     let cf = std::fs::File::from(c);
     if hm.size > s_size && cm.size >= s_size && same_prefix(&hf, &cf, s_size)? {
@@ -406,8 +407,8 @@ fn write_from_fd(
     replace: bool,
 ) -> anyhow::Result<u64> {
     let tmp = super::files::staged(name, ".impermctl-reconcile");
-    let _ = sys::unlink_at(dir, &tmp, false);
-    let t = sys::create_at(dir, &tmp)?;
+    let _ = sfs::unlink_at(dir, &tmp, false);
+    let t = sfs::create_at(dir, &tmp)?;
     let (hf, tf) = (
         std::fs::File::from(h.try_clone_to_owned()?),
         std::fs::File::from(t),
@@ -422,14 +423,14 @@ fn write_from_fd(
         tf.write_all_at(&buf[..n], off)?;
         off += n as u64;
     }
-    sys::chown_fd(tf.as_fd(), hm.uid, hm.gid)?;
-    sys::chmod_fd(tf.as_fd(), hm.perm)?;
-    sys::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
+    sfs::chown_fd(tf.as_fd(), hm.uid, hm.gid)?;
+    sfs::chmod_fd(tf.as_fd(), hm.perm)?;
+    sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
     tf.sync_all()?;
     if replace {
         crate::sys::live::rename_replace(dir, &tmp, name)?;
     } else {
-        sys::rename_noreplace(dir, &tmp, name)?;
+        sfs::rename_noreplace(dir, &tmp, name)?;
     }
     Ok(off)
 }

@@ -19,7 +19,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::config::{Entry, Settings};
 use crate::root::Root;
-use crate::sys::inotify::{self as ino, Inotify};
+use crate::sys::inotify::{Inotify, ReadFlags, WatchFlags};
 
 /// Time between the last change of a copy file and its save.
 pub const DEBOUNCE: Duration = Duration::from_secs(1);
@@ -27,17 +27,17 @@ pub const DEBOUNCE: Duration = Duration::from_secs(1);
 /// compared, in case an event was lost).
 pub const RESCAN: Duration = Duration::from_secs(10);
 
-const MASK: u32 = ino::IN_CLOSE_WRITE
-    | ino::IN_MOVED_TO
-    | ino::IN_MOVED_FROM
-    | ino::IN_CREATE
-    | ino::IN_DELETE
-    | ino::IN_ATTRIB
-    | ino::IN_DELETE_SELF
-    | ino::IN_MOVE_SELF
-    | ino::IN_ONLYDIR
-    | ino::IN_DONT_FOLLOW
-    | ino::IN_EXCL_UNLINK;
+const MASK: WatchFlags = WatchFlags::CLOSE_WRITE
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF)
+    .union(WatchFlags::ONLYDIR)
+    .union(WatchFlags::DONT_FOLLOW)
+    .union(WatchFlags::EXCL_UNLINK);
 
 struct Watches<'a> {
     ino: Inotify,
@@ -69,40 +69,39 @@ impl Watches<'_> {
         }
     }
 
-    fn drain(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
-        loop {
-            let n = self.ino.read(buf).context("reading inotify events")?;
-            if n == 0 {
-                return Ok(());
+    fn drain(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> anyhow::Result<()> {
+        let mut events: Vec<(i32, ReadFlags, Vec<u8>)> = Vec::new();
+        self.ino
+            .drain(buf, |ev| events.push((ev.wd, ev.mask, ev.name.to_vec())))
+            .context("reading inotify events")?;
+        for (wd, mask, name) in events {
+            if mask.contains(ReadFlags::QUEUE_OVERFLOW) {
+                let all = Instant::now() + self.debounce;
+                for i in 0..self.entries.len() {
+                    self.due.insert(i, all);
+                }
+                continue;
             }
-            for ev in ino::events(&buf[..n]) {
-                if ev.mask & ino::IN_Q_OVERFLOW != 0 {
-                    let all = Instant::now() + self.debounce;
-                    for i in 0..self.entries.len() {
-                        self.due.insert(i, all);
-                    }
-                    continue;
-                }
-                let Some(ids) = self.by_wd.get(&ev.wd).cloned() else {
-                    continue;
-                };
-                if ev.mask & (ino::IN_IGNORED | ino::IN_DELETE_SELF | ino::IN_MOVE_SELF) != 0 {
-                    self.by_wd.remove(&ev.wd);
-                    for i in ids {
-                        self.watched[i] = false;
-                    }
-                    continue;
-                }
+            let Some(ids) = self.by_wd.get(&wd).cloned() else {
+                continue;
+            };
+            if mask.intersects(ReadFlags::IGNORED | ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF) {
+                self.by_wd.remove(&wd);
                 for i in ids {
-                    let name = self.entries[i].path.file_name().map(|n| n.as_bytes());
-                    if name == Some(ev.name) {
-                        // Due `debounce` after the first unsaved change: a file
-                        // that changes all the time is still saved that often.
-                        self.due.entry(i).or_insert(Instant::now() + self.debounce);
-                    }
+                    self.watched[i] = false;
+                }
+                continue;
+            }
+            for i in ids {
+                let own = self.entries[i].path.file_name().map(|n| n.as_bytes());
+                if own == Some(name.as_slice()) {
+                    // Due `debounce` after the first unsaved change: a file
+                    // that changes all the time is still saved that often.
+                    self.due.entry(i).or_insert(Instant::now() + self.debounce);
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -133,7 +132,7 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
         debounce.as_millis()
     );
     let _ = crate::sys::notify::notify(&format!("READY=1\nSTATUS=following {n} copy files"));
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 64 * 1024];
     let mut next_rescan = Instant::now() + RESCAN;
     loop {
         let next = w

@@ -118,12 +118,12 @@ fn choose(choice: BackendChoice, scope: &scan::Scope) -> anyhow::Result<(Backend
 fn status_line(b: &BackendInfo, groups: usize) -> String {
     let g = match groups {
         1 => "1 unpersisted group".to_string(),
-        n => format!("{} unpersisted groups", journal::thousands(n as u64)),
+        n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
     };
     match b.name {
         "inotify" => format!(
             "inotify, {} dirs, {g}",
-            journal::thousands(b.watched as u64)
+            crate::human::thousands(b.watched as u64)
         ),
         n => format!("{n}, filesystem mark, {g}"),
     }
@@ -162,7 +162,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .ok()
         .and_then(|t| serde_json::from_str::<report::WatchState>(&t).ok())
     {
-        core.announced = prev.groups.into_iter().map(|g| g.path).collect();
+        core.announced = prev
+            .groups
+            .into_iter()
+            .map(|g| crate::names::from_json(&g.path, g.path_hex.as_deref()))
+            .collect();
     }
     let mut info = BackendInfo {
         name: backend.name(),
@@ -322,7 +326,9 @@ fn drain(
 fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
     match backend {
         Backend::Inotify(w) => core.rescan(&mut |d| match w.add(d) {
-            Err(Errno::ENOSPC) => anyhow::bail!(inotify::enospc_message(w.watched())),
+            Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32) => {
+                anyhow::bail!(inotify::enospc_message(w.watched()))
+            }
             _ => Ok(()),
         }),
         Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),

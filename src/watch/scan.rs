@@ -1,21 +1,21 @@
 //! The watcher's scope (the root's filesystem, mount points pruned, our own
-//! run directory skipped) and a directory walk that stats directories only
-//! (`d_type`), for adding watches and catching up on new directories.
+//! run directory skipped) and its walks over [`crate::walk`], statting
+//! directories only (`d_type`), for adding watches and catching up on new
+//! directories.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fstat};
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::dirents;
+use crate::sys::meta::{Kind, stat_at};
+use crate::walk;
 
 /// What the watcher looks at.
 #[derive(Debug, Clone)]
@@ -94,151 +94,92 @@ pub enum Visit<'a> {
     File(&'a Path),
 }
 
-/// Walk `start` (a host directory) depth-first, staying on the scope's
-/// filesystem and out of pruned paths. `visit` returns false to skip a
+impl Scope {
+    /// The walker's scope: the root, its pruned and skipped paths.
+    fn walk_scope(&self) -> walk::Scope {
+        let mut w = walk::Scope::tree(&self.root);
+        // Directories are checked by `on_fs` before they are visited.
+        w.check_dev = false;
+        for p in self.prune.iter().chain(&self.skip) {
+            if let Some(l) = self.logical(p) {
+                w.prune(&l);
+            }
+        }
+        w
+    }
+
+    /// Is the directory `name` in `dir` on the root's filesystem?
+    fn on_fs(&self, e: &walk::Entry<'_>) -> bool {
+        stat_at(e.dir, e.name).is_ok_and(|m| m.dev == self.dev)
+    }
+
+    /// The host path of a walked entry.
+    fn host(&self, e: &walk::Entry<'_>) -> PathBuf {
+        self.root.join(OsStr::from_bytes(&e.path[1..]))
+    }
+}
+
+/// Walk `start` (a host directory), staying on the scope's filesystem and
+/// out of pruned paths; `start` is visited first, then what is below it,
+/// each directory before its content. `visit` returns false to skip a
 /// directory. Vanished or unreadable directories are skipped. Returns the
-/// number of directories read.
+/// number of directories visited.
 pub fn walk(
     scope: &Scope,
     start: &Path,
     files: bool,
     visit: &mut dyn FnMut(Visit<'_>) -> anyhow::Result<bool>,
 ) -> anyhow::Result<usize> {
-    let mut stack = vec![start.to_path_buf()];
-    let mut dirs = 0;
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
-    while let Some(dir) = stack.pop() {
-        if scope.pruned(&dir) {
-            continue;
-        }
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let Ok(fd) = open(&dir, flags, Mode::empty()) else {
-            continue;
-        };
-        match fstat(&fd) {
-            Ok(st) if st.st_dev == scope.dev => {}
-            _ => continue,
-        }
-        if !visit(Visit::Dir(&dir))? {
-            continue;
-        }
-        dirs += 1;
-        names.clear();
-        let _ = dirents::for_each(fd.as_fd(), &mut buf, &mut |n, t| {
-            names.push((n.to_vec(), t))
-        });
-        drop(fd);
-        for (n, t) in names.drain(..) {
-            let path = dir.join(OsStr::from_bytes(&n));
-            let is_dir = match t {
-                dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
-                t => t == dirents::DT_DIR,
-            };
-            if is_dir {
-                stack.push(path);
-            } else if files && !scope.pruned(&path) {
-                // A file mount point (a persisted file's bind) is not ours.
-                visit(Visit::File(&path))?;
-            }
-        }
+    let Some(logical) = scope.logical(start) else {
+        return Ok(0);
+    };
+    let dir = std::fs::symlink_metadata(start);
+    if scope.pruned(start) || !dir.is_ok_and(|m| m.is_dir() && m.dev() == scope.dev) {
+        return Ok(0);
     }
-    Ok(dirs)
+    if !visit(Visit::Dir(start))? {
+        return Ok(0);
+    }
+    let (mut dirs, mut failed) = (1, None);
+    walk::serial(&scope.walk_scope(), logical.as_os_str().as_bytes(), |e| {
+        let r = match e.kind {
+            _ if failed.is_some() => return Ok(false),
+            Kind::Dir if !scope.on_fs(e) => return Ok(false),
+            Kind::Dir => visit(Visit::Dir(&scope.host(e))).inspect(|&d| dirs += usize::from(d)),
+            _ if files => visit(Visit::File(&scope.host(e))),
+            _ => Ok(true),
+        };
+        Ok(r.unwrap_or_else(|err| {
+            failed = Some(err);
+            false
+        }))
+    })?;
+    failed.map_or(Ok(dirs), Err)
 }
 
-/// Directories only, on `threads` threads sharing one stack (start-up of
-/// the inotify backend: `inotify_add_watch` is safe to call concurrently).
-/// `visit` returns false to skip a directory. Returns the number read.
+/// Directories only, on `threads` threads (start-up of the inotify backend:
+/// `inotify_add_watch` is safe to call concurrently). `visit` returns false
+/// to skip a directory. Returns the number visited, the root included.
 pub fn walk_dirs_parallel(
     scope: &Scope,
-    start: &Path,
     threads: usize,
     visit: &(dyn Fn(&Path) -> bool + Sync),
 ) -> usize {
-    use std::sync::{Condvar, Mutex};
-    struct Work {
-        stack: Vec<PathBuf>,
-        busy: usize,
-    }
-    let work = Mutex::new(Work {
-        stack: vec![start.to_path_buf()],
-        busy: 0,
-    });
-    let cv = Condvar::new();
-    let total = std::sync::atomic::AtomicUsize::new(0);
-    let worker = || {
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut found: Vec<PathBuf> = Vec::new();
-        loop {
-            let dir = {
-                let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if let Some(d) = w.stack.pop() {
-                        w.busy += 1;
-                        break Some(d);
-                    }
-                    if w.busy == 0 {
-                        break None;
-                    }
-                    w = cv.wait(w).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            let Some(dir) = dir else {
-                cv.notify_all();
-                return;
-            };
-            found.clear();
-            if read_one(scope, &dir, &mut buf, &mut found, visit) {
-                total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
-            w.stack.append(&mut found);
-            w.busy -= 1;
-            drop(w);
-            cv.notify_all();
+    struct Dirs<'a>(&'a Scope, &'a (dyn Fn(&Path) -> bool + Sync));
+    impl walk::Visit for Dirs<'_> {
+        type Acc = usize;
+        fn visit(&self, e: &walk::Entry<'_>, n: &mut usize) -> std::io::Result<bool> {
+            let go = e.kind == Kind::Dir && self.0.on_fs(e) && (self.1)(&self.0.host(e));
+            *n += usize::from(go);
+            Ok(go)
         }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..threads.max(1) {
-            s.spawn(worker);
-        }
-        worker();
-    });
-    total.into_inner()
-}
-
-fn read_one(
-    scope: &Scope,
-    dir: &Path,
-    buf: &mut [u8],
-    found: &mut Vec<PathBuf>,
-    visit: &(dyn Fn(&Path) -> bool + Sync),
-) -> bool {
-    if scope.pruned(dir) {
-        return false;
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let Ok(fd) = open(dir, flags, Mode::empty()) else {
-        return false;
-    };
-    match fstat(&fd) {
-        Ok(st) if st.st_dev == scope.dev => {}
-        _ => return false,
+    if !visit(&scope.root) {
+        return 0;
     }
-    if !visit(dir) {
-        return false;
-    }
-    let _ = dirents::for_each(fd.as_fd(), buf, &mut |n, t| {
-        let path = dir.join(OsStr::from_bytes(n));
-        let is_dir = match t {
-            dirents::DT_UNKNOWN => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()),
-            t => t == dirents::DT_DIR,
-        };
-        if is_dir {
-            found.push(path);
-        }
-    });
-    true
+    let count = AtomicU64::new(0);
+    let walked = walk::walk(&scope.walk_scope(), &Dirs(scope, visit), threads, &count);
+    1 + walked.map_or(0, |o| o.accs.iter().sum::<usize>())
 }
 
 #[cfg(test)]
@@ -292,7 +233,7 @@ mod tests {
         let mut scope = Scope::new(&root).unwrap();
         scope.prune.insert(r.join("m"));
         let seen = std::sync::Mutex::new(Vec::new());
-        let n = walk_dirs_parallel(&scope, r, 3, &|p| {
+        let n = walk_dirs_parallel(&scope, 3, &|p| {
             seen.lock().unwrap().push(p.to_path_buf());
             true
         });

@@ -3,13 +3,16 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod boot;
+mod cli;
 mod config;
 mod copy_kill;
 mod deb;
 mod diff;
+mod hardening;
 mod manifest;
 mod nix;
 mod persist;
+mod sys;
 mod util;
 mod verify;
 mod watch;
