@@ -38,7 +38,7 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
         Mounted::No => {}
     }
     let source = match &f.source {
-        Node::Missing => false,
+        Node::Missing | Node::MissingParent => false,
         Node::File { .. } => true,
         Node::Symlink { to } => {
             return fail(format!(
@@ -55,7 +55,7 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
         }
     };
     let target = match &f.target {
-        Node::Missing => Target::Missing,
+        Node::Missing | Node::MissingParent => Target::Missing,
         Node::File { len } => Target::File(*len),
         Node::Symlink { to } if *to == e.source => Target::LinkToSource,
         Node::Symlink { to } => {
@@ -177,6 +177,12 @@ mod tests {
             ),
             (file(5), Missing, true, What::Skip(Why::AlreadyCopied)),
             (Missing, Missing, false, What::Skip(Why::NothingToCopy)),
+            (
+                Missing,
+                MissingParent,
+                false,
+                What::Skip(Why::NothingToCopy),
+            ),
             (link, Missing, false, What::Skip(Why::NothingToCopy)),
         ];
         for (t, s, before, want) in table {

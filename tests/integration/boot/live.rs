@@ -227,7 +227,7 @@ fn a_history_file_renamed_over_survives_the_reboot() {
     require_root!();
     let body = format!(
         r#"{COPY_CFG}
-imp boot 2>/dev/null
+imp boot 2>"$R/../boot.err" || {{ echo "boot-rc=$?"; cat "$R/../boot.err"; exit 1; }}
 "$IMPERMCTL" --root "$R" --config "$CFG" sync --follow --debounce-ms 100 >/dev/null 2>"$R/../sync.err" & s=$!; trap "kill $s 2>/dev/null || true" EXIT
 h="$R/root/.local/share/fish"; mkdir -p "$h"
 for i in 1 2 3; do
