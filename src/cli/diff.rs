@@ -100,11 +100,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     let d = diff::compute(&root, &settings, &opts)?;
     let mut grouped = groups::group(&d.items);
-    let writers = diff::writers::load(&root);
-    for grp in &mut grouped {
-        if let Some(w) = writers.get(&grp.path) {
-            grp.writers = w.clone();
-        }
+    if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
+        groups::add_writers(&mut grouped, &watcher);
     }
     let extras = render::Extras {
         shadowed: a

@@ -134,7 +134,8 @@ pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io:
             line.push_str(&format!(", {}", plural(g.dirs, "dir", "dirs")));
         }
         if !g.writers.is_empty() {
-            line.push_str(&format!("; written by {}", g.writers.join(", ")));
+            let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
+            line.push_str(&format!("; written by {}", ws.join(", ")));
         }
         writeln!(out, "{line})")?;
     }

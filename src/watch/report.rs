@@ -117,12 +117,12 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
     }
 }
 
+/// The `kind` of `watch.json`.
+pub const KIND: &str = "WatchState";
+
 /// Write `state` to `file` atomically (temp file in the same directory, rename).
 pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let text = crate::output::to_json("WatchState", state)?;
-    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", file.display()))
+    crate::output::write_file(file, KIND, state)
 }
 
 /// Read the watcher's state: over D-Bus when the daemon answers there,
@@ -135,8 +135,9 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
         return Some(("D-Bus".into(), s));
     }
     let file = root.watch_file();
-    let text = std::fs::read_to_string(&file).ok()?;
-    let state: WatchState = serde_json::from_str(&text).ok()?;
+    let state = crate::output::read_file(&file, KIND, "the watcher rewrites it")
+        .inspect_err(|e| tracing::debug!("{e:#}"))
+        .ok()??;
     Some((file.display().to_string(), state))
 }
 
@@ -175,14 +176,7 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         writeln!(out, "  fanotify not used: {f}")?;
     }
     for g in &s.groups {
-        let writers: Vec<String> = g
-            .writers
-            .iter()
-            .map(|w| match &w.unit {
-                Some(u) => format!("{} ({u})", w.comm),
-                None => w.comm.clone(),
-            })
-            .collect();
+        let writers: Vec<String> = g.writers.iter().map(Writer::to_string).collect();
         let by = if writers.is_empty() {
             String::new()
         } else {
