@@ -48,10 +48,9 @@ run_tests() {
     cargo test --no-fail-fast
   fi
   cargo test --doc
-  if [ -x tests/nix/run.sh ]; then
-    log "Nix module: parse and evaluation tests"
-    tests/nix/run.sh
-  fi
+  # The Nix layer (tests/nix/run.sh: parse, evaluation with the vendored
+  # nixpkgs lib, module/binary agreement) ran above, once, as the
+  # integration test nix::nix_parse_eval_and_cross_check.
   if [ -x tests/e2e/run ]; then
     log "system tests: systemd in nspawn on a vpsFree-like layout"
     tests/e2e/run

@@ -1,13 +1,14 @@
 # `services.impermctl`: renders /etc/impermctl/config.toml from
 # `config.environment.persistence` (impermctl's module or upstream
-# impermanence's, same attribute names), installs the binary, its units, the
-# D-Bus policy and the journal catalog, and runs `impermctl boot` early in
-# activation.
+# impermanence's, same attribute names) and Home Manager users'
+# `home.persistence`, installs the binary, its units, the D-Bus policy and
+# the journal catalog. ./ordering.nix decides where `impermctl boot` runs
+# (systemd units, and an activation snippet only where activation still has
+# work that reads persisted state); ./secrets.nix orders agenix and sops-nix
+# after it.
 #
 # Two modes:
-# - mount = true (set by ./persistence.nix): impermctl does the mounting;
-#   activation snippet `impermctl-boot` runs before `users`, and
-#   impermctl-boot.service re-checks before local-fs.target.
+# - mount = true (set by ./persistence.nix): impermctl does the mounting.
 # - mount = false (audit only, next to upstream impermanence, which mounts):
 #   the same config file is rendered, impermctl-boot.service is masked, no
 #   activation snippet is added, and impermctl-audit.service runs
@@ -33,8 +34,28 @@ let
 
   cfg = config.services.impermctl;
   persistence = config.environment.persistence or { };
-  hasEnabledLocation = any (l: l.enable or true) (attrValues persistence);
+  homeManagerUsers = config.home-manager.users or { };
+  hmLocations = lib.concatMap (u: attrValues (u.home.persistence or { })) (attrValues homeManagerUsers);
+  hasEnabledLocation = any (l: l.enable or true) (attrValues persistence ++ hmLocations);
   debug = any (l: l.enableDebugging or false) (attrValues persistence);
+
+  # The layout `verify` expects, from what NixOS mounts on `/` (a container
+  # such as a vpsFree VPS declares none: `auto` knows vpsFree's datasets).
+  rootFileSystem = config.fileSystems."/" or null;
+  rootFsType = if rootFileSystem == null then null else rootFileSystem.fsType or null;
+  layoutFromFileSystems =
+    if (config.boot.isContainer or false) || rootFsType == null then
+      "auto"
+    else if builtins.elem rootFsType [ "tmpfs" "zfs" "btrfs" ] then
+      rootFsType
+    else
+      "auto";
+
+  # Rust: the package's minimum (Cargo.toml rust-version) against the rustc
+  # it is built with (package.nix passthru); a prebuilt package has neither.
+  rustMinimum = cfg.package.minimumRustVersion or null;
+  rustc = cfg.package.rustcVersion or null;
+  rustTooOld = rustMinimum != null && rustc != null && lib.versionOlder rustc rustMinimum;
 
   settings = {
     layout = {
@@ -45,7 +66,7 @@ let
     roots = helpers.rootsOf {
       inherit persistence;
       users = config.users.users or { };
-      homeManagerUsers = config.home-manager.users or { };
+      inherit homeManagerUsers;
     };
     watch = {
       inherit (cfg.watch) ignore;
@@ -54,17 +75,21 @@ let
     };
   };
   configText = helpers.renderConfig settings;
+  # What `impermctl verify --config` would refuse in the rendered file, in
+  # its words: an assertion when impermctl mounts (the binary would refuse
+  # at boot), a warning in audit mode (upstream impermanence mounts anyway).
+  problems = map (
+    p: "environment.persistence: ${p.message}\n  fix: ${p.fix}"
+  ) (helpers.configProblems settings.roots);
   # builtins.toFile rather than pkgs.writeText: the file has no store
   # references, and the module then evaluates with nixpkgs' lib alone.
   configFile = builtins.toFile "impermctl-config.toml" configText;
   bin = "${cfg.package}/bin/impermctl";
-
-  # nixpkgs replaces the `users` snippet with "" under systemd-sysusers or
-  # userborn (and userborn asserts it stays ""): only then is there no
-  # snippet to order before.
-  usersSnippet = !(config.systemd.sysusers.enable or false) && !(config.services.userborn.enable or false);
+  catalog = "${cfg.package}/lib/systemd/catalog/impermctl.catalog";
 in
 {
+  imports = [ ./ordering.nix ];
+
   options.services.impermctl = {
     enable = mkOption {
       type = types.bool;
@@ -128,8 +153,13 @@ in
           "btrfs"
           "any"
         ];
-        default = "auto";
-        description = "What `/` must be to count as ephemeral (`auto` detects tmpfs and vpsFree's ZFS datasets).";
+        default = layoutFromFileSystems;
+        defaultText = lib.literalMD "`fileSystems.\"/\".fsType` when it is `tmpfs`, `zfs` or `btrfs`, else `auto`";
+        description = ''
+          What `/` must be to count as ephemeral, so that `impermctl verify`
+          gives the remedies of your layout: `tmpfs`, `zfs` or `btrfs`
+          (rollback setups), `auto` (tmpfs, or vpsFree's ZFS datasets), `any`.
+        '';
       };
       persistentMustDiffer = mkOption {
         type = types.bool;
@@ -156,50 +186,88 @@ in
       default = configText;
       description = "The rendered /etc/impermctl/config.toml.";
     };
+    configFile = mkOption {
+      type = types.str;
+      readOnly = true;
+      internal = true;
+      default = configFile;
+      description = "The rendered config file in the store (activation runs before /etc exists).";
+    };
+    bootCommand = mkOption {
+      type = types.str;
+      readOnly = true;
+      internal = true;
+      default = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
+      description = "`impermctl boot` on the rendered file.";
+    };
+    persistentRoots = mkOption {
+      type = types.listOf types.str;
+      readOnly = true;
+      internal = true;
+      default = map (r: r.path) settings.roots;
+      description = "The persistence roots of the rendered file.";
+    };
+    persistedFiles = mkOption {
+      type = types.listOf types.str;
+      readOnly = true;
+      internal = true;
+      default = lib.concatMap (r: map (f: f.path) r.files) settings.roots;
+      description = "The file entries of the rendered file.";
+    };
   };
 
   config = mkIf cfg.enable (mkMerge [
     {
+      assertions = map (message: {
+        assertion = !cfg.mount;
+        inherit message;
+      }) problems
+      ++ [
+        {
+          assertion = !rustTooOld;
+          message = ''
+            impermctl needs Rust ${toString rustMinimum} or newer (rust-version in its Cargo.toml),
+            but this nixpkgs builds it with rustc ${toString rustc}. Use NixOS 25.11 or newer
+            (or the flake's nixpkgs input), or set services.impermctl.package to a build
+            made with a newer Rust.
+          '';
+        }
+      ];
+      warnings = lib.optionals (!cfg.mount) problems;
       environment.etc."impermctl/config.toml".text = configText;
       environment.systemPackages = [ cfg.package ];
       # Units from packages: NixOS ignores their [Install] sections (nixpkgs
       # #81138), so wantedBy is set below.
       systemd.packages = [ cfg.package ];
       services.dbus.packages = [ cfg.package ];
-      environment.etc."systemd/catalog/impermctl.catalog".source = "${cfg.package}/lib/systemd/catalog/impermctl.catalog";
+      # systemd's catalog sources are /usr/local/lib/systemd/catalog and
+      # <systemd>/lib/systemd/catalog (nixpkgs rewrites /usr/lib/systemd/
+      # catalog to the systemd package's own path); /etc/systemd/catalog is
+      # not read. Link ours into the first and rebuild the database
+      # (/var/lib/systemd/catalog/database) once the link exists.
+      systemd.tmpfiles.rules = [ "L+ /usr/local/lib/systemd/catalog/impermctl.catalog - - - - ${catalog}" ];
+      systemd.services.impermctl-catalog = {
+        description = "Add impermctl's messages to the journal catalog (journalctl -x)";
+        documentation = [ "man:journalctl(1)" ];
+        wantedBy = [ "multi-user.target" ];
+        after = [
+          "systemd-tmpfiles-setup.service"
+          "systemd-journal-catalog-update.service"
+        ];
+        restartTriggers = [ catalog ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${config.systemd.package}/bin/journalctl --update-catalog";
+        };
+      };
 
       systemd.services.impermctl-watch = mkIf cfg.watch.enable {
         wantedBy = [ "multi-user.target" ];
         restartTriggers = [ configFile ];
       };
+
     }
-
-    (mkIf cfg.mount {
-      # Before `users`: a persisted /var/lib/nixos (uid/gid map) must be in
-      # place before users and groups are created — also in containers
-      # without an initrd (vpsadminos#81/#86). After `specialfs` (/proc, /run).
-      system.activationScripts.impermctl-boot = {
-        deps = [ "specialfs" ];
-        text = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
-      };
-      system.activationScripts.users = mkIf usersSnippet { deps = [ "impermctl-boot" ]; };
-      # A second, idempotent pass once users and groups exist: creates the
-      # entries whose owners the first pass could not resolve yet (a new
-      # `users.<name>` entry on its first activation). ~1 ms when nothing changed.
-      system.activationScripts.impermctl-boot-owners = {
-        deps = [
-          "impermctl-boot"
-          "users"
-          "groups"
-        ];
-        text = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
-      };
-
-      systemd.services.impermctl-boot = {
-        wantedBy = [ "local-fs.target" ];
-        restartTriggers = [ configFile ];
-      };
-    })
 
     (mkIf (!cfg.mount) {
       # Audit only: something else mounts; never let impermctl do it.

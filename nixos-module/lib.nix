@@ -241,6 +241,98 @@ let
         };
     in
     map mkRoot rootPaths;
+
+  # ------------------------------------------------ the binary's config rules
+
+  # The prefixes the binary refuses for entries (src/config/mod.rs
+  # FORBIDDEN_PREFIXES): never on the ephemeral root.
+  forbiddenPrefixes = [ "/nix" "/proc" "/sys" "/dev" "/run" ];
+  # Roots: the same, except /nix (issue 11: "/nix/persist" is a real
+  # persistent location on tmpfs-root machines).
+  forbiddenRootPrefixes = [ "/proc" "/sys" "/dev" "/run" ];
+  under = prefix: p: p == prefix || hasPrefix (prefix + "/") p;
+  firstUnder = prefixes: p: lib.findFirst (f: under f p) null prefixes;
+  hasDotDot = p: builtins.elem ".." (splitPath [ p ]);
+
+  # The problems `impermctl verify --config` would report for the rendered
+  # `roots` (as built by `rootsOf`), in the binary's words (src/config/
+  # validate.rs, fields.rs), so that the module refuses at evaluation what
+  # the binary would refuse at boot. Each is { message; fix; }.
+  configProblems =
+    roots:
+    let
+      rootPaths = map (r: r.path) roots;
+      rootProblems =
+        r:
+        let
+          p = r.path;
+          bad = firstUnder forbiddenRootPrefixes p;
+        in
+        if p == "/" then
+          [
+            {
+              message = "a persistence root cannot be `/` (that is the ephemeral root)";
+              fix = "write the mount point of the persistent dataset, e.g. /persistent";
+            }
+          ]
+        else if hasDotDot p then
+          [ (dotDot p) ]
+        else if bad != null then
+          [
+            {
+              message = "${p} is under ${bad}, a virtual filesystem that is never persistent storage";
+              fix = "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist";
+            }
+          ]
+        else
+          [ ];
+      dotDot = p: {
+        message = "`${p}` contains `..`";
+        fix = "write the path without `..`";
+      };
+      entryProblems =
+        e:
+        let
+          p = e.path;
+          bad = firstUnder forbiddenPrefixes p;
+          inside = filter (r: under r p) rootPaths;
+          contains = filter (r: under p r && r != p) rootPaths;
+        in
+        if p == "/" then
+          [
+            {
+              message = "`/` itself cannot be persisted";
+              fix = "list the directories under / that hold state, e.g. /var/lib/foo";
+            }
+          ]
+        else if hasDotDot p then
+          [ (dotDot p) ]
+        else if bad != null then
+          [
+            {
+              message = "${p} is under ${bad}, which is never on the ephemeral root";
+              fix = "remove this entry: /nix, /proc, /sys, /dev and /run are managed elsewhere";
+            }
+          ]
+        else if inside != [ ] then
+          [
+            {
+              message = "${p} is inside the persistence root ${head inside}";
+              fix = "write the path as seen on /, not inside the persistence root";
+            }
+          ]
+        else if contains != [ ] then
+          [
+            {
+              message = "${p} contains the persistence root ${head contains}; binding it would hide ${head contains}";
+              fix = "persist the directories under it instead, or move the persistence root elsewhere";
+            }
+          ]
+        else
+          [ ];
+      entries = concatMap (r: r.directories ++ r.files) roots;
+    in
+    concatMap rootProblems roots ++ concatMap entryProblems entries;
 in
 {
   inherit
@@ -253,5 +345,7 @@ in
     tomlValue
     renderConfig
     rootsOf
+    configProblems
+    forbiddenPrefixes
     ;
 }

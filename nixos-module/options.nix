@@ -8,7 +8,15 @@
 # `users` is `config.users.users`; it is only read for `users.<name>`
 # entries (their home and primary group), and nothing `users.users` depends
 # on is derived from here (impermanence I#179).
-{ lib, users }:
+# `homeManager` = { user; home; } makes it the type of Home Manager's
+# `home.persistence.<path>` (upstream v2's HM interface): the location's own
+# entries are relative to `home`, owned by `user`, group null (the NixOS
+# side resolves it to the user's primary group), and it has no `users`.
+{
+  lib,
+  users,
+  homeManager ? null,
+}:
 let
   inherit (lib) mkOption mkRemovedOptionModule types;
   inherit (types)
@@ -280,15 +288,24 @@ let
   locationType = submodule (
     { name, config, ... }:
     let
+      owner =
+        if homeManager == null then
+          {
+            home = null;
+            user = "root";
+            group = "root";
+          }
+        else
+          {
+            inherit (homeManager) home user;
+            group = null;
+          };
       ctx = {
         inherit name;
         loc = config;
-        home = null;
-        user = "root";
-        group = "root";
+        inherit (owner) home user group;
         defaultPerms = {
-          user = "root";
-          group = "root";
+          inherit (owner) user group;
           mode = "0755";
         };
       };
@@ -338,7 +355,8 @@ let
           default = true;
           description = "Enable non-critical warnings (today: /var/lib/nixos not persisted).";
         };
-        users = mkOption {
+        users = lib.mkOption {
+          visible = homeManager == null;
           type = attrsOf (userType name config);
           default = { };
           example = {

@@ -7,6 +7,7 @@
 {
   config,
   lib,
+  options,
   ...
 }:
 let
@@ -40,10 +41,18 @@ let
   usersCfg = config.users.users;
 
   locations = filter (l: l.enable) (attrValues cfg);
-  sources = concatMap (l: [ l ] ++ attrValues l.users) locations;
+  # Home Manager users' `home.persistence` (./home-manager.nix), when the
+  # Home Manager NixOS module is imported.
+  hasHomeManager = options ? home-manager && options.home-manager ? sharedModules;
+  hmLocations = lib.optionals hasHomeManager (
+    filter (l: l.enable) (
+      concatMap (u: attrValues (u.home.persistence or { })) (attrValues (config.home-manager.users or { }))
+    )
+  );
+  sources = concatMap (l: [ l ] ++ attrValues l.users) locations ++ hmLocations;
   directories = concatMap (s: s.directories) sources;
   files = concatMap (s: s.files) sources;
-  enabled = locations != [ ];
+  enabled = locations != [ ] || hmLocations != [ ];
 
   dirPaths = catAttrs "dirPath" directories;
   filePaths = catAttrs "filePath" files;
@@ -76,6 +85,16 @@ let
   systemdInitrd = config.boot.initrd.systemd.enable or false;
   isContainer = config.boot.isContainer or false;
   impermctl = config.services.impermctl;
+
+  machineIdEntry = lib.findFirst (f: f.filePath == "/etc/machine-id") null files;
+  machineIdSource = concatPaths [ "/sysroot" (machineIdEntry.persistentStoragePath or "/") "/etc/machine-id" ];
+
+  # Definitions left over from impermanence's classic implementation
+  # (sops-nix/agenix guides: fileSystems."/etc/ssh".neededForBoot = true):
+  # a fileSystems entry without a device on a persisted directory.
+  deviceless = filter (
+    fs: (fs.device or null) == null && elem fs.mountPoint dirPaths && (fs.fsType or "auto") == "auto"
+  ) (attrValues fileSystems);
 
   usersWithoutUid = attrNames (filterAttrs (_: u: (u.uid or null) == null) usersCfg);
   groupsWithoutGid = attrNames (filterAttrs (_: g: (g.gid or null) == null) (config.users.groups or { }));
@@ -112,27 +131,31 @@ in
     '';
   };
 
-  config = mkIf enabled (mkMerge [
+  config = mkMerge [
+    # Serve `home.persistence` to every Home Manager user (upstream's drop-in
+    # does the same through sharedModules).
+    (lib.optionalAttrs hasHomeManager {
+      home-manager.sharedModules = [ ./home-manager.nix ];
+    })
+    (mkIf enabled (mkMerge [
     {
       # This module declares the paths and impermctl mounts them.
       services.impermctl.mount = mkDefault true;
 
       # Names other configurations add `deps` on (e.g. secrets tools that
-      # need persisted keys): kept as no-ops ordered after the snippet that
-      # now does their work.
+      # need persisted keys): empty, ordering-only snippets after the one
+      # that does their work (when activation has one, see ./ordering.nix).
+      # Upstream's createPersistentStorageDirs also waited for users and
+      # groups; here it must not, or `agenixInstall.deps = [ "persist-files" ]`
+      # (agenix runs before `users`) would be a cycle.
       system.activationScripts = {
         createPersistentStorageDirs = {
-          deps = [
-            "impermctl-boot"
-            "impermctl-boot-owners"
-            "users"
-            "groups"
-          ];
-          text = "# impermanence compatibility: impermctl-boot created the persistent directories";
+          deps = lib.optional impermctl.activationSnippet "impermctl-boot";
+          text = "";
         };
         persist-files = {
           deps = [ "createPersistentStorageDirs" ];
-          text = "# impermanence compatibility: impermctl-boot bound or linked the persisted files";
+          text = "";
         };
       };
     }
@@ -183,11 +206,46 @@ in
     })
 
     # systemd-machine-id-commit unmounts a bound /etc/machine-id and fails on
-    # a persisted real ID (impermanence I#229, PR #242): commit only on the
-    # first boot, through the bind, and never from the initrd.
+    # a persisted real ID (impermanence I#229, PR #242): never from the
+    # initrd (stage 2: ./ordering.nix).
     (mkIf (elem "/etc/machine-id" filePaths) {
       boot.initrd.systemd.suppressedUnits = [ "systemd-machine-id-commit.service" ];
-      systemd.services.systemd-machine-id-commit.unitConfig.ConditionFirstBoot = true;
+    })
+
+    # systemd initrd without an activation snippet (sysusers/userborn): PID 1
+    # of stage 2 reads /etc/machine-id before any unit runs, so bind it here,
+    # seeded with "uninitialized" (first boot) when persistence has none.
+    (mkIf (systemdInitrd && !impermctl.activationSnippet && machineIdEntry != null) {
+      boot.initrd.systemd.services.impermctl-initrd-machine-id = {
+        description = "Seed the persistent /etc/machine-id on the first boot";
+        wantedBy = [ "initrd.target" ];
+        after = [ "sysroot.mount" ];
+        before = [ "initrd-nixos-activation.service" ];
+        unitConfig.DefaultDependencies = false;
+        unitConfig.RequiresMountsFor = [ (concatPaths [ "/sysroot" machineIdEntry.persistentStoragePath ]) ];
+        serviceConfig.Type = "oneshot";
+        # A job script (NixOS puts it and its shell into the initrd).
+        script = ''
+          f=${escapeShellArg machineIdSource}
+          if [ ! -e "$f" ]; then
+            mkdir -p "''${f%/*}"
+            echo uninitialized > "$f"
+          fi
+        '';
+      };
+      boot.initrd.systemd.mounts = [
+        {
+          what = machineIdSource;
+          where = "/sysroot/etc/machine-id";
+          type = "none";
+          options = "bind";
+          wantedBy = [ "initrd.target" ];
+          before = [ "initrd-nixos-activation.service" ];
+          requires = [ "impermctl-initrd-machine-id.service" ];
+          after = [ "impermctl-initrd-machine-id.service" ];
+          unitConfig.DefaultDependencies = false;
+        }
+      ];
     })
 
     {
@@ -217,13 +275,25 @@ in
             );
           }
           {
+            assertion = deviceless == [ ];
+            message = concatMapStrings (fs: ''
+              fileSystems."${fs.mountPoint}" has no device: it only makes sense with
+              impermanence's old fileSystems-based implementation (the
+              neededForBoot = true recipe of sops-nix and agenix guides). With
+              impermctl, ${fs.mountPoint} is bound by `impermctl boot` before the
+              secrets tools' snippets and units run${
+                if isContainer then " (and a container has no stage 1 at all)" else ""
+              }. Remove the fileSystems."${fs.mountPoint}" definition.
+            '') deviceless;
+          }
+          {
             assertion = duplicates filePaths == [ ];
             message = ''
               environment.persistence:
                   The following files were specified two or more
                   times:
                     ${concatStringsSep "\n      " (duplicates filePaths)}
-            '';
+              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates filePaths)}'';
           }
           {
             assertion = duplicates dirPaths == [ ];
@@ -232,7 +302,7 @@ in
                   The following directories were specified two or more
                   times:
                     ${concatStringsSep "\n      " (duplicates dirPaths)}
-            '';
+              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates dirPaths)}'';
           }
         ];
 
@@ -259,5 +329,6 @@ in
                 ''}
           '';
     }
-  ]);
+  ]))
+  ];
 }

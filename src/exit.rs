@@ -1,13 +1,31 @@
-//! Exit codes, in one place: 0 healthy / nothing to lose, 1 findings, 2 error.
+//! The exit-code rule, one for every command (as fd's `exit_codes.rs` and
+//! ripgrep do): 0 healthy / nothing would be lost / done; 1 findings /
+//! something would be lost / partly done; 2 refused / fatal / error.
+//! A command that meets several outcomes reports the most severe
+//! ([`Exit::merge`]). README.md and every man page's EXIT STATUS quote
+//! [`RULE`].
+
+/// The rule as one sentence per code, for `--help`, man pages and README.
+pub const RULE: [(u8, &str); 3] = [
+    (0, "Healthy, nothing would be lost, or the work was done."),
+    (
+        1,
+        "Findings: layout warnings (verify, status), something would be lost or could not be read (diff), or the work was partly done (boot: some paths failed).",
+    ),
+    (
+        2,
+        "Refused, fatal or error: a fatal layout finding (verify, status), a refused boot or persist, bad input (a missing PATH, a bad --root or config), or an error that stopped the command.",
+    ),
+];
 
 /// The outcome of a command, ordered by severity so that `max` merges them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// Healthy, nothing would be lost, or the work was done.
     Ok = 0,
-    /// Warnings (`verify`), something would be lost (`diff`), or a refusal (`boot`).
+    /// Findings, something would be lost, or the work was partly done.
     Findings = 1,
-    /// A fatal finding or an error that stopped the command.
+    /// Refused, a fatal finding, or an error that stopped the command.
     Error = 2,
 }
 
@@ -15,6 +33,11 @@ impl Exit {
     /// The more severe of two outcomes.
     pub fn merge(self, other: Exit) -> Exit {
         self.max(other)
+    }
+
+    /// The most severe of many outcomes (`Ok` for none).
+    pub fn merge_all(all: impl IntoIterator<Item = Exit>) -> Exit {
+        all.into_iter().fold(Exit::Ok, Exit::merge)
     }
 }
 
@@ -26,12 +49,27 @@ impl From<Exit> for std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::Exit;
+    use super::{Exit, RULE};
 
     #[test]
     fn merge_keeps_the_most_severe() {
-        assert_eq!(Exit::Ok.merge(Exit::Findings), Exit::Findings);
-        assert_eq!(Exit::Error.merge(Exit::Findings), Exit::Error);
-        assert_eq!(Exit::Ok.merge(Exit::Ok), Exit::Ok);
+        let all = [Exit::Ok, Exit::Findings, Exit::Error];
+        for a in all {
+            for b in all {
+                assert_eq!(a.merge(b), b.merge(a));
+                assert_eq!(a.merge(b) as u8, (a as u8).max(b as u8));
+            }
+        }
+        assert_eq!(Exit::merge_all([]), Exit::Ok);
+        assert_eq!(Exit::merge_all([Exit::Findings, Exit::Ok]), Exit::Findings);
+    }
+
+    #[test]
+    fn the_rule_names_every_code() {
+        let codes: Vec<u8> = RULE.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            codes,
+            [Exit::Ok as u8, Exit::Findings as u8, Exit::Error as u8]
+        );
     }
 }

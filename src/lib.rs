@@ -19,6 +19,8 @@ pub mod diff;
 pub mod exit;
 /// Mapping a path to the directory a user would persist, and the config line for it.
 pub mod group;
+/// Sizes, counts, plurals and times for people: one function each.
+pub mod human;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
 /// Logging to journald (structured) or stderr.

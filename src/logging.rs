@@ -1,6 +1,8 @@
 //! Logging: structured journald fields when the journal socket exists,
 //! plain stderr otherwise (no timestamps: journald or the terminal adds them).
 
+use std::io::IsTerminal;
+
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -39,11 +41,16 @@ pub fn init(verbose: u8) -> Sink {
     } else {
         Sink::Stderr
     };
+    // On a terminal only the message is printed: the structured fields
+    // (`bound=4 … duration_ms=1.3`, `MESSAGE_ID=…`, `IMPERMCTL_PATH=…`) are
+    // for the journal, which keeps them, and for log files and pipes.
+    let terminal = std::io::stderr().is_terminal();
     let fmt = journald.is_none().then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .without_time()
             .with_target(false)
+            .fmt_fields(fields(terminal))
     });
     let _ = tracing_subscriber::registry()
         .with(level)
@@ -51,4 +58,17 @@ pub fn init(verbose: u8) -> Sink {
         .with(fmt)
         .try_init();
     sink
+}
+
+/// The message, then ` key=value` for each other field unless `terminal`.
+fn fields(terminal: bool) -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    tracing_subscriber::fmt::format::debug_fn(move |w, field, value| {
+        if field.name() == "message" {
+            write!(w, "{value:?}")
+        } else if terminal {
+            Ok(())
+        } else {
+            write!(w, " {}={value:?}", field.name())
+        }
+    })
 }

@@ -8,6 +8,7 @@
   stdenv,
   rustPlatform,
   installShellFiles,
+  rustc ? rustPlatform.rust.rustc or null,
 }:
 let
   root = ../..;
@@ -29,6 +30,12 @@ let
   };
   # Rendering man pages and completions runs the built binary.
   canRun = stdenv.buildPlatform.canExecute stdenv.hostPlatform;
+  # Cargo.toml's rust-version (clippy's MSRV lints check it) against the
+  # rustc this nixpkgs builds with; the NixOS module turns a mismatch into
+  # an assertion that says which Rust and NixOS release are needed.
+  minimumRustVersion = manifest.package.rust-version;
+  rustcVersion = if rustc == null then null else rustc.version or null;
+  rustTooOld = rustcVersion != null && lib.versionOlder rustcVersion minimumRustVersion;
 in
 rustPlatform.buildRustPackage {
   pname = manifest.package.name;
@@ -48,11 +55,12 @@ rustPlatform.buildRustPackage {
     for unit in systemd/*.service systemd/*.socket systemd/*.timer systemd/*.target; do
       install -Dm644 "$unit" "$out/lib/systemd/system/$(basename "$unit")"
     done
-    # Drop-ins for other units (e.g. systemd-machine-id-commit.service.d).
-    for dropin in systemd/*.d; do
-      install -Dm644 -t "$out/lib/systemd/system/$(basename "$dropin")" "$dropin"/*.conf
-    done
-    for unit in "$out"/lib/systemd/system/*.* "$out"/lib/systemd/system/*.d/*.conf; do
+    # The NixOS module renders what depends on the configuration: the
+    # persistence roots (RequiresMountsFor) and, only when /etc/machine-id is
+    # persisted, the systemd-machine-id-commit drop-in (the drop-in
+    # directories under systemd/ are for the Debian package).
+    sed -i '/^RequiresMountsFor=/d' "$out/lib/systemd/system/impermctl-boot.service"
+    for unit in "$out"/lib/systemd/system/*.*; do
       [ -f "$unit" ] && substituteInPlace "$unit" --replace-quiet /usr/bin/impermctl "$out/bin/impermctl"
     done
     install -Dm644 systemd/io.github.Impermctl1.conf "$out/share/dbus-1/system.d/io.github.Impermctl1.conf"
@@ -68,7 +76,10 @@ rustPlatform.buildRustPackage {
       --fish completions/impermctl.fish
   '';
 
+  passthru = { inherit minimumRustVersion rustcVersion; };
+
   meta = {
+    broken = rustTooOld;
     inherit (manifest.package) description;
     license = with lib.licenses; [
       mit

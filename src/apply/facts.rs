@@ -87,8 +87,8 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
         let mut prefix = PathBuf::new();
         for c in rel.components() {
             prefix.push(c);
-            if let Ok(Some(st)) = fs::lstat_beneath(dir, &prefix)
-                && fs::file_type(&st) == FileType::Symlink
+            if let Ok(Some(m)) = fs::lstat_beneath(dir, &prefix)
+                && m.file_type == FileType::Symlink
             {
                 let to = fs::readlink_beneath(dir, &prefix).unwrap_or_default();
                 let at = shown
@@ -113,23 +113,21 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
 /// What is at `rel` beneath `dir` (`shown` is the path for messages).
 /// `deep`: look inside directories to tell empty from not (else they count as empty).
 pub fn node(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, deep: bool) -> Node {
-    let st = match fs::lstat_beneath(dir, rel) {
+    let m = match fs::lstat_beneath(dir, rel) {
         Ok(None) => return Node::Missing,
-        Ok(Some(st)) => st,
+        Ok(Some(m)) => m,
         Err(e) => {
             return Node::Blocked {
                 why: explain(dir, rel, shown, &e),
             };
         }
     };
-    match fs::file_type(&st) {
+    match m.file_type {
         FileType::Directory => {
-            let empty = !deep || fs::dir_is_empty(dir, rel).unwrap_or(false);
+            let empty = !deep || crate::sys::dir::is_empty(dir, rel).unwrap_or(false);
             Node::Dir { empty }
         }
-        FileType::RegularFile => Node::File {
-            len: st.st_size as u64,
-        },
+        FileType::RegularFile => Node::File { len: m.size },
         FileType::Symlink => Node::Symlink {
             to: fs::readlink_beneath(dir, rel).unwrap_or_default(),
         },
@@ -140,7 +138,7 @@ pub fn node(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, deep: bool) -> Node {
 /// Open handles on the root and the persistence roots.
 #[derive(Debug)]
 pub struct Handles {
-    /// The root (`O_PATH`).
+    /// The root (open for reading).
     pub root: OwnedFd,
     /// Each persistence root, opened beneath the root without symlinks.
     pub persist: HashMap<PathBuf, Result<OwnedFd, String>>,
@@ -153,7 +151,8 @@ impl Handles {
             .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
         let mut persist = HashMap::new();
         for r in &settings.roots {
-            let fd = fs::open_dir_beneath(rfd.as_fd(), rel(&r.path))
+            let dir = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+            let fd = fs::open_beneath(rfd.as_fd(), rel(&r.path), dir)
                 .map_err(|e| explain(rfd.as_fd(), rel(&r.path), &r.path, &e));
             persist.insert(r.path.clone(), fd);
         }

@@ -13,8 +13,13 @@ use tracing::{info, warn};
 use super::Cx;
 use super::facts::{explain, rel};
 use crate::config::{Entry, Kind, Perms};
+use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
+use crate::sys::meta::{stat_at, stat_fd};
 use crate::sys::mount;
+
+/// An `O_PATH` directory handle.
+const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
 
 /// Turn an I/O error on `rel` beneath `dir` into a clear message.
 fn ctx<T>(r: io::Result<T>, dir: BorrowedFd<'_>, rel: &Path, shown: &Path) -> anyhow::Result<T> {
@@ -44,7 +49,7 @@ fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
         perms_owner(ids, root, &p)
     };
     let shown = e.root.join(dir);
-    let (_, created) = ctx(fs::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
+    let (_, created) = ctx(dir::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
     for c in created {
         info!(path = %e.root.join(&c).display(), "created persistent directory");
     }
@@ -62,13 +67,13 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
     let mut owner = |i: usize| {
         let prefix = &levels[n - 1 - i];
-        if let Ok(Some(st)) = fs::lstat_beneath(pfd, prefix)
-            && fs::file_type(&st) == FileType::Directory
+        if let Ok(Some(m)) = fs::lstat_beneath(pfd, prefix)
+            && m.is_dir()
         {
             return Ok(Owner {
-                uid: st.st_uid,
-                gid: st.st_gid,
-                mode: st.st_mode & 0o7777,
+                uid: m.uid,
+                gid: m.gid,
+                mode: m.perm,
             });
         }
         let p = level_perms(e, prefix, leaf && i + 1 == n);
@@ -76,7 +81,7 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     };
     let rfd = h.root.as_fd();
     let shown = Path::new("/").join(dir);
-    ctx(fs::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
+    ctx(dir::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
     Ok(())
 }
 
@@ -122,13 +127,13 @@ pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (parent, name) = fs::split(trel)?;
     ensure_target_dir(cx, e, parent, false)?;
     let rfd = cx.h.root.as_fd();
-    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
+    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let o = match fs::lstat_beneath(pfd, srel(e)) {
-        Ok(Some(st)) => Owner {
-            uid: st.st_uid,
-            gid: st.st_gid,
-            mode: st.st_mode & 0o7777,
+        Ok(Some(m)) => Owner {
+            uid: m.uid,
+            gid: m.gid,
+            mode: m.perm,
         },
         _ => Owner {
             uid: 0,
@@ -207,11 +212,8 @@ fn open_kind(
         Kind::File => OFlags::PATH,
     };
     let fd = ctx(fs::open_beneath(dir, rel, flags), dir, rel, shown)?;
-    if kind == Kind::File {
-        let st = rustix::fs::fstat(&fd)?;
-        if fs::file_type(&st) != FileType::RegularFile {
-            bail!("{} is not a regular file", shown.display());
-        }
+    if kind == Kind::File && stat_fd(fd.as_fd())?.file_type != FileType::RegularFile {
+        bail!("{} is not a regular file", shown.display());
     }
     Ok(fd)
 }
@@ -222,7 +224,7 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
     let tfd = open_kind(rfd, trel, &e.path, e.kind)?;
-    if fs::is_mount_root(tfd.as_fd())? {
+    if mount::is_mount_root(tfd.as_fd())? {
         bail!(
             "something is already mounted on {}; impermctl never stacks mounts: unmount it and run `impermctl boot` again",
             e.path.display()
@@ -230,13 +232,13 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
     }
     // Below a parent bound in this run, target and source can be the same directory.
     let same = {
-        let (a, b) = (rustix::fs::fstat(&sfd)?, rustix::fs::fstat(&tfd)?);
-        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        let (a, b) = (stat_fd(sfd.as_fd())?, stat_fd(tfd.as_fd())?);
+        (a.dev, a.ino) == (b.dev, b.ino)
     };
     if hides && !same {
         let what = match e.kind {
             Kind::Directory => {
-                let s = fs::summarize_tree(rfd, trel, 3)?;
+                let s = dir::summarize_tree(rfd, trel, 3)?;
                 let sample: Vec<String> = s
                     .sample
                     .iter()
@@ -250,8 +252,7 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
                 )
             }
             Kind::File => {
-                let st = rustix::fs::fstat(&tfd)?;
-                format!("a file of {} bytes", st.st_size)
+                format!("a file of {} bytes", stat_fd(tfd.as_fd())?.size)
             }
         };
         let msg = format!(
@@ -280,9 +281,9 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
     let (parent, name) = fs::split(rel(&e.path))?;
     ensure_target_dir(cx, e, parent, false)?;
     let rfd = cx.h.root.as_fd();
-    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, &e.path)?;
-    if let Ok(st) = rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-        let ok = fs::file_type(&st) == FileType::RegularFile && (st.st_size == 0 || seeded);
+    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
+    if let Ok(m) = stat_at(dfd.as_fd(), name) {
+        let ok = m.file_type == FileType::RegularFile && (m.size == 0 || seeded);
         if !ok {
             bail!("{} appeared while planning; left alone", e.path.display());
         }
@@ -296,24 +297,24 @@ pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()
     let rfd = cx.h.root.as_fd();
     let trel = rel(path);
     let tfd = ctx(fs::open_beneath(rfd, trel, OFlags::PATH), rfd, trel, path)?;
-    if !fs::is_mount_root(tfd.as_fd())? {
+    if !mount::is_mount_root(tfd.as_fd())? {
         bail!("{} is not a mount point any more", path.display());
     }
     mount::detach(tfd.as_fd()).with_context(|| format!("cannot unmount {}", path.display()))?;
     drop(tfd);
     cx.utab_drop.push(path.to_path_buf());
     let (parent, name) = fs::split(trel)?;
-    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, path)?;
-    let removable = match rustix::fs::statat(&dfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => match (kind, fs::file_type(&st)) {
+    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, path)?;
+    let removable = match stat_at(dfd.as_fd(), name) {
+        Ok(m) => match (kind, m.file_type) {
             (Kind::Directory, FileType::Directory) => true,
-            (Kind::File, FileType::RegularFile) => st.st_size == 0,
+            (Kind::File, FileType::RegularFile) => m.size == 0,
             _ => false,
         },
         Err(_) => false,
     };
     // rmdir fails on a non-empty directory: data under the mount point stays.
-    if removable && fs::remove_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
+    if removable && fs::unlink_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
         info!(path = %path.display(), "removed the empty mount point");
     }
     Ok(())
@@ -332,7 +333,7 @@ pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> anyhow::Re
         );
     }
     let (parent, name) = fs::split(trel)?;
-    let dfd = ctx(fs::open_dir_beneath(rfd, parent), rfd, parent, path)?;
-    fs::remove_at(dfd.as_fd(), name, false)
+    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, path)?;
+    fs::unlink_at(dfd.as_fd(), name, false)
         .with_context(|| format!("cannot remove {}", path.display()))
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 use crate::walk::parent;
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::root::Root;
-use crate::sys::walk::stat_at;
+use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
@@ -46,7 +46,7 @@ impl Visit for Capture {
         acc.push((
             e.path.to_vec(),
             Rec {
-                kind: m.kind,
+                kind: m.kind(),
                 ino: m.ino,
                 size: m.size,
                 mtime: m.mtime,

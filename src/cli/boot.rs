@@ -39,11 +39,10 @@ struct Result<'a> {
 /// Run `impermctl boot`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let start = Instant::now();
-    let root = g.root();
-    anyhow::ensure!(
-        root.mountinfo_override().is_none(),
-        "boot works on a live tree: drop --mountinfo"
-    );
+    let root = g.root(None)?;
+    if !a.dry_run {
+        super::require_root("boot", "it bind-mounts the declared paths")?;
+    }
     let (settings, _) = g.settings(true)?;
     // The layout checks need probes of /, /nix and the persistence roots
     // only: entries are judged by their mounts, and boot probes them itself
@@ -76,28 +75,52 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     for f in &verdict.findings {
         match f.severity {
             Severity::Fatal => {}
-            Severity::Warning => warn!(check = f.check, "{} (fix: {})", f.message, f.remedy),
-            Severity::Info => info!(check = f.check, "{} ({})", f.message, f.remedy),
+            Severity::Warning => warn!(
+                check = f.check,
+                "{} [{}] (fix: {})", f.message, f.check, f.remedy
+            ),
+            Severity::Info => info!(
+                check = f.check,
+                "{} [{}] ({})", f.message, f.check, f.remedy
+            ),
         }
     }
-    let refused = refused_roots(&settings, &verdict);
-    if refused.everything {
+    // A dry run reports a refusal in its plan, not as CRIT log lines.
+    let refused = refused_roots(&settings, &verdict, !a.dry_run);
+    if refused.everything && !a.dry_run {
         notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
         json_result("refused", None)?;
         return Ok(Exit::Error);
     }
-    // One boot at a time (activation and the unit may overlap).
-    let lock = root.run_dir().join("boot.lock");
-    std::fs::create_dir_all(root.run_dir())
-        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
-    let _lock = crate::sys::fs::lock_file(&lock)
-        .with_context(|| format!("cannot lock {}", lock.display()))?;
+    // One boot at a time (activation and the unit may overlap); a dry run
+    // changes nothing and takes no lock.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        let lock = root.run_dir().join("boot.lock");
+        std::fs::create_dir_all(root.run_dir())
+            .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
+        Some(
+            crate::sys::fs::lock_file(&lock)
+                .with_context(|| format!("cannot lock {}", lock.display()))?,
+        )
+    };
     // A damaged record only costs the undo of removed entries: warn, go on.
     let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
         warn!("{e:#}; entries removed from the config since the last run stay mounted");
         None
     });
-    let handles = Handles::open(&root, &settings)?;
+    let handles = match Handles::open(&root, &settings) {
+        Ok(h) => h,
+        // A refused layout may lack the persistence root: the dry run
+        // still reports the refusal, with no steps.
+        Err(e) if refused.everything => {
+            let why = format!("{e:#}");
+            let none = Plan { steps: Vec::new() };
+            return dry_run(&a, &verdict, &refused, &none, None, Some(&why));
+        }
+        Err(e) => return Err(e),
+    };
     let prev_entries = previous
         .as_ref()
         .map(|s| s.entries.clone())
@@ -106,26 +129,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut plan = plan::plan(&settings, &obs);
     plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {
-        if a.json {
-            #[derive(Serialize)]
-            struct BootPlan<'a> {
-                steps: &'a [plan::Step],
-                /// What the plan was made from, per path.
-                observed: &'a plan::Observed,
-            }
-            let doc = BootPlan {
-                steps: &plan.steps,
-                observed: &obs,
-            };
-            crate::output::print_json("BootPlan", &doc)?;
-        } else {
-            print_plan(&mut std::io::stdout().lock(), &plan)?;
-        }
-        let failing = plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.what, What::Fail { .. }));
-        return Ok(if failing { Exit::Findings } else { Exit::Ok });
+        return dry_run(&a, &verdict, &refused, &plan, Some(&obs), None);
     }
     let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
     let now = std::time::SystemTime::now()
@@ -200,7 +204,11 @@ struct Refused {
 /// finding about one persistence root refuses that root's entries only; a
 /// fatal finding about no single root, or every root refused, refuses all.
 /// `on_failure = "warn"` refuses nothing.
-fn refused_roots(settings: &crate::config::Settings, verdict: &layout::Verdict) -> Refused {
+fn refused_roots(
+    settings: &crate::config::Settings,
+    verdict: &layout::Verdict,
+    log: bool,
+) -> Refused {
     let mut out = Refused {
         roots: Default::default(),
         everything: false,
@@ -223,25 +231,29 @@ fn refused_roots(settings: &crate::config::Settings, verdict: &layout::Verdict) 
         let root = per_root.iter().find(|(_, g)| std::ptr::eq(*g, f));
         let msg = match (refuse, root) {
             (false, _) => format!(
-                "{} (on_failure = \"warn\": mounting anyway); fix: {}",
-                f.message, f.remedy
+                "{} [{}] (on_failure = \"warn\": mounting anyway); fix: {}",
+                f.message, f.check, f.remedy
             ),
             (true, _) if out.everything => format!(
-                "refusing to mount anything: {}; fix: {}",
-                f.message, f.remedy
+                "refusing to mount anything: {} [{}]; fix: {}",
+                f.message, f.check, f.remedy
             ),
             (true, Some((p, _))) => {
                 let n = settings.entries.iter().filter(|e| e.root == *p).count();
                 format!(
-                    "refusing the {n} entries of {} (the other roots' entries are still bound): {}; fix: {}",
+                    "refusing {} of {} (the other roots' entries are still bound): {} [{}]; fix: {}",
+                    crate::human::count(n as u64, "entry", "entries"),
                     p.display(),
                     f.message,
+                    f.check,
                     f.remedy
                 )
             }
             (true, None) => unreachable!("a fatal finding for no root refuses everything"),
         };
-        crit(f.check, &msg);
+        if log {
+            crit(f.check, &msg);
+        }
         if refuse
             && !out.everything
             && let Some((p, _)) = root
@@ -252,6 +264,86 @@ fn refused_roots(settings: &crate::config::Settings, verdict: &layout::Verdict) 
         }
     }
     out
+}
+
+/// `boot --dry-run`: the plan, with the refusal when the layout is refused
+/// (exit 2), else exit 1 when a step would fail, 0 otherwise.
+fn dry_run(
+    a: &Args,
+    verdict: &layout::Verdict,
+    refused: &Refused,
+    plan: &Plan,
+    observed: Option<&plan::Observed>,
+    unplanned: Option<&str>,
+) -> anyhow::Result<Exit> {
+    // on_failure = "warn" mounts anyway: its fatal findings are no refusal.
+    let refusals: Vec<&layout::Finding> = if refused.everything || !refused.roots.is_empty() {
+        verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Fatal)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let refused = refused.everything;
+    if a.json {
+        #[derive(Serialize)]
+        struct BootPlan<'a> {
+            /// Nothing would be mounted.
+            refused: bool,
+            /// The fatal findings behind a refusal (of everything, or of one
+            /// root's entries).
+            refusals: &'a [&'a layout::Finding],
+            /// Why no plan could be made (a refused layout), if so.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            unplanned: Option<&'a str>,
+            steps: &'a [plan::Step],
+            /// What the plan was made from, per path.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            observed: Option<&'a plan::Observed>,
+        }
+        let doc = BootPlan {
+            refused,
+            refusals: &refusals,
+            unplanned,
+            steps: &plan.steps,
+            observed,
+        };
+        crate::output::print_json("BootPlan", &doc)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        if !refusals.is_empty() {
+            for f in &refusals {
+                writeln!(
+                    out,
+                    "refused: {} [{}]\n  fix: {}",
+                    f.message, f.check, f.remedy
+                )?;
+            }
+            match unplanned {
+                Some(why) => writeln!(out, "no plan: {why}")?,
+                None => writeln!(
+                    out,
+                    "boot would mount nothing; once the layout is fixed it would do:"
+                )?,
+            }
+        }
+        if unplanned.is_none() {
+            print_plan(&mut out, plan)?;
+        }
+    }
+    let failing = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.what, What::Fail { .. }));
+    Ok(if refused {
+        Exit::Error
+    } else if failing {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }
 
 fn ms(d: Duration) -> f64 {

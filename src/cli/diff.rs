@@ -46,6 +46,8 @@ pub struct Args {
     /// Also list content under the persistence roots that no declared entry covers.
     #[arg(long)]
     pub orphans: bool,
+    #[command(flatten)]
+    pub mi: super::MountinfoArg,
     /// Write the baseline if missing, then exit (`boot` does this at boot).
     #[arg(long, hide = true)]
     pub capture_baseline: bool,
@@ -56,7 +58,7 @@ pub struct Args {
 
 /// Run `impermctl diff`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(a.mi.mountinfo.as_deref())?;
     if let Some(dir) = &a.shadowed_helper {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
@@ -86,12 +88,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     let mut subtrees = Vec::new();
     for p in &a.paths {
-        subtrees.push(crate::root::normalize(p).with_context(|| {
+        let logical = crate::root::normalize(p).with_context(|| {
             format!(
                 "{}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib",
                 p.display()
             )
-        })?);
+        })?;
+        std::fs::symlink_metadata(root.host(&logical))
+            .with_context(|| format!("{}: cannot compare it", p.display()))?;
+        subtrees.push(logical);
     }
     let opts = diff::Options {
         all: a.all,
@@ -114,7 +119,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .transpose()?,
     };
     let stdout = std::io::stdout();
-    let colour = stdout.is_terminal();
+    let colour = crate::human::colour(&stdout);
     let mut out = std::io::BufWriter::new(stdout.lock());
     match (a.suggest, a.json, a.null, a.long) {
         (Some(SuggestFormat::Nix), ..) => {
@@ -149,26 +154,64 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     out.flush()?;
     drop(out);
-    if !d.unreadable.is_empty() && !a.json {
-        let (p, e) = &d.unreadable[0];
-        eprintln!(
-            "impermctl: {} path{} could not be read and {} not compared (first: {}: {e}); run as root to see everything",
-            d.unreadable.len(),
-            if d.unreadable.len() == 1 { "" } else { "s" },
-            if d.unreadable.len() == 1 {
-                "was"
-            } else {
-                "were"
-            },
-            render::escape(p)
-        );
+    if !a.json {
+        report_unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    Ok(if d.loses_data() || hidden {
+    let mut code = if d.loses_data() || hidden {
         Exit::Findings
     } else {
         Exit::Ok
-    })
+    };
+    code = code.merge(unreadable_exit(&d.unreadable, &opts.subtrees));
+    Ok(code)
+}
+
+/// The exit code for what could not be read: nothing (0); some paths, so
+/// the answer is partial (1); a PATH the user asked for, or the whole
+/// root, so there is no answer (2).
+fn unreadable_exit(unreadable: &[(Vec<u8>, String)], subtrees: &[PathBuf]) -> Exit {
+    use std::os::unix::ffi::OsStrExt;
+    if unreadable.is_empty() {
+        return Exit::Ok;
+    }
+    let asked = |p: &[u8]| {
+        if subtrees.is_empty() {
+            p == b"/"
+        } else {
+            subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
+        }
+    };
+    if unreadable.iter().any(|(p, _)| asked(p)) {
+        Exit::Error
+    } else {
+        Exit::Findings
+    }
+}
+
+/// Say on stderr which paths could not be read (the first ten, then a count).
+fn report_unreadable(unreadable: &[(Vec<u8>, String)]) {
+    const SHOWN: usize = 10;
+    if unreadable.is_empty() {
+        return;
+    }
+    let n = unreadable.len() as u64;
+    eprintln!(
+        "impermctl: could not read {} (not compared: what is under {} is not counted above){}:",
+        crate::human::counted(n, "path"),
+        if n == 1 { "it" } else { "them" },
+        if nix::unistd::geteuid().is_root() {
+            ""
+        } else {
+            "; run as root to see everything"
+        }
+    );
+    for (p, e) in unreadable.iter().take(SHOWN) {
+        eprintln!("  {}: {e}", render::escape(p));
+    }
+    if unreadable.len() > SHOWN {
+        eprintln!("  … and {} more", unreadable.len() - SHOWN);
+    }
 }
 
 fn extras_human(out: &mut impl Write, x: &render::Extras) -> std::io::Result<()> {

@@ -1,8 +1,9 @@
 //! The command line: `Cli` (global options), the `Command` enum and the
 //! dispatch. Each subcommand owns its arguments and `run()` in its own file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Settings};
@@ -17,13 +18,19 @@ mod status;
 mod verify;
 mod watch;
 
-/// impermctl: make an ephemeral-root system safe to live on.
+/// Make an ephemeral-root system safe to live on.
 ///
 /// Verifies the layout (/, /nix, /persistent), bind-mounts the persisted
 /// paths at boot, warns about writes that the next reboot will discard, and
 /// tells you what you are about to lose.
 #[derive(Debug, Parser)]
-#[command(name = "impermctl", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "impermctl",
+    version,
+    max_term_width = 100,
+    after_help = EXAMPLES_SHORT,
+    after_long_help = EXAMPLES
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -31,28 +38,63 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The examples of `impermctl --help` (also the man page's EXAMPLES).
+pub const EXAMPLES: &str = "\
+Examples:
+  impermctl status                  the layout verdict and each declared path
+  impermctl diff                    what the next reboot discards
+  impermctl diff --suggest          the environment.persistence lines that keep it
+  impermctl persist /var/lib/foo    move a directory into persistence now
+  impermctl verify --json           the layout checks for a script
+
+Exit status: 0 healthy / nothing lost / done, 1 findings / something would be
+lost / partly done, 2 refused / fatal / error (see impermctl(1)).";
+
+const EXAMPLES_SHORT: &str =
+    "See 'impermctl --help' for examples, 'man impermctl' for the exit status.";
+
 /// Options every subcommand takes.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The config file.
     #[arg(long, global = true, env = "IMPERMCTL_CONFIG", default_value = config::DEFAULT_PATH, value_name = "FILE")]
     pub config: PathBuf,
-    /// Work on the tree at DIR instead of / (image builders, tests).
+    /// Work on the tree at DIR (an absolute path) instead of / (image builders, tests).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Read the mount table from FILE instead of /proc/self/mountinfo (its
-    /// mount points are taken as seen from the root; the tree is not probed).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub mountinfo: Option<PathBuf>,
+    /// When to colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: clap::ColorChoice,
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
+/// `--mountinfo FILE`, offered by the commands that only read the layout
+/// (`verify`, `status`, `diff`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MountinfoArg {
+    /// Read the mount table from FILE instead of /proc/self/mountinfo (its
+    /// mount points are taken as seen from the root; the tree is not probed).
+    #[arg(long, value_name = "FILE")]
+    pub mountinfo: Option<PathBuf>,
+}
+
 impl Global {
-    /// The root to work on.
-    pub fn root(&self) -> Root {
-        Root::new(self.root.clone(), self.mountinfo.clone())
+    /// The root to work on, validated: `--root` must be an absolute path to
+    /// an existing directory (symlinks resolved), `--mountinfo` a readable
+    /// file. Every command calls this once, before anything else.
+    pub fn root(&self, mountinfo: Option<&Path>) -> anyhow::Result<Root> {
+        let dir = match &self.root {
+            None => None,
+            Some(d) => Some(check_root_dir(d)?),
+        };
+        if let Some(m) = mountinfo {
+            std::fs::File::open(m)
+                .with_context(|| format!("--mountinfo {}: cannot open it", m.display()))?;
+        }
+        Ok(Root::new(dir, mountinfo.map(Path::to_path_buf)))
     }
 
     /// The validated settings. A missing file is an error when `required`;
@@ -69,10 +111,39 @@ impl Global {
     }
 }
 
+/// `--root DIR`: absolute, existing, a directory; returned with symlinks resolved.
+fn check_root_dir(d: &Path) -> anyhow::Result<PathBuf> {
+    if !d.is_absolute() {
+        bail!(
+            "--root {}: not an absolute path; give the full path of the tree, e.g. --root {}",
+            d.display(),
+            std::env::current_dir()
+                .map(|c| c.join(d).display().to_string())
+                .unwrap_or_else(|_| "/mnt/image".into())
+        );
+    }
+    let meta = std::fs::metadata(d).with_context(|| format!("--root {}", d.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "--root {}: not a directory; give the directory the tree is at",
+            d.display()
+        );
+    }
+    std::fs::canonicalize(d).with_context(|| format!("--root {}: cannot resolve it", d.display()))
+}
+
+/// Refuse up front when not root: `what` says why root is needed.
+pub fn require_root(command: &str, what: &str) -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    bail!("impermctl {command} needs root ({what}); run it as root, e.g. with sudo")
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the layout: /, /nix and the persistence roots (exit 0 healthy, 1 warnings, 2 fatal).
+    /// Check the layout: /, /nix and the persistence roots.
     Verify(verify::Args),
     /// Show the layout verdict, each declared path's state and the watcher's findings.
     Status(status::Args),
@@ -80,11 +151,11 @@ pub enum Command {
     Boot(boot::Args),
     /// Watch the ephemeral root and warn in the journal about writes that the next reboot discards.
     Watch(watch::Args),
-    /// Show what the next reboot will discard (exit 0 nothing, 1 something, 2 error).
+    /// Show what the next reboot will discard.
     Diff(diff::Args),
     /// Move live data into persistence now, bind it back, and print the config line that keeps it.
     Persist(persist::Args),
-    /// Write the man page or shell completions (for packagers).
+    /// Write the man pages or shell completions (for packagers).
     #[command(hide = true)]
     Generate(generate::Args),
 }
@@ -92,6 +163,7 @@ pub enum Command {
 /// Parse the command line, run, and map the outcome to an exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    colour_choice(cli.global.color).write_global();
     crate::logging::init(cli.global.verbose);
     match run(cli) {
         Ok(code) => code.into(),
@@ -102,6 +174,16 @@ pub fn main() -> std::process::ExitCode {
             eprintln!("impermctl: error: {e:#}");
             Exit::Error.into()
         }
+    }
+}
+
+/// clap's `--color` value as anstream's choice (which also reads
+/// `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE` and `TERM=dumb` under `auto`).
+fn colour_choice(c: clap::ColorChoice) -> anstream::ColorChoice {
+    match c {
+        clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
+        clap::ColorChoice::Always => anstream::ColorChoice::Always,
+        clap::ColorChoice::Never => anstream::ColorChoice::Never,
     }
 }
 
@@ -152,10 +234,7 @@ mod tests {
             "root-usage",
         ])
         .unwrap();
-        assert_eq!(
-            cli.global.root.as_deref(),
-            Some(std::path::Path::new("/tmp/r"))
-        );
+        assert_eq!(cli.global.root.as_deref(), Some(Path::new("/tmp/r")));
         let Command::Verify(a) = cli.command else {
             panic!()
         };

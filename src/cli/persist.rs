@@ -53,7 +53,13 @@ struct PathReport<'a> {
 
 /// Run `impermctl persist`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root();
+    let root = g.root(None)?;
+    if !a.dry_run {
+        super::require_root(
+            "persist",
+            "it copies data into persistence and bind-mounts it",
+        )?;
+    }
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = notice
         && !a.json
@@ -132,7 +138,11 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
         return Ok(());
     }
     let (p, src) = (s.path.display(), s.source.display());
-    let size = format!("{} entries, {}", s.entries, human_bytes(s.bytes));
+    let size = format!(
+        "{}, {}",
+        crate::human::count(s.entries, "entry", "entries"),
+        crate::human::size(s.bytes)
+    );
     let line = match (s.action, dry) {
         (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
         (Action::Copy, true) => {
@@ -227,35 +237,8 @@ fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
         step.path.display(),
         st.entries,
         step.entries,
-        human_bytes(st.bytes),
-        human_bytes(step.bytes),
-        human_bytes(rate as u64)
+        crate::human::size(st.bytes),
+        crate::human::size(step.bytes),
+        crate::human::size(rate as u64)
     )
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_du() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(20 << 20), "20.0 MiB");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-    }
 }

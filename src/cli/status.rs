@@ -15,6 +15,8 @@ pub struct Args {
     /// Print a versioned JSON document.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mi: super::MountinfoArg,
 }
 
 #[derive(Serialize)]
@@ -39,10 +41,11 @@ struct Report<'a> {
 
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(a.mi.mountinfo.as_deref())?;
     let (settings, notice) = g.settings(false)?;
-    let state = layout::observe(&g.root(), &settings)?;
+    let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
-    let advice = Advice::new(&g.root(), &settings, &state, &v);
+    let advice = Advice::new(&root, &settings, &state, &v);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -61,7 +64,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 notice: notice.as_deref(),
                 findings: &v.findings,
                 entries,
-                watcher: crate::watch::report::read_state(&g.root()).map(|(_, s)| s),
+                watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
             },
         )?;
         return Ok(super::verify::exit_for(&v));
@@ -98,7 +101,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         };
         writeln!(out, "  {kind} {:<28} {state}", e.path.display())?;
     }
-    crate::watch::report::print_status(&mut out, &g.root())?;
+    crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
 }
 

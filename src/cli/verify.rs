@@ -13,6 +13,8 @@ pub struct Args {
     /// Print a versioned JSON document.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mi: super::MountinfoArg,
     /// List the checks and exit.
     #[arg(long)]
     pub list: bool,
@@ -61,6 +63,7 @@ struct CheckInfo {
 
 /// Run `impermctl verify`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(a.mi.mountinfo.as_deref())?;
     if a.list {
         let list: Vec<CheckInfo> = CHECKS
             .iter()
@@ -94,7 +97,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         anyhow::bail!("--skip {unknown}: no such check (see `impermctl verify --list`)");
     }
     let (settings, notice) = g.settings(false)?;
-    let state = layout::observe(&g.root(), &settings)?;
+    let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &a.skip);
     if a.json {
         crate::output::print_json(

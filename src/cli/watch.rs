@@ -39,6 +39,8 @@ pub enum BackendArg {
 
 /// Run `impermctl watch`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(None)?;
+    super::require_root("watch", "it watches the whole ephemeral root")?;
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = notice {
         tracing::info!("{n}");
@@ -56,7 +58,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|r| r.path.clone())
         .unwrap_or_else(|| PathBuf::from("/persistent"));
     watch::run(Options {
-        root: g.root(),
+        root,
         backend: match a.backend {
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Fanotify => BackendChoice::Fanotify,

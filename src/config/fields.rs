@@ -134,7 +134,7 @@ pub(super) fn watch(raw: Option<RawWatch>, loc: &Locator<'_>) -> Result<Watch> {
             Some(span),
             "watch.warn_every",
             what,
-            "write a duration such as \"30s\", \"10m\" or \"1h30m\", or a positive integer number of seconds",
+            "write a duration as systemd.time(7) does, such as \"30s\", \"10min\", \"10 minutes\" or \"1h 30m\", or a positive integer number of seconds",
         )
     };
     let warn_every = match raw.warn_every {

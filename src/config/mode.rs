@@ -1,5 +1,5 @@
 //! Small value parsers of the config: file modes (octal or symbolic, as
-//! `mkdir --mode` reads them) and humane durations (`"1h30m"`).
+//! `mkdir --mode` reads them) and systemd.time durations (`"10 minutes"`, `"1h 30m"`).
 
 use std::time::Duration;
 
@@ -74,39 +74,30 @@ fn apply_clause(mut m: u32, clause: &str) -> Option<u32> {
     Some(m)
 }
 
-/// Parse `"30s"`, `"10m"`, `"1h"`, `"1h30m"`, `"2d"` (components may be
-/// separated by spaces). `None` when malformed or zero.
+/// Parse a duration as systemd.time(7) writes it: `"30s"`, `"10min"`,
+/// `"10 minutes"`, `"1h 30m"`, `"2 weeks"`, or a bare number of seconds
+/// (`"90"`). Units and their spellings are humantime's, which match
+/// systemd's (`month` = 30.44 days, `year` = 365.25 days). `None` when
+/// malformed or zero.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok().filter(|n| *n > 0).map(Duration::from_secs);
     }
-    let mut total: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        rest = rest.trim_start();
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
+    // systemd allows a space between a number and its unit; humantime does not.
+    let mut joined = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        joined.push(c);
+        if c.is_ascii_digit() {
+            while chars.peek() == Some(&' ') {
+                chars.next();
+            }
         }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(n.checked_mul(unit)?)?;
     }
-    (total > 0).then(|| Duration::from_secs(total))
+    humantime::parse_duration(&joined)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]
@@ -157,11 +148,19 @@ mod tests {
             ("1h30m", Some(5400)),
             ("1h 30m", Some(5400)),
             ("2d", Some(172_800)),
+            ("10min", Some(600)),
+            ("10 minutes", Some(600)),
+            ("1 hour 30 min", Some(5400)),
+            ("1h30min", Some(5400)),
+            ("5w", Some(5 * 7 * 86_400)),
+            ("2 weeks", Some(14 * 86_400)),
+            ("90", Some(90)),
+            ("1 sec", Some(1)),
             ("0s", None),
+            ("0", None),
             ("", None),
-            ("10", None),
             ("ten minutes", None),
-            ("5w", None),
+            ("10 fortnights", None),
             ("-5m", None),
         ];
         for (input, want) in table {

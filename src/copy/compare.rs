@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rustix::fs::FileType;
 
-use crate::sys::copy::{self as sys, At, Meta};
+use crate::sys::copy::{self as data, At};
+use crate::sys::meta::{Meta, stat_at};
+use crate::sys::{dir, fs};
 
 /// What [`compare_trees`] looks at beyond metadata.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,8 +31,7 @@ pub struct Differ {
 pub fn compare_trees(a: &Path, b: &Path, how: Differ) -> Result<Option<String>> {
     let (ad, an) = open_parent(a)?;
     let (bd, bn) = open_parent(b)?;
-    let top =
-        sys::stat_at(ad.as_fd(), an).with_context(|| format!("cannot stat {}", a.display()))?;
+    let top = stat_at(ad.as_fd(), an).with_context(|| format!("cannot stat {}", a.display()))?;
     let mut c = Cmp {
         how,
         a: a.to_path_buf(),
@@ -48,7 +49,7 @@ fn open_parent(p: &Path) -> Result<(OwnedFd, &OsStr)> {
     let name = p
         .file_name()
         .with_context(|| format!("{}: no final name", p.display()))?;
-    let fd = sys::open_dir(parent).with_context(|| format!("cannot open {}", parent.display()))?;
+    let fd = fs::open_dir(parent).with_context(|| format!("cannot open {}", parent.display()))?;
     Ok((fd, name))
 }
 
@@ -77,8 +78,8 @@ impl Cmp {
         rel: &Path,
     ) -> Result<Option<String>> {
         let p = self.show(rel);
-        let ma = sys::stat_at(ad, an).with_context(|| format!("cannot stat {p}"))?;
-        let mb = match sys::stat_at(bd, bn) {
+        let ma = stat_at(ad, an).with_context(|| format!("cannot stat {p}"))?;
+        let mb = match stat_at(bd, bn) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Some(format!("{p}: missing from the copy")));
@@ -88,17 +89,17 @@ impl Cmp {
         if let Some(d) = meta_diff(&ma, &mb) {
             return Ok(Some(format!("{p}: {d}")));
         }
-        if ma.kind != FileType::Directory && ma.nlink > 1 {
+        if ma.file_type != FileType::Directory && ma.nlink > 1 {
             let first = *self.links.entry(ma.ino).or_insert(mb.ino);
             if first != mb.ino {
                 return Ok(Some(format!("{p}: hard link not preserved")));
             }
         }
-        match ma.kind {
+        match ma.file_type {
             FileType::Directory => self.dir(ad, an, &ma, bd, bn, rel),
             FileType::RegularFile => {
-                let fa = sys::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
-                let fb = sys::open_read_at(bd, bn)
+                let fa = data::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
+                let fb = data::open_read_at(bd, bn)
                     .with_context(|| format!("cannot open the copy of {p}"))?;
                 if let Some(d) = xattr_diff(At::Fd(fa.as_fd()), At::Fd(fb.as_fd()))? {
                     return Ok(Some(format!("{p}: {d}")));
@@ -109,8 +110,8 @@ impl Cmp {
                 Ok(None)
             }
             FileType::Symlink => {
-                let ta = sys::readlink_at(ad, an)?;
-                let tb = sys::readlink_at(bd, bn)?;
+                let ta = fs::readlink_at(ad, an)?;
+                let tb = fs::readlink_at(bd, bn)?;
                 Ok((ta != tb).then(|| format!("{p}: link target {ta:?} vs {tb:?}")))
             }
             _ => Ok(xattr_diff(At::Name(ad, an), At::Name(bd, bn))?.map(|d| format!("{p}: {d}"))),
@@ -127,9 +128,8 @@ impl Cmp {
         rel: &Path,
     ) -> Result<Option<String>> {
         let p = self.show(rel);
-        let da = sys::open_dir_at(ad, an).with_context(|| format!("cannot open {p}"))?;
-        let db =
-            sys::open_dir_at(bd, bn).with_context(|| format!("cannot open the copy of {p}"))?;
+        let da = dir::open(ad, an).with_context(|| format!("cannot open {p}"))?;
+        let db = dir::open(bd, bn).with_context(|| format!("cannot open the copy of {p}"))?;
         if let Some(d) = xattr_diff(At::Fd(da.as_fd()), At::Fd(db.as_fd()))? {
             return Ok(Some(format!("{p}: {d}")));
         }
@@ -161,29 +161,33 @@ impl Cmp {
 }
 
 fn names(d: BorrowedFd<'_>) -> Result<Vec<CString>> {
-    Ok(sys::read_dir(d)?.into_iter().map(|(n, _)| n).collect())
+    Ok(dir::names(d)?.into_iter().map(|(n, _)| n).collect())
 }
 
 fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
-    if a.kind != b.kind {
-        return Some(format!("type {:?} vs {:?}", a.kind, b.kind));
+    if a.file_type != b.file_type {
+        return Some(format!("type {:?} vs {:?}", a.file_type, b.file_type));
     }
     if (a.uid, a.gid) != (b.uid, b.gid) {
         return Some(format!("owner {}:{} vs {}:{}", a.uid, a.gid, b.uid, b.gid));
     }
-    if a.kind != FileType::Symlink && a.perm != b.perm {
+    if a.file_type != FileType::Symlink && a.perm != b.perm {
         return Some(format!("mode {:04o} vs {:04o}", a.perm, b.perm));
     }
     if a.mtime != b.mtime {
         return Some(format!(
             "mtime {}.{:09} vs {}.{:09}",
-            a.mtime.sec, a.mtime.nsec, b.mtime.sec, b.mtime.nsec
+            a.mtime.0, a.mtime.1, b.mtime.0, b.mtime.1
         ));
     }
-    if a.kind == FileType::RegularFile && a.size != b.size {
+    if a.file_type == FileType::RegularFile && a.size != b.size {
         return Some(format!("size {} vs {}", a.size, b.size));
     }
-    if matches!(a.kind, FileType::CharacterDevice | FileType::BlockDevice) && a.rdev != b.rdev {
+    if matches!(
+        a.file_type,
+        FileType::CharacterDevice | FileType::BlockDevice
+    ) && a.rdev != b.rdev
+    {
         return Some("device number differs".into());
     }
     None
@@ -192,12 +196,12 @@ fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
 fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     let read = |at: At<'_>| -> Result<Vec<(CString, Vec<u8>)>> {
         let mut v = Vec::new();
-        for n in sys::xattr_list(at)? {
+        for n in data::xattr_list(at)? {
             let s = n.as_bytes();
             if s.starts_with(b"security.") || s.starts_with(b"trusted.") {
                 continue;
             }
-            let val = sys::xattr_get(at, &n)?;
+            let val = data::xattr_get(at, &n)?;
             v.push((n, val));
         }
         v.sort();

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::sys::copy as sys;
+use crate::sys::fs;
+use crate::sys::meta::stat_at;
 
 mod compare;
 mod remove;
@@ -67,9 +68,9 @@ pub fn copy_tree_atomic_with(
 ) -> anyhow::Result<CopyStats> {
     let (src_parent, src_name) = split(from)?;
     let (dst_parent, dst_name) = split(to)?;
-    let src_dir = sys::open_dir(src_parent)
+    let src_dir = fs::open_dir(src_parent)
         .with_context(|| format!("cannot open the directory {}", src_parent.display()))?;
-    let dst_dir = sys::open_dir(dst_parent).with_context(|| {
+    let dst_dir = fs::open_dir(dst_parent).with_context(|| {
         format!(
             "cannot open {} to copy {} into it",
             dst_parent.display(),
@@ -80,7 +81,7 @@ pub fn copy_tree_atomic_with(
     // temporary for a stale one.
     rustix::fs::flock(&dst_dir, rustix::fs::FlockOperation::LockExclusive)
         .with_context(|| format!("cannot lock {}", dst_parent.display()))?;
-    match sys::stat_at(dst_dir.as_fd(), dst_name) {
+    match stat_at(dst_dir.as_fd(), dst_name) {
         Ok(_) => bail!(
             "{} already exists: refusing to copy {} over it (move it away first)",
             to.display(),
@@ -111,12 +112,10 @@ pub fn copy_tree_atomic_with(
             tmp_path.display()
         )));
     }
-    sys::fsync(dst_dir.as_fd())
-        .with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    sys::rename_noreplace(dst_dir.as_fd(), &tmp, dst_name)
+    fs::fsync(dst_dir.as_fd()).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
+    fs::rename_noreplace(dst_dir.as_fd(), &tmp, dst_name)
         .with_context(|| format!("cannot rename {} to {}", tmp_path.display(), to.display()))?;
-    sys::fsync(dst_dir.as_fd())
-        .with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
+    fs::fsync(dst_dir.as_fd()).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
 }
 
@@ -125,7 +124,7 @@ pub fn copy_tree_atomic_with(
 /// there was one.
 pub fn remove_stale_tmp(to: &Path) -> anyhow::Result<bool> {
     let (parent, name) = split(to)?;
-    let dir = sys::open_dir(parent)
+    let dir = fs::open_dir(parent)
         .with_context(|| format!("cannot open the directory {}", parent.display()))?;
     let tmp = tmp_name(name);
     remove::remove_tree(dir.as_fd(), &tmp)

@@ -161,7 +161,11 @@ fn copies_every_kind_of_entry_with_all_metadata() {
     assert_eq!(
         {
             let f = std::fs::File::open(dst.join("d/f")).unwrap();
-            sys::xattr_get(sys::At::Fd(std::os::fd::AsFd::as_fd(&f)), c"user.foo").unwrap()
+            crate::sys::copy::xattr_get(
+                crate::sys::copy::At::Fd(std::os::fd::AsFd::as_fd(&f)),
+                c"user.foo",
+            )
+            .unwrap()
         },
         b"bar"
     );

@@ -13,7 +13,9 @@ use anyhow::{Context, bail};
 use rustix::fs::FileType;
 
 use super::CopyStats;
-use crate::sys::copy::{self as sys, At, Meta};
+use crate::sys::copy::{self as data, At};
+use crate::sys::meta::{Meta, stat_at, stat_fd};
+use crate::sys::{dir, fs};
 
 const CHUNK: usize = 8 << 20;
 const TICK: Duration = Duration::from_millis(100);
@@ -37,7 +39,7 @@ pub(super) struct Copier<'a> {
     dev: u64,
     mnt_id: u64,
     /// How data is copied (stepped down once refused).
-    method: sys::Method,
+    method: data::Method,
 }
 
 impl<'a> Copier<'a> {
@@ -53,7 +55,7 @@ impl<'a> Copier<'a> {
             root_id: (0, 0),
             dev: 0,
             mnt_id: 0,
-            method: sys::Method::default(),
+            method: data::Method::default(),
         }
     }
 
@@ -77,7 +79,7 @@ impl<'a> Copier<'a> {
         dst_dir: BorrowedFd<'_>,
         tmp: &OsStr,
     ) -> anyhow::Result<()> {
-        let m = sys::stat_at(src_dir, name)
+        let m = stat_at(src_dir, name)
             .with_context(|| format!("cannot stat {}", self.from.display()))?;
         self.dev = m.dev;
         self.mnt_id = m.mnt_id;
@@ -93,7 +95,7 @@ impl<'a> Copier<'a> {
         dname: &OsStr,
         rel: &Path,
     ) -> anyhow::Result<()> {
-        if m.kind != FileType::Directory
+        if m.file_type != FileType::Directory
             && m.nlink > 1
             && let Some(first) = self.links.get(&(m.dev, m.ino))
         {
@@ -101,18 +103,18 @@ impl<'a> Copier<'a> {
                 .root
                 .as_ref()
                 .context("hard link outside a directory")?;
-            sys::link_at(root.as_fd(), first, dst_dir, dname)
+            fs::link_at(root.as_fd(), first, dst_dir, dname)
                 .with_context(|| format!("cannot hard-link {}", self.tmp.join(rel).display()))?;
             self.stats.entries += 1;
             return Ok(());
         }
-        match m.kind {
+        match m.file_type {
             FileType::Directory => self.dir(src_dir, name, m, dst_dir, dname, rel)?,
             FileType::RegularFile => self.file(src_dir, name, m, dst_dir, dname, rel)?,
             FileType::Symlink => {
-                let target = sys::readlink_at(src_dir, name)
+                let target = fs::readlink_at(src_dir, name)
                     .with_context(|| format!("cannot read the link {}", self.src(rel)))?;
-                sys::symlink_at(OsStr::from_bytes(target.as_bytes()), dst_dir, dname)
+                fs::symlink_at(OsStr::from_bytes(&target), dst_dir, dname)
                     .with_context(|| format!("cannot create {}", self.dst(rel)))?;
                 self.finish_named(src_dir, name, m, dst_dir, dname, rel, false)?;
             }
@@ -120,7 +122,7 @@ impl<'a> Copier<'a> {
             | FileType::Socket
             | FileType::CharacterDevice
             | FileType::BlockDevice => {
-                match sys::mknod_at(dst_dir, dname, m.kind, m.rdev) {
+                match fs::mknod_at(dst_dir, dname, m.file_type, m.rdev) {
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                         tracing::warn!(
                             "{}: not permitted to create this device node here, left out",
@@ -135,7 +137,7 @@ impl<'a> Copier<'a> {
             }
             FileType::Unknown => bail!("{}: unknown file type", self.src(rel)),
         }
-        if m.kind != FileType::Directory && m.nlink > 1 {
+        if m.file_type != FileType::Directory && m.nlink > 1 {
             self.links.insert((m.dev, m.ino), rel.to_path_buf());
         }
         self.stats.entries += 1;
@@ -153,8 +155,8 @@ impl<'a> Copier<'a> {
         rel: &Path,
     ) -> anyhow::Result<()> {
         let other_mount = m.dev != self.dev || (m.mnt_id != 0 && m.mnt_id != self.mnt_id);
-        let s = sys::open_dir_at(src_dir, name)
-            .with_context(|| format!("cannot open {}", self.src(rel)))?;
+        let s =
+            dir::open(src_dir, name).with_context(|| format!("cannot open {}", self.src(rel)))?;
         let sm = self.same(s.as_fd(), m, rel)?;
         if (m.dev, m.ino) == self.root_id {
             bail!(
@@ -162,12 +164,12 @@ impl<'a> Copier<'a> {
                 self.src(rel)
             );
         }
-        sys::mkdir_at(dst_dir, dname, 0o700)
+        fs::mkdir_at(dst_dir, dname, 0o700)
             .with_context(|| format!("cannot create {}", self.dst(rel)))?;
-        let d = sys::open_dir_at(dst_dir, dname)
-            .with_context(|| format!("cannot open {}", self.dst(rel)))?;
+        let d =
+            dir::open(dst_dir, dname).with_context(|| format!("cannot open {}", self.dst(rel)))?;
         if rel.as_os_str().is_empty() {
-            let id = sys::stat_fd(d.as_fd())?;
+            let id = stat_fd(d.as_fd())?;
             self.root_id = (id.dev, id.ino);
             self.root = Some(d.try_clone().context("dup")?);
         }
@@ -178,13 +180,13 @@ impl<'a> Copier<'a> {
             );
             self.stats.skipped += 1;
         } else {
-            let mut names = sys::read_dir(s.as_fd())
-                .with_context(|| format!("cannot list {}", self.src(rel)))?;
+            let mut names =
+                dir::names(s.as_fd()).with_context(|| format!("cannot list {}", self.src(rel)))?;
             names.sort_by(|a, b| a.0.cmp(&b.0));
             for (n, _) in names {
                 let n = OsStr::from_bytes(n.as_bytes());
                 let child = rel.join(n);
-                let cm = sys::stat_at(s.as_fd(), n)
+                let cm = stat_at(s.as_fd(), n)
                     .with_context(|| format!("cannot stat {}", self.src(&child)))?;
                 self.entry(s.as_fd(), n, &cm, d.as_fd(), n, &child)?;
             }
@@ -201,15 +203,14 @@ impl<'a> Copier<'a> {
         dname: &OsStr,
         rel: &Path,
     ) -> anyhow::Result<()> {
-        let s = sys::open_read_at(src_dir, name)
+        let s = data::open_read_at(src_dir, name)
             .with_context(|| format!("cannot open {}", self.src(rel)))?;
         self.same(s.as_fd(), m, rel)?;
-        let d = sys::create_at(dst_dir, dname)
+        let d = fs::create_at(dst_dir, dname)
             .with_context(|| format!("cannot create {}", self.dst(rel)))?;
         self.data(s.as_fd(), m, d.as_fd(), rel)?;
         // The metadata as it is after reading: what the copy now holds.
-        let after =
-            sys::stat_fd(s.as_fd()).with_context(|| format!("cannot stat {}", self.src(rel)))?;
+        let after = stat_fd(s.as_fd()).with_context(|| format!("cannot stat {}", self.src(rel)))?;
         self.stats.files += 1;
         self.finish_fd(s.as_fd(), &after, d.as_fd(), rel)
     }
@@ -226,11 +227,12 @@ impl<'a> Copier<'a> {
         let sparse = m.blocks.saturating_mul(512) < m.size;
         let mut off = 0;
         if sparse {
-            while let Some((start, end)) = sys::next_data(s, off).with_context(ctx)? {
+            while let Some((start, end)) = data::next_data(s, off).with_context(ctx)? {
                 off = start;
                 while off < end {
                     let want = usize::try_from(end - off).unwrap_or(CHUNK).min(CHUNK);
-                    let n = sys::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
+                    let n =
+                        data::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
                     if n == 0 {
                         break;
                     }
@@ -240,12 +242,12 @@ impl<'a> Copier<'a> {
                 }
                 off = off.max(end);
             }
-            let len = sys::stat_fd(s).with_context(ctx)?.size;
-            sys::truncate(d, len).with_context(ctx)?;
+            let len = stat_fd(s).with_context(ctx)?.size;
+            data::truncate(d, len).with_context(ctx)?;
             return Ok(());
         }
         loop {
-            let n = sys::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
+            let n = data::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
                 .with_context(ctx)?;
             if n == 0 {
                 return Ok(());
@@ -258,8 +260,8 @@ impl<'a> Copier<'a> {
 
     /// Refuse when the opened inode is not the one stat'ed (swapped meanwhile).
     fn same(&self, fd: BorrowedFd<'_>, m: &Meta, rel: &Path) -> anyhow::Result<Meta> {
-        let now = sys::stat_fd(fd).with_context(|| format!("cannot stat {}", self.src(rel)))?;
-        if now.ino != m.ino || now.dev != m.dev || now.kind != m.kind {
+        let now = stat_fd(fd).with_context(|| format!("cannot stat {}", self.src(rel)))?;
+        if now.ino != m.ino || now.dev != m.dev || now.file_type != m.file_type {
             bail!("{} was replaced while it was being copied", self.src(rel));
         }
         Ok(now)
@@ -275,13 +277,13 @@ impl<'a> Copier<'a> {
     ) -> anyhow::Result<()> {
         let path = self.dst(rel);
         let ctx = || path.clone();
-        sys::chown_fd(d, m.uid, m.gid)
+        fs::chown_fd(d, m.uid, m.gid)
             .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
         self.xattrs(At::Fd(s), At::Fd(d), rel)?;
-        sys::chmod_fd(d, m.perm).with_context(|| format!("cannot chmod {}", ctx()))?;
-        sys::set_times_fd(d, m.atime, m.mtime)
+        fs::chmod_fd(d, m.perm).with_context(|| format!("cannot chmod {}", ctx()))?;
+        fs::set_times_fd(d, m.atime, m.mtime)
             .with_context(|| format!("cannot set the times of {}", ctx()))?;
-        sys::fsync(d).with_context(|| format!("cannot fsync {}", ctx()))
+        fs::fsync(d).with_context(|| format!("cannot fsync {}", ctx()))
     }
 
     /// Owner, xattrs, (mode,) times of something that cannot be opened.
@@ -298,22 +300,22 @@ impl<'a> Copier<'a> {
     ) -> anyhow::Result<()> {
         let path = self.dst(rel);
         let ctx = || path.clone();
-        sys::chown_at(dst_dir, dname, m.uid, m.gid)
+        fs::chown_at(dst_dir, dname, m.uid, m.gid)
             .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
         self.xattrs(At::Name(src_dir, name), At::Name(dst_dir, dname), rel)?;
         if chmod {
-            sys::chmod_at(dst_dir, dname, m.perm)
+            fs::chmod_at(dst_dir, dname, m.perm)
                 .with_context(|| format!("cannot chmod {}", ctx()))?;
         }
-        sys::set_times_at(dst_dir, dname, m.atime, m.mtime)
+        fs::set_times_at(dst_dir, dname, m.atime, m.mtime)
             .with_context(|| format!("cannot set the times of {}", ctx()))
     }
 
     fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
-        let names = sys::xattr_list(s)
+        let names = data::xattr_list(s)
             .with_context(|| format!("cannot list the xattrs of {}", self.src(rel)))?;
         for n in names {
-            let v = match sys::xattr_get(s, &n) {
+            let v = match data::xattr_get(s, &n) {
                 Ok(v) => v,
                 // Removed meanwhile.
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODATA.raw_os_error()) => {
@@ -324,7 +326,7 @@ impl<'a> Copier<'a> {
                         .with_context(|| format!("cannot read xattr {n:?} of {}", self.src(rel)));
                 }
             };
-            if let Err(e) = sys::xattr_set(d, &n, &v) {
+            if let Err(e) = data::xattr_set(d, &n, &v) {
                 let b = n.as_bytes();
                 let privileged = b.starts_with(b"security.") || b.starts_with(b"trusted.");
                 let refused = matches!(e.raw_os_error(), Some(c) if c == libc_eperm() || c == rustix::io::Errno::NOTSUP.raw_os_error() || c == rustix::io::Errno::INVAL.raw_os_error());

@@ -8,7 +8,7 @@ use std::io;
 use serde::Serialize;
 
 use crate::baseline::{Baseline, DirView, Rec};
-use crate::sys::walk::{Kind, Meta, stat_at};
+use crate::sys::meta::{Kind, Meta, stat_at};
 use crate::walk::{Entry, Visit, parent};
 
 /// How an entry differs from the basis.
@@ -134,7 +134,7 @@ impl Classify<'_> {
             (true, false) => Change::New,
             // An older directory's ctime moves with every entry added
             // inside; those entries are what is reported.
-            (true, true) if m.kind == Kind::Dir => Change::Unchanged,
+            (true, true) if m.kind() == Kind::Dir => Change::Unchanged,
             (true, true) => Change::Modified,
         };
         Ok((change, Some(m)))
@@ -150,9 +150,9 @@ fn against(e: &Entry<'_>, rec: &Rec) -> io::Result<(Change, Option<Meta>)> {
         return Ok((Change::Unchanged, None));
     }
     let m = stat_at(e.dir, e.name)?;
-    let same = m.kind == rec.kind
+    let same = m.kind() == rec.kind
         && m.ino == rec.ino
-        && (m.kind == Kind::Dir
+        && (m.kind() == Kind::Dir
             || (m.size == rec.size && m.mtime == rec.mtime && m.ctime == rec.ctime));
     let change = if same {
         Change::Unchanged

@@ -13,7 +13,7 @@ use crate::config;
 use crate::config::Settings;
 use crate::diff::{Change, Item};
 use crate::group::{group_of, nix_string, suggest_toml};
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 use crate::watch::groups::Writer;
 use crate::watch::report::WatchState;
 

@@ -1,6 +1,6 @@
 //! Rendering a diff: the grouped human summary, `-l` (one line per path),
 //! `-0` (NUL-separated paths), the versioned JSON document, and progress on
-//! a terminal. Colour only when stdout is a terminal.
+//! a terminal. Colour as `--color` and the environment say (`human::colour`).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +12,7 @@ use crate::diff::groups::Group;
 use crate::diff::orphans::Orphan;
 use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff, Item};
-use crate::sys::walk::Kind;
+use crate::sys::meta::Kind;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
@@ -34,20 +34,7 @@ impl Style {
     }
 }
 
-/// Bytes as `12.3 MiB`.
-pub fn size(b: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if b < 1024 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1024.0;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
+pub use crate::human::size;
 
 /// A raw path for humans: control characters and invalid UTF-8 escaped.
 pub fn escape(b: &[u8]) -> String {
@@ -69,42 +56,20 @@ pub fn escape(b: &[u8]) -> String {
     s
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds.
-pub fn utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// One line saying what the diff compared against.
 pub fn basis_line(b: &Basis) -> String {
     match b {
         Basis::Baseline { created } => {
-            format!("basis: the baseline taken at boot ({})", utc(*created))
+            format!(
+                "basis: the baseline taken at boot ({})",
+                crate::human::local_time(*created)
+            )
         }
         Basis::BootTime { btime } => format!(
             "basis: no baseline (/run/impermctl/baseline is missing): listing everything changed since boot (ctime after {})",
-            utc(*btime)
+            crate::human::local_time(*btime)
         ),
     }
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The grouped summary.
@@ -127,11 +92,11 @@ pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io:
         let mut line = format!(
             "{:>width$}  {:>11}  {}  ({what}",
             size(g.bytes),
-            plural(g.files, "file", "files"),
+            crate::human::counted(g.files, "file"),
             st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
         );
         if g.dirs > 0 {
-            line.push_str(&format!(", {}", plural(g.dirs, "dir", "dirs")));
+            line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
         }
         if !g.writers.is_empty() {
             let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
@@ -150,8 +115,8 @@ pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io:
             &format!(
                 "total: {} in {} and {} would be lost at the next reboot",
                 size(bytes),
-                plural(files, "file", "files"),
-                plural(groups.len() as u64, "group", "groups")
+                crate::human::counted(files, "file"),
+                crate::human::counted(groups.len() as u64, "group")
             )
         )
     )
@@ -330,12 +295,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(size(512), "512 B");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(3 * 1024 * 1024), "3.0 MiB");
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(json_path(b"/\xff").1.as_deref(), Some("2fff"));
     }
 }

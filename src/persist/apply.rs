@@ -9,7 +9,9 @@ use anyhow::Context;
 use super::{Action, Record, Step, record};
 use crate::copy::{self, CopyStats};
 use crate::root::Root;
-use crate::sys::copy::{self as sys, Meta};
+use crate::sys::meta::{Meta, stat_fd};
+use crate::sys::{dir, fs};
+use rustix::fs::OFlags;
 
 /// Carry out a step: copy (into missing parents created like their live
 /// counterparts), bind, record in `/run/impermctl/persisted.json`.
@@ -24,10 +26,14 @@ pub fn apply(
         stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
     }
     if step.action != Action::Done {
-        let root_fd = sys::open_dir(root.dir())?;
+        let root_fd = fs::open_dir(root.dir())?;
         let beneath = |p: &Path| {
-            sys::open_beneath(root_fd.as_fd(), p.strip_prefix("/").unwrap_or(p))
-                .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
+            fs::open_beneath(
+                root_fd.as_fd(),
+                p.strip_prefix("/").unwrap_or(p),
+                OFlags::PATH,
+            )
+            .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
@@ -39,8 +45,8 @@ pub fn apply(
                 )
             })?;
         let (a, b) = (
-            sys::stat_fd(beneath(&step.path)?.as_fd())?,
-            sys::stat_fd(src.as_fd())?,
+            stat_fd(beneath(&step.path)?.as_fd())?,
+            stat_fd(src.as_fd())?,
         );
         anyhow::ensure!(
             (a.dev, a.ino) == (b.dev, b.ino),
@@ -81,18 +87,19 @@ fn now() -> u64 {
 /// copy's parent, top-down, with the owner and mode of their live
 /// counterparts (as impermanence does).
 fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
-    let root_fd = sys::open_dir(root.dir())?;
-    let mut cur = sys::open_dir(&root.host(proot))
+    let root_fd = fs::open_dir(root.dir())?;
+    let mut cur = fs::open_dir(&root.host(proot))
         .with_context(|| format!("cannot open {}", proot.display()))?;
     let mut live = PathBuf::from("/");
     let parent = path.parent().unwrap_or(Path::new("/"));
     for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
         live.push(c);
-        let next = match sys::open_dir_at(cur.as_fd(), c) {
+        let next = match dir::open(cur.as_fd(), c) {
             Ok(fd) => fd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let lm = sys::stat_fd(
-                    sys::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?)?.as_fd(),
+                let lm = stat_fd(
+                    fs::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?, OFlags::PATH)?
+                        .as_fd(),
                 )?;
                 let shown = proot.join(live.strip_prefix("/")?);
                 make_dir(cur.as_fd(), c, &root.host(&shown), &lm)
@@ -125,21 +132,21 @@ fn make_dir(
 ) -> anyhow::Result<OwnedFd> {
     copy::remove_stale_tmp(host)?;
     let tmp = copy::tmp_name(name);
-    sys::mkdir_at(dir, &tmp, 0o700)?;
-    let fd = sys::open_dir_at(dir, &tmp)?;
-    sys::chown_fd(fd.as_fd(), like.uid, like.gid)?;
-    sys::chmod_fd(fd.as_fd(), like.perm)?;
-    sys::fsync(fd.as_fd())?;
-    let fd = match sys::rename_noreplace(dir, &tmp, name) {
+    fs::mkdir_at(dir, &tmp, 0o700)?;
+    let fd = dir::open(dir, &tmp)?;
+    fs::chown_fd(fd.as_fd(), like.uid, like.gid)?;
+    fs::chmod_fd(fd.as_fd(), like.perm)?;
+    fs::fsync(fd.as_fd())?;
+    let fd = match fs::rename_noreplace(dir, &tmp, name) {
         Ok(()) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Made meanwhile by someone else: use theirs.
             drop(fd);
             copy::remove_stale_tmp(host)?;
-            sys::open_dir_at(dir, name)?
+            dir::open(dir, name)?
         }
         Err(e) => return Err(e.into()),
     };
-    sys::fsync(dir)?;
+    fs::fsync(dir)?;
     Ok(fd)
 }

@@ -14,7 +14,8 @@ use crate::config::{FORBIDDEN_PREFIXES, Settings};
 use crate::copy::{self, Differ};
 use crate::mountinfo::MountTable;
 use crate::root::{self, Root};
-use crate::sys::copy as sys;
+use crate::sys::fs;
+use crate::sys::meta::stat_fd;
 
 /// Decide what to do for every path. Changes nothing.
 pub fn plan(
@@ -27,7 +28,7 @@ pub fn plan(
         Some(f) => MountTable::read(f)?,
         None => MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(root.dir()),
     };
-    let root_fd = sys::open_dir(root.dir())
+    let root_fd = fs::open_dir(root.dir())
         .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
     let normal: Vec<Option<PathBuf>> = paths.iter().map(|p| root::normalize(p)).collect();
     let mut out = Vec::new();
@@ -73,7 +74,7 @@ fn open_logical(
     } else {
         rel
     };
-    match sys::open_beneath(root_fd, rel) {
+    match fs::open_beneath(root_fd, rel, rustix::fs::OFlags::PATH) {
         Ok(fd) => Ok(Ok(Some(fd))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(None)),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
@@ -157,8 +158,8 @@ fn plan_one(
         }
         Err(reason) => return refuse(arg, reason),
     };
-    let live = sys::stat_fd(live_fd.as_fd())?;
-    let kind = match live.kind {
+    let live = stat_fd(live_fd.as_fd())?;
+    let kind = match live.file_type {
         FileType::Directory => Kind::Directory,
         FileType::RegularFile => Kind::File,
         k => {
@@ -172,7 +173,7 @@ fn plan_one(
         }
     };
     let pm = match open_logical(root_fd, &proot)? {
-        Ok(Some(fd)) => sys::stat_fd(fd.as_fd())?,
+        Ok(Some(fd)) => stat_fd(fd.as_fd())?,
         Ok(None) => {
             return refuse(
                 arg,
@@ -184,8 +185,8 @@ fn plan_one(
         }
         Err(reason) => return refuse(arg, reason),
     };
-    let rootm = sys::stat_fd(root_fd)?;
-    if pm.kind != FileType::Directory {
+    let rootm = stat_fd(root_fd)?;
+    if pm.file_type != FileType::Directory {
         return refuse(
             arg,
             format!(
@@ -205,7 +206,7 @@ fn plan_one(
     }
     let source = proot.join(path.strip_prefix("/").unwrap_or(&path));
     let existing = match open_logical(root_fd, &source)? {
-        Ok(Some(fd)) => Some(sys::stat_fd(fd.as_fd())?),
+        Ok(Some(fd)) => Some(stat_fd(fd.as_fd())?),
         Ok(None) => None,
         Err(reason) => return refuse(arg, reason),
     };
@@ -303,15 +304,15 @@ fn plan_one(
     step.writers = found;
     (step.entries, step.bytes) = copy::measure(&step.host)?;
     match existing {
-        Some(s) if s.kind != live.kind => {
+        Some(s) if s.file_type != live.file_type => {
             return refuse(
                 arg,
                 format!(
                     "{} already exists as a {:?}, but {} is a {:?}: move it away and rerun",
                     source.display(),
-                    s.kind,
+                    s.file_type,
                     path.display(),
-                    live.kind
+                    live.file_type
                 ),
             );
         }

@@ -1,14 +1,17 @@
-//! fanotify(7) in FID mode (`FAN_REPORT_DFID_NAME`): init, filesystem mark,
-//! and a parser for the info records that `nix` cannot read; directory
-//! handles are resolved with `open_by_handle_at` + `readlink /proc/self/fd/N`.
+//! fanotify(7) in FID mode (`FAN_REPORT_DFID_NAME`): init and filesystem
+//! mark (through `nix`), a parser for the info records that `nix` cannot
+//! read, and directory handles resolved with `open_by_handle_at` +
+//! `readlink /proc/self/fd/N`. The only `unsafe` code of the crate lives
+//! here: `open_by_handle_at` and closing an event's descriptor.
+#![allow(unsafe_code)]
 
-use std::ffi::CString;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::libc;
+use nix::sys::fanotify::{EventFFlags, InitFlags, MarkFlags, MaskFlags};
 
 pub use libc::{
     FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO,
@@ -18,7 +21,7 @@ pub use libc::{
 /// A fanotify group reporting directory handles and names.
 #[derive(Debug)]
 pub struct Fanotify {
-    fd: OwnedFd,
+    group: nix::sys::fanotify::Fanotify,
 }
 
 /// One event. `dir`/`name` locate the object (the new location for
@@ -41,47 +44,36 @@ pub struct Event<'a> {
 
 impl Fanotify {
     /// `fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME)`.
-    pub fn init() -> Result<Fanotify, Errno> {
-        let flags = libc::FAN_CLASS_NOTIF
-            | libc::FAN_CLOEXEC
-            | libc::FAN_NONBLOCK
-            | libc::FAN_REPORT_DFID_NAME;
-        let ev = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_LARGEFILE) as libc::c_uint;
-        // SAFETY: plain syscall.
-        let fd = unsafe { libc::fanotify_init(flags, ev) };
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: fresh descriptor we own.
-        Ok(Fanotify {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+    pub fn init() -> io::Result<Fanotify> {
+        let flags = InitFlags::FAN_CLASS_NOTIF
+            | InitFlags::FAN_CLOEXEC
+            | InitFlags::FAN_NONBLOCK
+            | InitFlags::from_bits_retain(libc::FAN_REPORT_DFID_NAME);
+        let ev = EventFFlags::O_RDONLY | EventFFlags::O_CLOEXEC | EventFFlags::O_LARGEFILE;
+        let group = nix::sys::fanotify::Fanotify::init(flags, ev)?;
+        Ok(Fanotify { group })
     }
 
     /// Add a `FAN_MARK_FILESYSTEM` mark for `mask` on the filesystem of `path`.
-    pub fn mark_filesystem(&self, path: &Path, mask: u64) -> Result<(), Errno> {
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let flags = libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM;
-        // SAFETY: c outlives the call.
-        let r = unsafe {
-            libc::fanotify_mark(self.fd.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr())
-        };
-        if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    pub fn mark_filesystem(&self, path: &Path, mask: u64) -> io::Result<()> {
+        let flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_FILESYSTEM;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
     }
 
     /// Read queued events into `buf`; `Ok(0)` when none are queued.
-    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
-        match nix::unistd::read(self.fd.as_fd(), buf) {
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match nix::unistd::read(self.group.as_fd(), buf) {
             Ok(n) => Ok(n),
             Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
 impl AsFd for Fanotify {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.group.as_fd()
     }
 }
 
@@ -172,9 +164,9 @@ fn split_fid(body: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Resolve a directory handle to its path, as seen through `mount_fd`'s mount.
-pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> Result<PathBuf, Errno> {
+pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> io::Result<PathBuf> {
     if handle.len() < 8 {
-        return Err(Errno::EINVAL);
+        return Err(Errno::EINVAL.into());
     }
     // `struct file_handle` needs 4-byte alignment: copy into u32 storage.
     let mut store = vec![0u32; handle.len().div_ceil(4)];
@@ -195,12 +187,11 @@ pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> Result<PathBuf, Errno
         )
     };
     if fd < 0 {
-        return Err(Errno::last());
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    std::fs::read_link(link).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 #[cfg(test)]

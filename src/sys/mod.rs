@@ -1,12 +1,14 @@
 //! Every syscall impermctl makes lives below this module: thin wrappers with
 //! no policy, so that the logic above can be tested with data and fake roots.
-#![allow(unsafe_code)]
+//! One module per concept; every wrapper returns `std::io::Result`. Only
+//! `fanotify` may use `unsafe` (file handles, event descriptors).
 
 pub mod copy;
+pub mod dir;
 pub mod fanotify;
 pub mod fs;
 pub mod inotify;
+pub mod meta;
 pub mod mount;
 pub mod notify;
 pub mod utab;
-pub mod walk;

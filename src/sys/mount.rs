@@ -9,8 +9,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
 use rustix::io::Errno;
-use rustix::mount::{MoveMountFlags, OpenTreeFlags, UnmountFlags};
+use rustix::mount::{MountPropagationFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 /// Which syscalls make a bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,25 +33,35 @@ impl Api {
 }
 
 /// Bind the file or directory behind `src` onto `dst` (non-recursive, like
-/// `mount --bind`). Both may be `O_PATH` handles.
+/// `mount --bind`: mounts below `src` are not carried along, so what they
+/// hide is visible under `dst`). Both may be `O_PATH` handles.
 pub fn bind(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, api: Api) -> io::Result<()> {
+    bind_with(src, dst, api, false)
+}
+
+/// Bind `src` onto `dst` with every mount below it (`mount --rbind`).
+pub fn bind_recursive(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, api: Api) -> io::Result<()> {
+    bind_with(src, dst, api, true)
+}
+
+fn bind_with(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, api: Api, rec: bool) -> io::Result<()> {
     if api == Api::Legacy {
-        return bind_legacy(src, dst);
+        return bind_legacy(src, dst, rec);
     }
-    match bind_new(src, dst) {
-        Err(e) if e == Errno::NOSYS || e == Errno::PERM => bind_legacy(src, dst),
+    match bind_new(src, dst, rec) {
+        Err(e) if e == Errno::NOSYS || e == Errno::PERM => bind_legacy(src, dst, rec),
         r => r.map_err(io::Error::from),
     }
 }
 
-fn bind_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
-    let tree = rustix::mount::open_tree(
-        src,
-        "",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH,
-    )?;
+fn bind_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, rec: bool) -> Result<(), Errno> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    if rec {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = rustix::mount::open_tree(src, "", flags)?;
     rustix::mount::move_mount(
         &tree,
         "",
@@ -60,10 +71,14 @@ fn bind_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
     )
 }
 
-fn bind_legacy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
+fn bind_legacy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, rec: bool) -> io::Result<()> {
     let s = format!("/proc/self/fd/{}", src.as_raw_fd());
     let d = format!("/proc/self/fd/{}", dst.as_raw_fd());
-    rustix::mount::mount_bind(s.as_str(), d.as_str())?;
+    if rec {
+        rustix::mount::mount_bind_recursive(s.as_str(), d.as_str())?;
+    } else {
+        rustix::mount::mount_bind(s.as_str(), d.as_str())?;
+    }
     Ok(())
 }
 
@@ -72,5 +87,24 @@ fn bind_legacy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
 pub fn detach(fd: BorrowedFd<'_>) -> io::Result<()> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     rustix::mount::unmount(path.as_str(), UnmountFlags::DETACH)?;
+    Ok(())
+}
+
+/// Is the object behind `fd` the root of a mount (something mounted on it)?
+pub fn is_mount_root(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let x = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
+    Ok(x.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+        && x.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
+}
+
+/// Enter a private mount namespace: `unshare(CLONE_NEWNS)`, then make every
+/// mount private so nothing done here propagates back. The caller must be
+/// single-threaded.
+pub fn private_namespace() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! sd_notify(3) without libsystemd: one datagram to `$NOTIFY_SOCKET`.
 //! A no-op (returning `Ok(false)`) when not started by systemd.
 
+use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -8,15 +9,21 @@ use std::path::Path;
 
 /// Send `state` (e.g. `"READY=1\nSTATUS=…"`) to the service manager.
 pub fn notify(state: &str) -> std::io::Result<bool> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(false);
-    };
-    let addr = match path.as_bytes().strip_prefix(b"@") {
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(socket) => notify_to(&socket, state).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Send `state` to the notification socket `socket` (a path, or `@name`
+/// for an abstract socket, as in `$NOTIFY_SOCKET`).
+pub fn notify_to(socket: &OsStr, state: &str) -> std::io::Result<()> {
+    let addr = match socket.as_bytes().strip_prefix(b"@") {
         Some(abs) => SocketAddr::from_abstract_name(abs)?,
-        None => SocketAddr::from_pathname(Path::new(&path))?,
+        None => SocketAddr::from_pathname(Path::new(socket))?,
     };
     UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr)?;
-    Ok(true)
+    Ok(())
 }
 
 /// The watchdog interval requested by systemd (`$WATCHDOG_USEC`), if it is
@@ -38,21 +45,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("notify");
         let server = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
-        // Safety of set_var: this test binary sets NOTIFY_SOCKET only here.
-        let sent = {
-            let _g = ENV_LOCK.lock().unwrap();
-            // SAFETY: guarded by ENV_LOCK; no other thread reads the environment here.
-            unsafe { std::env::set_var("NOTIFY_SOCKET", &sock) };
-            let r = super::notify("READY=1\nSTATUS=ok");
-            // SAFETY: as above.
-            unsafe { std::env::remove_var("NOTIFY_SOCKET") };
-            r.unwrap()
-        };
-        assert!(sent);
+        super::notify_to(sock.as_os_str(), "READY=1\nSTATUS=ok").unwrap();
         let mut buf = [0u8; 64];
         let n = server.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1\nSTATUS=ok");
     }
-
-    static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 }

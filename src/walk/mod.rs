@@ -18,7 +18,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::sys::walk::{self as sw, DirBuf, Kind};
+use crate::sys::dir::{self, DirBuf};
+use crate::sys::fs;
+use crate::sys::meta::{Kind, stat_at, stat_fd, stat_path};
 
 use self::scope::child_path;
 pub use self::scope::{Scope, parent, under};
@@ -80,7 +82,7 @@ struct Shared {
 struct Walker<'a, V: Visit> {
     scope: &'a Scope,
     visit: &'a V,
-    dev: (u32, u32),
+    dev: u64,
     queue: Mutex<Shared>,
     cv: Condvar,
     unreadable: Mutex<Vec<(Vec<u8>, String)>>,
@@ -171,7 +173,7 @@ impl Visit for CountUsage {
     type Acc = Usage;
     fn visit(&self, e: &Entry<'_>, acc: &mut Usage) -> io::Result<bool> {
         let size = match e.kind {
-            Kind::File | Kind::Symlink => sw::stat_at(e.dir, e.name)?.size,
+            Kind::File | Kind::Symlink => stat_at(e.dir, e.name)?.size,
             _ => 0,
         };
         acc.add(e.kind, size);
@@ -183,10 +185,10 @@ impl Visit for CountUsage {
 /// without following symlinks. Fails on the first entry it cannot read.
 pub fn usage(p: &Path) -> anyhow::Result<Usage> {
     use anyhow::Context;
-    let m = sw::stat_path(p).with_context(|| format!("cannot stat {}", p.display()))?;
+    let m = stat_path(p).with_context(|| format!("cannot stat {}", p.display()))?;
     let mut total = Usage::default();
-    total.add(m.kind, m.size);
-    if m.kind == Kind::Dir {
+    total.add(m.kind(), m.size);
+    if m.kind() == Kind::Dir {
         let out = walk(
             &Scope::tree(p),
             &CountUsage,
@@ -215,7 +217,7 @@ impl<'a, V: Visit> Walker<'a, V> {
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let root = &scope.host_root;
-        let dev = sw::stat_path(root)
+        let dev = stat_path(root)
             .with_context(|| format!("cannot stat the root {}", root.display()))?
             .dev;
         let host = root.join(OsStr::from_bytes(start.strip_prefix(b"/").unwrap_or(start)));
@@ -283,8 +285,8 @@ impl<'a, V: Visit> Walker<'a, V> {
 
     fn dir(&self, job: Job, buf: &mut DirBuf, acc: &mut V::Acc, out: &mut Vec<Job>) {
         let fd = match &job.parent {
-            Some(p) => sw::open_dir_at(p.as_fd(), &job.name),
-            None => sw::open_dir(Path::new(std::ffi::OsStr::from_bytes(job.name.as_bytes()))),
+            Some(p) => dir::open(p.as_fd(), std::ffi::OsStr::from_bytes(job.name.as_bytes())),
+            None => fs::open_dir(Path::new(std::ffi::OsStr::from_bytes(job.name.as_bytes()))),
         };
         let fd = match fd {
             Ok(fd) => Arc::new(fd),
@@ -293,7 +295,7 @@ impl<'a, V: Visit> Walker<'a, V> {
         };
         // Another filesystem (a mount the table did not show): out of scope.
         if self.scope.check_dev || job.parent.is_none() {
-            match sw::stat_fd(fd.as_fd()) {
+            match stat_fd(fd.as_fd()) {
                 Ok(m) if m.dev != self.dev => return,
                 Ok(_) => {}
                 Err(e) => return self.unreadable(&job.path, &e),
@@ -309,7 +311,8 @@ impl<'a, V: Visit> Walker<'a, V> {
         // One buffer for the children's paths (no allocation per entry).
         let mut path = child_path(&job.path, b"");
         let base = path.len();
-        let res = sw::read_dir(fd.as_fd(), buf, |name, kind, ino| {
+        let res = dir::read(fd.as_fd(), buf, |name, kind, ino| {
+            let kind = Kind::from(kind);
             path.truncate(base);
             path.extend_from_slice(name.to_bytes());
             let path = &path;
@@ -321,8 +324,8 @@ impl<'a, V: Visit> Walker<'a, V> {
                 return;
             }
             let kind = match kind {
-                Kind::Unknown => match sw::stat_at(fd.as_fd(), name) {
-                    Ok(m) => m.kind,
+                Kind::Unknown => match stat_at(fd.as_fd(), name) {
+                    Ok(m) => m.kind(),
                     Err(_) => return,
                 },
                 k => k,

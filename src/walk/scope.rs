@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{FORBIDDEN_PREFIXES, Settings};
 use crate::mountinfo::MountTable;
-use crate::sys::walk as sw;
+use crate::sys::fs;
 
 /// What the walk covers and what it prunes (logical paths as bytes).
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Scope {
         let Some(roots) = &self.link_roots else {
             return false;
         };
-        let Ok(target) = sw::read_link_at(dir, name) else {
+        let Ok(target) = fs::readlink_at(dir, name) else {
             return false;
         };
         let joined = if target.starts_with(b"/") {

@@ -9,8 +9,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode;
 
 use super::core::Core;
 use super::groups::Change;
@@ -49,20 +47,21 @@ pub struct Unavailable {
 impl FanotifyWatcher {
     /// Mark the filesystem of `root`.
     pub fn start(root: &Path) -> Result<FanotifyWatcher, Unavailable> {
+        let errno = |e: &std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
         let fan = Fanotify::init().map_err(|e| Unavailable {
-            errno: e,
-            why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {e}"),
+            errno: errno(&e),
+            why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {}", errno(&e)),
         })?;
         let mut rename = true;
         if let Err(e) = fan.mark_filesystem(root, MASK | sys::FAN_RENAME) {
             rename = false;
-            let retry = if e == Errno::EINVAL {
+            let retry = if errno(&e) == Errno::EINVAL {
                 fan.mark_filesystem(root, MASK)
             } else {
                 Err(e)
             };
             if let Err(e) = retry {
-                let hint = match e {
+                let hint = match errno(&e) {
                     Errno::EPERM => {
                         " (no CAP_SYS_ADMIN over the filesystem's owner: e.g. an unprivileged container)"
                     }
@@ -73,22 +72,18 @@ impl FanotifyWatcher {
                     _ => "",
                 };
                 return Err(Unavailable {
-                    errno: e,
+                    errno: errno(&e),
                     why: format!(
-                        "fanotify filesystem mark on {} failed: {e}{hint}",
-                        root.display()
+                        "fanotify filesystem mark on {} failed: {}{hint}",
+                        root.display(),
+                        errno(&e)
                     ),
                 });
             }
         }
-        let mount_fd = open(
-            root,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Unavailable {
-            errno: e,
-            why: format!("cannot open {}: {e}", root.display()),
+        let mount_fd = crate::sys::fs::open_dir(root).map_err(|e| Unavailable {
+            errno: errno(&e),
+            why: format!("cannot open {}: {}", root.display(), errno(&e)),
         })?;
         Ok(FanotifyWatcher {
             fan,

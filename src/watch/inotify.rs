@@ -9,25 +9,30 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 use super::core::Core;
 use super::groups::Change;
 use super::scan::{self, Scope, Visit};
-use crate::sys::inotify::{self as sys, Inotify};
+use crate::sys::inotify::{self as sys, Inotify, ReadFlags as R, WatchFlags as W};
 
-const MASK: u32 = sys::IN_CREATE
-    | sys::IN_MODIFY
-    | sys::IN_CLOSE_WRITE
-    | sys::IN_ATTRIB
-    | sys::IN_MOVED_FROM
-    | sys::IN_MOVED_TO
-    | sys::IN_DELETE
-    | sys::IN_MOVE_SELF
-    | sys::IN_DELETE_SELF
-    | sys::IN_ONLYDIR
-    | sys::IN_DONT_FOLLOW
-    | sys::IN_EXCL_UNLINK;
+const MASK: W = W::CREATE
+    .union(W::MODIFY)
+    .union(W::CLOSE_WRITE)
+    .union(W::ATTRIB)
+    .union(W::MOVED_FROM)
+    .union(W::MOVED_TO)
+    .union(W::DELETE)
+    .union(W::MOVE_SELF)
+    .union(W::DELETE_SELF)
+    .union(W::ONLYDIR)
+    .union(W::DONT_FOLLOW)
+    .union(W::EXCL_UNLINK);
+
+/// Is `e` the errno `n`?
+fn is(e: &std::io::Error, n: Errno) -> bool {
+    e.raw_os_error() == Some(n.raw_os_error())
+}
 
 /// Recursive inotify watcher.
 #[derive(Debug)]
@@ -35,7 +40,7 @@ pub struct InotifyWatcher {
     ino: Inotify,
     wds: HashMap<i32, PathBuf>,
     moved_from: HashMap<u32, PathBuf>,
-    buf: Vec<u8>,
+    buf: Vec<std::mem::MaybeUninit<u8>>,
     limit_logged: bool,
     /// The last file event (wd, name, when): a MODIFY/ATTRIB right after
     /// an event for the same file adds nothing (one write = three events).
@@ -62,7 +67,7 @@ impl InotifyWatcher {
             ino: Inotify::init().map_err(|e| anyhow::anyhow!("inotify_init1: {e}"))?,
             wds: HashMap::new(),
             moved_from: HashMap::new(),
-            buf: vec![0u8; 256 * 1024],
+            buf: vec![std::mem::MaybeUninit::uninit(); 256 * 1024],
             limit_logged: false,
             last: (-1, Vec::new(), None),
         };
@@ -78,7 +83,7 @@ impl InotifyWatcher {
                     .push((wd, p.to_path_buf()));
                 true
             }
-            Err(Errno::ENOSPC) => {
+            Err(e) if is(&e, Errno::NOSPC) => {
                 full.store(true, std::sync::atomic::Ordering::Relaxed);
                 false
             }
@@ -98,7 +103,7 @@ impl InotifyWatcher {
     }
 
     /// Watch one directory (or refresh its path after a rename).
-    pub fn add(&mut self, dir: &Path) -> Result<i32, Errno> {
+    pub fn add(&mut self, dir: &Path) -> std::io::Result<i32> {
         let wd = self.ino.add_watch(dir, MASK)?;
         match self.wds.get_mut(&wd) {
             Some(p) if p == dir => {}
@@ -114,7 +119,7 @@ impl InotifyWatcher {
     fn add_or_log(&mut self, dir: &Path) -> bool {
         match self.add(dir) {
             Ok(_) => true,
-            Err(Errno::ENOSPC) => {
+            Err(e) if is(&e, Errno::NOSPC) => {
                 if !self.limit_logged {
                     self.limit_logged = true;
                     tracing::error!(
@@ -132,27 +137,18 @@ impl InotifyWatcher {
     pub fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
         let mut overflow = false;
         let mut buf = std::mem::take(&mut self.buf);
-        loop {
-            let n = self
-                .ino
-                .read(&mut buf)
-                .map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            for ev in sys::events(&buf[..n]) {
-                overflow |= self.handle(ev, core);
-            }
-        }
+        let ino = self.ino.clone();
+        let r = ino.drain(&mut buf, |ev| overflow |= self.handle(ev, core));
         self.buf = buf;
+        r.map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
         Ok(overflow)
     }
 
     fn handle(&mut self, ev: sys::Event<'_>, core: &mut Core) -> bool {
-        if ev.mask & sys::IN_Q_OVERFLOW != 0 {
+        if ev.mask.contains(R::QUEUE_OVERFLOW) {
             return true;
         }
-        if ev.mask & sys::IN_IGNORED != 0 {
+        if ev.mask.contains(R::IGNORED) {
             self.wds.remove(&ev.wd);
             return false;
         }
@@ -163,8 +159,8 @@ impl InotifyWatcher {
         }
         let m = ev.mask;
         let same = self.last.0 == ev.wd && self.last.1 == ev.name;
-        if m & sys::IN_ISDIR == 0
-            && m & !(sys::IN_MODIFY | sys::IN_ATTRIB) == 0
+        if !m.contains(R::ISDIR)
+            && (R::MODIFY | R::ATTRIB).contains(m)
             && same
             && self
                 .last
@@ -183,18 +179,18 @@ impl InotifyWatcher {
             return false;
         };
         let path = dir.join(OsStr::from_bytes(ev.name));
-        if ev.mask & sys::IN_ISDIR != 0 {
-            if ev.mask & sys::IN_MOVED_FROM != 0 {
+        if ev.mask.contains(R::ISDIR) {
+            if ev.mask.contains(R::MOVED_FROM) {
                 if self.moved_from.len() > 1024 {
                     self.moved_from.clear();
                 }
                 self.moved_from.insert(ev.cookie, path.clone());
             }
-            if ev.mask & (sys::IN_MOVED_FROM | sys::IN_DELETE) != 0 {
+            if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
                 core.record(&path, Change::Gone, None);
             }
-            if ev.mask & (sys::IN_CREATE | sys::IN_MOVED_TO) != 0 && !core.scope.pruned(&path) {
-                if ev.mask & sys::IN_MOVED_TO != 0
+            if ev.mask.intersects(R::CREATE | R::MOVED_TO) && !core.scope.pruned(&path) {
+                if ev.mask.contains(R::MOVED_TO)
                     && let Some(old) = self.moved_from.remove(&ev.cookie)
                 {
                     self.rename_prefix(&old, &path);
@@ -204,13 +200,13 @@ impl InotifyWatcher {
             }
             return false;
         }
-        if m & (sys::IN_DELETE | sys::IN_MOVED_FROM) != 0 {
+        if m.intersects(R::DELETE | R::MOVED_FROM) {
             core.record(&path, Change::Gone, None);
-        } else if m & (sys::IN_CLOSE_WRITE | sys::IN_MOVED_TO) != 0 {
+        } else if m.intersects(R::CLOSE_WRITE | R::MOVED_TO) {
             let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
-            let created = m & sys::IN_MOVED_TO != 0;
+            let created = m.contains(R::MOVED_TO);
             core.record(&path, Change::Write { size, created }, None);
-        } else if m & sys::IN_CREATE != 0 {
+        } else if m.contains(R::CREATE) {
             core.record(
                 &path,
                 Change::Write {
@@ -219,7 +215,7 @@ impl InotifyWatcher {
                 },
                 None,
             );
-        } else if m & (sys::IN_MODIFY | sys::IN_ATTRIB) != 0 {
+        } else if m.intersects(R::MODIFY | R::ATTRIB) {
             core.record(
                 &path,
                 Change::Write {

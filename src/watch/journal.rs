@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::attribution::Attribution;
 use super::groups::{Group, Suppressed};
+use crate::human::{counted, size};
 
 /// A write to a path that is not persisted (first per group, or a reminder).
 pub const UNPERSISTED_WRITE: &str = "5b1c89b3707540a98f833fa5a79113ce";
@@ -105,16 +106,16 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
             format!(
                 "{} ({}, {})",
                 g.path.display(),
-                count(g.files, "file"),
-                bytes_h(g.bytes)
+                counted(g.files, "file"),
+                size(g.bytes)
             )
         })
         .collect();
     let more = if groups.len() > 10 { ", …" } else { "" };
     let text = format!(
         "the reboot will discard {}, {}, in {} {what}: {}{more}",
-        count(files, "file"),
-        bytes_h(bytes),
+        counted(files, "file"),
+        size(bytes),
         groups.len(),
         list.join(", ")
     );
@@ -141,61 +142,11 @@ pub fn discard_summary(groups: &[&Group]) {
     }
 }
 
-/// `312 files`, `1 file`, `2,314 files`.
-pub fn count(n: u64, what: &str) -> String {
-    let s = thousands(n);
-    if n == 1 {
-        format!("{s} {what}")
-    } else {
-        format!("{s} {what}s")
-    }
-}
-
-/// `2,314`.
-pub fn thousands(n: u64) -> String {
-    let d = n.to_string();
-    let mut out = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `41 MiB`, `512 B`, `3.2 KiB`.
-pub fn bytes_h(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 || v >= 10.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::watch::groups::{Change, Limits, Table};
     use std::time::Duration;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(2314), "2,314");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-        assert_eq!(bytes_h(512), "512 B");
-        assert_eq!(bytes_h(41 * 1024 * 1024), "41 MiB");
-        assert_eq!(bytes_h(3300), "3.2 KiB");
-        assert_eq!(count(1, "file"), "1 file");
-    }
 
     #[test]
     fn ids_are_128_bit_hex_and_distinct() {

@@ -118,12 +118,12 @@ fn choose(choice: BackendChoice, scope: &scan::Scope) -> anyhow::Result<(Backend
 fn status_line(b: &BackendInfo, groups: usize) -> String {
     let g = match groups {
         1 => "1 unpersisted group".to_string(),
-        n => format!("{} unpersisted groups", journal::thousands(n as u64)),
+        n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
     };
     match b.name {
         "inotify" => format!(
             "inotify, {} dirs, {g}",
-            journal::thousands(b.watched as u64)
+            crate::human::thousands(b.watched as u64)
         ),
         n => format!("{n}, filesystem mark, {g}"),
     }
@@ -322,7 +322,9 @@ fn drain(
 fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
     match backend {
         Backend::Inotify(w) => core.rescan(&mut |d| match w.add(d) {
-            Err(Errno::ENOSPC) => anyhow::bail!(inotify::enospc_message(w.watched())),
+            Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32) => {
+                anyhow::bail!(inotify::enospc_message(w.watched()))
+            }
             _ => Ok(()),
         }),
         Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::core::Core;
 use super::groups::Writer;
-use super::journal::{bytes_h, count, thousands};
 use crate::config::Kind;
 use crate::group::suggest_nix;
+use crate::human::{counted, size, thousands};
 use crate::root::Root;
 
 /// One group, as reported.
@@ -186,8 +186,8 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
             out,
             "  {:<28} {:>12} {:>9}{by}",
             g.path.display(),
-            count(g.files, "file"),
-            bytes_h(g.bytes)
+            counted(g.files, "file"),
+            size(g.bytes)
         )?;
     }
     Ok(())

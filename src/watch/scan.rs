@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
-use rustix::fs::makedev;
 
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::walk::{Kind, stat_at};
+use crate::sys::meta::{Kind, stat_at};
 use crate::walk;
 
 /// What the watcher looks at.
@@ -111,7 +110,7 @@ impl Scope {
 
     /// Is the directory `name` in `dir` on the root's filesystem?
     fn on_fs(&self, e: &walk::Entry<'_>) -> bool {
-        stat_at(e.dir, e.name).is_ok_and(|m| makedev(m.dev.0, m.dev.1) == self.dev)
+        stat_at(e.dir, e.name).is_ok_and(|m| m.dev == self.dev)
     }
 
     /// The host path of a walked entry.

@@ -3,6 +3,7 @@
 //! mounts in private mount namespaces (see `util`).
 
 mod boot;
+mod cli;
 mod config;
 mod copy_kill;
 mod deb;

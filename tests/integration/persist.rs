@@ -124,7 +124,7 @@ echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo 
     assert_code(&o, 0);
     let out = stdout(&o);
     for want in [
-        "would copy /etc/adjtime (1 entries",
+        "would copy /etc/adjtime (1 entry, 16 B)",
         r#""kind":"Persist","dry_run":true,"paths":[{"path":"/etc/adjtime","kind":"file""#,
         r#""action":"copy""#,
         "dry-run-untouched=yes",

@@ -94,11 +94,8 @@ let
       in
       expect (before o "specialfs" "impermctl-boot") "specialfs before impermctl-boot: ${toString o}"
       ++ expect (before o "impermctl-boot" "users") "impermctl-boot before users: ${toString o}"
-      ++ expect (before o "users" "createPersistentStorageDirs") "users before createPersistentStorageDirs"
+      ++ expect (before o "impermctl-boot" "createPersistentStorageDirs") "impermctl-boot before createPersistentStorageDirs"
       ++ expect (before o "createPersistentStorageDirs" "persist-files") "createPersistentStorageDirs before persist-files"
-      ++ expect (before o "users" "impermctl-boot-owners") "users before the second pass"
-      ++ expect (before o "groups" "impermctl-boot-owners") "groups before the second pass"
-      ++ expect (before o "impermctl-boot-owners" "createPersistentStorageDirs") "second pass before createPersistentStorageDirs"
       ++ expect (before o "impermctl-boot" "etc") "impermctl-boot before etc"
       ++ expect (dependsOn seedCfg "users" "impermctl-boot") "users depends on impermctl-boot"
       ++ expect (dependsOn seedCfg "etc" "impermctl-boot") "etc depends on impermctl-boot"
@@ -117,10 +114,11 @@ let
       ++ expectEq (map (p: p.name) seedCfg.systemd.packages) [ "impermctl-stub" ] "systemd.packages"
       ++ expectEq (map (p: p.name) seedCfg.services.dbus.packages) [ "impermctl-stub" ] "dbus packages"
       ++ expectEq (map (p: p.name) seedCfg.environment.systemPackages) [ "impermctl-stub" ] "systemPackages"
-      ++ expect (seedCfg.environment.etc ? "systemd/catalog/impermctl.catalog") "catalog in /etc"
+      ++ expect (seedCfg.systemd.services ? impermctl-catalog) "catalog database update"
       ++ expect (!(seedCfg.systemd.services ? impermctl-audit)) "no audit unit when mounting";
     seed-machine-id-commit-first-boot-only =
       expectEq seedCfg.systemd.services.systemd-machine-id-commit.unitConfig { ConditionFirstBoot = true; } "commit unit"
+      ++ expectEq seedCfg.systemd.services.systemd-machine-id-commit.after [ "impermctl-boot.service" ] "after the bind"
       ++ expectEq seedCfg.boot.initrd.systemd.suppressedUnits [ "systemd-machine-id-commit.service" ] "suppressed";
     seed-scripted-initrd-binds-needed-for-boot =
       let
@@ -244,7 +242,7 @@ let
     per-entry-storage-path-and-layout-render = expectEq (rendered multiCfg) (builtins.readFile ./expected/multi.toml) "rendered";
     sysusers-leaves-users-snippet-alone =
       expectEq sysusersCfg.system.activationScripts.users "" "users snippet"
-      ++ expect (sysusersCfg.system.activationScripts ? impermctl-boot) "boot snippet";
+      ++ expect (!(sysusersCfg.system.activationScripts ? impermctl-boot)) "no boot snippet: the unit does it";
     var-lib-nixos-warning =
       expect (anyHas "Neither /var/lib/nixos nor any of its parents" warningCfg.warnings) "warning"
       ++ expect (anyHas "carol" warningCfg.warnings) "names carol";
@@ -310,11 +308,16 @@ let
       ++ expectEq packageAttrs.version cargo.package.version "version"
       ++ expectEq packageAttrs.cargoLock.lockFile ../../Cargo.lock "lock file"
       ++ expectEq packageAttrs.meta.mainProgram "impermctl" "mainProgram"
+      ++ expectEq packageAttrs.passthru.minimumRustVersion cargo.package.rust-version "rust-version"
+      ++ expectEq packageAttrs.passthru.rustcVersion "1.91.1" "rustc"
+      ++ expectEq packageAttrs.meta.broken false "not broken with rustc 1.91.1"
+      ++ expect (!(lib.hasInfix "for dropin in" t)) "no packaged machine-id-commit drop-in"
       ++ lib.concatMap (sub: expect (has sub t) "postInstall lacks ${sub}") [
         "--replace-quiet /usr/bin/impermctl \"$out/bin/impermctl\""
         "systemd/io.github.Impermctl1.conf \"$out/share/dbus-1/system.d/io.github.Impermctl1.conf\""
         "systemd/impermctl.catalog \"$out/lib/systemd/catalog/impermctl.catalog\""
         "\"$out/lib/systemd/system/$(basename \"$unit\")\""
+        "sed -i '/^RequiresMountsFor=/d' \"$out/lib/systemd/system/impermctl-boot.service\""
         "\"$out/bin/impermctl\" generate man man"
         "\"$out/bin/impermctl\" generate completions completions"
         "--zsh completions/_impermctl"
@@ -328,10 +331,37 @@ let
       ++ expectEq (helpers.duplicates [ "a" "b" "a" "a" "c" "b" ]) [ "a" "b" ] "duplicates";
   };
 
+  ordering = import ./ordering-cases.nix {
+    inherit
+      lib
+      eval
+      full
+      failedAssertions
+      rendered
+      activationOrder
+      dependsOn
+      before
+      expect
+      expectEq
+      ;
+  };
+
   line = name: failures: if failures == [ ] then "ok ${name}\n" else "FAIL ${name}: ${lib.concatStringsSep "; " failures}\n";
 in
 {
-  report = concatMapStrings (n: line n cases.${n}) (builtins.attrNames cases);
+  report = concatMapStrings (n: line n (cases // ordering).${n}) (builtins.attrNames (cases // ordering));
   seedToml = rendered seedCfg;
+  # The tmpfiles rule that links the journal catalog (run.sh checks with
+  # the real journalctl that its directory is read).
+  catalogRule = lib.head seedCfg.systemd.tmpfiles.rules;
+  # tests/nix/corpus.nix, for run.sh's module/binary agreement check:
+  # { name = { toml; assertions; warnings; pending; }; }.
+  corpus = builtins.toJSON (
+    lib.mapAttrs (_: c: {
+      inherit (c) pending;
+      toml = rendered c.config;
+      assertions = failedAssertions c.config;
+    }) (import ./corpus.nix { inherit lib eval full; })
+  );
   multiToml = rendered multiCfg;
 }

@@ -268,6 +268,7 @@ rec {
       hostPlatform = { };
     };
     rustPlatform.buildRustPackage = attrs: attrs;
+    rustc.version = "1.91.1";
     installShellFiles = "installShellFiles";
   };
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Tests of the Nix side: every .nix file parses; the NixOS module evaluates
-# with nixpkgs' lib (tests/nix/cases.nix; skipped when no lib is found); the
-# TOML the module renders is parsed by the real impermctl binary.
+# with nixpkgs' lib (tests/nix/cases.nix); every configuration of
+# tests/nix/corpus.nix renders a config.toml that the real binary accepts,
+# or the module refuses it with the binary's explanation (agree.py).
 #
-#   tests/nix/run.sh                      # lib from NIXPKGS_LIB or <nixpkgs/lib>
+#   tests/nix/run.sh                      # lib: NIXPKGS_LIB, else ../shared/vendor/nixpkgs-lib/lib, else <nixpkgs/lib>
 #   NIXPKGS_LIB=/path/to/nixpkgs.lib/lib tests/nix/run.sh
 #   IMPERMCTL=target/debug/impermctl tests/nix/run.sh
 #
-# Exit 0 when everything that could run passed.
+# Without a lib it says "skipped" and passes, except in CI (CI=true or
+# IMPERMCTL_REQUIRE_PRIVILEGED=1), where a missing lib is a failure.
+# cargo's integration test `nix::nix_parse_eval_and_cross_check` runs this
+# script; ./run.sh test does not run it a second time.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -38,8 +42,30 @@ done < <(find . \( -name target -o -name .git \) -prune -o -name '*.nix' -type f
 [ "$count" -gt 0 ] || fail "parse: no .nix files found"
 echo "ok parse: $count .nix files"
 
-# 2. Evaluation tests with nixpkgs' lib.
+# 2. Evaluation tests with nixpkgs' lib: NIXPKGS_LIB; else the vendored
+# copy beside the repository (<parent>/shared/vendor/nixpkgs-lib/lib, looked
+# up from the work tree and from the git common dir, so it is found from a
+# clone, a worktree and CI alike); else <nixpkgs/lib>.
+required=
+if [ "${CI:-}" = true ] || [ "${IMPERMCTL_REQUIRE_PRIVILEGED:-}" = 1 ]; then required=1; fi
+vendored_lib() {
+	local base d
+	for base in "$repo" "$(git -C "$repo" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"; do
+		d=$base
+		while [ -n "$d" ] && [ "$d" != / ]; do
+			d=$(dirname "$d")
+			if [ -e "$d/shared/vendor/nixpkgs-lib/lib/default.nix" ]; then
+				echo "$d/shared/vendor/nixpkgs-lib/lib"
+				return 0
+			fi
+		done
+	done
+	return 1
+}
 lib_path=${NIXPKGS_LIB:-}
+if [ -z "$lib_path" ]; then
+	lib_path=$(vendored_lib) || lib_path=
+fi
 if [ -z "$lib_path" ] && nixpkgs=$(nix-instantiate "${store[@]}" --find-file nixpkgs 2>/dev/null); then
 	lib_path=$nixpkgs/lib
 fi
@@ -49,12 +75,15 @@ evaluate() {
 	nix eval --store "$work/store" --extra-experimental-features nix-command --raw \
 		-f tests/nix/cases.nix "$1" --arg libPath "$lib_path"
 }
-if [ -z "$lib_path" ]; then
+if [ -z "$lib_path" ] && [ -n "$required" ]; then
+	fail "nixpkgs lib not found (NIXPKGS_LIB unset, no shared/vendor/nixpkgs-lib/lib above $repo, no <nixpkgs>); in CI a skip is a failure"
+elif [ -z "$lib_path" ]; then
 	echo "skipped: nixpkgs lib not available (set NIXPKGS_LIB)"
 elif [ ! -e "$lib_path/default.nix" ]; then
 	fail "NIXPKGS_LIB=$lib_path has no default.nix (point it at nixpkgs' lib directory)"
 else
 	lib_path=$(cd "$lib_path" && pwd)
+	echo "nixpkgs lib: $lib_path"
 	if report=$(evaluate report 2>&1); then
 		echo "$report"
 		if grep -q '^FAIL' <<<"$report"; then failed=1; fi
@@ -83,6 +112,46 @@ for toml in tests/nix/expected/seed.toml ${lib_path:+"$work/seed.toml"}; do
 		fail "cross-check: impermctl verify --config $toml --mountinfo $mountinfo exited $?: $out"
 	fi
 done
+
+# 4. The module and the binary agree on every configuration of the corpus.
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
+	if corpus=$(evaluate corpus 2>"$work/corpus.err"); then
+		if ! python3 tests/nix/agree.py "$bin" "$mountinfo" <<<"$corpus"; then
+			fail "corpus: the module and the binary disagree (see above)"
+		fi
+	else
+		fail "corpus evaluation: $(cat "$work/corpus.err")"
+	fi
+fi
+
+# 5. The journal catalog: journalctl --update-catalog reads the directory
+# the module's tmpfiles rule links it into (and not /etc/systemd/catalog,
+# where the module used to put it). The link points at the file package.nix
+# installs, here the repository's copy.
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ] && command -v journalctl >/dev/null; then
+	id=5b1c89b3707540a98f833fa5a79113ce
+	rule=$(evaluate catalogRule 2>/dev/null) || rule=
+	link=$(awk '$1 == "L+" { print $2 }' <<<"$rule")
+	for dir in "${link%/*}" /etc/systemd/catalog; do
+		root=$(mktemp -d -p "$work")
+		mkdir -p "$root$dir"
+		ln -s "$repo/systemd/impermctl.catalog" "$root$dir/impermctl.catalog"
+		journalctl --root="$root" --update-catalog 2>/dev/null || true
+		if journalctl --root="$root" --list-catalog "$id" 2>/dev/null | grep -q "^$id impermctl:"; then
+			seen=yes
+		else
+			seen=no
+		fi
+		case "$dir:$seen" in
+		/etc/systemd/catalog:no) echo "ok catalog: journalctl does not read /etc/systemd/catalog" ;;
+		/etc/systemd/catalog:yes) fail "catalog: journalctl read /etc/systemd/catalog (the negative control)" ;;
+		*:yes) echo "ok catalog: journalctl --update-catalog reads $dir (the module's tmpfiles rule: $rule)" ;;
+		*) fail "catalog: journalctl --update-catalog did not pick up $dir/impermctl.catalog (rule: '$rule')" ;;
+		esac
+	done
+elif [ -n "$required" ]; then
+	fail "catalog: journalctl not found"
+fi
 
 [ "$failed" -eq 0 ] || exit 1
 echo "all Nix tests passed (repo $repo)"

@@ -11,11 +11,13 @@ let
   strs = opt (types.listOf types.str) [ ];
   attrs = opt (types.attrsOf types.unspecified) { };
 
+  # As nixpkgs' activation-script.nix: `text` has no default, so a snippet
+  # defined only to add `deps` is an evaluation error here as there.
   snippet = types.either types.str (
     types.submodule {
       options = {
         deps = strs;
-        text = opt types.lines "";
+        text = mkOption { type = types.lines; };
         supportsDryActivation = opt types.bool false;
       };
     }
@@ -31,15 +33,21 @@ let
     after = strs;
     requires = strs;
     wants = strs;
+    conflicts = strs;
+    aliases = strs;
     restartTriggers = opt (types.listOf types.unspecified) [ ];
     unitConfig = attrs;
     serviceConfig = attrs;
+    script = opt types.lines "";
   };
 
   fakePackage = {
     type = "derivation";
     name = "impermctl-stub";
     outPath = "/nix/store/00000000000000000000000000000000-impermctl-stub";
+    # As packaging/nix/package.nix's passthru.
+    minimumRustVersion = "1.89";
+    rustcVersion = "1.91.1";
   };
 in
 {
@@ -60,7 +68,16 @@ in
     system.activationScripts = opt (types.attrsOf snippet) { };
 
     systemd.packages = opt (types.listOf types.package) [ ];
+    systemd.package = opt types.package {
+      type = "derivation";
+      name = "systemd-stub";
+      outPath = "/nix/store/11111111111111111111111111111111-systemd-stub";
+    };
     systemd.services = opt (types.attrsOf (types.submodule { options = unitOptions; })) { };
+    systemd.paths = opt (types.attrsOf (types.submodule { options = unitOptions // { pathConfig = attrs; }; })) { };
+    systemd.targets = opt (types.attrsOf (types.submodule { options = unitOptions; })) { };
+    systemd.tmpfiles.rules = strs;
+    boot.postBootCommands = opt types.lines "";
     systemd.sysusers.enable = opt types.bool false;
     services.userborn.enable = opt types.bool false;
     services.dbus.packages = opt (types.listOf types.package) [ ];
@@ -143,6 +160,30 @@ in
         ];
         text = "# link /etc";
       };
+    };
+
+    # As nixpkgs' sysusers.nix and userborn.nix add them (the rest of their
+    # ordering comes from systemd's unit files, see ./units.nix).
+    systemd.services.systemd-sysusers = lib.mkIf config.systemd.sysusers.enable {
+      requiredBy = [ "sysinit-reactivation.target" ];
+      before = [ "sysinit-reactivation.target" ];
+    };
+    systemd.services.userborn = lib.mkIf config.services.userborn.enable {
+      wantedBy = [ "sysinit.target" ];
+      requiredBy = [ "sysinit-reactivation.target" ];
+      after = [
+        "systemd-remount-fs.service"
+        "systemd-tmpfiles-setup-dev-early.service"
+      ];
+      before = [
+        "systemd-tmpfiles-setup-dev.service"
+        "sysinit.target"
+        "shutdown.target"
+        "sysinit-reactivation.target"
+      ];
+      conflicts = [ "shutdown.target" ];
+      aliases = [ "systemd-sysusers.service" ];
+      unitConfig.DefaultDependencies = false;
     };
 
     users.users.root = {

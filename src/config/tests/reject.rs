@@ -198,7 +198,7 @@ fn bad_values() {
         3,
         14,
         "not a duration",
-        "\"1h30m\"",
+        "\"1h 30m\"",
     );
     rejects(
         "version = 1\n[watch]\nwarn_every = 0\n",

@@ -177,7 +177,7 @@ fn second_root_unusable(prepare: &str, why: &str) {
     );
     let err = block(&o, "err");
     assert!(
-        err.contains("refusing the 1 entries of /data") && err.contains(why),
+        err.contains("refusing 1 entry of /data") && err.contains(why),
         "{err}"
     );
     assert!(err.contains("1 FAILED"), "{err}");

@@ -112,7 +112,7 @@ fn non_root_sees_what_it_can_and_counts_the_rest() {
     assert_code(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("not running as root"), "{err}");
-    assert!(err.contains("1 path could not be read"), "{err}");
+    assert!(err.contains("could not read 1 path"), "{err}");
     assert!(err.contains("/var/lib/secret"), "{err}");
     let got: Vec<&[u8]> = o.stdout.split(|&b| b == 0).collect();
     assert!(got.contains(&&b"/etc/a"[..]), "{}", stdout(&o));

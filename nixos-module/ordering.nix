@@ -1,0 +1,168 @@
+# Where `impermctl boot` runs, for each way NixOS boots and creates users.
+#
+# What must see the persisted state: whatever creates users and groups
+# (it reads the uid/gid map in /var/lib/nixos), whatever reads /etc/machine-id
+# (PID 1 first of all, then journald) and whatever writes /var/log (the
+# journal flush). Three user-management modes (nixpkgs):
+#
+# - perl `users` activation snippet (the default): users are created in
+#   activation, so `impermctl boot` runs as the activation snippet
+#   `impermctl-boot`, and `users` depends on it. Activation runs before PID 1
+#   (stage-2-init, or initrd-nixos-activation with the systemd initrd).
+# - systemd.sysusers / userborn: nixpkgs makes `users` "" and creates users
+#   in systemd-sysusers.service / userborn.service. No activation snippet:
+#   impermctl-boot.service runs before them (and before the journal flush,
+#   systemd-tmpfiles-setup and the machine-id commit). Only /etc/machine-id
+#   must be in place before PID 1 starts: the systemd initrd binds it in
+#   stage 1 (./persistence.nix), stage-2-init (containers, scripted initrd)
+#   runs `impermctl boot` in boot.postBootCommands, just before systemd.
+# - in any mode, when agenix or sops-nix decrypt secrets in activation
+#   (./secrets.nix), the snippet stays: their snippets need the persisted
+#   host keys.
+#
+# Entries owned by a user that the same switch creates: `impermctl boot`
+# defers them while the owner does not exist; impermctl-owners.service runs
+# it again after users and groups exist (after the snippet, sysusers or
+# userborn), at boot and on every switch (sysinit-reactivation.target).
+#
+# The baseline of `impermctl diff` is taken when activation has finished:
+# impermctl-baseline.service at boot, and on every switch through
+# impermctl-baseline.path, which fires when activation's last step relinks
+# /run/current-system (after every snippet, whoever added it).
+{
+  config,
+  lib,
+  options,
+  ...
+}:
+let
+  inherit (lib)
+    elem
+    mkIf
+    mkMerge
+    optional
+    optionals
+    ;
+  cfg = config.services.impermctl;
+  bin = "${cfg.package}/bin/impermctl";
+  secrets = import ./secrets.nix { inherit config lib options; };
+
+  sysusers = config.systemd.sysusers.enable or false;
+  userborn = config.services.userborn.enable or false;
+  # nixpkgs replaces the `users` snippet with "" under systemd-sysusers or
+  # userborn (and both assert it stays "").
+  usersSnippet = !sysusers && !userborn;
+  systemdInitrd = config.boot.initrd.systemd.enable or false;
+  snippet = usersSnippet || secrets.inActivation;
+  machineId = elem "/etc/machine-id" cfg.persistedFiles;
+
+  usersUnits = [
+    "systemd-sysusers.service"
+    "userborn.service"
+  ];
+in
+{
+  options.services.impermctl.activationSnippet = lib.mkOption {
+    type = lib.types.bool;
+    readOnly = true;
+    internal = true;
+    default = cfg.enable && cfg.mount && snippet;
+    description = ''
+      Whether `impermctl boot` runs as the activation snippet `impermctl-boot`
+      (the perl `users` snippet, or agenix/sops-nix snippets, need it).
+    '';
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    (mkIf cfg.mount {
+      system.activationScripts = mkIf snippet {
+        # After specialfs (/proc, /run); before users (its uid/gid map).
+        impermctl-boot = {
+          deps = [ "specialfs" ];
+          text = cfg.bootCommand;
+        };
+        users = mkIf usersSnippet { deps = [ "impermctl-boot" ]; };
+      };
+
+      # Without a snippet and without the systemd initrd (containers such as
+      # vpsFree, or the scripted initrd): PID 1 reads /etc/machine-id before
+      # any unit runs, so bind it from stage-2-init, just before systemd.
+      boot.postBootCommands = mkIf (!snippet && !systemdInitrd && machineId) ''
+        ${cfg.bootCommand}
+      '';
+
+      systemd.services.impermctl-boot = {
+        wantedBy = [ "local-fs.target" ];
+        requiredBy = [ "sysinit-reactivation.target" ];
+        after = [ "systemd-remount-fs.service" ];
+        before = usersUnits ++ [
+          "local-fs.target"
+          "systemd-journal-flush.service"
+          "systemd-tmpfiles-setup.service"
+          "systemd-machine-id-commit.service"
+          "sysinit-reactivation.target"
+        ];
+        unitConfig.RequiresMountsFor = cfg.persistentRoots;
+        restartTriggers = [ cfg.configFile ];
+      };
+
+      systemd.services.impermctl-owners = {
+        description = "Bind persisted paths whose owners did not exist yet (impermctl)";
+        documentation = [ "man:impermctl(1)" ];
+        wantedBy = [ "sysinit.target" ];
+        requiredBy = [ "sysinit-reactivation.target" ];
+        wants = [ "impermctl-boot.service" ];
+        after = [ "impermctl-boot.service" ] ++ usersUnits;
+        before = [
+          "sysinit.target"
+          "sysinit-reactivation.target"
+          "shutdown.target"
+        ];
+        conflicts = [ "shutdown.target" ];
+        restartTriggers = [ cfg.configFile ];
+        unitConfig.DefaultDependencies = false;
+        unitConfig.RequiresMountsFor = cfg.persistentRoots;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = cfg.bootCommand;
+        };
+      };
+
+      # systemd-machine-id-commit unmounts a bound /etc/machine-id and fails
+      # on a persisted real ID (impermanence I#229, PR #242): commit only on
+      # the first boot, through the bind.
+      systemd.services.systemd-machine-id-commit = mkIf machineId {
+        unitConfig.ConditionFirstBoot = true;
+        after = [ "impermctl-boot.service" ];
+      };
+    })
+
+    (secrets.ordering snippet)
+
+    {
+      systemd.services.impermctl-baseline = {
+        description = "Record the ephemeral root after activation (impermctl diff's baseline)";
+        documentation = [ "man:impermctl(1)" ];
+        wantedBy = [ "multi-user.target" ];
+        after = [
+          "sysinit.target"
+          "impermctl-owners.service"
+          "impermctl-boot.service"
+        ];
+        serviceConfig = {
+          Type = "oneshot";
+          ExecStart = "${bin} baseline";
+        };
+      };
+      systemd.paths.impermctl-baseline = {
+        description = "Retake impermctl's baseline when a switch finishes activation";
+        wantedBy = [ "multi-user.target" ];
+        pathConfig = {
+          PathChanged = "/run/current-system";
+          Unit = "impermctl-baseline.service";
+        };
+      };
+    }
+  ]);
+}

@@ -1,0 +1,199 @@
+//! The command-line contract (issue 15): inputs checked at the edge, the
+//! exit-code rule per command, root required up front, `--mountinfo` only
+//! where it means something, colour rules.
+
+use std::process::{Command, Output};
+
+use crate::util::{self, assert_code, bin, mountinfo_fixture, stderr, stdout};
+
+/// Every subcommand with arguments that would otherwise run.
+const COMMANDS: &[&[&str]] = &[
+    &["verify"],
+    &["status"],
+    &["diff"],
+    &["boot", "--dry-run"],
+    &["persist", "--dry-run", "/var/lib/x"],
+    &["watch", "--no-dbus"],
+];
+
+fn with_root(root: &str, cmd: &[&str]) -> Output {
+    let mut a = vec!["--root", root, "--config", "/nonexistent/config.toml"];
+    a.extend_from_slice(cmd);
+    util::run(&a)
+}
+
+#[test]
+fn a_bad_root_is_refused_by_every_command_with_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("/nonexistent/root", "No such file or directory"),
+        (file.to_str().unwrap(), "not a directory"),
+        (".", "not an absolute path"),
+        ("some/dir", "not an absolute path"),
+    ];
+    for cmd in COMMANDS {
+        for (root, why) in cases {
+            let o = with_root(root, cmd);
+            assert_code(&o, 2);
+            let err = stderr(&o);
+            assert!(
+                err.contains(&format!("--root {root}")) && err.contains(why),
+                "{cmd:?} --root {root}: {err}"
+            );
+            assert!(o.stdout.is_empty(), "{cmd:?} printed: {}", stdout(&o));
+        }
+    }
+}
+
+#[test]
+fn a_missing_diff_path_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("var/lib")).unwrap();
+    let root = d.path().to_str().unwrap();
+    let o = with_root(root, &["diff", "/nonexistent"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("/nonexistent: cannot compare it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("nothing would be lost"));
+    // An existing one is fine.
+    let o = with_root(root, &["diff", "/var/lib"]);
+    assert!(o.status.code() != Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn mountinfo_is_offered_only_where_it_means_something() {
+    let fx = mountinfo_fixture("native-booted.mountinfo");
+    let fx = fx.to_str().unwrap();
+    for cmd in [&["verify"][..], &["status"], &["diff", "--help"]] {
+        let mut a = vec!["--config", "/nonexistent/c.toml"];
+        a.extend_from_slice(cmd);
+        a.extend_from_slice(&["--mountinfo", fx]);
+        let o = util::run(&a);
+        assert!(
+            !stderr(&o).contains("unexpected argument"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+    for cmd in [
+        &["boot", "--dry-run"][..],
+        &["persist", "--dry-run", "/var/lib/x"],
+        &["watch"],
+    ] {
+        let mut a = cmd.to_vec();
+        a.extend_from_slice(&["--mountinfo", fx]);
+        let o = util::run(&a);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("unexpected argument '--mountinfo'"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = util::run(&["verify", "--mountinfo", "/nonexistent/mountinfo"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--mountinfo /nonexistent/mountinfo"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Run the binary as `nobody` (needs root to drop to it).
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin())
+        .args(args)
+        .env("IMPERMCTL_LOG", "stderr")
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn commands_that_need_root_say_so_up_front() {
+    crate::require_root!();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("var/lib/x")).unwrap();
+    let root = d.path().to_str().unwrap();
+    let base = ["--root", root, "--config", "/nonexistent/c.toml"];
+    for (cmd, what) in [
+        (&["boot"][..], "impermctl boot needs root"),
+        (&["persist", "/var/lib/x"], "impermctl persist needs root"),
+        (&["watch", "--no-dbus"], "impermctl watch needs root"),
+    ] {
+        let mut a = base.to_vec();
+        a.extend_from_slice(cmd);
+        let o = as_nobody(&a);
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(what), "{cmd:?}: {err}");
+        assert!(!err.contains("boot.lock"), "{cmd:?}: {err}");
+    }
+}
+
+#[test]
+fn unreadable_paths_are_counted_and_named() {
+    crate::require_root!();
+    let d = tempfile::tempdir().unwrap();
+    for p in ["etc", "var/lib/private/secret"] {
+        std::fs::create_dir_all(d.path().join(p)).unwrap();
+    }
+    std::fs::write(d.path().join("var/lib/private/secret/f"), "x").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let private = d.path().join("var/lib/private");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut perm = std::fs::metadata(d.path()).unwrap().permissions();
+    perm.set_mode(0o755);
+    std::fs::set_permissions(d.path(), perm).unwrap();
+    let root = d.path().to_str().unwrap();
+    let base = ["--root", root, "--config", "/nonexistent/c.toml", "diff"];
+    // Part of the tree unreadable: a partial answer, exit 1, and it says which.
+    let o = as_nobody(&base);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("could not read 1 path")
+            && err.contains("/var/lib/private: Permission denied"),
+        "{err}"
+    );
+    // The PATH asked for unreadable: no answer, exit 2.
+    let mut a = base.to_vec();
+    a.push("/var/lib/private");
+    let o = as_nobody(&a);
+    assert_code(&o, 2);
+}
+
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("var/lib/x")).unwrap();
+    std::fs::write(d.path().join("var/lib/x/f"), "x").unwrap();
+    let root = d.path().to_str().unwrap();
+    let run = |flag: Option<&str>, env: &[(&str, &str)]| {
+        let mut c = Command::new(bin());
+        c.args(["--root", root, "--config", "/nonexistent/c.toml", "diff"]);
+        if let Some(f) = flag {
+            c.arg(f);
+        }
+        c.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env("IMPERMCTL_LOG", "stderr");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        o.stdout.contains(&0x1b)
+    };
+    assert!(!run(None, &[]), "a pipe gets no colour");
+    assert!(run(Some("--color=always"), &[]));
+    assert!(!run(Some("--color=never"), &[("CLICOLOR_FORCE", "1")]));
+    assert!(run(None, &[("CLICOLOR_FORCE", "1")]));
+    assert!(!run(None, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+}
