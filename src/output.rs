@@ -44,10 +44,15 @@ pub fn to_json<T: Serialize>(kind: &str, body: &T) -> serde_json::Result<String>
 }
 
 /// Write `body` to `file` (a record in `/run/impermctl`) as a versioned
-/// document of `kind`, atomically (temp file, fsync, rename).
-pub fn write_file<T: Serialize>(file: &Path, kind: &str, body: &T) -> anyhow::Result<()> {
+/// document of `kind`, atomically (temp file, fsync, rename), with `mode`.
+pub fn write_file<T: Serialize>(
+    file: &Path,
+    kind: &str,
+    body: &T,
+    mode: u32,
+) -> anyhow::Result<()> {
     let text = to_json(kind, body)? + "\n";
-    crate::sys::fs::write_file_atomic(file, text.as_bytes(), 0o644)
+    crate::sys::fs::write_file_atomic(file, text.as_bytes(), mode)
         .with_context(|| format!("cannot write {}", file.display()))
 }
 

@@ -47,7 +47,7 @@ pub fn upsert(file: &Path, rec: Record) -> anyhow::Result<()> {
     paths.retain(|r| r.path != rec.path);
     paths.push(rec);
     paths.sort_by(|a, b| a.path.cmp(&b.path));
-    crate::output::write_file(file, KIND, &Body { paths })
+    crate::output::write_file(file, KIND, &Body { paths }, 0o644)
 }
 
 #[cfg(test)]

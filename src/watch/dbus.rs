@@ -18,8 +18,8 @@ pub const NAME: &str = "io.github.Impermctl1";
 pub const PATH: &str = "/io/github/Impermctl1";
 
 /// One group as `Unpersisted()` returns it: a group of `watch.json` as a
-/// D-Bus struct `(ssstttta(sas)bas)` (a writer's unit is an array of zero
-/// or one name).
+/// D-Bus struct `(ssstttta(sas)basas)` (a writer's unit, and `path_hex`,
+/// are arrays of zero or one string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct Row {
     /// The directory (or file) to persist.
@@ -42,6 +42,8 @@ pub struct Row {
     pub approximate: bool,
     /// Written paths remembered by name (a sample when the group is large).
     pub paths: Vec<String>,
+    /// `path`'s exact bytes in hex when they are not valid UTF-8.
+    pub path_hex: Option<String>,
 }
 
 impl From<&GroupReport> for Row {
@@ -58,6 +60,7 @@ impl From<&GroupReport> for Row {
             writers: g.writers.clone(),
             approximate: g.approximate,
             paths: g.paths.iter().map(|p| lossy(p)).collect(),
+            path_hex: g.path_hex.clone(),
         }
     }
 }
@@ -65,7 +68,8 @@ impl From<&GroupReport> for Row {
 impl From<Row> for GroupReport {
     fn from(r: Row) -> GroupReport {
         GroupReport {
-            path: r.path.into(),
+            path: crate::names::from_json(std::path::Path::new(&r.path), r.path_hex.as_deref()),
+            path_hex: r.path_hex,
             kind: r.kind,
             suggest: r.suggest,
             files: r.files,
@@ -251,13 +255,15 @@ pub fn query() -> Option<WatchState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
     use zbus::wire::serialized::Context;
     use zbus::wire::{LE, to_bytes};
 
     #[test]
     fn a_group_crosses_the_bus_whole_even_with_odd_names() {
         let g = GroupReport {
-            path: "/var/lib/demo".into(),
+            path: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/var/lib/d\xffmo")),
+            path_hex: Some("2f7661722f6c69622f64ff6d6f".into()),
             kind: "directory".into(),
             suggest: "environment.persistence.\"/persistent\".directories = [ \"/var/lib/demo\" ];"
                 .into(),
@@ -278,7 +284,7 @@ mod tests {
             approximate: true,
             paths: vec!["/var/lib/demo/db".into()],
         };
-        assert_eq!(Row::SIGNATURE.to_string(), "(ssstttta(sas)bas)");
+        assert_eq!(Row::SIGNATURE.to_string(), "(ssstttta(sas)basas)");
         let wire = to_bytes(Context::new(LE, 0), &Row::from(&g)).unwrap();
         let (back, _): (Row, _) = wire.deserialize().unwrap();
         assert_eq!(GroupReport::from(back), g);

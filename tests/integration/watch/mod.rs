@@ -20,7 +20,7 @@ pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 /// Shell prelude: tmpfs over /run, a standalone journald, a private system
 /// bus whose config includes the shipped policy, and `start_watch ARGS`
 /// (sets `$WP`, waits for watch.json). `$OUT` collects artefacts.
-fn prelude(out: &std::path::Path) -> String {
+pub(crate) fn prelude(out: &std::path::Path) -> String {
     let policy = util::repo().join("systemd/io.github.Impermctl1.conf");
     format!(
         r#"OUT={out}
@@ -75,18 +75,21 @@ stop_watch() {{
     )
 }
 
-fn journal(out: &std::path::Path) -> Vec<HashMap<String, Value>> {
+pub(crate) fn journal(out: &std::path::Path) -> Vec<HashMap<String, Value>> {
     let text = std::fs::read_to_string(out.join("journal.json")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
 
-fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a str> {
     e.get(k).and_then(Value::as_str)
 }
 
-fn with_id<'a>(j: &'a [HashMap<String, Value>], id: &str) -> Vec<&'a HashMap<String, Value>> {
+pub(crate) fn with_id<'a>(
+    j: &'a [HashMap<String, Value>],
+    id: &str,
+) -> Vec<&'a HashMap<String, Value>> {
     j.iter()
         .filter(|e| field(e, "MESSAGE_ID") == Some(id))
         .collect()
@@ -203,7 +206,7 @@ kill $MP
     assert!(msg.starts_with("the reboot will discard 10,001 files, 6 B, in 2 directories: /var/lib/demo (1 file, 6 B), /srv/big (10,000 files, 0 B)"), "{msg}");
     let root = std::fs::read_to_string(out.join("root.txt")).unwrap();
     assert!(
-        root.starts_with("a(ssstttta(sas)bas) 2 \"/var/lib/demo\" \"directory\" "),
+        root.starts_with("a(ssstttta(sas)basas) 2 \"/var/lib/demo\" \"directory\" "),
         "{root}"
     );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
@@ -237,9 +240,13 @@ kill $MP
                 .iter()
                 .map(|w| serde_json::json!({"comm": w[0], "unit": w[1].get(0)}))
                 .collect();
-            serde_json::json!({"path": r[0], "kind": r[1], "suggest": r[2], "files": r[3],
-                "bytes": r[4], "first_seen": r[5], "last_seen": r[6], "writers": writers,
-                "approximate": r[8], "paths": r[9]})
+            let mut g = serde_json::json!({"path": r[0], "kind": r[1], "suggest": r[2],
+                "files": r[3], "bytes": r[4], "first_seen": r[5], "last_seen": r[6],
+                "writers": writers, "approximate": r[8], "paths": r[9]});
+            if let Some(hex) = r[10].get(0) {
+                g["path_hex"] = hex.clone();
+            }
+            g
         })
         .collect();
     assert_eq!(Value::from(from_bus), file["groups"], "{rows}");
