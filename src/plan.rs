@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod links;
 mod refuse;
 
 pub use refuse::refuse_roots;
@@ -121,6 +122,12 @@ pub enum Op {
     Unmount,
     /// Remove the symlink of an entry that left the config.
     RemoveLink,
+    /// Symlinks as data: store the symlink found at the target (same text,
+    /// same owner) as the source, atomically.
+    StoreLink,
+    /// Symlinks as data: recreate at the missing target the symlink stored
+    /// as the source (same text, same owner).
+    RestoreLink,
 }
 
 /// Why nothing is done for an entry.
@@ -131,6 +138,8 @@ pub enum Why {
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// Symlinks as data: the target is the same symlink as the one stored.
+    LinkInPlace,
     /// Inside a declared directory whose bind already holds its data:
     /// nothing is linked or bound inside that bind.
     Covered {
@@ -267,17 +276,6 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             return Some(fail(format!("{side} {}: {why}", p.display())));
         }
     }
-    if let Node::Symlink { to } = &f.source {
-        return Some(fail(format!(
-            "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real {}",
-            e.source.display(),
-            to.display(),
-            match e.kind {
-                Kind::Directory => "directory",
-                Kind::File => "file",
-            }
-        )));
-    }
     match &f.mounted {
         Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
         Mounted::Foreign { source, root } => {
@@ -287,6 +285,10 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             }));
         }
         Mounted::No => {}
+    }
+    // Symlinks as data: a link stored in persistence is recreated.
+    if let Node::Symlink { to } = &f.source {
+        return Some(links::plan_stored_link(e, f, to));
     }
     match &f.target {
         // Linked, but the link's persistent parent is gone: recreate it.
@@ -299,11 +301,8 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
                 What::Skip(Why::AlreadyLinked)
             })
         }
-        Node::Symlink { to } => Some(fail(format!(
-            "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
-            e.path.display(),
-            to.display()
-        ))),
+        // A symlink that is not impermctl's own link is data: stored as a link.
+        Node::Symlink { to } => Some(links::plan_live_link(e, f, to)),
         _ => None,
     }
 }

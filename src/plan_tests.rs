@@ -108,9 +108,15 @@ fn directories() {
         one(d(), facts(Node::Missing, blocked)),
         What::Fail { .. }
     ));
+    // A symlink at the target is data: stored as a link (never followed).
     let link = Node::Symlink { to: "/etc".into() };
+    assert_eq!(
+        ops_of(&one(d(), facts(link.clone(), Node::Missing))),
+        vec![Op::StoreLink]
+    );
+    // ... unless real persistent data is there: then both are kept.
     assert!(matches!(
-        one(d(), facts(link, Node::Missing)),
+        one(d(), facts(link, full.clone())),
         What::Fail { .. }
     ));
     let mut f = facts(full.clone(), full.clone());
@@ -295,7 +301,11 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                     Op::CreateSource if st.kind == Kind::Directory => {
                         f.source = Node::Dir { empty: true }
                     }
-                    Op::CreateSource => {}
+                    Op::CreateSource => {
+                        if f.source == Node::MissingParent {
+                            f.source = Node::Missing
+                        }
+                    }
                     Op::Seed => f.source = f.target.clone(),
                     Op::InitMachineId => f.source = Node::File { len: 14 },
                     Op::CreateTarget if st.kind == Kind::Directory => {
@@ -310,12 +320,15 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                     }
                     Op::Unmount => f.mounted = Mounted::No,
                     Op::RemoveLink => f.target = Node::Missing,
+                    Op::StoreLink => f.source = f.target.clone(),
+                    Op::RestoreLink => f.target = f.source.clone(),
                 }
             }
         }
         let how = match (&f.mounted, &f.target) {
             (Mounted::FromSource, _) => Some(How::Bound),
             (Mounted::No, Node::Symlink { to }) if *to == st.source => Some(How::Linked),
+            (Mounted::No, Node::Symlink { .. }) if f.target == f.source => Some(How::Linked),
             _ => None,
         };
         if let Some(how) = how

@@ -4,6 +4,7 @@
 
 mod core;
 mod entries;
+mod links;
 mod perms;
 mod roots;
 mod safety;
