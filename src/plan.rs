@@ -12,8 +12,10 @@ use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
 mod links;
+mod moved;
 mod refuse;
 
+pub use moved::MovedFrom;
 pub use refuse::refuse_roots;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
@@ -94,6 +96,9 @@ pub struct Observed {
     pub previous: Vec<Recorded>,
     /// Facts for previously recorded paths that are no longer configured.
     pub leftovers: BTreeMap<PathBuf, Facts>,
+    /// Entries whose source changed since the previous run of this boot
+    /// (moved to another root, or `persistentStoragePath` changed).
+    pub moved: BTreeMap<PathBuf, moved::MovedFrom>,
 }
 
 /// One operation of a step, executed in order.
@@ -128,6 +133,19 @@ pub enum Op {
     /// Symlinks as data: recreate at the missing target the symlink stored
     /// as the source (same text, same owner).
     RestoreLink,
+    /// A moved entry: copy the data of its previous source `from` into the
+    /// new source, atomically (the previous copy is kept); when the new
+    /// source already holds a faithful copy (an interrupted run), go on.
+    Migrate {
+        /// The previous source.
+        from: PathBuf,
+    },
+    /// A moved entry: detach the bind of its previous source `from` (the
+    /// mount point stays for the new bind).
+    Detach {
+        /// The previous source.
+        from: PathBuf,
+    },
 }
 
 /// Why nothing is done for an entry.
@@ -217,6 +235,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
             }
+            Some(f) if let Some(m) = obs.moved.get(&e.path) => moved::plan_moved(e, f, m),
             Some(f) => plan_entry(e, f),
             None => What::Fail {
                 error: format!("{} was not observed", e.path.display()),

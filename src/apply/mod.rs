@@ -7,6 +7,7 @@ mod facts;
 mod ids;
 mod levels;
 mod links;
+mod moved;
 mod ops;
 
 use std::collections::HashMap;
@@ -259,6 +260,10 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
                 ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound)
             }
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+            (Op::Migrate { from }, Some(e)) => {
+                moved::migrate(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
             (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
             (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };

@@ -438,6 +438,8 @@ fn op_word(op: &Op) -> String {
         Op::Unmount => "unmount (removed from config)".into(),
         Op::RemoveLink => "remove symlink (removed from config)".into(),
         Op::StoreLink => "store the symlink in persistence".into(),
+        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
+        Op::Detach { from } => format!("detach the bind of {}", from.display()),
         Op::RestoreLink => "recreate the stored symlink".into(),
     }
 }

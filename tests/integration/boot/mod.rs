@@ -5,6 +5,7 @@
 mod core;
 mod entries;
 mod links;
+mod moved;
 mod perms;
 mod roots;
 mod safety;
