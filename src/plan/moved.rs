@@ -98,7 +98,7 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
             from: m.from.clone(),
         });
         ops.push(Op::Mount {
-            options: super::options(e),
+            options: super::mount_options(e),
             hides: false,
         });
         return What::Do { ops };
