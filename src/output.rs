@@ -1,14 +1,18 @@
-//! Machine output: every `--json` document is `{"apiVersion":"impermctl/v1","kind":…, …}`.
+//! Machine output: every `--json` document is
+//! `{"api_version":"impermctl/v2","kind":"<Kind>", …}`, with one vocabulary
+//! (see `schemas/README.md`): keys and enum values in snake_case, `kind`
+//! only for the document kind, `type` (`directory` or `file`, or a file type)
+//! for what a path is. Each kind has a JSON Schema in `schemas/`.
 
 use serde::Serialize;
 
 /// The API version of every JSON document impermctl prints.
-pub const API_VERSION: &str = "impermctl/v1";
+pub const API_VERSION: &str = "impermctl/v2";
 
 /// A versioned document wrapping a payload.
 #[derive(Debug, Serialize)]
 pub struct Document<'a, T: Serialize> {
-    #[serde(rename = "apiVersion")]
+    #[serde(rename = "api_version")]
     api_version: &'static str,
     kind: &'a str,
     #[serde(flatten)]

@@ -32,6 +32,7 @@ pub struct Group {
     /// Entries changed since the baseline.
     pub modified: u64,
     /// How to persist it.
+    #[serde(rename = "type")]
     pub persist: config::Kind,
     /// Who wrote there, when the watcher knows.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -21,6 +21,7 @@ pub struct GroupReport {
     /// The directory (or file) to persist.
     pub path: PathBuf,
     /// `directory` or `file`.
+    #[serde(rename = "type", alias = "kind")]
     pub kind: String,
     /// The Nix line that persists it.
     pub suggest: String,

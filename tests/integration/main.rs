@@ -11,6 +11,7 @@ mod diff;
 mod manifest;
 mod nix;
 mod persist;
+mod schemas;
 mod util;
 mod verify;
 mod watch;
