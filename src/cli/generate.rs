@@ -1,5 +1,7 @@
 //! `impermctl generate {man,completions} DIR`: packaging artefacts rendered
-//! from the same clap definition as the parser.
+//! from the same clap definition as the parser. Hidden commands and flags
+//! (`generate` itself, `--shadowed-helper`, `--capture-baseline`, …) appear
+//! in neither.
 
 use std::path::PathBuf;
 
@@ -21,9 +23,11 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&a.dir)
         .with_context(|| format!("cannot create {}", a.dir.display()))?;
-    let cmd = super::command();
     if a.what == "man" {
-        clap_mangen::generate_to(cmd, &a.dir).context("cannot write the man pages")?;
+        for (name, text) in super::man::pages().context("cannot render the man pages")? {
+            let p = a.dir.join(&name);
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        }
     } else {
         use clap_complete::Shell;
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {

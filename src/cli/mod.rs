@@ -13,6 +13,7 @@ use crate::root::Root;
 mod boot;
 mod diff;
 mod generate;
+mod man;
 mod persist;
 mod status;
 mod verify;
@@ -107,8 +108,36 @@ impl Global {
             );
             return Ok((Settings::fallback(&self.config), Some(notice)));
         }
-        Ok((config::load(&self.config)?, None))
+        let settings = config::load(&self.config)?;
+        check_skips(&settings)?;
+        Ok((settings, None))
     }
+}
+
+/// `layout.skip_checks` may name only checks that exist and never find
+/// anything fatal (a safety check cannot be switched off in the config).
+fn check_skips(settings: &Settings) -> anyhow::Result<()> {
+    use crate::layout::{CHECKS, Severity};
+    for name in &settings.layout.skip_checks {
+        match CHECKS.iter().find(|c| c.name == name.as_str()) {
+            None => {
+                let near = CHECKS
+                    .iter()
+                    .min_by_key(|c| strsim::levenshtein(c.name, name))
+                    .map_or("", |c| c.name);
+                bail!(
+                    "{}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)",
+                    settings.file.display()
+                )
+            }
+            Some(c) if c.severity == Severity::Fatal => bail!(
+                "{}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\"",
+                settings.file.display()
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `--root DIR`: absolute, existing, a directory; returned with symlinks resolved.

@@ -43,6 +43,7 @@ impl Locator<'_> {
             field: field.into(),
             message: message.into(),
             fix: fix.into(),
+            also: Vec::new(),
         }
     }
 
@@ -145,6 +146,7 @@ const KNOWN: &[&str] = &[
     "ephemeral_root",
     "persistent_must_differ",
     "on_failure",
+    "skip_checks",
     "path",
     "hide_mounts",
     "allow_trash",

@@ -5,6 +5,7 @@ use super::*;
 
 mod paths;
 mod reject;
+mod shorthand;
 
 const FILE: &str = "/etc/impermctl/config.toml";
 
@@ -199,7 +200,8 @@ max_warnings_per_minute = 1
         Layout {
             ephemeral_root: EphemeralRoot::Zfs,
             persistent_must_differ: false,
-            on_failure: OnFailure::Warn
+            on_failure: OnFailure::Warn,
+            skip_checks: Vec::new(),
         }
     );
     assert_eq!(
