@@ -243,7 +243,10 @@ pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
         let full = format!("impermctl-{name}");
         // clap wants a 'static name; this runs once, for packagers.
         let leaked: &'static str = Box::leak(full.clone().into_boxed_str());
-        let sub = sub.name(leaked).bin_name(format!("impermctl {name}"));
+        let sub = sub
+            .name(leaked)
+            .bin_name(format!("impermctl {name}"))
+            .version(env!("CARGO_PKG_VERSION"));
         pages.push((format!("{full}.1"), render(sub, Some(name))?));
     }
     pages.push(("impermctl.toml.5".into(), CONFIG_PAGE.as_bytes().to_vec()));

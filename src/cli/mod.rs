@@ -28,6 +28,8 @@ mod watch;
 #[command(
     name = "impermctl",
     version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
     max_term_width = 100,
     after_help = EXAMPLES_SHORT,
     after_long_help = EXAMPLES
@@ -38,6 +40,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The first line of `-h` and `--help` alike (clap would drop the period
+/// from one of them only).
+const ABOUT: &str = "Make an ephemeral-root system safe to live on.";
+
+const LONG_ABOUT: &str = "Make an ephemeral-root system safe to live on.
+
+Verifies the layout (/, /nix, /persistent), bind-mounts the persisted paths at
+boot, warns about writes that the next reboot will discard, and tells you what
+you are about to lose.";
 
 /// The examples of `impermctl --help` (also the man page's EXAMPLES).
 pub const EXAMPLES: &str = "\

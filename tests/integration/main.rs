@@ -8,6 +8,7 @@ mod config;
 mod copy_kill;
 mod deb;
 mod diff;
+mod docs;
 mod manifest;
 mod nix;
 mod persist;
