@@ -25,10 +25,11 @@
 # it again after users and groups exist (after the snippet, sysusers or
 # userborn), at boot and on every switch (sysinit-reactivation.target).
 #
-# The baseline of `impermctl diff` is taken when activation has finished:
-# impermctl-baseline.service at boot, and on every switch through
-# impermctl-baseline.path, which fires when activation's last step relinks
-# /run/current-system (after every snippet, whoever added it).
+# The baseline of `impermctl diff` is retaken when activation has finished
+# (`impermctl baseline`, issue 13.2): impermctl-baseline.service at boot
+# (--since boot), and on every switch through impermctl-baseline.path, which
+# fires when activation's last step relinks /run/current-system (after every
+# snippet, whoever added it), with --since the start of switch-to-configuration.
 {
   config,
   lib,
@@ -150,10 +151,25 @@ in
           "impermctl-owners.service"
           "impermctl-boot.service"
         ];
-        serviceConfig = {
-          Type = "oneshot";
-          ExecStart = "${bin} baseline";
-        };
+        serviceConfig.Type = "oneshot";
+        # `impermctl baseline` adopts what changed since --since. At boot:
+        # since boot (activation ran before systemd). After a switch (the path
+        # unit below fires while switch-to-configuration still runs): since
+        # that process started, i.e. since activation began, so what users
+        # wrote before the switch stays reported. USER_HZ is 100 on Linux.
+        script = ''
+          since=boot
+          for d in /proc/[0-9]*; do
+            case "$(cat "$d/comm" 2>/dev/null)" in
+              switch-to-conf*) ;;
+              *) continue ;;
+            esac
+            ticks=$(cut -d' ' -f22 "$d/stat" 2>/dev/null) || continue
+            btime=$(sed -n 's/^btime //p' /proc/stat)
+            since=@$((btime + ticks / 100))
+          done
+          exec ${bin} baseline --since "$since"
+        '';
       };
       systemd.paths.impermctl-baseline = {
         description = "Retake impermctl's baseline when a switch finishes activation";

@@ -6,8 +6,9 @@ use std::path::{Component, Path, PathBuf};
 use crate::config::Kind;
 
 /// The directory to persist for `path` (logical, absolute):
-/// `/var/lib/<name>`, `/var/cache/<name>`, `/home/<user>/<top>`, `/root/<top>`,
-/// `/etc/<name>`, `/srv/<name>`, `/opt/<name>`, else the top-level directory.
+/// `/var/<dir>/<name>` (`/var/lib/foo`, `/var/spool/cron`), `/usr/<dir>/<name>`,
+/// `/home/<user>/<top>`, `/root/<top>`, `/etc/<name>`, `/srv/<name>`,
+/// `/opt/<name>`, else the top-level directory.
 /// A path that *is* the group's parent (e.g. a file directly in `/etc`)
 /// groups as itself.
 pub fn group_of(path: &Path) -> PathBuf {
@@ -20,7 +21,7 @@ pub fn group_of(path: &Path) -> PathBuf {
         .collect();
     let depth = match parts.as_slice() {
         [] => return PathBuf::from("/"),
-        [v, l, ..] if *v == "var" && (*l == "lib" || *l == "cache") => 3,
+        [v, ..] if *v == "var" || *v == "usr" => 3,
         [h, ..] if *h == "home" => 3,
         [r, ..] if *r == "root" => 2,
         [e, ..] if *e == "etc" || *e == "srv" || *e == "opt" => 2,
@@ -102,7 +103,10 @@ mod tests {
             ("/etc/adjtime", "/etc/adjtime"),
             ("/srv/www/index.html", "/srv/www"),
             ("/opt/app/bin", "/opt/app"),
-            ("/var/spool/cron/x", "/var"),
+            ("/var/spool/cron/x", "/var/spool/cron"),
+            ("/var/spool/cron", "/var/spool/cron"),
+            ("/var/foo", "/var/foo"),
+            ("/usr/local/bin/tool", "/usr/local/bin"),
             ("/data/x", "/data"),
             ("/", "/"),
         ];

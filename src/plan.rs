@@ -24,6 +24,10 @@ pub const MACHINE_ID: &str = "/etc/machine-id";
 pub enum Node {
     /// Nothing there.
     Missing,
+    /// Nothing there, and its parent directory is missing too (only
+    /// reported for file sources: a symlink to it could never come to life
+    /// until the parent exists, so boot creates it).
+    MissingParent,
     /// A directory; `empty` when it holds nothing.
     Dir {
         /// Holds no entries.
@@ -127,6 +131,12 @@ pub enum Why {
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// Inside a declared directory whose bind already holds its data:
+    /// nothing is linked or bound inside that bind.
+    Covered {
+        /// The declared directory.
+        by: PathBuf,
+    },
     /// Something else is mounted there; never stacked.
     Foreign {
         /// The foreign mount's source.
@@ -196,6 +206,9 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
     for e in &settings.entries {
         let what = match obs.entries.get(&e.path) {
+            _ if let Some(d) = settings.covered_by(e) => {
+                What::Skip(Why::Covered { by: d.path.clone() })
+            }
             Some(f) => plan_entry(e, f),
             None => What::Fail {
                 error: format!("{} was not observed", e.path.display()),
@@ -277,8 +290,15 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
         Mounted::No => {}
     }
     match &f.target {
+        // Linked, but the link's persistent parent is gone: recreate it.
         Node::Symlink { to } if *to == e.source && e.kind == Kind::File => {
-            Some(What::Skip(Why::AlreadyLinked))
+            Some(if f.source == Node::MissingParent {
+                What::Do {
+                    ops: vec![Op::CreateSource, Op::Link],
+                }
+            } else {
+                What::Skip(Why::AlreadyLinked)
+            })
         }
         Node::Symlink { to } => Some(fail(format!(
             "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
@@ -306,7 +326,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
     }
     let mut ops = Vec::new();
     match &f.source {
-        Node::Missing => match f.target {
+        Node::Missing | Node::MissingParent => match f.target {
             Node::Dir { empty: false } => ops.push(Op::Seed),
             _ => ops.push(Op::CreateSource),
         },
@@ -351,7 +371,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
         }
     };
     let source_exists = match &f.source {
-        Node::Missing => false,
+        Node::Missing | Node::MissingParent => false,
         Node::File { .. } => true,
         _ => {
             return fail(format!(
@@ -374,7 +394,10 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
             ));
         }
         (FileMethod::Symlink, false) if data => vec![Op::Seed, Op::Link],
-        (FileMethod::Symlink, _) => vec![Op::Link],
+        (FileMethod::Symlink, true) => vec![Op::Link],
+        // The link's persistent parents are created first (as upstream), so
+        // writers through the link can create the file.
+        (FileMethod::Symlink, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Auto, true) if target_len.is_none() => vec![Op::CreateTarget, mount(false)],
         (FileMethod::Auto, true) => vec![mount(data)],
         (FileMethod::Auto, false) if data => vec![Op::Seed, mount(false)],
@@ -386,7 +409,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
             ops.push(mount(false));
             ops
         }
-        (FileMethod::Auto, false) => vec![Op::Link],
+        (FileMethod::Auto, false) => vec![Op::CreateSource, Op::Link],
     };
     What::Do { ops }
 }

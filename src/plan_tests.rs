@@ -145,8 +145,30 @@ fn files() {
             Node::Missing,
             vec![Op::Seed, FILE_MOUNT(false)],
         ),
-        (auto(), Node::Missing, Node::Missing, vec![Op::Link]),
-        (auto(), f0.clone(), Node::Missing, vec![Op::Link]),
+        (
+            auto(),
+            Node::Missing,
+            Node::Missing,
+            vec![Op::CreateSource, Op::Link],
+        ),
+        (
+            auto(),
+            f0.clone(),
+            Node::Missing,
+            vec![Op::CreateSource, Op::Link],
+        ),
+        (
+            auto(),
+            Node::Missing,
+            Node::MissingParent,
+            vec![Op::CreateSource, Op::Link],
+        ),
+        (
+            sym(),
+            Node::Missing,
+            Node::MissingParent,
+            vec![Op::CreateSource, Op::Link],
+        ),
         (
             mid(),
             Node::Missing,
@@ -190,8 +212,18 @@ fn files() {
         to: "/persistent/etc/ssh/key".into(),
     };
     assert_eq!(
-        one(auto(), facts(linked, f9.clone())),
+        one(auto(), facts(linked.clone(), f9.clone())),
         What::Skip(Why::AlreadyLinked)
+    );
+    assert_eq!(
+        one(auto(), facts(linked.clone(), Node::Missing)),
+        What::Skip(Why::AlreadyLinked)
+    );
+    // Linked but the link's persistent parent is missing: never "already
+    // linked"; the parent is created (and the link kept).
+    assert_eq!(
+        ops_of(&one(auto(), facts(linked, Node::MissingParent))),
+        vec![Op::CreateSource, Op::Link]
     );
     let dir = Node::Dir { empty: true };
     assert!(matches!(

@@ -175,7 +175,16 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     let source = match h.persist(&e.root) {
         Ok(pfd) => {
             let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
-            node(pfd, srel, &e.source, true)
+            match node(pfd, srel, &e.source, true) {
+                Node::Missing if e.kind == crate::config::Kind::File => {
+                    let parent = srel.parent().unwrap_or(Path::new(""));
+                    match fs::lstat_beneath(pfd, parent) {
+                        Ok(None) => Node::MissingParent,
+                        _ => Node::Missing,
+                    }
+                }
+                n => n,
+            }
         }
         Err(why) => Node::Blocked { why },
     };

@@ -5,6 +5,7 @@
 
 mod facts;
 mod ids;
+mod levels;
 mod ops;
 
 use std::collections::HashMap;
@@ -135,7 +136,10 @@ pub fn apply(
         let entry = entries.get(planned.path.as_path()).copied();
         let replanned;
         let st = match entry {
-            Some(e) if e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) => {
+            Some(e)
+                if !matches!(planned.what, What::Skip(Why::Covered { .. }))
+                    && e.path.ancestors().skip(1).any(|a| bound_now.contains(a)) =>
+            {
                 let (target, source) = facts::probe_entry(h, e);
                 let f = crate::plan::Facts {
                     target,

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::Cx;
 use super::facts::{explain, rel};
+use super::levels::{level_perms, system_perms};
 use crate::config::{Entry, Kind, Perms};
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
@@ -57,7 +58,8 @@ fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
 }
 
 /// Create missing directories of `dir` on the ephemeral root; each created
-/// level copies owner and mode from its persistent counterpart when that
+/// level gets the conventional perms of a system directory (see `levels`),
+/// else copies owner and mode from its persistent counterpart when that
 /// exists (as impermanence does), else gets the declared perms.
 fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::Result<()> {
     let h = cx.h;
@@ -67,6 +69,13 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
     let mut owner = |i: usize| {
         let prefix = &levels[n - 1 - i];
+        // Conventional system directories first: a drifted persistent copy
+        // never makes /var/lib or /var/lib/private world-readable or closed.
+        if !(leaf && i + 1 == n)
+            && let Some(p) = system_perms(&Path::new("/").join(prefix))
+        {
+            return perms_owner(ids, root, &p);
+        }
         if let Ok(Some(m)) = fs::lstat_beneath(pfd, prefix)
             && m.is_dir()
         {
@@ -83,29 +92,6 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     let shown = Path::new("/").join(dir);
     ctx(dir::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
     Ok(())
-}
-
-/// The declared perms of a created level (`rel`: the level's path relative
-/// to `/`, the same on both sides): the entry's own for the leaf; for
-/// `users.<name>` entries root:root 0755 above the home and the parent's
-/// owner with mode 0700 for the home itself; else the parent perms.
-fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
-    if leaf {
-        return e.perms.clone();
-    }
-    if let Some(home) = &e.home {
-        let level = Path::new("/").join(rel);
-        if level == *home {
-            return Perms {
-                mode: 0o700,
-                ..e.parent.clone()
-            };
-        }
-        if home.starts_with(&level) {
-            return Perms::default();
-        }
-    }
-    e.parent.clone()
 }
 
 fn parent_of(p: &Path) -> &Path {
@@ -283,6 +269,13 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
     if let Ok(m) = stat_at(dfd.as_fd(), name) {
+        // Already the right link (its persistent parent was just recreated).
+        if m.file_type == FileType::Symlink
+            && fs::readlink_at(dfd.as_fd(), name)
+                .is_ok_and(|to| to == std::os::unix::ffi::OsStrExt::as_bytes(e.source.as_os_str()))
+        {
+            return Ok(());
+        }
         let ok = m.file_type == FileType::RegularFile && (m.size == 0 || seeded);
         if !ok {
             bail!("{} appeared while planning; left alone", e.path.display());

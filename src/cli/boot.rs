@@ -401,6 +401,7 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         let what = match &s.what {
             What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
             What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
             What::Skip(Why::Foreign { source, root }) => {
                 format!(
                     "skip: foreign mount {source} ({}) left alone",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::diff::{self, groups, orphans, render, shadowed};
+use crate::diff::{self, groups, judge, orphans, render, shadowed};
 use crate::exit::Exit;
 
 /// Format of `--suggest`.
@@ -24,7 +24,8 @@ pub struct Args {
     /// Only these subtrees (absolute paths on the ephemeral root).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Also list unchanged entries and paths in `watch.ignore`.
+    /// Also list what is not a loss: entries the system regenerates at every
+    /// boot (labelled), unchanged entries and paths in `watch.ignore`.
     #[arg(short, long)]
     pub all: bool,
     /// One line per path: `+` new, `M` modified, the size, the path.
@@ -98,13 +99,34 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .with_context(|| format!("{}: cannot compare it", p.display()))?;
         subtrees.push(logical);
     }
+    if let Some(why) = judge::not_ephemeral(&root, &settings) {
+        if a.json {
+            crate::output::print_json(
+                "Diff",
+                &serde_json::json!({ "ephemeral": false, "reason": why, "summary": { "loses_data": false } }),
+            )?;
+        } else {
+            println!("{why}\nnothing would be lost at the next reboot");
+        }
+        return Ok(Exit::Ok);
+    }
     let opts = diff::Options {
         all: a.all,
         subtrees,
         progress: !machine && std::io::stderr().is_terminal(),
     };
-    let d = diff::compute(&root, &settings, &opts)?;
-    let mut grouped = groups::group(&d.items);
+    let mut d = diff::compute(&root, &settings, &opts)?;
+    let mut cx = crate::classify::grouping::Context {
+        not_persisted: judge::not_persisted(&root, &settings),
+        ..Default::default()
+    };
+    if !opts.subtrees.is_empty() {
+        cx.not_persisted
+            .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
+    }
+    judge::merge_declared(&root, &settings, &mut d, &cx)?;
+    let j = judge::judge(&d, &root, &mut cx, a.all);
+    let mut grouped = j.groups.clone();
     let writers = diff::writers::load(&root);
     for grp in &mut grouped {
         if let Some(w) = writers.get(&grp.path) {
@@ -133,11 +155,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         (None, true, ..) => {
             drop(out);
-            render::json(&root.dir().to_string_lossy(), &d, &grouped, &extras)?;
+            render::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
             out = std::io::BufWriter::new(std::io::stdout().lock());
         }
         (None, false, true, _) => {
-            render::nul(&mut out, &d)?;
+            render::nul(&mut out, &d, &j, a.all)?;
             if let Some(s) = &extras.shadowed {
                 for p in s.iter().flat_map(|x| &x.paths) {
                     out.write_all(p.as_bytes())?;
@@ -148,9 +170,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         (None, false, false, long) => {
             let st = render::Style::new(colour);
             if long {
-                render::long(&mut out, &d, st)?;
+                render::long(&mut out, &d, &j, a.all, st)?;
             } else {
-                render::human(&mut out, &d, &grouped, st)?;
+                render::human(&mut out, &d, &grouped, j.regenerated, st)?;
             }
             extras_human(&mut out, &extras)?;
         }
@@ -161,7 +183,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         report_unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    let mut code = if d.loses_data() || hidden {
+    let mut code = if j.loses_data() || hidden {
         Exit::Findings
     } else {
         Exit::Ok

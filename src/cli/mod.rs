@@ -10,6 +10,7 @@ use crate::config::{self, Settings};
 use crate::exit::Exit;
 use crate::root::Root;
 
+mod baseline;
 mod boot;
 mod diff;
 mod generate;
@@ -190,6 +191,9 @@ pub enum Command {
     Status(status::Args),
     /// Verify, then bind-mount every declared path (run at boot by NixOS activation and impermctl-boot.service).
     Boot(boot::Args),
+    /// Re-capture the baseline diff and the watcher compare with, adopting what changed since
+    /// activation began (run by the NixOS module at the end of activation).
+    Baseline(baseline::Args),
     /// Watch the ephemeral root and warn in the journal about writes that the next reboot discards.
     Watch(watch::Args),
     /// Show what the next reboot will discard.
@@ -243,6 +247,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(a) => status::run(g, a),
         Command::Boot(a) => boot::run(g, a),
         Command::Watch(a) => watch::run(g, a),
+        Command::Baseline(a) => baseline::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Persist(a) => persist::run(g, a),
         Command::Generate(a) => generate::run(a),

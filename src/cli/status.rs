@@ -54,7 +54,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             path: e.path.clone(),
             kind: e.kind,
             source: e.source.clone(),
-            state: layout::entry_state(&state, e),
+            state: match settings.covered_by(e) {
+                Some(d) => EntryState::Covered { by: d.path.clone() },
+                None => layout::entry_state(&state, e),
+            },
         })
         .collect();
     if a.json {
@@ -90,6 +93,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             EntryState::Foreign { source, root } => {
                 format!("foreign mount: {source} {}", root.display())
             }
+            EntryState::Covered { by } => format!("covered by {}", by.display()),
             EntryState::WrongLink { target } => format!(
                 "symlink to {} (expected {})",
                 target.display(),

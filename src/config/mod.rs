@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod covered;
 mod fields;
 mod locate;
 mod mode;

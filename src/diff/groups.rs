@@ -37,6 +37,54 @@ pub struct Group {
     /// Who wrote there, when the watcher knows.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub writers: Vec<String>,
+    /// `important`, `ordinary` or `regenerated` (see `crate::classify`).
+    pub class: GroupClass,
+    /// What losing it means (important groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consequence: Option<String>,
+    /// Why it is not a loss (regenerated groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regenerated: Option<String>,
+    /// The config declares it, but it is not persisted: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared: Option<String>,
+}
+
+/// A group's class, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupClass {
+    /// A loss with a consequence: listed first.
+    Important,
+    /// A loss.
+    Ordinary,
+    /// Not a loss (only with `--all`).
+    Regenerated,
+}
+
+impl Group {
+    /// An empty group at `path`.
+    pub fn new(path: PathBuf, persist: config::Kind, class: GroupClass) -> Group {
+        Group {
+            path,
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            new: 0,
+            modified: 0,
+            persist,
+            writers: Vec::new(),
+            class,
+            consequence: None,
+            regenerated: None,
+            declared: None,
+        }
+    }
+
+    /// Is it a loss?
+    pub fn is_loss(&self) -> bool {
+        self.class != GroupClass::Regenerated
+    }
 }
 
 fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -56,16 +104,7 @@ pub fn group(items: &[Item]) -> Vec<Group> {
         let g = group_of(p);
         let (grp, inodes, single) = map.entry(g.clone()).or_insert_with(|| {
             (
-                Group {
-                    path: g.clone(),
-                    files: 0,
-                    dirs: 0,
-                    bytes: 0,
-                    new: 0,
-                    modified: 0,
-                    persist: config::Kind::Directory,
-                    writers: Vec::new(),
-                },
+                Group::new(g.clone(), config::Kind::Directory, GroupClass::Ordinary),
                 HashSet::new(),
                 None,
             )
@@ -114,6 +153,18 @@ pub fn group(items: &[Item]) -> Vec<Group> {
 
 /// Why a group cannot be persisted by adding it to the config, if so.
 pub fn unpersistable(g: &Group, settings: &Settings) -> Option<String> {
+    if let Some(why) = &g.declared {
+        return Some(format!(
+            "{} is already declared, but not persisted: {why}",
+            g.path.display()
+        ));
+    }
+    if crate::classify::grouping::never(&g.path) {
+        return Some(format!(
+            "{} is a system directory: persisting it whole would break the system",
+            g.path.display()
+        ));
+    }
     settings
         .roots
         .iter()
@@ -138,7 +189,7 @@ fn target_root(settings: &Settings) -> PathBuf {
 /// A paste-ready Nix snippet persisting every group.
 pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
     let (mut dirs, mut files, mut notes) = (Vec::new(), Vec::new(), Vec::new());
-    for g in groups {
+    for g in groups.iter().filter(|g| g.is_loss()) {
         if let Some(why) = unpersistable(g, settings) {
             notes.push(why);
             continue;
@@ -180,7 +231,7 @@ pub fn suggest_toml_snippet(groups: &[Group], settings: &Settings) -> String {
         "# append after the [[persistence]] block with path = {}\n",
         nix_string(&target_root(settings))
     );
-    for g in groups {
+    for g in groups.iter().filter(|g| g.is_loss()) {
         if let Some(why) = unpersistable(g, settings) {
             s.push_str(&format!("# skipped: {why}\n"));
             continue;

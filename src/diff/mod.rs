@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod groups;
+pub mod judge;
 pub mod orphans;
 pub mod render;
 pub mod shadowed;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::diff::groups::Group;
+use crate::classify::Class;
+use crate::diff::groups::{Group, GroupClass};
+use crate::diff::judge::Judged;
 use crate::diff::orphans::Orphan;
 use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff, Item};
@@ -72,53 +74,91 @@ pub fn basis_line(b: &Basis) -> String {
     }
 }
 
-/// The grouped summary.
-pub fn human(out: &mut impl Write, d: &Diff, groups: &[Group], st: Style) -> io::Result<()> {
+/// The grouped summary: losses (important first, with the consequence),
+/// then, with `--all`, what the system regenerates (labelled).
+pub fn human(
+    out: &mut impl Write,
+    d: &Diff,
+    groups: &[Group],
+    regenerated: u64,
+    st: Style,
+) -> io::Result<()> {
     writeln!(out, "{}", basis_line(&d.basis))?;
-    if groups.is_empty() {
-        return writeln!(out, "nothing would be lost at the next reboot");
-    }
+    let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let width = groups
         .iter()
         .map(|g| size(g.bytes).len())
         .max()
         .unwrap_or(0);
     for g in groups {
-        let what = match (g.new, g.modified) {
-            (_, 0) => "new".to_owned(),
-            (0, _) => "modified".to_owned(),
-            (n, m) => format!("{n} new, {m} modified"),
-        };
-        let mut line = format!(
-            "{:>width$}  {:>11}  {}  ({what}",
-            size(g.bytes),
-            crate::human::counted(g.files, "file"),
-            st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
-        );
-        if g.dirs > 0 {
-            line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
-        }
-        if !g.writers.is_empty() {
-            line.push_str(&format!("; written by {}", g.writers.join(", ")));
-        }
-        writeln!(out, "{line})")?;
+        group_line(out, g, width, st)?;
     }
-    let (files, bytes) = groups
-        .iter()
-        .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
-    writeln!(
-        out,
-        "{}",
-        st.paint(
-            "1;31",
-            &format!(
-                "total: {} in {} and {} would be lost at the next reboot",
-                size(bytes),
-                crate::human::counted(files, "file"),
-                crate::human::counted(groups.len() as u64, "group")
+    if losses.is_empty() {
+        writeln!(out, "nothing would be lost at the next reboot")?;
+    } else {
+        let (files, bytes) = losses
+            .iter()
+            .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
+        writeln!(
+            out,
+            "{}",
+            st.paint(
+                "1;31",
+                &format!(
+                    "total: {} in {} and {} would be lost at the next reboot",
+                    size(bytes),
+                    crate::human::counted(files, "file"),
+                    crate::human::counted(losses.len() as u64, "group")
+                )
             )
-        )
-    )
+        )?;
+    }
+    if regenerated > 0 && groups.iter().all(Group::is_loss) {
+        writeln!(
+            out,
+            "({} the system regenerates at every boot not shown: --all lists {})",
+            crate::human::count(regenerated, "entry", "entries"),
+            if regenerated == 1 { "it" } else { "them" }
+        )?;
+    }
+    Ok(())
+}
+
+fn group_line(out: &mut impl Write, g: &Group, width: usize, st: Style) -> io::Result<()> {
+    let what = match (g.new, g.modified) {
+        (_, 0) => "new".to_owned(),
+        (0, _) => "modified".to_owned(),
+        (n, m) => format!("{n} new, {m} modified"),
+    };
+    let label = match g.class {
+        GroupClass::Important => st.paint("1;31", "important "),
+        GroupClass::Regenerated => st.paint("2", "regenerated "),
+        GroupClass::Ordinary => String::new(),
+    };
+    let mut line = format!(
+        "{:>width$}  {:>11}  {label}{}  ({what}",
+        size(g.bytes),
+        crate::human::counted(g.files, "file"),
+        st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
+    );
+    if g.dirs > 0 {
+        line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
+    }
+    if !g.writers.is_empty() {
+        line.push_str(&format!("; written by {}", g.writers.join(", ")));
+    }
+    writeln!(out, "{line})")?;
+    let pad = " ".repeat(width + 15);
+    if let Some(c) = &g.consequence {
+        writeln!(out, "{pad}{}", st.paint("31", c))?;
+    }
+    if let Some(why) = &g.declared {
+        writeln!(out, "{pad}declared, but not persisted: {why}")?;
+    }
+    if let Some(why) = &g.regenerated {
+        writeln!(out, "{pad}not a loss: {why}")?;
+    }
+    Ok(())
 }
 
 fn sign(i: &Item) -> &'static str {
@@ -129,29 +169,42 @@ fn sign(i: &Item) -> &'static str {
     }
 }
 
-/// `-l`: one line per path.
-pub fn long(out: &mut impl Write, d: &Diff, st: Style) -> io::Result<()> {
+/// `-l`: one line per path (`+` new, `M` modified, `R` regenerated with
+/// `--all`, `!` after the sign for important entries).
+pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) -> io::Result<()> {
     writeln!(out, "{}", basis_line(&d.basis))?;
-    for i in &d.items {
+    for (n, i) in d.items.iter().enumerate() {
+        let class = j.classes.get(n);
+        if !(all || j.visible.get(n).copied().unwrap_or(true)) {
+            continue;
+        }
+        let regen = class.is_some_and(|c| !c.is_loss()) && i.change != Change::Unchanged;
         let s = match i.change {
+            _ if regen => st.paint("2", "R"),
             Change::New => st.paint("32", sign(i)),
             Change::Modified => st.paint("33", sign(i)),
             Change::Unchanged => sign(i).to_owned(),
+        };
+        let mark = match class {
+            Some(Class::Important { .. }) => "!",
+            _ => " ",
         };
         let mut p = escape(&i.path);
         if i.kind == Kind::Dir {
             p.push('/');
         }
-        writeln!(out, "{s} {:>10}  {p}", size(i.size))?;
+        writeln!(out, "{s}{mark}{:>10}  {p}", size(i.size))?;
     }
     Ok(())
 }
 
-/// `-0`: NUL-terminated raw paths.
-pub fn nul(out: &mut impl Write, d: &Diff) -> io::Result<()> {
-    for i in &d.items {
-        out.write_all(&i.path)?;
-        out.write_all(b"\0")?;
+/// `-0`: NUL-terminated raw paths (what `-l` lists).
+pub fn nul(out: &mut impl Write, d: &Diff, j: &Judged, all: bool) -> io::Result<()> {
+    for (n, i) in d.items.iter().enumerate() {
+        if all || j.visible.get(n).copied().unwrap_or(true) {
+            out.write_all(&i.path)?;
+            out.write_all(b"\0")?;
+        }
     }
     Ok(())
 }
@@ -165,6 +218,8 @@ struct JsonItem {
     kind: &'static str,
     change: Change,
     size: u64,
+    /// `important`, `ordinary` or `regenerated`.
+    class: &'static str,
 }
 
 /// The name of a kind in JSON.
@@ -229,12 +284,17 @@ pub struct Extras {
     pub orphans: Option<Vec<Orphan>>,
 }
 
-/// The versioned JSON document (kind `Diff`).
-pub fn json(root: &str, d: &Diff, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
+/// The versioned JSON document (kind `Diff`): every changed item with its
+/// class (regenerated ones too), the groups as shown.
+pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
     let items = d
         .items
         .iter()
-        .map(|i| {
+        .enumerate()
+        .filter(|(n, i)| {
+            j.all || i.change != Change::Unchanged || j.visible.get(*n).copied().unwrap_or(false)
+        })
+        .map(|(n, i)| {
             let (path, path_hex) = json_path(&i.path);
             JsonItem {
                 path,
@@ -242,17 +302,23 @@ pub fn json(root: &str, d: &Diff, groups: &[Group], x: &Extras) -> anyhow::Resul
                 kind: kind_name(i.kind),
                 change: i.change,
                 size: i.size,
+                class: match j.classes.get(n) {
+                    Some(Class::Important { .. }) => "important",
+                    Some(Class::Regenerated { .. }) => "regenerated",
+                    _ => "ordinary",
+                },
             }
         })
         .collect();
+    let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let doc = Doc {
         root: root.to_owned(),
         basis: d.basis,
         summary: Summary {
-            loses_data: d.loses_data(),
-            groups: groups.len(),
-            files: groups.iter().map(|g| g.files).sum(),
-            bytes: groups.iter().map(|g| g.bytes).sum(),
+            loses_data: j.loses_data(),
+            groups: losses.len(),
+            files: losses.iter().map(|g| g.files).sum(),
+            bytes: losses.iter().map(|g| g.bytes).sum(),
             entries_walked: d.entries,
         },
         groups,

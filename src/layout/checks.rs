@@ -10,6 +10,8 @@ use super::observe::{EntryState, ProbeKind, State, entry_state};
 use crate::config::{EphemeralRoot, Kind, Settings};
 use crate::mountinfo::Mount;
 
+mod entries;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,6 +116,18 @@ pub static CHECKS: &[Check] = &[
         severity: Severity::Warning,
         description: "every declared entry that is mounted comes from its persistence root's filesystem",
         run: binds_from_persistent,
+    },
+    Check {
+        name: "covered-entries",
+        severity: Severity::Info,
+        description: "no declared entry is inside a declared directory that already persists it (redundant)",
+        run: entries::covered_entries,
+    },
+    Check {
+        name: "declared-perms",
+        severity: Severity::Warning,
+        description: "existing persistent directories have the owner and mode their entries declare",
+        run: entries::declared_perms,
     },
     Check {
         name: "recommended-paths",

@@ -2,7 +2,9 @@
 //! the registry of named checks run by `verify` and `boot`.
 
 mod checks;
+mod drift;
 mod observe;
 
 pub use checks::{CHECKS, Check, Finding, Severity, Verdict, run_checks};
+pub use drift::Drift;
 pub use observe::{EntryState, Probe, ProbeKind, State, Usage, entry_state, observe};

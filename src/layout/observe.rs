@@ -61,6 +61,9 @@ pub struct State {
     pub probes: BTreeMap<PathBuf, Probe>,
     /// Usage of the root filesystem (live only).
     pub root_usage: Option<Usage>,
+    /// Directory entries whose persistent directory differs from the
+    /// declared owner/mode (live only).
+    pub drift: Vec<super::drift::Drift>,
 }
 
 impl State {
@@ -94,6 +97,7 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
         live,
         probes: BTreeMap::new(),
         root_usage: None,
+        drift: Vec::new(),
     };
     if live {
         let mut paths: Vec<PathBuf> = vec!["/".into(), "/nix".into()];
@@ -104,6 +108,7 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
             state.probes.insert(p, probe);
         }
         state.root_usage = usage(root.dir());
+        state.drift = super::drift::observe_drift(root, settings);
     }
     Ok(state)
 }
@@ -171,6 +176,12 @@ pub enum EntryState {
         source: String,
         /// Its root within that filesystem.
         root: PathBuf,
+    },
+    /// Inside a declared directory whose bind already persists it
+    /// (decided from the config: see `Settings::covered_by`).
+    Covered {
+        /// The declared directory.
+        by: PathBuf,
     },
     /// A symlink pointing somewhere else.
     WrongLink {

@@ -26,8 +26,9 @@ pub struct Scope {
     pub check_dev: bool,
     prune: HashSet<Vec<u8>>,
     prune_parents: HashSet<Vec<u8>>,
-    /// Symlinks into these (and NixOS's `/etc` links into `/etc/static`)
-    /// are skipped; `None`: every symlink is an entry.
+    /// Symlinks into these are skipped (NixOS's `/etc` links into
+    /// `/etc/static` are entries, classified by `crate::classify`); `None`:
+    /// every symlink is an entry.
     link_roots: Option<Vec<Vec<u8>>>,
     pub(super) subtrees: Vec<Vec<u8>>,
 }
@@ -57,8 +58,10 @@ impl Scope {
         subtrees: &[PathBuf],
     ) -> Scope {
         let mut s = Scope::tree(host_root);
+        // Declared entries are not pruned: what is really bound is a mount
+        // point, what is really linked a symlink into a persistence root; a
+        // declared entry that is neither is walked (it is lost).
         mounts.mounts().iter().for_each(|m| s.prune(&m.mount_point));
-        settings.entries.iter().for_each(|e| s.prune(&e.path));
         FORBIDDEN_PREFIXES
             .iter()
             .for_each(|p| s.prune(Path::new(p)));
@@ -89,8 +92,7 @@ impl Scope {
         self.prune_parents.contains(dir)
     }
 
-    /// A symlink into a persistence root (its data is persisted), or one
-    /// of NixOS's `/etc` links into `/etc/static`: skipped.
+    /// A symlink into a persistence root (its data is persisted): skipped.
     pub(super) fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
         let Some(roots) = &self.link_roots else {
             return false;
@@ -105,8 +107,6 @@ impl Scope {
         };
         let norm = normalize(&joined);
         roots.iter().any(|r| under(r, &norm))
-            // NixOS regenerates these from /etc/static at every activation.
-            || (path.starts_with(b"/etc/") && under(b"/etc/static", &norm))
     }
 }
 

@@ -354,6 +354,9 @@ in
   # The tmpfiles rule that links the journal catalog (run.sh checks with
   # the real journalctl that its directory is read).
   catalogRule = lib.head seedCfg.systemd.tmpfiles.rules;
+  # The baseline unit's script and the binary it calls (run.sh runs it).
+  baselineScript = seedCfg.systemd.services.impermctl-baseline.script;
+  baselineBin = "${seedCfg.services.impermctl.package}/bin/impermctl";
   # tests/nix/corpus.nix, for run.sh's module/binary agreement check:
   # { name = { toml; assertions; warnings; pending; }; }.
   corpus = builtins.toJSON (

@@ -153,5 +153,34 @@ elif [ -n "$required" ]; then
 	fail "catalog: journalctl not found"
 fi
 
+# 6. The baseline unit's script: --since boot without a switch running;
+# during a switch, the start of switch-to-configuration (a process with
+# that name, started here; its start time in seconds since the epoch).
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
+	script=$(evaluate baselineScript 2>/dev/null) || script=
+	stub=$(evaluate baselineBin 2>/dev/null) || stub=
+	if [ -z "$script" ] || [ -z "$stub" ]; then
+		fail "baseline script: evaluation failed"
+	else
+		printf '#!/bin/sh\necho "$@"\n' >"$work/impermctl"
+		chmod +x "$work/impermctl"
+		runit() { bash -c "${script//"$stub"/$work/impermctl}"; }
+		out=$(runit)
+		[ "$out" = "baseline --since boot" ] || fail "baseline script without a switch: '$out'"
+		ln -s "$(command -v sleep)" "$work/switch-to-configuration"
+		"$work/switch-to-configuration" 30 &
+		pid=$!
+		started=$(date +%s)
+		out=$(runit)
+		kill "$pid"
+		got=${out#baseline --since @}
+		if [ "$got" = "$out" ] || [ $((got - started)) -gt 2 ] || [ $((started - got)) -gt 2 ]; then
+			fail "baseline script during a switch: '$out' (switch started at $started)"
+		else
+			echo "ok baseline script: --since boot at boot, --since the switch's start ($out) during a switch"
+		fi
+	fi
+fi
+
 [ "$failed" -eq 0 ] || exit 1
 echo "all Nix tests passed (repo $repo)"

@@ -3,6 +3,8 @@
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
 mod core;
+mod entries;
+mod perms;
 mod roots;
 mod safety;
 mod seed;
@@ -82,3 +84,27 @@ pub fn dump(o: &std::process::Output) -> String {
         util::stderr(o)
     )
 }
+
+/// Bash: `reboot_vps` simulates a reboot of the fake VPS: every mount under
+/// `$R` except the "datasets" (`/persistent`, `/nix` and anything mounted
+/// under them) is detached, the ephemeral root is emptied except for the
+/// datasets' mount points and the config, and `/run` starts empty.
+pub const REBOOT: &str = r#"
+reboot_vps() {
+  mounts | awk '{print $1}' | grep -v -e '^/$' -e '^/persistent' -e '^/nix' -e '^/data' | sort -r | while read -r m; do umount -l "$R$m"; done
+  cp "$CFG" "$R/../config.keep"
+  find "$R" -mindepth 1 -maxdepth 1 ! -name persistent ! -name nix ! -name data -exec rm -rf {} +
+  mkdir -p "$R/etc/impermctl" "$R/run" "$R/proc"
+  cp "$R/../config.keep" "$CFG"
+  [ -e "$R/../passwd.keep" ] && cp "$R/../passwd.keep" "$R/etc/passwd" && cp "$R/../group.keep" "$R/etc/group"
+  true
+}
+# Run a shell command chrooted into $R (links into /persistent resolve as on the VPS).
+inroot() {
+  if ! mountpoint -q "$R/usr" 2>/dev/null; then
+    mkdir -p "$R/usr" && mount --bind /usr "$R/usr"
+    for l in bin lib lib64 sbin; do [ -e "$R/$l" ] || ln -s "usr/$l" "$R/$l"; done
+  fi
+  chroot "$R" /bin/sh -c "$1"
+}
+"#;

@@ -9,6 +9,7 @@ use crate::util::{self, Layout, assert_code, in_vps};
 
 mod boot;
 mod plain;
+mod signal;
 
 const CONFIG: &str = r#"version = 1
 [[persistence]]
@@ -117,7 +118,18 @@ fn by_change(v: &serde_json::Value, change: &str) -> BTreeSet<Vec<u8>> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["change"] == change)
+        .filter(|i| i["change"] == change && i["class"] != "regenerated")
+        .map(item_path)
+        .collect()
+}
+
+/// Items the catalog classifies as regenerated (not a loss).
+fn regenerated(v: &serde_json::Value) -> BTreeSet<Vec<u8>> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["class"] == "regenerated")
         .map(item_path)
         .collect()
 }
@@ -176,6 +188,8 @@ imp diff > "$OUT/human"; true
     assert_eq!(show(&new), show(&new_set()), "new");
     assert_eq!(show(&modified), show(&modified_set()), "modified");
     assert_eq!(new, new_set());
+    // A NixOS /etc link into /etc/static: listed, as regenerated.
+    assert_eq!(show(&regenerated(&v)), ["/etc/qux"]);
     let all: BTreeSet<_> = new_set().union(&modified_set()).cloned().collect();
     assert_eq!(show(&nul_set(&o.join("nul"))), show(&all), "-0");
     assert!(v.get("shadowed").is_none());

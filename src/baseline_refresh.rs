@@ -1,0 +1,173 @@
+//! `impermctl baseline`: make the baseline say "what the system itself
+//! produces". Run at the end of NixOS activation (at boot and after every
+//! `nixos-rebuild switch`), it adopts into the baseline every entry that
+//! changed since activation began (its ctime is at or after `since`),
+//! and keeps the old record of everything else, so a loss that happened
+//! before the activation is still reported afterwards.
+
+use anyhow::Context;
+
+use crate::baseline::{Baseline, Rec, encode};
+use crate::config::Settings;
+use crate::root::Root;
+
+/// When adopted changes begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Everything as it is now (a fresh capture).
+    Everything,
+    /// Changes at or after this time (Unix seconds, nanoseconds).
+    Time(i64, u32),
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Refreshed {
+    /// Entries in the new baseline.
+    pub entries: usize,
+    /// Entries taken as they are now (changed since `since`, or all on a fresh capture).
+    pub adopted: usize,
+    /// There was no baseline before.
+    pub fresh: bool,
+}
+
+/// The new records: an entry changed since `since` is taken as it is now;
+/// any other keeps its old record, or stays out (still new) if it had none.
+/// Pure: `old` looks a path up in the previous baseline.
+pub fn merge(
+    current: Vec<(Vec<u8>, Rec)>,
+    old: &dyn Fn(&[u8]) -> Option<Rec>,
+    since: Since,
+) -> (Vec<(Vec<u8>, Rec)>, usize) {
+    let mut adopted = 0;
+    let out = current
+        .into_iter()
+        .filter_map(|(p, now)| {
+            let changed_since = match since {
+                Since::Everything => true,
+                Since::Time(s, ns) => now.ctime >= (s, ns),
+            };
+            if changed_since {
+                if old(&p) != Some(now) {
+                    adopted += 1;
+                }
+                return Some((p, now));
+            }
+            old(&p).map(|rec| (p, rec))
+        })
+        .collect();
+    (out, adopted)
+}
+
+/// Refresh the baseline of `root` (see the module docs).
+pub fn refresh(root: &Root, settings: &Settings, since: Since) -> anyhow::Result<Refreshed> {
+    let prev = Baseline::load(root)?;
+    let since = if prev.is_none() {
+        Since::Everything
+    } else {
+        since
+    };
+    let current = crate::baseline::capture(root, settings)?;
+    let lookup = |p: &[u8]| prev.as_ref().and_then(|b| b.get(p));
+    let (mut entries, adopted) = merge(current, &lookup, since);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let n = entries.len();
+    let file = root.baseline_file();
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+        .with_context(|| format!("cannot write the baseline {}", file.display()))?;
+    Ok(Refreshed {
+        entries: n,
+        adopted,
+        fresh: prev.is_none(),
+    })
+}
+
+/// The start of process `pid` (Unix seconds, nanoseconds): `/proc/PID/stat`
+/// gives it in clock ticks since boot (`CLOCK_BOOTTIME`, as `/proc/uptime`);
+/// the wall clock minus the boot clock's distance to it, minus a little slack
+/// (file times come from the coarse clock, a tick behind; uptime has two
+/// decimals).
+pub fn process_start(pid: i32) -> anyhow::Result<(i64, u32)> {
+    let stat = procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    let tps = procfs::ticks_per_second().max(1) as i128;
+    // /proc/uptime: seconds on CLOCK_BOOTTIME, two decimals.
+    let up = std::fs::read_to_string("/proc/uptime").context("cannot read /proc/uptime")?;
+    let up: f64 = up
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .context("/proc/uptime is malformed")?;
+    let boot_now = (up * 1e9) as i128;
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let started = stat.starttime as i128 * 1_000_000_000 / tps;
+    let slack = 20_000_000;
+    let t = real_now - (boot_now - started) - slack;
+    Ok((
+        t.div_euclid(1_000_000_000) as i64,
+        t.rem_euclid(1_000_000_000) as u32,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::meta::Kind;
+
+    fn rec(ino: u64, ctime: i64) -> Rec {
+        Rec {
+            kind: Kind::File,
+            ino,
+            size: 1,
+            mtime: (ctime, 0),
+            ctime: (ctime, 0),
+        }
+    }
+
+    #[test]
+    fn adopts_what_changed_since_and_keeps_earlier_losses() {
+        let old = |p: &[u8]| match p {
+            b"/etc/passwd" => Some(rec(1, 100)),
+            b"/var/lib/demo/db" => Some(rec(2, 100)),
+            _ => None,
+        };
+        let current = vec![
+            // Rewritten by activation (rename: new inode, new ctime).
+            (b"/etc/passwd".to_vec(), rec(11, 500)),
+            // Written by a service before activation: stays a loss.
+            (b"/var/lib/demo/db".to_vec(), rec(2, 300)),
+            (b"/var/lib/demo/new".to_vec(), rec(3, 300)),
+            // Written by activation: adopted.
+            (b"/etc/ssh/sshd_config".to_vec(), rec(4, 450)),
+        ];
+        let (out, adopted) = merge(current, &old, Since::Time(400, 0));
+        assert_eq!(adopted, 2);
+        let get = |p: &[u8]| out.iter().find(|(q, _)| q == p).map(|(_, r)| *r);
+        assert_eq!(get(b"/etc/passwd"), Some(rec(11, 500)));
+        assert_eq!(
+            get(b"/var/lib/demo/db"),
+            Some(rec(2, 100)),
+            "the old record"
+        );
+        assert_eq!(get(b"/var/lib/demo/new"), None, "still new");
+        assert_eq!(get(b"/etc/ssh/sshd_config"), Some(rec(4, 450)));
+        let (all, n) = merge(vec![(b"/x".to_vec(), rec(5, 1))], &old, Since::Everything);
+        assert_eq!((all.len(), n), (1, 1));
+    }
+
+    #[test]
+    fn our_own_start_is_before_now() {
+        let (s, _) = process_start(std::process::id() as i32).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(s <= now && s > now - 3600, "{s} {now}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Where a written path belongs for a user who wants to keep it (its group,
+//! and whether to persist it as a directory or a file), shared by `diff`,
+//! `--suggest` and the watcher. Pure: what it needs about the tree comes in
+//! [`Context`].
+
+use std::path::{Path, PathBuf};
+
+use super::Class;
+use crate::config::Kind as Persist;
+use crate::group::group_of;
+
+/// Directories never suggested: persisting them would break the system or
+/// hide what activation writes. Their children are suggested instead.
+pub const NEVER: &[&str] = &[
+    "/",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/var/cache",
+    "/var/spool",
+    "/usr",
+    "/usr/local",
+    "/home",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/boot",
+    "/srv",
+    "/opt",
+    "/mnt",
+    "/media",
+    "/root",
+    "/tmp",
+    "/var/tmp",
+    "/nix",
+    "/run",
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// Where a path belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The directory or file to persist.
+    pub group: PathBuf,
+    /// As a directory or as a file.
+    pub persist: Persist,
+    /// Set when the path is inside a declared entry that is not persisted:
+    /// the reason (the config already has it; no suggestion needed).
+    pub declared: Option<String>,
+}
+
+/// What placement needs to know about the system.
+#[derive(Debug, Default, Clone)]
+pub struct Context {
+    /// Declared entries that are not actually persisted, with the reason
+    /// and whether the entry is a file.
+    pub not_persisted: Vec<(PathBuf, bool, String)>,
+    /// Services' state directories (`StateDirectory=`…, absolute).
+    pub state_dirs: Vec<PathBuf>,
+    /// Directories that existed at the baseline (shared directories: a file
+    /// written into one is suggested alone, e.g. a key in `/etc/ssh`).
+    pub existed: std::collections::HashSet<PathBuf>,
+}
+
+/// Place `path` (logical; `is_dir` says it is a directory) of class `class`.
+pub fn place(path: &Path, is_dir: bool, class: &Class, cx: &Context) -> Placement {
+    let plain = |group: PathBuf, persist| Placement {
+        group,
+        persist,
+        declared: None,
+    };
+    if let Some((p, file, why)) = cx
+        .not_persisted
+        .iter()
+        .filter(|(p, _, _)| path.starts_with(p))
+        .max_by_key(|(p, _, _)| p.as_os_str().len())
+    {
+        return Placement {
+            group: p.clone(),
+            persist: if *file {
+                Persist::File
+            } else {
+                Persist::Directory
+            },
+            declared: Some(why.clone()),
+        };
+    }
+    if let Class::Important { group, persist, .. } = class {
+        return plain(group.clone(), *persist);
+    }
+    if let Some(d) = cx
+        .state_dirs
+        .iter()
+        .filter(|d| path.starts_with(d) && !never(d))
+        .max_by_key(|d| d.as_os_str().len())
+    {
+        return plain(d.clone(), Persist::Directory);
+    }
+    let mut g = group_of(path);
+    // Never a system directory: one level deeper, down to the path itself.
+    while never(&g) && g != path {
+        let depth = g.components().count() + 1;
+        g = path.components().take(depth).collect();
+    }
+    // A file written into a directory under /etc that existed before (a
+    // shared directory such as /etc/ssh): that file alone.
+    let shared = g.starts_with("/etc") && g != path && cx.existed.contains(&g);
+    if shared && !is_dir && path.parent() == Some(g.as_path()) {
+        return plain(path.to_path_buf(), Persist::File);
+    }
+    let persist = if g == path && !is_dir {
+        Persist::File
+    } else {
+        Persist::Directory
+    };
+    plain(g, persist)
+}
+
+/// Is `p` a directory never suggested?
+pub fn never(p: &Path) -> bool {
+    NEVER.iter().any(|n| Path::new(n) == p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(p: &str, dir: bool, cx: &Context) -> (String, Persist) {
+        let pl = place(Path::new(p), dir, &Class::Ordinary, cx);
+        (pl.group.display().to_string(), pl.persist)
+    }
+
+    #[test]
+    fn never_a_system_directory() {
+        let cx = Context::default();
+        for (p, dir, g, how) in [
+            (
+                "/var/spool/cron/root",
+                false,
+                "/var/spool/cron",
+                Persist::Directory,
+            ),
+            (
+                "/var/lib/demo/db",
+                false,
+                "/var/lib/demo",
+                Persist::Directory,
+            ),
+            ("/var/foo", false, "/var/foo", Persist::File),
+            ("/etc/adjtime", false, "/etc/adjtime", Persist::File),
+            ("/bin/tool", false, "/bin/tool", Persist::File),
+            (
+                "/usr/local/bin/tool",
+                false,
+                "/usr/local/bin",
+                Persist::Directory,
+            ),
+            ("/usr/tool", false, "/usr/tool", Persist::File),
+            ("/home/alice/x", false, "/home/alice/x", Persist::File),
+            (
+                "/root/.bash_history",
+                false,
+                "/root/.bash_history",
+                Persist::File,
+            ),
+            ("/data/x/y", false, "/data", Persist::Directory),
+            ("/srv/www/index.html", false, "/srv/www", Persist::Directory),
+        ] {
+            assert_eq!(at(p, dir, &cx), (g.to_string(), how), "{p}");
+        }
+    }
+
+    #[test]
+    fn single_files_in_shared_directories_state_dirs_and_declared_entries() {
+        let mut cx = Context::default();
+        cx.existed.insert(PathBuf::from("/etc/ssh"));
+        assert_eq!(
+            at("/etc/ssh/moduli", false, &cx),
+            ("/etc/ssh/moduli".into(), Persist::File)
+        );
+        assert_eq!(
+            at("/etc/wireguard2/wg0.conf", false, &cx),
+            ("/etc/wireguard2".into(), Persist::Directory),
+            "a new directory under /etc is suggested whole"
+        );
+        cx.state_dirs.push(PathBuf::from("/var/lib/private/foo"));
+        assert_eq!(
+            at("/var/lib/private/foo/state.db", false, &cx),
+            ("/var/lib/private/foo".into(), Persist::Directory)
+        );
+        cx.not_persisted.push((
+            PathBuf::from("/etc/ssh/ssh_host_ed25519_key"),
+            true,
+            "a plain file".into(),
+        ));
+        let pl = place(
+            Path::new("/etc/ssh/ssh_host_ed25519_key"),
+            false,
+            &Class::Ordinary,
+            &cx,
+        );
+        assert_eq!(pl.declared.as_deref(), Some("a plain file"));
+        assert_eq!(pl.persist, Persist::File);
+    }
+}

@@ -1,0 +1,70 @@
+//! `impermctl baseline`: re-capture the baseline `diff` and the watcher
+//! compare with, adopting what changed since activation began. The NixOS
+//! module runs it as the last activation snippet, at boot and after every
+//! `nixos-rebuild switch`.
+
+use crate::baseline_refresh::{Since, process_start, refresh};
+use crate::exit::Exit;
+
+/// Arguments of `impermctl baseline`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Adopt what changed since WHEN: `activation` (the start of the calling
+    /// process, i.e. the NixOS activation script that runs this), `boot`,
+    /// `all` (take everything as it is now), or `@SECONDS` since the epoch.
+    /// Changes older than WHEN keep their earlier record, so they are still
+    /// reported as losses. Without a baseline, everything is taken.
+    #[arg(long, default_value = "activation", value_name = "WHEN")]
+    pub since: String,
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_since(s: &str) -> anyhow::Result<Since> {
+    Ok(match s {
+        "all" => Since::Everything,
+        "activation" => {
+            let (secs, ns) = process_start(nix::unistd::getppid().as_raw())?;
+            Since::Time(secs, ns)
+        }
+        "boot" => Since::Time(crate::diff::compare::boot_time()?, 0),
+        s => match s.strip_prefix('@').and_then(|n| n.parse::<i64>().ok()) {
+            Some(n) => Since::Time(n, 0),
+            None => anyhow::bail!(
+                "--since {s}: expected activation, boot, all or @SECONDS (e.g. @{})",
+                crate::diff::compare::boot_time().unwrap_or(0)
+            ),
+        },
+    })
+}
+
+/// Run `impermctl baseline`.
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(None)?;
+    let (settings, notice) = g.settings(false)?;
+    if let Some(n) = &notice {
+        eprintln!("impermctl: notice: {n}");
+    }
+    let since = parse_since(&a.since)?;
+    let r = refresh(&root, &settings, since)?;
+    if a.json {
+        crate::output::print_json("Baseline", &r)?;
+        return Ok(Exit::Ok);
+    }
+    let from = match (r.fresh, since) {
+        (true, _) | (_, Since::Everything) => "everything as it is now".to_owned(),
+        (false, Since::Time(s, _)) => format!(
+            "what changed since {} ({})",
+            crate::human::local_time(s),
+            a.since
+        ),
+    };
+    println!(
+        "baseline written to {}: {} entries, {} adopted ({from})",
+        root.baseline_file().display(),
+        r.entries,
+        r.adopted
+    );
+    Ok(Exit::Ok)
+}

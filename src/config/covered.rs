@@ -1,0 +1,97 @@
+//! Entries inside other entries: a file or directory declared below a
+//! declared directory whose persistent data already holds it (the same
+//! root, or any root whose source contains the entry's source) is covered
+//! by that directory's bind. Nothing is linked or bound inside such a bind:
+//! a symlink there would point at itself, a file bind would bind the file
+//! onto itself.
+
+use super::{Entry, Kind, Settings};
+
+impl Settings {
+    /// The declared directory whose bind already persists `e` (the nearest
+    /// one), if any: `e.path` is strictly below it and `e.source` is the same
+    /// place below its source.
+    pub fn covered_by(&self, e: &Entry) -> Option<&Entry> {
+        e.path.ancestors().skip(1).find_map(|a| {
+            // Entries are sorted by path (and unique): a binary search.
+            let i = self
+                .entries
+                .binary_search_by(|x| x.path.as_path().cmp(a))
+                .ok()?;
+            let d = &self.entries[i];
+            if d.kind != Kind::Directory {
+                return None;
+            }
+            let below = e.path.strip_prefix(&d.path).ok()?;
+            (d.source.join(below) == e.source).then_some(d)
+        })
+    }
+
+    /// Every covered entry with the directory that covers it.
+    pub fn covered(&self) -> Vec<(&Entry, &Entry)> {
+        self.entries
+            .iter()
+            .filter_map(|e| self.covered_by(e).map(|d| (e, d)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn settings(body: &str) -> crate::config::Settings {
+        crate::config::parse(&format!("version = 1\n{body}"), Path::new("c.toml")).unwrap()
+    }
+
+    #[test]
+    fn covered_entries_name_their_directory() {
+        let s = settings(
+            "[[persistence]]\npath = \"/persistent\"\n\
+             [[persistence.directories]]\npath = \"/var/lib/app\"\n\
+             [[persistence.files]]\npath = \"/var/lib/app/app.conf\"\n\
+             [[persistence.directories]]\npath = \"/home/alice/.config\"\n\
+             [[persistence.directories]]\npath = \"/home/alice/.config/tool\"\n\
+             [[persistence.files]]\npath = \"/home/alice/.config/tool/deep/x\"\n\
+             [[persistence.files]]\npath = \"/var/lib/application\"\n",
+        );
+        let c: Vec<(String, String)> = s
+            .covered()
+            .iter()
+            .map(|(e, d)| (e.path.display().to_string(), d.path.display().to_string()))
+            .collect();
+        assert_eq!(
+            c,
+            [
+                ("/home/alice/.config/tool", "/home/alice/.config"),
+                (
+                    "/home/alice/.config/tool/deep/x",
+                    "/home/alice/.config/tool"
+                ),
+                ("/var/lib/app/app.conf", "/var/lib/app"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+    }
+
+    #[test]
+    fn an_entry_with_its_own_root_below_a_directory_is_not_covered() {
+        // Its data lives elsewhere: it is bound inside the parent's bind.
+        let s = settings(
+            "[[persistence]]\npath = \"/persistent\"\n\
+             [[persistence.directories]]\npath = \"/var/lib/app\"\n\
+             [[persistence]]\npath = \"/data\"\n\
+             [[persistence.directories]]\npath = \"/var/lib/app/blobs\"\n",
+        );
+        assert!(s.covered().is_empty());
+        // Nested roots: /home in /persist and /home/x in /persist/home.
+        let s = settings(
+            "[[persistence]]\npath = \"/persist\"\n\
+             [[persistence.directories]]\npath = \"/home\"\n\
+             [[persistence]]\npath = \"/persist/home\"\n\
+             [[persistence.directories]]\npath = \"/home/x\"\n",
+        );
+        // /persist/home/x is not /persist/home/home/x: not covered.
+        assert!(s.covered().is_empty());
+    }
+}

@@ -1,0 +1,250 @@
+//! From what changed to what matters: each changed entry is classified
+//! (`crate::classify`: regenerated, important, ordinary), placed in the
+//! group a user would persist, and declared entries that are not actually
+//! persisted (judged from the live mount table and links) are losses with
+//! their reason, their whole content included.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::classify::grouping::{self, Context, Placement};
+use crate::classify::{Class, Classifier};
+use crate::config::{Kind as EntryKind, Settings};
+use crate::diff::groups::{Group, GroupClass, path_of};
+use crate::diff::{Change, Diff, Item};
+use crate::layout::{self, EntryState};
+use crate::root::Root;
+use crate::sys::meta::Kind;
+
+/// The judgement of a diff.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// Per item of the diff (same order): its class.
+    pub classes: Vec<Class>,
+    /// Per item: shown without `--all` (a loss, or a directory holding one).
+    pub visible: Vec<bool>,
+    /// The groups (with `--all`, regenerated ones too), important first.
+    pub groups: Vec<Group>,
+    /// Changed entries hidden as regenerated.
+    pub regenerated: u64,
+    /// Judged with `--all`.
+    pub all: bool,
+}
+
+impl Judged {
+    /// Would anything be lost?
+    pub fn loses_data(&self) -> bool {
+        self.groups.iter().any(Group::is_loss)
+    }
+}
+
+/// Declared entries that exist on the ephemeral root without being bound
+/// or linked: path, is a file, the reason.
+pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, String)> {
+    let Ok(state) = layout::observe(root, settings) else {
+        return Vec::new();
+    };
+    settings
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let what = match e.kind {
+                EntryKind::File => "file",
+                EntryKind::Directory => "directory",
+            };
+            let why = match layout::entry_state(&state, e) {
+                EntryState::NotPersisted => format!(
+                    "a plain {what} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
+                    e.source.display()
+                ),
+                _ => return None,
+            };
+            Some((e.path.clone(), e.kind == EntryKind::File, why))
+        })
+        .collect()
+}
+
+/// Why the root is not ephemeral (nothing is discarded at reboot), if so.
+/// Judged only when the root is a mount of its own (the live `/`, a
+/// `--root` that is a mount point, or a `--mountinfo` table): a plain
+/// directory given as `--root` is an image or a test tree.
+pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
+    if !root.is_system() && root.mountinfo_override().is_none() {
+        let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")).ok()?;
+        let dir = std::fs::canonicalize(root.dir()).ok()?;
+        if !live.is_mount_point(&dir) {
+            return None;
+        }
+    }
+    let state = layout::observe(root, settings).ok()?;
+    let v = layout::run_checks(&state, settings, &[]);
+    v.findings
+        .into_iter()
+        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
+        .map(|f| f.message)
+}
+
+/// Directories that existed at the baseline among the items' ancestors.
+fn existed(items: &[Item]) -> HashSet<PathBuf> {
+    let new_dirs: HashSet<&[u8]> = items
+        .iter()
+        .filter(|i| i.kind == Kind::Dir && i.change == Change::New)
+        .map(|i| i.path.as_slice())
+        .collect();
+    let mut out = HashSet::new();
+    for i in items {
+        let mut p = path_of(&i.path).parent();
+        while let Some(d) = p {
+            use std::os::unix::ffi::OsStrExt;
+            if new_dirs.contains(d.as_os_str().as_bytes()) || !out.insert(d.to_path_buf()) {
+                break;
+            }
+            p = d.parent();
+        }
+    }
+    out
+}
+
+/// Classify, place and group the items of `d`. `all` keeps regenerated
+/// groups (labelled); `state_dirs` are the services' state directories.
+pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
+    let c = Classifier::load(root);
+    let in_declared = |p: &[u8]| {
+        cx.not_persisted
+            .iter()
+            .any(|(d, _, _)| path_of(p).starts_with(d))
+    };
+    let classes: Vec<Class> = d
+        .items
+        .iter()
+        .map(|i| c.classify(&i.path, i.kind == Kind::Symlink))
+        .collect();
+    let losses = |i: usize| {
+        let it = &d.items[i];
+        (it.change != Change::Unchanged || in_declared(&it.path)) && classes[i].is_loss()
+    };
+    // A directory is shown when it holds a loss (an empty new directory
+    // or one holding only regenerated entries loses nothing).
+    let mut holders: HashSet<&Path> = HashSet::new();
+    for (i, it) in d.items.iter().enumerate() {
+        if losses(i) && it.kind != Kind::Dir {
+            holders.extend(path_of(&it.path).ancestors().skip(1));
+        }
+    }
+    // An unreadable directory may hold anything: it counts as holding a loss.
+    for (p, _) in &d.unreadable {
+        holders.extend(path_of(p).ancestors());
+    }
+    let visible: Vec<bool> = (0..d.items.len())
+        .map(|i| {
+            losses(i)
+                && (d.items[i].kind != Kind::Dir || holders.contains(path_of(&d.items[i].path)))
+        })
+        .collect();
+    cx.existed = existed(&d.items);
+    let mut groups = Grouper::default();
+    let mut regenerated = 0;
+    for (i, it) in d.items.iter().enumerate() {
+        if it.change == Change::Unchanged && !in_declared(&it.path) {
+            continue;
+        }
+        let class = &classes[i];
+        if !visible[i] {
+            if !class.is_loss() {
+                regenerated += 1;
+            }
+            if !all || class.is_loss() {
+                continue;
+            }
+        }
+        let p = path_of(&it.path);
+        let pl = grouping::place(p, it.kind == Kind::Dir, class, cx);
+        groups.add(it, class, pl);
+    }
+    Judged {
+        classes,
+        visible,
+        groups: groups.finish(),
+        regenerated,
+        all,
+    }
+}
+
+#[derive(Default)]
+struct Grouper {
+    map: HashMap<(PathBuf, GroupClass), (Group, HashSet<u64>)>,
+}
+
+impl Grouper {
+    fn add(&mut self, it: &Item, class: &Class, pl: Placement) {
+        let gc = match class {
+            Class::Important { .. } => GroupClass::Important,
+            Class::Ordinary => GroupClass::Ordinary,
+            Class::Regenerated { .. } => GroupClass::Regenerated,
+        };
+        let (g, inodes) = self
+            .map
+            .entry((pl.group.clone(), gc))
+            .or_insert_with(|| (Group::new(pl.group.clone(), pl.persist, gc), HashSet::new()));
+        match class {
+            Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
+            Class::Regenerated { why } => g.regenerated = Some(why.clone()),
+            Class::Ordinary => {}
+        }
+        if pl.declared.is_some() {
+            g.declared = pl.declared;
+        }
+        if it.kind == Kind::Dir {
+            g.dirs += 1;
+        } else {
+            g.files += 1;
+        }
+        match it.change {
+            Change::Modified => g.modified += 1,
+            _ => g.new += 1,
+        }
+        if it.nlink <= 1 || inodes.insert(it.ino) {
+            g.bytes += it.size;
+        }
+    }
+
+    fn finish(self) -> Vec<Group> {
+        let mut out: Vec<Group> = self.map.into_values().map(|(g, _)| g).collect();
+        out.sort_by(|a, b| {
+            (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
+                b.class,
+                std::cmp::Reverse(b.bytes),
+                &b.path,
+            ))
+        });
+        out
+    }
+}
+
+/// Add the whole content of declared entries that are not persisted (what
+/// the baseline already had there is lost too), as unchanged items.
+pub fn merge_declared(
+    root: &Root,
+    settings: &Settings,
+    d: &mut Diff,
+    cx: &Context,
+) -> anyhow::Result<()> {
+    if cx.not_persisted.is_empty() {
+        return Ok(());
+    }
+    let opts = crate::diff::Options {
+        all: true,
+        subtrees: cx.not_persisted.iter().map(|(p, _, _)| p.clone()).collect(),
+        progress: false,
+    };
+    let more = crate::diff::compute(root, settings, &opts)?;
+    let have: HashSet<Vec<u8>> = d.items.iter().map(|i| i.path.clone()).collect();
+    d.items
+        .extend(more.items.into_iter().filter(|i| !have.contains(&i.path)));
+    d.items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "judge_tests.rs"]
+mod tests;

@@ -1,0 +1,64 @@
+//! Declared owner and mode against the existing persistent directory.
+//! impermctl applies `user`/`group`/`mode` only when it creates a directory
+//! (as impermanence does); when an existing persistent directory differs,
+//! `verify` and `status` say so with the command that aligns it, and
+//! nothing is changed.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{Kind, Perms, Settings};
+use crate::root::Root;
+
+/// One directory entry whose persistent directory differs from its declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// The entry's path on the ephemeral root.
+    pub path: PathBuf,
+    /// Its persistent source.
+    pub source: PathBuf,
+    /// As declared (names as written, mode resolved).
+    pub declared: Perms,
+    /// What the persistent directory has: uid, gid, mode bits.
+    pub actual: (u32, u32, u32),
+    /// The declared owner as numeric ids (None when a name does not exist).
+    pub declared_ids: Option<(u32, u32)>,
+}
+
+/// The drifts of `settings`' directory entries that declare perms other than
+/// the defaults (root:root 0755, which every rendered entry carries).
+pub fn observe_drift(root: &Root, settings: &Settings) -> Vec<Drift> {
+    let mut ids = crate::apply::Ids::default();
+    let mut out = Vec::new();
+    for e in settings
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Directory)
+    {
+        if e.perms == Perms::default() {
+            continue;
+        }
+        let Ok(md) = std::fs::symlink_metadata(root.host(&e.source)) else {
+            continue;
+        };
+        if !md.is_dir() {
+            continue;
+        }
+        let actual = (md.uid(), md.gid(), md.mode() & 0o7777);
+        let declared_ids = ids.owner(root, &e.perms).ok().map(|o| (o.uid, o.gid));
+        let owner_ok = declared_ids.is_none_or(|(u, g)| (u, g) == (actual.0, actual.1));
+        if owner_ok && actual.2 == e.perms.mode {
+            continue;
+        }
+        out.push(Drift {
+            path: e.path.clone(),
+            source: e.source.clone(),
+            declared: e.perms.clone(),
+            actual,
+            declared_ids,
+        });
+    }
+    out
+}

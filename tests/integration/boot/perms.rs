@@ -1,0 +1,114 @@
+//! Permissions of what `boot` creates (issue 11, class 6): conventional
+//! system ancestors whatever a drifted persistent copy says, systemd's
+//! private trees 0700 (DynamicUser= state), and declared owner/mode that
+//! differs from an existing persistent directory reported, never applied.
+
+use super::{block, dump, val, vps};
+use crate::require_root;
+use crate::util::{Layout, assert_code};
+
+#[test]
+fn created_ancestors_get_conventional_perms_whatever_persistence_says() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/private/myservice"
+[[persistence.directories]]
+path = "/var/cache/private/other"
+[[persistence.files]]
+path = "/etc/ssh/ssh_host_ed25519_key"
+T
+# Drifted persistent copies of the ancestors (a restore with wrong modes).
+mkdir -p "$R/persistent/var/lib/private/myservice" "$R/persistent/etc/ssh"
+chmod 0700 "$R/persistent/var" "$R/persistent/var/lib"; chown 1000:1000 "$R/persistent/var/lib"
+chmod 0755 "$R/persistent/var/lib/private"; chmod 0777 "$R/persistent/etc"
+echo key > "$R/persistent/etc/ssh/ssh_host_ed25519_key"
+rm -rf "$R/var" "$R/etc/ssh"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+for d in /var /var/lib /var/lib/private /var/cache /var/cache/private /etc; do
+  echo "eph:$d=$(stat -c '%u:%g:%a' "$R$d")"
+done
+for d in /var/cache/private; do echo "per:$d=$(stat -c '%u:%g:%a' "$R/persistent$d")"; done
+echo "untouched=$(stat -c '%u:%g:%a' "$R/persistent/var/lib" "$R/persistent/var/lib/private" | tr '\n' ' ')"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    for (d, want) in [
+        ("/var", "0:0:755"),
+        ("/var/lib", "0:0:755"),
+        ("/var/lib/private", "0:0:700"),
+        ("/var/cache", "0:0:755"),
+        ("/var/cache/private", "0:0:700"),
+    ] {
+        assert_eq!(val(&o, &format!("eph:{d}")), want, "{d}\n{}", dump(&o));
+    }
+    // Created on the persistent side too.
+    assert_eq!(val(&o, "per:/var/cache/private"), "0:0:700");
+    // Existing persistent directories are never changed.
+    assert_eq!(val(&o, "untouched"), "1000:1000:700 0:0:755 ");
+}
+
+#[test]
+fn declared_owner_and_mode_that_differ_are_reported_with_the_fix() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/postgresql"
+user = "71"
+group = "71"
+mode = "0750"
+[[persistence.directories]]
+path = "/srv/share"
+mode = "u=rwx,g=rwx,o="
+[[persistence.directories]]
+path = "/var/lib/fine"
+user = "72"
+group = "72"
+mode = "0700"
+T
+mkdir -p "$R/persistent/var/lib/postgresql" "$R/persistent/srv/share" "$R/persistent/var/lib/fine"
+chmod 0755 "$R/persistent/var/lib/postgresql" "$R/persistent/srv/share"
+chown 72:72 "$R/persistent/var/lib/fine"; chmod 0700 "$R/persistent/var/lib/fine"
+before=$(stat -c '%u:%g:%a' "$R/persistent/var/lib/postgresql" "$R/persistent/srv/share" | tr '\n' ' ')
+imp boot 2>/dev/null
+imp verify --json > "$R/../v.json" || true
+python3 - "$R/../v.json" <<'PY'
+import json, sys
+for f in json.load(open(sys.argv[1]))["findings"]:
+    if f["check"] == "declared-perms":
+        print("drift:" + f["path"] + "=" + f["severity"] + "|" + f["message"] + "|" + f["remedy"])
+PY
+echo BEGIN status; imp status || true; echo END status
+echo "before=$before"
+echo "after=$(stat -c '%u:%g:%a' "$R/persistent/var/lib/postgresql" "$R/persistent/srv/share" | tr '\n' ' ')"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let pg = val(&o, "drift:/var/lib/postgresql");
+    assert!(
+        pg.starts_with("warning|")
+            && pg.contains("declared 71:71 0750")
+            && pg.contains("is 0:0 0755")
+            && pg.contains("chown 71:71 /persistent/var/lib/postgresql && chmod 0750 /persistent/var/lib/postgresql"),
+        "{pg}"
+    );
+    let share = val(&o, "drift:/srv/share");
+    assert!(
+        share.contains("0770") && share.contains("is 0:0 0755"),
+        "{share}"
+    );
+    assert!(
+        !crate::util::stdout(&o).contains("drift:/var/lib/fine"),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        block(&o, "status").contains("[declared-perms] /var/lib/postgresql"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(val(&o, "before"), val(&o, "after"), "nothing is changed");
+}

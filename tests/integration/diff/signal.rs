@@ -1,0 +1,305 @@
+//! What `diff` says on NixOS-shaped trees: persisted means really
+//! persisted, regenerated entries are not losses, important ones come with
+//! their consequence, and `--suggest` never proposes a system directory.
+
+use super::CONFIG;
+use crate::require_root;
+use crate::util::{self, Layout, assert_code, in_vps, stdout};
+
+const SEED: &str = include_str!("../../fixtures/seed.toml");
+
+fn read(dir: &std::path::Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+#[test]
+fn a_declared_file_replaced_by_a_plain_file_is_a_loss_with_its_reason() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+cat > "$CFG" <<'TOML'
+{SEED}
+[[persistence.files]]
+path = "/etc/ssh/ssh_host_ed25519_key"
+TOML
+imp boot 2> "$OUT/boot.err"
+imp diff > "$OUT/before" || true
+readlink "$R/etc/ssh/ssh_host_ed25519_key" > "$OUT/link"
+# sshd-keygen (or an admin) replaces the link with a plain file.
+rm "$R/etc/ssh/ssh_host_ed25519_key"; echo secret-key > "$R/etc/ssh/ssh_host_ed25519_key"
+set +e
+imp diff > "$OUT/after"; echo $? > "$OUT/rc"
+imp diff --suggest > "$OUT/suggest"
+imp status > "$OUT/status"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let p = out.path();
+    assert_eq!(
+        read(p, "link").trim(),
+        "/persistent/etc/ssh/ssh_host_ed25519_key",
+        "{}",
+        read(p, "boot.err")
+    );
+    assert!(
+        !read(p, "before").contains("ssh_host"),
+        "{}",
+        read(p, "before")
+    );
+    let after = read(p, "after");
+    assert_eq!(read(p, "rc").trim(), "1", "{after}");
+    assert!(after.contains("/etc/ssh/ssh_host_ed25519_key"), "{after}");
+    assert!(after.contains("declared, but not persisted"), "{after}");
+    assert!(after.contains("changed host key"), "{after}");
+    assert!(read(p, "status").contains("NOT PERSISTED"));
+    let suggest = read(p, "suggest");
+    assert!(
+        suggest.contains("already declared") && !suggest.contains("files = ["),
+        "{suggest}"
+    );
+}
+
+#[test]
+fn a_declared_directory_left_unbound_is_lost_whole() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+cat > "$CFG" <<'TOML'
+__CONFIG__
+TOML
+mkdir -p "$R/var/lib/keep"; echo old-data > "$R/var/lib/keep/db"
+imp diff --capture-baseline 2>/dev/null
+set +e
+imp diff > "$OUT/human"; echo $? > "$OUT/rc"
+"#,
+        util::shell_quote(out.path())
+    )
+    .replace("__CONFIG__", CONFIG);
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let human = read(out.path(), "human");
+    assert_eq!(read(out.path(), "rc").trim(), "1", "{human}");
+    assert!(human.contains("/var/lib/keep"), "{human}");
+    assert!(human.contains("declared, but not persisted"), "{human}");
+    assert!(
+        human.contains("9 B"),
+        "the data already in the baseline counts: {human}"
+    );
+}
+
+#[test]
+fn a_root_that_is_not_ephemeral_loses_nothing_and_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("etc")).unwrap();
+    std::fs::write(d.path().join("etc/new"), "x").unwrap();
+    let fixture = util::repo().join("tests/fixtures/mountinfo/feature-disabled.mountinfo");
+    let o = util::run(&[
+        "--root",
+        d.path().to_str().unwrap(),
+        "--config",
+        "/nonexistent/c.toml",
+        "diff",
+        "--mountinfo",
+        fixture.to_str().unwrap(),
+    ]);
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    assert!(s.contains("not an ephemeral root"), "{s}");
+    assert!(s.contains("nothing would be lost"), "{s}");
+}
+
+#[test]
+fn a_path_that_does_not_exist_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let o = util::run(&[
+        "--root",
+        d.path().to_str().unwrap(),
+        "--config",
+        "/nonexistent/c.toml",
+        "diff",
+        "/nonexistent",
+    ]);
+    assert_code(&o, 2);
+    assert!(util::stderr(&o).contains("/nonexistent"));
+}
+
+/// What NixOS activation and the first services write after the baseline
+/// (the fresh-root one `boot` takes): the /etc link farm, a copied file
+/// listed in /etc/.clean, tmpfiles links, the random seed, then host keys,
+/// a crontab in an existing spool directory, a service's state.
+const NIXOS_WRITES: &str = r#"
+mkdir -p "$R/nix/.x" 2>/dev/null || true
+ln -sfn /nix/store/aaaa-etc/etc "$R/etc/static"
+mkdir -p "$R/etc/ssh" "$R/etc/pam.d" "$R/var/lib/systemd" "$R/var/spool/cron" "$R/var/lib/private"
+ln -s /etc/static/ssh/sshd_config "$R/etc/ssh/sshd_config.tmp" && mv "$R/etc/ssh/sshd_config.tmp" "$R/etc/ssh/sshd_config"
+ln -s /etc/static/pam.d/sshd "$R/etc/pam.d/sshd"
+echo 'root ALL=(ALL) ALL' > "$R/etc/sudoers"; printf 'sudoers\n' > "$R/etc/.clean"
+ln -s ../proc/self/mounts "$R/etc/mtab"; ln -s ../run "$R/var/run"
+head -c 512 /dev/urandom > "$R/var/lib/systemd/random-seed"
+touch "$R/etc/.updated" "$R/var/.updated"
+"#;
+
+const USER_WRITES: &str = r#"
+echo key > "$R/etc/ssh/ssh_host_ed25519_key"; echo pub > "$R/etc/ssh/ssh_host_ed25519_key.pub"
+echo '* * * * * true' > "$R/var/spool/cron/root"
+mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
+"#;
+
+#[test]
+fn on_a_nixos_shaped_tree_suggest_then_boot_gives_an_empty_diff() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+CFG="$OUT/config.toml"
+cat > "$CFG" <<'TOML'
+{SEED}
+TOML
+mkdir -p "$R/var/spool/cron" "$R/etc/ssh"
+imp boot 2> "$OUT/boot1.err"
+{NIXOS_WRITES}
+imp diff > "$OUT/activation"; echo $? > "$OUT/rc-activation"
+{USER_WRITES}
+set +e
+imp diff > "$OUT/human"; echo $? > "$OUT/rc"
+imp diff --all > "$OUT/all"
+imp diff --suggest=toml > "$OUT/suggest.toml"
+imp diff --suggest > "$OUT/suggest.nix"
+cat "$OUT/suggest.toml" >> "$CFG"
+imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
+imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let p = out.path();
+    let act = read(p, "activation");
+    assert_eq!(
+        read(p, "rc-activation").trim(),
+        "0",
+        "activation's output is not a loss:\n{act}"
+    );
+    let human = read(p, "human");
+    assert_eq!(read(p, "rc").trim(), "1");
+    let lines: Vec<&str> = human.lines().collect();
+    assert!(
+        lines[1].contains("important") && lines[1].contains("ssh_host_ed25519_key"),
+        "{human}"
+    );
+    assert!(
+        human.contains("clients will see a changed host key"),
+        "{human}"
+    );
+    for g in ["/var/spool/cron", "/var/lib/demo"] {
+        assert!(human.contains(g), "{g}: {human}");
+    }
+    for noise in [
+        "random-seed",
+        "mtab",
+        "/etc/static",
+        "sshd_config",
+        "sudoers",
+        ".updated",
+    ] {
+        assert!(
+            !human.contains(noise),
+            "{noise} shown without --all: {human}"
+        );
+    }
+    let all = read(p, "all");
+    assert!(
+        all.contains("regenerated") && all.contains("random-seed"),
+        "{all}"
+    );
+    let nix = read(p, "suggest.nix");
+    for bad in [
+        "\"/\"",
+        "\"/etc\"",
+        "\"/var\"",
+        "\"/usr\"",
+        "\"/etc/ssh\"",
+        "/etc/static",
+        "\"/var/spool\"",
+    ] {
+        assert!(!nix.contains(bad), "{bad} suggested:\n{nix}");
+    }
+    for good in [
+        "\"/etc/ssh/ssh_host_ed25519_key\"",
+        "\"/etc/ssh/ssh_host_ed25519_key.pub\"",
+        "\"/var/lib/demo\"",
+    ] {
+        assert!(nix.contains(good), "{good} not suggested:\n{nix}");
+    }
+    assert_eq!(read(p, "rc-boot").trim(), "0", "{}", read(p, "boot.out"));
+    let after = read(p, "after");
+    assert_eq!(
+        read(p, "rc-after").trim(),
+        "0",
+        "{after}\n{}",
+        read(p, "boot.out")
+    );
+    assert!(after.contains("nothing would be lost"), "{after}");
+}
+
+#[test]
+fn baseline_at_the_end_of_activation_adopts_its_writes_and_keeps_earlier_losses() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+CFG="$OUT/config.toml"
+cat > "$CFG" <<'TOML'
+{SEED}
+TOML
+echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+imp boot 2> "$OUT/boot.err"
+# A service writes before the switch.
+mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
+sleep 0.2
+# `nixos-rebuild switch`: activation rewrites the users files by rename and
+# the /etc links through *.tmp, then (last snippet) `impermctl baseline`.
+bash -c '
+  printf "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n" > "$R/etc/passwd.tmp"
+  mv "$R/etc/passwd.tmp" "$R/etc/passwd"
+  mkdir -p "$R/etc/foo"; echo generated > "$R/etc/foo/generated.conf"
+  "$IMPERMCTL" --root "$R" --config "$CFG" diff > "$OUT/during" || true
+  "$IMPERMCTL" --root "$R" --config "$CFG" baseline > "$OUT/baseline.out"
+'
+set +e
+imp diff > "$OUT/after"; echo $? > "$OUT/rc"
+imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(
+        &Layout::default(),
+        &script.replace(
+            "bash -c '",
+            "R=\"$R\" CFG=\"$CFG\" IMPERMCTL=\"$IMPERMCTL\" OUT=\"$OUT\" bash -c '",
+        ),
+    );
+    assert_code(&o, 0);
+    let p = out.path();
+    let during = read(p, "during");
+    assert!(
+        during.contains("/etc/passwd") && during.contains("/var/lib/demo"),
+        "{during}"
+    );
+    let b = read(p, "baseline.out");
+    assert!(b.contains("adopted") && b.contains("activation"), "{b}");
+    let after = read(p, "after");
+    assert_eq!(read(p, "rc").trim(), "1", "{after}");
+    assert!(
+        after.contains("/var/lib/demo"),
+        "a loss from before activation is kept: {after}"
+    );
+    assert!(!after.contains("/etc/passwd"), "{after}");
+    assert!(!after.contains("/etc/foo"), "{after}");
+    assert_eq!(read(p, "rc-bad").trim(), "2");
+    assert!(read(p, "bad.err").contains("expected activation, boot, all or @SECONDS"));
+}
