@@ -196,8 +196,9 @@ impl Default for Watch {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = file.display(), loc = location(*line, *column), more = more(also))]
 pub struct ConfigError {
-    /// The config file.
-    pub file: PathBuf,
+    /// The config file (boxed: with `also`, the error stays small enough
+    /// to return by value).
+    pub file: Box<Path>,
     /// 1-based line (0 when unknown).
     pub line: usize,
     /// 1-based column (0 when unknown).
@@ -209,7 +210,7 @@ pub struct ConfigError {
     /// How to fix it.
     pub fix: String,
     /// The other errors of the same file, after this one.
-    pub also: Vec<ConfigError>,
+    pub also: Box<[ConfigError]>,
 }
 
 impl ConfigError {
@@ -218,7 +219,7 @@ impl ConfigError {
         all.sort_by_key(|e| (e.line == 0, e.line, e.column));
         let mut it = all.into_iter();
         let mut first = it.next()?;
-        first.also.extend(it);
+        first.also = it.collect();
         Some(first)
     }
 }

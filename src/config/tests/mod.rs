@@ -36,7 +36,7 @@ pub(super) fn rejects(
     );
     assert!(e.message.contains(message), "message: {shown}");
     assert!(e.fix.contains(fix), "fix: {shown}");
-    assert_eq!(e.file, Path::new(FILE));
+    assert_eq!(&*e.file, Path::new(FILE));
     assert!(
         shown.starts_with(&format!("{FILE}:{line}:{column}: {field}: ")),
         "{shown}"

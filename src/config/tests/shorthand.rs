@@ -68,7 +68,7 @@ files = [ "/etc/nixos" ]
 warn_every = "ten minutes"
 "#);
     let all: Vec<(usize, &str)> = std::iter::once(&e)
-        .chain(&e.also)
+        .chain(e.also.iter())
         .map(|e| (e.line, e.field.as_str()))
         .collect();
     assert_eq!(
