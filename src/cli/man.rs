@@ -98,6 +98,19 @@ fn details(name: &str) -> (&'static str, &'static [(&'static str, &'static str)]
                 ),
             ],
         ),
+        "baseline" => (
+            "0 the baseline was written, 2 an error.",
+            &[
+                (
+                    "impermctl baseline",
+                    "adopt what this activation changed (the NixOS module runs it)",
+                ),
+                (
+                    "impermctl baseline --since all",
+                    "take everything as it is now",
+                ),
+            ],
+        ),
         "watch" => (
             "0 stopped cleanly, 2 an error (the unit restarts it).",
             &[(
@@ -228,7 +241,9 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
 }
 
 /// The documented subcommands (hidden ones have no page).
-pub const SUBCOMMANDS: &[&str] = &["verify", "status", "boot", "watch", "diff", "persist"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "verify", "status", "boot", "baseline", "watch", "diff", "persist",
+];
 
 /// Every page as (file name, roff text).
 pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {

@@ -17,6 +17,7 @@ pub const KINDS: &[&str] = &[
     "BootResult",
     "Diff",
     "Persist",
+    "Baseline",
 ];
 
 fn schema(kind: &str) -> Value {
@@ -136,6 +137,17 @@ fn fixture_documents_validate() {
         "--root",
         root,
         "--config",
+        "/nonexistent/c.toml",
+        "baseline",
+        "--since",
+        "all",
+        "--json",
+    ]);
+    seen.push(validate(&parse(&o)));
+    let o = util::run(&[
+        "--root",
+        root,
+        "--config",
         seed,
         "boot",
         "--dry-run",
@@ -146,7 +158,14 @@ fn fixture_documents_validate() {
     assert_eq!(doc["refused"], true, "{doc:#}");
     assert!(!doc["refusals"].as_array().unwrap().is_empty(), "{doc:#}");
     seen.push(validate(&doc));
-    for k in ["Verification", "Status", "CheckList", "Diff", "BootPlan"] {
+    for k in [
+        "Verification",
+        "Status",
+        "CheckList",
+        "Diff",
+        "BootPlan",
+        "Baseline",
+    ] {
         assert!(seen.iter().any(|s| s == k), "{k} not produced");
     }
 }
