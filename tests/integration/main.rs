@@ -13,6 +13,7 @@ mod manifest;
 mod nix;
 mod persist;
 mod schemas;
+mod sys;
 mod util;
 mod verify;
 mod watch;
