@@ -9,6 +9,7 @@ mod copy_kill;
 mod deb;
 mod diff;
 mod docs;
+mod hardening;
 mod manifest;
 mod nix;
 mod persist;
