@@ -6,7 +6,9 @@
 mod facts;
 mod ids;
 mod levels;
+mod links;
 mod live;
+mod moved;
 mod ops;
 
 use std::collections::HashMap;
@@ -40,7 +42,7 @@ pub struct Cx<'a> {
 
 /// How one step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Bind-mounted now.
     Bound,
@@ -72,6 +74,7 @@ pub struct StepReport {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,
@@ -245,7 +248,9 @@ pub fn apply_with_pending(
         }
         let how = match &outcome {
             Outcome::Bound | Outcome::Skipped(Why::AlreadyBound) => Some(How::Bound),
-            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked) => Some(How::Linked),
+            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked | Why::LinkInPlace) => {
+                Some(How::Linked)
+            }
             Outcome::Copied | Outcome::Skipped(Why::AlreadyCopied | Why::NothingToCopy) => {
                 Some(How::Copied)
             }
@@ -361,6 +366,12 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(|()| outcome.clone()),
             (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+            (Op::Migrate { from }, Some(e)) => {
+                moved::migrate(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
+            (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
+            (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };
         match r {
             Ok(o) => {

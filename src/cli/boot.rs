@@ -151,7 +151,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let record = BootState {
-        version: state::VERSION,
         config: settings.file.clone(),
         time: now,
         runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
@@ -429,6 +428,7 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
                 "ok: already copied (saved back by impermctl sync)".into()
             }
             What::Skip(Why::NothingToCopy) => "ok: nothing to copy yet (saved when created)".into(),
+            What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
             What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
             What::Skip(Why::Foreign { source, root }) => {
                 format!(
@@ -471,6 +471,10 @@ fn op_word(op: &Op) -> String {
         Op::SaveCopy => "save target to source".into(),
         Op::KeepLive => "keep the live data in impermctl-kept/".into(),
         Op::CompletePending => "bind if no longer written (pending)".into(),
+        Op::StoreLink => "store the symlink in persistence".into(),
+        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
+        Op::Detach { from } => format!("detach the bind of {}", from.display()),
+        Op::RestoreLink => "recreate the stored symlink".into(),
     }
 }
 

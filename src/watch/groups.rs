@@ -2,7 +2,7 @@
 //! files and bytes, by whom; when to warn (per-group reminders and a global
 //! token bucket). Time is injected as `Duration` since the daemon started.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,13 +84,24 @@ pub enum Change {
     Gone,
 }
 
-/// A process seen writing to a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// A process seen writing to a group: in `watch.json`, on D-Bus and in
+/// `diff`'s groups. Displayed as `comm (unit)`, or `comm` without a unit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "dbus", derive(zbus::zvariant::Type))]
 pub struct Writer {
     /// `/proc/PID/comm`.
     pub comm: String,
     /// The systemd unit from `/proc/PID/cgroup`, if any.
     pub unit: Option<String>,
+}
+
+impl std::fmt::Display for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.unit {
+            Some(u) => write!(f, "{} ({u})", self.comm),
+            None => f.write_str(&self.comm),
+        }
+    }
 }
 
 /// What the caller should do after [`Table::record`].
@@ -338,15 +349,6 @@ impl Table {
     /// Distinct paths remembered (by name or hash), for tests and benchmarks.
     pub fn tracked_paths(&self) -> usize {
         self.samples + self.hashed
-    }
-
-    /// Names of groups whose sample is complete, i.e. every path is named.
-    pub fn complete(&self) -> HashSet<&Path> {
-        self.groups
-            .values()
-            .filter(|g| g.hashed.is_empty() && !g.approximate)
-            .map(|g| g.path.as_path())
-            .collect()
     }
 }
 

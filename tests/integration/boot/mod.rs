@@ -4,7 +4,9 @@
 
 mod core;
 mod entries;
+mod links;
 mod live;
+mod moved;
 mod perms;
 mod roots;
 mod safety;
