@@ -98,7 +98,9 @@ fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
 
 /// Keep the live data at the target in persistence before it is hidden or replaced.
 pub(super) fn keep_live(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let kept = lv::keep::keep(cx.root, e)?;
+    let Some(kept) = lv::keep::keep(cx.root, e)? else {
+        return Ok(());
+    };
     let msg = format!(
         "{} held data on the ephemeral root while {} exists too: the live data is kept at {} (owner, mode and times preserved); the persistent version is used; merge by hand what you need",
         e.path.display(),

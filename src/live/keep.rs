@@ -27,13 +27,33 @@ pub fn kept_path(root: &Path, path: &Path, now: i64) -> PathBuf {
 }
 
 /// Copy the live data at `e`'s target to its kept path; returns that path
-/// (logical). Directories created on the way are root-only (0700): the
+/// (logical), or `None` when the persistent source already holds exactly
+/// that data (content, owner, mode, times: e.g. a seed whose bind was
+/// interrupted). Directories created on the way are root-only (0700): the
 /// data may belong to several users.
-pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
+pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
+    let same = matches!(
+        crate::copy::compare_trees(
+            &root.host(&e.path),
+            &root.host(&e.source),
+            crate::copy::Differ { content: true },
+        ),
+        Ok(None)
+    );
+    if same {
+        return Ok(None);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let to = kept_path(&e.root, &e.path, now);
+    let mut to = kept_path(&e.root, &e.path, now);
+    let mut n = 1;
+    while root.host(&to).symlink_metadata().is_ok() {
+        n += 1;
+        let mut name = kept_path(&e.root, &e.path, now).into_os_string();
+        name.push(format!("-{n}"));
+        to = PathBuf::from(name);
+    }
     let rootfd = fs::open_dir(root.dir())?;
     let rel = |p: &Path| p.strip_prefix("/").unwrap_or(p).to_path_buf();
     let (tparent, tname) = {
@@ -61,7 +81,7 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
                 to.display()
             )
         })?;
-    Ok(to)
+    Ok(Some(to))
 }
 
 #[cfg(test)]
