@@ -33,6 +33,45 @@ pub struct Recorded {
     pub source: PathBuf,
     /// Bound or linked.
     pub how: How,
+    /// The mount ID of the bind (`/proc/self/mountinfo` field 1) when it
+    /// was recorded; an undo requires the same mount to be there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_id: Option<u64>,
+}
+
+/// Why a record must not be undone, if it must not: impermctl only undoes
+/// what it could have made itself. The recorded path must be one `boot`
+/// would accept in a config (absolute, normalised, not `/`, not under
+/// `/nix`, `/proc`, `/sys`, `/dev`, `/run`, not inside or containing a
+/// persistence root) and its source must lie strictly inside a declared
+/// persistence root, at the same relative place as the path.
+pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Option<String> {
+    let bad = |why: &str| Some(format!("the record is not one impermctl writes ({why})"));
+    if crate::root::normalize(&r.path).as_deref() != Some(r.path.as_path())
+        || r.path == Path::new("/")
+    {
+        return bad("its path is not a normalised absolute path below /");
+    }
+    if let Some(f) = crate::config::FORBIDDEN_PREFIXES
+        .iter()
+        .find(|f| r.path.starts_with(f))
+    {
+        return bad(&format!("its path is under {f}"));
+    }
+    if roots
+        .iter()
+        .any(|root| r.path.starts_with(&root.path) || root.path.starts_with(&r.path))
+    {
+        return bad("its path is, holds or lies inside a persistence root");
+    }
+    let inside = roots.iter().any(|root| {
+        r.source.strip_prefix(&root.path).ok() == r.path.strip_prefix("/").ok()
+            && crate::root::normalize(&r.source).as_deref() == Some(r.source.as_path())
+    });
+    if !inside {
+        return bad("its source is not the path's place in a declared persistence root");
+    }
+    None
 }
 
 /// The whole file.
@@ -48,6 +87,21 @@ pub struct BootState {
     pub runs: u64,
     /// Everything in place after the last run.
     pub entries: Vec<Recorded>,
+}
+
+/// Fill in the mount ID of every bound record from the live mount table
+/// (read from `/proc/self/mountinfo`, rebased on the root `dir`); records
+/// stay as they are when it cannot be read.
+pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
+    let Ok(table) = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")) else {
+        return entries;
+    };
+    let table = table.rebase(dir);
+    let idx = crate::apply::MountIndex::new(&table);
+    for r in entries.iter_mut().filter(|r| r.how == How::Bound) {
+        r.mount_id = idx.id_at(&r.path);
+    }
+    entries
 }
 
 /// Read the state file; `Ok(None)` when there is none (first run of the boot).
@@ -99,6 +153,7 @@ mod tests {
                 kind: Kind::Directory,
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
+                mount_id: Some(42),
             }],
         };
         write(&p, &s).unwrap();
@@ -106,5 +161,44 @@ mod tests {
         std::fs::write(&p, "{").unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("state.json") && e.contains("remove it"), "{e}");
+    }
+
+    #[test]
+    fn only_records_impermctl_could_have_written_are_trusted() {
+        let roots = [crate::config::PersistenceRoot {
+            path: "/persistent".into(),
+            hide_mounts: true,
+            allow_trash: false,
+        }];
+        let rec = |path: &str, source: &str| Recorded {
+            path: path.into(),
+            kind: Kind::Directory,
+            source: source.into(),
+            how: How::Bound,
+            mount_id: None,
+        };
+        assert_eq!(
+            untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots),
+            None
+        );
+        for (path, source) in [
+            ("/persistent", "/persistent"),
+            ("/proc", "/proc"),
+            ("/proc", "/persistent/proc"),
+            ("/", "/persistent"),
+            ("/nix/store", "/persistent/nix/store"),
+            ("/run/user", "/persistent/run/user"),
+            ("/persistent/x", "/persistent/persistent/x"),
+            ("/etc/nixos", "/etc/nixos"),
+            ("/etc/nixos", "/elsewhere/etc/nixos"),
+            ("/etc/nixos", "/persistent/etc/other"),
+            ("/etc/../proc", "/persistent/proc"),
+            ("relative", "/persistent/relative"),
+        ] {
+            assert!(
+                untrusted(&rec(path, source), &roots).is_some(),
+                "{path} {source}"
+            );
+        }
     }
 }

@@ -18,8 +18,8 @@ use crate::sys::meta::Kind;
 /// One group of changed entries.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
-    /// The directory (or file) to persist (invalid UTF-8 replaced in JSON).
-    #[serde(serialize_with = "lossy")]
+    /// The directory (or file) to persist (in JSON text, with `path_hex` when not UTF-8).
+    #[serde(serialize_with = "crate::names::lossy")]
     pub path: PathBuf,
     /// Non-directory entries.
     pub files: u64,
@@ -84,10 +84,6 @@ impl Group {
     pub fn is_loss(&self) -> bool {
         self.class != GroupClass::Regenerated
     }
-}
-
-fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
 }
 
 /// A logical byte path as a `Path`.

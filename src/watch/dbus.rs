@@ -173,6 +173,7 @@ pub fn query() -> Option<WatchState> {
                     suggest: String::new(),
                     kind: String::new(),
                     path: path.into(),
+                    path_hex: None,
                     files,
                     bytes,
                     first_seen,

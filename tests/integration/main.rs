@@ -8,6 +8,7 @@ mod config;
 mod copy_kill;
 mod deb;
 mod diff;
+mod hardening;
 mod manifest;
 mod nix;
 mod persist;

@@ -179,6 +179,13 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 		else
 			echo "ok baseline script: --since boot at boot, --since the switch's start ($out) during a switch"
 		fi
+		# The real binary takes both forms.
+		tree=$(mktemp -d -p "$work")
+		for since in boot "@$got"; do
+			if ! res=$("$bin" --root "$tree" --config tests/nix/expected/seed.toml baseline --since "$since" 2>&1); then
+				fail "impermctl baseline --since $since: $res"
+			fi
+		done
 	fi
 fi
 

@@ -20,7 +20,7 @@ pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 /// Shell prelude: tmpfs over /run, a standalone journald, a private system
 /// bus whose config includes the shipped policy, and `start_watch ARGS`
 /// (sets `$WP`, waits for watch.json). `$OUT` collects artefacts.
-fn prelude(out: &std::path::Path) -> String {
+pub(crate) fn prelude(out: &std::path::Path) -> String {
     let policy = util::repo().join("systemd/io.github.Impermctl1.conf");
     format!(
         r#"OUT={out}
@@ -75,18 +75,21 @@ stop_watch() {{
     )
 }
 
-fn journal(out: &std::path::Path) -> Vec<HashMap<String, Value>> {
+pub(crate) fn journal(out: &std::path::Path) -> Vec<HashMap<String, Value>> {
     let text = std::fs::read_to_string(out.join("journal.json")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
 
-fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(e: &'a HashMap<String, Value>, k: &str) -> Option<&'a str> {
     e.get(k).and_then(Value::as_str)
 }
 
-fn with_id<'a>(j: &'a [HashMap<String, Value>], id: &str) -> Vec<&'a HashMap<String, Value>> {
+pub(crate) fn with_id<'a>(
+    j: &'a [HashMap<String, Value>],
+    id: &str,
+) -> Vec<&'a HashMap<String, Value>> {
     j.iter()
         .filter(|e| field(e, "MESSAGE_ID") == Some(id))
         .collect()
