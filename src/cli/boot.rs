@@ -139,7 +139,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let record = BootState {
-        version: state::VERSION,
         config: settings.file.clone(),
         time: now,
         runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
