@@ -172,7 +172,9 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
 
 #[derive(Default)]
 struct Grouper {
-    map: HashMap<(PathBuf, GroupClass), (Group, HashSet<u64>)>,
+    /// Keyed by group, class, and (regenerated groups) the reason, so each
+    /// reason is listed with what it covers.
+    map: HashMap<(PathBuf, GroupClass, Option<String>), (Group, HashSet<u64>)>,
 }
 
 impl Grouper {
@@ -182,9 +184,13 @@ impl Grouper {
             Class::Ordinary => GroupClass::Ordinary,
             Class::Regenerated { .. } => GroupClass::Regenerated,
         };
+        let why = match class {
+            Class::Regenerated { why } => Some(why.clone()),
+            _ => None,
+        };
         let (g, inodes) = self
             .map
-            .entry((pl.group.clone(), gc))
+            .entry((pl.group.clone(), gc, why))
             .or_insert_with(|| (Group::new(pl.group.clone(), pl.persist, gc), HashSet::new()));
         match class {
             Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
