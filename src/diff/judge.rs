@@ -215,7 +215,13 @@ impl Grouper {
     }
 
     fn finish(self) -> Vec<Group> {
-        let mut out: Vec<Group> = self.map.into_values().map(|(g, _)| g).collect();
+        // A regenerated group of directories only says nothing.
+        let mut out: Vec<Group> = self
+            .map
+            .into_values()
+            .map(|(g, _)| g)
+            .filter(|g| g.is_loss() || g.files > 0)
+            .collect();
         out.sort_by(|a, b| {
             (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
                 b.class,
