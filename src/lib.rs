@@ -31,6 +31,8 @@ pub mod layout;
 pub mod logging;
 /// A parser and queries for `/proc/self/mountinfo`.
 pub mod mountinfo;
+/// File names as data: one human rendering, one byte-exact JSON encoding.
+pub mod names;
 /// Versioned machine-readable documents (`--json`).
 pub mod output;
 /// Moving live data into persistence (`impermctl persist`).

@@ -144,6 +144,12 @@ pub enum Why {
         /// Its root.
         root: PathBuf,
     },
+    /// A recorded entry that left the config is not undone: the record or
+    /// the mount there is not one impermctl made (see `state::untrusted`).
+    NotOurs {
+        /// Why, in a sentence.
+        reason: String,
+    },
 }
 
 /// What happens to one entry.
@@ -225,12 +231,27 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
         let Some(f) = obs.leftovers.get(&r.path) else {
             continue;
         };
-        let op = match (&r.how, &f.mounted, &f.target) {
-            (How::Bound, Mounted::FromSource, _) => Op::Unmount,
-            (How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => Op::RemoveLink,
+        let not_ours = |reason: String| What::Skip(Why::NotOurs { reason });
+        let what = match (
+            crate::state::untrusted(r, &settings.roots),
+            &r.how,
+            &f.mounted,
+            &f.target,
+        ) {
+            (Some(why), ..) => not_ours(why),
+            (None, How::Bound, Mounted::FromSource, _) => What::Do {
+                ops: vec![Op::Unmount],
+            },
+            (None, How::Bound, Mounted::Foreign { source, root }, _) => not_ours(format!(
+                "the mount there ({source} {}) is not the bind of {} impermctl recorded",
+                root.display(),
+                r.source.display()
+            )),
+            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => What::Do {
+                ops: vec![Op::RemoveLink],
+            },
             _ => continue,
         };
-        let what = What::Do { ops: vec![op] };
         steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
@@ -308,7 +329,8 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
     }
 }
 
-fn options(e: &Entry) -> Vec<String> {
+/// The userspace options of `e`'s bind (`x-gvfs-hide`, `x-gvfs-trash`).
+pub fn mount_options(e: &Entry) -> Vec<String> {
     let mut o = Vec::new();
     if e.hide {
         o.push("x-gvfs-hide".to_string());
@@ -349,7 +371,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
     }
     let hides = matches!(f.source, Node::Dir { .. }) && f.target == Node::Dir { empty: false };
     ops.push(Op::Mount {
-        options: options(e),
+        options: mount_options(e),
         hides,
     });
     What::Do { ops }

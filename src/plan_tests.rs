@@ -240,6 +240,7 @@ fn removed_entries_are_undone_and_others_left_alone() {
         kind: Kind::Directory,
         source: Path::new("/persistent").join(p.trim_start_matches('/')),
         how,
+        mount_id: None,
     };
     let mut o = Observed {
         previous: vec![
@@ -326,6 +327,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                 kind: st.kind,
                 source: st.source.clone(),
                 how,
+                mount_id: None,
             });
         }
     }

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Kind;
 
-/// The format version of `state.json`.
-pub const VERSION: u32 = 1;
+/// The document's `kind`.
+pub const KIND: &str = "BootState";
 
 /// How an entry is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,13 +32,50 @@ pub struct Recorded {
     pub source: PathBuf,
     /// Bound or linked.
     pub how: How,
+    /// The mount ID of the bind (`/proc/self/mountinfo` field 1) when it
+    /// was recorded; an undo requires the same mount to be there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_id: Option<u64>,
+}
+
+/// Why a record must not be undone, if it must not: impermctl only undoes
+/// what it could have made itself. The recorded path must be one `boot`
+/// would accept in a config (absolute, normalised, not `/`, not under
+/// `/nix`, `/proc`, `/sys`, `/dev`, `/run`, not inside or containing a
+/// persistence root) and its source must lie strictly inside a declared
+/// persistence root, at the same relative place as the path.
+pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Option<String> {
+    let bad = |why: &str| Some(format!("the record is not one impermctl writes ({why})"));
+    if crate::root::normalize(&r.path).as_deref() != Some(r.path.as_path())
+        || r.path == Path::new("/")
+    {
+        return bad("its path is not a normalised absolute path below /");
+    }
+    if let Some(f) = crate::config::FORBIDDEN_PREFIXES
+        .iter()
+        .find(|f| r.path.starts_with(f))
+    {
+        return bad(&format!("its path is under {f}"));
+    }
+    if roots
+        .iter()
+        .any(|root| r.path.starts_with(&root.path) || root.path.starts_with(&r.path))
+    {
+        return bad("its path is, holds or lies inside a persistence root");
+    }
+    let inside = roots.iter().any(|root| {
+        r.source.strip_prefix(&root.path).ok() == r.path.strip_prefix("/").ok()
+            && crate::root::normalize(&r.source).as_deref() == Some(r.source.as_path())
+    });
+    if !inside {
+        return bad("its source is not the path's place in a declared persistence root");
+    }
+    None
 }
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootState {
-    /// [`VERSION`].
-    pub version: u32,
     /// The config file the last run used.
     pub config: PathBuf,
     /// When the last run finished (seconds since the epoch).
@@ -50,34 +86,33 @@ pub struct BootState {
     pub entries: Vec<Recorded>,
 }
 
+/// Fill in the mount ID of every bound record from the live mount table
+/// (read from `/proc/self/mountinfo`, rebased on the root `dir`); records
+/// stay as they are when it cannot be read.
+pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
+    let Ok(table) = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")) else {
+        return entries;
+    };
+    let table = table.rebase(dir);
+    let idx = crate::apply::MountIndex::new(&table);
+    for r in entries.iter_mut().filter(|r| r.how == How::Bound) {
+        r.mount_id = idx.id_at(&r.path);
+    }
+    entries
+}
+
 /// Read the state file; `Ok(None)` when there is none (first run of the boot).
 pub fn read(path: &Path) -> anyhow::Result<Option<BootState>> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let s: BootState = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{} is not a state file impermctl understands; remove it to start over (it only records this boot's mounts)",
-            path.display()
-        )
-    })?;
-    anyhow::ensure!(
-        s.version == VERSION,
-        "{} has version {}, expected {VERSION}; remove it to start over",
-        path.display(),
-        s.version
-    );
-    Ok(Some(s))
+    crate::output::read_file(
+        path,
+        KIND,
+        "remove it to start over (it only records this boot's mounts)",
+    )
 }
 
 /// Write the state file atomically.
 pub fn write(path: &Path, s: &BootState) -> anyhow::Result<()> {
-    let mut text = serde_json::to_vec_pretty(s)?;
-    text.push(b'\n');
-    crate::sys::fs::write_file_atomic(path, &text, 0o644)
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::output::write_file(path, KIND, s, 0o644)
 }
 
 #[cfg(test)]
@@ -90,7 +125,6 @@ mod tests {
         let p = d.path().join("run/impermctl/state.json");
         assert_eq!(read(&p).unwrap(), None);
         let s = BootState {
-            version: VERSION,
             config: "/etc/impermctl/config.toml".into(),
             time: 1,
             runs: 1,
@@ -99,6 +133,7 @@ mod tests {
                 kind: Kind::Directory,
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
+                mount_id: Some(42),
             }],
         };
         write(&p, &s).unwrap();
@@ -106,5 +141,44 @@ mod tests {
         std::fs::write(&p, "{").unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("state.json") && e.contains("remove it"), "{e}");
+    }
+
+    #[test]
+    fn only_records_impermctl_could_have_written_are_trusted() {
+        let roots = [crate::config::PersistenceRoot {
+            path: "/persistent".into(),
+            hide_mounts: true,
+            allow_trash: false,
+        }];
+        let rec = |path: &str, source: &str| Recorded {
+            path: path.into(),
+            kind: Kind::Directory,
+            source: source.into(),
+            how: How::Bound,
+            mount_id: None,
+        };
+        assert_eq!(
+            untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots),
+            None
+        );
+        for (path, source) in [
+            ("/persistent", "/persistent"),
+            ("/proc", "/proc"),
+            ("/proc", "/persistent/proc"),
+            ("/", "/persistent"),
+            ("/nix/store", "/persistent/nix/store"),
+            ("/run/user", "/persistent/run/user"),
+            ("/persistent/x", "/persistent/persistent/x"),
+            ("/etc/nixos", "/etc/nixos"),
+            ("/etc/nixos", "/elsewhere/etc/nixos"),
+            ("/etc/nixos", "/persistent/etc/other"),
+            ("/etc/../proc", "/persistent/proc"),
+            ("relative", "/persistent/relative"),
+        ] {
+            assert!(
+                untrusted(&rec(path, source), &roots).is_some(),
+                "{path} {source}"
+            );
+        }
     }
 }

@@ -69,6 +69,34 @@ impl<'a> MountIndex<'a> {
     }
 }
 
+impl MountIndex<'_> {
+    /// What is mounted on a recorded entry's path, judged strictly for an
+    /// undo: a bind of the recorded source that is a mount of its own (not
+    /// the persistence root's mount itself) and, when the record has a
+    /// mount ID, that very mount. Anything else is `Foreign`.
+    pub fn mounted_recorded(&self, r: &Recorded) -> Mounted {
+        let m = self.mounted(&r.path, &r.source);
+        let (Mounted::FromSource, Some(at)) = (&m, self.at(&r.path)) else {
+            return m;
+        };
+        let holder = self.containing(&r.source);
+        let own = holder.is_none_or(|h| h.id != at.id);
+        if own && r.mount_id.is_none_or(|id| id == at.id) {
+            m
+        } else {
+            Mounted::Foreign {
+                source: at.source.clone(),
+                root: at.root.clone(),
+            }
+        }
+    }
+
+    /// The mount ID of the mount at exactly `p`.
+    pub fn id_at(&self, p: &Path) -> Option<u64> {
+        self.at(p).map(|m| m.id)
+    }
+}
+
 /// Relative form of a logical absolute path.
 pub fn rel(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
@@ -233,7 +261,7 @@ pub fn observe(
         let f = Facts {
             target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
             source: Node::Missing,
-            mounted: idx.mounted(&r.path, &r.source),
+            mounted: idx.mounted_recorded(r),
         };
         obs.leftovers.insert(r.path.clone(), f);
     }

@@ -1,6 +1,8 @@
-//! User and group names → ids, read from the tree's own `/etc/passwd` and
-//! `/etc/group` at run time (after activation created the users). Numeric
-//! ids are taken as they are.
+//! User and group names → ids. On the live root, NSS answers first
+//! (`getpwnam`/`getgrnam`, so systemd `DynamicUser=`, LDAP and other
+//! sources resolve); for a `--root` tree, and when NSS does not know a name
+//! activation has just written, the tree's own `/etc/passwd` and
+//! `/etc/group` are read. Numeric ids are taken as they are.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,15 @@ pub fn parse(text: &str) -> HashMap<String, u32> {
     m
 }
 
+/// `getpwnam`/`getgrnam` (by the table `file` names), through NSS.
+fn nss(file: &str, name: &str) -> Option<u32> {
+    use nix::unistd::{Group, User};
+    match file {
+        "/etc/passwd" => User::from_name(name).ok()?.map(|u| u.uid.as_raw()),
+        _ => Group::from_name(name).ok()?.map(|g| g.gid.as_raw()),
+    }
+}
+
 impl Ids {
     fn lookup(
         slot: &mut Option<(PathBuf, HashMap<String, u32>)>,
@@ -47,6 +58,11 @@ impl Ids {
         if let Ok(id) = name.parse() {
             return Ok(id);
         }
+        if root.is_system()
+            && let Some(id) = nss(file, name)
+        {
+            return Ok(id);
+        }
         let (path, table) = slot.get_or_insert_with(|| {
             let p = root.host(Path::new(file));
             let t = load(&p);
@@ -56,8 +72,9 @@ impl Ids {
         let fallback = (name == "root").then_some(0);
         table.get(name).copied().or(fallback).ok_or_else(|| {
             anyhow::anyhow!(
-                "{what} {name:?} does not exist (not in {}): create it first, or give a numeric id",
-                path.display()
+                "{what} {name:?} does not exist (not in {}{}): create it first, or give a numeric id",
+                path.display(),
+                if root.is_system() { " nor known to NSS" } else { "" }
             )
         })
     }
@@ -112,5 +129,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("group \"wheel\""), "{e}");
+    }
+
+    /// On the live root, names come from NSS: whatever `getent` knows
+    /// resolves, even when the name is not in the file table.
+    #[test]
+    fn the_live_root_asks_nss() {
+        let root = Root::new(None, None);
+        let empty = || Some((PathBuf::from("/nonexistent"), HashMap::new()));
+        let mut ids = Ids {
+            passwd: empty(),
+            group: empty(),
+        };
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let grp = nix::unistd::Group::from_gid(nix::unistd::getegid())
+            .unwrap()
+            .unwrap();
+        let p = Perms {
+            user: me.name.clone(),
+            group: grp.name.clone(),
+            mode: 0o700,
+        };
+        let o = ids.owner(&root, &p).unwrap();
+        assert_eq!((o.uid, o.gid), (me.uid.as_raw(), grp.gid.as_raw()));
+        let e = ids
+            .owner(
+                &root,
+                &Perms {
+                    user: "no-such-user-x".into(),
+                    ..p
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nor known to NSS"), "{e}");
     }
 }

@@ -125,6 +125,9 @@ pub fn apply(
         .iter()
         .map(|e| (e.path.as_path(), e))
         .collect();
+    // A run killed between a bind and its utab line left the bind without
+    // its options: binds already in place get their line back.
+    let in_utab = utab::targets(&root.host(Path::new("/run/mount"))).unwrap_or_default();
     let mut steps = Vec::with_capacity(plan.steps.len());
     let mut counts = Counts::default();
     let mut record = Vec::new();
@@ -155,6 +158,9 @@ pub fn apply(
             _ => planned,
         };
         let (done, outcome) = run_step(&mut cx, entry, st);
+        if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
+            repair_utab(&mut cx, e, &in_utab);
+        }
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
         }
@@ -170,6 +176,14 @@ pub fn apply(
                         st.path.display(),
                         root.display(),
                         st.source.display()
+                    );
+                    warn!(path = %st.path.display(), "{msg}");
+                    cx.warnings.push(msg);
+                }
+                if let Why::NotOurs { reason } = why {
+                    let msg = format!(
+                        "{} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)",
+                        st.path.display()
                     );
                     warn!(path = %st.path.display(), "{msg}");
                     cx.warnings.push(msg);
@@ -193,6 +207,7 @@ pub fn apply(
                 kind: st.kind,
                 source: st.source.clone(),
                 how,
+                mount_id: None,
             });
         }
         steps.push(StepReport {
@@ -273,6 +288,17 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
         }
     }
     (done, outcome)
+}
+
+/// Queue the utab line of `e`'s existing bind when it has options and
+/// utab (`in_utab`: its targets) has no line for it.
+fn repair_utab(cx: &mut Cx, e: &Entry, in_utab: &std::collections::HashSet<PathBuf>) {
+    let options = crate::plan::mount_options(e);
+    if !options.is_empty() && !in_utab.contains(&e.path) {
+        debug!(path = %e.path.display(), "bound without its utab line: adding it");
+        cx.utab_add
+            .push((e.path.clone(), e.source.clone(), options.join(",")));
+    }
 }
 
 /// Record the userspace options of the new binds in `<root>/run/mount/utab`,

@@ -245,8 +245,26 @@ impl Baseline {
     }
 }
 
-/// Encode `(logical path, rec)` pairs (any order).
+/// Entries the format cannot hold: a directory path or a name longer
+/// than the 16-bit length field allows (65,535 bytes). `encode` leaves them
+/// out; the caller says so.
+pub fn unencodable(entries: &[(Vec<u8>, Rec)]) -> Vec<&[u8]> {
+    entries
+        .iter()
+        .filter(|(p, _)| !fits(p))
+        .map(|(p, _)| p.as_slice())
+        .collect()
+}
+
+fn fits(p: &[u8]) -> bool {
+    let d = parent(p).len();
+    d <= u16::MAX as usize && p.len() - d <= u16::MAX as usize
+}
+
+/// Encode `(logical path, rec)` pairs (any order). Entries whose directory
+/// path or name does not fit a 16-bit length ([`unencodable`]) are left out.
 pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
+    entries.retain(|(p, _)| fits(p));
     let split = |p: &[u8]| -> (usize, usize) {
         let d = parent(p).len();
         (d, if d == 1 { 1 } else { d + 1 })

@@ -12,6 +12,8 @@ use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
+#[cfg(test)]
+mod tests_fuzz;
 
 pub use format::{Baseline, DirView, Rec, encode};
 
@@ -22,6 +24,12 @@ impl Baseline {
         let bytes = match std::fs::read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                anyhow::bail!(
+                    "the baseline {} is readable by root only (it names files in every user's home): run `sudo impermctl diff`",
+                    file.display()
+                );
+            }
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("cannot read the baseline {}", file.display()));
@@ -80,11 +88,19 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         return Ok(false);
     }
     let mut entries = capture(root, settings)?;
+    let refused = format::unencodable(&entries);
+    if let Some(first) = refused.first() {
+        tracing::warn!(
+            "baseline: {} entries left out: their directory path is longer than 65,535 bytes, which the baseline cannot record (first: {}…); `diff` lists them as new",
+            refused.len(),
+            crate::names::human(&first[..first.len().min(200)])
+        );
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(true)
 }

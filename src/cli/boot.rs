@@ -110,6 +110,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         warn!("{e:#}; entries removed from the config since the last run stay mounted");
         None
     });
+    // What another `boot` mounted while this one waited for the lock is
+    // seen: the mount table is read after taking it.
+    let state = layout::observe(&root, &roots_only)?;
     let handles = match Handles::open(&root, &settings) {
         Ok(h) => h,
         // A refused layout may lack the persistence root: the dry run
@@ -137,11 +140,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let record = BootState {
-        version: state::VERSION,
         config: settings.file.clone(),
         time: now,
         runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
-        entries: applied.record.clone(),
+        entries: state::with_mount_ids(applied.record.clone(), root.dir()),
     };
     if let Err(e) = state::write(&root.state_file(), &record) {
         error!("{e:#}");
@@ -407,6 +409,9 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
                     "skip: foreign mount {source} ({}) left alone",
                     root.display()
                 )
+            }
+            What::Skip(Why::NotOurs { reason }) => {
+                format!("skip: removed entry left mounted: {reason}")
             }
             What::Fail { error } => format!("FAIL: {error}"),
             What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),

@@ -81,29 +81,28 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(out, "\npersisted paths ({}):", entries.len())?;
     }
     for e in &entries {
+        use crate::names::{printable, show};
         let state = match &e.state {
-            EntryState::Bound => format!("bound from {}", e.source.display()),
-            EntryState::Symlinked => format!("symlink to {}", e.source.display()),
+            EntryState::Bound => format!("bound from {}", show(&e.source)),
+            EntryState::Symlinked => format!("symlink to {}", show(&e.source)),
             EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
             EntryState::NotPersisted => format!(
                 "NOT PERSISTED: on the ephemeral root ({})",
                 advice.for_entry(&e.path)
             ),
             EntryState::Foreign { source, root } => {
-                format!("foreign mount: {source} {}", root.display())
+                format!("foreign mount: {} {}", printable(source), show(root))
             }
-            EntryState::Covered { by } => format!("covered by {}", by.display()),
-            EntryState::WrongLink { target } => format!(
-                "symlink to {} (expected {})",
-                target.display(),
-                e.source.display()
-            ),
+            EntryState::WrongLink { target } => {
+                format!("symlink to {} (expected {})", show(target), show(&e.source))
+            }
+            EntryState::Covered { by } => format!("covered by {}", show(by)),
         };
         let kind = match e.kind {
             Kind::Directory => "dir ",
             Kind::File => "file",
         };
-        writeln!(out, "  {kind} {:<28} {state}", e.path.display())?;
+        writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
     }
     crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))

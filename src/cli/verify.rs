@@ -158,9 +158,9 @@ pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> 
             "  {:<7} [{}] {}",
             label(f.severity),
             f.check,
-            f.message
+            crate::names::printable(&f.message)
         )?;
-        writeln!(out, "          fix: {}", f.remedy)?;
+        writeln!(out, "          fix: {}", crate::names::printable(&f.remedy))?;
     }
     Ok(())
 }

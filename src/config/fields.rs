@@ -14,6 +14,35 @@ use super::validate::Result;
 use super::{Perms, Watch};
 
 /// An absolute path, lexically normalised.
+/// The longest path the kernel takes (`PATH_MAX` is 4096 with the NUL).
+pub const PATH_MAX: usize = 4095;
+/// The longest name of one component (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// Why a path cannot be used on Linux at all (too long as a whole, or a
+/// component too long), with the fix; checked before anything is created.
+pub(super) fn too_long(s: &str) -> Option<(String, String)> {
+    if let Some(c) = s.split('/').find(|c| c.len() > NAME_MAX) {
+        let shown: String = c.chars().take(40).collect();
+        return Some((
+            format!(
+                "the path component `{shown}…` is {} bytes long; Linux allows at most {NAME_MAX} bytes per name",
+                c.len()
+            ),
+            format!("shorten that name to {NAME_MAX} bytes or fewer"),
+        ));
+    }
+    (s.len() > PATH_MAX).then(|| {
+        (
+            format!(
+                "the path is {} bytes long; Linux allows at most {PATH_MAX} bytes per path",
+                s.len()
+            ),
+            "persist a shorter path (a parent directory of it, for example)".into(),
+        )
+    })
+}
+
 pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> Result<PathBuf> {
     let s = p.get_ref();
     let err = |message: String, fix: String| Err(loc.error(Some(p.span()), field, message, fix));
@@ -35,6 +64,9 @@ pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> R
             format!("`{s}` is a relative path"),
             format!("write it as an absolute path, e.g. {example}"),
         );
+    }
+    if let Some((message, fix)) = too_long(s) {
+        return err(message, fix);
     }
     match crate::root::normalize(Path::new(s)) {
         Some(p) => Ok(p),

@@ -216,13 +216,39 @@ fn location(line: usize, column: usize) -> String {
 /// Read and validate the config at `path`.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
     use anyhow::Context;
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let bytes = std::fs::read(path).with_context(|| {
         format!(
             "cannot read the config {} (set --config or IMPERMCTL_CONFIG to use another file)",
             path.display()
         )
     })?;
+    let text = utf8(bytes, path)?;
     Ok(parse(&text, path)?)
+}
+
+/// The config text, or an error at the line and column of the first byte
+/// that is not UTF-8 (TOML files are UTF-8).
+pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let b = e.as_bytes();
+        let before = String::from_utf8_lossy(&b[..at]);
+        let (line, column) = locate::line_col(&before, at);
+        ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: "(file)".into(),
+            message: format!(
+                "byte {:#04x} is not UTF-8; TOML files must be UTF-8 text",
+                b[at]
+            ),
+            fix: format!(
+                "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {0} > {0}.new`, check it, then move it over)",
+                file.display()
+            ),
+        }
+    })
 }
 
 /// Parse and validate config text; `file` is only used in messages.

@@ -258,6 +258,17 @@ fn entry_path(
     }
     for (root, _) in roots {
         let r = root.path.display();
+        let source_len = root.path.as_os_str().len() + path.as_os_str().len();
+        if source_len > super::fields::PATH_MAX {
+            return err(
+                format!(
+                    "its persistent copy {r}{} would be {source_len} bytes long; Linux allows at most {} bytes per path",
+                    path.display(),
+                    super::fields::PATH_MAX
+                ),
+                "persist a shorter path (a parent directory of it, for example)",
+            );
+        }
         if path.starts_with(&root.path) {
             return err(
                 format!("{} is inside the persistence root {r}", path.display()),

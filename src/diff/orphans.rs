@@ -14,17 +14,13 @@ use crate::root::Root;
 pub struct Orphan {
     /// The persistence root.
     pub root: PathBuf,
-    /// The item (logical path, under the root; invalid UTF-8 replaced in JSON).
-    #[serde(serialize_with = "lossy")]
+    /// The item (logical path, under the root; in JSON text, with `path_hex` when not UTF-8).
+    #[serde(serialize_with = "crate::names::lossy")]
     pub path: PathBuf,
     /// Bytes in it (apparent sizes, recursively).
     pub bytes: u64,
     /// Entries in it (itself included).
     pub entries: u64,
-}
-
-fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
 }
 
 /// Items under each persistence root that are neither a declared entry's

@@ -3,6 +3,7 @@
 //! a terminal. Colour as `--color` and the environment say (`human::colour`).
 
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -38,24 +39,10 @@ impl Style {
 
 pub use crate::human::size;
 
-/// A raw path for humans: control characters and invalid UTF-8 escaped.
+/// A raw path for humans: control characters and invalid UTF-8 escaped
+/// (the one rendering of names, `crate::names::human`).
 pub fn escape(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\n' => s.push_str("\\n"),
-                '\t' => s.push_str("\\t"),
-                '\\' => s.push_str("\\\\"),
-                c if c.is_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
-                c => s.push(c),
-            }
-        }
-        for x in chunk.invalid() {
-            s.push_str(&format!("\\x{x:02x}"));
-        }
-    }
-    s
+    crate::names::human(b)
 }
 
 /// One line saying what the diff compared against.
@@ -145,7 +132,8 @@ fn group_line(out: &mut impl Write, g: &Group, width: usize, st: Style) -> io::R
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
     }
     if !g.writers.is_empty() {
-        line.push_str(&format!("; written by {}", g.writers.join(", ")));
+        let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
+        line.push_str(&format!("; written by {}", ws.join(", ")));
     }
     writeln!(out, "{line})")?;
     let pad = " ".repeat(width + 15);
@@ -235,20 +223,34 @@ pub fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-/// A raw path for JSON: text, plus hex when it is not valid UTF-8.
+/// A raw path for JSON: text, plus hex when it is not valid UTF-8
+/// (`crate::names`).
 pub fn json_path(b: &[u8]) -> (String, Option<String>) {
-    match std::str::from_utf8(b) {
-        Ok(s) => (s.to_owned(), None),
-        Err(_) => (
-            String::from_utf8_lossy(b).into_owned(),
-            Some(b.iter().map(|x| format!("{x:02x}")).collect()),
-        ),
+    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b));
+    (p.to_string_lossy().into_owned(), crate::names::hex(p))
+}
+
+/// A JSON record with a path, plus the path's `path_hex` when needed.
+#[derive(Serialize)]
+struct WithHex<'a, T: Serialize> {
+    #[serde(flatten)]
+    inner: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
+}
+
+fn with_hex<'a, T: Serialize>(inner: &'a T, p: &std::path::Path) -> WithHex<'a, T> {
+    WithHex {
+        inner,
+        path_hex: crate::names::hex(p),
     }
 }
 
 #[derive(Serialize)]
 struct Unreadable {
     path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_hex: Option<String>,
     error: String,
 }
 
@@ -266,13 +268,13 @@ struct Doc<'a> {
     root: String,
     basis: Basis,
     summary: Summary,
-    groups: &'a [Group],
+    groups: Vec<WithHex<'a, Group>>,
     items: Vec<JsonItem>,
     unreadable: Vec<Unreadable>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shadowed: Option<&'a [Shadowed]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    orphans: Option<&'a [Orphan]>,
+    orphans: Option<Vec<WithHex<'a, Orphan>>>,
 }
 
 /// Extra sections of the report.
@@ -321,18 +323,25 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
             bytes: losses.iter().map(|g| g.bytes).sum(),
             entries_walked: d.entries,
         },
-        groups,
+        groups: groups.iter().map(|g| with_hex(g, &g.path)).collect(),
         items,
         unreadable: d
             .unreadable
             .iter()
-            .map(|(p, e)| Unreadable {
-                path: String::from_utf8_lossy(p).into_owned(),
-                error: e.clone(),
+            .map(|(p, e)| {
+                let (path, path_hex) = json_path(p);
+                Unreadable {
+                    path,
+                    path_hex,
+                    error: e.clone(),
+                }
             })
             .collect(),
         shadowed: x.shadowed.as_deref(),
-        orphans: x.orphans.as_deref(),
+        orphans: x
+            .orphans
+            .as_ref()
+            .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
     };
     crate::output::print_json("Diff", &doc)
 }

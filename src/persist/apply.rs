@@ -21,6 +21,12 @@ pub fn apply(
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
     let mut stats = CopyStats::default();
+    // The record is checked before anything is copied or bound: a damaged
+    // one stops here, with nothing done, instead of after the bind.
+    let file = super::records_file(root);
+    let records = record::read(&file).context(
+        "nothing was copied or mounted; move the damaged file aside (it only lists this boot's `persist` runs) and run the command again",
+    )?;
     if step.action == Action::Copy {
         make_parents(root, &step.root, &step.path)?;
         stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
@@ -55,15 +61,10 @@ pub fn apply(
             step.source.display()
         );
     }
-    let file = super::records_file(root);
-    let since = record::read(&file)
-        .ok()
-        .and_then(|rs| {
-            rs.into_iter()
-                .find(|r| r.path == step.path)
-                .map(|r| r.since)
-        })
-        .unwrap_or_else(now);
+    let since = records
+        .into_iter()
+        .find(|r| r.path == step.path)
+        .map_or_else(now, |r| r.since);
     record::upsert(
         &file,
         Record {

@@ -13,7 +13,6 @@ use crate::config::Kind;
 mod apply;
 mod plan;
 mod record;
-mod writers;
 
 pub use apply::apply;
 pub use plan::plan;
@@ -29,7 +28,7 @@ pub fn records_file(root: &crate::root::Root) -> PathBuf {
 pub fn records(root: &crate::root::Root) -> anyhow::Result<Vec<Record>> {
     record::read(&records_file(root))
 }
-pub use writers::{Writer, writers_under};
+pub use crate::sys::proc::{OpenWriter, writers_under};
 
 /// What `persist` does (or did) for one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,7 +64,7 @@ pub struct Step {
     /// Already declared in the config.
     pub declared: bool,
     /// Writers found and overridden with `--force`.
-    pub writers: Vec<Writer>,
+    pub writers: Vec<OpenWriter>,
     #[serde(skip)]
     host: PathBuf,
     #[serde(skip)]
@@ -80,7 +79,7 @@ pub struct Refusal {
     /// What is wrong and how to fix it.
     pub reason: String,
     /// Processes writing there, when that is the reason.
-    pub writers: Vec<Writer>,
+    pub writers: Vec<OpenWriter>,
 }
 
 /// Choices from the command line.

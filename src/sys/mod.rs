@@ -11,4 +11,5 @@ pub mod inotify;
 pub mod meta;
 pub mod mount;
 pub mod notify;
+pub mod proc;
 pub mod utab;

@@ -68,6 +68,16 @@ pub fn target_of(line: &str) -> Option<PathBuf> {
     field(line, "TARGET").map(|v| PathBuf::from(std::ffi::OsString::from_vec(v)))
 }
 
+/// The targets of the lines of the utab in the host directory `dir`
+/// (empty when there is none).
+pub fn targets(dir: &Path) -> io::Result<std::collections::HashSet<PathBuf>> {
+    match std::fs::read_to_string(dir.join("utab")) {
+        Ok(s) => Ok(s.lines().filter_map(target_of).collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Update the utab in the host directory `dir` (normally `/run/mount`)
 /// under libmount's lock: drop every line whose target is in `drop` or is
 /// the target of an added entry, then append `add`. Other lines are kept

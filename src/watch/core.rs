@@ -167,7 +167,7 @@ impl Core {
         let pid = pid.filter(|&p| p > 0 && p as u32 != std::process::id());
         if let Some(pid) = pid
             && !self.table.writers_full(&group)
-            && let Some(w) = self.pid_info(pid).writer()
+            && let Some(w) = attribution::writer(&self.pid_info(pid))
         {
             self.table.add_writer(&group, w);
         }
@@ -181,7 +181,7 @@ impl Core {
             Some(p) => self.pid_info(p),
             None if self.open_file_scans.take(now) => {
                 let a = attribution::by_open_file(&self.proc, host);
-                if let Some(w) = a.writer() {
+                if let Some(w) = attribution::writer(&a) {
                     self.table.add_writer(&group, w);
                 }
                 a

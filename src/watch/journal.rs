@@ -18,26 +18,33 @@ pub const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 /// The watcher started (backend, scope, why a fallback was taken).
 pub const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
-/// Log a write to an unpersisted group.
+/// Log a write to an unpersisted group. `MESSAGE` shows every name
+/// escaped (`crate::names`); `IMPERMCTL_PATH` and `IMPERMCTL_GROUP` carry
+/// the path as text, with `IMPERMCTL_PATH_HEX`/`IMPERMCTL_GROUP_HEX` holding
+/// the exact bytes when they are not valid UTF-8.
 pub fn unpersisted(path: &Path, group: &Path, suggest: &str, who: &Attribution, reminder: bool) {
+    use crate::names::{hex, printable, show, show_str};
     let by = match (&who.comm, who.pid, &who.unit) {
-        (Some(c), Some(p), Some(u)) => format!(" by {c}[{p}] in {u}"),
-        (Some(c), Some(p), None) => format!(" by {c}[{p}]"),
+        (Some(c), Some(p), Some(u)) => format!(" by {}[{p}] in {}", show_str(c), show_str(u)),
+        (Some(c), Some(p), None) => format!(" by {}[{p}]", show_str(c)),
         _ => String::new(),
     };
     let again = if reminder { " (still)" } else { "" };
     tracing::warn!(
         MESSAGE_ID = UNPERSISTED_WRITE,
-        IMPERMCTL_PATH = %path.display(),
-        IMPERMCTL_GROUP = %group.display(),
+        IMPERMCTL_PATH = %path.to_string_lossy(),
+        IMPERMCTL_PATH_HEX = hex(path),
+        IMPERMCTL_GROUP = %group.to_string_lossy(),
+        IMPERMCTL_GROUP_HEX = hex(group),
         IMPERMCTL_SUGGEST = suggest,
         IMPERMCTL_COMM = who.comm.as_deref(),
         IMPERMCTL_PID = who.pid,
         IMPERMCTL_UNIT = who.unit.as_deref(),
         IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
-        "write to {}{by}{again}: {} is not persisted and will be lost at reboot; to keep it: {suggest}",
-        path.display(),
-        group.display(),
+        "write to {}{by}{again}: {} is not persisted and will be lost at reboot; to keep it: {}",
+        show(path),
+        show(group),
+        printable(suggest),
     );
 }
 
@@ -76,7 +83,7 @@ pub fn unpersisted_important(
 
 /// Log the warnings the budget held back.
 pub fn suppressed(s: &Suppressed, per_minute: u32) {
-    let names: Vec<String> = s.groups.iter().map(|g| g.display().to_string()).collect();
+    let names: Vec<String> = s.groups.iter().map(|g| crate::names::show(g)).collect();
     let more = if s.count as usize > names.len() {
         ", …"
     } else {
@@ -138,7 +145,7 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
         .map(|g| {
             format!(
                 "{} ({}, {})",
-                g.path.display(),
+                crate::names::show(&g.path),
                 counted(g.files, "file"),
                 size(g.bytes)
             )

@@ -167,7 +167,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .ok()
         .and_then(|t| serde_json::from_str::<report::WatchState>(&t).ok())
     {
-        core.announced = prev.groups.into_iter().map(|g| g.path).collect();
+        core.announced = prev
+            .groups
+            .into_iter()
+            .map(|g| crate::names::from_json(&g.path, g.path_hex.as_deref()))
+            .collect();
     }
     let mut info = BackendInfo {
         name: backend.name(),

@@ -18,8 +18,12 @@ use crate::root::Root;
 /// One group, as reported.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GroupReport {
-    /// The directory (or file) to persist.
+    /// The directory (or file) to persist (text; see `path_hex`).
+    #[serde(serialize_with = "crate::names::lossy")]
     pub path: PathBuf,
+    /// `path`'s exact bytes in hex when they are not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     /// `directory` or `file`.
     pub kind: String,
     /// The Nix line that persists it.
@@ -36,8 +40,9 @@ pub struct GroupReport {
     pub writers: Vec<Writer>,
     /// Counts are lower bounds (memory caps reached).
     pub approximate: bool,
-    /// Written paths remembered by name (a sample when the group is large).
-    #[serde(default)]
+    /// Written paths remembered by name (a sample when the group is large;
+    /// text, invalid UTF-8 replaced).
+    #[serde(default, serialize_with = "crate::names::lossy_vec")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -88,6 +93,7 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
         .into_iter()
         .map(|g| GroupReport {
             path: g.path.clone(),
+            path_hex: crate::names::hex(&g.path),
             kind: match g.kind {
                 Kind::Directory => "directory".into(),
                 Kind::File => "file".into(),
@@ -117,12 +123,13 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
     }
 }
 
+/// The `kind` of `watch.json`.
+pub const KIND: &str = "WatchState";
+
 /// Write `state` to `file` atomically (temp file in the same directory, rename).
 pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let text = crate::output::to_json("WatchState", state)?;
-    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", file.display()))
+    // Names other users' files: root only.
+    crate::output::write_file(file, KIND, state, 0o600)
 }
 
 /// Read the watcher's state: over D-Bus when the daemon answers there,
@@ -135,14 +142,33 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
         return Some(("D-Bus".into(), s));
     }
     let file = root.watch_file();
-    let text = std::fs::read_to_string(&file).ok()?;
-    let state: WatchState = serde_json::from_str(&text).ok()?;
+    let mut state: WatchState = crate::output::read_file(&file, KIND, "the watcher rewrites it")
+        .inspect_err(|e| tracing::debug!("{e:#}"))
+        .ok()??;
+    for g in &mut state.groups {
+        g.path = crate::names::from_json(&g.path, g.path_hex.as_deref());
+    }
     Some((file.display().to_string(), state))
 }
 
-/// The `watcher` section of `impermctl status`.
+/// Is the watcher's state there but readable by root only (`watch.json`
+/// is 0600: it names files in every user's home)?
+pub fn root_only(root: &Root) -> bool {
+    let f = root.watch_file();
+    std::fs::File::open(&f).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
+/// The `watcher` section of `impermctl status` (every name escaped,
+/// `crate::names`).
 pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
+    use crate::names::{show, show_str};
     let Some((from, s)) = read_state(root) else {
+        if root_only(root) {
+            return writeln!(
+                out,
+                "\nwatcher: its groups name other users' files, so only root can see them (run `sudo impermctl status`)"
+            );
+        }
         return writeln!(
             out,
             "\nwatcher: not running (no D-Bus service, no {})",
@@ -172,15 +198,15 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         },
     )?;
     if let Some(f) = &s.fallback {
-        writeln!(out, "  fanotify not used: {f}")?;
+        writeln!(out, "  fanotify not used: {}", crate::names::printable(f))?;
     }
     for g in &s.groups {
         let writers: Vec<String> = g
             .writers
             .iter()
             .map(|w| match &w.unit {
-                Some(u) => format!("{} ({u})", w.comm),
-                None => w.comm.clone(),
+                Some(u) => format!("{} ({})", show_str(&w.comm), show_str(u)),
+                None => show_str(&w.comm),
             })
             .collect();
         let by = if writers.is_empty() {
@@ -191,7 +217,7 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         writeln!(
             out,
             "  {:<28} {:>12} {:>9}{by}",
-            g.path.display(),
+            show(&g.path),
             counted(g.files, "file"),
             size(g.bytes)
         )?;

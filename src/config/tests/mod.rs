@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod lengths;
 mod paths;
 mod reject;
 
