@@ -170,11 +170,14 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     }
 }
 
+/// A group's path, class, and (regenerated groups) reason.
+type GroupKey = (PathBuf, GroupClass, Option<String>);
+
 #[derive(Default)]
 struct Grouper {
     /// Keyed by group, class, and (regenerated groups) the reason, so each
     /// reason is listed with what it covers.
-    map: HashMap<(PathBuf, GroupClass, Option<String>), (Group, HashSet<u64>)>,
+    map: HashMap<GroupKey, (Group, HashSet<u64>)>,
 }
 
 impl Grouper {
