@@ -11,8 +11,11 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod links;
+mod moved;
 mod refuse;
 
+pub use moved::MovedFrom;
 pub use refuse::refuse_roots;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
@@ -20,7 +23,7 @@ pub const MACHINE_ID: &str = "/etc/machine-id";
 
 /// What is at a path (never following symlinks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "is", rename_all = "kebab-case")]
+#[serde(tag = "is", rename_all = "snake_case")]
 pub enum Node {
     /// Nothing there.
     Missing,
@@ -58,7 +61,7 @@ pub enum Node {
 
 /// What is mounted on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "is", rename_all = "kebab-case")]
+#[serde(tag = "is", rename_all = "snake_case")]
 pub enum Mounted {
     /// Nothing.
     No,
@@ -93,11 +96,14 @@ pub struct Observed {
     pub previous: Vec<Recorded>,
     /// Facts for previously recorded paths that are no longer configured.
     pub leftovers: BTreeMap<PathBuf, Facts>,
+    /// Entries whose source changed since the previous run of this boot
+    /// (moved to another root, or `persistentStoragePath` changed).
+    pub moved: BTreeMap<PathBuf, moved::MovedFrom>,
 }
 
 /// One operation of a step, executed in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Create the missing source (directories: with the declared owner and
     /// mode; files: their missing parents).
@@ -121,16 +127,37 @@ pub enum Op {
     Unmount,
     /// Remove the symlink of an entry that left the config.
     RemoveLink,
+    /// Symlinks as data: store the symlink found at the target (same text,
+    /// same owner) as the source, atomically.
+    StoreLink,
+    /// Symlinks as data: recreate at the missing target the symlink stored
+    /// as the source (same text, same owner).
+    RestoreLink,
+    /// A moved entry: copy the data of its previous source `from` into the
+    /// new source, atomically (the previous copy is kept); when the new
+    /// source already holds a faithful copy (an interrupted run), go on.
+    Migrate {
+        /// The previous source.
+        from: PathBuf,
+    },
+    /// A moved entry: detach the bind of its previous source `from` (the
+    /// mount point stays for the new bind).
+    Detach {
+        /// The previous source.
+        from: PathBuf,
+    },
 }
 
 /// Why nothing is done for an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "why", rename_all = "kebab-case")]
+#[serde(tag = "why", rename_all = "snake_case")]
 pub enum Why {
     /// Already bind-mounted from its source.
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// Symlinks as data: the target is the same symlink as the one stored.
+    LinkInPlace,
     /// Inside a declared directory whose bind already holds its data:
     /// nothing is linked or bound inside that bind.
     Covered {
@@ -154,7 +181,7 @@ pub enum Why {
 
 /// What happens to one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum What {
     /// Run these operations.
     Do {
@@ -176,6 +203,7 @@ pub struct Step {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// The persistent source.
     pub source: PathBuf,
@@ -214,6 +242,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
             }
+            Some(f) if let Some(m) = obs.moved.get(&e.path) => moved::plan_moved(e, f, m),
             Some(f) => plan_entry(e, f),
             None => What::Fail {
                 error: format!("{} was not observed", e.path.display()),
@@ -288,17 +317,6 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             return Some(fail(format!("{side} {}: {why}", p.display())));
         }
     }
-    if let Node::Symlink { to } = &f.source {
-        return Some(fail(format!(
-            "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real {}",
-            e.source.display(),
-            to.display(),
-            match e.kind {
-                Kind::Directory => "directory",
-                Kind::File => "file",
-            }
-        )));
-    }
     match &f.mounted {
         Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
         Mounted::Foreign { source, root } => {
@@ -308,6 +326,10 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             }));
         }
         Mounted::No => {}
+    }
+    // Symlinks as data: a link stored in persistence is recreated.
+    if let Node::Symlink { to } = &f.source {
+        return Some(links::plan_stored_link(e, f, to));
     }
     match &f.target {
         // Linked, but the link's persistent parent is gone: recreate it.
@@ -320,11 +342,8 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
                 What::Skip(Why::AlreadyLinked)
             })
         }
-        Node::Symlink { to } => Some(fail(format!(
-            "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
-            e.path.display(),
-            to.display()
-        ))),
+        // A symlink that is not impermctl's own link is data: stored as a link.
+        Node::Symlink { to } => Some(links::plan_live_link(e, f, to)),
         _ => None,
     }
 }

@@ -6,6 +6,8 @@
 mod facts;
 mod ids;
 mod levels;
+mod links;
+mod moved;
 mod ops;
 
 use std::collections::HashMap;
@@ -39,7 +41,7 @@ pub struct Cx<'a> {
 
 /// How one step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Bind-mounted now.
     Bound,
@@ -64,6 +66,7 @@ pub struct StepReport {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,
@@ -196,7 +199,9 @@ pub fn apply(
         }
         let how = match &outcome {
             Outcome::Bound | Outcome::Skipped(Why::AlreadyBound) => Some(How::Bound),
-            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked) => Some(How::Linked),
+            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked | Why::LinkInPlace) => {
+                Some(How::Linked)
+            }
             // A failure keeps what the last run recorded: it may still be in place.
             Outcome::Failed { .. } => previous.iter().find(|r| r.path == st.path).map(|r| r.how),
             _ => None,
@@ -271,6 +276,12 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
                 ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound)
             }
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+            (Op::Migrate { from }, Some(e)) => {
+                moved::migrate(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
+            (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
+            (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };
         match r {
             Ok(o) => {

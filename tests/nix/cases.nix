@@ -350,7 +350,10 @@ let
   line = name: failures: if failures == [ ] then "ok ${name}\n" else "FAIL ${name}: ${lib.concatStringsSep "; " failures}\n";
 in
 {
-  report = concatMapStrings (n: line n (cases // ordering).${n}) (builtins.attrNames (cases // ordering));
+  report = concatMapStrings (n: line n (cases // ordering.cases).${n}) (
+    builtins.attrNames (cases // ordering.cases)
+  );
+  inherit (ordering) unitSets;
   seedToml = rendered seedCfg;
   # The tmpfiles rule that links the journal catalog (run.sh checks with
   # the real journalctl that its directory is read).

@@ -460,4 +460,33 @@ let
       ++ expect (!((configure "perl" "container" [ ]).system.activationScripts ? impermctl-baseline)) "no snippet for it";
   };
 in
-matrix // newUserCases // secretsCases // hmCases // smallCases
+{
+  cases = matrix // newUserCases // secretsCases // hmCases // smallCases;
+  # The stage-2 units of each user-management mode (plus sops-nix's under
+  # sysusers), for run.sh's check with the real systemd-analyze verify.
+  unitSets = builtins.toJSON (
+    lib.mapAttrs
+      (
+        _: c:
+        lib.mapAttrs (_: u: {
+          inherit (u)
+            before
+            after
+            wants
+            requires
+            conflicts
+            wantedBy
+            requiredBy
+            ;
+          unitConfig = lib.filterAttrs (
+            k: _: builtins.elem k [ "DefaultDependencies" "RequiresMountsFor" "ConditionFirstBoot" ]
+          ) u.unitConfig;
+        }) (lib.filterAttrs (_: u: u.enable) c.systemd.services)
+      )
+      {
+        perl = configure "perl" "container" [ ];
+        sysusers = configure "sysusers" "container" (sops false sopsSecrets);
+        userborn = configure "userborn" "systemd-initrd" [ ];
+      }
+  );
+}
