@@ -84,7 +84,7 @@ def s23_two_roots_one_filesystem(ctx):
     system = SEED_CONFIG.replace('path = "/persistent"', 'path = "/persistent/system"')
     cfg = system + ('\n[[persistence]]\npath = "/persistent/home"\n'
                     '[[persistence.directories]]\npath = "/home/alice"\nuser = "alice"\n'
-                    'group = "alice"\nmode = "0700"\n')
+                    'group = "alice"\n')
     with vps(ctx, cfg) as v:
         (v.persist / "system").mkdir()
         (v.persist / "home").mkdir()
