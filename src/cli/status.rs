@@ -22,6 +22,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct EntryReport {
     path: PathBuf,
+    #[serde(rename = "type")]
     kind: Kind,
     source: PathBuf,
     #[serde(flatten)]

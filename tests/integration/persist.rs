@@ -125,7 +125,7 @@ echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo 
     let out = stdout(&o);
     for want in [
         "would copy /etc/adjtime (1 entry, 16 B)",
-        r#""kind":"Persist","dry_run":true,"paths":[{"path":"/etc/adjtime","kind":"file""#,
+        r#""kind":"Persist","dry_run":true,"paths":[{"path":"/etc/adjtime","type":"file""#,
         r#""action":"copy""#,
         "dry-run-untouched=yes",
         "file-bound=yes",
