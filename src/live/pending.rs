@@ -45,6 +45,7 @@ pub struct Pending {
     /// The live path (logical).
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// Its persistent source (logical), seeded when it became pending.
     pub source: PathBuf,

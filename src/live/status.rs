@@ -11,7 +11,7 @@ use crate::root::Root;
 
 /// The live-change state of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "live", rename_all = "kebab-case")]
+#[serde(tag = "live", rename_all = "snake_case")]
 pub enum LiveState {
     /// `method = "copy"`: a plain file, saved back on change and at shutdown.
     Copy,

@@ -15,7 +15,7 @@ use crate::state::{self, How};
 
 /// What happened to one path.
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
+#[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// Saved into persistence.
     Saved {
