@@ -85,7 +85,7 @@ impl Core {
         let Some(logical) = self.scope.logical(host) else {
             return;
         };
-        let group = group_of(&logical);
+        let group = self.table.slot_of(&group_of(&logical));
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;

@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod core;
 #[cfg(feature = "dbus")]
 pub mod dbus;
+pub mod fairness;
 pub mod fanotify;
 pub mod groups;
 pub mod inotify;
@@ -167,6 +168,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             .into_iter()
             .map(|g| crate::names::from_json(&g.path, g.path_hex.as_deref()))
             .collect();
+        core.table.set_announced(core.announced.clone());
     }
     let mut info = BackendInfo {
         name: backend.name(),
