@@ -203,6 +203,8 @@ pub fn query() -> Option<WatchState> {
             since: p.since().await.ok()?,
             watched_directories: p.watched_directories().await.ok()?,
             overflows: 0,
+            unwatched_directories: 0,
+            coverage: None,
             groups,
         })
     })
