@@ -60,3 +60,51 @@ kill -TERM $WP; rc=0; wait $WP || rc=$?; echo "rc=$rc"
     assert!(status.contains("PARTIAL COVERAGE"), "{status}");
     assert!(err.contains("inotify watch limit reached"), "{err}");
 }
+
+/// In a user namespace that owns the root filesystem (kernel 6.8+), the
+/// fanotify mark succeeds but `open_by_handle_at` fails with `EPERM`: the
+/// start-up check sees it, the watcher falls back to inotify and says why,
+/// and writes are reported (before, every event was dropped silently).
+#[test]
+fn fanotify_whose_events_cannot_resolve_falls_back_to_inotify() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+X="$R/userns-root"; mkdir -p "$X"
+cp "$CFG" "$OUT/config.toml" 2>/dev/null || printf 'version = 1\n[[persistence]]\npath = "/persistent"\n' > "$OUT/config.toml"
+unshare -U --map-root-user -m --propagation private bash -c '
+set -e
+X="$1"; OUT="$2"; IMPERMCTL="$3"
+mount -t tmpfs tank/ct/102.impermanence-aa "$X"
+mkdir -p "$X/var/lib" "$X/run"
+"$IMPERMCTL" --root "$X" --config "$OUT/config.toml" watch --no-dbus --backend auto --json-every 0.2 2>"$OUT/stderr" & WP=$!
+for i in $(seq 200); do [ -s "$X/run/impermctl/watch.json" ] && break; sleep 0.05; done
+mkdir -p "$X/var/lib/app"; echo data > "$X/var/lib/app/file"
+for i in $(seq 200); do grep -q "/var/lib/app" "$X/run/impermctl/watch.json" && break; sleep 0.05; done
+kill -TERM $WP; wait $WP || true
+cp "$X/run/impermctl/watch.json" "$OUT/watch.json"
+' bash "$X" "$OUT" "$IMPERMCTL"
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    let w: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("watch.json")).unwrap())
+            .unwrap();
+    assert_eq!(w["backend"], "inotify", "{w}\n{err}");
+    let why = w["fallback"].as_str().unwrap_or_else(|| panic!("{w}"));
+    // Kernels before 6.8 refuse the mark itself in a user namespace.
+    assert!(
+        why.contains("cannot be resolved") || why.contains("filesystem mark on"),
+        "{why}"
+    );
+    let found = w["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["path"] == "/var/lib/app" && g["files"] == 1);
+    assert!(found, "the write was reported: {w}\n{err}");
+}
