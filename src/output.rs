@@ -1,6 +1,11 @@
-//! Machine output: every `--json` document is `{"apiVersion":"impermctl/v1","kind":…, …}`.
+//! Machine output: every `--json` document, and every record in
+//! `/run/impermctl`, is `{"apiVersion":"impermctl/v1","kind":…, …}`.
 
-use serde::Serialize;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// The API version of every JSON document impermctl prints.
 pub const API_VERSION: &str = "impermctl/v1";
@@ -36,4 +41,55 @@ pub fn to_json<T: Serialize>(kind: &str, body: &T) -> serde_json::Result<String>
         kind,
         body,
     })
+}
+
+/// Write `body` to `file` (a record in `/run/impermctl`) as a versioned
+/// document of `kind`, atomically (temp file, fsync, rename), with `mode`.
+pub fn write_file<T: Serialize>(
+    file: &Path,
+    kind: &str,
+    body: &T,
+    mode: u32,
+) -> anyhow::Result<()> {
+    let text = to_json(kind, body)? + "\n";
+    crate::sys::fs::write_file_atomic(file, text.as_bytes(), mode)
+        .with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Read a versioned document of `kind` from `file` (a record in
+/// `/run/impermctl`); `Ok(None)` when there is none. A document of another
+/// API version or kind, or one that does not parse, is an error naming the
+/// file and `remedy`.
+pub fn read_file<T: DeserializeOwned>(
+    file: &Path,
+    kind: &str,
+    remedy: &str,
+) -> anyhow::Result<Option<T>> {
+    #[derive(Deserialize)]
+    struct Envelope<B> {
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        kind: String,
+        #[serde(flatten)]
+        body: B,
+    }
+    let text = match std::fs::read(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let doc: Envelope<T> = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a {kind} document impermctl understands; {remedy}",
+            file.display()
+        )
+    })?;
+    anyhow::ensure!(
+        doc.api_version == API_VERSION && doc.kind == kind,
+        "{} is a {} {} document, expected {API_VERSION} {kind}; {remedy}",
+        file.display(),
+        doc.api_version,
+        doc.kind
+    );
+    Ok(Some(doc.body))
 }

@@ -11,8 +11,11 @@ use serde::Serialize;
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::{How, Recorded};
 
+mod links;
+mod moved;
 mod refuse;
 
+pub use moved::MovedFrom;
 pub use refuse::refuse_roots;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
@@ -93,6 +96,9 @@ pub struct Observed {
     pub previous: Vec<Recorded>,
     /// Facts for previously recorded paths that are no longer configured.
     pub leftovers: BTreeMap<PathBuf, Facts>,
+    /// Entries whose source changed since the previous run of this boot
+    /// (moved to another root, or `persistentStoragePath` changed).
+    pub moved: BTreeMap<PathBuf, moved::MovedFrom>,
 }
 
 /// One operation of a step, executed in order.
@@ -121,6 +127,25 @@ pub enum Op {
     Unmount,
     /// Remove the symlink of an entry that left the config.
     RemoveLink,
+    /// Symlinks as data: store the symlink found at the target (same text,
+    /// same owner) as the source, atomically.
+    StoreLink,
+    /// Symlinks as data: recreate at the missing target the symlink stored
+    /// as the source (same text, same owner).
+    RestoreLink,
+    /// A moved entry: copy the data of its previous source `from` into the
+    /// new source, atomically (the previous copy is kept); when the new
+    /// source already holds a faithful copy (an interrupted run), go on.
+    Migrate {
+        /// The previous source.
+        from: PathBuf,
+    },
+    /// A moved entry: detach the bind of its previous source `from` (the
+    /// mount point stays for the new bind).
+    Detach {
+        /// The previous source.
+        from: PathBuf,
+    },
 }
 
 /// Why nothing is done for an entry.
@@ -131,6 +156,8 @@ pub enum Why {
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// Symlinks as data: the target is the same symlink as the one stored.
+    LinkInPlace,
     /// Inside a declared directory whose bind already holds its data:
     /// nothing is linked or bound inside that bind.
     Covered {
@@ -214,6 +241,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
             }
+            Some(f) if let Some(m) = obs.moved.get(&e.path) => moved::plan_moved(e, f, m),
             Some(f) => plan_entry(e, f),
             None => What::Fail {
                 error: format!("{} was not observed", e.path.display()),
@@ -288,17 +316,6 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             return Some(fail(format!("{side} {}: {why}", p.display())));
         }
     }
-    if let Node::Symlink { to } = &f.source {
-        return Some(fail(format!(
-            "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real {}",
-            e.source.display(),
-            to.display(),
-            match e.kind {
-                Kind::Directory => "directory",
-                Kind::File => "file",
-            }
-        )));
-    }
     match &f.mounted {
         Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
         Mounted::Foreign { source, root } => {
@@ -308,6 +325,10 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
             }));
         }
         Mounted::No => {}
+    }
+    // Symlinks as data: a link stored in persistence is recreated.
+    if let Node::Symlink { to } = &f.source {
+        return Some(links::plan_stored_link(e, f, to));
     }
     match &f.target {
         // Linked, but the link's persistent parent is gone: recreate it.
@@ -320,11 +341,8 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
                 What::Skip(Why::AlreadyLinked)
             })
         }
-        Node::Symlink { to } => Some(fail(format!(
-            "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
-            e.path.display(),
-            to.display()
-        ))),
+        // A symlink that is not impermctl's own link is data: stored as a link.
+        Node::Symlink { to } => Some(links::plan_live_link(e, f, to)),
         _ => None,
     }
 }

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Kind;
 
-/// The format version of `state.json`.
-pub const VERSION: u32 = 1;
+/// The document's `kind`.
+pub const KIND: &str = "BootState";
 
 /// How an entry is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +76,6 @@ pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Opti
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootState {
-    /// [`VERSION`].
-    pub version: u32,
     /// The config file the last run used.
     pub config: PathBuf,
     /// When the last run finished (seconds since the epoch).
@@ -106,32 +103,16 @@ pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
 
 /// Read the state file; `Ok(None)` when there is none (first run of the boot).
 pub fn read(path: &Path) -> anyhow::Result<Option<BootState>> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let s: BootState = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{} is not a state file impermctl understands; remove it to start over (it only records this boot's mounts)",
-            path.display()
-        )
-    })?;
-    anyhow::ensure!(
-        s.version == VERSION,
-        "{} has version {}, expected {VERSION}; remove it to start over",
-        path.display(),
-        s.version
-    );
-    Ok(Some(s))
+    crate::output::read_file(
+        path,
+        KIND,
+        "remove it to start over (it only records this boot's mounts)",
+    )
 }
 
 /// Write the state file atomically.
 pub fn write(path: &Path, s: &BootState) -> anyhow::Result<()> {
-    let mut text = serde_json::to_vec_pretty(s)?;
-    text.push(b'\n');
-    crate::sys::fs::write_file_atomic(path, &text, 0o644)
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::output::write_file(path, KIND, s, 0o644)
 }
 
 #[cfg(test)]
@@ -144,7 +125,6 @@ mod tests {
         let p = d.path().join("run/impermctl/state.json");
         assert_eq!(read(&p).unwrap(), None);
         let s = BootState {
-            version: VERSION,
             config: "/etc/impermctl/config.toml".into(),
             time: 1,
             runs: 1,

@@ -252,6 +252,7 @@ pub fn observe(
             },
         );
     }
+    observe_moved(h, settings, &idx, &previous, &mut obs);
     let declared: std::collections::HashSet<&Path> =
         settings.entries.iter().map(|e| e.path.as_path()).collect();
     for r in &previous {
@@ -267,4 +268,35 @@ pub fn observe(
     }
     obs.previous = previous;
     obs
+}
+
+/// Entries whose recorded source (previous run of this boot) differs from
+/// the configured one: what is at both sources, and whether the target is
+/// still bound from the previous one.
+fn observe_moved(
+    h: &Handles,
+    settings: &Settings,
+    idx: &MountIndex<'_>,
+    previous: &[Recorded],
+    obs: &mut Observed,
+) {
+    let prev: HashMap<&Path, &Recorded> = previous.iter().map(|r| (r.path.as_path(), r)).collect();
+    for e in &settings.entries {
+        let Some(r) = prev.get(e.path.as_path()) else {
+            continue;
+        };
+        if r.source == e.source {
+            continue;
+        }
+        let old = node(h.root.as_fd(), rel(&r.source), &r.source, true);
+        let (_, new) = probe_entry(h, e);
+        let m = crate::plan::MovedFrom {
+            from: r.source.clone(),
+            how: r.how,
+            old,
+            new,
+            bound_old: idx.mounted(&e.path, &r.source) == Mounted::FromSource,
+        };
+        obs.moved.insert(e.path.clone(), m);
+    }
 }

@@ -6,6 +6,8 @@
 mod facts;
 mod ids;
 mod levels;
+mod links;
+mod moved;
 mod ops;
 
 use std::collections::HashMap;
@@ -196,7 +198,9 @@ pub fn apply(
         }
         let how = match &outcome {
             Outcome::Bound | Outcome::Skipped(Why::AlreadyBound) => Some(How::Bound),
-            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked) => Some(How::Linked),
+            Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked | Why::LinkInPlace) => {
+                Some(How::Linked)
+            }
             // A failure keeps what the last run recorded: it may still be in place.
             Outcome::Failed { .. } => previous.iter().find(|r| r.path == st.path).map(|r| r.how),
             _ => None,
@@ -271,6 +275,12 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
                 ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound)
             }
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+            (Op::Migrate { from }, Some(e)) => {
+                moved::migrate(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
+            (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
+            (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };
         match r {
             Ok(o) => {

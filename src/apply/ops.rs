@@ -23,7 +23,12 @@ use crate::sys::mount;
 const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
 
 /// Turn an I/O error on `rel` beneath `dir` into a clear message.
-fn ctx<T>(r: io::Result<T>, dir: BorrowedFd<'_>, rel: &Path, shown: &Path) -> anyhow::Result<T> {
+pub(super) fn ctx<T>(
+    r: io::Result<T>,
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    shown: &Path,
+) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
 }
 
@@ -33,13 +38,18 @@ fn perms_owner(ids: &mut super::Ids, root: &crate::root::Root, p: &Perms) -> io:
 }
 
 /// The source relative to its persistence root.
-fn srel(e: &Entry) -> &Path {
+pub(super) fn srel(e: &Entry) -> &Path {
     e.source.strip_prefix(&e.root).unwrap_or(&e.source)
 }
 
 /// Make sure the directory `rel` beneath the persistence root exists; created
 /// levels get the entry's perms (the last, when `leaf`) or the parent perms.
-fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::Result<()> {
+pub(super) fn ensure_source_dir(
+    cx: &mut Cx,
+    e: &Entry,
+    dir: &Path,
+    leaf: bool,
+) -> anyhow::Result<()> {
     let h = cx.h;
     let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let n = dir.components().count();
@@ -61,7 +71,12 @@ fn ensure_source_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
 /// level gets the conventional perms of a system directory (see `levels`),
 /// else copies owner and mode from its persistent counterpart when that
 /// exists (as impermanence does), else gets the declared perms.
-fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::Result<()> {
+pub(super) fn ensure_target_dir(
+    cx: &mut Cx,
+    e: &Entry,
+    dir: &Path,
+    leaf: bool,
+) -> anyhow::Result<()> {
     let h = cx.h;
     let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let n = dir.components().count();
@@ -94,7 +109,7 @@ fn ensure_target_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool) -> anyhow::
     Ok(())
 }
 
-fn parent_of(p: &Path) -> &Path {
+pub(super) fn parent_of(p: &Path) -> &Path {
     p.parent().unwrap_or(Path::new(""))
 }
 

@@ -140,7 +140,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let record = BootState {
-        version: state::VERSION,
         config: settings.file.clone(),
         time: now,
         runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
@@ -404,6 +403,7 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         let what = match &s.what {
             What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
             What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
             What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
             What::Skip(Why::Foreign { source, root }) => {
                 format!(
@@ -442,6 +442,10 @@ fn op_word(op: &Op) -> String {
         Op::Link => "symlink to source".into(),
         Op::Unmount => "unmount (removed from config)".into(),
         Op::RemoveLink => "remove symlink (removed from config)".into(),
+        Op::StoreLink => "store the symlink in persistence".into(),
+        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
+        Op::Detach { from } => format!("detach the bind of {}", from.display()),
+        Op::RestoreLink => "recreate the stored symlink".into(),
     }
 }
 

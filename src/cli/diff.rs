@@ -127,11 +127,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     judge::merge_declared(&root, &settings, &mut d, &cx)?;
     let j = judge::judge(&d, &root, &mut cx, a.all);
     let mut grouped = j.groups.clone();
-    let writers = diff::writers::load(&root);
-    for grp in &mut grouped {
-        if let Some(w) = writers.get(&grp.path) {
-            grp.writers = w.clone();
-        }
+    if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
+        groups::add_writers(&mut grouped, &watcher);
     }
     let extras = render::Extras {
         shadowed: a

@@ -14,6 +14,8 @@ use crate::config::Settings;
 use crate::diff::{Change, Item};
 use crate::group::{group_of, nix_string, suggest_toml};
 use crate::sys::meta::Kind;
+use crate::watch::groups::Writer;
+use crate::watch::report::WatchState;
 
 /// One group of changed entries.
 #[derive(Debug, Clone, Serialize)]
@@ -33,9 +35,9 @@ pub struct Group {
     pub modified: u64,
     /// How to persist it.
     pub persist: config::Kind,
-    /// Who wrote there, when the watcher knows.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub writers: Vec<String>,
+    /// Who wrote there, when the watcher knows (each as `comm (unit)` in JSON).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "shown")]
+    pub writers: Vec<Writer>,
     /// `important`, `ordinary` or `regenerated` (see `crate::classify`).
     pub class: GroupClass,
     /// What losing it means (important groups).
@@ -47,6 +49,22 @@ pub struct Group {
     /// The config declares it, but it is not persisted: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declared: Option<String>,
+}
+
+fn shown<S: serde::Serializer>(ws: &[Writer], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ws.iter().map(Writer::to_string))
+}
+
+/// Add the writers the watcher recorded (`state`) to the groups it shares
+/// with `groups`.
+pub fn add_writers(groups: &mut [Group], state: &WatchState) {
+    for g in groups {
+        if let Some(w) = state.groups.iter().find(|w| w.path == g.path) {
+            g.writers = w.writers.clone();
+            g.writers.sort();
+            g.writers.dedup();
+        }
+    }
 }
 
 /// A group's class, in display order.
@@ -274,6 +292,56 @@ mod tests {
         );
         assert!(
             suggest_toml_snippet(&g, &s).contains("[[persistence.files]]\npath = \"/etc/adjtime\"")
+        );
+    }
+
+    #[test]
+    fn writers_come_from_the_watchers_typed_state() {
+        let items = [it("/var/lib/foo/a", Kind::File, 1, 1, 1)];
+        let mut g = group(&items);
+        let w = |c: &str, u: Option<&str>| Writer {
+            comm: c.into(),
+            unit: u.map(Into::into),
+        };
+        let group = |p: &str, writers| crate::watch::report::GroupReport {
+            path: p.into(),
+            path_hex: None,
+            kind: "directory".into(),
+            suggest: String::new(),
+            files: 1,
+            bytes: 1,
+            first_seen: 0,
+            last_seen: 0,
+            writers,
+            approximate: false,
+            paths: Vec::new(),
+        };
+        let state = WatchState {
+            backend: "inotify".into(),
+            fallback: None,
+            pid: 1,
+            since: 0,
+            watched_directories: 1,
+            overflows: 0,
+            unwatched_directories: 0,
+            coverage: None,
+            groups: vec![
+                group("/etc/x", vec![w("other", None)]),
+                group(
+                    "/var/lib/foo",
+                    vec![
+                        w("foo (1)", Some("foo.service")),
+                        w("bar", None),
+                        w("bar", None),
+                    ],
+                ),
+            ],
+        };
+        add_writers(&mut g, &state);
+        let v = serde_json::to_value(&g[0]).unwrap();
+        assert_eq!(
+            v["writers"],
+            serde_json::json!(["bar", "foo (1) (foo.service)"])
         );
     }
 }

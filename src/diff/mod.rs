@@ -8,7 +8,6 @@ pub mod judge;
 pub mod orphans;
 pub mod render;
 pub mod shadowed;
-pub mod writers;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -132,7 +132,8 @@ fn group_line(out: &mut impl Write, g: &Group, width: usize, st: Style) -> io::R
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
     }
     if !g.writers.is_empty() {
-        line.push_str(&format!("; written by {}", g.writers.join(", ")));
+        let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
+        line.push_str(&format!("; written by {}", ws.join(", ")));
     }
     writeln!(out, "{line})")?;
     let pad = " ".repeat(width + 15);

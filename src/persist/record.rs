@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Kind;
@@ -34,16 +33,12 @@ struct Body {
 
 /// The records in `file` (none when it does not exist).
 pub fn read(file: &Path) -> anyhow::Result<Vec<Record>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
-    };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", file.display()))?;
-    let body: Body = serde_json::from_value(v)
-        .with_context(|| format!("{}: not a list of persisted paths", file.display()))?;
-    Ok(body.paths)
+    let body: Option<Body> = crate::output::read_file(
+        file,
+        KIND,
+        "remove it (the data stays in persistence; `persist` writes it again)",
+    )?;
+    Ok(body.unwrap_or_default().paths)
 }
 
 /// Add (or replace, by path) `rec` in `file`, atomically.
@@ -52,9 +47,7 @@ pub fn upsert(file: &Path, rec: Record) -> anyhow::Result<()> {
     paths.retain(|r| r.path != rec.path);
     paths.push(rec);
     paths.sort_by(|a, b| a.path.cmp(&b.path));
-    let text = crate::output::to_json(KIND, &Body { paths })?;
-    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", file.display()))
+    crate::output::write_file(file, KIND, &Body { paths }, 0o644)
 }
 
 #[cfg(test)]
@@ -83,6 +76,10 @@ mod tests {
         assert_eq!(v["kind"], "Persisted");
         assert_eq!(v["paths"][0]["kind"], "directory");
         std::fs::write(&f, "{").unwrap();
-        assert!(format!("{:#}", read(&f).unwrap_err()).contains("not valid JSON"));
+        let e = format!("{:#}", read(&f).unwrap_err());
+        assert!(
+            e.contains("persisted.json") && e.contains("remove it"),
+            "{e}"
+        );
     }
 }

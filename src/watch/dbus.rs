@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use zbus::object_server::SignalEmitter;
+use zbus::zvariant::Type;
 
 use super::core::NewGroup;
 use super::groups::Writer;
@@ -15,9 +17,71 @@ pub const NAME: &str = "io.github.Impermctl1";
 /// The object path.
 pub const PATH: &str = "/io/github/Impermctl1";
 
-/// One row of `Unpersisted()`: group, files, bytes, first seen and last
-/// seen (Unix seconds), writers (`comm` or `comm (unit)`).
-pub type Row = (String, u64, u64, u64, u64, Vec<String>);
+/// One group as `Unpersisted()` returns it: a group of `watch.json` as a
+/// D-Bus struct `(ssstttta(sas)basas)` (a writer's unit, and `path_hex`,
+/// are arrays of zero or one string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct Row {
+    /// The directory (or file) to persist.
+    pub path: String,
+    /// `directory` or `file`.
+    pub kind: String,
+    /// The Nix line that persists it.
+    pub suggest: String,
+    /// Files written and still present.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// First write, Unix seconds.
+    pub first_seen: u64,
+    /// Last write, Unix seconds.
+    pub last_seen: u64,
+    /// Who wrote.
+    pub writers: Vec<Writer>,
+    /// Counts are lower bounds (memory caps reached).
+    pub approximate: bool,
+    /// Written paths remembered by name (a sample when the group is large).
+    pub paths: Vec<String>,
+    /// `path`'s exact bytes in hex when they are not valid UTF-8.
+    pub path_hex: Option<String>,
+}
+
+impl From<&GroupReport> for Row {
+    fn from(g: &GroupReport) -> Row {
+        let lossy = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        Row {
+            path: lossy(&g.path),
+            kind: g.kind.clone(),
+            suggest: g.suggest.clone(),
+            files: g.files,
+            bytes: g.bytes,
+            first_seen: g.first_seen,
+            last_seen: g.last_seen,
+            writers: g.writers.clone(),
+            approximate: g.approximate,
+            paths: g.paths.iter().map(|p| lossy(p)).collect(),
+            path_hex: g.path_hex.clone(),
+        }
+    }
+}
+
+impl From<Row> for GroupReport {
+    fn from(r: Row) -> GroupReport {
+        GroupReport {
+            path: crate::names::from_json(std::path::Path::new(&r.path), r.path_hex.as_deref()),
+            path_hex: r.path_hex,
+            kind: r.kind,
+            suggest: r.suggest,
+            files: r.files,
+            bytes: r.bytes,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            writers: r.writers,
+            approximate: r.approximate,
+            paths: r.paths.into_iter().map(Into::into).collect(),
+        }
+    }
+}
 
 struct Watcher {
     state: Arc<Mutex<WatchState>>,
@@ -49,26 +113,30 @@ impl Watcher {
         self.state.lock().map(|s| s.since).unwrap_or_default()
     }
 
+    /// Why fanotify was not used (empty array when it was, or not tried).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn fallback(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.fallback.clone())
+    }
+
+    /// The daemon's pid.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn pid(&self) -> u32 {
+        self.state.lock().map(|s| s.pid).unwrap_or_default()
+    }
+
+    /// Queue overflows so far (each followed by a rescan).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn overflows(&self) -> u64 {
+        self.state.lock().map(|s| s.overflows).unwrap_or_default()
+    }
+
     /// The unpersisted groups, biggest first.
     fn unpersisted(&self) -> Vec<Row> {
         let Ok(s) = self.state.lock() else {
             return Vec::new();
         };
-        s.groups
-            .iter()
-            .map(|g| {
-                let writers = g
-                    .writers
-                    .iter()
-                    .map(|w| match &w.unit {
-                        Some(u) => format!("{} ({u})", w.comm),
-                        None => w.comm.clone(),
-                    })
-                    .collect();
-                let path = g.path.to_string_lossy().into_owned();
-                (path, g.files, g.bytes, g.first_seen, g.last_seen, writers)
-            })
-            .collect()
+        s.groups.iter().map(Row::from).collect()
     }
 
     /// A group was written for the first time: its path, the written path,
@@ -157,6 +225,12 @@ trait WatcherClient {
     fn watched_directories(&self) -> zbus::Result<u64>;
     #[zbus(property)]
     fn since(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn fallback(&self) -> zbus::Result<Option<String>>;
+    #[zbus(property)]
+    fn pid(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn overflows(&self) -> zbus::Result<u64>;
 }
 
 /// Ask the running daemon over the system bus (None when it does not answer
@@ -166,46 +240,55 @@ pub fn query() -> Option<WatchState> {
         let conn = zbus::Connection::system().await.ok()?;
         let p = WatcherClientProxy::new(&conn).await.ok()?;
         let rows = p.unpersisted().await.ok()?;
-        let groups = rows
-            .into_iter()
-            .map(
-                |(path, files, bytes, first_seen, last_seen, writers)| GroupReport {
-                    suggest: String::new(),
-                    kind: String::new(),
-                    path: path.into(),
-                    path_hex: None,
-                    files,
-                    bytes,
-                    first_seen,
-                    last_seen,
-                    writers: writers
-                        .into_iter()
-                        .map(|w| match w.split_once(" (") {
-                            Some((c, u)) => Writer {
-                                comm: c.into(),
-                                unit: Some(u.trim_end_matches(')').into()),
-                            },
-                            None => Writer {
-                                comm: w,
-                                unit: None,
-                            },
-                        })
-                        .collect(),
-                    approximate: false,
-                    paths: Vec::new(),
-                },
-            )
-            .collect();
         Some(WatchState {
             backend: p.backend().await.ok()?,
-            fallback: None,
-            pid: 0,
+            fallback: p.fallback().await.ok()?,
+            pid: p.pid().await.ok()?,
             since: p.since().await.ok()?,
             watched_directories: p.watched_directories().await.ok()?,
-            overflows: 0,
+            overflows: p.overflows().await.ok()?,
             unwatched_directories: 0,
             coverage: None,
-            groups,
+            groups: rows.into_iter().map(GroupReport::from).collect(),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+    use zbus::wire::serialized::Context;
+    use zbus::wire::{LE, to_bytes};
+
+    #[test]
+    fn a_group_crosses_the_bus_whole_even_with_odd_names() {
+        let g = GroupReport {
+            path: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/var/lib/d\xffmo")),
+            path_hex: Some("2f7661722f6c69622f64ff6d6f".into()),
+            kind: "directory".into(),
+            suggest: "environment.persistence.\"/persistent\".directories = [ \"/var/lib/demo\" ];"
+                .into(),
+            files: 3,
+            bytes: 42,
+            first_seen: 1,
+            last_seen: 2,
+            writers: vec![
+                Writer {
+                    comm: "we (ird) (x".into(),
+                    unit: Some("a.service".into()),
+                },
+                Writer {
+                    comm: "plain".into(),
+                    unit: None,
+                },
+            ],
+            approximate: true,
+            paths: vec!["/var/lib/demo/db".into()],
+        };
+        assert_eq!(Row::SIGNATURE.to_string(), "(ssstttta(sas)basas)");
+        let wire = to_bytes(Context::new(LE, 0), &Row::from(&g)).unwrap();
+        let (back, _): (Row, _) = wire.deserialize().unwrap();
+        assert_eq!(GroupReport::from(back), g);
+    }
 }

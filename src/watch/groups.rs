@@ -85,13 +85,24 @@ pub enum Change {
     Gone,
 }
 
-/// A process seen writing to a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// A process seen writing to a group: in `watch.json`, on D-Bus and in
+/// `diff`'s groups. Displayed as `comm (unit)`, or `comm` without a unit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "dbus", derive(zbus::zvariant::Type))]
 pub struct Writer {
     /// `/proc/PID/comm`.
     pub comm: String,
     /// The systemd unit from `/proc/PID/cgroup`, if any.
     pub unit: Option<String>,
+}
+
+impl std::fmt::Display for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.unit {
+            Some(u) => write!(f, "{} ({u})", self.comm),
+            None => f.write_str(&self.comm),
+        }
+    }
 }
 
 /// What the caller should do after [`Table::record`].

@@ -136,12 +136,13 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
     }
 }
 
+/// The `kind` of `watch.json`.
+pub const KIND: &str = "WatchState";
+
 /// Write `state` to `file` atomically (temp file in the same directory, rename).
 pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let text = crate::output::to_json("WatchState", state)?;
-    crate::sys::fs::write_file_atomic(file, format!("{text}\n").as_bytes(), 0o600)
-        .with_context(|| format!("cannot write {}", file.display()))
+    // Names other users' files: root only.
+    crate::output::write_file(file, KIND, state, 0o600)
 }
 
 /// Read the watcher's state: over D-Bus when the daemon answers there,
@@ -161,8 +162,9 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
         return Some(("D-Bus".into(), s));
     }
     let file = root.watch_file();
-    let text = std::fs::read_to_string(&file).ok()?;
-    let mut state: WatchState = serde_json::from_str(&text).ok()?;
+    let mut state: WatchState = crate::output::read_file(&file, KIND, "the watcher rewrites it")
+        .inspect_err(|e| tracing::debug!("{e:#}"))
+        .ok()??;
     for g in &mut state.groups {
         g.path = crate::names::from_json(&g.path, g.path_hex.as_deref());
     }

@@ -309,6 +309,7 @@ let
       ++ expectEq packageAttrs.cargoLock.lockFile ../../Cargo.lock "lock file"
       ++ expectEq packageAttrs.meta.mainProgram "impermctl" "mainProgram"
       ++ expectEq packageAttrs.passthru.minimumRustVersion cargo.package.rust-version "rust-version"
+      ++ expect (has "impermctl needs Rust ${cargo.package.rust-version}, the\n`rust-version` in `Cargo.toml`" (builtins.readFile ../../README.md)) "README states Cargo.toml's rust-version"
       ++ expectEq packageAttrs.passthru.rustcVersion "1.91.1" "rustc"
       ++ expectEq packageAttrs.meta.broken false "not broken with rustc 1.91.1"
       ++ expect (!(lib.hasInfix "for dropin in" t)) "no packaged machine-id-commit drop-in"
@@ -349,7 +350,10 @@ let
   line = name: failures: if failures == [ ] then "ok ${name}\n" else "FAIL ${name}: ${lib.concatStringsSep "; " failures}\n";
 in
 {
-  report = concatMapStrings (n: line n (cases // ordering).${n}) (builtins.attrNames (cases // ordering));
+  report = concatMapStrings (n: line n (cases // ordering.cases).${n}) (
+    builtins.attrNames (cases // ordering.cases)
+  );
+  inherit (ordering) unitSets;
   seedToml = rendered seedCfg;
   # The tmpfiles rule that links the journal catalog (run.sh checks with
   # the real journalctl that its directory is read).

@@ -161,6 +161,35 @@ let
     ) (attrNames modes)
   );
 
+  # Issue 12.4: an entry owned by a user the same switch creates. The first
+  # pass cannot resolve the owner (the entry fails alone or is deferred);
+  # impermctl-owners.service binds it once users exist, at boot and on the
+  # switch (sysinit-reactivation.target restarts it after the user units;
+  # with the perl snippet, every unit restart comes after activation).
+  newUserCase =
+    mode:
+    let
+      c = configure mode "container" [
+        {
+          users.users.dave = {
+            isNormalUser = mode == "perl" || mode == "userborn";
+            home = "/home/dave";
+            group = "users";
+          };
+          environment.persistence."/persistent".users.dave.directories = [ ".ssh" ];
+        }
+      ];
+      owners = c.systemd.services.impermctl-owners;
+      gr = g c;
+    in
+    expect (hasInfix "path = \"/home/dave/.ssh\"" (rendered c)) "rendered"
+    ++ expectEq owners.serviceConfig.ExecStart (bootCmd c) "owners pass runs impermctl boot on the rendered file"
+    ++ expectEq owners.restartTriggers [ c.services.impermctl.configFile ] "rerun when the config changes (a new entry)"
+    ++ lib.optionals (mode != "perl") (
+      expect (gr.before (if mode == "sysusers" then "systemd-sysusers.service" else "userborn.service") "impermctl-owners.service") "after the users unit"
+    );
+  newUserCases = lib.mapAttrs' (m: _: lib.nameValuePair "new-user-entry-after-users-exist-${m}" (newUserCase m)) modes;
+
   # ---------------------------------------------------------------- secrets
   agenix = [
     ./standins/agenix.nix
@@ -431,4 +460,33 @@ let
       ++ expect (!((configure "perl" "container" [ ]).system.activationScripts ? impermctl-baseline)) "no snippet for it";
   };
 in
-matrix // secretsCases // hmCases // smallCases
+{
+  cases = matrix // newUserCases // secretsCases // hmCases // smallCases;
+  # The stage-2 units of each user-management mode (plus sops-nix's under
+  # sysusers), for run.sh's check with the real systemd-analyze verify.
+  unitSets = builtins.toJSON (
+    lib.mapAttrs
+      (
+        _: c:
+        lib.mapAttrs (_: u: {
+          inherit (u)
+            before
+            after
+            wants
+            requires
+            conflicts
+            wantedBy
+            requiredBy
+            ;
+          unitConfig = lib.filterAttrs (
+            k: _: builtins.elem k [ "DefaultDependencies" "RequiresMountsFor" "ConditionFirstBoot" ]
+          ) u.unitConfig;
+        }) (lib.filterAttrs (_: u: u.enable) c.systemd.services)
+      )
+      {
+        perl = configure "perl" "container" [ ];
+        sysusers = configure "sysusers" "container" (sops false sopsSecrets);
+        userborn = configure "userborn" "systemd-initrd" [ ];
+      }
+  );
+}

@@ -179,6 +179,26 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 		else
 			echo "ok baseline script: --since boot at boot, --since the switch's start ($out) during a switch"
 		fi
+		# The real binary takes both forms.
+		tree=$(mktemp -d -p "$work")
+		for since in boot "@$got"; do
+			if ! res=$("$bin" --root "$tree" --config tests/nix/expected/seed.toml baseline --since "$since" 2>&1); then
+				fail "impermctl baseline --since $since: $res"
+			fi
+		done
+	fi
+fi
+
+# 7. The module's stage-2 units, per user-management mode, loaded by the real
+# systemd-analyze verify next to the host's systemd units: no ordering
+# cycle, no unknown key, no missing unit (unitcheck.py).
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
+	if ! command -v systemd-analyze >/dev/null; then
+		if [ -n "$required" ]; then fail "units: systemd-analyze not found (Debian: systemd)"; fi
+	elif unitsets=$(evaluate unitSets 2>"$work/units.err"); then
+		python3 tests/nix/unitcheck.py "$repo" <<<"$unitsets" || fail "units: see above"
+	else
+		fail "units evaluation: $(cat "$work/units.err")"
 	fi
 fi
 

@@ -4,6 +4,8 @@
 
 mod core;
 mod entries;
+mod links;
+mod moved;
 mod perms;
 mod roots;
 mod safety;

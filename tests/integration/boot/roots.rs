@@ -210,3 +210,63 @@ fn a_second_root_that_is_a_symlink_refuses_only_its_entries() {
         "symlink",
     );
 }
+
+/// Entries that cannot be applied (wrong type on either side, an owner that
+/// does not exist yet) fail alone with their reason; the rest are bound;
+/// the exit status says something failed. Only an unparseable config
+/// refuses everything.
+#[test]
+fn an_entry_that_cannot_be_applied_fails_alone() {
+    require_root!();
+    let toml = format!(
+        "{}[[persistence.directories]]\npath = \"/srv/wrongtype\"\n[[persistence.files]]\npath = \"/etc/wrongsource\"\n[[persistence.directories]]\npath = \"/var/lib/postgresql\"\nuser = \"postgres\"\ngroup = \"postgres\"\n",
+        crate::util::SEED
+    );
+    let o = boot_with(
+        &toml,
+        "mkdir -p \"$R/srv\" \"$R/persistent/etc/wrongsource\"; echo x > \"$R/srv/wrongtype\"",
+        &[
+            "/etc/nixos",
+            "/var/log",
+            "/var/lib/nixos",
+            "/etc/machine-id",
+            "/srv/wrongtype",
+            "/var/lib/postgresql",
+            "/persistent",
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    for t in [
+        "/etc/nixos",
+        "/var/log",
+        "/var/lib/nixos",
+        "/etc/machine-id",
+    ] {
+        bound(&o, t, "/persistent");
+    }
+    assert_eq!(val(&o, "dev:/srv/wrongtype"), "");
+    assert_eq!(val(&o, "dev:/var/lib/postgresql"), "");
+    let err = block(&o, "err");
+    assert!(err.contains("/srv/wrongtype is not a directory"), "{err}");
+    assert!(
+        err.contains("/persistent/etc/wrongsource is not a regular file"),
+        "{err}"
+    );
+    assert!(err.contains("user \"postgres\" does not exist"), "{err}");
+    assert!(err.contains("3 FAILED"), "{err}");
+}
+
+#[test]
+fn only_an_unparseable_config_refuses_everything() {
+    require_root!();
+    let o = boot_with(
+        "version = 1\n[[persistence]\npath = \"/persistent\"\n",
+        "",
+        &["/persistent"],
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
+    let err = block(&o, "err");
+    assert!(err.contains("config.toml:2:"), "{err}");
+}

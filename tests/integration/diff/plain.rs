@@ -62,8 +62,11 @@ fn exit_codes_and_baseline_round_trip() {
     // Writers from the watcher's file, when it has them.
     std::fs::write(
         d.path().join("run/impermctl/watch.json"),
-        r#"{"apiVersion":"impermctl/v1","kind":"WatchState","groups":[
-            {"path":"/var/lib/x","writers":[{"comm":"foo","unit":"foo.service"},{"comm":"sh","unit":null}]}]}"#,
+        r#"{"apiVersion":"impermctl/v1","kind":"WatchState","backend":"inotify",
+            "fallback":null,"pid":0,"since":0,"watched_directories":1,"overflows":0,"groups":[
+            {"path":"/var/lib/x","kind":"directory","suggest":"","files":1,"bytes":3,
+             "first_seen":0,"last_seen":0,"approximate":false,
+             "writers":[{"comm":"foo","unit":"foo.service"},{"comm":"sh","unit":null}]}]}"#,
     )
     .unwrap();
     let o = imp(d.path(), &[]);

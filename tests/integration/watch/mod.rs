@@ -138,6 +138,8 @@ busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.githu
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
 imp status > $OUT/status.txt 2>&1 || true
 imp status --json > $OUT/status.json 2>/dev/null || true
+busctl --system --json=short call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/rows.json 2>&1 || true
+cp "$R/run/impermctl/watch.json" $OUT/watch-at-status.json
 rmdir $CG 2>/dev/null || true
 stop_watch
 kill $MP
@@ -204,7 +206,7 @@ kill $MP
     assert!(msg.starts_with("the reboot will discard 10,001 files, 6 B, in 2 directories: /var/lib/demo (1 file, 6 B), /srv/big (10,000 files, 0 B)"), "{msg}");
     let root = std::fs::read_to_string(out.join("root.txt")).unwrap();
     assert!(
-        root.starts_with("a(sttttas) 2 \"/var/lib/demo\" 1 6 "),
+        root.starts_with("a(ssstttta(sas)basas) 2 \"/var/lib/demo\" \"directory\" "),
         "{root}"
     );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
@@ -221,6 +223,33 @@ kill $MP
     let sj: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("status.json")).unwrap()).unwrap();
     assert_eq!(sj["watcher"]["backend"], backend, "{sj}");
+    // D-Bus carries the same groups as watch.json, field by field.
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("watch-at-status.json")).unwrap())
+            .unwrap();
+    let rows = std::fs::read_to_string(out.join("rows.json")).unwrap();
+    let rows: Value = serde_json::from_str(&rows).expect(&rows);
+    let from_bus: Vec<Value> = rows["data"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let writers: Vec<Value> = r[7]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| serde_json::json!({"comm": w[0], "unit": w[1].get(0)}))
+                .collect();
+            let mut g = serde_json::json!({"path": r[0], "kind": r[1], "suggest": r[2],
+                "files": r[3], "bytes": r[4], "first_seen": r[5], "last_seen": r[6],
+                "writers": writers, "approximate": r[8], "paths": r[9]});
+            if let Some(hex) = r[10].get(0) {
+                g["path_hex"] = hex.clone();
+            }
+            g
+        })
+        .collect();
+    assert_eq!(Value::from(from_bus), file["groups"], "{rows}");
     let status = std::fs::read_to_string(out.join("status.txt")).unwrap();
     assert!(
         status.contains(&format!("watcher: {backend}")) && status.contains("/srv/big"),

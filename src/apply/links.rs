@@ -1,0 +1,144 @@
+//! Symlinks as data (see `plan::links`): store the link found at a target as
+//! its persistent source, and recreate a stored link at a missing target.
+//! Both keep the link's text and owner, work beneath held directory fds,
+//! follow nothing, and are atomic: a temporary link is created, given its
+//! owner, then renamed into place (killed midway, the old state is intact
+//! and a stale temporary is replaced by the next run).
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rustix::fs::{FileType, OFlags, RenameFlags};
+use tracing::info;
+
+use super::Cx;
+use super::facts::rel;
+use super::ops::{ctx, ensure_source_dir, ensure_target_dir, parent_of, srel};
+use crate::config::Entry;
+use crate::sys::fs;
+use crate::sys::meta::stat_at;
+
+/// The text and owner of the symlink `name` in `dir`.
+fn read_link(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    shown: &Path,
+) -> anyhow::Result<(PathBuf, u32, u32)> {
+    let m = stat_at(dir, name).with_context(|| format!("cannot look at {}", shown.display()))?;
+    if m.file_type != FileType::Symlink {
+        bail!("{} is no longer a symlink; left alone", shown.display());
+    }
+    let text = fs::readlink_at(dir, name)
+        .with_context(|| format!("cannot read the link {}", shown.display()))?;
+    Ok((PathBuf::from(OsStr::from_bytes(&text)), m.uid, m.gid))
+}
+
+/// Create the link `name` → `text` owned by `uid:gid` in `dir`, atomically;
+/// `replace`: over an existing name (else an existing name is an error).
+fn place_link(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    text: &Path,
+    (uid, gid): (u32, u32),
+    replace: bool,
+) -> std::io::Result<()> {
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".impermctl-link-{}", std::process::id()));
+    let _ = fs::unlink_at(dir, &tmp, false);
+    rustix::fs::symlinkat(text, dir, &tmp)?;
+    let placed = fs::chown_at(dir, &tmp, uid, gid).and_then(|()| {
+        let flags = if replace {
+            RenameFlags::empty()
+        } else {
+            RenameFlags::NOREPLACE
+        };
+        Ok(rustix::fs::renameat_with(dir, &tmp, dir, name, flags)?)
+    });
+    if placed.is_err() {
+        let _ = fs::unlink_at(dir, &tmp, false);
+    }
+    placed
+}
+
+/// Store the symlink at the target as the entry's source (replacing a
+/// stored link; never a file or directory: the plan refused those).
+pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let rfd = cx.h.root.as_fd();
+    let (tparent, tname) = fs::split(rel(&e.path))?;
+    let tdir = ctx(
+        fs::open_beneath(rfd, tparent, OFlags::PATH | OFlags::DIRECTORY),
+        rfd,
+        tparent,
+        &e.path,
+    )?;
+    let (text, uid, gid) = read_link(tdir.as_fd(), tname, &e.path)?;
+    let sparent = parent_of(srel(e));
+    ensure_source_dir(cx, e, sparent, false)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let sdir = ctx(
+        fs::open_beneath(pfd, sparent, OFlags::RDONLY | OFlags::DIRECTORY),
+        pfd,
+        sparent,
+        &e.source,
+    )?;
+    let name = e
+        .source
+        .file_name()
+        .context("the source has no file name")?;
+    if let Ok(m) = stat_at(sdir.as_fd(), name)
+        && m.file_type != FileType::Symlink
+    {
+        bail!("{} appeared while planning; left alone", e.source.display());
+    }
+    place_link(sdir.as_fd(), name, &text, (uid, gid), true).with_context(|| {
+        format!(
+            "cannot store the symlink {} as {}",
+            e.path.display(),
+            e.source.display()
+        )
+    })?;
+    rustix::fs::fsync(&sdir).with_context(|| format!("cannot sync {}", e.source.display()))?;
+    info!(path = %e.path.display(), source = %e.source.display(), "stored the symlink (to {}) in persistence", text.display());
+    Ok(())
+}
+
+/// Recreate at the missing target the symlink stored as the source.
+pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let sparent = parent_of(srel(e));
+    let sdir = ctx(
+        fs::open_beneath(pfd, sparent, OFlags::PATH | OFlags::DIRECTORY),
+        pfd,
+        sparent,
+        &e.source,
+    )?;
+    let name = e
+        .source
+        .file_name()
+        .context("the source has no file name")?;
+    let (text, uid, gid) = read_link(sdir.as_fd(), name, &e.source)?;
+    let (tparent, tname) = fs::split(rel(&e.path))?;
+    ensure_target_dir(cx, e, tparent, false)?;
+    let rfd = cx.h.root.as_fd();
+    let tdir = ctx(
+        fs::open_beneath(rfd, tparent, OFlags::PATH | OFlags::DIRECTORY),
+        rfd,
+        tparent,
+        &e.path,
+    )?;
+    place_link(tdir.as_fd(), tname, &text, (uid, gid), false).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!("{} appeared while planning; left alone", e.path.display())
+        } else {
+            anyhow::anyhow!(
+                "cannot recreate the symlink {} (to {}): {err}",
+                e.path.display(),
+                text.display()
+            )
+        }
+    })
+}

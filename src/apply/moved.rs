@@ -1,0 +1,108 @@
+//! The operations of a moved entry (see `plan::moved`): migrate the data of
+//! the previous source into the new one, atomically, keeping the previous
+//! copy; detach the bind of the previous source.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rustix::fs::{FileType, OFlags};
+use tracing::info;
+
+use super::Cx;
+use super::facts::rel;
+use super::ops::{ctx, ensure_source_dir, parent_of, srel};
+use crate::config::{Entry, Kind};
+use crate::sys::meta::stat_at;
+use crate::sys::{fs, mount};
+
+/// Copy `from` (the previous source) to the entry's new source. A new
+/// source that is an empty directory is replaced; one that already holds a
+/// faithful copy (a run killed after the copy) is accepted; any other data
+/// there refuses the entry with the commands that resolve it.
+pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
+    let parent = parent_of(srel(e));
+    ensure_source_dir(cx, e, parent, false)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let dir = ctx(
+        fs::open_beneath(pfd, parent, OFlags::PATH | OFlags::DIRECTORY),
+        pfd,
+        parent,
+        &e.source,
+    )?;
+    let name = e
+        .source
+        .file_name()
+        .context("the source has no file name")?;
+    let (old, new) = (cx.root.host(from), cx.root.host(&e.source));
+    if let Ok(m) = stat_at(dir.as_fd(), name) {
+        // An empty directory is removed (rmdir refuses anything else).
+        let emptied = m.file_type == FileType::Directory
+            && e.kind == Kind::Directory
+            && fs::unlink_at(dir.as_fd(), name, true).is_ok();
+        if !emptied {
+            match crate::copy::compare_trees(&old, &new, crate::copy::Differ { content: true })? {
+                None => {
+                    info!(path = %e.path.display(), "{} already holds a faithful copy of {}", e.source.display(), from.display());
+                    return Ok(());
+                }
+                Some(diff) => bail!(
+                    "{} moved from {} to {}, and both hold different data ({diff}): merge them by hand, or keep only one (`mv {} {}.bak`), then run `impermctl boot` again",
+                    e.path.display(),
+                    from.display(),
+                    e.source.display(),
+                    e.source.display(),
+                    e.source.display()
+                ),
+            }
+        }
+    }
+    let stats = crate::copy::copy_tree_atomic(&old, &new).with_context(|| {
+        format!(
+            "cannot migrate {} from {} to {} (nothing changed: the data is still at {})",
+            e.path.display(),
+            from.display(),
+            e.source.display(),
+            from.display()
+        )
+    })?;
+    info!(
+        path = %e.path.display(),
+        entries = stats.entries,
+        bytes = stats.bytes,
+        "migrated {} from {} to {}; the previous copy is kept (remove it when you no longer need it)",
+        e.path.display(),
+        from.display(),
+        e.source.display()
+    );
+    Ok(())
+}
+
+/// Detach the bind of the previous source from the target; the mount point
+/// stays for the new bind.
+pub(super) fn detach(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
+    let rfd = cx.h.root.as_fd();
+    let trel = rel(&e.path);
+    let tfd = ctx(
+        fs::open_beneath(rfd, trel, OFlags::PATH),
+        rfd,
+        trel,
+        &e.path,
+    )?;
+    if !mount::is_mount_root(tfd.as_fd())? {
+        bail!(
+            "{} is no longer bound from {}",
+            e.path.display(),
+            from.display()
+        );
+    }
+    mount::detach(tfd.as_fd()).with_context(|| {
+        format!(
+            "cannot detach the bind of {} from {}",
+            from.display(),
+            e.path.display()
+        )
+    })?;
+    cx.utab_drop.push(e.path.clone());
+    Ok(())
+}

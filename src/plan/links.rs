@@ -1,0 +1,188 @@
+//! Symlinks as data. Some state is a symlink (`/etc/localtime` set by hand,
+//! a state directory that is a link to elsewhere). impermctl never follows
+//! such a link; it persists the link itself: the link found at the target
+//! is stored as the persistent source (same text, same owner), and a link
+//! stored as the source is recreated at the missing target at boot.
+//! impermanence cannot do this (it refuses or follows them).
+
+use std::path::Path;
+
+use super::{Facts, Node, Op, What, Why};
+use crate::config::{Entry, Kind};
+
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::Directory => "directory",
+        Kind::File => "file",
+    }
+}
+
+/// The source is a stored symlink (to `stored`): recreate it at the target,
+/// keep it when the same link is there, store the live one when the target
+/// is another link (the live system changed it), refuse real data.
+pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
+    match &f.target {
+        Node::Missing => What::Do {
+            ops: vec![Op::RestoreLink],
+        },
+        Node::Symlink { to } if to == stored => What::Skip(Why::LinkInPlace),
+        Node::Symlink { to } if *to == e.source => What::Fail {
+            error: format!(
+                "{} links to its own persistent source {}, which is itself a symlink (to {}): remove {} so that the stored link is recreated",
+                e.path.display(),
+                e.source.display(),
+                stored.display(),
+                e.path.display()
+            ),
+        },
+        Node::Symlink { .. } => What::Do {
+            ops: vec![Op::StoreLink],
+        },
+        Node::Unprobed => What::Skip(Why::LinkInPlace),
+        other => What::Fail {
+            error: format!(
+                "{} is a {} on the ephemeral root, but its persistent copy {} is a symlink (to {}): keep one of them: move {} away to get the stored link back, or remove the link {} to persist the {} instead",
+                e.path.display(),
+                node_word(other),
+                e.source.display(),
+                stored.display(),
+                e.path.display(),
+                e.source.display(),
+                kind_word(e.kind),
+            ),
+        },
+    }
+}
+
+/// The target is a symlink (to `to`) that is not impermctl's own link to
+/// the source: with no persistent copy it is stored as one; a persistent
+/// file or directory is never replaced by it.
+pub(super) fn plan_live_link(e: &Entry, f: &Facts, to: &Path) -> What {
+    if *to == e.source {
+        return What::Fail {
+            error: format!(
+                "{} is a symlink to its own persistent source {}; a declared directory is bound, not linked: remove the link and run `impermctl boot` again",
+                e.path.display(),
+                e.source.display()
+            ),
+        };
+    }
+    match &f.source {
+        Node::Missing | Node::MissingParent => What::Do {
+            ops: vec![Op::StoreLink],
+        },
+        other => What::Fail {
+            error: format!(
+                "{} is a symlink (to {}), but its persistent copy {} is a {}: keep one of them: remove the link to use the persistent data (then run `impermctl boot` again), or move {} away to persist the link",
+                e.path.display(),
+                to.display(),
+                e.source.display(),
+                node_word(other),
+                e.source.display()
+            ),
+        },
+    }
+}
+
+fn node_word(n: &Node) -> &'static str {
+    match n {
+        Node::Dir { .. } => "directory",
+        Node::File { .. } => "regular file",
+        Node::Symlink { .. } => "symlink",
+        _ => "special file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Mounted, plan_entry};
+
+    fn entry(kind: Kind, path: &str) -> Entry {
+        crate::config::parse(
+            &format!(
+                "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.{}]]\npath = \"{path}\"\n",
+                if kind == Kind::File { "files" } else { "directories" }
+            ),
+            Path::new("c.toml"),
+        )
+        .unwrap()
+        .entries
+        .remove(0)
+    }
+
+    fn facts(target: Node, source: Node) -> Facts {
+        Facts {
+            target,
+            source,
+            mounted: Mounted::No,
+        }
+    }
+
+    fn link(to: &str) -> Node {
+        Node::Symlink { to: to.into() }
+    }
+
+    fn ops(w: What) -> Vec<Op> {
+        match w {
+            What::Do { ops } => ops,
+            w => panic!("{w:?}"),
+        }
+    }
+
+    #[test]
+    fn links_are_stored_and_recreated() {
+        let zone = "/etc/zoneinfo/Europe/Prague";
+        for kind in [Kind::File, Kind::Directory] {
+            let e = entry(kind, "/etc/localtime");
+            // Live link, no persistent copy: stored (parents created by the op).
+            for s in [Node::Missing, Node::MissingParent] {
+                assert_eq!(ops(plan_entry(&e, &facts(link(zone), s))), [Op::StoreLink]);
+            }
+            // Stored link, fresh root: recreated.
+            assert_eq!(
+                ops(plan_entry(&e, &facts(Node::Missing, link(zone)))),
+                [Op::RestoreLink]
+            );
+            // Same link on both sides: nothing to do (idempotent).
+            assert_eq!(
+                plan_entry(&e, &facts(link(zone), link(zone))),
+                What::Skip(Why::LinkInPlace)
+            );
+            // Changed on the live system: the live link is stored.
+            assert_eq!(
+                ops(plan_entry(
+                    &e,
+                    &facts(link("/etc/zoneinfo/UTC"), link(zone))
+                )),
+                [Op::StoreLink]
+            );
+            // Real data on one side, a link on the other: refused, with both named.
+            for (t, s) in [
+                (Node::File { len: 3 }, link(zone)),
+                (Node::Dir { empty: false }, link(zone)),
+                (link(zone), Node::File { len: 3 }),
+                (link(zone), Node::Dir { empty: true }),
+            ] {
+                match plan_entry(&e, &facts(t.clone(), s.clone())) {
+                    What::Fail { error } => {
+                        assert!(error.contains("keep one of them"), "{error}")
+                    }
+                    w => panic!("{t:?} {s:?}: {w:?}"),
+                }
+            }
+        }
+        // A directory entry linked to its own source is not data.
+        let e = entry(Kind::Directory, "/var/lib/app");
+        assert!(matches!(
+            plan_entry(&e, &facts(link("/persistent/var/lib/app"), Node::Missing)),
+            What::Fail { .. }
+        ));
+        // A file entry linked to its own source is impermctl's link.
+        let e = entry(Kind::File, "/etc/adjtime");
+        assert_eq!(
+            plan_entry(&e, &facts(link("/persistent/etc/adjtime"), Node::Missing)),
+            What::Skip(Why::AlreadyLinked)
+        );
+    }
+}
