@@ -1,5 +1,9 @@
 //! Machine output: every `--json` document, and every record in
-//! `/run/impermctl`, is `{"apiVersion":"impermctl/v1","kind":…, …}`.
+//! `/run/impermctl`, is `{"api_version":"impermctl/v2","kind":"<Kind>", …}`,
+//! with one vocabulary (see `schemas/README.md`): keys and enum values in
+//! snake_case, `kind` only for the document kind, `type` (`directory` or
+//! `file`, or a file type) for what a path is. Each `--json` kind has a
+//! JSON Schema in `schemas/`.
 
 use std::path::Path;
 
@@ -8,12 +12,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The API version of every JSON document impermctl prints.
-pub const API_VERSION: &str = "impermctl/v1";
+pub const API_VERSION: &str = "impermctl/v2";
 
 /// A versioned document wrapping a payload.
 #[derive(Debug, Serialize)]
 pub struct Document<'a, T: Serialize> {
-    #[serde(rename = "apiVersion")]
+    #[serde(rename = "api_version")]
     api_version: &'static str,
     kind: &'a str,
     #[serde(flatten)]
@@ -67,7 +71,8 @@ pub fn read_file<T: DeserializeOwned>(
 ) -> anyhow::Result<Option<T>> {
     #[derive(Deserialize)]
     struct Envelope<B> {
-        #[serde(rename = "apiVersion")]
+        // v1 records (an older impermctl earlier in the same boot) still read.
+        #[serde(alias = "apiVersion")]
         api_version: String,
         kind: String,
         #[serde(flatten)]
@@ -85,7 +90,7 @@ pub fn read_file<T: DeserializeOwned>(
         )
     })?;
     anyhow::ensure!(
-        doc.api_version == API_VERSION && doc.kind == kind,
+        [API_VERSION, "impermctl/v1"].contains(&doc.api_version.as_str()) && doc.kind == kind,
         "{} is a {} {} document, expected {API_VERSION} {kind}; {remedy}",
         file.display(),
         doc.api_version,

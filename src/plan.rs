@@ -23,7 +23,7 @@ pub const MACHINE_ID: &str = "/etc/machine-id";
 
 /// What is at a path (never following symlinks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "is", rename_all = "kebab-case")]
+#[serde(tag = "is", rename_all = "snake_case")]
 pub enum Node {
     /// Nothing there.
     Missing,
@@ -61,7 +61,7 @@ pub enum Node {
 
 /// What is mounted on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "is", rename_all = "kebab-case")]
+#[serde(tag = "is", rename_all = "snake_case")]
 pub enum Mounted {
     /// Nothing.
     No,
@@ -103,7 +103,7 @@ pub struct Observed {
 
 /// One operation of a step, executed in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Create the missing source (directories: with the declared owner and
     /// mode; files: their missing parents).
@@ -150,7 +150,7 @@ pub enum Op {
 
 /// Why nothing is done for an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "why", rename_all = "kebab-case")]
+#[serde(tag = "why", rename_all = "snake_case")]
 pub enum Why {
     /// Already bind-mounted from its source.
     AlreadyBound,
@@ -181,7 +181,7 @@ pub enum Why {
 
 /// What happens to one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum What {
     /// Run these operations.
     Do {
@@ -203,6 +203,7 @@ pub struct Step {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// The persistent source.
     pub source: PathBuf,

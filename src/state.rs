@@ -27,6 +27,7 @@ pub struct Recorded {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type", alias = "kind")]
     pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,

@@ -85,6 +85,8 @@ done
 "$root/usr/bin/impermctl" generate man "$stage/man"
 install -d "$root/usr/share/man/man1"
 for m in "$stage"/man/*.1; do gzip -9n -c "$m" >"$root/usr/share/man/man1/$(basename "$m").gz"; done
+install -d "$root/usr/share/man/man5"
+for m in "$stage"/man/*.5; do gzip -9n -c "$m" >"$root/usr/share/man/man5/$(basename "$m").gz"; done
 "$root/usr/bin/impermctl" generate completions "$stage/completions"
 install -D -m 0644 "$stage/completions/impermctl.bash" "$root/usr/share/bash-completion/completions/impermctl"
 install -D -m 0644 "$stage/completions/_impermctl" "$root/usr/share/zsh/vendor-completions/_impermctl"

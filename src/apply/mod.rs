@@ -41,7 +41,7 @@ pub struct Cx<'a> {
 
 /// How one step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Bind-mounted now.
     Bound,
@@ -66,6 +66,7 @@ pub struct StepReport {
     /// The path on the ephemeral root.
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// Its persistent source.
     pub source: PathBuf,

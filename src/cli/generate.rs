@@ -1,5 +1,7 @@
 //! `impermctl generate {man,completions} DIR`: packaging artefacts rendered
-//! from the same clap definition as the parser.
+//! from the same clap definition as the parser. Hidden commands and flags
+//! (`generate` itself, `--shadowed-helper`, `--capture-baseline`, …) appear
+//! in neither.
 
 use std::path::PathBuf;
 
@@ -21,15 +23,73 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&a.dir)
         .with_context(|| format!("cannot create {}", a.dir.display()))?;
-    let cmd = super::command();
     if a.what == "man" {
-        clap_mangen::generate_to(cmd, &a.dir).context("cannot write the man pages")?;
+        for (name, text) in super::man::pages().context("cannot render the man pages")? {
+            let p = a.dir.join(&name);
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        }
     } else {
         use clap_complete::Shell;
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-            clap_complete::generate_to(shell, &mut super::command(), "impermctl", &a.dir)
+            clap_complete::generate_to(shell, &mut visible(), "impermctl", &a.dir)
                 .with_context(|| format!("cannot write {shell} completions"))?;
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The command line without hidden subcommands and flags: clap_complete
+/// would offer them (`generate`, `--shadowed-helper`, `--sample-paths`, …).
+pub fn visible() -> clap::Command {
+    let mut full = super::command();
+    full.build();
+    prune(&full, "impermctl")
+}
+
+fn prune(cmd: &clap::Command, name: &'static str) -> clap::Command {
+    let mut out = clap::Command::new(name)
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .disable_help_subcommand(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    if cmd.get_version().is_some() {
+        out = out.version(env!("CARGO_PKG_VERSION"));
+    }
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap wants 'static names; this runs once, for packagers.
+        let n: &'static str = Box::leak(sub.get_name().to_owned().into_boxed_str());
+        out = out.subcommand(prune(sub, n));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn completions_offer_nothing_hidden() {
+        let cmd = super::visible();
+        cmd.clone().debug_assert();
+        let mut names = Vec::new();
+        for sub in cmd.get_subcommands() {
+            names.push(sub.get_name().to_owned());
+            for a in sub.get_arguments() {
+                names.extend(a.get_long().map(str::to_owned));
+            }
+        }
+        for hidden in [
+            "generate",
+            "shadowed-helper",
+            "capture-baseline",
+            "sample-paths",
+            "json-every",
+        ] {
+            assert!(!names.iter().any(|n| n == hidden), "{hidden} offered");
+        }
+        for shown in ["diff", "persist", "suggest", "root", "color", "mountinfo"] {
+            assert!(names.iter().any(|n| n == shown), "{shown} missing");
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod baseline;
 mod boot;
 mod diff;
 mod generate;
+mod man;
 mod persist;
 mod status;
 mod verify;
@@ -28,6 +29,8 @@ mod watch;
 #[command(
     name = "impermctl",
     version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
     max_term_width = 100,
     after_help = EXAMPLES_SHORT,
     after_long_help = EXAMPLES
@@ -38,6 +41,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The first line of `-h` and `--help` alike (clap would drop the period
+/// from one of them only).
+const ABOUT: &str = "Make an ephemeral-root system safe to live on.";
+
+const LONG_ABOUT: &str = "Make an ephemeral-root system safe to live on.
+
+Verifies the layout (/, /nix, /persistent), bind-mounts the persisted paths at
+boot, warns about writes that the next reboot will discard, and tells you what
+you are about to lose.";
 
 /// The examples of `impermctl --help` (also the man page's EXAMPLES).
 pub const EXAMPLES: &str = "\
@@ -108,8 +121,36 @@ impl Global {
             );
             return Ok((Settings::fallback(&self.config), Some(notice)));
         }
-        Ok((config::load(&self.config)?, None))
+        let settings = config::load(&self.config)?;
+        check_skips(&settings)?;
+        Ok((settings, None))
     }
+}
+
+/// `layout.skip_checks` may name only checks that exist and never find
+/// anything fatal (a safety check cannot be switched off in the config).
+fn check_skips(settings: &Settings) -> anyhow::Result<()> {
+    use crate::layout::{CHECKS, Severity};
+    for name in &settings.layout.skip_checks {
+        match CHECKS.iter().find(|c| c.name == name.as_str()) {
+            None => {
+                let near = CHECKS
+                    .iter()
+                    .min_by_key(|c| strsim::levenshtein(c.name, name))
+                    .map_or("", |c| c.name);
+                bail!(
+                    "{}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)",
+                    settings.file.display()
+                )
+            }
+            Some(c) if c.severity == Severity::Fatal => bail!(
+                "{}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\"",
+                settings.file.display()
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `--root DIR`: absolute, existing, a directory; returned with symlinks resolved.

@@ -22,6 +22,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct EntryReport {
     path: PathBuf,
+    #[serde(rename = "type")]
     kind: Kind,
     source: PathBuf,
     #[serde(flatten)]
@@ -37,6 +38,9 @@ struct Report<'a> {
     entries: Vec<EntryReport>,
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
+    /// Paths moved with `impermctl persist` during this boot that the config
+    /// does not declare yet: the next boot does not bind them again.
+    moved_by_persist: Vec<crate::persist::Record>,
 }
 
 /// Run `impermctl status`.
@@ -59,6 +63,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             },
         })
         .collect();
+    let mut moved = crate::persist::records(&root).unwrap_or_else(|e| {
+        tracing::warn!("{e:#}");
+        Vec::new()
+    });
+    moved.retain(|r| !settings.entries.iter().any(|e| e.path == r.path));
     if a.json {
         crate::output::print_json(
             "Status",
@@ -68,6 +77,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 findings: &v.findings,
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
+                moved_by_persist: moved,
             },
         )?;
         return Ok(super::verify::exit_for(&v));
@@ -98,14 +108,38 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             }
             EntryState::Covered { by } => format!("covered by {}", show(by)),
         };
-        let kind = match e.kind {
-            Kind::Directory => "dir ",
-            Kind::File => "file",
-        };
-        writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
+        writeln!(out, "  {} {:<28} {state}", kind_word(e.kind), show(&e.path))?;
     }
+    print_moved(&mut out, &moved)?;
     crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
+}
+
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::Directory => "dir ",
+        Kind::File => "file",
+    }
+}
+
+/// Paths `persist` bound that the config does not declare: each with the
+/// line that keeps it.
+fn print_moved(out: &mut impl Write, moved: &[crate::persist::Record]) -> std::io::Result<()> {
+    use crate::names::show;
+    if !moved.is_empty() {
+        writeln!(out, "\nmoved with `impermctl persist` ({}):", moved.len())?;
+    }
+    for r in moved {
+        writeln!(
+            out,
+            "  {} {:<28} bound from {}; not in the config yet: lost at the next boot unless added:\n       {}",
+            kind_word(r.kind),
+            show(&r.path),
+            show(&r.source),
+            crate::group::suggest_nix(&r.root, &r.path, r.kind)
+        )?;
+    }
+    Ok(())
 }
 
 /// What to tell the user about an entry that is not in place: run `boot`

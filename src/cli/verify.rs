@@ -74,7 +74,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             })
             .collect();
         if a.json {
-            crate::output::print_json("CheckList", &serde_json::json!({ "checks": list }))?;
+            #[derive(Serialize)]
+            struct CheckList {
+                checks: Vec<CheckInfo>,
+            }
+            crate::output::print_json("CheckList", &CheckList { checks: list })?;
         } else {
             let mut out = std::io::stdout().lock();
             for c in list {

@@ -37,12 +37,13 @@ impl Locator<'_> {
     ) -> ConfigError {
         let (line, column) = span.map_or((0, 0), |s| line_col(self.text, s.start));
         ConfigError {
-            file: self.file.to_path_buf(),
+            file: self.file.into(),
             line,
             column,
             field: field.into(),
             message: message.into(),
             fix: fix.into(),
+            also: Box::new([]),
         }
     }
 
@@ -145,6 +146,7 @@ const KNOWN: &[&str] = &[
     "ephemeral_root",
     "persistent_must_differ",
     "on_failure",
+    "skip_checks",
     "path",
     "hide_mounts",
     "allow_trash",

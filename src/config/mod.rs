@@ -47,6 +47,10 @@ pub struct Layout {
     pub persistent_must_differ: bool,
     /// What `boot` does on a fatal finding.
     pub on_failure: OnFailure,
+    /// Checks not run by `verify`, `status` and `boot` (`layout.skip_checks`,
+    /// for a deliberate layout; e.g. `recommended-paths`). The CLI rejects
+    /// unknown names and checks that can be fatal.
+    pub skip_checks: Vec<String>,
 }
 
 /// `layout.ephemeral_root`.
@@ -187,12 +191,14 @@ impl Default for Watch {
     }
 }
 
-/// A config error, located in the file.
+/// A config error, located in the file. `also` holds the file's other
+/// errors, in file order, so that one run reports them all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{loc}: {field}: {message}\n  fix: {fix}", file = file.display(), loc = location(*line, *column))]
+#[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = file.display(), loc = location(*line, *column), more = more(also))]
 pub struct ConfigError {
-    /// The config file.
-    pub file: PathBuf,
+    /// The config file (boxed: with `also`, the error stays small enough
+    /// to return by value).
+    pub file: Box<Path>,
     /// 1-based line (0 when unknown).
     pub line: usize,
     /// 1-based column (0 when unknown).
@@ -203,6 +209,23 @@ pub struct ConfigError {
     pub message: String,
     /// How to fix it.
     pub fix: String,
+    /// The other errors of the same file, after this one.
+    pub also: Box<[ConfigError]>,
+}
+
+impl ConfigError {
+    /// One error for several, in file order (`None` for none).
+    pub fn combine(mut all: Vec<ConfigError>) -> Option<ConfigError> {
+        all.sort_by_key(|e| (e.line == 0, e.line, e.column));
+        let mut it = all.into_iter();
+        let mut first = it.next()?;
+        first.also = it.collect();
+        Some(first)
+    }
+}
+
+fn more(also: &[ConfigError]) -> String {
+    also.iter().map(|e| format!("\n{e}")).collect()
 }
 
 fn location(line: usize, column: usize) -> String {
@@ -235,7 +258,7 @@ pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
         let before = String::from_utf8_lossy(&b[..at]);
         let (line, column) = locate::line_col(&before, at);
         ConfigError {
-            file: file.to_path_buf(),
+            file: file.into(),
             line,
             column,
             field: "(file)".into(),
@@ -247,6 +270,7 @@ pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
                 "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {0} > {0}.new`, check it, then move it over)",
                 file.display()
             ),
+            also: Box::new([]),
         }
     })
 }
@@ -295,6 +319,7 @@ impl Default for Layout {
             ephemeral_root: EphemeralRoot::Auto,
             persistent_must_differ: true,
             on_failure: OnFailure::Refuse,
+            skip_checks: Vec::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub(super) struct RawLayout {
     pub ephemeral_root: Option<EphemeralRoot>,
     pub persistent_must_differ: Option<bool>,
     pub on_failure: Option<OnFailure>,
+    pub skip_checks: Option<Vec<String>>,
 }
 
 /// One `[[persistence]]` block.
@@ -33,12 +34,64 @@ pub(super) struct RawRoot {
     pub path: Option<Spanned<String>>,
     pub hide_mounts: Option<bool>,
     pub allow_trash: Option<bool>,
-    pub directories: Option<Vec<Spanned<RawDirectory>>>,
-    pub files: Option<Vec<Spanned<RawFile>>>,
+    pub directories: Option<Vec<Spanned<Shorthand<RawDirectory>>>>,
+    pub files: Option<Vec<Spanned<Shorthand<RawFile>>>>,
+}
+
+/// An entry as a table or, as impermanence's Nix options allow, a bare
+/// path string: `directories = [ "/etc/nixos", "/var/log" ]`.
+#[derive(Debug)]
+pub(super) enum Shorthand<T> {
+    /// `"/var/log"`.
+    Path(String),
+    /// `{ path = "/var/log", … }` or `[[persistence.directories]]`.
+    Table(T),
+}
+
+impl<T: WithPath> Shorthand<T> {
+    /// The table, with a bare path turned into one whose `path` carries
+    /// `span` (the string's own span).
+    pub fn into_table(self, span: std::ops::Range<usize>) -> T {
+        match self {
+            Shorthand::Path(p) => T::with_path(Spanned::new(span, p)),
+            Shorthand::Table(t) => t,
+        }
+    }
+}
+
+/// An entry table that can be made from its path alone.
+pub(super) trait WithPath {
+    /// The entry with only `path` set.
+    fn with_path(path: Spanned<String>) -> Self;
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Shorthand<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a path such as \"/var/log\" or a table such as { path = \"/var/log\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Shorthand::Path(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Shorthand::Table)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// One `[[persistence.directories]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDirectory {
     pub path: Option<Spanned<String>>,
@@ -51,14 +104,32 @@ pub(super) struct RawDirectory {
     pub home: Option<Spanned<String>>,
 }
 
+impl WithPath for RawDirectory {
+    fn with_path(path: Spanned<String>) -> Self {
+        RawDirectory {
+            path: Some(path),
+            ..RawDirectory::default()
+        }
+    }
+}
+
 /// One `[[persistence.files]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     pub path: Option<Spanned<String>>,
     pub method: Option<FileMethod>,
     pub parent: Option<RawPerms>,
     pub home: Option<Spanned<String>>,
+}
+
+impl WithPath for RawFile {
+    fn with_path(path: Spanned<String>) -> Self {
+        RawFile {
+            path: Some(path),
+            ..RawFile::default()
+        }
+    }
 }
 
 /// `parent = { user, group, mode }`.

@@ -41,7 +41,45 @@ impl Origin {
     }
 }
 
+/// Validate the whole file, collecting every error (in file order) rather
+/// than stopping at the first: one bad entry never hides the others.
 pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result<Settings> {
+    let mut errors = Vec::new();
+    if let Err(e) = check_version(&raw, loc) {
+        errors.push(e);
+    }
+    let watch = watch(raw.watch, loc).map_err(|e| errors.push(e)).ok();
+    let blocks = raw.persistence.unwrap_or_default();
+    let roots = match validate_roots(&blocks, loc) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(e);
+            return Err(ConfigError::combine(errors).expect("an error"));
+        }
+    };
+    let defaults = Layout::default();
+    let layout = raw.layout.map_or(defaults.clone(), |l| Layout {
+        ephemeral_root: l.ephemeral_root.unwrap_or(defaults.ephemeral_root),
+        persistent_must_differ: l
+            .persistent_must_differ
+            .unwrap_or(defaults.persistent_must_differ),
+        on_failure: l.on_failure.unwrap_or(defaults.on_failure),
+        skip_checks: l.skip_checks.unwrap_or_default(),
+    });
+    let entries = validate_entries(blocks, &roots, loc, &mut errors);
+    if let Some(e) = ConfigError::combine(errors) {
+        return Err(e);
+    }
+    Ok(Settings {
+        file: file.to_path_buf(),
+        layout,
+        roots: roots.into_iter().map(|(r, _)| r).collect(),
+        entries,
+        watch: watch.expect("no error, so a watch section"),
+    })
+}
+
+fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Result<()> {
     match &raw.version {
         None => {
             return Err(loc.error(
@@ -61,18 +99,16 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
         }
         Some(_) => {}
     }
-    let defaults = Layout::default();
-    let layout = raw.layout.map_or(defaults.clone(), |l| Layout {
-        ephemeral_root: l.ephemeral_root.unwrap_or(defaults.ephemeral_root),
-        persistent_must_differ: l
-            .persistent_must_differ
-            .unwrap_or(defaults.persistent_must_differ),
-        on_failure: l.on_failure.unwrap_or(defaults.on_failure),
-    });
+    Ok(())
+}
 
-    let blocks = raw.persistence.unwrap_or_default();
-    let roots = validate_roots(&blocks, loc)?;
-
+/// Every entry of every block; the bad ones go to `errors`.
+fn validate_entries(
+    blocks: Vec<Spanned<RawRoot>>,
+    roots: &[(PersistenceRoot, Range<usize>)],
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut seen: HashMap<PathBuf, Origin> = HashMap::new();
     for (i, block) in blocks.into_iter().enumerate() {
@@ -86,70 +122,67 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
         {
             let field = format!("persistence[{i}].directories[{j}]");
             let span = d.span();
-            let d = d.into_inner();
-            let path = entry_path(d.path.as_ref(), &span, &field, &roots, loc)?;
-            let sp = d.path.as_ref().map_or(span, Spanned::span);
-            let home = home_dir(d.home.as_ref(), &path, &field, loc)?;
-            check_duplicate(
-                &mut seen,
-                &path,
-                Kind::Directory,
-                &root.path,
-                &sp,
-                &field,
-                loc,
-            )?;
-            entries.push(Entry {
-                kind: Kind::Directory,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
-                path,
-                root: root.path.clone(),
-                perms: perms(
-                    d.user.as_ref(),
-                    d.group.as_ref(),
-                    d.mode.as_ref(),
-                    &field,
-                    loc,
-                )?,
-                parent: parent_perms(d.parent.as_ref(), &field, loc)?,
-                home,
-                hide: d.hide_mount.unwrap_or(root.hide_mounts),
-                trash: d.allow_trash.unwrap_or(root.allow_trash),
-                method: FileMethod::Auto,
-            });
+            let d = d.into_inner().into_table(span.clone());
+            let one = |seen: &mut HashMap<PathBuf, Origin>| -> Result<Entry> {
+                let path = entry_path(d.path.as_ref(), &span, &field, roots, loc)?;
+                let sp = d.path.as_ref().map_or(span, Spanned::span);
+                let home = home_dir(d.home.as_ref(), &path, &field, loc)?;
+                check_duplicate(seen, &path, Kind::Directory, &root.path, &sp, &field, loc)?;
+                Ok(Entry {
+                    kind: Kind::Directory,
+                    source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
+                    path,
+                    root: root.path.clone(),
+                    perms: perms(
+                        d.user.as_ref(),
+                        d.group.as_ref(),
+                        d.mode.as_ref(),
+                        &field,
+                        loc,
+                    )?,
+                    parent: parent_perms(d.parent.as_ref(), &field, loc)?,
+                    home,
+                    hide: d.hide_mount.unwrap_or(root.hide_mounts),
+                    trash: d.allow_trash.unwrap_or(root.allow_trash),
+                    method: FileMethod::Auto,
+                })
+            };
+            match one(&mut seen) {
+                Ok(e) => entries.push(e),
+                Err(e) => errors.push(e),
+            }
         }
         for (j, f) in block.files.unwrap_or_default().into_iter().enumerate() {
             let field = format!("persistence[{i}].files[{j}]");
             let span = f.span();
-            let f = f.into_inner();
-            let path = entry_path(f.path.as_ref(), &span, &field, &roots, loc)?;
-            let sp = f.path.as_ref().map_or(span, Spanned::span);
-            let home = home_dir(f.home.as_ref(), &path, &field, loc)?;
-            check_duplicate(&mut seen, &path, Kind::File, &root.path, &sp, &field, loc)?;
-            entries.push(Entry {
-                kind: Kind::File,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
-                path,
-                root: root.path.clone(),
-                perms: Perms::default(),
-                parent: parent_perms(f.parent.as_ref(), &field, loc)?,
-                home,
-                hide: false,
-                trash: false,
-                method: f.method.unwrap_or(FileMethod::Auto),
-            });
+            let f = f.into_inner().into_table(span.clone());
+            let one = |seen: &mut HashMap<PathBuf, Origin>| -> Result<Entry> {
+                let path = entry_path(f.path.as_ref(), &span, &field, roots, loc)?;
+                let sp = f.path.as_ref().map_or(span, Spanned::span);
+                let home = home_dir(f.home.as_ref(), &path, &field, loc)?;
+                check_duplicate(seen, &path, Kind::File, &root.path, &sp, &field, loc)?;
+                Ok(Entry {
+                    kind: Kind::File,
+                    source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
+                    path,
+                    root: root.path.clone(),
+                    perms: Perms::default(),
+                    parent: parent_perms(f.parent.as_ref(), &field, loc)?,
+                    home,
+                    hide: false,
+                    trash: false,
+                    method: f.method.unwrap_or(FileMethod::Auto),
+                })
+            };
+            match one(&mut seen) {
+                Ok(e) => entries.push(e),
+                Err(e) => errors.push(e),
+            }
         }
     }
     // Path's Ord compares components, so a parent sorts before its children.
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-
-    Ok(Settings {
-        file: file.to_path_buf(),
-        layout,
-        roots: roots.into_iter().map(|(r, _)| r).collect(),
-        entries,
-        watch: watch(raw.watch, loc)?,
-    })
+    entries
 }
 
 /// The `[[persistence]]` roots with their path spans, checked against each other.

@@ -25,7 +25,7 @@ pub enum Change {
 
 /// What a diff compares against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "method")]
 pub enum Basis {
     /// The manifest written at boot.
     Baseline {

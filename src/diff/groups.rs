@@ -34,6 +34,7 @@ pub struct Group {
     /// Entries changed since the baseline.
     pub modified: u64,
     /// How to persist it.
+    #[serde(rename = "type")]
     pub persist: config::Kind,
     /// Who wrote there, when the watcher knows (each as `comm (unit)` in JSON).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "shown")]

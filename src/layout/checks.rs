@@ -216,7 +216,11 @@ pub fn run_checks(state: &State, settings: &Settings, skip: &[String]) -> Verdic
         rescue: false,
     };
     for c in CHECKS {
-        if skip.iter().any(|s| s == c.name) || (v.rescue && c.name != "root-usage") {
+        let skipped = skip
+            .iter()
+            .chain(&settings.layout.skip_checks)
+            .any(|s| s == c.name);
+        if skipped || (v.rescue && c.name != "root-usage") {
             v.skipped.push(c.name);
             continue;
         }

@@ -160,7 +160,7 @@ fn usage(host: &Path) -> Option<Usage> {
 
 /// The state of one declared entry on the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum EntryState {
     /// Bind-mounted from its persistent source.
     Bound,

@@ -48,6 +48,7 @@ pub struct Step {
     /// The live path (logical).
     pub path: PathBuf,
     /// Directory or file.
+    #[serde(rename = "type")]
     pub kind: Kind,
     /// The persistence root (logical).
     pub root: PathBuf,

@@ -72,7 +72,7 @@ mod tests {
         assert_eq!(got, vec![rec("/var/lib/a", 2), rec("/var/lib/b", 3)]);
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        assert_eq!(v["apiVersion"], "impermctl/v1");
+        assert_eq!(v["api_version"], "impermctl/v2");
         assert_eq!(v["kind"], "Persisted");
         assert_eq!(v["paths"][0]["kind"], "directory");
         std::fs::write(&f, "{").unwrap();

@@ -25,6 +25,7 @@ pub struct GroupReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     /// `directory` or `file`.
+    #[serde(rename = "type", alias = "kind")]
     pub kind: String,
     /// The Nix line that persists it.
     pub suggest: String,

@@ -12,6 +12,7 @@ const COMMANDS: &[&[&str]] = &[
     &["status"],
     &["diff"],
     &["boot", "--dry-run"],
+    &["baseline", "--since", "all"],
     &["persist", "--dry-run", "/var/lib/x"],
     &["watch", "--no-dbus"],
 ];

@@ -55,7 +55,7 @@ fn healthy_native_vps_is_healthy() {
         let o = verify_fixture(fx, &[]);
         assert_code(&o, 0);
         let v = json(&o);
-        assert_eq!(v["apiVersion"], "impermctl/v1");
+        assert_eq!(v["api_version"], "impermctl/v2");
         assert_eq!(v["kind"], "Verification");
         assert_eq!(v["verdict"], "healthy", "{fx}: {v}");
         assert!(checks_found(&v).is_empty(), "{fx}: {:?}", checks_found(&v));

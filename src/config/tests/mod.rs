@@ -6,6 +6,7 @@ use super::*;
 mod lengths;
 mod paths;
 mod reject;
+mod shorthand;
 
 const FILE: &str = "/etc/impermctl/config.toml";
 
@@ -36,7 +37,7 @@ pub(super) fn rejects(
     );
     assert!(e.message.contains(message), "message: {shown}");
     assert!(e.fix.contains(fix), "fix: {shown}");
-    assert_eq!(e.file, Path::new(FILE));
+    assert_eq!(&*e.file, Path::new(FILE));
     assert!(
         shown.starts_with(&format!("{FILE}:{line}:{column}: {field}: ")),
         "{shown}"
@@ -200,7 +201,8 @@ max_warnings_per_minute = 1
         Layout {
             ephemeral_root: EphemeralRoot::Zfs,
             persistent_must_differ: false,
-            on_failure: OnFailure::Warn
+            on_failure: OnFailure::Warn,
+            skip_checks: Vec::new(),
         }
     );
     assert_eq!(

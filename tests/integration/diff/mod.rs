@@ -182,7 +182,7 @@ imp diff > "$OUT/human"; true
     let o = out.path();
     let v = json(&o.join("diff.json"));
     assert_eq!(v["kind"], "Diff");
-    assert_eq!(v["basis"]["kind"], "baseline");
+    assert_eq!(v["basis"]["method"], "baseline");
     assert_eq!(std::fs::read_to_string(o.join("rc")).unwrap().trim(), "1");
     let (new, modified) = (by_change(&v, "new"), by_change(&v, "modified"));
     assert_eq!(show(&new), show(&new_set()), "new");

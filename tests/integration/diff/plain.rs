@@ -37,7 +37,7 @@ fn without_a_baseline_it_says_so_and_uses_the_boot_time() {
     assert!(stdout(&o).contains("no baseline"), "{}", stdout(&o));
     let o = imp(d.path(), &["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["basis"]["kind"], "boot_time");
+    assert_eq!(v["basis"]["method"], "boot_time");
     assert!(by_change(&v, "new").contains(b"/etc/a".as_slice()), "{v}");
 }
 

@@ -240,7 +240,7 @@ kill $MP
                 .iter()
                 .map(|w| serde_json::json!({"comm": w[0], "unit": w[1].get(0)}))
                 .collect();
-            let mut g = serde_json::json!({"path": r[0], "kind": r[1], "suggest": r[2],
+            let mut g = serde_json::json!({"path": r[0], "type": r[1], "suggest": r[2],
                 "files": r[3], "bytes": r[4], "first_seen": r[5], "last_seen": r[6],
                 "writers": writers, "approximate": r[8], "paths": r[9]});
             if let Some(hex) = r[10].get(0) {

@@ -1,0 +1,141 @@
+"""Writes schemas/<Kind>.schema.json. Edit here, run `python3 schemas/generate.py`,
+and commit both; tests/integration/schemas.rs validates every --json output."""
+import json, os
+OUT = os.path.dirname(os.path.abspath(__file__))
+BASE = "https://github.com/impermctl/impermctl/schemas/"
+
+def envelope(kind, title, props, required, extra_defs=None):
+    defs = dict(COMMON)
+    if extra_defs: defs.update(extra_defs)
+    p = {"api_version": {"const": "impermctl/v2"}, "kind": {"const": kind}}
+    p.update(props)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": BASE + kind + ".schema.json",
+        "title": title,
+        "type": "object",
+        "required": ["api_version", "kind"] + required,
+        "additionalProperties": False,
+        "properties": p,
+        "$defs": defs,
+    }
+
+def obj(props, required=None, extra=False):
+    o = {"type": "object", "properties": props, "additionalProperties": extra}
+    o["required"] = list(props) if required is None else required
+    return o
+
+S = {"type": "string"}
+U = {"type": "integer", "minimum": 0}
+B = {"type": "boolean"}
+NS = {"type": ["string", "null"]}
+def arr(x): return {"type": "array", "items": x}
+def ref(n): return {"$ref": "#/$defs/" + n}
+ABS = {"type": "string", "pattern": "^/"}
+
+COMMON = {
+    "path": {"description": "An absolute logical path (as the system sees it).", "type": "string", "pattern": "^/"},
+    "type": {"description": "What a declared path is: a directory or a file.", "enum": ["directory", "file"]},
+    "severity": {"enum": ["info", "warning", "fatal"]},
+    "verdict": {"enum": ["healthy", "warnings", "fatal", "rescue"]},
+    "check": {"description": "A check name, as `verify --list` prints it and `--skip` takes it.", "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"},
+    "finding": obj({"check": ref("check"), "severity": ref("severity"),
+                    "path": {"type": ["string", "null"]}, "message": S, "remedy": S}),
+    "writer": obj({"comm": S, "unit": NS}),
+}
+
+WATCH_GROUP = obj({"path": ref("path"), "type": ref("type"), "suggest": S, "files": U, "bytes": U,
+                   "first_seen": U, "last_seen": U, "writers": arr(ref("writer")), "approximate": B,
+                   "paths": arr(S)}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate"])
+WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": NS, "pid": U, "since": U,
+             "watched_directories": U, "overflows": U, "groups": arr(ref("watch_group"))})
+
+def entry_state():
+    simple = [{"type": "object", "properties": {"state": {"const": s}}, "required": ["state"]} for s in ["bound", "symlinked", "missing", "not_persisted"]]
+    return {"oneOf": simple + [
+        obj({"state": {"const": "foreign"}, "source": S, "root": S}, required=["state", "source", "root"], extra=True),
+        obj({"state": {"const": "wrong_link"}, "target": S}, required=["state", "target"], extra=True),
+    ]}
+
+OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link"]}}),
+                obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
+WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
+                 obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
+STEP = {"type": "object", "required": ["path", "type", "source", "action"],
+        "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
+                       "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
+                       "why": {"enum": ["already_bound", "already_linked", "foreign"]}, "root": S},
+        "additionalProperties": False,
+        "allOf": [
+            {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
+            {"if": {"properties": {"action": {"const": "fail"}}}, "then": {"required": ["error"]}},
+            {"if": {"properties": {"action": {"const": "skip"}}}, "then": {"required": ["why"]}},
+        ]}
+
+docs = {}
+docs["Verification"] = envelope("Verification", "impermctl verify --json", {
+    "verdict": ref("verdict"), "notice": S, "findings": arr(ref("finding")),
+    "ran": arr(ref("check")), "skipped": arr(ref("check"))}, ["verdict", "findings", "ran", "skipped"])
+docs["CheckList"] = envelope("CheckList", "impermctl verify --list --json", {
+    "checks": arr(obj({"name": ref("check"), "severity": ref("severity"), "description": S}))}, ["checks"])
+docs["Status"] = envelope("Status", "impermctl status --json", {
+    "verdict": ref("verdict"), "notice": S, "findings": arr(ref("finding")),
+    "entries": arr({"allOf": [obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
+                                   "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
+                                  required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
+    "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
+                          "since": U, "declared": B})),
+    "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
+    ["verdict", "findings", "entries", "watcher"],
+    {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
+docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
+    "refused": B, "refusals": arr(ref("finding")), "unplanned": S, "steps": arr(ref("step")),
+    "observed": {"type": "object", "description": "What the plan was made from, per path (for debugging; not a stable shape)."}},
+    ["refused", "refusals", "steps"], {"op": OP, "step": STEP})
+STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
+               "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
+                              "done": arr(ref("op")),
+                              "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "skipped", "failed"]},
+                              "why": {"enum": ["already_bound", "already_linked", "foreign"]}, "source_fs": S, "root": S, "error": S},
+               "additionalProperties": False}
+docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
+    "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
+    "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U}),
+    "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT})
+CLASS = {"description": "important: a loss with a consequence; ordinary: a loss; regenerated: not a loss (the system recreates it).", "enum": ["important", "ordinary", "regenerated"]}
+GROUP = obj({"path": S, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
+             "writers": arr({"description": "\"comm (unit)\" or \"comm\"", "type": "string"}), "class": CLASS,
+             "consequence": S, "regenerated": S, "declared": S},
+            required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
+docs["Diff"] = envelope("Diff", "impermctl diff --json", {
+    "root": S,
+    "basis": {"oneOf": [obj({"method": {"const": "baseline"}, "created": {"type": "integer"}}),
+                        obj({"method": {"const": "boot_time"}, "btime": {"type": "integer"}})]},
+    "summary": obj({"loses_data": B, "groups": U, "files": U, "bytes": U, "entries_walked": U, "unreadable": U},
+                   required=["loses_data", "groups", "files", "bytes", "entries_walked"]),
+    "groups": arr(ref("group")),
+    "items": arr(obj({"path": S, "path_hex": {"description": "The path's bytes in hex when it is not valid UTF-8.", "type": "string"},
+                      "type": {"enum": ["directory", "file", "symlink", "fifo", "socket", "device", "unknown"]},
+                      "change": {"enum": ["new", "modified", "unchanged"]}, "size": U, "class": CLASS},
+                     required=["path", "type", "change", "size", "class"])),
+    "unreadable": arr(obj({"path": S, "error": S})),
+    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"})},
+    ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
+PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
+             "action": {"enum": ["copy", "bind", "done"]}, "stale_tmp": B, "entries": U, "bytes": U,
+             "declared": B, "writers": arr(ref("writer")),
+             "copied": {"type": "object"}, "nix": S, "toml": S},
+            required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])
+docs["Persist"] = envelope("Persist", "impermctl persist --json", {
+    "dry_run": B, "paths": arr(PSTEP),
+    "refused": arr(obj({"path": S, "reason": S, "writers": arr(ref("writer"))}))},
+    ["dry_run", "paths", "refused"])
+
+docs["Baseline"] = envelope("Baseline", "impermctl baseline --json", {
+    "entries": U, "adopted": U, "fresh": B}, ["entries", "adopted", "fresh"])
+
+for k, d in docs.items():
+    with open(os.path.join(OUT, k + ".schema.json"), "w") as f:
+        json.dump(d, f, indent=2); f.write("\n")
+print(sorted(docs))

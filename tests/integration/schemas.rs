@@ -1,0 +1,224 @@
+//! Every `--json` document validates against its published JSON Schema
+//! (`schemas/<Kind>.schema.json`): produced by the real binary on fixtures,
+//! on tempdir roots and, as root, on a live vpsFree-like layout.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{self, Layout, in_vps, mountinfo_fixture, repo};
+
+/// The document kinds with a schema (every `--json` output).
+pub const KINDS: &[&str] = &[
+    "Verification",
+    "CheckList",
+    "Status",
+    "BootPlan",
+    "BootResult",
+    "Diff",
+    "Persist",
+    "Baseline",
+];
+
+fn schema(kind: &str) -> Value {
+    let p = repo().join("schemas").join(format!("{kind}.schema.json"));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Assert `doc` is a valid document of its `kind`; returns the kind.
+pub fn validate(doc: &Value) -> String {
+    let kind = doc["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no kind in {doc:#}"));
+    assert!(KINDS.contains(&kind), "no schema for kind {kind}");
+    assert_eq!(doc["api_version"], "impermctl/v2", "{doc:#}");
+    let v = jsonschema::validator_for(&schema(kind)).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{kind}: {errors:#?}\n{doc:#}");
+    kind.to_owned()
+}
+
+fn parse(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", util::stdout(o), util::stderr(o)))
+}
+
+#[test]
+fn every_schema_is_a_valid_2020_12_schema() {
+    for kind in KINDS {
+        let s = schema(kind);
+        assert!(
+            jsonschema::meta::is_valid(&s),
+            "{kind}: not a valid JSON Schema"
+        );
+        assert_eq!(s["properties"]["kind"]["const"], *kind);
+    }
+    let files = std::fs::read_dir(repo().join("schemas"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".schema.json")
+        })
+        .count();
+    assert_eq!(
+        files,
+        KINDS.len(),
+        "a schema without a test, or the reverse"
+    );
+}
+
+#[test]
+fn the_schemas_reject_what_they_should() {
+    let ok = serde_json::json!({
+        "api_version": "impermctl/v2", "kind": "CheckList",
+        "checks": [{"name": "root-usage", "severity": "info", "description": "x"}]
+    });
+    validate(&ok);
+    let v = jsonschema::validator_for(&schema("CheckList")).unwrap();
+    for bad in [
+        serde_json::json!({"apiVersion": "impermctl/v1", "kind": "CheckList", "checks": []}),
+        serde_json::json!({"api_version": "impermctl/v2", "kind": "CheckList", "checks": [
+            {"name": "root-usage", "severity": "kebab-case-value", "description": "x"}]}),
+        serde_json::json!({"api_version": "impermctl/v2", "kind": "CheckList", "checks": [], "extra": 1}),
+    ] {
+        assert!(!v.is_valid(&bad), "accepted {bad:#}");
+    }
+}
+
+#[test]
+fn fixture_documents_validate() {
+    let seed = repo().join("tests/fixtures/seed.toml");
+    let seed = seed.to_str().unwrap();
+    let mut seen = Vec::new();
+    for fx in [
+        "native-booted.mountinfo",
+        "persistent-not-mounted.mountinfo",
+    ] {
+        let fx = mountinfo_fixture(fx);
+        for cmd in ["verify", "status"] {
+            let o = util::run(&[
+                cmd,
+                "--json",
+                "--config",
+                seed,
+                "--mountinfo",
+                fx.to_str().unwrap(),
+            ]);
+            seen.push(validate(&parse(&o)));
+        }
+    }
+    seen.push(validate(&parse(&util::run(&[
+        "verify", "--list", "--json",
+    ]))));
+    // A tempdir root: diff, and a boot dry run refused (no persistent mount).
+    let d = tempfile::tempdir().unwrap();
+    for p in ["etc", "var/lib/x", "persistent"] {
+        std::fs::create_dir_all(d.path().join(p)).unwrap();
+    }
+    std::fs::write(d.path().join("var/lib/x/f"), "x").unwrap();
+    let root = d.path().to_str().unwrap();
+    let o = util::run(&[
+        "--root",
+        root,
+        "--config",
+        "/nonexistent/c.toml",
+        "diff",
+        "--json",
+    ]);
+    seen.push(validate(&parse(&o)));
+    let o = util::run(&[
+        "--root",
+        root,
+        "--config",
+        "/nonexistent/c.toml",
+        "baseline",
+        "--since",
+        "all",
+        "--json",
+    ]);
+    seen.push(validate(&parse(&o)));
+    let o = util::run(&[
+        "--root",
+        root,
+        "--config",
+        seed,
+        "boot",
+        "--dry-run",
+        "--json",
+    ]);
+    util::assert_code(&o, 2);
+    let doc = parse(&o);
+    assert_eq!(doc["refused"], true, "{doc:#}");
+    assert!(!doc["refusals"].as_array().unwrap().is_empty(), "{doc:#}");
+    seen.push(validate(&doc));
+    for k in [
+        "Verification",
+        "Status",
+        "CheckList",
+        "Diff",
+        "BootPlan",
+        "Baseline",
+    ] {
+        assert!(seen.iter().any(|s| s == k), "{k} not produced");
+    }
+}
+
+#[test]
+fn live_documents_validate() {
+    crate::require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let body = format!(
+        r#"
+printf '%s' "$SEED_TOML" > "$CFG"
+mkdir -p "$R/var/lib/foo" && echo data > "$R/var/lib/foo/f"
+O={out}
+imp boot --dry-run --json > "$O/plan.json"
+imp boot --json > "$O/result.json"
+imp boot --json > "$O/result2.json"
+imp status --json > "$O/status.json" || true
+imp persist --dry-run --json /var/lib/foo > "$O/persist-dry.json"
+imp persist --json /var/lib/foo > "$O/persist.json"
+imp persist --json /nix > "$O/persist-refused.json" || true
+imp diff --json > "$O/diff.json" || true
+imp status --json > "$O/status2.json" || true
+"#,
+        out = util::shell_quote(out)
+    );
+    let body = format!("export SEED_TOML='{}'\n{body}", util::SEED);
+    let o = in_vps(&Layout::default(), &body);
+    util::assert_code(&o, 0);
+    for f in [
+        "plan",
+        "result",
+        "result2",
+        "status",
+        "persist-dry",
+        "persist",
+        "persist-refused",
+        "diff",
+        "status2",
+    ] {
+        let p = out.join(format!("{f}.json"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        let doc: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{f}: {e}\n{text}\n{}", util::stderr(&o)));
+        validate(&doc);
+    }
+    let plan: Value = read(out, "plan");
+    assert_eq!(plan["refused"], false);
+    let refused: Value = read(out, "persist-refused");
+    assert!(!refused["refused"].as_array().unwrap().is_empty());
+}
+
+fn read(dir: &Path, name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+        .unwrap()
+}
