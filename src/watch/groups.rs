@@ -2,7 +2,7 @@
 //! files and bytes, by whom; when to warn (per-group reminders and a global
 //! token bucket). Time is injected as `Duration` since the daemon started.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
