@@ -38,9 +38,20 @@ struct Report<'a> {
     entries: Vec<EntryReport>,
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
-    /// Paths moved with `impermctl persist` during this boot that the config
-    /// does not declare yet: the next boot does not bind them again.
-    moved_by_persist: Vec<crate::persist::Record>,
+    /// Paths moved with `impermctl persist` during this boot; the next boot
+    /// binds again only the declared ones.
+    persisted: Vec<Moved>,
+}
+
+#[derive(Serialize)]
+struct Moved {
+    path: PathBuf,
+    #[serde(rename = "type")]
+    kind: Kind,
+    root: PathBuf,
+    source: PathBuf,
+    since: u64,
+    declared: bool,
 }
 
 /// Run `impermctl status`.
@@ -63,11 +74,21 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             },
         })
         .collect();
-    let mut moved = crate::persist::records(&root).unwrap_or_else(|e| {
-        tracing::warn!("{e:#}");
-        Vec::new()
-    });
-    moved.retain(|r| !settings.entries.iter().any(|e| e.path == r.path));
+    let moved: Vec<Moved> = crate::persist::records(&root)
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            Vec::new()
+        })
+        .into_iter()
+        .map(|r| Moved {
+            declared: settings.entries.iter().any(|e| e.path == r.path),
+            path: r.path,
+            kind: r.kind,
+            root: r.root,
+            source: r.source,
+            since: r.since,
+        })
+        .collect();
     if a.json {
         crate::output::print_json(
             "Status",
@@ -77,7 +98,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 findings: &v.findings,
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
-                moved_by_persist: moved,
+                persisted: moved,
             },
         )?;
         return Ok(super::verify::exit_for(&v));
@@ -124,12 +145,17 @@ fn kind_word(k: Kind) -> &'static str {
 
 /// Paths `persist` bound that the config does not declare: each with the
 /// line that keeps it.
-fn print_moved(out: &mut impl Write, moved: &[crate::persist::Record]) -> std::io::Result<()> {
+fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
     use crate::names::show;
-    if !moved.is_empty() {
-        writeln!(out, "\nmoved with `impermctl persist` ({}):", moved.len())?;
+    let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
+    if !undeclared.is_empty() {
+        writeln!(
+            out,
+            "\nmoved with `impermctl persist` ({}):",
+            undeclared.len()
+        )?;
     }
-    for r in moved {
+    for r in undeclared {
         writeln!(
             out,
             "  {} {:<28} bound from {}; not in the config yet: lost at the next boot unless added:\n       {}",

@@ -60,7 +60,7 @@ echo new > "$F/written-after"
 [ -f "$P/written-after" ] && echo "writes-land-in-persistent=yes"
 grep -q '"/var/lib/foo"' "$R/run/impermctl/persisted.json" && echo "recorded=yes"
 echo "status-before: $(imp status 2>&1 | grep -A1 '^  dir  /var/lib/foo ')"
-echo "status-json: $(imp status --json 2>/dev/null | python3 -c 'import json,sys; print([r["path"] for r in json.load(sys.stdin)["moved_by_persist"]])')"
+echo "status-json: $(imp status --json 2>/dev/null | python3 -c 'import json,sys; print([(r["path"], r["declared"]) for r in json.load(sys.stdin)["persisted"]])')"
 rc=0; imp persist /var/lib/foo/sub 2>"$R/err" || rc=$?; echo "nested-rc=$rc $(cat "$R/err")"
 echo "--- rerun"
 imp persist /var/lib/foo
@@ -85,7 +85,7 @@ echo "status-after: $(imp status 2>&1 | grep -c 'not in the config yet')"
         "writes-land-in-persistent=yes",
         "recorded=yes",
         "status-before:   dir  /var/lib/foo                 bound from /persistent/var/lib/foo; not in the config yet: lost at the next boot unless added:\n       environment.persistence.\"/persistent\".directories = [ \"/var/lib/foo\" ];",
-        "status-json: ['/var/lib/foo']",
+        "status-json: [('/var/lib/foo', False)]",
         "status-after: 0",
         "/var/lib/foo: already persisted",
         "nested-rc=2",
