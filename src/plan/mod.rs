@@ -496,5 +496,4 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;
