@@ -14,6 +14,7 @@ use super::Cx;
 use super::facts::{explain, rel};
 use super::levels::{level_perms, system_perms};
 use crate::config::{Entry, Kind, Perms};
+use crate::copy::End;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 use crate::sys::meta::{stat_at, stat_fd};
@@ -157,8 +158,30 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         trel,
         &e.path,
     )?;
+    // From here on, every step is fd-relative to the held root and
+    // persistence root: a symlink swapped in anywhere fails, never followed.
+    let (sdir, sname) = ctx(crate::copy::open_parent(rfd, trel), rfd, trel, &e.path)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let (ddir, dname) = ctx(
+        crate::copy::open_parent(pfd, srel(e)),
+        pfd,
+        srel(e),
+        &e.source,
+    )?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
-    let stats = crate::copy::copy_tree_atomic(&from, &to).with_context(|| {
+    let ends = (
+        End {
+            dir: sdir.as_fd(),
+            name: sname,
+            shown: &from,
+        },
+        End {
+            dir: ddir.as_fd(),
+            name: dname,
+            shown: &to,
+        },
+    );
+    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
         format!(
             "cannot seed {} from {} (nothing was mounted; the data is still at {})",
             e.source.display(),
