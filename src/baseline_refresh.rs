@@ -60,7 +60,9 @@ pub fn merge(
                 Since::Everything => true,
                 Since::Time(s, ns) => now.ctime >= (s, ns),
             };
-            let changed_since = after_start && w.until.is_none_or(|u| now.ctime < u);
+            // Inclusive: activation's last writes and the link that ends it
+            // can share a tick of the coarse clock file times come from.
+            let changed_since = after_start && w.until.is_none_or(|u| now.ctime <= u);
             if changed_since {
                 if old(&p) != Some(now) {
                     adopted += 1;
@@ -103,7 +105,9 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
         .unwrap_or(0);
     let n = entries.len();
     let file = root.baseline_file();
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+    crate::baseline::warn_unencodable(&entries);
+    // Root-only: it names files in every user's home.
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(Refreshed {
         entries: n,

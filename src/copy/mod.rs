@@ -187,6 +187,12 @@ pub fn remove_stale_tmp_at(to: End<'_>) -> anyhow::Result<bool> {
         .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))
 }
 
+/// Remove the tree `name` in `dir` (never following symlinks nor leaving its
+/// filesystem); `Ok(false)` when there is none.
+pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
+    remove::remove_tree(dir, name)
+}
+
 /// Does the temporary copy for the host path `to` exist? (Informational.)
 pub fn stale_tmp_exists(to: &Path) -> bool {
     match (to.parent(), to.file_name()) {
