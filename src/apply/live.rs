@@ -139,7 +139,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     if e.trash {
         options.push("x-gvfs-trash".to_string());
     }
-    ops::bind(cx, e, &options, false)?;
+    ops::bind(cx, e, &options, false, false)?;
     g.reconcile(cx, e);
     info!(path = %e.path.display(), "{} is no longer written: its live data was saved over the seed and it is bound now", e.path.display());
     Ok(Outcome::Bound)

@@ -338,7 +338,7 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
     let mut outcome = Outcome::Failed {
         error: "nothing to do".into(),
     };
-    let mut seeded = false;
+    let (mut seeded, mut detached) = (false, false);
     let mut guard = live::SeedGuard::before(cx, entry, ops);
     for op in ops {
         debug!(path = %st.path.display(), ?op, "apply");
@@ -372,7 +372,9 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
             (Op::CreateTarget, Some(e)) => ops::create_target(cx, e).map(|()| outcome.clone()),
             (Op::Mount { options, hides }, Some(e)) => {
-                let r = ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound);
+                // Planned over an empty or missing target: it must still be empty.
+                let expect_empty = !*hides && !seeded && !detached;
+                let r = ops::bind(cx, e, options, *hides, expect_empty).map(|()| Outcome::Bound);
                 if r.is_ok() && seeded {
                     guard.reconcile(cx, e);
                 }
@@ -390,7 +392,10 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::Migrate { from }, Some(e)) => {
                 moved::migrate(cx, e, from).map(|()| outcome.clone())
             }
-            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
+            (Op::Detach { from }, Some(e)) => {
+                detached = true;
+                moved::detach(cx, e, from).map(|()| outcome.clone())
+            }
             (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
             (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };
