@@ -57,14 +57,18 @@ def entry_state():
         obj({"state": {"const": "wrong_link"}, "target": S}, required=["state", "target"], extra=True),
     ]}
 
-OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link"]}}),
-                obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
+OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount",
+                                      "remove_link", "store_link", "restore_link"]}}),
+                obj({"op": {"const": "mount"}, "options": arr(S), "hides": B}),
+                obj({"op": {"enum": ["migrate", "detach"]}, "from": ABS})]}
+WHY_VALUES = ["already_bound", "already_linked", "link_in_place", "covered", "foreign", "not_ours"]
+WHY_FIELDS = {"why": {"enum": WHY_VALUES}, "by": ABS, "source": S, "root": S, "reason": S}
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-                       "why": {"enum": ["already_bound", "already_linked", "foreign"]}, "root": S},
+                       **WHY_FIELDS},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -96,7 +100,7 @@ STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", 
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
                               "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "skipped", "failed"]},
-                              "why": {"enum": ["already_bound", "already_linked", "foreign"]}, "source_fs": S, "root": S, "error": S},
+                              **WHY_FIELDS, "error": S},
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
