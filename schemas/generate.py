@@ -55,6 +55,7 @@ def entry_state():
     return {"oneOf": simple + [
         obj({"state": {"const": "foreign"}, "source": S, "root": S}, required=["state", "source", "root"], extra=True),
         obj({"state": {"const": "wrong_link"}, "target": S}, required=["state", "target"], extra=True),
+        obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount",

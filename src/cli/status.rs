@@ -36,8 +36,43 @@ struct Report<'a> {
     notice: Option<&'a str>,
     findings: &'a [layout::Finding],
     entries: Vec<EntryReport>,
+    /// Paths moved with `impermctl persist` in this boot.
+    persisted: Vec<Moved>,
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
+}
+
+/// A path moved with `impermctl persist` in this boot.
+#[derive(Serialize)]
+struct Moved {
+    path: PathBuf,
+    #[serde(rename = "type")]
+    kind: Kind,
+    root: PathBuf,
+    source: PathBuf,
+    /// When it was bound (Unix seconds).
+    since: u64,
+    /// The config declares it (else it is lost at the next boot).
+    declared: bool,
+}
+
+/// The paths moved with `persist` (an unreadable record is said, not fatal).
+fn moved(root: &crate::root::Root, settings: &crate::config::Settings) -> Vec<Moved> {
+    let records = crate::persist::records(root).unwrap_or_else(|e| {
+        eprintln!("impermctl: warning: {e:#}");
+        Vec::new()
+    });
+    records
+        .into_iter()
+        .map(|r| Moved {
+            declared: settings.entries.iter().any(|e| e.path == r.path),
+            path: r.path,
+            kind: r.kind,
+            root: r.root,
+            source: r.source,
+            since: r.since,
+        })
+        .collect()
 }
 
 /// Run `impermctl status`.
@@ -60,6 +95,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             },
         })
         .collect();
+    let persisted = moved(&root, &settings);
     if a.json {
         crate::output::print_json(
             "Status",
@@ -68,6 +104,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 notice: notice.as_deref(),
                 findings: &v.findings,
                 entries,
+                persisted,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
             },
         )?;
@@ -105,8 +142,42 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         };
         writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
     }
+    print_moved(&mut out, &persisted)?;
     crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
+}
+
+/// The paths moved with `persist` that the config does not declare yet.
+fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
+    use crate::names::show;
+    let new: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nmoved with `impermctl persist` ({}), not in the config yet: lost at the next boot unless added:",
+        new.len()
+    )?;
+    for m in new {
+        let kind = match m.kind {
+            Kind::Directory => "dir ",
+            Kind::File => "file",
+        };
+        writeln!(
+            out,
+            "  {kind} {:<28} bound from {} since {}",
+            show(&m.path),
+            show(&m.source),
+            crate::human::local_time(i64::try_from(m.since).unwrap_or(i64::MAX))
+        )?;
+        writeln!(
+            out,
+            "       add: {}",
+            crate::group::suggest_nix(&m.root, &m.path, m.kind)
+        )?;
+    }
+    Ok(())
 }
 
 /// What to tell the user about an entry that is not in place: run `boot`
