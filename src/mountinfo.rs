@@ -46,11 +46,6 @@ impl Mount {
     pub fn is_read_only(&self) -> bool {
         self.options.iter().any(|o| o == "ro") || self.super_options.iter().any(|o| o == "ro")
     }
-
-    /// Is this an idmapped mount?
-    pub fn is_idmapped(&self) -> bool {
-        self.options.iter().any(|o| o == "idmapped")
-    }
 }
 
 /// A malformed mountinfo line.
@@ -109,11 +104,6 @@ impl MountTable {
             .with_context(|| format!("cannot read the mount table {}", path.display()))?;
         Self::parse_bytes(&bytes)
             .with_context(|| format!("malformed mount table {}", path.display()))
-    }
-
-    /// Build a table from mounts.
-    pub fn from_mounts(mounts: Vec<Mount>) -> MountTable {
-        MountTable::new(mounts)
     }
 
     /// All mounts, in kernel order.

@@ -18,14 +18,6 @@ pub struct Root {
 }
 
 impl Root {
-    /// The live system.
-    pub fn system() -> Root {
-        Root {
-            dir: PathBuf::from("/"),
-            mountinfo: None,
-        }
-    }
-
     /// A root at `dir`; `mountinfo` overrides the mount table (a captured
     /// file whose mount points are already logical paths).
     pub fn new(dir: Option<PathBuf>, mountinfo: Option<PathBuf>) -> Root {

@@ -36,13 +36,13 @@ struct Report<'a> {
     notice: Option<&'a str>,
     findings: &'a [layout::Finding],
     entries: Vec<EntryReport>,
-    /// Paths moved with `impermctl persist` in this boot.
-    persisted: Vec<Moved>,
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
+    /// Paths moved with `impermctl persist` during this boot; the next boot
+    /// binds again only the declared ones.
+    persisted: Vec<Moved>,
 }
 
-/// A path moved with `impermctl persist` in this boot.
 #[derive(Serialize)]
 struct Moved {
     path: PathBuf,
@@ -50,29 +50,8 @@ struct Moved {
     kind: Kind,
     root: PathBuf,
     source: PathBuf,
-    /// When it was bound (Unix seconds).
     since: u64,
-    /// The config declares it (else it is lost at the next boot).
     declared: bool,
-}
-
-/// The paths moved with `persist` (an unreadable record is said, not fatal).
-fn moved(root: &crate::root::Root, settings: &crate::config::Settings) -> Vec<Moved> {
-    let records = crate::persist::records(root).unwrap_or_else(|e| {
-        eprintln!("impermctl: warning: {e:#}");
-        Vec::new()
-    });
-    records
-        .into_iter()
-        .map(|r| Moved {
-            declared: settings.entries.iter().any(|e| e.path == r.path),
-            path: r.path,
-            kind: r.kind,
-            root: r.root,
-            source: r.source,
-            since: r.since,
-        })
-        .collect()
 }
 
 /// Run `impermctl status`.
@@ -95,7 +74,21 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             },
         })
         .collect();
-    let persisted = moved(&root, &settings);
+    let moved: Vec<Moved> = crate::persist::records(&root)
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            Vec::new()
+        })
+        .into_iter()
+        .map(|r| Moved {
+            declared: settings.entries.iter().any(|e| e.path == r.path),
+            path: r.path,
+            kind: r.kind,
+            root: r.root,
+            source: r.source,
+            since: r.since,
+        })
+        .collect();
     if a.json {
         crate::output::print_json(
             "Status",
@@ -104,8 +97,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 notice: notice.as_deref(),
                 findings: &v.findings,
                 entries,
-                persisted,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
+                persisted: moved,
             },
         )?;
         return Ok(super::verify::exit_for(&v));
@@ -136,45 +129,40 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             }
             EntryState::Covered { by } => format!("covered by {}", show(by)),
         };
-        let kind = match e.kind {
-            Kind::Directory => "dir ",
-            Kind::File => "file",
-        };
-        writeln!(out, "  {kind} {:<28} {state}", show(&e.path))?;
+        writeln!(out, "  {} {:<28} {state}", kind_word(e.kind), show(&e.path))?;
     }
-    print_moved(&mut out, &persisted)?;
+    print_moved(&mut out, &moved)?;
     crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
 }
 
-/// The paths moved with `persist` that the config does not declare yet.
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::Directory => "dir ",
+        Kind::File => "file",
+    }
+}
+
+/// Paths `persist` bound that the config does not declare: each with the
+/// line that keeps it.
 fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
     use crate::names::show;
-    let new: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
-    if new.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "\nmoved with `impermctl persist` ({}), not in the config yet: lost at the next boot unless added:",
-        new.len()
-    )?;
-    for m in new {
-        let kind = match m.kind {
-            Kind::Directory => "dir ",
-            Kind::File => "file",
-        };
+    let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
+    if !undeclared.is_empty() {
         writeln!(
             out,
-            "  {kind} {:<28} bound from {} since {}",
-            show(&m.path),
-            show(&m.source),
-            crate::human::local_time(i64::try_from(m.since).unwrap_or(i64::MAX))
+            "\nmoved with `impermctl persist` ({}):",
+            undeclared.len()
         )?;
+    }
+    for r in undeclared {
         writeln!(
             out,
-            "       add: {}",
-            crate::group::suggest_nix(&m.root, &m.path, m.kind)
+            "  {} {:<28} bound from {}; not in the config yet: lost at the next boot unless added:\n       {}",
+            kind_word(r.kind),
+            show(&r.path),
+            show(&r.source),
+            crate::group::suggest_nix(&r.root, &r.path, r.kind)
         )?;
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! files and bytes, by whom; when to warn (per-group reminders and a global
 //! token bucket). Time is injected as `Duration` since the daemon started.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -349,15 +349,6 @@ impl Table {
     /// Distinct paths remembered (by name or hash), for tests and benchmarks.
     pub fn tracked_paths(&self) -> usize {
         self.samples + self.hashed
-    }
-
-    /// Names of groups whose sample is complete, i.e. every path is named.
-    pub fn complete(&self) -> HashSet<&Path> {
-        self.groups
-            .values()
-            .filter(|g| g.hashed.is_empty() && !g.approximate)
-            .map(|g| g.path.as_path())
-            .collect()
     }
 }
 

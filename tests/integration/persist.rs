@@ -59,12 +59,15 @@ echo "source=$(findmnt -n -o SOURCE --mountpoint "$F")"
 echo new > "$F/written-after"
 [ -f "$P/written-after" ] && echo "writes-land-in-persistent=yes"
 grep -q '"/var/lib/foo"' "$R/run/impermctl/persisted.json" && echo "recorded=yes"
+echo "status-before: $(imp status 2>&1 | grep -A1 '^  dir  /var/lib/foo ')"
+echo "status-json: $(imp status --json 2>/dev/null | python3 -c 'import json,sys; print([(r["path"], r["declared"]) for r in json.load(sys.stdin)["persisted"]])')"
 rc=0; imp persist /var/lib/foo/sub 2>"$R/err" || rc=$?; echo "nested-rc=$rc $(cat "$R/err")"
 echo "--- rerun"
 imp persist /var/lib/foo
 imp persist --json /var/lib/foo
 printf '[[persistence.directories]]\npath = "/var/lib/foo"\n' >> "$CFG"
 rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "declared-rc=$rc $(cat "$R/err")"
+echo "status-after: $(imp status 2>&1 | grep -c 'not in the config yet')"
 "#,
     );
     assert_code(&o, 0);
@@ -81,6 +84,9 @@ rc=0; imp persist /var/lib/foo 2>"$R/err" || rc=$?; echo "declared-rc=$rc $(cat 
         "same-dev=yes",
         "writes-land-in-persistent=yes",
         "recorded=yes",
+        "status-before:   dir  /var/lib/foo                 bound from /persistent/var/lib/foo; not in the config yet: lost at the next boot unless added:\n       environment.persistence.\"/persistent\".directories = [ \"/var/lib/foo\" ];",
+        "status-json: [('/var/lib/foo', False)]",
+        "status-after: 0",
         "/var/lib/foo: already persisted",
         "nested-rc=2",
         "declared-rc=2 impermctl: refusing to persist /var/lib/foo: /var/lib/foo is already persisted: declared in",
