@@ -20,6 +20,19 @@ pub enum Since {
     Time(i64, u32),
 }
 
+/// The window of changes to adopt: from `since` up to (not including)
+/// `until` (`None`: up to now). What changed after `until` keeps its old
+/// record: at boot, `until` is when activation finished (the
+/// `/run/current-system` link it writes last), so what services wrote
+/// after it (host keys, databases) is still reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Start.
+    pub since: Since,
+    /// End (Unix seconds, nanoseconds), if any.
+    pub until: Option<(i64, u32)>,
+}
+
 /// What a refresh did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Refreshed {
@@ -37,16 +50,17 @@ pub struct Refreshed {
 pub fn merge(
     current: Vec<(Vec<u8>, Rec)>,
     old: &dyn Fn(&[u8]) -> Option<Rec>,
-    since: Since,
+    w: Window,
 ) -> (Vec<(Vec<u8>, Rec)>, usize) {
     let mut adopted = 0;
     let out = current
         .into_iter()
         .filter_map(|(p, now)| {
-            let changed_since = match since {
+            let after_start = match w.since {
                 Since::Everything => true,
                 Since::Time(s, ns) => now.ctime >= (s, ns),
             };
+            let changed_since = after_start && w.until.is_none_or(|u| now.ctime < u);
             if changed_since {
                 if old(&p) != Some(now) {
                     adopted += 1;
@@ -59,17 +73,30 @@ pub fn merge(
     (out, adopted)
 }
 
-/// Refresh the baseline of `root` (see the module docs).
-pub fn refresh(root: &Root, settings: &Settings, since: Since) -> anyhow::Result<Refreshed> {
+/// The lstat ctime of `path` (Unix seconds, nanoseconds): when a link such
+/// as `/run/current-system` was last replaced.
+pub fn changed_at(path: &std::path::Path) -> anyhow::Result<(i64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    Ok((m.ctime(), m.ctime_nsec().clamp(0, 999_999_999) as u32))
+}
+
+/// Refresh the baseline of `root` (see the module docs). Without a
+/// previous baseline and without an end, everything is taken as it is.
+pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Refreshed> {
     let prev = Baseline::load(root)?;
-    let since = if prev.is_none() {
-        Since::Everything
+    let w = if prev.is_none() && w.until.is_none() {
+        Window {
+            since: Since::Everything,
+            until: None,
+        }
     } else {
-        since
+        w
     };
     let current = crate::baseline::capture(root, settings)?;
     let lookup = |p: &[u8]| prev.as_ref().and_then(|b| b.get(p));
-    let (mut entries, adopted) = merge(current, &lookup, since);
+    let (mut entries, adopted) = merge(current, &lookup, w);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -146,7 +173,8 @@ mod tests {
             // Written by activation: adopted.
             (b"/etc/ssh/sshd_config".to_vec(), rec(4, 450)),
         ];
-        let (out, adopted) = merge(current, &old, Since::Time(400, 0));
+        let w = |since, until| Window { since, until };
+        let (out, adopted) = merge(current.clone(), &old, w(Since::Time(400, 0), None));
         assert_eq!(adopted, 2);
         let get = |p: &[u8]| out.iter().find(|(q, _)| q == p).map(|(_, r)| *r);
         assert_eq!(get(b"/etc/passwd"), Some(rec(11, 500)));
@@ -157,8 +185,23 @@ mod tests {
         );
         assert_eq!(get(b"/var/lib/demo/new"), None, "still new");
         assert_eq!(get(b"/etc/ssh/sshd_config"), Some(rec(4, 450)));
-        let (all, n) = merge(vec![(b"/x".to_vec(), rec(5, 1))], &old, Since::Everything);
+        let (all, n) = merge(
+            vec![(b"/x".to_vec(), rec(5, 1))],
+            &old,
+            w(Since::Everything, None),
+        );
         assert_eq!((all.len(), n), (1, 1));
+        // Activation ended at 460: what changed after it is not adopted.
+        let (out, adopted) = merge(current, &old, w(Since::Everything, Some((460, 0))));
+        let get = |p: &[u8]| out.iter().find(|(q, _)| q == p).map(|(_, r)| *r);
+        assert_eq!(adopted, 3);
+        assert_eq!(
+            get(b"/etc/passwd"),
+            Some(rec(1, 100)),
+            "changed after the end"
+        );
+        assert_eq!(get(b"/var/lib/demo/new"), Some(rec(3, 300)));
+        assert_eq!(get(b"/etc/ssh/sshd_config"), Some(rec(4, 450)));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Entry {
     /// What to suggest persisting (important entries).
     #[serde(default)]
     pub persist: Option<Persist>,
+    /// `path`, compiled.
+    #[serde(skip)]
+    pub pattern: Option<Pattern>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +75,10 @@ pub static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| parse(TEXT).expect("
 /// Parse a catalog; every entry must have exactly one of `path`, `name`,
 /// `rule`, important entries a consequence and regenerated ones a reason.
 pub fn parse(text: &str) -> anyhow::Result<Vec<Entry>> {
-    let f: File = toml::from_str(text)?;
+    let mut f: File = toml::from_str(text)?;
+    for e in &mut f.entry {
+        e.pattern = e.path.as_deref().map(Pattern::new);
+    }
     for (i, e) in f.entry.iter().enumerate() {
         let selectors = [e.path.is_some(), e.name.is_some(), e.rule.is_some()];
         anyhow::ensure!(
@@ -118,29 +124,51 @@ pub enum Match {
     Below(Vec<u8>),
 }
 
+/// A path pattern split once: its components, and whether it ends in `/**`.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    parts: Vec<Vec<u8>>,
+    deep: bool,
+}
+
+impl Pattern {
+    /// Compile `pat` (absolute; `*` within a component, final `/**`).
+    pub fn new(pat: &str) -> Pattern {
+        let (pat, deep) = match pat.strip_suffix("/**") {
+            Some(p) => (p, true),
+            None => (pat, false),
+        };
+        Pattern {
+            parts: split(pat.as_bytes())
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect(),
+            deep,
+        }
+    }
+
+    /// Match a logical path (no allocation unless it matches below a prefix).
+    pub fn matches(&self, path: &[u8]) -> Option<Match> {
+        let mut xs = path.split(|&b| b == b'/').filter(|c| !c.is_empty());
+        let mut end = 0;
+        for p in &self.parts {
+            let x = xs.next()?;
+            if !glob(p, x) {
+                return None;
+            }
+            end = x.as_ptr() as usize - path.as_ptr() as usize + x.len();
+        }
+        match (self.deep, xs.next().is_some()) {
+            (false, true) => None,
+            (false, false) => Some(Match::Exact),
+            (true, _) => Some(Match::Below(path[..end].to_vec())),
+        }
+    }
+}
+
 /// Match a logical path against an absolute pattern.
 pub fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
-    let (pat, deep) = match pat.strip_suffix("/**") {
-        Some(p) => (p, true),
-        None => (pat, false),
-    };
-    let pc: Vec<&[u8]> = split(pat.as_bytes());
-    let xc: Vec<&[u8]> = split(path);
-    if xc.len() < pc.len() || (!deep && xc.len() != pc.len()) {
-        return None;
-    }
-    if !pc.iter().zip(&xc).all(|(p, x)| glob(p, x)) {
-        return None;
-    }
-    if !deep {
-        return Some(Match::Exact);
-    }
-    let mut prefix = Vec::new();
-    for c in &xc[..pc.len()] {
-        prefix.push(b'/');
-        prefix.extend_from_slice(c);
-    }
-    Some(Match::Below(prefix))
+    Pattern::new(pat).matches(path)
 }
 
 fn split(p: &[u8]) -> Vec<&[u8]> {

@@ -110,8 +110,8 @@ impl Classifier {
             if e.kind == EntryKind::Temporary {
                 continue;
             }
-            let hit = match (&e.path, e.rule) {
-                (Some(p), _) => catalog::match_path(p, path),
+            let hit = match (&e.pattern, e.rule) {
+                (Some(p), _) => p.matches(path),
                 (None, Some(Rule::EtcStaticLink)) => {
                     (is_link && self.links_into_etc_static(path)).then_some(Match::Exact)
                 }

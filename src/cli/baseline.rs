@@ -3,7 +3,7 @@
 //! module runs it as the last activation snippet, at boot and after every
 //! `nixos-rebuild switch`.
 
-use crate::baseline_refresh::{Since, process_start, refresh};
+use crate::baseline_refresh::{Since, Window, changed_at, process_start, refresh};
 use crate::exit::Exit;
 
 /// Arguments of `impermctl baseline`.
@@ -16,6 +16,12 @@ pub struct Args {
     /// reported as losses. Without a baseline, everything is taken.
     #[arg(long, default_value = "activation", value_name = "WHEN")]
     pub since: String,
+    /// Adopt only what changed before WHEN: `now`, `current-system` (when
+    /// /run/current-system was last relinked, the last step of NixOS
+    /// activation: at boot, what services wrote after it stays reported), or
+    /// `@SECONDS`.
+    #[arg(long, default_value = "now", value_name = "WHEN")]
+    pub until: String,
     /// Print a versioned JSON document.
     #[arg(long)]
     pub json: bool,
@@ -39,6 +45,19 @@ fn parse_since(s: &str) -> anyhow::Result<Since> {
     })
 }
 
+fn parse_until(root: &crate::root::Root, s: &str) -> anyhow::Result<Option<(i64, u32)>> {
+    Ok(match s {
+        "now" => None,
+        "current-system" => Some(changed_at(
+            &root.host(std::path::Path::new("/run/current-system")),
+        )?),
+        s => match s.strip_prefix('@').and_then(|n| n.parse::<i64>().ok()) {
+            Some(n) => Some((n, 0)),
+            None => anyhow::bail!("--until {s}: expected now, current-system or @SECONDS"),
+        },
+    })
+}
+
 /// Run `impermctl baseline`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
@@ -47,7 +66,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         eprintln!("impermctl: notice: {n}");
     }
     let since = parse_since(&a.since)?;
-    let r = refresh(&root, &settings, since)?;
+    let until = parse_until(&root, &a.until)?;
+    let r = refresh(&root, &settings, Window { since, until })?;
     if a.json {
         crate::output::print_json("Baseline", &r)?;
         return Ok(Exit::Ok);
@@ -59,6 +79,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             crate::human::local_time(s),
             a.since
         ),
+    };
+    let from = match until {
+        Some((u, _)) => format!(
+            "{from}, until {} ({})",
+            crate::human::local_time(u),
+            a.until
+        ),
+        None => from,
     };
     println!(
         "baseline written to {}: {} entries, {} adopted ({from})",

@@ -2,7 +2,6 @@
 //! finding), plan, apply, record `state.json` and the baseline, report.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -359,39 +358,22 @@ fn notify(state: &str) {
     }
 }
 
-/// Log at CRIT: journald gets `PRIORITY=2` directly when we run under it;
-/// tracing's ERROR (priority 3) is the fallback and always goes to stderr.
+/// Log a refusal at CRIT (`PRIORITY=2`, `BOOT_REFUSED`, the check in
+/// `IMPERMCTL_CHECK`). In the journal it is also printed on a terminal or
+/// log file (activation, switch-to-configuration), unless stderr itself is
+/// connected to the journal.
 fn crit(check: &str, msg: &str) {
-    let journal = std::env::var_os("IMPERMCTL_LOG").is_none_or(|v| v != "stderr")
-        && (std::env::var_os("INVOCATION_ID").is_some()
-            || std::env::var_os("JOURNAL_STREAM").is_some());
-    if journal && journal_send_crit(check, msg).is_ok() {
-        // Also tell a terminal or a log file (activation, switch-to-configuration),
-        // unless stderr itself is connected to the journal.
-        if std::env::var_os("JOURNAL_STREAM").is_none() {
-            eprintln!("impermctl: CRIT: {msg}");
-        }
-        return;
+    error!(
+        MESSAGE_ID = crate::logging::BOOT_REFUSED,
+        IMPERMCTL_CHECK = check,
+        priority = "crit",
+        "{msg}"
+    );
+    if crate::logging::sink() == crate::logging::Sink::Journal
+        && std::env::var_os("JOURNAL_STREAM").is_none()
+    {
+        eprintln!("impermctl: CRIT: {msg}");
     }
-    error!(check, priority = "crit", "{msg}");
-}
-
-fn journal_send_crit(check: &str, msg: &str) -> std::io::Result<()> {
-    let sock = std::os::unix::net::UnixDatagram::unbound()?;
-    let mut d = Vec::new();
-    let field = |d: &mut Vec<u8>, k: &str, v: &str| {
-        d.extend_from_slice(k.as_bytes());
-        d.push(b'\n');
-        d.extend_from_slice(&(v.len() as u64).to_le_bytes());
-        d.extend_from_slice(v.as_bytes());
-        d.push(b'\n');
-    };
-    field(&mut d, "MESSAGE", msg);
-    field(&mut d, "PRIORITY", "2");
-    field(&mut d, "SYSLOG_IDENTIFIER", "impermctl");
-    field(&mut d, "CHECK", check);
-    sock.send_to(&d, Path::new("/run/systemd/journal/socket"))?;
-    Ok(())
 }
 
 /// The plan, one line per path.

@@ -170,9 +170,14 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     }
 }
 
+/// A group's path, class, and (regenerated groups) reason.
+type GroupKey = (PathBuf, GroupClass, Option<String>);
+
 #[derive(Default)]
 struct Grouper {
-    map: HashMap<(PathBuf, GroupClass), (Group, HashSet<u64>)>,
+    /// Keyed by group, class, and (regenerated groups) the reason, so each
+    /// reason is listed with what it covers.
+    map: HashMap<GroupKey, (Group, HashSet<u64>)>,
 }
 
 impl Grouper {
@@ -182,9 +187,13 @@ impl Grouper {
             Class::Ordinary => GroupClass::Ordinary,
             Class::Regenerated { .. } => GroupClass::Regenerated,
         };
+        let why = match class {
+            Class::Regenerated { why } => Some(why.clone()),
+            _ => None,
+        };
         let (g, inodes) = self
             .map
-            .entry((pl.group.clone(), gc))
+            .entry((pl.group.clone(), gc, why))
             .or_insert_with(|| (Group::new(pl.group.clone(), pl.persist, gc), HashSet::new()));
         match class {
             Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
@@ -209,7 +218,13 @@ impl Grouper {
     }
 
     fn finish(self) -> Vec<Group> {
-        let mut out: Vec<Group> = self.map.into_values().map(|(g, _)| g).collect();
+        // A regenerated group of directories only says nothing.
+        let mut out: Vec<Group> = self
+            .map
+            .into_values()
+            .map(|(g, _)| g)
+            .filter(|g| g.is_loss() || g.files > 0)
+            .collect();
         out.sort_by(|a, b| {
             (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
                 b.class,

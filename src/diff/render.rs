@@ -50,7 +50,7 @@ pub fn basis_line(b: &Basis) -> String {
     match b {
         Basis::Baseline { created } => {
             format!(
-                "basis: the baseline taken at boot ({})",
+                "basis: the baseline of {} (taken at boot, retaken after activation)",
                 crate::human::local_time(*created)
             )
         }

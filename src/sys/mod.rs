@@ -8,6 +8,7 @@ pub mod dir;
 pub mod fanotify;
 pub mod fs;
 pub mod inotify;
+pub mod journal;
 pub mod meta;
 pub mod mount;
 pub mod notify;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::attribution::{self, Attribution};
 use super::groups::{Change, Decision, Limits, Table, TokenBucket};
 use super::journal;
+use super::judge::{Judge, Verdict};
 use super::scan::Scope;
 use crate::group::{group_of, suggest_nix};
 
@@ -46,6 +47,13 @@ pub struct Core {
     pub dirty: bool,
     /// Groups seen for the first time, not yet signalled.
     pub new_groups: Vec<NewGroup>,
+    /// The shared classification (catalog, baseline, live links); `None`
+    /// records every write under `group_of` (tests of the table alone).
+    pub judge: Option<Judge>,
+    /// Important groups and what losing them means.
+    pub important: HashMap<PathBuf, String>,
+    /// A rescan is running (its findings are held for the baseline).
+    pub rescanning: bool,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
@@ -66,6 +74,9 @@ impl Core {
             persist_root,
             dirty: true,
             new_groups: Vec::new(),
+            judge: None,
+            important: HashMap::new(),
+            rescanning: false,
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             pids: HashMap::new(),
@@ -85,7 +96,71 @@ impl Core {
         let Some(logical) = self.scope.logical(host) else {
             return;
         };
-        let group = group_of(&logical);
+        let now = self.now();
+        let verdict = match (&mut self.judge, change) {
+            (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),
+            (Some(j), Change::Gone) => j.gone(&logical),
+            (Some(j), Change::Dir) => j.judge(&logical, host, true, self.rescanning),
+            (Some(j), Change::Write { .. }) => j.judge(&logical, host, false, self.rescanning),
+        };
+        match verdict {
+            Verdict::Drop => {}
+            Verdict::Hold => {
+                if let Some(j) = &mut self.judge {
+                    j.held.entry(host.to_path_buf()).or_insert(now);
+                }
+            }
+            Verdict::Record { place, consequence } => {
+                if let Some(c) = consequence {
+                    self.important.insert(place.group.clone(), c);
+                }
+                self.apply(&logical, host, place.group, change, pid);
+            }
+        }
+    }
+
+    /// Judge again what was held for the baseline: all of it when the
+    /// baseline was retaken, else what waited longer than `judge::HOLD`.
+    pub fn release_held(&mut self) {
+        let now = self.now();
+        let Some(j) = &mut self.judge else { return };
+        let all = j.reload();
+        let due: Vec<PathBuf> = j
+            .held
+            .iter()
+            .filter(|(_, t)| all || now.saturating_sub(**t) >= super::judge::HOLD)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for host in due {
+            let Some(j) = &mut self.judge else { return };
+            j.held.remove(&host);
+            let Some(logical) = self.scope.logical(&host) else {
+                continue;
+            };
+            if let Verdict::Record { place, consequence } = j.rejudge(&logical, &host) {
+                if let Some(c) = consequence {
+                    self.important.insert(place.group.clone(), c);
+                }
+                let size = std::fs::symlink_metadata(&host).ok().map(|m| m.len());
+                let change = Change::Write {
+                    size,
+                    created: true,
+                };
+                self.apply(&logical, &host, place.group, change, None);
+            }
+        }
+    }
+
+    /// Record a judged change of `logical` in `group`; warn when due.
+    fn apply(
+        &mut self,
+        logical: &Path,
+        host: &Path,
+        group: PathBuf,
+        change: Change,
+        pid: Option<i32>,
+    ) {
+        let logical = logical.to_path_buf();
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;
@@ -119,7 +194,12 @@ impl Core {
             &group,
             kind.unwrap_or(crate::config::Kind::Directory),
         );
-        journal::unpersisted(&logical, &group, &suggest, &who, reminder);
+        match self.important.get(&group) {
+            Some(c) => {
+                journal::unpersisted_important(&logical, &group, &suggest, &who, reminder, c)
+            }
+            None => journal::unpersisted(&logical, &group, &suggest, &who, reminder),
+        }
         if !reminder {
             self.new_groups.push(NewGroup {
                 group,
@@ -163,7 +243,8 @@ impl Core {
         let scope = self.scope.clone();
         let root = scope.root.clone();
         let mut n = 0;
-        super::scan::walk(&scope, &root, true, &mut |v| {
+        self.rescanning = true;
+        let r = super::scan::walk(&scope, &root, true, &mut |v| {
             match v {
                 super::scan::Visit::Dir(p) => {
                     on_dir(p)?;
@@ -196,7 +277,9 @@ impl Core {
                 }
             }
             Ok(true)
-        })?;
+        });
+        self.rescanning = false;
+        r?;
         Ok(n)
     }
 }

@@ -48,6 +48,39 @@ pub fn unpersisted(path: &Path, group: &Path, suggest: &str, who: &Attribution, 
     );
 }
 
+/// Log a write to an unpersisted important group: priority err, with what
+/// losing it means (`IMPERMCTL_CONSEQUENCE`).
+pub fn unpersisted_important(
+    path: &Path,
+    group: &Path,
+    suggest: &str,
+    who: &Attribution,
+    reminder: bool,
+    consequence: &str,
+) {
+    let by = match (&who.comm, who.pid, &who.unit) {
+        (Some(c), Some(p), Some(u)) => format!(" by {c}[{p}] in {u}"),
+        (Some(c), Some(p), None) => format!(" by {c}[{p}]"),
+        _ => String::new(),
+    };
+    let again = if reminder { " (still)" } else { "" };
+    tracing::error!(
+        MESSAGE_ID = UNPERSISTED_WRITE,
+        IMPERMCTL_PATH = %path.display(),
+        IMPERMCTL_GROUP = %group.display(),
+        IMPERMCTL_SUGGEST = suggest,
+        IMPERMCTL_IMPORTANT = true,
+        IMPERMCTL_CONSEQUENCE = consequence,
+        IMPERMCTL_COMM = who.comm.as_deref(),
+        IMPERMCTL_PID = who.pid,
+        IMPERMCTL_UNIT = who.unit.as_deref(),
+        IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
+        "write to {}{by}{again}: {} is not persisted and will be lost at reboot: {consequence}; to keep it: {suggest}",
+        path.display(),
+        group.display(),
+    );
+}
+
 /// Log the warnings the budget held back.
 pub fn suppressed(s: &Suppressed, per_minute: u32) {
     let names: Vec<String> = s.groups.iter().map(|g| crate::names::show(g)).collect();
@@ -127,6 +160,35 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
         list.join(", ")
     );
     (text, files, bytes)
+}
+
+/// Log the shutdown summary, important groups (first) with what losing
+/// them means.
+pub fn discard_summary_ranked(
+    groups: &[&Group],
+    important: &std::collections::HashMap<std::path::PathBuf, String>,
+) {
+    let (text, files, bytes) = summary_text(groups);
+    let notes: Vec<String> = groups
+        .iter()
+        .filter_map(|g| {
+            important
+                .get(&g.path)
+                .map(|c| format!("{}: {c}", g.path.display()))
+        })
+        .collect();
+    if notes.is_empty() {
+        return discard_summary(groups);
+    }
+    tracing::error!(
+        MESSAGE_ID = DISCARD_SUMMARY,
+        IMPERMCTL_FILES = files,
+        IMPERMCTL_BYTES = bytes,
+        IMPERMCTL_GROUPS = groups.len(),
+        IMPERMCTL_IMPORTANT = notes.len(),
+        "{text}; important: {}",
+        notes.join("; ")
+    );
 }
 
 /// Log the shutdown summary.

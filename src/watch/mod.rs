@@ -10,6 +10,7 @@ pub mod fanotify;
 pub mod groups;
 pub mod inotify;
 pub mod journal;
+pub mod judge;
 pub mod report;
 pub mod scan;
 
@@ -151,6 +152,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+    core.judge = Some(judge::Judge::new(
+        &opts.root,
+        vec![opts.persist_root.clone()],
+    ));
     let json_file = opts.root.watch_file();
     let baseline = std::fs::metadata(opts.root.baseline_file()).and_then(|m| m.modified());
     if let Ok(t) = baseline {
@@ -241,6 +246,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
             info.watched = backend.watched();
+            core.release_held();
             if let Some(s) = core.table.take_suppressed(core.now(), false) {
                 journal::suppressed(&s, opts.limits.per_minute);
             }
@@ -281,7 +287,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }
-    journal::discard_summary(&core.table.groups());
+    let mut groups = core.table.groups();
+    // Important groups first (stable: biggest first within each).
+    groups.sort_by_key(|g| !core.important.contains_key(&g.path));
+    journal::discard_summary_ranked(&groups, &core.important);
     publish(&core, &info, &shared, &json_file);
     Ok(())
 }

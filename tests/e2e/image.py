@@ -39,6 +39,12 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 echo "impermctl-init: activation: impermctl boot"
 /usr/bin/impermctl boot
 echo "impermctl-init: impermctl boot exited $?"
+# NixOS's stage 2 runs the system's activation script (a NixOS-shaped
+# generation has one: tests/e2e/nixos.py).
+if [ -x /nix/var/nix/profiles/system/activate ]; then
+  echo "impermctl-init: activation: /nix/var/nix/profiles/system/activate"
+  /nix/var/nix/profiles/system/activate boot || echo "impermctl-init: activation exited $?"
+fi
 exec /lib/systemd/systemd "$@"
 """
 

@@ -303,3 +303,40 @@ imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
     assert_eq!(read(p, "rc-bad").trim(), "2");
     assert!(read(p, "bad.err").contains("expected activation, boot, all or @SECONDS"));
 }
+
+#[test]
+fn baseline_until_current_system_keeps_what_services_wrote_after_activation() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+CFG="$OUT/config.toml"
+cat > "$CFG" <<'TOML'
+{SEED}
+TOML
+echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+imp boot 2> "$OUT/boot.err"
+# Stage-2 activation: users files by rename, then the last step relinks
+# /run/current-system.
+echo 'root:x:0:0::/root:/bin/bash' > "$R/etc/passwd.tmp"; mv "$R/etc/passwd.tmp" "$R/etc/passwd"
+mkdir -p "$R/run"; ln -sfn /nix/store/aaaa-nixos-system "$R/run/current-system"
+sleep 0.05
+# systemd starts; sshd-keygen writes the host key before the baseline unit runs.
+mkdir -p "$R/etc/ssh"; echo key > "$R/etc/ssh/ssh_host_ed25519_key"
+set +e
+imp baseline --since boot --until current-system > "$OUT/baseline.out"; echo $? > "$OUT/rc-b"
+imp diff > "$OUT/after"; echo $? > "$OUT/rc"
+imp baseline --until nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let p = out.path();
+    assert_eq!(read(p, "rc-b").trim(), "0", "{}", read(p, "baseline.out"));
+    let after = read(p, "after");
+    assert_eq!(read(p, "rc").trim(), "1", "{after}");
+    assert!(after.contains("ssh_host_ed25519_key"), "{after}");
+    assert!(!after.contains("/etc/passwd"), "{after}");
+    assert_eq!(read(p, "rc-bad").trim(), "2");
+}

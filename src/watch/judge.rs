@@ -1,0 +1,213 @@
+//! The watcher's side of the one classification `diff` uses
+//! (`crate::classify`): before a write becomes a group, it is judged
+//! against the catalog (regenerated: dropped; temporaries: dropped, their
+//! rename's destination is judged), the live state (symlinks into a
+//! persistence root hold no data here) and the baseline. A rewrite of an
+//! entry the baseline has, and what a rescan finds while the baseline
+//! predates the last activation ([`Judge::provisional`]), is held back
+//! until the baseline is retaken (`impermctl baseline` at the end of
+//! activation, e.g. after `nixos-rebuild switch`) or [`HOLD`] passes: then
+//! what the baseline adopted is dropped and the rest is recorded.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::baseline::{Baseline, Rec};
+use crate::classify::grouping::{self, Context, Placement};
+use crate::classify::{Class, Classifier};
+use crate::root::Root;
+use crate::sys::meta::Kind;
+
+/// How long a held-back write waits for a new baseline.
+pub const HOLD: Duration = Duration::from_secs(30);
+
+/// What to do with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a loss (regenerated, a temporary, persisted, or as in the baseline).
+    Drop,
+    /// Wait for the baseline to be retaken.
+    Hold,
+    /// Record it in this group; `consequence` for important entries.
+    Record {
+        /// Where it belongs.
+        place: Placement,
+        /// What losing it means (important entries).
+        consequence: Option<String>,
+    },
+}
+
+/// The watcher's judge: catalog, baseline, live links.
+#[derive(Debug)]
+pub struct Judge {
+    root: Root,
+    classifier: Classifier,
+    baseline: Option<Baseline>,
+    /// The baseline file's (mtime, inode) when loaded: a retake renames a
+    /// new file into place, so the inode changes even within a clock tick.
+    baseline_mtime: Option<(SystemTime, u64)>,
+    persist_roots: Vec<PathBuf>,
+    cx: Context,
+    /// Held-back host paths, with when they were held (daemon clock).
+    pub held: HashMap<PathBuf, Duration>,
+}
+
+impl Judge {
+    /// A judge for `root` whose persistence roots are `persist_roots`.
+    pub fn new(root: &Root, persist_roots: Vec<PathBuf>) -> Judge {
+        let mut j = Judge {
+            root: root.clone(),
+            classifier: Classifier::load(root),
+            baseline: None,
+            baseline_mtime: None,
+            persist_roots,
+            cx: Context::default(),
+            held: HashMap::new(),
+        };
+        j.reload();
+        j
+    }
+
+    /// Reload the baseline (and `/etc/.clean`) if the baseline file changed
+    /// since the last look; true when it did.
+    pub fn reload(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mtime = std::fs::metadata(self.root.baseline_file())
+            .and_then(|m| Ok((m.modified()?, m.ino())))
+            .ok();
+        if mtime == self.baseline_mtime && (mtime.is_none() || self.baseline.is_some()) {
+            return false;
+        }
+        self.baseline_mtime = mtime;
+        self.baseline = Baseline::load(&self.root).ok().flatten();
+        self.classifier = Classifier::load(&self.root);
+        true
+    }
+
+    /// The entry at `logical` is as the baseline recorded it.
+    fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
+        let Some(b) = &self.baseline else {
+            return false;
+        };
+        let Some(rec) = b.get(logical.as_os_str().as_bytes()) else {
+            return false;
+        };
+        let Ok(m) = crate::sys::meta::stat_path(host) else {
+            return false;
+        };
+        let now = Rec {
+            kind: m.kind(),
+            ino: m.ino,
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
+        };
+        now == rec || (rec.kind == Kind::Dir && m.kind() == Kind::Dir && rec.ino == m.ino)
+    }
+
+    /// The baseline predates the end of the last activation (the
+    /// `/run/current-system` link activation writes last): it will be
+    /// retaken, so what a rescan finds waits for it.
+    pub fn provisional(&self) -> bool {
+        let Ok(cs) = std::fs::symlink_metadata(self.root.host(Path::new("/run/current-system")))
+        else {
+            return false;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let activated = SystemTime::UNIX_EPOCH
+            + Duration::new(
+                cs.ctime().max(0) as u64,
+                cs.ctime_nsec().clamp(0, 999_999_999) as u32,
+            );
+        self.baseline_mtime.is_none_or(|(t, _)| t < activated)
+    }
+
+    fn in_baseline(&self, logical: &Path) -> bool {
+        self.baseline
+            .as_ref()
+            .is_some_and(|b| b.get(logical.as_os_str().as_bytes()).is_some())
+    }
+
+    fn links_into_persistence(&self, logical: &Path, host: &Path) -> bool {
+        let Ok(t) = std::fs::read_link(host) else {
+            return false;
+        };
+        let joined = logical.parent().unwrap_or(Path::new("/")).join(t);
+        let norm = crate::classify::normalize(joined.as_os_str().as_bytes());
+        let norm = Path::new(std::ffi::OsStr::from_bytes(&norm));
+        self.persist_roots.iter().any(|r| norm.starts_with(r))
+    }
+
+    /// Judge a write (or a new directory) at `host` (`logical` on the
+    /// root). `rescan`: found by a rescan rather than seen live.
+    pub fn judge(&mut self, logical: &Path, host: &Path, is_dir: bool, rescan: bool) -> Verdict {
+        let bytes = logical.as_os_str().as_bytes();
+        if self.classifier.is_temporary(bytes) {
+            return Verdict::Drop;
+        }
+        let is_link =
+            !is_dir && std::fs::symlink_metadata(host).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && self.links_into_persistence(logical, host) {
+            return Verdict::Drop;
+        }
+        let class = self.classifier.classify(bytes, is_link);
+        if !class.is_loss() || self.as_in_baseline(logical, host) {
+            return Verdict::Drop;
+        }
+        let rewrite = self.in_baseline(logical) && class == Class::Ordinary;
+        if !is_dir && ((rescan && self.provisional()) || rewrite) {
+            return Verdict::Hold;
+        }
+        self.place(logical, is_dir, &class)
+    }
+
+    /// Where a deleted path's group is (no stat: it is gone).
+    pub fn gone(&mut self, logical: &Path) -> Verdict {
+        let class = self
+            .classifier
+            .classify(logical.as_os_str().as_bytes(), false);
+        if !class.is_loss() {
+            return Verdict::Drop;
+        }
+        self.place(logical, false, &class)
+    }
+
+    /// Where a change belongs, without judging it.
+    pub fn place(&mut self, logical: &Path, is_dir: bool, class: &Class) -> Verdict {
+        if let Some(p) = logical.parent()
+            && self.in_baseline(p)
+        {
+            self.cx.existed.insert(p.to_path_buf());
+        }
+        let consequence = match class {
+            Class::Important { consequence, .. } => Some(consequence.clone()),
+            _ => None,
+        };
+        Verdict::Record {
+            place: grouping::place(logical, is_dir, class, &self.cx),
+            consequence,
+        }
+    }
+
+    /// Judge again a held-back write: after a new baseline, or once
+    /// [`HOLD`] has passed (`expired`), it is recorded unless the baseline
+    /// has it as it is now.
+    pub fn rejudge(&mut self, logical: &Path, host: &Path) -> Verdict {
+        let Ok(m) = std::fs::symlink_metadata(host) else {
+            return Verdict::Drop;
+        };
+        let class = self
+            .classifier
+            .classify(logical.as_os_str().as_bytes(), m.file_type().is_symlink());
+        if !class.is_loss() || self.as_in_baseline(logical, host) {
+            return Verdict::Drop;
+        }
+        self.place(logical, false, &class)
+    }
+}
+
+#[cfg(test)]
+#[path = "judge_tests.rs"]
+mod tests;

@@ -1,0 +1,160 @@
+use super::*;
+use crate::baseline::encode;
+
+fn rec_of(host: &Path) -> Rec {
+    let m = crate::sys::meta::stat_path(host).unwrap();
+    Rec {
+        kind: m.kind(),
+        ino: m.ino,
+        size: m.size,
+        mtime: m.mtime,
+        ctime: m.ctime,
+    }
+}
+
+/// Write a baseline of `paths` (logical) as they are now.
+fn baseline(r: &Path, paths: &[&str]) {
+    let mut entries: Vec<(Vec<u8>, Rec)> = paths
+        .iter()
+        .map(|p| (p.as_bytes().to_vec(), rec_of(&r.join(&p[1..]))))
+        .collect();
+    std::fs::create_dir_all(r.join("run/impermctl")).unwrap();
+    let tmp = r.join("run/impermctl/baseline.tmp");
+    std::fs::write(&tmp, encode(1, &mut entries)).unwrap();
+    std::fs::rename(tmp, r.join("run/impermctl/baseline")).unwrap();
+}
+
+fn tree() -> (tempfile::TempDir, Root) {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    for d in ["etc/ssh", "var/lib/systemd", "var/lib/demo"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0\n").unwrap();
+    baseline(r, &["/etc", "/etc/ssh", "/etc/passwd", "/var", "/var/lib"]);
+    let root = Root::new(Some(r.to_path_buf()), None);
+    (t, root)
+}
+
+fn group_of(v: &Verdict) -> Option<(String, Option<&str>)> {
+    match v {
+        Verdict::Record { place, consequence } => {
+            Some((place.group.display().to_string(), consequence.as_deref()))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn the_catalog_decides_what_is_recorded_and_where() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    let mut judge = |p: &str| j.judge(Path::new(p), &r.join(&p[1..]), false, false);
+    std::os::unix::fs::symlink("/etc/static/ssh/sshd_config", r.join("etc/ssh/sshd_config"))
+        .unwrap();
+    assert_eq!(
+        judge("/etc/ssh/sshd_config"),
+        Verdict::Drop,
+        "a link into /etc/static"
+    );
+    std::fs::write(r.join("etc/ssh/sshd_config.tmp"), "x").unwrap();
+    assert_eq!(
+        judge("/etc/ssh/sshd_config.tmp"),
+        Verdict::Drop,
+        "a temporary"
+    );
+    std::fs::write(r.join("var/lib/systemd/random-seed"), "x").unwrap();
+    assert_eq!(judge("/var/lib/systemd/random-seed"), Verdict::Drop);
+    std::os::unix::fs::symlink("/persistent/etc/machine-id", r.join("etc/machine-id")).unwrap();
+    assert_eq!(
+        judge("/etc/machine-id"),
+        Verdict::Drop,
+        "a link into persistence"
+    );
+    std::fs::write(r.join("etc/ssh/ssh_host_ed25519_key"), "k").unwrap();
+    let v = judge("/etc/ssh/ssh_host_ed25519_key");
+    let (g, c) = group_of(&v).unwrap();
+    assert_eq!(g, "/etc/ssh/ssh_host_ed25519_key");
+    assert!(c.unwrap().contains("changed host key"));
+    std::fs::write(r.join("var/lib/demo/db"), "row").unwrap();
+    assert_eq!(
+        group_of(&judge("/var/lib/demo/db")),
+        Some(("/var/lib/demo".into(), None))
+    );
+}
+
+#[test]
+fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![]);
+    // Activation rewrites /etc/passwd by rename: held.
+    std::fs::write(r.join("etc/passwd.tmp"), "root:x:0:0\nalice:x:1000:100\n").unwrap();
+    std::fs::rename(r.join("etc/passwd.tmp"), r.join("etc/passwd")).unwrap();
+    let host = r.join("etc/passwd");
+    assert_eq!(
+        j.judge(Path::new("/etc/passwd"), &host, false, false),
+        Verdict::Hold
+    );
+    assert!(!j.reload(), "no new baseline yet");
+    // `impermctl baseline` at the end of activation adopts it: dropped.
+    baseline(r, &["/etc", "/etc/ssh", "/etc/passwd", "/var", "/var/lib"]);
+    assert!(j.reload());
+    assert_eq!(j.rejudge(Path::new("/etc/passwd"), &host), Verdict::Drop);
+    // A later `passwd` is not adopted by any baseline: recorded on release.
+    std::fs::write(&host, "root:changed\n").unwrap();
+    assert_eq!(
+        j.judge(Path::new("/etc/passwd"), &host, false, false),
+        Verdict::Hold
+    );
+    assert_eq!(
+        group_of(&j.rejudge(Path::new("/etc/passwd"), &host)),
+        Some(("/etc/passwd".into(), None))
+    );
+}
+
+#[test]
+fn what_a_rescan_finds_is_held_and_new_files_live_are_not() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![]);
+    std::fs::write(r.join("var/lib/demo/db"), "row").unwrap();
+    let host = r.join("var/lib/demo/db");
+    let rescanned = |j: &mut Judge| j.judge(Path::new("/var/lib/demo/db"), &host, false, true);
+    assert!(
+        !j.provisional(),
+        "no /run/current-system: the baseline is final"
+    );
+    assert!(matches!(rescanned(&mut j), Verdict::Record { .. }));
+    // Activation finished after the baseline: what a rescan finds waits.
+    std::os::unix::fs::symlink("/nix/store/x-system", r.join("run/current-system")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(r.join("run/impermctl/baseline"))
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+    assert!(j.reload());
+    assert!(j.provisional());
+    assert_eq!(rescanned(&mut j), Verdict::Hold);
+    assert!(matches!(
+        j.judge(Path::new("/var/lib/demo/db"), &host, false, false),
+        Verdict::Record { .. }
+    ));
+    // A file written into the shared, pre-existing /etc/ssh groups alone.
+    std::fs::write(r.join("etc/ssh/moduli"), "m").unwrap();
+    assert_eq!(
+        group_of(&j.judge(
+            Path::new("/etc/ssh/moduli"),
+            &r.join("etc/ssh/moduli"),
+            false,
+            false
+        )),
+        Some(("/etc/ssh/moduli".into(), None))
+    );
+    assert_eq!(
+        j.gone(Path::new("/var/lib/systemd/random-seed")),
+        Verdict::Drop
+    );
+}
