@@ -95,9 +95,8 @@ pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
         return entries;
     };
     let table = table.rebase(dir);
-    let idx = crate::apply::MountIndex::new(&table);
     for r in entries.iter_mut().filter(|r| r.how == How::Bound) {
-        r.mount_id = idx.id_at(&r.path);
+        r.mount_id = table.at(&r.path).map(|m| m.id);
     }
     entries
 }

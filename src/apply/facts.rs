@@ -90,11 +90,6 @@ impl MountIndex<'_> {
             }
         }
     }
-
-    /// The mount ID of the mount at exactly `p`.
-    pub fn id_at(&self, p: &Path) -> Option<u64> {
-        self.at(p).map(|m| m.id)
-    }
 }
 
 /// Relative form of a logical absolute path.

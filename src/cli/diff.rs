@@ -57,6 +57,33 @@ pub struct Args {
     pub shadowed_helper: Option<PathBuf>,
 }
 
+/// What `diff` prints (clap makes the flags exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `--suggest[=FORMAT]`: the configuration that keeps every group.
+    Suggest(SuggestFormat),
+    /// `--json`: a versioned document.
+    Json,
+    /// `-0`: paths, each followed by a NUL byte.
+    Nul,
+    /// `-l`: one line per path.
+    Long,
+    /// The default: groups sorted by size.
+    Groups,
+}
+
+impl Args {
+    fn format(&self) -> Format {
+        match self.suggest {
+            Some(f) => Format::Suggest(f),
+            None if self.json => Format::Json,
+            None if self.null => Format::Nul,
+            None if self.long => Format::Long,
+            None => Format::Groups,
+        }
+    }
+}
+
 /// Run `impermctl diff`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.mi.mountinfo.as_deref())?;
@@ -65,7 +92,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let (settings, notice) = g.settings(false)?;
-    let machine = a.json || a.null;
+    let machine = matches!(a.format(), Format::Json | Format::Nul);
     if let Some(n) = &notice {
         eprintln!("impermctl: notice: {n}");
     }
@@ -143,19 +170,19 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match (a.suggest, a.json, a.null, a.long) {
-        (Some(SuggestFormat::Nix), ..) => {
+    match a.format() {
+        Format::Suggest(SuggestFormat::Nix) => {
             out.write_all(groups::suggest_nix_snippet(&grouped, &settings).as_bytes())?
         }
-        (Some(SuggestFormat::Toml), ..) => {
+        Format::Suggest(SuggestFormat::Toml) => {
             out.write_all(groups::suggest_toml_snippet(&grouped, &settings).as_bytes())?
         }
-        (None, true, ..) => {
+        Format::Json => {
             drop(out);
             render::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
             out = std::io::BufWriter::new(std::io::stdout().lock());
         }
-        (None, false, true, _) => {
+        Format::Nul => {
             render::nul(&mut out, &d, &j, a.all)?;
             if let Some(s) = &extras.shadowed {
                 for p in s.iter().flat_map(|x| &x.paths) {
@@ -164,13 +191,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 }
             }
         }
-        (None, false, false, long) => {
+        Format::Long => {
+            render::long(&mut out, &d, &j, a.all, render::Style::new(colour))?;
+            extras_human(&mut out, &extras)?;
+        }
+        Format::Groups => {
             let st = render::Style::new(colour);
-            if long {
-                render::long(&mut out, &d, &j, a.all, st)?;
-            } else {
-                render::human(&mut out, &d, &grouped, j.regenerated, st)?;
-            }
+            render::human(&mut out, &d, &grouped, j.regenerated, st)?;
             extras_human(&mut out, &extras)?;
         }
     }

@@ -27,7 +27,7 @@ pub struct Scope {
     prune: HashSet<Vec<u8>>,
     prune_parents: HashSet<Vec<u8>>,
     /// Symlinks into these are skipped (NixOS's `/etc` links into
-    /// `/etc/static` are entries, classified by `crate::classify`); `None`:
+    /// `/etc/static` are entries, classified by the `classify` module); `None`:
     /// every symlink is an entry.
     link_roots: Option<Vec<Vec<u8>>>,
     pub(super) subtrees: Vec<Vec<u8>>,
