@@ -50,10 +50,18 @@ pub fn system_perms(level: &Path) -> Option<Perms> {
 /// The declared perms of a created level (`rel`: the level's path relative
 /// to `/`, the same on both sides; `leaf`: the entry itself).
 pub fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
+    let level = Path::new("/").join(rel);
     if leaf {
+        // The whole home as the entry (`users.<name>.directories = [ "/" ]`):
+        // 0700 like every home impermctl creates (impermanence does the same).
+        if e.home.as_deref() == Some(level.as_path()) {
+            return Perms {
+                mode: 0o700,
+                ..e.perms.clone()
+            };
+        }
         return e.perms.clone();
     }
-    let level = Path::new("/").join(rel);
     if let Some(p) = system_perms(&level) {
         return p;
     }

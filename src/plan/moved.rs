@@ -123,3 +123,126 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Why;
+    use std::path::Path;
+
+    fn entry(kind: Kind) -> Entry {
+        let section = if kind == Kind::File {
+            "files"
+        } else {
+            "directories"
+        };
+        crate::config::parse(
+            &format!("version = 1\n[[persistence]]\npath = \"/data\"\n[[persistence.{section}]]\npath = \"/srv/x\"\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap()
+        .entries
+        .remove(0)
+    }
+
+    fn moved(old: Node, new: Node, bound_old: bool, how: How) -> MovedFrom {
+        MovedFrom {
+            from: "/persistent/srv/x".into(),
+            how,
+            old,
+            new,
+            bound_old,
+        }
+    }
+
+    fn bound_elsewhere() -> Facts {
+        Facts {
+            target: Node::Unprobed,
+            source: Node::Unprobed,
+            mounted: Mounted::Foreign {
+                source: "tank/ct/101".into(),
+                root: "/srv/x".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn moved_entries_migrate_rebind_or_refuse() {
+        let e = entry(Kind::Directory);
+        let full = Node::Dir { empty: false };
+        let from = PathBuf::from("/persistent/srv/x");
+        let mount = Op::Mount {
+            options: vec![],
+            hides: false,
+        };
+        // Old has data, new is missing or empty: migrate, detach, bind.
+        for new in [Node::Missing, Node::Dir { empty: true }] {
+            let m = moved(full.clone(), new, true, How::Bound);
+            assert_eq!(
+                plan_moved(&e, &bound_elsewhere(), &m),
+                What::Do {
+                    ops: vec![
+                        Op::Migrate { from: from.clone() },
+                        Op::Detach { from: from.clone() },
+                        mount.clone()
+                    ]
+                }
+            );
+        }
+        // Old is empty: just rebind (creating the new source).
+        let m = moved(Node::Dir { empty: true }, Node::Missing, true, How::Bound);
+        assert_eq!(
+            plan_moved(&e, &bound_elsewhere(), &m),
+            What::Do {
+                ops: vec![
+                    Op::CreateSource,
+                    Op::Detach { from: from.clone() },
+                    mount.clone()
+                ]
+            }
+        );
+        // Both hold data: Migrate decides (faithful copy: go on; else refuse).
+        let m = moved(full.clone(), full.clone(), true, How::Bound);
+        assert!(matches!(
+            plan_moved(&e, &bound_elsewhere(), &m),
+            What::Do { ops } if ops[0] == Op::Migrate { from: from.clone() }
+        ));
+        // A file where the new directory source should be: refused with the commands.
+        let m = moved(full.clone(), Node::Other, true, How::Bound);
+        match plan_moved(&e, &bound_elsewhere(), &m) {
+            What::Fail { error } => assert!(error.contains("rsync -aHAX"), "{error}"),
+            w => panic!("{w:?}"),
+        }
+        // Not bound any more (killed after the detach): migrate and plan as usual.
+        let f = Facts {
+            target: Node::Dir { empty: true },
+            source: Node::Missing,
+            mounted: Mounted::No,
+        };
+        let m = moved(full.clone(), Node::Missing, false, How::Bound);
+        assert_eq!(
+            plan_moved(&e, &f, &m),
+            What::Do {
+                ops: vec![Op::Migrate { from: from.clone() }, mount.clone()]
+            }
+        );
+        // Already bound from the new source: nothing to do.
+        let f = Facts {
+            mounted: Mounted::FromSource,
+            ..f
+        };
+        assert_eq!(plan_moved(&e, &f, &m), What::Skip(Why::AlreadyBound));
+        // A moved symlinked file: refused with the command.
+        let e = entry(Kind::File);
+        let m = moved(Node::File { len: 3 }, Node::Missing, false, How::Linked);
+        match plan_moved(&e, &bound_elsewhere(), &m) {
+            What::Fail { error } => {
+                assert!(
+                    error.contains("mv /persistent/srv/x /data/srv/x"),
+                    "{error}"
+                )
+            }
+            w => panic!("{w:?}"),
+        }
+    }
+}

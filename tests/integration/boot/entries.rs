@@ -176,3 +176,46 @@ echo BEGIN err; cat "$R/err"; echo END err
         dump(&o)
     );
 }
+
+/// `users.alice.directories = [ "/" ]` (the whole home) as the module
+/// renders it: accepted, created 0700 owned by alice on both sides, bound,
+/// and what alice writes there survives a reboot.
+#[test]
+fn the_whole_home_as_an_entry() {
+    require_root!();
+    let entries = r#"[[persistence.directories]]
+path = "/home/alice"
+user = "alice"
+group = "users"
+mode = "0755"
+parent = { user = "alice", group = "users", mode = "0755" }
+home = "/home/alice"
+[[persistence.files]]
+path = "/.bash_history"
+home = "/"
+"#;
+    let body = r#"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+echo "perms=$(stat -c '%u:%g:%a' "$R/persistent/home/alice" "$R/home/alice" "$R/persistent/home" | tr '\n' ' ')"
+echo "bound=$(devof /home/alice) pdev=$(devof /persistent)"
+echo note > "$R/home/alice/note"
+reboot_vps
+imp boot 2>>"$R/err"
+echo "after=$(cat "$R/home/alice/note")"
+echo "hist=$(readlink "$R/.bash_history")"
+"#;
+    let o = with_entries(entries, body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(
+        val(&o, "perms"),
+        "1000:100:700 1000:100:700 0:0:755 ",
+        "{}",
+        dump(&o)
+    );
+    let b = val(&o, "bound");
+    let (x, y) = b.split_once(" pdev=").unwrap();
+    assert_eq!(x, y, "{}", dump(&o));
+    assert_eq!(val(&o, "after"), "note");
+    assert_eq!(val(&o, "hist"), "/persistent/.bash_history");
+}

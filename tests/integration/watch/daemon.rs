@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{DISCARD, OVERFLOW, UNPERSISTED, group, watch_json};
+use super::{DISCARD, OVERFLOW, UNPERSISTED, WAIT_JSON, group, watch_json};
 use crate::require_root;
 use crate::util::{self, Layout, in_vps, shell_quote};
 
@@ -19,16 +19,18 @@ fn inside_a_user_namespace_fanotify_falls_back_to_inotify_and_says_why() {
     .unwrap();
     let body = format!(
         r#"OUT={out}
+{wait_json}
 mkdir -p "$R/var/lib"
 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --json-every 0.2 2>$OUT/stderr & WP=$!
 trap 'kill $WP 2>/dev/null || true' EXIT
 for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
 mkdir -p "$R/var/lib/app/a/b"; echo data > "$R/var/lib/app/a/b/file"
-sleep 1.5
+wait_json 'files("/var/lib/app") == 1'
 kill -TERM $WP; wait $WP
 cp "$R/run/impermctl/watch.json" $OUT/watch.json
 "#,
         out = shell_quote(tmp.path()),
+        wait_json = WAIT_JSON,
     );
     let o = in_vps(
         &Layout {
@@ -55,6 +57,7 @@ fn overflow(backend: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
         r#"OUT={out}
+{wait_json}
 mkdir -p "$R/var/lib/pre"
 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
 trap '( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
@@ -66,11 +69,12 @@ for d in $(seq 0 49); do
   for i in $(seq 1000); do : > "$R/var/lib/o$d/sub/f$i"; done
 done
 kill -CONT $WP
-sleep 3
+wait_json 'files("/var/lib/pre") == 17000 and all(files(f"/var/lib/o{{n}}") == 1000 for n in range(50))'
 kill -TERM $WP; wait $WP
 cp "$R/run/impermctl/watch.json" $OUT/watch.json
 "#,
         out = shell_quote(tmp.path()),
+        wait_json = WAIT_JSON,
     );
     let o = in_vps(&Layout::default(), &body);
     let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
@@ -116,6 +120,7 @@ fn the_budget_holds_back_warnings_into_one_summary_and_ignored_paths_stay_silent
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
         r#"OUT={out}
+{wait_json}
 cat > "$CFG" <<'TOML'
 version = 1
 [[persistence]]
@@ -125,15 +130,16 @@ ignore = ["/tmp", "/var/cache/junk"]
 max_warnings_per_minute = 2
 TOML
 mkdir -p "$R/tmp" "$R/var/cache"
-IMPERMCTL_LOG=stderr "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus 2>$OUT/stderr & WP=$!
+IMPERMCTL_LOG=stderr "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --json-every 0.2 2>$OUT/stderr & WP=$!
 trap 'kill $WP 2>/dev/null || true' EXIT
 for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
 for g in a b c d e; do mkdir -p "$R/srv/$g"; echo x > "$R/srv/$g/file"; done
 echo x > "$R/tmp/scratch"; mkdir -p "$R/var/cache/junk/x"; echo y > "$R/var/cache/junk/x/y"
-sleep 1.5
+wait_json 'all(files(f"/srv/{{x}}") == 1 for x in "abcde")'
 kill -TERM $WP; wait $WP
 "#,
         out = shell_quote(tmp.path()),
+        wait_json = WAIT_JSON,
     );
     let o = in_vps(&Layout::default(), &body);
     util::assert_code(&o, 0);
@@ -165,6 +171,7 @@ fn sd_notify_ready_status_watchdog_and_stopping() {
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
         r#"OUT={out}
+{wait_json}
 python3 - "$OUT/notify.sock" > $OUT/notify.txt <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -181,12 +188,14 @@ for i in $(seq 100); do [ -S "$OUT/notify.sock" ] && break; sleep 0.05; done
 mkdir -p "$R/var/lib"
 NOTIFY_SOCKET="$OUT/notify.sock" WATCHDOG_USEC=1000000 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify 2>$OUT/stderr & WP=$!
 trap 'kill $WP $NP 2>/dev/null || true' EXIT
-sleep 1.2
+notified() {{ grep -q "$1" $OUT/notify.txt && [ "$(grep -c WATCHDOG=1 $OUT/notify.txt)" -ge "$2" ]; }}
+for i in $(seq 400); do notified READY=1 0 && break; sleep 0.05; done
 mkdir -p "$R/var/lib/app"; echo x > "$R/var/lib/app/db"
-sleep 1.5
+for i in $(seq 400); do notified "1 unpersisted group" 3 && break; sleep 0.05; done
 kill -TERM $WP; wait $WP; wait $NP
 "#,
         out = shell_quote(tmp.path()),
+        wait_json = WAIT_JSON,
     );
     let o = in_vps(&Layout::default(), &body);
     util::assert_code(&o, 0);
@@ -214,6 +223,7 @@ fn renames(backend: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
         r#"OUT={out}
+{wait_json}
 mkdir -p "$R/srv/old/deep/er"
 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
 trap 'kill $WP 2>/dev/null || true' EXIT
@@ -222,11 +232,12 @@ mv "$R/srv/old" "$R/srv/new"
 sleep 0.3
 echo x > "$R/srv/new/deep/er/file"
 mkdir "$R/srv/new/deep/er/later"; echo y > "$R/srv/new/deep/er/later/f"
-sleep 1.5
+wait_json 'files("/srv/new") == 2'
 kill -TERM $WP; wait $WP
 cp "$R/run/impermctl/watch.json" $OUT/watch.json
 "#,
         out = shell_quote(tmp.path()),
+        wait_json = WAIT_JSON,
     );
     let o = in_vps(&Layout::default(), &body);
     util::assert_code(&o, 0);

@@ -14,6 +14,25 @@ use crate::util::{self, Layout, in_vps, shell_quote};
 
 pub(crate) const UNPERSISTED: &str = "5b1c89b3707540a98f833fa5a79113ce";
 pub(crate) const DISCARD: &str = "a9c923c46d0f482cb15ae6e3144b5ad2";
+
+/// `wait_json 'EXPR'`: poll `watch.json` until the Python expression holds
+/// (every 0.2 s, deadline 60 s; `d` is the document, `files(p)` a group's file count),
+/// else fail the script. Tests wait on the state they assert, not a sleep.
+pub(crate) const WAIT_JSON: &str = r#"
+wait_json() {
+  for i in $(seq 300); do
+    python3 - "$R/run/impermctl/watch.json" "$1" <<'PY' 2>/dev/null && return 0
+import json, sys
+d = json.load(open(sys.argv[1]))
+g = {x["path"]: x for x in d["groups"]}
+files = lambda p: g[p]["files"] if p in g else 0
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+    sleep 0.2
+  done
+  echo "timed out waiting for watch.json: $1" >&2; return 1
+}
+"#;
 pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
@@ -63,15 +82,21 @@ start_watch() {{
   for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
   echo "watcher did not start"; cat $OUT/stderr; return 1
 }}
+{wait_json}
 stop_watch() {{
   kill -TERM $WP; wait $WP || echo "watcher exit $?" >> $OUT/stderr
   cp "$R/run/impermctl/watch.json" $OUT/watch.json
-  sleep 0.3
-  journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
+  # The shutdown summary is the watcher's last line: wait until journald has it.
+  for i in $(seq 100); do
+    journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
+    grep -q {discard} $OUT/journal.json && break; sleep 0.05
+  done
 }}
 "#,
         out = shell_quote(out),
         policy = policy.display(),
+        wait_json = WAIT_JSON,
+        discard = DISCARD,
     )
 }
 
@@ -132,7 +157,7 @@ HOLDER=$!
 for i in $(seq 100); do echo x > "$R/var/lib/kept/f$i"; done
 mkdir "$R/srv/big"; for i in $(seq 10000); do : > "$R/srv/big/f$i"; done
 wait $HOLDER
-sleep 1.5
+wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1'
 busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/root.txt 2>&1 || echo "rc=$?" >> $OUT/root.txt
 busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Backend >> $OUT/root.txt 2>&1
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
@@ -289,11 +314,11 @@ mkdir -p "$R/var/lib/early"; echo early > "$R/var/lib/early/f"
 echo written-through-the-bind > "$R/etc/kept-file"
 start_watch --backend inotify
 mkdir -p "$R/var/lib/during"; echo during > "$R/var/lib/during/f"
-sleep 1
+wait_json 'files("/var/lib/early") == 1 and files("/var/lib/during") == 1'
 kill -9 $WP; wait $WP 2>/dev/null || true
 cp "$R/run/impermctl/watch.json" $OUT/first.json
 IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 --backend inotify 2>>$OUT/stderr & WP=$!
-sleep 1.5
+wait_json "d['pid'] == $WP and files('/var/lib/early') == 1 and files('/var/lib/during') == 1"
 stop_watch
 "#,
         prelude = prelude(out),
