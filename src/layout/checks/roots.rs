@@ -1,0 +1,166 @@
+//! The persistence-root checks: each root exists, lives on a mounted
+//! filesystem other than the ephemeral root's (judged by filesystem, not by
+//! being a mount point), and is writable. A fatal finding here refuses only
+//! that root's entries (see `Verdict::refused_roots`).
+
+use std::path::Path;
+
+use super::{Ctx, Finding, GUIDE, Severity, finding};
+use crate::layout::observe::{ProbeKind, State};
+use crate::mountinfo::Mount;
+
+pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        let Some(p) = c.state.probe(&r.path) else {
+            continue;
+        };
+        let what = match p.kind {
+            ProbeKind::Directory => continue,
+            ProbeKind::Missing => "does not exist".to_string(),
+            ProbeKind::Symlink => format!(
+                "is a symlink (to {}), which impermctl never follows",
+                p.link.as_deref().unwrap_or(Path::new("?")).display()
+            ),
+            ProbeKind::File => "is a regular file, not a directory".into(),
+            ProbeKind::Other => "is not a directory".into(),
+        };
+        out.push(finding(
+            "persistent-root-exists",
+            Severity::Fatal,
+            Some(&r.path),
+            format!("persistence root {} {what}", r.path.display()),
+            mount_remedy(&r.path),
+        ));
+    }
+    out
+}
+
+pub(super) fn mount_remedy(p: &Path) -> String {
+    if p == Path::new("/persistent") {
+        format!(
+            "mount the VPS's dataset at /persistent in the VPS details in vpsAdmin (Mounts), step 5 of the guide ({GUIDE}), then restart the VPS"
+        )
+    } else {
+        format!(
+            "mount the persistent filesystem at {} before impermctl runs (fileSystems.\"{}\".neededForBoot = true on NixOS)",
+            p.display(),
+            p.display()
+        )
+    }
+}
+
+/// The filesystem holding `p`, for messages: "tank/ct/101 (zfs, mounted at /persist)".
+pub(super) fn filesystem_of(state: &State, p: &Path) -> String {
+    match state.mounts.containing(p) {
+        Some(m) => format!(
+            "{} ({}, mounted at {})",
+            m.source,
+            m.fstype,
+            m.mount_point.display()
+        ),
+        None => "an unknown filesystem (not in the mount table)".into(),
+    }
+}
+
+/// Is the filesystem holding `p` the ephemeral root's own mount?
+fn on_root_mount(state: &State, p: &Path) -> bool {
+    state
+        .mounts
+        .containing(p)
+        .is_none_or(|m| m.mount_point == Path::new("/"))
+}
+
+pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
+    c.settings
+        .roots
+        .iter()
+        .filter(|r| on_root_mount(c.state, &r.path))
+        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == ProbeKind::Directory))
+        .map(|r| {
+            finding(
+                "persistent-root-mounted",
+                Severity::Fatal,
+                Some(&r.path),
+                format!(
+                    "{} is on the ephemeral root's filesystem {}, not on a mounted persistent filesystem: everything \"persisted\" there would be lost at the next reboot; its entries are refused",
+                    r.path.display(),
+                    filesystem_of(c.state, &r.path)
+                ),
+                mount_remedy(&r.path),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
+    if !c.settings.layout.persistent_must_differ {
+        return vec![];
+    }
+    let Some(root_dev) = c.state.dev_of(Path::new("/")) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        if on_root_mount(c.state, &r.path) {
+            continue; // reported by persistent-root-mounted
+        }
+        if c.state.dev_of(&r.path) != Some(root_dev) {
+            continue;
+        }
+        // With the root not ephemeral (impermanence off), sharing / loses nothing.
+        let severity = if c.ephemeral {
+            Severity::Fatal
+        } else {
+            Severity::Warning
+        };
+        out.push(finding(
+            "persistent-root-separate",
+            severity,
+            Some(&r.path),
+            format!(
+                "{} is on {}, the same filesystem as / (device {}:{}){}",
+                r.path.display(),
+                filesystem_of(c.state, &r.path),
+                root_dev.0,
+                root_dev.1,
+                if c.ephemeral { "; its entries are refused" } else { "" }
+            ),
+            if c.ephemeral {
+                mount_remedy(&r.path)
+            } else {
+                "expected while the impermanence feature is off; enable it in vpsAdmin (VPS features) to get a fresh root at every start".into()
+            },
+        ));
+    }
+    out
+}
+
+pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for r in &c.settings.roots {
+        let ro_mount = c
+            .state
+            .mounts
+            .containing(&r.path)
+            .is_some_and(Mount::is_read_only);
+        let not_writable = c.state.probe(&r.path).and_then(|p| p.writable) == Some(false);
+        if ro_mount || not_writable {
+            out.push(finding(
+                "persistent-root-writable",
+                Severity::Warning,
+                Some(&r.path),
+                format!(
+                    "persistence root {} is read-only ({}): its existing entries are bound read-only, and entries with no persistent copy yet cannot be created",
+                    r.path.display(),
+                    filesystem_of(c.state, &r.path)
+                ),
+                format!(
+                    "nothing to do if the dataset is read-only on purpose; else remount {} read-write (check the mount's options in vpsAdmin or fileSystems)",
+                    r.path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
