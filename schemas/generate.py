@@ -44,11 +44,16 @@ COMMON = {
     "writer": obj({"comm": S, "unit": NS}),
 }
 
-WATCH_GROUP = obj({"path": ref("path"), "type": ref("type"), "suggest": S, "files": U, "bytes": U,
+PATH_HEX = {"description": "The path's bytes in hex when they are not valid UTF-8 (`path` then has U+FFFD in their place).", "type": "string"}
+WATCH_GROUP = obj({"path": ref("path"), "path_hex": PATH_HEX, "type": ref("type"), "suggest": S, "files": U, "bytes": U,
                    "first_seen": U, "last_seen": U, "writers": arr(ref("writer")), "approximate": B,
                    "paths": arr(S)}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate"])
 WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": NS, "pid": U, "since": U,
-             "watched_directories": U, "overflows": U, "groups": arr(ref("watch_group"))})
+             "watched_directories": U, "overflows": U,
+             "unwatched_directories": {"description": "Directories the inotify watch limit leaves unwatched (and everything below them); a periodic rescan covers them.", "type": "integer", "minimum": 0},
+             "coverage": {"description": "What is not watched and why, when coverage is partial.", "type": "string"},
+             "groups": arr(ref("watch_group"))},
+            required=["backend", "fallback", "pid", "since", "watched_directories", "overflows", "groups"])
 
 def entry_state():
     simple = [{"type": "object", "properties": {"state": {"const": s}}, "required": ["state"]} for s in ["bound", "symlinked", "missing", "not_persisted"]]
@@ -109,7 +114,7 @@ docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U}),
     "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT})
 CLASS = {"description": "important: a loss with a consequence; ordinary: a loss; regenerated: not a loss (the system recreates it).", "enum": ["important", "ordinary", "regenerated"]}
-GROUP = obj({"path": S, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
+GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
              "writers": arr({"description": "\"comm (unit)\" or \"comm\"", "type": "string"}), "class": CLASS,
              "consequence": S, "regenerated": S, "declared": S},
             required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
@@ -124,7 +129,7 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                       "type": {"enum": ["directory", "file", "symlink", "fifo", "socket", "device", "unknown"]},
                       "change": {"enum": ["new", "modified", "unchanged"]}, "size": U, "class": CLASS},
                      required=["path", "type", "change", "size", "class"])),
-    "unreadable": arr(obj({"path": S, "error": S})),
+    "unreadable": arr(obj({"path": S, "path_hex": PATH_HEX, "error": S}, required=["path", "error"])),
     "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"})},
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

@@ -41,6 +41,8 @@ pub mod persist;
 pub mod plan;
 /// The tree impermctl works on (`/` or `--root DIR`) and every path derived from it.
 pub mod root;
+/// Services whose `StateDirectory=` is not persisted (systemd over D-Bus).
+pub mod services;
 /// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
 pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.

@@ -147,6 +147,22 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         not_persisted: judge::not_persisted(&root, &settings),
         ..Default::default()
     };
+    if root.is_system() && root.mountinfo_override().is_none() {
+        // The owning service's state directory is what to suggest.
+        let (units, _) = crate::services::query();
+        cx.state_dirs = units
+            .iter()
+            .flat_map(|u| {
+                u.state.iter().map(|n| {
+                    crate::services::dir_of(
+                        crate::services::Setting::StateDirectory,
+                        n,
+                        u.dynamic_user,
+                    )
+                })
+            })
+            .collect();
+    }
     if !opts.subtrees.is_empty() {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));

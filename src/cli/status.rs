@@ -132,6 +132,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(out, "  {} {:<28} {state}", kind_word(e.kind), show(&e.path))?;
     }
     print_moved(&mut out, &moved)?;
+    crate::services::section(&mut out, &root, &state.mounts, &settings)?;
     crate::watch::report::print_status(&mut out, &root)?;
     Ok(super::verify::exit_for(&v))
 }

@@ -118,7 +118,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         if let Some(n) = &notice {
             eprintln!("impermctl: notice: {n}");
         }
-        print_findings(&mut std::io::stdout().lock(), &v)?;
+        let mut out = std::io::stdout().lock();
+        print_findings(&mut out, &v)?;
+        crate::services::section(&mut out, &root, &state.mounts, &settings)?;
     }
     Ok(exit_for(&v))
 }

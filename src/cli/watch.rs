@@ -24,6 +24,10 @@ pub struct Args {
     /// Minimum seconds between writes of watch.json.
     #[arg(long, default_value_t = 3.0, hide = true)]
     pub json_every: f64,
+    /// Seconds between rescans while the inotify watch limit leaves
+    /// directories unwatched.
+    #[arg(long, default_value_t = 60.0, hide = true)]
+    pub rescan_every: f64,
 }
 
 /// `--backend`, as the user types it (the daemon's `BackendChoice` knows no clap).
@@ -69,6 +73,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         json_every: Duration::from_secs_f64(a.json_every.max(0.0)),
         dbus: !a.no_dbus,
         ignore: settings.watch.ignore.clone(),
+        rescan_every: Duration::from_secs_f64(a.rescan_every.max(0.1)),
     })?;
     Ok(Exit::Ok)
 }

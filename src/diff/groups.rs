@@ -324,6 +324,8 @@ mod tests {
             since: 0,
             watched_directories: 1,
             overflows: 0,
+            unwatched_directories: 0,
+            coverage: None,
             groups: vec![
                 group("/etc/x", vec![w("other", None)]),
                 group(

@@ -163,6 +163,40 @@ fn split_fid(body: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((handle, name))
 }
 
+/// The file handle of `path` (the `struct file_handle` bytes, header
+/// included, as fanotify reports them), from `name_to_handle_at`. Symlinks
+/// in `path` itself are not followed.
+pub fn handle_of(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    const MAX_HANDLE_SZ: usize = 128;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(Errno::EINVAL))?;
+    let mut store = vec![0u32; (8 + MAX_HANDLE_SZ) / 4];
+    store[0] = MAX_HANDLE_SZ as u32;
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: store is a file_handle with handle_bytes = MAX_HANDLE_SZ bytes
+    // of room after its 8-byte header; c is NUL-terminated.
+    let r = unsafe {
+        libc::name_to_handle_at(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            store.as_mut_ptr().cast::<libc::file_handle>(),
+            &mut mount_id,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = 8 + (store[0] as usize).min(MAX_HANDLE_SZ);
+    let bytes: Vec<u8> = store
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(len)
+        .collect();
+    Ok(bytes)
+}
+
 /// Resolve a directory handle to its path, as seen through `mount_fd`'s mount.
 pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> io::Result<PathBuf> {
     if handle.len() < 8 {

@@ -161,6 +161,8 @@ impl Core {
         pid: Option<i32>,
     ) {
         let logical = logical.to_path_buf();
+        // Fairness: past its area's share, a group is counted in its area.
+        let group = self.table.slot_of(&group);
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;

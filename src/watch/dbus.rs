@@ -247,6 +247,8 @@ pub fn query() -> Option<WatchState> {
             since: p.since().await.ok()?,
             watched_directories: p.watched_directories().await.ok()?,
             overflows: p.overflows().await.ok()?,
+            unwatched_directories: 0,
+            coverage: None,
             groups: rows.into_iter().map(GroupReport::from).collect(),
         })
     })

@@ -33,6 +33,45 @@ pub struct FanotifyWatcher {
     buf: Vec<u8>,
     /// The kernel has `FAN_RENAME` (5.17).
     pub rename: bool,
+    unresolved: u64,
+}
+
+/// Check that events will resolve to paths: the root's own file handle
+/// must open again through `mount_fd`. In a user namespace that owns the
+/// filesystem (kernel 6.8+) the mark succeeds but `open_by_handle_at`
+/// needs `CAP_DAC_READ_SEARCH` in the initial namespace and fails with
+/// `EPERM`: every event would be dropped, so fanotify is not used.
+fn probe(root: &Path, mount_fd: BorrowedFd<'_>) -> Result<(), Unavailable> {
+    let errno = |e: &std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
+    let unusable = |call: &str, e: &std::io::Error| Unavailable {
+        // Any failure here means events cannot be resolved: fall back.
+        errno: Errno::EPERM,
+        why: format!(
+            "fanotify marks {} but its events cannot be resolved to paths: {call} failed with {} (e.g. a user namespace that owns the filesystem: resolving needs CAP_DAC_READ_SEARCH in the initial namespace)",
+            root.display(),
+            errno(e)
+        ),
+    };
+    let handle = sys::handle_of(root).map_err(|e| unusable("name_to_handle_at", &e))?;
+    let back = sys::resolve(mount_fd, &handle).map_err(|e| unusable("open_by_handle_at", &e))?;
+    let same = |a: &Path, b: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            _ => false,
+        }
+    };
+    if !same(&back, root) {
+        return Err(Unavailable {
+            errno: Errno::EPERM,
+            why: format!(
+                "fanotify events resolve to {} instead of {}: paths would be wrong",
+                back.display(),
+                root.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Why fanotify could not be used (the errno decides whether to fall back).
@@ -85,13 +124,21 @@ impl FanotifyWatcher {
             errno: errno(&e),
             why: format!("cannot open {}: {}", root.display(), errno(&e)),
         })?;
+        probe(root, mount_fd.as_fd())?;
         Ok(FanotifyWatcher {
             fan,
             mount_fd,
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
             rename,
+            unresolved: 0,
         })
+    }
+
+    /// Events whose directory could not be resolved to a path (each made
+    /// the daemon rescan, as after an overflow).
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved
     }
 
     fn dir_path(&mut self, handle: &[u8], core: &Core) -> Option<PathBuf> {
@@ -101,9 +148,23 @@ impl FanotifyWatcher {
         if self.cache.len() >= 65536 {
             self.cache.clear();
         }
-        let p = sys::resolve(self.mount_fd.as_fd(), handle)
-            .ok()
-            .filter(|p| p.starts_with(&core.scope.root) && !core.scope.excluded(p));
+        let p = match sys::resolve(self.mount_fd.as_fd(), handle) {
+            Ok(p) => Some(p),
+            // The directory is gone: nothing left there to lose.
+            Err(e) if e.raw_os_error() == Some(Errno::ESTALE as i32) => None,
+            Err(e) => {
+                // Never dropped silently: said once, and the caller
+                // rescans (as after an overflow) so the write is found.
+                if self.unresolved == 0 {
+                    tracing::warn!(
+                        "fanotify: an event's directory cannot be resolved to a path ({e}); rescanning to find what was written"
+                    );
+                }
+                self.unresolved += 1;
+                return None;
+            }
+        }
+        .filter(|p| p.starts_with(&core.scope.root) && !core.scope.excluded(p));
         self.cache.insert(handle.to_vec(), p.clone());
         p
     }
@@ -120,9 +181,12 @@ impl FanotifyWatcher {
             if n == 0 {
                 break;
             }
+            let before = self.unresolved;
             for ev in sys::events(&buf[..n]) {
                 overflow |= self.handle(ev, core);
             }
+            // An unresolvable event is handled like a lost one: rescan.
+            overflow |= self.unresolved != before;
         }
         self.buf = buf;
         Ok(overflow)

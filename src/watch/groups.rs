@@ -2,7 +2,7 @@
 //! files and bytes, by whom; when to warn (per-group reminders and a global
 //! token bucket). Time is injected as `Duration` since the daemon started.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,7 +24,8 @@ pub struct Limits {
     pub total_samples: usize,
     /// Paths remembered by hash (beyond the samples) over all groups.
     pub total_hashed: usize,
-    /// Groups tracked; further groups fold into `/`.
+    /// Groups tracked; an area (`fairness::area`) holds at most a quarter
+    /// of them, and further groups fold into their area.
     pub max_groups: usize,
 }
 
@@ -170,6 +171,11 @@ pub struct Table {
     suppressed: u64,
     suppressed_groups: Vec<PathBuf>,
     window_start: Option<Duration>,
+    /// Groups per area (`fairness::area`).
+    per_area: HashMap<PathBuf, usize>,
+    /// Groups an earlier instance of the daemon already warned about:
+    /// their first write here spends no warning token (it prints nothing).
+    announced: HashSet<PathBuf>,
 }
 
 impl Table {
@@ -185,7 +191,33 @@ impl Table {
             suppressed: 0,
             suppressed_groups: Vec::new(),
             window_start: None,
+            per_area: HashMap::new(),
+            announced: HashSet::new(),
         }
+    }
+
+    /// The group a write to `group` is counted in: itself, or its area
+    /// when the table or the area's share is full (`fairness::slot`).
+    pub fn slot_of(&self, group: &Path) -> PathBuf {
+        let known = self.groups.contains_key(group);
+        let in_area = self
+            .per_area
+            .get(&super::fairness::area(group))
+            .copied()
+            .unwrap_or(0);
+        super::fairness::slot(
+            group,
+            known,
+            self.groups.len(),
+            in_area,
+            self.limits.max_groups,
+        )
+    }
+
+    /// Groups an earlier instance of this boot announced (from its
+    /// `watch.json`): counted again, warned about only as reminders.
+    pub fn set_announced(&mut self, groups: HashSet<PathBuf>) {
+        self.announced = groups;
     }
 
     /// Record a change to `path` (logical) in `group`; say whether to warn.
@@ -195,12 +227,14 @@ impl Table {
         if matches!(change, Change::Dir | Change::Gone) && !self.groups.contains_key(group) {
             return Decision::Quiet;
         }
-        let group = if self.groups.contains_key(group) || self.groups.len() < self.limits.max_groups
-        {
-            group
-        } else {
-            Path::new("/")
-        };
+        let slot = self.slot_of(group);
+        let group = slot.as_path();
+        if !self.groups.contains_key(group) {
+            *self
+                .per_area
+                .entry(super::fairness::area(group))
+                .or_insert(0) += 1;
+        }
         let g = self.groups.entry_ref(group, path, change, now);
         g.last_seen = now;
         match change {
@@ -272,6 +306,11 @@ impl Table {
             Some(t) => now.saturating_sub(t) >= self.limits.warn_every,
         };
         if !due {
+            return Decision::Quiet;
+        }
+        if g.warned_at.is_none() && self.announced.contains(group) {
+            // Announced before a restart: nothing is printed, so no token.
+            g.warned_at = Some(now);
             return Decision::Quiet;
         }
         if self.bucket.take(now) {

@@ -119,7 +119,10 @@ fn memory_stays_bounded_beyond_the_caps() {
         let g = PathBuf::from(format!("/g{}", i % 5));
         t.record(&g, &g.join(format!("f{i}")), write(1), s(0));
     }
-    assert_eq!(t.len(), 4, "three groups plus the fold-over group /");
+    // Three groups, then /g3 and /g4 are their own areas (top-level
+    // directories, made by root): the excess never folds into `/`.
+    assert_eq!(t.len(), 5, "three groups plus two areas");
+    assert!(t.get(p("/")).is_none());
     assert_eq!(t.tracked_paths(), 35);
     let total: u64 = t.groups().iter().map(|g| g.files).sum();
     assert_eq!(total, 1000, "creations still counted once caps are reached");
@@ -160,4 +163,64 @@ fn a_directory_alone_makes_no_group() {
         Decision::Quiet
     );
     assert!(t.is_empty());
+}
+
+/// Issue 14.5: one user's 4,200 one-file directories must not take the
+/// table; a service's data written afterwards keeps its name, and nothing
+/// ever folds into `/`.
+#[test]
+fn one_user_filling_the_table_leaves_room_for_a_service_and_never_makes_root() {
+    let mut t = Table::new(Limits::default(), s(0));
+    for i in 0..4200 {
+        let g = PathBuf::from(format!("/home/alice/d{i}"));
+        let slot = t.slot_of(&g);
+        t.record(&slot, &g.join("f"), write(1), s(1));
+    }
+    let slot = t.slot_of(p("/var/lib/postgresql"));
+    t.record(&slot, p("/var/lib/postgresql/db"), write(3 << 20), s(2));
+    let pg = t
+        .get(p("/var/lib/postgresql"))
+        .expect("the service keeps its name");
+    assert_eq!(pg.bytes, 3 << 20);
+    assert!(t.get(p("/")).is_none(), "nothing folds into /");
+    let alice = t
+        .get(p("/home/alice"))
+        .expect("the excess folds into the user's area");
+    let named = t
+        .groups()
+        .iter()
+        .filter(|g| g.path.starts_with("/home/alice") && g.path != p("/home/alice"))
+        .count();
+    assert_eq!(named, 1024, "an area holds a quarter of the table");
+    assert_eq!(alice.files + named as u64, 4200, "every file is counted");
+}
+
+/// Issue 14.5: after a restart, groups announced before the crash spend
+/// no warning token, so a group first written while the daemon was down
+/// is named within the budget.
+#[test]
+fn groups_announced_before_a_restart_spend_no_budget() {
+    let limits = Limits {
+        per_minute: 1,
+        ..Limits::default()
+    };
+    let mut t = Table::new(limits, s(0));
+    t.set_announced([PathBuf::from("/var/lib/a"), PathBuf::from("/var/lib/b")].into());
+    assert_eq!(
+        t.record(p("/var/lib/a"), p("/var/lib/a/f"), write(1), s(1)),
+        Decision::Quiet
+    );
+    assert_eq!(
+        t.record(p("/var/lib/b"), p("/var/lib/b/f"), write(1), s(1)),
+        Decision::Quiet
+    );
+    assert_eq!(
+        t.record(p("/var/lib/new"), p("/var/lib/new/f"), write(1), s(1)),
+        Decision::Warn { reminder: false }
+    );
+    // Their reminders still come after warn_every.
+    assert_eq!(
+        t.record(p("/var/lib/a"), p("/var/lib/a/g"), write(1), s(700)),
+        Decision::Warn { reminder: true }
+    );
 }

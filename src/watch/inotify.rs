@@ -8,7 +8,6 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use rustix::io::Errno;
 
 use super::core::Core;
@@ -42,21 +41,68 @@ pub struct InotifyWatcher {
     moved_from: HashMap<u32, PathBuf>,
     buf: Vec<std::mem::MaybeUninit<u8>>,
     limit_logged: bool,
+    /// Left unwatched at the last full scan (start or rescan).
+    unwatched: Unwatched,
+    /// Being collected by the current rescan.
+    scanning: Option<Unwatched>,
     /// The last file event (wd, name, when): a MODIFY/ATTRIB right after
     /// an event for the same file adds nothing (one write = three events).
     last: (i32, Vec<u8>, Option<std::time::Instant>),
 }
 
-/// The error for an exhausted watch limit, with the fix.
+/// The inotify watch limit that applies here: this user namespace's own
+/// (`/proc/sys/user/max_inotify_watches`, inside a container) when it is
+/// lower than the host-wide `fs.inotify.max_user_watches`. A sentence.
+pub fn watch_limit() -> String {
+    let read = |f: &str| {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let global = read("/proc/sys/fs/inotify/max_user_watches");
+    let ours = read("/proc/sys/user/max_inotify_watches");
+    match (ours, global) {
+        (Some(o), Some(g)) if o < g => format!(
+            "{o} watches, this user namespace's limit (user.max_inotify_watches; the host's fs.inotify.max_user_watches is {g})"
+        ),
+        (_, Some(g)) => format!("{g} watches (fs.inotify.max_user_watches)"),
+        (Some(o), None) => format!("{o} watches (user.max_inotify_watches)"),
+        _ => "unknown".into(),
+    }
+}
+
+/// The warning for an exhausted watch limit: what is watched, what is not,
+/// the limit that was hit, and the fix.
 pub fn enospc_message(dirs: usize) -> String {
-    let now = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
     format!(
-        "inotify watch limit reached after {dirs} directories (fs.inotify.max_user_watches = {now}): \
+        "inotify watch limit reached after {dirs} directories (limit: {}; watches count per user, other programs' too): \
          raise it, e.g. `sysctl -w fs.inotify.max_user_watches=524288` (on NixOS: \
-         boot.kernel.sysctl.\"fs.inotify.max_user_watches\" = 524288;)"
+         boot.kernel.sysctl.\"fs.inotify.max_user_watches\" = 524288;; in a container, the host raises it or \
+         user.max_inotify_watches)",
+        watch_limit()
     )
+}
+
+/// Directories left unwatched by the watch limit: how many, and the first
+/// few (everything below each is unwatched too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unwatched {
+    /// Directories whose watch failed with `ENOSPC`.
+    pub count: usize,
+    /// The first of them (at most [`Unwatched::SAMPLE`]).
+    pub sample: Vec<PathBuf>,
+}
+
+impl Unwatched {
+    /// Paths kept by name.
+    pub const SAMPLE: usize = 10;
+
+    fn push(&mut self, p: &Path) {
+        self.count += 1;
+        if self.sample.len() < Self::SAMPLE {
+            self.sample.push(p.to_path_buf());
+        }
+    }
 }
 
 impl InotifyWatcher {
@@ -69,10 +115,12 @@ impl InotifyWatcher {
             moved_from: HashMap::new(),
             buf: vec![std::mem::MaybeUninit::uninit(); 256 * 1024],
             limit_logged: false,
+            unwatched: Unwatched::default(),
+            scanning: None,
             last: (-1, Vec::new(), None),
         };
         let added = std::sync::Mutex::new(Vec::new());
-        let full = std::sync::atomic::AtomicBool::new(false);
+        let full = std::sync::Mutex::new(Unwatched::default());
         let ino = &w.ino;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         scan::walk_dirs_parallel(scope, threads, &|p| match ino.add_watch(p, MASK) {
@@ -84,17 +132,75 @@ impl InotifyWatcher {
                 true
             }
             Err(e) if is(&e, Errno::NOSPC) => {
-                full.store(true, std::sync::atomic::Ordering::Relaxed);
+                full.lock().unwrap_or_else(|e| e.into_inner()).push(p);
                 false
             }
             Err(_) => false,
         });
         let added = added.into_inner().unwrap_or_else(|e| e.into_inner());
-        if full.into_inner() {
-            bail!(enospc_message(added.len()));
-        }
         w.wds.extend(added);
+        // At the limit the daemon keeps running with what it could watch,
+        // says what it could not, and rescans (see `Unwatched`).
+        w.unwatched = full.into_inner().unwrap_or_else(|e| e.into_inner());
+        if w.unwatched.count > 0 {
+            w.limit_logged = true;
+            tracing::error!("{}", w.coverage().unwrap_or_default());
+        }
         Ok(w)
+    }
+
+    /// What is not watched, in a sentence (None: everything is).
+    pub fn coverage(&self) -> Option<String> {
+        let u = &self.unwatched;
+        (u.count > 0).then(|| {
+            let shown: Vec<String> = u.sample.iter().map(|p| crate::names::show(p)).collect();
+            format!(
+                "{}; NOT watched: {} directories and everything below them ({}{}); writes there are found by a rescan every minute",
+                enospc_message(self.wds.len()),
+                u.count,
+                shown.join(", "),
+                if u.count > u.sample.len() { ", …" } else { "" }
+            )
+        })
+    }
+
+    /// Directories left unwatched by the limit at the last scan.
+    pub fn unwatched(&self) -> &Unwatched {
+        &self.unwatched
+    }
+
+    /// Start a rescan: directories that still cannot be watched are counted anew.
+    pub fn begin_scan(&mut self) {
+        self.scanning = Some(Unwatched::default());
+    }
+
+    /// Watch a directory met by a rescan; at the limit, count it as unwatched.
+    pub fn add_scanned(&mut self, dir: &Path) {
+        if let Err(e) = self.add(dir)
+            && is(&e, Errno::NOSPC)
+            && let Some(u) = &mut self.scanning
+        {
+            u.push(dir);
+        }
+    }
+
+    /// End a rescan; log when the coverage changed. Returns whether the
+    /// watch limit still leaves directories unwatched.
+    pub fn end_scan(&mut self) -> bool {
+        if let Some(u) = self.scanning.take() {
+            let was = self.unwatched.count;
+            self.unwatched = u;
+            if self.unwatched.count != was {
+                match self.coverage() {
+                    Some(c) => tracing::error!("{c}"),
+                    None => tracing::info!(
+                        "every directory is watched again ({} directories)",
+                        self.wds.len()
+                    ),
+                }
+            }
+        }
+        self.unwatched.count > 0
     }
 
     /// Directories watched.
@@ -120,10 +226,11 @@ impl InotifyWatcher {
         match self.add(dir) {
             Ok(_) => true,
             Err(e) if is(&e, Errno::NOSPC) => {
+                self.unwatched.push(dir);
                 if !self.limit_logged {
                     self.limit_logged = true;
                     tracing::error!(
-                        "{}; writes in new directories will be missed",
+                        "{}; new directories are left unwatched, and a rescan every minute finds what is written there",
                         enospc_message(self.wds.len())
                     );
                 }
@@ -284,6 +391,7 @@ mod tests {
     fn the_watch_limit_error_names_the_sysctl_and_the_fix() {
         let m = super::enospc_message(8192);
         assert!(m.contains("after 8192 directories"), "{m}");
+        assert!(m.contains("limit: "), "{m}");
         assert!(m.contains("fs.inotify.max_user_watches"), "{m}");
         assert!(m.contains("sysctl -w fs.inotify.max_user_watches="), "{m}");
     }

@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod core;
 #[cfg(feature = "dbus")]
 pub mod dbus;
+pub mod fairness;
 pub mod fanotify;
 pub mod groups;
 pub mod inotify;
@@ -59,6 +60,9 @@ pub struct Options {
     pub dbus: bool,
     /// Logical paths never warned about (`watch.ignore`): not even watched.
     pub ignore: Vec<PathBuf>,
+    /// Interval of the rescans while the inotify watch limit leaves
+    /// directories unwatched.
+    pub rescan_every: Duration,
 }
 
 enum Backend {
@@ -122,6 +126,11 @@ fn status_line(b: &BackendInfo, groups: usize) -> String {
         n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
     };
     match b.name {
+        "inotify" if b.unwatched > 0 => format!(
+            "inotify, {} dirs, {} NOT watched (watch limit), {g}",
+            crate::human::thousands(b.watched as u64),
+            crate::human::thousands(b.unwatched)
+        ),
         "inotify" => format!(
             "inotify, {} dirs, {g}",
             crate::human::thousands(b.watched as u64)
@@ -172,12 +181,15 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             .into_iter()
             .map(|g| crate::names::from_json(&g.path, g.path_hex.as_deref()))
             .collect();
+        core.table.set_announced(core.announced.clone());
     }
     let mut info = BackendInfo {
         name: backend.name(),
         fallback,
         watched: backend.watched(),
         overflows: 0,
+        unwatched: coverage(&backend).0,
+        coverage: coverage(&backend).1,
     };
     let status = status_line(&info, 0);
     journal::started(info.name, &status, info.fallback.as_deref());
@@ -209,6 +221,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut last_json = Instant::now();
     let mut last_status = status;
     let mut last_overflow_warning: Option<Instant> = None;
+    let mut last_rescan = Instant::now();
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
         let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
@@ -246,6 +259,15 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
             info.watched = backend.watched();
+            // Partial coverage (inotify's watch limit): rescan now and then,
+            // so writes in unwatched directories are found, and watches
+            // freed meanwhile are used.
+            if info.unwatched > 0 && last_rescan.elapsed() >= opts.rescan_every {
+                last_rescan = Instant::now();
+                let n = rescan(&mut backend, &mut core)?;
+                tracing::info!("periodic rescan (watch limit): {n} entries changed");
+            }
+            (info.unwatched, info.coverage) = coverage(&backend);
             core.release_held();
             if let Some(s) = core.table.take_suppressed(core.now(), false) {
                 journal::suppressed(&s, opts.limits.per_minute);
@@ -334,12 +356,25 @@ fn drain(
 
 fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
     match backend {
-        Backend::Inotify(w) => core.rescan(&mut |d| match w.add(d) {
-            Err(e) if e.raw_os_error() == Some(Errno::ENOSPC as i32) => {
-                anyhow::bail!(inotify::enospc_message(w.watched()))
-            }
-            _ => Ok(()),
-        }),
+        // At the watch limit a rescan keeps going: directories it cannot
+        // watch are counted and named in the state (`coverage`).
+        Backend::Inotify(w) => {
+            w.begin_scan();
+            let n = core.rescan(&mut |d| {
+                w.add_scanned(d);
+                Ok(())
+            });
+            w.end_scan();
+            n
+        }
         Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),
+    }
+}
+
+/// Directories the watch limit leaves unwatched, for the state (inotify).
+fn coverage(backend: &Backend) -> (u64, Option<String>) {
+    match backend {
+        Backend::Inotify(w) => (w.unwatched().count as u64, w.coverage()),
+        Backend::Fanotify(_) => (0, None),
     }
 }

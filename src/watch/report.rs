@@ -62,6 +62,13 @@ pub struct WatchState {
     pub watched_directories: u64,
     /// Queue overflows so far (each followed by a rescan).
     pub overflows: u64,
+    /// Directories left unwatched by the inotify watch limit (everything
+    /// below them is unwatched too; a periodic rescan covers them).
+    #[serde(default)]
+    pub unwatched_directories: u64,
+    /// What is not watched and why, when coverage is partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
     /// Groups, biggest first.
     pub groups: Vec<GroupReport>,
 }
@@ -83,6 +90,10 @@ pub struct BackendInfo {
     pub watched: usize,
     /// Overflows so far.
     pub overflows: u64,
+    /// Directories the watch limit leaves unwatched (inotify).
+    pub unwatched: u64,
+    /// What is not watched and why, in a sentence (None: everything is).
+    pub coverage: Option<String>,
 }
 
 /// Take a snapshot; `with_paths` includes the sample paths.
@@ -120,6 +131,8 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
         since: unix(core.start_wall),
         watched_directories: b.watched as u64,
         overflows: b.overflows,
+        unwatched_directories: b.unwatched,
+        coverage: b.coverage.clone(),
         groups,
     }
 }
@@ -138,8 +151,15 @@ pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
 pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
     #[cfg(feature = "dbus")]
     if root.is_system()
-        && let Some(s) = super::dbus::query()
+        && let Some(mut s) = super::dbus::query()
     {
+        // Coverage is not on the bus: take it from watch.json when readable.
+        if let Some(f) = std::fs::read_to_string(root.watch_file())
+            .ok()
+            .and_then(|t| serde_json::from_str::<WatchState>(&t).ok())
+        {
+            (s.unwatched_directories, s.coverage) = (f.unwatched_directories, f.coverage);
+        }
         return Some(("D-Bus".into(), s));
     }
     let file = root.watch_file();
@@ -198,6 +218,9 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
             "; the daemon is not running"
         },
     )?;
+    if let Some(c) = &s.coverage {
+        writeln!(out, "  PARTIAL COVERAGE: {}", crate::names::printable(c))?;
+    }
     if let Some(f) = &s.fallback {
         writeln!(out, "  fanotify not used: {}", crate::names::printable(f))?;
     }

@@ -88,3 +88,59 @@ def s40_nixos_boot_diff_and_watcher(ctx):
 SCENARIOS = {
     40: s40_nixos_boot_diff_and_watcher,
 }
+
+
+STATE_UNIT = """\
+[Unit]
+Description=a service with state, cache and a dynamic user
+
+[Service]
+DynamicUser=yes
+StateDirectory=dyndemo
+CacheDirectory=dyndemo
+ExecStart=/bin/sleep infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def s41_services_state_directories(ctx):
+    """verify and status list running services whose StateDirectory= is not persisted (from systemd over D-Bus), before they wrote anything; caches are fine to lose; --suggest names the state directory."""
+    with vps(ctx) as v:
+        nixos.nixos_generation(v, SEED_CONFIG)
+        v.boot()
+        unit = v.path("/etc/systemd/system/dyndemo.service")
+        unit.write_text(STATE_UNIT)
+        v.nsenter(["systemctl", "daemon-reload"], check=True)
+        r = v.nsenter(["systemctl", "enable", "--now", "dyndemo.service"], check=False)
+        expect(r.returncode == 0, "cannot start dyndemo.service", out(r))
+        r = v.run(["impermctl", "verify"])
+        check("dyndemo.service StateDirectory=dyndemo -> /var/lib/private/dyndemo" in r.stdout,
+              "verify does not list the service's unpersisted StateDirectory", out(r))
+        check('directories = [ "/var/lib/private/dyndemo" ]' in r.stdout,
+              "verify does not give the config line", out(r))
+        check("CacheDirectory=dyndemo" in r.stdout and "fine to lose" in r.stdout,
+              "verify does not say the cache is fine to lose", out(r))
+        ctx.log("verify:\n" + r.stdout)
+        r = v.run(["impermctl", "status"])
+        check("dyndemo.service StateDirectory=dyndemo" in r.stdout, "status does not list it", out(r))
+        # Once it writes, --suggest names its state directory, not /var/lib/private.
+        r = v.sh("echo row > /var/lib/private/dyndemo/db")
+        expect(r.returncode == 0, "cannot write the service's state", out(r))
+        r = v.run(["impermctl", "diff", "--suggest"])
+        check('"/var/lib/private/dyndemo"' in r.stdout and '"/var/lib/private"' not in r.stdout,
+              "--suggest does not name the service's state directory", out(r))
+        # Persisted: no longer listed.
+        nixos.nixos_generation(v, SEED_CONFIG + '\n[[persistence.directories]]\npath = "/var/lib/private/dyndemo"\n')
+        r = nixos.switch(v)
+        expect(r.returncode == 0, "the switch's activation failed", out(r))
+        r = v.run(["impermctl", "boot"])
+        expect(r.returncode == 0, "impermctl boot failed", out(r))
+        r = v.run(["impermctl", "verify"])
+        check("StateDirectory=dyndemo" not in r.stdout, "a persisted StateDirectory is still listed", out(r))
+        check("systemd/linger" not in r.stdout, "a regenerated StateDirectory is listed", out(r))
+        v.poweroff()
+
+
+SCENARIOS[41] = s41_services_state_directories

@@ -6,6 +6,7 @@
 mod names;
 mod privacy;
 mod records;
+mod watcher;
 
 /// `setpriv` prefix that runs a command as uid/gid `id` with no groups.
 pub const AS_ALICE: &str = "setpriv --reuid 1000 --regid 1000 --clear-groups";

@@ -1,0 +1,104 @@
+//! systemd's view of its services over D-Bus (`org.freedesktop.systemd1`):
+//! running and enabled services and their `StateDirectory=`,
+//! `CacheDirectory=`, `LogsDirectory=`, `DynamicUser=`.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use zbus::OwnedObjectPath;
+
+use super::UnitDirs;
+
+type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+trait Manager {
+    fn list_units(&self) -> zbus::Result<Vec<UnitRow>>;
+    fn list_unit_files_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<Vec<(String, String)>>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1"
+)]
+trait Service {
+    #[zbus(property)]
+    fn state_directory(&self) -> zbus::Result<Vec<String>>;
+    #[zbus(property)]
+    fn cache_directory(&self) -> zbus::Result<Vec<String>>;
+    #[zbus(property)]
+    fn logs_directory(&self) -> zbus::Result<Vec<String>>;
+    #[zbus(property)]
+    fn dynamic_user(&self) -> zbus::Result<bool>;
+}
+
+/// Services that run or are enabled, with their directories.
+pub fn units() -> anyhow::Result<Vec<UnitDirs>> {
+    zbus::block_on(async {
+        let conn = zbus::Connection::system()
+            .await
+            .context("cannot connect to the system bus")?;
+        let m = ManagerProxy::new(&conn)
+            .await
+            .context("cannot reach systemd over D-Bus")?;
+        let mut names = BTreeSet::new();
+        for row in m.list_units().await.context("ListUnits")? {
+            let (name, active) = (&row.0, &row.3);
+            if name.ends_with(".service")
+                && matches!(active.as_str(), "active" | "activating" | "reloading")
+            {
+                names.insert(name.clone());
+            }
+        }
+        if let Ok(files) = m
+            .list_unit_files_by_patterns(&["enabled"], &["*.service"])
+            .await
+        {
+            for (path, _) in files {
+                if let Some(n) = path.rsplit('/').next()
+                    && !n.contains("@.")
+                {
+                    names.insert(n.to_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let Ok(path) = m.load_unit(&name).await else {
+                continue;
+            };
+            let s = ServiceProxy::builder(&conn).path(path).build().await?;
+            let u = UnitDirs {
+                state: s.state_directory().await.unwrap_or_default(),
+                cache: s.cache_directory().await.unwrap_or_default(),
+                logs: s.logs_directory().await.unwrap_or_default(),
+                dynamic_user: s.dynamic_user().await.unwrap_or(false),
+                unit: name,
+            };
+            if !(u.state.is_empty() && u.cache.is_empty() && u.logs.is_empty()) {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,245 @@
+//! Warn before the data exists: services whose `StateDirectory=` (and
+//! `CacheDirectory=`, `LogsDirectory=`) is not persisted. The facts come
+//! from systemd over D-Bus (`dbus.rs`, `org.freedesktop.systemd1`), never
+//! from unit files; the judgement here is pure.
+
+#[cfg(feature = "dbus")]
+pub mod dbus;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::mountinfo::MountTable;
+
+/// A service's directories, as systemd reports them (names relative to
+/// `/var/lib`, `/var/cache`, `/var/log`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitDirs {
+    /// The unit, e.g. `postgresql.service`.
+    pub unit: String,
+    /// `StateDirectory=`.
+    pub state: Vec<String>,
+    /// `CacheDirectory=`.
+    pub cache: Vec<String>,
+    /// `LogsDirectory=`.
+    pub logs: Vec<String>,
+    /// `DynamicUser=`: the directories live under `…/private/`.
+    pub dynamic_user: bool,
+}
+
+/// Which setting a directory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Setting {
+    /// `StateDirectory=` (`/var/lib`).
+    StateDirectory,
+    /// `CacheDirectory=` (`/var/cache`): fine to lose.
+    CacheDirectory,
+    /// `LogsDirectory=` (`/var/log`).
+    LogsDirectory,
+}
+
+/// A service directory that is not persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unpersisted {
+    /// The unit.
+    pub unit: String,
+    /// The setting and its value, e.g. `StateDirectory=demo`.
+    pub setting: Setting,
+    /// The value.
+    pub name: String,
+    /// The directory the service writes (absolute).
+    pub path: PathBuf,
+    /// A cache: losing it costs time, not data.
+    pub cache_only: bool,
+}
+
+impl Unpersisted {
+    /// The directory to persist: with `DynamicUser=`, the real one under
+    /// `private/` (what `/var/lib/NAME` links to).
+    pub fn persist_path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The absolute directory of `name` for `setting`.
+pub fn dir_of(setting: Setting, name: &str, dynamic_user: bool) -> PathBuf {
+    let base = match setting {
+        Setting::StateDirectory => "/var/lib",
+        Setting::CacheDirectory => "/var/cache",
+        Setting::LogsDirectory => "/var/log",
+    };
+    let mut p = PathBuf::from(base);
+    if dynamic_user {
+        p.push("private");
+    }
+    // Values may carry a `:` suffix naming a symlink (`foo:bar`).
+    p.push(name.split(':').next().unwrap_or(name));
+    p
+}
+
+/// Is `path` persisted: on a filesystem other than the root's (a bind from
+/// persistence), judged from the live mount table?
+pub fn persisted(mounts: &MountTable, path: &Path) -> bool {
+    mounts
+        .containing(path)
+        .is_some_and(|m| m.mount_point != Path::new("/"))
+}
+
+/// The directories of `units` that are not persisted, state first;
+/// `regenerated` says which the catalog knows the system recreates.
+pub fn unpersisted(
+    units: &[UnitDirs],
+    mounts: &MountTable,
+    regenerated: &dyn Fn(&Path) -> bool,
+) -> Vec<Unpersisted> {
+    let mut out = Vec::new();
+    for u in units {
+        for (setting, names) in [
+            (Setting::StateDirectory, &u.state),
+            (Setting::LogsDirectory, &u.logs),
+            (Setting::CacheDirectory, &u.cache),
+        ] {
+            for n in names {
+                let path = dir_of(setting, n, u.dynamic_user);
+                if !persisted(mounts, &path) && !regenerated(&path) {
+                    out.push(Unpersisted {
+                        unit: u.unit.clone(),
+                        setting,
+                        name: n.clone(),
+                        path,
+                        cache_only: setting == Setting::CacheDirectory,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.cache_only, &a.unit, &a.path).cmp(&(b.cache_only, &b.unit, &b.path)));
+    out
+}
+
+/// The services' directories on this system (empty without D-Bus or systemd),
+/// and why they could not be read, if so.
+pub fn query() -> (Vec<UnitDirs>, Option<String>) {
+    #[cfg(feature = "dbus")]
+    {
+        match dbus::units() {
+            Ok(u) => (u, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        }
+    }
+    #[cfg(not(feature = "dbus"))]
+    {
+        (Vec::new(), Some("built without D-Bus support".into()))
+    }
+}
+
+/// The human section for `verify` and `status` on the live system (nothing
+/// for a `--root` tree or a captured mount table: systemd describes `/`).
+pub fn section(
+    out: &mut dyn std::io::Write,
+    root: &crate::root::Root,
+    mounts: &MountTable,
+    settings: &crate::config::Settings,
+) -> std::io::Result<()> {
+    if !root.is_system() || root.mountinfo_override().is_some() {
+        return Ok(());
+    }
+    let (units, why) = query();
+    if let Some(why) = why {
+        tracing::debug!("services: {why}");
+    }
+    let persist_root = settings
+        .roots
+        .first()
+        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
+    let c = crate::classify::Classifier::load(root);
+    let regenerated = |p: &Path| {
+        use std::os::unix::ffi::OsStrExt;
+        !c.classify(p.as_os_str().as_bytes(), false).is_loss()
+    };
+    print(
+        out,
+        &unpersisted(&units, mounts, &regenerated),
+        &persist_root,
+    )
+}
+
+/// The human section for `verify` and `status`.
+pub fn print(
+    out: &mut dyn std::io::Write,
+    found: &[Unpersisted],
+    persist_root: &Path,
+) -> std::io::Result<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nservices whose directories are not persisted (from systemd):"
+    )?;
+    for f in found {
+        let what = if f.cache_only {
+            "a cache: fine to lose (it is rebuilt)".to_owned()
+        } else {
+            "what it writes there is lost at every reboot".to_owned()
+        };
+        writeln!(
+            out,
+            "  {} {:?}={} -> {}: {what}",
+            f.unit,
+            f.setting,
+            f.name,
+            f.path.display()
+        )?;
+        if !f.cache_only {
+            writeln!(
+                out,
+                "    to keep it: {}",
+                crate::group::suggest_nix(persist_root, &f.path, crate::config::Kind::Directory)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dirs_not_on_a_persisted_mount_are_listed_caches_last() {
+        let mi = "\
+1 0 0:30 /private / rw - tmpfs tank/ct/101.impermanence-c5a8b7 rw
+2 1 0:31 /private /persistent rw - tmpfs tank/ct/101 rw
+3 1 0:31 /private/var/lib/kept /var/lib/kept rw - tmpfs tank/ct/101 rw
+";
+        let mounts = MountTable::parse(mi).unwrap();
+        let units = [
+            UnitDirs {
+                unit: "demo.service".into(),
+                state: vec!["demo".into(), "kept".into(), "systemd/linger".into()],
+                cache: vec!["demo".into()],
+                ..UnitDirs::default()
+            },
+            UnitDirs {
+                unit: "dyn.service".into(),
+                state: vec!["dyn:alias".into()],
+                dynamic_user: true,
+                ..UnitDirs::default()
+            },
+        ];
+        let got: Vec<(String, bool)> = unpersisted(&units, &mounts, &|p| p.ends_with("linger"))
+            .into_iter()
+            .map(|u| (u.path.display().to_string(), u.cache_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/var/lib/demo".to_string(), false),
+                ("/var/lib/private/dyn".to_string(), false),
+                ("/var/cache/demo".to_string(), true),
+            ]
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Item 5: the watcher degrades, it does not die or go blind.
+
+use serde_json::Value;
+
+use crate::require_root;
+use crate::util::{self, Layout, in_vps, shell_quote};
+
+/// At the inotify watch limit of its user namespace (the one a container
+/// hits, set low here), the watcher keeps running with partial coverage,
+/// says what it does not watch and which limit it hit, and its periodic
+/// rescans still find every file written in unwatched directories.
+#[test]
+fn at_the_inotify_watch_limit_the_watcher_keeps_running_and_rescans() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+mkdir -p "$R/var/lib/many"
+for i in $(seq 60); do mkdir "$R/var/lib/many/d$i"; done
+unshare -U --map-root-user sh -c 'echo 40 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"' \
+  "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify --json-every 0.2 --rescan-every 0.5 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+for i in $(seq 60); do echo data > "$R/var/lib/many/d$i/f"; done
+for i in $(seq 400); do
+  grep -q '"files": 60' "$R/run/impermctl/watch.json" && break; sleep 0.05
+done
+kill -0 $WP && echo "alive=yes"
+imp status > $OUT/status.txt 2>&1 || true
+cp "$R/run/impermctl/watch.json" $OUT/watch.json
+kill -TERM $WP; rc=0; wait $WP || rc=$?; echo "rc=$rc"
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    let out = util::stdout(&o);
+    assert!(
+        out.contains("alive=yes") && out.contains("rc=0"),
+        "{out}\n{err}"
+    );
+    let w: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("watch.json")).unwrap())
+            .unwrap();
+    assert!(w["unwatched_directories"].as_u64().unwrap() > 0, "{w}");
+    let cov = w["coverage"].as_str().unwrap_or_else(|| panic!("{w}"));
+    assert!(
+        cov.contains("NOT watched") && cov.contains("40 watches, this user namespace's limit"),
+        "{cov}"
+    );
+    let g = w["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["path"] == "/var/lib/many")
+        .unwrap_or_else(|| panic!("{w}"));
+    assert_eq!(g["files"], 60, "every file found, watched or not: {g}");
+    let status = std::fs::read_to_string(tmp.path().join("status.txt")).unwrap();
+    assert!(status.contains("PARTIAL COVERAGE"), "{status}");
+    assert!(err.contains("inotify watch limit reached"), "{err}");
+}
+
+/// In a user namespace that owns the root filesystem (kernel 6.8+), the
+/// fanotify mark succeeds but `open_by_handle_at` fails with `EPERM`: the
+/// start-up check sees it, the watcher falls back to inotify and says why,
+/// and writes are reported (before, every event was dropped silently).
+#[test]
+fn fanotify_whose_events_cannot_resolve_falls_back_to_inotify() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+X="$R/userns-root"; mkdir -p "$X"
+cp "$CFG" "$OUT/config.toml" 2>/dev/null || printf 'version = 1\n[[persistence]]\npath = "/persistent"\n' > "$OUT/config.toml"
+unshare -U --map-root-user -m --propagation private bash -c '
+set -e
+X="$1"; OUT="$2"; IMPERMCTL="$3"
+mount -t tmpfs tank/ct/102.impermanence-aa "$X"
+mkdir -p "$X/var/lib" "$X/run"
+"$IMPERMCTL" --root "$X" --config "$OUT/config.toml" watch --no-dbus --backend auto --json-every 0.2 2>"$OUT/stderr" & WP=$!
+for i in $(seq 200); do [ -s "$X/run/impermctl/watch.json" ] && break; sleep 0.05; done
+mkdir -p "$X/var/lib/app"; echo data > "$X/var/lib/app/file"
+for i in $(seq 200); do grep -q "/var/lib/app" "$X/run/impermctl/watch.json" && break; sleep 0.05; done
+kill -TERM $WP; wait $WP || true
+cp "$X/run/impermctl/watch.json" "$OUT/watch.json"
+' bash "$X" "$OUT" "$IMPERMCTL"
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    let w: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("watch.json")).unwrap())
+            .unwrap();
+    assert_eq!(w["backend"], "inotify", "{w}\n{err}");
+    let why = w["fallback"].as_str().unwrap_or_else(|| panic!("{w}"));
+    // Kernels before 6.8 refuse the mark itself in a user namespace.
+    assert!(
+        why.contains("cannot be resolved") || why.contains("filesystem mark on"),
+        "{why}"
+    );
+    let found = w["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["path"] == "/var/lib/app" && g["files"] == 1);
+    assert!(found, "the write was reported: {w}\n{err}");
+}
