@@ -294,4 +294,39 @@ fn observe_moved(
         };
         obs.moved.insert(e.path.clone(), m);
     }
+    // After a reboot there is no record: an entry whose source is missing
+    // while exactly one other configured root holds data at its path (moved
+    // to another root, then rebooted) is migrated from there.
+    for e in &settings.entries {
+        if prev.contains_key(e.path.as_path()) || idx.at(&e.path).is_some() {
+            continue;
+        }
+        let Some(Facts { source, .. }) = obs.entries.get(&e.path) else {
+            continue;
+        };
+        if !matches!(source, Node::Missing | Node::MissingParent) {
+            continue;
+        }
+        let mut found = settings
+            .roots
+            .iter()
+            .filter(|r| r.path != e.root)
+            .filter_map(|r| {
+                let from = r.path.join(rel(&e.path));
+                let pfd = h.persist(&r.path).ok()?;
+                let old = node(pfd, rel(&e.path), &from, true);
+                let data = matches!(old, Node::Dir { empty: false } | Node::File { .. });
+                (data && from != e.source).then_some((from, old))
+            });
+        if let (Some((from, old)), None) = (found.next(), found.next()) {
+            let m = crate::plan::MovedFrom {
+                from,
+                how: crate::state::How::Bound,
+                old,
+                new: source.clone(),
+                bound_old: false,
+            };
+            obs.moved.insert(e.path.clone(), m);
+        }
+    }
 }

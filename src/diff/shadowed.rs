@@ -3,7 +3,9 @@
 //! discards it). A helper process (`diff --shadowed-helper DIR`, the same
 //! binary) enters a private mount namespace, binds the root non-recursively
 //! on DIR, lists what lies under each mount point there, and reports back
-//! as JSON on stdout. Nothing it does is visible outside it.
+//! as JSON on stdout. Nothing it does is visible outside it. Hidden entries
+//! that hold what the mount shows at the same place (data just seeded into
+//! persistence, then bound) are not listed: hiding them loses nothing.
 
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
@@ -131,9 +133,11 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         };
         let mut paths = Vec::new();
         let mut bytes = 0;
+        // What is visible at the mount point (the original tree still has it).
+        let visible = host.join(mp.strip_prefix("/").unwrap_or(&mp));
         if m.is_dir() {
-            list(&under, &mp, &mut paths, &mut bytes);
-        } else if m.len() > 0 {
+            list(&under, &mp, &visible, &mut paths, &mut bytes);
+        } else if m.len() > 0 && !same_content(&under, &visible) {
             paths.push(show(&mp));
             bytes = m.len();
         }
@@ -159,9 +163,50 @@ fn detach_path(path: &Path) -> std::io::Result<()> {
     mount::detach(fd.as_fd())
 }
 
-/// Every entry under `host` (sorted as a depth-first listing would be),
-/// shown with the logical prefix `logical`, and the bytes of its files.
-fn list(host: &Path, logical: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
+/// Does the hidden entry `hidden` hold what `visible` shows (same type, and
+/// for files the same bytes, for links the same target)? Then hiding it
+/// loses nothing (e.g. data just seeded into persistence).
+pub fn same_content(hidden: &Path, visible: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(h), Ok(v)) = (
+        std::fs::symlink_metadata(hidden),
+        std::fs::symlink_metadata(visible),
+    ) else {
+        return false;
+    };
+    if h.file_type() != v.file_type() {
+        return false;
+    }
+    if h.is_dir() {
+        return true;
+    }
+    if h.file_type().is_symlink() {
+        return std::fs::read_link(hidden).ok() == std::fs::read_link(visible).ok();
+    }
+    if !h.is_file() || h.len() != v.len() {
+        return false;
+    }
+    let (Ok(mut a), Ok(mut b)) = (std::fs::File::open(hidden), std::fs::File::open(visible)) else {
+        return false;
+    };
+    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let (Ok(n), Ok(m)) = (a.read(&mut x), b.read(&mut y)) else {
+            return false;
+        };
+        if n != m || x[..n] != y[..m] {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+    }
+}
+
+/// Every entry under `host` (sorted as a depth-first listing would be)
+/// that differs from what `visible` shows at the same place, with the
+/// logical prefix `logical`, and the bytes of its files.
+fn list(host: &Path, logical: &Path, visible: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
     struct Listing;
     impl Visit for Listing {
         type Acc = Vec<(Vec<u8>, u64)>;
@@ -187,7 +232,11 @@ fn list(host: &Path, logical: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
     found
         .sort_by(|a, b| Path::new(OsStr::from_bytes(&a.0)).cmp(Path::new(OsStr::from_bytes(&b.0))));
     for (p, size) in found {
-        paths.push(show(&logical.join(OsStr::from_bytes(&p[1..]))));
+        let rel = OsStr::from_bytes(&p[1..]);
+        if same_content(&host.join(rel), &visible.join(rel)) {
+            continue;
+        }
+        paths.push(show(&logical.join(rel)));
         *bytes += size;
     }
 }

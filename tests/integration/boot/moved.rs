@@ -154,3 +154,36 @@ grep -o 'both hold different data.*' "$R/err" | head -1 | sed 's/^/err=/'
         "{err}"
     );
 }
+
+/// Moved to another root and rebooted before `boot` ran (no record of this
+/// boot): the only other root holding data at the path is migrated from.
+#[test]
+fn a_moved_entry_is_migrated_after_a_reboot_too() {
+    require_root!();
+    let body = format!(
+        r#"{SETUP}
+{REBOOT}
+move_cfg
+reboot_vps
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+echo "want=$want"
+echo "visible=$(sum "$R/srv/data")"
+echo "kept=$(sum "$R/persistent/srv/data")"
+echo "dev=$(devof /srv/data) ddev=$(devof /data)"
+echo "key=$(cat "$R/etc/ssh/host_key")"
+grep -c 'migrated' "$R/err" | sed 's/^/migrated=/'
+"#,
+        REBOOT = super::REBOOT
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    let want = val(&o, "want");
+    assert_eq!(val(&o, "visible"), want, "{}", dump(&o));
+    assert_eq!(val(&o, "kept"), want);
+    let d = val(&o, "dev");
+    let (a, b) = d.split_once(" ddev=").unwrap();
+    assert_eq!(a, b, "bound from /data\n{}", dump(&o));
+    assert_eq!(val(&o, "key"), "key");
+    assert_eq!(val(&o, "migrated"), "2", "{}", dump(&o));
+}

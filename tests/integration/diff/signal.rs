@@ -340,3 +340,40 @@ imp baseline --until nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
     assert!(!after.contains("/etc/passwd"), "{after}");
     assert_eq!(read(p, "rc-bad").trim(), "2");
 }
+
+#[test]
+fn shadowed_lists_hidden_data_only_where_it_differs_from_what_is_visible() {
+    require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"OUT={}
+CFG="$OUT/config.toml"
+cat > "$CFG" <<'TOML'
+{SEED}
+TOML
+imp boot 2> "$OUT/boot.err"
+mkdir -p "$R/var/lib/seeded/sub" "$R/persistent/var/lib/seeded/sub"
+echo same > "$R/var/lib/seeded/a"; echo same > "$R/persistent/var/lib/seeded/a"
+echo old > "$R/var/lib/seeded/b"; echo new > "$R/persistent/var/lib/seeded/b"
+echo only-here > "$R/var/lib/seeded/sub/c"
+mount --bind "$R/persistent/var/lib/seeded" "$R/var/lib/seeded"
+set +e
+imp diff --shadowed --json > "$OUT/shadowed.json"; echo $? > "$OUT/rc"
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = in_vps(&Layout::default(), &script);
+    assert_code(&o, 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&read(out.path(), "shadowed.json")).expect("json");
+    let sh = v["shadowed"].as_array().unwrap();
+    let m = sh
+        .iter()
+        .find(|m| m["mount_point"] == "/var/lib/seeded")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        m["paths"],
+        serde_json::json!(["/var/lib/seeded/b", "/var/lib/seeded/sub/c"]),
+        "{v}"
+    );
+}
