@@ -103,7 +103,9 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
         .unwrap_or(0);
     let n = entries.len();
     let file = root.baseline_file();
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o644)
+    crate::baseline::warn_unencodable(&entries);
+    // Root-only: it names files in every user's home.
+    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(Refreshed {
         entries: n,

@@ -88,14 +88,7 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         return Ok(false);
     }
     let mut entries = capture(root, settings)?;
-    let refused = format::unencodable(&entries);
-    if let Some(first) = refused.first() {
-        tracing::warn!(
-            "baseline: {} entries left out: their directory path is longer than 65,535 bytes, which the baseline cannot record (first: {}…); `diff` lists them as new",
-            refused.len(),
-            crate::names::human(&first[..first.len().min(200)])
-        );
-    }
+    warn_unencodable(&entries);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -103,4 +96,17 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
     crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(true)
+}
+
+/// Say which entries the baseline leaves out (a directory path longer than
+/// its 16-bit length field; `format::unencodable`): `diff` lists them as new.
+pub fn warn_unencodable(entries: &[(Vec<u8>, Rec)]) {
+    let refused = format::unencodable(entries);
+    if let Some(first) = refused.first() {
+        tracing::warn!(
+            "baseline: {} entries left out: their directory path is longer than 65,535 bytes, which the baseline cannot record (first: {}…); `diff` lists them as new",
+            refused.len(),
+            crate::names::human(&first[..first.len().min(200)])
+        );
+    }
 }

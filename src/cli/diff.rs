@@ -130,7 +130,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         if a.json {
             crate::output::print_json(
                 "Diff",
-                &serde_json::json!({ "ephemeral": false, "reason": why, "summary": { "loses_data": false } }),
+                &serde_json::json!({
+                    "root": root.dir().to_string_lossy(),
+                    "basis": { "method": "not_ephemeral", "reason": why },
+                    "summary": { "loses_data": false, "groups": 0, "files": 0, "bytes": 0, "entries_walked": 0 },
+                    "groups": [], "items": [], "unreadable": [],
+                }),
             )?;
         } else {
             println!("{why}\nnothing would be lost at the next reboot");

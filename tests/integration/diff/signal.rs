@@ -110,6 +110,20 @@ fn a_root_that_is_not_ephemeral_loses_nothing_and_says_why() {
     let s = stdout(&o);
     assert!(s.contains("not an ephemeral root"), "{s}");
     assert!(s.contains("nothing would be lost"), "{s}");
+    let o = util::run(&[
+        "--root",
+        d.path().to_str().unwrap(),
+        "--config",
+        "/nonexistent/c.toml",
+        "diff",
+        "--json",
+        "--mountinfo",
+        fixture.to_str().unwrap(),
+    ]);
+    assert_code(&o, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["basis"]["method"], "not_ephemeral");
+    assert_eq!(crate::schemas::validate(&doc), "Diff");
 }
 
 #[test]
