@@ -60,7 +60,9 @@ pub fn merge(
                 Since::Everything => true,
                 Since::Time(s, ns) => now.ctime >= (s, ns),
             };
-            let changed_since = after_start && w.until.is_none_or(|u| now.ctime < u);
+            // Inclusive: activation's last writes and the link that ends it
+            // can share a tick of the coarse clock file times come from.
+            let changed_since = after_start && w.until.is_none_or(|u| now.ctime <= u);
             if changed_since {
                 if old(&p) != Some(now) {
                     adopted += 1;
