@@ -193,12 +193,15 @@ let
             type = enum [
               "auto"
               "symlink"
+              "copy"
             ];
             default = "auto";
             description = ''
               `auto`: bind-mount the persistent file when it exists, else
               symlink to it (`/etc/machine-id`: seed `uninitialized` and bind).
               `symlink`: always a symlink.
+              `copy`: copied in at boot, saved back when it changes and at
+              shutdown (for files replaced by rename: /etc/shadow, SSH host keys).
             '';
           };
           filePath = mkOption {

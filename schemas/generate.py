@@ -63,24 +63,38 @@ def entry_state():
         obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
+<<<<<<< HEAD
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount",
                                       "remove_link", "store_link", "restore_link"]}}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": ABS})]}
 WHY_VALUES = ["already_bound", "already_linked", "link_in_place", "covered", "foreign", "not_ours"]
 WHY_FIELDS = {"why": {"enum": WHY_VALUES}, "by": ABS, "source": S, "root": S, "reason": S}
+=======
+OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link",
+                                      "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
+                obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
+                obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign"]
+>>>>>>> main
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
+<<<<<<< HEAD
                        **WHY_FIELDS},
+=======
+                       "why": {"enum": WHYS}, "root": S, "by": S},
+>>>>>>> main
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
             {"if": {"properties": {"action": {"const": "fail"}}}, "then": {"required": ["error"]}},
             {"if": {"properties": {"action": {"const": "skip"}}}, "then": {"required": ["why"]}},
         ]}
+
+OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
 
 docs = {}
 docs["Verification"] = envelope("Verification", "impermctl verify --json", {
@@ -105,14 +119,23 @@ docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
 STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
+<<<<<<< HEAD
                               "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "skipped", "failed"]},
                               **WHY_FIELDS, "error": S},
+=======
+                              "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "error": S,
+                              "writers": arr(ref("open_writer"))},
+>>>>>>> main
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
-    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U}),
-    "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT})
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U},
+                  required=["bound", "linked", "skipped", "failed", "undone"]),
+    "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
+                        "writers": arr(ref("open_writer")), "since": U, "saved": U}, required=["path", "type", "source", "writers", "since"])),
+    "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT, "open_writer": OPEN_WRITER})
 CLASS = {"description": "important: a loss with a consequence; ordinary: a loss; regenerated: not a loss (the system recreates it).", "enum": ["important", "ordinary", "regenerated"]}
 GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
              "writers": arr({"description": "\"comm (unit)\" or \"comm\"", "type": "string"}), "class": CLASS,
@@ -142,6 +165,11 @@ docs["Persist"] = envelope("Persist", "impermctl persist --json", {
     "dry_run": B, "paths": arr(PSTEP),
     "refused": arr(obj({"path": S, "reason": S, "writers": arr(ref("writer"))}))},
     ["dry_run", "paths", "refused"])
+
+docs["SyncResult"] = envelope("SyncResult", "impermctl sync --json", {
+    "paths": arr(obj({"path": ref("path"), "what": {"enum": ["copy", "pending"]},
+                      "result": {"enum": ["saved", "unchanged", "no_live_file", "failed"]}, "bytes": U, "error": S},
+                     required=["path", "what", "result"]))}, ["paths"])
 
 docs["Baseline"] = envelope("Baseline", "impermctl baseline --json", {
     "entries": U, "adopted": U, "fresh": B}, ["entries", "adopted", "fresh"])

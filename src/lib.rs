@@ -27,6 +27,10 @@ pub mod group;
 pub mod human;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
+/// Live changes without loss: `method = "copy"` files, entries left
+/// pending while processes write, reconciling writes that raced a bind, and
+/// the shutdown sync.
+pub mod live;
 /// Logging to journald (structured) or stderr.
 pub mod logging;
 /// A parser and queries for `/proc/self/mountinfo`.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Entry, FileMethod, Kind, Settings};
+use crate::live::plan::{plan_copy, plan_pending};
 use crate::state::{How, Recorded};
 
 mod links;
@@ -127,6 +128,17 @@ pub enum Op {
     Unmount,
     /// Remove the symlink of an entry that left the config.
     RemoveLink,
+    /// `method = "copy"`: copy the persistent file onto the target (owner,
+    /// mode, times, xattrs), replacing what is there atomically.
+    CopyIn,
+    /// `method = "copy"`: save the live file into the missing persistent source.
+    SaveCopy,
+    /// Keep the live data at the target in persistence (under
+    /// `<root>/impermctl-kept/<time>/`) before it is hidden or replaced.
+    KeepLive,
+    /// An entry left pending by an earlier run: bind it if nobody writes
+    /// there any more (saving the live data over the seed first).
+    CompletePending,
     /// Symlinks as data: store the symlink found at the target (same text,
     /// same owner) as the source, atomically.
     StoreLink,
@@ -156,6 +168,12 @@ pub enum Why {
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// `method = "copy"`: copied in by an earlier run of this boot; the
+    /// live file is the newest and is saved back, never overwritten.
+    AlreadyCopied,
+    /// `method = "copy"`: no persistent copy and no live data yet; saved
+    /// when a program creates it.
+    NothingToCopy,
     /// Symlinks as data: the target is the same symlink as the one stored.
     LinkInPlace,
     /// Inside a declared directory whose bind already holds its data:
@@ -238,10 +256,19 @@ impl Plan {
 pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
     for e in &settings.entries {
+        let before = |how| {
+            obs.previous
+                .iter()
+                .any(|r| r.path == e.path && r.how == how)
+        };
         let what = match obs.entries.get(&e.path) {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
             }
+            Some(f) if e.kind == Kind::File && e.method == FileMethod::Copy => {
+                plan_copy(e, f, before(How::Copied))
+            }
+            Some(f) if before(How::Pending) => plan_pending(f).unwrap_or_else(|| plan_entry(e, f)),
             Some(f) if let Some(m) = obs.moved.get(&e.path) => moved::plan_moved(e, f, m),
             Some(f) => plan_entry(e, f),
             None => What::Fail {
@@ -389,6 +416,9 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         }
     }
     let hides = matches!(f.source, Node::Dir { .. }) && f.target == Node::Dir { empty: false };
+    if hides {
+        ops.push(Op::KeepLive);
+    }
     ops.push(Op::Mount {
         options: mount_options(e),
         hides,
@@ -397,6 +427,9 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
 }
 
 fn plan_file(e: &Entry, f: &Facts) -> What {
+    if e.method == FileMethod::Copy {
+        return plan_copy(e, f, false);
+    }
     if let Some(w) = common(e, f) {
         return w;
     }
@@ -439,7 +472,8 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
         // writers through the link can create the file.
         (FileMethod::Symlink, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Auto, true) if target_len.is_none() => vec![Op::CreateTarget, mount(false)],
-        (FileMethod::Auto, true) => vec![mount(data)],
+        (FileMethod::Auto, true) if data => vec![Op::KeepLive, mount(true)],
+        (FileMethod::Auto, true) => vec![mount(false)],
         (FileMethod::Auto, false) if data => vec![Op::Seed, mount(false)],
         (FileMethod::Auto, false) if e.path == Path::new(MACHINE_ID) => {
             let mut ops = vec![Op::InitMachineId];
@@ -450,6 +484,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
             ops
         }
         (FileMethod::Auto, false) => vec![Op::CreateSource, Op::Link],
+        (FileMethod::Copy, _) => return plan_copy(e, f, false),
     };
     What::Do { ops }
 }

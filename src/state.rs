@@ -19,6 +19,12 @@ pub enum How {
     Bound,
     /// A symlink to its source.
     Linked,
+    /// `method = "copy"`: a plain file on the ephemeral root, copied in at
+    /// boot and saved back by `impermctl sync`.
+    Copied,
+    /// Seeded while processes were writing there: not bound yet; the
+    /// shutdown sync saves it after they stopped, the next boot binds it.
+    Pending,
 }
 
 /// One entry `boot` put in place.
@@ -85,6 +91,10 @@ pub struct BootState {
     pub runs: u64,
     /// Everything in place after the last run.
     pub entries: Vec<Recorded>,
+    /// Entries seeded but left unbound because processes were writing
+    /// there (their `how` in `entries` is `pending`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<crate::live::Pending>,
 }
 
 /// Fill in the mount ID of every bound record from the live mount table
@@ -135,6 +145,7 @@ mod tests {
                 how: How::Bound,
                 mount_id: Some(42),
             }],
+            pending: Vec::new(),
         };
         write(&p, &s).unwrap();
         assert_eq!(read(&p).unwrap(), Some(s));

@@ -39,6 +39,7 @@ command -v dpkg-deb >/dev/null || die "dpkg-deb not found: apt-get install dpkg"
 systemd_files=(
   "impermctl-boot.service|lib/systemd/system/impermctl-boot.service"
   "impermctl-watch.service|lib/systemd/system/impermctl-watch.service"
+  "impermctl-sync.service|lib/systemd/system/impermctl-sync.service"
   "systemd-machine-id-commit.service.d/impermctl.conf|lib/systemd/system/systemd-machine-id-commit.service.d/impermctl.conf"
   "io.github.Impermctl1.conf|usr/share/dbus-1/system.d/io.github.Impermctl1.conf"
   "impermctl.catalog|usr/lib/systemd/catalog/impermctl.catalog"

@@ -7,6 +7,7 @@ mod facts;
 mod ids;
 mod levels;
 mod links;
+mod live;
 mod moved;
 mod ops;
 
@@ -51,6 +52,13 @@ pub enum Outcome {
     Unmounted,
     /// A removed entry's symlink was removed.
     Unlinked,
+    /// `method = "copy"`: copied in (or saved) now.
+    Copied,
+    /// Seeded, but not bound: processes write there (see `crate::live::pending`).
+    Pending {
+        /// The processes found writing.
+        writers: Vec<crate::live::WriterInfo>,
+    },
     /// Nothing to do.
     Skipped(Why),
     /// It failed; nothing after the failing operation ran.
@@ -90,6 +98,10 @@ pub struct Counts {
     pub failed: usize,
     /// Removed entries undone.
     pub undone: usize,
+    /// `method = "copy"` files copied in or saved.
+    pub copied: usize,
+    /// Seeded but left pending (processes write there).
+    pub pending: usize,
 }
 
 /// What an apply run did.
@@ -104,6 +116,8 @@ pub struct Applied {
     /// What is in place now (for `state.json`).
     #[serde(skip)]
     pub record: Vec<Recorded>,
+    /// Entries left pending (for `state.json`).
+    pub pending: Vec<crate::live::Pending>,
 }
 
 /// Execute `plan`. `previous` is the record of the last run of this boot.
@@ -113,6 +127,19 @@ pub fn apply(
     h: &Handles,
     plan: &Plan,
     previous: &[Recorded],
+) -> Applied {
+    apply_with_pending(root, settings, h, plan, previous, &[])
+}
+
+/// [`apply`], knowing the entries an earlier run left pending (their
+/// `since` is kept, and they are not warned about again).
+pub fn apply_with_pending(
+    root: &Root,
+    settings: &Settings,
+    h: &Handles,
+    plan: &Plan,
+    previous: &[Recorded],
+    previous_pending_list: &[crate::live::Pending],
 ) -> Applied {
     let mut cx = Cx {
         root,
@@ -134,6 +161,7 @@ pub fn apply(
     let mut steps = Vec::with_capacity(plan.steps.len());
     let mut counts = Counts::default();
     let mut record = Vec::new();
+    let mut pending = Vec::new();
     // Paths bound by this run: an entry below one of them was observed
     // before its ancestor's bind covered it, so it is looked at again.
     let mut bound_now: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
@@ -171,6 +199,27 @@ pub fn apply(
             Outcome::Bound => counts.bound += 1,
             Outcome::Linked => counts.linked += 1,
             Outcome::Unmounted | Outcome::Unlinked => counts.undone += 1,
+            Outcome::Copied => counts.copied += 1,
+            Outcome::Pending { writers } => {
+                counts.pending += 1;
+                let earlier = previous_pending(previous_pending_list, &st.path);
+                let since = earlier.unwrap_or_else(now);
+                if earlier.is_none()
+                    && let Some(e) = entry
+                {
+                    let msg = crate::live::pending::warning(e, writers);
+                    warn!(path = %st.path.display(), "{msg}");
+                    cx.warnings.push(msg);
+                }
+                pending.push(crate::live::Pending {
+                    path: st.path.clone(),
+                    kind: st.kind,
+                    source: st.source.clone(),
+                    writers: writers.clone(),
+                    since,
+                    saved: None,
+                });
+            }
             Outcome::Skipped(why) => {
                 counts.skipped += 1;
                 if let Why::Foreign { source, root } = why {
@@ -202,6 +251,10 @@ pub fn apply(
             Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked | Why::LinkInPlace) => {
                 Some(How::Linked)
             }
+            Outcome::Copied | Outcome::Skipped(Why::AlreadyCopied | Why::NothingToCopy) => {
+                Some(How::Copied)
+            }
+            Outcome::Pending { .. } => Some(How::Pending),
             // A failure keeps what the last run recorded: it may still be in place.
             Outcome::Failed { .. } => previous.iter().find(|r| r.path == st.path).map(|r| r.how),
             _ => None,
@@ -233,7 +286,18 @@ pub fn apply(
         counts,
         warnings: cx.warnings,
         record,
+        pending,
     }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn previous_pending(list: &[crate::live::Pending], path: &Path) -> Option<u64> {
+    list.iter().find(|p| p.path == path).map(|p| p.since)
 }
 
 fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
@@ -254,8 +318,22 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
         error: "nothing to do".into(),
     };
     let mut seeded = false;
+    let mut guard = live::SeedGuard::before(cx, entry, ops);
     for op in ops {
         debug!(path = %st.path.display(), ?op, "apply");
+        let binds = matches!(op, Op::Mount { .. } | Op::Link);
+        if seeded && binds && guard.pending() {
+            // Seeded, not bound: processes write there (see crate::live::pending).
+            return (
+                done,
+                Outcome::Pending {
+                    writers: std::mem::take(&mut guard.writers),
+                },
+            );
+        }
+        if let (true, Op::Mount { .. }, Some(e)) = (seeded, op, entry) {
+            guard.arm(cx, e);
+        }
         let r = match (op, entry) {
             (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
             (Op::RemoveLink, _) => {
@@ -273,8 +351,20 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
             (Op::CreateTarget, Some(e)) => ops::create_target(cx, e).map(|()| outcome.clone()),
             (Op::Mount { options, hides }, Some(e)) => {
-                ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound)
+                let r = ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound);
+                if r.is_ok() && seeded {
+                    guard.reconcile(cx, e);
+                }
+                r
             }
+            (Op::CopyIn, Some(e)) => {
+                crate::live::files::copy_in(cx.root, e).map(|_| Outcome::Copied)
+            }
+            (Op::SaveCopy, Some(e)) => {
+                crate::live::files::save(cx.root, e).map(|_| Outcome::Copied)
+            }
+            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(|()| outcome.clone()),
+            (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
             (Op::Migrate { from }, Some(e)) => {
                 moved::migrate(cx, e, from).map(|()| outcome.clone())

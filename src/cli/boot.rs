@@ -133,7 +133,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if a.dry_run {
         return dry_run(&a, &verdict, &refused, &plan, Some(&obs), None);
     }
-    let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries);
+    let prev_pending = previous
+        .as_ref()
+        .map(|s| s.pending.clone())
+        .unwrap_or_default();
+    let applied = apply::apply_with_pending(
+        &root,
+        &settings,
+        &handles,
+        &plan,
+        &prev_entries,
+        &prev_pending,
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -143,6 +154,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         time: now,
         runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
         entries: state::with_mount_ids(applied.record.clone(), root.dir()),
+        pending: applied.pending.clone(),
     };
     if let Err(e) = state::write(&root.state_file(), &record) {
         error!("{e:#}");
@@ -171,6 +183,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         c.linked,
         c.skipped
     );
+    if c.copied > 0 {
+        line.push_str(&format!(", {} copied", c.copied));
+    }
+    if c.pending > 0 {
+        line.push_str(&format!(
+            ", {} PENDING (written by running processes; bound at the next boot)",
+            c.pending
+        ));
+    }
     if c.failed > 0 {
         line.push_str(&format!(", {} FAILED", c.failed));
     }
@@ -385,6 +406,10 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         let what = match &s.what {
             What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
             What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::AlreadyCopied) => {
+                "ok: already copied (saved back by impermctl sync)".into()
+            }
+            What::Skip(Why::NothingToCopy) => "ok: nothing to copy yet (saved when created)".into(),
             What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
             What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
             What::Skip(Why::Foreign { source, root }) => {
@@ -424,6 +449,10 @@ fn op_word(op: &Op) -> String {
         Op::Link => "symlink to source".into(),
         Op::Unmount => "unmount (removed from config)".into(),
         Op::RemoveLink => "remove symlink (removed from config)".into(),
+        Op::CopyIn => "copy source onto target".into(),
+        Op::SaveCopy => "save target to source".into(),
+        Op::KeepLive => "keep the live data in impermctl-kept/".into(),
+        Op::CompletePending => "bind if no longer written (pending)".into(),
         Op::StoreLink => "store the symlink in persistence".into(),
         Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
         Op::Detach { from } => format!("detach the bind of {}", from.display()),

@@ -149,6 +149,19 @@ fn details(name: &str) -> (&'static str, &'static [(&'static str, &'static str)]
                 ),
             ],
         ),
+        "sync" => (
+            "0 everything saved (or nothing to save), 1 a path could not be saved (its persistent copy is intact), 2 an error.",
+            &[
+                (
+                    "impermctl sync",
+                    "save method = \"copy\" files and pending entries now",
+                ),
+                (
+                    "impermctl sync --follow",
+                    "save copy files shortly after each change; everything on SIGTERM (impermctl-sync.service)",
+                ),
+            ],
+        ),
         _ => ("", &[]),
     }
 }
@@ -242,7 +255,7 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
 
 /// The documented subcommands (hidden ones have no page).
 pub const SUBCOMMANDS: &[&str] = &[
-    "verify", "status", "boot", "baseline", "watch", "diff", "persist",
+    "verify", "status", "boot", "baseline", "watch", "diff", "persist", "sync",
 ];
 
 /// Every page as (file name, roff text).

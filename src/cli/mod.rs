@@ -17,6 +17,7 @@ mod generate;
 mod man;
 mod persist;
 mod status;
+mod sync;
 mod verify;
 mod watch;
 
@@ -200,6 +201,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Move live data into persistence now, bind it back, and print the config line that keeps it.
     Persist(persist::Args),
+    /// Save method = "copy" files and pending entries into persistence (run at shutdown).
+    Sync(sync::Args),
     /// Write the man pages or shell completions (for packagers).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -250,6 +253,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Baseline(a) => baseline::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Persist(a) => persist::run(g, a),
+        Command::Sync(a) => sync::run(g, a),
         Command::Generate(a) => generate::run(a),
     }
 }

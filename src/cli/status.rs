@@ -27,6 +27,9 @@ struct EntryReport {
     source: PathBuf,
     #[serde(flatten)]
     state: EntryState,
+    /// `method = "copy"` files and pending entries.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    live: Option<crate::live::status::LiveState>,
 }
 
 #[derive(Serialize)]
@@ -61,6 +64,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
     let advice = Advice::new(&root, &settings, &state, &v);
+    let mut live = crate::live::status::states(&root, &settings);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -72,6 +76,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 Some(d) => EntryState::Covered { by: d.path.clone() },
                 None => layout::entry_state(&state, e),
             },
+            live: live.remove(&e.path),
         })
         .collect();
     let moved: Vec<Moved> = crate::persist::records(&root)
@@ -113,7 +118,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     for e in &entries {
         use crate::names::{printable, show};
+        let live_text = match (&e.live, &e.state) {
+            (Some(l), EntryState::NotPersisted | EntryState::Missing) => {
+                Some(crate::live::status::describe(l, &e.source))
+            }
+            _ => None,
+        };
         let state = match &e.state {
+            _ if live_text.is_some() => live_text.unwrap_or_default(),
             EntryState::Bound => format!("bound from {}", show(&e.source)),
             EntryState::Symlinked => format!("symlink to {}", show(&e.source)),
             EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),

@@ -119,6 +119,11 @@ pub enum FileMethod {
     Auto,
     /// Always symlink.
     Symlink,
+    /// No mount and no link: copied onto the ephemeral root at boot, saved
+    /// back into persistence (atomically) when it changes and at shutdown.
+    /// For files that programs replace by rename or delete-and-create
+    /// (`/etc/shadow`, SSH host keys, shell history files).
+    Copy,
 }
 
 /// Owner and mode applied when a directory is created. `user`/`group` are

@@ -77,11 +77,49 @@ pub fn copy_tree_atomic_with(
             from.display()
         )
     })?;
+    copy_tree_atomic_at(
+        Side {
+            dir: src_dir.as_fd(),
+            name: src_name,
+            shown: from,
+        },
+        Side {
+            dir: dst_dir.as_fd(),
+            name: dst_name,
+            shown: to,
+        },
+        progress,
+    )
+}
+
+/// One side of [`copy_tree_atomic_at`]: `name` in the open directory `dir`
+/// (`shown` is its path for messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    /// The directory holding it (opened for reading).
+    pub dir: std::os::fd::BorrowedFd<'a>,
+    /// Its name there.
+    pub name: &'a OsStr,
+    /// Its path, for messages.
+    pub shown: &'a Path,
+}
+
+/// [`copy_tree_atomic_with`] between entries of directories already open
+/// (e.g. a directory hidden under a mount, reached through an fd taken
+/// before the mount).
+pub fn copy_tree_atomic_at(
+    from: Side<'_>,
+    to: Side<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let (src_dir, src_name, dst_dir, dst_name) = (from.dir, from.name, to.dir, to.name);
+    let (from, to) = (from.shown, to.shown);
+    let dst_parent = to.parent().unwrap_or(Path::new("/"));
     // One copy into a directory at a time: a second one would take our
     // temporary for a stale one.
-    rustix::fs::flock(&dst_dir, rustix::fs::FlockOperation::LockExclusive)
+    rustix::fs::flock(dst_dir, rustix::fs::FlockOperation::LockExclusive)
         .with_context(|| format!("cannot lock {}", dst_parent.display()))?;
-    match stat_at(dst_dir.as_fd(), dst_name) {
+    match stat_at(dst_dir, dst_name) {
         Ok(_) => bail!(
             "{} already exists: refusing to copy {} over it (move it away first)",
             to.display(),
@@ -92,7 +130,7 @@ pub fn copy_tree_atomic_with(
     }
     let tmp = tmp_name(dst_name);
     let tmp_path = dst_parent.join(&tmp);
-    if remove::remove_tree(dst_dir.as_fd(), &tmp)
+    if remove::remove_tree(dst_dir, &tmp)
         .with_context(|| format!("cannot remove the stale temporary {}", tmp_path.display()))?
     {
         tracing::info!(
@@ -101,9 +139,9 @@ pub fn copy_tree_atomic_with(
         );
     }
     let mut copier = tree::Copier::new(from, &tmp_path, progress);
-    if let Err(e) = copier.copy_top(src_dir.as_fd(), src_name, dst_dir.as_fd(), &tmp) {
+    if let Err(e) = copier.copy_top(src_dir, src_name, dst_dir, &tmp) {
         // Leave nothing half-made behind (a kill leaves it to the next run).
-        if let Err(r) = remove::remove_tree(dst_dir.as_fd(), &tmp) {
+        if let Err(r) = remove::remove_tree(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
         }
         return Err(e.context(format!(
@@ -112,10 +150,10 @@ pub fn copy_tree_atomic_with(
             tmp_path.display()
         )));
     }
-    fs::fsync(dst_dir.as_fd()).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    fs::rename_noreplace(dst_dir.as_fd(), &tmp, dst_name)
+    fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
+    fs::rename_noreplace(dst_dir, &tmp, dst_name)
         .with_context(|| format!("cannot rename {} to {}", tmp_path.display(), to.display()))?;
-    fs::fsync(dst_dir.as_fd()).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
+    fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
 }
 
@@ -129,6 +167,12 @@ pub fn remove_stale_tmp(to: &Path) -> anyhow::Result<bool> {
     let tmp = tmp_name(name);
     remove::remove_tree(dir.as_fd(), &tmp)
         .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))
+}
+
+/// Remove the tree `name` in `dir` (never following symlinks nor leaving its
+/// filesystem); `Ok(false)` when there is none.
+pub fn remove_tree_at(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
+    remove::remove_tree(dir, name)
 }
 
 /// Does the temporary copy for `to` exist?

@@ -142,6 +142,12 @@ pub static CHECKS: &[Check] = &[
         run: recommended_paths,
     },
     Check {
+        name: "replaced-files",
+        severity: Severity::Warning,
+        description: "files that programs replace by rename (shadow, SSH host keys, shell history) use method = \"copy\"",
+        run: replaced_files,
+    },
+    Check {
         name: "root-usage",
         severity: Severity::Warning,
         description: "the root filesystem is below 80% of its size",
@@ -416,6 +422,13 @@ fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
         }
     }
     out
+}
+
+fn replaced_files(c: &Ctx) -> Vec<Finding> {
+    crate::live::checks::method_warnings(c.settings)
+        .into_iter()
+        .map(|(p, msg, fix)| finding("replaced-files", Severity::Warning, Some(&p), msg, fix))
+        .collect()
 }
 
 /// The paths the vpsFree guide persists, and what is lost without each.

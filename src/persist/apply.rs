@@ -42,6 +42,13 @@ pub fn apply(
             .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
+        // Writers that open, append and close are invisible to the writers
+        // scan: hold the original to carry over what they write meanwhile.
+        let mut race = crate::live::reconcile::Guard::before_bind(
+            root_fd.as_fd(),
+            &step.path,
+            &root.host(&step.source),
+        );
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
             .with_context(|| {
                 format!(
@@ -60,6 +67,7 @@ pub fn apply(
             step.path.display(),
             step.source.display()
         );
+        race.after_bind()?;
     }
     let since = records
         .into_iter()

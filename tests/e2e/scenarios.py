@@ -79,6 +79,16 @@ def wait_for(fn, timeout, step=0.1):
         time.sleep(step)
 
 
+def watched_files(v, group):
+    """Files the running watcher counts in GROUP (`impermctl status --json`)."""
+    r = v.run(["impermctl", "status", "--json"])
+    try:
+        groups = (json.loads(r.stdout).get("watcher") or {}).get("groups", [])
+    except ValueError:
+        return 0
+    return next((g["files"] for g in groups if g["path"] == group), 0)
+
+
 def run_until(v, cmd, ok, timeout):
     """Run CMD inside until ok(result) holds or TIMEOUT passes; the last result."""
     deadline = time.monotonic() + timeout
@@ -139,7 +149,9 @@ def s2_warning_and_diff(ctx):
         ctx.log(f"warning after {took:.2f} s")
         # More writes to the same group must not warn again.
         v.sh(f"echo more >> {DEMO}/db2 && touch {DEMO}/db", check=True)
-        time.sleep(0.5)
+        # Once the watcher has counted the new file, count the warnings.
+        seen = wait_for(lambda: watched_files(v, DEMO) >= 2, 10.0)
+        check(seen, f"the watcher did not count {DEMO}/db2 within 10 s")
         found = warnings_for(v, DEMO)
         check(len(found) == 1, f"expected one WARNING for {DEMO}, got {len(found)}",
               "\n".join(e.get("MESSAGE", "") for e in found))

@@ -18,6 +18,10 @@ const SYSTEMD_FILES: &[(&str, &str)] = &[
         "lib/systemd/system/impermctl-watch.service",
     ),
     (
+        "impermctl-sync.service",
+        "lib/systemd/system/impermctl-sync.service",
+    ),
+    (
         "systemd-machine-id-commit.service.d/impermctl.conf",
         "lib/systemd/system/systemd-machine-id-commit.service.d/impermctl.conf",
     ),

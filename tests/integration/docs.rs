@@ -17,6 +17,7 @@ const PAGES: &[&str] = &[
     "impermctl-watch.1",
     "impermctl-diff.1",
     "impermctl-persist.1",
+    "impermctl-sync.1",
     "impermctl.toml.5",
 ];
 

@@ -18,6 +18,7 @@ pub const KINDS: &[&str] = &[
     "Diff",
     "Persist",
     "Baseline",
+    "SyncResult",
 ];
 
 fn schema(kind: &str) -> Value {
@@ -178,6 +179,8 @@ fn live_documents_validate() {
     let body = format!(
         r#"
 printf '%s' "$SEED_TOML" > "$CFG"
+printf '[[persistence.files]]\npath = "/etc/shadow"\nmethod = "copy"\n' >> "$CFG"
+echo 'root:!:1::::::' > "$R/etc/shadow"
 mkdir -p "$R/var/lib/foo" && echo data > "$R/var/lib/foo/f"
 O={out}
 imp boot --dry-run --json > "$O/plan.json"
@@ -190,6 +193,8 @@ imp persist --json /nix > "$O/persist-refused.json" || true
 imp diff --json > "$O/diff.json" || true
 imp status --json > "$O/status2.json" || true
 imp status > "$O/status2.txt" || true
+echo 'root:x:2::::::' > "$R/etc/shadow"
+imp sync --json > "$O/sync.json"
 "#,
         out = util::shell_quote(out)
     );
@@ -206,6 +211,7 @@ imp status > "$O/status2.txt" || true
         "persist-refused",
         "diff",
         "status2",
+        "sync",
     ] {
         let p = out.join(format!("{f}.json"));
         let text = std::fs::read_to_string(&p).unwrap();
@@ -226,6 +232,8 @@ imp status > "$O/status2.txt" || true
             && text.contains("directories = [ \"/var/lib/foo\" ]"),
         "{text}"
     );
+    let sync: Value = read(out, "sync");
+    assert_eq!(sync["paths"][0]["result"], "saved", "{sync:#}");
     let refused: Value = read(out, "persist-refused");
     assert!(!refused["refused"].as_array().unwrap().is_empty());
 }

@@ -161,12 +161,12 @@ fn bad_values() {
         "hide_mount = true",
     );
     rejects(
-        &with_root("[[persistence.files]]\npath = \"/x\"\nmethod = \"copy\"\n"),
+        &with_root("[[persistence.files]]\npath = \"/x\"\nmethod = \"bind\"\n"),
         "persistence[0].files[0].method",
         6,
         10,
-        "unknown value `copy`",
-        "`auto`, `symlink`",
+        "unknown value `bind`",
+        "`auto`, `symlink`, `copy`",
     );
     rejects(
         &with_root("[[persistence.files]]\nmethod = \"auto\"\n"),

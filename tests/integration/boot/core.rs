@@ -305,7 +305,8 @@ imp boot
 echo "key=$(cat "$R/etc/ssh/ssh_host_ed25519_key")"
 echo "adjtime=$(readlink "$R/etc/adjtime")"
 echo "history=$(readlink "$R/root/.bash_history")"
-echo BEGIN status; imp status; echo END status
+echo BEGIN status; imp status || echo "status-rc=$?"; echo END status
+echo "kept=$(cat "$R"/persistent/impermctl-kept/*/etc/ssh/ssh_host_ed25519_key)"
 echo "second=$(imp boot --dry-run | tail -1)"
 "#;
     let o = vps(&Layout::default(), body);
@@ -331,6 +332,15 @@ echo "second=$(imp boot --dry-run | tail -1)"
         "{status}"
     );
     assert!(status.matches("bound from").count() == 5, "{status}");
+    // The host key and the history file are replaced by their programs:
+    // `status` warns (exit 1) and says method = "copy".
+    assert_eq!(val(&o, "status-rc"), "1", "{status}");
+    assert!(
+        status.contains("[replaced-files]") && status.contains("method = \"copy\""),
+        "{status}"
+    );
+    // The hidden ephemeral key is kept in persistence.
+    assert_eq!(val(&o, "kept"), "ephemeral-key");
     assert_eq!(val(&o, "second"), "0 of 7 paths need work");
 }
 

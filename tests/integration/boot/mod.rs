@@ -5,6 +5,7 @@
 mod core;
 mod entries;
 mod links;
+mod live;
 mod moved;
 mod perms;
 mod roots;

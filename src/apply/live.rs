@@ -1,0 +1,146 @@
+//! The live-change steps of `apply` (see `crate::live`): seeding under
+//! running writers (pending instead of bound), completing a pending entry,
+//! reconciling writes that raced the bind, keeping hidden live data, and
+//! the copy-method operations.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::OFlags;
+use tracing::{info, warn};
+
+use super::facts::rel;
+use super::{Cx, Outcome, ops};
+use crate::config::{Entry, Kind};
+use crate::live::reconcile::{self, Snapshot};
+use crate::live::{self as lv, WriterInfo};
+use crate::sys::fs;
+
+/// What a seed step needs to bind safely: the writers seen before seeding,
+/// and, once seeded, an fd on the original (to reach it under the bind) and
+/// the snapshot of the copy.
+#[derive(Debug, Default)]
+pub(super) struct SeedGuard {
+    pub writers: Vec<WriterInfo>,
+    hidden: Option<OwnedFd>,
+    snap: Option<Snapshot>,
+}
+
+impl SeedGuard {
+    /// Scan for writers when the step seeds and then binds or links.
+    pub fn before(cx: &Cx, e: Option<&Entry>, ops: &[crate::plan::Op]) -> SeedGuard {
+        use crate::plan::Op;
+        let seeds =
+            ops.contains(&Op::Seed) && ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
+        match e {
+            Some(e) if seeds => SeedGuard {
+                writers: lv::pending::writers(cx.root, &e.path),
+                ..SeedGuard::default()
+            },
+            _ => SeedGuard::default(),
+        }
+    }
+
+    /// After the seed, before the bind: should it stay pending?
+    pub fn pending(&self) -> bool {
+        lv::pending::after_seed(&self.writers) == lv::pending::AfterSeed::Pending
+    }
+
+    /// Right before the bind: hold the original and snapshot the copy.
+    pub fn arm(&mut self, cx: &Cx, e: &Entry) {
+        self.hidden = open_original(cx, e);
+        self.snap = Snapshot::take(&cx.root.host(&e.source)).ok();
+    }
+
+    /// After the bind: carry over what raced it.
+    pub fn reconcile(&mut self, cx: &mut Cx, e: &Entry) {
+        let (Some(h), Some(snap)) = (self.hidden.take(), self.snap.as_mut()) else {
+            return;
+        };
+        carry(cx, e, h, snap);
+    }
+}
+
+/// An fd on the live data at `e`'s target that stays on the original once
+/// a bind covers it (a directory opened for reading, a file for reading).
+fn open_original(cx: &Cx, e: &Entry) -> Option<OwnedFd> {
+    let flags = match e.kind {
+        Kind::Directory => OFlags::RDONLY | OFlags::DIRECTORY,
+        Kind::File => OFlags::RDONLY | OFlags::NONBLOCK,
+    };
+    fs::open_beneath(cx.h.root.as_fd(), rel(&e.path), flags).ok()
+}
+
+fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
+    let copy = cx.root.host(&e.source);
+    match reconcile::reconcile(hidden.as_fd(), &copy, snap, &e.path) {
+        Ok(c) if c.files == 0 => {}
+        Ok(c) => {
+            info!(path = %e.path.display(), files = c.files, bytes = c.bytes, passes = c.passes,
+                "carried {} bytes in {} files written to {} during the copy over into {}",
+                c.bytes, c.files, e.path.display(), e.source.display());
+            for k in c.kept {
+                let msg = format!(
+                    "{} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand",
+                    e.path.display(),
+                    cx.root.logical(&k).unwrap_or(k).display()
+                );
+                warn!(path = %e.path.display(), "{msg}");
+                cx.warnings.push(msg);
+            }
+        }
+        Err(err) => {
+            let msg = format!("{err:#}");
+            tracing::error!(path = %e.path.display(), "{msg}");
+            cx.warnings.push(msg);
+        }
+    }
+}
+
+/// Keep the live data at the target in persistence before it is hidden or replaced.
+pub(super) fn keep_live(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let Some(kept) = lv::keep::keep(cx.root, e)? else {
+        return Ok(());
+    };
+    let msg = format!(
+        "{} held data on the ephemeral root while {} exists too: the live data is kept at {} (owner, mode and times preserved); the persistent version is used; merge by hand what you need",
+        e.path.display(),
+        e.source.display(),
+        kept.display()
+    );
+    warn!(path = %e.path.display(), kept = %kept.display(), "{msg}");
+    cx.warnings.push(msg);
+    Ok(())
+}
+
+/// A pending entry: still written → stays pending; else save the live data
+/// over the seed, bind, reconcile.
+pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome> {
+    let writers = lv::pending::writers(cx.root, &e.path);
+    if !writers.is_empty() {
+        let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+        info!(path = %e.path.display(), "{} is still pending: written by {}", e.path.display(), list.join(", "));
+        return Ok(Outcome::Pending { writers });
+    }
+    let p = lv::Pending {
+        path: e.path.clone(),
+        kind: e.kind,
+        source: e.source.clone(),
+        writers: Vec::new(),
+        since: 0,
+        saved: None,
+    };
+    lv::pending::save_over_seed(cx.root, &p)?;
+    let mut g = SeedGuard::default();
+    g.arm(cx, e);
+    let mut options = Vec::new();
+    if e.hide {
+        options.push("x-gvfs-hide".to_string());
+    }
+    if e.trash {
+        options.push("x-gvfs-trash".to_string());
+    }
+    ops::bind(cx, e, &options, false)?;
+    g.reconcile(cx, e);
+    info!(path = %e.path.display(), "{} is no longer written: its live data was saved over the seed and it is bound now", e.path.display());
+    Ok(Outcome::Bound)
+}

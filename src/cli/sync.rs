@@ -1,0 +1,57 @@
+//! `impermctl sync`: save every `method = "copy"` file that changed and
+//! the live data of every pending entry into persistence (run at shutdown
+//! by `impermctl-sync.service`, after the services stopped). `--follow`
+//! keeps running, saving copy files shortly after each change, and syncs
+//! everything on SIGTERM.
+
+use std::time::Duration;
+
+use crate::exit::Exit;
+use crate::live::sync::{self, Outcome};
+
+/// Arguments of `impermctl sync`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep running: save each copy file shortly after it changes; sync
+    /// everything on SIGTERM (how impermctl-sync.service runs it).
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: milliseconds between a change and its save (default 1000).
+    #[arg(long, value_name = "MS", requires = "follow")]
+    pub debounce_ms: Option<u64>,
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `impermctl sync`.
+pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
+    let root = g.root(None)?;
+    let (settings, _) = g.settings(true)?;
+    if a.follow {
+        crate::live::saver::follow(&root, &settings, a.debounce_ms.map(Duration::from_millis))?;
+        return Ok(Exit::Ok);
+    }
+    let lines = sync::sync_all(&root, &settings);
+    let failed = lines
+        .iter()
+        .any(|l| matches!(l.outcome, Outcome::Failed { .. }));
+    if a.json {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            paths: &'a [sync::Line],
+        }
+        crate::output::print_json("SyncResult", &Doc { paths: &lines })?;
+    } else {
+        for l in &lines {
+            let what = match &l.outcome {
+                Outcome::Saved { bytes } => format!("saved ({bytes} bytes)"),
+                Outcome::Unchanged => "unchanged".into(),
+                Outcome::NoLiveFile => "no live file (persistent copy kept)".into(),
+                Outcome::Failed { error } => format!("FAILED: {error}"),
+            };
+            println!("{:<8} {:<32} {what}", l.what, l.path.display());
+        }
+    }
+    Ok(if failed { Exit::Findings } else { Exit::Ok })
+}

@@ -1,0 +1,241 @@
+//! `method = "copy"` files: copy the persistent file onto the ephemeral
+//! root at boot, save the live file back into persistence. Both directions
+//! are atomic (a complete copy under a temporary name, fsynced, then
+//! renamed over the old one), keep owner, mode, times and xattrs, and reach
+//! both sides through directory fds opened beneath their roots without
+//! following symlinks (`/proc/self/fd/N/…` anchors the copy on those fds).
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::Context;
+use rustix::fs::FileType;
+
+use crate::config::Entry;
+use crate::copy::{self, CopyStats};
+use crate::root::Root;
+use crate::sys::fs::{self, Owner};
+
+/// Reopen a directory handle (possibly `O_PATH`) for reading: `flock`,
+/// `fsync` and `getdents` need a real descriptor.
+pub fn reopen(fd: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        fd,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
+/// Copy `from_name` in `from_dir` to the new `to_name` in `to_dir`
+/// ([`copy::copy_tree_atomic_at`]; `shown_*` name them in messages).
+pub fn copy_at(
+    from_dir: BorrowedFd<'_>,
+    from_name: &OsStr,
+    shown_from: &Path,
+    to_dir: BorrowedFd<'_>,
+    to_name: &OsStr,
+    shown_to: &Path,
+) -> anyhow::Result<CopyStats> {
+    let (f, t) = (reopen(from_dir)?, reopen(to_dir)?);
+    copy::copy_tree_atomic_at(
+        copy::Side {
+            dir: f.as_fd(),
+            name: from_name,
+            shown: shown_from,
+        },
+        copy::Side {
+            dir: t.as_fd(),
+            name: to_name,
+            shown: shown_to,
+        },
+        &mut |_| {},
+    )
+}
+
+fn rel(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+/// `.<name><suffix>`.
+pub fn staged(name: &OsStr, suffix: &str) -> OsString {
+    let mut s = OsString::from(".");
+    s.push(name);
+    s.push(suffix);
+    s
+}
+
+/// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
+/// atomically: built as `.<name><suffix>` (a stale one is removed first),
+/// fsynced, renamed over `name`.
+pub fn replace_with_copy(
+    from_dir: BorrowedFd<'_>,
+    from_name: &OsStr,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    suffix: &str,
+    shown: &Path,
+) -> anyhow::Result<CopyStats> {
+    let tmp = staged(name, suffix);
+    let d = reopen(dir)?;
+    copy::remove_tree_at(d.as_fd(), &tmp)?;
+    let shown_tmp = shown.with_file_name(&tmp);
+    let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
+    crate::sys::live::rename_replace(d.as_fd(), &tmp, name)?;
+    crate::sys::fs::fsync(d.as_fd())?;
+    Ok(stats)
+}
+
+/// The directory holding `e`'s target, opened beneath the root (`None` when missing).
+fn target_dir(rootfd: BorrowedFd<'_>, e: &Entry) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
+    let (parent, name) = fs::split(rel(&e.path))?;
+    match crate::sys::dir::open(rootfd, parent) {
+        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "cannot open the directory of {} (a symlink on the way is refused)",
+                e.path.display()
+            )
+        }),
+    }
+}
+
+/// The directory holding `e`'s source, created (with the entry's parent
+/// perms) when `create`.
+fn source_dir(
+    root: &Root,
+    rootfd: BorrowedFd<'_>,
+    e: &Entry,
+    create: bool,
+) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
+    let pfd = crate::sys::dir::open(rootfd, rel(&e.root))
+        .with_context(|| format!("cannot open the persistence root {}", e.root.display()))?;
+    let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
+    let (parent, name) = fs::split(srel)?;
+    if create {
+        let mut ids = crate::apply::Ids::default();
+        let o = ids.owner(root, &e.parent)?;
+        let mut owner = |_| Ok::<Owner, std::io::Error>(o);
+        let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
+            .with_context(|| format!("cannot create the parents of {}", e.source.display()))?;
+        return Ok(Some((fd, name.to_os_string())));
+    }
+    match crate::sys::dir::open(pfd.as_fd(), parent) {
+        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => {
+            Err(err).with_context(|| format!("cannot open the parent of {}", e.source.display()))
+        }
+    }
+}
+
+/// Same content, owner, mode and mtime?
+fn same_file(
+    a_dir: BorrowedFd<'_>,
+    a: &OsStr,
+    b_dir: BorrowedFd<'_>,
+    b: &OsStr,
+) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let (ma, mb) = (
+        crate::sys::meta::stat_at(a_dir, a)?,
+        crate::sys::meta::stat_at(b_dir, b)?,
+    );
+    let meta = |m: &crate::sys::meta::Meta| (m.size, m.uid, m.gid, m.perm, m.mtime);
+    if meta(&ma) != meta(&mb) {
+        return Ok(false);
+    }
+    let (fa, fb) = (
+        crate::sys::copy::open_read_at(a_dir, a)?,
+        crate::sys::copy::open_read_at(b_dir, b)?,
+    );
+    let (mut fa, mut fb) = (std::fs::File::from(fa), std::fs::File::from(fb));
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = fa.read(&mut x)?;
+        let m = fb.read_exact(&mut y[..n]).map(|()| n);
+        if m.is_err() || x[..n] != y[..n] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
+    crate::sys::meta::stat_at(dir, name).is_ok_and(|m| m.file_type == FileType::RegularFile)
+}
+
+/// Boot: copy the persistent file onto the target, replacing what is there
+/// (an empty file, a symlink to the source, or data already kept aside).
+pub fn copy_in(root: &Root, e: &Entry) -> anyhow::Result<CopyStats> {
+    let rootfd = fs::open_dir(root.dir())?;
+    let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, false)?
+        .with_context(|| format!("{} does not exist", e.source.display()))?;
+    anyhow::ensure!(
+        regular(sdir.as_fd(), &sname),
+        "{} is not a regular file",
+        e.source.display()
+    );
+    let (tdir, tname) = target_dir(rootfd.as_fd(), e)?
+        .with_context(|| format!("the directory of {} does not exist", e.path.display()))?;
+    replace_with_copy(
+        sdir.as_fd(),
+        &sname,
+        tdir.as_fd(),
+        &tname,
+        ".impermctl-in",
+        &e.path,
+    )
+    .with_context(|| {
+        format!(
+            "cannot copy {} onto {}",
+            e.source.display(),
+            e.path.display()
+        )
+    })
+}
+
+/// What [`save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// The persistent copy already matches the live file.
+    Unchanged,
+    /// Saved (entries and bytes copied).
+    Saved(CopyStats),
+    /// There is no live regular file (deleted, or not created yet): the
+    /// persistent copy is kept as it is, never deleted.
+    NoLiveFile,
+}
+
+/// Save the live file into persistence if it differs (content, owner,
+/// mode, mtime, xattrs), atomically: `.<name>.impermctl-save`, fsynced,
+/// renamed over the source. Killed at any point, the source is the old or
+/// the new version.
+pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
+    let rootfd = fs::open_dir(root.dir())?;
+    let Some((tdir, tname)) = target_dir(rootfd.as_fd(), e)? else {
+        return Ok(Saved::NoLiveFile);
+    };
+    if !regular(tdir.as_fd(), &tname) {
+        return Ok(Saved::NoLiveFile);
+    }
+    let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, true)?
+        .with_context(|| format!("cannot reach {}", e.source.display()))?;
+    if regular(sdir.as_fd(), &sname) && same_file(tdir.as_fd(), &tname, sdir.as_fd(), &sname)? {
+        return Ok(Saved::Unchanged);
+    }
+    let stats = replace_with_copy(
+        tdir.as_fd(),
+        &tname,
+        sdir.as_fd(),
+        &sname,
+        ".impermctl-save",
+        &e.source,
+    )
+    .with_context(|| format!("cannot save {} to {}", e.path.display(), e.source.display()))?;
+    Ok(Saved::Saved(stats))
+}

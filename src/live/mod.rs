@@ -1,0 +1,25 @@
+//! Live changes without loss (what `boot` does on a running system, and
+//! what happens to files that programs replace):
+//!
+//! - `method = "copy"` files ([`files`]): copied onto the ephemeral root at
+//!   boot, saved back into persistence atomically when they change
+//!   ([`saver`], debounced) and once more at shutdown ([`sync`]).
+//! - Pending entries ([`pending`]): seeding a path that processes are
+//!   writing seeds it but does not bind it; the shutdown sync saves the
+//!   final data after the services stopped, the next boot binds it.
+//! - Reconciling ([`reconcile`]): writes that raced the copy and landed in
+//!   the now-hidden original are carried over into the bound copy.
+//! - Hidden live data ([`keep`]): kept in persistence before a bind hides it.
+//! - Well-known replaced-by-rename files ([`checks`]).
+
+pub mod checks;
+pub mod files;
+pub mod keep;
+pub mod pending;
+pub mod plan;
+pub mod reconcile;
+pub mod saver;
+pub mod status;
+pub mod sync;
+
+pub use pending::{Pending, WriterInfo};

@@ -1,0 +1,166 @@
+//! Entries seeded while processes were writing there. Binding the copy
+//! over a directory that a running service writes would send its next
+//! writes to the copy while what it still writes through open files lands
+//! in the hidden original, which the reboot discards. So: seed, do not
+//! bind, record the entry as pending; the shutdown sync (after the services
+//! stopped) saves the final data over the seed, and the next boot binds it.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Entry;
+use crate::config::Kind;
+use crate::root::Root;
+
+/// A process found writing below an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterInfo {
+    /// Process id.
+    pub pid: u32,
+    /// `/proc/PID/comm`.
+    pub comm: String,
+    /// Its systemd unit, when it runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The file it holds open for writing (logical path).
+    pub file: PathBuf,
+}
+
+impl std::fmt::Display for WriterInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.comm, self.pid)?;
+        if let Some(u) = &self.unit {
+            write!(f, " in {u}")?;
+        }
+        write!(f, " writing {}", self.file.display())
+    }
+}
+
+/// One pending entry (in `state.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The live path (logical).
+    pub path: PathBuf,
+    /// Directory or file.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// Its persistent source (logical), seeded when it became pending.
+    pub source: PathBuf,
+    /// The writers seen then.
+    pub writers: Vec<WriterInfo>,
+    /// When it became pending (seconds since the epoch).
+    pub since: u64,
+    /// When the shutdown sync last saved the live data over the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<u64>,
+}
+
+/// Processes holding files at or below `path` open for writing, exactly as
+/// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), with
+/// their units.
+pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
+    let proc = Path::new("/proc");
+    crate::sys::proc::writers_under(proc, &root.host(path))
+        .into_iter()
+        .map(|w| {
+            let unit = crate::sys::proc::of_pid(proc, w.pid as i32).unit;
+            WriterInfo {
+                pid: w.pid,
+                comm: w.comm,
+                unit,
+                file: root.logical(&w.file).unwrap_or(w.file),
+            }
+        })
+        .collect()
+}
+
+/// What to do after seeding, given the writers found just before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSeed {
+    /// Nobody writes there: bind now (then reconcile racing writes).
+    Bind,
+    /// Leave it pending until the shutdown sync.
+    Pending,
+}
+
+/// Decide (pure): writers → pending, none → bind.
+pub fn after_seed(writers: &[WriterInfo]) -> AfterSeed {
+    if writers.is_empty() {
+        AfterSeed::Bind
+    } else {
+        AfterSeed::Pending
+    }
+}
+
+/// The one WARNING for a new pending entry.
+pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
+    let mut units: Vec<String> = writers.iter().filter_map(|w| w.unit.clone()).collect();
+    units.sort();
+    units.dedup();
+    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+    let restart = if units.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; to bind it now instead: `systemctl stop {}` then `impermctl boot`",
+            units.join(" ")
+        )
+    };
+    format!(
+        "{} is written by running processes ({}): seeded {} but NOT bound yet (pending); impermctl-sync.service saves the final data at shutdown after the services stopped, and the next boot binds it{restart}",
+        e.path.display(),
+        list.join(", "),
+        e.source.display()
+    )
+}
+
+/// Save the live data of a pending entry over its seed, atomically: copy
+/// it to `.<name>.impermctl-sync` beside the source, exchange the two names
+/// (`RENAME_EXCHANGE`), remove the old seed. Killed at any point, the source
+/// is the old seed or the new copy, never a mix, and a rerun completes
+/// (the live data is still there until the reboot). Returns what was copied.
+pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::CopyStats> {
+    let live = root.host(&p.path);
+    let source = root.host(&p.source);
+    let (parent, name) = (
+        source.parent().context("the source has no parent")?,
+        source.file_name().context("the source has no name")?,
+    );
+    let mut staged = std::ffi::OsString::from(".");
+    staged.push(name);
+    staged.push(".impermctl-sync");
+    let dir = crate::sys::fs::open_dir(parent)
+        .with_context(|| format!("cannot open {}", parent.display()))?;
+    crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
+    let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
+    crate::sys::live::exchange(dir.as_fd(), &staged, name)
+        .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
+    crate::sys::fs::fsync(dir.as_fd())?;
+    crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
+    crate::sys::fs::fsync(dir.as_fd())?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_make_it_pending() {
+        assert_eq!(after_seed(&[]), AfterSeed::Bind);
+        let w = WriterInfo {
+            pid: 7,
+            comm: "live-writer".into(),
+            unit: Some("live.service".into()),
+            file: "/var/lib/live/wal".into(),
+        };
+        assert_eq!(after_seed(std::slice::from_ref(&w)), AfterSeed::Pending);
+        assert_eq!(
+            w.to_string(),
+            "live-writer[7] in live.service writing /var/lib/live/wal"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! `impermctl sync --follow` (`impermctl-sync.service`): watches the
+//! directories holding the `method = "copy"` files and saves a file into
+//! persistence [`DEBOUNCE`] after its last change (write, rename over it,
+//! delete and re-create, owner or mode change); on SIGTERM (at shutdown,
+//! after the services stopped) it runs the full sync ([`super::sync`]) and
+//! exits. A crash loses at most the changes of the last `DEBOUNCE`.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::config::{Entry, Settings};
+use crate::root::Root;
+use crate::sys::inotify::{Inotify, ReadFlags, WatchFlags};
+
+/// Time between the last change of a copy file and its save.
+pub const DEBOUNCE: Duration = Duration::from_secs(1);
+/// How often missing directories are looked for again (and every file
+/// compared, in case an event was lost).
+pub const RESCAN: Duration = Duration::from_secs(10);
+
+const MASK: WatchFlags = WatchFlags::CLOSE_WRITE
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF)
+    .union(WatchFlags::ONLYDIR)
+    .union(WatchFlags::DONT_FOLLOW)
+    .union(WatchFlags::EXCL_UNLINK);
+
+struct Watches<'a> {
+    ino: Inotify,
+    entries: Vec<&'a Entry>,
+    /// wd → indexes of the entries in that directory.
+    by_wd: HashMap<i32, Vec<usize>>,
+    /// Entries whose directory is watched.
+    watched: Vec<bool>,
+    /// Saves due: entry index → when.
+    due: HashMap<usize, Instant>,
+    /// Time between the last event for a file and its save.
+    debounce: Duration,
+}
+
+impl Watches<'_> {
+    /// Watch every entry's directory that exists and is not watched yet;
+    /// a newly watched entry is due now (it may have changed unseen).
+    fn rewatch(&mut self, root: &Root) {
+        for (i, e) in self.entries.iter().enumerate() {
+            if self.watched[i] {
+                continue;
+            }
+            let Some(dir) = e.path.parent() else { continue };
+            if let Ok(wd) = self.ino.add_watch(&root.host(dir), MASK) {
+                self.by_wd.entry(wd).or_default().push(i);
+                self.watched[i] = true;
+                self.due.insert(i, Instant::now());
+            }
+        }
+    }
+
+    fn drain(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> anyhow::Result<()> {
+        let mut events: Vec<(i32, ReadFlags, Vec<u8>)> = Vec::new();
+        self.ino
+            .drain(buf, |ev| events.push((ev.wd, ev.mask, ev.name.to_vec())))
+            .context("reading inotify events")?;
+        for (wd, mask, name) in events {
+            if mask.contains(ReadFlags::QUEUE_OVERFLOW) {
+                let all = Instant::now() + self.debounce;
+                for i in 0..self.entries.len() {
+                    self.due.insert(i, all);
+                }
+                continue;
+            }
+            let Some(ids) = self.by_wd.get(&wd).cloned() else {
+                continue;
+            };
+            if mask.intersects(ReadFlags::IGNORED | ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF) {
+                self.by_wd.remove(&wd);
+                for i in ids {
+                    self.watched[i] = false;
+                }
+                continue;
+            }
+            for i in ids {
+                let own = self.entries[i].path.file_name().map(|n| n.as_bytes());
+                if own == Some(name.as_slice()) {
+                    // Due `debounce` after the first unsaved change: a file
+                    // that changes all the time is still saved that often.
+                    self.due.entry(i).or_insert(Instant::now() + self.debounce);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run until SIGTERM/SIGINT, then run the full sync. `debounce` overrides
+/// [`DEBOUNCE`] (tests).
+pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> anyhow::Result<()> {
+    let debounce = debounce.unwrap_or(DEBOUNCE);
+    let mut sigs = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT] {
+        sigs.add(s);
+    }
+    sigs.thread_block().context("cannot block signals")?;
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("cannot create a signalfd")?;
+    let mut w = Watches {
+        ino: Inotify::init().context("inotify_init1")?,
+        entries: super::sync::copy_entries(settings).collect(),
+        by_wd: HashMap::new(),
+        watched: Vec::new(),
+        due: HashMap::new(),
+        debounce,
+    };
+    w.watched = vec![false; w.entries.len()];
+    w.rewatch(root);
+    let n = w.entries.len();
+    tracing::info!(
+        "saving {n} copy files into persistence {} ms after each change, and everything at shutdown",
+        debounce.as_millis()
+    );
+    let _ = crate::sys::notify::notify(&format!("READY=1\nSTATUS=following {n} copy files"));
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 64 * 1024];
+    let mut next_rescan = Instant::now() + RESCAN;
+    loop {
+        let next = w
+            .due
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(next_rescan)
+            .min(next_rescan);
+        let wait = next.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        let (ready_i, ready_s) = {
+            let mut fds = [
+                PollFd::new(w.ino.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            let r = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (r(&fds[0]), r(&fds[1]))
+        };
+        if ready_i {
+            w.drain(&mut buf)?;
+        }
+        if ready_s && sfd.read_signal().ok().flatten().is_some() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= next_rescan {
+            next_rescan = now + RESCAN;
+            w.rewatch(root);
+            for i in 0..w.entries.len() {
+                w.due.entry(i).or_insert(now);
+            }
+        }
+        let ready: Vec<usize> = w
+            .due
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(i, _)| *i)
+            .collect();
+        for i in ready {
+            w.due.remove(&i);
+            super::sync::save_logged(root, w.entries[i]);
+        }
+    }
+    let _ = crate::sys::notify::notify("STOPPING=1\nSTATUS=final sync");
+    let lines = super::sync::sync_all(root, settings);
+    let saved: Vec<PathBuf> = lines
+        .iter()
+        .filter(|l| matches!(l.outcome, super::sync::Outcome::Saved { .. }))
+        .map(|l| l.path.clone())
+        .collect();
+    tracing::info!(
+        saved = saved.len(),
+        "shutdown sync done: {} of {} paths saved",
+        saved.len(),
+        lines.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The sync (`impermctl sync`, run by `impermctl-sync.service` when it
+//! stops at shutdown, after the services stopped): save every
+//! `method = "copy"` file that changed, and save the live data of every
+//! pending entry over its seed so that the next boot binds complete data.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::files::{self, Saved};
+use crate::config::{FileMethod, Kind, Settings};
+use crate::root::Root;
+use crate::state::{self, How};
+
+/// What happened to one path.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Saved into persistence.
+    Saved {
+        /// Bytes copied.
+        bytes: u64,
+    },
+    /// Persistence already had it.
+    Unchanged,
+    /// No live file to save (the persistent copy is kept).
+    NoLiveFile,
+    /// Could not be saved.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    /// The live path.
+    pub path: PathBuf,
+    /// A `copy` file or a pending entry.
+    pub what: &'static str,
+    /// How it went.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The `method = "copy"` entries of `settings`.
+pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &crate::config::Entry> {
+    settings
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::File && e.method == FileMethod::Copy)
+}
+
+/// Save one copy file, logging what happened.
+pub fn save_logged(root: &Root, e: &crate::config::Entry) -> Outcome {
+    match files::save(root, e) {
+        Ok(Saved::Saved(s)) => {
+            info!(path = %e.path.display(), bytes = s.bytes, "saved {} to {}", e.path.display(), e.source.display());
+            Outcome::Saved { bytes: s.bytes }
+        }
+        Ok(Saved::Unchanged) => Outcome::Unchanged,
+        Ok(Saved::NoLiveFile) => Outcome::NoLiveFile,
+        Err(err) => {
+            let error = format!("{err:#}");
+            error!(path = %e.path.display(), "cannot save {}: {error}", e.path.display());
+            Outcome::Failed { error }
+        }
+    }
+}
+
+/// Save everything: copy files, then pending entries (recorded in
+/// `state.json`, still declared). Returns one line per path.
+pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
+    let mut lines: Vec<Line> = copy_entries(settings)
+        .map(|e| Line {
+            path: e.path.clone(),
+            what: "copy",
+            outcome: save_logged(root, e),
+        })
+        .collect();
+    let file = root.state_file();
+    let mut st = match state::read(&file) {
+        Ok(Some(s)) => s,
+        Ok(None) => return lines,
+        Err(e) => {
+            warn!("{e:#}; pending entries cannot be completed");
+            return lines;
+        }
+    };
+    let mut changed = false;
+    for p in st.pending.iter_mut() {
+        let declared = settings.entry(&p.path).is_some();
+        let still = st
+            .entries
+            .iter()
+            .any(|r| r.path == p.path && r.how == How::Pending);
+        if !declared || !still {
+            continue;
+        }
+        let left = super::pending::writers(root, &p.path);
+        if !left.is_empty() {
+            let list: Vec<String> = left.iter().map(ToString::to_string).collect();
+            warn!(path = %p.path.display(), "saving {} while processes still write there ({}): run `impermctl sync` again once they stopped (impermctl-sync.service does at shutdown)", p.path.display(), list.join(", "));
+        }
+        let outcome = match super::pending::save_over_seed(root, p) {
+            Ok(s) => {
+                p.saved = Some(now());
+                changed = true;
+                info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", p.path.display(), p.source.display());
+                Outcome::Saved { bytes: s.bytes }
+            }
+            Err(err) => {
+                let error = format!("{err:#}");
+                error!(path = %p.path.display(), "cannot save the pending {}: {error} (the seed {} is intact)", p.path.display(), p.source.display());
+                Outcome::Failed { error }
+            }
+        };
+        lines.push(Line {
+            path: p.path.clone(),
+            what: "pending",
+            outcome,
+        });
+    }
+    if changed && let Err(e) = state::write(&file, &st) {
+        warn!("{e:#}");
+    }
+    lines
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,327 @@
+//! Live changes without loss (issue 12, 14.2): seeding a directory that a
+//! running service writes (pending until the shutdown sync), writers the
+//! `/proc` scan cannot see (open-append-close: reconciled after the bind,
+//! for `boot` and `persist`), `method = "copy"` files that programs replace
+//! by rename or delete-and-create (host keys, /etc/shadow, history files),
+//! and kill -9 at random points of saving and of the shutdown sync.
+
+use super::{dump, val, vps};
+use crate::require_root;
+use crate::util::{Layout, assert_code};
+
+/// `reboot`: what a reboot does to the fake VPS (unmount every bind under
+/// `$R` except the datasets, empty the ephemeral root's data, drop /run).
+/// `records F`: the sorted unique `rN` records of file F.
+/// `missing LOG F`: the records in LOG that F lacks (one per line).
+const LIVE: &str = r#"
+reboot() {
+  for t in $(mounts | awk '{print $1}' | grep -vx -e / -e /persistent -e /nix -e /proc | sort -r); do umount "$R$t"; done
+  rm -rf "$R/run/impermctl" "$R/run/mount" "$R/var" "$R/etc/ssh" "$R/root" "$R/home"
+  find "$R/etc" -mindepth 1 -maxdepth 1 ! -name impermctl -exec rm -rf {} +
+}
+records() { grep -o 'r[0-9]*' "$1" 2>/dev/null | sort -u; }
+missing() { comm -23 <(records "$1") <(records "$2"); }
+wait_for() { for _ in $(seq 400); do eval "$1" && return 0; sleep 0.025; done; return 1; }
+"#;
+
+fn live(body: &str) -> std::process::Output {
+    vps(&Layout::default(), &format!("{LIVE}\n{body}"))
+}
+
+#[test]
+fn a_service_writing_while_boot_adds_its_directory_loses_no_record() {
+    require_root!();
+    let body = r#"
+mkdir -p "$R/var/lib/live"
+log="$R/../log"; : > "$log"
+# The issue's input: a service holding the WAL open, appending every 100 ms.
+( exec 3>>"$R/var/lib/live/wal"; i=0; while :; do echo "r$i" >&3; echo "r$i" >> "$log"; i=$((i+1)); sleep 0.1; done ) & w=$!
+wait_for '[ -s "$R/var/lib/live/wal" ]'
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+imp boot 2>"$R/../boot.err"; echo "rc=$?"
+echo "warn=$(grep -c 'NOT bound yet (pending)' "$R/../boot.err")"
+echo "bound=$(devof /var/lib/live)"
+echo BEGIN status; imp status; echo END status
+# Another switch while it still writes: still pending, no second warning.
+imp boot 2>"$R/../boot2.err"
+echo "warn2=$(grep -c 'NOT bound yet' "$R/../boot2.err")"
+wait_for '[ $(wc -l < "$log") -ge 8 ]'
+# Shutdown: the service stops, then the sync saves the final data.
+kill $w; wait $w 2>/dev/null || true
+imp sync
+reboot
+imp boot 2>/dev/null
+echo "bound_after=$(devof /var/lib/live)"
+echo "written=$(wc -l < "$log")"
+echo "lost=$(missing "$log" "$R/var/lib/live/wal" | wc -l)"
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "warn"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "warn2"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "bound"), "", "{}", dump(&o));
+    let status = super::block(&o, "status");
+    assert!(status.contains("PENDING"), "{status}");
+    assert!(!val(&o, "bound_after").is_empty(), "{}", dump(&o));
+    assert_eq!(val(&o, "lost"), "0", "{}", dump(&o));
+}
+
+/// Open-append-close writers at 10 ms (never seen by the /proc scan):
+/// `cmd` persists /var/lib/live while one runs; no record is lost.
+fn racing_writer_trials(cmd: &str, trials: u32) -> std::process::Output {
+    let body = format!(
+        r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+bad=0; pend=0; carried=0
+for t in $(seq 1 {trials}); do
+  reboot; rm -rf "$R/persistent/var"
+  # A tree that takes a while to copy after the WAL (written first).
+  mkdir -p "$R/var/lib/live/sub"; : > "$R/var/lib/live/wal"
+  (cd "$R/var/lib/live/sub" && seq 1 1500 | xargs touch)
+  log="$R/../log"; : > "$log"
+  ( i=0; while :; do echo "r$i" >> "$R/var/lib/live/wal"; echo "r$i" >> "$log"; i=$((i+1)); sleep 0.01; done ) & w=$!
+  wait_for '[ -s "$R/var/lib/live/wal" ]'
+  {cmd} 2>"$R/../err" >/dev/null || {{ echo "trial $t: rc $?: $(grep -v INFO "$R/../err" | head -3)"; bad=$((bad+1)); }}
+  grep -q PENDING "$R/../err" && pend=$((pend+1))
+  grep -q 'carried' "$R/../err" && carried=$((carried+1))
+  kill $w; wait $w 2>/dev/null || true
+  imp sync >/dev/null 2>&1
+  n=$(missing "$log" "$R/persistent/var/lib/live/wal" | wc -l)
+  if [ "$n" != 0 ]; then echo "trial $t: $n records lost: $(missing "$log" "$R/persistent/var/lib/live/wal" | head -3 | tr '\n' ' ')"; bad=$((bad+1)); fi
+done
+echo "bad=$bad"
+echo "pending=$pend"
+echo "carried=$carried"
+"#
+    );
+    live(&body)
+}
+
+#[test]
+fn boot_seeding_under_an_open_append_close_writer_loses_no_record() {
+    require_root!();
+    let o = racing_writer_trials("imp boot", 50);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    eprintln!(
+        "50 trials: {} left pending, {} carried writes over after the bind",
+        val(&o, "pending"),
+        val(&o, "carried")
+    );
+}
+
+#[test]
+fn persist_under_an_open_append_close_writer_loses_no_record() {
+    require_root!();
+    let o = racing_writer_trials("imp persist /var/lib/live", 50);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    eprintln!(
+        "50 trials: {} carried writes over after the bind",
+        val(&o, "carried")
+    );
+}
+
+/// The copy-method config for the three inputs of the issue.
+const COPY_CFG: &str = r#"
+cat >> "$CFG" <<'T'
+[[persistence.files]]
+path = "/etc/ssh/ssh_host_ed25519_key"
+method = "copy"
+[[persistence.files]]
+path = "/etc/ssh/ssh_host_ed25519_key.pub"
+method = "copy"
+[[persistence.files]]
+path = "/etc/shadow"
+method = "copy"
+[[persistence.files]]
+path = "/root/.local/share/fish/fish_history"
+method = "copy"
+T
+"#;
+
+#[test]
+fn a_host_key_generated_on_the_first_boot_is_the_same_after_the_reboot() {
+    require_root!();
+    let body = format!(
+        r#"{COPY_CFG}
+imp boot 2>/dev/null
+"$IMPERMCTL" --root "$R" --config "$CFG" sync --follow --debounce-ms 100 >/dev/null 2>"$R/../sync.err" & s=$!; trap "kill $s 2>/dev/null || true" EXIT
+# sshd-like key generation: remove what is there, write a new key.
+mkdir -p "$R/etc/ssh"
+rm -f "$R/etc/ssh/ssh_host_ed25519_key" "$R/etc/ssh/ssh_host_ed25519_key.pub"
+ssh-keygen -q -t ed25519 -N '' -f "$R/etc/ssh/ssh_host_ed25519_key" -C host
+key=$(sha256sum < "$R/etc/ssh/ssh_host_ed25519_key")
+# Saved by the follower shortly after the change (no shutdown needed).
+wait_for 'cmp -s "$R/etc/ssh/ssh_host_ed25519_key" "$R/persistent/etc/ssh/ssh_host_ed25519_key"' && echo "saved_live=yes"
+kill $s; wait $s || echo "follower-rc=$?"; cat "$R/../sync.err" >&2
+reboot
+imp boot 2>/dev/null
+echo "same=$([ "$(sha256sum < "$R/etc/ssh/ssh_host_ed25519_key")" = "$key" ] && echo yes)"
+echo "mode=$(stat -c %a "$R/etc/ssh/ssh_host_ed25519_key")"
+echo "plain=$([ -f "$R/etc/ssh/ssh_host_ed25519_key" ] && [ ! -L "$R/etc/ssh/ssh_host_ed25519_key" ] && [ -z "$(devof /etc/ssh/ssh_host_ed25519_key)" ] && echo yes)"
+echo "pub=$(cut -d' ' -f3 "$R/etc/ssh/ssh_host_ed25519_key.pub")"
+# A second generation on the second boot (delete and re-create) is saved at shutdown.
+rm "$R/etc/ssh/ssh_host_ed25519_key"; echo second > "$R/etc/ssh/ssh_host_ed25519_key"
+imp sync >/dev/null
+reboot; imp boot 2>/dev/null
+echo "second=$(cat "$R/etc/ssh/ssh_host_ed25519_key")"
+"#
+    );
+    let o = live(&body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "saved_live"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "same"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "mode"), "600");
+    assert_eq!(val(&o, "plain"), "yes");
+    assert_eq!(val(&o, "pub"), "host");
+    assert_eq!(val(&o, "second"), "second");
+}
+
+#[test]
+fn a_password_change_works_and_survives_the_reboot() {
+    require_root!();
+    let body = format!(
+        r#"{COPY_CFG}
+mkdir -p "$R/persistent/etc"
+printf 'root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n' > "$R/persistent/etc/passwd"
+printf 'root:!:19000::::::\nalice:!:19000::::::\n' > "$R/persistent/etc/shadow"; chmod 640 "$R/persistent/etc/shadow"
+printf 'root:x:0:\nusers:x:100:\n' > "$R/persistent/etc/group"
+cp -a "$R/persistent/etc/passwd" "$R/persistent/etc/group" "$R/etc/"
+imp boot 2>/dev/null
+# usermod writes a new shadow and renames it over /etc/shadow.
+usermod -P "$R" -p 'HASH-one' alice && echo "usermod=ok"
+echo "live=$(grep ^alice: "$R/etc/shadow" | cut -d: -f2)"
+imp sync >/dev/null
+reboot
+cp -a "$R/persistent/etc/passwd" "$R/persistent/etc/group" "$R/etc/"
+imp boot 2>/dev/null
+echo "after=$(grep ^alice: "$R/etc/shadow" | cut -d: -f2)"
+echo "mode=$(stat -c %a "$R/etc/shadow")"
+# The same with a bind mount (method auto) fails: EBUSY on the rename.
+reboot
+cp -a "$R/persistent/etc/passwd" "$R/persistent/etc/group" "$R/etc/"
+sed -i '/path = "\/etc\/shadow"/{{n;d}}' "$CFG"
+imp boot 2>/dev/null
+usermod -P "$R" -p 'HASH-two' alice 2>/dev/null && echo "bound_usermod=ok" || echo "bound_usermod=failed"
+"#
+    );
+    let o = live(&body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "usermod"), "ok", "{}", dump(&o));
+    assert_eq!(val(&o, "live"), "HASH-one");
+    assert_eq!(val(&o, "after"), "HASH-one", "{}", dump(&o));
+    assert_eq!(val(&o, "mode"), "640");
+    assert_eq!(val(&o, "bound_usermod"), "failed", "{}", dump(&o));
+}
+
+#[test]
+fn a_history_file_renamed_over_survives_the_reboot() {
+    require_root!();
+    let body = format!(
+        r#"{COPY_CFG}
+imp boot 2>"$R/../boot.err" || {{ echo "boot-rc=$?"; cat "$R/../boot.err"; exit 1; }}
+"$IMPERMCTL" --root "$R" --config "$CFG" sync --follow --debounce-ms 100 >/dev/null 2>"$R/../sync.err" & s=$!; trap "kill $s 2>/dev/null || true" EXIT
+h="$R/root/.local/share/fish"; mkdir -p "$h"
+for i in 1 2 3; do
+  {{ cat "$h/fish_history" 2>/dev/null || true; echo "- cmd: echo $i"; }} > "$h/fish_history.tmp$i"
+  mv "$h/fish_history.tmp$i" "$h/fish_history"
+done
+wait_for 'cmp -s "$h/fish_history" "$R/persistent/root/.local/share/fish/fish_history"' && echo "saved_live=yes"
+kill $s; wait $s || echo "follower-rc=$?"; cat "$R/../sync.err" >&2
+reboot
+imp boot 2>/dev/null
+echo "history=$(tr '\n' '|' < "$R/root/.local/share/fish/fish_history")"
+"#
+    );
+    let o = live(&body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "saved_live"), "yes", "{}", dump(&o));
+    assert_eq!(
+        val(&o, "history"),
+        "- cmd: echo 1|- cmd: echo 2|- cmd: echo 3|"
+    );
+}
+
+#[test]
+fn saving_copy_files_survives_sigkill_at_random_points() {
+    require_root!();
+    let body = format!(
+        r#"{COPY_CFG}
+imp boot 2>/dev/null
+mkdir -p "$R/etc/ssh" "$R/persistent/etc/ssh"
+meta() {{ stat -c '%a %u %g %s %Y' "$1"; sha256sum < "$1"; }}
+head -c 3000000 /dev/urandom > "$R/persistent/etc/ssh/ssh_host_ed25519_key"; chmod 600 "$R/persistent/etc/ssh/ssh_host_ed25519_key"
+old=$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")
+bad=0; landed_old=0; landed_new=0
+for i in $(seq 1 60); do
+  cp -a "$R/persistent/etc/ssh/ssh_host_ed25519_key" "$R/../oldkey" 2>/dev/null
+  head -c $((2000000 + RANDOM)) /dev/urandom > "$R/etc/ssh/ssh_host_ed25519_key"; chmod 640 "$R/etc/ssh/ssh_host_ed25519_key"; chown 7:8 "$R/etc/ssh/ssh_host_ed25519_key"
+  new=$(meta "$R/etc/ssh/ssh_host_ed25519_key"); before=$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")
+  "$IMPERMCTL" --root "$R" --config "$CFG" sync >/dev/null 2>&1 & pid=$!
+  sleep "0.0$(printf '%02d' $((RANDOM % 40)))"
+  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  now=$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")
+  if [ "$now" = "$new" ]; then landed_new=$((landed_new+1)); elif [ "$now" = "$before" ]; then landed_old=$((landed_old+1)); else echo "kill $i: a mix"; bad=$((bad+1)); fi
+  imp sync >/dev/null 2>&1
+  [ "$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")" = "$new" ] || {{ echo "rerun $i did not complete"; bad=$((bad+1)); }}
+done
+echo "bad=$bad"
+echo "landed=old:$landed_old new:$landed_new"
+echo "leftovers=$(ls -A "$R/persistent/etc/ssh" | grep -c impermctl)"
+"#
+    );
+    let o = live(&body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "leftovers"), "0", "{}", dump(&o));
+    eprintln!("60 kills of the save: {}", val(&o, "landed"));
+}
+
+#[test]
+fn the_shutdown_sync_of_a_pending_entry_survives_sigkill_at_random_points() {
+    require_root!();
+    let body = r#"
+mkdir -p "$R/var/lib/live/a"
+for i in $(seq 1 200); do head -c $((i * 500)) /dev/urandom > "$R/var/lib/live/a/f$i"; done
+( exec 3>>"$R/var/lib/live/wal"; while :; do sleep 1; done ) & w=$!
+wait_for '[ -n "$(ls -l /proc/'$w'/fd | grep wal)" ]'
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+imp boot 2>/dev/null
+kill $w; wait $w 2>/dev/null || true
+sum() { (cd "$1" && find . -printf '%M %u %g %y %s %p\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+bad=0; old=0; new=0
+for i in $(seq 1 60); do
+  echo "change $i" >> "$R/var/lib/live/wal"; head -c $((RANDOM * 10)) /dev/urandom > "$R/var/lib/live/a/f$((i % 200 + 1))"
+  before=$(sum "$R/persistent/var/lib/live"); want=$(sum "$R/var/lib/live")
+  "$IMPERMCTL" --root "$R" --config "$CFG" sync >/dev/null 2>&1 & pid=$!
+  sleep "0.0$(printf '%02d' $((RANDOM % 60)))"
+  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  now=$(sum "$R/persistent/var/lib/live")
+  if [ "$now" = "$want" ]; then new=$((new+1)); elif [ "$now" = "$before" ]; then old=$((old+1)); else echo "kill $i: a mix"; bad=$((bad+1)); fi
+  imp sync >/dev/null 2>&1
+  [ "$(sum "$R/persistent/var/lib/live")" = "$want" ] || { echo "rerun $i did not complete"; bad=$((bad+1)); }
+done
+echo "bad=$bad"
+echo "landed=old:$old new:$new"
+echo "leftovers=$(ls -A "$R/persistent/var/lib" | grep -c impermctl)"
+reboot; imp boot 2>/dev/null
+echo "bound=$(devof /var/lib/live)"
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "leftovers"), "0", "{}", dump(&o));
+    assert!(!val(&o, "bound").is_empty(), "{}", dump(&o));
+    eprintln!("60 kills of the pending sync: {}", val(&o, "landed"));
+}
