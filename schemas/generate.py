@@ -63,30 +63,17 @@ def entry_state():
         obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
-<<<<<<< HEAD
-OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount",
-                                      "remove_link", "store_link", "restore_link"]}}),
-                obj({"op": {"const": "mount"}, "options": arr(S), "hides": B}),
-                obj({"op": {"enum": ["migrate", "detach"]}, "from": ABS})]}
-WHY_VALUES = ["already_bound", "already_linked", "link_in_place", "covered", "foreign", "not_ours"]
-WHY_FIELDS = {"why": {"enum": WHY_VALUES}, "by": ABS, "source": S, "root": S, "reason": S}
-=======
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
-WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign"]
->>>>>>> main
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner", "not_ours"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-<<<<<<< HEAD
-                       **WHY_FIELDS},
-=======
-                       "why": {"enum": WHYS}, "root": S, "by": S},
->>>>>>> main
+                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S, "reason": S},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -119,14 +106,9 @@ docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
 STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
-<<<<<<< HEAD
-                              "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "skipped", "failed"]},
-                              **WHY_FIELDS, "error": S},
-=======
                               "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
-                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "error": S,
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "reason": S, "error": S,
                               "writers": arr(ref("open_writer"))},
->>>>>>> main
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
