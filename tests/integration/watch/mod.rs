@@ -97,21 +97,22 @@ cat > /run/dbus/test.conf <<XML
 XML
 dbus-daemon --config-file=/run/dbus/test.conf --nofork --nopidfile 2>/dev/null & DP=$!
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
-for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+for i in $(seq 400); do [ -S /run/systemd/journal/socket ] && [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
 WP=
 cleanup() {{ kill $WP $JP $DP 2>/dev/null || true; }}
 trap cleanup EXIT
 start_watch() {{
   IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>$OUT/stderr & WP=$!
-  for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
+  for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
   echo "watcher did not start"; cat $OUT/stderr; return 1
 }}
 {wait_json}
 stop_watch() {{
   kill -TERM $WP; wait $WP || echo "watcher exit $?" >> $OUT/stderr
   cp "$R/run/impermctl/watch.json" $OUT/watch.json
-  # The shutdown summary is the watcher's last line: wait until journald has it.
-  for i in $(seq 100); do
+  # The shutdown summary is the watcher's last line: wait (deadline 20 s)
+  # until journald has it.
+  for i in $(seq 400); do
     journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
     grep -q {discard} $OUT/journal.json && break; sleep 0.05
   done
