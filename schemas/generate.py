@@ -66,13 +66,13 @@ OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
-WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign"]
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-                       "why": {"enum": WHYS}, "root": S, "by": S},
+                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -106,7 +106,7 @@ STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", 
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
                               "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
-                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "error": S,
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "error": S,
                               "writers": arr(ref("open_writer"))},
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {

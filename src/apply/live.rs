@@ -139,8 +139,34 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     if e.trash {
         options.push("x-gvfs-trash".to_string());
     }
-    ops::bind(cx, e, &options, false)?;
+    ops::bind(cx, e, &options, false, false)?;
     g.reconcile(cx, e);
     info!(path = %e.path.display(), "{} is no longer written: its live data was saved over the seed and it is bound now", e.path.display());
     Ok(Outcome::Bound)
+}
+
+/// With `defer_unknown_owners`: the declared owner (`user:group`) of an
+/// entry whose operations create something, when it cannot be resolved.
+pub(super) fn deferred_owner(
+    cx: &mut Cx,
+    e: Option<&Entry>,
+    ops: &[crate::plan::Op],
+) -> Option<String> {
+    use crate::plan::Op;
+    let e = e?;
+    let creates = ops.iter().any(|o| {
+        matches!(
+            o,
+            Op::CreateSource | Op::CreateTarget | Op::Seed | Op::SaveCopy | Op::Link
+        )
+    });
+    if !cx.defer_unknown_owners || !creates {
+        return None;
+    }
+    for p in [&e.perms, &e.parent] {
+        if cx.ids.owner(cx.root, p).is_err() {
+            return Some(format!("{}:{}", p.user, p.group));
+        }
+    }
+    None
 }

@@ -38,6 +38,21 @@ pub struct Cx<'a> {
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
     mount_api: crate::sys::mount::Api,
+    /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
+    defer_unknown_owners: bool,
+}
+
+/// What `apply` knows besides the plan (see `crate::live`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveOptions<'a> {
+    /// The entries an earlier run left pending (their `since` is kept, and
+    /// they are not warned about again).
+    pub previous_pending: &'a [crate::live::Pending],
+    /// An entry that would create something owned by a user or group that
+    /// does not exist yet (created by the same activation) is skipped
+    /// quietly (`deferred_owner`) instead of failing; the pass after
+    /// users/groups applies it.
+    pub defer_unknown_owners: bool,
 }
 
 /// How one step ended.
@@ -128,7 +143,7 @@ pub fn apply(
     plan: &Plan,
     previous: &[Recorded],
 ) -> Applied {
-    apply_with_pending(root, settings, h, plan, previous, &[])
+    apply_with_pending(root, settings, h, plan, previous, LiveOptions::default())
 }
 
 /// [`apply`], knowing the entries an earlier run left pending (their
@@ -139,9 +154,11 @@ pub fn apply_with_pending(
     h: &Handles,
     plan: &Plan,
     previous: &[Recorded],
-    previous_pending_list: &[crate::live::Pending],
+    live_opts: LiveOptions<'_>,
 ) -> Applied {
+    let previous_pending_list = live_opts.previous_pending;
     let mut cx = Cx {
+        defer_unknown_owners: live_opts.defer_unknown_owners,
         root,
         h,
         ids: Ids::default(),
@@ -313,11 +330,15 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
         }
         What::Do { ops } => ops,
     };
+    if let Some(owner) = live::deferred_owner(cx, entry, ops) {
+        tracing::info!(path = %st.path.display(), "{} deferred: its owner {owner} does not exist yet (created later in this activation); the pass after users and groups applies it", st.path.display());
+        return (Vec::new(), Outcome::Skipped(Why::DeferredOwner { owner }));
+    }
     let mut done = Vec::new();
     let mut outcome = Outcome::Failed {
         error: "nothing to do".into(),
     };
-    let mut seeded = false;
+    let (mut seeded, mut detached) = (false, false);
     let mut guard = live::SeedGuard::before(cx, entry, ops);
     for op in ops {
         debug!(path = %st.path.display(), ?op, "apply");
@@ -351,7 +372,9 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
             (Op::CreateTarget, Some(e)) => ops::create_target(cx, e).map(|()| outcome.clone()),
             (Op::Mount { options, hides }, Some(e)) => {
-                let r = ops::bind(cx, e, options, *hides).map(|()| Outcome::Bound);
+                // Planned over an empty or missing target: it must still be empty.
+                let expect_empty = !*hides && !seeded && !detached;
+                let r = ops::bind(cx, e, options, *hides, expect_empty).map(|()| Outcome::Bound);
                 if r.is_ok() && seeded {
                     guard.reconcile(cx, e);
                 }
@@ -369,7 +392,10 @@ fn run_step(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome)
             (Op::Migrate { from }, Some(e)) => {
                 moved::migrate(cx, e, from).map(|()| outcome.clone())
             }
-            (Op::Detach { from }, Some(e)) => moved::detach(cx, e, from).map(|()| outcome.clone()),
+            (Op::Detach { from }, Some(e)) => {
+                detached = true;
+                moved::detach(cx, e, from).map(|()| outcome.clone())
+            }
             (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
             (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
         };

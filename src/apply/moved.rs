@@ -13,6 +13,7 @@ use super::Cx;
 use super::facts::rel;
 use super::ops::{ctx, ensure_source_dir, parent_of, srel};
 use crate::config::{Entry, Kind};
+use crate::copy::End;
 use crate::sys::meta::stat_at;
 use crate::sys::{fs, mount};
 
@@ -24,24 +25,45 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
     let parent = parent_of(srel(e));
     ensure_source_dir(cx, e, parent, false)?;
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let dir = ctx(
-        fs::open_beneath(pfd, parent, OFlags::PATH | OFlags::DIRECTORY),
+    // Both ends are held directory fds from here to the final rename: a
+    // symlink swapped in anywhere fails, never followed.
+    let (dir, name) = ctx(
+        crate::copy::open_parent(pfd, srel(e)),
         pfd,
-        parent,
+        srel(e),
         &e.source,
     )?;
-    let name = e
-        .source
-        .file_name()
-        .context("the source has no file name")?;
+    let rfd = cx.h.root.as_fd();
+    let (odir, oname) = ctx(
+        crate::copy::open_parent(rfd, rel(from)),
+        rfd,
+        rel(from),
+        from,
+    )?;
     let (old, new) = (cx.root.host(from), cx.root.host(&e.source));
+    let ends = (
+        End {
+            dir: odir.as_fd(),
+            name: oname,
+            shown: &old,
+        },
+        End {
+            dir: dir.as_fd(),
+            name,
+            shown: &new,
+        },
+    );
     if let Ok(m) = stat_at(dir.as_fd(), name) {
         // An empty directory is removed (rmdir refuses anything else).
         let emptied = m.file_type == FileType::Directory
             && e.kind == Kind::Directory
             && fs::unlink_at(dir.as_fd(), name, true).is_ok();
         if !emptied {
-            match crate::copy::compare_trees(&old, &new, crate::copy::Differ { content: true })? {
+            match crate::copy::compare_trees_at(
+                ends.0,
+                ends.1,
+                crate::copy::Differ { content: true },
+            )? {
                 None => {
                     info!(path = %e.path.display(), "{} already holds a faithful copy of {}", e.source.display(), from.display());
                     return Ok(());
@@ -57,7 +79,7 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
             }
         }
     }
-    let stats = crate::copy::copy_tree_atomic(&old, &new).with_context(|| {
+    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
         format!(
             "cannot migrate {} from {} to {} (nothing changed: the data is still at {})",
             e.path.display(),

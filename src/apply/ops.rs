@@ -14,6 +14,7 @@ use super::Cx;
 use super::facts::{explain, rel};
 use super::levels::{level_perms, system_perms};
 use crate::config::{Entry, Kind, Perms};
+use crate::copy::End;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 use crate::sys::meta::{stat_at, stat_fd};
@@ -157,8 +158,30 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         trel,
         &e.path,
     )?;
+    // From here on, every step is fd-relative to the held root and
+    // persistence root: a symlink swapped in anywhere fails, never followed.
+    let (sdir, sname) = ctx(crate::copy::open_parent(rfd, trel), rfd, trel, &e.path)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let (ddir, dname) = ctx(
+        crate::copy::open_parent(pfd, srel(e)),
+        pfd,
+        srel(e),
+        &e.source,
+    )?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
-    let stats = crate::copy::copy_tree_atomic(&from, &to).with_context(|| {
+    let ends = (
+        End {
+            dir: sdir.as_fd(),
+            name: sname,
+            shown: &from,
+        },
+        End {
+            dir: ddir.as_fd(),
+            name: dname,
+            shown: &to,
+        },
+    );
+    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
         format!(
             "cannot seed {} from {} (nothing was mounted; the data is still at {})",
             e.source.display(),
@@ -219,7 +242,16 @@ fn open_kind(
     Ok(fd)
 }
 
-pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> anyhow::Result<()> {
+/// Bind the entry's source onto its target, both opened beneath the held
+/// fds. `expect_empty`: the plan saw no data at the target; data found
+/// there now (swapped in while planning) refuses the entry, unmounted.
+pub(super) fn bind(
+    cx: &mut Cx,
+    e: &Entry,
+    options: &[String],
+    hides: bool,
+    expect_empty: bool,
+) -> anyhow::Result<()> {
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let sfd = open_kind(pfd, srel(e), &e.source, e.kind)?;
     let rfd = cx.h.root.as_fd();
@@ -236,10 +268,22 @@ pub(super) fn bind(cx: &mut Cx, e: &Entry, options: &[String], hides: bool) -> a
         let (a, b) = (stat_fd(sfd.as_fd())?, stat_fd(tfd.as_fd())?);
         (a.dev, a.ino) == (b.dev, b.ino)
     };
+    let holds_data = || -> anyhow::Result<bool> {
+        Ok(match e.kind {
+            Kind::Directory => !dir::is_empty(tfd.as_fd(), Path::new(""))?,
+            Kind::File => stat_fd(tfd.as_fd())?.size > 0,
+        })
+    };
+    if expect_empty && !same && holds_data()? {
+        bail!(
+            "{} gained data while boot was planning; nothing was mounted over it: run `impermctl boot` again",
+            e.path.display()
+        );
+    }
     if hides && !same {
         let what = match e.kind {
             Kind::Directory => {
-                let s = dir::summarize_tree(rfd, trel, 3)?;
+                let s = dir::summarize_tree(tfd.as_fd(), Path::new(""), 3)?;
                 let sample: Vec<String> = s
                     .sample
                     .iter()

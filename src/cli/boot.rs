@@ -21,6 +21,11 @@ pub struct Args {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Skip quietly (exit 0) the entries whose declared owner does not
+    /// exist yet; the NixOS module passes this on the activation pass
+    /// before users and groups are created, the next pass applies them.
+    #[arg(long)]
+    pub defer_unknown_owners: bool,
     /// Print a versioned JSON document (the plan with --dry-run, else the result).
     #[arg(long)]
     pub json: bool,
@@ -143,7 +148,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         &handles,
         &plan,
         &prev_entries,
-        &prev_pending,
+        apply::LiveOptions {
+            previous_pending: &prev_pending,
+            defer_unknown_owners: a.defer_unknown_owners,
+        },
     );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -406,6 +414,9 @@ fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         let what = match &s.what {
             What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
             What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::DeferredOwner { owner }) => {
+                format!("deferred: owner {owner} does not exist yet")
+            }
             What::Skip(Why::AlreadyCopied) => {
                 "ok: already copied (saved back by impermctl sync)".into()
             }

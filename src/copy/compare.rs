@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rustix::fs::FileType;
 
+use super::End;
 use crate::sys::copy::{self as data, At};
 use crate::sys::meta::{Meta, stat_at};
 use crate::sys::{dir, fs};
@@ -23,34 +24,46 @@ pub struct Differ {
     pub content: bool,
 }
 
-/// Compare the tree at `a` with the tree at `b` (host paths, symlinks never
-/// followed). `Ok(None)` when `b` is a faithful copy of `a`, else the first
-/// difference found, as a sentence naming the path. Atimes are not
-/// compared (reading changes them); `security.*`/`trusted.*` xattrs neither
-/// (a copy without the privilege leaves them out, with a warning).
+/// Compare the tree at `a` with the tree at `b` (host paths, resolved
+/// like [`super::copy_tree_atomic`]'s, symlinks never followed): see
+/// [`compare_trees_at`].
 pub fn compare_trees(a: &Path, b: &Path, how: Differ) -> Result<Option<String>> {
-    let (ad, an) = open_parent(a)?;
-    let (bd, bn) = open_parent(b)?;
-    let top = stat_at(ad.as_fd(), an).with_context(|| format!("cannot stat {}", a.display()))?;
+    let ((ab, ar), (bb, br)) = (super::start(a)?, super::start(b)?);
+    let (ad, an) = super::open_parent(ab.as_fd(), ar)
+        .with_context(|| format!("cannot open the parent of {}", a.display()))?;
+    let (bd, bn) = super::open_parent(bb.as_fd(), br)
+        .with_context(|| format!("cannot open the parent of {}", b.display()))?;
+    compare_trees_at(
+        End {
+            dir: ad.as_fd(),
+            name: an,
+            shown: a,
+        },
+        End {
+            dir: bd.as_fd(),
+            name: bn,
+            shown: b,
+        },
+        how,
+    )
+}
+
+/// Compare the tree `a` with the tree `b`, fd-relative below their held
+/// parents, symlinks never followed. `Ok(None)` when `b` is a faithful
+/// copy of `a`, else the first difference found, as a sentence naming the
+/// path. Atimes are not compared (reading changes them);
+/// `security.*`/`trusted.*` xattrs neither (a copy without the privilege
+/// leaves them out, with a warning).
+pub fn compare_trees_at(a: End<'_>, b: End<'_>, how: Differ) -> Result<Option<String>> {
+    let top =
+        stat_at(a.dir, a.name).with_context(|| format!("cannot stat {}", a.shown.display()))?;
     let mut c = Cmp {
         how,
-        a: a.to_path_buf(),
+        a: a.shown.to_path_buf(),
         links: HashMap::new(),
         dev: (top.dev, top.mnt_id),
     };
-    c.entry(ad.as_fd(), an, bd.as_fd(), bn, Path::new(""))
-}
-
-fn open_parent(p: &Path) -> Result<(OwnedFd, &OsStr)> {
-    let parent = p
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = p
-        .file_name()
-        .with_context(|| format!("{}: no final name", p.display()))?;
-    let fd = fs::open_dir(parent).with_context(|| format!("cannot open {}", parent.display()))?;
-    Ok((fd, name))
+    c.entry(a.dir, a.name, b.dir, b.name, Path::new(""))
 }
 
 struct Cmp {

@@ -4,19 +4,19 @@
 //! complete. Used to seed persistent sources at boot and by `persist`.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::sys::fs;
 use crate::sys::meta::stat_at;
+use crate::sys::{dir, fs};
 
 mod compare;
 mod remove;
 mod tree;
 
-pub use compare::{Differ, compare_trees, measure};
+pub use compare::{Differ, compare_trees, compare_trees_at, measure};
 
 /// What a copy did (also reported, as it goes, to a progress callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,87 +46,102 @@ pub fn tmp_name(name: &OsStr) -> OsString {
     t
 }
 
+/// One end of a copy: the entry `name` in the directory `dir`, which the
+/// caller opened for reading beneath a directory fd it holds (the root, a
+/// persistence root), without symlinks; `shown` names it in messages.
+#[derive(Debug, Clone, Copy)]
+pub struct End<'a> {
+    /// The parent directory, open for reading.
+    pub dir: BorrowedFd<'a>,
+    /// The entry's name in it.
+    pub name: &'a OsStr,
+    /// The path shown in messages.
+    pub shown: &'a Path,
+}
+
+/// Open the parent directory of `rel` beneath `base` for reading, without
+/// following a symlink anywhere ([`fs::open_beneath`]); its final name.
+pub fn open_parent<'r>(
+    base: BorrowedFd<'_>,
+    rel: &'r Path,
+) -> std::io::Result<(OwnedFd, &'r OsStr)> {
+    let (parent, name) = fs::split(rel)?;
+    Ok((dir::open(base, parent)?, name))
+}
+
+/// `/` (or the working directory) and `p` relative to it.
+fn start(p: &Path) -> anyhow::Result<(OwnedFd, &Path)> {
+    let (start, rel) = match p.strip_prefix("/") {
+        Ok(rel) => ("/", rel),
+        Err(_) => (".", p),
+    };
+    let fd = fs::open_dir(Path::new(start)).with_context(|| format!("cannot open {start}"))?;
+    Ok((fd, rel))
+}
+
 /// Copy the tree at host path `from` (never following symlinks) to the new
-/// host path `to`, which must not exist: the data goes to a temporary
-/// sibling of `to` first, is fsynced, then renamed into place, so `to`
-/// either does not exist or is complete. Owner, mode, times, xattrs (ACLs),
-/// hard links and special files are preserved. A stale temporary from a
-/// killed run is removed first.
-///
-/// `from`'s and `to`'s parent directories are resolved normally; every path
-/// below them is walked fd-relative, refusing symlinks.
+/// host path `to`, which must not exist: see [`copy_tree_at`]. Both paths
+/// are resolved from `/` (or the working directory, when relative) without
+/// following a symlink in any component. For tests and tools: impermctl's
+/// own steps hold their root fds and call [`copy_tree_at`].
 pub fn copy_tree_atomic(from: &Path, to: &Path) -> anyhow::Result<CopyStats> {
     copy_tree_atomic_with(from, to, &mut |_| {})
 }
 
-/// [`copy_tree_atomic`], calling `progress` with the running totals about
-/// every 100 ms of work and once at the end.
+/// [`copy_tree_atomic`] with a progress callback (see [`copy_tree_at`]).
 pub fn copy_tree_atomic_with(
     from: &Path,
     to: &Path,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let (src_parent, src_name) = split(from)?;
-    let (dst_parent, dst_name) = split(to)?;
-    let src_dir = fs::open_dir(src_parent)
-        .with_context(|| format!("cannot open the directory {}", src_parent.display()))?;
-    let dst_dir = fs::open_dir(dst_parent).with_context(|| {
-        format!(
-            "cannot open {} to copy {} into it",
-            dst_parent.display(),
-            from.display()
-        )
-    })?;
-    copy_tree_atomic_at(
-        Side {
-            dir: src_dir.as_fd(),
-            name: src_name,
+    let (sb, sr) = start(from)?;
+    let (db, dr) = start(to)?;
+    let (sd, sn) = open_parent(sb.as_fd(), sr)
+        .with_context(|| format!("cannot open the parent of {}", from.display()))?;
+    let (dd, dn) = open_parent(db.as_fd(), dr)
+        .with_context(|| format!("cannot open the parent of {}", to.display()))?;
+    copy_tree_at(
+        End {
+            dir: sd.as_fd(),
+            name: sn,
             shown: from,
         },
-        Side {
-            dir: dst_dir.as_fd(),
-            name: dst_name,
+        End {
+            dir: dd.as_fd(),
+            name: dn,
             shown: to,
         },
         progress,
     )
 }
 
-/// One side of [`copy_tree_atomic_at`]: `name` in the open directory `dir`
-/// (`shown` is its path for messages).
-#[derive(Debug, Clone, Copy)]
-pub struct Side<'a> {
-    /// The directory holding it (opened for reading).
-    pub dir: std::os::fd::BorrowedFd<'a>,
-    /// Its name there.
-    pub name: &'a OsStr,
-    /// Its path, for messages.
-    pub shown: &'a Path,
-}
-
-/// [`copy_tree_atomic_with`] between entries of directories already open
-/// (e.g. a directory hidden under a mount, reached through an fd taken
-/// before the mount).
-pub fn copy_tree_atomic_at(
-    from: Side<'_>,
-    to: Side<'_>,
+/// Copy the tree `from` (never following symlinks) to `to`, which must not
+/// exist: the data goes to a temporary sibling of `to` first, is fsynced,
+/// then renamed into place, so `to` either does not exist or is complete.
+/// Owner, mode, times, xattrs (ACLs), hard links and special files are
+/// preserved. A stale temporary from a killed run is removed first.
+/// Everything happens fd-relative below the two held parent directories,
+/// from the first open to the final rename. `progress` gets the running
+/// totals about every 100 ms of work and once at the end.
+pub fn copy_tree_at(
+    from: End<'_>,
+    to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let (src_dir, src_name, dst_dir, dst_name) = (from.dir, from.name, to.dir, to.name);
-    let (from, to) = (from.shown, to.shown);
-    let dst_parent = to.parent().unwrap_or(Path::new("/"));
+    let (src_dir, src_name) = (from.dir, from.name);
+    let (dst_dir, dst_name) = (to.dir, to.name);
+    let dst_parent = to.shown.parent().unwrap_or(Path::new("/"));
     // One copy into a directory at a time: a second one would take our
     // temporary for a stale one.
-    rustix::fs::flock(dst_dir, rustix::fs::FlockOperation::LockExclusive)
-        .with_context(|| format!("cannot lock {}", dst_parent.display()))?;
+    fs::lock(dst_dir).with_context(|| format!("cannot lock {}", dst_parent.display()))?;
     match stat_at(dst_dir, dst_name) {
         Ok(_) => bail!(
             "{} already exists: refusing to copy {} over it (move it away first)",
-            to.display(),
-            from.display()
+            to.shown.display(),
+            from.shown.display()
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", to.display())),
+        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", to.shown.display())),
     }
     let tmp = tmp_name(dst_name);
     let tmp_path = dst_parent.join(&tmp);
@@ -138,7 +153,7 @@ pub fn copy_tree_atomic_at(
             tmp_path.display()
         );
     }
-    let mut copier = tree::Copier::new(from, &tmp_path, progress);
+    let mut copier = tree::Copier::new(from.shown, &tmp_path, progress);
     if let Err(e) = copier.copy_top(src_dir, src_name, dst_dir, &tmp) {
         // Leave nothing half-made behind (a kill leaves it to the next run).
         if let Err(r) = remove::remove_tree(dst_dir, &tmp) {
@@ -146,55 +161,45 @@ pub fn copy_tree_atomic_at(
         }
         return Err(e.context(format!(
             "copying {} to {}",
-            from.display(),
+            from.shown.display(),
             tmp_path.display()
         )));
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    fs::rename_noreplace(dst_dir, &tmp, dst_name)
-        .with_context(|| format!("cannot rename {} to {}", tmp_path.display(), to.display()))?;
+    fs::rename_noreplace(dst_dir, &tmp, dst_name).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            tmp_path.display(),
+            to.shown.display()
+        )
+    })?;
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
 }
 
-/// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp`), if any,
-/// never following symlinks nor leaving its filesystem. Returns whether
-/// there was one.
-pub fn remove_stale_tmp(to: &Path) -> anyhow::Result<bool> {
-    let (parent, name) = split(to)?;
-    let dir = fs::open_dir(parent)
-        .with_context(|| format!("cannot open the directory {}", parent.display()))?;
-    let tmp = tmp_name(name);
-    remove::remove_tree(dir.as_fd(), &tmp)
+/// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp` in its
+/// directory), if any, never following symlinks nor leaving its
+/// filesystem. Returns whether there was one.
+pub fn remove_stale_tmp_at(to: End<'_>) -> anyhow::Result<bool> {
+    let tmp = tmp_name(to.name);
+    let parent = to.shown.parent().unwrap_or(Path::new("/"));
+    remove::remove_tree(to.dir, &tmp)
         .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))
 }
 
 /// Remove the tree `name` in `dir` (never following symlinks nor leaving its
 /// filesystem); `Ok(false)` when there is none.
-pub fn remove_tree_at(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
+pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
     remove::remove_tree(dir, name)
 }
 
-/// Does the temporary copy for `to` exist?
+/// Does the temporary copy for the host path `to` exist? (Informational.)
 pub fn stale_tmp_exists(to: &Path) -> bool {
-    split(to)
-        .is_ok_and(|(parent, name)| std::fs::symlink_metadata(parent.join(tmp_name(name))).is_ok())
-}
-
-fn split(p: &Path) -> anyhow::Result<(&Path, &OsStr)> {
-    match (p.parent(), p.file_name()) {
+    match (to.parent(), to.file_name()) {
         (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            Ok((parent, name))
+            std::fs::symlink_metadata(parent.join(tmp_name(name))).is_ok()
         }
-        _ => bail!(
-            "{}: need a path with a parent directory and a final name",
-            p.display()
-        ),
+        _ => false,
     }
 }
 

@@ -29,7 +29,7 @@ pub fn reopen(fd: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
 }
 
 /// Copy `from_name` in `from_dir` to the new `to_name` in `to_dir`
-/// ([`copy::copy_tree_atomic_at`]; `shown_*` name them in messages).
+/// ([`copy::copy_tree_at`]; `shown_*` name them in messages).
 pub fn copy_at(
     from_dir: BorrowedFd<'_>,
     from_name: &OsStr,
@@ -39,13 +39,13 @@ pub fn copy_at(
     shown_to: &Path,
 ) -> anyhow::Result<CopyStats> {
     let (f, t) = (reopen(from_dir)?, reopen(to_dir)?);
-    copy::copy_tree_atomic_at(
-        copy::Side {
+    copy::copy_tree_at(
+        copy::End {
             dir: f.as_fd(),
             name: from_name,
             shown: shown_from,
         },
-        copy::Side {
+        copy::End {
             dir: t.as_fd(),
             name: to_name,
             shown: shown_to,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{Action, Record, Step, record};
-use crate::copy::{self, CopyStats};
+use crate::copy::{self, CopyStats, End};
 use crate::root::Root;
 use crate::sys::meta::{Meta, stat_fd};
 use crate::sys::{dir, fs};
@@ -27,12 +27,33 @@ pub fn apply(
     let records = record::read(&file).context(
         "nothing was copied or mounted; move the damaged file aside (it only lists this boot's `persist` runs) and run the command again",
     )?;
+    // Every step below is fd-relative to this one handle, without symlinks.
+    let root_fd = fs::open_dir(root.dir())?;
     if step.action == Action::Copy {
-        make_parents(root, &step.root, &step.path)?;
-        stats = copy::copy_tree_atomic_with(&step.host, &step.source_host, progress)?;
+        let dst_dir = make_parents(root_fd.as_fd(), &step.root, &step.path)?;
+        let (src_dir, src_name) = copy::open_parent(root_fd.as_fd(), rel(&step.path))
+            .with_context(|| {
+                format!(
+                    "cannot open the parent of {} (a symlink?)",
+                    step.path.display()
+                )
+            })?;
+        let dst_name = step.source.file_name().context("the source has no name")?;
+        stats = copy::copy_tree_at(
+            End {
+                dir: src_dir.as_fd(),
+                name: src_name,
+                shown: &step.host,
+            },
+            End {
+                dir: dst_dir.as_fd(),
+                name: dst_name,
+                shown: &step.source_host,
+            },
+            progress,
+        )?;
     }
     if step.action != Action::Done {
-        let root_fd = fs::open_dir(root.dir())?;
         let beneath = |p: &Path| {
             fs::open_beneath(
                 root_fd.as_fd(),
@@ -92,13 +113,17 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+fn rel(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
 /// Create the missing directories between the persistence root and the
 /// copy's parent, top-down, with the owner and mode of their live
-/// counterparts (as impermanence does).
-fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
-    let root_fd = fs::open_dir(root.dir())?;
-    let mut cur = fs::open_dir(&root.host(proot))
-        .with_context(|| format!("cannot open {}", proot.display()))?;
+/// counterparts (as impermanence does), all beneath `root_fd` without
+/// symlinks. Returns the copy's parent, open for reading.
+fn make_parents(root_fd: BorrowedFd<'_>, proot: &Path, path: &Path) -> anyhow::Result<OwnedFd> {
+    let mut cur = dir::open(root_fd, rel(proot))
+        .with_context(|| format!("cannot open {} (a symlink?)", proot.display()))?;
     let mut live = PathBuf::from("/");
     let parent = path.parent().unwrap_or(Path::new("/"));
     for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
@@ -107,11 +132,10 @@ fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
             Ok(fd) => fd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let lm = stat_fd(
-                    fs::open_beneath(root_fd.as_fd(), live.strip_prefix("/")?, OFlags::PATH)?
-                        .as_fd(),
+                    fs::open_beneath(root_fd, live.strip_prefix("/")?, OFlags::PATH)?.as_fd(),
                 )?;
                 let shown = proot.join(live.strip_prefix("/")?);
-                make_dir(cur.as_fd(), c, &root.host(&shown), &lm)
+                make_dir(cur.as_fd(), c, &shown, &lm)
                     .with_context(|| format!("cannot create {}", shown.display()))?
             }
             Err(e) => {
@@ -127,7 +151,7 @@ fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
         };
         cur = next;
     }
-    Ok(())
+    Ok(cur)
 }
 
 /// Create `name` in `dir` with the owner and mode of `like`, atomically:
@@ -136,10 +160,11 @@ fn make_parents(root: &Root, proot: &Path, path: &Path) -> anyhow::Result<()> {
 fn make_dir(
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    host: &Path,
+    shown: &Path,
     like: &Meta,
 ) -> anyhow::Result<OwnedFd> {
-    copy::remove_stale_tmp(host)?;
+    let end = End { dir, name, shown };
+    copy::remove_stale_tmp_at(end)?;
     let tmp = copy::tmp_name(name);
     fs::mkdir_at(dir, &tmp, 0o700)?;
     let fd = dir::open(dir, &tmp)?;
@@ -151,7 +176,7 @@ fn make_dir(
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Made meanwhile by someone else: use theirs.
             drop(fd);
-            copy::remove_stale_tmp(host)?;
+            copy::remove_stale_tmp_at(end)?;
             dir::open(dir, name)?
         }
         Err(e) => return Err(e.into()),

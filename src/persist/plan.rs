@@ -11,7 +11,7 @@ use rustix::fs::FileType;
 use super::{Action, Options, Refusal, Step, writers_under};
 use crate::config::Kind;
 use crate::config::{FORBIDDEN_PREFIXES, Settings};
-use crate::copy::{self, Differ};
+use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
 use crate::root::{self, Root};
 use crate::sys::fs;
@@ -317,9 +317,23 @@ fn plan_one(
             );
         }
         Some(_) => {
-            if let Some(diff) =
-                copy::compare_trees(&step.host, &step.source_host, Differ::default())?
-            {
+            let rel = |p: &'_ Path| p.strip_prefix("/").unwrap_or(p).to_path_buf();
+            let (lrel, srel) = (rel(&path), rel(&source));
+            let (ld, ln) = copy::open_parent(root_fd, &lrel)?;
+            let (sd, sn) = copy::open_parent(root_fd, &srel)?;
+            let ends = (
+                End {
+                    dir: ld.as_fd(),
+                    name: ln,
+                    shown: &step.host,
+                },
+                End {
+                    dir: sd.as_fd(),
+                    name: sn,
+                    shown: &step.source_host,
+                },
+            );
+            if let Some(diff) = copy::compare_trees_at(ends.0, ends.1, Differ::default())? {
                 return refuse(
                     arg,
                     format!(

@@ -3,8 +3,8 @@
 //! baseline and `diff` alike.
 
 use std::io;
-use std::os::fd::BorrowedFd;
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, CWD, FileType, StatxFlags};
 
@@ -138,6 +138,47 @@ pub fn stat_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> io::Result
         AtFlags::SYMLINK_NOFOLLOW,
         MASK,
     )?))
+}
+
+/// `lstat` of any absolute or relative `path`, also one longer than
+/// `PATH_MAX`: such a path is opened a few components at a time
+/// (`O_PATH|O_DIRECTORY|O_NOFOLLOW`, each relative to the last), and the
+/// final name is looked at from its parent's fd. No symlink is followed.
+pub fn lstat_path(path: &Path) -> io::Result<Meta> {
+    match stat_at(rfs::CWD, path) {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NAMETOOLONG.raw_os_error()) => {}
+        r => return r,
+    }
+    let name = path.file_name().ok_or(rustix::io::Errno::INVAL)?;
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let start = if path.is_absolute() { "/" } else { "." };
+    let open = |at: BorrowedFd<'_>, p: &Path| {
+        rfs::openat(
+            at,
+            p,
+            rfs::OFlags::PATH
+                | rfs::OFlags::DIRECTORY
+                | rfs::OFlags::NOFOLLOW
+                | rfs::OFlags::CLOEXEC,
+            rfs::Mode::empty(),
+        )
+    };
+    let mut fd = open(rfs::CWD, Path::new(start))?;
+    let mut chunk = PathBuf::new();
+    for c in parent.components() {
+        let std::path::Component::Normal(c) = c else {
+            continue;
+        };
+        if chunk.as_os_str().len() + c.len() > 2048 {
+            fd = open(fd.as_fd(), &chunk)?;
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.as_os_str().is_empty() {
+        fd = open(fd.as_fd(), &chunk)?;
+    }
+    stat_at(fd.as_fd(), name)
 }
 
 /// `statx(fd, "", AT_EMPTY_PATH)`: the inode behind an open fd (`O_PATH` too).

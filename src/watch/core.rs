@@ -230,16 +230,14 @@ impl Core {
         &mut self,
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<usize> {
-        use std::os::unix::fs::MetadataExt;
         let since = self
             .since
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        let newer = |m: &std::fs::Metadata| {
-            let ct = Duration::new(
-                m.ctime().max(0) as u64,
-                m.ctime_nsec().clamp(0, 999_999_999) as u32,
-            );
+        // Looked at fd-relatively when the path is longer than PATH_MAX.
+        let stat = |p: &Path| crate::sys::meta::lstat_path(p);
+        let newer = |m: &crate::sys::meta::Meta| {
+            let ct = Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999));
             ct >= since
         };
         let scope = self.scope.clone();
@@ -251,7 +249,7 @@ impl Core {
                 super::scan::Visit::Dir(p) => {
                     on_dir(p)?;
                     if p != root
-                        && let Ok(m) = std::fs::symlink_metadata(p)
+                        && let Ok(m) = stat(p)
                         && newer(&m)
                     {
                         n += 1;
@@ -261,11 +259,11 @@ impl Core {
                 super::scan::Visit::File(p) => {
                     // `m.dev()`: a bind from another filesystem made after
                     // start is not in the scope's pruned set.
-                    if let Ok(m) = std::fs::symlink_metadata(p)
-                        && m.dev() == scope.dev
+                    if let Ok(m) = stat(p)
+                        && m.dev == scope.dev
                         && newer(&m)
                     {
-                        let size = Some(m.len());
+                        let size = Some(m.size);
                         n += 1;
                         self.record(
                             p,

@@ -131,7 +131,7 @@ impl InotifyWatcher {
                     .push((wd, p.to_path_buf()));
                 true
             }
-            Err(e) if is(&e, Errno::NOSPC) => {
+            Err(e) if is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG) => {
                 full.lock().unwrap_or_else(|e| e.into_inner()).push(p);
                 false
             }
@@ -154,9 +154,14 @@ impl InotifyWatcher {
         let u = &self.unwatched;
         (u.count > 0).then(|| {
             let shown: Vec<String> = u.sample.iter().map(|p| crate::names::show(p)).collect();
+            let long = u.sample.iter().any(|p| p.as_os_str().len() >= 4096);
             format!(
                 "{}; NOT watched: {} directories and everything below them ({}{}); writes there are found by a rescan every minute",
-                enospc_message(self.wds.len()),
+                if long && u.sample.iter().all(|p| p.as_os_str().len() >= 4096) {
+                    "directories deeper than PATH_MAX (4,096 bytes) cannot be watched by inotify".to_string()
+                } else {
+                    enospc_message(self.wds.len())
+                },
                 u.count,
                 shown.join(", "),
                 if u.count > u.sample.len() { ", …" } else { "" }
@@ -177,7 +182,7 @@ impl InotifyWatcher {
     /// Watch a directory met by a rescan; at the limit, count it as unwatched.
     pub fn add_scanned(&mut self, dir: &Path) {
         if let Err(e) = self.add(dir)
-            && is(&e, Errno::NOSPC)
+            && (is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG))
             && let Some(u) = &mut self.scanning
         {
             u.push(dir);
@@ -225,6 +230,12 @@ impl InotifyWatcher {
     fn add_or_log(&mut self, dir: &Path) -> bool {
         match self.add(dir) {
             Ok(_) => true,
+            // Deeper than PATH_MAX: inotify takes paths only. Counted as
+            // unwatched, so the periodic rescan (fd-relative) covers it.
+            Err(e) if is(&e, Errno::NAMETOOLONG) => {
+                self.unwatched.push(dir);
+                false
+            }
             Err(e) if is(&e, Errno::NOSPC) => {
                 self.unwatched.push(dir);
                 if !self.limit_logged {

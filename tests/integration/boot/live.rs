@@ -325,3 +325,44 @@ echo "bound=$(devof /var/lib/live)"
     assert!(!val(&o, "bound").is_empty(), "{}", dump(&o));
     eprintln!("60 kills of the pending sync: {}", val(&o, "landed"));
 }
+
+#[test]
+fn an_entry_owned_by_a_user_the_same_activation_creates_is_deferred_quietly() {
+    require_root!();
+    let body = r#"
+printf 'root:x:0:0::/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/svc"
+user = "svc"
+group = "svc"
+mode = "0700"
+T
+# Without the flag the first pass fails (the owner does not exist yet).
+imp boot --dry-run >/dev/null 2>&1 || true
+rc=0; imp boot 2>"$R/../plain.err" || rc=$?; echo "plain_rc=$rc"
+umount "$R/var/lib/svc" 2>/dev/null || true
+rm -rf "$R/run/impermctl"
+# The activation pass before users: deferred, quietly.
+rc=0; imp boot --defer-unknown-owners 2>"$R/../first.err" || rc=$?; echo "first_rc=$rc"
+echo "errors=$(grep -c ERROR "$R/../first.err")"
+echo "deferred=$(grep -c 'deferred' "$R/../first.err")"
+echo "created=$([ -e "$R/persistent/var/lib/svc" ] && echo yes || echo no)"
+# users/groups create svc; the pass after them applies the entry.
+echo 'svc:x:991:991::/var/lib/svc:/bin/false' >> "$R/etc/passwd"; echo 'svc:x:991:' >> "$R/etc/group"
+rc=0; imp boot --defer-unknown-owners 2>/dev/null || rc=$?; echo "second_rc=$rc"
+echo "owner=$(stat -c '%u:%g %a' "$R/persistent/var/lib/svc")"
+echo "bound=$(devof /var/lib/svc)"
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    // Before: the first pass reports a failure.
+    assert_eq!(val(&o, "plain_rc"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "first_rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "errors"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "deferred"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "created"), "no");
+    assert_eq!(val(&o, "second_rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "owner"), "991:991 700");
+    assert!(!val(&o, "bound").is_empty(), "{}", dump(&o));
+}

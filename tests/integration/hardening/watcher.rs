@@ -108,3 +108,61 @@ cp "$X/run/impermctl/watch.json" "$OUT/watch.json"
         .any(|g| g["path"] == "/var/lib/app" && g["files"] == 1);
     assert!(found, "the write was reported: {w}\n{err}");
 }
+
+/// A 1 MiB file under a 10 KB path (longer than `PATH_MAX`) is reported by
+/// both backends: inotify counts the directories it cannot watch and its
+/// periodic rescan looks fd-relatively; fanotify cannot resolve the
+/// directory to a path, says so and rescans.
+fn a_file_under_a_path_longer_than_path_max(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+mkdir -p "$R/var/lib"
+"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 --rescan-every 0.5 2>$OUT/stderr & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+python3 - "$R/var/lib" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.mkdir("deep", dir_fd=fd); fd = os.open("deep", os.O_RDONLY, dir_fd=fd)
+for i in range(40):
+    n = ("%02d" % i) + "d" * 248
+    os.mkdir(n, dir_fd=fd); fd = os.open(n, os.O_RDONLY, dir_fd=fd)
+f = os.open("big", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
+os.write(f, b"x" * (1 << 20)); os.close(f)
+PY
+for i in $(seq 400); do grep -q '"bytes": 1048576' "$R/run/impermctl/watch.json" && break; sleep 0.05; done
+kill -0 $WP && echo "alive=yes"
+cp "$R/run/impermctl/watch.json" $OUT/watch.json
+kill -TERM $WP; wait $WP || true
+"#,
+        out = shell_quote(tmp.path()),
+    );
+    let o = in_vps(&Layout::default(), &body);
+    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    assert!(util::stdout(&o).contains("alive=yes"), "{err}");
+    let w: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("watch.json")).unwrap())
+            .unwrap();
+    assert_eq!(w["backend"], backend, "{w}");
+    let g = w["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["path"] == "/var/lib/deep")
+        .unwrap_or_else(|| panic!("the deep file was not reported: {w}\n{err}"));
+    assert_eq!(g["bytes"], 1 << 20, "{g}");
+}
+
+#[test]
+fn inotify_reports_a_file_under_a_path_longer_than_path_max() {
+    require_root!();
+    a_file_under_a_path_longer_than_path_max("inotify");
+}
+
+#[test]
+fn fanotify_reports_a_file_under_a_path_longer_than_path_max() {
+    require_root!();
+    a_file_under_a_path_longer_than_path_max("fanotify");
+}

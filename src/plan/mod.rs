@@ -168,6 +168,12 @@ pub enum Why {
     AlreadyBound,
     /// Already a symlink to its source.
     AlreadyLinked,
+    /// `boot --defer-unknown-owners`: the declared owner does not exist
+    /// yet (the same activation creates it); the next pass applies it.
+    DeferredOwner {
+        /// `user:group` as declared.
+        owner: String,
+    },
     /// `method = "copy"`: copied in by an earlier run of this boot; the
     /// live file is the newest and is saved back, never overwritten.
     AlreadyCopied,
@@ -490,5 +496,4 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;
