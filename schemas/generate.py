@@ -60,19 +60,20 @@ def entry_state():
     return {"oneOf": simple + [
         obj({"state": {"const": "foreign"}, "source": S, "root": S}, required=["state", "source", "root"], extra=True),
         obj({"state": {"const": "wrong_link"}, "target": S}, required=["state", "target"], extra=True),
+        obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
-WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner", "not_ours"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S},
+                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S, "reason": S},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -106,7 +107,7 @@ STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", 
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
                               "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
-                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "error": S,
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "reason": S, "error": S,
                               "writers": arr(ref("open_writer"))},
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {

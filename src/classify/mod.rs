@@ -169,31 +169,8 @@ impl Classifier {
         } else {
             [crate::walk::parent(path), b"/", t].concat()
         };
-        crate::walk::under(b"/etc/static", &normalize(&joined))
+        crate::walk::under(b"/etc/static", &crate::walk::normalize(&joined))
     }
-}
-
-/// Lexically normalise an absolute byte path (`.`, `..`, `//`).
-pub fn normalize(p: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for c in p.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let mut out = Vec::with_capacity(p.len());
-    for c in parts {
-        out.push(b'/');
-        out.extend_from_slice(c);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
 }
 
 #[cfg(test)]

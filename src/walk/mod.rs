@@ -23,7 +23,7 @@ use crate::sys::fs;
 use crate::sys::meta::{Kind, stat_at, stat_fd, stat_path};
 
 use self::scope::child_path;
-pub use self::scope::{Scope, parent, under};
+pub use self::scope::{Scope, normalize, parent, under};
 
 /// One entry handed to a visitor.
 #[derive(Debug)]

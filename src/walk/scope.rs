@@ -128,7 +128,7 @@ pub fn parent(p: &[u8]) -> &[u8] {
 }
 
 /// Lexically normalise an absolute byte path (`.`, `..`, `//`).
-fn normalize(p: &[u8]) -> Vec<u8> {
+pub fn normalize(p: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in p.split(|&b| b == b'/') {
         match c {

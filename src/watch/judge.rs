@@ -135,7 +135,7 @@ impl Judge {
             return false;
         };
         let joined = logical.parent().unwrap_or(Path::new("/")).join(t);
-        let norm = crate::classify::normalize(joined.as_os_str().as_bytes());
+        let norm = crate::walk::normalize(joined.as_os_str().as_bytes());
         let norm = Path::new(std::ffi::OsStr::from_bytes(&norm));
         self.persist_roots.iter().any(|r| norm.starts_with(r))
     }

@@ -170,7 +170,7 @@ def prepare_vps(root):
     shutil.rmtree(root / "var/log")
     for d in ("persistent", "nix"):
         (root / d).mkdir(exist_ok=True)
-    units = [u for u in ("impermctl-boot.service", "impermctl-watch.service")
+    units = [u for u in ("impermctl-boot.service", "impermctl-watch.service", "impermctl-sync.service")
              if (root / "lib/systemd/system" / u).exists()]
     if units:
         sh("systemctl", f"--root={root}", "enable", "--quiet", *units)

@@ -14,6 +14,7 @@ mod manifest;
 mod nix;
 mod persist;
 mod schemas;
+mod snapshots;
 mod sys;
 mod util;
 mod verify;

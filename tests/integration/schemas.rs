@@ -192,6 +192,7 @@ imp persist --json /var/lib/foo > "$O/persist.json"
 imp persist --json /nix > "$O/persist-refused.json" || true
 imp diff --json > "$O/diff.json" || true
 imp status --json > "$O/status2.json" || true
+imp status > "$O/status2.txt" || true
 echo 'root:x:2::::::' > "$R/etc/shadow"
 imp sync --json > "$O/sync.json"
 "#,
@@ -220,6 +221,17 @@ imp sync --json > "$O/sync.json"
     }
     let plan: Value = read(out, "plan");
     assert_eq!(plan["refused"], false);
+    // status lists the path moved with persist, flagged as not in the config.
+    let st: Value = read(out, "status2");
+    assert_eq!(st["persisted"][0]["path"], "/var/lib/foo", "{st:#}");
+    assert_eq!(st["persisted"][0]["declared"], false, "{st:#}");
+    let text = std::fs::read_to_string(out.join("status2.txt")).unwrap();
+    assert!(
+        text.contains("not in the config yet: lost at the next boot unless added")
+            && text.contains("/var/lib/foo")
+            && text.contains("directories = [ \"/var/lib/foo\" ]"),
+        "{text}"
+    );
     let sync: Value = read(out, "sync");
     assert_eq!(sync["paths"][0]["result"], "saved", "{sync:#}");
     let refused: Value = read(out, "persist-refused");
