@@ -120,7 +120,7 @@ docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT, "open_writer": OPEN_WRITER})
 CLASS = {"description": "important: a loss with a consequence; ordinary: a loss; regenerated: not a loss (the system recreates it).", "enum": ["important", "ordinary", "regenerated"]}
 GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
-             "writers": arr({"description": "\"comm (unit)\" or \"comm\"", "type": "string"}), "class": CLASS,
+             "writers": arr(ref("writer")), "class": CLASS,
              "consequence": S, "regenerated": S, "declared": S},
             required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
 docs["Diff"] = envelope("Diff", "impermctl diff --json", {

@@ -36,8 +36,9 @@ pub struct Group {
     /// How to persist it.
     #[serde(rename = "type")]
     pub persist: config::Kind,
-    /// Who wrote there, when the watcher knows (each as `comm (unit)` in JSON).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "shown")]
+    /// Who wrote there, when the watcher knows (`{comm, unit}` objects in
+    /// JSON, as in every other document).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub writers: Vec<Writer>,
     /// `important`, `ordinary` or `regenerated` (see `crate::classify`).
     pub class: GroupClass,
@@ -50,10 +51,6 @@ pub struct Group {
     /// The config declares it, but it is not persisted: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declared: Option<String>,
-}
-
-fn shown<S: serde::Serializer>(ws: &[Writer], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(ws.iter().map(Writer::to_string))
 }
 
 /// Add the writers the watcher recorded (`state`) to the groups it shares
@@ -342,7 +339,10 @@ mod tests {
         let v = serde_json::to_value(&g[0]).unwrap();
         assert_eq!(
             v["writers"],
-            serde_json::json!(["bar", "foo (1) (foo.service)"])
+            serde_json::json!([
+                {"comm": "bar", "unit": null},
+                {"comm": "foo (1)", "unit": "foo.service"}
+            ])
         );
     }
 }

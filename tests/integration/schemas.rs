@@ -242,3 +242,53 @@ fn read(dir: &Path, name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
         .unwrap()
 }
+
+/// `diff --json` with the watcher's writers merged in: each writer is the one
+/// `{comm, unit}` object every other document uses (not a "comm (unit)" string).
+#[test]
+fn diff_groups_carry_the_watchers_writers_as_objects() {
+    let d = tempfile::tempdir().unwrap();
+    for p in ["etc", "var/lib/x", "persistent", "run/impermctl"] {
+        std::fs::create_dir_all(d.path().join(p)).unwrap();
+    }
+    std::fs::write(d.path().join("var/lib/x/f"), "x").unwrap();
+    let watch = serde_json::json!({
+        "api_version": "impermctl/v2", "kind": "WatchState",
+        "backend": "inotify", "fallback": null, "pid": 1, "since": 0,
+        "watched_directories": 3, "overflows": 0,
+        "groups": [{
+            "path": "/var/lib/x", "type": "directory",
+            "suggest": "environment.persistence.\"/persistent\".directories = [ \"/var/lib/x\" ];",
+            "files": 1, "bytes": 1, "first_seen": 0, "last_seen": 0, "approximate": false,
+            "writers": [{"comm": "my (odd) tool", "unit": "x.service"}, {"comm": "sh", "unit": null}],
+        }],
+    });
+    std::fs::write(
+        d.path().join("run/impermctl/watch.json"),
+        serde_json::to_vec(&watch).unwrap(),
+    )
+    .unwrap();
+    let o = util::run(&[
+        "--root",
+        d.path().to_str().unwrap(),
+        "--config",
+        "/nonexistent/c.toml",
+        "diff",
+        "--json",
+    ]);
+    let doc = parse(&o);
+    assert_eq!(validate(&doc), "Diff");
+    let g = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["path"] == "/var/lib/x")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    let writers = g["writers"].as_array().unwrap();
+    assert!(
+        writers
+            .iter()
+            .any(|w| w["comm"] == "my (odd) tool" && w["unit"] == "x.service"),
+        "{g:#}"
+    );
+}
