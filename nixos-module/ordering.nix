@@ -80,7 +80,7 @@ in
         # After specialfs (/proc, /run); before users (its uid/gid map).
         impermctl-boot = {
           deps = [ "specialfs" ];
-          text = cfg.bootCommand;
+          text = cfg.earlyBootCommand;
         };
         users = mkIf usersSnippet { deps = [ "impermctl-boot" ]; };
       };
@@ -89,7 +89,7 @@ in
       # vpsFree, or the scripted initrd): PID 1 reads /etc/machine-id before
       # any unit runs, so bind it from stage-2-init, just before systemd.
       boot.postBootCommands = mkIf (!snippet && !systemdInitrd && machineId) ''
-        ${cfg.bootCommand}
+        ${cfg.earlyBootCommand}
       '';
 
       systemd.services.impermctl-boot = {
@@ -105,6 +105,36 @@ in
         ];
         unitConfig.RequiresMountsFor = cfg.persistentRoots;
         restartTriggers = [ cfg.configFile ];
+        # Runs before sysusers/userborn: owners they create come later.
+        serviceConfig.ExecStart = [
+          ""
+          cfg.earlyBootCommand
+        ];
+      };
+
+      # systemd/impermctl-sync.service: saves method = "copy" files on change
+      # and, at shutdown, those and the entries left pending. Always on when
+      # impermctl mounts (pending entries need it); its [Install] is ignored
+      # for systemd.packages, hence wantedBy here.
+      systemd.services.impermctl-sync = {
+        wantedBy = [ "sysinit.target" ];
+        wants = [ "impermctl-boot.service" ];
+        after = [
+          "impermctl-boot.service"
+          "local-fs.target"
+        ];
+        before = [
+          "sysinit.target"
+          "shutdown.target"
+        ];
+        conflicts = [ "shutdown.target" ];
+        restartTriggers = [ cfg.configFile ];
+        unitConfig.DefaultDependencies = false;
+        unitConfig.RequiresMountsFor = cfg.persistentRoots;
+        serviceConfig.ExecStart = [
+          ""
+          "${bin} sync --follow --config ${cfg.configFile}"
+        ];
       };
 
       systemd.services.impermctl-owners = {
