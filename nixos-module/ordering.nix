@@ -20,9 +20,10 @@
 #   (./secrets.nix), the snippet stays: their snippets need the persisted
 #   host keys.
 #
-# Entries owned by a user that the same switch creates: `impermctl boot`
-# defers them while the owner does not exist; impermctl-owners.service runs
-# it again after users and groups exist (after the snippet, sysusers or
+# Entries owned by a user that the same switch creates: the passes before
+# users exist run `impermctl boot --defer-unknown-owners` (earlyBootCommand),
+# which skips them quietly; impermctl-owners.service runs `impermctl boot`
+# again after users and groups exist (after the snippet, sysusers or
 # userborn), at boot and on every switch (sysinit-reactivation.target).
 #
 # The baseline of `impermctl diff` is retaken when activation has finished

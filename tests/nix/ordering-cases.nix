@@ -204,6 +204,13 @@ let
     expect (hasInfix "path = \"/home/dave/.ssh\"" (rendered c)) "rendered"
     ++ expectEq owners.serviceConfig.ExecStart (bootCmd c) "owners pass runs impermctl boot on the rendered file"
     ++ expectEq owners.restartTriggers [ c.services.impermctl.configFile ] "rerun when the config changes (a new entry)"
+    # The passes before users exist skip dave's entry quietly.
+    ++ (
+      if mode == "perl" then
+        expect (hasInfix (earlyCmd c) (textOf c.system.activationScripts.impermctl-boot)) "snippet defers unknown owners"
+      else
+        expectEq c.systemd.services.impermctl-boot.serviceConfig.ExecStart [ "" (earlyCmd c) ] "early unit defers unknown owners"
+    )
     ++ lib.optionals (mode != "perl") (
       expect (gr.before (if mode == "sysusers" then "systemd-sysusers.service" else "userborn.service") "impermctl-owners.service") "after the users unit"
     );
