@@ -30,7 +30,9 @@
 # (`impermctl baseline`, issue 13.2): impermctl-baseline.service at boot
 # (--since boot), and on every switch through impermctl-baseline.path, which
 # fires when activation's last step relinks /run/current-system (after every
-# snippet, whoever added it), with --since the start of switch-to-configuration.
+# snippet, whoever added it), with --since the start of switch-to-configuration;
+# both with --until current-system (what services wrote after activation's
+# end, e.g. sshd-keygen at boot, is not adopted).
 {
   config,
   lib,
@@ -188,6 +190,9 @@ in
         # unit below fires while switch-to-configuration still runs): since
         # that process started, i.e. since activation began, so what users
         # wrote before the switch stays reported. USER_HZ is 100 on Linux.
+        # --until current-system: only what changed up to activation's last
+        # step (relinking /run/current-system) is adopted; what services wrote
+        # after it (e.g. sshd-keygen at boot, before this unit) stays reported.
         script = ''
           since=boot
           for d in /proc/[0-9]*; do
@@ -199,7 +204,7 @@ in
             btime=$(sed -n 's/^btime //p' /proc/stat)
             since=@$((btime + ticks / 100))
           done
-          exec ${bin} baseline --since "$since"
+          exec ${bin} baseline --since "$since" --until current-system
         '';
       };
       systemd.paths.impermctl-baseline = {

@@ -1,7 +1,9 @@
 //! `impermctl baseline`: re-capture the baseline `diff` and the watcher
 //! compare with, adopting what changed since activation began. The NixOS
-//! module runs it as the last activation snippet, at boot and after every
-//! `nixos-rebuild switch`.
+//! module runs it from `impermctl-baseline.service` once activation has
+//! finished: at boot (`--since boot --until current-system`) and, through
+//! `impermctl-baseline.path`, after every `nixos-rebuild switch` (`--since
+//! @<start of switch-to-configuration> --until current-system`).
 
 use crate::baseline_refresh::{Since, Window, changed_at, process_start, refresh};
 use crate::exit::Exit;
@@ -10,7 +12,7 @@ use crate::exit::Exit;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Adopt what changed since WHEN: `activation` (the start of the calling
-    /// process, i.e. the NixOS activation script that runs this), `boot`,
+    /// process, e.g. an activation script that runs this), `boot`,
     /// `all` (take everything as it is now), or `@SECONDS` since the epoch.
     /// Changes older than WHEN keep their earlier record, so they are still
     /// reported as losses. Without a baseline, everything is taken.

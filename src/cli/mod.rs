@@ -193,7 +193,7 @@ pub enum Command {
     /// Verify, then bind-mount every declared path (run at boot by NixOS activation and impermctl-boot.service).
     Boot(boot::Args),
     /// Re-capture the baseline diff and the watcher compare with, adopting what changed since
-    /// activation began (run by the NixOS module at the end of activation).
+    /// activation began (run by the NixOS module's impermctl-baseline.service after activation).
     Baseline(baseline::Args),
     /// Watch the ephemeral root and warn in the journal about writes that the next reboot discards.
     Watch(watch::Args),

@@ -284,10 +284,15 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             if !msg.is_empty() {
                 let _ = notify(msg.trim_end());
             }
-            if core.dirty && last_json.elapsed() >= opts.json_every {
-                core.dirty = false;
-                last_json = Instant::now();
-                publish(&core, &info, &shared, &json_file);
+            // The D-Bus view follows every tick with changes; watch.json
+            // is rewritten at most every `json_every`.
+            if core.dirty {
+                let file_due = last_json.elapsed() >= opts.json_every;
+                publish(&core, &info, &shared, file_due.then_some(&*json_file));
+                if file_due {
+                    core.dirty = false;
+                    last_json = Instant::now();
+                }
             }
             #[cfg(feature = "dbus")]
             for g in std::mem::take(&mut core.new_groups) {
@@ -313,7 +318,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     // Important groups first (stable: biggest first within each).
     groups.sort_by_key(|g| !core.important.contains_key(&g.path));
     journal::discard_summary_ranked(&groups, &core.important);
-    publish(&core, &info, &shared, &json_file);
+    publish(&core, &info, &shared, Some(&*json_file));
     Ok(())
 }
 
@@ -321,10 +326,12 @@ fn publish(
     core: &Core,
     info: &BackendInfo,
     shared: &Arc<Mutex<report::WatchState>>,
-    file: &std::path::Path,
+    file: Option<&std::path::Path>,
 ) {
     let full = report::snapshot(core, info, true);
-    if let Err(e) = report::write_file(file, &full) {
+    if let Some(file) = file
+        && let Err(e) = report::write_file(file, &full)
+    {
         tracing::warn!("{e:#}");
     }
     if let Ok(mut s) = shared.lock() {

@@ -472,7 +472,7 @@ let
       let
         check =
           c:
-          expect (hasInfix "/bin/impermctl baseline --since \"$since\"" c.systemd.services.impermctl-baseline.script) "runs impermctl baseline"
+          expect (hasInfix "/bin/impermctl baseline --since \"$since\" --until current-system" c.systemd.services.impermctl-baseline.script) "runs impermctl baseline"
           ++ expect (hasInfix "switch-to-conf*" c.systemd.services.impermctl-baseline.script) "since the switch began"
           ++ expectEq c.systemd.paths.impermctl-baseline.pathConfig {
             PathChanged = "/run/current-system";

@@ -155,7 +155,9 @@ fi
 
 # 6. The baseline unit's script: --since boot without a switch running;
 # during a switch, the start of switch-to-configuration (a process with
-# that name, started here; its start time in seconds since the epoch).
+# that name, started here; its start time in seconds since the epoch);
+# always --until current-system (what services wrote after activation's
+# end, e.g. sshd-keygen at boot, is not adopted).
 if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 	script=$(evaluate baselineScript 2>/dev/null) || script=
 	stub=$(evaluate baselineBin 2>/dev/null) || stub=
@@ -166,7 +168,7 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 		chmod +x "$work/impermctl"
 		runit() { bash -c "${script//"$stub"/$work/impermctl}"; }
 		out=$(runit)
-		[ "$out" = "baseline --since boot" ] || fail "baseline script without a switch: '$out'"
+		[ "$out" = "baseline --since boot --until current-system" ] || fail "baseline script without a switch: '$out'"
 		ln -s "$(command -v sleep)" "$work/switch-to-configuration"
 		"$work/switch-to-configuration" 30 &
 		pid=$!
@@ -174,16 +176,19 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 		out=$(runit)
 		kill "$pid"
 		got=${out#baseline --since @}
-		if [ "$got" = "$out" ] || [ $((got - started)) -gt 2 ] || [ $((started - got)) -gt 2 ]; then
+		got=${got% --until current-system}
+		if [ "$got" = "$out" ] || [ "$out" != "baseline --since @$got --until current-system" ] || [ $((got - started)) -gt 2 ] || [ $((started - got)) -gt 2 ]; then
 			fail "baseline script during a switch: '$out' (switch started at $started)"
 		else
-			echo "ok baseline script: --since boot at boot, --since the switch's start ($out) during a switch"
+			echo "ok baseline script: --since boot at boot, --since the switch's start ($out) during a switch, --until current-system in both"
 		fi
-		# The real binary takes both forms.
+		# The real binary takes both forms (with a /run/current-system to date --until).
 		tree=$(mktemp -d -p "$work")
+		mkdir -p "$tree/run"
+		ln -s /nix/store/00000000000000000000000000000000-nixos-system "$tree/run/current-system"
 		for since in boot "@$got"; do
-			if ! res=$("$bin" --root "$tree" --config tests/nix/expected/seed.toml baseline --since "$since" 2>&1); then
-				fail "impermctl baseline --since $since: $res"
+			if ! res=$("$bin" --root "$tree" --config tests/nix/expected/seed.toml baseline --since "$since" --until current-system 2>&1); then
+				fail "impermctl baseline --since $since --until current-system: $res"
 			fi
 		done
 	fi

@@ -310,8 +310,11 @@ mount -t tmpfs tmpfs /run/log
 {journald} & J=$!
 for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
 rc=0; INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot || rc=$?
-sleep 0.5
-journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=impermctl > "$R/../journal.json" || true
+# Poll (deadline 20 s) until journald has the refusal, rather than a fixed wait.
+for i in $(seq 100); do
+  journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=impermctl > "$R/../journal.json" || true
+  grep -q refusing "$R/../journal.json" && break; sleep 0.2
+done
 kill $J; wait $J || true
 echo "rc=$rc"
 python3 - "$R/../journal.json" <<'PY'

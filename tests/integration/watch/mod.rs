@@ -33,6 +33,30 @@ PY
   echo "timed out waiting for watch.json: $1" >&2; return 1
 }
 "#;
+/// `wait_bus`: poll the watcher's D-Bus `Unpersisted` answer (every 0.2 s,
+/// deadline 20 s) until it and `watch.json`, read together, carry the same
+/// groups (path, files, bytes, last seen); leaves them in `$OUT/rows.json`
+/// and `$OUT/watch-at-status.json` for the test's field-by-field assertions.
+/// On timeout it returns quietly: those assertions then report the difference.
+const WAIT_BUS: &str = r#"
+wait_bus() {
+  for i in $(seq 100); do
+    busctl --system --json=short call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/rows.json 2>&1 || true
+    cp "$R/run/impermctl/watch.json" $OUT/watch-at-status.json
+    python3 - $OUT/rows.json $OUT/watch-at-status.json <<'PY' 2>/dev/null && return 0
+import json, sys
+rows = json.load(open(sys.argv[1]))["data"][0]
+file = json.load(open(sys.argv[2]))["groups"]
+key = lambda p, f, b, l: (p, f, b, l)
+bus = [key(r[0], r[3], r[4], r[6]) for r in rows]
+disk = [key(g["path"], g["files"], g["bytes"], g["last_seen"]) for g in file]
+sys.exit(0 if bus == disk and len(bus) == 2 else 1)
+PY
+    sleep 0.2
+  done
+  echo "timed out waiting for the D-Bus view to match watch.json" >&2
+}
+"#;
 pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
@@ -73,21 +97,22 @@ cat > /run/dbus/test.conf <<XML
 XML
 dbus-daemon --config-file=/run/dbus/test.conf --nofork --nopidfile 2>/dev/null & DP=$!
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
-for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+for i in $(seq 400); do [ -S /run/systemd/journal/socket ] && [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
 WP=
 cleanup() {{ kill $WP $JP $DP 2>/dev/null || true; }}
 trap cleanup EXIT
 start_watch() {{
   IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>$OUT/stderr & WP=$!
-  for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
+  for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
   echo "watcher did not start"; cat $OUT/stderr; return 1
 }}
 {wait_json}
 stop_watch() {{
   kill -TERM $WP; wait $WP || echo "watcher exit $?" >> $OUT/stderr
   cp "$R/run/impermctl/watch.json" $OUT/watch.json
-  # The shutdown summary is the watcher's last line: wait until journald has it.
-  for i in $(seq 100); do
+  # The shutdown summary is the watcher's last line: wait (deadline 20 s)
+  # until journald has it.
+  for i in $(seq 400); do
     journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
     grep -q {discard} $OUT/journal.json && break; sleep 0.05
   done
@@ -145,6 +170,7 @@ fn journal_and_dbus(backend: &str) {
     );
     let body = format!(
         r#"{prelude}
+{wait_bus}
 CG={cg}
 mkdir -p "$R/persistent/kept" "$R/var/lib/kept" "$R/srv"
 mount --bind "$R/persistent/kept" "$R/var/lib/kept"
@@ -157,19 +183,19 @@ HOLDER=$!
 for i in $(seq 100); do echo x > "$R/var/lib/kept/f$i"; done
 mkdir "$R/srv/big"; for i in $(seq 10000); do : > "$R/srv/big/f$i"; done
 wait $HOLDER
-wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1'
+wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1 and g["/var/lib/demo"]["bytes"] == 6'
+wait_bus
 busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/root.txt 2>&1 || echo "rc=$?" >> $OUT/root.txt
 busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Backend >> $OUT/root.txt 2>&1
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
 imp status > $OUT/status.txt 2>&1 || true
 imp status --json > $OUT/status.json 2>/dev/null || true
-busctl --system --json=short call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/rows.json 2>&1 || true
-cp "$R/run/impermctl/watch.json" $OUT/watch-at-status.json
 rmdir $CG 2>/dev/null || true
 stop_watch
 kill $MP
 "#,
         prelude = prelude(out),
+        wait_bus = WAIT_BUS,
         cg = shell_quote(std::path::Path::new(&cg)),
     );
     let o = in_vps(&Layout::default(), &body);
