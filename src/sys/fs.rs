@@ -48,6 +48,12 @@ pub fn open_beneath(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::Resul
         rel
     };
     let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    // One plain name (a walker's child): `openat(O_NOFOLLOW)` is the same
+    // lookup, without openat2's per-call setup (the diff walk's hot path).
+    let mut c = rel.components();
+    if let (Some(Component::Normal(name)), None) = (c.next(), c.next()) {
+        return Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?);
+    }
     match rustix::fs::openat2(dir, rel, flags, Mode::empty(), NO_FOLLOW) {
         Err(Errno::NOSYS) => open_beneath_stepwise(dir, rel, flags),
         r => Ok(r?),

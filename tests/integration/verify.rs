@@ -351,3 +351,49 @@ fn live_non_ephemeral_root_warns() {
     assert_eq!(rc, 1, "{v}");
     assert_eq!(checks_found(&v), vec!["warning:root-ephemeral"], "{v}");
 }
+
+/// Remedies name vpsAdmin only on a vpsFree layout; on a tmpfs-root machine
+/// with /persistent not mounted the fix is generic (issue 15).
+#[test]
+fn remedies_mention_vpsadmin_only_on_a_vpsfree_layout() {
+    let d = tempfile::tempdir().unwrap();
+    let mi = d.path().join("tmpfs-root.mountinfo");
+    std::fs::write(
+        &mi,
+        "22 1 0:20 / / rw,relatime shared:1 - tmpfs none rw,mode=755\n\
+         23 22 259:2 / /nix rw,relatime shared:2 - ext4 /dev/nvme0n1p2 rw\n\
+         24 22 0:5 / /proc rw,nosuid,nodev,noexec shared:3 - proc proc rw\n",
+    )
+    .unwrap();
+    let (_c, cfg) = seed_config();
+    let args = |m: &std::path::Path| {
+        util::run(&[
+            "verify",
+            "--json",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--mountinfo",
+            m.to_str().unwrap(),
+        ])
+    };
+    let remedies = |o: &std::process::Output| -> String {
+        json(o)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["remedy"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let generic = args(&mi);
+    assert_code(&generic, 2);
+    let r = remedies(&generic);
+    assert!(
+        r.contains("mount the persistent filesystem at /persistent"),
+        "{r}"
+    );
+    assert!(!r.contains("vpsAdmin") && !r.contains("VPS"), "{r}");
+    let vps = args(&mountinfo_fixture("persistent-not-mounted.mountinfo"));
+    assert_code(&vps, 2);
+    assert!(remedies(&vps).contains("vpsAdmin"), "{}", remedies(&vps));
+}

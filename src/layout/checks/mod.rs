@@ -63,6 +63,9 @@ struct Ctx<'a> {
     root: Option<&'a Mount>,
     base: Option<&'a str>,
     ephemeral: bool,
+    /// The root is a vpsAdminOS dataset (`<pool>/ct/<id>…`): remedies may
+    /// point at vpsAdmin and the vpsFree guide; elsewhere they stay generic.
+    vpsfree: bool,
 }
 
 const GUIDE: &str = "https://kb.vpsfree.org/manuals/distributions/nixos/impermanence";
@@ -218,6 +221,7 @@ pub fn run_checks(state: &State, settings: &Settings, skip: &[String]) -> Verdic
         root,
         base,
         ephemeral: false,
+        vpsfree: root.is_some_and(|m| is_vpsadminos_dataset(&m.source)),
     };
     let ephemeral = root_ephemeral(&ctx).is_empty();
     let ctx = Ctx { ephemeral, ..ctx };
@@ -261,6 +265,21 @@ fn finding(
         message,
         remedy,
     }
+}
+
+/// Whether a mount source names a vpsAdminOS container dataset:
+/// `tank/ct/101`, `tank/ct/101.impermanence-c5a8b7`, `tank/ct/101.boot-1a2b3c`,
+/// optionally with a `[/subdir]` suffix (the layout vpsFree VPSes see; see
+/// docs/target-environment.md).
+fn is_vpsadminos_dataset(source: &str) -> bool {
+    let dataset = source.split('[').next().unwrap_or(source);
+    let mut parts = dataset.rsplit('/');
+    let (Some(last), Some(parent)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let id = last.split('.').next().unwrap_or(last);
+    let id = id.strip_prefix("ct-").unwrap_or(id);
+    parent == "ct" && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `tank/ct/101.impermanence-c5a8b7` → `tank/ct/101`.
@@ -330,7 +349,11 @@ fn root_ephemeral(c: &Ctx) -> Vec<Finding> {
             "/ ({} {}) is not an ephemeral root: the impermanence feature looks switched off, so nothing is discarded at reboot",
             root.fstype, root.source
         ),
-        "enable \"NixOS Impermanence\" in the VPS features in vpsAdmin, or set layout.ephemeral_root (tmpfs, zfs, btrfs, any) to describe your root".into(),
+        if c.vpsfree {
+            "enable \"NixOS Impermanence\" in the VPS features in vpsAdmin, or set layout.ephemeral_root (tmpfs, zfs, btrfs, any) to describe your root".into()
+        } else {
+            "make / ephemeral (a tmpfs /, or a ZFS/btrfs rollback to an empty snapshot at boot), or set layout.ephemeral_root (tmpfs, zfs, btrfs, any) to describe your root".into()
+        },
     )]
 }
 
@@ -500,4 +523,32 @@ fn root_usage(c: &Ctx) -> Vec<Finding> {
         ),
         "run `impermctl diff` to see what fills it; persist what you need, delete the rest".into(),
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_vpsadminos_dataset;
+
+    #[test]
+    fn vpsadminos_datasets_are_recognised() {
+        for yes in [
+            "tank/ct/101",
+            "tank/ct/11327.impermanence-c5a8b7",
+            "tank/ct/11327.boot-1a2b3c",
+            "tank/ct/101.impermanence-5c1c1e[/private]",
+            "tank/ct/ct-11327.impermanence-c5a8b7",
+        ] {
+            assert!(is_vpsadminos_dataset(yes), "{yes}");
+        }
+        for no in [
+            "none",
+            "/dev/vda1",
+            "rpool/local/root",
+            "tank/ct/abc",
+            "ct/101x",
+            "",
+        ] {
+            assert!(!is_vpsadminos_dataset(no), "{no}");
+        }
+    }
 }

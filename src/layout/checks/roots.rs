@@ -30,14 +30,14 @@ pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Finding> {
             Severity::Fatal,
             Some(&r.path),
             format!("persistence root {} {what}", r.path.display()),
-            mount_remedy(&r.path),
+            mount_remedy(c, &r.path),
         ));
     }
     out
 }
 
-pub(super) fn mount_remedy(p: &Path) -> String {
-    if p == Path::new("/persistent") {
+pub(super) fn mount_remedy(c: &Ctx, p: &Path) -> String {
+    if c.vpsfree && p == Path::new("/persistent") {
         format!(
             "mount the VPS's dataset at /persistent in the VPS details in vpsAdmin (Mounts), step 5 of the guide ({GUIDE}), then restart the VPS"
         )
@@ -87,7 +87,7 @@ pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
                     r.path.display(),
                     filesystem_of(c.state, &r.path)
                 ),
-                mount_remedy(&r.path),
+                mount_remedy(c, &r.path),
             )
         })
         .collect()
@@ -127,9 +127,11 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
                 if c.ephemeral { "; its entries are refused" } else { "" }
             ),
             if c.ephemeral {
-                mount_remedy(&r.path)
-            } else {
+                mount_remedy(c, &r.path)
+            } else if c.vpsfree {
                 "expected while the impermanence feature is off; enable it in vpsAdmin (VPS features) to get a fresh root at every start".into()
+            } else {
+                "expected while / is not wiped at boot; with a tmpfs / or a ZFS/btrfs rollback, keep persistent data on its own filesystem".into()
             },
         ));
     }
@@ -156,8 +158,13 @@ pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
                     filesystem_of(c.state, &r.path)
                 ),
                 format!(
-                    "nothing to do if the dataset is read-only on purpose; else remount {} read-write (check the mount's options in vpsAdmin or fileSystems)",
-                    r.path.display()
+                    "nothing to do if the filesystem is read-only on purpose; else remount {} read-write (check the mount's options in {})",
+                    r.path.display(),
+                    if c.vpsfree {
+                        "vpsAdmin or fileSystems"
+                    } else {
+                        "fileSystems or /etc/fstab"
+                    }
                 ),
             ));
         }

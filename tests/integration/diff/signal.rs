@@ -31,13 +31,16 @@ rm "$R/etc/ssh/ssh_host_ed25519_key"; echo secret-key > "$R/etc/ssh/ssh_host_ed2
 set +e
 imp diff > "$OUT/after"; echo $? > "$OUT/rc"
 imp diff --suggest > "$OUT/suggest"
-imp status > "$OUT/status"
+imp status > "$OUT/status"; echo $? > "$OUT/status_rc"
+true
 "#,
         util::shell_quote(out.path())
     );
     let o = in_vps(&Layout::default(), &script);
     assert_code(&o, 0);
     let p = out.path();
+    // A declared entry that is not persisted is a finding: exit 1 by the rule.
+    assert_eq!(read(p, "status_rc").trim(), "1", "{}", read(p, "status"));
     assert_eq!(
         read(p, "link").trim(),
         "/persistent/etc/ssh/ssh_host_ed25519_key",
