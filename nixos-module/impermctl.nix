@@ -200,6 +200,17 @@ in
       default = "${bin}${optionalString debug " -v"} boot --config ${configFile}";
       description = "`impermctl boot` on the rendered file.";
     };
+    earlyBootCommand = mkOption {
+      type = types.str;
+      readOnly = true;
+      internal = true;
+      default = "${bin}${optionalString debug " -v"} boot --defer-unknown-owners --config ${configFile}";
+      description = ''
+        `impermctl boot` for the passes before users and groups exist: entries
+        whose owner is not known yet are skipped quietly, impermctl-owners.service
+        applies them.
+      '';
+    };
     persistentRoots = mkOption {
       type = types.listOf types.str;
       readOnly = true;
@@ -272,6 +283,7 @@ in
     (mkIf (!cfg.mount) {
       # Audit only: something else mounts; never let impermctl do it.
       systemd.services.impermctl-boot.enable = false;
+      systemd.services.impermctl-sync.enable = false;
       systemd.services.impermctl-audit = {
         description = "Verify the ephemeral-root layout (impermctl, audit only)";
         documentation = [ "man:impermctl(1)" ];

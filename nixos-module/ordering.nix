@@ -20,9 +20,10 @@
 #   (./secrets.nix), the snippet stays: their snippets need the persisted
 #   host keys.
 #
-# Entries owned by a user that the same switch creates: `impermctl boot`
-# defers them while the owner does not exist; impermctl-owners.service runs
-# it again after users and groups exist (after the snippet, sysusers or
+# Entries owned by a user that the same switch creates: the passes before
+# users exist run `impermctl boot --defer-unknown-owners` (earlyBootCommand),
+# which skips them quietly; impermctl-owners.service runs `impermctl boot`
+# again after users and groups exist (after the snippet, sysusers or
 # userborn), at boot and on every switch (sysinit-reactivation.target).
 #
 # The baseline of `impermctl diff` is retaken when activation has finished
@@ -82,7 +83,7 @@ in
         # After specialfs (/proc, /run); before users (its uid/gid map).
         impermctl-boot = {
           deps = [ "specialfs" ];
-          text = cfg.bootCommand;
+          text = cfg.earlyBootCommand;
         };
         users = mkIf usersSnippet { deps = [ "impermctl-boot" ]; };
       };
@@ -91,7 +92,7 @@ in
       # vpsFree, or the scripted initrd): PID 1 reads /etc/machine-id before
       # any unit runs, so bind it from stage-2-init, just before systemd.
       boot.postBootCommands = mkIf (!snippet && !systemdInitrd && machineId) ''
-        ${cfg.bootCommand}
+        ${cfg.earlyBootCommand}
       '';
 
       systemd.services.impermctl-boot = {
@@ -107,6 +108,36 @@ in
         ];
         unitConfig.RequiresMountsFor = cfg.persistentRoots;
         restartTriggers = [ cfg.configFile ];
+        # Runs before sysusers/userborn: owners they create come later.
+        serviceConfig.ExecStart = [
+          ""
+          cfg.earlyBootCommand
+        ];
+      };
+
+      # systemd/impermctl-sync.service: saves method = "copy" files on change
+      # and, at shutdown, those and the entries left pending. Always on when
+      # impermctl mounts (pending entries need it); its [Install] is ignored
+      # for systemd.packages, hence wantedBy here.
+      systemd.services.impermctl-sync = {
+        wantedBy = [ "sysinit.target" ];
+        wants = [ "impermctl-boot.service" ];
+        after = [
+          "impermctl-boot.service"
+          "local-fs.target"
+        ];
+        before = [
+          "sysinit.target"
+          "shutdown.target"
+        ];
+        conflicts = [ "shutdown.target" ];
+        restartTriggers = [ cfg.configFile ];
+        unitConfig.DefaultDependencies = false;
+        unitConfig.RequiresMountsFor = cfg.persistentRoots;
+        serviceConfig.ExecStart = [
+          ""
+          "${bin} sync --follow --config ${cfg.configFile}"
+        ];
       };
 
       systemd.services.impermctl-owners = {

@@ -106,7 +106,7 @@ let
       let
         t = seedCfg.system.activationScripts.impermctl-boot.text;
       in
-      expect (has "/nix/store/00000000000000000000000000000000-impermctl-stub/bin/impermctl boot --config /nix/store/" t) t
+      expect (has "/nix/store/00000000000000000000000000000000-impermctl-stub/bin/impermctl boot --defer-unknown-owners --config /nix/store/" t) t
       ++ expect (has "-impermctl-config.toml" t) t;
     seed-installs-units-dbus-catalog =
       expectEq seedCfg.systemd.services.impermctl-boot.wantedBy [ "local-fs.target" ] "boot wantedBy"

@@ -82,6 +82,26 @@ in
     })
     { environment.persistence."/data".directories = [ "/srv/www" ]; }
   ];
+  # method = "copy" (issue 12): files replaced by rename, saved back by
+  # impermctl-sync.service.
+  copy-method-files = ok [
+    alice
+    (persist {
+      files = [
+        {
+          file = "/etc/shadow";
+          method = "copy";
+        }
+        "/etc/machine-id"
+      ];
+      users.alice.files = [
+        {
+          file = ".bash_history";
+          method = "copy";
+        }
+      ];
+    })
+  ];
   files-with-spaces-and-quotes = ok [
     (persist {
       files = [

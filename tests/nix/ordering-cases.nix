@@ -80,6 +80,8 @@ let
   snippetCycles = c: filter (n: dependsOn c n n) (attrNames c.system.activationScripts);
 
   bootCmd = c: c.services.impermctl.bootCommand;
+  earlyCmd = c: c.services.impermctl.earlyBootCommand;
+  defer = "--defer-unknown-owners";
   g = units.graph;
   unitBefore = c: a: b: (g c).before a b;
 
@@ -120,10 +122,27 @@ let
       ++ expect (unitBefore c "${u}.service" "sysinit-reactivation.target") "${u} before sysinit-reactivation.target"
     ) [ "impermctl-boot" "impermctl-owners" ]
     ++ expectEq c.systemd.services.impermctl-boot.unitConfig.RequiresMountsFor [ "/persistent" ] "RequiresMountsFor"
+    # Passes before users/groups exist defer unknown owners; the owners pass does not.
+    ++ expect (hasInfix " boot ${defer} --config " (earlyCmd c)) "early command carries ${defer}"
+    ++ expectEq c.systemd.services.impermctl-boot.serviceConfig.ExecStart [ "" (earlyCmd c) ] "impermctl-boot.service defers unknown owners"
+    ++ expectEq c.systemd.services.impermctl-owners.serviceConfig.ExecStart (bootCmd c) "owners pass runs plain impermctl boot"
+    ++ expect (!(hasInfix defer (bootCmd c))) "owners pass without ${defer}"
+    ++ expect (hasInfix " boot --config " (bootCmd c)) "owners pass command shape"
+    # impermctl-sync.service (systemd/impermctl-sync.service, issue 12).
+    ++ expectEq c.systemd.services.impermctl-sync.wantedBy [ "sysinit.target" ] "sync wanted by sysinit.target"
+    ++ expect (unitBefore c "impermctl-boot.service" "impermctl-sync.service") "sync after impermctl-boot.service"
+    ++ expect (unitBefore c "impermctl-sync.service" "sysinit.target") "sync before sysinit.target"
+    ++ expect (builtins.elem "shutdown.target" c.systemd.services.impermctl-sync.before) "sync before shutdown.target"
+    ++ expect (builtins.elem "shutdown.target" c.systemd.services.impermctl-sync.conflicts) "sync stopped at shutdown"
+    ++ expectEq c.systemd.services.impermctl-sync.unitConfig.DefaultDependencies false "sync DefaultDependencies=no"
+    ++ expectEq c.systemd.services.impermctl-sync.serviceConfig.ExecStart [
+      ""
+      "${c.services.impermctl.package}/bin/impermctl sync --follow --config ${c.services.impermctl.configFile}"
+    ] "sync runs the package's binary on the rendered file"
     ++ (
       if mode == "perl" then
         expectEq (flaggedSnippets c) [ "impermctl-boot" ] "flagged snippets (perl users snippet: impermctl-boot stays)"
-        ++ expect (hasInfix (bootCmd c) (textOf snippets.impermctl-boot)) "snippet runs impermctl boot"
+        ++ expect (hasInfix (earlyCmd c) (textOf snippets.impermctl-boot)) "snippet runs impermctl boot --defer-unknown-owners"
         ++ expect (before o "specialfs" "impermctl-boot") "specialfs before impermctl-boot"
         ++ expect (before o "impermctl-boot" "users") "impermctl-boot before users: ${toString o}"
         ++ expect (dependsOn c "users" "impermctl-boot") "users depends on impermctl-boot"
@@ -149,7 +168,7 @@ let
             ++ expect (builtins.elem "initrd-nixos-activation.service" (lib.head machineIdMounts).before) "before activation"
             ++ expect (hasInfix "uninitialized" c.boot.initrd.systemd.services.impermctl-initrd-machine-id.script) "seeded"
           else
-            expect (hasInfix (bootCmd c) c.boot.postBootCommands) "postBootCommands binds /etc/machine-id before PID 1"
+            expect (hasInfix (earlyCmd c) c.boot.postBootCommands) "postBootCommands binds /etc/machine-id before PID 1 (deferring owners)"
             ++ expectEq machineIdMounts [ ] "initrd machine-id bind"
         )
     );
@@ -185,6 +204,13 @@ let
     expect (hasInfix "path = \"/home/dave/.ssh\"" (rendered c)) "rendered"
     ++ expectEq owners.serviceConfig.ExecStart (bootCmd c) "owners pass runs impermctl boot on the rendered file"
     ++ expectEq owners.restartTriggers [ c.services.impermctl.configFile ] "rerun when the config changes (a new entry)"
+    # The passes before users exist skip dave's entry quietly.
+    ++ (
+      if mode == "perl" then
+        expect (hasInfix (earlyCmd c) (textOf c.system.activationScripts.impermctl-boot)) "snippet defers unknown owners"
+      else
+        expectEq c.systemd.services.impermctl-boot.serviceConfig.ExecStart [ "" (earlyCmd c) ] "early unit defers unknown owners"
+    )
     ++ lib.optionals (mode != "perl") (
       expect (gr.before (if mode == "sysusers" then "systemd-sysusers.service" else "userborn.service") "impermctl-owners.service") "after the users unit"
     );
@@ -459,9 +485,16 @@ let
       ++ check (configure "perl" "systemd-initrd" [ ])
       ++ expect (!((configure "perl" "container" [ ]).system.activationScripts ? impermctl-baseline)) "no snippet for it";
   };
+  # Audit only: nothing of impermctl's mounting or saving runs.
+  auditSyncCase =
+    let
+      c = configure "perl" "container" [ { services.impermctl.mount = false; } ];
+    in
+    expect (!c.systemd.services.impermctl-sync.enable) "sync disabled in audit mode"
+    ++ expect (!c.systemd.services.impermctl-boot.enable) "boot disabled in audit mode";
 in
 {
-  cases = matrix // newUserCases // secretsCases // hmCases // smallCases;
+  cases = matrix // newUserCases // secretsCases // hmCases // smallCases // { sync-off-in-audit-mode = auditSyncCase; };
   # The stage-2 units of each user-management mode (plus sops-nix's under
   # sysusers), for run.sh's check with the real systemd-analyze verify.
   unitSets = builtins.toJSON (

@@ -5,8 +5,8 @@ Reads `cases.nix`'s `unitSets` JSON ({mode: {service: {before, after, …}}})
 on stdin. For each user-management mode it writes the units the module
 defines into a unit directory the way NixOS would: a unit file for units of
 its own, a drop-in for units systemd already ships (systemd-sysusers,
-systemd-machine-id-commit) and for impermctl-boot.service, whose base is the
-packaged systemd/impermctl-boot.service (without RequiresMountsFor, as
+systemd-machine-id-commit) and for impermctl-boot/-sync.service, whose base is the
+packaged systemd/impermctl-{boot,sync}.service (without RequiresMountsFor, as
 packaging/nix/package.nix installs it); wantedBy/requiredBy become Wants=/
 Requires= drop-ins on the targets. Every ExecStart is /bin/true.
 
@@ -59,8 +59,8 @@ def render(repo, units, d):
     for name, u in units.items():
         unit = f"{name}.service"
         lines = unit_lines(u)
-        if name == "impermctl-boot":
-            base = open(os.path.join(repo, "systemd/impermctl-boot.service")).read()
+        if name in ("impermctl-boot", "impermctl-sync"):
+            base = open(os.path.join(repo, f"systemd/{unit}")).read()
             base = re.sub(r"^RequiresMountsFor=.*\n", "", base, flags=re.M)
             base = re.sub(r"^ExecStart=.*$", "ExecStart=/bin/true", base, flags=re.M)
             write(os.path.join(d, unit), base.splitlines())
