@@ -198,3 +198,29 @@ fn colour_follows_the_flag_and_the_environment() {
     assert!(run(None, &[("CLICOLOR_FORCE", "1")]));
     assert!(!run(None, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
 }
+
+/// On a real terminal (a pty from util-linux `script`) boot's summary line
+/// carries the message only; through a pipe the fields stay (issue 15).
+#[test]
+fn log_lines_on_a_terminal_carry_no_journal_fields() {
+    crate::require_root!();
+    let out = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={}
+printf 'version = 1\n[[persistence]]\npath = "/persistent"\ndirectories = [ "/var/lib/x" ]\n' > "$CFG"
+script -qec "\"$IMPERMCTL\" --root \"$R\" --config \"$CFG\" boot" /dev/null > "$OUT/tty" 2>&1
+imp boot 2> "$OUT/pipe" || true
+"#,
+        util::shell_quote(out.path())
+    );
+    let o = util::in_vps(&util::Layout::default(), &body);
+    assert_code(&o, 0);
+    let tty = std::fs::read_to_string(out.path().join("tty")).unwrap();
+    let pipe = std::fs::read_to_string(out.path().join("pipe")).unwrap();
+    assert!(tty.contains("persisted 1 path"), "{tty}");
+    assert!(
+        !tty.contains("bound=") && !tty.contains("duration_ms="),
+        "{tty}"
+    );
+    assert!(pipe.contains("bound="), "the pipe keeps the fields: {pipe}");
+}
