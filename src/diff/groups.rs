@@ -145,21 +145,26 @@ pub fn group(items: &[Item]) -> Vec<Group> {
             g
         })
         .collect();
-    // A group of directories only, holding another group, adds nothing
-    // (e.g. `/var` created to hold `/var/lib/foo`).
-    let holders: Vec<bool> = out
+    drop_holders(&mut out);
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+    out
+}
+
+/// Drop the groups of directories only that hold another group: they add
+/// nothing (e.g. `/var` created to hold `/var/lib/foo`, a new `/etc/ssh`
+/// holding the host keys, each its own group).
+pub fn drop_holders(groups: &mut Vec<Group>) {
+    let holders: Vec<bool> = groups
         .iter()
         .map(|g| {
             g.files == 0
-                && out
+                && groups
                     .iter()
                     .any(|o| o.path != g.path && o.path.starts_with(&g.path))
         })
         .collect();
     let mut holders = holders.into_iter();
-    out.retain(|_| !holders.next().unwrap_or(false));
-    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
-    out
+    groups.retain(|_| !holders.next().unwrap_or(false));
 }
 
 /// Why a group cannot be persisted by adding it to the config, if so.

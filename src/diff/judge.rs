@@ -225,19 +225,7 @@ impl Grouper {
             .map(|(g, _)| g)
             .filter(|g| g.is_loss() || g.files > 0)
             .collect();
-        // A group of directories only, holding another group, adds nothing
-        // (e.g. a new /etc/ssh holding the host keys, each its own group).
-        let holders: Vec<bool> = out
-            .iter()
-            .map(|g| {
-                g.files == 0
-                    && out
-                        .iter()
-                        .any(|o| o.path != g.path && o.path.starts_with(&g.path))
-            })
-            .collect();
-        let mut holders = holders.into_iter();
-        out.retain(|_| !holders.next().unwrap_or(false));
+        super::groups::drop_holders(&mut out);
         out.sort_by(|a, b| {
             (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
                 b.class,
