@@ -78,17 +78,7 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (text, uid, gid) = read_link(tdir.as_fd(), tname, &e.path)?;
     let sparent = parent_of(srel(e));
     ensure_source_dir(cx, e, sparent, false)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let sdir = ctx(
-        fs::open_beneath(pfd, sparent, OFlags::RDONLY | OFlags::DIRECTORY),
-        pfd,
-        sparent,
-        &e.source,
-    )?;
-    let name = e
-        .source
-        .file_name()
-        .context("the source has no file name")?;
+    let (sdir, name) = source_dir(cx, e, OFlags::RDONLY)?;
     if let Ok(m) = stat_at(sdir.as_fd(), name)
         && m.file_type != FileType::Symlink
     {
@@ -106,12 +96,17 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Recreate at the missing target the symlink stored as the source.
-pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+/// The entry's persistent parent directory (opened beneath its root with
+/// `flags`) and the source's name in it.
+fn source_dir<'e>(
+    cx: &mut Cx,
+    e: &'e Entry,
+    flags: OFlags,
+) -> anyhow::Result<(rustix::fd::OwnedFd, &'e std::ffi::OsStr)> {
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let sparent = parent_of(srel(e));
     let sdir = ctx(
-        fs::open_beneath(pfd, sparent, OFlags::PATH | OFlags::DIRECTORY),
+        fs::open_beneath(pfd, sparent, flags | OFlags::DIRECTORY),
         pfd,
         sparent,
         &e.source,
@@ -120,6 +115,12 @@ pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         .source
         .file_name()
         .context("the source has no file name")?;
+    Ok((sdir, name))
+}
+
+/// Recreate at the missing target the symlink stored as the source.
+pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let (sdir, name) = source_dir(cx, e, OFlags::PATH)?;
     let (text, uid, gid) = read_link(sdir.as_fd(), name, &e.source)?;
     let (tparent, tname) = fs::split(rel(&e.path))?;
     ensure_target_dir(cx, e, tparent, false)?;
