@@ -82,7 +82,7 @@ pub fn replace_with_copy(
     copy::remove_tree_at(d.as_fd(), &tmp)?;
     let shown_tmp = shown.with_file_name(&tmp);
     let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
-    crate::sys::live::rename_replace(d.as_fd(), &tmp, name)?;
+    crate::sys::fs::rename_replace(d.as_fd(), &tmp, name)?;
     crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
 }
