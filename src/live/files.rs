@@ -94,7 +94,7 @@ fn source_dir(
     let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
     let (parent, name) = fs::split(srel)?;
     if create {
-        let mut ids = crate::apply::Ids::default();
+        let mut ids = crate::ids::Ids::default();
         let o = ids.owner(root, &e.parent)?;
         let mut owner = |_| Ok::<Owner, std::io::Error>(o);
         let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)

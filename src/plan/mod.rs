@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Entry, FileMethod, Kind, Settings};
-use crate::live::plan::{plan_copy, plan_pending};
 use crate::state::{How, Recorded};
 
+mod copy;
 mod links;
 mod moved;
 mod refuse;
 
+use copy::{plan_copy, plan_pending};
 pub use moved::MovedFrom;
 pub use refuse::refuse_roots;
 
