@@ -18,17 +18,21 @@ pub enum Probe {
     Missing,
     /// A symlink on the way: the refusal's reason.
     Symlink(String),
-    /// Something there: its type and identity.
-    Found {
-        /// File type.
-        file_type: FileType,
-        /// `st_dev`.
-        dev: u64,
-        /// `st_ino`.
-        ino: u64,
-    },
+    /// Something there.
+    Found(Id),
     /// It could not be looked at (an error, reported in order).
     Failed(anyhow::Error),
+}
+
+/// A file's type and identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Id {
+    /// File type.
+    pub file_type: FileType,
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
 }
 
 /// The facts about one path, gathered by `observe` (see `plan`).
@@ -105,13 +109,9 @@ pub fn target(
 
 /// `Found`'s fields (`None` when nothing is there), or the symlink
 /// refusal, or the error.
-fn found(p: Probe) -> anyhow::Result<Result<Option<(FileType, u64, u64)>, String>> {
+fn found(p: Probe) -> anyhow::Result<Result<Option<Id>, String>> {
     match p {
-        Probe::Found {
-            file_type,
-            dev,
-            ino,
-        } => Ok(Ok(Some((file_type, dev, ino)))),
+        Probe::Found(id) => Ok(Ok(Some(id))),
         Probe::Missing => Ok(Ok(None)),
         Probe::Symlink(reason) => Ok(Err(reason)),
         Probe::Failed(e) => Err(e),
@@ -129,7 +129,7 @@ pub fn decide(
 ) -> anyhow::Result<Result<Verdict, String>> {
     let (p, r) = (path.display(), proot.display());
     let (ltype, ldev, lino) = match found(seen.live)? {
-        Ok(Some(l)) => l,
+        Ok(Some(l)) => (l.file_type, l.dev, l.ino),
         Ok(None) => {
             return Ok(Err(format!(
                 "{p} does not exist: there is no data to move (to persist a path that does not exist yet, add it to the config)"
@@ -147,7 +147,11 @@ pub fn decide(
         }
     };
     let pdev = match found(seen.proot)? {
-        Ok(Some((FileType::Directory, dev, _))) => dev,
+        Ok(Some(Id {
+            file_type: FileType::Directory,
+            dev,
+            ..
+        })) => dev,
         Ok(Some(_)) => return Ok(Err(format!("the persistence root {r} is not a directory"))),
         Ok(None) => {
             return Ok(Err(format!(
@@ -166,7 +170,7 @@ pub fn decide(
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),
     };
-    if existing.is_some_and(|(_, dev, ino)| (dev, ino) == (ldev, lino)) {
+    if existing.is_some_and(|e| (e.dev, e.ino) == (ldev, lino)) {
         return Ok(
             bound_already(path, proot, &source, settings, table).map(|()| Verdict::Done(kind))
         );
@@ -194,8 +198,8 @@ pub fn decide(
     }
     let existing = match existing {
         None => Existing::None,
-        Some((t, _, _)) if t == ltype => Existing::Same,
-        Some((t, _, _)) => Existing::Mismatch(format!(
+        Some(e) if e.file_type == ltype => Existing::Same,
+        Some(Id { file_type: t, .. }) => Existing::Mismatch(format!(
             "{} already exists as a {t:?}, but {p} is a {ltype:?}: move it away and rerun",
             source.display()
         )),

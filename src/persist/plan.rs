@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::decide::{self, Existing, Probe, Seen, Verdict};
+use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
 use super::{Action, Options, Refusal, Step, writers_under};
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
@@ -87,11 +87,11 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
         }
     };
     match stat_fd(fd.as_fd()) {
-        Ok(m) => Probe::Found {
+        Ok(m) => Probe::Found(Id {
             file_type: m.file_type,
             dev: m.dev,
             ino: m.ino,
-        },
+        }),
         Err(e) => Probe::Failed(e.into()),
     }
 }

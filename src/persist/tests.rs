@@ -3,7 +3,7 @@ use std::path::Path;
 
 use rustix::fs::FileType;
 
-use super::decide::{Existing, Probe, Seen, Verdict, decide, target, writers_reason};
+use super::decide::{Existing, Id, Probe, Seen, Verdict, decide, target, writers_reason};
 use crate::config::Settings;
 use crate::mountinfo::MountTable;
 
@@ -26,11 +26,11 @@ fn probe(s: &str) -> Probe {
     };
     let (dev, ino) = id.split_once(':').unwrap();
     let (dev, ino) = (dev.parse().unwrap(), ino.parse().unwrap());
-    Probe::Found {
+    Probe::Found(Id {
         file_type,
         dev,
         ino,
-    }
+    })
 }
 
 /// Mount points (space-separated) as a table, fstype `tmpfs`.
