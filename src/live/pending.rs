@@ -92,7 +92,7 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
     let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
-    crate::sys::live::exchange(dir.as_fd(), &staged, name)
+    crate::sys::fs::exchange(dir.as_fd(), &staged, name)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
     crate::sys::fs::fsync(dir.as_fd())?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
