@@ -15,10 +15,12 @@ mod copy;
 mod links;
 mod moved;
 mod refuse;
+mod render;
 
 use copy::{plan_copy, plan_pending};
 pub use moved::MovedFrom;
-pub use refuse::refuse_roots;
+pub use refuse::{Refused, refuse_roots, refused};
+pub use render::print_plan;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";
