@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use super::{Ctx, Found, GUIDE, Severity, found};
-use crate::layout::observe::{ProbeKind, State};
+use crate::layout::observe::State;
 use crate::mountinfo::Mount;
+use crate::sys::meta::Kind;
 
 pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
@@ -16,14 +17,14 @@ pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Found> {
             continue;
         };
         let what = match p.kind {
-            ProbeKind::Directory => continue,
-            ProbeKind::Missing => "does not exist".to_string(),
-            ProbeKind::Symlink => format!(
+            Some(Kind::Dir) => continue,
+            None => "does not exist".to_string(),
+            Some(Kind::Symlink) => format!(
                 "is a symlink (to {}), which impermctl never follows",
                 p.link.as_deref().unwrap_or(Path::new("?")).display()
             ),
-            ProbeKind::File => "is a regular file, not a directory".into(),
-            ProbeKind::Other => "is not a directory".into(),
+            Some(Kind::File) => "is a regular file, not a directory".into(),
+            Some(_) => "is not a directory".into(),
         };
         out.push(found(
             Some(&r.path),
@@ -74,7 +75,7 @@ pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Found> {
         .roots
         .iter()
         .filter(|r| on_root_mount(c.state, &r.path))
-        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == ProbeKind::Directory))
+        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == Some(Kind::Dir)))
         .map(|r| {
             found(
                 Some(&r.path),
