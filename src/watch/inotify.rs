@@ -122,17 +122,15 @@ impl InotifyWatcher {
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::Mutex::new(Unwatched::default());
         let ino = &w.ino;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let watch = |p: &Path| match ino.add_watch(p, MASK) {
+        let threads = crate::walk::default_threads();
+        let watch = |p: PathBuf| match ino.add_watch(&p, MASK) {
             Ok(wd) => {
-                added
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((wd, p.to_path_buf()));
+                let mut a = added.lock().unwrap_or_else(|e| e.into_inner());
+                a.push((wd, p));
                 Some(wd)
             }
             Err(e) if is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG) => {
-                full.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+                full.lock().unwrap_or_else(|e| e.into_inner()).push(&p);
                 None
             }
             Err(_) => None,

@@ -193,12 +193,12 @@ pub fn must_read(leaves_known: bool, nlink: u32) -> bool {
 pub fn walk_dirs_parallel<W: Copy>(
     scope: &Scope,
     threads: usize,
-    watch: &(dyn Fn(&Path) -> Option<W> + Sync),
+    watch: &(dyn Fn(PathBuf) -> Option<W> + Sync),
     unwatch: &(dyn Fn(W) + Sync),
 ) -> usize {
     struct Dirs<'a, W> {
         scope: &'a Scope,
-        watch: &'a (dyn Fn(&Path) -> Option<W> + Sync),
+        watch: &'a (dyn Fn(PathBuf) -> Option<W> + Sync),
         unwatch: &'a (dyn Fn(W) + Sync),
     }
     impl<W: Copy> walk::Visit for Dirs<'_, W> {
@@ -207,7 +207,7 @@ pub fn walk_dirs_parallel<W: Copy>(
             if e.kind != Kind::Dir {
                 return Ok(false);
             }
-            let Some(w) = (self.watch)(&self.scope.host(e)) else {
+            let Some(w) = (self.watch)(self.scope.host(e)) else {
                 return Ok(false);
             };
             match stat_at(e.dir, e.name) {
@@ -222,7 +222,7 @@ pub fn walk_dirs_parallel<W: Copy>(
             }
         }
     }
-    if watch(&scope.root).is_none() {
+    if watch(scope.root.clone()).is_none() {
         return 0;
     }
     let count = AtomicU64::new(0);

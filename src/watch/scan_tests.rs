@@ -151,9 +151,9 @@ fn the_start_up_walk_watches_every_directory_and_unwatches_other_filesystems() {
         let ino = Inotify::init().unwrap();
         let watched = Mutex::new(HashMap::new());
         let unwatched = Mutex::new(Vec::new());
-        let watch = |p: &Path| {
-            let wd = ino.add_watch(p, WatchFlags::CREATE | WatchFlags::ONLYDIR).ok()?;
-            watched.lock().unwrap().insert(wd, p.to_path_buf());
+        let watch = |p: PathBuf| {
+            let wd = ino.add_watch(&p, WatchFlags::CREATE | WatchFlags::ONLYDIR).ok()?;
+            watched.lock().unwrap().insert(wd, p);
             Some(wd)
         };
         let unwatch = |wd: i32| {
