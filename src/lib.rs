@@ -25,6 +25,8 @@ pub mod exit;
 pub mod group;
 /// Sizes, counts, plurals and times for people: one function each.
 pub mod human;
+/// User and group names → ids, on the live root (NSS) or a `--root` tree.
+pub mod ids;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
 /// Live changes without loss: `method = "copy"` files, entries left

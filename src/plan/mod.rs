@@ -9,15 +9,18 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Entry, FileMethod, Kind, Settings};
-use crate::live::plan::{plan_copy, plan_pending};
 use crate::state::{How, Recorded};
 
+mod copy;
 mod links;
 mod moved;
 mod refuse;
+mod render;
 
+use copy::{plan_copy, plan_pending};
 pub use moved::MovedFrom;
-pub use refuse::refuse_roots;
+pub use refuse::{Refused, refuse_roots, refused};
+pub use render::print_plan;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";

@@ -1,8 +1,13 @@
-//! Checks about declared entries themselves: redundant entries covered by a
-//! declared directory, and declared owner/mode that the existing persistent
-//! directory does not have.
+//! Checks about declared entries: redundant entries covered by a declared
+//! directory, declared owner/mode that the existing persistent directory
+//! does not have, mounts not from their persistence root, files replaced by
+//! rename, and the paths the vpsFree guide persists.
+
+use std::path::Path;
 
 use super::{Ctx, Finding, Severity, finding};
+use crate::config::Kind;
+use crate::layout::observe::{EntryState, entry_state};
 
 pub(super) fn covered_entries(c: &Ctx) -> Vec<Finding> {
     c.settings
@@ -46,6 +51,96 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
                 format!(
                     "chown {}:{} {s} && chmod {:04o} {s}; or change the declaration to match",
                     p.user, p.group, p.mode
+                ),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    for e in &c.settings.entries {
+        let Some(root_m) = c.state.mounts.at(&e.root) else {
+            continue;
+        };
+        if let EntryState::Bound = entry_state(c.state, e) {
+            continue;
+        }
+        if let Some(m) = c.state.mounts.at(&e.path)
+            && m.dev() != root_m.dev()
+        {
+            out.push(finding(
+                "binds-from-persistent",
+                Severity::Warning,
+                Some(&e.path),
+                format!(
+                    "{} is mounted from {} ({}), not from {}",
+                    e.path.display(),
+                    m.source,
+                    m.root.display(),
+                    e.source.display()
+                ),
+                format!(
+                    "unmount it and run `impermctl boot`, or remove {} from the config",
+                    e.path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+pub(super) fn replaced_files(c: &Ctx) -> Vec<Finding> {
+    crate::live::checks::method_warnings(c.settings)
+        .into_iter()
+        .map(|(p, msg, fix)| finding("replaced-files", Severity::Warning, Some(&p), msg, fix))
+        .collect()
+}
+
+/// The paths the vpsFree guide persists, and what is lost without each.
+const RECOMMENDED: &[(&str, Kind, &str)] = &[
+    (
+        "/etc/nixos",
+        Kind::Directory,
+        "your NixOS configuration (the flake in /etc/nixos) is lost at every reboot",
+    ),
+    (
+        "/var/log",
+        Kind::Directory,
+        "the journal and logs of every previous boot are lost",
+    ),
+    (
+        "/var/lib/nixos",
+        Kind::Directory,
+        "uid/gid assignments change between boots, so files in /persistent can end up owned by the wrong users",
+    ),
+    (
+        "/etc/machine-id",
+        Kind::File,
+        "the machine ID changes at every boot (journal history, DHCP client IDs and licences keyed on it break)",
+    ),
+];
+
+pub(super) fn recommended_paths(c: &Ctx) -> Vec<Finding> {
+    let root = c
+        .settings
+        .roots
+        .first()
+        .map(|r| r.path.clone())
+        .unwrap_or_else(|| "/persistent".into());
+    RECOMMENDED
+        .iter()
+        .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
+        .map(|(p, kind, lost)| {
+            let how = *kind;
+            finding(
+                "recommended-paths",
+                Severity::Warning,
+                Some(Path::new(p)),
+                format!("{p} is not persisted: {lost}"),
+                format!(
+                    "add it: {}",
+                    crate::group::suggest_nix(&root, Path::new(p), how)
                 ),
             )
         })
