@@ -266,8 +266,11 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
     // The previous run's records, looked up per entry (a scan per entry
     // made a rerun with thousands of entries quadratic).
-    let recorded: std::collections::HashSet<(&Path, How)> =
-        obs.previous.iter().map(|r| (r.path.as_path(), r.how)).collect();
+    let recorded: std::collections::HashSet<(&Path, How)> = obs
+        .previous
+        .iter()
+        .map(|r| (r.path.as_path(), r.how))
+        .collect();
     for e in &settings.entries {
         let before = |how| recorded.contains(&(e.path.as_path(), how));
         let what = match obs.entries.get(&e.path) {

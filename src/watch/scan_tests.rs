@@ -102,7 +102,11 @@ fn leaves_are_known_only_where_the_link_count_counts_subdirectories() {
         (false, 2, true),
         (false, 1, true),
     ] {
-        assert_eq!(must_read(known, nlink), read, "known {known}, nlink {nlink}");
+        assert_eq!(
+            must_read(known, nlink),
+            read,
+            "known {known}, nlink {nlink}"
+        );
     }
 }
 
@@ -152,13 +156,18 @@ fn the_start_up_walk_watches_every_directory_and_unwatches_other_filesystems() {
         let watched = Mutex::new(HashMap::new());
         let unwatched = Mutex::new(Vec::new());
         let watch = |p: PathBuf| {
-            let wd = ino.add_watch(&p, WatchFlags::CREATE | WatchFlags::ONLYDIR).ok()?;
+            let wd = ino
+                .add_watch(&p, WatchFlags::CREATE | WatchFlags::ONLYDIR)
+                .ok()?;
             watched.lock().unwrap().insert(wd, p);
             Some(wd)
         };
         let unwatch = |wd: i32| {
             ino.rm_watch(wd).unwrap();
-            unwatched.lock().unwrap().push(watched.lock().unwrap().remove(&wd));
+            unwatched
+                .lock()
+                .unwrap()
+                .push(watched.lock().unwrap().remove(&wd));
         };
         let n = walk_dirs_parallel(&scope, 2, &watch, &unwatch);
 
