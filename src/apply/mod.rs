@@ -4,7 +4,6 @@
 //! binds and the record for `state.json` is built.
 
 mod facts;
-mod ids;
 mod levels;
 mod links;
 mod live;
@@ -18,14 +17,14 @@ use anyhow::Context;
 use serde::Serialize;
 use tracing::{debug, error, warn};
 
+use crate::ids::Ids;
 pub use facts::{Handles, MountIndex, observe, probe_entry};
-pub use ids::Ids;
 
 use crate::config::{Entry, Kind, Settings};
 use crate::mountinfo::MountTable;
 use crate::plan::{Op, Plan, Step, What, Why};
 use crate::root::Root;
-use crate::state::{How, Recorded};
+use crate::state::{How, Pending, Recorded, WriterInfo};
 use crate::sys::utab::{self, UtabEntry};
 
 /// Mutable context of one apply run.
@@ -47,7 +46,7 @@ pub struct Cx<'a> {
 pub struct LiveOptions<'a> {
     /// The entries an earlier run left pending (their `since` is kept, and
     /// they are not warned about again).
-    pub previous_pending: &'a [crate::live::Pending],
+    pub previous_pending: &'a [Pending],
     /// An entry that would create something owned by a user or group that
     /// does not exist yet (created by the same activation) is skipped
     /// quietly (`deferred_owner`) instead of failing; the pass after
@@ -72,7 +71,7 @@ pub enum Outcome {
     /// Seeded, but not bound: processes write there (see `crate::live::pending`).
     Pending {
         /// The processes found writing.
-        writers: Vec<crate::live::WriterInfo>,
+        writers: Vec<WriterInfo>,
     },
     /// Nothing to do.
     Skipped(Why),
@@ -132,7 +131,7 @@ pub struct Applied {
     #[serde(skip)]
     pub record: Vec<Recorded>,
     /// Entries left pending (for `state.json`).
-    pub pending: Vec<crate::live::Pending>,
+    pub pending: Vec<Pending>,
 }
 
 /// Execute `plan`. `previous` is the record of the last run of this boot.
@@ -228,7 +227,7 @@ pub fn apply_with_pending(
                     warn!(path = %st.path.display(), "{msg}");
                     cx.warnings.push(msg);
                 }
-                pending.push(crate::live::Pending {
+                pending.push(Pending {
                     path: st.path.clone(),
                     kind: st.kind,
                     source: st.source.clone(),
@@ -313,7 +312,7 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn previous_pending(list: &[crate::live::Pending], path: &Path) -> Option<u64> {
+fn previous_pending(list: &[Pending], path: &Path) -> Option<u64> {
     list.iter().find(|p| p.path == path).map(|p| p.since)
 }
 

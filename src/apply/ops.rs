@@ -33,7 +33,11 @@ pub(super) fn ctx<T>(
     r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
 }
 
-fn perms_owner(ids: &mut super::Ids, root: &crate::root::Root, p: &Perms) -> io::Result<Owner> {
+fn perms_owner(
+    ids: &mut crate::ids::Ids,
+    root: &crate::root::Root,
+    p: &Perms,
+) -> io::Result<Owner> {
     ids.owner(root, p)
         .map_err(|e| io::Error::other(format!("{e:#}")))
 }

@@ -428,7 +428,7 @@ fn write_from_fd(
     sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
     tf.sync_all()?;
     if replace {
-        crate::sys::live::rename_replace(dir, &tmp, name)?;
+        crate::sys::fs::rename_replace(dir, &tmp, name)?;
     } else {
         sfs::rename_noreplace(dir, &tmp, name)?;
     }

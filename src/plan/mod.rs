@@ -9,15 +9,18 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Entry, FileMethod, Kind, Settings};
-use crate::live::plan::{plan_copy, plan_pending};
 use crate::state::{How, Recorded};
 
+mod copy;
 mod links;
 mod moved;
 mod refuse;
+mod render;
 
+use copy::{plan_copy, plan_pending};
 pub use moved::MovedFrom;
-pub use refuse::refuse_roots;
+pub use refuse::{Refused, refuse_roots, refused};
+pub use render::print_plan;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.
 pub const MACHINE_ID: &str = "/etc/machine-id";
@@ -261,12 +264,15 @@ impl Plan {
 /// Plan the boot.
 pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
+    // The previous run's records, looked up per entry (a scan per entry
+    // made a rerun with thousands of entries quadratic).
+    let recorded: std::collections::HashSet<(&Path, How)> = obs
+        .previous
+        .iter()
+        .map(|r| (r.path.as_path(), r.how))
+        .collect();
     for e in &settings.entries {
-        let before = |how| {
-            obs.previous
-                .iter()
-                .any(|r| r.path == e.path && r.how == how)
-        };
+        let before = |how| recorded.contains(&(e.path.as_path(), how));
         let what = match obs.entries.get(&e.path) {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
