@@ -186,7 +186,10 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     let human = read(p, "human");
     assert_eq!(read(p, "rc").trim(), "1");
     let lines: Vec<&str> = human.lines().collect();
-    assert!(lines[1].starts_with("found by: walking the root"), "{human}");
+    assert!(
+        lines[1].starts_with("found by: walking the root"),
+        "{human}"
+    );
     assert!(
         lines[2].contains("important") && lines[2].contains("ssh_host_ed25519_key"),
         "{human}"
