@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use crate::sys::copy::At;
 use crate::sys::meta::stat_at;
 use crate::sys::{dir, fs};
 
@@ -94,6 +95,16 @@ impl<'a> Pair<'a> {
             dst: name,
             rel,
         }
+    }
+
+    /// The source entry, by name.
+    fn src_at(&self) -> At<'a> {
+        At::Name(self.src_dir, self.src)
+    }
+
+    /// The copy's entry, by name.
+    fn dst_at(&self) -> At<'a> {
+        At::Name(self.dst_dir, self.dst)
     }
 }
 

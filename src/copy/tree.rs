@@ -103,7 +103,7 @@ impl<'a> Copier<'a> {
                     .with_context(|| format!("cannot read the link {}", self.src(rel)))?;
                 fs::symlink_at(OsStr::from_bytes(&target), at.dst_dir, at.dst)
                     .with_context(|| format!("cannot create {}", self.dst(rel)))?;
-                self.finish_named(at, m, false)?;
+                self.set_meta(at.src_at(), at.dst_at(), m, at.rel)?;
             }
             FileType::Fifo
             | FileType::Socket
@@ -120,7 +120,7 @@ impl<'a> Copier<'a> {
                     }
                     r => r.with_context(|| format!("cannot create {}", self.dst(rel)))?,
                 }
-                self.finish_named(at, m, true)?;
+                self.set_meta(at.src_at(), at.dst_at(), m, at.rel)?;
             }
             FileType::Unknown => bail!("{}: unknown file type", self.src(rel)),
         }
@@ -171,7 +171,7 @@ impl<'a> Copier<'a> {
                 self.entry(Pair::child(s.as_fd(), d.as_fd(), n, &child), &cm)?;
             }
         }
-        self.finish_fd(s.as_fd(), &sm, d.as_fd(), rel)
+        self.set_meta(At::Fd(s.as_fd()), At::Fd(d.as_fd()), &sm, rel)
     }
 
     fn file(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
@@ -185,7 +185,7 @@ impl<'a> Copier<'a> {
         // The metadata as it is after reading: what the copy now holds.
         let after = stat_fd(s.as_fd()).with_context(|| format!("cannot stat {}", self.src(rel)))?;
         self.stats.files += 1;
-        self.finish_fd(s.as_fd(), &after, d.as_fd(), rel)
+        self.set_meta(At::Fd(s.as_fd()), At::Fd(d.as_fd()), &after, rel)
     }
 
     fn data(
@@ -240,43 +240,31 @@ impl<'a> Copier<'a> {
         Ok(now)
     }
 
-    /// Owner, xattrs, mode, times and fsync, through open fds.
-    fn finish_fd(
-        &mut self,
-        s: BorrowedFd<'_>,
-        m: &Meta,
-        d: BorrowedFd<'_>,
-        rel: &Path,
-    ) -> anyhow::Result<()> {
+    /// Owner, xattrs, mode (not of a symlink), times, and (through an open
+    /// fd) fsync of the copy `d` of `s`.
+    fn set_meta(&mut self, s: At<'_>, d: At<'_>, m: &Meta, rel: &Path) -> anyhow::Result<()> {
         let path = self.dst(rel);
-        let ctx = || path.clone();
-        fs::chown_fd(d, m.uid, m.gid)
-            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
-        self.xattrs(At::Fd(s), At::Fd(d), rel)?;
-        fs::chmod_fd(d, m.perm).with_context(|| format!("cannot chmod {}", ctx()))?;
-        fs::set_times_fd(d, m.atime, m.mtime)
-            .with_context(|| format!("cannot set the times of {}", ctx()))?;
-        fs::fsync(d).with_context(|| format!("cannot fsync {}", ctx()))
-    }
-
-    /// Owner, xattrs, (mode,) times of something that cannot be opened.
-    fn finish_named(&mut self, at: Pair<'_>, m: &Meta, chmod: bool) -> anyhow::Result<()> {
-        let rel = at.rel;
-        let path = self.dst(rel);
-        let ctx = || path.clone();
-        fs::chown_at(at.dst_dir, at.dst, m.uid, m.gid)
-            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
-        self.xattrs(
-            At::Name(at.src_dir, at.src),
-            At::Name(at.dst_dir, at.dst),
-            rel,
-        )?;
-        if chmod {
-            fs::chmod_at(at.dst_dir, at.dst, m.perm)
-                .with_context(|| format!("cannot chmod {}", ctx()))?;
+        match d {
+            At::Fd(fd) => fs::chown_fd(fd, m.uid, m.gid),
+            At::Name(dir, n) => fs::chown_at(dir, n, m.uid, m.gid),
         }
-        fs::set_times_at(at.dst_dir, at.dst, m.atime, m.mtime)
-            .with_context(|| format!("cannot set the times of {}", ctx()))
+        .with_context(|| format!("cannot chown {path} to {}:{}", m.uid, m.gid))?;
+        self.xattrs(s, d, rel)?;
+        match d {
+            _ if m.file_type == FileType::Symlink => Ok(()),
+            At::Fd(fd) => fs::chmod_fd(fd, m.perm),
+            At::Name(dir, n) => fs::chmod_at(dir, n, m.perm),
+        }
+        .with_context(|| format!("cannot chmod {path}"))?;
+        match d {
+            At::Fd(fd) => fs::set_times_fd(fd, m.atime, m.mtime),
+            At::Name(dir, n) => fs::set_times_at(dir, n, m.atime, m.mtime),
+        }
+        .with_context(|| format!("cannot set the times of {path}"))?;
+        match d {
+            At::Fd(fd) => fs::fsync(fd).with_context(|| format!("cannot fsync {path}")),
+            At::Name(..) => Ok(()),
+        }
     }
 
     fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
