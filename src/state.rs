@@ -12,7 +12,7 @@ use crate::config::Kind;
 pub const KIND: &str = "BootState";
 
 /// How an entry is in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum How {
     /// Bind-mounted from its source.

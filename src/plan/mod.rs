@@ -28,12 +28,15 @@ pub const MACHINE_ID: &str = "/etc/machine-id";
 /// Plan the boot.
 pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
+    // The previous run's records, looked up per entry (a scan per entry
+    // made a rerun with thousands of entries quadratic).
+    let recorded: std::collections::HashSet<(&Path, How)> = obs
+        .previous
+        .iter()
+        .map(|r| (r.path.as_path(), r.how))
+        .collect();
     for e in &settings.entries {
-        let before = |how| {
-            obs.previous
-                .iter()
-                .any(|r| r.path == e.path && r.how == how)
-        };
+        let before = |how| recorded.contains(&(e.path.as_path(), how));
         let what = match obs.entries.get(&e.path) {
             _ if let Some(d) = settings.covered_by(e) => {
                 What::Skip(Why::Covered { by: d.path.clone() })
