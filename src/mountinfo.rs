@@ -182,7 +182,12 @@ fn parse_line(line: &[u8]) -> Result<Mount, String> {
     if fields.len() < sep + 3 {
         return Err("expected filesystem type, source and super options after ' - '".into());
     }
-    let text = |f: &[u8]| String::from_utf8_lossy(&unescape(f)).into_owned();
+    // One allocation per field (a table of thousands of binds is read a
+    // few times per `boot`).
+    let text = |f: &[u8]| {
+        String::from_utf8(unescape(f))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    };
     let num = |f: &[u8], what: &str| -> Result<u64, String> {
         std::str::from_utf8(f)
             .ok()
