@@ -141,12 +141,14 @@ impl MountTable {
 
     /// The table as seen from a root at `dir` (`--root`): mounts outside it
     /// are dropped and mount points become logical (`dir/x` → `/x`). The
-    /// mount containing `dir` itself becomes `/` when `dir` is not a mount point.
-    pub fn rebase(&self, dir: &Path) -> MountTable {
+    /// mount containing `dir` itself becomes `/` when `dir` is not a mount
+    /// point. Consumes the table: mounts move, none is copied (a table of
+    /// thousands of binds is rebased a few times per `boot`).
+    pub fn rebase(self, dir: &Path) -> MountTable {
         if dir == Path::new("/") {
-            return self.clone();
+            return self;
         }
-        let mut mounts = Vec::new();
+        let mut mounts = Vec::with_capacity(self.mounts.len());
         if !self.is_mount_point(dir)
             && let Some(c) = self.containing(dir)
         {
@@ -156,9 +158,8 @@ impl MountTable {
             m.mount_point = PathBuf::from("/");
             mounts.push(m);
         }
-        for m in &self.mounts {
+        for mut m in self.mounts {
             if let Ok(rel) = m.mount_point.strip_prefix(dir) {
-                let mut m = m.clone();
                 m.mount_point = Path::new("/").join(rel);
                 mounts.push(m);
             }
@@ -321,7 +322,7 @@ mod tests {
             "1 0 8:1 / / rw - ext4 /dev/vda rw\n2 1 0:5 /private /tmp/r rw - tmpfs ds.impermanence-abcdef rw\n3 2 0:6 /private /tmp/r/persistent rw - tmpfs ds rw\n4 1 0:7 / /other rw - tmpfs o rw\n",
         )
         .unwrap();
-        let r = t.rebase(Path::new("/tmp/r"));
+        let r = t.clone().rebase(Path::new("/tmp/r"));
         assert_eq!(r.root().unwrap().source, "ds.impermanence-abcdef");
         assert_eq!(r.at(Path::new("/persistent")).unwrap().source, "ds");
         assert!(r.at(Path::new("/other")).is_none());
