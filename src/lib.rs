@@ -53,6 +53,9 @@ pub mod services;
 pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
+/// Helpers of the unit tests.
+#[cfg(test)]
+mod testing;
 /// The one parallel, fd-relative tree walker, behind a small visitor interface.
 pub mod walk;
 /// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.

@@ -110,18 +110,6 @@ fn leaves_are_known_only_where_the_link_count_counts_subdirectories() {
     }
 }
 
-fn privileged() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
-        "privileged test run without root while IMPERMCTL_REQUIRE_PRIVILEGED is set"
-    );
-    eprintln!("skipped: needs root (mounts tmpfs)");
-    false
-}
-
 /// On tmpfs (leaves known, so leaves are watched without being read):
 /// every directory of the root's filesystem is watched, and a filesystem
 /// mounted below the root after the mount table was read is unwatched again.
@@ -131,7 +119,7 @@ fn the_start_up_walk_watches_every_directory_and_unwatches_other_filesystems() {
     use rustix::mount::{MountFlags, mount};
     use std::collections::HashMap;
     use std::sync::Mutex;
-    if !privileged() {
+    if !crate::testing::privileged("mounts tmpfs") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -37,6 +37,16 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run impermctl")
 }
 
+/// Run impermctl on the tree `root` (`--root`) with no config file (the
+/// built-in defaults) and `args`.
+pub fn run_at(root: &str, args: &[&str]) -> Output {
+    run(&[
+        &["--root", root, "--config", "/nonexistent/config.toml"],
+        args,
+    ]
+    .concat())
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -5,18 +5,16 @@
 
 use std::path::Path;
 
-use super::{Ctx, Finding, Severity, finding};
+use super::{Ctx, Found, found};
 use crate::config::Kind;
 use crate::layout::observe::{EntryState, entry_state};
 
-pub(super) fn covered_entries(c: &Ctx) -> Vec<Finding> {
+pub(super) fn covered_entries(c: &Ctx) -> Vec<Found> {
     c.settings
         .covered()
         .into_iter()
         .map(|(e, d)| {
-            finding(
-                "covered-entries",
-                Severity::Info,
+            found(
                 Some(&e.path),
                 format!(
                     "{} is redundant: it is inside the declared directory {}, whose bind already persists it (covered; impermctl does nothing for it)",
@@ -29,7 +27,7 @@ pub(super) fn covered_entries(c: &Ctx) -> Vec<Finding> {
         .collect()
 }
 
-pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
+pub(super) fn declared_perms(c: &Ctx) -> Vec<Found> {
     c.state
         .drift
         .iter()
@@ -37,9 +35,7 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
             let p = &d.declared;
             let s = d.source.display();
             let (u, g, m) = d.actual;
-            finding(
-                "declared-perms",
-                Severity::Warning,
+            found(
                 Some(&d.path),
                 format!(
                     "{} is declared {}:{} {:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
@@ -57,7 +53,7 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
         .collect()
 }
 
-pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
+pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for e in &c.settings.entries {
         let Some(root_m) = c.state.mounts.at(&e.root) else {
@@ -69,9 +65,7 @@ pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
         if let Some(m) = c.state.mounts.at(&e.path)
             && m.dev() != root_m.dev()
         {
-            out.push(finding(
-                "binds-from-persistent",
-                Severity::Warning,
+            out.push(found(
                 Some(&e.path),
                 format!(
                     "{} is mounted from {} ({}), not from {}",
@@ -90,10 +84,10 @@ pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Finding> {
     out
 }
 
-pub(super) fn replaced_files(c: &Ctx) -> Vec<Finding> {
+pub(super) fn replaced_files(c: &Ctx) -> Vec<Found> {
     crate::live::checks::method_warnings(c.settings)
         .into_iter()
-        .map(|(p, msg, fix)| finding("replaced-files", Severity::Warning, Some(&p), msg, fix))
+        .map(|(p, msg, fix)| found(Some(&p), msg, fix))
         .collect()
 }
 
@@ -121,7 +115,7 @@ const RECOMMENDED: &[(&str, Kind, &str)] = &[
     ),
 ];
 
-pub(super) fn recommended_paths(c: &Ctx) -> Vec<Finding> {
+pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
     let root = c
         .settings
         .roots
@@ -133,9 +127,7 @@ pub(super) fn recommended_paths(c: &Ctx) -> Vec<Finding> {
         .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
         .map(|(p, kind, lost)| {
             let how = *kind;
-            finding(
-                "recommended-paths",
-                Severity::Warning,
+            found(
                 Some(Path::new(p)),
                 format!("{p} is not persisted: {lost}"),
                 format!(

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Ctx, Finding, GUIDE, Severity, finding};
+use super::{Ctx, Found, GUIDE, found};
 use crate::config::EphemeralRoot;
 use crate::mountinfo::Mount;
 
@@ -39,7 +39,7 @@ fn suffixed<'a>(source: &'a str, marker: &str) -> Option<&'a str> {
     .then_some(base)
 }
 
-pub(super) fn rescue_mode(c: &Ctx) -> Vec<Finding> {
+pub(super) fn rescue_mode(c: &Ctx) -> Vec<Found> {
     let boot_name = c.root.and_then(|m| suffixed(&m.source, ".boot-"));
     let mnt_vps = c.state.mounts.is_mount_point(Path::new("/mnt/vps"));
     if boot_name.is_none() && !mnt_vps {
@@ -52,9 +52,7 @@ pub(super) fn rescue_mode(c: &Ctx) -> Vec<Finding> {
         (Some(b), false) => format!("the root is the rescue dataset of {b}"),
         _ => "the VPS's own root is mounted at /mnt/vps".into(),
     };
-    vec![finding(
-        "rescue-mode",
-        Severity::Warning,
+    vec![found(
         None,
         format!("rescue mode: {why}; impermanence is not active and impermctl mounts nothing"),
         format!(
@@ -63,11 +61,9 @@ pub(super) fn rescue_mode(c: &Ctx) -> Vec<Finding> {
     )]
 }
 
-pub(super) fn root_ephemeral(c: &Ctx) -> Vec<Finding> {
+pub(super) fn root_ephemeral(c: &Ctx) -> Vec<Found> {
     let Some(root) = c.root else {
-        return vec![finding(
-            "root-ephemeral",
-            Severity::Warning,
+        return vec![found(
             Some(Path::new("/")),
             "the mount table has no / line".into(),
             "check that /proc/self/mountinfo is readable".into(),
@@ -83,9 +79,7 @@ pub(super) fn root_ephemeral(c: &Ctx) -> Vec<Finding> {
     if ok {
         return vec![];
     }
-    vec![finding(
-        "root-ephemeral",
-        Severity::Warning,
+    vec![found(
         Some(Path::new("/")),
         format!(
             "/ ({} {}) is not an ephemeral root: the impermanence feature looks switched off, so nothing is discarded at reboot",
@@ -99,12 +93,10 @@ pub(super) fn root_ephemeral(c: &Ctx) -> Vec<Finding> {
     )]
 }
 
-pub(super) fn nix_separate(c: &Ctx) -> Vec<Finding> {
+pub(super) fn nix_separate(c: &Ctx) -> Vec<Found> {
     let nix = Path::new("/nix");
     let Some(m) = c.state.mounts.at(nix) else {
-        return vec![finding(
-            "nix-separate",
-            Severity::Warning,
+        return vec![found(
             Some(nix),
             "/nix is not a mount point: the Nix store lives on the root filesystem".into(),
             format!(
@@ -113,9 +105,7 @@ pub(super) fn nix_separate(c: &Ctx) -> Vec<Finding> {
         )];
     };
     if Some(m.dev()) == c.root.map(Mount::dev) {
-        return vec![finding(
-            "nix-separate",
-            Severity::Warning,
+        return vec![found(
             Some(nix),
             "/nix is mounted from the root filesystem".into(),
             "mount a separate filesystem at /nix".into(),
@@ -124,7 +114,7 @@ pub(super) fn nix_separate(c: &Ctx) -> Vec<Finding> {
     vec![]
 }
 
-pub(super) fn vpsfree_datasets(c: &Ctx) -> Vec<Finding> {
+pub(super) fn vpsfree_datasets(c: &Ctx) -> Vec<Found> {
     let Some(base) = c.base else { return vec![] };
     let mut out = vec![];
     let expect = [
@@ -140,9 +130,7 @@ pub(super) fn vpsfree_datasets(c: &Ctx) -> Vec<Finding> {
             continue;
         };
         if m.fstype == "zfs" && m.source != want {
-            out.push(finding(
-                "vpsfree-datasets",
-                Severity::Info,
+            out.push(found(
                 Some(p),
                 format!(
                     "{} comes from dataset {}, not {want} as on a standard vpsFree VPS",
@@ -156,7 +144,7 @@ pub(super) fn vpsfree_datasets(c: &Ctx) -> Vec<Finding> {
     out
 }
 
-pub(super) fn root_usage(c: &Ctx) -> Vec<Finding> {
+pub(super) fn root_usage(c: &Ctx) -> Vec<Found> {
     let Some(u) = c.state.root_usage else {
         return vec![];
     };
@@ -164,9 +152,7 @@ pub(super) fn root_usage(c: &Ctx) -> Vec<Finding> {
     if pct <= 80.0 {
         return vec![];
     }
-    vec![finding(
-        "root-usage",
-        Severity::Warning,
+    vec![found(
         Some(Path::new("/")),
         format!(
             "the root filesystem is {pct:.0}% full ({} of {} MiB); on vpsFree the root dataset has a 10 GiB quota",

@@ -61,7 +61,7 @@ pub struct Check {
     pub severity: Severity,
     /// One line: what it checks.
     pub description: &'static str,
-    run: fn(&Ctx) -> Vec<Finding>,
+    run: fn(&Ctx) -> Vec<Found>,
 }
 
 struct Ctx<'a> {
@@ -248,28 +248,35 @@ pub fn run_checks(state: &State, settings: &Settings, skip: &[String]) -> Verdic
             continue;
         }
         let found = (c.run)(&ctx);
-        debug_assert!(found.iter().all(|f| f.severity <= c.severity));
         if c.name == "rescue-mode" && !found.is_empty() {
             v.rescue = true;
         }
         v.ran.push(c.name);
-        v.findings.extend(found);
+        v.findings.extend(found.into_iter().map(|f| Finding {
+            check: c.name,
+            severity: f.milder.map_or(c.severity, |s| s.min(c.severity)),
+            path: f.path,
+            message: f.message,
+            remedy: f.remedy,
+        }));
     }
     v
 }
 
-fn finding(
-    check: &'static str,
-    severity: Severity,
-    path: Option<&Path>,
+/// What a check found; [`run_checks`] adds the check's name and severity.
+struct Found {
+    path: Option<PathBuf>,
     message: String,
     remedy: String,
-) -> Finding {
-    Finding {
-        check,
-        severity,
+    /// A severity milder than the check's (a finding is never worse).
+    milder: Option<Severity>,
+}
+
+fn found(path: Option<&Path>, message: String, remedy: String) -> Found {
+    Found {
         path: path.map(Path::to_path_buf),
         message,
         remedy,
+        milder: None,
     }
 }
