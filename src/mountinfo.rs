@@ -59,13 +59,24 @@ pub struct ParseError {
 }
 
 /// A parsed mount table, in kernel order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MountTable {
     mounts: Vec<Mount>,
     /// Mount point → index of the last mount there (lookups are hot: a
-    /// table with thousands of binds is checked against thousands of entries).
-    last_at: std::collections::HashMap<PathBuf, usize>,
+    /// table with thousands of binds is checked against thousands of
+    /// entries), built by the first lookup (a table read only to be
+    /// rebased never needs it).
+    last_at: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
 }
+
+/// Tables are equal when their mounts are (the index is derived).
+impl PartialEq for MountTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.mounts == other.mounts
+    }
+}
+
+impl Eq for MountTable {}
 
 impl MountTable {
     /// Parse mountinfo text.
@@ -89,12 +100,10 @@ impl MountTable {
     }
 
     fn new(mounts: Vec<Mount>) -> MountTable {
-        let last_at = mounts
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.mount_point.clone(), i))
-            .collect();
-        MountTable { mounts, last_at }
+        MountTable {
+            mounts,
+            last_at: std::sync::OnceLock::new(),
+        }
     }
 
     /// Read and parse a mountinfo file.
@@ -113,7 +122,12 @@ impl MountTable {
 
     /// The visible mount at exactly `mount_point` (the last one stacked there).
     pub fn at(&self, mount_point: &Path) -> Option<&Mount> {
-        self.last_at.get(mount_point).map(|&i| &self.mounts[i])
+        let index = self.last_at.get_or_init(|| {
+            (self.mounts.iter().enumerate())
+                .map(|(i, m)| (m.mount_point.clone(), i))
+                .collect()
+        });
+        index.get(mount_point).map(|&i| &self.mounts[i])
     }
 
     /// Is `path` a mount point?
@@ -235,6 +249,9 @@ fn path(field: &[u8]) -> PathBuf {
 
 /// Undo the kernel's octal escapes (`\NNN`, three octal digits, value ≤ 0o377).
 pub fn unescape(field: &[u8]) -> Vec<u8> {
+    if !field.contains(&b'\\') {
+        return field.to_vec();
+    }
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
