@@ -211,6 +211,19 @@ echo "escapes=$escapes"
     vps(&Layout::default(), &body)
 }
 
+/// `race`'s verdict: it ran and no trial let a user redirect root.
+#[track_caller]
+fn no_escape(what: &str, o: std::process::Output) {
+    eprintln!("{what} race: {}", val(&o, "trials"));
+    assert_code(&o, 0);
+    assert_eq!(
+        val(&o, "escapes"),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 const RACE_CONFIG: &str = r#"version = 1
 [[persistence]]
 path = "/persistent"
@@ -224,28 +237,15 @@ fn seeding_is_never_redirected_by_a_users_symlink_swaps() {
     let config = format!(
         "{RACE_CONFIG}[[persistence.directories]]\npath = \"/home/alice/.local/share/app\"\nuser = \"1000\"\ngroup = \"1000\"\nmode = \"0700\"\nparent = {{ user = \"1000\", group = \"1000\", mode = \"0755\" }}"
     );
-    let o = race("imp boot", &config, 500);
-    eprintln!("seeding race: {}", val(&o, "trials"));
-    assert_code(&o, 0);
-    assert_eq!(
-        val(&o, "escapes"),
-        "0",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    no_escape("seeding", race("imp boot", &config, 500));
 }
 
 /// Issue 14.1: the same swaps while root runs `persist`: ≥ 500 trials, no escape.
 #[test]
 fn persist_is_never_redirected_by_a_users_symlink_swaps() {
     require_root!();
-    let o = race("imp persist /home/alice/.local/share/app", RACE_CONFIG, 500);
-    eprintln!("persist race: {}", val(&o, "trials"));
-    assert_code(&o, 0);
-    assert_eq!(
-        val(&o, "escapes"),
-        "0",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    no_escape(
+        "persist",
+        race("imp persist /home/alice/.local/share/app", RACE_CONFIG, 500),
     );
 }
