@@ -60,8 +60,20 @@ mod tests {
     #[test]
     fn the_byte_order_is_paths_order() {
         let paths = [
-            "/", "/a", "/a b", "/a-b", "/a.b", "/a/b", "/a/b/c", "/a0", "/ab", "/b", "/\u{e9}",
-            "/a/\u{e9}", "/a/~", "/~",
+            "/",
+            "/a",
+            "/a b",
+            "/a-b",
+            "/a.b",
+            "/a/b",
+            "/a/b/c",
+            "/a0",
+            "/ab",
+            "/b",
+            "/\u{e9}",
+            "/a/\u{e9}",
+            "/a/~",
+            "/~",
         ];
         for a in paths {
             for b in paths {
