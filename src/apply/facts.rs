@@ -222,10 +222,9 @@ pub fn observe(
     previous: Vec<Recorded>,
 ) -> Observed {
     let idx = MountIndex::new(mounts);
-    let mut obs = Observed::default();
     // Collected, not inserted one by one: the entries come sorted, and a
     // bulk build skips thousands of `Path` comparisons.
-    obs.entries = settings
+    let entries = settings
         .entries
         .iter()
         .map(|e| {
@@ -243,6 +242,10 @@ pub fn observe(
             (e.path.clone(), f)
         })
         .collect();
+    let mut obs = Observed {
+        entries,
+        ..Observed::default()
+    };
     observe_moved(h, settings, &idx, &previous, &mut obs);
     let declared: std::collections::HashSet<&Path> =
         settings.entries.iter().map(|e| e.path.as_path()).collect();
