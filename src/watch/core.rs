@@ -54,6 +54,8 @@ pub struct Core {
     pub important: HashMap<PathBuf, String>,
     /// A rescan is running (its findings are held for the baseline).
     pub rescanning: bool,
+    /// Every path changed since `since`, for `diff` (`changes`).
+    pub changes: super::changes::Changes,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
@@ -77,6 +79,7 @@ impl Core {
             judge: None,
             important: HashMap::new(),
             rescanning: false,
+            changes: super::changes::Changes::default(),
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             pids: HashMap::new(),
@@ -96,6 +99,7 @@ impl Core {
         let Some(logical) = self.scope.logical(host) else {
             return;
         };
+        self.changes.note(&logical);
         let now = self.now();
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),

@@ -187,7 +187,11 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     assert_eq!(read(p, "rc").trim(), "1");
     let lines: Vec<&str> = human.lines().collect();
     assert!(
-        lines[1].contains("important") && lines[1].contains("ssh_host_ed25519_key"),
+        lines[1].starts_with("found by: walking the root"),
+        "{human}"
+    );
+    assert!(
+        lines[2].contains("important") && lines[2].contains("ssh_host_ed25519_key"),
         "{human}"
     );
     assert!(
