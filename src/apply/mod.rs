@@ -3,6 +3,7 @@
 //! others proceed. Afterwards utab gets the userspace options of the new
 //! binds and the record for `state.json` is built.
 
+mod dirs;
 mod facts;
 mod levels;
 mod links;
