@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::sys::copy::At;
+use crate::sys::fs::At;
 use crate::sys::meta::stat_at;
 use crate::sys::{dir, fs};
 

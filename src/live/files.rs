@@ -127,8 +127,8 @@ fn same_file(
         return Ok(false);
     }
     let (fa, fb) = (
-        crate::sys::copy::open_read_at(a_dir, a)?,
-        crate::sys::copy::open_read_at(b_dir, b)?,
+        crate::sys::fs::open_read_at(a_dir, a)?,
+        crate::sys::fs::open_read_at(b_dir, b)?,
     );
     let (mut fa, mut fb) = (std::fs::File::from(fa), std::fs::File::from(fb));
     let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
