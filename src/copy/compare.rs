@@ -218,7 +218,9 @@ fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     )))
 }
 
-fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
+/// Do the two files open for reading hold the same bytes (read to the end
+/// of both)?
+pub fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
     let (mut a, mut b) = (std::fs::File::from(a), std::fs::File::from(b));
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {

@@ -17,7 +17,7 @@ mod compare;
 mod remove;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure};
+pub use compare::{Differ, compare_trees, compare_trees_at, measure, same_bytes};
 
 /// What a copy did (also reported, as it goes, to a progress callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
