@@ -3,7 +3,7 @@
 
 use tracing::debug;
 
-use super::{Cx, Outcome, links, live, moved, ops};
+use super::{Cx, Outcome, dirs, links, live, moved, ops};
 use crate::config::Entry;
 use crate::plan::{Op, Step, What, Why};
 
@@ -56,13 +56,13 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
                 "{} is not in the config",
                 st.path.display()
             )),
-            (Op::CreateSource, Some(e)) => ops::create_source(cx, e).map(|()| outcome.clone()),
+            (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(|()| outcome.clone()),
             (Op::Seed, Some(e)) => {
                 seeded = true;
                 ops::seed(cx, e).map(|()| outcome.clone())
             }
             (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
-            (Op::CreateTarget, Some(e)) => ops::create_target(cx, e).map(|()| outcome.clone()),
+            (Op::CreateTarget, Some(e)) => dirs::create_target(cx, e).map(|()| outcome.clone()),
             (Op::Mount { options, hides }, Some(e)) => {
                 // Planned over an empty or missing target: it must still be empty.
                 let expect_empty = !*hides && !seeded && !detached;
