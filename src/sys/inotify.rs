@@ -43,6 +43,11 @@ impl Inotify {
         Ok(inotify::add_watch(self.fd.as_fd(), path, mask)?)
     }
 
+    /// `inotify_rm_watch(wd)`; the kernel then queues `IN_IGNORED` for it.
+    pub fn rm_watch(&self, wd: i32) -> io::Result<()> {
+        Ok(inotify::remove_watch(self.fd.as_fd(), wd)?)
+    }
+
     /// Call `each` for every queued event, reading until the queue is empty.
     /// `buf` is scratch space (256 KiB holds thousands of events).
     pub fn drain(

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod inotify;
 pub mod journal;
 pub mod judge;
+pub mod mute;
 pub mod report;
 pub mod scan;
 
