@@ -92,6 +92,37 @@ impl Backend {
             Backend::Fanotify(w) => w.drain(core),
         }
     }
+
+    /// Can reported groups and ignored directories be muted (`mute`)?
+    fn can_mute(&self) -> bool {
+        match self {
+            Backend::Inotify(_) => true,
+            Backend::Fanotify(w) => w.ignore_marks,
+        }
+    }
+
+    /// Unmute the groups whose reminder is due; refresh the muted ones'
+    /// counts when due (`every`), or now (`force`).
+    fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
+        match self {
+            Backend::Inotify(w) => w.unmute_due(core),
+            Backend::Fanotify(w) => w.unmute_due(core),
+        }
+        if force || core.refresh_due(every) {
+            let n = match self {
+                Backend::Inotify(w) => w.refresh(core),
+                Backend::Fanotify(w) => w.refresh(core),
+            };
+            tracing::debug!("refreshed the muted groups: {n} changed");
+        }
+    }
+
+    fn events(&self) -> u64 {
+        match self {
+            Backend::Inotify(w) => w.events,
+            Backend::Fanotify(w) => w.events,
+        }
+    }
 }
 
 /// Errors after which `auto` falls back from fanotify to inotify.
@@ -162,6 +193,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+    core.muting.enabled = backend.can_mute();
     core.judge = Some(judge::Judge::new(
         &opts.root,
         vec![opts.persist_root.clone()],
@@ -270,6 +302,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             }
             (info.unwatched, info.coverage) = coverage(&backend);
             core.release_held();
+            backend.muting(&mut core, opts.json_every, false);
             if let Some(s) = core.table.take_suppressed(core.now(), false) {
                 journal::suppressed(&s, opts.limits.per_minute);
             }
@@ -312,6 +345,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         &mut info,
         &mut last_overflow_warning,
     )?;
+    // What the kernel no longer told us about: counted by a walk.
+    backend.muting(&mut core, opts.json_every, true);
+    tracing::info!(
+        "{} events read from the kernel; {} directories muted",
+        backend.events(),
+        core.muting.dirs
+    );
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }
