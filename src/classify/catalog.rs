@@ -194,7 +194,14 @@ impl Pattern {
             return Below::Never;
         }
         let n = self.parts.len();
-        Below::All(xs[..n].iter().flat_map(|c| [&b"/"[..], c]).flatten().copied().collect())
+        Below::All(
+            xs[..n]
+                .iter()
+                .flat_map(|c| [&b"/"[..], c])
+                .flatten()
+                .copied()
+                .collect(),
+        )
     }
 }
 
@@ -228,8 +235,14 @@ mod tests {
     #[test]
     fn below_says_whether_a_pattern_can_match_under_a_directory() {
         let b = |pat: &str, dir: &str| Pattern::new(pat).below(dir.as_bytes());
-        assert_eq!(b("/var/lib/acme/**", "/var/lib/acme/x"), Below::All(b"/var/lib/acme".to_vec()));
-        assert_eq!(b("/var/lib/*/**", "/var/lib/foo/x"), Below::All(b"/var/lib/foo".to_vec()));
+        assert_eq!(
+            b("/var/lib/acme/**", "/var/lib/acme/x"),
+            Below::All(b"/var/lib/acme".to_vec())
+        );
+        assert_eq!(
+            b("/var/lib/*/**", "/var/lib/foo/x"),
+            Below::All(b"/var/lib/foo".to_vec())
+        );
         assert_eq!(b("/var/lib/acme/**", "/var/lib"), Below::Some);
         assert_eq!(b("/var/lib/acme/**", "/var/lib/other"), Below::Never);
         assert_eq!(b("/etc/machine-id", "/etc"), Below::Some);

@@ -252,7 +252,14 @@ impl FanotifyWatcher {
 
     /// Record a file's change seen in directory `handle`; mute the
     /// directory when the core says so.
-    fn record(&mut self, handle: Option<&[u8]>, path: &Path, change: Change, core: &mut Core, pid: Option<i32>) {
+    fn record(
+        &mut self,
+        handle: Option<&[u8]>,
+        path: &Path,
+        change: Change,
+        core: &mut Core,
+        pid: Option<i32>,
+    ) {
         let dir = path.parent().unwrap_or(path);
         if core.record_from(dir, path, change, pid) {
             self.mute_dir(handle, dir);

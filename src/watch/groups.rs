@@ -413,7 +413,9 @@ impl Table {
 
     /// A group's (files, bytes).
     pub fn counts(&self, group: &Path) -> (u64, u64) {
-        self.groups.get(group).map_or((0, 0), |g| (g.files, g.bytes))
+        self.groups
+            .get(group)
+            .map_or((0, 0), |g| (g.files, g.bytes))
     }
 
     /// Distinct paths remembered (by name or hash), for tests and benchmarks.

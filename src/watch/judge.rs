@@ -200,10 +200,12 @@ impl Judge {
     /// `/etc` directory (a file directly in it is its own group).
     pub fn uniform(&self, dir: &Path, group: &Path) -> bool {
         let below = |p: &PathBuf| p.starts_with(dir) && p != dir;
+        let shared_etc = group.starts_with("/etc") && dir == group;
+        let other_entries = self.cx.not_persisted.iter().any(|(p, _, _)| below(p))
+            || self.cx.state_dirs.iter().any(below);
         dir.starts_with(group)
-            && !(group.starts_with("/etc") && dir == group)
-            && !self.cx.not_persisted.iter().any(|(p, _, _)| below(p))
-            && !self.cx.state_dirs.iter().any(below)
+            && !shared_etc
+            && !other_entries
             && self
                 .classifier
                 .uniform_below(dir.as_os_str().as_bytes(), group.as_os_str().as_bytes())

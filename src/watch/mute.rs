@@ -154,7 +154,12 @@ impl Core {
     /// interval)?
     pub fn refresh_due(&self, every: Duration) -> bool {
         !self.muting.groups.is_empty()
-            && refresh_due(self.muting.last_refresh, self.muting.cost, self.now(), every)
+            && refresh_due(
+                self.muting.last_refresh,
+                self.muting.cost,
+                self.now(),
+                every,
+            )
     }
 
     /// Count every muted group again by a walk; `on_dir` sees each
@@ -181,7 +186,10 @@ impl Core {
         let since = self.since;
         let before = self.table.forget_counts(group);
         let last = self.table.get(group).map(|g| g.last_seen);
-        let host = self.scope.root.join(group.strip_prefix("/").unwrap_or(group));
+        let host = self
+            .scope
+            .root
+            .join(group.strip_prefix("/").unwrap_or(group));
         let scope = self.scope.clone();
         let mut newest = None;
         let _ = super::scan::walk(&scope, &host, true, &mut |v| {
@@ -196,7 +204,14 @@ impl Core {
                     if m.dev == scope.dev && ct >= since {
                         newest = newest.max(Some(ct));
                         let size = Some(m.size);
-                        self.record(p, Change::Write { size, created: true }, None);
+                        self.record(
+                            p,
+                            Change::Write {
+                                size,
+                                created: true,
+                            },
+                            None,
+                        );
                     }
                 }
             }

@@ -75,5 +75,8 @@ fn groups_are_unmuted_when_their_reminder_is_due() {
     m.insert(PathBuf::from("/a"), 5 * MIN);
     m.insert(PathBuf::from("/c"), 20 * MIN);
     assert!(due(&m, 4 * MIN).is_empty());
-    assert_eq!(due(&m, 10 * MIN), [PathBuf::from("/a"), PathBuf::from("/b")]);
+    assert_eq!(
+        due(&m, 10 * MIN),
+        [PathBuf::from("/a"), PathBuf::from("/b")]
+    );
 }
