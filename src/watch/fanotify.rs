@@ -300,7 +300,8 @@ impl FanotifyWatcher {
             if m & sys::FAN_MOVED_TO != 0 {
                 self.arrived(&path, true, core, pid);
             } else if m & sys::FAN_CREATE != 0 {
-                core.record(&path, Change::Dir, pid);
+                // A directory made in a reported group mutes its parent.
+                self.record(ev.dir, &path, Change::Dir, core, pid);
                 // A new directory in a muted group: muted before its
                 // first file.
                 if self.ignore_marks && core.muted_dir(&path) {
@@ -372,15 +373,14 @@ impl FanotifyWatcher {
                     }
                 }
                 Visit::File(p) => {
+                    // Through `record_from`: a file that reports its group
+                    // mutes it (`mute_fresh` marks its directories).
                     let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    core.record(
-                        p,
-                        Change::Write {
-                            size,
-                            created: true,
-                        },
-                        None,
-                    );
+                    let change = Change::Write {
+                        size,
+                        created: true,
+                    };
+                    core.record_from(p.parent().unwrap_or(p), p, change, None);
                 }
             }
             Ok(true)

@@ -323,7 +323,11 @@ impl InotifyWatcher {
                 {
                     self.rename_prefix(&old, &path);
                 }
-                core.record(&path, Change::Dir, None);
+                // A directory made in a reported group mutes its parent.
+                let parent = path.parent().unwrap_or(&path);
+                if core.record_from(parent, &path, Change::Dir, None) {
+                    self.mute_wd(ev.wd);
+                }
                 self.catch_up(&path, core);
             }
             return false;
@@ -379,15 +383,14 @@ impl InotifyWatcher {
                     }
                 }
                 Visit::File(p) => {
+                    // Through `record_from`: a file that reports its group
+                    // mutes it (its watches go at the end of the drain).
                     let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    core.record(
-                        p,
-                        Change::Write {
-                            size,
-                            created: true,
-                        },
-                        None,
-                    );
+                    let change = Change::Write {
+                        size,
+                        created: true,
+                    };
+                    core.record_from(p.parent().unwrap_or(p), p, change, None);
                 }
             }
             Ok(true)
