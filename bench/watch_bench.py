@@ -76,10 +76,20 @@ def start_inotifywait_ready():
     return p, time.monotonic() - t0
 
 
-def writer(target="b"):
+def writer(target="b", cpu=False):
+    """The writer's files/s by the wall clock (with cpu: also per second of
+    its own CPU time)."""
     os.makedirs(os.path.join(R, target), exist_ok=True)
     out = subprocess.run([WRITER, os.path.join(R, target), str(M), str(N)], capture_output=True, check=True)
-    return float(out.stdout)
+    wall, per_cpu = (float(x) for x in out.stdout.split())
+    return (wall, per_cpu) if cpu else wall
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def med(xs):
@@ -157,12 +167,14 @@ def one_run(name, variant):
     if variant is None:
         if pre:
             os.makedirs(os.path.join(R, target)); open(os.path.join(R, target, "warm"), "w").write("x")
-        return writer(target), None
+        return writer(target, cpu=True), None
     label, binary, backend = variant
     p, _ = start_impermctl(backend, binary)
     if pre:
         warm(target)
-    speed = writer(target)
+    c0 = cpu_seconds(p.pid)
+    speed = writer(target, cpu=True)
+    watcher_cpu = cpu_seconds(p.pid) - c0
     time.sleep(2.5)
     hwm = status(p.pid)["VmHWM"]
     w = stop_impermctl(p)
@@ -175,28 +187,32 @@ def one_run(name, variant):
     if os.environ.get("DEBUG"):
         print("    ", label, name, "overflows", w["overflows"], "events", events,
               [(x["path"], x["files"]) for x in w["groups"]])
-    return speed, (recall, hwm, events)
+    return speed, (recall, hwm, events, watcher_cpu)
 
 
 def b2():
     print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
           f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
     for name, (target, _, desc) in WORKLOADS.items():
-        base, res = [], {v[0]: ([], [], [], []) for v in variants()}
+        base, res = [], {v[0]: ([], [], [], [], [], []) for v in variants()}
         for _ in range(RUNS):
             base.append(one_run(name, None)[0])
             for v in variants():
-                speed, (recall, hwm, events) = one_run(name, v)
+                (wall, per_cpu), (recall, hwm, events, wcpu) = one_run(name, v)
                 r = res[v[0]]
-                r[0].append(speed); r[1].append(recall); r[2].append(hwm); r[3].append(events or 0)
-        baseline = med(base)
+                for i, x in enumerate((wall, per_cpu, recall, hwm, events or 0, wcpu)):
+                    r[i].append(x)
+        bw, bc = med([b[0] for b in base]), med([b[1] for b in base])
+        if name == "burst":
+            _BURST.append(bw)
         print(f"  B2 {name} ({desc}, /{target})")
-        print(f"    no watcher            {baseline:9.0f} files/s")
-        for label, (speeds, recall, hwm, events) in res.items():
-            s = med(speeds)
+        print(f"    {'':<21} {'wall files/s':>12} {'ratio':>6} {'CPU files/s':>12} {'ratio':>6}  (load {os.getloadavg()[0]:.1f})")
+        print(f"    {'no watcher':<21} {bw:12.0f} {1:6.2f} {bc:12.0f} {1:6.2f}")
+        for label, (wall, per_cpu, recall, hwm, events, wcpu) in res.items():
             what = "no group under /tmp" if name == "ignored" else "recall"
-            print(f"    {label:<21} {s:9.0f} files/s  {s / baseline:.2f}x  {what} {min(recall) * 100:.3f}% (worst run)  "
-                  f"events read {med(events):,.0f}  VmHWM {med(hwm):.1f} MiB")
+            print(f"    {label:<21} {med(wall):12.0f} {med(wall) / bw:6.2f} {med(per_cpu):12.0f} {med(per_cpu) / bc:6.2f}  "
+                  f"{what} {min(recall) * 100:.3f}% (worst)  events {med(events):,.0f}  "
+                  f"watcher CPU {med(wcpu) * 1000:.0f} ms  VmHWM {med(hwm):.1f} MiB")
     if os.environ.get("SKIP_ANCHORS"):
         return
     speeds, recall = [], []
@@ -233,8 +249,8 @@ _BURST = []
 
 def baseline_burst():
     if not _BURST:
-        _BURST.extend(one_run("burst", None)[0] for _ in range(RUNS))
-    return med(_BURST)
+        _BURST.append(med([one_run("burst", None)[0][0] for _ in range(RUNS)]))
+    return _BURST[0]
 
 
 if __name__ == "__main__":

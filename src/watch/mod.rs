@@ -287,6 +287,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             if sig != Some(Signal::SIGHUP) {
                 break;
             }
+            // SIGHUP: count the muted groups and rewrite watch.json now.
+            backend.muting(&mut core, opts.json_every, true);
             last_json = Instant::now() - opts.json_every;
         }
         if Instant::now() >= next_tick {

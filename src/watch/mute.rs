@@ -63,11 +63,15 @@ pub fn mute_dir(
     s.own_slot && s.reported_until.is_some_and(|t| now < t) && uniform()
 }
 
+/// Background refreshes are at least this far apart (a burst into a group
+/// just reported is not slowed by walking it).
+pub const REFRESH_MIN: Duration = Duration::from_secs(5);
+
 /// Is a refresh of the muted groups due? At most every `every` (the
-/// `watch.json` interval), and at most 2% of the time (50× what the last
-/// refresh took).
+/// `watch.json` interval) or [`REFRESH_MIN`], and at most 2% of the time
+/// (50× what the last refresh took).
 pub fn refresh_due(last: Option<Duration>, cost: Duration, now: Duration, every: Duration) -> bool {
-    last.is_none_or(|l| now.saturating_sub(l) >= every.max(cost * 50))
+    last.is_none_or(|l| now.saturating_sub(l) >= every.max(REFRESH_MIN).max(cost * 50))
 }
 
 /// Groups whose reminder is due at `now` (to unmute), sorted.

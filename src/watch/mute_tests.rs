@@ -58,7 +58,11 @@ fn refreshes_take_at_most_two_percent_of_the_time() {
     let cases = [
         (None, ms(0), s(0), s(3), true),
         (Some(s(10)), ms(1), s(12), s(3), false),
-        (Some(s(10)), ms(1), s(13), s(3), true),
+        // Never within 5 s of the last one.
+        (Some(s(10)), ms(1), s(13), s(3), false),
+        (Some(s(10)), ms(1), s(15), s(3), true),
+        (Some(s(10)), ms(1), s(21), s(11), true),
+        (Some(s(10)), ms(1), s(20), s(11), false),
         // A 200 ms walk: not again within 10 s.
         (Some(s(10)), ms(200), s(19), s(3), false),
         (Some(s(10)), ms(200), s(20), s(3), true),
