@@ -176,6 +176,9 @@ pub struct Table {
     /// Groups an earlier instance of the daemon already warned about:
     /// their first write here spends no warning token (it prints nothing).
     announced: HashSet<PathBuf>,
+    /// Count only, never decide to warn (a muted group counted again by a
+    /// walk: nothing was written by that).
+    pub counting_only: bool,
 }
 
 impl Table {
@@ -193,6 +196,7 @@ impl Table {
             window_start: None,
             per_area: HashMap::new(),
             announced: HashSet::new(),
+            counting_only: false,
         }
     }
 
@@ -300,6 +304,9 @@ impl Table {
     }
 
     fn decide(&mut self, group: &Path, now: Duration) -> Decision {
+        if self.counting_only {
+            return Decision::Quiet;
+        }
         let g = self.groups.get_mut(group).expect("group just recorded");
         let due = match g.warned_at {
             None => true,

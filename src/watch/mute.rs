@@ -196,6 +196,8 @@ impl Core {
             .join(group.strip_prefix("/").unwrap_or(group));
         let scope = self.scope.clone();
         let mut newest = None;
+        // What the walk finds was counted or reported already: no warning.
+        self.table.counting_only = true;
         let _ = super::scan::walk(&scope, &host, true, &mut |v| {
             match v {
                 super::scan::Visit::Dir(p) => on_dir(p, self.muted_dir(p)),
@@ -221,6 +223,7 @@ impl Core {
             }
             Ok(true)
         });
+        self.table.counting_only = false;
         // The last write is the newest change found, not the walk's time.
         if let (Some(last), Some(g)) = (last, self.table.get_mut(group)) {
             let found = newest
