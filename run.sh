@@ -32,8 +32,20 @@ install_deps() {
   sysctl -q -w fs.inotify.max_user_instances=1024 fs.inotify.max_user_watches=1048576 >/dev/null 2>&1 || true
 }
 
+# A clean build of the suite needs ~1 GB in target/, the system tests ~2 GB more
+# (nspawn images, journals). The linker dies with SIGBUS when the disk fills
+# under it, which reads like a toolchain bug; say it plainly first.
+check_disk() {
+  local free_kib
+  free_kib=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ "${free_kib:-0}" -lt $((3 * 1024 * 1024)) ]; then
+    echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR==2 {print $6}'); the build and system tests need ~3 GiB" >&2
+  fi
+}
+
 run_tests() {
   need_root test
+  check_disk
   install_deps
   log "cargo fmt --check"
   cargo fmt --check

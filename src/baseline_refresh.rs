@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 
-use crate::baseline::{Baseline, Rec, encode};
+use crate::baseline::{Baseline, Rec, encode_with};
 use crate::config::Settings;
 use crate::root::Root;
 
@@ -96,7 +96,26 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
     } else {
         w
     };
-    let current = crate::baseline::capture(root, settings)?;
+    let crate::baseline::Captured {
+        entries: current,
+        origin,
+        mounts,
+    } = crate::baseline::capture_framed(root, settings)?;
+    // Records kept from the previous baseline are as old as its origin;
+    // the mount points either walk left out are both remembered.
+    let (origin, mounts) = match &prev {
+        None => (Some(origin), mounts),
+        Some(p) => (
+            p.origin.map(|o| o.min(origin)),
+            p.mounts
+                .iter()
+                .chain(&mounts)
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        ),
+    };
     let lookup = |p: &[u8]| prev.as_ref().and_then(|b| b.get(p));
     let (mut entries, adopted) = merge(current, &lookup, w);
     let now = std::time::SystemTime::now()
@@ -107,7 +126,8 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
     let file = root.baseline_file();
     crate::baseline::warn_unencodable(&entries);
     // Root-only: it names files in every user's home.
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
+    let bytes = encode_with(now, origin, &mounts, &mut entries);
+    crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(Refreshed {
         entries: n,

@@ -25,6 +25,8 @@ pub mod exit;
 pub mod group;
 /// Sizes, counts, plurals and times for people: one function each.
 pub mod human;
+/// User and group names → ids, on the live root (NSS) or a `--root` tree.
+pub mod ids;
 /// Observed layout (mounts, filesystems) and the registry of named checks.
 pub mod layout;
 /// Live changes without loss: `method = "copy"` files, entries left
@@ -51,6 +53,9 @@ pub mod services;
 pub mod state;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
+/// Helpers of the unit tests.
+#[cfg(test)]
+mod testing;
 /// The one parallel, fd-relative tree walker, behind a small visitor interface.
 pub mod walk;
 /// The watcher daemon: backends, grouping, rate limits, journal, D-Bus.

@@ -12,7 +12,7 @@ use crate::config::Kind;
 pub const KIND: &str = "BootState";
 
 /// How an entry is in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum How {
     /// Bind-mounted from its source.
@@ -94,7 +94,50 @@ pub struct BootState {
     /// Entries seeded but left unbound because processes were writing
     /// there (their `how` in `entries` is `pending`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending: Vec<crate::live::Pending>,
+    pub pending: Vec<Pending>,
+}
+
+/// A process found writing below an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterInfo {
+    /// Process id.
+    pub pid: u32,
+    /// `/proc/PID/comm`.
+    pub comm: String,
+    /// Its systemd unit, when it runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The file it holds open for writing (logical path).
+    pub file: PathBuf,
+}
+
+impl std::fmt::Display for WriterInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.comm, self.pid)?;
+        if let Some(u) = &self.unit {
+            write!(f, " in {u}")?;
+        }
+        write!(f, " writing {}", self.file.display())
+    }
+}
+
+/// One pending entry (in `state.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The live path (logical).
+    pub path: PathBuf,
+    /// Directory or file.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// Its persistent source (logical), seeded when it became pending.
+    pub source: PathBuf,
+    /// The writers seen then.
+    pub writers: Vec<WriterInfo>,
+    /// When it became pending (seconds since the epoch).
+    pub since: u64,
+    /// When the shutdown sync last saved the live data over the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<u64>,
 }
 
 /// Fill in the mount ID of every bound record from the live mount table

@@ -225,19 +225,11 @@ pub fn observe(
     let mut obs = Observed::default();
     for e in &settings.entries {
         let mounted = idx.mounted(&e.path, &e.source);
-        if mounted != Mounted::No {
-            let (target, source) = (Node::Unprobed, Node::Unprobed);
-            obs.entries.insert(
-                e.path.clone(),
-                Facts {
-                    target,
-                    source,
-                    mounted,
-                },
-            );
-            continue;
-        }
-        let (target, source) = probe_entry(h, e);
+        let (target, source) = if mounted == Mounted::No {
+            probe_entry(h, e)
+        } else {
+            (Node::Unprobed, Node::Unprobed)
+        };
         obs.entries.insert(
             e.path.clone(),
             Facts {

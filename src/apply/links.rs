@@ -15,8 +15,9 @@ use rustix::fs::{FileType, OFlags, RenameFlags};
 use tracing::info;
 
 use super::Cx;
+use super::dirs::{ensure_source_dir, ensure_target_dir};
 use super::facts::rel;
-use super::ops::{ctx, ensure_source_dir, ensure_target_dir, parent_of, srel};
+use super::ops::{DIR, ctx, parent_of, srel};
 use crate::config::Entry;
 use crate::sys::fs;
 use crate::sys::meta::stat_at;
@@ -69,12 +70,7 @@ fn place_link(
 pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let (tparent, tname) = fs::split(rel(&e.path))?;
-    let tdir = ctx(
-        fs::open_beneath(rfd, tparent, OFlags::PATH | OFlags::DIRECTORY),
-        rfd,
-        tparent,
-        &e.path,
-    )?;
+    let tdir = ctx(fs::open_beneath(rfd, tparent, DIR), rfd, tparent, &e.path)?;
     let (text, uid, gid) = read_link(tdir.as_fd(), tname, &e.path)?;
     let sparent = parent_of(srel(e));
     ensure_source_dir(cx, e, sparent, false)?;
@@ -125,12 +121,7 @@ pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (tparent, tname) = fs::split(rel(&e.path))?;
     ensure_target_dir(cx, e, tparent, false)?;
     let rfd = cx.h.root.as_fd();
-    let tdir = ctx(
-        fs::open_beneath(rfd, tparent, OFlags::PATH | OFlags::DIRECTORY),
-        rfd,
-        tparent,
-        &e.path,
-    )?;
+    let tdir = ctx(fs::open_beneath(rfd, tparent, DIR), rfd, tparent, &e.path)?;
     place_link(tdir.as_fd(), tname, &text, (uid, gid), false).map_err(|err| {
         if err.kind() == std::io::ErrorKind::AlreadyExists {
             anyhow::anyhow!("{} appeared while planning; left alone", e.path.display())

@@ -11,8 +11,9 @@ use tracing::{info, warn};
 use super::facts::rel;
 use super::{Cx, Outcome, ops};
 use crate::config::{Entry, Kind};
+use crate::live as lv;
 use crate::live::reconcile::{self, Snapshot};
-use crate::live::{self as lv, WriterInfo};
+use crate::state::{Pending, WriterInfo};
 use crate::sys::fs;
 
 /// What a seed step needs to bind safely: the writers seen before seeding,
@@ -121,7 +122,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
         info!(path = %e.path.display(), "{} is still pending: written by {}", e.path.display(), list.join(", "));
         return Ok(Outcome::Pending { writers });
     }
-    let p = lv::Pending {
+    let p = Pending {
         path: e.path.clone(),
         kind: e.kind,
         source: e.source.clone(),

@@ -10,8 +10,9 @@ use rustix::fs::{FileType, OFlags};
 use tracing::info;
 
 use super::Cx;
+use super::dirs::ensure_source_dir;
 use super::facts::rel;
-use super::ops::{ctx, ensure_source_dir, parent_of, srel};
+use super::ops::{ctx, parent_of, srel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
 use crate::sys::meta::stat_at;

@@ -4,16 +4,16 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use rustix::fs::{FileType, OFlags};
 use tracing::{info, warn};
 
 use super::Cx;
+use super::dirs::{ensure_source_dir, ensure_target_dir};
 use super::facts::{explain, rel};
-use super::levels::{level_perms, system_perms};
-use crate::config::{Entry, Kind, Perms};
+use crate::config::{Entry, Kind};
 use crate::copy::End;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
@@ -21,7 +21,7 @@ use crate::sys::meta::{stat_at, stat_fd};
 use crate::sys::mount;
 
 /// An `O_PATH` directory handle.
-const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
+pub(super) const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
 
 /// Turn an I/O error on `rel` beneath `dir` into a clear message.
 pub(super) fn ctx<T>(
@@ -33,118 +33,13 @@ pub(super) fn ctx<T>(
     r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
 }
 
-fn perms_owner(ids: &mut super::Ids, root: &crate::root::Root, p: &Perms) -> io::Result<Owner> {
-    ids.owner(root, p)
-        .map_err(|e| io::Error::other(format!("{e:#}")))
-}
-
 /// The source relative to its persistence root.
 pub(super) fn srel(e: &Entry) -> &Path {
     e.source.strip_prefix(&e.root).unwrap_or(&e.source)
 }
 
-/// Make sure the directory `rel` beneath the persistence root exists; created
-/// levels get the entry's perms (the last, when `leaf`) or the parent perms.
-pub(super) fn ensure_source_dir(
-    cx: &mut Cx,
-    e: &Entry,
-    dir: &Path,
-    leaf: bool,
-) -> anyhow::Result<()> {
-    let h = cx.h;
-    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let n = dir.components().count();
-    let (ids, root) = (&mut cx.ids, cx.root);
-    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
-    let mut owner = |i: usize| {
-        let p = level_perms(e, &levels[n - 1 - i], leaf && i + 1 == n);
-        perms_owner(ids, root, &p)
-    };
-    let shown = e.root.join(dir);
-    let (_, created) = ctx(dir::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
-    for c in created {
-        info!(path = %e.root.join(&c).display(), "created persistent directory");
-    }
-    Ok(())
-}
-
-/// Create missing directories of `dir` on the ephemeral root; each created
-/// level gets the conventional perms of a system directory (see `levels`),
-/// else copies owner and mode from its persistent counterpart when that
-/// exists (as impermanence does), else gets the declared perms.
-pub(super) fn ensure_target_dir(
-    cx: &mut Cx,
-    e: &Entry,
-    dir: &Path,
-    leaf: bool,
-) -> anyhow::Result<()> {
-    let h = cx.h;
-    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let n = dir.components().count();
-    let (ids, root) = (&mut cx.ids, cx.root);
-    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
-    let mut owner = |i: usize| {
-        let prefix = &levels[n - 1 - i];
-        // Conventional system directories first: a drifted persistent copy
-        // never makes /var/lib or /var/lib/private world-readable or closed.
-        if !(leaf && i + 1 == n)
-            && let Some(p) = system_perms(&Path::new("/").join(prefix))
-        {
-            return perms_owner(ids, root, &p);
-        }
-        if let Ok(Some(m)) = fs::lstat_beneath(pfd, prefix)
-            && m.is_dir()
-        {
-            return Ok(Owner {
-                uid: m.uid,
-                gid: m.gid,
-                mode: m.perm,
-            });
-        }
-        let p = level_perms(e, prefix, leaf && i + 1 == n);
-        perms_owner(ids, root, &p)
-    };
-    let rfd = h.root.as_fd();
-    let shown = Path::new("/").join(dir);
-    ctx(dir::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
-    Ok(())
-}
-
 pub(super) fn parent_of(p: &Path) -> &Path {
     p.parent().unwrap_or(Path::new(""))
-}
-
-pub(super) fn create_source(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    match e.kind {
-        Kind::Directory => ensure_source_dir(cx, e, srel(e), true),
-        Kind::File => ensure_source_dir(cx, e, parent_of(srel(e)), false),
-    }
-}
-
-pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let trel = rel(&e.path);
-    if e.kind == Kind::Directory {
-        return ensure_target_dir(cx, e, trel, true);
-    }
-    let (parent, name) = fs::split(trel)?;
-    ensure_target_dir(cx, e, parent, false)?;
-    let rfd = cx.h.root.as_fd();
-    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let o = match fs::lstat_beneath(pfd, srel(e)) {
-        Ok(Some(m)) => Owner {
-            uid: m.uid,
-            gid: m.gid,
-            mode: m.perm,
-        },
-        _ => Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        },
-    };
-    fs::create_file_at(dfd.as_fd(), name, o)
-        .with_context(|| format!("cannot create the empty file {}", e.path.display()))
 }
 
 pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {

@@ -2,7 +2,11 @@
 //! lookups in it.
 //!
 //! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
-//! version (1), `i64` creation time (Unix seconds), `u64` directory count,
+//! version (2), `i64` creation time (Unix seconds), the origin (`i64`
+//! seconds, `i64::MIN` when unknown, `u32` nanoseconds: no record was taken
+//! before it), the mount points pruned by the walks that took the records
+//! (`u32` count, each `u16` length and the logical path), `u64` directory
+//! count,
 //! then per directory: `u16` path length, its logical path, `u32` entry
 //! count, `u32` byte length of its entries, the entries in the order the
 //! directory listed them (`u8` type, `u16` name length, the name, `u64`
@@ -15,6 +19,7 @@
 //! errors, never a panic). A lookup is one hash of the directory, then
 //! usually a single compare (directories list in a stable order, so the
 //! next entry is the expected one), else a binary search by name.
+//! Version 1 (no origin, no mount points) is still read.
 
 use std::collections::HashMap;
 
@@ -24,7 +29,7 @@ use crate::sys::meta::Kind;
 use crate::walk::parent;
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes of an entry after its name.
 const FIXED: usize = 8 + 8 + 12 + 12;
 
@@ -60,6 +65,15 @@ struct Loc {
 pub struct Baseline {
     /// When it was taken (Unix seconds).
     pub created: i64,
+    /// No record was taken before this time (Unix seconds, nanoseconds):
+    /// what differs from the baseline changed at or after it. `None` in a
+    /// version 1 file. The watcher's list of changes stands in for a walk
+    /// only when it covers this time (`diff::fast`).
+    pub origin: Option<(i64, u32)>,
+    /// Logical mount points the walks that took the records left out
+    /// (their union across retakes): unmounting one reveals entries no
+    /// event announces.
+    pub mounts: Vec<Vec<u8>>,
     data: Vec<u8>,
     dirs: HashMap<Vec<u8>, Loc>,
     entries: usize,
@@ -196,10 +210,23 @@ impl Baseline {
             bail!("not an impermctl baseline (bad magic)");
         }
         let version = u32::from_le_bytes(r.array()?);
-        if version != VERSION {
-            bail!("baseline version {version}, this impermctl reads version {VERSION}");
+        if version != VERSION && version != 1 {
+            bail!("baseline version {version}, this impermctl reads versions 1 and {VERSION}");
         }
         let created = i64::from_le_bytes(r.array()?);
+        let (mut origin, mut mounts) = (None, Vec::new());
+        if version >= 2 {
+            let s = i64::from_le_bytes(r.array()?);
+            let ns = u32::from_le_bytes(r.array()?);
+            if s != i64::MIN {
+                origin = Some((s, ns.min(999_999_999)));
+            }
+            let n = u32::from_le_bytes(r.array()?);
+            for _ in 0..n {
+                let len = u16::from_le_bytes(r.array()?) as usize;
+                mounts.push(r.take(len)?.to_vec());
+            }
+        }
         let ndirs = u64::from_le_bytes(r.array()?);
         if data.len() > u32::MAX as usize {
             bail!("baseline larger than 4 GiB");
@@ -238,11 +265,29 @@ impl Baseline {
         }
         Ok(Baseline {
             created,
+            origin,
+            mounts,
             data,
             dirs,
             entries,
         })
     }
+}
+
+/// The origin in the first bytes of a baseline file (version 2 and
+/// later; `None` for version 1, an unknown origin or other bytes).
+pub fn origin_in(head: &[u8]) -> Option<(i64, u32)> {
+    let mut r = Reader { b: head, pos: 0 };
+    if r.take(MAGIC.len()).ok()? != MAGIC {
+        return None;
+    }
+    if u32::from_le_bytes(r.array().ok()?) < 2 {
+        return None;
+    }
+    r.take(8).ok()?;
+    let s = i64::from_le_bytes(r.array().ok()?);
+    let ns = u32::from_le_bytes(r.array().ok()?);
+    (s != i64::MIN).then_some((s, ns.min(999_999_999)))
 }
 
 /// Entries the format cannot hold: a directory path or a name longer
@@ -261,9 +306,21 @@ fn fits(p: &[u8]) -> bool {
     d <= u16::MAX as usize && p.len() - d <= u16::MAX as usize
 }
 
-/// Encode `(logical path, rec)` pairs (any order). Entries whose directory
-/// path or name does not fit a 16-bit length ([`unencodable`]) are left out.
+/// Encode `(logical path, rec)` pairs (any order), origin unknown. Entries
+/// whose directory path or name does not fit a 16-bit length
+/// ([`unencodable`]) are left out.
 pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
+    encode_with(created, None, &[], entries)
+}
+
+/// [`encode`] with the origin (no record taken before it) and the mount
+/// points the walks left out (paths over 65,535 bytes are dropped).
+pub fn encode_with(
+    created: i64,
+    origin: Option<(i64, u32)>,
+    mounts: &[Vec<u8>],
+    entries: &mut Vec<(Vec<u8>, Rec)>,
+) -> Vec<u8> {
     entries.retain(|(p, _)| fits(p));
     let split = |p: &[u8]| -> (usize, usize) {
         let d = parent(p).len();
@@ -276,6 +333,18 @@ pub fn encode(created: i64, entries: &mut Vec<(Vec<u8>, Rec)>) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&created.to_le_bytes());
+    let (os, ons) = origin.unwrap_or((i64::MIN, 0));
+    out.extend_from_slice(&os.to_le_bytes());
+    out.extend_from_slice(&ons.to_le_bytes());
+    let mounts: Vec<&Vec<u8>> = mounts
+        .iter()
+        .filter(|m| m.len() <= u16::MAX as usize)
+        .collect();
+    out.extend_from_slice(&(mounts.len() as u32).to_le_bytes());
+    for m in mounts {
+        out.extend_from_slice(&(m.len() as u16).to_le_bytes());
+        out.extend_from_slice(m);
+    }
     let ndirs_at = out.len();
     out.extend_from_slice(&0u64.to_le_bytes());
     let mut ndirs = 0u64;
@@ -398,6 +467,7 @@ mod tests {
         }
         assert_eq!(b.get(b"/etc/ab"), None);
         assert_eq!(b.get(b"/nope/x"), None);
+        assert_eq!((b.origin, b.mounts.len()), (None, 0));
         let (etc, mut next) = (b.dir(b"/etc").unwrap(), 0);
         assert_eq!(etc.get(b"a\nb", &mut next), Some(r(2)));
         let second = next;
@@ -414,6 +484,29 @@ mod tests {
         round.sort_by(|a, b| a.0.cmp(&b.0));
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(round, entries);
+    }
+
+    #[test]
+    fn origin_and_mount_points_round_trip_and_version_1_still_reads() {
+        let mounts = vec![b"/p0".to_vec(), b"/home/\xff".to_vec()];
+        let mut entries = vec![(b"/a".to_vec(), r(1))];
+        let b = Baseline::decode(encode_with(7, Some((5, 123)), &mounts, &mut entries)).unwrap();
+        assert_eq!((b.created, b.origin), (7, Some((5, 123))));
+        assert_eq!(b.mounts, mounts);
+        assert_eq!(b.get(b"/a"), Some(r(1)));
+        // The same file as version 1 wrote it: no origin, no mount points.
+        let v2 = encode(9, &mut entries.clone());
+        let mut v1 = v2[..MAGIC.len()].to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&9i64.to_le_bytes());
+        v1.extend_from_slice(&v2[MAGIC.len() + 4 + 8 + 8 + 4 + 4..]);
+        assert_eq!(origin_in(&v1), None);
+        let with = encode_with(7, Some((5, 123)), &mounts, &mut entries);
+        assert_eq!(origin_in(&with[..60]), Some((5, 123)));
+        assert_eq!(origin_in(&encode(7, &mut entries)), None);
+        let old = Baseline::decode(v1).unwrap();
+        assert_eq!((old.created, old.origin, old.mounts.len()), (9, None, 0));
+        assert_eq!(old.get(b"/a"), Some(r(1)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod format;
 #[cfg(test)]
 mod tests_fuzz;
 
-pub use format::{Baseline, DirView, Rec, encode};
+pub use format::{Baseline, DirView, Rec, encode, encode_with};
 
 impl Baseline {
     /// Read the baseline of `root`, if there is one.
@@ -45,6 +45,25 @@ impl Baseline {
     }
 }
 
+/// The origin of the baseline file at `file` (no record is older), from
+/// its first bytes; `None` when it has none (version 1) or cannot be read.
+pub fn origin_of(file: &std::path::Path) -> Option<std::time::SystemTime> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let mut f = std::fs::File::open(file).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    let (s, ns) = format::origin_in(&head[..n])?;
+    let d = std::time::Duration::new(u64::try_from(s).ok()?, ns);
+    Some(std::time::UNIX_EPOCH + d)
+}
+
 struct Capture;
 
 impl Visit for Capture {
@@ -65,8 +84,31 @@ impl Visit for Capture {
     }
 }
 
+/// A walk of the ephemeral root: its manifest and what frames it.
+#[derive(Debug)]
+pub struct Captured {
+    /// `(logical path, record)`, unsorted.
+    pub entries: Vec<(Vec<u8>, Rec)>,
+    /// No record was taken before this (Unix seconds, nanoseconds): the
+    /// walk's start minus a second (file times come from the coarse clock,
+    /// up to a tick behind the precise one).
+    pub origin: (i64, u32),
+    /// The logical mount points the walk left out.
+    pub mounts: Vec<Vec<u8>>,
+}
+
 /// Walk the ephemeral root and return its manifest (unsorted).
 pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
+    Ok(capture_framed(root, settings)?.entries)
+}
+
+/// [`capture`], with the walk's origin and the mount points it left out.
+pub fn capture_framed(root: &Root, settings: &Settings) -> anyhow::Result<Captured> {
+    use std::os::unix::ffi::OsStrExt;
+    let start = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let start = start
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let mounts = root.mount_table()?;
     let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
@@ -76,7 +118,19 @@ pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>,
     for (p, e) in out.unreadable.iter().take(5) {
         tracing::warn!("baseline: cannot read {}: {e}", String::from_utf8_lossy(p));
     }
-    Ok(all)
+    let mut points: Vec<Vec<u8>> = mounts
+        .mounts()
+        .iter()
+        .map(|m| m.mount_point.as_os_str().as_bytes().to_vec())
+        .filter(|p| p.as_slice() != b"/")
+        .collect();
+    points.sort();
+    points.dedup();
+    Ok(Captured {
+        entries: all,
+        origin: (start.as_secs() as i64, start.subsec_nanos()),
+        mounts: points,
+    })
 }
 
 /// Walk the ephemeral root and write `/run/impermctl/baseline` atomically,
@@ -87,13 +141,18 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
     if file.exists() {
         return Ok(false);
     }
-    let mut entries = capture(root, settings)?;
+    let Captured {
+        mut entries,
+        origin,
+        mounts,
+    } = capture_framed(root, settings)?;
     warn_unencodable(&entries);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    crate::sys::fs::write_file_atomic(&file, &encode(now, &mut entries), 0o600)
+    let bytes = encode_with(now, Some(origin), &mounts, &mut entries);
+    crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;
     Ok(true)
 }

@@ -9,10 +9,9 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::apply::{self, Applied, Handles};
-use crate::config::OnFailure;
 use crate::exit::Exit;
 use crate::layout::{self, Severity};
-use crate::plan::{self, Op, Plan, What, Why};
+use crate::plan::{self, Plan, What};
 use crate::state::{self, BootState};
 
 /// Arguments of `impermctl boot`.
@@ -40,7 +39,8 @@ struct Result<'a> {
     applied: Option<&'a Applied>,
 }
 
-/// Run `impermctl boot`.
+/// Run `impermctl boot`: observe the layout, decide what it refuses, take
+/// the lock, observe the entries, plan, apply, record, report.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let start = Instant::now();
     let root = g.root(None)?;
@@ -76,39 +76,22 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         json_result("rescue", None)?;
         return Ok(Exit::Ok);
     }
-    for f in &verdict.findings {
-        match f.severity {
-            Severity::Fatal => {}
-            Severity::Warning => warn!(
-                check = f.check,
-                "{} [{}] (fix: {})", f.message, f.check, f.remedy
-            ),
-            Severity::Info => info!(
-                check = f.check,
-                "{} [{}] ({})", f.message, f.check, f.remedy
-            ),
+    log_findings(&verdict);
+    let refused = plan::refused(&settings, &verdict);
+    if !a.dry_run {
+        // A dry run reports a refusal in its plan, not as CRIT log lines.
+        for (check, msg) in &refused.crit {
+            crit(check, msg);
         }
-    }
-    // A dry run reports a refusal in its plan, not as CRIT log lines.
-    let refused = refused_roots(&settings, &verdict, !a.dry_run);
-    if refused.everything && !a.dry_run {
-        notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
-        json_result("refused", None)?;
-        return Ok(Exit::Error);
+        if refused.everything {
+            notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
+            json_result("refused", None)?;
+            return Ok(Exit::Error);
+        }
     }
     // One boot at a time (activation and the unit may overlap); a dry run
     // changes nothing and takes no lock.
-    let _lock = if a.dry_run {
-        None
-    } else {
-        let lock = root.run_dir().join("boot.lock");
-        std::fs::create_dir_all(root.run_dir())
-            .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
-        Some(
-            crate::sys::fs::lock_file(&lock)
-                .with_context(|| format!("cannot lock {}", lock.display()))?,
-        )
-    };
+    let _lock = (!a.dry_run).then(|| lock(&root)).transpose()?;
     // A damaged record only costs the undo of removed entries: warn, go on.
     let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
         warn!("{e:#}; entries removed from the config since the last run stay mounted");
@@ -128,9 +111,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e),
     };
-    let prev_entries = previous
+    let (prev_entries, prev_pending) = previous
         .as_ref()
-        .map(|s| s.entries.clone())
+        .map(|s| (s.entries.clone(), s.pending.clone()))
         .unwrap_or_default();
     let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(&settings, &obs);
@@ -138,81 +121,22 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if a.dry_run {
         return dry_run(&a, &verdict, &refused, &plan, Some(&obs), None);
     }
-    let prev_pending = previous
-        .as_ref()
-        .map(|s| s.pending.clone())
-        .unwrap_or_default();
-    let applied = apply::apply_with_pending(
-        &root,
-        &settings,
-        &handles,
-        &plan,
-        &prev_entries,
-        apply::LiveOptions {
-            previous_pending: &prev_pending,
-            defer_unknown_owners: a.defer_unknown_owners,
-        },
-    );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let record = BootState {
-        config: settings.file.clone(),
-        time: now,
-        runs: previous.as_ref().map_or(0, |s| s.runs) + 1,
-        entries: state::with_mount_ids(applied.record.clone(), root.dir()),
-        pending: applied.pending.clone(),
+    let live = apply::LiveOptions {
+        previous_pending: &prev_pending,
+        defer_unknown_owners: a.defer_unknown_owners,
     };
-    if let Err(e) = state::write(&root.state_file(), &record) {
-        error!("{e:#}");
-    }
-    match crate::baseline::capture_if_missing(&root, &settings) {
-        Ok(true) => info!(
-            "baseline of the ephemeral root written to {}",
-            root.baseline_file().display()
-        ),
-        Ok(false) => {}
-        Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
-    }
-    let c = applied.counts;
-    let roots: Vec<String> = settings
-        .roots
-        .iter()
-        .map(|r| r.path.display().to_string())
-        .collect();
-    let elapsed = start.elapsed();
-    let mut line = format!(
-        "persisted {} paths from {} in {:.1} ms: {} bound, {} linked, {} skipped",
-        settings.entries.len(),
-        roots.join(", "),
-        ms(elapsed),
-        c.bound,
-        c.linked,
-        c.skipped
-    );
-    if c.copied > 0 {
-        line.push_str(&format!(", {} copied", c.copied));
-    }
-    if c.pending > 0 {
-        line.push_str(&format!(
-            ", {} PENDING (written by running processes; bound at the next boot)",
-            c.pending
-        ));
-    }
-    if c.failed > 0 {
-        line.push_str(&format!(", {} FAILED", c.failed));
-    }
-    if c.undone > 0 {
-        line.push_str(&format!(", {} removed entries undone", c.undone));
-    }
+    let applied = apply::apply_with_pending(&root, &settings, &handles, &plan, &prev_entries, live);
+    record(&root, &settings, previous.as_ref(), &applied);
+    let c = &applied.counts;
+    let elapsed = ms(start.elapsed());
+    let line = summary(&settings, c, elapsed);
     info!(
         bound = c.bound,
         linked = c.linked,
         skipped = c.skipped,
         failed = c.failed,
         undone = c.undone,
-        duration_ms = ms(elapsed),
+        duration_ms = elapsed,
         "{line}"
     );
     notify(&format!("STATUS={line}"));
@@ -224,77 +148,91 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     })
 }
 
-/// The roots whose entries are refused (with the reason), and whether
-/// nothing at all may be mounted.
-struct Refused {
-    roots: std::collections::BTreeMap<std::path::PathBuf, String>,
-    everything: bool,
+/// Log the warnings and notes of the layout checks (the fatal ones are
+/// logged as refusals).
+fn log_findings(verdict: &layout::Verdict) {
+    for f in &verdict.findings {
+        match f.severity {
+            Severity::Fatal => {}
+            Severity::Warning => warn!(
+                check = f.check,
+                "{} [{}] (fix: {})", f.message, f.check, f.remedy
+            ),
+            Severity::Info => info!(
+                check = f.check,
+                "{} [{}] ({})", f.message, f.check, f.remedy
+            ),
+        }
+    }
 }
 
-/// Log the fatal findings at CRIT and decide what they refuse: a fatal
-/// finding about one persistence root refuses that root's entries only; a
-/// fatal finding about no single root, or every root refused, refuses all.
-/// `on_failure = "warn"` refuses nothing.
-fn refused_roots(
+/// Take `/run/impermctl/boot.lock` (waiting for another `boot`).
+fn lock(root: &crate::root::Root) -> anyhow::Result<std::os::fd::OwnedFd> {
+    let lock = root.run_dir().join("boot.lock");
+    std::fs::create_dir_all(root.run_dir())
+        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
+    crate::sys::fs::lock_file(&lock).with_context(|| format!("cannot lock {}", lock.display()))
+}
+
+/// Record what is in place in `state.json` and capture the baseline for
+/// `diff` once; failures are logged (the mounts are in place either way).
+fn record(
+    root: &crate::root::Root,
     settings: &crate::config::Settings,
-    verdict: &layout::Verdict,
-    log: bool,
-) -> Refused {
-    let mut out = Refused {
-        roots: Default::default(),
-        everything: false,
+    previous: Option<&BootState>,
+    applied: &Applied,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let record = BootState {
+        config: settings.file.clone(),
+        time: now,
+        runs: previous.map_or(0, |s| s.runs) + 1,
+        entries: state::with_mount_ids(applied.record.clone(), root.dir()),
+        pending: applied.pending.clone(),
     };
-    if !verdict.is_fatal() {
-        return out;
+    if let Err(e) = state::write(&root.state_file(), &record) {
+        error!("{e:#}");
     }
-    let refuse = settings.layout.on_failure == OnFailure::Refuse;
-    let per_root = verdict.refused_roots(settings);
-    let all_roots = settings
-        .roots
-        .iter()
-        .all(|r| per_root.iter().any(|(p, _)| *p == r.path));
-    out.everything = refuse && (verdict.fatal_for_all(settings) || all_roots);
-    for f in verdict
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Fatal)
-    {
-        let root = per_root.iter().find(|(_, g)| std::ptr::eq(*g, f));
-        let msg = match (refuse, root) {
-            (false, _) => format!(
-                "{} [{}] (on_failure = \"warn\": mounting anyway); fix: {}",
-                f.message, f.check, f.remedy
-            ),
-            (true, _) if out.everything => format!(
-                "refusing to mount anything: {} [{}]; fix: {}",
-                f.message, f.check, f.remedy
-            ),
-            (true, Some((p, _))) => {
-                let n = settings.entries.iter().filter(|e| e.root == *p).count();
-                format!(
-                    "refusing {} of {} (the other roots' entries are still bound): {} [{}]; fix: {}",
-                    crate::human::count(n as u64, "entry", "entries"),
-                    p.display(),
-                    f.message,
-                    f.check,
-                    f.remedy
-                )
-            }
-            (true, None) => unreachable!("a fatal finding for no root refuses everything"),
-        };
-        if log {
-            crit(f.check, &msg);
-        }
-        if refuse
-            && !out.everything
-            && let Some((p, _)) = root
-        {
-            out.roots
-                .entry(p.clone())
-                .or_insert_with(|| format!("{}; fix: {}", f.message, f.remedy));
+    match crate::baseline::capture_if_missing(root, settings) {
+        Ok(true) => info!(
+            "baseline of the ephemeral root written to {}",
+            root.baseline_file().display()
+        ),
+        Ok(false) => {}
+        Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
+    }
+}
+
+/// The one summary line (logged, and the unit's `STATUS=`).
+fn summary(settings: &crate::config::Settings, c: &apply::Counts, ms: f64) -> String {
+    let roots: Vec<String> = (settings.roots.iter())
+        .map(|r| r.path.display().to_string())
+        .collect();
+    let mut line = format!(
+        "persisted {} paths from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
+        settings.entries.len(),
+        roots.join(", "),
+        c.bound,
+        c.linked,
+        c.skipped
+    );
+    for (n, what) in [
+        (c.copied, "copied"),
+        (
+            c.pending,
+            "PENDING (written by running processes; bound at the next boot)",
+        ),
+        (c.failed, "FAILED"),
+        (c.undone, "removed entries undone"),
+    ] {
+        if n > 0 {
+            line.push_str(&format!(", {n} {what}"));
         }
     }
-    out
+    line
 }
 
 /// `boot --dry-run`: the plan, with the refusal when the layout is refused
@@ -302,21 +240,12 @@ fn refused_roots(
 fn dry_run(
     a: &Args,
     verdict: &layout::Verdict,
-    refused: &Refused,
+    refused: &plan::Refused,
     plan: &Plan,
     observed: Option<&plan::Observed>,
     unplanned: Option<&str>,
 ) -> anyhow::Result<Exit> {
-    // on_failure = "warn" mounts anyway: its fatal findings are no refusal.
-    let refusals: Vec<&layout::Finding> = if refused.everything || !refused.roots.is_empty() {
-        verdict
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Fatal)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let refusals = refused.findings(verdict);
     let refused = refused.everything;
     if a.json {
         #[derive(Serialize)]
@@ -361,7 +290,7 @@ fn dry_run(
             }
         }
         if unplanned.is_none() {
-            print_plan(&mut out, plan)?;
+            plan::print_plan(&mut out, plan)?;
         }
     }
     let failing = plan
@@ -405,137 +334,29 @@ fn crit(check: &str, msg: &str) {
     }
 }
 
-/// The plan, one line per path.
-fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
-    if plan.steps.is_empty() {
-        return writeln!(out, "nothing is declared: nothing to do");
-    }
-    for s in &plan.steps {
-        let what = match &s.what {
-            What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
-            What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
-            What::Skip(Why::DeferredOwner { owner }) => {
-                format!("deferred: owner {owner} does not exist yet")
-            }
-            What::Skip(Why::AlreadyCopied) => {
-                "ok: already copied (saved back by impermctl sync)".into()
-            }
-            What::Skip(Why::NothingToCopy) => "ok: nothing to copy yet (saved when created)".into(),
-            What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
-            What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
-            What::Skip(Why::Foreign { source, root }) => {
-                format!(
-                    "skip: foreign mount {source} ({}) left alone",
-                    root.display()
-                )
-            }
-            What::Skip(Why::NotOurs { reason }) => {
-                format!("skip: removed entry left mounted: {reason}")
-            }
-            What::Fail { error } => format!("FAIL: {error}"),
-            What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
-        };
-        writeln!(out, "{:<32} {what}", s.path.display())?;
-    }
-    let n = plan.actions().count();
-    writeln!(out, "{n} of {} paths need work", plan.steps.len())
-}
-
-fn op_word(op: &Op) -> String {
-    match op {
-        Op::CreateSource => "create source".into(),
-        Op::Seed => "seed source from target".into(),
-        Op::InitMachineId => "write \"uninitialized\" to source".into(),
-        Op::CreateTarget => "create target".into(),
-        Op::Mount { options, hides } => {
-            let mut s = "bind".to_string();
-            if !options.is_empty() {
-                s.push_str(&format!(" ({})", options.join(",")));
-            }
-            if *hides {
-                s.push_str(" [hides data at target]");
-            }
-            s
-        }
-        Op::Link => "symlink to source".into(),
-        Op::Unmount => "unmount (removed from config)".into(),
-        Op::RemoveLink => "remove symlink (removed from config)".into(),
-        Op::CopyIn => "copy source onto target".into(),
-        Op::SaveCopy => "save target to source".into(),
-        Op::KeepLive => "keep the live data in impermctl-kept/".into(),
-        Op::CompletePending => "bind if no longer written (pending)".into(),
-        Op::StoreLink => "store the symlink in persistence".into(),
-        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
-        Op::Detach { from } => format!("detach the bind of {}", from.display()),
-        Op::RestoreLink => "recreate the stored symlink".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Kind;
-    use crate::plan::Step;
-
-    fn step(path: &str, kind: Kind, what: What) -> Step {
-        Step {
-            path: path.into(),
-            kind,
-            source: std::path::Path::new("/persistent").join(path.trim_start_matches('/')),
-            what,
-        }
-    }
 
     #[test]
-    fn the_plan_reads_as_one_line_per_path() {
-        let plan = Plan {
-            steps: vec![
-                step(
-                    "/etc/machine-id",
-                    Kind::File,
-                    What::Do {
-                        ops: vec![
-                            Op::InitMachineId,
-                            Op::CreateTarget,
-                            Op::Mount {
-                                options: vec![],
-                                hides: false,
-                            },
-                        ],
-                    },
-                ),
-                step(
-                    "/etc/nixos",
-                    Kind::Directory,
-                    What::Do {
-                        ops: vec![
-                            Op::Seed,
-                            Op::Mount {
-                                options: vec!["x-gvfs-hide".into()],
-                                hides: true,
-                            },
-                        ],
-                    },
-                ),
-                step("/var/log", Kind::Directory, What::Skip(Why::AlreadyBound)),
-                step(
-                    "/srv/x",
-                    Kind::Directory,
-                    What::Fail {
-                        error: "/srv is a symlink".into(),
-                    },
-                ),
-            ],
+    fn the_summary_names_every_count_that_is_not_zero() {
+        let s = crate::config::parse(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let mut c = apply::Counts {
+            bound: 1,
+            ..Default::default()
         };
-        let mut out = Vec::new();
-        print_plan(&mut out, &plan).unwrap();
+        let head = "persisted 1 paths from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
+        assert_eq!(summary(&s, &c, 2.5), head);
+        (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "/etc/machine-id                  write \"uninitialized\" to source, create target, bind\n\
-             /etc/nixos                       seed source from target, bind (x-gvfs-hide) [hides data at target]\n\
-             /var/log                         ok: already bound\n\
-             /srv/x                           FAIL: /srv is a symlink\n\
-             2 of 4 paths need work\n"
+            summary(&s, &c, 2.5),
+            format!(
+                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone"
+            )
         );
     }
 }

@@ -47,6 +47,9 @@ pub struct Args {
     /// Also list content under the persistence roots that no declared entry covers.
     #[arg(long)]
     pub orphans: bool,
+    /// Walk the root even when the running watcher could list what changed.
+    #[arg(long)]
+    pub no_watcher: bool,
     #[command(flatten)]
     pub mi: super::MountinfoArg,
     /// Write the baseline if missing, then exit (`boot` does this at boot).
@@ -146,6 +149,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         all: a.all,
         subtrees,
         progress: !machine && std::io::stderr().is_terminal(),
+        walk: a.no_watcher,
     };
     let mut d = diff::compute(&root, &settings, &opts)?;
     let mut cx = crate::classify::grouping::Context {

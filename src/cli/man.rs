@@ -25,6 +25,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "Threads walking the tree (diff, the watcher's scans); default: the CPUs, at most 4.",
     ),
     (
+        "IMPERMCTL_CHANGES_CAP",
+        "Most changed paths the watcher lists for diff (default 65536; past it diff walks the root). For tests.",
+    ),
+    (
         "IMPERMCTL_MOUNT_API",
         "\"legacy\" binds with mount(2) instead of open_tree(2)/move_mount(2) (debugging).",
     ),
@@ -59,6 +63,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "/run/impermctl/watch.json",
         "The watcher's groups, when D-Bus is not available (status reads it).",
+    ),
+    (
+        "/run/impermctl/changes",
+        "The watcher's list of paths changed since the baseline, written when diff asks (SIGUSR1); diff stats only those when the list is complete.",
     ),
     (
         "/run/impermctl/persisted.json",

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rustix::fs::FileType;
 
-use super::End;
+use super::{End, Pair};
 use crate::sys::copy::{self as data, At};
 use crate::sys::meta::{Meta, stat_at};
 use crate::sys::{dir, fs};
@@ -34,16 +34,8 @@ pub fn compare_trees(a: &Path, b: &Path, how: Differ) -> Result<Option<String>> 
     let (bd, bn) = super::open_parent(bb.as_fd(), br)
         .with_context(|| format!("cannot open the parent of {}", b.display()))?;
     compare_trees_at(
-        End {
-            dir: ad.as_fd(),
-            name: an,
-            shown: a,
-        },
-        End {
-            dir: bd.as_fd(),
-            name: bn,
-            shown: b,
-        },
+        End::new(ad.as_fd(), an, a),
+        End::new(bd.as_fd(), bn, b),
         how,
     )
 }
@@ -63,7 +55,13 @@ pub fn compare_trees_at(a: End<'_>, b: End<'_>, how: Differ) -> Result<Option<St
         links: HashMap::new(),
         dev: (top.dev, top.mnt_id),
     };
-    c.entry(a.dir, a.name, b.dir, b.name, Path::new(""))
+    c.entry(Pair {
+        src_dir: a.dir,
+        src: a.name,
+        dst_dir: b.dir,
+        dst: b.name,
+        rel: Path::new(""),
+    })
 }
 
 struct Cmp {
@@ -82,14 +80,8 @@ impl Cmp {
         }
     }
 
-    fn entry(
-        &mut self,
-        ad: BorrowedFd<'_>,
-        an: &OsStr,
-        bd: BorrowedFd<'_>,
-        bn: &OsStr,
-        rel: &Path,
-    ) -> Result<Option<String>> {
+    fn entry(&mut self, at: Pair<'_>) -> Result<Option<String>> {
+        let (ad, an, bd, bn, rel) = (at.src_dir, at.src, at.dst_dir, at.dst, at.rel);
         let p = self.show(rel);
         let ma = stat_at(ad, an).with_context(|| format!("cannot stat {p}"))?;
         let mb = match stat_at(bd, bn) {
@@ -109,7 +101,7 @@ impl Cmp {
             }
         }
         match ma.file_type {
-            FileType::Directory => self.dir(ad, an, &ma, bd, bn, rel),
+            FileType::Directory => self.dir(at, &ma),
             FileType::RegularFile => {
                 let fa = data::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
                 let fb = data::open_read_at(bd, bn)
@@ -131,18 +123,11 @@ impl Cmp {
         }
     }
 
-    fn dir(
-        &mut self,
-        ad: BorrowedFd<'_>,
-        an: &OsStr,
-        ma: &Meta,
-        bd: BorrowedFd<'_>,
-        bn: &OsStr,
-        rel: &Path,
-    ) -> Result<Option<String>> {
-        let p = self.show(rel);
-        let da = dir::open(ad, an).with_context(|| format!("cannot open {p}"))?;
-        let db = dir::open(bd, bn).with_context(|| format!("cannot open the copy of {p}"))?;
+    fn dir(&mut self, at: Pair<'_>, ma: &Meta) -> Result<Option<String>> {
+        let p = self.show(at.rel);
+        let da = dir::open(at.src_dir, at.src).with_context(|| format!("cannot open {p}"))?;
+        let db = dir::open(at.dst_dir, at.dst)
+            .with_context(|| format!("cannot open the copy of {p}"))?;
         if let Some(d) = xattr_diff(At::Fd(da.as_fd()), At::Fd(db.as_fd()))? {
             return Ok(Some(format!("{p}: {d}")));
         }
@@ -165,7 +150,8 @@ impl Cmp {
         }
         for n in &na {
             let n = OsStr::from_bytes(n.as_bytes());
-            if let Some(d) = self.entry(da.as_fd(), n, db.as_fd(), n, &rel.join(n))? {
+            let child = at.rel.join(n);
+            if let Some(d) = self.entry(Pair::child(da.as_fd(), db.as_fd(), n, &child))? {
                 return Ok(Some(d));
             }
         }

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use crate::sys::copy::At;
 use crate::sys::meta::stat_at;
 use crate::sys::{dir, fs};
 
@@ -59,6 +60,54 @@ pub struct End<'a> {
     pub shown: &'a Path,
 }
 
+impl<'a> End<'a> {
+    /// The entry `name` in `dir`, shown as `shown`.
+    pub fn new(dir: BorrowedFd<'a>, name: &'a OsStr, shown: &'a Path) -> Self {
+        End { dir, name, shown }
+    }
+}
+
+/// One entry on a walk of two trees side by side (a source and its copy):
+/// its name in each side's open parent directory, and its path relative to
+/// the top (empty for the top itself).
+#[derive(Debug, Clone, Copy)]
+struct Pair<'a> {
+    src_dir: BorrowedFd<'a>,
+    src: &'a OsStr,
+    dst_dir: BorrowedFd<'a>,
+    dst: &'a OsStr,
+    rel: &'a Path,
+}
+
+impl<'a> Pair<'a> {
+    /// The entry `name` (the same on both sides) of the directories open at
+    /// `src_dir` and `dst_dir`; `rel` is its path from the top.
+    fn child(
+        src_dir: BorrowedFd<'a>,
+        dst_dir: BorrowedFd<'a>,
+        name: &'a OsStr,
+        rel: &'a Path,
+    ) -> Self {
+        Pair {
+            src_dir,
+            src: name,
+            dst_dir,
+            dst: name,
+            rel,
+        }
+    }
+
+    /// The source entry, by name.
+    fn src_at(&self) -> At<'a> {
+        At::Name(self.src_dir, self.src)
+    }
+
+    /// The copy's entry, by name.
+    fn dst_at(&self) -> At<'a> {
+        At::Name(self.dst_dir, self.dst)
+    }
+}
+
 /// Open the parent directory of `rel` beneath `base` for reading, without
 /// following a symlink anywhere ([`fs::open_beneath`]); its final name.
 pub fn open_parent<'r>(
@@ -100,19 +149,8 @@ pub fn copy_tree_atomic_with(
         .with_context(|| format!("cannot open the parent of {}", from.display()))?;
     let (dd, dn) = open_parent(db.as_fd(), dr)
         .with_context(|| format!("cannot open the parent of {}", to.display()))?;
-    copy_tree_at(
-        End {
-            dir: sd.as_fd(),
-            name: sn,
-            shown: from,
-        },
-        End {
-            dir: dd.as_fd(),
-            name: dn,
-            shown: to,
-        },
-        progress,
-    )
+    let (from, to) = (End::new(sd.as_fd(), sn, from), End::new(dd.as_fd(), dn, to));
+    copy_tree_at(from, to, progress)
 }
 
 /// Copy the tree `from` (never following symlinks) to `to`, which must not
@@ -128,7 +166,6 @@ pub fn copy_tree_at(
     to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let (src_dir, src_name) = (from.dir, from.name);
     let (dst_dir, dst_name) = (to.dir, to.name);
     let dst_parent = to.shown.parent().unwrap_or(Path::new("/"));
     // One copy into a directory at a time: a second one would take our
@@ -154,7 +191,14 @@ pub fn copy_tree_at(
         );
     }
     let mut copier = tree::Copier::new(from.shown, &tmp_path, progress);
-    if let Err(e) = copier.copy_top(src_dir, src_name, dst_dir, &tmp) {
+    let top = Pair {
+        src_dir: from.dir,
+        src: from.name,
+        dst_dir: to.dir,
+        dst: &tmp,
+        rel: Path::new(""),
+    };
+    if let Err(e) = copier.copy_top(top) {
         // Leave nothing half-made behind (a kill leaves it to the next run).
         if let Err(r) = remove::remove_tree(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
@@ -175,6 +219,24 @@ pub fn copy_tree_at(
     })?;
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
+}
+
+/// [`copy_tree_at`] without progress, from parent directory handles that
+/// may be `O_PATH` (both are reopened for reading first: `flock`, `fsync`
+/// and `getdents` need real descriptors).
+pub fn copy_tree_from_handles(from: End<'_>, to: End<'_>) -> anyhow::Result<CopyStats> {
+    let (f, t) = (dir::open(from.dir, "")?, dir::open(to.dir, "")?);
+    let (from, to) = (
+        End {
+            dir: f.as_fd(),
+            ..from
+        },
+        End {
+            dir: t.as_fd(),
+            ..to
+        },
+    );
+    copy_tree_at(from, to, &mut |_| {})
 }
 
 /// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp` in its

@@ -11,18 +11,6 @@ use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
 
 use super::*;
 
-fn privileged() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
-        "privileged test run without root while IMPERMCTL_REQUIRE_PRIVILEGED is set"
-    );
-    eprintln!("skipped: needs root (chown, mknod)");
-    false
-}
-
 fn sh(script: &str) {
     let o = Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
@@ -102,7 +90,7 @@ setfacl -m u:1234:rwx d/f; setfacl -d -m u:1234:rx d; setfacl -m g:5678:rx d
 
 #[test]
 fn copies_every_kind_of_entry_with_all_metadata() {
-    if !privileged() {
+    if !crate::testing::privileged("chown, mknod") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

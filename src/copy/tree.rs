@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rustix::fs::FileType;
 
-use super::CopyStats;
+use super::{CopyStats, Pair};
 use crate::sys::copy::{self as data, At};
 use crate::sys::meta::{Meta, stat_at, stat_fd};
 use crate::sys::{dir, fs};
@@ -71,30 +71,17 @@ impl<'a> Copier<'a> {
         }
     }
 
-    /// Copy `src_dir/name` (the tree's top) to `dst_dir/tmp`.
-    pub(super) fn copy_top(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        dst_dir: BorrowedFd<'_>,
-        tmp: &OsStr,
-    ) -> anyhow::Result<()> {
-        let m = stat_at(src_dir, name)
+    /// Copy the tree's top (`top.rel` is empty; `top.dst` the temporary name).
+    pub(super) fn copy_top(&mut self, top: Pair<'_>) -> anyhow::Result<()> {
+        let m = stat_at(top.src_dir, top.src)
             .with_context(|| format!("cannot stat {}", self.from.display()))?;
         self.dev = m.dev;
         self.mnt_id = m.mnt_id;
-        self.entry(src_dir, name, &m, dst_dir, tmp, Path::new(""))
+        self.entry(top, &m)
     }
 
-    fn entry(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        m: &Meta,
-        dst_dir: BorrowedFd<'_>,
-        dname: &OsStr,
-        rel: &Path,
-    ) -> anyhow::Result<()> {
+    fn entry(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
+        let rel = at.rel;
         if m.file_type != FileType::Directory
             && m.nlink > 1
             && let Some(first) = self.links.get(&(m.dev, m.ino))
@@ -103,26 +90,26 @@ impl<'a> Copier<'a> {
                 .root
                 .as_ref()
                 .context("hard link outside a directory")?;
-            fs::link_at(root.as_fd(), first, dst_dir, dname)
+            fs::link_at(root.as_fd(), first, at.dst_dir, at.dst)
                 .with_context(|| format!("cannot hard-link {}", self.tmp.join(rel).display()))?;
             self.stats.entries += 1;
             return Ok(());
         }
         match m.file_type {
-            FileType::Directory => self.dir(src_dir, name, m, dst_dir, dname, rel)?,
-            FileType::RegularFile => self.file(src_dir, name, m, dst_dir, dname, rel)?,
+            FileType::Directory => self.dir(at, m)?,
+            FileType::RegularFile => self.file(at, m)?,
             FileType::Symlink => {
-                let target = fs::readlink_at(src_dir, name)
+                let target = fs::readlink_at(at.src_dir, at.src)
                     .with_context(|| format!("cannot read the link {}", self.src(rel)))?;
-                fs::symlink_at(OsStr::from_bytes(&target), dst_dir, dname)
+                fs::symlink_at(OsStr::from_bytes(&target), at.dst_dir, at.dst)
                     .with_context(|| format!("cannot create {}", self.dst(rel)))?;
-                self.finish_named(src_dir, name, m, dst_dir, dname, rel, false)?;
+                self.set_meta(at.src_at(), at.dst_at(), m, at.rel)?;
             }
             FileType::Fifo
             | FileType::Socket
             | FileType::CharacterDevice
             | FileType::BlockDevice => {
-                match fs::mknod_at(dst_dir, dname, m.file_type, m.rdev) {
+                match fs::mknod_at(at.dst_dir, at.dst, m.file_type, m.rdev) {
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                         tracing::warn!(
                             "{}: not permitted to create this device node here, left out",
@@ -133,7 +120,7 @@ impl<'a> Copier<'a> {
                     }
                     r => r.with_context(|| format!("cannot create {}", self.dst(rel)))?,
                 }
-                self.finish_named(src_dir, name, m, dst_dir, dname, rel, true)?;
+                self.set_meta(at.src_at(), at.dst_at(), m, at.rel)?;
             }
             FileType::Unknown => bail!("{}: unknown file type", self.src(rel)),
         }
@@ -145,18 +132,11 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
-    fn dir(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        m: &Meta,
-        dst_dir: BorrowedFd<'_>,
-        dname: &OsStr,
-        rel: &Path,
-    ) -> anyhow::Result<()> {
+    fn dir(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
+        let rel = at.rel;
         let other_mount = m.dev != self.dev || (m.mnt_id != 0 && m.mnt_id != self.mnt_id);
-        let s =
-            dir::open(src_dir, name).with_context(|| format!("cannot open {}", self.src(rel)))?;
+        let s = dir::open(at.src_dir, at.src)
+            .with_context(|| format!("cannot open {}", self.src(rel)))?;
         let sm = self.same(s.as_fd(), m, rel)?;
         if (m.dev, m.ino) == self.root_id {
             bail!(
@@ -164,10 +144,10 @@ impl<'a> Copier<'a> {
                 self.src(rel)
             );
         }
-        fs::mkdir_at(dst_dir, dname, 0o700)
+        fs::mkdir_at(at.dst_dir, at.dst, 0o700)
             .with_context(|| format!("cannot create {}", self.dst(rel)))?;
-        let d =
-            dir::open(dst_dir, dname).with_context(|| format!("cannot open {}", self.dst(rel)))?;
+        let d = dir::open(at.dst_dir, at.dst)
+            .with_context(|| format!("cannot open {}", self.dst(rel)))?;
         if rel.as_os_str().is_empty() {
             let id = stat_fd(d.as_fd())?;
             self.root_id = (id.dev, id.ino);
@@ -188,31 +168,24 @@ impl<'a> Copier<'a> {
                 let child = rel.join(n);
                 let cm = stat_at(s.as_fd(), n)
                     .with_context(|| format!("cannot stat {}", self.src(&child)))?;
-                self.entry(s.as_fd(), n, &cm, d.as_fd(), n, &child)?;
+                self.entry(Pair::child(s.as_fd(), d.as_fd(), n, &child), &cm)?;
             }
         }
-        self.finish_fd(s.as_fd(), &sm, d.as_fd(), rel)
+        self.set_meta(At::Fd(s.as_fd()), At::Fd(d.as_fd()), &sm, rel)
     }
 
-    fn file(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        m: &Meta,
-        dst_dir: BorrowedFd<'_>,
-        dname: &OsStr,
-        rel: &Path,
-    ) -> anyhow::Result<()> {
-        let s = data::open_read_at(src_dir, name)
+    fn file(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
+        let rel = at.rel;
+        let s = data::open_read_at(at.src_dir, at.src)
             .with_context(|| format!("cannot open {}", self.src(rel)))?;
         self.same(s.as_fd(), m, rel)?;
-        let d = fs::create_at(dst_dir, dname)
+        let d = fs::create_at(at.dst_dir, at.dst)
             .with_context(|| format!("cannot create {}", self.dst(rel)))?;
         self.data(s.as_fd(), m, d.as_fd(), rel)?;
         // The metadata as it is after reading: what the copy now holds.
         let after = stat_fd(s.as_fd()).with_context(|| format!("cannot stat {}", self.src(rel)))?;
         self.stats.files += 1;
-        self.finish_fd(s.as_fd(), &after, d.as_fd(), rel)
+        self.set_meta(At::Fd(s.as_fd()), At::Fd(d.as_fd()), &after, rel)
     }
 
     fn data(
@@ -267,48 +240,31 @@ impl<'a> Copier<'a> {
         Ok(now)
     }
 
-    /// Owner, xattrs, mode, times and fsync, through open fds.
-    fn finish_fd(
-        &mut self,
-        s: BorrowedFd<'_>,
-        m: &Meta,
-        d: BorrowedFd<'_>,
-        rel: &Path,
-    ) -> anyhow::Result<()> {
+    /// Owner, xattrs, mode (not of a symlink), times, and (through an open
+    /// fd) fsync of the copy `d` of `s`.
+    fn set_meta(&mut self, s: At<'_>, d: At<'_>, m: &Meta, rel: &Path) -> anyhow::Result<()> {
         let path = self.dst(rel);
-        let ctx = || path.clone();
-        fs::chown_fd(d, m.uid, m.gid)
-            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
-        self.xattrs(At::Fd(s), At::Fd(d), rel)?;
-        fs::chmod_fd(d, m.perm).with_context(|| format!("cannot chmod {}", ctx()))?;
-        fs::set_times_fd(d, m.atime, m.mtime)
-            .with_context(|| format!("cannot set the times of {}", ctx()))?;
-        fs::fsync(d).with_context(|| format!("cannot fsync {}", ctx()))
-    }
-
-    /// Owner, xattrs, (mode,) times of something that cannot be opened.
-    #[allow(clippy::too_many_arguments)]
-    fn finish_named(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        m: &Meta,
-        dst_dir: BorrowedFd<'_>,
-        dname: &OsStr,
-        rel: &Path,
-        chmod: bool,
-    ) -> anyhow::Result<()> {
-        let path = self.dst(rel);
-        let ctx = || path.clone();
-        fs::chown_at(dst_dir, dname, m.uid, m.gid)
-            .with_context(|| format!("cannot chown {} to {}:{}", ctx(), m.uid, m.gid))?;
-        self.xattrs(At::Name(src_dir, name), At::Name(dst_dir, dname), rel)?;
-        if chmod {
-            fs::chmod_at(dst_dir, dname, m.perm)
-                .with_context(|| format!("cannot chmod {}", ctx()))?;
+        match d {
+            At::Fd(fd) => fs::chown_fd(fd, m.uid, m.gid),
+            At::Name(dir, n) => fs::chown_at(dir, n, m.uid, m.gid),
         }
-        fs::set_times_at(dst_dir, dname, m.atime, m.mtime)
-            .with_context(|| format!("cannot set the times of {}", ctx()))
+        .with_context(|| format!("cannot chown {path} to {}:{}", m.uid, m.gid))?;
+        self.xattrs(s, d, rel)?;
+        match d {
+            _ if m.file_type == FileType::Symlink => Ok(()),
+            At::Fd(fd) => fs::chmod_fd(fd, m.perm),
+            At::Name(dir, n) => fs::chmod_at(dir, n, m.perm),
+        }
+        .with_context(|| format!("cannot chmod {path}"))?;
+        match d {
+            At::Fd(fd) => fs::set_times_fd(fd, m.atime, m.mtime),
+            At::Name(dir, n) => fs::set_times_at(dir, n, m.atime, m.mtime),
+        }
+        .with_context(|| format!("cannot set the times of {path}"))?;
+        match d {
+            At::Fd(fd) => fs::fsync(fd).with_context(|| format!("cannot fsync {path}")),
+            At::Name(..) => Ok(()),
+        }
     }
 
     fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {

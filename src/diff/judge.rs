@@ -252,6 +252,7 @@ pub fn merge_declared(
         all: true,
         subtrees: cx.not_persisted.iter().map(|(p, _, _)| p.clone()).collect(),
         progress: false,
+        walk: true,
     };
     let more = crate::diff::compute(root, settings, &opts)?;
     let have: HashSet<Vec<u8>> = d.items.iter().map(|i| i.path.clone()).collect();

@@ -17,6 +17,9 @@ fn it(p: &str, kind: Kind, change: Change, size: u64) -> Item {
 fn diff(items: Vec<Item>) -> Diff {
     Diff {
         basis: Basis::Baseline { created: 0 },
+        source: crate::diff::Source::Walk {
+            reason: "test".into(),
+        },
         items,
         unreadable: Vec::new(),
         entries: 0,

@@ -3,6 +3,7 @@
 //! render them. `shadowed` and `orphans` look at data the walk cannot see.
 
 pub mod compare;
+pub mod fast;
 pub mod groups;
 pub mod judge;
 pub mod orphans;
@@ -18,6 +19,7 @@ use crate::mountinfo::MountTable;
 use crate::root::Root;
 use crate::walk;
 pub use compare::{Basis, Change, Item};
+pub use fast::Source;
 
 /// What to compute.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,8 @@ pub struct Options {
     pub subtrees: Vec<PathBuf>,
     /// Show progress on stderr.
     pub progress: bool,
+    /// Walk even when the watcher could say what changed (`--no-watcher`).
+    pub walk: bool,
 }
 
 /// The result of a diff.
@@ -35,6 +39,8 @@ pub struct Options {
 pub struct Diff {
     /// What it compared against.
     pub basis: Basis,
+    /// How it found the changed entries (walk or the watcher's list).
+    pub source: Source,
     /// Entries that differ (with `--all`, every entry), sorted by path.
     pub items: Vec<Item>,
     /// Paths that could not be read, with the error.
@@ -52,7 +58,39 @@ impl Diff {
     }
 }
 
-/// Walk and classify.
+/// The watcher's list, when it can stand for a walk; else why not.
+fn watcher_list(
+    root: &Root,
+    baseline: Option<&Baseline>,
+    mounts: &MountTable,
+    scope: &walk::Scope,
+    opts: &Options,
+) -> Result<fast::List, String> {
+    if opts.walk {
+        return Err("--no-watcher".into());
+    }
+    if opts.all {
+        return Err("--all lists unchanged entries too".into());
+    }
+    if root.mountinfo_override().is_some() {
+        return Err("a mount table was given (--mountinfo)".into());
+    }
+    let Some(b) = baseline else {
+        return Err("there is no baseline to hold the watcher's list against".into());
+    };
+    let list = fast::ask(&crate::watch::changes::file(root))?;
+    fast::vouch(&fast::Frame {
+        all: opts.all,
+        baseline: Some((b.origin, &b.mounts)),
+        list: &list,
+        mounted: &|p| fast::mounted(mounts, p),
+        left_out: &|p| fast::left_out(scope, p),
+    })?;
+    Ok(list)
+}
+
+/// Find what differs from the basis: from the watcher's list when it can
+/// stand for a walk ([`fast`]), else by walking the root.
 pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
     let t0 = std::time::Instant::now();
     let mounts = root.mount_table()?;
@@ -76,16 +114,35 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         keep_unchanged: opts.all,
     };
     let count = AtomicU64::new(0);
-    let done = AtomicBool::new(false);
-    let out = std::thread::scope(|s| {
-        if opts.progress {
-            s.spawn(|| render::progress(&count, &done));
+    let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
+        Ok(list) => fast::classify(&scope, &visit, &list, &opts.subtrees, &count)?.map(|(o, n)| {
+            let source = Source::Watcher {
+                pid: list.pid,
+                paths: (list.paths.len() + list.trees.len()) as u64,
+                subtrees: n,
+            };
+            (o, source)
+        }),
+        Err(why) => Err(why),
+    };
+    let (out, source) = match listed {
+        Ok(done) => done,
+        Err(reason) => {
+            tracing::debug!("diff: walking the root: {reason}");
+            count.store(0, Ordering::Relaxed);
+            let done = AtomicBool::new(false);
+            let out = std::thread::scope(|s| {
+                if opts.progress {
+                    s.spawn(|| render::progress(&count, &done));
+                }
+                let r = walk::walk(&scope, &visit, walk::default_threads(), &count);
+                done.store(true, Ordering::Relaxed);
+                r
+            })?;
+            (out, Source::Walk { reason })
         }
-        let r = walk::walk(&scope, &visit, walk::default_threads(), &count);
-        done.store(true, Ordering::Relaxed);
-        r
-    })?;
-    tracing::debug!("diff: walked {} entries in {:?}", out.entries, t0.elapsed());
+    };
+    tracing::debug!("diff: {} entries in {:?}", out.entries, t0.elapsed());
     if root.mountinfo_override().is_none() && root.mount_table().ok().as_ref() != Some(&mounts) {
         tracing::warn!(
             "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
@@ -97,6 +154,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     unreadable.sort();
     Ok(Diff {
         basis,
+        source,
         items,
         unreadable,
         entries: out.entries,

@@ -70,7 +70,7 @@ pub fn human(
     regenerated: u64,
     st: Style,
 ) -> io::Result<()> {
-    writeln!(out, "{}", basis_line(&d.basis))?;
+    writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
     let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let width = groups
         .iter()
@@ -160,7 +160,7 @@ fn sign(i: &Item) -> &'static str {
 /// `-l`: one line per path (`+` new, `M` modified, `R` regenerated with
 /// `--all`, `!` after the sign for important entries).
 pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) -> io::Result<()> {
-    writeln!(out, "{}", basis_line(&d.basis))?;
+    writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
     for (n, i) in d.items.iter().enumerate() {
         let class = j.classes.get(n);
         if !(all || j.visible.get(n).copied().unwrap_or(true)) {
@@ -267,6 +267,7 @@ struct Summary {
 struct Doc<'a> {
     root: String,
     basis: Basis,
+    source: &'a crate::diff::Source,
     summary: Summary,
     groups: Vec<WithHex<'a, Group>>,
     items: Vec<JsonItem>,
@@ -316,6 +317,7 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
     let doc = Doc {
         root: root.to_owned(),
         basis: d.basis,
+        source: &d.source,
         summary: Summary {
             loses_data: j.loses_data(),
             groups: losses.len(),

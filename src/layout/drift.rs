@@ -30,7 +30,7 @@ pub struct Drift {
 /// The drifts of `settings`' directory entries that declare perms other than
 /// the defaults (root:root 0755, which every rendered entry carries).
 pub fn observe_drift(root: &Root, settings: &Settings) -> Vec<Drift> {
-    let mut ids = crate::apply::Ids::default();
+    let mut ids = crate::ids::Ids::default();
     let mut out = Vec::new();
     for e in settings
         .entries

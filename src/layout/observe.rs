@@ -11,28 +11,13 @@ use serde::Serialize;
 use crate::config::{Entry, Kind, Settings};
 use crate::mountinfo::{Mount, MountTable};
 use crate::root::Root;
-
-/// What a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeKind {
-    /// Nothing there.
-    Missing,
-    /// A directory.
-    Directory,
-    /// A regular file.
-    File,
-    /// A symbolic link (never followed).
-    Symlink,
-    /// Anything else.
-    Other,
-}
+use crate::sys::meta;
 
 /// Facts about one path on a live tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    /// What is there (`lstat`).
-    pub kind: ProbeKind,
+    /// What is there (`lstat`); `None` when nothing is.
+    pub kind: Option<meta::Kind>,
     /// `st_dev` as (major, minor).
     pub dev: Option<(u32, u32)>,
     /// Writable (`access(W_OK)` and not a read-only filesystem).
@@ -116,31 +101,22 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
 fn probe(host: &Path) -> Probe {
     let Ok(md) = std::fs::symlink_metadata(host) else {
         return Probe {
-            kind: ProbeKind::Missing,
+            kind: None,
             dev: None,
             writable: None,
             link: None,
         };
     };
-    let ft = md.file_type();
-    let kind = if ft.is_symlink() {
-        ProbeKind::Symlink
-    } else if ft.is_dir() {
-        ProbeKind::Directory
-    } else if ft.is_file() {
-        ProbeKind::File
-    } else {
-        ProbeKind::Other
-    };
+    let kind = meta::Kind::from_mode(md.mode());
     let dev = md.dev();
-    let writable = (kind != ProbeKind::Symlink).then(|| {
+    let writable = (kind != meta::Kind::Symlink).then(|| {
         nix::unistd::access(host, nix::unistd::AccessFlags::W_OK).is_ok()
             && nix::sys::statvfs::statvfs(host)
                 .map(|s| !s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
                 .unwrap_or(true)
     });
     Probe {
-        kind,
+        kind: Some(kind),
         dev: Some((
             nix::sys::stat::major(dev) as u32,
             nix::sys::stat::minor(dev) as u32,
@@ -204,19 +180,16 @@ pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
     }
     match state.probe(&entry.path) {
         Some(Probe {
-            kind: ProbeKind::Symlink,
+            kind: Some(meta::Kind::Symlink),
             link: Some(t),
             ..
         }) if *t == entry.source => EntryState::Symlinked,
         Some(Probe {
-            kind: ProbeKind::Symlink,
+            kind: Some(meta::Kind::Symlink),
             link: Some(t),
             ..
         }) => EntryState::WrongLink { target: t.clone() },
-        Some(Probe {
-            kind: ProbeKind::Missing,
-            ..
-        }) => EntryState::Missing,
+        Some(Probe { kind: None, .. }) => EntryState::Missing,
         Some(_) => EntryState::NotPersisted,
         // Offline (captured mount table): no mount there means not bound.
         None => match entry.kind {

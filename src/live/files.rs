@@ -17,19 +17,8 @@ use crate::copy::{self, CopyStats};
 use crate::root::Root;
 use crate::sys::fs::{self, Owner};
 
-/// Reopen a directory handle (possibly `O_PATH`) for reading: `flock`,
-/// `fsync` and `getdents` need a real descriptor.
-pub fn reopen(fd: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
-    Ok(rustix::fs::openat(
-        fd,
-        ".",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?)
-}
-
 /// Copy `from_name` in `from_dir` to the new `to_name` in `to_dir`
-/// ([`copy::copy_tree_at`]; `shown_*` name them in messages).
+/// ([`copy::copy_tree_from_handles`]; `shown_*` name them in messages).
 pub fn copy_at(
     from_dir: BorrowedFd<'_>,
     from_name: &OsStr,
@@ -38,19 +27,9 @@ pub fn copy_at(
     to_name: &OsStr,
     shown_to: &Path,
 ) -> anyhow::Result<CopyStats> {
-    let (f, t) = (reopen(from_dir)?, reopen(to_dir)?);
-    copy::copy_tree_at(
-        copy::End {
-            dir: f.as_fd(),
-            name: from_name,
-            shown: shown_from,
-        },
-        copy::End {
-            dir: t.as_fd(),
-            name: to_name,
-            shown: shown_to,
-        },
-        &mut |_| {},
+    copy::copy_tree_from_handles(
+        copy::End::new(from_dir, from_name, shown_from),
+        copy::End::new(to_dir, to_name, shown_to),
     )
 }
 
@@ -78,11 +57,11 @@ pub fn replace_with_copy(
     shown: &Path,
 ) -> anyhow::Result<CopyStats> {
     let tmp = staged(name, suffix);
-    let d = reopen(dir)?;
+    let d = crate::sys::dir::open(dir, "")?;
     copy::remove_tree_at(d.as_fd(), &tmp)?;
     let shown_tmp = shown.with_file_name(&tmp);
     let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
-    crate::sys::live::rename_replace(d.as_fd(), &tmp, name)?;
+    crate::sys::fs::rename_replace(d.as_fd(), &tmp, name)?;
     crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
 }
@@ -115,7 +94,7 @@ fn source_dir(
     let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
     let (parent, name) = fs::split(srel)?;
     if create {
-        let mut ids = crate::apply::Ids::default();
+        let mut ids = crate::ids::Ids::default();
         let o = ids.owner(root, &e.parent)?;
         let mut owner = |_| Ok::<Owner, std::io::Error>(o);
         let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)

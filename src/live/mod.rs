@@ -16,10 +16,7 @@ pub mod checks;
 pub mod files;
 pub mod keep;
 pub mod pending;
-pub mod plan;
 pub mod reconcile;
 pub mod saver;
 pub mod status;
 pub mod sync;
-
-pub use pending::{Pending, WriterInfo};

@@ -6,57 +6,13 @@
 //! stopped) saves the final data over the seed, and the next boot binds it.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
 use crate::config::Entry;
-use crate::config::Kind;
 use crate::root::Root;
-
-/// A process found writing below an entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriterInfo {
-    /// Process id.
-    pub pid: u32,
-    /// `/proc/PID/comm`.
-    pub comm: String,
-    /// Its systemd unit, when it runs in one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// The file it holds open for writing (logical path).
-    pub file: PathBuf,
-}
-
-impl std::fmt::Display for WriterInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{}]", self.comm, self.pid)?;
-        if let Some(u) = &self.unit {
-            write!(f, " in {u}")?;
-        }
-        write!(f, " writing {}", self.file.display())
-    }
-}
-
-/// One pending entry (in `state.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    /// The live path (logical).
-    pub path: PathBuf,
-    /// Directory or file.
-    #[serde(rename = "type")]
-    pub kind: Kind,
-    /// Its persistent source (logical), seeded when it became pending.
-    pub source: PathBuf,
-    /// The writers seen then.
-    pub writers: Vec<WriterInfo>,
-    /// When it became pending (seconds since the epoch).
-    pub since: u64,
-    /// When the shutdown sync last saved the live data over the seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saved: Option<u64>,
-}
+use crate::state::{Pending, WriterInfo};
 
 /// Processes holding files at or below `path` open for writing, exactly as
 /// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), with
@@ -136,7 +92,7 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
     let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
-    crate::sys::live::exchange(dir.as_fd(), &staged, name)
+    crate::sys::fs::exchange(dir.as_fd(), &staged, name)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
     crate::sys::fs::fsync(dir.as_fd())?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;

@@ -18,7 +18,7 @@ pub enum LiveState {
     /// Seeded, not bound: processes write there; saved at shutdown, bound next boot.
     Pending {
         /// The writers seen when it became pending.
-        writers: Vec<super::WriterInfo>,
+        writers: Vec<crate::state::WriterInfo>,
         /// Since when (seconds since the epoch).
         since: u64,
     },

@@ -11,8 +11,11 @@ use serde::Serialize;
 use crate::config::Kind;
 
 mod apply;
+mod decide;
 mod plan;
 mod record;
+#[cfg(test)]
+mod tests;
 
 pub use apply::apply;
 pub use plan::plan;

@@ -43,7 +43,7 @@ impl Inotify {
         Ok(inotify::add_watch(self.fd.as_fd(), path, mask)?)
     }
 
-    /// `inotify_rm_watch(wd)`; the kernel then queues `IN_IGNORED` for it.
+    /// `inotify_rm_watch(wd)` (an `IN_IGNORED` event follows).
     pub fn rm_watch(&self, wd: i32) -> io::Result<()> {
         Ok(inotify::remove_watch(self.fd.as_fd(), wd)?)
     }

@@ -9,7 +9,6 @@ pub mod fanotify;
 pub mod fs;
 pub mod inotify;
 pub mod journal;
-pub mod live;
 pub mod meta;
 pub mod mount;
 pub mod notify;

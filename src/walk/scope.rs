@@ -82,6 +82,11 @@ impl Scope {
         }
     }
 
+    /// Restrict the walk to these logical subtrees (normalised; empty: all).
+    pub fn set_subtrees(&mut self, subtrees: Vec<Vec<u8>>) {
+        self.subtrees = subtrees;
+    }
+
     /// Is `path` a mount point, a declared entry or otherwise pruned?
     pub fn is_pruned(&self, path: &[u8]) -> bool {
         self.prune.contains(path)
@@ -93,7 +98,7 @@ impl Scope {
     }
 
     /// A symlink into a persistence root (its data is persisted): skipped.
-    pub(super) fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
+    pub fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
         let Some(roots) = &self.link_roots else {
             return false;
         };

@@ -56,6 +56,8 @@ pub struct Core {
     pub rescanning: bool,
     /// Reported groups the kernel no longer tells us about (`mute`).
     pub muting: super::mute::Muting,
+    /// Every path changed since `since`, for `diff` (`changes`).
+    pub changes: super::changes::Changes,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
@@ -80,6 +82,7 @@ impl Core {
             important: HashMap::new(),
             rescanning: false,
             muting: super::mute::Muting::default(),
+            changes: super::changes::Changes::default(),
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             pids: HashMap::new(),
@@ -108,6 +111,7 @@ impl Core {
             return None;
         }
         let logical = self.scope.logical(host)?;
+        self.changes.note(&logical);
         let now = self.now();
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),

@@ -128,21 +128,27 @@ impl InotifyWatcher {
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::Mutex::new(Unwatched::default());
         let ino = &w.ino;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        scan::walk_dirs_parallel(scope, threads, &|p| match ino.add_watch(p, MASK) {
+        let threads = crate::walk::default_threads();
+        let watch = |p: PathBuf| match ino.add_watch(&p, MASK) {
             Ok(wd) => {
-                added
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((wd, p.to_path_buf()));
-                true
+                let mut a = added.lock().unwrap_or_else(|e| e.into_inner());
+                a.push((wd, p));
+                Some(wd)
             }
             Err(e) if is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG) => {
-                full.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-                false
+                full.lock().unwrap_or_else(|e| e.into_inner()).push(&p);
+                None
             }
-            Err(_) => false,
-        });
+            Err(_) => None,
+        };
+        // Another filesystem (mounted after the table was read): no
+        // directory of ours has this inode, so the watch is ours alone.
+        let unwatch = |wd: i32| {
+            let _ = ino.rm_watch(wd);
+            let mut a = added.lock().unwrap_or_else(|e| e.into_inner());
+            a.retain(|(w, _)| *w != wd);
+        };
+        scan::walk_dirs_parallel(scope, threads, &watch, &unwatch);
         let added = added.into_inner().unwrap_or_else(|e| e.into_inner());
         w.wds.extend(added);
         // At the limit the daemon keeps running with what it could watch,

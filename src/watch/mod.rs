@@ -3,6 +3,7 @@
 //! served from its own thread.
 
 pub mod attribution;
+pub mod changes;
 pub mod core;
 #[cfg(feature = "dbus")]
 pub mod dbus;
@@ -174,7 +175,12 @@ fn status_line(b: &BackendInfo, groups: usize) -> String {
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut sigs = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+    ] {
         sigs.add(s);
     }
     sigs.thread_block().context("cannot block signals")?;
@@ -201,7 +207,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let json_file = opts.root.watch_file();
     let baseline = std::fs::metadata(opts.root.baseline_file()).and_then(|m| m.modified());
     if let Ok(t) = baseline {
-        core.since = t;
+        // The baseline's origin when it has one: no record is older.
+        core.since = crate::baseline::origin_of(&opts.root.baseline_file()).unwrap_or(t);
     }
     // A restart within the same boot (crash, `kill -9`): what the previous
     // instance announced is not announced again.
@@ -245,6 +252,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Err(e) = report::write_file(&json_file, &report::snapshot(&core, &info, true)) {
         tracing::warn!("{e:#}");
     }
+    let changes_file = changes::file(&opts.root);
+    changes::answer(&mut core, &changes_file, 0, info.unwatched);
 
     let watchdog = watchdog_interval().map(|w| w / 2);
     let tick = watchdog
@@ -284,12 +293,24 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         }
         if ready_s && let Ok(Some(si)) = sfd.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
-            if sig != Some(Signal::SIGHUP) {
+            if sig == Some(Signal::SIGUSR1) {
+                // `diff` asks what changed: everything queued before it
+                // asked is read first.
+                drain(
+                    &mut backend,
+                    &mut core,
+                    &mut info,
+                    &mut last_overflow_warning,
+                )?;
+                (info.unwatched, info.coverage) = coverage(&backend);
+                changes::answer(&mut core, &changes_file, si.ssi_pid, info.unwatched);
+            } else if sig != Some(Signal::SIGHUP) {
                 break;
+            } else {
+                // SIGHUP: count the muted groups and rewrite watch.json now.
+                backend.muting(&mut core, opts.json_every, true);
+                last_json = Instant::now() - opts.json_every;
             }
-            // SIGHUP: count the muted groups and rewrite watch.json now.
-            backend.muting(&mut core, opts.json_every, true);
-            last_json = Instant::now() - opts.json_every;
         }
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
@@ -362,6 +383,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     groups.sort_by_key(|g| !core.important.contains_key(&g.path));
     journal::discard_summary_ranked(&groups, &core.important);
     publish(&core, &info, &shared, Some(&*json_file));
+    let _ = std::fs::remove_file(&changes_file);
     Ok(())
 }
 

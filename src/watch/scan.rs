@@ -28,6 +28,9 @@ pub struct Scope {
     pub prune: HashSet<PathBuf>,
     /// Host paths skipped entirely (our own `/run/impermctl`).
     pub skip: Vec<PathBuf>,
+    /// The root's filesystem counts subdirectories in a directory's link
+    /// count ([`nlink_counts_subdirs`]).
+    pub leaves_known: bool,
 }
 
 impl Scope {
@@ -38,11 +41,13 @@ impl Scope {
             .with_context(|| format!("cannot stat the root {}", dir.display()))?;
         let table = MountTable::read(Path::new("/proc/self/mountinfo"))?;
         let prune = table.below(&dir).map(|m| m.mount_point.clone()).collect();
+        let leaves_known = rustix::fs::statfs(&dir).is_ok_and(|s| nlink_counts_subdirs(s.f_type));
         Ok(Scope {
             skip: vec![root.run_dir()],
             root: dir,
             dev: meta.dev(),
             prune,
+            leaves_known,
         })
     }
 
@@ -157,98 +162,79 @@ pub fn walk(
     failed.map_or(Ok(dirs), Err)
 }
 
+/// `statfs` types whose directories have a link count of 2 plus their
+/// subdirectories: tmpfs, ext2/3/4, XFS, ZFS. On these a directory with a
+/// link count of exactly 2 has no subdirectory (GNU find's "leaf
+/// optimisation"). Others are always read: btrfs and overlayfs say 1,
+/// NFS, CIFS and FUSE say what their server says.
+const NLINK_COUNTS_SUBDIRS: [u32; 4] = [0x0102_1994, 0xEF53, 0x5846_5342, 0x2FC1_2FC1];
+
+/// Does a filesystem of this `statfs` type count subdirectories in a
+/// directory's link count?
+pub fn nlink_counts_subdirs(f_type: impl TryInto<u32>) -> bool {
+    f_type
+        .try_into()
+        .is_ok_and(|t| NLINK_COUNTS_SUBDIRS.contains(&t))
+}
+
+/// Must the directory-only walk read a directory (already watched) to find
+/// its subdirectories? Not when its link count says it has none.
+pub fn must_read(leaves_known: bool, nlink: u32) -> bool {
+    !(leaves_known && nlink == 2)
+}
+
 /// Directories only, on `threads` threads (start-up of the inotify backend:
-/// `inotify_add_watch` is safe to call concurrently). `visit` returns false
-/// to skip a directory. Returns the number visited, the root included.
-pub fn walk_dirs_parallel(
+/// `inotify_add_watch` is safe to call concurrently). Per directory: `watch`
+/// (by host path; `None` leaves it and what is below alone), then one
+/// `statx` of it: on another filesystem `unwatch` undoes the watch; a leaf
+/// ([`must_read`]) is not opened. Watching before looking makes a
+/// subdirectory created meanwhile either counted or an event. Returns the
+/// number watched, the root included.
+pub fn walk_dirs_parallel<W: Copy>(
     scope: &Scope,
     threads: usize,
-    visit: &(dyn Fn(&Path) -> bool + Sync),
+    watch: &(dyn Fn(PathBuf) -> Option<W> + Sync),
+    unwatch: &(dyn Fn(W) + Sync),
 ) -> usize {
-    struct Dirs<'a>(&'a Scope, &'a (dyn Fn(&Path) -> bool + Sync));
-    impl walk::Visit for Dirs<'_> {
+    struct Dirs<'a, W> {
+        scope: &'a Scope,
+        watch: &'a (dyn Fn(PathBuf) -> Option<W> + Sync),
+        unwatch: &'a (dyn Fn(W) + Sync),
+    }
+    impl<W: Copy> walk::Visit for Dirs<'_, W> {
         type Acc = usize;
         fn visit(&self, e: &walk::Entry<'_>, n: &mut usize) -> std::io::Result<bool> {
-            let go = e.kind == Kind::Dir && self.0.on_fs(e) && (self.1)(&self.0.host(e));
-            *n += usize::from(go);
-            Ok(go)
+            if e.kind != Kind::Dir {
+                return Ok(false);
+            }
+            let Some(w) = (self.watch)(self.scope.host(e)) else {
+                return Ok(false);
+            };
+            match stat_at(e.dir, e.name) {
+                Ok(m) if m.dev == self.scope.dev => {
+                    *n += 1;
+                    Ok(must_read(self.scope.leaves_known, m.nlink))
+                }
+                _ => {
+                    (self.unwatch)(w);
+                    Ok(false)
+                }
+            }
         }
     }
-    if !visit(&scope.root) {
+    if watch(scope.root.clone()).is_none() {
         return 0;
     }
     let count = AtomicU64::new(0);
-    let walked = walk::walk(&scope.walk_scope(), &Dirs(scope, visit), threads, &count);
+    let dirs = Dirs {
+        scope,
+        watch,
+        unwatch,
+    };
+    let walked = walk::walk(&scope.walk_scope(), &dirs, threads, &count);
     1 + walked.map_or(0, |o| o.accs.iter().sum::<usize>())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn walks_directories_and_skips_pruned_ones() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        for d in ["a/b/c", "m/x", "run/impermctl"] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
-        std::fs::write(r.join("a/b/f"), b"x").unwrap();
-        std::fs::write(r.join("m/x/g"), b"x").unwrap();
-        let root = Root::new(Some(r.to_path_buf()), None);
-        let mut scope = Scope::new(&root).unwrap();
-        scope.prune.insert(r.join("m"));
-        let mut seen = Vec::new();
-        let n = walk(&scope, r, true, &mut |v| {
-            let (k, p) = match v {
-                Visit::Dir(p) => ("d", p),
-                Visit::File(p) => ("f", p),
-            };
-            seen.push(format!("{k} {}", scope.logical(p).unwrap().display()));
-            Ok(true)
-        })
-        .unwrap();
-        seen.sort();
-        assert_eq!(
-            seen,
-            ["d /", "d /a", "d /a/b", "d /a/b/c", "d /run", "f /a/b/f"]
-        );
-        assert_eq!(n, 5);
-        assert!(scope.excluded(&r.join("m/x/g")));
-        assert!(scope.excluded(&r.join("run/impermctl/watch.json")));
-        assert!(!scope.excluded(&r.join("a/b/f")));
-    }
-
-    #[test]
-    fn the_parallel_walk_sees_the_same_directories() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        for a in 0..5 {
-            for b in 0..7 {
-                std::fs::create_dir_all(r.join(format!("a{a}/b{b}/c"))).unwrap();
-            }
-        }
-        std::fs::create_dir_all(r.join("m/x")).unwrap();
-        let root = Root::new(Some(r.to_path_buf()), None);
-        let mut scope = Scope::new(&root).unwrap();
-        scope.prune.insert(r.join("m"));
-        let seen = std::sync::Mutex::new(Vec::new());
-        let n = walk_dirs_parallel(&scope, 3, &|p| {
-            seen.lock().unwrap().push(p.to_path_buf());
-            true
-        });
-        let mut serial = Vec::new();
-        walk(&scope, r, false, &mut |v| {
-            if let Visit::Dir(p) = v {
-                serial.push(p.to_path_buf());
-            }
-            Ok(true)
-        })
-        .unwrap();
-        let mut seen = seen.into_inner().unwrap();
-        seen.sort();
-        serial.sort();
-        assert_eq!(n, 1 + 5 + 35 + 35);
-        assert_eq!(seen, serial);
-    }
-}
+#[path = "scan_tests.rs"]
+mod tests;

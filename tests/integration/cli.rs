@@ -17,12 +17,6 @@ const COMMANDS: &[&[&str]] = &[
     &["watch", "--no-dbus"],
 ];
 
-fn with_root(root: &str, cmd: &[&str]) -> Output {
-    let mut a = vec!["--root", root, "--config", "/nonexistent/config.toml"];
-    a.extend_from_slice(cmd);
-    util::run(&a)
-}
-
 #[test]
 fn a_bad_root_is_refused_by_every_command_with_exit_2() {
     let d = tempfile::tempdir().unwrap();
@@ -36,7 +30,7 @@ fn a_bad_root_is_refused_by_every_command_with_exit_2() {
     ];
     for cmd in COMMANDS {
         for (root, why) in cases {
-            let o = with_root(root, cmd);
+            let o = util::run_at(root, cmd);
             assert_code(&o, 2);
             let err = stderr(&o);
             assert!(
@@ -53,7 +47,7 @@ fn a_missing_diff_path_is_an_error() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("var/lib")).unwrap();
     let root = d.path().to_str().unwrap();
-    let o = with_root(root, &["diff", "/nonexistent"]);
+    let o = util::run_at(root, &["diff", "/nonexistent"]);
     assert_code(&o, 2);
     assert!(
         stderr(&o).contains("/nonexistent: cannot compare it"),
@@ -62,7 +56,7 @@ fn a_missing_diff_path_is_an_error() {
     );
     assert!(!stdout(&o).contains("nothing would be lost"));
     // An existing one is fine.
-    let o = with_root(root, &["diff", "/var/lib"]);
+    let o = util::run_at(root, &["diff", "/var/lib"]);
     assert!(o.status.code() != Some(2), "{}", stderr(&o));
 }
 

@@ -47,8 +47,13 @@ const GENERATED: &[&str] = &[
     "usr/share/doc/impermctl/copyright",
 ];
 
-fn dpkg_deb_available() -> bool {
-    Command::new("dpkg-deb").arg("--version").output().is_ok()
+/// dpkg-deb is not installed: the test says it skips.
+fn without_dpkg_deb() -> bool {
+    let missing = Command::new("dpkg-deb").arg("--version").output().is_err();
+    if missing {
+        eprintln!("skipped: dpkg-deb not found (apt-get install dpkg)");
+    }
+    missing
 }
 
 /// Run build-deb.sh with `args` (plus --binary and --out); the .deb path on success.
@@ -96,8 +101,7 @@ fn extract(deb: &Path, dir: &Path) {
 
 #[test]
 fn the_deb_holds_every_file_in_debians_places() {
-    if !dpkg_deb_available() {
-        eprintln!("skipped: dpkg-deb not found (apt-get install dpkg)");
+    if without_dpkg_deb() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -155,8 +159,7 @@ fn the_deb_holds_every_file_in_debians_places() {
 
 #[test]
 fn the_packaged_example_config_is_valid() {
-    if !dpkg_deb_available() {
-        eprintln!("skipped: dpkg-deb not found (apt-get install dpkg)");
+    if without_dpkg_deb() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -183,8 +186,7 @@ fn the_packaged_example_config_is_valid() {
 
 #[test]
 fn a_missing_systemd_file_is_refused_by_name() {
-    if !dpkg_deb_available() {
-        eprintln!("skipped: dpkg-deb not found (apt-get install dpkg)");
+    if without_dpkg_deb() {
         return;
     }
     let t = tempfile::tempdir().unwrap();

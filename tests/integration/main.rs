@@ -11,6 +11,7 @@ mod diff;
 mod docs;
 mod hardening;
 mod manifest;
+mod module_map;
 mod nix;
 mod persist;
 mod schemas;

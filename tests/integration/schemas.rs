@@ -125,25 +125,9 @@ fn fixture_documents_validate() {
     }
     std::fs::write(d.path().join("var/lib/x/f"), "x").unwrap();
     let root = d.path().to_str().unwrap();
-    let o = util::run(&[
-        "--root",
-        root,
-        "--config",
-        "/nonexistent/c.toml",
-        "diff",
-        "--json",
-    ]);
+    let o = util::run_at(root, &["diff", "--json"]);
     seen.push(validate(&parse(&o)));
-    let o = util::run(&[
-        "--root",
-        root,
-        "--config",
-        "/nonexistent/c.toml",
-        "baseline",
-        "--since",
-        "all",
-        "--json",
-    ]);
+    let o = util::run_at(root, &["baseline", "--since", "all", "--json"]);
     seen.push(validate(&parse(&o)));
     let o = util::run(&[
         "--root",
@@ -268,14 +252,7 @@ fn diff_groups_carry_the_watchers_writers_as_objects() {
         serde_json::to_vec(&watch).unwrap(),
     )
     .unwrap();
-    let o = util::run(&[
-        "--root",
-        d.path().to_str().unwrap(),
-        "--config",
-        "/nonexistent/c.toml",
-        "diff",
-        "--json",
-    ]);
+    let o = util::run_at(d.path().to_str().unwrap(), &["diff", "--json"]);
     let doc = parse(&o);
     assert_eq!(validate(&doc), "Diff");
     let g = doc["groups"]

@@ -54,44 +54,20 @@ echo "owner=$(stat -c '%u:%g %a' "$R/persistent/var/lib/dyn")"
     assert_eq!(val(&o, "owner"), "65534:65534 750");
 }
 
-/// The path of systemd-journald, when installed.
-fn journald() -> Option<&'static str> {
-    [
-        "/lib/systemd/systemd-journald",
-        "/usr/lib/systemd/systemd-journald",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-}
-
 /// Under a real journald: every field of ours is `IMPERMCTL_*` (none bare,
 /// like `PATH=`, `BOUND=`, `DURATION_MS=`), and a boot refusal carries its
 /// MESSAGE_ID at PRIORITY=2 with the check, explained by the installed catalog.
 #[test]
 fn journal_fields_are_namespaced_and_the_refusal_has_a_catalog_entry() {
     require_root!();
-    let Some(journald) = journald() else {
-        assert!(
-            std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
-            "systemd-journald is needed"
-        );
-        eprintln!("skipped: systemd-journald is not installed");
-        return;
-    };
+    let journald = crate::require_journald!();
     let catalog = crate::util::repo().join("systemd/impermctl.catalog");
     let body = format!(
         r#"
-mount -t tmpfs tmpfs /run/systemd; mkdir -p /run/systemd/journal
-mount -t tmpfs tmpfs /run/log
 mount -t tmpfs tmpfs /usr/lib/systemd/catalog; cp {catalog} /usr/lib/systemd/catalog/
 mkdir -p /var/lib/systemd/catalog; mount -t tmpfs tmpfs /var/lib/systemd/catalog
 journalctl --update-catalog
-{journald} & J=$!
-trap 'kill $J 2>/dev/null || true' EXIT
-for i in $(seq 200); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
-j() {{ journalctl -D /run/log/journal --no-pager SYSLOG_IDENTIFIER=impermctl "$@"; }}
-# Poll until journald has written what we sent (no fixed sleep).
-until_seen() {{ for i in $(seq 200); do j -o json | grep -q "$1" && return 0; sleep 0.05; done; return 1; }}
+{journal}
 INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot
 until_seen IMPERMCTL_BOUND
 umount "$R/persistent"
@@ -122,6 +98,7 @@ print("check=" + (refusal or {{}}).get("IMPERMCTL_CHECK", ""))
 PY
 "#,
         catalog = crate::util::shell_quote(&catalog),
+        journal = crate::util::private_journald(journald),
     );
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
@@ -234,6 +211,19 @@ echo "escapes=$escapes"
     vps(&Layout::default(), &body)
 }
 
+/// `race`'s verdict: it ran and no trial let a user redirect root.
+#[track_caller]
+fn no_escape(what: &str, o: std::process::Output) {
+    eprintln!("{what} race: {}", val(&o, "trials"));
+    assert_code(&o, 0);
+    assert_eq!(
+        val(&o, "escapes"),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 const RACE_CONFIG: &str = r#"version = 1
 [[persistence]]
 path = "/persistent"
@@ -247,28 +237,15 @@ fn seeding_is_never_redirected_by_a_users_symlink_swaps() {
     let config = format!(
         "{RACE_CONFIG}[[persistence.directories]]\npath = \"/home/alice/.local/share/app\"\nuser = \"1000\"\ngroup = \"1000\"\nmode = \"0700\"\nparent = {{ user = \"1000\", group = \"1000\", mode = \"0755\" }}"
     );
-    let o = race("imp boot", &config, 500);
-    eprintln!("seeding race: {}", val(&o, "trials"));
-    assert_code(&o, 0);
-    assert_eq!(
-        val(&o, "escapes"),
-        "0",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    no_escape("seeding", race("imp boot", &config, 500));
 }
 
 /// Issue 14.1: the same swaps while root runs `persist`: ≥ 500 trials, no escape.
 #[test]
 fn persist_is_never_redirected_by_a_users_symlink_swaps() {
     require_root!();
-    let o = race("imp persist /home/alice/.local/share/app", RACE_CONFIG, 500);
-    eprintln!("persist race: {}", val(&o, "trials"));
-    assert_code(&o, 0);
-    assert_eq!(
-        val(&o, "escapes"),
-        "0",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    no_escape(
+        "persist",
+        race("imp persist /home/alice/.local/share/app", RACE_CONFIG, 500),
     );
 }

@@ -37,6 +37,16 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run impermctl")
 }
 
+/// Run impermctl on the tree `root` (`--root`) with no config file (the
+/// built-in defaults) and `args`.
+pub fn run_at(root: &str, args: &[&str]) -> Output {
+    run(&[
+        &["--root", root, "--config", "/nonexistent/config.toml"],
+        args,
+    ]
+    .concat())
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -66,6 +76,52 @@ macro_rules! require_root {
             return;
         }
     };
+}
+
+/// The path of systemd-journald, when installed.
+pub fn journald() -> Option<&'static str> {
+    [
+        "/lib/systemd/systemd-journald",
+        "/usr/lib/systemd/systemd-journald",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+}
+
+/// The path of systemd-journald; skip (with a message) when it is not
+/// installed, which is a failure under `IMPERMCTL_REQUIRE_PRIVILEGED` (CI).
+#[macro_export]
+macro_rules! require_journald {
+    () => {{
+        let Some(journald) = $crate::util::journald() else {
+            assert!(
+                std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
+                "systemd-journald is needed"
+            );
+            eprintln!("skipped: systemd-journald is not installed");
+            return;
+        };
+        journald
+    }};
+}
+
+/// Bash for an [`in_vps`] body: a private journald (tmpfs over
+/// `/run/systemd` and `/run/log` of the namespace), `$J` its pid (killed at
+/// exit); returns once its socket exists. `j ARGS` runs journalctl on its
+/// journal for `SYSLOG_IDENTIFIER=impermctl`; `until_seen TEXT` polls
+/// (deadline 20 s) until an entry of ours contains TEXT.
+pub fn private_journald(journald: &str) -> String {
+    format!(
+        r#"
+mount -t tmpfs tmpfs /run/systemd; mkdir -p /run/systemd/journal
+mount -t tmpfs tmpfs /run/log
+{journald} & J=$!
+trap 'kill $J 2>/dev/null || true' EXIT
+for i in $(seq 200); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+j() {{ journalctl -D /run/log/journal --no-pager SYSLOG_IDENTIFIER=impermctl "$@"; }}
+until_seen() {{ for i in $(seq 400); do j -o json | grep -q "$1" && return 0; sleep 0.05; done; return 1; }}
+"#
+    )
 }
 
 /// How to build the fake VPS.

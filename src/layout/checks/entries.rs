@@ -1,17 +1,20 @@
-//! Checks about declared entries themselves: redundant entries covered by a
-//! declared directory, and declared owner/mode that the existing persistent
-//! directory does not have.
+//! Checks about declared entries: redundant entries covered by a declared
+//! directory, declared owner/mode that the existing persistent directory
+//! does not have, mounts not from their persistence root, files replaced by
+//! rename, and the paths the vpsFree guide persists.
 
-use super::{Ctx, Finding, Severity, finding};
+use std::path::Path;
 
-pub(super) fn covered_entries(c: &Ctx) -> Vec<Finding> {
+use super::{Ctx, Found, found};
+use crate::config::Kind;
+use crate::layout::observe::{EntryState, entry_state};
+
+pub(super) fn covered_entries(c: &Ctx) -> Vec<Found> {
     c.settings
         .covered()
         .into_iter()
         .map(|(e, d)| {
-            finding(
-                "covered-entries",
-                Severity::Info,
+            found(
                 Some(&e.path),
                 format!(
                     "{} is redundant: it is inside the declared directory {}, whose bind already persists it (covered; impermctl does nothing for it)",
@@ -24,7 +27,7 @@ pub(super) fn covered_entries(c: &Ctx) -> Vec<Finding> {
         .collect()
 }
 
-pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
+pub(super) fn declared_perms(c: &Ctx) -> Vec<Found> {
     c.state
         .drift
         .iter()
@@ -32,9 +35,7 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
             let p = &d.declared;
             let s = d.source.display();
             let (u, g, m) = d.actual;
-            finding(
-                "declared-perms",
-                Severity::Warning,
+            found(
                 Some(&d.path),
                 format!(
                     "{} is declared {}:{} {:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
@@ -46,6 +47,92 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Finding> {
                 format!(
                     "chown {}:{} {s} && chmod {:04o} {s}; or change the declaration to match",
                     p.user, p.group, p.mode
+                ),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
+    let mut out = vec![];
+    for e in &c.settings.entries {
+        let Some(root_m) = c.state.mounts.at(&e.root) else {
+            continue;
+        };
+        if let EntryState::Bound = entry_state(c.state, e) {
+            continue;
+        }
+        if let Some(m) = c.state.mounts.at(&e.path)
+            && m.dev() != root_m.dev()
+        {
+            out.push(found(
+                Some(&e.path),
+                format!(
+                    "{} is mounted from {} ({}), not from {}",
+                    e.path.display(),
+                    m.source,
+                    m.root.display(),
+                    e.source.display()
+                ),
+                format!(
+                    "unmount it and run `impermctl boot`, or remove {} from the config",
+                    e.path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+pub(super) fn replaced_files(c: &Ctx) -> Vec<Found> {
+    crate::live::checks::method_warnings(c.settings)
+        .into_iter()
+        .map(|(p, msg, fix)| found(Some(&p), msg, fix))
+        .collect()
+}
+
+/// The paths the vpsFree guide persists, and what is lost without each.
+const RECOMMENDED: &[(&str, Kind, &str)] = &[
+    (
+        "/etc/nixos",
+        Kind::Directory,
+        "your NixOS configuration (the flake in /etc/nixos) is lost at every reboot",
+    ),
+    (
+        "/var/log",
+        Kind::Directory,
+        "the journal and logs of every previous boot are lost",
+    ),
+    (
+        "/var/lib/nixos",
+        Kind::Directory,
+        "uid/gid assignments change between boots, so files in /persistent can end up owned by the wrong users",
+    ),
+    (
+        "/etc/machine-id",
+        Kind::File,
+        "the machine ID changes at every boot (journal history, DHCP client IDs and licences keyed on it break)",
+    ),
+];
+
+pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
+    let root = c
+        .settings
+        .roots
+        .first()
+        .map(|r| r.path.clone())
+        .unwrap_or_else(|| "/persistent".into());
+    RECOMMENDED
+        .iter()
+        .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
+        .map(|(p, kind, lost)| {
+            let how = *kind;
+            found(
+                Some(Path::new(p)),
+                format!("{p} is not persisted: {lost}"),
+                format!(
+                    "add it: {}",
+                    crate::group::suggest_nix(&root, Path::new(p), how)
                 ),
             )
         })

@@ -5,29 +5,28 @@
 
 use std::path::Path;
 
-use super::{Ctx, Finding, GUIDE, Severity, finding};
-use crate::layout::observe::{ProbeKind, State};
+use super::{Ctx, Found, GUIDE, Severity, found};
+use crate::layout::observe::State;
 use crate::mountinfo::Mount;
+use crate::sys::meta::Kind;
 
-pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Finding> {
+pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for r in &c.settings.roots {
         let Some(p) = c.state.probe(&r.path) else {
             continue;
         };
         let what = match p.kind {
-            ProbeKind::Directory => continue,
-            ProbeKind::Missing => "does not exist".to_string(),
-            ProbeKind::Symlink => format!(
+            Some(Kind::Dir) => continue,
+            None => "does not exist".to_string(),
+            Some(Kind::Symlink) => format!(
                 "is a symlink (to {}), which impermctl never follows",
                 p.link.as_deref().unwrap_or(Path::new("?")).display()
             ),
-            ProbeKind::File => "is a regular file, not a directory".into(),
-            ProbeKind::Other => "is not a directory".into(),
+            Some(Kind::File) => "is a regular file, not a directory".into(),
+            Some(_) => "is not a directory".into(),
         };
-        out.push(finding(
-            "persistent-root-exists",
-            Severity::Fatal,
+        out.push(found(
             Some(&r.path),
             format!("persistence root {} {what}", r.path.display()),
             mount_remedy(c, &r.path),
@@ -71,16 +70,14 @@ fn on_root_mount(state: &State, p: &Path) -> bool {
         .is_none_or(|m| m.mount_point == Path::new("/"))
 }
 
-pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
+pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Found> {
     c.settings
         .roots
         .iter()
         .filter(|r| on_root_mount(c.state, &r.path))
-        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == ProbeKind::Directory))
+        .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == Some(Kind::Dir)))
         .map(|r| {
-            finding(
-                "persistent-root-mounted",
-                Severity::Fatal,
+            found(
                 Some(&r.path),
                 format!(
                     "{} is on the ephemeral root's filesystem {}, not on a mounted persistent filesystem: everything \"persisted\" there would be lost at the next reboot; its entries are refused",
@@ -93,7 +90,7 @@ pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Finding> {
         .collect()
 }
 
-pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
+pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Found> {
     if !c.settings.layout.persistent_must_differ {
         return vec![];
     }
@@ -108,15 +105,7 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
         if c.state.dev_of(&r.path) != Some(root_dev) {
             continue;
         }
-        // With the root not ephemeral (impermanence off), sharing / loses nothing.
-        let severity = if c.ephemeral {
-            Severity::Fatal
-        } else {
-            Severity::Warning
-        };
-        out.push(finding(
-            "persistent-root-separate",
-            severity,
+        let f = found(
             Some(&r.path),
             format!(
                 "{} is on {}, the same filesystem as / (device {}:{}){}",
@@ -124,7 +113,11 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
                 filesystem_of(c.state, &r.path),
                 root_dev.0,
                 root_dev.1,
-                if c.ephemeral { "; its entries are refused" } else { "" }
+                if c.ephemeral {
+                    "; its entries are refused"
+                } else {
+                    ""
+                }
             ),
             if c.ephemeral {
                 mount_remedy(c, &r.path)
@@ -133,12 +126,15 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Finding> {
             } else {
                 "expected while / is not wiped at boot; with a tmpfs / or a ZFS/btrfs rollback, keep persistent data on its own filesystem".into()
             },
-        ));
+        );
+        // With the root not ephemeral (impermanence off), sharing / loses nothing.
+        let milder = (!c.ephemeral).then_some(Severity::Warning);
+        out.push(Found { milder, ..f });
     }
     out
 }
 
-pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
+pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for r in &c.settings.roots {
         let ro_mount = c
@@ -148,9 +144,7 @@ pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Finding> {
             .is_some_and(Mount::is_read_only);
         let not_writable = c.state.probe(&r.path).and_then(|p| p.writable) == Some(false);
         if ro_mount || not_writable {
-            out.push(finding(
-                "persistent-root-writable",
-                Severity::Warning,
+            out.push(found(
                 Some(&r.path),
                 format!(
                     "persistence root {} is read-only ({}): its existing entries are bound read-only, and entries with no persistent copy yet cannot be created",

@@ -265,9 +265,7 @@ for i in $(seq 1 60); do
   cp -a "$R/persistent/etc/ssh/ssh_host_ed25519_key" "$R/../oldkey" 2>/dev/null
   head -c $((2000000 + RANDOM)) /dev/urandom > "$R/etc/ssh/ssh_host_ed25519_key"; chmod 640 "$R/etc/ssh/ssh_host_ed25519_key"; chown 7:8 "$R/etc/ssh/ssh_host_ed25519_key"
   new=$(meta "$R/etc/ssh/ssh_host_ed25519_key"); before=$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")
-  "$IMPERMCTL" --root "$R" --config "$CFG" sync >/dev/null 2>&1 & pid=$!
-  sleep "0.0$(printf '%02d' $((RANDOM % 40)))"
-  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  kill_within 40 sync
   now=$(meta "$R/persistent/etc/ssh/ssh_host_ed25519_key")
   if [ "$now" = "$new" ]; then landed_new=$((landed_new+1)); elif [ "$now" = "$before" ]; then landed_old=$((landed_old+1)); else echo "kill $i: a mix"; bad=$((bad+1)); fi
   imp sync >/dev/null 2>&1
@@ -304,9 +302,7 @@ bad=0; old=0; new=0
 for i in $(seq 1 60); do
   echo "change $i" >> "$R/var/lib/live/wal"; head -c $((RANDOM * 10)) /dev/urandom > "$R/var/lib/live/a/f$((i % 200 + 1))"
   before=$(sum "$R/persistent/var/lib/live"); want=$(sum "$R/var/lib/live")
-  "$IMPERMCTL" --root "$R" --config "$CFG" sync >/dev/null 2>&1 & pid=$!
-  sleep "0.0$(printf '%02d' $((RANDOM % 60)))"
-  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  kill_within 60 sync
   now=$(sum "$R/persistent/var/lib/live")
   if [ "$now" = "$want" ]; then new=$((new+1)); elif [ "$now" = "$before" ]; then old=$((old+1)); else echo "kill $i: a mix"; bad=$((bad+1)); fi
   imp sync >/dev/null 2>&1

@@ -21,8 +21,16 @@ pub use crate::util::SEED;
 /// `mounts` prints the mount lines under `$R` (logical), `nmounts` counts
 /// them, `listing` prints a stable listing of the tree (mode, owner, type, size, path),
 /// `chroot_findmnt T` runs the real findmnt inside `$R` (so it reads `$R/run/mount/utab`
-/// and sees logical mount points).
+/// and sees logical mount points), `kill_within MS ARGS` runs the binary
+/// (itself, so the kill hits it) with ARGS and SIGKILLs it after a random
+/// 0 to MS-1 milliseconds.
 pub const HELPERS: &str = r#"
+kill_within() {
+  local ms=$1 pid; shift
+  "$IMPERMCTL" --root "$R" --config "$CFG" "$@" >/dev/null 2>&1 & pid=$!
+  sleep "0.$(printf '%03d' $((RANDOM % ms)))"
+  kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+}
 cfg() { printf '%s' "$1" > "$CFG"; }
 mounts() { awk -v r="$R" '$5 == r || index($5, r "/") == 1 { p = substr($5, length(r) + 1); if (p == "") p = "/"; print p, $3, $4 }' /proc/self/mountinfo; }
 nmounts() { mounts | wc -l; }
@@ -76,6 +84,21 @@ pub fn block(o: &std::process::Output, key: &str) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// Run a body of SIGKILL trials in a fresh default layout: it counts what
+/// went wrong in `$bad` and the points the kills landed at in `$phases`.
+/// Asserts that nothing went wrong; reports where the kills landed.
+pub fn kill_trials(body: &str) {
+    let o = vps(
+        &Layout::default(),
+        &format!(
+            "bad=0; phases=\"\"\n{body}\necho \"bad=$bad\"\necho \"phases=$(tr ' ' '\\n' <<<\"$phases\" | sort | uniq -c | tr -s ' \\n' ' ')\"\n"
+        ),
+    );
+    util::assert_code(&o, 0);
+    assert_eq!(val(&o, "bad"), "0", "{}", dump(&o));
+    eprintln!("kill points landed: {}", val(&o, "phases"));
 }
 
 /// Panic with both streams.

@@ -8,6 +8,7 @@ use crate::require_root;
 use crate::util::{self, Layout, assert_code, in_vps};
 
 mod boot;
+mod fast;
 mod plain;
 mod signal;
 

@@ -18,15 +18,7 @@ fn tree() -> tempfile::TempDir {
 }
 
 fn imp(root: &Path, args: &[&str]) -> std::process::Output {
-    let mut a = vec![
-        "--root",
-        root.to_str().unwrap(),
-        "--config",
-        "/nonexistent/config.toml",
-        "diff",
-    ];
-    a.extend_from_slice(args);
-    util::run(&a)
+    util::run_at(root.to_str().unwrap(), &[&["diff"], args].concat())
 }
 
 #[test]

@@ -100,29 +100,18 @@ fn a_root_that_is_not_ephemeral_loses_nothing_and_says_why() {
     std::fs::create_dir_all(d.path().join("etc")).unwrap();
     std::fs::write(d.path().join("etc/new"), "x").unwrap();
     let fixture = util::repo().join("tests/fixtures/mountinfo/feature-disabled.mountinfo");
-    let o = util::run(&[
-        "--root",
+    let o = util::run_at(
         d.path().to_str().unwrap(),
-        "--config",
-        "/nonexistent/c.toml",
-        "diff",
-        "--mountinfo",
-        fixture.to_str().unwrap(),
-    ]);
+        &["diff", "--mountinfo", fixture.to_str().unwrap()],
+    );
     assert_code(&o, 0);
     let s = stdout(&o);
     assert!(s.contains("not an ephemeral root"), "{s}");
     assert!(s.contains("nothing would be lost"), "{s}");
-    let o = util::run(&[
-        "--root",
+    let o = util::run_at(
         d.path().to_str().unwrap(),
-        "--config",
-        "/nonexistent/c.toml",
-        "diff",
-        "--json",
-        "--mountinfo",
-        fixture.to_str().unwrap(),
-    ]);
+        &["diff", "--json", "--mountinfo", fixture.to_str().unwrap()],
+    );
     assert_code(&o, 0);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["basis"]["method"], "not_ephemeral");
@@ -132,14 +121,7 @@ fn a_root_that_is_not_ephemeral_loses_nothing_and_says_why() {
 #[test]
 fn a_path_that_does_not_exist_is_an_error() {
     let d = tempfile::tempdir().unwrap();
-    let o = util::run(&[
-        "--root",
-        d.path().to_str().unwrap(),
-        "--config",
-        "/nonexistent/c.toml",
-        "diff",
-        "/nonexistent",
-    ]);
+    let o = util::run_at(d.path().to_str().unwrap(), &["diff", "/nonexistent"]);
     assert_code(&o, 2);
     assert!(util::stderr(&o).contains("/nonexistent"));
 }
@@ -205,7 +187,11 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     assert_eq!(read(p, "rc").trim(), "1");
     let lines: Vec<&str> = human.lines().collect();
     assert!(
-        lines[1].contains("important") && lines[1].contains("ssh_host_ed25519_key"),
+        lines[1].starts_with("found by: walking the root"),
+        "{human}"
+    );
+    assert!(
+        lines[2].contains("important") && lines[2].contains("ssh_host_ed25519_key"),
         "{human}"
     );
     assert!(

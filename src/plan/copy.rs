@@ -1,7 +1,7 @@
 //! The plan for `method = "copy"` files and for pending entries (pure).
 
+use super::{Facts, Mounted, Node, Op, What, Why};
 use crate::config::Entry;
-use crate::plan::{Facts, Mounted, Node, Op, What, Why};
 
 /// What is at a copy file's target.
 enum Target {

@@ -1,0 +1,133 @@
+//! Creating what an entry needs: the directory levels of its source (beneath
+//! its persistence root) and of its target (beneath the root), each level
+//! with the owner and mode `levels` decides, and an empty target file.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tracing::info;
+
+use super::Cx;
+use super::facts::rel;
+use super::levels::{level_perms, system_perms};
+use super::ops::{DIR, ctx, parent_of, srel};
+use crate::config::{Entry, Kind, Perms};
+use crate::sys::dir;
+use crate::sys::fs::{self, Owner};
+
+/// Which tree a directory is made in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Beneath the persistence root: created levels get the entry's perms
+    /// (the last, when `leaf`) or the parent perms.
+    Source,
+    /// On the ephemeral root: each created level gets the conventional
+    /// perms of a system directory (see `levels`), else copies owner and
+    /// mode from its persistent counterpart when that exists (as
+    /// impermanence does), else gets the declared perms.
+    Target,
+}
+
+/// Make sure the directory `dir` exists beneath the persistence root.
+pub(super) fn ensure_source_dir(
+    cx: &mut Cx,
+    e: &Entry,
+    dir: &Path,
+    leaf: bool,
+) -> anyhow::Result<()> {
+    ensure_dir(cx, e, dir, leaf, Side::Source)
+}
+
+/// Make sure the directory `dir` exists on the ephemeral root.
+pub(super) fn ensure_target_dir(
+    cx: &mut Cx,
+    e: &Entry,
+    dir: &Path,
+    leaf: bool,
+) -> anyhow::Result<()> {
+    ensure_dir(cx, e, dir, leaf, Side::Target)
+}
+
+fn ensure_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool, side: Side) -> anyhow::Result<()> {
+    let h = cx.h;
+    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let n = dir.components().count();
+    let (ids, root) = (&mut cx.ids, cx.root);
+    let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    let mut owner = |i: usize| {
+        let (prefix, last) = (&levels[n - 1 - i], leaf && i + 1 == n);
+        if side == Side::Target {
+            // Conventional system directories first: a drifted persistent copy
+            // never makes /var/lib or /var/lib/private world-readable or closed.
+            if !last && let Some(p) = system_perms(&Path::new("/").join(prefix)) {
+                return perms_owner(ids, root, &p);
+            }
+            if let Ok(Some(m)) = fs::lstat_beneath(pfd, prefix)
+                && m.is_dir()
+            {
+                return Ok(Owner {
+                    uid: m.uid,
+                    gid: m.gid,
+                    mode: m.perm,
+                });
+            }
+        }
+        perms_owner(ids, root, &level_perms(e, prefix, last))
+    };
+    if side == Side::Target {
+        let rfd = h.root.as_fd();
+        let shown = Path::new("/").join(dir);
+        ctx(dir::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
+        return Ok(());
+    }
+    let shown = e.root.join(dir);
+    let (_, created) = ctx(dir::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
+    for c in created {
+        info!(path = %e.root.join(&c).display(), "created persistent directory");
+    }
+    Ok(())
+}
+
+fn perms_owner(
+    ids: &mut crate::ids::Ids,
+    root: &crate::root::Root,
+    p: &Perms,
+) -> io::Result<Owner> {
+    ids.owner(root, p)
+        .map_err(|e| io::Error::other(format!("{e:#}")))
+}
+
+pub(super) fn create_source(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    match e.kind {
+        Kind::Directory => ensure_source_dir(cx, e, srel(e), true),
+        Kind::File => ensure_source_dir(cx, e, parent_of(srel(e)), false),
+    }
+}
+
+pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+    let trel = rel(&e.path);
+    if e.kind == Kind::Directory {
+        return ensure_target_dir(cx, e, trel, true);
+    }
+    let (parent, name) = fs::split(trel)?;
+    ensure_target_dir(cx, e, parent, false)?;
+    let rfd = cx.h.root.as_fd();
+    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let o = match fs::lstat_beneath(pfd, srel(e)) {
+        Ok(Some(m)) => Owner {
+            uid: m.uid,
+            gid: m.gid,
+            mode: m.perm,
+        },
+        _ => Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        },
+    };
+    fs::create_file_at(dfd.as_fd(), name, o)
+        .with_context(|| format!("cannot create the empty file {}", e.path.display()))
+}

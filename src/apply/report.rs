@@ -1,0 +1,292 @@
+//! What an apply run did: each step's outcome, the totals, the record for
+//! `state.json` and the pending entries, tallied as the steps run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tracing::{error, warn};
+
+use crate::config::{Entry, Kind};
+use crate::plan::{Op, Step, Why};
+use crate::state::{How, Pending, Recorded, WriterInfo};
+
+/// How one step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Bind-mounted now.
+    Bound,
+    /// Symlinked now.
+    Linked,
+    /// A removed entry was unmounted.
+    Unmounted,
+    /// A removed entry's symlink was removed.
+    Unlinked,
+    /// `method = "copy"`: copied in (or saved) now.
+    Copied,
+    /// Seeded, but not bound: processes write there (see `crate::live::pending`).
+    Pending {
+        /// The processes found writing.
+        writers: Vec<WriterInfo>,
+    },
+    /// Nothing to do.
+    Skipped(Why),
+    /// It failed; nothing after the failing operation ran.
+    Failed {
+        /// What went wrong and how to fix it.
+        error: String,
+    },
+}
+
+/// The report of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The path on the ephemeral root.
+    pub path: PathBuf,
+    /// Directory or file.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// Its persistent source.
+    pub source: PathBuf,
+    /// The operations that ran (complete ones only).
+    pub done: Vec<Op>,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Newly bound.
+    pub bound: usize,
+    /// Newly linked.
+    pub linked: usize,
+    /// Already in place, or a foreign mount left alone.
+    pub skipped: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Removed entries undone.
+    pub undone: usize,
+    /// `method = "copy"` files copied in or saved.
+    pub copied: usize,
+    /// Seeded but left pending (processes write there).
+    pub pending: usize,
+}
+
+/// What an apply run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// Per step.
+    pub steps: Vec<StepReport>,
+    /// Totals.
+    pub counts: Counts,
+    /// Data hidden by new binds, and foreign mounts skipped.
+    pub warnings: Vec<String>,
+    /// What is in place now (for `state.json`).
+    #[serde(skip)]
+    pub record: Vec<Recorded>,
+    /// Entries left pending (for `state.json`).
+    pub pending: Vec<Pending>,
+}
+
+/// The report being built, step by step.
+pub(super) struct Tally<'a> {
+    steps: Vec<StepReport>,
+    counts: Counts,
+    record: Vec<Recorded>,
+    pending: Vec<Pending>,
+    /// The record of the last run of this boot.
+    previous: &'a [Recorded],
+    /// The entries it left pending.
+    previous_pending: &'a [Pending],
+}
+
+impl<'a> Tally<'a> {
+    pub fn new(n: usize, previous: &'a [Recorded], previous_pending: &'a [Pending]) -> Self {
+        Tally {
+            steps: Vec::with_capacity(n),
+            counts: Counts::default(),
+            record: Vec::new(),
+            pending: Vec::new(),
+            previous,
+            previous_pending,
+        }
+    }
+
+    /// Count how `st` ended, log and queue its warnings, record it.
+    pub fn add(
+        &mut self,
+        warnings: &mut Vec<String>,
+        entry: Option<&Entry>,
+        st: &Step,
+        done: Vec<Op>,
+        outcome: Outcome,
+    ) {
+        let c = &mut self.counts;
+        let mut warning = None;
+        match &outcome {
+            Outcome::Bound => c.bound += 1,
+            Outcome::Linked => c.linked += 1,
+            Outcome::Unmounted | Outcome::Unlinked => c.undone += 1,
+            Outcome::Copied => c.copied += 1,
+            Outcome::Pending { writers } => {
+                c.pending += 1;
+                let earlier = (self.previous_pending.iter())
+                    .find(|p| p.path == st.path)
+                    .map(|p| p.since);
+                if earlier.is_none() {
+                    warning = entry.map(|e| crate::live::pending::warning(e, writers));
+                }
+                self.pending.push(Pending {
+                    path: st.path.clone(),
+                    kind: st.kind,
+                    source: st.source.clone(),
+                    writers: writers.clone(),
+                    since: earlier.unwrap_or_else(now),
+                    saved: None,
+                });
+            }
+            Outcome::Skipped(why) => {
+                c.skipped += 1;
+                warning = skip_warning(&st.path, &st.source, why);
+            }
+            Outcome::Failed { error } => {
+                c.failed += 1;
+                error!(path = %st.path.display(), "{error}");
+            }
+        }
+        if let Some(msg) = warning {
+            warn!(path = %st.path.display(), "{msg}");
+            warnings.push(msg);
+        }
+        if let Some(how) = recorded_how(&outcome, self.previous, &st.path) {
+            self.record.push(Recorded {
+                path: st.path.clone(),
+                kind: st.kind,
+                source: st.source.clone(),
+                how,
+                mount_id: None,
+            });
+        }
+        self.steps.push(StepReport {
+            path: st.path.clone(),
+            kind: st.kind,
+            source: st.source.clone(),
+            done,
+            outcome,
+        });
+    }
+
+    pub fn finish(self, warnings: Vec<String>) -> Applied {
+        Applied {
+            steps: self.steps,
+            counts: self.counts,
+            warnings,
+            record: self.record,
+            pending: self.pending,
+        }
+    }
+}
+
+/// The warning for a skip that leaves something the user should know of.
+fn skip_warning(path: &Path, source: &Path, why: &Why) -> Option<String> {
+    match why {
+        Why::Foreign { source: from, root } => Some(format!(
+            "{} is already mounted from {from} ({}), not from {}: left alone, never stacked",
+            path.display(),
+            root.display(),
+            source.display()
+        )),
+        Why::NotOurs { reason } => Some(format!(
+            "{} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)",
+            path.display()
+        )),
+        _ => None,
+    }
+}
+
+/// How `path` is in place after a step that ended with `outcome`, for
+/// `state.json` (`None`: not ours). A failure keeps what the last run
+/// recorded: it may still be in place.
+fn recorded_how(outcome: &Outcome, previous: &[Recorded], path: &Path) -> Option<How> {
+    match outcome {
+        Outcome::Bound | Outcome::Skipped(Why::AlreadyBound) => Some(How::Bound),
+        Outcome::Linked | Outcome::Skipped(Why::AlreadyLinked | Why::LinkInPlace) => {
+            Some(How::Linked)
+        }
+        Outcome::Copied | Outcome::Skipped(Why::AlreadyCopied | Why::NothingToCopy) => {
+            Some(How::Copied)
+        }
+        Outcome::Pending { .. } => Some(How::Pending),
+        Outcome::Failed { .. } => previous.iter().find(|r| r.path == path).map(|r| r.how),
+        _ => None,
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_recorded_after_each_outcome() {
+        let prev = [Recorded {
+            path: "/a".into(),
+            kind: Kind::Directory,
+            source: "/persistent/a".into(),
+            how: How::Bound,
+            mount_id: None,
+        }];
+        let failed = || Outcome::Failed { error: "x".into() };
+        let pending = Outcome::Pending { writers: vec![] };
+        for (outcome, path, want) in [
+            (Outcome::Bound, "/a", Some(How::Bound)),
+            (Outcome::Skipped(Why::AlreadyBound), "/b", Some(How::Bound)),
+            (Outcome::Linked, "/b", Some(How::Linked)),
+            (Outcome::Skipped(Why::LinkInPlace), "/b", Some(How::Linked)),
+            (
+                Outcome::Skipped(Why::NothingToCopy),
+                "/b",
+                Some(How::Copied),
+            ),
+            (pending, "/b", Some(How::Pending)),
+            (Outcome::Unmounted, "/a", None),
+            (
+                Outcome::Skipped(Why::Covered { by: "/".into() }),
+                "/a",
+                None,
+            ),
+            (failed(), "/a", Some(How::Bound)),
+            (failed(), "/b", None),
+        ] {
+            let got = recorded_how(&outcome, &prev, Path::new(path));
+            assert_eq!(got, want, "{outcome:?} {path}");
+        }
+    }
+
+    #[test]
+    fn skips_that_leave_something_behind_warn() {
+        let (p, s) = (Path::new("/a"), Path::new("/persistent/a"));
+        let foreign = Why::Foreign {
+            source: "/dev/sdb".into(),
+            root: "/x".into(),
+        };
+        let w = skip_warning(p, s, &foreign).unwrap();
+        assert!(
+            w.contains("/a is already mounted from /dev/sdb (/x), not from /persistent/a"),
+            "{w}"
+        );
+        let w = skip_warning(p, s, &Why::NotOurs { reason: "r".into() }).unwrap();
+        assert!(
+            w.contains("/a left the config but is not undone: r;"),
+            "{w}"
+        );
+        assert_eq!(skip_warning(p, s, &Why::AlreadyBound), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! Running one step: its operations in order, stopping at the first that
+//! fails; a seed that processes write to ends the step as pending.
+
+use tracing::debug;
+
+use super::{Cx, Outcome, dirs, links, live, moved, ops};
+use crate::config::Entry;
+use crate::plan::{Op, Step, What, Why};
+
+/// Run the operations of `st` (`entry`: its config entry, `None` for an
+/// entry that left the config); the operations that completed, and how it ended.
+pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
+    let ops = match &st.what {
+        What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
+        What::Fail { error } => {
+            return (
+                Vec::new(),
+                Outcome::Failed {
+                    error: error.clone(),
+                },
+            );
+        }
+        What::Do { ops } => ops,
+    };
+    if let Some(owner) = live::deferred_owner(cx, entry, ops) {
+        tracing::info!(path = %st.path.display(), "{} deferred: its owner {owner} does not exist yet (created later in this activation); the pass after users and groups applies it", st.path.display());
+        return (Vec::new(), Outcome::Skipped(Why::DeferredOwner { owner }));
+    }
+    let mut done = Vec::new();
+    let mut outcome = Outcome::Failed {
+        error: "nothing to do".into(),
+    };
+    let (mut seeded, mut detached) = (false, false);
+    let mut guard = live::SeedGuard::before(cx, entry, ops);
+    for op in ops {
+        debug!(path = %st.path.display(), ?op, "apply");
+        let binds = matches!(op, Op::Mount { .. } | Op::Link);
+        if seeded && binds && guard.pending() {
+            // Seeded, not bound: processes write there (see crate::live::pending).
+            return (
+                done,
+                Outcome::Pending {
+                    writers: std::mem::take(&mut guard.writers),
+                },
+            );
+        }
+        if let (true, Op::Mount { .. }, Some(e)) = (seeded, op, entry) {
+            guard.arm(cx, e);
+        }
+        let r = match (op, entry) {
+            (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
+            (Op::RemoveLink, _) => {
+                ops::remove_link(cx, &st.path, &st.source).map(|()| Outcome::Unlinked)
+            }
+            (_, None) => Err(anyhow::anyhow!(
+                "{} is not in the config",
+                st.path.display()
+            )),
+            (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(|()| outcome.clone()),
+            (Op::Seed, Some(e)) => {
+                seeded = true;
+                ops::seed(cx, e).map(|()| outcome.clone())
+            }
+            (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
+            (Op::CreateTarget, Some(e)) => dirs::create_target(cx, e).map(|()| outcome.clone()),
+            (Op::Mount { options, hides }, Some(e)) => {
+                // Planned over an empty or missing target: it must still be empty.
+                let expect_empty = !*hides && !seeded && !detached;
+                let r = ops::bind(cx, e, options, *hides, expect_empty).map(|()| Outcome::Bound);
+                if r.is_ok() && seeded {
+                    guard.reconcile(cx, e);
+                }
+                r
+            }
+            (Op::CopyIn, Some(e)) => {
+                crate::live::files::copy_in(cx.root, e).map(|_| Outcome::Copied)
+            }
+            (Op::SaveCopy, Some(e)) => {
+                crate::live::files::save(cx.root, e).map(|_| Outcome::Copied)
+            }
+            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(|()| outcome.clone()),
+            (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
+            (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
+            (Op::Migrate { from }, Some(e)) => {
+                moved::migrate(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::Detach { from }, Some(e)) => {
+                detached = true;
+                moved::detach(cx, e, from).map(|()| outcome.clone())
+            }
+            (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
+            (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
+        };
+        match r {
+            Ok(o) => {
+                outcome = o;
+                done.push(op.clone());
+            }
+            Err(e) => {
+                return (
+                    done,
+                    Outcome::Failed {
+                        error: format!("{e:#}"),
+                    },
+                );
+            }
+        }
+    }
+    (done, outcome)
+}

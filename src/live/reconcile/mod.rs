@@ -1,0 +1,198 @@
+//! Writes that raced a seed or `persist`: a process that opens, appends and
+//! closes (never seen by the `/proc` writers scan) may write to the live
+//! file after it was copied and before the bind: that write lands in the
+//! original, now hidden under the bind, and the reboot discards it.
+//!
+//! After the bind, the hidden original is still reachable through an fd
+//! opened on it before the bind. Each pass compares it with the snapshot of
+//! the copy (size and mtime of every file right after copying):
+//! - a file that grew and still starts with what was copied: the new bytes
+//!   are appended to the bound file (`O_APPEND`, so writes that already
+//!   reach the bound file are kept too; they may end up before the carried
+//!   bytes);
+//! - a file changed otherwise: replaces the copy if nobody touched the copy
+//!   since, else both are kept (`<name>.impermctl-hidden`) with a warning;
+//! - an entry new in the original: copied over (or kept beside a new entry
+//!   of the same name).
+//!
+//! Passes repeat until nothing changed for [`SETTLE`]; if the original still
+//! changes after [`GIVE_UP`], the caller gets an error naming what is left
+//! where. Nothing is ever deleted from the copy.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rustix::fs::{FileType, OFlags};
+
+use crate::sys::meta::Time;
+use crate::sys::{dir as sdir, fs as sfs, meta as smeta};
+
+mod pass;
+use pass::Pass;
+
+/// Quiet time after which the hidden original counts as settled.
+pub const SETTLE: Duration = Duration::from_millis(150);
+/// How long to keep reconciling an original that does not settle.
+pub const GIVE_UP: Duration = Duration::from_secs(10);
+
+/// Size and mtime of every regular file of a copy right after it was made
+/// (the copy keeps mtimes, so these are the original's at copy time), by
+/// path relative to the top (`""` for a single file).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    files: HashMap<PathBuf, (u64, Time)>,
+}
+
+impl Snapshot {
+    /// Take it from the copy at host path `copy` (a directory or a file).
+    pub fn take(copy: &Path) -> anyhow::Result<Snapshot> {
+        let (parent, name) = (
+            copy.parent().context("no parent")?,
+            copy.file_name().context("no name")?,
+        );
+        Self::take_at(sfs::open_dir(parent)?.as_fd(), name)
+    }
+
+    /// Take it from `name` in `dir`.
+    pub fn take_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<Snapshot> {
+        let mut s = Snapshot::default();
+        let m = smeta::stat_at(dir, name)?;
+        match m.file_type {
+            FileType::Directory => {
+                let d = sdir::open(dir, name)?;
+                s.walk(d.as_fd(), Path::new(""))?;
+            }
+            FileType::RegularFile => {
+                s.files.insert(PathBuf::new(), (m.size, m.mtime));
+            }
+            _ => {}
+        }
+        Ok(s)
+    }
+
+    fn walk(&mut self, dir: BorrowedFd<'_>, rel: &Path) -> anyhow::Result<()> {
+        for (name, _) in sdir::names(dir)? {
+            let name = OsStr::from_bytes(name.to_bytes());
+            let m = smeta::stat_at(dir, name)?;
+            let r = rel.join(name);
+            match m.file_type {
+                FileType::RegularFile => {
+                    self.files.insert(r, (m.size, m.mtime));
+                }
+                FileType::Directory => {
+                    let d = sdir::open(dir, name)?;
+                    self.walk(d.as_fd(), &r)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The original and the snapshot of its copy, held across a bind.
+#[derive(Debug)]
+pub struct Guard {
+    hidden: Option<(std::os::fd::OwnedFd, Snapshot)>,
+    copy: PathBuf,
+    shown: PathBuf,
+}
+
+impl Guard {
+    /// Right before binding the copy at host path `copy` over the logical
+    /// `path` (opened beneath `root`, no symlinks): hold the original and
+    /// snapshot the copy. Best effort: without them, nothing is reconciled.
+    pub fn before_bind(root: BorrowedFd<'_>, path: &Path, copy: &Path) -> Guard {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let fd = crate::sys::fs::open_beneath(root, rel, OFlags::RDONLY | OFlags::NONBLOCK).ok();
+        let hidden = fd.and_then(|fd| Some((fd, Snapshot::take(copy).ok()?)));
+        Guard {
+            hidden,
+            copy: copy.to_path_buf(),
+            shown: path.to_path_buf(),
+        }
+    }
+
+    /// After the bind: carry over what raced it (logged); an error when the
+    /// original does not settle.
+    pub fn after_bind(&mut self) -> anyhow::Result<Carried> {
+        let Some((fd, mut snap)) = self.hidden.take() else {
+            return Ok(Carried::default());
+        };
+        let c = reconcile(fd.as_fd(), &self.copy, &mut snap, &self.shown)?;
+        if c.files > 0 {
+            tracing::info!(path = %self.shown.display(), files = c.files, bytes = c.bytes, passes = c.passes,
+                "carried {} bytes in {} files written to {} during the copy over into the bound copy", c.bytes, c.files, self.shown.display());
+        }
+        for k in &c.kept {
+            tracing::warn!(path = %self.shown.display(), "{} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand", self.shown.display(), k.display());
+        }
+        Ok(c)
+    }
+}
+
+/// What reconciling carried over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Files appended to, replaced or added.
+    pub files: u64,
+    /// Bytes carried.
+    pub bytes: u64,
+    /// Versions kept beside the copy because both sides changed (host paths).
+    pub kept: Vec<PathBuf>,
+    /// Passes made.
+    pub passes: u32,
+}
+
+/// Reconcile the hidden original `hidden` (an fd opened on it before the
+/// bind: a directory opened for reading, or a regular file opened for
+/// reading) with the bound copy at host path `copy`, whose `snap` was taken
+/// right after copying. `shown`: the live path, for messages.
+pub fn reconcile(
+    hidden: BorrowedFd<'_>,
+    copy: &Path,
+    snap: &mut Snapshot,
+    shown: &Path,
+) -> anyhow::Result<Carried> {
+    let mut out = Carried::default();
+    let start = Instant::now();
+    let mut last = start;
+    loop {
+        out.passes += 1;
+        let before = (out.files, out.bytes, out.kept.len());
+        let mut p = Pass {
+            snap,
+            out: &mut out,
+            changing: Vec::new(),
+        };
+        p.top(hidden, copy)?;
+        let changing = p.changing;
+        let now = Instant::now();
+        if before != (out.files, out.bytes, out.kept.len()) {
+            last = now;
+        }
+        if now - last >= SETTLE {
+            return Ok(out);
+        }
+        if now - start >= GIVE_UP {
+            let list: Vec<String> = changing
+                .iter()
+                .map(|p| shown.join(p).display().to_string())
+                .collect();
+            anyhow::bail!(
+                "{} is bound, but processes keep writing to the original hidden under it after {} s ({}): what they write there is not in {} and the reboot discards it; stop them, then `impermctl persist` again is not needed: copy the hidden files by hand after `umount {}`",
+                shown.display(),
+                GIVE_UP.as_secs(),
+                list.join(", "),
+                copy.display(),
+                shown.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}

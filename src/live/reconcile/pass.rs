@@ -1,0 +1,282 @@
+//! One reconciling pass: walk the hidden original beside the bound copy,
+//! carry appended bytes, replaced files and new entries over, keep both
+//! versions when both sides changed.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rustix::fs::{FileType, Mode, OFlags};
+
+use super::{Carried, Snapshot};
+use crate::live::files::copy_at;
+use crate::sys::meta::Meta;
+use crate::sys::{copy as sysc, dir as sdir, fs as sfs, meta as smeta};
+
+/// One pass over the hidden original: what it learns and what it carried.
+pub(super) struct Pass<'a> {
+    pub snap: &'a mut Snapshot,
+    pub out: &'a mut Carried,
+    /// Paths (relative to the top) where something was carried.
+    pub changing: Vec<PathBuf>,
+}
+
+/// The copy's side of a file: its directory (host path `host`), its name,
+/// and its path relative to the top.
+struct Place<'a> {
+    dir: BorrowedFd<'a>,
+    host: &'a Path,
+    name: &'a OsStr,
+    rel: &'a Path,
+}
+
+impl Pass<'_> {
+    pub fn top(&mut self, hidden: BorrowedFd<'_>, copy: &Path) -> anyhow::Result<()> {
+        let hm = smeta::stat_fd(hidden)?;
+        match hm.file_type {
+            FileType::Directory => {
+                let cdir = sfs::open_dir(copy)
+                    .with_context(|| format!("cannot open {}", copy.display()))?;
+                self.dir(hidden, cdir.as_fd(), copy, Path::new(""))
+            }
+            FileType::RegularFile => {
+                let (parent, name) = (
+                    copy.parent().context("no parent")?,
+                    copy.file_name().context("no name")?,
+                );
+                let cdir = sfs::open_dir(parent)?;
+                let (dir, rel) = (cdir.as_fd(), Path::new(""));
+                let at = Place {
+                    dir,
+                    host: parent,
+                    name,
+                    rel,
+                };
+                if self.file(hidden, &hm, &at)? {
+                    self.changing.push(PathBuf::new());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn dir(
+        &mut self,
+        hdir: BorrowedFd<'_>,
+        cdir: BorrowedFd<'_>,
+        chost: &Path,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        for (cname, _) in sdir::names(hdir)? {
+            let name = OsStr::from_bytes(cname.to_bytes());
+            let r = rel.join(name);
+            let Ok(hm) = smeta::stat_at(hdir, name) else {
+                continue; // removed meanwhile: nothing to carry
+            };
+            let cm = match smeta::stat_at(cdir, name) {
+                Ok(m) => Some(m),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e.into()),
+            };
+            match (hm.file_type, cm.map(|m| m.file_type)) {
+                (FileType::Directory, Some(FileType::Directory)) => {
+                    let (h, c) = (sdir::open(hdir, name)?, sdir::open(cdir, name)?);
+                    self.dir(h.as_fd(), c.as_fd(), &chost.join(name), &r)?;
+                }
+                (FileType::RegularFile, Some(FileType::RegularFile)) => {
+                    let Ok(h) = sysc::open_read_at(hdir, name) else {
+                        continue;
+                    };
+                    let at = Place {
+                        dir: cdir,
+                        host: chost,
+                        name,
+                        rel: &r,
+                    };
+                    if self.file(h.as_fd(), &hm, &at)? {
+                        self.changing.push(r);
+                    }
+                }
+                (_, None) => {
+                    // New in the original since the copy.
+                    self.add_new(hdir, name, cdir, &r)?;
+                    self.changing.push(r);
+                }
+                (FileType::RegularFile, Some(_)) if !self.snap.files.contains_key(&r) => {
+                    self.keep_both(hdir, name, cdir, chost)?;
+                    self.snap.files.insert(r.clone(), (hm.size, hm.mtime));
+                    self.changing.push(r);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy a new entry (any type, a whole subtree) into the copy directory.
+    fn add_new(
+        &mut self,
+        hdir: BorrowedFd<'_>,
+        name: &OsStr,
+        cdir: BorrowedFd<'_>,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let shown = Path::new("…").join(rel);
+        let stats = copy_at(hdir, name, &shown, cdir, name, &shown)?;
+        self.out.files += stats.files.max(1);
+        self.out.bytes += stats.bytes;
+        let mut sub = Snapshot::take_at(cdir, name)?;
+        for (k, v) in sub.files.drain() {
+            self.snap.files.insert(rel.join(k), v);
+        }
+        Ok(())
+    }
+
+    /// Both sides hold a different version: keep the original's beside the copy.
+    fn keep_both(
+        &mut self,
+        hdir: BorrowedFd<'_>,
+        name: &OsStr,
+        cdir: BorrowedFd<'_>,
+        chost: &Path,
+    ) -> anyhow::Result<()> {
+        let kept = hidden_name(name);
+        let mut n = 0;
+        let mut candidate = kept.clone();
+        while smeta::stat_at(cdir, &candidate).is_ok() {
+            n += 1;
+            candidate = kept.clone();
+            candidate.push(format!("-{n}"));
+        }
+        let shown = chost.join(&candidate);
+        let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
+        self.out.files += 1;
+        self.out.bytes += stats.bytes;
+        self.out.kept.push(chost.join(&candidate));
+        Ok(())
+    }
+
+    /// Reconcile one regular file; `true` when something was carried.
+    fn file(&mut self, h: BorrowedFd<'_>, hm: &Meta, at: &Place<'_>) -> anyhow::Result<bool> {
+        let (snap, out) = (&mut *self.snap, &mut *self.out);
+        let Some(&(s_size, s_mtime)) = snap.files.get(at.rel) else {
+            return Ok(false);
+        };
+        if hm.size == s_size && hm.mtime == s_mtime {
+            return Ok(false);
+        }
+        let c = rustix::fs::openat(
+            at.dir,
+            at.name,
+            OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let cm = smeta::stat_fd(c.as_fd())?;
+        let hf = std::fs::File::from(h.try_clone_to_owned()?);
+        let cf = std::fs::File::from(c);
+        if hm.size > s_size && cm.size >= s_size && same_prefix(&hf, &cf, s_size)? {
+            let mut buf = vec![0u8; (hm.size - s_size) as usize];
+            let n = read_full_at(&hf, &mut buf, s_size)?;
+            buf.truncate(n);
+            use std::io::Write;
+            (&cf).write_all(&buf)?;
+            cf.sync_data()?;
+            out.files += 1;
+            out.bytes += n as u64;
+            snap.files
+                .insert(at.rel.to_path_buf(), (s_size + n as u64, hm.mtime));
+            return Ok(true);
+        }
+        drop(cf);
+        if cm.size == s_size && cm.mtime == s_mtime {
+            // Nobody wrote to the copy since: the original's version wins.
+            out.bytes += write_from_fd(h, hm, at.dir, at.name, true)?;
+            out.files += 1;
+        } else {
+            let kept = hidden_name(at.name);
+            out.bytes += write_from_fd(h, hm, at.dir, &kept, true)?;
+            out.files += 1;
+            out.kept.push(at.host.join(&kept));
+        }
+        snap.files.insert(at.rel.to_path_buf(), (hm.size, hm.mtime));
+        Ok(true)
+    }
+}
+
+/// `<name>.impermctl-hidden-<pid>`: the original's version kept beside
+/// the copy's.
+fn hidden_name(name: &OsStr) -> OsString {
+    let mut kept = OsString::from(name);
+    kept.push(format!(".impermctl-hidden-{}", std::process::id()));
+    kept
+}
+
+/// Write the data of the open file `h` (with `hm`'s owner, mode and
+/// mtime) to `name` in `dir`, atomically: a temporary name, fsync, rename
+/// (over an existing `name` when `replace`). Returns the bytes written.
+fn write_from_fd(
+    h: BorrowedFd<'_>,
+    hm: &Meta,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    replace: bool,
+) -> anyhow::Result<u64> {
+    let tmp = crate::live::files::staged(name, ".impermctl-reconcile");
+    let _ = sfs::unlink_at(dir, &tmp, false);
+    let t = sfs::create_at(dir, &tmp)?;
+    let (hf, tf) = (
+        std::fs::File::from(h.try_clone_to_owned()?),
+        std::fs::File::from(t),
+    );
+    let mut buf = vec![0u8; 1 << 16];
+    let mut off = 0u64;
+    loop {
+        let n = hf.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        tf.write_all_at(&buf[..n], off)?;
+        off += n as u64;
+    }
+    sfs::chown_fd(tf.as_fd(), hm.uid, hm.gid)?;
+    sfs::chmod_fd(tf.as_fd(), hm.perm)?;
+    sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
+    tf.sync_all()?;
+    if replace {
+        crate::sys::fs::rename_replace(dir, &tmp, name)?;
+    } else {
+        sfs::rename_noreplace(dir, &tmp, name)?;
+    }
+    Ok(off)
+}
+
+fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = f.read_at(&mut buf[done..], off + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+fn same_prefix(a: &std::fs::File, b: &std::fs::File, len: u64) -> std::io::Result<bool> {
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let mut off = 0u64;
+    while off < len {
+        let want = ((len - off) as usize).min(x.len());
+        let n = read_full_at(a, &mut x[..want], off)?;
+        let m = read_full_at(b, &mut y[..want], off)?;
+        if n != want || m != want || x[..n] != y[..m] {
+            return Ok(false);
+        }
+        off += want as u64;
+    }
+    Ok(true)
+}

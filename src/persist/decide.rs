@@ -1,0 +1,249 @@
+//! What `persist` does with one path, decided from observed facts without
+//! touching anything: the refusals (each with its reason and fix), an
+//! existing bind (done), or a move. Pure; table-tested below.
+
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FileType;
+
+use crate::config::{FORBIDDEN_PREFIXES, Kind, Settings};
+use crate::mountinfo::MountTable;
+use crate::root;
+
+/// What is at a logical path, looked at beneath the root without following
+/// symlinks.
+#[derive(Debug)]
+pub enum Probe {
+    /// Nothing there.
+    Missing,
+    /// A symlink on the way: the refusal's reason.
+    Symlink(String),
+    /// Something there.
+    Found(Id),
+    /// It could not be looked at (an error, reported in order).
+    Failed(anyhow::Error),
+}
+
+/// A file's type and identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Id {
+    /// File type.
+    pub file_type: FileType,
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+/// The facts about one path, gathered by `observe` (see `plan`).
+#[derive(Debug)]
+pub struct Seen {
+    /// The live path.
+    pub live: Probe,
+    /// The persistence root.
+    pub proot: Probe,
+    /// The persistent copy's place (`proot` + path).
+    pub existing: Probe,
+    /// `st_dev` of the root `/`.
+    pub root_dev: u64,
+}
+
+/// What the persistent copy's place holds, for a path to move.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing: copy.
+    None,
+    /// The same type as the live data: compare, then bind it.
+    Same,
+    /// A different type: refuse with this reason.
+    Mismatch(String),
+}
+
+/// The decision for a path that is not refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Bound by an earlier run of `persist` (the record is renewed).
+    Done(Kind),
+    /// Move the live data (after the writers scan).
+    Move(Kind, Existing),
+}
+
+/// The live path and the persistence root for `arg`, or the reason not to
+/// persist it (a path outside the ephemeral root, no root, an overlap).
+pub fn target(
+    arg: &Path,
+    settings: &Settings,
+    to: Option<&Path>,
+) -> Result<(PathBuf, PathBuf), String> {
+    let Some(path) = root::normalize(arg).filter(|p| p != Path::new("/")) else {
+        return Err("give an absolute path below / without `..`, e.g. /var/lib/foo".into());
+    };
+    if let Some(f) = FORBIDDEN_PREFIXES.iter().find(|f| path.starts_with(f)) {
+        return Err(format!(
+            "{} is under {f}, which is not part of the ephemeral root: there is nothing to persist",
+            path.display()
+        ));
+    }
+    let proot = match (to, settings.roots.first()) {
+        (Some(t), _) => root::normalize(t)
+            .ok_or_else(|| format!("--to {}: give an absolute path without `..`", t.display()))?,
+        (None, Some(r)) => r.path.clone(),
+        (None, None) => {
+            return Err(format!(
+                "{} declares no persistence root: add `[[persistence]] path = \"/persistent\"` or pass --to",
+                settings.file.display()
+            ));
+        }
+    };
+    for r in settings.roots.iter().map(|r| &r.path).chain([&proot]) {
+        if path.starts_with(r) || r.starts_with(&path) {
+            return Err(format!(
+                "{} overlaps the persistence root {}: persist a path outside it",
+                path.display(),
+                r.display()
+            ));
+        }
+    }
+    Ok((path, proot))
+}
+
+/// `Found`'s fields (`None` when nothing is there), or the symlink
+/// refusal, or the error.
+fn found(p: Probe) -> anyhow::Result<Result<Option<Id>, String>> {
+    match p {
+        Probe::Found(id) => Ok(Ok(Some(id))),
+        Probe::Missing => Ok(Ok(None)),
+        Probe::Symlink(reason) => Ok(Err(reason)),
+        Probe::Failed(e) => Err(e),
+    }
+}
+
+/// Decide for the live `path` and the persistence root `proot` (from
+/// [`target`]). `Err` when a probe failed; `Ok(Err(reason))` for a refusal.
+pub fn decide(
+    path: &Path,
+    proot: &Path,
+    settings: &Settings,
+    table: &MountTable,
+    seen: Seen,
+) -> anyhow::Result<Result<Verdict, String>> {
+    let (p, r) = (path.display(), proot.display());
+    let (ltype, ldev, lino) = match found(seen.live)? {
+        Ok(Some(l)) => (l.file_type, l.dev, l.ino),
+        Ok(None) => {
+            return Ok(Err(format!(
+                "{p} does not exist: there is no data to move (to persist a path that does not exist yet, add it to the config)"
+            )));
+        }
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let kind = match ltype {
+        FileType::Directory => Kind::Directory,
+        FileType::RegularFile => Kind::File,
+        k => {
+            return Ok(Err(format!(
+                "{p} is a {k:?}: only directories and regular files can be persisted"
+            )));
+        }
+    };
+    let pdev = match found(seen.proot)? {
+        Ok(Some(Id {
+            file_type: FileType::Directory,
+            dev,
+            ..
+        })) => dev,
+        Ok(Some(_)) => return Ok(Err(format!("the persistence root {r} is not a directory"))),
+        Ok(None) => {
+            return Ok(Err(format!(
+                "the persistence root {r} does not exist: mount the persistent dataset there first"
+            )));
+        }
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if pdev == seen.root_dev {
+        return Ok(Err(format!(
+            "the persistence root {r} is on the same filesystem as /: is the persistent dataset mounted? Data moved there would be lost at the next reboot"
+        )));
+    }
+    let source = proot.join(path.strip_prefix("/").unwrap_or(path));
+    let existing = match found(seen.existing)? {
+        Ok(e) => e,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if existing.is_some_and(|e| (e.dev, e.ino) == (ldev, lino)) {
+        return Ok(
+            bound_already(path, proot, &source, settings, table).map(|()| Verdict::Done(kind))
+        );
+    }
+    if ldev == pdev {
+        return Ok(Err(format!(
+            "{p} is already on the persistent filesystem of {r} (persisted through a parent directory?)"
+        )));
+    }
+    if let Some(m) = table.at(path) {
+        return Ok(Err(format!(
+            "{p} is a mount point ({} from {}): persisting it would stack a mount on it; unmount it first",
+            m.fstype, m.source
+        )));
+    }
+    let below: Vec<String> = table
+        .below(path)
+        .map(|m| m.mount_point.display().to_string())
+        .collect();
+    if !below.is_empty() {
+        return Ok(Err(format!(
+            "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
+            below.join(", ")
+        )));
+    }
+    let existing = match existing {
+        None => Existing::None,
+        Some(e) if e.file_type == ltype => Existing::Same,
+        Some(Id { file_type: t, .. }) => Existing::Mismatch(format!(
+            "{} already exists as a {t:?}, but {p} is a {ltype:?}: move it away and rerun",
+            source.display()
+        )),
+    };
+    Ok(Ok(Verdict::Move(kind, existing)))
+}
+
+/// The persistent copy is bound over `path` already: done when `persist`
+/// bound it, refused when the config or a parent's bind did.
+fn bound_already(
+    path: &Path,
+    proot: &Path,
+    source: &Path,
+    settings: &Settings,
+    table: &MountTable,
+) -> Result<(), String> {
+    if settings.is_persisted(path) {
+        return Err(format!(
+            "{} is already persisted: declared in {} and bound from {}",
+            path.display(),
+            settings.file.display(),
+            source.display()
+        ));
+    }
+    if table.at(path).is_none() {
+        let parent = table.containing(path).map_or_else(
+            || "a parent".into(),
+            |m| m.mount_point.display().to_string(),
+        );
+        return Err(format!(
+            "{} is already persisted: it is inside {parent}, which is bound from {}",
+            path.display(),
+            proot.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal for writers found below `path` (without `--force`).
+pub fn writers_reason(path: &Path, writers: &[impl std::fmt::Display]) -> String {
+    let list: Vec<String> = writers.iter().map(|w| w.to_string()).collect();
+    format!(
+        "processes are writing below {}: {}. Stop them (e.g. `systemctl stop` their unit) and rerun, or pass --force to copy anyway (what they write during the copy is not in it, and until restarted they keep writing to the hidden live files, which the next reboot discards)",
+        path.display(),
+        list.join("; ")
+    )
+}

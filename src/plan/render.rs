@@ -1,0 +1,140 @@
+//! The plan for people (`boot --dry-run`): one line per path.
+
+use std::io::Write;
+
+use super::{Op, Plan, What, Why};
+
+/// The plan, one line per path.
+pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+    if plan.steps.is_empty() {
+        return writeln!(out, "nothing is declared: nothing to do");
+    }
+    for s in &plan.steps {
+        let what = match &s.what {
+            What::Skip(Why::AlreadyBound) => "ok: already bound".into(),
+            What::Skip(Why::AlreadyLinked) => "ok: already linked".into(),
+            What::Skip(Why::DeferredOwner { owner }) => {
+                format!("deferred: owner {owner} does not exist yet")
+            }
+            What::Skip(Why::AlreadyCopied) => {
+                "ok: already copied (saved back by impermctl sync)".into()
+            }
+            What::Skip(Why::NothingToCopy) => "ok: nothing to copy yet (saved when created)".into(),
+            What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
+            What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
+            What::Skip(Why::Foreign { source, root }) => {
+                format!(
+                    "skip: foreign mount {source} ({}) left alone",
+                    root.display()
+                )
+            }
+            What::Skip(Why::NotOurs { reason }) => {
+                format!("skip: removed entry left mounted: {reason}")
+            }
+            What::Fail { error } => format!("FAIL: {error}"),
+            What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
+        };
+        writeln!(out, "{:<32} {what}", s.path.display())?;
+    }
+    let n = plan.actions().count();
+    writeln!(out, "{n} of {} paths need work", plan.steps.len())
+}
+
+fn op_word(op: &Op) -> String {
+    match op {
+        Op::CreateSource => "create source".into(),
+        Op::Seed => "seed source from target".into(),
+        Op::InitMachineId => "write \"uninitialized\" to source".into(),
+        Op::CreateTarget => "create target".into(),
+        Op::Mount { options, hides } => {
+            let mut s = "bind".to_string();
+            if !options.is_empty() {
+                s.push_str(&format!(" ({})", options.join(",")));
+            }
+            if *hides {
+                s.push_str(" [hides data at target]");
+            }
+            s
+        }
+        Op::Link => "symlink to source".into(),
+        Op::Unmount => "unmount (removed from config)".into(),
+        Op::RemoveLink => "remove symlink (removed from config)".into(),
+        Op::CopyIn => "copy source onto target".into(),
+        Op::SaveCopy => "save target to source".into(),
+        Op::KeepLive => "keep the live data in impermctl-kept/".into(),
+        Op::CompletePending => "bind if no longer written (pending)".into(),
+        Op::StoreLink => "store the symlink in persistence".into(),
+        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
+        Op::Detach { from } => format!("detach the bind of {}", from.display()),
+        Op::RestoreLink => "recreate the stored symlink".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Kind;
+    use crate::plan::Step;
+
+    fn step(path: &str, kind: Kind, what: What) -> Step {
+        Step {
+            path: path.into(),
+            kind,
+            source: std::path::Path::new("/persistent").join(path.trim_start_matches('/')),
+            what,
+        }
+    }
+
+    #[test]
+    fn the_plan_reads_as_one_line_per_path() {
+        let plan = Plan {
+            steps: vec![
+                step(
+                    "/etc/machine-id",
+                    Kind::File,
+                    What::Do {
+                        ops: vec![
+                            Op::InitMachineId,
+                            Op::CreateTarget,
+                            Op::Mount {
+                                options: vec![],
+                                hides: false,
+                            },
+                        ],
+                    },
+                ),
+                step(
+                    "/etc/nixos",
+                    Kind::Directory,
+                    What::Do {
+                        ops: vec![
+                            Op::Seed,
+                            Op::Mount {
+                                options: vec!["x-gvfs-hide".into()],
+                                hides: true,
+                            },
+                        ],
+                    },
+                ),
+                step("/var/log", Kind::Directory, What::Skip(Why::AlreadyBound)),
+                step(
+                    "/srv/x",
+                    Kind::Directory,
+                    What::Fail {
+                        error: "/srv is a symlink".into(),
+                    },
+                ),
+            ],
+        };
+        let mut out = Vec::new();
+        print_plan(&mut out, &plan).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/etc/machine-id                  write \"uninitialized\" to source, create target, bind\n\
+             /etc/nixos                       seed source from target, bind (x-gvfs-hide) [hides data at target]\n\
+             /var/log                         ok: already bound\n\
+             /srv/x                           FAIL: /srv is a symlink\n\
+             2 of 4 paths need work\n"
+        );
+    }
+}

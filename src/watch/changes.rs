@@ -1,0 +1,418 @@
+//! The watcher's list of what changed, for `impermctl diff` (issue 17):
+//! every logical path an event or a rescan named, kept as directories and
+//! names, plus subtrees to walk whole. Asked by `diff` (SIGUSR1), the
+//! daemon drains its queue and writes the list atomically to
+//! `/run/impermctl/changes` with what frames it (since when it is
+//! complete, the mount points and ignored paths it leaves out, or why it
+//! cannot stand for a walk). `diff` checks that frame against its baseline
+//! and stats only the listed paths (`diff::fast`).
+//!
+//! Bounded: past [`CAP`] paths the list is dropped and the watcher stops
+//! vouching for this run (diff walks). 65,536 names cost at most ~4 MiB
+//! (a name, its box and its slot in a set), inside the watcher's 32 MiB
+//! peak goal; past that many, a walk of a typical root is not much slower.
+//!
+//! File format (little-endian): magic `IMPERMCTL-CHANGES\n`, `u32` version
+//! (1), `u32` daemon pid, `u64` its start (clock ticks after boot,
+//! `/proc/PID/stat`), `u64` answer sequence, `u32` pid the answer is for
+//! (the signal's sender), `i64`+`u32` since (Unix s, ns), then byte strings
+//! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
+//! count + strings): mount points, ignored paths, subtrees, then `u32`
+//! directory count and per directory its path and its list of names.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+
+use super::core::Core;
+use crate::walk::parent;
+
+/// Most paths (names plus subtrees) the list holds; past it the watcher
+/// stops vouching until it restarts.
+pub const CAP: usize = 65_536;
+
+const MAGIC: &[u8] = b"IMPERMCTL-CHANGES\n";
+const VERSION: u32 = 1;
+/// Bytes before the variable part (magic, version, pid, start, seq, for).
+pub const HEADER: usize = MAGIC.len() + 4 + 4 + 8 + 8 + 4;
+
+/// The paths changed since the watcher's `since`.
+#[derive(Debug)]
+pub struct Changes {
+    dirs: HashMap<Box<[u8]>, HashSet<Box<[u8]>>>,
+    trees: BTreeSet<Box<[u8]>>,
+    len: usize,
+    /// [`CAP`], or `IMPERMCTL_CHANGES_CAP` (tests reach it quickly).
+    pub cap: usize,
+    /// The cap was passed: nothing is kept any more.
+    pub full: bool,
+    /// Answers written so far.
+    pub seq: u64,
+}
+
+impl Default for Changes {
+    fn default() -> Changes {
+        let cap = std::env::var("IMPERMCTL_CHANGES_CAP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CAP);
+        Changes {
+            dirs: HashMap::new(),
+            trees: BTreeSet::new(),
+            len: 0,
+            cap,
+            full: false,
+            seq: 0,
+        }
+    }
+}
+
+impl Changes {
+    /// Something happened at the logical path `p` (created, written,
+    /// changed, removed, moved from or to).
+    pub fn note(&mut self, p: &Path) {
+        if self.full {
+            return;
+        }
+        let b = p.as_os_str().as_bytes();
+        let dir = parent(b);
+        let name = b[dir.len()..].strip_prefix(b"/").unwrap_or(&b[dir.len()..]);
+        if name.is_empty() {
+            return;
+        }
+        let names = match self.dirs.get_mut(dir) {
+            Some(n) => n,
+            None => self.dirs.entry(dir.into()).or_default(),
+        };
+        if !names.contains(name) {
+            names.insert(name.into());
+            self.grew();
+        }
+    }
+
+    /// Everything below the logical directory `p` may have changed without
+    /// an event (e.g. its events are muted): `diff` walks it.
+    pub fn tree(&mut self, p: &Path) {
+        if !self.full && self.trees.insert(p.as_os_str().as_bytes().into()) {
+            self.grew();
+        }
+    }
+
+    fn grew(&mut self) {
+        self.len += 1;
+        if self.len > self.cap {
+            self.full = true;
+            self.dirs = HashMap::new();
+            self.trees = BTreeSet::new();
+            tracing::info!(
+                "more than {} paths changed: the watcher stops listing them (impermctl diff walks the root)",
+                self.cap
+            );
+        }
+    }
+
+    /// Names and subtrees held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Why the list cannot stand for a walk, if it cannot: the cap (`full`) was passed,
+/// or inotify's watch limit leaves directories unwatched. (A queue
+/// overflow is not one: the daemon rescans before it answers.)
+pub fn gap(full: Option<usize>, unwatched: u64) -> Option<String> {
+    if let Some(cap) = full {
+        return Some(format!(
+            "more than {} paths changed since the baseline: the watcher stopped listing them",
+            crate::human::thousands(cap as u64)
+        ));
+    }
+    (unwatched > 0).then(|| {
+        format!(
+            "inotify's watch limit leaves {} directories unwatched",
+            crate::human::thousands(unwatched)
+        )
+    })
+}
+
+/// The list as written, or as `diff` reads it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct List {
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Its start, clock ticks after boot (tells a reused pid apart).
+    pub start: u64,
+    /// Answer sequence number (0: written at start-up, answering no one).
+    pub seq: u64,
+    /// The pid whose request this answers.
+    pub for_pid: u32,
+    /// Complete since (Unix seconds, nanoseconds): changes at or after it
+    /// are listed.
+    pub since: (i64, u32),
+    /// Why it cannot stand for a walk (None: it can).
+    pub gap: Option<String>,
+    /// Logical mount points the watcher leaves out.
+    pub mounts: Vec<Vec<u8>>,
+    /// Logical paths it does not watch (`watch.ignore`, its run directory).
+    pub ignore: Vec<Vec<u8>>,
+    /// Logical subtrees to walk whole.
+    pub trees: Vec<Vec<u8>>,
+    /// Logical paths that changed, sorted.
+    pub paths: Vec<Vec<u8>>,
+}
+
+fn put(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_list<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a [u8]>) {
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    items.for_each(|b| put(out, b));
+}
+
+/// Encode the daemon's list with its frame (`list.paths` and `list.trees`
+/// are ignored: they come from `c`).
+pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + c.len * 24);
+    out.extend_from_slice(MAGIC);
+    for v in [VERSION, list.pid] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&list.start.to_le_bytes());
+    out.extend_from_slice(&list.seq.to_le_bytes());
+    out.extend_from_slice(&list.for_pid.to_le_bytes());
+    out.extend_from_slice(&list.since.0.to_le_bytes());
+    out.extend_from_slice(&list.since.1.to_le_bytes());
+    put(&mut out, list.gap.as_deref().unwrap_or("").as_bytes());
+    put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
+    put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
+    put_list(&mut out, c.trees.iter().map(|t| &t[..]));
+    out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
+    for (dir, names) in &c.dirs {
+        put(&mut out, dir);
+        put_list(&mut out, names.iter().map(|n| &n[..]));
+    }
+    out
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        if self.0.len() < n {
+            bail!("truncated");
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u32(&mut self) -> anyhow::Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
+    }
+    fn u64(&mut self) -> anyhow::Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into()?))
+    }
+    fn bytes(&mut self) -> anyhow::Result<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn list(&mut self) -> anyhow::Result<Vec<Vec<u8>>> {
+        let n = self.u32()? as usize;
+        (0..n).map(|_| Ok(self.bytes()?.to_vec())).collect()
+    }
+}
+
+/// The fixed header: (pid, start, seq, for_pid). Needs [`HEADER`] bytes.
+pub fn header(b: &[u8]) -> anyhow::Result<(u32, u64, u64, u32)> {
+    let mut r = Reader(b);
+    if r.take(MAGIC.len())? != MAGIC {
+        bail!("not an impermctl changes file (bad magic)");
+    }
+    let v = r.u32()?;
+    if v != VERSION {
+        bail!("changes file version {v}, this impermctl reads version {VERSION}");
+    }
+    Ok((r.u32()?, r.u64()?, r.u64()?, r.u32()?))
+}
+
+/// Decode a whole file (paths sorted).
+pub fn decode(b: &[u8]) -> anyhow::Result<List> {
+    let (pid, start, seq, for_pid) = header(b)?;
+    let mut r = Reader(&b[HEADER..]);
+    let since = (r.u64()? as i64, r.u32()?);
+    let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
+    let (mounts, ignore, trees) = (r.list()?, r.list()?, r.list()?);
+    let ndirs = r.u32()?;
+    let mut paths = Vec::new();
+    for _ in 0..ndirs {
+        let dir = r.bytes()?.to_vec();
+        for name in r.list()? {
+            let mut p = if dir == b"/" { Vec::new() } else { dir.clone() };
+            p.push(b'/');
+            p.extend_from_slice(&name);
+            paths.push(p);
+        }
+    }
+    if !r.0.is_empty() {
+        bail!("{} trailing bytes", r.0.len());
+    }
+    paths.sort_unstable();
+    Ok(List {
+        pid,
+        start,
+        seq,
+        for_pid,
+        since,
+        gap: (!gap.is_empty()).then_some(gap),
+        mounts,
+        ignore,
+        trees,
+        paths,
+    })
+}
+
+/// `/run/impermctl/changes` of `root`.
+pub fn file(root: &crate::root::Root) -> std::path::PathBuf {
+    root.run_dir().join("changes")
+}
+
+/// This process's start (clock ticks after boot).
+pub fn own_start() -> u64 {
+    procfs::process::Process::myself()
+        .and_then(|p| p.stat())
+        .map_or(0, |s| s.starttime)
+}
+
+/// Write the list to `file` atomically (0600), answering `for_pid` (0: no
+/// one). `unwatched`: directories inotify's watch limit left unwatched.
+pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
+    if for_pid != 0 {
+        core.changes.seq += 1;
+    }
+    let since = core
+        .since
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let logical = |h: &Path| {
+        core.scope
+            .logical(h)
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+    };
+    let mut mounts: Vec<Vec<u8>> = core.scope.prune.iter().filter_map(|h| logical(h)).collect();
+    mounts.sort();
+    let list = List {
+        pid: std::process::id(),
+        start: own_start(),
+        seq: core.changes.seq,
+        for_pid,
+        since: (since.as_secs() as i64, since.subsec_nanos()),
+        gap: gap(core.changes.full.then_some(core.changes.cap), unwatched),
+        mounts,
+        ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),
+        ..List::default()
+    };
+    let bytes = encode(&list, &core.changes);
+    if let Err(e) = crate::sys::fs::write_file_atomic(file, &bytes, 0o600)
+        .with_context(|| format!("cannot write {}", file.display()))
+    {
+        tracing::warn!("{e:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(c: &Changes) -> List {
+        let frame = List {
+            pid: 7,
+            start: 9,
+            seq: 3,
+            for_pid: 11,
+            since: (1_700_000_000, 5),
+            gap: None,
+            mounts: vec![b"/p0".to_vec()],
+            ignore: vec![b"/tmp".to_vec(), b"/run/impermctl".to_vec()],
+            ..List::default()
+        };
+        decode(&encode(&frame, c)).unwrap()
+    }
+
+    #[test]
+    fn names_and_trees_round_trip_as_raw_sorted_paths() {
+        let mut c = Changes::default();
+        for p in [
+            "/var/lib/a",
+            "/var/lib/a",
+            "/etc/x\ny",
+            "/top",
+            "/var/lib/b",
+        ] {
+            c.note(Path::new(p));
+        }
+        c.note(Path::new(std::ffi::OsStr::from_bytes(b"/etc/\xff")));
+        c.note(Path::new("/"));
+        c.tree(Path::new("/var/lib/muted"));
+        assert_eq!(c.len(), 6);
+        let l = list(&c);
+        let want: Vec<&[u8]> = vec![
+            b"/etc/x\ny",
+            b"/etc/\xff",
+            b"/top",
+            b"/var/lib/a",
+            b"/var/lib/b",
+        ];
+        assert_eq!(l.paths, want);
+        assert_eq!(l.trees, vec![b"/var/lib/muted".to_vec()]);
+        assert_eq!((l.pid, l.start, l.seq, l.for_pid), (7, 9, 3, 11));
+        assert_eq!(l.since, (1_700_000_000, 5));
+        assert_eq!(l.mounts, vec![b"/p0".to_vec()]);
+        assert_eq!(l.ignore.len(), 2);
+        assert_eq!(l.gap, None);
+    }
+
+    #[test]
+    fn past_the_cap_the_list_is_dropped_and_says_so() {
+        let mut c = Changes {
+            cap: CAP,
+            ..Changes::default()
+        };
+        for i in 0..CAP {
+            c.note(Path::new(&format!("/d{}/f{i}", i % 100)));
+        }
+        assert!(!c.full);
+        assert_eq!(gap(None, 0), None);
+        c.note(Path::new("/d0/f0"));
+        assert!(!c.full, "a path already listed does not count twice");
+        c.tree(Path::new("/one/more"));
+        assert!(c.full);
+        assert!(c.dirs.is_empty() && c.trees.is_empty(), "memory is freed");
+        c.note(Path::new("/after"));
+        assert!(list(&c).paths.is_empty());
+        assert!(gap(Some(CAP), 0).unwrap().contains("65,536"));
+        assert!(gap(None, 3).unwrap().contains("3 directories unwatched"));
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_panics() {
+        let mut c = Changes::default();
+        c.note(Path::new("/a/b"));
+        let good = encode(&List::default(), &c);
+        for cut in 0..good.len() {
+            assert!(decode(&good[..cut]).is_err(), "cut {cut}");
+        }
+        assert!(decode(b"IMPERMCTL-CHANGES\n\x02\0\0\0").is_err());
+        let mut long = good.clone();
+        long.push(0);
+        assert!(decode(&long).is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! `diff` from the watcher's list of changed paths (issue 17): a real
+//! watcher (fanotify and inotify) and a real diff, the list's answer
+//! compared item by item with a full walk after randomized creates, writes,
+//! renames (of directories too: a directory moved into place carries its
+//! subtree), unlinks of baseline files, deletes and re-creates, mkdirs;
+//! and every reason the list is not used, each of which must walk and say so.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::require_root;
+use crate::util::{Layout, in_vps, shell_quote};
+
+const CONFIG: &str = r#"version = 1
+[[persistence]]
+path = "/persistent"
+[[persistence.directories]]
+path = "/var/lib/keep"
+"#;
+
+/// Shell: the config, a baseline tree with a persisted bind, the baseline,
+/// and `start_watch BACKEND` / `stop_watch` / `diffs NAME` helpers.
+const SETUP: &str = r#"
+OUT="$1"
+cat > "$CFG" <<'TOML'
+__CONFIG__
+TOML
+mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl"
+mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
+python3 - "$R" <<'PY'
+import os, sys
+r = sys.argv[1]
+for t in range(6):
+    for m in range(4):
+        d = f"{r}/srv/t{t}/m{m}"
+        os.makedirs(d, exist_ok=True)
+        for f in range(12):
+            with open(f"{d}/f{f}", "w") as h:
+                h.write("x" * f)
+os.makedirs(f"{r}/etc/app/conf.d", exist_ok=True)
+open(f"{r}/etc/app/conf.d/a.conf", "w").write("a")
+PY
+imp diff --capture-baseline 2>/dev/null
+WP=
+trap 'kill $WP 2>/dev/null || true' EXIT
+start_watch() {
+  rm -f "$R/run/impermctl/changes"
+  "$IMPERMCTL" --root "$R" --config "${WCFG:-$CFG}" watch --no-dbus --backend "$1" --json-every 0.2 2>>"$OUT/watch.err" & WP=$!
+  for i in $(seq 400); do [ -s "$R/run/impermctl/changes" ] && return 0; sleep 0.05; done
+  echo "watcher did not start"; cat "$OUT/watch.err"; return 1
+}
+stop_watch() { kill -TERM $WP; wait $WP || true; WP=; }
+# diffs NAME: the answer (JSON) from the list if possible, and from a walk.
+diffs() {
+  imp diff --json > "$OUT/$1.fast.json" 2>>"$OUT/diff.err" || true
+  imp diff --json --no-watcher > "$OUT/$1.walk.json" 2>>"$OUT/diff.err" || true
+}
+"#;
+
+/// Python: randomized changes with seed `$2` under `$1` (the root).
+const RANDOM_OPS: &str = r#"
+python3 - "$R" "$SEED" <<'PY'
+import os, random, shutil, sys
+r, seed = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(seed)
+def files():
+    out = []
+    for d, ds, fs in os.walk(f"{r}/srv"):
+        out += [os.path.join(d, f) for f in fs]
+    return sorted(out)
+def dirs():
+    out = []
+    for d, ds, fs in os.walk(f"{r}/srv"):
+        out += [os.path.join(d, x) for x in ds]
+    return sorted(out)
+for step in range(120):
+    op = rnd.choice(["create", "append", "truncate", "chmod", "old-mtime", "rename-file",
+                     "rename-dir", "unlink", "recreate", "mkdir-tree", "rmtree", "link",
+                     "symlink", "away-and-back"])
+    fs, ds = files(), dirs()
+    try:
+        if op == "create":
+            d = rnd.choice(ds)
+            open(f"{d}/n{step}", "w").write("new")
+        elif op == "append" and fs:
+            open(rnd.choice(fs), "a").write("+")
+        elif op == "truncate" and fs:
+            open(rnd.choice(fs), "w").close()
+        elif op == "chmod" and fs:
+            os.chmod(rnd.choice(fs), 0o600)
+        elif op == "old-mtime":
+            p = f"{rnd.choice(ds)}/old{step}"
+            open(p, "w").write("o")
+            os.utime(p, (978307200, 978307200))
+        elif op == "rename-file" and fs:
+            os.rename(rnd.choice(fs), f"{rnd.choice(ds)}/mv{step}")
+        elif op == "rename-dir" and ds:
+            src = rnd.choice(ds)
+            dst = f"{rnd.choice([x for x in ds if not x.startswith(src)] or [r + '/srv'])}/dmv{step}"
+            os.rename(src, dst)
+        elif op == "unlink" and fs:
+            os.unlink(rnd.choice(fs))
+        elif op == "recreate" and fs:
+            p = rnd.choice(fs); os.unlink(p); open(p, "w").write("again")
+        elif op == "mkdir-tree":
+            base = f"{rnd.choice(ds)}/new{step}"
+            os.makedirs(f"{base}/a/b")
+            for k in range(3):
+                open(f"{base}/a/b/g{k}", "w").write("g")
+        elif op == "rmtree" and ds:
+            shutil.rmtree(rnd.choice(ds))
+        elif op == "link" and fs:
+            os.link(rnd.choice(fs), f"{rnd.choice(ds)}/hl{step}")
+        elif op == "symlink":
+            os.symlink("/nowhere", f"{rnd.choice(ds)}/sl{step}")
+        elif op == "away-and-back" and ds:
+            # Moved out, changed inside, moved back: same inode, same path.
+            src = rnd.choice(ds)
+            os.rename(src, f"{r}/srv/away")
+            for d, _, fs2 in os.walk(f"{r}/srv/away"):
+                for f in fs2[:1]:
+                    open(os.path.join(d, f), "a").write("changed away")
+            os.rename(f"{r}/srv/away", src)
+    except (FileNotFoundError, OSError):
+        pass
+# A directory made elsewhere, filled, then renamed into place; and a
+# baseline directory replaced by another one under its name.
+os.makedirs(f"{r}/staging/tree/deep")
+open(f"{r}/staging/tree/deep/file", "w").write("moved in")
+os.rename(f"{r}/staging/tree", f"{r}/etc/app/tree")
+os.rename(f"{r}/etc/app/conf.d", f"{r}/etc/app/conf.d.old")
+os.makedirs(f"{r}/etc/app/conf.d")
+open(f"{r}/etc/app/conf.d/a.conf", "w").write("a")
+PY
+"#;
+
+fn run(body: &str) -> (std::process::Output, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = format!(
+        "set -- {}\n{}{body}",
+        shell_quote(out.path()),
+        SETUP.replace("__CONFIG__", CONFIG)
+    );
+    (in_vps(&Layout::default(), &script), out)
+}
+
+fn doc(out: &Path, name: &str) -> Value {
+    let b = std::fs::read(out.join(name)).unwrap_or_default();
+    serde_json::from_slice(&b).unwrap_or_else(|e| {
+        let err = std::fs::read_to_string(out.join("diff.err")).unwrap_or_default();
+        let w = std::fs::read_to_string(out.join("watch.err")).unwrap_or_default();
+        panic!(
+            "{name} is not JSON ({e}): {}\n{err}\n{w}",
+            String::from_utf8_lossy(&b)
+        )
+    })
+}
+
+/// The items as comparable rows (path, hex, type, change, size, class).
+fn rows(v: &Value) -> Vec<String> {
+    let mut r: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    r.sort();
+    r
+}
+
+fn source(v: &Value) -> (String, String) {
+    let s = &v["source"];
+    (
+        s["method"].as_str().unwrap_or("").to_string(),
+        s["reason"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// The list's answer equals the walk's, item by item, and came from the list.
+fn assert_same(out: &Path, name: &str) {
+    let (fast, walk) = (
+        doc(out, &format!("{name}.fast.json")),
+        doc(out, &format!("{name}.walk.json")),
+    );
+    assert_eq!(
+        source(&fast).0,
+        "watcher",
+        "{name}: the list was not used: {}",
+        fast["source"]
+    );
+    assert_eq!(source(&walk), ("walk".into(), "--no-watcher".into()));
+    let (f, w) = (rows(&fast), rows(&walk));
+    let missing: Vec<_> = w.iter().filter(|x| !f.contains(x)).collect();
+    let extra: Vec<_> = f.iter().filter(|x| !w.contains(x)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name}: the list's answer differs from the walk's\nmissing: {missing:#?}\nextra: {extra:#?}"
+    );
+    assert!(w.len() > 10, "{name}: the changes were made: {w:?}");
+    assert_eq!(fast["summary"]["loses_data"], walk["summary"]["loses_data"]);
+}
+
+fn randomized(backend: &str) {
+    require_root!();
+    let mut body = format!("start_watch {backend}\n");
+    for seed in 1..=4 {
+        body.push_str(&format!("SEED={seed}\n{RANDOM_OPS}\ndiffs seed{seed}\n"));
+        // A later round starts from what the earlier one left.
+        body.push_str("rm -rf \"$R/staging\" \"$R/etc/app/conf.d.old\" \"$R/etc/app/tree\"\n");
+    }
+    body.push_str("stop_watch\n");
+    let (o, out) = run(&body);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for seed in 1..=4 {
+        assert_same(out.path(), &format!("seed{seed}"));
+    }
+}
+
+#[test]
+fn the_fanotify_watchers_list_gives_the_walks_answer_after_random_changes() {
+    randomized("fanotify");
+}
+
+#[test]
+fn the_inotify_watchers_list_gives_the_walks_answer_after_random_changes() {
+    randomized("inotify");
+}
+
+#[test]
+fn after_a_queue_overflow_and_its_rescan_the_list_still_gives_the_walks_answer() {
+    require_root!();
+    let body = r#"
+start_watch inotify
+kill -STOP $WP
+python3 - "$R" <<'PY'
+import os, sys
+r = sys.argv[1]
+for d in range(20):
+    os.makedirs(f"{r}/srv/burst/d{d}")
+    for f in range(1000):
+        open(f"{r}/srv/burst/d{d}/f{f}", "w").close()
+open(f"{r}/srv/t0/m0/f3", "a").write("after")
+PY
+kill -CONT $WP
+diffs overflow
+stop_watch
+grep -c "overflow" "$OUT/watch.err" > "$OUT/overflows" || true
+"#;
+    let (o, out) = run(body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "overflow");
+}
+
+/// Run `body` (after the setup) and return the reason the list was not used.
+fn walked_because(body: &str) -> String {
+    let (o, out) = run(&format!("{body}\ndiffs case\n"));
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let fast = doc(out.path(), "case.fast.json");
+    let walk = doc(out.path(), "case.walk.json");
+    let (method, reason) = source(&fast);
+    assert_eq!(method, "walk", "{}", fast["source"]);
+    assert_eq!(rows(&fast), rows(&walk), "a walk is a walk");
+    reason
+}
+
+#[test]
+fn every_reason_not_to_use_the_list_walks_and_says_why() {
+    require_root!();
+    let cases: [(&str, &str); 6] = [
+        ("echo n > \"$R/srv/new\"", "the watcher is not running"),
+        (
+            "start_watch fanotify; kill -9 $WP; wait $WP || true; WP=",
+            "is not running",
+        ),
+        // Started after the baseline, which is then put back: the watcher
+        // cannot look back to its oldest record.
+        (
+            "mv \"$R/run/impermctl/baseline\" \"$OUT/b\"; start_watch inotify; mv \"$OUT/b\" \"$R/run/impermctl/baseline\"",
+            "after the baseline's oldest record",
+        ),
+        (
+            "start_watch inotify; umount \"$R/var/lib/keep\"",
+            "/var/lib/keep is no longer a mount point",
+        ),
+        (
+            "WCFG=\"$OUT/w.toml\"; { cat \"$CFG\"; printf '[watch]\\nignore = [\"/srv/t1\"]\\n'; } > \"$WCFG\"; start_watch inotify",
+            "does not watch /srv/t1",
+        ),
+        (
+            "export IMPERMCTL_CHANGES_CAP=500; start_watch fanotify; python3 -c 'import os,sys\nfor i in range(600): open(f\"{sys.argv[1]}/srv/c{i}\", \"w\").close()' \"$R\"",
+            "more than 500 paths changed",
+        ),
+    ];
+    for (body, want) in cases {
+        let why = walked_because(body);
+        assert!(why.contains(want), "{body}\nwant: {want}\ngot: {why}");
+    }
+    // --all always walks (it lists unchanged entries too).
+    let (o, out) = run(
+        "start_watch inotify\nimp diff --json --all > \"$OUT/all.json\" 2>>\"$OUT/diff.err\" || true\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (m, why) = source(&doc(out.path(), "all.json"));
+    assert_eq!((m.as_str(), why.contains("--all")), ("walk", true), "{why}");
+}
