@@ -53,6 +53,8 @@ pub struct FanotifyWatcher {
     pub ignore_marks: bool,
     /// Events read so far.
     pub events: u64,
+    /// Ignore marks placed so far.
+    pub muted: std::cell::Cell<u64>,
     unresolved: u64,
 }
 
@@ -154,6 +156,7 @@ impl FanotifyWatcher {
             rename,
             ignore_marks,
             events: 0,
+            muted: std::cell::Cell::new(0),
             unresolved: 0,
         })
     }
@@ -239,7 +242,7 @@ impl FanotifyWatcher {
         let p = d.path.as_ref()?;
         if d.excluded || (files && d.muted) {
             if self.ignore_marks && !d.muted {
-                d.muted = mute::mark(&self.fan, p);
+                d.muted = mute::mark(&self.fan, p, &self.muted);
             }
             return None;
         }
@@ -305,7 +308,7 @@ impl FanotifyWatcher {
                 // A new directory in a muted group: muted before its
                 // first file.
                 if self.ignore_marks && core.muted_dir(&path) {
-                    mute::mark(&self.fan, &path);
+                    mute::mark(&self.fan, &path, &self.muted);
                 }
             }
             return false;
@@ -356,7 +359,7 @@ impl FanotifyWatcher {
         }
         core.record(path, Change::Dir, pid);
         let scope = core.scope.clone();
-        let fan = &self.fan;
+        let (fan, n) = (&self.fan, &self.muted);
         let marks = self.ignore_marks;
         let _ = scan::walk(&scope, path, true, &mut |v| {
             match v {
@@ -366,7 +369,7 @@ impl FanotifyWatcher {
                     // its content is read, so nothing written meanwhile
                     // is missed), one moved into a muted group is muted.
                     if marks {
-                        mute::follow(fan, p, core.muted_dir(p));
+                        mute::follow(fan, p, core.muted_dir(p), n);
                     }
                     if p != path {
                         core.record(p, Change::Dir, None);

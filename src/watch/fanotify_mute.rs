@@ -6,6 +6,7 @@
 //! moved out are heard again. An evicted mark costs events again, never
 //! a write: the next event in that directory places it again.
 
+use std::cell::Cell;
 use std::path::Path;
 
 use super::{Core, FanotifyWatcher, scan, sys};
@@ -41,17 +42,20 @@ pub fn probe(fan: &sys::Fanotify, root: &Path) -> bool {
     }
 }
 
-/// Mute `dir`; true when the mark is in place.
-pub fn mark(fan: &sys::Fanotify, dir: &Path) -> bool {
-    fan.ignore_dir(dir, IGNORED)
+/// Mute `dir`; true when the mark is in place (counted in `n`).
+pub fn mark(fan: &sys::Fanotify, dir: &Path, n: &Cell<u64>) -> bool {
+    let ok = fan
+        .ignore_dir(dir, IGNORED)
         .inspect_err(|e| tracing::debug!("ignore mark on {}: {e}", dir.display()))
-        .is_ok()
+        .is_ok();
+    n.set(n.get() + u64::from(ok));
+    ok
 }
 
 /// Make `dir`'s mark what its new place wants: muted or heard.
-pub fn follow(fan: &sys::Fanotify, dir: &Path, muted: bool) {
+pub fn follow(fan: &sys::Fanotify, dir: &Path, muted: bool, n: &Cell<u64>) {
     if muted {
-        mark(fan, dir);
+        mark(fan, dir, n);
     } else {
         // ENOENT: it had no mark.
         let _ = fan.unignore_dir(dir, IGNORED);
@@ -61,7 +65,7 @@ pub fn follow(fan: &sys::Fanotify, dir: &Path, muted: bool) {
 impl FanotifyWatcher {
     /// Mute the directory of an event (its handle's cache entry says so).
     pub(super) fn mute_dir(&mut self, handle: Option<&[u8]>, dir: &Path) {
-        if !mark(&self.fan, dir) {
+        if !mark(&self.fan, dir, &self.muted) {
             return;
         }
         if let Some(d) = handle.and_then(|h| self.cache.get_mut(h)) {
@@ -84,7 +88,7 @@ impl FanotifyWatcher {
                     && core.muted_dir(p)
                 {
                     n += 1;
-                    mark(&self.fan, p);
+                    mark(&self.fan, p, &self.muted);
                 }
                 Ok(n < EAGER)
             });
@@ -101,17 +105,18 @@ impl FanotifyWatcher {
         self.cache.clear();
         for g in due {
             tracing::debug!("unmuted {}", g.display());
-            core.refresh_group(&g, &mut |d, muted| follow(&self.fan, d, muted));
+            let (fan, n) = (&self.fan, &self.muted);
+            core.refresh_group(&g, &mut |d, muted| follow(fan, d, muted, n));
         }
     }
 
     /// Count the muted groups again; marks the kernel evicted are placed
     /// again on the way.
     pub fn refresh(&mut self, core: &mut Core) -> usize {
-        let fan = &self.fan;
+        let (fan, n) = (&self.fan, &self.muted);
         core.refresh_muted(&mut |d, muted| {
             if muted {
-                mark(fan, d);
+                mark(fan, d, n);
             }
         })
     }

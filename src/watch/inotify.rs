@@ -53,6 +53,8 @@ pub struct InotifyWatcher {
     last: (i32, Vec<u8>, Option<std::time::Instant>),
     /// Events read so far.
     pub events: u64,
+    /// Watches removed to mute directories so far.
+    pub muted: u64,
 }
 
 /// The inotify watch limit that applies here: this user namespace's own
@@ -124,6 +126,7 @@ impl InotifyWatcher {
             scanning: None,
             last: (-1, Vec::new(), None),
             events: 0,
+            muted: 0,
         };
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::Mutex::new(Unwatched::default());

@@ -9,8 +9,8 @@ impl InotifyWatcher {
     /// Stop watching `wd` (its queued events are dropped: the refresh
     /// counts what they said).
     pub(super) fn mute_wd(&mut self, wd: i32) {
-        if self.wds.remove(&wd).is_some() {
-            let _ = self.ino.rm_watch(wd);
+        if self.wds.remove(&wd).is_some() && self.ino.rm_watch(wd).is_ok() {
+            self.muted += 1;
         }
     }
 

@@ -118,10 +118,11 @@ impl Backend {
         }
     }
 
-    fn events(&self) -> u64 {
+    /// Events read, and directories muted (watches removed, marks placed).
+    fn counts(&self) -> (u64, u64) {
         match self {
-            Backend::Inotify(w) => w.events,
-            Backend::Fanotify(w) => w.events,
+            Backend::Inotify(w) => (w.events, w.muted),
+            Backend::Fanotify(w) => (w.events, w.muted.get()),
         }
     }
 }
@@ -370,11 +371,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     )?;
     // What the kernel no longer told us about: counted by a walk.
     backend.muting(&mut core, opts.json_every, true);
-    tracing::info!(
-        "{} events read from the kernel; {} directories muted",
-        backend.events(),
-        core.muting.dirs
-    );
+    let (events, muted) = backend.counts();
+    tracing::info!("{events} events read from the kernel; {muted} directories muted");
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }

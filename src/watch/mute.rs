@@ -28,8 +28,9 @@ pub struct Muting {
     /// Groups muted since the backend last took them (to mute their
     /// existing directories at once).
     pub fresh: Vec<PathBuf>,
-    /// Directories muted so far (for the log and tests).
-    pub dirs: u64,
+    /// The last uniformity answer: (directory (host), group, answer). A
+    /// burst asks the same question for every file of a directory.
+    uniform: Option<(PathBuf, PathBuf, bool)>,
     last_refresh: Option<Duration>,
     cost: Duration,
 }
@@ -102,19 +103,23 @@ impl Core {
         let Some((group, own_slot)) = placed else {
             return false;
         };
-        let Some(dir_l) = self.scope.logical(dir) else {
-            return false;
-        };
         let now = self.now();
         let seen = Seen {
             group: &group,
             own_slot,
             reported_until: self.table.reported_until(&group),
         };
-        let judge = &self.judge;
-        let mute = mute_dir(false, Some(seen), now, || match judge {
-            Some(j) => j.uniform(&dir_l, &group),
-            None => dir_l.starts_with(&group),
+        let (judge, scope, cache) = (&self.judge, &self.scope, &mut self.muting.uniform);
+        let mute = mute_dir(false, Some(seen), now, || match cache {
+            Some((d, g, answer)) if d == dir && *g == group => *answer,
+            _ => {
+                let answer = scope.logical(dir).is_some_and(|dir_l| match judge {
+                    Some(j) => j.uniform(&dir_l, &group),
+                    None => dir_l.starts_with(&group),
+                });
+                *cache = Some((dir.to_path_buf(), group.clone(), answer));
+                answer
+            }
         });
         if mute {
             if let Some(until) = seen.reported_until
@@ -126,7 +131,6 @@ impl Core {
                 self.muting.fresh.push(group);
                 self.muting.last_refresh.get_or_insert(now);
             }
-            self.muting.dirs += 1;
         }
         mute
     }
