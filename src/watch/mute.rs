@@ -121,16 +121,15 @@ impl Core {
                 answer
             }
         });
-        if mute {
-            if let Some(until) = seen.reported_until
-                && self.muting.groups.insert(group.clone(), until).is_none()
-            {
-                tracing::debug!("muted {}", group.display());
-                // `diff` walks it: its changes are no longer listed.
-                self.changes.tree(&group);
-                self.muting.fresh.push(group);
-                self.muting.last_refresh.get_or_insert(now);
-            }
+        if mute
+            && let Some(until) = seen.reported_until
+            && self.muting.groups.insert(group.clone(), until).is_none()
+        {
+            tracing::debug!("muted {}", group.display());
+            // `diff` walks it: its changes are no longer listed.
+            self.changes.tree(&group);
+            self.muting.fresh.push(group);
+            self.muting.last_refresh.get_or_insert(now);
         }
         mute
     }
