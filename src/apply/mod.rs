@@ -58,20 +58,9 @@ pub struct LiveOptions<'a> {
     pub defer_unknown_owners: bool,
 }
 
-/// Execute `plan`. `previous` is the record of the last run of this boot.
+/// Execute `plan`. `previous` is the record of the last run of this boot;
+/// `live_opts` what else it knows (the entries left pending, deferral).
 pub fn apply(
-    root: &Root,
-    settings: &Settings,
-    h: &Handles,
-    plan: &Plan,
-    previous: &[Recorded],
-) -> Applied {
-    apply_with_pending(root, settings, h, plan, previous, LiveOptions::default())
-}
-
-/// [`apply`], knowing the entries an earlier run left pending (their
-/// `since` is kept, and they are not warned about again).
-pub fn apply_with_pending(
     root: &Root,
     settings: &Settings,
     h: &Handles,

@@ -73,6 +73,38 @@ pub struct Counts {
     /// Seeded but left pending (processes write there).
     pub pending: usize,
 }
+impl Counts {
+    /// The one summary line of `boot` (logged, and the unit's `STATUS=`)
+    /// for `settings`, which took `ms` milliseconds.
+    pub fn summary(&self, settings: &crate::config::Settings, ms: f64) -> String {
+        let c = self;
+        let roots: Vec<String> = (settings.roots.iter())
+            .map(|r| r.path.display().to_string())
+            .collect();
+        let mut line = format!(
+            "persisted {} paths from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
+            settings.entries.len(),
+            roots.join(", "),
+            c.bound,
+            c.linked,
+            c.skipped
+        );
+        for (n, what) in [
+            (c.copied, "copied"),
+            (
+                c.pending,
+                "PENDING (written by running processes; bound at the next boot)",
+            ),
+            (c.failed, "FAILED"),
+            (c.undone, "removed entries undone"),
+        ] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        line
+    }
+}
 
 /// What an apply run did.
 #[derive(Debug, Clone, Serialize)]
@@ -288,5 +320,27 @@ mod tests {
             "{w}"
         );
         assert_eq!(skip_warning(p, s, &Why::AlreadyBound), None);
+    }
+
+    #[test]
+    fn the_summary_names_every_count_that_is_not_zero() {
+        let s = crate::config::parse(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let mut c = Counts {
+            bound: 1,
+            ..Default::default()
+        };
+        let head = "persisted 1 paths from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
+        assert_eq!(c.summary(&s, 2.5), head);
+        (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
+        assert_eq!(
+            c.summary(&s, 2.5),
+            format!(
+                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone"
+            )
+        );
     }
 }

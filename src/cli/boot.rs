@@ -125,11 +125,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         previous_pending: &prev_pending,
         defer_unknown_owners: a.defer_unknown_owners,
     };
-    let applied = apply::apply_with_pending(&root, &settings, &handles, &plan, &prev_entries, live);
+    let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries, live);
     record(&root, &settings, previous.as_ref(), &applied);
     let c = &applied.counts;
     let elapsed = ms(start.elapsed());
-    let line = summary(&settings, c, elapsed);
+    let line = c.summary(&settings, elapsed);
     info!(
         bound = c.bound,
         linked = c.linked,
@@ -204,35 +204,6 @@ fn record(
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
     }
-}
-
-/// The one summary line (logged, and the unit's `STATUS=`).
-fn summary(settings: &crate::config::Settings, c: &apply::Counts, ms: f64) -> String {
-    let roots: Vec<String> = (settings.roots.iter())
-        .map(|r| r.path.display().to_string())
-        .collect();
-    let mut line = format!(
-        "persisted {} paths from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
-        settings.entries.len(),
-        roots.join(", "),
-        c.bound,
-        c.linked,
-        c.skipped
-    );
-    for (n, what) in [
-        (c.copied, "copied"),
-        (
-            c.pending,
-            "PENDING (written by running processes; bound at the next boot)",
-        ),
-        (c.failed, "FAILED"),
-        (c.undone, "removed entries undone"),
-    ] {
-        if n > 0 {
-            line.push_str(&format!(", {n} {what}"));
-        }
-    }
-    line
 }
 
 /// `boot --dry-run`: the plan, with the refusal when the layout is refused
@@ -331,32 +302,5 @@ fn crit(check: &str, msg: &str) {
         && std::env::var_os("JOURNAL_STREAM").is_none()
     {
         eprintln!("impermctl: CRIT: {msg}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_summary_names_every_count_that_is_not_zero() {
-        let s = crate::config::parse(
-            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n",
-            std::path::Path::new("c.toml"),
-        )
-        .unwrap();
-        let mut c = apply::Counts {
-            bound: 1,
-            ..Default::default()
-        };
-        let head = "persisted 1 paths from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
-        assert_eq!(summary(&s, &c, 2.5), head);
-        (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
-        assert_eq!(
-            summary(&s, &c, 2.5),
-            format!(
-                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone"
-            )
-        );
     }
 }

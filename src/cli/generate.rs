@@ -68,28 +68,37 @@ fn prune(cmd: &clap::Command, name: &'static str) -> clap::Command {
 
 #[cfg(test)]
 mod tests {
+    /// Every name a command offers, with whether it is hidden: subcommands
+    /// and long flags, at any depth.
+    fn names(cmd: &clap::Command, out: &mut Vec<(String, bool)>) {
+        for sub in cmd.get_subcommands() {
+            out.push((sub.get_name().to_owned(), sub.is_hide_set()));
+            for a in sub.get_arguments() {
+                out.extend(a.get_long().map(|l| (l.to_owned(), a.is_hide_set())));
+            }
+            names(sub, out);
+        }
+    }
+
     #[test]
     fn completions_offer_nothing_hidden() {
         let cmd = super::visible();
         cmd.clone().debug_assert();
-        let mut names = Vec::new();
-        for sub in cmd.get_subcommands() {
-            names.push(sub.get_name().to_owned());
-            for a in sub.get_arguments() {
-                names.extend(a.get_long().map(str::to_owned));
-            }
-        }
-        for hidden in [
-            "generate",
-            "shadowed-helper",
-            "capture-baseline",
-            "sample-paths",
-            "json-every",
-        ] {
-            assert!(!names.iter().any(|n| n == hidden), "{hidden} offered");
+        let (mut full, mut offered) = (crate::cli::command(), Vec::new());
+        full.build();
+        let mut all = Vec::new();
+        names(&full, &mut all);
+        names(&cmd, &mut offered);
+        let hidden: Vec<&str> = all.iter().filter(|n| n.1).map(|n| n.0.as_str()).collect();
+        assert!(
+            hidden.len() >= 5 && hidden.contains(&"generate"),
+            "{hidden:?}"
+        );
+        for h in hidden {
+            assert!(!offered.iter().any(|(n, _)| n == h), "{h} offered");
         }
         for shown in ["diff", "persist", "suggest", "root", "color", "mountinfo"] {
-            assert!(names.iter().any(|n| n == shown), "{shown} missing");
+            assert!(offered.iter().any(|(n, _)| n == shown), "{shown} missing");
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod covered;
+mod entries;
 mod fields;
 mod locate;
 mod mode;

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use rustix::fs::FileType;
 
 use super::{End, Pair};
-use crate::sys::copy::{self as data, At};
+use crate::sys::fs::At;
 use crate::sys::meta::{Meta, stat_at};
 use crate::sys::{dir, fs};
 
@@ -103,8 +103,8 @@ impl Cmp {
         match ma.file_type {
             FileType::Directory => self.dir(at, &ma),
             FileType::RegularFile => {
-                let fa = data::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
-                let fb = data::open_read_at(bd, bn)
+                let fa = fs::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
+                let fb = fs::open_read_at(bd, bn)
                     .with_context(|| format!("cannot open the copy of {p}"))?;
                 if let Some(d) = xattr_diff(At::Fd(fa.as_fd()), At::Fd(fb.as_fd()))? {
                     return Ok(Some(format!("{p}: {d}")));
@@ -195,12 +195,12 @@ fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
 fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     let read = |at: At<'_>| -> Result<Vec<(CString, Vec<u8>)>> {
         let mut v = Vec::new();
-        for n in data::xattr_list(at)? {
+        for n in fs::xattr_list(at)? {
             let s = n.as_bytes();
             if s.starts_with(b"security.") || s.starts_with(b"trusted.") {
                 continue;
             }
-            let val = data::xattr_get(at, &n)?;
+            let val = fs::xattr_get(at, &n)?;
             v.push((n, val));
         }
         v.sort();
@@ -218,7 +218,9 @@ fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     )))
 }
 
-fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
+/// Do the two files open for reading hold the same bytes (read to the end
+/// of both)?
+pub fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
     let (mut a, mut b) = (std::fs::File::from(a), std::fs::File::from(b));
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::sys::copy::At;
+use crate::sys::fs::At;
 use crate::sys::meta::stat_at;
 use crate::sys::{dir, fs};
 
@@ -17,7 +17,7 @@ mod compare;
 mod remove;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure};
+pub use compare::{Differ, compare_trees, compare_trees_at, measure, same_bytes};
 
 /// What a copy did (also reported, as it goes, to a progress callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

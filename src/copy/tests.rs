@@ -149,8 +149,8 @@ fn copies_every_kind_of_entry_with_all_metadata() {
     assert_eq!(
         {
             let f = std::fs::File::open(dst.join("d/f")).unwrap();
-            crate::sys::copy::xattr_get(
-                crate::sys::copy::At::Fd(std::os::fd::AsFd::as_fd(&f)),
+            crate::sys::fs::xattr_get(
+                crate::sys::fs::At::Fd(std::os::fd::AsFd::as_fd(&f)),
                 c"user.foo",
             )
             .unwrap()

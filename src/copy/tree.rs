@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use rustix::fs::FileType;
 
 use super::{CopyStats, Pair};
-use crate::sys::copy::{self as data, At};
+use crate::sys::fs::At;
 use crate::sys::meta::{Meta, stat_at, stat_fd};
 use crate::sys::{dir, fs};
 
@@ -39,7 +39,7 @@ pub(super) struct Copier<'a> {
     dev: u64,
     mnt_id: u64,
     /// How data is copied (stepped down once refused).
-    method: data::Method,
+    method: fs::Method,
 }
 
 impl<'a> Copier<'a> {
@@ -55,7 +55,7 @@ impl<'a> Copier<'a> {
             root_id: (0, 0),
             dev: 0,
             mnt_id: 0,
-            method: data::Method::default(),
+            method: fs::Method::default(),
         }
     }
 
@@ -176,7 +176,7 @@ impl<'a> Copier<'a> {
 
     fn file(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
         let rel = at.rel;
-        let s = data::open_read_at(at.src_dir, at.src)
+        let s = fs::open_read_at(at.src_dir, at.src)
             .with_context(|| format!("cannot open {}", self.src(rel)))?;
         self.same(s.as_fd(), m, rel)?;
         let d = fs::create_at(at.dst_dir, at.dst)
@@ -200,12 +200,11 @@ impl<'a> Copier<'a> {
         let sparse = m.blocks.saturating_mul(512) < m.size;
         let mut off = 0;
         if sparse {
-            while let Some((start, end)) = data::next_data(s, off).with_context(ctx)? {
+            while let Some((start, end)) = fs::next_data(s, off).with_context(ctx)? {
                 off = start;
                 while off < end {
                     let want = usize::try_from(end - off).unwrap_or(CHUNK).min(CHUNK);
-                    let n =
-                        data::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
+                    let n = fs::copy_chunk(s, d, off, want, &mut self.method).with_context(ctx)?;
                     if n == 0 {
                         break;
                     }
@@ -216,11 +215,11 @@ impl<'a> Copier<'a> {
                 off = off.max(end);
             }
             let len = stat_fd(s).with_context(ctx)?.size;
-            data::truncate(d, len).with_context(ctx)?;
+            fs::truncate(d, len).with_context(ctx)?;
             return Ok(());
         }
         loop {
-            let n = data::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
+            let n = fs::copy_chunk(s, d, off, chunk(m.size, off), &mut self.method)
                 .with_context(ctx)?;
             if n == 0 {
                 return Ok(());
@@ -268,10 +267,10 @@ impl<'a> Copier<'a> {
     }
 
     fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
-        let names = data::xattr_list(s)
+        let names = fs::xattr_list(s)
             .with_context(|| format!("cannot list the xattrs of {}", self.src(rel)))?;
         for n in names {
-            let v = match data::xattr_get(s, &n) {
+            let v = match fs::xattr_get(s, &n) {
                 Ok(v) => v,
                 // Removed meanwhile.
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODATA.raw_os_error()) => {
@@ -282,7 +281,7 @@ impl<'a> Copier<'a> {
                         .with_context(|| format!("cannot read xattr {n:?} of {}", self.src(rel)));
                 }
             };
-            if let Err(e) = data::xattr_set(d, &n, &v) {
+            if let Err(e) = fs::xattr_set(d, &n, &v) {
                 let b = n.as_bytes();
                 let privileged = b.starts_with(b"security.") || b.starts_with(b"trusted.");
                 let refused = matches!(e.raw_os_error(), Some(c) if c == libc_eperm() || c == rustix::io::Errno::NOTSUP.raw_os_error() || c == rustix::io::Errno::INVAL.raw_os_error());

@@ -117,7 +117,6 @@ fn same_file(
     b_dir: BorrowedFd<'_>,
     b: &OsStr,
 ) -> anyhow::Result<bool> {
-    use std::io::Read;
     let (ma, mb) = (
         crate::sys::meta::stat_at(a_dir, a)?,
         crate::sys::meta::stat_at(b_dir, b)?,
@@ -126,22 +125,10 @@ fn same_file(
     if meta(&ma) != meta(&mb) {
         return Ok(false);
     }
-    let (fa, fb) = (
-        crate::sys::copy::open_read_at(a_dir, a)?,
-        crate::sys::copy::open_read_at(b_dir, b)?,
-    );
-    let (mut fa, mut fb) = (std::fs::File::from(fa), std::fs::File::from(fb));
-    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let n = fa.read(&mut x)?;
-        let m = fb.read_exact(&mut y[..n]).map(|()| n);
-        if m.is_err() || x[..n] != y[..n] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
+    copy::same_bytes(
+        crate::sys::fs::open_read_at(a_dir, a)?,
+        crate::sys::fs::open_read_at(b_dir, b)?,
+    )
 }
 
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {

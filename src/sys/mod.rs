@@ -3,7 +3,6 @@
 //! One module per concept; every wrapper returns `std::io::Result`. Only
 //! `fanotify` may use `unsafe` (file handles, event descriptors).
 
-pub mod copy;
 pub mod dir;
 pub mod fanotify;
 pub mod fs;

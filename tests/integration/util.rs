@@ -196,7 +196,11 @@ mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
         bin = shell_quote(&bin()),
     );
     let script_path = tmp.path().join("body.sh");
-    std::fs::write(&script_path, format!("set -euo pipefail\n{common}{body}\n")).unwrap();
+    std::fs::write(
+        &script_path,
+        format!("set -euo pipefail\n{common}{MKDEEP}{body}\n"),
+    )
+    .unwrap();
     let run_body = if layout.userns {
         format!(
             "chmod 755 {t}; chmod 644 {s}\n{tool} -- bash {s}",
@@ -215,6 +219,24 @@ mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
     drop(tmp);
     out
 }
+
+/// Bash for every [`in_vps`] body: `mkdeep DIR LEVELS NAME BYTES` makes
+/// `DIR/deep/` then LEVELS directories of 250-byte names, and in the last
+/// the file NAME of BYTES bytes: a path longer than `PATH_MAX`, built one
+/// directory fd at a time.
+const MKDEEP: &str = r#"mkdeep() { python3 - "$@" <<'PY'
+import os, sys
+d, levels, name, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+fd = os.open(d, os.O_RDONLY)
+os.mkdir("deep", dir_fd=fd); fd = os.open("deep", os.O_RDONLY, dir_fd=fd)
+for i in range(levels):
+    n = ("%03d" % i) + "d" * 247
+    os.mkdir(n, dir_fd=fd); fd = os.open(n, os.O_RDONLY, dir_fd=fd)
+f = os.open(name, os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
+os.write(f, b"x" * size); os.close(f)
+PY
+}
+"#;
 
 /// Quote a path for bash.
 pub fn shell_quote(p: &Path) -> String {

@@ -1,5 +1,5 @@
 //! Unit tests of config parsing and validation: the seed configs, defaults,
-//! ordering, and a no-panic property. Rejections live in `paths` and `reject`.
+//! ordering, and a no-panic property. Rejections live in `paths` (with homes) and `reject`.
 
 use super::*;
 
@@ -341,48 +341,4 @@ proptest::proptest! {
             proptest::prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
         }
     }
-}
-
-#[test]
-fn home_must_contain_the_entry() {
-    let base = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/home/alice/.ssh\"\n";
-    let s = ok(&format!("{base}home = \"/home/alice\"\n"));
-    assert_eq!(
-        s.entries[0].home.as_deref(),
-        Some(std::path::Path::new("/home/alice"))
-    );
-    let e = parse(
-        &format!("{base}home = \"/home/bob\"\n"),
-        std::path::Path::new(FILE),
-    )
-    .unwrap_err();
-    assert_eq!((e.line, e.column), (6, 8), "{e}");
-    assert_eq!(e.field, "persistence[0].directories[0].home");
-    assert!(
-        e.message
-            .contains("not inside the home directory /home/bob"),
-        "{e}"
-    );
-}
-
-/// `users.<name>.directories = [ "/" ]` renders the home itself as the
-/// entry; a user whose home is `/` renders `home = "/"`. Both are accepted.
-#[test]
-fn whole_home_and_slash_home_are_accepted() {
-    let dir = |path: &str, home: &str| {
-        format!(
-            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"{path}\"\nuser = \"alice\"\nhome = \"{home}\"\n"
-        )
-    };
-    let s = ok(&dir("/home/alice", "/home/alice"));
-    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/home/alice")));
-    let s = ok(&dir("/root", "/root"));
-    assert_eq!(s.entries[0].path, Path::new("/root"));
-    let s = ok(&dir("/.cache", "/"));
-    assert_eq!(s.entries[0].home, None);
-    let s = ok(&dir("/srv/alice/data", "/srv/alice"));
-    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/srv/alice")));
-    // A file as the whole home is still outside nothing: only "inside" matters.
-    let e = err(&dir("/home/alice", "/home/alice/sub"));
-    assert!(e.message.contains("not inside the home directory"), "{e}");
 }

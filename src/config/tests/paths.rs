@@ -1,7 +1,10 @@
 //! Rejected paths: relative, `..`, forbidden prefixes, inside a persistence
-//! root, nested roots and duplicates, each with its field and line:column.
+//! root, nested roots and duplicates, each with its field and line:column;
+//! homes that must contain their entry.
 
-use super::{ok, rejects, with_root};
+use std::path::Path;
+
+use super::{FILE, err, ok, rejects, with_root};
 
 #[test]
 fn bad_paths() {
@@ -273,4 +276,42 @@ fn duplicates_name_both_places() {
         "as a file in /persistent (line 5) and as a file",
         "",
     );
+}
+
+#[test]
+fn home_must_contain_the_entry() {
+    let base = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/home/alice/.ssh\"\n";
+    let s = ok(&format!("{base}home = \"/home/alice\"\n"));
+    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/home/alice")));
+    let e = crate::config::parse(&format!("{base}home = \"/home/bob\"\n"), Path::new(FILE))
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (6, 8), "{e}");
+    assert_eq!(e.field, "persistence[0].directories[0].home");
+    assert!(
+        e.message
+            .contains("not inside the home directory /home/bob"),
+        "{e}"
+    );
+}
+
+/// `users.<name>.directories = [ "/" ]` renders the home itself as the
+/// entry; a user whose home is `/` renders `home = "/"`. Both are accepted.
+#[test]
+fn whole_home_and_slash_home_are_accepted() {
+    let dir = |path: &str, home: &str| {
+        format!(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"{path}\"\nuser = \"alice\"\nhome = \"{home}\"\n"
+        )
+    };
+    let s = ok(&dir("/home/alice", "/home/alice"));
+    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/home/alice")));
+    let s = ok(&dir("/root", "/root"));
+    assert_eq!(s.entries[0].path, Path::new("/root"));
+    let s = ok(&dir("/.cache", "/"));
+    assert_eq!(s.entries[0].home, None);
+    let s = ok(&dir("/srv/alice/data", "/srv/alice"));
+    assert_eq!(s.entries[0].home.as_deref(), Some(Path::new("/srv/alice")));
+    // A file as the whole home is still outside nothing: only "inside" matters.
+    let e = err(&dir("/home/alice", "/home/alice/sub"));
+    assert!(e.message.contains("not inside the home directory"), "{e}");
 }

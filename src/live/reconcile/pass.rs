@@ -14,7 +14,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use super::{Carried, Snapshot};
 use crate::live::files::copy_at;
 use crate::sys::meta::Meta;
-use crate::sys::{copy as sysc, dir as sdir, fs as sfs, meta as smeta};
+use crate::sys::{dir as sdir, fs as sfs, meta as smeta};
 
 /// One pass over the hidden original: what it learns and what it carried.
 pub(super) struct Pass<'a> {
@@ -88,7 +88,7 @@ impl Pass<'_> {
                     self.dir(h.as_fd(), c.as_fd(), &chost.join(name), &r)?;
                 }
                 (FileType::RegularFile, Some(FileType::RegularFile)) => {
-                    let Ok(h) = sysc::open_read_at(hdir, name) else {
+                    let Ok(h) = sfs::open_read_at(hdir, name) else {
                         continue;
                     };
                     let at = Place {

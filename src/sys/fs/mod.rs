@@ -5,7 +5,8 @@
 //! Where `openat2` is missing (kernels before 5.6, seccomp profiles that
 //! answer `ENOSYS`), the same walk is made one component at a time with
 //! `openat(O_NOFOLLOW)`, refusing `..`. Everything else acts on a name in an
-//! already opened directory (`*at` calls) or on an open fd: [`change`].
+//! already opened directory (`*at` calls) or on an open fd: [`change`];
+//! a copy's file data and extended attributes: [`data`], [`xattr`].
 
 use std::ffi::OsStr;
 use std::io;
@@ -19,6 +20,8 @@ use rustix::io::Errno;
 use super::meta::{Meta, stat_at};
 
 mod change;
+mod data;
+mod xattr;
 
 pub use change::{
     Owner, chmod_at, chmod_fd, chown_at, chown_fd, create_at, create_file_at, exchange, fsync,
@@ -26,6 +29,8 @@ pub use change::{
     set_times_at, set_times_fd, symlink_at, symlink_replace_at, unlink_at, write_atomic_at,
     write_file_atomic,
 };
+pub use data::{Method, copy_chunk, next_data, open_read_at, truncate};
+pub use xattr::{At, xattr_get, xattr_list, xattr_set};
 
 /// How every lookup resolves: inside the directory, no symlink of any kind.
 pub const NO_FOLLOW: ResolveFlags = ResolveFlags::BENEATH

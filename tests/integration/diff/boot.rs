@@ -49,19 +49,7 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
         toml.contains("[[persistence.files]]\npath = \"/etc/adjtime\""),
         "{toml}"
     );
-    let boot = std::fs::read_to_string(p.join("boot.out")).unwrap();
-    let after = std::fs::read_to_string(p.join("after")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(p.join("rc-boot")).unwrap().trim(),
-        "0",
-        "{boot}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(p.join("rc-after")).unwrap().trim(),
-        "0",
-        "{after}\n{boot}"
-    );
-    assert!(after.contains("nothing would be lost"), "{after}");
+    super::booted_and_nothing_lost(p);
 }
 
 #[test]

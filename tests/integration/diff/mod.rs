@@ -12,6 +12,21 @@ mod fast;
 mod plain;
 mod signal;
 
+/// The file `name` a body wrote to `dir` (empty when missing).
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+/// In the artefacts `out`: `boot` exited 0 (`rc-boot`, `boot.out`) and the
+/// diff after it (`after`, `rc-after`) exited 0 with nothing to lose.
+#[track_caller]
+fn booted_and_nothing_lost(out: &Path) {
+    let (boot, after) = (read(out, "boot.out"), read(out, "after"));
+    assert_eq!(read(out, "rc-boot").trim(), "0", "{boot}");
+    assert_eq!(read(out, "rc-after").trim(), "0", "{after}\n{boot}");
+    assert!(after.contains("nothing would be lost"), "{after}");
+}
+
 const CONFIG: &str = r#"version = 1
 [[persistence]]
 path = "/persistent"

@@ -2,15 +2,11 @@
 //! persisted, regenerated entries are not losses, important ones come with
 //! their consequence, and `--suggest` never proposes a system directory.
 
-use super::CONFIG;
+use super::{CONFIG, read};
 use crate::require_root;
 use crate::util::{self, Layout, assert_code, in_vps, stdout};
 
 const SEED: &str = include_str!("../../fixtures/seed.toml");
-
-fn read(dir: &std::path::Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
-}
 
 #[test]
 fn a_declared_file_replaced_by_a_plain_file_is_a_loss_with_its_reason() {
@@ -238,15 +234,7 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     ] {
         assert!(nix.contains(good), "{good} not suggested:\n{nix}");
     }
-    assert_eq!(read(p, "rc-boot").trim(), "0", "{}", read(p, "boot.out"));
-    let after = read(p, "after");
-    assert_eq!(
-        read(p, "rc-after").trim(),
-        "0",
-        "{after}\n{}",
-        read(p, "boot.out")
-    );
-    assert!(after.contains("nothing would be lost"), "{after}");
+    super::booted_and_nothing_lost(p);
 }
 
 #[test]

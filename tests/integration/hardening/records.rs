@@ -162,15 +162,7 @@ fn a_directory_path_over_64_kib_never_corrupts_the_baseline() {
     require_root!();
     // 280 levels of 250-byte names: a directory path of ~70 KiB.
     let body = r#"
-python3 - "$R" <<'PY'
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-os.mkdir("deep", dir_fd=fd); fd = os.open("deep", os.O_RDONLY, dir_fd=fd)
-for i in range(280):
-    n = ("%03d" % i) + "d" * 247
-    os.mkdir(n, dir_fd=fd); fd = os.open(n, os.O_RDONLY, dir_fd=fd)
-os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
-PY
+mkdeep "$R" 280 f 0
 rc=0; imp boot 2>"$R/err" || rc=$?; echo "boot=$rc"
 cat "$R/err" >&2
 rc=0; imp diff > "$R/diff" 2>&1 || rc=$?; echo "diff=$rc"

@@ -126,16 +126,7 @@ mkdir -p "$R/var/lib"
 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 --rescan-every 0.5 2>$OUT/stderr & WP=$!
 trap 'kill $WP 2>/dev/null || true' EXIT
 for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
-python3 - "$R/var/lib" <<'PY'
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-os.mkdir("deep", dir_fd=fd); fd = os.open("deep", os.O_RDONLY, dir_fd=fd)
-for i in range(40):
-    n = ("%02d" % i) + "d" * 248
-    os.mkdir(n, dir_fd=fd); fd = os.open(n, os.O_RDONLY, dir_fd=fd)
-f = os.open("big", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
-os.write(f, b"x" * (1 << 20)); os.close(f)
-PY
+mkdeep "$R/var/lib" 40 big 1048576
 for i in $(seq 400); do grep -q '"bytes": 1048576' "$R/run/impermctl/watch.json" && break; sleep 0.05; done
 kill -0 $WP && echo "alive=yes"
 cp "$R/run/impermctl/watch.json" $OUT/watch.json

@@ -1,7 +1,6 @@
-//! Copying file data and extended attributes: data ranges
-//! (`copy_file_range`, then `sendfile`, then `pread`/`pwrite`), holes, and
-//! opening a source file for reading. Thin wrappers, no policy; every other
-//! file operation of a copy is in [`super::fs`].
+//! File data for a copy: data ranges (`copy_file_range`, then `sendfile`,
+//! then `pread`/`pwrite`), holes, and opening a source file for reading.
+//! Thin wrappers, no policy.
 
 use std::ffi::OsStr;
 use std::io;
@@ -11,17 +10,14 @@ use std::path::Path;
 
 use rustix::fs::{self as rfs, OFlags};
 
-mod xattr;
-pub use xattr::{At, xattr_get, xattr_list, xattr_set};
-
 /// Open the file `name` in `dir` for reading without following a symlink,
 /// without blocking on a fifo and, where permitted, without touching its atime.
 pub fn open_read_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
     let name = Path::new(name);
-    match super::fs::open_beneath(dir, name, flags | OFlags::NOATIME) {
+    match super::open_beneath(dir, name, flags | OFlags::NOATIME) {
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {
-            super::fs::open_beneath(dir, name, flags)
+            super::open_beneath(dir, name, flags)
         }
         r => r,
     }
