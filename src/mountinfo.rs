@@ -59,13 +59,24 @@ pub struct ParseError {
 }
 
 /// A parsed mount table, in kernel order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MountTable {
     mounts: Vec<Mount>,
     /// Mount point → index of the last mount there (lookups are hot: a
-    /// table with thousands of binds is checked against thousands of entries).
-    last_at: std::collections::HashMap<PathBuf, usize>,
+    /// table with thousands of binds is checked against thousands of
+    /// entries), built by the first lookup (a table read only to be
+    /// rebased never needs it).
+    last_at: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
 }
+
+/// Tables are equal when their mounts are (the index is derived).
+impl PartialEq for MountTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.mounts == other.mounts
+    }
+}
+
+impl Eq for MountTable {}
 
 impl MountTable {
     /// Parse mountinfo text.
@@ -89,12 +100,10 @@ impl MountTable {
     }
 
     fn new(mounts: Vec<Mount>) -> MountTable {
-        let last_at = mounts
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.mount_point.clone(), i))
-            .collect();
-        MountTable { mounts, last_at }
+        MountTable {
+            mounts,
+            last_at: std::sync::OnceLock::new(),
+        }
     }
 
     /// Read and parse a mountinfo file.
@@ -113,7 +122,12 @@ impl MountTable {
 
     /// The visible mount at exactly `mount_point` (the last one stacked there).
     pub fn at(&self, mount_point: &Path) -> Option<&Mount> {
-        self.last_at.get(mount_point).map(|&i| &self.mounts[i])
+        let index = self.last_at.get_or_init(|| {
+            (self.mounts.iter().enumerate())
+                .map(|(i, m)| (m.mount_point.clone(), i))
+                .collect()
+        });
+        index.get(mount_point).map(|&i| &self.mounts[i])
     }
 
     /// Is `path` a mount point?
@@ -141,12 +155,14 @@ impl MountTable {
 
     /// The table as seen from a root at `dir` (`--root`): mounts outside it
     /// are dropped and mount points become logical (`dir/x` → `/x`). The
-    /// mount containing `dir` itself becomes `/` when `dir` is not a mount point.
-    pub fn rebase(&self, dir: &Path) -> MountTable {
+    /// mount containing `dir` itself becomes `/` when `dir` is not a mount
+    /// point. Consumes the table: mounts move, none is copied (a table of
+    /// thousands of binds is rebased a few times per `boot`).
+    pub fn rebase(self, dir: &Path) -> MountTable {
         if dir == Path::new("/") {
-            return self.clone();
+            return self;
         }
-        let mut mounts = Vec::new();
+        let mut mounts = Vec::with_capacity(self.mounts.len());
         if !self.is_mount_point(dir)
             && let Some(c) = self.containing(dir)
         {
@@ -156,9 +172,8 @@ impl MountTable {
             m.mount_point = PathBuf::from("/");
             mounts.push(m);
         }
-        for m in &self.mounts {
+        for mut m in self.mounts {
             if let Ok(rel) = m.mount_point.strip_prefix(dir) {
-                let mut m = m.clone();
                 m.mount_point = Path::new("/").join(rel);
                 mounts.push(m);
             }
@@ -182,7 +197,12 @@ fn parse_line(line: &[u8]) -> Result<Mount, String> {
     if fields.len() < sep + 3 {
         return Err("expected filesystem type, source and super options after ' - '".into());
     }
-    let text = |f: &[u8]| String::from_utf8_lossy(&unescape(f)).into_owned();
+    // One allocation per field (a table of thousands of binds is read a
+    // few times per `boot`).
+    let text = |f: &[u8]| {
+        String::from_utf8(unescape(f))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    };
     let num = |f: &[u8], what: &str| -> Result<u64, String> {
         std::str::from_utf8(f)
             .ok()
@@ -229,6 +249,9 @@ fn path(field: &[u8]) -> PathBuf {
 
 /// Undo the kernel's octal escapes (`\NNN`, three octal digits, value ≤ 0o377).
 pub fn unescape(field: &[u8]) -> Vec<u8> {
+    if !field.contains(&b'\\') {
+        return field.to_vec();
+    }
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
@@ -316,7 +339,7 @@ mod tests {
             "1 0 8:1 / / rw - ext4 /dev/vda rw\n2 1 0:5 /private /tmp/r rw - tmpfs ds.impermanence-abcdef rw\n3 2 0:6 /private /tmp/r/persistent rw - tmpfs ds rw\n4 1 0:7 / /other rw - tmpfs o rw\n",
         )
         .unwrap();
-        let r = t.rebase(Path::new("/tmp/r"));
+        let r = t.clone().rebase(Path::new("/tmp/r"));
         assert_eq!(r.root().unwrap().source, "ds.impermanence-abcdef");
         assert_eq!(r.at(Path::new("/persistent")).unwrap().source, "ds");
         assert!(r.at(Path::new("/other")).is_none());

@@ -5,6 +5,9 @@
 //! a symlink there would point at itself, a file bind would bind the file
 //! onto itself.
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
 use super::{Entry, Kind, Settings};
 
 impl Settings {
@@ -16,7 +19,7 @@ impl Settings {
             // Entries are sorted by path (and unique): a binary search.
             let i = self
                 .entries
-                .binary_search_by(|x| x.path.as_path().cmp(a))
+                .binary_search_by(|x| path_order(&x.path, a))
                 .ok()?;
             let d = &self.entries[i];
             if d.kind != Kind::Directory {
@@ -36,12 +39,48 @@ impl Settings {
     }
 }
 
+/// `Path`'s order (component by component) for normalised absolute paths
+/// (as every entry path is), compared as bytes with `/` below every other
+/// byte: ~20× cheaper than `Path::cmp`, which splits both into components
+/// (a boot over thousands of entries asks once per ancestor per entry).
+fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+    let map = |c: &u8| if *c == b'/' { 0 } else { *c };
+    a.iter().map(map).cmp(b.iter().map(map))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     fn settings(body: &str) -> crate::config::Settings {
         crate::config::parse(&format!("version = 1\n{body}"), Path::new("c.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_byte_order_is_paths_order() {
+        let paths = [
+            "/",
+            "/a",
+            "/a b",
+            "/a-b",
+            "/a.b",
+            "/a/b",
+            "/a/b/c",
+            "/a0",
+            "/ab",
+            "/b",
+            "/\u{e9}",
+            "/a/\u{e9}",
+            "/a/~",
+            "/~",
+        ];
+        for a in paths {
+            for b in paths {
+                let (a, b) = (Path::new(a), Path::new(b));
+                assert_eq!(super::path_order(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
