@@ -27,31 +27,35 @@ def status(pid):
     return out
 
 
-def wait_line(stream, needle, timeout=60):
-    """Read stream until a line contains needle; keep draining afterwards."""
+def wait_line(stream, needle, timeout=60, keep=None):
+    """Read stream until a line contains needle; keep draining afterwards
+    (into the list `keep` when given)."""
     t0 = time.monotonic()
     for line in iter(stream.readline, b""):
         if needle in line:
             dt = time.monotonic() - t0
-            threading.Thread(target=lambda: [None for _ in iter(stream.readline, b"")], daemon=True).start()
+            sink = keep.append if keep is not None else (lambda _: None)
+            threading.Thread(target=lambda: [sink(l) for l in iter(stream.readline, b"")], daemon=True).start()
             return dt
         if time.monotonic() - t0 > timeout:
             break
     raise RuntimeError(f"never saw {needle!r}")
 
 
-def start_impermctl(backend):
+def start_impermctl(backend, binary=None):
     env = dict(os.environ, IMPERMCTL_LOG="stderr")
     t0 = time.monotonic()
-    p = subprocess.Popen([BIN, "--root", R, "--config", "/nonexistent", "watch", "--backend", backend,
+    p = subprocess.Popen([binary or BIN, "--root", R, "--config", "/nonexistent", "watch", "--backend", backend,
                           "--no-dbus", "--json-every", "0.5"], stderr=subprocess.PIPE, env=env)
-    wait_line(p.stderr, b"watching with")
+    p.log = []
+    wait_line(p.stderr, b"watching with", keep=p.log)
     return p, time.monotonic() - t0
 
 
 def stop_impermctl(p):
     p.send_signal(signal.SIGTERM)
     p.wait()
+    time.sleep(0.1)  # the stderr thread reads the last lines
     with open(os.path.join(R, "run/impermctl/watch.json")) as f:
         return json.load(f)
 
@@ -72,10 +76,20 @@ def start_inotifywait_ready():
     return p, time.monotonic() - t0
 
 
-def writer():
-    os.makedirs(os.path.join(R, "b"), exist_ok=True)
-    out = subprocess.run([WRITER, os.path.join(R, "b"), str(M), str(N)], capture_output=True, check=True)
-    return float(out.stdout)
+def writer(target="b", cpu=False):
+    """The writer's files/s by the wall clock (with cpu: also per second of
+    its own CPU time)."""
+    os.makedirs(os.path.join(R, target), exist_ok=True)
+    out = subprocess.run([WRITER, os.path.join(R, target), str(M), str(N)], capture_output=True, check=True)
+    wall, per_cpu = (float(x) for x in out.stdout.split())
+    return (wall, per_cpu) if cpu else wall
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def med(xs):
@@ -113,29 +127,94 @@ def b3():
     shutil.rmtree(os.path.join(R, "tree"))
 
 
+WORKLOADS = {
+    # name: (target directory under the root, warm-up write, description)
+    "burst": ("b", False, "into a new group"),
+    "ignored": ("tmp/b", False, "into a watch.ignore directory (/tmp)"),
+    "reported": ("b", True, "into a group already reported"),
+}
+
+
+def variants():
+    """(label, binary, backend): this build, and BASE_BIN (e.g. main) when set."""
+    v = [(f"impermctl {b}", BIN, b) for b in ("inotify", "fanotify")]
+    if os.environ.get("BASE_BIN"):
+        v += [(f"before    {b}", os.environ["BASE_BIN"], b) for b in ("inotify", "fanotify")]
+    return v
+
+
+def warm(target):
+    """Write one file into the group and wait until watch.json reports it."""
+    os.makedirs(os.path.join(R, target), exist_ok=True)
+    with open(os.path.join(R, target, "warm"), "w") as f:
+        f.write("x")
+    group = "/" + target.split("/")[0]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(R, "run/impermctl/watch.json")) as f:
+                if any(g["path"] == group for g in json.load(f)["groups"]):
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{group} never reported")
+
+
+def one_run(name, variant):
+    target, pre, _ = WORKLOADS[name]
+    clear()
+    if variant is None:
+        if pre:
+            os.makedirs(os.path.join(R, target)); open(os.path.join(R, target, "warm"), "w").write("x")
+        return writer(target, cpu=True), None
+    label, binary, backend = variant
+    p, _ = start_impermctl(backend, binary)
+    if pre:
+        warm(target)
+    c0 = cpu_seconds(p.pid)
+    speed = writer(target, cpu=True)
+    watcher_cpu = cpu_seconds(p.pid) - c0
+    time.sleep(2.5)
+    hwm = status(p.pid)["VmHWM"]
+    w = stop_impermctl(p)
+    events = next((int(l.split()[1]) for l in p.log if b"events read" in l), None)
+    if name == "ignored":
+        recall = 1.0 if not any(x["path"].startswith("/tmp") for x in w["groups"]) else 0.0
+    else:
+        g = [x for x in w["groups"] if x["path"] == "/b"]
+        recall = (g[0]["files"] if g else 0) / (N + pre)
+    if os.environ.get("DEBUG"):
+        print("    ", label, name, "overflows", w["overflows"], "events", events,
+              [(x["path"], x["files"]) for x in w["groups"]])
+    return speed, (recall, hwm, events, watcher_cpu)
+
+
 def b2():
-    print(f"B2: burst of {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}")
-    base = []
-    for _ in range(RUNS):
-        clear(); base.append(writer())
-    baseline = med(base)
-    print(f"  no watcher            {baseline:9.0f} files/s")
-    for backend in ("inotify", "fanotify"):
-        speeds, recall, hwm = [], [], []
+    print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
+          f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
+    for name, (target, _, desc) in WORKLOADS.items():
+        base, res = [], {v[0]: ([], [], [], [], [], []) for v in variants()}
         for _ in range(RUNS):
-            clear()
-            p, _ = start_impermctl(backend)
-            speeds.append(writer())
-            time.sleep(2.5)
-            hwm.append(status(p.pid)["VmHWM"])
-            w = stop_impermctl(p)
-            if os.environ.get("DEBUG"):
-                print("    overflows", w["overflows"], [(x["path"], x["files"]) for x in w["groups"]])
-            g = [x for x in w["groups"] if x["path"] == "/b"]
-            recall.append((g[0]["files"] if g else 0) / N)
-        s = med(speeds)
-        print(f"  impermctl {backend:<10} {s:9.0f} files/s  {s / baseline:.2f}x  recall {min(recall) * 100:.3f}% (worst run)  "
-              f"VmHWM {med(hwm):.1f} MiB")
+            base.append(one_run(name, None)[0])
+            for v in variants():
+                (wall, per_cpu), (recall, hwm, events, wcpu) = one_run(name, v)
+                r = res[v[0]]
+                for i, x in enumerate((wall, per_cpu, recall, hwm, events or 0, wcpu)):
+                    r[i].append(x)
+        bw, bc = med([b[0] for b in base]), med([b[1] for b in base])
+        if name == "burst":
+            _BURST.append(bw)
+        print(f"  B2 {name} ({desc}, /{target})")
+        print(f"    {'':<21} {'wall files/s':>12} {'ratio':>6} {'CPU files/s':>12} {'ratio':>6}  (load {os.getloadavg()[0]:.1f})")
+        print(f"    {'no watcher':<21} {bw:12.0f} {1:6.2f} {bc:12.0f} {1:6.2f}")
+        for label, (wall, per_cpu, recall, hwm, events, wcpu) in res.items():
+            what = "no group under /tmp" if name == "ignored" else "recall"
+            print(f"    {label:<21} {med(wall):12.0f} {med(wall) / bw:6.2f} {med(per_cpu):12.0f} {med(per_cpu) / bc:6.2f}  "
+                  f"{what} {min(recall) * 100:.3f}% (worst)  events {med(events):,.0f}  "
+                  f"watcher CPU {med(wcpu) * 1000:.0f} ms  VmHWM {med(hwm):.1f} MiB")
+    if os.environ.get("SKIP_ANCHORS"):
+        return
     speeds, recall = [], []
     for _ in range(RUNS):
         clear()
@@ -148,7 +227,8 @@ def b2():
         seen = set(l.strip() for l in open(out) if "/f" in l)
         recall.append(len(seen) / N)
     s = med(speeds)
-    print(f"  inotifywait -r -m     {s:9.0f} files/s  {s / baseline:.2f}x  recall {min(recall) * 100:.3f}% (worst run)")
+    print(f"  anchors (burst, vs the burst's no-watcher speed above)")
+    print(f"    inotifywait -r -m     {s:9.0f} files/s  {s / baseline_burst():.2f}x  recall {min(recall) * 100:.3f}% (worst run)")
     speeds = []
     for _ in range(RUNS):
         clear()
@@ -157,8 +237,20 @@ def b2():
         speeds.append(writer())
         time.sleep(1)
         p.send_signal(signal.SIGINT); p.wait()
+        for f in os.listdir(W):
+            if f.startswith("fatrace."):
+                os.unlink(os.path.join(W, f))
     s = med(speeds)
-    print(f"  fatrace -c            {s:9.0f} files/s  {s / baseline:.2f}x")
+    print(f"    fatrace -c            {s:9.0f} files/s  {s / baseline_burst():.2f}x")
+
+
+_BURST = []
+
+
+def baseline_burst():
+    if not _BURST:
+        _BURST.append(med([one_run("burst", None)[0][0] for _ in range(RUNS)]))
+    return _BURST[0]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use tracing::info;
 use super::Cx;
 use super::dirs::ensure_source_dir;
 use super::facts::rel;
-use super::ops::{ctx, parent_of, srel};
+use super::ops::{ctx, parent_of, source_parent, srel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
 use crate::sys::meta::stat_at;
@@ -25,15 +25,9 @@ use crate::sys::{fs, mount};
 pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
     let parent = parent_of(srel(e));
     ensure_source_dir(cx, e, parent, false)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     // Both ends are held directory fds from here to the final rename: a
     // symlink swapped in anywhere fails, never followed.
-    let (dir, name) = ctx(
-        crate::copy::open_parent(pfd, srel(e)),
-        pfd,
-        srel(e),
-        &e.source,
-    )?;
+    let (dir, name) = source_parent(cx, e)?;
     let rfd = cx.h.root.as_fd();
     let (odir, oname) = ctx(
         crate::copy::open_parent(rfd, rel(from)),

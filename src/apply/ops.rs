@@ -2,8 +2,9 @@
 //! created level by level beneath the root or a persistence root, binds go
 //! from an opened source to an opened target, nothing follows a symlink.
 
+use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -38,6 +39,18 @@ pub(super) fn srel(e: &Entry) -> &Path {
     e.source.strip_prefix(&e.root).unwrap_or(&e.source)
 }
 
+/// The directory holding `e`'s source beneath its persistence root, and
+/// the source's name.
+pub(super) fn source_parent<'e>(cx: &Cx, e: &'e Entry) -> anyhow::Result<(OwnedFd, &'e OsStr)> {
+    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    ctx(
+        crate::copy::open_parent(pfd, srel(e)),
+        pfd,
+        srel(e),
+        &e.source,
+    )
+}
+
 pub(super) fn parent_of(p: &Path) -> &Path {
     p.parent().unwrap_or(Path::new(""))
 }
@@ -56,13 +69,7 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     // From here on, every step is fd-relative to the held root and
     // persistence root: a symlink swapped in anywhere fails, never followed.
     let (sdir, sname) = ctx(crate::copy::open_parent(rfd, trel), rfd, trel, &e.path)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let (ddir, dname) = ctx(
-        crate::copy::open_parent(pfd, srel(e)),
-        pfd,
-        srel(e),
-        &e.source,
-    )?;
+    let (ddir, dname) = source_parent(cx, e)?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
     let ends = (
         End {

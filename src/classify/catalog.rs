@@ -166,6 +166,45 @@ impl Pattern {
     }
 }
 
+/// Where a pattern can match relative to a directory (see [`Pattern::below`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Below {
+    /// No path strictly below the directory matches.
+    Never,
+    /// Every path below the directory matches, below this `/**` prefix.
+    All(Vec<u8>),
+    /// Some paths below the directory may match (the pattern is deeper).
+    Some,
+}
+
+impl Pattern {
+    /// Can this pattern match a path strictly below the logical directory
+    /// `dir`? (Used to check that every path below a directory belongs
+    /// to one group before the watcher stops listening there.)
+    pub fn below(&self, dir: &[u8]) -> Below {
+        let xs = split(dir);
+        for (i, p) in self.parts.iter().enumerate() {
+            match xs.get(i) {
+                None => return Below::Some,
+                Some(x) if !glob(p, x) => return Below::Never,
+                Some(_) => {}
+            }
+        }
+        if !self.deep {
+            return Below::Never;
+        }
+        let n = self.parts.len();
+        Below::All(
+            xs[..n]
+                .iter()
+                .flat_map(|c| [&b"/"[..], c])
+                .flatten()
+                .copied()
+                .collect(),
+        )
+    }
+}
+
 /// Match a logical path against an absolute pattern.
 pub fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
     Pattern::new(pat).matches(path)
@@ -191,6 +230,27 @@ mod tests {
         }
         assert!(c.iter().any(|e| e.rule == Some(Rule::EtcStaticLink)));
         assert!(c.iter().any(|e| e.rule == Some(Rule::EtcClean)));
+    }
+
+    #[test]
+    fn below_says_whether_a_pattern_can_match_under_a_directory() {
+        let b = |pat: &str, dir: &str| Pattern::new(pat).below(dir.as_bytes());
+        assert_eq!(
+            b("/var/lib/acme/**", "/var/lib/acme/x"),
+            Below::All(b"/var/lib/acme".to_vec())
+        );
+        assert_eq!(
+            b("/var/lib/*/**", "/var/lib/foo/x"),
+            Below::All(b"/var/lib/foo".to_vec())
+        );
+        assert_eq!(b("/var/lib/acme/**", "/var/lib"), Below::Some);
+        assert_eq!(b("/var/lib/acme/**", "/var/lib/other"), Below::Never);
+        assert_eq!(b("/etc/machine-id", "/etc"), Below::Some);
+        assert_eq!(b("/etc/machine-id", "/etc/ssh"), Below::Never);
+        assert_eq!(b("/etc/ssh/*_key", "/etc/ssh"), Below::Some);
+        assert_eq!(b("/etc/ssh/*_key", "/etc/ssh/sub"), Below::Never);
+        assert_eq!(b("/b", "/b"), Below::Never);
+        assert_eq!(b("/**", "/b"), Below::All(Vec::new()));
     }
 
     #[test]

@@ -103,6 +103,22 @@ impl Classifier {
         }
     }
 
+    /// Does every path strictly below the logical directory `dir` that an
+    /// important entry matches belong to `group`? (No important entry can
+    /// match there, or only one whose `/**` prefix is `group`.) Regenerated
+    /// and temporary entries do not matter: what they match is not a loss.
+    pub fn uniform_below(&self, dir: &[u8], group: &[u8]) -> bool {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Important)
+            .filter_map(|e| e.pattern.as_ref())
+            .all(|p| match p.below(dir) {
+                catalog::Below::Never => true,
+                catalog::Below::All(prefix) => prefix == group,
+                catalog::Below::Some => false,
+            })
+    }
+
     /// Classify a logical path; `is_link` says it is a symlink (its target
     /// is read from the tree only then, and only under `/etc`).
     pub fn classify(&self, path: &[u8], is_link: bool) -> Class {

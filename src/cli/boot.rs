@@ -39,6 +39,28 @@ struct Result<'a> {
     applied: Option<&'a Applied>,
 }
 
+/// The `BootResult` document of `--json` (not with `--dry-run`).
+struct Report<'a> {
+    json: bool,
+    start: Instant,
+    findings: &'a [layout::Finding],
+}
+
+impl Report<'_> {
+    fn print(&self, outcome: &'static str, applied: Option<&Applied>) -> anyhow::Result<()> {
+        if !self.json {
+            return Ok(());
+        }
+        let r = Result {
+            outcome,
+            duration_ms: ms(self.start.elapsed()),
+            findings: self.findings,
+            applied,
+        };
+        crate::output::print_json("BootResult", &r)
+    }
+}
+
 /// Run `impermctl boot`: observe the layout, decide what it refuses, take
 /// the lock, observe the entries, plan, apply, record, report.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
@@ -58,22 +80,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     let state = layout::observe(&root, &roots_only)?;
     let verdict = layout::run_checks(&state, &settings, &[]);
-    let json_result = |outcome, applied: Option<&Applied>| -> anyhow::Result<()> {
-        if a.json && !a.dry_run {
-            let r = Result {
-                outcome,
-                duration_ms: ms(start.elapsed()),
-                findings: &verdict.findings,
-                applied,
-            };
-            crate::output::print_json("BootResult", &r)?;
-        }
-        Ok(())
+    let report = Report {
+        json: a.json && !a.dry_run,
+        start,
+        findings: &verdict.findings,
     };
     if verdict.rescue {
         info!("rescue mode: the VPS's own root is not active here, so impermctl mounts nothing");
         notify("STATUS=rescue mode: nothing mounted");
-        json_result("rescue", None)?;
+        report.print("rescue", None)?;
         return Ok(Exit::Ok);
     }
     log_findings(&verdict);
@@ -85,7 +100,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
-            json_result("refused", None)?;
+            report.print("refused", None)?;
             return Ok(Exit::Error);
         }
     }
@@ -127,9 +142,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries, live);
     record(&root, &settings, previous.as_ref(), &applied);
+    finish(&settings, &applied, &report)
+}
+
+/// Log and notify the summary line, print the result; exit 1 when a step failed.
+fn finish(
+    settings: &crate::config::Settings,
+    applied: &Applied,
+    report: &Report<'_>,
+) -> anyhow::Result<Exit> {
     let c = &applied.counts;
-    let elapsed = ms(start.elapsed());
-    let line = c.summary(&settings, elapsed);
+    let elapsed = ms(report.start.elapsed());
+    let line = c.summary(settings, elapsed);
     info!(
         bound = c.bound,
         linked = c.linked,
@@ -140,7 +164,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         "{line}"
     );
     notify(&format!("STATUS={line}"));
-    json_result(if c.failed > 0 { "partial" } else { "ok" }, Some(&applied))?;
+    report.print(if c.failed > 0 { "partial" } else { "ok" }, Some(applied))?;
     Ok(if c.failed > 0 {
         Exit::Findings
     } else {

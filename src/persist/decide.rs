@@ -180,21 +180,8 @@ pub fn decide(
             "{p} is already on the persistent filesystem of {r} (persisted through a parent directory?)"
         )));
     }
-    if let Some(m) = table.at(path) {
-        return Ok(Err(format!(
-            "{p} is a mount point ({} from {}): persisting it would stack a mount on it; unmount it first",
-            m.fstype, m.source
-        )));
-    }
-    let below: Vec<String> = table
-        .below(path)
-        .map(|m| m.mount_point.display().to_string())
-        .collect();
-    if !below.is_empty() {
-        return Ok(Err(format!(
-            "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
-            below.join(", ")
-        )));
+    if let Some(reason) = mounts_in_the_way(path, table) {
+        return Ok(Err(reason));
     }
     let existing = match existing {
         None => Existing::None,
@@ -205,6 +192,24 @@ pub fn decide(
         )),
     };
     Ok(Ok(Verdict::Move(kind, existing)))
+}
+
+/// A mount on `path` or below it: a bind over it would stack on it or hide them.
+fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
+    let p = path.display();
+    if let Some(m) = table.at(path) {
+        return Some(format!(
+            "{p} is a mount point ({} from {}): persisting it would stack a mount on it; unmount it first",
+            m.fstype, m.source
+        ));
+    }
+    let below: Vec<String> = (table.below(path))
+        .map(|m| m.mount_point.display().to_string())
+        .collect();
+    (!below.is_empty()).then(|| format!(
+        "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
+        below.join(", ")
+    ))
 }
 
 /// The persistent copy is bound over `path` already: done when `persist`

@@ -14,8 +14,8 @@ use nix::libc;
 use nix::sys::fanotify::{EventFFlags, InitFlags, MarkFlags, MaskFlags};
 
 pub use libc::{
-    FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO,
-    FAN_ONDIR, FAN_Q_OVERFLOW, FAN_RENAME,
+    FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_EVENT_ON_CHILD, FAN_MODIFY,
+    FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_Q_OVERFLOW, FAN_RENAME,
 };
 
 /// A fanotify group reporting directory handles and names.
@@ -59,6 +59,36 @@ impl Fanotify {
         let flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_FILESYSTEM;
         let mask = MaskFlags::from_bits_retain(mask);
         Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
+    }
+
+    /// Add `mask` to the ignore mask of an evictable inode mark on the
+    /// directory `dir` (`FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY |
+    /// FAN_MARK_EVICTABLE`, Linux 6.0): events in `mask` on the directory's
+    /// entries (with `FAN_EVENT_ON_CHILD`: also on its children's inodes)
+    /// are dropped by the kernel before they are queued. Events on
+    /// directories still arrive unless `mask` has `FAN_ONDIR`. The mark
+    /// does not pin the inode: when the kernel evicts it, the mark is gone
+    /// and events arrive again. `dir` is not followed if it is a symlink.
+    /// Errors: `EINVAL` before Linux 6.0, `ENOTDIR`, `ENOENT`.
+    pub fn ignore_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
+        let flags = MarkFlags::FAN_MARK_ADD
+            | MarkFlags::FAN_MARK_IGNORE_SURV
+            | MarkFlags::FAN_MARK_EVICTABLE
+            | MarkFlags::FAN_MARK_ONLYDIR
+            | MarkFlags::FAN_MARK_DONT_FOLLOW;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+    }
+
+    /// Remove `mask` from the ignore mask on `dir` (the mark goes when
+    /// nothing is left in it). `ENOENT` when there was no mark.
+    pub fn unignore_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
+        let flags = MarkFlags::FAN_MARK_REMOVE
+            | MarkFlags::FAN_MARK_IGNORE_SURV
+            | MarkFlags::FAN_MARK_ONLYDIR
+            | MarkFlags::FAN_MARK_DONT_FOLLOW;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
     }
 
     /// Read queued events into `buf`; `Ok(0)` when none are queued.

@@ -54,6 +54,8 @@ pub struct Core {
     pub important: HashMap<PathBuf, String>,
     /// A rescan is running (its findings are held for the baseline).
     pub rescanning: bool,
+    /// Reported groups the kernel no longer tells us about (`mute`).
+    pub muting: super::mute::Muting,
     /// Every path changed since `since`, for `diff` (`changes`).
     pub changes: super::changes::Changes,
     proc: PathBuf,
@@ -79,6 +81,7 @@ impl Core {
             judge: None,
             important: HashMap::new(),
             rescanning: false,
+            muting: super::mute::Muting::default(),
             changes: super::changes::Changes::default(),
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
@@ -93,12 +96,21 @@ impl Core {
 
     /// A change at `host` (a path on the root's filesystem), by `pid` if known.
     pub fn record(&mut self, host: &Path, change: Change, pid: Option<i32>) {
+        self.record_placed(host, change, pid);
+    }
+
+    /// [`Core::record`], returning the group the change was counted in and
+    /// whether that group is its own slot (not folded into its area).
+    pub fn record_placed(
+        &mut self,
+        host: &Path,
+        change: Change,
+        pid: Option<i32>,
+    ) -> Option<(PathBuf, bool)> {
         if self.scope.skip.iter().any(|s| host.starts_with(s)) {
-            return;
+            return None;
         }
-        let Some(logical) = self.scope.logical(host) else {
-            return;
-        };
+        let logical = self.scope.logical(host)?;
         self.changes.note(&logical);
         let now = self.now();
         let verdict = match (&mut self.judge, change) {
@@ -108,17 +120,18 @@ impl Core {
             (Some(j), Change::Write { .. }) => j.judge(&logical, host, false, self.rescanning),
         };
         match verdict {
-            Verdict::Drop => {}
+            Verdict::Drop => None,
             Verdict::Hold => {
                 if let Some(j) = &mut self.judge {
                     j.held.entry(host.to_path_buf()).or_insert(now);
                 }
+                None
             }
             Verdict::Record { place, consequence } => {
                 if let Some(c) = consequence {
                     self.important.insert(place.group.clone(), c);
                 }
-                self.apply(&logical, host, place.group, change, pid);
+                self.apply(&logical, host, place.group, change, pid)
             }
         }
     }
@@ -156,6 +169,7 @@ impl Core {
     }
 
     /// Record a judged change of `logical` in `group`; warn when due.
+    /// Returns the slot it was counted in, and whether that is `group`.
     fn apply(
         &mut self,
         logical: &Path,
@@ -163,10 +177,12 @@ impl Core {
         group: PathBuf,
         change: Change,
         pid: Option<i32>,
-    ) {
+    ) -> Option<(PathBuf, bool)> {
         let logical = logical.to_path_buf();
         // Fairness: past its area's share, a group is counted in its area.
-        let group = self.table.slot_of(&group);
+        let slot = self.table.slot_of(&group);
+        let own = slot == group;
+        let group = slot;
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;
@@ -178,10 +194,10 @@ impl Core {
             self.table.add_writer(&group, w);
         }
         let Decision::Warn { reminder } = decision else {
-            return;
+            return Some((group, own));
         };
         if !reminder && self.announced.contains(&group) {
-            return;
+            return Some((group, own));
         }
         let who = match pid {
             Some(p) => self.pid_info(p),
@@ -208,11 +224,12 @@ impl Core {
         }
         if !reminder {
             self.new_groups.push(NewGroup {
-                group,
+                group: group.clone(),
                 path: logical,
                 suggest,
             });
         }
+        Some((group, own))
     }
 
     fn pid_info(&mut self, pid: i32) -> Attribution {
@@ -251,7 +268,10 @@ impl Core {
         let r = super::scan::walk(&scope, &root, true, &mut |v| {
             match v {
                 super::scan::Visit::Dir(p) => {
-                    on_dir(p)?;
+                    // A muted group's directories stay unwatched.
+                    if !self.muted_dir(p) {
+                        on_dir(p)?;
+                    }
                     if p != root
                         && let Ok(m) = stat(p)
                         && newer(&m)

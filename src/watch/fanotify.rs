@@ -15,6 +15,9 @@ use super::groups::Change;
 use super::scan::{self, Visit};
 use crate::sys::fanotify::{self as sys, Fanotify};
 
+#[path = "fanotify_mute.rs"]
+mod mute;
+
 const MASK: u64 = sys::FAN_CREATE
     | sys::FAN_MODIFY
     | sys::FAN_CLOSE_WRITE
@@ -24,15 +27,34 @@ const MASK: u64 = sys::FAN_CREATE
     | sys::FAN_DELETE
     | sys::FAN_ONDIR;
 
+/// A directory handle, resolved.
+#[derive(Debug, Clone)]
+struct Dir {
+    /// Its path (None: gone).
+    path: Option<PathBuf>,
+    /// Ignored (`watch.ignore`, our run directory, outside the root or a
+    /// pruned mount point): nothing in it is recorded.
+    excluded: bool,
+    /// An ignore mark is on it: the kernel drops its files' events.
+    muted: bool,
+}
+
 /// fanotify filesystem-mark watcher.
 #[derive(Debug)]
 pub struct FanotifyWatcher {
     fan: Fanotify,
     mount_fd: OwnedFd,
-    cache: HashMap<Vec<u8>, Option<PathBuf>>,
+    cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
     /// The kernel has `FAN_RENAME` (5.17).
     pub rename: bool,
+    /// The kernel has `FAN_MARK_IGNORE` (6.0): ignored and reported
+    /// directories are muted by ignore marks.
+    pub ignore_marks: bool,
+    /// Events read so far.
+    pub events: u64,
+    /// Ignore marks placed so far.
+    pub muted: std::cell::Cell<u64>,
     unresolved: u64,
 }
 
@@ -125,12 +147,16 @@ impl FanotifyWatcher {
             why: format!("cannot open {}: {}", root.display(), errno(&e)),
         })?;
         probe(root, mount_fd.as_fd())?;
+        let ignore_marks = rename && mute::probe(&fan, root);
         Ok(FanotifyWatcher {
             fan,
             mount_fd,
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
             rename,
+            ignore_marks,
+            events: 0,
+            muted: std::cell::Cell::new(0),
             unresolved: 0,
         })
     }
@@ -141,9 +167,9 @@ impl FanotifyWatcher {
         self.unresolved
     }
 
-    fn dir_path(&mut self, handle: &[u8], core: &Core) -> Option<PathBuf> {
-        if let Some(p) = self.cache.get(handle) {
-            return p.clone();
+    fn dir(&mut self, handle: &[u8], core: &Core) -> Option<&mut Dir> {
+        if self.cache.contains_key(handle) {
+            return self.cache.get_mut(handle);
         }
         if self.cache.len() >= 65536 {
             self.cache.clear();
@@ -163,10 +189,16 @@ impl FanotifyWatcher {
                 self.unresolved += 1;
                 return None;
             }
-        }
-        .filter(|p| p.starts_with(&core.scope.root) && !core.scope.excluded(p));
-        self.cache.insert(handle.to_vec(), p.clone());
-        p
+        };
+        let excluded = p
+            .as_ref()
+            .is_some_and(|p| !p.starts_with(&core.scope.root) || core.scope.excluded(p));
+        let d = Dir {
+            path: p,
+            excluded,
+            muted: false,
+        };
+        Some(self.cache.entry(handle.to_vec()).or_insert(d))
     }
 
     /// Read and handle every queued event. Returns true on queue overflow.
@@ -183,8 +215,10 @@ impl FanotifyWatcher {
             }
             let before = self.unresolved;
             for ev in sys::events(&buf[..n]) {
+                self.events += 1;
                 overflow |= self.handle(ev, core);
             }
+            self.mute_fresh(core);
             // An unresolvable event is handled like a lost one: rescan.
             overflow |= self.unresolved != before;
         }
@@ -192,13 +226,47 @@ impl FanotifyWatcher {
         Ok(overflow)
     }
 
-    fn path(&mut self, dir: Option<&[u8]>, name: &[u8], core: &Core) -> Option<PathBuf> {
-        let d = self.dir_path(dir?, core)?;
+    /// The path an event names, unless its directory is ignored (then
+    /// muted, once) or gone. `files`: for a file's event, None when the
+    /// directory is muted (the refresh counts what is written there).
+    fn path(
+        &mut self,
+        dir: Option<&[u8]>,
+        name: &[u8],
+        files: bool,
+        core: &Core,
+    ) -> Option<PathBuf> {
+        let handle = dir?;
+        self.dir(handle, core)?;
+        let d = self.cache.get_mut(handle)?;
+        let p = d.path.as_ref()?;
+        if d.excluded || (files && d.muted) {
+            if self.ignore_marks && !d.muted {
+                d.muted = mute::mark(&self.fan, p, &self.muted);
+            }
+            return None;
+        }
         if name.is_empty() {
             return None;
         }
-        let p = d.join(OsStr::from_bytes(name));
+        let p = p.join(OsStr::from_bytes(name));
         (!core.scope.pruned(&p)).then_some(p)
+    }
+
+    /// Record a file's change seen in directory `handle`; mute the
+    /// directory when the core says so.
+    fn record(
+        &mut self,
+        handle: Option<&[u8]>,
+        path: &Path,
+        change: Change,
+        core: &mut Core,
+        pid: Option<i32>,
+    ) {
+        let dir = path.parent().unwrap_or(path);
+        if core.record_from(dir, path, change, pid) {
+            self.mute_dir(handle, dir);
+        }
     }
 
     fn handle(&mut self, ev: sys::Event<'_>, core: &mut Core) -> bool {
@@ -211,15 +279,17 @@ impl FanotifyWatcher {
             if m & sys::FAN_ONDIR != 0 {
                 self.cache.clear();
             }
-            if let Some(old) = self.path(ev.old_dir, ev.old_name, core) {
+            let files = m & sys::FAN_ONDIR == 0;
+            if let Some(old) = self.path(ev.old_dir, ev.old_name, files, core) {
                 core.record(&old, Change::Gone, pid);
             }
-            if let Some(new) = self.path(ev.dir, ev.name, core) {
-                self.arrived(&new, m & sys::FAN_ONDIR != 0, core, pid);
+            if let Some(new) = self.path(ev.dir, ev.name, files, core) {
+                self.arrived(&new, !files, core, pid);
             }
             return false;
         }
-        let Some(path) = self.path(ev.dir, ev.name, core) else {
+        let files = m & sys::FAN_ONDIR == 0;
+        let Some(path) = self.path(ev.dir, ev.name, files, core) else {
             return false;
         };
         if m & sys::FAN_ONDIR != 0 {
@@ -233,48 +303,41 @@ impl FanotifyWatcher {
             if m & sys::FAN_MOVED_TO != 0 {
                 self.arrived(&path, true, core, pid);
             } else if m & sys::FAN_CREATE != 0 {
-                core.record(&path, Change::Dir, pid);
+                // A directory made in a reported group mutes its parent.
+                self.record(ev.dir, &path, Change::Dir, core, pid);
+                // A new directory in a muted group: muted before its
+                // first file.
+                if self.ignore_marks && core.muted_dir(&path) {
+                    mute::mark(&self.fan, &path, &self.muted);
+                }
             }
             return false;
         }
+        let h = ev.dir;
         if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
             // Merged events lose their order: the file's presence decides.
             match std::fs::symlink_metadata(&path) {
                 Ok(md) => {
                     let size = Some(md.len());
-                    core.record(
-                        &path,
-                        Change::Write {
-                            size,
-                            created: true,
-                        },
-                        pid,
-                    )
+                    let change = Change::Write {
+                        size,
+                        created: true,
+                    };
+                    self.record(h, &path, change, core, pid)
                 }
                 Err(_) => core.record(&path, Change::Gone, pid),
             }
         } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
             let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
             let created = m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0;
-            core.record(&path, Change::Write { size, created }, pid);
-        } else if m & sys::FAN_CREATE != 0 {
-            core.record(
-                &path,
-                Change::Write {
-                    size: None,
-                    created: true,
-                },
-                pid,
-            );
-        } else if m & (sys::FAN_MODIFY | sys::FAN_ATTRIB) != 0 {
-            core.record(
-                &path,
-                Change::Write {
-                    size: None,
-                    created: false,
-                },
-                pid,
-            );
+            self.record(h, &path, Change::Write { size, created }, core, pid);
+        } else if m & (sys::FAN_CREATE | sys::FAN_MODIFY | sys::FAN_ATTRIB) != 0 {
+            let created = m & sys::FAN_CREATE != 0;
+            let change = Change::Write {
+                size: None,
+                created,
+            };
+            self.record(h, &path, change, core, pid);
         }
         false
     }
@@ -296,20 +359,31 @@ impl FanotifyWatcher {
         }
         core.record(path, Change::Dir, pid);
         let scope = core.scope.clone();
+        let (fan, n) = (&self.fan, &self.muted);
+        let marks = self.ignore_marks;
         let _ = scan::walk(&scope, path, true, &mut |v| {
             match v {
-                Visit::Dir(p) if p != path => core.record(p, Change::Dir, None),
-                Visit::Dir(_) => {}
+                Visit::Dir(p) => {
+                    // Marks move with the directories: a tree moved out of
+                    // an ignored or reported place is heard again (before
+                    // its content is read, so nothing written meanwhile
+                    // is missed), one moved into a muted group is muted.
+                    if marks {
+                        mute::follow(fan, p, core.muted_dir(p), n);
+                    }
+                    if p != path {
+                        core.record(p, Change::Dir, None);
+                    }
+                }
                 Visit::File(p) => {
+                    // Through `record_from`: a file that reports its group
+                    // mutes it (`mute_fresh` marks its directories).
                     let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    core.record(
-                        p,
-                        Change::Write {
-                            size,
-                            created: true,
-                        },
-                        None,
-                    );
+                    let change = Change::Write {
+                        size,
+                        created: true,
+                    };
+                    core.record_from(p.parent().unwrap_or(p), p, change, None);
                 }
             }
             Ok(true)

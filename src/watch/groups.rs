@@ -176,6 +176,9 @@ pub struct Table {
     /// Groups an earlier instance of the daemon already warned about:
     /// their first write here spends no warning token (it prints nothing).
     announced: HashSet<PathBuf>,
+    /// Count only, never decide to warn (a muted group counted again by a
+    /// walk: nothing was written by that).
+    pub counting_only: bool,
 }
 
 impl Table {
@@ -193,6 +196,7 @@ impl Table {
             window_start: None,
             per_area: HashMap::new(),
             announced: HashSet::new(),
+            counting_only: false,
         }
     }
 
@@ -300,6 +304,9 @@ impl Table {
     }
 
     fn decide(&mut self, group: &Path, now: Duration) -> Decision {
+        if self.counting_only {
+            return Decision::Quiet;
+        }
         let g = self.groups.get_mut(group).expect("group just recorded");
         let due = match g.warned_at {
             None => true,
@@ -383,6 +390,39 @@ impl Table {
     /// No groups yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Until when `group` stays reported: its last warning plus the
+    /// reminder interval (None: never warned, e.g. held back by the budget).
+    pub fn reported_until(&self, group: &Path) -> Option<Duration> {
+        let g = self.groups.get(group)?;
+        Some(g.warned_at? + self.limits.warn_every)
+    }
+
+    /// Forget what `group` counted (its files, bytes and paths), to count
+    /// it again from a walk. Returns the old (files, bytes).
+    pub fn forget_counts(&mut self, group: &Path) -> (u64, u64) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return (0, 0);
+        };
+        self.samples -= g.samples.len();
+        self.hashed -= g.hashed.len();
+        g.samples.clear();
+        g.hashed.clear();
+        g.approximate = false;
+        (std::mem::take(&mut g.files), std::mem::take(&mut g.bytes))
+    }
+
+    /// The group at `path`, to change (the refresh sets its last write).
+    pub fn get_mut(&mut self, path: &Path) -> Option<&mut Group> {
+        self.groups.get_mut(path)
+    }
+
+    /// A group's (files, bytes).
+    pub fn counts(&self, group: &Path) -> (u64, u64) {
+        self.groups
+            .get(group)
+            .map_or((0, 0), |g| (g.files, g.bytes))
     }
 
     /// Distinct paths remembered (by name or hash), for tests and benchmarks.

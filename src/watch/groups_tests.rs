@@ -224,3 +224,32 @@ fn groups_announced_before_a_restart_spend_no_budget() {
         Decision::Warn { reminder: true }
     );
 }
+
+#[test]
+fn a_group_counted_again_by_a_walk_is_exact_and_warns_nobody() {
+    let mut t = Table::new(Limits::default(), s(0));
+    let g = p("/srv/app");
+    assert_eq!(
+        t.record(g, p("/srv/app/a"), write(10), s(1)),
+        Decision::Warn { reminder: false }
+    );
+    assert_eq!(t.reported_until(g), Some(s(601)));
+    t.record(g, p("/srv/app/b"), write(5), s(2));
+    // Muted: b was deleted and c written unseen; the walk finds a and c,
+    // long after the reminder was due: counted, not warned.
+    assert_eq!(t.forget_counts(g), (2, 15));
+    t.counting_only = true;
+    for (f, n) in [("/srv/app/a", 10), ("/srv/app/c", 7)] {
+        assert_eq!(t.record(g, p(f), write(n), s(900)), Decision::Quiet);
+    }
+    t.counting_only = false;
+    assert_eq!(t.counts(g), (2, 17));
+    assert_eq!(t.tracked_paths(), 2);
+    assert_eq!(t.reported_until(g), Some(s(601)));
+    // The next real write is the reminder.
+    assert_eq!(
+        t.record(g, p("/srv/app/d"), write(1), s(901)),
+        Decision::Warn { reminder: true }
+    );
+    assert_eq!(t.reported_until(g), Some(s(1501)));
+}

@@ -15,6 +15,9 @@ use super::groups::Change;
 use super::scan::{self, Scope, Visit};
 use crate::sys::inotify::{self as sys, Inotify, ReadFlags as R, WatchFlags as W};
 
+#[path = "inotify_mute.rs"]
+mod mute;
+
 const MASK: W = W::CREATE
     .union(W::MODIFY)
     .union(W::CLOSE_WRITE)
@@ -48,6 +51,10 @@ pub struct InotifyWatcher {
     /// The last file event (wd, name, when): a MODIFY/ATTRIB right after
     /// an event for the same file adds nothing (one write = three events).
     last: (i32, Vec<u8>, Option<std::time::Instant>),
+    /// Events read so far.
+    pub events: u64,
+    /// Watches removed to mute directories so far.
+    pub muted: u64,
 }
 
 /// The inotify watch limit that applies here: this user namespace's own
@@ -118,6 +125,8 @@ impl InotifyWatcher {
             unwatched: Unwatched::default(),
             scanning: None,
             last: (-1, Vec::new(), None),
+            events: 0,
+            muted: 0,
         };
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::Mutex::new(Unwatched::default());
@@ -262,8 +271,12 @@ impl InotifyWatcher {
         let mut overflow = false;
         let mut buf = std::mem::take(&mut self.buf);
         let ino = self.ino.clone();
-        let r = ino.drain(&mut buf, |ev| overflow |= self.handle(ev, core));
+        let r = ino.drain(&mut buf, |ev| {
+            self.events += 1;
+            overflow |= self.handle(ev, core)
+        });
         self.buf = buf;
+        self.mute_fresh(core);
         r.map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
         Ok(overflow)
     }
@@ -319,35 +332,33 @@ impl InotifyWatcher {
                 {
                     self.rename_prefix(&old, &path);
                 }
-                core.record(&path, Change::Dir, None);
+                // A directory made in a reported group mutes its parent.
+                let parent = path.parent().unwrap_or(&path);
+                if core.record_from(parent, &path, Change::Dir, None) {
+                    self.mute_wd(ev.wd);
+                }
                 self.catch_up(&path, core);
             }
             return false;
         }
-        if m.intersects(R::DELETE | R::MOVED_FROM) {
-            core.record(&path, Change::Gone, None);
+        let change = if m.intersects(R::DELETE | R::MOVED_FROM) {
+            Change::Gone
         } else if m.intersects(R::CLOSE_WRITE | R::MOVED_TO) {
             let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
             let created = m.contains(R::MOVED_TO);
-            core.record(&path, Change::Write { size, created }, None);
-        } else if m.contains(R::CREATE) {
-            core.record(
-                &path,
-                Change::Write {
-                    size: None,
-                    created: true,
-                },
-                None,
-            );
-        } else if m.intersects(R::MODIFY | R::ATTRIB) {
-            core.record(
-                &path,
-                Change::Write {
-                    size: None,
-                    created: false,
-                },
-                None,
-            );
+            Change::Write { size, created }
+        } else if m.intersects(R::CREATE | R::MODIFY | R::ATTRIB) {
+            let created = m.contains(R::CREATE);
+            Change::Write {
+                size: None,
+                created,
+            }
+        } else {
+            return false;
+        };
+        let dir = path.parent().unwrap_or(&path);
+        if core.record_from(dir, &path, change, None) {
+            self.mute_wd(ev.wd);
         }
         false
     }
@@ -372,7 +383,8 @@ impl InotifyWatcher {
         let _ = scan::walk(&scope, dir, true, &mut |v| {
             match v {
                 Visit::Dir(p) => {
-                    if !self.add_or_log(p) {
+                    // A muted group's directories stay unwatched.
+                    if core.muted_dir(p) || !self.add_or_log(p) {
                         return Ok(false);
                     }
                     if p != dir {
@@ -380,15 +392,14 @@ impl InotifyWatcher {
                     }
                 }
                 Visit::File(p) => {
+                    // Through `record_from`: a file that reports its group
+                    // mutes it (its watches go at the end of the drain).
                     let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    core.record(
-                        p,
-                        Change::Write {
-                            size,
-                            created: true,
-                        },
-                        None,
-                    );
+                    let change = Change::Write {
+                        size,
+                        created: true,
+                    };
+                    core.record_from(p.parent().unwrap_or(p), p, change, None);
                 }
             }
             Ok(true)

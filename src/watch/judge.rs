@@ -191,6 +191,26 @@ impl Judge {
         }
     }
 
+    /// Would every write strictly inside the logical directory `dir` be
+    /// recorded in `group` (or dropped), whatever its name? Then the
+    /// watcher may stop listening to `dir`'s files once `group` is
+    /// reported: no other group can hide there. False when a declared
+    /// entry, a service's state directory or an important catalog entry
+    /// could place something below `dir` elsewhere, and for a shared
+    /// `/etc` directory (a file directly in it is its own group).
+    pub fn uniform(&self, dir: &Path, group: &Path) -> bool {
+        let below = |p: &PathBuf| p.starts_with(dir) && p != dir;
+        let shared_etc = group.starts_with("/etc") && dir == group;
+        let other_entries = self.cx.not_persisted.iter().any(|(p, _, _)| below(p))
+            || self.cx.state_dirs.iter().any(below);
+        dir.starts_with(group)
+            && !shared_etc
+            && !other_entries
+            && self
+                .classifier
+                .uniform_below(dir.as_os_str().as_bytes(), group.as_os_str().as_bytes())
+    }
+
     /// Judge again a held-back write: after a new baseline, or once
     /// [`HOLD`] has passed (`expired`), it is recorded unless the baseline
     /// has it as it is now.

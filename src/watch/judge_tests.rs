@@ -158,3 +158,39 @@ fn what_a_rescan_finds_is_held_and_new_files_live_are_not() {
         Verdict::Drop
     );
 }
+
+#[test]
+fn a_directory_may_be_muted_only_when_everything_below_it_is_its_group() {
+    let (_t, root) = tree();
+    let j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    // (directory, group) → may be muted?
+    let cases = [
+        ("/b/d000", "/b", true),
+        ("/b", "/b", true),
+        ("/srv/app/a/b", "/srv/app", true),
+        // Not inside the group.
+        ("/srv/other", "/srv/app", false),
+        // An important entry names files here (ssh host keys).
+        ("/etc/ssh", "/etc/ssh", false),
+        // A shared /etc directory: a file directly in it is its own group.
+        ("/etc/foo", "/etc/foo", false),
+        ("/etc/foo/sub", "/etc/foo", true),
+        // /var/lib/acme/** is important: its own group, not /var/lib.
+        ("/var/lib", "/var/lib/x", false),
+        ("/var/lib/acme/certs", "/var/lib/acme", true),
+        ("/var/lib/acme/certs", "/var/lib/other", false),
+        // /home/*/** : each user's home is its own group.
+        ("/home", "/home/alice", false),
+        ("/home/alice/src", "/home/alice", true),
+        // /root/.ssh is important: /root may not be muted for /root.
+        ("/root", "/root", false),
+        ("/root/.cache", "/root", true),
+    ];
+    for (dir, group, want) in cases {
+        assert_eq!(
+            j.uniform(Path::new(dir), Path::new(group)),
+            want,
+            "{dir} for {group}"
+        );
+    }
+}

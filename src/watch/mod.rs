@@ -13,6 +13,7 @@ pub mod groups;
 pub mod inotify;
 pub mod journal;
 pub mod judge;
+pub mod mute;
 pub mod report;
 pub mod scan;
 
@@ -92,6 +93,38 @@ impl Backend {
             Backend::Fanotify(w) => w.drain(core),
         }
     }
+
+    /// Can reported groups and ignored directories be muted (`mute`)?
+    fn can_mute(&self) -> bool {
+        match self {
+            Backend::Inotify(_) => true,
+            Backend::Fanotify(w) => w.ignore_marks,
+        }
+    }
+
+    /// Unmute the groups whose reminder is due; refresh the muted ones'
+    /// counts when due (`every`), or now (`force`).
+    fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
+        match self {
+            Backend::Inotify(w) => w.unmute_due(core),
+            Backend::Fanotify(w) => w.unmute_due(core),
+        }
+        if force || core.refresh_due(every) {
+            let n = match self {
+                Backend::Inotify(w) => w.refresh(core),
+                Backend::Fanotify(w) => w.refresh(core),
+            };
+            tracing::debug!("refreshed the muted groups: {n} changed");
+        }
+    }
+
+    /// Events read, and directories muted (watches removed, marks placed).
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Backend::Inotify(w) => (w.events, w.muted),
+            Backend::Fanotify(w) => (w.events, w.muted.get()),
+        }
+    }
 }
 
 /// Errors after which `auto` falls back from fanotify to inotify.
@@ -167,6 +200,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+    core.muting.enabled = backend.can_mute();
     core.judge = Some(judge::Judge::new(
         &opts.root,
         vec![opts.persist_root.clone()],
@@ -274,6 +308,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             } else if sig != Some(Signal::SIGHUP) {
                 break;
             } else {
+                // SIGHUP: count the muted groups and rewrite watch.json now.
+                backend.muting(&mut core, opts.json_every, true);
                 last_json = Instant::now() - opts.json_every;
             }
         }
@@ -290,6 +326,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             }
             (info.unwatched, info.coverage) = coverage(&backend);
             core.release_held();
+            backend.muting(&mut core, opts.json_every, false);
             if let Some(s) = core.table.take_suppressed(core.now(), false) {
                 journal::suppressed(&s, opts.limits.per_minute);
             }
@@ -332,6 +369,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         &mut info,
         &mut last_overflow_warning,
     )?;
+    // What the kernel no longer told us about: counted by a walk.
+    backend.muting(&mut core, opts.json_every, true);
+    let (events, muted) = backend.counts();
+    tracing::info!("{events} events read from the kernel; {muted} directories muted");
     if let Some(s) = core.table.take_suppressed(core.now(), true) {
         journal::suppressed(&s, opts.limits.per_minute);
     }

@@ -4,6 +4,7 @@
 //! in `daemon`.
 
 mod daemon;
+mod mute;
 
 use std::collections::HashMap;
 

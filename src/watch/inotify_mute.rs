@@ -1,0 +1,54 @@
+//! inotify's side of muting (`watch::mute`): a muted directory's watch is
+//! removed (the kernel then queues nothing for it, nor for directories
+//! created in it); when the group is unmuted its directories are watched
+//! again, each before it is read.
+
+use super::{Core, InotifyWatcher};
+
+impl InotifyWatcher {
+    /// Stop watching `wd` (its queued events are dropped: the refresh
+    /// counts what they said).
+    pub(super) fn mute_wd(&mut self, wd: i32) {
+        if self.wds.remove(&wd).is_some() && self.ino.rm_watch(wd).is_ok() {
+            self.muted += 1;
+        }
+    }
+
+    /// Groups just muted: remove the watches on their directories now.
+    pub(super) fn mute_fresh(&mut self, core: &mut Core) {
+        if core.muting.fresh.is_empty() {
+            return;
+        }
+        let fresh = std::mem::take(&mut core.muting.fresh);
+        let hosts: Vec<_> = fresh
+            .iter()
+            .map(|g| core.scope.root.join(g.strip_prefix("/").unwrap_or(g)))
+            .collect();
+        let wds: Vec<i32> = self
+            .wds
+            .iter()
+            .filter(|(_, p)| hosts.iter().any(|h| p.starts_with(h)) && core.muted_dir(p))
+            .map(|(wd, _)| *wd)
+            .collect();
+        for wd in wds {
+            self.mute_wd(wd);
+        }
+    }
+
+    /// Groups whose reminder is due: watched again and counted again.
+    pub fn unmute_due(&mut self, core: &mut Core) {
+        for g in core.take_due() {
+            tracing::debug!("unmuted {}", g.display());
+            core.refresh_group(&g, &mut |d, muted| {
+                if !muted {
+                    self.add_or_log(d);
+                }
+            });
+        }
+    }
+
+    /// Count the muted groups again.
+    pub fn refresh(&mut self, core: &mut Core) -> usize {
+        core.refresh_muted(&mut |_, _| {})
+    }
+}

@@ -1,0 +1,249 @@
+//! Paying only for what matters: once a group is reported (its warning
+//! logged), the watcher stops listening to its directories until its
+//! reminder is due — fanotify drops their events in the kernel (ignore
+//! marks), inotify's watches on them are removed — and `watch.ignore`
+//! subtrees never cost an event. Directory events keep arriving, so new
+//! and moved directories are handled. What a muted group holds is counted
+//! again by a walk ([`Core::refresh_muted`]): now and then (at most a small
+//! share of the time), when it is unmuted, and before the shutdown summary.
+//!
+//! Observe (an event's directory and the group its write went to) →
+//! decide ([`mute_dir`], [`refresh_due`], pure) → apply (the backends).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::core::Core;
+use super::groups::Change;
+
+/// The muted groups and the refresh schedule.
+#[derive(Debug, Default)]
+pub struct Muting {
+    /// The backend can mute (fanotify: the kernel has `FAN_MARK_IGNORE`).
+    pub enabled: bool,
+    /// Muted groups (logical paths) → when their reminder is due (daemon
+    /// clock): then they are unmuted.
+    pub groups: HashMap<PathBuf, Duration>,
+    /// Groups muted since the backend last took them (to mute their
+    /// existing directories at once).
+    pub fresh: Vec<PathBuf>,
+    /// The last uniformity answer: (directory (host), group, answer). A
+    /// burst asks the same question for every file of a directory.
+    uniform: Option<(PathBuf, PathBuf, bool)>,
+    last_refresh: Option<Duration>,
+    cost: Duration,
+}
+
+/// What the decision knows about the group an event's write went to.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The group (logical).
+    pub group: &'a Path,
+    /// The group is its own slot (not folded into its area by fairness).
+    pub own_slot: bool,
+    /// Until when the group stays reported (None: never warned).
+    pub reported_until: Option<Duration>,
+}
+
+/// Stop listening to the directory an event came from? Yes when it is
+/// ignored (`watch.ignore`, our run directory, outside the root), or when
+/// the write went to a reported group whose reminder is not due, counted
+/// under its own name, and every path below the directory belongs to that
+/// group (`uniform`, asked last: it reads the catalog).
+pub fn mute_dir(
+    excluded: bool,
+    seen: Option<Seen<'_>>,
+    now: Duration,
+    uniform: impl FnOnce() -> bool,
+) -> bool {
+    if excluded {
+        return true;
+    }
+    let Some(s) = seen else { return false };
+    s.own_slot && s.reported_until.is_some_and(|t| now < t) && uniform()
+}
+
+/// Background refreshes are at least this far apart (a burst into a group
+/// just reported is not slowed by walking it).
+pub const REFRESH_MIN: Duration = Duration::from_secs(5);
+
+/// Is a refresh of the muted groups due? At most every `every` (the
+/// `watch.json` interval) or [`REFRESH_MIN`], and at most 2% of the time
+/// (50× what the last refresh took).
+pub fn refresh_due(last: Option<Duration>, cost: Duration, now: Duration, every: Duration) -> bool {
+    last.is_none_or(|l| now.saturating_sub(l) >= every.max(REFRESH_MIN).max(cost * 50))
+}
+
+/// Groups whose reminder is due at `now` (to unmute), sorted.
+pub fn due(groups: &HashMap<PathBuf, Duration>, now: Duration) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = groups
+        .iter()
+        .filter(|(_, t)| now >= **t)
+        .map(|(g, _)| g.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+impl Core {
+    /// Record a change at `host`, seen in directory `dir` (host paths);
+    /// true when the backend should stop listening to `dir`.
+    pub fn record_from(
+        &mut self,
+        dir: &Path,
+        host: &Path,
+        change: Change,
+        pid: Option<i32>,
+    ) -> bool {
+        let placed = self.record_placed(host, change, pid);
+        if !self.muting.enabled {
+            return false;
+        }
+        let Some((group, own_slot)) = placed else {
+            return false;
+        };
+        let now = self.now();
+        let seen = Seen {
+            group: &group,
+            own_slot,
+            reported_until: self.table.reported_until(&group),
+        };
+        let (judge, scope, cache) = (&self.judge, &self.scope, &mut self.muting.uniform);
+        let mute = mute_dir(false, Some(seen), now, || match cache {
+            Some((d, g, answer)) if d == dir && *g == group => *answer,
+            _ => {
+                let answer = scope.logical(dir).is_some_and(|dir_l| match judge {
+                    Some(j) => j.uniform(&dir_l, &group),
+                    None => dir_l.starts_with(&group),
+                });
+                *cache = Some((dir.to_path_buf(), group.clone(), answer));
+                answer
+            }
+        });
+        if mute
+            && let Some(until) = seen.reported_until
+            && self.muting.groups.insert(group.clone(), until).is_none()
+        {
+            tracing::debug!("muted {}", group.display());
+            // `diff` walks it: its changes are no longer listed.
+            self.changes.tree(&group);
+            self.muting.fresh.push(group);
+            self.muting.last_refresh.get_or_insert(now);
+        }
+        mute
+    }
+
+    /// Is the directory `dir` (host) inside a muted group, and may it be
+    /// muted (every path below it belongs to that group)?
+    pub fn muted_dir(&self, dir: &Path) -> bool {
+        if self.muting.groups.is_empty() {
+            return false;
+        }
+        let Some(dir_l) = self.scope.logical(dir) else {
+            return false;
+        };
+        dir_l.ancestors().any(|g| {
+            self.muting.groups.contains_key(g)
+                && self.judge.as_ref().is_none_or(|j| j.uniform(&dir_l, g))
+        })
+    }
+
+    /// Muted groups whose reminder is due: no longer muted (the backend
+    /// listens to them again; [`Core::refresh_group`] counts them).
+    pub fn take_due(&mut self) -> Vec<PathBuf> {
+        let v = due(&self.muting.groups, self.now());
+        for g in &v {
+            self.muting.groups.remove(g);
+        }
+        v
+    }
+
+    /// Is a refresh of the muted groups due (`every`: the `watch.json`
+    /// interval)?
+    pub fn refresh_due(&self, every: Duration) -> bool {
+        !self.muting.groups.is_empty()
+            && refresh_due(
+                self.muting.last_refresh,
+                self.muting.cost,
+                self.now(),
+                every,
+            )
+    }
+
+    /// Count every muted group again by a walk; `on_dir` sees each
+    /// directory with whether it is muted (the backend re-places marks).
+    /// Returns the groups whose counts changed.
+    pub fn refresh_muted(&mut self, on_dir: &mut dyn FnMut(&Path, bool)) -> usize {
+        let t0 = Instant::now();
+        let mut groups: Vec<PathBuf> = self.muting.groups.keys().cloned().collect();
+        groups.sort();
+        let changed = groups
+            .iter()
+            .filter(|g| self.refresh_group(g, on_dir))
+            .count();
+        self.muting.cost = t0.elapsed();
+        self.muting.last_refresh = Some(self.now());
+        changed
+    }
+
+    /// Count `group` (logical) again: forget its files and record every
+    /// file below it changed at or after `since`, as a rescan would.
+    /// `on_dir` sees each directory (host) with whether it is muted.
+    /// Returns whether the counts changed.
+    pub fn refresh_group(&mut self, group: &Path, on_dir: &mut dyn FnMut(&Path, bool)) -> bool {
+        let since = self.since;
+        let before = self.table.forget_counts(group);
+        let last = self.table.get(group).map(|g| g.last_seen);
+        let host = self
+            .scope
+            .root
+            .join(group.strip_prefix("/").unwrap_or(group));
+        let scope = self.scope.clone();
+        let mut newest = None;
+        // What the walk finds was counted or reported already: no warning.
+        self.table.counting_only = true;
+        let _ = super::scan::walk(&scope, &host, true, &mut |v| {
+            match v {
+                super::scan::Visit::Dir(p) => on_dir(p, self.muted_dir(p)),
+                super::scan::Visit::File(p) => {
+                    let Ok(m) = crate::sys::meta::lstat_path(p) else {
+                        return Ok(true);
+                    };
+                    let ct = SystemTime::UNIX_EPOCH
+                        + Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999));
+                    if m.dev == scope.dev && ct >= since {
+                        newest = newest.max(Some(ct));
+                        let size = Some(m.size);
+                        self.record(
+                            p,
+                            Change::Write {
+                                size,
+                                created: true,
+                            },
+                            None,
+                        );
+                    }
+                }
+            }
+            Ok(true)
+        });
+        self.table.counting_only = false;
+        // The last write is the newest change found, not the walk's time.
+        if let (Some(last), Some(g)) = (last, self.table.get_mut(group)) {
+            let found = newest
+                .and_then(|t| t.duration_since(self.start_wall).ok())
+                .unwrap_or_default();
+            g.last_seen = last.max(found.min(g.last_seen));
+        }
+        let after = self.table.counts(group);
+        if after != before {
+            self.dirty = true;
+        }
+        after != before
+    }
+}
+
+#[cfg(test)]
+#[path = "mute_tests.rs"]
+mod tests;
