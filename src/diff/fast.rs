@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -238,6 +238,9 @@ pub fn classify<'b>(
             whole.insert(s.clone());
         }
     }
+    if let Some(why) = linkable_ignored(root.as_fd(), dev, &list.ignore) {
+        return Ok(Err(why));
+    }
     let mut found = Found::default();
     let mut unreadable = Vec::new();
     let mut dir: Option<(Vec<u8>, OwnedFd)> = None;
@@ -273,6 +276,14 @@ pub fn classify<'b>(
             continue;
         }
         let kind = m.kind();
+        // Other names may hold the same data, and the watcher named only
+        // this one (a write through it changes them all).
+        if kind == Kind::File && m.nlink > 1 {
+            return Ok(Err(format!(
+                "a changed file has other hard links: {}",
+                crate::names::human(p)
+            )));
+        }
         if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), &name, p) {
             continue;
         }
@@ -321,6 +332,42 @@ pub fn classify<'b>(
     }
     out.entries = count.load(Ordering::Relaxed);
     Ok(Ok((out, n)))
+}
+
+/// An ignored path (`watch.ignore`; not the watcher's own run directory)
+/// on the root's filesystem (`dev`), itself or, when it does not exist, its
+/// nearest existing ancestor: a hard link made there to a compared file,
+/// and a write through it, would change that file without an event the
+/// watcher sees (inotify does not watch there, fanotify ignores it). `None`:
+/// every ignored path is on another filesystem (e.g. a tmpfs `/tmp`).
+fn linkable_ignored(root: BorrowedFd<'_>, dev: u64, ignore: &[Vec<u8>]) -> Option<String> {
+    ignore
+        .iter()
+        .filter(|i| i.as_slice() != crate::root::RUN_DIR.as_bytes())
+        .find(|i| {
+            let mut a: &[u8] = i;
+            loop {
+                let rel = a.strip_prefix(b"/").unwrap_or(a);
+                let rel = if rel.is_empty() { &b"."[..] } else { rel };
+                match crate::sys::fs::open_beneath(
+                    root,
+                    Path::new(OsStr::from_bytes(rel)),
+                    OFlags::PATH,
+                ) {
+                    Ok(fd) => {
+                        return crate::sys::meta::stat_fd(fd.as_fd()).is_ok_and(|m| m.dev == dev);
+                    }
+                    Err(_) if a != b"/" && !a.is_empty() => a = parent(a),
+                    Err(_) => return true,
+                }
+            }
+        })
+        .map(|i| {
+            format!(
+                "the watcher does not watch {} (watch.ignore), on the filesystem diff compares: a hard link made there to a compared file goes unseen",
+                crate::names::human(i)
+            )
+        })
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).

@@ -51,6 +51,9 @@ pub struct Changes {
     pub full: bool,
     /// Answers written so far.
     pub seq: u64,
+    /// A hard link made since start (logical path of its new name): a
+    /// write through either name changes the other, which no event names.
+    pub linked: Option<Box<[u8]>>,
 }
 
 impl Default for Changes {
@@ -66,6 +69,7 @@ impl Default for Changes {
             cap,
             full: false,
             seq: 0,
+            linked: None,
         }
     }
 }
@@ -90,6 +94,22 @@ impl Changes {
         if !names.contains(name) {
             names.insert(name.into());
             self.grew();
+        }
+    }
+
+    /// `host` (logical `p`) was created: if it is a regular file with more
+    /// than one link, it is a hard link (or has one), and the list stops
+    /// standing for a walk. One `lstat` per create, none once one was seen.
+    /// A name already gone when the event is handled is not checked.
+    pub fn created(&mut self, host: &Path, p: &Path) {
+        if self.linked.is_some() {
+            return;
+        }
+        if let Ok(m) = crate::sys::meta::stat_path(host)
+            && m.kind() == crate::sys::meta::Kind::File
+            && m.nlink > 1
+        {
+            self.linked = Some(p.as_os_str().as_bytes().into());
         }
     }
 
@@ -315,7 +335,10 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         seq: core.changes.seq,
         for_pid,
         since: (since.as_secs() as i64, since.subsec_nanos()),
-        gap: gap(core.changes.full.then_some(core.changes.cap), unwatched),
+        gap: gap(core.changes.full.then_some(core.changes.cap), unwatched).or_else(|| {
+            let l = core.changes.linked.as_deref()?;
+            Some(format!("a hard link was made: {}", crate::names::human(l)))
+        }),
         mounts,
         ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),
         ..List::default()

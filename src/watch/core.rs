@@ -113,6 +113,9 @@ impl Core {
         }
         let logical = self.scope.logical(host)?;
         self.changes.note(&logical);
+        if let Change::Write { created: true, .. } = change {
+            self.changes.created(host, &logical);
+        }
         let now = self.now();
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),
