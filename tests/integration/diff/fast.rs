@@ -26,8 +26,14 @@ OUT="$1"
 cat > "$CFG" <<'TOML'
 __CONFIG__
 TOML
-mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl"
+mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl" "$R/tmp" "$R/var/tmp"
 mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
+# watch.ignore (/tmp, /var/tmp) on their own filesystem, as a tmpfs /tmp
+# is: no hard link from there reaches a compared file. TMP_ON_ROOT=1 keeps
+# them on the root's filesystem.
+if [ -z "${TMP_ON_ROOT:-}" ]; then
+  mount -t tmpfs tmpfs "$R/tmp"; mount -t tmpfs tmpfs "$R/var/tmp"
+fi
 python3 - "$R" <<'PY'
 import os, sys
 r = sys.argv[1]
@@ -41,6 +47,7 @@ for t in range(6):
 os.makedirs(f"{r}/etc/app/conf.d", exist_ok=True)
 open(f"{r}/etc/app/conf.d/a.conf", "w").write("a")
 PY
+__PRE__
 imp diff --capture-baseline 2>/dev/null
 WP=
 trap 'kill $WP 2>/dev/null || true' EXIT
@@ -63,6 +70,7 @@ const RANDOM_OPS: &str = r#"
 python3 - "$R" "$SEED" <<'PY'
 import os, random, shutil, sys
 r, seed = sys.argv[1], int(sys.argv[2])
+links = os.environ.get("LINKS") == "1"
 rnd = random.Random(seed)
 def files():
     out = []
@@ -74,10 +82,14 @@ def dirs():
     for d, ds, fs in os.walk(f"{r}/srv"):
         out += [os.path.join(d, x) for x in ds]
     return sorted(out)
+ops = ["create", "append", "truncate", "chmod", "old-mtime", "rename-file", "rename-dir",
+       "unlink", "recreate", "mkdir-tree", "rmtree", "symlink", "away-and-back"]
+if links:
+    # Hard links into watched and ignored directories, written through
+    # the new name, kept or unlinked.
+    ops += ["link", "link-write-unlink", "link-ignored"]
 for step in range(120):
-    op = rnd.choice(["create", "append", "truncate", "chmod", "old-mtime", "rename-file",
-                     "rename-dir", "unlink", "recreate", "mkdir-tree", "rmtree", "link",
-                     "symlink", "away-and-back"])
+    op = rnd.choice(ops)
     fs, ds = files(), dirs()
     try:
         if op == "create":
@@ -112,6 +124,13 @@ for step in range(120):
             shutil.rmtree(rnd.choice(ds))
         elif op == "link" and fs:
             os.link(rnd.choice(fs), f"{rnd.choice(ds)}/hl{step}")
+        elif op in ("link-write-unlink", "link-ignored") and fs:
+            where = f"{r}/tmp" if op == "link-ignored" else rnd.choice(ds)
+            ln = f"{where}/hl{step}"
+            os.link(rnd.choice(fs), ln)
+            open(ln, "a").write("through the link")
+            if rnd.random() < 0.7:
+                os.unlink(ln)
         elif op == "symlink":
             os.symlink("/nowhere", f"{rnd.choice(ds)}/sl{step}")
         elif op == "away-and-back" and ds:
@@ -136,13 +155,19 @@ PY
 "#;
 
 fn run(body: &str) -> (std::process::Output, tempfile::TempDir) {
+    run_in("", "", body)
+}
+
+/// [`run`] after `env` (exports the setup reads), with `pre` run before the
+/// baseline is captured.
+fn run_in(env: &str, pre: &str, body: &str) -> (std::process::Output, tempfile::TempDir) {
     use std::os::unix::fs::PermissionsExt;
     let out = tempfile::tempdir().unwrap();
     std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let script = format!(
-        "set -- {}\n{}{body}",
+        "{env}set -- {}\n{}{body}",
         shell_quote(out.path()),
-        SETUP.replace("__CONFIG__", CONFIG)
+        SETUP.replace("__CONFIG__", CONFIG).replace("__PRE__", pre)
     );
     (in_vps(&Layout::default(), &script), out)
 }
@@ -321,4 +346,140 @@ fn every_reason_not_to_use_the_list_walks_and_says_why() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (m, why) = source(&doc(out.path(), "all.json"));
     assert_eq!((m.as_str(), why.contains("--all")), ("walk", true), "{why}");
+}
+
+/// The fresh-user trial's tree: one inode under two names, two more files.
+const LINKED_TREE: &str = r#"mkdir -p "$R/srv/a" "$R/srv/b" "$R/srv/c"
+echo one > "$R/srv/a/f"; ln "$R/srv/a/f" "$R/srv/b/f"
+echo two > "$R/srv/c/g"; echo three > "$R/srv/c/h""#;
+
+/// Hard links with `backend`: each case's answer from `diff` (the list if
+/// it can stand for a walk) equals the walk's, item by item, and where the
+/// list cannot, diff walks and says why.
+fn hard_links(backend: &str) {
+    require_root!();
+    // (name, /tmp on the root's filesystem, changes, why diff walks)
+    let cases: [(&str, bool, &str, &str); 5] = [
+        // B: written through one of two baseline names.
+        (
+            "B",
+            false,
+            "echo more >> \"$R/srv/b/f\"",
+            "a changed file has other hard links: /srv/b/f",
+        ),
+        // A: written through a link made (and removed) in an ignored
+        // directory on the compared filesystem: no event names /srv/c.
+        (
+            "A",
+            true,
+            "ln \"$R/srv/c/g\" \"$R/tmp/g2\"; echo x >> \"$R/tmp/g2\"; rm \"$R/tmp/g2\"",
+            "does not watch /tmp (watch.ignore), on the filesystem diff compares",
+        ),
+        // The same through a watched directory (`imp diff` between: the
+        // watcher handles the create while the link is there).
+        (
+            "A-watched",
+            false,
+            "ln \"$R/srv/c/g\" \"$R/srv/g2\"; imp diff >/dev/null 2>&1 || true; echo x >> \"$R/srv/g2\"; rm \"$R/srv/g2\"",
+            "a hard link was made: /srv/g2",
+        ),
+        // C: a link made and removed: only /srv/c/h's ctime changes.
+        (
+            "C",
+            false,
+            "ln \"$R/srv/c/h\" \"$R/srv/hl\"; imp diff >/dev/null 2>&1 || true; rm \"$R/srv/hl\"",
+            "a hard link was made: /srv/hl",
+        ),
+        // A link kept in a watched directory, never written.
+        (
+            "kept",
+            false,
+            "ln \"$R/srv/c/h\" \"$R/srv/c/h2\"",
+            "a changed file has other hard links: /srv/c/h2",
+        ),
+    ];
+    for (name, tmp_on_root, ops, want) in cases {
+        let body = format!("start_watch {backend}\n{ops}\ndiffs {name}\nstop_watch\n");
+        let env = if tmp_on_root {
+            "export TMP_ON_ROOT=1\n"
+        } else {
+            ""
+        };
+        let (o, out) = run_in(env, LINKED_TREE, &body);
+        assert!(
+            o.status.success(),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let fast = doc(out.path(), &format!("{name}.fast.json"));
+        let walk = doc(out.path(), &format!("{name}.walk.json"));
+        assert_eq!(rows(&fast), rows(&walk), "{name}: both bases agree");
+        assert_eq!(
+            fast["summary"]["loses_data"], walk["summary"]["loses_data"],
+            "{name}"
+        );
+        assert!(!rows(&walk).is_empty(), "{name}: the walk sees the change");
+        let (method, why) = source(&fast);
+        assert_eq!(method, "walk", "{name}: {}", fast["source"]);
+        assert!(why.contains(want), "{name}: want {want:?}, got {why:?}");
+    }
+}
+
+#[test]
+fn hard_links_make_the_fanotify_watchers_diff_walk_and_agree() {
+    hard_links("fanotify");
+}
+
+#[test]
+fn hard_links_make_the_inotify_watchers_diff_walk_and_agree() {
+    hard_links("inotify");
+}
+
+/// Random changes with hard links (into watched directories and into an
+/// ignored /tmp on the compared filesystem, written through the new name,
+/// some unlinked): both bases agree, and the list is never used.
+fn randomized_links(backend: &str, tmp_on_root: bool) {
+    require_root!();
+    let env = if tmp_on_root {
+        "export TMP_ON_ROOT=1\n"
+    } else {
+        ""
+    };
+    let mut body = format!("start_watch {backend}\nexport LINKS=1\n");
+    for seed in 5..=6 {
+        body.push_str(&format!("SEED={seed}\n{RANDOM_OPS}\ndiffs seed{seed}\n"));
+        body.push_str("rm -rf \"$R/staging\" \"$R/etc/app/conf.d.old\" \"$R/etc/app/tree\"\n");
+    }
+    body.push_str("stop_watch\n");
+    let (o, out) = run_in(env, "", &body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for seed in 5..=6 {
+        let name = format!("seed{seed}");
+        let fast = doc(out.path(), &format!("{name}.fast.json"));
+        let walk = doc(out.path(), &format!("{name}.walk.json"));
+        let (f, w) = (rows(&fast), rows(&walk));
+        let missing: Vec<_> = w.iter().filter(|x| !f.contains(x)).collect();
+        let extra: Vec<_> = f.iter().filter(|x| !w.contains(x)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{name}: the bases differ ({})\nmissing: {missing:#?}\nextra: {extra:#?}",
+            fast["source"]
+        );
+        let (method, why) = source(&fast);
+        assert_eq!(method, "walk", "{name}: {}", fast["source"]);
+        assert!(why.contains("hard link"), "{name}: {why}");
+    }
+}
+
+#[test]
+fn random_changes_with_hard_links_agree_with_fanotify() {
+    randomized_links("fanotify", false);
+    randomized_links("fanotify", true);
+}
+
+#[test]
+fn random_changes_with_hard_links_agree_with_inotify() {
+    randomized_links("inotify", false);
+    randomized_links("inotify", true);
 }
