@@ -113,7 +113,11 @@ impl Core {
         }
         let logical = self.scope.logical(host)?;
         self.changes.note(&logical);
-        if let Change::Write { created: true, .. } = change {
+        // A rescan lists every file whose ctime is newer, the other names
+        // of a link included: only events need the link check.
+        if let Change::Write { created: true, .. } = change
+            && !self.rescanning
+        {
             self.changes.created(host, &logical);
         }
         let now = self.now();
