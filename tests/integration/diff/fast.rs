@@ -91,9 +91,10 @@ if links:
 for step in range(120):
     op = rnd.choice(ops)
     fs, ds = files(), dirs()
+    put = ds or [f"{r}/srv"]  # where something new goes
     try:
         if op == "create":
-            d = rnd.choice(ds)
+            d = rnd.choice(put)
             open(f"{d}/n{step}", "w").write("new")
         elif op == "append" and fs:
             open(rnd.choice(fs), "a").write("+")
@@ -102,11 +103,11 @@ for step in range(120):
         elif op == "chmod" and fs:
             os.chmod(rnd.choice(fs), 0o600)
         elif op == "old-mtime":
-            p = f"{rnd.choice(ds)}/old{step}"
+            p = f"{rnd.choice(put)}/old{step}"
             open(p, "w").write("o")
             os.utime(p, (978307200, 978307200))
         elif op == "rename-file" and fs:
-            os.rename(rnd.choice(fs), f"{rnd.choice(ds)}/mv{step}")
+            os.rename(rnd.choice(fs), f"{rnd.choice(put)}/mv{step}")
         elif op == "rename-dir" and ds:
             src = rnd.choice(ds)
             dst = f"{rnd.choice([x for x in ds if not x.startswith(src)] or [r + '/srv'])}/dmv{step}"
@@ -116,16 +117,16 @@ for step in range(120):
         elif op == "recreate" and fs:
             p = rnd.choice(fs); os.unlink(p); open(p, "w").write("again")
         elif op == "mkdir-tree":
-            base = f"{rnd.choice(ds)}/new{step}"
+            base = f"{rnd.choice(put)}/new{step}"
             os.makedirs(f"{base}/a/b")
             for k in range(3):
                 open(f"{base}/a/b/g{k}", "w").write("g")
         elif op == "rmtree" and ds:
             shutil.rmtree(rnd.choice(ds))
         elif op == "link" and fs:
-            os.link(rnd.choice(fs), f"{rnd.choice(ds)}/hl{step}")
+            os.link(rnd.choice(fs), f"{rnd.choice(put)}/hl{step}")
         elif op in ("link-write-unlink", "link-ignored") and fs:
-            where = f"{r}/tmp" if op == "link-ignored" else rnd.choice(ds)
+            where = f"{r}/tmp" if op == "link-ignored" else rnd.choice(put)
             ln = f"{where}/hl{step}"
             os.link(rnd.choice(fs), ln)
             open(ln, "a").write("through the link")
@@ -133,7 +134,7 @@ for step in range(120):
                 # Unlinked after the watcher saw the link (see below).
                 open(f"{r}/run/unlink-later", "a").write(ln + "\n")
         elif op == "symlink":
-            os.symlink("/nowhere", f"{rnd.choice(ds)}/sl{step}")
+            os.symlink("/nowhere", f"{rnd.choice(put)}/sl{step}")
         elif op == "away-and-back" and ds:
             # Moved out, changed inside, moved back: same inode, same path.
             src = rnd.choice(ds)
