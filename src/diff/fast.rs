@@ -438,7 +438,11 @@ mod tests {
             since: (100, 1),
             ..list()
         };
-        let table: [(&str, Result<(), String>); 7] = [
+        let linked = List {
+            gap: Some("a hard link was made: /srv/hl".into()),
+            ..list()
+        };
+        let table: [(&str, Result<(), String>); 8] = [
             ("--all", check(true, ok, &list(), &both)),
             ("no baseline", check(false, None, &list(), &both)),
             (
@@ -457,6 +461,10 @@ mod tests {
             (
                 "does not watch /srv/scratch",
                 check(false, ok, &ignored, &both),
+            ),
+            (
+                "cannot vouch for its list: a hard link was made: /srv/hl",
+                check(false, ok, &linked, &both),
             ),
         ];
         for (want, got) in table {
@@ -568,6 +576,62 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got(o).len(), 3);
+    }
+
+    /// A listed file with other names, and an ignored path on the compared
+    /// filesystem (or missing, its parent there): the list cannot stand
+    /// for a walk. The watcher's run directory and other filesystems can.
+    #[test]
+    fn hard_links_the_list_cannot_see_make_diff_walk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        std::fs::create_dir_all(r.join("srv")).unwrap();
+        std::fs::create_dir_all(r.join("tmp")).unwrap();
+        std::fs::write(r.join("srv/f"), "1").unwrap();
+        std::fs::write(r.join("srv/one"), "1").unwrap();
+        std::fs::hard_link(r.join("srv/f"), r.join("srv/g")).unwrap();
+        let scope = Scope::tree(r);
+        let visit = Classify {
+            baseline: None,
+            btime: 0,
+            keep_unchanged: false,
+        };
+        let fast = |paths: &[&str], ignore: &[&str]| {
+            let list = List {
+                paths: paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
+                ignore: ignore.iter().map(|p| p.as_bytes().to_vec()).collect(),
+                ..List::default()
+            };
+            classify(&scope, &visit, &list, &[], &AtomicU64::new(0))
+                .unwrap()
+                .err()
+        };
+        assert_eq!(fast(&["/srv/one"], &[crate::root::RUN_DIR]), None);
+        let rows: [(&[&str], &[&str], &str); 4] = [
+            (
+                &["/srv/g"],
+                &[],
+                "a changed file has other hard links: /srv/g",
+            ),
+            (
+                &["/srv/one"],
+                &["/tmp"],
+                "does not watch /tmp (watch.ignore)",
+            ),
+            (&["/srv/one"], &["/var/tmp"], "does not watch /var/tmp"),
+            (&[], &["/srv/f"], "does not watch /srv/f"),
+        ];
+        for (paths, ignore, want) in rows {
+            let why = fast(paths, ignore).unwrap_or_default();
+            assert!(why.contains(want), "{paths:?} {ignore:?}: {why}");
+        }
+        let dev = crate::sys::meta::stat_path(r).unwrap().dev;
+        let root = crate::sys::fs::open_dir(r).unwrap();
+        assert_eq!(
+            linkable_ignored(root.as_fd(), dev + 1, &[b"/tmp".to_vec()]),
+            None,
+            "on another filesystem: no link reaches a compared file"
+        );
     }
 
     #[test]
