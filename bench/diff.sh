@@ -44,7 +44,7 @@ one() { # fs shape
     mkdir -p "$R/persistent"; mount -t tmpfs -o size=2g b1persist "$R/persistent"
     python3 "$GEN" make "$R" $dims
     mount --bind "$R/persistent/p0" "$R/p0"; mount --bind "$R/persistent/p1" "$R/p1"
-    printf "version = 1\n[layout]\nephemeral_root = \"any\"  # the bench roots are ext4/tmpfs test trees\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/p0\"\n[[persistence.directories]]\npath = \"/p1\"\n" > "$W/config.toml"
+    printf "version = 1\n[layout]\nephemeral_root = \"any\"  # the bench roots are ext4/tmpfs test trees\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/p0\"\n[[persistence.directories]]\npath = \"/p1\"\n# no /tmp in the bench roots: nothing ignored (a watch.ignore path on the\n# compared filesystem makes diff walk, see README)\n[watch]\nignore = []\n" > "$W/config.toml"
     imp() { "$BIN" --root "$R" --config "$W/config.toml" "$@"; }
     imp diff --capture-baseline 2>/dev/null
     imp watch --no-dbus 2>"$W/watch.err" & WP=$!
