@@ -45,7 +45,16 @@ impl Pass<'_> {
             FileType::Directory => {
                 let cdir = sfs::open_dir(copy)
                     .with_context(|| format!("cannot open {}", copy.display()))?;
-                self.dir(hidden, cdir.as_fd(), copy, Path::new(""))
+                // A fresh fd each pass: reading `hidden` itself would go on
+                // from where the last pass left its offset (the end), and
+                // every later pass would see no entry at the top.
+                let h = rustix::fs::openat(
+                    hidden,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                self.dir(h.as_fd(), cdir.as_fd(), copy, Path::new(""))
             }
             FileType::RegularFile => {
                 let (parent, name) = (
