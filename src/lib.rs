@@ -21,8 +21,6 @@ pub mod copy;
 pub mod diff;
 /// Exit codes and how they merge.
 pub mod exit;
-/// Mapping a path to the directory a user would persist, and the config line for it.
-pub mod group;
 /// Sizes, counts, plurals and times for people: one function each.
 pub mod human;
 /// User and group names → ids, on the live root (NSS) or a `--root` tree.
@@ -51,6 +49,8 @@ pub mod root;
 pub mod services;
 /// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
 pub mod state;
+/// The config line (Nix or TOML) that persists a path.
+pub mod suggest;
 /// Every syscall: mounts, utab, files, sd_notify, inotify/fanotify.
 pub mod sys;
 /// Helpers of the unit tests.

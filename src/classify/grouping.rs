@@ -3,11 +3,36 @@
 //! `--suggest` and the watcher. Pure: what it needs about the tree comes in
 //! [`Context`].
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::path::{Component, Path, PathBuf};
 
 use super::Class;
 use crate::config::Kind as Persist;
-use crate::group::group_of;
+
+/// The directory to persist for `path` (logical, absolute):
+/// `/var/<dir>/<name>` (`/var/lib/foo`, `/var/spool/cron`), `/usr/<dir>/<name>`,
+/// `/home/<user>/<top>`, `/root/<top>`, `/etc/<name>`, `/srv/<name>`,
+/// `/opt/<name>`, else the top-level directory.
+/// A path that *is* the group's parent (e.g. a file directly in `/etc`)
+/// groups as itself.
+pub fn group_of(path: &Path) -> PathBuf {
+    let depth = match leading(path, 1).file_name().and_then(OsStr::to_str) {
+        Some("var" | "usr" | "home") => 3,
+        Some("root" | "etc" | "srv" | "opt") => 2,
+        _ => 1,
+    };
+    leading(path, depth)
+}
+
+/// `/` followed by the first `n` names of `path` (`.`, `..` and `/` skipped).
+pub fn leading(path: &Path, n: usize) -> PathBuf {
+    let names = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)));
+    std::iter::once(Component::RootDir)
+        .chain(names.take(n))
+        .collect()
+}
 
 /// Directories never suggested: persisting them would break the system or
 /// hide what activation writes. Their children are suggested instead.
@@ -204,5 +229,31 @@ mod tests {
         );
         assert_eq!(pl.declared.as_deref(), Some("a plain file"));
         assert_eq!(pl.persist, Persist::File);
+    }
+
+    #[test]
+    fn groups_like_a_user_would_persist() {
+        let cases = [
+            ("/var/lib/demo/db/x", "/var/lib/demo"),
+            ("/var/lib/demo", "/var/lib/demo"),
+            ("/var/cache/nix/a", "/var/cache/nix"),
+            ("/home/alice/.ssh/id", "/home/alice/.ssh"),
+            ("/home/alice", "/home/alice"),
+            ("/root/.bash_history", "/root/.bash_history"),
+            ("/root/src/x/y", "/root/src"),
+            ("/etc/ssh/ssh_host_key", "/etc/ssh"),
+            ("/etc/adjtime", "/etc/adjtime"),
+            ("/srv/www/index.html", "/srv/www"),
+            ("/opt/app/bin", "/opt/app"),
+            ("/var/spool/cron/x", "/var/spool/cron"),
+            ("/var/spool/cron", "/var/spool/cron"),
+            ("/var/foo", "/var/foo"),
+            ("/usr/local/bin/tool", "/usr/local/bin"),
+            ("/data/x", "/data"),
+            ("/", "/"),
+        ];
+        for (p, g) in cases {
+            assert_eq!(group_of(Path::new(p)), Path::new(g), "{p}");
+        }
     }
 }

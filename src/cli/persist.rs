@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
-use crate::group;
 use crate::persist::{self, Action, Options, Refusal, Step};
+use crate::suggest;
 
 /// Arguments of `impermctl persist`.
 #[derive(Debug, clap::Args)]
@@ -126,11 +126,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 fn nix_line(s: &Step) -> String {
-    group::suggest_nix(&s.root, &s.path, s.kind)
+    suggest::nix_line(&s.root, &s.path, s.kind)
 }
 
 fn toml_lines(s: &Step) -> String {
-    group::suggest_toml(&s.path, s.kind)
+    suggest::toml_entry(&s.path, s.kind)
 }
 
 fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Result<()> {

@@ -175,7 +175,7 @@ fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
             kind_word(r.kind),
             show(&r.path),
             show(&r.source),
-            crate::group::suggest_nix(&r.root, &r.path, r.kind)
+            crate::suggest::nix_line(&r.root, &r.path, r.kind)
         )?;
     }
     Ok(())

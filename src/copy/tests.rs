@@ -53,7 +53,7 @@ fn lmeta(p: &Path) -> std::fs::Metadata {
 fn build(base: &Path) -> PathBuf {
     let s = base.join("src");
     std::fs::create_dir(&s).unwrap();
-    let q = |p: &Path| crate::group::nix_string(p); // a quoted path (no $ or " in tempdirs)
+    let q = |p: &Path| crate::suggest::nix_string(p); // a quoted path (no $ or " in tempdirs)
     sh(&format!(
         r#"cd {s}
 mkdir d t empty

@@ -1,5 +1,5 @@
 //! Grouping changed entries into the directories a user would persist
-//! (`crate::group::group_of`), with counts, sizes and writers, and the
+//! (`crate::classify::grouping::group_of`), with counts, sizes and writers, and the
 //! paste-ready Nix or TOML that persists them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::classify::grouping::group_of;
 use crate::config;
 use crate::config::Settings;
 use crate::diff::{Change, Item};
-use crate::group::{group_of, nix_string, suggest_toml};
+use crate::suggest::{self, nix_string};
 use crate::sys::meta::Kind;
 use crate::watch::groups::Writer;
 use crate::watch::report::WatchState;
@@ -252,7 +253,7 @@ pub fn suggest_toml_snippet(groups: &[Group], settings: &Settings) -> String {
             s.push_str(&format!("# skipped: {why}\n"));
             continue;
         }
-        s.push_str(&suggest_toml(&g.path, g.persist));
+        s.push_str(&suggest::toml_entry(&g.path, g.persist));
         s.push('\n');
     }
     s

@@ -196,7 +196,7 @@ pub fn print(
             writeln!(
                 out,
                 "    to keep it: {}",
-                crate::group::suggest_nix(persist_root, &f.path, crate::config::Kind::Directory)
+                crate::suggest::nix_line(persist_root, &f.path, crate::config::Kind::Directory)
             )?;
         }
     }

@@ -10,7 +10,8 @@ use super::groups::{Change, Decision, Limits, Table, TokenBucket};
 use super::journal;
 use super::judge::{Judge, Verdict};
 use super::scan::Scope;
-use crate::group::{group_of, suggest_nix};
+use crate::classify::grouping::group_of;
+use crate::suggest;
 
 /// A newly seen group, for the D-Bus signal.
 #[derive(Debug, Clone)]
@@ -211,7 +212,7 @@ impl Core {
             None => Attribution::default(),
         };
         let kind = self.table.get(&group).map(|g| g.kind);
-        let suggest = suggest_nix(
+        let suggest = suggest::nix_line(
             &self.persist_root,
             &group,
             kind.unwrap_or(crate::config::Kind::Directory),

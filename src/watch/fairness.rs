@@ -5,7 +5,9 @@
 //! and past its share (or when the table is full) a new group folds into
 //! its area, never into `/` (which no configuration can persist).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::classify::grouping::leading;
 
 /// Top-level directories whose children belong to different owners or
 /// services (`/home/alice` and `/home/bob` are separate areas).
@@ -14,22 +16,13 @@ const SPLIT: &[&str] = &["home", "var", "srv", "opt", "usr", "mnt", "media", "ni
 /// The area of a (logical) group path: its first component, or its first
 /// two under the directories of [`SPLIT`].
 pub fn area(group: &Path) -> PathBuf {
-    let names: Vec<_> = group
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let depth = match names.first() {
-        Some(first) if SPLIT.iter().any(|s| first == s) => 2,
-        _ => 1,
+    let top = leading(group, 1);
+    let depth = if SPLIT.iter().any(|s| top.ends_with(s)) {
+        2
+    } else {
+        1
     };
-    let mut out = PathBuf::from("/");
-    for n in names.iter().take(depth) {
-        out.push(n);
-    }
-    out
+    leading(group, depth)
 }
 
 /// How many groups one area may hold in a table of `max` groups.

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::core::Core;
 use super::groups::Writer;
 use crate::config::Kind;
-use crate::group::suggest_nix;
 use crate::human::{counted, size, thousands};
 use crate::root::Root;
+use crate::suggest;
 
 /// One group, as reported.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,7 +110,7 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
                 Kind::Directory => "directory".into(),
                 Kind::File => "file".into(),
             },
-            suggest: suggest_nix(&core.persist_root, &g.path, g.kind),
+            suggest: suggest::nix_line(&core.persist_root, &g.path, g.kind),
             files: g.files,
             bytes: g.bytes,
             first_seen: at(g.first_seen),

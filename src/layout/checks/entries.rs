@@ -132,7 +132,7 @@ pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
                 format!("{p} is not persisted: {lost}"),
                 format!(
                     "add it: {}",
-                    crate::group::suggest_nix(&root, Path::new(p), how)
+                    crate::suggest::nix_line(&root, Path::new(p), how)
                 ),
             )
         })
