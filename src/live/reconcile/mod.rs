@@ -289,7 +289,12 @@ mod tests {
             file: "/var/lib/live/wal".into(),
         };
         let (shown, copy) = (Path::new("/var/lib/live"), Path::new("/p/var/lib/live"));
-        let m = give_up_message(shown, copy, &["sub/a".into()], &[holder.clone()]);
+        let m = give_up_message(
+            shown,
+            copy,
+            &["sub/a".into()],
+            std::slice::from_ref(&holder),
+        );
         assert!(m.contains("/var/lib/live/sub/a changes"), "{m}");
         assert!(
             m.contains("pid 42 (bash) holds /var/lib/live/wal open"),
