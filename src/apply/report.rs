@@ -82,8 +82,8 @@ impl Counts {
             .map(|r| r.path.display().to_string())
             .collect();
         let mut line = format!(
-            "persisted {} paths from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
-            settings.entries.len(),
+            "persisted {} from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
+            crate::human::counted(settings.entries.len() as u64, "path"),
             roots.join(", "),
             c.bound,
             c.linked,
