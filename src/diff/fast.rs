@@ -112,11 +112,10 @@ pub fn vouch(f: &Frame<'_>) -> Result<(), String> {
             crate::human::local_time(origin.0)
         ));
     }
-    if let Some(m) = mounts
-        .iter()
-        .chain(&f.list.mounts)
-        .find(|m| !(f.mounted)(m))
-    {
+    // A mount point gone from where diff looks (not from /dev, /run…, which
+    // it leaves out anyway, nor one only the watcher's namespace had there).
+    let gone = |m: &&Vec<u8>| !(f.mounted)(m) && !(f.left_out)(m);
+    if let Some(m) = mounts.iter().chain(&f.list.mounts).find(gone) {
         return Err(format!(
             "{} is no longer a mount point: what it covered is visible now, and no event announced it",
             show(m)
@@ -422,6 +421,15 @@ mod tests {
                 .unwrap_err()
                 .contains("/p0 is no longer"),
             "the watcher's own mount points count too"
+        );
+        let devs = List {
+            mounts: vec![b"/p0".to_vec(), b"/run/user/0".to_vec()],
+            ..list()
+        };
+        assert_eq!(
+            check(false, ok, &devs, &both),
+            Ok(()),
+            "a mount point where diff does not look (the watcher's private /run) does not count"
         );
     }
 

@@ -33,6 +33,15 @@ pub struct Scope {
     pub leaves_known: bool,
 }
 
+/// Is `m` the filesystem of `host` bound onto the same path (a mount point
+/// that hides nothing)?
+fn self_bind(host: &crate::mountinfo::Mount, m: &crate::mountinfo::Mount) -> bool {
+    let Ok(rel) = m.mount_point.strip_prefix(&host.mount_point) else {
+        return false;
+    };
+    m.dev() == host.dev() && m.root == host.root.join(rel)
+}
+
 impl Scope {
     /// The scope of `root`, from the live mount table.
     pub fn new(root: &Root) -> anyhow::Result<Scope> {
@@ -40,7 +49,15 @@ impl Scope {
         let meta = std::fs::metadata(&dir)
             .with_context(|| format!("cannot stat the root {}", dir.display()))?;
         let table = MountTable::read(Path::new("/proc/self/mountinfo"))?;
-        let prune = table.below(&dir).map(|m| m.mount_point.clone()).collect();
+        // A directory bound onto itself (systemd's ProtectSystem=strict does
+        // it to /home, /root and /run/user in the unit's namespace) shows
+        // the root's own files: watched, not pruned.
+        let host = table.containing(&dir).cloned();
+        let prune = table
+            .below(&dir)
+            .filter(|m| !host.as_ref().is_some_and(|h| self_bind(h, m)))
+            .map(|m| m.mount_point.clone())
+            .collect();
         let leaves_known = rustix::fs::statfs(&dir).is_ok_and(|s| nlink_counts_subdirs(s.f_type));
         Ok(Scope {
             skip: vec![root.run_dir()],
@@ -238,3 +255,29 @@ pub fn walk_dirs_parallel<W: Copy>(
 #[cfg(test)]
 #[path = "scan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod self_bind_tests {
+    use std::path::Path;
+
+    use crate::mountinfo::MountTable;
+
+    /// systemd's ProtectSystem=strict binds /home onto itself: not pruned;
+    /// a persisted bind (another directory, or another filesystem) is.
+    #[test]
+    fn a_directory_bound_onto_itself_is_not_a_prune_point() {
+        let t = MountTable::parse_bytes(
+            b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+              2 1 8:1 /home /home rw - ext4 /dev/sda1 rw\n\
+              3 1 8:1 /.pdata/etc/x /etc/x rw - ext4 /dev/sda1 rw\n\
+              4 1 0:5 / /var/lib/keep rw - tmpfs p rw\n",
+        )
+        .unwrap();
+        let host = t.containing(Path::new("/")).unwrap();
+        let pruned: Vec<bool> = t
+            .below(Path::new("/"))
+            .map(|m| !super::self_bind(host, m))
+            .collect();
+        assert_eq!(pruned, [false, true, true]);
+    }
+}
