@@ -333,7 +333,7 @@ mod tests {
             bound: 1,
             ..Default::default()
         };
-        let head = "persisted 1 paths from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
+        let head = "persisted 1 path from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
         assert_eq!(c.summary(&s, 2.5), head);
         (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
         assert_eq!(
