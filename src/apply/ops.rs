@@ -192,9 +192,9 @@ pub(super) fn bind(
                     .map(|p| e.path.join(p).display().to_string())
                     .collect();
                 format!(
-                    "{} entries, {} bytes (e.g. {})",
-                    s.entries,
-                    s.bytes,
+                    "{}, {} (e.g. {})",
+                    crate::human::count(s.entries as u64, "entry", "entries"),
+                    crate::human::counted(s.bytes, "byte"),
                     sample.join(", ")
                 )
             }

@@ -82,8 +82,8 @@ impl Counts {
             .map(|r| r.path.display().to_string())
             .collect();
         let mut line = format!(
-            "persisted {} paths from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
-            settings.entries.len(),
+            "persisted {} from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
+            crate::human::counted(settings.entries.len() as u64, "path"),
             roots.join(", "),
             c.bound,
             c.linked,
@@ -333,7 +333,7 @@ mod tests {
             bound: 1,
             ..Default::default()
         };
-        let head = "persisted 1 paths from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
+        let head = "persisted 1 path from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
         assert_eq!(c.summary(&s, 2.5), head);
         (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
         assert_eq!(

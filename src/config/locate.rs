@@ -180,21 +180,7 @@ const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
 fn explain(message: &str, field: String) -> (String, String, String) {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected = backticked(tail);
-        let field = if field.is_empty() {
-            name.to_owned()
-        } else {
-            field
-        };
-        let fix = match suggest(name, &expected) {
-            Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
-                format!("did you mean `{s}`? (impermctl uses snake_case)")
-            }
-            Some(s) => format!("did you mean `{s}`?"),
-            None if expected.is_empty() => "remove it: this table takes no keys".to_owned(),
-            None => format!("remove it; valid keys here: {}", list(&expected)),
-        };
-        return (format!("unknown key `{name}`"), field, fix);
+        return unknown_key(name, field, &backticked(tail));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
@@ -212,6 +198,29 @@ fn explain(message: &str, field: String) -> (String, String, String) {
         "correct the TOML syntax at this position (strings need double quotes, tables [name], lists of tables [[name]])".to_owned()
     };
     (message.to_owned(), field, fix)
+}
+
+/// (message, field, fix) for the unknown key `name` at dotted `field`;
+/// `expected` are the keys valid there (empty: suggest from every key).
+pub(super) fn unknown_key(
+    name: &str,
+    field: String,
+    expected: &[String],
+) -> (String, String, String) {
+    let field = if field.is_empty() {
+        name.to_owned()
+    } else {
+        field
+    };
+    let fix = match suggest(name, expected) {
+        Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
+            format!("did you mean `{s}`? (impermctl uses snake_case)")
+        }
+        Some(s) => format!("did you mean `{s}`?"),
+        None if expected.is_empty() => "remove it: this table takes no keys".to_owned(),
+        None => format!("remove it; valid keys here: {}", list(expected)),
+    };
+    (format!("unknown key `{name}`"), field, fix)
 }
 
 /// What to write for a field that got the wrong type.

@@ -1,5 +1,5 @@
 //! `/etc/impermctl/config.toml`, read in three stages: raw serde structs
-//! (unknown keys rejected, spans kept) → defaults → a validated [`Settings`].
+//! (spans kept; unknown keys all collected by `unknown`) → defaults → a validated [`Settings`].
 //!
 //! Every error names the file, line, column and field, and says how to fix it.
 
@@ -14,6 +14,7 @@ mod mode;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod unknown;
 mod validate;
 
 pub use mode::parse_mode;
@@ -284,8 +285,20 @@ pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
 /// Parse and validate config text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let loc = locate::Locator { text, file };
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
-    validate::validate(raw, &loc, file)
+    let mut all = unknown::unknown_keys(&loc);
+    let typed = toml::from_str::<raw::RawConfig>(text)
+        .map_err(|e| loc.toml_error(&e))
+        .and_then(|raw| validate::validate(raw, &loc, file));
+    match typed {
+        Ok(settings) if all.is_empty() => Ok(settings),
+        Ok(_) => Err(ConfigError::combine(all).expect("not empty")),
+        Err(mut e) => {
+            let also = std::mem::take(&mut e.also);
+            all.push(e);
+            all.extend(also.into_vec());
+            Err(ConfigError::combine(all).expect("not empty"))
+        }
+    }
 }
 
 impl Settings {

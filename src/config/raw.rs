@@ -1,5 +1,6 @@
 //! Stage one: the config file exactly as written. Every field is optional
-//! (defaults come later), unknown keys are rejected, and every value that
+//! (defaults come later), unknown keys are skipped here (`unknown` reports
+//! them all, with their spans), and every value that
 //! validation may complain about keeps its span for line:column.
 
 use serde::Deserialize;
@@ -9,7 +10,6 @@ use super::{EphemeralRoot, FileMethod, OnFailure};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     pub version: Option<Spanned<i64>>,
     pub layout: Option<RawLayout>,
@@ -19,7 +19,6 @@ pub(super) struct RawConfig {
 
 /// `[layout]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawLayout {
     pub ephemeral_root: Option<EphemeralRoot>,
     pub persistent_must_differ: Option<bool>,
@@ -29,7 +28,6 @@ pub(super) struct RawLayout {
 
 /// One `[[persistence]]` block.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRoot {
     pub path: Option<Spanned<String>>,
     pub hide_mounts: Option<bool>,
@@ -92,7 +90,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
 
 /// One `[[persistence.directories]]` entry.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDirectory {
     pub path: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
@@ -115,7 +112,6 @@ impl WithPath for RawDirectory {
 
 /// One `[[persistence.files]]` entry.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     pub path: Option<Spanned<String>>,
     pub method: Option<FileMethod>,
@@ -134,7 +130,6 @@ impl WithPath for RawFile {
 
 /// `parent = { user, group, mode }`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawPerms {
     pub user: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
@@ -143,7 +138,6 @@ pub(super) struct RawPerms {
 
 /// `[watch]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawWatch {
     pub ignore: Option<Vec<Spanned<String>>>,
     pub warn_every: Option<Spanned<RawDuration>>,

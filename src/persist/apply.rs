@@ -69,7 +69,10 @@ pub fn apply(
             root_fd.as_fd(),
             &step.path,
             &root.host(&step.source),
-        );
+        )
+        // Writers found by the scan and passed with --force: waited for,
+        // but not an error if they never close (warned about).
+        .forcing(step.writers.iter().map(|w| w.pid));
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
             .with_context(|| {
                 format!(

@@ -37,7 +37,9 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
         writeln!(out, "{:<32} {what}", s.path.display())?;
     }
     let n = plan.actions().count();
-    writeln!(out, "{n} of {} paths need work", plan.steps.len())
+    let total = crate::human::counted(plan.steps.len() as u64, "path");
+    let verb = if n == 1 { "needs" } else { "need" };
+    writeln!(out, "{n} of {total} {verb} work")
 }
 
 fn op_word(op: &Op) -> String {

@@ -173,6 +173,57 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
     out
 }
 
+/// A process holding open (by fd) a file or directory of a given set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// `/proc/PID/comm`.
+    pub comm: String,
+    /// The target of its `fd` link, as `/proc` shows it (the path it was
+    /// opened by, even when a mount now hides it).
+    pub file: PathBuf,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} ({}) holds {} open",
+            self.pid,
+            self.comm,
+            self.file.display()
+        )
+    }
+}
+
+/// Processes (other than this one) holding open, by
+/// a file descriptor, one of the inodes `ids` (`(st_dev, st_ino)` pairs):
+/// a regular file opened for writing, or a directory (through which new
+/// files can be opened). Read-only holders of regular files cannot write
+/// and are left out. Each fd link is `stat`ed, so files hidden under a
+/// mount are found too. Sorted by pid, without duplicates.
+pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> Vec<Holder> {
+    let mut out = Vec::new();
+    open_files(proc, |p, link, writable| {
+        let Ok(m) = std::fs::metadata(&link) else {
+            return true;
+        };
+        let counts = m.is_dir() || (writable && m.is_file());
+        if counts && ids.contains(&(m.dev(), m.ino())) {
+            out.push(Holder {
+                pid: p.pid as u32,
+                comm: comm(p).unwrap_or_else(|| "?".into()),
+                file: std::fs::read_link(&link).map_or_else(|_| link, strip_deleted),
+            });
+        }
+        true
+    });
+    out.sort_by(|a, b| (a.pid, &a.file).cmp(&(b.pid, &b.file)));
+    out.dedup();
+    out
+}
+
 fn strip_deleted(p: PathBuf) -> PathBuf {
     match p.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
         Some(b) => PathBuf::from(std::ffi::OsStr::from_bytes(b)),

@@ -138,7 +138,11 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
     let all_dirs = groups
         .iter()
         .all(|g| g.kind == crate::config::Kind::Directory);
-    let what = if all_dirs { "directories" } else { "places" };
+    let what = if all_dirs {
+        ("directory", "directories")
+    } else {
+        ("place", "places")
+    };
     let list: Vec<String> = groups
         .iter()
         .take(10)
@@ -153,10 +157,10 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
         .collect();
     let more = if groups.len() > 10 { ", …" } else { "" };
     let text = format!(
-        "the reboot will discard {}, {}, in {} {what}: {}{more}",
+        "the reboot will discard {}, {}, in {}: {}{more}",
         counted(files, "file"),
         size(bytes),
-        groups.len(),
+        crate::human::count(groups.len() as u64, what.0, what.1),
         list.join(", ")
     );
     (text, files, bytes)

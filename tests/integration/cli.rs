@@ -218,3 +218,32 @@ imp boot 2> "$OUT/pipe" || true
     );
     assert!(pipe.contains("bound="), "the pipe keeps the fields: {pipe}");
 }
+
+#[test]
+fn the_shutdown_summary_counts_in_the_right_number() {
+    use impermctl::watch::groups::{Change, Limits, Table};
+    use impermctl::watch::journal::summary_text;
+    use std::path::Path;
+    use std::time::Duration;
+    let w = Change::Write {
+        size: Some(10),
+        created: true,
+    };
+    let mut t = Table::new(Limits::default(), Duration::ZERO);
+    t.record(
+        Path::new("/var/lib/demo"),
+        Path::new("/var/lib/demo/a"),
+        w,
+        Duration::ZERO,
+    );
+    let (text, _, _) = summary_text(&t.groups());
+    assert!(text.contains(", in 1 directory: /var/lib/demo"), "{text}");
+    t.record(
+        Path::new("/var/lib/other"),
+        Path::new("/var/lib/other/b"),
+        w,
+        Duration::ZERO,
+    );
+    let (text, _, _) = summary_text(&t.groups());
+    assert!(text.contains(", in 2 directories: "), "{text}");
+}

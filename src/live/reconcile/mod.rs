@@ -15,11 +15,15 @@
 //! - an entry new in the original: copied over (or kept beside a new entry
 //!   of the same name).
 //!
-//! Passes repeat until nothing changed for [`SETTLE`]; if the original still
-//! changes after [`GIVE_UP`], the caller gets an error naming what is left
-//! where. Nothing is ever deleted from the copy.
+//! Passes repeat until nothing changed for [`SETTLE`] and no process holds
+//! a file of the original open for writing (or one of its directories
+//! open): such a holder resolved its path before the bind and may write
+//! into the hidden original any moment, however long it was descheduled.
+//! Then one final pass. If the original still changes or is held after
+//! [`GIVE_UP`], the caller gets an error naming what is left where and who
+//! holds it. Nothing is ever deleted from the copy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -30,6 +34,7 @@ use anyhow::Context;
 use rustix::fs::{FileType, OFlags};
 
 use crate::sys::meta::Time;
+use crate::sys::proc::{Holder, holders_of};
 use crate::sys::{dir as sdir, fs as sfs, meta as smeta};
 
 mod pass;
@@ -101,6 +106,7 @@ pub struct Guard {
     hidden: Option<(std::os::fd::OwnedFd, Snapshot)>,
     copy: PathBuf,
     shown: PathBuf,
+    forced: Vec<u32>,
 }
 
 impl Guard {
@@ -115,7 +121,15 @@ impl Guard {
             hidden,
             copy: copy.to_path_buf(),
             shown: path.to_path_buf(),
+            forced: Vec::new(),
         }
+    }
+
+    /// The writers `pids` the caller proceeds despite (`persist --force`):
+    /// see [`reconcile_forced`].
+    pub fn forcing(mut self, pids: impl IntoIterator<Item = u32>) -> Guard {
+        self.forced.extend(pids);
+        self
     }
 
     /// After the bind: carry over what raced it (logged); an error when the
@@ -124,7 +138,7 @@ impl Guard {
         let Some((fd, mut snap)) = self.hidden.take() else {
             return Ok(Carried::default());
         };
-        let c = reconcile(fd.as_fd(), &self.copy, &mut snap, &self.shown)?;
+        let c = reconcile_forced(fd.as_fd(), &self.copy, &mut snap, &self.shown, &self.forced)?;
         if c.files > 0 {
             tracing::info!(path = %self.shown.display(), files = c.files, bytes = c.bytes, passes = c.passes,
                 "carried {} bytes in {} files written to {} during the copy over into the bound copy", c.bytes, c.files, self.shown.display());
@@ -153,46 +167,142 @@ pub struct Carried {
 /// bind: a directory opened for reading, or a regular file opened for
 /// reading) with the bound copy at host path `copy`, whose `snap` was taken
 /// right after copying. `shown`: the live path, for messages.
+///
+/// Settled means: nothing carried for [`SETTLE`], then no holder (a process
+/// with a file of the original open for writing, or one of its directories
+/// open; see [`holders_of`]), then a final pass that carries nothing. A
+/// holder may write any moment, so passes go on while one exists. Error
+/// after [`GIVE_UP`], naming what still changes and who holds what.
 pub fn reconcile(
     hidden: BorrowedFd<'_>,
     copy: &Path,
     snap: &mut Snapshot,
     shown: &Path,
 ) -> anyhow::Result<Carried> {
+    reconcile_forced(hidden, copy, snap, shown, &[])
+}
+
+/// [`reconcile`] when the caller proceeds despite the writers `forced`
+/// (pids; `persist --force`): they are waited for like any holder (what
+/// they write before closing is carried), but if at [`GIVE_UP`] nothing
+/// changes and only they still hold files open, it succeeds with a warning
+/// instead of an error (they were warned about already).
+pub fn reconcile_forced(
+    hidden: BorrowedFd<'_>,
+    copy: &Path,
+    snap: &mut Snapshot,
+    shown: &Path,
+    forced: &[u32],
+) -> anyhow::Result<Carried> {
+    let proc = Path::new("/proc");
     let mut out = Carried::default();
     let start = Instant::now();
     let mut last = start;
     loop {
-        out.passes += 1;
-        let before = (out.files, out.bytes, out.kept.len());
-        let mut p = Pass {
-            snap,
-            out: &mut out,
-            changing: Vec::new(),
-        };
-        p.top(hidden, copy)?;
-        let changing = p.changing;
+        let p = pass(hidden, copy, snap, &mut out)?;
         let now = Instant::now();
-        if before != (out.files, out.bytes, out.kept.len()) {
+        if p.carried {
             last = now;
-        }
-        if now - last >= SETTLE {
-            return Ok(out);
+        } else if now - last >= SETTLE
+            // Holders first, then the final pass: a write after the pass
+            // above comes from a holder, or from one that closed since,
+            // whose write the final pass carries.
+            && holders_of(proc, &p.ids).is_empty()
+        {
+            if !pass(hidden, copy, snap, &mut out)?.carried {
+                return Ok(out);
+            }
+            last = Instant::now();
         }
         if now - start >= GIVE_UP {
-            let list: Vec<String> = changing
-                .iter()
-                .map(|p| shown.join(p).display().to_string())
-                .collect();
-            anyhow::bail!(
-                "{} is bound, but processes keep writing to the original hidden under it after {} s ({}): what they write there is not in {} and the reboot discards it; stop them, then `impermctl persist` again is not needed: copy the hidden files by hand after `umount {}`",
-                shown.display(),
-                GIVE_UP.as_secs(),
-                list.join(", "),
-                copy.display(),
-                shown.display()
-            );
+            let holders = holders_of(proc, &p.ids);
+            if p.changing.is_empty() && holders.iter().all(|h| forced.contains(&h.pid)) {
+                for h in &holders {
+                    tracing::warn!(path = %shown.display(), "{h} after {} s (--force): what it writes from now on goes to the original hidden under the bind of {}, which the reboot discards; restart it", GIVE_UP.as_secs(), shown.display());
+                }
+                return Ok(out);
+            }
+            anyhow::bail!(give_up_message(shown, copy, &p.changing, &holders));
         }
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// What one pass learnt.
+struct Learnt {
+    carried: bool,
+    changing: Vec<PathBuf>,
+    ids: HashSet<(u64, u64)>,
+}
+
+fn pass(
+    hidden: BorrowedFd<'_>,
+    copy: &Path,
+    snap: &mut Snapshot,
+    out: &mut Carried,
+) -> anyhow::Result<Learnt> {
+    out.passes += 1;
+    let before = (out.files, out.bytes, out.kept.len());
+    let mut p = Pass {
+        snap,
+        out,
+        changing: Vec::new(),
+        ids: HashSet::new(),
+    };
+    p.top(hidden, copy)?;
+    let (changing, ids) = (p.changing, p.ids);
+    let carried = before != (out.files, out.bytes, out.kept.len());
+    Ok(Learnt {
+        carried,
+        changing,
+        ids,
+    })
+}
+
+/// The error when the original does not settle: what still changes (paths
+/// relative to `shown`) and who holds what open there.
+fn give_up_message(shown: &Path, copy: &Path, changing: &[PathBuf], holders: &[Holder]) -> String {
+    let mut what: Vec<String> = changing
+        .iter()
+        .map(|p| format!("{} changes", shown.join(p).display()))
+        .collect();
+    what.extend(holders.iter().map(ToString::to_string));
+    format!(
+        "{} is bound, but the original hidden under it is still written to or held open after {} s ({}): what is written there is not in {} and the reboot discards it; stop those processes, then copy the hidden files by hand after `umount {}` (running `impermctl persist` again is not needed)",
+        shown.display(),
+        GIVE_UP.as_secs(),
+        what.join("; "),
+        copy.display(),
+        shown.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_give_up_message_names_changing_files_and_holders() {
+        let holder = Holder {
+            pid: 42,
+            comm: "bash".into(),
+            file: "/var/lib/live/wal".into(),
+        };
+        let (shown, copy) = (Path::new("/var/lib/live"), Path::new("/p/var/lib/live"));
+        let m = give_up_message(
+            shown,
+            copy,
+            &["sub/a".into()],
+            std::slice::from_ref(&holder),
+        );
+        assert!(m.contains("/var/lib/live/sub/a changes"), "{m}");
+        assert!(
+            m.contains("pid 42 (bash) holds /var/lib/live/wal open"),
+            "{m}"
+        );
+        assert!(m.contains("not in /p/var/lib/live"), "{m}");
+        assert!(m.contains("`umount /var/lib/live`"), "{m}");
+        let only = give_up_message(shown, copy, &[], &[holder]);
+        assert!(only.contains("after 10 s (pid 42 (bash) holds"), "{only}");
     }
 }

@@ -2,6 +2,7 @@
 //! carry appended bytes, replaced files and new entries over, keep both
 //! versions when both sides changed.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +23,9 @@ pub(super) struct Pass<'a> {
     pub out: &'a mut Carried,
     /// Paths (relative to the top) where something was carried.
     pub changing: Vec<PathBuf>,
+    /// `(st_dev, st_ino)` of every directory and regular file of the
+    /// hidden original seen in this pass (for the holders scan).
+    pub ids: HashSet<(u64, u64)>,
 }
 
 /// The copy's side of a file: its directory (host path `host`), its name,
@@ -36,11 +40,21 @@ struct Place<'a> {
 impl Pass<'_> {
     pub fn top(&mut self, hidden: BorrowedFd<'_>, copy: &Path) -> anyhow::Result<()> {
         let hm = smeta::stat_fd(hidden)?;
+        self.ids.insert((hm.dev, hm.ino));
         match hm.file_type {
             FileType::Directory => {
                 let cdir = sfs::open_dir(copy)
                     .with_context(|| format!("cannot open {}", copy.display()))?;
-                self.dir(hidden, cdir.as_fd(), copy, Path::new(""))
+                // A fresh fd each pass: reading `hidden` itself would go on
+                // from where the last pass left its offset (the end), and
+                // every later pass would see no entry at the top.
+                let h = rustix::fs::openat(
+                    hidden,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                self.dir(h.as_fd(), cdir.as_fd(), copy, Path::new(""))
             }
             FileType::RegularFile => {
                 let (parent, name) = (
@@ -77,6 +91,9 @@ impl Pass<'_> {
             let Ok(hm) = smeta::stat_at(hdir, name) else {
                 continue; // removed meanwhile: nothing to carry
             };
+            if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
+                self.ids.insert((hm.dev, hm.ino));
+            }
             let cm = match smeta::stat_at(cdir, name) {
                 Ok(m) => Some(m),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

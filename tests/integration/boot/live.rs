@@ -129,6 +129,74 @@ fn persist_under_an_open_append_close_writer_loses_no_record() {
     );
 }
 
+/// A writer that opened the WAL before `persist` and writes only after the
+/// bind (a writer descheduled longer than the quiet time; `--force` passes
+/// the writers scan): `persist` waits while it holds the file open and
+/// carries its write once it closes.
+#[test]
+fn persist_waits_for_a_writer_holding_the_original_open_and_keeps_its_late_write() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+mkdir -p "$R/var/lib/live"; echo early > "$R/var/lib/live/wal"
+exec 3>>"$R/var/lib/live/wal"
+( exec 3>&-; imp persist --force /var/lib/live >/dev/null 2>"$R/../err" ) & p=$!
+wait_for '[ -n "$(devof /var/lib/live)" ]' && echo "bound=yes"
+# The writer is descheduled longer than the quiet time (the input of the
+# issue); persist must still be waiting for it when it wakes up.
+sleep 0.5
+kill -0 $p 2>/dev/null && echo "waiting=yes"
+echo late >&3; exec 3>&-
+rc=0; wait $p || rc=$?
+echo "rc=$rc"; grep -v INFO "$R/../err" >&2 || true
+echo "early=$(grep -c early "$R/persistent/var/lib/live/wal")"
+echo "late=$(grep -c late "$R/persistent/var/lib/live/wal")"
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bound"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "waiting"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "early"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "late"), "1", "{}", dump(&o));
+}
+
+/// A holder that never lets go (here a directory fd on the original, which
+/// the writers scan does not count but through which files can be opened
+/// into the hidden tree): after the give-up time `persist` fails, naming
+/// the holder (pid, comm); the bind stays and the copy is complete.
+#[test]
+fn persist_names_a_holder_that_never_lets_go() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+mkdir -p "$R/var/lib/live"; echo r1 > "$R/var/lib/live/wal"
+( exec 3<"$R/var/lib/live"; exec sleep 60 ) & h=$!
+wait_for '[ -e /proc/$h/fd/3 ] && [ "$(cat /proc/$h/comm)" = sleep ]'
+echo "holder=$h"
+rc=0; imp persist /var/lib/live >/dev/null 2>"$R/../err" || rc=$?
+echo "rc=$rc"
+kill $h; wait $h 2>/dev/null || true
+echo "copied=$(cat "$R/persistent/var/lib/live/wal")"
+echo BEGIN err; cat "$R/../err"; echo END err
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    let holder = val(&o, "holder");
+    assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
+    assert_eq!(val(&o, "copied"), "r1", "{}", dump(&o));
+    let err = super::block(&o, "err");
+    let want = format!("pid {holder} (sleep) holds ");
+    assert!(err.contains(&want), "missing {want:?} in {err}");
+    assert!(err.contains("umount /var/lib/live"), "{err}");
+}
+
 /// The copy-method config for the three inputs of the issue.
 const COPY_CFG: &str = r#"
 cat >> "$CFG" <<'T'

@@ -1,0 +1,132 @@
+//! Unknown keys, all of them: a walk of the span-keeping parse against the
+//! schema of `raw`, so that every misspelt key is reported in one run next
+//! to the file's other errors (serde's `deny_unknown_fields` stops at the
+//! first one).
+
+use toml::de::{DeTable, DeValue};
+
+use super::ConfigError;
+use super::locate::{Locator, unknown_key};
+
+/// Keys of the top level, in schema order (the suggestions' pool).
+const TOP: &[&str] = &["version", "layout", "persistence", "watch"];
+/// `[layout]`.
+const LAYOUT: &[&str] = &[
+    "ephemeral_root",
+    "persistent_must_differ",
+    "on_failure",
+    "skip_checks",
+];
+/// `[[persistence]]`.
+const ROOT: &[&str] = &["path", "hide_mounts", "allow_trash", "directories", "files"];
+/// A directory entry.
+const DIRECTORY: &[&str] = &[
+    "path",
+    "user",
+    "group",
+    "mode",
+    "hide_mount",
+    "allow_trash",
+    "parent",
+    "home",
+];
+/// A file entry.
+const FILE: &[&str] = &["path", "method", "parent", "home"];
+/// `parent = { … }`.
+const PERMS: &[&str] = &["user", "group", "mode"];
+/// `[watch]`.
+const WATCH: &[&str] = &["ignore", "warn_every", "max_warnings_per_minute"];
+
+/// One error per key of `text` that the schema does not know, in file
+/// order. Empty when the text is not TOML (the syntax error is reported
+/// by the typed parse). Values of the wrong shape are skipped here: the
+/// typed parse reports them.
+pub(super) fn unknown_keys(loc: &Locator<'_>) -> Vec<ConfigError> {
+    let Ok(doc) = DeTable::parse(loc.text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut w = Walk { loc, out: &mut out };
+    w.table(doc.get_ref(), "", TOP);
+    out.sort_by_key(|e| (e.line, e.column));
+    out
+}
+
+struct Walk<'a, 'b> {
+    loc: &'a Locator<'a>,
+    out: &'b mut Vec<ConfigError>,
+}
+
+impl Walk<'_, '_> {
+    /// Check the keys of `t` (at dotted `prefix`) against `known`, then
+    /// descend into the known keys that hold tables.
+    fn table(&mut self, t: &DeTable<'_>, prefix: &str, known: &[&str]) {
+        for (k, v) in t.iter() {
+            let name = k.get_ref().as_ref();
+            let path = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            if !known.contains(&name) {
+                let expected: Vec<String> = known.iter().map(|s| (*s).to_owned()).collect();
+                let (message, field, fix) = unknown_key(name, path, &expected);
+                self.out
+                    .push(self.loc.error(Some(k.span()), field, message, fix));
+                continue;
+            }
+            let child = match (prefix_kind(prefix), name) {
+                (Level::Top, "layout") => Some(LAYOUT),
+                (Level::Top, "watch") => Some(WATCH),
+                (Level::Top, "persistence") => Some(ROOT),
+                (Level::Root, "directories") => Some(DIRECTORY),
+                (Level::Root, "files") => Some(FILE),
+                (Level::Entry, "parent") => Some(PERMS),
+                _ => None,
+            };
+            if let Some(child) = child {
+                self.value(v.get_ref(), &path, child);
+            }
+        }
+    }
+
+    /// A table, or a list of tables (strings and other shapes skipped).
+    fn value(&mut self, v: &DeValue<'_>, path: &str, known: &[&str]) {
+        match v {
+            DeValue::Table(t) => self.table(t, path, known),
+            DeValue::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        self.table(t, &format!("{path}[{i}]"), known);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where a dotted path is in the schema.
+#[derive(PartialEq, Eq)]
+enum Level {
+    Top,
+    Root,
+    Entry,
+    Other,
+}
+
+/// `""` → top, `persistence[0]` → a root, `persistence[0].files[1]` → an entry.
+fn prefix_kind(prefix: &str) -> Level {
+    let parts: Vec<&str> = prefix.split('.').collect();
+    let base = |s: &str| s.split('[').next().unwrap_or("").to_owned();
+    match parts.as_slice() {
+        [""] => Level::Top,
+        [p] if base(p) == "persistence" => Level::Root,
+        [p, e]
+            if base(p) == "persistence" && matches!(base(e).as_str(), "directories" | "files") =>
+        {
+            Level::Entry
+        }
+        _ => Level::Other,
+    }
+}
