@@ -12,14 +12,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::config::{Entry, Settings};
 use crate::root::Root;
 use crate::sys::inotify::{Inotify, ReadFlags, WatchFlags};
+use crate::sys::poll::readable;
 
 /// Time between the last change of a copy file and its save.
 pub const DEBOUNCE: Duration = Duration::from_secs(1);
@@ -143,19 +142,7 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
             .unwrap_or(next_rescan)
             .min(next_rescan);
         let wait = next.saturating_duration_since(Instant::now());
-        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-        let (ready_i, ready_s) = {
-            let mut fds = [
-                PollFd::new(w.ino.as_fd(), PollFlags::POLLIN),
-                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("poll"),
-            }
-            let r = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (r(&fds[0]), r(&fds[1]))
-        };
+        let (ready_i, ready_s) = readable(w.ino.as_fd(), sfd.as_fd(), wait).context("poll")?;
         if ready_i {
             w.drain(&mut buf)?;
         }

@@ -11,5 +11,6 @@ pub mod journal;
 pub mod meta;
 pub mod mount;
 pub mod notify;
+pub mod poll;
 pub mod proc;
 pub mod utab;

@@ -11,16 +11,11 @@ use std::path::Path;
 
 use super::{Core, FanotifyWatcher, scan, sys};
 
-/// The events a muted directory no longer delivers.
-pub const IGNORED: u64 = sys::FAN_CREATE
-    | sys::FAN_MODIFY
-    | sys::FAN_CLOSE_WRITE
-    | sys::FAN_ATTRIB
-    | sys::FAN_MOVED_FROM
-    | sys::FAN_MOVED_TO
-    | sys::FAN_DELETE
-    | sys::FAN_RENAME
-    | sys::FAN_EVENT_ON_CHILD;
+/// The events a muted directory no longer delivers: everything the
+/// filesystem mark asks for but directory events (`FAN_ONDIR` stays out, so
+/// mkdir, rmdir and directory renames still arrive), for its children too.
+pub const IGNORED: u64 =
+    (super::MASK & !sys::FAN_ONDIR) | sys::FAN_RENAME | sys::FAN_EVENT_ON_CHILD;
 
 /// At most this many directories are muted at once when a group is
 /// reported; deeper ones are muted by their first event.

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -33,6 +32,7 @@ use self::groups::Limits;
 use self::report::BackendInfo;
 use crate::root::Root;
 use crate::sys::notify::{notify, watchdog_interval};
+use crate::sys::poll::readable;
 
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,24 +267,19 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut last_rescan = Instant::now();
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
-        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-        let (ready_b, ready_s) = {
-            let bfd = match &backend {
-                Backend::Inotify(w) => w.as_fd(),
-                Backend::Fanotify(w) => w.as_fd(),
-            };
-            let mut fds = [
-                PollFd::new(bfd, PollFlags::POLLIN),
-                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("poll"),
-            }
-            let r = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (r(&fds[0]), r(&fds[1]))
+        let bfd = match &backend {
+            Backend::Inotify(w) => w.as_fd(),
+            Backend::Fanotify(w) => w.as_fd(),
         };
-        if ready_b {
+        let (ready_b, ready_s) = readable(bfd, sfd.as_fd(), wait).context("poll")?;
+        let signal = match ready_s {
+            true => sfd.read_signal().ok().flatten(),
+            false => None,
+        };
+        let sig = signal.map(|si| (Signal::try_from(si.ssi_signo as i32).ok(), si.ssi_pid));
+        // `diff` asks what changed (SIGUSR1): the queue is read after the
+        // signal, so everything queued before it asked is in the answer.
+        if ready_b || matches!(sig, Some((Some(Signal::SIGUSR1), _))) {
             drain(
                 &mut backend,
                 &mut core,
@@ -292,26 +287,18 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                 &mut last_overflow_warning,
             )?;
         }
-        if ready_s && let Ok(Some(si)) = sfd.read_signal() {
-            let sig = Signal::try_from(si.ssi_signo as i32).ok();
-            if sig == Some(Signal::SIGUSR1) {
-                // `diff` asks what changed: everything queued before it
-                // asked is read first.
-                drain(
-                    &mut backend,
-                    &mut core,
-                    &mut info,
-                    &mut last_overflow_warning,
-                )?;
+        match sig {
+            None => {}
+            Some((Some(Signal::SIGUSR1), pid)) => {
                 (info.unwatched, info.coverage) = coverage(&backend);
-                changes::answer(&mut core, &changes_file, si.ssi_pid, info.unwatched);
-            } else if sig != Some(Signal::SIGHUP) {
-                break;
-            } else {
+                changes::answer(&mut core, &changes_file, pid, info.unwatched);
+            }
+            Some((Some(Signal::SIGHUP), _)) => {
                 // SIGHUP: count the muted groups and rewrite watch.json now.
                 backend.muting(&mut core, opts.json_every, true);
                 last_json = Instant::now() - opts.json_every;
             }
+            Some(_) => break,
         }
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
