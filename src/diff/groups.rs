@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::diff::{Change, Item};
 use crate::suggest::{self, nix_string};
 use crate::sys::meta::Kind;
-use crate::watch::groups::Writer;
+use crate::watch::attribution::Writer;
 use crate::watch::report::WatchState;
 
 /// One group of changed entries.
