@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::exit::Exit;
-use crate::watch::groups::Limits;
+use crate::watch::tally::Limits;
 use crate::watch::{self, BackendChoice, Options};
 
 /// Arguments of `impermctl watch`.

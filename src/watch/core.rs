@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::attribution::{self, Attribution};
-use super::groups::{Change, Decision, Limits, Table, TokenBucket};
 use super::journal;
 use super::judge::{Judge, Verdict};
 use super::scan::Scope;
+use super::tally::{Change, Decision, Limits, Table, TokenBucket};
 use crate::classify::grouping::group_of;
 use crate::suggest;
 

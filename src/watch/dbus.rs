@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::Type;
 
+use super::attribution::Writer;
 use super::core::NewGroup;
-use super::groups::Writer;
 use super::report::{GroupReport, WatchState};
 
 /// The well-known name.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::attribution::Attribution;
-use super::groups::{Group, Suppressed};
+use super::tally::{Group, Suppressed};
 use crate::human::{counted, size};
 
 /// A write to a path that is not persisted (first per group, or a reminder).
@@ -218,7 +218,7 @@ pub fn discard_summary(groups: &[&Group]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::groups::{Change, Limits, Table};
+    use crate::watch::tally::{Change, Limits, Table};
     use std::time::Duration;
 
     #[test]

@@ -3,19 +3,20 @@
 //! served from its own thread.
 
 pub mod attribution;
+mod backend;
 pub mod changes;
 pub mod core;
 #[cfg(feature = "dbus")]
 pub mod dbus;
 pub mod fairness;
 pub mod fanotify;
-pub mod groups;
 pub mod inotify;
 pub mod journal;
 pub mod judge;
 pub mod mute;
 pub mod report;
 pub mod scan;
+pub mod tally;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -23,13 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use self::backend::{Backend, choose, coverage, rescan};
 use self::core::Core;
-use self::groups::Limits;
 use self::report::BackendInfo;
+use self::tally::Limits;
 use crate::root::Root;
 use crate::sys::notify::{notify, watchdog_interval};
 use crate::sys::poll::readable;
@@ -65,93 +66,6 @@ pub struct Options {
     /// Interval of the rescans while the inotify watch limit leaves
     /// directories unwatched.
     pub rescan_every: Duration,
-}
-
-enum Backend {
-    Inotify(inotify::InotifyWatcher),
-    Fanotify(fanotify::FanotifyWatcher),
-}
-
-impl Backend {
-    fn name(&self) -> &'static str {
-        match self {
-            Backend::Inotify(_) => "inotify",
-            Backend::Fanotify(_) => "fanotify",
-        }
-    }
-
-    fn watched(&self) -> usize {
-        match self {
-            Backend::Inotify(w) => w.watched(),
-            Backend::Fanotify(_) => 0,
-        }
-    }
-
-    fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
-        match self {
-            Backend::Inotify(w) => w.drain(core),
-            Backend::Fanotify(w) => w.drain(core),
-        }
-    }
-
-    /// Can reported groups and ignored directories be muted (`mute`)?
-    fn can_mute(&self) -> bool {
-        match self {
-            Backend::Inotify(_) => true,
-            Backend::Fanotify(w) => w.ignore_marks,
-        }
-    }
-
-    /// Unmute the groups whose reminder is due; refresh the muted ones'
-    /// counts when due (`every`), or now (`force`).
-    fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
-        match self {
-            Backend::Inotify(w) => w.unmute_due(core),
-            Backend::Fanotify(w) => w.unmute_due(core),
-        }
-        if force || core.refresh_due(every) {
-            let n = match self {
-                Backend::Inotify(w) => w.refresh(core),
-                Backend::Fanotify(w) => w.refresh(core),
-            };
-            tracing::debug!("refreshed the muted groups: {n} changed");
-        }
-    }
-
-    /// Events read, and directories muted (watches removed, marks placed).
-    fn counts(&self) -> (u64, u64) {
-        match self {
-            Backend::Inotify(w) => (w.events, w.muted),
-            Backend::Fanotify(w) => (w.events, w.muted.get()),
-        }
-    }
-}
-
-/// Errors after which `auto` falls back from fanotify to inotify.
-const FALLBACK: [Errno; 5] = [
-    Errno::EPERM,
-    Errno::EINVAL,
-    Errno::EXDEV,
-    Errno::ENODEV,
-    Errno::EOPNOTSUPP,
-];
-
-fn choose(choice: BackendChoice, scope: &scan::Scope) -> anyhow::Result<(Backend, Option<String>)> {
-    let mut why = None;
-    if choice != BackendChoice::Inotify {
-        match fanotify::FanotifyWatcher::start(&scope.root) {
-            Ok(w) => return Ok((Backend::Fanotify(w), None)),
-            Err(u) if choice == BackendChoice::Auto && FALLBACK.contains(&u.errno) => {
-                tracing::info!("fanotify unavailable, falling back to inotify: {}", u.why);
-                why = Some(u.why);
-            }
-            Err(u) => anyhow::bail!("{}", u.why),
-        }
-    }
-    Ok((
-        Backend::Inotify(inotify::InotifyWatcher::start(scope)?),
-        why,
-    ))
 }
 
 fn status_line(b: &BackendInfo, groups: usize) -> String {
@@ -267,11 +181,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut last_rescan = Instant::now();
     loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
-        let bfd = match &backend {
-            Backend::Inotify(w) => w.as_fd(),
-            Backend::Fanotify(w) => w.as_fd(),
-        };
-        let (ready_b, ready_s) = readable(bfd, sfd.as_fd(), wait).context("poll")?;
+        let (ready_b, ready_s) = readable(backend.fd(), sfd.as_fd(), wait).context("poll")?;
         let signal = match ready_s {
             true => sfd.read_signal().ok().flatten(),
             false => None,
@@ -409,29 +319,4 @@ fn drain(
         tracing::info!("rescan after overflow: {n} entries changed since start");
     }
     Ok(())
-}
-
-fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
-    match backend {
-        // At the watch limit a rescan keeps going: directories it cannot
-        // watch are counted and named in the state (`coverage`).
-        Backend::Inotify(w) => {
-            w.begin_scan();
-            let n = core.rescan(&mut |d| {
-                w.add_scanned(d);
-                Ok(())
-            });
-            w.end_scan();
-            n
-        }
-        Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),
-    }
-}
-
-/// Directories the watch limit leaves unwatched, for the state (inotify).
-fn coverage(backend: &Backend) -> (u64, Option<String>) {
-    match backend {
-        Backend::Inotify(w) => (w.unwatched().count as u64, w.coverage()),
-        Backend::Fanotify(_) => (0, None),
-    }
 }

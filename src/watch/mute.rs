@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::core::Core;
-use super::groups::Change;
+use super::tally::Change;
 
 /// The muted groups and the refresh schedule.
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::attribution::Writer;
 use super::core::Core;
-use super::groups::Writer;
 use crate::config::Kind;
 use crate::human::{counted, size, thousands};
 use crate::root::Root;

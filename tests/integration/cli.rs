@@ -221,8 +221,8 @@ imp boot 2> "$OUT/pipe" || true
 
 #[test]
 fn the_shutdown_summary_counts_in_the_right_number() {
-    use impermctl::watch::groups::{Change, Limits, Table};
     use impermctl::watch::journal::summary_text;
+    use impermctl::watch::tally::{Change, Limits, Table};
     use std::path::Path;
     use std::time::Duration;
     let w = Change::Write {

@@ -1,6 +1,6 @@
-//! Grouping changed entries into the directories a user would persist
-//! (`crate::classify::grouping::group_of`), with counts, sizes and writers, and the
-//! paste-ready Nix or TOML that persists them.
+//! The changed entries grouped into the directories a user would persist
+//! (`crate::classify::grouping::group_of`), with counts, sizes and writers,
+//! and what `--suggest` persists of them (`crate::suggest` writes it).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -13,9 +13,9 @@ use crate::classify::grouping::group_of;
 use crate::config;
 use crate::config::Settings;
 use crate::diff::{Change, Item};
-use crate::suggest::{self, nix_string};
+use crate::suggest::Line;
 use crate::sys::meta::Kind;
-use crate::watch::groups::Writer;
+use crate::watch::attribution::Writer;
 use crate::watch::report::WatchState;
 
 /// One group of changed entries.
@@ -195,68 +195,23 @@ pub fn unpersistable(g: &Group, settings: &Settings) -> Option<String> {
         })
 }
 
-/// The persistence root new entries go to (the first one).
-fn target_root(settings: &Settings) -> PathBuf {
-    settings
+/// What `--suggest` prints for the lost groups: each persisted as a
+/// directory or a file under the first persistence root, or skipped with
+/// the reason ([`unpersistable`]).
+pub fn snippet(groups: &[Group], settings: &Settings) -> (PathBuf, Vec<Line>) {
+    let root = settings
         .roots
         .first()
-        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone())
-}
-
-/// A paste-ready Nix snippet persisting every group.
-pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
-    let (mut dirs, mut files, mut notes) = (Vec::new(), Vec::new(), Vec::new());
-    for g in groups.iter().filter(|g| g.is_loss()) {
-        if let Some(why) = unpersistable(g, settings) {
-            notes.push(why);
-            continue;
-        }
-        match g.persist {
-            config::Kind::Directory => dirs.push(nix_string(&g.path)),
-            config::Kind::File => files.push(nix_string(&g.path)),
-        }
-    }
-    let mut s = String::new();
-    for n in notes {
-        s.push_str(&format!("# skipped: {n}\n"));
-    }
-    if dirs.is_empty() && files.is_empty() {
-        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
-        return s;
-    }
-    s.push_str(&format!(
-        "environment.persistence.{} = {{\n",
-        nix_string(&target_root(settings))
-    ));
-    for (name, list) in [("directories", dirs), ("files", files)] {
-        if list.is_empty() {
-            continue;
-        }
-        s.push_str(&format!("  {name} = [\n"));
-        for p in list {
-            s.push_str(&format!("    {p}\n"));
-        }
-        s.push_str("  ];\n");
-    }
-    s.push_str("};\n");
-    s
-}
-
-/// The TOML equivalent, to append under the `[[persistence]]` block.
-pub fn suggest_toml_snippet(groups: &[Group], settings: &Settings) -> String {
-    let mut s = format!(
-        "# append after the [[persistence]] block with path = {}\n",
-        nix_string(&target_root(settings))
-    );
-    for g in groups.iter().filter(|g| g.is_loss()) {
-        if let Some(why) = unpersistable(g, settings) {
-            s.push_str(&format!("# skipped: {why}\n"));
-            continue;
-        }
-        s.push_str(&suggest::toml_entry(&g.path, g.persist));
-        s.push('\n');
-    }
-    s
+        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
+    let lines = groups
+        .iter()
+        .filter(|g| g.is_loss())
+        .map(|g| match unpersistable(g, settings) {
+            Some(why) => Line::Skipped(why),
+            None => Line::Persist(g.path.clone(), g.persist),
+        })
+        .collect();
+    (root, lines)
 }
 
 #[cfg(test)]
@@ -290,12 +245,14 @@ mod tests {
         assert_eq!(g[0].persist, config::Kind::Directory);
         assert_eq!(g[1].persist, config::Kind::File);
         let s = crate::config::Settings::fallback(Path::new("/x"));
+        let (root, lines) = snippet(&g, &s);
         assert_eq!(
-            suggest_nix_snippet(&g, &s),
+            crate::suggest::nix_snippet(&root, &lines),
             "environment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
         );
         assert!(
-            suggest_toml_snippet(&g, &s).contains("[[persistence.files]]\npath = \"/etc/adjtime\"")
+            crate::suggest::toml_snippet(&root, &lines)
+                .contains("[[persistence.files]]\npath = \"/etc/adjtime\"")
         );
     }
 

@@ -1,15 +1,19 @@
-//! The group table (pure): which unpersisted groups were written, how many
-//! files and bytes, by whom; when to warn (per-group reminders and a global
-//! token bucket). Time is injected as `Duration` since the daemon started.
+//! The tally of unpersisted groups (pure): which groups were written, how
+//! many files and bytes, by whom. When to warn (per-group reminders and a
+//! global token bucket) is in `warn`. Time is injected as `Duration` since
+//! the daemon started.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
-
+use super::attribution::Writer;
 use crate::config::Kind;
+
+mod warn;
+
+pub use warn::{Decision, Suppressed, TokenBucket};
 
 /// Bounds and intervals.
 #[derive(Debug, Clone)]
@@ -42,38 +46,6 @@ impl Default for Limits {
     }
 }
 
-/// A token bucket: `capacity` tokens, refilled at `capacity` per minute.
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    capacity: f64,
-    tokens: f64,
-    last: Duration,
-}
-
-impl TokenBucket {
-    /// A full bucket of `per_minute` tokens at time `now`.
-    pub fn new(per_minute: u32, now: Duration) -> TokenBucket {
-        TokenBucket {
-            capacity: f64::from(per_minute),
-            tokens: f64::from(per_minute),
-            last: now,
-        }
-    }
-
-    /// Take one token if there is one.
-    pub fn take(&mut self, now: Duration) -> bool {
-        let dt = now.saturating_sub(self.last).as_secs_f64();
-        self.last = self.last.max(now);
-        self.tokens = (self.tokens + dt * self.capacity / 60.0).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// What happened to a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -83,35 +55,6 @@ pub enum Change {
     Dir,
     /// The path was deleted or moved away.
     Gone,
-}
-
-/// A process seen writing to a group: in `watch.json`, on D-Bus and in
-/// `diff`'s groups. Displayed as `comm (unit)`, or `comm` without a unit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "dbus", derive(zbus::zvariant::Type))]
-pub struct Writer {
-    /// `/proc/PID/comm`.
-    pub comm: String,
-    /// The systemd unit from `/proc/PID/cgroup`, if any.
-    pub unit: Option<String>,
-}
-
-impl std::fmt::Display for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.unit {
-            Some(u) => write!(f, "{} ({u})", self.comm),
-            None => f.write_str(&self.comm),
-        }
-    }
-}
-
-/// What the caller should do after [`Table::record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Nothing to log.
-    Quiet,
-    /// Log a warning: the first for this group, or a reminder.
-    Warn { reminder: bool },
 }
 
 /// One unpersisted group.
@@ -142,21 +85,37 @@ pub struct Group {
 }
 
 impl Group {
+    /// A new group at `group`, first written at `path`: a file group when
+    /// the write is the group itself.
+    fn new(group: &Path, path: &Path, change: Change, now: Duration) -> Group {
+        let kind = if path == group && !matches!(change, Change::Dir) {
+            Kind::File
+        } else {
+            Kind::Directory
+        };
+        Group {
+            path: group.to_path_buf(),
+            kind,
+            files: 0,
+            bytes: 0,
+            first_seen: now,
+            last_seen: now,
+            writers: Vec::new(),
+            approximate: false,
+            warnings: 0,
+            samples: HashMap::new(),
+            hashed: HashMap::new(),
+            warned_at: None,
+            suppressed: false,
+        }
+    }
+
     /// Sample paths remembered by name (sorted).
     pub fn sample(&self) -> Vec<&Path> {
         let mut v: Vec<&Path> = self.samples.keys().map(|p| p.as_path()).collect();
         v.sort();
         v
     }
-}
-
-/// Suppressed warnings, reported once per minute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Suppressed {
-    /// How many warnings were held back.
-    pub count: u64,
-    /// Some of their groups.
-    pub groups: Vec<PathBuf>,
 }
 
 /// All groups, and the warning budget.
@@ -218,12 +177,6 @@ impl Table {
         )
     }
 
-    /// Groups an earlier instance of this boot announced (from its
-    /// `watch.json`): counted again, warned about only as reminders.
-    pub fn set_announced(&mut self, groups: HashSet<PathBuf>) {
-        self.announced = groups;
-    }
-
     /// Record a change to `path` (logical) in `group`; say whether to warn.
     /// A directory alone does not make a group (creating `/srv` or
     /// `/var/lib/foo` loses nothing yet), nor does a deletion: only files do.
@@ -239,7 +192,10 @@ impl Table {
                 .entry(super::fairness::area(group))
                 .or_insert(0) += 1;
         }
-        let g = self.groups.entry_ref(group, path, change, now);
+        let g = self
+            .groups
+            .entry(group.to_path_buf())
+            .or_insert_with(|| Group::new(group, path, change, now));
         g.last_seen = now;
         match change {
             Change::Dir => {
@@ -303,58 +259,6 @@ impl Table {
         self.decide(group, now)
     }
 
-    fn decide(&mut self, group: &Path, now: Duration) -> Decision {
-        if self.counting_only {
-            return Decision::Quiet;
-        }
-        let g = self.groups.get_mut(group).expect("group just recorded");
-        let due = match g.warned_at {
-            None => true,
-            Some(t) => now.saturating_sub(t) >= self.limits.warn_every,
-        };
-        if !due {
-            return Decision::Quiet;
-        }
-        if g.warned_at.is_none() && self.announced.contains(group) {
-            // Announced before a restart: nothing is printed, so no token.
-            g.warned_at = Some(now);
-            return Decision::Quiet;
-        }
-        if self.bucket.take(now) {
-            let reminder = g.warned_at.is_some();
-            g.warned_at = Some(now);
-            g.warnings += 1;
-            g.suppressed = false;
-            return Decision::Warn { reminder };
-        }
-        if !g.suppressed {
-            g.suppressed = true;
-            self.suppressed += 1;
-            if self.suppressed_groups.len() < 5 {
-                self.suppressed_groups.push(g.path.clone());
-            }
-            self.window_start.get_or_insert(now);
-        }
-        Decision::Quiet
-    }
-
-    /// Once a minute after the first suppression: what was held back.
-    pub fn take_suppressed(&mut self, now: Duration, force: bool) -> Option<Suppressed> {
-        let start = self.window_start?;
-        if !force && now.saturating_sub(start) < Duration::from_secs(60) {
-            return None;
-        }
-        self.window_start = None;
-        for g in self.groups.values_mut() {
-            g.suppressed = false;
-        }
-        let count = std::mem::take(&mut self.suppressed);
-        (count > 0).then(|| Suppressed {
-            count,
-            groups: std::mem::take(&mut self.suppressed_groups),
-        })
-    }
-
     /// Remember a writer of `group` (at most 8 distinct).
     pub fn add_writer(&mut self, group: &Path, w: Writer) {
         if let Some(g) = self.groups.get_mut(group)
@@ -392,13 +296,6 @@ impl Table {
         self.len() == 0
     }
 
-    /// Until when `group` stays reported: its last warning plus the
-    /// reminder interval (None: never warned, e.g. held back by the budget).
-    pub fn reported_until(&self, group: &Path) -> Option<Duration> {
-        let g = self.groups.get(group)?;
-        Some(g.warned_at? + self.limits.warn_every)
-    }
-
     /// Forget what `group` counted (its files, bytes and paths), to count
     /// it again from a walk. Returns the old (files, bytes).
     pub fn forget_counts(&mut self, group: &Path) -> (u64, u64) {
@@ -431,48 +328,5 @@ impl Table {
     }
 }
 
-trait EntryRef {
-    fn entry_ref(&mut self, group: &Path, path: &Path, change: Change, now: Duration)
-    -> &mut Group;
-}
-
-impl EntryRef for HashMap<PathBuf, Group> {
-    fn entry_ref(
-        &mut self,
-        group: &Path,
-        path: &Path,
-        change: Change,
-        now: Duration,
-    ) -> &mut Group {
-        if !self.contains_key(group) {
-            let kind = if path == group && !matches!(change, Change::Dir) {
-                Kind::File
-            } else {
-                Kind::Directory
-            };
-            self.insert(
-                group.to_path_buf(),
-                Group {
-                    path: group.to_path_buf(),
-                    kind,
-                    files: 0,
-                    bytes: 0,
-                    first_seen: now,
-                    last_seen: now,
-                    writers: Vec::new(),
-                    approximate: false,
-                    warnings: 0,
-                    samples: HashMap::new(),
-                    hashed: HashMap::new(),
-                    warned_at: None,
-                    suppressed: false,
-                },
-            );
-        }
-        self.get_mut(group).expect("inserted above")
-    }
-}
-
 #[cfg(test)]
-#[path = "groups_tests.rs"]
 mod tests;

@@ -11,33 +11,25 @@
 //! vouching for this run (diff walks). 65,536 names cost at most ~4 MiB
 //! (a name, its box and its slot in a set), inside the watcher's 32 MiB
 //! peak goal; past that many, a walk of a typical root is not much slower.
-//!
-//! File format (little-endian): magic `IMPERMCTL-CHANGES\n`, `u32` version
-//! (1), `u32` daemon pid, `u64` its start (clock ticks after boot,
-//! `/proc/PID/stat`), `u64` answer sequence, `u32` pid the answer is for
-//! (the signal's sender), `i64`+`u32` since (Unix s, ns), then byte strings
-//! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
-//! count + strings): mount points, ignored paths, subtrees, then `u32`
-//! directory count and per directory its path and its list of names.
+//! The file's format is in `format`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::SystemTime;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::core::Core;
 use crate::walk::parent;
 
+mod format;
+
+pub use format::{HEADER, List, decode, encode, header};
+
 /// Most paths (names plus subtrees) the list holds; past it the watcher
 /// stops vouching until it restarts.
 pub const CAP: usize = 65_536;
-
-const MAGIC: &[u8] = b"IMPERMCTL-CHANGES\n";
-const VERSION: u32 = 1;
-/// Bytes before the variable part (magic, version, pid, start, seq, for).
-pub const HEADER: usize = MAGIC.len() + 4 + 4 + 8 + 8 + 4;
 
 /// The paths changed since the watcher's `since`.
 #[derive(Debug)]
@@ -163,143 +155,6 @@ pub fn gap(full: Option<usize>, unwatched: u64) -> Option<String> {
     })
 }
 
-/// The list as written, or as `diff` reads it back.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct List {
-    /// The daemon's pid.
-    pub pid: u32,
-    /// Its start, clock ticks after boot (tells a reused pid apart).
-    pub start: u64,
-    /// Answer sequence number (0: written at start-up, answering no one).
-    pub seq: u64,
-    /// The pid whose request this answers.
-    pub for_pid: u32,
-    /// Complete since (Unix seconds, nanoseconds): changes at or after it
-    /// are listed.
-    pub since: (i64, u32),
-    /// Why it cannot stand for a walk (None: it can).
-    pub gap: Option<String>,
-    /// Logical mount points the watcher leaves out.
-    pub mounts: Vec<Vec<u8>>,
-    /// Logical paths it does not watch (`watch.ignore`, its run directory).
-    pub ignore: Vec<Vec<u8>>,
-    /// Logical subtrees to walk whole.
-    pub trees: Vec<Vec<u8>>,
-    /// Logical paths that changed, sorted.
-    pub paths: Vec<Vec<u8>>,
-}
-
-fn put(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-    out.extend_from_slice(b);
-}
-
-fn put_list<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a [u8]>) {
-    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-    items.for_each(|b| put(out, b));
-}
-
-/// Encode the daemon's list with its frame (`list.paths` and `list.trees`
-/// are ignored: they come from `c`).
-pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + c.len * 24);
-    out.extend_from_slice(MAGIC);
-    for v in [VERSION, list.pid] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&list.start.to_le_bytes());
-    out.extend_from_slice(&list.seq.to_le_bytes());
-    out.extend_from_slice(&list.for_pid.to_le_bytes());
-    out.extend_from_slice(&list.since.0.to_le_bytes());
-    out.extend_from_slice(&list.since.1.to_le_bytes());
-    put(&mut out, list.gap.as_deref().unwrap_or("").as_bytes());
-    put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
-    put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
-    put_list(&mut out, c.trees.iter().map(|t| &t[..]));
-    out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
-    for (dir, names) in &c.dirs {
-        put(&mut out, dir);
-        put_list(&mut out, names.iter().map(|n| &n[..]));
-    }
-    out
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        if self.0.len() < n {
-            bail!("truncated");
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u32(&mut self) -> anyhow::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
-    }
-    fn u64(&mut self) -> anyhow::Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into()?))
-    }
-    fn bytes(&mut self) -> anyhow::Result<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn list(&mut self) -> anyhow::Result<Vec<Vec<u8>>> {
-        let n = self.u32()? as usize;
-        (0..n).map(|_| Ok(self.bytes()?.to_vec())).collect()
-    }
-}
-
-/// The fixed header: (pid, start, seq, for_pid). Needs [`HEADER`] bytes.
-pub fn header(b: &[u8]) -> anyhow::Result<(u32, u64, u64, u32)> {
-    let mut r = Reader(b);
-    if r.take(MAGIC.len())? != MAGIC {
-        bail!("not an impermctl changes file (bad magic)");
-    }
-    let v = r.u32()?;
-    if v != VERSION {
-        bail!("changes file version {v}, this impermctl reads version {VERSION}");
-    }
-    Ok((r.u32()?, r.u64()?, r.u64()?, r.u32()?))
-}
-
-/// Decode a whole file (paths sorted).
-pub fn decode(b: &[u8]) -> anyhow::Result<List> {
-    let (pid, start, seq, for_pid) = header(b)?;
-    let mut r = Reader(&b[HEADER..]);
-    let since = (r.u64()? as i64, r.u32()?);
-    let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
-    let (mounts, ignore, trees) = (r.list()?, r.list()?, r.list()?);
-    let ndirs = r.u32()?;
-    let mut paths = Vec::new();
-    for _ in 0..ndirs {
-        let dir = r.bytes()?.to_vec();
-        for name in r.list()? {
-            let mut p = if dir == b"/" { Vec::new() } else { dir.clone() };
-            p.push(b'/');
-            p.extend_from_slice(&name);
-            paths.push(p);
-        }
-    }
-    if !r.0.is_empty() {
-        bail!("{} trailing bytes", r.0.len());
-    }
-    paths.sort_unstable();
-    Ok(List {
-        pid,
-        start,
-        seq,
-        for_pid,
-        since,
-        gap: (!gap.is_empty()).then_some(gap),
-        mounts,
-        ignore,
-        trees,
-        paths,
-    })
-}
-
 /// `/run/impermctl/changes` of `root`.
 pub fn file(root: &crate::root::Root) -> std::path::PathBuf {
     root.run_dir().join("changes")
@@ -355,7 +210,7 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
 mod tests {
     use super::*;
 
-    fn list(c: &Changes) -> List {
+    pub(super) fn list(c: &Changes) -> List {
         let frame = List {
             pid: 7,
             start: 9,
@@ -368,39 +223,6 @@ mod tests {
             ..List::default()
         };
         decode(&encode(&frame, c)).unwrap()
-    }
-
-    #[test]
-    fn names_and_trees_round_trip_as_raw_sorted_paths() {
-        let mut c = Changes::default();
-        for p in [
-            "/var/lib/a",
-            "/var/lib/a",
-            "/etc/x\ny",
-            "/top",
-            "/var/lib/b",
-        ] {
-            c.note(Path::new(p));
-        }
-        c.note(Path::new(std::ffi::OsStr::from_bytes(b"/etc/\xff")));
-        c.note(Path::new("/"));
-        c.tree(Path::new("/var/lib/muted"));
-        assert_eq!(c.len(), 6);
-        let l = list(&c);
-        let want: Vec<&[u8]> = vec![
-            b"/etc/x\ny",
-            b"/etc/\xff",
-            b"/top",
-            b"/var/lib/a",
-            b"/var/lib/b",
-        ];
-        assert_eq!(l.paths, want);
-        assert_eq!(l.trees, vec![b"/var/lib/muted".to_vec()]);
-        assert_eq!((l.pid, l.start, l.seq, l.for_pid), (7, 9, 3, 11));
-        assert_eq!(l.since, (1_700_000_000, 5));
-        assert_eq!(l.mounts, vec![b"/p0".to_vec()]);
-        assert_eq!(l.ignore.len(), 2);
-        assert_eq!(l.gap, None);
     }
 
     #[test]
@@ -447,19 +269,5 @@ mod tests {
             Some(&b"/srv/two"[..]),
             "the first is kept"
         );
-    }
-
-    #[test]
-    fn damaged_files_are_errors_not_panics() {
-        let mut c = Changes::default();
-        c.note(Path::new("/a/b"));
-        let good = encode(&List::default(), &c);
-        for cut in 0..good.len() {
-            assert!(decode(&good[..cut]).is_err(), "cut {cut}");
-        }
-        assert!(decode(b"IMPERMCTL-CHANGES\n\x02\0\0\0").is_err());
-        let mut long = good.clone();
-        long.push(0);
-        assert!(decode(&long).is_err());
     }
 }
