@@ -183,10 +183,9 @@ impl Baseline {
         self.dir(parent(path))?.get(name, &mut 0)
     }
 
-    /// Directory records read so far when read on demand
-    /// ([`Baseline::open`]); `None` when read whole.
-    pub fn dirs_read(&self) -> Option<usize> {
-        self.lazy.as_ref().map(Lazy::read_so_far)
+    /// Read on demand ([`Baseline::open`]) rather than whole?
+    pub fn on_demand(&self) -> bool {
+        self.lazy.is_some()
     }
 
     /// Number of entries.
@@ -302,14 +301,17 @@ impl Baseline {
     pub fn open_file(file: std::fs::File) -> anyhow::Result<Baseline> {
         use std::os::unix::fs::FileExt;
         let size = file.metadata()?.len();
-        let Some((lazy, head, t)) = Lazy::open(file.try_clone()?, size)? else {
+        let Some((lazy, t)) = Lazy::open(&file, size)? else {
             let mut data = vec![0u8; usize::try_from(size)?];
             file.read_exact_at(&mut data, 0)?;
             return Baseline::decode(data);
         };
-        let mut r = Reader { b: &head, pos: 0 };
+        let mut r = Reader {
+            b: lazy.head(),
+            pos: 0,
+        };
         let h = header(&mut r)?;
-        if h.version < 3 || h.ndirs != t.ndirs || r.pos != head.len() {
+        if h.version < 3 || h.ndirs != t.ndirs || r.pos != r.b.len() {
             bail!("the trailer does not match the header");
         }
         Ok(Baseline {
@@ -328,7 +330,7 @@ impl Baseline {
     pub fn into_resident(self) -> anyhow::Result<Baseline> {
         match &self.lazy {
             None => Ok(self),
-            Some(l) => Baseline::decode(l.read_all()?),
+            Some(l) => Baseline::decode(l.bytes().to_vec()),
         }
     }
 }

@@ -10,13 +10,11 @@
 //! of the index, `u64` directory count, `u64` entry count, the magic
 //! `BLINDEX3`.
 //!
-//! [`Lazy`] reads the header, the index and the trailer (three `pread`s)
-//! and each directory's record when it is first looked up (one `pread`,
-//! kept). A damaged file gives wrong answers or errors, never a panic.
+//! [`Lazy`] maps the file (`sys::mmap`): the header, the trailer, the
+//! index pages a lookup touches and the records looked up are read, nothing
+//! is copied. A damaged file gives wrong answers or errors, never a panic.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::sync::OnceLock;
 
 use anyhow::Context;
 
@@ -100,99 +98,78 @@ pub fn record_path(rec: &[u8]) -> Option<&[u8]> {
     rec.get(2..2 + len)
 }
 
-/// A version 3 baseline read on demand.
+/// A version 3 baseline read on demand: the file is mapped, and only the
+/// pages looked at are read.
 #[derive(Debug)]
 pub struct Lazy {
-    file: File,
-    index: Vec<u8>,
-    records: Vec<OnceLock<Option<Box<[u8]>>>>,
+    map: crate::sys::mmap::Map,
+    trailer: Trailer,
 }
 
 impl Lazy {
-    /// Read the header bytes, the index and the trailer of `file` (`size`
-    /// bytes). `Ok(None)`: not a version 3 file (read it whole).
-    pub fn open(file: File, size: u64) -> anyhow::Result<Option<(Lazy, Vec<u8>, Trailer)>> {
+    /// Map `file` (`size` bytes) and check its trailer. `Ok(None)`: not a
+    /// version 3 file (read it whole).
+    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer)>> {
         if size < TRAILER as u64 {
             return Ok(None);
         }
-        let mut tail = [0u8; TRAILER];
-        file.read_exact_at(&mut tail, size - TRAILER as u64)
-            .context("cannot read the trailer")?;
-        let Some(t) = trailer(&tail, size) else {
+        let map = crate::sys::mmap::Map::file(file, usize::try_from(size)?)
+            .context("cannot map the file")?;
+        let b = map.bytes();
+        let Some(t) = trailer(&b[b.len() - TRAILER..], size) else {
             return Ok(None);
         };
-        let read = |at: u64, len: u64| -> anyhow::Result<Vec<u8>> {
-            let mut b = vec![0u8; usize::try_from(len)?];
-            file.read_exact_at(&mut b, at)?;
-            Ok(b)
-        };
-        let head = read(0, t.dirs_start).context("cannot read the header")?;
-        let index = read(t.index, t.ndirs * ENTRY as u64).context("cannot read the index")?;
-        let records = (0..t.ndirs).map(|_| OnceLock::new()).collect();
-        Ok(Some((
-            Lazy {
-                file,
-                index,
-                records,
-            },
-            head,
-            t,
-        )))
+        Ok(Some((Lazy { map, trailer: t }, t)))
     }
 
     /// The whole file.
-    pub fn read_all(&self) -> anyhow::Result<Vec<u8>> {
-        let size = self.file.metadata()?.len();
-        let mut b = vec![0u8; usize::try_from(size)?];
-        self.file.read_exact_at(&mut b, 0)?;
-        Ok(b)
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
     }
 
-    /// Directory records read so far.
-    pub fn read_so_far(&self) -> usize {
-        self.records.iter().filter(|r| r.get().is_some()).count()
+    /// The header: the bytes before the first directory record.
+    pub fn head(&self) -> &[u8] {
+        &self.bytes()[..self.trailer.dirs_start as usize]
+    }
+
+    fn index(&self) -> &[u8] {
+        let at = self.trailer.index as usize;
+        &self.bytes()[at..at + self.len() * ENTRY]
     }
 
     /// Number of directories.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.trailer.ndirs as usize
     }
 
-    /// The record of directory `i` (read on first use; `None` when it
-    /// cannot be read).
+    /// The record of directory `i` (`None` when the index points outside
+    /// the records).
     pub fn record(&self, i: usize) -> Option<&[u8]> {
-        let slot = self.records.get(i)?;
-        slot.get_or_init(|| {
-            let (_, off, len) = entry(&self.index, i)?;
-            let mut b = vec![0u8; len as usize];
-            match self.file.read_exact_at(&mut b, off) {
-                Ok(()) => Some(b.into_boxed_slice()),
-                Err(e) => {
-                    tracing::warn!("cannot read the baseline at byte {off}: {e}");
-                    None
-                }
-            }
-        })
-        .as_deref()
+        let (_, off, len) = entry(self.index(), i)?;
+        let end = off.checked_add(u64::from(len))?;
+        if off < self.trailer.dirs_start || end > self.trailer.index {
+            return None;
+        }
+        self.bytes().get(off as usize..end as usize)
     }
 
     /// The record of the directory at logical path `dir`, if the index
     /// has it.
     pub fn find(&self, dir: &[u8]) -> Option<&[u8]> {
         let h = hash(dir);
-        let n = self.records.len();
+        let (index, n) = (self.index(), self.len());
         // First entry with a hash ≥ h.
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if entry(&self.index, mid)?.0 < h {
+            if entry(index, mid)?.0 < h {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
         (lo..n)
-            .take_while(|&i| entry(&self.index, i).is_some_and(|e| e.0 == h))
+            .take_while(|&i| entry(index, i).is_some_and(|e| e.0 == h))
             .filter_map(|i| self.record(i))
             .find(|r| record_path(r) == Some(dir))
     }
