@@ -101,6 +101,16 @@ pub struct MountinfoArg {
     pub mountinfo: Option<PathBuf>,
 }
 
+/// What `verify` and `status` share: `--json` and `--mountinfo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mi: MountinfoArg,
+}
+
 impl Global {
     /// The root to work on, validated: `--root` must be an absolute path to
     /// an existing directory (symlinks resolved), `--mountinfo` a readable
@@ -325,7 +335,7 @@ mod tests {
         let Command::Verify(a) = cli.command else {
             panic!()
         };
-        assert!(a.json);
+        assert!(a.report.json);
         assert_eq!(a.skip, vec!["root-usage"]);
     }
 }
