@@ -168,10 +168,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         grouped::add_writers(&mut grouped, &watcher);
     }
     let extras = render::Extras {
-        shadowed: a
-            .shadowed
-            .then(|| shadowed::find(&root, &g.config))
-            .transpose()?,
+        shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
             .orphans
             .then(|| orphans::find(&root, &settings))
