@@ -201,7 +201,7 @@ impl Baseline {
     /// Every entry as (logical path, record), directory by directory.
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Rec)> + '_ {
         let dirs: Vec<Vec<u8>> = match &self.lazy {
-            Some(l) => (0..l.len())
+            Some(l) => (0..l.dirs())
                 .filter_map(|i| Some(index::record_path(l.record(i)?)?.to_vec()))
                 .collect(),
             None => self.dirs.keys().cloned().collect(),

@@ -134,11 +134,11 @@ impl Lazy {
 
     fn index(&self) -> &[u8] {
         let at = self.trailer.index as usize;
-        &self.bytes()[at..at + self.len() * ENTRY]
+        &self.bytes()[at..at + self.dirs() * ENTRY]
     }
 
     /// Number of directories.
-    pub fn len(&self) -> usize {
+    pub fn dirs(&self) -> usize {
         self.trailer.ndirs as usize
     }
 
@@ -157,7 +157,7 @@ impl Lazy {
     /// has it.
     pub fn find(&self, dir: &[u8]) -> Option<&[u8]> {
         let h = hash(dir);
-        let (index, n) = (self.index(), self.len());
+        let (index, n) = (self.index(), self.dirs());
         // First entry with a hash ≥ h.
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
