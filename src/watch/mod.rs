@@ -10,6 +10,7 @@ pub mod core;
 pub mod dbus;
 pub mod fairness;
 pub mod fanotify;
+pub mod ignored;
 pub mod inotify;
 pub mod journal;
 pub mod judge;
@@ -115,6 +116,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let (mut backend, fallback) = choose(opts.backend, &scope)?;
     let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
     core.muting.enabled = backend.can_mute();
+    backend.watch_ignored(&mut core);
     core.judge = Some(judge::Judge::new(
         &opts.root,
         vec![opts.persist_root.clone()],

@@ -46,6 +46,10 @@ pub struct Changes {
     /// A hard link made since start (logical path of its new name): a
     /// write through either name changes the other, which no event names.
     pub linked: Option<Box<[u8]>>,
+    /// The backend hears names created in ignored directories (`watch.ignore`)
+    /// on the root's filesystem and passes them to [`Changes::created`]:
+    /// said in the list ([`List::ignored_links_heard`]).
+    pub ignored_links_heard: bool,
 }
 
 impl Default for Changes {
@@ -62,6 +66,7 @@ impl Default for Changes {
             full: false,
             seq: 0,
             linked: None,
+            ignored_links_heard: false,
         }
     }
 }
@@ -137,6 +142,23 @@ impl Changes {
     }
 }
 
+impl Core {
+    /// A name was created at `host` in an ignored directory
+    /// (`watch.ignore`, heard only for this): a hard link made there to a
+    /// compared file stops the vouching as one made anywhere else does.
+    /// Names in our own run directory (the first skipped path) are not
+    /// looked at.
+    pub fn created_ignored(&mut self, host: &Path) {
+        let run = self.scope.skip.first();
+        if self.changes.linked.is_some() || run.is_some_and(|r| host.starts_with(r)) {
+            return;
+        }
+        let logical = self.scope.logical(host);
+        let logical = logical.as_deref().unwrap_or(host);
+        self.changes.created(host, logical);
+    }
+}
+
 /// Why the list cannot stand for a walk, if it cannot: the cap (`full`) was passed,
 /// or inotify's watch limit leaves directories unwatched. (A queue
 /// overflow is not one: the daemon rescans before it answers.)
@@ -196,6 +218,7 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         }),
         mounts,
         ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),
+        ignored_links_heard: core.changes.ignored_links_heard,
         ..List::default()
     };
     let bytes = encode(&list, &core.changes);
