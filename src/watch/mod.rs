@@ -276,7 +276,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut groups = core.table.groups();
     // Important groups first (stable: biggest first within each).
     groups.sort_by_key(|g| !core.important.contains_key(&g.path));
-    journal::discard_summary_ranked(&groups, &core.important);
+    journal::discard_summary(&groups, &core.important);
     publish(&core, &info, &shared, Some(&*json_file));
     let _ = std::fs::remove_file(&changes_file);
     Ok(())
