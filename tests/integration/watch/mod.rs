@@ -128,7 +128,7 @@ stop_watch
 }
 
 /// Shell prelude: tmpfs over /run, a standalone journald, a private system
-/// bus whose config includes the shipped policy, and [`watcher_sh`]'s
+/// bus with the distribution's system bus config and the shipped policy, and [`watcher_sh`]'s
 /// `start_watch`/`stop_watch` logging to the journal. `$OUT` collects
 /// artefacts.
 pub(crate) fn prelude(out: &std::path::Path) -> String {
@@ -142,24 +142,7 @@ cat > /run/dbus/test.conf <<XML
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
+  <include>/usr/share/dbus-1/system.conf</include>
   <include>{policy}</include>
 </busconfig>
 XML
