@@ -145,11 +145,12 @@ impl Core {
     }
 
     /// Judge again what was held for the baseline: all of it when the
-    /// baseline was retaken, else what waited longer than `judge::HOLD`.
-    pub fn release_held(&mut self) {
+    /// baseline was retaken or `all` (at stop: the summary counts what is
+    /// lost then), else what waited longer than `judge::HOLD`.
+    pub fn release_held(&mut self, all: bool) {
         let now = self.now();
         let Some(j) = &mut self.judge else { return };
-        let all = j.reload();
+        let all = j.reload() | all;
         let due: Vec<PathBuf> = j
             .held
             .iter()
