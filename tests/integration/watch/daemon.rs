@@ -265,7 +265,10 @@ kill -TERM $WP; wait $WP
     let ready = std::fs::read_to_string(tmp.path().join("ready.txt")).unwrap();
     assert_eq!(ready.trim(), "changes file at READY: True", "{err}");
     let diff = std::fs::read_to_string(tmp.path().join("diff.txt")).unwrap();
-    assert!(diff.contains("found by: the watcher's list"), "{diff}\n{err}");
+    assert!(
+        diff.contains("found by: the watcher's list"),
+        "{diff}\n{err}"
+    );
     assert!(diff.contains("/srv/new"), "{diff}");
 }
 
@@ -285,7 +288,9 @@ imp diff --capture-baseline >/dev/null"#;
         .find(|l| l.contains(DISCARD))
         .unwrap_or_else(|| panic!("no summary:\n{err}"));
     assert!(
-        summary.contains("the reboot will discard 2 files, 14 B, in 1 directory: /srv/data (2 files, 14 B)"),
+        summary.contains(
+            "the reboot will discard 2 files, 14 B, in 1 directory: /srv/data (2 files, 14 B)"
+        ),
         "{summary}"
     );
     let w = watch_json(tmp.path());
