@@ -45,7 +45,7 @@ def wait_line(stream, needle, timeout=60, keep=None):
 def start_impermctl(backend, binary=None):
     env = dict(os.environ, IMPERMCTL_LOG="stderr")
     t0 = time.monotonic()
-    p = subprocess.Popen([binary or BIN, "--root", R, "--config", "/nonexistent", "watch", "--backend", backend,
+    p = subprocess.Popen([binary or BIN, "--root", R, "--no-config", "watch", "--backend", backend,
                           "--no-dbus", "--json-every", "0.5"], stderr=subprocess.PIPE, env=env)
     p.log = []
     wait_line(p.stderr, b"watching with", keep=p.log)

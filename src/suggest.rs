@@ -1,9 +1,10 @@
 //! The config line that persists a path: the Nix line for NixOS
 //! (`environment.persistence`) and the TOML entry for
-//! `/etc/impermctl/config.toml`. Which path to persist is
+//! `/etc/impermctl/config.toml`, and the paste-ready snippet of several
+//! (`diff --suggest`). Which path to persist is
 //! [`crate::classify::grouping`]'s call.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::Kind;
 
@@ -42,6 +43,66 @@ pub fn toml_entry(group: &Path, how: Kind) -> String {
     let table = how.list();
     let path = toml_string(&group.to_string_lossy());
     format!("[[persistence.{table}]]\npath = {path}")
+}
+
+/// One line of a snippet, in the order the groups came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// Persist this path, as a directory or a file.
+    Persist(PathBuf, Kind),
+    /// Not suggested, and why (shown as a `# skipped:` comment).
+    Skipped(String),
+}
+
+/// A paste-ready Nix snippet: the skipped notes, then one
+/// `environment.persistence."<root>"` block with the directories and files.
+pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
+    let (mut dirs, mut files, mut s) = (Vec::new(), Vec::new(), String::new());
+    for l in lines {
+        match l {
+            Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
+            Line::Persist(p, Kind::Directory) => dirs.push(nix_string(p)),
+            Line::Persist(p, Kind::File) => files.push(nix_string(p)),
+        }
+    }
+    if dirs.is_empty() && files.is_empty() {
+        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
+        return s;
+    }
+    s.push_str(&format!(
+        "environment.persistence.{} = {{\n",
+        nix_string(root)
+    ));
+    for (name, list) in [("directories", dirs), ("files", files)] {
+        if list.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {name} = [\n"));
+        for p in list {
+            s.push_str(&format!("    {p}\n"));
+        }
+        s.push_str("  ];\n");
+    }
+    s.push_str("};\n");
+    s
+}
+
+/// The TOML equivalent, to append under the `[[persistence]]` block of `root`.
+pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
+    let mut s = format!(
+        "# append after the [[persistence]] block with path = {}\n",
+        nix_string(root)
+    );
+    for l in lines {
+        match l {
+            Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
+            Line::Persist(p, how) => {
+                s.push_str(&toml_entry(p, *how));
+                s.push('\n');
+            }
+        }
+    }
+    s
 }
 
 fn toml_string(s: &str) -> String {

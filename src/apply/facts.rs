@@ -214,8 +214,9 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     (target, source)
 }
 
-/// Observe the facts for every entry and for every recorded entry that left the config.
-pub fn observe(
+/// Gather the planner's facts for every entry and for every recorded entry
+/// that left the config.
+pub fn gather(
     h: &Handles,
     settings: &Settings,
     mounts: &MountTable,
@@ -246,7 +247,7 @@ pub fn observe(
         entries,
         ..Observed::default()
     };
-    observe_moved(h, settings, &idx, &previous, &mut obs);
+    gather_moved(h, settings, &idx, &previous, &mut obs);
     let declared: std::collections::HashSet<&Path> =
         settings.entries.iter().map(|e| e.path.as_path()).collect();
     for r in &previous {
@@ -267,7 +268,7 @@ pub fn observe(
 /// Entries whose recorded source (previous run of this boot) differs from
 /// the configured one: what is at both sources, and whether the target is
 /// still bound from the previous one.
-fn observe_moved(
+fn gather_moved(
     h: &Handles,
     settings: &Settings,
     idx: &MountIndex<'_>,

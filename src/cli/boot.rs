@@ -62,7 +62,7 @@ impl Report<'_> {
 }
 
 /// Run `impermctl boot`: observe the layout, decide what it refuses, take
-/// the lock, observe the entries, plan, apply, record, report.
+/// the lock, gather the entries' facts, plan, apply, record, report.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let start = Instant::now();
     let root = g.root(None)?;
@@ -130,7 +130,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .as_ref()
         .map(|s| (s.entries.clone(), s.pending.clone()))
         .unwrap_or_default();
-    let obs = apply::observe(&handles, &settings, &state.mounts, prev_entries.clone());
+    let obs = apply::gather(&handles, &settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(&settings, &obs);
     plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {

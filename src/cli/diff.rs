@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::diff::{self, groups, judge, orphans, render, shadowed};
+use crate::diff::{self, grouped, judge, orphans, render, shadowed};
 use crate::exit::Exit;
 
 /// Format of `--suggest`.
@@ -135,15 +135,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     if let Some(why) = judge::not_ephemeral(&root, &settings) {
         if a.json {
-            crate::output::print_json(
-                "Diff",
-                &serde_json::json!({
-                    "root": root.dir().to_string_lossy(),
-                    "basis": { "method": "not_ephemeral", "reason": why },
-                    "summary": { "loses_data": false, "groups": 0, "files": 0, "bytes": 0, "entries_walked": 0 },
-                    "groups": [], "items": [], "unreadable": [],
-                }),
-            )?;
+            diff::json::not_ephemeral(&root.dir().to_string_lossy(), &why)?;
         } else {
             println!("{why}\nnothing would be lost at the next reboot");
         }
@@ -163,18 +155,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if root.is_system() && root.mountinfo_override().is_none() {
         // The owning service's state directory is what to suggest.
         let (units, _) = crate::services::query();
-        cx.state_dirs = units
-            .iter()
-            .flat_map(|u| {
-                u.state.iter().map(|n| {
-                    crate::services::dir_of(
-                        crate::services::Setting::StateDirectory,
-                        n,
-                        u.dynamic_user,
-                    )
-                })
-            })
-            .collect();
+        cx.state_dirs = units.iter().flat_map(|u| u.state_dirs()).collect();
     }
     if !opts.subtrees.is_empty() {
         cx.not_persisted
@@ -184,13 +165,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let j = judge::judge(&d, &root, &mut cx, a.all);
     let mut grouped = j.groups.clone();
     if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
-        groups::add_writers(&mut grouped, &watcher);
+        grouped::add_writers(&mut grouped, &watcher);
     }
     let extras = render::Extras {
-        shadowed: a
-            .shadowed
-            .then(|| shadowed::find(&root, &g.config))
-            .transpose()?,
+        shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
             .orphans
             .then(|| orphans::find(&root, &settings))
@@ -200,15 +178,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let colour = crate::human::colour(&stdout);
     let mut out = std::io::BufWriter::new(stdout.lock());
     match a.format() {
-        Format::Suggest(SuggestFormat::Nix) => {
-            out.write_all(groups::suggest_nix_snippet(&grouped, &settings).as_bytes())?
-        }
-        Format::Suggest(SuggestFormat::Toml) => {
-            out.write_all(groups::suggest_toml_snippet(&grouped, &settings).as_bytes())?
+        Format::Suggest(f) => {
+            let (to, lines) = grouped::snippet(&grouped, &settings);
+            let text = match f {
+                SuggestFormat::Nix => crate::suggest::nix_snippet(&to, &lines),
+                SuggestFormat::Toml => crate::suggest::toml_snippet(&to, &lines),
+            };
+            out.write_all(text.as_bytes())?
         }
         Format::Json => {
             drop(out);
-            render::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
+            diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
             out = std::io::BufWriter::new(std::io::stdout().lock());
         }
         Format::Nul => {
@@ -222,18 +202,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Long => {
             render::long(&mut out, &d, &j, a.all, render::Style::new(colour))?;
-            extras_human(&mut out, &extras)?;
+            render::extras(&mut out, &extras)?;
         }
         Format::Groups => {
             let st = render::Style::new(colour);
             render::human(&mut out, &d, &grouped, j.regenerated, st)?;
-            extras_human(&mut out, &extras)?;
+            render::extras(&mut out, &extras)?;
         }
     }
     out.flush()?;
     drop(out);
     if !a.json {
-        report_unreadable(&d.unreadable);
+        render::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
     let mut code = if j.loses_data() || hidden {
@@ -265,69 +245,6 @@ fn unreadable_exit(unreadable: &[(Vec<u8>, String)], subtrees: &[PathBuf]) -> Ex
     } else {
         Exit::Findings
     }
-}
-
-/// Say on stderr which paths could not be read (the first ten, then a count).
-fn report_unreadable(unreadable: &[(Vec<u8>, String)]) {
-    const SHOWN: usize = 10;
-    if unreadable.is_empty() {
-        return;
-    }
-    let n = unreadable.len() as u64;
-    eprintln!(
-        "impermctl: could not read {} (not compared: what is under {} is not counted above){}:",
-        crate::human::counted(n, "path"),
-        if n == 1 { "it" } else { "them" },
-        if nix::unistd::geteuid().is_root() {
-            ""
-        } else {
-            "; run as root to see everything"
-        }
-    );
-    for (p, e) in unreadable.iter().take(SHOWN) {
-        eprintln!("  {}: {e}", render::escape(p));
-    }
-    if unreadable.len() > SHOWN {
-        eprintln!("  … and {} more", unreadable.len() - SHOWN);
-    }
-}
-
-fn extras_human(out: &mut impl Write, x: &render::Extras) -> std::io::Result<()> {
-    if let Some(s) = &x.shadowed {
-        if s.is_empty() {
-            writeln!(out, "shadowed: nothing hidden under mount points")?;
-        }
-        for m in s {
-            writeln!(
-                out,
-                "shadowed: {} under the mount point {} ({} entries), lost at the next reboot:",
-                render::size(m.bytes),
-                m.mount_point,
-                m.paths.len()
-            )?;
-            for p in &m.paths {
-                writeln!(out, "  {p}")?;
-            }
-        }
-    }
-    if let Some(o) = &x.orphans {
-        if o.is_empty() {
-            writeln!(
-                out,
-                "orphans: every item under the persistence roots is declared"
-            )?;
-        }
-        for i in o {
-            writeln!(
-                out,
-                "orphan: {:>10}  {} ({} entries; no declared entry covers it; kept, never deleted)",
-                render::size(i.bytes),
-                render::escape(i.path.as_os_str().as_encoded_bytes()),
-                i.entries
-            )?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub const CONFIG_PAGE: &str = include_str!("impermctl.toml.5");
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "IMPERMCTL_CONFIG",
-        "The config file, as --config (default /etc/impermctl/config.toml).",
+        "The config file, as --config: it must exist (without it and --config, /etc/impermctl/config.toml when present).",
     ),
     (
         "IMPERMCTL_LOG",

@@ -72,9 +72,14 @@ const EXAMPLES_SHORT: &str =
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// The config file.
-    #[arg(long, global = true, env = "IMPERMCTL_CONFIG", default_value = config::DEFAULT_PATH, value_name = "FILE")]
-    pub config: PathBuf,
+    /// The config file, which must exist [default: $IMPERMCTL_CONFIG, else
+    /// /etc/impermctl/config.toml, where a missing file means no config].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use no config file: the default layout (persistence root /persistent,
+    /// no declared paths). Not for `boot` and `sync`, which need one.
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
     /// Work on the tree at DIR (an absolute path) instead of / (image builders, tests).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -96,6 +101,16 @@ pub struct MountinfoArg {
     pub mountinfo: Option<PathBuf>,
 }
 
+/// What `verify` and `status` share: `--json` and `--mountinfo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mi: MountinfoArg,
+}
+
 impl Global {
     /// The root to work on, validated: `--root` must be an absolute path to
     /// an existing directory (symlinks resolved), `--mountinfo` a readable
@@ -112,17 +127,49 @@ impl Global {
         Ok(Root::new(dir, mountinfo.map(Path::to_path_buf)))
     }
 
-    /// The validated settings. A missing file is an error when `required`;
-    /// otherwise the fallback settings are used and a notice is returned.
+    /// The validated settings. Without a config (`--no-config`, or no file
+    /// at the default path), the default layout, with a notice for the
+    /// missing default file; an error when the command needs a config
+    /// (`required`). A file named by `--config`/`IMPERMCTL_CONFIG` must exist.
     pub fn settings(&self, required: bool) -> anyhow::Result<(Settings, Option<String>)> {
-        if !required && !self.config.exists() {
-            let notice = format!(
-                "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, or point --config / IMPERMCTL_CONFIG at it.",
-                self.config.display()
-            );
-            return Ok((Settings::fallback(&self.config), Some(notice)));
+        let default = Path::new(config::DEFAULT_PATH);
+        if self.no_config {
+            if required {
+                bail!(
+                    "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
+                    default.display()
+                );
+            }
+            return Ok((Settings::fallback(default), None));
         }
-        let settings = config::load(&self.config)?;
+        let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
+        let named = match (&self.config, &env) {
+            (Some(f), _) => Some((f.clone(), "--config ")),
+            (None, Some(v)) => Some((PathBuf::from(v), "IMPERMCTL_CONFIG=")),
+            (None, None) => None,
+        };
+        let file = match &named {
+            Some((f, how)) => {
+                if let Err(e) = std::fs::metadata(f)
+                    && e.kind() == std::io::ErrorKind::NotFound
+                {
+                    bail!(
+                        "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
+                        f.display()
+                    );
+                }
+                f.as_path()
+            }
+            None => default,
+        };
+        if !required && named.is_none() && !file.exists() {
+            let notice = format!(
+                "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
+                file.display()
+            );
+            return Ok((Settings::fallback(file), Some(notice)));
+        }
+        let settings = config::load(file)?;
         check_skips(&settings)?;
         Ok((settings, None))
     }
@@ -288,7 +335,7 @@ mod tests {
         let Command::Verify(a) = cli.command else {
             panic!()
         };
-        assert!(a.json);
+        assert!(a.report.json);
         assert_eq!(a.skip, vec!["root-usage"]);
     }
 }

@@ -71,7 +71,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         force: a.force,
         proc: Path::new("/proc"),
     };
-    let planned = persist::plan(&root, &settings, opts, &a.paths)?;
+    let planned = persist::prepare(&root, &settings, opts, &a.paths)?;
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
@@ -216,7 +216,7 @@ fn apply_with_progress(
             progress_line(step, st, start.elapsed().as_secs_f64())
         );
     };
-    let r = persist::apply(root, step, &mut progress);
+    let r = persist::carry_out(root, step, &mut progress);
     if shown {
         eprintln!();
     }

@@ -12,11 +12,8 @@ use crate::layout::{self, EntryState};
 /// Arguments of `impermctl status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print a versioned JSON document.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub mi: super::MountinfoArg,
+    pub report: super::ReportArgs,
 }
 
 #[derive(Serialize)]
@@ -59,7 +56,7 @@ struct Moved {
 
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root(a.mi.mountinfo.as_deref())?;
+    let root = g.root(a.report.mi.mountinfo.as_deref())?;
     let (settings, notice) = g.settings(false)?;
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
@@ -94,7 +91,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
-    if a.json {
+    if a.report.json {
         crate::output::print_json(
             "Status",
             &Report {

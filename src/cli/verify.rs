@@ -10,11 +10,8 @@ use crate::layout::{self, CHECKS, Finding, Severity, Verdict};
 /// Arguments of `impermctl verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print a versioned JSON document.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub mi: super::MountinfoArg,
+    pub report: super::ReportArgs,
     /// List the checks and exit.
     #[arg(long)]
     pub list: bool,
@@ -63,7 +60,7 @@ struct CheckInfo {
 
 /// Run `impermctl verify`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
-    let root = g.root(a.mi.mountinfo.as_deref())?;
+    let root = g.root(a.report.mi.mountinfo.as_deref())?;
     if a.list {
         let list: Vec<CheckInfo> = CHECKS
             .iter()
@@ -73,7 +70,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 description: c.description,
             })
             .collect();
-        if a.json {
+        if a.report.json {
             #[derive(Serialize)]
             struct CheckList {
                 checks: Vec<CheckInfo>,
@@ -103,7 +100,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (settings, notice) = g.settings(false)?;
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &a.skip);
-    if a.json {
+    if a.report.json {
         crate::output::print_json(
             "Verification",
             &Report {

@@ -24,46 +24,46 @@ pub fn parse_mode(mode: &str) -> Option<u32> {
     Some(m)
 }
 
+/// The bits each "who" letter of a clause selects.
+const WHO: &[(char, u32)] = &[('u', 0o4700), ('g', 0o2070), ('o', 0o1007), ('a', 0o7777)];
+
+/// The bits each permission letter sets (a directory is being created: `X`
+/// acts like `x`).
+const PERMS: &[(char, u32)] = &[
+    ('r', 0o444),
+    ('w', 0o222),
+    ('x', 0o111),
+    ('X', 0o111),
+    ('s', 0o6000),
+    ('t', 0o1000),
+];
+
+/// The union of the bits of `letters` in `table`; `None` for an unknown letter.
+fn bits(letters: &str, table: &[(char, u32)]) -> Option<u32> {
+    letters.chars().try_fold(0, |acc, c| {
+        let (_, b) = table.iter().find(|(l, _)| *l == c)?;
+        Some(acc | b)
+    })
+}
+
 /// One `[ugoa]*[-+=][rwxXst]*` clause (several operators may follow, as in
 /// `u+r-w`). See chmod(1), "SYMBOLIC MODES".
 fn apply_clause(mut m: u32, clause: &str) -> Option<u32> {
     let ops_at = clause.find(['-', '+', '='])?;
     let (who, mut rest) = clause.split_at(ops_at);
-    let mut who_mask = 0u32;
-    for c in who.chars() {
-        who_mask |= match c {
-            'u' => 0o4700,
-            'g' => 0o2070,
-            'o' => 0o1007,
-            'a' => 0o7777,
-            _ => return None,
-        };
-    }
     // Without a "who", chmod masks the bits with the umask; the mode is
     // applied at boot under an unknown umask, so treat it as `a`.
-    if who_mask == 0 {
-        who_mask = 0o7777;
-    }
+    let who_mask = match bits(who, WHO)? {
+        0 => 0o7777,
+        m => m,
+    };
     while !rest.is_empty() {
         let op = rest.chars().next()?;
         rest = &rest[1..];
         let end = rest.find(['-', '+', '=']).unwrap_or(rest.len());
         let (perms, tail) = rest.split_at(end);
         rest = tail;
-        let mut bits = 0u32;
-        for c in perms.chars() {
-            bits |= match c {
-                'r' => 0o444,
-                'w' => 0o222,
-                'x' => 0o111,
-                // A directory is being created: X acts like x.
-                'X' => 0o111,
-                's' => 0o6000,
-                't' => 0o1000,
-                _ => return None,
-            };
-        }
-        let bits = bits & who_mask;
+        let bits = bits(perms, PERMS)? & who_mask;
         m = match op {
             '+' => m | bits,
             '-' => m & !bits,

@@ -4,7 +4,8 @@
 
 pub mod compare;
 pub mod fast;
-pub mod groups;
+pub mod grouped;
+pub mod json;
 pub mod judge;
 pub mod orphans;
 pub mod render;

@@ -3,14 +3,11 @@
 //! a terminal. Colour as `--color` and the environment say (`human::colour`).
 
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::classify::Class;
-use crate::diff::groups::{Group, GroupClass};
+use crate::diff::grouped::{Group, GroupClass};
 use crate::diff::judge::Judged;
 use crate::diff::orphans::Orphan;
 use crate::diff::shadowed::Shadowed;
@@ -197,87 +194,6 @@ pub fn nul(out: &mut impl Write, d: &Diff, j: &Judged, all: bool) -> io::Result<
     Ok(())
 }
 
-#[derive(Serialize)]
-struct JsonItem {
-    path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_hex: Option<String>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    change: Change,
-    size: u64,
-    /// `important`, `ordinary` or `regenerated`.
-    class: &'static str,
-}
-
-/// The name of a kind in JSON.
-pub fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::File => "file",
-        Kind::Dir => "directory",
-        Kind::Symlink => "symlink",
-        Kind::Fifo => "fifo",
-        Kind::Socket => "socket",
-        Kind::Device => "device",
-        Kind::Unknown => "unknown",
-    }
-}
-
-/// A raw path for JSON: text, plus hex when it is not valid UTF-8
-/// (`crate::names`).
-pub fn json_path(b: &[u8]) -> (String, Option<String>) {
-    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b));
-    (p.to_string_lossy().into_owned(), crate::names::hex(p))
-}
-
-/// A JSON record with a path, plus the path's `path_hex` when needed.
-#[derive(Serialize)]
-struct WithHex<'a, T: Serialize> {
-    #[serde(flatten)]
-    inner: &'a T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_hex: Option<String>,
-}
-
-fn with_hex<'a, T: Serialize>(inner: &'a T, p: &std::path::Path) -> WithHex<'a, T> {
-    WithHex {
-        inner,
-        path_hex: crate::names::hex(p),
-    }
-}
-
-#[derive(Serialize)]
-struct Unreadable {
-    path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_hex: Option<String>,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct Summary {
-    loses_data: bool,
-    groups: usize,
-    files: u64,
-    bytes: u64,
-    entries_walked: u64,
-}
-
-#[derive(Serialize)]
-struct Doc<'a> {
-    root: String,
-    basis: Basis,
-    source: &'a crate::diff::Source,
-    summary: Summary,
-    groups: Vec<WithHex<'a, Group>>,
-    items: Vec<JsonItem>,
-    unreadable: Vec<Unreadable>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shadowed: Option<&'a [Shadowed]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    orphans: Option<Vec<WithHex<'a, Orphan>>>,
-}
-
 /// Extra sections of the report.
 #[derive(Debug, Default)]
 pub struct Extras {
@@ -287,65 +203,68 @@ pub struct Extras {
     pub orphans: Option<Vec<Orphan>>,
 }
 
-/// The versioned JSON document (kind `Diff`): every changed item with its
-/// class (regenerated ones too), the groups as shown.
-pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> anyhow::Result<()> {
-    let items = d
-        .items
-        .iter()
-        .enumerate()
-        .filter(|(n, i)| {
-            j.all || i.change != Change::Unchanged || j.visible.get(*n).copied().unwrap_or(false)
-        })
-        .map(|(n, i)| {
-            let (path, path_hex) = json_path(&i.path);
-            JsonItem {
-                path,
-                path_hex,
-                kind: kind_name(i.kind),
-                change: i.change,
-                size: i.size,
-                class: match j.classes.get(n) {
-                    Some(Class::Important { .. }) => "important",
-                    Some(Class::Regenerated { .. }) => "regenerated",
-                    _ => "ordinary",
-                },
+/// Say on stderr which paths could not be read (the first ten, then a count).
+pub fn unreadable(unreadable: &[(Vec<u8>, String)]) {
+    const SHOWN: usize = 10;
+    if unreadable.is_empty() {
+        return;
+    }
+    let n = unreadable.len() as u64;
+    eprintln!(
+        "impermctl: could not read {} (not compared: what is under {} is not counted above){}:",
+        crate::human::counted(n, "path"),
+        if n == 1 { "it" } else { "them" },
+        if nix::unistd::geteuid().is_root() {
+            ""
+        } else {
+            "; run as root to see everything"
+        }
+    );
+    for (p, e) in unreadable.iter().take(SHOWN) {
+        eprintln!("  {}: {e}", escape(p));
+    }
+    if unreadable.len() > SHOWN {
+        eprintln!("  … and {} more", unreadable.len() - SHOWN);
+    }
+}
+
+/// The `--shadowed` and `--orphans` sections for humans (after the groups or `-l`).
+pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
+    if let Some(s) = &x.shadowed {
+        if s.is_empty() {
+            writeln!(out, "shadowed: nothing hidden under mount points")?;
+        }
+        for m in s {
+            writeln!(
+                out,
+                "shadowed: {} under the mount point {} ({} entries), lost at the next reboot:",
+                size(m.bytes),
+                m.mount_point,
+                m.paths.len()
+            )?;
+            for p in &m.paths {
+                writeln!(out, "  {p}")?;
             }
-        })
-        .collect();
-    let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
-    let doc = Doc {
-        root: root.to_owned(),
-        basis: d.basis,
-        source: &d.source,
-        summary: Summary {
-            loses_data: j.loses_data(),
-            groups: losses.len(),
-            files: losses.iter().map(|g| g.files).sum(),
-            bytes: losses.iter().map(|g| g.bytes).sum(),
-            entries_walked: d.entries,
-        },
-        groups: groups.iter().map(|g| with_hex(g, &g.path)).collect(),
-        items,
-        unreadable: d
-            .unreadable
-            .iter()
-            .map(|(p, e)| {
-                let (path, path_hex) = json_path(p);
-                Unreadable {
-                    path,
-                    path_hex,
-                    error: e.clone(),
-                }
-            })
-            .collect(),
-        shadowed: x.shadowed.as_deref(),
-        orphans: x
-            .orphans
-            .as_ref()
-            .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
-    };
-    crate::output::print_json("Diff", &doc)
+        }
+    }
+    if let Some(o) = &x.orphans {
+        if o.is_empty() {
+            writeln!(
+                out,
+                "orphans: every item under the persistence roots is declared"
+            )?;
+        }
+        for i in o {
+            writeln!(
+                out,
+                "orphan: {:>10}  {} ({} entries; no declared entry covers it; kept, never deleted)",
+                size(i.bytes),
+                escape(i.path.as_os_str().as_encoded_bytes()),
+                i.entries
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Print `scanning: N entries` on stderr every 200 ms until `done`.
@@ -372,6 +291,5 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
-        assert_eq!(json_path(b"/\xff").1.as_deref(), Some("2fff"));
     }
 }

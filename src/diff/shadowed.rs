@@ -53,9 +53,9 @@ pub fn mount_points_on_root(mounts: &MountTable) -> Vec<PathBuf> {
     v
 }
 
-/// Run the helper (this binary, reading the config file `config`) and
-/// collect its report.
-pub fn find(root: &Root, config: &Path) -> anyhow::Result<Vec<Shadowed>> {
+/// Run the helper (this binary, in a private mount namespace) and collect
+/// its report.
+pub fn find(root: &Root) -> anyhow::Result<Vec<Shadowed>> {
     if root.mountinfo_override().is_some() {
         bail!("--shadowed reads the live tree: it cannot be combined with --mountinfo");
     }
@@ -63,10 +63,7 @@ pub fn find(root: &Root, config: &Path) -> anyhow::Result<Vec<Shadowed>> {
     std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let exe = std::env::current_exe().context("cannot find the impermctl binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--config")
-        .arg(config)
-        .arg("--root")
-        .arg(root.dir());
+    cmd.arg("--no-config").arg("--root").arg(root.dir());
     cmd.arg("diff").arg("--shadowed-helper").arg(&tmp);
     let out = cmd.output();
     let _ = std::fs::remove_dir(&tmp);

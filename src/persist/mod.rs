@@ -10,15 +10,15 @@ use serde::Serialize;
 
 use crate::config::Kind;
 
-mod apply;
+mod carry;
 mod decide;
-mod plan;
+mod prepare;
 mod record;
 #[cfg(test)]
 mod tests;
 
-pub use apply::apply;
-pub use plan::plan;
+pub use carry::carry_out;
+pub use prepare::prepare;
 pub use record::Record;
 
 /// `/run/impermctl/persisted.json` on the host: the paths `persist` bound

@@ -28,6 +28,15 @@ pub struct UnitDirs {
     pub dynamic_user: bool,
 }
 
+impl UnitDirs {
+    /// The absolute `StateDirectory=` directories (what to persist for it).
+    pub fn state_dirs(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.state
+            .iter()
+            .map(|n| dir_of(Setting::StateDirectory, n, self.dynamic_user))
+    }
+}
+
 /// Which setting a directory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Setting {

@@ -12,7 +12,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use procfs::ProcessCGroup;
-use procfs::process::{FDPermissions, FDTarget, Process, all_processes_with_root};
+use procfs::process::{
+    FDPermissions, FDTarget, MMPermissions, MMapPath, Process, all_processes_with_root,
+};
 
 /// What is known about a writer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,18 +84,15 @@ pub fn unit_of_cgroups(cgroups: &[ProcessCGroup]) -> Option<String> {
 /// Every visible process but this one, with the raw target of each of its
 /// file descriptors that points at a file (`writable`: opened for writing).
 fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool) -> bool) {
-    let me = std::process::id() as i32;
-    let Ok(procs) = all_processes_with_root(proc) else {
-        return;
-    };
-    for p in procs.flatten() {
-        if p.pid == me {
-            continue;
-        }
+    let mut go_on = true;
+    each_process(proc, |p| {
         let Ok(fds) = p.fd() else {
-            continue;
+            return;
         };
         for fd in fds.flatten() {
+            if !go_on {
+                return;
+            }
             if !matches!(fd.target, FDTarget::Path(_)) {
                 continue;
             }
@@ -101,11 +100,19 @@ fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool) -> bool
                 .join(p.pid.to_string())
                 .join("fd")
                 .join(fd.fd.to_string());
-            let writable = fd.mode().contains(FDPermissions::WRITE);
-            if !each(&p, link, writable) {
-                return;
-            }
+            go_on = each(p, link, fd.mode().contains(FDPermissions::WRITE));
         }
+    });
+}
+
+/// Every visible process but this one.
+fn each_process(proc: &Path, mut each: impl FnMut(&Process)) {
+    let me = std::process::id() as i32;
+    let Ok(procs) = all_processes_with_root(proc) else {
+        return;
+    };
+    for p in procs.flatten().filter(|p| p.pid != me) {
+        each(&p);
     }
 }
 
@@ -173,53 +180,98 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
     out
 }
 
-/// A process holding open (by fd) a file or directory of a given set.
+/// How a [`Holder`] holds a file or directory of the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hold {
+    /// A file descriptor: a regular file opened for writing, or a directory
+    /// (through which new files can be opened).
+    Open,
+    /// A writable shared mapping of a regular file (`/proc/PID/maps`
+    /// permissions `rw?s`): the process writes through memory, with or
+    /// without an fd still open (databases: LMDB, SQLite's `-shm`).
+    Mapped,
+    /// Its working directory (`/proc/PID/cwd`): files it creates by a
+    /// relative name go there. A shell `cd`'d into the directory is the
+    /// usual case; it never lets go by itself.
+    WorkingDirectory,
+}
+
+/// A process holding one of a set of files or directories (see
+/// [`holders_of`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holder {
     /// Process id.
     pub pid: u32,
     /// `/proc/PID/comm`.
     pub comm: String,
-    /// The target of its `fd` link, as `/proc` shows it (the path it was
-    /// opened by, even when a mount now hides it).
+    /// The path `/proc` shows for it (the path it was opened by, even when a
+    /// mount now hides it).
     pub file: PathBuf,
+    /// How it holds it.
+    pub how: Hold,
 }
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} ({}) holds {} open",
-            self.pid,
-            self.comm,
-            self.file.display()
-        )
+        let (pid, comm, file) = (self.pid, &self.comm, self.file.display());
+        match self.how {
+            Hold::Open => write!(f, "pid {pid} ({comm}) holds {file} open"),
+            Hold::Mapped => write!(f, "pid {pid} ({comm}) has {file} mapped for writing"),
+            Hold::WorkingDirectory => {
+                write!(f, "pid {pid} ({comm}) has its working directory in {file}")
+            }
+        }
     }
 }
 
-/// Processes (other than this one) holding open, by
-/// a file descriptor, one of the inodes `ids` (`(st_dev, st_ino)` pairs):
-/// a regular file opened for writing, or a directory (through which new
-/// files can be opened). Read-only holders of regular files cannot write
-/// and are left out. Each fd link is `stat`ed, so files hidden under a
-/// mount are found too. Sorted by pid, without duplicates.
+/// Processes (other than this one) holding one of the inodes `ids`
+/// (`(st_dev, st_ino)` pairs), in each of the [`Hold`] ways: by a file
+/// descriptor (a regular file opened for writing, or a directory;
+/// read-only holders of regular files cannot write and are left out), by a
+/// writable shared mapping, or as the working directory. Each fd and cwd
+/// link is `stat`ed, so files hidden under a mount are found too. Sorted by
+/// pid, without duplicates; processes that vanish meanwhile are skipped.
 pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> Vec<Holder> {
     let mut out = Vec::new();
+    let held = |m: &std::fs::Metadata| ids.contains(&(m.dev(), m.ino()));
+    let holder = |p: &Process, file: PathBuf, how: Hold| Holder {
+        pid: p.pid as u32,
+        comm: comm(p).unwrap_or_else(|| "?".into()),
+        file,
+        how,
+    };
     open_files(proc, |p, link, writable| {
         let Ok(m) = std::fs::metadata(&link) else {
             return true;
         };
-        let counts = m.is_dir() || (writable && m.is_file());
-        if counts && ids.contains(&(m.dev(), m.ino())) {
-            out.push(Holder {
-                pid: p.pid as u32,
-                comm: comm(p).unwrap_or_else(|| "?".into()),
-                file: std::fs::read_link(&link).map_or_else(|_| link, strip_deleted),
-            });
+        if (m.is_dir() || (writable && m.is_file())) && held(&m) {
+            let file = std::fs::read_link(&link).map_or_else(|_| link, strip_deleted);
+            out.push(holder(p, file, Hold::Open));
         }
         true
     });
-    out.sort_by(|a, b| (a.pid, &a.file).cmp(&(b.pid, &b.file)));
+    each_process(proc, |p| {
+        let cwd = proc.join(p.pid.to_string()).join("cwd");
+        if std::fs::metadata(&cwd).is_ok_and(|m| held(&m)) {
+            let file = std::fs::read_link(&cwd).map_or(cwd, strip_deleted);
+            out.push(holder(p, file, Hold::WorkingDirectory));
+        }
+        for m in p.maps().into_iter().flatten() {
+            let shared_write = m
+                .perms
+                .contains(MMPermissions::SHARED | MMPermissions::WRITE);
+            let dev = rustix::fs::makedev(m.dev.0 as u32, m.dev.1 as u32);
+            if shared_write && m.inode != 0 && ids.contains(&(dev, m.inode)) {
+                let file = match m.pathname {
+                    MMapPath::Path(f) => strip_deleted(f),
+                    other => PathBuf::from(format!("{other:?}")),
+                };
+                out.push(holder(p, file, Hold::Mapped));
+            }
+        }
+    });
+    out.sort_by(|a, b| (a.pid, a.how, &a.file).cmp(&(b.pid, b.how, &b.file)));
     out.dedup();
     out
 }
@@ -232,105 +284,5 @@ fn strip_deleted(p: PathBuf) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cg(text: &str) -> Vec<ProcessCGroup> {
-        text.lines()
-            .map(|l| {
-                let mut f = l.splitn(3, ':');
-                ProcessCGroup {
-                    hierarchy: f.next().unwrap().parse().unwrap(),
-                    controllers: f
-                        .next()
-                        .unwrap()
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    pathname: f.next().unwrap().to_string(),
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn finds_the_unit_in_cgroup_files() {
-        let unit = |t: &str| unit_of_cgroups(&cg(t));
-        assert_eq!(
-            unit("0::/system.slice/postgresql.service").as_deref(),
-            Some("postgresql.service")
-        );
-        assert_eq!(
-            unit("0::/user.slice/user-1000.slice/session-3.scope").as_deref(),
-            Some("session-3.scope")
-        );
-        let hybrid =
-            "12:pids:/system.slice/a.service\n1:name=systemd:/system.slice/cron.service\n0::/";
-        assert_eq!(unit(hybrid).as_deref(), Some("cron.service"));
-        assert_eq!(unit("0::/init.slice"), None);
-    }
-
-    #[test]
-    fn reads_our_own_process() {
-        let a = of_pid(Path::new("/proc"), std::process::id() as i32);
-        assert!(a.comm.is_some());
-        assert!(a.cmdline.is_some());
-    }
-
-    /// Poll `f` until it gives `Some`, for at most two seconds.
-    fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        loop {
-            if let Some(v) = f() {
-                return Some(v);
-            }
-            if std::time::Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-
-    #[test]
-    fn finds_a_process_holding_the_file_open() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("held");
-        std::fs::write(&f, b"x").unwrap();
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("exec 3<\"$0\"; exec sleep 5")
-            .arg(&f)
-            .spawn()
-            .unwrap();
-        let found = poll(|| by_open_file(Path::new("/proc"), &f).pid);
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert_eq!(found, Some(child.id() as i32));
-    }
-
-    /// A writer of a file whose name is not UTF-8 is found; a reader is not.
-    #[test]
-    fn finds_writers_from_a_child_whatever_the_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join(std::ffi::OsStr::from_bytes(b"held-\xff"));
-        let r = dir.path().join("read-only");
-        std::fs::write(&r, b"").unwrap();
-        let mut child = std::process::Command::new("bash")
-            .arg("-c")
-            .arg("exec 3>>\"$0\"; exec 4<\"$0\"; exec 5<\"$1\"; sleep 30")
-            .arg(&f)
-            .arg(&r)
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let found =
-            poll(|| Some(writers_under(Path::new("/proc"), dir.path())).filter(|w| !w.is_empty()));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let found = found.expect("the writer");
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].pid, &found[0].file), (pid, &f));
-        assert!(writers_under(Path::new("/proc"), &dir.path().join("other")).is_empty());
-    }
-}
+#[path = "proc_tests.rs"]
+mod tests;

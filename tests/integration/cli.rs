@@ -42,6 +42,106 @@ fn a_bad_root_is_refused_by_every_command_with_exit_2() {
     }
 }
 
+/// Run impermctl with `args` and `IMPERMCTL_CONFIG` set to `config`.
+fn run_with_config_env(config: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("IMPERMCTL_CONFIG", config)
+        .env("IMPERMCTL_LOG", "stderr")
+        .output()
+        .expect("run impermctl")
+}
+
+#[test]
+fn a_named_config_that_does_not_exist_is_an_error_with_the_fix() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().to_str().unwrap();
+    let missing = d.path().join("nope/config.toml");
+    let missing = missing.to_str().unwrap();
+    for cmd in COMMANDS {
+        if cmd[0] == "watch" && !util::is_root() {
+            continue; // refused for needing root before the config is read
+        }
+        for (o, named) in [
+            (
+                util::run(&[&["--root", root, "--config", missing][..], cmd].concat()),
+                format!("--config {missing}: no such file"),
+            ),
+            (
+                run_with_config_env(missing, &[&["--root", root][..], cmd].concat()),
+                format!("IMPERMCTL_CONFIG={missing}: no such file"),
+            ),
+        ] {
+            assert_code(&o, 2);
+            let err = stderr(&o);
+            assert!(err.contains(&named), "{cmd:?}: {err}");
+            assert!(
+                err.contains("fix:") && err.contains("--no-config"),
+                "{cmd:?}: {err}"
+            );
+            assert!(!err.contains("notice"), "{cmd:?}: {err}");
+            assert!(o.stdout.is_empty(), "{cmd:?} printed: {}", stdout(&o));
+        }
+    }
+}
+
+#[test]
+fn no_config_checks_the_default_layout_without_a_notice() {
+    let fx = mountinfo_fixture("native-booted.mountinfo");
+    let fx = fx.to_str().unwrap();
+    // `--no-config` wins over IMPERMCTL_CONFIG, even one naming no file.
+    for o in [
+        util::run(&["verify", "--no-config", "--mountinfo", fx]),
+        run_with_config_env(
+            "/nonexistent/c.toml",
+            &["--no-config", "verify", "--mountinfo", fx],
+        ),
+    ] {
+        assert_code(&o, 1);
+        assert!(!stderr(&o).contains("notice"), "{}", stderr(&o));
+        assert!(stdout(&o).contains("/persistent"), "{}", stdout(&o));
+    }
+    // Both at once is a usage error.
+    let o = util::run(&["--no-config", "--config", "/etc/x.toml", "verify"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}
+
+#[test]
+fn commands_that_act_on_declared_paths_refuse_no_config() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().to_str().unwrap();
+    for cmd in [&["boot", "--dry-run"][..], &["sync"]] {
+        let o = util::run(&[&["--root", root, "--no-config"][..], cmd].concat());
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains("--no-config: this command acts on the declared paths and needs a config")
+                && err.contains(
+                    "fix: write /etc/impermctl/config.toml or name a file with --config FILE"
+                ),
+            "{cmd:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_default_config_stays_a_notice() {
+    if std::path::Path::new("/etc/impermctl/config.toml").exists() {
+        eprintln!("skipped: this host has /etc/impermctl/config.toml");
+        return;
+    }
+    let fx = mountinfo_fixture("native-booted.mountinfo");
+    let o = util::run(&["verify", "--mountinfo", fx.to_str().unwrap()]);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("notice: no config at /etc/impermctl/config.toml")
+            && err.contains("--no-config"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_missing_diff_path_is_an_error() {
     let d = tempfile::tempdir().unwrap();
@@ -65,7 +165,7 @@ fn mountinfo_is_offered_only_where_it_means_something() {
     let fx = mountinfo_fixture("native-booted.mountinfo");
     let fx = fx.to_str().unwrap();
     for cmd in [&["verify"][..], &["status"], &["diff", "--help"]] {
-        let mut a = vec!["--config", "/nonexistent/c.toml"];
+        let mut a = vec!["--no-config"];
         a.extend_from_slice(cmd);
         a.extend_from_slice(&["--mountinfo", fx]);
         let o = util::run(&a);
@@ -116,7 +216,7 @@ fn commands_that_need_root_say_so_up_front() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("var/lib/x")).unwrap();
     let root = d.path().to_str().unwrap();
-    let base = ["--root", root, "--config", "/nonexistent/c.toml"];
+    let base = ["--root", root, "--no-config"];
     for (cmd, what) in [
         (&["boot"][..], "impermctl boot needs root"),
         (&["persist", "/var/lib/x"], "impermctl persist needs root"),
@@ -147,7 +247,7 @@ fn unreadable_paths_are_counted_and_named() {
     perm.set_mode(0o755);
     std::fs::set_permissions(d.path(), perm).unwrap();
     let root = d.path().to_str().unwrap();
-    let base = ["--root", root, "--config", "/nonexistent/c.toml", "diff"];
+    let base = ["--root", root, "--no-config", "diff"];
     // Part of the tree unreadable: a partial answer, exit 1, and it says which.
     let o = as_nobody(&base);
     assert_code(&o, 1);
@@ -172,7 +272,7 @@ fn colour_follows_the_flag_and_the_environment() {
     let root = d.path().to_str().unwrap();
     let run = |flag: Option<&str>, env: &[(&str, &str)]| {
         let mut c = Command::new(bin());
-        c.args(["--root", root, "--config", "/nonexistent/c.toml", "diff"]);
+        c.args(["--root", root, "--no-config", "diff"]);
         if let Some(f) = flag {
             c.arg(f);
         }

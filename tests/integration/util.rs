@@ -40,11 +40,7 @@ pub fn run(args: &[&str]) -> Output {
 /// Run impermctl on the tree `root` (`--root`) with no config file (the
 /// built-in defaults) and `args`.
 pub fn run_at(root: &str, args: &[&str]) -> Output {
-    run(&[
-        &["--root", root, "--config", "/nonexistent/config.toml"],
-        args,
-    ]
-    .concat())
+    run(&[&["--root", root, "--no-config"], args].concat())
 }
 
 /// Stdout as text.

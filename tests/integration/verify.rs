@@ -207,20 +207,6 @@ fn missing_recommended_paths_warn_per_path() {
 }
 
 #[test]
-fn missing_config_is_a_notice_for_verify() {
-    let fx = mountinfo_fixture("native-booted.mountinfo");
-    let o = util::run(&[
-        "verify",
-        "--config",
-        "/nonexistent/impermctl.toml",
-        "--mountinfo",
-        fx.to_str().unwrap(),
-    ]);
-    assert_code(&o, 1);
-    assert!(util::stderr(&o).contains("no config at /nonexistent/impermctl.toml"));
-}
-
-#[test]
 fn malformed_mountinfo_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let fx = d.path().join("bad.mountinfo");
@@ -229,13 +215,7 @@ fn malformed_mountinfo_is_a_clear_error() {
         "1 0 0:1 / / rw - tmpfs a rw\nthis is not a mount line\n",
     )
     .unwrap();
-    let o = util::run(&[
-        "verify",
-        "--config",
-        "/nonexistent",
-        "--mountinfo",
-        fx.to_str().unwrap(),
-    ]);
+    let o = util::run(&["verify", "--no-config", "--mountinfo", fx.to_str().unwrap()]);
     assert_code(&o, 2);
     let e = util::stderr(&o);
     assert!(e.contains("bad.mountinfo") && e.contains("line 2"), "{e}");
@@ -244,13 +224,11 @@ fn malformed_mountinfo_is_a_clear_error() {
 
 // ---- live layouts (root, private mount namespaces) ----
 
-fn live_verify(layout: &Layout) -> (i32, serde_json::Value) {
-    live_verify_with(layout, SEED)
-}
-
-fn live_verify_with(layout: &Layout, config: &str) -> (i32, serde_json::Value) {
+/// `verify --json` on a live fake VPS with `config`, after the bash
+/// `prepare`: the exit code and the document.
+fn live_verify(layout: &Layout, config: &str, prepare: &str) -> (i32, serde_json::Value) {
     let body = format!(
-        "cat > \"$CFG\" <<'TOML'\n{config}TOML\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
+        "cat > \"$CFG\" <<'TOML'\n{config}TOML\n{prepare}\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
     );
     let o = in_vps(layout, &body);
     let err = util::stderr(&o);
@@ -264,76 +242,70 @@ fn live_verify_with(layout: &Layout, config: &str) -> (i32, serde_json::Value) {
     (rc, json(&o))
 }
 
+/// [`live_verify`] of `layout` with the seed config exits `rc` and finds
+/// exactly `checks` (`severity:check`, in order).
+#[track_caller]
+fn live_finds(layout: Layout, rc: i32, checks: &[&str]) -> serde_json::Value {
+    let (code, v) = live_verify(&layout, SEED, "");
+    assert_eq!(code, rc, "{v}");
+    assert_eq!(checks_found(&v), checks, "{v}");
+    v
+}
+
 #[test]
 fn live_healthy_layout() {
     require_root!();
-    let (rc, v) = live_verify(&Layout::default());
-    assert_eq!(rc, 0, "{v}");
+    let v = live_finds(Layout::default(), 0, &[]);
     assert_eq!(v["verdict"], "healthy");
 }
 
 #[test]
 fn live_healthy_layout_in_a_user_namespace() {
     require_root!();
-    let (rc, v) = live_verify(&Layout {
+    let userns = Layout {
         userns: true,
         ..Layout::default()
-    });
-    assert_eq!(rc, 0, "{v}");
+    };
+    live_finds(userns, 0, &[]);
 }
 
 #[test]
 fn live_persistent_plain_directory_is_fatal() {
     require_root!();
-    let (rc, v) = live_verify(&Layout {
+    let plain = Layout {
         persistent_mounted: false,
         ..Layout::default()
-    });
-    assert_eq!(rc, 2, "{v}");
-    assert!(
-        checks_found(&v).contains(&"fatal:persistent-root-mounted".to_string()),
-        "{v}"
-    );
+    };
+    live_finds(plain, 2, &["fatal:persistent-root-mounted"]);
 }
 
 #[test]
 fn live_persistent_on_the_root_filesystem_is_fatal() {
     require_root!();
-    let (rc, v) = live_verify(&Layout {
+    let on_root = Layout {
         persistent_on_root: true,
         ..Layout::default()
-    });
-    assert_eq!(rc, 2, "{v}");
-    assert_eq!(
-        checks_found(&v),
-        vec!["fatal:persistent-root-separate"],
-        "{v}"
-    );
+    };
+    live_finds(on_root, 2, &["fatal:persistent-root-separate"]);
 }
 
 #[test]
 fn live_read_only_persistent_is_a_warning() {
     require_root!();
-    let (rc, v) = live_verify(&Layout {
+    let ro = Layout {
         persistent_ro: true,
         ..Layout::default()
-    });
-    assert_eq!(rc, 1, "{v}");
-    assert_eq!(
-        checks_found(&v),
-        vec!["warning:persistent-root-writable"],
-        "{v}"
-    );
+    };
+    live_finds(ro, 1, &["warning:persistent-root-writable"]);
 }
 
 #[test]
 fn live_persistent_symlink_is_fatal() {
     require_root!();
-    let body = format!(
-        "cat > \"$CFG\" <<'TOML'\n{SEED}TOML\nmkdir -p \"$R/elsewhere\"\nln -s /elsewhere \"$R/persist2\"\nsed -i 's#path = \"/persistent\"#path = \"/persist2\"#' \"$CFG\"\nset +e\nimp verify --json\necho \"rc=$?\" >&2\n"
-    );
-    let o = in_vps(&Layout::default(), &body);
-    let v = json(&o);
+    let config = SEED.replace("path = \"/persistent\"", "path = \"/persist2\"");
+    let link = "mkdir -p \"$R/elsewhere\"\nln -s /elsewhere \"$R/persist2\"";
+    let (rc, v) = live_verify(&Layout::default(), &config, link);
+    assert_eq!(rc, 2, "{v}");
     assert!(
         checks_found(&v).contains(&"fatal:persistent-root-exists".to_string()),
         "{v}"
@@ -347,7 +319,7 @@ fn live_non_ephemeral_root_warns() {
     require_root!();
     // The rig's root is a tmpfs (always ephemeral): expecting ZFS makes it "not ephemeral".
     let config = format!("{SEED}[layout]\nephemeral_root = \"zfs\"\n");
-    let (rc, v) = live_verify_with(&Layout::default(), &config);
+    let (rc, v) = live_verify(&Layout::default(), &config, "");
     assert_eq!(rc, 1, "{v}");
     assert_eq!(checks_found(&v), vec!["warning:root-ephemeral"], "{v}");
 }

@@ -34,7 +34,7 @@ use anyhow::Context;
 use rustix::fs::{FileType, OFlags};
 
 use crate::sys::meta::Time;
-use crate::sys::proc::{Holder, holders_of};
+use crate::sys::proc::{Hold, Holder, holders_of};
 use crate::sys::{dir as sdir, fs as sfs, meta as smeta};
 
 mod pass;
@@ -207,15 +207,19 @@ pub fn reconcile_forced(
             // Holders first, then the final pass: a write after the pass
             // above comes from a holder, or from one that closed since,
             // whose write the final pass carries.
-            && holders_of(proc, &p.ids).is_empty()
+            && blocking(holders_of(proc, &p.ids)).is_empty()
         {
-            if !pass(hidden, copy, snap, &mut out)?.carried {
+            let last_pass = pass(hidden, copy, snap, &mut out)?;
+            if !last_pass.carried {
+                warn_working_directories(shown, &holders_of(proc, &last_pass.ids));
                 return Ok(out);
             }
             last = Instant::now();
         }
         if now - start >= GIVE_UP {
-            let holders = holders_of(proc, &p.ids);
+            let all = holders_of(proc, &p.ids);
+            warn_working_directories(shown, &all);
+            let holders = blocking(all);
             if p.changing.is_empty() && holders.iter().all(|h| forced.contains(&h.pid)) {
                 for h in &holders {
                     tracing::warn!(path = %shown.display(), "{h} after {} s (--force): what it writes from now on goes to the original hidden under the bind of {}, which the reboot discards; restart it", GIVE_UP.as_secs(), shown.display());
@@ -225,6 +229,25 @@ pub fn reconcile_forced(
             anyhow::bail!(give_up_message(shown, copy, &p.changing, &holders));
         }
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The holders that may write any moment (an open fd, a writable shared
+/// mapping); a working directory alone is warned about instead
+/// ([`warn_working_directories`]): a shell `cd`'d there never lets go.
+fn blocking(holders: Vec<Holder>) -> Vec<Holder> {
+    holders
+        .into_iter()
+        .filter(|h| h.how != Hold::WorkingDirectory)
+        .collect()
+}
+
+/// One warning per process whose working directory is in the hidden
+/// original: what it creates by a relative name from now on is hidden
+/// under the bind of `shown` and the reboot discards it.
+fn warn_working_directories(shown: &Path, holders: &[Holder]) {
+    for h in holders.iter().filter(|h| h.how == Hold::WorkingDirectory) {
+        tracing::warn!(path = %shown.display(), "{h}, the original now hidden under the bind of {shown}: files it creates by a relative name go there and the reboot discards them; in it, `cd {shown}` (a shell: `cd \"$PWD\"`) or restart it", shown = shown.display());
     }
 }
 
@@ -287,6 +310,7 @@ mod tests {
             pid: 42,
             comm: "bash".into(),
             file: "/var/lib/live/wal".into(),
+            how: Hold::Open,
         };
         let (shown, copy) = (Path::new("/var/lib/live"), Path::new("/p/var/lib/live"));
         let m = give_up_message(

@@ -7,7 +7,7 @@
 
 use super::{dump, val, vps};
 use crate::require_root;
-use crate::util::{Layout, assert_code};
+use crate::util::{self, Layout, assert_code};
 
 /// `reboot`: what a reboot does to the fake VPS (unmount every bind under
 /// `$R` except the datasets, empty the ephemeral root's data, drop /run).
@@ -195,6 +195,94 @@ echo BEGIN err; cat "$R/../err"; echo END err
     let want = format!("pid {holder} (sleep) holds ");
     assert!(err.contains(&want), "missing {want:?} in {err}");
     assert!(err.contains("umount /var/lib/live"), "{err}");
+}
+
+/// A process that writes through a shared mapping of the original (its fd
+/// closed, as databases do) after the bind: `persist` waits while the
+/// mapping exists and carries what was written through it.
+#[test]
+fn persist_waits_for_a_writable_shared_mapping_and_keeps_what_it_wrote() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+mkdir -p "$R/var/lib/live"; head -c 4096 /dev/zero > "$R/var/lib/live/db"
+python3 - "$R/var/lib/live/db" "$R/../go" <<'P' & m=$!
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+fd = os.open(sys.argv[1], os.O_RDWR)
+addr = libc.mmap(None, 4096, 3, 1, fd, 0)  # PROT_READ|PROT_WRITE, MAP_SHARED
+os.close(fd)
+open(sys.argv[2] + ".mapped", "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+ctypes.memmove(addr, b"late", 4)
+libc.msync(ctypes.c_void_p(addr), 4096, 4)  # MS_SYNC
+libc.munmap(ctypes.c_void_p(addr), 4096)
+P
+wait_for '[ -e "$R/../go.mapped" ]'
+imp persist /var/lib/live >/dev/null 2>"$R/../err" & p=$!
+wait_for '[ -n "$(devof /var/lib/live)" ]' && echo "bound=yes"
+# Longer than the quiet time: persist must still wait for the mapping.
+sleep 0.5
+kill -0 $p 2>/dev/null && echo "waiting=yes"
+touch "$R/../go"; wait $m
+rc=0; wait $p || rc=$?
+echo "rc=$rc"; grep -v INFO "$R/../err" >&2 || true
+echo "late=$(head -c 4 "$R/persistent/var/lib/live/db")"
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "bound"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "waiting"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "late"), "late", "{}", dump(&o));
+}
+
+/// A shell `cd`'d into the directory being persisted (the admin's own,
+/// usually) never lets go: `persist` does not wait for it, but warns that
+/// what it creates by a relative name goes to the hidden original, with
+/// the fix; after the fix its files land in the persistent copy.
+#[test]
+fn persist_warns_about_a_working_directory_in_the_hidden_original() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/live"
+T
+mkdir -p "$R/var/lib/live"; echo r1 > "$R/var/lib/live/wal"
+( cd "$R/var/lib/live" && exec sleep 60 ) & h=$!
+wait_for '[ "$(cat /proc/$h/comm)" = sleep ]'
+echo "holder=$h"
+start=$(date +%s%N)
+rc=0; imp persist /var/lib/live >/dev/null 2>"$R/../err" || rc=$?
+echo "rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))"
+kill $h; wait $h 2>/dev/null || true
+echo "copied=$(cat "$R/persistent/var/lib/live/wal")"
+echo BEGIN err; cat "$R/../err"; echo END err
+"#;
+    let o = live(body);
+    assert_code(&o, 0);
+    let holder = val(&o, "holder");
+    let line = util::stdout(&o)
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("rc="))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.starts_with("rc=0 "), "{}", dump(&o));
+    let ms: u64 = line.rsplit("ms=").next().unwrap().parse().unwrap();
+    assert!(ms < 8_000, "persist waited for the shell ({ms} ms)");
+    assert_eq!(val(&o, "copied"), "r1", "{}", dump(&o));
+    let err = super::block(&o, "err");
+    let want = format!("pid {holder} (sleep) has its working directory in ");
+    assert!(err.contains(&want), "missing {want:?} in {err}");
+    assert!(err.contains("cd \"$PWD\""), "{err}");
 }
 
 /// The copy-method config for the three inputs of the issue.

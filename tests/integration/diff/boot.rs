@@ -2,20 +2,16 @@
 //! one diff compares with, and `--suggest` put into the config makes the
 //! next diff empty.
 
-use super::{BOOTED, CONFIG};
+use super::{BOOTED, CONFIG, read, run_with};
 use crate::require_root;
-use crate::util::{self, Layout, assert_code, in_vps};
 
 #[test]
 fn suggestion_makes_the_next_diff_empty_through_boot() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"set -- {}
-# The config lives outside the tree, as on NixOS (a link into /etc/static):
-# editing it must not count as a change on the ephemeral root.
-CFG="$1/config.toml"
-{}
+    let out = run_with(
+        CONFIG,
+        &format!(
+            r#"{BOOTED}
 mkdir -p "$R/var/lib/app"; echo data > "$R/var/lib/app/new.txt"
 echo 1 > "$R/etc/adjtime"
 imp diff --suggest=toml > "$OUT/suggest.toml" || true
@@ -24,14 +20,11 @@ cat "$OUT/suggest.toml" >> "$CFG"
 set +e
 imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
 imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
-"#,
-        util::shell_quote(out.path()),
-        BOOTED.replace("__CONFIG__", CONFIG)
+"#
+        ),
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
-    let nix = std::fs::read_to_string(p.join("suggest.nix")).unwrap();
+    let nix = read(p, "suggest.nix");
     assert!(
         nix.contains("environment.persistence.\"/persistent\" = {"),
         "{nix}"
@@ -44,7 +37,7 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
         nix.contains("files = [\n    \"/etc/adjtime\"\n  ];"),
         "{nix}"
     );
-    let toml = std::fs::read_to_string(p.join("suggest.toml")).unwrap();
+    let toml = read(p, "suggest.toml");
     assert!(
         toml.contains("[[persistence.files]]\npath = \"/etc/adjtime\""),
         "{toml}"
@@ -55,13 +48,9 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
 #[test]
 fn boot_writes_the_baseline_diff_compares_with() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"set -- {}
-CFG="$1/config.toml"
-cat > "$CFG" <<'TOML'
-{CONFIG}TOML
-mkdir -p "$R/var/lib/keep" "$R/etc" "$R/srv"; echo before > "$R/srv/old"
+    let out = run_with(
+        CONFIG,
+        r#"mkdir -p "$R/var/lib/keep" "$R/etc" "$R/srv"; echo before > "$R/srv/old"
 set +e
 imp boot > "$1/boot.out" 2>&1; echo $? > "$1/rc-boot"
 imp boot >> "$1/boot.out" 2>&1
@@ -70,12 +59,9 @@ echo after > "$R/srv/new"; echo x > "$R/var/lib/keep/persisted"
 imp diff -0 > "$1/nul"; echo $? > "$1/rc-nul"
 true
 "#,
-        util::shell_quote(out.path())
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
-    let read = |f: &str| std::fs::read_to_string(p.join(f)).unwrap();
+    let read = |f: &str| read(p, f);
     assert_eq!(read("rc-boot").trim(), "0", "{}", read("boot.out"));
     assert_eq!(read("rc-clean").trim(), "0", "{}", read("clean"));
     assert!(

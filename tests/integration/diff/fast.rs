@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::require_root;
-use crate::util::{Layout, in_vps, shell_quote};
+use crate::util::Layout;
 
 const CONFIG: &str = r#"version = 1
 [[persistence]]
@@ -22,10 +22,6 @@ path = "/var/lib/keep"
 /// Shell: the config, a baseline tree with a persisted bind, the baseline,
 /// and `start_watch BACKEND` / `stop_watch` / `diffs NAME` helpers.
 const SETUP: &str = r#"
-OUT="$1"
-cat > "$CFG" <<'TOML'
-__CONFIG__
-TOML
 mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl" "$R/tmp" "$R/var/tmp"
 mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
 # watch.ignore (/tmp, /var/tmp) on their own filesystem, as a tmpfs /tmp
@@ -163,15 +159,8 @@ fn run(body: &str) -> (std::process::Output, tempfile::TempDir) {
 /// [`run`] after `env` (exports the setup reads), with `pre` run before the
 /// baseline is captured.
 fn run_in(env: &str, pre: &str, body: &str) -> (std::process::Output, tempfile::TempDir) {
-    use std::os::unix::fs::PermissionsExt;
-    let out = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let script = format!(
-        "{env}set -- {}\n{}{body}",
-        shell_quote(out.path()),
-        SETUP.replace("__CONFIG__", CONFIG).replace("__PRE__", pre)
-    );
-    (in_vps(&Layout::default(), &script), out)
+    let setup = SETUP.replace("__PRE__", pre);
+    super::vps_with(&Layout::default(), CONFIG, &format!("{env}{setup}{body}"))
 }
 
 fn doc(out: &Path, name: &str) -> Value {

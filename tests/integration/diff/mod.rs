@@ -36,13 +36,37 @@ path = "/var/lib/keep"
 path = "/etc/machine-id"
 "#;
 
-/// Bash that builds the "booted" tree: persisted binds, a symlink into
-/// `/persistent`, data shadowed under a mount, then the baseline.
+/// Run `body` in a fake VPS ([`in_vps`]) with `$OUT` (also `$1`) a fresh
+/// directory for its artefacts (returned; writable from a user namespace)
+/// and `config` in `$CFG` = `$OUT/config.toml`: outside the tree, as on
+/// NixOS (a link into /etc/static), so editing it changes nothing on the
+/// ephemeral root.
+fn vps_with(
+    layout: &Layout,
+    config: &str,
+    body: &str,
+) -> (std::process::Output, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = format!(
+        "OUT={}\nset -- \"$OUT\"\nCFG=\"$OUT/config.toml\"\ncat > \"$CFG\" <<'TOML'\n{config}\nTOML\n{body}",
+        util::shell_quote(out.path())
+    );
+    (in_vps(layout, &script), out)
+}
+
+/// [`vps_with`], the script must exit 0; the artefacts' directory.
+#[track_caller]
+fn run_with(config: &str, body: &str) -> tempfile::TempDir {
+    let (o, out) = vps_with(&Layout::default(), config, body);
+    assert_code(&o, 0);
+    out
+}
+
+/// Bash that builds the "booted" tree (config [`CONFIG`]): persisted binds,
+/// a symlink into `/persistent`, data shadowed under a mount, then the baseline.
 const BOOTED: &str = r#"
-OUT="$1"
-cat > "$CFG" <<'TOML'
-__CONFIG__
-TOML
 mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/persistent/etc" "$R/srv/data" "$R/tmp" "$R/var/lib/old"
 echo id > "$R/persistent/etc/machine-id"; touch "$R/etc/machine-id"
 mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
@@ -102,16 +126,7 @@ fn vps(body: &str) -> (std::process::Output, tempfile::TempDir) {
 }
 
 fn vps_in(layout: &Layout, body: &str) -> (std::process::Output, tempfile::TempDir) {
-    use std::os::unix::fs::PermissionsExt;
-    let out = tempfile::tempdir().unwrap();
-    // Writable from a user namespace's root (uid 100000 on the host).
-    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let script = format!(
-        "set -- {}\n{}{CHANGES}{body}",
-        util::shell_quote(out.path()),
-        BOOTED.replace("__CONFIG__", CONFIG)
-    );
-    (in_vps(layout, &script), out)
+    vps_with(layout, CONFIG, &format!("{BOOTED}{CHANGES}{body}"))
 }
 
 fn json(p: &Path) -> serde_json::Value {
@@ -270,14 +285,12 @@ imp diff > "$OUT/human"; true
 #[test]
 fn exit_zero_when_nothing_changed_and_shadowed_needs_the_flag() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        "set -- {}\n{}\nset +e\nimp diff > \"$OUT/human\"; echo $? > \"$OUT/rc\"\nimp diff --shadowed > \"$OUT/sh\"; echo $? > \"$OUT/rc-sh\"\n",
-        util::shell_quote(out.path()),
-        BOOTED.replace("__CONFIG__", CONFIG)
+    let out = run_with(
+        CONFIG,
+        &format!(
+            "{BOOTED}\nset +e\nimp diff > \"$OUT/human\"; echo $? > \"$OUT/rc\"\nimp diff --shadowed > \"$OUT/sh\"; echo $? > \"$OUT/rc-sh\"\n"
+        ),
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
     let human = std::fs::read_to_string(p.join("human")).unwrap();
     assert_eq!(

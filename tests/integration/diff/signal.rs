@@ -2,24 +2,17 @@
 //! persisted, regenerated entries are not losses, important ones come with
 //! their consequence, and `--suggest` never proposes a system directory.
 
-use super::{CONFIG, read};
+use super::{CONFIG, read, run_with};
 use crate::require_root;
-use crate::util::{self, Layout, assert_code, in_vps, stdout};
-
-const SEED: &str = include_str!("../../fixtures/seed.toml");
+use crate::util::{self, SEED, assert_code, stdout};
 
 #[test]
 fn a_declared_file_replaced_by_a_plain_file_is_a_loss_with_its_reason() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-cat > "$CFG" <<'TOML'
-{SEED}
-[[persistence.files]]
-path = "/etc/ssh/ssh_host_ed25519_key"
-TOML
-imp boot 2> "$OUT/boot.err"
+    let config = format!("{SEED}[[persistence.files]]\npath = \"/etc/ssh/ssh_host_ed25519_key\"\n");
+    let out = run_with(
+        &config,
+        r#"imp boot 2> "$OUT/boot.err"
 imp diff > "$OUT/before" || true
 readlink "$R/etc/ssh/ssh_host_ed25519_key" > "$OUT/link"
 # sshd-keygen (or an admin) replaces the link with a plain file.
@@ -30,10 +23,7 @@ imp diff --suggest > "$OUT/suggest"
 imp status > "$OUT/status"; echo $? > "$OUT/status_rc"
 true
 "#,
-        util::shell_quote(out.path())
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
     // A declared entry that is not persisted is a finding: exit 1 by the rule.
     assert_eq!(read(p, "status_rc").trim(), "1", "{}", read(p, "status"));
@@ -64,22 +54,14 @@ true
 #[test]
 fn a_declared_directory_left_unbound_is_lost_whole() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-cat > "$CFG" <<'TOML'
-__CONFIG__
-TOML
-mkdir -p "$R/var/lib/keep"; echo old-data > "$R/var/lib/keep/db"
+    let out = run_with(
+        CONFIG,
+        r#"mkdir -p "$R/var/lib/keep"; echo old-data > "$R/var/lib/keep/db"
 imp diff --capture-baseline 2>/dev/null
 set +e
 imp diff > "$OUT/human"; echo $? > "$OUT/rc"
 "#,
-        util::shell_quote(out.path())
-    )
-    .replace("__CONFIG__", CONFIG);
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
+    );
     let human = read(out.path(), "human");
     assert_eq!(read(out.path(), "rc").trim(), "1", "{human}");
     assert!(human.contains("/var/lib/keep"), "{human}");
@@ -147,14 +129,10 @@ mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
 #[test]
 fn on_a_nixos_shaped_tree_suggest_then_boot_gives_an_empty_diff() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-CFG="$OUT/config.toml"
-cat > "$CFG" <<'TOML'
-{SEED}
-TOML
-mkdir -p "$R/var/spool/cron" "$R/etc/ssh"
+    let out = run_with(
+        SEED,
+        &format!(
+            r#"mkdir -p "$R/var/spool/cron" "$R/etc/ssh"
 imp boot 2> "$OUT/boot1.err"
 {NIXOS_WRITES}
 imp diff > "$OUT/activation"; echo $? > "$OUT/rc-activation"
@@ -167,11 +145,9 @@ imp diff --suggest > "$OUT/suggest.nix"
 cat "$OUT/suggest.toml" >> "$CFG"
 imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
 imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
-"#,
-        util::shell_quote(out.path())
+"#
+        ),
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
     let act = read(p, "activation");
     assert_eq!(
@@ -240,20 +216,16 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
 #[test]
 fn baseline_at_the_end_of_activation_adopts_its_writes_and_keeps_earlier_losses() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-CFG="$OUT/config.toml"
-cat > "$CFG" <<'TOML'
-{SEED}
-TOML
-echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+    let out = run_with(
+        SEED,
+        r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
 imp boot 2> "$OUT/boot.err"
 # A service writes before the switch.
 mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
 sleep 0.2
 # `nixos-rebuild switch`: activation rewrites the users files by rename and
 # the /etc links through *.tmp, then (last snippet) `impermctl baseline`.
+export R CFG IMPERMCTL OUT
 bash -c '
   printf "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n" > "$R/etc/passwd.tmp"
   mv "$R/etc/passwd.tmp" "$R/etc/passwd"
@@ -265,16 +237,7 @@ set +e
 imp diff > "$OUT/after"; echo $? > "$OUT/rc"
 imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 "#,
-        util::shell_quote(out.path())
     );
-    let o = in_vps(
-        &Layout::default(),
-        &script.replace(
-            "bash -c '",
-            "R=\"$R\" CFG=\"$CFG\" IMPERMCTL=\"$IMPERMCTL\" OUT=\"$OUT\" bash -c '",
-        ),
-    );
-    assert_code(&o, 0);
     let p = out.path();
     let during = read(p, "during");
     assert!(
@@ -298,14 +261,9 @@ imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 #[test]
 fn baseline_until_current_system_keeps_what_services_wrote_after_activation() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-CFG="$OUT/config.toml"
-cat > "$CFG" <<'TOML'
-{SEED}
-TOML
-echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+    let out = run_with(
+        SEED,
+        r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
 imp boot 2> "$OUT/boot.err"
 # Stage-2 activation: users files by rename, then the last step relinks
 # /run/current-system.
@@ -319,10 +277,7 @@ imp baseline --since boot --until current-system > "$OUT/baseline.out"; echo $? 
 imp diff > "$OUT/after"; echo $? > "$OUT/rc"
 imp baseline --until nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 "#,
-        util::shell_quote(out.path())
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let p = out.path();
     assert_eq!(read(p, "rc-b").trim(), "0", "{}", read(p, "baseline.out"));
     let after = read(p, "after");
@@ -335,14 +290,9 @@ imp baseline --until nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 #[test]
 fn shadowed_lists_hidden_data_only_where_it_differs_from_what_is_visible() {
     require_root!();
-    let out = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"OUT={}
-CFG="$OUT/config.toml"
-cat > "$CFG" <<'TOML'
-{SEED}
-TOML
-imp boot 2> "$OUT/boot.err"
+    let out = run_with(
+        SEED,
+        r#"imp boot 2> "$OUT/boot.err"
 mkdir -p "$R/var/lib/seeded/sub" "$R/persistent/var/lib/seeded/sub"
 echo same > "$R/var/lib/seeded/a"; echo same > "$R/persistent/var/lib/seeded/a"
 echo old > "$R/var/lib/seeded/b"; echo new > "$R/persistent/var/lib/seeded/b"
@@ -351,10 +301,7 @@ mount --bind "$R/persistent/var/lib/seeded" "$R/var/lib/seeded"
 set +e
 imp diff --shadowed --json > "$OUT/shadowed.json"; echo $? > "$OUT/rc"
 "#,
-        util::shell_quote(out.path())
     );
-    let o = in_vps(&Layout::default(), &script);
-    assert_code(&o, 0);
     let v: serde_json::Value =
         serde_json::from_str(&read(out.path(), "shadowed.json")).expect("json");
     let sh = v["shadowed"].as_array().unwrap();

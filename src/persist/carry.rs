@@ -15,7 +15,7 @@ use rustix::fs::OFlags;
 
 /// Carry out a step: copy (into missing parents created like their live
 /// counterparts), bind, record in `/run/impermctl/persisted.json`.
-pub fn apply(
+pub fn carry_out(
     root: &Root,
     step: &Step,
     progress: &mut dyn FnMut(CopyStats),

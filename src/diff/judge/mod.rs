@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::classify::grouping::{self, Context, Placement};
 use crate::classify::{Class, Classifier};
 use crate::config::{Kind as EntryKind, Settings};
-use crate::diff::groups::{Group, GroupClass, path_of};
+use crate::diff::grouped::{Group, GroupClass, path_of};
 use crate::diff::{Change, Diff, Item};
 use crate::layout::{self, EntryState};
 use crate::root::Root;
@@ -225,7 +225,7 @@ impl Grouper {
             .map(|(g, _)| g)
             .filter(|g| g.is_loss() || g.files > 0)
             .collect();
-        super::groups::drop_holders(&mut out);
+        super::grouped::drop_holders(&mut out);
         out.sort_by(|a, b| {
             (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
                 b.class,
@@ -263,5 +263,4 @@ pub fn merge_declared(
 }
 
 #[cfg(test)]
-#[path = "judge_tests.rs"]
 mod tests;

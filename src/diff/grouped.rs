@@ -1,20 +1,16 @@
-//! Grouping changed entries into the directories a user would persist
-//! (`crate::classify::grouping::group_of`), with counts, sizes and writers, and the
-//! paste-ready Nix or TOML that persists them.
+//! The changed entries grouped into the directories a user would persist
+//! (`crate::classify::grouping`; counted by `diff::judge`), with writers,
+//! and what `--suggest` persists of them (`crate::suggest` writes it).
 
-use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::classify::grouping::group_of;
 use crate::config;
 use crate::config::Settings;
-use crate::diff::{Change, Item};
-use crate::suggest::{self, nix_string};
-use crate::sys::meta::Kind;
+use crate::suggest::Line;
 use crate::watch::attribution::Writer;
 use crate::watch::report::WatchState;
 
@@ -108,49 +104,6 @@ pub fn path_of(b: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(b))
 }
 
-/// Group the changed items; sorted by size, largest first, then path.
-pub fn group(items: &[Item]) -> Vec<Group> {
-    let mut map: BTreeMap<PathBuf, (Group, HashSet<u64>, Option<Kind>)> = BTreeMap::new();
-    for it in items.iter().filter(|i| i.change != Change::Unchanged) {
-        let p = path_of(&it.path);
-        let g = group_of(p);
-        let (grp, inodes, single) = map.entry(g.clone()).or_insert_with(|| {
-            (
-                Group::new(g.clone(), config::Kind::Directory, GroupClass::Ordinary),
-                HashSet::new(),
-                None,
-            )
-        });
-        if it.kind == Kind::Dir {
-            grp.dirs += 1;
-        } else {
-            grp.files += 1;
-        }
-        match it.change {
-            Change::New => grp.new += 1,
-            _ => grp.modified += 1,
-        }
-        if it.nlink <= 1 || inodes.insert(it.ino) {
-            grp.bytes += it.size;
-        }
-        if p == g {
-            *single = Some(it.kind);
-        }
-    }
-    let mut out: Vec<Group> = map
-        .into_values()
-        .map(|(mut g, _, single)| {
-            if g.files + g.dirs == 1 && single.is_some_and(|k| k != Kind::Dir) {
-                g.persist = config::Kind::File;
-            }
-            g
-        })
-        .collect();
-    drop_holders(&mut out);
-    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
-    out
-}
-
 /// Drop the groups of directories only that hold another group: they add
 /// nothing (e.g. `/var` created to hold `/var/lib/foo`, a new `/etc/ssh`
 /// holding the host keys, each its own group).
@@ -195,114 +148,61 @@ pub fn unpersistable(g: &Group, settings: &Settings) -> Option<String> {
         })
 }
 
-/// The persistence root new entries go to (the first one).
-fn target_root(settings: &Settings) -> PathBuf {
-    settings
+/// What `--suggest` prints for the lost groups: each persisted as a
+/// directory or a file under the first persistence root, or skipped with
+/// the reason ([`unpersistable`]).
+pub fn snippet(groups: &[Group], settings: &Settings) -> (PathBuf, Vec<Line>) {
+    let root = settings
         .roots
         .first()
-        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone())
-}
-
-/// A paste-ready Nix snippet persisting every group.
-pub fn suggest_nix_snippet(groups: &[Group], settings: &Settings) -> String {
-    let (mut dirs, mut files, mut notes) = (Vec::new(), Vec::new(), Vec::new());
-    for g in groups.iter().filter(|g| g.is_loss()) {
-        if let Some(why) = unpersistable(g, settings) {
-            notes.push(why);
-            continue;
-        }
-        match g.persist {
-            config::Kind::Directory => dirs.push(nix_string(&g.path)),
-            config::Kind::File => files.push(nix_string(&g.path)),
-        }
-    }
-    let mut s = String::new();
-    for n in notes {
-        s.push_str(&format!("# skipped: {n}\n"));
-    }
-    if dirs.is_empty() && files.is_empty() {
-        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
-        return s;
-    }
-    s.push_str(&format!(
-        "environment.persistence.{} = {{\n",
-        nix_string(&target_root(settings))
-    ));
-    for (name, list) in [("directories", dirs), ("files", files)] {
-        if list.is_empty() {
-            continue;
-        }
-        s.push_str(&format!("  {name} = [\n"));
-        for p in list {
-            s.push_str(&format!("    {p}\n"));
-        }
-        s.push_str("  ];\n");
-    }
-    s.push_str("};\n");
-    s
-}
-
-/// The TOML equivalent, to append under the `[[persistence]]` block.
-pub fn suggest_toml_snippet(groups: &[Group], settings: &Settings) -> String {
-    let mut s = format!(
-        "# append after the [[persistence]] block with path = {}\n",
-        nix_string(&target_root(settings))
-    );
-    for g in groups.iter().filter(|g| g.is_loss()) {
-        if let Some(why) = unpersistable(g, settings) {
-            s.push_str(&format!("# skipped: {why}\n"));
-            continue;
-        }
-        s.push_str(&suggest::toml_entry(&g.path, g.persist));
-        s.push('\n');
-    }
-    s
+        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
+    let lines = groups
+        .iter()
+        .filter(|g| g.is_loss())
+        .map(|g| match unpersistable(g, settings) {
+            Some(why) => Line::Skipped(why),
+            None => Line::Persist(g.path.clone(), g.persist),
+        })
+        .collect();
+    (root, lines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn it(p: &str, kind: Kind, size: u64, ino: u64, nlink: u32) -> Item {
-        Item {
-            path: p.as_bytes().to_vec(),
-            kind,
-            change: Change::New,
-            size,
-            ino,
-            nlink,
-        }
+    /// A lost group of `files` files at `path`, persisted as `how`.
+    fn lost(path: &str, how: config::Kind) -> Group {
+        Group::new(path.into(), how, GroupClass::Ordinary)
     }
 
     #[test]
-    fn groups_sorted_by_size_with_files_and_hard_links_once() {
-        let items = [
-            it("/etc/adjtime", Kind::File, 10, 1, 1),
-            it("/var/lib/foo", Kind::Dir, 0, 2, 1),
-            it("/var/lib/foo/a", Kind::File, 100, 3, 2),
-            it("/var/lib/foo/b", Kind::File, 100, 3, 2),
-            it("/var/lib/foo/c", Kind::File, 5, 4, 1),
+    fn suggest_persists_the_lost_groups_and_skips_system_directories() {
+        let g = [
+            lost("/var/lib/foo", config::Kind::Directory),
+            lost("/etc/adjtime", config::Kind::File),
+            lost("/etc", config::Kind::Directory),
+            Group::new(
+                "/var/cache/x".into(),
+                config::Kind::Directory,
+                GroupClass::Regenerated,
+            ),
         ];
-        let g = group(&items);
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0].path, Path::new("/var/lib/foo"));
-        assert_eq!((g[0].files, g[0].dirs, g[0].bytes), (3, 1, 105));
-        assert_eq!(g[0].persist, config::Kind::Directory);
-        assert_eq!(g[1].persist, config::Kind::File);
         let s = crate::config::Settings::fallback(Path::new("/x"));
+        let (root, lines) = snippet(&g, &s);
         assert_eq!(
-            suggest_nix_snippet(&g, &s),
-            "environment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
+            crate::suggest::nix_snippet(&root, &lines),
+            "# skipped: /etc is a system directory: persisting it whole would break the system\nenvironment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
         );
-        assert!(
-            suggest_toml_snippet(&g, &s).contains("[[persistence.files]]\npath = \"/etc/adjtime\"")
+        assert_eq!(
+            crate::suggest::toml_snippet(&root, &lines),
+            "# append after the [[persistence]] block with path = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/lib/foo\"\n[[persistence.files]]\npath = \"/etc/adjtime\"\n# skipped: /etc is a system directory: persisting it whole would break the system\n"
         );
     }
 
     #[test]
     fn writers_come_from_the_watchers_typed_state() {
-        let items = [it("/var/lib/foo/a", Kind::File, 1, 1, 1)];
-        let mut g = group(&items);
+        let mut g = [lost("/var/lib/foo", config::Kind::Directory)];
         let w = |c: &str, u: Option<&str>| Writer {
             comm: c.into(),
             unit: u.map(Into::into),

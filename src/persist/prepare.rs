@@ -1,4 +1,4 @@
-//! Planning `persist`, without changing anything: observe each path (the
+//! Preparing `persist`'s steps, without changing anything: observe each path (the
 //! live data, the persistence root, the copy's place), decide (`decide`,
 //! pure), then the writers scan, the measure and the comparison with an
 //! existing copy for the paths that are to move.
@@ -18,7 +18,7 @@ use crate::sys::fs;
 use crate::sys::meta::stat_fd;
 
 /// Decide what to do for every path. Changes nothing.
-pub fn plan(
+pub fn prepare(
     root: &Root,
     settings: &Settings,
     opts: Options<'_>,

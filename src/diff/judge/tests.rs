@@ -149,3 +149,31 @@ fn a_declared_entry_that_is_not_persisted_is_a_loss_with_its_reason() {
     assert_eq!(j.groups[0].declared.as_deref(), Some("a plain file"));
     assert_eq!(j.groups[0].bytes, 399);
 }
+
+#[test]
+fn hard_links_count_once_and_a_lone_file_is_persisted_as_a_file() {
+    let linked = |p: &str| Item {
+        ino: 3,
+        nlink: 2,
+        ..it(p, Kind::File, Change::New, 100)
+    };
+    let d = diff(vec![
+        it("/etc/adjtime", Kind::File, Change::New, 10),
+        it("/var/lib/foo", Kind::Dir, Change::New, 0),
+        linked("/var/lib/foo/a"),
+        linked("/var/lib/foo/b"),
+        it("/var/lib/foo/c", Kind::File, Change::Modified, 5),
+    ]);
+    let root = Root::new(Some("/nonexistent-root".into()), None);
+    let j = judge(&d, &root, &mut Context::default(), false);
+    let g = &j.groups;
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert_eq!(g[0].path, Path::new("/var/lib/foo"));
+    assert_eq!((g[0].files, g[0].dirs, g[0].bytes), (3, 1, 105));
+    assert_eq!((g[0].new, g[0].modified), (3, 1));
+    assert_eq!(g[0].persist, Persist::Directory);
+    assert_eq!(
+        (g[1].path.as_path(), g[1].persist),
+        (Path::new("/etc/adjtime"), Persist::File)
+    );
+}
