@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{
-    DISCARD, OVERFLOW, UNPERSISTED, WAIT_JSON, group, watch_config, watch_json, with_watcher,
+    DEFAULT_CONFIG, DISCARD, OVERFLOW, UNPERSISTED, group, watch_config, watch_json, with_watcher,
 };
 use crate::require_root;
 use crate::util::{self, Layout, in_vps, shell_quote};
@@ -129,7 +129,6 @@ fn sd_notify_ready_status_watchdog_and_stopping() {
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
         r#"OUT={out}
-{wait_json}
 python3 - "$OUT/notify.sock" > $OUT/notify.txt <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -144,6 +143,7 @@ PY
 NP=$!
 for i in $(seq 100); do [ -S "$OUT/notify.sock" ] && break; sleep 0.05; done
 mkdir -p "$R/var/lib"
+{default_config}
 NOTIFY_SOCKET="$OUT/notify.sock" WATCHDOG_USEC=1000000 "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify 2>$OUT/stderr & WP=$!
 trap 'kill $WP $NP 2>/dev/null || true' EXIT
 notified() {{ grep -q "$1" $OUT/notify.txt && [ "$(grep -c WATCHDOG=1 $OUT/notify.txt)" -ge "$2" ]; }}
@@ -153,7 +153,7 @@ for i in $(seq 400); do notified "1 unpersisted group" 3 && break; sleep 0.05; d
 kill -TERM $WP; wait $WP; wait $NP
 "#,
         out = shell_quote(tmp.path()),
-        wait_json = WAIT_JSON,
+        default_config = DEFAULT_CONFIG,
     );
     let o = in_vps(&Layout::default(), &body);
     util::assert_code(&o, 0);

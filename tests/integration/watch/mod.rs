@@ -61,7 +61,12 @@ PY
 pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
-/// `start_watch ARGS` starts the watcher (`--json-every 0.2`, logging to
+/// Shell: the default layout's config in `$CFG` unless the test wrote one
+/// (an explicit `--config` must exist).
+pub(crate) const DEFAULT_CONFIG: &str =
+    r#"[ -e "$CFG" ] || printf 'version = 1\n[[persistence]]\npath = "/persistent"\n' > "$CFG""#;
+
+/// [`DEFAULT_CONFIG`], then: `start_watch ARGS` starts the watcher (`--json-every 0.2`, logging to
 /// `$WATCH_LOG`, stderr by default, into `$OUT/stderr`), sets `$WP` and
 /// waits (deadline 20 s) for a `watch.json`; `stop_watch` sends SIGTERM,
 /// needs exit status 0, copies the last `watch.json` to `$OUT` and, with a
@@ -71,6 +76,7 @@ pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 fn watcher_sh() -> String {
     format!(
         r#"WP=
+{DEFAULT_CONFIG}
 start_watch() {{
   IMPERMCTL_LOG="${{WATCH_LOG:-stderr}}" "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>>$OUT/stderr & WP=$!
   for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
