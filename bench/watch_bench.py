@@ -193,7 +193,10 @@ def one_run(name, variant):
 def b2():
     print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
           f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
+    only = os.environ.get("B2_WORKLOADS", "").split()
     for name, (target, _, desc) in WORKLOADS.items():
+        if only and name not in only:
+            continue
         base, res = [], {v[0]: ([], [], [], [], [], []) for v in variants()}
         for _ in range(RUNS):
             base.append(one_run(name, None)[0])
