@@ -241,9 +241,11 @@ pub fn classify<'b>(
     // Unless the watcher hears every name made there (and stops vouching
     // at a hard link), an ignored path on the compared filesystem may hold
     // a link to a compared file.
-    if !list.ignored_links_heard
-        && let Some(why) = linkable_ignored(root.as_fd(), dev, &list.ignore)
-    {
+    let linked = match list.ignored_links_heard {
+        true => linked_below(&scope.host_root, dev, &list.link_trees),
+        false => linkable_ignored(root.as_fd(), dev, &list.ignore),
+    };
+    if let Some(why) = linked {
         return Ok(Err(why));
     }
     let mut found = Found::default();
@@ -373,6 +375,38 @@ fn linkable_ignored(root: BorrowedFd<'_>, dev: u64, ignore: &[Vec<u8>]) -> Optio
                 crate::names::human(i)
             )
         })
+}
+
+/// A regular file with other links below the ignored directories whose
+/// creations the watcher stopped hearing one by one (`link_trees`, logical;
+/// `host_root` the root's host path), on the root's filesystem (`dev`):
+/// why the list cannot stand for a walk. Symlinks are not followed.
+fn linked_below(host_root: &Path, dev: u64, trees: &[Vec<u8>]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let host = |l: &[u8]| host_root.join(OsStr::from_bytes(l.strip_prefix(b"/").unwrap_or(l)));
+    let mut stack: Vec<PathBuf> = trees.iter().map(|t| host(t)).collect();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.dev() != dev {
+                continue;
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() && m.nlink() > 1 {
+                let p = e.path();
+                let rel = p.strip_prefix(host_root).unwrap_or(&p);
+                return Some(format!(
+                    "a file in a watch.ignore directory whose new names the watcher stopped hearing one by one has other hard links: /{}",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).

@@ -8,7 +8,8 @@
 //! (the signal's sender), `i64`+`u32` since (Unix s, ns), `u8` flags
 //! (version 2; bit 0: [`List::ignored_links_heard`]), then byte strings
 //! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
-//! count + strings): mount points, ignored paths, subtrees, then `u32`
+//! count + strings): mount points, ignored paths, (version 2) ignored
+//! directories whose files `diff` checks for links, subtrees, then `u32`
 //! directory count and per directory its path and its list of names.
 
 use anyhow::bail;
@@ -44,6 +45,9 @@ pub struct List {
     /// filesystem and stops vouching when one is a hard link (`gap`), so a
     /// link made there to a compared file cannot go unseen.
     pub ignored_links_heard: bool,
+    /// Ignored directories (logical) whose creations are no longer heard
+    /// one by one: `diff` checks every file below them for other links.
+    pub link_trees: Vec<Vec<u8>>,
     /// Logical subtrees to walk whole.
     pub trees: Vec<Vec<u8>>,
     /// Logical paths that changed, sorted.
@@ -77,6 +81,7 @@ pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
     put(&mut out, list.gap.as_deref().unwrap_or("").as_bytes());
     put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
     put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
+    put_list(&mut out, c.link_trees.iter().map(|t| &t[..]));
     put_list(&mut out, c.trees.iter().map(|t| &t[..]));
     out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
     for (dir, names) in &c.dirs {
@@ -134,7 +139,9 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let version = u32::from_le_bytes(b[MAGIC.len()..MAGIC.len() + 4].try_into()?);
     let flags = if version >= 2 { r.take(1)?[0] } else { 0 };
     let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
-    let (mounts, ignore, trees) = (r.list()?, r.list()?, r.list()?);
+    let (mounts, ignore) = (r.list()?, r.list()?);
+    let link_trees = if version >= 2 { r.list()? } else { Vec::new() };
+    let trees = r.list()?;
     let ndirs = r.u32()?;
     let mut paths = Vec::new();
     for _ in 0..ndirs {
@@ -160,6 +167,7 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         mounts,
         ignore,
         ignored_links_heard: flags & 1 != 0,
+        link_trees,
         trees,
         paths,
     })
@@ -226,6 +234,9 @@ mod tests {
         let mut v1 = v2.clone();
         v1[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&1u32.to_le_bytes());
         v1.remove(HEADER + 12);
+        // gap, mounts, ignore (empty: 4 bytes each), then the link trees'
+        // count, which version 1 did not have.
+        v1.drain(HEADER + 12 + 12..HEADER + 12 + 16);
         let old = decode(&v1).unwrap();
         assert_eq!((old.ignored_links_heard, old.since), (false, (3, 4)));
         assert_eq!(old.paths, vec![b"/a/b".to_vec()]);

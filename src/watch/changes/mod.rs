@@ -50,6 +50,12 @@ pub struct Changes {
     /// on the root's filesystem and passes them to [`Changes::created`]:
     /// said in the list ([`List::ignored_links_heard`]).
     pub ignored_links_heard: bool,
+    /// Ignored directories (logical) no longer heard name by name (a
+    /// burst of creations made them hot): `diff` checks every file below
+    /// them for other links instead.
+    pub link_trees: BTreeSet<Box<[u8]>>,
+    /// Creations heard per ignored directory (host), until it is hot.
+    ignored_heat: HashMap<Box<Path>, u32>,
 }
 
 impl Default for Changes {
@@ -67,6 +73,8 @@ impl Default for Changes {
             seq: 0,
             linked: None,
             ignored_links_heard: false,
+            link_trees: BTreeSet::new(),
+            ignored_heat: HashMap::new(),
         }
     }
 }
@@ -156,6 +164,36 @@ impl Core {
         let logical = self.scope.logical(host);
         let logical = logical.as_deref().unwrap_or(host);
         self.changes.created(host, logical);
+    }
+
+    /// [`Core::created_ignored`] for a creation heard in the ignored
+    /// directory `dir` (host); true when `dir` is now hot (as muting's
+    /// `HOT`): the backend stops hearing its creations, and `diff` checks
+    /// the files below it for links instead ([`Changes::link_trees`]), so
+    /// a build writing thousands of files there costs a few dozen events.
+    pub fn created_in_ignored(&mut self, dir: &Path, host: &Path) -> bool {
+        if self.scope.skip.first().is_some_and(|r| dir.starts_with(r)) {
+            // Our own run directory: only our files, never heard.
+            return true;
+        }
+        self.created_ignored(host);
+        let heat = &mut self.changes.ignored_heat;
+        if heat.len() >= 4096 {
+            heat.clear();
+        }
+        let n = heat.entry(dir.into()).or_insert(0);
+        *n += 1;
+        if !super::mute::hot(*n) {
+            return false;
+        }
+        heat.remove(dir);
+        if let Some(l) = self.scope.logical(dir) {
+            tracing::debug!("creations in {} no longer heard one by one", l.display());
+            self.changes
+                .link_trees
+                .insert(l.as_os_str().as_bytes().into());
+        }
+        true
     }
 }
 

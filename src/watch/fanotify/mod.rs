@@ -247,9 +247,12 @@ impl FanotifyWatcher {
         let Some(d) = dir.and_then(|h| self.dir(h, core)) else {
             return;
         };
-        if let (true, Some(p)) = (d.excluded, &d.path) {
-            let host = p.join(OsStr::from_bytes(name));
-            core.created_ignored(&host);
+        let (true, Some(p)) = (d.excluded, d.path.clone()) else {
+            return;
+        };
+        // Hot (a burst of new files): creations there are muted too.
+        if core.created_in_ignored(&p, &p.join(OsStr::from_bytes(name))) && self.ignore_marks {
+            mute::mark(&self.fan, &p, &self.muted);
         }
     }
 

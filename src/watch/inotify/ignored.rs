@@ -31,7 +31,7 @@ impl InotifyWatcher {
     /// Watch `dir` and the directories below it for creations (a watch
     /// already there, e.g. of a directory moved in from a watched place,
     /// becomes creation-only; its path is brought up to date).
-    fn watch_ignored_tree(&mut self, dir: &Path, core: &mut Core) {
+    pub(super) fn watch_ignored_tree(&mut self, dir: &Path, core: &mut Core) {
         let mut unheard = false;
         ignored::walk(core, dir, &mut |d| match self.ino.add_watch(d, MASK) {
             Ok(wd) => {
@@ -60,8 +60,12 @@ impl InotifyWatcher {
         let path = dir.join(OsStr::from_bytes(ev.name));
         if ev.mask.contains(R::ISDIR) {
             self.watch_ignored_tree(&path, core);
-        } else {
-            core.created_ignored(&path);
+        } else if core.created_in_ignored(&dir.clone(), &path) {
+            // Hot (a burst of new files): no longer heard; `diff` checks
+            // what is below it for links.
+            if self.ino.rm_watch(ev.wd).is_ok() {
+                self.muted += 1;
+            }
         }
     }
 }

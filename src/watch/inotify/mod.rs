@@ -200,6 +200,13 @@ impl InotifyWatcher {
             if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
                 core.record(&path, Change::Gone, None);
             }
+            // An ignored directory made or moved in after the start: its
+            // creations are heard (`watch::ignored`).
+            if ev.mask.intersects(R::CREATE | R::MOVED_TO)
+                && crate::watch::ignored::roots(core).contains(&path)
+            {
+                self.watch_ignored_tree(&path, core);
+            }
             if ev.mask.intersects(R::CREATE | R::MOVED_TO) && !core.scope.pruned(&path) {
                 if ev.mask.contains(R::MOVED_TO)
                     && let Some(old) = self.moved_from.remove(&ev.cookie)

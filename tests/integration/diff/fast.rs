@@ -561,6 +561,15 @@ for t in 1 2; do for m in 0 1 2 3; do
 done; done
 mkdir "$R/srv/t4/dir"
 diffs ignored
+# A burst of new files into one ignored directory: past a few dozen its
+# creations are no longer heard one by one; diff checks its files for
+# links instead, so a link made there later still makes it walk.
+mkdir "$R/tmp/burst"; for i in $(seq 200); do echo $i > "$R/tmp/burst/b$i"; done
+echo x >> "$R/srv/t3/m1/f1"
+diffs burst
+ln "$R/srv/t0/m1/f2" "$R/tmp/burst/late-link"; echo y >> "$R/tmp/burst/late-link"
+diffs burstlink
+rm "$R/tmp/burst/late-link"
 stop_watch
 ln "$R/srv/t0/m0/f1" "$R/var/tmp/old-link"
 start_watch {backend}
@@ -572,6 +581,20 @@ stop_watch
     let (o, out) = run_in("export TMP_ON_ROOT=1\n", "", &body);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_same(out.path(), "ignored");
+    assert_same(out.path(), "burst");
+    let fast = doc(out.path(), "burstlink.fast.json");
+    let walk = doc(out.path(), "burstlink.walk.json");
+    assert_eq!(rows(&fast), rows(&walk), "both bases agree");
+    assert!(
+        rows(&walk).iter().any(|r| r.contains("/srv/t0/m1/f2")),
+        "the write through the link is seen"
+    );
+    let (method, why) = source(&fast);
+    assert_eq!(method, "walk", "{}", fast["source"]);
+    assert!(
+        why.contains("has other hard links: /tmp/burst/late-link"),
+        "{why}"
+    );
     let fast = doc(out.path(), "prelinked.fast.json");
     let walk = doc(out.path(), "prelinked.walk.json");
     assert_eq!(rows(&fast), rows(&walk), "both bases agree");
