@@ -1,6 +1,7 @@
 //! Unit tests of config parsing and validation: the seed configs, defaults,
 //! ordering, and a no-panic property. Rejections live in `paths` (with homes) and `reject`.
 
+use super::mode::parse_mode;
 use super::*;
 
 mod lengths;
