@@ -12,6 +12,7 @@ use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
+pub mod refresh;
 #[cfg(test)]
 mod tests_fuzz;
 
