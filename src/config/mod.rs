@@ -17,7 +17,6 @@ mod tests;
 mod unknown;
 mod validate;
 
-
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 

@@ -198,4 +198,3 @@ pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
         },
     }
 }
-

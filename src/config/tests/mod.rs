@@ -343,3 +343,12 @@ proptest::proptest! {
         }
     }
 }
+
+/// The integration harness's `EMPTY_CONFIG` (tests/integration/util.rs)
+/// means what `--no-config` means.
+#[test]
+fn the_empty_config_is_the_default_layout() {
+    let file = Path::new("/etc/impermctl/config.toml");
+    let empty = "version = 1\n[[persistence]]\npath = \"/persistent\"\n";
+    assert_eq!(parse(empty, file).unwrap(), Settings::fallback(file));
+}
