@@ -2,7 +2,7 @@
 //! lookups in it.
 //!
 //! Format (little-endian): the magic line `IMPERMCTL-BASELINE\n`, `u32`
-//! version (2), `i64` creation time (Unix seconds), the origin (`i64`
+//! version (3), `i64` creation time (Unix seconds), the origin (`i64`
 //! seconds, `i64::MIN` when unknown, `u32` nanoseconds: no record was taken
 //! before it), the mount points pruned by the walks that took the records
 //! (`u32` count, each `u16` length and the logical path), `u64` directory
@@ -12,24 +12,27 @@
 //! directory listed them (`u8` type, `u16` name length, the name, `u64`
 //! inode, `u64` size, `i64`+`u32` mtime, `i64`+`u32` ctime), then `u32`
 //! offsets (from the first entry) of the entries sorted by name. Names and
-//! paths are raw bytes (newlines and invalid UTF-8 survive).
+//! paths are raw bytes (newlines and invalid UTF-8 survive). Version 3
+//! ends with a directory index and a trailer (`index`): [`Baseline::open`]
+//! reads only the directories looked up.
 //!
 //! Loading reads only the directory headers; entries are decoded when
 //! looked up, with checked bounds (a damaged file gives wrong answers or
 //! errors, never a panic). A lookup is one hash of the directory, then
 //! usually a single compare (directories list in a stable order, so the
 //! next entry is the expected one), else a binary search by name.
-//! Version 1 (no origin, no mount points) is still read.
+//! Versions 1 (no origin, no mount points) and 2 (no index) are still read.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 
+use super::index::{self, Lazy};
 use crate::sys::meta::Kind;
 use crate::walk::parent;
 
 const MAGIC: &[u8] = b"IMPERMCTL-BASELINE\n";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Bytes of an entry after its name.
 const FIXED: usize = 8 + 8 + 12 + 12;
 
@@ -46,6 +49,19 @@ pub struct Rec {
     pub mtime: (i64, u32),
     /// Status change time.
     pub ctime: (i64, u32),
+}
+
+impl From<&crate::sys::meta::Meta> for Rec {
+    /// The record of a path as `statx` sees it now.
+    fn from(m: &crate::sys::meta::Meta) -> Rec {
+        Rec {
+            kind: m.kind(),
+            ino: m.ino,
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
+        }
+    }
 }
 
 /// Where a directory's entries are in the file.
@@ -77,6 +93,9 @@ pub struct Baseline {
     data: Vec<u8>,
     dirs: HashMap<Vec<u8>, Loc>,
     entries: usize,
+    /// Read on demand (version 3, [`Baseline::open`]); `data` and `dirs`
+    /// are empty then.
+    lazy: Option<Lazy>,
 }
 
 /// The entries of one directory in a baseline.
@@ -158,6 +177,11 @@ impl<'a> DirView<'a> {
 impl Baseline {
     /// The entries of directory `dir` (logical path), if it had any.
     pub fn dir(&self, dir: &[u8]) -> Option<DirView<'_>> {
+        if let Some(lazy) = &self.lazy {
+            let rec = lazy.find(dir)?;
+            let (_, loc) = record_loc(rec, 0)?;
+            return Some(DirView { data: rec, loc });
+        }
         let &loc = self.dirs.get(dir)?;
         Some(DirView {
             data: &self.data,
@@ -172,6 +196,11 @@ impl Baseline {
         self.dir(parent(path))?.get(name, &mut 0)
     }
 
+    /// Read on demand ([`Baseline::open`]) rather than whole?
+    pub fn on_demand(&self) -> bool {
+        self.lazy.is_some()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries
@@ -184,8 +213,14 @@ impl Baseline {
 
     /// Every entry as (logical path, record), directory by directory.
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Rec)> + '_ {
-        self.dirs.keys().flat_map(move |d| {
-            let view = self.dir(d);
+        let dirs: Vec<Vec<u8>> = match &self.lazy {
+            Some(l) => (0..l.dirs())
+                .filter_map(|i| Some(index::record_path(l.record(i)?)?.to_vec()))
+                .collect(),
+            None => self.dirs.keys().cloned().collect(),
+        };
+        dirs.into_iter().flat_map(move |d| {
+            let view = self.dir(&d);
             let mut off = 0;
             std::iter::from_fn(move || {
                 let (name, rec, after) = view?.entry(off)?;
@@ -206,29 +241,31 @@ impl Baseline {
     /// entries are decoded when looked up.
     pub fn decode(data: Vec<u8>) -> anyhow::Result<Baseline> {
         let mut r = Reader { b: &data, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC {
-            bail!("not an impermctl baseline (bad magic)");
-        }
-        let version = u32::from_le_bytes(r.array()?);
-        if version != VERSION && version != 1 {
-            bail!("baseline version {version}, this impermctl reads versions 1 and {VERSION}");
-        }
-        let created = i64::from_le_bytes(r.array()?);
-        let (mut origin, mut mounts) = (None, Vec::new());
-        if version >= 2 {
-            let s = i64::from_le_bytes(r.array()?);
-            let ns = u32::from_le_bytes(r.array()?);
-            if s != i64::MIN {
-                origin = Some((s, ns.min(999_999_999)));
+        let Header {
+            version,
+            created,
+            origin,
+            mounts,
+            ndirs,
+        } = header(&mut r)?;
+        // Version 3: the records end where the index starts.
+        let end = if version >= 3 {
+            let tail = data.len().checked_sub(index::TRAILER);
+            let t = tail.and_then(|t| index::trailer(&data[t..], data.len() as u64));
+            let t = t.context("damaged index or trailer")?;
+            if t.ndirs != ndirs || t.dirs_start != r.pos as u64 {
+                bail!("the trailer does not match the header");
             }
-            let n = u32::from_le_bytes(r.array()?);
-            for _ in 0..n {
-                let len = u16::from_le_bytes(r.array()?) as usize;
-                mounts.push(r.take(len)?.to_vec());
-            }
-        }
-        let ndirs = u64::from_le_bytes(r.array()?);
-        if data.len() > u32::MAX as usize {
+            t.index as usize
+        } else {
+            data.len()
+        };
+        let data_all = data.len();
+        let mut r = Reader {
+            b: &data[..end],
+            pos: r.pos,
+        };
+        if data_all > u32::MAX as usize {
             bail!("baseline larger than 4 GiB");
         }
         let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
@@ -257,11 +294,8 @@ impl Baseline {
             })()
             .with_context(|| format!("directory {n} of {ndirs}"))?;
         }
-        if r.pos != data.len() {
-            bail!(
-                "{} trailing bytes after {ndirs} directories",
-                data.len() - r.pos
-            );
+        if r.pos != end {
+            bail!("{} trailing bytes after {ndirs} directories", end - r.pos);
         }
         Ok(Baseline {
             created,
@@ -270,8 +304,112 @@ impl Baseline {
             data,
             dirs,
             entries,
+            lazy: None,
         })
     }
+
+    /// Open a baseline file to read on demand: a version 3 file's header
+    /// and index now, each directory when first looked up. Older versions
+    /// are read whole ([`Baseline::decode`]).
+    pub fn open_file(file: std::fs::File) -> anyhow::Result<Baseline> {
+        use std::os::unix::fs::FileExt;
+        let size = file.metadata()?.len();
+        let Some((lazy, t)) = Lazy::open(&file, size)? else {
+            let mut data = vec![0u8; usize::try_from(size)?];
+            file.read_exact_at(&mut data, 0)?;
+            return Baseline::decode(data);
+        };
+        let mut r = Reader {
+            b: lazy.head(),
+            pos: 0,
+        };
+        let h = header(&mut r)?;
+        if h.version < 3 || h.ndirs != t.ndirs || r.pos != r.b.len() {
+            bail!("the trailer does not match the header");
+        }
+        Ok(Baseline {
+            created: h.created,
+            origin: h.origin,
+            mounts: h.mounts,
+            data: Vec::new(),
+            dirs: HashMap::new(),
+            entries: usize::try_from(t.entries)?,
+            lazy: Some(lazy),
+        })
+    }
+
+    /// The baseline read whole (a walk looks up every directory; one read
+    /// is cheaper than one per directory). Already whole: itself.
+    pub fn into_resident(self) -> anyhow::Result<Baseline> {
+        match &self.lazy {
+            None => Ok(self),
+            Some(l) => Baseline::decode(l.bytes().to_vec()),
+        }
+    }
+}
+
+/// What a baseline file's header says.
+struct Header {
+    version: u32,
+    created: i64,
+    origin: Option<(i64, u32)>,
+    mounts: Vec<Vec<u8>>,
+    ndirs: u64,
+}
+
+/// Read the header (magic to directory count).
+fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
+    if r.take(MAGIC.len())? != MAGIC {
+        bail!("not an impermctl baseline (bad magic)");
+    }
+    let version = u32::from_le_bytes(r.array()?);
+    if !(1..=VERSION).contains(&version) {
+        bail!("baseline version {version}, this impermctl reads versions 1 to {VERSION}");
+    }
+    let created = i64::from_le_bytes(r.array()?);
+    let (mut origin, mut mounts) = (None, Vec::new());
+    if version >= 2 {
+        let s = i64::from_le_bytes(r.array()?);
+        let ns = u32::from_le_bytes(r.array()?);
+        if s != i64::MIN {
+            origin = Some((s, ns.min(999_999_999)));
+        }
+        let n = u32::from_le_bytes(r.array()?);
+        for _ in 0..n {
+            let len = u16::from_le_bytes(r.array()?) as usize;
+            mounts.push(r.take(len)?.to_vec());
+        }
+    }
+    let ndirs = u64::from_le_bytes(r.array()?);
+    Ok(Header {
+        version,
+        created,
+        origin,
+        mounts,
+        ndirs,
+    })
+}
+
+/// A directory record at byte `at` of `b`: its path and where its
+/// entries are (offsets into `b`).
+fn record_loc(b: &[u8], at: usize) -> Option<(&[u8], Loc)> {
+    let len = u16::from_le_bytes(le(b, at)?) as usize;
+    let dir = b.get(at + 2..at + 2 + len)?;
+    let o = at + 2 + len;
+    let count = u32::from_le_bytes(le(b, o)?) as usize;
+    let bytes = u32::from_le_bytes(le(b, o + 4)?) as usize;
+    let start = o + 8;
+    let sorted = start.checked_add(bytes)?;
+    let end = sorted.checked_add(count.checked_mul(4)?)?;
+    (end <= b.len()).then_some((
+        dir,
+        Loc {
+            entries: start,
+            end: sorted,
+            sorted,
+            count,
+        },
+    ))
 }
 
 /// The origin in the first bytes of a baseline file (version 2 and
@@ -348,9 +486,11 @@ pub fn encode_with(
     let ndirs_at = out.len();
     out.extend_from_slice(&0u64.to_le_bytes());
     let mut ndirs = 0u64;
+    let mut records = Vec::new();
     for group in entries.chunk_by(|a, b| parent(&a.0) == parent(&b.0)) {
         let dir = parent(&group[0].0);
         ndirs += 1;
+        let record = out.len();
         out.extend_from_slice(&(dir.len() as u16).to_le_bytes());
         out.extend_from_slice(dir);
         out.extend_from_slice(&(group.len() as u32).to_le_bytes());
@@ -381,8 +521,11 @@ pub fn encode_with(
         for i in by_name {
             out.extend_from_slice(&offsets[i as usize].to_le_bytes());
         }
+        records.push((index::hash(dir), record as u64, (out.len() - record) as u32));
     }
     out[ndirs_at..ndirs_at + 8].copy_from_slice(&ndirs.to_le_bytes());
+    let total = entries.len() as u64;
+    index::append(&mut out, ndirs_at + 8, &mut records, total);
     out
 }
 
@@ -495,7 +638,7 @@ mod tests {
         assert_eq!(b.mounts, mounts);
         assert_eq!(b.get(b"/a"), Some(r(1)));
         // The same file as version 1 wrote it: no origin, no mount points.
-        let v2 = encode(9, &mut entries.clone());
+        let v2 = super::super::tests_index::as_version_2(&encode(9, &mut entries.clone()));
         let mut v1 = v2[..MAGIC.len()].to_vec();
         v1.extend_from_slice(&1u32.to_le_bytes());
         v1.extend_from_slice(&9i64.to_le_bytes());

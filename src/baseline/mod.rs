@@ -12,9 +12,12 @@ use crate::sys::meta::stat_at;
 use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
+pub mod index;
 pub mod refresh;
 #[cfg(test)]
 mod tests_fuzz;
+#[cfg(test)]
+mod tests_index;
 
 pub use format::{Baseline, DirView, Rec, encode, encode_with};
 
@@ -37,6 +40,35 @@ impl Baseline {
             }
         };
         let b = Baseline::decode(bytes).with_context(|| {
+            format!(
+                "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
+                file.display()
+            )
+        })?;
+        Ok(Some(b))
+    }
+
+    /// [`Baseline::load`], reading on demand: a version 3 file's header
+    /// and directory index now, each directory's entries when first looked
+    /// up (`diff` from the watcher's list looks at a few). Older files are
+    /// read whole.
+    pub fn open(root: &Root) -> anyhow::Result<Option<Baseline>> {
+        let file = root.baseline_file();
+        let f = match std::fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                anyhow::bail!(
+                    "the baseline {} is readable by root only (it names files in every user's home): run `sudo impermctl diff`",
+                    file.display()
+                );
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the baseline {}", file.display()));
+            }
+        };
+        let b = Baseline::open_file(f).with_context(|| {
             format!(
                 "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
                 file.display()
@@ -71,16 +103,7 @@ impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
     fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
-        acc.push((
-            e.path.to_vec(),
-            Rec {
-                kind: m.kind(),
-                ino: m.ino,
-                size: m.size,
-                mtime: m.mtime,
-                ctime: m.ctime,
-            },
-        ));
+        acc.push((e.path.to_vec(), Rec::from(&m)));
         Ok(true)
     }
 }

@@ -105,15 +105,28 @@ impl<'a> Visit for Classify<'a> {
     type Acc = Found<'a>;
 
     fn visit(&self, e: &Entry<'_>, found: &mut Found<'a>) -> io::Result<bool> {
+        self.visit_with(e, found, &|| stat_at(e.dir, e.name))
+    }
+}
+
+impl<'a> Classify<'a> {
+    /// [`Visit::visit`] with `stat` giving the entry's metadata when it is
+    /// needed (the watcher's list stat'ed it already: no second `statx`).
+    pub fn visit_with(
+        &self,
+        e: &Entry<'_>,
+        found: &mut Found<'a>,
+        stat: &dyn Fn() -> io::Result<Meta>,
+    ) -> io::Result<bool> {
         let (change, meta) = match self.baseline {
-            None => self.since_boot(e)?,
+            None => self.since_boot(stat)?,
             Some(b) => match found.lookup(b, e) {
                 // New: only sizes (files, symlinks) need a stat.
                 None => match e.kind {
-                    Kind::File | Kind::Symlink => (Change::New, Some(stat_at(e.dir, e.name)?)),
+                    Kind::File | Kind::Symlink => (Change::New, Some(stat()?)),
                     _ => (Change::New, None),
                 },
-                Some(rec) => against(e, &rec)?,
+                Some(rec) => against(e, &rec, stat)?,
             },
         };
         if change != Change::Unchanged || self.keep_unchanged {
@@ -126,8 +139,11 @@ impl<'a> Visit for Classify<'a> {
 impl Classify<'_> {
     /// No baseline: changed when the ctime is at or after the boot time; new
     /// unless the birth time says it existed before.
-    fn since_boot(&self, e: &Entry<'_>) -> io::Result<(Change, Option<Meta>)> {
-        let m = stat_at(e.dir, e.name)?;
+    fn since_boot(
+        &self,
+        stat: &dyn Fn() -> io::Result<Meta>,
+    ) -> io::Result<(Change, Option<Meta>)> {
+        let m = stat()?;
         let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
         let change = match (m.ctime.0 >= self.btime, born_before) {
             (false, _) => Change::Unchanged,
@@ -145,11 +161,15 @@ impl Classify<'_> {
 /// or ctime changed. A directory's own times change with every entry added
 /// inside (those entries are what is reported): same inode and type is
 /// unchanged, and needs no stat.
-fn against(e: &Entry<'_>, rec: &Rec) -> io::Result<(Change, Option<Meta>)> {
+fn against(
+    e: &Entry<'_>,
+    rec: &Rec,
+    stat: &dyn Fn() -> io::Result<Meta>,
+) -> io::Result<(Change, Option<Meta>)> {
     if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
         return Ok((Change::Unchanged, None));
     }
-    let m = stat_at(e.dir, e.name)?;
+    let m = stat()?;
     let same = m.kind() == rec.kind
         && m.ino == rec.ino
         && (m.kind() == Kind::Dir

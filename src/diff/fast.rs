@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::compare::{Classify, Found};
 use crate::mountinfo::MountTable;
 use crate::sys::meta::{Kind, stat_at};
-use crate::walk::{self, Entry, Outcome, Scope, Visit, parent, under};
+use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 use crate::watch::changes;
 pub use crate::watch::changes::List;
 
@@ -298,7 +298,7 @@ pub fn classify<'b>(
             dir_seq: u64::MAX - seq as u64,
         };
         let before = found.items.len();
-        if let Err(e) = visit.visit(&e, &mut found) {
+        if let Err(e) = visit.visit_with(&e, &mut found, &|| Ok(m)) {
             unreadable.push((p.clone(), e.to_string()));
         }
         // A directory that is new or replaced: everything below is new (or

@@ -86,7 +86,8 @@ fn watcher_list(
 pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
     let t0 = std::time::Instant::now();
     let mounts = root.mount_table()?;
-    let baseline = Baseline::load(root)?;
+    // Read on demand: the watcher's list needs only a few directories.
+    let baseline = Baseline::open(root)?;
     tracing::debug!(
         "diff: mount table and baseline ({} entries) read in {:?}",
         baseline.as_ref().map_or(0, Baseline::len),
@@ -100,22 +101,34 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     let mut scope =
         walk::Scope::ephemeral(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
     scope.check_dev = root.mountinfo_override().is_some();
+    let count = AtomicU64::new(0);
+    let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
+        Ok(list) => {
+            let visit = compare::Classify {
+                baseline: baseline.as_ref(),
+                btime,
+                keep_unchanged: opts.all,
+            };
+            fast::classify(&scope, &visit, &list, &opts.subtrees, &count)?.map(|(o, n)| {
+                let source = Source::Watcher {
+                    pid: list.pid,
+                    paths: (list.paths.len() + list.trees.len()) as u64,
+                    subtrees: n,
+                };
+                (owned(o), source)
+            })
+        }
+        Err(why) => Err(why),
+    };
+    // A walk looks up every directory: read the baseline whole.
+    let baseline = match listed.is_ok() {
+        true => baseline,
+        false => baseline.map(Baseline::into_resident).transpose()?,
+    };
     let visit = compare::Classify {
         baseline: baseline.as_ref(),
         btime,
         keep_unchanged: opts.all,
-    };
-    let count = AtomicU64::new(0);
-    let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
-        Ok(list) => fast::classify(&scope, &visit, &list, &opts.subtrees, &count)?.map(|(o, n)| {
-            let source = Source::Watcher {
-                pid: list.pid,
-                paths: (list.paths.len() + list.trees.len()) as u64,
-                subtrees: n,
-            };
-            (o, source)
-        }),
-        Err(why) => Err(why),
     };
     let (out, source) = match listed {
         Ok(done) => done,
@@ -131,24 +144,32 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
                 done.store(true, Ordering::Relaxed);
                 r
             })?;
-            (out, Source::Walk { reason })
+            (owned(out), Source::Walk { reason })
         }
     };
-    tracing::debug!("diff: {} entries in {:?}", out.entries, t0.elapsed());
+    let (mut items, mut unreadable, entries) = out;
+    tracing::debug!("diff: {entries} entries in {:?}", t0.elapsed());
     if root.mountinfo_override().is_none() && root.mount_table().ok().as_ref() != Some(&mounts) {
         tracing::warn!(
             "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
         );
     }
-    let mut items: Vec<Item> = out.accs.into_iter().flat_map(|f| f.items).collect();
     items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let mut unreadable = out.unreadable;
     unreadable.sort();
     Ok(Diff {
         basis,
         source,
         items,
         unreadable,
-        entries: out.entries,
+        entries,
     })
+}
+
+/// A walk's or the list's outcome, no longer borrowing the baseline:
+/// (items, unreadable paths, entries looked at).
+type Owned = (Vec<Item>, Vec<(Vec<u8>, String)>, u64);
+
+fn owned(o: walk::Outcome<compare::Found<'_>>) -> Owned {
+    let items = o.accs.into_iter().flat_map(|f| f.items).collect();
+    (items, o.unreadable, o.entries)
 }

@@ -1,7 +1,8 @@
 //! Every syscall impermctl makes lives below this module: thin wrappers with
 //! no policy, so that the logic above can be tested with data and fake roots.
 //! One module per concept; every wrapper returns `std::io::Result`. Only
-//! `fanotify` may use `unsafe` (file handles, event descriptors).
+//! `fanotify` (file handles, event descriptors) and `mmap` (read-only file
+//! mappings) may use `unsafe`.
 
 pub mod dir;
 pub mod fanotify;
@@ -9,6 +10,7 @@ pub mod fs;
 pub mod inotify;
 pub mod journal;
 pub mod meta;
+pub mod mmap;
 pub mod mount;
 pub mod notify;
 pub mod poll;

@@ -1,7 +1,10 @@
 //! Paying only for what matters: once a group is reported (its warning
-//! logged), the watcher stops listening to its directories until its
-//! reminder is due — fanotify drops their events in the kernel (ignore
-//! marks), inotify's watches on them are removed — and `watch.ignore`
+//! logged), the watcher stops listening to its *hot* directories — those
+//! that delivered [`HOT`] events since — and what is below them, until the
+//! group's reminder is due: fanotify drops their events in the kernel
+//! (ignore marks), inotify's watches on them are removed. A directory
+//! written a few times stays heard, so its paths stay in the list `diff`
+//! uses (a muted directory is one `diff` walks whole). `watch.ignore`
 //! subtrees never cost an event. Directory events keep arriving, so new
 //! and moved directories are handled. What a muted group holds is counted
 //! again by a walk ([`Core::refresh_muted`]): now and then (at most a small
@@ -12,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::core::Core;
 use super::tally::Change;
@@ -25,9 +28,14 @@ pub struct Muting {
     /// Muted groups (logical paths) → when their reminder is due (daemon
     /// clock): then they are unmuted.
     pub groups: HashMap<PathBuf, Duration>,
-    /// Groups muted since the backend last took them (to mute their
-    /// existing directories at once).
+    /// Directories (logical) muted since the backend last took them (to
+    /// mute the directories below them at once).
     pub fresh: Vec<PathBuf>,
+    /// Muted directories (logical) → their group. Everything below one is
+    /// muted too.
+    pub dirs: HashMap<PathBuf, PathBuf>,
+    /// Events per directory (host) of a reported group, until it is hot.
+    heat: HashMap<PathBuf, u32>,
     /// The last uniformity answer: (directory (host), group, answer). A
     /// burst asks the same question for every file of a directory.
     uniform: Option<(PathBuf, PathBuf, bool)>,
@@ -62,6 +70,21 @@ pub fn mute_dir(
     }
     let Some(s) = seen else { return false };
     s.own_slot && s.reported_until.is_some_and(|t| now < t) && uniform()
+}
+
+/// Events a directory of a reported group delivers before it is muted: a
+/// burst is muted after a few dozen events, a directory written now and
+/// then stays heard (and listed for `diff`).
+pub const HOT: u32 = 32;
+
+/// Most directories whose events are counted; past it the counts start
+/// again (a directory is then muted a little later).
+const HEAT_MAX: usize = 4096;
+
+/// Has a directory delivered enough events since its group was reported
+/// to be muted?
+pub fn hot(events: u32) -> bool {
+    events >= HOT
 }
 
 /// Background refreshes are at least this far apart (a burst into a group
@@ -121,31 +144,45 @@ impl Core {
                 answer
             }
         });
-        if mute
-            && let Some(until) = seen.reported_until
-            && self.muting.groups.insert(group.clone(), until).is_none()
-        {
-            tracing::debug!("muted {}", group.display());
-            // `diff` walks it: its changes are no longer listed.
-            self.changes.tree(&group);
-            self.muting.fresh.push(group);
-            self.muting.last_refresh.get_or_insert(now);
+        let Some(until) = seen.reported_until.filter(|_| mute) else {
+            return false;
+        };
+        if self.muted_dir(dir) {
+            return true;
         }
-        mute
+        if self.muting.heat.len() >= HEAT_MAX {
+            self.muting.heat.clear();
+        }
+        let events = self.muting.heat.entry(dir.to_path_buf()).or_insert(0);
+        *events += 1;
+        let Some(dir_l) = self.scope.logical(dir).filter(|_| hot(*events)) else {
+            return false;
+        };
+        self.muting.heat.remove(dir);
+        tracing::debug!("muted {} (group {})", dir_l.display(), group.display());
+        // `diff` walks it: its changes are no longer listed.
+        self.changes.tree(&dir_l);
+        self.muting.dirs.insert(dir_l.clone(), group.clone());
+        self.muting.fresh.push(dir_l);
+        self.muting.groups.entry(group).or_insert(until);
+        self.muting.last_refresh.get_or_insert(now);
+        true
     }
 
-    /// Is the directory `dir` (host) inside a muted group, and may it be
-    /// muted (every path below it belongs to that group)?
+    /// Is the directory `dir` (host) at or below a muted directory, and
+    /// may it be muted (every path below it belongs to that group)?
     pub fn muted_dir(&self, dir: &Path) -> bool {
-        if self.muting.groups.is_empty() {
+        if self.muting.dirs.is_empty() {
             return false;
         }
         let Some(dir_l) = self.scope.logical(dir) else {
             return false;
         };
-        dir_l.ancestors().any(|g| {
-            self.muting.groups.contains_key(g)
-                && self.judge.as_ref().is_none_or(|j| j.uniform(&dir_l, g))
+        dir_l.ancestors().any(|a| {
+            self.muting
+                .dirs
+                .get(a)
+                .is_some_and(|g| self.judge.as_ref().is_none_or(|j| j.uniform(&dir_l, g)))
         })
     }
 
@@ -155,6 +192,10 @@ impl Core {
         let v = due(&self.muting.groups, self.now());
         for g in &v {
             self.muting.groups.remove(g);
+        }
+        if !v.is_empty() {
+            self.muting.dirs.retain(|_, g| !v.contains(g));
+            self.muting.heat.clear();
         }
         v
     }
@@ -192,7 +233,6 @@ impl Core {
     /// `on_dir` sees each directory (host) with whether it is muted.
     /// Returns whether the counts changed.
     pub fn refresh_group(&mut self, group: &Path, on_dir: &mut dyn FnMut(&Path, bool)) -> bool {
-        let since = self.since;
         let before = self.table.forget_counts(group);
         let last = self.table.get(group).map(|g| g.last_seen);
         let host = self
@@ -206,25 +246,7 @@ impl Core {
         let _ = super::scan::walk(&scope, &host, true, &mut |v| {
             match v {
                 super::scan::Visit::Dir(p) => on_dir(p, self.muted_dir(p)),
-                super::scan::Visit::File(p) => {
-                    let Ok(m) = crate::sys::meta::lstat_path(p) else {
-                        return Ok(true);
-                    };
-                    let ct = SystemTime::UNIX_EPOCH
-                        + Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999));
-                    if m.dev == scope.dev && ct >= since {
-                        newest = newest.max(Some(ct));
-                        let size = Some(m.size);
-                        self.record(
-                            p,
-                            Change::Write {
-                                size,
-                                created: true,
-                            },
-                            None,
-                        );
-                    }
-                }
+                super::scan::Visit::File(p) => newest = newest.max(self.record_if_changed(p)),
             }
             Ok(true)
         });

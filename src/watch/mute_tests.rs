@@ -84,3 +84,17 @@ fn groups_are_unmuted_when_their_reminder_is_due() {
         [PathBuf::from("/a"), PathBuf::from("/b")]
     );
 }
+
+#[test]
+fn only_a_directory_written_many_times_is_hot() {
+    // (events since the group was reported) → muted?
+    for (events, want) in [
+        (0, false),
+        (1, false),
+        (HOT - 1, false),
+        (HOT, true),
+        (1000, true),
+    ] {
+        assert_eq!(hot(events), want, "{events} events");
+    }
+}

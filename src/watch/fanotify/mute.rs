@@ -68,8 +68,8 @@ impl FanotifyWatcher {
         }
     }
 
-    /// Groups just muted: mute their directories now rather than at each
-    /// one's first event.
+    /// Directories just muted: mute the directories below them now rather
+    /// than at each one's first event.
     pub(super) fn mute_fresh(&mut self, core: &mut Core) {
         if core.muting.fresh.is_empty() {
             return;

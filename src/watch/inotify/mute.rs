@@ -14,7 +14,8 @@ impl InotifyWatcher {
         }
     }
 
-    /// Groups just muted: remove the watches on their directories now.
+    /// Directories just muted: remove the watches on them and on the
+    /// directories below them now.
     pub(super) fn mute_fresh(&mut self, core: &mut Core) {
         if core.muting.fresh.is_empty() {
             return;

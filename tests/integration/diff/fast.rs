@@ -481,3 +481,52 @@ fn random_changes_with_hard_links_agree_with_inotify() {
     randomized_links("inotify", false);
     randomized_links("inotify", true);
 }
+
+/// A few writes per directory into groups already reported stay listed:
+/// only a directory written many times is muted and walked whole (before,
+/// the first event after a group's report muted the whole group and diff
+/// walked every reported group).
+fn sparse_writes_in_reported_groups(backend: &str) {
+    require_root!();
+    let body = format!(
+        r#"
+start_watch {backend}
+for t in 0 1 2 3 4 5; do echo first > "$R/srv/t$t/first"; done
+# Deadline-polled: each group reported (its warning logged).
+for i in $(seq 400); do
+  [ "$(grep -c 'is not persisted' "$OUT/watch.err")" -ge 6 ] && break; sleep 0.05
+done
+for t in 0 1 2 3 4 5; do for m in 0 1 2 3; do
+  echo more >> "$R/srv/t$t/m$m/f3"; echo new > "$R/srv/t$t/m$m/new"
+done; done
+diffs sparse
+# One directory written many times: muted, walked whole, still exact.
+for i in $(seq 300); do echo hot > "$R/srv/t2/m1/hot$i"; done
+echo after >> "$R/srv/t2/m1/f5"
+diffs hot
+stop_watch
+"#
+    );
+    let (o, out) = run(&body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "sparse");
+    assert_same(out.path(), "hot");
+    let fast = doc(out.path(), "sparse.fast.json");
+    assert_eq!(fast["source"]["subtrees"], 0, "{}", fast["source"]);
+    let hot = doc(out.path(), "hot.fast.json");
+    assert!(
+        hot["source"]["subtrees"].as_u64().unwrap_or(0) >= 1,
+        "the hot directory is muted and walked: {}",
+        hot["source"]
+    );
+}
+
+#[test]
+fn sparse_writes_in_reported_groups_stay_listed_with_fanotify() {
+    sparse_writes_in_reported_groups("fanotify");
+}
+
+#[test]
+fn sparse_writes_in_reported_groups_stay_listed_with_inotify() {
+    sparse_writes_in_reported_groups("inotify");
+}
