@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod at_once;
 mod lengths;
 mod paths;
 mod reject;
