@@ -102,16 +102,7 @@ impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
     fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
-        acc.push((
-            e.path.to_vec(),
-            Rec {
-                kind: m.kind(),
-                ino: m.ino,
-                size: m.size,
-                mtime: m.mtime,
-                ctime: m.ctime,
-            },
-        ));
+        acc.push((e.path.to_vec(), Rec::from(&m)));
         Ok(true)
     }
 }
