@@ -4,6 +4,7 @@
 use super::mode::parse_mode;
 use super::*;
 
+mod at_once;
 mod lengths;
 mod paths;
 mod reject;
