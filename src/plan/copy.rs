@@ -100,6 +100,7 @@ pub fn plan_pending(f: &Facts) -> Option<What> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::tests::facts;
     use crate::config::{FileMethod, Kind, Perms};
 
     fn entry() -> Entry {
@@ -114,14 +115,6 @@ mod tests {
             hide: false,
             trash: false,
             method: FileMethod::Copy,
-        }
-    }
-
-    fn facts(target: Node, source: Node) -> Facts {
-        Facts {
-            target,
-            source,
-            mounted: Mounted::No,
         }
     }
 
