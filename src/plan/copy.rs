@@ -100,8 +100,8 @@ pub fn plan_pending(f: &Facts) -> Option<What> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::tests::facts;
     use crate::config::{FileMethod, Kind, Perms};
+    use crate::plan::tests::facts;
 
     fn entry() -> Entry {
         Entry {

@@ -96,8 +96,8 @@ fn node_word(n: &Node) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::tests::facts;
     use crate::plan::plan_entry;
+    use crate::plan::tests::facts;
 
     fn entry(kind: Kind, path: &str) -> Entry {
         crate::config::parse(
