@@ -19,8 +19,6 @@ mod tests;
 mod unknown;
 mod validate;
 
-pub use mode::parse_mode;
-
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 
