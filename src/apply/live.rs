@@ -99,7 +99,9 @@ fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
 
 /// Keep the live data at the target in persistence before it is hidden or replaced.
 pub(super) fn keep_live(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let Some(kept) = lv::keep::keep(cx.root, e)? else {
+    let kept = lv::keep::keep(cx.root, e)?;
+    cx.kept.push(e.path.clone());
+    let Some(kept) = kept else {
         return Ok(());
     };
     let msg = format!(

@@ -40,6 +40,10 @@ pub struct Cx<'a> {
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
+    /// Entries whose live data `KeepLive` made safe (kept in
+    /// `impermctl-kept/`, or already identical in persistence): hiding it
+    /// under the bind loses nothing, so it is not warned about twice.
+    kept: Vec<PathBuf>,
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
@@ -76,6 +80,7 @@ pub fn apply(
         utab_add: Vec::new(),
         utab_drop: Vec::new(),
         warnings: Vec::new(),
+        kept: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
     };
     let entries: HashMap<&Path, &Entry> = settings

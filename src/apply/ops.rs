@@ -182,7 +182,7 @@ pub(super) fn bind(
             e.path.display()
         );
     }
-    if hides && !same {
+    if hides && !same && !cx.kept.contains(&e.path) {
         let what = match e.kind {
             Kind::Directory => {
                 let s = dir::summarize_tree(tfd.as_fd(), Path::new(""), 3)?;
