@@ -125,14 +125,16 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, kind: EntryKind, method: FileMethod) -> Entry {
-        let s = Settings::fallback(Path::new("/x"));
-        let mut e = s.entries[0].clone();
-        e.kind = kind;
-        e.path = PathBuf::from(path);
-        e.root = PathBuf::from("/persistent");
-        e.source = PathBuf::from(format!("/persistent{path}"));
-        e.method = method;
-        e
+        let list = match (kind, method) {
+            (EntryKind::Directory, _) => format!("directories = [\"{path}\"]"),
+            (_, FileMethod::Copy) => {
+                format!("files = [{{ path = \"{path}\", method = \"copy\" }}]")
+            }
+            _ => format!("files = [\"{path}\"]"),
+        };
+        let text = format!("version = 1\n[[persistence]]\npath = \"/persistent\"\n{list}\n");
+        let s = crate::config::parse(&text, Path::new("c.toml")).unwrap();
+        s.entries[0].clone()
     }
 
     #[test]
