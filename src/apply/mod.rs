@@ -40,10 +40,10 @@ pub struct Cx<'a> {
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
-    /// Entries whose live data `KeepLive` made safe (kept in
-    /// `impermctl-kept/`, or already identical in persistence): hiding it
-    /// under the bind loses nothing, so it is not warned about twice.
-    kept: Vec<PathBuf>,
+    /// Entries to be bound whose live data `KeepLive` made safe: where it
+    /// was kept (`impermctl-kept/…`), or `None` when persistence already
+    /// held it. The bind's one warning says so.
+    kept: Vec<(PathBuf, Option<PathBuf>)>,
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
