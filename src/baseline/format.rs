@@ -51,6 +51,19 @@ pub struct Rec {
     pub ctime: (i64, u32),
 }
 
+impl From<&crate::sys::meta::Meta> for Rec {
+    /// The record of a path as `statx` sees it now.
+    fn from(m: &crate::sys::meta::Meta) -> Rec {
+        Rec {
+            kind: m.kind(),
+            ino: m.ino,
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
+        }
+    }
+}
+
 /// Where a directory's entries are in the file.
 #[derive(Debug, Clone, Copy)]
 struct Loc {

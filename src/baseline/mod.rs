@@ -13,6 +13,7 @@ use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
 pub mod index;
+pub mod refresh;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
@@ -102,16 +103,7 @@ impl Visit for Capture {
     type Acc = Vec<(Vec<u8>, Rec)>;
     fn visit(&self, e: &Entry<'_>, acc: &mut Self::Acc) -> std::io::Result<bool> {
         let m = stat_at(e.dir, e.name)?;
-        acc.push((
-            e.path.to_vec(),
-            Rec {
-                kind: m.kind(),
-                ino: m.ino,
-                size: m.size,
-                mtime: m.mtime,
-                ctime: m.ctime,
-            },
-        ));
+        acc.push((e.path.to_vec(), Rec::from(&m)));
         Ok(true)
     }
 }

@@ -213,11 +213,6 @@ impl Pattern {
     }
 }
 
-/// Match a logical path against an absolute pattern.
-pub fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
-    Pattern::new(pat).matches(path)
-}
-
 fn split(p: &[u8]) -> Vec<&[u8]> {
     p.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect()
 }
@@ -274,6 +269,10 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
+        Pattern::new(pat).matches(path)
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::names::printable;
+
 mod covered;
 mod entries;
 mod fields;
@@ -16,8 +18,6 @@ mod raw;
 mod tests;
 mod unknown;
 mod validate;
-
-pub use mode::parse_mode;
 
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
@@ -199,9 +199,11 @@ impl Default for Watch {
 }
 
 /// A config error, located in the file. `also` holds the file's other
-/// errors, in file order, so that one run reports them all.
+/// errors, in file order, so that one run reports them all. Shown as two
+/// lines each, control characters escaped (`names::printable`): a value
+/// quoted from the file cannot forge a line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = file.display(), loc = location(*line, *column), more = more(also))]
+#[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = printable(&file.display().to_string()), loc = location(*line, *column), field = printable(field), message = printable(message), fix = printable(fix), more = more(also))]
 pub struct ConfigError {
     /// The config file (boxed: with `also`, the error stays small enough
     /// to return by value).
@@ -283,19 +285,35 @@ pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
 }
 
 /// Parse and validate config text; `file` is only used in messages.
+/// Every error of the file comes out at once: unknown keys, values of the
+/// wrong type, and what validation finds in the rest.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
-    let typed = toml::from_str::<raw::RawConfig>(text)
-        .map_err(|e| loc.toml_error(&e))
-        .and_then(|raw| validate::validate(raw, &loc, file));
-    match typed {
-        Ok(settings) if all.is_empty() => Ok(settings),
-        Ok(_) => Err(ConfigError::combine(all).expect("not empty")),
+    let (raw, caught) = match raw::read(text) {
+        Ok(r) => r,
+        Err(e) => {
+            all.push(loc.toml_error(&e));
+            return Err(ConfigError::combine(all).expect("not empty"));
+        }
+    };
+    let caught: Vec<ConfigError> = caught
+        .into_iter()
+        .map(|(span, message)| loc.value_error(span, &message))
+        .collect();
+    match validate::validate(raw, &loc, file) {
+        Ok(settings) if all.is_empty() && caught.is_empty() => Ok(settings),
+        Ok(_) => {
+            all.extend(caught);
+            Err(ConfigError::combine(all).expect("not empty"))
+        }
         Err(mut e) => {
             let also = std::mem::take(&mut e.also);
-            all.push(e);
-            all.extend(also.into_vec());
+            // A value of the wrong type reads as absent: its type error
+            // says more than "missing" for the same field.
+            let rest = std::iter::once(e).chain(also.into_vec());
+            all.extend(rest.filter(|e| !caught.iter().any(|c| c.field == e.field)));
+            all.extend(caught);
             Err(ConfigError::combine(all).expect("not empty"))
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::attribution::{self, Attribution};
 use super::journal;
 use super::judge::{Judge, Verdict};
-use super::scan::Scope;
+use super::scan::{self, Scope, Visit};
 use super::tally::{Change, Decision, Limits, Table, TokenBucket};
 use crate::classify::grouping::group_of;
 use crate::suggest;
@@ -145,11 +145,12 @@ impl Core {
     }
 
     /// Judge again what was held for the baseline: all of it when the
-    /// baseline was retaken, else what waited longer than `judge::HOLD`.
-    pub fn release_held(&mut self) {
+    /// baseline was retaken or `all` (at stop: the summary counts what is
+    /// lost then), else what waited longer than `judge::HOLD`.
+    pub fn release_held(&mut self, all: bool) {
         let now = self.now();
         let Some(j) = &mut self.judge else { return };
-        let all = j.reload();
+        let all = j.reload() | all;
         let due: Vec<PathBuf> = j
             .held
             .iter()
@@ -167,11 +168,7 @@ impl Core {
                     self.important.insert(place.group.clone(), c);
                 }
                 let size = std::fs::symlink_metadata(&host).ok().map(|m| m.len());
-                let change = Change::Write {
-                    size,
-                    created: true,
-                };
-                self.apply(&logical, &host, place.group, change, None);
+                self.apply(&logical, &host, place.group, Change::found(size), None);
             }
         }
     }
@@ -224,12 +221,8 @@ impl Core {
             &group,
             kind.unwrap_or(crate::config::Kind::Directory),
         );
-        match self.important.get(&group) {
-            Some(c) => {
-                journal::unpersisted_important(&logical, &group, &suggest, &who, reminder, c)
-            }
-            None => journal::unpersisted(&logical, &group, &suggest, &who, reminder),
-        }
+        let consequence = self.important.get(&group).map(String::as_str);
+        journal::unpersisted(&logical, &group, &suggest, &who, reminder, consequence);
         if !reminder {
             self.new_groups.push(NewGroup {
                 group: group.clone(),
@@ -259,54 +252,26 @@ impl Core {
         &mut self,
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<usize> {
-        let since = self
-            .since
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        // Looked at fd-relatively when the path is longer than PATH_MAX.
-        let stat = |p: &Path| crate::sys::meta::lstat_path(p);
-        let newer = |m: &crate::sys::meta::Meta| {
-            let ct = Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999));
-            ct >= since
-        };
         let scope = self.scope.clone();
         let root = scope.root.clone();
         let mut n = 0;
         self.rescanning = true;
-        let r = super::scan::walk(&scope, &root, true, &mut |v| {
+        let r = scan::walk(&scope, &root, true, &mut |v| {
             match v {
-                super::scan::Visit::Dir(p) => {
+                Visit::Dir(p) => {
                     // A muted group's directories stay unwatched.
                     if !self.muted_dir(p) {
                         on_dir(p)?;
                     }
                     if p != root
-                        && let Ok(m) = stat(p)
-                        && newer(&m)
+                        && let Ok(m) = crate::sys::meta::lstat_path(p)
+                        && ctime(&m) >= self.since
                     {
                         n += 1;
                         self.record(p, Change::Dir, None);
                     }
                 }
-                super::scan::Visit::File(p) => {
-                    // `m.dev()`: a bind from another filesystem made after
-                    // start is not in the scope's pruned set.
-                    if let Ok(m) = stat(p)
-                        && m.dev == scope.dev
-                        && newer(&m)
-                    {
-                        let size = Some(m.size);
-                        n += 1;
-                        self.record(
-                            p,
-                            Change::Write {
-                                size,
-                                created: true,
-                            },
-                            None,
-                        );
-                    }
-                }
+                Visit::File(p) => n += usize::from(self.record_if_changed(p).is_some()),
             }
             Ok(true)
         });
@@ -314,4 +279,50 @@ impl Core {
         r?;
         Ok(n)
     }
+
+    /// Record the file `p` (host) a walk found, if it changed at or after
+    /// `since` and is on the root's filesystem (a bind from another one made
+    /// after start is not in the scope's pruned set). Returns its ctime
+    /// when recorded. Looked at fd-relatively past `PATH_MAX`.
+    pub fn record_if_changed(&mut self, p: &Path) -> Option<SystemTime> {
+        let m = crate::sys::meta::lstat_path(p).ok()?;
+        let ct = ctime(&m);
+        if m.dev != self.scope.dev || ct < self.since {
+            return None;
+        }
+        self.record(p, Change::found(Some(m.size)), None);
+        Some(ct)
+    }
+
+    /// A directory appeared (made, or moved in): record every directory
+    /// and file below it, written before anyone listened there. `on_dir`
+    /// sees each directory with whether it is in a muted group, and says
+    /// whether to go into it (the backend watches or marks it first, so
+    /// nothing written meanwhile is missed). Files go through
+    /// [`Core::record_from`]: one that reports its group mutes it.
+    pub fn catch_up(&mut self, dir: &Path, on_dir: &mut dyn FnMut(&Path, bool) -> bool) {
+        let scope = self.scope.clone();
+        let _ = scan::walk(&scope, dir, true, &mut |v| {
+            match v {
+                Visit::Dir(p) => {
+                    if !on_dir(p, self.muted_dir(p)) {
+                        return Ok(false);
+                    }
+                    if p != dir {
+                        self.record(p, Change::Dir, None);
+                    }
+                }
+                Visit::File(p) => {
+                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
+                    self.record_from(p.parent().unwrap_or(p), p, Change::found(size), None);
+                }
+            }
+            Ok(true)
+        });
+    }
+}
+
+/// An inode's change time.
+fn ctime(m: &crate::sys::meta::Meta) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999))
 }

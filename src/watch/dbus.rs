@@ -4,11 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::Type;
 
-use super::attribution::Writer;
 use super::core::NewGroup;
 use super::report::{GroupReport, WatchState};
 
@@ -16,72 +13,6 @@ use super::report::{GroupReport, WatchState};
 pub const NAME: &str = "io.github.Impermctl1";
 /// The object path.
 pub const PATH: &str = "/io/github/Impermctl1";
-
-/// One group as `Unpersisted()` returns it: a group of `watch.json` as a
-/// D-Bus struct `(ssstttta(sas)basas)` (a writer's unit, and `path_hex`,
-/// are arrays of zero or one string).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
-pub struct Row {
-    /// The directory (or file) to persist.
-    pub path: String,
-    /// `directory` or `file`.
-    pub kind: String,
-    /// The Nix line that persists it.
-    pub suggest: String,
-    /// Files written and still present.
-    pub files: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// First write, Unix seconds.
-    pub first_seen: u64,
-    /// Last write, Unix seconds.
-    pub last_seen: u64,
-    /// Who wrote.
-    pub writers: Vec<Writer>,
-    /// Counts are lower bounds (memory caps reached).
-    pub approximate: bool,
-    /// Written paths remembered by name (a sample when the group is large).
-    pub paths: Vec<String>,
-    /// `path`'s exact bytes in hex when they are not valid UTF-8.
-    pub path_hex: Option<String>,
-}
-
-impl From<&GroupReport> for Row {
-    fn from(g: &GroupReport) -> Row {
-        let lossy = |p: &std::path::Path| p.to_string_lossy().into_owned();
-        Row {
-            path: lossy(&g.path),
-            kind: g.kind.clone(),
-            suggest: g.suggest.clone(),
-            files: g.files,
-            bytes: g.bytes,
-            first_seen: g.first_seen,
-            last_seen: g.last_seen,
-            writers: g.writers.clone(),
-            approximate: g.approximate,
-            paths: g.paths.iter().map(|p| lossy(p)).collect(),
-            path_hex: g.path_hex.clone(),
-        }
-    }
-}
-
-impl From<Row> for GroupReport {
-    fn from(r: Row) -> GroupReport {
-        GroupReport {
-            path: crate::names::from_json(std::path::Path::new(&r.path), r.path_hex.as_deref()),
-            path_hex: r.path_hex,
-            kind: r.kind,
-            suggest: r.suggest,
-            files: r.files,
-            bytes: r.bytes,
-            first_seen: r.first_seen,
-            last_seen: r.last_seen,
-            writers: r.writers,
-            approximate: r.approximate,
-            paths: r.paths.into_iter().map(Into::into).collect(),
-        }
-    }
-}
 
 struct Watcher {
     state: Arc<Mutex<WatchState>>,
@@ -132,11 +63,11 @@ impl Watcher {
     }
 
     /// The unpersisted groups, biggest first.
-    fn unpersisted(&self) -> Vec<Row> {
-        let Ok(s) = self.state.lock() else {
-            return Vec::new();
-        };
-        s.groups.iter().map(Row::from).collect()
+    fn unpersisted(&self) -> Vec<GroupReport> {
+        self.state
+            .lock()
+            .map(|s| s.groups.clone())
+            .unwrap_or_default()
     }
 
     /// A group was written for the first time: its path, the written path,
@@ -218,7 +149,7 @@ impl Service {
     default_path = "/io/github/Impermctl1"
 )]
 trait WatcherClient {
-    fn unpersisted(&self) -> zbus::Result<Vec<Row>>;
+    fn unpersisted(&self) -> zbus::Result<Vec<GroupReport>>;
     #[zbus(property)]
     fn backend(&self) -> zbus::Result<String>;
     #[zbus(property)]
@@ -249,7 +180,7 @@ pub fn query() -> Option<WatchState> {
             overflows: p.overflows().await.ok()?,
             unwatched_directories: 0,
             coverage: None,
-            groups: rows.into_iter().map(GroupReport::from).collect(),
+            groups: rows.into_iter().map(GroupReport::exact).collect(),
         })
     })
 }
@@ -257,9 +188,11 @@ pub fn query() -> Option<WatchState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::attribution::Writer;
     use std::os::unix::ffi::OsStrExt;
     use zbus::wire::serialized::Context;
     use zbus::wire::{LE, to_bytes};
+    use zbus::zvariant::Type;
 
     #[test]
     fn a_group_crosses_the_bus_whole_even_with_odd_names() {
@@ -286,9 +219,9 @@ mod tests {
             approximate: true,
             paths: vec!["/var/lib/demo/db".into()],
         };
-        assert_eq!(Row::SIGNATURE.to_string(), "(ssstttta(sas)basas)");
-        let wire = to_bytes(Context::new(LE, 0), &Row::from(&g)).unwrap();
-        let (back, _): (Row, _) = wire.deserialize().unwrap();
-        assert_eq!(GroupReport::from(back), g);
+        assert_eq!(GroupReport::SIGNATURE.to_string(), "(ssstttta(sas)basas)");
+        let wire = to_bytes(Context::new(LE, 0), &g).unwrap();
+        let (back, _): (GroupReport, _) = wire.deserialize().unwrap();
+        assert_eq!(back.exact(), g);
     }
 }

@@ -18,11 +18,21 @@ pub const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 /// The watcher started (backend, scope, why a fallback was taken).
 pub const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
-/// Log a write to an unpersisted group. `MESSAGE` shows every name
-/// escaped (`crate::names`); `IMPERMCTL_PATH` and `IMPERMCTL_GROUP` carry
-/// the path as text, with `IMPERMCTL_PATH_HEX`/`IMPERMCTL_GROUP_HEX` holding
-/// the exact bytes when they are not valid UTF-8.
-pub fn unpersisted(path: &Path, group: &Path, suggest: &str, who: &Attribution, reminder: bool) {
+/// Log a write to an unpersisted group (the first per group, or a
+/// reminder): priority warning, or err for an important group, with what
+/// losing it means (`consequence`, also in `IMPERMCTL_CONSEQUENCE`).
+/// `MESSAGE` shows every name escaped (`crate::names`); `IMPERMCTL_PATH`
+/// and `IMPERMCTL_GROUP` carry the path as text, with
+/// `IMPERMCTL_PATH_HEX`/`IMPERMCTL_GROUP_HEX` holding the exact bytes when
+/// they are not valid UTF-8.
+pub fn unpersisted(
+    path: &Path,
+    group: &Path,
+    suggest: &str,
+    who: &Attribution,
+    reminder: bool,
+    consequence: Option<&str>,
+) {
     use crate::names::{hex, printable, show, show_str};
     let by = match (&who.comm, who.pid, &who.unit) {
         (Some(c), Some(p), Some(u)) => format!(" by {}[{p}] in {}", show_str(c), show_str(u)),
@@ -30,55 +40,36 @@ pub fn unpersisted(path: &Path, group: &Path, suggest: &str, who: &Attribution, 
         _ => String::new(),
     };
     let again = if reminder { " (still)" } else { "" };
-    tracing::warn!(
-        MESSAGE_ID = UNPERSISTED_WRITE,
-        IMPERMCTL_PATH = %path.to_string_lossy(),
-        IMPERMCTL_PATH_HEX = hex(path),
-        IMPERMCTL_GROUP = %group.to_string_lossy(),
-        IMPERMCTL_GROUP_HEX = hex(group),
-        IMPERMCTL_SUGGEST = suggest,
-        IMPERMCTL_COMM = who.comm.as_deref(),
-        IMPERMCTL_PID = who.pid,
-        IMPERMCTL_UNIT = who.unit.as_deref(),
-        IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
-        "write to {}{by}{again}: {} is not persisted and will be lost at reboot; to keep it: {}",
+    let what = consequence.map_or(String::new(), |c| format!(": {}", printable(c)));
+    let text = format!(
+        "write to {}{by}{again}: {} is not persisted and will be lost at reboot{what}; to keep it: {}",
         show(path),
         show(group),
         printable(suggest),
     );
-}
-
-/// Log a write to an unpersisted important group: priority err, with what
-/// losing it means (`IMPERMCTL_CONSEQUENCE`).
-pub fn unpersisted_important(
-    path: &Path,
-    group: &Path,
-    suggest: &str,
-    who: &Attribution,
-    reminder: bool,
-    consequence: &str,
-) {
-    let by = match (&who.comm, who.pid, &who.unit) {
-        (Some(c), Some(p), Some(u)) => format!(" by {c}[{p}] in {u}"),
-        (Some(c), Some(p), None) => format!(" by {c}[{p}]"),
-        _ => String::new(),
-    };
-    let again = if reminder { " (still)" } else { "" };
-    tracing::error!(
-        MESSAGE_ID = UNPERSISTED_WRITE,
-        IMPERMCTL_PATH = %path.display(),
-        IMPERMCTL_GROUP = %group.display(),
-        IMPERMCTL_SUGGEST = suggest,
-        IMPERMCTL_IMPORTANT = true,
-        IMPERMCTL_CONSEQUENCE = consequence,
-        IMPERMCTL_COMM = who.comm.as_deref(),
-        IMPERMCTL_PID = who.pid,
-        IMPERMCTL_UNIT = who.unit.as_deref(),
-        IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
-        "write to {}{by}{again}: {} is not persisted and will be lost at reboot: {consequence}; to keep it: {suggest}",
-        path.display(),
-        group.display(),
-    );
+    macro_rules! log {
+        ($level:ident) => {
+            tracing::$level!(
+                MESSAGE_ID = UNPERSISTED_WRITE,
+                IMPERMCTL_PATH = %path.to_string_lossy(),
+                IMPERMCTL_PATH_HEX = hex(path),
+                IMPERMCTL_GROUP = %group.to_string_lossy(),
+                IMPERMCTL_GROUP_HEX = hex(group),
+                IMPERMCTL_SUGGEST = suggest,
+                IMPERMCTL_IMPORTANT = consequence.map(|_| true),
+                IMPERMCTL_CONSEQUENCE = consequence,
+                IMPERMCTL_COMM = who.comm.as_deref(),
+                IMPERMCTL_PID = who.pid,
+                IMPERMCTL_UNIT = who.unit.as_deref(),
+                IMPERMCTL_CMDLINE = who.cmdline.as_deref(),
+                "{text}"
+            )
+        };
+    }
+    match consequence {
+        Some(_) => log!(error),
+        None => log!(warn),
+    }
 }
 
 /// Log the warnings the budget held back.
@@ -166,9 +157,10 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
     (text, files, bytes)
 }
 
-/// Log the shutdown summary, important groups (first) with what losing
-/// them means.
-pub fn discard_summary_ranked(
+/// Log the shutdown summary (`groups` biggest first, important ones
+/// first): priority info when nothing is lost, warning otherwise, err with
+/// what losing them means when important groups are among them.
+pub fn discard_summary(
     groups: &[&Group],
     important: &std::collections::HashMap<std::path::PathBuf, String>,
 ) {
@@ -176,42 +168,30 @@ pub fn discard_summary_ranked(
     let notes: Vec<String> = groups
         .iter()
         .filter_map(|g| {
-            important
-                .get(&g.path)
-                .map(|c| format!("{}: {c}", g.path.display()))
+            let c = important.get(&g.path)?;
+            Some(format!(
+                "{}: {}",
+                crate::names::show(&g.path),
+                crate::names::printable(c)
+            ))
         })
         .collect();
-    if notes.is_empty() {
-        return discard_summary(groups);
+    macro_rules! log {
+        ($level:ident, $($text:tt)*) => {
+            tracing::$level!(
+                MESSAGE_ID = DISCARD_SUMMARY,
+                IMPERMCTL_FILES = files,
+                IMPERMCTL_BYTES = bytes,
+                IMPERMCTL_GROUPS = groups.len(),
+                IMPERMCTL_IMPORTANT = (!notes.is_empty()).then_some(notes.len()),
+                $($text)*
+            )
+        };
     }
-    tracing::error!(
-        MESSAGE_ID = DISCARD_SUMMARY,
-        IMPERMCTL_FILES = files,
-        IMPERMCTL_BYTES = bytes,
-        IMPERMCTL_GROUPS = groups.len(),
-        IMPERMCTL_IMPORTANT = notes.len(),
-        "{text}; important: {}",
-        notes.join("; ")
-    );
-}
-
-/// Log the shutdown summary.
-pub fn discard_summary(groups: &[&Group]) {
-    let (text, files, bytes) = summary_text(groups);
-    if groups.is_empty() {
-        tracing::info!(
-            MESSAGE_ID = DISCARD_SUMMARY,
-            IMPERMCTL_FILES = 0u64,
-            "{text}"
-        );
-    } else {
-        tracing::warn!(
-            MESSAGE_ID = DISCARD_SUMMARY,
-            IMPERMCTL_FILES = files,
-            IMPERMCTL_BYTES = bytes,
-            IMPERMCTL_GROUPS = groups.len(),
-            "{text}"
-        );
+    match (groups.is_empty(), notes.is_empty()) {
+        (true, _) => log!(info, "{text}"),
+        (false, true) => log!(warn, "{text}"),
+        (false, false) => log!(error, "{text}; important: {}", notes.join("; ")),
     }
 }
 

@@ -97,13 +97,7 @@ impl Judge {
         let Ok(m) = crate::sys::meta::stat_path(host) else {
             return false;
         };
-        let now = Rec {
-            kind: m.kind(),
-            ino: m.ino,
-            size: m.size,
-            mtime: m.mtime,
-            ctime: m.ctime,
-        };
+        let now = Rec::from(&m);
         now == rec || (rec.kind == Kind::Dir && m.kind() == Kind::Dir && rec.ino == m.ino)
     }
 

@@ -2,14 +2,7 @@ use super::*;
 use crate::baseline::encode;
 
 fn rec_of(host: &Path) -> Rec {
-    let m = crate::sys::meta::stat_path(host).unwrap();
-    Rec {
-        kind: m.kind(),
-        ino: m.ino,
-        size: m.size,
-        mtime: m.mtime,
-        ctime: m.ctime,
-    }
+    Rec::from(&crate::sys::meta::stat_path(host).unwrap())
 }
 
 /// Write a baseline of `paths` (logical) as they are now.

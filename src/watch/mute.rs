@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::core::Core;
 use super::tally::Change;
@@ -233,7 +233,6 @@ impl Core {
     /// `on_dir` sees each directory (host) with whether it is muted.
     /// Returns whether the counts changed.
     pub fn refresh_group(&mut self, group: &Path, on_dir: &mut dyn FnMut(&Path, bool)) -> bool {
-        let since = self.since;
         let before = self.table.forget_counts(group);
         let last = self.table.get(group).map(|g| g.last_seen);
         let host = self
@@ -247,25 +246,7 @@ impl Core {
         let _ = super::scan::walk(&scope, &host, true, &mut |v| {
             match v {
                 super::scan::Visit::Dir(p) => on_dir(p, self.muted_dir(p)),
-                super::scan::Visit::File(p) => {
-                    let Ok(m) = crate::sys::meta::lstat_path(p) else {
-                        return Ok(true);
-                    };
-                    let ct = SystemTime::UNIX_EPOCH
-                        + Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999));
-                    if m.dev == scope.dev && ct >= since {
-                        newest = newest.max(Some(ct));
-                        let size = Some(m.size);
-                        self.record(
-                            p,
-                            Change::Write {
-                                size,
-                                created: true,
-                            },
-                            None,
-                        );
-                    }
-                }
+                super::scan::Visit::File(p) => newest = newest.max(self.record_if_changed(p)),
             }
             Ok(true)
         });

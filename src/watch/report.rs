@@ -15,15 +15,15 @@ use crate::human::{counted, size, thousands};
 use crate::root::Root;
 use crate::suggest;
 
-/// One group, as reported.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One group, as reported: in `watch.json`, and on D-Bus as the struct
+/// `(ssstttta(sas)basas)` that `Unpersisted()` returns (a writer's unit,
+/// and `path_hex`, are arrays of zero or one string there).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[cfg_attr(feature = "dbus", derive(zbus::zvariant::Type))]
+#[cfg_attr(feature = "dbus", zbus(signature = "(ssstttta(sas)basas)"))]
 pub struct GroupReport {
     /// The directory (or file) to persist (text; see `path_hex`).
-    #[serde(serialize_with = "crate::names::lossy")]
     pub path: PathBuf,
-    /// `path`'s exact bytes in hex when they are not valid UTF-8.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_hex: Option<String>,
     /// `directory` or `file`.
     #[serde(rename = "type", alias = "kind")]
     pub kind: String,
@@ -43,8 +43,46 @@ pub struct GroupReport {
     pub approximate: bool,
     /// Written paths remembered by name (a sample when the group is large;
     /// text, invalid UTF-8 replaced).
-    #[serde(default, serialize_with = "crate::names::lossy_vec")]
+    #[serde(default)]
     pub paths: Vec<PathBuf>,
+    /// `path`'s exact bytes in hex when they are not valid UTF-8.
+    #[serde(default)]
+    pub path_hex: Option<String>,
+}
+
+/// Paths as text (invalid UTF-8 replaced, `path_hex` has the bytes);
+/// every field in order. JSON leaves `path_hex` out when the path is
+/// text; D-Bus (not human-readable) always carries it, as a struct does.
+impl Serialize for GroupReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let all = !s.is_human_readable();
+        let mut st = s.serialize_struct("GroupReport", 11)?;
+        st.serialize_field("path", &self.path.to_string_lossy())?;
+        st.serialize_field("type", &self.kind)?;
+        st.serialize_field("suggest", &self.suggest)?;
+        st.serialize_field("files", &self.files)?;
+        st.serialize_field("bytes", &self.bytes)?;
+        st.serialize_field("first_seen", &self.first_seen)?;
+        st.serialize_field("last_seen", &self.last_seen)?;
+        st.serialize_field("writers", &self.writers)?;
+        st.serialize_field("approximate", &self.approximate)?;
+        let paths: Vec<_> = self.paths.iter().map(|p| p.to_string_lossy()).collect();
+        st.serialize_field("paths", &paths)?;
+        match all || self.path_hex.is_some() {
+            true => st.serialize_field("path_hex", &self.path_hex)?,
+            false => st.skip_field("path_hex")?,
+        }
+        st.end()
+    }
+}
+
+impl GroupReport {
+    /// After reading it back (JSON or D-Bus): `path` with its exact bytes.
+    pub fn exact(mut self) -> GroupReport {
+        self.path = crate::names::from_json(&self.path, self.path_hex.as_deref());
+        self
+    }
 }
 
 /// The whole watcher state.
@@ -166,9 +204,7 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
     let mut state: WatchState = crate::output::read_file(&file, KIND, "the watcher rewrites it")
         .inspect_err(|e| tracing::debug!("{e:#}"))
         .ok()??;
-    for g in &mut state.groups {
-        g.path = crate::names::from_json(&g.path, g.path_hex.as_deref());
-    }
+    state.groups = state.groups.into_iter().map(GroupReport::exact).collect();
     Some((file.display().to_string(), state))
 }
 

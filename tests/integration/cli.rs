@@ -42,6 +42,29 @@ fn a_bad_root_is_refused_by_every_command_with_exit_2() {
     }
 }
 
+#[test]
+fn a_relative_root_is_said_to_need_an_absolute_path_and_given_its_absolute_form() {
+    // The trial ran `--root relative` from `/` and read `e.g. --root
+    // /relative`, which looked like a made-up example.
+    let d = tempfile::tempdir().unwrap();
+    let cwd = d.path().canonicalize().unwrap();
+    for (root, abs) in [("relative", "relative"), ("./sub/dir/", "sub/dir/")] {
+        let o = Command::new(bin())
+            .args(["--root", root, "verify"])
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        let want = format!(
+            "--root must be absolute (the tree's top directory): relative to the current directory {0} that is --root {0}/{abs}",
+            cwd.display()
+        );
+        assert!(err.contains(&want), "{err}");
+        assert!(!err.contains("/./") && !err.contains("e.g."), "{err}");
+    }
+}
+
 /// Run impermctl with `args` and `IMPERMCTL_CONFIG` set to `config`.
 fn run_with_config_env(config: &str, args: &[&str]) -> Output {
     Command::new(bin())

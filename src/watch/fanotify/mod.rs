@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::core::Core;
-use super::scan::{self, Visit};
+use super::scan;
 use super::tally::Change;
 use crate::sys::fanotify::{self as sys, Fanotify};
 
@@ -217,14 +217,7 @@ impl FanotifyWatcher {
         if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
             // Merged events lose their order: the file's presence decides.
             match std::fs::symlink_metadata(&path) {
-                Ok(md) => {
-                    let size = Some(md.len());
-                    let change = Change::Write {
-                        size,
-                        created: true,
-                    };
-                    self.record(h, &path, change, core, pid)
-                }
+                Ok(md) => self.record(h, &path, Change::found(Some(md.len())), core, pid),
                 Err(_) => core.record(&path, Change::Gone, pid),
             }
         } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
@@ -243,50 +236,23 @@ impl FanotifyWatcher {
     }
 
     /// Something appeared at `path` by creation or rename. A directory moved
-    /// in brings its files along: record them.
+    /// in brings its files along: record them. Marks move with the
+    /// directories: a tree moved out of an ignored or reported place is
+    /// heard again (before its content is read, so nothing written
+    /// meanwhile is missed), one moved into a muted group is muted.
     fn arrived(&mut self, path: &Path, is_dir: bool, core: &mut Core, pid: Option<i32>) {
         if !is_dir {
             let size = std::fs::symlink_metadata(path).ok().map(|m| m.len());
-            core.record(
-                path,
-                Change::Write {
-                    size,
-                    created: true,
-                },
-                pid,
-            );
+            core.record(path, Change::found(size), pid);
             return;
         }
         core.record(path, Change::Dir, pid);
-        let scope = core.scope.clone();
-        let (fan, n) = (&self.fan, &self.muted);
-        let marks = self.ignore_marks;
-        let _ = scan::walk(&scope, path, true, &mut |v| {
-            match v {
-                Visit::Dir(p) => {
-                    // Marks move with the directories: a tree moved out of
-                    // an ignored or reported place is heard again (before
-                    // its content is read, so nothing written meanwhile
-                    // is missed), one moved into a muted group is muted.
-                    if marks {
-                        mute::follow(fan, p, core.muted_dir(p), n);
-                    }
-                    if p != path {
-                        core.record(p, Change::Dir, None);
-                    }
-                }
-                Visit::File(p) => {
-                    // Through `record_from`: a file that reports its group
-                    // mutes it (`mute_fresh` marks its directories).
-                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    let change = Change::Write {
-                        size,
-                        created: true,
-                    };
-                    core.record_from(p.parent().unwrap_or(p), p, change, None);
-                }
+        let (fan, n, marks) = (&self.fan, &self.muted, self.ignore_marks);
+        core.catch_up(path, &mut |p, muted| {
+            if marks {
+                mute::follow(fan, p, muted, n);
             }
-            Ok(true)
+            true
         });
     }
 }

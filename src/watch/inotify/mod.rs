@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 use super::core::Core;
-use super::scan::{self, Scope, Visit};
+use super::scan::{self, Scope};
 use super::tally::Change;
 use crate::sys::inotify::{self as sys, Inotify, ReadFlags as R, WatchFlags as W};
 
@@ -239,34 +239,11 @@ impl InotifyWatcher {
         }
     }
 
-    /// A new directory: watch it and everything below, and record every
-    /// file already in it (written before its watch existed).
+    /// A new directory: watch it and everything below (a muted group's
+    /// directories stay unwatched), and record every file already in it
+    /// (written before its watch existed).
     fn catch_up(&mut self, dir: &Path, core: &mut Core) {
-        let scope = core.scope.clone();
-        let _ = scan::walk(&scope, dir, true, &mut |v| {
-            match v {
-                Visit::Dir(p) => {
-                    // A muted group's directories stay unwatched.
-                    if core.muted_dir(p) || !self.add_or_log(p) {
-                        return Ok(false);
-                    }
-                    if p != dir {
-                        core.record(p, Change::Dir, None);
-                    }
-                }
-                Visit::File(p) => {
-                    // Through `record_from`: a file that reports its group
-                    // mutes it (its watches go at the end of the drain).
-                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
-                    let change = Change::Write {
-                        size,
-                        created: true,
-                    };
-                    core.record_from(p.parent().unwrap_or(p), p, change, None);
-                }
-            }
-            Ok(true)
-        });
+        core.catch_up(dir, &mut |p, muted| !muted && self.add_or_log(p));
     }
 }
 

@@ -57,6 +57,17 @@ pub enum Change {
     Gone,
 }
 
+impl Change {
+    /// A file found in place (by a walk, or moved in): counted as created,
+    /// with its size when known.
+    pub fn found(size: Option<u64>) -> Change {
+        Change::Write {
+            size,
+            created: true,
+        }
+    }
+}
+
 /// One unpersisted group.
 #[derive(Debug, Clone)]
 pub struct Group {

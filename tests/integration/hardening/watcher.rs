@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::require_root;
 use crate::util::{self, Layout, in_vps, shell_quote};
+use crate::watch::with_watcher;
 
 /// At the inotify watch limit of its user namespace (the one a container
 /// hits, set low here), the watcher keeps running with partial coverage,
@@ -120,24 +121,14 @@ cp "$X/run/impermctl/watch.json" "$OUT/watch.json"
 /// directory to a path, says so and rescans.
 fn a_file_under_a_path_longer_than_path_max(backend: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let body = format!(
-        r#"OUT={out}
-mkdir -p "$R/var/lib"
-"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 --rescan-every 0.5 2>$OUT/stderr & WP=$!
-trap 'kill $WP 2>/dev/null || true' EXIT
-for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+    let body = r#"
 mkdeep "$R/var/lib" 40 big 1048576
 for i in $(seq 400); do grep -q '"bytes": 1048576' "$R/run/impermctl/watch.json" && break; sleep 0.05; done
-kill -0 $WP && echo "alive=yes"
-cp "$R/run/impermctl/watch.json" $OUT/watch.json
-kill -TERM $WP; wait $WP || true
-"#,
-        out = shell_quote(tmp.path()),
-    );
-    let o = in_vps(&Layout::default(), &body);
-    let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
-    util::assert_code(&o, 0);
-    assert!(util::stdout(&o).contains("alive=yes"), "{err}");
+kill -0 $WP && echo yes > $OUT/alive
+"#;
+    let args = format!("--backend {backend} --rescan-every 0.5");
+    let err = with_watcher(tmp.path(), &Layout::default(), &args, "", body);
+    assert!(tmp.path().join("alive").exists(), "{err}");
     let w: Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("watch.json")).unwrap())
             .unwrap();

@@ -61,9 +61,82 @@ PY
 pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
+/// Shell: the default layout's config in `$CFG` unless the test wrote one
+/// (an explicit `--config` must exist).
+pub(crate) const DEFAULT_CONFIG: &str =
+    r#"[ -e "$CFG" ] || printf 'version = 1\n[[persistence]]\npath = "/persistent"\n' > "$CFG""#;
+
+/// [`DEFAULT_CONFIG`], then: `start_watch ARGS` starts the watcher (`--json-every 0.2`, logging to
+/// `$WATCH_LOG`, stderr by default, into `$OUT/stderr`), sets `$WP` and
+/// waits (deadline 20 s) for a `watch.json`; `stop_watch` sends SIGTERM,
+/// needs exit status 0, copies the last `watch.json` to `$OUT` and, with a
+/// journald running (`$JP`), waits (deadline 20 s) until it has the
+/// shutdown summary, the watcher's last line (`$OUT/journal.json`); plus
+/// `wait_json` ([`WAIT_JSON`]).
+fn watcher_sh() -> String {
+    format!(
+        r#"WP=
+{DEFAULT_CONFIG}
+start_watch() {{
+  IMPERMCTL_LOG="${{WATCH_LOG:-stderr}}" "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>>$OUT/stderr & WP=$!
+  for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
+  echo "watcher did not start"; cat $OUT/stderr; return 1
+}}
+stop_watch() {{
+  kill -TERM $WP; wait $WP
+  cp "$R/run/impermctl/watch.json" $OUT/watch.json
+  [ -n "${{JP:-}}" ] || return 0
+  for i in $(seq 400); do
+    journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
+    grep -q {DISCARD} $OUT/journal.json && break; sleep 0.05
+  done
+}}
+{WAIT_JSON}"#
+    )
+}
+
+/// A config with `/persistent` whose `[watch]` table is `lines`, written
+/// to `$CFG` (shell).
+pub(crate) fn watch_config(lines: &str) -> String {
+    format!(
+        "cat > \"$CFG\" <<'TOML'\nversion = 1\n[[persistence]]\npath = \"/persistent\"\n[watch]\n{lines}\nTOML\n"
+    )
+}
+
+/// Run `body` in a private namespace over `layout` with a watcher without
+/// D-Bus: `before` runs first (e.g. [`watch_config`]), then
+/// `start_watch --no-dbus ARGS`, `body`, and `stop_watch`. Returns the
+/// watcher's stderr.
+pub(crate) fn with_watcher(
+    out: &std::path::Path,
+    layout: &Layout,
+    args: &str,
+    before: &str,
+    body: &str,
+) -> String {
+    let script = format!(
+        r#"OUT={out}
+{watcher}
+trap '( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
+mkdir -p "$R/tmp" "$R/var/lib" "$R/srv"
+{before}
+start_watch --no-dbus {args}
+{body}
+stop_watch
+"#,
+        out = shell_quote(out),
+        watcher = watcher_sh(),
+    );
+    let o = in_vps(layout, &script);
+    let err = std::fs::read_to_string(out.join("stderr")).unwrap_or_default();
+    util::assert_code(&o, 0);
+    err
+}
+
 /// Shell prelude: tmpfs over /run, a standalone journald, a private system
-/// bus whose config includes the shipped policy, and `start_watch ARGS`
-/// (sets `$WP`, waits for watch.json). `$OUT` collects artefacts.
+/// bus with the distribution's system bus config and the shipped policy, and [`watcher_sh`]'s
+/// `start_watch`/`stop_watch` logging to the journal. `$OUT` collects
+/// artefacts.
 pub(crate) fn prelude(out: &std::path::Path) -> String {
     let policy = util::repo().join("systemd/io.github.Impermctl1.conf");
     format!(
@@ -75,54 +148,20 @@ cat > /run/dbus/test.conf <<XML
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
+  <include>/usr/share/dbus-1/system.conf</include>
   <include>{policy}</include>
 </busconfig>
 XML
 dbus-daemon --config-file=/run/dbus/test.conf --nofork --nopidfile 2>/dev/null & DP=$!
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 for i in $(seq 400); do [ -S /run/systemd/journal/socket ] && [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
-WP=
 cleanup() {{ kill $WP $JP $DP 2>/dev/null || true; }}
 trap cleanup EXIT
-start_watch() {{
-  IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>$OUT/stderr & WP=$!
-  for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
-  echo "watcher did not start"; cat $OUT/stderr; return 1
-}}
-{wait_json}
-stop_watch() {{
-  kill -TERM $WP; wait $WP || echo "watcher exit $?" >> $OUT/stderr
-  cp "$R/run/impermctl/watch.json" $OUT/watch.json
-  # The shutdown summary is the watcher's last line: wait (deadline 20 s)
-  # until journald has it.
-  for i in $(seq 400); do
-    journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
-    grep -q {discard} $OUT/journal.json && break; sleep 0.05
-  done
-}}
-"#,
+WATCH_LOG=journal
+{watcher}"#,
         out = shell_quote(out),
         policy = policy.display(),
-        wait_json = WAIT_JSON,
-        discard = DISCARD,
+        watcher = watcher_sh(),
     )
 }
 
@@ -344,7 +383,7 @@ mkdir -p "$R/var/lib/during"; echo during > "$R/var/lib/during/f"
 wait_json 'files("/var/lib/early") == 1 and files("/var/lib/during") == 1'
 kill -9 $WP; wait $WP 2>/dev/null || true
 cp "$R/run/impermctl/watch.json" $OUT/first.json
-IMPERMCTL_LOG=journal "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 --backend inotify 2>>$OUT/stderr & WP=$!
+start_watch --backend inotify
 wait_json "d['pid'] == $WP and files('/var/lib/early') == 1 and files('/var/lib/during') == 1"
 stop_watch
 "#,

@@ -4,38 +4,16 @@
 //! live; muted groups are counted by a walk; a directory moved out of a
 //! muted place is heard again; events return when a reminder is due.
 
-use super::{UNPERSISTED, WAIT_JSON, group, watch_json};
+use super::{UNPERSISTED, group, watch_config, watch_json, with_watcher};
 use crate::require_root;
-use crate::util::{self, Layout, in_vps, shell_quote};
+use crate::util::Layout;
 
-/// Run `body` with a watcher (`$WP`) on `backend` under config `cfg`;
-/// stderr in `$OUT/stderr`, the final `watch.json` in `$OUT`. Returns the
-/// stderr and the number of events the daemon read from the kernel.
-fn with_watcher(out: &std::path::Path, backend: &str, cfg: &str, body: &str) -> (String, u64) {
-    let script = format!(
-        r#"OUT={out}
-{wait_json}
-cat > "$CFG" <<'TOML'
-version = 1
-[[persistence]]
-path = "/persistent"
-[watch]
-{cfg}
-TOML
-mkdir -p "$R/tmp" "$R/var/lib" "$R/srv"
-"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend {backend} --json-every 0.2 2>$OUT/stderr & WP=$!
-trap 'kill $WP 2>/dev/null || true' EXIT
-for i in $(seq 200); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
-{body}
-kill -TERM $WP; wait $WP
-cp "$R/run/impermctl/watch.json" $OUT/watch.json
-"#,
-        out = shell_quote(out),
-        wait_json = WAIT_JSON,
-    );
-    let o = in_vps(&Layout::default(), &script);
-    let err = std::fs::read_to_string(out.join("stderr")).unwrap_or_default();
-    util::assert_code(&o, 0);
+/// Run `body` with a watcher on `backend` whose `[watch]` table is `cfg`.
+/// Returns the stderr and the number of events the daemon read from the
+/// kernel.
+fn muting(out: &std::path::Path, backend: &str, cfg: &str, body: &str) -> (String, u64) {
+    let args = format!("--backend {backend}");
+    let err = with_watcher(out, &Layout::default(), &args, &watch_config(cfg), body);
     let events = err
         .lines()
         .find_map(|l| {
@@ -66,7 +44,7 @@ done
 echo s > "$R/tmpx/sibling"
 wait_json 'files("/var/lib/app") == 4501 and all(files(f"/srv/g{i}") == 1 and files(f"/var/lib/side{i}") == 1 for i in range(100, 3001, 100)) and files("/tmpx") == 1'
 "#;
-    let (err, events) = with_watcher(tmp.path(), backend, "", body);
+    let (err, events) = muting(tmp.path(), backend, "", body);
     let w = watch_json(tmp.path());
     assert_eq!(group(&w, "/var/lib/app").unwrap()["files"], 4501, "{w}");
     assert!(
@@ -112,7 +90,7 @@ echo "$n" > $OUT/reminder-after
 wait_json "files('/srv/app') == 201 + $n"
 "#
     );
-    let (err, _) = with_watcher(tmp.path(), backend, "warn_every = 2", &body);
+    let (err, _) = muting(tmp.path(), backend, "warn_every = 2", &body);
     assert_eq!(err.matches(UNPERSISTED).count(), 2, "{err}");
     let n: u64 = std::fs::read_to_string(tmp.path().join("reminder-after"))
         .unwrap()
@@ -152,7 +130,7 @@ wait_json 'files("/srv/kept") == 50 and files("/srv/kept2") == 50'
 echo late > "$R/srv/kept/sub/late"; echo late > "$R/srv/kept2/sub/late"
 wait_json 'files("/srv/kept") == 51 and files("/srv/kept2") == 51'
 "#;
-    let (err, _) = with_watcher(tmp.path(), backend, "max_warnings_per_minute = 1", body);
+    let (err, _) = muting(tmp.path(), backend, "max_warnings_per_minute = 1", body);
     assert_eq!(err.matches(UNPERSISTED).count(), 1, "{err}");
     let w = watch_json(tmp.path());
     for g in ["/srv/kept", "/srv/kept2"] {

@@ -1,0 +1,279 @@
+//! The daemon's I/O around the state machine (`machine`): set up the
+//! backend and the core, then poll the backend's fd and a signalfd, turn
+//! what arrived into inputs, and do the machine's actions. D-Bus is served
+//! from its own thread.
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::signal::{SigSet, Signal as Sig};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::backend::{Backend, choose, coverage, rescan};
+use super::core::Core;
+use super::machine::{Action, Input, Machine, Signal, Timing, Why};
+use super::report::{self, BackendInfo, WatchState};
+use super::{Options, changes, journal, judge, scan};
+use crate::sys::notify::{notify, watchdog_interval};
+use crate::sys::poll::readable;
+
+/// The daemon's state outside the machine: what it watches with and what it
+/// found.
+struct Daemon {
+    opts: Options,
+    backend: Backend,
+    core: Core,
+    info: BackendInfo,
+    shared: Arc<Mutex<WatchState>>,
+    #[cfg(feature = "dbus")]
+    service: Option<super::dbus::Service>,
+    json_file: PathBuf,
+    changes_file: PathBuf,
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let sfd = signals()?;
+    let (mut d, baseline) = Daemon::start(opts)?;
+    let watchdog = watchdog_interval().map(|w| w / 2);
+    let tick = watchdog
+        .unwrap_or(Duration::from_secs(1))
+        .min(Duration::from_secs(1));
+    let mut machine = Machine::new(Timing {
+        json_every: d.opts.json_every,
+        rescan_every: d.opts.rescan_every,
+        watchdog: watchdog.is_some(),
+    });
+    let mut inputs = VecDeque::from([Input::Started { baseline }]);
+    let mut next_tick = Instant::now() + tick;
+    loop {
+        while let Some(input) = inputs.pop_front() {
+            let mut found = Vec::new();
+            for action in machine.step(d.core.now(), input) {
+                if action == Action::Exit {
+                    let _ = std::fs::remove_file(&d.changes_file);
+                    return Ok(());
+                }
+                found.extend(d.apply(action)?);
+            }
+            // What an action found comes next, before anything newer.
+            found.into_iter().rev().for_each(|i| inputs.push_front(i));
+        }
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        let (events, ready_s) = readable(d.backend.fd(), sfd.as_fd(), wait).context("poll")?;
+        let signal = match ready_s {
+            true => sfd.read_signal().ok().flatten().and_then(signal_of),
+            false => None,
+        };
+        if events || signal.is_some() {
+            inputs.push_back(Input::Woke { events, signal });
+        }
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + tick;
+            let unwatched = d.info.unwatched > 0;
+            inputs.push_back(Input::Tick { unwatched });
+        }
+    }
+}
+
+/// SIGTERM, SIGINT, SIGHUP and SIGUSR1 are read from a signalfd.
+fn signals() -> anyhow::Result<SignalFd> {
+    let mut sigs = SigSet::empty();
+    for s in [Sig::SIGTERM, Sig::SIGINT, Sig::SIGHUP, Sig::SIGUSR1] {
+        sigs.add(s);
+    }
+    sigs.thread_block().context("cannot block signals")?;
+    SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("cannot create a signalfd")
+}
+
+fn signal_of(si: nix::sys::signalfd::siginfo) -> Option<Signal> {
+    match Sig::try_from(si.ssi_signo as i32).ok()? {
+        Sig::SIGUSR1 => Some(Signal::Ask(si.ssi_pid)),
+        Sig::SIGHUP => Some(Signal::Recount),
+        _ => Some(Signal::Stop),
+    }
+}
+
+impl Daemon {
+    /// Watches in place, the core set up (what an earlier instance of this
+    /// boot announced is not announced again), D-Bus served. Returns
+    /// whether a boot baseline exists.
+    fn start(opts: Options) -> anyhow::Result<(Daemon, bool)> {
+        // Our own state directory exists before any watch does, so creating
+        // it is never reported as a write.
+        let run_dir = opts.root.run_dir();
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("cannot create {}", run_dir.display()))?;
+        let mut scope = scan::Scope::new(&opts.root)?;
+        scope
+            .skip
+            .extend(opts.ignore.iter().map(|p| opts.root.host(p)));
+        let t0 = Instant::now();
+        let (backend, fallback) = choose(opts.backend, &scope)?;
+        let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+        core.muting.enabled = backend.can_mute();
+        let persist_roots = vec![opts.persist_root.clone()];
+        core.judge = Some(judge::Judge::new(&opts.root, persist_roots));
+        let baseline_file = opts.root.baseline_file();
+        let baseline = std::fs::metadata(&baseline_file).and_then(|m| m.modified());
+        if let Ok(t) = baseline {
+            // The baseline's origin when it has one: no record is older.
+            core.since = crate::baseline::origin_of(&baseline_file).unwrap_or(t);
+        }
+        let json_file = opts.root.watch_file();
+        // A restart within the same boot (crash, `kill -9`).
+        if let Some(prev) = std::fs::read_to_string(&json_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<WatchState>(&t).ok())
+        {
+            core.announced = prev.groups.into_iter().map(|g| g.exact().path).collect();
+            core.table.set_announced(core.announced.clone());
+        }
+        let (unwatched, coverage) = coverage(&backend);
+        let info = BackendInfo {
+            name: backend.name(),
+            fallback,
+            watched: backend.watched(),
+            overflows: 0,
+            unwatched,
+            coverage,
+        };
+        journal::started(info.name, &status_line(&info, 0), info.fallback.as_deref());
+        tracing::debug!("watches in place after {:?}", t0.elapsed());
+        let shared = Arc::new(Mutex::new(report::snapshot(&core, &info, false)));
+        let d = Daemon {
+            #[cfg(feature = "dbus")]
+            service: opts
+                .dbus
+                .then(|| super::dbus::serve(shared.clone()))
+                .flatten(),
+            changes_file: changes::file(&opts.root),
+            opts,
+            backend,
+            core,
+            info,
+            shared,
+            json_file,
+        };
+        Ok((d, baseline.is_ok()))
+    }
+
+    /// Do `action`; what it found, for the machine.
+    fn apply(&mut self, action: Action) -> anyhow::Result<Option<Input>> {
+        let (core, backend) = (&mut self.core, &mut self.backend);
+        match action {
+            Action::Drain => {
+                let overflow = backend.drain(core)?;
+                return Ok(Some(Input::Drained { overflow }));
+            }
+            Action::Rescan(why) => {
+                let n = rescan(backend, core)?;
+                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                match why {
+                    Why::Start => tracing::info!(
+                        "start-up rescan: {n} entries changed since the boot baseline"
+                    ),
+                    Why::Overflow => {
+                        tracing::info!("rescan after overflow: {n} entries changed since start")
+                    }
+                    Why::WatchLimit => {
+                        tracing::info!("periodic rescan (watch limit): {n} entries changed")
+                    }
+                }
+                return Ok(Some(Input::Rescanned));
+            }
+            Action::Overflowed { journal: true } => {
+                self.info.overflows += 1;
+                journal::overflow(self.info.name);
+            }
+            Action::Overflowed { journal: false } => {
+                self.info.overflows += 1;
+                tracing::debug!("{} queue overflowed again; rescanning", self.info.name);
+            }
+            Action::Answer(pid) => {
+                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                changes::answer(core, &self.changes_file, pid, self.info.unwatched);
+            }
+            Action::ReleaseHeld { all } => core.release_held(all),
+            Action::Muting { force } => backend.muting(core, self.opts.json_every, force),
+            Action::Suppressed { force } => {
+                if let Some(s) = core.table.take_suppressed(core.now(), force) {
+                    journal::suppressed(&s, self.opts.limits.per_minute);
+                }
+            }
+            Action::Status => {
+                self.info.watched = backend.watched();
+                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                let line = status_line(&self.info, core.table.len());
+                return Ok(Some(Input::Status(line)));
+            }
+            Action::Notify(msg) => {
+                let _ = notify(&msg);
+            }
+            Action::Publish { file, if_changed } => return Ok(self.publish(file, if_changed)),
+            Action::SignalNewGroups => self.signal_new_groups(),
+            Action::Summary => self.summary(),
+            Action::Exit => {}
+        }
+        Ok(None)
+    }
+
+    /// Refresh the D-Bus view, and `watch.json` when `file`.
+    fn publish(&mut self, file: bool, if_changed: bool) -> Option<Input> {
+        if if_changed && !self.core.dirty {
+            return None;
+        }
+        let full = report::snapshot(&self.core, &self.info, true);
+        if file && let Err(e) = report::write_file(&self.json_file, &full) {
+            tracing::warn!("{e:#}");
+        }
+        if let Ok(mut s) = self.shared.lock() {
+            *s = full;
+        }
+        file.then(|| {
+            self.core.dirty = false;
+            Input::Written
+        })
+    }
+
+    fn signal_new_groups(&mut self) {
+        let new = std::mem::take(&mut self.core.new_groups);
+        #[cfg(feature = "dbus")]
+        if let Some(s) = &self.service {
+            new.iter().for_each(|g| s.signal(g));
+        }
+        drop(new);
+    }
+
+    /// The shutdown summary: important groups first (stable: biggest first
+    /// within each).
+    fn summary(&self) {
+        let (events, muted) = self.backend.counts();
+        tracing::info!("{events} events read from the kernel; {muted} directories muted");
+        let mut groups = self.core.table.groups();
+        groups.sort_by_key(|g| !self.core.important.contains_key(&g.path));
+        journal::discard_summary(&groups, &self.core.important);
+    }
+}
+
+/// The `STATUS=` line: backend, coverage, groups.
+fn status_line(b: &BackendInfo, groups: usize) -> String {
+    let g = match groups {
+        1 => "1 unpersisted group".to_string(),
+        n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
+    };
+    let dirs = crate::human::thousands(b.watched as u64);
+    match b.name {
+        "inotify" if b.unwatched > 0 => format!(
+            "inotify, {dirs} dirs, {} NOT watched (watch limit), {g}",
+            crate::human::thousands(b.unwatched)
+        ),
+        "inotify" => format!("inotify, {dirs} dirs, {g}"),
+        n => format!("{n}, filesystem mark, {g}"),
+    }
+}
