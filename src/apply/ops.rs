@@ -182,7 +182,11 @@ pub(super) fn bind(
             e.path.display()
         );
     }
-    let kept = cx.kept.iter().find(|(p, _)| *p == e.path).map(|(_, k)| k.clone());
+    let kept = cx
+        .kept
+        .iter()
+        .find(|(p, _)| *p == e.path)
+        .map(|(_, k)| k.clone());
     if hides && !same && kept != Some(None) {
         let what = match e.kind {
             Kind::Directory => {

@@ -244,17 +244,14 @@ fn ignored(
     if opts.all {
         return Default::default();
     }
+    let Ok(mounts) = root.mount_table() else {
+        return Default::default();
+    };
     let since = match d.basis {
         diff::Basis::Baseline { created } => created,
         diff::Basis::BootTime { btime } => btime,
     };
-    diff::ignored::count(
-        root,
-        &settings.watch.ignore,
-        &d.mounts,
-        &opts.subtrees,
-        since,
-    )
+    diff::ignored::count(root, &settings.watch.ignore, &mounts, &opts.subtrees, since)
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so

@@ -204,7 +204,15 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
     }
     if !g.writers.is_empty() {
-        let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
+        // `comm in unit`: a unit in parentheses would nest in the group's.
+        let ws: Vec<String> = g
+            .writers
+            .iter()
+            .map(|w| match &w.unit {
+                Some(u) => format!("{} in {u}", w.comm),
+                None => w.comm.clone(),
+            })
+            .collect();
         line.push_str(&format!("; written by {}", ws.join(", ")));
     }
     writeln!(out, "{line})")?;
