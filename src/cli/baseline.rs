@@ -92,7 +92,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     println!(
         "baseline written to {}: {} entries, {} adopted ({from})",
-        root.baseline_file().display(),
+        crate::names::show(&root.baseline_file()),
         r.entries,
         r.adopted
     );

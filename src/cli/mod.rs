@@ -271,10 +271,31 @@ pub fn main() -> std::process::ExitCode {
             if is_broken_pipe(&e) {
                 return Exit::Ok.into();
             }
-            eprintln!("impermctl: error: {e:#}");
+            eprintln!("impermctl: error: {}", shown_error(&e));
             Exit::Error.into()
         }
     }
+}
+
+/// An error chain as `context: cause`, each part printable text (a name
+/// quoted in it cannot forge a line or rewrite the terminal). Config
+/// errors escape their own values; other messages keep only the
+/// `\n  fix: …` line break they are written with.
+fn shown_error(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| {
+            if c.is::<crate::config::ConfigError>() {
+                return c.to_string();
+            }
+            let text = c.to_string();
+            let parts: Vec<String> = text
+                .split("\n  fix: ")
+                .map(crate::names::printable)
+                .collect();
+            parts.join("\n  fix: ")
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// clap's `--color` value as anstream's choice (which also reads
