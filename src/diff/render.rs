@@ -377,4 +377,29 @@ mod tests {
     fn formats() {
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
     }
+
+    #[test]
+    fn extras_count_one_entry_in_the_singular() {
+        let x = Extras {
+            shadowed: Some(vec![Shadowed {
+                mount_point: "/srv/data".into(),
+                paths: vec!["/srv/data/hidden".into()],
+                bytes: 5,
+            }]),
+            orphans: Some(vec![Orphan {
+                root: "/persistent".into(),
+                path: "/persistent/old".into(),
+                bytes: 3,
+                entries: 1,
+            }]),
+        };
+        let mut out = Vec::new();
+        extras(&mut out, &x).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("/srv/data (1 entry), lost"), "{out}");
+        assert!(
+            out.contains("/persistent/old (1 entry; no declared"),
+            "{out}"
+        );
+    }
 }
