@@ -42,6 +42,8 @@ pub struct Facts<'a> {
     /// Copy files on the ephemeral root: is the live file saved (or why it
     /// could not be compared)?
     pub in_sync: Option<Result<bool, String>>,
+    /// The persistence root is read-only: the fix (the sync cannot save).
+    pub read_only: Option<String>,
 }
 
 /// Where `e` stands given `f`.
@@ -61,6 +63,11 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
     }
     match &f.in_sync {
         Some(Ok(true)) => Standing::Saved,
+        Some(Ok(false)) if f.read_only.is_some() => Standing::Lost(format!(
+            "a `method = \"copy\"` file changed since it was last saved to {}, and {}",
+            e.source.display(),
+            f.read_only.as_deref().unwrap_or_default()
+        )),
         Some(Ok(false)) => Standing::Lost(format!(
             "a `method = \"copy\"` file changed since it was last saved to {} (run `impermctl sync`; impermctl-sync.service saves it on change and at shutdown)",
             e.source.display()
@@ -99,6 +106,8 @@ pub fn declared(root: &Root, settings: &Settings) -> Declared {
                 .find(|(r, _)| *r == e.root)
                 .map(|(_, f)| (f.message.as_str(), f.remedy.as_str())),
             in_sync,
+            read_only: (is_copy(e) && crate::live::status::read_only(&root.host(&e.root)))
+                .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
         };
         match decide(e, &facts) {
             Standing::Kept => {}
@@ -145,6 +154,7 @@ mod tests {
             state,
             refused,
             in_sync,
+            read_only: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -158,6 +168,14 @@ mod tests {
         lost(
             decide(&copy, &f(np.clone(), None, Some(Ok(false)))),
             "changed since it was last saved to /persistent/etc/shadow (run `impermctl sync`",
+        );
+        let ro = Facts {
+            read_only: Some("/persistent is read-only: remount it".into()),
+            ..f(np.clone(), None, Some(Ok(false)))
+        };
+        lost(
+            decide(&copy, &ro),
+            "changed since it was last saved to /persistent/etc/shadow, and /persistent is read-only: remount it",
         );
         lost(
             decide(&copy, &f(np.clone(), None, Some(Err("EACCES".into())))),
