@@ -227,6 +227,7 @@ wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1 and g["/va
 wait_bus
 busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/root.txt 2>&1 || echo "rc=$?" >> $OUT/root.txt
 busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Backend >> $OUT/root.txt 2>&1
+busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher UnwatchedDirectories Coverage > $OUT/coverage.txt 2>&1
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
 imp status > $OUT/status.txt 2>&1 || true
 imp status --json > $OUT/status.json 2>/dev/null || true
@@ -301,6 +302,11 @@ kill $MP
         "{root}"
     );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
+    let coverage = std::fs::read_to_string(out.join("coverage.txt")).unwrap();
+    assert_eq!(
+        coverage, "t 0\nas 0\n",
+        "everything watched, on the bus too"
+    );
     let nobody = std::fs::read_to_string(out.join("nobody.txt")).unwrap();
     assert!(
         nobody.contains("Access denied") && nobody.contains("rc="),
