@@ -71,6 +71,17 @@ let
           ${concatStringsSep "\n      " offenders}
   '';
 
+  # impermanence's assertion for paths declared twice, plus one line per path.
+  declaredTwice = what: paths: {
+    assertion = duplicates paths == [ ];
+    message = ''
+      environment.persistence:
+          The following ${what} were specified two or more
+          times:
+            ${concatStringsSep "\n      " (duplicates paths)}
+      ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates paths)}'';
+  };
+
   # Directories stage 1 must already have bound: mounted before activation,
   # so the users snippet reads the persisted /var/lib/nixos uid map.
   earlyDirs = filter (d: elem d.dirPath pathsNeededForBoot) directories;
@@ -286,24 +297,8 @@ in
               }. Remove the fileSystems."${fs.mountPoint}" definition.
             '') deviceless;
           }
-          {
-            assertion = duplicates filePaths == [ ];
-            message = ''
-              environment.persistence:
-                  The following files were specified two or more
-                  times:
-                    ${concatStringsSep "\n      " (duplicates filePaths)}
-              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates filePaths)}'';
-          }
-          {
-            assertion = duplicates dirPaths == [ ];
-            message = ''
-              environment.persistence:
-                  The following directories were specified two or more
-                  times:
-                    ${concatStringsSep "\n      " (duplicates dirPaths)}
-              ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates dirPaths)}'';
-          }
+          (declaredTwice "files" filePaths)
+          (declaredTwice "directories" dirPaths)
         ];
 
       warnings =

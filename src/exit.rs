@@ -34,11 +34,6 @@ impl Exit {
     pub fn merge(self, other: Exit) -> Exit {
         self.max(other)
     }
-
-    /// The most severe of many outcomes (`Ok` for none).
-    pub fn merge_all(all: impl IntoIterator<Item = Exit>) -> Exit {
-        all.into_iter().fold(Exit::Ok, Exit::merge)
-    }
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -60,8 +55,6 @@ mod tests {
                 assert_eq!(a.merge(b) as u8, (a as u8).max(b as u8));
             }
         }
-        assert_eq!(Exit::merge_all([]), Exit::Ok);
-        assert_eq!(Exit::merge_all([Exit::Findings, Exit::Ok]), Exit::Findings);
     }
 
     #[test]

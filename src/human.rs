@@ -72,14 +72,6 @@ pub fn local_time_in(secs: i64, tz: &TimeZone) -> String {
     }
 }
 
-/// A Unix time (seconds) as RFC 3339 in UTC, for JSON: `2026-11-29T21:43:26Z`.
-pub fn rfc3339(secs: i64) -> String {
-    match Timestamp::from_second(secs) {
-        Ok(t) => t.to_string(),
-        Err(_) => secs.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +117,5 @@ mod tests {
             local_time_in(0, &TimeZone::UTC),
             "Thu 1970-01-01 00:00:00 UTC"
         );
-        assert_eq!(rfc3339(1_795_988_606), "2026-11-29T21:43:26Z");
     }
 }

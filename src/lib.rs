@@ -7,8 +7,6 @@
 pub mod apply;
 /// The manifest of the ephemeral root right after activation, for `diff`.
 pub mod baseline;
-/// `impermctl baseline`: adopting what activation wrote into the baseline.
-pub mod baseline_refresh;
 /// One classification of written paths (catalog, grouping, suggestions) for `diff` and the watcher.
 pub mod classify;
 /// The command line: one file per subcommand.

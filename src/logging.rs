@@ -7,8 +7,6 @@
 //! overrides the level's `PRIORITY=`, e.g. `priority = "crit"`) are the
 //! journal's own.
 
-use std::io::IsTerminal;
-
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
@@ -61,16 +59,15 @@ pub fn init(verbose: u8) -> Sink {
         Sink::Stderr
     };
     let _ = SINK.set(sink);
-    // On a terminal only the message is printed: the structured fields
-    // (`bound=4 … duration_ms=1.3`, `MESSAGE_ID=…`, `IMPERMCTL_PATH=…`) are
-    // for the journal, which keeps them, and for log files and pipes.
-    let terminal = std::io::stderr().is_terminal();
+    // Only the message is printed: the structured fields (`bound=4 …
+    // duration_ms=1.3`, `MESSAGE_ID=…`, `IMPERMCTL_PATH=…`) are for the
+    // journal, which keeps them (`IMPERMCTL_`-prefixed).
     let fmt = journald.is_none().then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .without_time()
             .with_target(false)
-            .fmt_fields(fields(terminal))
+            .fmt_fields(fields())
     });
     let _ = tracing_subscriber::registry()
         .with(level)
@@ -80,15 +77,14 @@ pub fn init(verbose: u8) -> Sink {
     sink
 }
 
-/// The message, then ` key=value` for each other field unless `terminal`.
-fn fields(terminal: bool) -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+/// The message only, as one line of printable text (`names::printable`:
+/// a name quoted in it cannot rewrite the terminal or forge a line).
+fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
     tracing_subscriber::fmt::format::debug_fn(move |w, field, value| {
         if field.name() == "message" {
-            write!(w, "{value:?}")
-        } else if terminal {
-            Ok(())
+            write!(w, "{}", crate::names::printable(&format!("{value:?}")))
         } else {
-            write!(w, " {}={value:?}", field.name())
+            Ok(())
         }
     })
 }
@@ -116,7 +112,12 @@ impl Visit for Fields {
 impl Fields {
     fn put(&mut self, name: &str, value: &[u8]) {
         let key = match name {
-            "message" => "MESSAGE".to_string(),
+            "message" => {
+                // One line of printable text; the path fields keep the bytes.
+                let text = crate::names::printable(&String::from_utf8_lossy(value));
+                self.list.push(("MESSAGE".to_string(), text.into_bytes()));
+                return;
+            }
             "MESSAGE_ID" => name.to_string(),
             "priority" => {
                 self.priority = syslog_priority(value);

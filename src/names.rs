@@ -112,11 +112,6 @@ pub fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())
 }
 
-/// Serde `serialize_with` for a list of paths: each as [`lossy`] text.
-pub fn lossy_vec<S: Serializer>(v: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|p| p.to_string_lossy()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,83 +11,41 @@ use anyhow::Context;
 use rustix::fs::FileType;
 
 use crate::config::{Entry, Settings};
-use crate::mountinfo::{Mount, MountTable};
+use crate::mountinfo::MountTable;
 use crate::plan::{Facts, Mounted, Node, Observed};
 use crate::root::Root;
 use crate::state::Recorded;
 use crate::sys::fs;
 
-/// The visible mount at each mount point (the last one stacked there).
-#[derive(Debug)]
-pub struct MountIndex<'a> {
-    at: HashMap<&'a Path, &'a Mount>,
-}
-
-impl<'a> MountIndex<'a> {
-    /// Index `t`.
-    pub fn new(t: &'a MountTable) -> Self {
-        let mut at = HashMap::with_capacity(t.mounts().len());
-        for m in t.mounts() {
-            at.insert(m.mount_point.as_path(), m);
-        }
-        MountIndex { at }
-    }
-
-    /// The mount at exactly `p`.
-    pub fn at(&self, p: &Path) -> Option<&'a Mount> {
-        self.at.get(p).copied()
-    }
-
-    fn containing(&self, p: &Path) -> Option<&'a Mount> {
-        p.ancestors().find_map(|a| self.at(a))
-    }
-
-    /// What is mounted on `target`, judged against its expected `source`:
-    /// a bind of it when the mount is on the filesystem holding `source` and
-    /// its root is `source`'s place in that filesystem.
-    pub fn mounted(&self, target: &Path, source: &Path) -> Mounted {
-        let Some(m) = self.at(target) else {
-            return Mounted::No;
-        };
-        let ok = self.containing(source).is_some_and(|holder| {
-            let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
-            let expected = if rel.as_os_str().is_empty() {
-                holder.root.clone()
-            } else {
-                holder.root.join(rel)
-            };
-            holder.dev() == m.dev() && m.root == expected
-        });
-        if ok {
-            Mounted::FromSource
-        } else {
-            Mounted::Foreign {
-                source: m.source.clone(),
-                root: m.root.clone(),
-            }
-        }
+/// What is mounted on `target`, judged against its expected `source`:
+/// a bind of it ([`MountTable::is_bind_of`]), something else, or nothing.
+pub fn mounted(t: &MountTable, target: &Path, source: &Path) -> Mounted {
+    match t.at(target) {
+        None => Mounted::No,
+        Some(m) if t.is_bind_of(m, source) => Mounted::FromSource,
+        Some(m) => Mounted::Foreign {
+            source: m.source.clone(),
+            root: m.root.clone(),
+        },
     }
 }
 
-impl MountIndex<'_> {
-    /// What is mounted on a recorded entry's path, judged strictly for an
-    /// undo: a bind of the recorded source that is a mount of its own (not
-    /// the persistence root's mount itself) and, when the record has a
-    /// mount ID, that very mount. Anything else is `Foreign`.
-    pub fn mounted_recorded(&self, r: &Recorded) -> Mounted {
-        let m = self.mounted(&r.path, &r.source);
-        let (Mounted::FromSource, Some(at)) = (&m, self.at(&r.path)) else {
-            return m;
-        };
-        let holder = self.containing(&r.source);
-        let own = holder.is_none_or(|h| h.id != at.id);
-        if own && r.mount_id.is_none_or(|id| id == at.id) {
-            m
-        } else {
-            Mounted::Foreign {
-                source: at.source.clone(),
-                root: at.root.clone(),
-            }
+/// What is mounted on a recorded entry's path, judged strictly for an
+/// undo: a bind of the recorded source that is a mount of its own (not the
+/// persistence root's mount itself) and, when the record has a mount ID,
+/// that very mount. Anything else is `Foreign`.
+pub fn mounted_recorded(t: &MountTable, r: &Recorded) -> Mounted {
+    let m = mounted(t, &r.path, &r.source);
+    let (Mounted::FromSource, Some(at)) = (&m, t.at(&r.path)) else {
+        return m;
+    };
+    let own = t.containing(&r.source).is_none_or(|h| h.id != at.id);
+    if own && r.mount_id.is_none_or(|id| id == at.id) {
+        m
+    } else {
+        Mounted::Foreign {
+            source: at.source.clone(),
+            root: at.root.clone(),
         }
     }
 }
@@ -222,14 +180,13 @@ pub fn gather(
     mounts: &MountTable,
     previous: Vec<Recorded>,
 ) -> Observed {
-    let idx = MountIndex::new(mounts);
     // Collected, not inserted one by one: the entries come sorted, and a
     // bulk build skips thousands of `Path` comparisons.
     let entries = settings
         .entries
         .iter()
         .map(|e| {
-            let mounted = idx.mounted(&e.path, &e.source);
+            let mounted = mounted(mounts, &e.path, &e.source);
             let (target, source) = if mounted == Mounted::No {
                 probe_entry(h, e)
             } else {
@@ -247,7 +204,7 @@ pub fn gather(
         entries,
         ..Observed::default()
     };
-    gather_moved(h, settings, &idx, &previous, &mut obs);
+    gather_moved(h, settings, mounts, &previous, &mut obs);
     let declared: std::collections::HashSet<&Path> =
         settings.entries.iter().map(|e| e.path.as_path()).collect();
     for r in &previous {
@@ -257,7 +214,7 @@ pub fn gather(
         let f = Facts {
             target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
             source: Node::Missing,
-            mounted: idx.mounted_recorded(r),
+            mounted: mounted_recorded(mounts, r),
         };
         obs.leftovers.insert(r.path.clone(), f);
     }
@@ -271,7 +228,7 @@ pub fn gather(
 fn gather_moved(
     h: &Handles,
     settings: &Settings,
-    idx: &MountIndex<'_>,
+    mounts: &MountTable,
     previous: &[Recorded],
     obs: &mut Observed,
 ) {
@@ -290,7 +247,7 @@ fn gather_moved(
             how: r.how,
             old,
             new,
-            bound_old: idx.mounted(&e.path, &r.source) == Mounted::FromSource,
+            bound_old: mounted(mounts, &e.path, &r.source) == Mounted::FromSource,
         };
         obs.moved.insert(e.path.clone(), m);
     }
@@ -298,7 +255,7 @@ fn gather_moved(
     // while exactly one other configured root holds data at its path (moved
     // to another root, then rebooted) is migrated from there.
     for e in &settings.entries {
-        if prev.contains_key(e.path.as_path()) || idx.at(&e.path).is_some() {
+        if prev.contains_key(e.path.as_path()) || mounts.is_mount_point(&e.path) {
             continue;
         }
         let Some(Facts { source, .. }) = obs.entries.get(&e.path) else {

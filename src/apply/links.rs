@@ -94,7 +94,7 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
 
 /// The entry's persistent parent directory (opened beneath its root with
 /// `flags`) and the source's name in it.
-fn source_dir<'e>(
+pub(super) fn source_dir<'e>(
     cx: &mut Cx,
     e: &'e Entry,
     flags: OFlags,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, MountIndex, gather, probe_entry};
+pub use facts::{Handles, gather, mounted, mounted_recorded, probe_entry};
 
 use report::Tally;
 pub use report::{Applied, Counts, Outcome, StepReport};

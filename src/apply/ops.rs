@@ -103,19 +103,8 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
 }
 
 pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let dir = parent_of(srel(e));
-    ensure_source_dir(cx, e, dir, false)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let dfd = ctx(
-        fs::open_beneath(pfd, dir, OFlags::RDONLY | OFlags::DIRECTORY),
-        pfd,
-        dir,
-        &e.source,
-    )?;
-    let name = e
-        .source
-        .file_name()
-        .context("machine-id has no file name")?;
+    ensure_source_dir(cx, e, parent_of(srel(e)), false)?;
+    let (dfd, name) = super::links::source_dir(cx, e, OFlags::RDONLY)?;
     let o = Owner {
         uid: 0,
         gid: 0,

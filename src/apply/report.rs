@@ -79,7 +79,7 @@ impl Counts {
     pub fn summary(&self, settings: &crate::config::Settings, ms: f64) -> String {
         let c = self;
         let roots: Vec<String> = (settings.roots.iter())
-            .map(|r| r.path.display().to_string())
+            .map(|r| crate::names::show(&r.path))
             .collect();
         let mut line = format!(
             "persisted {} from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
@@ -226,13 +226,13 @@ fn skip_warning(path: &Path, source: &Path, why: &Why) -> Option<String> {
     match why {
         Why::Foreign { source: from, root } => Some(format!(
             "{} is already mounted from {from} ({}), not from {}: left alone, never stacked",
-            path.display(),
-            root.display(),
-            source.display()
+            crate::names::show(path),
+            crate::names::show(root),
+            crate::names::show(source)
         )),
         Why::NotOurs { reason } => Some(format!(
             "{} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)",
-            path.display()
+            crate::names::show(path)
         )),
         _ => None,
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use tracing::debug;
 
-use super::{Cx, MountIndex};
+use super::Cx;
 use crate::config::Entry;
 use crate::mountinfo::MountTable;
 use crate::sys::utab::{self, UtabEntry};
@@ -33,9 +33,8 @@ pub(super) fn write(cx: &Cx) -> anyhow::Result<()> {
     let mut add = Vec::new();
     if !cx.utab_add.is_empty() {
         let table = MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(cx.root.dir());
-        let idx = MountIndex::new(&table);
         for (target, source, opts) in &cx.utab_add {
-            let m = idx.at(target).with_context(|| {
+            let m = table.at(target).with_context(|| {
                 format!(
                     "{} is not in the mount table after binding it",
                     target.display()

@@ -13,6 +13,7 @@ use crate::walk::{self, Entry, Scope, Visit};
 
 pub mod format;
 pub mod index;
+pub mod refresh;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]

@@ -205,11 +205,6 @@ impl Pattern {
     }
 }
 
-/// Match a logical path against an absolute pattern.
-pub fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
-    Pattern::new(pat).matches(path)
-}
-
 fn split(p: &[u8]) -> Vec<&[u8]> {
     p.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect()
 }
@@ -264,6 +259,10 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn match_path(pat: &str, path: &[u8]) -> Option<Match> {
+        Pattern::new(pat).matches(path)
     }
 
     #[test]

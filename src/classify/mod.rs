@@ -48,15 +48,6 @@ impl Class {
     pub fn is_loss(&self) -> bool {
         !matches!(self, Class::Regenerated { .. })
     }
-
-    /// Sort key: important first, then ordinary, then regenerated.
-    pub fn rank(&self) -> u8 {
-        match self {
-            Class::Important { .. } => 0,
-            Class::Ordinary => 1,
-            Class::Regenerated { .. } => 2,
-        }
-    }
 }
 
 /// The classifier of one tree: the catalog plus what its rules read from

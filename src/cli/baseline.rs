@@ -5,7 +5,7 @@
 //! `impermctl-baseline.path`, after every `nixos-rebuild switch` (`--since
 //! @<start of switch-to-configuration> --until current-system`).
 
-use crate::baseline_refresh::{Since, Window, changed_at, process_start, refresh};
+use crate::baseline::refresh::{Since, Window, changed_at, process_start, refresh};
 use crate::exit::Exit;
 
 /// Arguments of `impermctl baseline`.
@@ -92,7 +92,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     println!(
         "baseline written to {}: {} entries, {} adopted ({from})",
-        root.baseline_file().display(),
+        crate::names::show(&root.baseline_file()),
         r.entries,
         r.adopted
     );

@@ -194,8 +194,9 @@ fn log_findings(verdict: &layout::Verdict) {
 fn lock(root: &crate::root::Root) -> anyhow::Result<std::os::fd::OwnedFd> {
     let lock = root.run_dir().join("boot.lock");
     std::fs::create_dir_all(root.run_dir())
-        .with_context(|| format!("cannot create {}", root.run_dir().display()))?;
-    crate::sys::fs::lock_file(&lock).with_context(|| format!("cannot lock {}", lock.display()))
+        .with_context(|| format!("cannot create {}", crate::names::show(&root.run_dir())))?;
+    crate::sys::fs::lock_file(&lock)
+        .with_context(|| format!("cannot lock {}", crate::names::show(&lock)))
 }
 
 /// Record what is in place in `state.json` and capture the baseline for
@@ -223,7 +224,7 @@ fn record(
     match crate::baseline::capture_if_missing(root, settings) {
         Ok(true) => info!(
             "baseline of the ephemeral root written to {}",
-            root.baseline_file().display()
+            crate::names::show(&root.baseline_file())
         ),
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),

@@ -217,25 +217,14 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
     }
     section(&mut out, "ENVIRONMENT", ENVIRONMENT)?;
     section(&mut out, "FILES", FILES)?;
-    let examples: Vec<(&str, &str)> = if sub.is_none() {
-        vec![
-            (
-                "impermctl status",
-                "the layout verdict and each declared path",
-            ),
-            ("impermctl diff", "what the next reboot discards"),
-            (
-                "impermctl diff --suggest",
-                "the environment.persistence lines that keep it",
-            ),
-            (
-                "impermctl persist /var/lib/foo",
-                "move a directory into persistence now",
-            ),
-            ("impermctl verify --json", "the layout checks for a script"),
-        ]
-    } else {
-        examples.to_vec()
+    let examples: Vec<(&str, &str)> = match sub {
+        // `impermctl --help`'s examples: `  COMMAND   what it shows`.
+        None => super::EXAMPLES
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ")?.split_once("  "))
+            .map(|(c, what)| (c, what.trim_start()))
+            .collect(),
+        Some(_) => examples.to_vec(),
     };
     section(&mut out, "EXAMPLES", &examples)?;
     writeln!(out, ".SH \"SEE ALSO\"")?;

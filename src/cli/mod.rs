@@ -204,13 +204,18 @@ fn check_skips(settings: &Settings) -> anyhow::Result<()> {
 /// `--root DIR`: absolute, existing, a directory; returned with symlinks resolved.
 fn check_root_dir(d: &Path) -> anyhow::Result<PathBuf> {
     if !d.is_absolute() {
-        bail!(
-            "--root {}: not an absolute path; give the full path of the tree, e.g. --root {}",
-            d.display(),
-            std::env::current_dir()
-                .map(|c| c.join(d).display().to_string())
-                .unwrap_or_else(|_| "/mnt/image".into())
-        );
+        let shown = crate::names::show(d);
+        // `std::path::absolute`: joined to the working directory, `.` dropped.
+        match (std::env::current_dir(), std::path::absolute(d)) {
+            (Ok(cwd), Ok(abs)) => bail!(
+                "--root {shown}: not an absolute path; --root must be absolute (the tree's top directory): relative to the current directory {} that is --root {}",
+                crate::names::show(&cwd),
+                crate::names::show(&abs)
+            ),
+            _ => bail!(
+                "--root {shown}: not an absolute path; --root must be absolute (the tree's top directory), e.g. --root /mnt/image"
+            ),
+        }
     }
     let meta = std::fs::metadata(d).with_context(|| format!("--root {}", d.display()))?;
     if !meta.is_dir() {
@@ -266,10 +271,31 @@ pub fn main() -> std::process::ExitCode {
             if is_broken_pipe(&e) {
                 return Exit::Ok.into();
             }
-            eprintln!("impermctl: error: {e:#}");
+            eprintln!("impermctl: error: {}", shown_error(&e));
             Exit::Error.into()
         }
     }
+}
+
+/// An error chain as `context: cause`, each part printable text (a name
+/// quoted in it cannot forge a line or rewrite the terminal). Config
+/// errors escape their own values; other messages keep only the
+/// `\n  fix: …` line break they are written with.
+fn shown_error(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| {
+            if c.is::<crate::config::ConfigError>() {
+                return c.to_string();
+            }
+            let text = c.to_string();
+            let parts: Vec<String> = text
+                .split("\n  fix: ")
+                .map(crate::names::printable)
+                .collect();
+            parts.join("\n  fix: ")
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// clap's `--color` value as anstream's choice (which also reads

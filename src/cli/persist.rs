@@ -87,7 +87,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         for r in &refused {
             eprintln!(
                 "impermctl: refusing to persist {}: {}",
-                r.path.display(),
+                crate::names::show(&r.path),
                 r.reason
             );
         }
@@ -137,7 +137,7 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     if json {
         return Ok(());
     }
-    let (p, src) = (s.path.display(), s.source.display());
+    let (p, src) = (crate::names::show(&s.path), crate::names::show(&s.source));
     let size = format!(
         "{}, {}",
         crate::human::count(s.entries, "entry", "entries"),
@@ -172,6 +172,10 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     Ok(())
 }
 
+/// What to add to the config for the paths not declared yet: one Nix
+/// line for one path, else one snippet per persistence root (two
+/// `environment.persistence."/persistent".directories = …` lines pasted
+/// into one attribute set are an error in Nix: "attribute already defined").
 fn config_hint(out: &mut impl Write, steps: &[Step], dry: bool) -> anyhow::Result<()> {
     let new: Vec<&Step> = steps.iter().filter(|s| !s.declared).collect();
     if new.is_empty() {
@@ -182,13 +186,28 @@ fn config_hint(out: &mut impl Write, steps: &[Step], dry: bool) -> anyhow::Resul
         out,
         "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:"
     )?;
-    for s in &new {
-        writeln!(out, "  {}", nix_line(s))?;
+    let mut roots: Vec<&Path> = new.iter().map(|s| s.root.as_path()).collect();
+    roots.sort();
+    roots.dedup();
+    let lines = |root: &Path| -> Vec<suggest::Line> {
+        new.iter()
+            .filter(|s| s.root == root)
+            .map(|s| suggest::Line::Persist(s.path.clone(), s.kind))
+            .collect()
+    };
+    if let [one] = new.as_slice() {
+        writeln!(out, "  {}", nix_line(one))?;
+    } else {
+        for root in &roots {
+            for l in suggest::nix_snippet(root, &lines(root)).lines() {
+                writeln!(out, "  {l}")?;
+            }
+        }
     }
     writeln!(
         out,
         "or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {}):",
-        new[0].root.display()
+        crate::names::show(&new[0].root)
     )?;
     for s in &new {
         for l in toml_lines(s).lines() {
@@ -234,7 +253,7 @@ fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
     };
     format!(
         "copying {}: {}/{} entries, {}/{}, {}/s, {eta}",
-        step.path.display(),
+        crate::names::show(&step.path),
         st.entries,
         step.entries,
         crate::human::size(st.bytes),

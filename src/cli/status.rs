@@ -200,7 +200,7 @@ impl Advice {
                     e.path.clone(),
                     format!(
                         "refused: its root {} is unusable, see [{}] above",
-                        r.display(),
+                        crate::names::show(r),
                         f.check
                     ),
                 );

@@ -50,7 +50,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 Outcome::NoLiveFile => "no live file (persistent copy kept)".into(),
                 Outcome::Failed { error } => format!("FAILED: {error}"),
             };
-            println!("{:<8} {:<32} {what}", l.what, l.path.display());
+            println!("{:<8} {:<32} {what}", l.what, crate::names::show(&l.path));
         }
     }
     Ok(if failed { Exit::Findings } else { Exit::Ok })

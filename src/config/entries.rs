@@ -11,101 +11,134 @@ use toml::Spanned;
 use super::fields::{abs_path, parent_perms, perms};
 use super::locate::Locator;
 use super::raw::{RawDirectory, RawFile, RawRoot};
-use super::validate::Result;
-use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind, PersistenceRoot};
+use super::validate::{Result, Root};
+use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
 
 /// Where an entry was declared, for "declared twice" messages.
 struct Origin {
     kind: Kind,
     root: PathBuf,
+    /// The entry's dotted name, e.g. `persistence[0].files[2]`.
+    field: String,
     /// Where the declaration starts; its line is computed only for an error
     /// (eagerly it made loading quadratic in the number of entries).
     span: Range<usize>,
 }
 
 impl Origin {
-    fn describe(&self, loc: &Locator<'_>) -> String {
+    /// `as a directory in /persistent (line 4)`; with `columns` (both
+    /// declarations on one line) the entry and its column too.
+    fn describe(&self, loc: &Locator<'_>, columns: bool) -> String {
         let kind = match self.kind {
             Kind::Directory => "a directory",
             Kind::File => "a file",
         };
-        format!(
-            "as {kind} in {} (line {})",
-            self.root.display(),
-            loc.line(&self.span)
-        )
+        let root = self.root.display();
+        let (line, column) = loc.line_col(&self.span);
+        if columns {
+            format!(
+                "as {kind} in {root} ({}, line {line} column {column})",
+                self.field
+            )
+        } else {
+            format!("as {kind} in {root} (line {line})")
+        }
     }
 }
 
-/// Every entry of every block; the bad ones go to `errors`.
+/// A block's entries before validation: kind, table, file method, span of
+/// the entry, dotted name.
+type RawEntry = (Kind, RawDirectory, Option<FileMethod>, Range<usize>, String);
+
+/// The entries of block `i`, directories first, in file order (bad items
+/// were reported by `raw::read` and are skipped; indices stay).
+fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
+    let dirs = block
+        .directories
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate();
+    let dirs = dirs.filter_map(move |(j, d)| {
+        let d = d.0?;
+        let span = d.span();
+        let field = format!("persistence[{i}].directories[{j}]");
+        let table = d.into_inner().into_table(span.clone());
+        Some((Kind::Directory, table, None, span, field))
+    });
+    let files = block.files.unwrap_or_default().into_iter().enumerate();
+    let files = files.filter_map(move |(j, f)| {
+        let f = f.0?;
+        let span = f.span();
+        let f: RawFile = f.into_inner().into_table(span.clone());
+        // A file has no perms of its own, no hide or trash flag.
+        let d = RawDirectory {
+            path: f.path,
+            parent: f.parent,
+            home: f.home,
+            hide_mount: Some(false),
+            allow_trash: Some(false),
+            ..RawDirectory::default()
+        };
+        let field = format!("persistence[{i}].files[{j}]");
+        Some((Kind::File, d, f.method, span, field))
+    });
+    dirs.chain(files)
+}
+
+/// Every entry of every block; the bad ones go to `errors` (each of an
+/// entry's errors: its path, home, owner, mode and parent are all checked).
+/// `roots` has one item per block (`None`: the block's root is unusable;
+/// its entries are checked but not kept).
 pub(super) fn validate_entries(
     blocks: Vec<Spanned<RawRoot>>,
-    roots: &[(PersistenceRoot, Range<usize>)],
+    roots: &[Option<Root>],
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut seen: HashMap<PathBuf, Origin> = HashMap::new();
+    let valid: Vec<&Root> = roots.iter().flatten().collect();
     for (i, block) in blocks.into_iter().enumerate() {
-        let (root, _) = &roots[i];
-        let block = block.into_inner();
-        let dirs = block.directories.unwrap_or_default().into_iter();
-        let dirs = dirs.enumerate().map(|(j, d)| {
-            let span = d.span();
-            let field = format!("persistence[{i}].directories[{j}]");
-            (
-                Kind::Directory,
-                d.into_inner().into_table(span.clone()),
-                None,
-                span,
-                field,
-            )
-        });
-        let files = block.files.unwrap_or_default().into_iter().enumerate();
-        let files = files.map(|(j, f)| {
-            let span = f.span();
-            let f: RawFile = f.into_inner().into_table(span.clone());
-            // A file has no perms of its own, no hide or trash flag.
-            let d = RawDirectory {
-                path: f.path,
-                parent: f.parent,
-                home: f.home,
-                hide_mount: Some(false),
-                allow_trash: Some(false),
-                ..RawDirectory::default()
+        let root = roots[i].as_ref().map(|(r, _)| r);
+        for (kind, d, method, span, field) in block_entries(i, block.into_inner()) {
+            let before = errors.len();
+            let path = entry_path(d.path.as_ref(), &span, &field, &valid, loc)
+                .map_err(|e| errors.push(e))
+                .ok();
+            let sp = d.path.as_ref().map_or(span, Spanned::span);
+            let home = home_dir(d.home.as_ref(), path.as_deref(), &field, loc)
+                .map_err(|e| errors.push(e))
+                .ok();
+            let (user, group, mode) = (d.user.as_ref(), d.group.as_ref(), d.mode.as_ref());
+            let perms = perms(user, group, mode, &field, loc, errors);
+            let parent = parent_perms(d.parent.as_ref(), &field, loc, errors);
+            let (Some(path), Some(root)) = (path, root) else {
+                continue;
             };
-            (
-                Kind::File,
-                d,
-                f.method,
-                span,
-                format!("persistence[{i}].files[{j}]"),
-            )
-        });
-        for (kind, d, method, span, field) in dirs.chain(files) {
-            let one = || -> Result<Entry> {
-                let path = entry_path(d.path.as_ref(), &span, &field, roots, loc)?;
-                let sp = d.path.as_ref().map_or(span, Spanned::span);
-                let home = home_dir(d.home.as_ref(), &path, &field, loc)?;
-                check_duplicate(&mut seen, &path, kind, &root.path, &sp, &field, loc)?;
-                let (user, group, mode) = (d.user.as_ref(), d.group.as_ref(), d.mode.as_ref());
-                Ok(Entry {
-                    kind,
-                    source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
-                    path,
-                    root: root.path.clone(),
-                    perms: perms(user, group, mode, &field, loc)?,
-                    parent: parent_perms(d.parent.as_ref(), &field, loc)?,
-                    home,
-                    hide: d.hide_mount.unwrap_or(root.hide_mounts),
-                    trash: d.allow_trash.unwrap_or(root.allow_trash),
-                    method: method.unwrap_or(FileMethod::Auto),
-                })
+            let origin = Origin {
+                kind,
+                root: root.path.clone(),
+                field: field.clone(),
+                span: sp,
             };
-            match one() {
-                Ok(e) => entries.push(e),
-                Err(e) => errors.push(e),
+            if let Err(e) = check_duplicate(&mut seen, &path, origin, loc) {
+                errors.push(e);
             }
+            if errors.len() > before {
+                continue;
+            }
+            entries.push(Entry {
+                kind,
+                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
+                path,
+                root: root.path.clone(),
+                perms,
+                parent,
+                home: home.flatten(),
+                hide: d.hide_mount.unwrap_or(root.hide_mounts),
+                trash: d.allow_trash.unwrap_or(root.allow_trash),
+                method: method.unwrap_or(FileMethod::Auto),
+            });
         }
     }
     // Path's Ord compares components, so a parent sorts before its children.
@@ -119,7 +152,7 @@ fn entry_path(
     p: Option<&Spanned<String>>,
     block: &Range<usize>,
     field: &str,
-    roots: &[(PersistenceRoot, Range<usize>)],
+    roots: &[&Root],
     loc: &Locator<'_>,
 ) -> Result<PathBuf> {
     let field = format!("{field}.path");
@@ -149,7 +182,7 @@ fn entry_path(
             "remove this entry: /nix, /proc, /sys, /dev and /run are managed elsewhere",
         );
     }
-    for (root, _) in roots {
+    for (root, _) in roots.iter().copied() {
         let r = root.path.display();
         let source_len = root.path.as_os_str().len() + path.as_os_str().len();
         if source_len > super::fields::PATH_MAX {
@@ -185,35 +218,32 @@ fn entry_path(
     Ok(path)
 }
 
+/// `path` declared before (in `seen`)? Then an error at `here`, naming
+/// both declarations (with their entries and columns when on one line).
 fn check_duplicate(
     seen: &mut HashMap<PathBuf, Origin>,
     path: &Path,
-    kind: Kind,
-    root: &Path,
-    span: &Range<usize>,
-    field: &str,
+    here: Origin,
     loc: &Locator<'_>,
 ) -> Result<()> {
-    let here = Origin {
-        kind,
-        root: root.to_path_buf(),
-        span: span.clone(),
-    };
     if let Some(first) = seen.get(path) {
+        let same_line = loc.line(&first.span) == loc.line(&here.span);
+        let which = if same_line {
+            let (line, column) = loc.line_col(&here.span);
+            format!("delete {}, line {line} column {column}", here.field)
+        } else {
+            format!("delete the one on line {}", loc.line(&here.span))
+        };
         return Err(loc.error(
-            Some(span.clone()),
-            format!("{field}.path"),
+            Some(here.span.clone()),
+            format!("{}.path", here.field),
             format!(
                 "{} is declared twice: {} and {}",
                 path.display(),
-                first.describe(loc),
-                here.describe(loc)
+                first.describe(loc, same_line),
+                here.describe(loc, same_line)
             ),
-            format!(
-                "keep only one declaration of {} (delete the one on line {})",
-                path.display(),
-                loc.line(&here.span)
-            ),
+            format!("keep only one declaration of {} ({which})", path.display()),
         ));
     }
     seen.insert(path.to_path_buf(), here);
@@ -222,9 +252,11 @@ fn check_duplicate(
 
 /// `home = "/home/alice"`: must be absolute and contain the entry (or be
 /// it: the whole home persisted); `home = "/"` means no home boundary.
+/// `path` is `None` when the entry's own path is bad (the home is still
+/// checked on its own).
 fn home_dir(
     home: Option<&Spanned<String>>,
-    path: &Path,
+    path: Option<&Path>,
     field: &str,
     loc: &Locator<'_>,
 ) -> Result<Option<PathBuf>> {
@@ -236,6 +268,7 @@ fn home_dir(
         return Ok(None);
     }
     // `path == dir`: the whole home (`users.<name>.directories = [ "/" ]`).
+    let Some(path) = path else { return Ok(None) };
     if !path.starts_with(&dir) {
         return Err(loc.error(
             Some(h.span()),

@@ -11,7 +11,7 @@ use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
 use super::raw::{RawDuration, RawPerms, RawWatch};
 use super::validate::Result;
-use super::{Perms, Watch};
+use super::{ConfigError, Perms, Watch};
 
 /// An absolute path, lexically normalised.
 /// The longest path the kernel takes (`PATH_MAX` is 4096 with the NUL).
@@ -58,6 +58,15 @@ pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> R
             "remove the \\u0000 from the path".into(),
         );
     }
+    if s.chars().any(char::is_control) {
+        return err(
+            format!(
+                "`{}` contains a control character (shown escaped)",
+                crate::names::human(s.as_bytes())
+            ),
+            "write the path without newlines, tabs or escape characters: such a name would break log lines and mount tables, so impermctl does not persist it".into(),
+        );
+    }
     if !s.starts_with('/') {
         let example = format!("/{}", s.trim_start_matches("./"));
         return err(
@@ -71,7 +80,7 @@ pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> R
     match crate::root::normalize(Path::new(s)) {
         Some(p) => Ok(p),
         None => err(
-            format!("`{s}` contains `..`"),
+            format!("`{}` contains `..`", crate::names::printable(s)),
             match resolve_dotdot(s) {
                 Some(r) => format!("write the path without `..`, e.g. {}", r.display()),
                 None => "write the path without `..`".into(),
@@ -93,40 +102,51 @@ fn resolve_dotdot(s: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Owner and mode of an entry (or its `parent`); each bad value goes to
+/// `errors` and reads as the default.
 pub(super) fn perms(
     user: Option<&Spanned<String>>,
     group: Option<&Spanned<String>>,
     mode: Option<&Spanned<String>>,
     field: &str,
     loc: &Locator<'_>,
-) -> Result<Perms> {
+    errors: &mut Vec<ConfigError>,
+) -> Perms {
     let d = Perms::default();
-    Ok(Perms {
-        user: owner(user, &format!("{field}.user"), loc)?.unwrap_or(d.user),
-        group: owner(group, &format!("{field}.group"), loc)?.unwrap_or(d.group),
-        mode: match mode {
-            None => d.mode,
-            Some(m) => parse_mode(m.get_ref()).ok_or_else(|| {
-                loc.error(
-                    Some(m.span()),
-                    format!("{field}.mode"),
-                    format!("`{}` is not a mode", m.get_ref()),
-                    "write an octal mode such as \"0750\" or a symbolic one such as \"u=rwx,g=rx,o=\"",
-                )
-            })?,
-        },
-    })
+    let mut ok = |r: Result<Option<String>>| r.map_err(|e| errors.push(e)).ok().flatten();
+    let user = ok(owner(user, &format!("{field}.user"), loc)).unwrap_or(d.user);
+    let group = ok(owner(group, &format!("{field}.group"), loc)).unwrap_or(d.group);
+    let mode = match mode {
+        None => d.mode,
+        Some(m) => parse_mode(m.get_ref()).unwrap_or_else(|| {
+            errors.push(loc.error(
+                Some(m.span()),
+                format!("{field}.mode"),
+                format!("`{}` is not a mode", crate::names::printable(m.get_ref())),
+                "write an octal mode such as \"0750\" or a symbolic one such as \"u=rwx,g=rx,o=\"",
+            ));
+            d.mode
+        }),
+    };
+    Perms { user, group, mode }
 }
 
-pub(super) fn parent_perms(p: Option<&RawPerms>, field: &str, loc: &Locator<'_>) -> Result<Perms> {
+/// `parent = { … }`, as [`perms`].
+pub(super) fn parent_perms(
+    p: Option<&RawPerms>,
+    field: &str,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Perms {
     match p {
-        None => Ok(Perms::default()),
+        None => Perms::default(),
         Some(p) => perms(
             p.user.as_ref(),
             p.group.as_ref(),
             p.mode.as_ref(),
             &format!("{field}.parent"),
             loc,
+            errors,
         ),
     }
 }
@@ -150,16 +170,25 @@ fn owner(v: Option<&Spanned<String>>, field: &str, loc: &Locator<'_>) -> Result<
     Ok(Some(s.clone()))
 }
 
-pub(super) fn watch(raw: Option<RawWatch>, loc: &Locator<'_>) -> Result<Watch> {
+/// `[watch]`; each bad value goes to `errors` and reads as the default.
+pub(super) fn watch(
+    raw: Option<RawWatch>,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Watch {
     let d = Watch::default();
-    let Some(raw) = raw else { return Ok(d) };
+    let Some(raw) = raw else { return d };
     let ignore = match raw.ignore {
         None => d.ignore,
         Some(list) => list
             .iter()
             .enumerate()
-            .map(|(i, p)| abs_path(p, &format!("watch.ignore[{i}]"), loc))
-            .collect::<Result<_>>()?,
+            .filter_map(|(i, p)| {
+                abs_path(p, &format!("watch.ignore[{i}]"), loc)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            })
+            .collect(),
     };
     let bad_duration = |span: Range<usize>, what: String| {
         loc.error(
@@ -170,36 +199,41 @@ pub(super) fn watch(raw: Option<RawWatch>, loc: &Locator<'_>) -> Result<Watch> {
         )
     };
     let warn_every = match raw.warn_every {
-        None => d.warn_every,
+        None => None,
         Some(w) => match w.get_ref() {
-            RawDuration::Seconds(n) if *n >= 1 => Duration::from_secs(*n as u64),
+            RawDuration::Seconds(n) if *n >= 1 => Some(Duration::from_secs(*n as u64)),
             RawDuration::Seconds(n) => {
-                return Err(bad_duration(
+                errors.push(bad_duration(
                     w.span(),
                     format!("{n} seconds is not a positive interval"),
                 ));
+                None
             }
-            RawDuration::Text(t) => parse_duration(t)
-                .ok_or_else(|| bad_duration(w.span(), format!("`{t}` is not a duration")))?,
+            RawDuration::Text(t) => parse_duration(t).or_else(|| {
+                let shown = crate::names::printable(t);
+                errors.push(bad_duration(
+                    w.span(),
+                    format!("`{shown}` is not a duration"),
+                ));
+                None
+            }),
         },
     };
-    let max_warnings_per_minute = match raw.max_warnings_per_minute {
-        None => d.max_warnings_per_minute,
-        Some(m) => u32::try_from(*m.get_ref())
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                loc.error(
-                    Some(m.span()),
-                    "watch.max_warnings_per_minute",
-                    format!("{} is out of range", m.get_ref()),
-                    "write a whole number of at least 1, e.g. max_warnings_per_minute = 10",
-                )
-            })?,
-    };
-    Ok(Watch {
+    let max = raw.max_warnings_per_minute.and_then(|m| {
+        let n = u32::try_from(*m.get_ref()).ok().filter(|n| *n >= 1);
+        if n.is_none() {
+            errors.push(loc.error(
+                Some(m.span()),
+                "watch.max_warnings_per_minute",
+                format!("{} is out of range", m.get_ref()),
+                "write a whole number of at least 1, e.g. max_warnings_per_minute = 10",
+            ));
+        }
+        n
+    });
+    Watch {
         ignore,
-        warn_every,
-        max_warnings_per_minute,
-    })
+        warn_every: warn_every.unwrap_or(d.warn_every),
+        max_warnings_per_minute: max.unwrap_or(d.max_warnings_per_minute),
+    }
 }

@@ -47,9 +47,22 @@ impl Locator<'_> {
         }
     }
 
+    /// Line and column of `span`, for "declared at line N column M".
+    pub fn line_col(&self, span: &Range<usize>) -> (usize, usize) {
+        line_col(self.text, span.start)
+    }
+
     /// The line of `span`, for "declared at line N" messages.
     pub fn line(&self, span: &Range<usize>) -> usize {
         line_col(self.text, span.start).0
+    }
+
+    /// A value that did not deserialize (`raw::read`'s errors): the field
+    /// is found from `span`, the fix from the field.
+    pub fn value_error(&self, span: Range<usize>, message: &str) -> ConfigError {
+        let field = field_at(self.text, &span).unwrap_or_else(|| "(value)".to_owned());
+        let (message, field, fix) = explain(message.trim_end(), field);
+        self.error(Some(span), field, message, fix)
     }
 
     /// A TOML syntax error or a serde error from deserializing the raw structs.
@@ -180,7 +193,7 @@ const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
 fn explain(message: &str, field: String) -> (String, String, String) {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        return unknown_key(name, field, &backticked(tail));
+        return unknown_key(name, field, &backticked(tail), &[]);
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
@@ -201,26 +214,43 @@ fn explain(message: &str, field: String) -> (String, String, String) {
 }
 
 /// (message, field, fix) for the unknown key `name` at dotted `field`;
-/// `expected` are the keys valid there (empty: suggest from every key).
+/// `expected` are the keys valid there (empty: suggest from every key),
+/// `elsewhere` the tables where `name` is a valid key (e.g. `directory
+/// entries`): then only a key that is the same word (another case, a
+/// plural, impermanence's name) is suggested, never a look-alike.
 pub(super) fn unknown_key(
     name: &str,
     field: String,
     expected: &[String],
+    elsewhere: &[&str],
 ) -> (String, String, String) {
     let field = if field.is_empty() {
         name.to_owned()
     } else {
         field
     };
-    let fix = match suggest(name, expected) {
+    let mut message = format!("unknown key `{name}`");
+    if !elsewhere.is_empty() {
+        message.push_str(&format!(
+            " here (it is a key of {})",
+            elsewhere.join(" and ")
+        ));
+    }
+    let fix = match suggest(name, expected, !elsewhere.is_empty()) {
         Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
             format!("did you mean `{s}`? (impermctl uses snake_case)")
         }
         Some(s) => format!("did you mean `{s}`?"),
+        None if elsewhere.contains(&"directory entries") && field.contains(".files[") => {
+            "remove it: a file has no owner or mode of its own; the directories created above it take parent = { user = \"root\", group = \"root\", mode = \"0755\" }".to_owned()
+        }
+        None if !elsewhere.is_empty() => {
+            format!("move it to {}, or remove it", elsewhere[0])
+        }
         None if expected.is_empty() => "remove it: this table takes no keys".to_owned(),
         None => format!("remove it; valid keys here: {}", list(expected)),
     };
-    (format!("unknown key `{name}`"), field, fix)
+    (message, field, fix)
 }
 
 /// What to write for a field that got the wrong type.
@@ -263,8 +293,9 @@ fn list(items: &[String]) -> String {
 }
 
 /// The valid key closest to `name`: impermanence's name for it, the same
-/// word in another case, or the nearest by edit distance.
-fn suggest(name: &str, expected: &[String]) -> Option<String> {
+/// word in another case or number, or (unless `same_word_only`) the nearest
+/// by edit distance, at most a third of its length away.
+fn suggest(name: &str, expected: &[String], same_word_only: bool) -> Option<String> {
     let pool: Vec<&str> = if expected.is_empty() {
         KNOWN.to_vec()
     } else {
@@ -278,12 +309,20 @@ fn suggest(name: &str, expected: &[String]) -> Option<String> {
     }
     let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
     let n = squash(name);
-    if let Some(k) = pool.iter().find(|k| squash(k) == n) {
+    let plural =
+        |a: &str, b: &str| a.strip_suffix('s') == Some(b) || b.strip_suffix('s') == Some(a);
+    if let Some(k) = pool
+        .iter()
+        .find(|k| squash(k) == n || plural(&squash(k), &n))
+    {
         return Some((*k).to_owned());
     }
+    if same_word_only {
+        return None;
+    }
     pool.iter()
-        .map(|k| (strsim::levenshtein(&n, &squash(k)), *k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .map(|k| (strsim::osa_distance(&n, &squash(k)), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.to_owned())
 }

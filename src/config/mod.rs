@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod covered;
 mod entries;
+mod error;
 mod fields;
 mod locate;
 mod mode;
@@ -17,7 +18,7 @@ mod tests;
 mod unknown;
 mod validate;
 
-pub use mode::parse_mode;
+pub use error::{ConfigError, utf8};
 
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
@@ -198,51 +199,6 @@ impl Default for Watch {
     }
 }
 
-/// A config error, located in the file. `also` holds the file's other
-/// errors, in file order, so that one run reports them all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = file.display(), loc = location(*line, *column), more = more(also))]
-pub struct ConfigError {
-    /// The config file (boxed: with `also`, the error stays small enough
-    /// to return by value).
-    pub file: Box<Path>,
-    /// 1-based line (0 when unknown).
-    pub line: usize,
-    /// 1-based column (0 when unknown).
-    pub column: usize,
-    /// The dotted field name, e.g. `persistence[0].directories[2].path`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub fix: String,
-    /// The other errors of the same file, after this one.
-    pub also: Box<[ConfigError]>,
-}
-
-impl ConfigError {
-    /// One error for several, in file order (`None` for none).
-    pub fn combine(mut all: Vec<ConfigError>) -> Option<ConfigError> {
-        all.sort_by_key(|e| (e.line == 0, e.line, e.column));
-        let mut it = all.into_iter();
-        let mut first = it.next()?;
-        first.also = it.collect();
-        Some(first)
-    }
-}
-
-fn more(also: &[ConfigError]) -> String {
-    also.iter().map(|e| format!("\n{e}")).collect()
-}
-
-fn location(line: usize, column: usize) -> String {
-    if line == 0 {
-        String::new()
-    } else {
-        format!(":{line}:{column}")
-    }
-}
-
 /// Read and validate the config at `path`.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
     use anyhow::Context;
@@ -256,46 +212,36 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     Ok(parse(&text, path)?)
 }
 
-/// The config text, or an error at the line and column of the first byte
-/// that is not UTF-8 (TOML files are UTF-8).
-pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let b = e.as_bytes();
-        let before = String::from_utf8_lossy(&b[..at]);
-        let (line, column) = locate::line_col(&before, at);
-        ConfigError {
-            file: file.into(),
-            line,
-            column,
-            field: "(file)".into(),
-            message: format!(
-                "byte {:#04x} is not UTF-8; TOML files must be UTF-8 text",
-                b[at]
-            ),
-            fix: format!(
-                "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {0} > {0}.new`, check it, then move it over)",
-                file.display()
-            ),
-            also: Box::new([]),
-        }
-    })
-}
-
 /// Parse and validate config text; `file` is only used in messages.
+/// Every error of the file comes out at once: unknown keys, values of the
+/// wrong type, and what validation finds in the rest.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
-    let typed = toml::from_str::<raw::RawConfig>(text)
-        .map_err(|e| loc.toml_error(&e))
-        .and_then(|raw| validate::validate(raw, &loc, file));
-    match typed {
-        Ok(settings) if all.is_empty() => Ok(settings),
-        Ok(_) => Err(ConfigError::combine(all).expect("not empty")),
+    let (raw, caught) = match raw::read(text) {
+        Ok(r) => r,
+        Err(e) => {
+            all.push(loc.toml_error(&e));
+            return Err(ConfigError::combine(all).expect("not empty"));
+        }
+    };
+    let caught: Vec<ConfigError> = caught
+        .into_iter()
+        .map(|(span, message)| loc.value_error(span, &message))
+        .collect();
+    match validate::validate(raw, &loc, file) {
+        Ok(settings) if all.is_empty() && caught.is_empty() => Ok(settings),
+        Ok(_) => {
+            all.extend(caught);
+            Err(ConfigError::combine(all).expect("not empty"))
+        }
         Err(mut e) => {
             let also = std::mem::take(&mut e.also);
-            all.push(e);
-            all.extend(also.into_vec());
+            // A value of the wrong type reads as absent: its type error
+            // says more than "missing" for the same field.
+            let rest = std::iter::once(e).chain(also.into_vec());
+            all.extend(rest.filter(|e| !caught.iter().any(|c| c.field == e.field)));
+            all.extend(caught);
             Err(ConfigError::combine(all).expect("not empty"))
         }
     }

@@ -2,38 +2,128 @@
 //! (defaults come later), unknown keys are skipped here (`unknown` reports
 //! them all, with their spans), and every value that
 //! validation may complain about keeps its span for line:column.
+//!
+//! A value of the wrong type or an unknown enum value does not stop the
+//! parse: [`read`] collects each one with its span (the field reads as
+//! absent) so that one run reports every error of the file.
+
+use std::cell::RefCell;
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{EphemeralRoot, FileMethod, OnFailure};
 
+/// A value that did not deserialize: its span and serde's message.
+pub(super) type ValueError = (Range<usize>, String);
+
+thread_local! {
+    /// The value errors of the parse running on this thread ([`read`]):
+    /// serde gives a `Deserialize` impl no context to report into.
+    static CAUGHT: RefCell<Vec<ValueError>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Parse `text` into the raw config: a syntax error stops it (`Err`), every
+/// value error is returned beside the config, in no particular order.
+pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<ValueError>), toml::de::Error> {
+    CAUGHT.with(|c| c.borrow_mut().clear());
+    let raw = toml::from_str::<RawConfig>(text);
+    let caught = CAUGHT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    raw.map(|r| (r, caught))
+}
+
+/// `T`, or the message of why the value is not a `T` (never fails itself).
+struct Caught<T>(Result<T, String>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Caught<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // toml deserializes each value from its own parsed node: a failed
+        // value leaves the table it is in readable.
+        Ok(Caught(T::deserialize(d).map_err(|e| {
+            let m = e.to_string();
+            m.lines().next().unwrap_or_default().to_owned()
+        })))
+    }
+}
+
+/// A field that reads as absent when its value is bad; the error is
+/// kept (with the value's span) for [`read`].
+fn lenient<'de, D, T>(d: D) -> Result<Option<Spanned<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v = Spanned::<Caught<T>>::deserialize(d)?;
+    let span = v.span();
+    match v.into_inner().0 {
+        Ok(t) => Ok(Some(Spanned::new(span, t))),
+        Err(m) => {
+            CAUGHT.with(|c| c.borrow_mut().push((span, m)));
+            Ok(None)
+        }
+    }
+}
+
+/// [`lenient`] for fields that keep no span.
+fn lenient_value<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    lenient(d).map(|v| v.map(Spanned::into_inner))
+}
+
+/// A list item that is skipped when bad (its error kept for [`read`]);
+/// the other items keep their positions.
+#[derive(Debug)]
+pub(super) struct Item<T>(pub Option<Spanned<T>>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient(d).map(Item)
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawConfig {
+    #[serde(default, deserialize_with = "lenient")]
     pub version: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub layout: Option<RawLayout>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub persistence: Option<Vec<Spanned<RawRoot>>>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub watch: Option<RawWatch>,
 }
 
 /// `[layout]`.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawLayout {
+    #[serde(default, deserialize_with = "lenient_value")]
     pub ephemeral_root: Option<EphemeralRoot>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub persistent_must_differ: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub on_failure: Option<OnFailure>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub skip_checks: Option<Vec<String>>,
 }
 
 /// One `[[persistence]]` block.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawRoot {
+    #[serde(default, deserialize_with = "lenient")]
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub hide_mounts: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub allow_trash: Option<bool>,
-    pub directories: Option<Vec<Spanned<Shorthand<RawDirectory>>>>,
-    pub files: Option<Vec<Spanned<Shorthand<RawFile>>>>,
+    #[serde(default, deserialize_with = "lenient_value")]
+    pub directories: Option<Vec<Item<Shorthand<RawDirectory>>>>,
+    #[serde(default, deserialize_with = "lenient_value")]
+    pub files: Option<Vec<Item<Shorthand<RawFile>>>>,
 }
 
 /// An entry as a table or, as impermanence's Nix options allow, a bare
@@ -91,13 +181,21 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
 /// One `[[persistence.directories]]` entry.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawDirectory {
+    #[serde(default, deserialize_with = "lenient")]
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub user: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub group: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub mode: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub hide_mount: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub allow_trash: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub parent: Option<RawPerms>,
+    #[serde(default, deserialize_with = "lenient")]
     pub home: Option<Spanned<String>>,
 }
 
@@ -113,9 +211,13 @@ impl WithPath for RawDirectory {
 /// One `[[persistence.files]]` entry.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawFile {
+    #[serde(default, deserialize_with = "lenient")]
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub method: Option<FileMethod>,
+    #[serde(default, deserialize_with = "lenient_value")]
     pub parent: Option<RawPerms>,
+    #[serde(default, deserialize_with = "lenient")]
     pub home: Option<Spanned<String>>,
 }
 
@@ -131,16 +233,22 @@ impl WithPath for RawFile {
 /// `parent = { user, group, mode }`.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawPerms {
+    #[serde(default, deserialize_with = "lenient")]
     pub user: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub group: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub mode: Option<Spanned<String>>,
 }
 
 /// `[watch]`.
 #[derive(Debug, Deserialize)]
 pub(super) struct RawWatch {
+    #[serde(default, deserialize_with = "lenient_value")]
     pub ignore: Option<Vec<Spanned<String>>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub warn_every: Option<Spanned<RawDuration>>,
+    #[serde(default, deserialize_with = "lenient")]
     pub max_warnings_per_minute: Option<Spanned<i64>>,
 }
 

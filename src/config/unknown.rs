@@ -70,7 +70,7 @@ impl Walk<'_, '_> {
             };
             if !known.contains(&name) {
                 let expected: Vec<String> = known.iter().map(|s| (*s).to_owned()).collect();
-                let (message, field, fix) = unknown_key(name, path, &expected);
+                let (message, field, fix) = unknown_key(name, path, &expected, &elsewhere(name));
                 self.out
                     .push(self.loc.error(Some(k.span()), field, message, fix));
                 continue;
@@ -104,6 +104,23 @@ impl Walk<'_, '_> {
             _ => {}
         }
     }
+}
+
+/// The tables where `name` is a valid key, as people call them.
+fn elsewhere(name: &str) -> Vec<&'static str> {
+    [
+        (TOP, "the top level"),
+        (LAYOUT, "[layout]"),
+        (ROOT, "[[persistence]]"),
+        (DIRECTORY, "directory entries"),
+        (FILE, "file entries"),
+        (PERMS, "parent = { … }"),
+        (WATCH, "[watch]"),
+    ]
+    .into_iter()
+    .filter(|(keys, _)| keys.contains(&name))
+    .map(|(_, table)| table)
+    .collect()
 }
 
 /// Where a dotted path is in the schema.

@@ -22,15 +22,9 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
     if let Err(e) = check_version(&raw, loc) {
         errors.push(e);
     }
-    let watch = watch(raw.watch, loc).map_err(|e| errors.push(e)).ok();
+    let watch = watch(raw.watch, loc, &mut errors);
     let blocks = raw.persistence.unwrap_or_default();
-    let roots = match validate_roots(&blocks, loc) {
-        Ok(r) => r,
-        Err(e) => {
-            errors.push(e);
-            return Err(ConfigError::combine(errors).expect("an error"));
-        }
-    };
+    let roots = validate_roots(&blocks, loc, &mut errors);
     let defaults = Layout::default();
     let layout = raw.layout.map_or(defaults.clone(), |l| Layout {
         ephemeral_root: l.ephemeral_root.unwrap_or(defaults.ephemeral_root),
@@ -47,9 +41,9 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
     Ok(Settings {
         file: file.to_path_buf(),
         layout,
-        roots: roots.into_iter().map(|(r, _)| r).collect(),
+        roots: roots.into_iter().flatten().map(|(r, _)| r).collect(),
         entries,
-        watch: watch.expect("no error, so a watch section"),
+        watch,
     })
 }
 
@@ -76,72 +70,85 @@ fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The `[[persistence]]` roots with their path spans, checked against each other.
+/// A persistence root with the span of its path.
+pub(super) type Root = (PersistenceRoot, Range<usize>);
+
+/// The `[[persistence]]` roots with their path spans, checked against each
+/// other: one per block, `None` where the block's path is unusable (its
+/// error in `errors`). A root declared twice is an error but stays, so the
+/// entries below both are still checked against each other.
 fn validate_roots(
     blocks: &[Spanned<RawRoot>],
     loc: &Locator<'_>,
-) -> Result<Vec<(PersistenceRoot, Range<usize>)>> {
-    let mut roots: Vec<(PersistenceRoot, Range<usize>)> = Vec::new();
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Option<Root>> {
+    let mut roots: Vec<Option<Root>> = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        let field = format!("persistence[{i}].path");
-        let Some(p) = &block.get_ref().path else {
-            return Err(loc.error(
-                Some(block.span()),
-                field,
-                "this [[persistence]] block has no `path`",
-                "add path = \"/persistent\" (where the persistent dataset is mounted)",
-            ));
-        };
-        let path = abs_path(p, &field, loc)?;
-        let sp = p.span();
-        if path == Path::new("/") {
-            return Err(loc.error(
-                Some(sp),
-                field,
-                "a persistence root cannot be `/` (that is the ephemeral root)",
-                "write the mount point of the persistent dataset, e.g. /persistent",
-            ));
-        }
-        if let Some(bad) = root_forbidden(&path) {
-            return Err(loc.error(
-                Some(sp),
-                field,
-                format!(
-                    "{} is under {bad}, a virtual filesystem that is never persistent storage",
-                    path.display()
-                ),
-                "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist",
-            ));
-        }
+        let root = one_root(i, block, loc).map_err(|e| errors.push(e)).ok();
         // Nested roots are legal (`/persist` next to `/persist/home`, an
         // entry whose own persistentStoragePath lies inside another root):
         // each root is judged by the filesystem it lives on at boot, and
-        // entries that collide are caught as duplicates below.
-        if let Some((other, osp)) = roots.iter().find(|(o, _)| o.path == path) {
-            let lines = (loc.line(osp), loc.line(&sp));
-            return Err(loc.error(
-                Some(sp),
-                field,
-                format!(
-                    "{} is declared twice as a persistence root (lines {} and {})",
-                    other.path.display(),
-                    lines.0,
-                    lines.1
-                ),
-                "merge the two [[persistence]] blocks",
-            ));
+        // entries that collide are caught as duplicates.
+        if let Some((root, sp)) = &root {
+            let twice = roots.iter().flatten().find(|(o, _)| o.path == root.path);
+            if let Some((other, osp)) = twice {
+                errors.push(loc.error(
+                    Some(sp.clone()),
+                    format!("persistence[{i}].path"),
+                    format!(
+                        "{} is declared twice as a persistence root (lines {} and {})",
+                        other.path.display(),
+                        loc.line(osp),
+                        loc.line(sp)
+                    ),
+                    "merge the two [[persistence]] blocks",
+                ));
+            }
         }
-        let raw = block.get_ref();
-        roots.push((
-            PersistenceRoot {
-                path,
-                hide_mounts: raw.hide_mounts.unwrap_or(false),
-                allow_trash: raw.allow_trash.unwrap_or(false),
-            },
-            sp,
+        roots.push(root);
+    }
+    roots
+}
+
+/// One block's root, its path checked on its own.
+fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Root> {
+    let field = format!("persistence[{i}].path");
+    let Some(p) = &block.get_ref().path else {
+        return Err(loc.error(
+            Some(block.span()),
+            field,
+            "this [[persistence]] block has no `path`",
+            "add path = \"/persistent\" (where the persistent dataset is mounted)",
+        ));
+    };
+    let path = abs_path(p, &field, loc)?;
+    let sp = p.span();
+    if path == Path::new("/") {
+        return Err(loc.error(
+            Some(sp),
+            field,
+            "a persistence root cannot be `/` (that is the ephemeral root)",
+            "write the mount point of the persistent dataset, e.g. /persistent",
         ));
     }
-    Ok(roots)
+    if let Some(bad) = root_forbidden(&path) {
+        return Err(loc.error(
+            Some(sp),
+            field,
+            format!(
+                "{} is under {bad}, a virtual filesystem that is never persistent storage",
+                path.display()
+            ),
+            "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist",
+        ));
+    }
+    let raw = block.get_ref();
+    let root = PersistenceRoot {
+        path,
+        hide_mounts: raw.hide_mounts.unwrap_or(false),
+        allow_trash: raw.allow_trash.unwrap_or(false),
+    };
+    Ok((root, sp))
 }
 
 /// Where a persistence root can never be: virtual filesystems. `/nix` is

@@ -48,15 +48,6 @@ pub struct Diff {
     pub unreadable: Vec<(Vec<u8>, String)>,
     /// Entries looked at.
     pub entries: u64,
-    /// The mount table used.
-    pub mounts: MountTable,
-}
-
-impl Diff {
-    /// Is anything going to be lost?
-    pub fn loses_data(&self) -> bool {
-        self.items.iter().any(|i| i.change != Change::Unchanged)
-    }
 }
 
 /// The watcher's list, when it can stand for a walk; else why not.
@@ -171,7 +162,6 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         items,
         unreadable,
         entries,
-        mounts,
     })
 }
 

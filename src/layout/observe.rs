@@ -169,7 +169,7 @@ pub enum EntryState {
 /// Where `entry` stands in `state`.
 pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
     if let Some(m) = state.mounts.at(&entry.path) {
-        return if is_bind_of(&state.mounts, m, &entry.source) {
+        return if state.mounts.is_bind_of(m, &entry.source) {
             EntryState::Bound
         } else {
             EntryState::Foreign {
@@ -197,22 +197,4 @@ pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
             Kind::Directory => EntryState::NotPersisted,
         },
     }
-}
-
-/// Is mount `m` a bind of the logical path `source`? True when `m` is on the
-/// filesystem that holds `source` and its root is `source`'s place in it.
-pub fn is_bind_of(mounts: &MountTable, m: &Mount, source: &Path) -> bool {
-    let Some(holder) = mounts.containing(source) else {
-        return false;
-    };
-    if holder.dev() != m.dev() {
-        return false;
-    }
-    let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
-    let expected = if rel.as_os_str().is_empty() {
-        holder.root.clone()
-    } else {
-        holder.root.join(rel)
-    };
-    m.root == expected
 }

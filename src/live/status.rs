@@ -57,13 +57,13 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
     match s {
         LiveState::Copy => format!(
             "copy of {} (saved back on change and at shutdown)",
-            source.display()
+            crate::names::show(source)
         ),
         LiveState::Pending { writers, .. } => {
             let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
             format!(
                 "PENDING: seeded to {}, not bound while written by {}; saved at shutdown, bound at the next boot",
-                source.display(),
+                crate::names::show(source),
                 list.join(", ")
             )
         }

@@ -57,14 +57,14 @@ pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &crate::config:
 pub fn save_logged(root: &Root, e: &crate::config::Entry) -> Outcome {
     match files::save(root, e) {
         Ok(Saved::Saved(s)) => {
-            info!(path = %e.path.display(), bytes = s.bytes, "saved {} to {}", e.path.display(), e.source.display());
+            info!(path = %e.path.display(), bytes = s.bytes, "saved {} to {}", crate::names::show(&e.path), crate::names::show(&e.source));
             Outcome::Saved { bytes: s.bytes }
         }
         Ok(Saved::Unchanged) => Outcome::Unchanged,
         Ok(Saved::NoLiveFile) => Outcome::NoLiveFile,
         Err(err) => {
             let error = format!("{err:#}");
-            error!(path = %e.path.display(), "cannot save {}: {error}", e.path.display());
+            error!(path = %e.path.display(), "cannot save {}: {error}", crate::names::show(&e.path));
             Outcome::Failed { error }
         }
     }
@@ -102,18 +102,18 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
         let left = super::pending::writers(root, &p.path);
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(ToString::to_string).collect();
-            warn!(path = %p.path.display(), "saving {} while processes still write there ({}): run `impermctl sync` again once they stopped (impermctl-sync.service does at shutdown)", p.path.display(), list.join(", "));
+            warn!(path = %p.path.display(), "saving {} while processes still write there ({}): run `impermctl sync` again once they stopped (impermctl-sync.service does at shutdown)", crate::names::show(&p.path), list.join(", "));
         }
         let outcome = match super::pending::save_over_seed(root, p) {
             Ok(s) => {
                 p.saved = Some(now());
                 changed = true;
-                info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", p.path.display(), p.source.display());
+                info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", crate::names::show(&p.path), crate::names::show(&p.source));
                 Outcome::Saved { bytes: s.bytes }
             }
             Err(err) => {
                 let error = format!("{err:#}");
-                error!(path = %p.path.display(), "cannot save the pending {}: {error} (the seed {} is intact)", p.path.display(), p.source.display());
+                error!(path = %p.path.display(), "cannot save the pending {}: {error} (the seed {} is intact)", crate::names::show(&p.path), crate::names::show(&p.source));
                 Outcome::Failed { error }
             }
         };

@@ -123,6 +123,17 @@ impl MountTable {
         path.ancestors().find_map(|a| self.at(a))
     }
 
+    /// Is mount `m` a bind of the logical path `source`? True when `m` is
+    /// on the filesystem that holds `source` and its root is `source`'s
+    /// place in it.
+    pub fn is_bind_of(&self, m: &Mount, source: &Path) -> bool {
+        let Some(holder) = self.containing(source) else {
+            return false;
+        };
+        let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
+        holder.dev() == m.dev() && m.root == holder.root.join(rel)
+    }
+
     /// The root mount (`/`).
     pub fn root(&self) -> Option<&Mount> {
         self.at(Path::new("/"))

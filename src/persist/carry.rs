@@ -35,7 +35,7 @@ pub fn carry_out(
             .with_context(|| {
                 format!(
                     "cannot open the parent of {} (a symlink?)",
-                    step.path.display()
+                    crate::names::show(&step.path)
                 )
             })?;
         let dst_name = step.source.file_name().context("the source has no name")?;
@@ -60,7 +60,7 @@ pub fn carry_out(
                 p.strip_prefix("/").unwrap_or(p),
                 OFlags::PATH,
             )
-            .with_context(|| format!("cannot open {} (a symlink?)", p.display()))
+            .with_context(|| format!("cannot open {} (a symlink?)", crate::names::show(p)))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
         // Writers that open, append and close are invisible to the writers
@@ -77,8 +77,8 @@ pub fn carry_out(
             .with_context(|| {
                 format!(
                     "cannot bind-mount {} over {}",
-                    step.source.display(),
-                    step.path.display()
+                    crate::names::show(&step.source),
+                    crate::names::show(&step.path)
                 )
             })?;
         let (a, b) = (
@@ -88,8 +88,8 @@ pub fn carry_out(
         anyhow::ensure!(
             (a.dev, a.ino) == (b.dev, b.ino),
             "{} is not the bind of {} after mounting it",
-            step.path.display(),
-            step.source.display()
+            crate::names::show(&step.path),
+            crate::names::show(&step.source)
         );
         race.after_bind()?;
     }
@@ -126,7 +126,7 @@ fn rel(p: &Path) -> &Path {
 /// symlinks. Returns the copy's parent, open for reading.
 fn make_parents(root_fd: BorrowedFd<'_>, proot: &Path, path: &Path) -> anyhow::Result<OwnedFd> {
     let mut cur = dir::open(root_fd, rel(proot))
-        .with_context(|| format!("cannot open {} (a symlink?)", proot.display()))?;
+        .with_context(|| format!("cannot open {} (a symlink?)", crate::names::show(proot)))?;
     let mut live = PathBuf::from("/");
     let parent = path.parent().unwrap_or(Path::new("/"));
     for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
@@ -139,7 +139,7 @@ fn make_parents(root_fd: BorrowedFd<'_>, proot: &Path, path: &Path) -> anyhow::R
                 )?;
                 let shown = proot.join(live.strip_prefix("/")?);
                 make_dir(cur.as_fd(), c, &shown, &lm)
-                    .with_context(|| format!("cannot create {}", shown.display()))?
+                    .with_context(|| format!("cannot create {}", crate::names::show(&shown)))?
             }
             Err(e) => {
                 return Err(e).with_context(|| {

@@ -78,20 +78,30 @@ pub fn target(
     let Some(path) = root::normalize(arg).filter(|p| p != Path::new("/")) else {
         return Err("give an absolute path below / without `..`, e.g. /var/lib/foo".into());
     };
+    if let Some(why) = undeclarable(&path) {
+        return Err(format!(
+            "{} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name",
+            crate::names::show(&path)
+        ));
+    }
     if let Some(f) = FORBIDDEN_PREFIXES.iter().find(|f| path.starts_with(f)) {
         return Err(format!(
             "{} is under {f}, which is not part of the ephemeral root: there is nothing to persist",
-            path.display()
+            crate::names::show(&path)
         ));
     }
     let proot = match (to, settings.roots.first()) {
-        (Some(t), _) => root::normalize(t)
-            .ok_or_else(|| format!("--to {}: give an absolute path without `..`", t.display()))?,
+        (Some(t), _) => root::normalize(t).ok_or_else(|| {
+            format!(
+                "--to {}: give an absolute path without `..`",
+                crate::names::show(t)
+            )
+        })?,
         (None, Some(r)) => r.path.clone(),
         (None, None) => {
             return Err(format!(
                 "{} declares no persistence root: add `[[persistence]] path = \"/persistent\"` or pass --to",
-                settings.file.display()
+                crate::names::show(&settings.file)
             ));
         }
     };
@@ -99,12 +109,22 @@ pub fn target(
         if path.starts_with(r) || r.starts_with(&path) {
             return Err(format!(
                 "{} overlaps the persistence root {}: persist a path outside it",
-                path.display(),
-                r.display()
+                crate::names::show(&path),
+                crate::names::show(r)
             ));
         }
     }
     Ok((path, proot))
+}
+
+/// Why no config can declare `path` (the config is UTF-8 TOML and refuses
+/// control characters in paths), if so.
+fn undeclarable(path: &Path) -> Option<&'static str> {
+    match path.to_str() {
+        None => Some("is not UTF-8"),
+        Some(s) if s.chars().any(char::is_control) => Some("has a control character"),
+        Some(_) => None,
+    }
 }
 
 /// `Found`'s fields (`None` when nothing is there), or the symlink
@@ -127,7 +147,7 @@ pub fn decide(
     table: &MountTable,
     seen: Seen,
 ) -> anyhow::Result<Result<Verdict, String>> {
-    let (p, r) = (path.display(), proot.display());
+    let (p, r) = (crate::names::show(path), crate::names::show(proot));
     let (ltype, ldev, lino) = match found(seen.live)? {
         Ok(Some(l)) => (l.file_type, l.dev, l.ino),
         Ok(None) => {
@@ -188,7 +208,7 @@ pub fn decide(
         Some(e) if e.file_type == ltype => Existing::Same,
         Some(Id { file_type: t, .. }) => Existing::Mismatch(format!(
             "{} already exists as a {t:?}, but {p} is a {ltype:?}: move it away and rerun",
-            source.display()
+            crate::names::show(&source)
         )),
     };
     Ok(Ok(Verdict::Move(kind, existing)))
@@ -196,7 +216,7 @@ pub fn decide(
 
 /// A mount on `path` or below it: a bind over it would stack on it or hide them.
 fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
-    let p = path.display();
+    let p = crate::names::show(path);
     if let Some(m) = table.at(path) {
         return Some(format!(
             "{p} is a mount point ({} from {}): persisting it would stack a mount on it; unmount it first",
@@ -204,7 +224,7 @@ fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
         ));
     }
     let below: Vec<String> = (table.below(path))
-        .map(|m| m.mount_point.display().to_string())
+        .map(|m| crate::names::show(&m.mount_point))
         .collect();
     (!below.is_empty()).then(|| format!(
         "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
@@ -224,20 +244,19 @@ fn bound_already(
     if settings.is_persisted(path) {
         return Err(format!(
             "{} is already persisted: declared in {} and bound from {}",
-            path.display(),
-            settings.file.display(),
-            source.display()
+            crate::names::show(path),
+            crate::names::show(&settings.file),
+            crate::names::show(source)
         ));
     }
     if table.at(path).is_none() {
-        let parent = table.containing(path).map_or_else(
-            || "a parent".into(),
-            |m| m.mount_point.display().to_string(),
-        );
+        let parent = table
+            .containing(path)
+            .map_or_else(|| "a parent".into(), |m| crate::names::show(&m.mount_point));
         return Err(format!(
             "{} is already persisted: it is inside {parent}, which is bound from {}",
-            path.display(),
-            proot.display()
+            crate::names::show(path),
+            crate::names::show(proot)
         ));
     }
     Ok(())
@@ -248,7 +267,7 @@ pub fn writers_reason(path: &Path, writers: &[impl std::fmt::Display]) -> String
     let list: Vec<String> = writers.iter().map(|w| w.to_string()).collect();
     format!(
         "processes are writing below {}: {}. Stop them (e.g. `systemctl stop` their unit) and rerun, or pass --force to copy anyway (what they write during the copy is not in it, and until restarted they keep writing to the hidden live files, which the next reboot discards)",
-        path.display(),
+        crate::names::show(path),
         list.join("; ")
     )
 }

@@ -29,7 +29,7 @@ pub fn prepare(
         None => MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(root.dir()),
     };
     let root_fd = fs::open_dir(root.dir())
-        .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
+        .with_context(|| format!("cannot open the root {}", crate::names::show(root.dir())))?;
     let root_dev = stat_fd(root_fd.as_fd())?.dev;
     let normal: Vec<Option<PathBuf>> = paths.iter().map(|p| root::normalize(p)).collect();
     let mut out = Vec::new();
@@ -45,8 +45,8 @@ pub fn prepare(
                 arg,
                 format!(
                     "{} is also given as {}: persist each path once, and a parent without its children",
-                    arg.display(),
-                    other.display()
+                    crate::names::show(arg),
+                    crate::names::show(other)
                 ),
             )?,
             None => plan_one(root, root_fd.as_fd(), root_dev, &table, settings, opts, arg)?,
@@ -77,12 +77,12 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
             return Probe::Symlink(format!(
                 "{} has a symlink in it: persist the real path it points to",
-                p.display()
+                crate::names::show(p)
             ));
         }
         Err(e) => {
             return Probe::Failed(
-                anyhow::Error::new(e).context(format!("cannot open {}", p.display())),
+                anyhow::Error::new(e).context(format!("cannot open {}", crate::names::show(p))),
             );
         }
     };
@@ -159,8 +159,8 @@ fn plan_one(
                     arg,
                     format!(
                         "{} already exists and differs from the live data ({diff}): the live data changed since it was copied, or the persistent copy was there before. Move {} away and rerun to copy the live data again",
-                        step.source.display(),
-                        step.source.display()
+                        crate::names::show(&step.source),
+                        crate::names::show(&step.source)
                     ),
                 );
             }

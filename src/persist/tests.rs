@@ -1,4 +1,5 @@
 //! The table tests of `persist`'s decisions (`decide`).
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::FileType;
@@ -144,10 +145,21 @@ fn target_refuses_paths_outside_the_ephemeral_root() {
             "--to p/../q: give an absolute path",
         ),
         (&bare, "/var/lib/a", None, "declares no persistence root"),
+        // The config refuses such names: persisted now, lost at the next boot.
+        (
+            &s,
+            "/srv/a\nFORGED b",
+            None,
+            "/srv/a\\nFORGED b has a control character",
+        ),
+        (&s, "/srv/\u{1b}[2J", None, "rename it first"),
     ] {
         let got = target(Path::new(arg), s, to.map(Path::new)).unwrap_err();
         assert!(got.contains(want), "{arg}: {got}");
     }
+    let bad = std::ffi::OsStr::from_bytes(b"/srv/bad\xffname");
+    let got = target(Path::new(bad), &s, None).unwrap_err();
+    assert!(got.contains(r"/srv/bad\xffname is not UTF-8"), "{got}");
     let ok = target(Path::new("/var//lib/a/"), &s, Some(Path::new("/data")));
     assert_eq!(ok, Ok(("/var/lib/a".into(), "/data".into())));
 }

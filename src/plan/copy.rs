@@ -101,6 +101,7 @@ pub fn plan_pending(f: &Facts) -> Option<What> {
 mod tests {
     use super::*;
     use crate::config::{FileMethod, Kind, Perms};
+    use crate::plan::tests::facts;
 
     fn entry() -> Entry {
         Entry {
@@ -114,14 +115,6 @@ mod tests {
             hide: false,
             trash: false,
             method: FileMethod::Copy,
-        }
-    }
-
-    fn facts(target: Node, source: Node) -> Facts {
-        Facts {
-            target,
-            source,
-            mounted: Mounted::No,
         }
     }
 

@@ -239,9 +239,4 @@ impl Plan {
             .iter()
             .filter(|s| matches!(s.what, What::Do { .. }))
     }
-
-    /// Nothing to do (skips and failures only)?
-    pub fn is_noop(&self) -> bool {
-        self.actions().next().is_none()
-    }
 }

@@ -96,7 +96,8 @@ fn node_word(n: &Node) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Mounted, plan_entry};
+    use crate::plan::plan_entry;
+    use crate::plan::tests::facts;
 
     fn entry(kind: Kind, path: &str) -> Entry {
         crate::config::parse(
@@ -109,14 +110,6 @@ mod tests {
         .unwrap()
         .entries
         .remove(0)
-    }
-
-    fn facts(target: Node, source: Node) -> Facts {
-        Facts {
-            target,
-            source,
-            mounted: Mounted::No,
-        }
     }
 
     fn link(to: &str) -> Node {

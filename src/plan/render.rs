@@ -21,11 +21,13 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
             }
             What::Skip(Why::NothingToCopy) => "ok: nothing to copy yet (saved when created)".into(),
             What::Skip(Why::LinkInPlace) => "ok: the stored symlink is in place".into(),
-            What::Skip(Why::Covered { by }) => format!("ok: covered by {}", by.display()),
+            What::Skip(Why::Covered { by }) => {
+                format!("ok: covered by {}", crate::names::show(by))
+            }
             What::Skip(Why::Foreign { source, root }) => {
                 format!(
                     "skip: foreign mount {source} ({}) left alone",
-                    root.display()
+                    crate::names::show(root)
                 )
             }
             What::Skip(Why::NotOurs { reason }) => {
@@ -34,7 +36,7 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
             What::Fail { error } => format!("FAIL: {error}"),
             What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
         };
-        writeln!(out, "{:<32} {what}", s.path.display())?;
+        writeln!(out, "{:<32} {what}", crate::names::show(&s.path))?;
     }
     let n = plan.actions().count();
     let total = crate::human::counted(plan.steps.len() as u64, "path");
@@ -66,8 +68,11 @@ fn op_word(op: &Op) -> String {
         Op::KeepLive => "keep the live data in impermctl-kept/".into(),
         Op::CompletePending => "bind if no longer written (pending)".into(),
         Op::StoreLink => "store the symlink in persistence".into(),
-        Op::Migrate { from } => format!("migrate the data from {} (moved entry)", from.display()),
-        Op::Detach { from } => format!("detach the bind of {}", from.display()),
+        Op::Migrate { from } => format!(
+            "migrate the data from {} (moved entry)",
+            crate::names::show(from)
+        ),
+        Op::Detach { from } => format!("detach the bind of {}", crate::names::show(from)),
         Op::RestoreLink => "recreate the stored symlink".into(),
     }
 }

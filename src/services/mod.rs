@@ -63,14 +63,6 @@ pub struct Unpersisted {
     pub cache_only: bool,
 }
 
-impl Unpersisted {
-    /// The directory to persist: with `DynamicUser=`, the real one under
-    /// `private/` (what `/var/lib/NAME` links to).
-    pub fn persist_path(&self) -> &Path {
-        &self.path
-    }
-}
-
 /// The absolute directory of `name` for `setting`.
 pub fn dir_of(setting: Setting, name: &str, dynamic_user: bool) -> PathBuf {
     let base = match setting {

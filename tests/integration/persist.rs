@@ -326,3 +326,33 @@ findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
         );
     }
 }
+
+/// Session 4's trial: `persist A B` printed two Nix lines for one
+/// attribute set, which Nix rejects ("attribute already defined"); one
+/// snippet lists both, as `diff --suggest` prints it.
+#[test]
+fn persisting_several_paths_prints_one_nix_snippet() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+mkdir -p "$R/srv/a" "$R/srv/b"; echo x > "$R/srv/a/f"; echo y > "$R/srv/b/g"
+echo y > "$R/etc/adjtime"
+imp persist --dry-run /srv/a /srv/b /etc/adjtime
+imp persist /srv/a /srv/b /etc/adjtime
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert_eq!(out.matches("environment.persistence.").count(), 2, "{out}");
+    let snippet = r#"  environment.persistence."/persistent" = {
+    directories = [
+      "/srv/a"
+      "/srv/b"
+    ];
+    files = [
+      "/etc/adjtime"
+    ];
+  };"#;
+    assert_eq!(out.matches(snippet).count(), 2, "{out}");
+}

@@ -147,11 +147,16 @@ impl Default for Layout {
     }
 }
 
+/// A config that declares nothing: the same settings as `--no-config`
+/// (`config::tests::the_empty_config_is_the_default_layout`).
+pub const EMPTY_CONFIG: &str = "version = 1\n[[persistence]]\npath = \"/persistent\"\n";
+
 /// Run a bash `body` inside a private mount namespace where a vpsFree-like
 /// layout is mounted at `$R` (tmpfs "datasets": `$R` the ephemeral root,
 /// `$R/persistent`, `$R/nix` read-only). `$IMPERMCTL` is the binary,
-/// `$CFG` a config path (`$R/etc/impermctl/config.toml`), and the helper
-/// `imp` runs `$IMPERMCTL --root $R --config $CFG "$@"`.
+/// `$CFG` the config (`$R/etc/impermctl/config.toml`, [`EMPTY_CONFIG`]
+/// until the body writes its own), and the helper `imp` runs
+/// `$IMPERMCTL --root $R --config $CFG "$@"`.
 /// Nothing leaks: the namespace dies with the shell.
 pub fn in_vps(layout: &Layout, body: &str) -> Output {
     let tmp = tempfile::Builder::new()
@@ -167,6 +172,8 @@ R={r}
 mkdir -p "$R"
 mount -t tmpfs -o size=256m {src} "$R"
 mkdir -p "$R/persistent" "$R/nix" "$R/etc/impermctl" "$R/run" "$R/proc"
+cat > "$R/etc/impermctl/config.toml" <<'TOML'
+{EMPTY_CONFIG}TOML
 mount -t tmpfs -o size=64m tank/ct/101/nix "$R/nix"
 mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
 "#,
@@ -183,7 +190,7 @@ mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
     }
     if uid != 0 {
         setup.push_str(&format!(
-            "chown {uid}:{uid} \"$R\" \"$R/persistent\" \"$R/etc\" \"$R/etc/impermctl\" \"$R/run\" \"$R/proc\"\n"
+            "chown {uid}:{uid} \"$R\" \"$R/persistent\" \"$R/etc\" \"$R/etc/impermctl\" \"$R/etc/impermctl/config.toml\" \"$R/run\" \"$R/proc\"\n"
         ));
     }
     let common = format!(

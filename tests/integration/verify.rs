@@ -242,10 +242,12 @@ fn live_verify(layout: &Layout, config: &str, prepare: &str) -> (i32, serde_json
     (rc, json(&o))
 }
 
-/// [`live_verify`] of `layout` with the seed config exits `rc` and finds
-/// exactly `checks` (`severity:check`, in order).
+/// [`live_verify`] of the default layout changed by `tweak`, with the seed
+/// config, exits `rc` and finds exactly `checks` (`severity:check`, in order).
 #[track_caller]
-fn live_finds(layout: Layout, rc: i32, checks: &[&str]) -> serde_json::Value {
+fn live_finds(tweak: impl FnOnce(&mut Layout), rc: i32, checks: &[&str]) -> serde_json::Value {
+    let mut layout = Layout::default();
+    tweak(&mut layout);
     let (code, v) = live_verify(&layout, SEED, "");
     assert_eq!(code, rc, "{v}");
     assert_eq!(checks_found(&v), checks, "{v}");
@@ -255,48 +257,44 @@ fn live_finds(layout: Layout, rc: i32, checks: &[&str]) -> serde_json::Value {
 #[test]
 fn live_healthy_layout() {
     require_root!();
-    let v = live_finds(Layout::default(), 0, &[]);
+    let v = live_finds(|_| {}, 0, &[]);
     assert_eq!(v["verdict"], "healthy");
 }
 
 #[test]
 fn live_healthy_layout_in_a_user_namespace() {
     require_root!();
-    let userns = Layout {
-        userns: true,
-        ..Layout::default()
-    };
-    live_finds(userns, 0, &[]);
+    live_finds(|l| l.userns = true, 0, &[]);
 }
 
 #[test]
 fn live_persistent_plain_directory_is_fatal() {
     require_root!();
-    let plain = Layout {
-        persistent_mounted: false,
-        ..Layout::default()
-    };
-    live_finds(plain, 2, &["fatal:persistent-root-mounted"]);
+    live_finds(
+        |l| l.persistent_mounted = false,
+        2,
+        &["fatal:persistent-root-mounted"],
+    );
 }
 
 #[test]
 fn live_persistent_on_the_root_filesystem_is_fatal() {
     require_root!();
-    let on_root = Layout {
-        persistent_on_root: true,
-        ..Layout::default()
-    };
-    live_finds(on_root, 2, &["fatal:persistent-root-separate"]);
+    live_finds(
+        |l| l.persistent_on_root = true,
+        2,
+        &["fatal:persistent-root-separate"],
+    );
 }
 
 #[test]
 fn live_read_only_persistent_is_a_warning() {
     require_root!();
-    let ro = Layout {
-        persistent_ro: true,
-        ..Layout::default()
-    };
-    live_finds(ro, 1, &["warning:persistent-root-writable"]);
+    live_finds(
+        |l| l.persistent_ro = true,
+        1,
+        &["warning:persistent-root-writable"],
+    );
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Unit tests of config parsing and validation: the seed configs, defaults,
 //! ordering, and a no-panic property. Rejections live in `paths` (with homes) and `reject`.
 
+use super::mode::parse_mode;
 use super::*;
 
+mod at_once;
 mod lengths;
 mod paths;
 mod reject;
@@ -341,4 +343,13 @@ proptest::proptest! {
             proptest::prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
         }
     }
+}
+
+/// The integration harness's `EMPTY_CONFIG` (tests/integration/util.rs)
+/// means what `--no-config` means.
+#[test]
+fn the_empty_config_is_the_default_layout() {
+    let file = Path::new("/etc/impermctl/config.toml");
+    let empty = "version = 1\n[[persistence]]\npath = \"/persistent\"\n";
+    assert_eq!(parse(empty, file).unwrap(), Settings::fallback(file));
 }

@@ -1,7 +1,6 @@
 use super::*;
 use crate::config::Kind as Persist;
 use crate::diff::Basis;
-use crate::mountinfo::MountTable;
 
 fn it(p: &str, kind: Kind, change: Change, size: u64) -> Item {
     Item {
@@ -23,7 +22,6 @@ fn diff(items: Vec<Item>) -> Diff {
         items,
         unreadable: Vec::new(),
         entries: 0,
-        mounts: MountTable::default(),
     }
 }
 

@@ -161,6 +161,20 @@ pub struct Carried {
     pub kept: Vec<PathBuf>,
     /// Passes made.
     pub passes: u32,
+    /// What was carried (paths relative to the original; kept versions by
+    /// host path): `files` counts each once, however many passes carried it.
+    carried: HashSet<PathBuf>,
+    /// Carries made, one per file per pass: whether a pass carried anything.
+    changes: u64,
+}
+
+impl Carried {
+    /// `rel` was carried (appended to, replaced, added or kept beside).
+    pub(super) fn note(&mut self, rel: &Path) {
+        self.changes += 1;
+        self.carried.insert(rel.to_path_buf());
+        self.files = self.carried.len() as u64;
+    }
 }
 
 /// Reconcile the hidden original `hidden` (an fd opened on it before the
@@ -265,7 +279,7 @@ fn pass(
     out: &mut Carried,
 ) -> anyhow::Result<Learnt> {
     out.passes += 1;
-    let before = (out.files, out.bytes, out.kept.len());
+    let before = (out.changes, out.bytes, out.kept.len());
     let mut p = Pass {
         snap,
         out,
@@ -274,7 +288,7 @@ fn pass(
     };
     p.top(hidden, copy)?;
     let (changing, ids) = (p.changing, p.ids);
-    let carried = before != (out.files, out.bytes, out.kept.len());
+    let carried = before != (out.changes, out.bytes, out.kept.len());
     Ok(Learnt {
         carried,
         changing,
@@ -330,3 +344,6 @@ mod tests {
         assert!(only.contains("after 10 s (pid 42 (bash) holds"), "{only}");
     }
 }
+
+#[cfg(test)]
+mod tests_count;

@@ -144,11 +144,15 @@ impl Pass<'_> {
     ) -> anyhow::Result<()> {
         let shown = Path::new("…").join(rel);
         let stats = copy_at(hdir, name, &shown, cdir, name, &shown)?;
-        self.out.files += stats.files.max(1);
         self.out.bytes += stats.bytes;
         let mut sub = Snapshot::take_at(cdir, name)?;
+        if sub.files.is_empty() {
+            self.out.note(rel);
+        }
         for (k, v) in sub.files.drain() {
-            self.snap.files.insert(rel.join(k), v);
+            let r = rel.join(k);
+            self.out.note(&r);
+            self.snap.files.insert(r, v);
         }
         Ok(())
     }
@@ -171,7 +175,7 @@ impl Pass<'_> {
         }
         let shown = chost.join(&candidate);
         let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
-        self.out.files += 1;
+        self.out.note(&chost.join(&candidate));
         self.out.bytes += stats.bytes;
         self.out.kept.push(chost.join(&candidate));
         Ok(())
@@ -202,7 +206,7 @@ impl Pass<'_> {
             use std::io::Write;
             (&cf).write_all(&buf)?;
             cf.sync_data()?;
-            out.files += 1;
+            out.note(at.rel);
             out.bytes += n as u64;
             snap.files
                 .insert(at.rel.to_path_buf(), (s_size + n as u64, hm.mtime));
@@ -212,11 +216,11 @@ impl Pass<'_> {
         if cm.size == s_size && cm.mtime == s_mtime {
             // Nobody wrote to the copy since: the original's version wins.
             out.bytes += write_from_fd(h, hm, at.dir, at.name, true)?;
-            out.files += 1;
+            out.note(at.rel);
         } else {
             let kept = hidden_name(at.name);
             out.bytes += write_from_fd(h, hm, at.dir, &kept, true)?;
-            out.files += 1;
+            out.note(&at.host.join(&kept));
             out.kept.push(at.host.join(&kept));
         }
         snap.files.insert(at.rel.to_path_buf(), (hm.size, hm.mtime));

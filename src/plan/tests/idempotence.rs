@@ -5,6 +5,11 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// Nothing to do (skips and failures only)?
+fn is_noop(p: &Plan) -> bool {
+    p.actions().next().is_none()
+}
+
 /// The model of `apply`: the facts after a plan ran successfully.
 fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
     let mut next = obs.clone();
@@ -147,7 +152,7 @@ proptest! {
         let first = plan(&s, &obs);
         let after = simulate(&s, &obs, &first);
         let second = plan(&s, &after);
-        prop_assert!(second.is_noop(), "first: {:#?}\nsecond: {:#?}", first, second);
+        prop_assert!(is_noop(&second), "first: {:#?}\nsecond: {:#?}", first, second);
         // Failures stay failures; nothing that was in place is planned again.
         prop_assert_eq!(first.steps.len(), second.steps.len());
     }
@@ -169,6 +174,6 @@ proptest! {
         }
         let after2 = simulate(&smaller, &obs2, &p);
         prop_assert!(after2.previous.iter().all(|r| smaller.entry(&r.path).is_some()));
-        prop_assert!(plan(&smaller, &after2).is_noop());
+        prop_assert!(is_noop(&plan(&smaller, &after2)));
     }
 }

@@ -37,7 +37,8 @@ fn settings(entries: Vec<Entry>) -> Settings {
     }
 }
 
-fn facts(target: Node, source: Node) -> Facts {
+/// Facts with nothing mounted on the target.
+pub(super) fn facts(target: Node, source: Node) -> Facts {
     Facts {
         target,
         source,

@@ -21,17 +21,51 @@ fn boot_with(toml: &str, prepare: &str, targets: &[&str]) -> std::process::Outpu
     vps(&Layout::default(), &body)
 }
 
+/// The seed config's entries (all in `/persistent`).
+const SEED_ENTRIES: [&str; 4] = [
+    "/etc/nixos",
+    "/var/log",
+    "/var/lib/nixos",
+    "/etc/machine-id",
+];
+
+/// [`boot_with`]: `boot` exits `rc`, each `(target, root)` of `bound` is
+/// bound from `root`'s filesystem, and nothing is mounted on `unbound`.
 #[track_caller]
-fn bound(o: &std::process::Output, target: &str, dev_of: &str) {
-    let (t, d) = (
-        val(o, &format!("dev:{target}")),
-        val(o, &format!("dev:{dev_of}")),
-    );
-    assert!(
-        !t.is_empty() && t == d,
-        "{target} is not bound from {dev_of}'s filesystem\n{}",
-        dump(o)
-    );
+fn boots(
+    toml: &str,
+    prepare: &str,
+    rc: &str,
+    bound: &[(&str, &str)],
+    unbound: &[&str],
+) -> std::process::Output {
+    let mut targets: Vec<&str> = bound.iter().flat_map(|(t, r)| [*t, *r]).collect();
+    targets.extend(unbound);
+    targets.dedup();
+    let o = boot_with(toml, prepare, &targets);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), rc, "{}", dump(&o));
+    for (target, root) in bound {
+        let (t, d) = (
+            val(&o, &format!("dev:{target}")),
+            val(&o, &format!("dev:{root}")),
+        );
+        assert!(
+            !t.is_empty() && t == d,
+            "{target} is not bound from {root}'s filesystem\n{}",
+            dump(&o)
+        );
+    }
+    for t in unbound {
+        let dev = val(&o, &format!("dev:{t}"));
+        assert_eq!(dev, "", "{t} must not be mounted\n{}", dump(&o));
+    }
+    o
+}
+
+/// Each of `targets` with `root`, for [`boots`].
+fn from<'a>(root: &'a str, targets: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    targets.iter().map(|t| (*t, root)).collect()
 }
 
 #[test]
@@ -49,21 +83,16 @@ path = "/persistent/home"
 [[persistence.directories]]
 path = "/home/alice"
 "#;
-    let o = boot_with(
+    let o = boots(
         toml,
         "mkdir -p \"$R/persistent/system\" \"$R/persistent/home\"",
-        &[
-            "/etc/nixos",
-            "/etc/machine-id",
-            "/home/alice",
+        "0",
+        &from(
             "/persistent",
-        ],
+            &["/etc/nixos", "/etc/machine-id", "/home/alice"],
+        ),
+        &[],
     );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
-    for t in ["/etc/nixos", "/etc/machine-id", "/home/alice"] {
-        bound(&o, t, "/persistent");
-    }
     assert!(
         !block(&o, "err").contains("not a mount point"),
         "{}",
@@ -92,27 +121,19 @@ path = "/nix/persist/db"
 [[persistence.directories]]
 path = "/var/lib/postgresql"
 "#;
-    let o = boot_with(
-        toml,
-        "mount -o remount,rw,bind \"$R/nix\" 2>/dev/null || mount -o remount,rw \"$R/nix\"\nmkdir -p \"$R/nix/persist/home\" \"$R/nix/persist/db\"",
-        &[
-            "/var/lib/nixos",
-            "/etc/machine-id",
-            "/home/bob",
-            "/var/lib/postgresql",
-            "/nix",
-        ],
-    );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
-    for t in [
+    let targets = [
         "/var/lib/nixos",
         "/etc/machine-id",
         "/home/bob",
         "/var/lib/postgresql",
-    ] {
-        bound(&o, t, "/nix");
-    }
+    ];
+    boots(
+        toml,
+        "mount -o remount,rw,bind \"$R/nix\" 2>/dev/null || mount -o remount,rw \"$R/nix\"\nmkdir -p \"$R/nix/persist/home\" \"$R/nix/persist/db\"",
+        "0",
+        &from("/nix", &targets),
+        &[],
+    );
 }
 
 #[test]
@@ -123,20 +144,16 @@ fn nested_roots_on_their_own_filesystems() {
         "{}[[persistence]]\npath = \"/persistent/home\"\n[[persistence.directories]]\npath = \"/home/carol\"\n",
         crate::util::SEED
     );
-    let o = boot_with(
+    boots(
         &toml,
         "mkdir -p \"$R/persistent/home\"; mount -t tmpfs tank/ct/101/home \"$R/persistent/home\"",
+        "0",
         &[
-            "/etc/nixos",
-            "/home/carol",
-            "/persistent",
-            "/persistent/home",
+            ("/etc/nixos", "/persistent"),
+            ("/home/carol", "/persistent/home"),
         ],
+        &[],
     );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
-    bound(&o, "/etc/nixos", "/persistent");
-    bound(&o, "/home/carol", "/persistent/home");
 }
 
 /// The seed root is fine, a second root is not usable: the seed's entries
@@ -147,33 +164,13 @@ fn second_root_unusable(prepare: &str, why: &str) {
         "{}[[persistence]]\npath = \"/data\"\n[[persistence.directories]]\npath = \"/srv/www\"\n",
         crate::util::SEED
     );
-    let o = boot_with(
+    // Partly done: exit 1.
+    let o = boots(
         &toml,
         prepare,
-        &[
-            "/etc/nixos",
-            "/var/log",
-            "/var/lib/nixos",
-            "/etc/machine-id",
-            "/srv/www",
-            "/persistent",
-        ],
-    );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "partial: exit 1\n{}", dump(&o));
-    for t in [
-        "/etc/nixos",
-        "/var/log",
-        "/var/lib/nixos",
-        "/etc/machine-id",
-    ] {
-        bound(&o, t, "/persistent");
-    }
-    assert_eq!(
-        val(&o, "dev:/srv/www"),
-        "",
-        "/srv/www must not be mounted\n{}",
-        dump(&o)
+        "1",
+        &from("/persistent", &SEED_ENTRIES),
+        &["/srv/www"],
     );
     let err = block(&o, "err");
     assert!(
@@ -222,31 +219,13 @@ fn an_entry_that_cannot_be_applied_fails_alone() {
         "{}[[persistence.directories]]\npath = \"/srv/wrongtype\"\n[[persistence.files]]\npath = \"/etc/wrongsource\"\n[[persistence.directories]]\npath = \"/var/lib/postgresql\"\nuser = \"postgres\"\ngroup = \"postgres\"\n",
         crate::util::SEED
     );
-    let o = boot_with(
+    let o = boots(
         &toml,
         "mkdir -p \"$R/srv\" \"$R/persistent/etc/wrongsource\"; echo x > \"$R/srv/wrongtype\"",
-        &[
-            "/etc/nixos",
-            "/var/log",
-            "/var/lib/nixos",
-            "/etc/machine-id",
-            "/srv/wrongtype",
-            "/var/lib/postgresql",
-            "/persistent",
-        ],
+        "1",
+        &from("/persistent", &SEED_ENTRIES),
+        &["/srv/wrongtype", "/var/lib/postgresql"],
     );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
-    for t in [
-        "/etc/nixos",
-        "/var/log",
-        "/var/lib/nixos",
-        "/etc/machine-id",
-    ] {
-        bound(&o, t, "/persistent");
-    }
-    assert_eq!(val(&o, "dev:/srv/wrongtype"), "");
-    assert_eq!(val(&o, "dev:/var/lib/postgresql"), "");
     let err = block(&o, "err");
     assert!(err.contains("/srv/wrongtype is not a directory"), "{err}");
     assert!(
@@ -260,13 +239,13 @@ fn an_entry_that_cannot_be_applied_fails_alone() {
 #[test]
 fn only_an_unparseable_config_refuses_everything() {
     require_root!();
-    let o = boot_with(
+    let o = boots(
         "version = 1\n[[persistence]\npath = \"/persistent\"\n",
         "",
-        &["/persistent"],
+        "2",
+        &[],
+        &SEED_ENTRIES,
     );
-    assert_code(&o, 0);
-    assert_eq!(val(&o, "rc"), "2", "{}", dump(&o));
     let err = block(&o, "err");
     assert!(err.contains("config.toml:2:"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! mount namespaces with unprivileged steps through `setpriv` and a real
 //! non-root uid.
 
+mod commands;
 mod names;
 mod privacy;
 mod records;

@@ -11,7 +11,7 @@ use crate::util::{self, Layout, in_vps};
 use crate::watch::{DISCARD, UNPERSISTED, field, journal, prelude, with_id};
 
 /// The hostile names (bash `$'…'` words) and how people see them.
-fn hostile() -> Vec<(String, String)> {
+pub(super) fn hostile() -> Vec<(String, String)> {
     let long = "L".repeat(255);
     vec![
         (r"$'nl\nforged line'".into(), r"nl\nforged line".into()),
@@ -31,7 +31,7 @@ fn hostile() -> Vec<(String, String)> {
 
 /// No control character, no invalid UTF-8: the text is safe on a terminal.
 #[track_caller]
-fn assert_clean(what: &str, bytes: &[u8]) {
+pub(super) fn assert_clean(what: &str, bytes: &[u8]) {
     let text = std::str::from_utf8(bytes).unwrap_or_else(|e| {
         panic!(
             "{what}: invalid UTF-8 ({e}): {}",

@@ -284,5 +284,4 @@ fn strip_deleted(p: PathBuf) -> PathBuf {
 }
 
 #[cfg(test)]
-#[path = "proc_tests.rs"]
 mod tests;
