@@ -16,6 +16,15 @@ use crate::util::{self, Layout, in_vps, shell_quote};
 pub(crate) const UNPERSISTED: &str = "5b1c89b3707540a98f833fa5a79113ce";
 pub(crate) const DISCARD: &str = "a9c923c46d0f482cb15ae6e3144b5ad2";
 
+/// What the watcher's messages say: log lines on stderr carry the message
+/// only (the `MESSAGE_ID`s above are the journal's).
+pub(crate) mod says {
+    pub(crate) const UNPERSISTED: &str = "is not persisted and will be lost at reboot";
+    pub(crate) const OVERFLOW: &str = "event queue overflowed: events were lost";
+    pub(crate) const SUPPRESSED: &str = "more unpersisted-write warnings suppressed";
+    pub(crate) const DISCARD: &str = "the reboot will discard";
+}
+
 /// `wait_json 'EXPR'`: poll `watch.json` until the Python expression holds
 /// (every 0.2 s, deadline 60 s; `d` is the document, `files(p)` a group's file count),
 /// else fail the script. Tests wait on the state they assert, not a sleep.
@@ -58,7 +67,6 @@ PY
   echo "timed out waiting for the D-Bus view to match watch.json" >&2
 }
 "#;
-pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
 /// Shell: the default layout's config in `$CFG` unless the test wrote one
