@@ -77,8 +77,8 @@ fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
         Ok(c) if c.files == 0 => {}
         Ok(c) => {
             info!(path = %e.path.display(), files = c.files, bytes = c.bytes, passes = c.passes,
-                "carried {} bytes in {} files written to {} during the copy over into {}",
-                c.bytes, c.files, e.path.display(), e.source.display());
+                "carried {} in {} written to {} during the copy over into {}",
+                crate::human::size(c.bytes), crate::human::counted(c.files, "file"), e.path.display(), e.source.display());
             for k in c.kept {
                 let msg = format!(
                     "{} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand",

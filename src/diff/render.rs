@@ -237,10 +237,10 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
         for m in s {
             writeln!(
                 out,
-                "shadowed: {} under the mount point {} ({} entries), lost at the next reboot:",
+                "shadowed: {} under the mount point {} ({}), lost at the next reboot:",
                 size(m.bytes),
                 m.mount_point,
-                m.paths.len()
+                crate::human::count(m.paths.len() as u64, "entry", "entries")
             )?;
             for p in &m.paths {
                 writeln!(out, "  {p}")?;
@@ -257,10 +257,10 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
         for i in o {
             writeln!(
                 out,
-                "orphan: {:>10}  {} ({} entries; no declared entry covers it; kept, never deleted)",
+                "orphan: {:>10}  {} ({}; no declared entry covers it; kept, never deleted)",
                 size(i.bytes),
                 escape(i.path.as_os_str().as_encoded_bytes()),
-                i.entries
+                crate::human::count(i.entries, "entry", "entries")
             )?;
         }
     }
@@ -291,5 +291,30 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
+    }
+
+    #[test]
+    fn extras_count_one_entry_in_the_singular() {
+        let x = Extras {
+            shadowed: Some(vec![Shadowed {
+                mount_point: "/srv/data".into(),
+                paths: vec!["/srv/data/hidden".into()],
+                bytes: 5,
+            }]),
+            orphans: Some(vec![Orphan {
+                root: "/persistent".into(),
+                path: "/persistent/old".into(),
+                bytes: 3,
+                entries: 1,
+            }]),
+        };
+        let mut out = Vec::new();
+        extras(&mut out, &x).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("/srv/data (1 entry), lost"), "{out}");
+        assert!(
+            out.contains("/persistent/old (1 entry; no declared"),
+            "{out}"
+        );
     }
 }

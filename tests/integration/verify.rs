@@ -1,28 +1,27 @@
 //! `impermctl verify` on captured mount tables and on live vpsFree-like layouts.
 
+use std::path::Path;
+
 use crate::require_root;
 use crate::util::{self, Layout, SEED, assert_code, in_vps, mountinfo_fixture, stdout};
 
-fn seed_config() -> (tempfile::TempDir, std::path::PathBuf) {
+/// `verify ARGS` with `config` (written to a temporary file) judging the
+/// mount table `mountinfo`.
+fn verify_on(config: &str, mountinfo: &Path, args: &[&str]) -> std::process::Output {
     let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("config.toml");
-    std::fs::write(&p, SEED).unwrap();
-    (d, p)
+    let cfg = d.path().join("config.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let (cfg, mi) = (cfg.to_str().unwrap(), mountinfo.to_str().unwrap());
+    util::run(&[&["verify", "--config", cfg, "--mountinfo", mi][..], args].concat())
 }
 
+/// `verify --json EXTRA` with the seed config on the fixture `name`.
 fn verify_fixture(name: &str, extra: &[&str]) -> std::process::Output {
-    let (_d, cfg) = seed_config();
-    let fx = mountinfo_fixture(name);
-    let mut args = vec![
-        "verify",
-        "--json",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--mountinfo",
-        fx.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    util::run(&args)
+    verify_on(
+        SEED,
+        &mountinfo_fixture(name),
+        &[&["--json"][..], extra].concat(),
+    )
 }
 
 fn json(o: &std::process::Output) -> serde_json::Value {
@@ -87,15 +86,8 @@ fn persistent_not_mounted_is_fatal_with_the_remedy() {
     assert_eq!(f["path"], "/persistent");
     assert!(f["remedy"].as_str().unwrap().contains("step 5"), "{f}");
     // Human output carries the same remedy.
-    let (_d, cfg) = seed_config();
     let fx = mountinfo_fixture("persistent-not-mounted.mountinfo");
-    let o = util::run(&[
-        "verify",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--mountinfo",
-        fx.to_str().unwrap(),
-    ]);
+    let o = verify_on(SEED, &fx, &[]);
     assert_code(&o, 2);
     assert!(stdout(&o).contains("FATAL"), "{}", stdout(&o));
     assert!(
@@ -180,18 +172,9 @@ fn skip_and_list() {
 
 #[test]
 fn missing_recommended_paths_warn_per_path() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("c.toml");
-    std::fs::write(&cfg, "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n").unwrap();
+    let config = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n";
     let fx = mountinfo_fixture("native-booted.mountinfo");
-    let o = util::run(&[
-        "verify",
-        "--json",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--mountinfo",
-        fx.to_str().unwrap(),
-    ]);
+    let o = verify_on(config, &fx, &["--json"]);
     assert_code(&o, 1);
     let v = json(&o);
     let paths: Vec<&str> = v["findings"]
@@ -335,17 +318,7 @@ fn remedies_mention_vpsadmin_only_on_a_vpsfree_layout() {
          24 22 0:5 / /proc rw,nosuid,nodev,noexec shared:3 - proc proc rw\n",
     )
     .unwrap();
-    let (_c, cfg) = seed_config();
-    let args = |m: &std::path::Path| {
-        util::run(&[
-            "verify",
-            "--json",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--mountinfo",
-            m.to_str().unwrap(),
-        ])
-    };
+    let args = |m: &Path| verify_on(SEED, m, &["--json"]);
     let remedies = |o: &std::process::Output| -> String {
         json(o)["findings"]
             .as_array()

@@ -21,7 +21,9 @@ pub use crate::util::SEED;
 /// `mounts` prints the mount lines under `$R` (logical), `nmounts` counts
 /// them, `listing` prints a stable listing of the tree (mode, owner, type, size, path),
 /// `chroot_findmnt T` runs the real findmnt inside `$R` (so it reads `$R/run/mount/utab`
-/// and sees logical mount points), `kill_within MS ARGS` runs the binary
+/// and sees logical mount points), `sum DIR` a digest of a tree's content and
+/// metadata, `data_entries` declares `/srv/data` and `/etc/ssh/host_key`
+/// (the seeding and moving tests' data), `kill_within MS ARGS` runs the binary
 /// (itself, so the kill hits it) with ARGS and SIGKILLs it after a random
 /// 0 to MS-1 milliseconds.
 pub const HELPERS: &str = r#"
@@ -32,6 +34,8 @@ kill_within() {
   kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 }
 cfg() { printf '%s' "$1" > "$CFG"; }
+sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+data_entries() { printf '[[persistence.directories]]\npath = "/srv/data"\n[[persistence.files]]\npath = "/etc/ssh/host_key"\n' >> "$CFG"; }
 mounts() { awk -v r="$R" '$5 == r || index($5, r "/") == 1 { p = substr($5, length(r) + 1); if (p == "") p = "/"; print p, $3, $4 }' /proc/self/mountinfo; }
 nmounts() { mounts | wc -l; }
 listing() { (cd "$R" && find . -path ./proc -prune -o -printf '%M %u %g %y %s %p\n' | sort); }

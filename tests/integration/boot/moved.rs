@@ -13,12 +13,7 @@ use crate::util::{Layout, assert_code};
 /// `/srv/data` (with a known tree) in `/persistent`, booted; then a second
 /// dataset at `/data`, and `move_cfg` moves the entry there.
 const SETUP: &str = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/srv/data"
-[[persistence.files]]
-path = "/etc/ssh/host_key"
-T
+data_entries
 mkdir -p "$R/persistent/srv/data/a/b" "$R/persistent/etc/ssh"
 for i in $(seq 1 120); do head -c $((i * 331)) /dev/urandom > "$R/persistent/srv/data/a/f$i"; done
 echo deep > "$R/persistent/srv/data/a/b/deep"; ln -s a/b/deep "$R/persistent/srv/data/link"
@@ -27,7 +22,6 @@ echo key > "$R/persistent/etc/ssh/host_key"; chmod 600 "$R/persistent/etc/ssh/ho
 mkdir -p "$R/data"; mount -t tmpfs tank/ct/101/data "$R/data"; mkdir -p "$R/data/keys"
 imp boot 2>/dev/null
 echo "written live" > "$R/srv/data/live"
-sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 want=$(sum "$R/persistent/srv/data")
 move_cfg() {
 python3 - "$CFG" <<'PY'

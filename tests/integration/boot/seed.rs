@@ -8,12 +8,7 @@ use crate::util::{Layout, assert_code};
 
 /// Make `$R/srv/data` hold a known tree; `sum` prints its content digest.
 const DATA: &str = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/srv/data"
-[[persistence.files]]
-path = "/etc/ssh/host_key"
-T
+data_entries
 make_data() {
   mkdir -p "$R/srv/data/a/b" "$R/etc/ssh"
   for i in $(seq 1 150); do head -c $((i * 397)) /dev/urandom > "$R/srv/data/a/f$i"; done
@@ -21,7 +16,6 @@ make_data() {
   chown 12:34 "$R/srv/data/a/b"; chmod 0701 "$R/srv/data/a/b"
   echo secret-key > "$R/etc/ssh/host_key"; chmod 600 "$R/etc/ssh/host_key"
 }
-sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 "#;
 
 fn seeded_then_bound(layout: &Layout) {
