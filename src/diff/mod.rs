@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod fast;
 pub mod grouped;
+pub mod ignored;
 pub mod json;
 pub mod judge;
 pub mod orphans;
@@ -68,7 +69,7 @@ fn watcher_list(
         return Err("--no-watcher".into());
     }
     if opts.all {
-        return Err("--all lists unchanged entries too".into());
+        return Err(fast::ALL_WALKS.into());
     }
     let Some(b) = baseline else {
         return Err("there is no baseline to hold the watcher's list against".into());
