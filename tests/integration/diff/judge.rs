@@ -279,3 +279,46 @@ true
         "{hidden}"
     );
 }
+
+/// The watcher shares the judgement: a write to a `method = "copy"` file
+/// (the sync saves it) and to `/run` on the root's filesystem (the config
+/// rejects entries there) are never warned about nor listed as groups,
+/// while a plain loss next to them is.
+#[test]
+fn the_watcher_never_warns_about_copy_files_or_what_the_config_rejects() {
+    require_root!();
+    let config = SEED.replace(
+        "files = [ ",
+        "files = [ { path = \"/root/.bash_history\", method = \"copy\" }, ",
+    );
+    let out = run_with(
+        &config,
+        r#"mkdir -p "$R/persistent/etc" "$R/srv"; echo root:p: > "$R/persistent/etc/shadow"
+set +e
+imp boot > "$OUT/boot.out" 2>&1
+"$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend inotify --json-every 0.2 2>"$OUT/watch.err" & WP=$!
+trap 'kill $WP 2>/dev/null || true' EXIT
+for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && break; sleep 0.05; done
+echo root:changed: > "$R/etc/shadow"
+mkdir -p "$R/root"; echo ls >> "$R/root/.bash_history"
+mkdir -p "$R/run/mount"; echo utab > "$R/run/mount/utab"
+echo x > "$R/srv/late"
+for i in $(seq 400); do grep -q '"/srv/late"' "$R/run/impermctl/watch.json" && break; sleep 0.05; done
+cp "$R/run/impermctl/watch.json" "$OUT/watch.json"
+kill -TERM $WP; wait $WP
+true
+"#,
+    );
+    let p = out.path();
+    let state = read(p, "watch.json");
+    let err = read(p, "watch.err");
+    assert!(state.contains("\"/srv/late\""), "{state}\n{err}");
+    for never in ["/etc/shadow", "/root/.bash_history", "/run/mount"] {
+        assert!(!state.contains(never), "{never}: {state}");
+        assert!(
+            !err.lines()
+                .any(|l| l.contains("not persisted") && l.contains(never)),
+            "{never}: {err}"
+        );
+    }
+}
