@@ -55,7 +55,9 @@ one() { # fs shape
     printf "version = 1\n[layout]\nephemeral_root = \"any\"  # the bench roots are ext4/tmpfs test trees\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/p0\"\n[[persistence.directories]]\npath = \"/p1\"\n# no /tmp in the bench roots: nothing ignored (a watch.ignore path on the\n# compared filesystem makes diff walk, see README)\n[watch]\nignore = []\n" > "$W/config.toml"
     imp() { "$BIN" --root "$R" --config "$W/config.toml" "$@"; }
     imp diff --capture-baseline 2>/dev/null
-    imp watch --no-dbus 2>"$W/watch.err" & WP=$!
+    # The binary itself in the background (a function would leave $! the
+    # subshell's pid, and the watcher running after the bench).
+    "$BIN" --root "$R" --config "$W/config.toml" watch --no-dbus 2>"$W/watch.err" & WP=$!
     trap 'kill $WP 2>/dev/null || true' EXIT
     for i in $(seq 600); do [ -s "$R/run/impermctl/changes" ] && break; sleep 0.05; done
     echo "  watcher: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["backend"])' "$R/run/impermctl/watch.json") (pid $WP); load average $(cut -d' ' -f1-3 /proc/loadavg)"
