@@ -2,7 +2,8 @@
 # Watcher benchmarks B2/B3/B5 (see docs/watcher-and-diff.md): builds the C
 # writer and the release binary, then runs bench/watch_bench.py in a private
 # mount namespace on a tmpfs root. Needs root, inotify-tools and fatrace.
-# RUNS=N sets the number of runs per variant (default 3).
+# RUNS=N sets the number of runs per variant (default 3); B2_WORKLOADS
+# (e.g. "ignored reported") runs only those B2 workloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(mktemp -d /tmp/impermctl-bench-watch.XXXXXX)

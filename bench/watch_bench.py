@@ -42,10 +42,23 @@ def wait_line(stream, needle, timeout=60, keep=None):
     raise RuntimeError(f"never saw {needle!r}")
 
 
+_NO_CONFIG = {}
+
+
+def no_config(binary):
+    """`--no-config` when the binary knows it (a BASE_BIN from before it
+    existed read no config when the default file was missing)."""
+    if binary not in _NO_CONFIG:
+        h = subprocess.run([binary, "--help"], capture_output=True).stdout
+        _NO_CONFIG[binary] = ["--no-config"] if b"--no-config" in h else []
+    return _NO_CONFIG[binary]
+
+
 def start_impermctl(backend, binary=None):
     env = dict(os.environ, IMPERMCTL_LOG="stderr")
     t0 = time.monotonic()
-    p = subprocess.Popen([binary or BIN, "--root", R, "--no-config", "watch", "--backend", backend,
+    binary = binary or BIN
+    p = subprocess.Popen([binary, "--root", R, *no_config(binary), "watch", "--backend", backend,
                           "--no-dbus", "--json-every", "0.5"], stderr=subprocess.PIPE, env=env)
     p.log = []
     wait_line(p.stderr, b"watching with", keep=p.log)
@@ -193,7 +206,10 @@ def one_run(name, variant):
 def b2():
     print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
           f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
+    only = os.environ.get("B2_WORKLOADS", "").split()
     for name, (target, _, desc) in WORKLOADS.items():
+        if only and name not in only:
+            continue
         base, res = [], {v[0]: ([], [], [], [], [], []) for v in variants()}
         for _ in range(RUNS):
             base.append(one_run(name, None)[0])

@@ -49,9 +49,9 @@ pub struct Args {
     pub orphans: bool,
     /// Walk the root even when the running watcher could list what changed.
     ///
-    /// The watcher's list misses a write through a hard link made in a
-    /// watched directory and removed before the watcher handled its create
-    /// event; the walk does not (README, "Benchmarks").
+    /// The watcher's list misses a write through a hard link made (in a
+    /// watched or a `watch.ignore` directory) and removed before the watcher
+    /// handled its create event; the walk does not (README, "Benchmarks").
     #[arg(long)]
     pub no_watcher: bool,
     #[command(flatten)]

@@ -91,6 +91,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
+    let texts: Vec<(String, bool)> = entries
+        .iter()
+        .map(|e| entry_text(&root, &settings, &advice, e))
+        .collect();
+    let findings = moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
+    let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {
         crate::output::print_json(
             "Status",
@@ -103,7 +109,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 persisted: moved,
             },
         )?;
-        return Ok(super::verify::exit_for(&v));
+        return Ok(exit);
     }
     if let Some(n) = &notice {
         eprintln!("impermctl: notice: {n}");
@@ -113,37 +119,55 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if !entries.is_empty() {
         writeln!(out, "\npersisted paths ({}):", entries.len())?;
     }
-    for e in &entries {
-        use crate::names::{printable, show};
-        let live_text = match (&e.live, &e.state) {
-            (Some(l), EntryState::NotPersisted | EntryState::Missing) => {
-                Some(crate::live::status::describe(l, &e.source))
-            }
-            _ => None,
-        };
-        let state = match &e.state {
-            _ if live_text.is_some() => live_text.unwrap_or_default(),
-            EntryState::Bound => format!("bound from {}", show(&e.source)),
-            EntryState::Symlinked => format!("symlink to {}", show(&e.source)),
-            EntryState::Missing => format!("missing ({})", advice.for_entry(&e.path)),
-            EntryState::NotPersisted => format!(
-                "NOT PERSISTED: on the ephemeral root ({})",
-                advice.for_entry(&e.path)
-            ),
-            EntryState::Foreign { source, root } => {
-                format!("foreign mount: {} {}", printable(source), show(root))
-            }
-            EntryState::WrongLink { target } => {
-                format!("symlink to {} (expected {})", show(target), show(&e.source))
-            }
-            EntryState::Covered { by } => format!("covered by {}", show(by)),
-        };
-        writeln!(out, "  {} {:<28} {state}", kind_word(e.kind), show(&e.path))?;
+    for (e, (state, _)) in entries.iter().zip(&texts) {
+        let path = crate::names::show(&e.path);
+        writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
     }
     print_moved(&mut out, &moved)?;
     crate::services::section(&mut out, &root, &state.mounts, &settings)?;
     crate::watch::report::print_status(&mut out, &root)?;
-    Ok(super::verify::exit_for(&v))
+    Ok(exit)
+}
+
+/// The state text of one entry, and whether it is a finding (the README's
+/// exit rule: something would be lost at the next boot → exit 1).
+fn entry_text(
+    root: &crate::root::Root,
+    settings: &crate::config::Settings,
+    advice: &Advice,
+    e: &EntryReport,
+) -> (String, bool) {
+    use crate::live::status::{LiveState, copy_facts, describe, describe_copy};
+    use crate::names::{printable, show};
+    let in_place = matches!(e.state, EntryState::NotPersisted | EntryState::Missing);
+    match (&e.live, settings.entry(&e.path)) {
+        (Some(LiveState::Copy), Some(entry)) if in_place => {
+            return describe_copy(&copy_facts(root, entry), entry);
+        }
+        (Some(l), _) if in_place => return (describe(l, &e.source), false),
+        _ => {}
+    }
+    match &e.state {
+        EntryState::Bound => (format!("bound from {}", show(&e.source)), false),
+        EntryState::Symlinked => (format!("symlink to {}", show(&e.source)), false),
+        EntryState::Missing => (format!("missing ({})", advice.for_entry(&e.path)), true),
+        EntryState::NotPersisted => (
+            format!(
+                "NOT PERSISTED: on the ephemeral root ({})",
+                advice.for_entry(&e.path)
+            ),
+            true,
+        ),
+        EntryState::Foreign { source, root } => (
+            format!("foreign mount: {} {}", printable(source), show(root)),
+            true,
+        ),
+        EntryState::WrongLink { target } => (
+            format!("symlink to {} (expected {})", show(target), show(&e.source)),
+            true,
+        ),
+        EntryState::Covered { by } => (format!("covered by {}", show(by)), false),
+    }
 }
 
 fn kind_word(k: Kind) -> &'static str {
@@ -202,6 +226,25 @@ impl Advice {
                         "refused: its root {} is unusable, see [{}] above",
                         crate::names::show(r),
                         f.check
+                    ),
+                );
+            }
+        }
+        // A persistent copy that does not exist cannot be created on a
+        // read-only root: `boot` cannot help until it is remounted.
+        for e in &settings.entries {
+            let host = root.host(&e.source);
+            if state.live
+                && !why_not.contains_key(&e.path)
+                && std::fs::symlink_metadata(&host).is_err()
+                && crate::live::status::read_only(&root.host(&e.root))
+            {
+                why_not.insert(
+                    e.path.clone(),
+                    format!(
+                        "its persistent copy {} does not exist and {}",
+                        crate::names::show(&e.source),
+                        crate::live::status::remount_fix(&e.root, "impermctl boot")
                     ),
                 );
             }

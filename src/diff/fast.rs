@@ -238,7 +238,14 @@ pub fn classify<'b>(
             whole.insert(s.clone());
         }
     }
-    if let Some(why) = linkable_ignored(root.as_fd(), dev, &list.ignore) {
+    // Unless the watcher hears every name made there (and stops vouching
+    // at a hard link), an ignored path on the compared filesystem may hold
+    // a link to a compared file.
+    let linked = match list.ignored_links_heard {
+        true => linked_below(&scope.host_root, dev, &list.link_trees),
+        false => linkable_ignored(root.as_fd(), dev, &list.ignore),
+    };
+    if let Some(why) = linked {
         return Ok(Err(why));
     }
     let mut found = Found::default();
@@ -368,6 +375,38 @@ fn linkable_ignored(root: BorrowedFd<'_>, dev: u64, ignore: &[Vec<u8>]) -> Optio
                 crate::names::human(i)
             )
         })
+}
+
+/// A regular file with other links below the ignored directories whose
+/// creations the watcher stopped hearing one by one (`link_trees`, logical;
+/// `host_root` the root's host path), on the root's filesystem (`dev`):
+/// why the list cannot stand for a walk. Symlinks are not followed.
+fn linked_below(host_root: &Path, dev: u64, trees: &[Vec<u8>]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let host = |l: &[u8]| host_root.join(OsStr::from_bytes(l.strip_prefix(b"/").unwrap_or(l)));
+    let mut stack: Vec<PathBuf> = trees.iter().map(|t| host(t)).collect();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.dev() != dev {
+                continue;
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() && m.nlink() > 1 {
+                let p = e.path();
+                let rel = p.strip_prefix(host_root).unwrap_or(&p);
+                return Some(format!(
+                    "a file in a watch.ignore directory whose new names the watcher stopped hearing one by one has other hard links: /{}",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).
@@ -625,6 +664,16 @@ mod tests {
             let why = fast(paths, ignore).unwrap_or_default();
             assert!(why.contains(want), "{paths:?} {ignore:?}: {why}");
         }
+        // The watcher hears names made in /tmp (and stops vouching at a
+        // link): the ignored path no longer makes diff walk.
+        let heard = List {
+            paths: vec![b"/srv/one".to_vec()],
+            ignore: vec![b"/tmp".to_vec()],
+            ignored_links_heard: true,
+            ..List::default()
+        };
+        let r2 = classify(&scope, &visit, &heard, &[], &AtomicU64::new(0)).unwrap();
+        assert!(r2.is_ok(), "{:?}", r2.err());
         let dev = crate::sys::meta::stat_path(r).unwrap().dev;
         let root = crate::sys::fs::open_dir(r).unwrap();
         assert_eq!(

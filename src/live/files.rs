@@ -47,20 +47,21 @@ pub fn staged(name: &OsStr, suffix: &str) -> OsString {
 
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
 /// atomically: built as `.<name><suffix>` (a stale one is removed first),
-/// fsynced, renamed over `name`.
+/// fsynced, renamed over `name`. `shown`: the logical paths of the source
+/// and the destination, for messages.
 pub fn replace_with_copy(
     from_dir: BorrowedFd<'_>,
     from_name: &OsStr,
     dir: BorrowedFd<'_>,
     name: &OsStr,
     suffix: &str,
-    shown: &Path,
+    shown: (&Path, &Path),
 ) -> anyhow::Result<CopyStats> {
     let tmp = staged(name, suffix);
     let d = crate::sys::dir::open(dir, "")?;
     copy::remove_tree_at(d.as_fd(), &tmp)?;
-    let shown_tmp = shown.with_file_name(&tmp);
-    let stats = copy_at(from_dir, from_name, shown, d.as_fd(), &tmp, &shown_tmp)?;
+    let shown_tmp = shown.1.with_file_name(&tmp);
+    let stats = copy_at(from_dir, from_name, shown.0, d.as_fd(), &tmp, &shown_tmp)?;
     crate::sys::fs::rename_replace(d.as_fd(), &tmp, name)?;
     crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
@@ -154,7 +155,7 @@ pub fn copy_in(root: &Root, e: &Entry) -> anyhow::Result<CopyStats> {
         tdir.as_fd(),
         &tname,
         ".impermctl-in",
-        &e.path,
+        (&e.source, &e.path),
     )
     .with_context(|| {
         format!(
@@ -189,6 +190,14 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
     if !regular(tdir.as_fd(), &tname) {
         return Ok(Saved::NoLiveFile);
     }
+    // Before anything is created: a read-only root is the cause to name.
+    if crate::live::status::read_only(&root.host(&e.root)) {
+        anyhow::bail!(
+            "{} cannot be written: {}",
+            crate::names::show(&e.source),
+            crate::live::status::remount_fix(&e.root, "impermctl sync")
+        );
+    }
     let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, true)?
         .with_context(|| format!("cannot reach {}", e.source.display()))?;
     if regular(sdir.as_fd(), &sname) && same_file(tdir.as_fd(), &tname, sdir.as_fd(), &sname)? {
@@ -200,8 +209,8 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
         sdir.as_fd(),
         &sname,
         ".impermctl-save",
-        &e.source,
+        (&e.path, &e.source),
     )
-    .with_context(|| format!("cannot save {} to {}", e.path.display(), e.source.display()))?;
+    .with_context(|| format!("writing {}", crate::names::show(&e.source)))?;
     Ok(Saved::Saved(stats))
 }

@@ -69,3 +69,162 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
         }
     }
 }
+
+/// What is true of a `method = "copy"` file right now: the live file and
+/// its persistent copy (size and mtime of each regular file, `None` when
+/// absent) and whether the persistence root is mounted read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CopyFacts {
+    /// The file on the ephemeral root.
+    pub live: Option<(u64, i64, i64)>,
+    /// Its persistent copy.
+    pub source: Option<(u64, i64, i64)>,
+    /// The persistence root is on a read-only mount.
+    pub read_only: bool,
+}
+
+/// Observe [`CopyFacts`] for the copy entry `e` under `root`.
+pub fn copy_facts(root: &Root, e: &crate::config::Entry) -> CopyFacts {
+    use std::os::unix::fs::MetadataExt;
+    let file = |p: &std::path::Path| {
+        std::fs::symlink_metadata(root.host(p))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.size(), m.mtime(), m.mtime_nsec()))
+    };
+    CopyFacts {
+        live: file(&e.path),
+        source: file(&e.source),
+        read_only: read_only(&root.host(&e.root)),
+    }
+}
+
+/// Is `host` on a read-only mount (statvfs `ST_RDONLY`)?
+pub fn read_only(host: &std::path::Path) -> bool {
+    nix::sys::statvfs::statvfs(host)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// The fix for a read-only persistence root `root` (logical path), then `then`.
+pub fn remount_fix(root: &std::path::Path, then: &str) -> String {
+    let r = crate::names::show(root);
+    format!(
+        "{r} is read-only: remount it read-write (`mount -o remount,rw {r}`), then run `{then}` again"
+    )
+}
+
+/// What `status` says of a copy entry, and whether it is a finding
+/// (something would be lost or cannot be saved). Pure: decided from `f`.
+pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) {
+    let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
+    let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
+    match (f.live, f.source, ro) {
+        (Some(l), Some(c), _) if l == c => (
+            format!("copy of {s} (saved back on change and at shutdown)"),
+            false,
+        ),
+        (Some(_), Some(_), Some(fix)) => (
+            format!("CHANGES NOT SAVED: {p} differs from {s}, and {fix}"),
+            true,
+        ),
+        (Some(_), Some(_), None) => (
+            format!(
+                "copy of {s}, changed since the last save (impermctl-sync.service saves it within a second; or run `impermctl sync`)"
+            ),
+            false,
+        ),
+        (Some(_), None, Some(fix)) => (format!("NOT SAVED: {s} does not exist, and {fix}"), true),
+        (Some(_), None, None) => (
+            format!(
+                "NOT SAVED yet: {s} does not exist; run `impermctl sync` (until then {p} is lost at the next boot)"
+            ),
+            true,
+        ),
+        (None, Some(_), _) => (
+            format!("missing on the ephemeral root: `impermctl boot` copies {s} there"),
+            true,
+        ),
+        (None, None, Some(fix)) => (
+            format!(
+                "neither {p} nor {s} exists yet; once {p} is created it cannot be saved: {fix}"
+            ),
+            true,
+        ),
+        (None, None, None) => (
+            format!("neither {p} nor {s} exists yet (saved to {s} once {p} is created)"),
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CopyFacts, describe_copy};
+
+    #[test]
+    fn a_copy_entry_is_described_by_what_exists() {
+        let s = crate::config::parse(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\nfiles = [ { path = \"/etc/shadow\", method = \"copy\" } ]\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let e = &s.entries[0];
+        let (a, b) = (Some((5, 1, 0)), Some((6, 2, 0)));
+        for (live, source, read_only, want, finding) in [
+            (
+                a,
+                a,
+                false,
+                "copy of /persistent/etc/shadow (saved back",
+                false,
+            ),
+            (
+                a,
+                a,
+                true,
+                "copy of /persistent/etc/shadow (saved back",
+                false,
+            ),
+            (a, b, false, "changed since the last save", false),
+            (a, b, true, "CHANGES NOT SAVED: /etc/shadow differs", true),
+            (
+                a,
+                None,
+                false,
+                "NOT SAVED yet: /persistent/etc/shadow does not exist; run `impermctl sync`",
+                true,
+            ),
+            (
+                a,
+                None,
+                true,
+                "NOT SAVED: /persistent/etc/shadow does not exist, and /persistent is read-only: remount it read-write (`mount -o remount,rw /persistent`), then run `impermctl sync` again",
+                true,
+            ),
+            (None, a, false, "missing on the ephemeral root", true),
+            (
+                None,
+                None,
+                false,
+                "neither /etc/shadow nor /persistent/etc/shadow exists yet (saved",
+                false,
+            ),
+            (
+                None,
+                None,
+                true,
+                "cannot be saved: /persistent is read-only",
+                true,
+            ),
+        ] {
+            let f = CopyFacts {
+                live,
+                source,
+                read_only,
+            };
+            let (text, is) = describe_copy(&f, e);
+            assert!(text.contains(want), "{f:?}: {text}");
+            assert_eq!(is, finding, "{f:?}: {text}");
+        }
+    }
+}

@@ -46,6 +46,22 @@ impl Backend {
         }
     }
 
+    /// Listen to names created in the ignored directories and check the
+    /// files already there for hard links (`ignored`).
+    pub(super) fn watch_ignored(&mut self, core: &mut Core) {
+        match self {
+            Backend::Inotify(w) => w.watch_ignored(core),
+            Backend::Fanotify(_) => {
+                // The filesystem mark hears them (ignore marks there let
+                // creations through): only the links already made.
+                core.changes.ignored_links_heard = true;
+                for top in super::ignored::roots(core) {
+                    super::ignored::walk(core, &top, &mut |_| true);
+                }
+            }
+        }
+    }
+
     /// Can reported groups and ignored directories be muted (`mute`)?
     pub(super) fn can_mute(&self) -> bool {
         match self {

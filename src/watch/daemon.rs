@@ -114,9 +114,10 @@ impl Daemon {
             .skip
             .extend(opts.ignore.iter().map(|p| opts.root.host(p)));
         let t0 = Instant::now();
-        let (backend, fallback) = choose(opts.backend, &scope)?;
+        let (mut backend, fallback) = choose(opts.backend, &scope)?;
         let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
         core.muting.enabled = backend.can_mute();
+        backend.watch_ignored(&mut core);
         let persist_roots = vec![opts.persist_root.clone()];
         core.judge = Some(judge::Judge::new(&opts.root, persist_roots));
         let baseline_file = opts.root.baseline_file();

@@ -13,6 +13,7 @@ mod daemon;
 pub mod dbus;
 pub mod fairness;
 pub mod fanotify;
+pub mod ignored;
 pub mod inotify;
 pub mod journal;
 pub mod judge;

@@ -16,6 +16,7 @@ mod nix;
 mod persist;
 mod schemas;
 mod snapshots;
+mod status;
 mod sys;
 mod util;
 mod verify;

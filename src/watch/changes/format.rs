@@ -3,11 +3,13 @@
 //! (`diff::fast`).
 //!
 //! File format (little-endian): magic `IMPERMCTL-CHANGES\n`, `u32` version
-//! (1), `u32` daemon pid, `u64` its start (clock ticks after boot,
+//! (2), `u32` daemon pid, `u64` its start (clock ticks after boot,
 //! `/proc/PID/stat`), `u64` answer sequence, `u32` pid the answer is for
-//! (the signal's sender), `i64`+`u32` since (Unix s, ns), then byte strings
+//! (the signal's sender), `i64`+`u32` since (Unix s, ns), `u8` flags
+//! (version 2; bit 0: [`List::ignored_links_heard`]), then byte strings
 //! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
-//! count + strings): mount points, ignored paths, subtrees, then `u32`
+//! count + strings): mount points, ignored paths, (version 2) ignored
+//! directories whose files `diff` checks for links, subtrees, then `u32`
 //! directory count and per directory its path and its list of names.
 
 use anyhow::bail;
@@ -15,7 +17,7 @@ use anyhow::bail;
 use super::Changes;
 
 const MAGIC: &[u8] = b"IMPERMCTL-CHANGES\n";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes before the variable part (magic, version, pid, start, seq, for).
 pub const HEADER: usize = MAGIC.len() + 4 + 4 + 8 + 8 + 4;
 
@@ -39,6 +41,13 @@ pub struct List {
     pub mounts: Vec<Vec<u8>>,
     /// Logical paths it does not watch (`watch.ignore`, its run directory).
     pub ignore: Vec<Vec<u8>>,
+    /// It hears every name created in those paths on the root's
+    /// filesystem and stops vouching when one is a hard link (`gap`), so a
+    /// link made there to a compared file cannot go unseen.
+    pub ignored_links_heard: bool,
+    /// Ignored directories (logical) whose creations are no longer heard
+    /// one by one: `diff` checks every file below them for other links.
+    pub link_trees: Vec<Vec<u8>>,
     /// Logical subtrees to walk whole.
     pub trees: Vec<Vec<u8>>,
     /// Logical paths that changed, sorted.
@@ -68,9 +77,11 @@ pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
     out.extend_from_slice(&list.for_pid.to_le_bytes());
     out.extend_from_slice(&list.since.0.to_le_bytes());
     out.extend_from_slice(&list.since.1.to_le_bytes());
+    out.push(u8::from(list.ignored_links_heard));
     put(&mut out, list.gap.as_deref().unwrap_or("").as_bytes());
     put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
     put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
+    put_list(&mut out, c.link_trees.iter().map(|t| &t[..]));
     put_list(&mut out, c.trees.iter().map(|t| &t[..]));
     out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
     for (dir, names) in &c.dirs {
@@ -114,8 +125,8 @@ pub fn header(b: &[u8]) -> anyhow::Result<(u32, u64, u64, u32)> {
         bail!("not an impermctl changes file (bad magic)");
     }
     let v = r.u32()?;
-    if v != VERSION {
-        bail!("changes file version {v}, this impermctl reads version {VERSION}");
+    if !(1..=VERSION).contains(&v) {
+        bail!("changes file version {v}, this impermctl reads versions 1 to {VERSION}");
     }
     Ok((r.u32()?, r.u64()?, r.u64()?, r.u32()?))
 }
@@ -125,8 +136,12 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let (pid, start, seq, for_pid) = header(b)?;
     let mut r = Reader(&b[HEADER..]);
     let since = (r.u64()? as i64, r.u32()?);
+    let version = u32::from_le_bytes(b[MAGIC.len()..MAGIC.len() + 4].try_into()?);
+    let flags = if version >= 2 { r.take(1)?[0] } else { 0 };
     let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
-    let (mounts, ignore, trees) = (r.list()?, r.list()?, r.list()?);
+    let (mounts, ignore) = (r.list()?, r.list()?);
+    let link_trees = if version >= 2 { r.list()? } else { Vec::new() };
+    let trees = r.list()?;
     let ndirs = r.u32()?;
     let mut paths = Vec::new();
     for _ in 0..ndirs {
@@ -151,6 +166,8 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         gap: (!gap.is_empty()).then_some(gap),
         mounts,
         ignore,
+        ignored_links_heard: flags & 1 != 0,
+        link_trees,
         trees,
         paths,
     })
@@ -196,6 +213,33 @@ mod tests {
         assert_eq!(l.mounts, vec![b"/p0".to_vec()]);
         assert_eq!(l.ignore.len(), 2);
         assert_eq!(l.gap, None);
+    }
+
+    /// Version 2's flag round-trips; a version 1 file (no flag byte)
+    /// still reads, as not hearing ignored directories.
+    #[test]
+    fn the_ignored_links_flag_round_trips_and_version_1_reads_without_it() {
+        let mut c = Changes::default();
+        c.note(Path::new("/a/b"));
+        let heard = List {
+            ignored_links_heard: true,
+            since: (3, 4),
+            ..List::default()
+        };
+        let v2 = encode(&heard, &c);
+        let back = decode(&v2).unwrap();
+        assert!(back.ignored_links_heard);
+        assert_eq!(back.paths, vec![b"/a/b".to_vec()]);
+        // The same as version 1 wrote it.
+        let mut v1 = v2.clone();
+        v1[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&1u32.to_le_bytes());
+        v1.remove(HEADER + 12);
+        // gap, mounts, ignore (empty: 4 bytes each), then the link trees'
+        // count, which version 1 did not have.
+        v1.drain(HEADER + 12 + 12..HEADER + 12 + 16);
+        let old = decode(&v1).unwrap();
+        assert_eq!((old.ignored_links_heard, old.since), (false, (3, 4)));
+        assert_eq!(old.paths, vec![b"/a/b".to_vec()]);
     }
 
     #[test]

@@ -46,6 +46,16 @@ pub struct Changes {
     /// A hard link made since start (logical path of its new name): a
     /// write through either name changes the other, which no event names.
     pub linked: Option<Box<[u8]>>,
+    /// The backend hears names created in ignored directories (`watch.ignore`)
+    /// on the root's filesystem and passes them to [`Changes::created`]:
+    /// said in the list ([`List::ignored_links_heard`]).
+    pub ignored_links_heard: bool,
+    /// Ignored directories (logical) no longer heard name by name (a
+    /// burst of creations made them hot): `diff` checks every file below
+    /// them for other links instead.
+    pub link_trees: BTreeSet<Box<[u8]>>,
+    /// Creations heard per ignored directory (host), until it is hot.
+    ignored_heat: HashMap<Box<Path>, u32>,
 }
 
 impl Default for Changes {
@@ -62,6 +72,9 @@ impl Default for Changes {
             full: false,
             seq: 0,
             linked: None,
+            ignored_links_heard: false,
+            link_trees: BTreeSet::new(),
+            ignored_heat: HashMap::new(),
         }
     }
 }
@@ -137,6 +150,53 @@ impl Changes {
     }
 }
 
+impl Core {
+    /// A name was created at `host` in an ignored directory
+    /// (`watch.ignore`, heard only for this): a hard link made there to a
+    /// compared file stops the vouching as one made anywhere else does.
+    /// Names in our own run directory (the first skipped path) are not
+    /// looked at.
+    pub fn created_ignored(&mut self, host: &Path) {
+        let run = self.scope.skip.first();
+        if self.changes.linked.is_some() || run.is_some_and(|r| host.starts_with(r)) {
+            return;
+        }
+        let logical = self.scope.logical(host);
+        let logical = logical.as_deref().unwrap_or(host);
+        self.changes.created(host, logical);
+    }
+
+    /// [`Core::created_ignored`] for a creation heard in the ignored
+    /// directory `dir` (host); true when `dir` is now hot (as muting's
+    /// `HOT`): the backend stops hearing its creations, and `diff` checks
+    /// the files below it for links instead ([`Changes::link_trees`]), so
+    /// a build writing thousands of files there costs a few dozen events.
+    pub fn created_in_ignored(&mut self, dir: &Path, host: &Path) -> bool {
+        if self.scope.skip.first().is_some_and(|r| dir.starts_with(r)) {
+            // Our own run directory: only our files, never heard.
+            return true;
+        }
+        self.created_ignored(host);
+        let heat = &mut self.changes.ignored_heat;
+        if heat.len() >= 4096 {
+            heat.clear();
+        }
+        let n = heat.entry(dir.into()).or_insert(0);
+        *n += 1;
+        if !super::mute::hot(*n) {
+            return false;
+        }
+        heat.remove(dir);
+        if let Some(l) = self.scope.logical(dir) {
+            tracing::debug!("creations in {} no longer heard one by one", l.display());
+            self.changes
+                .link_trees
+                .insert(l.as_os_str().as_bytes().into());
+        }
+        true
+    }
+}
+
 /// Why the list cannot stand for a walk, if it cannot: the cap (`full`) was passed,
 /// or inotify's watch limit leaves directories unwatched. (A queue
 /// overflow is not one: the daemon rescans before it answers.)
@@ -196,6 +256,7 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         }),
         mounts,
         ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),
+        ignored_links_heard: core.changes.ignored_links_heard,
         ..List::default()
     };
     let bytes = encode(&list, &core.changes);

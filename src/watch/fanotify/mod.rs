@@ -142,7 +142,10 @@ impl FanotifyWatcher {
         let p = d.path.as_ref()?;
         if d.excluded || (files && d.muted) {
             if self.ignore_marks && !d.muted {
-                d.muted = mute::mark(&self.fan, p, &self.muted);
+                d.muted = match d.excluded {
+                    true => mute::mark_ignored(&self.fan, p, &self.muted),
+                    false => mute::mark(&self.fan, p, &self.muted),
+                };
             }
             return None;
         }
@@ -175,6 +178,9 @@ impl FanotifyWatcher {
             return true;
         }
         let pid = Some(ev.pid);
+        if m & sys::FAN_CREATE != 0 && m & sys::FAN_ONDIR == 0 {
+            self.created_in_excluded(ev.dir, ev.name, core);
+        }
         if m & sys::FAN_RENAME != 0 {
             if m & sys::FAN_ONDIR != 0 {
                 self.cache.clear();
@@ -233,6 +239,21 @@ impl FanotifyWatcher {
             self.record(h, &path, change, core, pid);
         }
         false
+    }
+
+    /// A file created in an excluded directory (its ignore mark lets
+    /// creations through): is it a hard link (`Core::created_ignored`)?
+    fn created_in_excluded(&mut self, dir: Option<&[u8]>, name: &[u8], core: &mut Core) {
+        let Some(d) = dir.and_then(|h| self.dir(h, core)) else {
+            return;
+        };
+        let (true, Some(p)) = (d.excluded, d.path.clone()) else {
+            return;
+        };
+        // Hot (a burst of new files): creations there are muted too.
+        if core.created_in_ignored(&p, &p.join(OsStr::from_bytes(name))) && self.ignore_marks {
+            mute::mark(&self.fan, &p, &self.muted);
+        }
     }
 
     /// Something appeared at `path` by creation or rename. A directory moved

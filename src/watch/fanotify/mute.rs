@@ -17,6 +17,11 @@ use super::{Core, FanotifyWatcher, scan, sys};
 pub const IGNORED: u64 =
     (super::MASK & !sys::FAN_ONDIR) | sys::FAN_RENAME | sys::FAN_EVENT_ON_CHILD;
 
+/// The events an ignored directory (`watch.ignore`) no longer delivers:
+/// [`IGNORED`] but the creation of a name, so that a hard link made there
+/// is heard (`Core::created_ignored`); one event per new file.
+pub const IGNORED_BUT_CREATE: u64 = IGNORED & !sys::FAN_CREATE;
+
 /// At most this many directories are muted at once when a group is
 /// reported; deeper ones are muted by their first event.
 const EAGER: usize = 10_000;
@@ -41,6 +46,17 @@ pub fn probe(fan: &sys::Fanotify, root: &Path) -> bool {
 pub fn mark(fan: &sys::Fanotify, dir: &Path, n: &Cell<u64>) -> bool {
     let ok = fan
         .ignore_dir(dir, IGNORED)
+        .inspect_err(|e| tracing::debug!("ignore mark on {}: {e}", dir.display()))
+        .is_ok();
+    n.set(n.get() + u64::from(ok));
+    ok
+}
+
+/// Mute the ignored directory `dir` but for creations
+/// ([`IGNORED_BUT_CREATE`]); true when the mark is in place.
+pub fn mark_ignored(fan: &sys::Fanotify, dir: &Path, n: &Cell<u64>) -> bool {
+    let ok = fan
+        .ignore_dir(dir, IGNORED_BUT_CREATE)
         .inspect_err(|e| tracing::debug!("ignore mark on {}: {e}", dir.display()))
         .is_ok();
     n.set(n.get() + u64::from(ok));

@@ -2,7 +2,7 @@
 //! new directories caught up by a scan (so no file in them is missed), the
 //! wd → path map kept right across renames.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -15,6 +15,7 @@ use super::scan::{self, Scope};
 use super::tally::Change;
 use crate::sys::inotify::{self as sys, Inotify, ReadFlags as R, WatchFlags as W};
 
+mod ignored;
 mod limit;
 mod mute;
 
@@ -57,6 +58,8 @@ pub struct InotifyWatcher {
     pub events: u64,
     /// Watches removed to mute directories so far.
     pub muted: u64,
+    /// Creation-only watches of ignored directories (`ignored`).
+    ignored: HashSet<i32>,
 }
 
 impl InotifyWatcher {
@@ -74,6 +77,7 @@ impl InotifyWatcher {
             last: (-1, Vec::new(), None),
             events: 0,
             muted: 0,
+            ignored: HashSet::new(),
         };
         let added = std::sync::Mutex::new(Vec::new());
         let full = std::sync::Mutex::new(Unwatched::default());
@@ -119,6 +123,8 @@ impl InotifyWatcher {
     /// Watch one directory (or refresh its path after a rename).
     pub fn add(&mut self, dir: &Path) -> std::io::Result<i32> {
         let wd = self.ino.add_watch(dir, MASK)?;
+        // Moved out of an ignored place: watched whole again.
+        self.ignored.remove(&wd);
         match self.wds.get_mut(&wd) {
             Some(p) if p == dir => {}
             Some(p) => *p = dir.to_path_buf(),
@@ -150,6 +156,11 @@ impl InotifyWatcher {
         }
         if ev.mask.contains(R::IGNORED) {
             self.wds.remove(&ev.wd);
+            self.ignored.remove(&ev.wd);
+            return false;
+        }
+        if self.ignored.contains(&ev.wd) {
+            self.ignored_event(&ev, core);
             return false;
         }
         if ev.name.is_empty() {
@@ -188,6 +199,13 @@ impl InotifyWatcher {
             }
             if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
                 core.record(&path, Change::Gone, None);
+            }
+            // An ignored directory made or moved in after the start: its
+            // creations are heard (`watch::ignored`).
+            if ev.mask.intersects(R::CREATE | R::MOVED_TO)
+                && crate::watch::ignored::roots(core).contains(&path)
+            {
+                self.watch_ignored_tree(&path, core);
             }
             if ev.mask.intersects(R::CREATE | R::MOVED_TO) && !core.scope.pruned(&path) {
                 if ev.mask.contains(R::MOVED_TO)

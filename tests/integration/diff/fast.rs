@@ -350,7 +350,7 @@ echo two > "$R/srv/c/g"; echo three > "$R/srv/c/h""#;
 fn hard_links(backend: &str) {
     require_root!();
     // (name, /tmp on the root's filesystem, changes, why diff walks)
-    let cases: [(&str, bool, &str, &str); 5] = [
+    let cases: [(&str, bool, &str, &str); 6] = [
         // B: written through one of two baseline names.
         (
             "B",
@@ -359,12 +359,22 @@ fn hard_links(backend: &str) {
             "a changed file has other hard links: /srv/",
         ),
         // A: written through a link made (and removed) in an ignored
-        // directory on the compared filesystem: no event names /srv/c.
+        // directory on the compared filesystem: no write event names
+        // /srv/c, but the watcher hears the link's creation there (`imp
+        // diff` between: it handles the create while the link is there).
         (
             "A",
             true,
-            "ln \"$R/srv/c/g\" \"$R/tmp/g2\"; echo x >> \"$R/tmp/g2\"; rm \"$R/tmp/g2\"",
-            "does not watch /tmp (watch.ignore), on the filesystem diff compares",
+            "ln \"$R/srv/c/g\" \"$R/tmp/g2\"; imp diff >/dev/null 2>&1 || true; echo x >> \"$R/tmp/g2\"; rm \"$R/tmp/g2\"",
+            "a hard link was made: /tmp/g2",
+        ),
+        // The same in a directory made in /var/tmp after the watcher
+        // started (inotify: its creation-only watch came with it).
+        (
+            "A-new-dir",
+            true,
+            "mkdir -p \"$R/var/tmp/new/sub\"; imp diff >/dev/null 2>&1 || true; ln \"$R/srv/c/g\" \"$R/var/tmp/new/sub/g3\"; imp diff >/dev/null 2>&1 || true; echo x >> \"$R/var/tmp/new/sub/g3\"",
+            "a hard link was made: /var/tmp/new/sub/g3",
         ),
         // The same through a watched directory (`imp diff` between: the
         // watcher handles the create while the link is there).
@@ -529,4 +539,79 @@ fn sparse_writes_in_reported_groups_stay_listed_with_fanotify() {
 #[test]
 fn sparse_writes_in_reported_groups_stay_listed_with_inotify() {
     sparse_writes_in_reported_groups("inotify");
+}
+
+/// `/tmp` and `/var/tmp` ignored (the default `watch.ignore`) on the
+/// root's own filesystem, as on vpsFree: files made, written, renamed and
+/// removed there (none a hard link) leave the list usable, and its answer
+/// is the walk's; a link already in `/var/tmp` when the watcher starts
+/// makes diff walk. Before, any ignored path on the compared filesystem
+/// made diff walk ("a hard link made there to a compared file goes
+/// unseen").
+fn ignored_dirs_on_the_root_filesystem(backend: &str) {
+    require_root!();
+    let body = format!(
+        r#"
+start_watch {backend}
+mkdir -p "$R/tmp/build/obj" "$R/var/tmp/cache"
+for i in $(seq 50); do echo $i > "$R/tmp/build/obj/o$i"; echo $i >> "$R/var/tmp/cache/c$i"; done
+mv "$R/tmp/build" "$R/tmp/build.done"; rm -f "$R/var/tmp/cache/c1"*
+for t in 1 2; do for m in 0 1 2 3; do
+  echo more >> "$R/srv/t$t/m$m/f4"; echo new > "$R/srv/t$t/m$m/new"
+done; done
+mkdir "$R/srv/t4/dir"
+diffs ignored
+# A burst of new files into one ignored directory: past a few dozen its
+# creations are no longer heard one by one; diff checks its files for
+# links instead, so a link made there later still makes it walk.
+mkdir "$R/tmp/burst"; for i in $(seq 200); do echo $i > "$R/tmp/burst/b$i"; done
+echo x >> "$R/srv/t3/m1/f1"
+diffs burst
+ln "$R/srv/t0/m1/f2" "$R/tmp/burst/late-link"; echo y >> "$R/tmp/burst/late-link"
+diffs burstlink
+rm "$R/tmp/burst/late-link"
+stop_watch
+ln "$R/srv/t0/m0/f1" "$R/var/tmp/old-link"
+start_watch {backend}
+echo x >> "$R/srv/t2/m0/f2"
+diffs prelinked
+stop_watch
+"#
+    );
+    let (o, out) = run_in("export TMP_ON_ROOT=1\n", "", &body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "ignored");
+    assert_same(out.path(), "burst");
+    let fast = doc(out.path(), "burstlink.fast.json");
+    let walk = doc(out.path(), "burstlink.walk.json");
+    assert_eq!(rows(&fast), rows(&walk), "both bases agree");
+    assert!(
+        rows(&walk).iter().any(|r| r.contains("/srv/t0/m1/f2")),
+        "the write through the link is seen"
+    );
+    let (method, why) = source(&fast);
+    assert_eq!(method, "walk", "{}", fast["source"]);
+    assert!(
+        why.contains("has other hard links: /tmp/burst/late-link"),
+        "{why}"
+    );
+    let fast = doc(out.path(), "prelinked.fast.json");
+    let walk = doc(out.path(), "prelinked.walk.json");
+    assert_eq!(rows(&fast), rows(&walk), "both bases agree");
+    let (method, why) = source(&fast);
+    assert_eq!(method, "walk", "{}", fast["source"]);
+    assert!(
+        why.contains("a hard link was made: /var/tmp/old-link"),
+        "{why}"
+    );
+}
+
+#[test]
+fn ignored_dirs_on_the_root_filesystem_keep_the_list_with_fanotify() {
+    ignored_dirs_on_the_root_filesystem("fanotify");
+}
+
+#[test]
+fn ignored_dirs_on_the_root_filesystem_keep_the_list_with_inotify() {
+    ignored_dirs_on_the_root_filesystem("inotify");
 }

@@ -1,0 +1,104 @@
+//! `status` tells the truth for each entry, and its exit code follows the
+//! README's rule (findings → 1). Session 4's trial: a read-only
+//! `/persistent` and an `/etc/shadow` copy entry.
+
+use crate::require_root;
+use crate::util::{self, Layout, assert_code, in_vps};
+
+const CONFIG: &str = r#"printf 'version = 1\n[[persistence]]\npath = "/persistent"\ndirectories = [ "/var/lib/x" ]\nfiles = [ { path = "/etc/shadow", method = "copy" } ]\n' > "$CFG""#;
+
+/// The line of `status` for `path`.
+fn line<'a>(text: &'a str, path: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(path))
+        .unwrap_or_else(|| panic!("no line for {path}:\n{text}"))
+}
+
+#[test]
+fn a_read_only_persistent_root_is_named_with_the_fix_by_status_and_sync() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+{CONFIG}
+rm -f "$R/etc/shadow"
+imp boot > /dev/null 2>&1 || true
+imp status > "$OUT/status1" 2>&1 && echo "status1=0" || echo "status1=$?"
+echo x > "$R/etc/shadow"
+imp status > "$OUT/status2" 2>&1 && echo "status2=0" || echo "status2=$?"
+imp sync > "$OUT/sync" 2>&1 && echo "sync=0" || echo "sync=$?"
+"#,
+        out = util::shell_quote(tmp.path())
+    );
+    let o = in_vps(
+        &Layout {
+            persistent_ro: true,
+            ..Layout::default()
+        },
+        &body,
+    );
+    assert_code(&o, 0);
+    let out = util::stdout(&o);
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    for want in ["status1=1", "status2=1", "sync=1"] {
+        assert!(out.contains(want), "{out}");
+    }
+    // Neither file exists: not "copy of /persistent/etc/shadow".
+    let s1 = read("status1");
+    let shadow = line(&s1, "/etc/shadow");
+    assert!(!shadow.contains("copy of"), "{shadow}");
+    assert!(shadow.contains("/persistent is read-only"), "{shadow}");
+    // A bind that failed with EROFS: `boot` cannot help until remounted.
+    let x = line(&s1, "/var/lib/x");
+    assert!(!x.contains("run `impermctl boot`)"), "{x}");
+    assert!(
+        x.contains("/persistent is read-only") && x.contains("mount -o remount,rw /persistent"),
+        "{x}"
+    );
+    // The live file exists now, its copy cannot be saved.
+    let s2 = read("status2");
+    let shadow = line(&s2, "/etc/shadow");
+    assert!(shadow.contains("NOT SAVED"), "{shadow}");
+    assert!(
+        shadow.contains("mount -o remount,rw /persistent"),
+        "{shadow}"
+    );
+    // sync names the real cause and the fix, once.
+    let sync = read("sync");
+    assert!(
+        sync.contains("/persistent is read-only")
+            && sync.contains("mount -o remount,rw /persistent"),
+        "{sync}"
+    );
+    assert!(
+        !sync.contains("Read-only file system (os error 30)"),
+        "{sync}"
+    );
+    assert_eq!(sync.matches("cannot save /etc/shadow").count(), 1, "{sync}");
+}
+
+/// The README's exit rule: entries that would be lost are findings.
+#[test]
+fn status_exits_1_while_an_entry_is_not_persisted_or_only_moved() {
+    require_root!();
+    let body = format!(
+        r#"{CONFIG}
+echo s > "$R/etc/shadow"
+imp boot > /dev/null 2>&1 || true
+mkdir -p "$R/var/lib/y"
+printf 'version = 1\n[layout]\nskip_checks = ["recommended-paths"]\n[[persistence]]\npath = "/persistent"\ndirectories = [ "/var/lib/x", "/var/lib/y" ]\nfiles = [ {{ path = "/etc/shadow", method = "copy" }} ]\n' > "$CFG"
+imp status > /dev/null 2>&1 && echo "not-persisted=0" || echo "not-persisted=$?"
+printf 'version = 1\n[layout]\nskip_checks = ["recommended-paths"]\n[[persistence]]\npath = "/persistent"\ndirectories = [ "/var/lib/x" ]\nfiles = [ {{ path = "/etc/shadow", method = "copy" }} ]\n' > "$CFG"
+imp sync > /dev/null 2>&1 || true
+imp status > /dev/null 2>&1 && echo "healthy=0" || echo "healthy=$?"
+mkdir -p "$R/srv/m"; imp persist /srv/m > /dev/null 2>&1
+imp status > /dev/null 2>&1 && echo "moved-only=0" || echo "moved-only=$?"
+"#
+    );
+    let o = in_vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let out = util::stdout(&o);
+    for want in ["not-persisted=1", "healthy=0", "moved-only=1"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+}
