@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Kind;
 
+mod prune;
+pub use prune::prune;
+
 /// A Nix string literal for a path (quotes, backslashes and `${` escaped).
 pub fn nix_string(p: &Path) -> String {
     let s = p.to_string_lossy();

@@ -99,7 +99,13 @@ fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
 
 /// Keep the live data at the target in persistence before it is hidden or replaced.
 pub(super) fn keep_live(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let Some(kept) = lv::keep::keep(cx.root, e)? else {
+    let kept = lv::keep::keep(cx.root, e)?;
+    if e.method != crate::config::FileMethod::Copy {
+        // A bind follows: its warning says where the data was kept.
+        cx.kept.push((e.path.clone(), kept));
+        return Ok(());
+    }
+    let Some(kept) = kept else {
         return Ok(());
     };
     let msg = format!(

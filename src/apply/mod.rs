@@ -40,6 +40,10 @@ pub struct Cx<'a> {
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
+    /// Entries to be bound whose live data `KeepLive` made safe: where it
+    /// was kept (`impermctl-kept/…`), or `None` when persistence already
+    /// held it. The bind's one warning says so.
+    kept: Vec<(PathBuf, Option<PathBuf>)>,
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
@@ -76,6 +80,7 @@ pub fn apply(
         utab_add: Vec::new(),
         utab_drop: Vec::new(),
         warnings: Vec::new(),
+        kept: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
     };
     let entries: HashMap<&Path, &Entry> = settings

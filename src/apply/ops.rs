@@ -171,7 +171,12 @@ pub(super) fn bind(
             e.path.display()
         );
     }
-    if hides && !same {
+    let kept = cx
+        .kept
+        .iter()
+        .find(|(p, _)| *p == e.path)
+        .map(|(_, k)| k.clone());
+    if hides && !same && kept != Some(None) {
         let what = match e.kind {
             Kind::Directory => {
                 let s = dir::summarize_tree(tfd.as_fd(), Path::new(""), 3)?;
@@ -191,11 +196,19 @@ pub(super) fn bind(
                 format!("a file of {} bytes", stat_fd(tfd.as_fd())?.size)
             }
         };
-        let msg = format!(
-            "{} already held data on the ephemeral root: {what}; it is now hidden under the bind of {} (persistent data wins; unmount to reach it)",
-            e.path.display(),
-            e.source.display()
-        );
+        let msg = match kept.flatten() {
+            Some(k) => format!(
+                "{} already held data on the ephemeral root: {what}; it is kept at {} (owner, mode and times preserved) and hidden under the bind of {}, whose version is used: merge by hand what you need",
+                e.path.display(),
+                k.display(),
+                e.source.display()
+            ),
+            None => format!(
+                "{} already held data on the ephemeral root: {what}; it is now hidden under the bind of {} (persistent data wins; unmount to reach it)",
+                e.path.display(),
+                e.source.display()
+            ),
+        };
         warn!(path = %e.path.display(), "{msg}");
         cx.warnings.push(msg);
     }

@@ -97,14 +97,28 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
                 done.push(op.clone());
             }
             Err(e) => {
-                return (
-                    done,
-                    Outcome::Failed {
-                        error: format!("{e:#}"),
-                    },
-                );
+                let mut error = format!("{e:#}");
+                if let (true, Some(entry)) = (read_only_fs(&e), entry) {
+                    let fix = crate::live::status::remount_fix(&entry.root, "impermctl boot");
+                    error.push_str(&format!(" ({fix})"));
+                }
+                return (done, Outcome::Failed { error });
             }
         }
     }
     (done, outcome)
+}
+
+/// Did `e` come from a read-only filesystem (`EROFS`)? The fix is then
+/// to remount the persistence root, not to rerun `boot`. Some messages
+/// keep only the OS error's text (`… (os error 30)`, as std shows it).
+fn read_only_fs(e: &anyhow::Error) -> bool {
+    let erofs = rustix::io::Errno::ROFS;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(erofs.raw_os_error()))
+            || c.downcast_ref::<rustix::io::Errno>() == Some(&erofs)
+            || c.to_string()
+                .ends_with(&format!("(os error {})", erofs.raw_os_error()))
+    })
 }

@@ -94,6 +94,14 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Entry>> {
         }
         if let Some(p) = &e.path {
             anyhow::ensure!(p.starts_with('/'), "catalog entry {i}: {p} is not absolute");
+            // A directory whose contents matter: `/**` makes what is
+            // written inside it match (and group) too.
+            anyhow::ensure!(
+                e.kind != EntryKind::Important
+                    || e.persist == Some(Persist::File)
+                    || p.ends_with("/**"),
+                "catalog entry {i}: {p} is an important directory: write {p}/** so that its contents match"
+            );
         }
     }
     Ok(f.entry)
@@ -256,6 +264,8 @@ mod tests {
             "[[entry]]\nkind = \"regenerated\"\npath = \"x\"\nwhy = \"z\"\n",
             "[[entry]]\nkind = \"regenerated\"\npath = \"/x\"\n",
             "[[entry]]\nkind = \"nope\"\npath = \"/x\"\nwhy = \"z\"\n",
+            "[[entry]]\nkind = \"important\"\npath = \"/root/.ssh\"\npersist = \"directory\"\nconsequence = \"c\"\n",
+            "[[entry]]\nkind = \"important\"\npath = \"/root/.ssh\"\nconsequence = \"c\"\n",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

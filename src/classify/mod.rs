@@ -57,6 +57,23 @@ pub struct Classifier {
     host_root: PathBuf,
     etc_clean: HashSet<Vec<u8>>,
     entries: &'static [Entry],
+    /// `method = "copy"` files `boot` copied in (`state.json`): the sync
+    /// saves what is written to them, so a write there is no loss.
+    copied: HashSet<Vec<u8>>,
+}
+
+/// Why a write to a `method = "copy"` file is not a loss.
+pub const COPIED: &str = "a `method = \"copy\"` file: impermctl-sync.service saves it to its persistent copy on change and at shutdown";
+
+/// The area the config rejects entries under (`config::FORBIDDEN_PREFIXES`:
+/// `/nix`, `/proc`, `/sys`, `/dev`, `/run`) that the logical `path` is in,
+/// if any. What is written there is never a loss to report nor a path to
+/// suggest: `diff` does not walk there, and the watcher drops it.
+pub fn never_persisted(path: &[u8]) -> Option<&'static str> {
+    crate::config::FORBIDDEN_PREFIXES
+        .iter()
+        .copied()
+        .find(|a| crate::walk::under(a.as_bytes(), path))
 }
 
 fn path_of(b: &[u8]) -> &Path {
@@ -68,6 +85,21 @@ impl Classifier {
     /// The classifier of `root` (reads `/etc/.clean` now; call again after
     /// an activation to see its new list).
     pub fn load(root: &Root) -> Classifier {
+        let mut c = Classifier::load_catalog(root);
+        if let Ok(Some(st)) = crate::state::read(&root.state_file()) {
+            c.copied = st
+                .entries
+                .into_iter()
+                .filter(|r| r.how == crate::state::How::Copied)
+                .map(|r| r.path.into_os_string().into_encoded_bytes())
+                .collect();
+        }
+        c
+    }
+
+    /// [`Classifier::load`] without the copy files: `diff` judges those
+    /// from the config, comparing each with its persistent copy.
+    pub fn load_catalog(root: &Root) -> Classifier {
         let clean = std::fs::read(root.host(Path::new("/etc/.clean"))).unwrap_or_default();
         Classifier::new(root.dir(), &clean)
     }
@@ -91,6 +123,7 @@ impl Classifier {
             host_root: host_root.to_path_buf(),
             etc_clean,
             entries: &CATALOG,
+            copied: HashSet::new(),
         }
     }
 
@@ -113,6 +146,16 @@ impl Classifier {
     /// Classify a logical path; `is_link` says it is a symlink (its target
     /// is read from the tree only then, and only under `/etc`).
     pub fn classify(&self, path: &[u8], is_link: bool) -> Class {
+        if self.copied.contains(path) {
+            return Class::Regenerated { why: COPIED.into() };
+        }
+        if let Some(area) = never_persisted(path) {
+            return Class::Regenerated {
+                why: format!(
+                    "{area} is never persisted: the config rejects entries under it (the system recreates what is there at every boot)"
+                ),
+            };
+        }
         for e in self.entries {
             if e.kind == EntryKind::Temporary {
                 continue;

@@ -156,3 +156,110 @@ fn temporaries_by_name() {
         assert!(!c.is_temporary(p.as_bytes()), "{p}");
     }
 }
+
+/// Issue 13's trial: `/root/.ssh` without `/**` matched the directory
+/// alone, so a key written into it was an ordinary file of a second group.
+#[test]
+fn what_is_written_inside_an_important_directory_is_important_too() {
+    let c = plain();
+    for e in CATALOG.iter().filter(|e| e.kind == EntryKind::Important) {
+        if e.persist == Some(crate::config::Kind::File) {
+            continue;
+        }
+        let p = e.path.as_deref().unwrap_or_default();
+        let dir = example(p.strip_suffix("/**").unwrap_or(p));
+        for inside in [format!("{dir}/f"), format!("{dir}/a/b"), dir.clone()] {
+            match c.classify(inside.as_bytes(), false) {
+                Class::Important { group, .. } => assert_eq!(group, Path::new(&dir), "{inside}"),
+                other => panic!("{inside} ({p}): {other:?}"),
+            }
+        }
+    }
+    assert!(matches!(
+        c.classify(b"/root/.ssh/authorized_keys", false),
+        Class::Important { .. }
+    ));
+}
+
+/// Issue 13's trial: the watcher asked to persist `/run/mount` (a root
+/// whose `/run` is on the ephemeral filesystem). Every area the config
+/// rejects an entry under is never a loss nor a suggestion, for `diff`
+/// (which does not walk there) and the watcher (which drops it) alike.
+#[test]
+fn what_the_config_rejects_is_never_a_loss_nor_suggested() {
+    let c = plain();
+    for area in ["/nix", "/proc", "/sys", "/dev", "/run"] {
+        for p in [
+            area.to_string(),
+            format!("{area}/mount/utab"),
+            format!("{area}/x"),
+        ] {
+            let class = c.classify(p.as_bytes(), false);
+            assert!(!class.is_loss(), "{p}: {class:?}");
+            assert_eq!(never_persisted(p.as_bytes()), Some(area), "{p}");
+            // The config refuses the same path.
+            let cfg = format!(
+                "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"{p}\"]\n"
+            );
+            let err = crate::config::parse(&cfg, Path::new("c.toml")).unwrap_err();
+            assert!(format!("{err:#}").contains(area), "{p}: {err:#}");
+        }
+    }
+    for p in [
+        "/runx",
+        "/run2/a",
+        "/devices",
+        "/nixos",
+        "/var/run/x",
+        "/etc/nix/nix.conf",
+    ] {
+        assert_eq!(never_persisted(p.as_bytes()), None, "{p}");
+    }
+    // The walk leaves out exactly these areas too.
+    assert_eq!(
+        crate::config::FORBIDDEN_PREFIXES,
+        ["/nix", "/proc", "/sys", "/dev", "/run"]
+    );
+}
+
+/// Issue 13's trial: the watcher warned about writes to a `method =
+/// "copy"` file (asking to declare what is declared). A file `boot` copied
+/// in (state.json) is no loss for the watcher's classifier; `diff`'s
+/// (`load_catalog`) leaves it to the comparison with the persistent copy.
+#[test]
+fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
+    use crate::state::{BootState, How, Recorded};
+    let t = tempfile::tempdir().unwrap();
+    let root = Root::new(Some(t.path().to_path_buf()), None);
+    std::fs::create_dir_all(root.run_dir()).unwrap();
+    let rec = |p: &str, how| Recorded {
+        path: p.into(),
+        kind: crate::config::Kind::File,
+        source: format!("/persistent{p}").into(),
+        how,
+        mount_id: None,
+    };
+    let st = BootState {
+        config: "/etc/impermctl/config.toml".into(),
+        time: 0,
+        runs: 1,
+        entries: vec![
+            rec("/etc/shadow", How::Copied),
+            rec("/etc/machine-id", How::Bound),
+        ],
+        pending: Vec::new(),
+    };
+    crate::state::write(&root.state_file(), &st).unwrap();
+    let watcher = Classifier::load(&root);
+    assert_eq!(
+        watcher.classify(b"/etc/shadow", false),
+        Class::Regenerated { why: COPIED.into() }
+    );
+    assert!(watcher.classify(b"/etc/machine-id", false).is_loss());
+    assert!(watcher.classify(b"/etc/shadow2", false).is_loss());
+    assert!(
+        Classifier::load_catalog(&root)
+            .classify(b"/etc/shadow", false)
+            .is_loss()
+    );
+}

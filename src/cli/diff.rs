@@ -28,7 +28,8 @@ pub struct Args {
     /// boot (labelled), unchanged entries and paths in `watch.ignore`.
     #[arg(short, long)]
     pub all: bool,
-    /// One line per path: `+` new, `M` modified, the size, the path.
+    /// One line per path: `+` new, `M` modified, `D` declared but not
+    /// persisted, the size, the path.
     #[arg(short, long)]
     pub long: bool,
     /// Print a versioned JSON document.
@@ -148,8 +149,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         walk: a.no_watcher,
     };
     let mut d = diff::compute(&root, &settings, &opts)?;
+    let declared = judge::declared::declared(&root, &settings);
     let mut cx = crate::classify::grouping::Context {
-        not_persisted: judge::not_persisted(&root, &settings),
+        not_persisted: declared.not_persisted,
+        saved: declared.saved,
         ..Default::default()
     };
     if root.is_system() && root.mountinfo_override().is_none() {
@@ -206,7 +209,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Groups => {
             let st = render::Style::new(colour);
-            render::human(&mut out, &d, &grouped, j.regenerated, st)?;
+            let hidden = render::Hidden {
+                regenerated: j.regenerated,
+                saved: j.saved,
+                ignored: ignored(&root, &settings, &d, &opts),
+            };
+            render::human(&mut out, &d, &grouped, &hidden, st)?;
             render::extras(&mut out, &extras)?;
         }
     }
@@ -223,6 +231,27 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     code = code.merge(unreadable_exit(&d.unreadable, &opts.subtrees));
     Ok(code)
+}
+
+/// What plain `diff` did not compare under `watch.ignore` (nothing with
+/// `--all`, which compares it).
+fn ignored(
+    root: &crate::root::Root,
+    settings: &crate::config::Settings,
+    d: &diff::Diff,
+    opts: &diff::Options,
+) -> diff::ignored::Ignored {
+    if opts.all {
+        return Default::default();
+    }
+    let Ok(mounts) = root.mount_table() else {
+        return Default::default();
+    };
+    let since = match d.basis {
+        diff::Basis::Baseline { created } => created,
+        diff::Basis::BootTime { btime } => btime,
+    };
+    diff::ignored::count(root, &settings.watch.ignore, &mounts, &opts.subtrees, since)
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so

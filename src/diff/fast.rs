@@ -51,7 +51,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use crate::human::count;
         match self {
-            Source::Walk { reason } => write!(f, "found by: walking the root ({reason})"),
+            Source::Walk { reason } => write!(f, "found by: walking the root: {reason}"),
             Source::Watcher {
                 pid,
                 paths,
@@ -90,11 +90,14 @@ pub struct Frame<'a> {
     pub left_out: &'a dyn Fn(&[u8]) -> bool,
 }
 
+/// Why `--all` walks: what it adds is what the watcher's list leaves out.
+pub const ALL_WALKS: &str = "--all compares watch.ignore paths, which the watcher does not track";
+
 /// Can the watcher's list stand for a walk? `Err` says why not.
 pub fn vouch(f: &Frame<'_>) -> Result<(), String> {
     let show = |p: &[u8]| crate::names::human(p);
     if f.all {
-        return Err("--all lists unchanged entries too".into());
+        return Err(ALL_WALKS.into());
     }
     let Some((origin, mounts)) = f.baseline else {
         return Err("there is no baseline to hold the watcher's list against".into());

@@ -164,7 +164,12 @@ pub fn snippet(groups: &[Group], settings: &Settings) -> (PathBuf, Vec<Line>) {
             None => Line::Persist(g.path.clone(), g.persist),
         })
         .collect();
-    (root, lines)
+    let declared: Vec<_> = settings
+        .entries
+        .iter()
+        .map(|e| (e.path.clone(), e.kind))
+        .collect();
+    (root, crate::suggest::prune(lines, &declared))
 }
 
 #[cfg(test)]

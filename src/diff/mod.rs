@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod fast;
 pub mod grouped;
+pub mod ignored;
 pub mod json;
 pub mod judge;
 pub mod orphans;
@@ -62,7 +63,7 @@ fn watcher_list(
         return Err("--no-watcher".into());
     }
     if opts.all {
-        return Err("--all lists unchanged entries too".into());
+        return Err(fast::ALL_WALKS.into());
     }
     if root.mountinfo_override().is_some() {
         return Err("a mount table was given (--mountinfo)".into());

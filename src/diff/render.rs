@@ -58,27 +58,71 @@ pub fn basis_line(b: &Basis) -> String {
     }
 }
 
+/// What plain `diff` leaves out (`--all` shows it).
+#[derive(Debug, Default, Clone)]
+pub struct Hidden {
+    /// Changed entries the system regenerates at every boot.
+    pub regenerated: u64,
+    /// `method = "copy"` files saved in their persistent copy.
+    pub saved: u64,
+    /// Under `watch.ignore` on the compared filesystem: not compared with
+    /// the baseline (default with `--all`, which compares them).
+    pub ignored: crate::diff::ignored::Ignored,
+}
+
+impl Hidden {
+    /// The hint line naming every class left out, if any.
+    pub fn hint(&self) -> Option<String> {
+        use crate::human::count;
+        let mut shown = Vec::new();
+        if self.regenerated > 0 {
+            shown.push(format!(
+                "{} the system regenerates at every boot",
+                count(self.regenerated, "entry", "entries")
+            ));
+        }
+        if self.saved > 0 {
+            shown.push(format!(
+                "{} saved to persistence by impermctl sync",
+                count(self.saved, "copy file", "copy files")
+            ));
+        }
+        let ig = &self.ignored;
+        if ig.changed > 0 {
+            let list: Vec<String> = ig.paths.iter().map(|p| p.display().to_string()).collect();
+            shown.push(format!(
+                "{}{} under watch.ignore {}, lost at the next reboot too",
+                count(ig.changed, "changed entry", "changed entries"),
+                if ig.capped { " or more" } else { "" },
+                list.join(", ")
+            ));
+        }
+        (!shown.is_empty()).then(|| format!("(not shown: {}; --all lists them)", shown.join("; ")))
+    }
+}
+
 /// The grouped summary: losses (important first, with the consequence),
-/// then, with `--all`, what the system regenerates (labelled).
+/// then, with `--all`, what the system regenerates (labelled), then what
+/// was left out ([`Hidden::hint`]).
 pub fn human(
     out: &mut impl Write,
     d: &Diff,
     groups: &[Group],
-    regenerated: u64,
+    hidden: &Hidden,
     st: Style,
 ) -> io::Result<()> {
     writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
     let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
-    let width = groups
-        .iter()
-        .map(|g| size(g.bytes).len())
-        .max()
-        .unwrap_or(0);
+    let w = Widths::of(groups);
     for g in groups {
-        group_line(out, g, width, st)?;
+        group_line(out, g, &w, st)?;
     }
+    let outside = match hidden.ignored.changed {
+        0 => "",
+        _ => ", not counting watch.ignore",
+    };
     if losses.is_empty() {
-        writeln!(out, "nothing would be lost at the next reboot")?;
+        writeln!(out, "nothing would be lost at the next reboot{outside}")?;
     } else {
         let (files, bytes) = losses
             .iter()
@@ -89,7 +133,7 @@ pub fn human(
             st.paint(
                 "1;31",
                 &format!(
-                    "total: {} in {} and {} would be lost at the next reboot",
+                    "total: {} in {} and {} would be lost at the next reboot{outside}",
                     size(bytes),
                     crate::human::counted(files, "file"),
                     crate::human::counted(losses.len() as u64, "group")
@@ -97,43 +141,82 @@ pub fn human(
             )
         )?;
     }
-    if regenerated > 0 && groups.iter().all(Group::is_loss) {
-        writeln!(
-            out,
-            "({} the system regenerates at every boot not shown: --all lists {})",
-            crate::human::count(regenerated, "entry", "entries"),
-            if regenerated == 1 { "it" } else { "them" }
-        )?;
+    if let Some(h) = hidden.hint() {
+        writeln!(out, "{h}")?;
     }
     Ok(())
 }
 
-fn group_line(out: &mut impl Write, g: &Group, width: usize, st: Style) -> io::Result<()> {
+/// Column widths of the group lines: every column aligns whatever the
+/// sizes, counts and labels.
+struct Widths {
+    size: usize,
+    count: usize,
+    label: usize,
+}
+
+impl Widths {
+    fn of(groups: &[Group]) -> Widths {
+        let max = |f: &dyn Fn(&Group) -> usize| groups.iter().map(f).max().unwrap_or(0);
+        Widths {
+            size: max(&|g| size(g.bytes).len()),
+            count: max(&|g| crate::human::thousands(g.files).len()),
+            label: max(&|g| label_of(g.class).len()),
+        }
+    }
+
+    /// Where the text under a group line starts (the label column).
+    fn indent(&self) -> usize {
+        self.size + 2 + self.count + " files".len() + 2
+    }
+}
+
+fn label_of(c: GroupClass) -> &'static str {
+    match c {
+        GroupClass::Important => "important ",
+        GroupClass::Regenerated => "regenerated ",
+        GroupClass::Ordinary => "",
+    }
+}
+
+fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Result<()> {
     let what = match (g.new, g.modified) {
         (_, 0) => "new".to_owned(),
         (0, _) => "modified".to_owned(),
         (n, m) => format!("{n} new, {m} modified"),
     };
+    let text = format!("{:<width$}", label_of(g.class), width = w.label);
     let label = match g.class {
-        GroupClass::Important => st.paint("1;31", "important "),
-        GroupClass::Regenerated => st.paint("2", "regenerated "),
-        GroupClass::Ordinary => String::new(),
+        GroupClass::Important => st.paint("1;31", &text),
+        GroupClass::Regenerated => st.paint("2", &text),
+        GroupClass::Ordinary => text,
     };
     let mut line = format!(
-        "{:>width$}  {:>11}  {label}{}  ({what}",
+        "{:>sw$}  {:>cw$} {:<5}  {label}{}  ({what}",
         size(g.bytes),
-        crate::human::counted(g.files, "file"),
+        crate::human::thousands(g.files),
+        if g.files == 1 { "file" } else { "files" },
         st.paint("1", &escape(g.path.as_os_str().as_encoded_bytes())),
+        sw = w.size,
+        cw = w.count,
     );
     if g.dirs > 0 {
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
     }
     if !g.writers.is_empty() {
-        let ws: Vec<String> = g.writers.iter().map(|w| w.to_string()).collect();
+        // `comm in unit`: a unit in parentheses would nest in the group's.
+        let ws: Vec<String> = g
+            .writers
+            .iter()
+            .map(|w| match &w.unit {
+                Some(u) => format!("{} in {u}", w.comm),
+                None => w.comm.clone(),
+            })
+            .collect();
         line.push_str(&format!("; written by {}", ws.join(", ")));
     }
     writeln!(out, "{line})")?;
-    let pad = " ".repeat(width + 15);
+    let pad = " ".repeat(w.indent());
     if let Some(c) = &g.consequence {
         writeln!(out, "{pad}{}", st.paint("31", c))?;
     }
@@ -154,8 +237,8 @@ fn sign(i: &Item) -> &'static str {
     }
 }
 
-/// `-l`: one line per path (`+` new, `M` modified, `R` regenerated with
-/// `--all`, `!` after the sign for important entries).
+/// `-l`: one line per path (`+` new, `M` modified, `D` unchanged but in a
+/// declared entry that is not persisted, `R` regenerated with `--all`, `!` after the sign for important entries).
 pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) -> io::Result<()> {
     writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
     for (n, i) in d.items.iter().enumerate() {
@@ -166,6 +249,8 @@ pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) ->
         let regen = class.is_some_and(|c| !c.is_loss()) && i.change != Change::Unchanged;
         let s = match i.change {
             _ if regen => st.paint("2", "R"),
+            // Unchanged, but inside a declared entry that is not persisted.
+            Change::Unchanged if j.visible.get(n).copied().unwrap_or(false) => st.paint("33", "D"),
             Change::New => st.paint("32", sign(i)),
             Change::Modified => st.paint("33", sign(i)),
             Change::Unchanged => sign(i).to_owned(),

@@ -119,6 +119,7 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()));
         }
     };
+    let kept = kept_copies(&host, &points);
     for mp in points {
         let under = dir.join(mp.strip_prefix("/").unwrap_or(&mp));
         if recursive && detach_path(&under).is_err() {
@@ -132,9 +133,15 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         let mut bytes = 0;
         // What is visible at the mount point (the original tree still has it).
         let visible = host.join(mp.strip_prefix("/").unwrap_or(&mp));
+        let safe = |hidden: &Path, rel: &Path| {
+            let logical = mp.join(rel);
+            let logical = logical.strip_prefix("/").unwrap_or(&logical);
+            same_content(hidden, &visible.join(rel))
+                || kept.iter().any(|k| same_content(hidden, &k.join(logical)))
+        };
         if m.is_dir() {
-            list(&under, &mp, &visible, &mut paths, &mut bytes);
-        } else if m.len() > 0 && !same_content(&under, &visible) {
+            list(&under, &mp, &safe, &mut paths, &mut bytes);
+        } else if m.len() > 0 && !safe(&under, Path::new("")) {
             paths.push(show(&mp));
             bytes = m.len();
         }
@@ -200,10 +207,34 @@ pub fn same_content(hidden: &Path, visible: &Path) -> bool {
     }
 }
 
+/// The `impermctl-kept/<time>/` directories of the persistence roots
+/// mounted on the root (host paths): where `boot` kept live data before a
+/// bind hid it. A hidden entry with the same content there is safe.
+fn kept_copies(host: &Path, points: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in points {
+        let kept = host
+            .join(p.strip_prefix("/").unwrap_or(p))
+            .join(crate::live::keep::KEPT_DIR);
+        if let Ok(rd) = std::fs::read_dir(&kept) {
+            out.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Every entry under `host` (sorted as a depth-first listing would be)
-/// that differs from what `visible` shows at the same place, with the
-/// logical prefix `logical`, and the bytes of its files.
-fn list(host: &Path, logical: &Path, visible: &Path, paths: &mut Vec<String>, bytes: &mut u64) {
+/// that is not `safe` (given its host path and its path relative to
+/// `host`: same content visible, or kept), with the logical prefix
+/// `logical`, and the bytes of its files.
+fn list(
+    host: &Path,
+    logical: &Path,
+    safe: &dyn Fn(&Path, &Path) -> bool,
+    paths: &mut Vec<String>,
+    bytes: &mut u64,
+) {
     struct Listing;
     impl Visit for Listing {
         type Acc = Vec<(Vec<u8>, u64)>;
@@ -229,8 +260,8 @@ fn list(host: &Path, logical: &Path, visible: &Path, paths: &mut Vec<String>, by
     found
         .sort_by(|a, b| Path::new(OsStr::from_bytes(&a.0)).cmp(Path::new(OsStr::from_bytes(&b.0))));
     for (p, size) in found {
-        let rel = OsStr::from_bytes(&p[1..]);
-        if same_content(&host.join(rel), &visible.join(rel)) {
+        let rel = Path::new(OsStr::from_bytes(&p[1..]));
+        if safe(&host.join(rel), rel) {
             continue;
         }
         paths.push(show(&logical.join(rel)));

@@ -178,6 +178,24 @@ pub enum Saved {
     NoLiveFile,
 }
 
+/// Is the live `method = "copy"` file saved: does its persistent copy
+/// hold the same content, owner, mode and mtime ([`save`]'s test)? True
+/// when there is no live regular file (the sync keeps the persistent copy
+/// then, and the next boot copies it in). Reads only; errors name the path.
+pub fn in_sync(root: &Root, e: &Entry) -> anyhow::Result<bool> {
+    let rootfd = fs::open_dir(root.dir())?;
+    let Some((tdir, tname)) = target_dir(rootfd.as_fd(), e)? else {
+        return Ok(true);
+    };
+    if !regular(tdir.as_fd(), &tname) {
+        return Ok(true);
+    }
+    let Some((sdir, sname)) = source_dir(root, rootfd.as_fd(), e, false)? else {
+        return Ok(false);
+    };
+    Ok(regular(sdir.as_fd(), &sname) && same_file(tdir.as_fd(), &tname, sdir.as_fd(), &sname)?)
+}
+
 /// Save the live file into persistence if it differs (content, owner,
 /// mode, mtime, xattrs), atomically: `.<name>.impermctl-save`, fsynced,
 /// renamed over the source. Killed at any point, the source is the old or

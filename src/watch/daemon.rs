@@ -128,11 +128,8 @@ impl Daemon {
         }
         let json_file = opts.root.watch_file();
         // A restart within the same boot (crash, `kill -9`).
-        if let Some(prev) = std::fs::read_to_string(&json_file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<WatchState>(&t).ok())
-        {
-            core.announced = prev.groups.into_iter().map(|g| g.exact().path).collect();
+        if let Some(prev) = report::read_file(&json_file) {
+            core.announced = prev.groups.into_iter().map(|g| g.path).collect();
             core.table.set_announced(core.announced.clone());
         }
         let (unwatched, coverage) = coverage(&backend);

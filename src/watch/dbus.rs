@@ -62,6 +62,22 @@ impl Watcher {
         self.state.lock().map(|s| s.overflows).unwrap_or_default()
     }
 
+    /// Directories the inotify watch limit leaves unwatched (everything
+    /// below them too; a periodic rescan covers them).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn unwatched_directories(&self) -> u64 {
+        self.state
+            .lock()
+            .map(|s| s.unwatched_directories)
+            .unwrap_or_default()
+    }
+
+    /// What is not watched and why (empty array: everything is).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn coverage(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.coverage.clone())
+    }
+
     /// The unpersisted groups, biggest first.
     fn unpersisted(&self) -> Vec<GroupReport> {
         self.state
@@ -162,6 +178,10 @@ trait WatcherClient {
     fn pid(&self) -> zbus::Result<u32>;
     #[zbus(property)]
     fn overflows(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn unwatched_directories(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn coverage(&self) -> zbus::Result<Option<String>>;
 }
 
 /// Ask the running daemon over the system bus (None when it does not answer
@@ -178,8 +198,8 @@ pub fn query() -> Option<WatchState> {
             since: p.since().await.ok()?,
             watched_directories: p.watched_directories().await.ok()?,
             overflows: p.overflows().await.ok()?,
-            unwatched_directories: 0,
-            coverage: None,
+            unwatched_directories: p.unwatched_directories().await.ok()?,
+            coverage: p.coverage().await.ok()?,
             groups: rows.into_iter().map(GroupReport::exact).collect(),
         })
     })

@@ -189,23 +189,22 @@ pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
 pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
     #[cfg(feature = "dbus")]
     if root.is_system()
-        && let Some(mut s) = super::dbus::query()
+        && let Some(s) = super::dbus::query()
     {
-        // Coverage is not on the bus: take it from watch.json when readable.
-        if let Some(f) = std::fs::read_to_string(root.watch_file())
-            .ok()
-            .and_then(|t| serde_json::from_str::<WatchState>(&t).ok())
-        {
-            (s.unwatched_directories, s.coverage) = (f.unwatched_directories, f.coverage);
-        }
         return Some(("D-Bus".into(), s));
     }
     let file = root.watch_file();
-    let mut state: WatchState = crate::output::read_file(&file, KIND, "the watcher rewrites it")
+    Some((file.display().to_string(), read_file(&file)?))
+}
+
+/// `watch.json` as the watcher wrote it (paths with their exact bytes);
+/// None when it is missing or unreadable (said at debug level).
+pub fn read_file(file: &Path) -> Option<WatchState> {
+    let mut state: WatchState = crate::output::read_file(file, KIND, "the watcher rewrites it")
         .inspect_err(|e| tracing::debug!("{e:#}"))
         .ok()??;
     state.groups = state.groups.into_iter().map(GroupReport::exact).collect();
-    Some((file.display().to_string(), state))
+    Some(state)
 }
 
 /// Is the watcher's state there but readable by root only (`watch.json`

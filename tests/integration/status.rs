@@ -22,7 +22,7 @@ fn a_read_only_persistent_root_is_named_with_the_fix_by_status_and_sync() {
         r#"OUT={out}
 {CONFIG}
 rm -f "$R/etc/shadow"
-imp boot > /dev/null 2>&1 || true
+imp boot > "$OUT/boot" 2>&1 || true
 imp status > "$OUT/status1" 2>&1 && echo "status1=0" || echo "status1=$?"
 echo x > "$R/etc/shadow"
 imp status > "$OUT/status2" 2>&1 && echo "status2=0" || echo "status2=$?"
@@ -43,6 +43,13 @@ imp sync > "$OUT/sync" 2>&1 && echo "sync=0" || echo "sync=$?"
     for want in ["status1=1", "status2=1", "sync=1"] {
         assert!(out.contains(want), "{out}");
     }
+    // boot's error names the cause and the fix, not only EROFS.
+    let boot = read("boot");
+    let err = boot
+        .lines()
+        .find(|l| l.contains("/persistent/var/lib/x"))
+        .unwrap_or_else(|| panic!("{boot}"));
+    assert!(err.contains("mount -o remount,rw /persistent"), "{boot}");
     // Neither file exists: not "copy of /persistent/etc/shadow".
     let s1 = read("status1");
     let shadow = line(&s1, "/etc/shadow");

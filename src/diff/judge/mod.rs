@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::classify::grouping::{self, Context, Placement};
 use crate::classify::{Class, Classifier};
-use crate::config::{Kind as EntryKind, Settings};
+use crate::config::Settings;
 use crate::diff::grouped::{Group, GroupClass, path_of};
 use crate::diff::{Change, Diff, Item};
-use crate::layout::{self, EntryState};
+use crate::layout;
 use crate::root::Root;
 use crate::sys::meta::Kind;
 
@@ -27,6 +27,8 @@ pub struct Judged {
     pub groups: Vec<Group>,
     /// Changed entries hidden as regenerated.
     pub regenerated: u64,
+    /// Changed `method = "copy"` files hidden as saved.
+    pub saved: u64,
     /// Judged with `--all`.
     pub all: bool,
 }
@@ -38,30 +40,10 @@ impl Judged {
     }
 }
 
-/// Declared entries that exist on the ephemeral root without being bound
-/// or linked: path, is a file, the reason.
+/// Declared entries whose content on the ephemeral root is lost: path,
+/// is a file, the reason ([`declared::declared`]).
 pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, String)> {
-    let Ok(state) = layout::observe(root, settings) else {
-        return Vec::new();
-    };
-    settings
-        .entries
-        .iter()
-        .filter_map(|e| {
-            let what = match e.kind {
-                EntryKind::File => "file",
-                EntryKind::Directory => "directory",
-            };
-            let why = match layout::entry_state(&state, e) {
-                EntryState::NotPersisted => format!(
-                    "a plain {what} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
-                    e.source.display()
-                ),
-                _ => return None,
-            };
-            Some((e.path.clone(), e.kind == EntryKind::File, why))
-        })
-        .collect()
+    declared::declared(root, settings).not_persisted
 }
 
 /// Why the root is not ephemeral (nothing is discarded at reboot), if so.
@@ -108,7 +90,7 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
 /// Classify, place and group the items of `d`. `all` keeps regenerated
 /// groups (labelled); `state_dirs` are the services' state directories.
 pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
-    let c = Classifier::load(root);
+    let c = Classifier::load_catalog(root);
     let in_declared = |p: &[u8]| {
         cx.not_persisted
             .iter()
@@ -117,7 +99,12 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     let classes: Vec<Class> = d
         .items
         .iter()
-        .map(|i| c.classify(&i.path, i.kind == Kind::Symlink))
+        .map(|i| match declared::is_saved(&cx.saved, path_of(&i.path)) {
+            true => Class::Regenerated {
+                why: declared::SAVED.into(),
+            },
+            false => c.classify(&i.path, i.kind == Kind::Symlink),
+        })
         .collect();
     let losses = |i: usize| {
         let it = &d.items[i];
@@ -143,14 +130,16 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         .collect();
     cx.existed = existed(&d.items);
     let mut groups = Grouper::default();
-    let mut regenerated = 0;
+    let (mut regenerated, mut saved) = (0, 0);
     for (i, it) in d.items.iter().enumerate() {
         if it.change == Change::Unchanged && !in_declared(&it.path) {
             continue;
         }
         let class = &classes[i];
         if !visible[i] {
-            if !class.is_loss() {
+            if declared::is_saved(&cx.saved, path_of(&it.path)) {
+                saved += 1;
+            } else if !class.is_loss() {
                 regenerated += 1;
             }
             if !all || class.is_loss() {
@@ -166,12 +155,14 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         visible,
         groups: groups.finish(),
         regenerated,
+        saved,
         all,
     }
 }
 
-/// A group's path, class, and (regenerated groups) reason.
-type GroupKey = (PathBuf, GroupClass, Option<String>);
+/// A group's path, whether it is a loss, and (regenerated groups) the
+/// reason: one loss group per path, important if anything in it is.
+type GroupKey = (PathBuf, bool, Option<String>);
 
 #[derive(Default)]
 struct Grouper {
@@ -193,8 +184,9 @@ impl Grouper {
         };
         let (g, inodes) = self
             .map
-            .entry((pl.group.clone(), gc, why))
+            .entry((pl.group.clone(), class.is_loss(), why))
             .or_insert_with(|| (Group::new(pl.group.clone(), pl.persist, gc), HashSet::new()));
+        g.class = g.class.min(gc);
         match class {
             Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
             Class::Regenerated { why } => g.regenerated = Some(why.clone()),
@@ -261,6 +253,8 @@ pub fn merge_declared(
     d.items.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(())
 }
+
+pub mod declared;
 
 #[cfg(test)]
 mod tests;

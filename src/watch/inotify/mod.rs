@@ -191,35 +191,7 @@ impl InotifyWatcher {
         };
         let path = dir.join(OsStr::from_bytes(ev.name));
         if ev.mask.contains(R::ISDIR) {
-            if ev.mask.contains(R::MOVED_FROM) {
-                if self.moved_from.len() > 1024 {
-                    self.moved_from.clear();
-                }
-                self.moved_from.insert(ev.cookie, path.clone());
-            }
-            if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
-                core.record(&path, Change::Gone, None);
-            }
-            // An ignored directory made or moved in after the start: its
-            // creations are heard (`watch::ignored`).
-            if ev.mask.intersects(R::CREATE | R::MOVED_TO)
-                && crate::watch::ignored::roots(core).contains(&path)
-            {
-                self.watch_ignored_tree(&path, core);
-            }
-            if ev.mask.intersects(R::CREATE | R::MOVED_TO) && !core.scope.pruned(&path) {
-                if ev.mask.contains(R::MOVED_TO)
-                    && let Some(old) = self.moved_from.remove(&ev.cookie)
-                {
-                    self.rename_prefix(&old, &path);
-                }
-                // A directory made in a reported group mutes its parent.
-                let parent = path.parent().unwrap_or(&path);
-                if core.record_from(parent, &path, Change::Dir, None) {
-                    self.mute_wd(ev.wd);
-                }
-                self.catch_up(&path, core);
-            }
+            self.dir_event(&ev, &path, core);
             return false;
         }
         let change = if m.intersects(R::DELETE | R::MOVED_FROM) {
@@ -242,6 +214,40 @@ impl InotifyWatcher {
             self.mute_wd(ev.wd);
         }
         false
+    }
+
+    /// A directory was made, moved or removed at `path`: the rename map,
+    /// the group, and a catch-up of what a new one already holds.
+    fn dir_event(&mut self, ev: &sys::Event<'_>, path: &Path, core: &mut Core) {
+        if ev.mask.contains(R::MOVED_FROM) {
+            if self.moved_from.len() > 1024 {
+                self.moved_from.clear();
+            }
+            self.moved_from.insert(ev.cookie, path.to_path_buf());
+        }
+        if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
+            core.record(path, Change::Gone, None);
+        }
+        // An ignored directory made or moved in after the start: its
+        // creations are heard (`watch::ignored`).
+        if ev.mask.intersects(R::CREATE | R::MOVED_TO)
+            && crate::watch::ignored::roots(core).iter().any(|r| r == path)
+        {
+            self.watch_ignored_tree(path, core);
+        }
+        if ev.mask.intersects(R::CREATE | R::MOVED_TO) && !core.scope.pruned(path) {
+            if ev.mask.contains(R::MOVED_TO)
+                && let Some(old) = self.moved_from.remove(&ev.cookie)
+            {
+                self.rename_prefix(&old, path);
+            }
+            // A directory made in a reported group mutes its parent.
+            let parent = path.parent().unwrap_or(path);
+            if core.record_from(parent, path, Change::Dir, None) {
+                self.mute_wd(ev.wd);
+            }
+            self.catch_up(path, core);
+        }
     }
 
     /// A directory was renamed: every watched path under `old` moves to `new`.

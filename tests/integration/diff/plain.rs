@@ -63,7 +63,7 @@ fn exit_codes_and_baseline_round_trip() {
     .unwrap();
     let o = imp(d.path(), &[]);
     assert!(
-        stdout(&o).contains("/var/lib/x  (new; written by foo (foo.service), sh)"),
+        stdout(&o).contains("/var/lib/x  (new; written by foo in foo.service, sh)"),
         "{}",
         stdout(&o)
     );

@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use super::{
-    DEFAULT_CONFIG, DISCARD, OVERFLOW, UNPERSISTED, group, watch_config, watch_json, with_watcher,
-};
+use super::{DEFAULT_CONFIG, group, says, watch_config, watch_json, with_watcher};
 use crate::require_root;
 use crate::util::{self, Layout, in_vps, shell_quote};
 
@@ -55,7 +53,7 @@ wait_json 'files("/var/lib/pre") == 17000 and all(files(f"/var/lib/o{n}") == 100
     let args = format!("--backend {backend}");
     let before = r#"mkdir -p "$R/var/lib/pre""#;
     let err = with_watcher(tmp.path(), &Layout::default(), &args, before, body);
-    assert_eq!(err.matches(OVERFLOW).count(), 1, "{err}");
+    assert_eq!(err.matches(says::OVERFLOW).count(), 1, "{err}");
     let w = watch_json(tmp.path());
     assert_eq!(group(&w, "/var/lib/pre").unwrap()["files"], 17_000);
     for d in 0..50 {
@@ -102,10 +100,10 @@ wait_json 'all(files(f"/srv/{x}") == 1 for x in "abcde")'
     let cfg = watch_config("ignore = [\"/tmp\", \"/var/cache/junk\"]\nmax_warnings_per_minute = 2");
     let before = format!("{cfg}mkdir -p \"$R/var/cache\"");
     let err = with_watcher(tmp.path(), &Layout::default(), "", &before, body);
-    assert_eq!(err.matches(UNPERSISTED).count(), 2, "{err}");
+    assert_eq!(err.matches(says::UNPERSISTED).count(), 2, "{err}");
     let sup: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("128b92a95a7446a9956e1b79421e16a1"))
+        .filter(|l| l.contains(says::SUPPRESSED))
         .collect();
     assert_eq!(sup.len(), 1, "{err}");
     assert!(
@@ -116,7 +114,7 @@ wait_json 'all(files(f"/srv/{x}") == 1 for x in "abcde")'
         !err.contains("/tmp/scratch") && !err.contains("junk"),
         "{err}"
     );
-    let summary = err.lines().find(|l| l.contains(DISCARD)).unwrap();
+    let summary = err.lines().find(|l| l.contains(says::DISCARD)).unwrap();
     assert!(
         summary.contains("5 files") && summary.contains("in 5 directories"),
         "{summary}"
@@ -285,7 +283,7 @@ imp diff --capture-baseline >/dev/null"#;
     let err = with_watcher(tmp.path(), &Layout::default(), &args, before, body);
     let summary = err
         .lines()
-        .find(|l| l.contains(DISCARD))
+        .find(|l| l.contains(says::DISCARD))
         .unwrap_or_else(|| panic!("no summary:\n{err}"));
     assert!(
         summary.contains(

@@ -16,6 +16,15 @@ use crate::util::{self, Layout, in_vps, shell_quote};
 pub(crate) const UNPERSISTED: &str = "5b1c89b3707540a98f833fa5a79113ce";
 pub(crate) const DISCARD: &str = "a9c923c46d0f482cb15ae6e3144b5ad2";
 
+/// What the watcher's messages say: log lines on stderr carry the message
+/// only (the `MESSAGE_ID`s above are the journal's).
+pub(crate) mod says {
+    pub(crate) const UNPERSISTED: &str = "is not persisted and will be lost at reboot";
+    pub(crate) const OVERFLOW: &str = "event queue overflowed: events were lost";
+    pub(crate) const SUPPRESSED: &str = "more unpersisted-write warnings suppressed";
+    pub(crate) const DISCARD: &str = "the reboot will discard";
+}
+
 /// `wait_json 'EXPR'`: poll `watch.json` until the Python expression holds
 /// (every 0.2 s, deadline 60 s; `d` is the document, `files(p)` a group's file count),
 /// else fail the script. Tests wait on the state they assert, not a sleep.
@@ -58,7 +67,6 @@ PY
   echo "timed out waiting for the D-Bus view to match watch.json" >&2
 }
 "#;
-pub(crate) const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 pub(crate) const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
 /// Shell: the default layout's config in `$CFG` unless the test wrote one
@@ -227,6 +235,7 @@ wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1 and g["/va
 wait_bus
 busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/root.txt 2>&1 || echo "rc=$?" >> $OUT/root.txt
 busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Backend >> $OUT/root.txt 2>&1
+busctl --system get-property io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher UnwatchedDirectories Coverage > $OUT/coverage.txt 2>&1
 setpriv --reuid 65534 --regid 65534 --clear-groups busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/nobody.txt 2>&1 || echo "rc=$?" >> $OUT/nobody.txt
 imp status > $OUT/status.txt 2>&1 || true
 imp status --json > $OUT/status.json 2>/dev/null || true
@@ -301,6 +310,11 @@ kill $MP
         "{root}"
     );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
+    let coverage = std::fs::read_to_string(out.join("coverage.txt")).unwrap();
+    assert_eq!(
+        coverage, "t 0\nas 0\n",
+        "everything watched, on the bus too"
+    );
     let nobody = std::fs::read_to_string(out.join("nobody.txt")).unwrap();
     assert!(
         nobody.contains("Access denied") && nobody.contains("rc="),

@@ -4,7 +4,7 @@
 //! live; muted groups are counted by a walk; a directory moved out of a
 //! muted place is heard again; events return when a reminder is due.
 
-use super::{UNPERSISTED, group, watch_config, watch_json, with_watcher};
+use super::{group, says, watch_config, watch_json, with_watcher};
 use crate::require_root;
 use crate::util::Layout;
 
@@ -84,15 +84,16 @@ for i in $(seq 200); do echo x > "$R/srv/app/d/m$i"; done
 n=0
 for i in $(seq 300); do
   n=$i; echo y > "$R/srv/app/d/r$i"
-  [ "$(grep -c {UNPERSISTED} $OUT/stderr)" -ge 2 ] && break
+  [ "$(grep -c '{unpersisted}' $OUT/stderr)" -ge 2 ] && break
   sleep 0.1
 done
 echo "$n" > $OUT/reminder-after
 wait_json "files('/srv/app') == 201 + $n"
-"#
+"#,
+        unpersisted = says::UNPERSISTED,
     );
     let (err, _) = muting(tmp.path(), backend, "warn_every = 2", &body);
-    assert_eq!(err.matches(UNPERSISTED).count(), 2, "{err}");
+    assert_eq!(err.matches(says::UNPERSISTED).count(), 2, "{err}");
     let n: u64 = std::fs::read_to_string(tmp.path().join("reminder-after"))
         .unwrap()
         .trim()
@@ -132,7 +133,7 @@ echo late > "$R/srv/kept/sub/late"; echo late > "$R/srv/kept2/sub/late"
 wait_json 'files("/srv/kept") == 51 and files("/srv/kept2") == 51'
 "#;
     let (err, _) = muting(tmp.path(), backend, "max_warnings_per_minute = 1", body);
-    assert_eq!(err.matches(UNPERSISTED).count(), 1, "{err}");
+    assert_eq!(err.matches(says::UNPERSISTED).count(), 1, "{err}");
     let w = watch_json(tmp.path());
     for g in ["/srv/kept", "/srv/kept2"] {
         let g = group(&w, g).unwrap_or_else(|| panic!("{g}: {w}"));

@@ -1,0 +1,127 @@
+//! What `--suggest` may propose: never a path twice, never a path inside
+//! another proposed directory, never one inside (or holding) a declared
+//! entry — pasted, those are the config's "declared twice" error or an
+//! entry another one already covers. Pure, table-tested.
+
+use std::path::{Path, PathBuf};
+
+use super::Line;
+use crate::config::Kind;
+
+/// `lines` without duplicates and nested proposals (dropped: the outer
+/// one keeps them); a proposal at, inside or around a `declared` entry
+/// (path, kind) becomes a `Skipped` line saying which.
+pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
+    let proposed: Vec<(PathBuf, Kind)> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Persist(p, k) => Some((p.clone(), *k)),
+            Line::Skipped(_) => None,
+        })
+        .collect();
+    let inside_proposed = |p: &Path| {
+        proposed
+            .iter()
+            .any(|(q, k)| *k == Kind::Directory && p != q && p.starts_with(q))
+    };
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut out = Vec::new();
+    for l in lines {
+        let Line::Persist(p, k) = l else {
+            out.push(l);
+            continue;
+        };
+        if seen.contains(&p) || inside_proposed(&p) {
+            continue;
+        }
+        seen.push(p.clone());
+        match clash(&p, declared) {
+            Some(why) => out.push(Line::Skipped(why)),
+            None => out.push(Line::Persist(p, k)),
+        }
+    }
+    out
+}
+
+/// Why `p` cannot be proposed next to the declared entries, if so.
+fn clash(p: &Path, declared: &[(PathBuf, Kind)]) -> Option<String> {
+    let (d, k) = declared
+        .iter()
+        .find(|(d, k)| d == p || (*k == Kind::Directory && p.starts_with(d)) || d.starts_with(p))?;
+    Some(if d == p {
+        format!("{} is already declared", p.display())
+    } else if *k == Kind::Directory && p.starts_with(d) {
+        format!(
+            "{} is inside the declared directory {}",
+            p.display(),
+            d.display()
+        )
+    } else {
+        let (p, d) = (p.display(), d.display());
+        format!(
+            "{p} holds the declared {d}: declare what else it holds one by one, or replace {d} by {p}"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn persist(p: &str, k: Kind) -> Line {
+        Line::Persist(p.into(), k)
+    }
+
+    #[test]
+    fn no_duplicates_nor_nested_proposals() {
+        use Kind::{Directory as D, File as F};
+        let declared = [
+            (PathBuf::from("/etc/nixos"), D),
+            (PathBuf::from("/etc/machine-id"), F),
+            (PathBuf::from("/var/lib/app/keys"), D),
+        ];
+        let skipped = |s: &str| Line::Skipped(s.into());
+        // (proposed in order, what is printed)
+        let table: Vec<(Vec<Line>, Vec<Line>)> = vec![
+            (
+                vec![persist("/root/.ssh", D), persist("/root/.ssh", D)],
+                vec![persist("/root/.ssh", D)],
+            ),
+            (
+                vec![persist("/root/.ssh/id", F), persist("/root/.ssh", D)],
+                vec![persist("/root/.ssh", D)],
+            ),
+            (
+                vec![persist("/srv/a", D), persist("/srv/ab", D)],
+                vec![persist("/srv/a", D), persist("/srv/ab", D)],
+            ),
+            (
+                vec![persist("/etc/adjtime", F), persist("/etc/adjtime", F)],
+                vec![persist("/etc/adjtime", F)],
+            ),
+            (
+                vec![persist("/etc/machine-id", F)],
+                vec![skipped("/etc/machine-id is already declared")],
+            ),
+            (
+                vec![persist("/etc/nixos/hardware.nix", F)],
+                vec![skipped(
+                    "/etc/nixos/hardware.nix is inside the declared directory /etc/nixos",
+                )],
+            ),
+            (
+                vec![persist("/var/lib/app", D)],
+                vec![skipped(
+                    "/var/lib/app holds the declared /var/lib/app/keys: declare what else it holds one by one, or replace /var/lib/app/keys by /var/lib/app",
+                )],
+            ),
+            (
+                vec![skipped("x"), persist("/etc/machine-id2", F)],
+                vec![skipped("x"), persist("/etc/machine-id2", F)],
+            ),
+        ];
+        for (input, want) in table {
+            assert_eq!(prune(input.clone(), &declared), want, "{input:?}");
+        }
+    }
+}
