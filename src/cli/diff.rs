@@ -234,14 +234,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it).
+/// `--all`, which compares it, nor when the watcher's list was used:
+/// counting walks the ignored directories, and a `diff` from the list
+/// costs O(changes), not O(`/tmp`)).
 fn ignored(
     root: &crate::root::Root,
     settings: &crate::config::Settings,
     d: &diff::Diff,
     opts: &diff::Options,
 ) -> diff::ignored::Ignored {
-    if opts.all {
+    if opts.all || matches!(d.source, diff::fast::Source::Watcher { .. }) {
         return Default::default();
     }
     let Ok(mounts) = root.mount_table() else {

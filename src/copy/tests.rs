@@ -303,3 +303,23 @@ fn refuses_to_copy_a_tree_into_itself() {
     );
     assert_eq!(std::fs::read(s.join("a/f")).unwrap(), b"x");
 }
+
+#[test]
+fn sibling_names_stay_within_name_max_and_are_stable() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let short = super::sibling_name(OsStr::new("db"), ".impermctl-tmp");
+    assert_eq!(short, ".db.impermctl-tmp");
+    let long = "L".repeat(255);
+    let a = super::sibling_name(OsStr::new(&long), ".impermctl-tmp");
+    assert_eq!(a.as_bytes().len(), 255, "{a:?}");
+    assert!(a.as_bytes().ends_with(b".impermctl-tmp"));
+    assert_eq!(a, super::sibling_name(OsStr::new(&long), ".impermctl-tmp"));
+    let other = format!("{}M", "L".repeat(254));
+    assert_ne!(a, super::sibling_name(OsStr::new(&other), ".impermctl-tmp"));
+    // Exactly at the limit: kept whole.
+    let edge = "E".repeat(255 - 1 - ".impermctl-tmp".len());
+    let e = super::sibling_name(OsStr::new(&edge), ".impermctl-tmp");
+    assert_eq!(e.as_bytes().len(), 255);
+    assert!(!e.as_bytes().contains(&b'~'));
+}

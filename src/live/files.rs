@@ -39,10 +39,7 @@ fn rel(p: &Path) -> &Path {
 
 /// `.<name><suffix>`.
 pub fn staged(name: &OsStr, suffix: &str) -> OsString {
-    let mut s = OsString::from(".");
-    s.push(name);
-    s.push(suffix);
-    s
+    crate::copy::sibling_name(name, suffix)
 }
 
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it

@@ -252,7 +252,11 @@ impl Daemon {
     /// within each).
     fn summary(&self) {
         let (events, muted) = self.backend.counts();
-        tracing::info!("{events} events read from the kernel; {muted} directories muted");
+        tracing::info!(
+            "{} read from the kernel; {} muted",
+            crate::human::counted(events, "event"),
+            crate::human::count(muted, "directory", "directories")
+        );
         let mut groups = self.core.table.groups();
         groups.sort_by_key(|g| !self.core.important.contains_key(&g.path));
         journal::discard_summary(&groups, &self.core.important);
@@ -261,10 +265,7 @@ impl Daemon {
 
 /// The `STATUS=` line: backend, coverage, groups.
 fn status_line(b: &BackendInfo, groups: usize) -> String {
-    let g = match groups {
-        1 => "1 unpersisted group".to_string(),
-        n => format!("{} unpersisted groups", crate::human::thousands(n as u64)),
-    };
+    let g = crate::human::counted(groups as u64, "unpersisted group");
     let dirs = crate::human::thousands(b.watched as u64);
     match b.name {
         "inotify" if b.unwatched > 0 => format!(

@@ -98,19 +98,20 @@ pub fn overflow(backend: &str) {
     );
 }
 
-/// Log the start (backend and scope).
+/// Log the start: `status` is the daemon's status line, which begins with
+/// the backend's name (`inotify, 920 dirs, 0 unpersisted groups`).
 pub fn started(backend: &str, status: &str, fallback: Option<&str>) {
     match fallback {
         Some(why) => tracing::info!(
             MESSAGE_ID = STARTED,
             IMPERMCTL_BACKEND = backend,
             IMPERMCTL_FALLBACK = why,
-            "watching with {backend} ({status}); fanotify not used: {why}"
+            "watching with {status}; fanotify not used: {why}"
         ),
         None => tracing::info!(
             MESSAGE_ID = STARTED,
             IMPERMCTL_BACKEND = backend,
-            "watching with {backend} ({status})"
+            "watching with {status}"
         ),
     }
 }

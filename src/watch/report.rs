@@ -217,7 +217,6 @@ pub fn root_only(root: &Root) -> bool {
 /// The `watcher` section of `impermctl status` (every name escaped,
 /// `crate::names`).
 pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
-    use crate::names::{show, show_str};
     let Some((from, s)) = read_state(root) else {
         if root_only(root) {
             return writeln!(
@@ -259,27 +258,100 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
     if let Some(f) = &s.fallback {
         writeln!(out, "  fanotify not used: {}", crate::names::printable(f))?;
     }
-    for g in &s.groups {
-        let writers: Vec<String> = g
-            .writers
-            .iter()
-            .map(|w| match &w.unit {
-                Some(u) => format!("{} ({})", show_str(&w.comm), show_str(u)),
-                None => show_str(&w.comm),
-            })
-            .collect();
-        let by = if writers.is_empty() {
-            String::new()
-        } else {
-            format!("  by {}", writers.join(", "))
-        };
-        writeln!(
-            out,
-            "  {:<28} {:>12} {:>9}{by}",
-            show(&g.path),
-            counted(g.files, "file"),
-            size(g.bytes)
-        )?;
+    for row in group_rows(&s.groups) {
+        writeln!(out, "{row}")?;
     }
     Ok(())
+}
+
+/// `status`'s lines for the watcher's groups: path, files, bytes and
+/// writers, in columns as wide as their widest entry (paths escaped by
+/// [`crate::names::show`], so a character is a column).
+fn group_rows(groups: &[GroupReport]) -> Vec<String> {
+    use crate::names::{show, show_str};
+    let cells: Vec<[String; 3]> = groups
+        .iter()
+        .map(|g| [show(&g.path), counted(g.files, "file"), size(g.bytes)])
+        .collect();
+    let width = |i: usize| {
+        cells
+            .iter()
+            .map(|c| c[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    groups
+        .iter()
+        .zip(&cells)
+        .map(|(g, [path, files, bytes])| {
+            let writers: Vec<String> = g
+                .writers
+                .iter()
+                .map(|w| match &w.unit {
+                    Some(u) => format!("{} ({})", show_str(&w.comm), show_str(u)),
+                    None => show_str(&w.comm),
+                })
+                .collect();
+            let by = if writers.is_empty() {
+                String::new()
+            } else {
+                format!("  by {}", writers.join(", "))
+            };
+            format!("  {path:<w0$}  {files:>w1$}  {bytes:>w2$}{by}")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(path: &str, files: u64, bytes: u64, writer: Option<(&str, &str)>) -> GroupReport {
+        GroupReport {
+            path: path.into(),
+            kind: "file".into(),
+            suggest: String::new(),
+            files,
+            bytes,
+            first_seen: 0,
+            last_seen: 0,
+            writers: writer
+                .map(|(comm, unit)| Writer {
+                    comm: comm.into(),
+                    unit: Some(unit.into()),
+                })
+                .into_iter()
+                .collect(),
+            approximate: false,
+            paths: Vec::new(),
+            path_hex: None,
+        }
+    }
+
+    /// The demo's two host keys (paths of different lengths) and a group
+    /// with a writer: every column starts at the same place.
+    #[test]
+    fn status_rows_line_up_whatever_the_widths() {
+        let rows = group_rows(&[
+            group("/etc/ssh/ssh_host_ed25519_key", 1, 65, None),
+            group("/etc/ssh/ssh_host_ed25519_key.pub", 1, 45, None),
+            group(
+                "/var/lib/demo",
+                12,
+                1 << 20,
+                Some(("sleep", "demo-writer.service")),
+            ),
+        ]);
+        assert_eq!(
+            rows,
+            [
+                "  /etc/ssh/ssh_host_ed25519_key        1 file     65 B",
+                "  /etc/ssh/ssh_host_ed25519_key.pub    1 file     45 B",
+                "  /var/lib/demo                      12 files  1.0 MiB  by sleep (demo-writer.service)",
+            ]
+        );
+        let bad = group_rows(&[group("/srv/a\nb", 1, 1, None)]);
+        assert!(!bad[0].contains('\n'), "{bad:?}");
+    }
 }

@@ -7,7 +7,6 @@
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{
@@ -52,10 +51,7 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &OsStr, o: Owner) -> io::Result
 
 /// `.<name><suffix>-<pid>`: a temporary sibling of `name`.
 fn tmp_sibling(name: &OsStr, suffix: &str) -> std::ffi::OsString {
-    let mut tmp = b".".to_vec();
-    tmp.extend_from_slice(name.as_bytes());
-    tmp.extend_from_slice(format!("{suffix}-{}", std::process::id()).as_bytes());
-    std::ffi::OsString::from(OsStr::from_bytes(&tmp))
+    crate::copy::sibling_name(name, &format!("{suffix}-{}", std::process::id()))
 }
 
 /// Write `data` to `name` in the directory `dir` atomically: a temporary
