@@ -59,19 +59,22 @@ fn watcher_list(
     scope: &walk::Scope,
     opts: &Options,
 ) -> Result<fast::List, String> {
+    if root.mountinfo_override().is_some() {
+        return Err("a mount table was given (--mountinfo)".into());
+    }
+    // Asked even to walk: answering, the watcher brings watch.json (who
+    // wrote each group) up to date, so both bases attribute alike.
+    let asked = fast::ask(&crate::watch::changes::file(root));
     if opts.walk {
         return Err("--no-watcher".into());
     }
     if opts.all {
         return Err(fast::ALL_WALKS.into());
     }
-    if root.mountinfo_override().is_some() {
-        return Err("a mount table was given (--mountinfo)".into());
-    }
     let Some(b) = baseline else {
         return Err("there is no baseline to hold the watcher's list against".into());
     };
-    let list = fast::ask(&crate::watch::changes::file(root))?;
+    let list = asked?;
     fast::vouch(&fast::Frame {
         all: opts.all,
         baseline: Some((b.origin, &b.mounts)),

@@ -195,7 +195,12 @@ impl Daemon {
             }
             Action::Answer(pid) => {
                 (self.info.unwatched, self.info.coverage) = coverage(backend);
-                changes::answer(core, &self.changes_file, pid, self.info.unwatched);
+                // `diff` reads who wrote each group from watch.json once
+                // answered: bring it up to date first, so that the list and
+                // a walk attribute the same writes alike.
+                let written = self.publish(true, true);
+                changes::answer(&mut self.core, &self.changes_file, pid, self.info.unwatched);
+                return Ok(written);
             }
             Action::ReleaseHeld { all } => core.release_held(all),
             Action::Muting { force } => backend.muting(core, self.opts.json_every, force),
