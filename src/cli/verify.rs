@@ -145,8 +145,8 @@ pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> 
     } else {
         writeln!(
             out,
-            "layout: {word}: {fatal} fatal, {warn} warning{}, {info} info ({} checks run{})",
-            if warn == 1 { "" } else { "s" },
+            "layout: {word}: {fatal} fatal, {}, {info} info ({} checks run{})",
+            crate::human::counted(warn as u64, "warning"),
             v.ran.len(),
             if v.skipped.is_empty() {
                 String::new()

@@ -51,7 +51,7 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &OsStr, o: Owner) -> io::Result
 
 /// `.<name><suffix>-<pid>`: a temporary sibling of `name`.
 fn tmp_sibling(name: &OsStr, suffix: &str) -> std::ffi::OsString {
-    crate::copy::sibling_name(name, &format!("{suffix}-{}", std::process::id()))
+    super::sibling_name(name, &format!("{suffix}-{}", std::process::id()))
 }
 
 /// Write `data` to `name` in the directory `dir` atomically: a temporary

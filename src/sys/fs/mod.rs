@@ -154,6 +154,30 @@ pub fn readlink_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> io::Re
     Ok(rustix::fs::readlinkat(dir, name, Vec::new())?.into_bytes())
 }
 
+/// `.<name><suffix>`, within `NAME_MAX` (255 bytes): a name too long for
+/// that keeps its first bytes and gets `~` and 16 hex digits of its FNV-1a
+/// hash, so the same name always gives the same sibling (a stale one left
+/// by a killed run is found again) and different names rarely collide.
+pub fn sibling_name(name: &OsStr, suffix: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    const NAME_MAX: usize = 255;
+    let b = name.as_bytes();
+    let mut out = Vec::with_capacity(NAME_MAX);
+    out.push(b'.');
+    if 1 + b.len() + suffix.len() <= NAME_MAX {
+        out.extend_from_slice(b);
+    } else {
+        let hash = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, x| {
+            (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let keep = NAME_MAX - 1 - suffix.len() - 17;
+        out.extend_from_slice(&b[..keep]);
+        out.extend_from_slice(format!("~{hash:016x}").as_bytes());
+    }
+    out.extend_from_slice(suffix.as_bytes());
+    std::ffi::OsString::from_vec(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
