@@ -626,8 +626,12 @@ fn both_bases_attribute_alike(backend: &str) {
         r#"
 export JSON_EVERY=60
 start_watch {backend}
-bash -c 'echo x > "$1/srv/t0/m0/by-bash"' _ "$R"
+# The writer stays until its warning is logged (the watcher names it from
+# /proc while it lives).
+mkfifo "$OUT/hold"
+bash -c 'echo x > "$1/srv/t0/m0/by-bash"; read -r _ < "$2"' _ "$R" "$OUT/hold" & BP=$!
 for i in $(seq 400); do grep -q 'is not persisted' "$OUT/watch.err" && break; sleep 0.05; done
+echo go > "$OUT/hold"; wait $BP
 imp diff --no-watcher > "$OUT/walk.txt" 2>>"$OUT/diff.err" || true
 imp diff > "$OUT/fast.txt" 2>>"$OUT/diff.err" || true
 stop_watch
