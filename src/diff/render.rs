@@ -47,7 +47,7 @@ pub fn basis_line(b: &Basis) -> String {
     match b {
         Basis::Baseline { created } => {
             format!(
-                "basis: the baseline of {} (taken at boot, retaken after activation)",
+                "basis: the baseline of {} (the root as it was then; `impermctl baseline` retakes it)",
                 crate::human::local_time(*created)
             )
         }
@@ -401,5 +401,18 @@ mod tests {
             out.contains("/persistent/old (1 entry; no declared"),
             "{out}"
         );
+    }
+
+    /// A baseline does not record who took it (boot, activation, `diff
+    /// --capture-baseline`, a user's `impermctl baseline`): the basis line
+    /// says only what is true of every one (the trial found "taken at
+    /// boot, retaken after activation" under a captured baseline).
+    #[test]
+    fn the_basis_line_claims_nothing_the_baseline_does_not_record() {
+        let line = basis_line(&Basis::Baseline { created: 0 });
+        assert!(line.starts_with("basis: the baseline of "), "{line}");
+        for claim in ["boot", "activation"] {
+            assert!(!line.contains(claim), "{line}");
+        }
     }
 }
