@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::diff::{self, grouped, judge, orphans, render, shadowed};
+use crate::diff::{self, grouped, judge, orphans, render, sections, shadowed};
 use crate::exit::Exit;
 
 /// Format of `--suggest`.
@@ -170,7 +170,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
         grouped::add_writers(&mut grouped, &watcher);
     }
-    let extras = render::Extras {
+    let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
             .orphans
@@ -205,7 +205,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Long => {
             render::long(&mut out, &d, &j, a.all, render::Style::new(colour))?;
-            render::extras(&mut out, &extras)?;
+            sections::extras(&mut out, &extras)?;
         }
         Format::Groups => {
             let st = render::Style::new(colour);
@@ -215,13 +215,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 ignored: ignored(&root, &settings, &d, &opts),
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;
-            render::extras(&mut out, &extras)?;
+            sections::extras(&mut out, &extras)?;
         }
     }
     out.flush()?;
     drop(out);
     if !a.json {
-        render::unreadable(&d.unreadable);
+        sections::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
     let mut code = if j.loses_data() || hidden {

@@ -11,7 +11,7 @@ use crate::classify::Class;
 use crate::diff::grouped::Group;
 use crate::diff::judge::Judged;
 use crate::diff::orphans::Orphan;
-use crate::diff::render::Extras;
+use crate::diff::sections::Extras;
 use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff};
 use crate::sys::meta::Kind;

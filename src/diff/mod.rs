@@ -10,6 +10,7 @@ pub mod json;
 pub mod judge;
 pub mod orphans;
 pub mod render;
+pub mod sections;
 pub mod shadowed;
 
 use std::path::PathBuf;
@@ -142,7 +143,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
             let done = AtomicBool::new(false);
             let out = std::thread::scope(|s| {
                 if opts.progress {
-                    s.spawn(|| render::progress(&count, &done));
+                    s.spawn(|| sections::progress(&count, &done));
                 }
                 let r = walk::walk(&scope, &visit, walk::default_threads(), &count);
                 done.store(true, Ordering::Relaxed);

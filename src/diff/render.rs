@@ -1,16 +1,13 @@
-//! Rendering a diff: the grouped human summary, `-l` (one line per path),
-//! `-0` (NUL-separated paths), the versioned JSON document, and progress on
-//! a terminal. Colour as `--color` and the environment say (`human::colour`).
+//! Rendering a diff: the grouped human summary, `-l` (one line per path)
+//! and `-0` (NUL-separated paths); the JSON document is `diff::json`, the
+//! sections around the groups `diff::sections`. Colour as `--color` and the
+//! environment say (`human::colour`).
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use crate::classify::Class;
 use crate::diff::grouped::{Group, GroupClass};
 use crate::diff::judge::Judged;
-use crate::diff::orphans::Orphan;
-use crate::diff::shadowed::Shadowed;
 use crate::diff::{Basis, Change, Diff, Item};
 use crate::sys::meta::Kind;
 
@@ -279,96 +276,6 @@ pub fn nul(out: &mut impl Write, d: &Diff, j: &Judged, all: bool) -> io::Result<
     Ok(())
 }
 
-/// Extra sections of the report.
-#[derive(Debug, Default)]
-pub struct Extras {
-    /// `--shadowed`.
-    pub shadowed: Option<Vec<Shadowed>>,
-    /// `--orphans`.
-    pub orphans: Option<Vec<Orphan>>,
-}
-
-/// Say on stderr which paths could not be read (the first ten, then a count).
-pub fn unreadable(unreadable: &[(Vec<u8>, String)]) {
-    const SHOWN: usize = 10;
-    if unreadable.is_empty() {
-        return;
-    }
-    let n = unreadable.len() as u64;
-    eprintln!(
-        "impermctl: could not read {} (not compared: what is under {} is not counted above){}:",
-        crate::human::counted(n, "path"),
-        if n == 1 { "it" } else { "them" },
-        if nix::unistd::geteuid().is_root() {
-            ""
-        } else {
-            "; run as root to see everything"
-        }
-    );
-    for (p, e) in unreadable.iter().take(SHOWN) {
-        eprintln!("  {}: {e}", escape(p));
-    }
-    if unreadable.len() > SHOWN {
-        eprintln!("  … and {} more", unreadable.len() - SHOWN);
-    }
-}
-
-/// The `--shadowed` and `--orphans` sections for humans (after the groups or `-l`).
-pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
-    if let Some(s) = &x.shadowed {
-        if s.is_empty() {
-            writeln!(out, "shadowed: nothing hidden under mount points")?;
-        }
-        for m in s {
-            writeln!(
-                out,
-                "shadowed: {} under the mount point {} ({}), lost at the next reboot:",
-                size(m.bytes),
-                m.mount_point,
-                crate::human::count(m.paths.len() as u64, "entry", "entries")
-            )?;
-            for p in &m.paths {
-                writeln!(out, "  {p}")?;
-            }
-        }
-    }
-    if let Some(o) = &x.orphans {
-        if o.is_empty() {
-            writeln!(
-                out,
-                "orphans: every item under the persistence roots is declared"
-            )?;
-        }
-        for i in o {
-            writeln!(
-                out,
-                "orphan: {:>10}  {} ({}; no declared entry covers it; kept, never deleted)",
-                size(i.bytes),
-                escape(i.path.as_os_str().as_encoded_bytes()),
-                crate::human::count(i.entries, "entry", "entries")
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Print `scanning: N entries` on stderr every 200 ms until `done`.
-pub fn progress(count: &AtomicU64, done: &AtomicBool) {
-    let mut shown = false;
-    let mut waited = 0;
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
-        waited += 50;
-        if waited >= 300 && waited % 200 < 50 {
-            eprint!("\rscanning: {} entries", count.load(Ordering::Relaxed));
-            shown = true;
-        }
-    }
-    if shown {
-        eprint!("\r\x1b[2K");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,31 +283,6 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(escape(b"/a\nb\xff"), "/a\\nb\\xff");
-    }
-
-    #[test]
-    fn extras_count_one_entry_in_the_singular() {
-        let x = Extras {
-            shadowed: Some(vec![Shadowed {
-                mount_point: "/srv/data".into(),
-                paths: vec!["/srv/data/hidden".into()],
-                bytes: 5,
-            }]),
-            orphans: Some(vec![Orphan {
-                root: "/persistent".into(),
-                path: "/persistent/old".into(),
-                bytes: 3,
-                entries: 1,
-            }]),
-        };
-        let mut out = Vec::new();
-        extras(&mut out, &x).unwrap();
-        let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("/srv/data (1 entry), lost"), "{out}");
-        assert!(
-            out.contains("/persistent/old (1 entry; no declared"),
-            "{out}"
-        );
     }
 
     /// A baseline does not record who took it (boot, activation, `diff
