@@ -1,0 +1,170 @@
+//! The options every subcommand takes (`--config`, `--no-config`,
+//! `--root`, `--color`, `-v`) and the argument groups some share
+//! (`--mountinfo`, `--json`), with the validation of `--root` and the
+//! config's loading.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::config::{self, Settings};
+use crate::root::Root;
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// The config file, which must exist [default: $IMPERMCTL_CONFIG, else
+    /// /etc/impermctl/config.toml, where a missing file means no config].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use no config file: the default layout (persistence root /persistent,
+    /// no declared paths). Not for `boot` and `sync`, which need one.
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Work on the tree at DIR (an absolute path) instead of / (image builders, tests).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// When to colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: clap::ColorChoice,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `--mountinfo FILE`, offered by the commands that only read the layout
+/// (`verify`, `status`, `diff`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MountinfoArg {
+    /// Read the mount table from FILE instead of /proc/self/mountinfo (its
+    /// mount points are taken as seen from the root; the tree is not probed).
+    #[arg(long, value_name = "FILE")]
+    pub mountinfo: Option<PathBuf>,
+}
+
+/// What `verify` and `status` share: `--json` and `--mountinfo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print a versioned JSON document.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mi: MountinfoArg,
+}
+
+impl Global {
+    /// The root to work on, validated: `--root` must be an absolute path to
+    /// an existing directory (symlinks resolved), `--mountinfo` a readable
+    /// file. Every command calls this once, before anything else.
+    pub fn root(&self, mountinfo: Option<&Path>) -> anyhow::Result<Root> {
+        let dir = match &self.root {
+            None => None,
+            Some(d) => Some(check_root_dir(d)?),
+        };
+        if let Some(m) = mountinfo {
+            std::fs::File::open(m)
+                .with_context(|| format!("--mountinfo {}: cannot open it", m.display()))?;
+        }
+        Ok(Root::new(dir, mountinfo.map(Path::to_path_buf)))
+    }
+
+    /// The validated settings. Without a config (`--no-config`, or no file
+    /// at the default path), the default layout, with a notice for the
+    /// missing default file; an error when the command needs a config
+    /// (`required`). A file named by `--config`/`IMPERMCTL_CONFIG` must exist.
+    pub fn settings(&self, required: bool) -> anyhow::Result<(Settings, Option<String>)> {
+        let default = Path::new(config::DEFAULT_PATH);
+        if self.no_config {
+            if required {
+                bail!(
+                    "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
+                    default.display()
+                );
+            }
+            return Ok((Settings::fallback(default), None));
+        }
+        let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
+        let named = match (&self.config, &env) {
+            (Some(f), _) => Some((f.clone(), "--config ")),
+            (None, Some(v)) => Some((PathBuf::from(v), "IMPERMCTL_CONFIG=")),
+            (None, None) => None,
+        };
+        let file = match &named {
+            Some((f, how)) => {
+                if let Err(e) = std::fs::metadata(f)
+                    && e.kind() == std::io::ErrorKind::NotFound
+                {
+                    bail!(
+                        "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
+                        f.display()
+                    );
+                }
+                f.as_path()
+            }
+            None => default,
+        };
+        if !required && named.is_none() && !file.exists() {
+            let notice = format!(
+                "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
+                file.display()
+            );
+            return Ok((Settings::fallback(file), Some(notice)));
+        }
+        let settings = config::load(file)?;
+        check_skips(&settings)?;
+        Ok((settings, None))
+    }
+}
+
+/// `layout.skip_checks` may name only checks that exist and never find
+/// anything fatal (a safety check cannot be switched off in the config).
+fn check_skips(settings: &Settings) -> anyhow::Result<()> {
+    use crate::layout::{CHECKS, Severity};
+    for name in &settings.layout.skip_checks {
+        match CHECKS.iter().find(|c| c.name == name.as_str()) {
+            None => {
+                let near = CHECKS
+                    .iter()
+                    .min_by_key(|c| strsim::levenshtein(c.name, name))
+                    .map_or("", |c| c.name);
+                bail!(
+                    "{}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)",
+                    settings.file.display()
+                )
+            }
+            Some(c) if c.severity == Severity::Fatal => bail!(
+                "{}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\"",
+                settings.file.display()
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `--root DIR`: absolute, existing, a directory; returned with symlinks resolved.
+fn check_root_dir(d: &Path) -> anyhow::Result<PathBuf> {
+    if !d.is_absolute() {
+        let shown = crate::names::show(d);
+        // `std::path::absolute`: joined to the working directory, `.` dropped.
+        match (std::env::current_dir(), std::path::absolute(d)) {
+            (Ok(cwd), Ok(abs)) => bail!(
+                "--root {shown}: not an absolute path; --root must be absolute (the tree's top directory): relative to the current directory {} that is --root {}",
+                crate::names::show(&cwd),
+                crate::names::show(&abs)
+            ),
+            _ => bail!(
+                "--root {shown}: not an absolute path; --root must be absolute (the tree's top directory), e.g. --root /mnt/image"
+            ),
+        }
+    }
+    let meta = std::fs::metadata(d).with_context(|| format!("--root {}", d.display()))?;
+    if !meta.is_dir() {
+        bail!(
+            "--root {}: not a directory; give the directory the tree is at",
+            d.display()
+        );
+    }
+    std::fs::canonicalize(d).with_context(|| format!("--root {}: cannot resolve it", d.display()))
+}
