@@ -1,0 +1,129 @@
+//! Reading a baseline file's bytes: the header, a directory's record
+//! location, the entry type byte, and a bounds-checked reader.
+
+use super::*;
+
+/// What a baseline file's header says.
+pub(super) struct Header {
+    pub(super) version: u32,
+    pub(super) created: i64,
+    pub(super) origin: Option<(i64, u32)>,
+    pub(super) mounts: Vec<Vec<u8>>,
+    pub(super) ndirs: u64,
+}
+
+/// Read the header (magic to directory count).
+pub(super) fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
+    if r.take(MAGIC.len())? != MAGIC {
+        bail!("not an impermctl baseline (bad magic)");
+    }
+    let version = u32::from_le_bytes(r.array()?);
+    if !(1..=VERSION).contains(&version) {
+        bail!("baseline version {version}, this impermctl reads versions 1 to {VERSION}");
+    }
+    let created = i64::from_le_bytes(r.array()?);
+    let (mut origin, mut mounts) = (None, Vec::new());
+    if version >= 2 {
+        let s = i64::from_le_bytes(r.array()?);
+        let ns = u32::from_le_bytes(r.array()?);
+        if s != i64::MIN {
+            origin = Some((s, ns.min(999_999_999)));
+        }
+        let n = u32::from_le_bytes(r.array()?);
+        for _ in 0..n {
+            let len = u16::from_le_bytes(r.array()?) as usize;
+            mounts.push(r.take(len)?.to_vec());
+        }
+    }
+    let ndirs = u64::from_le_bytes(r.array()?);
+    Ok(Header {
+        version,
+        created,
+        origin,
+        mounts,
+        ndirs,
+    })
+}
+
+/// A directory record at byte `at` of `b`: its path and where its
+/// entries are (offsets into `b`).
+pub(super) fn record_loc(b: &[u8], at: usize) -> Option<(&[u8], Loc)> {
+    let len = u16::from_le_bytes(le(b, at)?) as usize;
+    let dir = b.get(at + 2..at + 2 + len)?;
+    let o = at + 2 + len;
+    let count = u32::from_le_bytes(le(b, o)?) as usize;
+    let bytes = u32::from_le_bytes(le(b, o + 4)?) as usize;
+    let start = o + 8;
+    let sorted = start.checked_add(bytes)?;
+    let end = sorted.checked_add(count.checked_mul(4)?)?;
+    (end <= b.len()).then_some((
+        dir,
+        Loc {
+            entries: start,
+            end: sorted,
+            sorted,
+            count,
+        },
+    ))
+}
+
+/// The origin in the first bytes of a baseline file (version 2 and
+/// later; `None` for version 1, an unknown origin or other bytes).
+pub fn origin_in(head: &[u8]) -> Option<(i64, u32)> {
+    let mut r = Reader { b: head, pos: 0 };
+    if r.take(MAGIC.len()).ok()? != MAGIC {
+        return None;
+    }
+    if u32::from_le_bytes(r.array().ok()?) < 2 {
+        return None;
+    }
+    r.take(8).ok()?;
+    let s = i64::from_le_bytes(r.array().ok()?);
+    let ns = u32::from_le_bytes(r.array().ok()?);
+    (s != i64::MIN).then_some((s, ns.min(999_999_999)))
+}
+
+pub(super) struct Reader<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len());
+        let Some(end) = end else {
+            bail!("truncated at byte {}", self.pos)
+        };
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    pub(super) fn array<const N: usize>(&mut self) -> anyhow::Result<[u8; N]> {
+        Ok(self.take(N)?.try_into()?)
+    }
+}
+
+pub(super) fn kind_byte(k: Kind) -> u8 {
+    match k {
+        Kind::File => b'f',
+        Kind::Dir => b'd',
+        Kind::Symlink => b'l',
+        Kind::Fifo => b'p',
+        Kind::Socket => b's',
+        Kind::Device => b'c',
+        Kind::Unknown => b'?',
+    }
+}
+
+pub(super) fn kind_from(b: u8) -> anyhow::Result<Kind> {
+    Ok(match b {
+        b'f' => Kind::File,
+        b'd' => Kind::Dir,
+        b'l' => Kind::Symlink,
+        b'p' => Kind::Fifo,
+        b's' => Kind::Socket,
+        b'c' => Kind::Device,
+        b'?' => Kind::Unknown,
+        x => bail!("unknown entry type byte {x:#04x}"),
+    })
+}
