@@ -17,8 +17,11 @@ fn muting(out: &std::path::Path, backend: &str, cfg: &str, body: &str) -> (Strin
     let events = err
         .lines()
         .find_map(|l| {
-            let (n, _) = l.split_once(" events read from the kernel")?;
-            n.rsplit(' ').next()?.parse().ok()
+            // "1,026 events read from the kernel" (or "1 event read …").
+            let (n, _) = l
+                .split_once(" events read from the kernel")
+                .or_else(|| l.split_once(" event read from the kernel"))?;
+            n.rsplit(' ').next()?.replace(',', "").parse().ok()
         })
         .unwrap_or_else(|| panic!("no event count in the log:\n{err}"));
     (err, events)
