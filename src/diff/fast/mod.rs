@@ -289,8 +289,12 @@ pub fn classify<'b>(
         }
         let kind = m.kind();
         // Other names may hold the same data, and the watcher named only
-        // this one (a write through it changes them all).
-        if kind == Kind::File && m.nlink > 1 {
+        // this one (a write through it changes them all) — unless the inode
+        // is as the baseline recorded it: a write or a new or removed name
+        // since would have moved its ctime. (A root populated just before
+        // the baseline is listed whole by the watcher's start-up rescan,
+        // hard-linked files included.)
+        if kind == Kind::File && m.nlink > 1 && !as_recorded(visit.baseline, p, &m) {
             return Ok(Err(format!(
                 "a changed file has other hard links: {}",
                 crate::names::human(p)
@@ -344,6 +348,18 @@ pub fn classify<'b>(
     }
     out.entries = count.load(Ordering::Relaxed);
     Ok(Ok((out, n)))
+}
+
+/// Is the file at logical `p` (`m`, just stat'ed) exactly as the baseline
+/// recorded it: same type, inode, size, mtime and ctime?
+fn as_recorded(
+    baseline: Option<&crate::baseline::Baseline>,
+    p: &[u8],
+    m: &crate::sys::meta::Meta,
+) -> bool {
+    baseline
+        .and_then(|b| b.get(p))
+        .is_some_and(|r| r == crate::baseline::Rec::from(m))
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).

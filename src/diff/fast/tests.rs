@@ -259,6 +259,56 @@ fn hard_links_the_list_cannot_see_make_diff_walk() {
     );
 }
 
+/// A listed file with other names that is exactly as the baseline
+/// recorded it (a root populated just before the baseline is listed whole
+/// by the watcher's start-up rescan; Debian's gunzip has two names) does
+/// not make diff walk; once written through its other name, it does.
+#[test]
+fn a_hard_linked_file_as_the_baseline_recorded_it_keeps_the_list() {
+    use crate::baseline::{Baseline, Rec, encode};
+    use crate::sys::meta::stat_path;
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::fs::write(r.join("usr/bin/uncompress"), "#!/bin/sh\n").unwrap();
+    std::fs::hard_link(r.join("usr/bin/uncompress"), r.join("usr/bin/gunzip")).unwrap();
+    let rec = |p: &str| {
+        let m = stat_path(&r.join(&p[1..])).unwrap();
+        (p.as_bytes().to_vec(), Rec::from(&m))
+    };
+    let mut entries = vec![
+        rec("/usr"),
+        rec("/usr/bin"),
+        rec("/usr/bin/gunzip"),
+        rec("/usr/bin/uncompress"),
+    ];
+    let b = Baseline::decode(encode(1, &mut entries)).unwrap();
+    let scope = Scope::tree(r);
+    let visit = Classify {
+        baseline: Some(&b),
+        btime: 0,
+        keep_unchanged: false,
+    };
+    let list = List {
+        paths: vec![b"/usr/bin/gunzip".to_vec()],
+        ..List::default()
+    };
+    let fast = || {
+        classify(&scope, &visit, &list, &[], &AtomicU64::new(0))
+            .unwrap()
+            .err()
+    };
+    assert_eq!(fast(), None, "unchanged since the baseline");
+    // A write through the other name: same inode, new mtime and ctime.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(r.join("usr/bin/uncompress"), "#!/bin/sh\nexit 1\n").unwrap();
+    let why = fast().unwrap_or_default();
+    assert!(
+        why.contains("a changed file has other hard links: /usr/bin/gunzip"),
+        "{why}"
+    );
+}
+
 #[test]
 fn ancestors_stop_below_the_root() {
     let a: Vec<&[u8]> = ancestors(b"/a/b/c").collect();
