@@ -24,28 +24,11 @@ pub use format::{Baseline, DirView, Rec, encode, encode_with};
 impl Baseline {
     /// Read the baseline of `root`, if there is one.
     pub fn load(root: &Root) -> anyhow::Result<Option<Baseline>> {
-        let file = root.baseline_file();
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                anyhow::bail!(
-                    "the baseline {} is readable by root only (it names files in every user's home): run `sudo impermctl diff`",
-                    file.display()
-                );
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the baseline {}", file.display()));
-            }
-        };
-        let b = Baseline::decode(bytes).with_context(|| {
-            format!(
-                "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
-                file.display()
-            )
-        })?;
-        Ok(Some(b))
+        Self::read_with(root, |mut f| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes)?;
+            Baseline::decode(bytes)
+        })
     }
 
     /// [`Baseline::load`], reading on demand: a version 3 file's header
@@ -53,6 +36,16 @@ impl Baseline {
     /// up (`diff` from the watcher's list looks at a few). Older files are
     /// read whole.
     pub fn open(root: &Root) -> anyhow::Result<Option<Baseline>> {
+        Self::read_with(root, Baseline::open_file)
+    }
+
+    /// Open `root`'s baseline file and read it with `read`: `None` when
+    /// there is none; an error naming the file and the fix when only root
+    /// may read it, it cannot be read, or `read` finds it corrupt.
+    fn read_with(
+        root: &Root,
+        read: impl FnOnce(std::fs::File) -> anyhow::Result<Baseline>,
+    ) -> anyhow::Result<Option<Baseline>> {
         let file = root.baseline_file();
         let f = match std::fs::File::open(&file) {
             Ok(f) => f,
@@ -68,7 +61,7 @@ impl Baseline {
                     .with_context(|| format!("cannot read the baseline {}", file.display()));
             }
         };
-        let b = Baseline::open_file(f).with_context(|| {
+        let b = read(f).with_context(|| {
             format!(
                 "the baseline {} is corrupt (delete it; `impermctl boot` writes a new one, or diff falls back to the boot time)",
                 file.display()

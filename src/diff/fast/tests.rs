@@ -103,13 +103,25 @@ fn every_reason_not_to_use_the_list() {
     );
 }
 
+/// A baseline recording the logical `paths` of the tree at `r` as they are
+/// now.
+fn baseline_of(r: &Path, paths: &[&str]) -> crate::baseline::Baseline {
+    use crate::baseline::{Baseline, Rec, encode};
+    let mut entries: Vec<(Vec<u8>, Rec)> = paths
+        .iter()
+        .map(|p| {
+            let m = crate::sys::meta::stat_path(&r.join(&p[1..])).unwrap();
+            (p.as_bytes().to_vec(), Rec::from(&m))
+        })
+        .collect();
+    Baseline::decode(encode(1, &mut entries)).unwrap()
+}
+
 /// The listed paths and subtrees give the walk's answer: a subtree the
 /// watcher stopped listening to, and a new directory whose content is
 /// not listed, are walked whole.
 #[test]
 fn listed_paths_and_subtrees_give_the_walks_answer() {
-    use crate::baseline::{Baseline, Rec, encode};
-    use crate::sys::meta::stat_path;
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path();
     for d in ["a/deep", "b", "d"] {
@@ -118,30 +130,19 @@ fn listed_paths_and_subtrees_give_the_walks_answer() {
     for f in ["a/x", "a/deep/y", "b/y", "d/same"] {
         std::fs::write(r.join(f), "1").unwrap();
     }
-    let mut entries: Vec<(Vec<u8>, Rec)> = [
-        "/a",
-        "/a/deep",
-        "/b",
-        "/d",
-        "/a/x",
-        "/a/deep/y",
-        "/b/y",
-        "/d/same",
-    ]
-    .iter()
-    .map(|p| {
-        let m = stat_path(&r.join(&p[1..])).unwrap();
-        let rec = Rec {
-            kind: m.kind(),
-            ino: m.ino,
-            size: m.size,
-            mtime: m.mtime,
-            ctime: m.ctime,
-        };
-        (p.as_bytes().to_vec(), rec)
-    })
-    .collect();
-    let b = Baseline::decode(encode(1, &mut entries)).unwrap();
+    let b = baseline_of(
+        r,
+        &[
+            "/a",
+            "/a/deep",
+            "/b",
+            "/d",
+            "/a/x",
+            "/a/deep/y",
+            "/b/y",
+            "/d/same",
+        ],
+    );
     std::fs::write(r.join("a/deep/y"), "changed").unwrap();
     std::fs::write(r.join("b/new"), "n").unwrap();
     std::fs::create_dir_all(r.join("c/sub")).unwrap();
@@ -265,24 +266,15 @@ fn hard_links_the_list_cannot_see_make_diff_walk() {
 /// not make diff walk; once written through its other name, it does.
 #[test]
 fn a_hard_linked_file_as_the_baseline_recorded_it_keeps_the_list() {
-    use crate::baseline::{Baseline, Rec, encode};
-    use crate::sys::meta::stat_path;
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path();
     std::fs::create_dir_all(r.join("usr/bin")).unwrap();
     std::fs::write(r.join("usr/bin/uncompress"), "#!/bin/sh\n").unwrap();
     std::fs::hard_link(r.join("usr/bin/uncompress"), r.join("usr/bin/gunzip")).unwrap();
-    let rec = |p: &str| {
-        let m = stat_path(&r.join(&p[1..])).unwrap();
-        (p.as_bytes().to_vec(), Rec::from(&m))
-    };
-    let mut entries = vec![
-        rec("/usr"),
-        rec("/usr/bin"),
-        rec("/usr/bin/gunzip"),
-        rec("/usr/bin/uncompress"),
-    ];
-    let b = Baseline::decode(encode(1, &mut entries)).unwrap();
+    let b = baseline_of(
+        r,
+        &["/usr", "/usr/bin", "/usr/bin/gunzip", "/usr/bin/uncompress"],
+    );
     let scope = Scope::tree(r);
     let visit = Classify {
         baseline: Some(&b),

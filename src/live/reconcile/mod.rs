@@ -217,23 +217,22 @@ pub fn reconcile_forced(
         let now = Instant::now();
         if p.carried {
             last = now;
-        } else if now - last >= SETTLE
+        } else if now - last >= SETTLE {
             // Holders first, then the final pass: a write after the pass
             // above comes from a holder, or from one that closed since,
             // whose write the final pass carries.
-            && blocking(holders_of(proc, &p.ids)).is_empty()
-        {
-            let last_pass = pass(hidden, copy, snap, &mut out)?;
-            if !last_pass.carried {
-                warn_working_directories(shown, &holders_of(proc, &last_pass.ids));
-                return Ok(out);
+            let (holders, cwds) = held(proc, &p.ids);
+            if holders.is_empty() {
+                if !pass(hidden, copy, snap, &mut out)?.carried {
+                    warn_working_directories(shown, &cwds);
+                    return Ok(out);
+                }
+                last = Instant::now();
             }
-            last = Instant::now();
         }
         if now - start >= GIVE_UP {
-            let all = holders_of(proc, &p.ids);
-            warn_working_directories(shown, &all);
-            let holders = blocking(all);
+            let (holders, cwds) = held(proc, &p.ids);
+            warn_working_directories(shown, &cwds);
             if p.changing.is_empty() && holders.iter().all(|h| forced.contains(&h.pid)) {
                 for h in &holders {
                     tracing::warn!(path = %shown.display(), "{h} after {} s (--force): what it writes from now on goes to the original hidden under the bind of {}, which the reboot discards; restart it", GIVE_UP.as_secs(), shown.display());
@@ -246,21 +245,21 @@ pub fn reconcile_forced(
     }
 }
 
-/// The holders that may write any moment (an open fd, a writable shared
-/// mapping); a working directory alone is warned about instead
-/// ([`warn_working_directories`]): a shell `cd`'d there never lets go.
-fn blocking(holders: Vec<Holder>) -> Vec<Holder> {
-    holders
+/// The holders of `ids`, split: those that may write any moment (an open
+/// fd, a writable shared mapping), and those holding only a working
+/// directory, which are warned about instead ([`warn_working_directories`]):
+/// a shell `cd`'d there never lets go.
+fn held(proc: &Path, ids: &HashSet<(u64, u64)>) -> (Vec<Holder>, Vec<Holder>) {
+    holders_of(proc, ids)
         .into_iter()
-        .filter(|h| h.how != Hold::WorkingDirectory)
-        .collect()
+        .partition(|h| h.how != Hold::WorkingDirectory)
 }
 
 /// One warning per process whose working directory is in the hidden
 /// original: what it creates by a relative name from now on is hidden
 /// under the bind of `shown` and the reboot discards it.
 fn warn_working_directories(shown: &Path, holders: &[Holder]) {
-    for h in holders.iter().filter(|h| h.how == Hold::WorkingDirectory) {
+    for h in holders {
         tracing::warn!(path = %shown.display(), "{h}, the original now hidden under the bind of {shown}: files it creates by a relative name go there and the reboot discards them; in it, `cd {shown}` (a shell: `cd \"$PWD\"`) or restart it", shown = shown.display());
     }
 }

@@ -86,23 +86,31 @@ pub fn unit_of_cgroups(cgroups: &[ProcessCGroup]) -> Option<String> {
 fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool) -> bool) {
     let mut go_on = true;
     each_process(proc, |p| {
-        let Ok(fds) = p.fd() else {
-            return;
-        };
-        for fd in fds.flatten() {
-            if !go_on {
-                return;
-            }
-            if !matches!(fd.target, FDTarget::Path(_)) {
-                continue;
-            }
-            let link = proc
-                .join(p.pid.to_string())
-                .join("fd")
-                .join(fd.fd.to_string());
-            go_on = each(p, link, fd.mode().contains(FDPermissions::WRITE));
+        if go_on {
+            go_on = fds_of(proc, p, |link, writable| each(p, link, writable));
         }
     });
+}
+
+/// The raw target of each of `p`'s file descriptors that points at a file
+/// (`writable`: opened for writing), until `each` says stop (then `false`).
+fn fds_of(proc: &Path, p: &Process, mut each: impl FnMut(PathBuf, bool) -> bool) -> bool {
+    let Ok(fds) = p.fd() else {
+        return true;
+    };
+    for fd in fds.flatten() {
+        if !matches!(fd.target, FDTarget::Path(_)) {
+            continue;
+        }
+        let link = proc
+            .join(p.pid.to_string())
+            .join("fd")
+            .join(fd.fd.to_string());
+        if !each(link, fd.mode().contains(FDPermissions::WRITE)) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Every visible process but this one.
@@ -241,17 +249,18 @@ pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> V
         file,
         how,
     };
-    open_files(proc, |p, link, writable| {
-        let Ok(m) = std::fs::metadata(&link) else {
-            return true;
-        };
-        if (m.is_dir() || (writable && m.is_file())) && held(&m) {
-            let file = std::fs::read_link(&link).map_or_else(|_| link, strip_deleted);
-            out.push(holder(p, file, Hold::Open));
-        }
-        true
-    });
+    // One pass over the processes: fds, working directory, mappings.
     each_process(proc, |p| {
+        fds_of(proc, p, |link, writable| {
+            let Ok(m) = std::fs::metadata(&link) else {
+                return true;
+            };
+            if (m.is_dir() || (writable && m.is_file())) && held(&m) {
+                let file = std::fs::read_link(&link).map_or_else(|_| link, strip_deleted);
+                out.push(holder(p, file, Hold::Open));
+            }
+            true
+        });
         let cwd = proc.join(p.pid.to_string()).join("cwd");
         if std::fs::metadata(&cwd).is_ok_and(|m| held(&m)) {
             let file = std::fs::read_link(&cwd).map_or(cwd, strip_deleted);

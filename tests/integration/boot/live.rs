@@ -22,6 +22,14 @@ reboot() {
 records() { grep -o 'r[0-9]*' "$1" 2>/dev/null | sort -u; }
 missing() { comm -23 <(records "$1") <(records "$2"); }
 wait_for() { for _ in $(seq 400); do eval "$1" && return 0; sleep 0.025; done; return 1; }
+declare_live() { printf '[[persistence.directories]]\npath = "/var/lib/live"\n' >> "$CFG"; }
+# bound_then_waiting PID: /var/lib/live gets bound, and PID (a persist)
+# still runs after longer than reconcile's quiet time.
+bound_then_waiting() {
+  wait_for '[ -n "$(devof /var/lib/live)" ]' && echo "bound=yes"
+  sleep 0.5
+  kill -0 "$1" 2>/dev/null && echo "waiting=yes"
+}
 "#;
 
 fn live(body: &str) -> std::process::Output {
@@ -37,10 +45,7 @@ log="$R/../log"; : > "$log"
 # The issue's input: a service holding the WAL open, appending every 100 ms.
 ( exec 3>>"$R/var/lib/live/wal"; i=0; while :; do echo "r$i" >&3; echo "r$i" >> "$log"; i=$((i+1)); sleep 0.1; done ) & w=$!
 wait_for '[ -s "$R/var/lib/live/wal" ]'
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 imp boot 2>"$R/../boot.err"; echo "rc=$?"
 echo "warn=$(grep -c 'NOT bound yet (pending)' "$R/../boot.err")"
 echo "bound=$(devof /var/lib/live)"
@@ -75,10 +80,7 @@ echo "lost=$(missing "$log" "$R/var/lib/live/wal" | wc -l)"
 fn racing_writer_trials(cmd: &str, trials: u32) -> std::process::Output {
     let body = format!(
         r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 bad=0; pend=0; carried=0
 for t in $(seq 1 {trials}); do
   reboot; rm -rf "$R/persistent/var"
@@ -137,18 +139,13 @@ fn persist_under_an_open_append_close_writer_loses_no_record() {
 fn persist_waits_for_a_writer_holding_the_original_open_and_keeps_its_late_write() {
     require_root!();
     let body = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 mkdir -p "$R/var/lib/live"; echo early > "$R/var/lib/live/wal"
 exec 3>>"$R/var/lib/live/wal"
 ( exec 3>&-; imp persist --force /var/lib/live >/dev/null 2>"$R/../err" ) & p=$!
-wait_for '[ -n "$(devof /var/lib/live)" ]' && echo "bound=yes"
 # The writer is descheduled longer than the quiet time (the input of the
 # issue); persist must still be waiting for it when it wakes up.
-sleep 0.5
-kill -0 $p 2>/dev/null && echo "waiting=yes"
+bound_then_waiting $p
 echo late >&3; exec 3>&-
 rc=0; wait $p || rc=$?
 echo "rc=$rc"; grep -v INFO "$R/../err" >&2 || true
@@ -172,10 +169,7 @@ echo "late=$(grep -c late "$R/persistent/var/lib/live/wal")"
 fn persist_names_a_holder_that_never_lets_go() {
     require_root!();
     let body = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 mkdir -p "$R/var/lib/live"; echo r1 > "$R/var/lib/live/wal"
 ( exec 3<"$R/var/lib/live"; exec sleep 60 ) & h=$!
 wait_for '[ -e /proc/$h/fd/3 ] && [ "$(cat /proc/$h/comm)" = sleep ]'
@@ -204,10 +198,7 @@ echo BEGIN err; cat "$R/../err"; echo END err
 fn persist_waits_for_a_writable_shared_mapping_and_keeps_what_it_wrote() {
     require_root!();
     let body = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 mkdir -p "$R/var/lib/live"; head -c 4096 /dev/zero > "$R/var/lib/live/db"
 python3 - "$R/var/lib/live/db" "$R/../go" <<'P' & m=$!
 import ctypes, os, sys, time
@@ -226,10 +217,7 @@ libc.munmap(ctypes.c_void_p(addr), 4096)
 P
 wait_for '[ -e "$R/../go.mapped" ]'
 imp persist /var/lib/live >/dev/null 2>"$R/../err" & p=$!
-wait_for '[ -n "$(devof /var/lib/live)" ]' && echo "bound=yes"
-# Longer than the quiet time: persist must still wait for the mapping.
-sleep 0.5
-kill -0 $p 2>/dev/null && echo "waiting=yes"
+bound_then_waiting $p
 touch "$R/../go"; wait $m
 rc=0; wait $p || rc=$?
 echo "rc=$rc"; grep -v INFO "$R/../err" >&2 || true
@@ -246,15 +234,12 @@ echo "late=$(head -c 4 "$R/persistent/var/lib/live/db")"
 /// A shell `cd`'d into the directory being persisted (the admin's own,
 /// usually) never lets go: `persist` does not wait for it, but warns that
 /// what it creates by a relative name goes to the hidden original, with
-/// the fix; after the fix its files land in the persistent copy.
+/// the fix (`cd "$PWD"`).
 #[test]
 fn persist_warns_about_a_working_directory_in_the_hidden_original() {
     require_root!();
     let body = r#"
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 mkdir -p "$R/var/lib/live"; echo r1 > "$R/var/lib/live/wal"
 ( cd "$R/var/lib/live" && exec sleep 60 ) & h=$!
 wait_for '[ "$(cat /proc/$h/comm)" = sleep ]'
@@ -447,10 +432,7 @@ mkdir -p "$R/var/lib/live/a"
 for i in $(seq 1 200); do head -c $((i * 500)) /dev/urandom > "$R/var/lib/live/a/f$i"; done
 ( exec 3>>"$R/var/lib/live/wal"; while :; do sleep 1; done ) & w=$!
 wait_for '[ -n "$(ls -l /proc/'$w'/fd | grep wal)" ]'
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/live"
-T
+declare_live
 imp boot 2>/dev/null
 kill $w; wait $w 2>/dev/null || true
 sum() { (cd "$1" && find . -printf '%M %u %g %y %s %p\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
