@@ -175,7 +175,7 @@ impl<'a> Tally<'a> {
                     kind: st.kind,
                     source: st.source.clone(),
                     writers: writers.clone(),
-                    since: earlier.unwrap_or_else(now),
+                    since: earlier.unwrap_or_else(crate::state::now),
                     saved: None,
                 });
             }
@@ -254,12 +254,6 @@ fn recorded_how(outcome: &Outcome, previous: &[Recorded], path: &Path) -> Option
         Outcome::Failed { .. } => previous.iter().find(|r| r.path == path).map(|r| r.how),
         _ => None,
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -207,13 +207,9 @@ fn record(
     previous: Option<&BootState>,
     applied: &Applied,
 ) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let record = BootState {
         config: settings.file.clone(),
-        time: now,
+        time: state::now(),
         runs: previous.map_or(0, |s| s.runs) + 1,
         entries: state::with_mount_ids(applied.record.clone(), root.dir()),
         pending: applied.pending.clone(),
