@@ -60,7 +60,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             struct CheckList {
                 checks: &'static [layout::Check],
             }
-            crate::output::print_json("CheckList", &CheckList { checks: &CHECKS })?;
+            crate::output::print_json("CheckList", &CheckList { checks: CHECKS })?;
         } else {
             let mut out = std::io::stdout().lock();
             for c in CHECKS.iter() {
