@@ -10,13 +10,14 @@
 //! of the index, `u64` directory count, `u64` entry count, the magic
 //! `BLINDEX3`.
 //!
-//! [`Lazy`] maps the file (`sys::mmap`): the header, the trailer, the
-//! index pages a lookup touches and the records looked up are read, nothing
-//! is copied. A damaged file gives wrong answers or errors, never a panic.
+//! [`Lazy`] reads the header, the trailer and the index, then each record
+//! looked up (positioned reads of the open file: a baseline replaced by
+//! rename meanwhile is still the one opened). A damaged file gives wrong
+//! answers or errors, never a panic.
 
 use std::fs::File;
-
-use anyhow::Context;
+use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
 
 /// Bytes of one index entry.
 pub const ENTRY: usize = 8 + 8 + 4;
@@ -98,78 +99,102 @@ pub fn record_path(rec: &[u8]) -> Option<&[u8]> {
     rec.get(2..2 + len)
 }
 
-/// A version 3 baseline read on demand: the file is mapped, and only the
-/// pages looked at are read.
+/// A version 3 baseline read on demand: the header and the index are read
+/// at open, each directory's record by one positioned read when first
+/// looked up (then kept).
 #[derive(Debug)]
 pub struct Lazy {
-    map: crate::sys::mmap::Map,
+    file: File,
+    size: u64,
     trailer: Trailer,
+    head: Vec<u8>,
+    index: Vec<u8>,
+    records: Vec<OnceLock<Option<Box<[u8]>>>>,
+}
+
+/// `len` bytes of `file` at `at`.
+fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut b = vec![0; len];
+    file.read_exact_at(&mut b, at)?;
+    Ok(b)
 }
 
 impl Lazy {
-    /// Map `file` (`size` bytes) and check its trailer. `Ok(None)`: not a
-    /// version 3 file (read it whole).
+    /// Read the trailer of `file` (`size` bytes), then its header and
+    /// index. `Ok(None)`: not a version 3 file (read it whole).
     pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer)>> {
         if size < TRAILER as u64 {
             return Ok(None);
         }
-        let map = crate::sys::mmap::Map::file(file, usize::try_from(size)?)
-            .context("cannot map the file")?;
-        let b = map.bytes();
-        let Some(t) = trailer(&b[b.len() - TRAILER..], size) else {
+        let tail = read_at(file, size - TRAILER as u64, TRAILER)?;
+        let Some(t) = trailer(&tail, size) else {
             return Ok(None);
         };
-        Ok(Some((Lazy { map, trailer: t }, t)))
+        let lazy = Lazy {
+            file: file.try_clone()?,
+            size,
+            trailer: t,
+            head: read_at(file, 0, usize::try_from(t.dirs_start)?)?,
+            index: read_at(file, t.index, usize::try_from(t.ndirs)? * ENTRY)?,
+            records: (0..t.ndirs).map(|_| OnceLock::new()).collect(),
+        };
+        Ok(Some((lazy, t)))
     }
 
-    /// The whole file.
-    pub fn bytes(&self) -> &[u8] {
-        self.map.bytes()
+    /// The whole file, in one read.
+    pub fn whole(&self) -> std::io::Result<Vec<u8>> {
+        read_at(
+            &self.file,
+            0,
+            usize::try_from(self.size).map_err(std::io::Error::other)?,
+        )
     }
 
     /// The header: the bytes before the first directory record.
     pub fn head(&self) -> &[u8] {
-        &self.bytes()[..self.trailer.dirs_start as usize]
-    }
-
-    fn index(&self) -> &[u8] {
-        let at = self.trailer.index as usize;
-        &self.bytes()[at..at + self.dirs() * ENTRY]
+        &self.head
     }
 
     /// Number of directories.
     pub fn dirs(&self) -> usize {
-        self.trailer.ndirs as usize
+        self.records.len()
     }
 
     /// The record of directory `i` (`None` when the index points outside
-    /// the records).
+    /// the records or it cannot be read).
     pub fn record(&self, i: usize) -> Option<&[u8]> {
-        let (_, off, len) = entry(self.index(), i)?;
+        let (_, off, len) = entry(&self.index, i)?;
         let end = off.checked_add(u64::from(len))?;
         if off < self.trailer.dirs_start || end > self.trailer.index {
             return None;
         }
-        self.bytes().get(off as usize..end as usize)
+        let read = || match read_at(&self.file, off, len as usize) {
+            Ok(b) => Some(b.into_boxed_slice()),
+            Err(e) => {
+                tracing::warn!("baseline: cannot read directory record {i}: {e}");
+                None
+            }
+        };
+        self.records.get(i)?.get_or_init(read).as_deref()
     }
 
     /// The record of the directory at logical path `dir`, if the index
     /// has it.
     pub fn find(&self, dir: &[u8]) -> Option<&[u8]> {
         let h = hash(dir);
-        let (index, n) = (self.index(), self.dirs());
+        let n = self.dirs();
         // First entry with a hash ≥ h.
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if entry(index, mid)?.0 < h {
+            if entry(&self.index, mid)?.0 < h {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
         (lo..n)
-            .take_while(|&i| entry(index, i).is_some_and(|e| e.0 == h))
+            .take_while(|&i| entry(&self.index, i).is_some_and(|e| e.0 == h))
             .filter_map(|i| self.record(i))
             .find(|r| record_path(r) == Some(dir))
     }

@@ -1,5 +1,6 @@
 //! Version 3's directory index (issue 17): a baseline opened on demand
-//! (mapped) answers as the whole file does; versions 1 and 2 still read
+//! (positioned reads) answers as the whole file does, also after a rename
+//! over it; versions 1 and 2 still read
 //! whole; damage never panics.
 
 use std::io::Write;
@@ -82,6 +83,23 @@ fn opened_on_demand_it_answers_as_the_whole_file() {
     let resident = lazy.into_resident().unwrap();
     assert!(!resident.on_demand());
     assert_eq!(sorted(&resident), sorted(&whole));
+}
+
+#[test]
+fn opened_on_demand_it_still_reads_the_file_opened_after_a_rename_over_it() {
+    let mut entries = tree();
+    let bytes = encode(5, &mut entries);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("baseline");
+    std::fs::write(&p, &bytes).unwrap();
+    let lazy = Baseline::open_file(std::fs::File::open(&p).unwrap()).unwrap();
+    assert!(lazy.on_demand());
+    let mut other = vec![(b"/top".to_vec(), rec(2, Kind::Dir))];
+    crate::sys::fs::write_file_atomic(&p, &encode(6, &mut other), 0o600).unwrap();
+    for (p, r) in &entries {
+        assert_eq!(lazy.get(p), Some(*r), "{}", String::from_utf8_lossy(p));
+    }
+    assert_eq!(lazy.into_resident().unwrap().len(), entries.len());
 }
 
 #[test]

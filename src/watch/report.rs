@@ -238,14 +238,9 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
     };
     writeln!(
         out,
-        "\nwatcher: {}{dirs}, {} unpersisted {} (from {from}{})",
+        "\nwatcher: {}{dirs}, {} (from {from}{})",
         s.backend,
-        s.groups.len(),
-        if s.groups.len() == 1 {
-            "group"
-        } else {
-            "groups"
-        },
+        counted(s.groups.len() as u64, "unpersisted group"),
         if alive {
             ""
         } else {
@@ -285,14 +280,7 @@ fn group_rows(groups: &[GroupReport]) -> Vec<String> {
         .iter()
         .zip(&cells)
         .map(|(g, [path, files, bytes])| {
-            let writers: Vec<String> = g
-                .writers
-                .iter()
-                .map(|w| match &w.unit {
-                    Some(u) => format!("{} ({})", show_str(&w.comm), show_str(u)),
-                    None => show_str(&w.comm),
-                })
-                .collect();
+            let writers: Vec<String> = g.writers.iter().map(|w| show_str(&w.to_string())).collect();
             let by = if writers.is_empty() {
                 String::new()
             } else {

@@ -279,7 +279,7 @@ impl Baseline {
     pub fn into_resident(self) -> anyhow::Result<Baseline> {
         match &self.lazy {
             None => Ok(self),
-            Some(l) => Baseline::decode(l.bytes().to_vec()),
+            Some(l) => Baseline::decode(l.whole()?),
         }
     }
 }
