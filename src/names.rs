@@ -106,6 +106,11 @@ pub fn from_json(text: &Path, hex: Option<&str>) -> PathBuf {
     }
 }
 
+/// A logical path held as bytes, as a `Path`.
+pub fn path_of(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
 /// Serde `serialize_with` for a JSON path field: the path as text (invalid
 /// UTF-8 replaced by U+FFFD); pair it with a `*_hex` field from [`hex`].
 pub fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {

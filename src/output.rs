@@ -17,7 +17,6 @@ pub const API_VERSION: &str = "impermctl/v2";
 /// A versioned document wrapping a payload.
 #[derive(Debug, Serialize)]
 pub struct Document<'a, T: Serialize> {
-    #[serde(rename = "api_version")]
     api_version: &'static str,
     kind: &'a str,
     #[serde(flatten)]
@@ -26,15 +25,8 @@ pub struct Document<'a, T: Serialize> {
 
 /// Print `body` as a versioned JSON document of `kind` to stdout.
 pub fn print_json<T: Serialize>(kind: &str, body: &T) -> anyhow::Result<()> {
-    let doc = Document {
-        api_version: API_VERSION,
-        kind,
-        body,
-    };
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &doc)?;
     use std::io::Write;
-    writeln!(out)?;
+    writeln!(std::io::stdout().lock(), "{}", to_json(kind, body)?)?;
     Ok(())
 }
 

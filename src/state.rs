@@ -154,6 +154,13 @@ pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
     entries
 }
 
+/// Now, in whole seconds since the epoch (the times `state.json` records).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Read the state file; `Ok(None)` when there is none (first run of the boot).
 pub fn read(path: &Path) -> anyhow::Result<Option<BootState>> {
     crate::output::read_file(

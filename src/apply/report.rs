@@ -124,10 +124,7 @@ pub struct Applied {
 
 /// The report being built, step by step.
 pub(super) struct Tally<'a> {
-    steps: Vec<StepReport>,
-    counts: Counts,
-    record: Vec<Recorded>,
-    pending: Vec<Pending>,
+    done: Applied,
     /// The record of the last run of this boot.
     previous: &'a [Recorded],
     /// The entries it left pending.
@@ -136,11 +133,15 @@ pub(super) struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn new(n: usize, previous: &'a [Recorded], previous_pending: &'a [Pending]) -> Self {
-        Tally {
+        let done = Applied {
             steps: Vec::with_capacity(n),
             counts: Counts::default(),
+            warnings: Vec::new(),
             record: Vec::new(),
             pending: Vec::new(),
+        };
+        Tally {
+            done,
             previous,
             previous_pending,
         }
@@ -155,7 +156,7 @@ impl<'a> Tally<'a> {
         done: Vec<Op>,
         outcome: Outcome,
     ) {
-        let c = &mut self.counts;
+        let c = &mut self.done.counts;
         let mut warning = None;
         match &outcome {
             Outcome::Bound => c.bound += 1,
@@ -170,12 +171,12 @@ impl<'a> Tally<'a> {
                 if earlier.is_none() {
                     warning = entry.map(|e| crate::live::pending::warning(e, writers));
                 }
-                self.pending.push(Pending {
+                self.done.pending.push(Pending {
                     path: st.path.clone(),
                     kind: st.kind,
                     source: st.source.clone(),
                     writers: writers.clone(),
-                    since: earlier.unwrap_or_else(now),
+                    since: earlier.unwrap_or_else(crate::state::now),
                     saved: None,
                 });
             }
@@ -193,7 +194,7 @@ impl<'a> Tally<'a> {
             warnings.push(msg);
         }
         if let Some(how) = recorded_how(&outcome, self.previous, &st.path) {
-            self.record.push(Recorded {
+            self.done.record.push(Recorded {
                 path: st.path.clone(),
                 kind: st.kind,
                 source: st.source.clone(),
@@ -201,7 +202,7 @@ impl<'a> Tally<'a> {
                 mount_id: None,
             });
         }
-        self.steps.push(StepReport {
+        self.done.steps.push(StepReport {
             path: st.path.clone(),
             kind: st.kind,
             source: st.source.clone(),
@@ -212,11 +213,8 @@ impl<'a> Tally<'a> {
 
     pub fn finish(self, warnings: Vec<String>) -> Applied {
         Applied {
-            steps: self.steps,
-            counts: self.counts,
             warnings,
-            record: self.record,
-            pending: self.pending,
+            ..self.done
         }
     }
 }
@@ -254,12 +252,6 @@ fn recorded_how(outcome: &Outcome, previous: &[Recorded], path: &Path) -> Option
         Outcome::Failed { .. } => previous.iter().find(|r| r.path == path).map(|r| r.how),
         _ => None,
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

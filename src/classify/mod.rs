@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use self::catalog::{CATALOG, Entry, EntryKind, Match, Rule};
 use crate::config::Kind as Persist;
+use crate::names::path_of;
 use crate::root::Root;
 
 /// What a path written after the baseline is.
@@ -30,17 +31,13 @@ pub enum Class {
         /// What losing it means.
         consequence: String,
         /// What to persist: the matched file, or the matched directory.
-        #[serde(serialize_with = "lossy")]
+        #[serde(serialize_with = "crate::names::lossy")]
         group: PathBuf,
         /// As a file or as a directory.
         persist: Persist,
     },
     /// Everything else: a loss, reported as such.
     Ordinary,
-}
-
-fn lossy<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
 }
 
 impl Class {
@@ -74,11 +71,6 @@ pub fn never_persisted(path: &[u8]) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|a| crate::walk::under(a.as_bytes(), path))
-}
-
-fn path_of(b: &[u8]) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
 impl Classifier {

@@ -164,12 +164,12 @@ fn finish(
         "{line}"
     );
     notify(&format!("STATUS={line}"));
-    report.print(if c.failed > 0 { "partial" } else { "ok" }, Some(applied))?;
-    Ok(if c.failed > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    let (outcome, exit) = match c.failed {
+        0 => ("ok", Exit::Ok),
+        _ => ("partial", Exit::Findings),
+    };
+    report.print(outcome, Some(applied))?;
+    Ok(exit)
 }
 
 /// Log the warnings and notes of the layout checks (the fatal ones are
@@ -207,13 +207,9 @@ fn record(
     previous: Option<&BootState>,
     applied: &Applied,
 ) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let record = BootState {
         config: settings.file.clone(),
-        time: now,
+        time: state::now(),
         runs: previous.map_or(0, |s| s.runs) + 1,
         entries: state::with_mount_ids(applied.record.clone(), root.dir()),
         pending: applied.pending.clone(),
@@ -221,11 +217,9 @@ fn record(
     if let Err(e) = state::write(&root.state_file(), &record) {
         error!("{e:#}");
     }
+    let file = crate::names::show(&root.baseline_file());
     match crate::baseline::capture_if_missing(root, settings) {
-        Ok(true) => info!(
-            "baseline of the ephemeral root written to {}",
-            crate::names::show(&root.baseline_file())
-        ),
+        Ok(true) => info!("baseline of the ephemeral root written to {file}"),
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
     }
@@ -271,11 +265,8 @@ fn dry_run(
         let mut out = std::io::stdout().lock();
         if !refusals.is_empty() {
             for f in &refusals {
-                writeln!(
-                    out,
-                    "refused: {} [{}]\n  fix: {}",
-                    f.message, f.check, f.remedy
-                )?;
+                let (message, check, fix) = (&f.message, f.check, &f.remedy);
+                writeln!(out, "refused: {message} [{check}]\n  fix: {fix}")?;
             }
             match unplanned {
                 Some(why) => writeln!(out, "no plan: {why}")?,
@@ -293,12 +284,10 @@ fn dry_run(
         .steps
         .iter()
         .any(|s| matches!(s.what, What::Fail { .. }));
-    Ok(if refused {
-        Exit::Error
-    } else if failing {
-        Exit::Findings
-    } else {
-        Exit::Ok
+    Ok(match (refused, failing) {
+        (true, _) => Exit::Error,
+        (false, true) => Exit::Findings,
+        (false, false) => Exit::Ok,
     })
 }
 

@@ -105,16 +105,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         eprintln!("impermctl: notice: {n}");
     }
     if a.capture_baseline {
-        let wrote = crate::baseline::capture_if_missing(&root, &settings)?;
-        eprintln!(
-            "impermctl: baseline {}: {}",
-            if wrote {
-                "written"
-            } else {
-                "kept (already there)"
-            },
-            root.baseline_file().display()
-        );
+        let how = match crate::baseline::capture_if_missing(&root, &settings)? {
+            true => "written",
+            false => "kept (already there)",
+        };
+        let file = root.baseline_file();
+        eprintln!("impermctl: baseline {how}: {}", file.display());
         return Ok(Exit::Ok);
     }
     if !nix::unistd::geteuid().is_root() {
@@ -224,13 +220,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         sections::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    let mut code = if j.loses_data() || hidden {
+    let code = if j.loses_data() || hidden {
         Exit::Findings
     } else {
         Exit::Ok
     };
-    code = code.merge(unreadable_exit(&d.unreadable, &opts.subtrees));
-    Ok(code)
+    Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
 }
 
 /// What plain `diff` did not compare under `watch.ignore` (nothing with

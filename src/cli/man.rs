@@ -75,102 +75,53 @@ pub const FILES: &[(&str, &str)] = &[
     ("/run/impermctl/boot.lock", "One boot at a time."),
 ];
 
-/// Per subcommand: its EXIT STATUS detail and examples.
-fn details(name: &str) -> (&'static str, &'static [(&'static str, &'static str)]) {
+/// Per subcommand: its EXIT STATUS detail and examples (as in
+/// [`super::EXAMPLES`]: `  COMMAND  what it shows`, one a line).
+fn details(name: &str) -> (&'static str, &'static str) {
     match name {
         "verify" => (
             "0 healthy (info findings only), 1 warnings, 2 a fatal finding or an error.",
-            &[
-                ("impermctl verify", "check the layout"),
-                ("impermctl verify --list", "the checks and their severities"),
-                ("impermctl verify --skip root-usage --json", "for a script"),
-            ],
+            "  impermctl verify  check the layout
+  impermctl verify --list  the checks and their severities
+  impermctl verify --skip root-usage --json  for a script",
         ),
         "status" => (
             "As verify: 0 healthy, 1 warnings, 2 fatal or an error.",
-            &[
-                (
-                    "impermctl status",
-                    "the verdict, each declared path, the watcher",
-                ),
-                ("impermctl status --json", "the same for a script"),
-            ],
+            "  impermctl status  the verdict, each declared path, the watcher
+  impermctl status --json  the same for a script",
         ),
         "boot" => (
             "0 everything is in place (or rescue mode: nothing to do), 1 some paths failed (the others are in place), 2 the layout is refused (nothing mounted) or an error.",
-            &[
-                ("impermctl boot --dry-run", "the plan, changing nothing"),
-                (
-                    "impermctl boot --dry-run --json",
-                    "the plan, with the refusal if refused",
-                ),
-            ],
+            "  impermctl boot --dry-run  the plan, changing nothing
+  impermctl boot --dry-run --json  the plan, with the refusal if refused",
         ),
         "baseline" => (
             "0 the baseline was written, 2 an error.",
-            &[
-                (
-                    "impermctl baseline",
-                    "adopt what this activation changed (the NixOS module runs it)",
-                ),
-                (
-                    "impermctl baseline --since all",
-                    "take everything as it is now",
-                ),
-            ],
+            "  impermctl baseline  adopt what this activation changed (the NixOS module runs it)
+  impermctl baseline --since all  take everything as it is now",
         ),
         "watch" => (
             "0 stopped cleanly, 2 an error (the unit restarts it).",
-            &[(
-                "systemctl status impermctl-watch",
-                "the watcher runs as a unit",
-            )],
+            "  systemctl status impermctl-watch  the watcher runs as a unit",
         ),
         "diff" => (
             "0 nothing would be lost, 1 something would be lost or some paths could not be read (the answer is partial), 2 a PATH is missing or unreadable, or an error.",
-            &[
-                ("impermctl diff", "what the next reboot discards, grouped"),
-                (
-                    "impermctl diff -l /var/lib",
-                    "one line per path under /var/lib",
-                ),
-                (
-                    "impermctl diff --suggest",
-                    "the environment.persistence lines that keep it",
-                ),
-                (
-                    "impermctl diff -0 | xargs -0 ls -ld",
-                    "the paths, NUL-separated",
-                ),
-            ],
+            "  impermctl diff  what the next reboot discards, grouped
+  impermctl diff -l /var/lib  one line per path under /var/lib
+  impermctl diff --suggest  the environment.persistence lines that keep it
+  impermctl diff -0 | xargs -0 ls -ld  the paths, NUL-separated",
         ),
         "persist" => (
             "0 done (or, with --dry-run, would be done), 2 refused (nothing changed) or an error.",
-            &[
-                (
-                    "impermctl persist --dry-run /var/lib/foo",
-                    "what it would do",
-                ),
-                (
-                    "impermctl persist /var/lib/foo /etc/foo.conf",
-                    "move both now",
-                ),
-            ],
+            "  impermctl persist --dry-run /var/lib/foo  what it would do
+  impermctl persist /var/lib/foo /etc/foo.conf  move both now",
         ),
         "sync" => (
             "0 everything saved (or nothing to save), 1 a path could not be saved (its persistent copy is intact), 2 an error.",
-            &[
-                (
-                    "impermctl sync",
-                    "save method = \"copy\" files and pending entries now",
-                ),
-                (
-                    "impermctl sync --follow",
-                    "save copy files shortly after each change; everything on SIGTERM (impermctl-sync.service)",
-                ),
-            ],
+            "  impermctl sync  save method = \"copy\" files and pending entries now
+  impermctl sync --follow  save copy files shortly after each change; everything on SIGTERM (impermctl-sync.service)",
         ),
-        _ => ("", &[]),
+        _ => ("", super::EXAMPLES),
     }
 }
 
@@ -217,15 +168,11 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
     }
     section(&mut out, "ENVIRONMENT", ENVIRONMENT)?;
     section(&mut out, "FILES", FILES)?;
-    let examples: Vec<(&str, &str)> = match sub {
-        // `impermctl --help`'s examples: `  COMMAND   what it shows`.
-        None => super::EXAMPLES
-            .lines()
-            .filter_map(|l| l.strip_prefix("  ")?.split_once("  "))
-            .map(|(c, what)| (c, what.trim_start()))
-            .collect(),
-        Some(_) => examples.to_vec(),
-    };
+    let examples: Vec<(&str, &str)> = examples
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once("  "))
+        .map(|(c, what)| (c, what.trim_start()))
+        .collect();
     section(&mut out, "EXAMPLES", &examples)?;
     writeln!(out, ".SH \"SEE ALSO\"")?;
     let mut see: Vec<String> = SUBCOMMANDS

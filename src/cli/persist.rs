@@ -55,10 +55,8 @@ struct PathReport<'a> {
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     if !a.dry_run {
-        super::require_root(
-            "persist",
-            "it copies data into persistence and bind-mounts it",
-        )?;
+        let why = "it copies data into persistence and bind-mounts it";
+        super::require_root("persist", why)?;
     }
     let (settings, notice) = g.settings(false)?;
     if let Some(n) = notice
@@ -85,11 +83,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             crate::output::print_json("Persist", &nothing())?;
         }
         for r in &refused {
-            eprintln!(
-                "impermctl: refusing to persist {}: {}",
-                crate::names::show(&r.path),
-                r.reason
-            );
+            let (path, reason) = (crate::names::show(&r.path), &r.reason);
+            eprintln!("impermctl: refusing to persist {path}: {reason}");
         }
         if steps.len() + refused.len() > 1 {
             eprintln!("impermctl: nothing was changed");
@@ -230,10 +225,8 @@ fn apply_with_progress(
             return;
         }
         shown = true;
-        eprint!(
-            "\r\x1b[K{}",
-            progress_line(step, st, start.elapsed().as_secs_f64())
-        );
+        let line = progress_line(step, st, start.elapsed().as_secs_f64());
+        eprint!("\r\x1b[K{line}");
     };
     let r = persist::carry_out(root, step, &mut progress);
     if shown {
@@ -251,13 +244,8 @@ fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
     } else {
         "ETA ?".into()
     };
-    format!(
-        "copying {}: {}/{} entries, {}/{}, {}/s, {eta}",
-        crate::names::show(&step.path),
-        st.entries,
-        step.entries,
-        crate::human::size(st.bytes),
-        crate::human::size(step.bytes),
-        crate::human::size(rate as u64)
-    )
+    let size = crate::human::size;
+    let (path, done, all) = (crate::names::show(&step.path), st.entries, step.entries);
+    let (copied, total, rate) = (size(st.bytes), size(step.bytes), size(rate as u64));
+    format!("copying {path}: {done}/{all} entries, {copied}/{total}, {rate}/s, {eta}")
 }

@@ -147,15 +147,13 @@ fn entry_text(
         (Some(l), _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
+    let (source, advice) = (show(&e.source), advice.for_entry(&e.path));
     match &e.state {
-        EntryState::Bound => (format!("bound from {}", show(&e.source)), false),
-        EntryState::Symlinked => (format!("symlink to {}", show(&e.source)), false),
-        EntryState::Missing => (format!("missing ({})", advice.for_entry(&e.path)), true),
+        EntryState::Bound => (format!("bound from {source}"), false),
+        EntryState::Symlinked => (format!("symlink to {source}"), false),
+        EntryState::Missing => (format!("missing ({advice})"), true),
         EntryState::NotPersisted => (
-            format!(
-                "NOT PERSISTED: on the ephemeral root ({})",
-                advice.for_entry(&e.path)
-            ),
+            format!("NOT PERSISTED: on the ephemeral root ({advice})"),
             true,
         ),
         EntryState::Foreign { source, root } => (
@@ -163,7 +161,7 @@ fn entry_text(
             true,
         ),
         EntryState::WrongLink { target } => (
-            format!("symlink to {} (expected {})", show(target), show(&e.source)),
+            format!("symlink to {} (expected {source})", show(target)),
             true,
         ),
         EntryState::Covered { by } => (format!("covered by {}", show(by)), false),
@@ -183,20 +181,15 @@ fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
     use crate::names::show;
     let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
     if !undeclared.is_empty() {
-        writeln!(
-            out,
-            "\nmoved with `impermctl persist` ({}):",
-            undeclared.len()
-        )?;
+        let n = undeclared.len();
+        writeln!(out, "\nmoved with `impermctl persist` ({n}):")?;
     }
     for r in undeclared {
+        let (kind, path, source) = (kind_word(r.kind), show(&r.path), show(&r.source));
+        let line = crate::suggest::nix_line(&r.root, &r.path, r.kind);
         writeln!(
             out,
-            "  {} {:<28} bound from {}; not in the config yet: lost at the next boot unless added:\n       {}",
-            kind_word(r.kind),
-            show(&r.path),
-            show(&r.source),
-            crate::suggest::nix_line(&r.root, &r.path, r.kind)
+            "  {kind} {path:<28} bound from {source}; not in the config yet: lost at the next boot unless added:\n       {line}"
         )?;
     }
     Ok(())
@@ -220,14 +213,9 @@ impl Advice {
         let refused = v.refused_roots(settings);
         for e in &settings.entries {
             if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
-                why_not.insert(
-                    e.path.clone(),
-                    format!(
-                        "refused: its root {} is unusable, see [{}] above",
-                        crate::names::show(r),
-                        f.check
-                    ),
-                );
+                let (r, check) = (crate::names::show(r), f.check);
+                let why = format!("refused: its root {r} is unusable, see [{check}] above");
+                why_not.insert(e.path.clone(), why);
             }
         }
         // A persistent copy that does not exist cannot be created on a
@@ -239,14 +227,10 @@ impl Advice {
                 && std::fs::symlink_metadata(&host).is_err()
                 && crate::live::status::read_only(&root.host(&e.root))
             {
-                why_not.insert(
-                    e.path.clone(),
-                    format!(
-                        "its persistent copy {} does not exist and {}",
-                        crate::names::show(&e.source),
-                        crate::live::status::remount_fix(&e.root, "impermctl boot")
-                    ),
-                );
+                let source = crate::names::show(&e.source);
+                let fix = crate::live::status::remount_fix(&e.root, "impermctl boot");
+                let why = format!("its persistent copy {source} does not exist and {fix}");
+                why_not.insert(e.path.clone(), why);
             }
         }
         // The planner's verdict on entries that are not in place (live, when
@@ -270,10 +254,8 @@ impl Advice {
                     mounted: crate::plan::Mounted::No,
                 };
                 if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                    why_not.insert(
-                        e.path.clone(),
-                        format!("`impermctl boot` cannot fix it: {error}"),
-                    );
+                    let why = format!("`impermctl boot` cannot fix it: {error}");
+                    why_not.insert(e.path.clone(), why);
                 }
             }
         }

@@ -51,41 +51,21 @@ struct Report<'a> {
     skipped: &'a [&'static str],
 }
 
-#[derive(Serialize)]
-struct CheckInfo {
-    name: &'static str,
-    severity: Severity,
-    description: &'static str,
-}
-
 /// Run `impermctl verify`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.report.mi.mountinfo.as_deref())?;
     if a.list {
-        let list: Vec<CheckInfo> = CHECKS
-            .iter()
-            .map(|c| CheckInfo {
-                name: c.name,
-                severity: c.severity,
-                description: c.description,
-            })
-            .collect();
         if a.report.json {
             #[derive(Serialize)]
             struct CheckList {
-                checks: Vec<CheckInfo>,
+                checks: &'static [layout::Check],
             }
-            crate::output::print_json("CheckList", &CheckList { checks: list })?;
+            crate::output::print_json("CheckList", &CheckList { checks: CHECKS })?;
         } else {
             let mut out = std::io::stdout().lock();
-            for c in list {
-                writeln!(
-                    out,
-                    "{:<26} {:<8} {}",
-                    c.name,
-                    label(c.severity),
-                    c.description
-                )?;
+            for c in CHECKS.iter() {
+                let (name, label) = (c.name, label(c.severity));
+                writeln!(out, "{name:<26} {label:<8} {}", c.description)?;
             }
         }
         return Ok(Exit::Ok);
@@ -133,37 +113,27 @@ pub fn label(s: Severity) -> &'static str {
 
 /// Human rendering of a verdict.
 pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
-    let count = |s| v.findings.iter().filter(|f| f.severity == s).count();
-    let (fatal, warn, info) = (
-        count(Severity::Fatal),
-        count(Severity::Warning),
-        count(Severity::Info),
-    );
-    let word = summary_word(v);
+    use crate::names::printable;
+    let count = |s| v.findings.iter().filter(|f| f.severity == s).count() as u64;
+    let (word, ran) = (summary_word(v), v.ran.len());
     if v.findings.is_empty() {
-        writeln!(out, "layout: {word} ({} checks passed)", v.ran.len())?;
+        writeln!(out, "layout: {word} ({ran} checks passed)")?;
     } else {
+        let (fatal, info) = (count(Severity::Fatal), count(Severity::Info));
+        let warnings = crate::human::counted(count(Severity::Warning), "warning");
+        let skipped = match v.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
         writeln!(
             out,
-            "layout: {word}: {fatal} fatal, {}, {info} info ({} checks run{})",
-            crate::human::counted(warn as u64, "warning"),
-            v.ran.len(),
-            if v.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} skipped", v.skipped.len())
-            }
+            "layout: {word}: {fatal} fatal, {warnings}, {info} info ({ran} checks run{skipped})"
         )?;
     }
     for f in &v.findings {
-        writeln!(
-            out,
-            "  {:<7} [{}] {}",
-            label(f.severity),
-            f.check,
-            crate::names::printable(&f.message)
-        )?;
-        writeln!(out, "          fix: {}", crate::names::printable(&f.remedy))?;
+        let (label, check) = (label(f.severity), f.check);
+        writeln!(out, "  {label:<7} [{check}] {}", printable(&f.message))?;
+        writeln!(out, "          fix: {}", printable(&f.remedy))?;
     }
     Ok(())
 }

@@ -150,32 +150,6 @@ fn walk_value(
     }
 }
 
-/// Every key the schema knows, for suggestions across tables.
-const KNOWN: &[&str] = &[
-    "version",
-    "layout",
-    "persistence",
-    "watch",
-    "ephemeral_root",
-    "persistent_must_differ",
-    "on_failure",
-    "skip_checks",
-    "path",
-    "hide_mounts",
-    "allow_trash",
-    "directories",
-    "files",
-    "user",
-    "group",
-    "mode",
-    "hide_mount",
-    "parent",
-    "method",
-    "ignore",
-    "warn_every",
-    "max_warnings_per_minute",
-];
-
 /// impermanence's Nix option names and what impermctl calls them.
 const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
     ("persistentStoragePath", "path"),
@@ -191,10 +165,6 @@ const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
 
 /// Rewrite a serde/TOML message into (message, field, fix).
 fn explain(message: &str, field: String) -> (String, String, String) {
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        return unknown_key(name, field, &backticked(tail), &[]);
-    }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let expected = backticked(tail);
@@ -214,21 +184,16 @@ fn explain(message: &str, field: String) -> (String, String, String) {
 }
 
 /// (message, field, fix) for the unknown key `name` at dotted `field`;
-/// `expected` are the keys valid there (empty: suggest from every key),
-/// `elsewhere` the tables where `name` is a valid key (e.g. `directory
-/// entries`): then only a key that is the same word (another case, a
-/// plural, impermanence's name) is suggested, never a look-alike.
+/// `expected` are the keys valid there, `elsewhere` the tables where
+/// `name` is a valid key (e.g. `directory entries`): then only a key that
+/// is the same word (another case, a plural, impermanence's name) is
+/// suggested, never a look-alike.
 pub(super) fn unknown_key(
     name: &str,
     field: String,
-    expected: &[String],
+    expected: &[&str],
     elsewhere: &[&str],
 ) -> (String, String, String) {
-    let field = if field.is_empty() {
-        name.to_owned()
-    } else {
-        field
-    };
     let mut message = format!("unknown key `{name}`");
     if !elsewhere.is_empty() {
         message.push_str(&format!(
@@ -247,7 +212,6 @@ pub(super) fn unknown_key(
         None if !elsewhere.is_empty() => {
             format!("move it to {}, or remove it", elsewhere[0])
         }
-        None if expected.is_empty() => "remove it: this table takes no keys".to_owned(),
         None => format!("remove it; valid keys here: {}", list(expected)),
     };
     (message, field, fix)
@@ -284,23 +248,15 @@ fn backticked(s: &str) -> Vec<String> {
     s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
-fn list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn list(items: &[impl AsRef<str>]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("`{}`", i.as_ref())).collect();
+    quoted.join(", ")
 }
 
 /// The valid key closest to `name`: impermanence's name for it, the same
 /// word in another case or number, or (unless `same_word_only`) the nearest
 /// by edit distance, at most a third of its length away.
-fn suggest(name: &str, expected: &[String], same_word_only: bool) -> Option<String> {
-    let pool: Vec<&str> = if expected.is_empty() {
-        KNOWN.to_vec()
-    } else {
-        expected.iter().map(String::as_str).collect()
-    };
+fn suggest(name: &str, pool: &[&str], same_word_only: bool) -> Option<String> {
     if let Some((_, to)) = IMPERMANENCE_NAMES
         .iter()
         .find(|(from, to)| *from == name && pool.contains(to))

@@ -69,8 +69,7 @@ impl Walk<'_, '_> {
                 format!("{prefix}.{name}")
             };
             if !known.contains(&name) {
-                let expected: Vec<String> = known.iter().map(|s| (*s).to_owned()).collect();
-                let (message, field, fix) = unknown_key(name, path, &expected, &elsewhere(name));
+                let (message, field, fix) = unknown_key(name, path, known, &elsewhere(name));
                 self.out
                     .push(self.loc.error(Some(k.span()), field, message, fix));
                 continue;

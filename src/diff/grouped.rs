@@ -2,9 +2,7 @@
 //! (`crate::classify::grouping`; counted by `diff::judge`), with writers,
 //! and what `--suggest` persists of them (`crate::suggest` writes it).
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -99,10 +97,7 @@ impl Group {
     }
 }
 
-/// A logical byte path as a `Path`.
-pub fn path_of(b: &[u8]) -> &Path {
-    Path::new(OsStr::from_bytes(b))
-}
+pub use crate::names::path_of;
 
 /// Drop the groups of directories only that hold another group: they add
 /// nothing (e.g. `/var` created to hold `/var/lib/foo`, a new `/etc/ssh`
@@ -193,7 +188,7 @@ mod tests {
                 GroupClass::Regenerated,
             ),
         ];
-        let s = crate::config::Settings::fallback(Path::new("/x"));
+        let s = crate::config::Settings::fallback(std::path::Path::new("/x"));
         let (root, lines) = snippet(&g, &s);
         assert_eq!(
             crate::suggest::nix_snippet(&root, &lines),

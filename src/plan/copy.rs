@@ -1,6 +1,6 @@
 //! The plan for `method = "copy"` files and for pending entries (pure).
 
-use super::{Facts, Mounted, Node, Op, What, Why};
+use super::{Facts, Mounted, Node, Op, What, Why, fail};
 use crate::config::Entry;
 
 /// What is at a copy file's target.
@@ -10,32 +10,12 @@ enum Target {
     LinkToSource,
 }
 
-fn fail(error: String) -> What {
-    What::Fail { error }
-}
-
 /// Plan a `method = "copy"` file. `copied_before`: an earlier run of this
 /// boot put it in place, so the live file is the newest version (programs
 /// changed it; the saver and the shutdown sync carry it to persistence).
 pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
-    for (side, p, n) in [
-        ("target", &e.path, &f.target),
-        ("source", &e.source, &f.source),
-    ] {
-        if let Node::Blocked { why } = n {
-            return fail(format!("{side} {}: {why}", p.display()));
-        }
-    }
-    match &f.mounted {
-        // Bound by an earlier config (method auto): copying takes over at the next boot.
-        Mounted::FromSource => return What::Skip(Why::AlreadyBound),
-        Mounted::Foreign { source, root } => {
-            return What::Skip(Why::Foreign {
-                source: source.clone(),
-                root: root.clone(),
-            });
-        }
-        Mounted::No => {}
+    if let Some(w) = super::blocked_or_mounted(e, f) {
+        return w;
     }
     let source = match &f.source {
         Node::Missing | Node::MissingParent => false,

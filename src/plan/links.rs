@@ -21,6 +21,7 @@ fn kind_word(k: Kind) -> &'static str {
 /// keep it when the same link is there, store the live one when the target
 /// is another link (the live system changed it), refuse real data.
 pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
+    let (p, s, link) = (e.path.display(), e.source.display(), stored.display());
     match &f.target {
         Node::Missing => What::Do {
             ops: vec![Op::RestoreLink],
@@ -28,11 +29,7 @@ pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
         Node::Symlink { to } if to == stored => What::Skip(Why::LinkInPlace),
         Node::Symlink { to } if *to == e.source => What::Fail {
             error: format!(
-                "{} links to its own persistent source {}, which is itself a symlink (to {}): remove {} so that the stored link is recreated",
-                e.path.display(),
-                e.source.display(),
-                stored.display(),
-                e.path.display()
+                "{p} links to its own persistent source {s}, which is itself a symlink (to {link}): remove {p} so that the stored link is recreated"
             ),
         },
         Node::Symlink { .. } => What::Do {
@@ -41,13 +38,8 @@ pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
         Node::Unprobed => What::Skip(Why::LinkInPlace),
         other => What::Fail {
             error: format!(
-                "{} is a {} on the ephemeral root, but its persistent copy {} is a symlink (to {}): keep one of them: move {} away to get the stored link back, or remove the link {} to persist the {} instead",
-                e.path.display(),
+                "{p} is a {} on the ephemeral root, but its persistent copy {s} is a symlink (to {link}): keep one of them: move {p} away to get the stored link back, or remove the link {s} to persist the {} instead",
                 node_word(other),
-                e.source.display(),
-                stored.display(),
-                e.path.display(),
-                e.source.display(),
                 kind_word(e.kind),
             ),
         },
@@ -58,12 +50,11 @@ pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
 /// the source: with no persistent copy it is stored as one; a persistent
 /// file or directory is never replaced by it.
 pub(super) fn plan_live_link(e: &Entry, f: &Facts, to: &Path) -> What {
+    let (p, s) = (e.path.display(), e.source.display());
     if *to == e.source {
         return What::Fail {
             error: format!(
-                "{} is a symlink to its own persistent source {}; a declared directory is bound, not linked: remove the link and run `impermctl boot` again",
-                e.path.display(),
-                e.source.display()
+                "{p} is a symlink to its own persistent source {s}; a declared directory is bound, not linked: remove the link and run `impermctl boot` again"
             ),
         };
     }
@@ -73,12 +64,9 @@ pub(super) fn plan_live_link(e: &Entry, f: &Facts, to: &Path) -> What {
         },
         other => What::Fail {
             error: format!(
-                "{} is a symlink (to {}), but its persistent copy {} is a {}: keep one of them: remove the link to use the persistent data (then run `impermctl boot` again), or move {} away to persist the link",
-                e.path.display(),
+                "{p} is a symlink (to {}), but its persistent copy {s} is a {}: keep one of them: remove the link to use the persistent data (then run `impermctl boot` again), or move {s} away to persist the link",
                 to.display(),
-                e.source.display(),
                 node_word(other),
-                e.source.display()
             ),
         },
     }

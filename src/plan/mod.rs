@@ -132,8 +132,10 @@ fn fail(error: String) -> What {
     What::Fail { error }
 }
 
-/// Checks common to both kinds: unsafe paths, existing mounts, links.
-fn common(e: &Entry, f: &Facts) -> Option<What> {
+/// A path that cannot be looked at safely fails; a target with a mount
+/// on it is skipped (copy files included: bound by an earlier config with
+/// method auto, copying takes over at the next boot).
+fn blocked_or_mounted(e: &Entry, f: &Facts) -> Option<What> {
     for (side, p, n) in [
         ("target", &e.path, &f.target),
         ("source", &e.source, &f.source),
@@ -143,14 +145,19 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
         }
     }
     match &f.mounted {
-        Mounted::FromSource => return Some(What::Skip(Why::AlreadyBound)),
-        Mounted::Foreign { source, root } => {
-            return Some(What::Skip(Why::Foreign {
-                source: source.clone(),
-                root: root.clone(),
-            }));
-        }
-        Mounted::No => {}
+        Mounted::FromSource => Some(What::Skip(Why::AlreadyBound)),
+        Mounted::Foreign { source, root } => Some(What::Skip(Why::Foreign {
+            source: source.clone(),
+            root: root.clone(),
+        })),
+        Mounted::No => None,
+    }
+}
+
+/// Checks common to both kinds: unsafe paths, existing mounts, links.
+fn common(e: &Entry, f: &Facts) -> Option<What> {
+    if let Some(w) = blocked_or_mounted(e, f) {
+        return Some(w);
     }
     // Symlinks as data: a link stored in persistence is recreated.
     if let Node::Symlink { to } = &f.source {

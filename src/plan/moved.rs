@@ -45,6 +45,7 @@ fn merge_command(e: &Entry, m: &MovedFrom) -> String {
 
 /// The plan of a moved entry with facts `f` (judged against the new source).
 pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
+    let (p, old, new) = (e.path.display(), m.from.display(), e.source.display());
     // Already bound from the new source (the record was not written yet).
     if f.mounted == Mounted::FromSource {
         return What::Skip(super::Why::AlreadyBound);
@@ -52,12 +53,7 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
     if m.how == How::Linked {
         return What::Fail {
             error: format!(
-                "{} moved from {} to {}: it is a symlink to the previous source; move the data (`mv {} {}`), remove the link, then run `impermctl boot` again",
-                e.path.display(),
-                m.from.display(),
-                e.source.display(),
-                m.from.display(),
-                e.source.display()
+                "{p} moved from {old} to {new}: it is a symlink to the previous source; move the data (`mv {old} {new}`), remove the link, then run `impermctl boot` again"
             ),
         };
     }
@@ -73,11 +69,7 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
         if !holds_data(&m.new) {
             return What::Fail {
                 error: format!(
-                    "{} moved from {} to {}, and {} is in the way: {}",
-                    e.path.display(),
-                    m.from.display(),
-                    e.source.display(),
-                    e.source.display(),
+                    "{p} moved from {old} to {new}, and {new} is in the way: {}",
                     merge_command(e, m)
                 ),
             };

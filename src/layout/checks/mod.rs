@@ -52,8 +52,8 @@ pub struct Finding {
     pub remedy: String,
 }
 
-/// A named check.
-#[derive(Debug)]
+/// A named check (serialized for `verify --list --json`).
+#[derive(Debug, serde::Serialize)]
 pub struct Check {
     /// Stable name (`--skip NAME`).
     pub name: &'static str,
@@ -61,6 +61,7 @@ pub struct Check {
     pub severity: Severity,
     /// One line: what it checks.
     pub description: &'static str,
+    #[serde(skip)]
     run: fn(&Ctx) -> Vec<Found>,
 }
 
