@@ -170,11 +170,7 @@ fn against(
         return Ok((Change::Unchanged, None));
     }
     let m = stat()?;
-    let same = m.kind() == rec.kind
-        && m.ino == rec.ino
-        && (m.kind() == Kind::Dir
-            || (m.size == rec.size && m.mtime == rec.mtime && m.ctime == rec.ctime));
-    let change = if same {
+    let change = if rec.matches(&m) {
         Change::Unchanged
     } else {
         Change::Modified

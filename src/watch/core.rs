@@ -266,6 +266,7 @@ impl Core {
                     if p != root
                         && let Ok(m) = crate::sys::meta::lstat_path(p)
                         && ctime(&m) >= self.since
+                        && !self.as_recorded(p, &m)
                     {
                         n += 1;
                         self.record(p, Change::Dir, None);
@@ -281,17 +282,32 @@ impl Core {
     }
 
     /// Record the file `p` (host) a walk found, if it changed at or after
-    /// `since` and is on the root's filesystem (a bind from another one made
-    /// after start is not in the scope's pruned set). Returns its ctime
-    /// when recorded. Looked at fd-relatively past `PATH_MAX`.
+    /// `since`, differs from the baseline's record of it (or has none) and
+    /// is on the root's filesystem (a bind from another one made after
+    /// start is not in the scope's pruned set). Returns its ctime when
+    /// recorded. Looked at fd-relatively past `PATH_MAX`.
     pub fn record_if_changed(&mut self, p: &Path) -> Option<SystemTime> {
         let m = crate::sys::meta::lstat_path(p).ok()?;
         let ct = ctime(&m);
-        if m.dev != self.scope.dev || ct < self.since {
+        if m.dev != self.scope.dev || ct < self.since || self.as_recorded(p, &m) {
             return None;
         }
         self.record(p, Change::found(Some(m.size)), None);
         Some(ct)
+    }
+
+    /// Is the entry at `host` (`m`, just stat'ed) as the baseline recorded
+    /// it ([`crate::baseline::Rec::matches`])? Then it has not changed since
+    /// the baseline, whatever its ctime says about `since` (the baseline's
+    /// origin is a second before its walk: a root populated just before
+    /// the baseline has every ctime after it), and neither the list nor
+    /// the table needs it: `diff` and the judge find it unchanged too.
+    fn as_recorded(&self, host: &Path, m: &crate::sys::meta::Meta) -> bool {
+        let Some(j) = &self.judge else { return false };
+        self.scope
+            .logical(host)
+            .and_then(|l| j.recorded(&l))
+            .is_some_and(|r| r.matches(m))
     }
 
     /// A directory appeared (made, or moved in): record every directory

@@ -18,7 +18,6 @@ use crate::baseline::{Baseline, Rec};
 use crate::classify::grouping::{self, Context, Placement};
 use crate::classify::{Class, Classifier};
 use crate::root::Root;
-use crate::sys::meta::Kind;
 
 /// How long a held-back write waits for a new baseline.
 pub const HOLD: Duration = Duration::from_secs(30);
@@ -97,8 +96,12 @@ impl Judge {
         let Ok(m) = crate::sys::meta::stat_path(host) else {
             return false;
         };
-        let now = Rec::from(&m);
-        now == rec || (rec.kind == Kind::Dir && m.kind() == Kind::Dir && rec.ino == m.ino)
+        rec.matches(&m)
+    }
+
+    /// The baseline's record of the logical path `logical`, if any.
+    pub fn recorded(&self, logical: &Path) -> Option<Rec> {
+        self.baseline.as_ref()?.get(logical.as_os_str().as_bytes())
     }
 
     /// The baseline predates the end of the last activation (the

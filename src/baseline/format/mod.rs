@@ -72,6 +72,21 @@ impl From<&crate::sys::meta::Meta> for Rec {
     }
 }
 
+impl Rec {
+    /// Is `m` (a `statx` now) what this record says was there: same type
+    /// and inode and, unless a directory (whose times move with every
+    /// entry added inside; those entries are what is reported), same size,
+    /// mtime and ctime? A write, a new or removed name, or a `chmod` since
+    /// moves the ctime. The one rule for "unchanged since the baseline"
+    /// (`diff`'s comparison, the watcher's judge and its rescans).
+    pub fn matches(&self, m: &crate::sys::meta::Meta) -> bool {
+        m.kind() == self.kind
+            && m.ino == self.ino
+            && (self.kind == Kind::Dir
+                || (m.size == self.size && m.mtime == self.mtime && m.ctime == self.ctime))
+    }
+}
+
 /// Where a directory's entries are in the file.
 #[derive(Debug, Clone, Copy)]
 struct Loc {

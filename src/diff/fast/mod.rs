@@ -359,7 +359,7 @@ fn as_recorded(
 ) -> bool {
     baseline
         .and_then(|b| b.get(p))
-        .is_some_and(|r| r == crate::baseline::Rec::from(m))
+        .is_some_and(|r| r.matches(m))
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).

@@ -664,3 +664,51 @@ fn both_bases_attribute_writers_alike_with_fanotify() {
 fn both_bases_attribute_writers_alike_with_inotify() {
     both_bases_attribute_alike("inotify");
 }
+
+/// A root populated just before the baseline, as at boot (the baseline's
+/// origin is a second before its walk, so every ctime there is after it),
+/// then a few real changes: the start-up rescan lists only what differs
+/// from the baseline's records (before, it listed all 400 fresh files),
+/// and the list's answer is the walk's, item by item.
+fn populated_just_before_the_baseline(backend: &str) {
+    require_root!();
+    let pre = r#"python3 - "$R" <<'PY'
+import os, sys
+for d in range(10):
+    os.makedirs(f"{sys.argv[1]}/srv/fresh/d{d}")
+    for f in range(40):
+        open(f"{sys.argv[1]}/srv/fresh/d{d}/f{f}", "w").write("x" * f)
+PY
+"#;
+    let body = format!(
+        r#"
+start_watch {backend}
+for d in 0 1 2 3; do echo more >> "$R/srv/fresh/d$d/f1"; echo new > "$R/srv/fresh/d$d/new"; done
+mkdir -p "$R/srv/fresh/d5/sub"; echo s > "$R/srv/fresh/d5/sub/s"
+chmod 600 "$R/srv/fresh/d6/f2"; mv "$R/srv/fresh/d7/f3" "$R/srv/fresh/d8/moved"
+echo more >> "$R/srv/t0/m0/f1"
+diffs fresh
+stop_watch
+"#
+    );
+    let (o, out) = run_in("", pre, &body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "fresh");
+    let fast = doc(out.path(), "fresh.fast.json");
+    let paths = fast["source"]["paths"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        paths <= 20,
+        "only what changed is listed ({paths} paths for 13 changes): {}",
+        fast["source"]
+    );
+}
+
+#[test]
+fn a_root_populated_just_before_the_baseline_lists_only_real_changes_with_fanotify() {
+    populated_just_before_the_baseline("fanotify");
+}
+
+#[test]
+fn a_root_populated_just_before_the_baseline_lists_only_real_changes_with_inotify() {
+    populated_just_before_the_baseline("inotify");
+}
