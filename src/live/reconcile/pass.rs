@@ -245,7 +245,7 @@ fn write_from_fd(
     dir: BorrowedFd<'_>,
     name: &OsStr,
 ) -> anyhow::Result<u64> {
-    let tmp = crate::live::files::staged(name, ".impermctl-reconcile");
+    let tmp = crate::copy::sibling_name(name, ".impermctl-reconcile");
     let _ = sfs::unlink_at(dir, &tmp, false);
     let t = sfs::create_at(dir, &tmp)?;
     let (hf, tf) = (
