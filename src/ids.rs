@@ -18,11 +18,6 @@ pub struct Ids {
     group: Option<(PathBuf, HashMap<String, u32>)>,
 }
 
-fn load(file: &Path) -> HashMap<String, u32> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    parse(&text)
-}
-
 /// Parse `name:x:id:…` lines (passwd and group share the shape).
 pub fn parse(text: &str) -> HashMap<String, u32> {
     let mut m = HashMap::new();
@@ -65,16 +60,20 @@ impl Ids {
         }
         let (path, table) = slot.get_or_insert_with(|| {
             let p = root.host(Path::new(file));
-            let t = load(&p);
+            let t = parse(&std::fs::read_to_string(&p).unwrap_or_default());
             (p, t)
         });
         // root is 0 everywhere, even on a tree whose /etc is not populated yet.
         let fallback = (name == "root").then_some(0);
+        let nss = if root.is_system() {
+            " nor known to NSS"
+        } else {
+            ""
+        };
         table.get(name).copied().or(fallback).ok_or_else(|| {
+            let path = path.display();
             anyhow::anyhow!(
-                "{what} {name:?} does not exist (not in {}{}): create it first, or give a numeric id",
-                path.display(),
-                if root.is_system() { " nor known to NSS" } else { "" }
+                "{what} {name:?} does not exist (not in {path}{nss}): create it first, or give a numeric id"
             )
         })
     }

@@ -40,11 +40,8 @@ pub fn sink() -> Sink {
 /// `JOURNAL_STREAM` set) and its socket answers; `IMPERMCTL_LOG=stderr`
 /// forces stderr.
 pub fn init(verbose: u8) -> Sink {
-    let level = match verbose {
-        0 => LevelFilter::INFO,
-        1 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
-    };
+    let level =
+        [LevelFilter::INFO, LevelFilter::DEBUG, LevelFilter::TRACE][verbose.min(2) as usize];
     let want_journal = std::env::var_os("IMPERMCTL_LOG").is_none_or(|v| v != "stderr")
         && (std::env::var_os("INVOCATION_ID").is_some()
             || std::env::var_os("JOURNAL_STREAM").is_some()
@@ -53,10 +50,9 @@ pub fn init(verbose: u8) -> Sink {
         .then(|| Journal::connect().ok())
         .flatten()
         .map(JournalLayer);
-    let sink = if journald.is_some() {
-        Sink::Journal
-    } else {
-        Sink::Stderr
+    let sink = match journald {
+        Some(_) => Sink::Journal,
+        None => Sink::Stderr,
     };
     let _ = SINK.set(sink);
     // Only the message is printed: the structured fields (`bound=4 …

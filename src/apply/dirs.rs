@@ -12,14 +12,14 @@ use tracing::info;
 use super::Cx;
 use super::facts::rel;
 use super::levels::{level_perms, system_perms};
-use super::ops::{DIR, ctx, parent_of, srel};
+use super::ops::{DIR, ctx, open, parent_of, srel};
 use crate::config::{Entry, Kind, Perms};
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 
 /// Which tree a directory is made in.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(super) enum Side {
     /// Beneath the persistence root: created levels get the entry's perms
     /// (the last, when `leaf`) or the parent perms.
     Source,
@@ -30,27 +30,16 @@ enum Side {
     Target,
 }
 
-/// Make sure the directory `dir` exists beneath the persistence root.
-pub(super) fn ensure_source_dir(
+/// Make sure the directory `dir` exists on `side` (its missing levels
+/// created with the perms `side` says; the last one is the entry's own
+/// directory when `leaf`).
+pub(super) fn ensure_dir(
     cx: &mut Cx,
     e: &Entry,
     dir: &Path,
     leaf: bool,
+    side: Side,
 ) -> anyhow::Result<()> {
-    ensure_dir(cx, e, dir, leaf, Side::Source)
-}
-
-/// Make sure the directory `dir` exists on the ephemeral root.
-pub(super) fn ensure_target_dir(
-    cx: &mut Cx,
-    e: &Entry,
-    dir: &Path,
-    leaf: bool,
-) -> anyhow::Result<()> {
-    ensure_dir(cx, e, dir, leaf, Side::Target)
-}
-
-fn ensure_dir(cx: &mut Cx, e: &Entry, dir: &Path, leaf: bool, side: Side) -> anyhow::Result<()> {
     let h = cx.h;
     let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let n = dir.components().count();
@@ -101,20 +90,20 @@ fn perms_owner(
 
 pub(super) fn create_source(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     match e.kind {
-        Kind::Directory => ensure_source_dir(cx, e, srel(e), true),
-        Kind::File => ensure_source_dir(cx, e, parent_of(srel(e)), false),
+        Kind::Directory => ensure_dir(cx, e, srel(e), true, Side::Source),
+        Kind::File => ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source),
     }
 }
 
 pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let trel = rel(&e.path);
     if e.kind == Kind::Directory {
-        return ensure_target_dir(cx, e, trel, true);
+        return ensure_dir(cx, e, trel, true, Side::Target);
     }
     let (parent, name) = fs::split(trel)?;
-    ensure_target_dir(cx, e, parent, false)?;
+    ensure_dir(cx, e, parent, false, Side::Target)?;
     let rfd = cx.h.root.as_fd();
-    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
+    let dfd = open(rfd, parent, DIR, &e.path)?;
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let o = match fs::lstat_beneath(pfd, srel(e)) {
         Ok(Some(m)) => Owner {

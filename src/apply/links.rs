@@ -15,9 +15,9 @@ use rustix::fs::{FileType, OFlags, RenameFlags};
 use tracing::info;
 
 use super::Cx;
-use super::dirs::{ensure_source_dir, ensure_target_dir};
+use super::dirs::{Side, ensure_dir};
 use super::facts::rel;
-use super::ops::{DIR, ctx, parent_of, srel};
+use super::ops::{DIR, open, parent_of, srel};
 use crate::config::Entry;
 use crate::sys::fs;
 use crate::sys::meta::stat_at;
@@ -70,25 +70,21 @@ fn place_link(
 pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let (tparent, tname) = fs::split(rel(&e.path))?;
-    let tdir = ctx(fs::open_beneath(rfd, tparent, DIR), rfd, tparent, &e.path)?;
+    let tdir = open(rfd, tparent, DIR, &e.path)?;
     let (text, uid, gid) = read_link(tdir.as_fd(), tname, &e.path)?;
     let sparent = parent_of(srel(e));
-    ensure_source_dir(cx, e, sparent, false)?;
+    ensure_dir(cx, e, sparent, false, Side::Source)?;
     let (sdir, name) = source_dir(cx, e, OFlags::RDONLY)?;
     if let Ok(m) = stat_at(sdir.as_fd(), name)
         && m.file_type != FileType::Symlink
     {
         bail!("{} appeared while planning; left alone", e.source.display());
     }
-    place_link(sdir.as_fd(), name, &text, (uid, gid), true).with_context(|| {
-        format!(
-            "cannot store the symlink {} as {}",
-            e.path.display(),
-            e.source.display()
-        )
-    })?;
-    rustix::fs::fsync(&sdir).with_context(|| format!("cannot sync {}", e.source.display()))?;
-    info!(path = %e.path.display(), source = %e.source.display(), "stored the symlink (to {}) in persistence", text.display());
+    let (p, s) = (e.path.display(), e.source.display());
+    place_link(sdir.as_fd(), name, &text, (uid, gid), true)
+        .with_context(|| format!("cannot store the symlink {p} as {s}"))?;
+    rustix::fs::fsync(&sdir).with_context(|| format!("cannot sync {s}"))?;
+    info!(path = %p, source = %s, "stored the symlink (to {}) in persistence", text.display());
     Ok(())
 }
 
@@ -101,12 +97,7 @@ pub(super) fn source_dir<'e>(
 ) -> anyhow::Result<(rustix::fd::OwnedFd, &'e std::ffi::OsStr)> {
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let sparent = parent_of(srel(e));
-    let sdir = ctx(
-        fs::open_beneath(pfd, sparent, flags | OFlags::DIRECTORY),
-        pfd,
-        sparent,
-        &e.source,
-    )?;
+    let sdir = open(pfd, sparent, flags | OFlags::DIRECTORY, &e.source)?;
     let name = e
         .source
         .file_name()
@@ -119,18 +110,15 @@ pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (sdir, name) = source_dir(cx, e, OFlags::PATH)?;
     let (text, uid, gid) = read_link(sdir.as_fd(), name, &e.source)?;
     let (tparent, tname) = fs::split(rel(&e.path))?;
-    ensure_target_dir(cx, e, tparent, false)?;
+    ensure_dir(cx, e, tparent, false, Side::Target)?;
     let rfd = cx.h.root.as_fd();
-    let tdir = ctx(fs::open_beneath(rfd, tparent, DIR), rfd, tparent, &e.path)?;
+    let tdir = open(rfd, tparent, DIR, &e.path)?;
+    let (p, to) = (e.path.display(), text.display());
     place_link(tdir.as_fd(), tname, &text, (uid, gid), false).map_err(|err| {
         if err.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!("{} appeared while planning; left alone", e.path.display())
+            anyhow::anyhow!("{p} appeared while planning; left alone")
         } else {
-            anyhow::anyhow!(
-                "cannot recreate the symlink {} (to {}): {err}",
-                e.path.display(),
-                text.display()
-            )
+            anyhow::anyhow!("cannot recreate the symlink {p} (to {to}): {err}")
         }
     })
 }

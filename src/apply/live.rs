@@ -80,10 +80,10 @@ fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
                 "carried {} in {} written to {} during the copy over into {}",
                 crate::human::size(c.bytes), crate::human::counted(c.files, "file"), e.path.display(), e.source.display());
             for k in c.kept {
+                let (p, k) = (e.path.display(), cx.root.logical(&k).unwrap_or(k));
                 let msg = format!(
-                    "{} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand",
-                    e.path.display(),
-                    cx.root.logical(&k).unwrap_or(k).display()
+                    "{p} changed both in the original and in the bound copy meanwhile: the original's version is kept at {}; merge it by hand",
+                    k.display()
                 );
                 warn!(path = %e.path.display(), "{msg}");
                 cx.warnings.push(msg);
@@ -108,11 +108,9 @@ pub(super) fn keep_live(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let Some(kept) = kept else {
         return Ok(());
     };
+    let (p, s, k) = (e.path.display(), e.source.display(), kept.display());
     let msg = format!(
-        "{} held data on the ephemeral root while {} exists too: the live data is kept at {} (owner, mode and times preserved); the persistent version is used; merge by hand what you need",
-        e.path.display(),
-        e.source.display(),
-        kept.display()
+        "{p} held data on the ephemeral root while {s} exists too: the live data is kept at {k} (owner, mode and times preserved); the persistent version is used; merge by hand what you need"
     );
     warn!(path = %e.path.display(), kept = %kept.display(), "{msg}");
     cx.warnings.push(msg);

@@ -10,9 +10,9 @@ use rustix::fs::{FileType, OFlags};
 use tracing::info;
 
 use super::Cx;
-use super::dirs::ensure_source_dir;
+use super::dirs::{Side, ensure_dir};
 use super::facts::rel;
-use super::ops::{ctx, parent_of, source_parent, srel};
+use super::ops::{ctx, open, parent_of, source_parent, srel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
 use crate::sys::meta::stat_at;
@@ -24,7 +24,7 @@ use crate::sys::{fs, mount};
 /// there refuses the entry with the commands that resolve it.
 pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
     let parent = parent_of(srel(e));
-    ensure_source_dir(cx, e, parent, false)?;
+    ensure_dir(cx, e, parent, false, Side::Source)?;
     // Both ends are held directory fds from here to the final rename: a
     // symlink swapped in anywhere fails, never followed.
     let (dir, name) = source_parent(cx, e)?;
@@ -37,60 +37,36 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
     )?;
     let (old, new) = (cx.root.host(from), cx.root.host(&e.source));
     let ends = (
-        End {
-            dir: odir.as_fd(),
-            name: oname,
-            shown: &old,
-        },
-        End {
-            dir: dir.as_fd(),
-            name,
-            shown: &new,
-        },
+        End::new(odir.as_fd(), oname, &old),
+        End::new(dir.as_fd(), name, &new),
     );
+    let (p, f, s) = (e.path.display(), from.display(), e.source.display());
     if let Ok(m) = stat_at(dir.as_fd(), name) {
         // An empty directory is removed (rmdir refuses anything else).
         let emptied = m.file_type == FileType::Directory
             && e.kind == Kind::Directory
             && fs::unlink_at(dir.as_fd(), name, true).is_ok();
         if !emptied {
-            match crate::copy::compare_trees_at(
-                ends.0,
-                ends.1,
-                crate::copy::Differ { content: true },
-            )? {
+            let differ = crate::copy::Differ { content: true };
+            match crate::copy::compare_trees_at(ends.0, ends.1, differ)? {
                 None => {
-                    info!(path = %e.path.display(), "{} already holds a faithful copy of {}", e.source.display(), from.display());
+                    info!(path = %p, "{s} already holds a faithful copy of {f}");
                     return Ok(());
                 }
                 Some(diff) => bail!(
-                    "{} moved from {} to {}, and both hold different data ({diff}): merge them by hand, or keep only one (`mv {} {}.bak`), then run `impermctl boot` again",
-                    e.path.display(),
-                    from.display(),
-                    e.source.display(),
-                    e.source.display(),
-                    e.source.display()
+                    "{p} moved from {f} to {s}, and both hold different data ({diff}): merge them by hand, or keep only one (`mv {s} {s}.bak`), then run `impermctl boot` again"
                 ),
             }
         }
     }
     let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
-        format!(
-            "cannot migrate {} from {} to {} (nothing changed: the data is still at {})",
-            e.path.display(),
-            from.display(),
-            e.source.display(),
-            from.display()
-        )
+        format!("cannot migrate {p} from {f} to {s} (nothing changed: the data is still at {f})")
     })?;
     info!(
-        path = %e.path.display(),
+        path = %p,
         entries = stats.entries,
         bytes = stats.bytes,
-        "migrated {} from {} to {}; the previous copy is kept (remove it when you no longer need it)",
-        e.path.display(),
-        from.display(),
-        e.source.display()
+        "migrated {p} from {f} to {s}; the previous copy is kept (remove it when you no longer need it)"
     );
     Ok(())
 }
@@ -100,26 +76,13 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
 pub(super) fn detach(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
-    let tfd = ctx(
-        fs::open_beneath(rfd, trel, OFlags::PATH),
-        rfd,
-        trel,
-        &e.path,
-    )?;
+    let tfd = open(rfd, trel, OFlags::PATH, &e.path)?;
+    let (p, f) = (e.path.display(), from.display());
     if !mount::is_mount_root(tfd.as_fd())? {
-        bail!(
-            "{} is no longer bound from {}",
-            e.path.display(),
-            from.display()
-        );
+        bail!("{p} is no longer bound from {f}");
     }
-    mount::detach(tfd.as_fd()).with_context(|| {
-        format!(
-            "cannot detach the bind of {} from {}",
-            from.display(),
-            e.path.display()
-        )
-    })?;
+    mount::detach(tfd.as_fd())
+        .with_context(|| format!("cannot detach the bind of {f} from {p}"))?;
     cx.utab_drop.push(e.path.clone());
     Ok(())
 }

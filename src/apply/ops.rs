@@ -12,7 +12,7 @@ use rustix::fs::{FileType, OFlags};
 use tracing::{info, warn};
 
 use super::Cx;
-use super::dirs::{ensure_source_dir, ensure_target_dir};
+use super::dirs::{Side, ensure_dir};
 use super::facts::{explain, rel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
@@ -34,6 +34,16 @@ pub(super) fn ctx<T>(
     r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
 }
 
+/// `fs::open_beneath` with [`ctx`]'s message.
+pub(super) fn open(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    flags: OFlags,
+    shown: &Path,
+) -> anyhow::Result<OwnedFd> {
+    ctx(fs::open_beneath(dir, rel, flags), dir, rel, shown)
+}
+
 /// The source relative to its persistence root.
 pub(super) fn srel(e: &Entry) -> &Path {
     e.source.strip_prefix(&e.root).unwrap_or(&e.source)
@@ -43,12 +53,8 @@ pub(super) fn srel(e: &Entry) -> &Path {
 /// the source's name.
 pub(super) fn source_parent<'e>(cx: &Cx, e: &'e Entry) -> anyhow::Result<(OwnedFd, &'e OsStr)> {
     let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    ctx(
-        crate::copy::open_parent(pfd, srel(e)),
-        pfd,
-        srel(e),
-        &e.source,
-    )
+    let srel = srel(e);
+    ctx(crate::copy::open_parent(pfd, srel), pfd, srel, &e.source)
 }
 
 pub(super) fn parent_of(p: &Path) -> &Path {
@@ -56,54 +62,36 @@ pub(super) fn parent_of(p: &Path) -> &Path {
 }
 
 pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    ensure_source_dir(cx, e, parent_of(srel(e)), false)?;
+    ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
     // The data must be reachable without symlinks before we read it.
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
-    ctx(
-        fs::open_beneath(rfd, trel, OFlags::PATH),
-        rfd,
-        trel,
-        &e.path,
-    )?;
+    open(rfd, trel, OFlags::PATH, &e.path)?;
     // From here on, every step is fd-relative to the held root and
     // persistence root: a symlink swapped in anywhere fails, never followed.
     let (sdir, sname) = ctx(crate::copy::open_parent(rfd, trel), rfd, trel, &e.path)?;
     let (ddir, dname) = source_parent(cx, e)?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
-    let ends = (
-        End {
-            dir: sdir.as_fd(),
-            name: sname,
-            shown: &from,
-        },
-        End {
-            dir: ddir.as_fd(),
-            name: dname,
-            shown: &to,
-        },
+    let (src, dst) = (
+        End::new(sdir.as_fd(), sname, &from),
+        End::new(ddir.as_fd(), dname, &to),
     );
-    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
-        format!(
-            "cannot seed {} from {} (nothing was mounted; the data is still at {})",
-            e.source.display(),
-            e.path.display(),
-            e.path.display()
-        )
+    let (p, s) = (e.path.display(), e.source.display());
+    let stats = crate::copy::copy_tree_at(src, dst, &mut |_| {}).with_context(|| {
+        format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
     })?;
     info!(
-        path = %e.path.display(),
-        source = %e.source.display(),
+        path = %p,
+        source = %s,
         entries = stats.entries,
         bytes = stats.bytes,
-        "seeded persistent storage with the data already at {}",
-        e.path.display()
+        "seeded persistent storage with the data already at {p}"
     );
     Ok(())
 }
 
 pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    ensure_source_dir(cx, e, parent_of(srel(e)), false)?;
+    ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
     let (dfd, name) = super::links::source_dir(cx, e, OFlags::RDONLY)?;
     let o = Owner {
         uid: 0,
@@ -126,7 +114,7 @@ fn open_kind(
         Kind::Directory => OFlags::PATH | OFlags::DIRECTORY,
         Kind::File => OFlags::PATH,
     };
-    let fd = ctx(fs::open_beneath(dir, rel, flags), dir, rel, shown)?;
+    let fd = open(dir, rel, flags, shown)?;
     if kind == Kind::File && stat_fd(fd.as_fd())?.file_type != FileType::RegularFile {
         bail!("{} is not a regular file", shown.display());
     }
@@ -185,40 +173,28 @@ pub(super) fn bind(
                     .iter()
                     .map(|p| e.path.join(p).display().to_string())
                     .collect();
-                format!(
-                    "{}, {} (e.g. {})",
-                    crate::human::count(s.entries as u64, "entry", "entries"),
-                    crate::human::counted(s.bytes, "byte"),
-                    sample.join(", ")
-                )
+                let entries = crate::human::count(s.entries as u64, "entry", "entries");
+                let bytes = crate::human::counted(s.bytes, "byte");
+                format!("{entries}, {bytes} (e.g. {})", sample.join(", "))
             }
-            Kind::File => {
-                format!("a file of {} bytes", stat_fd(tfd.as_fd())?.size)
-            }
+            Kind::File => format!("a file of {} bytes", stat_fd(tfd.as_fd())?.size),
         };
+        let (p, s) = (e.path.display(), e.source.display());
         let msg = match kept.flatten() {
             Some(k) => format!(
-                "{} already held data on the ephemeral root: {what}; it is kept at {} (owner, mode and times preserved) and hidden under the bind of {}, whose version is used: merge by hand what you need",
-                e.path.display(),
-                k.display(),
-                e.source.display()
+                "{p} already held data on the ephemeral root: {what}; it is kept at {} (owner, mode and times preserved) and hidden under the bind of {s}, whose version is used: merge by hand what you need",
+                k.display()
             ),
             None => format!(
-                "{} already held data on the ephemeral root: {what}; it is now hidden under the bind of {} (persistent data wins; unmount to reach it)",
-                e.path.display(),
-                e.source.display()
+                "{p} already held data on the ephemeral root: {what}; it is now hidden under the bind of {s} (persistent data wins; unmount to reach it)"
             ),
         };
         warn!(path = %e.path.display(), "{msg}");
         cx.warnings.push(msg);
     }
-    mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api).with_context(|| {
-        format!(
-            "cannot bind {} onto {}",
-            e.source.display(),
-            e.path.display()
-        )
-    })?;
+    let (p, s) = (e.path.display(), e.source.display());
+    mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)
+        .with_context(|| format!("cannot bind {s} onto {p}"))?;
     if !options.is_empty() {
         cx.utab_add
             .push((e.path.clone(), e.source.clone(), options.join(",")));
@@ -228,9 +204,9 @@ pub(super) fn bind(
 
 pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
     let (parent, name) = fs::split(rel(&e.path))?;
-    ensure_target_dir(cx, e, parent, false)?;
+    ensure_dir(cx, e, parent, false, Side::Target)?;
     let rfd = cx.h.root.as_fd();
-    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, &e.path)?;
+    let dfd = open(rfd, parent, DIR, &e.path)?;
     if let Ok(m) = stat_at(dfd.as_fd(), name) {
         // Already the right link (its persistent parent was just recreated).
         if m.file_type == FileType::Symlink
@@ -252,7 +228,7 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
 pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()> {
     let rfd = cx.h.root.as_fd();
     let trel = rel(path);
-    let tfd = ctx(fs::open_beneath(rfd, trel, OFlags::PATH), rfd, trel, path)?;
+    let tfd = open(rfd, trel, OFlags::PATH, path)?;
     if !mount::is_mount_root(tfd.as_fd())? {
         bail!("{} is not a mount point any more", path.display());
     }
@@ -260,7 +236,7 @@ pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()
     drop(tfd);
     cx.utab_drop.push(path.to_path_buf());
     let (parent, name) = fs::split(trel)?;
-    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, path)?;
+    let dfd = open(rfd, parent, DIR, path)?;
     let removable = match stat_at(dfd.as_fd(), name) {
         Ok(m) => match (kind, m.file_type) {
             (Kind::Directory, FileType::Directory) => true,
@@ -282,14 +258,11 @@ pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> anyhow::Re
     let trel = rel(path);
     let to = ctx(fs::readlink_beneath(rfd, trel), rfd, trel, path)?;
     if to != source {
-        bail!(
-            "{} now points to {}; left alone",
-            path.display(),
-            to.display()
-        );
+        let (p, to) = (path.display(), to.display());
+        bail!("{p} now points to {to}; left alone");
     }
     let (parent, name) = fs::split(trel)?;
-    let dfd = ctx(fs::open_beneath(rfd, parent, DIR), rfd, parent, path)?;
+    let dfd = open(rfd, parent, DIR, path)?;
     fs::unlink_at(dfd.as_fd(), name, false)
         .with_context(|| format!("cannot remove {}", path.display()))
 }

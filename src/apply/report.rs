@@ -81,13 +81,11 @@ impl Counts {
         let roots: Vec<String> = (settings.roots.iter())
             .map(|r| crate::names::show(&r.path))
             .collect();
+        let (roots, paths) = (roots.join(", "), settings.entries.len() as u64);
+        let paths = crate::human::counted(paths, "path");
         let mut line = format!(
-            "persisted {} from {} in {ms:.1} ms: {} bound, {} linked, {} skipped",
-            crate::human::counted(settings.entries.len() as u64, "path"),
-            roots.join(", "),
-            c.bound,
-            c.linked,
-            c.skipped
+            "persisted {paths} from {roots} in {ms:.1} ms: {} bound, {} linked, {} skipped",
+            c.bound, c.linked, c.skipped
         );
         for (n, what) in [
             (c.copied, "copied"),
@@ -221,16 +219,14 @@ impl<'a> Tally<'a> {
 
 /// The warning for a skip that leaves something the user should know of.
 fn skip_warning(path: &Path, source: &Path, why: &Why) -> Option<String> {
+    let (path, source) = (crate::names::show(path), crate::names::show(source));
     match why {
         Why::Foreign { source: from, root } => Some(format!(
-            "{} is already mounted from {from} ({}), not from {}: left alone, never stacked",
-            crate::names::show(path),
-            crate::names::show(root),
-            crate::names::show(source)
+            "{path} is already mounted from {from} ({}), not from {source}: left alone, never stacked",
+            crate::names::show(root)
         )),
         Why::NotOurs { reason } => Some(format!(
-            "{} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)",
-            crate::names::show(path)
+            "{path} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)"
         )),
         _ => None,
     }

@@ -164,10 +164,7 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         mounts,
     } = capture_framed(root, settings)?;
     warn_unencodable(&entries);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = jiff::Timestamp::now().as_second().max(0);
     let bytes = encode_with(now, Some(origin), &mounts, &mut entries);
     crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
         .with_context(|| format!("cannot write the baseline {}", file.display()))?;

@@ -118,10 +118,7 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
     };
     let lookup = |p: &[u8]| prev.as_ref().and_then(|b| b.get(p));
     let (mut entries, adopted) = merge(current, &lookup, w);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = jiff::Timestamp::now().as_second().max(0);
     let n = entries.len();
     let file = root.baseline_file();
     crate::baseline::warn_unencodable(&entries);

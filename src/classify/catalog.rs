@@ -41,22 +41,16 @@ pub struct Entry {
     /// Regenerated, important or temporary.
     pub kind: EntryKind,
     /// An absolute pattern (`*` within a component, final `/**` below).
-    #[serde(default)]
     pub path: Option<String>,
     /// A pattern for the last component only (temporaries).
-    #[serde(default)]
     pub name: Option<String>,
     /// A file-system check instead of a pattern.
-    #[serde(default)]
     pub rule: Option<Rule>,
     /// Why it is regenerated (or temporary).
-    #[serde(default)]
     pub why: Option<String>,
     /// What losing it means (important entries).
-    #[serde(default)]
     pub consequence: Option<String>,
     /// What to suggest persisting (important entries).
-    #[serde(default)]
     pub persist: Option<Persist>,
     /// `path`, compiled.
     #[serde(skip)]

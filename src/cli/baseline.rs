@@ -74,27 +74,20 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         crate::output::print_json("Baseline", &r)?;
         return Ok(Exit::Ok);
     }
+    let time = crate::human::local_time;
     let from = match (r.fresh, since) {
         (true, _) | (_, Since::Everything) => "everything as it is now".to_owned(),
-        (false, Since::Time(s, _)) => format!(
-            "what changed since {} ({})",
-            crate::human::local_time(s),
-            a.since
-        ),
+        (false, Since::Time(s, _)) => format!("what changed since {} ({})", time(s), a.since),
     };
     let from = match until {
-        Some((u, _)) => format!(
-            "{from}, until {} ({})",
-            crate::human::local_time(u),
-            a.until
-        ),
+        Some((u, _)) => format!("{from}, until {} ({})", time(u), a.until),
         None => from,
     };
-    println!(
-        "baseline written to {}: {} entries, {} adopted ({from})",
+    let (file, entries, adopted) = (
         crate::names::show(&root.baseline_file()),
         r.entries,
-        r.adopted
+        r.adopted,
     );
+    println!("baseline written to {file}: {entries} entries, {adopted} adopted ({from})");
     Ok(Exit::Ok)
 }

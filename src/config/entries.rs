@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::fields::{abs_path, parent_perms, perms};
+use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
 use super::locate::Locator;
 use super::raw::{RawDirectory, RawFile, RawRoot};
 use super::validate::{Result, Root};
@@ -167,6 +167,7 @@ fn entry_path(
     let path = abs_path(p, &field, loc)?;
     let err =
         |message: String, fix: &str| Err(loc.error(Some(p.span()), field.clone(), message, fix));
+    let shown = path.display();
     if path == Path::new("/") {
         return err(
             "`/` itself cannot be persisted".into(),
@@ -175,42 +176,31 @@ fn entry_path(
     }
     if let Some(bad) = forbidden(&path) {
         return err(
-            format!(
-                "{} is under {bad}, which is never on the ephemeral root",
-                path.display()
-            ),
+            format!("{shown} is under {bad}, which is never on the ephemeral root"),
             "remove this entry: /nix, /proc, /sys, /dev and /run are managed elsewhere",
         );
     }
     for (root, _) in roots.iter().copied() {
         let r = root.path.display();
         let source_len = root.path.as_os_str().len() + path.as_os_str().len();
-        if source_len > super::fields::PATH_MAX {
+        if source_len > PATH_MAX {
             return err(
                 format!(
-                    "its persistent copy {r}{} would be {source_len} bytes long; Linux allows at most {} bytes per path",
-                    path.display(),
-                    super::fields::PATH_MAX
+                    "its persistent copy {r}{shown} would be {source_len} bytes long; Linux allows at most {PATH_MAX} bytes per path"
                 ),
                 "persist a shorter path (a parent directory of it, for example)",
             );
         }
         if path.starts_with(&root.path) {
+            let inside = path.strip_prefix(&root.path).unwrap_or(&path).display();
             return err(
-                format!("{} is inside the persistence root {r}", path.display()),
-                &format!(
-                    "write the path as seen on /, e.g. /{} for {}",
-                    path.strip_prefix(&root.path).unwrap_or(&path).display(),
-                    path.display()
-                ),
+                format!("{shown} is inside the persistence root {r}"),
+                &format!("write the path as seen on /, e.g. /{inside} for {shown}"),
             );
         }
         if root.path.starts_with(&path) {
             return err(
-                format!(
-                    "{} contains the persistence root {r}; binding it would hide {r}",
-                    path.display()
-                ),
+                format!("{shown} contains the persistence root {r}; binding it would hide {r}"),
                 "persist the directories under it instead, or move the persistence root elsewhere",
             );
         }
@@ -234,16 +224,16 @@ fn check_duplicate(
         } else {
             format!("delete the one on line {}", loc.line(&here.span))
         };
+        let (p, first, again) = (
+            path.display(),
+            first.describe(loc, same_line),
+            here.describe(loc, same_line),
+        );
         return Err(loc.error(
             Some(here.span.clone()),
             format!("{}.path", here.field),
-            format!(
-                "{} is declared twice: {} and {}",
-                path.display(),
-                first.describe(loc, same_line),
-                here.describe(loc, same_line)
-            ),
-            format!("keep only one declaration of {} ({which})", path.display()),
+            format!("{p} is declared twice: {first} and {again}"),
+            format!("keep only one declaration of {p} ({which})"),
         ));
     }
     seen.insert(path.to_path_buf(), here);
@@ -270,14 +260,11 @@ fn home_dir(
     // `path == dir`: the whole home (`users.<name>.directories = [ "/" ]`).
     let Some(path) = path else { return Ok(None) };
     if !path.starts_with(&dir) {
+        let (p, home) = (path.display(), dir.display());
         return Err(loc.error(
             Some(h.span()),
             &field,
-            format!(
-                "{} is not inside the home directory {}",
-                path.display(),
-                dir.display()
-            ),
+            format!("{p} is not inside the home directory {home}"),
             "set home to the user's home directory that contains the entry, or remove it",
         ));
     }

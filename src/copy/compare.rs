@@ -28,16 +28,9 @@ pub struct Differ {
 /// like [`super::copy_tree_atomic`]'s, symlinks never followed): see
 /// [`compare_trees_at`].
 pub fn compare_trees(a: &Path, b: &Path, how: Differ) -> Result<Option<String>> {
-    let ((ab, ar), (bb, br)) = (super::start(a)?, super::start(b)?);
-    let (ad, an) = super::open_parent(ab.as_fd(), ar)
-        .with_context(|| format!("cannot open the parent of {}", a.display()))?;
-    let (bd, bn) = super::open_parent(bb.as_fd(), br)
-        .with_context(|| format!("cannot open the parent of {}", b.display()))?;
-    compare_trees_at(
-        End::new(ad.as_fd(), an, a),
-        End::new(bd.as_fd(), bn, b),
-        how,
-    )
+    let ((ad, an), (bd, bn)) = (super::parent_of(a)?, super::parent_of(b)?);
+    let (a, b) = (End::new(ad.as_fd(), an, a), End::new(bd.as_fd(), bn, b));
+    compare_trees_at(a, b, how)
 }
 
 /// Compare the tree `a` with the tree `b`, fd-relative below their held

@@ -18,6 +18,7 @@ mod remove;
 mod tree;
 
 pub use compare::{Differ, compare_trees, compare_trees_at, measure, same_bytes};
+pub use remove::remove_tree_at;
 
 /// What a copy did (also reported, as it goes, to a progress callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -117,14 +118,17 @@ pub fn open_parent<'r>(
     Ok((dir::open(base, parent)?, name))
 }
 
-/// `/` (or the working directory) and `p` relative to it.
-fn start(p: &Path) -> anyhow::Result<(OwnedFd, &Path)> {
+/// The parent directory of the host path `p`, opened from `/` (or the
+/// working directory, when `p` is relative) without following a symlink
+/// in any component, and `p`'s final name.
+fn parent_of(p: &Path) -> anyhow::Result<(OwnedFd, &OsStr)> {
     let (start, rel) = match p.strip_prefix("/") {
         Ok(rel) => ("/", rel),
         Err(_) => (".", p),
     };
     let fd = fs::open_dir(Path::new(start)).with_context(|| format!("cannot open {start}"))?;
-    Ok((fd, rel))
+    open_parent(fd.as_fd(), rel)
+        .with_context(|| format!("cannot open the parent of {}", p.display()))
 }
 
 /// Copy the tree at host path `from` (never following symlinks) to the new
@@ -142,12 +146,7 @@ pub fn copy_tree_atomic_with(
     to: &Path,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let (sb, sr) = start(from)?;
-    let (db, dr) = start(to)?;
-    let (sd, sn) = open_parent(sb.as_fd(), sr)
-        .with_context(|| format!("cannot open the parent of {}", from.display()))?;
-    let (dd, dn) = open_parent(db.as_fd(), dr)
-        .with_context(|| format!("cannot open the parent of {}", to.display()))?;
+    let ((sd, sn), (dd, dn)) = (parent_of(from)?, parent_of(to)?);
     let (from, to) = (End::new(sd.as_fd(), sn, from), End::new(dd.as_fd(), dn, to));
     copy_tree_at(from, to, progress)
 }
@@ -181,7 +180,7 @@ pub fn copy_tree_at(
     }
     let tmp = tmp_name(dst_name);
     let tmp_path = dst_parent.join(&tmp);
-    if remove::remove_tree(dst_dir, &tmp)
+    if remove_tree_at(dst_dir, &tmp)
         .with_context(|| format!("cannot remove the stale temporary {}", tmp_path.display()))?
     {
         tracing::info!(
@@ -199,7 +198,7 @@ pub fn copy_tree_at(
     };
     if let Err(e) = copier.copy_top(top) {
         // Leave nothing half-made behind (a kill leaves it to the next run).
-        if let Err(r) = remove::remove_tree(dst_dir, &tmp) {
+        if let Err(r) = remove_tree_at(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
         }
         return Err(e.context(format!(
@@ -225,17 +224,8 @@ pub fn copy_tree_at(
 /// and `getdents` need real descriptors).
 pub fn copy_tree_from_handles(from: End<'_>, to: End<'_>) -> anyhow::Result<CopyStats> {
     let (f, t) = (dir::open(from.dir, "")?, dir::open(to.dir, "")?);
-    let (from, to) = (
-        End {
-            dir: f.as_fd(),
-            ..from
-        },
-        End {
-            dir: t.as_fd(),
-            ..to
-        },
-    );
-    copy_tree_at(from, to, &mut |_| {})
+    let from = End::new(f.as_fd(), from.name, from.shown);
+    copy_tree_at(from, End::new(t.as_fd(), to.name, to.shown), &mut |_| {})
 }
 
 /// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp` in its
@@ -244,14 +234,8 @@ pub fn copy_tree_from_handles(from: End<'_>, to: End<'_>) -> anyhow::Result<Copy
 pub fn remove_stale_tmp_at(to: End<'_>) -> anyhow::Result<bool> {
     let tmp = tmp_name(to.name);
     let parent = to.shown.parent().unwrap_or(Path::new("/"));
-    remove::remove_tree(to.dir, &tmp)
+    remove_tree_at(to.dir, &tmp)
         .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))
-}
-
-/// Remove the tree `name` in `dir` (never following symlinks nor leaving its
-/// filesystem); `Ok(false)` when there is none.
-pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
-    remove::remove_tree(dir, name)
 }
 
 /// Does the temporary copy for the host path `to` exist? (Informational.)

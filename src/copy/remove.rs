@@ -11,9 +11,9 @@ use rustix::fs::FileType;
 use crate::sys::meta::{stat_at, stat_fd};
 use crate::sys::{dir, fs};
 
-/// Remove `name` in `dir` and everything below it. Returns false when it did
-/// not exist.
-pub(super) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
+/// Remove the tree `name` in `dir` (never following symlinks nor leaving its
+/// filesystem); `Ok(false)` when there is none.
+pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
     let m = match stat_at(dir, name) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

@@ -37,11 +37,6 @@ fn rel(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
 }
 
-/// `.<name><suffix>`.
-pub fn staged(name: &OsStr, suffix: &str) -> OsString {
-    crate::copy::sibling_name(name, suffix)
-}
-
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
 /// atomically: built as `.<name><suffix>` (a stale one is removed first),
 /// fsynced, renamed over `name`. `shown`: the logical paths of the source
@@ -54,7 +49,7 @@ pub fn replace_with_copy(
     suffix: &str,
     shown: (&Path, &Path),
 ) -> anyhow::Result<CopyStats> {
-    let tmp = staged(name, suffix);
+    let tmp = copy::sibling_name(name, suffix);
     let d = crate::sys::dir::open(dir, "")?;
     copy::remove_tree_at(d.as_fd(), &tmp)?;
     let shown_tmp = shown.1.with_file_name(&tmp);

@@ -43,9 +43,7 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
     if same {
         return Ok(None);
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = jiff::Timestamp::now().as_second().max(0);
     let mut to = kept_path(&e.root, &e.path, now);
     let mut n = 1;
     while root.host(&to).symlink_metadata().is_ok() {

@@ -106,7 +106,7 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
         }
         let outcome = match super::pending::save_over_seed(root, p) {
             Ok(s) => {
-                p.saved = Some(now());
+                p.saved = Some(u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0));
                 changed = true;
                 info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", crate::names::show(&p.path), crate::names::show(&p.source));
                 Outcome::Saved { bytes: s.bytes }
@@ -127,10 +127,4 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
         warn!("{e:#}");
     }
     lines
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -39,19 +39,9 @@ pub fn carry_out(
                 )
             })?;
         let dst_name = step.source.file_name().context("the source has no name")?;
-        stats = copy::copy_tree_at(
-            End {
-                dir: src_dir.as_fd(),
-                name: src_name,
-                shown: &step.host,
-            },
-            End {
-                dir: dst_dir.as_fd(),
-                name: dst_name,
-                shown: &step.source_host,
-            },
-            progress,
-        )?;
+        let from = End::new(src_dir.as_fd(), src_name, &step.host);
+        let to = End::new(dst_dir.as_fd(), dst_name, &step.source_host);
+        stats = copy::copy_tree_at(from, to, progress)?;
     }
     if step.action != Action::Done {
         let beneath = |p: &Path| {
@@ -96,7 +86,10 @@ pub fn carry_out(
     let since = records
         .into_iter()
         .find(|r| r.path == step.path)
-        .map_or_else(now, |r| r.since);
+        .map_or_else(
+            || u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0),
+            |r| r.since,
+        );
     record::upsert(
         &file,
         Record {
@@ -108,12 +101,6 @@ pub fn carry_out(
         },
     )?;
     Ok(stats)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn rel(p: &Path) -> &Path {

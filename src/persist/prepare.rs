@@ -66,11 +66,6 @@ fn refuse(path: &Path, reason: String) -> anyhow::Result<Result<Step, Refusal>> 
 /// Look at a logical path below the root without following any symlink.
 fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
     let rel = p.strip_prefix("/").unwrap_or(p);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
     let fd = match fs::open_beneath(root_fd, rel, rustix::fs::OFlags::PATH) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Missing,
@@ -179,15 +174,7 @@ fn compare<'a>(root_fd: BorrowedFd<'_>, step: &'a Step) -> anyhow::Result<Option
     let rel = |p: &'a Path| p.strip_prefix("/").unwrap_or(p);
     let (ld, ln) = copy::open_parent(root_fd, rel(&step.path))?;
     let (sd, sn) = copy::open_parent(root_fd, rel(&step.source))?;
-    let live = End {
-        dir: ld.as_fd(),
-        name: ln,
-        shown: &step.host,
-    };
-    let copy = End {
-        dir: sd.as_fd(),
-        name: sn,
-        shown: &step.source_host,
-    };
-    Ok(copy::compare_trees_at(live, copy, Differ::default())?.map(|d| d.to_string()))
+    let live = End::new(ld.as_fd(), ln, &step.host);
+    let copy = End::new(sd.as_fd(), sn, &step.source_host);
+    copy::compare_trees_at(live, copy, Differ::default())
 }

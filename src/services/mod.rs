@@ -181,24 +181,16 @@ pub fn print(
     )?;
     for f in found {
         let what = if f.cache_only {
-            "a cache: fine to lose (it is rebuilt)".to_owned()
+            "a cache: fine to lose (it is rebuilt)"
         } else {
-            "what it writes there is lost at every reboot".to_owned()
+            "what it writes there is lost at every reboot"
         };
-        writeln!(
-            out,
-            "  {} {:?}={} -> {}: {what}",
-            f.unit,
-            f.setting,
-            f.name,
-            f.path.display()
-        )?;
+        let (unit, setting, name, path) = (&f.unit, f.setting, &f.name, f.path.display());
+        writeln!(out, "  {unit} {setting:?}={name} -> {path}: {what}")?;
         if !f.cache_only {
-            writeln!(
-                out,
-                "    to keep it: {}",
-                crate::suggest::nix_line(persist_root, &f.path, crate::config::Kind::Directory)
-            )?;
+            let line =
+                crate::suggest::nix_line(persist_root, &f.path, crate::config::Kind::Directory);
+            writeln!(out, "    to keep it: {line}")?;
         }
     }
     Ok(())

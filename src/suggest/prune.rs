@@ -48,16 +48,13 @@ fn clash(p: &Path, declared: &[(PathBuf, Kind)]) -> Option<String> {
     let (d, k) = declared
         .iter()
         .find(|(d, k)| d == p || (*k == Kind::Directory && p.starts_with(d)) || d.starts_with(p))?;
-    Some(if d == p {
-        format!("{} is already declared", p.display())
-    } else if *k == Kind::Directory && p.starts_with(d) {
-        format!(
-            "{} is inside the declared directory {}",
-            p.display(),
-            d.display()
-        )
+    let (same, inside) = (d == p, *k == Kind::Directory && p.starts_with(d));
+    let (p, d) = (p.display(), d.display());
+    Some(if same {
+        format!("{p} is already declared")
+    } else if inside {
+        format!("{p} is inside the declared directory {d}")
     } else {
-        let (p, d) = (p.display(), d.display());
         format!(
             "{p} holds the declared {d}: declare what else it holds one by one, or replace {d} by {p}"
         )

@@ -188,12 +188,7 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<Meta> {
 
 /// `lstat` of a trusted host path (a root given by the admin).
 pub fn stat_path(path: &Path) -> io::Result<Meta> {
-    Ok(meta(&rfs::statx(
-        CWD,
-        path,
-        AtFlags::SYMLINK_NOFOLLOW,
-        MASK,
-    )?))
+    stat_at(CWD, path)
 }
 
 #[cfg(test)]

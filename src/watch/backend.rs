@@ -2,6 +2,7 @@
 //! when it can, else inotify, saying why), and what the daemon asks of it
 //! (drain, rescan, mute, coverage).
 
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -9,91 +10,59 @@ use nix::errno::Errno;
 use super::core::Core;
 use super::{BackendChoice, fanotify, inotify, scan};
 
-/// The running backend.
-pub(super) enum Backend {
-    Inotify(inotify::InotifyWatcher),
-    Fanotify(fanotify::FanotifyWatcher),
-}
+/// What the daemon asks of a backend; its fd is the one to poll for events.
+pub(super) trait Watcher: AsFd {
+    /// `inotify` or `fanotify`.
+    fn name(&self) -> &'static str;
 
-impl Backend {
-    pub(super) fn name(&self) -> &'static str {
-        match self {
-            Backend::Inotify(_) => "inotify",
-            Backend::Fanotify(_) => "fanotify",
-        }
+    /// Directories watched (0: the filesystem is, by one mark).
+    fn watched(&self) -> usize {
+        0
     }
 
-    pub(super) fn watched(&self) -> usize {
-        match self {
-            Backend::Inotify(w) => w.watched(),
-            Backend::Fanotify(_) => 0,
-        }
-    }
-
-    /// The fd to poll for events.
-    pub(super) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        match self {
-            Backend::Inotify(w) => w.as_fd(),
-            Backend::Fanotify(w) => w.as_fd(),
-        }
-    }
-
-    pub(super) fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
-        match self {
-            Backend::Inotify(w) => w.drain(core),
-            Backend::Fanotify(w) => w.drain(core),
-        }
-    }
+    /// Read and handle every queued event. Returns true on queue overflow.
+    fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool>;
 
     /// Listen to names created in the ignored directories and check the
     /// files already there for hard links (`ignored`).
-    pub(super) fn watch_ignored(&mut self, core: &mut Core) {
-        match self {
-            Backend::Inotify(w) => w.watch_ignored(core),
-            Backend::Fanotify(_) => {
-                // The filesystem mark hears them (ignore marks there let
-                // creations through): only the links already made.
-                core.changes.ignored_links_heard = true;
-                for top in super::ignored::roots(core) {
-                    super::ignored::walk(core, &top, &mut |_| true);
-                }
-            }
-        }
-    }
+    fn watch_ignored(&mut self, core: &mut Core);
 
     /// Can reported groups and ignored directories be muted (`mute`)?
-    pub(super) fn can_mute(&self) -> bool {
-        match self {
-            Backend::Inotify(_) => true,
-            Backend::Fanotify(w) => w.ignore_marks,
-        }
+    fn can_mute(&self) -> bool;
+
+    /// Groups whose reminder is due: heard again and counted again.
+    fn unmute_due(&mut self, core: &mut Core);
+
+    /// Count the muted groups again; returns how many changed.
+    fn refresh(&mut self, core: &mut Core) -> usize;
+
+    /// Events read, and directories muted (watches removed, marks placed).
+    fn counts(&self) -> (u64, u64);
+
+    /// Rescan the root (see [`Core::rescan`]).
+    fn rescan(&mut self, core: &mut Core) -> anyhow::Result<usize> {
+        core.rescan(&mut |_| Ok(()))
+    }
+
+    /// Directories the watch limit leaves unwatched, for the state, and
+    /// what is not watched in a sentence (inotify).
+    fn coverage(&self) -> (u64, Option<String>) {
+        (0, None)
     }
 
     /// Unmute the groups whose reminder is due; refresh the muted ones'
     /// counts when due (`every`), or now (`force`).
-    pub(super) fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
-        match self {
-            Backend::Inotify(w) => w.unmute_due(core),
-            Backend::Fanotify(w) => w.unmute_due(core),
-        }
+    fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
+        self.unmute_due(core);
         if force || core.refresh_due(every) {
-            let n = match self {
-                Backend::Inotify(w) => w.refresh(core),
-                Backend::Fanotify(w) => w.refresh(core),
-            };
+            let n = self.refresh(core);
             tracing::debug!("refreshed the muted groups: {n} changed");
         }
     }
-
-    /// Events read, and directories muted (watches removed, marks placed).
-    pub(super) fn counts(&self) -> (u64, u64) {
-        match self {
-            Backend::Inotify(w) => (w.events, w.muted),
-            Backend::Fanotify(w) => (w.events, w.muted.get()),
-        }
-    }
 }
+
+/// The running backend.
+pub(super) type Backend = Box<dyn Watcher>;
 
 /// Errors after which `auto` falls back from fanotify to inotify.
 const FALLBACK: [Errno; 5] = [
@@ -111,7 +80,7 @@ pub(super) fn choose(
     let mut why = None;
     if choice != BackendChoice::Inotify {
         match fanotify::FanotifyWatcher::start(&scope.root) {
-            Ok(w) => return Ok((Backend::Fanotify(w), None)),
+            Ok(w) => return Ok((Box::new(w), None)),
             Err(u) if choice == BackendChoice::Auto && FALLBACK.contains(&u.errno) => {
                 tracing::info!("fanotify unavailable, falling back to inotify: {}", u.why);
                 why = Some(u.why);
@@ -119,35 +88,5 @@ pub(super) fn choose(
             Err(u) => anyhow::bail!("{}", u.why),
         }
     }
-    Ok((
-        Backend::Inotify(inotify::InotifyWatcher::start(scope)?),
-        why,
-    ))
-}
-
-/// Rescan the root (see [`Core::rescan`]); inotify re-adds watches on
-/// the way.
-pub(super) fn rescan(backend: &mut Backend, core: &mut Core) -> anyhow::Result<usize> {
-    match backend {
-        // At the watch limit a rescan keeps going: directories it cannot
-        // watch are counted and named in the state (`coverage`).
-        Backend::Inotify(w) => {
-            w.begin_scan();
-            let n = core.rescan(&mut |d| {
-                w.add_scanned(d);
-                Ok(())
-            });
-            w.end_scan();
-            n
-        }
-        Backend::Fanotify(_) => core.rescan(&mut |_| Ok(())),
-    }
-}
-
-/// Directories the watch limit leaves unwatched, for the state (inotify).
-pub(super) fn coverage(backend: &Backend) -> (u64, Option<String>) {
-    match backend {
-        Backend::Inotify(w) => (w.unwatched().count as u64, w.coverage()),
-        Backend::Fanotify(_) => (0, None),
-    }
+    Ok((Box::new(inotify::InotifyWatcher::start(scope)?), why))
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal as Sig};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::backend::{Backend, choose, coverage, rescan};
+use super::backend::{Backend, choose};
 use super::core::Core;
 use super::machine::{Action, Input, Machine, Signal, Timing, Why};
 use super::report::{self, BackendInfo, WatchState};
@@ -64,7 +64,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             found.into_iter().rev().for_each(|i| inputs.push_front(i));
         }
         let wait = next_tick.saturating_duration_since(Instant::now());
-        let (events, ready_s) = readable(d.backend.fd(), sfd.as_fd(), wait).context("poll")?;
+        let (events, ready_s) = readable(d.backend.as_fd(), sfd.as_fd(), wait).context("poll")?;
         let signal = match ready_s {
             true => sfd.read_signal().ok().flatten().and_then(signal_of),
             false => None,
@@ -132,7 +132,7 @@ impl Daemon {
             core.announced = prev.groups.into_iter().map(|g| g.path).collect();
             core.table.set_announced(core.announced.clone());
         }
-        let (unwatched, coverage) = coverage(&backend);
+        let (unwatched, coverage) = backend.coverage();
         let info = BackendInfo {
             name: backend.name(),
             fallback,
@@ -170,8 +170,8 @@ impl Daemon {
                 return Ok(Some(Input::Drained { overflow }));
             }
             Action::Rescan(why) => {
-                let n = rescan(backend, core)?;
-                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                let n = backend.rescan(core)?;
+                (self.info.unwatched, self.info.coverage) = backend.coverage();
                 match why {
                     Why::Start => tracing::info!(
                         "start-up rescan: {n} entries changed since the boot baseline"
@@ -194,7 +194,7 @@ impl Daemon {
                 tracing::debug!("{} queue overflowed again; rescanning", self.info.name);
             }
             Action::Answer(pid) => {
-                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                (self.info.unwatched, self.info.coverage) = backend.coverage();
                 // `diff` reads who wrote each group from watch.json once
                 // answered: bring it up to date first, so that the list and
                 // a walk attribute the same writes alike.
@@ -211,7 +211,7 @@ impl Daemon {
             }
             Action::Status => {
                 self.info.watched = backend.watched();
-                (self.info.unwatched, self.info.coverage) = coverage(backend);
+                (self.info.unwatched, self.info.coverage) = backend.coverage();
                 let line = status_line(&self.info, core.table.len());
                 return Ok(Some(Input::Status(line)));
             }

@@ -18,72 +18,67 @@ struct Watcher {
     state: Arc<Mutex<WatchState>>,
 }
 
+impl Watcher {
+    /// A field of the state (its default when the lock is poisoned).
+    fn get<T: Default>(&self, field: impl FnOnce(&WatchState) -> T) -> T {
+        self.state.lock().map(|s| field(&s)).unwrap_or_default()
+    }
+}
+
 #[zbus::interface(name = "io.github.Impermctl1.Watcher")]
 impl Watcher {
     /// `inotify` or `fanotify`.
     #[zbus(property(emits_changed_signal = "const"))]
     fn backend(&self) -> String {
-        self.state
-            .lock()
-            .map(|s| s.backend.clone())
-            .unwrap_or_default()
+        self.get(|s| s.backend.clone())
     }
 
     /// Directories watched (inotify; 0 for fanotify's filesystem mark).
     #[zbus(property(emits_changed_signal = "false"))]
     fn watched_directories(&self) -> u64 {
-        self.state
-            .lock()
-            .map(|s| s.watched_directories)
-            .unwrap_or_default()
+        self.get(|s| s.watched_directories)
     }
 
     /// When the watcher started (Unix seconds).
     #[zbus(property(emits_changed_signal = "const"))]
     fn since(&self) -> u64 {
-        self.state.lock().map(|s| s.since).unwrap_or_default()
+        self.get(|s| s.since)
     }
 
     /// Why fanotify was not used (empty array when it was, or not tried).
     #[zbus(property(emits_changed_signal = "const"))]
     fn fallback(&self) -> Option<String> {
-        self.state.lock().ok().and_then(|s| s.fallback.clone())
+        self.get(|s| s.fallback.clone())
     }
 
     /// The daemon's pid.
     #[zbus(property(emits_changed_signal = "const"))]
     fn pid(&self) -> u32 {
-        self.state.lock().map(|s| s.pid).unwrap_or_default()
+        self.get(|s| s.pid)
     }
 
     /// Queue overflows so far (each followed by a rescan).
     #[zbus(property(emits_changed_signal = "false"))]
     fn overflows(&self) -> u64 {
-        self.state.lock().map(|s| s.overflows).unwrap_or_default()
+        self.get(|s| s.overflows)
     }
 
     /// Directories the inotify watch limit leaves unwatched (everything
     /// below them too; a periodic rescan covers them).
     #[zbus(property(emits_changed_signal = "false"))]
     fn unwatched_directories(&self) -> u64 {
-        self.state
-            .lock()
-            .map(|s| s.unwatched_directories)
-            .unwrap_or_default()
+        self.get(|s| s.unwatched_directories)
     }
 
     /// What is not watched and why (empty array: everything is).
     #[zbus(property(emits_changed_signal = "false"))]
     fn coverage(&self) -> Option<String> {
-        self.state.lock().ok().and_then(|s| s.coverage.clone())
+        self.get(|s| s.coverage.clone())
     }
 
     /// The unpersisted groups, biggest first.
     fn unpersisted(&self) -> Vec<GroupReport> {
-        self.state
-            .lock()
-            .map(|s| s.groups.clone())
-            .unwrap_or_default()
+        self.get(|s| s.groups.clone())
     }
 
     /// A group was written for the first time: its path, the written path,

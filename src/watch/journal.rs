@@ -101,19 +101,13 @@ pub fn overflow(backend: &str) {
 /// Log the start: `status` is the daemon's status line, which begins with
 /// the backend's name (`inotify, 920 dirs, 0 unpersisted groups`).
 pub fn started(backend: &str, status: &str, fallback: Option<&str>) {
-    match fallback {
-        Some(why) => tracing::info!(
-            MESSAGE_ID = STARTED,
-            IMPERMCTL_BACKEND = backend,
-            IMPERMCTL_FALLBACK = why,
-            "watching with {status}; fanotify not used: {why}"
-        ),
-        None => tracing::info!(
-            MESSAGE_ID = STARTED,
-            IMPERMCTL_BACKEND = backend,
-            "watching with {status}"
-        ),
-    }
+    let why = fallback.map_or(String::new(), |w| format!("; fanotify not used: {w}"));
+    tracing::info!(
+        MESSAGE_ID = STARTED,
+        IMPERMCTL_BACKEND = backend,
+        IMPERMCTL_FALLBACK = fallback,
+        "watching with {status}{why}"
+    );
 }
 
 /// The shutdown summary text for `groups` (biggest first), and totals.

@@ -76,25 +76,11 @@ impl Scope {
     /// Is this host path at or under a pruned or skipped path? (For backends
     /// that see the whole filesystem, like fanotify.)
     pub fn excluded(&self, host: &Path) -> bool {
-        if self.skip.iter().any(|s| host.starts_with(s)) {
-            return true;
-        }
-        if !self.prune.is_empty() {
-            let mut a = host.parent();
-            if self.prune.contains(host) {
-                return true;
-            }
-            while let Some(p) = a {
-                if p == self.root {
-                    break;
-                }
-                if self.prune.contains(p) {
-                    return true;
-                }
-                a = p.parent();
-            }
-        }
-        false
+        self.skip.iter().any(|s| host.starts_with(s))
+            || (!self.prune.is_empty()
+                && (host.ancestors())
+                    .take_while(|p| *p != self.root)
+                    .any(|p| self.prune.contains(p)))
     }
 
     /// The logical path of a host path (None if outside the root).

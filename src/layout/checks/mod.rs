@@ -167,7 +167,7 @@ pub static CHECKS: &[Check] = &[
 ];
 
 /// The result of running the checks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Verdict {
     /// Every finding, in check order.
     pub findings: Vec<Finding>,
@@ -233,12 +233,7 @@ pub fn run_checks(state: &State, settings: &Settings, skip: &[String]) -> Verdic
     };
     let ephemeral = root_ephemeral(&ctx).is_empty();
     let ctx = Ctx { ephemeral, ..ctx };
-    let mut v = Verdict {
-        findings: Vec::new(),
-        ran: Vec::new(),
-        skipped: Vec::new(),
-        rescue: false,
-    };
+    let mut v = Verdict::default();
     for c in CHECKS {
         let skipped = skip
             .iter()

@@ -215,11 +215,11 @@ impl Pass<'_> {
         drop(cf);
         if cm.size == s_size && cm.mtime == s_mtime {
             // Nobody wrote to the copy since: the original's version wins.
-            out.bytes += write_from_fd(h, hm, at.dir, at.name, true)?;
+            out.bytes += write_from_fd(h, hm, at.dir, at.name)?;
             out.note(at.rel);
         } else {
             let kept = hidden_name(at.name);
-            out.bytes += write_from_fd(h, hm, at.dir, &kept, true)?;
+            out.bytes += write_from_fd(h, hm, at.dir, &kept)?;
             out.note(&at.host.join(&kept));
             out.kept.push(at.host.join(&kept));
         }
@@ -238,15 +238,14 @@ fn hidden_name(name: &OsStr) -> OsString {
 
 /// Write the data of the open file `h` (with `hm`'s owner, mode and
 /// mtime) to `name` in `dir`, atomically: a temporary name, fsync, rename
-/// (over an existing `name` when `replace`). Returns the bytes written.
+/// (over an existing `name`). Returns the bytes written.
 fn write_from_fd(
     h: BorrowedFd<'_>,
     hm: &Meta,
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    replace: bool,
 ) -> anyhow::Result<u64> {
-    let tmp = crate::live::files::staged(name, ".impermctl-reconcile");
+    let tmp = crate::copy::sibling_name(name, ".impermctl-reconcile");
     let _ = sfs::unlink_at(dir, &tmp, false);
     let t = sfs::create_at(dir, &tmp)?;
     let (hf, tf) = (
@@ -267,11 +266,7 @@ fn write_from_fd(
     sfs::chmod_fd(tf.as_fd(), hm.perm)?;
     sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
     tf.sync_all()?;
-    if replace {
-        crate::sys::fs::rename_replace(dir, &tmp, name)?;
-    } else {
-        sfs::rename_noreplace(dir, &tmp, name)?;
-    }
+    sfs::rename_replace(dir, &tmp, name)?;
     Ok(off)
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
+use super::backend::Watcher;
 use super::core::Core;
 use super::scan;
 use super::tally::Change;
@@ -99,31 +100,6 @@ impl FanotifyWatcher {
             muted: false,
         };
         Some(self.cache.entry(handle.to_vec()).or_insert(d))
-    }
-
-    /// Read and handle every queued event. Returns true on queue overflow.
-    pub fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
-        let mut overflow = false;
-        let mut buf = std::mem::take(&mut self.buf);
-        loop {
-            let n = self
-                .fan
-                .read(&mut buf)
-                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            let before = self.unresolved;
-            for ev in sys::events(&buf[..n]) {
-                self.events += 1;
-                overflow |= self.handle(ev, core);
-            }
-            self.mute_fresh(core);
-            // An unresolvable event is handled like a lost one: rescan.
-            overflow |= self.unresolved != before;
-        }
-        self.buf = buf;
-        Ok(overflow)
     }
 
     /// The path an event names, unless its directory is ignored (then
@@ -275,6 +251,77 @@ impl FanotifyWatcher {
             }
             true
         });
+    }
+}
+
+impl Watcher for FanotifyWatcher {
+    fn name(&self) -> &'static str {
+        "fanotify"
+    }
+
+    fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        let mut overflow = false;
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            let n = self
+                .fan
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            let before = self.unresolved;
+            for ev in sys::events(&buf[..n]) {
+                self.events += 1;
+                overflow |= self.handle(ev, core);
+            }
+            self.mute_fresh(core);
+            // An unresolvable event is handled like a lost one: rescan.
+            overflow |= self.unresolved != before;
+        }
+        self.buf = buf;
+        Ok(overflow)
+    }
+
+    /// The filesystem mark hears them (ignore marks there let creations
+    /// through): only the links already made.
+    fn watch_ignored(&mut self, core: &mut Core) {
+        core.changes.ignored_links_heard = true;
+        for top in crate::watch::ignored::roots(core) {
+            crate::watch::ignored::walk(core, &top, &mut |_| true);
+        }
+    }
+
+    fn can_mute(&self) -> bool {
+        self.ignore_marks
+    }
+
+    /// Marks are removed before each directory is read.
+    fn unmute_due(&mut self, core: &mut Core) {
+        let due = core.take_due();
+        if due.is_empty() {
+            return;
+        }
+        self.cache.clear();
+        for g in due {
+            tracing::debug!("unmuted {}", g.display());
+            let (fan, n) = (&self.fan, &self.muted);
+            core.refresh_group(&g, &mut |d, muted| mute::follow(fan, d, muted, n));
+        }
+    }
+
+    /// Marks the kernel evicted are placed again on the way.
+    fn refresh(&mut self, core: &mut Core) -> usize {
+        let (fan, n) = (&self.fan, &self.muted);
+        core.refresh_muted(&mut |d, muted| {
+            if muted {
+                mute::mark(fan, d, n);
+            }
+        })
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.events, self.muted.get())
     }
 }
 

@@ -105,30 +105,4 @@ impl FanotifyWatcher {
             });
         }
     }
-
-    /// Groups whose reminder is due: heard again (marks removed before
-    /// each directory is read), and counted again.
-    pub fn unmute_due(&mut self, core: &mut Core) {
-        let due = core.take_due();
-        if due.is_empty() {
-            return;
-        }
-        self.cache.clear();
-        for g in due {
-            tracing::debug!("unmuted {}", g.display());
-            let (fan, n) = (&self.fan, &self.muted);
-            core.refresh_group(&g, &mut |d, muted| follow(fan, d, muted, n));
-        }
-    }
-
-    /// Count the muted groups again; marks the kernel evicted are placed
-    /// again on the way.
-    pub fn refresh(&mut self, core: &mut Core) -> usize {
-        let (fan, n) = (&self.fan, &self.muted);
-        core.refresh_muted(&mut |d, muted| {
-            if muted {
-                mark(fan, d, n);
-            }
-        })
-    }
 }

@@ -18,16 +18,6 @@ const MASK: W = W::CREATE
     .union(W::EXCL_UNLINK);
 
 impl InotifyWatcher {
-    /// Listen to creations in every ignored directory; check the files
-    /// already there for hard links. Says in the list whether every one
-    /// could be watched.
-    pub fn watch_ignored(&mut self, core: &mut Core) {
-        core.changes.ignored_links_heard = true;
-        for top in ignored::roots(core) {
-            self.watch_ignored_tree(&top, core);
-        }
-    }
-
     /// Watch `dir` and the directories below it for creations (a watch
     /// already there, e.g. of a directory moved in from a watched place,
     /// becomes creation-only; its path is brought up to date).

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
+use super::backend::Watcher;
 use super::core::Core;
 use super::scan::{self, Scope};
 use super::tally::Change;
@@ -115,11 +116,6 @@ impl InotifyWatcher {
         Ok(w)
     }
 
-    /// Directories watched.
-    pub fn watched(&self) -> usize {
-        self.wds.len()
-    }
-
     /// Watch one directory (or refresh its path after a rename).
     pub fn add(&mut self, dir: &Path) -> std::io::Result<i32> {
         let wd = self.ino.add_watch(dir, MASK)?;
@@ -133,21 +129,6 @@ impl InotifyWatcher {
             }
         }
         Ok(wd)
-    }
-
-    /// Read and handle every queued event. Returns true on queue overflow.
-    pub fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
-        let mut overflow = false;
-        let mut buf = std::mem::take(&mut self.buf);
-        let ino = self.ino.clone();
-        let r = ino.drain(&mut buf, |ev| {
-            self.events += 1;
-            overflow |= self.handle(ev, core)
-        });
-        self.buf = buf;
-        self.mute_fresh(core);
-        r.map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
-        Ok(overflow)
     }
 
     fn handle(&mut self, ev: sys::Event<'_>, core: &mut Core) -> bool {
@@ -268,6 +249,81 @@ impl InotifyWatcher {
     /// (written before its watch existed).
     fn catch_up(&mut self, dir: &Path, core: &mut Core) {
         core.catch_up(dir, &mut |p, muted| !muted && self.add_or_log(p));
+    }
+}
+
+impl Watcher for InotifyWatcher {
+    fn name(&self) -> &'static str {
+        "inotify"
+    }
+
+    fn watched(&self) -> usize {
+        self.wds.len()
+    }
+
+    fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        let mut overflow = false;
+        let mut buf = std::mem::take(&mut self.buf);
+        let ino = self.ino.clone();
+        let r = ino.drain(&mut buf, |ev| {
+            self.events += 1;
+            overflow |= self.handle(ev, core)
+        });
+        self.buf = buf;
+        self.mute_fresh(core);
+        r.map_err(|e| anyhow::anyhow!("reading inotify events: {e}"))?;
+        Ok(overflow)
+    }
+
+    /// Creation-only watches; says in the list whether every ignored
+    /// directory could be watched.
+    fn watch_ignored(&mut self, core: &mut Core) {
+        core.changes.ignored_links_heard = true;
+        for top in crate::watch::ignored::roots(core) {
+            self.watch_ignored_tree(&top, core);
+        }
+    }
+
+    fn can_mute(&self) -> bool {
+        true
+    }
+
+    fn unmute_due(&mut self, core: &mut Core) {
+        for g in core.take_due() {
+            tracing::debug!("unmuted {}", g.display());
+            core.refresh_group(&g, &mut |d, muted| {
+                if !muted {
+                    self.add_or_log(d);
+                }
+            });
+        }
+    }
+
+    fn refresh(&mut self, core: &mut Core) -> usize {
+        core.refresh_muted(&mut |_, _| {})
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.events, self.muted)
+    }
+
+    /// At the watch limit a rescan keeps going: directories it cannot
+    /// watch are counted and named in the state (`coverage`).
+    fn rescan(&mut self, core: &mut Core) -> anyhow::Result<usize> {
+        self.begin_scan();
+        let n = core.rescan(&mut |d| {
+            self.add_scanned(d);
+            Ok(())
+        });
+        self.end_scan();
+        n
+    }
+
+    fn coverage(&self) -> (u64, Option<String>) {
+        (
+            self.unwatched().count as u64,
+            InotifyWatcher::coverage(self),
+        )
     }
 }
 

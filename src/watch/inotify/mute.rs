@@ -35,21 +35,4 @@ impl InotifyWatcher {
             self.mute_wd(wd);
         }
     }
-
-    /// Groups whose reminder is due: watched again and counted again.
-    pub fn unmute_due(&mut self, core: &mut Core) {
-        for g in core.take_due() {
-            tracing::debug!("unmuted {}", g.display());
-            core.refresh_group(&g, &mut |d, muted| {
-                if !muted {
-                    self.add_or_log(d);
-                }
-            });
-        }
-    }
-
-    /// Count the muted groups again.
-    pub fn refresh(&mut self, core: &mut Core) -> usize {
-        core.refresh_muted(&mut |_, _| {})
-    }
 }

@@ -208,17 +208,12 @@ impl Table {
             .entry(group.to_path_buf())
             .or_insert_with(|| Group::new(group, path, change, now));
         g.last_seen = now;
+        if path != g.path && change != Change::Gone {
+            g.kind = Kind::Directory;
+        }
         match change {
-            Change::Dir => {
-                if path != g.path {
-                    g.kind = Kind::Directory;
-                }
-                return Decision::Quiet;
-            }
+            Change::Dir => return Decision::Quiet,
             Change::Write { size, created } => {
-                if path != g.path {
-                    g.kind = Kind::Directory;
-                }
                 let key_hash = self.hasher.hash_one(path);
                 let old = if let Some(s) = g.samples.get_mut(path) {
                     Some(std::mem::replace(s, size.unwrap_or(*s)))
