@@ -29,19 +29,16 @@ impl Origin {
     /// `as a directory in /persistent (line 4)`; with `columns` (both
     /// declarations on one line) the entry and its column too.
     fn describe(&self, loc: &Locator<'_>, columns: bool) -> String {
-        let kind = match self.kind {
-            Kind::Directory => "a directory",
-            Kind::File => "a file",
-        };
+        let kind = self.kind.word();
         let root = self.root.display();
         let (line, column) = loc.line_col(&self.span);
         if columns {
             format!(
-                "as {kind} in {root} ({}, line {line} column {column})",
+                "as a {kind} in {root} ({}, line {line} column {column})",
                 self.field
             )
         } else {
-            format!("as {kind} in {root} (line {line})")
+            format!("as a {kind} in {root} (line {line})")
         }
     }
 }
