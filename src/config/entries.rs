@@ -119,9 +119,7 @@ pub(super) fn validate_entries(
                 field: field.clone(),
                 span: sp,
             };
-            if let Err(e) = check_duplicate(&mut seen, &path, origin, loc) {
-                errors.push(e);
-            }
+            errors.extend(check_duplicate(&mut seen, &path, origin, loc).err());
             if errors.len() > before {
                 continue;
             }

@@ -19,9 +19,7 @@ pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 /// than stopping at the first: one bad entry never hides the others.
 pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result<Settings> {
     let mut errors = Vec::new();
-    if let Err(e) = check_version(&raw, loc) {
-        errors.push(e);
-    }
+    errors.extend(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
@@ -48,27 +46,23 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
     })
 }
 
-fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Result<()> {
+/// The missing or unsupported `version`, if so.
+fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Option<ConfigError> {
     match &raw.version.0 {
-        None => {
-            return Err(loc.error(
-                Some(0..0),
-                "version",
-                "missing `version`",
-                "add `version = 1` as the first line",
-            ));
-        }
-        Some(v) if *v.get_ref() != 1 => {
-            return Err(loc.error(
-                Some(v.span()),
-                "version",
-                format!("unsupported version {}", v.get_ref()),
-                "write `version = 1` (the only version this impermctl reads)",
-            ));
-        }
-        Some(_) => {}
+        None => Some(loc.error(
+            Some(0..0),
+            "version",
+            "missing `version`",
+            "add `version = 1` as the first line",
+        )),
+        Some(v) if *v.get_ref() != 1 => Some(loc.error(
+            Some(v.span()),
+            "version",
+            format!("unsupported version {}", v.get_ref()),
+            "write `version = 1` (the only version this impermctl reads)",
+        )),
+        Some(_) => None,
     }
-    Ok(())
 }
 
 /// A persistence root with the span of its path.
