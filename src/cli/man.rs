@@ -10,70 +10,27 @@ use clap_mangen::Man;
 /// `impermctl.toml(5)`, hand-written roff (the config file's reference).
 pub const CONFIG_PAGE: &str = include_str!("impermctl.toml.5");
 
-/// Every environment variable impermctl reads, with what it does.
-pub const ENVIRONMENT: &[(&str, &str)] = &[
-    (
-        "IMPERMCTL_CONFIG",
-        "The config file, as --config: it must exist (without it and --config, /etc/impermctl/config.toml when present).",
-    ),
-    (
-        "IMPERMCTL_LOG",
-        "Where log lines go: \"stderr\" or \"journal\". By default the journal when run by systemd (INVOCATION_ID or JOURNAL_STREAM set), else standard error.",
-    ),
-    (
-        "IMPERMCTL_THREADS",
-        "Threads walking the tree (diff, the watcher's scans); default: the CPUs, at most 4.",
-    ),
-    (
-        "IMPERMCTL_CHANGES_CAP",
-        "Most changed paths the watcher lists for diff (default 65536; past it diff walks the root). For tests.",
-    ),
-    (
-        "IMPERMCTL_MOUNT_API",
-        "\"legacy\" binds with mount(2) instead of open_tree(2)/move_mount(2) (debugging).",
-    ),
-    (
-        "NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM",
-        "Colour under --color=auto: none with NO_COLOR set, CLICOLOR=0 or TERM=dumb; forced with CLICOLOR_FORCE.",
-    ),
-    (
-        "INVOCATION_ID, JOURNAL_STREAM",
-        "Set by systemd: log to the journal with structured fields.",
-    ),
-    (
-        "NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID",
-        "Set by systemd for Type=notify units: readiness, STATUS= and watchdog pings (boot, watch).",
-    ),
-];
+/// Every environment variable impermctl reads, with what it does (one a
+/// line, as in [`super::EXAMPLES`]: `  NAME  what it does`).
+const ENVIRONMENT: &str = "
+  IMPERMCTL_CONFIG  The config file, as --config: it must exist (without it and --config, /etc/impermctl/config.toml when present).
+  IMPERMCTL_LOG  Where log lines go: \"stderr\" or \"journal\". By default the journal when run by systemd (INVOCATION_ID or JOURNAL_STREAM set), else standard error.
+  IMPERMCTL_THREADS  Threads walking the tree (diff, the watcher's scans); default: the CPUs, at most 4.
+  IMPERMCTL_CHANGES_CAP  Most changed paths the watcher lists for diff (default 65536; past it diff walks the root). For tests.
+  IMPERMCTL_MOUNT_API  \"legacy\" binds with mount(2) instead of open_tree(2)/move_mount(2) (debugging).
+  NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM  Colour under --color=auto: none with NO_COLOR set, CLICOLOR=0 or TERM=dumb; forced with CLICOLOR_FORCE.
+  INVOCATION_ID, JOURNAL_STREAM  Set by systemd: log to the journal with structured fields.
+  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID  Set by systemd for Type=notify units: readiness, STATUS= and watchdog pings (boot, watch).";
 
-/// Files impermctl reads or writes.
-pub const FILES: &[(&str, &str)] = &[
-    (
-        "/etc/impermctl/config.toml",
-        "The configuration (see impermctl.toml(5)); on NixOS rendered by the module from environment.persistence.",
-    ),
-    (
-        "/run/impermctl/state.json",
-        "What boot put in place in this boot, for idempotence and to undo entries removed from the config.",
-    ),
-    (
-        "/run/impermctl/baseline",
-        "The manifest of the ephemeral root taken at the end of activation; diff compares against it.",
-    ),
-    (
-        "/run/impermctl/watch.json",
-        "The watcher's groups, when D-Bus is not available (status reads it).",
-    ),
-    (
-        "/run/impermctl/changes",
-        "The watcher's list of paths changed since the baseline, written when diff asks (SIGUSR1); diff stats only those when the list is complete.",
-    ),
-    (
-        "/run/impermctl/persisted.json",
-        "Paths moved with persist in this boot (listed by status until they are in the config).",
-    ),
-    ("/run/impermctl/boot.lock", "One boot at a time."),
-];
+/// Files impermctl reads or writes (as [`ENVIRONMENT`]).
+const FILES: &str = "
+  /etc/impermctl/config.toml  The configuration (see impermctl.toml(5)); on NixOS rendered by the module from environment.persistence.
+  /run/impermctl/state.json  What boot put in place in this boot, for idempotence and to undo entries removed from the config.
+  /run/impermctl/baseline  The manifest of the ephemeral root taken at the end of activation; diff compares against it.
+  /run/impermctl/watch.json  The watcher's groups, when D-Bus is not available (status reads it).
+  /run/impermctl/changes  The watcher's list of paths changed since the baseline, written when diff asks (SIGUSR1); diff stats only those when the list is complete.
+  /run/impermctl/persisted.json  Paths moved with persist in this boot (listed by status until they are in the config).
+  /run/impermctl/boot.lock  One boot at a time.";
 
 /// Per subcommand: its EXIT STATUS detail and examples (as in
 /// [`super::EXAMPLES`]: `  COMMAND  what it shows`, one a line).
@@ -135,6 +92,14 @@ fn roff(s: &str) -> String {
     }
 }
 
+/// The `  NAME  text` lines of `text` as (name, text) pairs.
+fn pairs(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once("  "))
+        .map(|(c, what)| (c, what.trim_start()))
+        .collect()
+}
+
 fn section(out: &mut Vec<u8>, title: &str, items: &[(&str, &str)]) -> std::io::Result<()> {
     writeln!(out, ".SH \"{title}\"")?;
     for (k, v) in items {
@@ -166,14 +131,9 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
     if !detail.is_empty() {
         writeln!(out, ".PP\n{}", roff(detail))?;
     }
-    section(&mut out, "ENVIRONMENT", ENVIRONMENT)?;
-    section(&mut out, "FILES", FILES)?;
-    let examples: Vec<(&str, &str)> = examples
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ")?.split_once("  "))
-        .map(|(c, what)| (c, what.trim_start()))
-        .collect();
-    section(&mut out, "EXAMPLES", &examples)?;
+    section(&mut out, "ENVIRONMENT", &pairs(ENVIRONMENT))?;
+    section(&mut out, "FILES", &pairs(FILES))?;
+    section(&mut out, "EXAMPLES", &pairs(examples))?;
     writeln!(out, ".SH \"SEE ALSO\"")?;
     let mut see: Vec<String> = SUBCOMMANDS
         .iter()

@@ -45,43 +45,38 @@ pub(super) fn too_long(s: &str) -> Option<(String, String)> {
 
 pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> Result<PathBuf> {
     let s = p.get_ref();
-    let err = |message: String, fix: String| Err(loc.error(Some(p.span()), field, message, fix));
+    let err = |message: &str, fix: &str| Err(loc.error(Some(p.span()), field, message, fix));
     if s.is_empty() {
-        return err(
-            "empty path".into(),
-            "write an absolute path, e.g. /var/lib/foo".into(),
-        );
+        return err("empty path", "write an absolute path, e.g. /var/lib/foo");
     }
     if s.contains('\0') {
         return err(
-            "the path contains a NUL byte".into(),
-            "remove the \\u0000 from the path".into(),
+            "the path contains a NUL byte",
+            "remove the \\u0000 from the path",
         );
     }
     if s.chars().any(char::is_control) {
+        let shown = crate::names::human(s.as_bytes());
         return err(
-            format!(
-                "`{}` contains a control character (shown escaped)",
-                crate::names::human(s.as_bytes())
-            ),
-            "write the path without newlines, tabs or escape characters: such a name would break log lines and mount tables, so impermctl does not persist it".into(),
+            &format!("`{shown}` contains a control character (shown escaped)"),
+            "write the path without newlines, tabs or escape characters: such a name would break log lines and mount tables, so impermctl does not persist it",
         );
     }
     if !s.starts_with('/') {
         let example = format!("/{}", s.trim_start_matches("./"));
         return err(
-            format!("`{s}` is a relative path"),
-            format!("write it as an absolute path, e.g. {example}"),
+            &format!("`{s}` is a relative path"),
+            &format!("write it as an absolute path, e.g. {example}"),
         );
     }
     if let Some((message, fix)) = too_long(s) {
-        return err(message, fix);
+        return err(&message, &fix);
     }
     match crate::root::normalize(Path::new(s)) {
         Some(p) => Ok(p),
         None => err(
-            format!("`{}` contains `..`", crate::names::printable(s)),
-            match resolve_dotdot(s) {
+            &format!("`{}` contains `..`", crate::names::printable(s)),
+            &match resolve_dotdot(s) {
                 Some(r) => format!("write the path without `..`, e.g. {}", r.display()),
                 None => "write the path without `..`".into(),
             },

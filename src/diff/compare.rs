@@ -118,21 +118,45 @@ impl<'a> Classify<'a> {
         found: &mut Found<'a>,
         stat: &dyn Fn() -> io::Result<Meta>,
     ) -> io::Result<bool> {
-        let (change, meta) = match self.baseline {
-            None => self.since_boot(stat)?,
-            Some(b) => match found.lookup(b, e) {
-                // New: only sizes (files, symlinks) need a stat.
-                None => match e.kind {
-                    Kind::File | Kind::Symlink => (Change::New, Some(stat()?)),
-                    _ => (Change::New, None),
-                },
-                Some(rec) => against(e, &rec, stat)?,
-            },
-        };
-        if change != Change::Unchanged || self.keep_unchanged {
-            found.items.push(item(e, change, meta.as_ref()));
+        match self.baseline {
+            None => {
+                let (change, meta) = self.since_boot(stat)?;
+                self.push(e, found, change, meta.as_ref());
+                Ok(true)
+            }
+            Some(b) => {
+                let rec = found.lookup(b, e);
+                self.visit_known(e, found, rec, stat)
+            }
         }
+    }
+
+    /// [`Classify::visit_with`] against a baseline whose record of the
+    /// entry is `rec` (`None`: not in it), already looked up (the watcher
+    /// sends the records of the paths it lists).
+    pub fn visit_known(
+        &self,
+        e: &Entry<'_>,
+        found: &mut Found<'a>,
+        rec: Option<Rec>,
+        stat: &dyn Fn() -> io::Result<Meta>,
+    ) -> io::Result<bool> {
+        let (change, meta) = match rec {
+            // New: only sizes (files, symlinks) need a stat.
+            None => match e.kind {
+                Kind::File | Kind::Symlink => (Change::New, Some(stat()?)),
+                _ => (Change::New, None),
+            },
+            Some(rec) => against(e, &rec, stat)?,
+        };
+        self.push(e, found, change, meta.as_ref());
         Ok(true)
+    }
+
+    fn push(&self, e: &Entry<'_>, found: &mut Found<'a>, change: Change, meta: Option<&Meta>) {
+        if change != Change::Unchanged || self.keep_unchanged {
+            found.items.push(item(e, change, meta));
+        }
     }
 }
 

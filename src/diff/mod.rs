@@ -92,7 +92,12 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     let t0 = std::time::Instant::now();
     let mounts = root.mount_table()?;
     // Read on demand: the watcher's list needs only a few directories.
+    let file = root.baseline_file();
+    let before = fast::file_id(&file);
     let baseline = Baseline::open(root)?;
+    // The file opened: the same before and after (a retake renames another
+    // file into place).
+    let opened = before.filter(|id| fast::file_id(&file) == Some(*id));
     tracing::debug!(
         "diff: mount table and baseline ({} entries) read in {:?}",
         baseline.as_ref().map_or(0, Baseline::len),
@@ -114,7 +119,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
                 btime,
                 keep_unchanged: opts.all,
             };
-            fast::classify(&scope, &visit, &list, &opts.subtrees, &count)?.map(|(o, n)| {
+            let known = fast::known(&list, opened);
+            fast::classify(&scope, &visit, &list, known, &opts.subtrees, &count)?.map(|(o, n)| {
                 let source = Source::Watcher {
                     pid: list.pid,
                     paths: (list.paths.len() + list.trees.len()) as u64,

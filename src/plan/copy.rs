@@ -80,22 +80,15 @@ pub fn plan_pending(f: &Facts) -> Option<What> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FileMethod, Kind, Perms};
+    use crate::config::{FileMethod, Kind};
     use crate::plan::tests::facts;
 
     fn entry() -> Entry {
-        Entry {
-            kind: Kind::File,
-            path: "/etc/shadow".into(),
-            root: "/persistent".into(),
-            source: "/persistent/etc/shadow".into(),
-            perms: Perms::default(),
-            parent: Perms::default(),
-            home: None,
-            hide: false,
-            trash: false,
-            method: FileMethod::Copy,
-        }
+        crate::plan::tests::entry(Kind::File, "/etc/shadow", FileMethod::Copy)
+    }
+
+    fn ops(ops: &[Op]) -> What {
+        What::Do { ops: ops.to_vec() }
     }
 
     #[test]
@@ -111,42 +104,17 @@ mod tests {
                 Missing,
                 file(9),
                 false,
-                What::Do {
-                    ops: vec![Op::CreateTarget, Op::CopyIn],
-                },
+                ops(&[Op::CreateTarget, Op::CopyIn]),
             ),
-            (
-                link.clone(),
-                file(9),
-                false,
-                What::Do {
-                    ops: vec![Op::CopyIn],
-                },
-            ),
-            (
-                file(0),
-                file(9),
-                false,
-                What::Do {
-                    ops: vec![Op::CopyIn],
-                },
-            ),
-            (
-                file(5),
-                file(9),
-                false,
-                What::Do {
-                    ops: vec![Op::KeepLive, Op::CopyIn],
-                },
-            ),
+            (link.clone(), file(9), false, ops(&[Op::CopyIn])),
+            (file(0), file(9), false, ops(&[Op::CopyIn])),
+            (file(5), file(9), false, ops(&[Op::KeepLive, Op::CopyIn])),
             (file(5), file(9), true, What::Skip(Why::AlreadyCopied)),
             (
                 file(5),
                 Missing,
                 false,
-                What::Do {
-                    ops: vec![Op::CreateSource, Op::SaveCopy],
-                },
+                ops(&[Op::CreateSource, Op::SaveCopy]),
             ),
             (file(5), Missing, true, What::Skip(Why::AlreadyCopied)),
             (Missing, Missing, false, What::Skip(Why::NothingToCopy)),

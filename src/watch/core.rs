@@ -2,6 +2,7 @@
 //! becomes a group record, maybe a journal warning with its writer.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -303,10 +304,12 @@ impl Core {
     /// the baseline has every ctime after it), and neither the list nor
     /// the table needs it: `diff` and the judge find it unchanged too.
     fn as_recorded(&self, host: &Path, m: &crate::sys::meta::Meta) -> bool {
-        let Some(j) = &self.judge else { return false };
+        let Some((b, _)) = self.judge.as_ref().and_then(|j| j.baseline()) else {
+            return false;
+        };
         self.scope
             .logical(host)
-            .and_then(|l| j.recorded(&l))
+            .and_then(|l| b.get(l.as_os_str().as_bytes()))
             .is_some_and(|r| r.matches(m))
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::baseline::encode;
+use crate::baseline::{Rec, encode};
 
 fn rec_of(host: &Path) -> Rec {
     Rec::from(&crate::sys::meta::stat_path(host).unwrap())

@@ -103,7 +103,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) fn kind_byte(k: Kind) -> u8 {
+/// The byte that stands for `k` in the file.
+pub fn kind_byte(k: Kind) -> u8 {
     match k {
         Kind::File => b'f',
         Kind::Dir => b'd',
@@ -115,7 +116,8 @@ pub(super) fn kind_byte(k: Kind) -> u8 {
     }
 }
 
-pub(super) fn kind_from(b: u8) -> anyhow::Result<Kind> {
+/// The kind a byte of the file stands for.
+pub fn kind_from(b: u8) -> anyhow::Result<Kind> {
     Ok(match b {
         b'f' => Kind::File,
         b'd' => Kind::Dir,

@@ -34,8 +34,8 @@ use crate::walk::parent;
 mod decode;
 mod dir;
 mod encode;
-pub use decode::origin_in;
-use decode::{Header, Reader, header, kind_byte, kind_from, record_loc};
+use decode::{Header, Reader, header, record_loc};
+pub use decode::{kind_byte, kind_from, origin_in};
 pub use dir::DirView;
 pub use encode::{encode, encode_with, unencodable};
 

@@ -20,11 +20,12 @@ use rustix::fs::OFlags;
 use serde::Serialize;
 
 use super::compare::{Classify, Found};
+use crate::baseline::Rec;
 use crate::mountinfo::MountTable;
 use crate::sys::meta::{Kind, stat_at};
 use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 use crate::watch::changes;
-pub use crate::watch::changes::List;
+pub use crate::watch::changes::{FileId, List};
 
 mod links;
 
@@ -218,13 +219,34 @@ fn wanted<'a>(scope: &'a Scope, subtrees: &'a [Vec<u8>]) -> impl Fn(&[u8]) -> bo
     move |p| (subtrees.is_empty() || subtrees.iter().any(|s| under(s, p))) && !left_out(scope, p)
 }
 
+/// The baseline file at `path` as the watcher names it ([`FileId`]).
+pub fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let t = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((t.as_secs() as i64, t.subsec_nanos(), m.ino()))
+}
+
+/// The baseline records the watcher sent with `list`, if it looked them
+/// up in the baseline file `diff` opened (`opened`, [`file_id`]).
+pub fn known(list: &List, opened: Option<FileId>) -> Option<&[Option<Rec>]> {
+    (list.baseline.is_some() && list.baseline == opened && list.recs.len() == list.paths.len())
+        .then_some(list.recs.as_slice())
+}
+
 /// Classify the listed paths as the walk would, walking whole the listed
-/// subtrees and every directory that is new or replaced. `Err`: too many
-/// of those (a walk of the root is cheaper).
+/// subtrees and every directory that is new or replaced; each path's
+/// baseline record from `known` ([`known`]) when given, else looked up.
+/// `Err`: too many of those directories (a walk of the root is cheaper).
 pub fn classify<'b>(
     scope: &Scope,
     visit: &Classify<'b>,
     list: &List,
+    known: Option<&[Option<Rec>]>,
     subtrees: &[PathBuf],
     count: &AtomicU64,
 ) -> anyhow::Result<Result<(Outcome<Found<'b>>, u64), String>> {
@@ -294,7 +316,14 @@ pub fn classify<'b>(
         // since would have moved its ctime. (A root populated just before
         // the baseline is listed whole by the watcher's start-up rescan,
         // hard-linked files included.)
-        if kind == Kind::File && m.nlink > 1 && !as_recorded(visit.baseline, p, &m) {
+        let rec = |b: &crate::baseline::Baseline| match known {
+            Some(k) => k[seq],
+            None => b.get(p),
+        };
+        if kind == Kind::File
+            && m.nlink > 1
+            && !visit.baseline.and_then(rec).is_some_and(|r| r.matches(&m))
+        {
             return Ok(Err(format!(
                 "a changed file has other hard links: {}",
                 crate::names::human(p)
@@ -314,7 +343,11 @@ pub fn classify<'b>(
             dir_seq: u64::MAX - seq as u64,
         };
         let before = found.items.len();
-        if let Err(e) = visit.visit_with(&e, &mut found, &|| Ok(m)) {
+        let r = match (known, visit.baseline) {
+            (Some(k), Some(_)) => visit.visit_known(&e, &mut found, k[seq], &|| Ok(m)),
+            _ => visit.visit_with(&e, &mut found, &|| Ok(m)),
+        };
+        if let Err(e) = r {
             unreadable.push((p.clone(), e.to_string()));
         }
         // A directory that is new or replaced: everything below is new (or
@@ -348,18 +381,6 @@ pub fn classify<'b>(
     }
     out.entries = count.load(Ordering::Relaxed);
     Ok(Ok((out, n)))
-}
-
-/// Is the file at logical `p` (`m`, just stat'ed) exactly as the baseline
-/// recorded it: same type, inode, size, mtime and ctime?
-fn as_recorded(
-    baseline: Option<&crate::baseline::Baseline>,
-    p: &[u8],
-    m: &crate::sys::meta::Meta,
-) -> bool {
-    baseline
-        .and_then(|b| b.get(p))
-        .is_some_and(|r| r.matches(m))
 }
 
 /// The strict ancestors of a logical path, nearest first (not `/`).

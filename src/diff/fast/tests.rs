@@ -174,7 +174,7 @@ fn listed_paths_and_subtrees_give_the_walks_answer() {
         v.sort();
         v
     };
-    let (fast, n) = classify(&scope, &visit, &list, &[], &AtomicU64::new(0))
+    let (fast, n) = classify(&scope, &visit, &list, None, &[], &AtomicU64::new(0))
         .unwrap()
         .unwrap();
     assert_eq!(n, 2, "/a and /c walked whole");
@@ -188,10 +188,48 @@ fn listed_paths_and_subtrees_give_the_walks_answer() {
     );
     // Restricted to PATH /c: only what is under it.
     let only_c = [PathBuf::from("/c")];
-    let (o, _) = classify(&scope, &visit, &list, &only_c, &AtomicU64::new(0))
+    let (o, _) = classify(&scope, &visit, &list, None, &only_c, &AtomicU64::new(0))
         .unwrap()
         .unwrap();
     assert_eq!(got(o).len(), 3);
+    // The records the watcher sent stand for diff's own lookups: the
+    // baseline's give the same answer; others are what is compared.
+    let recs: Vec<_> = list.paths.iter().map(|p| b.get(p)).collect();
+    let (o, _) = classify(&scope, &visit, &list, Some(&recs), &[], &AtomicU64::new(0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got(o), fast);
+    let mut forgotten = recs.clone();
+    forgotten[2] = None;
+    let (o, _) = classify(
+        &scope,
+        &visit,
+        &list,
+        Some(&forgotten),
+        &[],
+        &AtomicU64::new(0),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(got(o).contains(&(b"/d/same".to_vec(), super::super::Change::New)));
+}
+
+/// The watcher's records are used only when it looked them up in the
+/// baseline file diff opened (same mtime and inode).
+#[test]
+fn the_watchers_records_count_only_for_the_same_baseline_file() {
+    let mut list = List {
+        paths: vec![b"/a".to_vec()],
+        recs: vec![None],
+        baseline: Some((1, 2, 3)),
+        ..List::default()
+    };
+    assert!(known(&list, Some((1, 2, 3))).is_some());
+    for other in [None, Some((1, 2, 4)), Some((1, 3, 3))] {
+        assert!(known(&list, other).is_none(), "{other:?}");
+    }
+    list.baseline = None;
+    assert!(known(&list, None).is_none(), "no records sent");
 }
 
 /// A listed file with other names, and an ignored path on the compared
@@ -218,7 +256,7 @@ fn hard_links_the_list_cannot_see_make_diff_walk() {
             ignore: ignore.iter().map(|p| p.as_bytes().to_vec()).collect(),
             ..List::default()
         };
-        classify(&scope, &visit, &list, &[], &AtomicU64::new(0))
+        classify(&scope, &visit, &list, None, &[], &AtomicU64::new(0))
             .unwrap()
             .err()
     };
@@ -249,7 +287,7 @@ fn hard_links_the_list_cannot_see_make_diff_walk() {
         ignored_links_heard: true,
         ..List::default()
     };
-    let r2 = classify(&scope, &visit, &heard, &[], &AtomicU64::new(0)).unwrap();
+    let r2 = classify(&scope, &visit, &heard, None, &[], &AtomicU64::new(0)).unwrap();
     assert!(r2.is_ok(), "{:?}", r2.err());
     let dev = crate::sys::meta::stat_path(r).unwrap().dev;
     let root = crate::sys::fs::open_dir(r).unwrap();
@@ -286,7 +324,7 @@ fn a_hard_linked_file_as_the_baseline_recorded_it_keeps_the_list() {
         ..List::default()
     };
     let fast = || {
-        classify(&scope, &visit, &list, &[], &AtomicU64::new(0))
+        classify(&scope, &visit, &list, None, &[], &AtomicU64::new(0))
             .unwrap()
             .err()
     };

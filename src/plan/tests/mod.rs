@@ -8,7 +8,7 @@ use crate::state::Recorded;
 
 mod idempotence;
 
-fn entry(kind: Kind, path: &str, method: FileMethod) -> Entry {
+pub(super) fn entry(kind: Kind, path: &str, method: FileMethod) -> Entry {
     Entry {
         kind,
         path: path.into(),

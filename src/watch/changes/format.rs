@@ -3,21 +3,32 @@
 //! (`diff::fast`).
 //!
 //! File format (little-endian): magic `IMPERMCTL-CHANGES\n`, `u32` version
-//! (2), `u32` daemon pid, `u64` its start (clock ticks after boot,
+//! (3), `u32` daemon pid, `u64` its start (clock ticks after boot,
 //! `/proc/PID/stat`), `u64` answer sequence, `u32` pid the answer is for
 //! (the signal's sender), `i64`+`u32` since (Unix s, ns), `u8` flags
-//! (version 2; bit 0: [`List::ignored_links_heard`]), then byte strings
-//! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
-//! count + strings): mount points, ignored paths, (version 2) ignored
-//! directories whose files `diff` checks for links, subtrees, then `u32`
-//! directory count and per directory its path and its list of names.
+//! (version 2; bit 0: [`List::ignored_links_heard`]; version 3, bit 1:
+//! baseline records follow each name, and the baseline file's `i64`+`u32`
+//! mtime and `u64` inode come next), then byte strings (`u32` length +
+//! bytes): the gap (empty: complete), then lists (`u32` count + strings):
+//! mount points, ignored paths, (version 2) ignored directories whose
+//! files `diff` checks for links, subtrees, then `u32` directory count and
+//! per directory its path and its list of names; with records, each name
+//! is followed by `u8` 0 (not in the baseline) or 1 and the record (`u8`
+//! type as the baseline writes it, `u64` inode, `u64` size, `i64`+`u32`
+//! mtime, `i64`+`u32` ctime).
 
 use anyhow::bail;
 
 use super::Changes;
+use crate::baseline::format::{kind_byte, kind_from};
+use crate::baseline::{Baseline, Rec};
 
 const MAGIC: &[u8] = b"IMPERMCTL-CHANGES\n";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+
+/// A baseline file as the watcher loaded it: (mtime seconds, nanoseconds,
+/// inode). A retake renames a new file into place: another inode.
+pub type FileId = (i64, u32, u64);
 /// Bytes before the variable part (magic, version, pid, start, seq, for).
 pub const HEADER: usize = MAGIC.len() + 4 + 4 + 8 + 8 + 4;
 
@@ -52,6 +63,27 @@ pub struct List {
     pub trees: Vec<Vec<u8>>,
     /// Logical paths that changed, sorted.
     pub paths: Vec<Vec<u8>>,
+    /// The baseline file the watcher looked the paths up in (`recs`);
+    /// `None`: it had none, and `recs` is empty.
+    pub baseline: Option<FileId>,
+    /// Per path (as `paths`), that baseline's record (`None`: not in it).
+    /// `diff` uses them when it opened the same file: no lookup of its own.
+    pub recs: Vec<Option<Rec>>,
+}
+
+fn put_rec(out: &mut Vec<u8>, r: Option<Rec>) {
+    let Some(r) = r else {
+        out.push(0);
+        return;
+    };
+    out.extend_from_slice(&[1, kind_byte(r.kind)]);
+    for v in [r.ino, r.size] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for (s, ns) in [r.mtime, r.ctime] {
+        out.extend_from_slice(&s.to_le_bytes());
+        out.extend_from_slice(&ns.to_le_bytes());
+    }
 }
 
 fn put(out: &mut Vec<u8>, b: &[u8]) {
@@ -64,10 +96,12 @@ fn put_list<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a [u8]
     items.for_each(|b| put(out, b));
 }
 
-/// Encode the daemon's list with its frame (`list.paths` and `list.trees`
-/// are ignored: they come from `c`).
-pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + c.len * 24);
+/// Encode the daemon's list with its frame (`list.paths`, `list.trees`
+/// and `list.recs` are ignored: they come from `c`), with each path's
+/// record in `baseline` (the baseline and its file's id) if given.
+pub fn encode(list: &List, c: &Changes, baseline: Option<(&Baseline, FileId)>) -> Vec<u8> {
+    let per_name = if baseline.is_some() { 64 } else { 24 };
+    let mut out = Vec::with_capacity(256 + c.len * per_name);
     out.extend_from_slice(MAGIC);
     for v in [VERSION, list.pid] {
         out.extend_from_slice(&v.to_le_bytes());
@@ -77,7 +111,12 @@ pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
     out.extend_from_slice(&list.for_pid.to_le_bytes());
     out.extend_from_slice(&list.since.0.to_le_bytes());
     out.extend_from_slice(&list.since.1.to_le_bytes());
-    out.push(u8::from(list.ignored_links_heard));
+    out.push(u8::from(list.ignored_links_heard) | (u8::from(baseline.is_some()) << 1));
+    if let Some((_, (s, ns, ino))) = baseline {
+        out.extend_from_slice(&s.to_le_bytes());
+        out.extend_from_slice(&ns.to_le_bytes());
+        out.extend_from_slice(&ino.to_le_bytes());
+    }
     put(&mut out, list.gap.as_deref().unwrap_or("").as_bytes());
     put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
     put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
@@ -86,7 +125,17 @@ pub fn encode(list: &List, c: &Changes) -> Vec<u8> {
     out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
     for (dir, names) in &c.dirs {
         put(&mut out, dir);
-        put_list(&mut out, names.iter().map(|n| &n[..]));
+        let Some((b, _)) = baseline else {
+            put_list(&mut out, names.iter().map(|n| &n[..]));
+            continue;
+        };
+        out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+        let view = b.dir(dir);
+        let mut next = 0;
+        for n in names {
+            put(&mut out, n);
+            put_rec(&mut out, view.and_then(|v| v.get(n, &mut next)));
+        }
     }
     out
 }
@@ -116,6 +165,21 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         (0..n).map(|_| Ok(self.bytes()?.to_vec())).collect()
     }
+    fn time(&mut self) -> anyhow::Result<(i64, u32)> {
+        Ok((self.u64()? as i64, self.u32()?))
+    }
+    fn rec(&mut self) -> anyhow::Result<Option<Rec>> {
+        if self.take(1)?[0] == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Rec {
+            kind: kind_from(self.take(1)?[0])?,
+            ino: self.u64()?,
+            size: self.u64()?,
+            mtime: self.time()?,
+            ctime: self.time()?,
+        }))
+    }
 }
 
 /// The fixed header: (pid, start, seq, for_pid). Needs [`HEADER`] bytes.
@@ -135,9 +199,13 @@ pub fn header(b: &[u8]) -> anyhow::Result<(u32, u64, u64, u32)> {
 pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let (pid, start, seq, for_pid) = header(b)?;
     let mut r = Reader(&b[HEADER..]);
-    let since = (r.u64()? as i64, r.u32()?);
+    let since = r.time()?;
     let version = u32::from_le_bytes(b[MAGIC.len()..MAGIC.len() + 4].try_into()?);
     let flags = if version >= 2 { r.take(1)?[0] } else { 0 };
+    let baseline = match version >= 3 && flags & 2 != 0 {
+        true => Some((r.u64()? as i64, r.u32()?, r.u64()?)),
+        false => None,
+    };
     let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
     let (mounts, ignore) = (r.list()?, r.list()?);
     let link_trees = if version >= 2 { r.list()? } else { Vec::new() };
@@ -145,18 +213,24 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let ndirs = r.u32()?;
     let mut paths = Vec::new();
     for _ in 0..ndirs {
-        let dir = r.bytes()?.to_vec();
-        for name in r.list()? {
-            let mut p = if dir == b"/" { Vec::new() } else { dir.clone() };
+        let dir = r.bytes()?;
+        for _ in 0..r.u32()? {
+            let name = r.bytes()?;
+            let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
+            if dir != b"/" {
+                p.extend_from_slice(dir);
+            }
             p.push(b'/');
-            p.extend_from_slice(&name);
-            paths.push(p);
+            p.extend_from_slice(name);
+            let rec = if baseline.is_some() { r.rec()? } else { None };
+            paths.push((p, rec));
         }
     }
     if !r.0.is_empty() {
         bail!("{} trailing bytes", r.0.len());
     }
-    paths.sort_unstable();
+    paths.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let (paths, recs): (Vec<Vec<u8>>, Vec<Option<Rec>>) = paths.into_iter().unzip();
     Ok(List {
         pid,
         start,
@@ -170,6 +244,8 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         link_trees,
         trees,
         paths,
+        recs: if baseline.is_some() { recs } else { Vec::new() },
+        baseline,
     })
 }
 
@@ -226,7 +302,7 @@ mod tests {
             since: (3, 4),
             ..List::default()
         };
-        let v2 = encode(&heard, &c);
+        let v2 = encode(&heard, &c, None);
         let back = decode(&v2).unwrap();
         assert!(back.ignored_links_heard);
         assert_eq!(back.paths, vec![b"/a/b".to_vec()]);
@@ -242,11 +318,44 @@ mod tests {
         assert_eq!(old.paths, vec![b"/a/b".to_vec()]);
     }
 
+    /// Version 3: each name carries the baseline's record of it, or says
+    /// it has none; the baseline file's id comes along.
+    #[test]
+    fn baseline_records_round_trip_with_their_paths() {
+        use crate::sys::meta::Kind;
+        let rec = |ino| Rec {
+            kind: Kind::File,
+            ino,
+            size: 3,
+            mtime: (-5, 7),
+            ctime: (1_700_000_000, 999_999_999),
+        };
+        let mut entries = vec![(b"/z/b".to_vec(), rec(2)), (b"/a".to_vec(), rec(1))];
+        let b = Baseline::decode(crate::baseline::encode(1, &mut entries)).unwrap();
+        let mut c = Changes::default();
+        for p in ["/z/b", "/z/new", "/a"] {
+            c.note(Path::new(p));
+        }
+        let bytes = encode(&List::default(), &c, Some((&b, (9, 8, 7))));
+        let l = decode(&bytes).unwrap();
+        assert_eq!(l.baseline, Some((9, 8, 7)));
+        assert_eq!(
+            l.paths,
+            vec![b"/a".to_vec(), b"/z/b".to_vec(), b"/z/new".to_vec()]
+        );
+        assert_eq!(l.recs, vec![Some(rec(1)), Some(rec(2)), None]);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let without = decode(&encode(&List::default(), &c, None)).unwrap();
+        assert_eq!((without.baseline, without.recs.len()), (None, 0));
+    }
+
     #[test]
     fn damaged_files_are_errors_not_panics() {
         let mut c = Changes::default();
         c.note(Path::new("/a/b"));
-        let good = encode(&List::default(), &c);
+        let good = encode(&List::default(), &c, None);
         for cut in 0..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut {cut}");
         }

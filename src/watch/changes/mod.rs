@@ -25,7 +25,7 @@ use crate::walk::parent;
 
 mod format;
 
-pub use format::{HEADER, List, decode, encode, header};
+pub use format::{FileId, HEADER, List, decode, encode, header};
 
 /// Most paths (names plus subtrees) the list holds; past it the watcher
 /// stops vouching until it restarts.
@@ -259,7 +259,17 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         ignored_links_heard: core.changes.ignored_links_heard,
         ..List::default()
     };
-    let bytes = encode(&list, &core.changes);
+    // Each path's baseline record, from the baseline the judge holds:
+    // `diff` opening the same file need not look them up itself.
+    let baseline = core
+        .judge
+        .as_ref()
+        .and_then(|j| j.baseline())
+        .map(|(b, (t, ino))| {
+            let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            (b, (d.as_secs() as i64, d.subsec_nanos(), ino))
+        });
+    let bytes = encode(&list, &core.changes, baseline);
     if let Err(e) = crate::sys::fs::write_file_atomic(file, &bytes, 0o600)
         .with_context(|| format!("cannot write {}", file.display()))
     {
@@ -283,7 +293,7 @@ mod tests {
             ignore: vec![b"/tmp".to_vec(), b"/run/impermctl".to_vec()],
             ..List::default()
         };
-        decode(&encode(&frame, c)).unwrap()
+        decode(&encode(&frame, c, None)).unwrap()
     }
 
     #[test]
