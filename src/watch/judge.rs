@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, Rec};
 use crate::classify::grouping::{self, Context, Placement};
 use crate::classify::{Class, Classifier};
 use crate::root::Root;
@@ -89,6 +89,11 @@ impl Judge {
     fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
         self.recorded(logical)
             .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
+    }
+
+    /// The baseline's record of the logical path `logical`, if any.
+    fn recorded(&self, logical: &Path) -> Option<Rec> {
+        self.baseline.as_ref()?.get(logical.as_os_str().as_bytes())
     }
 
     /// The baseline held, with its file's (mtime, inode) when loaded.
