@@ -163,12 +163,26 @@ pub fn capture_if_missing(root: &Root, settings: &Settings) -> anyhow::Result<bo
         origin,
         mounts,
     } = capture_framed(root, settings)?;
-    warn_unencodable(&entries);
-    let now = jiff::Timestamp::now().as_second().max(0);
-    let bytes = encode_with(now, Some(origin), &mounts, &mut entries);
-    crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
-        .with_context(|| format!("cannot write the baseline {}", file.display()))?;
+    write(root, Some(origin), &mounts, &mut entries)?;
     Ok(true)
+}
+
+/// Write `root`'s baseline file atomically, created now, with `entries`
+/// (those it cannot record are warned about and left out,
+/// [`warn_unencodable`]), `origin` and the left-out `mounts`. Readable by
+/// root only: it names files in every user's home.
+pub fn write(
+    root: &Root,
+    origin: Option<(i64, u32)>,
+    mounts: &[Vec<u8>],
+    entries: &mut Vec<(Vec<u8>, Rec)>,
+) -> anyhow::Result<()> {
+    warn_unencodable(entries);
+    let now = jiff::Timestamp::now().as_second().max(0);
+    let bytes = encode_with(now, origin, mounts, entries);
+    let file = root.baseline_file();
+    crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
+        .with_context(|| format!("cannot write the baseline {}", file.display()))
 }
 
 /// Say which entries the baseline leaves out (a directory path longer than

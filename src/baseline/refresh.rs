@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 
-use crate::baseline::{Baseline, Rec, encode_with};
+use crate::baseline::{Baseline, Rec};
 use crate::config::Settings;
 use crate::root::Root;
 
@@ -86,16 +86,11 @@ pub fn changed_at(path: &std::path::Path) -> anyhow::Result<(i64, u32)> {
 
 /// Refresh the baseline of `root` (see the module docs). Without a
 /// previous baseline and without an end, everything is taken as it is.
-pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Refreshed> {
+pub fn refresh(root: &Root, settings: &Settings, mut w: Window) -> anyhow::Result<Refreshed> {
     let prev = Baseline::load(root)?;
-    let w = if prev.is_none() && w.until.is_none() {
-        Window {
-            since: Since::Everything,
-            until: None,
-        }
-    } else {
-        w
-    };
+    if prev.is_none() && w.until.is_none() {
+        w.since = Since::Everything;
+    }
     let crate::baseline::Captured {
         entries: current,
         origin,
@@ -118,14 +113,8 @@ pub fn refresh(root: &Root, settings: &Settings, w: Window) -> anyhow::Result<Re
     };
     let lookup = |p: &[u8]| prev.as_ref().and_then(|b| b.get(p));
     let (mut entries, adopted) = merge(current, &lookup, w);
-    let now = jiff::Timestamp::now().as_second().max(0);
     let n = entries.len();
-    let file = root.baseline_file();
-    crate::baseline::warn_unencodable(&entries);
-    // Root-only: it names files in every user's home.
-    let bytes = encode_with(now, origin, &mounts, &mut entries);
-    crate::sys::fs::write_file_atomic(&file, &bytes, 0o600)
-        .with_context(|| format!("cannot write the baseline {}", file.display()))?;
+    crate::baseline::write(root, origin, &mounts, &mut entries)?;
     Ok(Refreshed {
         entries: n,
         adopted,

@@ -14,7 +14,7 @@ use crate::root::Root;
 use crate::sys::meta;
 
 /// Facts about one path on a live tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Probe {
     /// What is there (`lstat`); `None` when nothing is.
     pub kind: Option<meta::Kind>,
@@ -36,7 +36,7 @@ pub struct Usage {
 }
 
 /// Everything the checks look at.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct State {
     /// The mount table, with logical mount points.
     pub mounts: MountTable,
@@ -80,9 +80,7 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
     let mut state = State {
         mounts,
         live,
-        probes: BTreeMap::new(),
-        root_usage: None,
-        drift: Vec::new(),
+        ..State::default()
     };
     if live {
         let mut paths: Vec<PathBuf> = vec!["/".into(), "/nix".into()];
@@ -100,20 +98,13 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
 
 fn probe(host: &Path) -> Probe {
     let Ok(md) = std::fs::symlink_metadata(host) else {
-        return Probe {
-            kind: None,
-            dev: None,
-            writable: None,
-            link: None,
-        };
+        return Probe::default();
     };
     let kind = meta::Kind::from_mode(md.mode());
     let dev = md.dev();
     let writable = (kind != meta::Kind::Symlink).then(|| {
         nix::unistd::access(host, nix::unistd::AccessFlags::W_OK).is_ok()
-            && nix::sys::statvfs::statvfs(host)
-                .map(|s| !s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
-                .unwrap_or(true)
+            && !crate::live::status::read_only(host)
     });
     Probe {
         kind: Some(kind),

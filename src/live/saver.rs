@@ -8,17 +8,15 @@
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 
 use crate::config::{Entry, Settings};
 use crate::root::Root;
 use crate::sys::inotify::{Inotify, ReadFlags, WatchFlags};
-use crate::sys::poll::readable;
+use crate::sys::poll::{readable, signal_fd};
 
 /// Time between the last change of a copy file and its save.
 pub const DEBOUNCE: Duration = Duration::from_secs(1);
@@ -108,22 +106,17 @@ impl Watches<'_> {
 /// [`DEBOUNCE`] (tests).
 pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> anyhow::Result<()> {
     let debounce = debounce.unwrap_or(DEBOUNCE);
-    let mut sigs = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT] {
-        sigs.add(s);
-    }
-    sigs.thread_block().context("cannot block signals")?;
-    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .context("cannot create a signalfd")?;
+    let sfd = signal_fd(&[Signal::SIGTERM, Signal::SIGINT])
+        .context("cannot read signals from a signalfd")?;
+    let entries: Vec<&Entry> = super::sync::copy_entries(settings).collect();
     let mut w = Watches {
         ino: Inotify::init().context("inotify_init1")?,
-        entries: super::sync::copy_entries(settings).collect(),
+        watched: vec![false; entries.len()],
+        entries,
         by_wd: HashMap::new(),
-        watched: Vec::new(),
         due: HashMap::new(),
         debounce,
     };
-    w.watched = vec![false; w.entries.len()];
     w.rewatch(root);
     let n = w.entries.len();
     tracing::info!(
@@ -170,15 +163,12 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
     }
     let _ = crate::sys::notify::notify("STOPPING=1\nSTATUS=final sync");
     let lines = super::sync::sync_all(root, settings);
-    let saved: Vec<PathBuf> = lines
-        .iter()
+    let saved = (lines.iter())
         .filter(|l| matches!(l.outcome, super::sync::Outcome::Saved { .. }))
-        .map(|l| l.path.clone())
-        .collect();
+        .count();
     tracing::info!(
-        saved = saved.len(),
-        "shutdown sync done: {} of {} paths saved",
-        saved.len(),
+        saved,
+        "shutdown sync done: {saved} of {} paths saved",
         lines.len()
     );
     Ok(())

@@ -1,12 +1,27 @@
 //! Waiting for the first of two descriptors to become readable: the
 //! watcher's and the sync follower's event loops (their events, their
-//! signalfd).
+//! signalfd, [`signal_fd`]).
 
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Block `signals` in this thread and read them from a signalfd instead
+/// (non-blocking, close-on-exec).
+///
+/// Errors: sigprocmask(2)'s and signalfd(2)'s.
+pub fn signal_fd(signals: &[Signal]) -> std::io::Result<SignalFd> {
+    let sigs: SigSet = signals.iter().copied().collect();
+    sigs.thread_block()?;
+    Ok(SignalFd::with_flags(
+        &sigs,
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )?)
+}
 
 /// Wait up to `wait` (poll(2) counts whole milliseconds; a wait longer than
 /// poll can express waits forever) until `a` or `b` is readable, and say

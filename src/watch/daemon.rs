@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::sys::signal::{SigSet, Signal as Sig};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal as Sig;
 
 use super::backend::{Backend, choose};
 use super::core::Core;
@@ -19,7 +18,7 @@ use super::machine::{Action, Input, Machine, Signal, Timing, Why};
 use super::report::{self, BackendInfo, WatchState};
 use super::{Options, changes, journal, judge, scan};
 use crate::sys::notify::{notify, watchdog_interval};
-use crate::sys::poll::readable;
+use crate::sys::poll::{readable, signal_fd};
 
 /// The daemon's state outside the machine: what it watches with and what it
 /// found.
@@ -37,7 +36,9 @@ struct Daemon {
 
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    let sfd = signals()?;
+    // SIGTERM, SIGINT, SIGHUP and SIGUSR1 are read from a signalfd.
+    let sfd = signal_fd(&[Sig::SIGTERM, Sig::SIGINT, Sig::SIGHUP, Sig::SIGUSR1])
+        .context("cannot read signals from a signalfd")?;
     let (mut d, baseline) = Daemon::start(opts)?;
     let watchdog = watchdog_interval().map(|w| w / 2);
     let tick = watchdog
@@ -78,17 +79,6 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             inputs.push_back(Input::Tick { unwatched });
         }
     }
-}
-
-/// SIGTERM, SIGINT, SIGHUP and SIGUSR1 are read from a signalfd.
-fn signals() -> anyhow::Result<SignalFd> {
-    let mut sigs = SigSet::empty();
-    for s in [Sig::SIGTERM, Sig::SIGINT, Sig::SIGHUP, Sig::SIGUSR1] {
-        sigs.add(s);
-    }
-    sigs.thread_block().context("cannot block signals")?;
-    SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .context("cannot create a signalfd")
 }
 
 fn signal_of(si: nix::sys::signalfd::siginfo) -> Option<Signal> {

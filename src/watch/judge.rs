@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, Rec};
 use crate::classify::grouping::{self, Context, Placement};
 use crate::classify::{Class, Classifier};
 use crate::root::Root;
@@ -87,16 +87,13 @@ impl Judge {
 
     /// The entry at `logical` is as the baseline recorded it.
     fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
-        let Some(b) = &self.baseline else {
-            return false;
-        };
-        let Some(rec) = b.get(logical.as_os_str().as_bytes()) else {
-            return false;
-        };
-        let Ok(m) = crate::sys::meta::stat_path(host) else {
-            return false;
-        };
-        rec.matches(&m)
+        self.recorded(logical)
+            .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
+    }
+
+    /// The baseline's record of the logical path `logical`, if any.
+    fn recorded(&self, logical: &Path) -> Option<Rec> {
+        self.baseline.as_ref()?.get(logical.as_os_str().as_bytes())
     }
 
     /// The baseline held, with its file's (mtime, inode) when loaded.
@@ -122,9 +119,7 @@ impl Judge {
     }
 
     fn in_baseline(&self, logical: &Path) -> bool {
-        self.baseline
-            .as_ref()
-            .is_some_and(|b| b.get(logical.as_os_str().as_bytes()).is_some())
+        self.recorded(logical).is_some()
     }
 
     fn links_into_persistence(&self, logical: &Path, host: &Path) -> bool {
