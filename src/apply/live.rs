@@ -137,14 +137,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     lv::pending::save_over_seed(cx.root, &p)?;
     let mut g = SeedGuard::default();
     g.arm(cx, e);
-    let mut options = Vec::new();
-    if e.hide {
-        options.push("x-gvfs-hide".to_string());
-    }
-    if e.trash {
-        options.push("x-gvfs-trash".to_string());
-    }
-    ops::bind(cx, e, &options, false, false)?;
+    ops::bind(cx, e, &crate::plan::mount_options(e), false, false)?;
     g.reconcile(cx, e);
     info!(path = %e.path.display(), "{} is no longer written: its live data was saved over the seed and it is bound now", e.path.display());
     Ok(Outcome::Bound)

@@ -58,10 +58,7 @@ impl Global {
     /// an existing directory (symlinks resolved), `--mountinfo` a readable
     /// file. Every command calls this once, before anything else.
     pub fn root(&self, mountinfo: Option<&Path>) -> anyhow::Result<Root> {
-        let dir = match &self.root {
-            None => None,
-            Some(d) => Some(check_root_dir(d)?),
-        };
+        let dir = self.root.as_deref().map(check_root_dir).transpose()?;
         if let Some(m) = mountinfo {
             std::fs::File::open(m)
                 .with_context(|| format!("--mountinfo {}: cannot open it", m.display()))?;

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
 use super::locate::Locator;
-use super::raw::{RawDirectory, RawFile, RawRoot};
+use super::raw::{Lax, RawDirectory, RawFile, RawRoot};
 use super::validate::{Result, Root};
 use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
 
@@ -29,19 +29,16 @@ impl Origin {
     /// `as a directory in /persistent (line 4)`; with `columns` (both
     /// declarations on one line) the entry and its column too.
     fn describe(&self, loc: &Locator<'_>, columns: bool) -> String {
-        let kind = match self.kind {
-            Kind::Directory => "a directory",
-            Kind::File => "a file",
-        };
+        let kind = self.kind.word();
         let root = self.root.display();
         let (line, column) = loc.line_col(&self.span);
         if columns {
             format!(
-                "as {kind} in {root} ({}, line {line} column {column})",
+                "as a {kind} in {root} ({}, line {line} column {column})",
                 self.field
             )
         } else {
-            format!("as {kind} in {root} (line {line})")
+            format!("as a {kind} in {root} (line {line})")
         }
     }
 }
@@ -55,6 +52,7 @@ type RawEntry = (Kind, RawDirectory, Option<FileMethod>, Range<usize>, String);
 fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
     let dirs = block
         .directories
+        .0
         .unwrap_or_default()
         .into_iter()
         .enumerate();
@@ -65,7 +63,7 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
         let table = d.into_inner().into_table(span.clone());
         Some((Kind::Directory, table, None, span, field))
     });
-    let files = block.files.unwrap_or_default().into_iter().enumerate();
+    let files = block.files.0.unwrap_or_default().into_iter().enumerate();
     let files = files.filter_map(move |(j, f)| {
         let f = f.0?;
         let span = f.span();
@@ -75,12 +73,12 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
             path: f.path,
             parent: f.parent,
             home: f.home,
-            hide_mount: Some(false),
-            allow_trash: Some(false),
+            hide_mount: Lax(Some(false)),
+            allow_trash: Lax(Some(false)),
             ..RawDirectory::default()
         };
         let field = format!("persistence[{i}].files[{j}]");
-        Some((Kind::File, d, f.method, span, field))
+        Some((Kind::File, d, f.method.0, span, field))
     });
     dirs.chain(files)
 }
@@ -102,16 +100,16 @@ pub(super) fn validate_entries(
         let root = roots[i].as_ref().map(|(r, _)| r);
         for (kind, d, method, span, field) in block_entries(i, block.into_inner()) {
             let before = errors.len();
-            let path = entry_path(d.path.as_ref(), &span, &field, &valid, loc)
+            let path = entry_path(d.path.0.as_ref(), &span, &field, &valid, loc)
                 .map_err(|e| errors.push(e))
                 .ok();
-            let sp = d.path.as_ref().map_or(span, Spanned::span);
-            let home = home_dir(d.home.as_ref(), path.as_deref(), &field, loc)
+            let sp = d.path.0.as_ref().map_or(span, Spanned::span);
+            let home = home_dir(d.home.0.as_ref(), path.as_deref(), &field, loc)
                 .map_err(|e| errors.push(e))
                 .ok();
-            let (user, group, mode) = (d.user.as_ref(), d.group.as_ref(), d.mode.as_ref());
+            let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
             let perms = perms(user, group, mode, &field, loc, errors);
-            let parent = parent_perms(d.parent.as_ref(), &field, loc, errors);
+            let parent = parent_perms(d.parent.0.as_ref(), &field, loc, errors);
             let (Some(path), Some(root)) = (path, root) else {
                 continue;
             };
@@ -121,9 +119,7 @@ pub(super) fn validate_entries(
                 field: field.clone(),
                 span: sp,
             };
-            if let Err(e) = check_duplicate(&mut seen, &path, origin, loc) {
-                errors.push(e);
-            }
+            errors.extend(check_duplicate(&mut seen, &path, origin, loc).err());
             if errors.len() > before {
                 continue;
             }
@@ -135,8 +131,8 @@ pub(super) fn validate_entries(
                 perms,
                 parent,
                 home: home.flatten(),
-                hide: d.hide_mount.unwrap_or(root.hide_mounts),
-                trash: d.allow_trash.unwrap_or(root.allow_trash),
+                hide: d.hide_mount.0.unwrap_or(root.hide_mounts),
+                trash: d.allow_trash.0.unwrap_or(root.allow_trash),
                 method: method.unwrap_or(FileMethod::Auto),
             });
         }

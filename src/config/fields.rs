@@ -136,9 +136,9 @@ pub(super) fn parent_perms(
     match p {
         None => Perms::default(),
         Some(p) => perms(
-            p.user.as_ref(),
-            p.group.as_ref(),
-            p.mode.as_ref(),
+            p.user.0.as_ref(),
+            p.group.0.as_ref(),
+            p.mode.0.as_ref(),
             &format!("{field}.parent"),
             loc,
             errors,
@@ -173,7 +173,7 @@ pub(super) fn watch(
 ) -> Watch {
     let d = Watch::default();
     let Some(raw) = raw else { return d };
-    let ignore = match raw.ignore {
+    let ignore = match raw.ignore.0 {
         None => d.ignore,
         Some(list) => list
             .iter()
@@ -193,7 +193,7 @@ pub(super) fn watch(
             "write a duration as systemd.time(7) does, such as \"30s\", \"10min\", \"10 minutes\" or \"1h 30m\", or a positive integer number of seconds",
         )
     };
-    let warn_every = match raw.warn_every {
+    let warn_every = match raw.warn_every.0 {
         None => None,
         Some(w) => match w.get_ref() {
             RawDuration::Seconds(n) if *n >= 1 => Some(Duration::from_secs(*n as u64)),
@@ -214,7 +214,7 @@ pub(super) fn watch(
             }),
         },
     };
-    let max = raw.max_warnings_per_minute.and_then(|m| {
+    let max = raw.max_warnings_per_minute.0.and_then(|m| {
         let n = u32::try_from(*m.get_ref()).ok().filter(|n| *n >= 1);
         if n.is_none() {
             errors.push(loc.error(

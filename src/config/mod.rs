@@ -105,6 +105,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `directory` or `file` (as in JSON and messages).
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Directory => "directory",
+            Kind::File => "file",
+        }
+    }
+
     /// The config list it goes in: `directories` or `files`.
     pub fn list(self) -> &'static str {
         match self {

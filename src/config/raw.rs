@@ -47,83 +47,61 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Caught<T> {
     }
 }
 
-/// A field that reads as absent when its value is bad; the error is
-/// kept (with the value's span) for [`read`].
-fn lenient<'de, D, T>(d: D) -> Result<Option<Spanned<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    let v = Spanned::<Caught<T>>::deserialize(d)?;
-    let span = v.span();
-    match v.into_inner().0 {
-        Ok(t) => Ok(Some(Spanned::new(span, t))),
-        Err(m) => {
-            CAUGHT.with(|c| c.borrow_mut().push((span, m)));
-            Ok(None)
+/// A value that reads as absent when it is bad (its error kept, with its
+/// span, for [`read`]): a field, or a list item whose neighbours keep their
+/// positions. `Lax<Spanned<T>>` keeps the value's span.
+#[derive(Debug)]
+pub(super) struct Lax<T>(pub Option<T>);
+
+impl<T> Default for Lax<T> {
+    fn default() -> Self {
+        Lax(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lax<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Spanned::<Caught<T>>::deserialize(d)?;
+        let span = v.span();
+        match v.into_inner().0 {
+            Ok(t) => Ok(Lax(Some(t))),
+            Err(m) => {
+                CAUGHT.with(|c| c.borrow_mut().push((span, m)));
+                Ok(Lax(None))
+            }
         }
     }
 }
 
-/// [`lenient`] for fields that keep no span.
-fn lenient_value<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    lenient(d).map(|v| v.map(Spanned::into_inner))
-}
-
-/// A list item that is skipped when bad (its error kept for [`read`]);
-/// the other items keep their positions.
-#[derive(Debug)]
-pub(super) struct Item<T>(pub Option<Spanned<T>>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient(d).map(Item)
-    }
-}
-
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawConfig {
-    #[serde(default, deserialize_with = "lenient")]
-    pub version: Option<Spanned<i64>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub layout: Option<RawLayout>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub persistence: Option<Vec<Spanned<RawRoot>>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub watch: Option<RawWatch>,
+    pub version: Lax<Spanned<i64>>,
+    pub layout: Lax<RawLayout>,
+    pub persistence: Lax<Vec<Spanned<RawRoot>>>,
+    pub watch: Lax<RawWatch>,
 }
 
 /// `[layout]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawLayout {
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub ephemeral_root: Option<EphemeralRoot>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub persistent_must_differ: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub on_failure: Option<OnFailure>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub skip_checks: Option<Vec<String>>,
+    pub ephemeral_root: Lax<EphemeralRoot>,
+    pub persistent_must_differ: Lax<bool>,
+    pub on_failure: Lax<OnFailure>,
+    pub skip_checks: Lax<Vec<String>>,
 }
 
 /// One `[[persistence]]` block.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawRoot {
-    #[serde(default, deserialize_with = "lenient")]
-    pub path: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub hide_mounts: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub allow_trash: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub directories: Option<Vec<Item<Shorthand<RawDirectory>>>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub files: Option<Vec<Item<Shorthand<RawFile>>>>,
+    pub path: Lax<Spanned<String>>,
+    pub hide_mounts: Lax<bool>,
+    pub allow_trash: Lax<bool>,
+    pub directories: Lax<Vec<Lax<Spanned<Shorthand<RawDirectory>>>>>,
+    pub files: Lax<Vec<Lax<Spanned<Shorthand<RawFile>>>>>,
 }
 
 /// An entry as a table or, as impermanence's Nix options allow, a bare
@@ -180,29 +158,22 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
 
 /// One `[[persistence.directories]]` entry.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawDirectory {
-    #[serde(default, deserialize_with = "lenient")]
-    pub path: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub user: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub group: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub mode: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub hide_mount: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub allow_trash: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub parent: Option<RawPerms>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub home: Option<Spanned<String>>,
+    pub path: Lax<Spanned<String>>,
+    pub user: Lax<Spanned<String>>,
+    pub group: Lax<Spanned<String>>,
+    pub mode: Lax<Spanned<String>>,
+    pub hide_mount: Lax<bool>,
+    pub allow_trash: Lax<bool>,
+    pub parent: Lax<RawPerms>,
+    pub home: Lax<Spanned<String>>,
 }
 
 impl WithPath for RawDirectory {
     fn with_path(path: Spanned<String>) -> Self {
         RawDirectory {
-            path: Some(path),
+            path: Lax(Some(path)),
             ..RawDirectory::default()
         }
     }
@@ -210,46 +181,39 @@ impl WithPath for RawDirectory {
 
 /// One `[[persistence.files]]` entry.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawFile {
-    #[serde(default, deserialize_with = "lenient")]
-    pub path: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub method: Option<FileMethod>,
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub parent: Option<RawPerms>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub home: Option<Spanned<String>>,
+    pub path: Lax<Spanned<String>>,
+    pub method: Lax<FileMethod>,
+    pub parent: Lax<RawPerms>,
+    pub home: Lax<Spanned<String>>,
 }
 
 impl WithPath for RawFile {
     fn with_path(path: Spanned<String>) -> Self {
         RawFile {
-            path: Some(path),
+            path: Lax(Some(path)),
             ..RawFile::default()
         }
     }
 }
 
 /// `parent = { user, group, mode }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawPerms {
-    #[serde(default, deserialize_with = "lenient")]
-    pub user: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub group: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub mode: Option<Spanned<String>>,
+    pub user: Lax<Spanned<String>>,
+    pub group: Lax<Spanned<String>>,
+    pub mode: Lax<Spanned<String>>,
 }
 
 /// `[watch]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct RawWatch {
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub ignore: Option<Vec<Spanned<String>>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub warn_every: Option<Spanned<RawDuration>>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub max_warnings_per_minute: Option<Spanned<i64>>,
+    pub ignore: Lax<Vec<Spanned<String>>>,
+    pub warn_every: Lax<Spanned<RawDuration>>,
+    pub max_warnings_per_minute: Lax<Spanned<i64>>,
 }
 
 /// A duration as written: `"10m"` or an integer number of seconds.

@@ -19,20 +19,19 @@ pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 /// than stopping at the first: one bad entry never hides the others.
 pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result<Settings> {
     let mut errors = Vec::new();
-    if let Err(e) = check_version(&raw, loc) {
-        errors.push(e);
-    }
-    let watch = watch(raw.watch, loc, &mut errors);
-    let blocks = raw.persistence.unwrap_or_default();
+    errors.extend(check_version(&raw, loc));
+    let watch = watch(raw.watch.0, loc, &mut errors);
+    let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
     let defaults = Layout::default();
-    let layout = raw.layout.map_or(defaults.clone(), |l| Layout {
-        ephemeral_root: l.ephemeral_root.unwrap_or(defaults.ephemeral_root),
+    let layout = raw.layout.0.map_or(defaults.clone(), |l| Layout {
+        ephemeral_root: l.ephemeral_root.0.unwrap_or(defaults.ephemeral_root),
         persistent_must_differ: l
             .persistent_must_differ
+            .0
             .unwrap_or(defaults.persistent_must_differ),
-        on_failure: l.on_failure.unwrap_or(defaults.on_failure),
-        skip_checks: l.skip_checks.unwrap_or_default(),
+        on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
+        skip_checks: l.skip_checks.0.unwrap_or_default(),
     });
     let entries = validate_entries(blocks, &roots, loc, &mut errors);
     if let Some(e) = ConfigError::combine(errors) {
@@ -47,27 +46,23 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
     })
 }
 
-fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Result<()> {
-    match &raw.version {
-        None => {
-            return Err(loc.error(
-                Some(0..0),
-                "version",
-                "missing `version`",
-                "add `version = 1` as the first line",
-            ));
-        }
-        Some(v) if *v.get_ref() != 1 => {
-            return Err(loc.error(
-                Some(v.span()),
-                "version",
-                format!("unsupported version {}", v.get_ref()),
-                "write `version = 1` (the only version this impermctl reads)",
-            ));
-        }
-        Some(_) => {}
+/// The missing or unsupported `version`, if so.
+fn check_version(raw: &RawConfig, loc: &Locator<'_>) -> Option<ConfigError> {
+    match &raw.version.0 {
+        None => Some(loc.error(
+            Some(0..0),
+            "version",
+            "missing `version`",
+            "add `version = 1` as the first line",
+        )),
+        Some(v) if *v.get_ref() != 1 => Some(loc.error(
+            Some(v.span()),
+            "version",
+            format!("unsupported version {}", v.get_ref()),
+            "write `version = 1` (the only version this impermctl reads)",
+        )),
+        Some(_) => None,
     }
-    Ok(())
 }
 
 /// A persistence root with the span of its path.
@@ -113,7 +108,7 @@ fn validate_roots(
 /// One block's root, its path checked on its own.
 fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Root> {
     let field = format!("persistence[{i}].path");
-    let Some(p) = &block.get_ref().path else {
+    let Some(p) = &block.get_ref().path.0 else {
         return Err(loc.error(
             Some(block.span()),
             field,
@@ -145,8 +140,8 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
     let raw = block.get_ref();
     let root = PersistenceRoot {
         path,
-        hide_mounts: raw.hide_mounts.unwrap_or(false),
-        allow_trash: raw.allow_trash.unwrap_or(false),
+        hide_mounts: raw.hide_mounts.0.unwrap_or(false),
+        allow_trash: raw.allow_trash.0.unwrap_or(false),
     };
     Ok((root, sp))
 }

@@ -8,14 +8,7 @@
 use std::path::Path;
 
 use super::{Facts, Node, Op, What, Why};
-use crate::config::{Entry, Kind};
-
-fn kind_word(k: Kind) -> &'static str {
-    match k {
-        Kind::Directory => "directory",
-        Kind::File => "file",
-    }
-}
+use crate::config::Entry;
 
 /// The source is a stored symlink (to `stored`): recreate it at the target,
 /// keep it when the same link is there, store the live one when the target
@@ -40,7 +33,7 @@ pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
             error: format!(
                 "{p} is a {} on the ephemeral root, but its persistent copy {s} is a symlink (to {link}): keep one of them: move {p} away to get the stored link back, or remove the link {s} to persist the {} instead",
                 node_word(other),
-                kind_word(e.kind),
+                e.kind.word(),
             ),
         },
     }
@@ -84,6 +77,7 @@ fn node_word(n: &Node) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Kind;
     use crate::plan::plan_entry;
     use crate::plan::tests::facts;
 
@@ -91,7 +85,7 @@ mod tests {
         crate::config::parse(
             &format!(
                 "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.{}]]\npath = \"{path}\"\n",
-                if kind == Kind::File { "files" } else { "directories" }
+                kind.list()
             ),
             Path::new("c.toml"),
         )

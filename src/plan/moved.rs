@@ -123,11 +123,7 @@ mod tests {
     use std::path::Path;
 
     fn entry(kind: Kind) -> Entry {
-        let section = if kind == Kind::File {
-            "files"
-        } else {
-            "directories"
-        };
+        let section = kind.list();
         crate::config::parse(
             &format!("version = 1\n[[persistence]]\npath = \"/data\"\n[[persistence.{section}]]\npath = \"/srv/x\"\n"),
             Path::new("c.toml"),
