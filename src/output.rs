@@ -75,18 +75,14 @@ pub fn read_file<T: DeserializeOwned>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
+    let shown = file.display();
     let doc: Envelope<T> = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{} is not a {kind} document impermctl understands; {remedy}",
-            file.display()
-        )
+        format!("{shown} is not a {kind} document impermctl understands; {remedy}")
     })?;
+    let (version, found) = (doc.api_version.as_str(), doc.kind.as_str());
     anyhow::ensure!(
-        [API_VERSION, "impermctl/v1"].contains(&doc.api_version.as_str()) && doc.kind == kind,
-        "{} is a {} {} document, expected {API_VERSION} {kind}; {remedy}",
-        file.display(),
-        doc.api_version,
-        doc.kind
+        [API_VERSION, "impermctl/v1"].contains(&version) && found == kind,
+        "{shown} is a {version} {found} document, expected {API_VERSION} {kind}; {remedy}"
     );
     Ok(Some(doc.body))
 }

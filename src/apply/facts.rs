@@ -76,10 +76,9 @@ pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> 
                     .ancestors()
                     .nth(rel.components().count() - prefix.components().count())
                     .unwrap_or(shown);
+                let (at, to) = (at.display(), to.display());
                 return format!(
-                    "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with a directory",
-                    at.display(),
-                    to.display()
+                    "{at} is a symlink (to {to}); impermctl never follows symlinks in persisted paths: replace it with a directory"
                 );
             }
         }

@@ -108,6 +108,14 @@ fn consider(
     }
 }
 
+/// `prefix.name`, or `name` at the top level.
+pub(super) fn dotted(prefix: &str, name: &str) -> String {
+    match prefix {
+        "" => name.to_owned(),
+        _ => format!("{prefix}.{name}"),
+    }
+}
+
 fn walk_table(
     t: &DeTable<'_>,
     prefix: &str,
@@ -115,11 +123,7 @@ fn walk_table(
     best: &mut Option<(usize, String)>,
 ) {
     for (k, v) in t.iter() {
-        let path = if prefix.is_empty() {
-            k.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", k.get_ref())
-        };
+        let path = dotted(prefix, k.get_ref());
         consider(&k.span(), &path, span, best);
         walk_value(v.get_ref(), &v.span(), &path, span, best);
     }

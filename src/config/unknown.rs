@@ -6,7 +6,7 @@
 use toml::de::{DeTable, DeValue};
 
 use super::ConfigError;
-use super::locate::{Locator, unknown_key};
+use super::locate::{Locator, dotted, unknown_key};
 
 /// Keys of the top level, in schema order (the suggestions' pool).
 const TOP: &[&str] = &["version", "layout", "persistence", "watch"];
@@ -63,11 +63,7 @@ impl Walk<'_, '_> {
     fn table(&mut self, t: &DeTable<'_>, prefix: &str, known: &[&str]) {
         for (k, v) in t.iter() {
             let name = k.get_ref().as_ref();
-            let path = if prefix.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{prefix}.{name}")
-            };
+            let path = dotted(prefix, name);
             if !known.contains(&name) {
                 let (message, field, fix) = unknown_key(name, path, known, &elsewhere(name));
                 self.out

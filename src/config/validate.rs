@@ -87,14 +87,12 @@ fn validate_roots(
         if let Some((root, sp)) = &root {
             let twice = roots.iter().flatten().find(|(o, _)| o.path == root.path);
             if let Some((other, osp)) = twice {
+                let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
                 errors.push(loc.error(
                     Some(sp.clone()),
                     format!("persistence[{i}].path"),
                     format!(
-                        "{} is declared twice as a persistence root (lines {} and {})",
-                        other.path.display(),
-                        loc.line(osp),
-                        loc.line(sp)
+                        "{p} is declared twice as a persistence root (lines {first} and {again})"
                     ),
                     "merge the two [[persistence]] blocks",
                 ));

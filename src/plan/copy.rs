@@ -17,22 +17,17 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
     if let Some(w) = super::blocked_or_mounted(e, f) {
         return w;
     }
+    let (p, s) = (e.path.display(), e.source.display());
     let source = match &f.source {
         Node::Missing | Node::MissingParent => false,
         Node::File { .. } => true,
         Node::Symlink { to } => {
             return fail(format!(
-                "source {} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real file",
-                e.source.display(),
+                "source {s} is a symlink (to {}); impermctl never follows symlinks in persisted paths: replace it with the real file",
                 to.display()
             ));
         }
-        _ => {
-            return fail(format!(
-                "source {} is not a regular file; move it away",
-                e.source.display()
-            ));
-        }
+        _ => return fail(format!("source {s} is not a regular file; move it away")),
     };
     let target = match &f.target {
         Node::Missing | Node::MissingParent => Target::Missing,
@@ -40,15 +35,13 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
         Node::Symlink { to } if *to == e.source => Target::LinkToSource,
         Node::Symlink { to } => {
             return fail(format!(
-                "{} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
-                e.path.display(),
+                "{p} is a symlink (to {}); impermctl never follows symlinks in persisted paths (nor replaces them): remove it and run `impermctl boot` again",
                 to.display()
             ));
         }
         _ => {
             return fail(format!(
-                "{} is not a regular file; move it away (method = \"copy\" is for files)",
-                e.path.display()
+                "{p} is not a regular file; move it away (method = \"copy\" is for files)"
             ));
         }
     };

@@ -196,6 +196,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
     if let Some(w) = common(e, f) {
         return w;
     }
+    let (p, s) = (e.path.display(), e.source.display());
     let mut ops = Vec::new();
     match &f.source {
         Node::Missing | Node::MissingParent => match f.target {
@@ -205,8 +206,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         Node::Dir { .. } => {}
         _ => {
             return fail(format!(
-                "source {} is not a directory; move it away so that impermctl can create the directory",
-                e.source.display()
+                "source {s} is not a directory; move it away so that impermctl can create the directory"
             ));
         }
     }
@@ -215,8 +215,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         Node::Dir { .. } => {}
         _ => {
             return fail(format!(
-                "{} is not a directory; move it away (or declare it as a file)",
-                e.path.display()
+                "{p} is not a directory; move it away (or declare it as a file)"
             ));
         }
     }
@@ -238,25 +237,20 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
     if let Some(w) = common(e, f) {
         return w;
     }
+    let (p, s) = (e.path.display(), e.source.display());
     let target_len = match &f.target {
         Node::Missing => None,
         Node::File { len } => Some(*len),
         _ => {
             return fail(format!(
-                "{} is not a regular file; move it away (or declare it as a directory)",
-                e.path.display()
+                "{p} is not a regular file; move it away (or declare it as a directory)"
             ));
         }
     };
     let source_exists = match &f.source {
         Node::Missing | Node::MissingParent => false,
         Node::File { .. } => true,
-        _ => {
-            return fail(format!(
-                "source {} is not a regular file; move it away",
-                e.source.display()
-            ));
-        }
+        _ => return fail(format!("source {s} is not a regular file; move it away")),
     };
     let data = target_len.is_some_and(|l| l > 0);
     let mount = |hides| Op::Mount {
@@ -266,9 +260,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
     let ops = match (e.method, source_exists) {
         (FileMethod::Symlink, true) if data => {
             return fail(format!(
-                "{} holds data and {} exists too; a symlink would drop one of them: merge them by hand, then run `impermctl boot` again",
-                e.path.display(),
-                e.source.display()
+                "{p} holds data and {s} exists too; a symlink would drop one of them: merge them by hand, then run `impermctl boot` again"
             ));
         }
         (FileMethod::Symlink, false) if data => vec![Op::Seed, Op::Link],

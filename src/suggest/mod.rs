@@ -33,12 +33,8 @@ pub fn nix_string(p: &Path) -> String {
 /// The one-line Nix config that persists `group` under `root`, e.g.
 /// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
 pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
-    let list = how.list();
-    format!(
-        "environment.persistence.{}.{list} = [ {} ];",
-        nix_string(root),
-        nix_string(group)
-    )
+    let (root, list, group) = (nix_string(root), how.list(), nix_string(group));
+    format!("environment.persistence.{root}.{list} = [ {group} ];")
 }
 
 /// The TOML equivalent for `/etc/impermctl/config.toml`.

@@ -64,35 +64,29 @@ const HIDE: fn(bool) -> Op = |hides| Op::Mount {
     options: vec!["x-gvfs-hide".into()],
     hides,
 };
-const FILE_MOUNT: fn(bool) -> Op = |hides| Op::Mount {
+const BIND: fn(bool) -> Op = |hides| Op::Mount {
     options: vec![],
     hides,
 };
 
 #[test]
 fn directories() {
+    use Node::Missing;
+    use Op::{CreateSource, CreateTarget, KeepLive, Seed};
     let d = || entry(Kind::Directory, "/etc/nixos", FileMethod::Auto);
-    let empty = Node::Dir { empty: true };
-    let full = Node::Dir { empty: false };
+    let empty = || Node::Dir { empty: true };
+    let full = || Node::Dir { empty: false };
     let cases = [
         (
-            Node::Missing,
-            Node::Missing,
-            vec![Op::CreateSource, Op::CreateTarget, HIDE(false)],
+            Missing,
+            Missing,
+            vec![CreateSource, CreateTarget, HIDE(false)],
         ),
-        (
-            empty.clone(),
-            Node::Missing,
-            vec![Op::CreateSource, HIDE(false)],
-        ),
-        (full.clone(), Node::Missing, vec![Op::Seed, HIDE(false)]),
-        (full.clone(), empty.clone(), vec![Op::KeepLive, HIDE(true)]),
-        (empty.clone(), full.clone(), vec![HIDE(false)]),
-        (
-            Node::Missing,
-            full.clone(),
-            vec![Op::CreateTarget, HIDE(false)],
-        ),
+        (empty(), Missing, vec![CreateSource, HIDE(false)]),
+        (full(), Missing, vec![Seed, HIDE(false)]),
+        (full(), empty(), vec![KeepLive, HIDE(true)]),
+        (empty(), full(), vec![HIDE(false)]),
+        (Missing, full(), vec![CreateTarget, HIDE(false)]),
     ];
     for (t, s, want) in cases {
         assert_eq!(
@@ -119,11 +113,8 @@ fn directories() {
         vec![Op::StoreLink]
     );
     // ... unless real persistent data is there: then both are kept.
-    assert!(matches!(
-        one(d(), facts(link, full.clone())),
-        What::Fail { .. }
-    ));
-    let mut f = facts(full.clone(), full.clone());
+    assert!(matches!(one(d(), facts(link, full())), What::Fail { .. }));
+    let mut f = facts(full(), full());
     f.mounted = Mounted::FromSource;
     assert_eq!(one(d(), f.clone()), What::Skip(Why::AlreadyBound));
     f.mounted = Mounted::Foreign {
@@ -135,81 +126,33 @@ fn directories() {
 
 #[test]
 fn files() {
+    use Node::{Missing, MissingParent};
+    use Op::{CreateSource, CreateTarget, InitMachineId, KeepLive, Link, Seed};
     let auto = || entry(Kind::File, "/etc/ssh/key", FileMethod::Auto);
     let mid = || entry(Kind::File, MACHINE_ID, FileMethod::Auto);
     let sym = || entry(Kind::File, "/etc/ssh/key", FileMethod::Symlink);
-    let f0 = Node::File { len: 0 };
-    let f9 = Node::File { len: 9 };
+    let f0 = || Node::File { len: 0 };
+    let f9 = || Node::File { len: 9 };
     let cases = [
-        (
-            auto(),
-            Node::Missing,
-            f9.clone(),
-            vec![Op::CreateTarget, FILE_MOUNT(false)],
-        ),
-        (auto(), f0.clone(), f9.clone(), vec![FILE_MOUNT(false)]),
-        (
-            auto(),
-            f9.clone(),
-            f9.clone(),
-            vec![Op::KeepLive, FILE_MOUNT(true)],
-        ),
-        (
-            auto(),
-            f9.clone(),
-            Node::Missing,
-            vec![Op::Seed, FILE_MOUNT(false)],
-        ),
-        (
-            auto(),
-            Node::Missing,
-            Node::Missing,
-            vec![Op::CreateSource, Op::Link],
-        ),
-        (
-            auto(),
-            f0.clone(),
-            Node::Missing,
-            vec![Op::CreateSource, Op::Link],
-        ),
-        (
-            auto(),
-            Node::Missing,
-            Node::MissingParent,
-            vec![Op::CreateSource, Op::Link],
-        ),
-        (
-            sym(),
-            Node::Missing,
-            Node::MissingParent,
-            vec![Op::CreateSource, Op::Link],
-        ),
+        (auto(), Missing, f9(), vec![CreateTarget, BIND(false)]),
+        (auto(), f0(), f9(), vec![BIND(false)]),
+        (auto(), f9(), f9(), vec![KeepLive, BIND(true)]),
+        (auto(), f9(), Missing, vec![Seed, BIND(false)]),
+        (auto(), Missing, Missing, vec![CreateSource, Link]),
+        (auto(), f0(), Missing, vec![CreateSource, Link]),
+        (auto(), Missing, MissingParent, vec![CreateSource, Link]),
+        (sym(), Missing, MissingParent, vec![CreateSource, Link]),
         (
             mid(),
-            Node::Missing,
-            Node::Missing,
-            vec![Op::InitMachineId, Op::CreateTarget, FILE_MOUNT(false)],
+            Missing,
+            Missing,
+            vec![InitMachineId, CreateTarget, BIND(false)],
         ),
-        (
-            mid(),
-            f0.clone(),
-            Node::Missing,
-            vec![Op::InitMachineId, FILE_MOUNT(false)],
-        ),
-        (
-            mid(),
-            f9.clone(),
-            Node::Missing,
-            vec![Op::Seed, FILE_MOUNT(false)],
-        ),
-        (
-            mid(),
-            Node::Missing,
-            f9.clone(),
-            vec![Op::CreateTarget, FILE_MOUNT(false)],
-        ),
-        (sym(), Node::Missing, f9.clone(), vec![Op::Link]),
-        (sym(), f9.clone(), Node::Missing, vec![Op::Seed, Op::Link]),
+        (mid(), f0(), Missing, vec![InitMachineId, BIND(false)]),
+        (mid(), f9(), Missing, vec![Seed, BIND(false)]),
+        (mid(), Missing, f9(), vec![CreateTarget, BIND(false)]),
+        (sym(), Missing, f9(), vec![Link]),
+        (sym(), f9(), Missing, vec![Seed, Link]),
     ];
     for (e, t, s, want) in cases {
         let p = e.path.clone();
@@ -219,15 +162,12 @@ fn files() {
             "{p:?} {t:?} {s:?}"
         );
     }
-    assert!(matches!(
-        one(sym(), facts(f9.clone(), f9.clone())),
-        What::Fail { .. }
-    ));
+    assert!(matches!(one(sym(), facts(f9(), f9())), What::Fail { .. }));
     let linked = Node::Symlink {
         to: "/persistent/etc/ssh/key".into(),
     };
     assert_eq!(
-        one(auto(), facts(linked.clone(), f9.clone())),
+        one(auto(), facts(linked.clone(), f9())),
         What::Skip(Why::AlreadyLinked)
     );
     assert_eq!(
