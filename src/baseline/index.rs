@@ -105,9 +105,7 @@ pub fn record_path(rec: &[u8]) -> Option<&[u8]> {
 #[derive(Debug)]
 pub struct Lazy {
     file: File,
-    size: u64,
     trailer: Trailer,
-    head: Vec<u8>,
     index: Vec<u8>,
     records: Vec<OnceLock<Option<Box<[u8]>>>>,
 }
@@ -120,9 +118,10 @@ fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
 }
 
 impl Lazy {
-    /// Read the trailer of `file` (`size` bytes), then its header and
-    /// index. `Ok(None)`: not a version 3 file (read it whole).
-    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer)>> {
+    /// Read the trailer of `file` (`size` bytes), then its index; with the
+    /// trailer and the header (the bytes before the first directory
+    /// record). `Ok(None)`: not a version 3 file (read it whole).
+    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer, Vec<u8>)>> {
         if size < TRAILER as u64 {
             return Ok(None);
         }
@@ -132,27 +131,21 @@ impl Lazy {
         };
         let lazy = Lazy {
             file: file.try_clone()?,
-            size,
             trailer: t,
-            head: read_at(file, 0, usize::try_from(t.dirs_start)?)?,
             index: read_at(file, t.index, usize::try_from(t.ndirs)? * ENTRY)?,
             records: (0..t.ndirs).map(|_| OnceLock::new()).collect(),
         };
-        Ok(Some((lazy, t)))
+        Ok(Some((
+            lazy,
+            t,
+            read_at(file, 0, usize::try_from(t.dirs_start)?)?,
+        )))
     }
 
-    /// The whole file, in one read.
+    /// The whole file (its size as the trailer says), in one read.
     pub fn whole(&self) -> std::io::Result<Vec<u8>> {
-        read_at(
-            &self.file,
-            0,
-            usize::try_from(self.size).map_err(std::io::Error::other)?,
-        )
-    }
-
-    /// The header: the bytes before the first directory record.
-    pub fn head(&self) -> &[u8] {
-        &self.head
+        let size = self.trailer.index as usize + self.index.len() + TRAILER;
+        read_at(&self.file, 0, size)
     }
 
     /// Number of directories.

@@ -166,20 +166,7 @@ impl Pattern {
             (true, _) => Some(Match::Below(path[..end].to_vec())),
         }
     }
-}
 
-/// Where a pattern can match relative to a directory (see [`Pattern::below`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Below {
-    /// No path strictly below the directory matches.
-    Never,
-    /// Every path below the directory matches, below this `/**` prefix.
-    All(Vec<u8>),
-    /// Some paths below the directory may match (the pattern is deeper).
-    Some,
-}
-
-impl Pattern {
     /// Can this pattern match a path strictly below the logical directory
     /// `dir`? (Used to check that every path below a directory belongs
     /// to one group before the watcher stops listening there.)
@@ -205,6 +192,17 @@ impl Pattern {
                 .collect(),
         )
     }
+}
+
+/// Where a pattern can match relative to a directory (see [`Pattern::below`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Below {
+    /// No path strictly below the directory matches.
+    Never,
+    /// Every path below the directory matches, below this `/**` prefix.
+    All(Vec<u8>),
+    /// Some paths below the directory may match (the pattern is deeper).
+    Some,
 }
 
 fn split(p: &[u8]) -> Vec<&[u8]> {

@@ -238,21 +238,18 @@ pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
     match validate::validate(raw, &loc, file) {
-        Ok(settings) if all.is_empty() && caught.is_empty() => Ok(settings),
-        Ok(_) => {
-            all.extend(caught);
-            Err(ConfigError::combine(all).expect("not empty"))
-        }
+        Ok(settings) if all.is_empty() && caught.is_empty() => return Ok(settings),
+        Ok(_) => {}
         Err(mut e) => {
             let also = std::mem::take(&mut e.also);
             // A value of the wrong type reads as absent: its type error
             // says more than "missing" for the same field.
             let rest = std::iter::once(e).chain(also.into_vec());
             all.extend(rest.filter(|e| !caught.iter().any(|c| c.field == e.field)));
-            all.extend(caught);
-            Err(ConfigError::combine(all).expect("not empty"))
         }
     }
+    all.extend(caught);
+    Err(ConfigError::combine(all).expect("not empty"))
 }
 
 impl Settings {

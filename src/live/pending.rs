@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::config::Entry;
+use crate::config::{Entry, Settings};
 use crate::root::Root;
 use crate::state::{Pending, WriterInfo};
 
@@ -31,6 +31,13 @@ pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
             }
         })
         .collect()
+}
+
+/// Is `path` still pending (its entry recorded so in `entries`, from
+/// `state.json`) and still declared in `settings`?
+pub fn still_pending(entries: &[crate::state::Recorded], settings: &Settings, path: &Path) -> bool {
+    let how = crate::state::How::Pending;
+    settings.entry(path).is_some() && entries.iter().any(|r| r.path == path && r.how == how)
 }
 
 /// What to do after seeding, given the writers found just before it.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{FileMethod, Kind, Settings};
+use crate::config::Settings;
 use crate::root::Root;
 
 /// The live-change state of one entry.
@@ -26,19 +26,12 @@ pub enum LiveState {
 
 /// Per declared path that has one.
 pub fn states(root: &Root, settings: &Settings) -> BTreeMap<PathBuf, LiveState> {
-    let mut m = BTreeMap::new();
-    for e in &settings.entries {
-        if e.kind == Kind::File && e.method == FileMethod::Copy {
-            m.insert(e.path.clone(), LiveState::Copy);
-        }
-    }
+    let mut m: BTreeMap<_, _> = (super::sync::copy_entries(settings))
+        .map(|e| (e.path.clone(), LiveState::Copy))
+        .collect();
     if let Ok(Some(st)) = crate::state::read(&root.state_file()) {
         for p in st.pending {
-            let still = st
-                .entries
-                .iter()
-                .any(|r| r.path == p.path && r.how == crate::state::How::Pending);
-            if still && settings.entry(&p.path).is_some() {
+            if super::pending::still_pending(&st.entries, settings, &p.path) {
                 m.insert(
                     p.path.clone(),
                     LiveState::Pending {

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::files::{self, Saved};
 use crate::config::{FileMethod, Kind, Settings};
 use crate::root::Root;
-use crate::state::{self, How};
+use crate::state;
 
 /// What happened to one path.
 #[derive(Debug, Clone, Serialize)]
@@ -91,12 +91,7 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
     };
     let mut changed = false;
     for p in st.pending.iter_mut() {
-        let declared = settings.entry(&p.path).is_some();
-        let still = st
-            .entries
-            .iter()
-            .any(|r| r.path == p.path && r.how == How::Pending);
-        if !declared || !still {
+        if !super::pending::still_pending(&st.entries, settings, &p.path) {
             continue;
         }
         let left = super::pending::writers(root, &p.path);

@@ -84,11 +84,6 @@ impl InotifyWatcher {
         })
     }
 
-    /// Directories left unwatched by the limit at the last scan.
-    pub fn unwatched(&self) -> &Unwatched {
-        &self.unwatched
-    }
-
     /// Start a rescan: directories that still cannot be watched are counted anew.
     pub fn begin_scan(&mut self) {
         self.scanning = Some(Unwatched::default());

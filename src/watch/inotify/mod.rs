@@ -320,10 +320,7 @@ impl Watcher for InotifyWatcher {
     }
 
     fn coverage(&self) -> (u64, Option<String>) {
-        (
-            self.unwatched().count as u64,
-            InotifyWatcher::coverage(self),
-        )
+        (self.unwatched.count as u64, InotifyWatcher::coverage(self))
     }
 }
 

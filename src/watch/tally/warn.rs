@@ -71,11 +71,8 @@ impl Table {
             return Decision::Quiet;
         }
         let g = self.groups.get_mut(group).expect("group just recorded");
-        let due = match g.warned_at {
-            None => true,
-            Some(t) => now.saturating_sub(t) >= self.limits.warn_every,
-        };
-        if !due {
+        let every = self.limits.warn_every;
+        if g.warned_at.is_some_and(|t| now.saturating_sub(t) < every) {
             return Decision::Quiet;
         }
         if g.warned_at.is_none() && self.announced.contains(group) {
