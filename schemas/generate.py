@@ -95,7 +95,9 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                    "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
-                          "since": U, "declared": B})),
+                          "since": U, "declared": B,
+                          "state": {"description": "What the live mount table says is there now.",
+                                    "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
