@@ -30,18 +30,44 @@ pub fn nix_string(p: &Path) -> String {
     out
 }
 
-/// The one-line Nix config that persists `group` under `root`, e.g.
-/// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
-pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
-    let (root, list, group) = (nix_string(root), how.list(), nix_string(group));
-    format!("environment.persistence.{root}.{list} = [ {group} ];")
+/// Is `path`, persisted as `how`, a file that must be declared with
+/// `method = "copy"`? True for the well-known files programs replace by
+/// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
+/// the knowledge `verify`'s `replaced-files` check warns from
+/// ([`crate::live::checks::replaced_by`]), so every suggestion is one
+/// `verify` accepts without that warning.
+pub fn needs_copy(path: &Path, how: Kind) -> bool {
+    how == Kind::File && crate::live::checks::replaced_by(path).is_some()
 }
 
-/// The TOML equivalent for `/etc/impermctl/config.toml`.
+/// One item of a Nix `directories`/`files` list: the quoted path, or
+/// `{ file = "…"; method = "copy"; }` when [`needs_copy`].
+fn nix_item(path: &Path, how: Kind) -> String {
+    match needs_copy(path, how) {
+        true => format!("{{ file = {}; method = \"copy\"; }}", nix_string(path)),
+        false => nix_string(path),
+    }
+}
+
+/// The one-line Nix config that persists `group` under `root`, e.g.
+/// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
+/// (a file [`needs_copy`] is written `{ file = …; method = "copy"; }`).
+pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
+    let (root, list, item) = (nix_string(root), how.list(), nix_item(group, how));
+    format!("environment.persistence.{root}.{list} = [ {item} ];")
+}
+
+/// The TOML equivalent for `/etc/impermctl/config.toml` (with
+/// `method = "copy"` when [`needs_copy`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
     let table = how.list();
     let path = toml_string(&group.to_string_lossy());
-    format!("[[persistence.{table}]]\npath = {path}")
+    let method = if needs_copy(group, how) {
+        "\nmethod = \"copy\""
+    } else {
+        ""
+    };
+    format!("[[persistence.{table}]]\npath = {path}{method}")
 }
 
 /// One line of a snippet, in the order the groups came.
@@ -61,7 +87,7 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         match l {
             Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
             Line::Persist(p, Kind::Directory) => dirs.push(nix_string(p)),
-            Line::Persist(p, Kind::File) => files.push(nix_string(p)),
+            Line::Persist(p, Kind::File) => files.push(nix_item(p, Kind::File)),
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -143,6 +169,57 @@ mod tests {
         assert_eq!(
             toml_entry(Path::new("/var/lib/demo"), Kind::Directory),
             "[[persistence.directories]]\npath = \"/var/lib/demo\""
+        );
+    }
+
+    /// Session 5's trial (finding 5): `--suggest` and the watcher proposed
+    /// host keys and shell histories as plain files, which `verify` then
+    /// warned about (`replaced-files`). Every suggestion, pasted, passes
+    /// that check; the Nix form says the same as the TOML form.
+    #[test]
+    fn every_suggestion_passes_the_replaced_files_check() {
+        let lines: Vec<Line> = [
+            ("/etc/ssh/ssh_host_ed25519_key", Kind::File),
+            ("/etc/ssh/ssh_host_ed25519_key.pub", Kind::File),
+            ("/etc/ssh/ssh_host_rsa_key", Kind::File),
+            ("/root/.bash_history", Kind::File),
+            ("/home/alice/.zsh_history", Kind::File),
+            ("/root/.local/share/fish/fish_history", Kind::File),
+            ("/etc/shadow", Kind::File),
+            ("/etc/passwd", Kind::File),
+            ("/etc/adjtime", Kind::File),
+            ("/var/lib/demo", Kind::Directory),
+        ]
+        .into_iter()
+        .map(|(p, k)| Line::Persist(p.into(), k))
+        .collect();
+        let root = Path::new("/persistent");
+        let toml = format!(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n{}",
+            toml_snippet(root, &lines)
+        );
+        let s = crate::config::parse(&toml, Path::new("c.toml")).unwrap();
+        assert_eq!(s.entries.len(), lines.len(), "{toml}");
+        let warned = crate::live::checks::method_warnings(&s);
+        assert!(warned.is_empty(), "{warned:?}\n{toml}");
+        let nix = nix_snippet(root, &lines);
+        let copies = s
+            .entries
+            .iter()
+            .filter(|e| e.method == crate::config::FileMethod::Copy);
+        assert_eq!(
+            copies.count(),
+            nix.matches("method = \"copy\";").count(),
+            "{nix}"
+        );
+        assert!(
+            nix.contains("    { file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }\n"),
+            "{nix}"
+        );
+        assert!(nix.contains("    \"/etc/adjtime\"\n"), "{nix}");
+        assert_eq!(
+            nix_line(root, Path::new("/root/.bash_history"), Kind::File),
+            r#"environment.persistence."/persistent".files = [ { file = "/root/.bash_history"; method = "copy"; } ];"#
         );
     }
 }
