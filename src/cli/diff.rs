@@ -205,10 +205,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Groups => {
             let st = render::Style::new(colour);
-            let hidden = render::Hidden {
-                regenerated: j.regenerated,
-                saved: j.saved,
-                ignored: ignored(&root, &settings, &d, &opts),
+            // `--all` lists what plain diff leaves out: nothing is hidden.
+            let hidden = match a.all {
+                true => render::Hidden::default(),
+                false => render::Hidden {
+                    regenerated: j.regenerated,
+                    saved: j.saved,
+                    ignored: ignored(&root, &settings, &d, &opts),
+                },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;
             sections::extras(&mut out, &extras)?;
@@ -229,16 +233,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it, nor when the watcher's list was used:
-/// counting walks the ignored directories, and a `diff` from the list
-/// costs O(changes), not O(`/tmp`)).
+/// `--all`, which compares it). Counted the same way whichever basis found
+/// the changes (a cheap ctime walk of the ignored directories, capped at
+/// `diff::ignored::CAP` entries), so a diff from the watcher's list says
+/// what the walk says: the watcher hears only creations there, not every
+/// in-place write, so its list cannot count them.
 fn ignored(
     root: &crate::root::Root,
     settings: &crate::config::Settings,
     d: &diff::Diff,
     opts: &diff::Options,
 ) -> diff::ignored::Ignored {
-    if opts.all || matches!(d.source, diff::fast::Source::Watcher { .. }) {
+    if opts.all {
         return Default::default();
     }
     let Ok(mounts) = root.mount_table() else {
