@@ -3,7 +3,8 @@
 # 5,000 ops/s over 1,000 directories: 70% create+write, 20% rewrite, 5%
 # rename, 5% unlink) for DURATION seconds (default 600), VmRSS sampled every
 # second; at most 50,000 files alive (creates then replace old files). Prints the first and last minute's medians and the peak: "flat"
-# means the last minute is not above the first by more than a little.
+# means the last minute is not above the first by more than a little. The idle
+# VmRSS (2 s after start, before the load) is printed first.
 # Needs root (a private mount namespace with a tmpfs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ for i in \$(seq 0 999); do mkdir \$R/data/d\$i; done
 printf 'version = 1\n[[persistence]]\npath = \"/persistent\"\n' > '$W/config.toml'
 IMPERMCTL_LOG=stderr '$BIN' --root \$R --config '$W/config.toml' watch --backend $BACKEND --no-dbus 2>'$W/watch.log' & WP=\$!
 sleep 2
+echo \"idle (2 s after start, before the load): \$(grep VmRSS /proc/\$WP/status | tr -s ' ')\"
 python3 - \$R/data $DURATION \$WP <<'PY'
 import os, random, statistics, sys, time
 base, duration, pid = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])

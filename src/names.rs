@@ -90,15 +90,11 @@ pub fn hex(p: &Path) -> Option<String> {
 /// The path a JSON document describes: the exact bytes of `hex` when
 /// present and well-formed, else `text`.
 pub fn from_json(text: &Path, hex: Option<&str>) -> PathBuf {
-    let bytes = hex.and_then(|h| {
-        (h.len() % 2 == 0)
-            .then(|| {
-                (0..h.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
-                    .collect::<Option<Vec<u8>>>()
-            })
-            .flatten()
+    let bytes = hex.filter(|h| h.len() % 2 == 0).and_then(|h| {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()
     });
     match bytes {
         Some(b) => PathBuf::from(OsStr::from_bytes(&b)),

@@ -100,10 +100,14 @@ fn pairs(text: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn section(out: &mut Vec<u8>, title: &str, items: &[(&str, &str)]) -> std::io::Result<()> {
+fn section(
+    out: &mut Vec<u8>,
+    title: &str,
+    items: &[(impl AsRef<str>, &str)],
+) -> std::io::Result<()> {
     writeln!(out, ".SH \"{title}\"")?;
     for (k, v) in items {
-        writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(k), roff(v))?;
+        writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(k.as_ref()), roff(v))?;
     }
     Ok(())
 }
@@ -121,11 +125,7 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
     if sub.is_none() {
         man.render_subcommands_section(&mut out)?;
     }
-    let rule: Vec<(String, &str)> = crate::exit::RULE
-        .iter()
-        .map(|(c, t)| (c.to_string(), *t))
-        .collect();
-    let rule: Vec<(&str, &str)> = rule.iter().map(|(c, t)| (c.as_str(), *t)).collect();
+    let rule = crate::exit::RULE.map(|(c, t)| (c.to_string(), t));
     section(&mut out, "EXIT STATUS", &rule)?;
     let (detail, examples) = details(sub.unwrap_or(""));
     if !detail.is_empty() {
@@ -143,15 +143,7 @@ fn render(cmd: clap::Command, sub: Option<&str>) -> std::io::Result<Vec<u8>> {
     if sub.is_some() {
         see.insert(0, "impermctl(1)".into());
     }
-    see.extend(
-        [
-            "impermctl.toml(5)",
-            "systemd.time(7)",
-            "journalctl(1)",
-            "findmnt(8)",
-        ]
-        .map(String::from),
-    );
+    see.push("impermctl.toml(5), systemd.time(7), journalctl(1), findmnt(8)".into());
     writeln!(out, "{}", see.join(", "))?;
     man.render_version_section(&mut out)?;
     Ok(out)

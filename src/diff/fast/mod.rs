@@ -10,13 +10,11 @@
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
-use rustix::fs::OFlags;
 use serde::Serialize;
 
 use super::compare::{Classify, Found};
@@ -24,10 +22,13 @@ use crate::baseline::Rec;
 use crate::mountinfo::MountTable;
 use crate::sys::meta::{Kind, stat_at};
 use crate::walk::{self, Entry, Outcome, Scope, parent, under};
-use crate::watch::changes;
 pub use crate::watch::changes::{FileId, List};
 
+mod answer;
+mod dirs;
 mod links;
+
+pub use answer::{ANSWER_WITHIN, ask, file_id, known};
 
 /// How `diff` found the changed entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,8 +70,6 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// How long `diff` waits for the watcher's answer.
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// More directories to walk whole than this: one walk of the root is cheaper.
 pub const MAX_SUBTREES: usize = 256;
 
@@ -136,64 +135,6 @@ pub fn vouch(f: &Frame<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Ask the running watcher for its list: send it SIGUSR1 and wait (at most
-/// [`ANSWER_WITHIN`]) for an answer to this process in `file`.
-pub fn ask(file: &Path) -> Result<List, String> {
-    let read = |what: &str| -> Result<Vec<u8>, String> {
-        std::fs::read(file).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                "the watcher is not running (impermctl-watch.service)".into()
-            }
-            _ => format!("cannot read {} ({what}): {e}", file.display()),
-        })
-    };
-    let bad = |e: anyhow::Error| format!("{} is damaged: {e:#}", file.display());
-    let (pid, start, mut seq, _) = changes::header(&read("the watcher's list")?).map_err(bad)?;
-    let alive = procfs::process::Process::new(pid as i32)
-        .and_then(|p| p.stat())
-        .is_ok_and(|s| s.starttime == start);
-    if !alive {
-        return Err(format!(
-            "the watcher that wrote {} (pid {pid}) is not running",
-            file.display()
-        ));
-    }
-    let me = std::process::id();
-    let deadline = Instant::now() + ANSWER_WITHIN;
-    let signal = || {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGUSR1,
-        )
-        .map_err(|e| format!("cannot ask the watcher (pid {pid}): {e}"))
-    };
-    signal()?;
-    let mut nap = Duration::from_micros(200);
-    loop {
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
-        let bytes = read("the watcher's answer")?;
-        let (p, s, n, for_pid) = changes::header(&bytes).map_err(bad)?;
-        if (p, s) != (pid, start) {
-            return Err("the watcher was restarted while diff asked".into());
-        }
-        if n > seq && for_pid == me {
-            return changes::decode(&bytes).map_err(bad);
-        }
-        if n > seq {
-            // It answered someone else (signals to one process coalesce).
-            seq = n;
-            signal()?;
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the watcher (pid {pid}) did not answer within {} s",
-                ANSWER_WITHIN.as_secs()
-            ));
-        }
-    }
-}
-
 /// Is `p` (logical) or one of its ancestors pruned by `scope`?
 pub fn left_out(scope: &Scope, p: &[u8]) -> bool {
     let mut a = p;
@@ -213,29 +154,15 @@ pub fn mounted(mounts: &MountTable, p: &[u8]) -> bool {
     mounts.is_mount_point(Path::new(OsStr::from_bytes(p)))
 }
 
+/// Is `p` in `subtrees` (all when empty)?
+fn in_subtrees(subtrees: &[Vec<u8>], p: &[u8]) -> bool {
+    subtrees.is_empty() || subtrees.iter().any(|s| under(s, p))
+}
+
 /// The listed paths and subtrees that fall in `subtrees` (all when empty),
 /// outside what `scope` leaves out.
 fn wanted<'a>(scope: &'a Scope, subtrees: &'a [Vec<u8>]) -> impl Fn(&[u8]) -> bool + 'a {
-    move |p| (subtrees.is_empty() || subtrees.iter().any(|s| under(s, p))) && !left_out(scope, p)
-}
-
-/// The baseline file at `path` as the watcher names it ([`FileId`]).
-pub fn file_id(path: &Path) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    let t = m
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some((t.as_secs() as i64, t.subsec_nanos(), m.ino()))
-}
-
-/// The baseline records the watcher sent with `list`, if it looked them
-/// up in the baseline file `diff` opened (`opened`, [`file_id`]).
-pub fn known(list: &List, opened: Option<FileId>) -> Option<&[Option<Rec>]> {
-    (list.baseline.is_some() && list.baseline == opened && list.recs.len() == list.paths.len())
-        .then_some(list.recs.as_slice())
+    move |p| in_subtrees(subtrees, p) && !left_out(scope, p)
 }
 
 /// Classify the listed paths as the walk would, walking whole the listed
@@ -277,26 +204,25 @@ pub fn classify<'b>(
     }
     let mut found = Found::default();
     let mut unreadable = Vec::new();
-    let mut dir: Option<(Vec<u8>, OwnedFd)> = None;
+    let mut dirs = dirs::Chain::new(root.as_fd());
     let mut seen = 0u64;
+    // The parent's verdict (left out, or in a directory walked whole) is
+    // every path's in it: the paths come sorted, so one look per directory.
+    let mut last: Option<(&[u8], bool)> = None;
     for (seq, p) in list.paths.iter().enumerate() {
-        if !want(p) || ancestors(p).any(|a| whole.contains(a)) {
+        let up = parent(p);
+        let up_out = match last {
+            Some((u, out)) if u == up => out,
+            _ => {
+                let out = left_out(scope, up) || ancestors_or_self(up).any(|a| whole.contains(a));
+                last = Some((up, out));
+                out
+            }
+        };
+        if up_out || scope.is_pruned(p) || !in_subtrees(&subs, p) {
             continue;
         }
-        let up = parent(p);
-        if dir.as_ref().is_none_or(|(d, _)| d.as_slice() != up) {
-            let rel = Path::new(OsStr::from_bytes(up.strip_prefix(b"/").unwrap_or(up)));
-            dir = match crate::sys::fs::open_beneath(
-                root.as_fd(),
-                rel,
-                OFlags::RDONLY | OFlags::DIRECTORY,
-            ) {
-                Ok(fd) => Some((up.to_vec(), fd)),
-                // Gone, or a symlink on the way: the walk would not see it.
-                Err(_) => None,
-            };
-        }
-        let Some((_, fd)) = &dir else { continue };
+        let Some(fd) = dirs.get(up) else { continue };
         let name = CString::new(&p[up.len() + usize::from(up != b"/")..])?;
         let m = match stat_at(fd.as_fd(), name.as_c_str()) {
             Ok(m) => m,
@@ -355,6 +281,7 @@ pub fn classify<'b>(
         if kind == Kind::Dir && found.items.len() > before {
             found.items.truncate(before);
             whole.insert(p.clone());
+            last = None;
         }
     }
     count.fetch_add(seen, Ordering::Relaxed);
@@ -383,16 +310,14 @@ pub fn classify<'b>(
     Ok(Ok((out, n)))
 }
 
-/// The strict ancestors of a logical path, nearest first (not `/`).
-fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut a = p;
+/// A logical path and its ancestors, nearest first (not `/`).
+fn ancestors_or_self(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut next = (p != b"/").then_some(p);
     std::iter::from_fn(move || {
+        let a = next?;
         let up = parent(a);
-        if up == a || up == b"/" {
-            return None;
-        }
-        a = up;
-        Some(up)
+        next = (up != b"/").then_some(up);
+        Some(a)
     })
 }
 

@@ -15,6 +15,7 @@ use crate::diff::{Change, Diff, Item};
 use crate::layout;
 use crate::root::Root;
 use crate::sys::meta::Kind;
+use crate::walk::parent;
 
 /// The judgement of a diff.
 #[derive(Debug, Default)]
@@ -73,18 +74,29 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
         .filter(|i| i.kind == Kind::Dir && i.change == Change::New)
         .map(|i| i.path.as_slice())
         .collect();
-    let mut out = HashSet::new();
+    let mut out: HashSet<&[u8]> = HashSet::new();
     for i in items {
-        let mut p = path_of(&i.path).parent();
-        while let Some(d) = p {
-            use std::os::unix::ffi::OsStrExt;
-            if new_dirs.contains(d.as_os_str().as_bytes()) || !out.insert(d.to_path_buf()) {
+        let mut a = i.path.as_slice();
+        while a != b"/" {
+            let d = parent(a);
+            if new_dirs.contains(d) || !out.insert(d) {
                 break;
             }
-            p = d.parent();
+            a = d;
         }
     }
-    out
+    out.into_iter().map(|d| path_of(d).to_path_buf()).collect()
+}
+
+/// The strict ancestors of the logical path `p`, `/` included.
+fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut a = p;
+    std::iter::from_fn(move || {
+        (a != b"/").then(|| {
+            a = parent(a);
+            a
+        })
+    })
 }
 
 /// Classify, place and group the items of `d`. `all` keeps regenerated
@@ -112,20 +124,22 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     };
     // A directory is shown when it holds a loss (an empty new directory
     // or one holding only regenerated entries loses nothing).
-    let mut holders: HashSet<&Path> = HashSet::new();
+    let mut holders: HashSet<&[u8]> = HashSet::new();
     for (i, it) in d.items.iter().enumerate() {
         if losses(i) && it.kind != Kind::Dir {
-            holders.extend(path_of(&it.path).ancestors().skip(1));
+            // Once one is in, so are its ancestors.
+            ancestors(&it.path).all(|a| holders.insert(a));
         }
     }
     // An unreadable directory may hold anything: it counts as holding a loss.
     for (p, _) in &d.unreadable {
-        holders.extend(path_of(p).ancestors());
+        holders.insert(p);
+        holders.extend(ancestors(p));
     }
     let visible: Vec<bool> = (0..d.items.len())
         .map(|i| {
-            losses(i)
-                && (d.items[i].kind != Kind::Dir || holders.contains(path_of(&d.items[i].path)))
+            let it = &d.items[i];
+            losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice()))
         })
         .collect();
     cx.existed = existed(&d.items);

@@ -1,0 +1,91 @@
+//! The watcher's answer: asked for by a signal, read from the changes
+//! file, with the baseline records it carries when they are of the file
+//! `diff` opened.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{FileId, List};
+use crate::baseline::Rec;
+use crate::watch::changes;
+
+/// How long `diff` waits for the watcher's answer.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// Ask the running watcher for its list: send it SIGUSR1 and wait (at most
+/// [`ANSWER_WITHIN`]) for an answer to this process in `file`.
+pub fn ask(file: &Path) -> Result<List, String> {
+    let read = |what: &str| -> Result<Vec<u8>, String> {
+        std::fs::read(file).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                "the watcher is not running (impermctl-watch.service)".into()
+            }
+            _ => format!("cannot read {} ({what}): {e}", file.display()),
+        })
+    };
+    let bad = |e: anyhow::Error| format!("{} is damaged: {e:#}", file.display());
+    let (pid, start, mut seq, _) = changes::header(&read("the watcher's list")?).map_err(bad)?;
+    let alive = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| s.starttime == start);
+    if !alive {
+        return Err(format!(
+            "the watcher that wrote {} (pid {pid}) is not running",
+            file.display()
+        ));
+    }
+    let me = std::process::id();
+    let deadline = Instant::now() + ANSWER_WITHIN;
+    let signal = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGUSR1,
+        )
+        .map_err(|e| format!("cannot ask the watcher (pid {pid}): {e}"))
+    };
+    signal()?;
+    let mut nap = Duration::from_micros(200);
+    loop {
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(5));
+        let bytes = read("the watcher's answer")?;
+        let (p, s, n, for_pid) = changes::header(&bytes).map_err(bad)?;
+        if (p, s) != (pid, start) {
+            return Err("the watcher was restarted while diff asked".into());
+        }
+        if n > seq && for_pid == me {
+            return changes::decode(&bytes).map_err(bad);
+        }
+        if n > seq {
+            // It answered someone else (signals to one process coalesce).
+            seq = n;
+            signal()?;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the watcher (pid {pid}) did not answer within {} s",
+                ANSWER_WITHIN.as_secs()
+            ));
+        }
+    }
+}
+
+/// The baseline file at `path` as the watcher names it ([`FileId`]).
+pub fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let t = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((t.as_secs() as i64, t.subsec_nanos(), m.ino()))
+}
+
+/// The baseline records the watcher sent with `list`, if it looked them
+/// up in the baseline file `diff` opened (`opened`, [`file_id`]).
+pub fn known(list: &List, opened: Option<FileId>) -> Option<&[Option<Rec>]> {
+    (list.baseline.is_some() && list.baseline == opened && list.recs.len() == list.paths.len())
+        .then_some(list.recs.as_slice())
+}
