@@ -206,9 +206,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         // An empty persistent directory (made by hand, as guides say, before
         // declaring it) holds nothing to lose: seeded like a missing one, so
         // the live data is not hidden. The seed replaces it only while empty.
-        Node::Dir { empty: true } if f.target == (Node::Dir { empty: false }) => {
-            ops.push(Op::Seed)
-        }
+        Node::Dir { empty: true } if f.target == (Node::Dir { empty: false }) => ops.push(Op::Seed),
         Node::Dir { .. } => {}
         _ => {
             return fail(format!(

@@ -92,7 +92,9 @@ fn seeding_survives_sigkill_at_random_points() {
 #[test]
 fn seeding_an_empty_persistent_directory_survives_sigkill_at_random_points() {
     require_root!();
-    seeding_survives_sigkill(r#"mkdir -p "$R/persistent/srv/data"; chmod 0700 "$R/persistent/srv/data""#);
+    seeding_survives_sigkill(
+        r#"mkdir -p "$R/persistent/srv/data"; chmod 0700 "$R/persistent/srv/data""#,
+    );
 }
 
 #[test]
