@@ -77,6 +77,8 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         End::new(ddir.as_fd(), dname, &to),
     );
     let (p, s) = (e.path.display(), e.source.display());
+    cx.seeded
+        .push((e.path.clone(), crate::state::now_coarse_ns()));
     let stats = crate::copy::copy_tree_at(src, dst, &mut |_| {}).with_context(|| {
         format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
     })?;
