@@ -27,6 +27,23 @@ struct EntryReport {
     /// `method = "copy"` files and pending entries.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     live: Option<crate::live::status::LiveState>,
+    /// `method = "copy"` files on the ephemeral root: how the live file
+    /// and its persistent copy compare now.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    copy: Option<CopyReport>,
+    #[serde(skip)]
+    facts: Option<crate::live::status::CopyFacts>,
+}
+
+/// `status --json`'s fields for a `method = "copy"` file.
+#[derive(Serialize)]
+struct CopyReport {
+    /// `same`, `changed` (the sync saves it), `not_saved`, `missing`, `absent`.
+    copy_state: crate::live::status::CopyState,
+    /// When the persistent copy was last written (its ctime, seconds since
+    /// the epoch), when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -65,15 +82,27 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
-        .map(|e| EntryReport {
-            path: e.path.clone(),
-            kind: e.kind,
-            source: e.source.clone(),
-            state: match settings.covered_by(e) {
+        .map(|e| {
+            let st = match settings.covered_by(e) {
                 Some(d) => EntryState::Covered { by: d.path.clone() },
                 None => layout::entry_state(&state, e),
-            },
-            live: live.remove(&e.path),
+            };
+            let live = live.remove(&e.path);
+            let in_place = matches!(st, EntryState::NotPersisted | EntryState::Missing);
+            let facts = (in_place && live == Some(crate::live::status::LiveState::Copy))
+                .then(|| crate::live::status::copy_facts(&root, e));
+            EntryReport {
+                path: e.path.clone(),
+                kind: e.kind,
+                source: e.source.clone(),
+                state: st,
+                live,
+                copy: facts.map(|f| CopyReport {
+                    copy_state: crate::live::status::copy_state(&f),
+                    saved: f.saved,
+                }),
+                facts,
+            }
         })
         .collect();
     let moved: Vec<Moved> = crate::persist::records(&root)
@@ -93,7 +122,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .collect();
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(&root, &settings, &advice, e))
+        .map(|e| entry_text(&settings, &advice, e))
         .collect();
     let findings = moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
@@ -132,19 +161,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 /// The state text of one entry, and whether it is a finding (the README's
 /// exit rule: something would be lost at the next boot → exit 1).
 fn entry_text(
-    root: &crate::root::Root,
     settings: &crate::config::Settings,
     advice: &Advice,
     e: &EntryReport,
 ) -> (String, bool) {
-    use crate::live::status::{LiveState, copy_facts, describe, describe_copy};
+    use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
     let in_place = matches!(e.state, EntryState::NotPersisted | EntryState::Missing);
-    match (&e.live, settings.entry(&e.path)) {
-        (Some(LiveState::Copy), Some(entry)) if in_place => {
-            return describe_copy(&copy_facts(root, entry), entry);
-        }
-        (Some(l), _) if in_place => return (describe(l, &e.source), false),
+    match (&e.live, settings.entry(&e.path), &e.facts) {
+        (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
+        (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
     let (source, advice) = (show(&e.source), advice.for_entry(&e.path));

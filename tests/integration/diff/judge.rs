@@ -61,7 +61,9 @@ true
     assert_eq!(read(p, "kept"), "root:changed:\n");
     let synced = read(p, "synced");
     assert!(
-        synced.contains("1 copy file saved to persistence by impermctl sync"),
+        synced.contains(
+            "1 entry saved to persistence by impermctl sync (copy files, pending entries)"
+        ),
         "{synced}"
     );
 }
@@ -321,4 +323,60 @@ true
             "{never}: {err}"
         );
     }
+}
+
+/// Session 4's trial: an entry left pending (seeded, not bound while a
+/// process writes there) was judged as "a plain directory, neither bound
+/// nor linked (run `impermctl boot`)". It is judged like a copy file: what
+/// the root holds is saved over the seed by the shutdown sync, so while it
+/// matches its seed nothing is lost; once it changed, `diff` names the sync
+/// (not `boot`, which cannot bind it while it is written).
+#[test]
+fn pending_entries_are_judged_like_copy_files() {
+    require_root!();
+    let out = run_with(
+        SEED,
+        r#"mkdir -p "$R/var/lib/live"; echo r0 > "$R/var/lib/live/wal"
+( exec 3>>"$R/var/lib/live/wal"; while [ ! -e "$OUT/stop" ]; do sleep 0.05; done ) & w=$!
+for _ in $(seq 200); do [ -n "$(ls -l /proc/$w/fd 2>/dev/null | grep wal)" ] && break; sleep 0.02; done
+sed -i 's|"/var/lib/nixos"\]|"/var/lib/nixos", "/var/lib/live"]|' "$CFG"
+set +e
+imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
+imp diff > "$OUT/seeded" 2>&1; echo $? > "$OUT/rc-seeded"
+echo r1 >> "$R/var/lib/live/wal"
+imp diff > "$OUT/changed" 2>&1; echo $? > "$OUT/rc-changed"
+touch "$OUT/stop"; wait $w
+imp sync > "$OUT/sync.out" 2>&1
+imp diff > "$OUT/synced" 2>&1; echo $? > "$OUT/rc-synced"
+imp diff --all > "$OUT/all" 2>&1
+true
+"#,
+    );
+    let p = out.path();
+    let boot = read(p, "boot.out");
+    assert!(boot.contains("NOT bound yet (pending)"), "{boot}");
+    let seeded = read(p, "seeded");
+    assert_eq!(read(p, "rc-seeded").trim(), "0", "{seeded}\n{boot}");
+    let changed = read(p, "changed");
+    assert_eq!(read(p, "rc-changed").trim(), "1", "{changed}");
+    assert!(
+        changed.contains("/var/lib/live")
+            && changed.contains("pending")
+            && changed.contains("impermctl-sync.service")
+            && !changed.contains("run `impermctl boot`"),
+        "{changed}"
+    );
+    let synced = read(p, "synced");
+    assert_eq!(
+        read(p, "rc-synced").trim(),
+        "0",
+        "{synced}\n{}",
+        read(p, "sync.out")
+    );
+    assert!(synced.contains("1 entry saved to persistence"), "{synced}");
+    let all = read(p, "all");
+    assert!(
+        all.contains("/var/lib/live") && all.contains("the same as its seed"),
+        "--all labels the pending entry: {all}"
+    );
 }
