@@ -84,7 +84,12 @@ fn directories() {
         ),
         (empty(), Missing, vec![CreateSource, HIDE(false)]),
         (full(), Missing, vec![Seed, HIDE(false)]),
-        (full(), empty(), vec![KeepLive, HIDE(true)]),
+        // An empty persistent directory is seeded like a missing one (trial
+        // s5 finding 2: the live data was hidden under the empty bind) ...
+        (full(), empty(), vec![Seed, HIDE(false)]),
+        (empty(), empty(), vec![HIDE(false)]),
+        // ... a non-empty one wins, the live data kept aside.
+        (full(), full(), vec![KeepLive, HIDE(true)]),
         (empty(), full(), vec![HIDE(false)]),
         (Missing, full(), vec![CreateTarget, HIDE(false)]),
     ];
