@@ -349,6 +349,8 @@ touch "$OUT/stop"; wait $w
 imp sync > "$OUT/sync.out" 2>&1
 imp diff > "$OUT/synced" 2>&1; echo $? > "$OUT/rc-synced"
 imp diff --all > "$OUT/all" 2>&1
+imp status > "$OUT/status" 2>&1
+imp status --json > "$OUT/status.json" 2>/dev/null
 true
 "#,
     );
@@ -379,6 +381,22 @@ true
         all.contains("/var/lib/live") && all.contains("the same as its seed"),
         "--all labels the pending entry: {all}"
     );
+    // `status` says when the sync last saved it (state.json's `saved`).
+    let status = read(p, "status");
+    assert!(
+        status.contains("saved at shutdown (last saved "),
+        "{status}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&read(p, "status.json")).unwrap();
+    crate::schemas::validate(&doc);
+    let row = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/var/lib/live");
+    let row = row.unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(row["live"], "pending", "{row:#}");
+    assert!(row["saved"].as_u64().is_some_and(|t| t > 0), "{row:#}");
 }
 
 /// Session 4's trial: boot seeded `/persistent` from the root's original
