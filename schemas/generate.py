@@ -98,6 +98,7 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                           "since": U, "declared": B,
                           "state": {"description": "What the live mount table says is there now.",
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
+    "refused": arr(obj({"entry": S, "line": U, "column": U, "field": S, "message": S, "fix": S})),
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
