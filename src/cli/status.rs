@@ -150,7 +150,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .map(|e| entry_text(&settings, &advice, e))
         .collect();
     let findings = !refused.is_empty()
-        || moved.iter().any(|m| !m.declared || m.now != EntryState::Bound)
+        || moved
+            .iter()
+            .any(|m| !m.declared || m.now != EntryState::Bound)
         || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {

@@ -34,10 +34,10 @@ pub fn nix_string(p: &Path) -> String {
 /// `method = "copy"`? True for the well-known files programs replace by
 /// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
 /// the knowledge `verify`'s `replaced-files` check warns from
-/// ([`crate::live::checks::replaced_by`]), so every suggestion is one
+/// ([`crate::classify::replaced::replaced_by`]), so every suggestion is one
 /// `verify` accepts without that warning.
 pub fn needs_copy(path: &Path, how: Kind) -> bool {
-    how == Kind::File && crate::live::checks::replaced_by(path).is_some()
+    how == Kind::File && crate::classify::replaced::replaced_by(path).is_some()
 }
 
 /// One item of a Nix `directories`/`files` list: the quoted path, or
@@ -169,57 +169,6 @@ mod tests {
         assert_eq!(
             toml_entry(Path::new("/var/lib/demo"), Kind::Directory),
             "[[persistence.directories]]\npath = \"/var/lib/demo\""
-        );
-    }
-
-    /// Session 5's trial (finding 5): `--suggest` and the watcher proposed
-    /// host keys and shell histories as plain files, which `verify` then
-    /// warned about (`replaced-files`). Every suggestion, pasted, passes
-    /// that check; the Nix form says the same as the TOML form.
-    #[test]
-    fn every_suggestion_passes_the_replaced_files_check() {
-        let lines: Vec<Line> = [
-            ("/etc/ssh/ssh_host_ed25519_key", Kind::File),
-            ("/etc/ssh/ssh_host_ed25519_key.pub", Kind::File),
-            ("/etc/ssh/ssh_host_rsa_key", Kind::File),
-            ("/root/.bash_history", Kind::File),
-            ("/home/alice/.zsh_history", Kind::File),
-            ("/root/.local/share/fish/fish_history", Kind::File),
-            ("/etc/shadow", Kind::File),
-            ("/etc/passwd", Kind::File),
-            ("/etc/adjtime", Kind::File),
-            ("/var/lib/demo", Kind::Directory),
-        ]
-        .into_iter()
-        .map(|(p, k)| Line::Persist(p.into(), k))
-        .collect();
-        let root = Path::new("/persistent");
-        let toml = format!(
-            "version = 1\n[[persistence]]\npath = \"/persistent\"\n{}",
-            toml_snippet(root, &lines)
-        );
-        let s = crate::config::parse(&toml, Path::new("c.toml")).unwrap();
-        assert_eq!(s.entries.len(), lines.len(), "{toml}");
-        let warned = crate::live::checks::method_warnings(&s);
-        assert!(warned.is_empty(), "{warned:?}\n{toml}");
-        let nix = nix_snippet(root, &lines);
-        let copies = s
-            .entries
-            .iter()
-            .filter(|e| e.method == crate::config::FileMethod::Copy);
-        assert_eq!(
-            copies.count(),
-            nix.matches("method = \"copy\";").count(),
-            "{nix}"
-        );
-        assert!(
-            nix.contains("    { file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }\n"),
-            "{nix}"
-        );
-        assert!(nix.contains("    \"/etc/adjtime\"\n"), "{nix}");
-        assert_eq!(
-            nix_line(root, Path::new("/root/.bash_history"), Kind::File),
-            r#"environment.persistence."/persistent".files = [ { file = "/root/.bash_history"; method = "copy"; } ];"#
         );
     }
 }
