@@ -47,6 +47,10 @@ pub struct Cx<'a> {
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
+    /// Seeds bound by this run whose hidden originals are reconciled
+    /// together (`live::settle`): once per batch, before anything below
+    /// one of them is looked at, and at the end.
+    settling: Vec<live::Settling>,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -82,6 +86,7 @@ pub fn apply(
         warnings: Vec::new(),
         kept: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
+        settling: Vec::new(),
     };
     let entries: HashMap<&Path, &Entry> = settings
         .entries
@@ -98,6 +103,9 @@ pub fn apply(
     let mut bound_now: HashSet<PathBuf> = HashSet::new();
     for planned in &plan.steps {
         let entry = entries.get(planned.path.as_path()).copied();
+        if cx.settling.len() >= live::SETTLE_BATCH || live::settling_above(&cx, &planned.path) {
+            live::settle(&mut cx);
+        }
         let st = current(h, entry, planned, &bound_now);
         let (done, outcome) = step::run(&mut cx, entry, &st);
         if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
@@ -108,6 +116,7 @@ pub fn apply(
         }
         tally.add(&mut cx.warnings, entry, &st, done, outcome);
     }
+    live::settle(&mut cx);
     if let Err(e) = utab::write(&cx) {
         let msg = format!("{e:#}");
         warn!("{msg}");
