@@ -51,6 +51,8 @@ pub struct Cx<'a> {
     /// together (`live::settle`): once per batch, before anything below
     /// one of them is looked at, and at the end.
     settling: Vec<live::Settling>,
+    /// Entries seeded by this run: when the seed began (`state::now_coarse_ns`).
+    seeded: Vec<(PathBuf, u64)>,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -85,6 +87,7 @@ pub fn apply(
         utab_drop: Vec::new(),
         warnings: Vec::new(),
         kept: Vec::new(),
+        seeded: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
     };
@@ -114,7 +117,8 @@ pub fn apply(
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
         }
-        tally.add(&mut cx.warnings, entry, &st, done, outcome);
+        let seeded = cx.seeded.iter().find(|(p, _)| *p == st.path).map(|s| s.1);
+        tally.add(&mut cx.warnings, entry, &st, (done, seeded), outcome);
     }
     live::settle(&mut cx);
     if let Err(e) = utab::write(&cx) {

@@ -77,6 +77,8 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         End::new(ddir.as_fd(), dname, &to),
     );
     let (p, s) = (e.path.display(), e.source.display());
+    cx.seeded
+        .push((e.path.clone(), crate::state::now_coarse_ns()));
     // A directory's source may be an empty directory (see `plan`): replaced
     // by the copy only while it stays empty.
     let stats = match e.kind {

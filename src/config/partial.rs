@@ -61,6 +61,51 @@ pub(super) fn split(settings: Settings, errors: Vec<ConfigError>) -> Result<Part
 mod tests {
     use super::entry_of;
 
+    /// The finding-1 inputs: each refuses its entry only; the others stay.
+    #[test]
+    fn bad_entries_are_refused_alone_and_file_errors_refuse_all() {
+        use std::path::{Path, PathBuf};
+        let seed = "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/etc/nixos\"\n[[persistence.files]]\npath = \"/etc/machine-id\"\n";
+        let long = format!("path = \"/var/lib/{}\"", "n".repeat(300));
+        for bad in [
+            "path = \"/var/lib/x\"\nmode = \"999\"",
+            "path = \"/var/lib/nl\\nx\"",
+            "path = \"/var/lib/x\"\nmode = \"u=rwx,g=rx,o=,x\"",
+            "path = \"/var/lib/x\"\nuser = \"\"",
+            &long,
+            "path = \"/var/lib/x\"\nmode = 700",
+            "path = \"/var/lib/x\"\nmod = \"0700\"",
+            "path = \"/etc/nixos/\"",
+            "path = \"/etc/./nixos\"",
+        ] {
+            let text = format!("{seed}[[persistence.directories]]\n{bad}\n");
+            let p = crate::config::parse_partial(&text, Path::new("c.toml"))
+                .unwrap_or_else(|e| panic!("{bad}: the whole file refused: {e}"));
+            let paths: Vec<&PathBuf> = p.settings.entries.iter().map(|e| &e.path).collect();
+            assert_eq!(paths, ["/etc/machine-id", "/etc/nixos"], "{bad}");
+            assert!(!p.refused.is_empty(), "{bad}");
+            for e in &p.refused {
+                assert_eq!(
+                    entry_of(&e.field),
+                    Some("persistence[0].directories[1]"),
+                    "{e}"
+                );
+                assert!(e.line >= 8 && !e.fix.is_empty(), "{e}");
+            }
+        }
+        for whole in [
+            "[[persistence.directories]\n",
+            "[watch]\nignore = 3\n",
+            "[layout]\nbogus = 1\n",
+        ] {
+            let text = format!("{seed}{whole}");
+            assert!(
+                crate::config::parse_partial(&text, Path::new("c.toml")).is_err(),
+                "{whole}"
+            );
+        }
+    }
+
     #[test]
     fn entry_fields_are_recognised() {
         for (field, entry) in [

@@ -21,6 +21,9 @@ pub enum LiveState {
         writers: Vec<crate::state::WriterInfo>,
         /// Since when (seconds since the epoch).
         since: u64,
+        /// When `impermctl sync` last saved it over its seed (seconds since the epoch).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        saved: Option<u64>,
     },
 }
 
@@ -37,6 +40,7 @@ pub fn states(root: &Root, settings: &Settings) -> BTreeMap<PathBuf, LiveState> 
                     LiveState::Pending {
                         writers: p.writers,
                         since: p.since,
+                        saved: p.saved,
                     },
                 );
             }
@@ -52,10 +56,14 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
             "copy of {} (saved back on change and at shutdown)",
             crate::names::show(source)
         ),
-        LiveState::Pending { writers, .. } => {
+        LiveState::Pending { writers, saved, .. } => {
             let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+            let last = saved.map_or(String::new(), |t| {
+                let t = crate::human::local_time(i64::try_from(t).unwrap_or(i64::MAX));
+                format!(" (last saved {t})")
+            });
             format!(
-                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown, bound at the next boot",
+                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown{last}, bound at the next boot",
                 crate::names::show(source),
                 list.join(", ")
             )

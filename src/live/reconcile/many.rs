@@ -118,7 +118,12 @@ fn settle(proc: &Path, all: &mut [Original<'_>], st: &mut [State], ready: &[usiz
 
 /// [`GIVE_UP`] reached for `o`: an error naming what still changes and who
 /// holds what, unless only `forced` writers hold it and nothing changes.
-fn give_up(proc: &Path, o: &Original<'_>, s: &mut State, forced: &[u32]) -> anyhow::Result<Carried> {
+fn give_up(
+    proc: &Path,
+    o: &Original<'_>,
+    s: &mut State,
+    forced: &[u32],
+) -> anyhow::Result<Carried> {
     let (holders, cwds) = held(proc, &s.ids);
     super::warn_working_directories(o.shown, &cwds);
     if s.changing.is_empty() && holders.iter().all(|h| forced.contains(&h.pid)) {

@@ -201,6 +201,7 @@ fn removed_entries_are_undone_and_others_left_alone() {
         source: Path::new("/persistent").join(p.trim_start_matches('/')),
         how,
         mount_id: None,
+        seeded_ns: None,
     };
     let mut o = Observed {
         previous: vec![

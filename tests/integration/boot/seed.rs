@@ -208,5 +208,8 @@ echo "ok=$ok"
     assert_eq!(val(&o, "ok"), "40", "{}", dump(&o));
     let ms: u64 = val(&o, "ms").parse().unwrap();
     let floor = 40 * impermctl::live::reconcile::SETTLE.as_millis() as u64;
-    assert!(ms < floor, "boot took {ms} ms for 40 seeds (per-entry waits: >= {floor} ms)");
+    assert!(
+        ms < floor,
+        "boot took {ms} ms for 40 seeds (per-entry waits: >= {floor} ms)"
+    );
 }
