@@ -78,6 +78,22 @@ impl Global {
         }
     }
 
+    /// [`Global::partial_settings`] for the commands that act on what
+    /// `boot` bound (`status`, `sync`, `watch`): each refused entry is
+    /// logged as an error (its file:line and fix); the usable settings and
+    /// the number of refused entry errors come back.
+    pub fn usable_settings(
+        &self,
+        required: bool,
+    ) -> anyhow::Result<(Settings, Option<String>, usize)> {
+        let (p, notice) = self.partial_settings(required)?;
+        for e in &p.refused {
+            let entry = config::entry_of(&e.field).unwrap_or(&e.field);
+            tracing::error!("the entry {entry} is refused (boot does not bind it): {e}");
+        }
+        Ok((p.settings, notice, p.refused.len()))
+    }
+
     /// [`Global::settings`] with the bad entries refused one by one (in
     /// `refused`) instead of failing the whole file: what `boot` binds.
     pub fn partial_settings(

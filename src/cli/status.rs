@@ -58,6 +58,21 @@ struct Report<'a> {
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
     persisted: Vec<Moved>,
+    /// Config entries refused for their errors (boot binds the others).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<Refused<'a>>,
+}
+
+/// One error of a refused config entry.
+#[derive(Serialize)]
+struct Refused<'a> {
+    /// The entry, e.g. `persistence[0].directories[3]`.
+    entry: &'a str,
+    line: usize,
+    column: usize,
+    field: &'a str,
+    message: &'a str,
+    fix: &'a str,
 }
 
 #[derive(Serialize)]
@@ -74,7 +89,7 @@ struct Moved {
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.report.mi.mountinfo.as_deref())?;
-    let (settings, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, notice) = g.partial_settings(false)?;
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
     let advice = Advice::new(&root, &settings, &state, &v);
@@ -124,7 +139,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .iter()
         .map(|e| entry_text(&settings, &advice, e))
         .collect();
-    let findings = moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
+    let findings =
+        !refused.is_empty() || moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {
         crate::output::print_json(
@@ -136,6 +152,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
                 persisted: moved,
+                refused: refused
+                    .iter()
+                    .map(|e| Refused {
+                        entry: crate::config::entry_of(&e.field).unwrap_or(&e.field),
+                        line: e.line,
+                        column: e.column,
+                        field: &e.field,
+                        message: &e.message,
+                        fix: &e.fix,
+                    })
+                    .collect(),
             },
         )?;
         return Ok(exit);
@@ -151,6 +178,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     for (e, (state, _)) in entries.iter().zip(&texts) {
         let path = crate::names::show(&e.path);
         writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
+    }
+    if !refused.is_empty() {
+        writeln!(
+            out,
+            "\nrefused config entries (boot does not bind them; {}):",
+            crate::human::counted(refused.len() as u64, "error")
+        )?;
+        for e in &refused {
+            writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+        }
     }
     print_moved(&mut out, &moved)?;
     crate::services::section(&mut out, &root, &state.mounts, &settings)?;

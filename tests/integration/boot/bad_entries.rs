@@ -151,3 +151,51 @@ echo BEGIN err; cat "$R/err"; echo END err
     assert_eq!(val(&o, "f"), "kept", "{}", dump(&o));
     assert_ne!(val(&o, "recorded"), "0", "{}", dump(&o));
 }
+
+#[test]
+fn status_and_sync_name_the_refused_entry_and_act_on_the_others() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"printf '[[persistence.files]]\npath = "/etc/keep.conf"\nmethod = "copy"\n[[persistence.directories]]\npath = "/var/lib/x"\nmode = "999"\n' >> "$CFG"
+rc=0; imp boot 2>/dev/null || rc=$?; echo "rc1=$rc"
+echo changed > "$R/etc/keep.conf"
+rc=0; imp sync >/dev/null 2>"$R/sync.err" || rc=$?; echo "sync=$rc"
+echo "saved=$(cat "$R/persistent/etc/keep.conf" 2>/dev/null)"
+rc=0; imp status > "$R/status" 2>/dev/null || rc=$?; echo "status=$rc"
+echo BEGIN status; cat "$R/status"; echo END status
+{ imp status --json 2>/dev/null || true; } | python3 -c 'import json,sys; print("json=" + json.load(sys.stdin)["refused"][0]["entry"])'
+echo BEGIN sync; cat "$R/sync.err"; echo END sync
+"#,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc1"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "sync"), "1", "{}", dump(&o));
+    assert_eq!(
+        val(&o, "saved"),
+        "changed",
+        "sync saved nothing\n{}",
+        dump(&o)
+    );
+    assert_eq!(val(&o, "status"), "1", "{}", dump(&o));
+    let status = block(&o, "status");
+    assert!(
+        status.contains("refused config entries")
+            && status.contains("persistence[0].directories[3].mode: `999` is not a mode")
+            && status.contains("fix:")
+            && status.contains("/etc/nixos"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "json"),
+        "persistence[0].directories[3]",
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        block(&o, "sync").contains("persistence[0].directories[3]"),
+        "{}",
+        dump(&o)
+    );
+}
