@@ -24,6 +24,8 @@ use crate::sys::poll::{readable, signal_fd};
 /// found.
 struct Daemon {
     opts: Options,
+    /// One watcher per root (`lock`).
+    _lock: super::lock::Lock,
     backend: Backend,
     core: Core,
     info: BackendInfo,
@@ -99,6 +101,7 @@ impl Daemon {
         let run_dir = opts.root.run_dir();
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create {}", run_dir.display()))?;
+        let lock = super::lock::take(&run_dir)?;
         let mut scope = scan::Scope::new(&opts.root)?;
         scope
             .skip
@@ -135,6 +138,7 @@ impl Daemon {
         tracing::debug!("watches in place after {:?}", t0.elapsed());
         let shared = Arc::new(Mutex::new(report::snapshot(&core, &info, false)));
         let d = Daemon {
+            _lock: lock,
             #[cfg(feature = "dbus")]
             service: opts
                 .dbus
