@@ -5,6 +5,7 @@
 
 mod daemon;
 mod mute;
+mod tally;
 
 use std::collections::HashMap;
 
@@ -81,7 +82,7 @@ pub(crate) const DEFAULT_CONFIG: &str =
 /// journald running (`$JP`), waits (deadline 20 s) until it has the
 /// shutdown summary, the watcher's last line (`$OUT/journal.json`); plus
 /// `wait_json` ([`WAIT_JSON`]).
-fn watcher_sh() -> String {
+pub(crate) fn watcher_sh() -> String {
     format!(
         r#"WP=
 {DEFAULT_CONFIG}
