@@ -331,8 +331,70 @@ let
         else
           [ ];
       entries = concatMap (r: r.directories ++ r.files) roots;
+      # Normalised as the binary does (`.` dropped; `//` and trailing `/`
+      # are already gone): `/var/./lib/q` and `/var/lib/q` are one path.
+      dups = duplicates (map (e: normalPath e.path) entries);
+      dupProblems = map (p: {
+        message = "${p} is declared twice (after normalising the paths: `.` components, `//`, a trailing `/`)";
+        fix = "keep only one declaration of ${p}";
+      }) dups;
     in
-    concatMap rootProblems roots ++ concatMap entryProblems entries;
+    concatMap rootProblems roots
+    ++ concatMap entryProblems entries
+    ++ concatMap valueProblems entries
+    ++ dupProblems;
+
+  # "/var/./lib/q" -> "/var/lib/q"
+  normalPath = p: "/" + concatStringsSep "/" (filter (c: c != ".") (splitPath [ p ]));
+
+  # The binary's mode grammar (src/config/mode.rs, as `mkdir --mode`):
+  # octal up to 5 digits and at most 07777, or comma-separated symbolic
+  # clauses `[ugoa]*([-+=][rwxXst]*)+`.
+  validMode =
+    m:
+    if builtins.match "[0-9]+" m != null then
+      builtins.stringLength m <= 5 && builtins.match "0*[0-7]{1,4}" m != null
+    else
+      m != "" && lib.all (c: builtins.match "[ugoa]*([-+=][rwxXst]*)+" c != null) (lib.splitString "," m);
+
+  hasControl = s: lib.any (c: lib.hasInfix c s) controlChars;
+  # An owner the binary reads (src/config/fields.rs `owner`): not empty, no
+  # whitespace, `:`, `/` or control character.
+  validOwner = o: o != "" && builtins.match ".*[[:space:]:/].*" o == null && !hasControl o;
+
+  # The value rules of one rendered entry: its path's characters and name
+  # lengths, its modes and owners (its own and its parents').
+  valueProblems =
+    e:
+    let
+      p = e.path;
+      long = filter (c: builtins.stringLength c > 255) (splitPath [ p ]);
+      perms = lib.optional (e ? mode) { where = ""; inherit (e) user group mode; } ++ [
+        ({ where = "parent "; } // e.parent)
+      ];
+      permProblems =
+        q:
+        lib.optional (!validMode q.mode) {
+          message = "${p}: ${q.where}mode `${q.mode}` is not a mode";
+          fix = "write an octal mode (\"0750\") or a symbolic one (\"u=rwx,g=rx,o=\")";
+        }
+        ++ concatMap (
+          k:
+          lib.optional (!validOwner q.${k}) {
+            message = "${p}: ${q.where}${k} `${q.${k}}` is not a user or group name (empty, or with a space, `:`, `/` or a control character)";
+            fix = "write the ${k}'s name or numeric id, e.g. \"root\"";
+          }
+        ) [ "user" "group" ];
+    in
+    lib.optional (hasControl p) {
+      message = "`${lib.removeSuffix "\"" (lib.removePrefix "\"" (tomlString p))}` contains a control character (shown escaped)";
+      fix = "remove the control character (a newline, a tab…) from the path";
+    }
+    ++ map (c: {
+      message = "${p}: the path component `${builtins.substring 0 40 c}…` is ${toString (builtins.stringLength c)} bytes long; Linux allows at most 255 bytes per name";
+      fix = "shorten that name to 255 bytes or fewer";
+    }) long
+    ++ concatMap permProblems perms;
 in
 {
   inherit
@@ -346,6 +408,8 @@ in
     renderConfig
     rootsOf
     configProblems
+    normalPath
+    validMode
     forbiddenPrefixes
     ;
 }

@@ -82,6 +82,44 @@ let
       ${concatMapStrings (p: "(impermctl: ${p} is declared twice)\n") (duplicates paths)}'';
   };
 
+  # Upstream's meaning is kept where it surprises (trial s5, finding 11),
+  # with a warning: a relative system entry is taken from `/`; an absolute
+  # `users.<name>` entry is still relative to the home (/home/alice/x →
+  # /home/alice/home/alice/x); a `users.<name>` that users.users does not
+  # declare gets /home/<name>, and boot fails its entries unless the user
+  # exists at run time.
+  surprises =
+    let
+      nameOf = e: e.directory or e.file;
+      under = h: p: lib.hasPrefix (lib.removeSuffix "/" h + "/") p;
+      at = l: "environment.persistence.\"${toString l.persistentStoragePath}\"";
+      entryWarning =
+        l: e:
+        let
+          n = nameOf e;
+          abs = concatPaths [ n ];
+          p = e.dirPath or e.filePath;
+        in
+        if e.home == null && !lib.hasPrefix "/" n then
+          [ "${at l}: `${n}` is relative; it is taken as ${p} (as impermanence does). Write it as ${p}." ]
+        else if e.home != null && e.home != "/" && lib.hasPrefix "/" n && under e.home abs then
+          [
+            "${at l}: `${n}` in users.*.directories/files is relative to the home ${e.home} (as in impermanence), so it persists ${p}. Write `${lib.removePrefix (lib.removeSuffix "/" e.home + "/") abs}` to persist ${abs}."
+          ]
+        else
+          [ ];
+      locationWarnings =
+        l:
+        concatMap (entryWarning l) (
+          l.directories ++ l.files ++ concatMap (u: u.directories ++ u.files) (attrValues l.users)
+        )
+        ++ map (
+          u:
+          "${at l}.users.${u}: users.users.${u} is not declared, so its home is taken as /home/${u} and its entries are owned by ${u}; boot fails them unless that user exists when it runs. Declare users.users.${u} (or fix the name)."
+        ) (filter (u: !(usersCfg ? ${u})) (attrNames l.users));
+    in
+    concatMap locationWarnings locations;
+
   # Directories stage 1 must already have bound: mounted before activation,
   # so the users snippet reads the persisted /var/lib/nixos uid map.
   earlyDirs = filter (d: elem d.dirPath pathsNeededForBoot) directories;
@@ -302,7 +340,8 @@ in
         ];
 
       warnings =
-        lib.optional
+        surprises
+        ++ lib.optional
           (
             any (l: l.enableWarnings) locations
             && !varLibNixosPersistent

@@ -96,6 +96,7 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
                           "since": U, "declared": B})),
+    "refused": arr(obj({"entry": S, "line": U, "column": U, "field": S, "message": S, "fix": S})),
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})

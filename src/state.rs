@@ -43,6 +43,20 @@ pub struct Recorded {
     /// was recorded; an undo requires the same mount to be there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_id: Option<u64>,
+    /// When `boot` began seeding the source from the root's original
+    /// (nanoseconds since the epoch on `CLOCK_REALTIME_COARSE`, the clock
+    /// file ctimes come from): a hidden original with an older ctime is
+    /// the seed source, unchanged since (`diff --shadowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded_ns: Option<u64>,
+}
+
+/// Now on `CLOCK_REALTIME_COARSE` (the clock the kernel stamps ctimes
+/// with), nanoseconds since the epoch: a file changed later has a ctime
+/// no older than this.
+pub fn now_coarse_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
 }
 
 /// Why a record must not be undone, if it must not: impermctl only undoes
@@ -194,6 +208,7 @@ mod tests {
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
                 mount_id: Some(42),
+                seeded_ns: None,
             }],
             pending: Vec::new(),
         };
@@ -217,6 +232,7 @@ mod tests {
             source: source.into(),
             how: How::Bound,
             mount_id: None,
+            seeded_ns: None,
         };
         assert_eq!(
             untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots),

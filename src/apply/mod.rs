@@ -47,6 +47,8 @@ pub struct Cx<'a> {
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
+    /// Entries seeded by this run: when the seed began (`state::now_coarse_ns`).
+    seeded: Vec<(PathBuf, u64)>,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -81,6 +83,7 @@ pub fn apply(
         utab_drop: Vec::new(),
         warnings: Vec::new(),
         kept: Vec::new(),
+        seeded: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
     };
     let entries: HashMap<&Path, &Entry> = settings
@@ -106,7 +109,8 @@ pub fn apply(
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
         }
-        tally.add(&mut cx.warnings, entry, &st, done, outcome);
+        let seeded = cx.seeded.iter().find(|(p, _)| *p == st.path).map(|s| s.1);
+        tally.add(&mut cx.warnings, entry, &st, (done, seeded), outcome);
     }
     if let Err(e) = utab::write(&cx) {
         let msg = format!("{e:#}");

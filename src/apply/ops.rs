@@ -77,7 +77,15 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         End::new(ddir.as_fd(), dname, &to),
     );
     let (p, s) = (e.path.display(), e.source.display());
-    let stats = crate::copy::copy_tree_at(src, dst, &mut |_| {}).with_context(|| {
+    cx.seeded
+        .push((e.path.clone(), crate::state::now_coarse_ns()));
+    // A directory's source may be an empty directory (see `plan`): replaced
+    // by the copy only while it stays empty.
+    let stats = match e.kind {
+        Kind::Directory => crate::copy::copy_tree_over_empty_at(src, dst, &mut |_| {}),
+        Kind::File => crate::copy::copy_tree_at(src, dst, &mut |_| {}),
+    }
+    .with_context(|| {
         format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
     })?;
     info!(

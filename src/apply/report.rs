@@ -151,7 +151,7 @@ impl<'a> Tally<'a> {
         warnings: &mut Vec<String>,
         entry: Option<&Entry>,
         st: &Step,
-        done: Vec<Op>,
+        (done, seeded): (Vec<Op>, Option<u64>),
         outcome: Outcome,
     ) {
         let c = &mut self.done.counts;
@@ -198,6 +198,11 @@ impl<'a> Tally<'a> {
                 source: st.source.clone(),
                 how,
                 mount_id: None,
+                // Seeded now, else as recorded while it stays in place.
+                seeded_ns: seeded.or_else(|| {
+                    let before = self.previous.iter().find(|r| r.path == st.path);
+                    before.filter(|r| r.how == how).and_then(|r| r.seeded_ns)
+                }),
             });
         }
         self.done.steps.push(StepReport {
@@ -262,6 +267,7 @@ mod tests {
             source: "/persistent/a".into(),
             how: How::Bound,
             mount_id: None,
+            seeded_ns: None,
         }];
         let failed = || Outcome::Failed { error: "x".into() };
         let pending = Outcome::Pending { writers: vec![] };

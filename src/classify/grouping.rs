@@ -89,9 +89,9 @@ pub struct Context {
     /// Directories that existed at the baseline (shared directories: a file
     /// written into one is suggested alone, e.g. a key in `/etc/ssh`).
     pub existed: std::collections::HashSet<PathBuf>,
-    /// Declared `method = "copy"` files whose live content is saved in
-    /// their persistent copy: not a loss.
-    pub saved: Vec<PathBuf>,
+    /// Declared `method = "copy"` files and pending entries whose live
+    /// content is saved in persistence: not a loss (with the reason).
+    pub saved: Vec<(PathBuf, &'static str)>,
 }
 
 /// Place `path` (logical; `is_dir` says it is a directory) of class `class`.

@@ -238,6 +238,7 @@ fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
         source: format!("/persistent{p}").into(),
         how,
         mount_id: None,
+        seeded_ns: None,
     };
     let st = BootState {
         config: "/etc/impermctl/config.toml".into(),

@@ -69,7 +69,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if !a.dry_run {
         super::require_root("boot", "it bind-mounts the declared paths")?;
     }
-    let (settings, _) = g.settings(true)?;
+    // A bad entry is refused alone (CRIT below); the others are bound.
+    let (
+        crate::config::Partial {
+            settings,
+            refused: bad,
+        },
+        _,
+    ) = g.partial_settings(true)?;
     // The layout checks need probes of /, /nix and the persistence roots
     // only: entries are judged by their mounts, and boot probes them itself
     // (fd-relative) below. Skipping the per-entry path probes keeps a rerun
@@ -97,6 +104,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         // A dry run reports a refusal in its plan, not as CRIT log lines.
         for (check, msg) in &refused.crit {
             crit(check, msg);
+        }
+        for e in &bad {
+            let entry = crate::config::entry_of(&e.field).unwrap_or(&e.field);
+            crit("config-entry", &format!("refusing the entry {entry}: {e}"));
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
@@ -130,30 +141,56 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .as_ref()
         .map(|s| (s.entries.clone(), s.pending.clone()))
         .unwrap_or_default();
+    // With refused entries, what left the config may be one of them: undo
+    // nothing this run, keep those records (nothing half-applied).
+    let (prev_entries, kept): (Vec<_>, Vec<_>) = prev_entries
+        .into_iter()
+        .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
     let obs = apply::gather(&handles, &settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(&settings, &obs);
     plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {
-        return dry_run(&a, &verdict, &refused, &plan, Some(&obs), None);
+        if !a.json {
+            for e in &bad {
+                println!("refused entry: {e}");
+            }
+        }
+        let exit = dry_run(&a, &verdict, &refused, &plan, Some(&obs), None)?;
+        let bad = if bad.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Findings
+        };
+        return Ok(exit.merge(bad));
     }
     let live = apply::LiveOptions {
         previous_pending: &prev_pending,
         defer_unknown_owners: a.defer_unknown_owners,
     };
-    let applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries, live);
+    let mut applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries, live);
+    applied.record.extend(kept);
+    applied.record.sort_by(|a, b| a.path.cmp(&b.path));
     record(&root, &settings, previous.as_ref(), &applied);
-    finish(&settings, &applied, &report)
+    finish(&settings, &applied, &report, bad.len())
 }
 
-/// Log and notify the summary line, print the result; exit 1 when a step failed.
+/// Log and notify the summary line, print the result; exit 1 when a step
+/// failed or the config had `bad` refused entry errors.
 fn finish(
     settings: &crate::config::Settings,
     applied: &Applied,
     report: &Report<'_>,
+    bad: usize,
 ) -> anyhow::Result<Exit> {
     let c = &applied.counts;
     let elapsed = ms(report.start.elapsed());
-    let line = c.summary(settings, elapsed);
+    let mut line = c.summary(settings, elapsed);
+    if bad > 0 {
+        let n = crate::human::counted(bad as u64, "config error");
+        line.push_str(&format!(
+            "; entries refused for {n} (CRIT above; fix them, then run impermctl boot again)"
+        ));
+    }
     info!(
         bound = c.bound,
         linked = c.linked,
@@ -164,7 +201,7 @@ fn finish(
         "{line}"
     );
     notify(&format!("STATUS={line}"));
-    let (outcome, exit) = match c.failed {
+    let (outcome, exit) = match c.failed + bad {
         0 => ("ok", Exit::Ok),
         _ => ("partial", Exit::Findings),
     };

@@ -71,6 +71,39 @@ impl Global {
     /// missing default file; an error when the command needs a config
     /// (`required`). A file named by `--config`/`IMPERMCTL_CONFIG` must exist.
     pub fn settings(&self, required: bool) -> anyhow::Result<(Settings, Option<String>)> {
+        let (p, notice) = self.partial_settings(required)?;
+        match config::ConfigError::combine(p.refused) {
+            None => Ok((p.settings, notice)),
+            Some(e) => Err(e.into()),
+        }
+    }
+
+    /// [`Global::partial_settings`] for the commands that act on what
+    /// `boot` bound (`status`, `sync`, `watch`): each refused entry is
+    /// logged as an error (its file:line and fix); the usable settings and
+    /// the number of refused entry errors come back.
+    pub fn usable_settings(
+        &self,
+        required: bool,
+    ) -> anyhow::Result<(Settings, Option<String>, usize)> {
+        let (p, notice) = self.partial_settings(required)?;
+        for e in &p.refused {
+            let entry = config::entry_of(&e.field).unwrap_or(&e.field);
+            tracing::error!("the entry {entry} is refused (boot does not bind it): {e}");
+        }
+        Ok((p.settings, notice, p.refused.len()))
+    }
+
+    /// [`Global::settings`] with the bad entries refused one by one (in
+    /// `refused`) instead of failing the whole file: what `boot` binds.
+    pub fn partial_settings(
+        &self,
+        required: bool,
+    ) -> anyhow::Result<(config::Partial, Option<String>)> {
+        let whole = |settings| config::Partial {
+            settings,
+            refused: Vec::new(),
+        };
         let default = Path::new(config::DEFAULT_PATH);
         if self.no_config {
             if required {
@@ -79,7 +112,7 @@ impl Global {
                     default.display()
                 );
             }
-            return Ok((Settings::fallback(default), None));
+            return Ok((whole(Settings::fallback(default)), None));
         }
         let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
         let named = match (&self.config, &env) {
@@ -106,11 +139,11 @@ impl Global {
                 "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
                 file.display()
             );
-            return Ok((Settings::fallback(file), Some(notice)));
+            return Ok((whole(Settings::fallback(file)), Some(notice)));
         }
-        let settings = config::load(file)?;
-        check_skips(&settings)?;
-        Ok((settings, None))
+        let partial = config::load_partial(file)?;
+        check_skips(&partial.settings)?;
+        Ok((partial, None))
     }
 }
 

@@ -27,6 +27,23 @@ struct EntryReport {
     /// `method = "copy"` files and pending entries.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     live: Option<crate::live::status::LiveState>,
+    /// `method = "copy"` files on the ephemeral root: how the live file
+    /// and its persistent copy compare now.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    copy: Option<CopyReport>,
+    #[serde(skip)]
+    facts: Option<crate::live::status::CopyFacts>,
+}
+
+/// `status --json`'s fields for a `method = "copy"` file.
+#[derive(Serialize)]
+struct CopyReport {
+    /// `same`, `changed` (the sync saves it), `not_saved`, `missing`, `absent`.
+    copy_state: crate::live::status::CopyState,
+    /// When the persistent copy was last written (its ctime, seconds since
+    /// the epoch), when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -41,6 +58,21 @@ struct Report<'a> {
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
     persisted: Vec<Moved>,
+    /// Config entries refused for their errors (boot binds the others).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<Refused<'a>>,
+}
+
+/// One error of a refused config entry.
+#[derive(Serialize)]
+struct Refused<'a> {
+    /// The entry, e.g. `persistence[0].directories[3]`.
+    entry: &'a str,
+    line: usize,
+    column: usize,
+    field: &'a str,
+    message: &'a str,
+    fix: &'a str,
 }
 
 #[derive(Serialize)]
@@ -57,7 +89,7 @@ struct Moved {
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.report.mi.mountinfo.as_deref())?;
-    let (settings, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, notice) = g.partial_settings(false)?;
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &[]);
     let advice = Advice::new(&root, &settings, &state, &v);
@@ -65,15 +97,27 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
-        .map(|e| EntryReport {
-            path: e.path.clone(),
-            kind: e.kind,
-            source: e.source.clone(),
-            state: match settings.covered_by(e) {
+        .map(|e| {
+            let st = match settings.covered_by(e) {
                 Some(d) => EntryState::Covered { by: d.path.clone() },
                 None => layout::entry_state(&state, e),
-            },
-            live: live.remove(&e.path),
+            };
+            let live = live.remove(&e.path);
+            let in_place = matches!(st, EntryState::NotPersisted | EntryState::Missing);
+            let facts = (in_place && live == Some(crate::live::status::LiveState::Copy))
+                .then(|| crate::live::status::copy_facts(&root, e));
+            EntryReport {
+                path: e.path.clone(),
+                kind: e.kind,
+                source: e.source.clone(),
+                state: st,
+                live,
+                copy: facts.map(|f| CopyReport {
+                    copy_state: crate::live::status::copy_state(&f),
+                    saved: f.saved,
+                }),
+                facts,
+            }
         })
         .collect();
     let moved: Vec<Moved> = crate::persist::records(&root)
@@ -93,9 +137,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .collect();
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(&root, &settings, &advice, e))
+        .map(|e| entry_text(&settings, &advice, e))
         .collect();
-    let findings = moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
+    let findings =
+        !refused.is_empty() || moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {
         crate::output::print_json(
@@ -107,6 +152,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
                 persisted: moved,
+                refused: refused
+                    .iter()
+                    .map(|e| Refused {
+                        entry: crate::config::entry_of(&e.field).unwrap_or(&e.field),
+                        line: e.line,
+                        column: e.column,
+                        field: &e.field,
+                        message: &e.message,
+                        fix: &e.fix,
+                    })
+                    .collect(),
             },
         )?;
         return Ok(exit);
@@ -123,6 +179,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let path = crate::names::show(&e.path);
         writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
     }
+    if !refused.is_empty() {
+        writeln!(
+            out,
+            "\nrefused config entries (boot does not bind them; {}):",
+            crate::human::counted(refused.len() as u64, "error")
+        )?;
+        for e in &refused {
+            writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+        }
+    }
     print_moved(&mut out, &moved)?;
     crate::services::section(&mut out, &root, &state.mounts, &settings)?;
     crate::watch::report::print_status(&mut out, &root)?;
@@ -132,19 +198,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 /// The state text of one entry, and whether it is a finding (the README's
 /// exit rule: something would be lost at the next boot → exit 1).
 fn entry_text(
-    root: &crate::root::Root,
     settings: &crate::config::Settings,
     advice: &Advice,
     e: &EntryReport,
 ) -> (String, bool) {
-    use crate::live::status::{LiveState, copy_facts, describe, describe_copy};
+    use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
     let in_place = matches!(e.state, EntryState::NotPersisted | EntryState::Missing);
-    match (&e.live, settings.entry(&e.path)) {
-        (Some(LiveState::Copy), Some(entry)) if in_place => {
-            return describe_copy(&copy_facts(root, entry), entry);
-        }
-        (Some(l), _) if in_place => return (describe(l, &e.source), false),
+    match (&e.live, settings.entry(&e.path), &e.facts) {
+        (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
+        (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
     let (source, advice) = (show(&e.source), advice.for_entry(&e.path));

@@ -27,7 +27,8 @@ pub struct Args {
 /// Run `impermctl sync`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
-    let (settings, _) = g.settings(true)?;
+    // A bad entry elsewhere must not stop the copies from being saved.
+    let (settings, _, refused) = g.usable_settings(true)?;
     if a.follow {
         crate::live::saver::follow(&root, &settings, a.debounce_ms.map(Duration::from_millis))?;
         return Ok(Exit::Ok);
@@ -53,5 +54,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             println!("{:<8} {:<32} {what}", l.what, crate::names::show(&l.path));
         }
     }
-    Ok(if failed { Exit::Findings } else { Exit::Ok })
+    Ok(if failed || refused > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }

@@ -2,7 +2,7 @@
 //! `/nix` & co. or a persistence root, no duplicates, valid modes and
 //! homes, sorted parent-first; every bad entry is reported, in file order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -86,10 +86,12 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
 /// Every entry of every block; the bad ones go to `errors` (each of an
 /// entry's errors: its path, home, owner, mode and parent are all checked).
 /// `roots` has one item per block (`None`: the block's root is unusable;
-/// its entries are checked but not kept).
+/// its entries are checked but not kept); the entries named in `skip`
+/// (errors found before validation) are checked but not kept.
 pub(super) fn validate_entries(
     blocks: Vec<Spanned<RawRoot>>,
     roots: &[Option<Root>],
+    skip: &HashSet<String>,
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Entry> {
@@ -120,7 +122,7 @@ pub(super) fn validate_entries(
                 span: sp,
             };
             errors.extend(check_duplicate(&mut seen, &path, origin, loc).err());
-            if errors.len() > before {
+            if errors.len() > before || skip.contains(&field) {
                 continue;
             }
             entries.push(Entry {

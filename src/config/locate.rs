@@ -74,9 +74,49 @@ impl Locator<'_> {
             .and_then(|s| field_at(self.text, s))
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
-        let (message, field, fix) = explain(&message, field);
+        let (mut message, field, mut fix) = explain(&message, field);
+        let duplicate = message.contains("duplicate key");
+        if let Some((key, first)) = span
+            .as_ref()
+            .filter(|_| duplicate)
+            .and_then(|s| earlier_definition(self.text, s))
+        {
+            message = format!("duplicate key `{key}` (first defined on line {first})");
+            if matches!(key, "directories" | "files") {
+                fix = format!(
+                    "write the {key} of one [[persistence]] block one way: all in `{key} = [ … ]`, or each as a [[persistence.{key}]] table, not both"
+                );
+            }
+        }
         self.error(span, field, message, fix)
     }
+}
+
+/// For a "duplicate key" at `span` (the repeated key or table name): the
+/// key and the line of its nearest earlier definition, `key = …` or a
+/// `[…key]` / `[[…key]]` header (the file does not parse: this reads lines).
+fn earlier_definition<'t>(text: &'t str, span: &Range<usize>) -> Option<(&'t str, usize)> {
+    let key = text.get(span.clone())?.trim().trim_matches(['"', '\'']);
+    let key = key.rsplit('.').next()?.trim();
+    if key.is_empty() {
+        return None;
+    }
+    let before = text.get(..span.start)?;
+    let start_line = before.matches('\n').count();
+    let lines: Vec<&str> = before.lines().collect();
+    let defines = |l: &str| {
+        let t = l.trim_start();
+        if let Some(rest) = t.strip_prefix(key) {
+            return rest.trim_start().starts_with('=');
+        }
+        let header = t.trim_start_matches('[').split(']').next().unwrap_or("");
+        t.starts_with('[') && header.rsplit('.').next().map(str::trim) == Some(key)
+    };
+    // The line holding the repeated key itself is not an earlier definition.
+    (0..lines.len().min(start_line))
+        .rev()
+        .find(|&i| defines(lines[i]))
+        .map(|i| (key, i + 1))
 }
 
 /// The dotted field (`persistence[0].directories[1].mode`) whose key or

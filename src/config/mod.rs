@@ -12,6 +12,7 @@ mod error;
 mod fields;
 mod locate;
 mod mode;
+mod partial;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ mod unknown;
 mod validate;
 
 pub use error::{ConfigError, utf8};
+pub use partial::{Partial, entry_of};
 
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
@@ -207,8 +209,30 @@ impl Default for Watch {
     }
 }
 
-/// Read and validate the config at `path`.
+/// Read and validate the config at `path`: every error of the file, or
+/// the settings (see [`load_partial`] for a config with bad entries).
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    let p = load_partial(path)?;
+    match ConfigError::combine(p.refused) {
+        None => Ok(p.settings),
+        Some(e) => Err(e.into()),
+    }
+}
+
+/// Parse and validate config text; `file` is only used in messages.
+/// Every error of the file comes out at once: unknown keys, values of the
+/// wrong type, and what validation finds in the rest.
+pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
+    let p = parse_partial(text, file)?;
+    match ConfigError::combine(p.refused) {
+        None => Ok(p.settings),
+        Some(e) => Err(e),
+    }
+}
+
+/// Read and validate the config at `path`, refusing bad entries one by one
+/// (`boot` binds the rest): see [`parse_partial`].
+pub fn load_partial(path: &Path) -> anyhow::Result<Partial> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| {
         format!(
@@ -217,13 +241,14 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
         )
     })?;
     let text = utf8(bytes, path)?;
-    Ok(parse(&text, path)?)
+    Ok(parse_partial(&text, path)?)
 }
 
-/// Parse and validate config text; `file` is only used in messages.
-/// Every error of the file comes out at once: unknown keys, values of the
-/// wrong type, and what validation finds in the rest.
-pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
+/// Parse and validate config text, keeping every valid entry: the errors
+/// located in one entry refuse that entry only ([`Partial::refused`]); any
+/// other error (TOML syntax, version, roots, `[layout]`, `[watch]`) is the
+/// `Err`, with every error of the file, in file order.
+pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
     let (raw, caught) = match raw::read(text) {
@@ -237,19 +262,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
         .into_iter()
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
-    match validate::validate(raw, &loc, file) {
-        Ok(settings) if all.is_empty() && caught.is_empty() => return Ok(settings),
-        Ok(_) => {}
-        Err(mut e) => {
-            let also = std::mem::take(&mut e.also);
-            // A value of the wrong type reads as absent: its type error
-            // says more than "missing" for the same field.
-            let rest = std::iter::once(e).chain(also.into_vec());
-            all.extend(rest.filter(|e| !caught.iter().any(|c| c.field == e.field)));
-        }
-    }
+    let skip = partial::entries_of(all.iter().chain(&caught));
+    let (settings, errors) = validate::validate(raw, &loc, file, &skip);
+    // A value of the wrong type reads as absent: its type error says more
+    // than "missing" for the same field.
+    all.extend(
+        errors
+            .into_iter()
+            .filter(|e| !caught.iter().any(|c| c.field == e.field)),
+    );
     all.extend(caught);
-    Err(ConfigError::combine(all).expect("not empty"))
+    partial::split(settings, all)
 }
 
 impl Settings {

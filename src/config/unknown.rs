@@ -65,7 +65,10 @@ impl Walk<'_, '_> {
             let name = k.get_ref().as_ref();
             let path = dotted(prefix, name);
             if !known.contains(&name) {
-                let (message, field, fix) = unknown_key(name, path, known, &elsewhere(name));
+                let (message, field, mut fix) = unknown_key(name, path, known, &elsewhere(name));
+                if name == "users" && prefix_kind(prefix) == Level::Root {
+                    fix = users_fix(v.get_ref());
+                }
                 self.out
                     .push(self.loc.error(Some(k.span()), field, message, fix));
                 continue;
@@ -99,6 +102,19 @@ impl Walk<'_, '_> {
             _ => {}
         }
     }
+}
+
+/// The fix for impermanence's `users.<name>` written in TOML
+/// (`[persistence.users.alice]`): each path in full, with its owner and home.
+fn users_fix(v: &DeValue<'_>) -> String {
+    let user = match v {
+        DeValue::Table(t) => t.iter().next().map(|(k, _)| k.get_ref().to_string()),
+        _ => None,
+    };
+    let u = user.as_deref().unwrap_or("alice");
+    format!(
+        "the config file has no per-user lists (impermanence's users.<name> is the NixOS module's): declare each path in full with its owner, e.g. [[persistence.directories]] path = \"/home/{u}/.ssh\", user = \"{u}\", group = \"users\", home = \"/home/{u}\""
+    )
 }
 
 /// The tables where `name` is a valid key, as people call them.

@@ -2,6 +2,7 @@
 //! [`Settings`]: the version, the persistence roots, the layout defaults;
 //! the entries are checked in `entries`.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
 
@@ -15,9 +16,15 @@ use super::{ConfigError, Layout, PersistenceRoot, Settings};
 
 pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
-/// Validate the whole file, collecting every error (in file order) rather
-/// than stopping at the first: one bad entry never hides the others.
-pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result<Settings> {
+/// Validate the whole file, collecting every error rather than stopping
+/// at the first: one bad entry never hides the others. The settings hold
+/// every valid entry (none of `skip`, whose errors are known already).
+pub(super) fn validate(
+    raw: RawConfig,
+    loc: &Locator<'_>,
+    file: &Path,
+    skip: &HashSet<String>,
+) -> (Settings, Vec<ConfigError>) {
     let mut errors = Vec::new();
     errors.extend(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
@@ -33,17 +40,15 @@ pub(super) fn validate(raw: RawConfig, loc: &Locator<'_>, file: &Path) -> Result
         on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
         skip_checks: l.skip_checks.0.unwrap_or_default(),
     });
-    let entries = validate_entries(blocks, &roots, loc, &mut errors);
-    if let Some(e) = ConfigError::combine(errors) {
-        return Err(e);
-    }
-    Ok(Settings {
+    let entries = validate_entries(blocks, &roots, skip, loc, &mut errors);
+    let settings = Settings {
         file: file.to_path_buf(),
         layout,
         roots: roots.into_iter().flatten().map(|(r, _)| r).collect(),
         entries,
         watch,
-    })
+    };
+    (settings, errors)
 }
 
 /// The missing or unsupported `version`, if so.

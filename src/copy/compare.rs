@@ -66,11 +66,7 @@ struct Cmp {
 
 impl Cmp {
     fn show(&self, rel: &Path) -> String {
-        if rel.as_os_str().is_empty() {
-            self.a.display().to_string()
-        } else {
-            self.a.join(rel).display().to_string()
-        }
+        super::tree::join(&self.a, rel).display().to_string()
     }
 
     fn entry(&mut self, at: Pair<'_>) -> Result<Option<String>> {

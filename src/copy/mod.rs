@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use rustix::fs::FileType;
 
 use crate::sys::fs::At;
 use crate::sys::meta::stat_at;
@@ -164,12 +165,35 @@ pub fn copy_tree_at(
     to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
+    copy_tree_onto(from, to, progress, false)
+}
+
+/// [`copy_tree_at`] of a directory `from` onto `to`, which is missing or an
+/// empty directory: the final `rename(2)` replaces an empty directory
+/// atomically and fails (`ENOTEMPTY`), changing nothing, if `to` gained an
+/// entry meanwhile, so nothing written there can be lost.
+pub fn copy_tree_over_empty_at(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    copy_tree_onto(from, to, progress, true)
+}
+
+fn copy_tree_onto(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+    over_empty_dir: bool,
+) -> anyhow::Result<CopyStats> {
     let (dst_dir, dst_name) = (to.dir, to.name);
     let dst_parent = to.shown.parent().unwrap_or(Path::new("/"));
     // One copy into a directory at a time: a second one would take our
     // temporary for a stale one.
     fs::lock(dst_dir).with_context(|| format!("cannot lock {}", dst_parent.display()))?;
+    let is_dir = |d| stat_at(d, from.name).is_ok_and(|m| m.file_type == FileType::Directory);
     match stat_at(dst_dir, dst_name) {
+        Ok(m) if over_empty_dir && m.file_type == FileType::Directory && is_dir(from.dir) => {}
         Ok(_) => bail!(
             "{} already exists: refusing to copy {} over it (move it away first)",
             to.shown.display(),
@@ -208,13 +232,32 @@ pub fn copy_tree_at(
         )));
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    fs::rename_noreplace(dst_dir, &tmp, dst_name).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            tmp_path.display(),
-            to.shown.display()
-        )
-    })?;
+    let rename = if over_empty_dir && is_dir(from.dir) {
+        fs::rename_replace
+    } else {
+        fs::rename_noreplace
+    };
+    if let Err(e) = rename(dst_dir, &tmp, dst_name) {
+        // `to` appeared, or gained an entry: it stays as it is, the copy goes.
+        if let Err(r) = remove_tree_at(dst_dir, &tmp) {
+            tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
+        }
+        let gained = [rustix::io::Errno::NOTEMPTY, rustix::io::Errno::EXIST]
+            .map(|n| Some(n.raw_os_error()))
+            .contains(&e.raw_os_error());
+        let why = if gained {
+            " (it gained entries meanwhile and is left as it is)"
+        } else {
+            ""
+        };
+        return Err(e).with_context(|| {
+            format!(
+                "cannot rename {} to {}{why}",
+                tmp_path.display(),
+                to.shown.display()
+            )
+        });
+    }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
 }

@@ -212,6 +212,50 @@ fn refuses_an_existing_destination_and_changes_nothing() {
     assert!(!stale_tmp_exists(&d));
 }
 
+/// Seeding an empty persistent directory (trial s5 finding 2): it is
+/// replaced by the copy; one that holds an entry by the time of the rename
+/// (a file created after boot saw it empty: the copy never looks before)
+/// stays exactly as it is, and the copy is removed.
+#[test]
+fn replaces_an_empty_directory_only_while_it_is_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, d) = (tmp.path().join("s"), tmp.path().join("d"));
+    std::fs::create_dir_all(s.join("x")).unwrap();
+    std::fs::write(s.join("x/a"), "data").unwrap();
+    std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let over = |s: &Path, d: &Path| {
+        let (sd, dd) = (
+            fs::open_dir(s.parent().unwrap()).unwrap(),
+            fs::open_dir(d.parent().unwrap()).unwrap(),
+        );
+        let (sn, dn) = (s.file_name().unwrap(), d.file_name().unwrap());
+        let (from, to) = (End::new(sd.as_fd(), sn, s), End::new(dd.as_fd(), dn, d));
+        copy_tree_over_empty_at(from, to, &mut |_| {})
+    };
+    // Gained an entry: left as it is, nothing half-made beside it.
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join(".late"), "late").unwrap();
+    let e = over(&s, &d).unwrap_err();
+    assert!(format!("{e:#}").contains("gained entries"), "{e:#}");
+    assert_eq!(std::fs::read(d.join(".late")).unwrap(), b"late");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+    assert!(!stale_tmp_exists(&d));
+    // Empty: replaced by the copy (the live directory's mode, too).
+    std::fs::remove_file(d.join(".late")).unwrap();
+    over(&s, &d).unwrap();
+    assert_eq!(std::fs::read(d.join("x/a")).unwrap(), b"data");
+    assert_eq!(lmeta(&d).permissions().mode() & 0o7777, 0o750);
+    assert!(!stale_tmp_exists(&d));
+    // A file in the way, or a file to copy onto a directory: refused.
+    let f = tmp.path().join("f");
+    std::fs::write(&f, "keep").unwrap();
+    assert!(over(&s, &f).is_err());
+    assert_eq!(std::fs::read(&f).unwrap(), b"keep");
+    std::fs::create_dir(tmp.path().join("e")).unwrap();
+    assert!(over(&f, &tmp.path().join("e")).is_err());
+    assert!(tmp.path().join("e").is_dir());
+}
+
 #[test]
 fn removes_a_stale_temporary_without_following_its_symlinks() {
     let tmp = tempfile::tempdir().unwrap();

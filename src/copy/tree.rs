@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rustix::fs::FileType;
+use rustix::io::Errno;
 
 use super::{CopyStats, Pair};
 use crate::sys::fs::At;
@@ -273,9 +274,7 @@ impl<'a> Copier<'a> {
             let v = match fs::xattr_get(s, &n) {
                 Ok(v) => v,
                 // Removed meanwhile.
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODATA.raw_os_error()) => {
-                    continue;
-                }
+                Err(e) if e.raw_os_error() == Some(Errno::NODATA.raw_os_error()) => continue,
                 Err(e) => {
                     return Err(e)
                         .with_context(|| format!("cannot read xattr {n:?} of {}", self.src(rel)));
@@ -284,7 +283,10 @@ impl<'a> Copier<'a> {
             if let Err(e) = fs::xattr_set(d, &n, &v) {
                 let b = n.as_bytes();
                 let privileged = b.starts_with(b"security.") || b.starts_with(b"trusted.");
-                let refused = matches!(e.raw_os_error(), Some(c) if c == libc_eperm() || c == rustix::io::Errno::NOTSUP.raw_os_error() || c == rustix::io::Errno::INVAL.raw_os_error());
+                let refused = matches!(
+                    e.raw_os_error().map(Errno::from_raw_os_error),
+                    Some(Errno::PERM | Errno::NOTSUP | Errno::INVAL)
+                );
                 if privileged && refused {
                     tracing::warn!("{}: xattr {n:?} not copied: {e}", self.src(rel));
                     self.stats.skipped += 1;
@@ -313,11 +315,8 @@ fn chunk(size: u64, off: u64) -> usize {
     left.clamp(64 << 10, CHUNK)
 }
 
-fn libc_eperm() -> i32 {
-    rustix::io::Errno::PERM.raw_os_error()
-}
-
-fn join(base: &Path, rel: &Path) -> PathBuf {
+/// `base` and `rel` below it (`base` itself when `rel` is empty).
+pub(super) fn join(base: &Path, rel: &Path) -> PathBuf {
     if rel.as_os_str().is_empty() {
         base.to_path_buf()
     } else {

@@ -80,8 +80,8 @@ impl Hidden {
         }
         if self.saved > 0 {
             shown.push(format!(
-                "{} saved to persistence by impermctl sync",
-                count(self.saved, "copy file", "copy files")
+                "{} saved to persistence by impermctl sync (copy files, pending entries)",
+                count(self.saved, "entry", "entries")
             ));
         }
         let ig = &self.ignored;

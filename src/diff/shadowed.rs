@@ -5,7 +5,10 @@
 //! on DIR, lists what lies under each mount point there, and reports back
 //! as JSON on stdout. Nothing it does is visible outside it. Hidden entries
 //! that hold what the mount shows at the same place (data just seeded into
-//! persistence, then bound) are not listed: hiding them loses nothing.
+//! persistence, then bound) are not listed: hiding them loses nothing;
+//! neither are those of an entry `boot` seeded from them and unchanged
+//! since (ctime older than the seed, `state.json`'s `seeded_ns`): the seed
+//! source, whatever the user did through the bind since.
 
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
@@ -97,6 +100,7 @@ struct Report {
 pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     let mounts = root.mount_table()?;
     let points = mount_points_on_root(&mounts);
+    let seeded = seeded(root);
     let host = std::fs::canonicalize(root.dir())?;
     mount::private_namespace().context(
         "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
@@ -133,10 +137,12 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         let mut bytes = 0;
         // What is visible at the mount point (the original tree still has it).
         let visible = host.join(mp.strip_prefix("/").unwrap_or(&mp));
+        let seed = seeded.iter().find(|(p, _)| *p == mp).map(|s| s.1);
         let safe = |hidden: &Path, rel: &Path| {
             let logical = mp.join(rel);
             let logical = logical.strip_prefix("/").unwrap_or(&logical);
-            same_content(hidden, &visible.join(rel))
+            seed.is_some_and(|t| changed_before(hidden, t))
+                || same_content(hidden, &visible.join(rel))
                 || kept.iter().any(|k| same_content(hidden, &k.join(logical)))
         };
         if m.is_dir() {
@@ -155,6 +161,28 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     }
     serde_json::to_writer(std::io::stdout().lock(), &report)?;
     Ok(())
+}
+
+/// The entries `boot` bound after seeding them from the root's original,
+/// and when the seed began (`state.json`; none when it cannot be read).
+fn seeded(root: &Root) -> Vec<(PathBuf, u64)> {
+    let Ok(Some(st)) = crate::state::read(&root.state_file()) else {
+        return Vec::new();
+    };
+    (st.entries.into_iter())
+        .filter(|r| r.how == crate::state::How::Bound)
+        .filter_map(|r| r.seeded_ns.map(|t| (r.path, t)))
+        .collect()
+}
+
+/// Was `p` last changed (ctime, not following a final symlink) before
+/// `t` (nanoseconds since the epoch)?
+fn changed_before(p: &Path, t: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| {
+        let ns = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+        ns < i128::from(t)
+    })
 }
 
 /// Detach the mount at `path` (reached without following a final symlink).

@@ -54,11 +54,8 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
     }
     let rootfd = fs::open_dir(root.dir())?;
     let rel = |p: &Path| p.strip_prefix("/").unwrap_or(p).to_path_buf();
-    let (tparent, tname) = {
-        let r = rel(&e.path);
-        let (p, n) = fs::split(&r)?;
-        (crate::sys::dir::open(rootfd.as_fd(), p)?, n.to_os_string())
-    };
+    let live_rel = rel(&e.path);
+    let (tparent, tname) = crate::copy::open_parent(rootfd.as_fd(), &live_rel)?;
     let pfd = crate::sys::dir::open(rootfd.as_fd(), rel(&e.root))?;
     let krel = to.strip_prefix(&e.root).unwrap_or(&to).to_path_buf();
     let (kparent, kname) = fs::split(&krel)?;
@@ -71,14 +68,15 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
     };
     let (kdir, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
         .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
-    super::files::copy_at(tparent.as_fd(), &tname, &e.path, kdir.as_fd(), kname, &to)
-        .with_context(|| {
+    super::files::copy_at(tparent.as_fd(), tname, &e.path, kdir.as_fd(), kname, &to).with_context(
+        || {
             format!(
                 "cannot keep the live data of {} at {}",
                 e.path.display(),
                 to.display()
             )
-        })?;
+        },
+    )?;
     Ok(Some(to))
 }
 

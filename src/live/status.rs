@@ -21,6 +21,9 @@ pub enum LiveState {
         writers: Vec<crate::state::WriterInfo>,
         /// Since when (seconds since the epoch).
         since: u64,
+        /// When `impermctl sync` last saved it over its seed (seconds since the epoch).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        saved: Option<u64>,
     },
 }
 
@@ -37,6 +40,7 @@ pub fn states(root: &Root, settings: &Settings) -> BTreeMap<PathBuf, LiveState> 
                     LiveState::Pending {
                         writers: p.writers,
                         since: p.since,
+                        saved: p.saved,
                     },
                 );
             }
@@ -52,10 +56,14 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
             "copy of {} (saved back on change and at shutdown)",
             crate::names::show(source)
         ),
-        LiveState::Pending { writers, .. } => {
+        LiveState::Pending { writers, saved, .. } => {
             let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+            let last = saved.map_or(String::new(), |t| {
+                let t = crate::human::local_time(i64::try_from(t).unwrap_or(i64::MAX));
+                format!(" (last saved {t})")
+            });
             format!(
-                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown, bound at the next boot",
+                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown{last}, bound at the next boot",
                 crate::names::show(source),
                 list.join(", ")
             )
@@ -74,6 +82,41 @@ pub struct CopyFacts {
     pub source: Option<(u64, i64, i64)>,
     /// The persistence root is on a read-only mount.
     pub read_only: bool,
+    /// Both exist and hold the same content, owner, mode and mtime (the
+    /// sync's own test, `live::files::in_sync`).
+    pub same: bool,
+    /// When the persistent copy was last written (its ctime, seconds since
+    /// the epoch: a save renames a new copy over it).
+    pub saved: Option<i64>,
+}
+
+/// How a `method = "copy"` file and its persistent copy compare now
+/// (`status --json`'s `copy_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyState {
+    /// Both hold the same: nothing to save.
+    Same,
+    /// The live file differs: the sync saves it (within a second of a
+    /// change, and at shutdown), unless the root is read-only.
+    Changed,
+    /// The live file exists, its persistent copy does not yet.
+    NotSaved,
+    /// The persistent copy exists, the live file does not (`boot` copies it in).
+    Missing,
+    /// Neither exists.
+    Absent,
+}
+
+/// Decide (pure) the [`CopyState`] of `f`.
+pub fn copy_state(f: &CopyFacts) -> CopyState {
+    match (f.live, f.source) {
+        (Some(_), Some(_)) if f.same => CopyState::Same,
+        (Some(_), Some(_)) => CopyState::Changed,
+        (Some(_), None) => CopyState::NotSaved,
+        (None, Some(_)) => CopyState::Missing,
+        (None, None) => CopyState::Absent,
+    }
 }
 
 /// Observe [`CopyFacts`] for the copy entry `e` under `root`.
@@ -85,10 +128,15 @@ pub fn copy_facts(root: &Root, e: &crate::config::Entry) -> CopyFacts {
             .filter(|m| m.is_file())
             .map(|m| (m.size(), m.mtime(), m.mtime_nsec()))
     };
+    let (live, source) = (file(&e.path), file(&e.source));
     CopyFacts {
-        live: file(&e.path),
-        source: file(&e.source),
+        live,
+        source,
         read_only: read_only(&root.host(&e.root)),
+        same: live.is_some() && source.is_some() && super::files::in_sync(root, e).unwrap_or(false),
+        saved: source
+            .and_then(|_| std::fs::symlink_metadata(root.host(&e.source)).ok())
+            .map(|m| m.ctime()),
     }
 }
 
@@ -111,18 +159,22 @@ pub fn remount_fix(root: &std::path::Path, then: &str) -> String {
 pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) {
     let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
     let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
+    let when = f
+        .saved
+        .map(|t| format!(" (last saved {})", crate::human::local_time(t)))
+        .unwrap_or_default();
     match (f.live, f.source, ro) {
-        (Some(l), Some(c), _) if l == c => (
-            format!("copy of {s} (saved back on change and at shutdown)"),
+        (Some(_), Some(_), _) if f.same => (
+            format!("copy of {s}, the same now{when}; saved back on change and at shutdown"),
             false,
         ),
         (Some(_), Some(_), Some(fix)) => (
-            format!("CHANGES NOT SAVED: {p} differs from {s}, and {fix}"),
+            format!("CHANGES NOT SAVED: {p} differs from {s}{when}, and {fix}"),
             true,
         ),
         (Some(_), Some(_), None) => (
             format!(
-                "copy of {s}, changed since the last save (impermctl-sync.service saves it within a second; or run `impermctl sync`)"
+                "copy of {s}, CHANGED since the last save{when}: impermctl-sync.service saves it within a second and at shutdown (or run `impermctl sync`)"
             ),
             false,
         ),
@@ -152,7 +204,7 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
 
 #[cfg(test)]
 mod tests {
-    use super::{CopyFacts, describe_copy};
+    use super::{CopyFacts, CopyState, copy_state, describe_copy};
 
     #[test]
     fn a_copy_entry_is_described_by_what_exists() {
@@ -168,17 +220,23 @@ mod tests {
                 a,
                 a,
                 false,
-                "copy of /persistent/etc/shadow (saved back",
+                "copy of /persistent/etc/shadow, the same now; saved back",
                 false,
             ),
             (
                 a,
                 a,
                 true,
-                "copy of /persistent/etc/shadow (saved back",
+                "copy of /persistent/etc/shadow, the same now; saved back",
                 false,
             ),
-            (a, b, false, "changed since the last save", false),
+            (
+                a,
+                b,
+                false,
+                "CHANGED since the last save: impermctl-sync",
+                false,
+            ),
             (a, b, true, "CHANGES NOT SAVED: /etc/shadow differs", true),
             (
                 a,
@@ -214,10 +272,20 @@ mod tests {
                 live,
                 source,
                 read_only,
+                same: live.is_some() && live == source,
+                saved: None,
             };
             let (text, is) = describe_copy(&f, e);
             assert!(text.contains(want), "{f:?}: {text}");
             assert_eq!(is, finding, "{f:?}: {text}");
+            let state = match (live, source) {
+                (Some(l), Some(s)) if l == s => CopyState::Same,
+                (Some(_), Some(_)) => CopyState::Changed,
+                (Some(_), None) => CopyState::NotSaved,
+                (None, Some(_)) => CopyState::Missing,
+                (None, None) => CopyState::Absent,
+            };
+            assert_eq!(copy_state(&f), state, "{f:?}");
         }
     }
 }

@@ -97,7 +97,8 @@ pub enum Op {
     /// Create the missing source (directories: with the declared owner and
     /// mode; files: their missing parents).
     CreateSource,
-    /// Copy what the target holds into the missing source, atomically.
+    /// Copy what the target holds into the missing source (a directory's:
+    /// also an empty one, replaced only while it stays empty), atomically.
     Seed,
     /// Write `uninitialized` to the missing source (`/etc/machine-id`).
     InitMachineId,

@@ -203,6 +203,10 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
             Node::Dir { empty: false } => ops.push(Op::Seed),
             _ => ops.push(Op::CreateSource),
         },
+        // An empty persistent directory (made by hand, as guides say, before
+        // declaring it) holds nothing to lose: seeded like a missing one, so
+        // the live data is not hidden. The seed replaces it only while empty.
+        Node::Dir { empty: true } if f.target == (Node::Dir { empty: false }) => ops.push(Op::Seed),
         Node::Dir { .. } => {}
         _ => {
             return fail(format!(
@@ -219,7 +223,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
             ));
         }
     }
-    let hides = matches!(f.source, Node::Dir { .. }) && f.target == Node::Dir { empty: false };
+    let hides = f.source == (Node::Dir { empty: false }) && f.target == Node::Dir { empty: false };
     if hides {
         ops.push(Op::KeepLive);
     }

@@ -15,7 +15,7 @@ use nix::sys::signal::Signal as Sig;
 use super::backend::{Backend, choose};
 use super::core::Core;
 use super::machine::{Action, Input, Machine, Signal, Timing, Why};
-use super::report::{self, BackendInfo, WatchState};
+use super::report::{self, WatchState};
 use super::{Options, changes, journal, judge, scan};
 use crate::sys::notify::{notify, watchdog_interval};
 use crate::sys::poll::{readable, signal_fd};
@@ -28,7 +28,8 @@ struct Daemon {
     _lock: super::lock::Lock,
     backend: Backend,
     core: Core,
-    info: BackendInfo,
+    /// The daemon's facts for `watch.json` and D-Bus (groups left empty).
+    info: WatchState,
     shared: Arc<Mutex<WatchState>>,
     #[cfg(feature = "dbus")]
     service: Option<super::dbus::Service>,
@@ -77,7 +78,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         }
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
-            let unwatched = d.info.unwatched > 0;
+            let unwatched = d.info.unwatched_directories > 0;
             inputs.push_back(Input::Tick { unwatched });
         }
     }
@@ -125,16 +126,20 @@ impl Daemon {
             core.announced = prev.groups.into_iter().map(|g| g.path).collect();
             core.table.set_announced(core.announced.clone());
         }
-        let (unwatched, coverage) = backend.coverage();
-        let info = BackendInfo {
-            name: backend.name(),
+        let (unwatched_directories, coverage) = backend.coverage();
+        let info = WatchState {
+            backend: backend.name().into(),
             fallback,
-            watched: backend.watched(),
+            pid: std::process::id(),
+            since: report::unix(core.start_wall),
+            watched_directories: backend.watched() as u64,
             overflows: 0,
-            unwatched,
+            unwatched_directories,
             coverage,
+            groups: Vec::new(),
         };
-        journal::started(info.name, &status_line(&info, 0), info.fallback.as_deref());
+        let line = status_line(&info, 0);
+        journal::started(&info.backend, &line, info.fallback.as_deref());
         tracing::debug!("watches in place after {:?}", t0.elapsed());
         let shared = Arc::new(Mutex::new(report::snapshot(&core, &info, false)));
         let d = Daemon {
@@ -165,7 +170,7 @@ impl Daemon {
             }
             Action::Rescan(why) => {
                 let n = backend.rescan(core)?;
-                (self.info.unwatched, self.info.coverage) = backend.coverage();
+                (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
                 match why {
                     Why::Start => tracing::info!(
                         "start-up rescan: {n} entries changed since the boot baseline"
@@ -181,19 +186,20 @@ impl Daemon {
             }
             Action::Overflowed { journal: true } => {
                 self.info.overflows += 1;
-                journal::overflow(self.info.name);
+                journal::overflow(&self.info.backend);
             }
             Action::Overflowed { journal: false } => {
                 self.info.overflows += 1;
-                tracing::debug!("{} queue overflowed again; rescanning", self.info.name);
+                tracing::debug!("{} queue overflowed again; rescanning", self.info.backend);
             }
             Action::Answer(pid) => {
-                (self.info.unwatched, self.info.coverage) = backend.coverage();
+                (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
                 // `diff` reads who wrote each group from watch.json once
                 // answered: bring it up to date first, so that the list and
                 // a walk attribute the same writes alike.
                 let written = self.publish(true, true);
-                changes::answer(&mut self.core, &self.changes_file, pid, self.info.unwatched);
+                let unwatched = self.info.unwatched_directories;
+                changes::answer(&mut self.core, &self.changes_file, pid, unwatched);
                 return Ok(written);
             }
             Action::ReleaseHeld { all } => core.release_held(all),
@@ -204,8 +210,8 @@ impl Daemon {
                 }
             }
             Action::Status => {
-                self.info.watched = backend.watched();
-                (self.info.unwatched, self.info.coverage) = backend.coverage();
+                self.info.watched_directories = backend.watched() as u64;
+                (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
                 let line = status_line(&self.info, core.table.len());
                 return Ok(Some(Input::Status(line)));
             }
@@ -263,13 +269,13 @@ impl Daemon {
 }
 
 /// The `STATUS=` line: backend, coverage, groups.
-fn status_line(b: &BackendInfo, groups: usize) -> String {
+fn status_line(b: &WatchState, groups: usize) -> String {
     let g = crate::human::counted(groups as u64, "unpersisted group");
-    let dirs = crate::human::thousands(b.watched as u64);
-    match b.name {
-        "inotify" if b.unwatched > 0 => format!(
+    let dirs = crate::human::thousands(b.watched_directories);
+    match b.backend.as_str() {
+        "inotify" if b.unwatched_directories > 0 => format!(
             "inotify, {dirs} dirs, {} NOT watched (watch limit), {g}",
-            crate::human::thousands(b.unwatched)
+            crate::human::thousands(b.unwatched_directories)
         ),
         "inotify" => format!("inotify, {dirs} dirs, {g}"),
         n => format!("{n}, filesystem mark, {g}"),

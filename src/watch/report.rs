@@ -111,31 +111,16 @@ pub struct WatchState {
     pub groups: Vec<GroupReport>,
 }
 
-fn unix(t: SystemTime) -> u64 {
+/// `t` in Unix seconds.
+pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
 }
 
-/// Backend facts the snapshot needs.
-#[derive(Debug, Clone)]
-pub struct BackendInfo {
-    /// Name.
-    pub name: &'static str,
-    /// Why fanotify was not used.
-    pub fallback: Option<String>,
-    /// Watched directories.
-    pub watched: usize,
-    /// Overflows so far.
-    pub overflows: u64,
-    /// Directories the watch limit leaves unwatched (inotify).
-    pub unwatched: u64,
-    /// What is not watched and why, in a sentence (None: everything is).
-    pub coverage: Option<String>,
-}
-
-/// Take a snapshot; `with_paths` includes the sample paths.
-pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
+/// Take a snapshot: the daemon's facts `info` (its groups are not read)
+/// with the core's groups; `with_paths` includes the sample paths.
+pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState {
     let at = |d: Duration| unix(core.start_wall + d);
     let groups = core
         .table
@@ -163,15 +148,8 @@ pub fn snapshot(core: &Core, b: &BackendInfo, with_paths: bool) -> WatchState {
         })
         .collect();
     WatchState {
-        backend: b.name.into(),
-        fallback: b.fallback.clone(),
-        pid: std::process::id(),
-        since: unix(core.start_wall),
-        watched_directories: b.watched as u64,
-        overflows: b.overflows,
-        unwatched_directories: b.unwatched,
-        coverage: b.coverage.clone(),
         groups,
+        ..info.clone()
     }
 }
 

@@ -109,3 +109,58 @@ imp status > /dev/null 2>&1 && echo "moved-only=0" || echo "moved-only=$?"
         assert!(out.contains(want), "{want}: {out}");
     }
 }
+
+/// Session 4's trial: `status` said only `live: copy` for a copy file. It
+/// says whether the live file and its persistent copy are the same now or
+/// the live file changed (the sync saves it), and when the persistent copy
+/// was last written — in the text and in `--json` (`copy_state`, `saved`).
+#[test]
+fn status_says_whether_a_copy_file_is_the_same_as_its_persistent_copy() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+{CONFIG}
+echo s > "$R/etc/shadow"
+imp boot > /dev/null 2>&1 || true
+imp sync > /dev/null 2>&1
+imp status > "$OUT/same" 2>&1 || true
+imp status --json > "$OUT/same.json" 2>/dev/null || true
+echo changed >> "$R/etc/shadow"
+imp status > "$OUT/changed" 2>&1 || true
+imp status --json > "$OUT/changed.json" 2>/dev/null || true
+rm "$R/persistent/etc/shadow"
+imp status --json > "$OUT/unsaved.json" 2>/dev/null || true
+"#,
+        out = util::shell_quote(tmp.path())
+    );
+    let o = in_vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let row = |f: &str| {
+        let doc: serde_json::Value = serde_json::from_str(&read(f)).unwrap();
+        crate::schemas::validate(&doc);
+        let rows = doc["entries"].as_array().unwrap().clone();
+        rows.into_iter()
+            .find(|r| r["path"] == "/etc/shadow")
+            .unwrap_or_else(|| panic!("{doc:#}"))
+    };
+    let same = row("same.json");
+    assert_eq!(same["live"], "copy", "{same:#}");
+    assert_eq!(same["copy_state"], "same", "{same:#}");
+    assert!(same["saved"].as_i64().is_some_and(|t| t > 0), "{same:#}");
+    let text = read("same");
+    let l = line(&text, "/etc/shadow");
+    assert!(l.contains("the same now (last saved "), "{l}");
+    let changed = row("changed.json");
+    assert_eq!(changed["copy_state"], "changed", "{changed:#}");
+    let text = read("changed");
+    let l = line(&text, "/etc/shadow");
+    assert!(
+        l.contains("CHANGED since the last save") && l.contains("impermctl-sync.service saves it"),
+        "{l}"
+    );
+    let unsaved = row("unsaved.json");
+    assert_eq!(unsaved["copy_state"], "not_saved", "{unsaved:#}");
+    assert!(unsaved.get("saved").is_none(), "{unsaved:#}");
+}

@@ -246,6 +246,37 @@ let
     var-lib-nixos-warning =
       expect (anyHas "Neither /var/lib/nixos nor any of its parents" warningCfg.warnings) "warning"
       ++ expect (anyHas "carol" warningCfg.warnings) "names carol";
+    # Trial s5, finding 11: upstream's meaning kept, said in a warning.
+    surprising-upstream-meanings-warn =
+      let
+        c = eval [
+          full
+          {
+            users.users.alice.isNormalUser = true;
+            environment.persistence."/persistent" = {
+              directories = [
+                "var/log"
+                "/var/lib/nixos"
+              ];
+              users.alice.directories = [
+                "/home/alice/x"
+                ".ssh"
+                "/"
+              ];
+              users.nobodyhere.files = [ ".profile" ];
+            };
+          }
+        ];
+        paths = (builtins.fromTOML (rendered c)).persistence;
+        dirs = map (d: d.path) (lib.concatMap (r: r.directories or [ ]) paths);
+      in
+      expect (anyHas "`var/log` is relative; it is taken as /var/log" c.warnings) "relative system path"
+      ++ expect (anyHas "so it persists /home/alice/home/alice/x. Write `x`" c.warnings) "doubled home"
+      ++ expect (anyHas "users.users.nobodyhere is not declared" c.warnings) "unknown user"
+      ++ expect (!(anyHas ".ssh" c.warnings)) "no warning for a relative user entry"
+      ++ expect (!(anyHas "`/`" c.warnings)) "no warning for the whole home"
+      ++ expect (lib.elem "/var/log" dirs && lib.elem "/home/alice/home/alice/x" dirs) "upstream's paths rendered"
+      ++ expectEq (failedAssertions c) [ ] "accepted, as upstream does";
     toml-strings-round-trip = lib.concatMap (
       s:
       let

@@ -215,4 +215,110 @@ in
     (persist { files = [ "/etc/machine-id" ]; })
     { environment.persistence."/other".files = [ "/etc/machine-id" ]; }
   ];
+
+  # Trial s5, finding 1: entries the binary refuses; the module must refuse
+  # them at evaluation (before: rendered, then `boot` refused them).
+  mode-not-octal = ok [
+    (persist {
+      directories = [
+        {
+          directory = "/var/lib/x";
+          mode = "999";
+        }
+      ];
+    })
+  ];
+  mode-symbolic-with-a-bare-clause = ok [
+    (persist {
+      directories = [
+        {
+          directory = "/var/lib/x";
+          mode = "u=rwx,g=rx,o=,x";
+        }
+      ];
+    })
+  ];
+  parent-mode-not-a-mode = ok [
+    (persist {
+      files = [
+        {
+          file = "/etc/app/key";
+          parentDirectory.mode = "rwxr-x---";
+        }
+      ];
+    })
+  ];
+  modes-the-binary-accepts = ok [
+    (persist {
+      directories = [
+        {
+          directory = "/var/lib/a";
+          mode = "0700";
+        }
+        {
+          directory = "/var/lib/b";
+          mode = "1777";
+        }
+        {
+          directory = "/var/lib/c";
+          mode = "a+rX,u+w-s";
+        }
+        {
+          directory = "/var/lib/d";
+          mode = "=rx";
+        }
+        {
+          directory = "/var/lib/e";
+          mode = "00750";
+        }
+      ];
+    })
+  ];
+  path-with-a-newline = ok [ (persist { directories = [ "/var/lib/nl\nx" ]; }) ];
+  path-with-a-tab = ok [ (persist { files = [ "/etc/a\tb" ]; }) ];
+  name-over-255-bytes = ok [
+    (persist { directories = [ "/var/lib/${lib.concatStrings (lib.replicate 300 "n")}" ]; })
+  ];
+  name-of-255-bytes = ok [
+    (persist { directories = [ "/var/lib/${lib.concatStrings (lib.replicate 255 "n")}" ]; })
+  ];
+  empty-user = ok [
+    (persist {
+      directories = [
+        {
+          directory = "/var/lib/z";
+          user = "";
+        }
+      ];
+    })
+  ];
+  empty-parent-group = ok [
+    (persist {
+      files = [
+        {
+          file = "/etc/app/key";
+          parentDirectory.group = "";
+        }
+      ];
+    })
+  ];
+  duplicate-after-dot = ok [
+    (persist {
+      directories = [
+        "/var/./lib/q"
+        "/var/lib/q"
+      ];
+    })
+  ];
+  duplicate-after-dot-across-kinds = ok [
+    (persist {
+      directories = [ "/etc/./app" ];
+      files = [ "/etc/app/" ];
+    })
+  ];
+  # Trial s5, finding 11: upstream's meaning kept (with a warning, cases.nix).
+  user-entry-written-absolute = ok [
+    alice
+    (persist { users.alice.directories = [ "/home/alice/x" ]; })
+  ];
 }

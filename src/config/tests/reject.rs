@@ -279,6 +279,36 @@ fn syntax_errors_are_located() {
     );
 }
 
+#[test]
+fn config_errors_of_trial_s5_say_where_and_what_to_write() {
+    // A list and tables of the same key: the first definition is named.
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/var/log\"]\n[[persistence.directories]]\npath = \"/etc/nixos\"\n",
+        "TOML syntax",
+        5,
+        15,
+        "duplicate key `directories` (first defined on line 4)",
+        "not both",
+    );
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/a\"\npath = \"/b\"\n",
+        "TOML syntax",
+        4,
+        1,
+        "duplicate key `path` (first defined on line 3)",
+        "keep one",
+    );
+    // impermanence's users.<name> written in TOML: how to write it here.
+    rejects(
+        "version = 1\n[[persistence]]\npath = \"/persistent\"\n[persistence.users.alice]\ndirectories = [\".ssh\"]\n",
+        "persistence[0].users",
+        4,
+        14,
+        "unknown key `users`",
+        "path = \"/home/alice/.ssh\", user = \"alice\"",
+    );
+}
+
 /// Every error of `text`, in order, as (line, field, start of message).
 fn all_errors(text: &str) -> Vec<(usize, String, String)> {
     let e = super::err(text);

@@ -27,8 +27,9 @@ pub struct Declared {
     /// Entries whose content on the ephemeral root is lost: path, is a
     /// file, the reason.
     pub not_persisted: Vec<(PathBuf, bool, String)>,
-    /// `method = "copy"` files whose live content is saved.
-    pub saved: Vec<PathBuf>,
+    /// `method = "copy"` files and pending entries whose live content is
+    /// saved, each with the reason `diff --all` labels it with.
+    pub saved: Vec<(PathBuf, &'static str)>,
 }
 
 /// The facts about one entry [`decide`] needs.
@@ -44,6 +45,9 @@ pub struct Facts<'a> {
     pub in_sync: Option<Result<bool, String>>,
     /// The persistence root is read-only: the fix (the sync cannot save).
     pub read_only: Option<String>,
+    /// Pending (`state.json`): seeded, not bound while processes write
+    /// there; `in_sync` then says whether the live tree matches its seed.
+    pub pending: bool,
 }
 
 /// Where `e` stands given `f`.
@@ -60,6 +64,9 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             "its persistence root {} is unusable, so `impermctl boot` refuses it: {message} (fix: {remedy})",
             e.root.display()
         ));
+    }
+    if f.pending {
+        return pending(e, f);
     }
     match &f.in_sync {
         Some(Ok(true)) => Standing::Saved,
@@ -83,6 +90,26 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
     }
 }
 
+/// [`decide`] for a pending entry: judged like a copy file, against its seed.
+fn pending(e: &Entry, f: &Facts<'_>) -> Standing {
+    let (path, source) = (e.path.display(), e.source.display());
+    let what = format!(
+        "pending (seeded to {source}, not bound while processes write there; impermctl-sync.service saves it over the seed at shutdown after they stopped, and the next boot binds it)"
+    );
+    match (&f.in_sync, &f.read_only) {
+        (Some(Ok(true)) | None, _) => Standing::Saved,
+        (Some(Ok(false)), Some(fix)) => Standing::Lost(format!(
+            "{what}: {path} changed since it was seeded or last saved, and {fix}"
+        )),
+        (Some(Ok(false)), None) => Standing::Lost(format!(
+            "{what}: {path} changed since it was seeded or last saved (to save it now: stop its writers, then run `impermctl sync`)"
+        )),
+        (Some(Err(err)), _) => Standing::Lost(format!(
+            "{what}: {path} cannot be compared with its seed: {err}"
+        )),
+    }
+}
+
 fn is_copy(e: &Entry) -> bool {
     e.kind == EntryKind::File && e.method == FileMethod::Copy
 }
@@ -95,10 +122,19 @@ pub fn declared(root: &Root, settings: &Settings) -> Declared {
     let v = layout::run_checks(&state, settings, &[]);
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
+    let live = crate::live::status::states(root, settings);
     for e in &settings.entries {
         let st = layout::entry_state(&state, e);
-        let in_sync = (is_copy(e) && st == EntryState::NotPersisted)
-            .then(|| crate::live::files::in_sync(root, e).map_err(|err| format!("{err:#}")));
+        let pending = matches!(
+            live.get(&e.path),
+            Some(crate::live::status::LiveState::Pending { .. })
+        ) && st == EntryState::NotPersisted;
+        let in_sync = if pending {
+            Some(same_as_seed(root, e))
+        } else {
+            (is_copy(e) && st == EntryState::NotPersisted)
+                .then(|| crate::live::files::in_sync(root, e).map_err(|err| format!("{err:#}")))
+        };
         let facts = Facts {
             state: st,
             refused: refused
@@ -106,12 +142,15 @@ pub fn declared(root: &Root, settings: &Settings) -> Declared {
                 .find(|(r, _)| *r == e.root)
                 .map(|(_, f)| (f.message.as_str(), f.remedy.as_str())),
             in_sync,
-            read_only: (is_copy(e) && crate::live::status::read_only(&root.host(&e.root)))
-                .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
+            read_only: ((pending || is_copy(e))
+                && crate::live::status::read_only(&root.host(&e.root)))
+            .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
+            pending,
         };
         match decide(e, &facts) {
             Standing::Kept => {}
-            Standing::Saved => out.saved.push(e.path.clone()),
+            Standing::Saved if pending => out.saved.push((e.path.clone(), PENDING_SAVED)),
+            Standing::Saved => out.saved.push((e.path.clone(), SAVED)),
             Standing::Lost(why) => {
                 out.not_persisted
                     .push((e.path.clone(), e.kind == EntryKind::File, why));
@@ -124,9 +163,30 @@ pub fn declared(root: &Root, settings: &Settings) -> Declared {
 /// Why a saved copy file is not a loss (`diff --all` labels it so).
 pub const SAVED: &str = "a `method = \"copy\"` file whose persistent copy is up to date (impermctl-sync.service saves it on change and at shutdown)";
 
-/// Is `p` a saved copy file of `saved`?
-pub fn is_saved(saved: &[PathBuf], p: &Path) -> bool {
-    saved.iter().any(|s| s == p)
+/// Why a pending entry whose live tree matches its seed is not a loss.
+pub const PENDING_SAVED: &str = "pending (not bound while processes write there), and the same as its seed in persistence (impermctl-sync.service saves it at shutdown, the next boot binds it)";
+
+/// Does the live tree of the pending entry `e` match its seed (types,
+/// owner, mode, mtime, size, xattrs, bytes)? Errors name the path.
+fn same_as_seed(root: &Root, e: &Entry) -> Result<bool, String> {
+    let how = crate::copy::Differ { content: true };
+    crate::copy::compare_trees(&root.host(&e.path), &root.host(&e.source), how)
+        .map(|d| d.is_none())
+        .map_err(|err| format!("{err:#}"))
+}
+
+/// If `p` is a saved copy file or lies in a saved pending entry of
+/// `saved`: why it is not a loss.
+pub fn saved_why(saved: &[(PathBuf, &'static str)], p: &Path) -> Option<&'static str> {
+    saved
+        .iter()
+        .find(|(s, _)| p.starts_with(s))
+        .map(|(_, w)| *w)
+}
+
+/// Is `p` saved ([`saved_why`])?
+pub fn is_saved(saved: &[(PathBuf, &'static str)], p: &Path) -> bool {
+    saved_why(saved, p).is_some()
 }
 
 #[cfg(test)]
@@ -155,6 +215,7 @@ mod tests {
             refused,
             in_sync,
             read_only: None,
+            pending: false,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -204,5 +265,46 @@ mod tests {
             assert_eq!(decide(&dir, &f(st.clone(), refused, None)), Standing::Kept);
             assert_eq!(decide(&copy, &f(st, None, Some(Ok(false)))), Standing::Kept);
         }
+    }
+
+    #[test]
+    fn pending_entries_are_judged_against_their_seed_like_copy_files() {
+        let dir = entry("/var/lib/live", EntryKind::Directory, FileMethod::Auto);
+        let f = |in_sync, read_only: Option<&str>| Facts {
+            state: EntryState::NotPersisted,
+            refused: None,
+            in_sync,
+            read_only: read_only.map(Into::into),
+            pending: true,
+        };
+        assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
+        for (facts, want) in [
+            (
+                f(Some(Ok(false)), None),
+                "stop its writers, then run `impermctl sync`",
+            ),
+            (
+                f(Some(Ok(false)), Some("/persistent is read-only")),
+                "and /persistent is read-only",
+            ),
+            (
+                f(Some(Err("EIO".into())), None),
+                "cannot be compared with its seed: EIO",
+            ),
+        ] {
+            let Standing::Lost(why) = decide(&dir, &facts) else {
+                panic!("{facts:?}")
+            };
+            assert!(
+                why.contains(want) && why.contains("pending (seeded to /persistent/var/lib/live"),
+                "{why}"
+            );
+            assert!(!why.contains("impermctl boot`"), "{why}");
+        }
+        let bound = Facts {
+            state: EntryState::Bound,
+            ..f(Some(Ok(false)), None)
+        };
+        assert_eq!(decide(&dir, &bound), Standing::Kept);
     }
 }

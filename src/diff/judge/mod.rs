@@ -111,11 +111,9 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     let classes: Vec<Class> = d
         .items
         .iter()
-        .map(|i| match declared::is_saved(&cx.saved, path_of(&i.path)) {
-            true => Class::Regenerated {
-                why: declared::SAVED.into(),
-            },
-            false => c.classify(&i.path, i.kind == Kind::Symlink),
+        .map(|i| match declared::saved_why(&cx.saved, path_of(&i.path)) {
+            Some(why) => Class::Regenerated { why: why.into() },
+            None => c.classify(&i.path, i.kind == Kind::Symlink),
         })
         .collect();
     let losses = |i: usize| {

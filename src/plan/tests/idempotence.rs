@@ -71,6 +71,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                 source: st.source.clone(),
                 how,
                 mount_id: None,
+                seeded_ns: None,
             });
         }
     }

@@ -84,7 +84,12 @@ fn directories() {
         ),
         (empty(), Missing, vec![CreateSource, HIDE(false)]),
         (full(), Missing, vec![Seed, HIDE(false)]),
-        (full(), empty(), vec![KeepLive, HIDE(true)]),
+        // An empty persistent directory is seeded like a missing one (trial
+        // s5 finding 2: the live data was hidden under the empty bind) ...
+        (full(), empty(), vec![Seed, HIDE(false)]),
+        (empty(), empty(), vec![HIDE(false)]),
+        // ... a non-empty one wins, the live data kept aside.
+        (full(), full(), vec![KeepLive, HIDE(true)]),
         (empty(), full(), vec![HIDE(false)]),
         (Missing, full(), vec![CreateTarget, HIDE(false)]),
     ];
@@ -196,6 +201,7 @@ fn removed_entries_are_undone_and_others_left_alone() {
         source: Path::new("/persistent").join(p.trim_start_matches('/')),
         how,
         mount_id: None,
+        seeded_ns: None,
     };
     let mut o = Observed {
         previous: vec![

@@ -2,6 +2,7 @@
 //! namespaces): binds, utab as findmnt sees it, machine-id, idempotence,
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
+mod bad_entries;
 mod core;
 mod entries;
 mod links;

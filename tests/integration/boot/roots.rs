@@ -22,7 +22,7 @@ fn boot_with(toml: &str, prepare: &str, targets: &[&str]) -> std::process::Outpu
 }
 
 /// The seed config's entries (all in `/persistent`).
-const SEED_ENTRIES: [&str; 4] = [
+pub(super) const SEED_ENTRIES: [&str; 4] = [
     "/etc/nixos",
     "/var/log",
     "/var/lib/nixos",
@@ -32,7 +32,7 @@ const SEED_ENTRIES: [&str; 4] = [
 /// [`boot_with`]: `boot` exits `rc`, each `(target, root)` of `bound` is
 /// bound from `root`'s filesystem, and nothing is mounted on `unbound`.
 #[track_caller]
-fn boots(
+pub(super) fn boots(
     toml: &str,
     prepare: &str,
     rc: &str,
@@ -64,7 +64,7 @@ fn boots(
 }
 
 /// Each of `targets` with `root`, for [`boots`].
-fn from<'a>(root: &'a str, targets: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+pub(super) fn from<'a>(root: &'a str, targets: &[&'a str]) -> Vec<(&'a str, &'a str)> {
     targets.iter().map(|t| (*t, root)).collect()
 }
 

@@ -44,26 +44,27 @@ echo "keydev=$(devof /etc/ssh/host_key)"
     assert!(!val(&o, "keydev").is_empty());
 }
 
-#[test]
-fn seeding_survives_sigkill_at_random_points() {
-    require_root!();
+/// Kill `boot` at random points while it seeds `/srv/data`; `fresh` (bash)
+/// makes the persistent side as it is at each fresh boot.
+fn seeding_survives_sigkill(fresh: &str) {
     let body = format!(
         r#"{DATA}
 make_data
 want=$(sum "$R/srv/data")
 keep="$R/../orig"; mkdir -p "$keep"; cp -a "$R/srv/data" "$keep/data"
 for i in $(seq 1 60); do
-  # A fresh boot: nothing mounted, no persistent copy, the data on the root.
+  # A fresh boot: nothing mounted, the data on the root.
   for t in /srv/data /etc/ssh/host_key /etc/nixos /var/log /var/lib/nixos /etc/machine-id; do
     while mountpoint -q "$R$t" 2>/dev/null || [ -n "$(devof $t)" ]; do umount "$R$t"; done
   done
   rm -rf "$R/run/impermctl" "$R/run/mount" "$R/persistent/srv"
+  {fresh}
   rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"
   kill_within 14 boot
   # Where the kill landed (reported, not asserted: timing varies).
   if [ -n "$(devof /srv/data)" ]; then phase=bound
-  elif [ -d "$R/persistent/srv/data" ]; then phase=seeded
-  elif [ -n "$(ls -A "$R/persistent/srv" 2>/dev/null)" ]; then phase=copying
+  elif [ -n "$(ls -A "$R/persistent/srv/data" 2>/dev/null)" ]; then phase=seeded
+  elif [ -n "$(ls -A "$R/persistent/srv" 2>/dev/null | grep -vx data)" ]; then phase=copying
   else phase=before; fi
   phases="${{phases:+$phases }}$phase"
   # Whatever state the kill left, the data is intact where it is visible...
@@ -73,10 +74,27 @@ for i in $(seq 1 60); do
   imp boot 2>"$R/../err" || {{ echo "rerun $i failed: $(grep -v INFO "$R/../err" | head -3)"; bad=$((bad + 1)); }}
   got=$(sum "$R/srv/data")
   if [ "$got" != "$want" ] || [ -z "$(devof /srv/data)" ]; then echo "after rerun $i: $got"; bad=$((bad + 1)); fi
+  if [ -e "$R/persistent/impermctl-kept" ]; then echo "kept aside in $i: $(ls -R "$R/persistent/impermctl-kept" | head -3)"; bad=$((bad + 1)); fi
 done
 "#
     );
     kill_trials(&body);
+}
+
+#[test]
+fn seeding_survives_sigkill_at_random_points() {
+    require_root!();
+    seeding_survives_sigkill(":");
+}
+
+/// Trial s5 finding 2: an empty persistent directory (made by hand before
+/// declaring it) is seeded like a missing one, also across kills.
+#[test]
+fn seeding_an_empty_persistent_directory_survives_sigkill_at_random_points() {
+    require_root!();
+    seeding_survives_sigkill(
+        r#"mkdir -p "$R/persistent/srv/data"; chmod 0700 "$R/persistent/srv/data""#,
+    );
 }
 
 #[test]
@@ -114,4 +132,53 @@ echo "other=$(cat "$R/persistent/var/lib/other/o")"
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
     assert_eq!(val(&o, "map"), "uid-map pmap=uid-map");
     assert_eq!(val(&o, "other"), "o");
+}
+
+/// Trial s5 finding 2: an empty persistent directory (`mkdir` first, as
+/// guides say) no longer wins over live data: it is seeded from the live
+/// data and bound, nothing kept aside, no warning. One that holds anything
+/// (a hidden file) still wins, the live data kept aside as before.
+#[test]
+fn an_empty_persistent_directory_is_seeded_from_the_live_data() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/emptyp"
+[[persistence.directories]]
+path = "/var/lib/dotp"
+T
+mkdir -p "$R/var/lib/emptyp/sub" "$R/persistent/var/lib/emptyp" "$R/var/lib/dotp" "$R/persistent/var/lib/dotp"
+echo DATA > "$R/var/lib/emptyp/d"; echo deep > "$R/var/lib/emptyp/sub/e"; chmod 0750 "$R/var/lib/emptyp"
+echo live > "$R/var/lib/dotp/d"; touch "$R/persistent/var/lib/dotp/.keep"
+echo "plan=$(imp boot --dry-run | grep emptyp)"
+imp boot 2>"$R/../err" || echo "boot failed"
+echo "live=$(cat "$R/var/lib/emptyp/d") $(cat "$R/var/lib/emptyp/sub/e") $(stat -c %a "$R/var/lib/emptyp")"
+echo "persisted=$(cat "$R/persistent/var/lib/emptyp/d") $(stat -c %a "$R/persistent/var/lib/emptyp")"
+echo "bound=$(devof /var/lib/emptyp)"
+echo "kept=$(ls "$R"/persistent/impermctl-kept/*/var/lib 2>/dev/null | tr '\n' ' ')"
+echo "dot=$(ls -A "$R/var/lib/dotp" | tr '\n' ' ')"
+echo "warned=$(grep -c 'WARN.*emptyp' "$R/../err") $(grep -c 'WARN.*dotp' "$R/../err")"
+echo "tmp=$(ls -A "$R/persistent/var/lib" | grep -c impermctl-tmp)"
+echo "again=$(imp boot --dry-run | tail -1)"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let plan = val(&o, "plan");
+    assert!(plan.contains("seed source from target, bind"), "{plan}");
+    assert!(!plan.contains("hides"), "{plan}");
+    assert_eq!(val(&o, "live"), "DATA deep 750", "{}", dump(&o));
+    assert_eq!(val(&o, "persisted"), "DATA 750");
+    assert!(!val(&o, "bound").is_empty(), "{}", dump(&o));
+    // Only the non-empty one kept its live data aside.
+    assert_eq!(val(&o, "kept"), "dotp ", "{}", dump(&o));
+    assert_eq!(val(&o, "dot"), ".keep ");
+    let warned = val(&o, "warned");
+    assert!(
+        warned.starts_with("0 ") && !warned.ends_with(" 0"),
+        "{warned}\n{}",
+        dump(&o)
+    );
+    assert_eq!(val(&o, "tmp"), "0");
+    assert!(val(&o, "again").starts_with("0 of"), "{}", dump(&o));
 }

@@ -61,7 +61,9 @@ true
     assert_eq!(read(p, "kept"), "root:changed:\n");
     let synced = read(p, "synced");
     assert!(
-        synced.contains("1 copy file saved to persistence by impermctl sync"),
+        synced.contains(
+            "1 entry saved to persistence by impermctl sync (copy files, pending entries)"
+        ),
         "{synced}"
     );
 }
@@ -321,4 +323,128 @@ true
             "{never}: {err}"
         );
     }
+}
+
+/// Session 4's trial: an entry left pending (seeded, not bound while a
+/// process writes there) was judged as "a plain directory, neither bound
+/// nor linked (run `impermctl boot`)". It is judged like a copy file: what
+/// the root holds is saved over the seed by the shutdown sync, so while it
+/// matches its seed nothing is lost; once it changed, `diff` names the sync
+/// (not `boot`, which cannot bind it while it is written).
+#[test]
+fn pending_entries_are_judged_like_copy_files() {
+    require_root!();
+    let out = run_with(
+        SEED,
+        r#"mkdir -p "$R/var/lib/live"; echo r0 > "$R/var/lib/live/wal"
+( exec 3>>"$R/var/lib/live/wal"; while [ ! -e "$OUT/stop" ]; do sleep 0.05; done ) & w=$!
+for _ in $(seq 200); do [ -n "$(ls -l /proc/$w/fd 2>/dev/null | grep wal)" ] && break; sleep 0.02; done
+sed -i 's|"/var/lib/nixos"\]|"/var/lib/nixos", "/var/lib/live"]|' "$CFG"
+set +e
+imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
+imp diff > "$OUT/seeded" 2>&1; echo $? > "$OUT/rc-seeded"
+echo r1 >> "$R/var/lib/live/wal"
+imp diff > "$OUT/changed" 2>&1; echo $? > "$OUT/rc-changed"
+touch "$OUT/stop"; wait $w
+imp sync > "$OUT/sync.out" 2>&1
+imp diff > "$OUT/synced" 2>&1; echo $? > "$OUT/rc-synced"
+imp diff --all > "$OUT/all" 2>&1
+imp status > "$OUT/status" 2>&1
+imp status --json > "$OUT/status.json" 2>/dev/null
+true
+"#,
+    );
+    let p = out.path();
+    let boot = read(p, "boot.out");
+    assert!(boot.contains("NOT bound yet (pending)"), "{boot}");
+    let seeded = read(p, "seeded");
+    assert_eq!(read(p, "rc-seeded").trim(), "0", "{seeded}\n{boot}");
+    let changed = read(p, "changed");
+    assert_eq!(read(p, "rc-changed").trim(), "1", "{changed}");
+    assert!(
+        changed.contains("/var/lib/live")
+            && changed.contains("pending")
+            && changed.contains("impermctl-sync.service")
+            && !changed.contains("run `impermctl boot`"),
+        "{changed}"
+    );
+    let synced = read(p, "synced");
+    assert_eq!(
+        read(p, "rc-synced").trim(),
+        "0",
+        "{synced}\n{}",
+        read(p, "sync.out")
+    );
+    assert!(synced.contains("1 entry saved to persistence"), "{synced}");
+    let all = read(p, "all");
+    assert!(
+        all.contains("/var/lib/live") && all.contains("the same as its seed"),
+        "--all labels the pending entry: {all}"
+    );
+    // `status` says when the sync last saved it (state.json's `saved`).
+    let status = read(p, "status");
+    assert!(
+        status.contains("saved at shutdown (last saved "),
+        "{status}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&read(p, "status.json")).unwrap();
+    crate::schemas::validate(&doc);
+    let row = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/var/lib/live");
+    let row = row.unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(row["live"], "pending", "{row:#}");
+    assert!(row["saved"].as_u64().is_some_and(|t| t > 0), "{row:#}");
+}
+
+/// Session 4's trial: boot seeded `/persistent` from the root's original
+/// (first boot of an entry), the user then edited through the bind, and
+/// `diff --shadowed` called the hidden original lost data. It is the seed
+/// source, unchanged since it was copied: hiding it loses nothing. What
+/// reaches the hidden original after the seed (here: written from a
+/// namespace without the bind) is still reported.
+#[test]
+fn a_seeded_original_edited_through_the_bind_is_not_shadowed_data() {
+    require_root!();
+    let config = r#"version = 1
+[[persistence]]
+path = "/persistent"
+directories = ["/etc/nixos"]
+files = ["/etc/app.conf"]
+"#;
+    let out = run_with(
+        config,
+        r#"mkdir -p "$R/etc/nixos"
+echo cfg > "$R/etc/nixos/configuration.nix"; echo hw > "$R/etc/nixos/hardware.nix"
+echo conf > "$R/etc/app.conf"
+set +e
+imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
+echo edited >> "$R/etc/nixos/configuration.nix"; echo new > "$R/etc/nixos/new.nix"
+rm "$R/etc/nixos/hardware.nix"; echo edited > "$R/etc/app.conf"
+imp diff --shadowed > "$OUT/edited"; echo $? > "$OUT/rc-edited"
+unshare -m sh -c "umount '$R/etc/nixos' && echo late >> '$R/etc/nixos/hardware.nix'"
+imp diff --shadowed > "$OUT/late"; echo $? > "$OUT/rc-late"
+true
+"#,
+    );
+    let p = out.path();
+    let boot = read(p, "boot.out");
+    assert_eq!(read(p, "rc-boot").trim(), "0", "{boot}");
+    assert!(boot.contains("seeded persistent storage"), "{boot}");
+    let edited = read(p, "edited");
+    assert_eq!(read(p, "rc-edited").trim(), "0", "{edited}");
+    assert!(
+        edited.contains("shadowed: nothing hidden under mount points"),
+        "{edited}"
+    );
+    let late = read(p, "late");
+    assert_eq!(read(p, "rc-late").trim(), "1", "{late}");
+    assert!(
+        late.contains("/etc/nixos/hardware.nix")
+            && !late.contains("configuration.nix")
+            && !late.contains("/etc/app.conf"),
+        "{late}"
+    );
 }

@@ -1,0 +1,115 @@
+//! The changes file's format: round trips, older versions, damage.
+
+use super::*;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::super::tests::list;
+
+#[test]
+fn names_and_trees_round_trip_as_raw_sorted_paths() {
+    let mut c = Changes::default();
+    for p in [
+        "/var/lib/a",
+        "/var/lib/a",
+        "/etc/x\ny",
+        "/top",
+        "/var/lib/b",
+    ] {
+        c.note(Path::new(p));
+    }
+    c.note(Path::new(std::ffi::OsStr::from_bytes(b"/etc/\xff")));
+    c.note(Path::new("/"));
+    c.tree(Path::new("/var/lib/muted"));
+    assert_eq!(c.len(), 6);
+    let l = list(&c);
+    let want: Vec<&[u8]> = vec![
+        b"/etc/x\ny",
+        b"/etc/\xff",
+        b"/top",
+        b"/var/lib/a",
+        b"/var/lib/b",
+    ];
+    assert_eq!(l.paths, want);
+    assert_eq!(l.trees, vec![b"/var/lib/muted".to_vec()]);
+    assert_eq!((l.pid, l.start, l.seq, l.for_pid), (7, 9, 3, 11));
+    assert_eq!(l.since, (1_700_000_000, 5));
+    assert_eq!(l.mounts, vec![b"/p0".to_vec()]);
+    assert_eq!(l.ignore.len(), 2);
+    assert_eq!(l.gap, None);
+}
+
+/// Version 2's flag round-trips; a version 1 file (no flag byte)
+/// still reads, as not hearing ignored directories.
+#[test]
+fn the_ignored_links_flag_round_trips_and_version_1_reads_without_it() {
+    let mut c = Changes::default();
+    c.note(Path::new("/a/b"));
+    let heard = List {
+        ignored_links_heard: true,
+        since: (3, 4),
+        ..List::default()
+    };
+    let v2 = encode(&heard, &c, None);
+    let back = decode(&v2).unwrap();
+    assert!(back.ignored_links_heard);
+    assert_eq!(back.paths, vec![b"/a/b".to_vec()]);
+    // The same as version 1 wrote it.
+    let mut v1 = v2.clone();
+    v1[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&1u32.to_le_bytes());
+    v1.remove(HEADER + 12);
+    // gap, mounts, ignore (empty: 4 bytes each), then the link trees'
+    // count, which version 1 did not have.
+    v1.drain(HEADER + 12 + 12..HEADER + 12 + 16);
+    let old = decode(&v1).unwrap();
+    assert_eq!((old.ignored_links_heard, old.since), (false, (3, 4)));
+    assert_eq!(old.paths, vec![b"/a/b".to_vec()]);
+}
+
+/// Version 3: each name carries the baseline's record of it, or says
+/// it has none; the baseline file's id comes along.
+#[test]
+fn baseline_records_round_trip_with_their_paths() {
+    use crate::sys::meta::Kind;
+    let rec = |ino| Rec {
+        kind: Kind::File,
+        ino,
+        size: 3,
+        mtime: (-5, 7),
+        ctime: (1_700_000_000, 999_999_999),
+    };
+    let mut entries = vec![(b"/z/b".to_vec(), rec(2)), (b"/a".to_vec(), rec(1))];
+    let b = Baseline::decode(crate::baseline::encode(1, &mut entries)).unwrap();
+    let mut c = Changes::default();
+    for p in ["/z/b", "/z/new", "/a"] {
+        c.note(Path::new(p));
+    }
+    let bytes = encode(&List::default(), &c, Some((&b, (9, 8, 7))));
+    let l = decode(&bytes).unwrap();
+    assert_eq!(l.baseline, Some((9, 8, 7)));
+    assert_eq!(
+        l.paths,
+        vec![b"/a".to_vec(), b"/z/b".to_vec(), b"/z/new".to_vec()]
+    );
+    assert_eq!(l.recs, vec![Some(rec(1)), Some(rec(2)), None]);
+    for cut in 0..bytes.len() {
+        assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+    }
+    let without = decode(&encode(&List::default(), &c, None)).unwrap();
+    assert_eq!((without.baseline, without.recs.len()), (None, 0));
+}
+
+#[test]
+fn damaged_files_are_errors_not_panics() {
+    let mut c = Changes::default();
+    c.note(Path::new("/a/b"));
+    let good = encode(&List::default(), &c, None);
+    for cut in 0..good.len() {
+        assert!(decode(&good[..cut]).is_err(), "cut {cut}");
+    }
+    assert!(decode(b"IMPERMCTL-CHANGES\n\x02\0\0\0").is_err());
+    let mut long = good.clone();
+    long.push(0);
+    assert!(decode(&long).is_err());
+}
