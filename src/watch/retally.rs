@@ -29,7 +29,10 @@ impl Core {
             self.important.insert(place.group.clone(), c);
         }
         let change = match change {
-            Change::Write { size: None, created } => Change::Write {
+            Change::Write {
+                size: None,
+                created,
+            } => Change::Write {
                 size: std::fs::symlink_metadata(host).ok().map(|m| m.len()),
                 created,
             },

@@ -27,11 +27,11 @@ pub(crate) mod says {
 }
 
 /// `wait_json 'EXPR'`: poll `watch.json` until the Python expression holds
-/// (every 0.2 s, deadline 60 s; `d` is the document, `files(p)` a group's file count),
+/// (every 0.2 s, deadline 60 s or `$WAIT_TRIES` × 0.2 s; `d` is the document, `files(p)` a group's file count),
 /// else fail the script. Tests wait on the state they assert, not a sleep.
 pub(crate) const WAIT_JSON: &str = r#"
 wait_json() {
-  for i in $(seq 300); do
+  for i in $(seq ${WAIT_TRIES:-300}); do
     python3 - "$R/run/impermctl/watch.json" "$1" <<'PY' 2>/dev/null && return 0
 import json, sys
 d = json.load(open(sys.argv[1]))

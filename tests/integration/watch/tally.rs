@@ -122,7 +122,8 @@ touch -r "$R/srv/same" "$R/tmp/ref"; echo same2 > "$R/srv/same"; touch -r "$R/tm
 chmod 600 "$R/srv/modef"
 ln -sfn /etc/b "$R/srv/link"
 echo 'root:y:1::::::' > "$R/etc/nshadow"; mv "$R/etc/nshadow" "$R/etc/shadow"
-wait_json 'files("/srv/same") == 1 and files("/srv/modef") == 1 and files("/srv/link") == 1 and files("/etc/shadow") == 1'
+# Counted well before the hold (30 s) ends.
+WAIT_TRIES=75 wait_json 'files("/srv/same") == 1 and files("/srv/modef") == 1 and files("/srv/link") == 1 and files("/etc/shadow") == 1'
 imp status > "$OUT/status" || true
 imp diff > "$OUT/diff" || true
 "#;
@@ -190,7 +191,10 @@ stop_watch
     assert_eq!(read(p, "rc2").trim(), "2", "{second}");
     let first = read(p, "first");
     assert!(
-        second.contains(&format!("another watcher is already running on this root (pid {} holds ", first.trim())),
+        second.contains(&format!(
+            "another watcher is already running on this root (pid {} holds ",
+            first.trim()
+        )),
         "{second} (first: {first}; rc {}; {})",
         read(p, "rc2"),
         read(p, "stderr")
@@ -211,7 +215,13 @@ echo new > "$R/srv/new"
 wait_json 'files("/srv/new") == 1'
 imp diff > "$OUT/after" || true
 "#;
-    with_watcher(tmp.path(), &Layout::default(), "--backend inotify", before, body);
+    with_watcher(
+        tmp.path(),
+        &Layout::default(),
+        "--backend inotify",
+        before,
+        body,
+    );
     let after = read(tmp.path(), "after");
     assert!(
         after.contains("complete since the baseline: rescanned at start"),
@@ -226,7 +236,13 @@ echo newer > "$R/srv/newer"
 wait_json 'files("/srv/newer") == 1'
 imp diff > "$OUT/before" || true
 "#;
-    with_watcher(tmp.path(), &Layout::default(), "--backend inotify", "", body);
+    with_watcher(
+        tmp.path(),
+        &Layout::default(),
+        "--backend inotify",
+        "",
+        body,
+    );
     let before = read(tmp.path(), "before");
     assert!(
         before.contains("complete since before the baseline"),
