@@ -357,7 +357,26 @@ let
     else
       m != "" && lib.all (c: builtins.match "[ugoa]*([-+=][rwxXst]*)+" c != null) (lib.splitString "," m);
 
-  hasControl = s: lib.any (c: lib.hasInfix c s) controlChars;
+  # Rust's `char::is_control` (what the binary checks): C0, DEL and C1.
+  c1Chars = map (c: builtins.fromJSON "\"\\u00${c}\"") (
+    concatMap (hi: map (lo: "${hi}${lo}") hex) [ "8" "9" ]
+  );
+  hasControl = s: lib.any (c: lib.hasInfix c s) (controlChars ++ c1Chars);
+  # A string as the binary shows it (src/names.rs `human`): `\n`, `\t`,
+  # `\r`, a backslash doubled, other control characters `\xNN`.
+  showEscaped =
+    let
+      codes = controlCodes ++ map (c: "00${c}") (concatMap (hi: map (lo: "${hi}${lo}") hex) [ "8" "9" ]);
+      esc =
+        c:
+        {
+          "0009" = "\\t";
+          "000a" = "\\n";
+          "000d" = "\\r";
+        }
+        .${c} or "\\x${builtins.substring 2 2 c}";
+    in
+    replaceStrings ([ "\\" ] ++ controlChars ++ c1Chars) ([ "\\\\" ] ++ map esc codes);
   # An owner the binary reads (src/config/fields.rs `owner`): not empty, no
   # whitespace, `:`, `/` or control character.
   validOwner = o: o != "" && builtins.match ".*[[:space:]:/].*" o == null && !hasControl o;
@@ -387,7 +406,7 @@ let
         ) [ "user" "group" ];
     in
     lib.optional (hasControl p) {
-      message = "`${lib.removeSuffix "\"" (lib.removePrefix "\"" (tomlString p))}` contains a control character (shown escaped)";
+      message = "`${showEscaped p}` contains a control character (shown escaped)";
       fix = "remove the control character (a newline, a tab…) from the path";
     }
     ++ map (c: {

@@ -114,6 +114,7 @@ STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", 
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
+    "refused": arr(obj({"entry": S, "line": U, "column": U, "field": S, "message": S, "fix": S})),
     "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U},
                   required=["bound", "linked", "skipped", "failed", "undone"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),

@@ -52,12 +52,61 @@ impl SeedGuard {
         self.snap = Snapshot::take(&cx.root.host(&e.source)).ok();
     }
 
-    /// After the bind: carry over what raced it.
+    /// After the bind: queue the original so that what raced the bind is
+    /// carried over by [`settle`], together with the other seeds of the run.
     pub fn reconcile(&mut self, cx: &mut Cx, e: &Entry) {
-        let (Some(h), Some(snap)) = (self.hidden.take(), self.snap.as_mut()) else {
+        let (Some(hidden), Some(snap)) = (self.hidden.take(), self.snap.take()) else {
             return;
         };
-        carry(cx, e, h, snap);
+        cx.settling.push(Settling {
+            entry: e.clone(),
+            hidden,
+            snap,
+        });
+    }
+}
+
+/// A bound seed whose hidden original is still to be reconciled.
+#[derive(Debug)]
+pub(super) struct Settling {
+    entry: Entry,
+    hidden: OwnedFd,
+    snap: Snapshot,
+}
+
+/// At most this many originals wait to be settled (each holds an fd).
+pub(super) const SETTLE_BATCH: usize = 256;
+
+/// Does a queued original lie above `path` (its bind covers `path`, so
+/// it must be settled before `path` is looked at)?
+pub(super) fn settling_above(cx: &Cx, path: &std::path::Path) -> bool {
+    cx.settling
+        .iter()
+        .any(|q| path.starts_with(&q.entry.path) && path != q.entry.path)
+}
+
+/// Reconcile every queued original at once (one settle wait for all of
+/// them, see `crate::live::reconcile::reconcile_all`) and report each.
+pub(super) fn settle(cx: &mut Cx) {
+    let mut queued = std::mem::take(&mut cx.settling);
+    if queued.is_empty() {
+        return;
+    }
+    let copies: Vec<_> = (queued.iter())
+        .map(|q| cx.root.host(&q.entry.source))
+        .collect();
+    let mut all: Vec<reconcile::Original<'_>> = (queued.iter_mut().zip(&copies))
+        .map(|(q, copy)| reconcile::Original {
+            hidden: q.hidden.as_fd(),
+            copy,
+            snap: &mut q.snap,
+            shown: &q.entry.path,
+        })
+        .collect();
+    let results = reconcile::reconcile_all(&mut all, &[]);
+    drop(all);
+    for (q, r) in queued.iter().zip(results) {
+        carried(cx, &q.entry, r);
     }
 }
 
@@ -71,9 +120,8 @@ fn open_original(cx: &Cx, e: &Entry) -> Option<OwnedFd> {
     fs::open_beneath(cx.h.root.as_fd(), rel(&e.path), flags).ok()
 }
 
-fn carry(cx: &mut Cx, e: &Entry, hidden: OwnedFd, snap: &mut Snapshot) {
-    let copy = cx.root.host(&e.source);
-    match reconcile::reconcile(hidden.as_fd(), &copy, snap, &e.path) {
+fn carried(cx: &mut Cx, e: &Entry, r: anyhow::Result<reconcile::Carried>) {
+    match r {
         Ok(c) if c.files == 0 => {}
         Ok(c) => {
             info!(path = %e.path.display(), files = c.files, bytes = c.bytes, passes = c.passes,

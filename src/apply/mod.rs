@@ -47,6 +47,10 @@ pub struct Cx<'a> {
     mount_api: crate::sys::mount::Api,
     /// Skip entries whose declared owner does not exist yet (see [`LiveOptions`]).
     defer_unknown_owners: bool,
+    /// Seeds bound by this run whose hidden originals are reconciled
+    /// together (`live::settle`): once per batch, before anything below
+    /// one of them is looked at, and at the end.
+    settling: Vec<live::Settling>,
     /// Entries seeded by this run: when the seed began (`state::now_coarse_ns`).
     seeded: Vec<(PathBuf, u64)>,
 }
@@ -85,6 +89,7 @@ pub fn apply(
         kept: Vec::new(),
         seeded: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
+        settling: Vec::new(),
     };
     let entries: HashMap<&Path, &Entry> = settings
         .entries
@@ -101,6 +106,9 @@ pub fn apply(
     let mut bound_now: HashSet<PathBuf> = HashSet::new();
     for planned in &plan.steps {
         let entry = entries.get(planned.path.as_path()).copied();
+        if cx.settling.len() >= live::SETTLE_BATCH || live::settling_above(&cx, &planned.path) {
+            live::settle(&mut cx);
+        }
         let st = current(h, entry, planned, &bound_now);
         let (done, outcome) = step::run(&mut cx, entry, &st);
         if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
@@ -112,6 +120,7 @@ pub fn apply(
         let seeded = cx.seeded.iter().find(|(p, _)| *p == st.path).map(|s| s.1);
         tally.add(&mut cx.warnings, entry, &st, (done, seeded), outcome);
     }
+    live::settle(&mut cx);
     if let Err(e) = utab::write(&cx) {
         let msg = format!("{e:#}");
         warn!("{msg}");

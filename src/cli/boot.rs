@@ -37,6 +37,9 @@ struct Result<'a> {
     findings: &'a [layout::Finding],
     #[serde(flatten)]
     applied: Option<&'a Applied>,
+    /// Config entries refused for their errors (the others are bound).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 /// The `BootResult` document of `--json` (not with `--dry-run`).
@@ -44,6 +47,7 @@ struct Report<'a> {
     json: bool,
     start: Instant,
     findings: &'a [layout::Finding],
+    refused: &'a [crate::config::ConfigError],
 }
 
 impl Report<'_> {
@@ -56,6 +60,7 @@ impl Report<'_> {
             duration_ms: ms(self.start.elapsed()),
             findings: self.findings,
             applied,
+            refused: crate::config::RefusedEntry::all(self.refused),
         };
         crate::output::print_json("BootResult", &r)
     }
@@ -91,6 +96,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         json: a.json && !a.dry_run,
         start,
         findings: &verdict.findings,
+        refused: &bad,
     };
     if verdict.rescue {
         info!("rescue mode: the VPS's own root is not active here, so impermctl mounts nothing");

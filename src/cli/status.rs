@@ -60,19 +60,7 @@ struct Report<'a> {
     persisted: Vec<Moved>,
     /// Config entries refused for their errors (boot binds the others).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<Refused<'a>>,
-}
-
-/// One error of a refused config entry.
-#[derive(Serialize)]
-struct Refused<'a> {
-    /// The entry, e.g. `persistence[0].directories[3]`.
-    entry: &'a str,
-    line: usize,
-    column: usize,
-    field: &'a str,
-    message: &'a str,
-    fix: &'a str,
+    refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 #[derive(Serialize)]
@@ -152,17 +140,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
                 persisted: moved,
-                refused: refused
-                    .iter()
-                    .map(|e| Refused {
-                        entry: crate::config::entry_of(&e.field).unwrap_or(&e.field),
-                        line: e.line,
-                        column: e.column,
-                        field: &e.field,
-                        message: &e.message,
-                        fix: &e.fix,
-                    })
-                    .collect(),
+                refused: crate::config::RefusedEntry::all(&refused),
             },
         )?;
         return Ok(exit);

@@ -20,7 +20,7 @@ mod unknown;
 mod validate;
 
 pub use error::{ConfigError, utf8};
-pub use partial::{Partial, entry_of};
+pub use partial::{Partial, RefusedEntry, entry_of};
 
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";

@@ -18,6 +18,36 @@ pub struct Partial {
     pub refused: Vec<ConfigError>,
 }
 
+/// One error of a refused entry, as `status --json` and `boot --json`
+/// print it (`refused[]`).
+#[derive(Debug, serde::Serialize)]
+pub struct RefusedEntry<'a> {
+    /// The entry, e.g. `persistence[0].directories[3]`.
+    pub entry: &'a str,
+    /// 1-based line and column in the config file.
+    pub line: usize,
+    pub column: usize,
+    /// The field, e.g. `persistence[0].directories[3].mode`.
+    pub field: &'a str,
+    pub message: &'a str,
+    pub fix: &'a str,
+}
+
+impl<'a> RefusedEntry<'a> {
+    /// The JSON view of each error of `refused`.
+    pub fn all(refused: &'a [ConfigError]) -> Vec<RefusedEntry<'a>> {
+        let view = |e: &'a ConfigError| RefusedEntry {
+            entry: entry_of(&e.field).unwrap_or(&e.field),
+            line: e.line,
+            column: e.column,
+            field: &e.field,
+            message: &e.message,
+            fix: &e.fix,
+        };
+        refused.iter().map(view).collect()
+    }
+}
+
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
 /// for `persistence[0].directories[3].mode`; `None` for any other field.
 pub fn entry_of(field: &str) -> Option<&str> {

@@ -276,6 +276,11 @@ in
   ];
   path-with-a-newline = ok [ (persist { directories = [ "/var/lib/nl\nx" ]; }) ];
   path-with-a-tab = ok [ (persist { files = [ "/etc/a\tb" ]; }) ];
+  path-with-a-c1-control = ok [ (persist { files = [ "/etc/a${builtins.fromJSON "\"\\u0085\""}b" ]; }) ];
+  path-with-a-c0-control-and-backslash = ok [
+    (persist { directories = [ "/srv/a\\b${builtins.fromJSON "\"\\u0001\""}c" ]; })
+  ];
+  path-with-non-ascii-letters = ok [ (persist { directories = [ "/srv/naïve/日本" ]; }) ];
   name-over-255-bytes = ok [
     (persist { directories = [ "/var/lib/${lib.concatStrings (lib.replicate 300 "n")}" ]; })
   ];

@@ -28,7 +28,7 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use rustix::fs::{FileType, OFlags};
@@ -37,7 +37,9 @@ use crate::sys::meta::Time;
 use crate::sys::proc::{Hold, Holder, holders_of};
 use crate::sys::{dir as sdir, fs as sfs, meta as smeta};
 
+mod many;
 mod pass;
+pub use many::{Original, reconcile_all};
 use pass::Pass;
 
 /// Quiet time after which the hidden original counts as settled.
@@ -208,41 +210,15 @@ pub fn reconcile_forced(
     shown: &Path,
     forced: &[u32],
 ) -> anyhow::Result<Carried> {
-    let proc = Path::new("/proc");
-    let mut out = Carried::default();
-    let start = Instant::now();
-    let mut last = start;
-    loop {
-        let p = pass(hidden, copy, snap, &mut out)?;
-        let now = Instant::now();
-        if p.carried {
-            last = now;
-        } else if now - last >= SETTLE {
-            // Holders first, then the final pass: a write after the pass
-            // above comes from a holder, or from one that closed since,
-            // whose write the final pass carries.
-            let (holders, cwds) = held(proc, &p.ids);
-            if holders.is_empty() {
-                if !pass(hidden, copy, snap, &mut out)?.carried {
-                    warn_working_directories(shown, &cwds);
-                    return Ok(out);
-                }
-                last = Instant::now();
-            }
-        }
-        if now - start >= GIVE_UP {
-            let (holders, cwds) = held(proc, &p.ids);
-            warn_working_directories(shown, &cwds);
-            if p.changing.is_empty() && holders.iter().all(|h| forced.contains(&h.pid)) {
-                for h in &holders {
-                    tracing::warn!(path = %shown.display(), "{h} after {} s (--force): what it writes from now on goes to the original hidden under the bind of {}, which the reboot discards; restart it", GIVE_UP.as_secs(), shown.display());
-                }
-                return Ok(out);
-            }
-            anyhow::bail!(give_up_message(shown, copy, &p.changing, &holders));
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let mut one = [many::Original {
+        hidden,
+        copy,
+        snap,
+        shown,
+    }];
+    many::reconcile_all(&mut one, forced)
+        .pop()
+        .expect("one original, one result")
 }
 
 /// The holders of `ids`, split: those that may write any moment (an open

@@ -166,6 +166,7 @@ rc=0; imp status > "$R/status" 2>/dev/null || rc=$?; echo "status=$rc"
 echo BEGIN status; cat "$R/status"; echo END status
 { imp status --json 2>/dev/null || true; } | python3 -c 'import json,sys; print("json=" + json.load(sys.stdin)["refused"][0]["entry"])'
 echo BEGIN sync; cat "$R/sync.err"; echo END sync
+{ imp boot --json 2>/dev/null || true; } | python3 -c 'import json,sys; d=json.load(sys.stdin); print("boot_json=" + d["outcome"] + " " + d["refused"][0]["field"])'
 "#,
     );
     assert_code(&o, 0);
@@ -195,6 +196,12 @@ echo BEGIN sync; cat "$R/sync.err"; echo END sync
     );
     assert!(
         block(&o, "sync").contains("persistence[0].directories[3]"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "boot_json"),
+        "partial persistence[0].directories[3].mode",
         "{}",
         dump(&o)
     );
