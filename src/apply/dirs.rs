@@ -74,7 +74,8 @@ pub(super) fn ensure_dir(
     let shown = e.root.join(dir);
     let (_, created) = ctx(dir::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
     for c in created {
-        info!(path = %e.root.join(&c).display(), "created persistent directory");
+        let p = e.root.join(&c);
+        info!(path = %p.display(), "created persistent directory {}", p.display());
     }
     Ok(())
 }

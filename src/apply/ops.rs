@@ -108,7 +108,7 @@ pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     };
     fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", o)
         .with_context(|| format!("cannot write {}", e.source.display()))?;
-    info!(path = %e.source.display(), "wrote \"uninitialized\": systemd commits the machine ID through the bind on this first boot");
+    info!(path = %e.source.display(), "wrote \"uninitialized\" to {}: systemd commits the machine ID through the bind on this first boot", e.source.display());
     Ok(())
 }
 
@@ -255,7 +255,7 @@ pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()
     };
     // rmdir fails on a non-empty directory: data under the mount point stays.
     if removable && fs::unlink_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
-        info!(path = %path.display(), "removed the empty mount point");
+        info!(path = %path.display(), "removed the empty mount point {}", path.display());
     }
     Ok(())
 }

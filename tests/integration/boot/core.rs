@@ -394,3 +394,31 @@ fn the_legacy_mount_path_binds_the_same_way() {
         check_first_boot(&o);
     }
 }
+
+/// Trial s5 finding 8: boot's INFO lines on stderr name their path (stderr
+/// shows the message only; the journal has `IMPERMCTL_PATH` besides).
+#[test]
+fn info_lines_name_their_path() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/srv/gone"
+T
+imp boot 2>"$R/../err1"
+sed -i 's|^path = "/srv/gone"$|path = "/srv/kept"|' "$CFG"
+imp boot 2>"$R/../err2"
+echo BEGIN err; cat "$R/../err1" "$R/../err2"; echo END err
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let err = block(&o, "err");
+    for want in [
+        "INFO created persistent directory /persistent/etc\n",
+        "INFO created persistent directory /persistent/srv/gone\n",
+        "INFO wrote \"uninitialized\" to /persistent/etc/machine-id: ",
+        "INFO removed the empty mount point /srv/gone\n",
+    ] {
+        assert!(err.contains(want), "{want:?} in\n{err}\n{}", dump(&o));
+    }
+}
