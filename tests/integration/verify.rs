@@ -280,6 +280,26 @@ fn live_read_only_persistent_is_a_warning() {
     );
 }
 
+/// Trial s5 finding 8: a missing root under the read-only /nix is reported
+/// missing, not also read-only.
+#[test]
+fn live_missing_root_is_not_also_read_only() {
+    require_root!();
+    let config =
+        format!("{SEED}\n[[persistence]]\npath = \"/nix/persist\"\ndirectories = [\"/srv/x\"]\n");
+    let (rc, v) = live_verify(&Layout::default(), &config, "");
+    assert_eq!(rc, 2, "{v}");
+    let found = checks_found(&v);
+    assert!(
+        found.contains(&"fatal:persistent-root-exists".to_string()),
+        "{v}"
+    );
+    assert!(
+        !found.contains(&"warning:persistent-root-writable".to_string()),
+        "{v}"
+    );
+}
+
 #[test]
 fn live_persistent_symlink_is_fatal() {
     require_root!();

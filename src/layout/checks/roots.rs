@@ -137,6 +137,13 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Found> {
 pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for r in &c.settings.roots {
+        // A missing root is reported as missing (persistent-root-exists) only.
+        if c.state
+            .probe(&r.path)
+            .is_some_and(|p| p.kind != Some(Kind::Dir))
+        {
+            continue;
+        }
         let ro_mount = c
             .state
             .mounts
