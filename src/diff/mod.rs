@@ -125,6 +125,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
                     pid: list.pid,
                     paths: (list.paths.len() + list.trees.len()) as u64,
                     subtrees: n,
+                    rescanned: baseline.as_ref().and_then(|b| b.origin) == Some(list.since),
                 };
                 (owned(o), source)
             })

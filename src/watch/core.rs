@@ -121,20 +121,26 @@ impl Core {
         {
             self.changes.created(host, &logical);
         }
+        if change == Change::GoneDir {
+            // Whatever its class: nothing below it is there any more.
+            self.table.gone_below(&logical);
+            self.dirty = true;
+            return None;
+        }
         let now = self.now();
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),
-            (Some(j), Change::Gone) => j.gone(&logical),
+            (Some(j), Change::Gone | Change::GoneDir) => j.gone(&logical),
             (Some(j), Change::Dir) => j.judge(&logical, host, true, self.rescanning),
             (Some(j), Change::Write { .. }) => j.judge(&logical, host, false, self.rescanning),
         };
         match verdict {
             Verdict::Drop => None,
-            Verdict::Hold => {
+            Verdict::Hold { place, consequence } => {
                 if let Some(j) = &mut self.judge {
                     j.held.entry(host.to_path_buf()).or_insert(now);
                 }
-                None
+                self.count_held(&logical, host, place, consequence, change, pid)
             }
             Verdict::Record { place, consequence } => {
                 if let Some(c) = consequence {
@@ -151,7 +157,8 @@ impl Core {
     pub fn release_held(&mut self, all: bool) {
         let now = self.now();
         let Some(j) = &mut self.judge else { return };
-        let all = j.reload() | all;
+        let reloaded = j.reload();
+        let all = reloaded | all;
         let due: Vec<PathBuf> = j
             .held
             .iter()
@@ -170,13 +177,19 @@ impl Core {
                 }
                 let size = std::fs::symlink_metadata(&host).ok().map(|m| m.len());
                 self.apply(&logical, &host, place.group, Change::found(size), None);
+            } else if self.table.forget_path(&logical) {
+                self.dirty = true;
             }
         }
+        if reloaded {
+            self.retally();
+        }
+        self.recount_queued();
     }
 
     /// Record a judged change of `logical` in `group`; warn when due.
     /// Returns the slot it was counted in, and whether that is `group`.
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         logical: &Path,
         host: &Path,

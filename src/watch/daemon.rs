@@ -24,6 +24,8 @@ use crate::sys::poll::{readable, signal_fd};
 /// found.
 struct Daemon {
     opts: Options,
+    /// One watcher per root (`lock`).
+    _lock: super::lock::Lock,
     backend: Backend,
     core: Core,
     /// The daemon's facts for `watch.json` and D-Bus (groups left empty).
@@ -100,6 +102,7 @@ impl Daemon {
         let run_dir = opts.root.run_dir();
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create {}", run_dir.display()))?;
+        let lock = super::lock::take(&run_dir)?;
         let mut scope = scan::Scope::new(&opts.root)?;
         scope
             .skip
@@ -140,6 +143,7 @@ impl Daemon {
         tracing::debug!("watches in place after {:?}", t0.elapsed());
         let shared = Arc::new(Mutex::new(report::snapshot(&core, &info, false)));
         let d = Daemon {
+            _lock: lock,
             #[cfg(feature = "dbus")]
             service: opts
                 .dbus

@@ -4,10 +4,11 @@
 //! rename's destination is judged), the live state (symlinks into a
 //! persistence root hold no data here) and the baseline. A rewrite of an
 //! entry the baseline has, and what a rescan finds while the baseline
-//! predates the last activation ([`Judge::provisional`]), is held back
-//! until the baseline is retaken (`impermctl baseline` at the end of
-//! activation, e.g. after `nixos-rebuild switch`) or [`HOLD`] passes: then
-//! what the baseline adopted is dropped and the rest is recorded.
+//! predates the last activation ([`Judge::provisional`]), is counted at
+//! once but its warning is held back until the baseline is retaken
+//! (`impermctl baseline` at the end of activation, e.g. after `nixos-rebuild
+//! switch`) or [`HOLD`] passes: then what the baseline adopted is dropped
+//! from the count and the rest is warned about.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -27,8 +28,15 @@ pub const HOLD: Duration = Duration::from_secs(30);
 pub enum Verdict {
     /// Not a loss (regenerated, a temporary, persisted, or as in the baseline).
     Drop,
-    /// Wait for the baseline to be retaken.
-    Hold,
+    /// Counted in this group now (`status`, the summary and `diff` agree),
+    /// but warned about only if no retaken baseline adopts it within
+    /// [`HOLD`] (activation rewrites baseline files, then retakes it).
+    Hold {
+        /// Where it belongs.
+        place: Placement,
+        /// What losing it means (important entries).
+        consequence: Option<String>,
+    },
     /// Record it in this group; `consequence` for important entries.
     Record {
         /// Where it belongs.
@@ -86,7 +94,7 @@ impl Judge {
     }
 
     /// The entry at `logical` is as the baseline recorded it.
-    fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
+    pub fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
         self.recorded(logical)
             .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
     }
@@ -149,10 +157,11 @@ impl Judge {
             return Verdict::Drop;
         }
         let rewrite = self.in_baseline(logical) && class == Class::Ordinary;
-        if !is_dir && ((rescan && self.provisional()) || rewrite) {
-            return Verdict::Hold;
+        let hold = !is_dir && ((rescan && self.provisional()) || rewrite);
+        match self.place(logical, is_dir, &class) {
+            Verdict::Record { place, consequence } if hold => Verdict::Hold { place, consequence },
+            v => v,
         }
-        self.place(logical, is_dir, &class)
     }
 
     /// Where a deleted path's group is (no stat: it is gone).

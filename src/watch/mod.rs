@@ -17,9 +17,11 @@ pub mod ignored;
 pub mod inotify;
 pub mod journal;
 pub mod judge;
+pub mod lock;
 pub mod machine;
 pub mod mute;
 pub mod report;
+mod retally;
 pub mod scan;
 pub mod tally;
 

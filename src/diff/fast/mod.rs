@@ -47,6 +47,11 @@ pub enum Source {
         paths: u64,
         /// Directories walked whole (new or replaced, or not listened to).
         subtrees: u64,
+        /// The watcher started after the baseline and made its list
+        /// complete by a start-up rescan (its list starts at the
+        /// baseline's origin); else it listened since before the baseline.
+        #[serde(skip)]
+        rescanned: bool,
     },
 }
 
@@ -60,9 +65,14 @@ impl std::fmt::Display for Source {
                 pid,
                 paths,
                 subtrees,
+                rescanned,
             } => write!(
                 f,
-                "found by: the watcher's list (pid {pid}, complete since before the baseline): {} looked at, {} walked whole (--no-watcher walks the root)",
+                "found by: the watcher's list (pid {pid}, complete since {}): {} looked at, {} walked whole (--no-watcher walks the root)",
+                match rescanned {
+                    true => "the baseline: rescanned at start",
+                    false => "before the baseline",
+                },
                 count(*paths, "changed path", "changed paths"),
                 count(*subtrees, "directory", "directories"),
             ),

@@ -163,7 +163,8 @@ impl FanotifyWatcher {
             }
             let files = m & sys::FAN_ONDIR == 0;
             if let Some(old) = self.path(ev.old_dir, ev.old_name, files, core) {
-                core.record(&old, Change::Gone, pid);
+                let gone = if files { Change::Gone } else { Change::GoneDir };
+                core.record(&old, gone, pid);
             }
             if let Some(new) = self.path(ev.dir, ev.name, files, core) {
                 self.arrived(&new, !files, core, pid);
@@ -178,7 +179,7 @@ impl FanotifyWatcher {
             if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
                 self.cache.clear();
                 if std::fs::symlink_metadata(&path).is_err() {
-                    core.record(&path, Change::Gone, pid);
+                    core.record(&path, Change::GoneDir, pid);
                     return false;
                 }
             }

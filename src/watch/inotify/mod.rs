@@ -207,7 +207,7 @@ impl InotifyWatcher {
             self.moved_from.insert(ev.cookie, path.to_path_buf());
         }
         if ev.mask.intersects(R::MOVED_FROM | R::DELETE) {
-            core.record(path, Change::Gone, None);
+            core.record(path, Change::GoneDir, None);
         }
         // An ignored directory made or moved in after the start: its
         // creations are heard (`watch::ignored`).

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::attribution::Writer;
 use crate::config::Kind;
 
+mod forget;
 mod warn;
 
 pub use warn::{Decision, Suppressed, TokenBucket};
@@ -55,6 +56,9 @@ pub enum Change {
     Dir,
     /// The path was deleted or moved away.
     Gone,
+    /// The directory was deleted or moved away: what was counted below it
+    /// goes too ([`Table::gone_below`]).
+    GoneDir,
 }
 
 impl Change {
@@ -149,6 +153,8 @@ pub struct Table {
     /// Count only, never decide to warn (a muted group counted again by a
     /// walk: nothing was written by that).
     pub counting_only: bool,
+    /// Groups to count again by a walk (`forget`).
+    recount: Vec<PathBuf>,
 }
 
 impl Table {
@@ -167,6 +173,7 @@ impl Table {
             per_area: HashMap::new(),
             announced: HashSet::new(),
             counting_only: false,
+            recount: Vec::new(),
         }
     }
 
@@ -192,6 +199,10 @@ impl Table {
     /// A directory alone does not make a group (creating `/srv` or
     /// `/var/lib/foo` loses nothing yet), nor does a deletion: only files do.
     pub fn record(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> Decision {
+        if change == Change::GoneDir {
+            self.gone_below(path);
+            return Decision::Quiet;
+        }
         if matches!(change, Change::Dir | Change::Gone) && !self.groups.contains_key(group) {
             return Decision::Quiet;
         }
@@ -245,7 +256,7 @@ impl Table {
                     }
                 }
             }
-            Change::Gone => {
+            Change::Gone | Change::GoneDir => {
                 let old = match g.samples.remove(path) {
                     Some(s) => {
                         self.samples -= 1;

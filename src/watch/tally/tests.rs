@@ -253,3 +253,48 @@ fn a_group_counted_again_by_a_walk_is_exact_and_warns_nobody() {
     );
     assert_eq!(t.reported_until(g), Some(s(1501)));
 }
+
+#[test]
+fn a_directory_gone_takes_its_paths_along_and_hashed_ones_are_recounted() {
+    let limits = Limits {
+        sample_paths: 2,
+        ..Limits::default()
+    };
+    let mut t = Table::new(limits, s(0));
+    t.record(p("/srv/r"), p("/srv/r/x/f"), write(8), s(1));
+    t.record(p("/srv/big"), p("/srv/big/a/1"), write(1), s(1));
+    t.record(p("/srv/big"), p("/srv/big/b/2"), write(2), s(1));
+    t.record(p("/srv/big"), p("/srv/big/a/3"), write(4), s(1));
+    // Renamed away: the group below it is emptied.
+    assert_eq!(
+        t.record(p("/srv/r"), p("/srv/r"), Change::GoneDir, s(2)),
+        Decision::Quiet
+    );
+    assert_eq!(t.counts(p("/srv/r")), (0, 0));
+    assert!(t.take_recount().is_empty());
+    // Inside a group: its samples below go; its hashed path cannot be told
+    // apart, so the group is queued for a walk.
+    t.gone_below(p("/srv/big/a"));
+    assert_eq!(t.counts(p("/srv/big")), (2, 6));
+    assert_eq!(t.take_recount(), vec![PathBuf::from("/srv/big")]);
+    assert!(t.take_recount().is_empty(), "taken once");
+    // A sibling with a common prefix is not below it.
+    t.record(p("/srv/r2"), p("/srv/r2/f"), write(3), s(3));
+    t.gone_below(p("/srv/r"));
+    assert_eq!(t.counts(p("/srv/r2")), (1, 3));
+}
+
+#[test]
+fn a_retaken_baseline_drops_what_it_adopted() {
+    let mut t = Table::new(Limits::default(), s(0));
+    t.record(p("/srv/g"), p("/srv/g/adopted"), write(5), s(1));
+    t.record(p("/srv/g"), p("/srv/g/new"), write(7), s(1));
+    t.record(p("/srv/file1"), p("/srv/file1"), write(2), s(1));
+    let dropped = t.retain_counted(&mut |path| path == p("/srv/g/new"));
+    assert_eq!(dropped, 2);
+    assert_eq!(t.counts(p("/srv/g")), (1, 7));
+    assert_eq!(t.len(), 1);
+    assert!(t.forget_path(p("/srv/g/new")));
+    assert!(!t.forget_path(p("/srv/g/new")));
+    assert!(t.is_empty());
+}

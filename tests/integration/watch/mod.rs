@@ -5,6 +5,7 @@
 
 mod daemon;
 mod mute;
+mod tally;
 
 use std::collections::HashMap;
 
@@ -26,11 +27,11 @@ pub(crate) mod says {
 }
 
 /// `wait_json 'EXPR'`: poll `watch.json` until the Python expression holds
-/// (every 0.2 s, deadline 60 s; `d` is the document, `files(p)` a group's file count),
+/// (every 0.2 s, deadline 60 s or `$WAIT_TRIES` × 0.2 s; `d` is the document, `files(p)` a group's file count),
 /// else fail the script. Tests wait on the state they assert, not a sleep.
 pub(crate) const WAIT_JSON: &str = r#"
 wait_json() {
-  for i in $(seq 300); do
+  for i in $(seq ${WAIT_TRIES:-300}); do
     python3 - "$R/run/impermctl/watch.json" "$1" <<'PY' 2>/dev/null && return 0
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -81,7 +82,7 @@ pub(crate) const DEFAULT_CONFIG: &str =
 /// journald running (`$JP`), waits (deadline 20 s) until it has the
 /// shutdown summary, the watcher's last line (`$OUT/journal.json`); plus
 /// `wait_json` ([`WAIT_JSON`]).
-fn watcher_sh() -> String {
+pub(crate) fn watcher_sh() -> String {
     format!(
         r#"WP=
 {DEFAULT_CONFIG}
