@@ -371,6 +371,14 @@ impl Advice {
                 if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
                     let why = format!("`impermctl boot` cannot fix it: {error}");
                     why_not.insert(e.path.clone(), why);
+                } else if let Some(Err(err)) = [&e.perms, &e.parent]
+                    .map(|p| crate::ids::Ids::default().owner(root, p))
+                    .into_iter()
+                    .find(Result::is_err)
+                {
+                    // What boot fails on when it creates it (trial s5 finding 8).
+                    let why = format!("`impermctl boot` cannot fix it: {err:#}");
+                    why_not.insert(e.path.clone(), why);
                 }
             }
         }

@@ -165,6 +165,34 @@ imp status --json > "$OUT/unsaved.json" 2>/dev/null || true
     assert!(unsaved.get("saved").is_none(), "{unsaved:#}");
 }
 
+/// Trial s5 finding 8: an entry whose declared owner does not exist fails
+/// at boot; `status` names that reason and its fix, not "run `impermctl
+/// boot`" (which cannot help).
+#[test]
+fn an_unknown_owner_is_named_by_status() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+printf 'version = 1\n[[persistence]]\npath = "/persistent"\ndirectories = [ {{ path = "/var/lib/modes", user = "nosuchuser" }} ]\n' > "$CFG"
+imp boot > "$OUT/boot" 2>&1 || true
+imp status > "$OUT/status" 2>&1 || true
+"#,
+        out = util::shell_quote(tmp.path())
+    );
+    let o = in_vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    assert!(read("boot").contains("nosuchuser"), "{}", read("boot"));
+    let s = read("status");
+    let l = line(&s, "/var/lib/modes");
+    assert!(!l.contains("run `impermctl boot`)"), "{l}");
+    assert!(
+        l.contains("user \"nosuchuser\" does not exist") && l.contains("create it first"),
+        "{l}"
+    );
+}
+
 /// Session 5's trial (finding 4): `persist /var/lib/busy; umount …;
 /// status` said "bound from" from `persisted.json`. `status` (human and
 /// `--json`) says what the live mount table says, and the fix it names
