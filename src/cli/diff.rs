@@ -38,8 +38,9 @@ pub struct Args {
     /// Print the paths only, each followed by a NUL byte (for scripts).
     #[arg(short = '0', long = "null", conflicts_with = "long")]
     pub null: bool,
-    /// Print the configuration that persists every group (nix or toml).
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "nix", value_name = "FORMAT",
+    /// Print the configuration that persists every group (`--suggest=nix`,
+    /// the default, or `--suggest=toml`).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "nix", value_name = "FORMAT",
           conflicts_with_all = ["json", "null", "long"])]
     pub suggest: Option<SuggestFormat>,
     /// Also list data hidden under mount points on the ephemeral root (needs root).
@@ -302,6 +303,10 @@ mod tests {
             parse(&["i", "diff", "--suggest=toml"]).suggest,
             Some(super::SuggestFormat::Toml)
         );
+        // Session 5's trial: the optional value swallowed the next argument.
+        let a = parse(&["i", "diff", "--suggest", "/srv/u"]);
+        assert_eq!(a.suggest, Some(super::SuggestFormat::Nix));
+        assert_eq!(a.paths, [std::path::PathBuf::from("/srv/u")]);
         let a = parse(&["i", "diff", "-0", "--all", "/var", "/etc"]);
         assert!(a.null && a.all);
         assert_eq!(a.paths.len(), 2);
