@@ -114,11 +114,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         eprintln!("impermctl: baseline {how}: {}", file.display());
         return Ok(Exit::Ok);
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
-        );
-    }
     let mut subtrees = Vec::new();
     for p in &a.paths {
         let logical = crate::root::normalize(p).with_context(|| {
@@ -146,6 +141,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         walk: a.no_watcher,
     };
     let mut d = diff::compute(&root, &settings, &opts)?;
+    // Said only once diff can compare at all (a root-only baseline is an
+    // error of its own, not "only what this user can read").
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
+        );
+    }
     let declared = judge::declared::declared(&root, &settings);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,

@@ -130,3 +130,23 @@ imp diff --all > "$OUT/all" || true
     assert_eq!(said, listed, "plain:\n{plain}\nall:\n{all}");
     assert!(said >= 4, "{all}");
 }
+
+/// Finding 8: as non-root, `diff` printed "only what this user can read
+/// is compared" and then refused (the baseline is root-only). It says
+/// only what is true: the refusal.
+#[test]
+fn a_non_root_diff_that_cannot_compare_says_only_why() {
+    require_root!();
+    let out = run_with(
+        CONFIG,
+        r#"imp diff --capture-baseline 2>/dev/null
+chmod 755 "$R" "$OUT"; chmod 644 "$CFG"
+setpriv --reuid 65534 --regid 65534 --clear-groups "$IMPERMCTL" --root "$R" --config "$CFG" diff > "$OUT/out" 2> "$OUT/err" || echo $? > "$OUT/rc"
+"#,
+    );
+    let p = out.path();
+    let err = read(p, "err");
+    assert_eq!(read(p, "rc").trim(), "2", "{err}");
+    assert!(err.contains("readable by root only"), "{err}");
+    assert!(!err.contains("only what this user can read"), "{err}");
+}
