@@ -175,6 +175,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .orphans
             .then(|| orphans::find(&root, &settings))
             .transpose()?,
+        all: a.all,
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
