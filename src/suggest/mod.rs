@@ -91,7 +91,11 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         }
     }
     if dirs.is_empty() && files.is_empty() {
-        s.push_str("# nothing to persist: nothing would be lost at the next reboot\n");
+        // Skipped losses are losses still: never "nothing would be lost".
+        s.push_str(match s.is_empty() {
+            true => "# nothing to persist: nothing would be lost at the next reboot\n",
+            false => "# nothing to add to the config: what would be lost is skipped above, with the reason\n",
+        });
         return s;
     }
     s.push_str(&format!(
@@ -170,5 +174,19 @@ mod tests {
             toml_entry(Path::new("/var/lib/demo"), Kind::Directory),
             "[[persistence.directories]]\npath = \"/var/lib/demo\""
         );
+    }
+
+    /// Session 5's trial: a declared entry refused at boot (its root
+    /// missing) is a loss `diff` reports; `--suggest` said "nothing would
+    /// be lost".
+    #[test]
+    fn a_skipped_loss_is_never_nothing_lost() {
+        let root = Path::new("/persistent");
+        let why = "/var/lib/x is already declared, but not persisted: its root is missing";
+        let s = nix_snippet(root, &[Line::Skipped(why.into())]);
+        assert!(s.starts_with(&format!("# skipped: {why}\n")), "{s}");
+        assert!(!s.contains("nothing would be lost"), "{s}");
+        let none = nix_snippet(root, &[]);
+        assert!(none.contains("nothing would be lost"), "{none}");
     }
 }
