@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod grouping;
+pub mod replaced;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -38,8 +38,9 @@ pub struct Args {
     /// Print the paths only, each followed by a NUL byte (for scripts).
     #[arg(short = '0', long = "null", conflicts_with = "long")]
     pub null: bool,
-    /// Print the configuration that persists every group (nix or toml).
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "nix", value_name = "FORMAT",
+    /// Print the configuration that persists every group (`--suggest=nix`,
+    /// the default, or `--suggest=toml`).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "nix", value_name = "FORMAT",
           conflicts_with_all = ["json", "null", "long"])]
     pub suggest: Option<SuggestFormat>,
     /// Also list data hidden under mount points on the ephemeral root (needs root).
@@ -113,11 +114,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         eprintln!("impermctl: baseline {how}: {}", file.display());
         return Ok(Exit::Ok);
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
-        );
-    }
     let mut subtrees = Vec::new();
     for p in &a.paths {
         let logical = crate::root::normalize(p).with_context(|| {
@@ -145,6 +141,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         walk: a.no_watcher,
     };
     let mut d = diff::compute(&root, &settings, &opts)?;
+    // Said only once diff can compare at all (a root-only baseline is an
+    // error of its own, not "only what this user can read").
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
+        );
+    }
     let declared = judge::declared::declared(&root, &settings);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,
@@ -172,6 +175,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .orphans
             .then(|| orphans::find(&root, &settings))
             .transpose()?,
+        all: a.all,
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -205,10 +209,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Groups => {
             let st = render::Style::new(colour);
-            let hidden = render::Hidden {
-                regenerated: j.regenerated,
-                saved: j.saved,
-                ignored: ignored(&root, &settings, &d, &opts),
+            // `--all` lists what plain diff leaves out: nothing is hidden.
+            let hidden = match a.all {
+                true => render::Hidden::default(),
+                false => render::Hidden {
+                    regenerated: j.regenerated,
+                    saved: j.saved,
+                    ignored: ignored(&root, &settings, &d, &opts),
+                },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;
             sections::extras(&mut out, &extras)?;
@@ -229,16 +237,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it, nor when the watcher's list was used:
-/// counting walks the ignored directories, and a `diff` from the list
-/// costs O(changes), not O(`/tmp`)).
+/// `--all`, which compares it). Counted the same way whichever basis found
+/// the changes (a cheap ctime walk of the ignored directories, capped at
+/// `diff::ignored::CAP` entries), so a diff from the watcher's list says
+/// what the walk says: the watcher hears only creations there, not every
+/// in-place write, so its list cannot count them.
 fn ignored(
     root: &crate::root::Root,
     settings: &crate::config::Settings,
     d: &diff::Diff,
     opts: &diff::Options,
 ) -> diff::ignored::Ignored {
-    if opts.all || matches!(d.source, diff::fast::Source::Watcher { .. }) {
+    if opts.all {
         return Default::default();
     }
     let Ok(mounts) = root.mount_table() else {
@@ -296,6 +306,10 @@ mod tests {
             parse(&["i", "diff", "--suggest=toml"]).suggest,
             Some(super::SuggestFormat::Toml)
         );
+        // Session 5's trial: the optional value swallowed the next argument.
+        let a = parse(&["i", "diff", "--suggest", "/srv/u"]);
+        assert_eq!(a.suggest, Some(super::SuggestFormat::Nix));
+        assert_eq!(a.paths, [std::path::PathBuf::from("/srv/u")]);
         let a = parse(&["i", "diff", "-0", "--all", "/var", "/etc"]);
         assert!(a.null && a.all);
         assert_eq!(a.paths.len(), 2);

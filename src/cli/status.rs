@@ -72,6 +72,11 @@ struct Moved {
     source: PathBuf,
     since: u64,
     declared: bool,
+    /// What the live mount table says is at `path` now (never the record's
+    /// word): `bound`, `foreign`, `not_persisted` or `missing`.
+    state: &'static str,
+    #[serde(skip)]
+    now: EntryState,
 }
 
 /// Run `impermctl status`.
@@ -114,21 +119,29 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Vec::new()
         })
         .into_iter()
-        .map(|r| Moved {
-            declared: settings.entries.iter().any(|e| e.path == r.path),
-            path: r.path,
-            kind: r.kind,
-            root: r.root,
-            source: r.source,
-            since: r.since,
+        .map(|r| {
+            let now = moved_state(&root, &state, &r);
+            Moved {
+                declared: settings.entries.iter().any(|e| e.path == r.path),
+                state: state_word(&now),
+                now,
+                path: r.path,
+                kind: r.kind,
+                root: r.root,
+                source: r.source,
+                since: r.since,
+            }
         })
         .collect();
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(&settings, &advice, e))
         .collect();
-    let findings =
-        !refused.is_empty() || moved.iter().any(|m| !m.declared) || texts.iter().any(|(_, f)| *f);
+    let findings = !refused.is_empty()
+        || moved
+            .iter()
+            .any(|m| !m.declared || m.now != EntryState::Bound)
+        || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {
         crate::output::print_json(
@@ -216,8 +229,72 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-/// Paths `persist` bound that the config does not declare: each with the
-/// line that keeps it.
+/// Where a path `persist` moved stands now: from the live mount table (a
+/// bind removed since, by hand or by a stopped unit, is not "bound") and,
+/// when nothing is mounted there, from the tree (offline: from the kind).
+fn moved_state(
+    root: &crate::root::Root,
+    state: &layout::State,
+    r: &crate::persist::Record,
+) -> EntryState {
+    if let Some(m) = state.mounts.at(&r.path) {
+        return if state.mounts.is_bind_of(m, &r.source) {
+            EntryState::Bound
+        } else {
+            EntryState::Foreign {
+                source: m.source.clone(),
+                root: m.root.clone(),
+            }
+        };
+    }
+    let exists = match state.live {
+        true => std::fs::symlink_metadata(root.host(&r.path)).is_ok(),
+        false => r.kind == Kind::Directory,
+    };
+    match exists {
+        true => EntryState::NotPersisted,
+        false => EntryState::Missing,
+    }
+}
+
+/// The JSON word of a moved path's state (`EntryState`'s tag).
+fn state_word(s: &EntryState) -> &'static str {
+    match s {
+        EntryState::Bound => "bound",
+        EntryState::Foreign { .. } => "foreign",
+        EntryState::Missing => "missing",
+        _ => "not_persisted",
+    }
+}
+
+/// What `status` says of a moved path in state `m.now` (human output).
+fn moved_text(m: &Moved) -> String {
+    use crate::names::{printable, show};
+    let (path, source) = (show(&m.path), show(&m.source));
+    let rebind = format!(
+        "to bind it again, add it to the config and run `impermctl boot` (it keeps what is at {path} now in {}/impermctl-kept/)",
+        show(&m.root)
+    );
+    match &m.now {
+        EntryState::Bound => format!(
+            "bound from {source}; not in the config yet: lost at the next boot unless added"
+        ),
+        EntryState::Foreign { source: s, root } => format!(
+            "NOT MOUNTED from {source}: {} {} is mounted there instead",
+            printable(s),
+            show(root)
+        ),
+        EntryState::Missing => format!(
+            "NOT MOUNTED: {source} is not bound here any more and {path} is gone (the data is still in {source}); {rebind}"
+        ),
+        _ => format!(
+            "NOT MOUNTED: {source} is not bound here any more; what is written to {path} now is lost at the next boot; {rebind}"
+        ),
+    }
+}
+
+/// Paths `persist` bound that the config does not declare: each with its
+/// state (from the mount table) and the line that keeps it.
 fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
     use crate::names::show;
     let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
@@ -226,12 +303,9 @@ fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
         writeln!(out, "\nmoved with `impermctl persist` ({n}):")?;
     }
     for r in undeclared {
-        let (kind, path, source) = (kind_word(r.kind), show(&r.path), show(&r.source));
+        let (kind, path, text) = (kind_word(r.kind), show(&r.path), moved_text(r));
         let line = crate::suggest::nix_line(&r.root, &r.path, r.kind);
-        writeln!(
-            out,
-            "  {kind} {path:<28} bound from {source}; not in the config yet: lost at the next boot unless added:\n       {line}"
-        )?;
+        writeln!(out, "  {kind} {path:<28} {text}:\n       {line}")?;
     }
     Ok(())
 }

@@ -58,7 +58,7 @@ pub fn basis_line(b: &Basis) -> String {
 /// What plain `diff` leaves out (`--all` shows it).
 #[derive(Debug, Default, Clone)]
 pub struct Hidden {
-    /// Changed entries the system regenerates at every boot.
+    /// Changed files the system regenerates at every boot.
     pub regenerated: u64,
     /// `method = "copy"` files saved in their persistent copy.
     pub saved: u64,
@@ -75,7 +75,7 @@ impl Hidden {
         if self.regenerated > 0 {
             shown.push(format!(
                 "{} the system regenerates at every boot",
-                count(self.regenerated, "entry", "entries")
+                count(self.regenerated, "file", "files")
             ));
         }
         if self.saved > 0 {

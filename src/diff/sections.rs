@@ -16,6 +16,8 @@ use crate::names::human as escape;
 pub struct Extras {
     /// `--shadowed`.
     pub shadowed: Option<Vec<Shadowed>>,
+    /// `--all`: every shadowed path, not the first [`SHADOWED_SHOWN`].
+    pub all: bool,
     /// `--orphans`.
     pub orphans: Option<Vec<Orphan>>,
 }
@@ -45,6 +47,9 @@ pub fn unreadable(unreadable: &[(Vec<u8>, String)]) {
     }
 }
 
+/// Hidden paths listed per mount point by `--shadowed` without `--all`.
+pub const SHADOWED_SHOWN: usize = 20;
+
 /// The `--shadowed` and `--orphans` sections for humans (after the groups or `-l`).
 pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
     if let Some(s) = &x.shadowed {
@@ -59,8 +64,15 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
                 m.mount_point,
                 crate::human::count(m.paths.len() as u64, "entry", "entries")
             )?;
-            for p in &m.paths {
+            // A mount over a populated tree hides thousands: the first
+            // ones and a count, unless `--all` (JSON and `-0` list all).
+            let shown = if x.all { m.paths.len() } else { SHADOWED_SHOWN };
+            for p in m.paths.iter().take(shown) {
                 writeln!(out, "  {p}")?;
+            }
+            if let Some(more) = m.paths.len().checked_sub(shown).filter(|n| *n > 0) {
+                let more = crate::human::count(more as u64, "entry", "entries");
+                writeln!(out, "  … and {more} more (--all lists every one)")?;
             }
         }
     }
@@ -119,14 +131,55 @@ mod tests {
                 bytes: 3,
                 entries: 1,
             }]),
+            all: false,
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("/srv/data (1 entry), lost"), "{out}");
+        assert!(!out.contains("more"), "{out}");
         assert!(
             out.contains("/persistent/old (1 entry; no declared"),
             "{out}"
         );
+    }
+
+    /// Session 5's trial: `--shadowed` printed 3,032 lines per mount point.
+    #[test]
+    fn shadowed_lists_the_first_paths_and_a_count_unless_all() {
+        let paths: Vec<String> = (0..25).map(|i| format!("/srv/data/f{i}")).collect();
+        let mut x = Extras {
+            shadowed: Some(vec![Shadowed {
+                mount_point: "/srv/data".into(),
+                paths,
+                bytes: 25,
+            }]),
+            orphans: None,
+            all: false,
+        };
+        let text = |x: &Extras| {
+            let mut out = Vec::new();
+            extras(&mut out, x).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let short = text(&x);
+        assert_eq!(
+            short.lines().filter(|l| l.starts_with("  /")).count(),
+            20,
+            "{short}"
+        );
+        assert!(short.contains("/srv/data (25 entries)"), "{short}");
+        assert!(
+            short.contains("  … and 5 entries more (--all lists every one)"),
+            "{short}"
+        );
+        x.all = true;
+        let all = text(&x);
+        assert_eq!(
+            all.lines().filter(|l| l.starts_with("  /")).count(),
+            25,
+            "{all}"
+        );
+        assert!(!all.contains("more"), "{all}");
     }
 }

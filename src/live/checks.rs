@@ -3,69 +3,11 @@
 //! replaced by a plain file on the throwaway root (the change is silently
 //! not persisted). Only `method = "copy"` works for them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::{FileMethod, Kind, Settings};
 
-/// Well-known files replaced by rename (or deleted and re-created), and who does it.
-pub const REPLACED: &[(&str, &str)] = &[
-    (
-        "/etc/shadow",
-        "passwd, usermod, chpasswd (write /etc/nshadow, rename over)",
-    ),
-    (
-        "/etc/passwd",
-        "useradd, usermod, vipw (write a temporary file, rename over)",
-    ),
-    (
-        "/etc/group",
-        "groupadd, usermod (write a temporary file, rename over)",
-    ),
-    (
-        "/etc/gshadow",
-        "groupadd, usermod (write a temporary file, rename over)",
-    ),
-    (
-        "/etc/subuid",
-        "useradd, usermod (write a temporary file, rename over)",
-    ),
-    (
-        "/etc/subgid",
-        "useradd, usermod (write a temporary file, rename over)",
-    ),
-    (
-        "/etc/ssh/ssh_host_",
-        "sshd's key generation (deletes the file and writes a new one)",
-    ),
-    (
-        "/.bash_history",
-        "bash (truncates and rewrites; history -w renames)",
-    ),
-    (
-        "/.zsh_history",
-        "zsh (writes a new file and renames it over)",
-    ),
-    (
-        "/fish/fish_history",
-        "fish (writes a temporary file and renames it over)",
-    ),
-    ("/.python_history", "python (rewrites the file)"),
-];
-
-/// Which program replaces `path`, if it is a well-known replaced file.
-pub fn replaced_by(path: &Path) -> Option<&'static str> {
-    let s = path.to_string_lossy();
-    REPLACED.iter().find_map(|(p, who)| {
-        let hit = if p.starts_with("/etc/ssh/") {
-            s.starts_with(p)
-        } else if p.starts_with("/etc/") {
-            s == *p
-        } else {
-            s.ends_with(p)
-        };
-        hit.then_some(*who)
-    })
-}
+pub use crate::classify::replaced::replaced_by;
 
 /// One warning: (path, message, remedy).
 pub fn method_warnings(settings: &Settings) -> Vec<(PathBuf, String, String)> {
@@ -93,6 +35,8 @@ pub fn method_warnings(settings: &Settings) -> Vec<(PathBuf, String, String)> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -110,5 +54,56 @@ mod tests {
         for p in ["/etc/machine-id", "/etc/shadow.bak", "/etc/ssh/sshd_config"] {
             assert!(replaced_by(Path::new(p)).is_none(), "{p}");
         }
+    }
+
+    /// Session 5's trial (finding 5): `--suggest` and the watcher proposed
+    /// host keys and shell histories as plain files, which `verify` then
+    /// warned about (`replaced-files`). Every suggestion, pasted, passes
+    /// that check; the Nix form says the same as the TOML form.
+    #[test]
+    fn every_suggestion_passes_the_replaced_files_check() {
+        let lines: Vec<crate::suggest::Line> = [
+            ("/etc/ssh/ssh_host_ed25519_key", Kind::File),
+            ("/etc/ssh/ssh_host_ed25519_key.pub", Kind::File),
+            ("/etc/ssh/ssh_host_rsa_key", Kind::File),
+            ("/root/.bash_history", Kind::File),
+            ("/home/alice/.zsh_history", Kind::File),
+            ("/root/.local/share/fish/fish_history", Kind::File),
+            ("/etc/shadow", Kind::File),
+            ("/etc/passwd", Kind::File),
+            ("/etc/adjtime", Kind::File),
+            ("/var/lib/demo", Kind::Directory),
+        ]
+        .into_iter()
+        .map(|(p, k)| crate::suggest::Line::Persist(p.into(), k))
+        .collect();
+        let root = Path::new("/persistent");
+        let toml = format!(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\n{}",
+            crate::suggest::toml_snippet(root, &lines)
+        );
+        let s = crate::config::parse(&toml, Path::new("c.toml")).unwrap();
+        assert_eq!(s.entries.len(), lines.len(), "{toml}");
+        let warned = method_warnings(&s);
+        assert!(warned.is_empty(), "{warned:?}\n{toml}");
+        let nix = crate::suggest::nix_snippet(root, &lines);
+        let copies = s
+            .entries
+            .iter()
+            .filter(|e| e.method == crate::config::FileMethod::Copy);
+        assert_eq!(
+            copies.count(),
+            nix.matches("method = \"copy\";").count(),
+            "{nix}"
+        );
+        assert!(
+            nix.contains("    { file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }\n"),
+            "{nix}"
+        );
+        assert!(nix.contains("    \"/etc/adjtime\"\n"), "{nix}");
+        assert_eq!(
+            crate::suggest::nix_line(root, Path::new("/root/.bash_history"), Kind::File),
+            r#"environment.persistence."/persistent".files = [ { file = "/root/.bash_history"; method = "copy"; } ];"#
+        );
     }
 }

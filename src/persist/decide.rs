@@ -162,7 +162,8 @@ pub fn decide(
         FileType::RegularFile => Kind::File,
         k => {
             return Ok(Err(format!(
-                "{p} is a {k:?}: only directories and regular files can be persisted"
+                "{p} is a {}: only directories and regular files can be persisted",
+                type_word(k)
             )));
         }
     };
@@ -207,11 +208,27 @@ pub fn decide(
         None => Existing::None,
         Some(e) if e.file_type == ltype => Existing::Same,
         Some(Id { file_type: t, .. }) => Existing::Mismatch(format!(
-            "{} already exists as a {t:?}, but {p} is a {ltype:?}: move it away and rerun",
-            crate::names::show(&source)
+            "{} already exists as a {}, but {p} is a {}: move it away and rerun",
+            crate::names::show(&source),
+            type_word(t),
+            type_word(ltype)
         )),
     };
     Ok(Ok(Verdict::Move(kind, existing)))
+}
+
+/// A file type in words, as `ls -l` users say it (never Rust's `Symlink`).
+fn type_word(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "regular file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "FIFO (named pipe)",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        FileType::Unknown => "file of unknown type",
+    }
 }
 
 /// A mount on `path` or below it: a bind over it would stack on it or hide them.
@@ -242,8 +259,16 @@ fn bound_already(
     table: &MountTable,
 ) -> Result<(), String> {
     if settings.is_persisted(path) {
+        // Declared itself, or only inside a declared directory.
+        let inside = (settings.entries.iter())
+            .filter(|e| e.kind == Kind::Directory && e.path != path && path.starts_with(&e.path))
+            .max_by_key(|e| e.path.as_os_str().len());
+        let how = match inside {
+            Some(d) => format!("it is inside {}, declared in", crate::names::show(&d.path)),
+            None => "declared in".into(),
+        };
         return Err(format!(
-            "{} is already persisted: declared in {} and bound from {}",
+            "{} is already persisted: {how} {} and bound from {}",
             crate::names::show(path),
             crate::names::show(&settings.file),
             crate::names::show(source)

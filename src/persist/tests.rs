@@ -70,7 +70,7 @@ fn decide_table() {
         ("f1:5 d2:1 f2:9", "move File Same"),
         (
             "d1:5 d2:1 f2:9",
-            "exists as a RegularFile, but /var/lib/a is a Directory",
+            "exists as a regular file, but /var/lib/a is a directory",
         ),
         ("d2:9 d2:1 d2:9 /var/lib/a", "done Directory"),
         (
@@ -81,7 +81,7 @@ fn decide_table() {
         ("L d2:1 -", "has a symlink in it"),
         (
             "l1:5 d2:1 -",
-            "a Symlink: only directories and regular files",
+            "/var/lib/a is a symlink: only directories and regular files",
         ),
         (
             "d1:5 - -",
@@ -112,6 +112,14 @@ fn decide_table() {
     let got = run(&declared, "d2:9 d2:1 d2:9 /var/lib/a");
     assert!(
         got.contains("declared in c.toml and bound from /persistent/var/lib/a"),
+        "{got}"
+    );
+    // Session 5's trial: only inside a declared directory, it said
+    // "declared in …" of the path itself.
+    let parent = settings("[[persistence.directories]]\npath = \"/var/lib\"\n");
+    let got = run(&parent, "d2:9 d2:1 d2:9 /var/lib");
+    assert!(
+        got.contains("/var/lib/a is already persisted: it is inside /var/lib, declared in c.toml"),
         "{got}"
     );
 }

@@ -30,18 +30,44 @@ pub fn nix_string(p: &Path) -> String {
     out
 }
 
-/// The one-line Nix config that persists `group` under `root`, e.g.
-/// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
-pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
-    let (root, list, group) = (nix_string(root), how.list(), nix_string(group));
-    format!("environment.persistence.{root}.{list} = [ {group} ];")
+/// Is `path`, persisted as `how`, a file that must be declared with
+/// `method = "copy"`? True for the well-known files programs replace by
+/// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
+/// the knowledge `verify`'s `replaced-files` check warns from
+/// ([`crate::classify::replaced::replaced_by`]), so every suggestion is one
+/// `verify` accepts without that warning.
+pub fn needs_copy(path: &Path, how: Kind) -> bool {
+    how == Kind::File && crate::classify::replaced::replaced_by(path).is_some()
 }
 
-/// The TOML equivalent for `/etc/impermctl/config.toml`.
+/// One item of a Nix `directories`/`files` list: the quoted path, or
+/// `{ file = "…"; method = "copy"; }` when [`needs_copy`].
+fn nix_item(path: &Path, how: Kind) -> String {
+    match needs_copy(path, how) {
+        true => format!("{{ file = {}; method = \"copy\"; }}", nix_string(path)),
+        false => nix_string(path),
+    }
+}
+
+/// The one-line Nix config that persists `group` under `root`, e.g.
+/// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
+/// (a file [`needs_copy`] is written `{ file = …; method = "copy"; }`).
+pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
+    let (root, list, item) = (nix_string(root), how.list(), nix_item(group, how));
+    format!("environment.persistence.{root}.{list} = [ {item} ];")
+}
+
+/// The TOML equivalent for `/etc/impermctl/config.toml` (with
+/// `method = "copy"` when [`needs_copy`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
     let table = how.list();
     let path = toml_string(&group.to_string_lossy());
-    format!("[[persistence.{table}]]\npath = {path}")
+    let method = if needs_copy(group, how) {
+        "\nmethod = \"copy\""
+    } else {
+        ""
+    };
+    format!("[[persistence.{table}]]\npath = {path}{method}")
 }
 
 /// One line of a snippet, in the order the groups came.
@@ -61,7 +87,7 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         match l {
             Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
             Line::Persist(p, Kind::Directory) => dirs.push(nix_string(p)),
-            Line::Persist(p, Kind::File) => files.push(nix_string(p)),
+            Line::Persist(p, Kind::File) => files.push(nix_item(p, Kind::File)),
         }
     }
     if dirs.is_empty() && files.is_empty() {

@@ -192,3 +192,55 @@ imp status > "$OUT/status" 2>&1 || true
         "{l}"
     );
 }
+
+/// Session 5's trial (finding 4): `persist /var/lib/busy; umount …;
+/// status` said "bound from" from `persisted.json`. `status` (human and
+/// `--json`) says what the live mount table says, and the fix it names
+/// (declare it, `boot`) binds it again without losing what is there now.
+#[test]
+fn status_says_what_the_mount_table_says_of_a_moved_path() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"OUT={out}
+imp boot > /dev/null 2>&1 || true
+mkdir -p "$R/var/lib/busy"; echo data > "$R/var/lib/busy/f"
+imp persist /var/lib/busy > /dev/null 2>&1
+imp status > "$OUT/bound" 2>&1 || true
+umount "$R/var/lib/busy"
+echo later > "$R/var/lib/busy/later"
+imp status > "$OUT/unmounted" 2>&1 && echo "unmounted=0" || echo "unmounted=$?"
+imp status --json > "$OUT/unmounted.json" 2>/dev/null || true
+printf 'version = 1\n[layout]\nskip_checks = ["recommended-paths"]\n[[persistence]]\npath = "/persistent"\ndirectories = [ "/var/lib/busy" ]\n' > "$CFG"
+imp boot > /dev/null 2>&1 || true
+imp status --json > "$OUT/fixed.json" 2>/dev/null || true
+cat "$R"/persistent/impermctl-kept/*/var/lib/busy/later
+"#,
+        out = util::shell_quote(tmp.path())
+    );
+    let o = in_vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let out = util::stdout(&o);
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let json = |f: &str| -> serde_json::Value { serde_json::from_str(&read(f)).unwrap() };
+    assert!(line(&read("bound"), "/var/lib/busy").contains("bound from /persistent/var/lib/busy"));
+    let text = read("unmounted");
+    let busy = line(&text, "/var/lib/busy");
+    assert!(!busy.contains("bound from"), "{text}");
+    assert!(
+        busy.contains("/persistent/var/lib/busy is not bound here"),
+        "{text}"
+    );
+    assert!(
+        busy.contains("NOT MOUNTED") && busy.contains("run `impermctl boot`"),
+        "{text}"
+    );
+    assert!(out.contains("unmounted=1"), "{out}");
+    let j = json("unmounted.json");
+    assert_eq!(j["persisted"][0]["state"], "not_persisted", "{j}");
+    // The fix status names works, and what was written meanwhile is kept.
+    let j = json("fixed.json");
+    assert_eq!(j["persisted"][0]["state"], "bound", "{j}");
+    assert_eq!(j["entries"][0]["state"], "bound", "{j}");
+    assert!(out.contains("later"), "{out}");
+}

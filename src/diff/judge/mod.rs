@@ -26,7 +26,8 @@ pub struct Judged {
     pub visible: Vec<bool>,
     /// The groups (with `--all`, regenerated ones too), important first.
     pub groups: Vec<Group>,
-    /// Changed entries hidden as regenerated.
+    /// Changed non-directory entries hidden as regenerated (the files
+    /// `--all`'s regenerated groups hold, summed).
     pub regenerated: u64,
     /// Changed `method = "copy"` files hidden as saved.
     pub saved: u64,
@@ -151,7 +152,8 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         if !visible[i] {
             if declared::is_saved(&cx.saved, path_of(&it.path)) {
                 saved += 1;
-            } else if !class.is_loss() {
+            } else if !class.is_loss() && it.kind != Kind::Dir {
+                // Files, as the groups `--all` lists count them.
                 regenerated += 1;
             }
             if !all || class.is_loss() {

@@ -10,6 +10,7 @@ use crate::util::{self, Layout, assert_code, in_vps};
 mod boot;
 mod fast;
 mod judge;
+mod notes;
 mod plain;
 mod signal;
 

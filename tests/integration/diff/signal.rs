@@ -122,6 +122,7 @@ touch "$R/etc/.updated" "$R/var/.updated"
 
 const USER_WRITES: &str = r#"
 echo key > "$R/etc/ssh/ssh_host_ed25519_key"; echo pub > "$R/etc/ssh/ssh_host_ed25519_key.pub"
+mkdir -p "$R/root"; echo ls > "$R/root/.bash_history"
 echo '* * * * * true' > "$R/var/spool/cron/root"
 mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
 "#;
@@ -143,12 +144,22 @@ imp diff --all > "$OUT/all"
 imp diff --suggest=toml > "$OUT/suggest.toml"
 imp diff --suggest > "$OUT/suggest.nix"
 cat "$OUT/suggest.toml" >> "$CFG"
+imp verify > "$OUT/verify" 2>&1
 imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
 imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
 "#
         ),
     );
     let p = out.path();
+    // Session 5's trial (finding 5): what --suggest proposes, verify
+    // accepts without a replaced-files warning (host keys, shell history).
+    let verify = read(p, "verify");
+    assert!(!verify.contains("replaced-files"), "{verify}");
+    let toml = read(p, "suggest.toml");
+    assert!(
+        toml.contains("path = \"/root/.bash_history\"\nmethod = \"copy\""),
+        "{toml}"
+    );
     let act = read(p, "activation");
     assert_eq!(
         read(p, "rc-activation").trim(),
@@ -204,8 +215,8 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
         assert!(!nix.contains(bad), "{bad} suggested:\n{nix}");
     }
     for good in [
-        "\"/etc/ssh/ssh_host_ed25519_key\"",
-        "\"/etc/ssh/ssh_host_ed25519_key.pub\"",
+        "{ file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }",
+        "{ file = \"/etc/ssh/ssh_host_ed25519_key.pub\"; method = \"copy\"; }",
         "\"/var/lib/demo\"",
     ] {
         assert!(nix.contains(good), "{good} not suggested:\n{nix}");
