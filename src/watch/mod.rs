@@ -21,6 +21,7 @@ pub mod lock;
 pub mod machine;
 pub mod mute;
 pub mod report;
+mod rescan;
 mod retally;
 pub mod scan;
 pub mod tally;

@@ -5,6 +5,7 @@ use super::mode::parse_mode;
 use super::*;
 
 mod at_once;
+mod keys;
 mod lengths;
 mod paths;
 mod reject;
