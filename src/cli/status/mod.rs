@@ -9,6 +9,9 @@ use crate::config::Kind;
 use crate::exit::Exit;
 use crate::layout::{self, EntryState};
 
+mod moved;
+use moved::{Moved, moved_state, print_moved, state_word};
+
 /// Arguments of `impermctl status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,22 +64,6 @@ struct Report<'a> {
     /// Config entries refused for their errors (boot binds the others).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     refused: Vec<crate::config::RefusedEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct Moved {
-    path: PathBuf,
-    #[serde(rename = "type")]
-    kind: Kind,
-    root: PathBuf,
-    source: PathBuf,
-    since: u64,
-    declared: bool,
-    /// What the live mount table says is at `path` now (never the record's
-    /// word): `bound`, `foreign`, `not_persisted` or `missing`.
-    state: &'static str,
-    #[serde(skip)]
-    now: EntryState,
 }
 
 /// Run `impermctl status`.
@@ -222,92 +209,11 @@ fn entry_text(
     }
 }
 
-fn kind_word(k: Kind) -> &'static str {
+pub(super) fn kind_word(k: Kind) -> &'static str {
     match k {
         Kind::Directory => "dir ",
         Kind::File => "file",
     }
-}
-
-/// Where a path `persist` moved stands now: from the live mount table (a
-/// bind removed since, by hand or by a stopped unit, is not "bound") and,
-/// when nothing is mounted there, from the tree (offline: from the kind).
-fn moved_state(
-    root: &crate::root::Root,
-    state: &layout::State,
-    r: &crate::persist::Record,
-) -> EntryState {
-    if let Some(m) = state.mounts.at(&r.path) {
-        return if state.mounts.is_bind_of(m, &r.source) {
-            EntryState::Bound
-        } else {
-            EntryState::Foreign {
-                source: m.source.clone(),
-                root: m.root.clone(),
-            }
-        };
-    }
-    let exists = match state.live {
-        true => std::fs::symlink_metadata(root.host(&r.path)).is_ok(),
-        false => r.kind == Kind::Directory,
-    };
-    match exists {
-        true => EntryState::NotPersisted,
-        false => EntryState::Missing,
-    }
-}
-
-/// The JSON word of a moved path's state (`EntryState`'s tag).
-fn state_word(s: &EntryState) -> &'static str {
-    match s {
-        EntryState::Bound => "bound",
-        EntryState::Foreign { .. } => "foreign",
-        EntryState::Missing => "missing",
-        _ => "not_persisted",
-    }
-}
-
-/// What `status` says of a moved path in state `m.now` (human output).
-fn moved_text(m: &Moved) -> String {
-    use crate::names::{printable, show};
-    let (path, source) = (show(&m.path), show(&m.source));
-    let rebind = format!(
-        "to bind it again, add it to the config and run `impermctl boot` (it keeps what is at {path} now in {}/impermctl-kept/)",
-        show(&m.root)
-    );
-    match &m.now {
-        EntryState::Bound => format!(
-            "bound from {source}; not in the config yet: lost at the next boot unless added"
-        ),
-        EntryState::Foreign { source: s, root } => format!(
-            "NOT MOUNTED from {source}: {} {} is mounted there instead",
-            printable(s),
-            show(root)
-        ),
-        EntryState::Missing => format!(
-            "NOT MOUNTED: {source} is not bound here any more and {path} is gone (the data is still in {source}); {rebind}"
-        ),
-        _ => format!(
-            "NOT MOUNTED: {source} is not bound here any more; what is written to {path} now is lost at the next boot; {rebind}"
-        ),
-    }
-}
-
-/// Paths `persist` bound that the config does not declare: each with its
-/// state (from the mount table) and the line that keeps it.
-fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
-    use crate::names::show;
-    let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
-    if !undeclared.is_empty() {
-        let n = undeclared.len();
-        writeln!(out, "\nmoved with `impermctl persist` ({n}):")?;
-    }
-    for r in undeclared {
-        let (kind, path, text) = (kind_word(r.kind), show(&r.path), moved_text(r));
-        let line = crate::suggest::nix_line(&r.root, &r.path, r.kind);
-        writeln!(out, "  {kind} {path:<28} {text}:\n       {line}")?;
-    }
-    Ok(())
 }
 
 /// What to tell the user about an entry that is not in place: run `boot`

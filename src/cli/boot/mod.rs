@@ -1,7 +1,6 @@
 //! `impermctl boot`: load the config, observe, verify (refuse on a fatal
 //! finding), plan, apply, record `state.json` and the baseline, report.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,8 +10,11 @@ use tracing::{error, info, warn};
 use crate::apply::{self, Applied, Handles};
 use crate::exit::Exit;
 use crate::layout::{self, Severity};
-use crate::plan::{self, Plan, What};
+use crate::plan::{self, Plan};
 use crate::state::{self, BootState};
+
+mod dry_run;
+use dry_run::dry_run;
 
 /// Arguments of `impermctl boot`.
 #[derive(Debug, clap::Args)]
@@ -266,72 +268,6 @@ fn record(
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
     }
-}
-
-/// `boot --dry-run`: the plan, with the refusal when the layout is refused
-/// (exit 2), else exit 1 when a step would fail, 0 otherwise.
-fn dry_run(
-    a: &Args,
-    verdict: &layout::Verdict,
-    refused: &plan::Refused,
-    plan: &Plan,
-    observed: Option<&plan::Observed>,
-    unplanned: Option<&str>,
-) -> anyhow::Result<Exit> {
-    let refusals = refused.findings(verdict);
-    let refused = refused.everything;
-    if a.json {
-        #[derive(Serialize)]
-        struct BootPlan<'a> {
-            /// Nothing would be mounted.
-            refused: bool,
-            /// The fatal findings behind a refusal (of everything, or of one
-            /// root's entries).
-            refusals: &'a [&'a layout::Finding],
-            /// Why no plan could be made (a refused layout), if so.
-            #[serde(skip_serializing_if = "Option::is_none")]
-            unplanned: Option<&'a str>,
-            steps: &'a [plan::Step],
-            /// What the plan was made from, per path.
-            #[serde(skip_serializing_if = "Option::is_none")]
-            observed: Option<&'a plan::Observed>,
-        }
-        let doc = BootPlan {
-            refused,
-            refusals: &refusals,
-            unplanned,
-            steps: &plan.steps,
-            observed,
-        };
-        crate::output::print_json("BootPlan", &doc)?;
-    } else {
-        let mut out = std::io::stdout().lock();
-        if !refusals.is_empty() {
-            for f in &refusals {
-                let (message, check, fix) = (&f.message, f.check, &f.remedy);
-                writeln!(out, "refused: {message} [{check}]\n  fix: {fix}")?;
-            }
-            match unplanned {
-                Some(why) => writeln!(out, "no plan: {why}")?,
-                None => writeln!(
-                    out,
-                    "boot would mount nothing; once the layout is fixed it would do:"
-                )?,
-            }
-        }
-        if unplanned.is_none() {
-            plan::print_plan(&mut out, plan)?;
-        }
-    }
-    let failing = plan
-        .steps
-        .iter()
-        .any(|s| matches!(s.what, What::Fail { .. }));
-    Ok(match (refused, failing) {
-        (true, _) => Exit::Error,
-        (false, true) => Exit::Findings,
-        (false, false) => Exit::Ok,
-    })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -1,0 +1,109 @@
+//! Paths `impermctl persist` moved: where each stands now (from the live
+//! mount table, never the record's word), in words and as JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::kind_word;
+use crate::config::Kind;
+use crate::layout::{self, EntryState};
+
+/// A path `persist` moved, as `status` reports it.
+#[derive(Serialize)]
+pub(super) struct Moved {
+    pub(super) path: PathBuf,
+    #[serde(rename = "type")]
+    pub(super) kind: Kind,
+    pub(super) root: PathBuf,
+    pub(super) source: PathBuf,
+    pub(super) since: u64,
+    pub(super) declared: bool,
+    /// What the live mount table says is at `path` now (never the record's
+    /// word): `bound`, `foreign`, `not_persisted` or `missing`.
+    pub(super) state: &'static str,
+    #[serde(skip)]
+    pub(super) now: EntryState,
+}
+
+/// Where a path `persist` moved stands now: from the live mount table (a
+/// bind removed since, by hand or by a stopped unit, is not "bound") and,
+/// when nothing is mounted there, from the tree (offline: from the kind).
+pub(super) fn moved_state(
+    root: &crate::root::Root,
+    state: &layout::State,
+    r: &crate::persist::Record,
+) -> EntryState {
+    if let Some(m) = state.mounts.at(&r.path) {
+        return if state.mounts.is_bind_of(m, &r.source) {
+            EntryState::Bound
+        } else {
+            EntryState::Foreign {
+                source: m.source.clone(),
+                root: m.root.clone(),
+            }
+        };
+    }
+    let exists = match state.live {
+        true => std::fs::symlink_metadata(root.host(&r.path)).is_ok(),
+        false => r.kind == Kind::Directory,
+    };
+    match exists {
+        true => EntryState::NotPersisted,
+        false => EntryState::Missing,
+    }
+}
+
+/// The JSON word of a moved path's state (`EntryState`'s tag).
+pub(super) fn state_word(s: &EntryState) -> &'static str {
+    match s {
+        EntryState::Bound => "bound",
+        EntryState::Foreign { .. } => "foreign",
+        EntryState::Missing => "missing",
+        _ => "not_persisted",
+    }
+}
+
+/// What `status` says of a moved path in state `m.now` (human output).
+fn moved_text(m: &Moved) -> String {
+    use crate::names::{printable, show};
+    let (path, source) = (show(&m.path), show(&m.source));
+    let rebind = format!(
+        "to bind it again, add it to the config and run `impermctl boot` (it keeps what is at {path} now in {}/impermctl-kept/)",
+        show(&m.root)
+    );
+    match &m.now {
+        EntryState::Bound => format!(
+            "bound from {source}; not in the config yet: lost at the next boot unless added"
+        ),
+        EntryState::Foreign { source: s, root } => format!(
+            "NOT MOUNTED from {source}: {} {} is mounted there instead",
+            printable(s),
+            show(root)
+        ),
+        EntryState::Missing => format!(
+            "NOT MOUNTED: {source} is not bound here any more and {path} is gone (the data is still in {source}); {rebind}"
+        ),
+        _ => format!(
+            "NOT MOUNTED: {source} is not bound here any more; what is written to {path} now is lost at the next boot; {rebind}"
+        ),
+    }
+}
+
+/// Paths `persist` bound that the config does not declare: each with its
+/// state (from the mount table) and the line that keeps it.
+pub(super) fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Result<()> {
+    use crate::names::show;
+    let undeclared: Vec<&Moved> = moved.iter().filter(|m| !m.declared).collect();
+    if !undeclared.is_empty() {
+        let n = undeclared.len();
+        writeln!(out, "\nmoved with `impermctl persist` ({n}):")?;
+    }
+    for r in undeclared {
+        let (kind, path, text) = (kind_word(r.kind), show(&r.path), moved_text(r));
+        let line = crate::suggest::nix_line(&r.root, &r.path, r.kind);
+        writeln!(out, "  {kind} {path:<28} {text}:\n       {line}")?;
+    }
+    Ok(())
+}
