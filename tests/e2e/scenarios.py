@@ -65,9 +65,7 @@ def write_demo(v, keep_open=True):
     """A service writes /var/lib/demo/db (and keeps it open, like a database)."""
     script = f"mkdir -p {DEMO} && exec 3>{DEMO}/db && echo row1 >&3 && sleep 0.3 && echo row2 >&3"
     if keep_open:
-        # Not `exec`: the writer stays `sh` (after an exec its name would be
-        # `sleep` or `sh`, depending on when the watcher reads it).
-        script += " && sleep 600; true"
+        script += " && exec sleep 600"
     r = v.sh(script, unit="demo-writer", wait=False)
     expect(r.returncode == 0, "could not start the demo-writer service", out(r))
 
