@@ -12,15 +12,29 @@ use serde_json::Value;
 use crate::require_root;
 use crate::util::Layout;
 
-const CONFIG: &str = r#"version = 1
+pub(super) const CONFIG: &str = r#"version = 1
 [[persistence]]
 path = "/persistent"
 [[persistence.directories]]
 path = "/var/lib/keep"
 "#;
 
+/// Shell: `start_watch BACKEND` (a watcher on `$WCFG` or `$CFG`, ready when
+/// its list exists) and `stop_watch`; killed at exit.
+pub(super) const WATCHER: &str = r#"
+WP=
+trap 'kill $WP 2>/dev/null || true' EXIT
+start_watch() {
+  rm -f "$R/run/impermctl/changes"
+  "$IMPERMCTL" --root "$R" --config "${WCFG:-$CFG}" watch --no-dbus --backend "$1" --json-every "${JSON_EVERY:-0.2}" 2>>"$OUT/watch.err" & WP=$!
+  for i in $(seq 400); do [ -s "$R/run/impermctl/changes" ] && return 0; sleep 0.05; done
+  echo "watcher did not start"; cat "$OUT/watch.err"; return 1
+}
+stop_watch() { kill -TERM $WP; wait $WP || true; WP=; }
+"#;
+
 /// Shell: the config, a baseline tree with a persisted bind, the baseline,
-/// and `start_watch BACKEND` / `stop_watch` / `diffs NAME` helpers.
+/// and the `diffs NAME` helper (with [`WATCHER`]'s).
 const SETUP: &str = r#"
 mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl" "$R/tmp" "$R/var/tmp"
 mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
@@ -45,15 +59,6 @@ open(f"{r}/etc/app/conf.d/a.conf", "w").write("a")
 PY
 __PRE__
 imp diff --capture-baseline 2>/dev/null
-WP=
-trap 'kill $WP 2>/dev/null || true' EXIT
-start_watch() {
-  rm -f "$R/run/impermctl/changes"
-  "$IMPERMCTL" --root "$R" --config "${WCFG:-$CFG}" watch --no-dbus --backend "$1" --json-every "${JSON_EVERY:-0.2}" 2>>"$OUT/watch.err" & WP=$!
-  for i in $(seq 400); do [ -s "$R/run/impermctl/changes" ] && return 0; sleep 0.05; done
-  echo "watcher did not start"; cat "$OUT/watch.err"; return 1
-}
-stop_watch() { kill -TERM $WP; wait $WP || true; WP=; }
 # diffs NAME: the answer (JSON) from the list if possible, and from a walk.
 diffs() {
   imp diff --json > "$OUT/$1.fast.json" 2>>"$OUT/diff.err" || true
@@ -160,7 +165,11 @@ fn run(body: &str) -> (std::process::Output, tempfile::TempDir) {
 /// baseline is captured.
 fn run_in(env: &str, pre: &str, body: &str) -> (std::process::Output, tempfile::TempDir) {
     let setup = SETUP.replace("__PRE__", pre);
-    super::vps_with(&Layout::default(), CONFIG, &format!("{env}{setup}{body}"))
+    super::vps_with(
+        &Layout::default(),
+        CONFIG,
+        &format!("{env}{setup}{WATCHER}{body}"),
+    )
 }
 
 fn doc(out: &Path, name: &str) -> Value {

@@ -2,31 +2,16 @@
 //! changes, and agree with what `--all` lists (session 5's trial,
 //! findings 6 and 7).
 
+use super::fast::{CONFIG, WATCHER};
 use super::{read, run_with};
 use crate::require_root;
 
-const CONFIG: &str = r#"version = 1
-[[persistence]]
-path = "/persistent"
-[[persistence.directories]]
-path = "/var/lib/keep"
-"#;
-
-/// Bash: a baseline, then `start_watch BACKEND` / `stop_watch`.
+/// Bash: a baseline (then [`WATCHER`]'s `start_watch BACKEND` / `stop_watch`).
 const WATCH: &str = r#"
 mkdir -p "$R/var/lib/keep" "$R/persistent/var/lib/keep" "$R/run/impermctl" "$R/tmp" "$R/var/tmp" "$R/srv"
 mount --bind "$R/persistent/var/lib/keep" "$R/var/lib/keep"
 echo old > "$R/srv/old"
 imp diff --capture-baseline 2>/dev/null
-WP=
-trap 'kill $WP 2>/dev/null || true' EXIT
-start_watch() {
-  rm -f "$R/run/impermctl/changes"
-  "$IMPERMCTL" --root "$R" --config "$CFG" watch --no-dbus --backend "$1" --json-every 0.2 >/dev/null 2>>"$OUT/watch.err" & WP=$!
-  for i in $(seq 400); do [ -s "$R/run/impermctl/changes" ] && return 0; sleep 0.05; done
-  echo "watcher did not start"; cat "$OUT/watch.err"; return 1
-}
-stop_watch() { kill -TERM $WP; wait $WP || true; WP=; }
 "#;
 
 /// The output without its `found by:` line (the one that may differ).
@@ -43,7 +28,7 @@ fn both_bases_print_the_same_notes(backend: &str) {
     let out = run_with(
         CONFIG,
         &format!(
-            r#"{WATCH}
+            r#"{WATCH}{WATCHER}
 start_watch {backend}
 echo scratch > "$R/tmp/scratch"; mkdir "$R/var/tmp/build"; echo o > "$R/var/tmp/build/o"
 echo new > "$R/srv/new"
