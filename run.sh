@@ -47,8 +47,12 @@ run_tests() {
   need_root test
   check_disk
   install_deps
-  log "cargo fmt --check"
+  log "cargo fmt --check; no merge conflict markers left in tracked files"
   cargo fmt --check
+  if git rev-parse --git-dir >/dev/null 2>&1 && git grep -n -E '^(<<<<<<<|>>>>>>>)( |$)' -- . >&2; then
+    echo "merge conflict markers above: resolve them" >&2
+    exit 1
+  fi
   log "cargo clippy -D warnings"
   cargo clippy --all-targets -- -D warnings
   cargo clippy --all-targets --no-default-features -- -D warnings
