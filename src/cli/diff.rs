@@ -161,9 +161,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     // A refused entry is declared, but boot does not bind it: a loss.
     for (p, kind, e) in refused.with_reasons() {
-        let (file, line, field) = (e.file.display(), e.line, &e.field);
+        let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
         let why = format!(
-            "its entry is refused ({file}:{line}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
+            "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
             e.message, e.fix
         );
         let file = kind == crate::config::Kind::File;
