@@ -28,8 +28,7 @@ pub(super) fn refused_in(o: &std::process::Output, name: &str, key: &str) -> Vec
 #[test]
 fn every_command_uses_the_good_entries_and_names_the_refused_one() {
     require_root!();
-    let body = format!(
-        r#"T="$R/tmp/out"; mkdir -p "$T"
+    let body = r#"T="$R/tmp/out"; mkdir -p "$T"
 printf '[[persistence.directories]]\npath = "/var/lib/x"\nmode = "999"\n' >> "$CFG"
 printf '[[persistence]]\npath = "rel"\n[[persistence.files]]\npath = "/etc/b.conf"\n' >> "$CFG"
 mkdir -p "$R/var/lib/x" "$R/srv/p"; echo keep > "$R/srv/p/f"
@@ -37,7 +36,7 @@ rc=0; imp boot 2>/dev/null || rc=$?; echo "boot=$rc"
 echo data > "$R/var/lib/x/f"; echo b > "$R/etc/b.conf"; echo n > "$R/srv/new"
 rc=0; imp diff > "$T/diff.out" 2> "$T/diff.err" || rc=$?; echo "diff=$rc"
 echo BEGIN diff; cat "$T/diff.out" "$T/diff.err"; echo END diff
-{{ imp diff --json 2>/dev/null || true; }} > "$T/diff.json"
+{ imp diff --json 2>/dev/null || true; } > "$T/diff.json"
 echo BEGIN diffjson; cat "$T/diff.json"; echo END diffjson
 python3 -c 'import json,sys; d=json.load(sys.stdin); print("declared=" + ",".join(g["path"] + ":" + ("refused" if "refused" in g.get("declared", "") else "-") for g in d["groups"]))' < "$T/diff.json"
 rc=0; imp diff --suggest=toml > "$T/suggest" 2>/dev/null || rc=$?
@@ -54,9 +53,8 @@ echo BEGIN verify; cat "$T/verify.err"; echo END verify
 echo BEGIN verifyjson; imp verify --json 2>/dev/null || true; echo END verifyjson
 echo BEGIN syncjson; imp sync --json 2>/dev/null || true; echo END syncjson
 echo BEGIN statusjson; imp status --json 2>/dev/null || true; echo END statusjson
-"#
-    );
-    let o = vps(&Layout::default(), &body);
+"#;
+    let o = vps(&Layout::default(), body);
     assert_code(&o, 0);
     let all = [
         "persistence[0].directories[3]:/var/lib/x",
