@@ -38,6 +38,9 @@ struct Report<'a> {
     dry_run: bool,
     paths: Vec<PathReport<'a>>,
     refused: Vec<&'a Refusal>,
+    /// Config entries refused for their errors (the others are used).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused_entries: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +61,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let why = "it copies data into persistence and bind-mounts it";
         super::require_root("persist", why)?;
     }
-    let (settings, notice) = g.settings(false)?;
+    let (
+        crate::config::Partial {
+            settings,
+            refused: bad,
+        },
+        notice,
+    ) = g.settings(false)?;
     if let Some(n) = notice
         && !a.json
     {
@@ -77,6 +86,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         dry_run: a.dry_run,
         paths: Vec::new(),
         refused: refused.iter().collect(),
+        refused_entries: bad.json(),
     };
     if !refused.is_empty() {
         if a.json {
@@ -117,7 +127,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     } else {
         config_hint(&mut out, &steps, a.dry_run)?;
     }
-    Ok(Exit::Ok)
+    Ok(super::global::refused_exit(&bad))
 }
 
 fn nix_line(s: &Step) -> String {

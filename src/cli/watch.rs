@@ -46,7 +46,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
-    let (settings, notice, _) = g.usable_settings(false)?;
+    let (crate::config::Partial { settings, .. }, notice) = g.settings(false)?;
     if let Some(n) = notice {
         tracing::info!("{n}");
     }

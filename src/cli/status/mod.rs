@@ -141,7 +141,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
                 persisted: moved,
-                refused: crate::config::RefusedEntry::all(&refused),
+                refused: refused.json(),
             },
         )?;
         return Ok(exit);
@@ -162,9 +162,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(
             out,
             "\nrefused config entries (boot does not bind them; {}):",
-            crate::human::counted(refused.len() as u64, "error")
+            crate::human::counted(refused.errors.len() as u64, "error")
         )?;
-        for e in &refused {
+        for e in &refused.errors {
             writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
         }
     }

@@ -5,6 +5,7 @@ use super::mode::parse_mode;
 use super::*;
 
 mod at_once;
+mod blocks;
 mod keys;
 mod lengths;
 mod paths;
