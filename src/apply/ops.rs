@@ -109,7 +109,10 @@ pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Res
     if !ops.iter().any(|o| matches!(o, Op::Mount { .. })) {
         return Ok(());
     }
-    let (d, n) = source_parent(cx, e)?;
+    // No parent, nothing to finish (the step's own operations say why).
+    let Ok((d, n)) = source_parent(cx, e) else {
+        return Ok(());
+    };
     if crate::copy::fill::finish(d.as_fd(), n, &e.source)? {
         info!(path = %e.source.display(), "finished filling {} from the complete copy an interrupted run left", e.source.display());
     }

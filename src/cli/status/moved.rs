@@ -21,7 +21,6 @@ pub(super) struct Moved {
     pub(super) since: u64,
     pub(super) declared: bool,
     /// Copied, not bound (`method = "copy"`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(super) copy: bool,
     /// What the live mount table says is at `path` now (never the record's
     /// word): `bound`, `foreign`, `not_persisted` or `missing`.
