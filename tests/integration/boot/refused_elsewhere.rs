@@ -30,8 +30,9 @@ fn every_command_uses_the_good_entries_and_names_the_refused_one() {
     require_root!();
     let body = r#"T="$R/tmp/out"; mkdir -p "$T"
 printf '[[persistence.directories]]\npath = "/var/lib/x"\nmode = "999"\n' >> "$CFG"
+printf '[[persistence.directories]]\npath = "/var/lib/y"\nuser = ""\n' >> "$CFG"
 printf '[[persistence]]\npath = "rel"\n[[persistence.files]]\npath = "/etc/b.conf"\n' >> "$CFG"
-mkdir -p "$R/var/lib/x" "$R/srv/p"; echo keep > "$R/srv/p/f"
+mkdir -p "$R/var/lib/x" "$R/srv/p" "$R/var/lib/y"; echo keep > "$R/srv/p/f"; echo y > "$R/var/lib/y/f"
 rc=0; imp boot 2>/dev/null || rc=$?; echo "boot=$rc"
 echo data > "$R/var/lib/x/f"; echo b > "$R/etc/b.conf"; echo n > "$R/srv/new"
 rc=0; imp diff > "$T/diff.out" 2> "$T/diff.err" || rc=$?; echo "diff=$rc"
@@ -41,6 +42,8 @@ echo BEGIN diffjson; cat "$T/diff.json"; echo END diffjson
 python3 -c 'import json,sys; d=json.load(sys.stdin); print("declared=" + ",".join(g["path"] + ":" + ("refused" if "refused" in g.get("declared", "") else "-") for g in d["groups"]))' < "$T/diff.json"
 rc=0; imp diff --suggest=toml > "$T/suggest" 2>/dev/null || rc=$?
 echo BEGIN suggest; cat "$T/suggest"; echo END suggest
+rc=0; imp persist /var/lib/y > "$T/persist-y.out" 2>/dev/null || rc=$?; echo "persisty=$rc"
+echo BEGIN persisty; cat "$T/persist-y.out"; echo END persisty
 rc=0; imp persist /srv/p > "$T/persist.out" 2> "$T/persist.err" || rc=$?; echo "persist=$rc"
 echo "persisted=$(cat "$R/persistent/srv/p/f" 2>/dev/null)"
 echo BEGIN persist; cat "$T/persist.out" "$T/persist.err"; echo END persist
@@ -58,6 +61,7 @@ echo BEGIN statusjson; imp status --json 2>/dev/null || true; echo END statusjso
     assert_code(&o, 0);
     let all = [
         "persistence[0].directories[3]:/var/lib/x",
+        "persistence[0].directories[4]:/var/lib/y",
         "persistence[1]:-",
         "persistence[1].files[0]:/etc/b.conf",
     ];
@@ -106,6 +110,16 @@ echo BEGIN statusjson; imp status --json 2>/dev/null || true; echo END statusjso
     let suggest = block(&o, "suggest");
     assert!(!suggest.contains("path = \"/var/lib/x\""), "{}", dump(&o));
     assert!(suggest.contains("path = \"/srv/new\""), "{}", dump(&o));
-    // persist did its work.
+    // persist did its work; for a declared path whose entry is refused it
+    // says to fix the error, not to declare it again.
     assert_eq!(val(&o, "persisted"), "keep", "{}", dump(&o));
+    assert_eq!(val(&o, "persisty"), "1", "{}", dump(&o));
+    let y = block(&o, "persisty");
+    assert!(
+        y.contains("persisted /var/lib/y")
+            && y.contains("/var/lib/y is declared, but its config entry is refused")
+            && !y.contains("Add this"),
+        "{}",
+        dump(&o)
+    );
 }
