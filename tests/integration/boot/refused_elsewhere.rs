@@ -123,3 +123,27 @@ echo BEGIN statusjson; imp status --json 2>/dev/null || true; echo END statusjso
         dump(&o)
     );
 }
+
+/// The watcher starts with a refused entry and a refused block, names them
+/// (its log), and counts writes under a refused path as losses: it is not
+/// bound, so what is written there is discarded at the next reboot.
+#[test]
+fn the_watcher_names_the_refused_entries_and_counts_their_writes() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let before = r#"printf '[[persistence.directories]]\npath = "/srv/x"\nmode = "999"\n[[persistence]]\npath = "rel"\n[[persistence.directories]]\npath = "/srv/a"\n' >> "$CFG"
+imp diff --capture-baseline >/dev/null 2>&1"#;
+    let body = r#"mkdir -p "$R/srv/a" "$R/srv/x"; echo 12345 > "$R/srv/a/f"; echo 1 > "$R/srv/x/g"
+wait_json 'files("/srv/a") == 1 and files("/srv/x") == 1'
+"#;
+    let layout = Layout::default();
+    let err = crate::watch::with_watcher(tmp.path(), &layout, "--backend inotify", before, body);
+    for want in [
+        "refusing the entry persistence[0].directories[0]: ",
+        "refusing the [[persistence]] block persistence[1] and its entries: ",
+        "/srv/a is refused with its [[persistence]] block persistence[1]",
+        "the reboot will discard 2 files",
+    ] {
+        assert!(err.contains(want), "no `{want}`:\n{err}");
+    }
+}
