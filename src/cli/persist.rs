@@ -66,13 +66,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             settings,
             refused: bad,
         },
-        notice,
+        _,
     ) = g.settings(false)?;
-    if let Some(n) = notice
-        && !a.json
-    {
-        eprintln!("impermctl: {n}");
-    }
     let opts = Options {
         to: a.to.as_deref(),
         force: a.force,
