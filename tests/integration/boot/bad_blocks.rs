@@ -152,6 +152,11 @@ echo BEGIN err; cat "$R/err"; echo END err
         let want = format!("refusing the entry persistence[0].{e}: ");
         assert!(err.contains(&want), "{want}\n{}", dump(&o));
     }
+    assert!(
+        err.contains("persisted 0 paths from no usable persistence root in "),
+        "{}",
+        dump(&o)
+    );
     // The layout check does not tell to add what is declared (and refused).
     assert!(!err.contains("add it: "), "{}", dump(&o));
     assert!(
