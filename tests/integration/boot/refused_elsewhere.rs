@@ -147,3 +147,31 @@ wait_json 'files("/srv/a") == 1 and files("/srv/x") == 1'
         assert!(err.contains(want), "no `{want}`:\n{err}");
     }
 }
+
+/// `diff` counts a refused entry's data as lost only where it is: not
+/// under a good declared directory (bound), not under a bind an earlier
+/// boot made before the entry turned bad (the walk stays off other
+/// filesystems: a guard, so that a change there cannot count them).
+#[test]
+fn diff_does_not_count_a_refused_entry_whose_data_is_persisted() {
+    require_root!();
+    let body = r#"printf '[[persistence.directories]]\npath = "/srv/q"\n' >> "$CFG"
+mkdir -p "$R/tmp"
+rc=0; imp boot 2>/dev/null || rc=$?; echo "boot1=$rc"
+printf 'mode = "999"\n[[persistence.directories]]\npath = "/var/log/app"\nuser = ""\n' >> "$CFG"
+rc=0; imp boot 2>/dev/null || rc=$?; echo "boot2=$rc"
+mkdir -p "$R/var/log/app"; echo a > "$R/var/log/app/f"; echo q > "$R/srv/q/f"; echo n > "$R/srv/new"
+rc=0; imp diff > "$R/tmp/diff" 2>/dev/null || rc=$?; echo "diff=$rc"
+echo BEGIN diff; cat "$R/tmp/diff"; echo END diff
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "boot1"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "boot2"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "diff"), "1", "{}", dump(&o));
+    let diff = block(&o, "diff");
+    assert!(diff.contains("/srv/new"), "{}", dump(&o));
+    for kept in ["/srv/q", "/var/log/app"] {
+        assert!(!diff.contains(kept), "{kept}\n{}", dump(&o));
+    }
+}
