@@ -63,10 +63,7 @@ fn parse_until(root: &crate::root::Root, s: &str) -> anyhow::Result<Option<(i64,
 /// Run `impermctl baseline`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
-    let (crate::config::Partial { settings, refused }, notice) = g.settings(false)?;
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
     let since = parse_since(&a.since)?;
     let until = parse_until(&root, &a.until)?;
     let r = refresh(&root, &settings, Window { since, until })?;

@@ -100,11 +100,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
     }
-    let (crate::config::Partial { settings, refused }, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
     let machine = matches!(a.format(), Format::Json | Format::Nul);
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
     if a.capture_baseline {
         let how = match crate::baseline::capture_if_missing(&root, &settings)? {
             true => "written",

@@ -66,12 +66,17 @@ impl Global {
         Ok(Root::new(dir, mountinfo.map(Path::to_path_buf)))
     }
 
-    /// The usable settings: [`Global::partial_settings`] with each refused
-    /// entry said (file:line:col, field, fix: [`say_refused`]); the command
+    /// The usable settings: [`Global::partial_settings`] with its notice
+    /// and each refused entry said (file:line:col, field, fix); the command
     /// acts on the others and exits 1 ([`refused_exit`]).
     pub fn settings(&self, required: bool) -> anyhow::Result<(config::Partial, Option<String>)> {
         let (p, notice) = self.partial_settings(required)?;
-        say_refused(&p.refused);
+        if let Some(n) = &notice {
+            say(tracing::Level::INFO, "notice", n);
+        }
+        for e in &p.refused.errors {
+            say(tracing::Level::ERROR, "error", &config::refusing(e));
+        }
         Ok((p, notice))
     }
 
@@ -132,16 +137,13 @@ impl Global {
     }
 }
 
-/// Say each refused entry of `r` (`refusing the entry …: file:line:col:
-/// field: message` and its fix): on stderr, or in the journal when logging
-/// goes there (the services).
-pub fn say_refused(r: &config::Refused) {
-    for e in &r.errors {
-        let line = config::refusing(e);
-        match crate::logging::sink() {
-            crate::logging::Sink::Journal => tracing::error!("{line}"),
-            crate::logging::Sink::Stderr => eprintln!("impermctl: error: {line}"),
-        }
+/// Say `line` on stderr (`impermctl: WORD: LINE`), or in the journal at
+/// `level` when logging goes there (the services).
+fn say(level: tracing::Level, word: &str, line: &str) {
+    match crate::logging::sink() {
+        crate::logging::Sink::Stderr => eprintln!("impermctl: {word}: {line}"),
+        _ if level == tracing::Level::ERROR => tracing::error!("{line}"),
+        _ => tracing::info!("{line}"),
     }
 }
 

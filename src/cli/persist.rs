@@ -66,13 +66,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             settings,
             refused: bad,
         },
-        notice,
+        _,
     ) = g.settings(false)?;
-    if let Some(n) = notice
-        && !a.json
-    {
-        eprintln!("impermctl: {n}");
-    }
     let opts = Options {
         to: a.to.as_deref(),
         force: a.force,
@@ -125,7 +120,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         r.paths = reports;
         crate::output::print_json("Persist", &r)?;
     } else {
-        config_hint(&mut out, &steps, a.dry_run)?;
+        config_hint(&mut out, &steps, &settings.refused, a.dry_run)?;
     }
     Ok(super::global::refused_exit(&bad))
 }
@@ -193,8 +188,23 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
 /// line for one path, else one snippet per persistence root (two
 /// `environment.persistence."/persistent".directories = …` lines pasted
 /// into one attribute set are an error in Nix: "attribute already defined").
-fn config_hint(out: &mut impl Write, steps: &[Step], dry: bool) -> anyhow::Result<()> {
-    let new: Vec<&Step> = steps.iter().filter(|s| !s.declared).collect();
+/// A path whose entry is `refused` is declared already: its error is what to fix.
+fn config_hint(
+    out: &mut impl Write,
+    steps: &[Step],
+    refused: &[PathBuf],
+    dry: bool,
+) -> anyhow::Result<()> {
+    let (bad, new): (Vec<&Step>, Vec<&Step>) = (steps.iter())
+        .filter(|s| !s.declared)
+        .partition(|s| refused.contains(&s.path));
+    for s in bad {
+        let p = crate::names::show(&s.path);
+        writeln!(
+            out,
+            "\n{p} is declared, but its config entry is refused (see the errors): fix it so that it stays persisted after a reboot"
+        )?;
+    }
     if new.is_empty() {
         return Ok(());
     }

@@ -96,9 +96,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             },
         )?;
     } else {
-        if let Some(n) = &notice {
-            eprintln!("impermctl: notice: {n}");
-        }
         let mut out = std::io::stdout().lock();
         print_findings(&mut out, &v)?;
         crate::services::section(&mut out, &root, &state.mounts, &settings)?;

@@ -92,8 +92,8 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
 pub(super) fn validate_entries(
     blocks: Vec<Spanned<RawRoot>>,
     roots: &[Option<Root>],
-    loc: &Locator<'_>,
     skip: &HashSet<String>,
+    loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> (Vec<Entry>, Vec<Held>) {
     let (mut entries, mut held) = (Vec::new(), Vec::new());
@@ -128,20 +128,20 @@ pub(super) fn validate_entries(
             }
             let (Some(path), Some(root), true) = (&path, root, ok) else {
                 let at = loc.line_col(&sp);
+                let (entry, block) = (field, i);
                 held.push(Held {
-                    entry: field,
-                    block: i,
+                    entry,
+                    block,
                     at,
                     path,
                     kind,
                 });
                 continue;
             };
-            let path = path.clone();
             entries.push(Entry {
                 kind,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
-                path,
+                source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
+                path: path.clone(),
                 root: root.path.clone(),
                 perms,
                 parent,

@@ -39,6 +39,10 @@ pub struct Settings {
     pub roots: Vec<PersistenceRoot>,
     /// Every declared entry of every root, sorted parent-first (by path).
     pub entries: Vec<Entry>,
+    /// The paths of entries refused for their errors (not in `entries`;
+    /// the command reports the errors): checks say "fix its error", not
+    /// "add it".
+    pub refused: Vec<PathBuf>,
     /// Watcher settings.
     pub watch: Watch,
 }
@@ -290,6 +294,7 @@ impl Settings {
                 allow_trash: false,
             }],
             entries: Vec::new(),
+            refused: Vec::new(),
             watch: Watch::default(),
         }
     }

@@ -157,7 +157,7 @@ pub(super) struct Held {
 /// held entry of a refused block without an error of its own is refused
 /// with the block's first error (at the entry's line, with its fix).
 pub(super) fn split(
-    settings: Settings,
+    mut settings: Settings,
     mut errors: Vec<ConfigError>,
     held: Vec<Held>,
 ) -> Result<Partial, ConfigError> {
@@ -191,10 +191,11 @@ pub(super) fn split(
     }
     errors.extend(more);
     errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
-    let paths = held
+    let paths: BTreeMap<_, _> = held
         .into_iter()
         .filter_map(|h| Some((h.entry, (h.path?, h.kind))))
         .collect();
+    settings.refused = paths.values().map(|(p, _)| p.clone()).collect();
     Ok(Partial {
         settings,
         refused: Refused { errors, paths },

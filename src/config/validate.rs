@@ -45,7 +45,7 @@ pub(super) fn validate(
     // A block with an error of its own is refused: its root and entries.
     let mut refused = skip.clone();
     refused.extend(super::partial::entries_of(&errors));
-    let (entries, held) = validate_entries(blocks, &roots, loc, &refused, &mut errors);
+    let (entries, held) = validate_entries(blocks, &roots, &refused, loc, &mut errors);
     let roots = (roots.into_iter().enumerate())
         .filter(|(i, _)| !refused.contains(&super::partial::block(*i)))
         .filter_map(|(_, r)| r.map(|(r, _)| r));
@@ -54,6 +54,7 @@ pub(super) fn validate(
         layout,
         roots: roots.collect(),
         entries,
+        refused: Vec::new(),
         watch,
     };
     (settings, errors, held)

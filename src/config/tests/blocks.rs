@@ -162,3 +162,19 @@ fn errors_outside_the_blocks_refuse_the_whole_file() {
         assert!(e.is_err(), "not refused whole:\n{text}");
     }
 }
+
+/// A block's list that is not a list (`directories = "/srv/z"`) is the
+/// block's own error: its other entries go with it, other blocks stay.
+#[test]
+fn a_blocks_list_of_the_wrong_type_refuses_the_block() {
+    let text = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/etc/nixos\"]\n\
+                [[persistence]]\npath = \"/p2\"\ndirectories = \"/srv/z\"\nfiles = [\"/srv/b\"]\n";
+    let p = parse_partial(text, Path::new("c.toml")).unwrap();
+    let paths: Vec<&PathBuf> = p.settings.entries.iter().map(|e| &e.path).collect();
+    assert_eq!(paths, ["/etc/nixos"]);
+    let fields: Vec<&str> = p.refused.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["persistence[1].directories", "persistence[1].files[0]"]
+    );
+}

@@ -120,6 +120,7 @@ fn vpsfree_seed() {
                 hide_mounts: true,
                 allow_trash: false
             }],
+            refused: vec![],
             entries: vec![
                 file("/etc/machine-id"),
                 dir("/etc/nixos", true),

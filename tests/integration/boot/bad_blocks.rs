@@ -119,3 +119,55 @@ echo BEGIN bootjson; cat "$R/boot.json"; echo END bootjson
         dump(&o)
     );
 }
+
+/// The only block refused: nothing is bound, each entry is named, exit 1;
+/// what an earlier boot bound stays bound (nothing is undone).
+#[test]
+fn the_only_block_refused_binds_nothing_and_undoes_nothing() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"rc=0; imp boot 2>/dev/null || rc=$?; echo "rc1=$rc"
+sed -i 's|^hide_mounts = true|hide_mounts = true\nenable = true|' "$CFG"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc2=$rc"
+echo "dev=$(devof /etc/nixos)"
+echo BEGIN err; cat "$R/err"; echo END err
+"#,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc1"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "rc2"), "1", "{}", dump(&o));
+    assert!(
+        !val(&o, "dev").is_empty(),
+        "/etc/nixos was undone\n{}",
+        dump(&o)
+    );
+    let err = block(&o, "err");
+    for e in [
+        "directories[0]",
+        "directories[1]",
+        "directories[2]",
+        "files[0]",
+    ] {
+        let want = format!("refusing the entry persistence[0].{e}: ");
+        assert!(err.contains(&want), "{want}\n{}", dump(&o));
+    }
+    assert!(
+        err.contains("persisted 0 paths from no usable persistence root in "),
+        "{}",
+        dump(&o)
+    );
+    // The layout check does not tell to add what is declared (and refused).
+    assert!(!err.contains("add it: "), "{}", dump(&o));
+    assert!(
+        err.contains("/etc/nixos is not persisted")
+            && err.contains("fix the error of its config entry"),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        err.contains("persistence[0].enable: unknown key"),
+        "{}",
+        dump(&o)
+    );
+}
