@@ -99,7 +99,7 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                    "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
-                          "since": U, "declared": B,
+                          "since": U, "declared": B, "copy": {"description": "Copied only, not bound (method = \"copy\").", "type": "boolean"},
                           "state": {"description": "What the live mount table says is there now.",
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
     "refused": REFUSED,
@@ -151,7 +151,9 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED},
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
-             "action": {"enum": ["copy", "bind", "done"]}, "stale_tmp": B, "entries": U, "bytes": U,
+             "action": {"enum": ["copy", "bind", "done"]},
+             "method": {"description": "bind: bound over the path; copy: a file programs replace by rename, copied only.",
+                        "enum": ["bind", "copy"]}, "stale_tmp": B, "entries": U, "bytes": U,
              "declared": B, "writers": arr(ref("writer")),
              "copied": {"type": "object"}, "nix": S, "toml": S},
             required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])

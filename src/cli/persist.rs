@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
-use crate::persist::{self, Action, Options, Refusal, Step};
+use crate::persist::{self, Action, Method, Options, Refusal, Step};
 use crate::suggest;
 
 /// Arguments of `impermctl persist`.
@@ -143,8 +143,20 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
         crate::human::count(s.entries, "entry", "entries"),
         crate::human::size(s.bytes)
     );
+    let copy = "method = \"copy\": not bind-mounted, programs replace this file by rename; the shutdown sync saves it once declared";
     let line = match (s.action, dry) {
         (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
+        (Action::Copy, _) if s.method == Method::Copy => {
+            let did = if dry {
+                "would copy"
+            } else {
+                "persisted: copied"
+            };
+            format!("{did} {p} ({size}) to {src} ({copy})")
+        }
+        (Action::Bind, _) if s.method == Method::Copy => {
+            format!("{p}: {src} already holds the same file ({copy})")
+        }
         (Action::Copy, true) => {
             format!("would copy {p} ({size}) to {src}, then bind-mount it over {p}")
         }

@@ -157,6 +157,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (prev_entries, kept): (Vec<_>, Vec<_>) = prev_entries
         .into_iter()
         .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
+    let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
     let obs = apply::gather(&handles, &settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(&settings, &obs);
     plan::refuse_roots(&mut plan, &settings, &refused.roots);
