@@ -4,9 +4,11 @@
 //! entry only; an error in a `[[persistence]]` block's own fields (its
 //! `path`, `hide_mounts`, `allow_trash`, an unknown key in it, a root
 //! declared again) costs that block's entries only, each refused with the
-//! block's error. Any other error (TOML syntax, `version`, `[layout]`,
-//! `[watch]`, `persistence` not a list of blocks, an unknown key outside
-//! the blocks) makes the whole file unusable.
+//! block's error. A bad `[watch]` value reads as its default (it has no
+//! say in what is bound: a typo there must not cost every bind). Any other
+//! error (TOML syntax, `version`, `[layout]`, whose values are the safety
+//! policy, `persistence` not a list of blocks, an unknown key outside the
+//! known tables) makes the whole file unusable.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -71,15 +73,23 @@ impl Refused {
 }
 
 /// What refusing an error's entry or block means, for a log line:
-/// `refusing the entry persistence[0].directories[3]: <error>`.
+/// `refusing the entry persistence[0].directories[3]: <error>`; for a
+/// `[watch]` value, `ignoring the bad value watch.warn_every: …` (its
+/// default is used, or the list without the bad item).
 pub fn refusing(e: &ConfigError) -> String {
     match entry_of(&e.field) {
         Some(b) if !b.contains('.') => {
             format!("refusing the [[persistence]] block {b} and its entries: {e}")
         }
         Some(entry) => format!("refusing the entry {entry}: {e}"),
-        None => format!("refusing: {e}"),
+        None => format!("ignoring the bad value {}: {e}", e.field),
     }
+}
+
+/// A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
+/// its error is local, the value reads as its default.
+fn in_watch(field: &str) -> bool {
+    field == "watch" || field.starts_with("watch.")
 }
 
 /// One error of a refused entry, as `status --json`, `boot --json` and the
@@ -152,8 +162,9 @@ pub(super) struct Held {
     pub kind: Kind,
 }
 
-/// `settings` with its entry and block errors refused, or the whole
-/// file's errors (in file order) when any of them is about neither. Each
+/// `settings` with its entry and block errors refused (and its bad
+/// `[watch]` values at their defaults), or the whole file's errors (in
+/// file order) when any of them is about none of these. Each
 /// held entry of a refused block without an error of its own is refused
 /// with the block's first error (at the entry's line, with its fix).
 pub(super) fn split(
@@ -161,7 +172,10 @@ pub(super) fn split(
     mut errors: Vec<ConfigError>,
     held: Vec<Held>,
 ) -> Result<Partial, ConfigError> {
-    if errors.iter().any(|e| entry_of(&e.field).is_none()) {
+    if errors
+        .iter()
+        .any(|e| entry_of(&e.field).is_none() && !in_watch(&e.field))
+    {
         return Err(ConfigError::combine(errors).expect("not empty"));
     }
     errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
@@ -238,11 +252,7 @@ mod tests {
                 assert!(e.line >= 8 && !e.fix.is_empty(), "{e}");
             }
         }
-        for whole in [
-            "[[persistence.directories]\n",
-            "[watch]\nignore = 3\n",
-            "[layout]\nbogus = 1\n",
-        ] {
+        for whole in ["[[persistence.directories]\n", "[layout]\nbogus = 1\n"] {
             let text = format!("{seed}{whole}");
             assert!(
                 crate::config::parse_partial(&text, Path::new("c.toml")).is_err(),

@@ -24,7 +24,7 @@ import tempfile
 
 # `impermctl: error: [refusing the entry E: ]FILE:LINE:COL: FIELD: MESSAGE`;
 # an entry refused with its block repeats the block's error: skipped.
-ERROR = re.compile(r"^impermctl: error: (?:refusing [^:]*: )?[^:]*:\d+:\d+: [^:]+: (.*)$")
+ERROR = re.compile(r"^impermctl: error: (?:(?:refusing|ignoring) [^:]*: )?[^:]*:\d+:\d+: [^:]+: (.*)$")
 WITH_BLOCK = "is refused with its [[persistence]] block"
 
 

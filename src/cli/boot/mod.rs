@@ -113,8 +113,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         for (check, msg) in &refused.crit {
             crit(check, msg);
         }
+        // A refused entry is a refusal (CRIT); a bad `[watch]` value is not.
         for e in &bad.errors {
-            crit("config-entry", &crate::config::refusing(e));
+            match crate::config::entry_of(&e.field) {
+                Some(_) => crit("config-entry", &crate::config::refusing(e)),
+                None => error!("{}", crate::config::refusing(e)),
+            }
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
@@ -186,7 +190,7 @@ fn finish(
     if bad > 0 {
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
-            "; entries refused for {n} (CRIT above; fix them, then run impermctl boot again)"
+            "; {n} (above; fix them, then run impermctl boot again)"
         ));
     }
     info!(

@@ -154,7 +154,6 @@ fn errors_outside_the_blocks_refuse_the_whole_file() {
             "{}[layout]\non_failure = \"ignore\"\n",
             with("path = \"/p2\"")
         ),
-        format!("{}[watch]\nwarn_every = \"soon\"\n", with("path = \"/p2\"")),
         format!("{}bogus = 1\n", "version = 1\n"),
         "version = 1\npersistence = 3\n".to_string(),
     ] {
@@ -177,4 +176,45 @@ fn a_blocks_list_of_the_wrong_type_refuses_the_block() {
         fields,
         ["persistence[1].directories", "persistence[1].files[0]"]
     );
+}
+
+/// A bad `[watch]` value (the NixOS module passes `warnEvery` and `ignore`
+/// through as strings) reads as its default; every entry is kept.
+#[test]
+fn a_bad_watch_value_reads_as_its_default_and_costs_no_entry() {
+    use crate::config::Watch;
+    for (watch, field) in [
+        ("warn_every = \"soon\"", "watch.warn_every"),
+        ("warn_every = 0", "watch.warn_every"),
+        ("ignore = [\"tmp\", \"/srv/cache\"]", "watch.ignore[0]"),
+        ("ignore = 3", "watch.ignore"),
+        (
+            "max_warnings_per_minute = 0",
+            "watch.max_warnings_per_minute",
+        ),
+        ("bogus = 1", "watch.bogus"),
+    ] {
+        let text = format!("{}[watch]\n{watch}\n", with("path = \"/p2\""));
+        let p = parse_partial(&text, Path::new("c.toml"))
+            .unwrap_or_else(|e| panic!("{watch}: the whole file refused: {e}"));
+        assert_eq!(p.settings.entries.len(), 5, "{watch}");
+        let fields: Vec<&str> = p.refused.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, [field], "{watch}");
+        let e = &p.refused.errors[0];
+        assert!(e.line == 16 && !e.fix.is_empty(), "{watch}: {e}");
+        let shown = crate::config::refusing(e);
+        assert!(
+            shown.starts_with(&format!("ignoring the bad value {field}: c.toml:16:")),
+            "{shown}"
+        );
+        let d = Watch::default();
+        let w = &p.settings.watch;
+        assert_eq!(
+            (w.warn_every, w.max_warnings_per_minute),
+            (d.warn_every, d.max_warnings_per_minute)
+        );
+        if field == "watch.ignore[0]" {
+            assert_eq!(w.ignore, [std::path::PathBuf::from("/srv/cache")]);
+        }
+    }
 }

@@ -171,3 +171,25 @@ echo BEGIN err; cat "$R/err"; echo END err
         dump(&o)
     );
 }
+
+/// A bad `[watch]` value (the NixOS module passes `warnEvery` and `ignore`
+/// through unchecked) costs no bind: boot binds every entry, says what it
+/// ignores (file:line:col, field, fix), exits 1.
+#[test]
+fn a_bad_watch_value_costs_no_bind() {
+    require_root!();
+    let toml =
+        format!("{SEED}\n[watch]\nwarn_every = \"soon\"\nignore = [\"tmp\", \"/var/tmp\"]\n");
+    let bound: Vec<(&str, &str)> = SEED_ENTRIES.iter().map(|t| (*t, "/persistent")).collect();
+    let o = boots(&toml, "", "1", &bound, &[]);
+    let err = block(&o, "err");
+    for want in [
+        "ignoring the bad value watch.warn_every: ",
+        ":23:14: watch.warn_every: `soon` is not a duration",
+        "ignoring the bad value watch.ignore[0]: ",
+        "; 2 config errors (above; fix them, then run impermctl boot again)",
+    ] {
+        assert!(err.contains(want), "no `{want}`\n{}", dump(&o));
+    }
+    assert!(!err.contains("refusing"), "{}", dump(&o));
+}

@@ -124,14 +124,15 @@ echo BEGIN statusjson; imp status --json 2>/dev/null || true; echo END statusjso
     );
 }
 
-/// The watcher starts with a refused entry and a refused block, names them
-/// (its log), and counts writes under a refused path as losses: it is not
-/// bound, so what is written there is discarded at the next reboot.
+/// The watcher starts with a refused entry, a refused block and a bad
+/// `[watch]` value, names them (its log), and counts writes under a refused
+/// path as losses: it is not bound, so what is written there is discarded
+/// at the next reboot.
 #[test]
 fn the_watcher_names_the_refused_entries_and_counts_their_writes() {
     require_root!();
     let tmp = tempfile::tempdir().unwrap();
-    let before = r#"printf '[[persistence.directories]]\npath = "/srv/x"\nmode = "999"\n[[persistence]]\npath = "rel"\n[[persistence.directories]]\npath = "/srv/a"\n' >> "$CFG"
+    let before = r#"printf '[[persistence.directories]]\npath = "/srv/x"\nmode = "999"\n[[persistence]]\npath = "rel"\n[[persistence.directories]]\npath = "/srv/a"\n[watch]\nwarn_every = "soon"\n' >> "$CFG"
 imp diff --capture-baseline >/dev/null 2>&1"#;
     let body = r#"mkdir -p "$R/srv/a" "$R/srv/x"; echo 12345 > "$R/srv/a/f"; echo 1 > "$R/srv/x/g"
 wait_json 'files("/srv/a") == 1 and files("/srv/x") == 1'
@@ -142,6 +143,7 @@ wait_json 'files("/srv/a") == 1 and files("/srv/x") == 1'
         "refusing the entry persistence[0].directories[0]: ",
         "refusing the [[persistence]] block persistence[1] and its entries: ",
         "/srv/a is refused with its [[persistence]] block persistence[1]",
+        "ignoring the bad value watch.warn_every: ",
         "the reboot will discard 2 files",
     ] {
         assert!(err.contains(want), "no `{want}`:\n{err}");
