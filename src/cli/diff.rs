@@ -100,11 +100,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
     }
-    let (settings, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
     let machine = matches!(a.format(), Format::Json | Format::Nul);
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
     if a.capture_baseline {
         let how = match crate::baseline::capture_if_missing(&root, &settings)? {
             true => "written",
@@ -159,6 +156,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let (units, _) = crate::services::query();
         cx.state_dirs = units.iter().flat_map(|u| u.state_dirs()).collect();
     }
+    // A refused entry is declared, but boot does not bind it: a loss.
+    for (p, kind, e) in refused.with_reasons() {
+        let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
+        let why = format!(
+            "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
+            e.message, e.fix
+        );
+        let file = kind == crate::config::Kind::File;
+        cx.not_persisted.push((p.to_path_buf(), file, why));
+    }
     if !opts.subtrees.is_empty() {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
@@ -176,6 +183,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .then(|| orphans::find(&root, &settings))
             .transpose()?,
         all: a.all,
+        refused: refused.json(),
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -233,6 +241,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     };
+    let code = code.merge(super::global::refused_exit(&refused));
     Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{Action, Record, Step, record};
+use super::{Action, Method, Record, Step, record};
 use crate::copy::{self, CopyStats, End};
 use crate::root::Root;
 use crate::sys::meta::{Meta, stat_fd};
@@ -43,7 +43,7 @@ pub fn carry_out(
         let to = End::new(dst_dir.as_fd(), dst_name, &step.source_host);
         stats = copy::copy_tree_at(from, to, progress)?;
     }
-    if step.action != Action::Done {
+    if step.action != Action::Done && step.method == Method::Bind {
         let beneath = |p: &Path| {
             fs::open_beneath(
                 root_fd.as_fd(),
@@ -98,6 +98,7 @@ pub fn carry_out(
             source: step.source.clone(),
             kind: step.kind,
             since,
+            copy: step.method == Method::Copy,
         },
     )?;
     Ok(stats)

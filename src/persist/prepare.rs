@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
-use super::{Action, Options, Refusal, Step, writers_under};
+use super::{Action, Method, Options, Refusal, Step, writers_under};
+use crate::config::Kind;
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
@@ -119,10 +120,19 @@ fn plan_one(
         Ok(Verdict::Done(kind)) => (kind, None),
         Ok(Verdict::Move(kind, existing)) => (kind, Some(existing)),
     };
+    let copy = match settings.entry(&path) {
+        Some(e) => e.method == crate::config::FileMethod::Copy,
+        None => crate::suggest::needs_copy(&path, kind),
+    };
     let mut step = Step {
         kind,
         root: proot,
         action: Action::Done,
+        method: if copy && kind == Kind::File {
+            Method::Copy
+        } else {
+            Method::Bind
+        },
         stale_tmp: false,
         entries: 0,
         bytes: 0,
