@@ -5,6 +5,7 @@
 
 mod daemon;
 mod mute;
+mod renamed_away;
 mod tally;
 
 use std::collections::HashMap;
