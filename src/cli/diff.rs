@@ -223,7 +223,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 false => render::Hidden {
                     regenerated: j.regenerated,
                     saved: j.saved,
-                    ignored: ignored(&root, &settings, &d, &opts),
+                    ignored: diff::ignored_note(&root, &settings, &d, &opts),
                 },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;
@@ -243,31 +243,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     let code = code.merge(super::global::refused_exit(&refused));
     Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
-}
-
-/// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it). Counted the same way whichever basis found
-/// the changes (a cheap ctime walk of the ignored directories, capped at
-/// `diff::ignored::CAP` entries), so a diff from the watcher's list says
-/// what the walk says: the watcher hears only creations there, not every
-/// in-place write, so its list cannot count them.
-fn ignored(
-    root: &crate::root::Root,
-    settings: &crate::config::Settings,
-    d: &diff::Diff,
-    opts: &diff::Options,
-) -> diff::ignored::Ignored {
-    if opts.all {
-        return Default::default();
-    }
-    let Ok(mounts) = root.mount_table() else {
-        return Default::default();
-    };
-    let since = match d.basis {
-        diff::Basis::Baseline { created } => created,
-        diff::Basis::BootTime { btime } => btime,
-    };
-    diff::ignored::count(root, &settings.watch.ignore, &mounts, &opts.subtrees, since)
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so
