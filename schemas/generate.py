@@ -81,12 +81,16 @@ STEP = {"type": "object", "required": ["path", "type", "source", "action"],
             {"if": {"properties": {"action": {"const": "skip"}}}, "then": {"required": ["why"]}},
         ]}
 
+REFUSED = {"description": "Config entries refused for their errors (the command used the others): one item per error; `entry` is the entry, or the [[persistence]] block (`persistence[1]`) for an error in the block's own fields, whose entries are then each refused too, or the field of a bad [watch] value (`watch.warn_every`: ignored, its default used); `path` is the entry's path when it is valid.",
+           **arr(obj({"entry": S, "path": ref("path"), "line": U, "column": U, "field": S, "message": S, "fix": S},
+                     required=["entry", "line", "column", "field", "message", "fix"]))}
+
 OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
 
 docs = {}
 docs["Verification"] = envelope("Verification", "impermctl verify --json", {
     "verdict": ref("verdict"), "notice": S, "findings": arr(ref("finding")),
-    "ran": arr(ref("check")), "skipped": arr(ref("check"))}, ["verdict", "findings", "ran", "skipped"])
+    "ran": arr(ref("check")), "skipped": arr(ref("check")), "refused": REFUSED}, ["verdict", "findings", "ran", "skipped"])
 docs["CheckList"] = envelope("CheckList", "impermctl verify --list --json", {
     "checks": arr(obj({"name": ref("check"), "severity": ref("severity"), "description": S}))}, ["checks"])
 docs["Status"] = envelope("Status", "impermctl status --json", {
@@ -95,16 +99,17 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                    "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
-                          "since": U, "declared": B,
+                          "since": U, "declared": B, "copy": {"description": "Copied only, not bound (method = \"copy\").", "type": "boolean"},
                           "state": {"description": "What the live mount table says is there now.",
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
-    "refused": arr(obj({"entry": S, "line": U, "column": U, "field": S, "message": S, "fix": S})),
+    "refused": REFUSED,
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
 docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
     "refused": B, "refusals": arr(ref("finding")), "unplanned": S, "steps": arr(ref("step")),
-    "observed": {"type": "object", "description": "What the plan was made from, per path (for debugging; not a stable shape)."}},
+    "observed": {"type": "object", "description": "What the plan was made from, per path (for debugging; not a stable shape)."},
+    "refused_entries": REFUSED},
     ["refused", "refusals", "steps"], {"op": OP, "step": STEP})
 STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
@@ -116,7 +121,7 @@ STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", 
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
-    "refused": arr(obj({"entry": S, "line": U, "column": U, "field": S, "message": S, "fix": S})),
+    "refused": REFUSED,
     "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U},
                   required=["bound", "linked", "skipped", "failed", "undone"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
@@ -143,25 +148,27 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                       "change": {"enum": ["new", "modified", "unchanged"]}, "size": U, "class": CLASS},
                      required=["path", "type", "change", "size", "class"])),
     "unreadable": arr(obj({"path": S, "path_hex": PATH_HEX, "error": S}, required=["path", "error"])),
-    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"})},
+    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED},
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
-             "action": {"enum": ["copy", "bind", "done"]}, "stale_tmp": B, "entries": U, "bytes": U,
+             "action": {"enum": ["copy", "bind", "done"]},
+             "method": {"description": "bind: bound over the path; copy: a file programs replace by rename, copied only.",
+                        "enum": ["bind", "copy"]}, "stale_tmp": B, "entries": U, "bytes": U,
              "declared": B, "writers": arr(ref("writer")),
              "copied": {"type": "object"}, "nix": S, "toml": S},
             required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])
 docs["Persist"] = envelope("Persist", "impermctl persist --json", {
     "dry_run": B, "paths": arr(PSTEP),
-    "refused": arr(obj({"path": S, "reason": S, "writers": arr(ref("writer"))}))},
+    "refused": arr(obj({"path": S, "reason": S, "writers": arr(ref("writer"))})), "refused_entries": REFUSED},
     ["dry_run", "paths", "refused"])
 
 docs["SyncResult"] = envelope("SyncResult", "impermctl sync --json", {
     "paths": arr(obj({"path": ref("path"), "what": {"enum": ["copy", "pending"]},
                       "result": {"enum": ["saved", "unchanged", "no_live_file", "failed"]}, "bytes": U, "error": S},
-                     required=["path", "what", "result"]))}, ["paths"])
+                     required=["path", "what", "result"])), "refused": REFUSED}, ["paths"])
 
 docs["Baseline"] = envelope("Baseline", "impermctl baseline --json", {
-    "entries": U, "adopted": U, "fresh": B}, ["entries", "adopted", "fresh"])
+    "entries": U, "adopted": U, "fresh": B, "refused": REFUSED}, ["entries", "adopted", "fresh"])
 
 for k, d in docs.items():
     with open(os.path.join(OUT, k + ".schema.json"), "w") as f:

@@ -163,6 +163,9 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
                         _ => Node::Missing,
                     }
                 }
+                Node::Dir { empty: false } if crate::copy::fill::only_partial(pfd, srel) => {
+                    Node::Dir { empty: true }
+                }
                 n => n,
             }
         }

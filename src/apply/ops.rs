@@ -16,6 +16,7 @@ use super::dirs::{Side, ensure_dir};
 use super::facts::{explain, rel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
+use crate::plan::Op;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 use crate::sys::meta::{stat_at, stat_fd};
@@ -95,6 +96,26 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         bytes = stats.bytes,
         "seeded persistent storage with the data already at {p}"
     );
+    Ok(())
+}
+
+/// Before a directory's source is bound (or compared with the live data):
+/// complete a fill of it that a killed run left ([`crate::copy::fill`]).
+pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Result<()> {
+    let creates = |o: &Op| matches!(o, Op::Seed | Op::CreateSource);
+    let Some(e) = e.filter(|e| e.kind == Kind::Directory && !ops.iter().any(creates)) else {
+        return Ok(());
+    };
+    if !ops.iter().any(|o| matches!(o, Op::Mount { .. })) {
+        return Ok(());
+    }
+    // No parent, nothing to finish (the step's own operations say why).
+    let Ok((d, n)) = source_parent(cx, e) else {
+        return Ok(());
+    };
+    if crate::copy::fill::finish(d.as_fd(), n, &e.source)? {
+        info!(path = %e.source.display(), "finished filling {} from the complete copy an interrupted run left", e.source.display());
+    }
     Ok(())
 }
 

@@ -81,7 +81,12 @@ impl Counts {
         let roots: Vec<String> = (settings.roots.iter())
             .map(|r| crate::names::show(&r.path))
             .collect();
-        let (roots, paths) = (roots.join(", "), settings.entries.len() as u64);
+        // Every block refused for its config errors: no root is used.
+        let roots = match roots.is_empty() {
+            true => "no usable persistence root".into(),
+            false => roots.join(", "),
+        };
+        let paths = settings.entries.len() as u64;
         let paths = crate::human::counted(paths, "path");
         let mut line = format!(
             "persisted {paths} from {roots} in {ms:.1} ms: {} bound, {} linked, {} skipped",

@@ -26,6 +26,10 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
         tracing::info!(path = %st.path.display(), "{} deferred: its owner {owner} does not exist yet (created later in this activation); the pass after users and groups applies it", st.path.display());
         return (Vec::new(), Outcome::Skipped(Why::DeferredOwner { owner }));
     }
+    if let Err(e) = ops::finish_fill(cx, entry, ops) {
+        let error = format!("{e:#}");
+        return (Vec::new(), Outcome::Failed { error });
+    }
     let mut done = Vec::new();
     let mut outcome = Outcome::Failed {
         error: "nothing to do".into(),

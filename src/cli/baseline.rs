@@ -63,16 +63,22 @@ fn parse_until(root: &crate::root::Root, s: &str) -> anyhow::Result<Option<(i64,
 /// Run `impermctl baseline`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
-    let (settings, notice) = g.settings(false)?;
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
     let since = parse_since(&a.since)?;
     let until = parse_until(&root, &a.until)?;
     let r = refresh(&root, &settings, Window { since, until })?;
+    let exit = super::global::refused_exit(&refused);
     if a.json {
-        crate::output::print_json("Baseline", &r)?;
-        return Ok(Exit::Ok);
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            #[serde(flatten)]
+            r: &'a crate::baseline::refresh::Refreshed,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            refused: Vec<crate::config::RefusedEntry<'a>>,
+        }
+        let refused = refused.json();
+        crate::output::print_json("Baseline", &Doc { r: &r, refused })?;
+        return Ok(exit);
     }
     let time = crate::human::local_time;
     let from = match (r.fresh, since) {
@@ -89,5 +95,5 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         r.adopted,
     );
     println!("baseline written to {file}: {entries} entries, {adopted} adopted ({from})");
-    Ok(Exit::Ok)
+    Ok(exit)
 }

@@ -100,11 +100,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
     }
-    let (settings, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
     let machine = matches!(a.format(), Format::Json | Format::Nul);
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
     if a.capture_baseline {
         let how = match crate::baseline::capture_if_missing(&root, &settings)? {
             true => "written",
@@ -159,6 +156,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let (units, _) = crate::services::query();
         cx.state_dirs = units.iter().flat_map(|u| u.state_dirs()).collect();
     }
+    // A refused entry is declared, but boot does not bind it: a loss.
+    for (p, kind, e) in refused.with_reasons() {
+        let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
+        let why = format!(
+            "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
+            e.message, e.fix
+        );
+        let file = kind == crate::config::Kind::File;
+        cx.not_persisted.push((p.to_path_buf(), file, why));
+    }
     if !opts.subtrees.is_empty() {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
@@ -176,6 +183,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .then(|| orphans::find(&root, &settings))
             .transpose()?,
         all: a.all,
+        refused: refused.json(),
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -215,7 +223,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 false => render::Hidden {
                     regenerated: j.regenerated,
                     saved: j.saved,
-                    ignored: ignored(&root, &settings, &d, &opts),
+                    ignored: diff::ignored_note(&root, &settings, &d, &opts),
                 },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;
@@ -233,32 +241,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     };
+    let code = code.merge(super::global::refused_exit(&refused));
     Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
-}
-
-/// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it). Counted the same way whichever basis found
-/// the changes (a cheap ctime walk of the ignored directories, capped at
-/// `diff::ignored::CAP` entries), so a diff from the watcher's list says
-/// what the walk says: the watcher hears only creations there, not every
-/// in-place write, so its list cannot count them.
-fn ignored(
-    root: &crate::root::Root,
-    settings: &crate::config::Settings,
-    d: &diff::Diff,
-    opts: &diff::Options,
-) -> diff::ignored::Ignored {
-    if opts.all {
-        return Default::default();
-    }
-    let Ok(mounts) = root.mount_table() else {
-        return Default::default();
-    };
-    let since = match d.basis {
-        diff::Basis::Baseline { created } => created,
-        diff::Basis::BootTime { btime } => btime,
-    };
-    diff::ignored::count(root, &settings.watch.ignore, &mounts, &opts.subtrees, since)
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so

@@ -66,43 +66,33 @@ impl Global {
         Ok(Root::new(dir, mountinfo.map(Path::to_path_buf)))
     }
 
-    /// The validated settings. Without a config (`--no-config`, or no file
-    /// at the default path), the default layout, with a notice for the
-    /// missing default file; an error when the command needs a config
-    /// (`required`). A file named by `--config`/`IMPERMCTL_CONFIG` must exist.
-    pub fn settings(&self, required: bool) -> anyhow::Result<(Settings, Option<String>)> {
+    /// The usable settings: [`Global::partial_settings`] with its notice
+    /// and each refused entry said (file:line:col, field, fix); the command
+    /// acts on the others and exits 1 ([`refused_exit`]).
+    pub fn settings(&self, required: bool) -> anyhow::Result<(config::Partial, Option<String>)> {
         let (p, notice) = self.partial_settings(required)?;
-        match config::ConfigError::combine(p.refused) {
-            None => Ok((p.settings, notice)),
-            Some(e) => Err(e.into()),
+        if let Some(n) = &notice {
+            say(tracing::Level::INFO, "notice", n);
         }
+        for e in &p.refused.errors {
+            say(tracing::Level::ERROR, "error", &config::refusing(e));
+        }
+        Ok((p, notice))
     }
 
-    /// [`Global::partial_settings`] for the commands that act on what
-    /// `boot` bound (`status`, `sync`, `watch`): each refused entry is
-    /// logged as an error (its file:line and fix); the usable settings and
-    /// the number of refused entry errors come back.
-    pub fn usable_settings(
-        &self,
-        required: bool,
-    ) -> anyhow::Result<(Settings, Option<String>, usize)> {
-        let (p, notice) = self.partial_settings(required)?;
-        for e in &p.refused {
-            let entry = config::entry_of(&e.field).unwrap_or(&e.field);
-            tracing::error!("the entry {entry} is refused (boot does not bind it): {e}");
-        }
-        Ok((p.settings, notice, p.refused.len()))
-    }
-
-    /// [`Global::settings`] with the bad entries refused one by one (in
-    /// `refused`) instead of failing the whole file: what `boot` binds.
+    /// The validated settings, the bad entries (and blocks) refused one by
+    /// one (in `refused`) instead of failing the whole file: what `boot`
+    /// binds. Without a config (`--no-config`, or no file at the default
+    /// path), the default layout, with a notice for the missing default
+    /// file; an error when the command needs a config (`required`). A file
+    /// named by `--config`/`IMPERMCTL_CONFIG` must exist.
     pub fn partial_settings(
         &self,
         required: bool,
     ) -> anyhow::Result<(config::Partial, Option<String>)> {
         let whole = |settings| config::Partial {
             settings,
-            refused: Vec::new(),
+            refused: config::Refused::default(),
         };
         let default = Path::new(config::DEFAULT_PATH);
         if self.no_config {
@@ -144,6 +134,25 @@ impl Global {
         let partial = config::load_partial(file)?;
         check_skips(&partial.settings)?;
         Ok((partial, None))
+    }
+}
+
+/// Say `line` on stderr (`impermctl: WORD: LINE`), or in the journal at
+/// `level` when logging goes there (the services).
+fn say(level: tracing::Level, word: &str, line: &str) {
+    match crate::logging::sink() {
+        crate::logging::Sink::Stderr => eprintln!("impermctl: {word}: {line}"),
+        _ if level == tracing::Level::ERROR => tracing::error!("{line}"),
+        _ => tracing::info!("{line}"),
+    }
+}
+
+/// Exit 1 when config entries were refused (the others were used), as
+/// `boot` does; else 0.
+pub fn refused_exit(r: &config::Refused) -> crate::exit::Exit {
+    match r.is_empty() {
+        true => crate::exit::Exit::Ok,
+        false => crate::exit::Exit::Findings,
     }
 }
 

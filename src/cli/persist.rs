@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
-use crate::persist::{self, Action, Options, Refusal, Step};
+use crate::persist::{self, Action, Method, Options, Refusal, Step};
 use crate::suggest;
 
 /// Arguments of `impermctl persist`.
@@ -38,6 +38,9 @@ struct Report<'a> {
     dry_run: bool,
     paths: Vec<PathReport<'a>>,
     refused: Vec<&'a Refusal>,
+    /// Config entries refused for their errors (the others are used).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused_entries: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 #[derive(Serialize)]
@@ -58,12 +61,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let why = "it copies data into persistence and bind-mounts it";
         super::require_root("persist", why)?;
     }
-    let (settings, notice) = g.settings(false)?;
-    if let Some(n) = notice
-        && !a.json
-    {
-        eprintln!("impermctl: {n}");
-    }
+    let (
+        crate::config::Partial {
+            settings,
+            refused: bad,
+        },
+        _,
+    ) = g.settings(false)?;
     let opts = Options {
         to: a.to.as_deref(),
         force: a.force,
@@ -77,6 +81,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         dry_run: a.dry_run,
         paths: Vec::new(),
         refused: refused.iter().collect(),
+        refused_entries: bad.json(),
     };
     if !refused.is_empty() {
         if a.json {
@@ -115,9 +120,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         r.paths = reports;
         crate::output::print_json("Persist", &r)?;
     } else {
-        config_hint(&mut out, &steps, a.dry_run)?;
+        config_hint(&mut out, &steps, &settings.refused, a.dry_run)?;
     }
-    Ok(Exit::Ok)
+    Ok(super::global::refused_exit(&bad))
 }
 
 fn nix_line(s: &Step) -> String {
@@ -138,8 +143,20 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
         crate::human::count(s.entries, "entry", "entries"),
         crate::human::size(s.bytes)
     );
+    let copy = "method = \"copy\": not bind-mounted, programs replace this file by rename; the shutdown sync saves it once declared";
     let line = match (s.action, dry) {
         (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
+        (Action::Copy, _) if s.method == Method::Copy => {
+            let did = if dry {
+                "would copy"
+            } else {
+                "persisted: copied"
+            };
+            format!("{did} {p} ({size}) to {src} ({copy})")
+        }
+        (Action::Bind, _) if s.method == Method::Copy => {
+            format!("{p}: {src} already holds the same file ({copy})")
+        }
         (Action::Copy, true) => {
             format!("would copy {p} ({size}) to {src}, then bind-mount it over {p}")
         }
@@ -171,8 +188,23 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
 /// line for one path, else one snippet per persistence root (two
 /// `environment.persistence."/persistent".directories = …` lines pasted
 /// into one attribute set are an error in Nix: "attribute already defined").
-fn config_hint(out: &mut impl Write, steps: &[Step], dry: bool) -> anyhow::Result<()> {
-    let new: Vec<&Step> = steps.iter().filter(|s| !s.declared).collect();
+/// A path whose entry is `refused` is declared already: its error is what to fix.
+fn config_hint(
+    out: &mut impl Write,
+    steps: &[Step],
+    refused: &[PathBuf],
+    dry: bool,
+) -> anyhow::Result<()> {
+    let (bad, new): (Vec<&Step>, Vec<&Step>) = (steps.iter())
+        .filter(|s| !s.declared)
+        .partition(|s| refused.contains(&s.path));
+    for s in bad {
+        let p = crate::names::show(&s.path);
+        writeln!(
+            out,
+            "\n{p} is declared, but its config entry is refused (see the errors): fix it so that it stays persisted after a reboot"
+        )?;
+    }
     if new.is_empty() {
         return Ok(());
     }

@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     // A bad entry elsewhere must not stop the copies from being saved.
-    let (settings, _, refused) = g.usable_settings(true)?;
+    let (crate::config::Partial { settings, refused }, _) = g.settings(true)?;
     if a.follow {
         crate::live::saver::follow(&root, &settings, a.debounce_ms.map(Duration::from_millis))?;
         return Ok(Exit::Ok);
@@ -41,8 +41,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         #[derive(serde::Serialize)]
         struct Doc<'a> {
             paths: &'a [sync::Line],
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            refused: Vec<crate::config::RefusedEntry<'a>>,
         }
-        crate::output::print_json("SyncResult", &Doc { paths: &lines })?;
+        let refused = refused.json();
+        crate::output::print_json(
+            "SyncResult",
+            &Doc {
+                paths: &lines,
+                refused,
+            },
+        )?;
     } else {
         for l in &lines {
             let what = match &l.outcome {
@@ -54,9 +63,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             println!("{:<8} {:<32} {what}", l.what, crate::names::show(&l.path));
         }
     }
-    Ok(if failed || refused > 0 {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    let exit = super::global::refused_exit(&refused);
+    Ok(exit.merge(if failed { Exit::Findings } else { Exit::Ok }))
 }

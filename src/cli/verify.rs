@@ -49,6 +49,9 @@ struct Report<'a> {
     findings: &'a [Finding],
     ran: &'a [&'static str],
     skipped: &'a [&'static str],
+    /// Config entries refused for their errors (the checks use the others).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 /// Run `impermctl verify`.
@@ -77,7 +80,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     {
         anyhow::bail!("--skip {unknown}: no such check (see `impermctl verify --list`)");
     }
-    let (settings, notice) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, notice) = g.settings(false)?;
     let state = layout::observe(&root, &settings)?;
     let v = layout::run_checks(&state, &settings, &a.skip);
     if a.report.json {
@@ -89,17 +92,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 findings: &v.findings,
                 ran: &v.ran,
                 skipped: &v.skipped,
+                refused: refused.json(),
             },
         )?;
     } else {
-        if let Some(n) = &notice {
-            eprintln!("impermctl: notice: {n}");
-        }
         let mut out = std::io::stdout().lock();
         print_findings(&mut out, &v)?;
         crate::services::section(&mut out, &root, &state.mounts, &settings)?;
     }
-    Ok(exit_for(&v))
+    Ok(exit_for(&v).merge(super::global::refused_exit(&refused)))
 }
 
 /// The label of a severity in human output.

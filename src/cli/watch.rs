@@ -46,10 +46,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
-    let (settings, notice, _) = g.usable_settings(false)?;
-    if let Some(n) = notice {
-        tracing::info!("{n}");
-    }
+    let (crate::config::Partial { settings, .. }, _) = g.settings(false)?;
     let limits = Limits {
         warn_every: settings.watch.warn_every,
         per_minute: settings.watch.max_warnings_per_minute.max(1),

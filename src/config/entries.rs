@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
 use super::locate::Locator;
+use super::partial::Held;
 use super::raw::{Lax, RawDirectory, RawFile, RawRoot};
 use super::validate::{Result, Root};
 use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
@@ -84,18 +85,18 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
 }
 
 /// Every entry of every block; the bad ones go to `errors` (each of an
-/// entry's errors: its path, home, owner, mode and parent are all checked).
-/// `roots` has one item per block (`None`: the block's root is unusable;
-/// its entries are checked but not kept); the entries named in `skip`
-/// (errors found before validation) are checked but not kept.
+/// entry's errors: its path, home, owner, mode and parent are all checked)
+/// and are held, as are the entries named in `skip` (errors found before
+/// validation) and those of a block named there or whose root is `None`
+/// (`roots` has one item per block), which are checked but not kept.
 pub(super) fn validate_entries(
     blocks: Vec<Spanned<RawRoot>>,
     roots: &[Option<Root>],
     skip: &HashSet<String>,
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
-) -> Vec<Entry> {
-    let mut entries = Vec::new();
+) -> (Vec<Entry>, Vec<Held>) {
+    let (mut entries, mut held) = (Vec::new(), Vec::new());
     let mut seen: HashMap<PathBuf, Origin> = HashMap::new();
     let valid: Vec<&Root> = roots.iter().flatten().collect();
     for (i, block) in blocks.into_iter().enumerate() {
@@ -112,23 +113,35 @@ pub(super) fn validate_entries(
             let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
             let perms = perms(user, group, mode, &field, loc, errors);
             let parent = parent_perms(d.parent.0.as_ref(), &field, loc, errors);
-            let (Some(path), Some(root)) = (path, root) else {
-                continue;
-            };
-            let origin = Origin {
-                kind,
-                root: root.path.clone(),
-                field: field.clone(),
-                span: sp,
-            };
-            errors.extend(check_duplicate(&mut seen, &path, origin, loc).err());
-            if errors.len() > before || skip.contains(&field) {
-                continue;
+            let mut ok = errors.len() == before
+                && !skip.contains(&field)
+                && !skip.contains(&super::partial::block(i));
+            if let (Some(path), Some(root)) = (&path, root) {
+                let origin = Origin {
+                    kind,
+                    root: root.path.clone(),
+                    field: field.clone(),
+                    span: sp.clone(),
+                };
+                let dup = check_duplicate(&mut seen, path, origin, loc);
+                ok &= dup.map_err(|e| errors.push(e)).is_ok();
             }
+            let (Some(path), Some(root), true) = (&path, root, ok) else {
+                let at = loc.line_col(&sp);
+                let (entry, block) = (field, i);
+                held.push(Held {
+                    entry,
+                    block,
+                    at,
+                    path,
+                    kind,
+                });
+                continue;
+            };
             entries.push(Entry {
                 kind,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(&path)),
-                path,
+                source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
+                path: path.clone(),
                 root: root.path.clone(),
                 perms,
                 parent,
@@ -141,7 +154,7 @@ pub(super) fn validate_entries(
     }
     // Path's Ord compares components, so a parent sorts before its children.
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    entries
+    (entries, held)
 }
 
 /// An entry's path: present, absolute, normalised, not `/`, not forbidden,

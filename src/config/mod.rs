@@ -20,7 +20,7 @@ mod unknown;
 mod validate;
 
 pub use error::{ConfigError, utf8};
-pub use partial::{Partial, RefusedEntry, entry_of};
+pub use partial::{Partial, Refused, RefusedEntry, entry_of, refusing};
 
 /// Where the config lives unless `--config` or `IMPERMCTL_CONFIG` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
@@ -39,6 +39,10 @@ pub struct Settings {
     pub roots: Vec<PersistenceRoot>,
     /// Every declared entry of every root, sorted parent-first (by path).
     pub entries: Vec<Entry>,
+    /// The paths of entries refused for their errors (not in `entries`;
+    /// the command reports the errors): checks say "fix its error", not
+    /// "add it".
+    pub refused: Vec<PathBuf>,
     /// Watcher settings.
     pub watch: Watch,
 }
@@ -213,7 +217,7 @@ impl Default for Watch {
 /// the settings (see [`load_partial`] for a config with bad entries).
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
     let p = load_partial(path)?;
-    match ConfigError::combine(p.refused) {
+    match ConfigError::combine(p.refused.errors) {
         None => Ok(p.settings),
         Some(e) => Err(e.into()),
     }
@@ -224,7 +228,7 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 /// wrong type, and what validation finds in the rest.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let p = parse_partial(text, file)?;
-    match ConfigError::combine(p.refused) {
+    match ConfigError::combine(p.refused.errors) {
         None => Ok(p.settings),
         Some(e) => Err(e),
     }
@@ -245,9 +249,11 @@ pub fn load_partial(path: &Path) -> anyhow::Result<Partial> {
 }
 
 /// Parse and validate config text, keeping every valid entry: the errors
-/// located in one entry refuse that entry only ([`Partial::refused`]); any
-/// other error (TOML syntax, version, roots, `[layout]`, `[watch]`) is the
-/// `Err`, with every error of the file, in file order.
+/// located in one entry refuse that entry only, those in a
+/// `[[persistence]]` block's own fields that block's entries only
+/// ([`Partial::refused`]); any other error (TOML syntax, version,
+/// `[layout]`, `[watch]`) is the `Err`, with every error of the file, in
+/// file order.
 pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
@@ -263,7 +269,7 @@ pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
     let skip = partial::entries_of(all.iter().chain(&caught));
-    let (settings, errors) = validate::validate(raw, &loc, file, &skip);
+    let (settings, errors, held) = validate::validate(raw, &loc, file, &skip);
     // A value of the wrong type reads as absent: its type error says more
     // than "missing" for the same field.
     all.extend(
@@ -272,7 +278,7 @@ pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
             .filter(|e| !caught.iter().any(|c| c.field == e.field)),
     );
     all.extend(caught);
-    partial::split(settings, all)
+    partial::split(settings, all, held)
 }
 
 impl Settings {
@@ -288,6 +294,7 @@ impl Settings {
                 allow_trash: false,
             }],
             entries: Vec::new(),
+            refused: Vec::new(),
             watch: Watch::default(),
         }
     }

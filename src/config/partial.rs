@@ -1,29 +1,107 @@
 //! A config whose bad entries are refused one by one: an error located in
 //! one `[[persistence.directories]]`/`[[persistence.files]]` item (its path,
 //! mode, owner, an unknown key in it, a duplicate of another) costs that
-//! entry only; any other error (TOML syntax, `version`, a root, `[layout]`,
-//! `[watch]`, an unknown key outside an entry) makes the whole file unusable.
+//! entry only; an error in a `[[persistence]]` block's own fields (its
+//! `path`, `hide_mounts`, `allow_trash`, an unknown key in it, a root
+//! declared again) costs that block's entries only, each refused with the
+//! block's error. A bad `[watch]` value reads as its default (it has no
+//! say in what is bound: a typo there must not cost every bind). Any other
+//! error (TOML syntax, `version`, `[layout]`, whose values are the safety
+//! policy, `persistence` not a list of blocks, an unknown key outside the
+//! known tables) makes the whole file unusable.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use super::{ConfigError, Settings};
+use super::{ConfigError, Kind, Settings};
 
 /// A config with its usable entries, and the entries refused.
 #[derive(Debug, Clone)]
 pub struct Partial {
-    /// The settings with every valid entry (the refused ones left out).
+    /// The settings with every valid entry (the refused ones, and the
+    /// roots of refused blocks, left out).
     pub settings: Settings,
-    /// One error per problem of a refused entry, in file order (each names
-    /// the file, line, field and fix).
-    pub refused: Vec<ConfigError>,
+    /// What was refused.
+    pub refused: Refused,
 }
 
-/// One error of a refused entry, as `status --json` and `boot --json`
-/// print it (`refused[]`).
+/// The refused entries of a config.
+#[derive(Debug, Clone, Default)]
+pub struct Refused {
+    /// One error per problem of a refused entry or block, in file order
+    /// (each names the file, line, field and fix).
+    pub errors: Vec<ConfigError>,
+    /// The refused entries whose own path is valid: entry name (e.g.
+    /// `persistence[0].directories[3]`) → path and kind (`diff` reports
+    /// such a path as declared but not persisted).
+    pub paths: BTreeMap<String, (PathBuf, Kind)>,
+}
+
+impl Refused {
+    /// Nothing refused.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The JSON view (`refused[]`) of each error.
+    pub fn json<'a>(&'a self) -> Vec<RefusedEntry<'a>> {
+        let view = |e: &'a ConfigError| {
+            let entry = entry_of(&e.field).unwrap_or(&e.field);
+            RefusedEntry {
+                entry,
+                path: self.paths.get(entry).map(|(p, _)| p.as_path()),
+                line: e.line,
+                column: e.column,
+                field: &e.field,
+                message: &e.message,
+                fix: &e.fix,
+            }
+        };
+        self.errors.iter().map(view).collect()
+    }
+
+    /// Each refused path with the first error of its entry (the reason).
+    pub fn with_reasons(&self) -> impl Iterator<Item = (&Path, Kind, &ConfigError)> {
+        self.paths.iter().filter_map(|(entry, (p, k))| {
+            let e = self
+                .errors
+                .iter()
+                .find(|e| entry_of(&e.field) == Some(entry))?;
+            Some((p.as_path(), *k, e))
+        })
+    }
+}
+
+/// What refusing an error's entry or block means, for a log line:
+/// `refusing the entry persistence[0].directories[3]: <error>`; for a
+/// `[watch]` value, `ignoring the bad value watch.warn_every: …` (its
+/// default is used, or the list without the bad item).
+pub fn refusing(e: &ConfigError) -> String {
+    match entry_of(&e.field) {
+        Some(b) if !b.contains('.') => {
+            format!("refusing the [[persistence]] block {b} and its entries: {e}")
+        }
+        Some(entry) => format!("refusing the entry {entry}: {e}"),
+        None => format!("ignoring the bad value {}: {e}", e.field),
+    }
+}
+
+/// A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
+/// its error is local, the value reads as its default.
+fn in_watch(field: &str) -> bool {
+    field == "watch" || field.starts_with("watch.")
+}
+
+/// One error of a refused entry, as `status --json`, `boot --json` and the
+/// other commands' documents print it (`refused[]`).
 #[derive(Debug, serde::Serialize)]
 pub struct RefusedEntry<'a> {
-    /// The entry, e.g. `persistence[0].directories[3]`.
+    /// The entry, e.g. `persistence[0].directories[3]`, or the block, e.g.
+    /// `persistence[1]`, for an error in a block's own fields.
     pub entry: &'a str,
+    /// The entry's path, when it is valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'a Path>,
     /// 1-based line and column in the config file.
     pub line: usize,
     pub column: usize,
@@ -33,41 +111,39 @@ pub struct RefusedEntry<'a> {
     pub fix: &'a str,
 }
 
-impl<'a> RefusedEntry<'a> {
-    /// The JSON view of each error of `refused`.
-    pub fn all(refused: &'a [ConfigError]) -> Vec<RefusedEntry<'a>> {
-        let view = |e: &'a ConfigError| RefusedEntry {
-            entry: entry_of(&e.field).unwrap_or(&e.field),
-            line: e.line,
-            column: e.column,
-            field: &e.field,
-            message: &e.message,
-            fix: &e.fix,
-        };
-        refused.iter().map(view).collect()
-    }
-}
-
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
-/// for `persistence[0].directories[3].mode`; `None` for any other field.
+/// for `persistence[0].directories[3].mode`; the block `persistence[1]`
+/// for one of the block's own fields (`persistence[1].path`,
+/// `persistence[1].hide_mounts`, `persistence[1].directories` not a list);
+/// `None` for any other field.
 pub fn entry_of(field: &str) -> Option<&str> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let rest = field.strip_prefix("persistence[")?;
     let (root, rest) = rest.split_once(']')?;
-    let rest = rest.strip_prefix('.')?;
-    let rest = rest
-        .strip_prefix("directories[")
-        .or_else(|| rest.strip_prefix("files["))?;
-    let (item, _) = rest.split_once(']')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(root) || !digits(item) {
+    let block = &field[..field.len() - rest.len()];
+    if !digits(root) || !(rest.is_empty() || rest.starts_with('.')) {
         return None;
     }
-    let end = field.len() - rest.len() + item.len() + 1;
-    Some(&field[..end])
+    let Some(list) = rest
+        .strip_prefix(".directories[")
+        .or_else(|| rest.strip_prefix(".files["))
+    else {
+        return Some(block);
+    };
+    let (item, _) = list.split_once(']')?;
+    if !digits(item) {
+        return None;
+    }
+    Some(&field[..field.len() - list.len() + item.len() + 1])
 }
 
-/// The entries whose errors are already known (unknown keys, values of the
-/// wrong type): validation leaves them out.
+/// The name of block `i`'s unit: `persistence[i]`.
+pub(super) fn block(i: usize) -> String {
+    format!("persistence[{i}]")
+}
+
+/// The entries and blocks whose errors are already known (unknown keys,
+/// values of the wrong type): validation leaves them out.
 pub(super) fn entries_of<'a>(errors: impl IntoIterator<Item = &'a ConfigError>) -> HashSet<String> {
     errors
         .into_iter()
@@ -76,15 +152,68 @@ pub(super) fn entries_of<'a>(errors: impl IntoIterator<Item = &'a ConfigError>) 
         .collect()
 }
 
-/// `settings` with its entry errors refused, or the whole file's errors
-/// (in file order) when any of them is not about one entry.
-pub(super) fn split(settings: Settings, errors: Vec<ConfigError>) -> Result<Partial, ConfigError> {
-    if errors.iter().any(|e| entry_of(&e.field).is_none()) {
+/// An entry validation did not keep: its name, block, where it starts
+/// (line, column), its path when valid, its kind.
+pub(super) struct Held {
+    pub entry: String,
+    pub block: usize,
+    pub at: (usize, usize),
+    pub path: Option<PathBuf>,
+    pub kind: Kind,
+}
+
+/// `settings` with its entry and block errors refused (and its bad
+/// `[watch]` values at their defaults), or the whole file's errors (in
+/// file order) when any of them is about none of these. Each
+/// held entry of a refused block without an error of its own is refused
+/// with the block's first error (at the entry's line, with its fix).
+pub(super) fn split(
+    mut settings: Settings,
+    mut errors: Vec<ConfigError>,
+    held: Vec<Held>,
+) -> Result<Partial, ConfigError> {
+    if errors
+        .iter()
+        .any(|e| entry_of(&e.field).is_none() && !in_watch(&e.field))
+    {
         return Err(ConfigError::combine(errors).expect("not empty"));
     }
-    let mut refused = errors;
-    refused.sort_by_key(|e| (e.line == 0, e.line, e.column));
-    Ok(Partial { settings, refused })
+    errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
+    let own = entries_of(&errors);
+    let mut more = Vec::new();
+    for h in held.iter().filter(|h| !own.contains(&h.entry)) {
+        let b = block(h.block);
+        let Some(e) = errors
+            .iter()
+            .find(|e| entry_of(&e.field) == Some(b.as_str()))
+        else {
+            continue;
+        };
+        let path = h.path.as_ref().map_or("this entry".into(), |p| {
+            crate::names::printable(&p.to_string_lossy())
+        });
+        more.push(ConfigError {
+            line: h.at.0,
+            column: h.at.1,
+            field: h.entry.clone(),
+            message: format!(
+                "{path} is refused with its [[persistence]] block {b} (line {}): {}: {}",
+                e.line, e.field, e.message
+            ),
+            ..e.clone()
+        });
+    }
+    errors.extend(more);
+    errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
+    let paths: BTreeMap<_, _> = held
+        .into_iter()
+        .filter_map(|h| Some((h.entry, (h.path?, h.kind))))
+        .collect();
+    settings.refused = paths.values().map(|(p, _)| p.clone()).collect();
+    Ok(Partial {
+        settings,
+        refused: Refused { errors, paths },
+    })
 }
 
 #[cfg(test)]
@@ -114,7 +243,7 @@ mod tests {
             let paths: Vec<&PathBuf> = p.settings.entries.iter().map(|e| &e.path).collect();
             assert_eq!(paths, ["/etc/machine-id", "/etc/nixos"], "{bad}");
             assert!(!p.refused.is_empty(), "{bad}");
-            for e in &p.refused {
+            for e in &p.refused.errors {
                 assert_eq!(
                     entry_of(&e.field),
                     Some("persistence[0].directories[1]"),
@@ -123,11 +252,7 @@ mod tests {
                 assert!(e.line >= 8 && !e.fix.is_empty(), "{e}");
             }
         }
-        for whole in [
-            "[[persistence.directories]\n",
-            "[watch]\nignore = 3\n",
-            "[layout]\nbogus = 1\n",
-        ] {
+        for whole in ["[[persistence.directories]\n", "[layout]\nbogus = 1\n"] {
             let text = format!("{seed}{whole}");
             assert!(
                 crate::config::parse_partial(&text, Path::new("c.toml")).is_err(),
@@ -152,9 +277,12 @@ mod tests {
                 "persistence[0].directories[1].parent.user",
                 Some("persistence[0].directories[1]"),
             ),
-            ("persistence[0].path", None),
-            ("persistence[0].users", None),
-            ("persistence[0].directories", None),
+            ("persistence[0].path", Some("persistence[0]")),
+            ("persistence[3].users", Some("persistence[3]")),
+            ("persistence[0].directories", Some("persistence[0]")),
+            ("persistence[1]", Some("persistence[1]")),
+            ("persistence[1]x", None),
+            ("persistence", None),
             ("persistence[x].files[0]", None),
             ("persistence[0].files[]", None),
             ("watch.ignore[0]", None),

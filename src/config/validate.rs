@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::entries::{forbidden, validate_entries};
 use super::fields::{abs_path, watch};
 use super::locate::Locator;
+use super::partial::Held;
 use super::raw::{RawConfig, RawRoot};
 use super::{ConfigError, Layout, PersistenceRoot, Settings};
 
@@ -18,13 +19,14 @@ pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
 /// Validate the whole file, collecting every error rather than stopping
 /// at the first: one bad entry never hides the others. The settings hold
-/// every valid entry (none of `skip`, whose errors are known already).
+/// every valid entry (none of `skip`, the entries and blocks whose errors
+/// are known already); the entries not kept are held.
 pub(super) fn validate(
     raw: RawConfig,
     loc: &Locator<'_>,
     file: &Path,
     skip: &HashSet<String>,
-) -> (Settings, Vec<ConfigError>) {
+) -> (Settings, Vec<ConfigError>, Vec<Held>) {
     let mut errors = Vec::new();
     errors.extend(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
@@ -40,15 +42,22 @@ pub(super) fn validate(
         on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
         skip_checks: l.skip_checks.0.unwrap_or_default(),
     });
-    let entries = validate_entries(blocks, &roots, skip, loc, &mut errors);
+    // A block with an error of its own is refused: its root and entries.
+    let mut refused = skip.clone();
+    refused.extend(super::partial::entries_of(&errors));
+    let (entries, held) = validate_entries(blocks, &roots, &refused, loc, &mut errors);
+    let roots = (roots.into_iter().enumerate())
+        .filter(|(i, _)| !refused.contains(&super::partial::block(*i)))
+        .filter_map(|(_, r)| r.map(|(r, _)| r));
     let settings = Settings {
         file: file.to_path_buf(),
         layout,
-        roots: roots.into_iter().flatten().map(|(r, _)| r).collect(),
+        roots: roots.collect(),
         entries,
+        refused: Vec::new(),
         watch,
     };
-    (settings, errors)
+    (settings, errors, held)
 }
 
 /// The missing or unsupported `version`, if so.
@@ -75,8 +84,11 @@ pub(super) type Root = (PersistenceRoot, Range<usize>);
 
 /// The `[[persistence]]` roots with their path spans, checked against each
 /// other: one per block, `None` where the block's path is unusable (its
-/// error in `errors`). A root declared twice is an error but stays, so the
-/// entries below both are still checked against each other.
+/// error in `errors`). A root declared again is an error of the later
+/// block, which is refused (as the later declaration of an entry is): the
+/// file cannot say which block's defaults and entries are meant, and the
+/// first block's entries stay usable. It stays here, so the entries below
+/// both are still checked against each other (every error in one run).
 fn validate_roots(
     blocks: &[Spanned<RawRoot>],
     loc: &Locator<'_>,
@@ -89,19 +101,16 @@ fn validate_roots(
         // entry whose own persistentStoragePath lies inside another root):
         // each root is judged by the filesystem it lives on at boot, and
         // entries that collide are caught as duplicates.
-        if let Some((root, sp)) = &root {
-            let twice = roots.iter().flatten().find(|(o, _)| o.path == root.path);
-            if let Some((other, osp)) = twice {
-                let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
-                errors.push(loc.error(
-                    Some(sp.clone()),
-                    format!("persistence[{i}].path"),
-                    format!(
-                        "{p} is declared twice as a persistence root (lines {first} and {again})"
-                    ),
-                    "merge the two [[persistence]] blocks",
-                ));
-            }
+        if let Some((root, sp)) = &root
+            && let Some((other, osp)) = roots.iter().flatten().find(|(o, _)| o.path == root.path)
+        {
+            let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
+            errors.push(loc.error(
+                Some(sp.clone()),
+                format!("persistence[{i}].path"),
+                format!("{p} is declared twice as a persistence root (lines {first} and {again})"),
+                format!("move this block's entries into the first one (line {first}) and delete this block"),
+            ));
         }
         roots.push(root);
     }

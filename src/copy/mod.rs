@@ -15,6 +15,7 @@ use crate::sys::meta::stat_at;
 use crate::sys::{dir, fs};
 
 mod compare;
+pub mod fill;
 mod remove;
 mod tree;
 
@@ -193,7 +194,12 @@ fn copy_tree_onto(
     fs::lock(dst_dir).with_context(|| format!("cannot lock {}", dst_parent.display()))?;
     let is_dir = |d| stat_at(d, from.name).is_ok_and(|m| m.file_type == FileType::Directory);
     match stat_at(dst_dir, dst_name) {
-        Ok(m) if over_empty_dir && m.file_type == FileType::Directory && is_dir(from.dir) => {}
+        // A mount point cannot be renamed over (EBUSY): filled in place.
+        Ok(m) if over_empty_dir && m.file_type == FileType::Directory && is_dir(from.dir) => {
+            if crate::sys::meta::stat_fd(dst_dir).is_ok_and(|p| p.mnt_id != m.mnt_id) {
+                return fill::fill_at(from, to, progress);
+            }
+        }
         Ok(_) => bail!(
             "{} already exists: refusing to copy {} over it (move it away first)",
             to.shown.display(),

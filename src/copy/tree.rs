@@ -240,6 +240,11 @@ impl<'a> Copier<'a> {
         Ok(now)
     }
 
+    /// [`Self::set_meta`] of the top: `d` gets `s`'s metadata `m`.
+    pub(super) fn meta_onto(&mut self, s: At<'_>, d: At<'_>, m: &Meta) -> anyhow::Result<()> {
+        self.set_meta(s, d, m, Path::new(""))
+    }
+
     /// Owner, xattrs, mode (not of a symlink), times, and (through an open
     /// fd) fsync of the copy `d` of `s`.
     fn set_meta(&mut self, s: At<'_>, d: At<'_>, m: &Meta, rel: &Path) -> anyhow::Result<()> {

@@ -95,6 +95,8 @@ struct Doc<'a> {
     shadowed: Option<&'a [Shadowed]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     orphans: Option<Vec<WithHex<'a, Orphan>>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    refused: &'a [crate::config::RefusedEntry<'a>],
 }
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
@@ -154,6 +156,7 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
             .orphans
             .as_ref()
             .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
+        refused: &x.refused,
     };
     crate::output::print_json("Diff", &doc)
 }

@@ -50,6 +50,9 @@ pub struct Diff {
     pub unreadable: Vec<(Vec<u8>, String)>,
     /// Entries looked at.
     pub entries: u64,
+    /// From the watcher's list: what it says about `watch.ignore`, when it
+    /// vouches for it (`ignored::from_list` counts what changed there).
+    pub ignored: Option<ignored::Listed>,
 }
 
 /// The watcher's list, when it can stand for a walk; else why not.
@@ -112,6 +115,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         walk::Scope::ephemeral(root.dir(), settings, &mounts, !opts.all, &opts.subtrees);
     scope.check_dev = root.mountinfo_override().is_some();
     let count = AtomicU64::new(0);
+    let mut listed_ignored = None;
     let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
         Ok(list) => {
             let visit = compare::Classify {
@@ -120,6 +124,10 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
                 keep_unchanged: opts.all,
             };
             let known = fast::known(&list, opened);
+            listed_ignored = list.ignored_names.clone().map(|names| ignored::Listed {
+                names,
+                trees: list.link_trees.clone(),
+            });
             fast::classify(&scope, &visit, &list, known, &opts.subtrees, &count)?.map(|(o, n)| {
                 let source = Source::Watcher {
                     pid: list.pid,
@@ -132,6 +140,9 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         }
         Err(why) => Err(why),
     };
+    if listed.is_err() {
+        listed_ignored = None;
+    }
     // A walk looks up every directory: read the baseline whole.
     let baseline = match listed.is_ok() {
         true => baseline,
@@ -174,6 +185,7 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         items,
         unreadable,
         entries,
+        ignored: listed_ignored,
     })
 }
 
@@ -184,4 +196,31 @@ type Owned = (Vec<Item>, Vec<(Vec<u8>, String)>, u64);
 fn owned(o: walk::Outcome<compare::Found<'_>>) -> Owned {
     let items = o.accs.into_iter().flat_map(|f| f.items).collect();
     (items, o.unreadable, o.entries)
+}
+
+/// What plain `diff` did not compare under `watch.ignore` (nothing with
+/// `--all`, which compares it), counted the same whichever basis found the
+/// changes: from the watcher's list when it vouches for the ignored
+/// directories ([`ignored::from_list`]), else by a walk of them.
+pub fn ignored_note(
+    root: &Root,
+    settings: &Settings,
+    d: &Diff,
+    opts: &Options,
+) -> ignored::Ignored {
+    if opts.all {
+        return Default::default();
+    }
+    let Ok(mounts) = root.mount_table() else {
+        return Default::default();
+    };
+    let since = match d.basis {
+        Basis::Baseline { created } => created,
+        Basis::BootTime { btime } => btime,
+    };
+    let ignore = &settings.watch.ignore;
+    d.ignored
+        .as_ref()
+        .and_then(|l| ignored::from_list(root, ignore, &mounts, &opts.subtrees, since, l))
+        .unwrap_or_else(|| ignored::count(root, ignore, &mounts, &opts.subtrees, since))
 }

@@ -88,9 +88,8 @@ impl Hidden {
         if ig.changed > 0 {
             let list: Vec<String> = ig.paths.iter().map(|p| p.display().to_string()).collect();
             shown.push(format!(
-                "{}{} under watch.ignore {}, lost at the next reboot too",
+                "{} under watch.ignore {}, lost at the next reboot too",
                 count(ig.changed, "changed entry", "changed entries"),
-                if ig.capped { " or more" } else { "" },
                 list.join(", ")
             ));
         }

@@ -13,13 +13,15 @@ use crate::names::human as escape;
 
 /// Extra sections of the report.
 #[derive(Debug, Default)]
-pub struct Extras {
+pub struct Extras<'a> {
     /// `--shadowed`.
     pub shadowed: Option<Vec<Shadowed>>,
     /// `--all`: every shadowed path, not the first [`SHADOWED_SHOWN`].
     pub all: bool,
     /// `--orphans`.
     pub orphans: Option<Vec<Orphan>>,
+    /// Config entries refused for their errors (`refused[]` in JSON).
+    pub refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 /// Say on stderr which paths could not be read (the first ten, then a count).
@@ -132,6 +134,7 @@ mod tests {
                 entries: 1,
             }]),
             all: false,
+            refused: Vec::new(),
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
@@ -156,6 +159,7 @@ mod tests {
             }]),
             orphans: None,
             all: false,
+            refused: Vec::new(),
         };
         let text = |x: &Extras| {
             let mut out = Vec::new();

@@ -31,6 +31,30 @@ pub fn records_file(root: &crate::root::Root) -> PathBuf {
 pub fn records(root: &crate::root::Root) -> anyhow::Result<Vec<Record>> {
     record::read(&records_file(root))
 }
+/// The files `persist` copied without binding during this boot that `recorded`
+/// (`boot`'s own records) lacks, as records of copies: `boot` then leaves
+/// the live file alone as after its own copy-in (the live version is the
+/// newer one; the shutdown sync saves it) instead of replacing it by the
+/// persistent copy.
+pub fn copied(
+    root: &crate::root::Root,
+    recorded: &[crate::state::Recorded],
+) -> Vec<crate::state::Recorded> {
+    let known = |r: &Record| recorded.iter().any(|p| p.path == r.path);
+    let records = records(root).unwrap_or_default();
+    (records.into_iter())
+        .filter(|r| r.copy && !known(r))
+        .map(|r| crate::state::Recorded {
+            path: r.path,
+            kind: r.kind,
+            source: r.source,
+            how: crate::state::How::Copied,
+            mount_id: None,
+            seeded_ns: None,
+        })
+        .collect()
+}
+
 pub use crate::sys::proc::{OpenWriter, writers_under};
 
 /// What `persist` does (or did) for one path.
@@ -43,6 +67,18 @@ pub enum Action {
     Bind,
     /// The persistent copy is already bound over the live path.
     Done,
+}
+
+/// How the persisted path is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The copy is bind-mounted over the live path.
+    Bind,
+    /// A file programs replace by rename (`classify::replaced`), or declared
+    /// `method = "copy"`: copied, never bound (a rename over a bind fails
+    /// with EBUSY); the shutdown sync saves it once declared.
+    Copy,
 }
 
 /// The plan for one path.
@@ -59,6 +95,8 @@ pub struct Step {
     pub source: PathBuf,
     /// What to do.
     pub action: Action,
+    /// Bound, or only copied.
+    pub method: Method,
     /// A temporary copy from an interrupted run exists (removed first).
     pub stale_tmp: bool,
     /// Entries and bytes of the live data.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
-use super::{Action, Options, Refusal, Step, writers_under};
+use super::{Action, Method, Options, Refusal, Step, writers_under};
+use crate::config::Kind;
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
@@ -119,10 +120,19 @@ fn plan_one(
         Ok(Verdict::Done(kind)) => (kind, None),
         Ok(Verdict::Move(kind, existing)) => (kind, Some(existing)),
     };
+    let copy = match settings.entry(&path) {
+        Some(e) => e.method == crate::config::FileMethod::Copy,
+        None => crate::suggest::needs_copy(&path, kind),
+    };
     let mut step = Step {
         kind,
         root: proot,
         action: Action::Done,
+        method: if copy && kind == Kind::File {
+            Method::Copy
+        } else {
+            Method::Bind
+        },
         stale_tmp: false,
         entries: 0,
         bytes: 0,
@@ -148,6 +158,11 @@ fn plan_one(
     (step.entries, step.bytes) = copy::measure(&step.host)?;
     match existing {
         Existing::Mismatch(reason) => return refuse(arg, reason),
+        // An empty directory (made by hand, a dataset mounted there) or a
+        // fill a killed run left: filled (`copy::fill`), as `boot` seeds it.
+        Existing::Same if kind == Kind::Directory && empty_or_filling(root_fd, &step.source) => {
+            step.action = Action::Copy;
+        }
         Existing::Same => {
             if let Some(diff) = compare(root_fd, &step)? {
                 return refuse(
@@ -167,6 +182,15 @@ fn plan_one(
         }
     }
     Ok(Ok(step))
+}
+
+/// Is the directory at the logical `p` empty, or a fill in progress?
+fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
+    let rel = p.strip_prefix("/").unwrap_or(p);
+    let fill = |n| fs::lstat_beneath(root_fd, &rel.join(n)).is_ok_and(|m| m.is_some());
+    crate::sys::dir::is_empty(root_fd, rel).unwrap_or(false)
+        || copy::fill::only_partial(root_fd, rel)
+        || fill(copy::fill::FILLING)
 }
 
 /// How the live data and its existing persistent copy differ, if they do.

@@ -24,6 +24,9 @@ pub struct Record {
     pub kind: Kind,
     /// When it was bound (seconds since the epoch).
     pub since: u64,
+    /// Copied only, not bound (`method = "copy"`, see `persist::Method`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub copy: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -64,6 +67,7 @@ mod tests {
             source: Path::new("/persistent").join(&p[1..]),
             kind: Kind::Directory,
             since,
+            copy: false,
         };
         upsert(&f, rec("/var/lib/b", 1)).unwrap();
         upsert(&f, rec("/var/lib/a", 2)).unwrap();

@@ -170,6 +170,10 @@ impl Daemon {
             }
             Action::Rescan(why) => {
                 let n = backend.rescan(core)?;
+                if why == Why::Overflow {
+                    // Creations in ignored directories may be lost too.
+                    backend.watch_ignored(core);
+                }
                 (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
                 match why {
                     Why::Start => tracing::info!(

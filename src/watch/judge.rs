@@ -1,8 +1,9 @@
 //! The watcher's side of the one classification `diff` uses
 //! (`crate::classify`): before a write becomes a group, it is judged
 //! against the catalog (regenerated: dropped; temporaries: dropped, their
-//! rename's destination is judged), the live state (symlinks into a
-//! persistence root hold no data here) and the baseline. A rewrite of an
+//! rename's destination is judged; so is any name gone before it is
+//! judged), the live state (symlinks into a persistence root hold no data
+//! here) and the baseline. A rewrite of an
 //! entry the baseline has, and what a rescan finds while the baseline
 //! predates the last activation ([`Judge::provisional`]), is counted at
 //! once but its warning is held back until the baseline is retaken
@@ -147,8 +148,17 @@ impl Judge {
         if self.classifier.is_temporary(bytes) {
             return Verdict::Drop;
         }
-        let is_link =
-            !is_dir && std::fs::symlink_metadata(host).is_ok_and(|m| m.file_type().is_symlink());
+        // Gone before it was judged: renamed away (`ln -sfn`'s and `sed -i`'s
+        // temporaries, `mv tmp target`: the destination's own event is
+        // judged) or deleted. Nothing under this name to discard.
+        use std::io::ErrorKind::{NotADirectory, NotFound};
+        let m = match std::fs::symlink_metadata(host) {
+            Err(e) if matches!(e.kind(), NotFound | NotADirectory) => {
+                return Verdict::Drop;
+            }
+            m => m,
+        };
+        let is_link = !is_dir && m.is_ok_and(|m| m.file_type().is_symlink());
         if is_link && self.links_into_persistence(logical, host) {
             return Verdict::Drop;
         }

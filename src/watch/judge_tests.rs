@@ -195,3 +195,21 @@ fn a_directory_may_be_muted_only_when_everything_below_it_is_its_group() {
         );
     }
 }
+
+#[test]
+fn a_name_gone_before_it_is_judged_is_dropped_and_its_destination_recorded() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    // `ln -sfn`: a temporary link renamed over the target.
+    std::os::unix::fs::symlink("/etc/b", r.join("var/lib/demo/CuAbC123")).unwrap();
+    std::fs::rename(r.join("var/lib/demo/CuAbC123"), r.join("var/lib/demo/lnk")).unwrap();
+    let mut judge = |p: &str, dir| j.judge(Path::new(p), &r.join(&p[1..]), dir, false);
+    assert_eq!(judge("/var/lib/demo/CuAbC123", false), Verdict::Drop);
+    assert_eq!(judge("/var/lib/demo/gone.d", true), Verdict::Drop);
+    assert_eq!(judge("/var/lib/demo/f/below-a-file", false), Verdict::Drop);
+    std::fs::write(r.join("var/lib/demo/f"), "x").unwrap();
+    assert_eq!(judge("/var/lib/demo/f/below-a-file", false), Verdict::Drop);
+    let g = group_of(&judge("/var/lib/demo/lnk", false)).map(|g| g.0);
+    assert_eq!(g.as_deref(), Some("/var/lib/demo"));
+}

@@ -1,5 +1,6 @@
-//! Bad config files through the real binary: exit 2, `file:line:col`, the
-//! field and the fix on stderr, and never a panic.
+//! Bad config files through the real binary: `file:line:col`, the field
+//! and the fix on stderr, and never a panic; exit 2 when the whole file is
+//! refused, 1 when entries or blocks are (the checks use the others).
 
 use crate::util::{self, assert_code, mountinfo_fixture};
 
@@ -23,10 +24,10 @@ fn verify_with(config: &str, json: bool) -> (std::process::Output, String) {
 }
 
 #[track_caller]
-fn assert_rejected(config: &str, located: &str, fix: &str) {
+fn assert_rejected(config: &str, code: i32, located: &str, fix: &str) {
     for json in [false, true] {
         let (o, cfg) = verify_with(config, json);
-        assert_code(&o, 2);
+        assert_code(&o, code);
         let e = util::stderr(&o);
         assert!(
             e.contains(&format!("{cfg}:{located}")),
@@ -44,6 +45,7 @@ fn assert_rejected(config: &str, located: &str, fix: &str) {
 fn typo_in_a_key_names_the_right_key() {
     assert_rejected(
         "version = 1\n[[persistence]]\npath = \"/persistent\"\nhideMounts = true\n",
+        1,
         "4:1: persistence[0].hideMounts: unknown key `hideMounts`",
         "did you mean `hide_mounts`? (impermctl uses snake_case)",
     );
@@ -53,6 +55,7 @@ fn typo_in_a_key_names_the_right_key() {
 fn relative_path_is_located() {
     assert_rejected(
         "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"var/log\"\n",
+        1,
         "5:8: persistence[0].directories[0].path: `var/log` is a relative path",
         "write it as an absolute path, e.g. /var/log",
     );
@@ -62,6 +65,7 @@ fn relative_path_is_located() {
 fn duplicate_names_both_lines() {
     assert_rejected(
         "version = 1\n[[persistence]]\npath = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/log\"\n[[persistence.files]]\npath = \"/var/log\"\n",
+        1,
         "7:8: persistence[0].files[0].path: /var/log is declared twice: as a directory in /persistent (line 5) and as a file in /persistent (line 7)",
         "keep only one declaration of /var/log",
     );
@@ -71,11 +75,13 @@ fn duplicate_names_both_lines() {
 fn syntax_error_and_missing_version() {
     assert_rejected(
         "version = 1\n[layout\n",
+        2,
         "2:8: TOML syntax: unclosed table",
         "correct the TOML syntax",
     );
     assert_rejected(
         "[layout]\n",
+        2,
         "1:1: version: missing `version`",
         "add `version = 1`",
     );

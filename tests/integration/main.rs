@@ -14,6 +14,7 @@ mod manifest;
 mod module_map;
 mod nix;
 mod persist;
+mod persist_copy;
 mod schemas;
 mod snapshots;
 mod status;

@@ -269,3 +269,26 @@ fn diff_groups_carry_the_watchers_writers_as_objects() {
         "{g:#}"
     );
 }
+
+/// The committed schemas are what `schemas/generate.py` writes (edit the
+/// script, run it, commit both): run on a copy, every file compared.
+#[test]
+fn the_committed_schemas_are_what_generate_py_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("generate.py");
+    std::fs::copy(repo().join("schemas/generate.py"), &script).unwrap();
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", util::stderr(&o));
+    for kind in KINDS {
+        let name = format!("{kind}.schema.json");
+        let made = std::fs::read_to_string(dir.path().join(&name)).unwrap_or_default();
+        let committed = std::fs::read_to_string(repo().join("schemas").join(&name)).unwrap();
+        assert!(
+            made == committed,
+            "schemas/{name} differs from what schemas/generate.py writes: run `python3 schemas/generate.py` and commit both"
+        );
+    }
+}

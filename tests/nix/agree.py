@@ -7,9 +7,10 @@ on stdin, writes each rendered config.toml to a file, runs
 
 - the binary accepts the file (no `impermctl: error:` line) and the module
   has no failed assertion; or
-- the binary refuses it and every explanation it gives (the message after
-  the field name, without line numbers and without what follows a colon) is
-  contained in one of the module's failed assertions.
+- the binary refuses it (the whole file, or entries and blocks one by one)
+  and every explanation it gives (the message after the field name, without
+  line numbers and without what follows a colon) is contained in one of the
+  module's failed assertions.
 
 Prints `ok corpus NAME`, `pending corpus NAME: …` (a disagreement the case's
 `pending` marker expects) or `FAIL corpus NAME: …`; exits 1 on any FAIL.
@@ -21,7 +22,10 @@ import subprocess
 import sys
 import tempfile
 
-ERROR = re.compile(r"^impermctl: error: [^:]*:\d+:\d+: [^:]+: (.*)$")
+# `impermctl: error: [refusing the entry E: ]FILE:LINE:COL: FIELD: MESSAGE`;
+# an entry refused with its block repeats the block's error: skipped.
+ERROR = re.compile(r"^impermctl: error: (?:(?:refusing|ignoring) [^:]*: )?[^:]*:\d+:\d+: [^:]+: (.*)$")
+WITH_BLOCK = "is refused with its [[persistence]] block"
 
 
 def explanation(message):
@@ -35,7 +39,7 @@ def verdict(binary, mountinfo, path):
         capture_output=True,
         text=True,
     )
-    lines = [l for l in out.stderr.splitlines() if l.startswith("impermctl: error:")]
+    lines = [l for l in out.stderr.splitlines() if l.startswith("impermctl: error:") and WITH_BLOCK not in l]
     errors = [(m.group(1) if m else l) for l, m in zip(lines, map(ERROR.match, lines))]
     return errors, out
 

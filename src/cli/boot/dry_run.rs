@@ -10,7 +10,8 @@ use crate::layout;
 use crate::plan::{self, Plan, What};
 
 /// `boot --dry-run`: the plan, with the refusal when the layout is refused
-/// (exit 2), else exit 1 when a step would fail, 0 otherwise.
+/// (exit 2), else exit 1 when a step would fail, 0 otherwise; and the
+/// config entries refused for their errors (`bad`: listed, never planned).
 pub(super) fn dry_run(
     a: &super::Args,
     verdict: &layout::Verdict,
@@ -18,6 +19,7 @@ pub(super) fn dry_run(
     plan: &Plan,
     observed: Option<&plan::Observed>,
     unplanned: Option<&str>,
+    bad: &crate::config::Refused,
 ) -> anyhow::Result<Exit> {
     let refusals = refused.findings(verdict);
     let refused = refused.everything;
@@ -36,6 +38,9 @@ pub(super) fn dry_run(
             /// What the plan was made from, per path.
             #[serde(skip_serializing_if = "Option::is_none")]
             observed: Option<&'a plan::Observed>,
+            /// Config entries refused for their errors (boot binds the others).
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            refused_entries: Vec<crate::config::RefusedEntry<'a>>,
         }
         let doc = BootPlan {
             refused,
@@ -43,10 +48,14 @@ pub(super) fn dry_run(
             unplanned,
             steps: &plan.steps,
             observed,
+            refused_entries: bad.json(),
         };
         crate::output::print_json("BootPlan", &doc)?;
     } else {
         let mut out = std::io::stdout().lock();
+        for e in &bad.errors {
+            writeln!(out, "refused entry: {e}")?;
+        }
         if !refusals.is_empty() {
             for f in &refusals {
                 let (message, check, fix) = (&f.message, f.check, &f.remedy);

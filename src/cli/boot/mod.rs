@@ -49,7 +49,7 @@ struct Report<'a> {
     json: bool,
     start: Instant,
     findings: &'a [layout::Finding],
-    refused: &'a [crate::config::ConfigError],
+    refused: &'a crate::config::Refused,
 }
 
 impl Report<'_> {
@@ -62,7 +62,7 @@ impl Report<'_> {
             duration_ms: ms(self.start.elapsed()),
             findings: self.findings,
             applied,
-            refused: crate::config::RefusedEntry::all(self.refused),
+            refused: self.refused.json(),
         };
         crate::output::print_json("BootResult", &r)
     }
@@ -76,7 +76,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if !a.dry_run {
         super::require_root("boot", "it bind-mounts the declared paths")?;
     }
-    // A bad entry is refused alone (CRIT below); the others are bound.
+    // A bad entry (or block) is refused alone (CRIT below); the others are bound.
     let (
         crate::config::Partial {
             settings,
@@ -113,9 +113,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         for (check, msg) in &refused.crit {
             crit(check, msg);
         }
-        for e in &bad {
-            let entry = crate::config::entry_of(&e.field).unwrap_or(&e.field);
-            crit("config-entry", &format!("refusing the entry {entry}: {e}"));
+        // A refused entry is a refusal (CRIT); a bad `[watch]` value is not.
+        for e in &bad.errors {
+            match crate::config::entry_of(&e.field) {
+                Some(_) => crit("config-entry", &crate::config::refusing(e)),
+                None => error!("{}", crate::config::refusing(e)),
+            }
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
@@ -141,7 +144,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         Err(e) if refused.everything => {
             let why = format!("{e:#}");
             let none = Plan { steps: Vec::new() };
-            return dry_run(&a, &verdict, &refused, &none, None, Some(&why));
+            return dry_run(&a, &verdict, &refused, &none, None, Some(&why), &bad);
         }
         Err(e) => return Err(e),
     };
@@ -154,22 +157,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (prev_entries, kept): (Vec<_>, Vec<_>) = prev_entries
         .into_iter()
         .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
+    let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
     let obs = apply::gather(&handles, &settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(&settings, &obs);
     plan::refuse_roots(&mut plan, &settings, &refused.roots);
     if a.dry_run {
-        if !a.json {
-            for e in &bad {
-                println!("refused entry: {e}");
-            }
-        }
-        let exit = dry_run(&a, &verdict, &refused, &plan, Some(&obs), None)?;
-        let bad = if bad.is_empty() {
-            Exit::Ok
-        } else {
-            Exit::Findings
-        };
-        return Ok(exit.merge(bad));
+        let exit = dry_run(&a, &verdict, &refused, &plan, Some(&obs), None, &bad)?;
+        return Ok(exit.merge(super::global::refused_exit(&bad)));
     }
     let live = apply::LiveOptions {
         previous_pending: &prev_pending,
@@ -179,7 +173,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     applied.record.extend(kept);
     applied.record.sort_by(|a, b| a.path.cmp(&b.path));
     record(&root, &settings, previous.as_ref(), &applied);
-    finish(&settings, &applied, &report, bad.len())
+    finish(&settings, &applied, &report, bad.errors.len())
 }
 
 /// Log and notify the summary line, print the result; exit 1 when a step
@@ -196,7 +190,7 @@ fn finish(
     if bad > 0 {
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
-            "; entries refused for {n} (CRIT above; fix them, then run impermctl boot again)"
+            "; {n} (above; fix them, then run impermctl boot again)"
         ));
     }
     info!(

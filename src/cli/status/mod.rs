@@ -110,6 +110,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             let now = moved_state(&root, &state, &r);
             Moved {
                 declared: settings.entries.iter().any(|e| e.path == r.path),
+                copy: r.copy,
                 state: state_word(&now),
                 now,
                 path: r.path,
@@ -127,7 +128,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let findings = !refused.is_empty()
         || moved
             .iter()
-            .any(|m| !m.declared || m.now != EntryState::Bound)
+            .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f);
     let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
     if a.report.json {
@@ -140,7 +141,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 entries,
                 watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
                 persisted: moved,
-                refused: crate::config::RefusedEntry::all(&refused),
+                refused: refused.json(),
             },
         )?;
         return Ok(exit);
@@ -161,9 +162,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         writeln!(
             out,
             "\nrefused config entries (boot does not bind them; {}):",
-            crate::human::counted(refused.len() as u64, "error")
+            crate::human::counted(refused.errors.len() as u64, "error")
         )?;
-        for e in &refused {
+        for e in &refused.errors {
             writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
         }
     }

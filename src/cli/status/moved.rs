@@ -20,6 +20,8 @@ pub(super) struct Moved {
     pub(super) source: PathBuf,
     pub(super) since: u64,
     pub(super) declared: bool,
+    /// Copied, not bound (`method = "copy"`).
+    pub(super) copy: bool,
     /// What the live mount table says is at `path` now (never the record's
     /// word): `bound`, `foreign`, `not_persisted` or `missing`.
     pub(super) state: &'static str,
@@ -74,6 +76,9 @@ fn moved_text(m: &Moved) -> String {
         show(&m.root)
     );
     match &m.now {
+        _ if m.copy => format!(
+            "copied to {source} (method = \"copy\": programs replace it by rename, so it is not bound); not in the config yet: what is written to {path} now is lost at the next boot unless added"
+        ),
         EntryState::Bound => format!(
             "bound from {source}; not in the config yet: lost at the next boot unless added"
         ),

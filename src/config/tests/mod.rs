@@ -5,6 +5,7 @@ use super::mode::parse_mode;
 use super::*;
 
 mod at_once;
+mod blocks;
 mod keys;
 mod lengths;
 mod paths;
@@ -119,6 +120,7 @@ fn vpsfree_seed() {
                 hide_mounts: true,
                 allow_trash: false
             }],
+            refused: vec![],
             entries: vec![
                 file("/etc/machine-id"),
                 dir("/etc/nixos", true),

@@ -163,7 +163,7 @@ fn bad_roots() {
         5,
         8,
         "declared twice as a persistence root (lines 3 and 5)",
-        "merge",
+        "into the first one (line 3)",
     );
 }
 

@@ -15,7 +15,7 @@ use rustix::fs::OFlags;
 use crate::walk::under;
 
 /// Open directories from below the root down to the last one asked for.
-pub(super) struct Chain<'a> {
+pub(crate) struct Chain<'a> {
     root: BorrowedFd<'a>,
     /// Logical path of the last open directory (`""`: the root).
     path: Vec<u8>,
@@ -25,7 +25,7 @@ pub(super) struct Chain<'a> {
 
 impl<'a> Chain<'a> {
     /// A chain below `root` (the root's directory fd).
-    pub(super) fn new(root: BorrowedFd<'a>) -> Chain<'a> {
+    pub(crate) fn new(root: BorrowedFd<'a>) -> Chain<'a> {
         Chain {
             root,
             path: Vec::new(),
@@ -36,7 +36,7 @@ impl<'a> Chain<'a> {
     /// An `O_PATH` descriptor of the logical directory `dir`; `None` when
     /// it is gone, not a directory, or a symlink is on the way (the walk
     /// would not look there either).
-    pub(super) fn get(&mut self, dir: &[u8]) -> Option<BorrowedFd<'_>> {
+    pub(crate) fn get(&mut self, dir: &[u8]) -> Option<BorrowedFd<'_>> {
         while let Some(&(len, _)) = self.open.last() {
             if under(&self.path[..len], dir) {
                 break;

@@ -25,7 +25,7 @@ use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 pub use crate::watch::changes::{FileId, List};
 
 mod answer;
-mod dirs;
+pub(crate) mod dirs;
 mod links;
 
 pub use answer::{ANSWER_WITHIN, ask, file_id, known};

@@ -22,6 +22,7 @@ fn diff(items: Vec<Item>) -> Diff {
         items,
         unreadable: Vec::new(),
         entries: 0,
+        ignored: None,
     }
 }
 

@@ -126,14 +126,19 @@ pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
         .iter()
         .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
         .map(|(p, kind, lost)| {
-            let how = *kind;
+            let fix = match c.settings.refused.iter().any(|r| r == Path::new(p)) {
+                true => {
+                    "fix the error of its config entry (listed with the refused entries)".into()
+                }
+                false => format!(
+                    "add it: {}",
+                    crate::suggest::nix_line(&root, Path::new(p), *kind)
+                ),
+            };
             found(
                 Some(Path::new(p)),
                 format!("{p} is not persisted: {lost}"),
-                format!(
-                    "add it: {}",
-                    crate::suggest::nix_line(&root, Path::new(p), how)
-                ),
+                fix,
             )
         })
         .collect()

@@ -33,6 +33,7 @@ fn settings(entries: Vec<Entry>) -> Settings {
             allow_trash: false,
         }],
         entries,
+        refused: Vec::new(),
         watch: Watch::default(),
     }
 }

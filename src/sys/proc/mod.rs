@@ -1,7 +1,7 @@
 //! What `/proc` says about processes, read with the `procfs` crate: who a
 //! pid is (comm, command line, systemd unit from its cgroup), which process
-//! holds a file open, and which processes hold files under a directory open
-//! for writing (the mode bits of a `/proc/PID/fd/N` link are the access
+//! wrote a file it holds open (`writer`), and which processes hold files
+//! under a directory open for writing (the mode bits of a `/proc/PID/fd/N` link are the access
 //! mode it was opened with). `proc` is normally `/proc`.
 //!
 //! File names are taken from the `fd` links as raw bytes (procfs reads them
@@ -12,9 +12,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use procfs::ProcessCGroup;
+
+mod writer;
 use procfs::process::{
     FDPermissions, FDTarget, MMPermissions, MMapPath, Process, all_processes_with_root,
 };
+pub use writer::by_open_file;
 
 /// What is known about a writer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,24 +125,6 @@ fn each_process(proc: &Path, mut each: impl FnMut(&Process)) {
     for p in procs.flatten().filter(|p| p.pid != me) {
         each(&p);
     }
-}
-
-/// Find a process that has `file` open (same device and inode), by looking
-/// through `/proc/*/fd`. Returns its attribution, or an empty one.
-pub fn by_open_file(proc: &Path, file: &Path) -> Attribution {
-    let Ok(meta) = std::fs::symlink_metadata(file) else {
-        return Attribution::default();
-    };
-    let (dev, ino) = (meta.dev(), meta.ino());
-    let mut found = None;
-    open_files(proc, |p, link, _| {
-        let same = std::fs::metadata(link).is_ok_and(|m| m.dev() == dev && m.ino() == ino);
-        if same {
-            found = Some(p.pid);
-        }
-        !same
-    });
-    found.map_or_else(Attribution::default, |pid| of_pid(proc, pid))
 }
 
 /// A process holding a file below a directory open for writing.

@@ -58,21 +58,106 @@ fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
+/// The pid written to `f` by a test's script, once it is there.
+fn pid_in(f: &Path) -> i32 {
+    poll(|| std::fs::read_to_string(f).ok()?.trim().parse().ok()).expect("a pid")
+}
+
+/// `kill -9 PID` of a process a test's script started.
+fn kill(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+}
+
+/// A reader that opened the file first is not named: the writer is.
 #[test]
-fn finds_a_process_holding_the_file_open() {
+fn names_the_writer_of_a_file_not_a_reader() {
     let t = tempfile::tempdir().unwrap();
-    let f = t.path().join("held");
+    let (f, ready) = (t.path().join("held"), t.path().join("ready"));
     std::fs::write(&f, b"x").unwrap();
-    let mut child = std::process::Command::new("sh")
+    let reader = bash("exec 3<\"$0\"; exec sleep 30", &[&f]);
+    poll(|| (by_open_file_any(&f) == Some(reader.0.id() as i32)).then_some(()));
+    let writer = bash(
+        "exec 3>>\"$0\"; echo x >&3; echo $$ > \"$1\"; exec sleep 30",
+        &[&f, &ready],
+    );
+    assert_eq!(pid_in(&ready), writer.0.id() as i32);
+    assert_eq!(
+        by_open_file(Path::new("/proc"), &f).pid,
+        Some(writer.0.id() as i32)
+    );
+}
+
+/// Trial s5: `sh -c 'exec 3>f; sleep 100 & echo x >&3'`: the shell wrote,
+/// `sleep` only inherited fd 3. While the shell runs it is named; once it
+/// exited, nobody is (the idle `sleep` made no write), never `sleep`.
+#[test]
+fn a_child_that_only_inherited_the_fd_is_not_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (f, pids) = (t.path().join("f"), t.path().join("pids"));
+    let sh = bash(
+        "exec 3>\"$0\"; sleep 30 & echo x >&3; echo $! > \"$1\"; wait",
+        &[&f, &pids],
+    );
+    let sleep = pid_in(&pids);
+    assert_eq!(
+        by_open_file(Path::new("/proc"), &f).pid,
+        Some(sh.0.id() as i32)
+    );
+    drop(sh);
+    let (f2, pids2) = (t.path().join("f2"), t.path().join("pids2"));
+    let mut sh = std::process::Command::new("sh")
         .arg("-c")
-        .arg("exec 3<\"$0\"; exec sleep 5")
-        .arg(&f)
+        .arg("exec 3>\"$0\"; sleep 30 & echo $! > \"$1\"; echo x >&3")
+        .args([&f2, &pids2])
         .spawn()
         .unwrap();
-    let found = poll(|| by_open_file(Path::new("/proc"), &f).pid);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(found, Some(child.id() as i32));
+    sh.wait().unwrap();
+    let orphan = pid_in(&pids2);
+    let named = by_open_file(Path::new("/proc"), &f2).pid;
+    let held = by_open_file_any(&f2);
+    kill(sleep);
+    kill(orphan);
+    assert_eq!(held, Some(orphan), "sleep holds f2 open for writing");
+    assert_eq!(named, None);
+}
+
+/// A forked child writes through the fd its parent opened (the parent
+/// wrote elsewhere, a grandchild only inherited it): the child is named.
+#[test]
+fn a_forked_writer_is_named_not_its_parent() {
+    let t = tempfile::tempdir().unwrap();
+    let (f, me, child) = (
+        t.path().join("f"),
+        t.path().join("me"),
+        t.path().join("child"),
+    );
+    let idle = t.path().join("idle");
+    let parent = bash(
+        "exec 3>\"$0\"; echo $$ > \"$1\"; ( echo x >&3; sleep 30 & echo $! > \"$3\"; echo $BASHPID > \"$2\"; wait ) & wait",
+        &[&f, &me, &child, &idle],
+    );
+    assert_eq!(pid_in(&me), parent.0.id() as i32);
+    let writer = pid_in(&child);
+    let named = by_open_file(Path::new("/proc"), &f).pid;
+    kill(pid_in(&idle));
+    kill(writer);
+    assert_eq!(named, Some(writer));
+}
+
+/// Any process holding `f` open for writing (the lowest pid), whatever it did.
+fn by_open_file_any(f: &Path) -> Option<i32> {
+    let m = std::fs::metadata(f).ok()?;
+    let mut found = None;
+    open_files(Path::new("/proc"), |p, link, _| {
+        let same = std::fs::metadata(link).is_ok_and(|l| (l.dev(), l.ino()) == (m.dev(), m.ino()));
+        if same {
+            found = Some(p.pid);
+        }
+        !same
+    });
+    found
 }
 
 /// A writer of a file whose name is not UTF-8 is found; a reader is not.

@@ -24,8 +24,10 @@ use super::core::Core;
 use crate::walk::{parent, under};
 
 mod format;
+mod ignored;
 
 pub use format::{FileId, HEADER, List, decode, encode, header};
+pub use ignored::Ignored;
 
 /// Most paths (names plus subtrees) the list holds; past it the watcher
 /// stops vouching until it restarts.
@@ -54,6 +56,9 @@ pub struct Changes {
     /// burst of creations made them hot): `diff` checks every file below
     /// them for other links instead.
     pub link_trees: BTreeSet<Box<[u8]>>,
+    /// Names below the ignored directories, for `diff`'s count of what
+    /// changed there ([`Ignored`]).
+    pub ignored: Ignored,
     /// Creations heard per ignored directory (host), until it is hot.
     ignored_heat: HashMap<Box<Path>, u32>,
 }
@@ -74,6 +79,7 @@ impl Default for Changes {
             linked: None,
             ignored_links_heard: false,
             link_trees: BTreeSet::new(),
+            ignored: Ignored::default(),
             ignored_heat: HashMap::new(),
         }
     }
@@ -180,53 +186,6 @@ impl Changes {
     /// Nothing held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-}
-
-impl Core {
-    /// A name was created at `host` in an ignored directory
-    /// (`watch.ignore`, heard only for this): a hard link made there to a
-    /// compared file stops the vouching as one made anywhere else does.
-    /// Names in our own run directory (the first skipped path) are not
-    /// looked at.
-    pub fn created_ignored(&mut self, host: &Path) {
-        let run = self.scope.skip.first();
-        if self.changes.linked.is_some() || run.is_some_and(|r| host.starts_with(r)) {
-            return;
-        }
-        let logical = self.scope.logical(host);
-        let logical = logical.as_deref().unwrap_or(host);
-        self.changes.created(host, logical);
-    }
-
-    /// [`Core::created_ignored`] for a creation heard in the ignored
-    /// directory `dir` (host); true when `dir` is now hot (as muting's
-    /// `HOT`): the backend stops hearing its creations, and `diff` checks
-    /// the files below it for links instead ([`Changes::link_trees`]), so
-    /// a build writing thousands of files there costs a few dozen events.
-    pub fn created_in_ignored(&mut self, dir: &Path, host: &Path) -> bool {
-        if self.scope.skip.first().is_some_and(|r| dir.starts_with(r)) {
-            // Our own run directory: only our files, never heard.
-            return true;
-        }
-        self.created_ignored(host);
-        let heat = &mut self.changes.ignored_heat;
-        if heat.len() >= 4096 {
-            heat.clear();
-        }
-        let n = heat.entry(dir.into()).or_insert(0);
-        *n += 1;
-        if !super::mute::hot(*n) {
-            return false;
-        }
-        heat.remove(dir);
-        if let Some(l) = self.scope.logical(dir) {
-            tracing::debug!("creations in {} no longer heard one by one", l.display());
-            self.changes
-                .link_trees
-                .insert(l.as_os_str().as_bytes().into());
-        }
-        true
     }
 }
 

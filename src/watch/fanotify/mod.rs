@@ -154,8 +154,12 @@ impl FanotifyWatcher {
             return true;
         }
         let pid = Some(ev.pid);
-        if m & sys::FAN_CREATE != 0 && m & sys::FAN_ONDIR == 0 {
-            self.created_in_excluded(ev.dir, ev.name, core);
+        if m & sys::FAN_ONDIR != 0 && m & (sys::FAN_MOVED_FROM | sys::FAN_DELETE) != 0 {
+            // Paths below it changed, in an ignored directory too.
+            self.cache.clear();
+        }
+        if m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0 {
+            self.created_in_excluded(ev.dir, ev.name, m, core);
         }
         if m & sys::FAN_RENAME != 0 {
             if m & sys::FAN_ONDIR != 0 {
@@ -218,18 +222,29 @@ impl FanotifyWatcher {
         false
     }
 
-    /// A file created in an excluded directory (its ignore mark lets
-    /// creations through): is it a hard link (`Core::created_ignored`)?
-    fn created_in_excluded(&mut self, dir: Option<&[u8]>, name: &[u8], core: &mut Core) {
+    /// A name created or moved into an excluded directory (its ignore
+    /// mark lets these through, `mask` says which): is it a hard link, and
+    /// kept for `diff` (`Core::created_in_ignored`). A directory moved
+    /// there is walked for both, its marks removed first (a hot one's
+    /// mark moved with it: heard again, until hot again).
+    fn created_in_excluded(&mut self, dir: Option<&[u8]>, name: &[u8], mask: u64, core: &mut Core) {
         let Some(d) = dir.and_then(|h| self.dir(h, core)) else {
             return;
         };
         let (true, Some(p)) = (d.excluded, d.path.clone()) else {
             return;
         };
+        let path = p.join(OsStr::from_bytes(name));
         // Hot (a burst of new files): creations there are muted too.
-        if core.created_in_ignored(&p, &p.join(OsStr::from_bytes(name))) && self.ignore_marks {
+        if core.created_in_ignored(&p, &path) && self.ignore_marks {
             mute::mark(&self.fan, &p, &self.muted);
+        }
+        if mask & sys::FAN_ONDIR != 0 && mask & sys::FAN_MOVED_TO != 0 {
+            let (fan, n) = (&self.fan, &self.muted);
+            crate::watch::ignored::walk(core, &path, &mut |d| {
+                mute::follow(fan, d, false, n);
+                true
+            });
         }
     }
 

@@ -18,9 +18,10 @@ pub const IGNORED: u64 =
     (super::MASK & !sys::FAN_ONDIR) | sys::FAN_RENAME | sys::FAN_EVENT_ON_CHILD;
 
 /// The events an ignored directory (`watch.ignore`) no longer delivers:
-/// [`IGNORED`] but the creation of a name, so that a hard link made there
-/// is heard (`Core::created_ignored`); one event per new file.
-pub const IGNORED_BUT_CREATE: u64 = IGNORED & !sys::FAN_CREATE;
+/// [`IGNORED`] but a name created or moved there, so that a hard link made
+/// there is heard (`Core::created_ignored`) and `diff` knows the names to
+/// count (`changes::Ignored`); one event per new file.
+pub const IGNORED_BUT_CREATE: u64 = IGNORED & !(sys::FAN_CREATE | sys::FAN_MOVED_TO);
 
 /// At most this many directories are muted at once when a group is
 /// reported; deeper ones are muted by their first event.

@@ -2,6 +2,7 @@
 //! namespaces): binds, utab as findmnt sees it, machine-id, idempotence,
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
+mod bad_blocks;
 mod bad_entries;
 mod core;
 mod entries;
@@ -9,6 +10,7 @@ mod links;
 mod live;
 mod moved;
 mod perms;
+mod refused_elsewhere;
 mod roots;
 mod safety;
 mod seed;

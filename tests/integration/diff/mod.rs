@@ -9,6 +9,7 @@ use crate::util::{self, Layout, assert_code, in_vps};
 
 mod boot;
 mod fast;
+mod ignored;
 mod judge;
 mod notes;
 mod plain;

@@ -6,6 +6,7 @@
 mod bounded;
 mod daemon;
 mod mute;
+mod renamed_away;
 mod tally;
 
 use std::collections::HashMap;

@@ -3,15 +3,17 @@
 //! (`diff::fast`).
 //!
 //! File format (little-endian): magic `IMPERMCTL-CHANGES\n`, `u32` version
-//! (3), `u32` daemon pid, `u64` its start (clock ticks after boot,
+//! (4; versions 1 to 3 are still read), `u32` daemon pid, `u64` its start (clock ticks after boot,
 //! `/proc/PID/stat`), `u64` answer sequence, `u32` pid the answer is for
 //! (the signal's sender), `i64`+`u32` since (Unix s, ns), `u8` flags
 //! (version 2; bit 0: [`List::ignored_links_heard`]; version 3, bit 1:
 //! baseline records follow each name, and the baseline file's `i64`+`u32`
-//! mtime and `u64` inode come next), then byte strings (`u32` length +
-//! bytes): the gap (empty: complete), then lists (`u32` count + strings):
-//! mount points, ignored paths, (version 2) ignored directories whose
-//! files `diff` checks for links, subtrees, then `u32` directory count and
+//! mtime and `u64` inode come next; version 4, bit 2: the names below the
+//! ignored paths are listed; no other bit may be set), then byte strings
+//! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
+//! count + strings): mount points, ignored paths, (version 2) ignored
+//! directories whose files `diff` checks for links (and walks to count),
+//! (version 4, with bit 2) the names below the ignored paths, subtrees, then `u32` directory count and
 //! per directory its path and its list of names; with records, each name
 //! is followed by `u8` 0 (not in the baseline) or 1 and the record (`u8`
 //! type as the baseline writes it, `u64` inode, `u64` size, `i64`+`u32`
@@ -24,7 +26,9 @@ use crate::baseline::format::{kind_byte, kind_from};
 use crate::baseline::{Baseline, Rec};
 
 const MAGIC: &[u8] = b"IMPERMCTL-CHANGES\n";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
+/// Flag bits a version 4 file may set.
+const FLAGS: u8 = 0b111;
 
 /// A baseline file as the watcher loaded it: (mtime seconds, nanoseconds,
 /// inode). A retake renames a new file into place: another inode.
@@ -59,6 +63,11 @@ pub struct List {
     /// Ignored directories (logical) whose creations are no longer heard
     /// one by one: `diff` checks every file below them for other links.
     pub link_trees: Vec<Vec<u8>>,
+    /// Every logical path below the ignored paths (on the root's
+    /// filesystem) that was there when the watcher started or was created
+    /// or moved there since, but those below `link_trees`; sorted. `None`:
+    /// the watcher does not vouch for them (`changes::Ignored`).
+    pub ignored_names: Option<Vec<Vec<u8>>>,
     /// Logical subtrees to walk whole.
     pub trees: Vec<Vec<u8>>,
     /// Logical paths that changed, sorted.
@@ -111,7 +120,12 @@ pub fn encode(list: &List, c: &Changes, baseline: Option<(&Baseline, FileId)>) -
     out.extend_from_slice(&list.for_pid.to_le_bytes());
     out.extend_from_slice(&list.since.0.to_le_bytes());
     out.extend_from_slice(&list.since.1.to_le_bytes());
-    out.push(u8::from(list.ignored_links_heard) | (u8::from(baseline.is_some()) << 1));
+    let ignored = c.ignored_names();
+    out.push(
+        u8::from(list.ignored_links_heard)
+            | (u8::from(baseline.is_some()) << 1)
+            | (u8::from(ignored.is_some()) << 2),
+    );
     if let Some((_, (s, ns, ino))) = baseline {
         out.extend_from_slice(&s.to_le_bytes());
         out.extend_from_slice(&ns.to_le_bytes());
@@ -121,6 +135,9 @@ pub fn encode(list: &List, c: &Changes, baseline: Option<(&Baseline, FileId)>) -
     put_list(&mut out, list.mounts.iter().map(|m| m.as_slice()));
     put_list(&mut out, list.ignore.iter().map(|m| m.as_slice()));
     put_list(&mut out, c.link_trees.iter().map(|t| &t[..]));
+    if let Some(names) = ignored {
+        put_list(&mut out, names.iter().map(|n| &n[..]));
+    }
     put_list(&mut out, c.trees.iter().map(|t| &t[..]));
     out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
     for (dir, names) in &c.dirs {
@@ -202,6 +219,14 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let since = r.time()?;
     let version = u32::from_le_bytes(b[MAGIC.len()..MAGIC.len() + 4].try_into()?);
     let flags = if version >= 2 { r.take(1)?[0] } else { 0 };
+    let known = match version {
+        4.. => FLAGS,
+        3 => 0b11,
+        _ => 0b1,
+    };
+    if flags & !known != 0 {
+        bail!("unknown flags {flags:#04x} in a version {version} changes file");
+    }
     let baseline = match version >= 3 && flags & 2 != 0 {
         true => Some((r.u64()? as i64, r.u32()?, r.u64()?)),
         false => None,
@@ -209,6 +234,10 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
     let (mounts, ignore) = (r.list()?, r.list()?);
     let link_trees = if version >= 2 { r.list()? } else { Vec::new() };
+    let ignored_names = match flags & 4 != 0 {
+        true => Some(r.list()?),
+        false => None,
+    };
     let trees = r.list()?;
     let ndirs = r.u32()?;
     let mut paths = Vec::new();
@@ -242,6 +271,7 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         ignore,
         ignored_links_heard: flags & 1 != 0,
         link_trees,
+        ignored_names,
         trees,
         paths,
         recs: if baseline.is_some() { recs } else { Vec::new() },

@@ -113,3 +113,51 @@ fn damaged_files_are_errors_not_panics() {
     long.push(0);
     assert!(decode(&long).is_err());
 }
+
+/// Version 4: the names below the ignored directories, when the watcher
+/// vouches for them (it hears there, and kept fewer than the cap); a
+/// version 3 file has none (diff counts by a walk); unknown flags are
+/// refused.
+#[test]
+fn ignored_names_round_trip_only_when_vouched_for() {
+    let mut c = Changes::default();
+    c.note(Path::new("/srv/a"));
+    c.ignored.names.insert(b"/tmp/x"[..].into());
+    c.ignored.names.insert(b"/tmp/d/y"[..].into());
+    assert_eq!(
+        decode(&encode(&List::default(), &c, None))
+            .unwrap()
+            .ignored_names,
+        None
+    );
+    c.ignored_links_heard = true;
+    let bytes = encode(&List::default(), &c, None);
+    let l = decode(&bytes).unwrap();
+    assert_eq!(
+        l.ignored_names,
+        Some(vec![b"/tmp/d/y".to_vec(), b"/tmp/x".to_vec()])
+    );
+    assert_eq!(l.paths, vec![b"/srv/a".to_vec()]);
+    for cut in 0..bytes.len() {
+        assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+    }
+    let flags = HEADER + 12;
+    let mut v3 = bytes.clone();
+    v3[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&3u32.to_le_bytes());
+    assert!(decode(&v3).is_err(), "bit 2 is unknown to version 3");
+    let mut odd = bytes.clone();
+    odd[flags] |= 8;
+    assert!(
+        decode(&odd)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown flags")
+    );
+    c.ignored.give_up();
+    assert_eq!(
+        decode(&encode(&List::default(), &c, None))
+            .unwrap()
+            .ignored_names,
+        None
+    );
+}

@@ -1,0 +1,134 @@
+//! Seeding an empty directory that cannot be renamed over: a mount point
+//! (a dataset or bind of its own at `/persistent/var/lib/x`; `rename(2)`
+//! onto it fails with `EBUSY`). The copy is built inside it under
+//! [`BUILDING`], renamed to [`FILLING`] once complete and fsynced, then
+//! its entries are moved up one by one, the directory gets the copy's
+//! owner, mode, xattrs and times, and [`FILLING`] goes. Killed while
+//! building, the directory holds only the partial copy (the live data is
+//! untouched; the next seed removes it and starts over); killed after,
+//! [`finish`] completes the moves from the complete copy.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rustix::fs::RenameFlags;
+
+use super::{CopyStats, End, Pair, remove_tree_at, tree};
+use crate::sys::fs::At;
+use crate::sys::meta::stat_fd;
+use crate::sys::{dir, fs};
+
+/// The partial copy inside the directory being filled.
+pub const BUILDING: &str = ".impermctl-tmp";
+/// The complete copy inside the directory being filled, its entries
+/// being moved up.
+pub const FILLING: &str = ".impermctl-fill";
+/// In [`FILLING`]: an empty file with the copy's times (the moves change
+/// the directory's).
+const TIMES: &str = ".impermctl-times";
+
+/// Fill the empty directory `to` with a copy of the directory `from`
+/// (see the module). Fails, changing nothing in `to` but [`BUILDING`],
+/// when `to` holds anything else.
+pub fn fill_at(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let shown = to.shown.display();
+    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
+    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
+    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
+    if !dir::names(t.as_fd())?.is_empty() {
+        bail!("{shown} is not empty (it gained entries meanwhile and is left as it is)");
+    }
+    let mut copier = tree::Copier::new(from.shown, &to.shown.join(BUILDING), progress);
+    let top = Pair {
+        src_dir: from.dir,
+        src: from.name,
+        dst_dir: t.as_fd(),
+        dst: OsStr::new(BUILDING),
+        rel: Path::new(""),
+    };
+    if let Err(e) = copier.copy_top(top) {
+        let _ = remove_tree_at(t.as_fd(), OsStr::new(BUILDING));
+        return Err(e.context(format!("copying {} into {shown}", from.shown.display())));
+    }
+    // The moves change the copy's times: kept on a file of their own.
+    let b = dir::open(t.as_fd(), BUILDING)?;
+    let m = stat_fd(b.as_fd())?;
+    let o = fs::Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o600,
+    };
+    fs::create_file_at(b.as_fd(), OsStr::new(TIMES), o)?;
+    fs::set_times_at(b.as_fd(), OsStr::new(TIMES), m.atime, m.mtime)?;
+    fs::set_times_fd(b.as_fd(), m.atime, m.mtime)?;
+    fs::fsync(b.as_fd())?;
+    fs::fsync(t.as_fd())?;
+    fs::rename_noreplace(t.as_fd(), OsStr::new(BUILDING), OsStr::new(FILLING))?;
+    fs::fsync(t.as_fd())?;
+    move_up(t.as_fd(), to.shown)?;
+    Ok(copier.finish())
+}
+
+/// Does the directory `rel` beneath `dir` hold nothing but a partial
+/// fill ([`BUILDING`])? (It counts as empty: the next seed starts over.)
+pub fn only_partial(dir: BorrowedFd<'_>, rel: &Path) -> bool {
+    let names = dir::open(dir, rel).and_then(|d| dir::names(d.as_fd()));
+    matches!(names.as_deref(), Ok([(n, _)]) if n.as_bytes() == BUILDING.as_bytes())
+}
+
+/// Complete a fill of the directory `name` in `dir` that a killed run left
+/// with its copy complete ([`FILLING`] inside). Returns whether there was one.
+pub fn finish(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> anyhow::Result<bool> {
+    let t = match dir::open(dir, name) {
+        Ok(t) => t,
+        Err(_) => return Ok(false),
+    };
+    if crate::sys::meta::stat_at(t.as_fd(), OsStr::new(FILLING)).is_err() {
+        return Ok(false);
+    }
+    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {}", shown.display()))?;
+    move_up(t.as_fd(), shown)?;
+    Ok(true)
+}
+
+/// Move every entry of `t/FILLING` up into `t` (never over an existing
+/// name), give `t` the copy's metadata, remove `FILLING`, fsync.
+fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
+    let f: OwnedFd = dir::open(t, FILLING)?;
+    let m = stat_fd(f.as_fd())?;
+    let times = crate::sys::meta::stat_at(f.as_fd(), TIMES).unwrap_or(m);
+    for (name, _) in dir::names(f.as_fd())? {
+        let n = OsStr::from_bytes(name.to_bytes());
+        if n == TIMES {
+            continue;
+        }
+        rustix::fs::renameat_with(f.as_fd(), n, t, n, RenameFlags::NOREPLACE).with_context(
+            || {
+                format!(
+                    "cannot move {} up into {} (remove what is at {} and run again)",
+                    shown.join(FILLING).join(n).display(),
+                    shown.display(),
+                    shown.join(n).display()
+                )
+            },
+        )?;
+    }
+    fs::fsync(f.as_fd())?;
+    fs::fsync(t)?;
+    let mut quiet = |_| {};
+    let mut copier = tree::Copier::new(&shown.join(FILLING), shown, &mut quiet);
+    copier.meta_onto(At::Fd(f.as_fd()), At::Fd(t), &m)?;
+    let _ = fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false);
+    drop(f);
+    fs::unlink_at(t, OsStr::new(FILLING), true)?;
+    fs::set_times_fd(t, times.atime, times.mtime)?;
+    fs::fsync(t)?;
+    Ok(())
+}
