@@ -220,7 +220,8 @@ impl Core {
         let who = match pid {
             Some(p) => self.pid_info(p),
             None if self.open_file_scans.take(now) => {
-                let a = attribution::by_open_file(&self.proc, host);
+                let created = matches!(change, Change::Write { created: true, .. });
+                let a = attribution::by_open_file(&self.proc, host, created);
                 if let Some(w) = attribution::writer(&a) {
                     self.table.add_writer(&group, w);
                 }
