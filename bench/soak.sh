@@ -4,7 +4,9 @@
 # rename, 5% unlink) for DURATION seconds (default 600), VmRSS sampled every
 # second; at most 50,000 files alive (creates then replace old files). Prints the first and last minute's medians and the peak: "flat"
 # means the last minute is not above the first by more than a little. The idle
-# VmRSS (2 s after start, before the load) is printed first.
+# VmRSS (2 s after start, before the load) is printed first. SOAK_WATCH adds
+# lines to the config's [watch] table (e.g. 'warn_every = 60': a reminder, so
+# an unmute and a re-mute of the group, every minute instead of every 10).
 # Needs root (a private mount namespace with a tmpfs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ set -euo pipefail
 R='$W/root'; mkdir -p \$R; mount -t tmpfs -o size=2g soak-root \$R
 mkdir -p \$R/run \$R/data
 for i in \$(seq 0 999); do mkdir \$R/data/d\$i; done
-printf 'version = 1\n[[persistence]]\npath = \"/persistent\"\n' > '$W/config.toml'
+printf 'version = 1\n[[persistence]]\npath = \"/persistent\"\n[watch]\n%s\n' '${SOAK_WATCH:-}' > '$W/config.toml'
 IMPERMCTL_LOG=stderr '$BIN' --root \$R --config '$W/config.toml' watch --backend $BACKEND --no-dbus 2>'$W/watch.log' & WP=\$!
 sleep 2
 echo \"idle (2 s after start, before the load): \$(grep VmRSS /proc/\$WP/status | tr -s ' ')\"
