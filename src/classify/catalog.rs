@@ -149,6 +149,13 @@ impl Pattern {
         }
     }
 
+    /// The pattern's first component when it is literal (no `*`): a path
+    /// whose first component differs cannot match (`Classifier::classify`
+    /// skips the pattern without splitting the path again).
+    pub fn first(&self) -> Option<&[u8]> {
+        self.parts.first().map(Vec::as_slice).filter(|p| !p.contains(&b'*'))
+    }
+
     /// Match a logical path (no allocation unless it matches below a prefix).
     pub fn matches(&self, path: &[u8]) -> Option<Match> {
         let mut xs = path.split(|&b| b == b'/').filter(|c| !c.is_empty());
