@@ -154,7 +154,10 @@ impl Classifier {
         let first = rest.split(|&b| b == b'/').next().unwrap_or(rest);
         for e in self.entries {
             if e.kind == EntryKind::Temporary
-                || e.pattern.as_ref().and_then(|p| p.first()).is_some_and(|f| f != first)
+                || e.pattern
+                    .as_ref()
+                    .and_then(|p| p.first())
+                    .is_some_and(|f| f != first)
             {
                 continue;
             }

@@ -7,8 +7,7 @@
 //! Observe ([`ask`]: the watcher's answer) → decide ([`vouch`], pure) →
 //! apply ([`classify`]).
 
-use std::collections::HashSet;
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -194,7 +193,7 @@ pub fn classify<'b>(
     let want = wanted(scope, &subs);
     let root = crate::sys::fs::open_dir(&scope.host_root)?;
     let dev = crate::sys::meta::stat_fd(root.as_fd())?.dev;
-    let mut whole: HashSet<Vec<u8>> = HashSet::new();
+    let mut whole: foldhash::HashSet<Vec<u8>> = Default::default();
     for t in &list.trees {
         if want(t) {
             whole.insert(t.clone());
@@ -216,6 +215,7 @@ pub fn classify<'b>(
     let mut unreadable = Vec::new();
     let mut dirs = dirs::Chain::new(root.as_fd());
     let mut seen = 0u64;
+    let mut cname = Vec::with_capacity(256);
     // The parent's verdict (left out, or in a directory walked whole) is
     // every path's in it: the paths come sorted, so one look per directory.
     let mut last: Option<(&[u8], bool)> = None;
@@ -233,8 +233,12 @@ pub fn classify<'b>(
             continue;
         }
         let Some(fd) = dirs.get(up) else { continue };
-        let name = CString::new(&p[up.len() + usize::from(up != b"/")..])?;
-        let m = match stat_at(fd.as_fd(), name.as_c_str()) {
+        // The name, NUL-terminated, in one buffer for all paths.
+        cname.clear();
+        cname.extend_from_slice(&p[up.len() + usize::from(up != b"/")..]);
+        cname.push(0);
+        let name = CStr::from_bytes_with_nul(&cname)?;
+        let m = match stat_at(fd.as_fd(), name) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -265,13 +269,13 @@ pub fn classify<'b>(
                 crate::names::human(p)
             )));
         }
-        if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), &name, p) {
+        if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), name, p) {
             continue;
         }
         seen += 1;
         let e = Entry {
             dir: fd.as_fd(),
-            name: &name,
+            name,
             path: p,
             kind,
             ino: m.ino,
