@@ -104,7 +104,8 @@ pub struct Context {
     /// Services' state directories (`StateDirectory=`…, absolute).
     pub state_dirs: Vec<PathBuf>,
     /// Directories that existed at the baseline (shared directories: a file
-    /// written into one is suggested alone, e.g. a key in `/etc/ssh`).
+    /// written into one is suggested alone, e.g. a key in `/etc/ssh`); only
+    /// those under `/etc` are asked about.
     pub existed: std::collections::HashSet<PathBuf>,
     /// Declared `method = "copy"` files and pending entries whose live
     /// content is saved in persistence: not a loss (with the reason).

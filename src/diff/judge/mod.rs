@@ -70,15 +70,16 @@ pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
         .map(|f| f.message)
 }
 
-/// Directories that existed at the baseline among the items' ancestors.
+/// Directories under `/etc` that existed at the baseline among the items'
+/// ancestors (the only ones placement asks about: `grouping::place`).
 fn existed(items: &[Item]) -> HashSet<PathBuf> {
     let new_dirs: FastSet<&[u8]> = items
         .iter()
-        .filter(|i| i.kind == Kind::Dir && i.change == Change::New)
+        .filter(|i| i.kind == Kind::Dir && i.change == Change::New && i.path.starts_with(b"/etc/"))
         .map(|i| i.path.as_slice())
         .collect();
     let mut out: FastSet<&[u8]> = FastSet::default();
-    for i in items {
+    for i in items.iter().filter(|i| i.path.starts_with(b"/etc/")) {
         let mut a = i.path.as_slice();
         while a != b"/" {
             let d = parent(a);
