@@ -29,8 +29,11 @@ base, duration, pid = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 rate, rnd = 5000, random.Random(1)
 live = []
 def rss():
+    v = {}
     for l in open(f'/proc/{pid}/status'):
-        if l.startswith('VmRSS:'): return int(l.split()[1]) / 1024
+        k, _, x = l.partition(':')
+        if k in ('VmRSS', 'RssAnon', 'RssFile'): v[k] = int(x.split()[0]) / 1024
+    return v['VmRSS'], v['RssAnon'], v['RssFile']
 samples, ops, n = [], 0, 0
 start = time.monotonic(); next_sample = start
 while (now := time.monotonic()) - start < duration:
@@ -52,11 +55,21 @@ while (now := time.monotonic()) - start < duration:
     if now >= next_sample:
         samples.append(rss()); next_sample += 1
     time.sleep(max(0, start + ops / rate - time.monotonic()))
-first, last = samples[:60], samples[-60:]
 print(f'soak: {duration:.0f} s, {ops:,} ops ({ops / duration:,.0f}/s), {len(live):,} files alive')
-print(f'VmRSS MiB: first minute median {statistics.median(first):.1f}, last minute median {statistics.median(last):.1f}, peak {max(samples):.1f}')
+print('minute  VmRSS  RssAnon  RssFile  (MiB, medians)')
+for m in range(0, len(samples), 60):
+    mm = samples[m:m + 60]
+    print(f'{m // 60 + 1:>6}  ' + '  '.join(f'{statistics.median(s[i] for s in mm):>6.2f}' for i in range(3)))
+rs = [s[0] for s in samples]
+if os.environ.get('SOAK_SAMPLES'):  # every second's VmRSS, RssAnon, RssFile (MiB)
+    with open(os.environ['SOAK_SAMPLES'], 'w') as f:
+        f.writelines(f'{i} {a:.3f} {b:.3f} {c:.3f}\n' for i, (a, b, c) in enumerate(samples))
+first, last = rs[:60], rs[-60:]
+print(f'VmRSS MiB: first minute median {statistics.median(first):.1f}, last minute median {statistics.median(last):.1f}, peak {max(rs):.1f}')
 print(f'growth last vs first minute: {statistics.median(last) - statistics.median(first):+.1f} MiB')
 PY
 grep VmHWM /proc/\$WP/status
+echo \"watcher CPU (user + system): \$(awk '{printf \"%.1f s\", (\$14 + \$15) / 100}' /proc/\$WP/stat)\"
+grep -c overflow '$W/watch.log' | sed 's/^/log lines about an overflow: /' || true
 kill -TERM \$WP; wait \$WP || true
 "

@@ -14,7 +14,9 @@
  * MODE 0: no fanotify; 1: impermctl's filesystem mark (FID, DFID_NAME) and
  * its ignore marks on the 100 directories; 2: the same without FAN_MODIFY;
  * 4: everything ignored at the filesystem mark itself (no directory marks);
- * 5: a filesystem mark for directory-entry events only, with ignore marks.
+ * 5: a filesystem mark for directory-entry events only, with ignore marks;
+ * 3: impermctl's marks with FAN_MODIFY alone as the content event (no
+ * FAN_CLOSE_WRITE, no FAN_ATTRIB).
  * Usage: watch_ignore_floor ROOT MODE */
 #define TV(t) ((t).tv_sec + (t).tv_usec / 1e6)
 int main(int argc, char **argv) {
@@ -23,6 +25,7 @@ int main(int argc, char **argv) {
     unsigned long long base = FAN_CREATE|FAN_CLOSE_WRITE|FAN_ATTRIB|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
     if (mode == 1 || mode == 4) base |= FAN_MODIFY;
     if (mode == 5) base = FAN_CREATE|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
+    if (mode == 3) base = FAN_CREATE|FAN_MODIFY|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
     int fan = -1;
     snprintf(path, sizeof path, "%s/b", root); mkdir(path, 0755);
     for (int d = 0; d < m; d++) { snprintf(path, sizeof path, "%s/b/d%03d", root, d); mkdir(path, 0755); }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{Action, Method, Record, Step, record};
-use crate::copy::{self, CopyStats, End};
+use crate::config::Kind;
+use crate::copy::{self, CopyStats, Differ, End};
 use crate::root::Root;
 use crate::sys::meta::{Meta, stat_fd};
 use crate::sys::{dir, fs};
@@ -41,7 +42,21 @@ pub fn carry_out(
         let dst_name = step.source.file_name().context("the source has no name")?;
         let from = End::new(src_dir.as_fd(), src_name, &step.host);
         let to = End::new(dst_dir.as_fd(), dst_name, &step.source_host);
-        stats = copy::copy_tree_at(from, to, progress)?;
+        stats = match step.kind {
+            // Missing or empty (`prepare`); a fill a killed run left is finished.
+            Kind::Directory if copy::fill::finish(dst_dir.as_fd(), dst_name, &step.source)? => {
+                let diff = copy::compare_trees(&step.host, &step.source_host, Differ::default())?;
+                if let Some(d) = diff {
+                    anyhow::bail!(
+                        "the copy an interrupted run left in {} differs from the live data ({d}): move its contents away and rerun",
+                        crate::names::show(&step.source)
+                    );
+                }
+                CopyStats::default()
+            }
+            Kind::Directory => copy::copy_tree_over_empty_at(from, to, progress)?,
+            Kind::File => copy::copy_tree_at(from, to, progress)?,
+        };
     }
     if step.action != Action::Done && step.method == Method::Bind {
         let beneath = |p: &Path| {

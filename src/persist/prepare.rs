@@ -158,6 +158,11 @@ fn plan_one(
     (step.entries, step.bytes) = copy::measure(&step.host)?;
     match existing {
         Existing::Mismatch(reason) => return refuse(arg, reason),
+        // An empty directory (made by hand, a dataset mounted there) or a
+        // fill a killed run left: filled (`copy::fill`), as `boot` seeds it.
+        Existing::Same if kind == Kind::Directory && empty_or_filling(root_fd, &step.source) => {
+            step.action = Action::Copy;
+        }
         Existing::Same => {
             if let Some(diff) = compare(root_fd, &step)? {
                 return refuse(
@@ -177,6 +182,15 @@ fn plan_one(
         }
     }
     Ok(Ok(step))
+}
+
+/// Is the directory at the logical `p` empty, or a fill in progress?
+fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
+    let rel = p.strip_prefix("/").unwrap_or(p);
+    let fill = |n| fs::lstat_beneath(root_fd, &rel.join(n)).is_ok_and(|m| m.is_some());
+    crate::sys::dir::is_empty(root_fd, rel).unwrap_or(false)
+        || copy::fill::only_partial(root_fd, rel)
+        || fill(copy::fill::FILLING)
 }
 
 /// How the live data and its existing persistent copy differ, if they do.

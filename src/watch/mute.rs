@@ -153,7 +153,10 @@ impl Core {
         if self.muting.heat.len() >= HEAT_MAX {
             self.muting.heat.clear();
         }
-        let events = self.muting.heat.entry(dir.to_path_buf()).or_insert(0);
+        let events = match self.muting.heat.get_mut(dir) {
+            Some(n) => n,
+            None => self.muting.heat.entry(dir.to_path_buf()).or_insert(0),
+        };
         *events += 1;
         let Some(dir_l) = self.scope.logical(dir).filter(|_| hot(*events)) else {
             return false;

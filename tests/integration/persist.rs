@@ -356,3 +356,47 @@ imp persist /srv/a /srv/b /etc/adjtime
   };"#;
     assert_eq!(out.matches(snippet).count(), 2, "{out}");
 }
+
+/// Trial s5 leftover, as for `boot`: `/persistent/var/lib/foo` made by hand
+/// (`mkdir`) or an empty dataset mounted there (no rename can replace it)
+/// is filled from the live data, not refused; also when `persist` is
+/// killed at random points (a rerun removes the partial copy or finishes
+/// the moves). Nothing of the live data changes, nothing is left over.
+#[test]
+fn persist_fills_an_empty_persistent_directory_and_mount_point() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+P="$R/persistent/var/lib/foo"
+for i in $(seq 1 150); do head -c $((i * 397)) /dev/urandom > "$F/f$i"; done
+want=$(cd "$F" && find . -printf '%M %u %g %y %p %l\n' | sort; cd "$F" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+bad=0; phases=""
+for how in mkdir mount; do
+  for i in $(seq 1 25); do
+    while mountpoint -q "$F"; do umount "$F"; done
+    while mountpoint -q "$P"; do umount "$P"; done
+    rm -rf "$R/persistent/var" "$R/run/impermctl"; mkdir -p "$P"
+    [ $how = mount ] && mount -t tmpfs -o mode=0700 tank/ct/101/foo "$P"
+    if [ $i -lt 25 ]; then
+      "$IMPERMCTL" --root "$R" --config "$CFG" persist /var/lib/foo >/dev/null 2>&1 & pid=$!
+      sleep "0.$(printf '%03d' $((RANDOM % 40)))"; kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+      if mountpoint -q "$F"; then phases="$phases bound"; elif [ -e "$P/.impermctl-fill" ]; then phases="$phases filling"
+      elif [ -n "$(ls -A "$P")" ]; then phases="$phases copying"; else phases="$phases before"; fi
+      mountpoint -q "$F" || [ "$(sum "$F")" = "$want" ] || { echo "$how $i: live changed"; bad=$((bad + 1)); }
+    fi
+    imp persist /var/lib/foo >/dev/null 2>"$R/err" || { echo "$how $i: $(cat "$R/err")"; bad=$((bad + 1)); }
+    [ "$(sum "$P")" = "$want" ] || { echo "$how $i: persistent differs"; bad=$((bad + 1)); }
+    [ "$(sum "$F")" = "$want" ] && mountpoint -q "$F" || { echo "$how $i: not bound"; bad=$((bad + 1)); }
+  done
+done
+echo "bad=$bad"
+echo "phases=$(tr ' ' '\n' <<<"$phases" | sort | uniq -c | tr -s ' \n' ' ')"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("bad=0\n"), "{out}\n{}", stderr(&o));
+    eprintln!("{}", out.lines().last().unwrap_or_default());
+}

@@ -84,7 +84,7 @@ fn names_the_writer_of_a_file_not_a_reader() {
     );
     assert_eq!(pid_in(&ready), writer.0.id() as i32);
     assert_eq!(
-        by_open_file(Path::new("/proc"), &f).pid,
+        by_open_file(Path::new("/proc"), &f, false).pid,
         Some(writer.0.id() as i32)
     );
 }
@@ -102,7 +102,7 @@ fn a_child_that_only_inherited_the_fd_is_not_named() {
     );
     let sleep = pid_in(&pids);
     assert_eq!(
-        by_open_file(Path::new("/proc"), &f).pid,
+        by_open_file(Path::new("/proc"), &f, false).pid,
         Some(sh.0.id() as i32)
     );
     drop(sh);
@@ -115,12 +115,25 @@ fn a_child_that_only_inherited_the_fd_is_not_named() {
         .unwrap();
     sh.wait().unwrap();
     let orphan = pid_in(&pids2);
-    let named = by_open_file(Path::new("/proc"), &f2).pid;
+    let named = by_open_file(Path::new("/proc"), &f2, false).pid;
     let held = by_open_file_any(&f2);
     kill(sleep);
     kill(orphan);
     assert_eq!(held, Some(orphan), "sleep holds f2 open for writing");
     assert_eq!(named, None);
+}
+
+/// A file just created by `open` (nothing written yet): its creator is
+/// named for the creation, and for a write nobody (it made none).
+#[test]
+fn the_creator_is_named_for_a_creation_before_it_writes() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("f");
+    let sh = bash("exec 3>\"$0\"; exec sleep 30", &[&f]);
+    let pid = sh.0.id() as i32;
+    poll(|| (by_open_file_any(&f) == Some(pid)).then_some(()));
+    assert_eq!(by_open_file(Path::new("/proc"), &f, true).pid, Some(pid));
+    assert_eq!(by_open_file(Path::new("/proc"), &f, false).pid, None);
 }
 
 /// A forked child writes through the fd its parent opened (the parent
@@ -140,7 +153,7 @@ fn a_forked_writer_is_named_not_its_parent() {
     );
     assert_eq!(pid_in(&me), parent.0.id() as i32);
     let writer = pid_in(&child);
-    let named = by_open_file(Path::new("/proc"), &f).pid;
+    let named = by_open_file(Path::new("/proc"), &f, false).pid;
     kill(pid_in(&idle));
     kill(writer);
     assert_eq!(named, Some(writer));

@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 
 use super::core::Core;
-use crate::walk::parent;
+use crate::walk::{parent, under};
 
 mod format;
 mod ignored;
@@ -95,7 +95,9 @@ impl Changes {
         let b = p.as_os_str().as_bytes();
         let dir = parent(b);
         let name = b[dir.len()..].strip_prefix(b"/").unwrap_or(&b[dir.len()..]);
-        if name.is_empty() {
+        // `diff` walks a subtree whole: the names below it need no entry
+        // (a refresh walk of a muted group finds every name again).
+        if name.is_empty() || self.in_tree(dir) {
             return;
         }
         let names = match self.dirs.get_mut(dir) {
@@ -126,10 +128,41 @@ impl Changes {
 
     /// Everything below the logical directory `p` may have changed without
     /// an event (e.g. its events are muted): `diff` walks it.
+    /// What was listed below it goes: it is walked with it.
     pub fn tree(&mut self, p: &Path) {
-        if !self.full && self.trees.insert(p.as_os_str().as_bytes().into()) {
-            self.grew();
+        let t = p.as_os_str().as_bytes();
+        if self.full || self.in_tree(t) {
+            return;
         }
+        let mut gone = 0;
+        self.dirs.retain(|d, names| {
+            let below = under(t, d);
+            gone += if below { names.len() } else { 0 };
+            !below
+        });
+        self.trees.retain(|d| {
+            let below = under(t, d);
+            gone += usize::from(below);
+            !below
+        });
+        self.len -= gone;
+        self.trees.insert(t.into());
+        self.grew();
+    }
+
+    /// Is the logical directory `dir` at or below a listed subtree?
+    fn in_tree(&self, dir: &[u8]) -> bool {
+        let mut d = dir;
+        while !self.trees.is_empty() {
+            if self.trees.contains(d) {
+                return true;
+            }
+            if d == b"/" {
+                break;
+            }
+            d = parent(d);
+        }
+        false
     }
 
     fn grew(&mut self) {
@@ -275,6 +308,29 @@ mod tests {
         assert!(list(&c).paths.is_empty());
         assert!(gap(Some(CAP), 0).unwrap().contains("65,536"));
         assert!(gap(None, 3).unwrap().contains("3 directories unwatched"));
+    }
+
+    /// `diff` walks a listed subtree whole: names at any depth below it are
+    /// not listed (before or after it), names beside it are.
+    #[test]
+    fn names_below_a_listed_subtree_are_not_listed() {
+        let mut c = Changes::default();
+        for p in ["/g/d/a", "/g/d/e/b", "/g/d/e", "/g/dx/c", "/g/f", "/g/d"] {
+            c.note(Path::new(p));
+        }
+        c.tree(Path::new("/g/d/e"));
+        c.tree(Path::new("/g/d"));
+        c.tree(Path::new("/g/d/e/deeper"));
+        for i in 0..1000 {
+            c.note(Path::new(&format!("/g/d/n{i}")));
+            c.note(Path::new(&format!("/g/d/e/n{i}")));
+        }
+        c.note(Path::new("/g/d2"));
+        let l = list(&c);
+        assert_eq!(l.trees, [b"/g/d".to_vec()]);
+        let paths: Vec<&[u8]> = l.paths.iter().map(Vec::as_slice).collect();
+        assert_eq!(paths, [&b"/g/d"[..], b"/g/d2", b"/g/dx/c", b"/g/f"]);
+        assert_eq!(c.len(), 5);
     }
 
     /// A created name with other links stops the vouching; one link, a

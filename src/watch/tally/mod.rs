@@ -3,6 +3,7 @@
 //! global token bucket) is in `warn`. Time is injected as `Duration` since
 //! the daemon started.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
@@ -180,19 +181,27 @@ impl Table {
     /// The group a write to `group` is counted in: itself, or its area
     /// when the table or the area's share is full (`fairness::slot`).
     pub fn slot_of(&self, group: &Path) -> PathBuf {
-        let known = self.groups.contains_key(group);
+        self.slot(group).into_owned()
+    }
+
+    /// [`Table::slot_of`], allocating nothing for a known group (every
+    /// event but a group's first).
+    fn slot<'a>(&self, group: &'a Path) -> Cow<'a, Path> {
+        if self.groups.contains_key(group) {
+            return Cow::Borrowed(group);
+        }
         let in_area = self
             .per_area
             .get(&super::fairness::area(group))
             .copied()
             .unwrap_or(0);
-        super::fairness::slot(
+        Cow::Owned(super::fairness::slot(
             group,
-            known,
+            false,
             self.groups.len(),
             in_area,
             self.limits.max_groups,
-        )
+        ))
     }
 
     /// Record a change to `path` (logical) in `group`; say whether to warn.
@@ -206,18 +215,19 @@ impl Table {
         if matches!(change, Change::Dir | Change::Gone) && !self.groups.contains_key(group) {
             return Decision::Quiet;
         }
-        let slot = self.slot_of(group);
-        let group = slot.as_path();
+        let slot = self.slot(group);
+        let group: &Path = &slot;
         if !self.groups.contains_key(group) {
             *self
                 .per_area
                 .entry(super::fairness::area(group))
                 .or_insert(0) += 1;
+            let g = Group::new(group, path, change, now);
+            self.groups.insert(group.to_path_buf(), g);
         }
-        let g = self
-            .groups
-            .entry(group.to_path_buf())
-            .or_insert_with(|| Group::new(group, path, change, now));
+        let Some(g) = self.groups.get_mut(group) else {
+            return Decision::Quiet;
+        };
         g.last_seen = now;
         if path != g.path && change != Change::Gone {
             g.kind = Kind::Directory;
