@@ -130,14 +130,17 @@ impl Core {
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),
             (Some(j), Change::Gone | Change::GoneDir) => j.gone(&logical),
-            (Some(j), Change::Dir) => j.judge(&logical, host, true, self.rescanning),
-            (Some(j), Change::Write { .. }) => j.judge(&logical, host, false, self.rescanning),
+            (Some(j), Change::Dir) => j.judge(&logical, host, (true, self.rescanning, false)),
+            (Some(j), Change::Write { created, .. }) => {
+                j.judge(&logical, host, (false, self.rescanning, created))
+            }
         };
         match verdict {
             Verdict::Drop => None,
             Verdict::Hold { place, consequence } => {
+                let pid = pid.or_else(|| self.holder(&place.group, host, change, now));
                 if let Some(j) = &mut self.judge {
-                    j.held.entry(host.to_path_buf()).or_insert(now);
+                    j.hold(host, now, pid);
                 }
                 self.count_held(&logical, host, place, consequence, change, pid)
             }
@@ -152,30 +155,25 @@ impl Core {
 
     /// Judge again what was held for the baseline: all of it when the
     /// baseline was retaken or `all` (at stop: the summary counts what is
-    /// lost then), else what waited longer than `judge::HOLD`.
+    /// lost then), else what waited longer than `judge::HOLD`, and the new
+    /// names that settled (`judge::SETTLE`).
     pub fn release_held(&mut self, all: bool) {
         let now = self.now();
         let Some(j) = &mut self.judge else { return };
         let reloaded = j.reload();
         let all = reloaded | all;
-        let due: Vec<PathBuf> = j
-            .held
-            .iter()
-            .filter(|(_, t)| all || now.saturating_sub(**t) >= super::judge::HOLD)
-            .map(|(p, _)| p.clone())
-            .collect();
-        for host in due {
-            let Some(j) = &mut self.judge else { return };
-            j.held.remove(&host);
+        let due = j.due(now, all);
+        for (host, pid) in due {
             let Some(logical) = self.scope.logical(&host) else {
                 continue;
             };
+            let Some(j) = &mut self.judge else { return };
             if let Verdict::Record { place, consequence } = j.rejudge(&logical, &host) {
                 if let Some(c) = consequence {
                     self.important.insert(place.group.clone(), c);
                 }
                 let size = std::fs::symlink_metadata(&host).ok().map(|m| m.len());
-                self.apply(&logical, &host, place.group, Change::found(size), None);
+                self.apply(&logical, &host, place.group, Change::found(size), pid);
             } else if self.table.forget_path(&logical) {
                 self.dirty = true;
             }
@@ -245,6 +243,17 @@ impl Core {
             });
         }
         Some((group, own))
+    }
+
+    /// Who holds `host` open for writing (`attribution::by_open_file`), for
+    /// a group not counted yet: its warning waits (`judge::Verdict::Hold`),
+    /// and the writer may have closed the file by then.
+    fn holder(&mut self, group: &Path, host: &Path, change: Change, now: Duration) -> Option<i32> {
+        if self.table.get(group).is_some() || !self.open_file_scans.take(now) {
+            return None;
+        }
+        let created = matches!(change, Change::Write { created: true, .. });
+        attribution::by_open_file(&self.proc, host, created).pid
     }
 
     fn pid_info(&mut self, pid: i32) -> Attribution {

@@ -24,6 +24,11 @@ use crate::root::Root;
 /// How long a held-back write waits for a new baseline.
 pub const HOLD: Duration = Duration::from_secs(30);
 
+/// How long a new name waits before it is warned about (counted at once):
+/// a temporary renamed away meanwhile (`ln -sfn`, `sed -i`, `mv tmp
+/// target`) is then gone and dropped, never warned about under its name.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
 /// What to do with a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -60,6 +65,8 @@ pub struct Judge {
     cx: Context,
     /// Held-back host paths, with when they were held (daemon clock).
     pub held: HashMap<PathBuf, Duration>,
+    /// New names settling ([`SETTLE`]): when they were held, by whom.
+    settling: HashMap<PathBuf, (Duration, Option<i32>)>,
 }
 
 impl Judge {
@@ -73,6 +80,7 @@ impl Judge {
             persist_roots,
             cx: Context::default(),
             held: HashMap::new(),
+            settling: HashMap::new(),
         };
         j.reload();
         j
@@ -142,8 +150,14 @@ impl Judge {
     }
 
     /// Judge a write (or a new directory) at `host` (`logical` on the
-    /// root). `rescan`: found by a rescan rather than seen live.
-    pub fn judge(&mut self, logical: &Path, host: &Path, is_dir: bool, rescan: bool) -> Verdict {
+    /// root). `rescan`: found by a rescan rather than seen live; `created`:
+    /// a new file (its warning waits [`SETTLE`]: see [`Judge::hold`]).
+    pub fn judge(
+        &mut self,
+        logical: &Path,
+        host: &Path,
+        (is_dir, rescan, created): (bool, bool, bool),
+    ) -> Verdict {
         let bytes = logical.as_os_str().as_bytes();
         if self.classifier.is_temporary(bytes) {
             return Verdict::Drop;
@@ -168,10 +182,56 @@ impl Judge {
         }
         let rewrite = self.in_baseline(logical) && class == Class::Ordinary;
         let hold = !is_dir && ((rescan && self.provisional()) || rewrite);
+        // Bounded: past it (a burst of new files), warned at once.
+        // Bounded: past it (a burst of new files), warned at once. Writes
+        // to a name still settling wait with it.
+        let settling = self.settling.contains_key(host);
+        let settle =
+            settling || (!is_dir && !hold && created && !rescan && self.settling.len() < 4096);
+        if settle && !settling {
+            self.settling
+                .insert(host.to_path_buf(), (Duration::MAX, None));
+        }
         match self.place(logical, is_dir, &class) {
-            Verdict::Record { place, consequence } if hold => Verdict::Hold { place, consequence },
+            Verdict::Record { place, consequence } if hold || settle => {
+                Verdict::Hold { place, consequence }
+            }
             v => v,
         }
+    }
+
+    /// Hold back `host` (judged [`Verdict::Hold`]) from `now` (daemon
+    /// clock), written by `pid` if known: a new name for [`SETTLE`], the
+    /// rest for [`HOLD`] or until the baseline is retaken.
+    pub fn hold(&mut self, host: &Path, now: Duration, pid: Option<i32>) {
+        match self.settling.get_mut(host) {
+            Some(s) if s.0 == Duration::MAX => *s = (now, pid),
+            Some(_) => {}
+            None => _ = self.held.entry(host.to_path_buf()).or_insert(now),
+        }
+    }
+
+    /// The host paths to judge again now (and who wrote them, when known):
+    /// those held for [`HOLD`] (all of them when `all`), and the new names
+    /// that settled.
+    pub fn due(&mut self, now: Duration, all: bool) -> Vec<(PathBuf, Option<i32>)> {
+        let due = |t: Duration, wait| all || now.saturating_sub(t) >= wait;
+        let mut out: Vec<(PathBuf, Option<i32>)> = (self.held.iter())
+            .filter(|(_, t)| due(**t, HOLD))
+            .map(|(p, _)| (p.clone(), None))
+            .collect();
+        for (p, _) in &out {
+            self.held.remove(p);
+        }
+        let settled: Vec<PathBuf> = (self.settling.iter())
+            .filter(|(_, (t, _))| *t != Duration::MAX && due(*t, SETTLE))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in settled {
+            let pid = self.settling.remove(&p).and_then(|s| s.1);
+            out.push((p, pid));
+        }
+        out
     }
 
     /// Where a deleted path's group is (no stat: it is gone).

@@ -51,7 +51,7 @@ fn the_catalog_decides_what_is_recorded_and_where() {
     let (t, root) = tree();
     let r = t.path();
     let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
-    let mut judge = |p: &str| j.judge(Path::new(p), &r.join(&p[1..]), false, false);
+    let mut judge = |p: &str| j.judge(Path::new(p), &r.join(&p[1..]), (false, false, false));
     std::os::unix::fs::symlink("/etc/static/ssh/sshd_config", r.join("etc/ssh/sshd_config"))
         .unwrap();
     assert_eq!(
@@ -95,7 +95,7 @@ fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
     std::fs::rename(r.join("etc/passwd.tmp"), r.join("etc/passwd")).unwrap();
     let host = r.join("etc/passwd");
     assert_eq!(
-        held(j.judge(Path::new("/etc/passwd"), &host, false, false)),
+        held(j.judge(Path::new("/etc/passwd"), &host, (false, false, false))),
         Some("/etc/passwd".into())
     );
     assert!(!j.reload(), "no new baseline yet");
@@ -106,7 +106,7 @@ fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
     // A later `passwd` is not adopted by any baseline: recorded on release.
     std::fs::write(&host, "root:changed\n").unwrap();
     assert_eq!(
-        held(j.judge(Path::new("/etc/passwd"), &host, false, false)),
+        held(j.judge(Path::new("/etc/passwd"), &host, (false, false, false))),
         Some("/etc/passwd".into())
     );
     assert_eq!(
@@ -122,7 +122,8 @@ fn what_a_rescan_finds_is_held_and_new_files_live_are_not() {
     let mut j = Judge::new(&root, vec![]);
     std::fs::write(r.join("var/lib/demo/db"), "row").unwrap();
     let host = r.join("var/lib/demo/db");
-    let rescanned = |j: &mut Judge| j.judge(Path::new("/var/lib/demo/db"), &host, false, true);
+    let rescanned =
+        |j: &mut Judge| j.judge(Path::new("/var/lib/demo/db"), &host, (false, true, false));
     assert!(
         !j.provisional(),
         "no /run/current-system: the baseline is final"
@@ -140,7 +141,7 @@ fn what_a_rescan_finds_is_held_and_new_files_live_are_not() {
     assert!(j.provisional());
     assert_eq!(held(rescanned(&mut j)), Some("/var/lib/demo".into()));
     assert!(matches!(
-        j.judge(Path::new("/var/lib/demo/db"), &host, false, false),
+        j.judge(Path::new("/var/lib/demo/db"), &host, (false, false, false)),
         Verdict::Record { .. }
     ));
     // A file written into the shared, pre-existing /etc/ssh groups alone.
@@ -149,8 +150,7 @@ fn what_a_rescan_finds_is_held_and_new_files_live_are_not() {
         group_of(&j.judge(
             Path::new("/etc/ssh/moduli"),
             &r.join("etc/ssh/moduli"),
-            false,
-            false
+            (false, false, false)
         )),
         Some(("/etc/ssh/moduli".into(), None))
     );
@@ -204,7 +204,7 @@ fn a_name_gone_before_it_is_judged_is_dropped_and_its_destination_recorded() {
     // `ln -sfn`: a temporary link renamed over the target.
     std::os::unix::fs::symlink("/etc/b", r.join("var/lib/demo/CuAbC123")).unwrap();
     std::fs::rename(r.join("var/lib/demo/CuAbC123"), r.join("var/lib/demo/lnk")).unwrap();
-    let mut judge = |p: &str, dir| j.judge(Path::new(p), &r.join(&p[1..]), dir, false);
+    let mut judge = |p: &str, dir| j.judge(Path::new(p), &r.join(&p[1..]), (dir, false, false));
     assert_eq!(judge("/var/lib/demo/CuAbC123", false), Verdict::Drop);
     assert_eq!(judge("/var/lib/demo/gone.d", true), Verdict::Drop);
     assert_eq!(judge("/var/lib/demo/f/below-a-file", false), Verdict::Drop);
@@ -212,4 +212,41 @@ fn a_name_gone_before_it_is_judged_is_dropped_and_its_destination_recorded() {
     assert_eq!(judge("/var/lib/demo/f/below-a-file", false), Verdict::Drop);
     let g = group_of(&judge("/var/lib/demo/lnk", false)).map(|g| g.0);
     assert_eq!(g.as_deref(), Some("/var/lib/demo"));
+}
+
+/// A new name is counted at once (held) and warned about once it settled,
+/// with its writer; one gone meanwhile (a temporary renamed away) is dropped.
+#[test]
+fn a_new_name_waits_to_settle_and_a_temporary_renamed_away_is_dropped() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    for n in ["CuTmp123", "kept"] {
+        std::fs::write(r.join("var/lib/demo").join(n), "x").unwrap();
+    }
+    let now = Duration::from_secs(100);
+    for (n, pid) in [("CuTmp123", Some(7)), ("kept", Some(8))] {
+        let (p, host) = (format!("/var/lib/demo/{n}"), r.join("var/lib/demo").join(n));
+        let v = j.judge(Path::new(&p), &host, (false, false, true));
+        assert_eq!(held(v).as_deref(), Some("/var/lib/demo"), "{n}");
+        j.hold(&host, now, pid);
+    }
+    assert!(j.held.is_empty(), "new names wait SETTLE, not HOLD");
+    assert_eq!(j.due(now + SETTLE / 2, false), vec![]);
+    std::fs::rename(r.join("var/lib/demo/CuTmp123"), r.join("var/lib/demo/lnk")).unwrap();
+    let mut due = j.due(now + SETTLE, false);
+    due.sort();
+    let tmp = r.join("var/lib/demo/CuTmp123");
+    assert_eq!(
+        due,
+        vec![
+            (tmp.clone(), Some(7)),
+            (r.join("var/lib/demo/kept"), Some(8))
+        ]
+    );
+    assert_eq!(
+        j.rejudge(Path::new("/var/lib/demo/CuTmp123"), &tmp),
+        Verdict::Drop
+    );
+    assert!(j.due(now + HOLD, false).is_empty());
 }
