@@ -191,7 +191,7 @@ def one_run(name, variant):
     time.sleep(2.5)
     hwm = status(p.pid)["VmHWM"]
     w = stop_impermctl(p)
-    events = next((int(l.split()[1]) for l in p.log if b"events read" in l), None)
+    events = next((int(l.split()[1].replace(b",", b"")) for l in p.log if b"events read" in l), None)
     if name == "ignored":
         recall = 1.0 if not any(x["path"].startswith("/tmp") for x in w["groups"]) else 0.0
     else:
