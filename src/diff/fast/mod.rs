@@ -221,27 +221,16 @@ pub fn classify<'b>(
     // The parent's verdict (left out, in a directory walked whole, or below
     // one that is not a directory) is every path's in it: the paths come
     // sorted, so one look per directory.
-    // Also where its paths are stat'ed from: the directory itself when it
-    // holds a few listed paths (opened once), else its parent (one name
-    // more to look up, no directory opened: most hold one or two).
-    let mut last: Option<(&[u8], bool, &[u8])> = None;
-    let mut dirs = dirs::Chain::new(root.as_fd());
+    let mut last: Option<(&[u8], bool)> = None;
     for (seq, p) in list.paths.iter().enumerate() {
         let up = parent(p);
-        let (up_out, from) = match last {
-            Some((u, out, from)) if u == up => (out, from),
+        let up_out = match last {
+            Some((u, out)) if u == up => out,
             _ => {
                 let out = left_out(scope, up)
                     || ancestors_or_self(up).any(|a| whole.contains(a) || not_dirs.contains(a));
-                let few = list.paths[seq..]
-                    .iter()
-                    .take(3)
-                    .filter(|x| parent(x) == up)
-                    .count()
-                    < 3;
-                let from = if few { parent(up) } else { up };
-                last = Some((up, out, from));
-                (out, from)
+                last = Some((up, out));
+                out
             }
         };
         // An ancestor of the subtrees asked for is looked at only to know
@@ -250,19 +239,17 @@ pub fn classify<'b>(
         if up_out || scope.is_pruned(p) || !(above || in_subtrees(&subs, p)) {
             continue;
         }
-        // Stat'ed from `from` (opened one name at a time, never through a
-        // symlink), through `up` when that is not `from` without opening
-        // it: a symlink there would be followed, but every directory the
-        // list names is real where it was heard (fanotify resolves handles,
-        // inotify and the rescans never follow links) and one replaced
-        // since is listed itself, sorted before what is below it, and found
-        // not to be a directory (`not_dirs`).
-        let Some(at) = dirs.get(from) else { continue };
+        // Stat'ed by its whole path from the root, without opening the
+        // directories on the way: a symlink there would be followed, but
+        // every directory the list names is real where it was heard
+        // (fanotify resolves handles, inotify and the rescans never follow
+        // links) and one replaced since is listed itself, sorted before
+        // what is below it, and found not to be a directory (`not_dirs`).
         cname.clear();
-        cname.extend_from_slice(&p[from.len() + usize::from(from != b"/")..]);
+        cname.extend_from_slice(p.strip_prefix(b"/").unwrap_or(p));
         cname.push(0);
         let rel = CStr::from_bytes_with_nul(&cname)?;
-        let m = match stat_at(at, rel) {
+        let m = match stat_at(root.as_fd(), rel) {
             Ok(m) => m,
             Err(e)
                 if matches!(
@@ -315,7 +302,7 @@ pub fn classify<'b>(
                 crate::names::human(p)
             )));
         }
-        if kind == Kind::Symlink && scope.skipped_symlink(at, rel, p) {
+        if kind == Kind::Symlink && scope.skipped_symlink(root.as_fd(), rel, p) {
             continue;
         }
         seen += 1;
