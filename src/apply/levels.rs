@@ -7,7 +7,8 @@
 //!   `/var/log/private`) are root 0700, so `DynamicUser=` services with a
 //!   persisted state directory start (systemd refuses a 0755 parent);
 //! - a `users.<name>` entry's home is 0700, owned by the user;
-//! - the entry itself gets its declared perms; a file's direct parent its
+//! - the entry itself gets its declared perms (undeclared inside a home:
+//!   the home's owner); a file's direct parent its
 //!   `parent` perms; other levels inside a home the `parent` perms; other
 //!   levels root 0755 (as impermanence's default perms);
 //! - other entries' levels inside a user's home: the home's owner
@@ -64,7 +65,7 @@ pub fn level_perms(e: &Entry, homes: &[Home], rel: &Path, leaf: bool) -> Perms {
                 ..e.perms.clone()
             };
         }
-        return e.perms.clone();
+        return level_in_home(e, homes, &level, true).unwrap_or_else(|| e.perms.clone());
     }
     if let Some(p) = system_perms(&level) {
         return p;
@@ -83,7 +84,7 @@ pub fn level_perms(e: &Entry, homes: &[Home], rel: &Path, leaf: bool) -> Perms {
             return e.parent.clone();
         }
     }
-    if let Some(p) = level_in_home(e, homes, &level) {
+    if let Some(p) = level_in_home(e, homes, &level, false) {
         return p;
     }
     let direct_parent = e.path.parent() == Some(level.as_path());

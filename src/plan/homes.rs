@@ -4,6 +4,8 @@
 //! strictly below a home takes the home's owner (user and group) and mode
 //! 0755, on the root and in persistence alike; a missing home itself is
 //! created 0700 with that owner; levels above the home keep root's.
+//! The entry itself counts when its perms are the defaults (root:root 0755,
+//! which every rendered entry carries: undeclared, as `layout::drift`).
 //! Declared perms win where they apply: the entry's own perms, a file's
 //! `parent` for its direct parent, a directory's non-default `parent` for
 //! every level; `users.<name>` entries keep their own rule (`levels`).
@@ -113,10 +115,10 @@ pub fn home_of<'a>(homes: &'a [Home], level: &Path) -> Option<&'a Home> {
         .max_by_key(|h| h.path.components().count())
 }
 
-/// The perms of `level` (absolute), a created directory that is not the
-/// entry itself, when it lies in a home (else `None`: the other rules).
-pub fn level_in_home(e: &Entry, homes: &[Home], level: &Path) -> Option<Perms> {
-    if e.home.is_some() {
+/// The perms of `level` (absolute), a created directory (`leaf`: the
+/// entry itself), when it lies in a home (else `None`: the other rules).
+pub fn level_in_home(e: &Entry, homes: &[Home], level: &Path, leaf: bool) -> Option<Perms> {
+    if e.home.is_some() || (leaf && e.perms != Perms::default()) {
         return None;
     }
     let h = home_of(homes, level)?;
@@ -128,7 +130,7 @@ pub fn level_in_home(e: &Entry, homes: &[Home], level: &Path) -> Option<Perms> {
     if level == h.path {
         return Some(own(0o700));
     }
-    let declared = e.parent != Perms::default();
+    let declared = !leaf && e.parent != Perms::default();
     let applies = match e.kind {
         Kind::Directory => true,
         Kind::File => e.path.parent() == Some(level),

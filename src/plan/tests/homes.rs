@@ -52,6 +52,24 @@ fn passwd_gives_the_normal_users_homes() {
     assert_eq!(c, want);
 }
 
+/// The entry itself: its declared perms, else (root:root 0755, as every
+/// rendered entry carries) the home's owner.
+#[test]
+fn an_undeclared_entry_in_a_home_is_the_homes() {
+    let hs = homes(&[]);
+    let ssh = entry(Kind::Directory, "/home/alice/.ssh", FileMethod::Auto);
+    let got = level_in_home(&ssh, &hs, Path::new("/home/alice/.ssh"), true);
+    assert_eq!(got, perms("1000", "100", 0o755));
+    let whole = entry(Kind::Directory, "/home/bob", FileMethod::Auto);
+    let got = level_in_home(&whole, &hs, Path::new("/home/bob"), true);
+    assert_eq!(got, perms("1001", "100", 0o700));
+    let mut declared = ssh.clone();
+    declared.perms.mode = 0o700;
+    assert_eq!(level_in_home(&declared, &hs, Path::new("/home/alice/.ssh"), true), None);
+    let var = entry(Kind::Directory, "/var/lib/x", FileMethod::Auto);
+    assert_eq!(level_in_home(&var, &hs, Path::new("/var/lib/x"), true), None);
+}
+
 #[test]
 fn created_levels_take_the_homes_owner() {
     // bob's home exists owned by uid 4242 (no passwd entry): its owner wins;
@@ -107,7 +125,7 @@ fn created_levels_take_the_homes_owner() {
         (&users_entry, "/home/alice/.ssh", None),
     ];
     for (e, level, want) in table {
-        let got = level_in_home(e, &hs, Path::new(level));
+        let got = level_in_home(e, &hs, Path::new(level), false);
         assert_eq!(&got, want, "{} at {level}", e.path.display());
     }
 }

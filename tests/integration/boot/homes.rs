@@ -66,7 +66,8 @@ echo mkdir=ok
 
 /// The class: a file deep in a home, a home that does not exist yet, a
 /// `users.<name>` entry as the NixOS module renders it, a path under
-/// /home that is no one's home, a home owned by a uid with no passwd entry.
+/// /home that is no one's home, a home owned by a uid with no passwd entry,
+/// an entry without declared perms.
 #[test]
 fn each_kind_of_home_gets_its_owner() {
     require_root!();
@@ -90,10 +91,12 @@ parent = {{ user = "dave", group = "users", mode = "0755" }}
 path = "/home/shared/proj/x"
 [[persistence.directories]]
 path = "/home/carol/.cache/x"
+[[persistence.directories]]
+path = "/home/alice/.ssh"
 T
 imp boot
 show /home/alice/a /home/alice/a/b/c /home/bob /home/bob/.cache /home/dave /home/dave/.config/x \
-  /home/shared /home/shared/proj /home/carol /home/carol/.cache
+  /home/shared /home/shared/proj /home/carol /home/carol/.cache /home/alice/.ssh
 "#
     );
     let o = vps(&Layout::default(), &body);
@@ -108,4 +111,6 @@ show /home/alice/a /home/alice/a/b/c /home/bob /home/bob/.cache /home/dave /home
     both(&o, "/home/shared/proj", "0:0 755");
     both(&o, "/home/carol", "4343:4344 755");
     both(&o, "/home/carol/.cache", "4343:4344 755");
+    // An entry declared without an owner is the home's too.
+    both(&o, "/home/alice/.ssh", "1000:100 755");
 }
