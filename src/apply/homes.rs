@@ -20,7 +20,10 @@ pub fn observe(root: &Root, h: &Handles, settings: &Settings) -> Vec<Home> {
     let paths = settings.entries.iter().map(|e| e.path.as_path());
     let mut existing = BTreeMap::new();
     for c in candidates(&passwd, paths) {
-        let persist = settings.roots.iter().filter_map(|r| h.persist(&r.path).ok());
+        let persist = settings
+            .roots
+            .iter()
+            .filter_map(|r| h.persist(&r.path).ok());
         let owner = std::iter::once(h.root.as_fd())
             .chain(persist)
             .find_map(|fd| match fs::lstat_beneath(fd, rel(&c)) {

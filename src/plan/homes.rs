@@ -59,18 +59,18 @@ pub fn parse_passwd(text: &str) -> Vec<PwHome> {
             let dotdot = raw.components().any(|c| c == Component::ParentDir);
             let path: PathBuf = raw.components().collect();
             let normal = (1000..65534).contains(&uid);
-            (normal && !dotdot && path.is_absolute() && path != Path::new("/"))
-                .then_some(PwHome { path, uid, gid })
+            (normal && !dotdot && path.is_absolute() && path != Path::new("/")).then_some(PwHome {
+                path,
+                uid,
+                gid,
+            })
         })
         .collect()
 }
 
 /// The directories whose owner `decide` needs for `paths`: each passwd home
 /// that contains one of them, and each `/home/<name>` above one of them.
-pub fn candidates<'a>(
-    passwd: &[PwHome],
-    paths: impl Iterator<Item = &'a Path>,
-) -> Vec<PathBuf> {
+pub fn candidates<'a>(passwd: &[PwHome], paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     let mut out = std::collections::BTreeSet::new();
     for p in paths {
         out.extend(

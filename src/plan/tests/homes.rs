@@ -36,10 +36,16 @@ fn perms(user: &str, group: &str, mode: u32) -> Option<Perms> {
 #[test]
 fn passwd_gives_the_normal_users_homes() {
     let pw = parse_passwd(PASSWD);
-    let got: Vec<(&Path, u32, u32)> = pw.iter().map(|h| (h.path.as_path(), h.uid, h.gid)).collect();
+    let got: Vec<(&Path, u32, u32)> = pw
+        .iter()
+        .map(|h| (h.path.as_path(), h.uid, h.gid))
+        .collect();
     assert_eq!(
         got,
-        [(Path::new("/home/alice"), 1000, 100), (Path::new("/home/bob"), 1001, 100)]
+        [
+            (Path::new("/home/alice"), 1000, 100),
+            (Path::new("/home/bob"), 1001, 100)
+        ]
     );
     let paths = [
         "/home/alice/.config/gh/hosts.yml",
@@ -65,9 +71,15 @@ fn an_undeclared_entry_in_a_home_is_the_homes() {
     assert_eq!(got, perms("1001", "100", 0o700));
     let mut declared = ssh.clone();
     declared.perms.mode = 0o700;
-    assert_eq!(level_in_home(&declared, &hs, Path::new("/home/alice/.ssh"), true), None);
+    assert_eq!(
+        level_in_home(&declared, &hs, Path::new("/home/alice/.ssh"), true),
+        None
+    );
     let var = entry(Kind::Directory, "/var/lib/x", FileMethod::Auto);
-    assert_eq!(level_in_home(&var, &hs, Path::new("/var/lib/x"), true), None);
+    assert_eq!(
+        level_in_home(&var, &hs, Path::new("/var/lib/x"), true),
+        None
+    );
 }
 
 #[test]
@@ -101,26 +113,54 @@ fn created_levels_take_the_homes_owner() {
     let table: &[(&crate::config::Entry, &str, Option<Perms>)] = &[
         // The trial's repro: every level between the home and the leaf.
         (&nvim, "/home/alice/.local", perms("1000", "100", 0o755)),
-        (&nvim, "/home/alice/.local/share", perms("1000", "100", 0o755)),
+        (
+            &nvim,
+            "/home/alice/.local/share",
+            perms("1000", "100", 0o755),
+        ),
         (&gh, "/home/alice/.config", perms("1000", "100", 0o755)),
         // A file's declared parent: its direct parent only.
-        (&gh, "/home/alice/.config/gh", perms("alice", "users", 0o700)),
+        (
+            &gh,
+            "/home/alice/.config/gh",
+            perms("alice", "users", 0o700),
+        ),
         // A directory's declared parent: every level.
-        (&declared, "/home/alice/.var", perms("alice", "wheel", 0o750)),
+        (
+            &declared,
+            "/home/alice/.var",
+            perms("alice", "wheel", 0o750),
+        ),
         // A missing home: 0700, the user's.
         (&gh, "/home/alice", perms("1000", "100", 0o700)),
         // Above a home: the other rules (root).
         (&gh, "/home", None),
         // A file deep in a home.
-        (&file("/home/bob/a/b/c/d"), "/home/bob/a/b", perms("4242", "4242", 0o755)),
-        (&file("/home/bob/a/b/c/d"), "/home/bob/a/b/c", perms("4242", "4242", 0o755)),
+        (
+            &file("/home/bob/a/b/c/d"),
+            "/home/bob/a/b",
+            perms("4242", "4242", 0o755),
+        ),
+        (
+            &file("/home/bob/a/b/c/d"),
+            "/home/bob/a/b/c",
+            perms("4242", "4242", 0o755),
+        ),
         // A home not in passwd, owned by a uid with no entry.
-        (&dir("/home/carol/.cache/x"), "/home/carol/.cache", perms("4343", "100", 0o755)),
+        (
+            &dir("/home/carol/.cache/x"),
+            "/home/carol/.cache",
+            perms("4343", "100", 0o755),
+        ),
         // Not a user's home: root's, and one that exists nowhere.
         (&dir("/home/shared/proj/x"), "/home/shared/proj", None),
         (&dir("/home/projects/a/b"), "/home/projects/a", None),
         // System users' homes are not homes here.
-        (&dir("/var/lib/postgresql/16/main"), "/var/lib/postgresql/16", None),
+        (
+            &dir("/var/lib/postgresql/16/main"),
+            "/var/lib/postgresql/16",
+            None,
+        ),
         // users.<name> entries keep their own rule (`levels`).
         (&users_entry, "/home/alice/.ssh", None),
     ];

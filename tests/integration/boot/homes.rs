@@ -15,7 +15,12 @@ done; }
 
 fn both(o: &std::process::Output, path: &str, want: &str) {
     for side in ["p", "t"] {
-        assert_eq!(val(o, &format!("{side}:{path}")), want, "{side}:{path}\n{}", dump(o));
+        assert_eq!(
+            val(o, &format!("{side}:{path}")),
+            want,
+            "{side}:{path}\n{}",
+            dump(o)
+        );
     }
 }
 
