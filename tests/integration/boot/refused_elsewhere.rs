@@ -10,7 +10,8 @@ use crate::require_root;
 use crate::util::{Layout, assert_code};
 
 /// The `refused[]` (or `key`) of the JSON document in block `name`, as
-/// `entry:path` items, after validating the document against its schema.
+/// `entry:path` items, after validating the document against its schema
+/// and checking that each names the config file (`file`).
 #[track_caller]
 pub(super) fn refused_in(o: &std::process::Output, name: &str, key: &str) -> Vec<String> {
     let text = block(o, name);
@@ -20,6 +21,8 @@ pub(super) fn refused_in(o: &std::process::Output, name: &str, key: &str) -> Vec
     let list = doc[key].as_array().cloned().unwrap_or_default();
     let item = |x: &serde_json::Value| {
         let path = x["path"].as_str().unwrap_or("-");
+        let file = x["file"].as_str().unwrap_or_default();
+        assert!(file.ends_with("/etc/impermctl/config.toml"), "{name}: {x}");
         format!("{}:{path}", x["entry"].as_str().unwrap_or_default())
     };
     list.iter().map(item).collect()
