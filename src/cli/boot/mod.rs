@@ -185,7 +185,16 @@ fn finish(
 ) -> anyhow::Result<Exit> {
     let c = &applied.counts;
     let elapsed = ms(report.start.elapsed());
-    let mut line = c.summary(settings, elapsed);
+    let undone: Vec<&std::path::Path> = (applied.steps.iter())
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                apply::Outcome::Unmounted | apply::Outcome::Unlinked
+            )
+        })
+        .map(|s| s.path.as_path())
+        .collect();
+    let mut line = c.summary(settings, elapsed, &undone);
     if bad > 0 {
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
