@@ -15,7 +15,8 @@
 # large variant. The daemon's CPU per answer is printed apart (the harness
 # counts the diff process only; the watcher looks up each listed path's
 # baseline record for diff, in the baseline it holds).
-# Needs root (mounts in a private namespace). IMPERMCTL_BIN: the binary.
+# Needs root (mounts in a private namespace). IMPERMCTL_BIN: the binary;
+# TMPDIR: where the work directory (and the ext4 image) go (e.g. /dev/shm).
 # B1_SHAPES / B1_FS restrict the matrix, e.g. B1_SHAPES=wide B1_FS=tmpfs
 # (default: wide deep on tmpfs and ext4, then wide1m on tmpfs).
 set -euo pipefail
@@ -35,7 +36,7 @@ one() { # fs shape
     wide1m) dims="20 10 50 100" size=8g ;; # 1,000,000 files, 10,220 dirs
   esac
   [ "$shape" = wide1m ] && [ "$fs" != tmpfs ] && return 0
-  W=$(mktemp -d /tmp/impermctl-b1.XXXXXX)
+  W=$(mktemp -d "${TMPDIR:-/tmp}/impermctl-b1.XXXXXX")
   export W fs shape dims size
   cat > "$W/inner.sh" <<'INNER'
     R=$W/root; mkdir -p "$R"

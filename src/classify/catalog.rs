@@ -131,6 +131,8 @@ pub enum Match {
 pub struct Pattern {
     parts: Vec<Vec<u8>>,
     deep: bool,
+    /// The first part has no `*`.
+    literal_first: bool,
 }
 
 impl Pattern {
@@ -140,13 +142,26 @@ impl Pattern {
             Some(p) => (p, true),
             None => (pat, false),
         };
+        let parts: Vec<Vec<u8>> = split(pat.as_bytes())
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let literal_first = parts.first().is_some_and(|p| !p.contains(&b'*'));
         Pattern {
-            parts: split(pat.as_bytes())
-                .into_iter()
-                .map(<[u8]>::to_vec)
-                .collect(),
+            parts,
             deep,
+            literal_first,
         }
+    }
+
+    /// The pattern's first component when it is literal (no `*`): a path
+    /// whose first component differs cannot match (`Classifier::classify`
+    /// skips the pattern without splitting the path again).
+    pub fn first(&self) -> Option<&[u8]> {
+        self.parts
+            .first()
+            .map(Vec::as_slice)
+            .filter(|_| self.literal_first)
     }
 
     /// Match a logical path (no allocation unless it matches below a prefix).

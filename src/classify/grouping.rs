@@ -17,6 +17,23 @@ use crate::config::Kind as Persist;
 /// A path that *is* the group's parent (e.g. a file directly in `/etc`)
 /// groups as itself.
 pub fn group_of(path: &Path) -> PathBuf {
+    // Plainly written (as diff and the watcher build paths): by bytes.
+    let b = path.as_os_str().as_bytes();
+    let mut parts = b.split(|&c| c == b'/').skip(1);
+    if b.starts_with(b"/") && parts.clone().all(|c| !matches!(c, b"" | b"." | b"..")) {
+        let depth = match parts.next() {
+            Some(b"var" | b"usr" | b"home") => 3,
+            Some(b"root" | b"etc" | b"srv" | b"opt") => 2,
+            _ => 1,
+        };
+        let end = b
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == b'/')
+            .nth(depth)
+            .map_or(b.len(), |(i, _)| i);
+        return PathBuf::from(OsStr::from_bytes(if end == 0 { b"/" } else { &b[..end] }));
+    }
     let depth = match leading(path, 1).file_name().and_then(OsStr::to_str) {
         Some("var" | "usr" | "home") => 3,
         Some("root" | "etc" | "srv" | "opt") => 2,
@@ -87,7 +104,8 @@ pub struct Context {
     /// Services' state directories (`StateDirectory=`…, absolute).
     pub state_dirs: Vec<PathBuf>,
     /// Directories that existed at the baseline (shared directories: a file
-    /// written into one is suggested alone, e.g. a key in `/etc/ssh`).
+    /// written into one is suggested alone, e.g. a key in `/etc/ssh`); only
+    /// those under `/etc` are asked about.
     pub existed: std::collections::HashSet<PathBuf>,
     /// Declared `method = "copy"` files and pending entries whose live
     /// content is saved in persistence: not a loss (with the reason).
@@ -284,6 +302,12 @@ mod tests {
             ("/usr/local/bin/tool", "/usr/local/bin"),
             ("/data/x", "/data"),
             ("/", "/"),
+            // Not plainly written: by components, as before.
+            ("/var//lib/x/y", "/var/lib/x"),
+            ("/srv/./www/a", "/srv/www"),
+            ("/etc/", "/etc"),
+            ("/home/u/.cache/x", "/home/u/.cache"),
+            ("/t005/m003/l007/f0012.dat", "/t005"),
         ];
         for (p, g) in cases {
             assert_eq!(group_of(Path::new(p)), Path::new(g), "{p}");

@@ -149,8 +149,16 @@ impl Classifier {
                 ),
             };
         }
+        // Most patterns name their first component: compared first.
+        let rest = path.strip_prefix(b"/").unwrap_or(path);
+        let first = rest.split(|&b| b == b'/').next().unwrap_or(rest);
         for e in self.entries {
-            if e.kind == EntryKind::Temporary {
+            if e.kind == EntryKind::Temporary
+                || e.pattern
+                    .as_ref()
+                    .and_then(|p| p.first())
+                    .is_some_and(|f| f != first)
+            {
                 continue;
             }
             let hit = match (&e.pattern, e.rule) {

@@ -172,9 +172,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     judge::merge_declared(&root, &settings, &mut d, &cx)?;
     let j = judge::judge(&d, &root, &mut cx, a.all);
-    let mut grouped = j.groups.clone();
-    if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
-        grouped::add_writers(&mut grouped, &watcher);
+    // Who wrote each group: only the formats that show groups need it.
+    let mut grouped = Vec::new();
+    if !matches!(a.format(), Format::Nul | Format::Long) {
+        grouped = j.groups.clone();
+        if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
+            grouped::add_writers(&mut grouped, &watcher);
+        }
     }
     let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,

@@ -46,16 +46,30 @@ pub fn ask(file: &Path) -> Result<List, String> {
     };
     signal()?;
     let mut nap = Duration::from_micros(200);
+    // While waiting, only the header is read (the list may be megabytes).
+    let head = || -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let mut b = Vec::with_capacity(changes::HEADER);
+        std::fs::File::open(file)
+            .and_then(|f| f.take(changes::HEADER as u64).read_to_end(&mut b))
+            .map_err(|e| format!("cannot read {} (the watcher's answer): {e}", file.display()))?;
+        Ok(b)
+    };
     loop {
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(5));
-        let bytes = read("the watcher's answer")?;
-        let (p, s, n, for_pid) = changes::header(&bytes).map_err(bad)?;
+        let (p, s, mut n, for_pid) = changes::header(&head()?).map_err(bad)?;
         if (p, s) != (pid, start) {
             return Err("the watcher was restarted while diff asked".into());
         }
         if n > seq && for_pid == me {
-            return changes::decode(&bytes).map_err(bad);
+            let bytes = read("the watcher's answer")?;
+            let h = changes::header(&bytes).map_err(bad)?;
+            if h == (p, s, n, for_pid) {
+                return changes::decode(&bytes).map_err(bad);
+            }
+            // Another answer replaced it meanwhile.
+            n = h.2;
         }
         if n > seq {
             // It answered someone else (signals to one process coalesce).

@@ -7,8 +7,7 @@
 //! Observe ([`ask`]: the watcher's answer) → decide ([`vouch`], pure) →
 //! apply ([`classify`]).
 
-use std::collections::HashSet;
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -194,7 +193,7 @@ pub fn classify<'b>(
     let want = wanted(scope, &subs);
     let root = crate::sys::fs::open_dir(&scope.host_root)?;
     let dev = crate::sys::meta::stat_fd(root.as_fd())?.dev;
-    let mut whole: HashSet<Vec<u8>> = HashSet::new();
+    let mut whole: foldhash::HashSet<Vec<u8>> = Default::default();
     for t in &list.trees {
         if want(t) {
             whole.insert(t.clone());
@@ -214,38 +213,76 @@ pub fn classify<'b>(
     }
     let mut found = Found::default();
     let mut unreadable = Vec::new();
-    let mut dirs = dirs::Chain::new(root.as_fd());
     let mut seen = 0u64;
-    // The parent's verdict (left out, or in a directory walked whole) is
-    // every path's in it: the paths come sorted, so one look per directory.
+    let mut cname = Vec::with_capacity(256);
+    // Listed paths that are not directories now (e.g. a directory replaced
+    // by a symlink): nothing is looked at below them.
+    let mut not_dirs: foldhash::HashSet<&[u8]> = Default::default();
+    // The parent's verdict (left out, in a directory walked whole, or below
+    // one that is not a directory) is every path's in it: the paths come
+    // sorted, so one look per directory.
     let mut last: Option<(&[u8], bool)> = None;
     for (seq, p) in list.paths.iter().enumerate() {
         let up = parent(p);
         let up_out = match last {
             Some((u, out)) if u == up => out,
             _ => {
-                let out = left_out(scope, up) || ancestors_or_self(up).any(|a| whole.contains(a));
+                let out = left_out(scope, up)
+                    || ancestors_or_self(up).any(|a| whole.contains(a) || not_dirs.contains(a));
                 last = Some((up, out));
                 out
             }
         };
-        if up_out || scope.is_pruned(p) || !in_subtrees(&subs, p) {
+        // An ancestor of the subtrees asked for is looked at only to know
+        // whether it is still a directory.
+        let above = !in_subtrees(&subs, p) && subs.iter().any(|s| under(p, s));
+        if up_out || scope.is_pruned(p) || !(above || in_subtrees(&subs, p)) {
             continue;
         }
-        let Some(fd) = dirs.get(up) else { continue };
-        let name = CString::new(&p[up.len() + usize::from(up != b"/")..])?;
-        let m = match stat_at(fd.as_fd(), name.as_c_str()) {
+        // Stat'ed by its whole path from the root, without opening the
+        // directories on the way: a symlink there would be followed, but
+        // every directory the list names is real where it was heard
+        // (fanotify resolves handles, inotify and the rescans never follow
+        // links) and one replaced since is listed itself, sorted before
+        // what is below it, and found not to be a directory (`not_dirs`).
+        cname.clear();
+        cname.extend_from_slice(p.strip_prefix(b"/").unwrap_or(p));
+        cname.push(0);
+        let rel = CStr::from_bytes_with_nul(&cname)?;
+        let m = match stat_at(root.as_fd(), rel) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 unreadable.push((p.clone(), e.to_string()));
                 continue;
             }
         };
-        if m.dev != dev {
+        let kind = m.kind();
+        // (Sorted: what is below `p` follows it, after the names that
+        // extend it with a byte before `/`.)
+        let below = |x: &&Vec<u8>| x.starts_with(p) && x.get(p.len()).is_some_and(|&c| c <= b'/');
+        if kind != Kind::Dir
+            && list.paths[seq + 1..]
+                .iter()
+                .take_while(below)
+                .any(|x| x[p.len()] == b'/')
+        {
+            not_dirs.insert(p);
+            last = None;
+        }
+        if m.dev != dev || above {
             continue;
         }
-        let kind = m.kind();
+        let name = CStr::from_bytes_with_nul(
+            &cname[cname.len() - 1 - (p.len() - up.len() - usize::from(up != b"/"))..],
+        )?;
         // Other names may hold the same data, and the watcher named only
         // this one (a write through it changes them all) — unless the inode
         // is as the baseline recorded it: a write or a new or removed name
@@ -265,13 +302,15 @@ pub fn classify<'b>(
                 crate::names::human(p)
             )));
         }
-        if kind == Kind::Symlink && scope.skipped_symlink(fd.as_fd(), &name, p) {
+        if kind == Kind::Symlink && scope.skipped_symlink(root.as_fd(), rel, p) {
             continue;
         }
         seen += 1;
+        // `dir` is not the entry's directory: the entry was stat'ed above,
+        // and `name` serves only the baseline lookup by name.
         let e = Entry {
-            dir: fd.as_fd(),
-            name: &name,
+            dir: root.as_fd(),
+            name,
             path: p,
             kind,
             ino: m.ino,

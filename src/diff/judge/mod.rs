@@ -4,7 +4,9 @@
 //! persisted (judged from the live mount table and links) are losses with
 //! their reason, their whole content included.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use std::path::{Path, PathBuf};
 
 use crate::classify::grouping::{self, Context, Placement};
@@ -68,15 +70,16 @@ pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
         .map(|f| f.message)
 }
 
-/// Directories that existed at the baseline among the items' ancestors.
+/// Directories under `/etc` that existed at the baseline among the items'
+/// ancestors (the only ones placement asks about: `grouping::place`).
 fn existed(items: &[Item]) -> HashSet<PathBuf> {
-    let new_dirs: HashSet<&[u8]> = items
+    let new_dirs: FastSet<&[u8]> = items
         .iter()
-        .filter(|i| i.kind == Kind::Dir && i.change == Change::New)
+        .filter(|i| i.kind == Kind::Dir && i.change == Change::New && i.path.starts_with(b"/etc/"))
         .map(|i| i.path.as_slice())
         .collect();
-    let mut out: HashSet<&[u8]> = HashSet::new();
-    for i in items {
+    let mut out: FastSet<&[u8]> = FastSet::default();
+    for i in items.iter().filter(|i| i.path.starts_with(b"/etc/")) {
         let mut a = i.path.as_slice();
         while a != b"/" {
             let d = parent(a);
@@ -123,7 +126,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     };
     // A directory is shown when it holds a loss (an empty new directory
     // or one holding only regenerated entries loses nothing).
-    let mut holders: HashSet<&[u8]> = HashSet::new();
+    let mut holders: FastSet<&[u8]> = FastSet::default();
     for (i, it) in d.items.iter().enumerate() {
         if losses(i) && it.kind != Kind::Dir {
             // Once one is in, so are its ancestors.
@@ -182,7 +185,7 @@ type GroupKey = (PathBuf, bool, Option<String>);
 struct Grouper {
     /// Keyed by group, class, and (regenerated groups) the reason, so each
     /// reason is listed with what it covers.
-    map: HashMap<GroupKey, (Group, HashSet<u64>)>,
+    map: FastMap<GroupKey, (Group, FastSet<u64>)>,
 }
 
 impl Grouper {
@@ -196,10 +199,15 @@ impl Grouper {
             Class::Regenerated { why } => Some(why.clone()),
             _ => None,
         };
-        let (g, inodes) = self
-            .map
-            .entry((pl.group.clone(), class.is_loss(), why))
-            .or_insert_with(|| (Group::new(pl.group.clone(), pl.persist, gc), HashSet::new()));
+        let key = (pl.group, class.is_loss(), why);
+        // Looked up before the key is given away: no copy of it per item.
+        let (g, inodes) = match self.map.get_mut(&key) {
+            Some(v) => v,
+            None => {
+                let g = Group::new(key.0.clone(), pl.persist, gc);
+                self.map.entry(key).or_insert((g, FastSet::default()))
+            }
+        };
         g.class = g.class.min(gc);
         match class {
             Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),

@@ -725,3 +725,48 @@ fn a_root_populated_just_before_the_baseline_lists_only_real_changes_with_fanoti
 fn a_root_populated_just_before_the_baseline_lists_only_real_changes_with_inotify() {
     populated_just_before_the_baseline("inotify");
 }
+
+/// `diff` from the list stats each listed path by its whole path, without
+/// opening the directories on the way: a directory replaced by a symlink
+/// (here to a directory holding a baseline file of the same name as the
+/// listed one) is listed itself, and nothing listed below it is looked at
+/// through the link; a directory replaced by a file likewise. `diff PATH`
+/// below such a symlink says the same as the walk.
+fn replaced_by_links(backend: &str) {
+    require_root!();
+    let body = format!(
+        r#"start_watch {backend}
+mkdir "$R/srv/d" "$R/srv/e"; echo new > "$R/srv/d/f3"; echo new > "$R/srv/e/g"
+for i in 1 2 3; do echo n > "$R/srv/t3/m1/n$i"; done
+imp diff >/dev/null 2>&1 || true
+mv "$R/srv/d" "$R/srv/d.old"; ln -s t1/m0 "$R/srv/d"
+mv "$R/srv/e" "$R/srv/e.old"; echo file > "$R/srv/e"
+mkdir -p "$R/srv/t2/m0/sub"; echo n > "$R/srv/t2/m0/sub/f3"
+imp diff >/dev/null 2>&1 || true
+mv "$R/srv/t2/m0/sub" "$R/srv/t2/m0/sub.old"; ln -s ../../t1/m0 "$R/srv/t2/m0/sub"
+diffs replaced
+imp diff --json /srv/t2/m0/sub > "$OUT/sub.fast.json" 2>>"$OUT/diff.err" || true
+imp diff --json --no-watcher /srv/t2/m0/sub > "$OUT/sub.walk.json" 2>>"$OUT/diff.err" || true
+stop_watch
+"#
+    );
+    let (o, out) = run(&body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "replaced");
+    let got = rows(&doc(out.path(), "replaced.fast.json"));
+    assert!(!got.iter().any(|r| r.contains("/srv/d/f3")), "{got:?}");
+    assert_eq!(
+        rows(&doc(out.path(), "sub.fast.json")),
+        rows(&doc(out.path(), "sub.walk.json"))
+    );
+}
+
+#[test]
+fn a_directory_replaced_by_a_symlink_is_not_looked_through_with_fanotify() {
+    replaced_by_links("fanotify");
+}
+
+#[test]
+fn a_directory_replaced_by_a_symlink_is_not_looked_through_with_inotify() {
+    replaced_by_links("inotify");
+}
