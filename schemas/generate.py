@@ -81,9 +81,9 @@ STEP = {"type": "object", "required": ["path", "type", "source", "action"],
             {"if": {"properties": {"action": {"const": "skip"}}}, "then": {"required": ["why"]}},
         ]}
 
-REFUSED = {"description": "Config entries refused for their errors (the command used the others): one item per error; `entry` is the entry, or the [[persistence]] block (`persistence[1]`) for an error in the block's own fields, whose entries are then each refused too, or the field of a bad [watch] value (`watch.warn_every`: ignored, its default used); `path` is the entry's path when it is valid.",
-           **arr(obj({"entry": S, "path": ref("path"), "line": U, "column": U, "field": S, "message": S, "fix": S},
-                     required=["entry", "line", "column", "field", "message", "fix"]))}
+REFUSED = {"description": "Config entries refused for their errors (the command used the others): one item per error; `entry` is the entry, or the [[persistence]] block (`persistence[1]`) for an error in the block's own fields, whose entries are then each refused too, or the field of a bad [watch] value (`watch.warn_every`: ignored, its default used); `path` is the entry's path when it is valid; `file` is the config file (as given), `line`/`column` in it.",
+           **arr(obj({"entry": S, "path": ref("path"), "file": S, "line": U, "column": U, "field": S, "message": S, "fix": S},
+                     required=["entry", "file", "line", "column", "field", "message", "fix"]))}
 
 OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
 

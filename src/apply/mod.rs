@@ -5,6 +5,7 @@
 
 mod dirs;
 mod facts;
+mod homes;
 mod levels;
 mod links;
 mod live;
@@ -37,6 +38,8 @@ pub struct Cx<'a> {
     root: &'a Root,
     h: &'a Handles,
     ids: Ids,
+    /// The users' homes (`plan::homes`), observed once per run.
+    homes: Vec<plan::homes::Home>,
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
@@ -83,6 +86,7 @@ pub fn apply(
         root,
         h,
         ids: Ids::default(),
+        homes: homes::observe(root, h, settings),
         utab_add: Vec::new(),
         utab_drop: Vec::new(),
         warnings: Vec::new(),

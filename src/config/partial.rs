@@ -50,6 +50,7 @@ impl Refused {
             RefusedEntry {
                 entry,
                 path: self.paths.get(entry).map(|(p, _)| p.as_path()),
+                file: &e.file,
                 line: e.line,
                 column: e.column,
                 field: &e.field,
@@ -102,7 +103,9 @@ pub struct RefusedEntry<'a> {
     /// The entry's path, when it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a Path>,
-    /// 1-based line and column in the config file.
+    /// The config file the error is in, as given (`--config`, `IMPERMCTL_CONFIG`).
+    pub file: &'a Path,
+    /// 1-based line and column in `file`.
     pub line: usize,
     pub column: usize,
     /// The field, e.g. `persistence[0].directories[3].mode`.
