@@ -157,15 +157,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         cx.state_dirs = units.iter().flat_map(|u| u.state_dirs()).collect();
     }
     // A refused entry is declared, but boot does not bind it: a loss.
-    for (p, kind, e) in refused.with_reasons() {
-        let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
-        let why = format!(
-            "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
-            e.message, e.fix
-        );
-        let file = kind == crate::config::Kind::File;
-        cx.not_persisted.push((p.to_path_buf(), file, why));
-    }
+    cx.not_persisted.extend(refused.losses());
     if !opts.subtrees.is_empty() {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));

@@ -73,6 +73,23 @@ impl Refused {
     }
 }
 
+impl Refused {
+    /// Each refused path as a declared entry that is not persisted: path,
+    /// is a file, the reason with the error's place and fix (`diff` and the
+    /// watcher count such a path's data as lost, and say why).
+    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
+        let loss = |(p, k, e): (&Path, Kind, &ConfigError)| {
+            let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
+            let why = format!(
+                "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
+                e.message, e.fix
+            );
+            (p.to_path_buf(), k == Kind::File, why)
+        };
+        self.with_reasons().map(loss).collect()
+    }
+}
+
 /// What refusing an error's entry or block means, for a log line:
 /// `refusing the entry persistence[0].directories[3]: <error>`; for a
 /// `[watch]` value, `ignoring the bad value watch.warn_every: …` (its
