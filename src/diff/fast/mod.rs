@@ -22,7 +22,6 @@ use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 pub use crate::watch::changes::{FileId, List};
 
 mod answer;
-pub(crate) mod dirs;
 mod links;
 mod source;
 
@@ -56,7 +55,7 @@ pub struct Frame<'a> {
 }
 
 /// Why `--all` walks: what it adds is what the watcher's list leaves out.
-pub const ALL_WALKS: &str = "--all compares watch.ignore paths, which the watcher does not track";
+pub const ALL_WALKS: &str = "--all lists unchanged entries and compares watch.ignore paths, where the watcher keeps names but does not hear writes";
 
 /// Can the watcher's list stand for a walk? `Err` says why not.
 pub fn vouch(f: &Frame<'_>) -> Result<(), String> {
