@@ -22,6 +22,7 @@ use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 pub use crate::watch::changes::{FileId, List};
 
 mod answer;
+mod dirs;
 mod links;
 mod source;
 
