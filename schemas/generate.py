@@ -81,9 +81,9 @@ STEP = {"type": "object", "required": ["path", "type", "source", "action"],
             {"if": {"properties": {"action": {"const": "skip"}}}, "then": {"required": ["why"]}},
         ]}
 
-REFUSED = {"description": "Config entries refused for their errors (the command used the others): one item per error; `entry` is the entry, or the [[persistence]] block (`persistence[1]`) for an error in the block's own fields, whose entries are then each refused too, or the field of a bad [watch] value (`watch.warn_every`: ignored, its default used); `path` is the entry's path when it is valid.",
-           **arr(obj({"entry": S, "path": ref("path"), "line": U, "column": U, "field": S, "message": S, "fix": S},
-                     required=["entry", "line", "column", "field", "message", "fix"]))}
+REFUSED = {"description": "Config entries refused for their errors (the command used the others): one item per error; `entry` is the entry, or the [[persistence]] block (`persistence[1]`) for an error in the block's own fields, whose entries are then each refused too, or the field of a bad [watch] value (`watch.warn_every`: ignored, its default used); `path` is the entry's path when it is valid; `file` is the config file (as given), `line`/`column` in it.",
+           **arr(obj({"entry": S, "path": ref("path"), "file": S, "line": U, "column": U, "field": S, "message": S, "fix": S},
+                     required=["entry", "file", "line", "column", "field", "message", "fix"]))}
 
 OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
 
@@ -148,7 +148,10 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                       "change": {"enum": ["new", "modified", "unchanged"]}, "size": U, "class": CLASS},
                      required=["path", "type", "change", "size", "class"])),
     "unreadable": arr(obj({"path": S, "path_hex": PATH_HEX, "error": S}, required=["path", "error"])),
-    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED},
+    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED,
+    "ignored": dict(obj({"paths": arr(S), "changed": U}, required=["paths", "changed"]),
+                    description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
+    },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
              "action": {"enum": ["copy", "bind", "done"]},

@@ -28,6 +28,22 @@ pub enum Sink {
 /// `systemd/impermctl.catalog`).
 pub const BOOT_REFUSED: &str = "7453d25c65914aa987070e3c0f6c3aa4";
 
+/// Log a refusal at CRIT (`PRIORITY=2`, [`BOOT_REFUSED`], the check in
+/// `IMPERMCTL_CHECK`). In the journal it is also printed on a terminal or
+/// log file (activation, switch-to-configuration), unless stderr itself is
+/// connected to the journal.
+pub fn crit(check: &str, msg: &str) {
+    tracing::error!(
+        MESSAGE_ID = BOOT_REFUSED,
+        IMPERMCTL_CHECK = check,
+        priority = "crit",
+        "{msg}"
+    );
+    if sink() == Sink::Journal && std::env::var_os("JOURNAL_STREAM").is_none() {
+        eprintln!("impermctl: CRIT: {msg}");
+    }
+}
+
 static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
 
 /// Where [`init`] sent the log (stderr before it ran).

@@ -43,7 +43,7 @@ pub(super) fn ensure_dir(
     let h = cx.h;
     let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
     let n = dir.components().count();
-    let (ids, root) = (&mut cx.ids, cx.root);
+    let (ids, root, homes) = (&mut cx.ids, cx.root, &cx.homes);
     let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
     let mut owner = |i: usize| {
         let (prefix, last) = (&levels[n - 1 - i], leaf && i + 1 == n);
@@ -63,7 +63,7 @@ pub(super) fn ensure_dir(
                 });
             }
         }
-        perms_owner(ids, root, &level_perms(e, prefix, last))
+        perms_owner(ids, root, &level_perms(e, homes, prefix, last))
     };
     if side == Side::Target {
         let rfd = h.root.as_fd();

@@ -7,13 +7,17 @@
 //!   `/var/log/private`) are root 0700, so `DynamicUser=` services with a
 //!   persisted state directory start (systemd refuses a 0755 parent);
 //! - a `users.<name>` entry's home is 0700, owned by the user;
-//! - the entry itself gets its declared perms; a file's direct parent its
+//! - the entry itself gets its declared perms (undeclared inside a home:
+//!   the home's owner); a file's direct parent its
 //!   `parent` perms; other levels inside a home the `parent` perms; other
-//!   levels root 0755 (as impermanence's default perms).
+//!   levels root 0755 (as impermanence's default perms);
+//! - other entries' levels inside a user's home: the home's owner
+//!   (`plan::homes`, the rule and its table tests).
 
 use std::path::Path;
 
 use crate::config::{Entry, Kind, Perms};
+use crate::plan::homes::{Home, level_in_home};
 
 /// Directories whose owner and mode are fixed by convention.
 const SYSTEM: &[(&str, u32)] = &[
@@ -48,8 +52,9 @@ pub fn system_perms(level: &Path) -> Option<Perms> {
 }
 
 /// The declared perms of a created level (`rel`: the level's path relative
-/// to `/`, the same on both sides; `leaf`: the entry itself).
-pub fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
+/// to `/`, the same on both sides; `leaf`: the entry itself; `homes`: the
+/// users' homes, see `plan::homes`).
+pub fn level_perms(e: &Entry, homes: &[Home], rel: &Path, leaf: bool) -> Perms {
     let level = Path::new("/").join(rel);
     if leaf {
         // The whole home as the entry (`users.<name>.directories = [ "/" ]`):
@@ -60,7 +65,7 @@ pub fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
                 ..e.perms.clone()
             };
         }
-        return e.perms.clone();
+        return level_in_home(e, homes, &level, true).unwrap_or_else(|| e.perms.clone());
     }
     if let Some(p) = system_perms(&level) {
         return p;
@@ -78,6 +83,9 @@ pub fn level_perms(e: &Entry, rel: &Path, leaf: bool) -> Perms {
         if level.starts_with(home) {
             return e.parent.clone();
         }
+    }
+    if let Some(p) = level_in_home(e, homes, &level, false) {
+        return p;
     }
     let direct_parent = e.path.parent() == Some(level.as_path());
     match e.kind {
@@ -115,7 +123,7 @@ mod tests {
 
     fn at(e: &Entry, level: &str) -> (String, u32) {
         let rel = level.trim_start_matches('/');
-        let p = level_perms(e, Path::new(rel), Path::new(level) == e.path);
+        let p = level_perms(e, &[], Path::new(rel), Path::new(level) == e.path);
         (p.user, p.mode)
     }
 

@@ -55,6 +55,9 @@ pub struct StepReport {
     pub outcome: Outcome,
 }
 
+/// How many undone entries the summary line names.
+pub const NAMED: usize = 3;
+
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -75,8 +78,9 @@ pub struct Counts {
 }
 impl Counts {
     /// The one summary line of `boot` (logged, and the unit's `STATUS=`)
-    /// for `settings`, which took `ms` milliseconds.
-    pub fn summary(&self, settings: &crate::config::Settings, ms: f64) -> String {
+    /// for `settings`, which took `ms` milliseconds; `undone` names the
+    /// removed entries undone (the first [`NAMED`]).
+    pub fn summary(&self, settings: &crate::config::Settings, ms: f64, undone: &[&Path]) -> String {
         let c = self;
         let roots: Vec<String> = (settings.roots.iter())
             .map(|r| crate::names::show(&r.path))
@@ -99,11 +103,22 @@ impl Counts {
                 "PENDING (written by running processes; bound at the next boot)",
             ),
             (c.failed, "FAILED"),
-            (c.undone, "removed entries undone"),
         ] {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));
             }
+        }
+        if c.undone > 0 {
+            let n = crate::human::count(c.undone as u64, "removed entry", "removed entries");
+            let mut names: Vec<String> = undone
+                .iter()
+                .take(NAMED)
+                .map(|p| crate::names::show(p))
+                .collect();
+            if undone.len() > NAMED {
+                names.push(format!("{} more", undone.len() - NAMED));
+            }
+            line.push_str(&format!(", {n} undone ({})", names.join(", ")));
         }
         line
     }
@@ -333,13 +348,17 @@ mod tests {
             ..Default::default()
         };
         let head = "persisted 1 path from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
-        assert_eq!(c.summary(&s, 2.5), head);
+        assert_eq!(c.summary(&s, 2.5, &[]), head);
+        let gone = ["/a", "/b", "/c", "/d", "/e"].map(Path::new);
         (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
         assert_eq!(
-            c.summary(&s, 2.5),
+            c.summary(&s, 2.5, &gone),
             format!(
-                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone"
+                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone (/a, /b, /c, 2 more)"
             )
         );
+        (c.copied, c.pending, c.failed, c.undone) = (0, 0, 0, 1);
+        let one = c.summary(&s, 2.5, &gone[..1]);
+        assert_eq!(one, format!("{head}, 1 removed entry undone (/a)"));
     }
 }

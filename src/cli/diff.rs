@@ -157,15 +157,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         cx.state_dirs = units.iter().flat_map(|u| u.state_dirs()).collect();
     }
     // A refused entry is declared, but boot does not bind it: a loss.
-    for (p, kind, e) in refused.with_reasons() {
-        let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
-        let why = format!(
-            "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
-            e.message, e.fix
-        );
-        let file = kind == crate::config::Kind::File;
-        cx.not_persisted.push((p.to_path_buf(), file, why));
-    }
+    cx.not_persisted.extend(refused.losses());
     if !opts.subtrees.is_empty() {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
@@ -180,6 +172,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             grouped::add_writers(&mut grouped, &watcher);
         }
     }
+    // What plain diff left out under watch.ignore (the note, JSON `ignored`).
+    let ignored = match matches!(a.format(), Format::Groups | Format::Json) {
+        true => Some(
+            diff::ignored::note(&root, &settings, &d, &opts, &cx).unwrap_or_else(|e| {
+                tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
+                Default::default()
+            }),
+        ),
+        false => None,
+    };
     let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
@@ -188,6 +190,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .transpose()?,
         all: a.all,
         refused: refused.json(),
+        ignored: ignored.clone().filter(|_| !a.all),
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -227,7 +230,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 false => render::Hidden {
                     regenerated: j.regenerated,
                     saved: j.saved,
-                    ignored: diff::ignored_note(&root, &settings, &d, &opts),
+                    ignored: ignored.clone().unwrap_or_default(),
                 },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;

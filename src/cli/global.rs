@@ -75,7 +75,7 @@ impl Global {
             say(tracing::Level::INFO, "notice", n);
         }
         for e in &p.refused.errors {
-            say(tracing::Level::ERROR, "error", &config::refusing(e));
+            say_refused(e, false);
         }
         Ok((p, notice))
     }
@@ -144,6 +144,23 @@ fn say(level: tracing::Level, word: &str, line: &str) {
         crate::logging::Sink::Stderr => eprintln!("impermctl: {word}: {line}"),
         _ if level == tracing::Level::ERROR => tracing::error!("{line}"),
         _ => tracing::info!("{line}"),
+    }
+}
+
+/// Say a refused config entry (or ignored `[watch]` value), the same in
+/// every command: on stderr `impermctl: error: refusing …: FILE:LINE:COL:
+/// FIELD: MESSAGE` with `  fix: FIX` below; in the journal one record of
+/// one line, `…; fix: FIX` (our journal messages are one line each), a
+/// refusal at CRIT (`logging::crit`) when `crit` (`boot` refusing an entry).
+pub fn say_refused(e: &config::ConfigError, crit: bool) {
+    let text = config::refusing(e);
+    if crate::logging::sink() == crate::logging::Sink::Stderr {
+        return eprintln!("impermctl: error: {text}");
+    }
+    let line = text.replace("\n  fix: ", "; fix: ").replace('\n', "; ");
+    match crit {
+        true => crate::logging::crit("config-entry", &line),
+        false => tracing::error!("{line}"),
     }
 }
 

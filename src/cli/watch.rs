@@ -46,7 +46,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
-    let (crate::config::Partial { settings, .. }, _) = g.settings(false)?;
+    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
+    // What diff counts as declared but not persisted, the watcher too.
+    let mut declared = crate::diff::judge::not_persisted(&root, &settings);
+    declared.extend(refused.losses());
     let limits = Limits {
         warn_every: settings.watch.warn_every,
         per_minute: settings.watch.max_warnings_per_minute.max(1),
@@ -72,6 +75,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         dbus: !a.no_dbus,
         ignore: settings.watch.ignore.clone(),
         rescan_every: Duration::from_secs_f64(a.rescan_every.max(0.1)),
+        declared,
     })?;
     Ok(Exit::Ok)
 }

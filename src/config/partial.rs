@@ -50,6 +50,7 @@ impl Refused {
             RefusedEntry {
                 entry,
                 path: self.paths.get(entry).map(|(p, _)| p.as_path()),
+                file: &e.file,
                 line: e.line,
                 column: e.column,
                 field: &e.field,
@@ -69,6 +70,23 @@ impl Refused {
                 .find(|e| entry_of(&e.field) == Some(entry))?;
             Some((p.as_path(), *k, e))
         })
+    }
+}
+
+impl Refused {
+    /// Each refused path as a declared entry that is not persisted: path,
+    /// is a file, the reason with the error's place and fix (`diff` and the
+    /// watcher count such a path's data as lost, and say why).
+    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
+        let loss = |(p, k, e): (&Path, Kind, &ConfigError)| {
+            let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
+            let why = format!(
+                "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
+                e.message, e.fix
+            );
+            (p.to_path_buf(), k == Kind::File, why)
+        };
+        self.with_reasons().map(loss).collect()
     }
 }
 
@@ -102,7 +120,9 @@ pub struct RefusedEntry<'a> {
     /// The entry's path, when it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a Path>,
-    /// 1-based line and column in the config file.
+    /// The config file the error is in, as given (`--config`, `IMPERMCTL_CONFIG`).
+    pub file: &'a Path,
+    /// 1-based line and column in `file`.
     pub line: usize,
     pub column: usize,
     /// The field, e.g. `persistence[0].directories[3].mode`.

@@ -11,6 +11,7 @@ use crate::state::How;
 
 mod copy;
 mod data;
+pub mod homes;
 mod links;
 mod moved;
 mod refuse;

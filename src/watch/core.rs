@@ -11,7 +11,6 @@ use super::judge::{Judge, Verdict};
 use super::scan::Scope;
 use super::tally::{Change, Decision, Limits, Table, TokenBucket};
 use crate::classify::grouping::group_of;
-use crate::suggest;
 
 /// A newly seen group, for the D-Bus signal.
 #[derive(Debug, Clone)]
@@ -228,11 +227,7 @@ impl Core {
             None => Attribution::default(),
         };
         let kind = self.table.get(&group).map(|g| g.kind);
-        let suggest = suggest::nix_line(
-            &self.persist_root,
-            &group,
-            kind.unwrap_or(crate::config::Kind::Directory),
-        );
+        let suggest = self.suggestion(&group, kind.unwrap_or(crate::config::Kind::Directory));
         let consequence = self.important.get(&group).map(String::as_str);
         journal::unpersisted(&logical, &group, &suggest, &who, reminder, consequence);
         if !reminder {

@@ -113,7 +113,10 @@ impl Daemon {
         core.muting.enabled = backend.can_mute();
         backend.watch_ignored(&mut core);
         let persist_roots = vec![opts.persist_root.clone()];
-        core.judge = Some(judge::Judge::new(&opts.root, persist_roots));
+        let mut j = judge::Judge::new(&opts.root, persist_roots);
+        j.declare(opts.declared.clone());
+        core.judge = Some(j);
+        core.count_declared();
         let baseline_file = opts.root.baseline_file();
         let baseline = std::fs::metadata(&baseline_file).and_then(|m| m.modified());
         if let Ok(t) = baseline {

@@ -102,10 +102,52 @@ impl Judge {
         true
     }
 
-    /// The entry at `logical` is as the baseline recorded it.
+    /// Declared entries that are not persisted (path, is a file, why: not
+    /// bound, or refused for a config error), as `diff` gets them
+    /// (`diff::judge::not_persisted`, `config::Refused::losses`): what is
+    /// in them is lost whatever the baseline says, grouped as the entry.
+    pub fn declare(&mut self, not_persisted: Vec<(PathBuf, bool, String)>) {
+        self.cx.not_persisted = not_persisted;
+    }
+
+    /// The declared entries that are not persisted ([`Judge::declare`]).
+    pub fn declared_entries(&self) -> &[(PathBuf, bool, String)] {
+        &self.cx.not_persisted
+    }
+
+    /// The declared entry that is not persisted holding `logical`, if any.
+    pub fn declared(&self, logical: &Path) -> Option<&(PathBuf, bool, String)> {
+        (self.cx.not_persisted.iter())
+            .filter(|(p, _, _)| logical.starts_with(p))
+            .max_by_key(|(p, _, _)| p.as_os_str().len())
+    }
+
+    /// What a warning and `status` say to keep `group` (persisted as
+    /// `how` under `persist_root`): the config line, or, for a declared
+    /// entry that is not persisted, why and its fix (adding it again would
+    /// be the config's "declared twice" error).
+    pub fn suggestion(
+        &self,
+        persist_root: &Path,
+        group: &Path,
+        how: crate::config::Kind,
+    ) -> String {
+        match self.declared(group) {
+            Some((p, _, why)) => format!(
+                "{} is already declared, but not persisted: {why}",
+                crate::names::show(p)
+            ),
+            None => crate::suggest::nix_line(persist_root, group, how),
+        }
+    }
+
+    /// The entry at `logical` is as the baseline recorded it (never inside
+    /// a declared entry that is not persisted: all of it is lost).
     pub fn as_in_baseline(&self, logical: &Path, host: &Path) -> bool {
-        self.recorded(logical)
-            .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
+        self.declared(logical).is_none()
+            && self
+                .recorded(logical)
+                .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
     }
 
     /// The baseline's record of the logical path `logical`, if any.
@@ -180,7 +222,9 @@ impl Judge {
         if !class.is_loss() || self.as_in_baseline(logical, host) {
             return Verdict::Drop;
         }
-        let rewrite = self.in_baseline(logical) && class == Class::Ordinary;
+        let rewrite = self.in_baseline(logical)
+            && class == Class::Ordinary
+            && self.declared(logical).is_none();
         let hold = !is_dir && ((rescan && self.provisional()) || rewrite);
         // Bounded: past it (a burst of new files), warned at once.
         // Bounded: past it (a burst of new files), warned at once. Writes
@@ -272,7 +316,9 @@ impl Judge {
     pub fn uniform(&self, dir: &Path, group: &Path) -> bool {
         let below = |p: &PathBuf| p.starts_with(dir) && p != dir;
         let shared_etc = group.starts_with("/etc") && dir == group;
-        let other_entries = self.cx.not_persisted.iter().any(|(p, _, _)| below(p))
+        // A declared entry is counted whole at start: never muted.
+        let other_entries = self.declared(dir).is_some()
+            || self.cx.not_persisted.iter().any(|(p, _, _)| below(p))
             || self.cx.state_dirs.iter().any(below);
         dir.starts_with(group)
             && !shared_etc

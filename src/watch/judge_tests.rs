@@ -250,3 +250,42 @@ fn a_new_name_waits_to_settle_and_a_temporary_renamed_away_is_dropped() {
     );
     assert!(j.due(now + HOLD, false).is_empty());
 }
+
+/// Trial s6 finding 12: inside a declared entry that is not persisted
+/// (refused for a config error), a write is recorded in the entry's group
+/// even when the baseline has it as it is, never held, and the suggestion
+/// is the entry's reason, not a line declaring it again.
+#[test]
+fn a_declared_entry_that_is_not_persisted_is_lost_whole_with_its_reason() {
+    let (t, root) = tree();
+    let r = t.path();
+    std::fs::write(r.join("var/lib/demo/db"), "x").unwrap();
+    baseline(r, &["/var/lib/demo", "/var/lib/demo/db", "/etc/passwd"]);
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    let why = "its entry is refused (c.toml:3:1: path: relative; fix: absolute)";
+    j.declare(vec![(PathBuf::from("/var/lib/demo"), false, why.into())]);
+    let host = r.join("var/lib/demo/db");
+    assert!(!j.as_in_baseline(Path::new("/var/lib/demo/db"), &host));
+    assert!(j.as_in_baseline(Path::new("/etc/passwd"), &r.join("etc/passwd")));
+    let v = j.judge(Path::new("/var/lib/demo/db"), &host, (false, false, false));
+    assert_eq!(group_of(&v), Some(("/var/lib/demo".into(), None)), "{v:?}");
+    let s = j.suggestion(
+        Path::new("/persistent"),
+        Path::new("/var/lib/demo"),
+        crate::config::Kind::Directory,
+    );
+    assert_eq!(
+        s,
+        format!("/var/lib/demo is already declared, but not persisted: {why}")
+    );
+    let other = j.suggestion(
+        Path::new("/persistent"),
+        Path::new("/var/lib/x"),
+        crate::config::Kind::Directory,
+    );
+    assert!(
+        other.contains("directories = [ \"/var/lib/x\" ]"),
+        "{other}"
+    );
+    assert!(!j.uniform(Path::new("/var/lib/demo"), Path::new("/var/lib/demo")));
+}

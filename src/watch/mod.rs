@@ -11,6 +11,7 @@ pub mod core;
 mod daemon;
 #[cfg(feature = "dbus")]
 pub mod dbus;
+mod declared;
 pub mod fairness;
 pub mod fanotify;
 pub mod ignored;
@@ -63,6 +64,9 @@ pub struct Options {
     /// Interval of the rescans while the inotify watch limit leaves
     /// directories unwatched.
     pub rescan_every: Duration,
+    /// Declared entries that are not persisted: path, is a file, why
+    /// (`diff::judge::not_persisted`, `config::Refused::losses`).
+    pub declared: Vec<(PathBuf, bool, String)>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (see `daemon`).

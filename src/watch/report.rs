@@ -13,7 +13,6 @@ use super::core::Core;
 use crate::config::Kind;
 use crate::human::{counted, size, thousands};
 use crate::root::Root;
-use crate::suggest;
 
 /// One group, as reported: in `watch.json`, and on D-Bus as the struct
 /// `(ssstttta(sas)basas)` that `Unpersisted()` returns (a writer's unit,
@@ -133,7 +132,7 @@ pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState 
                 Kind::Directory => "directory".into(),
                 Kind::File => "file".into(),
             },
-            suggest: suggest::nix_line(&core.persist_root, &g.path, g.kind),
+            suggest: core.suggestion(&g.path, g.kind),
             files: g.files,
             bytes: g.bytes,
             first_seen: at(g.first_seen),

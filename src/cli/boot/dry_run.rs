@@ -11,7 +11,8 @@ use crate::plan::{self, Plan, What};
 
 /// `boot --dry-run`: the plan, with the refusal when the layout is refused
 /// (exit 2), else exit 1 when a step would fail, 0 otherwise; and the
-/// config entries refused for their errors (`bad`: listed, never planned).
+/// config entries refused for their errors (`bad`: in the JSON; the caller
+/// says them on stderr; never planned).
 pub(super) fn dry_run(
     a: &super::Args,
     verdict: &layout::Verdict,
@@ -53,9 +54,6 @@ pub(super) fn dry_run(
         crate::output::print_json("BootPlan", &doc)?;
     } else {
         let mut out = std::io::stdout().lock();
-        for e in &bad.errors {
-            writeln!(out, "refused entry: {e}")?;
-        }
         if !refusals.is_empty() {
             for f in &refusals {
                 let (message, check, fix) = (&f.message, f.check, &f.remedy);

@@ -23,7 +23,8 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Skip quietly (exit 0) the entries whose declared owner does not
-    /// exist yet; the NixOS module passes this on the activation pass
+    /// exist yet (or whose /home/NAME no passwd entry and no directory
+    /// knows yet); the NixOS module passes this on the activation pass
     /// before users and groups are created, the next pass applies them.
     #[arg(long)]
     pub defer_unknown_owners: bool,
@@ -108,17 +109,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     log_findings(&verdict);
     let refused = plan::refused(&settings, &verdict);
+    // Said as every command says them; boot refusing an entry is a CRIT
+    // refusal (a bad `[watch]` value is not, nor is a dry run).
+    for e in &bad.errors {
+        let crit = !a.dry_run && crate::config::entry_of(&e.field).is_some();
+        super::say_refused(e, crit);
+    }
     if !a.dry_run {
         // A dry run reports a refusal in its plan, not as CRIT log lines.
         for (check, msg) in &refused.crit {
-            crit(check, msg);
-        }
-        // A refused entry is a refusal (CRIT); a bad `[watch]` value is not.
-        for e in &bad.errors {
-            match crate::config::entry_of(&e.field) {
-                Some(_) => crit("config-entry", &crate::config::refusing(e)),
-                None => error!("{}", crate::config::refusing(e)),
-            }
+            crate::logging::crit(check, msg);
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
@@ -186,7 +186,16 @@ fn finish(
 ) -> anyhow::Result<Exit> {
     let c = &applied.counts;
     let elapsed = ms(report.start.elapsed());
-    let mut line = c.summary(settings, elapsed);
+    let undone: Vec<&std::path::Path> = (applied.steps.iter())
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                apply::Outcome::Unmounted | apply::Outcome::Unlinked
+            )
+        })
+        .map(|s| s.path.as_path())
+        .collect();
+    let mut line = c.summary(settings, elapsed, &undone);
     if bad > 0 {
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
@@ -271,23 +280,5 @@ fn ms(d: Duration) -> f64 {
 fn notify(state: &str) {
     if let Err(e) = crate::sys::notify::notify(state) {
         warn!("sd_notify failed: {e}");
-    }
-}
-
-/// Log a refusal at CRIT (`PRIORITY=2`, `BOOT_REFUSED`, the check in
-/// `IMPERMCTL_CHECK`). In the journal it is also printed on a terminal or
-/// log file (activation, switch-to-configuration), unless stderr itself is
-/// connected to the journal.
-fn crit(check: &str, msg: &str) {
-    error!(
-        MESSAGE_ID = crate::logging::BOOT_REFUSED,
-        IMPERMCTL_CHECK = check,
-        priority = "crit",
-        "{msg}"
-    );
-    if crate::logging::sink() == crate::logging::Sink::Journal
-        && std::env::var_os("JOURNAL_STREAM").is_none()
-    {
-        eprintln!("impermctl: CRIT: {msg}");
     }
 }

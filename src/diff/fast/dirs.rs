@@ -2,9 +2,8 @@
 //! sorted, so the open directories form a chain from the root down to the
 //! last one used (`O_PATH`, one component at a time relative to its
 //! parent, never through a symlink), and the next path reuses its longest
-//! prefix. Used for the names the watcher kept below `watch.ignore`
-//! (`diff::ignored::from_list`); the listed paths themselves are stat'ed by
-//! their whole path, with no directory opened (`fast::classify`).
+//! prefix. `fast::classify` stats most listed paths by their whole path,
+//! with no directory opened; it uses the chain for paths past `PATH_MAX`.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,7 +15,7 @@ use rustix::fs::OFlags;
 use crate::walk::under;
 
 /// Open directories from below the root down to the last one asked for.
-pub(crate) struct Chain<'a> {
+pub(super) struct Chain<'a> {
     root: BorrowedFd<'a>,
     /// Logical path of the last open directory (`""`: the root).
     path: Vec<u8>,
@@ -26,7 +25,7 @@ pub(crate) struct Chain<'a> {
 
 impl<'a> Chain<'a> {
     /// A chain below `root` (the root's directory fd).
-    pub(crate) fn new(root: BorrowedFd<'a>) -> Chain<'a> {
+    pub(super) fn new(root: BorrowedFd<'a>) -> Chain<'a> {
         Chain {
             root,
             path: Vec::new(),
@@ -37,7 +36,7 @@ impl<'a> Chain<'a> {
     /// An `O_PATH` descriptor of the logical directory `dir`; `None` when
     /// it is gone, not a directory, or a symlink is on the way (the walk
     /// would not look there either).
-    pub(crate) fn get(&mut self, dir: &[u8]) -> Option<BorrowedFd<'_>> {
+    pub(super) fn get(&mut self, dir: &[u8]) -> Option<BorrowedFd<'_>> {
         while let Some(&(len, _)) = self.open.last() {
             if under(&self.path[..len], dir) {
                 break;

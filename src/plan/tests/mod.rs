@@ -6,6 +6,7 @@ use super::*;
 use crate::config::{Layout, Perms, PersistenceRoot, Watch};
 use crate::state::Recorded;
 
+mod homes;
 mod idempotence;
 
 pub(super) fn entry(kind: Kind, path: &str, method: FileMethod) -> Entry {

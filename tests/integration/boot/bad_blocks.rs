@@ -86,8 +86,9 @@ fn boot_json_and_dry_run_json_list_the_refused_entries() {
 rc=0; imp boot --dry-run --json 2>/dev/null > "$R/plan.json" || rc=$?; echo "dry=$rc"
 echo BEGIN planjson; cat "$R/plan.json"; echo END planjson
 python3 -c 'import json,sys; print("steps=" + ",".join(s["path"] for s in json.load(sys.stdin)["steps"]))' < "$R/plan.json"
-rc=0; imp boot --dry-run 2>/dev/null > "$R/plan.txt" || rc=$?; echo "drytext=$rc"
+rc=0; imp boot --dry-run 2>"$R/plan.err" > "$R/plan.txt" || rc=$?; echo "drytext=$rc"
 echo BEGIN plan; cat "$R/plan.txt"; echo END plan
+echo BEGIN planerr; cat "$R/plan.err"; echo END planerr
 rc=0; imp boot --json 2>/dev/null > "$R/boot.json" || rc=$?; echo "boot=$rc"
 echo BEGIN bootjson; cat "$R/boot.json"; echo END bootjson
 "#,
@@ -111,13 +112,15 @@ echo BEGIN bootjson; cat "$R/boot.json"; echo END bootjson
         "{}",
         dump(&o)
     );
-    let plan = block(&o, "plan");
+    // Said on stderr as every command says them (stdout is the plan).
+    let err = block(&o, "planerr");
     assert!(
-        plan.contains("refused entry: ")
-            && plan.contains(":24:8: persistence[1].directories[0]: /srv/a is refused"),
+        err.contains("impermctl: error: refusing the entry persistence[1].directories[0]: ")
+            && err.contains(":24:8: persistence[1].directories[0]: /srv/a is refused"),
         "{}",
         dump(&o)
     );
+    assert!(!block(&o, "plan").contains("refused entry"), "{}", dump(&o));
 }
 
 /// The only block refused: nothing is bound, each entry is named, exit 1;

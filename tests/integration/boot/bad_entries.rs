@@ -22,10 +22,10 @@ fn refuses_only(toml: &str, field: &str, unbound: &[&str]) {
     bound.push("/srv/good");
     let o = boots(toml, "", "1", &from("/persistent", &bound), unbound);
     let err = block(&o, "err");
-    let want = format!("refusing the entry {field}");
+    let want = format!("impermctl: error: refusing the entry {field}");
     assert!(err.contains(&want), "no `{want}`\n{}", dump(&o));
     assert!(
-        err.contains("config.toml:") && err.contains("fix:"),
+        err.contains("config.toml:") && err.contains("\n  fix: ") && !err.contains("\\n  fix"),
         "the CRIT names no file:line or fix\n{}",
         dump(&o)
     );

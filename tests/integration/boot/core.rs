@@ -418,6 +418,7 @@ echo BEGIN err; cat "$R/../err1" "$R/../err2"; echo END err
         "INFO created persistent directory /persistent/srv/gone\n",
         "INFO wrote \"uninitialized\" to /persistent/etc/machine-id: ",
         "INFO removed the empty mount point /srv/gone\n",
+        ", 1 removed entry undone (/srv/gone)",
     ] {
         assert!(err.contains(want), "{want:?} in\n{err}\n{}", dump(&o));
     }

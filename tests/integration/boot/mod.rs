@@ -6,6 +6,7 @@ mod bad_blocks;
 mod bad_entries;
 mod core;
 mod entries;
+mod homes;
 mod links;
 mod live;
 mod moved;

@@ -10,7 +10,8 @@ use crate::require_root;
 use crate::util::{Layout, assert_code};
 
 /// The `refused[]` (or `key`) of the JSON document in block `name`, as
-/// `entry:path` items, after validating the document against its schema.
+/// `entry:path` items, after validating the document against its schema
+/// and checking that each names the config file (`file`).
 #[track_caller]
 pub(super) fn refused_in(o: &std::process::Output, name: &str, key: &str) -> Vec<String> {
     let text = block(o, name);
@@ -20,6 +21,8 @@ pub(super) fn refused_in(o: &std::process::Output, name: &str, key: &str) -> Vec
     let list = doc[key].as_array().cloned().unwrap_or_default();
     let item = |x: &serde_json::Value| {
         let path = x["path"].as_str().unwrap_or("-");
+        let file = x["file"].as_str().unwrap_or_default();
+        assert!(file.ends_with("/etc/impermctl/config.toml"), "{name}: {x}");
         format!("{}:{path}", x["entry"].as_str().unwrap_or_default())
     };
     list.iter().map(item).collect()
@@ -176,4 +179,89 @@ echo BEGIN diff; cat "$R/tmp/diff"; echo END diff
     for kept in ["/srv/q", "/var/log/app"] {
         assert!(!diff.contains(kept), "{kept}\n{}", dump(&o));
     }
+}
+
+/// Trial s6, finding 7: a refused entry (and an ignored `[watch]` value) is
+/// said the same way by every command, `boot` and `boot --dry-run`
+/// included (`status` lists them in its report): `impermctl: error: refusing …` with `  fix: …` on the next
+/// line, never a literal `\n`.
+#[test]
+fn every_command_says_a_refused_entry_the_same_way() {
+    require_root!();
+    let body = r#"printf '[[persistence.directories]]\npath = "var/lib/rel"\n[watch]\nwarn_every = "soon"\n' >> "$CFG"
+for c in "boot" "boot --dry-run" "diff" "verify" "baseline --since all" "persist --dry-run /srv"; do
+  echo "BEGIN $c"; { imp $c 2>&1 >/dev/null || true; } | grep -A1 -e '^impermctl: error: \(refusing\|ignoring\)' || true; echo "END $c"
+done
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let boot = block(&o, "boot");
+    for want in [
+        "impermctl: error: refusing the entry persistence[0].directories[3]: ",
+        "config.toml:22:8: persistence[0].directories[3].path: ",
+        "impermctl: error: ignoring the bad value watch.warn_every: ",
+        "\n  fix: ",
+    ] {
+        assert!(boot.contains(want), "boot: no `{want}`\n{}", dump(&o));
+    }
+    assert!(!boot.contains("\\n"), "{}", dump(&o));
+    for c in [
+        "boot --dry-run",
+        "diff",
+        "verify",
+        "baseline --since all",
+        "persist --dry-run /srv",
+    ] {
+        assert_eq!(block(&o, c), boot, "{c}\n{}", dump(&o));
+    }
+}
+
+/// In the journal each refusal is one record of one line (`…; fix: …`, as
+/// every message of ours there): `boot` refuses an entry at CRIT with its
+/// MESSAGE_ID, an ignored `[watch]` value is an error; the other commands
+/// log the same line.
+#[test]
+fn the_journal_has_one_line_per_refusal() {
+    require_root!();
+    let journald = crate::require_journald!();
+    let body = format!(
+        r#"{journal}
+printf '[[persistence.directories]]\npath = "var/lib/rel"\n[watch]\nwarn_every = "soon"\n' >> "$CFG"
+INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot 2>/dev/null || true
+INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp verify 2>/dev/null || true
+for i in $(seq 400); do [ "$(j -o cat | grep -c '^ignoring')" -ge 2 ] && break; sleep 0.05; done
+j -o json > "$R/../journal.json" || true
+python3 - "$R/../journal.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    m = e.get("MESSAGE", "")
+    if m.startswith(("refusing", "ignoring")):
+        print("rec=" + e["PRIORITY"] + " " + e.get("MESSAGE_ID", "-") + " " + m)
+PY
+"#,
+        journal = crate::util::private_journald(journald),
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let out = crate::util::stdout(&o);
+    // (priority, MESSAGE_ID, message) of each record: boot's two, verify's two.
+    let recs: Vec<Vec<&str>> = (out.lines())
+        .filter_map(|l| l.strip_prefix("rec="))
+        .map(|l| l.splitn(3, ' ').collect())
+        .collect();
+    assert_eq!(recs.len(), 4, "{}", dump(&o));
+    let id = "7453d25c65914aa987070e3c0f6c3aa4";
+    let entry = "refusing the entry persistence[0].directories[3]: ";
+    assert_eq!(recs[0][..2], ["2", id], "{recs:?}");
+    assert_eq!(recs[2][..2], ["3", "-"], "{recs:?}");
+    assert!(recs[0][2].starts_with(entry), "{recs:?}");
+    for r in &recs {
+        assert!(r[2].contains("; fix: ") && !r[2].contains("\\n"), "{r:?}");
+    }
+    assert_eq!(
+        (recs[0][2], recs[1][2]),
+        (recs[2][2], recs[3][2]),
+        "{recs:?}"
+    );
 }

@@ -5,6 +5,7 @@
 
 mod bounded;
 mod daemon;
+mod declared;
 mod mute;
 mod renamed_away;
 mod tally;
