@@ -21,12 +21,6 @@ impl Core {
         let scope = self.scope.clone();
         let root = scope.root.clone();
         let mut n = 0;
-        // Counted again from what is there: a file deleted while events
-        // were lost no longer counts (nor holds a path in the tally).
-        let groups: Vec<_> = self.table.groups().iter().map(|g| g.path.clone()).collect();
-        for g in &groups {
-            self.table.forget_counts(g);
-        }
         self.rescanning = true;
         let r = scan::walk(&scope, &root, true, &mut |v| {
             match v {
