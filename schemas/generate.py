@@ -148,7 +148,10 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                       "change": {"enum": ["new", "modified", "unchanged"]}, "size": U, "class": CLASS},
                      required=["path", "type", "change", "size", "class"])),
     "unreadable": arr(obj({"path": S, "path_hex": PATH_HEX, "error": S}, required=["path", "error"])),
-    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED},
+    "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED,
+    "ignored": dict(obj({"paths": arr(S), "changed": U}, required=["paths", "changed"]),
+                    description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
+    },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
              "action": {"enum": ["copy", "bind", "done"]},

@@ -172,6 +172,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             grouped::add_writers(&mut grouped, &watcher);
         }
     }
+    // What plain diff left out under watch.ignore (the note, JSON `ignored`).
+    let ignored = match matches!(a.format(), Format::Groups | Format::Json) {
+        true => Some(
+            diff::ignored::note(&root, &settings, &d, &opts, &cx).unwrap_or_else(|e| {
+                tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
+                Default::default()
+            }),
+        ),
+        false => None,
+    };
     let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
@@ -180,6 +190,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .transpose()?,
         all: a.all,
         refused: refused.json(),
+        ignored: ignored.clone().filter(|_| !a.all),
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -219,7 +230,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 false => render::Hidden {
                     regenerated: j.regenerated,
                     saved: j.saved,
-                    ignored: diff::ignored_note(&root, &settings, &d, &opts),
+                    ignored: ignored.clone().unwrap_or_default(),
                 },
             };
             render::human(&mut out, &d, &grouped, &hidden, st)?;

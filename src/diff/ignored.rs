@@ -1,29 +1,34 @@
 //! What plain `diff` leaves out under `watch.ignore` (`/tmp`, `/var/tmp`):
-//! not compared with the baseline, but lost at the next reboot all the
-//! same. Counted for the hint under the totals: entries below them whose
-//! ctime is after the basis, on the compared filesystem only (a separate
-//! mount there is not the ephemeral root's). A walk counts them by reading
-//! those directories ([`count`]); a diff from the watcher's list looks
-//! only at the names the watcher kept there and walks only the directories
-//! it stopped hearing ([`from_list`]): the same entries, the same count.
+//! not compared by default, but lost at the next reboot all the same.
+//! `watch.ignore` means "not warned about, not listed by default", not
+//! "never shown": `--all` compares those paths, and so does `diff PATH`
+//! for a PATH at or below one ([`named`]). The note under the totals
+//! counts exactly what `--all` lists there ([`note`]): those paths
+//! compared as `diff PATH` compares them, judged as `--all` judges them
+//! (`judge::judge`). From the watcher's list only the names it kept there
+//! are looked at, and the directories it stopped hearing are walked
+//! ([`Listed`]); else the paths are walked: the same entries, the same count.
 
-use std::ffi::CString;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 
+use serde::Serialize;
+
+use crate::baseline::Baseline;
+use crate::config::Settings;
+use crate::diff::{Diff, Options, compare, fast, judge};
 use crate::mountinfo::MountTable;
 use crate::root::Root;
-use crate::sys::meta::Time;
-use crate::walk::{parent, under};
+use crate::walk::{self, under};
 
-/// The `watch.ignore` paths left out and what changed there.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The `watch.ignore` paths left out and what changed there (JSON
+/// `ignored`: `{paths, changed}`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Ignored {
-    /// The ignored paths on the compared filesystem (logical).
+    /// Logical paths left out (those that exist as directories).
     pub paths: Vec<PathBuf>,
-    /// Entries below them changed after the basis.
+    /// Entries below them `--all` lists (changed since the basis).
     pub changed: u64,
 }
 
@@ -38,198 +43,159 @@ pub struct Listed {
     pub trees: Vec<Vec<u8>>,
 }
 
-/// An ignored directory counted: (logical path, host path, its device).
-type Counted = (PathBuf, PathBuf, u64);
+/// Does the user ask for a path at or below the ignored path `p`
+/// (`diff /tmp`)? Then `p` is compared, as `--all` compares it.
+pub fn named(p: &Path, subtrees: &[PathBuf]) -> bool {
+    subtrees.iter().any(|s| s.starts_with(p))
+}
 
-/// The ignored paths of `ignore` that lie in `subtrees` (all when empty),
-/// are not mount points, and exist as directories on `root`.
-fn counted(
+/// `settings` with only the `watch.ignore` paths `diff` leaves out for
+/// `opts`: none with `--all`, none that a PATH asked for lies in.
+pub fn narrowed(settings: &Settings, opts: &Options) -> Option<Settings> {
+    let ignore = &settings.watch.ignore;
+    if !ignore.iter().any(|p| named(p, &opts.subtrees)) {
+        return None;
+    }
+    let mut s = settings.clone();
+    s.watch.ignore.retain(|p| !named(p, &opts.subtrees));
+    Some(s)
+}
+
+/// The ignored paths of `ignore` left out for `subtrees` (in them, all
+/// when empty; not asked for themselves) that are not mount points and
+/// exist as directories on `root`.
+fn left_out(
     root: &Root,
     ignore: &[PathBuf],
     mounts: &MountTable,
     subtrees: &[PathBuf],
-) -> Vec<Counted> {
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in ignore {
-        if !(subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s))) {
+        if !(subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s))) || named(p, subtrees)
+        {
             continue;
         }
         let host = root.host(p);
         if mounts.is_mount_point(p) || mounts.is_mount_point(&host) {
             continue;
         }
-        match std::fs::symlink_metadata(&host) {
-            Ok(m) if m.is_dir() => out.push((p.clone(), host, m.dev())),
-            _ => {}
+        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+            out.push(p.clone());
         }
     }
     out
 }
 
-/// Changed after `since` (Unix seconds)?
-fn after(ctime: Time, since: i64) -> bool {
-    ctime.0 > since || (ctime.0 == since && ctime.1 > 0)
-}
-
-/// Count what changed after `since` (Unix seconds) by walking the ignored
-/// paths ([`counted`]).
-pub fn count(
+/// What plain `diff` (for `opts`) left out under `watch.ignore` and how
+/// many entries `--all` lists there: nothing with `--all`, which lists
+/// them. `cx`: the main diff's placement context (not changed).
+pub fn note(
     root: &Root,
-    ignore: &[PathBuf],
-    mounts: &MountTable,
-    subtrees: &[PathBuf],
-    since: i64,
-) -> Ignored {
-    let mut out = Ignored::default();
-    for (p, host, dev) in counted(root, ignore, mounts, subtrees) {
-        out.paths.push(p);
-        out.changed += changed_below(&host, dev, since);
+    settings: &Settings,
+    d: &Diff,
+    opts: &Options,
+    cx: &crate::classify::grouping::Context,
+) -> anyhow::Result<Ignored> {
+    if opts.all {
+        return Ok(Ignored::default());
     }
-    out
+    let mounts = root.mount_table()?;
+    let paths = left_out(root, &settings.watch.ignore, &mounts, &opts.subtrees);
+    if paths.is_empty() {
+        return Ok(Ignored::default());
+    }
+    let items = compared(root, settings, &mounts, &paths, d.ignored.as_ref())?;
+    let below = Diff {
+        basis: d.basis,
+        source: d.source.clone(),
+        items,
+        unreadable: Vec::new(),
+        entries: 0,
+        ignored: None,
+    };
+    let j = judge::judge(&below, root, &mut cx.clone(), true);
+    let changed = j.groups.iter().map(|g| g.new + g.modified).sum();
+    Ok(Ignored { paths, changed })
 }
 
-/// [`count`] from the watcher's list: the listed names below the ignored
-/// paths, and a walk of the listed trees. `None` when a mount point lies
-/// below an ignored path (a bind of the same filesystem shows its entries
-/// twice to a walk): then only a walk counts alike.
-pub fn from_list(
+/// The items below `paths` (ignored, left out by plain `diff`) as `diff
+/// PATH...` finds them: from the watcher's names there when it vouches for
+/// them (`listed`) and they can stand for a walk, else by a walk.
+fn compared(
     root: &Root,
-    ignore: &[PathBuf],
+    settings: &Settings,
     mounts: &MountTable,
-    subtrees: &[PathBuf],
-    since: i64,
-    listed: &Listed,
-) -> Option<Ignored> {
-    let dirs = counted(root, ignore, mounts, subtrees);
-    if dirs
-        .iter()
-        .any(|(p, h, _)| mounts.below(p).chain(mounts.below(h)).next().is_some())
-    {
-        return None;
-    }
-    let bytes = |p: &Path| p.as_os_str().as_bytes().to_vec();
-    let dev_of = |p: &[u8]| {
-        let top = dirs
-            .iter()
-            .find(|(d, _, _)| under(&bytes(d), p) && bytes(d) != p)?;
-        Some(top.2)
-    };
-    let below = |a: &[u8], p: &[u8]| a.len() < p.len() && under(a, p);
-    let mut trees: Vec<&[u8]> = listed.trees.iter().map(Vec::as_slice).collect();
-    trees.retain(|t| dirs.iter().any(|(d, _, _)| under(&bytes(d), t)));
-    let all = trees.clone();
-    trees.retain(|t| !all.iter().any(|a| below(a, t)));
-    let mut out = Ignored {
-        paths: dirs.iter().map(|d| d.0.clone()).collect(),
-        changed: 0,
-    };
-    for t in &trees {
-        let dev = dirs.iter().find(|(d, _, _)| under(&bytes(d), t))?.2;
-        out.changed += changed_below(
-            &root.host(Path::new(std::ffi::OsStr::from_bytes(t))),
-            dev,
-            since,
-        );
-    }
-    // The names, and the trees themselves (entries too), each once.
-    let mut names: Vec<&[u8]> = listed
-        .names
-        .iter()
-        .map(Vec::as_slice)
-        .chain(trees.iter().copied())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let root_fd = crate::sys::fs::open_dir(root.dir()).ok()?;
-    let mut chain = crate::diff::fast::dirs::Chain::new(root_fd.as_fd());
-    for n in names {
-        let Some(dev) = dev_of(n) else { continue };
-        if trees.iter().any(|t| below(t, n)) {
-            continue;
-        }
-        let up = parent(n);
-        let Some(fd) = chain.get(up) else { continue };
-        let Ok(name) = CString::new(&n[up.len() + usize::from(up != b"/")..]) else {
-            continue;
+    paths: &[PathBuf],
+    listed: Option<&Listed>,
+) -> anyhow::Result<Vec<compare::Item>> {
+    let mut scope = walk::Scope::ephemeral(root.dir(), settings, mounts, false, paths);
+    scope.check_dev = root.mountinfo_override().is_some();
+    let baseline = Baseline::open(root)?;
+    let btime = compare::boot_time()?;
+    let count = AtomicU64::new(0);
+    let bytes: Vec<&[u8]> = paths.iter().map(|p| p.as_os_str().as_bytes()).collect();
+    let inside = |n: &Vec<u8>| bytes.iter().any(|p| under(p, n));
+    if let Some(l) = listed {
+        let visit = compare::Classify {
+            baseline: baseline.as_ref(),
+            btime,
+            keep_unchanged: false,
         };
-        match crate::sys::meta::stat_at(fd, name.as_c_str()) {
-            Ok(m) if m.dev == dev && after(m.ctime, since) => out.changed += 1,
-            _ => {}
-        }
-    }
-    Some(out)
-}
-
-/// Entries below `dir` on device `dev` whose ctime is after `since`.
-fn changed_below(dir: &Path, dev: u64, since: i64) -> u64 {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
+        let list = fast::List {
+            paths: l.names.iter().filter(|n| inside(n)).cloned().collect(),
+            trees: l.trees.iter().filter(|n| inside(n)).cloned().collect(),
+            ignored_links_heard: true,
+            ..Default::default()
         };
-        for e in rd.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.dev() != dev {
-                continue;
-            }
-            if after((m.ctime(), m.ctime_nsec() as u32), since) {
-                n += 1;
-            }
-            if m.is_dir() {
-                stack.push(e.path());
-            }
+        if let Ok((o, _)) = fast::classify(&scope, &visit, &list, None, paths, &count)? {
+            return Ok(o.accs.into_iter().flat_map(|f| f.items).collect());
         }
     }
-    n
+    let baseline = baseline.map(Baseline::into_resident).transpose()?;
+    let visit = compare::Classify {
+        baseline: baseline.as_ref(),
+        btime,
+        keep_unchanged: false,
+    };
+    let o = walk::walk(&scope, &visit, walk::default_threads(), &count)?;
+    Ok(o.accs.into_iter().flat_map(|f| f.items).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A PATH at or below an ignored path is compared (not left out, not
+    /// in the note); one above it leaves it out.
     #[test]
-    fn counts_what_changed_below_ignored_directories_only() {
+    fn a_path_asked_for_in_watch_ignore_is_compared() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        std::fs::create_dir_all(r.join("tmp/a")).unwrap();
-        std::fs::write(r.join("tmp/a/f"), "x").unwrap();
-        std::fs::write(r.join("tmp/g"), "x").unwrap();
-        std::fs::create_dir_all(r.join("srv")).unwrap();
-        std::fs::write(r.join("srv/h"), "x").unwrap();
+        for d in ["tmp/a", "var/tmp", "srv"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
         let root = Root::new(Some(r.to_path_buf()), None);
         let mounts = MountTable::default();
-        let ignore = [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")];
-        let got = count(&root, &ignore, &mounts, &[], 0);
-        assert_eq!(
-            got,
-            Ignored {
-                paths: vec![PathBuf::from("/tmp")],
-                changed: 3,
+        let ignore = [
+            PathBuf::from("/tmp"),
+            PathBuf::from("/var/tmp"),
+            PathBuf::from("/gone"),
+        ];
+        let v = |s: &[&str]| s.iter().map(PathBuf::from).collect::<Vec<_>>();
+        for (asked, out) in [
+            (v(&[]), v(&["/tmp", "/var/tmp"])),
+            (v(&["/tmp"]), v(&[])),
+            (v(&["/tmp/a"]), v(&[])),
+            (v(&["/var"]), v(&["/var/tmp"])),
+            (v(&["/var", "/var/tmp/x"]), v(&[])),
+            (v(&["/srv"]), v(&[])),
+            (v(&["/"]), v(&["/tmp", "/var/tmp"])),
+        ] {
+            assert_eq!(left_out(&root, &ignore, &mounts, &asked), out, "{asked:?}");
+            for p in &ignore {
+                assert_eq!(named(p, &asked), asked.iter().any(|a| a.starts_with(p)));
             }
-        );
-        let future = i64::MAX;
-        assert_eq!(count(&root, &ignore, &mounts, &[], future).changed, 0);
-        let only_srv = [PathBuf::from("/srv")];
-        assert!(
-            count(&root, &ignore, &mounts, &only_srv, 0)
-                .paths
-                .is_empty()
-        );
-        // From a list: the names (one gone, one outside, one below a
-        // tree) and the trees, each entry once.
-        let v = |s: &[&str]| s.iter().map(|p| p.as_bytes().to_vec()).collect();
-        let listed = Listed {
-            names: v(&["/tmp/a/f", "/tmp/g", "/tmp/gone", "/srv/h"]),
-            trees: v(&["/tmp/a"]),
-        };
-        let from = from_list(&root, &ignore, &mounts, &[], 0, &listed);
-        assert_eq!(from, Some(got));
-        let just_g = Listed {
-            names: v(&["/tmp/g"]),
-            trees: vec![],
-        };
-        let from = from_list(&root, &ignore, &mounts, &[], 0, &just_g).unwrap();
-        assert_eq!(from.changed, 1);
+        }
     }
 }

@@ -97,6 +97,9 @@ struct Doc<'a> {
     orphans: Option<Vec<WithHex<'a, Orphan>>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     refused: &'a [crate::config::RefusedEntry<'a>],
+    /// Left out under `watch.ignore` (absent with `--all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<&'a crate::diff::ignored::Ignored>,
 }
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
@@ -157,6 +160,7 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
             .as_ref()
             .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
         refused: &x.refused,
+        ignored: x.ignored.as_ref(),
     };
     crate::output::print_json("Diff", &doc)
 }

@@ -93,6 +93,9 @@ fn watcher_list(
 /// stand for a walk ([`fast`]), else by walking the root.
 pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Result<Diff> {
     let t0 = std::time::Instant::now();
+    // A PATH in watch.ignore is compared, as `--all` compares it.
+    let narrowed = ignored::narrowed(settings, opts);
+    let settings = narrowed.as_ref().unwrap_or(settings);
     let mounts = root.mount_table()?;
     // Read on demand: the watcher's list needs only a few directories.
     let file = root.baseline_file();
@@ -196,31 +199,4 @@ type Owned = (Vec<Item>, Vec<(Vec<u8>, String)>, u64);
 fn owned(o: walk::Outcome<compare::Found<'_>>) -> Owned {
     let items = o.accs.into_iter().flat_map(|f| f.items).collect();
     (items, o.unreadable, o.entries)
-}
-
-/// What plain `diff` did not compare under `watch.ignore` (nothing with
-/// `--all`, which compares it), counted the same whichever basis found the
-/// changes: from the watcher's list when it vouches for the ignored
-/// directories ([`ignored::from_list`]), else by a walk of them.
-pub fn ignored_note(
-    root: &Root,
-    settings: &Settings,
-    d: &Diff,
-    opts: &Options,
-) -> ignored::Ignored {
-    if opts.all {
-        return Default::default();
-    }
-    let Ok(mounts) = root.mount_table() else {
-        return Default::default();
-    };
-    let since = match d.basis {
-        Basis::Baseline { created } => created,
-        Basis::BootTime { btime } => btime,
-    };
-    let ignore = &settings.watch.ignore;
-    d.ignored
-        .as_ref()
-        .and_then(|l| ignored::from_list(root, ignore, &mounts, &opts.subtrees, since, l))
-        .unwrap_or_else(|| ignored::count(root, ignore, &mounts, &opts.subtrees, since))
 }

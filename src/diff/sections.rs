@@ -22,6 +22,9 @@ pub struct Extras<'a> {
     pub orphans: Option<Vec<Orphan>>,
     /// Config entries refused for their errors (`refused[]` in JSON).
     pub refused: Vec<crate::config::RefusedEntry<'a>>,
+    /// What plain `diff` left out under `watch.ignore` (JSON `ignored`;
+    /// `None` with `--all`, which compares it).
+    pub ignored: Option<crate::diff::ignored::Ignored>,
 }
 
 /// Say on stderr which paths could not be read (the first ten, then a count).
@@ -135,6 +138,7 @@ mod tests {
             }]),
             all: false,
             refused: Vec::new(),
+            ignored: None,
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
@@ -160,6 +164,7 @@ mod tests {
             orphans: None,
             all: false,
             refused: Vec::new(),
+            ignored: None,
         };
         let text = |x: &Extras| {
             let mut out = Vec::new();

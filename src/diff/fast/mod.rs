@@ -24,7 +24,6 @@ use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 pub use crate::watch::changes::{FileId, List};
 
 mod answer;
-pub(crate) mod dirs;
 mod links;
 
 pub use answer::{ANSWER_WITHIN, ask, file_id, known};
@@ -102,7 +101,7 @@ pub struct Frame<'a> {
 }
 
 /// Why `--all` walks: what it adds is what the watcher's list leaves out.
-pub const ALL_WALKS: &str = "--all compares watch.ignore paths, which the watcher does not track";
+pub const ALL_WALKS: &str = "--all lists unchanged entries and compares watch.ignore paths, where the watcher keeps names but does not hear writes";
 
 /// Can the watcher's list stand for a walk? `Err` says why not.
 pub fn vouch(f: &Frame<'_>) -> Result<(), String> {

@@ -229,7 +229,7 @@ true
         "{all}"
     );
     assert!(
-        all.contains("found by: walking the root: --all compares watch.ignore paths"),
+        all.contains("found by: walking the root: --all lists unchanged entries and compares watch.ignore paths, where the watcher keeps names but does not hear writes"),
         "{all}"
     );
 }
