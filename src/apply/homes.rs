@@ -4,22 +4,24 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::facts::{Handles, rel};
 use crate::config::Settings;
-use crate::plan::homes::{Home, candidates, decide, parse_passwd};
+use crate::plan::homes::{Home, candidates, decide, parse_passwd, unresolved};
 use crate::root::Root;
 use crate::sys::fs;
 
 /// The homes the entries of `settings` lie in (an unreadable passwd is an
-/// empty one: only existing `/home/<name>` directories count then).
-pub fn observe(root: &Root, h: &Handles, settings: &Settings) -> Vec<Home> {
+/// empty one: only existing `/home/<name>` directories count then), and the
+/// `/home/<name>` above entries that are nobody's yet (`unresolved`).
+pub fn observe(root: &Root, h: &Handles, settings: &Settings) -> (Vec<Home>, Vec<PathBuf>) {
     let text = std::fs::read_to_string(root.host(Path::new("/etc/passwd"))).unwrap_or_default();
     let passwd = parse_passwd(&text);
     let paths = settings.entries.iter().map(|e| e.path.as_path());
     let mut existing = BTreeMap::new();
-    for c in candidates(&passwd, paths) {
+    let cands = candidates(&passwd, paths);
+    for c in cands.iter().cloned() {
         let persist = settings
             .roots
             .iter()
@@ -34,5 +36,6 @@ pub fn observe(root: &Root, h: &Handles, settings: &Settings) -> Vec<Home> {
             existing.insert(c, o);
         }
     }
-    decide(&passwd, &existing)
+    let unknown = unresolved(&cands, &passwd, &existing);
+    (decide(&passwd, &existing), unknown)
 }

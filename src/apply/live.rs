@@ -214,5 +214,7 @@ pub(super) fn deferred_owner(
             return Some(format!("{}:{}", p.user, p.group));
         }
     }
-    None
+    let home = cx.unknown_homes.iter().find(|h| e.path.starts_with(h));
+    home.filter(|_| e.home.is_none())
+        .map(|h| format!("of {}", h.display()))
 }

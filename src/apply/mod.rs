@@ -40,6 +40,9 @@ pub struct Cx<'a> {
     ids: Ids,
     /// The users' homes (`plan::homes`), observed once per run.
     homes: Vec<plan::homes::Home>,
+    /// `/home/<name>` above entries that are nobody's yet (deferred, see
+    /// [`LiveOptions::defer_unknown_owners`]).
+    unknown_homes: Vec<PathBuf>,
     utab_add: Vec<(PathBuf, PathBuf, String)>,
     utab_drop: Vec<PathBuf>,
     warnings: Vec<String>,
@@ -67,7 +70,8 @@ pub struct LiveOptions<'a> {
     /// An entry that would create something owned by a user or group that
     /// does not exist yet (created by the same activation) is skipped
     /// quietly (`deferred_owner`) instead of failing; the pass after
-    /// users/groups applies it.
+    /// users/groups applies it. So is a plain entry below a `/home/<name>`
+    /// that is nobody's yet (`plan::homes::unresolved`).
     pub defer_unknown_owners: bool,
 }
 
@@ -81,12 +85,14 @@ pub fn apply(
     previous: &[Recorded],
     live_opts: LiveOptions<'_>,
 ) -> Applied {
+    let (homes, unknown_homes) = homes::observe(root, h, settings);
     let mut cx = Cx {
         defer_unknown_owners: live_opts.defer_unknown_owners,
         root,
         h,
         ids: Ids::default(),
-        homes: homes::observe(root, h, settings),
+        homes,
+        unknown_homes,
         utab_add: Vec::new(),
         utab_drop: Vec::new(),
         warnings: Vec::new(),

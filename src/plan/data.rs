@@ -160,7 +160,8 @@ pub enum Why {
     /// `boot --defer-unknown-owners`: the declared owner does not exist
     /// yet (the same activation creates it); the next pass applies it.
     DeferredOwner {
-        /// `user:group` as declared.
+        /// `user:group` as declared, or `of /home/NAME`: a plain entry below
+        /// a home that is nobody's yet (`plan::homes::unresolved`).
         owner: String,
     },
     /// `method = "copy"`: copied in by an earlier run of this boot; the

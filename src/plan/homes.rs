@@ -107,6 +107,23 @@ pub fn decide(passwd: &[PwHome], existing: &BTreeMap<PathBuf, (u32, u32)>) -> Ve
         .collect()
 }
 
+/// The `/home/<name>` candidates that are nobody's yet: in no passwd entry
+/// and existing nowhere. `boot --defer-unknown-owners` (the NixOS pass
+/// before users exist) defers the entries below them: the pass after users
+/// and groups then knows the owner.
+pub fn unresolved(
+    candidates: &[PathBuf],
+    passwd: &[PwHome],
+    existing: &BTreeMap<PathBuf, (u32, u32)>,
+) -> Vec<PathBuf> {
+    candidates
+        .iter()
+        .filter(|c| c.parent() == Some(Path::new(HOMES_DIR)))
+        .filter(|c| !existing.contains_key(*c) && !passwd.iter().any(|h| &h.path == *c))
+        .cloned()
+        .collect()
+}
+
 /// The innermost home that is `level` or contains it.
 pub fn home_of<'a>(homes: &'a [Home], level: &Path) -> Option<&'a Home> {
     homes

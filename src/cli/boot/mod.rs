@@ -23,7 +23,8 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Skip quietly (exit 0) the entries whose declared owner does not
-    /// exist yet; the NixOS module passes this on the activation pass
+    /// exist yet (or whose /home/NAME no passwd entry and no directory
+    /// knows yet); the NixOS module passes this on the activation pass
     /// before users and groups are created, the next pass applies them.
     #[arg(long)]
     pub defer_unknown_owners: bool,

@@ -169,3 +169,21 @@ fn created_levels_take_the_homes_owner() {
         assert_eq!(&got, want, "{} at {level}", e.path.display());
     }
 }
+
+/// `/home/<name>` above an entry that neither passwd nor the disk knows
+/// (NixOS' pass before users exist): unresolved, so the entry is deferred.
+#[test]
+fn a_home_nobody_has_yet_is_unresolved() {
+    let pw = parse_passwd(PASSWD);
+    let paths = [
+        "/home/alice/x",
+        "/home/erin/.cache/x",
+        "/home/shared/p",
+        "/home/frank",
+        "/srv/x",
+    ];
+    let c = candidates(&pw, paths.iter().map(Path::new));
+    let ex: BTreeMap<PathBuf, (u32, u32)> = [(PathBuf::from("/home/shared"), (0, 0))].into();
+    let got = crate::plan::homes::unresolved(&c, &pw, &ex);
+    assert_eq!(got, ["/home/erin", "/home/frank"].map(PathBuf::from));
+}

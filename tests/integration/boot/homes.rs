@@ -119,3 +119,35 @@ show /home/alice/a /home/alice/a/b/c /home/bob /home/bob/.cache /home/dave /home
     // An entry declared without an owner is the home's too.
     both(&o, "/home/alice/.ssh", "1000:100 755");
 }
+
+/// NixOS' pass before users exist (`--defer-unknown-owners`, no passwd
+/// entry, no home anywhere) defers an entry below the home instead of
+/// creating root-owned directories; the pass after users applies it.
+#[test]
+fn an_entry_in_a_home_nobody_has_yet_waits_for_its_user() {
+    require_root!();
+    let body = format!(
+        r#"{SHOW}
+printf 'root:x:0:0::/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\nusers:x:100:\n' > "$R/etc/group"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/home/erin/.local/share/app"
+T
+rc=0; imp boot --defer-unknown-owners 2>"$R/../first.err" || rc=$?; echo "first_rc=$rc"
+echo "deferred=$(grep -c 'deferred' "$R/../first.err")"
+echo "created=$([ -e "$R/persistent/home/erin" ] || [ -e "$R/home/erin" ] && echo yes || echo no)"
+echo 'erin:x:1005:100::/home/erin:/bin/sh' >> "$R/etc/passwd"
+rc=0; imp boot --defer-unknown-owners 2>/dev/null || rc=$?; echo "second_rc=$rc"
+show /home/erin /home/erin/.local /home/erin/.local/share/app
+"#
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "first_rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "deferred"), "1", "{}", dump(&o));
+    assert_eq!(val(&o, "created"), "no", "{}", dump(&o));
+    assert_eq!(val(&o, "second_rc"), "0", "{}", dump(&o));
+    both(&o, "/home/erin", "1005:100 700");
+    both(&o, "/home/erin/.local", "1005:100 755");
+    both(&o, "/home/erin/.local/share/app", "1005:100 755");
+}
