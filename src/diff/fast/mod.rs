@@ -14,8 +14,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
-
 use super::compare::{Classify, Found};
 use crate::baseline::Rec;
 use crate::mountinfo::MountTable;
@@ -24,59 +22,16 @@ use crate::walk::{self, Entry, Outcome, Scope, parent, under};
 pub use crate::watch::changes::{FileId, List};
 
 mod answer;
+mod dirs;
 mod links;
+mod source;
 
 pub use answer::{ANSWER_WITHIN, ask, file_id, known};
+pub use source::Source;
 
-/// How `diff` found the changed entries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "method")]
-pub enum Source {
-    /// It walked the root.
-    Walk {
-        /// Why the watcher's list was not used.
-        reason: String,
-    },
-    /// The watcher's list of changed paths.
-    Watcher {
-        /// The watcher's pid.
-        pid: u32,
-        /// Paths in its list.
-        paths: u64,
-        /// Directories walked whole (new or replaced, or not listened to).
-        subtrees: u64,
-        /// The watcher started after the baseline and made its list
-        /// complete by a start-up rescan (its list starts at the
-        /// baseline's origin); else it listened since before the baseline.
-        #[serde(skip)]
-        rescanned: bool,
-    },
-}
-
-impl std::fmt::Display for Source {
-    /// The line under the basis line: how the entries were found.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::human::count;
-        match self {
-            Source::Walk { reason } => write!(f, "found by: walking the root: {reason}"),
-            Source::Watcher {
-                pid,
-                paths,
-                subtrees,
-                rescanned,
-            } => write!(
-                f,
-                "found by: the watcher's list (pid {pid}, complete since {}): {} looked at, {} walked whole (--no-watcher walks the root)",
-                match rescanned {
-                    true => "the baseline: rescanned at start",
-                    false => "before the baseline",
-                },
-                count(*paths, "changed path", "changed paths"),
-                count(*subtrees, "directory", "directories"),
-            ),
-        }
-    }
-}
+/// Paths this long or longer are reached one directory at a time
+/// (`PATH_MAX` is 4,096 bytes with its NUL).
+const LONG: usize = 4_000;
 
 /// More directories to walk whole than this: one walk of the root is cheaper.
 pub const MAX_SUBTREES: usize = 256;
@@ -217,6 +172,7 @@ pub fn classify<'b>(
     // Listed paths that are not directories now (e.g. a directory replaced
     // by a symlink): nothing is looked at below them.
     let mut not_dirs: foldhash::HashSet<&[u8]> = Default::default();
+    let mut dirs = dirs::Chain::new(root.as_fd());
     // The parent's verdict (left out, in a directory walked whole, or below
     // one that is not a directory) is every path's in it: the paths come
     // sorted, so one look per directory.
@@ -244,11 +200,19 @@ pub fn classify<'b>(
         // (fanotify resolves handles, inotify and the rescans never follow
         // links) and one replaced since is listed itself, sorted before
         // what is below it, and found not to be a directory (`not_dirs`).
+        // Past `PATH_MAX` the directory is opened one name at a time.
+        let (at, from) = match p.len() < LONG {
+            true => (root.as_fd(), &b"/"[..]),
+            false => match dirs.get(up) {
+                Some(fd) => (fd, up),
+                None => continue,
+            },
+        };
         cname.clear();
-        cname.extend_from_slice(p.strip_prefix(b"/").unwrap_or(p));
+        cname.extend_from_slice(&p[from.len() + usize::from(from != b"/")..]);
         cname.push(0);
         let rel = CStr::from_bytes_with_nul(&cname)?;
-        let m = match stat_at(root.as_fd(), rel) {
+        let m = match stat_at(at, rel) {
             Ok(m) => m,
             Err(e)
                 if matches!(
@@ -301,7 +265,7 @@ pub fn classify<'b>(
                 crate::names::human(p)
             )));
         }
-        if kind == Kind::Symlink && scope.skipped_symlink(root.as_fd(), rel, p) {
+        if kind == Kind::Symlink && scope.skipped_symlink(at, rel, p) {
             continue;
         }
         seen += 1;

@@ -770,3 +770,34 @@ fn a_directory_replaced_by_a_symlink_is_not_looked_through_with_fanotify() {
 fn a_directory_replaced_by_a_symlink_is_not_looked_through_with_inotify() {
     replaced_by_links("inotify");
 }
+
+/// A listed path longer than `PATH_MAX` (written into a file 20 levels of
+/// 250-byte names down, made before the baseline) is reached one
+/// directory at a time: the same answer as the walk, not "unreadable".
+#[test]
+fn a_listed_path_past_path_max_is_looked_at_like_the_walk_does() {
+    require_root!();
+    let body = r#"start_watch fanotify
+python3 - "$R" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1] + "/srv/deep", os.O_RDONLY)
+for i in range(20):
+    fd = os.open(("%03d" % i) + "d" * 247, os.O_RDONLY, dir_fd=fd)
+f = os.open("f", os.O_WRONLY | os.O_APPEND, dir_fd=fd)
+os.write(f, b"more"); os.close(f)
+PY
+for i in 1 2 3 4 5 6 7 8 9 10 11; do echo n > "$R/srv/t4/m2/n$i"; done
+diffs deep
+stop_watch
+"#;
+    let (o, out) = run_in("", r#"mkdeep "$R/srv" 20 f 5"#, body);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(out.path(), "deep");
+    let fast = doc(out.path(), "deep.fast.json");
+    assert!(fast.to_string().contains("ddddd/f"), "{fast}");
+    assert_eq!(
+        fast["unreadable"].as_array().map_or(0, Vec::len),
+        0,
+        "{fast}"
+    );
+}
