@@ -97,8 +97,10 @@ pub fn refresh(root: &Root, settings: &Settings, mut w: Window) -> anyhow::Resul
         mounts,
     } = crate::baseline::capture_framed(root, settings)?;
     // Records kept from the previous baseline are as old as its origin;
-    // the mount points either walk left out are both remembered.
+    // the mount points either walk left out are both remembered (none is
+    // kept when everything is adopted: a fresh capture).
     let (origin, mounts) = match &prev {
+        _ if w.since == Since::Everything && w.until.is_none() => (Some(origin), mounts),
         None => (Some(origin), mounts),
         Some(p) => (
             p.origin.map(|o| o.min(origin)),

@@ -233,7 +233,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     ignored: ignored.clone().unwrap_or_default(),
                 },
             };
-            render::human(&mut out, &d, &grouped, &hidden, st)?;
+            let moved = render::moved(&root, &settings);
+            render::human(&mut out, &d, &grouped, &hidden, &moved, st)?;
             sections::extras(&mut out, &extras)?;
         }
     }

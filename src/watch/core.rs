@@ -138,6 +138,10 @@ impl Core {
             Verdict::Drop => None,
             Verdict::Hold { place, consequence } => {
                 let pid = pid.or_else(|| self.holder(&place.group, host, change, now));
+                // Named now: the warning comes when the writer may be gone.
+                if let Some(p) = pid.filter(|&p| p > 0) {
+                    self.pid_info(p);
+                }
                 if let Some(j) = &mut self.judge {
                     j.hold(host, now, pid);
                 }
@@ -147,6 +151,7 @@ impl Core {
                 if let Some(c) = consequence {
                     self.important.insert(place.group.clone(), c);
                 }
+                let change = change.sized(self.judge.as_ref().and_then(|j| j.size));
                 self.apply(&logical, host, place.group, change, pid)
             }
         }

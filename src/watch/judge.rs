@@ -3,10 +3,11 @@
 //! against the catalog (regenerated: dropped; temporaries: dropped, their
 //! rename's destination is judged; so is any name gone before it is
 //! judged), the live state (symlinks into a persistence root hold no data
-//! here) and the baseline. A rewrite of an
-//! entry the baseline has, and what a rescan finds while the baseline
-//! predates the last activation ([`Judge::provisional`]), is counted at
-//! once but its warning is held back until the baseline is retaken
+//! here) and the baseline. A rewrite of an entry the baseline has while a
+//! NixOS activation runs ([`super::activation`]) or the baseline predates
+//! the last activation ([`Judge::provisional`]), and what a rescan finds
+//! then, is counted at once but its warning is held back until the
+//! baseline is retaken
 //! (`impermctl baseline` at the end of activation, e.g. after `nixos-rebuild
 //! switch`) or [`HOLD`] passes: then what the baseline adopted is dropped
 //! from the count and the rest is warned about.
@@ -67,6 +68,12 @@ pub struct Judge {
     pub held: HashMap<PathBuf, Duration>,
     /// New names settling ([`SETTLE`]): when they were held, by whom.
     settling: HashMap<PathBuf, (Duration, Option<i32>)>,
+    /// The size of the last file [`Judge::judge`] stat'ed (a write event
+    /// before close or a chmod has none: without it the tally would count
+    /// the file as 0 B, or as it was, until it is closed).
+    pub size: Option<u64>,
+    /// Whether a NixOS activation runs (it rewrites baseline files).
+    pub activation: super::activation::Activation,
 }
 
 impl Judge {
@@ -81,6 +88,8 @@ impl Judge {
             cx: Context::default(),
             held: HashMap::new(),
             settling: HashMap::new(),
+            activation: Default::default(),
+            size: None,
         };
         j.reload();
         j
@@ -214,6 +223,7 @@ impl Judge {
             }
             m => m,
         };
+        self.size = m.as_ref().ok().filter(|m| !m.is_dir()).map(|m| m.len());
         let is_link = !is_dir && m.is_ok_and(|m| m.file_type().is_symlink());
         if is_link && self.links_into_persistence(logical, host) {
             return Verdict::Drop;
@@ -225,7 +235,11 @@ impl Judge {
         let rewrite = self.in_baseline(logical)
             && class == Class::Ordinary
             && self.declared(logical).is_none();
-        let hold = !is_dir && ((rescan && self.provisional()) || rewrite);
+        // A rewrite waits only while activation may still adopt it (it runs,
+        // or the baseline predates its end): else it is warned about now.
+        let hold = !is_dir
+            && ((rescan && self.provisional())
+                || (rewrite && (self.provisional() || self.activation.running())));
         // Bounded: past it (a burst of new files), warned at once.
         // Bounded: past it (a burst of new files), warned at once. Writes
         // to a name still settling wait with it.

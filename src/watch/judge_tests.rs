@@ -90,6 +90,7 @@ fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
     let (t, root) = tree();
     let r = t.path();
     let mut j = Judge::new(&root, vec![]);
+    j.activation.assumed = Some(true);
     // Activation rewrites /etc/passwd by rename: held.
     std::fs::write(r.join("etc/passwd.tmp"), "root:x:0:0\nalice:x:1000:100\n").unwrap();
     std::fs::rename(r.join("etc/passwd.tmp"), r.join("etc/passwd")).unwrap();
@@ -103,7 +104,8 @@ fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
     baseline(r, &["/etc", "/etc/ssh", "/etc/passwd", "/var", "/var/lib"]);
     assert!(j.reload());
     assert_eq!(j.rejudge(Path::new("/etc/passwd"), &host), Verdict::Drop);
-    // A later `passwd` is not adopted by any baseline: recorded on release.
+    // A `passwd` during activation is not adopted by the baseline
+    // retaken at its end: recorded on release.
     std::fs::write(&host, "root:changed\n").unwrap();
     assert_eq!(
         held(j.judge(Path::new("/etc/passwd"), &host, (false, false, false))),
@@ -111,6 +113,15 @@ fn rewrites_of_baseline_entries_wait_for_the_new_baseline() {
     );
     assert_eq!(
         group_of(&j.rejudge(Path::new("/etc/passwd"), &host)),
+        Some(("/etc/passwd".into(), None))
+    );
+    // Trial s6 finding 1: with no activation running, a rewrite (`sed -i`,
+    // `passwd`) is warned about now (a new name settles first), not after
+    // HOLD.
+    j.activation.assumed = Some(false);
+    std::fs::write(&host, "root:again\n").unwrap();
+    assert_eq!(
+        group_of(&j.judge(Path::new("/etc/passwd"), &host, (false, false, false))),
         Some(("/etc/passwd".into(), None))
     );
 }

@@ -4,6 +4,7 @@
 //! (`report`, `dbus`), and a line of the shutdown summary. The daemon's
 //! decisions are a pure state machine (`machine`); `daemon` does its I/O.
 
+pub mod activation;
 pub mod attribution;
 mod backend;
 pub mod changes;

@@ -91,7 +91,7 @@ impl Core {
     /// looked at.
     pub fn created_ignored(&mut self, host: &Path) {
         let run = self.scope.skip.first();
-        if self.changes.linked.is_some() || run.is_some_and(|r| host.starts_with(r)) {
+        if run.is_some_and(|r| host.starts_with(r)) {
             return;
         }
         let logical = self.scope.logical(host);

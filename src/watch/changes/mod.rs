@@ -25,6 +25,7 @@ use crate::walk::{parent, under};
 
 mod format;
 mod ignored;
+pub mod links;
 
 pub use format::{FileId, HEADER, List, decode, encode, header};
 pub use ignored::Ignored;
@@ -45,9 +46,9 @@ pub struct Changes {
     pub full: bool,
     /// Answers written so far.
     pub seq: u64,
-    /// A hard link made since start (logical path of its new name): a
-    /// write through either name changes the other, which no event names.
-    pub linked: Option<Box<[u8]>>,
+    /// Hard links made since start: a write through either name changes
+    /// the other, which no event names ([`links::Links`]).
+    pub links: links::Links,
     /// The backend hears names created in ignored directories (`watch.ignore`)
     /// on the root's filesystem and passes them to [`Changes::created`]:
     /// said in the list ([`List::ignored_links_heard`]).
@@ -76,7 +77,7 @@ impl Default for Changes {
             cap,
             full: false,
             seq: 0,
-            linked: None,
+            links: Default::default(),
             ignored_links_heard: false,
             link_trees: BTreeSet::new(),
             ignored: Ignored::default(),
@@ -112,18 +113,10 @@ impl Changes {
 
     /// `host` (logical `p`) was created: if it is a regular file with more
     /// than one link, it is a hard link (or has one), and the list stops
-    /// standing for a walk. One `lstat` per create, none once one was seen.
+    /// standing for a walk ([`links::Links`]). One `open(O_PATH)` per create.
     /// A name already gone when the event is handled is not checked.
     pub fn created(&mut self, host: &Path, p: &Path) {
-        if self.linked.is_some() {
-            return;
-        }
-        if let Ok(m) = crate::sys::meta::stat_path(host)
-            && m.kind() == crate::sys::meta::Kind::File
-            && m.nlink > 1
-        {
-            self.linked = Some(p.as_os_str().as_bytes().into());
-        }
+        self.links.created(host, p);
     }
 
     /// Everything below the logical directory `p` may have changed without
@@ -243,8 +236,8 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         for_pid,
         since: (since.as_secs() as i64, since.subsec_nanos()),
         gap: gap(core.changes.full.then_some(core.changes.cap), unwatched).or_else(|| {
-            let l = core.changes.linked.as_deref()?;
-            Some(format!("a hard link was made: {}", crate::names::human(l)))
+            let origin = core.judge.as_ref().and_then(|j| j.baseline()?.0.origin);
+            core.changes.links.gap(origin)
         }),
         mounts,
         ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),

@@ -61,27 +61,3 @@ fn names_below_a_listed_subtree_are_not_listed() {
     assert_eq!(paths, [&b"/g/d"[..], b"/g/d2", b"/g/dx/c", b"/g/f"]);
     assert_eq!(c.len(), 5);
 }
-
-/// A created name with other links stops the vouching; one link, a
-/// name already gone, or a directory does not.
-#[test]
-fn a_created_hard_link_stops_the_vouching() {
-    let tmp = tempfile::tempdir().unwrap();
-    let r = tmp.path();
-    std::fs::write(r.join("one"), "1").unwrap();
-    std::fs::create_dir(r.join("d")).unwrap();
-    let mut c = Changes::default();
-    for name in ["one", "gone", "d"] {
-        c.created(&r.join(name), Path::new(name));
-    }
-    assert_eq!(c.linked, None);
-    std::fs::hard_link(r.join("one"), r.join("two")).unwrap();
-    c.created(&r.join("two"), Path::new("/srv/two"));
-    assert_eq!(c.linked.as_deref(), Some(&b"/srv/two"[..]));
-    c.created(&r.join("one"), Path::new("/srv/one"));
-    assert_eq!(
-        c.linked.as_deref(),
-        Some(&b"/srv/two"[..]),
-        "the first is kept"
-    );
-}

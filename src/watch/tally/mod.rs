@@ -71,6 +71,18 @@ impl Change {
             created: true,
         }
     }
+
+    /// A write without a size (a modification before close, a chmod) with
+    /// `size` (the judge's stat of it); any other change as it is.
+    pub fn sized(self, size: Option<u64>) -> Change {
+        match self {
+            Change::Write {
+                size: None,
+                created,
+            } => Change::Write { size, created },
+            c => c,
+        }
+    }
 }
 
 /// One unpersisted group.

@@ -341,3 +341,76 @@ stop_watch
     // One file: it and the directory holding it (as --all lists them).
     same_note(p, "one", 2);
 }
+
+/// Session 6's finding 8: after a hard link into /tmp the list stood for a
+/// walk again only when the watcher restarted. Now: while a link is there,
+/// or its inode changed after the baseline, diff walks (and lists the
+/// file written through the link); once every link is gone and a baseline
+/// is taken after, the list is used again.
+fn vouched_again_once_the_link_is_gone(backend: &str) {
+    require_root!();
+    let out = run_with(
+        CONFIG,
+        &format!(
+            r#"{SETUP}{WATCHER}
+echo other > "$R/srv/other"
+start_watch {backend}
+ln "$R/srv/old" "$R/tmp/hl"; ln "$R/srv/other" "$R/var/tmp/hl2"
+imp diff > "$OUT/linked" 2>>"$OUT/diff.err" || true
+echo through >> "$R/tmp/hl"; rm "$R/tmp/hl"
+texts removed
+# Origin is a baseline walk's start less a second: two seconds on.
+t=$(( $(date +%s) + 2 )); while [ "$(date +%s)" -lt "$t" ]; do sleep 0.1; done
+imp baseline --since all > /dev/null 2>>"$OUT/diff.err"
+imp diff > "$OUT/kept" 2>>"$OUT/diff.err" || true
+rm "$R/var/tmp/hl2"
+t=$(( $(date +%s) + 2 )); while [ "$(date +%s)" -lt "$t" ]; do sleep 0.1; done
+imp baseline --since all > /dev/null 2>>"$OUT/diff.err"
+# The watcher reloads the baseline at its tick: asked until it vouches
+# (deadline: 100 tries).
+for i in $(seq 100); do
+  imp diff > "$OUT/again" 2>>"$OUT/diff.err" || true
+  grep -q "found by: the watcher's list" "$OUT/again" && break
+  sleep 0.1
+done
+echo more >> "$R/srv/old"
+texts after
+stop_watch
+"#
+        ),
+    );
+    let p = out.path();
+    let err = read(p, "diff.err");
+    let linked = read(p, "linked");
+    assert!(
+        linked.contains("a hard link was made: /tmp/hl"),
+        "{linked}\n{err}"
+    );
+    // Written through the link, then unlinked: listed by both bases.
+    let (f, w) = (read(p, "removed.fast"), read(p, "removed.walk"));
+    assert!(f.contains("found by: walking the root"), "{f}");
+    assert!(f.contains("/srv/old"), "{f}");
+    assert_eq!(notes(&f), notes(&w), "list:\n{f}\nwalk:\n{w}");
+    let kept = read(p, "kept");
+    assert!(kept.contains("a hard link was made"), "{kept}");
+    let again = read(p, "again");
+    assert!(
+        again.contains("found by: the watcher's list"),
+        "{again}\n{err}\n{}",
+        read(p, "watch.err")
+    );
+    let (f, w) = (read(p, "after.fast"), read(p, "after.walk"));
+    assert!(f.contains("found by: the watcher's list"), "{f}");
+    assert!(f.contains("/srv/old"), "{f}");
+    assert_eq!(notes(&f), notes(&w), "list:\n{f}\nwalk:\n{w}");
+}
+
+#[test]
+fn a_hard_link_into_watch_ignore_is_vouched_for_again_once_gone_with_fanotify() {
+    vouched_again_once_the_link_is_gone("fanotify");
+}
+
+#[test]
+fn a_hard_link_into_watch_ignore_is_vouched_for_again_once_gone_with_inotify() {
+    vouched_again_once_the_link_is_gone("inotify");
+}

@@ -11,6 +11,7 @@ mod boot;
 mod fast;
 mod ignored;
 mod judge;
+mod moved;
 mod notes;
 mod plain;
 mod signal;

@@ -8,6 +8,7 @@ mod daemon;
 mod declared;
 mod mute;
 mod renamed_away;
+mod rewrite;
 mod tally;
 
 use std::collections::HashMap;

@@ -135,7 +135,7 @@ imp diff > "$OUT/diff" || true
     assert!(diff.contains("total: 32 B in 4 files"), "{diff}");
     for p in ["/srv/same", "/srv/modef", "/srv/link", "/etc/shadow"] {
         assert!(
-            err.contains(&format!("write to {p}: ")),
+            err.contains(&format!("write to {p}: ")) || err.contains(&format!("write to {p} by ")),
             "{p} warned about:\n{err}"
         );
         assert!(read(tmp.path(), "status").contains(p), "{p} in status");
