@@ -4,7 +4,7 @@
 //! them. While it runs, the watcher holds a rewrite of a baseline file back
 //! ([`super::judge::HOLD`]) instead of warning about it; at any other time
 //! (`sed -i`, `passwd`, an editor) it warns at once, naming the writer.
-//! Source of facts: each process's `comm` in `/proc` (a false positive only
+//! Source of facts: each process's `comm` (`sys::proc::any_comm`) (a false positive only
 //! delays a warning, as before).
 
 use std::time::{Duration, Instant};
@@ -39,17 +39,7 @@ impl Activation {
         {
             return yes;
         }
-        let yes = std::fs::read_dir("/proc").is_ok_and(|dir| {
-            dir.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .as_encoded_bytes()
-                        .iter()
-                        .all(u8::is_ascii_digit)
-                })
-                .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-                .any(|c| is_activation(c.trim_end_matches('\n')))
-        });
+        let yes = crate::sys::proc::any_comm(std::path::Path::new("/proc"), is_activation);
         self.last = Some((Instant::now(), yes));
         yes
     }

@@ -116,6 +116,14 @@ fn fds_of(proc: &Path, p: &Process, mut each: impl FnMut(PathBuf, bool) -> bool)
     true
 }
 
+/// Does a visible process other than this one have a `comm` (`/proc/PID/stat`,
+/// at most 15 bytes) for which `pred` holds? Unreadable processes count as no.
+pub fn any_comm(proc: &Path, mut pred: impl FnMut(&str) -> bool) -> bool {
+    let mut found = false;
+    each_process(proc, |p| found = found || comm(p).is_some_and(|c| pred(&c)));
+    found
+}
+
 /// Every visible process but this one.
 fn each_process(proc: &Path, mut each: impl FnMut(&Process)) {
     let me = std::process::id() as i32;
