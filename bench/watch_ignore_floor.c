@@ -16,15 +16,24 @@
  * 4: everything ignored at the filesystem mark itself (no directory marks);
  * 5: a filesystem mark for directory-entry events only, with ignore marks;
  * 3: impermctl's marks with FAN_MODIFY alone as the content event (no
- * FAN_CLOSE_WRITE, no FAN_ATTRIB).
+ * FAN_CLOSE_WRITE, no FAN_ATTRIB); 6: the per-directory design: a
+ * filesystem mark for directory-entry events only, content events
+ * (FAN_MODIFY, FAN_CLOSE_WRITE, FAN_ATTRIB, FAN_EVENT_ON_CHILD) on inode marks
+ * of ROOT and ROOT/b (watched, not written here), the 100 directories muted by
+ * ignore marks for directory-entry events without FAN_EVENT_ON_CHILD; 7: as 6
+ * but the 100 directories carry content marks (writes heard: the burst's
+ * kernel cost, read by nobody here); 8: impermctl's filesystem mark with
+ * content events and no directory marks (the burst's cost before).
  * Usage: watch_ignore_floor ROOT MODE */
 #define TV(t) ((t).tv_sec + (t).tv_usec / 1e6)
 int main(int argc, char **argv) {
     const char *root = argv[1]; int mode = atoi(argv[2]); int n = 100000, m = 100;
     char path[4096], buf[64]; memset(buf, 'x', 64);
     unsigned long long base = FAN_CREATE|FAN_CLOSE_WRITE|FAN_ATTRIB|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
-    if (mode == 1 || mode == 4) base |= FAN_MODIFY;
+    if (mode == 1 || mode == 4 || mode == 8) base |= FAN_MODIFY;
     if (mode == 5) base = FAN_CREATE|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
+    unsigned long long content = FAN_MODIFY|FAN_CLOSE_WRITE|FAN_ATTRIB|FAN_EVENT_ON_CHILD;
+    if (mode == 6 || mode == 7) base = FAN_CREATE|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
     if (mode == 3) base = FAN_CREATE|FAN_MODIFY|FAN_MOVED_FROM|FAN_MOVED_TO|FAN_DELETE|FAN_RENAME;
     int fan = -1;
     snprintf(path, sizeof path, "%s/b", root); mkdir(path, 0755);
@@ -32,7 +41,21 @@ int main(int argc, char **argv) {
     if (mode) {
         fan = fanotify_init(FAN_CLASS_NOTIF|FAN_NONBLOCK|FAN_REPORT_DFID_NAME, O_RDONLY);
         if (fanotify_mark(fan, FAN_MARK_ADD|FAN_MARK_FILESYSTEM, base|FAN_ONDIR, AT_FDCWD, root)) { perror("sb"); return 1; }
-        if (mode == 4) {
+        if (mode == 6 || mode == 7) {
+            const char *w[2] = { "", "/b" };
+            for (int i = 0; i < 2; i++) {
+                snprintf(path, sizeof path, "%s%s", root, w[i]);
+                if (fanotify_mark(fan, FAN_MARK_ADD|FAN_MARK_ONLYDIR, content, AT_FDCWD, path)) { perror("content"); return 1; }
+            }
+            for (int d = 0; d < m; d++) {
+                snprintf(path, sizeof path, "%s/b/d%03d", root, d);
+                int r = mode == 7
+                    ? fanotify_mark(fan, FAN_MARK_ADD|FAN_MARK_ONLYDIR, content, AT_FDCWD, path)
+                    : fanotify_mark(fan, FAN_MARK_ADD|FAN_MARK_IGNORE_SURV|FAN_MARK_EVICTABLE|FAN_MARK_ONLYDIR, base, AT_FDCWD, path);
+                if (r) { perror("dir"); return 1; }
+            }
+        } else if (mode == 8) {
+        } else if (mode == 4) {
             if (fanotify_mark(fan, FAN_MARK_ADD|FAN_MARK_IGNORE_SURV|FAN_MARK_FILESYSTEM, base, AT_FDCWD, root)) { perror("sbign"); return 1; }
         } else for (int d = 0; d < m; d++) {
             snprintf(path, sizeof path, "%s/b/d%03d", root, d);

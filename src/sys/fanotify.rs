@@ -61,6 +61,39 @@ impl Fanotify {
         Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
     }
 
+    /// Remove `mask` from the `FAN_MARK_FILESYSTEM` mark on the filesystem
+    /// of `path` (the mark stays while anything is left in it).
+    pub fn unmark_filesystem(&self, path: &Path, mask: u64) -> io::Result<()> {
+        let flags = MarkFlags::FAN_MARK_REMOVE | MarkFlags::FAN_MARK_FILESYSTEM;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
+    }
+
+    /// Add `mask` to the (non-evictable) inode mark on the directory `dir`:
+    /// with `FAN_EVENT_ON_CHILD`, events in `mask` on its entries' inodes
+    /// are reported (with the directory's handle and the entry's name).
+    /// The mark lives as long as the inode (it pins it in the inode
+    /// cache) or until removed; each counts against
+    /// `/proc/sys/fs/fanotify/max_user_marks`. `dir` is not followed if it
+    /// is a symlink. Errors: `ENOSPC` at the marks limit, `ENOTDIR`,
+    /// `ENOENT`.
+    pub fn mark_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
+        let flags =
+            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_ONLYDIR | MarkFlags::FAN_MARK_DONT_FOLLOW;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+    }
+
+    /// Remove `mask` from the inode mark on `dir` (the mark goes when
+    /// nothing is left in it). `ENOENT` when there was no mark.
+    pub fn unmark_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
+        let flags = MarkFlags::FAN_MARK_REMOVE
+            | MarkFlags::FAN_MARK_ONLYDIR
+            | MarkFlags::FAN_MARK_DONT_FOLLOW;
+        let mask = MaskFlags::from_bits_retain(mask);
+        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+    }
+
     /// Add `mask` to the ignore mask of an evictable inode mark on the
     /// directory `dir` (`FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY |
     /// FAN_MARK_EVICTABLE`, Linux 6.0): events in `mask` on the directory's

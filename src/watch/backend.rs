@@ -79,7 +79,7 @@ pub(super) fn choose(
 ) -> anyhow::Result<(Backend, Option<String>)> {
     let mut why = None;
     if choice != BackendChoice::Inotify {
-        match fanotify::FanotifyWatcher::start(&scope.root) {
+        match fanotify::FanotifyWatcher::start(scope) {
             Ok(w) => return Ok((Box::new(w), None)),
             Err(u) if choice == BackendChoice::Auto && FALLBACK.contains(&u.errno) => {
                 tracing::info!("fanotify unavailable, falling back to inotify: {}", u.why);

@@ -1,6 +1,7 @@
 //! The fanotify backend: one filesystem mark on the root's superblock in FID
-//! mode; events carry the writer's pid; directory handles are resolved
-//! through a mount fd and cached.
+//! mode for directory-entry events, and a mark on every watched directory
+//! for its files' content events (`marks`); events carry the writer's pid;
+//! directory handles are resolved through a mount fd and cached.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -14,21 +15,15 @@ use super::backend::Watcher;
 use super::core::Core;
 use super::scan;
 use super::tally::Change;
-use crate::sys::fanotify::{self as sys, Fanotify};
+use crate::sys::fanotify as sys;
 
+mod marks;
 mod mute;
+mod placing;
 mod start;
 
+pub use marks::Source;
 pub use start::Unavailable;
-
-const MASK: u64 = sys::FAN_CREATE
-    | sys::FAN_MODIFY
-    | sys::FAN_CLOSE_WRITE
-    | sys::FAN_ATTRIB
-    | sys::FAN_MOVED_FROM
-    | sys::FAN_MOVED_TO
-    | sys::FAN_DELETE
-    | sys::FAN_ONDIR;
 
 /// A directory handle, resolved.
 #[derive(Debug, Clone)]
@@ -45,19 +40,17 @@ struct Dir {
 /// fanotify filesystem-mark watcher.
 #[derive(Debug)]
 pub struct FanotifyWatcher {
-    fan: Fanotify,
+    /// The group and its marks.
+    marks: marks::Marks,
     mount_fd: OwnedFd,
     cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
     /// The kernel has `FAN_RENAME` (5.17).
     pub rename: bool,
-    /// The kernel has `FAN_MARK_IGNORE` (6.0): ignored and reported
-    /// directories are muted by ignore marks.
-    pub ignore_marks: bool,
     /// Events read so far.
     pub events: u64,
-    /// Ignore marks placed so far.
-    pub muted: std::cell::Cell<u64>,
+    /// The start-up walk placing the directories' marks, until done.
+    placing: Option<std::thread::JoinHandle<placing::Walked>>,
     unresolved: u64,
 }
 
@@ -117,10 +110,10 @@ impl FanotifyWatcher {
         let d = self.cache.get_mut(handle)?;
         let p = d.path.as_ref()?;
         if d.excluded || (files && d.muted) {
-            if self.ignore_marks && !d.muted {
+            if self.marks.ignore && !d.muted {
                 d.muted = match d.excluded {
-                    true => mute::mark_ignored(&self.fan, p, &self.muted),
-                    false => mute::mark(&self.fan, p, &self.muted),
+                    true => self.marks.mute_ignored(p),
+                    false => self.marks.mute(p),
                 };
             }
             return None;
@@ -182,6 +175,11 @@ impl FanotifyWatcher {
         if m & sys::FAN_ONDIR != 0 {
             if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
                 self.cache.clear();
+                if m & sys::FAN_DELETE != 0 {
+                    // Its mark went with it.
+                    let n = &self.marks.placed;
+                    n.set(n.get().saturating_sub(1));
+                }
                 if std::fs::symlink_metadata(&path).is_err() {
                     core.record(&path, Change::GoneDir, pid);
                     return false;
@@ -192,11 +190,7 @@ impl FanotifyWatcher {
             } else if m & sys::FAN_CREATE != 0 {
                 // A directory made in a reported group mutes its parent.
                 self.record(ev.dir, &path, Change::Dir, core, pid);
-                // A new directory in a muted group: muted before its
-                // first file.
-                if self.ignore_marks && core.muted_dir(&path) {
-                    mute::mark(&self.fan, &path, &self.muted);
-                }
+                self.made_dir(&path, core);
             }
             return false;
         }
@@ -236,13 +230,13 @@ impl FanotifyWatcher {
         };
         let path = p.join(OsStr::from_bytes(name));
         // Hot (a burst of new files): creations there are muted too.
-        if core.created_in_ignored(&p, &path) && self.ignore_marks {
-            mute::mark(&self.fan, &p, &self.muted);
+        if core.created_in_ignored(&p, &path) && self.marks.ignore {
+            self.marks.mute(&p);
         }
         if mask & sys::FAN_ONDIR != 0 && mask & sys::FAN_MOVED_TO != 0 {
-            let (fan, n) = (&self.fan, &self.muted);
+            let marks = &self.marks;
             crate::watch::ignored::walk(core, &path, &mut |d| {
-                mute::follow(fan, d, false, n);
+                marks.ignored(d);
                 true
             });
         }
@@ -260,13 +254,32 @@ impl FanotifyWatcher {
             return;
         }
         core.record(path, Change::Dir, pid);
-        let (fan, n, marks) = (&self.fan, &self.muted, self.ignore_marks);
+        let marks = &self.marks;
         core.catch_up(path, &mut |p, muted| {
-            if marks {
-                mute::follow(fan, p, muted, n);
-            }
+            marks.follow(p, muted);
             true
         });
+    }
+
+    /// A directory was made at `path`: muted in a muted group, else its
+    /// content mark, then what was made in it before the mark is caught up
+    /// (its files' creations were heard, their sizes may have changed
+    /// since). Nothing to do while the filesystem mark has the content
+    /// events for good.
+    fn made_dir(&mut self, path: &Path, core: &mut Core) {
+        match self.marks.source.get() {
+            Source::Filesystem if self.marks.ignore && core.muted_dir(path) => {
+                self.marks.mute(path);
+            }
+            Source::Filesystem => {}
+            _ => {
+                let marks = &self.marks;
+                core.catch_up(path, &mut |p, muted| {
+                    marks.follow(p, muted);
+                    true
+                });
+            }
+        }
     }
 }
 
@@ -276,10 +289,12 @@ impl Watcher for FanotifyWatcher {
     }
 
     fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
+        self.settle(core);
         let mut overflow = false;
         let mut buf = std::mem::take(&mut self.buf);
         loop {
             let n = self
+                .marks
                 .fan
                 .read(&mut buf)
                 .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
@@ -291,6 +306,7 @@ impl Watcher for FanotifyWatcher {
                 self.events += 1;
                 overflow |= self.handle(ev, core);
             }
+            self.settle(core);
             self.mute_fresh(core);
             // An unresolvable event is handled like a lost one: rescan.
             overflow |= self.unresolved != before;
@@ -309,11 +325,12 @@ impl Watcher for FanotifyWatcher {
     }
 
     fn can_mute(&self) -> bool {
-        self.ignore_marks
+        self.marks.ignore
     }
 
     /// Marks are removed before each directory is read.
     fn unmute_due(&mut self, core: &mut Core) {
+        self.settle(core);
         let due = core.take_due();
         if due.is_empty() {
             return;
@@ -321,28 +338,41 @@ impl Watcher for FanotifyWatcher {
         self.cache.clear();
         for g in due {
             tracing::debug!("unmuted {}", g.display());
-            let (fan, n) = (&self.fan, &self.muted);
-            core.refresh_group(&g, &mut |d, muted| mute::follow(fan, d, muted, n));
+            let marks = &self.marks;
+            core.refresh_group(&g, &mut |d, muted| marks.follow(d, muted));
         }
     }
 
     /// Marks the kernel evicted are placed again on the way.
     fn refresh(&mut self, core: &mut Core) -> usize {
-        let (fan, n) = (&self.fan, &self.muted);
+        let marks = &self.marks;
         core.refresh_muted(&mut |d, muted| {
             if muted {
-                mute::mark(fan, d, n);
+                marks.mute(d);
             }
         })
     }
 
+    /// Every directory the rescan meets gets its content mark (those made
+    /// while events were lost have none).
+    fn rescan(&mut self, core: &mut Core) -> anyhow::Result<usize> {
+        let marks = &self.marks;
+        if marks.source.get() != Source::Filesystem {
+            marks.placed.set(0);
+        }
+        core.rescan(&mut |d| {
+            marks.watch(d);
+            Ok(())
+        })
+    }
+
     fn counts(&self) -> (u64, u64) {
-        (self.events, self.muted.get())
+        (self.events, self.marks.muted.get())
     }
 }
 
 impl AsFd for FanotifyWatcher {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fan.as_fd()
+        self.marks.fan.as_fd()
     }
 }

@@ -1,7 +1,8 @@
 //! Starting fanotify: a filesystem mark on the root's superblock (with
 //! `FAN_RENAME` when the kernel has it), and a probe that events resolve to
 //! paths; when either fails, why (the errno decides whether `auto` falls
-//! back to inotify).
+//! back to inotify). Then the walk that marks the directories starts
+//! (`placing`); the filesystem mark carries content events until it is done.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -9,8 +10,10 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-use super::{FanotifyWatcher, MASK, mute, sys};
+use super::marks::{self, CONTENT, DIRENT, Marks, Source};
+use super::{FanotifyWatcher, mute, placing, sys};
 use crate::sys::fanotify::Fanotify;
+use crate::watch::scan::Scope;
 
 /// Check that events will resolve to paths: the root's own file handle
 /// must open again through `mount_fd`. In a user namespace that owns the
@@ -60,18 +63,20 @@ pub struct Unavailable {
 }
 
 impl FanotifyWatcher {
-    /// Mark the filesystem of `root`.
-    pub fn start(root: &Path) -> Result<FanotifyWatcher, Unavailable> {
+    /// Mark the filesystem of the scope's root; start marking its directories.
+    pub fn start(scope: &Scope) -> Result<FanotifyWatcher, Unavailable> {
+        let root = scope.root.as_path();
         let errno = |e: &std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
         let fan = Fanotify::init().map_err(|e| Unavailable {
             errno: errno(&e),
             why: format!("fanotify_init(FAN_REPORT_DFID_NAME) failed: {}", errno(&e)),
         })?;
         let mut rename = true;
-        if let Err(e) = fan.mark_filesystem(root, MASK | sys::FAN_RENAME) {
+        let mask = DIRENT | CONTENT;
+        if let Err(e) = fan.mark_filesystem(root, mask | sys::FAN_RENAME) {
             rename = false;
             let retry = if errno(&e) == Errno::EINVAL {
-                fan.mark_filesystem(root, MASK)
+                fan.mark_filesystem(root, mask)
             } else {
                 Err(e)
             };
@@ -101,16 +106,35 @@ impl FanotifyWatcher {
             why: format!("cannot open {}: {}", root.display(), errno(&e)),
         })?;
         probe(root, mount_fd.as_fd())?;
-        let ignore_marks = rename && mute::probe(&fan, root);
-        Ok(FanotifyWatcher {
+        let ignore = rename && mute::probe(&fan, root);
+        let fan = std::sync::Arc::new(fan);
+        let budget = marks::budget();
+        let walk = placing::spawn(fan.clone(), scope.clone(), budget);
+        let marks = Marks {
             fan,
+            root: root.to_path_buf(),
+            source: std::cell::Cell::new(Source::Placing),
+            ignore,
+            muted: std::cell::Cell::new(0),
+            placed: std::cell::Cell::new(0),
+            budget,
+            remute: std::cell::Cell::new(false),
+        };
+        let placing = match walk {
+            Ok(h) => Some(h),
+            Err(e) => {
+                marks.fall_back(&format!("no thread for the walk: {e}"));
+                None
+            }
+        };
+        Ok(FanotifyWatcher {
+            marks,
             mount_fd,
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
             rename,
-            ignore_marks,
             events: 0,
-            muted: std::cell::Cell::new(0),
+            placing,
             unresolved: 0,
         })
     }

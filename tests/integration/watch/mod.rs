@@ -6,6 +6,7 @@
 mod bounded;
 mod daemon;
 mod declared;
+mod marks;
 mod mute;
 mod renamed_away;
 mod rewrite;
