@@ -80,8 +80,7 @@ impl Fanotify {
     pub fn mark_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
         let flags =
             MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_ONLYDIR | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+        self.mark_at(flags, mask, dir)
     }
 
     /// Remove `mask` from the inode mark on `dir` (the mark goes when
@@ -90,8 +89,7 @@ impl Fanotify {
         let flags = MarkFlags::FAN_MARK_REMOVE
             | MarkFlags::FAN_MARK_ONLYDIR
             | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+        self.mark_at(flags, mask, dir)
     }
 
     /// Add `mask` to the ignore mask of an evictable inode mark on the
@@ -109,8 +107,7 @@ impl Fanotify {
             | MarkFlags::FAN_MARK_EVICTABLE
             | MarkFlags::FAN_MARK_ONLYDIR
             | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+        self.mark_at(flags, mask, dir)
     }
 
     /// Remove `mask` from the ignore mask on `dir` (the mark goes when
@@ -120,8 +117,19 @@ impl Fanotify {
             | MarkFlags::FAN_MARK_IGNORE_SURV
             | MarkFlags::FAN_MARK_ONLYDIR
             | MarkFlags::FAN_MARK_DONT_FOLLOW;
+        self.mark_at(flags, mask, dir)
+    }
+
+    /// `fanotify_mark` on `path`, also one longer than `PATH_MAX` (then
+    /// relative to its parent, opened a few components at a time).
+    fn mark_at(&self, flags: MarkFlags, mask: u64, path: &Path) -> io::Result<()> {
         let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(dir))?)
+        match self.group.mark(flags, mask, rustix::fs::CWD, Some(path)) {
+            Err(Errno::ENAMETOOLONG) => {}
+            r => return Ok(r?),
+        }
+        let (parent, name) = open_parent(path)?;
+        Ok(self.group.mark(flags, mask, parent.as_fd(), Some(name))?)
     }
 
     /// Read queued events into `buf`; `Ok(0)` when none are queued.
@@ -258,6 +266,32 @@ pub fn handle_of(path: &Path) -> io::Result<Vec<u8>> {
         .take(len)
         .collect();
     Ok(bytes)
+}
+
+/// The parent directory of the absolute `path` (`O_PATH`, opened at most
+/// 2,048 bytes of components at a time, no symlink followed) and its last
+/// component.
+fn open_parent(path: &Path) -> io::Result<(OwnedFd, &std::ffi::OsStr)> {
+    use rustix::fs::{Mode, OFlags, openat};
+    let name = path.file_name().ok_or(Errno::EINVAL)?;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut fd = openat(rustix::fs::CWD, "/", flags, Mode::empty())?;
+    let mut chunk = PathBuf::new();
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    for c in parent.components() {
+        let std::path::Component::Normal(c) = c else {
+            continue;
+        };
+        if chunk.as_os_str().len() + c.len() > 2048 {
+            fd = openat(&fd, &chunk, flags, Mode::empty())?;
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.as_os_str().is_empty() {
+        fd = openat(&fd, &chunk, flags, Mode::empty())?;
+    }
+    Ok((fd, name))
 }
 
 /// Resolve a directory handle to its path, as seen through `mount_fd`'s mount.

@@ -346,12 +346,14 @@ impl Judge {
     /// [`HOLD`] has passed (`expired`), it is recorded unless the baseline
     /// has it as it is now.
     pub fn rejudge(&mut self, logical: &Path, host: &Path) -> Verdict {
-        let Ok(m) = std::fs::symlink_metadata(host) else {
+        // Also past `PATH_MAX` (a file caught up deep in a new tree).
+        let Ok(m) = crate::sys::meta::lstat_path(host) else {
             return Verdict::Drop;
         };
+        let is_link = m.kind() == crate::sys::meta::Kind::Symlink;
         let class = self
             .classifier
-            .classify(logical.as_os_str().as_bytes(), m.file_type().is_symlink());
+            .classify(logical.as_os_str().as_bytes(), is_link);
         if !class.is_loss() || self.as_in_baseline(logical, host) {
             return Verdict::Drop;
         }

@@ -188,3 +188,21 @@ wait_json "$(bytes /srv/later 3)"
         "{err}"
     );
 }
+
+/// A tree deeper than `PATH_MAX` made in `/tmp` and moved into `/var/lib`:
+/// the watcher walks it (and marks it) and counts its file, whose warning
+/// waits for the name to settle; judged again then by its long path (the
+/// judge looked at it with a `PATH_MAX`-bound `lstat` and dropped it).
+#[test]
+fn fanotify_a_tree_deeper_than_path_max_moved_in_is_counted() {
+    require_root!();
+    let body = r#"
+wait_marked
+mkdeep "$R/tmp" 20 big 4096
+mv "$R/tmp/deep" "$R/var/lib/deep"
+wait_json "files('/var/lib/deep') == 1 and $(bytes /var/lib/deep 4096)"
+"#;
+    let (err, w) = run(&watch_config(""), body);
+    let g = group(&w, "/var/lib/deep").unwrap_or_else(|| panic!("{w}\n{err}"));
+    assert_eq!(g["files"], 1, "{w}");
+}
