@@ -120,6 +120,50 @@ impl Core {
         pid: Option<i32>,
     ) -> bool {
         let placed = self.record_placed(host, change, pid);
+        self.heard_in(dir, placed)
+    }
+
+    /// A directory was made at `host` in `dir` (host paths): recorded.
+    /// Returns whether to stop listening to `dir` ([`Core::record_from`]),
+    /// and whether the new directory is muted at once: it is when its own
+    /// group is reported and every path below it belongs to that group
+    /// (`diff` walks a new directory whole anyway, and the group's walks
+    /// count it), so a burst into a reported group does not pay until its
+    /// directories are hot.
+    pub fn dir_made(&mut self, dir: &Path, host: &Path, pid: Option<i32>) -> (bool, bool) {
+        let placed = self.record_placed(host, Change::Dir, pid);
+        let new = self.muting.enabled && self.mute_made(host, placed.as_ref());
+        (self.heard_in(dir, placed), new)
+    }
+
+    /// Mute the new directory `host` at once ([`mute_dir`] without heat)?
+    fn mute_made(&mut self, host: &Path, placed: Option<&(PathBuf, bool)>) -> bool {
+        let (Some((group, own_slot)), Some(dir_l)) = (placed, self.scope.logical(host)) else {
+            return false;
+        };
+        let seen = Seen {
+            group,
+            own_slot: *own_slot,
+            reported_until: self.table.reported_until(group),
+        };
+        let judge = &self.judge;
+        let mute = mute_dir(false, Some(seen), self.now(), || match judge {
+            Some(j) => j.uniform(&dir_l, group),
+            None => dir_l.starts_with(group),
+        });
+        match seen.reported_until.filter(|_| mute) {
+            Some(until) => {
+                self.mute_now(dir_l, group.clone(), until);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stop listening to `dir` (`Core::record_from`)? after a change there
+    /// was counted in `placed` (its group, and whether that is its own
+    /// slot).
+    fn heard_in(&mut self, dir: &Path, placed: Option<(PathBuf, bool)>) -> bool {
         if !self.muting.enabled {
             return false;
         }
@@ -162,14 +206,21 @@ impl Core {
             return false;
         };
         self.muting.heat.remove(dir);
+        self.mute_now(dir_l, group, until);
+        true
+    }
+
+    /// Mute the directory `dir_l` (logical) of `group`, reported until
+    /// `until`.
+    fn mute_now(&mut self, dir_l: PathBuf, group: PathBuf, until: Duration) {
         tracing::debug!("muted {} (group {})", dir_l.display(), group.display());
         // `diff` walks it: its changes are no longer listed.
         self.changes.tree(&dir_l);
         self.muting.dirs.insert(dir_l.clone(), group.clone());
         self.muting.fresh.push(dir_l);
         self.muting.groups.entry(group).or_insert(until);
+        let now = self.now();
         self.muting.last_refresh.get_or_insert(now);
-        true
     }
 
     /// Is the directory `dir` (host) at or below a muted directory, and

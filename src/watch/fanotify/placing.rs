@@ -17,8 +17,8 @@ use crate::watch::scan::{self, Scope};
 /// How the walk ended.
 #[derive(Debug)]
 pub enum Walked {
-    /// Every directory it met is marked (this many).
-    Done(usize),
+    /// Every directory it met is marked (this many, in this long).
+    Done(usize, std::time::Duration),
     /// It stopped: a mark could not be placed (why, for the log).
     Spent(String),
 }
@@ -37,6 +37,7 @@ pub fn spawn(
 /// Mark every directory of `scope`, one thread (the writers share the
 /// cores; the watcher misses nothing meanwhile).
 pub fn walk(fan: &Fanotify, scope: &Scope, budget: usize) -> Walked {
+    let t0 = std::time::Instant::now();
     let placed = AtomicUsize::new(0);
     let spent: Mutex<Option<String>> = Mutex::new(None);
     let stop = |why: String| {
@@ -85,7 +86,7 @@ pub fn walk(fan: &Fanotify, scope: &Scope, budget: usize) -> Walked {
     scan::walk_dirs_parallel(scope, 1, &watch, &|()| {});
     match spent.into_inner().unwrap_or_else(|e| e.into_inner()) {
         Some(why) => Walked::Spent(why),
-        None => Walked::Done(placed.into_inner()),
+        None => Walked::Done(placed.into_inner(), t0.elapsed()),
     }
 }
 
@@ -101,21 +102,22 @@ impl super::FanotifyWatcher {
             let walked = self.placing.take().map(|h| h.join());
             let m = &self.marks;
             match walked {
-                Some(Ok(Walked::Done(n))) if m.source.get() == Source::Placing => {
+                Some(Ok(Walked::Done(n, took))) if m.source.get() == Source::Placing => {
                     m.placed.set(m.placed.get().max(n));
                     match m.fan.unmark_filesystem(&m.root, CONTENT) {
                         Ok(()) => {
                             m.source.set(Source::Dirs);
                             m.remute.set(true);
                             tracing::info!(
-                                "fanotify: {} marked; content events come from their marks",
-                                crate::human::count(n as u64, "directory", "directories")
+                                "fanotify: {} marked in {} ms; content events come from their marks",
+                                crate::human::count(n as u64, "directory", "directories"),
+                                took.as_millis()
                             );
                         }
                         Err(e) => m.fall_back(&format!("the filesystem mark keeps them: {e}")),
                     }
                 }
-                Some(Ok(Walked::Done(_))) => {}
+                Some(Ok(Walked::Done(..))) => {}
                 Some(Ok(Walked::Spent(why))) => m.fall_back(&why),
                 _ => m.fall_back("the walk that marks them failed"),
             }

@@ -206,3 +206,30 @@ wait_json "files('/var/lib/deep') == 1 and $(bytes /var/lib/deep 4096)"
     let g = group(&w, "/var/lib/deep").unwrap_or_else(|| panic!("{w}\n{err}"));
     assert_eq!(g["files"], 1, "{w}");
 }
+
+/// Directories made in a group already reported are muted at once (`diff`
+/// walks a new directory whole anyway): 20 directories × 50 new files cost
+/// about one event per directory, not the 32 a directory delivers before
+/// it is hot; the group's walks count every file.
+#[test]
+fn fanotify_directories_made_in_a_reported_group_are_muted_at_once() {
+    require_root!();
+    let body = r#"
+wait_marked
+mkdir -p "$R/srv/app"
+echo first > "$R/srv/app/f0"
+wait_json 'files("/srv/app") == 1'
+for d in $(seq 20); do
+  mkdir "$R/srv/app/d$d"
+  for i in $(seq 50); do echo x > "$R/srv/app/d$d/f$i"; done
+done
+wait_json 'files("/srv/app") == 1001'
+"#;
+    let (err, w) = run(&watch_config(""), body);
+    assert_eq!(group(&w, "/srv/app").unwrap()["files"], 1001, "{w}");
+    let events = events_read(&err);
+    assert!(
+        events < 300,
+        "{events} events read for 20 new directories\n{err}"
+    );
+}
