@@ -103,12 +103,11 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
 /// complete a fill of it that a killed run left ([`crate::copy::fill`]).
 pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Result<()> {
     let creates = |o: &Op| matches!(o, Op::Seed | Op::CreateSource);
-    let Some(e) = e.filter(|e| e.kind == Kind::Directory && !ops.iter().any(creates)) else {
+    let binds = ops.iter().any(|o| matches!(o, Op::Mount { .. }));
+    let Some(e) = e.filter(|e| e.kind == Kind::Directory && binds && !ops.iter().any(creates))
+    else {
         return Ok(());
     };
-    if !ops.iter().any(|o| matches!(o, Op::Mount { .. })) {
-        return Ok(());
-    }
     // No parent, nothing to finish (the step's own operations say why).
     let Ok((d, n)) = source_parent(cx, e) else {
         return Ok(());
@@ -121,27 +120,27 @@ pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Res
 
 pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
-    let (dfd, name) = super::links::source_dir(cx, e, OFlags::RDONLY)?;
-    let o = Owner {
-        uid: 0,
-        gid: 0,
-        mode: 0o444,
-    };
-    fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", o)
+    let (dfd, name) = source_parent(cx, e)?;
+    fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", root_owned(0o444))
         .with_context(|| format!("cannot write {}", e.source.display()))?;
     info!(path = %e.source.display(), "wrote \"uninitialized\" to {}: systemd commits the machine ID through the bind on this first boot", e.source.display());
     Ok(())
 }
 
-fn open_kind(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    shown: &Path,
-    kind: Kind,
-) -> anyhow::Result<std::os::fd::OwnedFd> {
-    let flags = match kind {
-        Kind::Directory => OFlags::PATH | OFlags::DIRECTORY,
-        Kind::File => OFlags::PATH,
+/// Root-owned with `mode`.
+pub(super) fn root_owned(mode: u32) -> Owner {
+    Owner {
+        uid: 0,
+        gid: 0,
+        mode,
+    }
+}
+
+fn open_kind(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, kind: Kind) -> anyhow::Result<OwnedFd> {
+    let flags = if kind == Kind::File {
+        OFlags::PATH
+    } else {
+        DIR
     };
     let fd = open(dir, rel, flags, shown)?;
     if kind == Kind::File && stat_fd(fd.as_fd())?.file_type != FileType::RegularFile {
@@ -188,11 +187,8 @@ pub(super) fn bind(
             e.path.display()
         );
     }
-    let kept = cx
-        .kept
-        .iter()
-        .find(|(p, _)| *p == e.path)
-        .map(|(_, k)| k.clone());
+    let kept = cx.kept.iter().find(|(p, _)| *p == e.path);
+    let kept = kept.map(|(_, k)| k.clone());
     if hides && !same && kept != Some(None) {
         let what = match e.kind {
             Kind::Directory => {
@@ -266,14 +262,11 @@ pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()
     cx.utab_drop.push(path.to_path_buf());
     let (parent, name) = fs::split(trel)?;
     let dfd = open(rfd, parent, DIR, path)?;
-    let removable = match stat_at(dfd.as_fd(), name) {
-        Ok(m) => match (kind, m.file_type) {
-            (Kind::Directory, FileType::Directory) => true,
-            (Kind::File, FileType::RegularFile) => m.size == 0,
-            _ => false,
-        },
-        Err(_) => false,
-    };
+    let removable = stat_at(dfd.as_fd(), name).is_ok_and(|m| match (kind, m.file_type) {
+        (Kind::Directory, FileType::Directory) => true,
+        (Kind::File, FileType::RegularFile) => m.size == 0,
+        _ => false,
+    });
     // rmdir fails on a non-empty directory: data under the mount point stays.
     if removable && fs::unlink_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
         info!(path = %path.display(), "removed the empty mount point {}", path.display());
