@@ -67,29 +67,23 @@ fn refuse(path: &Path, reason: String) -> anyhow::Result<Result<Step, Refusal>> 
 
 /// Look at a logical path below the root without following any symlink.
 fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
+    let shown = crate::names::show(p);
     let fd = match fs::open_beneath(root_fd, rel(p), rustix::fs::OFlags::PATH) {
         Ok(fd) => fd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(None)),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return Probe::Symlink(format!(
-                "{} has a symlink in it: persist the real path it points to",
-                crate::names::show(p)
-            ));
+            let why = "has a symlink in it: persist the real path it points to";
+            return Ok(Err(format!("{shown} {why}")));
         }
-        Err(e) => {
-            return Probe::Failed(
-                anyhow::Error::new(e).context(format!("cannot open {}", crate::names::show(p))),
-            );
-        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {shown}"))),
     };
-    match stat_fd(fd.as_fd()) {
-        Ok(m) => Probe::Found(Id {
-            file_type: m.file_type,
-            dev: m.dev,
-            ino: m.ino,
-        }),
-        Err(e) => Probe::Failed(e.into()),
-    }
+    let m = stat_fd(fd.as_fd())?;
+    let (file_type, dev, ino) = (m.file_type, m.dev, m.ino);
+    Ok(Ok(Some(Id {
+        file_type,
+        dev,
+        ino,
+    })))
 }
 
 /// Plan one path: observe, decide, then (for a move) scan for writers,
