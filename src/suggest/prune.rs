@@ -12,7 +12,8 @@ use crate::config::Kind;
 /// one keeps them); a proposal at, inside or around a `declared` entry
 /// (path, kind) becomes a `Skipped` line saying which.
 pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
-    let dirs: Vec<PathBuf> = (lines.iter())
+    let dirs: Vec<PathBuf> = lines
+        .iter()
         .filter_map(|l| match l {
             Line::Persist(p, Kind::Directory) => Some(p.clone()),
             _ => None,
