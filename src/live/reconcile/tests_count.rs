@@ -36,7 +36,7 @@ fn a_file_carried_in_several_passes_counts_once() {
             append(&log, &format!("line {i}\n"));
         }
     });
-    let got = reconcile(fd.as_fd(), &c, &mut snap, Path::new("/srv/app")).unwrap();
+    let got = reconcile(fd.as_fd(), &c, &mut snap, Path::new("/srv/app"), &[]).unwrap();
     writer.join().unwrap();
     let (orig, copy) = (
         std::fs::read_to_string(h.join("log")).unwrap(),
