@@ -19,7 +19,7 @@ pub mod fill;
 mod remove;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure, same_bytes};
+pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
 pub use remove::remove_tree_at;
 
 /// What a copy did (also reported, as it goes, to a progress callback).

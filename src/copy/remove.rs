@@ -14,10 +14,8 @@ use crate::sys::{dir, fs};
 /// Remove the tree `name` in `dir` (never following symlinks nor leaving its
 /// filesystem); `Ok(false)` when there is none.
 pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
-    let m = match stat_at(dir, name) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).context("stat"),
+    let Some(m) = crate::sys::optional(stat_at(dir, name)).context("stat")? else {
+        return Ok(false);
     };
     if m.file_type != FileType::Directory {
         fs::unlink_at(dir, name, false).context("unlink")?;

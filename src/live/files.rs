@@ -62,16 +62,13 @@ pub fn replace_with_copy(
 /// The directory holding `e`'s target, opened beneath the root (`None` when missing).
 fn target_dir(rootfd: BorrowedFd<'_>, e: &Entry) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
     let (parent, name) = fs::split(rel(&e.path))?;
-    match crate::sys::dir::open(rootfd, parent) {
-        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| {
-            format!(
-                "cannot open the directory of {} (a symlink on the way is refused)",
-                e.path.display()
-            )
-        }),
-    }
+    let fd = crate::sys::optional(crate::sys::dir::open(rootfd, parent)).with_context(|| {
+        format!(
+            "cannot open the directory of {} (a symlink on the way is refused)",
+            e.path.display()
+        )
+    })?;
+    Ok(fd.map(|fd| (fd, name.to_os_string())))
 }
 
 /// The directory holding `e`'s source, created (with the entry's parent
@@ -86,21 +83,17 @@ fn source_dir(
         .with_context(|| format!("cannot open the persistence root {}", e.root.display()))?;
     let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
     let (parent, name) = fs::split(srel)?;
-    if create {
-        let mut ids = crate::ids::Ids::default();
-        let o = ids.owner(root, &e.parent)?;
+    let fd = if create {
+        let o = crate::ids::Ids::default().owner(root, &e.parent)?;
         let mut owner = |_| Ok::<Owner, std::io::Error>(o);
         let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
             .with_context(|| format!("cannot create the parents of {}", e.source.display()))?;
-        return Ok(Some((fd, name.to_os_string())));
-    }
-    match crate::sys::dir::open(pfd.as_fd(), parent) {
-        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => {
-            Err(err).with_context(|| format!("cannot open the parent of {}", e.source.display()))
-        }
-    }
+        Some(fd)
+    } else {
+        crate::sys::optional(crate::sys::dir::open(pfd.as_fd(), parent))
+            .with_context(|| format!("cannot open the parent of {}", e.source.display()))?
+    };
+    Ok(fd.map(|fd| (fd, name.to_os_string())))
 }
 
 /// Same content, owner, mode and mtime?
@@ -118,10 +111,9 @@ fn same_file(
     if meta(&ma) != meta(&mb) {
         return Ok(false);
     }
-    copy::same_bytes(
-        crate::sys::fs::open_read_at(a_dir, a)?,
-        crate::sys::fs::open_read_at(b_dir, b)?,
-    )
+    let fa = std::fs::File::from(crate::sys::fs::open_read_at(a_dir, a)?);
+    let fb = std::fs::File::from(crate::sys::fs::open_read_at(b_dir, b)?);
+    Ok(copy::same_bytes(&fa, &fb, None)?)
 }
 
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {

@@ -94,11 +94,7 @@ impl Pass<'_> {
             if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
                 self.ids.insert((hm.dev, hm.ino));
             }
-            let cm = match smeta::stat_at(cdir, name) {
-                Ok(m) => Some(m),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e.into()),
-            };
+            let cm = crate::sys::optional(smeta::stat_at(cdir, name))?;
             match (hm.file_type, cm.map(|m| m.file_type)) {
                 (FileType::Directory, Some(FileType::Directory)) => {
                     let (h, c) = (sdir::open(hdir, name)?, sdir::open(cdir, name)?);
@@ -199,9 +195,9 @@ impl Pass<'_> {
         let cm = smeta::stat_fd(c.as_fd())?;
         let hf = std::fs::File::from(h.try_clone_to_owned()?);
         let cf = std::fs::File::from(c);
-        if hm.size > s_size && cm.size >= s_size && same_prefix(&hf, &cf, s_size)? {
+        if hm.size > s_size && cm.size >= s_size && crate::copy::same_bytes(&hf, &cf, Some(s_size))? {
             let mut buf = vec![0u8; (hm.size - s_size) as usize];
-            let n = read_full_at(&hf, &mut buf, s_size)?;
+            let n = crate::copy::read_full_at(&hf, &mut buf, s_size)?;
             buf.truncate(n);
             use std::io::Write;
             (&cf).write_all(&buf)?;
@@ -268,31 +264,4 @@ fn write_from_fd(
     tf.sync_all()?;
     sfs::rename_replace(dir, &tmp, name)?;
     Ok(off)
-}
-
-fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = f.read_at(&mut buf[done..], off + done as u64)?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    Ok(done)
-}
-
-fn same_prefix(a: &std::fs::File, b: &std::fs::File, len: u64) -> std::io::Result<bool> {
-    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    let mut off = 0u64;
-    while off < len {
-        let want = ((len - off) as usize).min(x.len());
-        let n = read_full_at(a, &mut x[..want], off)?;
-        let m = read_full_at(b, &mut y[..want], off)?;
-        if n != want || m != want || x[..n] != y[..m] {
-            return Ok(false);
-        }
-        off += want as u64;
-    }
-    Ok(true)
 }

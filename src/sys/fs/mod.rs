@@ -130,16 +130,10 @@ fn parent_beneath<'a>(dir: BorrowedFd<'_>, rel: &'a Path) -> io::Result<(OwnedFd
 /// `lstat` of `rel` beneath `dir`: the parent is resolved without symlinks,
 /// the last component is not followed. `Ok(None)` when it (or a parent) is missing.
 pub fn lstat_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<Option<Meta>> {
-    let pfd = match parent_beneath(dir, rel) {
-        Ok((fd, name)) => (fd, name),
-        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((pfd, name)) = super::optional(parent_beneath(dir, rel))? else {
+        return Ok(None);
     };
-    match stat_at(pfd.0.as_fd(), pfd.1) {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::optional(stat_at(pfd.as_fd(), name))
 }
 
 /// Read the symlink `rel` beneath `dir` (its parent resolved without symlinks).
