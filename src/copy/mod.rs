@@ -238,12 +238,12 @@ fn copy_tree_onto(
         )));
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    let rename = if over_empty_dir && is_dir(from.dir) {
-        fs::rename_replace
+    let flags = if over_empty_dir && is_dir(from.dir) {
+        fs::RenameFlags::empty()
     } else {
-        fs::rename_noreplace
+        fs::RenameFlags::NOREPLACE
     };
-    if let Err(e) = rename(dst_dir, &tmp, dst_name) {
+    if let Err(e) = fs::rename(dst_dir, &tmp, dst_name, flags) {
         // `to` appeared, or gained an entry: it stays as it is, the copy goes.
         if let Err(r) = remove_tree_at(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());

@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use anyhow::{Context, bail};
 use rustix::fs::FileType;
 
+use crate::sys::fs::At;
 use crate::sys::meta::{stat_at, stat_fd};
 use crate::sys::{dir, fs};
 
@@ -38,7 +39,7 @@ fn remove_dir(
         bail!("{shown:?} is on another filesystem (a mount point?): not removing it");
     }
     // Our own copies may carry read-only modes; we own them.
-    let _ = fs::chmod_fd(d.as_fd(), 0o700);
+    let _ = fs::chmod(At::Fd(d.as_fd()), 0o700);
     for (n, _) in dir::names(d.as_fd()).with_context(|| format!("cannot list {shown:?}"))? {
         let n = OsStr::from_bytes(n.as_bytes());
         let cm =

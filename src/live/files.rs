@@ -54,7 +54,7 @@ pub fn replace_with_copy(
     copy::remove_tree_at(d.as_fd(), &tmp)?;
     let shown_tmp = shown.1.with_file_name(&tmp);
     let stats = copy_at(from_dir, from_name, shown.0, d.as_fd(), &tmp, &shown_tmp)?;
-    crate::sys::fs::rename_replace(d.as_fd(), &tmp, name)?;
+    fs::rename(d.as_fd(), &tmp, name, fs::RenameFlags::empty())?;
     crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
 }

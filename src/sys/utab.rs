@@ -72,7 +72,11 @@ pub fn target_of(line: &str) -> Option<PathBuf> {
 /// (empty when there is none).
 pub fn targets(dir: &Path) -> io::Result<std::collections::HashSet<PathBuf>> {
     let utab = super::optional(std::fs::read_to_string(dir.join("utab")))?;
-    Ok(utab.unwrap_or_default().lines().filter_map(target_of).collect())
+    Ok(utab
+        .unwrap_or_default()
+        .lines()
+        .filter_map(target_of)
+        .collect())
 }
 
 /// Update the utab in the host directory `dir` (normally `/run/mount`)

@@ -195,7 +195,8 @@ impl Pass<'_> {
         let cm = smeta::stat_fd(c.as_fd())?;
         let hf = std::fs::File::from(h.try_clone_to_owned()?);
         let cf = std::fs::File::from(c);
-        if hm.size > s_size && cm.size >= s_size && crate::copy::same_bytes(&hf, &cf, Some(s_size))? {
+        if hm.size > s_size && cm.size >= s_size && crate::copy::same_bytes(&hf, &cf, Some(s_size))?
+        {
             let mut buf = vec![0u8; (hm.size - s_size) as usize];
             let n = crate::copy::read_full_at(&hf, &mut buf, s_size)?;
             buf.truncate(n);
@@ -258,10 +259,11 @@ fn write_from_fd(
         tf.write_all_at(&buf[..n], off)?;
         off += n as u64;
     }
-    sfs::chown_fd(tf.as_fd(), hm.uid, hm.gid)?;
-    sfs::chmod_fd(tf.as_fd(), hm.perm)?;
-    sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
+    let at = sfs::At::Fd(tf.as_fd());
+    sfs::chown(at, hm.uid, hm.gid)?;
+    sfs::chmod(at, hm.perm)?;
+    sfs::set_times(at, hm.atime, hm.mtime)?;
     tf.sync_all()?;
-    sfs::rename_replace(dir, &tmp, name)?;
+    sfs::rename(dir, &tmp, name, sfs::RenameFlags::empty())?;
     Ok(off)
 }
