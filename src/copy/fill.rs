@@ -129,7 +129,7 @@ fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
     fs::fsync(t)?;
     let mut quiet = |_| {};
     let mut copier = tree::Copier::new(&shown.join(FILLING), shown, &mut quiet);
-    copier.meta_onto(At::Fd(f.as_fd()), At::Fd(t), &m)?;
+    copier.set_meta(At::Fd(f.as_fd()), At::Fd(t), &m, Path::new(""))?;
     let _ = fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false);
     drop(f);
     fs::unlink_at(t, OsStr::new(FILLING), true)?;

@@ -39,12 +39,9 @@ pub struct CopyStats {
     pub skipped: u64,
 }
 
-/// The suffix of the temporary sibling a copy is built in.
-pub const TMP_SUFFIX: &str = ".impermctl-tmp";
-
 /// The temporary name a copy to `name` is built under: `.<name>.impermctl-tmp`.
 pub fn tmp_name(name: &OsStr) -> OsString {
-    sibling_name(name, TMP_SUFFIX)
+    sibling_name(name, ".impermctl-tmp")
 }
 
 pub use crate::sys::fs::sibling_name;
@@ -136,14 +133,10 @@ fn parent_of(p: &Path) -> anyhow::Result<(OwnedFd, &OsStr)> {
 /// Copy the tree at host path `from` (never following symlinks) to the new
 /// host path `to`, which must not exist: see [`copy_tree_at`]. Both paths
 /// are resolved from `/` (or the working directory, when relative) without
-/// following a symlink in any component. For tests and tools: impermctl's
-/// own steps hold their root fds and call [`copy_tree_at`].
-pub fn copy_tree_atomic(from: &Path, to: &Path) -> anyhow::Result<CopyStats> {
-    copy_tree_atomic_with(from, to, &mut |_| {})
-}
-
-/// [`copy_tree_atomic`] with a progress callback (see [`copy_tree_at`]).
-pub fn copy_tree_atomic_with(
+/// following a symlink in any component; `progress` as for
+/// [`copy_tree_at`]. For tests and tools: impermctl's own steps hold their
+/// root fds and call [`copy_tree_at`].
+pub fn copy_tree_atomic(
     from: &Path,
     to: &Path,
     progress: &mut dyn FnMut(CopyStats),

@@ -240,14 +240,15 @@ impl<'a> Copier<'a> {
         Ok(now)
     }
 
-    /// [`Self::set_meta`] of the top: `d` gets `s`'s metadata `m`.
-    pub(super) fn meta_onto(&mut self, s: At<'_>, d: At<'_>, m: &Meta) -> anyhow::Result<()> {
-        self.set_meta(s, d, m, Path::new(""))
-    }
-
     /// Owner, xattrs, mode (not of a symlink), times, and (through an open
     /// fd) fsync of the copy `d` of `s`.
-    fn set_meta(&mut self, s: At<'_>, d: At<'_>, m: &Meta, rel: &Path) -> anyhow::Result<()> {
+    pub(super) fn set_meta(
+        &mut self,
+        s: At<'_>,
+        d: At<'_>,
+        m: &Meta,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
         let path = self.dst(rel);
         fs::chown(d, m.uid, m.gid)
             .with_context(|| format!("cannot chown {path} to {}:{}", m.uid, m.gid))?;

@@ -93,13 +93,11 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
         source.parent().context("the source has no parent")?,
         source.file_name().context("the source has no name")?,
     );
-    let mut staged = std::ffi::OsString::from(".");
-    staged.push(name);
-    staged.push(".impermctl-sync");
+    let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
     let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
-    let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
+    let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged), &mut |_| {})?;
     crate::sys::fs::rename(dir.as_fd(), &staged, name, RenameFlags::EXCHANGE)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
     crate::sys::fs::fsync(dir.as_fd())?;
