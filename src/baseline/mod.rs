@@ -14,10 +14,6 @@ use crate::walk::{self, Entry, Scope, Visit};
 pub mod format;
 pub mod index;
 pub mod refresh;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_index;
 
 pub use format::{Baseline, DirView, Rec, encode, encode_with};
 
@@ -186,3 +182,6 @@ pub fn warn_unencodable(entries: &[(Vec<u8>, Rec)]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::{Snapshot, reconcile};
+use super::super::{Snapshot, reconcile};
 
 fn append(p: &Path, s: &str) {
     let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
