@@ -219,11 +219,14 @@ fn copy_tree_onto(
         dst: &tmp,
         rel: Path::new(""),
     };
-    if let Err(e) = copier.copy_top(top) {
-        // Leave nothing half-made behind (a kill leaves it to the next run).
+    // Leave nothing half-made behind (a kill leaves it to the next run).
+    let discard = || {
         if let Err(r) = remove_tree_at(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
         }
+    };
+    if let Err(e) = copier.copy_top(top) {
+        discard();
         return Err(e.context(format!(
             "copying {} to {}",
             from.shown.display(),
@@ -238,16 +241,12 @@ fn copy_tree_onto(
     };
     if let Err(e) = fs::rename(dst_dir, &tmp, dst_name, flags) {
         // `to` appeared, or gained an entry: it stays as it is, the copy goes.
-        if let Err(r) = remove_tree_at(dst_dir, &tmp) {
-            tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
-        }
-        let gained = [rustix::io::Errno::NOTEMPTY, rustix::io::Errno::EXIST]
-            .map(|n| Some(n.raw_os_error()))
-            .contains(&e.raw_os_error());
-        let why = if gained {
-            " (it gained entries meanwhile and is left as it is)"
-        } else {
-            ""
+        discard();
+        let why = match rustix::io::Errno::from_io_error(&e) {
+            Some(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST) => {
+                " (it gained entries meanwhile and is left as it is)"
+            }
+            _ => "",
         };
         return Err(e).with_context(|| {
             format!(
@@ -259,15 +258,6 @@ fn copy_tree_onto(
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
-}
-
-/// [`copy_tree_at`] without progress, from parent directory handles that
-/// may be `O_PATH` (both are reopened for reading first: `flock`, `fsync`
-/// and `getdents` need real descriptors).
-pub fn copy_tree_from_handles(from: End<'_>, to: End<'_>) -> anyhow::Result<CopyStats> {
-    let (f, t) = (dir::open(from.dir, "")?, dir::open(to.dir, "")?);
-    let from = End::new(f.as_fd(), from.name, from.shown);
-    copy_tree_at(from, End::new(t.as_fd(), to.name, to.shown), &mut |_| {})
 }
 
 /// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp` in its
