@@ -81,20 +81,10 @@ fn open_beneath_stepwise(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::
     let mut stack: Vec<OwnedFd> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
         let at = stack.last().map_or(dir, |f| f.as_fd());
-        let last = i + 1 == comps.len();
         match c {
-            Component::CurDir if last => {
-                return Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?);
-            }
             Component::CurDir => {}
-            Component::ParentDir => {
-                stack.pop().ok_or(Errno::XDEV)?;
-                if last {
-                    let at = stack.last().map_or(dir, |f| f.as_fd());
-                    return Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?);
-                }
-            }
-            Component::Normal(n) if last => {
+            Component::ParentDir => drop(stack.pop().ok_or(Errno::XDEV)?),
+            Component::Normal(n) if i + 1 == comps.len() => {
                 return Ok(rustix::fs::openat(at, *n, flags, Mode::empty())?);
             }
             Component::Normal(n) => {
@@ -108,7 +98,9 @@ fn open_beneath_stepwise(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::
             Component::RootDir | Component::Prefix(_) => return Err(Errno::XDEV.into()),
         }
     }
-    Ok(rustix::fs::openat(dir, ".", flags, Mode::empty())?)
+    // Ends in `.` or `..`: the directory reached.
+    let at = stack.last().map_or(dir, |f| f.as_fd());
+    Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?)
 }
 
 /// Split a relative path into its parent and a single final name.
