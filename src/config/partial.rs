@@ -50,12 +50,7 @@ impl Refused {
             RefusedEntry {
                 entry,
                 path: self.paths.get(entry).map(|(p, _)| p.as_path()),
-                file: &e.file,
-                line: e.line,
-                column: e.column,
-                field: &e.field,
-                message: &e.message,
-                fix: &e.fix,
+                error: e,
             }
         };
         self.errors.iter().map(view).collect()
@@ -106,15 +101,11 @@ pub struct RefusedEntry<'a> {
     /// The entry's path, when it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a Path>,
-    /// The config file the error is in, as given (`--config`, `IMPERMCTL_CONFIG`).
-    pub file: &'a Path,
-    /// 1-based line and column in `file`.
-    pub line: usize,
-    pub column: usize,
-    /// The field, e.g. `persistence[0].directories[3].mode`.
-    pub field: &'a str,
-    pub message: &'a str,
-    pub fix: &'a str,
+    /// The error: `file` (as given: `--config`, `IMPERMCTL_CONFIG`),
+    /// `line`, `column` (1-based), `field` (e.g.
+    /// `persistence[0].directories[3].mode`), `message`, `fix`.
+    #[serde(flatten)]
+    pub error: &'a ConfigError,
 }
 
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
