@@ -138,7 +138,9 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
             "write the mount point of the persistent dataset, e.g. /persistent",
         ));
     }
-    if let Some(bad) = root_forbidden(&path) {
+    // Virtual filesystems; `/nix` is allowed (`/nix/persist` on machines
+    // where `/nix` is the only disk).
+    if let Some(bad) = forbidden(&path).filter(|p| *p != "/nix") {
         return Err(loc.error(
             Some(sp),
             field,
@@ -156,10 +158,4 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
         allow_trash: raw.allow_trash.0.unwrap_or(false),
     };
     Ok((root, sp))
-}
-
-/// Where a persistence root can never be: virtual filesystems. `/nix` is
-/// allowed (`/nix/persist` on machines where `/nix` is the only disk).
-fn root_forbidden(path: &Path) -> Option<&'static str> {
-    forbidden(path).filter(|p| *p != "/nix")
 }
