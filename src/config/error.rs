@@ -47,11 +47,9 @@ fn more(also: &[ConfigError]) -> String {
 }
 
 fn location(line: usize, column: usize) -> String {
-    if line == 0 {
-        String::new()
-    } else {
-        format!(":{line}:{column}")
-    }
+    (line > 0)
+        .then(|| format!(":{line}:{column}"))
+        .unwrap_or_default()
 }
 
 /// The config text, or an error at the line and column of the first byte

@@ -68,13 +68,12 @@ impl Locator<'_> {
     /// A TOML syntax error or a serde error from deserializing the raw structs.
     pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span();
-        let message = e.message().trim_end().to_owned();
         let field = span
             .as_ref()
             .and_then(|s| field_at(self.text, s))
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
-        let (mut message, field, mut fix) = explain(&message, field);
+        let (mut message, field, mut fix) = explain(e.message().trim_end(), field);
         let duplicate = message.contains("duplicate key");
         if let Some((key, first)) = span
             .as_ref()

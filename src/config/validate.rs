@@ -32,16 +32,16 @@ pub(super) fn validate(
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
-    let defaults = Layout::default();
-    let layout = raw.layout.0.map_or(defaults.clone(), |l| Layout {
-        ephemeral_root: l.ephemeral_root.0.unwrap_or(defaults.ephemeral_root),
+    let (l, d) = (raw.layout.0.unwrap_or_default(), Layout::default());
+    let layout = Layout {
+        ephemeral_root: l.ephemeral_root.0.unwrap_or(d.ephemeral_root),
         persistent_must_differ: l
             .persistent_must_differ
             .0
-            .unwrap_or(defaults.persistent_must_differ),
-        on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
-        skip_checks: l.skip_checks.0.unwrap_or_default(),
-    });
+            .unwrap_or(d.persistent_must_differ),
+        on_failure: l.on_failure.0.unwrap_or(d.on_failure),
+        skip_checks: l.skip_checks.0.unwrap_or(d.skip_checks),
+    };
     // A block with an error of its own is refused: its root and entries.
     let mut refused = skip.clone();
     refused.extend(super::partial::entries_of(&errors));
