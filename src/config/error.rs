@@ -47,9 +47,10 @@ fn more(also: &[ConfigError]) -> String {
 }
 
 fn location(line: usize, column: usize) -> String {
-    (line > 0)
-        .then(|| format!(":{line}:{column}"))
-        .unwrap_or_default()
+    match line {
+        0 => String::new(),
+        _ => format!(":{line}:{column}"),
+    }
 }
 
 /// The config text, or an error at the line and column of the first byte
