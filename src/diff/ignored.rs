@@ -137,11 +137,7 @@ fn compared(
     let bytes: Vec<&[u8]> = paths.iter().map(|p| p.as_os_str().as_bytes()).collect();
     let inside = |n: &Vec<u8>| bytes.iter().any(|p| under(p, n));
     if let Some(l) = listed {
-        let visit = compare::Classify {
-            baseline: baseline.as_ref(),
-            btime,
-            keep_unchanged: false,
-        };
+        let visit = compare::Classify::new(baseline.as_ref(), btime, false);
         let list = fast::List {
             paths: l.names.iter().filter(|n| inside(n)).cloned().collect(),
             trees: l.trees.iter().filter(|n| inside(n)).cloned().collect(),
@@ -153,11 +149,7 @@ fn compared(
         }
     }
     let baseline = baseline.map(Baseline::into_resident).transpose()?;
-    let visit = compare::Classify {
-        baseline: baseline.as_ref(),
-        btime,
-        keep_unchanged: false,
-    };
+    let visit = compare::Classify::new(baseline.as_ref(), btime, false);
     let o = walk::walk(&scope, &visit, walk::default_threads(), &count)?;
     Ok(o.accs.into_iter().flat_map(|f| f.items).collect())
 }

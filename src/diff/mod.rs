@@ -121,17 +121,13 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     let mut listed_ignored = None;
     let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
         Ok(list) => {
-            let visit = compare::Classify {
-                baseline: baseline.as_ref(),
-                btime,
-                keep_unchanged: opts.all,
-            };
+            let visit = compare::Classify::new(baseline.as_ref(), btime, opts.all);
             let known = fast::known(&list, opened);
-            listed_ignored = list.ignored_names.clone().map(|names| ignored::Listed {
-                names,
-                trees: list.link_trees.clone(),
-            });
             fast::classify(&scope, &visit, &list, known, &opts.subtrees, &count)?.map(|(o, n)| {
+                listed_ignored = list.ignored_names.clone().map(|names| ignored::Listed {
+                    names,
+                    trees: list.link_trees.clone(),
+                });
                 let source = Source::Watcher {
                     pid: list.pid,
                     paths: (list.paths.len() + list.trees.len()) as u64,
@@ -143,23 +139,13 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         }
         Err(why) => Err(why),
     };
-    if listed.is_err() {
-        listed_ignored = None;
-    }
-    // A walk looks up every directory: read the baseline whole.
-    let baseline = match listed.is_ok() {
-        true => baseline,
-        false => baseline.map(Baseline::into_resident).transpose()?,
-    };
-    let visit = compare::Classify {
-        baseline: baseline.as_ref(),
-        btime,
-        keep_unchanged: opts.all,
-    };
     let (out, source) = match listed {
         Ok(done) => done,
         Err(reason) => {
             tracing::debug!("diff: walking the root: {reason}");
+            // A walk looks up every directory: read the baseline whole.
+            let baseline = baseline.map(Baseline::into_resident).transpose()?;
+            let visit = compare::Classify::new(baseline.as_ref(), btime, opts.all);
             count.store(0, Ordering::Relaxed);
             let done = AtomicBool::new(false);
             let out = std::thread::scope(|s| {
