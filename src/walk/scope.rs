@@ -105,13 +105,8 @@ impl Scope {
         let Ok(target) = fs::readlink_at(dir, name) else {
             return false;
         };
-        let joined = if target.starts_with(b"/") {
-            target
-        } else {
-            [parent(path), b"/", &target].concat()
-        };
-        let norm = normalize(&joined);
-        roots.iter().any(|r| under(r, &norm))
+        let target = link_target(path, &target);
+        roots.iter().any(|r| under(r, &target))
     }
 }
 
@@ -138,21 +133,20 @@ pub fn normalize(p: &[u8]) -> Vec<u8> {
     for c in p.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
+            b".." => _ = parts.pop(),
             c => parts.push(c),
         }
     }
-    let mut out = Vec::with_capacity(p.len());
-    for c in parts {
-        out.push(b'/');
-        out.extend_from_slice(c);
+    [&b"/"[..], &parts.join(&b'/')].concat()
+}
+
+/// Where the symlink at the logical path `path` whose target is `target`
+/// points (lexically: made absolute and normalised).
+pub fn link_target(path: &[u8], target: &[u8]) -> Vec<u8> {
+    match target.starts_with(b"/") {
+        true => normalize(target),
+        false => normalize(&[parent(path), b"/", target].concat()),
     }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
 }
 
 /// `dir`/`name` as a logical path.
