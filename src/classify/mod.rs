@@ -192,8 +192,7 @@ impl Classifier {
     /// Is the last component of `path` a temporary name (written, then
     /// renamed into place)?
     pub fn is_temporary(&self, path: &[u8]) -> bool {
-        let name = &path[crate::walk::parent(path).len()..];
-        let name = name.strip_prefix(b"/").unwrap_or(name);
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         self.entries
             .iter()
             .filter(|e| e.kind == EntryKind::Temporary)

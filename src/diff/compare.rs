@@ -179,12 +179,9 @@ impl<'a> Classify<'a> {
     }
 }
 
-/// The boot time from `/proc/stat` (`btime`, Unix seconds).
+/// The boot time from `/proc/stat` (`btime`, Unix seconds; read by procfs).
 pub fn boot_time() -> anyhow::Result<i64> {
     use anyhow::Context;
-    let text = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-        .context("/proc/stat has no btime line")
+    let btime = procfs::boot_time_secs().context("cannot read btime in /proc/stat")?;
+    Ok(btime as i64)
 }

@@ -70,21 +70,13 @@ fn left_out(
     mounts: &MountTable,
     subtrees: &[PathBuf],
 ) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in ignore {
-        if !(subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s))) || named(p, subtrees)
-        {
-            continue;
-        }
-        let host = root.host(p);
-        if mounts.is_mount_point(p) || mounts.is_mount_point(&host) {
-            continue;
-        }
-        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
-            out.push(p.clone());
-        }
-    }
-    out
+    let asked = |p: &Path| subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s));
+    let dir = |host: &Path| std::fs::symlink_metadata(host).is_ok_and(|m| m.is_dir());
+    (ignore.iter())
+        .filter(|p| asked(p) && !named(p, subtrees) && !mounts.is_mount_point(p))
+        .filter(|p| !mounts.is_mount_point(&root.host(p)) && dir(&root.host(p)))
+        .cloned()
+        .collect()
 }
 
 /// What plain `diff` (for `opts`) left out under `watch.ignore` and how

@@ -69,14 +69,13 @@ fn watcher_list(
     // Asked even to walk: answering, the watcher brings watch.json (who
     // wrote each group) up to date, so both bases attribute alike.
     let asked = fast::ask(&crate::watch::changes::file(root));
-    if opts.walk {
-        return Err("--no-watcher".into());
-    }
-    if opts.all {
-        return Err(fast::ALL_WALKS.into());
-    }
-    let Some(b) = baseline else {
-        return Err("there is no baseline to hold the watcher's list against".into());
+    let b = match (opts.walk, opts.all, baseline) {
+        (true, _, _) => return Err("--no-watcher".into()),
+        (_, true, _) => return Err(fast::ALL_WALKS.into()),
+        (_, _, None) => {
+            return Err("there is no baseline to hold the watcher's list against".into());
+        }
+        (_, _, Some(b)) => b,
     };
     let list = asked?;
     fast::vouch(&fast::Frame {

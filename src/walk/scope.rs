@@ -25,7 +25,9 @@ pub struct Scope {
     /// directory for nothing.
     pub check_dev: bool,
     prune: HashSet<Vec<u8>>,
-    prune_parents: HashSet<Vec<u8>>,
+    /// The directories that hold a pruned path (saves a lookup per entry
+    /// elsewhere).
+    pub(super) prune_parents: HashSet<Vec<u8>>,
     /// Symlinks into these are skipped (NixOS's `/etc` links into
     /// `/etc/static` are entries, classified by the `classify` module); `None`:
     /// every symlink is an entry.
@@ -90,11 +92,6 @@ impl Scope {
     /// Is `path` a mount point, a declared entry or otherwise pruned?
     pub fn is_pruned(&self, path: &[u8]) -> bool {
         self.prune.contains(path)
-    }
-
-    /// May the directory `dir` hold a pruned entry? (Saves a lookup per entry.)
-    pub(super) fn may_prune_in(&self, dir: &[u8]) -> bool {
-        self.prune_parents.contains(dir)
     }
 
     /// A symlink into a persistence root (its data is persisted): skipped.
