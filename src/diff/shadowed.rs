@@ -204,9 +204,8 @@ pub fn same_content(hidden: &Path, visible: &Path) -> bool {
     if !h.is_file() || h.len() != v.len() {
         return false;
     }
-    let open = |p: &Path| std::fs::File::open(p).map(std::os::fd::OwnedFd::from);
-    match (open(hidden), open(visible)) {
-        (Ok(a), Ok(b)) => crate::copy::same_bytes(a, b).unwrap_or(false),
+    match (std::fs::File::open(hidden), std::fs::File::open(visible)) {
+        (Ok(a), Ok(b)) => crate::copy::same_bytes(&a, &b, None).unwrap_or(false),
         _ => false,
     }
 }
