@@ -176,7 +176,7 @@ impl Core {
                 if let Some(c) = consequence {
                     self.important.insert(place.group.clone(), c);
                 }
-                let size = std::fs::symlink_metadata(&host).ok().map(|m| m.len());
+                let size = crate::sys::meta::lstat_path(&host).ok().map(|m| m.size);
                 self.apply(&logical, &host, place.group, Change::found(size), pid);
             } else if self.table.forget_path(&logical) {
                 self.dirty = true;

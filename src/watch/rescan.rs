@@ -97,7 +97,7 @@ impl Core {
                     }
                 }
                 Visit::File(p) => {
-                    let size = std::fs::symlink_metadata(p).ok().map(|m| m.len());
+                    let size = crate::sys::meta::lstat_path(p).ok().map(|m| m.size);
                     self.record_from(p.parent().unwrap_or(p), p, Change::found(size), None);
                 }
             }

@@ -49,7 +49,7 @@ impl FanotifyWatcher {
     /// meanwhile is missed), one moved into a muted group is muted.
     pub(super) fn arrived(&mut self, path: &Path, is_dir: bool, core: &mut Core, pid: Option<i32>) {
         if !is_dir {
-            let size = std::fs::symlink_metadata(path).ok().map(|m| m.len());
+            let size = crate::sys::meta::lstat_path(path).ok().map(|m| m.size);
             core.record(path, Change::found(size), pid);
             return;
         }

@@ -181,7 +181,7 @@ impl FanotifyWatcher {
                     let n = &self.marks.placed;
                     n.set(n.get().saturating_sub(1));
                 }
-                if std::fs::symlink_metadata(&path).is_err() {
+                if crate::sys::meta::lstat_path(&path).is_err() {
                     core.record(&path, Change::GoneDir, pid);
                     return false;
                 }
@@ -202,12 +202,12 @@ impl FanotifyWatcher {
         let h = ev.dir;
         if m & (sys::FAN_DELETE | sys::FAN_MOVED_FROM) != 0 {
             // Merged events lose their order: the file's presence decides.
-            match std::fs::symlink_metadata(&path) {
-                Ok(md) => self.record(h, &path, Change::found(Some(md.len())), core, pid),
+            match crate::sys::meta::lstat_path(&path) {
+                Ok(md) => self.record(h, &path, Change::found(Some(md.size)), core, pid),
                 Err(_) => core.record(&path, Change::Gone, pid),
             }
         } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
-            let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
+            let size = crate::sys::meta::lstat_path(&path).ok().map(|m| m.size);
             let created = m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0;
             self.record(h, &path, Change::Write { size, created }, core, pid);
         } else if m & (sys::FAN_CREATE | sys::FAN_MODIFY | sys::FAN_ATTRIB) != 0 {

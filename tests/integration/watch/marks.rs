@@ -218,7 +218,8 @@ fn fanotify_directories_made_in_a_reported_group_are_muted_at_once() {
 wait_marked
 mkdir -p "$R/srv/app"
 echo first > "$R/srv/app/f0"
-wait_json 'files("/srv/app") == 1'
+# Reported: warned (a new name's warning waits for it to settle).
+wait_log '/srv/app is not persisted'
 for d in $(seq 20); do
   mkdir "$R/srv/app/d$d"
   for i in $(seq 50); do echo x > "$R/srv/app/d$d/f$i"; done
