@@ -76,10 +76,8 @@ impl Layout {
 /// directory given as `--root` is an image or a test tree.
 pub fn not_ephemeral(root: &Root, layout: &Layout) -> Option<String> {
     let (_, v) = layout.get()?;
-    if !root.is_system() && root.mountinfo_override().is_none() {
-        if !is_mount_point(root.dir()) {
-            return None;
-        }
+    if !root.is_system() && root.mountinfo_override().is_none() && !is_mount_point(root.dir()) {
+        return None;
     }
     v.findings
         .iter()
