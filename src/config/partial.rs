@@ -50,43 +50,30 @@ impl Refused {
             RefusedEntry {
                 entry,
                 path: self.paths.get(entry).map(|(p, _)| p.as_path()),
-                file: &e.file,
-                line: e.line,
-                column: e.column,
-                field: &e.field,
-                message: &e.message,
-                fix: &e.fix,
+                error: e,
             }
         };
         self.errors.iter().map(view).collect()
     }
 
-    /// Each refused path with the first error of its entry (the reason).
-    pub fn with_reasons(&self) -> impl Iterator<Item = (&Path, Kind, &ConfigError)> {
-        self.paths.iter().filter_map(|(entry, (p, k))| {
+    /// Each refused path as a declared entry that is not persisted: path,
+    /// is a file, the reason with the error's place and fix (`diff` and the
+    /// watcher count such a path's data as lost, and say why): the first
+    /// error of its entry.
+    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
+        let loss = |(entry, (p, k)): (&String, &(PathBuf, Kind))| {
             let e = self
                 .errors
                 .iter()
                 .find(|e| entry_of(&e.field) == Some(entry))?;
-            Some((p.as_path(), *k, e))
-        })
-    }
-}
-
-impl Refused {
-    /// Each refused path as a declared entry that is not persisted: path,
-    /// is a file, the reason with the error's place and fix (`diff` and the
-    /// watcher count such a path's data as lost, and say why).
-    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
-        let loss = |(p, k, e): (&Path, Kind, &ConfigError)| {
             let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
             let why = format!(
                 "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
                 e.message, e.fix
             );
-            (p.to_path_buf(), k == Kind::File, why)
+            Some((p.clone(), *k == Kind::File, why))
         };
-        self.with_reasons().map(loss).collect()
+        self.paths.iter().filter_map(loss).collect()
     }
 }
 
@@ -104,12 +91,6 @@ pub fn refusing(e: &ConfigError) -> String {
     }
 }
 
-/// A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
-/// its error is local, the value reads as its default.
-fn in_watch(field: &str) -> bool {
-    field == "watch" || field.starts_with("watch.")
-}
-
 /// One error of a refused entry, as `status --json`, `boot --json` and the
 /// other commands' documents print it (`refused[]`).
 #[derive(Debug, serde::Serialize)]
@@ -120,15 +101,11 @@ pub struct RefusedEntry<'a> {
     /// The entry's path, when it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a Path>,
-    /// The config file the error is in, as given (`--config`, `IMPERMCTL_CONFIG`).
-    pub file: &'a Path,
-    /// 1-based line and column in `file`.
-    pub line: usize,
-    pub column: usize,
-    /// The field, e.g. `persistence[0].directories[3].mode`.
-    pub field: &'a str,
-    pub message: &'a str,
-    pub fix: &'a str,
+    /// The error: `file` (as given: `--config`, `IMPERMCTL_CONFIG`),
+    /// `line`, `column` (1-based), `field` (e.g.
+    /// `persistence[0].directories[3].mode`), `message`, `fix`.
+    #[serde(flatten)]
+    pub error: &'a ConfigError,
 }
 
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
@@ -137,24 +114,23 @@ pub struct RefusedEntry<'a> {
 /// `persistence[1].hide_mounts`, `persistence[1].directories` not a list);
 /// `None` for any other field.
 pub fn entry_of(field: &str) -> Option<&str> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let rest = field.strip_prefix("persistence[")?;
-    let (root, rest) = rest.split_once(']')?;
-    let block = &field[..field.len() - rest.len()];
-    if !digits(root) || !(rest.is_empty() || rest.starts_with('.')) {
+    /// What follows `N]`, for a non-empty decimal index N.
+    fn index(s: &str) -> Option<&str> {
+        let (n, rest) = s.split_once(']')?;
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+    }
+    let upto = |rest: &str| Some(&field[..field.len() - rest.len()]);
+    let rest = index(field.strip_prefix("persistence[")?)?;
+    if !(rest.is_empty() || rest.starts_with('.')) {
         return None;
     }
-    let Some(list) = rest
+    let list = rest
         .strip_prefix(".directories[")
-        .or_else(|| rest.strip_prefix(".files["))
-    else {
-        return Some(block);
-    };
-    let (item, _) = list.split_once(']')?;
-    if !digits(item) {
-        return None;
+        .or_else(|| rest.strip_prefix(".files["));
+    match list {
+        None => upto(rest),
+        Some(list) => upto(index(list)?),
     }
-    Some(&field[..field.len() - list.len() + item.len() + 1])
 }
 
 /// The name of block `i`'s unit: `persistence[i]`.
@@ -192,6 +168,9 @@ pub(super) fn split(
     mut errors: Vec<ConfigError>,
     held: Vec<Held>,
 ) -> Result<Partial, ConfigError> {
+    // A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
+    // its error is local, the value reads as its default.
+    let in_watch = |f: &str| f == "watch" || f.starts_with("watch.");
     if errors
         .iter()
         .any(|e| entry_of(&e.field).is_none() && !in_watch(&e.field))

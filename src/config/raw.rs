@@ -100,9 +100,12 @@ pub(super) struct RawRoot {
     pub path: Lax<Spanned<String>>,
     pub hide_mounts: Lax<bool>,
     pub allow_trash: Lax<bool>,
-    pub directories: Lax<Vec<Lax<Spanned<Shorthand<RawDirectory>>>>>,
-    pub files: Lax<Vec<Lax<Spanned<Shorthand<RawFile>>>>>,
+    pub directories: EntryList<RawDirectory>,
+    pub files: EntryList<RawFile>,
 }
+
+/// A list of entries: each a table or a bare path, bad ones read as absent.
+pub(super) type EntryList<T> = Lax<Vec<Lax<Spanned<Shorthand<T>>>>>;
 
 /// An entry as a table or, as impermanence's Nix options allow, a bare
 /// path string: `directories = [ "/etc/nixos", "/var/log" ]`.
@@ -112,23 +115,6 @@ pub(super) enum Shorthand<T> {
     Path(String),
     /// `{ path = "/var/log", … }` or `[[persistence.directories]]`.
     Table(T),
-}
-
-impl<T: WithPath> Shorthand<T> {
-    /// The table, with a bare path turned into one whose `path` carries
-    /// `span` (the string's own span).
-    pub fn into_table(self, span: std::ops::Range<usize>) -> T {
-        match self {
-            Shorthand::Path(p) => T::with_path(Spanned::new(span, p)),
-            Shorthand::Table(t) => t,
-        }
-    }
-}
-
-/// An entry table that can be made from its path alone.
-pub(super) trait WithPath {
-    /// The entry with only `path` set.
-    fn with_path(path: Spanned<String>) -> Self;
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
@@ -170,15 +156,6 @@ pub(super) struct RawDirectory {
     pub home: Lax<Spanned<String>>,
 }
 
-impl WithPath for RawDirectory {
-    fn with_path(path: Spanned<String>) -> Self {
-        RawDirectory {
-            path: Lax(Some(path)),
-            ..RawDirectory::default()
-        }
-    }
-}
-
 /// One `[[persistence.files]]` entry.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -187,15 +164,6 @@ pub(super) struct RawFile {
     pub method: Lax<FileMethod>,
     pub parent: Lax<RawPerms>,
     pub home: Lax<Spanned<String>>,
-}
-
-impl WithPath for RawFile {
-    fn with_path(path: Spanned<String>) -> Self {
-        RawFile {
-            path: Lax(Some(path)),
-            ..RawFile::default()
-        }
-    }
 }
 
 /// `parent = { user, group, mode }`.
