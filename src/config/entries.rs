@@ -12,7 +12,7 @@ use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
 use super::locate::Locator;
 use super::partial::Held;
 use super::raw::{EntryList, Lax, RawDirectory, RawRoot, Shorthand};
-use super::validate::{Result, Root};
+use super::validate::{Result, Root, noted};
 use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
 
 /// Where an entry was declared, for "declared twice" messages.
@@ -94,13 +94,10 @@ pub(super) fn validate_entries(
         let root = roots[i].as_ref().map(|(r, _)| r);
         for (kind, d, method, span, field) in block_entries(i, block.into_inner()) {
             let before = errors.len();
-            let path = entry_path(d.path.0.as_ref(), &span, &field, &valid, loc)
-                .map_err(|e| errors.push(e))
-                .ok();
-            let sp = d.path.0.as_ref().map_or(span, Spanned::span);
-            let home = home_dir(d.home.0.as_ref(), path.as_deref(), &field, loc)
-                .map_err(|e| errors.push(e))
-                .ok();
+            let (p, h) = (d.path.0.as_ref(), d.home.0.as_ref());
+            let path = noted(entry_path(p, &span, &field, &valid, loc), errors);
+            let sp = p.map_or(span, Spanned::span);
+            let home = noted(home_dir(h, path.as_deref(), &field, loc), errors);
             let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
             let perms = perms(user, group, mode, &field, loc, errors);
             let parent = parent_perms(d.parent.0.as_ref(), &field, loc, errors);
@@ -115,7 +112,7 @@ pub(super) fn validate_entries(
                     span: sp.clone(),
                 };
                 let dup = check_duplicate(&mut seen, path, origin, loc);
-                ok &= dup.map_err(|e| errors.push(e)).is_ok();
+                ok &= noted(dup, errors).is_some();
             }
             let (Some(path), Some(root), true) = (&path, root, ok) else {
                 let at = loc.line_col(&sp);

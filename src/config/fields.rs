@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
 use super::raw::{RawDuration, RawPerms, RawWatch};
-use super::validate::Result;
+use super::validate::{Result, noted};
 use super::{ConfigError, Perms, Watch};
 
 /// An absolute path, lexically normalised.
@@ -101,7 +101,7 @@ pub(super) fn perms(
     errors: &mut Vec<ConfigError>,
 ) -> Perms {
     let d = Perms::default();
-    let mut ok = |r: Result<Option<String>>| r.map_err(|e| errors.push(e)).ok().flatten();
+    let mut ok = |r: Result<Option<String>>| noted(r, errors).flatten();
     let user = ok(owner(user, &format!("{field}.user"), loc)).unwrap_or(d.user);
     let group = ok(owner(group, &format!("{field}.group"), loc)).unwrap_or(d.group);
     let mode = match mode {
@@ -163,9 +163,7 @@ pub(super) fn watch(
     if let Some(list) = raw.ignore.0 {
         let paths = list.iter().enumerate();
         let paths = paths.map(|(i, p)| abs_path(p, &format!("watch.ignore[{i}]"), loc));
-        w.ignore = paths
-            .filter_map(|r| r.map_err(|e| errors.push(e)).ok())
-            .collect();
+        w.ignore = paths.filter_map(|r| noted(r, errors)).collect();
     }
     if let Some(v) = raw.warn_every.0 {
         let parsed = match v.get_ref() {

@@ -17,6 +17,11 @@ use super::{ConfigError, Layout, PersistenceRoot, Settings};
 
 pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
+/// The value, or `None` with its error pushed to `errors`.
+pub(super) fn noted<T>(r: Result<T>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
 /// Validate the whole file, collecting every error rather than stopping
 /// at the first: one bad entry never hides the others. The settings hold
 /// every valid entry (none of `skip`, the entries and blocks whose errors
@@ -96,7 +101,7 @@ fn validate_roots(
 ) -> Vec<Option<Root>> {
     let mut roots: Vec<Option<Root>> = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        let root = one_root(i, block, loc).map_err(|e| errors.push(e)).ok();
+        let root = noted(one_root(i, block, loc), errors);
         // Nested roots are legal (`/persist` next to `/persist/home`, an
         // entry whose own persistentStoragePath lies inside another root):
         // each root is judged by the filesystem it lives on at boot, and
