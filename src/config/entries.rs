@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
+use super::fields::{PATH_MAX, abs_path, perms};
 use super::locate::Locator;
 use super::partial::Held;
 use super::raw::{EntryList, Lax, RawDirectory, RawRoot, Shorthand};
 use super::validate::{Result, Root, noted};
-use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
+use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind, Perms};
 
 /// Where an entry was declared, for "declared twice" messages.
 struct Origin {
@@ -35,13 +35,11 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
     let dirs = items(block.directories, i, "directories", |d| &mut d.path);
     let dirs = dirs.map(|(span, d, field)| (Kind::Directory, d, None, span, field));
     let files = items(block.files, i, "files", |f| &mut f.path).map(|(span, f, field)| {
-        // A file has no perms of its own, no hide or trash flag.
+        // A file has no perms of its own.
         let d = RawDirectory {
             path: f.path,
             parent: f.parent,
             home: f.home,
-            hide_mount: Lax(Some(false)),
-            allow_trash: Lax(Some(false)),
             ..RawDirectory::default()
         };
         (Kind::File, d, f.method.0, span, field)
@@ -99,8 +97,11 @@ pub(super) fn validate_entries(
             let sp = p.map_or(span, Spanned::span);
             let home = noted(home_dir(h, path.as_deref(), &field, loc), errors);
             let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
-            let perms = perms(user, group, mode, &field, loc, errors);
-            let parent = parent_perms(d.parent.0.as_ref(), &field, loc, errors);
+            let own = perms(user, group, mode, &field, loc, errors);
+            let parent = d.parent.0.as_ref().map_or_else(Perms::default, |p| {
+                let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
+                perms(u, g, m, &format!("{field}.parent"), loc, errors)
+            });
             let mut ok = errors.len() == before
                 && !skip.contains(&field)
                 && !skip.contains(&super::partial::block(i));
@@ -131,11 +132,12 @@ pub(super) fn validate_entries(
                 source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
                 path: path.clone(),
                 root: root.path.clone(),
-                perms,
+                perms: own,
                 parent,
                 home: home.flatten(),
-                hide: d.hide_mount.0.unwrap_or(root.hide_mounts),
-                trash: d.allow_trash.0.unwrap_or(root.allow_trash),
+                // A file has no hide or trash flag.
+                hide: kind == Kind::Directory && d.hide_mount.0.unwrap_or(root.hide_mounts),
+                trash: kind == Kind::Directory && d.allow_trash.0.unwrap_or(root.allow_trash),
                 method: method.unwrap_or(FileMethod::Auto),
             });
         }

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
-use super::raw::{RawDuration, RawPerms, RawWatch};
+use super::raw::{RawDuration, RawWatch};
 use super::validate::{Result, noted};
 use super::{ConfigError, Perms, Watch};
 
@@ -117,20 +117,6 @@ pub(super) fn perms(
         }),
     };
     Perms { user, group, mode }
-}
-
-/// `parent = { … }`, as [`perms`].
-pub(super) fn parent_perms(
-    p: Option<&RawPerms>,
-    field: &str,
-    loc: &Locator<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> Perms {
-    let f = format!("{field}.parent");
-    p.map_or_else(Perms::default, |p| {
-        let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
-        perms(u, g, m, &f, loc, errors)
-    })
 }
 
 /// A user or group: a name or numeric id, checked for shape only (the
