@@ -90,6 +90,7 @@ pub(super) fn validate_entries(
     let valid: Vec<&Root> = roots.iter().flatten().collect();
     for (i, block) in blocks.into_iter().enumerate() {
         let root = roots[i].as_ref().map(|(r, _)| r);
+        let block_skipped = skip.contains(&super::partial::block(i));
         for (kind, d, method, span, field) in block_entries(i, block.into_inner()) {
             let before = errors.len();
             let (p, h) = (d.path.0.as_ref(), d.home.0.as_ref());
@@ -102,9 +103,7 @@ pub(super) fn validate_entries(
                 let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
                 perms(u, g, m, &format!("{field}.parent"), loc, errors)
             });
-            let mut ok = errors.len() == before
-                && !skip.contains(&field)
-                && !skip.contains(&super::partial::block(i));
+            let mut ok = errors.len() == before && !skip.contains(&field) && !block_skipped;
             if let (Some(path), Some(root)) = (&path, root) {
                 let origin = Origin {
                     kind,
@@ -221,7 +220,7 @@ fn check_duplicate(
         seen.insert(path.to_path_buf(), here);
         return Ok(());
     };
-    let same_line = loc.line(&first.span) == loc.line(&here.span);
+    let same_line = loc.line_col(&first.span).0 == loc.line_col(&here.span).0;
     // `as a directory in /persistent (line 4)`; on one line, the entry
     // and its column too.
     let describe = |o: &Origin| {

@@ -52,11 +52,6 @@ impl Locator<'_> {
         line_col(self.text, span.start)
     }
 
-    /// The line of `span`, for "declared at line N" messages.
-    pub fn line(&self, span: &Range<usize>) -> usize {
-        line_col(self.text, span.start).0
-    }
-
     /// A value that did not deserialize (`raw::read`'s errors): the field
     /// is found from `span`, the fix from the field.
     pub fn value_error(&self, span: Range<usize>, message: &str) -> ConfigError {

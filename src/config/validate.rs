@@ -32,8 +32,7 @@ pub(super) fn validate(
     file: &Path,
     skip: &HashSet<String>,
 ) -> (Settings, Vec<ConfigError>, Vec<Held>) {
-    let mut errors = Vec::new();
-    errors.extend(check_version(&raw, loc));
+    let mut errors = Vec::from_iter(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
@@ -109,7 +108,8 @@ fn validate_roots(
         if let Some((root, sp)) = &root
             && let Some((other, osp)) = roots.iter().flatten().find(|(o, _)| o.path == root.path)
         {
-            let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
+            let (first, again) = (loc.line_col(osp).0, loc.line_col(sp).0);
+            let p = other.path.display();
             errors.push(loc.error(
                 Some(sp.clone()),
                 format!("persistence[{i}].path"),

@@ -65,8 +65,7 @@ pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
 /// The TOML equivalent for `/etc/impermctl/config.toml` (with
 /// `method = "copy"` when [`needs_copy`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
-    let table = how.list();
-    let path = quoted(&group.to_string_lossy(), false);
+    let (table, path) = (how.list(), quoted(&group.to_string_lossy(), false));
     let method = if needs_copy(group, how) {
         "\nmethod = \"copy\""
     } else {
