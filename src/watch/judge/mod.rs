@@ -360,5 +360,4 @@ impl Judge {
 }
 
 #[cfg(test)]
-#[path = "judge_tests.rs"]
 mod tests;
