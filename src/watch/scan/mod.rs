@@ -240,4 +240,3 @@ pub fn walk_dirs_parallel<W: Copy>(
 
 #[cfg(test)]
 mod tests;
-
