@@ -277,10 +277,8 @@ impl Machine {
             msg.push_str(&format!("STATUS={line}\n"));
             self.last_status = Some(line);
         }
-        match msg.is_empty() {
-            true => Vec::new(),
-            false => vec![Action::Notify(msg.trim_end().to_string())],
-        }
+        let msg = (!msg.is_empty()).then(|| Action::Notify(msg.trim_end().into()));
+        msg.into_iter().collect()
     }
 }
 

@@ -325,11 +325,6 @@ impl Table {
             .get(group)
             .map_or((0, 0), |g| (g.files, g.bytes))
     }
-
-    /// Distinct paths remembered (by name or hash), for tests and benchmarks.
-    pub fn tracked_paths(&self) -> usize {
-        self.samples + self.hashed
-    }
 }
 
 #[cfg(test)]
