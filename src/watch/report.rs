@@ -135,8 +135,11 @@ pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState 
             last_seen: at(g.last_seen),
             writers: g.writers.clone(),
             approximate: g.approximate,
-            paths: (with_paths.then(|| g.sample().into_iter().map(Path::to_path_buf).collect()))
-                .unwrap_or_default(),
+            paths: if with_paths {
+                g.sample().into_iter().map(Path::to_path_buf).collect()
+            } else {
+                Vec::new()
+            },
         })
         .collect();
     WatchState {
