@@ -213,9 +213,7 @@ impl Daemon {
                 let line = status_line(&self.info, core.table.len());
                 return Ok(Some(Input::Status(line)));
             }
-            Action::Notify(msg) => {
-                let _ = notify(&msg);
-            }
+            Action::Notify(msg) => _ = notify(&msg),
             Action::Publish { file, if_changed } => return Ok(self.publish(file, if_changed)),
             Action::SignalNewGroups => self.signal_new_groups(),
             Action::Summary => self.summary(),
