@@ -80,14 +80,8 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
         .collect();
     let mut out: FastSet<&[u8]> = FastSet::default();
     for i in items.iter().filter(|i| i.path.starts_with(b"/etc/")) {
-        let mut a = i.path.as_slice();
-        while a != b"/" {
-            let d = parent(a);
-            if new_dirs.contains(d) || !out.insert(d) {
-                break;
-            }
-            a = d;
-        }
+        // Up to the first new directory, or one already in.
+        ancestors(&i.path).all(|d| !new_dirs.contains(d) && out.insert(d));
     }
     out.into_iter().map(|d| path_of(d).to_path_buf()).collect()
 }
@@ -138,11 +132,8 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         holders.insert(p);
         holders.extend(ancestors(p));
     }
-    let visible: Vec<bool> = (0..d.items.len())
-        .map(|i| {
-            let it = &d.items[i];
-            losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice()))
-        })
+    let visible: Vec<bool> = (d.items.iter().enumerate())
+        .map(|(i, it)| losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice())))
         .collect();
     cx.existed = existed(&d.items);
     let mut groups = Grouper::default();
@@ -153,7 +144,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         }
         let class = &classes[i];
         if !visible[i] {
-            if declared::is_saved(&cx.saved, path_of(&it.path)) {
+            if declared::saved_why(&cx.saved, path_of(&it.path)).is_some() {
                 saved += 1;
             } else if !class.is_loss() && it.kind != Kind::Dir {
                 // Files, as the groups `--all` lists count them.
@@ -190,16 +181,12 @@ struct Grouper {
 
 impl Grouper {
     fn add(&mut self, it: &Item, class: &Class, pl: Placement) {
-        let gc = match class {
-            Class::Important { .. } => GroupClass::Important,
-            Class::Ordinary => GroupClass::Ordinary,
-            Class::Regenerated { .. } => GroupClass::Regenerated,
+        let (gc, why) = match class {
+            Class::Important { .. } => (GroupClass::Important, None),
+            Class::Ordinary => (GroupClass::Ordinary, None),
+            Class::Regenerated { why } => (GroupClass::Regenerated, Some(why)),
         };
-        let why = match class {
-            Class::Regenerated { why } => Some(why.clone()),
-            _ => None,
-        };
-        let key = (pl.group, class.is_loss(), why);
+        let key = (pl.group, class.is_loss(), why.cloned());
         // Looked up before the key is given away: no copy of it per item.
         let (g, inodes) = match self.map.get_mut(&key) {
             Some(v) => v,
@@ -209,14 +196,11 @@ impl Grouper {
             }
         };
         g.class = g.class.min(gc);
-        match class {
-            Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
-            Class::Regenerated { why } => g.regenerated = Some(why.clone()),
-            Class::Ordinary => {}
+        if let Class::Important { consequence, .. } = class {
+            g.consequence = Some(consequence.clone());
         }
-        if pl.declared.is_some() {
-            g.declared = pl.declared;
-        }
+        g.regenerated = why.cloned().or(g.regenerated.take());
+        g.declared = pl.declared.or(g.declared.take());
         if it.kind == Kind::Dir {
             g.dirs += 1;
         } else {
@@ -240,13 +224,8 @@ impl Grouper {
             .filter(|g| g.is_loss() || g.files > 0)
             .collect();
         super::grouped::drop_holders(&mut out);
-        out.sort_by(|a, b| {
-            (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
-                b.class,
-                std::cmp::Reverse(b.bytes),
-                &b.path,
-            ))
-        });
+        // By class, then largest first.
+        out.sort_by(|a, b| (a.class, b.bytes, &a.path).cmp(&(b.class, a.bytes, &b.path)));
         out
     }
 }
