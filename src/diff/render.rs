@@ -24,10 +24,9 @@ impl Style {
         Style { on }
     }
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
+        match self.on {
+            true => format!("\x1b[{code}m{s}\x1b[0m"),
+            false => s.to_owned(),
         }
     }
 }
