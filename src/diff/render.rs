@@ -272,11 +272,9 @@ pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) ->
             Some(Class::Important { .. }) => "!",
             _ => " ",
         };
-        let mut p = escape(&i.path);
-        if i.kind == Kind::Dir {
-            p.push('/');
-        }
-        writeln!(out, "{s}{mark}{:>10}  {p}", size(i.size))?;
+        let slash = if i.kind == Kind::Dir { "/" } else { "" };
+        let p = escape(&i.path);
+        writeln!(out, "{s}{mark}{:>10}  {p}{slash}", size(i.size))?;
     }
     Ok(())
 }
