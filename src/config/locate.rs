@@ -192,10 +192,7 @@ pub(super) fn unknown_key(
 ) -> (String, String, String) {
     let mut message = format!("unknown key `{name}`");
     if !elsewhere.is_empty() {
-        message.push_str(&format!(
-            " here (it is a key of {})",
-            elsewhere.join(" and ")
-        ));
+        message += &format!(" here (it is a key of {})", elsewhere.join(" and "));
     }
     let fix = match suggest(name, expected, !elsewhere.is_empty()) {
         Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
@@ -205,9 +202,7 @@ pub(super) fn unknown_key(
         None if elsewhere.contains(&"directory entries") && field.contains(".files[") => {
             "remove it: a file has no owner or mode of its own; the directories created above it take parent = { user = \"root\", group = \"root\", mode = \"0755\" }".to_owned()
         }
-        None if !elsewhere.is_empty() => {
-            format!("move it to {}, or remove it", elsewhere[0])
-        }
+        None if !elsewhere.is_empty() => format!("move it to {}, or remove it", elsewhere[0]),
         None => format!("remove it; valid keys here: {}", list(expected)),
     };
     (message, field, fix)
