@@ -122,10 +122,8 @@ pub(super) fn perms(
 fn owner(v: Option<&Spanned<String>>, field: &str, loc: &Locator<'_>) -> Result<Option<String>> {
     let Some(v) = v else { return Ok(None) };
     let s = v.get_ref();
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c == ':' || c == '/' || c.is_control())
-    {
+    let bad = |c: char| c.is_whitespace() || c == ':' || c == '/' || c.is_control();
+    if s.is_empty() || s.chars().any(bad) {
         return Err(loc.error(
             Some(v.span()),
             field,

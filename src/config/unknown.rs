@@ -129,7 +129,6 @@ fn elsewhere(name: &str) -> Vec<&'static str> {
         (WATCH, "[watch]"),
     ]
     .into_iter()
-    .filter(|(keys, _)| keys.contains(&name))
-    .map(|(_, table)| table)
+    .filter_map(|(keys, table)| keys.contains(&name).then_some(table))
     .collect()
 }
