@@ -69,12 +69,8 @@ impl Locator<'_> {
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
         let (mut message, field, mut fix) = explain(e.message().trim_end(), field);
-        let duplicate = message.contains("duplicate key");
-        if let Some((key, first)) = span
-            .as_ref()
-            .filter(|_| duplicate)
-            .and_then(|s| earlier_definition(self.text, s))
-        {
+        let earlier = span.as_ref().and_then(|s| earlier_definition(self.text, s));
+        if let Some((key, first)) = earlier.filter(|_| message.contains("duplicate key")) {
             message = format!("duplicate key `{key}` (first defined on line {first})");
             if matches!(key, "directories" | "files") {
                 fix = format!(
