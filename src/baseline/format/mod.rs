@@ -176,11 +176,7 @@ impl Baseline {
             std::iter::from_fn(move || {
                 let (name, rec, after) = view?.entry(off)?;
                 off = after;
-                let mut p = if d.as_slice() == b"/" {
-                    Vec::new()
-                } else {
-                    d.clone()
-                };
+                let mut p = d.strip_suffix(b"/").unwrap_or(&d).to_vec();
                 p.push(b'/');
                 p.extend_from_slice(name);
                 Some((p, rec))
