@@ -105,7 +105,8 @@ pub fn record_path(rec: &[u8]) -> Option<&[u8]> {
 #[derive(Debug)]
 pub struct Lazy {
     file: File,
-    trailer: Trailer,
+    /// Where things are in the file.
+    pub trailer: Trailer,
     index: Vec<u8>,
     records: Vec<OnceLock<Option<Box<[u8]>>>>,
 }
@@ -119,9 +120,9 @@ fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
 
 impl Lazy {
     /// Read the trailer of `file` (`size` bytes), then its index; with the
-    /// trailer and the header (the bytes before the first directory
-    /// record). `Ok(None)`: not a version 3 file (read it whole).
-    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer, Vec<u8>)>> {
+    /// header (the bytes before the first directory record); its
+    /// [`Lazy::trailer`]. `Ok(None)`: not a version 3 file (read it whole).
+    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Vec<u8>)>> {
         if size < TRAILER as u64 {
             return Ok(None);
         }
@@ -135,11 +136,8 @@ impl Lazy {
             index: read_at(file, t.index, usize::try_from(t.ndirs)? * ENTRY)?,
             records: (0..t.ndirs).map(|_| OnceLock::new()).collect(),
         };
-        Ok(Some((
-            lazy,
-            t,
-            read_at(file, 0, usize::try_from(t.dirs_start)?)?,
-        )))
+        let head = read_at(file, 0, usize::try_from(t.dirs_start)?)?;
+        Ok(Some((lazy, head)))
     }
 
     /// The whole file (its size as the trailer says), in one read.
