@@ -29,7 +29,7 @@ pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 pub const FORBIDDEN_PREFIXES: &[&str] = &["/nix", "/proc", "/sys", "/dev", "/run"];
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Settings {
     /// The file it was read from (for messages).
     pub file: PathBuf,
@@ -89,7 +89,7 @@ pub enum OnFailure {
 }
 
 /// One `[[persistence]]` block.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PersistenceRoot {
     /// `persistentStoragePath`, normalised and absolute.
     pub path: PathBuf,
@@ -218,10 +218,7 @@ impl Default for Watch {
 /// wrong type, and what validation finds in the rest.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let p = parse_partial(text, file)?;
-    match ConfigError::combine(p.refused.errors) {
-        None => Ok(p.settings),
-        Some(e) => Err(e),
-    }
+    ConfigError::combine(p.refused.errors).map_or(Ok(p.settings), Err)
 }
 
 /// Read and validate the config at `path`, refusing bad entries one by one
@@ -247,27 +244,19 @@ pub fn load_partial(path: &Path) -> anyhow::Result<Partial> {
 pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
-    let (raw, caught) = match raw::read(text) {
-        Ok(r) => r,
-        Err(e) => {
-            all.push(loc.toml_error(&e));
-            return Err(ConfigError::combine(all).expect("not empty"));
-        }
+    let Ok((raw, caught)) = raw::read(text).map_err(|e| all.push(loc.toml_error(&e))) else {
+        return Err(ConfigError::combine(all).expect("not empty"));
     };
     let caught: Vec<ConfigError> = caught
         .into_iter()
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
     let skip = partial::entries_of(all.iter().chain(&caught));
-    let (settings, errors, held) = validate::validate(raw, &loc, file, &skip);
+    let (settings, mut errors, held) = validate::validate(raw, &loc, file, &skip);
     // A value of the wrong type reads as absent: its type error says more
     // than "missing" for the same field.
-    all.extend(
-        errors
-            .into_iter()
-            .filter(|e| !caught.iter().any(|c| c.field == e.field)),
-    );
-    all.extend(caught);
+    errors.retain(|e| !caught.iter().any(|c| c.field == e.field));
+    all.extend(errors.into_iter().chain(caught));
     partial::split(settings, all, held)
 }
 
@@ -275,17 +264,14 @@ impl Settings {
     /// The settings used by `verify`/`status` when no config file exists:
     /// one persistence root at `/persistent`, no entries, default layout.
     pub fn fallback(file: &Path) -> Settings {
+        let root = PersistenceRoot {
+            path: PathBuf::from("/persistent"),
+            ..PersistenceRoot::default()
+        };
         Settings {
             file: file.to_path_buf(),
-            layout: Layout::default(),
-            roots: vec![PersistenceRoot {
-                path: PathBuf::from("/persistent"),
-                hide_mounts: false,
-                allow_trash: false,
-            }],
-            entries: Vec::new(),
-            refused: Vec::new(),
-            watch: Watch::default(),
+            roots: vec![root],
+            ..Settings::default()
         }
     }
 

@@ -27,10 +27,9 @@ thread_local! {
 /// Parse `text` into the raw config: a syntax error stops it (`Err`), every
 /// value error is returned beside the config, in no particular order.
 pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<ValueError>), toml::de::Error> {
-    CAUGHT.with(|c| c.borrow_mut().clear());
+    CAUGHT.take(); // what an earlier parse on this thread left, if it panicked
     let raw = toml::from_str::<RawConfig>(text);
-    let caught = CAUGHT.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    raw.map(|r| (r, caught))
+    raw.map(|r| (r, CAUGHT.take()))
 }
 
 /// `T`, or the message of why the value is not a `T` (never fails itself).
@@ -62,14 +61,9 @@ impl<T> Default for Lax<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lax<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Spanned::<Caught<T>>::deserialize(d)?;
-        let span = v.span();
-        match v.into_inner().0 {
-            Ok(t) => Ok(Lax(Some(t))),
-            Err(m) => {
-                CAUGHT.with(|c| c.borrow_mut().push((span, m)));
-                Ok(Lax(None))
-            }
-        }
+        let (span, v) = (v.span(), v.into_inner().0);
+        let v = v.map_err(|m| CAUGHT.with_borrow_mut(|c| c.push((span, m))));
+        Ok(Lax(v.ok()))
     }
 }
 
@@ -100,9 +94,12 @@ pub(super) struct RawRoot {
     pub path: Lax<Spanned<String>>,
     pub hide_mounts: Lax<bool>,
     pub allow_trash: Lax<bool>,
-    pub directories: Lax<Vec<Lax<Spanned<Shorthand<RawDirectory>>>>>,
-    pub files: Lax<Vec<Lax<Spanned<Shorthand<RawFile>>>>>,
+    pub directories: EntryList<RawDirectory>,
+    pub files: EntryList<RawFile>,
 }
+
+/// A list of entries: each a table or a bare path, bad ones read as absent.
+pub(super) type EntryList<T> = Lax<Vec<Lax<Spanned<Shorthand<T>>>>>;
 
 /// An entry as a table or, as impermanence's Nix options allow, a bare
 /// path string: `directories = [ "/etc/nixos", "/var/log" ]`.
@@ -112,25 +109,6 @@ pub(super) enum Shorthand<T> {
     Path(String),
     /// `{ path = "/var/log", … }` or `[[persistence.directories]]`.
     Table(T),
-}
-
-impl<T: Default> Shorthand<T> {
-    /// The table, with a bare path turned into a default one whose `path`
-    /// (the field `path` returns) carries `span` (the string's own span).
-    pub fn into_table(
-        self,
-        span: Range<usize>,
-        path: fn(&mut T) -> &mut Lax<Spanned<String>>,
-    ) -> T {
-        match self {
-            Shorthand::Path(p) => {
-                let mut t = T::default();
-                *path(&mut t) = Lax(Some(Spanned::new(span, p)));
-                t
-            }
-            Shorthand::Table(t) => t,
-        }
-    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {

@@ -17,6 +17,11 @@ use super::{ConfigError, Layout, PersistenceRoot, Settings};
 
 pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
+/// The value, or `None` with its error pushed to `errors`.
+pub(super) fn noted<T>(r: Result<T>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
 /// Validate the whole file, collecting every error rather than stopping
 /// at the first: one bad entry never hides the others. The settings hold
 /// every valid entry (none of `skip`, the entries and blocks whose errors
@@ -27,21 +32,20 @@ pub(super) fn validate(
     file: &Path,
     skip: &HashSet<String>,
 ) -> (Settings, Vec<ConfigError>, Vec<Held>) {
-    let mut errors = Vec::new();
-    errors.extend(check_version(&raw, loc));
+    let mut errors = Vec::from_iter(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
-    let defaults = Layout::default();
-    let layout = raw.layout.0.map_or(defaults.clone(), |l| Layout {
-        ephemeral_root: l.ephemeral_root.0.unwrap_or(defaults.ephemeral_root),
+    let (l, d) = (raw.layout.0.unwrap_or_default(), Layout::default());
+    let layout = Layout {
+        ephemeral_root: l.ephemeral_root.0.unwrap_or(d.ephemeral_root),
         persistent_must_differ: l
             .persistent_must_differ
             .0
-            .unwrap_or(defaults.persistent_must_differ),
-        on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
-        skip_checks: l.skip_checks.0.unwrap_or_default(),
-    });
+            .unwrap_or(d.persistent_must_differ),
+        on_failure: l.on_failure.0.unwrap_or(d.on_failure),
+        skip_checks: l.skip_checks.0.unwrap_or(d.skip_checks),
+    };
     // A block with an error of its own is refused: its root and entries.
     let mut refused = skip.clone();
     refused.extend(super::partial::entries_of(&errors));
@@ -96,7 +100,7 @@ fn validate_roots(
 ) -> Vec<Option<Root>> {
     let mut roots: Vec<Option<Root>> = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        let root = one_root(i, block, loc).map_err(|e| errors.push(e)).ok();
+        let root = noted(one_root(i, block, loc), errors);
         // Nested roots are legal (`/persist` next to `/persist/home`, an
         // entry whose own persistentStoragePath lies inside another root):
         // each root is judged by the filesystem it lives on at boot, and
@@ -104,7 +108,8 @@ fn validate_roots(
         if let Some((root, sp)) = &root
             && let Some((other, osp)) = roots.iter().flatten().find(|(o, _)| o.path == root.path)
         {
-            let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
+            let (first, again) = (loc.line_col(osp).0, loc.line_col(sp).0);
+            let p = other.path.display();
             errors.push(loc.error(
                 Some(sp.clone()),
                 format!("persistence[{i}].path"),
@@ -138,7 +143,9 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
             "write the mount point of the persistent dataset, e.g. /persistent",
         ));
     }
-    if let Some(bad) = root_forbidden(&path) {
+    // Virtual filesystems; `/nix` is allowed (`/nix/persist` on machines
+    // where `/nix` is the only disk).
+    if let Some(bad) = forbidden(&path).filter(|p| *p != "/nix") {
         return Err(loc.error(
             Some(sp),
             field,
@@ -156,10 +163,4 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
         allow_trash: raw.allow_trash.0.unwrap_or(false),
     };
     Ok((root, sp))
-}
-
-/// Where a persistence root can never be: virtual filesystems. `/nix` is
-/// allowed (`/nix/persist` on machines where `/nix` is the only disk).
-fn root_forbidden(path: &Path) -> Option<&'static str> {
-    forbidden(path).filter(|p| *p != "/nix")
 }
