@@ -17,16 +17,10 @@ impl Settings {
     pub fn covered_by(&self, e: &Entry) -> Option<&Entry> {
         e.path.ancestors().skip(1).find_map(|a| {
             // Entries are sorted by path (and unique): a binary search.
-            let i = self
-                .entries
-                .binary_search_by(|x| path_order(&x.path, a))
-                .ok()?;
-            let d = &self.entries[i];
-            if d.kind != Kind::Directory {
-                return None;
-            }
+            let i = self.entries.binary_search_by(|x| path_order(&x.path, a));
+            let d = &self.entries[i.ok()?];
             let below = e.path.strip_prefix(&d.path).ok()?;
-            (d.source.join(below) == e.source).then_some(d)
+            (d.kind == Kind::Directory && d.source.join(below) == e.source).then_some(d)
         })
     }
 

@@ -52,11 +52,6 @@ impl Locator<'_> {
         line_col(self.text, span.start)
     }
 
-    /// The line of `span`, for "declared at line N" messages.
-    pub fn line(&self, span: &Range<usize>) -> usize {
-        line_col(self.text, span.start).0
-    }
-
     /// A value that did not deserialize (`raw::read`'s errors): the field
     /// is found from `span`, the fix from the field.
     pub fn value_error(&self, span: Range<usize>, message: &str) -> ConfigError {
@@ -74,12 +69,8 @@ impl Locator<'_> {
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
         let (mut message, field, mut fix) = explain(e.message().trim_end(), field);
-        let duplicate = message.contains("duplicate key");
-        if let Some((key, first)) = span
-            .as_ref()
-            .filter(|_| duplicate)
-            .and_then(|s| earlier_definition(self.text, s))
-        {
+        let earlier = span.as_ref().and_then(|s| earlier_definition(self.text, s));
+        if let Some((key, first)) = earlier.filter(|_| message.contains("duplicate key")) {
             message = format!("duplicate key `{key}` (first defined on line {first})");
             if matches!(key, "directories" | "files") {
                 fix = format!(
@@ -164,19 +155,6 @@ fn walk(v: &DeValue<'_>, path: &str, nodes: &mut Vec<(Range<usize>, String)>) {
     }
 }
 
-/// impermanence's Nix option names and what impermctl calls them.
-const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
-    ("persistentStoragePath", "path"),
-    ("directory", "path"),
-    ("file", "path"),
-    ("dirPath", "path"),
-    ("filePath", "path"),
-    ("parentDirectory", "parent"),
-    ("hideMounts", "hide_mounts"),
-    ("hideMount", "hide_mount"),
-    ("allowTrash", "allow_trash"),
-];
-
 /// Rewrite a serde/TOML message into (message, field, fix).
 fn explain(message: &str, field: String) -> (String, String, String) {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
@@ -210,10 +188,7 @@ pub(super) fn unknown_key(
 ) -> (String, String, String) {
     let mut message = format!("unknown key `{name}`");
     if !elsewhere.is_empty() {
-        message.push_str(&format!(
-            " here (it is a key of {})",
-            elsewhere.join(" and ")
-        ));
+        message += &format!(" here (it is a key of {})", elsewhere.join(" and "));
     }
     let fix = match suggest(name, expected, !elsewhere.is_empty()) {
         Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
@@ -223,9 +198,7 @@ pub(super) fn unknown_key(
         None if elsewhere.contains(&"directory entries") && field.contains(".files[") => {
             "remove it: a file has no owner or mode of its own; the directories created above it take parent = { user = \"root\", group = \"root\", mode = \"0755\" }".to_owned()
         }
-        None if !elsewhere.is_empty() => {
-            format!("move it to {}, or remove it", elsewhere[0])
-        }
+        None if !elsewhere.is_empty() => format!("move it to {}, or remove it", elsewhere[0]),
         None => format!("remove it; valid keys here: {}", list(expected)),
     };
     (message, field, fix)
@@ -267,11 +240,17 @@ fn list(items: &[impl AsRef<str>]) -> String {
 /// word in another case or number, or (unless `same_word_only`) the nearest
 /// by edit distance, at most a third of its length away.
 fn suggest(name: &str, pool: &[&str], same_word_only: bool) -> Option<String> {
-    if let Some((_, to)) = IMPERMANENCE_NAMES
-        .iter()
-        .find(|(from, to)| *from == name && pool.contains(to))
-    {
-        return Some((*to).to_owned());
+    // impermanence's Nix option names and what impermctl calls them.
+    let impermanence = match name {
+        "persistentStoragePath" | "directory" | "file" | "dirPath" | "filePath" => "path",
+        "parentDirectory" => "parent",
+        "hideMounts" => "hide_mounts",
+        "hideMount" => "hide_mount",
+        "allowTrash" => "allow_trash",
+        _ => "",
+    };
+    if pool.contains(&impermanence) {
+        return Some(impermanence.to_owned());
     }
     let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
     let n = squash(name);

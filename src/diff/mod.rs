@@ -95,6 +95,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     // A PATH in watch.ignore is compared, as `--all` compares it.
     let narrowed = ignored::narrowed(settings, opts);
     let settings = narrowed.as_ref().unwrap_or(settings);
+    // Opened before the table is read: a change from then on is seen.
+    let remount = crate::mountinfo::Changes::open().ok();
     let mounts = root.mount_table()?;
     // Read on demand: the watcher's list needs only a few directories.
     let file = root.baseline_file();
@@ -160,7 +162,11 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     };
     let (mut items, mut unreadable, entries) = out;
     tracing::debug!("diff: {entries} entries in {:?}", t0.elapsed());
-    if root.mountinfo_override().is_none() && root.mount_table().ok().as_ref() != Some(&mounts) {
+    // Read and compared only when the kernel says the table changed.
+    if root.mountinfo_override().is_none()
+        && remount.is_none_or(|c| c.changed())
+        && root.mount_table().ok().as_ref() != Some(&mounts)
+    {
         tracing::warn!(
             "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
         );

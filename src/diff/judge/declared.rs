@@ -111,17 +111,16 @@ fn is_copy(e: &Entry) -> bool {
     e.kind == EntryKind::File && e.method == FileMethod::Copy
 }
 
-/// Observe and judge every declared entry of `settings` on `root`.
-pub fn declared(root: &Root, settings: &Settings) -> Declared {
-    let Ok(state) = layout::observe(root, settings) else {
+/// Judge every declared entry of `settings` on `root` as `layout` saw them.
+pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Declared {
+    let Some((state, v)) = layout.get() else {
         return Declared::default();
     };
-    let v = layout::run_checks(&state, settings, &[]);
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
     for e in &settings.entries {
-        let st = layout::entry_state(&state, e);
+        let st = layout::entry_state(state, e);
         let pending = matches!(
             live.get(&e.path),
             Some(crate::live::status::LiveState::Pending { .. })

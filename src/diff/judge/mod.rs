@@ -47,27 +47,62 @@ impl Judged {
 /// Declared entries whose content on the ephemeral root is lost: path,
 /// is a file, the reason ([`declared::declared`]).
 pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, String)> {
-    declared::declared(root, settings).not_persisted
+    declared::declared(root, settings, &Layout::observe(root, settings)).not_persisted
+}
+
+/// The layout as one `diff` sees it, observed once for
+/// [`not_ephemeral`] and [`declared::declared`]: the state and the
+/// checks' verdict (`None`: it could not be observed).
+pub struct Layout(Option<(layout::State, layout::Verdict)>);
+
+impl Layout {
+    /// Observe `root` and run the layout checks on what was found.
+    pub fn observe(root: &Root, settings: &Settings) -> Self {
+        Self(layout::observe(root, settings).ok().map(|state| {
+            let v = layout::run_checks(&state, settings, &[]);
+            (state, v)
+        }))
+    }
+
+    /// The state and the verdict, if observed.
+    pub fn get(&self) -> Option<(&layout::State, &layout::Verdict)> {
+        self.0.as_ref().map(|(s, v)| (s, v))
+    }
 }
 
 /// Why the root is not ephemeral (nothing is discarded at reboot), if so.
 /// Judged only when the root is a mount of its own (the live `/`, a
 /// `--root` that is a mount point, or a `--mountinfo` table): a plain
 /// directory given as `--root` is an image or a test tree.
-pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
-    if !root.is_system() && root.mountinfo_override().is_none() {
-        let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")).ok()?;
-        let dir = std::fs::canonicalize(root.dir()).ok()?;
-        if !live.is_mount_point(&dir) {
-            return None;
+pub fn not_ephemeral(root: &Root, layout: &Layout) -> Option<String> {
+    let (_, v) = layout.get()?;
+    if !root.is_system() && root.mountinfo_override().is_none() && !is_mount_point(root.dir()) {
+        return None;
+    }
+    v.findings
+        .iter()
+        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
+        .map(|f| f.message.clone())
+}
+
+/// Is `dir` (symlinks followed) something mounted on? `statx`'s
+/// `STATX_ATTR_MOUNT_ROOT` (Linux 5.8), else the live mount table.
+fn is_mount_point(dir: &Path) -> bool {
+    let attr = rustix::fs::statx(
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::BASIC_STATS,
+    );
+    let root = rustix::fs::StatxAttributes::MOUNT_ROOT;
+    match attr {
+        Ok(x) if x.stx_attributes_mask.contains(root) => x.stx_attributes.contains(root),
+        _ => {
+            let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo"));
+            let dir = std::fs::canonicalize(dir);
+            matches!((live, dir), (Ok(t), Ok(d)) if t.is_mount_point(&d))
         }
     }
-    let state = layout::observe(root, settings).ok()?;
-    let v = layout::run_checks(&state, settings, &[]);
-    v.findings
-        .into_iter()
-        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
-        .map(|f| f.message)
 }
 
 /// Directories under `/etc` that existed at the baseline among the items'
@@ -88,13 +123,7 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
 
 /// The strict ancestors of the logical path `p`, `/` included.
 fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut a = p;
-    std::iter::from_fn(move || {
-        (a != b"/").then(|| {
-            a = parent(a);
-            a
-        })
-    })
+    std::iter::successors(Some(p), |&a| (a != b"/").then(|| parent(a))).skip(1)
 }
 
 /// Classify, place and group the items of `d`. `all` keeps regenerated
@@ -154,8 +183,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
                 continue;
             }
         }
-        let p = path_of(&it.path);
-        let pl = grouping::place(p, it.kind == Kind::Dir, class, cx);
+        let pl = grouping::place(path_of(&it.path), it.kind == Kind::Dir, class, cx);
         groups.add(it, class, pl);
     }
     Judged {
