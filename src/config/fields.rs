@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
-use super::raw::{RawDuration, RawWatch};
+use super::raw::{Lax, RawDuration, RawWatch};
 use super::validate::{Result, noted};
 use super::{ConfigError, Perms, Watch};
 
@@ -91,18 +91,16 @@ fn dotdot_fix(s: &str) -> String {
 /// Owner and mode of an entry (or its `parent`); each bad value goes to
 /// `errors` and reads as the default.
 pub(super) fn perms(
-    user: Option<&Spanned<String>>,
-    group: Option<&Spanned<String>>,
-    mode: Option<&Spanned<String>>,
+    [user, group, mode]: [&Lax<Spanned<String>>; 3],
     field: &str,
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Perms {
     let d = Perms::default();
     let mut ok = |r: Result<Option<String>>| noted(r, errors).flatten();
-    let user = ok(owner(user, &format!("{field}.user"), loc)).unwrap_or(d.user);
-    let group = ok(owner(group, &format!("{field}.group"), loc)).unwrap_or(d.group);
-    let mode = match mode {
+    let user = ok(owner(user.0.as_ref(), &format!("{field}.user"), loc)).unwrap_or(d.user);
+    let group = ok(owner(group.0.as_ref(), &format!("{field}.group"), loc)).unwrap_or(d.group);
+    let mode = match mode.0.as_ref() {
         None => d.mode,
         Some(m) => parse_mode(m.get_ref()).unwrap_or_else(|| {
             errors.push(loc.error(
