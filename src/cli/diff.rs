@@ -100,10 +100,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
     }
-    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
+    let c = g.settings(false)?;
+    let (settings, refused) = (&c.settings, &c.refused);
     let machine = matches!(a.format(), Format::Json | Format::Nul);
     if a.capture_baseline {
-        let how = match crate::baseline::capture_if_missing(&root, &settings)? {
+        let how = match crate::baseline::capture_if_missing(&root, settings)? {
             true => "written",
             false => "kept (already there)",
         };
@@ -123,7 +124,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .with_context(|| format!("{}: cannot compare it", p.display()))?;
         subtrees.push(logical);
     }
-    if let Some(why) = judge::not_ephemeral(&root, &settings) {
+    if let Some(why) = judge::not_ephemeral(&root, settings) {
         if a.json {
             diff::json::not_ephemeral(&root.dir().to_string_lossy(), &why)?;
         } else {
@@ -137,7 +138,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         progress: !machine && std::io::stderr().is_terminal(),
         walk: a.no_watcher,
     };
-    let mut d = diff::compute(&root, &settings, &opts)?;
+    let mut d = diff::compute(&root, settings, &opts)?;
     // Said only once diff can compare at all (a root-only baseline is an
     // error of its own, not "only what this user can read").
     if !nix::unistd::geteuid().is_root() {
@@ -145,7 +146,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
         );
     }
-    let declared = judge::declared::declared(&root, &settings);
+    let declared = judge::declared::declared(&root, settings);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,
         saved: declared.saved,
@@ -162,7 +163,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
     }
-    judge::merge_declared(&root, &settings, &mut d, &cx)?;
+    judge::merge_declared(&root, settings, &mut d, &cx)?;
     let j = judge::judge(&d, &root, &mut cx, a.all);
     // Who wrote each group: only the formats that show groups need it.
     let mut grouped = Vec::new();
@@ -175,7 +176,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     // What plain diff left out under watch.ignore (the note, JSON `ignored`).
     let ignored = match matches!(a.format(), Format::Groups | Format::Json) {
         true => Some(
-            diff::ignored::note(&root, &settings, &d, &opts, &cx).unwrap_or_else(|e| {
+            diff::ignored::note(&root, settings, &d, &opts, &cx).unwrap_or_else(|e| {
                 tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
                 Default::default()
             }),
@@ -186,7 +187,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
             .orphans
-            .then(|| orphans::find(&root, &settings))
+            .then(|| orphans::find(&root, settings))
             .transpose()?,
         all: a.all,
         refused: refused.json(),
@@ -197,7 +198,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     match a.format() {
         Format::Suggest(f) => {
-            let (to, lines) = grouped::snippet(&grouped, &settings);
+            let (to, lines) = grouped::snippet(&grouped, settings);
             let text = match f {
                 SuggestFormat::Nix => crate::suggest::nix_snippet(&to, &lines),
                 SuggestFormat::Toml => crate::suggest::toml_snippet(&to, &lines),
@@ -233,7 +234,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     ignored: ignored.clone().unwrap_or_default(),
                 },
             };
-            let moved = render::moved(&root, &settings);
+            let moved = render::moved(&root, settings);
             render::human(&mut out, &d, &grouped, &hidden, &moved, st)?;
             sections::extras(&mut out, &extras)?;
         }
@@ -244,13 +245,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         sections::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    let code = if j.loses_data() || hidden {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    };
-    let code = code.merge(super::global::refused_exit(&refused));
-    Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
+    let found = j.loses_data() || hidden || !refused.is_empty();
+    Ok(Exit::findings_if(found).max(unreadable_exit(&d.unreadable, &opts.subtrees)))
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so
@@ -261,12 +257,9 @@ fn unreadable_exit(unreadable: &[(Vec<u8>, String)], subtrees: &[PathBuf]) -> Ex
     if unreadable.is_empty() {
         return Exit::Ok;
     }
+    // The whole root, or a PATH the user asked for.
     let asked = |p: &[u8]| {
-        if subtrees.is_empty() {
-            p == b"/"
-        } else {
-            subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
-        }
+        (subtrees.is_empty() && p == b"/") || subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
     };
     if unreadable.iter().any(|(p, _)| asked(p)) {
         Exit::Error

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use serde::Serialize;
+
 use crate::config::{self, Settings};
+use crate::exit::Exit;
 use crate::root::Root;
 
 /// Options every subcommand takes.
@@ -68,16 +71,19 @@ impl Global {
 
     /// The usable settings: [`Global::partial_settings`] with its notice
     /// and each refused entry said (file:line:col, field, fix); the command
-    /// acts on the others and exits 1 ([`refused_exit`]).
-    pub fn settings(&self, required: bool) -> anyhow::Result<(config::Partial, Option<String>)> {
-        let (p, notice) = self.partial_settings(required)?;
-        if let Some(n) = &notice {
-            say(tracing::Level::INFO, "notice", n);
+    /// acts on the others and exits 1 ([`Loaded::finish`]).
+    pub fn settings(&self, required: bool) -> anyhow::Result<Loaded> {
+        let l = self.partial_settings(required)?;
+        if let Some(n) = &l.notice {
+            match crate::logging::sink() {
+                crate::logging::Sink::Stderr => eprintln!("impermctl: notice: {n}"),
+                _ => tracing::info!("{n}"),
+            }
         }
-        for e in &p.refused.errors {
+        for e in &l.refused.errors {
             say_refused(e, false);
         }
-        Ok((p, notice))
+        Ok(l)
     }
 
     /// The validated settings, the bad entries (and blocks) refused one by
@@ -86,13 +92,11 @@ impl Global {
     /// path), the default layout, with a notice for the missing default
     /// file; an error when the command needs a config (`required`). A file
     /// named by `--config`/`IMPERMCTL_CONFIG` must exist.
-    pub fn partial_settings(
-        &self,
-        required: bool,
-    ) -> anyhow::Result<(config::Partial, Option<String>)> {
-        let whole = |settings| config::Partial {
+    pub fn partial_settings(&self, required: bool) -> anyhow::Result<Loaded> {
+        let whole = |settings, notice| Loaded {
             settings,
             refused: config::Refused::default(),
+            notice,
         };
         let default = Path::new(config::DEFAULT_PATH);
         if self.no_config {
@@ -102,19 +106,14 @@ impl Global {
                     default.display()
                 );
             }
-            return Ok((whole(Settings::fallback(default)), None));
+            return Ok(whole(Settings::fallback(default), None));
         }
         let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
-        let named = match (&self.config, &env) {
-            (Some(f), _) => Some((f.clone(), "--config ")),
-            (None, Some(v)) => Some((PathBuf::from(v), "IMPERMCTL_CONFIG=")),
-            (None, None) => None,
-        };
+        let named = (self.config.clone().map(|f| (f, "--config ")))
+            .or_else(|| Some((PathBuf::from(env?), "IMPERMCTL_CONFIG=")));
         let file = match &named {
             Some((f, how)) => {
-                if let Err(e) = std::fs::metadata(f)
-                    && e.kind() == std::io::ErrorKind::NotFound
-                {
+                if std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
                     bail!(
                         "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
                         f.display()
@@ -129,21 +128,59 @@ impl Global {
                 "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
                 file.display()
             );
-            return Ok((whole(Settings::fallback(file)), Some(notice)));
+            return Ok(whole(Settings::fallback(file), Some(notice)));
         }
-        let partial = config::load_partial(file)?;
-        check_skips(&partial.settings)?;
-        Ok((partial, None))
+        let config::Partial { settings, refused } = config::load_partial(file)?;
+        check_skips(&settings)?;
+        Ok(Loaded {
+            settings,
+            refused,
+            notice: None,
+        })
     }
 }
 
-/// Say `line` on stderr (`impermctl: WORD: LINE`), or in the journal at
-/// `level` when logging goes there (the services).
-fn say(level: tracing::Level, word: &str, line: &str) {
-    match crate::logging::sink() {
-        crate::logging::Sink::Stderr => eprintln!("impermctl: {word}: {line}"),
-        _ if level == tracing::Level::ERROR => tracing::error!("{line}"),
-        _ => tracing::info!("{line}"),
+/// The config as a command uses it.
+pub struct Loaded {
+    /// The usable settings (every valid entry).
+    pub settings: Settings,
+    /// The entries (and blocks) refused for their errors.
+    pub refused: config::Refused,
+    /// Said when the default config file is missing.
+    pub notice: Option<String>,
+}
+
+impl Loaded {
+    /// Print `doc` as a versioned JSON document of `kind` with the refused
+    /// entries (`refused`, left out when none).
+    pub fn print_json<T: Serialize>(&self, kind: &str, doc: &T) -> anyhow::Result<()> {
+        #[derive(Serialize)]
+        struct WithRefused<'a, T> {
+            #[serde(flatten)]
+            doc: &'a T,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            refused: Vec<config::RefusedEntry<'a>>,
+        }
+        let refused = self.refused.json();
+        crate::output::print_json(kind, &WithRefused { doc, refused })
+    }
+
+    /// End a command: with `json`, [`Loaded::print_json`], else `human`
+    /// writes the text on stdout. The exit code is `exit`, at least 1 when
+    /// config entries were refused (the others were used).
+    pub fn finish<T: Serialize>(
+        &self,
+        json: bool,
+        kind: &str,
+        doc: &T,
+        exit: Exit,
+        human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Exit> {
+        match json {
+            true => self.print_json(kind, doc)?,
+            false => human(&mut std::io::stdout().lock())?,
+        }
+        Ok(exit.max(Exit::findings_if(!self.refused.is_empty())))
     }
 }
 
@@ -161,15 +198,6 @@ pub fn say_refused(e: &config::ConfigError, crit: bool) {
     match crit {
         true => crate::logging::crit("config-entry", &line),
         false => tracing::error!("{line}"),
-    }
-}
-
-/// Exit 1 when config entries were refused (the others were used), as
-/// `boot` does; else 0.
-pub fn refused_exit(r: &config::Refused) -> crate::exit::Exit {
-    match r.is_empty() {
-        true => crate::exit::Exit::Ok,
-        false => crate::exit::Exit::Findings,
     }
 }
 

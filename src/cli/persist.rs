@@ -61,19 +61,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let why = "it copies data into persistence and bind-mounts it";
         super::require_root("persist", why)?;
     }
-    let (
-        crate::config::Partial {
-            settings,
-            refused: bad,
-        },
-        _,
-    ) = g.settings(false)?;
+    let c = g.settings(false)?;
+    let (settings, bad) = (&c.settings, &c.refused);
     let opts = Options {
         to: a.to.as_deref(),
         force: a.force,
         proc: Path::new("/proc"),
     };
-    let planned = persist::prepare(&root, &settings, opts, &a.paths)?;
+    let planned = persist::prepare(&root, settings, opts, &a.paths)?;
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
@@ -110,8 +105,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         reports.push(PathReport {
             step,
             copied,
-            nix: nix_line(step),
-            toml: toml_lines(step),
+            nix: suggest::nix_line(&step.root, &step.path, step.kind),
+            toml: suggest::toml_entry(&step.path, step.kind),
         });
     }
     if a.json {
@@ -122,15 +117,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     } else {
         config_hint(&mut out, &steps, &settings.refused, a.dry_run)?;
     }
-    Ok(super::global::refused_exit(&bad))
-}
-
-fn nix_line(s: &Step) -> String {
-    suggest::nix_line(&s.root, &s.path, s.kind)
-}
-
-fn toml_lines(s: &Step) -> String {
-    suggest::toml_entry(&s.path, s.kind)
+    Ok(Exit::findings_if(!bad.is_empty()))
 }
 
 fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Result<()> {
@@ -223,7 +210,11 @@ fn config_hint(
             .collect()
     };
     if let [one] = new.as_slice() {
-        writeln!(out, "  {}", nix_line(one))?;
+        writeln!(
+            out,
+            "  {}",
+            suggest::nix_line(&one.root, &one.path, one.kind)
+        )?;
     } else {
         for root in &roots {
             for l in suggest::nix_snippet(root, &lines(root)).lines() {
@@ -237,7 +228,7 @@ fn config_hint(
         crate::names::show(&new[0].root)
     )?;
     for s in &new {
-        for l in toml_lines(s).lines() {
+        for l in suggest::toml_entry(&s.path, s.kind).lines() {
             writeln!(out, "  {l}")?;
         }
     }

@@ -49,9 +49,6 @@ struct Report<'a> {
     findings: &'a [Finding],
     ran: &'a [&'static str],
     skipped: &'a [&'static str],
-    /// Config entries refused for their errors (the checks use the others).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 /// Run `impermctl verify`.
@@ -80,27 +77,25 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     {
         anyhow::bail!("--skip {unknown}: no such check (see `impermctl verify --list`)");
     }
-    let (crate::config::Partial { settings, refused }, notice) = g.settings(false)?;
-    let state = layout::observe(&root, &settings)?;
-    let v = layout::run_checks(&state, &settings, &a.skip);
-    if a.report.json {
-        crate::output::print_json(
-            "Verification",
-            &Report {
-                verdict: summary_word(&v),
-                notice: notice.as_deref(),
-                findings: &v.findings,
-                ran: &v.ran,
-                skipped: &v.skipped,
-                refused: refused.json(),
-            },
-        )?;
-    } else {
-        let mut out = std::io::stdout().lock();
-        print_findings(&mut out, &v)?;
-        crate::services::section(&mut out, &root, &state.mounts, &settings)?;
-    }
-    Ok(exit_for(&v).merge(super::global::refused_exit(&refused)))
+    let c = g.settings(false)?;
+    let state = layout::observe(&root, &c.settings)?;
+    let v = layout::run_checks(&state, &c.settings, &a.skip);
+    let doc = Report {
+        verdict: summary_word(&v),
+        notice: c.notice.as_deref(),
+        findings: &v.findings,
+        ran: &v.ran,
+        skipped: &v.skipped,
+    };
+    c.finish(a.report.json, "Verification", &doc, exit_for(&v), |out| {
+        print_findings(out, &v)?;
+        Ok(crate::services::section(
+            out,
+            &root,
+            &state.mounts,
+            &c.settings,
+        )?)
+    })
 }
 
 /// The label of a severity in human output.

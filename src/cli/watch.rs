@@ -46,10 +46,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
-    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
+    let c = g.settings(false)?;
+    let settings = &c.settings;
     // What diff counts as declared but not persisted, the watcher too.
-    let mut declared = crate::diff::judge::not_persisted(&root, &settings);
-    declared.extend(refused.losses());
+    let mut declared = crate::diff::judge::not_persisted(&root, settings);
+    declared.extend(c.refused.losses());
     let limits = Limits {
         warn_every: settings.watch.warn_every,
         per_minute: settings.watch.max_warnings_per_minute.max(1),

@@ -55,25 +55,23 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     notice: Option<&'a str>,
     findings: &'a [layout::Finding],
-    entries: Vec<EntryReport>,
+    entries: &'a [EntryReport],
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
-    persisted: Vec<Moved>,
-    /// Config entries refused for their errors (boot binds the others).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<crate::config::RefusedEntry<'a>>,
+    persisted: &'a [Moved],
 }
 
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.report.mi.mountinfo.as_deref())?;
-    let (crate::config::Partial { settings, refused }, notice) = g.partial_settings(false)?;
-    let state = layout::observe(&root, &settings)?;
-    let v = layout::run_checks(&state, &settings, &[]);
-    let advice = Advice::new(&root, &settings, &state, &v);
-    let mut live = crate::live::status::states(&root, &settings);
+    let c = g.partial_settings(false)?;
+    let (settings, refused) = (&c.settings, &c.refused);
+    let state = layout::observe(&root, settings)?;
+    let v = layout::run_checks(&state, settings, &[]);
+    let advice = Advice::new(&root, settings, &state, &v);
+    let mut live = crate::live::status::states(&root, settings);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -123,55 +121,50 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .collect();
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(&settings, &advice, e))
+        .map(|e| entry_text(settings, &advice, e))
         .collect();
-    let findings = !refused.is_empty()
-        || moved
-            .iter()
-            .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
+    let findings = moved
+        .iter()
+        .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f);
-    let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
-    if a.report.json {
-        crate::output::print_json(
-            "Status",
-            &Report {
-                verdict: super::verify::summary_word(&v),
-                notice: notice.as_deref(),
-                findings: &v.findings,
-                entries,
-                watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
-                persisted: moved,
-                refused: refused.json(),
-            },
-        )?;
-        return Ok(exit);
-    }
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
-    let mut out = std::io::stdout().lock();
-    super::verify::print_findings(&mut out, &v)?;
-    if !entries.is_empty() {
-        writeln!(out, "\npersisted paths ({}):", entries.len())?;
-    }
-    for (e, (state, _)) in entries.iter().zip(&texts) {
-        let path = crate::names::show(&e.path);
-        writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
-    }
-    if !refused.is_empty() {
-        writeln!(
-            out,
-            "\nrefused config entries (boot does not bind them; {}):",
-            crate::human::counted(refused.errors.len() as u64, "error")
-        )?;
-        for e in &refused.errors {
-            writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+    let exit = super::verify::exit_for(&v).max(Exit::findings_if(findings));
+    let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
+        if let Some(n) = &c.notice {
+            eprintln!("impermctl: notice: {n}");
         }
-    }
-    print_moved(&mut out, &moved)?;
-    crate::services::section(&mut out, &root, &state.mounts, &settings)?;
-    crate::watch::report::print_status(&mut out, &root)?;
-    Ok(exit)
+        super::verify::print_findings(out, &v)?;
+        if !entries.is_empty() {
+            writeln!(out, "\npersisted paths ({}):", entries.len())?;
+        }
+        for (e, (state, _)) in entries.iter().zip(&texts) {
+            let path = crate::names::show(&e.path);
+            writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
+        }
+        if !refused.is_empty() {
+            let n = crate::human::counted(refused.errors.len() as u64, "error");
+            writeln!(
+                out,
+                "\nrefused config entries (boot does not bind them; {n}):"
+            )?;
+            for e in &refused.errors {
+                writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+            }
+        }
+        print_moved(out, &moved)?;
+        crate::services::section(out, &root, &state.mounts, settings)?;
+        Ok(crate::watch::report::print_status(out, &root)?)
+    };
+    let doc = Report {
+        verdict: super::verify::summary_word(&v),
+        notice: c.notice.as_deref(),
+        findings: &v.findings,
+        entries: &entries,
+        watcher: (a.report.json)
+            .then(|| crate::watch::report::read_state(&root).map(|(_, s)| s))
+            .flatten(),
+        persisted: &moved,
+    };
+    c.finish(a.report.json, "Status", &doc, exit, human)
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
