@@ -213,9 +213,7 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 /// What to tell the user about an entry that is not in place: run `boot`
 /// only where that can help; else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
-struct Advice {
-    why_not: std::collections::BTreeMap<PathBuf, String>,
-}
+struct Advice(std::collections::BTreeMap<PathBuf, String>);
 
 impl Advice {
     fn new(
@@ -224,71 +222,61 @@ impl Advice {
         state: &layout::State,
         v: &layout::Verdict,
     ) -> Advice {
-        let mut why_not = std::collections::BTreeMap::new();
+        use crate::names::show;
         let refused = v.refused_roots(settings);
-        for e in &settings.entries {
+        // The planner's verdict needs the tree open (live; else the generic advice stands).
+        let handles = (state.live)
+            .then(|| crate::apply::Handles::open(root, settings).ok())
+            .flatten();
+        let why_not = |e: &crate::config::Entry| {
             if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
-                let (r, check) = (crate::names::show(r), f.check);
-                let why = format!("refused: its root {r} is unusable, see [{check}] above");
-                why_not.insert(e.path.clone(), why);
+                let (r, check) = (show(r), f.check);
+                return Some(format!(
+                    "refused: its root {r} is unusable, see [{check}] above"
+                ));
             }
-        }
-        // A persistent copy that does not exist cannot be created on a
-        // read-only root: `boot` cannot help until it is remounted.
-        for e in &settings.entries {
-            let host = root.host(&e.source);
+            // A persistent copy that does not exist cannot be created on a
+            // read-only root: `boot` cannot help until it is remounted.
             if state.live
-                && !why_not.contains_key(&e.path)
-                && std::fs::symlink_metadata(&host).is_err()
+                && std::fs::symlink_metadata(root.host(&e.source)).is_err()
                 && crate::live::status::read_only(&root.host(&e.root))
             {
-                let source = crate::names::show(&e.source);
                 let fix = crate::live::status::remount_fix(&e.root, "impermctl boot");
-                let why = format!("its persistent copy {source} does not exist and {fix}");
-                why_not.insert(e.path.clone(), why);
+                let source = show(&e.source);
+                return Some(format!(
+                    "its persistent copy {source} does not exist and {fix}"
+                ));
             }
-        }
-        // The planner's verdict on entries that are not in place (live, when
-        // the tree can be opened; else the generic advice stands).
-        if state.live
-            && let Ok(h) = crate::apply::Handles::open(root, settings)
-        {
-            for e in &settings.entries {
-                if why_not.contains_key(&e.path)
-                    || !matches!(
-                        layout::entry_state(state, e),
-                        EntryState::Missing | EntryState::NotPersisted
-                    )
-                {
-                    continue;
-                }
-                let (target, source) = crate::apply::probe_entry(&h, e);
-                let f = crate::plan::Facts {
-                    target,
-                    source,
-                    mounted: crate::plan::Mounted::No,
-                };
-                if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                    let why = format!("`impermctl boot` cannot fix it: {error}");
-                    why_not.insert(e.path.clone(), why);
-                } else if let Some(Err(err)) = [&e.perms, &e.parent]
-                    .map(|p| crate::ids::Ids::default().owner(root, p))
-                    .into_iter()
-                    .find(Result::is_err)
-                {
-                    // What boot fails on when it creates it (trial s5 finding 8).
-                    let why = format!("`impermctl boot` cannot fix it: {err:#}");
-                    why_not.insert(e.path.clone(), why);
-                }
+            let in_place = layout::entry_state(state, e);
+            if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
+                return None;
             }
-        }
-        Advice { why_not }
+            let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
+            let mounted = crate::plan::Mounted::No;
+            let f = crate::plan::Facts {
+                target,
+                source,
+                mounted,
+            };
+            if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
+                return Some(format!("`impermctl boot` cannot fix it: {error}"));
+            }
+            // What boot fails on when it creates it (trial s5 finding 8).
+            let err = [&e.perms, &e.parent]
+                .map(|p| crate::ids::Ids::default().owner(root, p))
+                .into_iter()
+                .find_map(Result::err)?;
+            Some(format!("`impermctl boot` cannot fix it: {err:#}"))
+        };
+        let entries = settings.entries.iter();
+        Advice(
+            entries
+                .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+                .collect(),
+        )
     }
 
     fn for_entry(&self, p: &std::path::Path) -> String {
-        self.why_not
-            .get(p)
-            .cloned()
-            .unwrap_or_else(|| "run `impermctl boot`".into())
+        (self.0.get(p).cloned()).unwrap_or_else(|| "run `impermctl boot`".into())
     }
 }
