@@ -1,7 +1,7 @@
 //! `impermctl diff`: what the next reboot will discard, grouped and sized,
 //! with the configuration that would keep it.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Write, stderr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -102,14 +102,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     let c = g.settings(false)?;
     let (settings, refused) = (&c.settings, &c.refused);
-    let machine = matches!(a.format(), Format::Json | Format::Nul);
     if a.capture_baseline {
         let how = match crate::baseline::capture_if_missing(&root, settings)? {
             true => "written",
             false => "kept (already there)",
         };
-        let file = root.baseline_file();
-        eprintln!("impermctl: baseline {how}: {}", file.display());
+        eprintln!(
+            "impermctl: baseline {how}: {}",
+            root.baseline_file().display()
+        );
         return Ok(Exit::Ok);
     }
     let mut subtrees = Vec::new();
@@ -135,7 +136,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let opts = diff::Options {
         all: a.all,
         subtrees,
-        progress: !machine && std::io::stderr().is_terminal(),
+        progress: !matches!(a.format(), Format::Json | Format::Nul) && stderr().is_terminal(),
         walk: a.no_watcher,
     };
     let mut d = diff::compute(&root, settings, &opts)?;
@@ -174,15 +175,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
     }
     // What plain diff left out under watch.ignore (the note, JSON `ignored`).
-    let ignored = match matches!(a.format(), Format::Groups | Format::Json) {
-        true => Some(
-            diff::ignored::note(&root, settings, &d, &opts, &cx).unwrap_or_else(|e| {
-                tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
-                Default::default()
-            }),
-        ),
-        false => None,
-    };
+    let ignored = matches!(a.format(), Format::Groups | Format::Json).then(|| {
+        diff::ignored::note(&root, settings, &d, &opts, &cx).unwrap_or_else(|e| {
+            tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
+            Default::default()
+        })
+    });
     let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
@@ -205,11 +203,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             };
             out.write_all(text.as_bytes())?
         }
-        Format::Json => {
-            drop(out);
-            diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
-            out = std::io::BufWriter::new(std::io::stdout().lock());
-        }
+        Format::Json => diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?,
         Format::Nul => {
             render::nul(&mut out, &d, &j, a.all)?;
             if let Some(s) = &extras.shadowed {

@@ -72,15 +72,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
-    let nothing = || Report {
+    let report = |paths| Report {
         dry_run: a.dry_run,
-        paths: Vec::new(),
+        paths,
         refused: refused.iter().collect(),
         refused_entries: bad.json(),
     };
     if !refused.is_empty() {
         if a.json {
-            crate::output::print_json("Persist", &nothing())?;
+            crate::output::print_json("Persist", &report(Vec::new()))?;
         }
         for r in &refused {
             let (path, reason) = (crate::names::show(&r.path), &r.reason);
@@ -94,14 +94,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     let mut reports = Vec::new();
     for step in &steps {
-        let copied = if a.dry_run {
-            describe(&mut out, step, a.json, true)?;
-            None
-        } else {
-            let stats = apply_with_progress(&root, step, !a.json)?;
-            describe(&mut out, step, a.json, false)?;
-            (step.action == Action::Copy).then_some(stats)
-        };
+        let stats = (!a.dry_run).then(|| apply_with_progress(&root, step, !a.json));
+        let copied = stats.transpose()?.filter(|_| step.action == Action::Copy);
+        describe(&mut out, step, a.json, a.dry_run)?;
         reports.push(PathReport {
             step,
             copied,
@@ -109,13 +104,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             toml: suggest::toml_entry(&step.path, step.kind),
         });
     }
-    if a.json {
-        drop(out);
-        let mut r = nothing();
-        r.paths = reports;
-        crate::output::print_json("Persist", &r)?;
-    } else {
-        config_hint(&mut out, &steps, &settings.refused, a.dry_run)?;
+    match a.json {
+        true => crate::output::print_json("Persist", &report(reports))?,
+        false => config_hint(&mut out, &steps, &settings.refused, a.dry_run)?,
     }
     Ok(Exit::findings_if(!bad.is_empty()))
 }

@@ -64,17 +64,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     };
     let state = layout::observe(&root, &roots_only)?;
     let verdict = layout::run_checks(&state, settings, &[]);
-    let report = |outcome, applied| match a.json && !a.dry_run {
-        true => c.print_json(
-            "BootResult",
-            &Report {
-                outcome,
-                duration_ms: ms(start.elapsed()),
-                findings: &verdict.findings,
-                applied,
-            },
-        ),
-        false => Ok(()),
+    let report = |outcome, applied| {
+        let (duration_ms, findings) = (ms(start.elapsed()), &verdict.findings[..]);
+        let doc = Report {
+            outcome,
+            duration_ms,
+            findings,
+            applied,
+        };
+        (a.json && !a.dry_run)
+            .then(|| c.print_json("BootResult", &doc))
+            .transpose()
     };
     if verdict.rescue {
         info!("rescue mode: the VPS's own root is not active here, so impermctl mounts nothing");
@@ -162,14 +162,10 @@ fn finish(
     elapsed: f64,
     bad: usize,
 ) -> (&'static str, Exit) {
+    use apply::Outcome::{Unlinked, Unmounted};
     let c = &applied.counts;
     let undone: Vec<&std::path::Path> = (applied.steps.iter())
-        .filter(|s| {
-            matches!(
-                s.outcome,
-                apply::Outcome::Unmounted | apply::Outcome::Unlinked
-            )
-        })
+        .filter(|s| matches!(s.outcome, Unmounted | Unlinked))
         .map(|s| s.path.as_path())
         .collect();
     let mut line = c.summary(settings, elapsed, &undone);
