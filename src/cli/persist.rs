@@ -2,6 +2,7 @@
 //! be refused, else copy, bind and record each, with progress on a
 //! terminal, then print the configuration that keeps them persisted.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,8 +11,9 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
+use crate::names::show;
 use crate::persist::{self, Action, Method, Options, Refusal, Step};
-use crate::suggest;
+use crate::suggest::{self, Line};
 
 /// Arguments of `impermctl persist`.
 #[derive(Debug, clap::Args)]
@@ -83,7 +85,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             crate::output::print_json("Persist", &report(Vec::new()))?;
         }
         for r in &refused {
-            let (path, reason) = (crate::names::show(&r.path), &r.reason);
+            let (path, reason) = (show(&r.path), &r.reason);
             eprintln!("impermctl: refusing to persist {path}: {reason}");
         }
         if steps.len() + refused.len() > 1 {
@@ -115,7 +117,7 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     if json {
         return Ok(());
     }
-    let (p, src) = (crate::names::show(&s.path), crate::names::show(&s.source));
+    let (p, src) = (show(&s.path), show(&s.source));
     let size = format!(
         "{}, {}",
         crate::human::count(s.entries, "entry", "entries"),
@@ -125,10 +127,9 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     let line = match (s.action, dry) {
         (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
         (Action::Copy, _) if s.method == Method::Copy => {
-            let did = if dry {
-                "would copy"
-            } else {
-                "persisted: copied"
+            let did = match dry {
+                true => "would copy",
+                false => "persisted: copied",
             };
             format!("{did} {p} ({size}) to {src} ({copy})")
         }
@@ -177,7 +178,7 @@ fn config_hint(
         .filter(|s| !s.declared)
         .partition(|s| refused.contains(&s.path));
     for s in bad {
-        let p = crate::names::show(&s.path);
+        let p = show(&s.path);
         writeln!(
             out,
             "\n{p} is declared, but its config entry is refused (see the errors): fix it so that it stays persisted after a reboot"
@@ -186,44 +187,37 @@ fn config_hint(
     if new.is_empty() {
         return Ok(());
     }
-    let when = if dry { "After that, add" } else { "Add" };
-    writeln!(
-        out,
-        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:"
-    )?;
-    let mut roots: Vec<&Path> = new.iter().map(|s| s.root.as_path()).collect();
-    roots.sort();
-    roots.dedup();
-    let lines = |root: &Path| -> Vec<suggest::Line> {
-        new.iter()
-            .filter(|s| s.root == root)
-            .map(|s| suggest::Line::Persist(s.path.clone(), s.kind))
-            .collect()
-    };
-    if let [one] = new.as_slice() {
-        writeln!(
-            out,
-            "  {}",
-            suggest::nix_line(&one.root, &one.path, one.kind)
-        )?;
-    } else {
-        for root in &roots {
-            for l in suggest::nix_snippet(root, &lines(root)).lines() {
-                writeln!(out, "  {l}")?;
-            }
-        }
-    }
-    writeln!(
-        out,
-        "or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {}):",
-        crate::names::show(&new[0].root)
-    )?;
+    let mut by_root: BTreeMap<&Path, Vec<Line>> = BTreeMap::new();
     for s in &new {
-        for l in suggest::toml_entry(&s.path, s.kind).lines() {
-            writeln!(out, "  {l}")?;
-        }
+        let line = Line::Persist(s.path.clone(), s.kind);
+        by_root.entry(&s.root).or_default().push(line);
     }
-    Ok(())
+    let nix = match new.as_slice() {
+        [one] => suggest::nix_line(&one.root, &one.path, one.kind),
+        _ => (by_root.iter())
+            .map(|(root, lines)| suggest::nix_snippet(root, lines))
+            .collect(),
+    };
+    let toml: Vec<String> = new
+        .iter()
+        .map(|s| suggest::toml_entry(&s.path, s.kind))
+        .collect();
+    let (when, block) = (
+        if dry { "After that, add" } else { "Add" },
+        show(&new[0].root),
+    );
+    Ok(write!(
+        out,
+        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
+         or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {block}):\n{}",
+        indent(&nix),
+        indent(&toml.join("\n"))
+    )?)
+}
+
+/// Every line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn apply_with_progress(
@@ -259,7 +253,7 @@ fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
         "ETA ?".into()
     };
     let size = crate::human::size;
-    let (path, done, all) = (crate::names::show(&step.path), st.entries, step.entries);
+    let (path, done, all) = (show(&step.path), st.entries, step.entries);
     let (copied, total, rate) = (size(st.bytes), size(step.bytes), size(rate as u64));
     format!("copying {path}: {done}/{all} entries, {copied}/{total}, {rate}/s, {eta}")
 }
