@@ -18,19 +18,15 @@ pub struct Ids {
     group: Option<(PathBuf, HashMap<String, u32>)>,
 }
 
-/// Parse `name:x:id:…` lines (passwd and group share the shape).
-pub fn parse(text: &str) -> HashMap<String, u32> {
-    let mut m = HashMap::new();
-    for line in text.lines() {
+/// The records of a passwd or group text (`name:x:id:…`, the shape both
+/// share; `/etc/passwd`: `name:x:uid:gid:gecos:home:shell`): the name, the
+/// id and the fields after it. Lines without a numeric id are skipped.
+pub fn records(text: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
+    text.lines().filter_map(|line| {
         let mut f = line.split(':');
-        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        if let Ok(id) = id.parse() {
-            m.entry(name.to_string()).or_insert(id);
-        }
-    }
-    m
+        let (name, _, id) = (f.next()?, f.next()?, f.next()?.parse().ok()?);
+        Some((name, id, f.collect()))
+    })
 }
 
 /// `getpwnam`/`getgrnam` (by the table `file` names), through NSS.
@@ -60,7 +56,10 @@ impl Ids {
         }
         let (path, table) = slot.get_or_insert_with(|| {
             let p = root.host(Path::new(file));
-            let t = parse(&std::fs::read_to_string(&p).unwrap_or_default());
+            let mut t = HashMap::new();
+            for (name, id, _) in records(&std::fs::read_to_string(&p).unwrap_or_default()) {
+                t.entry(name.to_owned()).or_insert(id);
+            }
             (p, t)
         });
         // root is 0 everywhere, even on a tree whose /etc is not populated yet.

@@ -61,14 +61,14 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
         let d = d.0?;
         let span = d.span();
         let field = format!("persistence[{i}].directories[{j}]");
-        let table = d.into_inner().into_table(span.clone());
+        let table = d.into_inner().into_table(span.clone(), |d| &mut d.path);
         Some((Kind::Directory, table, None, span, field))
     });
     let files = block.files.0.unwrap_or_default().into_iter().enumerate();
     let files = files.filter_map(move |(j, f)| {
         let f = f.0?;
         let span = f.span();
-        let f: RawFile = f.into_inner().into_table(span.clone());
+        let f: RawFile = f.into_inner().into_table(span.clone(), |f| &mut f.path);
         // A file has no perms of its own, no hide or trash flag.
         let d = RawDirectory {
             path: f.path,

@@ -59,22 +59,15 @@ pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let b = e.as_bytes();
-        let before = String::from_utf8_lossy(&b[..at]);
-        let (line, column) = locate::line_col(&before, at);
-        ConfigError {
-            file: file.into(),
-            line,
-            column,
-            field: "(file)".into(),
-            message: format!(
-                "byte {:#04x} is not UTF-8; TOML files must be UTF-8 text",
-                b[at]
-            ),
-            fix: format!(
+        let text = &String::from_utf8_lossy(&b[..at]);
+        locate::Locator { text, file }.error(
+            Some(at..at),
+            "(file)",
+            format!("byte {:#04x} is not UTF-8; TOML files must be UTF-8 text", b[at]),
+            format!(
                 "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {0} > {0}.new`, check it, then move it over)",
                 file.display()
             ),
-            also: Box::new([]),
-        }
+        )
     })
 }

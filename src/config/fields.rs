@@ -19,30 +19,6 @@ pub const PATH_MAX: usize = 4095;
 /// The longest name of one component (`NAME_MAX`).
 pub const NAME_MAX: usize = 255;
 
-/// Why a path cannot be used on Linux at all (too long as a whole, or a
-/// component too long), with the fix; checked before anything is created.
-pub(super) fn too_long(s: &str) -> Option<(String, String)> {
-    if let Some(c) = s.split('/').find(|c| c.len() > NAME_MAX) {
-        let shown: String = c.chars().take(40).collect();
-        return Some((
-            format!(
-                "the path component `{shown}…` is {} bytes long; Linux allows at most {NAME_MAX} bytes per name",
-                c.len()
-            ),
-            format!("shorten that name to {NAME_MAX} bytes or fewer"),
-        ));
-    }
-    (s.len() > PATH_MAX).then(|| {
-        (
-            format!(
-                "the path is {} bytes long; Linux allows at most {PATH_MAX} bytes per path",
-                s.len()
-            ),
-            "persist a shorter path (a parent directory of it, for example)".into(),
-        )
-    })
-}
-
 pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> Result<PathBuf> {
     let s = p.get_ref();
     let err = |message: &str, fix: &str| Err(loc.error(Some(p.span()), field, message, fix));
@@ -69,8 +45,26 @@ pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> R
             &format!("write it as an absolute path, e.g. {example}"),
         );
     }
-    if let Some((message, fix)) = too_long(s) {
-        return err(&message, &fix);
+    // Too long for Linux at all (a component, or the whole): checked before
+    // anything is created.
+    if let Some(c) = s.split('/').find(|c| c.len() > NAME_MAX) {
+        let shown: String = c.chars().take(40).collect();
+        return err(
+            &format!(
+                "the path component `{shown}…` is {} bytes long; Linux allows at most {NAME_MAX} bytes per name",
+                c.len()
+            ),
+            &format!("shorten that name to {NAME_MAX} bytes or fewer"),
+        );
+    }
+    if s.len() > PATH_MAX {
+        return err(
+            &format!(
+                "the path is {} bytes long; Linux allows at most {PATH_MAX} bytes per path",
+                s.len()
+            ),
+            "persist a shorter path (a parent directory of it, for example)",
+        );
     }
     match crate::root::normalize(Path::new(s)) {
         Some(p) => Ok(p),
@@ -133,17 +127,11 @@ pub(super) fn parent_perms(
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Perms {
-    match p {
-        None => Perms::default(),
-        Some(p) => perms(
-            p.user.0.as_ref(),
-            p.group.0.as_ref(),
-            p.mode.0.as_ref(),
-            &format!("{field}.parent"),
-            loc,
-            errors,
-        ),
-    }
+    let f = format!("{field}.parent");
+    p.map_or_else(Perms::default, |p| {
+        let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
+        perms(u, g, m, &f, loc, errors)
+    })
 }
 
 /// A user or group: a name or numeric id, checked for shape only (the

@@ -124,7 +124,7 @@ fn earlier_definition<'t>(text: &'t str, span: &Range<usize>) -> Option<(&'t str
 fn field_at(text: &str, span: &Range<usize>) -> Option<String> {
     let doc = DeTable::parse(text).ok()?;
     let mut best: Option<(usize, String)> = None;
-    walk_table(doc.get_ref(), "", span, &mut best);
+    walk(&DeValue::Table(doc.into_inner()), "", span, &mut best);
     best.map(|(_, f)| f)
 }
 
@@ -156,38 +156,23 @@ pub(super) fn dotted(prefix: &str, name: &str) -> String {
     }
 }
 
-fn walk_table(
-    t: &DeTable<'_>,
-    prefix: &str,
-    span: &Range<usize>,
-    best: &mut Option<(usize, String)>,
-) {
-    for (k, v) in t.iter() {
-        let path = dotted(prefix, k.get_ref());
-        consider(&k.span(), &path, span, best);
-        walk_value(v.get_ref(), &v.span(), &path, span, best);
-    }
-}
-
-fn walk_value(
-    v: &DeValue<'_>,
-    vspan: &Range<usize>,
-    path: &str,
-    span: &Range<usize>,
-    best: &mut Option<(usize, String)>,
-) {
-    consider(vspan, path, span, best);
+/// Record in `best` the smallest key or value below `v` (at dotted `path`)
+/// that encloses `span`.
+fn walk(v: &DeValue<'_>, path: &str, span: &Range<usize>, best: &mut Option<(usize, String)>) {
     match v {
-        DeValue::Table(t) => walk_table(t, path, span, best),
+        DeValue::Table(t) => {
+            for (k, v) in t.iter() {
+                let path = dotted(path, k.get_ref());
+                consider(&k.span(), &path, span, best);
+                consider(&v.span(), &path, span, best);
+                walk(v.get_ref(), &path, span, best);
+            }
+        }
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
-                walk_value(
-                    item.get_ref(),
-                    &item.span(),
-                    &format!("{path}[{i}]"),
-                    span,
-                    best,
-                );
+                let path = format!("{path}[{i}]");
+                consider(&item.span(), &path, span, best);
+                walk(item.get_ref(), &path, span, best);
             }
         }
         _ => {}
@@ -211,7 +196,7 @@ const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
 fn explain(message: &str, field: String) -> (String, String, String) {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected = backticked(tail);
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
         let fix = format!("write one of {}", list(&expected));
         return (format!("unknown value `{name}`"), field, fix);
     }
@@ -286,10 +271,6 @@ fn type_fix(field: &str) -> String {
         _ => return "check the value's type against the schema in DESIGN.md".to_owned(),
     };
     format!("write {example}")
-}
-
-fn backticked(s: &str) -> Vec<String> {
-    s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 fn list(items: &[impl AsRef<str>]) -> String {

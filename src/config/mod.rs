@@ -213,16 +213,6 @@ impl Default for Watch {
     }
 }
 
-/// Read and validate the config at `path`: every error of the file, or
-/// the settings (see [`load_partial`] for a config with bad entries).
-pub fn load(path: &Path) -> anyhow::Result<Settings> {
-    let p = load_partial(path)?;
-    match ConfigError::combine(p.refused.errors) {
-        None => Ok(p.settings),
-        Some(e) => Err(e.into()),
-    }
-}
-
 /// Parse and validate config text; `file` is only used in messages.
 /// Every error of the file comes out at once: unknown keys, values of the
 /// wrong type, and what validation finds in the rest.

@@ -84,20 +84,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok().filter(|n| *n > 0).map(Duration::from_secs);
     }
-    // systemd allows a space between a number and its unit; humantime does not.
-    let mut joined = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        joined.push(c);
-        if c.is_ascii_digit() {
-            while chars.peek() == Some(&' ') {
-                chars.next();
-            }
-        }
-    }
-    humantime::parse_duration(&joined)
-        .ok()
-        .filter(|d| !d.is_zero())
+    // humantime (>= 2.2) allows a space between a number and its unit, as systemd does.
+    humantime::parse_duration(s).ok().filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]

@@ -61,32 +61,24 @@ impl Refused {
         self.errors.iter().map(view).collect()
     }
 
-    /// Each refused path with the first error of its entry (the reason).
-    pub fn with_reasons(&self) -> impl Iterator<Item = (&Path, Kind, &ConfigError)> {
-        self.paths.iter().filter_map(|(entry, (p, k))| {
+    /// Each refused path as a declared entry that is not persisted: path,
+    /// is a file, the reason with the error's place and fix (`diff` and the
+    /// watcher count such a path's data as lost, and say why): the first
+    /// error of its entry.
+    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
+        let loss = |(entry, (p, k)): (&String, &(PathBuf, Kind))| {
             let e = self
                 .errors
                 .iter()
                 .find(|e| entry_of(&e.field) == Some(entry))?;
-            Some((p.as_path(), *k, e))
-        })
-    }
-}
-
-impl Refused {
-    /// Each refused path as a declared entry that is not persisted: path,
-    /// is a file, the reason with the error's place and fix (`diff` and the
-    /// watcher count such a path's data as lost, and say why).
-    pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
-        let loss = |(p, k, e): (&Path, Kind, &ConfigError)| {
             let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
             let why = format!(
                 "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",
                 e.message, e.fix
             );
-            (p.to_path_buf(), k == Kind::File, why)
+            Some((p.clone(), *k == Kind::File, why))
         };
-        self.with_reasons().map(loss).collect()
+        self.paths.iter().filter_map(loss).collect()
     }
 }
 
@@ -102,12 +94,6 @@ pub fn refusing(e: &ConfigError) -> String {
         Some(entry) => format!("refusing the entry {entry}: {e}"),
         None => format!("ignoring the bad value {}: {e}", e.field),
     }
-}
-
-/// A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
-/// its error is local, the value reads as its default.
-fn in_watch(field: &str) -> bool {
-    field == "watch" || field.starts_with("watch.")
 }
 
 /// One error of a refused entry, as `status --json`, `boot --json` and the
@@ -192,6 +178,9 @@ pub(super) fn split(
     mut errors: Vec<ConfigError>,
     held: Vec<Held>,
 ) -> Result<Partial, ConfigError> {
+    // A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
+    // its error is local, the value reads as its default.
+    let in_watch = |f: &str| f == "watch" || f.starts_with("watch.");
     if errors
         .iter()
         .any(|e| entry_of(&e.field).is_none() && !in_watch(&e.field))

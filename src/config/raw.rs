@@ -114,21 +114,23 @@ pub(super) enum Shorthand<T> {
     Table(T),
 }
 
-impl<T: WithPath> Shorthand<T> {
-    /// The table, with a bare path turned into one whose `path` carries
-    /// `span` (the string's own span).
-    pub fn into_table(self, span: std::ops::Range<usize>) -> T {
+impl<T: Default> Shorthand<T> {
+    /// The table, with a bare path turned into a default one whose `path`
+    /// (the field `path` returns) carries `span` (the string's own span).
+    pub fn into_table(
+        self,
+        span: Range<usize>,
+        path: fn(&mut T) -> &mut Lax<Spanned<String>>,
+    ) -> T {
         match self {
-            Shorthand::Path(p) => T::with_path(Spanned::new(span, p)),
+            Shorthand::Path(p) => {
+                let mut t = T::default();
+                *path(&mut t) = Lax(Some(Spanned::new(span, p)));
+                t
+            }
             Shorthand::Table(t) => t,
         }
     }
-}
-
-/// An entry table that can be made from its path alone.
-pub(super) trait WithPath {
-    /// The entry with only `path` set.
-    fn with_path(path: Spanned<String>) -> Self;
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
@@ -170,15 +172,6 @@ pub(super) struct RawDirectory {
     pub home: Lax<Spanned<String>>,
 }
 
-impl WithPath for RawDirectory {
-    fn with_path(path: Spanned<String>) -> Self {
-        RawDirectory {
-            path: Lax(Some(path)),
-            ..RawDirectory::default()
-        }
-    }
-}
-
 /// One `[[persistence.files]]` entry.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -187,15 +180,6 @@ pub(super) struct RawFile {
     pub method: Lax<FileMethod>,
     pub parent: Lax<RawPerms>,
     pub home: Lax<Spanned<String>>,
-}
-
-impl WithPath for RawFile {
-    fn with_path(path: Spanned<String>) -> Self {
-        RawFile {
-            path: Lax(Some(path)),
-            ..RawFile::default()
-        }
-    }
 }
 
 /// `parent = { user, group, mode }`.

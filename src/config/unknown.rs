@@ -36,6 +36,17 @@ const FILE: &[&str] = &["path", "method", "parent", "home"];
 const PERMS: &[&str] = &["user", "group", "mode"];
 /// `[watch]`.
 const WATCH: &[&str] = &["ignore", "warn_every", "max_warnings_per_minute"];
+/// The keys that hold tables: (the table's schema, key, the schema of the
+/// table or list of tables it holds).
+const CHILDREN: &[(&[&str], &str, &[&str])] = &[
+    (TOP, "layout", LAYOUT),
+    (TOP, "watch", WATCH),
+    (TOP, "persistence", ROOT),
+    (ROOT, "directories", DIRECTORY),
+    (ROOT, "files", FILE),
+    (DIRECTORY, "parent", PERMS),
+    (FILE, "parent", PERMS),
+];
 
 /// One error per key of `text` that the schema does not know, in file
 /// order. Empty when the text is not TOML (the syntax error is reported
@@ -66,23 +77,14 @@ impl Walk<'_, '_> {
             let path = dotted(prefix, name);
             if !known.contains(&name) {
                 let (message, field, mut fix) = unknown_key(name, path, known, &elsewhere(name));
-                if name == "users" && prefix_kind(prefix) == Level::Root {
+                if name == "users" && known == ROOT {
                     fix = users_fix(v.get_ref());
                 }
                 self.out
                     .push(self.loc.error(Some(k.span()), field, message, fix));
                 continue;
             }
-            let child = match (prefix_kind(prefix), name) {
-                (Level::Top, "layout") => Some(LAYOUT),
-                (Level::Top, "watch") => Some(WATCH),
-                (Level::Top, "persistence") => Some(ROOT),
-                (Level::Root, "directories") => Some(DIRECTORY),
-                (Level::Root, "files") => Some(FILE),
-                (Level::Entry, "parent") => Some(PERMS),
-                _ => None,
-            };
-            if let Some(child) = child {
+            if let Some((.., child)) = CHILDREN.iter().find(|(t, k, _)| *t == known && *k == name) {
                 self.value(v.get_ref(), &path, child);
             }
         }
@@ -132,29 +134,4 @@ fn elsewhere(name: &str) -> Vec<&'static str> {
     .filter(|(keys, _)| keys.contains(&name))
     .map(|(_, table)| table)
     .collect()
-}
-
-/// Where a dotted path is in the schema.
-#[derive(PartialEq, Eq)]
-enum Level {
-    Top,
-    Root,
-    Entry,
-    Other,
-}
-
-/// `""` → top, `persistence[0]` → a root, `persistence[0].files[1]` → an entry.
-fn prefix_kind(prefix: &str) -> Level {
-    let parts: Vec<&str> = prefix.split('.').collect();
-    let base = |s: &str| s.split('[').next().unwrap_or("").to_owned();
-    match parts.as_slice() {
-        [""] => Level::Top,
-        [p] if base(p) == "persistence" => Level::Root,
-        [p, e]
-            if base(p) == "persistence" && matches!(base(e).as_str(), "directories" | "files") =>
-        {
-            Level::Entry
-        }
-        _ => Level::Other,
-    }
 }

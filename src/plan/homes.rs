@@ -51,11 +51,10 @@ pub const HOMES_DIR: &str = "/home";
 /// The normal users' homes of an `/etc/passwd` text (`name:x:uid:gid:gecos:home:shell`);
 /// bad lines, system users (uid < 1000), `nobody` (65534) and the home `/` are skipped.
 pub fn parse_passwd(text: &str) -> Vec<PwHome> {
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            let (uid, gid): (u32, u32) = (f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?);
-            let raw = Path::new(f.get(5)?);
+    crate::ids::records(text)
+        .filter_map(|(_, uid, f)| {
+            let gid: u32 = f.first()?.parse().ok()?;
+            let raw = Path::new(f.get(2)?);
             let dotdot = raw.components().any(|c| c == Component::ParentDir);
             let path: PathBuf = raw.components().collect();
             let normal = (1000..65534).contains(&uid);

@@ -79,14 +79,6 @@ pub fn dir_of(setting: Setting, name: &str, dynamic_user: bool) -> PathBuf {
     p
 }
 
-/// Is `path` persisted: on a filesystem other than the root's (a bind from
-/// persistence), judged from the live mount table?
-pub fn persisted(mounts: &MountTable, path: &Path) -> bool {
-    mounts
-        .containing(path)
-        .is_some_and(|m| m.mount_point != Path::new("/"))
-}
-
 /// The directories of `units` that are not persisted, state first;
 /// `regenerated` says which the catalog knows the system recreates.
 pub fn unpersisted(
@@ -103,7 +95,12 @@ pub fn unpersisted(
         ] {
             for n in names {
                 let path = dir_of(setting, n, u.dynamic_user);
-                if !persisted(mounts, &path) && !regenerated(&path) {
+                // Persisted: on a filesystem other than the root's (a bind
+                // from persistence), judged from the live mount table.
+                let on_root = mounts
+                    .containing(&path)
+                    .is_none_or(|m| m.mount_point == Path::new("/"));
+                if on_root && !regenerated(&path) {
                     out.push(Unpersisted {
                         unit: u.unit.clone(),
                         setting,
@@ -153,25 +150,13 @@ pub fn section(
     let persist_root = settings
         .roots
         .first()
-        .map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
+        .map_or(Path::new("/persistent"), |r| &r.path);
     let c = crate::classify::Classifier::load(root);
     let regenerated = |p: &Path| {
         use std::os::unix::ffi::OsStrExt;
         !c.classify(p.as_os_str().as_bytes(), false).is_loss()
     };
-    print(
-        out,
-        &unpersisted(&units, mounts, &regenerated),
-        &persist_root,
-    )
-}
-
-/// The human section for `verify` and `status`.
-pub fn print(
-    out: &mut dyn std::io::Write,
-    found: &[Unpersisted],
-    persist_root: &Path,
-) -> std::io::Result<()> {
+    let found = unpersisted(&units, mounts, &regenerated);
     if found.is_empty() {
         return Ok(());
     }

@@ -13,16 +13,21 @@ pub use prune::prune;
 
 /// A Nix string literal for a path (quotes, backslashes and `${` escaped).
 pub fn nix_string(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    quoted(&p.to_string_lossy(), true)
+}
+
+/// `s` as a Nix (`nix`) or TOML basic string: quotes and backslashes
+/// escaped; Nix: `${` and newlines; TOML: every control character (`\uXXXX`).
+fn quoted(s: &str, nix: bool) -> String {
+    let mut out = String::from("\"");
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            '\n' => out.push_str("\\n"),
+            '$' if nix && chars.peek() == Some(&'{') => out.push_str("\\$"),
+            '\n' if nix => out.push_str("\\n"),
+            c if !nix && c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push(c),
         }
     }
@@ -61,7 +66,7 @@ pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
 /// `method = "copy"` when [`needs_copy`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
     let table = how.list();
-    let path = toml_string(&group.to_string_lossy());
+    let path = quoted(&group.to_string_lossy(), false);
     let method = if needs_copy(group, how) {
         "\nmethod = \"copy\""
     } else {
@@ -132,20 +137,6 @@ pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
         }
     }
     s
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -12,18 +12,14 @@ use crate::config::Kind;
 /// one keeps them); a proposal at, inside or around a `declared` entry
 /// (path, kind) becomes a `Skipped` line saying which.
 pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
-    let proposed: Vec<(PathBuf, Kind)> = lines
+    let dirs: Vec<PathBuf> = lines
         .iter()
         .filter_map(|l| match l {
-            Line::Persist(p, k) => Some((p.clone(), *k)),
-            Line::Skipped(_) => None,
+            Line::Persist(p, Kind::Directory) => Some(p.clone()),
+            _ => None,
         })
         .collect();
-    let inside_proposed = |p: &Path| {
-        proposed
-            .iter()
-            .any(|(q, k)| *k == Kind::Directory && p != q && p.starts_with(q))
-    };
+    let inside_proposed = |p: &Path| dirs.iter().any(|q| p != q && p.starts_with(q));
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut out = Vec::new();
     for l in lines {
@@ -45,19 +41,19 @@ pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
 
 /// Why `p` cannot be proposed next to the declared entries, if so.
 fn clash(p: &Path, declared: &[(PathBuf, Kind)]) -> Option<String> {
-    let (d, k) = declared
-        .iter()
-        .find(|(d, k)| d == p || (*k == Kind::Directory && p.starts_with(d)) || d.starts_with(p))?;
-    let (same, inside) = (d == p, *k == Kind::Directory && p.starts_with(d));
-    let (p, d) = (p.display(), d.display());
-    Some(if same {
-        format!("{p} is already declared")
-    } else if inside {
-        format!("{p} is inside the declared directory {d}")
-    } else {
-        format!(
-            "{p} holds the declared {d}: declare what else it holds one by one, or replace {d} by {p}"
-        )
+    declared.iter().find_map(|(d, k)| {
+        let (ps, ds) = (p.display(), d.display());
+        Some(if d == p {
+            format!("{ps} is already declared")
+        } else if *k == Kind::Directory && p.starts_with(d) {
+            format!("{ps} is inside the declared directory {ds}")
+        } else if d.starts_with(p) {
+            format!(
+                "{ps} holds the declared {ds}: declare what else it holds one by one, or replace {ds} by {ps}"
+            )
+        } else {
+            return None;
+        })
     })
 }
 
