@@ -107,22 +107,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             true => "written",
             false => "kept (already there)",
         };
-        eprintln!(
-            "impermctl: baseline {how}: {}",
-            root.baseline_file().display()
-        );
+        let file = root.baseline_file();
+        eprintln!("impermctl: baseline {how}: {}", file.display());
         return Ok(Exit::Ok);
     }
     let mut subtrees = Vec::new();
     for p in &a.paths {
+        let shown = p.display();
         let logical = crate::root::normalize(p).with_context(|| {
-            format!(
-                "{}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib",
-                p.display()
-            )
+            format!("{shown}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib")
         })?;
         std::fs::symlink_metadata(root.host(&logical))
-            .with_context(|| format!("{}: cannot compare it", p.display()))?;
+            .with_context(|| format!("{shown}: cannot compare it"))?;
         subtrees.push(logical);
     }
     if let Some(why) = judge::not_ephemeral(&root, settings) {

@@ -205,21 +205,20 @@ pub fn say_refused(e: &config::ConfigError, crit: bool) {
 /// anything fatal (a safety check cannot be switched off in the config).
 fn check_skips(settings: &Settings) -> anyhow::Result<()> {
     use crate::layout::{CHECKS, Severity};
+    let file = settings.file.display();
     for name in &settings.layout.skip_checks {
         match CHECKS.iter().find(|c| c.name == name.as_str()) {
             None => {
                 let near = CHECKS
                     .iter()
-                    .min_by_key(|c| strsim::levenshtein(c.name, name))
-                    .map_or("", |c| c.name);
+                    .min_by_key(|c| strsim::levenshtein(c.name, name));
+                let near = near.map_or("", |c| c.name);
                 bail!(
-                    "{}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)",
-                    settings.file.display()
+                    "{file}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)"
                 )
             }
             Some(c) if c.severity == Severity::Fatal => bail!(
-                "{}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\"",
-                settings.file.display()
+                "{file}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\""
             ),
             Some(_) => {}
         }
@@ -243,12 +242,11 @@ fn check_root_dir(d: &Path) -> anyhow::Result<PathBuf> {
             ),
         }
     }
-    let meta = std::fs::metadata(d).with_context(|| format!("--root {}", d.display()))?;
-    if !meta.is_dir() {
-        bail!(
-            "--root {}: not a directory; give the directory the tree is at",
-            d.display()
-        );
-    }
-    std::fs::canonicalize(d).with_context(|| format!("--root {}: cannot resolve it", d.display()))
+    let dir = d.display();
+    let meta = std::fs::metadata(d).with_context(|| format!("--root {dir}"))?;
+    anyhow::ensure!(
+        meta.is_dir(),
+        "--root {dir}: not a directory; give the directory the tree is at"
+    );
+    std::fs::canonicalize(d).with_context(|| format!("--root {dir}: cannot resolve it"))
 }

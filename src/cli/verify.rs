@@ -20,25 +20,15 @@ pub struct Args {
     pub skip: Vec<String>,
 }
 
-/// The exit code for a verdict: 0 healthy (info only), 1 warnings, 2 fatal.
-pub fn exit_for(v: &Verdict) -> Exit {
-    match v.worst() {
-        None | Some(Severity::Info) => Exit::Ok,
-        Some(Severity::Warning) => Exit::Findings,
-        Some(Severity::Fatal) => Exit::Error,
-    }
-}
-
-/// One word for a verdict.
-pub fn summary_word(v: &Verdict) -> &'static str {
-    if v.rescue {
-        return "rescue";
-    }
-    match v.worst() {
-        None | Some(Severity::Info) => "healthy",
-        Some(Severity::Warning) => "warnings",
-        Some(Severity::Fatal) => "fatal",
-    }
+/// A verdict's word and exit code: `healthy` 0 (info findings only),
+/// `warnings` 1, `fatal` 2; the word is `rescue` in rescue mode.
+pub fn judged(v: &Verdict) -> (&'static str, Exit) {
+    let (word, exit) = match v.worst() {
+        None | Some(Severity::Info) => ("healthy", Exit::Ok),
+        Some(Severity::Warning) => ("warnings", Exit::Findings),
+        Some(Severity::Fatal) => ("fatal", Exit::Error),
+    };
+    (if v.rescue { "rescue" } else { word }, exit)
 }
 
 #[derive(Serialize)]
@@ -81,13 +71,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let state = layout::observe(&root, &c.settings)?;
     let v = layout::run_checks(&state, &c.settings, &a.skip);
     let doc = Report {
-        verdict: summary_word(&v),
+        verdict: judged(&v).0,
         notice: c.notice.as_deref(),
         findings: &v.findings,
         ran: &v.ran,
         skipped: &v.skipped,
     };
-    c.finish(a.report.json, "Verification", &doc, exit_for(&v), |out| {
+    c.finish(a.report.json, "Verification", &doc, judged(&v).1, |out| {
         print_findings(out, &v)?;
         Ok(crate::services::section(
             out,
@@ -111,7 +101,7 @@ pub fn label(s: Severity) -> &'static str {
 pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
     use crate::names::printable;
     let count = |s| v.findings.iter().filter(|f| f.severity == s).count() as u64;
-    let (word, ran) = (summary_word(v), v.ran.len());
+    let (word, ran) = (judged(v).0, v.ran.len());
     if v.findings.is_empty() {
         writeln!(out, "layout: {word} ({ran} checks passed)")?;
     } else {

@@ -195,16 +195,11 @@ fn finish(
 /// logged as refusals).
 fn log_findings(verdict: &layout::Verdict) {
     for f in &verdict.findings {
+        let (msg, check, fix) = (&f.message, f.check, &f.remedy);
         match f.severity {
             Severity::Fatal => {}
-            Severity::Warning => warn!(
-                check = f.check,
-                "{} [{}] (fix: {})", f.message, f.check, f.remedy
-            ),
-            Severity::Info => info!(
-                check = f.check,
-                "{} [{}] ({})", f.message, f.check, f.remedy
-            ),
+            Severity::Warning => warn!(check, "{msg} [{check}] (fix: {fix})"),
+            Severity::Info => info!(check, "{msg} [{check}] ({fix})"),
         }
     }
 }

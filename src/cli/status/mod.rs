@@ -10,7 +10,7 @@ use crate::exit::Exit;
 use crate::layout::{self, EntryState};
 
 mod moved;
-use moved::{Moved, moved_state, print_moved, state_word};
+use moved::{Moved, moved_state, print_moved};
 
 /// Arguments of `impermctl status`.
 #[derive(Debug, clap::Args)]
@@ -104,19 +104,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Vec::new()
         })
         .into_iter()
-        .map(|r| {
-            let now = moved_state(&root, &state, &r);
-            Moved {
-                declared: settings.entries.iter().any(|e| e.path == r.path),
-                copy: r.copy,
-                state: state_word(&now),
-                now,
-                path: r.path,
-                kind: r.kind,
-                root: r.root,
-                source: r.source,
-                since: r.since,
-            }
+        .map(|r| Moved {
+            now: moved_state(&root, &state, &r),
+            declared: settings.entries.iter().any(|e| e.path == r.path),
+            copy: r.copy,
+            path: r.path,
+            kind: r.kind,
+            root: r.root,
+            source: r.source,
+            since: r.since,
         })
         .collect();
     let texts: Vec<(String, bool)> = entries
@@ -127,7 +123,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .iter()
         .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f);
-    let exit = super::verify::exit_for(&v).max(Exit::findings_if(findings));
+    let (verdict, exit) = super::verify::judged(&v);
+    let exit = exit.max(Exit::findings_if(findings));
     let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
         if let Some(n) = &c.notice {
             eprintln!("impermctl: notice: {n}");
@@ -155,7 +152,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         Ok(crate::watch::report::print_status(out, &root)?)
     };
     let doc = Report {
-        verdict: super::verify::summary_word(&v),
+        verdict,
         notice: c.notice.as_deref(),
         findings: &v.findings,
         entries: &entries,
@@ -176,31 +173,25 @@ fn entry_text(
 ) -> (String, bool) {
     use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
-    let in_place = matches!(e.state, EntryState::NotPersisted | EntryState::Missing);
+    use EntryState::*;
+    let in_place = matches!(e.state, NotPersisted | Missing);
     match (&e.live, settings.entry(&e.path), &e.facts) {
         (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
     let (source, advice) = (show(&e.source), advice.for_entry(&e.path));
-    match &e.state {
-        EntryState::Bound => (format!("bound from {source}"), false),
-        EntryState::Symlinked => (format!("symlink to {source}"), false),
-        EntryState::Missing => (format!("missing ({advice})"), true),
-        EntryState::NotPersisted => (
-            format!("NOT PERSISTED: on the ephemeral root ({advice})"),
-            true,
-        ),
-        EntryState::Foreign { source, root } => (
-            format!("foreign mount: {} {}", printable(source), show(root)),
-            true,
-        ),
-        EntryState::WrongLink { target } => (
-            format!("symlink to {} (expected {source})", show(target)),
-            true,
-        ),
-        EntryState::Covered { by } => (format!("covered by {}", show(by)), false),
-    }
+    let text = match &e.state {
+        Bound => format!("bound from {source}"),
+        Symlinked => format!("symlink to {source}"),
+        Missing => format!("missing ({advice})"),
+        NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
+        Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
+        Covered { by } => format!("covered by {}", show(by)),
+    };
+    let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
+    (text, !fine)
 }
 
 pub(super) fn kind_word(k: Kind) -> &'static str {
