@@ -64,10 +64,9 @@ impl Ids {
         });
         // root is 0 everywhere, even on a tree whose /etc is not populated yet.
         let fallback = (name == "root").then_some(0);
-        let nss = if root.is_system() {
-            " nor known to NSS"
-        } else {
-            ""
+        let nss = match root.is_system() {
+            true => " nor known to NSS",
+            false => "",
         };
         table.get(name).copied().or(fallback).ok_or_else(|| {
             let path = path.display();

@@ -51,7 +51,7 @@ fn place_link(
     tmp.push(format!(".impermctl-link-{}", std::process::id()));
     let _ = fs::unlink_at(dir, &tmp, false);
     rustix::fs::symlinkat(text, dir, &tmp)?;
-    let placed = fs::chown_at(dir, &tmp, uid, gid).and_then(|()| {
+    let placed = fs::chown(fs::At::Name(dir, &tmp), uid, gid).and_then(|()| {
         let flags = if replace {
             RenameFlags::empty()
         } else {

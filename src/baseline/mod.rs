@@ -14,10 +14,6 @@ use crate::walk::{self, Entry, Scope, Visit};
 pub mod format;
 pub mod index;
 pub mod refresh;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_index;
 
 pub use format::{Baseline, DirView, Rec, encode, encode_with};
 
@@ -75,17 +71,10 @@ impl Baseline {
 /// its first bytes; `None` when it has none (version 1) or cannot be read.
 pub fn origin_of(file: &std::path::Path) -> Option<std::time::SystemTime> {
     use std::io::Read;
-    let mut head = [0u8; 64];
-    let mut f = std::fs::File::open(file).ok()?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return None,
-        }
-    }
-    let (s, ns) = format::origin_in(&head[..n])?;
+    let mut head = Vec::with_capacity(64);
+    let f = std::fs::File::open(file).ok()?;
+    f.take(64).read_to_end(&mut head).ok()?;
+    let (s, ns) = format::origin_in(&head)?;
     let d = std::time::Duration::new(u64::try_from(s).ok()?, ns);
     Some(std::time::UNIX_EPOCH + d)
 }
@@ -114,12 +103,8 @@ pub struct Captured {
     pub mounts: Vec<Vec<u8>>,
 }
 
-/// Walk the ephemeral root and return its manifest (unsorted).
-pub fn capture(root: &Root, settings: &Settings) -> anyhow::Result<Vec<(Vec<u8>, Rec)>> {
-    Ok(capture_framed(root, settings)?.entries)
-}
-
-/// [`capture`], with the walk's origin and the mount points it left out.
+/// Walk the ephemeral root: its manifest (unsorted), with the walk's
+/// origin and the mount points it left out.
 pub fn capture_framed(root: &Root, settings: &Settings) -> anyhow::Result<Captured> {
     use std::os::unix::ffi::OsStrExt;
     let start = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
@@ -197,3 +182,6 @@ pub fn warn_unencodable(entries: &[(Vec<u8>, Rec)]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

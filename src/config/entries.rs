@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
 use super::locate::Locator;
 use super::partial::Held;
-use super::raw::{Lax, RawDirectory, RawFile, RawRoot};
+use super::raw::{EntryList, Lax, RawDirectory, RawRoot, Shorthand};
 use super::validate::{Result, Root};
 use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
 
@@ -26,49 +26,15 @@ struct Origin {
     span: Range<usize>,
 }
 
-impl Origin {
-    /// `as a directory in /persistent (line 4)`; with `columns` (both
-    /// declarations on one line) the entry and its column too.
-    fn describe(&self, loc: &Locator<'_>, columns: bool) -> String {
-        let kind = self.kind.word();
-        let root = self.root.display();
-        let (line, column) = loc.line_col(&self.span);
-        if columns {
-            format!(
-                "as a {kind} in {root} ({}, line {line} column {column})",
-                self.field
-            )
-        } else {
-            format!("as a {kind} in {root} (line {line})")
-        }
-    }
-}
-
 /// A block's entries before validation: kind, table, file method, span of
 /// the entry, dotted name.
 type RawEntry = (Kind, RawDirectory, Option<FileMethod>, Range<usize>, String);
 
-/// The entries of block `i`, directories first, in file order (bad items
-/// were reported by `raw::read` and are skipped; indices stay).
+/// The entries of block `i`, directories first, in file order.
 fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
-    let dirs = block
-        .directories
-        .0
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate();
-    let dirs = dirs.filter_map(move |(j, d)| {
-        let d = d.0?;
-        let span = d.span();
-        let field = format!("persistence[{i}].directories[{j}]");
-        let table = d.into_inner().into_table(span.clone(), |d| &mut d.path);
-        Some((Kind::Directory, table, None, span, field))
-    });
-    let files = block.files.0.unwrap_or_default().into_iter().enumerate();
-    let files = files.filter_map(move |(j, f)| {
-        let f = f.0?;
-        let span = f.span();
-        let f: RawFile = f.into_inner().into_table(span.clone(), |f| &mut f.path);
+    let dirs = items(block.directories, i, "directories", |d| &mut d.path);
+    let dirs = dirs.map(|(span, d, field)| (Kind::Directory, d, None, span, field));
+    let files = items(block.files, i, "files", |f| &mut f.path).map(|(span, f, field)| {
         // A file has no perms of its own, no hide or trash flag.
         let d = RawDirectory {
             path: f.path,
@@ -78,10 +44,35 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
             allow_trash: Lax(Some(false)),
             ..RawDirectory::default()
         };
-        let field = format!("persistence[{i}].files[{j}]");
-        Some((Kind::File, d, f.method.0, span, field))
+        (Kind::File, d, f.method.0, span, field)
     });
     dirs.chain(files)
+}
+
+/// The items of block `i`'s list `name` as tables (a bare path: a default
+/// table whose field `path` returns carries the string and its span), with
+/// their spans and dotted names (bad items were reported by `raw::read` and
+/// are skipped; indices stay).
+fn items<T: Default>(
+    list: EntryList<T>,
+    i: usize,
+    name: &str,
+    path: fn(&mut T) -> &mut Lax<Spanned<String>>,
+) -> impl Iterator<Item = (Range<usize>, T, String)> {
+    let items = list.0.unwrap_or_default().into_iter().enumerate();
+    items.filter_map(move |(j, item)| {
+        let (item, field) = (item.0?, format!("persistence[{i}].{name}[{j}]"));
+        let span = item.span();
+        let table = match item.into_inner() {
+            Shorthand::Table(t) => t,
+            Shorthand::Path(p) => {
+                let mut t = T::default();
+                *path(&mut t) = Lax(Some(Spanned::new(span.clone(), p)));
+                t
+            }
+        };
+        Some((span, table, field))
+    })
 }
 
 /// Every entry of every block; the bad ones go to `errors` (each of an
@@ -227,28 +218,33 @@ fn check_duplicate(
     here: Origin,
     loc: &Locator<'_>,
 ) -> Result<()> {
-    if let Some(first) = seen.get(path) {
-        let same_line = loc.line(&first.span) == loc.line(&here.span);
-        let which = if same_line {
-            let (line, column) = loc.line_col(&here.span);
-            format!("delete {}, line {line} column {column}", here.field)
-        } else {
-            format!("delete the one on line {}", loc.line(&here.span))
-        };
-        let (p, first, again) = (
-            path.display(),
-            first.describe(loc, same_line),
-            here.describe(loc, same_line),
-        );
-        return Err(loc.error(
-            Some(here.span.clone()),
-            format!("{}.path", here.field),
-            format!("{p} is declared twice: {first} and {again}"),
-            format!("keep only one declaration of {p} ({which})"),
-        ));
-    }
-    seen.insert(path.to_path_buf(), here);
-    Ok(())
+    let Some(first) = seen.get(path) else {
+        seen.insert(path.to_path_buf(), here);
+        return Ok(());
+    };
+    let same_line = loc.line(&first.span) == loc.line(&here.span);
+    // `as a directory in /persistent (line 4)`; on one line, the entry
+    // and its column too.
+    let describe = |o: &Origin| {
+        let (kind, root, field) = (o.kind.word(), o.root.display(), &o.field);
+        let (line, column) = loc.line_col(&o.span);
+        match same_line {
+            true => format!("as a {kind} in {root} ({field}, line {line} column {column})"),
+            false => format!("as a {kind} in {root} (line {line})"),
+        }
+    };
+    let (line, column) = loc.line_col(&here.span);
+    let which = match same_line {
+        true => format!("delete {}, line {line} column {column}", here.field),
+        false => format!("delete the one on line {line}"),
+    };
+    let (p, first, again) = (path.display(), describe(first), describe(&here));
+    Err(loc.error(
+        Some(here.span.clone()),
+        format!("{}.path", here.field),
+        format!("{p} is declared twice: {first} and {again}"),
+        format!("keep only one declaration of {p} ({which})"),
+    ))
 }
 
 /// `home = "/home/alice"`: must be absolute and contain the entry (or be

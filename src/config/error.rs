@@ -10,7 +10,7 @@ use crate::names::printable;
 /// errors, in file order, so that one run reports them all. Shown as two
 /// lines each, control characters escaped (`names::printable`): a value
 /// quoted from the file cannot forge a line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[error("{file}{loc}: {field}: {message}\n  fix: {fix}{more}", file = printable(&file.display().to_string()), loc = location(*line, *column), field = printable(field), message = printable(message), fix = printable(fix), more = more(also))]
 pub struct ConfigError {
     /// The config file (boxed: with `also`, the error stays small enough
@@ -27,6 +27,7 @@ pub struct ConfigError {
     /// How to fix it.
     pub fix: String,
     /// The other errors of the same file, after this one.
+    #[serde(skip)]
     pub also: Box<[ConfigError]>,
 }
 
@@ -46,10 +47,9 @@ fn more(also: &[ConfigError]) -> String {
 }
 
 fn location(line: usize, column: usize) -> String {
-    if line == 0 {
-        String::new()
-    } else {
-        format!(":{line}:{column}")
+    match line {
+        0 => String::new(),
+        _ => format!(":{line}:{column}"),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Validating single values of the config: paths (absolute, normalised, no
 //! `..`), owners and modes, and the `[watch]` table.
 
-use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -159,64 +158,44 @@ pub(super) fn watch(
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Watch {
-    let d = Watch::default();
-    let Some(raw) = raw else { return d };
-    let ignore = match raw.ignore.0 {
-        None => d.ignore,
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                abs_path(p, &format!("watch.ignore[{i}]"), loc)
-                    .map_err(|e| errors.push(e))
-                    .ok()
-            })
-            .collect(),
-    };
-    let bad_duration = |span: Range<usize>, what: String| {
-        loc.error(
-            Some(span),
-            "watch.warn_every",
-            what,
-            "write a duration as systemd.time(7) does, such as \"30s\", \"10min\", \"10 minutes\" or \"1h 30m\", or a positive integer number of seconds",
-        )
-    };
-    let warn_every = match raw.warn_every.0 {
-        None => None,
-        Some(w) => match w.get_ref() {
-            RawDuration::Seconds(n) if *n >= 1 => Some(Duration::from_secs(*n as u64)),
-            RawDuration::Seconds(n) => {
-                errors.push(bad_duration(
-                    w.span(),
-                    format!("{n} seconds is not a positive interval"),
-                ));
-                None
+    let mut w = Watch::default();
+    let Some(raw) = raw else { return w };
+    if let Some(list) = raw.ignore.0 {
+        let paths = list.iter().enumerate();
+        let paths = paths.map(|(i, p)| abs_path(p, &format!("watch.ignore[{i}]"), loc));
+        w.ignore = paths
+            .filter_map(|r| r.map_err(|e| errors.push(e)).ok())
+            .collect();
+    }
+    if let Some(v) = raw.warn_every.0 {
+        let parsed = match v.get_ref() {
+            RawDuration::Seconds(n) if *n >= 1 => Ok(Duration::from_secs(*n as u64)),
+            RawDuration::Seconds(n) => Err(format!("{n} seconds is not a positive interval")),
+            RawDuration::Text(t) => {
+                let bad = || format!("`{}` is not a duration", crate::names::printable(t));
+                parse_duration(t).ok_or_else(bad)
             }
-            RawDuration::Text(t) => parse_duration(t).or_else(|| {
-                let shown = crate::names::printable(t);
-                errors.push(bad_duration(
-                    w.span(),
-                    format!("`{shown}` is not a duration"),
-                ));
-                None
-            }),
-        },
-    };
-    let max = raw.max_warnings_per_minute.0.and_then(|m| {
-        let n = u32::try_from(*m.get_ref()).ok().filter(|n| *n >= 1);
-        if n.is_none() {
-            errors.push(loc.error(
+        };
+        match parsed {
+            Ok(d) => w.warn_every = d,
+            Err(what) => errors.push(loc.error(
+                Some(v.span()),
+                "watch.warn_every",
+                what,
+                "write a duration as systemd.time(7) does, such as \"30s\", \"10min\", \"10 minutes\" or \"1h 30m\", or a positive integer number of seconds",
+            )),
+        }
+    }
+    if let Some(m) = raw.max_warnings_per_minute.0 {
+        match u32::try_from(*m.get_ref()).ok().filter(|n| *n >= 1) {
+            Some(n) => w.max_warnings_per_minute = n,
+            None => errors.push(loc.error(
                 Some(m.span()),
                 "watch.max_warnings_per_minute",
                 format!("{} is out of range", m.get_ref()),
                 "write a whole number of at least 1, e.g. max_warnings_per_minute = 10",
-            ));
+            )),
         }
-        n
-    });
-    Watch {
-        ignore,
-        warn_every: warn_every.unwrap_or(d.warn_every),
-        max_warnings_per_minute: max.unwrap_or(d.max_warnings_per_minute),
     }
+    w
 }

@@ -68,13 +68,12 @@ impl Locator<'_> {
     /// A TOML syntax error or a serde error from deserializing the raw structs.
     pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span();
-        let message = e.message().trim_end().to_owned();
         let field = span
             .as_ref()
             .and_then(|s| field_at(self.text, s))
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
-        let (mut message, field, mut fix) = explain(&message, field);
+        let (mut message, field, mut fix) = explain(e.message().trim_end(), field);
         let duplicate = message.contains("duplicate key");
         if let Some((key, first)) = span
             .as_ref()
@@ -123,29 +122,16 @@ fn earlier_definition<'t>(text: &'t str, span: &Range<usize>) -> Option<(&'t str
 /// value span best contains `span`, from a span-keeping parse of `text`.
 fn field_at(text: &str, span: &Range<usize>) -> Option<String> {
     let doc = DeTable::parse(text).ok()?;
-    let mut best: Option<(usize, String)> = None;
-    walk(&DeValue::Table(doc.into_inner()), "", span, &mut best);
-    best.map(|(_, f)| f)
-}
-
-fn consider(
-    node: &Range<usize>,
-    path: &str,
-    span: &Range<usize>,
-    best: &mut Option<(usize, String)>,
-) {
-    let contains = node.start <= span.start && span.end <= node.end.max(node.start + 1);
-    if !contains {
-        return;
-    }
-    let len = node.end - node.start;
-    // Smallest enclosing node wins; on a tie, the deeper (longer) path.
-    if best
-        .as_ref()
-        .is_none_or(|(l, p)| len < *l || (len == *l && path.len() > p.len()))
-    {
-        *best = Some((len, path.to_owned()));
-    }
+    let mut nodes = Vec::new();
+    walk(&DeValue::Table(doc.into_inner()), "", &mut nodes);
+    // The smallest enclosing node wins; on a tie, the deeper (longer) path,
+    // then the first.
+    let contains = |n: &Range<usize>| n.start <= span.start && span.end <= n.end.max(n.start + 1);
+    nodes
+        .into_iter()
+        .filter(|(n, _)| contains(n))
+        .min_by_key(|(n, path)| (n.end - n.start, std::cmp::Reverse(path.len())))
+        .map(|(_, path)| path)
 }
 
 /// `prefix.name`, or `name` at the top level.
@@ -156,23 +142,22 @@ pub(super) fn dotted(prefix: &str, name: &str) -> String {
     }
 }
 
-/// Record in `best` the smallest key or value below `v` (at dotted `path`)
-/// that encloses `span`.
-fn walk(v: &DeValue<'_>, path: &str, span: &Range<usize>, best: &mut Option<(usize, String)>) {
+/// Every key and value below `v` (at dotted `path`): its span and field.
+fn walk(v: &DeValue<'_>, path: &str, nodes: &mut Vec<(Range<usize>, String)>) {
     match v {
         DeValue::Table(t) => {
             for (k, v) in t.iter() {
                 let path = dotted(path, k.get_ref());
-                consider(&k.span(), &path, span, best);
-                consider(&v.span(), &path, span, best);
-                walk(v.get_ref(), &path, span, best);
+                nodes.push((k.span(), path.clone()));
+                nodes.push((v.span(), path.clone()));
+                walk(v.get_ref(), &path, nodes);
             }
         }
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
                 let path = format!("{path}[{i}]");
-                consider(&item.span(), &path, span, best);
-                walk(item.get_ref(), &path, span, best);
+                nodes.push((item.span(), path.clone()));
+                walk(item.get_ref(), &path, nodes);
             }
         }
         _ => {}

@@ -29,7 +29,7 @@ pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 pub const FORBIDDEN_PREFIXES: &[&str] = &["/nix", "/proc", "/sys", "/dev", "/run"];
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Settings {
     /// The file it was read from (for messages).
     pub file: PathBuf,
@@ -89,7 +89,7 @@ pub enum OnFailure {
 }
 
 /// One `[[persistence]]` block.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PersistenceRoot {
     /// `persistentStoragePath`, normalised and absolute.
     pub path: PathBuf,
@@ -218,10 +218,7 @@ impl Default for Watch {
 /// wrong type, and what validation finds in the rest.
 pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
     let p = parse_partial(text, file)?;
-    match ConfigError::combine(p.refused.errors) {
-        None => Ok(p.settings),
-        Some(e) => Err(e),
-    }
+    ConfigError::combine(p.refused.errors).map_or(Ok(p.settings), Err)
 }
 
 /// Read and validate the config at `path`, refusing bad entries one by one
@@ -275,17 +272,14 @@ impl Settings {
     /// The settings used by `verify`/`status` when no config file exists:
     /// one persistence root at `/persistent`, no entries, default layout.
     pub fn fallback(file: &Path) -> Settings {
+        let root = PersistenceRoot {
+            path: PathBuf::from("/persistent"),
+            ..PersistenceRoot::default()
+        };
         Settings {
             file: file.to_path_buf(),
-            layout: Layout::default(),
-            roots: vec![PersistenceRoot {
-                path: PathBuf::from("/persistent"),
-                hide_mounts: false,
-                allow_trash: false,
-            }],
-            entries: Vec::new(),
-            refused: Vec::new(),
-            watch: Watch::default(),
+            roots: vec![root],
+            ..Settings::default()
         }
     }
 

@@ -7,21 +7,12 @@ use std::time::Duration;
 /// symbolic clauses (`u=rwx,g=rx,o=`) applied to `a=rwx` (0777). `None` when
 /// it is neither.
 pub fn parse_mode(mode: &str) -> Option<u32> {
-    if mode.is_empty() {
-        return None;
-    }
+    // Empty: all digits, and not a number.
     if mode.bytes().all(|b| b.is_ascii_digit()) {
-        if mode.len() > 5 {
-            return None;
-        }
-        let m = u32::from_str_radix(mode, 8).ok()?;
-        return (m <= 0o7777).then_some(m);
+        let m = u32::from_str_radix(mode, 8).ok();
+        return m.filter(|m| mode.len() <= 5 && *m <= 0o7777);
     }
-    let mut m = 0o777u32;
-    for clause in mode.split(',') {
-        m = apply_clause(m, clause)?;
-    }
-    Some(m)
+    mode.split(',').try_fold(0o777, apply_clause)
 }
 
 /// The bits each "who" letter of a clause selects.
@@ -49,26 +40,21 @@ fn bits(letters: &str, table: &[(char, u32)]) -> Option<u32> {
 /// One `[ugoa]*[-+=][rwxXst]*` clause (several operators may follow, as in
 /// `u+r-w`). See chmod(1), "SYMBOLIC MODES".
 fn apply_clause(mut m: u32, clause: &str) -> Option<u32> {
-    let ops_at = clause.find(['-', '+', '='])?;
-    let (who, mut rest) = clause.split_at(ops_at);
+    const OPS: [char; 3] = ['-', '+', '='];
+    let (who, rest) = clause.split_at(clause.find(OPS)?);
     // Without a "who", chmod masks the bits with the umask; the mode is
     // applied at boot under an unknown umask, so treat it as `a`.
     let who_mask = match bits(who, WHO)? {
         0 => 0o7777,
         m => m,
     };
-    while !rest.is_empty() {
-        let op = rest.chars().next()?;
-        rest = &rest[1..];
-        let end = rest.find(['-', '+', '=']).unwrap_or(rest.len());
-        let (perms, tail) = rest.split_at(end);
-        rest = tail;
+    // `rest` starts with an operator: each is followed by its letters.
+    for (op, perms) in rest.matches(OPS).zip(rest.split(OPS).skip(1)) {
         let bits = bits(perms, PERMS)? & who_mask;
         m = match op {
-            '+' => m | bits,
-            '-' => m & !bits,
-            '=' => (m & !who_mask) | bits,
-            _ => return None,
+            "+" => m | bits,
+            "-" => m & !bits,
+            _ => (m & !who_mask) | bits,
         };
     }
     Some(m)
@@ -103,6 +89,7 @@ mod tests {
             ("0", Some(0)),
             ("7777", Some(0o7777)),
             ("17777", None),
+            ("000750", None),
             ("0999", None),
             ("", None),
             ("rwxr-x---", None),

@@ -50,12 +50,7 @@ impl Refused {
             RefusedEntry {
                 entry,
                 path: self.paths.get(entry).map(|(p, _)| p.as_path()),
-                file: &e.file,
-                line: e.line,
-                column: e.column,
-                field: &e.field,
-                message: &e.message,
-                fix: &e.fix,
+                error: e,
             }
         };
         self.errors.iter().map(view).collect()
@@ -106,15 +101,11 @@ pub struct RefusedEntry<'a> {
     /// The entry's path, when it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a Path>,
-    /// The config file the error is in, as given (`--config`, `IMPERMCTL_CONFIG`).
-    pub file: &'a Path,
-    /// 1-based line and column in `file`.
-    pub line: usize,
-    pub column: usize,
-    /// The field, e.g. `persistence[0].directories[3].mode`.
-    pub field: &'a str,
-    pub message: &'a str,
-    pub fix: &'a str,
+    /// The error: `file` (as given: `--config`, `IMPERMCTL_CONFIG`),
+    /// `line`, `column` (1-based), `field` (e.g.
+    /// `persistence[0].directories[3].mode`), `message`, `fix`.
+    #[serde(flatten)]
+    pub error: &'a ConfigError,
 }
 
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
@@ -123,24 +114,23 @@ pub struct RefusedEntry<'a> {
 /// `persistence[1].hide_mounts`, `persistence[1].directories` not a list);
 /// `None` for any other field.
 pub fn entry_of(field: &str) -> Option<&str> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let rest = field.strip_prefix("persistence[")?;
-    let (root, rest) = rest.split_once(']')?;
-    let block = &field[..field.len() - rest.len()];
-    if !digits(root) || !(rest.is_empty() || rest.starts_with('.')) {
+    /// What follows `N]`, for a non-empty decimal index N.
+    fn index(s: &str) -> Option<&str> {
+        let (n, rest) = s.split_once(']')?;
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+    }
+    let upto = |rest: &str| Some(&field[..field.len() - rest.len()]);
+    let rest = index(field.strip_prefix("persistence[")?)?;
+    if !(rest.is_empty() || rest.starts_with('.')) {
         return None;
     }
-    let Some(list) = rest
+    let list = rest
         .strip_prefix(".directories[")
-        .or_else(|| rest.strip_prefix(".files["))
-    else {
-        return Some(block);
-    };
-    let (item, _) = list.split_once(']')?;
-    if !digits(item) {
-        return None;
+        .or_else(|| rest.strip_prefix(".files["));
+    match list {
+        None => upto(rest),
+        Some(list) => upto(index(list)?),
     }
-    Some(&field[..field.len() - list.len() + item.len() + 1])
 }
 
 /// The name of block `i`'s unit: `persistence[i]`.

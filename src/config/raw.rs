@@ -100,9 +100,12 @@ pub(super) struct RawRoot {
     pub path: Lax<Spanned<String>>,
     pub hide_mounts: Lax<bool>,
     pub allow_trash: Lax<bool>,
-    pub directories: Lax<Vec<Lax<Spanned<Shorthand<RawDirectory>>>>>,
-    pub files: Lax<Vec<Lax<Spanned<Shorthand<RawFile>>>>>,
+    pub directories: EntryList<RawDirectory>,
+    pub files: EntryList<RawFile>,
 }
+
+/// A list of entries: each a table or a bare path, bad ones read as absent.
+pub(super) type EntryList<T> = Lax<Vec<Lax<Spanned<Shorthand<T>>>>>;
 
 /// An entry as a table or, as impermanence's Nix options allow, a bare
 /// path string: `directories = [ "/etc/nixos", "/var/log" ]`.
@@ -112,25 +115,6 @@ pub(super) enum Shorthand<T> {
     Path(String),
     /// `{ path = "/var/log", … }` or `[[persistence.directories]]`.
     Table(T),
-}
-
-impl<T: Default> Shorthand<T> {
-    /// The table, with a bare path turned into a default one whose `path`
-    /// (the field `path` returns) carries `span` (the string's own span).
-    pub fn into_table(
-        self,
-        span: Range<usize>,
-        path: fn(&mut T) -> &mut Lax<Spanned<String>>,
-    ) -> T {
-        match self {
-            Shorthand::Path(p) => {
-                let mut t = T::default();
-                *path(&mut t) = Lax(Some(Spanned::new(span, p)));
-                t
-            }
-            Shorthand::Table(t) => t,
-        }
-    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {

@@ -32,16 +32,16 @@ pub(super) fn validate(
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
-    let defaults = Layout::default();
-    let layout = raw.layout.0.map_or(defaults.clone(), |l| Layout {
-        ephemeral_root: l.ephemeral_root.0.unwrap_or(defaults.ephemeral_root),
+    let (l, d) = (raw.layout.0.unwrap_or_default(), Layout::default());
+    let layout = Layout {
+        ephemeral_root: l.ephemeral_root.0.unwrap_or(d.ephemeral_root),
         persistent_must_differ: l
             .persistent_must_differ
             .0
-            .unwrap_or(defaults.persistent_must_differ),
-        on_failure: l.on_failure.0.unwrap_or(defaults.on_failure),
-        skip_checks: l.skip_checks.0.unwrap_or_default(),
-    });
+            .unwrap_or(d.persistent_must_differ),
+        on_failure: l.on_failure.0.unwrap_or(d.on_failure),
+        skip_checks: l.skip_checks.0.unwrap_or(d.skip_checks),
+    };
     // A block with an error of its own is refused: its root and entries.
     let mut refused = skip.clone();
     refused.extend(super::partial::entries_of(&errors));
@@ -138,7 +138,9 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
             "write the mount point of the persistent dataset, e.g. /persistent",
         ));
     }
-    if let Some(bad) = root_forbidden(&path) {
+    // Virtual filesystems; `/nix` is allowed (`/nix/persist` on machines
+    // where `/nix` is the only disk).
+    if let Some(bad) = forbidden(&path).filter(|p| *p != "/nix") {
         return Err(loc.error(
             Some(sp),
             field,
@@ -156,10 +158,4 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
         allow_trash: raw.allow_trash.0.unwrap_or(false),
     };
     Ok((root, sp))
-}
-
-/// Where a persistence root can never be: virtual filesystems. `/nix` is
-/// allowed (`/nix/persist` on machines where `/nix` is the only disk).
-fn root_forbidden(path: &Path) -> Option<&'static str> {
-    forbidden(path).filter(|p| *p != "/nix")
 }

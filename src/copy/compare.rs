@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
-use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -95,10 +96,11 @@ impl Cmp {
                 let fa = fs::open_read_at(ad, an).with_context(|| format!("cannot open {p}"))?;
                 let fb = fs::open_read_at(bd, bn)
                     .with_context(|| format!("cannot open the copy of {p}"))?;
+                let (fa, fb) = (File::from(fa), File::from(fb));
                 if let Some(d) = xattr_diff(At::Fd(fa.as_fd()), At::Fd(fb.as_fd()))? {
                     return Ok(Some(format!("{p}: {d}")));
                 }
-                if self.how.content && !same_bytes(fa, fb)? {
+                if self.how.content && !same_bytes(&fa, &fb, None)? {
                     return Ok(Some(format!("{p}: contents differ")));
                 }
                 Ok(None)
@@ -207,32 +209,40 @@ fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     )))
 }
 
-/// Do the two files open for reading hold the same bytes (read to the end
-/// of both)?
-pub fn same_bytes(a: OwnedFd, b: OwnedFd) -> Result<bool> {
-    let (mut a, mut b) = (std::fs::File::from(a), std::fs::File::from(b));
-    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+/// Do the files `a` and `b` hold the same first `len` bytes (both at
+/// least that long), or with `None` the same bytes to the end of both?
+/// Positional reads: the files' offsets are left alone.
+pub fn same_bytes(a: &File, b: &File, len: Option<u64>) -> std::io::Result<bool> {
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let mut off = 0u64;
     loop {
-        let n = read_full(&mut a, &mut ba)?;
-        let m = read_full(&mut b, &mut bb)?;
-        if n != m || ba[..n] != bb[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
+        let left = len.map_or(u64::MAX, |l| l - off);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(x.len());
+        if want == 0 {
             return Ok(true);
         }
+        let n = read_full_at(a, &mut x[..want], off)?;
+        let m = read_full_at(b, &mut y[..want], off)?;
+        if x[..n] != y[..m] {
+            return Ok(false);
+        }
+        if n < want {
+            return Ok(len.is_none());
+        }
+        off += want as u64;
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(&mut buf[got..])? {
+/// Read `buf.len()` bytes of `f` at `off`, fewer only at the end of the file.
+pub fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], off + done as u64)? {
             0 => break,
-            n => got += n,
+            n => done += n,
         }
     }
-    Ok(got)
+    Ok(done)
 }
 
 /// Count the entries and bytes of regular files of the tree at `from`, as a

@@ -66,11 +66,16 @@ pub fn fill_at(
         mode: 0o600,
     };
     fs::create_file_at(b.as_fd(), OsStr::new(TIMES), o)?;
-    fs::set_times_at(b.as_fd(), OsStr::new(TIMES), m.atime, m.mtime)?;
-    fs::set_times_fd(b.as_fd(), m.atime, m.mtime)?;
+    fs::set_times(At::Name(b.as_fd(), OsStr::new(TIMES)), m.atime, m.mtime)?;
+    fs::set_times(At::Fd(b.as_fd()), m.atime, m.mtime)?;
     fs::fsync(b.as_fd())?;
     fs::fsync(t.as_fd())?;
-    fs::rename_noreplace(t.as_fd(), OsStr::new(BUILDING), OsStr::new(FILLING))?;
+    fs::rename(
+        t.as_fd(),
+        OsStr::new(BUILDING),
+        OsStr::new(FILLING),
+        RenameFlags::NOREPLACE,
+    )?;
     fs::fsync(t.as_fd())?;
     move_up(t.as_fd(), to.shown)?;
     Ok(copier.finish())
@@ -124,11 +129,11 @@ fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
     fs::fsync(t)?;
     let mut quiet = |_| {};
     let mut copier = tree::Copier::new(&shown.join(FILLING), shown, &mut quiet);
-    copier.meta_onto(At::Fd(f.as_fd()), At::Fd(t), &m)?;
+    copier.set_meta(At::Fd(f.as_fd()), At::Fd(t), &m, Path::new(""))?;
     let _ = fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false);
     drop(f);
     fs::unlink_at(t, OsStr::new(FILLING), true)?;
-    fs::set_times_fd(t, times.atime, times.mtime)?;
+    fs::set_times(At::Fd(t), times.atime, times.mtime)?;
     fs::fsync(t)?;
     Ok(())
 }

@@ -19,7 +19,7 @@ pub mod fill;
 mod remove;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure, same_bytes};
+pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
 pub use remove::remove_tree_at;
 
 /// What a copy did (also reported, as it goes, to a progress callback).
@@ -39,12 +39,9 @@ pub struct CopyStats {
     pub skipped: u64,
 }
 
-/// The suffix of the temporary sibling a copy is built in.
-pub const TMP_SUFFIX: &str = ".impermctl-tmp";
-
 /// The temporary name a copy to `name` is built under: `.<name>.impermctl-tmp`.
 pub fn tmp_name(name: &OsStr) -> OsString {
-    sibling_name(name, TMP_SUFFIX)
+    sibling_name(name, ".impermctl-tmp")
 }
 
 pub use crate::sys::fs::sibling_name;
@@ -136,14 +133,10 @@ fn parent_of(p: &Path) -> anyhow::Result<(OwnedFd, &OsStr)> {
 /// Copy the tree at host path `from` (never following symlinks) to the new
 /// host path `to`, which must not exist: see [`copy_tree_at`]. Both paths
 /// are resolved from `/` (or the working directory, when relative) without
-/// following a symlink in any component. For tests and tools: impermctl's
-/// own steps hold their root fds and call [`copy_tree_at`].
-pub fn copy_tree_atomic(from: &Path, to: &Path) -> anyhow::Result<CopyStats> {
-    copy_tree_atomic_with(from, to, &mut |_| {})
-}
-
-/// [`copy_tree_atomic`] with a progress callback (see [`copy_tree_at`]).
-pub fn copy_tree_atomic_with(
+/// following a symlink in any component; `progress` as for
+/// [`copy_tree_at`]. For tests and tools: impermctl's own steps hold their
+/// root fds and call [`copy_tree_at`].
+pub fn copy_tree_atomic(
     from: &Path,
     to: &Path,
     progress: &mut dyn FnMut(CopyStats),
@@ -226,11 +219,14 @@ fn copy_tree_onto(
         dst: &tmp,
         rel: Path::new(""),
     };
-    if let Err(e) = copier.copy_top(top) {
-        // Leave nothing half-made behind (a kill leaves it to the next run).
+    // Leave nothing half-made behind (a kill leaves it to the next run).
+    let discard = || {
         if let Err(r) = remove_tree_at(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
         }
+    };
+    if let Err(e) = copier.copy_top(top) {
+        discard();
         return Err(e.context(format!(
             "copying {} to {}",
             from.shown.display(),
@@ -238,23 +234,19 @@ fn copy_tree_onto(
         )));
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
-    let rename = if over_empty_dir && is_dir(from.dir) {
-        fs::rename_replace
+    let flags = if over_empty_dir && is_dir(from.dir) {
+        fs::RenameFlags::empty()
     } else {
-        fs::rename_noreplace
+        fs::RenameFlags::NOREPLACE
     };
-    if let Err(e) = rename(dst_dir, &tmp, dst_name) {
+    if let Err(e) = fs::rename(dst_dir, &tmp, dst_name, flags) {
         // `to` appeared, or gained an entry: it stays as it is, the copy goes.
-        if let Err(r) = remove_tree_at(dst_dir, &tmp) {
-            tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
-        }
-        let gained = [rustix::io::Errno::NOTEMPTY, rustix::io::Errno::EXIST]
-            .map(|n| Some(n.raw_os_error()))
-            .contains(&e.raw_os_error());
-        let why = if gained {
-            " (it gained entries meanwhile and is left as it is)"
-        } else {
-            ""
+        discard();
+        let why = match rustix::io::Errno::from_io_error(&e) {
+            Some(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST) => {
+                " (it gained entries meanwhile and is left as it is)"
+            }
+            _ => "",
         };
         return Err(e).with_context(|| {
             format!(
@@ -266,15 +258,6 @@ fn copy_tree_onto(
     }
     fs::fsync(dst_dir).with_context(|| format!("cannot fsync {}", dst_parent.display()))?;
     Ok(copier.finish())
-}
-
-/// [`copy_tree_at`] without progress, from parent directory handles that
-/// may be `O_PATH` (both are reopened for reading first: `flock`, `fsync`
-/// and `getdents` need real descriptors).
-pub fn copy_tree_from_handles(from: End<'_>, to: End<'_>) -> anyhow::Result<CopyStats> {
-    let (f, t) = (dir::open(from.dir, "")?, dir::open(to.dir, "")?);
-    let from = End::new(f.as_fd(), from.name, from.shown);
-    copy_tree_at(from, End::new(t.as_fd(), to.name, to.shown), &mut |_| {})
 }
 
 /// Remove a stale temporary copy for `to` (`.<name>.impermctl-tmp` in its

@@ -8,16 +8,15 @@ use std::os::unix::ffi::OsStrExt;
 use anyhow::{Context, bail};
 use rustix::fs::FileType;
 
+use crate::sys::fs::At;
 use crate::sys::meta::{stat_at, stat_fd};
 use crate::sys::{dir, fs};
 
 /// Remove the tree `name` in `dir` (never following symlinks nor leaving its
 /// filesystem); `Ok(false)` when there is none.
 pub fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<bool> {
-    let m = match stat_at(dir, name) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).context("stat"),
+    let Some(m) = crate::sys::optional(stat_at(dir, name)).context("stat")? else {
+        return Ok(false);
     };
     if m.file_type != FileType::Directory {
         fs::unlink_at(dir, name, false).context("unlink")?;
@@ -40,7 +39,7 @@ fn remove_dir(
         bail!("{shown:?} is on another filesystem (a mount point?): not removing it");
     }
     // Our own copies may carry read-only modes; we own them.
-    let _ = fs::chmod_fd(d.as_fd(), 0o700);
+    let _ = fs::chmod(At::Fd(d.as_fd()), 0o700);
     for (n, _) in dir::names(d.as_fd()).with_context(|| format!("cannot list {shown:?}"))? {
         let n = OsStr::from_bytes(n.as_bytes());
         let cm =

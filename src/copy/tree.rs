@@ -240,32 +240,24 @@ impl<'a> Copier<'a> {
         Ok(now)
     }
 
-    /// [`Self::set_meta`] of the top: `d` gets `s`'s metadata `m`.
-    pub(super) fn meta_onto(&mut self, s: At<'_>, d: At<'_>, m: &Meta) -> anyhow::Result<()> {
-        self.set_meta(s, d, m, Path::new(""))
-    }
-
     /// Owner, xattrs, mode (not of a symlink), times, and (through an open
     /// fd) fsync of the copy `d` of `s`.
-    fn set_meta(&mut self, s: At<'_>, d: At<'_>, m: &Meta, rel: &Path) -> anyhow::Result<()> {
+    pub(super) fn set_meta(
+        &mut self,
+        s: At<'_>,
+        d: At<'_>,
+        m: &Meta,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
         let path = self.dst(rel);
-        match d {
-            At::Fd(fd) => fs::chown_fd(fd, m.uid, m.gid),
-            At::Name(dir, n) => fs::chown_at(dir, n, m.uid, m.gid),
-        }
-        .with_context(|| format!("cannot chown {path} to {}:{}", m.uid, m.gid))?;
+        fs::chown(d, m.uid, m.gid)
+            .with_context(|| format!("cannot chown {path} to {}:{}", m.uid, m.gid))?;
         self.xattrs(s, d, rel)?;
-        match d {
-            _ if m.file_type == FileType::Symlink => Ok(()),
-            At::Fd(fd) => fs::chmod_fd(fd, m.perm),
-            At::Name(dir, n) => fs::chmod_at(dir, n, m.perm),
+        if m.file_type != FileType::Symlink {
+            fs::chmod(d, m.perm).with_context(|| format!("cannot chmod {path}"))?;
         }
-        .with_context(|| format!("cannot chmod {path}"))?;
-        match d {
-            At::Fd(fd) => fs::set_times_fd(fd, m.atime, m.mtime),
-            At::Name(dir, n) => fs::set_times_at(dir, n, m.atime, m.mtime),
-        }
-        .with_context(|| format!("cannot set the times of {path}"))?;
+        fs::set_times(d, m.atime, m.mtime)
+            .with_context(|| format!("cannot set the times of {path}"))?;
         match d {
             At::Fd(fd) => fs::fsync(fd).with_context(|| format!("cannot fsync {path}")),
             At::Name(..) => Ok(()),

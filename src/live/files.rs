@@ -15,10 +15,13 @@ use rustix::fs::FileType;
 use crate::config::Entry;
 use crate::copy::{self, CopyStats};
 use crate::root::Root;
+use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 
 /// Copy `from_name` in `from_dir` to the new `to_name` in `to_dir`
-/// ([`copy::copy_tree_from_handles`]; `shown_*` name them in messages).
+/// ([`copy::copy_tree_at`], without progress; `shown_*` name them in
+/// messages). The directories may be `O_PATH` handles: both are reopened
+/// for reading first (`flock`, `fsync` and `getdents` need real ones).
 pub fn copy_at(
     from_dir: BorrowedFd<'_>,
     from_name: &OsStr,
@@ -27,9 +30,12 @@ pub fn copy_at(
     to_name: &OsStr,
     shown_to: &Path,
 ) -> anyhow::Result<CopyStats> {
-    copy::copy_tree_from_handles(
-        copy::End::new(from_dir, from_name, shown_from),
-        copy::End::new(to_dir, to_name, shown_to),
+    let (f, t) = (dir::open(from_dir, "")?, dir::open(to_dir, "")?);
+    let from = copy::End::new(f.as_fd(), from_name, shown_from);
+    copy::copy_tree_at(
+        from,
+        copy::End::new(t.as_fd(), to_name, shown_to),
+        &mut |_| {},
     )
 }
 
@@ -50,11 +56,11 @@ pub fn replace_with_copy(
     shown: (&Path, &Path),
 ) -> anyhow::Result<CopyStats> {
     let tmp = copy::sibling_name(name, suffix);
-    let d = crate::sys::dir::open(dir, "")?;
+    let d = dir::open(dir, "")?;
     copy::remove_tree_at(d.as_fd(), &tmp)?;
     let shown_tmp = shown.1.with_file_name(&tmp);
     let stats = copy_at(from_dir, from_name, shown.0, d.as_fd(), &tmp, &shown_tmp)?;
-    crate::sys::fs::rename_replace(d.as_fd(), &tmp, name)?;
+    fs::rename(d.as_fd(), &tmp, name, fs::RenameFlags::empty())?;
     crate::sys::fs::fsync(d.as_fd())?;
     Ok(stats)
 }
@@ -62,16 +68,13 @@ pub fn replace_with_copy(
 /// The directory holding `e`'s target, opened beneath the root (`None` when missing).
 fn target_dir(rootfd: BorrowedFd<'_>, e: &Entry) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
     let (parent, name) = fs::split(rel(&e.path))?;
-    match crate::sys::dir::open(rootfd, parent) {
-        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| {
-            format!(
-                "cannot open the directory of {} (a symlink on the way is refused)",
-                e.path.display()
-            )
-        }),
-    }
+    let fd = crate::sys::optional(dir::open(rootfd, parent)).with_context(|| {
+        format!(
+            "cannot open the directory of {} (a symlink on the way is refused)",
+            e.path.display()
+        )
+    })?;
+    Ok(fd.map(|fd| (fd, name.to_os_string())))
 }
 
 /// The directory holding `e`'s source, created (with the entry's parent
@@ -82,25 +85,21 @@ fn source_dir(
     e: &Entry,
     create: bool,
 ) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
-    let pfd = crate::sys::dir::open(rootfd, rel(&e.root))
+    let pfd = dir::open(rootfd, rel(&e.root))
         .with_context(|| format!("cannot open the persistence root {}", e.root.display()))?;
     let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
     let (parent, name) = fs::split(srel)?;
-    if create {
-        let mut ids = crate::ids::Ids::default();
-        let o = ids.owner(root, &e.parent)?;
+    let fd = if create {
+        let o = crate::ids::Ids::default().owner(root, &e.parent)?;
         let mut owner = |_| Ok::<Owner, std::io::Error>(o);
-        let (fd, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
+        let (fd, _) = dir::mkdir_beneath(pfd.as_fd(), parent, &mut owner)
             .with_context(|| format!("cannot create the parents of {}", e.source.display()))?;
-        return Ok(Some((fd, name.to_os_string())));
-    }
-    match crate::sys::dir::open(pfd.as_fd(), parent) {
-        Ok(fd) => Ok(Some((fd, name.to_os_string()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => {
-            Err(err).with_context(|| format!("cannot open the parent of {}", e.source.display()))
-        }
-    }
+        Some(fd)
+    } else {
+        crate::sys::optional(dir::open(pfd.as_fd(), parent))
+            .with_context(|| format!("cannot open the parent of {}", e.source.display()))?
+    };
+    Ok(fd.map(|fd| (fd, name.to_os_string())))
 }
 
 /// Same content, owner, mode and mtime?
@@ -118,10 +117,9 @@ fn same_file(
     if meta(&ma) != meta(&mb) {
         return Ok(false);
     }
-    copy::same_bytes(
-        crate::sys::fs::open_read_at(a_dir, a)?,
-        crate::sys::fs::open_read_at(b_dir, b)?,
-    )
+    let fa = std::fs::File::from(crate::sys::fs::open_read_at(a_dir, a)?);
+    let fb = std::fs::File::from(crate::sys::fs::open_read_at(b_dir, b)?);
+    Ok(copy::same_bytes(&fa, &fb, None)?)
 }
 
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::config::{Entry, Settings};
 use crate::root::Root;
 use crate::state::{Pending, WriterInfo};
+use crate::sys::fs::RenameFlags;
 
 /// Processes holding files at or below `path` open for writing, exactly as
 /// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), with
@@ -92,14 +93,12 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
         source.parent().context("the source has no parent")?,
         source.file_name().context("the source has no name")?,
     );
-    let mut staged = std::ffi::OsString::from(".");
-    staged.push(name);
-    staged.push(".impermctl-sync");
+    let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
     let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
-    let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged))?;
-    crate::sys::fs::exchange(dir.as_fd(), &staged, name)
+    let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged), &mut |_| {})?;
+    crate::sys::fs::rename(dir.as_fd(), &staged, name, RenameFlags::EXCHANGE)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
     crate::sys::fs::fsync(dir.as_fd())?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;

@@ -174,10 +174,10 @@ fn make_dir(
     let tmp = copy::tmp_name(name);
     fs::mkdir_at(dir, &tmp, 0o700)?;
     let fd = dir::open(dir, &tmp)?;
-    fs::chown_fd(fd.as_fd(), like.uid, like.gid)?;
-    fs::chmod_fd(fd.as_fd(), like.perm)?;
+    fs::chown(fs::At::Fd(fd.as_fd()), like.uid, like.gid)?;
+    fs::chmod(fs::At::Fd(fd.as_fd()), like.perm)?;
     fs::fsync(fd.as_fd())?;
-    let fd = match fs::rename_noreplace(dir, &tmp, name) {
+    let fd = match fs::rename(dir, &tmp, name, fs::RenameFlags::NOREPLACE) {
         Ok(()) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Made meanwhile by someone else: use theirs.

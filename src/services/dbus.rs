@@ -61,27 +61,18 @@ pub fn units() -> anyhow::Result<Vec<UnitDirs>> {
         let m = ManagerProxy::new(&conn)
             .await
             .context("cannot reach systemd over D-Bus")?;
-        let mut names = BTreeSet::new();
-        for row in m.list_units().await.context("ListUnits")? {
-            let (name, active) = (&row.0, &row.3);
-            if name.ends_with(".service")
-                && matches!(active.as_str(), "active" | "activating" | "reloading")
-            {
-                names.insert(name.clone());
-            }
-        }
-        if let Ok(files) = m
-            .list_unit_files_by_patterns(&["enabled"], &["*.service"])
-            .await
-        {
-            for (path, _) in files {
-                if let Some(n) = path.rsplit('/').next()
-                    && !n.contains("@.")
-                {
-                    names.insert(n.to_owned());
-                }
-            }
-        }
+        let units = m.list_units().await.context("ListUnits")?;
+        let active = |r: &UnitRow| matches!(r.3.as_str(), "active" | "activating" | "reloading");
+        let mut names: BTreeSet<String> = units
+            .into_iter()
+            .filter(|r| r.0.ends_with(".service") && active(r))
+            .map(|r| r.0)
+            .collect();
+        // Enabled services (not templates), by the name of their unit file.
+        let files = m.list_unit_files_by_patterns(&["enabled"], &["*.service"]);
+        let files = files.await.unwrap_or_default();
+        let files = files.iter().filter_map(|(path, _)| path.rsplit('/').next());
+        names.extend(files.filter(|n| !n.contains("@.")).map(str::to_owned));
         let mut out = Vec::new();
         for name in names {
             let Ok(path) = m.load_unit(&name).await else {

@@ -120,16 +120,10 @@ pub fn unpersisted(
 /// and why they could not be read, if so.
 pub fn query() -> (Vec<UnitDirs>, Option<String>) {
     #[cfg(feature = "dbus")]
-    {
-        match dbus::units() {
-            Ok(u) => (u, None),
-            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
-        }
-    }
+    let units = dbus::units().map_err(|e| format!("{e:#}"));
     #[cfg(not(feature = "dbus"))]
-    {
-        (Vec::new(), Some("built without D-Bus support".into()))
-    }
+    let units = Err("built without D-Bus support".to_owned());
+    units.map_or_else(|e| (Vec::new(), Some(e)), |u| (u, None))
 }
 
 /// The human section for `verify` and `status` on the live system (nothing

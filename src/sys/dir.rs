@@ -10,7 +10,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{FileType, OFlags, RawDir};
-use rustix::io::Errno;
 
 use super::fs::{Owner, mkdir_at, open_beneath, set_owner};
 use super::meta::stat_at;
@@ -92,9 +91,9 @@ pub fn mkdir_beneath(
             ));
         };
         so_far.push(name);
-        let next = match open_beneath(cur.as_fd(), Path::new(name), path_dir) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+        let next = match super::optional(open_beneath(cur.as_fd(), Path::new(name), path_dir))? {
+            Some(fd) => fd,
+            None => {
                 let o = owner(i)?;
                 match mkdir_at(cur.as_fd(), name, 0o700) {
                     Ok(()) => {
@@ -110,7 +109,6 @@ pub fn mkdir_beneath(
                     Err(e) => return Err(e),
                 }
             }
-            Err(e) => return Err(e),
         };
         cur = next;
     }

@@ -39,15 +39,17 @@ impl Journal {
     /// Send one entry made of `fields` (names as [`field_name`] makes them).
     pub fn send(&self, fields: &[(&str, &[u8])]) -> io::Result<()> {
         match self.sock.send(&encode(fields, usize::MAX)) {
-            Err(e) if is_too_big(&e) => self.sock.send(&encode(fields, 32 << 10)).map(drop),
+            Err(e)
+                if matches!(
+                    Errno::from_io_error(&e),
+                    Some(Errno::MSGSIZE | Errno::NOBUFS)
+                ) =>
+            {
+                self.sock.send(&encode(fields, 32 << 10)).map(drop)
+            }
             r => r.map(drop),
         }
     }
-}
-
-fn is_too_big(e: &io::Error) -> bool {
-    let code = e.raw_os_error();
-    code == Some(Errno::MSGSIZE.raw_os_error()) || code == Some(Errno::NOBUFS.raw_os_error())
 }
 
 /// The datagram for `fields`, every value cut to at most `max` bytes.

@@ -14,3 +14,12 @@ pub mod notify;
 pub mod poll;
 pub mod proc;
 pub mod utab;
+
+/// `r`, with "not found" (`ENOENT`) as `Ok(None)`: the one mapping for
+/// lookups where a missing path is an answer, not an error.
+pub fn optional<T>(r: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        r => r.map(Some),
+    }
+}

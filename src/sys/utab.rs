@@ -71,11 +71,12 @@ pub fn target_of(line: &str) -> Option<PathBuf> {
 /// The targets of the lines of the utab in the host directory `dir`
 /// (empty when there is none).
 pub fn targets(dir: &Path) -> io::Result<std::collections::HashSet<PathBuf>> {
-    match std::fs::read_to_string(dir.join("utab")) {
-        Ok(s) => Ok(s.lines().filter_map(target_of).collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Default::default()),
-        Err(e) => Err(e),
-    }
+    let utab = super::optional(std::fs::read_to_string(dir.join("utab")))?;
+    Ok(utab
+        .unwrap_or_default()
+        .lines()
+        .filter_map(target_of)
+        .collect())
 }
 
 /// Update the utab in the host directory `dir` (normally `/run/mount`)
@@ -92,11 +93,7 @@ pub fn update(dir: &Path, drop: &[PathBuf], add: &[UtabEntry]) -> io::Result<()>
     }
     std::fs::create_dir_all(dir)?;
     let _lock = super::fs::lock_file(&dir.join("utab.lock"))?;
-    let old = match std::fs::read_to_string(&path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
+    let old = super::optional(std::fs::read_to_string(&path))?.unwrap_or_default();
     let gone = |t: &Path| drop.iter().any(|d| d == t) || add.iter().any(|a| a.target == t);
     let mut out = String::with_capacity(old.len() + add.len() * 96);
     for line in old.lines() {

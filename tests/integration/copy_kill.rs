@@ -24,7 +24,7 @@ fn copy_child() {
     let (Some(from), Some(to)) = (std::env::var_os(FROM), std::env::var_os(TO)) else {
         return;
     };
-    impermctl::copy::copy_tree_atomic(Path::new(&from), Path::new(&to)).unwrap();
+    impermctl::copy::copy_tree_atomic(Path::new(&from), Path::new(&to), &mut |_| {}).unwrap();
 }
 
 fn child(from: &Path, to: &Path) -> Command {

@@ -211,42 +211,23 @@ impl Baseline {
         } else {
             data.len()
         };
-        let data_all = data.len();
-        let mut r = Reader {
-            b: &data[..end],
-            pos: r.pos,
-        };
-        if data_all > u32::MAX as usize {
+        if data.len() > u32::MAX as usize {
             bail!("baseline larger than 4 GiB");
         }
+        let (b, mut pos) = (&data[..end], r.pos);
         let mut dirs = HashMap::with_capacity(ndirs.min(1 << 20) as usize);
         let mut entries = 0;
         for n in 0..ndirs {
-            (|| -> anyhow::Result<()> {
-                let len = u16::from_le_bytes(r.array()?) as usize;
-                let dir = r.take(len)?.to_vec();
-                let count = u32::from_le_bytes(r.array()?) as usize;
-                let bytes = u32::from_le_bytes(r.array()?) as usize;
-                let start = r.pos;
-                r.take(bytes)?;
-                let sorted = r.pos;
-                r.take(count.checked_mul(4).context("entry count overflows")?)?;
-                let loc = Loc {
-                    entries: start,
-                    end: start + bytes,
-                    sorted,
-                    count,
-                };
-                entries += count;
-                if dirs.insert(dir, loc).is_some() {
-                    bail!("directory listed twice");
-                }
-                Ok(())
-            })()
-            .with_context(|| format!("directory {n} of {ndirs}"))?;
+            let (dir, loc) = record_loc(b, pos)
+                .with_context(|| format!("directory {n} of {ndirs}: truncated at byte {pos}"))?;
+            pos = loc.sorted + loc.count * 4;
+            entries += loc.count;
+            if dirs.insert(dir.to_vec(), loc).is_some() {
+                bail!("directory {n} of {ndirs}: directory listed twice");
+            }
         }
-        if r.pos != end {
-            bail!("{} trailing bytes after {ndirs} directories", end - r.pos);
+        if pos != end {
+            bail!("{} trailing bytes after {ndirs} directories", end - pos);
         }
         Ok(Baseline {
             created,

@@ -61,7 +61,7 @@ fn origin_and_mount_points_round_trip_and_version_1_still_reads() {
     assert_eq!(b.mounts, mounts);
     assert_eq!(b.get(b"/a"), Some(r(1)));
     // The same file as version 1 wrote it: no origin, no mount points.
-    let v2 = super::super::tests_index::as_version_2(&encode(9, &mut entries.clone()));
+    let v2 = super::super::tests::index::as_version_2(&encode(9, &mut entries.clone()));
     let mut v1 = v2[..MAGIC.len()].to_vec();
     v1.extend_from_slice(&1u32.to_le_bytes());
     v1.extend_from_slice(&9i64.to_le_bytes());

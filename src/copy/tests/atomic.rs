@@ -12,7 +12,7 @@ fn refuses_an_existing_destination_and_changes_nothing() {
     std::fs::write(s.join("a"), "new").unwrap();
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("a"), "old").unwrap();
-    let e = copy_tree_atomic(&s, &d).unwrap_err();
+    let e = copy_tree_atomic(&s, &d, &mut |_| {}).unwrap_err();
     assert!(format!("{e:#}").contains("already exists"), "{e:#}");
     assert_eq!(std::fs::read(d.join("a")).unwrap(), b"old");
     assert!(!stale_tmp_exists(&d));
@@ -77,7 +77,7 @@ fn removes_a_stale_temporary_without_following_its_symlinks() {
     std::os::unix::fs::symlink(&outside, stale.join("sub/link")).unwrap();
     std::fs::set_permissions(stale.join("sub"), std::fs::Permissions::from_mode(0o500)).unwrap();
     assert!(stale_tmp_exists(&d));
-    copy_tree_atomic(&s, &d).unwrap();
+    copy_tree_atomic(&s, &d, &mut |_| {}).unwrap();
     assert!(!stale_tmp_exists(&d));
     assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"keep");
     assert_eq!(std::fs::read(d.join("x/a")).unwrap(), b"data");
@@ -90,7 +90,7 @@ fn copies_a_single_file() {
     std::fs::write(&s, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o444)).unwrap();
     set_times(&s, (5, 6), (7, 8));
-    let st = copy_tree_atomic(&s, &d).unwrap();
+    let st = copy_tree_atomic(&s, &d, &mut |_| {}).unwrap();
     assert_eq!((st.entries, st.files, st.bytes), (1, 1, 17));
     assert_eq!(std::fs::read(&d).unwrap(), b"0123456789abcdef\n");
     let m = lmeta(&d);
@@ -110,7 +110,7 @@ fn compare_finds_what_changed_after_the_copy() {
     let (s, d) = (tmp.path().join("s"), tmp.path().join("d"));
     std::fs::create_dir_all(s.join("sub")).unwrap();
     std::fs::write(s.join("sub/a"), "one").unwrap();
-    copy_tree_atomic(&s, &d).unwrap();
+    copy_tree_atomic(&s, &d, &mut |_| {}).unwrap();
     assert_eq!(compare_trees(&s, &d, Differ::default()).unwrap(), None);
     std::fs::write(s.join("sub/new"), "x").unwrap();
     let diff = compare_trees(&s, &d, Differ::default()).unwrap().unwrap();
@@ -144,7 +144,7 @@ fn refuses_to_copy_a_tree_into_itself() {
     let s = tmp.path().join("s");
     std::fs::create_dir_all(s.join("a/b")).unwrap();
     std::fs::write(s.join("a/f"), "x").unwrap();
-    let e = copy_tree_atomic(&s, &s.join("a/b/copy")).unwrap_err();
+    let e = copy_tree_atomic(&s, &s.join("a/b/copy"), &mut |_| {}).unwrap_err();
     assert!(format!("{e:#}").contains("inside the source"), "{e:#}");
     assert!(!s.join("a/b/copy").exists());
     assert!(

@@ -98,7 +98,7 @@ fn copies_every_kind_of_entry_with_all_metadata() {
     let dst = tmp.path().join("out").join("dst");
     std::fs::create_dir(tmp.path().join("out")).unwrap();
     let mut calls = Vec::new();
-    let stats = copy_tree_atomic_with(&s, &dst, &mut |st| calls.push(st)).unwrap();
+    let stats = copy_tree_atomic(&s, &dst, &mut |st| calls.push(st)).unwrap();
     assert_eq!(
         calls.last(),
         Some(&stats),

@@ -2,7 +2,7 @@
 //! entry first and then settles them together, so the [`SETTLE`] quiet time
 //! is waited once per run, not once per entry (289 seeded directories took
 //! 56 s of sleeping before). Each original still follows the single rules
-//! of [`reconcile_forced`](super::reconcile_forced): passes until nothing
+//! of [`reconcile`](super::reconcile): passes until nothing
 //! was carried for [`SETTLE`], no holder, a final pass that carries nothing;
 //! an error per original after [`GIVE_UP`].
 
@@ -37,7 +37,7 @@ struct State {
 
 /// Reconcile every original in `all` together (see the module docs); the
 /// result for each, in order. `forced`: see
-/// [`reconcile_forced`](super::reconcile_forced).
+/// [`reconcile`](super::reconcile).
 pub fn reconcile_all(all: &mut [Original<'_>], forced: &[u32]) -> Vec<anyhow::Result<Carried>> {
     let proc = Path::new("/proc");
     let start = Instant::now();

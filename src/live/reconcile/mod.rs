@@ -128,7 +128,7 @@ impl Guard {
     }
 
     /// The writers `pids` the caller proceeds despite (`persist --force`):
-    /// see [`reconcile_forced`].
+    /// see [`reconcile`].
     pub fn forcing(mut self, pids: impl IntoIterator<Item = u32>) -> Guard {
         self.forced.extend(pids);
         self
@@ -140,7 +140,7 @@ impl Guard {
         let Some((fd, mut snap)) = self.hidden.take() else {
             return Ok(Carried::default());
         };
-        let c = reconcile_forced(fd.as_fd(), &self.copy, &mut snap, &self.shown, &self.forced)?;
+        let c = reconcile(fd.as_fd(), &self.copy, &mut snap, &self.shown, &self.forced)?;
         if c.files > 0 {
             tracing::info!(path = %self.shown.display(), files = c.files, bytes = c.bytes, passes = c.passes,
                 "carried {} bytes in {} files written to {} during the copy over into the bound copy", c.bytes, c.files, self.shown.display());
@@ -189,21 +189,13 @@ impl Carried {
 /// open; see [`holders_of`]), then a final pass that carries nothing. A
 /// holder may write any moment, so passes go on while one exists. Error
 /// after [`GIVE_UP`], naming what still changes and who holds what.
+///
+/// `forced`: the writers (pids) the caller proceeds despite
+/// (`persist --force`): they are waited for like any holder (what they
+/// write before closing is carried), but if at [`GIVE_UP`] nothing changes
+/// and only they still hold files open, it succeeds with a warning instead
+/// of an error (they were warned about already).
 pub fn reconcile(
-    hidden: BorrowedFd<'_>,
-    copy: &Path,
-    snap: &mut Snapshot,
-    shown: &Path,
-) -> anyhow::Result<Carried> {
-    reconcile_forced(hidden, copy, snap, shown, &[])
-}
-
-/// [`reconcile`] when the caller proceeds despite the writers `forced`
-/// (pids; `persist --force`): they are waited for like any holder (what
-/// they write before closing is carried), but if at [`GIVE_UP`] nothing
-/// changes and only they still hold files open, it succeeds with a warning
-/// instead of an error (they were warned about already).
-pub fn reconcile_forced(
     hidden: BorrowedFd<'_>,
     copy: &Path,
     snap: &mut Snapshot,
@@ -290,35 +282,4 @@ fn give_up_message(shown: &Path, copy: &Path, changing: &[PathBuf], holders: &[H
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_give_up_message_names_changing_files_and_holders() {
-        let holder = Holder {
-            pid: 42,
-            comm: "bash".into(),
-            file: "/var/lib/live/wal".into(),
-            how: Hold::Open,
-        };
-        let (shown, copy) = (Path::new("/var/lib/live"), Path::new("/p/var/lib/live"));
-        let m = give_up_message(
-            shown,
-            copy,
-            &["sub/a".into()],
-            std::slice::from_ref(&holder),
-        );
-        assert!(m.contains("/var/lib/live/sub/a changes"), "{m}");
-        assert!(
-            m.contains("pid 42 (bash) holds /var/lib/live/wal open"),
-            "{m}"
-        );
-        assert!(m.contains("not in /p/var/lib/live"), "{m}");
-        assert!(m.contains("`umount /var/lib/live`"), "{m}");
-        let only = give_up_message(shown, copy, &[], &[holder]);
-        assert!(only.contains("after 10 s (pid 42 (bash) holds"), "{only}");
-    }
-}
-
-#[cfg(test)]
-mod tests_count;
+mod tests;

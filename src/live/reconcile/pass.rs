@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{FileType, OFlags};
 
 use super::{Carried, Snapshot};
 use crate::live::files::copy_at;
@@ -28,15 +28,6 @@ pub(super) struct Pass<'a> {
     pub ids: HashSet<(u64, u64)>,
 }
 
-/// The copy's side of a file: its directory (host path `host`), its name,
-/// and its path relative to the top.
-struct Place<'a> {
-    dir: BorrowedFd<'a>,
-    host: &'a Path,
-    name: &'a OsStr,
-    rel: &'a Path,
-}
-
 impl Pass<'_> {
     pub fn top(&mut self, hidden: BorrowedFd<'_>, copy: &Path) -> anyhow::Result<()> {
         let hm = smeta::stat_fd(hidden)?;
@@ -48,12 +39,7 @@ impl Pass<'_> {
                 // A fresh fd each pass: reading `hidden` itself would go on
                 // from where the last pass left its offset (the end), and
                 // every later pass would see no entry at the top.
-                let h = rustix::fs::openat(
-                    hidden,
-                    ".",
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
+                let h = sdir::open(hidden, "")?;
                 self.dir(h.as_fd(), cdir.as_fd(), copy, Path::new(""))
             }
             FileType::RegularFile => {
@@ -62,17 +48,7 @@ impl Pass<'_> {
                     copy.file_name().context("no name")?,
                 );
                 let cdir = sfs::open_dir(parent)?;
-                let (dir, rel) = (cdir.as_fd(), Path::new(""));
-                let at = Place {
-                    dir,
-                    host: parent,
-                    name,
-                    rel,
-                };
-                if self.file(hidden, &hm, &at)? {
-                    self.changing.push(PathBuf::new());
-                }
-                Ok(())
+                self.file(hidden, &hm, cdir.as_fd(), parent, name, Path::new(""))
             }
             _ => Ok(()),
         }
@@ -94,11 +70,7 @@ impl Pass<'_> {
             if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
                 self.ids.insert((hm.dev, hm.ino));
             }
-            let cm = match smeta::stat_at(cdir, name) {
-                Ok(m) => Some(m),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e.into()),
-            };
+            let cm = crate::sys::optional(smeta::stat_at(cdir, name))?;
             match (hm.file_type, cm.map(|m| m.file_type)) {
                 (FileType::Directory, Some(FileType::Directory)) => {
                     let (h, c) = (sdir::open(hdir, name)?, sdir::open(cdir, name)?);
@@ -108,15 +80,7 @@ impl Pass<'_> {
                     let Ok(h) = sfs::open_read_at(hdir, name) else {
                         continue;
                     };
-                    let at = Place {
-                        dir: cdir,
-                        host: chost,
-                        name,
-                        rel: &r,
-                    };
-                    if self.file(h.as_fd(), &hm, &at)? {
-                        self.changing.push(r);
-                    }
+                    self.file(h.as_fd(), &hm, cdir, chost, name, &r)?;
                 }
                 (_, None) => {
                     // New in the original since the copy.
@@ -181,50 +145,55 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Reconcile one regular file; `true` when something was carried.
-    fn file(&mut self, h: BorrowedFd<'_>, hm: &Meta, at: &Place<'_>) -> anyhow::Result<bool> {
+    /// Reconcile one regular file, whose copy is `name` in `dir` (host path
+    /// `host`), `rel` from the top; noted in `changing` when carried.
+    fn file(
+        &mut self,
+        h: BorrowedFd<'_>,
+        hm: &Meta,
+        dir: BorrowedFd<'_>,
+        host: &Path,
+        name: &OsStr,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
         let (snap, out) = (&mut *self.snap, &mut *self.out);
-        let Some(&(s_size, s_mtime)) = snap.files.get(at.rel) else {
-            return Ok(false);
+        let Some(&(s_size, s_mtime)) = snap.files.get(rel) else {
+            return Ok(());
         };
         if hm.size == s_size && hm.mtime == s_mtime {
-            return Ok(false);
+            return Ok(());
         }
-        let c = rustix::fs::openat(
-            at.dir,
-            at.name,
-            OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let c = sfs::open_beneath(dir, Path::new(name), OFlags::RDWR | OFlags::APPEND)?;
         let cm = smeta::stat_fd(c.as_fd())?;
         let hf = std::fs::File::from(h.try_clone_to_owned()?);
         let cf = std::fs::File::from(c);
-        if hm.size > s_size && cm.size >= s_size && same_prefix(&hf, &cf, s_size)? {
+        let now = if hm.size > s_size
+            && cm.size >= s_size
+            && crate::copy::same_bytes(&hf, &cf, Some(s_size))?
+        {
             let mut buf = vec![0u8; (hm.size - s_size) as usize];
-            let n = read_full_at(&hf, &mut buf, s_size)?;
-            buf.truncate(n);
+            let n = crate::copy::read_full_at(&hf, &mut buf, s_size)?;
             use std::io::Write;
-            (&cf).write_all(&buf)?;
+            (&cf).write_all(&buf[..n])?;
             cf.sync_data()?;
-            out.note(at.rel);
+            out.note(rel);
             out.bytes += n as u64;
-            snap.files
-                .insert(at.rel.to_path_buf(), (s_size + n as u64, hm.mtime));
-            return Ok(true);
-        }
-        drop(cf);
-        if cm.size == s_size && cm.mtime == s_mtime {
+            (s_size + n as u64, hm.mtime)
+        } else if cm.size == s_size && cm.mtime == s_mtime {
             // Nobody wrote to the copy since: the original's version wins.
-            out.bytes += write_from_fd(h, hm, at.dir, at.name)?;
-            out.note(at.rel);
+            out.bytes += write_from_fd(h, hm, dir, name)?;
+            out.note(rel);
+            (hm.size, hm.mtime)
         } else {
-            let kept = hidden_name(at.name);
-            out.bytes += write_from_fd(h, hm, at.dir, &kept)?;
-            out.note(&at.host.join(&kept));
-            out.kept.push(at.host.join(&kept));
-        }
-        snap.files.insert(at.rel.to_path_buf(), (hm.size, hm.mtime));
-        Ok(true)
+            let kept = hidden_name(name);
+            out.bytes += write_from_fd(h, hm, dir, &kept)?;
+            out.note(&host.join(&kept));
+            out.kept.push(host.join(&kept));
+            (hm.size, hm.mtime)
+        };
+        snap.files.insert(rel.to_path_buf(), now);
+        self.changing.push(rel.to_path_buf());
+        Ok(())
     }
 }
 
@@ -262,37 +231,11 @@ fn write_from_fd(
         tf.write_all_at(&buf[..n], off)?;
         off += n as u64;
     }
-    sfs::chown_fd(tf.as_fd(), hm.uid, hm.gid)?;
-    sfs::chmod_fd(tf.as_fd(), hm.perm)?;
-    sfs::set_times_fd(tf.as_fd(), hm.atime, hm.mtime)?;
+    let at = sfs::At::Fd(tf.as_fd());
+    sfs::chown(at, hm.uid, hm.gid)?;
+    sfs::chmod(at, hm.perm)?;
+    sfs::set_times(at, hm.atime, hm.mtime)?;
     tf.sync_all()?;
-    sfs::rename_replace(dir, &tmp, name)?;
+    sfs::rename(dir, &tmp, name, sfs::RenameFlags::empty())?;
     Ok(off)
-}
-
-fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = f.read_at(&mut buf[done..], off + done as u64)?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    Ok(done)
-}
-
-fn same_prefix(a: &std::fs::File, b: &std::fs::File, len: u64) -> std::io::Result<bool> {
-    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    let mut off = 0u64;
-    while off < len {
-        let want = ((len - off) as usize).min(x.len());
-        let n = read_full_at(a, &mut x[..want], off)?;
-        let m = read_full_at(b, &mut y[..want], off)?;
-        if n != want || m != want || x[..n] != y[..m] {
-            return Ok(false);
-        }
-        off += want as u64;
-    }
-    Ok(true)
 }

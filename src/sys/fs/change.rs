@@ -13,7 +13,7 @@ use rustix::fs::{
     AtFlags, FileType, FlockOperation, Gid, Mode, OFlags, RenameFlags, Timespec, Timestamps, Uid,
 };
 
-use super::open_dir;
+use super::{At, open_dir};
 use crate::sys::meta::Time;
 
 /// Owner and permission bits of a directory or file being created.
@@ -29,8 +29,8 @@ pub struct Owner {
 
 /// `fchown` + `fchmod` through an fd opened for reading or writing.
 pub fn set_owner(fd: BorrowedFd<'_>, o: Owner) -> io::Result<()> {
-    chown_fd(fd, o.uid, o.gid)?;
-    chmod_fd(fd, o.mode)
+    chown(At::Fd(fd), o.uid, o.gid)?;
+    chmod(At::Fd(fd), o.mode)
 }
 
 /// Create the new file `name` in `dir` (`O_EXCL`, mode 0600) for writing.
@@ -164,98 +164,50 @@ pub fn link_at(
     )?)
 }
 
-/// `renameat2(dir, from, dir, to, RENAME_NOREPLACE)`.
-pub fn rename_noreplace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
-    Ok(rustix::fs::renameat_with(
-        dir,
-        from,
-        dir,
-        to,
-        RenameFlags::NOREPLACE,
-    )?)
+/// `renameat2(dir, from, dir, to, flags)`: with no flags `to` is replaced
+/// atomically if it exists; `NOREPLACE` fails if it does; `EXCHANGE` (both
+/// must exist) makes each name what the other did, in one atomic step.
+pub fn rename(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr, flags: RenameFlags) -> io::Result<()> {
+    Ok(rustix::fs::renameat_with(dir, from, dir, to, flags)?)
 }
 
-/// `renameat(dir, from, dir, to)`: `to` is replaced atomically if it exists.
-pub fn rename_replace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
-    Ok(rustix::fs::renameat(dir, from, dir, to)?)
-}
-
-/// `renameat2(dir, a, dir, b, RENAME_EXCHANGE)`: both names must exist;
-/// afterwards each names what the other did, in one atomic step.
-pub fn exchange(dir: BorrowedFd<'_>, a: &OsStr, b: &OsStr) -> io::Result<()> {
-    Ok(rustix::fs::renameat_with(
-        dir,
-        a,
-        dir,
-        b,
-        RenameFlags::EXCHANGE,
-    )?)
-}
-
-fn ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+/// Owner of an fd (`fchown`), or of a name in a directory, never followed
+/// (`fchownat(AT_SYMLINK_NOFOLLOW)`, lchown).
+pub fn chown(at: At<'_>, uid: u32, gid: u32) -> io::Result<()> {
     // An inode's owner is never -1, the only value `from_raw` rejects.
-    (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+    let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    Ok(match at {
+        At::Fd(fd) => rustix::fs::fchown(fd, u, g),
+        At::Name(dir, n) => rustix::fs::chownat(dir, n, u, g, AtFlags::SYMLINK_NOFOLLOW),
+    }?)
 }
 
-/// `fchown(fd, uid, gid)`.
-pub fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    let (u, g) = ids(uid, gid);
-    Ok(rustix::fs::fchown(fd, u, g)?)
+/// Permission bits (including setuid, setgid, sticky) of an fd (`fchmod`),
+/// or of a special file we just created ourselves (`fchmodat`: Linux has no
+/// non-following one for them before fchmodat2).
+pub fn chmod(at: At<'_>, perm: u32) -> io::Result<()> {
+    let mode = Mode::from_raw_mode(perm);
+    Ok(match at {
+        At::Fd(fd) => rustix::fs::fchmod(fd, mode),
+        At::Name(dir, n) => rustix::fs::chmodat(dir, n, mode, AtFlags::empty()),
+    }?)
 }
 
-/// `fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)` (lchown).
-pub fn chown_at(dir: BorrowedFd<'_>, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
-    let (u, g) = ids(uid, gid);
-    Ok(rustix::fs::chownat(
-        dir,
-        name,
-        u,
-        g,
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?)
-}
-
-/// `fchmod(fd, perm)` (including setuid, setgid, sticky).
-pub fn chmod_fd(fd: BorrowedFd<'_>, perm: u32) -> io::Result<()> {
-    Ok(rustix::fs::fchmod(fd, Mode::from_raw_mode(perm))?)
-}
-
-/// `fchmodat(dir, name, perm)` for a special file we just created ourselves
-/// (Linux has no non-following fchmodat for them before fchmodat2).
-pub fn chmod_at(dir: BorrowedFd<'_>, name: &OsStr, perm: u32) -> io::Result<()> {
-    Ok(rustix::fs::chmodat(
-        dir,
-        name,
-        Mode::from_raw_mode(perm),
-        AtFlags::empty(),
-    )?)
-}
-
-fn stamps(a: Time, m: Time) -> Timestamps {
+/// Access and modification times of an fd (`futimens`), or of a name in a
+/// directory, never followed (`utimensat(AT_SYMLINK_NOFOLLOW)`).
+pub fn set_times(at: At<'_>, atime: Time, mtime: Time) -> io::Result<()> {
     let ts = |t: Time| Timespec {
         tv_sec: t.0,
         tv_nsec: t.1.into(),
     };
-    Timestamps {
-        last_access: ts(a),
-        last_modification: ts(m),
-    }
-}
-
-/// `utimensat(dir, name, [atime, mtime], AT_SYMLINK_NOFOLLOW)`.
-pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, atime: Time, mtime: Time) -> io::Result<()> {
-    let t = stamps(atime, mtime);
-    Ok(rustix::fs::utimensat(
-        dir,
-        name,
-        &t,
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?)
-}
-
-/// `futimens(fd, [atime, mtime])`.
-pub fn set_times_fd(fd: BorrowedFd<'_>, atime: Time, mtime: Time) -> io::Result<()> {
-    Ok(rustix::fs::futimens(fd, &stamps(atime, mtime))?)
+    let t = Timestamps {
+        last_access: ts(atime),
+        last_modification: ts(mtime),
+    };
+    Ok(match at {
+        At::Fd(fd) => rustix::fs::futimens(fd, &t),
+        At::Name(dir, n) => rustix::fs::utimensat(dir, n, &t, AtFlags::SYMLINK_NOFOLLOW),
+    }?)
 }
 
 /// `fsync(fd)`.

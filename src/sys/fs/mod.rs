@@ -24,12 +24,12 @@ mod data;
 mod xattr;
 
 pub use change::{
-    Owner, chmod_at, chmod_fd, chown_at, chown_fd, create_at, create_file_at, exchange, fsync,
-    link_at, lock, lock_file, mkdir_at, mknod_at, rename_noreplace, rename_replace, set_owner,
-    set_times_at, set_times_fd, symlink_at, symlink_replace_at, unlink_at, write_atomic_at,
-    write_file_atomic,
+    Owner, chmod, chown, create_at, create_file_at, fsync, link_at, lock, lock_file, mkdir_at,
+    mknod_at, rename, set_owner, set_times, symlink_at, symlink_replace_at, unlink_at,
+    write_atomic_at, write_file_atomic,
 };
 pub use data::{Method, copy_chunk, next_data, open_read_at, truncate};
+pub use rustix::fs::RenameFlags;
 pub use xattr::{At, xattr_get, xattr_list, xattr_set};
 
 /// How every lookup resolves: inside the directory, no symlink of any kind.
@@ -81,20 +81,10 @@ fn open_beneath_stepwise(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::
     let mut stack: Vec<OwnedFd> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
         let at = stack.last().map_or(dir, |f| f.as_fd());
-        let last = i + 1 == comps.len();
         match c {
-            Component::CurDir if last => {
-                return Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?);
-            }
             Component::CurDir => {}
-            Component::ParentDir => {
-                stack.pop().ok_or(Errno::XDEV)?;
-                if last {
-                    let at = stack.last().map_or(dir, |f| f.as_fd());
-                    return Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?);
-                }
-            }
-            Component::Normal(n) if last => {
+            Component::ParentDir => drop(stack.pop().ok_or(Errno::XDEV)?),
+            Component::Normal(n) if i + 1 == comps.len() => {
                 return Ok(rustix::fs::openat(at, *n, flags, Mode::empty())?);
             }
             Component::Normal(n) => {
@@ -108,7 +98,9 @@ fn open_beneath_stepwise(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::
             Component::RootDir | Component::Prefix(_) => return Err(Errno::XDEV.into()),
         }
     }
-    Ok(rustix::fs::openat(dir, ".", flags, Mode::empty())?)
+    // Ends in `.` or `..`: the directory reached.
+    let at = stack.last().map_or(dir, |f| f.as_fd());
+    Ok(rustix::fs::openat(at, ".", flags, Mode::empty())?)
 }
 
 /// Split a relative path into its parent and a single final name.
@@ -130,16 +122,10 @@ fn parent_beneath<'a>(dir: BorrowedFd<'_>, rel: &'a Path) -> io::Result<(OwnedFd
 /// `lstat` of `rel` beneath `dir`: the parent is resolved without symlinks,
 /// the last component is not followed. `Ok(None)` when it (or a parent) is missing.
 pub fn lstat_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<Option<Meta>> {
-    let pfd = match parent_beneath(dir, rel) {
-        Ok((fd, name)) => (fd, name),
-        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((pfd, name)) = super::optional(parent_beneath(dir, rel))? else {
+        return Ok(None);
     };
-    match stat_at(pfd.0.as_fd(), pfd.1) {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::optional(stat_at(pfd.as_fd(), name))
 }
 
 /// Read the symlink `rel` beneath `dir` (its parent resolved without symlinks).

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
 use rustix::fs as rfs;
+use rustix::io::Errno;
 
 /// `/proc/self/fd/<dir>/<name>`: a path naming `name` in `dir` for the
 /// path-only xattr calls (the `l*` variants never follow `name`).
@@ -29,42 +30,44 @@ pub enum At<'a> {
 
 /// The names of the extended attributes.
 pub fn xattr_list(at: At<'_>) -> io::Result<Vec<CString>> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        let r = match at {
-            At::Fd(fd) => rfs::flistxattr(fd, &mut buf[..]),
-            At::Name(d, n) => rfs::llistxattr(proc_path(d, n), &mut buf[..]),
-        };
-        match r {
-            Ok(n) => {
-                return Ok(buf[..n]
-                    .split(|b| *b == 0)
-                    .filter(|s| !s.is_empty())
-                    .filter_map(|s| CString::new(s).ok())
-                    .collect());
-            }
-            Err(rustix::io::Errno::RANGE) => buf.resize(buf.len() * 4, 0),
-            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        }
+    let r = grown(1024, |buf| match at {
+        At::Fd(fd) => rfs::flistxattr(fd, buf),
+        At::Name(d, n) => rfs::llistxattr(proc_path(d, n), buf),
+    });
+    match r {
+        Ok(buf) => Ok(buf
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| CString::new(s).ok())
+            .collect()),
+        Err(Errno::NOTSUP) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The value of one extended attribute.
 pub fn xattr_get(at: At<'_>, name: &CStr) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
+    Ok(grown(256, |buf| match at {
+        At::Fd(fd) => rfs::fgetxattr(fd, name, buf),
+        At::Name(d, n) => rfs::lgetxattr(proc_path(d, n), name, buf),
+    })?)
+}
+
+/// What `call` writes into a buffer of `size` bytes, retried with a
+/// larger one while it answers `ERANGE` (too small).
+fn grown(
+    size: usize,
+    mut call: impl FnMut(&mut [u8]) -> Result<usize, Errno>,
+) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; size];
     loop {
-        let r = match at {
-            At::Fd(fd) => rfs::fgetxattr(fd, name, &mut buf[..]),
-            At::Name(d, n) => rfs::lgetxattr(proc_path(d, n), name, &mut buf[..]),
-        };
-        match r {
+        match call(&mut buf[..]) {
             Ok(n) => {
                 buf.truncate(n);
                 return Ok(buf);
             }
-            Err(rustix::io::Errno::RANGE) => buf.resize(buf.len() * 4, 0),
-            Err(e) => return Err(e.into()),
+            Err(Errno::RANGE) => buf.resize(buf.len() * 4, 0),
+            Err(e) => return Err(e),
         }
     }
 }

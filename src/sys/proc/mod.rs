@@ -86,34 +86,20 @@ pub fn unit_of_cgroups(cgroups: &[ProcessCGroup]) -> Option<String> {
 
 /// Every visible process but this one, with the raw target of each of its
 /// file descriptors that points at a file (`writable`: opened for writing).
-fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool) -> bool) {
-    let mut go_on = true;
+fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool)) {
     each_process(proc, |p| {
-        if go_on {
-            go_on = fds_of(proc, p, |link, writable| each(p, link, writable));
-        }
+        fds_of(proc, p, |link, writable| each(p, link, writable))
     });
 }
 
 /// The raw target of each of `p`'s file descriptors that points at a file
-/// (`writable`: opened for writing), until `each` says stop (then `false`).
-fn fds_of(proc: &Path, p: &Process, mut each: impl FnMut(PathBuf, bool) -> bool) -> bool {
-    let Ok(fds) = p.fd() else {
-        return true;
-    };
-    for fd in fds.flatten() {
-        if !matches!(fd.target, FDTarget::Path(_)) {
-            continue;
-        }
-        let link = proc
-            .join(p.pid.to_string())
-            .join("fd")
-            .join(fd.fd.to_string());
-        if !each(link, fd.mode().contains(FDPermissions::WRITE)) {
-            return false;
-        }
+/// (`writable`: opened for writing).
+fn fds_of(proc: &Path, p: &Process, mut each: impl FnMut(PathBuf, bool)) {
+    let fds = p.fd().into_iter().flatten().flatten();
+    for fd in fds.filter(|fd| matches!(fd.target, FDTarget::Path(_))) {
+        let link = proc.join(format!("{}/fd/{}", p.pid, fd.fd));
+        each(link, fd.mode().contains(FDPermissions::WRITE));
     }
-    true
 }
 
 /// Does a visible process other than this one have a `comm` (`/proc/PID/stat`,
@@ -174,7 +160,6 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
                 });
             }
         }
-        true
     });
     out.sort_by(|a, b| (a.pid, &a.file).cmp(&(b.pid, &b.file)));
     out.dedup();
@@ -246,13 +231,12 @@ pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> V
     each_process(proc, |p| {
         fds_of(proc, p, |link, writable| {
             let Ok(m) = std::fs::metadata(&link) else {
-                return true;
+                return;
             };
             if (m.is_dir() || (writable && m.is_file())) && held(&m) {
                 let file = std::fs::read_link(&link).map_or_else(|_| link, strip_deleted);
                 out.push(holder(p, file, Hold::Open));
             }
-            true
         });
         let cwd = proc.join(p.pid.to_string()).join("cwd");
         if std::fs::metadata(&cwd).is_ok_and(|m| held(&m)) {

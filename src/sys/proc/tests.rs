@@ -165,10 +165,9 @@ fn by_open_file_any(f: &Path) -> Option<i32> {
     let mut found = None;
     open_files(Path::new("/proc"), |p, link, _| {
         let same = std::fs::metadata(link).is_ok_and(|l| (l.dev(), l.ino()) == (m.dev(), m.ino()));
-        if same {
+        if same && found.is_none() {
             found = Some(p.pid);
         }
-        !same
     });
     found
 }

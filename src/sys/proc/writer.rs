@@ -59,7 +59,6 @@ pub fn by_open_file(proc: &Path, file: &Path, created: bool) -> Attribution {
                 syscw: p.io().ok().map(|io| io.syscw),
             });
         }
-        true
     });
     choose(&holders, created).map_or_else(Attribution::default, |pid| of_pid(proc, pid))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::{Snapshot, reconcile};
+use super::super::{Snapshot, reconcile};
 
 fn append(p: &Path, s: &str) {
     let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
@@ -36,7 +36,7 @@ fn a_file_carried_in_several_passes_counts_once() {
             append(&log, &format!("line {i}\n"));
         }
     });
-    let got = reconcile(fd.as_fd(), &c, &mut snap, Path::new("/srv/app")).unwrap();
+    let got = reconcile(fd.as_fd(), &c, &mut snap, Path::new("/srv/app"), &[]).unwrap();
     writer.join().unwrap();
     let (orig, copy) = (
         std::fs::read_to_string(h.join("log")).unwrap(),
