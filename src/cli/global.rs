@@ -93,42 +93,41 @@ impl Global {
     /// file; an error when the command needs a config (`required`). A file
     /// named by `--config`/`IMPERMCTL_CONFIG` must exist.
     pub fn partial_settings(&self, required: bool) -> anyhow::Result<Loaded> {
-        let whole = |settings, notice| Loaded {
-            settings,
-            refused: config::Refused::default(),
-            notice,
-        };
         let default = Path::new(config::DEFAULT_PATH);
+        let fallback = |file: &Path, notice| {
+            let (settings, refused) = (Settings::fallback(file), config::Refused::default());
+            Ok(Loaded {
+                settings,
+                refused,
+                notice,
+            })
+        };
         if self.no_config {
-            if required {
-                bail!(
-                    "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
-                    default.display()
-                );
-            }
-            return Ok(whole(Settings::fallback(default), None));
+            anyhow::ensure!(
+                !required,
+                "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
+                default.display()
+            );
+            return fallback(default, None);
         }
         let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
         let named = (self.config.clone().map(|f| (f, "--config ")))
             .or_else(|| Some((PathBuf::from(env?), "IMPERMCTL_CONFIG=")));
-        let file = match &named {
-            Some((f, how)) => {
-                if std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-                    bail!(
-                        "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
-                        f.display()
-                    );
-                }
-                f.as_path()
-            }
-            None => default,
-        };
+        if let Some((f, how)) = &named
+            && std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            bail!(
+                "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
+                f.display()
+            );
+        }
+        let file = named.as_ref().map_or(default, |(f, _)| f.as_path());
         if !required && named.is_none() && !file.exists() {
             let notice = format!(
                 "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
                 file.display()
             );
-            return Ok(whole(Settings::fallback(file), Some(notice)));
+            return fallback(file, Some(notice));
         }
         let config::Partial { settings, refused } = config::load_partial(file)?;
         check_skips(&settings)?;

@@ -58,11 +58,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         total_samples: a.sample_paths.max(Limits::default().total_samples),
         ..Limits::default()
     };
-    let persist_root = settings
-        .roots
-        .first()
-        .map(|r| r.path.clone())
-        .unwrap_or_else(|| PathBuf::from("/persistent"));
+    let first = settings.roots.first();
+    let persist_root = first.map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
     watch::run(Options {
         root,
         backend: match a.backend {
