@@ -12,7 +12,7 @@ use tracing::info;
 use super::Cx;
 use super::facts::rel;
 use super::levels::{level_perms, system_perms};
-use super::ops::{DIR, ctx, open, parent_of, srel};
+use super::ops::{DIR, ctx, open, parent_of, persist_fd, root_owned, srel};
 use crate::config::{Entry, Kind, Perms};
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
@@ -41,7 +41,7 @@ pub(super) fn ensure_dir(
     side: Side,
 ) -> anyhow::Result<()> {
     let h = cx.h;
-    let pfd = h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let pfd = persist_fd(cx, e)?;
     let n = dir.components().count();
     let (ids, root, homes) = (&mut cx.ids, cx.root, &cx.homes);
     let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
@@ -56,11 +56,7 @@ pub(super) fn ensure_dir(
             if let Ok(Some(m)) = fs::lstat_beneath(pfd, prefix)
                 && m.is_dir()
             {
-                return Ok(Owner {
-                    uid: m.uid,
-                    gid: m.gid,
-                    mode: m.perm,
-                });
+                return Ok(owner_of(&m));
             }
         }
         perms_owner(ids, root, &level_perms(e, homes, prefix, last))
@@ -78,6 +74,15 @@ pub(super) fn ensure_dir(
         info!(path = %p.display(), "created persistent directory {}", p.display());
     }
     Ok(())
+}
+
+/// The owner and mode of an existing file or directory.
+fn owner_of(m: &crate::sys::meta::Meta) -> Owner {
+    Owner {
+        uid: m.uid,
+        gid: m.gid,
+        mode: m.perm,
+    }
 }
 
 fn perms_owner(
@@ -105,18 +110,10 @@ pub(super) fn create_target(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     ensure_dir(cx, e, parent, false, Side::Target)?;
     let rfd = cx.h.root.as_fd();
     let dfd = open(rfd, parent, DIR, &e.path)?;
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
+    let pfd = persist_fd(cx, e)?;
     let o = match fs::lstat_beneath(pfd, srel(e)) {
-        Ok(Some(m)) => Owner {
-            uid: m.uid,
-            gid: m.gid,
-            mode: m.perm,
-        },
-        _ => Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o644,
-        },
+        Ok(Some(m)) => owner_of(&m),
+        _ => root_owned(0o644),
     };
     fs::create_file_at(dfd.as_fd(), name, o)
         .with_context(|| format!("cannot create the empty file {}", e.path.display()))

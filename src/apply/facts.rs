@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rustix::fs::FileType;
+use rustix::io::Errno;
 
 use crate::config::{Entry, Settings};
 use crate::mountinfo::MountTable;
@@ -58,36 +59,29 @@ pub fn rel(p: &Path) -> &Path {
 /// Explain an error from a lookup of `rel` beneath `dir` (shown as `shown`):
 /// for `ELOOP`, name the symlink that stopped it.
 pub fn explain(dir: BorrowedFd<'_>, rel: &Path, shown: &Path, e: &io::Error) -> String {
-    let code = e.raw_os_error();
-    let (eloop, enotdir) = (
-        rustix::io::Errno::LOOP.raw_os_error(),
-        rustix::io::Errno::NOTDIR.raw_os_error(),
-    );
-    if code == Some(eloop) || code == Some(enotdir) {
-        // O_NOFOLLOW on a final symlink says ENOTDIR or ELOOP: find the link.
-        let mut prefix = PathBuf::new();
-        for c in rel.components() {
-            prefix.push(c);
-            if let Ok(Some(m)) = fs::lstat_beneath(dir, &prefix)
-                && m.file_type == FileType::Symlink
-            {
-                let to = fs::readlink_beneath(dir, &prefix).unwrap_or_default();
-                let at = shown
-                    .ancestors()
-                    .nth(rel.components().count() - prefix.components().count())
-                    .unwrap_or(shown);
-                let (at, to) = (at.display(), to.display());
-                return format!(
-                    "{at} is a symlink (to {to}); impermctl never follows symlinks in persisted paths: replace it with a directory"
-                );
-            }
-        }
-        if code == Some(eloop) {
-            return format!("a symlink on the path of {} was refused", shown.display());
-        }
-        return format!("a parent of {} is not a directory", shown.display());
+    let eloop = e.raw_os_error() == Some(Errno::LOOP.raw_os_error());
+    if !eloop && e.raw_os_error() != Some(Errno::NOTDIR.raw_os_error()) {
+        return format!("{}: {e}", shown.display());
     }
-    format!("{}: {e}", shown.display())
+    // O_NOFOLLOW on a final symlink says ENOTDIR or ELOOP: find the link.
+    let n = rel.components().count();
+    for k in 1..=n {
+        let prefix: PathBuf = rel.components().take(k).collect();
+        if let Ok(Some(m)) = fs::lstat_beneath(dir, &prefix)
+            && m.file_type == FileType::Symlink
+        {
+            let to = fs::readlink_beneath(dir, &prefix).unwrap_or_default();
+            let (at, to) = (shown.ancestors().nth(n - k).unwrap_or(shown), to.display());
+            return format!(
+                "{} is a symlink (to {to}); impermctl never follows symlinks in persisted paths: replace it with a directory",
+                at.display()
+            );
+        }
+    }
+    match eloop {
+        true => format!("a symlink on the path of {} was refused", shown.display()),
+        false => format!("a parent of {} is not a directory", shown.display()),
+    }
 }
 
 /// What is at `rel` beneath `dir` (`shown` is the path for messages).
@@ -131,8 +125,7 @@ impl Handles {
             .with_context(|| format!("cannot open the root {}", root.dir().display()))?;
         let mut persist = HashMap::new();
         for r in &settings.roots {
-            let dir = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
-            let fd = fs::open_beneath(rfd.as_fd(), rel(&r.path), dir)
+            let fd = fs::open_beneath(rfd.as_fd(), rel(&r.path), super::ops::DIR)
                 .map_err(|e| explain(rfd.as_fd(), rel(&r.path), &r.path, &e));
             persist.insert(r.path.clone(), fd);
         }
@@ -189,17 +182,18 @@ pub fn gather(
         .iter()
         .map(|e| {
             let mounted = mounted(mounts, &e.path, &e.source);
-            let (target, source) = if mounted == Mounted::No {
-                probe_entry(h, e)
-            } else {
-                (Node::Unprobed, Node::Unprobed)
+            let (target, source) = match mounted {
+                Mounted::No => probe_entry(h, e),
+                _ => (Node::Unprobed, Node::Unprobed),
             };
-            let f = Facts {
-                target,
-                source,
-                mounted,
-            };
-            (e.path.clone(), f)
+            (
+                e.path.clone(),
+                Facts {
+                    target,
+                    source,
+                    mounted,
+                },
+            )
         })
         .collect();
     let mut obs = Observed {
@@ -236,12 +230,9 @@ fn gather_moved(
 ) {
     let prev: HashMap<&Path, &Recorded> = previous.iter().map(|r| (r.path.as_path(), r)).collect();
     for e in &settings.entries {
-        let Some(r) = prev.get(e.path.as_path()) else {
+        let Some(r) = prev.get(&*e.path).filter(|r| r.source != e.source) else {
             continue;
         };
-        if r.source == e.source {
-            continue;
-        }
         let old = node(h.root.as_fd(), rel(&r.source), &r.source, true);
         let (_, new) = probe_entry(h, e);
         let m = crate::plan::MovedFrom {
@@ -260,12 +251,10 @@ fn gather_moved(
         if prev.contains_key(e.path.as_path()) || mounts.is_mount_point(&e.path) {
             continue;
         }
-        let Some(Facts { source, .. }) = obs.entries.get(&e.path) else {
+        let missing = |f: &&Facts| matches!(f.source, Node::Missing | Node::MissingParent);
+        let Some(Facts { source, .. }) = obs.entries.get(&e.path).filter(missing) else {
             continue;
         };
-        if !matches!(source, Node::Missing | Node::MissingParent) {
-            continue;
-        }
         let mut found = settings
             .roots
             .iter()

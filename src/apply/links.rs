@@ -11,13 +11,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rustix::fs::{FileType, OFlags, RenameFlags};
+use rustix::fs::{FileType, RenameFlags};
 use tracing::info;
 
 use super::Cx;
 use super::dirs::{Side, ensure_dir};
 use super::facts::rel;
-use super::ops::{DIR, open, parent_of, srel};
+use super::ops::{DIR, open, parent_of, source_parent, srel};
 use crate::config::Entry;
 use crate::sys::fs;
 use crate::sys::meta::stat_at;
@@ -74,7 +74,7 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (text, uid, gid) = read_link(tdir.as_fd(), tname, &e.path)?;
     let sparent = parent_of(srel(e));
     ensure_dir(cx, e, sparent, false, Side::Source)?;
-    let (sdir, name) = source_dir(cx, e, OFlags::RDONLY)?;
+    let (sdir, name) = source_parent(cx, e)?;
     if let Ok(m) = stat_at(sdir.as_fd(), name)
         && m.file_type != FileType::Symlink
     {
@@ -88,26 +88,9 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The entry's persistent parent directory (opened beneath its root with
-/// `flags`) and the source's name in it.
-pub(super) fn source_dir<'e>(
-    cx: &mut Cx,
-    e: &'e Entry,
-    flags: OFlags,
-) -> anyhow::Result<(rustix::fd::OwnedFd, &'e std::ffi::OsStr)> {
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let sparent = parent_of(srel(e));
-    let sdir = open(pfd, sparent, flags | OFlags::DIRECTORY, &e.source)?;
-    let name = e
-        .source
-        .file_name()
-        .context("the source has no file name")?;
-    Ok((sdir, name))
-}
-
 /// Recreate at the missing target the symlink stored as the source.
 pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
-    let (sdir, name) = source_dir(cx, e, OFlags::PATH)?;
+    let (sdir, name) = source_parent(cx, e)?;
     let (text, uid, gid) = read_link(sdir.as_fd(), name, &e.source)?;
     let (tparent, tname) = fs::split(rel(&e.path))?;
     ensure_dir(cx, e, tparent, false, Side::Target)?;

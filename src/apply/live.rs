@@ -32,12 +32,12 @@ impl SeedGuard {
         use crate::plan::Op;
         let seeds =
             ops.contains(&Op::Seed) && ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
-        match e {
-            Some(e) if seeds => SeedGuard {
-                writers: lv::pending::writers(cx.root, &e.path),
-                ..SeedGuard::default()
-            },
-            _ => SeedGuard::default(),
+        let writers = e
+            .filter(|_| seeds)
+            .map(|e| lv::pending::writers(cx.root, &e.path));
+        SeedGuard {
+            writers: writers.unwrap_or_default(),
+            ..SeedGuard::default()
         }
     }
 
@@ -199,14 +199,14 @@ pub(super) fn deferred_owner(
     ops: &[crate::plan::Op],
 ) -> Option<String> {
     use crate::plan::Op;
-    let e = e?;
+    let e = e.filter(|_| cx.defer_unknown_owners)?;
     let creates = ops.iter().any(|o| {
         matches!(
             o,
             Op::CreateSource | Op::CreateTarget | Op::Seed | Op::SaveCopy | Op::Link
         )
     });
-    if !cx.defer_unknown_owners || !creates {
+    if !creates {
         return None;
     }
     for p in [&e.perms, &e.parent] {

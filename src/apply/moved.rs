@@ -6,17 +6,17 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rustix::fs::{FileType, OFlags};
+use rustix::fs::FileType;
 use tracing::info;
 
 use super::Cx;
 use super::dirs::{Side, ensure_dir};
 use super::facts::rel;
-use super::ops::{ctx, open, parent_of, source_parent, srel};
+use super::ops::{ctx, parent_of, source_parent, srel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
+use crate::sys::fs;
 use crate::sys::meta::stat_at;
-use crate::sys::{fs, mount};
 
 /// Copy `from` (the previous source) to the entry's new source. A new
 /// source that is an empty directory is replaced; one that already holds a
@@ -74,15 +74,12 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
 /// Detach the bind of the previous source from the target; the mount point
 /// stays for the new bind.
 pub(super) fn detach(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()> {
-    let rfd = cx.h.root.as_fd();
-    let trel = rel(&e.path);
-    let tfd = open(rfd, trel, OFlags::PATH, &e.path)?;
     let (p, f) = (e.path.display(), from.display());
-    if !mount::is_mount_root(tfd.as_fd())? {
-        bail!("{p} is no longer bound from {f}");
-    }
-    mount::detach(tfd.as_fd())
-        .with_context(|| format!("cannot detach the bind of {f} from {p}"))?;
-    cx.utab_drop.push(e.path.clone());
-    Ok(())
+    let gone = format!("{p} is no longer bound from {f}");
+    super::ops::detach_at(
+        cx,
+        &e.path,
+        gone,
+        format!("cannot detach the bind of {f} from {p}"),
+    )
 }

@@ -4,10 +4,11 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd as Fd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, Result, bail};
 use rustix::fs::{FileType, OFlags};
 use tracing::{info, warn};
 
@@ -26,23 +27,18 @@ use crate::sys::mount;
 pub(super) const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY);
 
 /// Turn an I/O error on `rel` beneath `dir` into a clear message.
-pub(super) fn ctx<T>(
-    r: io::Result<T>,
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    shown: &Path,
-) -> anyhow::Result<T> {
+pub(super) fn ctx<T>(r: io::Result<T>, dir: Fd, rel: &Path, shown: &Path) -> Result<T> {
     r.map_err(|e| anyhow::anyhow!(explain(dir, rel, shown, &e)))
 }
 
 /// `fs::open_beneath` with [`ctx`]'s message.
-pub(super) fn open(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    flags: OFlags,
-    shown: &Path,
-) -> anyhow::Result<OwnedFd> {
+pub(super) fn open(dir: Fd, rel: &Path, flags: OFlags, shown: &Path) -> Result<OwnedFd> {
     ctx(fs::open_beneath(dir, rel, flags), dir, rel, shown)
+}
+
+/// The persistence root of `e`, held open.
+pub(super) fn persist_fd<'h>(cx: &Cx<'h>, e: &Entry) -> Result<Fd<'h>> {
+    cx.h.persist(&e.root).map_err(anyhow::Error::msg)
 }
 
 /// The source relative to its persistence root.
@@ -52,9 +48,8 @@ pub(super) fn srel(e: &Entry) -> &Path {
 
 /// The directory holding `e`'s source beneath its persistence root, and
 /// the source's name.
-pub(super) fn source_parent<'e>(cx: &Cx, e: &'e Entry) -> anyhow::Result<(OwnedFd, &'e OsStr)> {
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let srel = srel(e);
+pub(super) fn source_parent<'e>(cx: &Cx, e: &'e Entry) -> Result<(OwnedFd, &'e OsStr)> {
+    let (pfd, srel) = (persist_fd(cx, e)?, srel(e));
     ctx(crate::copy::open_parent(pfd, srel), pfd, srel, &e.source)
 }
 
@@ -62,7 +57,7 @@ pub(super) fn parent_of(p: &Path) -> &Path {
     p.parent().unwrap_or(Path::new(""))
 }
 
-pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
     // The data must be reachable without symlinks before we read it.
     let rfd = cx.h.root.as_fd();
@@ -73,13 +68,11 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (sdir, sname) = ctx(crate::copy::open_parent(rfd, trel), rfd, trel, &e.path)?;
     let (ddir, dname) = source_parent(cx, e)?;
     let (from, to) = (cx.root.host(&e.path), cx.root.host(&e.source));
-    let (src, dst) = (
-        End::new(sdir.as_fd(), sname, &from),
-        End::new(ddir.as_fd(), dname, &to),
-    );
+    let src = End::new(sdir.as_fd(), sname, &from);
+    let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
-    cx.seeded
-        .push((e.path.clone(), crate::state::now_coarse_ns()));
+    let now = crate::state::now_coarse_ns();
+    cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
     // by the copy only while it stays empty.
     let stats = match e.kind {
@@ -101,14 +94,13 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
 
 /// Before a directory's source is bound (or compared with the live data):
 /// complete a fill of it that a killed run left ([`crate::copy::fill`]).
-pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Result<()> {
+pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> Result<()> {
     let creates = |o: &Op| matches!(o, Op::Seed | Op::CreateSource);
-    let Some(e) = e.filter(|e| e.kind == Kind::Directory && !ops.iter().any(creates)) else {
+    let binds = ops.iter().any(|o| matches!(o, Op::Mount { .. }));
+    let Some(e) = e.filter(|e| e.kind == Kind::Directory && binds && !ops.iter().any(creates))
+    else {
         return Ok(());
     };
-    if !ops.iter().any(|o| matches!(o, Op::Mount { .. })) {
-        return Ok(());
-    }
     // No parent, nothing to finish (the step's own operations say why).
     let Ok((d, n)) = source_parent(cx, e) else {
         return Ok(());
@@ -119,32 +111,28 @@ pub(super) fn finish_fill(cx: &Cx, e: Option<&Entry>, ops: &[Op]) -> anyhow::Res
     Ok(())
 }
 
-pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
+pub(super) fn init_machine_id(cx: &mut Cx, e: &Entry) -> Result<()> {
     ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
-    let (dfd, name) = super::links::source_dir(cx, e, OFlags::RDONLY)?;
-    let o = Owner {
-        uid: 0,
-        gid: 0,
-        mode: 0o444,
-    };
-    fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", o)
+    let (dfd, name) = source_parent(cx, e)?;
+    fs::write_atomic_at(dfd.as_fd(), name, b"uninitialized\n", root_owned(0o444))
         .with_context(|| format!("cannot write {}", e.source.display()))?;
     info!(path = %e.source.display(), "wrote \"uninitialized\" to {}: systemd commits the machine ID through the bind on this first boot", e.source.display());
     Ok(())
 }
 
-fn open_kind(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    shown: &Path,
-    kind: Kind,
-) -> anyhow::Result<std::os::fd::OwnedFd> {
-    let flags = match kind {
-        Kind::Directory => OFlags::PATH | OFlags::DIRECTORY,
-        Kind::File => OFlags::PATH,
-    };
-    let fd = open(dir, rel, flags, shown)?;
-    if kind == Kind::File && stat_fd(fd.as_fd())?.file_type != FileType::RegularFile {
+/// Root-owned with `mode`.
+pub(super) fn root_owned(mode: u32) -> Owner {
+    Owner {
+        uid: 0,
+        gid: 0,
+        mode,
+    }
+}
+
+fn open_kind(dir: Fd, rel: &Path, shown: &Path, kind: Kind) -> Result<OwnedFd> {
+    let file = kind == Kind::File;
+    let fd = open(dir, rel, if file { OFlags::PATH } else { DIR }, shown)?;
+    if file && stat_fd(fd.as_fd())?.file_type != FileType::RegularFile {
         bail!("{} is not a regular file", shown.display());
     }
     Ok(fd)
@@ -159,9 +147,8 @@ pub(super) fn bind(
     options: &[String],
     hides: bool,
     expect_empty: bool,
-) -> anyhow::Result<()> {
-    let pfd = cx.h.persist(&e.root).map_err(anyhow::Error::msg)?;
-    let sfd = open_kind(pfd, srel(e), &e.source, e.kind)?;
+) -> Result<()> {
+    let sfd = open_kind(persist_fd(cx, e)?, srel(e), &e.source, e.kind)?;
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
     let tfd = open_kind(rfd, trel, &e.path, e.kind)?;
@@ -176,7 +163,7 @@ pub(super) fn bind(
         let (a, b) = (stat_fd(sfd.as_fd())?, stat_fd(tfd.as_fd())?);
         (a.dev, a.ino) == (b.dev, b.ino)
     };
-    let holds_data = || -> anyhow::Result<bool> {
+    let holds_data = || -> Result<bool> {
         Ok(match e.kind {
             Kind::Directory => !dir::is_empty(tfd.as_fd(), Path::new(""))?,
             Kind::File => stat_fd(tfd.as_fd())?.size > 0,
@@ -188,20 +175,17 @@ pub(super) fn bind(
             e.path.display()
         );
     }
-    let kept = cx
-        .kept
-        .iter()
-        .find(|(p, _)| *p == e.path)
-        .map(|(_, k)| k.clone());
+    let kept = cx.kept.iter().find(|(p, _)| *p == e.path);
+    let kept = kept.map(|(_, k)| k.clone());
     if hides && !same && kept != Some(None) {
         let what = match e.kind {
             Kind::Directory => {
                 let s = dir::summarize_tree(tfd.as_fd(), Path::new(""), 3)?;
-                let sample: Vec<String> = s
+                let sample = s
                     .sample
                     .iter()
-                    .map(|p| e.path.join(p).display().to_string())
-                    .collect();
+                    .map(|p| e.path.join(p).display().to_string());
+                let sample: Vec<String> = sample.collect();
                 let entries = crate::human::count(s.entries as u64, "entry", "entries");
                 let bytes = crate::human::counted(s.bytes, "byte");
                 format!("{entries}, {bytes} (e.g. {})", sample.join(", "))
@@ -225,27 +209,26 @@ pub(super) fn bind(
     mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)
         .with_context(|| format!("cannot bind {s} onto {p}"))?;
     if !options.is_empty() {
-        cx.utab_add
-            .push((e.path.clone(), e.source.clone(), options.join(",")));
+        let line = (e.path.clone(), e.source.clone(), options.join(","));
+        cx.utab_add.push(line);
     }
     Ok(())
 }
 
-pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
+pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> Result<()> {
     let (parent, name) = fs::split(rel(&e.path))?;
     ensure_dir(cx, e, parent, false, Side::Target)?;
     let rfd = cx.h.root.as_fd();
     let dfd = open(rfd, parent, DIR, &e.path)?;
     if let Ok(m) = stat_at(dfd.as_fd(), name) {
         // Already the right link (its persistent parent was just recreated).
+        let to = fs::readlink_at(dfd.as_fd(), name);
         if m.file_type == FileType::Symlink
-            && fs::readlink_at(dfd.as_fd(), name)
-                .is_ok_and(|to| to == std::os::unix::ffi::OsStrExt::as_bytes(e.source.as_os_str()))
+            && to.is_ok_and(|to| to == e.source.as_os_str().as_bytes())
         {
             return Ok(());
         }
-        let ok = m.file_type == FileType::RegularFile && (m.size == 0 || seeded);
-        if !ok {
+        if m.file_type != FileType::RegularFile || (m.size != 0 && !seeded) {
             bail!("{} appeared while planning; left alone", e.path.display());
         }
     }
@@ -253,27 +236,30 @@ pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot link {} to {}", e.path.display(), e.source.display()))
 }
 
-/// Undo a recorded bind: detach it, then remove the mount point if empty.
-pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()> {
-    let rfd = cx.h.root.as_fd();
-    let trel = rel(path);
-    let tfd = open(rfd, trel, OFlags::PATH, path)?;
+/// Detach the mount on `path` and drop its utab line. `gone`: the error
+/// when nothing is mounted there any more; `failed`: when the detach fails.
+pub(super) fn detach_at(cx: &mut Cx, path: &Path, gone: String, failed: String) -> Result<()> {
+    let tfd = open(cx.h.root.as_fd(), rel(path), OFlags::PATH, path)?;
     if !mount::is_mount_root(tfd.as_fd())? {
-        bail!("{} is not a mount point any more", path.display());
+        bail!(gone);
     }
-    mount::detach(tfd.as_fd()).with_context(|| format!("cannot unmount {}", path.display()))?;
-    drop(tfd);
+    mount::detach(tfd.as_fd()).context(failed)?;
     cx.utab_drop.push(path.to_path_buf());
-    let (parent, name) = fs::split(trel)?;
-    let dfd = open(rfd, parent, DIR, path)?;
-    let removable = match stat_at(dfd.as_fd(), name) {
-        Ok(m) => match (kind, m.file_type) {
-            (Kind::Directory, FileType::Directory) => true,
-            (Kind::File, FileType::RegularFile) => m.size == 0,
-            _ => false,
-        },
-        Err(_) => false,
-    };
+    Ok(())
+}
+
+/// Undo a recorded bind: detach it, then remove the mount point if empty.
+pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> Result<()> {
+    let p = path.display();
+    let gone = format!("{p} is not a mount point any more");
+    detach_at(cx, path, gone, format!("cannot unmount {p}"))?;
+    let (parent, name) = fs::split(rel(path))?;
+    let dfd = open(cx.h.root.as_fd(), parent, DIR, path)?;
+    let removable = stat_at(dfd.as_fd(), name).is_ok_and(|m| match (kind, m.file_type) {
+        (Kind::Directory, FileType::Directory) => true,
+        (Kind::File, FileType::RegularFile) => m.size == 0,
+        _ => false,
+    });
     // rmdir fails on a non-empty directory: data under the mount point stays.
     if removable && fs::unlink_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
         info!(path = %path.display(), "removed the empty mount point {}", path.display());
@@ -282,7 +268,7 @@ pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> anyhow::Result<()
 }
 
 /// Undo a recorded symlink (only if it still points at `source`).
-pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> anyhow::Result<()> {
+pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> Result<()> {
     let rfd = cx.h.root.as_fd();
     let trel = rel(path);
     let to = ctx(fs::readlink_beneath(rfd, trel), rfd, trel, path)?;

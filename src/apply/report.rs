@@ -8,6 +8,7 @@ use serde::Serialize;
 use tracing::{error, warn};
 
 use crate::config::{Entry, Kind};
+use crate::names;
 use crate::plan::{Op, Step, Why};
 use crate::state::{How, Pending, Recorded, WriterInfo};
 
@@ -84,25 +85,22 @@ impl Counts {
     pub fn summary(&self, settings: &crate::config::Settings, ms: f64, undone: &[&Path]) -> String {
         let c = self;
         let roots: Vec<String> = (settings.roots.iter())
-            .map(|r| crate::names::show(&r.path))
+            .map(|r| names::show(&r.path))
             .collect();
         // Every block refused for its config errors: no root is used.
         let roots = match roots.is_empty() {
             true => "no usable persistence root".into(),
             false => roots.join(", "),
         };
-        let paths = settings.entries.len() as u64;
-        let paths = crate::human::counted(paths, "path");
+        let paths = crate::human::counted(settings.entries.len() as u64, "path");
         let mut line = format!(
             "persisted {paths} from {roots} in {ms:.1} ms: {} bound, {} linked, {} skipped",
             c.bound, c.linked, c.skipped
         );
+        let pending = "PENDING (written by running processes; bound at the next boot)";
         for (n, what) in [
             (c.copied, "copied"),
-            (
-                c.pending,
-                "PENDING (written by running processes; bound at the next boot)",
-            ),
+            (c.pending, pending),
             (c.failed, "FAILED"),
         ] {
             if n > 0 {
@@ -111,11 +109,8 @@ impl Counts {
         }
         if c.undone > 0 {
             let n = crate::human::count(c.undone as u64, "removed entry", "removed entries");
-            let mut names: Vec<String> = undone
-                .iter()
-                .take(NAMED)
-                .map(|p| crate::names::show(p))
-                .collect();
+            let mut names: Vec<String> =
+                undone.iter().take(NAMED).map(|p| names::show(p)).collect();
             if undone.len() > NAMED {
                 names.push(format!("{} more", undone.len() - NAMED));
             }
@@ -126,7 +121,7 @@ impl Counts {
 }
 
 /// What an apply run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Applied {
     /// Per step.
     pub steps: Vec<StepReport>,
@@ -153,15 +148,12 @@ pub(super) struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn new(n: usize, previous: &'a [Recorded], previous_pending: &'a [Pending]) -> Self {
-        let done = Applied {
-            steps: Vec::with_capacity(n),
-            counts: Counts::default(),
-            warnings: Vec::new(),
-            record: Vec::new(),
-            pending: Vec::new(),
-        };
+        let steps = Vec::with_capacity(n);
         Tally {
-            done,
+            done: Applied {
+                steps,
+                ..Applied::default()
+            },
             previous: previous.iter().map(|r| (r.path.as_path(), r)).collect(),
             previous_pending,
         }
@@ -185,9 +177,8 @@ impl<'a> Tally<'a> {
             Outcome::Copied => c.copied += 1,
             Outcome::Pending { writers } => {
                 c.pending += 1;
-                let earlier = (self.previous_pending.iter())
-                    .find(|p| p.path == st.path)
-                    .map(|p| p.since);
+                let earlier = self.previous_pending.iter().find(|p| p.path == st.path);
+                let earlier = earlier.map(|p| p.since);
                 if earlier.is_none() {
                     warning = entry.map(|e| crate::live::pending::warning(e, writers));
                 }
@@ -245,11 +236,11 @@ impl<'a> Tally<'a> {
 
 /// The warning for a skip that leaves something the user should know of.
 fn skip_warning(path: &Path, source: &Path, why: &Why) -> Option<String> {
-    let (path, source) = (crate::names::show(path), crate::names::show(source));
+    let (path, source) = (names::show(path), names::show(source));
     match why {
         Why::Foreign { source: from, root } => Some(format!(
             "{path} is already mounted from {from} ({}), not from {source}: left alone, never stacked",
-            crate::names::show(root)
+            names::show(root)
         )),
         Why::NotOurs { reason } => Some(format!(
             "{path} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)"

@@ -12,14 +12,7 @@ use crate::plan::{Op, Step, What, Why};
 pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
     let ops = match &st.what {
         What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
-        What::Fail { error } => {
-            return (
-                Vec::new(),
-                Outcome::Failed {
-                    error: error.clone(),
-                },
-            );
-        }
+        What::Fail { error } => return (Vec::new(), failed(error.clone())),
         What::Do { ops } => ops,
     };
     if let Some(owner) = live::deferred_owner(cx, entry, ops) {
@@ -27,13 +20,10 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
         return (Vec::new(), Outcome::Skipped(Why::DeferredOwner { owner }));
     }
     if let Err(e) = ops::finish_fill(cx, entry, ops) {
-        let error = format!("{e:#}");
-        return (Vec::new(), Outcome::Failed { error });
+        return (Vec::new(), failed(format!("{e:#}")));
     }
     let mut done = Vec::new();
-    let mut outcome = Outcome::Failed {
-        error: "nothing to do".into(),
-    };
+    let mut outcome = failed("nothing to do".into());
     let (mut seeded, mut detached) = (false, false);
     let mut guard = live::SeedGuard::before(cx, entry, ops);
     for op in ops {
@@ -41,16 +31,13 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
         let binds = matches!(op, Op::Mount { .. } | Op::Link);
         if seeded && binds && guard.pending() {
             // Seeded, not bound: processes write there (see crate::live::pending).
-            return (
-                done,
-                Outcome::Pending {
-                    writers: std::mem::take(&mut guard.writers),
-                },
-            );
+            let writers = std::mem::take(&mut guard.writers);
+            return (done, Outcome::Pending { writers });
         }
         if let (true, Op::Mount { .. }, Some(e)) = (seeded, op, entry) {
             guard.arm(cx, e);
         }
+        let same = |()| outcome.clone();
         let r = match (op, entry) {
             (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
             (Op::RemoveLink, _) => {
@@ -60,13 +47,13 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
                 "{} is not in the config",
                 st.path.display()
             )),
-            (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(|()| outcome.clone()),
+            (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(same),
             (Op::Seed, Some(e)) => {
                 seeded = true;
-                ops::seed(cx, e).map(|()| outcome.clone())
+                ops::seed(cx, e).map(same)
             }
-            (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(|()| outcome.clone()),
-            (Op::CreateTarget, Some(e)) => dirs::create_target(cx, e).map(|()| outcome.clone()),
+            (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(same),
+            (Op::CreateTarget, Some(e)) => dirs::create_target(cx, e).map(same),
             (Op::Mount { options, hides }, Some(e)) => {
                 // Planned over an empty or missing target: it must still be empty.
                 let expect_empty = !*hides && !seeded && !detached;
@@ -82,15 +69,13 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
             (Op::SaveCopy, Some(e)) => {
                 crate::live::files::save(cx.root, e).map(|_| Outcome::Copied)
             }
-            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(|()| outcome.clone()),
+            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(same),
             (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
-            (Op::Migrate { from }, Some(e)) => {
-                moved::migrate(cx, e, from).map(|()| outcome.clone())
-            }
+            (Op::Migrate { from }, Some(e)) => moved::migrate(cx, e, from).map(same),
             (Op::Detach { from }, Some(e)) => {
                 detached = true;
-                moved::detach(cx, e, from).map(|()| outcome.clone())
+                moved::detach(cx, e, from).map(same)
             }
             (Op::StoreLink, Some(e)) => links::store_link(cx, e).map(|()| Outcome::Linked),
             (Op::RestoreLink, Some(e)) => links::restore_link(cx, e).map(|()| Outcome::Linked),
@@ -106,11 +91,15 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
                     let fix = crate::live::status::remount_fix(&entry.root, "impermctl boot");
                     error.push_str(&format!(" ({fix})"));
                 }
-                return (done, Outcome::Failed { error });
+                return (done, failed(error));
             }
         }
     }
     (done, outcome)
+}
+
+fn failed(error: String) -> Outcome {
+    Outcome::Failed { error }
 }
 
 /// Did `e` come from a read-only filesystem (`EROFS`)? The fix is then

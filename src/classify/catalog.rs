@@ -70,10 +70,8 @@ pub static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| parse(TEXT).expect("
 /// `rule`, important entries a consequence and regenerated ones a reason.
 pub fn parse(text: &str) -> anyhow::Result<Vec<Entry>> {
     let mut f: File = toml::from_str(text)?;
-    for e in &mut f.entry {
+    for (i, e) in f.entry.iter_mut().enumerate() {
         e.pattern = e.path.as_deref().map(Pattern::new);
-    }
-    for (i, e) in f.entry.iter().enumerate() {
         let selectors = [e.path.is_some(), e.name.is_some(), e.rule.is_some()];
         anyhow::ensure!(
             selectors.iter().filter(|s| **s).count() == 1,
@@ -138,14 +136,9 @@ pub struct Pattern {
 impl Pattern {
     /// Compile `pat` (absolute; `*` within a component, final `/**`).
     pub fn new(pat: &str) -> Pattern {
-        let (pat, deep) = match pat.strip_suffix("/**") {
-            Some(p) => (p, true),
-            None => (pat, false),
-        };
-        let parts: Vec<Vec<u8>> = split(pat.as_bytes())
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
+        let deep = pat.ends_with("/**");
+        let pat = pat.strip_suffix("/**").unwrap_or(pat);
+        let parts: Vec<Vec<u8>> = split(pat.as_bytes()).iter().map(|p| p.to_vec()).collect();
         let literal_first = parts.first().is_some_and(|p| !p.contains(&b'*'));
         Pattern {
             parts,

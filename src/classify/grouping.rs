@@ -17,29 +17,26 @@ use crate::config::Kind as Persist;
 /// A path that *is* the group's parent (e.g. a file directly in `/etc`)
 /// groups as itself.
 pub fn group_of(path: &Path) -> PathBuf {
-    // Plainly written (as diff and the watcher build paths): by bytes.
+    // By bytes once plainly written (as diff and the watcher build paths).
     let b = path.as_os_str().as_bytes();
     let mut parts = b.split(|&c| c == b'/').skip(1);
-    if b.starts_with(b"/") && parts.clone().all(|c| !matches!(c, b"" | b"." | b"..")) {
-        let depth = match parts.next() {
-            Some(b"var" | b"usr" | b"home") => 3,
-            Some(b"root" | b"etc" | b"srv" | b"opt") => 2,
-            _ => 1,
-        };
-        let end = b
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c == b'/')
-            .nth(depth)
-            .map_or(b.len(), |(i, _)| i);
-        return PathBuf::from(OsStr::from_bytes(if end == 0 { b"/" } else { &b[..end] }));
+    if b != b"/"
+        && !(b.starts_with(b"/") && parts.clone().all(|c| !matches!(c, b"" | b"." | b"..")))
+    {
+        return group_of(&leading(path, usize::MAX));
     }
-    let depth = match leading(path, 1).file_name().and_then(OsStr::to_str) {
-        Some("var" | "usr" | "home") => 3,
-        Some("root" | "etc" | "srv" | "opt") => 2,
+    let depth = match parts.next() {
+        Some(b"var" | b"usr" | b"home") => 3,
+        Some(b"root" | b"etc" | b"srv" | b"opt") => 2,
         _ => 1,
     };
-    leading(path, depth)
+    let end = b
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'/')
+        .nth(depth)
+        .map_or(b.len(), |(i, _)| i);
+    PathBuf::from(OsStr::from_bytes(&b[..end]))
 }
 
 /// `/` followed by the first `n` names of `path` (`.`, `..` and `/` skipped).

@@ -173,18 +173,14 @@ impl Classifier {
             };
             let Some(hit) = hit else { continue };
             return match e.kind {
-                EntryKind::Important => {
-                    let persist = e.persist.unwrap_or(Persist::Directory);
-                    let group = match hit {
+                EntryKind::Important => Class::Important {
+                    consequence: e.consequence.clone().unwrap_or_default(),
+                    group: match hit {
                         Match::Below(prefix) => path_of(&prefix).to_path_buf(),
                         Match::Exact => path_of(path).to_path_buf(),
-                    };
-                    Class::Important {
-                        consequence: e.consequence.clone().unwrap_or_default(),
-                        group,
-                        persist,
-                    }
-                }
+                    },
+                    persist: e.persist.unwrap_or(Persist::Directory),
+                },
                 _ => Class::Regenerated {
                     why: e.why.clone().unwrap_or_default(),
                 },
@@ -196,8 +192,7 @@ impl Classifier {
     /// Is the last component of `path` a temporary name (written, then
     /// renamed into place)?
     pub fn is_temporary(&self, path: &[u8]) -> bool {
-        let name = &path[crate::walk::parent(path).len()..];
-        let name = name.strip_prefix(b"/").unwrap_or(name);
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         self.entries
             .iter()
             .filter(|e| e.kind == EntryKind::Temporary)
@@ -206,21 +201,13 @@ impl Classifier {
     }
 
     fn links_into_etc_static(&self, path: &[u8]) -> bool {
-        if !path.starts_with(b"/etc/") {
-            return false;
-        }
-        let host = self.host_root.join(path_of(&path[1..]));
-        let Ok(target) = std::fs::read_link(&host) else {
-            return false;
-        };
         use std::os::unix::ffi::OsStrExt;
-        let t = target.as_os_str().as_bytes();
-        let joined = if t.starts_with(b"/") {
-            t.to_vec()
-        } else {
-            [crate::walk::parent(path), b"/", t].concat()
-        };
-        crate::walk::under(b"/etc/static", &crate::walk::normalize(&joined))
+        let host = || self.host_root.join(path_of(&path[1..]));
+        path.starts_with(b"/etc/")
+            && std::fs::read_link(host()).is_ok_and(|t| {
+                let target = crate::walk::link_target(path, t.as_os_str().as_bytes());
+                crate::walk::under(b"/etc/static", &target)
+            })
     }
 }
 

@@ -121,7 +121,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             .with_context(|| format!("{shown}: cannot compare it"))?;
         subtrees.push(logical);
     }
-    if let Some(why) = judge::not_ephemeral(&root, settings) {
+    let layout = judge::Layout::observe(&root, settings);
+    if let Some(why) = judge::not_ephemeral(&root, &layout) {
         if a.json {
             diff::json::not_ephemeral(&root.dir().to_string_lossy(), &why)?;
         } else {
@@ -143,7 +144,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
         );
     }
-    let declared = judge::declared::declared(&root, settings);
+    let declared = judge::declared::declared(&root, settings, &layout);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,
         saved: declared.saved,

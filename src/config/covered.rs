@@ -17,11 +17,8 @@ impl Settings {
     pub fn covered_by(&self, e: &Entry) -> Option<&Entry> {
         e.path.ancestors().skip(1).find_map(|a| {
             // Entries are sorted by path (and unique): a binary search.
-            let i = self
-                .entries
-                .binary_search_by(|x| path_order(&x.path, a))
-                .ok()?;
-            let d = &self.entries[i];
+            let i = self.entries.binary_search_by(|x| path_order(&x.path, a));
+            let d = &self.entries[i.ok()?];
             if d.kind != Kind::Directory {
                 return None;
             }

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::fields::{PATH_MAX, abs_path, parent_perms, perms};
+use super::fields::{PATH_MAX, abs_path, perms};
 use super::locate::Locator;
 use super::partial::Held;
 use super::raw::{EntryList, Lax, RawDirectory, RawRoot, Shorthand};
-use super::validate::{Result, Root};
-use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind};
+use super::validate::{Result, Root, noted};
+use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind, Perms};
 
 /// Where an entry was declared, for "declared twice" messages.
 struct Origin {
@@ -35,13 +35,11 @@ fn block_entries(i: usize, block: RawRoot) -> impl Iterator<Item = RawEntry> {
     let dirs = items(block.directories, i, "directories", |d| &mut d.path);
     let dirs = dirs.map(|(span, d, field)| (Kind::Directory, d, None, span, field));
     let files = items(block.files, i, "files", |f| &mut f.path).map(|(span, f, field)| {
-        // A file has no perms of its own, no hide or trash flag.
+        // A file has no perms of its own.
         let d = RawDirectory {
             path: f.path,
             parent: f.parent,
             home: f.home,
-            hide_mount: Lax(Some(false)),
-            allow_trash: Lax(Some(false)),
             ..RawDirectory::default()
         };
         (Kind::File, d, f.method.0, span, field)
@@ -92,21 +90,20 @@ pub(super) fn validate_entries(
     let valid: Vec<&Root> = roots.iter().flatten().collect();
     for (i, block) in blocks.into_iter().enumerate() {
         let root = roots[i].as_ref().map(|(r, _)| r);
+        let block_skipped = skip.contains(&super::partial::block(i));
         for (kind, d, method, span, field) in block_entries(i, block.into_inner()) {
             let before = errors.len();
-            let path = entry_path(d.path.0.as_ref(), &span, &field, &valid, loc)
-                .map_err(|e| errors.push(e))
-                .ok();
-            let sp = d.path.0.as_ref().map_or(span, Spanned::span);
-            let home = home_dir(d.home.0.as_ref(), path.as_deref(), &field, loc)
-                .map_err(|e| errors.push(e))
-                .ok();
+            let (p, h) = (d.path.0.as_ref(), d.home.0.as_ref());
+            let path = noted(entry_path(p, &span, &field, &valid, loc), errors);
+            let sp = p.map_or(span, Spanned::span);
+            let home = noted(home_dir(h, path.as_deref(), &field, loc), errors);
             let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
-            let perms = perms(user, group, mode, &field, loc, errors);
-            let parent = parent_perms(d.parent.0.as_ref(), &field, loc, errors);
-            let mut ok = errors.len() == before
-                && !skip.contains(&field)
-                && !skip.contains(&super::partial::block(i));
+            let own = perms(user, group, mode, &field, loc, errors);
+            let parent = d.parent.0.as_ref().map_or_else(Perms::default, |p| {
+                let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
+                perms(u, g, m, &format!("{field}.parent"), loc, errors)
+            });
+            let mut ok = errors.len() == before && !skip.contains(&field) && !block_skipped;
             if let (Some(path), Some(root)) = (&path, root) {
                 let origin = Origin {
                     kind,
@@ -115,7 +112,7 @@ pub(super) fn validate_entries(
                     span: sp.clone(),
                 };
                 let dup = check_duplicate(&mut seen, path, origin, loc);
-                ok &= dup.map_err(|e| errors.push(e)).is_ok();
+                ok &= noted(dup, errors).is_some();
             }
             let (Some(path), Some(root), true) = (&path, root, ok) else {
                 let at = loc.line_col(&sp);
@@ -134,11 +131,12 @@ pub(super) fn validate_entries(
                 source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
                 path: path.clone(),
                 root: root.path.clone(),
-                perms,
+                perms: own,
                 parent,
                 home: home.flatten(),
-                hide: d.hide_mount.0.unwrap_or(root.hide_mounts),
-                trash: d.allow_trash.0.unwrap_or(root.allow_trash),
+                // A file has no hide or trash flag.
+                hide: kind == Kind::Directory && d.hide_mount.0.unwrap_or(root.hide_mounts),
+                trash: kind == Kind::Directory && d.allow_trash.0.unwrap_or(root.allow_trash),
                 method: method.unwrap_or(FileMethod::Auto),
             });
         }
@@ -222,7 +220,7 @@ fn check_duplicate(
         seen.insert(path.to_path_buf(), here);
         return Ok(());
     };
-    let same_line = loc.line(&first.span) == loc.line(&here.span);
+    let same_line = loc.line_col(&first.span).0 == loc.line_col(&here.span).0;
     // `as a directory in /persistent (line 4)`; on one line, the entry
     // and its column too.
     let describe = |o: &Origin| {

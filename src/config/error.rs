@@ -57,8 +57,7 @@ fn location(line: usize, column: usize) -> String {
 /// that is not UTF-8 (TOML files are UTF-8).
 pub fn utf8(bytes: Vec<u8>, file: &Path) -> Result<String, ConfigError> {
     String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let b = e.as_bytes();
+        let (at, b) = (e.utf8_error().valid_up_to(), e.as_bytes());
         let text = &String::from_utf8_lossy(&b[..at]);
         locate::Locator { text, file }.error(
             Some(at..at),

@@ -8,8 +8,8 @@ use toml::Spanned;
 
 use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
-use super::raw::{RawDuration, RawPerms, RawWatch};
-use super::validate::Result;
+use super::raw::{RawDuration, RawWatch};
+use super::validate::{Result, noted};
 use super::{ConfigError, Perms, Watch};
 
 /// An absolute path, lexically normalised.
@@ -101,7 +101,7 @@ pub(super) fn perms(
     errors: &mut Vec<ConfigError>,
 ) -> Perms {
     let d = Perms::default();
-    let mut ok = |r: Result<Option<String>>| r.map_err(|e| errors.push(e)).ok().flatten();
+    let mut ok = |r: Result<Option<String>>| noted(r, errors).flatten();
     let user = ok(owner(user, &format!("{field}.user"), loc)).unwrap_or(d.user);
     let group = ok(owner(group, &format!("{field}.group"), loc)).unwrap_or(d.group);
     let mode = match mode {
@@ -117,20 +117,6 @@ pub(super) fn perms(
         }),
     };
     Perms { user, group, mode }
-}
-
-/// `parent = { … }`, as [`perms`].
-pub(super) fn parent_perms(
-    p: Option<&RawPerms>,
-    field: &str,
-    loc: &Locator<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> Perms {
-    let f = format!("{field}.parent");
-    p.map_or_else(Perms::default, |p| {
-        let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
-        perms(u, g, m, &f, loc, errors)
-    })
 }
 
 /// A user or group: a name or numeric id, checked for shape only (the
@@ -163,9 +149,7 @@ pub(super) fn watch(
     if let Some(list) = raw.ignore.0 {
         let paths = list.iter().enumerate();
         let paths = paths.map(|(i, p)| abs_path(p, &format!("watch.ignore[{i}]"), loc));
-        w.ignore = paths
-            .filter_map(|r| r.map_err(|e| errors.push(e)).ok())
-            .collect();
+        w.ignore = paths.filter_map(|r| noted(r, errors)).collect();
     }
     if let Some(v) = raw.warn_every.0 {
         let parsed = match v.get_ref() {

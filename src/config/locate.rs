@@ -52,11 +52,6 @@ impl Locator<'_> {
         line_col(self.text, span.start)
     }
 
-    /// The line of `span`, for "declared at line N" messages.
-    pub fn line(&self, span: &Range<usize>) -> usize {
-        line_col(self.text, span.start).0
-    }
-
     /// A value that did not deserialize (`raw::read`'s errors): the field
     /// is found from `span`, the fix from the field.
     pub fn value_error(&self, span: Range<usize>, message: &str) -> ConfigError {
@@ -164,19 +159,6 @@ fn walk(v: &DeValue<'_>, path: &str, nodes: &mut Vec<(Range<usize>, String)>) {
     }
 }
 
-/// impermanence's Nix option names and what impermctl calls them.
-const IMPERMANENCE_NAMES: &[(&str, &str)] = &[
-    ("persistentStoragePath", "path"),
-    ("directory", "path"),
-    ("file", "path"),
-    ("dirPath", "path"),
-    ("filePath", "path"),
-    ("parentDirectory", "parent"),
-    ("hideMounts", "hide_mounts"),
-    ("hideMount", "hide_mount"),
-    ("allowTrash", "allow_trash"),
-];
-
 /// Rewrite a serde/TOML message into (message, field, fix).
 fn explain(message: &str, field: String) -> (String, String, String) {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
@@ -267,11 +249,17 @@ fn list(items: &[impl AsRef<str>]) -> String {
 /// word in another case or number, or (unless `same_word_only`) the nearest
 /// by edit distance, at most a third of its length away.
 fn suggest(name: &str, pool: &[&str], same_word_only: bool) -> Option<String> {
-    if let Some((_, to)) = IMPERMANENCE_NAMES
-        .iter()
-        .find(|(from, to)| *from == name && pool.contains(to))
-    {
-        return Some((*to).to_owned());
+    // impermanence's Nix option names and what impermctl calls them.
+    let impermanence = match name {
+        "persistentStoragePath" | "directory" | "file" | "dirPath" | "filePath" => "path",
+        "parentDirectory" => "parent",
+        "hideMounts" => "hide_mounts",
+        "hideMount" => "hide_mount",
+        "allowTrash" => "allow_trash",
+        _ => "",
+    };
+    if pool.contains(&impermanence) {
+        return Some(impermanence.to_owned());
     }
     let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
     let n = squash(name);

@@ -244,27 +244,19 @@ pub fn load_partial(path: &Path) -> anyhow::Result<Partial> {
 pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
     let loc = locate::Locator { text, file };
     let mut all = unknown::unknown_keys(&loc);
-    let (raw, caught) = match raw::read(text) {
-        Ok(r) => r,
-        Err(e) => {
-            all.push(loc.toml_error(&e));
-            return Err(ConfigError::combine(all).expect("not empty"));
-        }
+    let Ok((raw, caught)) = raw::read(text).map_err(|e| all.push(loc.toml_error(&e))) else {
+        return Err(ConfigError::combine(all).expect("not empty"));
     };
     let caught: Vec<ConfigError> = caught
         .into_iter()
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
     let skip = partial::entries_of(all.iter().chain(&caught));
-    let (settings, errors, held) = validate::validate(raw, &loc, file, &skip);
+    let (settings, mut errors, held) = validate::validate(raw, &loc, file, &skip);
     // A value of the wrong type reads as absent: its type error says more
     // than "missing" for the same field.
-    all.extend(
-        errors
-            .into_iter()
-            .filter(|e| !caught.iter().any(|c| c.field == e.field)),
-    );
-    all.extend(caught);
+    errors.retain(|e| !caught.iter().any(|c| c.field == e.field));
+    all.extend(errors.into_iter().chain(caught));
     partial::split(settings, all, held)
 }
 

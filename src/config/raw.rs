@@ -27,10 +27,9 @@ thread_local! {
 /// Parse `text` into the raw config: a syntax error stops it (`Err`), every
 /// value error is returned beside the config, in no particular order.
 pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<ValueError>), toml::de::Error> {
-    CAUGHT.with(|c| c.borrow_mut().clear());
+    CAUGHT.take(); // what an earlier parse on this thread left, if it panicked
     let raw = toml::from_str::<RawConfig>(text);
-    let caught = CAUGHT.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    raw.map(|r| (r, caught))
+    raw.map(|r| (r, CAUGHT.take()))
 }
 
 /// `T`, or the message of why the value is not a `T` (never fails itself).
@@ -62,14 +61,9 @@ impl<T> Default for Lax<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lax<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Spanned::<Caught<T>>::deserialize(d)?;
-        let span = v.span();
-        match v.into_inner().0 {
-            Ok(t) => Ok(Lax(Some(t))),
-            Err(m) => {
-                CAUGHT.with(|c| c.borrow_mut().push((span, m)));
-                Ok(Lax(None))
-            }
-        }
+        let (span, v) = (v.span(), v.into_inner().0);
+        let v = v.map_err(|m| CAUGHT.with_borrow_mut(|c| c.push((span, m))));
+        Ok(Lax(v.ok()))
     }
 }
 

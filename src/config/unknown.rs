@@ -70,7 +70,8 @@ struct Walk<'a, 'b> {
 
 impl Walk<'_, '_> {
     /// Check the keys of `t` (at dotted `prefix`) against `known`, then
-    /// descend into the known keys that hold tables.
+    /// descend into the known keys that hold a table or a list of tables
+    /// (strings and other shapes skipped).
     fn table(&mut self, t: &DeTable<'_>, prefix: &str, known: &[&str]) {
         for (k, v) in t.iter() {
             let name = k.get_ref().as_ref();
@@ -84,24 +85,21 @@ impl Walk<'_, '_> {
                     .push(self.loc.error(Some(k.span()), field, message, fix));
                 continue;
             }
-            if let Some((.., child)) = CHILDREN.iter().find(|(t, k, _)| *t == known && *k == name) {
-                self.value(v.get_ref(), &path, child);
-            }
-        }
-    }
-
-    /// A table, or a list of tables (strings and other shapes skipped).
-    fn value(&mut self, v: &DeValue<'_>, path: &str, known: &[&str]) {
-        match v {
-            DeValue::Table(t) => self.table(t, path, known),
-            DeValue::Array(a) => {
-                for (i, item) in a.iter().enumerate() {
-                    if let DeValue::Table(t) = item.get_ref() {
-                        self.table(t, &format!("{path}[{i}]"), known);
+            let Some((.., child)) = CHILDREN.iter().find(|(t, k, _)| *t == known && *k == name)
+            else {
+                continue;
+            };
+            match v.get_ref() {
+                DeValue::Table(t) => self.table(t, &path, child),
+                DeValue::Array(a) => {
+                    for (i, item) in a.iter().enumerate() {
+                        if let DeValue::Table(t) = item.get_ref() {
+                            self.table(t, &format!("{path}[{i}]"), child);
+                        }
                     }
                 }
+                _ => {}
             }
-            _ => {}
         }
     }
 }

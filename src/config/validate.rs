@@ -17,6 +17,11 @@ use super::{ConfigError, Layout, PersistenceRoot, Settings};
 
 pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
+/// The value, or `None` with its error pushed to `errors`.
+pub(super) fn noted<T>(r: Result<T>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
 /// Validate the whole file, collecting every error rather than stopping
 /// at the first: one bad entry never hides the others. The settings hold
 /// every valid entry (none of `skip`, the entries and blocks whose errors
@@ -27,8 +32,7 @@ pub(super) fn validate(
     file: &Path,
     skip: &HashSet<String>,
 ) -> (Settings, Vec<ConfigError>, Vec<Held>) {
-    let mut errors = Vec::new();
-    errors.extend(check_version(&raw, loc));
+    let mut errors = Vec::from_iter(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
     let blocks = raw.persistence.0.unwrap_or_default();
     let roots = validate_roots(&blocks, loc, &mut errors);
@@ -96,7 +100,7 @@ fn validate_roots(
 ) -> Vec<Option<Root>> {
     let mut roots: Vec<Option<Root>> = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        let root = one_root(i, block, loc).map_err(|e| errors.push(e)).ok();
+        let root = noted(one_root(i, block, loc), errors);
         // Nested roots are legal (`/persist` next to `/persist/home`, an
         // entry whose own persistentStoragePath lies inside another root):
         // each root is judged by the filesystem it lives on at boot, and
@@ -104,7 +108,8 @@ fn validate_roots(
         if let Some((root, sp)) = &root
             && let Some((other, osp)) = roots.iter().flatten().find(|(o, _)| o.path == root.path)
         {
-            let (p, first, again) = (other.path.display(), loc.line(osp), loc.line(sp));
+            let (first, again) = (loc.line_col(osp).0, loc.line_col(sp).0);
+            let p = other.path.display();
             errors.push(loc.error(
                 Some(sp.clone()),
                 format!("persistence[{i}].path"),

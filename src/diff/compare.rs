@@ -67,18 +67,6 @@ pub struct Classify<'a> {
     pub keep_unchanged: bool,
 }
 
-fn item(e: &Entry<'_>, change: Change, m: Option<&Meta>) -> Item {
-    let sized = matches!(e.kind, Kind::File | Kind::Symlink);
-    Item {
-        path: e.path.to_vec(),
-        kind: e.kind,
-        change,
-        size: m.filter(|_| sized).map_or(0, |m| m.size),
-        ino: m.map_or(e.ino, |m| m.ino),
-        nlink: m.map_or(1, |m| m.nlink),
-    }
-}
-
 /// Per-thread results, with the baseline directory of the last lookup
 /// (the walker hands over a directory's entries one after the other).
 #[derive(Debug, Default)]
@@ -90,17 +78,6 @@ pub struct Found<'a> {
     next: u32,
 }
 
-impl<'a> Found<'a> {
-    fn lookup(&mut self, b: &'a Baseline, e: &Entry<'_>) -> Option<Rec> {
-        if self.dir_seq != e.dir_seq {
-            self.dir_seq = e.dir_seq;
-            self.view = b.dir(parent(e.path));
-            self.next = 0;
-        }
-        self.view?.get(e.name.to_bytes(), &mut self.next)
-    }
-}
-
 impl<'a> Visit for Classify<'a> {
     type Acc = Found<'a>;
 
@@ -110,6 +87,16 @@ impl<'a> Visit for Classify<'a> {
 }
 
 impl<'a> Classify<'a> {
+    /// Against `baseline` (else `btime`, the boot time), keeping unchanged
+    /// entries when `keep_unchanged`.
+    pub fn new(baseline: Option<&'a Baseline>, btime: i64, keep_unchanged: bool) -> Self {
+        Classify {
+            baseline,
+            btime,
+            keep_unchanged,
+        }
+    }
+
     /// [`Visit::visit`] with `stat` giving the entry's metadata when it is
     /// needed (the watcher's list stat'ed it already: no second `statx`).
     pub fn visit_with(
@@ -118,22 +105,29 @@ impl<'a> Classify<'a> {
         found: &mut Found<'a>,
         stat: &dyn Fn() -> io::Result<Meta>,
     ) -> io::Result<bool> {
-        match self.baseline {
-            None => {
-                let (change, meta) = self.since_boot(stat)?;
-                self.push(e, found, change, meta.as_ref());
-                Ok(true)
-            }
-            Some(b) => {
-                let rec = found.lookup(b, e);
-                self.visit_known(e, found, rec, stat)
-            }
+        let Some(b) = self.baseline else {
+            let m = stat()?;
+            self.push(e, found, self.since_boot(&m), Some(&m));
+            return Ok(true);
+        };
+        if found.dir_seq != e.dir_seq {
+            found.dir_seq = e.dir_seq;
+            found.view = b.dir(parent(e.path));
+            found.next = 0;
         }
+        let rec = found
+            .view
+            .and_then(|v| v.get(e.name.to_bytes(), &mut found.next));
+        self.visit_known(e, found, rec, stat)
     }
 
     /// [`Classify::visit_with`] against a baseline whose record of the
     /// entry is `rec` (`None`: not in it), already looked up (the watcher
-    /// sends the records of the paths it lists).
+    /// sends the records of the paths it lists). Modified when its type,
+    /// inode, size, mtime or ctime changed; new entries need a stat only for
+    /// their size (files, symlinks). A directory's own times change with
+    /// every entry added inside (those entries are what is reported): same
+    /// inode and type is unchanged, and needs no stat.
     pub fn visit_known(
         &self,
         e: &Entry<'_>,
@@ -141,73 +135,53 @@ impl<'a> Classify<'a> {
         rec: Option<Rec>,
         stat: &dyn Fn() -> io::Result<Meta>,
     ) -> io::Result<bool> {
-        let (change, meta) = match rec {
-            // New: only sizes (files, symlinks) need a stat.
-            None => match e.kind {
-                Kind::File | Kind::Symlink => (Change::New, Some(stat()?)),
-                _ => (Change::New, None),
-            },
-            Some(rec) => against(e, &rec, stat)?,
+        let m = match rec {
+            None if !matches!(e.kind, Kind::File | Kind::Symlink) => None,
+            Some(r) if e.kind == Kind::Dir && r.kind == Kind::Dir && e.ino == r.ino => None,
+            _ => Some(stat()?),
         };
-        self.push(e, found, change, meta.as_ref());
+        let change = match (rec, &m) {
+            (None, _) => Change::New,
+            (Some(r), Some(m)) if !r.matches(m) => Change::Modified,
+            _ => Change::Unchanged,
+        };
+        self.push(e, found, change, m.as_ref());
         Ok(true)
     }
 
-    fn push(&self, e: &Entry<'_>, found: &mut Found<'a>, change: Change, meta: Option<&Meta>) {
+    /// Keep the entry unless it is unchanged (and those are not kept).
+    fn push(&self, e: &Entry<'_>, found: &mut Found<'a>, change: Change, m: Option<&Meta>) {
         if change != Change::Unchanged || self.keep_unchanged {
-            found.items.push(item(e, change, meta));
+            let sized = matches!(e.kind, Kind::File | Kind::Symlink);
+            found.items.push(Item {
+                path: e.path.to_vec(),
+                kind: e.kind,
+                change,
+                size: m.filter(|_| sized).map_or(0, |m| m.size),
+                ino: m.map_or(e.ino, |m| m.ino),
+                nlink: m.map_or(1, |m| m.nlink),
+            });
         }
     }
-}
 
-impl Classify<'_> {
     /// No baseline: changed when the ctime is at or after the boot time; new
     /// unless the birth time says it existed before.
-    fn since_boot(
-        &self,
-        stat: &dyn Fn() -> io::Result<Meta>,
-    ) -> io::Result<(Change, Option<Meta>)> {
-        let m = stat()?;
+    fn since_boot(&self, m: &Meta) -> Change {
         let born_before = m.btime.is_some_and(|bt| bt.0 < self.btime);
-        let change = match (m.ctime.0 >= self.btime, born_before) {
+        match (m.ctime.0 >= self.btime, born_before) {
             (false, _) => Change::Unchanged,
             (true, false) => Change::New,
             // An older directory's ctime moves with every entry added
             // inside; those entries are what is reported.
             (true, true) if m.kind() == Kind::Dir => Change::Unchanged,
             (true, true) => Change::Modified,
-        };
-        Ok((change, Some(m)))
+        }
     }
 }
 
-/// An entry the baseline knows: modified when its type, inode, size, mtime
-/// or ctime changed. A directory's own times change with every entry added
-/// inside (those entries are what is reported): same inode and type is
-/// unchanged, and needs no stat.
-fn against(
-    e: &Entry<'_>,
-    rec: &Rec,
-    stat: &dyn Fn() -> io::Result<Meta>,
-) -> io::Result<(Change, Option<Meta>)> {
-    if e.kind == Kind::Dir && rec.kind == Kind::Dir && e.ino == rec.ino {
-        return Ok((Change::Unchanged, None));
-    }
-    let m = stat()?;
-    let change = if rec.matches(&m) {
-        Change::Unchanged
-    } else {
-        Change::Modified
-    };
-    Ok((change, Some(m)))
-}
-
-/// The boot time from `/proc/stat` (`btime`, Unix seconds).
+/// The boot time from `/proc/stat` (`btime`, Unix seconds; read by procfs).
 pub fn boot_time() -> anyhow::Result<i64> {
     use anyhow::Context;
-    let text = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-        .context("/proc/stat has no btime line")
+    let btime = procfs::boot_time_secs().context("cannot read btime in /proc/stat")?;
+    Ok(btime as i64)
 }

@@ -70,21 +70,13 @@ fn left_out(
     mounts: &MountTable,
     subtrees: &[PathBuf],
 ) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in ignore {
-        if !(subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s))) || named(p, subtrees)
-        {
-            continue;
-        }
-        let host = root.host(p);
-        if mounts.is_mount_point(p) || mounts.is_mount_point(&host) {
-            continue;
-        }
-        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
-            out.push(p.clone());
-        }
-    }
-    out
+    let asked = |p: &Path| subtrees.is_empty() || subtrees.iter().any(|s| p.starts_with(s));
+    let dir = |host: &Path| std::fs::symlink_metadata(host).is_ok_and(|m| m.is_dir());
+    (ignore.iter())
+        .filter(|p| asked(p) && !named(p, subtrees) && !mounts.is_mount_point(p))
+        .filter(|p| !mounts.is_mount_point(&root.host(p)) && dir(&root.host(p)))
+        .cloned()
+        .collect()
 }
 
 /// What plain `diff` (for `opts`) left out under `watch.ignore` and how
@@ -137,11 +129,7 @@ fn compared(
     let bytes: Vec<&[u8]> = paths.iter().map(|p| p.as_os_str().as_bytes()).collect();
     let inside = |n: &Vec<u8>| bytes.iter().any(|p| under(p, n));
     if let Some(l) = listed {
-        let visit = compare::Classify {
-            baseline: baseline.as_ref(),
-            btime,
-            keep_unchanged: false,
-        };
+        let visit = compare::Classify::new(baseline.as_ref(), btime, false);
         let list = fast::List {
             paths: l.names.iter().filter(|n| inside(n)).cloned().collect(),
             trees: l.trees.iter().filter(|n| inside(n)).cloned().collect(),
@@ -153,11 +141,7 @@ fn compared(
         }
     }
     let baseline = baseline.map(Baseline::into_resident).transpose()?;
-    let visit = compare::Classify {
-        baseline: baseline.as_ref(),
-        btime,
-        keep_unchanged: false,
-    };
+    let visit = compare::Classify::new(baseline.as_ref(), btime, false);
     let o = walk::walk(&scope, &visit, walk::default_threads(), &count)?;
     Ok(o.accs.into_iter().flat_map(|f| f.items).collect())
 }

@@ -69,14 +69,13 @@ fn watcher_list(
     // Asked even to walk: answering, the watcher brings watch.json (who
     // wrote each group) up to date, so both bases attribute alike.
     let asked = fast::ask(&crate::watch::changes::file(root));
-    if opts.walk {
-        return Err("--no-watcher".into());
-    }
-    if opts.all {
-        return Err(fast::ALL_WALKS.into());
-    }
-    let Some(b) = baseline else {
-        return Err("there is no baseline to hold the watcher's list against".into());
+    let b = match (opts.walk, opts.all, baseline) {
+        (true, _, _) => return Err("--no-watcher".into()),
+        (_, true, _) => return Err(fast::ALL_WALKS.into()),
+        (_, _, None) => {
+            return Err("there is no baseline to hold the watcher's list against".into());
+        }
+        (_, _, Some(b)) => b,
     };
     let list = asked?;
     fast::vouch(&fast::Frame {
@@ -96,6 +95,8 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     // A PATH in watch.ignore is compared, as `--all` compares it.
     let narrowed = ignored::narrowed(settings, opts);
     let settings = narrowed.as_ref().unwrap_or(settings);
+    // Opened before the table is read: a change from then on is seen.
+    let remount = crate::mountinfo::Changes::open().ok();
     let mounts = root.mount_table()?;
     // Read on demand: the watcher's list needs only a few directories.
     let file = root.baseline_file();
@@ -121,17 +122,13 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     let mut listed_ignored = None;
     let listed = match watcher_list(root, baseline.as_ref(), &mounts, &scope, opts) {
         Ok(list) => {
-            let visit = compare::Classify {
-                baseline: baseline.as_ref(),
-                btime,
-                keep_unchanged: opts.all,
-            };
+            let visit = compare::Classify::new(baseline.as_ref(), btime, opts.all);
             let known = fast::known(&list, opened);
-            listed_ignored = list.ignored_names.clone().map(|names| ignored::Listed {
-                names,
-                trees: list.link_trees.clone(),
-            });
             fast::classify(&scope, &visit, &list, known, &opts.subtrees, &count)?.map(|(o, n)| {
+                listed_ignored = list.ignored_names.clone().map(|names| ignored::Listed {
+                    names,
+                    trees: list.link_trees.clone(),
+                });
                 let source = Source::Watcher {
                     pid: list.pid,
                     paths: (list.paths.len() + list.trees.len()) as u64,
@@ -143,23 +140,13 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
         }
         Err(why) => Err(why),
     };
-    if listed.is_err() {
-        listed_ignored = None;
-    }
-    // A walk looks up every directory: read the baseline whole.
-    let baseline = match listed.is_ok() {
-        true => baseline,
-        false => baseline.map(Baseline::into_resident).transpose()?,
-    };
-    let visit = compare::Classify {
-        baseline: baseline.as_ref(),
-        btime,
-        keep_unchanged: opts.all,
-    };
     let (out, source) = match listed {
         Ok(done) => done,
         Err(reason) => {
             tracing::debug!("diff: walking the root: {reason}");
+            // A walk looks up every directory: read the baseline whole.
+            let baseline = baseline.map(Baseline::into_resident).transpose()?;
+            let visit = compare::Classify::new(baseline.as_ref(), btime, opts.all);
             count.store(0, Ordering::Relaxed);
             let done = AtomicBool::new(false);
             let out = std::thread::scope(|s| {
@@ -175,7 +162,11 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
     };
     let (mut items, mut unreadable, entries) = out;
     tracing::debug!("diff: {entries} entries in {:?}", t0.elapsed());
-    if root.mountinfo_override().is_none() && root.mount_table().ok().as_ref() != Some(&mounts) {
+    // Read and compared only when the kernel says the table changed.
+    if root.mountinfo_override().is_none()
+        && remount.is_none_or(|c| c.changed())
+        && root.mount_table().ok().as_ref() != Some(&mounts)
+    {
         tracing::warn!(
             "the mount table changed during the walk: what was mounted meanwhile may be listed; run diff again"
         );

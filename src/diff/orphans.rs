@@ -56,18 +56,13 @@ fn scan(root: &Root, pr: &Path, dir: &Path, sources: &[&Path], out: &mut Vec<Orp
             scan(root, pr, &p, sources, out);
             continue;
         }
-        let (bytes, entries) = du(&host);
+        // Apparent sizes, symlinks not followed, on its filesystem only.
+        let u = crate::walk::usage(&host).unwrap_or_default();
         out.push(Orphan {
             root: pr.to_path_buf(),
             path: p,
-            bytes,
-            entries,
+            bytes: u.file_bytes + u.link_bytes,
+            entries: u.entries,
         });
     }
-}
-
-/// Apparent bytes and entry count of a tree, without following symlinks or
-/// crossing filesystems ((0, 0) when it cannot be read).
-pub fn du(p: &Path) -> (u64, u64) {
-    crate::walk::usage(p).map_or((0, 0), |u| (u.file_bytes + u.link_bytes, u.entries))
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::classify::Class;
 use crate::diff::grouped::{Group, GroupClass};
 use crate::diff::judge::Judged;
-use crate::diff::{Basis, Change, Diff, Item};
+use crate::diff::{Basis, Change, Diff};
 use crate::sys::meta::Kind;
 
 /// ANSI colours, or none.
@@ -33,12 +33,7 @@ impl Style {
 }
 
 pub use crate::human::size;
-
-/// A raw path for humans: control characters and invalid UTF-8 escaped
-/// (the one rendering of names, `crate::names::human`).
-pub fn escape(b: &[u8]) -> String {
-    crate::names::human(b)
-}
+use crate::names::human as escape;
 
 /// One line saying what the diff compared against.
 pub fn basis_line(b: &Basis) -> String {
@@ -138,19 +133,13 @@ pub fn human(
         let (files, bytes) = losses
             .iter()
             .fold((0, 0), |(f, b), g| (f + g.files, b + g.bytes));
-        writeln!(
-            out,
-            "{}",
-            st.paint(
-                "1;31",
-                &format!(
-                    "total: {} in {} and {} would be lost at the next reboot{outside}",
-                    size(bytes),
-                    crate::human::counted(files, "file"),
-                    crate::human::counted(losses.len() as u64, "group")
-                )
-            )
-        )?;
+        let total = format!(
+            "total: {} in {} and {} would be lost at the next reboot{outside}",
+            size(bytes),
+            crate::human::counted(files, "file"),
+            crate::human::counted(losses.len() as u64, "group")
+        );
+        writeln!(out, "{}", st.paint("1;31", &total))?;
     }
     if let Some(h) = hidden.hint() {
         writeln!(out, "{h}")?;
@@ -262,14 +251,6 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
     Ok(())
 }
 
-fn sign(i: &Item) -> &'static str {
-    match i.change {
-        Change::New => "+",
-        Change::Modified => "M",
-        Change::Unchanged => " ",
-    }
-}
-
 /// `-l`: one line per path (`+` new, `M` modified, `D` unchanged but in a
 /// declared entry that is not persisted, `R` regenerated with `--all`, `!` after the sign for important entries).
 pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) -> io::Result<()> {
@@ -284,9 +265,9 @@ pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) ->
             _ if regen => st.paint("2", "R"),
             // Unchanged, but inside a declared entry that is not persisted.
             Change::Unchanged if j.visible.get(n).copied().unwrap_or(false) => st.paint("33", "D"),
-            Change::New => st.paint("32", sign(i)),
-            Change::Modified => st.paint("33", sign(i)),
-            Change::Unchanged => sign(i).to_owned(),
+            Change::New => st.paint("32", "+"),
+            Change::Modified => st.paint("33", "M"),
+            Change::Unchanged => " ".to_owned(),
         };
         let mark = match class {
             Some(Class::Important { .. }) => "!",

@@ -10,9 +10,7 @@
 //! since (ctime older than the seed, `state.json`'s `seeded_ns`): the seed
 //! source, whatever the user did through the bind since.
 
-use std::ffi::OsStr;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicU64;
@@ -20,7 +18,8 @@ use std::sync::atomic::AtomicU64;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::mountinfo::MountTable;
+use crate::live::keep::KEPT_DIR;
+use crate::names::{path_of, show};
 use crate::root::Root;
 use crate::sys::fs::open_dir;
 use crate::sys::meta::{Kind, stat_at};
@@ -37,23 +36,6 @@ pub struct Shadowed {
     pub paths: Vec<String>,
     /// Bytes hidden (apparent sizes).
     pub bytes: u64,
-}
-
-/// Mount points whose parent mount is the root filesystem (what is hidden
-/// under mounts elsewhere is not on the ephemeral root).
-pub fn mount_points_on_root(mounts: &MountTable) -> Vec<PathBuf> {
-    let Some(root) = mounts.root() else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = mounts
-        .mounts()
-        .iter()
-        .filter(|m| m.parent == root.id && m.mount_point != Path::new("/"))
-        .map(|m| m.mount_point.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 /// Run the helper (this binary, in a private mount namespace) and collect
@@ -99,7 +81,15 @@ struct Report {
 /// The helper: must be called while single-threaded.
 pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     let mounts = root.mount_table()?;
-    let points = mount_points_on_root(&mounts);
+    // Mount points whose parent mount is the root filesystem (what is
+    // hidden under mounts elsewhere is not on the ephemeral root).
+    let on_root = mounts.root().map(|m| m.id);
+    let mut points: Vec<PathBuf> = (mounts.mounts().iter())
+        .filter(|m| Some(m.parent) == on_root && m.mount_point != Path::new("/"))
+        .map(|m| m.mount_point.clone())
+        .collect();
+    points.sort();
+    points.dedup();
     let seeded = seeded(root);
     let host = std::fs::canonicalize(root.dir())?;
     mount::private_namespace().context(
@@ -107,6 +97,7 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     )?;
     let mut report = Report::default();
     let (src, dst) = (open_dir(&host)?, open_dir(dir)?);
+    let failed = || format!("cannot bind {} on {}", host.display(), dir.display());
     let recursive = match mount::bind(src.as_fd(), dst.as_fd(), Api::from_env()) {
         Ok(()) => false,
         // In a user namespace, mounts made outside it are locked to their
@@ -115,13 +106,10 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         // `boot`); the locked ones stay and are reported as unreachable.
         Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
             mount::bind_recursive(src.as_fd(), dst.as_fd(), Api::from_env())
-                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()))?;
+                .with_context(failed)?;
             true
         }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot bind {} on {}", host.display(), dir.display()));
-        }
+        Err(e) => return Err(e).with_context(failed),
     };
     let kept = kept_copies(&host, &points);
     for mp in points {
@@ -133,8 +121,6 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         let Ok(m) = std::fs::symlink_metadata(&under) else {
             continue;
         };
-        let mut paths = Vec::new();
-        let mut bytes = 0;
         // What is visible at the mount point (the original tree still has it).
         let visible = host.join(mp.strip_prefix("/").unwrap_or(&mp));
         let seed = seeded.iter().find(|(p, _)| *p == mp).map(|s| s.1);
@@ -145,12 +131,13 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
                 || same_content(hidden, &visible.join(rel))
                 || kept.iter().any(|k| same_content(hidden, &k.join(logical)))
         };
-        if m.is_dir() {
-            list(&under, &mp, &safe, &mut paths, &mut bytes);
+        let (paths, bytes) = if m.is_dir() {
+            list(&under, &mp, &safe)
         } else if m.len() > 0 && !safe(&under, Path::new("")) {
-            paths.push(show(&mp));
-            bytes = m.len();
-        }
+            (vec![show(&mp)], m.len())
+        } else {
+            (Vec::new(), 0)
+        };
         if !paths.is_empty() {
             report.shadowed.push(Shadowed {
                 mount_point: show(&mp),
@@ -199,7 +186,6 @@ fn detach_path(path: &Path) -> std::io::Result<()> {
 /// for files the same bytes, for links the same target)? Then hiding it
 /// loses nothing (e.g. data just seeded into persistence).
 pub fn same_content(hidden: &Path, visible: &Path) -> bool {
-    use std::io::Read;
     let (Ok(h), Ok(v)) = (
         std::fs::symlink_metadata(hidden),
         std::fs::symlink_metadata(visible),
@@ -218,20 +204,9 @@ pub fn same_content(hidden: &Path, visible: &Path) -> bool {
     if !h.is_file() || h.len() != v.len() {
         return false;
     }
-    let (Ok(mut a), Ok(mut b)) = (std::fs::File::open(hidden), std::fs::File::open(visible)) else {
-        return false;
-    };
-    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
-    loop {
-        let (Ok(n), Ok(m)) = (a.read(&mut x), b.read(&mut y)) else {
-            return false;
-        };
-        if n != m || x[..n] != y[..m] {
-            return false;
-        }
-        if n == 0 {
-            return true;
-        }
+    match (std::fs::File::open(hidden), std::fs::File::open(visible)) {
+        (Ok(a), Ok(b)) => crate::copy::same_bytes(&a, &b, None).unwrap_or(false),
+        _ => false,
     }
 }
 
@@ -239,15 +214,11 @@ pub fn same_content(hidden: &Path, visible: &Path) -> bool {
 /// mounted on the root (host paths): where `boot` kept live data before a
 /// bind hid it. A hidden entry with the same content there is safe.
 fn kept_copies(host: &Path, points: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in points {
-        let kept = host
-            .join(p.strip_prefix("/").unwrap_or(p))
-            .join(crate::live::keep::KEPT_DIR);
-        if let Ok(rd) = std::fs::read_dir(&kept) {
-            out.extend(rd.flatten().map(|e| e.path()));
-        }
-    }
+    let kept = |p: &PathBuf| host.join(p.strip_prefix("/").unwrap_or(p)).join(KEPT_DIR);
+    let mut out: Vec<PathBuf> = (points.iter())
+        .filter_map(|p| std::fs::read_dir(kept(p)).ok())
+        .flat_map(|rd| rd.flatten().map(|e| e.path()))
+        .collect();
     out.sort();
     out
 }
@@ -256,13 +227,7 @@ fn kept_copies(host: &Path, points: &[PathBuf]) -> Vec<PathBuf> {
 /// that is not `safe` (given its host path and its path relative to
 /// `host`: same content visible, or kept), with the logical prefix
 /// `logical`, and the bytes of its files.
-fn list(
-    host: &Path,
-    logical: &Path,
-    safe: &dyn Fn(&Path, &Path) -> bool,
-    paths: &mut Vec<String>,
-    bytes: &mut u64,
-) {
+fn list(host: &Path, logical: &Path, safe: &dyn Fn(&Path, &Path) -> bool) -> (Vec<String>, u64) {
     struct Listing;
     impl Visit for Listing {
         type Acc = Vec<(Vec<u8>, u64)>;
@@ -275,28 +240,19 @@ fn list(
             Ok(true)
         }
     }
-    let count = AtomicU64::new(0);
-    let Ok(out) = walk::walk(
-        &Scope::tree(host),
-        &Listing,
-        walk::default_threads(),
-        &count,
-    ) else {
-        return;
+    let (scope, count) = (Scope::tree(host), AtomicU64::new(0));
+    let Ok(out) = walk::walk(&scope, &Listing, walk::default_threads(), &count) else {
+        return (Vec::new(), 0);
     };
     let mut found: Vec<(Vec<u8>, u64)> = out.accs.into_iter().flatten().collect();
-    found
-        .sort_by(|a, b| Path::new(OsStr::from_bytes(&a.0)).cmp(Path::new(OsStr::from_bytes(&b.0))));
+    found.sort_by(|a, b| path_of(&a.0).cmp(path_of(&b.0)));
+    let (mut paths, mut bytes) = (Vec::new(), 0);
     for (p, size) in found {
-        let rel = Path::new(OsStr::from_bytes(&p[1..]));
-        if safe(&host.join(rel), rel) {
-            continue;
+        let rel = path_of(&p[1..]);
+        if !safe(&host.join(rel), rel) {
+            paths.push(show(&logical.join(rel)));
+            bytes += size;
         }
-        paths.push(show(&logical.join(rel)));
-        *bytes += size;
     }
-}
-
-fn show(p: &Path) -> String {
-    crate::diff::render::escape(p.as_os_str().as_bytes())
+    (paths, bytes)
 }

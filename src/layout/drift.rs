@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{Kind, Perms, Settings};
+use crate::config::{Entry, Kind, Perms, Settings};
 use crate::root::Root;
 
 /// One directory entry whose persistent directory differs from its declaration.
@@ -31,34 +31,21 @@ pub struct Drift {
 /// the defaults (root:root 0755, which every rendered entry carries).
 pub fn observe_drift(root: &Root, settings: &Settings) -> Vec<Drift> {
     let mut ids = crate::ids::Ids::default();
-    let mut out = Vec::new();
-    for e in settings
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::Directory)
-    {
-        if e.perms == Perms::default() {
-            continue;
-        }
-        let Ok(md) = std::fs::symlink_metadata(root.host(&e.source)) else {
-            continue;
-        };
-        if !md.is_dir() {
-            continue;
-        }
+    let declared = |e: &&Entry| e.kind == Kind::Directory && e.perms != Perms::default();
+    let dirs = settings.entries.iter().filter(declared);
+    dirs.filter_map(|e| {
+        let md = std::fs::symlink_metadata(root.host(&e.source)).ok();
+        let md = md.filter(|m| m.is_dir())?;
         let actual = (md.uid(), md.gid(), md.mode() & 0o7777);
         let declared_ids = ids.owner(root, &e.perms).ok().map(|o| (o.uid, o.gid));
         let owner_ok = declared_ids.is_none_or(|(u, g)| (u, g) == (actual.0, actual.1));
-        if owner_ok && actual.2 == e.perms.mode {
-            continue;
-        }
-        out.push(Drift {
+        (!owner_ok || actual.2 != e.perms.mode).then(|| Drift {
             path: e.path.clone(),
             source: e.source.clone(),
             declared: e.perms.clone(),
             actual,
             declared_ids,
-        });
-    }
-    out
+        })
+    })
+    .collect()
 }

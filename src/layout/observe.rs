@@ -68,32 +68,28 @@ impl State {
 
 /// Observe `root` for `settings`.
 pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
-    let (mounts, live) = match root.mountinfo_override() {
-        Some(file) => (MountTable::read(file)?, false),
-        None => {
-            let t = MountTable::read(Path::new("/proc/self/mountinfo")).context(
-                "cannot read /proc/self/mountinfo: is /proc mounted? impermctl needs it to see the layout",
-            )?;
-            (t.rebase(root.dir()), true)
-        }
-    };
-    let mut state = State {
-        mounts,
-        live,
-        ..State::default()
-    };
-    if live {
-        let mut paths: Vec<PathBuf> = vec!["/".into(), "/nix".into()];
-        paths.extend(settings.roots.iter().map(|r| r.path.clone()));
-        paths.extend(settings.entries.iter().map(|e| e.path.clone()));
-        for p in paths {
-            let probe = probe(&root.host(&p));
-            state.probes.insert(p, probe);
-        }
-        state.root_usage = usage(root.dir());
-        state.drift = super::drift::observe_drift(root, settings);
+    if let Some(file) = root.mountinfo_override() {
+        let mounts = MountTable::read(file)?;
+        return Ok(State {
+            mounts,
+            ..State::default()
+        });
     }
-    Ok(state)
+    let t = MountTable::read(Path::new("/proc/self/mountinfo")).context(
+        "cannot read /proc/self/mountinfo: is /proc mounted? impermctl needs it to see the layout",
+    )?;
+    let paths = [Path::new("/"), Path::new("/nix")].into_iter();
+    let paths = paths.chain(settings.roots.iter().map(|r| r.path.as_path()));
+    let paths = paths.chain(settings.entries.iter().map(|e| e.path.as_path()));
+    Ok(State {
+        mounts: t.rebase(root.dir()),
+        live: true,
+        probes: paths
+            .map(|p| (p.to_path_buf(), probe(&root.host(p))))
+            .collect(),
+        root_usage: usage(root.dir()),
+        drift: super::drift::observe_drift(root, settings),
+    })
 }
 
 fn probe(host: &Path) -> Probe {
@@ -106,12 +102,13 @@ fn probe(host: &Path) -> Probe {
         nix::unistd::access(host, nix::unistd::AccessFlags::W_OK).is_ok()
             && !crate::live::status::read_only(host)
     });
+    let dev = (
+        nix::sys::stat::major(dev) as u32,
+        nix::sys::stat::minor(dev) as u32,
+    );
     Probe {
         kind: Some(kind),
-        dev: Some((
-            nix::sys::stat::major(dev) as u32,
-            nix::sys::stat::minor(dev) as u32,
-        )),
+        dev: Some(dev),
         writable,
         link: std::fs::read_link(host).ok(),
     }
@@ -169,17 +166,16 @@ pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
             }
         };
     }
+    let link = |p: &Probe| {
+        p.link
+            .clone()
+            .filter(|_| p.kind == Some(meta::Kind::Symlink))
+    };
     match state.probe(&entry.path) {
-        Some(Probe {
-            kind: Some(meta::Kind::Symlink),
-            link: Some(t),
-            ..
-        }) if *t == entry.source => EntryState::Symlinked,
-        Some(Probe {
-            kind: Some(meta::Kind::Symlink),
-            link: Some(t),
-            ..
-        }) => EntryState::WrongLink { target: t.clone() },
+        Some(p) if let Some(target) = link(p) => match target == entry.source {
+            true => EntryState::Symlinked,
+            false => EntryState::WrongLink { target },
+        },
         Some(Probe { kind: None, .. }) => EntryState::Missing,
         Some(_) => EntryState::NotPersisted,
         // Offline (captured mount table): no mount there means not bound.

@@ -6,6 +6,9 @@
 //! A mount point can be stacked: the mount listed last is the one visible.
 
 mod parse;
+mod watch;
+
+pub use watch::Changes;
 
 use std::path::{Path, PathBuf};
 

@@ -53,24 +53,12 @@ fn parse_line(line: &[u8]) -> Result<Mount, String> {
         String::from_utf8(unescape(f))
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     };
-    let num = |f: &[u8], what: &str| -> Result<u64, String> {
-        std::str::from_utf8(f)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{what} {:?} is not a number", String::from_utf8_lossy(f)))
-    };
-    let (major, minor) = {
-        let s = std::str::from_utf8(fields[2]).map_err(|_| "device is not text")?;
-        let (a, b) = s
-            .split_once(':')
-            .ok_or_else(|| format!("device {s:?} is not MAJOR:MINOR"))?;
-        (
-            a.parse()
-                .map_err(|_| format!("device major {a:?} is not a number"))?,
-            b.parse()
-                .map_err(|_| format!("device minor {b:?} is not a number"))?,
-        )
-    };
+    let s = std::str::from_utf8(fields[2]).map_err(|_| "device is not text")?;
+    let (a, b) = (s.split_once(':')).ok_or_else(|| format!("device {s:?} is not MAJOR:MINOR"))?;
+    let (major, minor) = (
+        num(a.as_bytes(), "device major")?,
+        num(b.as_bytes(), "device minor")?,
+    );
     let list = |f: &[u8]| -> Vec<String> {
         text(f)
             .split(',')
@@ -91,6 +79,12 @@ fn parse_line(line: &[u8]) -> Result<Mount, String> {
         source: text(fields[sep + 2]),
         super_options: fields.get(sep + 3).map(|f| list(f)).unwrap_or_default(),
     })
+}
+
+/// A number field, or an error naming `what`.
+fn num<T: std::str::FromStr>(f: &[u8], what: &str) -> Result<T, String> {
+    (std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| format!("{what} {:?} is not a number", String::from_utf8_lossy(f)))
 }
 
 fn path(field: &[u8]) -> PathBuf {

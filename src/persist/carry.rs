@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::{Action, Method, Record, Step, record};
 use crate::config::Kind;
 use crate::copy::{self, CopyStats, Differ, End};
+use crate::names;
 use crate::root::Root;
 use crate::sys::meta::{Meta, stat_fd};
 use crate::sys::{dir, fs};
@@ -34,10 +35,8 @@ pub fn carry_out(
         let dst_dir = make_parents(root_fd.as_fd(), &step.root, &step.path)?;
         let (src_dir, src_name) = copy::open_parent(root_fd.as_fd(), rel(&step.path))
             .with_context(|| {
-                format!(
-                    "cannot open the parent of {} (a symlink?)",
-                    crate::names::show(&step.path)
-                )
+                let p = names::show(&step.path);
+                format!("cannot open the parent of {p} (a symlink?)")
             })?;
         let dst_name = step.source.file_name().context("the source has no name")?;
         let from = End::new(src_dir.as_fd(), src_name, &step.host);
@@ -49,7 +48,7 @@ pub fn carry_out(
                 if let Some(d) = diff {
                     anyhow::bail!(
                         "the copy an interrupted run left in {} differs from the live data ({d}): move its contents away and rerun",
-                        crate::names::show(&step.source)
+                        names::show(&step.source)
                     );
                 }
                 CopyStats::default()
@@ -60,12 +59,8 @@ pub fn carry_out(
     }
     if step.action != Action::Done && step.method == Method::Bind {
         let beneath = |p: &Path| {
-            fs::open_beneath(
-                root_fd.as_fd(),
-                p.strip_prefix("/").unwrap_or(p),
-                OFlags::PATH,
-            )
-            .with_context(|| format!("cannot open {} (a symlink?)", crate::names::show(p)))
+            fs::open_beneath(root_fd.as_fd(), rel(p), OFlags::PATH)
+                .with_context(|| format!("cannot open {} (a symlink?)", names::show(p)))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
         // Writers that open, append and close are invisible to the writers
@@ -80,11 +75,8 @@ pub fn carry_out(
         .forcing(step.writers.iter().map(|w| w.pid));
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
             .with_context(|| {
-                format!(
-                    "cannot bind-mount {} over {}",
-                    crate::names::show(&step.source),
-                    crate::names::show(&step.path)
-                )
+                let (s, p) = (names::show(&step.source), names::show(&step.path));
+                format!("cannot bind-mount {s} over {p}")
             })?;
         let (a, b) = (
             stat_fd(beneath(&step.path)?.as_fd())?,
@@ -93,8 +85,8 @@ pub fn carry_out(
         anyhow::ensure!(
             (a.dev, a.ino) == (b.dev, b.ino),
             "{} is not the bind of {} after mounting it",
-            crate::names::show(&step.path),
-            crate::names::show(&step.source)
+            names::show(&step.path),
+            names::show(&step.source)
         );
         race.after_bind()?;
     }
@@ -119,7 +111,8 @@ pub fn carry_out(
     Ok(stats)
 }
 
-fn rel(p: &Path) -> &Path {
+/// A logical absolute path relative to the root.
+pub(super) fn rel(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
 }
 
@@ -129,33 +122,23 @@ fn rel(p: &Path) -> &Path {
 /// symlinks. Returns the copy's parent, open for reading.
 fn make_parents(root_fd: BorrowedFd<'_>, proot: &Path, path: &Path) -> anyhow::Result<OwnedFd> {
     let mut cur = dir::open(root_fd, rel(proot))
-        .with_context(|| format!("cannot open {} (a symlink?)", crate::names::show(proot)))?;
+        .with_context(|| format!("cannot open {} (a symlink?)", names::show(proot)))?;
     let mut live = PathBuf::from("/");
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    for c in parent.strip_prefix("/").unwrap_or(parent).iter() {
+    for c in rel(path.parent().unwrap_or(Path::new("/"))) {
         live.push(c);
-        let next = match dir::open(cur.as_fd(), c) {
+        let shown = proot.join(rel(&live));
+        cur = match dir::open(cur.as_fd(), c) {
             Ok(fd) => fd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let lm = stat_fd(
-                    fs::open_beneath(root_fd, live.strip_prefix("/")?, OFlags::PATH)?.as_fd(),
-                )?;
-                let shown = proot.join(live.strip_prefix("/")?);
+                let lm = stat_fd(fs::open_beneath(root_fd, rel(&live), OFlags::PATH)?.as_fd())?;
                 make_dir(cur.as_fd(), c, &shown, &lm)
-                    .with_context(|| format!("cannot create {}", crate::names::show(&shown)))?
+                    .with_context(|| format!("cannot create {}", names::show(&shown)))?
             }
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot open {} (a symlink?)",
-                        proot
-                            .join(live.strip_prefix("/").unwrap_or(&live))
-                            .display()
-                    )
-                });
+                let msg = format!("cannot open {} (a symlink?)", shown.display());
+                return Err(e).context(msg);
             }
         };
-        cur = next;
     }
     Ok(cur)
 }

@@ -11,18 +11,10 @@ use crate::mountinfo::MountTable;
 use crate::root;
 
 /// What is at a logical path, looked at beneath the root without following
-/// symlinks.
-#[derive(Debug)]
-pub enum Probe {
-    /// Nothing there.
-    Missing,
-    /// A symlink on the way: the refusal's reason.
-    Symlink(String),
-    /// Something there.
-    Found(Id),
-    /// It could not be looked at (an error, reported in order).
-    Failed(anyhow::Error),
-}
+/// symlinks: `Some` file, `None` when nothing is there, `Ok(Err(reason))`
+/// for a symlink on the way (the refusal's reason), `Err` when it could not
+/// be looked at (an error, reported in order).
+pub type Probe = anyhow::Result<Result<Option<Id>, String>>;
 
 /// A file's type and identity.
 #[derive(Debug, Clone, Copy)]
@@ -127,17 +119,6 @@ fn undeclarable(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// `Found`'s fields (`None` when nothing is there), or the symlink
-/// refusal, or the error.
-fn found(p: Probe) -> anyhow::Result<Result<Option<Id>, String>> {
-    match p {
-        Probe::Found(id) => Ok(Ok(Some(id))),
-        Probe::Missing => Ok(Ok(None)),
-        Probe::Symlink(reason) => Ok(Err(reason)),
-        Probe::Failed(e) => Err(e),
-    }
-}
-
 /// Decide for the live `path` and the persistence root `proot` (from
 /// [`target`]). `Err` when a probe failed; `Ok(Err(reason))` for a refusal.
 pub fn decide(
@@ -148,7 +129,7 @@ pub fn decide(
     seen: Seen,
 ) -> anyhow::Result<Result<Verdict, String>> {
     let (p, r) = (crate::names::show(path), crate::names::show(proot));
-    let (ltype, ldev, lino) = match found(seen.live)? {
+    let (ltype, ldev, lino) = match seen.live? {
         Ok(Some(l)) => (l.file_type, l.dev, l.ino),
         Ok(None) => {
             return Ok(Err(format!(
@@ -167,12 +148,8 @@ pub fn decide(
             )));
         }
     };
-    let pdev = match found(seen.proot)? {
-        Ok(Some(Id {
-            file_type: FileType::Directory,
-            dev,
-            ..
-        })) => dev,
+    let pdev = match seen.proot? {
+        Ok(Some(d)) if d.file_type == FileType::Directory => d.dev,
         Ok(Some(_)) => return Ok(Err(format!("the persistence root {r} is not a directory"))),
         Ok(None) => {
             return Ok(Err(format!(
@@ -186,8 +163,8 @@ pub fn decide(
             "the persistence root {r} is on the same filesystem as /: is the persistent dataset mounted? Data moved there would be lost at the next reboot"
         )));
     }
-    let source = proot.join(path.strip_prefix("/").unwrap_or(path));
-    let existing = match found(seen.existing)? {
+    let source = proot.join(super::carry::rel(path));
+    let existing = match seen.existing? {
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -207,10 +184,10 @@ pub fn decide(
     let existing = match existing {
         None => Existing::None,
         Some(e) if e.file_type == ltype => Existing::Same,
-        Some(Id { file_type: t, .. }) => Existing::Mismatch(format!(
+        Some(e) => Existing::Mismatch(format!(
             "{} already exists as a {}, but {p} is a {}: move it away and rerun",
             crate::names::show(&source),
-            type_word(t),
+            type_word(e.file_type),
             type_word(ltype)
         )),
     };

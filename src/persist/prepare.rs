@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::carry::rel;
 use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
 use super::{Action, Method, Options, Refusal, Step, writers_under};
 use crate::config::Kind;
@@ -66,30 +67,23 @@ fn refuse(path: &Path, reason: String) -> anyhow::Result<Result<Step, Refusal>> 
 
 /// Look at a logical path below the root without following any symlink.
 fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
-    let rel = p.strip_prefix("/").unwrap_or(p);
-    let fd = match fs::open_beneath(root_fd, rel, rustix::fs::OFlags::PATH) {
+    let shown = crate::names::show(p);
+    let fd = match fs::open_beneath(root_fd, rel(p), rustix::fs::OFlags::PATH) {
         Ok(fd) => fd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(None)),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return Probe::Symlink(format!(
-                "{} has a symlink in it: persist the real path it points to",
-                crate::names::show(p)
-            ));
+            let why = "has a symlink in it: persist the real path it points to";
+            return Ok(Err(format!("{shown} {why}")));
         }
-        Err(e) => {
-            return Probe::Failed(
-                anyhow::Error::new(e).context(format!("cannot open {}", crate::names::show(p))),
-            );
-        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {shown}"))),
     };
-    match stat_fd(fd.as_fd()) {
-        Ok(m) => Probe::Found(Id {
-            file_type: m.file_type,
-            dev: m.dev,
-            ino: m.ino,
-        }),
-        Err(e) => Probe::Failed(e.into()),
-    }
+    let m = stat_fd(fd.as_fd())?;
+    let (file_type, dev, ino) = (m.file_type, m.dev, m.ino);
+    Ok(Ok(Some(Id {
+        file_type,
+        dev,
+        ino,
+    })))
 }
 
 /// Plan one path: observe, decide, then (for a move) scan for writers,
@@ -107,7 +101,7 @@ fn plan_one(
         Ok(t) => t,
         Err(reason) => return refuse(arg, reason),
     };
-    let source = proot.join(path.strip_prefix("/").unwrap_or(&path));
+    let source = proot.join(rel(&path));
     let seen = Seen {
         live: probe(root_fd, &path),
         proot: probe(root_fd, &proot),
@@ -120,23 +114,21 @@ fn plan_one(
         Ok(Verdict::Done(kind)) => (kind, None),
         Ok(Verdict::Move(kind, existing)) => (kind, Some(existing)),
     };
-    let copy = match settings.entry(&path) {
+    let declared = settings.entry(&path);
+    let copy = match declared {
         Some(e) => e.method == crate::config::FileMethod::Copy,
         None => crate::suggest::needs_copy(&path, kind),
     };
+    let copy = copy && kind == Kind::File;
     let mut step = Step {
         kind,
         root: proot,
         action: Action::Done,
-        method: if copy && kind == Kind::File {
-            Method::Copy
-        } else {
-            Method::Bind
-        },
+        method: if copy { Method::Copy } else { Method::Bind },
         stale_tmp: false,
         entries: 0,
         bytes: 0,
-        declared: settings.entry(&path).is_some(),
+        declared: declared.is_some(),
         writers: Vec::new(),
         host: root.host(&path),
         source_host: root.host(&source),
@@ -165,12 +157,11 @@ fn plan_one(
         }
         Existing::Same => {
             if let Some(diff) = compare(root_fd, &step)? {
+                let s = crate::names::show(&step.source);
                 return refuse(
                     arg,
                     format!(
-                        "{} already exists and differs from the live data ({diff}): the live data changed since it was copied, or the persistent copy was there before. Move {} away and rerun to copy the live data again",
-                        crate::names::show(&step.source),
-                        crate::names::show(&step.source)
+                        "{s} already exists and differs from the live data ({diff}): the live data changed since it was copied, or the persistent copy was there before. Move {s} away and rerun to copy the live data again"
                     ),
                 );
             }
@@ -186,16 +177,14 @@ fn plan_one(
 
 /// Is the directory at the logical `p` empty, or a fill in progress?
 fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
-    let rel = p.strip_prefix("/").unwrap_or(p);
-    let fill = |n| fs::lstat_beneath(root_fd, &rel.join(n)).is_ok_and(|m| m.is_some());
-    crate::sys::dir::is_empty(root_fd, rel).unwrap_or(false)
-        || copy::fill::only_partial(root_fd, rel)
+    let fill = |n| fs::lstat_beneath(root_fd, &rel(p).join(n)).is_ok_and(|m| m.is_some());
+    crate::sys::dir::is_empty(root_fd, rel(p)).unwrap_or(false)
+        || copy::fill::only_partial(root_fd, rel(p))
         || fill(copy::fill::FILLING)
 }
 
 /// How the live data and its existing persistent copy differ, if they do.
-fn compare<'a>(root_fd: BorrowedFd<'_>, step: &'a Step) -> anyhow::Result<Option<String>> {
-    let rel = |p: &'a Path| p.strip_prefix("/").unwrap_or(p);
+fn compare(root_fd: BorrowedFd<'_>, step: &Step) -> anyhow::Result<Option<String>> {
     let (ld, ln) = copy::open_parent(root_fd, rel(&step.path))?;
     let (sd, sn) = copy::open_parent(root_fd, rel(&step.source))?;
     let live = End::new(ld.as_fd(), ln, &step.host);

@@ -18,20 +18,20 @@ fn settings(extra: &str) -> Settings {
 fn probe(s: &str) -> Probe {
     let (t, id) = s.split_at(1);
     let file_type = match t {
-        "-" => return Probe::Missing,
-        "L" => return Probe::Symlink("has a symlink in it".into()),
-        "!" => return Probe::Failed(anyhow::anyhow!("EIO")),
+        "-" => return Ok(Ok(None)),
+        "L" => return Ok(Err("has a symlink in it".into())),
+        "!" => return Err(anyhow::anyhow!("EIO")),
         "d" => FileType::Directory,
         "f" => FileType::RegularFile,
         _ => FileType::Symlink,
     };
     let (dev, ino) = id.split_once(':').unwrap();
     let (dev, ino) = (dev.parse().unwrap(), ino.parse().unwrap());
-    Probe::Found(Id {
+    Ok(Ok(Some(Id {
         file_type,
         dev,
         ino,
-    })
+    })))
 }
 
 /// Mount points (space-separated) as a table, fstype `tmpfs`.

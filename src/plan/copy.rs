@@ -1,6 +1,6 @@
 //! The plan for `method = "copy"` files and for pending entries (pure).
 
-use super::{Facts, Mounted, Node, Op, What, Why, fail};
+use super::{Facts, Mounted, Node, Op, What, Why, act, fail};
 use crate::config::Entry;
 
 /// What is at a copy file's target.
@@ -53,7 +53,7 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
         (false, Target::File(n)) if n > 0 => vec![Op::CreateSource, Op::SaveCopy],
         (false, _) => return What::Skip(Why::NothingToCopy),
     };
-    What::Do { ops }
+    act(ops)
 }
 
 /// Plan an entry that an earlier run of this boot left pending: complete
@@ -65,9 +65,7 @@ pub fn plan_pending(f: &Facts) -> Option<What> {
             (&f.source, &f.target),
             (Node::Dir { .. }, Node::Dir { .. }) | (Node::File { .. }, Node::File { .. })
         );
-    ok.then(|| What::Do {
-        ops: vec![Op::CompletePending],
-    })
+    ok.then(|| act(vec![Op::CompletePending]))
 }
 
 #[cfg(test)]

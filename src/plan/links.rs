@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{Facts, Node, Op, What, Why};
+use super::{Facts, Node, Op, What, Why, act, fail};
 use crate::config::Entry;
 
 /// The source is a stored symlink (to `stored`): recreate it at the target,
@@ -16,26 +16,18 @@ use crate::config::Entry;
 pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
     let (p, s, link) = (e.path.display(), e.source.display(), stored.display());
     match &f.target {
-        Node::Missing => What::Do {
-            ops: vec![Op::RestoreLink],
-        },
+        Node::Missing => act(vec![Op::RestoreLink]),
         Node::Symlink { to } if to == stored => What::Skip(Why::LinkInPlace),
-        Node::Symlink { to } if *to == e.source => What::Fail {
-            error: format!(
-                "{p} links to its own persistent source {s}, which is itself a symlink (to {link}): remove {p} so that the stored link is recreated"
-            ),
-        },
-        Node::Symlink { .. } => What::Do {
-            ops: vec![Op::StoreLink],
-        },
+        Node::Symlink { to } if *to == e.source => fail(format!(
+            "{p} links to its own persistent source {s}, which is itself a symlink (to {link}): remove {p} so that the stored link is recreated"
+        )),
+        Node::Symlink { .. } => act(vec![Op::StoreLink]),
         Node::Unprobed => What::Skip(Why::LinkInPlace),
-        other => What::Fail {
-            error: format!(
-                "{p} is a {} on the ephemeral root, but its persistent copy {s} is a symlink (to {link}): keep one of them: move {p} away to get the stored link back, or remove the link {s} to persist the {} instead",
-                node_word(other),
-                e.kind.word(),
-            ),
-        },
+        other => fail(format!(
+            "{p} is a {} on the ephemeral root, but its persistent copy {s} is a symlink (to {link}): keep one of them: move {p} away to get the stored link back, or remove the link {s} to persist the {} instead",
+            node_word(other),
+            e.kind.word(),
+        )),
     }
 }
 
@@ -45,23 +37,17 @@ pub(super) fn plan_stored_link(e: &Entry, f: &Facts, stored: &Path) -> What {
 pub(super) fn plan_live_link(e: &Entry, f: &Facts, to: &Path) -> What {
     let (p, s) = (e.path.display(), e.source.display());
     if *to == e.source {
-        return What::Fail {
-            error: format!(
-                "{p} is a symlink to its own persistent source {s}; a declared directory is bound, not linked: remove the link and run `impermctl boot` again"
-            ),
-        };
+        return fail(format!(
+            "{p} is a symlink to its own persistent source {s}; a declared directory is bound, not linked: remove the link and run `impermctl boot` again"
+        ));
     }
     match &f.source {
-        Node::Missing | Node::MissingParent => What::Do {
-            ops: vec![Op::StoreLink],
-        },
-        other => What::Fail {
-            error: format!(
-                "{p} is a symlink (to {}), but its persistent copy {s} is a {}: keep one of them: remove the link to use the persistent data (then run `impermctl boot` again), or move {s} away to persist the link",
-                to.display(),
-                node_word(other),
-            ),
-        },
+        Node::Missing | Node::MissingParent => act(vec![Op::StoreLink]),
+        other => fail(format!(
+            "{p} is a symlink (to {}), but its persistent copy {s} is a {}: keep one of them: remove the link to use the persistent data (then run `impermctl boot` again), or move {s} away to persist the link",
+            to.display(),
+            node_word(other),
+        )),
     }
 }
 

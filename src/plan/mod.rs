@@ -31,9 +31,7 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
     let mut steps = Vec::with_capacity(settings.entries.len());
     // The previous run's records, looked up per entry (a scan per entry
     // made a rerun with thousands of entries quadratic).
-    let recorded: std::collections::HashSet<(&Path, How)> = obs
-        .previous
-        .iter()
+    let recorded: HashSet<(&Path, How)> = (obs.previous.iter())
         .map(|r| (r.path.as_path(), r.how))
         .collect();
     for e in &settings.entries {
@@ -48,20 +46,15 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             Some(f) if before(How::Pending) => plan_pending(f).unwrap_or_else(|| plan_entry(e, f)),
             Some(f) if let Some(m) = obs.moved.get(&e.path) => moved::plan_moved(e, f, m),
             Some(f) => plan_entry(e, f),
-            None => What::Fail {
-                error: format!("{} was not observed", e.path.display()),
-            },
+            None => fail(format!("{} was not observed", e.path.display())),
         };
         steps.push(step(e.kind, &e.path, &e.source, what));
     }
-    let declared: std::collections::HashSet<&Path> =
-        settings.entries.iter().map(|e| e.path.as_path()).collect();
+    let declared: HashSet<&Path> = settings.entries.iter().map(|e| e.path.as_path()).collect();
     // Undo deepest first (the record is in config order, parents first).
     for r in obs.previous.iter().rev() {
-        if declared.contains(r.path.as_path()) {
-            continue;
-        }
-        let Some(f) = obs.leftovers.get(&r.path) else {
+        let undone = obs.leftovers.get(&r.path);
+        let Some(f) = undone.filter(|_| !declared.contains(r.path.as_path())) else {
             continue;
         };
         let not_ours = |reason: String| What::Skip(Why::NotOurs { reason });
@@ -72,17 +65,15 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             &f.target,
         ) {
             (Some(why), ..) => not_ours(why),
-            (None, How::Bound, Mounted::FromSource, _) => What::Do {
-                ops: vec![Op::Unmount],
-            },
+            (None, How::Bound, Mounted::FromSource, _) => act(vec![Op::Unmount]),
             (None, How::Bound, Mounted::Foreign { source, root }, _) => not_ours(format!(
                 "the mount there ({source} {}) is not the bind of {} impermctl recorded",
                 root.display(),
                 r.source.display()
             )),
-            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => What::Do {
-                ops: vec![Op::RemoveLink],
-            },
+            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => {
+                act(vec![Op::RemoveLink])
+            }
             _ => continue,
         };
         steps.push(step(r.kind, &r.path, &r.source, what));
@@ -133,6 +124,10 @@ fn fail(error: String) -> What {
     What::Fail { error }
 }
 
+fn act(ops: Vec<Op>) -> What {
+    What::Do { ops }
+}
+
 /// A path that cannot be looked at safely fails; a target with a mount
 /// on it is skipped (copy files included: bound by an earlier config with
 /// method auto, copying takes over at the next boot).
@@ -166,15 +161,10 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
     }
     match &f.target {
         // Linked, but the link's persistent parent is gone: recreate it.
-        Node::Symlink { to } if *to == e.source && e.kind == Kind::File => {
-            Some(if f.source == Node::MissingParent {
-                What::Do {
-                    ops: vec![Op::CreateSource, Op::Link],
-                }
-            } else {
-                What::Skip(Why::AlreadyLinked)
-            })
-        }
+        Node::Symlink { to } if *to == e.source && e.kind == Kind::File => Some(match f.source {
+            Node::MissingParent => act(vec![Op::CreateSource, Op::Link]),
+            _ => What::Skip(Why::AlreadyLinked),
+        }),
         // A symlink that is not impermctl's own link is data: stored as a link.
         Node::Symlink { to } => Some(links::plan_live_link(e, f, to)),
         _ => None,
@@ -183,14 +173,11 @@ fn common(e: &Entry, f: &Facts) -> Option<What> {
 
 /// The userspace options of `e`'s bind (`x-gvfs-hide`, `x-gvfs-trash`).
 pub fn mount_options(e: &Entry) -> Vec<String> {
-    let mut o = Vec::new();
-    if e.hide {
-        o.push("x-gvfs-hide".to_string());
-    }
-    if e.trash {
-        o.push("x-gvfs-trash".to_string());
-    }
-    o
+    let on = [(e.hide, "x-gvfs-hide"), (e.trash, "x-gvfs-trash")];
+    on.into_iter()
+        .filter(|o| o.0)
+        .map(|o| o.1.to_string())
+        .collect()
 }
 
 fn plan_dir(e: &Entry, f: &Facts) -> What {
@@ -232,7 +219,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
         options: mount_options(e),
         hides,
     });
-    What::Do { ops }
+    act(ops)
 }
 
 fn plan_file(e: &Entry, f: &Facts) -> What {
@@ -288,7 +275,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
         (FileMethod::Auto, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Copy, _) => return plan_copy(e, f, false),
     };
-    What::Do { ops }
+    act(ops)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{Facts, Mounted, Node, Op, What, plan_entry};
+use super::{Facts, Mounted, Node, Op, What, act, fail, plan_entry};
 use crate::config::{Entry, Kind};
 use crate::state::How;
 
@@ -51,67 +51,52 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
         return What::Skip(super::Why::AlreadyBound);
     }
     if m.how == How::Linked {
-        return What::Fail {
-            error: format!(
-                "{p} moved from {old} to {new}: it is a symlink to the previous source; move the data (`mv {old} {new}`), remove the link, then run `impermctl boot` again"
-            ),
-        };
+        return fail(format!(
+            "{p} moved from {old} to {new}: it is a symlink to the previous source; move the data (`mv {old} {new}`), remove the link, then run `impermctl boot` again"
+        ));
     }
     let migrate = holds_data(&m.old);
-    if migrate
-        && !matches!(
-            m.new,
-            Node::Missing | Node::MissingParent | Node::Dir { empty: true }
-        )
-    {
-        // Both hold data: go on only if the new one is a faithful copy (an
-        // interrupted migration); `Migrate` checks that, else fails.
-        if !holds_data(&m.new) {
-            return What::Fail {
-                error: format!(
-                    "{p} moved from {old} to {new}, and {new} is in the way: {}",
-                    merge_command(e, m)
-                ),
-            };
-        }
+    let new_free = matches!(
+        m.new,
+        Node::Missing | Node::MissingParent | Node::Dir { empty: true }
+    );
+    // Both hold data: go on only if the new one is a faithful copy (an
+    // interrupted migration); `Migrate` checks that, else fails.
+    if migrate && !new_free && !holds_data(&m.new) {
+        return fail(format!(
+            "{p} moved from {old} to {new}, and {new} is in the way: {}",
+            merge_command(e, m)
+        ));
     }
-    let mut ops = Vec::new();
-    if migrate {
-        ops.push(Op::Migrate {
-            from: m.from.clone(),
-        });
-    }
+    let from = || m.from.clone();
+    let mut ops: Vec<Op> = (migrate.then(|| Op::Migrate { from: from() }))
+        .into_iter()
+        .collect();
     if m.bound_old {
         // The mount point exists: detach the old bind, bind the new source.
         if !migrate && matches!(m.new, Node::Missing | Node::MissingParent) {
             ops.push(Op::CreateSource);
         }
-        ops.push(Op::Detach {
-            from: m.from.clone(),
-        });
+        ops.push(Op::Detach { from: from() });
         ops.push(Op::Mount {
             options: super::mount_options(e),
             hides: false,
         });
-        return What::Do { ops };
+        return act(ops);
     }
     // Not bound from the old source: plan as usual, as if the new source
     // already held the migrated data.
     let after = Facts {
-        source: if migrate {
-            m.old.clone()
-        } else {
-            m.new.clone()
-        },
+        source: (if migrate { &m.old } else { &m.new }).clone(),
         target: f.target.clone(),
         mounted: Mounted::No,
     };
     match plan_entry(e, &after) {
         What::Do { ops: rest } => {
             ops.extend(rest.into_iter().filter(|o| !(migrate && *o == Op::Seed)));
-            What::Do { ops }
+            act(ops)
         }
-        What::Skip(_) if !ops.is_empty() => What::Do { ops },
+        What::Skip(_) if !ops.is_empty() => act(ops),
         other => other,
     }
 }

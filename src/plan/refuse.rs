@@ -44,8 +44,12 @@ pub fn refused(settings: &Settings, verdict: &Verdict) -> Refused {
     let refuse = settings.layout.on_failure == OnFailure::Refuse;
     let per_root = verdict.refused_roots(settings);
     let all_roots = (settings.roots.iter()).all(|r| per_root.iter().any(|(p, _)| *p == r.path));
-    out.everything = refuse && (verdict.fatal_for_all(settings) || all_roots);
-    for f in (verdict.findings.iter()).filter(|f| f.severity == Severity::Fatal) {
+    let fatal: Vec<&Finding> = (verdict.findings.iter())
+        .filter(|f| f.severity == Severity::Fatal)
+        .collect();
+    // A fatal finding that concerns no single root: nothing is mounted.
+    out.everything = refuse && (fatal.len() > per_root.len() || all_roots);
+    for f in fatal {
         let root = per_root.iter().find(|(_, g)| std::ptr::eq(*g, f));
         let (m, c, r) = (&f.message, f.check, &f.remedy);
         let msg = match (refuse, root) {

@@ -51,14 +51,13 @@ fn op_word(op: &Op) -> String {
         Op::InitMachineId => "write \"uninitialized\" to source".into(),
         Op::CreateTarget => "create target".into(),
         Op::Mount { options, hides } => {
-            let mut s = "bind".to_string();
-            if !options.is_empty() {
-                s.push_str(&format!(" ({})", options.join(",")));
-            }
-            if *hides {
-                s.push_str(" [hides data at target]");
-            }
-            s
+            let opts = (!options.is_empty()).then(|| format!(" ({})", options.join(",")));
+            let hides = if *hides {
+                " [hides data at target]"
+            } else {
+                ""
+            };
+            format!("bind{}{hides}", opts.unwrap_or_default())
         }
         Op::Link => "symlink to source".into(),
         Op::Unmount => "unmount (removed from config)".into(),

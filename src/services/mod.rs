@@ -33,19 +33,8 @@ impl UnitDirs {
     pub fn state_dirs(&self) -> impl Iterator<Item = PathBuf> + '_ {
         self.state
             .iter()
-            .map(|n| dir_of(Setting::StateDirectory, n, self.dynamic_user))
+            .map(|n| dir_of("/var/lib", n, self.dynamic_user))
     }
-}
-
-/// Which setting a directory comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Setting {
-    /// `StateDirectory=` (`/var/lib`).
-    StateDirectory,
-    /// `CacheDirectory=` (`/var/cache`): fine to lose.
-    CacheDirectory,
-    /// `LogsDirectory=` (`/var/log`).
-    LogsDirectory,
 }
 
 /// A service directory that is not persisted.
@@ -53,23 +42,19 @@ pub enum Setting {
 pub struct Unpersisted {
     /// The unit.
     pub unit: String,
-    /// The setting and its value, e.g. `StateDirectory=demo`.
-    pub setting: Setting,
+    /// The setting it comes from: `StateDirectory` (`/var/lib`),
+    /// `LogsDirectory` (`/var/log`) or `CacheDirectory` (`/var/cache`).
+    pub setting: &'static str,
     /// The value.
     pub name: String,
     /// The directory the service writes (absolute).
     pub path: PathBuf,
-    /// A cache: losing it costs time, not data.
+    /// A cache (`CacheDirectory=`): losing it costs time, not data.
     pub cache_only: bool,
 }
 
-/// The absolute directory of `name` for `setting`.
-pub fn dir_of(setting: Setting, name: &str, dynamic_user: bool) -> PathBuf {
-    let base = match setting {
-        Setting::StateDirectory => "/var/lib",
-        Setting::CacheDirectory => "/var/cache",
-        Setting::LogsDirectory => "/var/log",
-    };
+/// The absolute directory of `name` below `base` (`/var/lib`, …).
+fn dir_of(base: &str, name: &str, dynamic_user: bool) -> PathBuf {
     let mut p = PathBuf::from(base);
     if dynamic_user {
         p.push("private");
@@ -88,13 +73,13 @@ pub fn unpersisted(
 ) -> Vec<Unpersisted> {
     let mut out = Vec::new();
     for u in units {
-        for (setting, names) in [
-            (Setting::StateDirectory, &u.state),
-            (Setting::LogsDirectory, &u.logs),
-            (Setting::CacheDirectory, &u.cache),
+        for (setting, base, names) in [
+            ("StateDirectory", "/var/lib", &u.state),
+            ("LogsDirectory", "/var/log", &u.logs),
+            ("CacheDirectory", "/var/cache", &u.cache),
         ] {
             for n in names {
-                let path = dir_of(setting, n, u.dynamic_user);
+                let path = dir_of(base, n, u.dynamic_user);
                 // Persisted: on a filesystem other than the root's (a bind
                 // from persistence), judged from the live mount table.
                 let on_root = mounts
@@ -106,7 +91,7 @@ pub fn unpersisted(
                         setting,
                         name: n.clone(),
                         path,
-                        cache_only: setting == Setting::CacheDirectory,
+                        cache_only: setting == "CacheDirectory",
                     });
                 }
             }
@@ -165,7 +150,7 @@ pub fn section(
             "what it writes there is lost at every reboot"
         };
         let (unit, setting, name, path) = (&f.unit, f.setting, &f.name, f.path.display());
-        writeln!(out, "  {unit} {setting:?}={name} -> {path}: {what}")?;
+        writeln!(out, "  {unit} {setting}={name} -> {path}: {what}")?;
         if !f.cache_only {
             let line =
                 crate::suggest::nix_line(persist_root, &f.path, crate::config::Kind::Directory);

@@ -65,8 +65,7 @@ pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
 /// The TOML equivalent for `/etc/impermctl/config.toml` (with
 /// `method = "copy"` when [`needs_copy`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
-    let table = how.list();
-    let path = quoted(&group.to_string_lossy(), false);
+    let (table, path) = (how.list(), quoted(&group.to_string_lossy(), false));
     let method = if needs_copy(group, how) {
         "\nmethod = \"copy\""
     } else {
@@ -87,12 +86,12 @@ pub enum Line {
 /// A paste-ready Nix snippet: the skipped notes, then one
 /// `environment.persistence."<root>"` block with the directories and files.
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
-    let (mut dirs, mut files, mut s) = (Vec::new(), Vec::new(), String::new());
+    let (mut dirs, mut files, mut s) = (String::new(), String::new(), String::new());
     for l in lines {
         match l {
-            Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
-            Line::Persist(p, Kind::Directory) => dirs.push(nix_string(p)),
-            Line::Persist(p, Kind::File) => files.push(nix_item(p, Kind::File)),
+            Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
+            Line::Persist(p, Kind::Directory) => dirs += &format!("    {}\n", nix_string(p)),
+            Line::Persist(p, Kind::File) => files += &format!("    {}\n", nix_item(p, Kind::File)),
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -103,38 +102,25 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         });
         return s;
     }
-    s.push_str(&format!(
-        "environment.persistence.{} = {{\n",
-        nix_string(root)
-    ));
+    let root = nix_string(root);
+    s.push_str(&format!("environment.persistence.{root} = {{\n"));
     for (name, list) in [("directories", dirs), ("files", files)] {
-        if list.is_empty() {
-            continue;
+        if !list.is_empty() {
+            s.push_str(&format!("  {name} = [\n{list}  ];\n"));
         }
-        s.push_str(&format!("  {name} = [\n"));
-        for p in list {
-            s.push_str(&format!("    {p}\n"));
-        }
-        s.push_str("  ];\n");
     }
-    s.push_str("};\n");
-    s
+    s + "};\n"
 }
 
 /// The TOML equivalent, to append under the `[[persistence]]` block of `root`.
 pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
-    let mut s = format!(
-        "# append after the [[persistence]] block with path = {}\n",
-        nix_string(root)
-    );
+    let root = nix_string(root);
+    let mut s = format!("# append after the [[persistence]] block with path = {root}\n");
     for l in lines {
-        match l {
-            Line::Skipped(why) => s.push_str(&format!("# skipped: {why}\n")),
-            Line::Persist(p, how) => {
-                s.push_str(&toml_entry(p, *how));
-                s.push('\n');
-            }
-        }
+        s += &match l {
+            Line::Skipped(why) => format!("# skipped: {why}\n"),
+            Line::Persist(p, how) => toml_entry(p, *how) + "\n",
+        };
     }
     s
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::sys::meta::Kind;
 
 use self::queue::Walker;
-pub use self::scope::{Scope, normalize, parent, under};
+pub use self::scope::{Scope, link_target, normalize, parent, under};
 pub use self::usage::{Usage, usage};
 
 /// One entry handed to a visitor.

@@ -139,7 +139,7 @@ impl<'a, V: Visit> Walker<'a, V> {
             }
         }
         drop(job.parent);
-        let check = self.scope.may_prune_in(&job.path);
+        let check = self.scope.prune_parents.contains(&job.path);
         let job_seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let scope = self.scope;
         // Counted per directory: one shared atomic per entry bounces its

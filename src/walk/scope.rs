@@ -25,7 +25,9 @@ pub struct Scope {
     /// directory for nothing.
     pub check_dev: bool,
     prune: HashSet<Vec<u8>>,
-    prune_parents: HashSet<Vec<u8>>,
+    /// The directories that hold a pruned path (saves a lookup per entry
+    /// elsewhere).
+    pub(super) prune_parents: HashSet<Vec<u8>>,
     /// Symlinks into these are skipped (NixOS's `/etc` links into
     /// `/etc/static` are entries, classified by the `classify` module); `None`:
     /// every symlink is an entry.
@@ -92,11 +94,6 @@ impl Scope {
         self.prune.contains(path)
     }
 
-    /// May the directory `dir` hold a pruned entry? (Saves a lookup per entry.)
-    pub(super) fn may_prune_in(&self, dir: &[u8]) -> bool {
-        self.prune_parents.contains(dir)
-    }
-
     /// A symlink into a persistence root (its data is persisted): skipped.
     pub fn skipped_symlink(&self, dir: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> bool {
         let Some(roots) = &self.link_roots else {
@@ -105,13 +102,8 @@ impl Scope {
         let Ok(target) = fs::readlink_at(dir, name) else {
             return false;
         };
-        let joined = if target.starts_with(b"/") {
-            target
-        } else {
-            [parent(path), b"/", &target].concat()
-        };
-        let norm = normalize(&joined);
-        roots.iter().any(|r| under(r, &norm))
+        let target = link_target(path, &target);
+        roots.iter().any(|r| under(r, &target))
     }
 }
 
@@ -138,21 +130,20 @@ pub fn normalize(p: &[u8]) -> Vec<u8> {
     for c in p.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
+            b".." => _ = parts.pop(),
             c => parts.push(c),
         }
     }
-    let mut out = Vec::with_capacity(p.len());
-    for c in parts {
-        out.push(b'/');
-        out.extend_from_slice(c);
+    [&b"/"[..], &parts.join(&b'/')].concat()
+}
+
+/// Where the symlink at the logical path `path` whose target is `target`
+/// points (lexically: made absolute and normalised).
+pub fn link_target(path: &[u8], target: &[u8]) -> Vec<u8> {
+    match target.starts_with(b"/") {
+        true => normalize(target),
+        false => normalize(&[parent(path), b"/", target].concat()),
     }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
 }
 
 /// `dir`/`name` as a logical path.

@@ -25,7 +25,21 @@ pub fn ask(file: &Path) -> Result<List, String> {
         })
     };
     let bad = |e: anyhow::Error| format!("{} is damaged: {e:#}", file.display());
-    let (pid, start, mut seq, _) = changes::header(&read("the watcher's list")?).map_err(bad)?;
+    // Only the header is read before the answer (the list may be megabytes).
+    let head = |what: &str| -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let mut b = Vec::with_capacity(changes::HEADER);
+        match std::fs::File::open(file) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err("the watcher is not running (impermctl-watch.service)".into())
+            }
+            f => f
+                .and_then(|f| f.take(changes::HEADER as u64).read_to_end(&mut b))
+                .map(|_| b)
+                .map_err(|e| format!("cannot read {} ({what}): {e}", file.display())),
+        }
+    };
+    let (pid, start, mut seq, _) = changes::header(&head("the watcher's list")?).map_err(bad)?;
     let alive = procfs::process::Process::new(pid as i32)
         .and_then(|p| p.stat())
         .is_ok_and(|s| s.starttime == start);
@@ -46,19 +60,11 @@ pub fn ask(file: &Path) -> Result<List, String> {
     };
     signal()?;
     let mut nap = Duration::from_micros(200);
-    // While waiting, only the header is read (the list may be megabytes).
-    let head = || -> Result<Vec<u8>, String> {
-        use std::io::Read;
-        let mut b = Vec::with_capacity(changes::HEADER);
-        std::fs::File::open(file)
-            .and_then(|f| f.take(changes::HEADER as u64).read_to_end(&mut b))
-            .map_err(|e| format!("cannot read {} (the watcher's answer): {e}", file.display()))?;
-        Ok(b)
-    };
     loop {
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(5));
-        let (p, s, mut n, for_pid) = changes::header(&head()?).map_err(bad)?;
+        let (p, s, mut n, for_pid) =
+            changes::header(&head("the watcher's answer")?).map_err(bad)?;
         if (p, s) != (pid, start) {
             return Err("the watcher was restarted while diff asked".into());
         }

@@ -55,10 +55,6 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
     if f.state != EntryState::NotPersisted {
         return Standing::Kept;
     }
-    let what = match e.kind {
-        EntryKind::File => "file",
-        EntryKind::Directory => "directory",
-    };
     if let Some((message, remedy)) = f.refused {
         return Standing::Lost(format!(
             "its persistence root {} is unusable, so `impermctl boot` refuses it: {message} (fix: {remedy})",
@@ -84,7 +80,8 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             e.source.display()
         )),
         None => Standing::Lost(format!(
-            "a plain {what} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
+            "a plain {} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
+            e.kind.word(),
             e.source.display()
         )),
     }
@@ -114,17 +111,16 @@ fn is_copy(e: &Entry) -> bool {
     e.kind == EntryKind::File && e.method == FileMethod::Copy
 }
 
-/// Observe and judge every declared entry of `settings` on `root`.
-pub fn declared(root: &Root, settings: &Settings) -> Declared {
-    let Ok(state) = layout::observe(root, settings) else {
+/// Judge every declared entry of `settings` on `root` as `layout` saw them.
+pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Declared {
+    let Some((state, v)) = layout.get() else {
         return Declared::default();
     };
-    let v = layout::run_checks(&state, settings, &[]);
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
     for e in &settings.entries {
-        let st = layout::entry_state(&state, e);
+        let st = layout::entry_state(state, e);
         let pending = matches!(
             live.get(&e.path),
             Some(crate::live::status::LiveState::Pending { .. })
@@ -182,11 +178,6 @@ pub fn saved_why(saved: &[(PathBuf, &'static str)], p: &Path) -> Option<&'static
         .iter()
         .find(|(s, _)| p.starts_with(s))
         .map(|(_, w)| *w)
-}
-
-/// Is `p` saved ([`saved_why`])?
-pub fn is_saved(saved: &[(PathBuf, &'static str)], p: &Path) -> bool {
-    saved_why(saved, p).is_some()
 }
 
 #[cfg(test)]

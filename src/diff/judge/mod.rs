@@ -47,27 +47,62 @@ impl Judged {
 /// Declared entries whose content on the ephemeral root is lost: path,
 /// is a file, the reason ([`declared::declared`]).
 pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, String)> {
-    declared::declared(root, settings).not_persisted
+    declared::declared(root, settings, &Layout::observe(root, settings)).not_persisted
+}
+
+/// The layout as one `diff` sees it, observed once for
+/// [`not_ephemeral`] and [`declared::declared`]: the state and the
+/// checks' verdict (`None`: it could not be observed).
+pub struct Layout(Option<(layout::State, layout::Verdict)>);
+
+impl Layout {
+    /// Observe `root` and run the layout checks on what was found.
+    pub fn observe(root: &Root, settings: &Settings) -> Self {
+        Self(layout::observe(root, settings).ok().map(|state| {
+            let v = layout::run_checks(&state, settings, &[]);
+            (state, v)
+        }))
+    }
+
+    /// The state and the verdict, if observed.
+    pub fn get(&self) -> Option<(&layout::State, &layout::Verdict)> {
+        self.0.as_ref().map(|(s, v)| (s, v))
+    }
 }
 
 /// Why the root is not ephemeral (nothing is discarded at reboot), if so.
 /// Judged only when the root is a mount of its own (the live `/`, a
 /// `--root` that is a mount point, or a `--mountinfo` table): a plain
 /// directory given as `--root` is an image or a test tree.
-pub fn not_ephemeral(root: &Root, settings: &Settings) -> Option<String> {
-    if !root.is_system() && root.mountinfo_override().is_none() {
-        let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")).ok()?;
-        let dir = std::fs::canonicalize(root.dir()).ok()?;
-        if !live.is_mount_point(&dir) {
-            return None;
+pub fn not_ephemeral(root: &Root, layout: &Layout) -> Option<String> {
+    let (_, v) = layout.get()?;
+    if !root.is_system() && root.mountinfo_override().is_none() && !is_mount_point(root.dir()) {
+        return None;
+    }
+    v.findings
+        .iter()
+        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
+        .map(|f| f.message.clone())
+}
+
+/// Is `dir` (symlinks followed) something mounted on? `statx`'s
+/// `STATX_ATTR_MOUNT_ROOT` (Linux 5.8), else the live mount table.
+fn is_mount_point(dir: &Path) -> bool {
+    let attr = rustix::fs::statx(
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::BASIC_STATS,
+    );
+    let root = rustix::fs::StatxAttributes::MOUNT_ROOT;
+    match attr {
+        Ok(x) if x.stx_attributes_mask.contains(root) => x.stx_attributes.contains(root),
+        _ => {
+            let live = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo"));
+            let dir = std::fs::canonicalize(dir);
+            matches!((live, dir), (Ok(t), Ok(d)) if t.is_mount_point(&d))
         }
     }
-    let state = layout::observe(root, settings).ok()?;
-    let v = layout::run_checks(&state, settings, &[]);
-    v.findings
-        .into_iter()
-        .find(|f| f.check == "root-ephemeral" && f.message.contains("not an ephemeral root"))
-        .map(|f| f.message)
 }
 
 /// Directories under `/etc` that existed at the baseline among the items'
@@ -80,14 +115,8 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
         .collect();
     let mut out: FastSet<&[u8]> = FastSet::default();
     for i in items.iter().filter(|i| i.path.starts_with(b"/etc/")) {
-        let mut a = i.path.as_slice();
-        while a != b"/" {
-            let d = parent(a);
-            if new_dirs.contains(d) || !out.insert(d) {
-                break;
-            }
-            a = d;
-        }
+        // Up to the first new directory, or one already in.
+        ancestors(&i.path).all(|d| !new_dirs.contains(d) && out.insert(d));
     }
     out.into_iter().map(|d| path_of(d).to_path_buf()).collect()
 }
@@ -138,11 +167,8 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         holders.insert(p);
         holders.extend(ancestors(p));
     }
-    let visible: Vec<bool> = (0..d.items.len())
-        .map(|i| {
-            let it = &d.items[i];
-            losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice()))
-        })
+    let visible: Vec<bool> = (d.items.iter().enumerate())
+        .map(|(i, it)| losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice())))
         .collect();
     cx.existed = existed(&d.items);
     let mut groups = Grouper::default();
@@ -153,7 +179,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         }
         let class = &classes[i];
         if !visible[i] {
-            if declared::is_saved(&cx.saved, path_of(&it.path)) {
+            if declared::saved_why(&cx.saved, path_of(&it.path)).is_some() {
                 saved += 1;
             } else if !class.is_loss() && it.kind != Kind::Dir {
                 // Files, as the groups `--all` lists count them.
@@ -190,16 +216,12 @@ struct Grouper {
 
 impl Grouper {
     fn add(&mut self, it: &Item, class: &Class, pl: Placement) {
-        let gc = match class {
-            Class::Important { .. } => GroupClass::Important,
-            Class::Ordinary => GroupClass::Ordinary,
-            Class::Regenerated { .. } => GroupClass::Regenerated,
+        let (gc, why) = match class {
+            Class::Important { .. } => (GroupClass::Important, None),
+            Class::Ordinary => (GroupClass::Ordinary, None),
+            Class::Regenerated { why } => (GroupClass::Regenerated, Some(why)),
         };
-        let why = match class {
-            Class::Regenerated { why } => Some(why.clone()),
-            _ => None,
-        };
-        let key = (pl.group, class.is_loss(), why);
+        let key = (pl.group, class.is_loss(), why.cloned());
         // Looked up before the key is given away: no copy of it per item.
         let (g, inodes) = match self.map.get_mut(&key) {
             Some(v) => v,
@@ -209,14 +231,11 @@ impl Grouper {
             }
         };
         g.class = g.class.min(gc);
-        match class {
-            Class::Important { consequence, .. } => g.consequence = Some(consequence.clone()),
-            Class::Regenerated { why } => g.regenerated = Some(why.clone()),
-            Class::Ordinary => {}
+        if let Class::Important { consequence, .. } = class {
+            g.consequence = Some(consequence.clone());
         }
-        if pl.declared.is_some() {
-            g.declared = pl.declared;
-        }
+        g.regenerated = why.cloned().or(g.regenerated.take());
+        g.declared = pl.declared.or(g.declared.take());
         if it.kind == Kind::Dir {
             g.dirs += 1;
         } else {
@@ -240,13 +259,8 @@ impl Grouper {
             .filter(|g| g.is_loss() || g.files > 0)
             .collect();
         super::grouped::drop_holders(&mut out);
-        out.sort_by(|a, b| {
-            (a.class, std::cmp::Reverse(a.bytes), &a.path).cmp(&(
-                b.class,
-                std::cmp::Reverse(b.bytes),
-                &b.path,
-            ))
-        });
+        // By class, then largest first.
+        out.sort_by(|a, b| (a.class, b.bytes, &a.path).cmp(&(b.class, a.bytes, &b.path)));
         out
     }
 }

@@ -206,17 +206,6 @@ impl Verdict {
             })
             .collect()
     }
-
-    /// A fatal finding that concerns no single root (then nothing is mounted).
-    pub fn fatal_for_all(&self, settings: &Settings) -> bool {
-        let per_root = self.refused_roots(settings).len();
-        let fatal = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Fatal)
-            .count();
-        fatal > per_root
-    }
 }
 
 /// Run every check not in `skip`.

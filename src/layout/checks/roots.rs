@@ -41,10 +41,9 @@ pub(super) fn mount_remedy(c: &Ctx, p: &Path) -> String {
             "mount the VPS's dataset at /persistent in the VPS details in vpsAdmin (Mounts), step 5 of the guide ({GUIDE}), then restart the VPS"
         )
     } else {
+        let p = p.display();
         format!(
-            "mount the persistent filesystem at {} before impermctl runs (fileSystems.\"{}\".neededForBoot = true on NixOS)",
-            p.display(),
-            p.display()
+            "mount the persistent filesystem at {p} before impermctl runs (fileSystems.\"{p}\".neededForBoot = true on NixOS)"
         )
     }
 }
@@ -135,40 +134,36 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Found> {
 }
 
 pub(super) fn persistent_root_writable(c: &Ctx) -> Vec<Found> {
-    let mut out = vec![];
-    for r in &c.settings.roots {
+    let read_only = |p: &Path| {
+        let probe = c.state.probe(p);
         // A missing root is reported as missing (persistent-root-exists) only.
-        if c.state
-            .probe(&r.path)
-            .is_some_and(|p| p.kind != Some(Kind::Dir))
-        {
-            continue;
-        }
+        let dir = probe.is_none_or(|p| p.kind == Some(Kind::Dir));
         let ro_mount = c
             .state
             .mounts
-            .containing(&r.path)
+            .containing(p)
             .is_some_and(Mount::is_read_only);
-        let not_writable = c.state.probe(&r.path).and_then(|p| p.writable) == Some(false);
-        if ro_mount || not_writable {
-            out.push(found(
+        dir && (ro_mount || probe.and_then(|p| p.writable) == Some(false))
+    };
+    let conf = if c.vpsfree {
+        "vpsAdmin or fileSystems"
+    } else {
+        "fileSystems or /etc/fstab"
+    };
+    (c.settings.roots.iter())
+        .filter(|r| read_only(&r.path))
+        .map(|r| {
+            let p = r.path.display();
+            found(
                 Some(&r.path),
                 format!(
-                    "persistence root {} is read-only ({}): its existing entries are bound read-only, and entries with no persistent copy yet cannot be created",
-                    r.path.display(),
+                    "persistence root {p} is read-only ({}): its existing entries are bound read-only, and entries with no persistent copy yet cannot be created",
                     filesystem_of(c.state, &r.path)
                 ),
                 format!(
-                    "nothing to do if the filesystem is read-only on purpose; else remount {} read-write (check the mount's options in {})",
-                    r.path.display(),
-                    if c.vpsfree {
-                        "vpsAdmin or fileSystems"
-                    } else {
-                        "fileSystems or /etc/fstab"
-                    }
+                    "nothing to do if the filesystem is read-only on purpose; else remount {p} read-write (check the mount's options in {conf})"
                 ),
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
