@@ -29,10 +29,12 @@ pub fn records(text: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     })
 }
 
-/// `getpwnam`/`getgrnam` (by the table `file` names), through NSS.
-fn nss(file: &str, name: &str) -> Option<u32> {
+/// `getpwnam`/`getgrnam` (by the table `file` names), through NSS: on the
+/// live root only.
+fn nss(root: &Root, file: &str, name: &str) -> Option<u32> {
     use nix::unistd::{Group, User};
     match file {
+        _ if !root.is_system() => None,
         "/etc/passwd" => User::from_name(name).ok()?.map(|u| u.uid.as_raw()),
         _ => Group::from_name(name).ok()?.map(|g| g.gid.as_raw()),
     }
@@ -46,12 +48,8 @@ impl Ids {
         name: &str,
         what: &str,
     ) -> anyhow::Result<u32> {
-        if let Ok(id) = name.parse() {
-            return Ok(id);
-        }
-        if root.is_system()
-            && let Some(id) = nss(file, name)
-        {
+        // A number is the id; on the live root, NSS answers first.
+        if let Some(id) = name.parse().ok().or_else(|| nss(root, file, name)) {
             return Ok(id);
         }
         let (path, table) = slot.get_or_insert_with(|| {

@@ -124,10 +124,9 @@ pub fn place(path: &Path, is_dir: bool, class: &Class, cx: &Context) -> Placemen
     {
         return Placement {
             group: p.clone(),
-            persist: if *file {
-                Persist::File
-            } else {
-                Persist::Directory
+            persist: match file {
+                true => Persist::File,
+                false => Persist::Directory,
             },
             declared: Some(why.clone()),
         };
@@ -155,10 +154,9 @@ pub fn place(path: &Path, is_dir: bool, class: &Class, cx: &Context) -> Placemen
     if shared && !is_dir && path.parent() == Some(g.as_path()) {
         return plain(path.to_path_buf(), Persist::File);
     }
-    let persist = if g == path && !is_dir {
-        Persist::File
-    } else {
-        Persist::Directory
+    let persist = match g == path && !is_dir {
+        true => Persist::File,
+        false => Persist::Directory,
     };
     plain(g, persist)
 }

@@ -104,12 +104,9 @@ impl Classifier {
             .split(|&b| b == b'\n')
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                if l.starts_with(b"/") {
-                    l.to_vec()
-                } else {
-                    [b"/etc/", l].concat()
-                }
+            .map(|l| match l.starts_with(b"/") {
+                true => l.to_vec(),
+                false => [b"/etc/", l].concat(),
             })
             .collect();
         Classifier {

@@ -19,11 +19,8 @@ impl Settings {
             // Entries are sorted by path (and unique): a binary search.
             let i = self.entries.binary_search_by(|x| path_order(&x.path, a));
             let d = &self.entries[i.ok()?];
-            if d.kind != Kind::Directory {
-                return None;
-            }
             let below = e.path.strip_prefix(&d.path).ok()?;
-            (d.source.join(below) == e.source).then_some(d)
+            (d.kind == Kind::Directory && d.source.join(below) == e.source).then_some(d)
         })
     }
 

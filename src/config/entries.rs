@@ -97,11 +97,10 @@ pub(super) fn validate_entries(
             let path = noted(entry_path(p, &span, &field, &valid, loc), errors);
             let sp = p.map_or(span, Spanned::span);
             let home = noted(home_dir(h, path.as_deref(), &field, loc), errors);
-            let (user, group, mode) = (d.user.0.as_ref(), d.group.0.as_ref(), d.mode.0.as_ref());
-            let own = perms(user, group, mode, &field, loc, errors);
+            let own = perms([&d.user, &d.group, &d.mode], &field, loc, errors);
             let parent = d.parent.0.as_ref().map_or_else(Perms::default, |p| {
-                let (u, g, m) = (p.user.0.as_ref(), p.group.0.as_ref(), p.mode.0.as_ref());
-                perms(u, g, m, &format!("{field}.parent"), loc, errors)
+                let f = format!("{field}.parent");
+                perms([&p.user, &p.group, &p.mode], &f, loc, errors)
             });
             let mut ok = errors.len() == before && !skip.contains(&field) && !block_skipped;
             if let (Some(path), Some(root)) = (&path, root) {

@@ -8,16 +8,16 @@ use toml::Spanned;
 
 use super::locate::Locator;
 use super::mode::{parse_duration, parse_mode};
-use super::raw::{RawDuration, RawWatch};
+use super::raw::{Lax, RawDuration, RawWatch};
 use super::validate::{Result, noted};
 use super::{ConfigError, Perms, Watch};
 
-/// An absolute path, lexically normalised.
 /// The longest path the kernel takes (`PATH_MAX` is 4096 with the NUL).
 pub const PATH_MAX: usize = 4095;
 /// The longest name of one component (`NAME_MAX`).
 pub const NAME_MAX: usize = 255;
 
+/// An absolute path, lexically normalised.
 pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> Result<PathBuf> {
     let s = p.get_ref();
     let err = |message: &str, fix: &str| Err(loc.error(Some(p.span()), field, message, fix));
@@ -69,42 +69,38 @@ pub(super) fn abs_path(p: &Spanned<String>, field: &str, loc: &Locator<'_>) -> R
         Some(p) => Ok(p),
         None => err(
             &format!("`{}` contains `..`", crate::names::printable(s)),
-            &match resolve_dotdot(s) {
-                Some(r) => format!("write the path without `..`, e.g. {}", r.display()),
-                None => "write the path without `..`".into(),
-            },
+            &dotdot_fix(s),
         ),
     }
 }
 
-/// `/a/b/../c` → `/a/c`, for the fix text only.
-fn resolve_dotdot(s: &str) -> Option<PathBuf> {
+/// The fix for a path with `..`, with the path resolved (`/a/b/../c` →
+/// `/a/c`) when it stays below `/`.
+fn dotdot_fix(s: &str) -> String {
     let mut out = PathBuf::from("/");
     for c in Path::new(s).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir if !out.pop() => return None,
+            Component::ParentDir if !out.pop() => return "write the path without `..`".into(),
             _ => {}
         }
     }
-    Some(out)
+    format!("write the path without `..`, e.g. {}", out.display())
 }
 
 /// Owner and mode of an entry (or its `parent`); each bad value goes to
 /// `errors` and reads as the default.
 pub(super) fn perms(
-    user: Option<&Spanned<String>>,
-    group: Option<&Spanned<String>>,
-    mode: Option<&Spanned<String>>,
+    [user, group, mode]: [&Lax<Spanned<String>>; 3],
     field: &str,
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Perms {
     let d = Perms::default();
     let mut ok = |r: Result<Option<String>>| noted(r, errors).flatten();
-    let user = ok(owner(user, &format!("{field}.user"), loc)).unwrap_or(d.user);
-    let group = ok(owner(group, &format!("{field}.group"), loc)).unwrap_or(d.group);
-    let mode = match mode {
+    let user = ok(owner(user.0.as_ref(), &format!("{field}.user"), loc)).unwrap_or(d.user);
+    let group = ok(owner(group.0.as_ref(), &format!("{field}.group"), loc)).unwrap_or(d.group);
+    let mode = match mode.0.as_ref() {
         None => d.mode,
         Some(m) => parse_mode(m.get_ref()).unwrap_or_else(|| {
             errors.push(loc.error(
@@ -124,10 +120,8 @@ pub(super) fn perms(
 fn owner(v: Option<&Spanned<String>>, field: &str, loc: &Locator<'_>) -> Result<Option<String>> {
     let Some(v) = v else { return Ok(None) };
     let s = v.get_ref();
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c == ':' || c == '/' || c.is_control())
-    {
+    let bad = |c: char| c.is_whitespace() || c == ':' || c == '/' || c.is_control();
+    if s.is_empty() || s.chars().any(bad) {
         return Err(loc.error(
             Some(v.span()),
             field,

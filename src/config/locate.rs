@@ -69,12 +69,8 @@ impl Locator<'_> {
             // The text does not parse at all: a syntax error.
             .unwrap_or_else(|| "TOML syntax".to_owned());
         let (mut message, field, mut fix) = explain(e.message().trim_end(), field);
-        let duplicate = message.contains("duplicate key");
-        if let Some((key, first)) = span
-            .as_ref()
-            .filter(|_| duplicate)
-            .and_then(|s| earlier_definition(self.text, s))
-        {
+        let earlier = span.as_ref().and_then(|s| earlier_definition(self.text, s));
+        if let Some((key, first)) = earlier.filter(|_| message.contains("duplicate key")) {
             message = format!("duplicate key `{key}` (first defined on line {first})");
             if matches!(key, "directories" | "files") {
                 fix = format!(
@@ -192,10 +188,7 @@ pub(super) fn unknown_key(
 ) -> (String, String, String) {
     let mut message = format!("unknown key `{name}`");
     if !elsewhere.is_empty() {
-        message.push_str(&format!(
-            " here (it is a key of {})",
-            elsewhere.join(" and ")
-        ));
+        message += &format!(" here (it is a key of {})", elsewhere.join(" and "));
     }
     let fix = match suggest(name, expected, !elsewhere.is_empty()) {
         Some(s) if name.chars().any(|c| c.is_ascii_uppercase()) => {
@@ -205,9 +198,7 @@ pub(super) fn unknown_key(
         None if elsewhere.contains(&"directory entries") && field.contains(".files[") => {
             "remove it: a file has no owner or mode of its own; the directories created above it take parent = { user = \"root\", group = \"root\", mode = \"0755\" }".to_owned()
         }
-        None if !elsewhere.is_empty() => {
-            format!("move it to {}, or remove it", elsewhere[0])
-        }
+        None if !elsewhere.is_empty() => format!("move it to {}, or remove it", elsewhere[0]),
         None => format!("remove it; valid keys here: {}", list(expected)),
     };
     (message, field, fix)

@@ -226,10 +226,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Settings, ConfigError> {
 pub fn load_partial(path: &Path) -> anyhow::Result<Partial> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "cannot read the config {} (set --config or IMPERMCTL_CONFIG to use another file)",
-            path.display()
-        )
+        let p = path.display();
+        format!("cannot read the config {p} (set --config or IMPERMCTL_CONFIG to use another file)")
     })?;
     let text = utf8(bytes, path)?;
     Ok(parse_partial(&text, path)?)

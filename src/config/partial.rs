@@ -61,11 +61,9 @@ impl Refused {
     /// watcher count such a path's data as lost, and say why): the first
     /// error of its entry.
     pub fn losses(&self) -> Vec<(PathBuf, bool, String)> {
+        let errors = &self.errors;
         let loss = |(entry, (p, k)): (&String, &(PathBuf, Kind))| {
-            let e = self
-                .errors
-                .iter()
-                .find(|e| entry_of(&e.field) == Some(entry))?;
+            let e = errors.iter().find(|e| entry_of(&e.field) == Some(entry))?;
             let (file, line, column, field) = (e.file.display(), e.line, e.column, &e.field);
             let why = format!(
                 "its entry is refused ({file}:{line}:{column}: {field}: {}; fix: {}), so `impermctl boot` does not bind it",

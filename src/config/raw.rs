@@ -28,8 +28,7 @@ thread_local! {
 /// value error is returned beside the config, in no particular order.
 pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<ValueError>), toml::de::Error> {
     CAUGHT.take(); // what an earlier parse on this thread left, if it panicked
-    let raw = toml::from_str::<RawConfig>(text);
-    raw.map(|r| (r, CAUGHT.take()))
+    toml::from_str(text).map(|raw| (raw, CAUGHT.take()))
 }
 
 /// `T`, or the message of why the value is not a `T` (never fails itself).

@@ -57,8 +57,7 @@ pub(super) fn unknown_keys(loc: &Locator<'_>) -> Vec<ConfigError> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let mut w = Walk { loc, out: &mut out };
-    w.table(doc.get_ref(), "", TOP);
+    Walk { loc, out: &mut out }.table(doc.get_ref(), "", TOP);
     out.sort_by_key(|e| (e.line, e.column));
     out
 }
@@ -129,7 +128,6 @@ fn elsewhere(name: &str) -> Vec<&'static str> {
         (WATCH, "[watch]"),
     ]
     .into_iter()
-    .filter(|(keys, _)| keys.contains(&name))
-    .map(|(_, table)| table)
+    .filter_map(|(keys, table)| keys.contains(&name).then_some(table))
     .collect()
 }

@@ -124,8 +124,8 @@ fn validate_roots(
 
 /// One block's root, its path checked on its own.
 fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Root> {
-    let field = format!("persistence[{i}].path");
-    let Some(p) = &block.get_ref().path.0 else {
+    let (field, raw) = (format!("persistence[{i}].path"), block.get_ref());
+    let Some(p) = &raw.path.0 else {
         return Err(loc.error(
             Some(block.span()),
             field,
@@ -134,33 +134,28 @@ fn one_root(i: usize, block: &Spanned<RawRoot>, loc: &Locator<'_>) -> Result<Roo
         ));
     };
     let path = abs_path(p, &field, loc)?;
-    let sp = p.span();
+    let err = |message: String, fix: &str| Err(loc.error(Some(p.span()), &field, message, fix));
     if path == Path::new("/") {
-        return Err(loc.error(
-            Some(sp),
-            field,
-            "a persistence root cannot be `/` (that is the ephemeral root)",
+        return err(
+            "a persistence root cannot be `/` (that is the ephemeral root)".into(),
             "write the mount point of the persistent dataset, e.g. /persistent",
-        ));
+        );
     }
     // Virtual filesystems; `/nix` is allowed (`/nix/persist` on machines
     // where `/nix` is the only disk).
     if let Some(bad) = forbidden(&path).filter(|p| *p != "/nix") {
-        return Err(loc.error(
-            Some(sp),
-            field,
+        let shown = path.display();
+        return err(
             format!(
-                "{} is under {bad}, a virtual filesystem that is never persistent storage",
-                path.display()
+                "{shown} is under {bad}, a virtual filesystem that is never persistent storage"
             ),
             "write the mount point of the persistent dataset (or a directory on it), e.g. /persistent or /nix/persist",
-        ));
+        );
     }
-    let raw = block.get_ref();
     let root = PersistenceRoot {
         path,
         hide_mounts: raw.hide_mounts.0.unwrap_or(false),
         allow_trash: raw.allow_trash.0.unwrap_or(false),
     };
-    Ok((root, sp))
+    Ok((root, p.span()))
 }

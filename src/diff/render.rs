@@ -24,10 +24,9 @@ impl Style {
         Style { on }
     }
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
+        match self.on {
+            true => format!("\x1b[{code}m{s}\x1b[0m"),
+            false => s.to_owned(),
         }
     }
 }
@@ -273,11 +272,9 @@ pub fn long(out: &mut impl Write, d: &Diff, j: &Judged, all: bool, st: Style) ->
             Some(Class::Important { .. }) => "!",
             _ => " ",
         };
-        let mut p = escape(&i.path);
-        if i.kind == Kind::Dir {
-            p.push('/');
-        }
-        writeln!(out, "{s}{mark}{:>10}  {p}", size(i.size))?;
+        let slash = if i.kind == Kind::Dir { "/" } else { "" };
+        let p = escape(&i.path);
+        writeln!(out, "{s}{mark}{:>10}  {p}{slash}", size(i.size))?;
     }
     Ok(())
 }

@@ -144,10 +144,9 @@ pub fn section(
         "\nservices whose directories are not persisted (from systemd):"
     )?;
     for f in found {
-        let what = if f.cache_only {
-            "a cache: fine to lose (it is rebuilt)"
-        } else {
-            "what it writes there is lost at every reboot"
+        let what = match f.cache_only {
+            true => "a cache: fine to lose (it is rebuilt)",
+            false => "what it writes there is lost at every reboot",
         };
         let (unit, setting, name, path) = (&f.unit, f.setting, &f.name, f.path.display());
         writeln!(out, "  {unit} {setting}={name} -> {path}: {what}")?;

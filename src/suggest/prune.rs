@@ -31,10 +31,7 @@ pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
             continue;
         }
         seen.push(p.clone());
-        match clash(&p, declared) {
-            Some(why) => out.push(Line::Skipped(why)),
-            None => out.push(Line::Persist(p, k)),
-        }
+        out.push(clash(&p, declared).map_or(Line::Persist(p, k), Line::Skipped));
     }
     out
 }

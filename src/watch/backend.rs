@@ -5,7 +5,7 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use nix::errno::Errno;
+use nix::errno::Errno::{self, EINVAL, ENODEV, EOPNOTSUPP, EPERM, EXDEV};
 
 use super::core::Core;
 use super::{BackendChoice, fanotify, inotify, scan};
@@ -65,13 +65,7 @@ pub(super) trait Watcher: AsFd {
 pub(super) type Backend = Box<dyn Watcher>;
 
 /// Errors after which `auto` falls back from fanotify to inotify.
-const FALLBACK: [Errno; 5] = [
-    Errno::EPERM,
-    Errno::EINVAL,
-    Errno::EXDEV,
-    Errno::ENODEV,
-    Errno::EOPNOTSUPP,
-];
+const FALLBACK: [Errno; 5] = [EPERM, EINVAL, EXDEV, ENODEV, EOPNOTSUPP];
 
 pub(super) fn choose(
     choice: BackendChoice,

@@ -44,9 +44,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .context("cannot read signals from a signalfd")?;
     let (mut d, baseline) = Daemon::start(opts)?;
     let watchdog = watchdog_interval().map(|w| w / 2);
-    let tick = watchdog
-        .unwrap_or(Duration::from_secs(1))
-        .min(Duration::from_secs(1));
+    let tick = watchdog.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1)));
     let mut machine = Machine::new(Timing {
         json_every: d.opts.json_every,
         rescan_every: d.opts.rescan_every,
@@ -69,10 +67,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         }
         let wait = next_tick.saturating_duration_since(Instant::now());
         let (events, ready_s) = readable(d.backend.as_fd(), sfd.as_fd(), wait).context("poll")?;
-        let signal = match ready_s {
-            true => sfd.read_signal().ok().flatten().and_then(signal_of),
-            false => None,
-        };
+        let signal = ready_s.then(|| sfd.read_signal().ok().flatten().and_then(signal_of));
+        let signal = signal.flatten();
         if events || signal.is_some() {
             inputs.push_back(Input::Woke { events, signal });
         }
@@ -112,8 +108,7 @@ impl Daemon {
         let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
         core.muting.enabled = backend.can_mute();
         backend.watch_ignored(&mut core);
-        let persist_roots = vec![opts.persist_root.clone()];
-        let mut j = judge::Judge::new(&opts.root, persist_roots);
+        let mut j = judge::Judge::new(&opts.root, vec![opts.persist_root.clone()]);
         j.declare(opts.declared.clone());
         core.judge = Some(j);
         core.count_declared();
@@ -178,26 +173,22 @@ impl Daemon {
                     backend.watch_ignored(core);
                 }
                 (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
-                match why {
-                    Why::Start => tracing::info!(
-                        "start-up rescan: {n} entries changed since the boot baseline"
-                    ),
-                    Why::Overflow => {
-                        tracing::info!("rescan after overflow: {n} entries changed since start")
-                    }
-                    Why::WatchLimit => {
-                        tracing::info!("periodic rescan (watch limit): {n} entries changed")
-                    }
-                }
+                let (what, since) = match why {
+                    Why::Start => ("start-up rescan", " since the boot baseline"),
+                    Why::Overflow => ("rescan after overflow", " since start"),
+                    Why::WatchLimit => ("periodic rescan (watch limit)", ""),
+                };
+                tracing::info!("{what}: {n} entries changed{since}");
                 return Ok(Some(Input::Rescanned));
             }
-            Action::Overflowed { journal: true } => {
+            Action::Overflowed { journal: warn } => {
                 self.info.overflows += 1;
-                journal::overflow(&self.info.backend);
-            }
-            Action::Overflowed { journal: false } => {
-                self.info.overflows += 1;
-                tracing::debug!("{} queue overflowed again; rescanning", self.info.backend);
+                match warn {
+                    true => journal::overflow(&self.info.backend),
+                    false => {
+                        tracing::debug!("{} queue overflowed again; rescanning", self.info.backend)
+                    }
+                }
             }
             Action::Answer(pid) => {
                 (self.info.unwatched_directories, self.info.coverage) = backend.coverage();
@@ -222,9 +213,7 @@ impl Daemon {
                 let line = status_line(&self.info, core.table.len());
                 return Ok(Some(Input::Status(line)));
             }
-            Action::Notify(msg) => {
-                let _ = notify(&msg);
-            }
+            Action::Notify(msg) => _ = notify(&msg),
             Action::Publish { file, if_changed } => return Ok(self.publish(file, if_changed)),
             Action::SignalNewGroups => self.signal_new_groups(),
             Action::Summary => self.summary(),

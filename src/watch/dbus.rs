@@ -13,6 +13,8 @@ use super::report::{GroupReport, WatchState};
 pub const NAME: &str = "io.github.Impermctl1";
 /// The object path.
 pub const PATH: &str = "/io/github/Impermctl1";
+/// The interface.
+const INTERFACE: &str = "io.github.Impermctl1.Watcher";
 
 struct Watcher {
     state: Arc<Mutex<WatchState>>,
@@ -154,47 +156,22 @@ impl Service {
     }
 }
 
-#[zbus::proxy(
-    interface = "io.github.Impermctl1.Watcher",
-    default_service = "io.github.Impermctl1",
-    default_path = "/io/github/Impermctl1"
-)]
-trait WatcherClient {
-    fn unpersisted(&self) -> zbus::Result<Vec<GroupReport>>;
-    #[zbus(property)]
-    fn backend(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn watched_directories(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn since(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn fallback(&self) -> zbus::Result<Option<String>>;
-    #[zbus(property)]
-    fn pid(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn overflows(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn unwatched_directories(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn coverage(&self) -> zbus::Result<Option<String>>;
-}
-
 /// Ask the running daemon over the system bus (None when it does not answer
 /// or the policy refuses us).
 pub fn query() -> Option<WatchState> {
     zbus::block_on(async {
         let conn = zbus::Connection::system().await.ok()?;
-        let p = WatcherClientProxy::new(&conn).await.ok()?;
-        let rows = p.unpersisted().await.ok()?;
+        let p = zbus::Proxy::new(&conn, NAME, PATH, INTERFACE).await.ok()?;
+        let rows: Vec<GroupReport> = p.call("Unpersisted", &()).await.ok()?;
         Some(WatchState {
-            backend: p.backend().await.ok()?,
-            fallback: p.fallback().await.ok()?,
-            pid: p.pid().await.ok()?,
-            since: p.since().await.ok()?,
-            watched_directories: p.watched_directories().await.ok()?,
-            overflows: p.overflows().await.ok()?,
-            unwatched_directories: p.unwatched_directories().await.ok()?,
-            coverage: p.coverage().await.ok()?,
+            backend: p.get_property("Backend").await.ok()?,
+            fallback: p.get_property("Fallback").await.ok()?,
+            pid: p.get_property("Pid").await.ok()?,
+            since: p.get_property("Since").await.ok()?,
+            watched_directories: p.get_property("WatchedDirectories").await.ok()?,
+            overflows: p.get_property("Overflows").await.ok()?,
+            unwatched_directories: p.get_property("UnwatchedDirectories").await.ok()?,
+            coverage: p.get_property("Coverage").await.ok()?,
             groups: rows.into_iter().map(GroupReport::exact).collect(),
         })
     })

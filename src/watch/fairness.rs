@@ -17,12 +17,10 @@ const SPLIT: &[&str] = &["home", "var", "srv", "opt", "usr", "mnt", "media", "ni
 /// two under the directories of [`SPLIT`].
 pub fn area(group: &Path) -> PathBuf {
     let top = leading(group, 1);
-    let depth = if SPLIT.iter().any(|s| top.ends_with(s)) {
-        2
-    } else {
-        1
-    };
-    leading(group, depth)
+    leading(
+        group,
+        1 + usize::from(SPLIT.iter().any(|s| top.ends_with(s))),
+    )
 }
 
 /// How many groups one area may hold in a table of `max` groups.

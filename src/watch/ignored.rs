@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::core::Core;
+use super::scan::{self, Visit};
 
 /// The ignored directories (host paths) the backends listen to for
 /// creations: `watch.ignore` (every skipped path but the first, our run
@@ -22,35 +23,26 @@ pub fn roots(core: &Core) -> Vec<PathBuf> {
 }
 
 /// Walk `top` (host path) and the directories below it on the root's
-/// filesystem (symlinks not followed, other filesystems left out:
-/// no link crosses them): `on_dir` sees each directory before it is read
-/// (false: skip it), and every regular file is checked for other links
-/// (`Core::created_ignored`); every entry, `top` too, is kept for `diff`'s
-/// count (`Core::ignored_entry`). A directory that vanished is skipped.
+/// filesystem ([`scan::walk`]: symlinks not followed, other filesystems and
+/// mount points left out: no link crosses them): `on_dir` sees each
+/// directory before it is read (false: skip it), and every other entry is
+/// checked for other links (`Core::created_ignored`: regular files only);
+/// every entry, `top` too, is kept for `diff`'s count
+/// (`Core::ignored_entry`). A directory that vanished is skipped.
 pub fn walk(core: &mut Core, top: &Path, on_dir: &mut dyn FnMut(&Path) -> bool) {
-    let dev = core.scope.dev;
-    let mut stack = vec![top.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(m) = crate::sys::meta::lstat_path(&d) else {
-            continue;
-        };
-        if m.dev != dev || m.kind() != crate::sys::meta::Kind::Dir || !on_dir(&d) {
-            continue;
-        }
-        core.ignored_entry(&d);
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let t = e.file_type();
-            if !t.as_ref().is_ok_and(|t| t.is_dir()) {
-                core.ignored_entry(&e.path());
-            }
-            match t {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => core.created_ignored(&e.path()),
-                _ => {}
+    // The ignored paths are what is walked here: only our run directory is
+    // skipped.
+    let mut scope = core.scope.clone();
+    scope.skip.truncate(1);
+    let _ = scan::walk(&scope, top, true, &mut |v| {
+        match v {
+            Visit::Dir(d) if !on_dir(d) => return Ok(false),
+            Visit::Dir(d) => core.ignored_entry(d),
+            Visit::File(p) => {
+                core.ignored_entry(p);
+                core.created_ignored(p);
             }
         }
-    }
+        Ok(true)
+    });
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use super::attribution::Attribution;
 use super::tally::{Group, Suppressed};
+use crate::config::Kind;
 use crate::human::{counted, size};
+use crate::names::{printable, show};
 
 /// A write to a path that is not persisted (first per group, or a reminder).
 pub const UNPERSISTED_WRITE: &str = "5b1c89b3707540a98f833fa5a79113ce";
@@ -33,7 +35,7 @@ pub fn unpersisted(
     reminder: bool,
     consequence: Option<&str>,
 ) {
-    use crate::names::{hex, printable, show, show_str};
+    use crate::names::{hex, show_str};
     let by = match (&who.comm, who.pid, &who.unit) {
         (Some(c), Some(p), Some(u)) => format!(" by {}[{p}] in {}", show_str(c), show_str(u)),
         (Some(c), Some(p), None) => format!(" by {}[{p}]", show_str(c)),
@@ -76,7 +78,7 @@ pub fn unpersisted(
 
 /// Log the warnings the budget held back.
 pub fn suppressed(s: &Suppressed, per_minute: u32) {
-    let names: Vec<String> = s.groups.iter().map(|g| crate::names::show(g)).collect();
+    let names: Vec<String> = s.groups.iter().map(|g| show(g)).collect();
     let more = if s.count as usize > names.len() {
         ", …"
     } else {
@@ -117,30 +119,19 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
     let files: u64 = groups.iter().map(|g| g.files).sum();
     let bytes: u64 = groups.iter().map(|g| g.bytes).sum();
     if groups.is_empty() {
-        return (
-            "the reboot will discard nothing the watcher saw written".into(),
-            0,
-            0,
-        );
+        let text = "the reboot will discard nothing the watcher saw written";
+        return (text.into(), 0, 0);
     }
-    let all_dirs = groups
-        .iter()
-        .all(|g| g.kind == crate::config::Kind::Directory);
+    let all_dirs = groups.iter().all(|g| g.kind == Kind::Directory);
     let what = if all_dirs {
         ("directory", "directories")
     } else {
         ("place", "places")
     };
-    let list: Vec<String> = groups
-        .iter()
-        .take(10)
+    let list: Vec<String> = (groups.iter().take(10))
         .map(|g| {
-            format!(
-                "{} ({}, {})",
-                crate::names::show(&g.path),
-                counted(g.files, "file"),
-                size(g.bytes)
-            )
+            let (files, bytes) = (counted(g.files, "file"), size(g.bytes));
+            format!("{} ({files}, {bytes})", show(&g.path))
         })
         .collect();
     let more = if groups.len() > 10 { ", …" } else { "" };
@@ -162,15 +153,10 @@ pub fn discard_summary(
     important: &std::collections::HashMap<std::path::PathBuf, String>,
 ) {
     let (text, files, bytes) = summary_text(groups);
-    let notes: Vec<String> = groups
-        .iter()
+    let notes: Vec<String> = (groups.iter())
         .filter_map(|g| {
-            let c = important.get(&g.path)?;
-            Some(format!(
-                "{}: {}",
-                crate::names::show(&g.path),
-                crate::names::printable(c)
-            ))
+            let why = printable(important.get(&g.path)?);
+            Some(format!("{}: {why}", show(&g.path)))
         })
         .collect();
     macro_rules! log {

@@ -5,8 +5,8 @@
 //! would overwrite each other's `watch.json` and `changes`: `status` would
 //! show the one that exited, `diff` would say none is running.
 
-use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Seek, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -36,26 +36,20 @@ pub fn take(run_dir: &Path) -> anyhow::Result<Lock> {
         Mode::from_raw_mode(0o600),
     )
     .with_context(|| format!("cannot open the watcher's lock {}", path.display()))?;
-    match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+    let mut f = std::fs::File::from(fd);
+    match rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
-            let mut f = std::fs::File::from(fd);
-            let mut text = String::new();
-            let _ = f.read_to_string(&mut text);
-            let who = match text.trim().parse::<u32>() {
-                Ok(pid) => format!("pid {pid}"),
-                Err(_) => "another process".to_string(),
-            };
+            let text = std::io::read_to_string(&f).unwrap_or_default();
+            let who = (text.trim().parse::<u32>())
+                .map_or("another process".into(), |pid| format!("pid {pid}"));
             anyhow::bail!(
                 "another watcher is already running on this root ({who} holds {}); only one may run at a time: stop it first (systemctl stop impermctl-watch, or kill that pid)",
                 path.display()
             );
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
+        Err(e) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
-    let mut f = std::fs::File::from(fd);
     f.set_len(0)?;
     f.rewind()?;
     writeln!(f, "{}", std::process::id())

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::attribution::Writer;
 use super::core::Core;
-use crate::config::Kind;
 use crate::human::{counted, size, thousands};
 use crate::root::Root;
 
@@ -128,10 +127,7 @@ pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState 
         .map(|g| GroupReport {
             path: g.path.clone(),
             path_hex: crate::names::hex(&g.path),
-            kind: match g.kind {
-                Kind::Directory => "directory".into(),
-                Kind::File => "file".into(),
-            },
+            kind: g.kind.word().into(),
             suggest: core.suggestion(&g.path, g.kind),
             files: g.files,
             bytes: g.bytes,
@@ -155,9 +151,9 @@ pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState 
 /// The `kind` of `watch.json`.
 pub const KIND: &str = "WatchState";
 
-/// Write `state` to `file` atomically (temp file in the same directory, rename).
+/// Write `state` to `file` atomically (temp file in the same directory,
+/// rename), root only: it names other users' files.
 pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
-    // Names other users' files: root only.
     crate::output::write_file(file, KIND, state, 0o600)
 }
 
@@ -184,18 +180,14 @@ pub fn read_file(file: &Path) -> Option<WatchState> {
     Some(state)
 }
 
-/// Is the watcher's state there but readable by root only (`watch.json`
-/// is 0600: it names files in every user's home)?
-pub fn root_only(root: &Root) -> bool {
-    let f = root.watch_file();
-    std::fs::File::open(&f).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
-}
-
 /// The `watcher` section of `impermctl status` (every name escaped,
 /// `crate::names`).
 pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
     let Some((from, s)) = read_state(root) else {
-        if root_only(root) {
+        // There, but root only (`watch.json` is 0600: it names files in
+        // every user's home).
+        let file = std::fs::File::open(root.watch_file());
+        if file.is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied) {
             return writeln!(
                 out,
                 "\nwatcher: its groups name other users' files, so only root can see them (run `sudo impermctl status`)"
@@ -208,21 +200,16 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         );
     };
     let alive = s.pid == 0 || Path::new(&format!("/proc/{}", s.pid)).exists();
-    let dirs = if s.backend == "inotify" {
-        format!(", {} dirs", thousands(s.watched_directories))
-    } else {
-        String::new()
-    };
+    let dirs =
+        (s.backend == "inotify").then(|| format!(", {} dirs", thousands(s.watched_directories)));
+    let dead = (!alive).then_some("; the daemon is not running");
     writeln!(
         out,
-        "\nwatcher: {}{dirs}, {} (from {from}{})",
+        "\nwatcher: {}{}, {} (from {from}{})",
         s.backend,
+        dirs.unwrap_or_default(),
         counted(s.groups.len() as u64, "unpersisted group"),
-        if alive {
-            ""
-        } else {
-            "; the daemon is not running"
-        },
+        dead.unwrap_or_default(),
     )?;
     if let Some(c) = &s.coverage {
         writeln!(out, "  PARTIAL COVERAGE: {}", crate::names::printable(c))?;
@@ -245,13 +232,7 @@ fn group_rows(groups: &[GroupReport]) -> Vec<String> {
         .iter()
         .map(|g| [show(&g.path), counted(g.files, "file"), size(g.bytes)])
         .collect();
-    let width = |i: usize| {
-        cells
-            .iter()
-            .map(|c| c[i].chars().count())
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |i: usize| cells.iter().fold(0, |w, c| w.max(c[i].chars().count()));
     let (w0, w1, w2) = (width(0), width(1), width(2));
     groups
         .iter()

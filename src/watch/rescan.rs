@@ -107,6 +107,6 @@ impl Core {
 }
 
 /// An inode's change time.
-fn ctime(m: &crate::sys::meta::Meta) -> SystemTime {
+pub(super) fn ctime(m: &crate::sys::meta::Meta) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::new(m.ctime.0.max(0) as u64, m.ctime.1.min(999_999_999))
 }

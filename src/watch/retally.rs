@@ -29,13 +29,9 @@ impl Core {
             self.important.insert(place.group.clone(), c);
         }
         let change = match change {
-            Change::Write {
-                size: None,
-                created,
-            } => Change::Write {
-                size: std::fs::symlink_metadata(host).ok().map(|m| m.len()),
-                created,
-            },
+            Change::Write { size: None, .. } => {
+                change.sized(std::fs::symlink_metadata(host).ok().map(|m| m.len()))
+            }
             c => c,
         };
         let quiet = std::mem::replace(&mut self.table.counting_only, true);

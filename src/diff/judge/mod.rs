@@ -123,13 +123,7 @@ fn existed(items: &[Item]) -> HashSet<PathBuf> {
 
 /// The strict ancestors of the logical path `p`, `/` included.
 fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut a = p;
-    std::iter::from_fn(move || {
-        (a != b"/").then(|| {
-            a = parent(a);
-            a
-        })
-    })
+    std::iter::successors(Some(p), |&a| (a != b"/").then(|| parent(a))).skip(1)
 }
 
 /// Classify, place and group the items of `d`. `all` keeps regenerated
@@ -189,8 +183,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
                 continue;
             }
         }
-        let p = path_of(&it.path);
-        let pl = grouping::place(p, it.kind == Kind::Dir, class, cx);
+        let pl = grouping::place(path_of(&it.path), it.kind == Kind::Dir, class, cx);
         groups.add(it, class, pl);
     }
     Judged {

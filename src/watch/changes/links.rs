@@ -75,18 +75,16 @@ impl Links {
             crate::names::human(l)
         ))
     }
-
-    /// The first link kept (tests).
-    pub fn first(&self) -> Option<&[u8]> {
-        self.lost
-            .as_deref()
-            .or(self.held.first().map(|(l, _)| &l[..]))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first link kept.
+    fn first(c: &Links) -> Option<&[u8]> {
+        c.lost.as_deref().or(c.held.first().map(|(l, _)| &l[..]))
+    }
 
     /// A link matters while it is there, and after until a baseline is
     /// taken after its inode last changed.
@@ -100,12 +98,12 @@ mod tests {
         for name in ["one", "gone", "d"] {
             c.created(&r.join(name), Path::new(name));
         }
-        assert_eq!(c.first(), None);
+        assert_eq!(first(&c), None);
         assert_eq!(c.gap(None), None);
         std::fs::hard_link(r.join("one"), r.join("two")).unwrap();
         c.created(&r.join("two"), Path::new("/tmp/two"));
         c.created(&r.join("one"), Path::new("/srv/one"));
-        assert_eq!(c.first(), Some(&b"/tmp/two"[..]));
+        assert_eq!(first(&c), Some(&b"/tmp/two"[..]));
         let later = (i64::MAX, 0);
         let gap = c.gap(Some(later)).unwrap();
         assert!(gap.contains("/tmp/two"), "{gap}");

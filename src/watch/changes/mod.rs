@@ -14,8 +14,8 @@
 //! The file's format is in `format`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -218,42 +218,32 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
     if for_pid != 0 {
         core.changes.seq += 1;
     }
-    let since = core
-        .since
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let logical = |h: &Path| {
-        core.scope
-            .logical(h)
-            .map(|p| p.as_os_str().as_bytes().to_vec())
+    let unix = |t: SystemTime| {
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        (d.as_secs() as i64, d.subsec_nanos())
     };
-    let mut mounts: Vec<Vec<u8>> = core.scope.prune.iter().filter_map(|h| logical(h)).collect();
+    let logical = |h: &PathBuf| core.scope.logical(h).map(|p| p.into_os_string().into_vec());
+    let mut mounts: Vec<Vec<u8>> = core.scope.prune.iter().filter_map(logical).collect();
     mounts.sort();
     let list = List {
         pid: std::process::id(),
         start: own_start(),
         seq: core.changes.seq,
         for_pid,
-        since: (since.as_secs() as i64, since.subsec_nanos()),
+        since: unix(core.since),
         gap: gap(core.changes.full.then_some(core.changes.cap), unwatched).or_else(|| {
             let origin = core.judge.as_ref().and_then(|j| j.baseline()?.0.origin);
             core.changes.links.gap(origin)
         }),
         mounts,
-        ignore: core.scope.skip.iter().filter_map(|h| logical(h)).collect(),
+        ignore: core.scope.skip.iter().filter_map(logical).collect(),
         ignored_links_heard: core.changes.ignored_links_heard,
         ..List::default()
     };
     // Each path's baseline record, from the baseline the judge holds:
     // `diff` opening the same file need not look them up itself.
-    let baseline = core
-        .judge
-        .as_ref()
-        .and_then(|j| j.baseline())
-        .map(|(b, (t, ino))| {
-            let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-            (b, (d.as_secs() as i64, d.subsec_nanos(), ino))
-        });
+    let baseline = (core.judge.as_ref().and_then(|j| j.baseline()))
+        .map(|(b, (t, ino))| (b, (unix(t).0, unix(t).1, ino)));
     let bytes = encode(&list, &core.changes, baseline);
     if let Err(e) = crate::sys::fs::write_file_atomic(file, &bytes, 0o600)
         .with_context(|| format!("cannot write {}", file.display()))

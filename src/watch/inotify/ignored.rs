@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{Core, Errno, InotifyWatcher, is};
+use super::{Core, InotifyWatcher, at_limit};
 use crate::sys::inotify::{self as sys, ReadFlags as R, WatchFlags as W};
 use crate::watch::ignored;
 
@@ -29,7 +29,7 @@ impl InotifyWatcher {
                 self.ignored.insert(wd);
                 true
             }
-            Err(e) if is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG) => {
+            Err(e) if at_limit(&e) => {
                 unheard = true;
                 false
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
-use super::{InotifyWatcher, is};
+use super::InotifyWatcher;
 
 /// The inotify watch limit that applies here: this user namespace's own
 /// (`/proc/sys/user/max_inotify_watches`, inside a container) when it is
@@ -69,10 +69,9 @@ impl InotifyWatcher {
         let u = &self.unwatched;
         (u.count > 0).then(|| {
             let shown: Vec<String> = u.sample.iter().map(|p| crate::names::show(p)).collect();
-            let long = u.sample.iter().any(|p| p.as_os_str().len() >= 4096);
             format!(
                 "{}; NOT watched: {} directories and everything below them ({}{}); writes there are found by a rescan every minute",
-                if long && u.sample.iter().all(|p| p.as_os_str().len() >= 4096) {
+                if u.sample.iter().all(|p| p.as_os_str().len() >= 4096) {
                     "directories deeper than PATH_MAX (4,096 bytes) cannot be watched by inotify".to_string()
                 } else {
                     enospc_message(self.wds.len())
@@ -84,51 +83,32 @@ impl InotifyWatcher {
         })
     }
 
-    /// Start a rescan: directories that still cannot be watched are counted anew.
-    pub fn begin_scan(&mut self) {
-        self.scanning = Some(Unwatched::default());
-    }
-
-    /// Watch a directory met by a rescan; at the limit, count it as unwatched.
-    pub fn add_scanned(&mut self, dir: &Path) {
-        if let Err(e) = self.add(dir)
-            && (is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG))
-            && let Some(u) = &mut self.scanning
-        {
-            u.push(dir);
-        }
-    }
-
-    /// End a rescan; log when the coverage changed. Returns whether the
-    /// watch limit still leaves directories unwatched.
-    pub fn end_scan(&mut self) -> bool {
-        if let Some(u) = self.scanning.take() {
-            let was = self.unwatched.count;
-            self.unwatched = u;
-            if self.unwatched.count != was {
-                match self.coverage() {
-                    Some(c) => tracing::error!("{c}"),
-                    None => tracing::info!(
-                        "every directory is watched again ({} directories)",
-                        self.wds.len()
-                    ),
-                }
+    /// End a rescan, which left `found` unwatched (counted anew); log when
+    /// the coverage changed.
+    pub(super) fn end_scan(&mut self, found: Unwatched) {
+        let was = std::mem::replace(&mut self.unwatched, found).count;
+        if self.unwatched.count != was {
+            match self.coverage() {
+                Some(c) => tracing::error!("{c}"),
+                None => tracing::info!(
+                    "every directory is watched again ({} directories)",
+                    self.wds.len()
+                ),
             }
         }
-        self.unwatched.count > 0
     }
 
     /// Watch a directory met at run time; log (once) when the limit is hit.
     pub(super) fn add_or_log(&mut self, dir: &Path) -> bool {
-        match self.add(dir) {
+        match self.add(dir).map_err(|e| Errno::from_io_error(&e)) {
             Ok(_) => true,
             // Deeper than PATH_MAX: inotify takes paths only. Counted as
             // unwatched, so the periodic rescan (fd-relative) covers it.
-            Err(e) if is(&e, Errno::NAMETOOLONG) => {
+            Err(Some(Errno::NAMETOOLONG)) => {
                 self.unwatched.push(dir);
                 false
             }
-            Err(e) if is(&e, Errno::NOSPC) => {
+            Err(Some(Errno::NOSPC)) => {
                 self.unwatched.push(dir);
                 if !self.limit_logged {
                     self.limit_logged = true;

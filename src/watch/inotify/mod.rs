@@ -35,9 +35,12 @@ const MASK: W = W::CREATE
     .union(W::DONT_FOLLOW)
     .union(W::EXCL_UNLINK);
 
-/// Is `e` the errno `n`?
-fn is(e: &std::io::Error, n: Errno) -> bool {
-    e.raw_os_error() == Some(n.raw_os_error())
+/// Did a watch fail for the watch limit (or a path inotify cannot take)?
+fn at_limit(e: &std::io::Error) -> bool {
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::NOSPC | Errno::NAMETOOLONG)
+    )
 }
 
 /// Recursive inotify watcher.
@@ -50,8 +53,6 @@ pub struct InotifyWatcher {
     limit_logged: bool,
     /// Left unwatched at the last full scan (start or rescan).
     unwatched: Unwatched,
-    /// Being collected by the current rescan.
-    scanning: Option<Unwatched>,
     /// The last file event (wd, name, when): a MODIFY/ATTRIB right after
     /// an event for the same file adds nothing (one write = three events).
     last: (i32, Vec<u8>, Option<std::time::Instant>),
@@ -74,7 +75,6 @@ impl InotifyWatcher {
             buf: vec![std::mem::MaybeUninit::uninit(); 256 * 1024],
             limit_logged: false,
             unwatched: Unwatched::default(),
-            scanning: None,
             last: (-1, Vec::new(), None),
             events: 0,
             muted: 0,
@@ -86,11 +86,13 @@ impl InotifyWatcher {
         let threads = crate::walk::default_threads();
         let watch = |p: PathBuf| match ino.add_watch(&p, MASK) {
             Ok(wd) => {
-                let mut a = added.lock().unwrap_or_else(|e| e.into_inner());
-                a.push((wd, p));
+                added
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((wd, p));
                 Some(wd)
             }
-            Err(e) if is(&e, Errno::NOSPC) || is(&e, Errno::NAMETOOLONG) => {
+            Err(e) if at_limit(&e) => {
                 full.lock().unwrap_or_else(|e| e.into_inner()).push(&p);
                 None
             }
@@ -100,8 +102,7 @@ impl InotifyWatcher {
         // directory of ours has this inode, so the watch is ours alone.
         let unwatch = |wd: i32| {
             let _ = ino.rm_watch(wd);
-            let mut a = added.lock().unwrap_or_else(|e| e.into_inner());
-            a.retain(|(w, _)| *w != wd);
+            (added.lock().unwrap_or_else(|e| e.into_inner())).retain(|(w, _)| *w != wd);
         };
         scan::walk_dirs_parallel(scope, threads, &watch, &unwatch);
         let added = added.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -175,18 +176,14 @@ impl InotifyWatcher {
             self.dir_event(&ev, &path, core);
             return false;
         }
+        let write = |size, created| Change::Write { size, created };
         let change = if m.intersects(R::DELETE | R::MOVED_FROM) {
             Change::Gone
         } else if m.intersects(R::CLOSE_WRITE | R::MOVED_TO) {
             let size = std::fs::symlink_metadata(&path).ok().map(|m| m.len());
-            let created = m.contains(R::MOVED_TO);
-            Change::Write { size, created }
+            write(size, m.contains(R::MOVED_TO))
         } else if m.intersects(R::CREATE | R::MODIFY | R::ATTRIB) {
-            let created = m.contains(R::CREATE);
-            Change::Write {
-                size: None,
-                created,
-            }
+            write(None, m.contains(R::CREATE))
         } else {
             return false;
         };
@@ -310,12 +307,16 @@ impl Watcher for InotifyWatcher {
     /// At the watch limit a rescan keeps going: directories it cannot
     /// watch are counted and named in the state (`coverage`).
     fn rescan(&mut self, core: &mut Core) -> anyhow::Result<usize> {
-        self.begin_scan();
+        let mut found = Unwatched::default();
         let n = core.rescan(&mut |d| {
-            self.add_scanned(d);
+            if let Err(e) = self.add(d)
+                && at_limit(&e)
+            {
+                found.push(d);
+            }
             Ok(())
         });
-        self.end_scan();
+        self.end_scan(found);
         n
     }
 

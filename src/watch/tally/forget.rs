@@ -8,7 +8,32 @@
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
-use super::Table;
+use super::{Group, Table};
+
+impl Group {
+    /// Drop the sampled paths `keep` refuses, with their files and bytes;
+    /// the group goes into `recount` when it also holds paths by hash (or
+    /// past the caps), which cannot be told apart. Returns how many went.
+    fn drop_samples(
+        &mut self,
+        recount: &mut Vec<PathBuf>,
+        mut keep: impl FnMut(&Path) -> bool,
+    ) -> usize {
+        let (before, mut bytes) = (self.samples.len(), 0);
+        self.samples.retain(|p, size| {
+            let k = keep(p);
+            bytes += if k { 0 } else { *size };
+            k
+        });
+        let gone = before - self.samples.len();
+        self.files -= (gone as u64).min(self.files);
+        self.bytes -= bytes.min(self.bytes);
+        if (!self.hashed.is_empty() || self.approximate) && !recount.contains(&self.path) {
+            recount.push(self.path.clone());
+        }
+        gone
+    }
+}
 
 impl Table {
     /// The directory `dir` (logical) was renamed away or removed: nothing
@@ -17,7 +42,6 @@ impl Table {
     /// queued for a recount when it also holds hashed paths.
     /// O(groups), plus the samples of the groups holding `dir`.
     pub fn gone_below(&mut self, dir: &Path) {
-        let mut recount = Vec::new();
         for g in self.groups.values_mut() {
             if g.path.starts_with(dir) {
                 self.samples -= g.samples.len();
@@ -26,23 +50,9 @@ impl Table {
                 g.hashed.clear();
                 (g.files, g.bytes, g.approximate) = (0, 0, false);
             } else if dir.starts_with(&g.path) && g.files > 0 {
-                let before = g.samples.len();
-                let mut bytes = 0;
-                g.samples.retain(|p, size| {
-                    let keep = !p.starts_with(dir);
-                    bytes += if keep { 0 } else { *size };
-                    keep
-                });
-                let gone = (before - g.samples.len()) as u64;
-                self.samples -= before - g.samples.len();
-                g.files -= gone.min(g.files);
-                g.bytes -= bytes.min(g.bytes);
-                if !g.hashed.is_empty() || g.approximate {
-                    recount.push(g.path.clone());
-                }
+                self.samples -= g.drop_samples(&mut self.recount, |p| !p.starts_with(dir));
             }
         }
-        self.queue_recount(recount);
     }
 
     /// Keep only the sampled paths for which `counts` holds (a retaken
@@ -50,31 +60,25 @@ impl Table {
     /// are queued for a recount. Returns how many paths were dropped.
     pub fn retain_counted(&mut self, counts: &mut dyn FnMut(&Path) -> bool) -> usize {
         let mut dropped = 0;
-        let mut recount = Vec::new();
-        for g in self.groups.values_mut() {
-            if g.files == 0 {
-                continue;
-            }
-            let mut bytes = 0;
-            let mut gone = 0;
-            g.samples.retain(|p, size| {
-                let keep = counts(p);
-                if !keep {
-                    bytes += *size;
-                    gone += 1;
-                }
-                keep
-            });
-            self.samples -= gone;
-            dropped += gone;
-            g.files -= (gone as u64).min(g.files);
-            g.bytes -= bytes.min(g.bytes);
-            if !g.hashed.is_empty() || g.approximate {
-                recount.push(g.path.clone());
-            }
+        for g in self.groups.values_mut().filter(|g| g.files > 0) {
+            dropped += g.drop_samples(&mut self.recount, &mut *counts);
         }
-        self.queue_recount(recount);
+        self.samples -= dropped;
         dropped
+    }
+
+    /// Forget what `group` counted (its files, bytes and paths), to count
+    /// it again from a walk. Returns the old (files, bytes).
+    pub fn forget_counts(&mut self, group: &Path) -> (u64, u64) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return (0, 0);
+        };
+        self.samples -= g.samples.len();
+        self.hashed -= g.hashed.len();
+        g.samples.clear();
+        g.hashed.clear();
+        g.approximate = false;
+        (std::mem::take(&mut g.files), std::mem::take(&mut g.bytes))
     }
 
     /// Forget the path `path` (logical) wherever it is counted (a held-back
@@ -83,32 +87,15 @@ impl Table {
     pub fn forget_path(&mut self, path: &Path) -> bool {
         let hash = self.hasher.hash_one(path);
         for g in self.groups.values_mut() {
-            let size = match g.samples.remove(path) {
-                Some(s) => {
-                    self.samples -= 1;
-                    s
-                }
-                None => match g.hashed.remove(&hash) {
-                    Some(s) => {
-                        self.hashed -= 1;
-                        s
-                    }
-                    None => continue,
-                },
-            };
-            g.files = g.files.saturating_sub(1);
-            g.bytes = g.bytes.saturating_sub(size);
-            return true;
-        }
-        false
-    }
-
-    fn queue_recount(&mut self, groups: Vec<PathBuf>) {
-        for g in groups {
-            if !self.recount.contains(&g) {
-                self.recount.push(g);
+            let size = (g.samples.remove(path).inspect(|_| self.samples -= 1))
+                .or_else(|| g.hashed.remove(&hash).inspect(|_| self.hashed -= 1));
+            if let Some(size) = size {
+                g.files = g.files.saturating_sub(1);
+                g.bytes = g.bytes.saturating_sub(size);
+                return true;
             }
         }
+        false
     }
 
     /// Groups to count again by a walk (their hashed paths may be gone),

@@ -147,7 +147,7 @@ impl Group {
 }
 
 /// All groups, and the warning budget.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Table {
     limits: Limits,
     groups: HashMap<PathBuf, Group>,
@@ -176,17 +176,7 @@ impl Table {
         Table {
             bucket: TokenBucket::new(limits.per_minute, now),
             limits,
-            groups: HashMap::new(),
-            hasher: RandomState::new(),
-            samples: 0,
-            hashed: 0,
-            suppressed: 0,
-            suppressed_groups: Vec::new(),
-            window_start: None,
-            per_area: HashMap::new(),
-            announced: HashSet::new(),
-            counting_only: false,
-            recount: Vec::new(),
+            ..Table::default()
         }
     }
 
@@ -233,13 +223,11 @@ impl Table {
             *self
                 .per_area
                 .entry(super::fairness::area(group))
-                .or_insert(0) += 1;
+                .or_default() += 1;
             let g = Group::new(group, path, change, now);
             self.groups.insert(group.to_path_buf(), g);
         }
-        let Some(g) = self.groups.get_mut(group) else {
-            return Decision::Quiet;
-        };
+        let g = self.groups.get_mut(group).expect("inserted above");
         g.last_seen = now;
         if path != g.path && change != Change::Gone {
             g.kind = Kind::Directory;
@@ -248,13 +236,9 @@ impl Table {
             Change::Dir => return Decision::Quiet,
             Change::Write { size, created } => {
                 let key_hash = self.hasher.hash_one(path);
-                let old = if let Some(s) = g.samples.get_mut(path) {
-                    Some(std::mem::replace(s, size.unwrap_or(*s)))
-                } else if let Some(s) = g.hashed.get_mut(&key_hash) {
-                    Some(std::mem::replace(s, size.unwrap_or(*s)))
-                } else {
-                    None
-                };
+                let old = (g.samples.get_mut(path))
+                    .or_else(|| g.hashed.get_mut(&key_hash))
+                    .map(|s| std::mem::replace(s, size.unwrap_or(*s)));
                 match old {
                     Some(old) => g.bytes = g.bytes - old + size.unwrap_or(old),
                     None => {
@@ -279,15 +263,10 @@ impl Table {
                 }
             }
             Change::Gone | Change::GoneDir => {
-                let old = match g.samples.remove(path) {
-                    Some(s) => {
-                        self.samples -= 1;
-                        Some(s)
-                    }
-                    None => g.hashed.remove(&self.hasher.hash_one(path)).inspect(|_| {
-                        self.hashed -= 1;
-                    }),
-                };
+                let old = (g.samples.remove(path).inspect(|_| self.samples -= 1)).or_else(|| {
+                    let hash = self.hasher.hash_one(path);
+                    g.hashed.remove(&hash).inspect(|_| self.hashed -= 1)
+                });
                 if let Some(old) = old {
                     g.files -= 1;
                     g.bytes -= old;
@@ -335,20 +314,6 @@ impl Table {
         self.len() == 0
     }
 
-    /// Forget what `group` counted (its files, bytes and paths), to count
-    /// it again from a walk. Returns the old (files, bytes).
-    pub fn forget_counts(&mut self, group: &Path) -> (u64, u64) {
-        let Some(g) = self.groups.get_mut(group) else {
-            return (0, 0);
-        };
-        self.samples -= g.samples.len();
-        self.hashed -= g.hashed.len();
-        g.samples.clear();
-        g.hashed.clear();
-        g.approximate = false;
-        (std::mem::take(&mut g.files), std::mem::take(&mut g.bytes))
-    }
-
     /// The group at `path`, to change (the refresh sets its last write).
     pub fn get_mut(&mut self, path: &Path) -> Option<&mut Group> {
         self.groups.get_mut(path)
@@ -359,11 +324,6 @@ impl Table {
         self.groups
             .get(group)
             .map_or((0, 0), |g| (g.files, g.bytes))
-    }
-
-    /// Distinct paths remembered (by name or hash), for tests and benchmarks.
-    pub fn tracked_paths(&self) -> usize {
-        self.samples + self.hashed
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::Table;
 
 /// A token bucket: `capacity` tokens, refilled at `capacity` per minute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TokenBucket {
     capacity: f64,
     tokens: f64,

@@ -227,17 +227,13 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     if flags & !known != 0 {
         bail!("unknown flags {flags:#04x} in a version {version} changes file");
     }
-    let baseline = match version >= 3 && flags & 2 != 0 {
-        true => Some((r.u64()? as i64, r.u32()?, r.u64()?)),
-        false => None,
-    };
+    // (Bits a version does not know were refused above.)
+    let baseline = (flags & 2 != 0).then(|| anyhow::Ok((r.u64()? as i64, r.u32()?, r.u64()?)));
+    let baseline = baseline.transpose()?;
     let gap = String::from_utf8_lossy(r.bytes()?).into_owned();
     let (mounts, ignore) = (r.list()?, r.list()?);
     let link_trees = if version >= 2 { r.list()? } else { Vec::new() };
-    let ignored_names = match flags & 4 != 0 {
-        true => Some(r.list()?),
-        false => None,
-    };
+    let ignored_names = (flags & 4 != 0).then(|| r.list()).transpose()?;
     let trees = r.list()?;
     let ndirs = r.u32()?;
     let mut paths = Vec::new();

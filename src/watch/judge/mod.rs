@@ -173,17 +173,8 @@ impl Judge {
     /// `/run/current-system` link activation writes last): it will be
     /// retaken, so what a rescan finds waits for it.
     pub fn provisional(&self) -> bool {
-        let Ok(cs) = std::fs::symlink_metadata(self.root.host(Path::new("/run/current-system")))
-        else {
-            return false;
-        };
-        use std::os::unix::fs::MetadataExt;
-        let activated = SystemTime::UNIX_EPOCH
-            + Duration::new(
-                cs.ctime().max(0) as u64,
-                cs.ctime_nsec().clamp(0, 999_999_999) as u32,
-            );
-        self.baseline_mtime.is_none_or(|(t, _)| t < activated)
+        let cs = crate::sys::meta::lstat_path(&self.root.host(Path::new("/run/current-system")));
+        cs.is_ok_and(|m| (self.baseline_mtime).is_none_or(|(t, _)| t < super::rescan::ctime(&m)))
     }
 
     fn in_baseline(&self, logical: &Path) -> bool {
@@ -217,12 +208,12 @@ impl Judge {
         // temporaries, `mv tmp target`: the destination's own event is
         // judged) or deleted. Nothing under this name to discard.
         use std::io::ErrorKind::{NotADirectory, NotFound};
-        let m = match std::fs::symlink_metadata(host) {
-            Err(e) if matches!(e.kind(), NotFound | NotADirectory) => {
-                return Verdict::Drop;
-            }
-            m => m,
-        };
+        let m = std::fs::symlink_metadata(host);
+        if m.as_ref()
+            .is_err_and(|e| matches!(e.kind(), NotFound | NotADirectory))
+        {
+            return Verdict::Drop;
+        }
         self.size = m.as_ref().ok().filter(|m| !m.is_dir()).map(|m| m.len());
         let is_link = !is_dir && m.is_ok_and(|m| m.file_type().is_symlink());
         if is_link && self.links_into_persistence(logical, host) {
@@ -240,7 +231,6 @@ impl Judge {
         let hold = !is_dir
             && ((rescan && self.provisional())
                 || (rewrite && (self.provisional() || self.activation.running())));
-        // Bounded: past it (a burst of new files), warned at once.
         // Bounded: past it (a burst of new files), warned at once. Writes
         // to a name still settling wait with it.
         let settling = self.settling.contains_key(host);
@@ -250,12 +240,7 @@ impl Judge {
             self.settling
                 .insert(host.to_path_buf(), (Duration::MAX, None));
         }
-        match self.place(logical, is_dir, &class) {
-            Verdict::Record { place, consequence } if hold || settle => {
-                Verdict::Hold { place, consequence }
-            }
-            v => v,
-        }
+        self.place(logical, is_dir, &class, hold || settle)
     }
 
     /// Hold back `host` (judged [`Verdict::Hold`]) from `now` (daemon
@@ -274,21 +259,11 @@ impl Judge {
     /// that settled.
     pub fn due(&mut self, now: Duration, all: bool) -> Vec<(PathBuf, Option<i32>)> {
         let due = |t: Duration, wait| all || now.saturating_sub(t) >= wait;
-        let mut out: Vec<(PathBuf, Option<i32>)> = (self.held.iter())
-            .filter(|(_, t)| due(**t, HOLD))
-            .map(|(p, _)| (p.clone(), None))
-            .collect();
-        for (p, _) in &out {
-            self.held.remove(p);
-        }
-        let settled: Vec<PathBuf> = (self.settling.iter())
-            .filter(|(_, (t, _))| *t != Duration::MAX && due(*t, SETTLE))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in settled {
-            let pid = self.settling.remove(&p).and_then(|s| s.1);
-            out.push((p, pid));
-        }
+        let held = self.held.extract_if(|_, t| due(*t, HOLD));
+        let mut out: Vec<_> = held.map(|(p, _)| (p, None)).collect();
+        let settled =
+            (self.settling).extract_if(|_, (t, _)| *t != Duration::MAX && due(*t, SETTLE));
+        out.extend(settled.map(|(p, (_, pid))| (p, pid)));
         out
     }
 
@@ -300,11 +275,11 @@ impl Judge {
         if !class.is_loss() {
             return Verdict::Drop;
         }
-        self.place(logical, false, &class)
+        self.place(logical, false, &class, false)
     }
 
-    /// Where a change belongs, without judging it.
-    pub fn place(&mut self, logical: &Path, is_dir: bool, class: &Class) -> Verdict {
+    /// Where a change belongs, without judging it: held back when `hold`.
+    fn place(&mut self, logical: &Path, is_dir: bool, class: &Class, hold: bool) -> Verdict {
         if let Some(p) = logical.parent()
             && self.in_baseline(p)
         {
@@ -314,9 +289,10 @@ impl Judge {
             Class::Important { consequence, .. } => Some(consequence.clone()),
             _ => None,
         };
-        Verdict::Record {
-            place: grouping::place(logical, is_dir, class, &self.cx),
-            consequence,
+        let place = grouping::place(logical, is_dir, class, &self.cx);
+        match hold {
+            true => Verdict::Hold { place, consequence },
+            false => Verdict::Record { place, consequence },
         }
     }
 
@@ -355,10 +331,9 @@ impl Judge {
         if !class.is_loss() || self.as_in_baseline(logical, host) {
             return Verdict::Drop;
         }
-        self.place(logical, false, &class)
+        self.place(logical, false, &class, false)
     }
 }
 
 #[cfg(test)]
-#[path = "judge_tests.rs"]
 mod tests;

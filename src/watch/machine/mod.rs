@@ -97,6 +97,12 @@ pub enum Action {
     Exit,
 }
 
+/// Write `watch.json` and refresh the D-Bus view now.
+const PUBLISH: Action = Action::Publish {
+    file: true,
+    if_changed: false,
+};
+
 /// The daemon's intervals.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -195,10 +201,7 @@ impl Machine {
             Muting { force: true },
             Suppressed { force: true },
             Summary,
-            Publish {
-                file: true,
-                if_changed: false,
-            },
+            PUBLISH,
             Exit,
         ]
     }
@@ -206,14 +209,7 @@ impl Machine {
     /// After the start-up rescan: the state and the changes file are
     /// written before systemd hears we are ready.
     fn first_answer(&mut self) -> Vec<Action> {
-        vec![
-            Action::Publish {
-                file: true,
-                if_changed: false,
-            },
-            Action::Answer(0),
-            Action::Status,
-        ]
+        vec![PUBLISH, Action::Answer(0), Action::Status]
     }
 
     /// A signal and/or events. The queue is read after the signal: what
@@ -277,13 +273,10 @@ impl Machine {
             msg.push_str(&format!("STATUS={line}\n"));
             self.last_status = Some(line);
         }
-        match msg.is_empty() {
-            true => Vec::new(),
-            false => vec![Action::Notify(msg.trim_end().to_string())],
-        }
+        let msg = (!msg.is_empty()).then(|| Action::Notify(msg.trim_end().into()));
+        msg.into_iter().collect()
     }
 }
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

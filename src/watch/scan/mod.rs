@@ -239,31 +239,4 @@ pub fn walk_dirs_parallel<W: Copy>(
 }
 
 #[cfg(test)]
-#[path = "scan_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-mod self_bind_tests {
-    use std::path::Path;
-
-    use crate::mountinfo::MountTable;
-
-    /// systemd's ProtectSystem=strict binds /home onto itself: not pruned;
-    /// a persisted bind (another directory, or another filesystem) is.
-    #[test]
-    fn a_directory_bound_onto_itself_is_not_a_prune_point() {
-        let t = MountTable::parse_bytes(
-            b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
-              2 1 8:1 /home /home rw - ext4 /dev/sda1 rw\n\
-              3 1 8:1 /.pdata/etc/x /etc/x rw - ext4 /dev/sda1 rw\n\
-              4 1 0:5 / /var/lib/keep rw - tmpfs p rw\n",
-        )
-        .unwrap();
-        let host = t.containing(Path::new("/")).unwrap();
-        let pruned: Vec<bool> = t
-            .below(Path::new("/"))
-            .map(|m| !super::self_bind(host, m))
-            .collect();
-        assert_eq!(pruned, [false, true, true]);
-    }
-}
