@@ -61,15 +61,12 @@ pub(super) fn ensure_dir(
         }
         perms_owner(ids, root, &level_perms(e, homes, prefix, last))
     };
-    if side == Side::Target {
-        let rfd = h.root.as_fd();
-        let shown = Path::new("/").join(dir);
-        ctx(dir::mkdir_beneath(rfd, dir, &mut owner), rfd, dir, &shown)?;
-        return Ok(());
-    }
-    let shown = e.root.join(dir);
-    let (_, created) = ctx(dir::mkdir_beneath(pfd, dir, &mut owner), pfd, dir, &shown)?;
-    for c in created {
+    let (base, shown) = match side {
+        Side::Target => (h.root.as_fd(), Path::new("/").join(dir)),
+        Side::Source => (pfd, e.root.join(dir)),
+    };
+    let (_, created) = ctx(dir::mkdir_beneath(base, dir, &mut owner), base, dir, &shown)?;
+    for c in created.into_iter().filter(|_| side == Side::Source) {
         let p = e.root.join(&c);
         info!(path = %p.display(), "created persistent directory {}", p.display());
     }

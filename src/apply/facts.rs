@@ -147,11 +147,10 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     let target = node(h.root.as_fd(), rel(&e.path), &e.path, true);
     let source = match h.persist(&e.root) {
         Ok(pfd) => {
-            let srel = e.source.strip_prefix(&e.root).unwrap_or(&e.source);
+            let srel = super::ops::srel(e);
             match node(pfd, srel, &e.source, true) {
                 Node::Missing if e.kind == crate::config::Kind::File => {
-                    let parent = srel.parent().unwrap_or(Path::new(""));
-                    match fs::lstat_beneath(pfd, parent) {
+                    match fs::lstat_beneath(pfd, super::ops::parent_of(srel)) {
                         Ok(None) => Node::MissingParent,
                         _ => Node::Missing,
                     }
@@ -177,27 +176,21 @@ pub fn gather(
 ) -> Observed {
     // Collected, not inserted one by one: the entries come sorted, and a
     // bulk build skips thousands of `Path` comparisons.
-    let entries = settings
-        .entries
-        .iter()
-        .map(|e| {
-            let mounted = mounted(mounts, &e.path, &e.source);
-            let (target, source) = match mounted {
-                Mounted::No => probe_entry(h, e),
-                _ => (Node::Unprobed, Node::Unprobed),
-            };
-            (
-                e.path.clone(),
-                Facts {
-                    target,
-                    source,
-                    mounted,
-                },
-            )
-        })
-        .collect();
+    let entries = settings.entries.iter().map(|e| {
+        let mounted = mounted(mounts, &e.path, &e.source);
+        let (target, source) = match mounted {
+            Mounted::No => probe_entry(h, e),
+            _ => (Node::Unprobed, Node::Unprobed),
+        };
+        let f = Facts {
+            target,
+            source,
+            mounted,
+        };
+        (e.path.clone(), f)
+    });
     let mut obs = Observed {
-        entries,
+        entries: entries.collect(),
         ..Observed::default()
     };
     gather_moved(h, settings, mounts, &previous, &mut obs);

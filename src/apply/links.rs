@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use rustix::fs::{FileType, RenameFlags};
 use tracing::info;
 
@@ -38,27 +38,21 @@ fn read_link(
 }
 
 /// Create the link `name` → `text` owned by `uid:gid` in `dir`, atomically;
-/// `replace`: over an existing name (else an existing name is an error).
+/// `flags`: empty to replace an existing name, `NOREPLACE` to fail on one.
 fn place_link(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     text: &Path,
     (uid, gid): (u32, u32),
-    replace: bool,
+    flags: RenameFlags,
 ) -> std::io::Result<()> {
     let mut tmp = OsString::from(".");
     tmp.push(name);
     tmp.push(format!(".impermctl-link-{}", std::process::id()));
     let _ = fs::unlink_at(dir, &tmp, false);
     rustix::fs::symlinkat(text, dir, &tmp)?;
-    let placed = fs::chown(fs::At::Name(dir, &tmp), uid, gid).and_then(|()| {
-        let flags = if replace {
-            RenameFlags::empty()
-        } else {
-            RenameFlags::NOREPLACE
-        };
-        Ok(rustix::fs::renameat_with(dir, &tmp, dir, name, flags)?)
-    });
+    let placed = fs::chown(fs::At::Name(dir, &tmp), uid, gid)
+        .and_then(|()| fs::rename(dir, &tmp, name, flags));
     if placed.is_err() {
         let _ = fs::unlink_at(dir, &tmp, false);
     }
@@ -81,7 +75,7 @@ pub(super) fn store_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
         bail!("{} appeared while planning; left alone", e.source.display());
     }
     let (p, s) = (e.path.display(), e.source.display());
-    place_link(sdir.as_fd(), name, &text, (uid, gid), true)
+    place_link(sdir.as_fd(), name, &text, (uid, gid), RenameFlags::empty())
         .with_context(|| format!("cannot store the symlink {p} as {s}"))?;
     rustix::fs::fsync(&sdir).with_context(|| format!("cannot sync {s}"))?;
     info!(path = %p, source = %s, "stored the symlink (to {}) in persistence", text.display());
@@ -94,14 +88,17 @@ pub(super) fn restore_link(cx: &mut Cx, e: &Entry) -> anyhow::Result<()> {
     let (text, uid, gid) = read_link(sdir.as_fd(), name, &e.source)?;
     let (tparent, tname) = fs::split(rel(&e.path))?;
     ensure_dir(cx, e, tparent, false, Side::Target)?;
-    let rfd = cx.h.root.as_fd();
-    let tdir = open(rfd, tparent, DIR, &e.path)?;
+    let tdir = open(cx.h.root.as_fd(), tparent, DIR, &e.path)?;
     let (p, to) = (e.path.display(), text.display());
-    place_link(tdir.as_fd(), tname, &text, (uid, gid), false).map_err(|err| {
-        if err.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!("{p} appeared while planning; left alone")
-        } else {
-            anyhow::anyhow!("cannot recreate the symlink {p} (to {to}): {err}")
-        }
+    let placed = place_link(
+        tdir.as_fd(),
+        tname,
+        &text,
+        (uid, gid),
+        RenameFlags::NOREPLACE,
+    );
+    placed.map_err(|err| match err.kind() {
+        std::io::ErrorKind::AlreadyExists => anyhow!("{p} appeared while planning; left alone"),
+        _ => anyhow!("cannot recreate the symlink {p} (to {to}): {err}"),
     })
 }

@@ -132,7 +132,10 @@ pub fn apply(
         warn!("{msg}");
         cx.warnings.push(msg);
     }
-    tally.finish(cx.warnings)
+    Applied {
+        warnings: cx.warnings,
+        ..tally.done
+    }
 }
 
 /// The step to run for `planned`: planned again from fresh facts when a

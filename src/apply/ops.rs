@@ -152,10 +152,10 @@ pub(super) fn bind(
     let rfd = cx.h.root.as_fd();
     let trel = rel(&e.path);
     let tfd = open_kind(rfd, trel, &e.path, e.kind)?;
+    let (p, s) = (e.path.display(), e.source.display());
     if mount::is_mount_root(tfd.as_fd())? {
         bail!(
-            "something is already mounted on {}; impermctl never stacks mounts: unmount it and run `impermctl boot` again",
-            e.path.display()
+            "something is already mounted on {p}; impermctl never stacks mounts: unmount it and run `impermctl boot` again"
         );
     }
     // Below a parent bound in this run, target and source can be the same directory.
@@ -171,8 +171,7 @@ pub(super) fn bind(
     };
     if expect_empty && !same && holds_data()? {
         bail!(
-            "{} gained data while boot was planning; nothing was mounted over it: run `impermctl boot` again",
-            e.path.display()
+            "{p} gained data while boot was planning; nothing was mounted over it: run `impermctl boot` again"
         );
     }
     let kept = cx.kept.iter().find(|(p, _)| *p == e.path);
@@ -192,7 +191,6 @@ pub(super) fn bind(
             }
             Kind::File => format!("a file of {} bytes", stat_fd(tfd.as_fd())?.size),
         };
-        let (p, s) = (e.path.display(), e.source.display());
         let msg = match kept.flatten() {
             Some(k) => format!(
                 "{p} already held data on the ephemeral root: {what}; it is kept at {} (owner, mode and times preserved) and hidden under the bind of {s}, whose version is used: merge by hand what you need",
@@ -202,10 +200,9 @@ pub(super) fn bind(
                 "{p} already held data on the ephemeral root: {what}; it is now hidden under the bind of {s} (persistent data wins; unmount to reach it)"
             ),
         };
-        warn!(path = %e.path.display(), "{msg}");
+        warn!(path = %p, "{msg}");
         cx.warnings.push(msg);
     }
-    let (p, s) = (e.path.display(), e.source.display());
     mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)
         .with_context(|| format!("cannot bind {s} onto {p}"))?;
     if !options.is_empty() {

@@ -138,7 +138,8 @@ pub struct Applied {
 
 /// The report being built, step by step.
 pub(super) struct Tally<'a> {
-    done: Applied,
+    /// The report so far (its warnings are the run's, added at the end).
+    pub done: Applied,
     /// The record of the last run of this boot, by path (one lookup per
     /// step: a rerun of 2,000 entries scanned it 2,000 times).
     previous: HashMap<&'a Path, &'a Recorded>,
@@ -148,12 +149,10 @@ pub(super) struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn new(n: usize, previous: &'a [Recorded], previous_pending: &'a [Pending]) -> Self {
-        let steps = Vec::with_capacity(n);
+        let mut done = Applied::default();
+        done.steps.reserve(n);
         Tally {
-            done: Applied {
-                steps,
-                ..Applied::default()
-            },
+            done,
             previous: previous.iter().map(|r| (r.path.as_path(), r)).collect(),
             previous_pending,
         }
@@ -224,13 +223,6 @@ impl<'a> Tally<'a> {
             done,
             outcome,
         });
-    }
-
-    pub fn finish(self, warnings: Vec<String>) -> Applied {
-        Applied {
-            warnings,
-            ..self.done
-        }
     }
 }
 

@@ -34,12 +34,9 @@ pub(super) fn write(cx: &Cx) -> anyhow::Result<()> {
     if !cx.utab_add.is_empty() {
         let table = MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(cx.root.dir());
         for (target, source, opts) in &cx.utab_add {
-            let m = table.at(target).with_context(|| {
-                format!(
-                    "{} is not in the mount table after binding it",
-                    target.display()
-                )
-            })?;
+            let t = target.display();
+            let m = (table.at(target))
+                .with_context(|| format!("{t} is not in the mount table after binding it"))?;
             add.push(UtabEntry {
                 src: m.source.clone(),
                 target: target.clone(),

@@ -84,13 +84,13 @@ pub fn trailer(tail: &[u8], size: u64) -> Option<Trailer> {
 }
 
 /// One index entry: (hash, record offset, record length).
-fn entry(index: &[u8], i: usize) -> Option<(u64, u64, u32)> {
-    let e = index.get(i * ENTRY..(i + 1) * ENTRY)?;
-    Some((
-        u64::from_le_bytes(e[..8].try_into().ok()?),
-        u64::from_le_bytes(e[8..16].try_into().ok()?),
-        u32::from_le_bytes(e[16..].try_into().ok()?),
-    ))
+fn entry(e: &[u8; ENTRY]) -> (u64, u64, u32) {
+    let u = |r: std::ops::Range<usize>| u64::from_le_bytes(e[r].try_into().unwrap_or_default());
+    (
+        u(0..8),
+        u(8..16),
+        u32::from_le_bytes([e[16], e[17], e[18], e[19]]),
+    )
 }
 
 /// The directory's path in a record (`u16` length, then the path).
@@ -105,7 +105,8 @@ pub fn record_path(rec: &[u8]) -> Option<&[u8]> {
 #[derive(Debug)]
 pub struct Lazy {
     file: File,
-    trailer: Trailer,
+    /// Where things are in the file.
+    pub trailer: Trailer,
     index: Vec<u8>,
     records: Vec<OnceLock<Option<Box<[u8]>>>>,
 }
@@ -119,9 +120,9 @@ fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
 
 impl Lazy {
     /// Read the trailer of `file` (`size` bytes), then its index; with the
-    /// trailer and the header (the bytes before the first directory
-    /// record). `Ok(None)`: not a version 3 file (read it whole).
-    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Trailer, Vec<u8>)>> {
+    /// header (the bytes before the first directory record); its
+    /// [`Lazy::trailer`]. `Ok(None)`: not a version 3 file (read it whole).
+    pub fn open(file: &File, size: u64) -> anyhow::Result<Option<(Lazy, Vec<u8>)>> {
         if size < TRAILER as u64 {
             return Ok(None);
         }
@@ -135,11 +136,8 @@ impl Lazy {
             index: read_at(file, t.index, usize::try_from(t.ndirs)? * ENTRY)?,
             records: (0..t.ndirs).map(|_| OnceLock::new()).collect(),
         };
-        Ok(Some((
-            lazy,
-            t,
-            read_at(file, 0, usize::try_from(t.dirs_start)?)?,
-        )))
+        let head = read_at(file, 0, usize::try_from(t.dirs_start)?)?;
+        Ok(Some((lazy, head)))
     }
 
     /// The whole file (its size as the trailer says), in one read.
@@ -156,7 +154,7 @@ impl Lazy {
     /// The record of directory `i` (`None` when the index points outside
     /// the records or it cannot be read).
     pub fn record(&self, i: usize) -> Option<&[u8]> {
-        let (_, off, len) = entry(&self.index, i)?;
+        let (_, off, len) = entry(self.index.as_chunks::<ENTRY>().0.get(i)?);
         let end = off.checked_add(u64::from(len))?;
         if off < self.trailer.dirs_start || end > self.trailer.index {
             return None;
@@ -175,19 +173,10 @@ impl Lazy {
     /// has it.
     pub fn find(&self, dir: &[u8]) -> Option<&[u8]> {
         let h = hash(dir);
-        let n = self.dirs();
-        // First entry with a hash ≥ h.
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if entry(&self.index, mid)?.0 < h {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo..n)
-            .take_while(|&i| entry(&self.index, i).is_some_and(|e| e.0 == h))
+        let index = self.index.as_chunks::<ENTRY>().0;
+        let first = index.partition_point(|e| entry(e).0 < h);
+        (first..index.len())
+            .take_while(|&i| entry(&index[i]).0 == h)
             .filter_map(|i| self.record(i))
             .find(|r| record_path(r) == Some(dir))
     }

@@ -107,10 +107,7 @@ pub struct Captured {
 /// origin and the mount points it left out.
 pub fn capture_framed(root: &Root, settings: &Settings) -> anyhow::Result<Captured> {
     use std::os::unix::ffi::OsStrExt;
-    let start = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
-    let start = start
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
     let mounts = root.mount_table()?;
     let mut scope = Scope::ephemeral(root.dir(), settings, &mounts, false, &[]);
     scope.check_dev = root.mountinfo_override().is_some();
@@ -130,7 +127,7 @@ pub fn capture_framed(root: &Root, settings: &Settings) -> anyhow::Result<Captur
     points.dedup();
     Ok(Captured {
         entries: all,
-        origin: (start.as_secs() as i64, start.subsec_nanos()),
+        origin: (start.as_second(), start.subsec_nanosecond().unsigned_abs()),
         mounts: points,
     })
 }

@@ -135,13 +135,8 @@ pub fn process_start(pid: i32) -> anyhow::Result<(i64, u32)> {
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
     let tps = procfs::ticks_per_second().max(1) as i128;
     // /proc/uptime: seconds on CLOCK_BOOTTIME, two decimals.
-    let up = std::fs::read_to_string("/proc/uptime").context("cannot read /proc/uptime")?;
-    let up: f64 = up
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .context("/proc/uptime is malformed")?;
-    let boot_now = (up * 1e9) as i128;
+    let up = <procfs::Uptime as procfs::Current>::current().context("cannot read /proc/uptime")?;
+    let boot_now = (up.uptime * 1e9) as i128;
     let real_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);

@@ -49,13 +49,7 @@ pub fn compare_trees_at(a: End<'_>, b: End<'_>, how: Differ) -> Result<Option<St
         links: HashMap::new(),
         dev: (top.dev, top.mnt_id),
     };
-    c.entry(Pair {
-        src_dir: a.dir,
-        src: a.name,
-        dst_dir: b.dir,
-        dst: b.name,
-        rel: Path::new(""),
-    })
+    c.entry(Pair::top(a, b.dir, b.name))
 }
 
 struct Cmp {

@@ -46,14 +46,7 @@ pub fn fill_at(
         bail!("{shown} is not empty (it gained entries meanwhile and is left as it is)");
     }
     let mut copier = tree::Copier::new(from.shown, &to.shown.join(BUILDING), progress);
-    let top = Pair {
-        src_dir: from.dir,
-        src: from.name,
-        dst_dir: t.as_fd(),
-        dst: OsStr::new(BUILDING),
-        rel: Path::new(""),
-    };
-    if let Err(e) = copier.copy_top(top) {
+    if let Err(e) = copier.copy_top(Pair::top(from, t.as_fd(), OsStr::new(BUILDING))) {
         let _ = remove_tree_at(t.as_fd(), OsStr::new(BUILDING));
         return Err(e.context(format!("copying {} into {shown}", from.shown.display())));
     }

@@ -79,6 +79,17 @@ struct Pair<'a> {
 }
 
 impl<'a> Pair<'a> {
+    /// The top: `from` and its copy `dst` in the directory open at `dst_dir`.
+    fn top(from: End<'a>, dst_dir: BorrowedFd<'a>, dst: &'a OsStr) -> Self {
+        Pair {
+            src_dir: from.dir,
+            src: from.name,
+            dst_dir,
+            dst,
+            rel: Path::new(""),
+        }
+    }
+
     /// The entry `name` (the same on both sides) of the directories open at
     /// `src_dir` and `dst_dir`; `rel` is its path from the top.
     fn child(
@@ -212,20 +223,13 @@ fn copy_tree_onto(
         );
     }
     let mut copier = tree::Copier::new(from.shown, &tmp_path, progress);
-    let top = Pair {
-        src_dir: from.dir,
-        src: from.name,
-        dst_dir: to.dir,
-        dst: &tmp,
-        rel: Path::new(""),
-    };
     // Leave nothing half-made behind (a kill leaves it to the next run).
     let discard = || {
         if let Err(r) = remove_tree_at(dst_dir, &tmp) {
             tracing::warn!("cannot remove {}: {r:#}", tmp_path.display());
         }
     };
-    if let Err(e) = copier.copy_top(top) {
+    if let Err(e) = copier.copy_top(Pair::top(from, to.dir, &tmp)) {
         discard();
         return Err(e.context(format!(
             "copying {} to {}",

@@ -122,6 +122,11 @@ fn same_file(
     Ok(copy::same_bytes(&fa, &fb, None)?)
 }
 
+/// `e`'s live regular file (its directory and name); `None` when there is none.
+fn live_file(rootfd: BorrowedFd<'_>, e: &Entry) -> anyhow::Result<Option<(OwnedFd, OsString)>> {
+    Ok(target_dir(rootfd, e)?.filter(|(d, n)| regular(d.as_fd(), n)))
+}
+
 fn regular(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
     crate::sys::meta::stat_at(dir, name).is_ok_and(|m| m.file_type == FileType::RegularFile)
 }
@@ -174,12 +179,9 @@ pub enum Saved {
 /// then, and the next boot copies it in). Reads only; errors name the path.
 pub fn in_sync(root: &Root, e: &Entry) -> anyhow::Result<bool> {
     let rootfd = fs::open_dir(root.dir())?;
-    let Some((tdir, tname)) = target_dir(rootfd.as_fd(), e)? else {
+    let Some((tdir, tname)) = live_file(rootfd.as_fd(), e)? else {
         return Ok(true);
     };
-    if !regular(tdir.as_fd(), &tname) {
-        return Ok(true);
-    }
     let Some((sdir, sname)) = source_dir(root, rootfd.as_fd(), e, false)? else {
         return Ok(false);
     };
@@ -192,12 +194,9 @@ pub fn in_sync(root: &Root, e: &Entry) -> anyhow::Result<bool> {
 /// the new version.
 pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
     let rootfd = fs::open_dir(root.dir())?;
-    let Some((tdir, tname)) = target_dir(rootfd.as_fd(), e)? else {
+    let Some((tdir, tname)) = live_file(rootfd.as_fd(), e)? else {
         return Ok(Saved::NoLiveFile);
     };
-    if !regular(tdir.as_fd(), &tname) {
-        return Ok(Saved::NoLiveFile);
-    }
     // Before anything is created: a read-only root is the cause to name.
     if crate::live::status::read_only(&root.host(&e.root)) {
         anyhow::bail!(

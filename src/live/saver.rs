@@ -127,13 +127,7 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
     let mut buf = vec![std::mem::MaybeUninit::uninit(); 64 * 1024];
     let mut next_rescan = Instant::now() + RESCAN;
     loop {
-        let next = w
-            .due
-            .values()
-            .copied()
-            .min()
-            .unwrap_or(next_rescan)
-            .min(next_rescan);
+        let next = w.due.values().fold(next_rescan, |a, &b| a.min(b));
         let wait = next.saturating_duration_since(Instant::now());
         let (ready_i, ready_s) = readable(w.ino.as_fd(), sfd.as_fd(), wait).context("poll")?;
         if ready_i {
@@ -150,14 +144,7 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
                 w.due.entry(i).or_insert(now);
             }
         }
-        let ready: Vec<usize> = w
-            .due
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(i, _)| *i)
-            .collect();
-        for i in ready {
-            w.due.remove(&i);
+        for (i, _) in w.due.extract_if(|_, t| *t <= now) {
             super::sync::save_logged(root, w.entries[i]);
         }
     }

@@ -56,7 +56,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().to_path_buf();
         std::thread::spawn(move || {
-            crate::sys::mount::private_namespace().unwrap();
+            // A private mount namespace (not `sys::mount`: mountinfo is
+            // below sys in the module map).
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+            rustix::mount::mount_change(
+                "/",
+                rustix::mount::MountPropagationFlags::PRIVATE
+                    | rustix::mount::MountPropagationFlags::REC,
+            )
+            .unwrap();
             let c = Changes::at("/proc/thread-self/mountinfo").unwrap();
             assert!(!c.changed(), "nothing was mounted yet");
             mount("tmpfs", &d, "tmpfs", MountFlags::empty(), None).unwrap();

@@ -31,13 +31,11 @@ pub fn carry_out(
     )?;
     // Every step below is fd-relative to this one handle, without symlinks.
     let root_fd = fs::open_dir(root.dir())?;
+    let (p, s) = (names::show(&step.path), names::show(&step.source));
     if step.action == Action::Copy {
         let dst_dir = make_parents(root_fd.as_fd(), &step.root, &step.path)?;
         let (src_dir, src_name) = copy::open_parent(root_fd.as_fd(), rel(&step.path))
-            .with_context(|| {
-                let p = names::show(&step.path);
-                format!("cannot open the parent of {p} (a symlink?)")
-            })?;
+            .with_context(|| format!("cannot open the parent of {p} (a symlink?)"))?;
         let dst_name = step.source.file_name().context("the source has no name")?;
         let from = End::new(src_dir.as_fd(), src_name, &step.host);
         let to = End::new(dst_dir.as_fd(), dst_name, &step.source_host);
@@ -47,8 +45,7 @@ pub fn carry_out(
                 let diff = copy::compare_trees(&step.host, &step.source_host, Differ::default())?;
                 if let Some(d) = diff {
                     anyhow::bail!(
-                        "the copy an interrupted run left in {} differs from the live data ({d}): move its contents away and rerun",
-                        names::show(&step.source)
+                        "the copy an interrupted run left in {s} differs from the live data ({d}): move its contents away and rerun"
                     );
                 }
                 CopyStats::default()
@@ -74,29 +71,18 @@ pub fn carry_out(
         // but not an error if they never close (warned about).
         .forcing(step.writers.iter().map(|w| w.pid));
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
-            .with_context(|| {
-                let (s, p) = (names::show(&step.source), names::show(&step.path));
-                format!("cannot bind-mount {s} over {p}")
-            })?;
+            .with_context(|| format!("cannot bind-mount {s} over {p}"))?;
         let (a, b) = (
             stat_fd(beneath(&step.path)?.as_fd())?,
             stat_fd(src.as_fd())?,
         );
-        anyhow::ensure!(
-            (a.dev, a.ino) == (b.dev, b.ino),
-            "{} is not the bind of {} after mounting it",
-            names::show(&step.path),
-            names::show(&step.source)
-        );
+        let same = (a.dev, a.ino) == (b.dev, b.ino);
+        anyhow::ensure!(same, "{p} is not the bind of {s} after mounting it");
         race.after_bind()?;
     }
-    let since = records
-        .into_iter()
-        .find(|r| r.path == step.path)
-        .map_or_else(
-            || u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0),
-            |r| r.since,
-        );
+    let now = || u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
+    let since = records.into_iter().find(|r| r.path == step.path);
+    let since = since.map_or_else(now, |r| r.since);
     record::upsert(
         &file,
         Record {

@@ -8,6 +8,7 @@ use rustix::fs::FileType;
 
 use crate::config::{FORBIDDEN_PREFIXES, Kind, Settings};
 use crate::mountinfo::MountTable;
+use crate::names::show;
 use crate::root;
 
 /// What is at a logical path, looked at beneath the root without following
@@ -70,39 +71,33 @@ pub fn target(
     let Some(path) = root::normalize(arg).filter(|p| p != Path::new("/")) else {
         return Err("give an absolute path below / without `..`, e.g. /var/lib/foo".into());
     };
+    let p = show(&path);
     if let Some(why) = undeclarable(&path) {
         return Err(format!(
-            "{} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name",
-            crate::names::show(&path)
+            "{p} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name"
         ));
     }
     if let Some(f) = FORBIDDEN_PREFIXES.iter().find(|f| path.starts_with(f)) {
         return Err(format!(
-            "{} is under {f}, which is not part of the ephemeral root: there is nothing to persist",
-            crate::names::show(&path)
+            "{p} is under {f}, which is not part of the ephemeral root: there is nothing to persist"
         ));
     }
     let proot = match (to, settings.roots.first()) {
-        (Some(t), _) => root::normalize(t).ok_or_else(|| {
-            format!(
-                "--to {}: give an absolute path without `..`",
-                crate::names::show(t)
-            )
-        })?,
+        (Some(t), _) => root::normalize(t)
+            .ok_or_else(|| format!("--to {}: give an absolute path without `..`", show(t)))?,
         (None, Some(r)) => r.path.clone(),
         (None, None) => {
             return Err(format!(
                 "{} declares no persistence root: add `[[persistence]] path = \"/persistent\"` or pass --to",
-                crate::names::show(&settings.file)
+                show(&settings.file)
             ));
         }
     };
     for r in settings.roots.iter().map(|r| &r.path).chain([&proot]) {
         if path.starts_with(r) || r.starts_with(&path) {
+            let r = show(r);
             return Err(format!(
-                "{} overlaps the persistence root {}: persist a path outside it",
-                crate::names::show(&path),
-                crate::names::show(r)
+                "{p} overlaps the persistence root {r}: persist a path outside it"
             ));
         }
     }
@@ -128,7 +123,7 @@ pub fn decide(
     table: &MountTable,
     seen: Seen,
 ) -> anyhow::Result<Result<Verdict, String>> {
-    let (p, r) = (crate::names::show(path), crate::names::show(proot));
+    let (p, r) = (show(path), show(proot));
     let (ltype, ldev, lino) = match seen.live? {
         Ok(Some(l)) => (l.file_type, l.dev, l.ino),
         Ok(None) => {
@@ -186,7 +181,7 @@ pub fn decide(
         Some(e) if e.file_type == ltype => Existing::Same,
         Some(e) => Existing::Mismatch(format!(
             "{} already exists as a {}, but {p} is a {}: move it away and rerun",
-            crate::names::show(&source),
+            show(&source),
             type_word(e.file_type),
             type_word(ltype)
         )),
@@ -210,16 +205,14 @@ fn type_word(t: FileType) -> &'static str {
 
 /// A mount on `path` or below it: a bind over it would stack on it or hide them.
 fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
-    let p = crate::names::show(path);
+    let p = show(path);
     if let Some(m) = table.at(path) {
         return Some(format!(
             "{p} is a mount point ({} from {}): persisting it would stack a mount on it; unmount it first",
             m.fstype, m.source
         ));
     }
-    let below: Vec<String> = (table.below(path))
-        .map(|m| crate::names::show(&m.mount_point))
-        .collect();
+    let below: Vec<String> = table.below(path).map(|m| show(&m.mount_point)).collect();
     (!below.is_empty()).then(|| format!(
         "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
         below.join(", ")
@@ -235,30 +228,28 @@ fn bound_already(
     settings: &Settings,
     table: &MountTable,
 ) -> Result<(), String> {
+    let p = show(path);
     if settings.is_persisted(path) {
         // Declared itself, or only inside a declared directory.
         let inside = (settings.entries.iter())
             .filter(|e| e.kind == Kind::Directory && e.path != path && path.starts_with(&e.path))
             .max_by_key(|e| e.path.as_os_str().len());
         let how = match inside {
-            Some(d) => format!("it is inside {}, declared in", crate::names::show(&d.path)),
+            Some(d) => format!("it is inside {}, declared in", show(&d.path)),
             None => "declared in".into(),
         };
+        let (file, source) = (show(&settings.file), show(source));
         return Err(format!(
-            "{} is already persisted: {how} {} and bound from {}",
-            crate::names::show(path),
-            crate::names::show(&settings.file),
-            crate::names::show(source)
+            "{p} is already persisted: {how} {file} and bound from {source}"
         ));
     }
     if table.at(path).is_none() {
         let parent = table
             .containing(path)
-            .map_or_else(|| "a parent".into(), |m| crate::names::show(&m.mount_point));
+            .map_or_else(|| "a parent".into(), |m| show(&m.mount_point));
+        let r = show(proot);
         return Err(format!(
-            "{} is already persisted: it is inside {parent}, which is bound from {}",
-            crate::names::show(path),
-            crate::names::show(proot)
+            "{p} is already persisted: it is inside {parent}, which is bound from {r}"
         ));
     }
     Ok(())
@@ -269,7 +260,7 @@ pub fn writers_reason(path: &Path, writers: &[impl std::fmt::Display]) -> String
     let list: Vec<String> = writers.iter().map(|w| w.to_string()).collect();
     format!(
         "processes are writing below {}: {}. Stop them (e.g. `systemctl stop` their unit) and rerun, or pass --force to copy anyway (what they write during the copy is not in it, and until restarted they keep writing to the hidden live files, which the next reboot discards)",
-        crate::names::show(path),
+        show(path),
         list.join("; ")
     )
 }

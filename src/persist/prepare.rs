@@ -43,14 +43,11 @@ pub fn prepare(
             })
         });
         out.push(match clash {
-            Some(other) => refuse(
-                arg,
-                format!(
-                    "{} is also given as {}: persist each path once, and a parent without its children",
-                    crate::names::show(arg),
-                    crate::names::show(other)
-                ),
-            )?,
+            Some(other) => {
+                let (a, o) = (crate::names::show(arg), crate::names::show(other));
+                let why = "persist each path once, and a parent without its children";
+                refuse(arg, format!("{a} is also given as {o}: {why}"))?
+            }
             None => plan_one(root, root_fd.as_fd(), root_dev, &table, settings, opts, arg)?,
         });
     }

@@ -23,21 +23,11 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::config::{Entry, Kind, Perms};
 
-/// A user's home as `/etc/passwd` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PwHome {
-    /// The home directory (absolute, normalised).
-    pub path: PathBuf,
-    /// The user's uid.
-    pub uid: u32,
-    /// The user's primary gid.
-    pub gid: u32,
-}
-
-/// A home and the owner its created subdirectories get.
+/// A home and its owner: as `/etc/passwd` gives it (the user's uid and
+/// primary gid), or as decided (the owner its created subdirectories get).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
-    /// The home directory (absolute).
+    /// The home directory (absolute, normalised).
     pub path: PathBuf,
     /// Owner uid.
     pub uid: u32,
@@ -50,7 +40,7 @@ pub const HOMES_DIR: &str = "/home";
 
 /// The normal users' homes of an `/etc/passwd` text (`name:x:uid:gid:gecos:home:shell`);
 /// bad lines, system users (uid < 1000), `nobody` (65534) and the home `/` are skipped.
-pub fn parse_passwd(text: &str) -> Vec<PwHome> {
+pub fn parse_passwd(text: &str) -> Vec<Home> {
     crate::ids::records(text)
         .filter_map(|(_, uid, f)| {
             let gid: u32 = f.first()?.parse().ok()?;
@@ -58,7 +48,7 @@ pub fn parse_passwd(text: &str) -> Vec<PwHome> {
             let dotdot = raw.components().any(|c| c == Component::ParentDir);
             let path: PathBuf = raw.components().collect();
             let normal = (1000..65534).contains(&uid);
-            (normal && !dotdot && path.is_absolute() && path != Path::new("/")).then_some(PwHome {
+            (normal && !dotdot && path.is_absolute() && path != Path::new("/")).then_some(Home {
                 path,
                 uid,
                 gid,
@@ -69,15 +59,11 @@ pub fn parse_passwd(text: &str) -> Vec<PwHome> {
 
 /// The directories whose owner `decide` needs for `paths`: each passwd home
 /// that contains one of them, and each `/home/<name>` above one of them.
-pub fn candidates<'a>(passwd: &[PwHome], paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
+pub fn candidates<'a>(passwd: &[Home], paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     let mut out = std::collections::BTreeSet::new();
     for p in paths {
-        out.extend(
-            passwd
-                .iter()
-                .filter(|h| p.starts_with(&h.path))
-                .map(|h| h.path.clone()),
-        );
+        let homes = passwd.iter().filter(|h| p.starts_with(&h.path));
+        out.extend(homes.map(|h| h.path.clone()));
         if let Ok(rest) = p.strip_prefix(HOMES_DIR)
             && let Some(first) = rest.components().next()
         {
@@ -89,7 +75,7 @@ pub fn candidates<'a>(passwd: &[PwHome], paths: impl Iterator<Item = &'a Path>) 
 
 /// The homes, from the passwd homes and the observed owners (uid, gid) of
 /// the candidate directories that exist (as directories).
-pub fn decide(passwd: &[PwHome], existing: &BTreeMap<PathBuf, (u32, u32)>) -> Vec<Home> {
+pub fn decide(passwd: &[Home], existing: &BTreeMap<PathBuf, (u32, u32)>) -> Vec<Home> {
     let mut homes: BTreeMap<PathBuf, (u32, u32)> = existing
         .iter()
         .filter(|(p, (uid, _))| *uid != 0 && p.parent() == Some(Path::new(HOMES_DIR)))
@@ -112,7 +98,7 @@ pub fn decide(passwd: &[PwHome], existing: &BTreeMap<PathBuf, (u32, u32)>) -> Ve
 /// and groups then knows the owner.
 pub fn unresolved(
     candidates: &[PathBuf],
-    passwd: &[PwHome],
+    passwd: &[Home],
     existing: &BTreeMap<PathBuf, (u32, u32)>,
 ) -> Vec<PathBuf> {
     candidates
@@ -147,10 +133,7 @@ pub fn level_in_home(e: &Entry, homes: &[Home], level: &Path, leaf: bool) -> Opt
         return Some(own(0o700));
     }
     let declared = !leaf && e.parent != Perms::default();
-    let applies = match e.kind {
-        Kind::Directory => true,
-        Kind::File => e.path.parent() == Some(level),
-    };
+    let applies = e.kind == Kind::Directory || e.path.parent() == Some(level);
     Some(if declared && applies {
         e.parent.clone()
     } else {

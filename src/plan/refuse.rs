@@ -60,6 +60,7 @@ pub fn refused(settings: &Settings, verdict: &Verdict) -> Refused {
             (true, Some((p, _))) => {
                 let n = settings.entries.iter().filter(|e| e.root == *p).count();
                 let n = crate::human::count(n as u64, "entry", "entries");
+                (out.roots.entry(p.clone())).or_insert_with(|| format!("{m}; fix: {r}"));
                 let p = p.display();
                 format!(
                     "refusing {n} of {p} (the other roots' entries are still bound): {m} [{c}]; fix: {r}"
@@ -68,12 +69,6 @@ pub fn refused(settings: &Settings, verdict: &Verdict) -> Refused {
             (true, None) => unreachable!("a fatal finding for no root refuses everything"),
         };
         out.crit.push((c, msg));
-        if refuse
-            && !out.everything
-            && let Some((p, _)) = root
-        {
-            (out.roots.entry(p.clone())).or_insert_with(|| format!("{m}; fix: {r}"));
-        }
     }
     out
 }

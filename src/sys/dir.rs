@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{FileType, OFlags, RawDir};
 
 use super::fs::{Owner, mkdir_at, open_beneath, set_owner};
-use super::meta::stat_at;
+use super::meta::{Meta, stat_at};
 
 /// A reusable buffer for [`read`] (64 KiB).
 #[derive(Debug)]
@@ -129,28 +129,35 @@ pub struct TreeSummary {
 
 /// Summarise the tree of the directory `rel` beneath `dir`.
 pub fn summarize_tree(dir: BorrowedFd<'_>, rel: &Path, sample: usize) -> io::Result<TreeSummary> {
-    let fd = open(dir, rel)?;
     let mut s = TreeSummary::default();
-    walk(fd, Path::new(""), sample, &mut s, 0)?;
+    each_below(open(dir, rel)?.as_fd(), Path::new(""), 64, &mut |p, m| {
+        s.entries += 1;
+        if s.sample.len() < sample {
+            s.sample.push(p.to_path_buf());
+        }
+        if m.file_type == FileType::RegularFile {
+            s.bytes += m.size;
+        }
+    })?;
     Ok(s)
 }
 
-fn walk(fd: OwnedFd, at: &Path, sample: usize, s: &mut TreeSummary, depth: u32) -> io::Result<()> {
-    for (n, _) in names(fd.as_fd())? {
+/// Call `f(path, meta)` for every entry below the directory open for
+/// reading at `fd` (depth first; `path` is `at` joined with the entry's
+/// path from `fd`), never following a symlink, descending into at most
+/// `depth` levels of subdirectories.
+pub fn each_below(
+    fd: BorrowedFd<'_>,
+    at: &Path,
+    depth: u32,
+    f: &mut dyn FnMut(&Path, &Meta),
+) -> io::Result<()> {
+    for (n, _) in names(fd)? {
         let name = OsStr::from_bytes(n.to_bytes());
-        let p = at.join(name);
-        s.entries += 1;
-        if s.sample.len() < sample {
-            s.sample.push(p.clone());
-        }
-        let m = stat_at(fd.as_fd(), name)?;
-        match m.file_type {
-            FileType::RegularFile => s.bytes += m.size,
-            FileType::Directory if depth < 64 => {
-                let sub = open(fd.as_fd(), name)?;
-                walk(sub, &p, sample, s, depth + 1)?;
-            }
-            _ => {}
+        let (p, m) = (at.join(name), stat_at(fd, name)?);
+        f(&p, &m);
+        if m.file_type == FileType::Directory && depth > 0 {
+            each_below(open(fd, name)?.as_fd(), &p, depth - 1, f)?;
         }
     }
     Ok(())

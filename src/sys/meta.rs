@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, CWD, FileType, StatxFlags};
+use rustix::fs::{self as rfs, AtFlags, CWD, FileType, Mode, OFlags, StatxFlags};
 
 /// What an entry is, as `diff` and the baseline see it (from `d_type` or
 /// the mode bits): devices are one kind.
@@ -152,17 +152,8 @@ pub fn lstat_path(path: &Path) -> io::Result<Meta> {
     let name = path.file_name().ok_or(rustix::io::Errno::INVAL)?;
     let parent = path.parent().unwrap_or(Path::new("/"));
     let start = if path.is_absolute() { "/" } else { "." };
-    let open = |at: BorrowedFd<'_>, p: &Path| {
-        rfs::openat(
-            at,
-            p,
-            rfs::OFlags::PATH
-                | rfs::OFlags::DIRECTORY
-                | rfs::OFlags::NOFOLLOW
-                | rfs::OFlags::CLOEXEC,
-            rfs::Mode::empty(),
-        )
-    };
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let open = |at: BorrowedFd<'_>, p: &Path| rfs::openat(at, p, flags, Mode::empty());
     let mut fd = open(rfs::CWD, Path::new(start))?;
     let mut chunk = PathBuf::new();
     for c in parent.components() {

@@ -4,7 +4,8 @@
 //! into a persistence root and (unless asked) `watch.ignore`. Paths are
 //! logical (as the system sees them) and raw bytes.
 
-use std::collections::HashSet;
+// foldhash: looked up for every listed path and its parents ([`Scope::is_pruned`]).
+use foldhash::HashSet;
 use std::ffi::CStr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -41,8 +42,8 @@ impl Scope {
         Scope {
             host_root: host_root.to_path_buf(),
             check_dev: true,
-            prune: HashSet::new(),
-            prune_parents: HashSet::new(),
+            prune: HashSet::default(),
+            prune_parents: HashSet::default(),
             link_roots: None,
             subtrees: Vec::new(),
         }

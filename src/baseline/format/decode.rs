@@ -103,29 +103,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Each kind and the byte that stands for it in the file.
+const KIND_BYTES: [(Kind, u8); 7] = [
+    (Kind::File, b'f'),
+    (Kind::Dir, b'd'),
+    (Kind::Symlink, b'l'),
+    (Kind::Fifo, b'p'),
+    (Kind::Socket, b's'),
+    (Kind::Device, b'c'),
+    (Kind::Unknown, b'?'),
+];
+
 /// The byte that stands for `k` in the file.
 pub fn kind_byte(k: Kind) -> u8 {
-    match k {
-        Kind::File => b'f',
-        Kind::Dir => b'd',
-        Kind::Symlink => b'l',
-        Kind::Fifo => b'p',
-        Kind::Socket => b's',
-        Kind::Device => b'c',
-        Kind::Unknown => b'?',
-    }
+    KIND_BYTES
+        .iter()
+        .find(|(x, _)| *x == k)
+        .map_or(b'?', |e| e.1)
 }
 
 /// The kind a byte of the file stands for.
 pub fn kind_from(b: u8) -> anyhow::Result<Kind> {
-    Ok(match b {
-        b'f' => Kind::File,
-        b'd' => Kind::Dir,
-        b'l' => Kind::Symlink,
-        b'p' => Kind::Fifo,
-        b's' => Kind::Socket,
-        b'c' => Kind::Device,
-        b'?' => Kind::Unknown,
-        x => bail!("unknown entry type byte {x:#04x}"),
-    })
+    match KIND_BYTES.iter().find(|(_, x)| *x == b) {
+        Some(&(k, _)) => Ok(k),
+        None => bail!("unknown entry type byte {b:#04x}"),
+    }
 }

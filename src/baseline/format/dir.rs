@@ -42,11 +42,6 @@ impl<'a> DirView<'a> {
         d.get(o + 3..o + 3 + len)
     }
 
-    fn sorted(&self, i: usize) -> usize {
-        le(self.data, self.loc.sorted + 4 * i)
-            .map_or(usize::MAX / 2, |b| u32::from_le_bytes(b) as usize)
-    }
-
     /// The record of `name` in this directory. `next` is the byte offset
     /// of the entry expected to hold it (updated to the one after a hit).
     pub fn get(&self, name: &[u8], next: &mut u32) -> Option<Rec> {
@@ -56,20 +51,15 @@ impl<'a> DirView<'a> {
             *next = after as u32;
             return Some(rec);
         }
-        let (mut lo, mut hi) = (0, self.loc.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let off = self.sorted(mid);
-            match self.name_at(off)?.cmp(name) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let (_, rec, after) = self.entry(off)?;
-                    *next = after as u32;
-                    return Some(rec);
-                }
-            }
-        }
-        None
+        // The name-sorted offsets (checked in bounds when loaded).
+        let sorted = self.data.get(self.loc.sorted..)?.as_chunks::<4>().0;
+        let off = |o: &[u8; 4]| u32::from_le_bytes(*o) as usize;
+        let found = sorted.get(..self.loc.count)?.binary_search_by(|o| {
+            let n = self.name_at(off(o));
+            n.unwrap_or_default().cmp(name)
+        });
+        let (_, rec, after) = self.entry(off(&sorted[found.ok()?]))?;
+        *next = after as u32;
+        Some(rec)
     }
 }

@@ -176,11 +176,7 @@ impl Baseline {
             std::iter::from_fn(move || {
                 let (name, rec, after) = view?.entry(off)?;
                 off = after;
-                let mut p = if d.as_slice() == b"/" {
-                    Vec::new()
-                } else {
-                    d.clone()
-                };
+                let mut p = d.strip_suffix(b"/").unwrap_or(&d).to_vec();
                 p.push(b'/');
                 p.extend_from_slice(name);
                 Some((p, rec))
@@ -246,12 +242,12 @@ impl Baseline {
     pub fn open_file(file: std::fs::File) -> anyhow::Result<Baseline> {
         use std::os::unix::fs::FileExt;
         let size = file.metadata()?.len();
-        let Some((lazy, t, head)) = Lazy::open(&file, size)? else {
+        let Some((lazy, head)) = Lazy::open(&file, size)? else {
             let mut data = vec![0u8; usize::try_from(size)?];
             file.read_exact_at(&mut data, 0)?;
             return Baseline::decode(data);
         };
-        let mut r = Reader { b: &head, pos: 0 };
+        let (t, mut r) = (lazy.trailer, Reader { b: &head, pos: 0 });
         let h = header(&mut r)?;
         if h.version < 3 || h.ndirs != t.ndirs || r.pos != r.b.len() {
             bail!("the trailer does not match the header");

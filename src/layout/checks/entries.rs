@@ -14,14 +14,13 @@ pub(super) fn covered_entries(c: &Ctx) -> Vec<Found> {
         .covered()
         .into_iter()
         .map(|(e, d)| {
+            let (p, d) = (e.path.display(), d.path.display());
             found(
                 Some(&e.path),
                 format!(
-                    "{} is redundant: it is inside the declared directory {}, whose bind already persists it (covered; impermctl does nothing for it)",
-                    e.path.display(),
-                    d.path.display()
+                    "{p} is redundant: it is inside the declared directory {d}, whose bind already persists it (covered; impermctl does nothing for it)"
                 ),
-                format!("remove {} from the config", e.path.display()),
+                format!("remove {p} from the config"),
             )
         })
         .collect()
@@ -32,56 +31,41 @@ pub(super) fn declared_perms(c: &Ctx) -> Vec<Found> {
         .drift
         .iter()
         .map(|d| {
-            let p = &d.declared;
-            let s = d.source.display();
-            let (u, g, m) = d.actual;
+            let (s, (u, g, m)) = (d.source.display(), d.actual);
+            let (user, group, mode) = (&d.declared.user, &d.declared.group, d.declared.mode);
             found(
                 Some(&d.path),
                 format!(
-                    "{} is declared {}:{} {:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
+                    "{} is declared {user}:{group} {mode:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
                     d.path.display(),
-                    p.user,
-                    p.group,
-                    p.mode
                 ),
-                format!(
-                    "chown {}:{} {s} && chmod {:04o} {s}; or change the declaration to match",
-                    p.user, p.group, p.mode
-                ),
+                format!("chown {user}:{group} {s} && chmod {mode:04o} {s}; or change the declaration to match"),
             )
         })
         .collect()
 }
 
 pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
-    let mut out = vec![];
-    for e in &c.settings.entries {
-        let Some(root_m) = c.state.mounts.at(&e.root) else {
-            continue;
-        };
-        if let EntryState::Bound = entry_state(c.state, e) {
-            continue;
-        }
-        if let Some(m) = c.state.mounts.at(&e.path)
-            && m.dev() != root_m.dev()
-        {
-            out.push(found(
+    let mounts = &c.state.mounts;
+    (c.settings.entries.iter())
+        .filter_map(|e| {
+            let root_m = mounts.at(&e.root)?;
+            if entry_state(c.state, e) == EntryState::Bound {
+                return None;
+            }
+            let m = mounts.at(&e.path).filter(|m| m.dev() != root_m.dev())?;
+            let (p, s) = (e.path.display(), e.source.display());
+            Some(found(
                 Some(&e.path),
                 format!(
-                    "{} is mounted from {} ({}), not from {}",
-                    e.path.display(),
+                    "{p} is mounted from {} ({}), not from {s}",
                     m.source,
-                    m.root.display(),
-                    e.source.display()
+                    m.root.display()
                 ),
-                format!(
-                    "unmount it and run `impermctl boot`, or remove {} from the config",
-                    e.path.display()
-                ),
-            ));
-        }
-    }
-    out
+                format!("unmount it and run `impermctl boot`, or remove {p} from the config"),
+            ))
+        })
+        .collect()
 }
 
 pub(super) fn replaced_files(c: &Ctx) -> Vec<Found> {
@@ -116,12 +100,8 @@ const RECOMMENDED: &[(&str, Kind, &str)] = &[
 ];
 
 pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
-    let root = c
-        .settings
-        .roots
-        .first()
-        .map(|r| r.path.clone())
-        .unwrap_or_else(|| "/persistent".into());
+    let root = c.settings.roots.first().map(|r| r.path.as_path());
+    let root = root.unwrap_or(Path::new("/persistent"));
     RECOMMENDED
         .iter()
         .filter(|(p, _, _)| !c.settings.is_persisted(Path::new(p)))
@@ -132,7 +112,7 @@ pub(super) fn recommended_paths(c: &Ctx) -> Vec<Found> {
                 }
                 false => format!(
                     "add it: {}",
-                    crate::suggest::nix_line(&root, Path::new(p), *kind)
+                    crate::suggest::nix_line(root, Path::new(p), *kind)
                 ),
             };
             found(

@@ -42,15 +42,13 @@ fn suffixed<'a>(source: &'a str, marker: &str) -> Option<&'a str> {
 pub(super) fn rescue_mode(c: &Ctx) -> Vec<Found> {
     let boot_name = c.root.and_then(|m| suffixed(&m.source, ".boot-"));
     let mnt_vps = c.state.mounts.is_mount_point(Path::new("/mnt/vps"));
-    if boot_name.is_none() && !mnt_vps {
-        return vec![];
-    }
     let why = match (boot_name, mnt_vps) {
+        (None, false) => return vec![],
         (Some(b), true) => {
             format!("the root is the rescue dataset of {b} and the VPS's own root is at /mnt/vps")
         }
         (Some(b), false) => format!("the root is the rescue dataset of {b}"),
-        _ => "the VPS's own root is mounted at /mnt/vps".into(),
+        (None, true) => "the VPS's own root is mounted at /mnt/vps".into(),
     };
     vec![found(
         None,
@@ -117,11 +115,9 @@ pub(super) fn nix_separate(c: &Ctx) -> Vec<Found> {
 pub(super) fn vpsfree_datasets(c: &Ctx) -> Vec<Found> {
     let Some(base) = c.base else { return vec![] };
     let mut out = vec![];
+    let first = c.settings.roots.first().map(|r| r.path.as_path());
     let expect = [
-        (
-            c.settings.roots.first().map(|r| r.path.as_path()),
-            base.to_string(),
-        ),
+        (first, base.to_string()),
         (Some(Path::new("/nix")), format!("{base}/nix")),
     ];
     for (p, want) in expect {

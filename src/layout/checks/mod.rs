@@ -193,18 +193,13 @@ impl Verdict {
     /// The fatal findings that concern a persistence root of `settings`, by
     /// root: those roots' entries are refused, the others proceed.
     pub fn refused_roots<'a>(&'a self, settings: &Settings) -> Vec<(PathBuf, &'a Finding)> {
-        self.findings
+        let fatal = self
+            .findings
             .iter()
-            .filter(|f| f.severity == Severity::Fatal)
-            .filter_map(|f| {
-                let p = f.path.as_ref()?;
-                settings
-                    .roots
-                    .iter()
-                    .any(|r| r.path == *p)
-                    .then(|| (p.clone(), f))
-            })
-            .collect()
+            .filter(|f| f.severity == Severity::Fatal);
+        let root = |p: &PathBuf| settings.roots.iter().any(|r| r.path == *p);
+        let on_root = fatal.filter_map(|f| Some((f.path.clone().filter(root)?, f)));
+        on_root.collect()
     }
 }
 

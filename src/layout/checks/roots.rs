@@ -13,17 +13,14 @@ use crate::sys::meta::Kind;
 pub(super) fn persistent_root_exists(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for r in &c.settings.roots {
-        let Some(p) = c.state.probe(&r.path) else {
-            continue;
-        };
-        let what = match p.kind {
-            Some(Kind::Dir) => continue,
-            None => "does not exist".to_string(),
-            Some(Kind::Symlink) => format!(
+        let what = match c.state.probe(&r.path).map(|p| (p.kind, p)) {
+            None | Some((Some(Kind::Dir), _)) => continue,
+            Some((None, _)) => "does not exist".to_string(),
+            Some((Some(Kind::Symlink), p)) => format!(
                 "is a symlink (to {}), which impermctl never follows",
                 p.link.as_deref().unwrap_or(Path::new("?")).display()
             ),
-            Some(Kind::File) => "is a regular file, not a directory".into(),
+            Some((Some(Kind::File), _)) => "is a regular file, not a directory".into(),
             Some(_) => "is not a directory".into(),
         };
         out.push(found(
@@ -98,25 +95,23 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Found> {
     };
     let mut out = vec![];
     for r in &c.settings.roots {
-        if on_root_mount(c.state, &r.path) {
-            continue; // reported by persistent-root-mounted
-        }
-        if c.state.dev_of(&r.path) != Some(root_dev) {
+        // On the root's mount: reported by persistent-root-mounted.
+        if on_root_mount(c.state, &r.path) || c.state.dev_of(&r.path) != Some(root_dev) {
             continue;
         }
+        let refused = if c.ephemeral {
+            "; its entries are refused"
+        } else {
+            ""
+        };
         let f = found(
             Some(&r.path),
             format!(
-                "{} is on {}, the same filesystem as / (device {}:{}){}",
+                "{} is on {}, the same filesystem as / (device {}:{}){refused}",
                 r.path.display(),
                 filesystem_of(c.state, &r.path),
                 root_dev.0,
                 root_dev.1,
-                if c.ephemeral {
-                    "; its entries are refused"
-                } else {
-                    ""
-                }
             ),
             if c.ephemeral {
                 mount_remedy(c, &r.path)

@@ -26,7 +26,6 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,38 +66,21 @@ impl Snapshot {
 
     /// Take it from `name` in `dir`.
     pub fn take_at(dir: BorrowedFd<'_>, name: &OsStr) -> anyhow::Result<Snapshot> {
-        let mut s = Snapshot::default();
+        let mut files = HashMap::new();
         let m = smeta::stat_at(dir, name)?;
+        let mut file = |p: &Path, m: &smeta::Meta| {
+            if m.file_type == FileType::RegularFile {
+                files.insert(p.to_path_buf(), (m.size, m.mtime));
+            }
+        };
         match m.file_type {
             FileType::Directory => {
                 let d = sdir::open(dir, name)?;
-                s.walk(d.as_fd(), Path::new(""))?;
+                sdir::each_below(d.as_fd(), Path::new(""), u32::MAX, &mut file)?;
             }
-            FileType::RegularFile => {
-                s.files.insert(PathBuf::new(), (m.size, m.mtime));
-            }
-            _ => {}
+            _ => file(Path::new(""), &m),
         }
-        Ok(s)
-    }
-
-    fn walk(&mut self, dir: BorrowedFd<'_>, rel: &Path) -> anyhow::Result<()> {
-        for (name, _) in sdir::names(dir)? {
-            let name = OsStr::from_bytes(name.to_bytes());
-            let m = smeta::stat_at(dir, name)?;
-            let r = rel.join(name);
-            match m.file_type {
-                FileType::RegularFile => {
-                    self.files.insert(r, (m.size, m.mtime));
-                }
-                FileType::Directory => {
-                    let d = sdir::open(dir, name)?;
-                    self.walk(d.as_fd(), &r)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        Ok(Snapshot { files })
     }
 }
 

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -216,19 +215,13 @@ fn write_from_fd(
 ) -> anyhow::Result<u64> {
     let tmp = crate::copy::sibling_name(name, ".impermctl-reconcile");
     let _ = sfs::unlink_at(dir, &tmp, false);
-    let t = sfs::create_at(dir, &tmp)?;
-    let (hf, tf) = (
-        std::fs::File::from(h.try_clone_to_owned()?),
-        std::fs::File::from(t),
-    );
-    let mut buf = vec![0u8; 1 << 16];
-    let mut off = 0u64;
+    let tf = std::fs::File::from(sfs::create_at(dir, &tmp)?);
+    let (mut off, mut method) = (0u64, sfs::Method::default());
     loop {
-        let n = hf.read_at(&mut buf, off)?;
+        let n = sfs::copy_chunk(h, tf.as_fd(), off, 1 << 20, &mut method)?;
         if n == 0 {
             break;
         }
-        tf.write_all_at(&buf[..n], off)?;
         off += n as u64;
     }
     let at = sfs::At::Fd(tf.as_fd());

@@ -134,13 +134,8 @@ pub struct OpenWriter {
 
 impl std::fmt::Display for OpenWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} ({}) has {} open for writing",
-            self.pid,
-            self.comm,
-            self.file.display()
-        )
+        let (pid, comm, file) = (self.pid, &self.comm, self.file.display());
+        write!(f, "pid {pid} ({comm}) has {file} open for writing")
     }
 }
 
