@@ -55,12 +55,8 @@ pub fn usage(p: &Path) -> anyhow::Result<Usage> {
     let mut total = Usage::default();
     total.add(m.kind(), m.size);
     if m.kind() == Kind::Dir {
-        let out = walk(
-            &Scope::tree(p),
-            &CountUsage,
-            default_threads(),
-            &AtomicU64::new(0),
-        )?;
+        let (scope, count) = (Scope::tree(p), AtomicU64::new(0));
+        let out = walk(&scope, &CountUsage, default_threads(), &count)?;
         if let Some((path, e)) = out.unreadable.first() {
             let shown = p.join(OsStr::from_bytes(&path[1..]));
             anyhow::bail!("cannot read {}: {e}", shown.display());

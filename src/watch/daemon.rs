@@ -100,9 +100,8 @@ impl Daemon {
             .with_context(|| format!("cannot create {}", run_dir.display()))?;
         let lock = super::lock::take(&run_dir)?;
         let mut scope = scan::Scope::new(&opts.root)?;
-        scope
-            .skip
-            .extend(opts.ignore.iter().map(|p| opts.root.host(p)));
+        let ignored = opts.ignore.iter().map(|p| opts.root.host(p));
+        scope.skip.extend(ignored);
         let t0 = Instant::now();
         let (mut backend, fallback) = choose(opts.backend, &scope)?;
         let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());

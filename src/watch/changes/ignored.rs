@@ -67,12 +67,9 @@ impl Core {
     /// The logical path of `host` if it is strictly below an ignored
     /// directory (`watch.ignore`; not our run directory).
     fn below_ignored(&self, host: &Path) -> Option<Box<[u8]>> {
-        let under = self.scope.skip.iter().skip(1);
-        if !under.clone().any(|r| host.starts_with(r) && host != r) {
-            return None;
-        }
-        let l = self.scope.logical(host)?;
-        Some(l.as_os_str().as_bytes().into())
+        let mut roots = self.scope.skip.iter().skip(1);
+        roots.find(|r| host.starts_with(r) && host != *r)?;
+        Some(self.scope.logical(host)?.as_os_str().as_bytes().into())
     }
 
     /// An entry at `host` below an ignored directory was found by a walk,

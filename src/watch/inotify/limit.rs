@@ -12,11 +12,7 @@ use super::InotifyWatcher;
 /// (`/proc/sys/user/max_inotify_watches`, inside a container) when it is
 /// lower than the host-wide `fs.inotify.max_user_watches`. A sentence.
 pub fn watch_limit() -> String {
-    let read = |f: &str| {
-        std::fs::read_to_string(f)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
+    let read = |f: &str| std::fs::read_to_string(f).ok()?.trim().parse::<u64>().ok();
     let global = read("/proc/sys/fs/inotify/max_user_watches");
     let ours = read("/proc/sys/user/max_inotify_watches");
     match (ours, global) {

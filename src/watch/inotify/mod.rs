@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use rustix::io::Errno;
 
@@ -80,20 +81,17 @@ impl InotifyWatcher {
             muted: 0,
             ignored: HashSet::new(),
         };
-        let added = std::sync::Mutex::new(Vec::new());
-        let full = std::sync::Mutex::new(Unwatched::default());
+        // The watches added, and the directories left unwatched.
+        let found = Mutex::new((Vec::new(), Unwatched::default()));
+        let lock = || found.lock().unwrap_or_else(PoisonError::into_inner);
         let ino = &w.ino;
-        let threads = crate::walk::default_threads();
         let watch = |p: PathBuf| match ino.add_watch(&p, MASK) {
             Ok(wd) => {
-                added
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((wd, p));
+                lock().0.push((wd, p));
                 Some(wd)
             }
             Err(e) if at_limit(&e) => {
-                full.lock().unwrap_or_else(|e| e.into_inner()).push(&p);
+                lock().1.push(&p);
                 None
             }
             Err(_) => None,
@@ -102,14 +100,14 @@ impl InotifyWatcher {
         // directory of ours has this inode, so the watch is ours alone.
         let unwatch = |wd: i32| {
             let _ = ino.rm_watch(wd);
-            (added.lock().unwrap_or_else(|e| e.into_inner())).retain(|(w, _)| *w != wd);
+            lock().0.retain(|(w, _)| *w != wd);
         };
-        scan::walk_dirs_parallel(scope, threads, &watch, &unwatch);
-        let added = added.into_inner().unwrap_or_else(|e| e.into_inner());
+        scan::walk_dirs_parallel(scope, crate::walk::default_threads(), &watch, &unwatch);
+        let (added, unwatched) = found.into_inner().unwrap_or_else(PoisonError::into_inner);
         w.wds.extend(added);
         // At the limit the daemon keeps running with what it could watch,
         // says what it could not, and rescans (see `Unwatched`).
-        w.unwatched = full.into_inner().unwrap_or_else(|e| e.into_inner());
+        w.unwatched = unwatched;
         if w.unwatched.count > 0 {
             w.limit_logged = true;
             tracing::error!("{}", w.coverage().unwrap_or_default());
@@ -122,12 +120,8 @@ impl InotifyWatcher {
         let wd = self.ino.add_watch(dir, MASK)?;
         // Moved out of an ignored place: watched whole again.
         self.ignored.remove(&wd);
-        match self.wds.get_mut(&wd) {
-            Some(p) if p == dir => {}
-            Some(p) => *p = dir.to_path_buf(),
-            None => {
-                self.wds.insert(wd, dir.to_path_buf());
-            }
+        if self.wds.get(&wd).is_none_or(|p| p != dir) {
+            self.wds.insert(wd, dir.to_path_buf());
         }
         Ok(wd)
     }
