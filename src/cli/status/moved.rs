@@ -81,11 +81,10 @@ fn moved_text(m: &Moved) -> String {
         EntryState::Bound => format!(
             "bound from {source}; not in the config yet: lost at the next boot unless added"
         ),
-        EntryState::Foreign { source: s, root } => format!(
-            "NOT MOUNTED from {source}: {} {} is mounted there instead",
-            printable(s),
-            show(root)
-        ),
+        EntryState::Foreign { source: s, root } => {
+            let (s, r) = (printable(s), show(root));
+            format!("NOT MOUNTED from {source}: {s} {r} is mounted there instead")
+        }
         EntryState::Missing => format!(
             "NOT MOUNTED: {source} is not bound here any more and {path} is gone (the data is still in {source}); {rebind}"
         ),
