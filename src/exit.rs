@@ -2,7 +2,7 @@
 //! ripgrep do): 0 healthy / nothing would be lost / done; 1 findings /
 //! something would be lost / partly done; 2 refused / fatal / error.
 //! A command that meets several outcomes reports the most severe
-//! ([`Exit::merge`]). README.md and every man page's EXIT STATUS quote
+//! (`Ord::max`: the variants are ordered by severity). README.md and every man page's EXIT STATUS quote
 //! [`RULE`].
 
 /// The rule as one sentence per code, for `--help`, man pages and README.
@@ -30,9 +30,9 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// The more severe of two outcomes.
-    pub fn merge(self, other: Exit) -> Exit {
-        self.max(other)
+    /// [`Exit::Findings`] when something was found, else [`Exit::Ok`].
+    pub fn findings_if(found: bool) -> Exit {
+        if found { Exit::Findings } else { Exit::Ok }
     }
 }
 
@@ -47,14 +47,16 @@ mod tests {
     use super::{Exit, RULE};
 
     #[test]
-    fn merge_keeps_the_most_severe() {
+    fn max_keeps_the_most_severe() {
         let all = [Exit::Ok, Exit::Findings, Exit::Error];
         for a in all {
             for b in all {
-                assert_eq!(a.merge(b), b.merge(a));
-                assert_eq!(a.merge(b) as u8, (a as u8).max(b as u8));
+                assert_eq!(a.max(b), b.max(a));
+                assert_eq!(a.max(b) as u8, (a as u8).max(b as u8));
             }
         }
+        assert_eq!(Exit::findings_if(true), Exit::Findings);
+        assert_eq!(Exit::findings_if(false), Exit::Ok);
     }
 
     #[test]

@@ -25,15 +25,9 @@ pub fn size(n: u64) -> String {
 
 /// `2,314`: digits grouped by three with a comma.
 pub fn thousands(n: u64) -> String {
-    let d = n.to_string();
-    let mut out = String::with_capacity(d.len() + d.len() / 3);
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let digits: Vec<char> = n.to_string().chars().collect();
+    let groups: Vec<String> = digits.rchunks(3).rev().map(String::from_iter).collect();
+    groups.join(",")
 }
 
 /// `1 file`, `2,314 files`: the count with `one` or `many`.

@@ -107,44 +107,37 @@ struct JournalLayer(Journal);
 /// The journal fields of one event.
 #[derive(Default)]
 struct Fields {
-    list: Vec<(String, Vec<u8>)>,
+    list: Vec<(String, String)>,
     priority: Option<u8>,
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field.name(), value.as_bytes());
+        self.put(field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field.name(), format!("{value:?}").as_bytes());
+        self.put(field.name(), &format!("{value:?}"));
     }
 }
 
 impl Fields {
-    fn put(&mut self, name: &str, value: &[u8]) {
-        let key = match name {
-            "message" => {
-                // One line of printable text; the path fields keep the bytes.
-                let text = crate::names::printable(&String::from_utf8_lossy(value));
-                self.list.push(("MESSAGE".to_string(), text.into_bytes()));
-                return;
-            }
-            "MESSAGE_ID" => name.to_string(),
-            "priority" => {
-                self.priority = syslog_priority(value);
-                return;
-            }
-            _ => field_name("IMPERMCTL_", name),
+    fn put(&mut self, name: &str, value: &str) {
+        let field = match name {
+            // One line of printable text; the path fields keep the bytes.
+            "message" => ("MESSAGE".to_string(), crate::names::printable(value)),
+            "MESSAGE_ID" => (name.to_string(), value.to_string()),
+            "priority" => return self.priority = syslog_priority(value),
+            _ => (field_name("IMPERMCTL_", name), value.to_string()),
         };
-        self.list.push((key, value.to_vec()));
+        self.list.push(field);
     }
 }
 
 /// A syslog level name (`crit`, `err`, …) as its number.
-fn syslog_priority(name: &[u8]) -> Option<u8> {
-    let names: [&[u8]; 8] = [
-        b"emerg", b"alert", b"crit", b"err", b"warning", b"notice", b"info", b"debug",
+fn syslog_priority(name: &str) -> Option<u8> {
+    let names = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
     ];
     names.iter().position(|n| *n == name).map(|p| p as u8)
 }
@@ -170,7 +163,7 @@ impl<S: Subscriber> Layer<S> for JournalLayer {
             fields.push(("CODE_FILE", file.as_bytes()));
             fields.push(("CODE_LINE", line.as_bytes()));
         }
-        fields.extend(f.list.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+        fields.extend(f.list.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
         let _ = self.0.send(&fields);
     }
 }

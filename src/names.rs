@@ -81,10 +81,7 @@ pub fn show_str(s: &str) -> String {
 /// companion of a JSON path field), else `None`.
 pub fn hex(p: &Path) -> Option<String> {
     let b = p.as_os_str().as_bytes();
-    match std::str::from_utf8(b) {
-        Ok(_) => None,
-        Err(_) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
-    }
+    (std::str::from_utf8(b).is_err()).then(|| b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// The path a JSON document describes: the exact bytes of `hex` when

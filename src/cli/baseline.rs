@@ -6,7 +6,10 @@
 //! @<start of switch-to-configuration> --until current-system`).
 
 use crate::baseline::refresh::{Since, Window, changed_at, process_start, refresh};
+use std::io::Write;
+
 use crate::exit::Exit;
+use crate::names::show;
 
 /// Arguments of `impermctl baseline`.
 #[derive(Debug, clap::Args)]
@@ -63,37 +66,22 @@ fn parse_until(root: &crate::root::Root, s: &str) -> anyhow::Result<Option<(i64,
 /// Run `impermctl baseline`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
-    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
+    let c = g.settings(false)?;
     let since = parse_since(&a.since)?;
     let until = parse_until(&root, &a.until)?;
-    let r = refresh(&root, &settings, Window { since, until })?;
-    let exit = super::global::refused_exit(&refused);
-    if a.json {
-        #[derive(serde::Serialize)]
-        struct Doc<'a> {
-            #[serde(flatten)]
-            r: &'a crate::baseline::refresh::Refreshed,
-            #[serde(skip_serializing_if = "Vec::is_empty")]
-            refused: Vec<crate::config::RefusedEntry<'a>>,
-        }
-        let refused = refused.json();
-        crate::output::print_json("Baseline", &Doc { r: &r, refused })?;
-        return Ok(exit);
-    }
-    let time = crate::human::local_time;
-    let from = match (r.fresh, since) {
-        (true, _) | (_, Since::Everything) => "everything as it is now".to_owned(),
-        (false, Since::Time(s, _)) => format!("what changed since {} ({})", time(s), a.since),
-    };
-    let from = match until {
-        Some((u, _)) => format!("{from}, until {} ({})", time(u), a.until),
-        None => from,
-    };
-    let (file, entries, adopted) = (
-        crate::names::show(&root.baseline_file()),
-        r.entries,
-        r.adopted,
-    );
-    println!("baseline written to {file}: {entries} entries, {adopted} adopted ({from})");
-    Ok(exit)
+    let r = refresh(&root, &c.settings, Window { since, until })?;
+    c.finish(a.json, "Baseline", &r, Exit::Ok, |out| {
+        let time = crate::human::local_time;
+        let from = match (r.fresh, since) {
+            (true, _) | (_, Since::Everything) => "everything as it is now".to_owned(),
+            (false, Since::Time(s, _)) => format!("what changed since {} ({})", time(s), a.since),
+        };
+        let from = match until {
+            Some((u, _)) => format!("{from}, until {} ({})", time(u), a.until),
+            None => from,
+        };
+        let (file, entries, adopted) = (show(&root.baseline_file()), r.entries, r.adopted);
+        let line = format!("{entries} entries, {adopted} adopted ({from})");
+        Ok(writeln!(out, "baseline written to {file}: {line}")?)
+    })
 }

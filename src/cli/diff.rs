@@ -1,7 +1,7 @@
 //! `impermctl diff`: what the next reboot will discard, grouped and sized,
 //! with the configuration that would keep it.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Write, stderr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -100,10 +100,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         shadowed::helper(&root, dir)?;
         return Ok(Exit::Ok);
     }
-    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
-    let machine = matches!(a.format(), Format::Json | Format::Nul);
+    let c = g.settings(false)?;
+    let (settings, refused) = (&c.settings, &c.refused);
     if a.capture_baseline {
-        let how = match crate::baseline::capture_if_missing(&root, &settings)? {
+        let how = match crate::baseline::capture_if_missing(&root, settings)? {
             true => "written",
             false => "kept (already there)",
         };
@@ -113,17 +113,15 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     let mut subtrees = Vec::new();
     for p in &a.paths {
+        let shown = p.display();
         let logical = crate::root::normalize(p).with_context(|| {
-            format!(
-                "{}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib",
-                p.display()
-            )
+            format!("{shown}: PATH must be an absolute path on the ephemeral root without `..`, e.g. /var/lib")
         })?;
         std::fs::symlink_metadata(root.host(&logical))
-            .with_context(|| format!("{}: cannot compare it", p.display()))?;
+            .with_context(|| format!("{shown}: cannot compare it"))?;
         subtrees.push(logical);
     }
-    let layout = judge::Layout::observe(&root, &settings);
+    let layout = judge::Layout::observe(&root, settings);
     if let Some(why) = judge::not_ephemeral(&root, &layout) {
         if a.json {
             diff::json::not_ephemeral(&root.dir().to_string_lossy(), &why)?;
@@ -135,10 +133,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let opts = diff::Options {
         all: a.all,
         subtrees,
-        progress: !machine && std::io::stderr().is_terminal(),
+        progress: !matches!(a.format(), Format::Json | Format::Nul) && stderr().is_terminal(),
         walk: a.no_watcher,
     };
-    let mut d = diff::compute(&root, &settings, &opts)?;
+    let mut d = diff::compute(&root, settings, &opts)?;
     // Said only once diff can compare at all (a root-only baseline is an
     // error of its own, not "only what this user can read").
     if !nix::unistd::geteuid().is_root() {
@@ -146,7 +144,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
         );
     }
-    let declared = judge::declared::declared(&root, &settings, &layout);
+    let declared = judge::declared::declared(&root, settings, &layout);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,
         saved: declared.saved,
@@ -163,7 +161,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         cx.not_persisted
             .retain(|(p, _, _)| opts.subtrees.iter().any(|s| p.starts_with(s)));
     }
-    judge::merge_declared(&root, &settings, &mut d, &cx)?;
+    judge::merge_declared(&root, settings, &mut d, &cx)?;
     let j = judge::judge(&d, &root, &mut cx, a.all);
     // Who wrote each group: only the formats that show groups need it.
     let mut grouped = Vec::new();
@@ -174,20 +172,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
     }
     // What plain diff left out under watch.ignore (the note, JSON `ignored`).
-    let ignored = match matches!(a.format(), Format::Groups | Format::Json) {
-        true => Some(
-            diff::ignored::note(&root, &settings, &d, &opts, &cx).unwrap_or_else(|e| {
-                tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
-                Default::default()
-            }),
-        ),
-        false => None,
-    };
+    let ignored = matches!(a.format(), Format::Groups | Format::Json).then(|| {
+        diff::ignored::note(&root, settings, &d, &opts, &cx).unwrap_or_else(|e| {
+            tracing::warn!("cannot count what changed under watch.ignore: {e:#}");
+            Default::default()
+        })
+    });
     let extras = sections::Extras {
         shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
         orphans: a
             .orphans
-            .then(|| orphans::find(&root, &settings))
+            .then(|| orphans::find(&root, settings))
             .transpose()?,
         all: a.all,
         refused: refused.json(),
@@ -198,18 +193,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     match a.format() {
         Format::Suggest(f) => {
-            let (to, lines) = grouped::snippet(&grouped, &settings);
+            let (to, lines) = grouped::snippet(&grouped, settings);
             let text = match f {
                 SuggestFormat::Nix => crate::suggest::nix_snippet(&to, &lines),
                 SuggestFormat::Toml => crate::suggest::toml_snippet(&to, &lines),
             };
             out.write_all(text.as_bytes())?
         }
-        Format::Json => {
-            drop(out);
-            diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?;
-            out = std::io::BufWriter::new(std::io::stdout().lock());
-        }
+        Format::Json => diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?,
         Format::Nul => {
             render::nul(&mut out, &d, &j, a.all)?;
             if let Some(s) = &extras.shadowed {
@@ -234,7 +225,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     ignored: ignored.clone().unwrap_or_default(),
                 },
             };
-            let moved = render::moved(&root, &settings);
+            let moved = render::moved(&root, settings);
             render::human(&mut out, &d, &grouped, &hidden, &moved, st)?;
             sections::extras(&mut out, &extras)?;
         }
@@ -245,13 +236,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         sections::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    let code = if j.loses_data() || hidden {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    };
-    let code = code.merge(super::global::refused_exit(&refused));
-    Ok(code.merge(unreadable_exit(&d.unreadable, &opts.subtrees)))
+    let found = j.loses_data() || hidden || !refused.is_empty();
+    Ok(Exit::findings_if(found).max(unreadable_exit(&d.unreadable, &opts.subtrees)))
 }
 
 /// The exit code for what could not be read: nothing (0); some paths, so
@@ -262,12 +248,9 @@ fn unreadable_exit(unreadable: &[(Vec<u8>, String)], subtrees: &[PathBuf]) -> Ex
     if unreadable.is_empty() {
         return Exit::Ok;
     }
+    // The whole root, or a PATH the user asked for.
     let asked = |p: &[u8]| {
-        if subtrees.is_empty() {
-            p == b"/"
-        } else {
-            subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
-        }
+        (subtrees.is_empty() && p == b"/") || subtrees.iter().any(|s| s.as_os_str().as_bytes() == p)
     };
     if unreadable.iter().any(|(p, _)| asked(p)) {
         Exit::Error

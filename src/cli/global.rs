@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use serde::Serialize;
+
 use crate::config::{self, Settings};
+use crate::exit::Exit;
 use crate::root::Root;
 
 /// Options every subcommand takes.
@@ -68,16 +71,19 @@ impl Global {
 
     /// The usable settings: [`Global::partial_settings`] with its notice
     /// and each refused entry said (file:line:col, field, fix); the command
-    /// acts on the others and exits 1 ([`refused_exit`]).
-    pub fn settings(&self, required: bool) -> anyhow::Result<(config::Partial, Option<String>)> {
-        let (p, notice) = self.partial_settings(required)?;
-        if let Some(n) = &notice {
-            say(tracing::Level::INFO, "notice", n);
+    /// acts on the others and exits 1 ([`Loaded::finish`]).
+    pub fn settings(&self, required: bool) -> anyhow::Result<Loaded> {
+        let l = self.partial_settings(required)?;
+        if let Some(n) = &l.notice {
+            match crate::logging::sink() {
+                crate::logging::Sink::Stderr => eprintln!("impermctl: notice: {n}"),
+                _ => tracing::info!("{n}"),
+            }
         }
-        for e in &p.refused.errors {
+        for e in &l.refused.errors {
             say_refused(e, false);
         }
-        Ok((p, notice))
+        Ok(l)
     }
 
     /// The validated settings, the bad entries (and blocks) refused one by
@@ -86,64 +92,94 @@ impl Global {
     /// path), the default layout, with a notice for the missing default
     /// file; an error when the command needs a config (`required`). A file
     /// named by `--config`/`IMPERMCTL_CONFIG` must exist.
-    pub fn partial_settings(
-        &self,
-        required: bool,
-    ) -> anyhow::Result<(config::Partial, Option<String>)> {
-        let whole = |settings| config::Partial {
-            settings,
-            refused: config::Refused::default(),
-        };
+    pub fn partial_settings(&self, required: bool) -> anyhow::Result<Loaded> {
         let default = Path::new(config::DEFAULT_PATH);
+        let fallback = |file: &Path, notice| {
+            let (settings, refused) = (Settings::fallback(file), config::Refused::default());
+            Ok(Loaded {
+                settings,
+                refused,
+                notice,
+            })
+        };
         if self.no_config {
-            if required {
-                bail!(
-                    "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
-                    default.display()
-                );
-            }
-            return Ok((whole(Settings::fallback(default)), None));
+            anyhow::ensure!(
+                !required,
+                "--no-config: this command acts on the declared paths and needs a config\n  fix: write {} or name a file with --config FILE",
+                default.display()
+            );
+            return fallback(default, None);
         }
         let env = std::env::var_os("IMPERMCTL_CONFIG").filter(|v| !v.is_empty());
-        let named = match (&self.config, &env) {
-            (Some(f), _) => Some((f.clone(), "--config ")),
-            (None, Some(v)) => Some((PathBuf::from(v), "IMPERMCTL_CONFIG=")),
-            (None, None) => None,
-        };
-        let file = match &named {
-            Some((f, how)) => {
-                if let Err(e) = std::fs::metadata(f)
-                    && e.kind() == std::io::ErrorKind::NotFound
-                {
-                    bail!(
-                        "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
-                        f.display()
-                    );
-                }
-                f.as_path()
-            }
-            None => default,
-        };
+        let named = (self.config.clone().map(|f| (f, "--config ")))
+            .or_else(|| Some((PathBuf::from(env?), "IMPERMCTL_CONFIG=")));
+        if let Some((f, how)) = &named
+            && std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            bail!(
+                "{how}{}: no such file\n  fix: correct the path, write the file (impermctl.toml(5)), or pass --no-config to use the default layout without a config",
+                f.display()
+            );
+        }
+        let file = named.as_ref().map_or(default, |(f, _)| f.as_path());
         if !required && named.is_none() && !file.exists() {
             let notice = format!(
                 "no config at {}: checking the default layout (persistence root /persistent, no declared paths). Write one, point --config / IMPERMCTL_CONFIG at it, or pass --no-config.",
                 file.display()
             );
-            return Ok((whole(Settings::fallback(file)), Some(notice)));
+            return fallback(file, Some(notice));
         }
-        let partial = config::load_partial(file)?;
-        check_skips(&partial.settings)?;
-        Ok((partial, None))
+        let config::Partial { settings, refused } = config::load_partial(file)?;
+        check_skips(&settings)?;
+        Ok(Loaded {
+            settings,
+            refused,
+            notice: None,
+        })
     }
 }
 
-/// Say `line` on stderr (`impermctl: WORD: LINE`), or in the journal at
-/// `level` when logging goes there (the services).
-fn say(level: tracing::Level, word: &str, line: &str) {
-    match crate::logging::sink() {
-        crate::logging::Sink::Stderr => eprintln!("impermctl: {word}: {line}"),
-        _ if level == tracing::Level::ERROR => tracing::error!("{line}"),
-        _ => tracing::info!("{line}"),
+/// The config as a command uses it.
+pub struct Loaded {
+    /// The usable settings (every valid entry).
+    pub settings: Settings,
+    /// The entries (and blocks) refused for their errors.
+    pub refused: config::Refused,
+    /// Said when the default config file is missing.
+    pub notice: Option<String>,
+}
+
+impl Loaded {
+    /// Print `doc` as a versioned JSON document of `kind` with the refused
+    /// entries (`refused`, left out when none).
+    pub fn print_json<T: Serialize>(&self, kind: &str, doc: &T) -> anyhow::Result<()> {
+        #[derive(Serialize)]
+        struct WithRefused<'a, T> {
+            #[serde(flatten)]
+            doc: &'a T,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            refused: Vec<config::RefusedEntry<'a>>,
+        }
+        let refused = self.refused.json();
+        crate::output::print_json(kind, &WithRefused { doc, refused })
+    }
+
+    /// End a command: with `json`, [`Loaded::print_json`], else `human`
+    /// writes the text on stdout. The exit code is `exit`, at least 1 when
+    /// config entries were refused (the others were used).
+    pub fn finish<T: Serialize>(
+        &self,
+        json: bool,
+        kind: &str,
+        doc: &T,
+        exit: Exit,
+        human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Exit> {
+        match json {
+            true => self.print_json(kind, doc)?,
+            false => human(&mut std::io::stdout().lock())?,
+        }
+        Ok(exit.max(Exit::findings_if(!self.refused.is_empty())))
     }
 }
 
@@ -164,34 +200,24 @@ pub fn say_refused(e: &config::ConfigError, crit: bool) {
     }
 }
 
-/// Exit 1 when config entries were refused (the others were used), as
-/// `boot` does; else 0.
-pub fn refused_exit(r: &config::Refused) -> crate::exit::Exit {
-    match r.is_empty() {
-        true => crate::exit::Exit::Ok,
-        false => crate::exit::Exit::Findings,
-    }
-}
-
 /// `layout.skip_checks` may name only checks that exist and never find
 /// anything fatal (a safety check cannot be switched off in the config).
 fn check_skips(settings: &Settings) -> anyhow::Result<()> {
     use crate::layout::{CHECKS, Severity};
+    let file = settings.file.display();
     for name in &settings.layout.skip_checks {
         match CHECKS.iter().find(|c| c.name == name.as_str()) {
             None => {
                 let near = CHECKS
                     .iter()
-                    .min_by_key(|c| strsim::levenshtein(c.name, name))
-                    .map_or("", |c| c.name);
+                    .min_by_key(|c| strsim::levenshtein(c.name, name));
+                let near = near.map_or("", |c| c.name);
                 bail!(
-                    "{}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)",
-                    settings.file.display()
+                    "{file}: layout.skip_checks: no check `{name}`; did you mean `{near}`? (`impermctl verify --list` lists them)"
                 )
             }
             Some(c) if c.severity == Severity::Fatal => bail!(
-                "{}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\"",
-                settings.file.display()
+                "{file}: layout.skip_checks: `{name}` guards against losing data and cannot be skipped; if the layout is deliberate, set layout.on_failure = \"warn\""
             ),
             Some(_) => {}
         }
@@ -215,12 +241,11 @@ fn check_root_dir(d: &Path) -> anyhow::Result<PathBuf> {
             ),
         }
     }
-    let meta = std::fs::metadata(d).with_context(|| format!("--root {}", d.display()))?;
-    if !meta.is_dir() {
-        bail!(
-            "--root {}: not a directory; give the directory the tree is at",
-            d.display()
-        );
-    }
-    std::fs::canonicalize(d).with_context(|| format!("--root {}: cannot resolve it", d.display()))
+    let dir = d.display();
+    let meta = std::fs::metadata(d).with_context(|| format!("--root {dir}"))?;
+    anyhow::ensure!(
+        meta.is_dir(),
+        "--root {dir}: not a directory; give the directory the tree is at"
+    );
+    std::fs::canonicalize(d).with_context(|| format!("--root {dir}: cannot resolve it"))
 }

@@ -85,10 +85,9 @@ fn details(name: &str) -> (&'static str, &'static str) {
 /// Escape text for roff: backslashes, hyphens, and a leading `.` or `'`.
 fn roff(s: &str) -> String {
     let s = s.replace('\\', "\\e").replace('-', "\\-");
-    if s.starts_with('.') || s.starts_with('\'') {
-        format!("\\&{s}")
-    } else {
-        s
+    match s.starts_with(['.', '\'']) {
+        true => format!("\\&{s}"),
+        false => s,
     }
 }
 

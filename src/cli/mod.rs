@@ -18,7 +18,7 @@ mod sync;
 mod verify;
 mod watch;
 
-pub use global::{Global, MountinfoArg, ReportArgs, say_refused};
+pub use global::{Global, Loaded, MountinfoArg, ReportArgs, say_refused};
 
 /// Make an ephemeral-root system safe to live on.
 ///
@@ -107,10 +107,8 @@ pub fn main() -> std::process::ExitCode {
     crate::logging::init(cli.global.verbose);
     match run(cli) {
         Ok(code) => code.into(),
+        Err(e) if is_broken_pipe(&e) => Exit::Ok.into(),
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return Exit::Ok.into();
-            }
             eprintln!("impermctl: error: {}", shown_error(&e));
             Exit::Error.into()
         }
@@ -122,20 +120,18 @@ pub fn main() -> std::process::ExitCode {
 /// errors escape their own values; other messages keep only the
 /// `\n  fix: …` line break they are written with.
 fn shown_error(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| {
-            if c.is::<crate::config::ConfigError>() {
-                return c.to_string();
-            }
-            let text = c.to_string();
-            let parts: Vec<String> = text
-                .split("\n  fix: ")
-                .map(crate::names::printable)
-                .collect();
-            parts.join("\n  fix: ")
-        })
-        .collect::<Vec<_>>()
-        .join(": ")
+    let part = |c: &(dyn std::error::Error + 'static)| {
+        let text = c.to_string();
+        if c.is::<crate::config::ConfigError>() {
+            return text;
+        }
+        let parts: Vec<String> = text
+            .split("\n  fix: ")
+            .map(crate::names::printable)
+            .collect();
+        parts.join("\n  fix: ")
+    };
+    e.chain().map(part).collect::<Vec<_>>().join(": ")
 }
 
 /// clap's `--color` value as anstream's choice (which also reads

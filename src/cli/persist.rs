@@ -2,6 +2,7 @@
 //! be refused, else copy, bind and record each, with progress on a
 //! terminal, then print the configuration that keeps them persisted.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,8 +11,9 @@ use serde::Serialize;
 
 use crate::copy::CopyStats;
 use crate::exit::Exit;
+use crate::names::show;
 use crate::persist::{self, Action, Method, Options, Refusal, Step};
-use crate::suggest;
+use crate::suggest::{self, Line};
 
 /// Arguments of `impermctl persist`.
 #[derive(Debug, clap::Args)]
@@ -61,34 +63,29 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         let why = "it copies data into persistence and bind-mounts it";
         super::require_root("persist", why)?;
     }
-    let (
-        crate::config::Partial {
-            settings,
-            refused: bad,
-        },
-        _,
-    ) = g.settings(false)?;
+    let c = g.settings(false)?;
+    let (settings, bad) = (&c.settings, &c.refused);
     let opts = Options {
         to: a.to.as_deref(),
         force: a.force,
         proc: Path::new("/proc"),
     };
-    let planned = persist::prepare(&root, &settings, opts, &a.paths)?;
+    let planned = persist::prepare(&root, settings, opts, &a.paths)?;
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
-    let nothing = || Report {
+    let report = |paths| Report {
         dry_run: a.dry_run,
-        paths: Vec::new(),
+        paths,
         refused: refused.iter().collect(),
         refused_entries: bad.json(),
     };
     if !refused.is_empty() {
         if a.json {
-            crate::output::print_json("Persist", &nothing())?;
+            crate::output::print_json("Persist", &report(Vec::new()))?;
         }
         for r in &refused {
-            let (path, reason) = (crate::names::show(&r.path), &r.reason);
+            let (path, reason) = (show(&r.path), &r.reason);
             eprintln!("impermctl: refusing to persist {path}: {reason}");
         }
         if steps.len() + refused.len() > 1 {
@@ -99,45 +96,28 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     let mut reports = Vec::new();
     for step in &steps {
-        let copied = if a.dry_run {
-            describe(&mut out, step, a.json, true)?;
-            None
-        } else {
-            let stats = apply_with_progress(&root, step, !a.json)?;
-            describe(&mut out, step, a.json, false)?;
-            (step.action == Action::Copy).then_some(stats)
-        };
+        let stats = (!a.dry_run).then(|| apply_with_progress(&root, step, !a.json));
+        let copied = stats.transpose()?.filter(|_| step.action == Action::Copy);
+        describe(&mut out, step, a.json, a.dry_run)?;
         reports.push(PathReport {
             step,
             copied,
-            nix: nix_line(step),
-            toml: toml_lines(step),
+            nix: suggest::nix_line(&step.root, &step.path, step.kind),
+            toml: suggest::toml_entry(&step.path, step.kind),
         });
     }
-    if a.json {
-        drop(out);
-        let mut r = nothing();
-        r.paths = reports;
-        crate::output::print_json("Persist", &r)?;
-    } else {
-        config_hint(&mut out, &steps, &settings.refused, a.dry_run)?;
+    match a.json {
+        true => crate::output::print_json("Persist", &report(reports))?,
+        false => config_hint(&mut out, &steps, &settings.refused, a.dry_run)?,
     }
-    Ok(super::global::refused_exit(&bad))
-}
-
-fn nix_line(s: &Step) -> String {
-    suggest::nix_line(&s.root, &s.path, s.kind)
-}
-
-fn toml_lines(s: &Step) -> String {
-    suggest::toml_entry(&s.path, s.kind)
+    Ok(Exit::findings_if(!bad.is_empty()))
 }
 
 fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Result<()> {
     if json {
         return Ok(());
     }
-    let (p, src) = (crate::names::show(&s.path), crate::names::show(&s.source));
+    let (p, src) = (show(&s.path), show(&s.source));
     let size = format!(
         "{}, {}",
         crate::human::count(s.entries, "entry", "entries"),
@@ -147,10 +127,9 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     let line = match (s.action, dry) {
         (Action::Done, _) => format!("{p}: already persisted ({src} is bound over it)"),
         (Action::Copy, _) if s.method == Method::Copy => {
-            let did = if dry {
-                "would copy"
-            } else {
-                "persisted: copied"
+            let did = match dry {
+                true => "would copy",
+                false => "persisted: copied",
             };
             format!("{did} {p} ({size}) to {src} ({copy})")
         }
@@ -199,7 +178,7 @@ fn config_hint(
         .filter(|s| !s.declared)
         .partition(|s| refused.contains(&s.path));
     for s in bad {
-        let p = crate::names::show(&s.path);
+        let p = show(&s.path);
         writeln!(
             out,
             "\n{p} is declared, but its config entry is refused (see the errors): fix it so that it stays persisted after a reboot"
@@ -208,40 +187,37 @@ fn config_hint(
     if new.is_empty() {
         return Ok(());
     }
-    let when = if dry { "After that, add" } else { "Add" };
-    writeln!(
-        out,
-        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:"
-    )?;
-    let mut roots: Vec<&Path> = new.iter().map(|s| s.root.as_path()).collect();
-    roots.sort();
-    roots.dedup();
-    let lines = |root: &Path| -> Vec<suggest::Line> {
-        new.iter()
-            .filter(|s| s.root == root)
-            .map(|s| suggest::Line::Persist(s.path.clone(), s.kind))
-            .collect()
-    };
-    if let [one] = new.as_slice() {
-        writeln!(out, "  {}", nix_line(one))?;
-    } else {
-        for root in &roots {
-            for l in suggest::nix_snippet(root, &lines(root)).lines() {
-                writeln!(out, "  {l}")?;
-            }
-        }
-    }
-    writeln!(
-        out,
-        "or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {}):",
-        crate::names::show(&new[0].root)
-    )?;
+    let mut by_root: BTreeMap<&Path, Vec<Line>> = BTreeMap::new();
     for s in &new {
-        for l in toml_lines(s).lines() {
-            writeln!(out, "  {l}")?;
-        }
+        let line = Line::Persist(s.path.clone(), s.kind);
+        by_root.entry(&s.root).or_default().push(line);
     }
-    Ok(())
+    let nix = match new.as_slice() {
+        [one] => suggest::nix_line(&one.root, &one.path, one.kind),
+        _ => (by_root.iter())
+            .map(|(root, lines)| suggest::nix_snippet(root, lines))
+            .collect(),
+    };
+    let toml: Vec<String> = new
+        .iter()
+        .map(|s| suggest::toml_entry(&s.path, s.kind))
+        .collect();
+    let (when, block) = (
+        if dry { "After that, add" } else { "Add" },
+        show(&new[0].root),
+    );
+    Ok(write!(
+        out,
+        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
+         or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {block}):\n{}",
+        indent(&nix),
+        indent(&toml.join("\n"))
+    )?)
+}
+
+/// Every line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn apply_with_progress(
@@ -277,7 +253,7 @@ fn progress_line(step: &Step, st: CopyStats, secs: f64) -> String {
         "ETA ?".into()
     };
     let size = crate::human::size;
-    let (path, done, all) = (crate::names::show(&step.path), st.entries, step.entries);
+    let (path, done, all) = (show(&step.path), st.entries, step.entries);
     let (copied, total, rate) = (size(st.bytes), size(step.bytes), size(rate as u64));
     format!("copying {path}: {done}/{all} entries, {copied}/{total}, {rate}/s, {eta}")
 }

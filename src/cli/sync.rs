@@ -4,6 +4,7 @@
 //! keeps running, saving copy files shortly after each change, and syncs
 //! everything on SIGTERM.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::exit::Exit;
@@ -28,41 +29,37 @@ pub struct Args {
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     // A bad entry elsewhere must not stop the copies from being saved.
-    let (crate::config::Partial { settings, refused }, _) = g.settings(true)?;
+    let c = g.settings(true)?;
     if a.follow {
-        crate::live::saver::follow(&root, &settings, a.debounce_ms.map(Duration::from_millis))?;
+        crate::live::saver::follow(&root, &c.settings, a.debounce_ms.map(Duration::from_millis))?;
         return Ok(Exit::Ok);
     }
-    let lines = sync::sync_all(&root, &settings);
+    let lines = sync::sync_all(&root, &c.settings);
     let failed = lines
         .iter()
         .any(|l| matches!(l.outcome, Outcome::Failed { .. }));
-    if a.json {
-        #[derive(serde::Serialize)]
-        struct Doc<'a> {
-            paths: &'a [sync::Line],
-            #[serde(skip_serializing_if = "Vec::is_empty")]
-            refused: Vec<crate::config::RefusedEntry<'a>>,
-        }
-        let refused = refused.json();
-        crate::output::print_json(
-            "SyncResult",
-            &Doc {
-                paths: &lines,
-                refused,
-            },
-        )?;
-    } else {
-        for l in &lines {
-            let what = match &l.outcome {
-                Outcome::Saved { bytes } => format!("saved ({bytes} bytes)"),
-                Outcome::Unchanged => "unchanged".into(),
-                Outcome::NoLiveFile => "no live file (persistent copy kept)".into(),
-                Outcome::Failed { error } => format!("FAILED: {error}"),
-            };
-            println!("{:<8} {:<32} {what}", l.what, crate::names::show(&l.path));
-        }
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        paths: &'a [sync::Line],
     }
-    let exit = super::global::refused_exit(&refused);
-    Ok(exit.merge(if failed { Exit::Findings } else { Exit::Ok }))
+    let doc = Doc { paths: &lines };
+    c.finish(
+        a.json,
+        "SyncResult",
+        &doc,
+        Exit::findings_if(failed),
+        |out| {
+            for l in &lines {
+                let what = match &l.outcome {
+                    Outcome::Saved { bytes } => format!("saved ({bytes} bytes)"),
+                    Outcome::Unchanged => "unchanged".into(),
+                    Outcome::NoLiveFile => "no live file (persistent copy kept)".into(),
+                    Outcome::Failed { error } => format!("FAILED: {error}"),
+                };
+                let path = crate::names::show(&l.path);
+                writeln!(out, "{:<8} {path:<32} {what}", l.what)?;
+            }
+            Ok(())
+        },
+    )
 }

@@ -20,25 +20,15 @@ pub struct Args {
     pub skip: Vec<String>,
 }
 
-/// The exit code for a verdict: 0 healthy (info only), 1 warnings, 2 fatal.
-pub fn exit_for(v: &Verdict) -> Exit {
-    match v.worst() {
-        None | Some(Severity::Info) => Exit::Ok,
-        Some(Severity::Warning) => Exit::Findings,
-        Some(Severity::Fatal) => Exit::Error,
-    }
-}
-
-/// One word for a verdict.
-pub fn summary_word(v: &Verdict) -> &'static str {
-    if v.rescue {
-        return "rescue";
-    }
-    match v.worst() {
-        None | Some(Severity::Info) => "healthy",
-        Some(Severity::Warning) => "warnings",
-        Some(Severity::Fatal) => "fatal",
-    }
+/// A verdict's word and exit code: `healthy` 0 (info findings only),
+/// `warnings` 1, `fatal` 2; the word is `rescue` in rescue mode.
+pub fn judged(v: &Verdict) -> (&'static str, Exit) {
+    let (word, exit) = match v.worst() {
+        None | Some(Severity::Info) => ("healthy", Exit::Ok),
+        Some(Severity::Warning) => ("warnings", Exit::Findings),
+        Some(Severity::Fatal) => ("fatal", Exit::Error),
+    };
+    (if v.rescue { "rescue" } else { word }, exit)
 }
 
 #[derive(Serialize)]
@@ -49,9 +39,6 @@ struct Report<'a> {
     findings: &'a [Finding],
     ran: &'a [&'static str],
     skipped: &'a [&'static str],
-    /// Config entries refused for their errors (the checks use the others).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<crate::config::RefusedEntry<'a>>,
 }
 
 /// Run `impermctl verify`.
@@ -80,27 +67,25 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     {
         anyhow::bail!("--skip {unknown}: no such check (see `impermctl verify --list`)");
     }
-    let (crate::config::Partial { settings, refused }, notice) = g.settings(false)?;
-    let state = layout::observe(&root, &settings)?;
-    let v = layout::run_checks(&state, &settings, &a.skip);
-    if a.report.json {
-        crate::output::print_json(
-            "Verification",
-            &Report {
-                verdict: summary_word(&v),
-                notice: notice.as_deref(),
-                findings: &v.findings,
-                ran: &v.ran,
-                skipped: &v.skipped,
-                refused: refused.json(),
-            },
-        )?;
-    } else {
-        let mut out = std::io::stdout().lock();
-        print_findings(&mut out, &v)?;
-        crate::services::section(&mut out, &root, &state.mounts, &settings)?;
-    }
-    Ok(exit_for(&v).merge(super::global::refused_exit(&refused)))
+    let c = g.settings(false)?;
+    let state = layout::observe(&root, &c.settings)?;
+    let v = layout::run_checks(&state, &c.settings, &a.skip);
+    let doc = Report {
+        verdict: judged(&v).0,
+        notice: c.notice.as_deref(),
+        findings: &v.findings,
+        ran: &v.ran,
+        skipped: &v.skipped,
+    };
+    c.finish(a.report.json, "Verification", &doc, judged(&v).1, |out| {
+        print_findings(out, &v)?;
+        Ok(crate::services::section(
+            out,
+            &root,
+            &state.mounts,
+            &c.settings,
+        )?)
+    })
 }
 
 /// The label of a severity in human output.
@@ -116,7 +101,7 @@ pub fn label(s: Severity) -> &'static str {
 pub fn print_findings(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
     use crate::names::printable;
     let count = |s| v.findings.iter().filter(|f| f.severity == s).count() as u64;
-    let (word, ran) = (summary_word(v), v.ran.len());
+    let (word, ran) = (judged(v).0, v.ran.len());
     if v.findings.is_empty() {
         writeln!(out, "layout: {word} ({ran} checks passed)")?;
     } else {

@@ -46,10 +46,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
-    let (crate::config::Partial { settings, refused }, _) = g.settings(false)?;
+    let c = g.settings(false)?;
+    let settings = &c.settings;
     // What diff counts as declared but not persisted, the watcher too.
-    let mut declared = crate::diff::judge::not_persisted(&root, &settings);
-    declared.extend(refused.losses());
+    let mut declared = crate::diff::judge::not_persisted(&root, settings);
+    declared.extend(c.refused.losses());
     let limits = Limits {
         warn_every: settings.watch.warn_every,
         per_minute: settings.watch.max_warnings_per_minute.max(1),
@@ -57,11 +58,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         total_samples: a.sample_paths.max(Limits::default().total_samples),
         ..Limits::default()
     };
-    let persist_root = settings
-        .roots
-        .first()
-        .map(|r| r.path.clone())
-        .unwrap_or_else(|| PathBuf::from("/persistent"));
+    let first = settings.roots.first();
+    let persist_root = first.map_or_else(|| PathBuf::from("/persistent"), |r| r.path.clone());
     watch::run(Options {
         root,
         backend: match a.backend {

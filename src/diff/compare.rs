@@ -179,9 +179,14 @@ impl<'a> Classify<'a> {
     }
 }
 
-/// The boot time from `/proc/stat` (`btime`, Unix seconds; read by procfs).
+/// The boot time from `/proc/stat` (`btime`, Unix seconds). Read by hand:
+/// procfs's `KernelStats` also insists on the CPU, `ctxt` and `processes`
+/// lines, which a container's virtual `/proc/stat` (LXCFS) may trim.
 pub fn boot_time() -> anyhow::Result<i64> {
     use anyhow::Context;
-    let btime = procfs::boot_time_secs().context("cannot read btime in /proc/stat")?;
-    Ok(btime as i64)
+    let text = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("/proc/stat has no btime line")
 }

@@ -75,9 +75,8 @@ pub(super) fn dry_run(
         .steps
         .iter()
         .any(|s| matches!(s.what, What::Fail { .. }));
-    Ok(match (refused, failing) {
-        (true, _) => Exit::Error,
-        (false, true) => Exit::Findings,
-        (false, false) => Exit::Ok,
+    Ok(match refused {
+        true => Exit::Error,
+        false => Exit::findings_if(failing),
     })
 }

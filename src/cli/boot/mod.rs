@@ -33,40 +33,14 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The `BootResult` document of `--json` (not with `--dry-run`).
 #[derive(Serialize)]
-struct Result<'a> {
+struct Report<'a> {
     outcome: &'static str,
     duration_ms: f64,
     findings: &'a [layout::Finding],
     #[serde(flatten)]
     applied: Option<&'a Applied>,
-    /// Config entries refused for their errors (the others are bound).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<crate::config::RefusedEntry<'a>>,
-}
-
-/// The `BootResult` document of `--json` (not with `--dry-run`).
-struct Report<'a> {
-    json: bool,
-    start: Instant,
-    findings: &'a [layout::Finding],
-    refused: &'a crate::config::Refused,
-}
-
-impl Report<'_> {
-    fn print(&self, outcome: &'static str, applied: Option<&Applied>) -> anyhow::Result<()> {
-        if !self.json {
-            return Ok(());
-        }
-        let r = Result {
-            outcome,
-            duration_ms: ms(self.start.elapsed()),
-            findings: self.findings,
-            applied,
-            refused: self.refused.json(),
-        };
-        crate::output::print_json("BootResult", &r)
-    }
 }
 
 /// Run `impermctl boot`: observe the layout, decide what it refuses, take
@@ -78,13 +52,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         super::require_root("boot", "it bind-mounts the declared paths")?;
     }
     // A bad entry (or block) is refused alone (CRIT below); the others are bound.
-    let (
-        crate::config::Partial {
-            settings,
-            refused: bad,
-        },
-        _,
-    ) = g.partial_settings(true)?;
+    let c = g.partial_settings(true)?;
+    let (settings, bad) = (&c.settings, &c.refused);
     // The layout checks need probes of /, /nix and the persistence roots
     // only: entries are judged by their mounts, and boot probes them itself
     // (fd-relative) below. Skipping the per-entry path probes keeps a rerun
@@ -94,21 +63,27 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         ..settings.clone()
     };
     let state = layout::observe(&root, &roots_only)?;
-    let verdict = layout::run_checks(&state, &settings, &[]);
-    let report = Report {
-        json: a.json && !a.dry_run,
-        start,
-        findings: &verdict.findings,
-        refused: &bad,
+    let verdict = layout::run_checks(&state, settings, &[]);
+    let report = |outcome, applied| {
+        let (duration_ms, findings) = (ms(start.elapsed()), &verdict.findings[..]);
+        let doc = Report {
+            outcome,
+            duration_ms,
+            findings,
+            applied,
+        };
+        (a.json && !a.dry_run)
+            .then(|| c.print_json("BootResult", &doc))
+            .transpose()
     };
     if verdict.rescue {
         info!("rescue mode: the VPS's own root is not active here, so impermctl mounts nothing");
         notify("STATUS=rescue mode: nothing mounted");
-        report.print("rescue", None)?;
+        report("rescue", None)?;
         return Ok(Exit::Ok);
     }
     log_findings(&verdict);
-    let refused = plan::refused(&settings, &verdict);
+    let refused = plan::refused(settings, &verdict);
     // Said as every command says them; boot refusing an entry is a CRIT
     // refusal (a bad `[watch]` value is not, nor is a dry run).
     for e in &bad.errors {
@@ -122,7 +97,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         if refused.everything {
             notify("STATUS=refused: the persistent storage layout is wrong (see the journal)");
-            report.print("refused", None)?;
+            report("refused", None)?;
             return Ok(Exit::Error);
         }
     }
@@ -137,14 +112,14 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     // What another `boot` mounted while this one waited for the lock is
     // seen: the mount table is read after taking it.
     let state = layout::observe(&root, &roots_only)?;
-    let handles = match Handles::open(&root, &settings) {
+    let handles = match Handles::open(&root, settings) {
         Ok(h) => h,
         // A refused layout may lack the persistence root: the dry run
         // still reports the refusal, with no steps.
         Err(e) if refused.everything => {
             let why = format!("{e:#}");
             let none = Plan { steps: Vec::new() };
-            return dry_run(&a, &verdict, &refused, &none, None, Some(&why), &bad);
+            return dry_run(&a, &verdict, &refused, &none, None, Some(&why), bad);
         }
         Err(e) => return Err(e),
     };
@@ -158,41 +133,39 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .into_iter()
         .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
     let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
-    let obs = apply::gather(&handles, &settings, &state.mounts, prev_entries.clone());
-    let mut plan = plan::plan(&settings, &obs);
-    plan::refuse_roots(&mut plan, &settings, &refused.roots);
+    let obs = apply::gather(&handles, settings, &state.mounts, prev_entries.clone());
+    let mut plan = plan::plan(settings, &obs);
+    plan::refuse_roots(&mut plan, settings, &refused.roots);
     if a.dry_run {
-        let exit = dry_run(&a, &verdict, &refused, &plan, Some(&obs), None, &bad)?;
-        return Ok(exit.merge(super::global::refused_exit(&bad)));
+        let exit = dry_run(&a, &verdict, &refused, &plan, Some(&obs), None, bad)?;
+        return Ok(exit.max(Exit::findings_if(!bad.is_empty())));
     }
     let live = apply::LiveOptions {
         previous_pending: &prev_pending,
         defer_unknown_owners: a.defer_unknown_owners,
     };
-    let mut applied = apply::apply(&root, &settings, &handles, &plan, &prev_entries, live);
+    let mut applied = apply::apply(&root, settings, &handles, &plan, &prev_entries, live);
     applied.record.extend(kept);
     applied.record.sort_by(|a, b| a.path.cmp(&b.path));
-    record(&root, &settings, previous.as_ref(), &applied);
-    finish(&settings, &applied, &report, bad.errors.len())
+    record(&root, settings, previous.as_ref(), &applied);
+    let elapsed = ms(start.elapsed());
+    let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len());
+    report(outcome, Some(&applied))?;
+    Ok(exit)
 }
 
-/// Log and notify the summary line, print the result; exit 1 when a step
-/// failed or the config had `bad` refused entry errors.
+/// Log and notify the summary line (`elapsed` ms); the outcome, and exit 1
+/// when a step failed or the config had `bad` refused entry errors.
 fn finish(
     settings: &crate::config::Settings,
     applied: &Applied,
-    report: &Report<'_>,
+    elapsed: f64,
     bad: usize,
-) -> anyhow::Result<Exit> {
+) -> (&'static str, Exit) {
+    use apply::Outcome::{Unlinked, Unmounted};
     let c = &applied.counts;
-    let elapsed = ms(report.start.elapsed());
     let undone: Vec<&std::path::Path> = (applied.steps.iter())
-        .filter(|s| {
-            matches!(
-                s.outcome,
-                apply::Outcome::Unmounted | apply::Outcome::Unlinked
-            )
-        })
+        .filter(|s| matches!(s.outcome, Unmounted | Unlinked))
         .map(|s| s.path.as_path())
         .collect();
     let mut line = c.summary(settings, elapsed, &undone);
@@ -212,28 +185,21 @@ fn finish(
         "{line}"
     );
     notify(&format!("STATUS={line}"));
-    let (outcome, exit) = match c.failed + bad {
+    match c.failed + bad {
         0 => ("ok", Exit::Ok),
         _ => ("partial", Exit::Findings),
-    };
-    report.print(outcome, Some(applied))?;
-    Ok(exit)
+    }
 }
 
 /// Log the warnings and notes of the layout checks (the fatal ones are
 /// logged as refusals).
 fn log_findings(verdict: &layout::Verdict) {
     for f in &verdict.findings {
+        let (msg, check, fix) = (&f.message, f.check, &f.remedy);
         match f.severity {
             Severity::Fatal => {}
-            Severity::Warning => warn!(
-                check = f.check,
-                "{} [{}] (fix: {})", f.message, f.check, f.remedy
-            ),
-            Severity::Info => info!(
-                check = f.check,
-                "{} [{}] ({})", f.message, f.check, f.remedy
-            ),
+            Severity::Warning => warn!(check, "{msg} [{check}] (fix: {fix})"),
+            Severity::Info => info!(check, "{msg} [{check}] ({fix})"),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::exit::Exit;
 use crate::layout::{self, EntryState};
 
 mod moved;
-use moved::{Moved, moved_state, print_moved, state_word};
+use moved::{Moved, moved_state, print_moved};
 
 /// Arguments of `impermctl status`.
 #[derive(Debug, clap::Args)]
@@ -55,25 +55,23 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     notice: Option<&'a str>,
     findings: &'a [layout::Finding],
-    entries: Vec<EntryReport>,
+    entries: &'a [EntryReport],
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
-    persisted: Vec<Moved>,
-    /// Config entries refused for their errors (boot binds the others).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    refused: Vec<crate::config::RefusedEntry<'a>>,
+    persisted: &'a [Moved],
 }
 
 /// Run `impermctl status`.
 pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(a.report.mi.mountinfo.as_deref())?;
-    let (crate::config::Partial { settings, refused }, notice) = g.partial_settings(false)?;
-    let state = layout::observe(&root, &settings)?;
-    let v = layout::run_checks(&state, &settings, &[]);
-    let advice = Advice::new(&root, &settings, &state, &v);
-    let mut live = crate::live::status::states(&root, &settings);
+    let c = g.partial_settings(false)?;
+    let (settings, refused) = (&c.settings, &c.refused);
+    let state = layout::observe(&root, settings)?;
+    let v = layout::run_checks(&state, settings, &[]);
+    let advice = Advice::new(&root, settings, &state, &v);
+    let mut live = crate::live::status::states(&root, settings);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -106,72 +104,64 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Vec::new()
         })
         .into_iter()
-        .map(|r| {
-            let now = moved_state(&root, &state, &r);
-            Moved {
-                declared: settings.entries.iter().any(|e| e.path == r.path),
-                copy: r.copy,
-                state: state_word(&now),
-                now,
-                path: r.path,
-                kind: r.kind,
-                root: r.root,
-                source: r.source,
-                since: r.since,
-            }
+        .map(|r| Moved {
+            now: moved_state(&root, &state, &r),
+            declared: settings.entries.iter().any(|e| e.path == r.path),
+            copy: r.copy,
+            path: r.path,
+            kind: r.kind,
+            root: r.root,
+            source: r.source,
+            since: r.since,
         })
         .collect();
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(&settings, &advice, e))
+        .map(|e| entry_text(settings, &advice, e))
         .collect();
-    let findings = !refused.is_empty()
-        || moved
-            .iter()
-            .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
+    let findings = moved
+        .iter()
+        .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f);
-    let exit = super::verify::exit_for(&v).merge(if findings { Exit::Findings } else { Exit::Ok });
-    if a.report.json {
-        crate::output::print_json(
-            "Status",
-            &Report {
-                verdict: super::verify::summary_word(&v),
-                notice: notice.as_deref(),
-                findings: &v.findings,
-                entries,
-                watcher: crate::watch::report::read_state(&root).map(|(_, s)| s),
-                persisted: moved,
-                refused: refused.json(),
-            },
-        )?;
-        return Ok(exit);
-    }
-    if let Some(n) = &notice {
-        eprintln!("impermctl: notice: {n}");
-    }
-    let mut out = std::io::stdout().lock();
-    super::verify::print_findings(&mut out, &v)?;
-    if !entries.is_empty() {
-        writeln!(out, "\npersisted paths ({}):", entries.len())?;
-    }
-    for (e, (state, _)) in entries.iter().zip(&texts) {
-        let path = crate::names::show(&e.path);
-        writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
-    }
-    if !refused.is_empty() {
-        writeln!(
-            out,
-            "\nrefused config entries (boot does not bind them; {}):",
-            crate::human::counted(refused.errors.len() as u64, "error")
-        )?;
-        for e in &refused.errors {
-            writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+    let (verdict, exit) = super::verify::judged(&v);
+    let exit = exit.max(Exit::findings_if(findings));
+    let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
+        if let Some(n) = &c.notice {
+            eprintln!("impermctl: notice: {n}");
         }
-    }
-    print_moved(&mut out, &moved)?;
-    crate::services::section(&mut out, &root, &state.mounts, &settings)?;
-    crate::watch::report::print_status(&mut out, &root)?;
-    Ok(exit)
+        super::verify::print_findings(out, &v)?;
+        if !entries.is_empty() {
+            writeln!(out, "\npersisted paths ({}):", entries.len())?;
+        }
+        for (e, (state, _)) in entries.iter().zip(&texts) {
+            let path = crate::names::show(&e.path);
+            writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
+        }
+        if !refused.is_empty() {
+            let n = crate::human::counted(refused.errors.len() as u64, "error");
+            writeln!(
+                out,
+                "\nrefused config entries (boot does not bind them; {n}):"
+            )?;
+            for e in &refused.errors {
+                writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
+            }
+        }
+        print_moved(out, &moved)?;
+        crate::services::section(out, &root, &state.mounts, settings)?;
+        Ok(crate::watch::report::print_status(out, &root)?)
+    };
+    let doc = Report {
+        verdict,
+        notice: c.notice.as_deref(),
+        findings: &v.findings,
+        entries: &entries,
+        watcher: (a.report.json)
+            .then(|| crate::watch::report::read_state(&root).map(|(_, s)| s))
+            .flatten(),
+        persisted: &moved,
+    };
+    c.finish(a.report.json, "Status", &doc, exit, human)
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
@@ -183,31 +173,25 @@ fn entry_text(
 ) -> (String, bool) {
     use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
-    let in_place = matches!(e.state, EntryState::NotPersisted | EntryState::Missing);
+    use EntryState::*;
+    let in_place = matches!(e.state, NotPersisted | Missing);
     match (&e.live, settings.entry(&e.path), &e.facts) {
         (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
     let (source, advice) = (show(&e.source), advice.for_entry(&e.path));
-    match &e.state {
-        EntryState::Bound => (format!("bound from {source}"), false),
-        EntryState::Symlinked => (format!("symlink to {source}"), false),
-        EntryState::Missing => (format!("missing ({advice})"), true),
-        EntryState::NotPersisted => (
-            format!("NOT PERSISTED: on the ephemeral root ({advice})"),
-            true,
-        ),
-        EntryState::Foreign { source, root } => (
-            format!("foreign mount: {} {}", printable(source), show(root)),
-            true,
-        ),
-        EntryState::WrongLink { target } => (
-            format!("symlink to {} (expected {source})", show(target)),
-            true,
-        ),
-        EntryState::Covered { by } => (format!("covered by {}", show(by)), false),
-    }
+    let text = match &e.state {
+        Bound => format!("bound from {source}"),
+        Symlinked => format!("symlink to {source}"),
+        Missing => format!("missing ({advice})"),
+        NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
+        Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
+        Covered { by } => format!("covered by {}", show(by)),
+    };
+    let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
+    (text, !fine)
 }
 
 pub(super) fn kind_word(k: Kind) -> &'static str {
@@ -220,9 +204,7 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 /// What to tell the user about an entry that is not in place: run `boot`
 /// only where that can help; else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
-struct Advice {
-    why_not: std::collections::BTreeMap<PathBuf, String>,
-}
+struct Advice(std::collections::BTreeMap<PathBuf, String>);
 
 impl Advice {
     fn new(
@@ -231,71 +213,61 @@ impl Advice {
         state: &layout::State,
         v: &layout::Verdict,
     ) -> Advice {
-        let mut why_not = std::collections::BTreeMap::new();
+        use crate::names::show;
         let refused = v.refused_roots(settings);
-        for e in &settings.entries {
+        // The planner's verdict needs the tree open (live; else the generic advice stands).
+        let handles = (state.live)
+            .then(|| crate::apply::Handles::open(root, settings).ok())
+            .flatten();
+        let why_not = |e: &crate::config::Entry| {
             if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
-                let (r, check) = (crate::names::show(r), f.check);
-                let why = format!("refused: its root {r} is unusable, see [{check}] above");
-                why_not.insert(e.path.clone(), why);
+                let (r, check) = (show(r), f.check);
+                return Some(format!(
+                    "refused: its root {r} is unusable, see [{check}] above"
+                ));
             }
-        }
-        // A persistent copy that does not exist cannot be created on a
-        // read-only root: `boot` cannot help until it is remounted.
-        for e in &settings.entries {
-            let host = root.host(&e.source);
+            // A persistent copy that does not exist cannot be created on a
+            // read-only root: `boot` cannot help until it is remounted.
             if state.live
-                && !why_not.contains_key(&e.path)
-                && std::fs::symlink_metadata(&host).is_err()
+                && std::fs::symlink_metadata(root.host(&e.source)).is_err()
                 && crate::live::status::read_only(&root.host(&e.root))
             {
-                let source = crate::names::show(&e.source);
                 let fix = crate::live::status::remount_fix(&e.root, "impermctl boot");
-                let why = format!("its persistent copy {source} does not exist and {fix}");
-                why_not.insert(e.path.clone(), why);
+                let source = show(&e.source);
+                return Some(format!(
+                    "its persistent copy {source} does not exist and {fix}"
+                ));
             }
-        }
-        // The planner's verdict on entries that are not in place (live, when
-        // the tree can be opened; else the generic advice stands).
-        if state.live
-            && let Ok(h) = crate::apply::Handles::open(root, settings)
-        {
-            for e in &settings.entries {
-                if why_not.contains_key(&e.path)
-                    || !matches!(
-                        layout::entry_state(state, e),
-                        EntryState::Missing | EntryState::NotPersisted
-                    )
-                {
-                    continue;
-                }
-                let (target, source) = crate::apply::probe_entry(&h, e);
-                let f = crate::plan::Facts {
-                    target,
-                    source,
-                    mounted: crate::plan::Mounted::No,
-                };
-                if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                    let why = format!("`impermctl boot` cannot fix it: {error}");
-                    why_not.insert(e.path.clone(), why);
-                } else if let Some(Err(err)) = [&e.perms, &e.parent]
-                    .map(|p| crate::ids::Ids::default().owner(root, p))
-                    .into_iter()
-                    .find(Result::is_err)
-                {
-                    // What boot fails on when it creates it (trial s5 finding 8).
-                    let why = format!("`impermctl boot` cannot fix it: {err:#}");
-                    why_not.insert(e.path.clone(), why);
-                }
+            let in_place = layout::entry_state(state, e);
+            if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
+                return None;
             }
-        }
-        Advice { why_not }
+            let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
+            let mounted = crate::plan::Mounted::No;
+            let f = crate::plan::Facts {
+                target,
+                source,
+                mounted,
+            };
+            if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
+                return Some(format!("`impermctl boot` cannot fix it: {error}"));
+            }
+            // What boot fails on when it creates it (trial s5 finding 8).
+            let err = [&e.perms, &e.parent]
+                .map(|p| crate::ids::Ids::default().owner(root, p))
+                .into_iter()
+                .find_map(Result::err)?;
+            Some(format!("`impermctl boot` cannot fix it: {err:#}"))
+        };
+        let entries = settings.entries.iter();
+        Advice(
+            entries
+                .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+                .collect(),
+        )
     }
 
     fn for_entry(&self, p: &std::path::Path) -> String {
-        self.why_not
-            .get(p)
-            .cloned()
-            .unwrap_or_else(|| "run `impermctl boot`".into())
+        (self.0.get(p).cloned()).unwrap_or_else(|| "run `impermctl boot`".into())
     }
 }

@@ -24,8 +24,7 @@ pub(super) struct Moved {
     pub(super) copy: bool,
     /// What the live mount table says is at `path` now (never the record's
     /// word): `bound`, `foreign`, `not_persisted` or `missing`.
-    pub(super) state: &'static str,
-    #[serde(skip)]
+    #[serde(rename = "state", serialize_with = "state_word")]
     pub(super) now: EntryState,
 }
 
@@ -58,13 +57,13 @@ pub(super) fn moved_state(
 }
 
 /// The JSON word of a moved path's state (`EntryState`'s tag).
-pub(super) fn state_word(s: &EntryState) -> &'static str {
-    match s {
+fn state_word<S: serde::Serializer>(s: &EntryState, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(match s {
         EntryState::Bound => "bound",
         EntryState::Foreign { .. } => "foreign",
         EntryState::Missing => "missing",
         _ => "not_persisted",
-    }
+    })
 }
 
 /// What `status` says of a moved path in state `m.now` (human output).
@@ -82,11 +81,10 @@ fn moved_text(m: &Moved) -> String {
         EntryState::Bound => format!(
             "bound from {source}; not in the config yet: lost at the next boot unless added"
         ),
-        EntryState::Foreign { source: s, root } => format!(
-            "NOT MOUNTED from {source}: {} {} is mounted there instead",
-            printable(s),
-            show(root)
-        ),
+        EntryState::Foreign { source: s, root } => {
+            let (s, r) = (printable(s), show(root));
+            format!("NOT MOUNTED from {source}: {s} {r} is mounted there instead")
+        }
         EntryState::Missing => format!(
             "NOT MOUNTED: {source} is not bound here any more and {path} is gone (the data is still in {source}); {rebind}"
         ),
