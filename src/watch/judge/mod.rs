@@ -177,10 +177,6 @@ impl Judge {
         cs.is_ok_and(|m| (self.baseline_mtime).is_none_or(|(t, _)| t < super::rescan::ctime(&m)))
     }
 
-    fn in_baseline(&self, logical: &Path) -> bool {
-        self.recorded(logical).is_some()
-    }
-
     fn links_into_persistence(&self, logical: &Path, host: &Path) -> bool {
         let Ok(t) = std::fs::read_link(host) else {
             return false;
@@ -223,7 +219,7 @@ impl Judge {
         if !class.is_loss() || self.as_in_baseline(logical, host) {
             return Verdict::Drop;
         }
-        let rewrite = self.in_baseline(logical)
+        let rewrite = self.recorded(logical).is_some()
             && class == Class::Ordinary
             && self.declared(logical).is_none();
         // A rewrite waits only while activation may still adopt it (it runs,
@@ -281,7 +277,7 @@ impl Judge {
     /// Where a change belongs, without judging it: held back when `hold`.
     fn place(&mut self, logical: &Path, is_dir: bool, class: &Class, hold: bool) -> Verdict {
         if let Some(p) = logical.parent()
-            && self.in_baseline(p)
+            && self.recorded(p).is_some()
         {
             self.cx.existed.insert(p.to_path_buf());
         }
