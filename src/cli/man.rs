@@ -17,6 +17,7 @@ const ENVIRONMENT: &str = "
   IMPERMCTL_LOG  Where log lines go: \"stderr\" or \"journal\". By default the journal when run by systemd (INVOCATION_ID or JOURNAL_STREAM set), else standard error.
   IMPERMCTL_THREADS  Threads walking the tree (diff, the watcher's scans); default: the CPUs, at most 4.
   IMPERMCTL_CHANGES_CAP  Most changed paths the watcher lists for diff (default 65536; past it diff walks the root). For tests.
+  IMPERMCTL_FANOTIFY_MARKS  Most directories the fanotify watcher marks one by one (default: half of fs.fanotify.max_user_marks; past it content events stay on the filesystem mark). For tests.
   IMPERMCTL_MOUNT_API  \"legacy\" binds with mount(2) instead of open_tree(2)/move_mount(2) (debugging).
   NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM  Colour under --color=auto: none with NO_COLOR set, CLICOLOR=0 or TERM=dumb; forced with CLICOLOR_FORCE.
   INVOCATION_ID, JOURNAL_STREAM  Set by systemd: log to the journal with structured fields.
