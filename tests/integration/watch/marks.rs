@@ -220,8 +220,14 @@ mkdir -p "$R/srv/app"
 echo first > "$R/srv/app/f0"
 # Reported: warned (a new name's warning waits for it to settle).
 wait_log '/srv/app is not persisted'
+for d in $(seq 20); do mkdir "$R/srv/app/d$d"; done
+# One queue, read in order: once a later write elsewhere is counted, every
+# mkdir before it was heard (a loaded watcher may lag the writer; files
+# written before it hears their directory's mkdir are rightly heard).
+mkdir -p "$R/var/lib/sentinel"
+echo x > "$R/var/lib/sentinel/f"
+wait_json 'files("/var/lib/sentinel") == 1'
 for d in $(seq 20); do
-  mkdir "$R/srv/app/d$d"
   for i in $(seq 50); do echo x > "$R/srv/app/d$d/f$i"; done
 done
 wait_json 'files("/srv/app") == 1001'
