@@ -105,6 +105,29 @@ pub struct Marks {
     pub remute: Cell<bool>,
 }
 
+/// The outcome of a directory's content mark: placed (`Ok(true)`), the
+/// directory gone or not a directory any more (`Ok(false)`: nothing to
+/// mark), or why content events must fall back to the filesystem mark
+/// (the marks limit, `ENOSPC`, or any other error: what is below would go
+/// unheard).
+pub fn placed(r: std::io::Result<()>, dir: &Path) -> Result<bool, String> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
+            Err("the fanotify marks limit (fs.fanotify.max_user_marks) is reached".into())
+        }
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
 impl Marks {
     /// Content events from `dir`'s entries (unless they come from the
     /// filesystem mark for good). True when the mark is in place. At the
@@ -118,26 +141,14 @@ impl Marks {
             self.fall_back(&format!("more than {} directories", self.budget));
             return false;
         }
-        match self.fan.mark_dir(dir, ON_DIR) {
-            Ok(()) => {
+        match placed(self.fan.mark_dir(dir, ON_DIR), dir) {
+            Ok(true) => {
                 self.placed.set(self.placed.get() + 1);
                 true
             }
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                self.fall_back("the fanotify marks limit (fs.fanotify.max_user_marks) is reached");
-                false
-            }
-            // Gone meanwhile, or not a directory any more.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
-                ) =>
-            {
-                false
-            }
-            Err(e) => {
-                self.fall_back(&format!("{}: {e}", dir.display()));
+            Ok(false) => false,
+            Err(why) => {
+                self.fall_back(&why);
                 false
             }
         }

@@ -58,27 +58,14 @@ pub fn walk(fan: &Fanotify, scope: &Scope, budget: usize) -> Walked {
             stop(format!("more than {budget} directories"));
             return None;
         }
-        match fan.mark_dir(&p, ON_DIR) {
-            Ok(()) => {
+        match super::marks::placed(fan.mark_dir(&p, ON_DIR), &p) {
+            Ok(true) => {
                 placed.fetch_add(1, Ordering::Relaxed);
                 Some(())
             }
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                stop("the fanotify marks limit (fs.fanotify.max_user_marks) is reached".into());
-                None
-            }
-            // Gone meanwhile, or not a directory any more: nothing to mark.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
-                ) =>
-            {
-                None
-            }
-            // Anything else would leave what is below unheard: fall back.
-            Err(e) => {
-                stop(format!("{}: {e}", p.display()));
+            Ok(false) => None,
+            Err(why) => {
+                stop(why);
                 None
             }
         }
