@@ -163,9 +163,8 @@ impl<'a> Copier<'a> {
         } else {
             let mut names =
                 dir::names(s.as_fd()).with_context(|| format!("cannot list {}", self.src(rel)))?;
-            names.sort_by(|a, b| a.0.cmp(&b.0));
-            for (n, _) in names {
-                let n = OsStr::from_bytes(n.as_bytes());
+            names.sort();
+            for n in &names {
                 let child = rel.join(n);
                 let cm = stat_at(s.as_fd(), n)
                     .with_context(|| format!("cannot stat {}", self.src(&child)))?;
