@@ -127,7 +127,7 @@ pub(super) fn validate_entries(
             };
             entries.push(Entry {
                 kind,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
+                source: root.path.join(crate::root::rel(path)),
                 path: path.clone(),
                 root: root.path.clone(),
                 perms: own,

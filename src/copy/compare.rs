@@ -60,7 +60,7 @@ struct Cmp {
 
 impl Cmp {
     fn show(&self, rel: &Path) -> String {
-        super::tree::join(&self.a, rel).display().to_string()
+        crate::root::join(&self.a, rel).display().to_string()
     }
 
     fn entry(&mut self, at: Pair<'_>) -> Result<Option<String>> {

@@ -14,7 +14,7 @@ use rustix::fs::FileType;
 
 use crate::config::Entry;
 use crate::copy::{self, CopyStats};
-use crate::root::Root;
+use crate::root::{Root, rel};
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 
@@ -37,10 +37,6 @@ pub fn copy_at(
         copy::End::new(t.as_fd(), to_name, shown_to),
         &mut |_| {},
     )
-}
-
-fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it

@@ -10,7 +10,7 @@ use super::{Action, Method, Record, Step, record};
 use crate::config::Kind;
 use crate::copy::{self, CopyStats, Differ, End};
 use crate::names;
-use crate::root::Root;
+use crate::root::{Root, rel};
 use crate::sys::meta::{Meta, stat_fd};
 use crate::sys::{dir, fs};
 use rustix::fs::OFlags;
@@ -95,11 +95,6 @@ pub fn carry_out(
         },
     )?;
     Ok(stats)
-}
-
-/// A logical absolute path relative to the root.
-pub(super) fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 /// Create the missing directories between the persistence root and the

@@ -158,7 +158,7 @@ pub fn decide(
             "the persistence root {r} is on the same filesystem as /: is the persistent dataset mounted? Data moved there would be lost at the next reboot"
         )));
     }
-    let source = proot.join(super::carry::rel(path));
+    let source = proot.join(root::rel(path));
     let existing = match seen.existing? {
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),
