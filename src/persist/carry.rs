@@ -80,9 +80,8 @@ pub fn carry_out(
         anyhow::ensure!(same, "{p} is not the bind of {s} after mounting it");
         race.after_bind()?;
     }
-    let now = || u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
     let since = records.into_iter().find(|r| r.path == step.path);
-    let since = since.map_or_else(now, |r| r.since);
+    let since = since.map_or_else(crate::state::now, |r| r.since);
     record::upsert(
         &file,
         Record {
