@@ -52,12 +52,7 @@ pub fn fill_at(
     // The moves change the copy's times: kept on a file of their own.
     let b = dir::open(t.as_fd(), BUILDING)?;
     let m = stat_fd(b.as_fd())?;
-    let o = fs::Owner {
-        uid: 0,
-        gid: 0,
-        mode: 0o600,
-    };
-    fs::create_file_at(b.as_fd(), OsStr::new(TIMES), o)?;
+    fs::create_file_at(b.as_fd(), OsStr::new(TIMES), fs::Owner::root(0o600))?;
     fs::set_times(At::Name(b.as_fd(), OsStr::new(TIMES)), m.atime, m.mtime)?;
     fs::set_times(At::Fd(b.as_fd()), m.atime, m.mtime)?;
     fs::fsync(b.as_fd())?;

@@ -55,13 +55,7 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
     let pfd = crate::sys::dir::open(rootfd.as_fd(), rel(&e.root))?;
     let krel = to.strip_prefix(&e.root).unwrap_or(&to).to_path_buf();
     let (kparent, kname) = fs::split(&krel)?;
-    let mut owner = |_| {
-        Ok::<Owner, std::io::Error>(Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o700,
-        })
-    };
+    let mut owner = |_| Ok::<Owner, std::io::Error>(Owner::root(0o700));
     let (kdir, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
         .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
     super::files::copy_at(tparent.as_fd(), tname, &e.path, kdir.as_fd(), kname, &to).with_context(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FileType;
 
-use crate::config::{FORBIDDEN_PREFIXES, Kind, Settings};
+use crate::config::{Kind, Settings, forbidden};
 use crate::mountinfo::MountTable;
 use crate::names::show;
 use crate::root;
@@ -77,7 +77,7 @@ pub fn target(
             "{p} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name"
         ));
     }
-    if let Some(f) = FORBIDDEN_PREFIXES.iter().find(|f| path.starts_with(f)) {
+    if let Some(f) = forbidden(&path) {
         return Err(format!(
             "{p} is under {f}, which is not part of the ephemeral root: there is nothing to persist"
         ));
