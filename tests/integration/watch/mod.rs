@@ -9,6 +9,7 @@ mod declared;
 mod marks;
 mod mute;
 mod overflow_gone;
+mod remount;
 mod renamed_away;
 mod replaced;
 mod rewrite;
