@@ -24,7 +24,6 @@ mod placing;
 mod start;
 
 pub use marks::Source;
-pub use start::Unavailable;
 
 /// A directory handle, resolved.
 #[derive(Debug, Clone)]
