@@ -29,7 +29,7 @@ pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 pub const FORBIDDEN_PREFIXES: &[&str] = &["/nix", "/proc", "/sys", "/dev", "/run"];
 
 /// The validated configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The file it was read from (for messages).
     pub file: PathBuf,
@@ -48,7 +48,7 @@ pub struct Settings {
 }
 
 /// `[layout]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// What `/` must be for the root to count as ephemeral.
     pub ephemeral_root: EphemeralRoot,
@@ -63,7 +63,7 @@ pub struct Layout {
 }
 
 /// `layout.ephemeral_root`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EphemeralRoot {
     /// tmpfs, or a ZFS dataset named `<base>.impermanence-<6 hex>`.
@@ -79,7 +79,7 @@ pub enum EphemeralRoot {
 }
 
 /// `layout.on_failure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// Mount nothing and fail.
@@ -89,7 +89,7 @@ pub enum OnFailure {
 }
 
 /// One `[[persistence]]` block.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersistenceRoot {
     /// `persistentStoragePath`, normalised and absolute.
     pub path: PathBuf,
@@ -129,7 +129,7 @@ impl Kind {
 }
 
 /// `method` of a file entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileMethod {
     /// Bind if the persistent file exists, else symlink (machine-id: seed and bind).
@@ -145,7 +145,7 @@ pub enum FileMethod {
 
 /// Owner and mode applied when a directory is created. `user`/`group` are
 /// names or numeric ids, resolved at run time (after users exist).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Perms {
     /// User name or uid.
     pub user: String,
@@ -166,7 +166,7 @@ impl Default for Perms {
 }
 
 /// One declared directory or file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Directory or file.
     pub kind: Kind,
@@ -193,7 +193,7 @@ pub struct Entry {
 }
 
 /// `[watch]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
     /// Never warned about (still listed by `diff --all`).
     pub ignore: Vec<PathBuf>,
