@@ -183,7 +183,8 @@ impl Core {
             }
         }
         if reloaded {
-            self.retally();
+            let n = self.retally();
+            tracing::debug!("the retaken baseline adopted {n} counted paths");
         }
         self.recount_queued();
     }

@@ -8,6 +8,7 @@ mod daemon;
 mod declared;
 mod marks;
 mod mute;
+mod overflow_gone;
 mod renamed_away;
 mod rewrite;
 mod tally;
