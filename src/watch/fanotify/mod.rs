@@ -156,6 +156,9 @@ impl FanotifyWatcher {
                 core.record(&old, gone, pid);
             }
             if let Some(new) = self.path(ev.dir, ev.name, files, core) {
+                if files {
+                    core.moved_onto(&new);
+                }
                 self.arrived(&new, !files, core, pid);
             }
             return false;
@@ -198,6 +201,9 @@ impl FanotifyWatcher {
                 Err(_) => core.record(&path, Change::Gone, pid),
             }
         } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
+            if m & sys::FAN_MOVED_TO != 0 {
+                core.moved_onto(&path);
+            }
             let size = crate::sys::meta::lstat_path(&path).ok().map(|m| m.size);
             let created = m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0;
             self.record(h, &path, Change::Write { size, created }, core, pid);
