@@ -50,7 +50,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let settings = &c.settings;
     // What diff counts as declared but not persisted, the watcher too;
     // read again when the mount table changes and on SIGHUP.
-    let declared = |c: &super::Loaded, root: &crate::root::Root| {
+    let declared = |c: &super::global::Loaded, root: &crate::root::Root| {
         let mut d = crate::diff::judge::not_persisted(root, &c.settings);
         d.extend(c.refused.losses());
         d
