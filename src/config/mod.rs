@@ -28,6 +28,14 @@ pub const DEFAULT_PATH: &str = "/etc/impermctl/config.toml";
 /// Paths no entry may be equal to or under.
 pub const FORBIDDEN_PREFIXES: &[&str] = &["/nix", "/proc", "/sys", "/dev", "/run"];
 
+/// The [`FORBIDDEN_PREFIXES`] entry `path` is equal to or under, if any.
+pub fn forbidden(path: &Path) -> Option<&'static str> {
+    FORBIDDEN_PREFIXES
+        .iter()
+        .copied()
+        .find(|f| path.starts_with(f))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Settings {

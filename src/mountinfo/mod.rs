@@ -137,6 +137,13 @@ impl MountTable {
         holder.dev() == m.dev() && m.root == holder.root.join(rel)
     }
 
+    /// Is `path` on the root's filesystem: no mount holds it but `/`'s (a
+    /// bind from persistence is another mount)?
+    pub fn on_root(&self, path: &Path) -> bool {
+        self.containing(path)
+            .is_none_or(|m| m.mount_point == Path::new("/"))
+    }
+
     /// The root mount (`/`).
     pub fn root(&self) -> Option<&Mount> {
         self.at(Path::new("/"))

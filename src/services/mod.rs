@@ -82,10 +82,7 @@ pub fn unpersisted(
                 let path = dir_of(base, n, u.dynamic_user);
                 // Persisted: on a filesystem other than the root's (a bind
                 // from persistence), judged from the live mount table.
-                let on_root = mounts
-                    .containing(&path)
-                    .is_none_or(|m| m.mount_point == Path::new("/"));
-                if on_root && !regenerated(&path) {
+                if mounts.on_root(&path) && !regenerated(&path) {
                     out.push(Unpersisted {
                         unit: u.unit.clone(),
                         setting,
