@@ -25,10 +25,7 @@ pub fn prepare(
     opts: Options<'_>,
     paths: &[PathBuf],
 ) -> anyhow::Result<Vec<Result<Step, Refusal>>> {
-    let table = match root.mountinfo_override() {
-        Some(f) => MountTable::read(f)?,
-        None => MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(root.dir()),
-    };
+    let table = root.mount_table()?;
     let root_fd = fs::open_dir(root.dir())
         .with_context(|| format!("cannot open the root {}", crate::names::show(root.dir())))?;
     let root_dev = stat_fd(root_fd.as_fd())?.dev;
