@@ -51,7 +51,7 @@ impl Core {
         let root = self.scope.root.clone();
         let dropped = self.table.retain_counted(&mut |logical| {
             let host = root.join(logical.strip_prefix("/").unwrap_or(logical));
-            std::fs::symlink_metadata(&host).is_ok() && !j.as_in_baseline(logical, &host)
+            crate::sys::meta::lstat_path(&host).is_ok() && !j.as_in_baseline(logical, &host)
         });
         self.dirty |= dropped > 0;
         dropped

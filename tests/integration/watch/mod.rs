@@ -10,6 +10,7 @@ mod marks;
 mod mute;
 mod overflow_gone;
 mod renamed_away;
+mod replaced;
 mod rewrite;
 mod tally;
 
