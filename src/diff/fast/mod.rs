@@ -314,7 +314,7 @@ pub fn classify<'b>(
         let mut trees: Vec<Vec<u8>> = whole.into_iter().collect();
         trees.sort();
         sub.set_subtrees(trees);
-        let w = walk::walk(&sub, visit, walk::default_threads(), count)?;
+        let w = walk::walk_auto(&sub, visit, count)?;
         out.accs.extend(w.accs);
         out.unreadable.extend(w.unreadable);
     }
