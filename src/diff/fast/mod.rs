@@ -24,6 +24,7 @@ pub use crate::watch::changes::{FileId, List};
 mod answer;
 mod dirs;
 mod links;
+mod sorted;
 mod source;
 
 pub use answer::{ANSWER_WITHIN, ask, file_id, known};
@@ -315,7 +316,8 @@ pub fn classify<'b>(
         trees.sort();
         sub.set_subtrees(trees);
         let w = walk::walk_auto(&sub, visit, count)?;
-        out.accs.extend(w.accs);
+        let more = w.accs.into_iter().flat_map(|f| f.items).collect();
+        sorted::merge(&mut out.accs[0].items, more);
         out.unreadable.extend(w.unreadable);
     }
     out.entries = count.load(Ordering::Relaxed);

@@ -236,7 +236,7 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let ignored_names = (flags & 4 != 0).then(|| r.list()).transpose()?;
     let trees = r.list()?;
     let ndirs = r.u32()?;
-    let mut paths = Vec::new();
+    let (mut paths, mut recs) = (Vec::new(), Vec::new());
     for _ in 0..ndirs {
         let dir = r.bytes()?;
         for _ in 0..r.u32()? {
@@ -247,15 +247,16 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
             }
             p.push(b'/');
             p.extend_from_slice(name);
-            let rec = if baseline.is_some() { r.rec()? } else { None };
-            paths.push((p, rec));
+            paths.push(p);
+            if baseline.is_some() {
+                recs.push(r.rec()?);
+            }
         }
     }
     if !r.0.is_empty() {
         bail!("{} trailing bytes", r.0.len());
     }
-    paths.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let (paths, recs): (Vec<Vec<u8>>, Vec<Option<Rec>>) = paths.into_iter().unzip();
+    sort_with(&mut paths, &mut recs);
     Ok(List {
         pid,
         start,
@@ -270,9 +271,34 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         ignored_names,
         trees,
         paths,
-        recs: if baseline.is_some() { recs } else { Vec::new() },
+        recs,
         baseline,
     })
+}
+
+/// Sort `paths`, and `recs` (empty, or one per path) alike: the indices
+/// are sorted, then both moved into place in one pass (no copy of either).
+fn sort_with(paths: &mut [Vec<u8>], recs: &mut [Option<Rec>]) {
+    if paths.is_sorted() {
+        return;
+    }
+    let mut order: Vec<u32> = (0..paths.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| paths[a as usize].cmp(&paths[b as usize]));
+    // Each cycle of the permutation: the place `k` takes what belongs there
+    // (`order[k]`), carrying what it held on to the next place.
+    for start in 0..order.len() {
+        let mut k = start;
+        while order[k] as usize != start {
+            let from = order[k] as usize;
+            order[k] = k as u32;
+            paths.swap(k, from);
+            if !recs.is_empty() {
+                recs.swap(k, from);
+            }
+            k = from;
+        }
+        order[k] = k as u32;
+    }
 }
 
 #[cfg(test)]
