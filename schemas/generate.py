@@ -130,7 +130,9 @@ docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
 CLASS = {"description": "important: a loss with a consequence; ordinary: a loss; regenerated: not a loss (the system recreates it).", "enum": ["important", "ordinary", "regenerated"]}
 GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U, "new": U, "modified": U, "type": ref("type"),
              "writers": arr(ref("writer")), "class": CLASS,
-             "consequence": S, "regenerated": S, "declared": S},
+             "consequence": S, "regenerated": S, "declared": S,
+             "undeclared_copies": dict(arr(obj({"path": S, "path_hex": PATH_HEX, "source": S}, required=["path", "source"])),
+                                       description="Files `impermctl persist` copied (method = \"copy\", to `source`) inside this group that the config does not declare yet: what is written there now is lost at the next boot unless the entry is added. Absent when none.")},
             required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
 docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "root": S,

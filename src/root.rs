@@ -60,12 +60,7 @@ impl Root {
 
     /// The host path of a logical absolute path.
     pub fn host(&self, logical: &Path) -> PathBuf {
-        let rel = logical.strip_prefix("/").unwrap_or(logical);
-        if rel.as_os_str().is_empty() {
-            self.dir.clone()
-        } else {
-            self.dir.join(rel)
-        }
+        join(&self.dir, rel(logical))
     }
 
     /// The logical path of a host path under the root (None if outside).
@@ -92,6 +87,22 @@ impl Root {
     /// `/run/impermctl/watch.json`: the watcher's groups when D-Bus is absent.
     pub fn watch_file(&self) -> PathBuf {
         self.run_dir().join("watch.json")
+    }
+}
+
+/// A logical absolute path relative to the root: `/etc/x` → `etc/x`
+/// (`/` → the empty path), for the fd-relative calls beneath a root fd.
+pub fn rel(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+/// `base` and `rel` below it (`base` itself when `rel` is empty, without
+/// the trailing `/` that `Path::join("")` adds).
+pub fn join(base: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
     }
 }
 

@@ -72,10 +72,7 @@ pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Opti
     {
         return bad("its path is not a normalised absolute path below /");
     }
-    if let Some(f) = crate::config::FORBIDDEN_PREFIXES
-        .iter()
-        .find(|f| r.path.starts_with(f))
-    {
+    if let Some(f) = crate::config::forbidden(&r.path) {
         return bad(&format!("its path is under {f}"));
     }
     if roots

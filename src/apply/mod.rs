@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, gather, mounted, mounted_recorded, probe_entry};
+pub use facts::{Handles, gather, probe_entry};
 
 use report::Tally;
-pub use report::{Applied, Counts, Outcome, StepReport};
+pub use report::{Applied, Outcome};
 
 use crate::config::{Entry, Kind, Settings};
 use crate::plan::{self, Plan, Step, Why};

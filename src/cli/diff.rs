@@ -163,13 +163,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     judge::merge_declared(&root, settings, &mut d, &cx)?;
     let j = judge::judge(&d, &root, &mut cx, a.all);
-    // Who wrote each group: only the formats that show groups need it.
+    // The copies `persist` made that the config lacks, said under their
+    // groups (not by `-0`); who wrote each group: only the formats that show
+    // groups need it.
     let mut grouped = Vec::new();
-    if !matches!(a.format(), Format::Nul | Format::Long) {
+    if !matches!(a.format(), Format::Nul) {
         grouped = j.groups.clone();
-        if let Some((_, watcher)) = crate::watch::report::read_state(&root) {
-            grouped::add_writers(&mut grouped, &watcher);
-        }
+        diff::copies::place(&mut grouped, diff::copies::find(&root, settings));
+    }
+    if !matches!(a.format(), Format::Nul | Format::Long)
+        && let Some((_, watcher)) = crate::watch::report::read_state(&root)
+    {
+        grouped::add_writers(&mut grouped, &watcher);
     }
     // What plain diff left out under watch.ignore (the note, JSON `ignored`).
     let ignored = matches!(a.format(), Format::Groups | Format::Json).then(|| {
@@ -212,6 +217,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         Format::Long => {
             render::long(&mut out, &d, &j, a.all, render::Style::new(colour))?;
+            diff::copies::long(&mut out, &grouped)?;
             sections::extras(&mut out, &extras)?;
         }
         Format::Groups => {
@@ -225,8 +231,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     ignored: ignored.clone().unwrap_or_default(),
                 },
             };
-            let moved = render::moved(&root, settings);
-            render::human(&mut out, &d, &grouped, &hidden, &moved, st)?;
+            render::human(&mut out, &d, &grouped, &hidden, st)?;
             sections::extras(&mut out, &extras)?;
         }
     }

@@ -13,7 +13,7 @@ use super::locate::Locator;
 use super::partial::Held;
 use super::raw::{EntryList, Lax, RawDirectory, RawRoot, Shorthand};
 use super::validate::{Result, Root, noted};
-use super::{ConfigError, Entry, FORBIDDEN_PREFIXES, FileMethod, Kind, Perms};
+use super::{ConfigError, Entry, FileMethod, Kind, Perms, forbidden};
 
 /// Where an entry was declared, for "declared twice" messages.
 struct Origin {
@@ -127,7 +127,7 @@ pub(super) fn validate_entries(
             };
             entries.push(Entry {
                 kind,
-                source: root.path.join(path.strip_prefix("/").unwrap_or(path)),
+                source: root.path.join(crate::root::rel(path)),
                 path: path.clone(),
                 root: root.path.clone(),
                 perms: own,
@@ -273,12 +273,4 @@ fn home_dir(
         ));
     }
     Ok(Some(dir))
-}
-
-/// The forbidden prefix `path` is under, if any.
-pub(super) fn forbidden(path: &Path) -> Option<&'static str> {
-    FORBIDDEN_PREFIXES
-        .iter()
-        .copied()
-        .find(|f| path.starts_with(f))
 }

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::entries::{forbidden, validate_entries};
+use super::entries::validate_entries;
 use super::fields::{abs_path, watch};
 use super::locate::Locator;
 use super::partial::Held;
 use super::raw::{RawConfig, RawRoot};
-use super::{ConfigError, Layout, PersistenceRoot, Settings};
+use super::{ConfigError, Layout, PersistenceRoot, Settings, forbidden};
 
 pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 

@@ -3,10 +3,9 @@
 //! bytes), and measuring a tree before copying it.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -61,7 +60,7 @@ struct Cmp {
 
 impl Cmp {
     fn show(&self, rel: &Path) -> String {
-        super::tree::join(&self.a, rel).display().to_string()
+        crate::root::join(&self.a, rel).display().to_string()
     }
 
     fn entry(&mut self, at: Pair<'_>) -> Result<Option<String>> {
@@ -121,9 +120,9 @@ impl Cmp {
         let mut na = if other_mount {
             Vec::new()
         } else {
-            names(da.as_fd())?
+            dir::names(da.as_fd())?
         };
-        let mut nb = names(db.as_fd())?;
+        let mut nb = dir::names(db.as_fd())?;
         na.sort();
         nb.sort();
         if na != nb {
@@ -134,7 +133,6 @@ impl Cmp {
             )));
         }
         for n in &na {
-            let n = OsStr::from_bytes(n.as_bytes());
             let child = at.rel.join(n);
             if let Some(d) = self.entry(Pair::child(da.as_fd(), db.as_fd(), n, &child))? {
                 return Ok(Some(d));
@@ -142,10 +140,6 @@ impl Cmp {
         }
         Ok(None)
     }
-}
-
-fn names(d: BorrowedFd<'_>) -> Result<Vec<CString>> {
-    Ok(dir::names(d)?.into_iter().map(|(n, _)| n).collect())
 }
 
 fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {

@@ -10,7 +10,6 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -53,12 +52,7 @@ pub fn fill_at(
     // The moves change the copy's times: kept on a file of their own.
     let b = dir::open(t.as_fd(), BUILDING)?;
     let m = stat_fd(b.as_fd())?;
-    let o = fs::Owner {
-        uid: 0,
-        gid: 0,
-        mode: 0o600,
-    };
-    fs::create_file_at(b.as_fd(), OsStr::new(TIMES), o)?;
+    fs::create_file_at(b.as_fd(), OsStr::new(TIMES), fs::Owner::root(0o600))?;
     fs::set_times(At::Name(b.as_fd(), OsStr::new(TIMES)), m.atime, m.mtime)?;
     fs::set_times(At::Fd(b.as_fd()), m.atime, m.mtime)?;
     fs::fsync(b.as_fd())?;
@@ -78,7 +72,7 @@ pub fn fill_at(
 /// fill ([`BUILDING`])? (It counts as empty: the next seed starts over.)
 pub fn only_partial(dir: BorrowedFd<'_>, rel: &Path) -> bool {
     let names = dir::open(dir, rel).and_then(|d| dir::names(d.as_fd()));
-    matches!(names.as_deref(), Ok([(n, _)]) if n.as_bytes() == BUILDING.as_bytes())
+    matches!(names.as_deref(), Ok([n]) if n == BUILDING)
 }
 
 /// Complete a fill of the directory `name` in `dir` that a killed run left
@@ -102,8 +96,8 @@ fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
     let f: OwnedFd = dir::open(t, FILLING)?;
     let m = stat_fd(f.as_fd())?;
     let times = crate::sys::meta::stat_at(f.as_fd(), TIMES).unwrap_or(m);
-    for (name, _) in dir::names(f.as_fd())? {
-        let n = OsStr::from_bytes(name.to_bytes());
+    for n in dir::names(f.as_fd())? {
+        let n = n.as_os_str();
         if n == TIMES {
             continue;
         }

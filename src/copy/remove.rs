@@ -3,7 +3,6 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, bail};
 use rustix::fs::FileType;
@@ -40,8 +39,8 @@ fn remove_dir(
     }
     // Our own copies may carry read-only modes; we own them.
     let _ = fs::chmod(At::Fd(d.as_fd()), 0o700);
-    for (n, _) in dir::names(d.as_fd()).with_context(|| format!("cannot list {shown:?}"))? {
-        let n = OsStr::from_bytes(n.as_bytes());
+    for n in dir::names(d.as_fd()).with_context(|| format!("cannot list {shown:?}"))? {
+        let n = n.as_os_str();
         let cm =
             stat_at(d.as_fd(), n).with_context(|| format!("cannot stat {n:?} in {shown:?}"))?;
         if cm.file_type == FileType::Directory {

@@ -163,9 +163,8 @@ impl<'a> Copier<'a> {
         } else {
             let mut names =
                 dir::names(s.as_fd()).with_context(|| format!("cannot list {}", self.src(rel)))?;
-            names.sort_by(|a, b| a.0.cmp(&b.0));
-            for (n, _) in names {
-                let n = OsStr::from_bytes(n.as_bytes());
+            names.sort();
+            for n in &names {
                 let child = rel.join(n);
                 let cm = stat_at(s.as_fd(), n)
                     .with_context(|| format!("cannot stat {}", self.src(&child)))?;
@@ -297,11 +296,11 @@ impl<'a> Copier<'a> {
     }
 
     fn src(&self, rel: &Path) -> String {
-        join(&self.from, rel).display().to_string()
+        crate::root::join(&self.from, rel).display().to_string()
     }
 
     fn dst(&self, rel: &Path) -> String {
-        join(&self.tmp, rel).display().to_string()
+        crate::root::join(&self.tmp, rel).display().to_string()
     }
 }
 
@@ -310,13 +309,4 @@ impl<'a> Copier<'a> {
 fn chunk(size: u64, off: u64) -> usize {
     let left = usize::try_from(size.saturating_sub(off)).unwrap_or(CHUNK);
     left.clamp(64 << 10, CHUNK)
-}
-
-/// `base` and `rel` below it (`base` itself when `rel` is empty).
-pub(super) fn join(base: &Path, rel: &Path) -> PathBuf {
-    if rel.as_os_str().is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(rel)
-    }
 }

@@ -46,6 +46,10 @@ pub struct Group {
     /// The config declares it, but it is not persisted: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declared: Option<String>,
+    /// Files `impermctl persist` copied here that the config does not
+    /// declare yet (`diff::copies`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undeclared_copies: Vec<crate::diff::copies::UndeclaredCopy>,
 }
 
 /// Add the writers the watcher recorded (`state`) to the groups it shares
@@ -88,6 +92,7 @@ impl Group {
             consequence: None,
             regenerated: None,
             declared: None,
+            undeclared_copies: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! render them. `shadowed` and `orphans` look at data the walk cannot see.
 
 pub mod compare;
+pub mod copies;
 pub mod fast;
 pub mod grouped;
 pub mod ignored;

@@ -4,7 +4,6 @@
 //! environment say (`human::colour`).
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 use crate::classify::Class;
 use crate::diff::grouped::{Group, GroupClass};
@@ -92,35 +91,22 @@ impl Hidden {
     }
 }
 
-/// The grouped summary: losses (important first, with the consequence),
-/// then, with `--all`, what the system regenerates (labelled), then what
-/// was left out ([`Hidden::hint`]).
-/// `moved`: what `impermctl persist` copied but the config does not
-/// declare yet ([`moved`]), said under its group.
+/// The grouped summary: losses (important first, with the consequence,
+/// the copies `persist` made that the config lacks), then, with `--all`,
+/// what the system regenerates (labelled), then what was left out
+/// ([`Hidden::hint`]).
 pub fn human(
     out: &mut impl Write,
     d: &Diff,
     groups: &[Group],
     hidden: &Hidden,
-    moved: &[(PathBuf, String)],
     st: Style,
 ) -> io::Result<()> {
     writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
     let losses: Vec<&Group> = groups.iter().filter(|g| g.is_loss()).collect();
     let w = Widths::of(groups);
-    // Each moved file under the innermost group holding it.
-    let home = |p: &Path| {
-        let holding = groups.iter().filter(|g| p.starts_with(&g.path));
-        holding
-            .max_by_key(|g| g.path.as_os_str().len())
-            .map(|g| &g.path)
-    };
     for g in groups {
         group_line(out, g, &w, st)?;
-        let pad = " ".repeat(w.indent());
-        for (_, text) in moved.iter().filter(|(p, _)| home(p) == Some(&g.path)) {
-            writeln!(out, "{pad}{text}")?;
-        }
     }
     let outside = match hidden.ignored.changed {
         0 => "",
@@ -144,28 +130,6 @@ pub fn human(
         writeln!(out, "{h}")?;
     }
     Ok(())
-}
-
-/// Files `impermctl persist` copied (`method = "copy"`) that the config
-/// does not declare yet, from its records as `status` reads them: (path,
-/// what to say under its group). Bound ones are mount points, never listed.
-pub fn moved(
-    root: &crate::root::Root,
-    settings: &crate::config::Settings,
-) -> Vec<(PathBuf, String)> {
-    let records = crate::persist::records(root).unwrap_or_default();
-    let declared = |p: &Path| settings.entries.iter().any(|e| e.path == p);
-    records
-        .into_iter()
-        .filter(|r| r.copy && !declared(&r.path))
-        .map(|r| {
-            let text = format!(
-                "copied to {} by `impermctl persist` (method = \"copy\"); not in the config yet: what is written here now is lost at the next boot unless added (`impermctl status` shows the line)",
-                crate::names::show(&r.source)
-            );
-            (r.path, text)
-        })
-        .collect()
 }
 
 /// Column widths of the group lines: every column aligns whatever the
@@ -246,6 +210,9 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
     }
     if let Some(why) = &g.regenerated {
         writeln!(out, "{pad}not a loss: {why}")?;
+    }
+    for c in &g.undeclared_copies {
+        writeln!(out, "{pad}{}", c.text())?;
     }
     Ok(())
 }

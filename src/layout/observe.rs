@@ -27,7 +27,7 @@ pub struct Probe {
 }
 
 /// Space on the root filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Bytes used.
     pub used: u64,
@@ -154,17 +154,24 @@ pub enum EntryState {
     },
 }
 
+/// What the mount table says is at `path`: `Bound` when it is the bind
+/// of `source`, `Foreign` for any other mount; `None` when nothing is
+/// mounted there.
+pub fn mount_state(state: &State, path: &Path, source: &Path) -> Option<EntryState> {
+    let m = state.mounts.at(path)?;
+    Some(match state.mounts.is_bind_of(m, source) {
+        true => EntryState::Bound,
+        false => EntryState::Foreign {
+            source: m.source.clone(),
+            root: m.root.clone(),
+        },
+    })
+}
+
 /// Where `entry` stands in `state`.
 pub fn entry_state(state: &State, entry: &Entry) -> EntryState {
-    if let Some(m) = state.mounts.at(&entry.path) {
-        return if state.mounts.is_bind_of(m, &entry.source) {
-            EntryState::Bound
-        } else {
-            EntryState::Foreign {
-                source: m.source.clone(),
-                root: m.root.clone(),
-            }
-        };
+    if let Some(s) = mount_state(state, &entry.path, &entry.source) {
+        return s;
     }
     let link = |p: &Probe| {
         p.link

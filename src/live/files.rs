@@ -14,7 +14,8 @@ use rustix::fs::FileType;
 
 use crate::config::Entry;
 use crate::copy::{self, CopyStats};
-use crate::root::Root;
+use crate::live::sync::Outcome;
+use crate::root::{Root, rel};
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 
@@ -37,10 +38,6 @@ pub fn copy_at(
         copy::End::new(t.as_fd(), to_name, shown_to),
         &mut |_| {},
     )
-}
-
-fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
@@ -161,18 +158,6 @@ pub fn copy_in(root: &Root, e: &Entry) -> anyhow::Result<CopyStats> {
     })
 }
 
-/// What [`save`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Saved {
-    /// The persistent copy already matches the live file.
-    Unchanged,
-    /// Saved (entries and bytes copied).
-    Saved(CopyStats),
-    /// There is no live regular file (deleted, or not created yet): the
-    /// persistent copy is kept as it is, never deleted.
-    NoLiveFile,
-}
-
 /// Is the live `method = "copy"` file saved: does its persistent copy
 /// hold the same content, owner, mode and mtime ([`save`]'s test)? True
 /// when there is no live regular file (the sync keeps the persistent copy
@@ -191,11 +176,13 @@ pub fn in_sync(root: &Root, e: &Entry) -> anyhow::Result<bool> {
 /// Save the live file into persistence if it differs (content, owner,
 /// mode, mtime, xattrs), atomically: `.<name>.impermctl-save`, fsynced,
 /// renamed over the source. Killed at any point, the source is the old or
-/// the new version.
-pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
+/// the new version. Without a live regular file (deleted, or not created
+/// yet) the persistent copy is kept as it is, never deleted. Never
+/// `Outcome::Failed`: an error is the `Err`.
+pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Outcome> {
     let rootfd = fs::open_dir(root.dir())?;
     let Some((tdir, tname)) = live_file(rootfd.as_fd(), e)? else {
-        return Ok(Saved::NoLiveFile);
+        return Ok(Outcome::NoLiveFile);
     };
     // Before anything is created: a read-only root is the cause to name.
     if crate::live::status::read_only(&root.host(&e.root)) {
@@ -208,9 +195,9 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
     let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, true)?
         .with_context(|| format!("cannot reach {}", e.source.display()))?;
     if regular(sdir.as_fd(), &sname) && same_file(tdir.as_fd(), &tname, sdir.as_fd(), &sname)? {
-        return Ok(Saved::Unchanged);
+        return Ok(Outcome::Unchanged);
     }
-    let stats = replace_with_copy(
+    let s = replace_with_copy(
         tdir.as_fd(),
         &tname,
         sdir.as_fd(),
@@ -219,5 +206,5 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Saved> {
         (&e.path, &e.source),
     )
     .with_context(|| format!("writing {}", crate::names::show(&e.source)))?;
-    Ok(Saved::Saved(stats))
+    Ok(Outcome::Saved { bytes: s.bytes })
 }

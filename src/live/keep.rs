@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::Entry;
-use crate::root::Root;
+use crate::root::{Root, rel};
 use crate::sys::fs::{self, Owner};
 
 /// The directory, directly below a persistence root, that holds kept data.
@@ -21,9 +21,7 @@ pub fn kept_path(root: &Path, path: &Path, now: i64) -> PathBuf {
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         .strftime("%Y-%m-%dT%H-%M-%SZ")
         .to_string();
-    root.join(KEPT_DIR)
-        .join(stamp)
-        .join(path.strip_prefix("/").unwrap_or(path))
+    root.join(KEPT_DIR).join(stamp).join(rel(path))
 }
 
 /// Copy the live data at `e`'s target to its kept path; returns that path
@@ -53,19 +51,11 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
         to = PathBuf::from(name);
     }
     let rootfd = fs::open_dir(root.dir())?;
-    let rel = |p: &Path| p.strip_prefix("/").unwrap_or(p).to_path_buf();
-    let live_rel = rel(&e.path);
-    let (tparent, tname) = crate::copy::open_parent(rootfd.as_fd(), &live_rel)?;
+    let (tparent, tname) = crate::copy::open_parent(rootfd.as_fd(), rel(&e.path))?;
     let pfd = crate::sys::dir::open(rootfd.as_fd(), rel(&e.root))?;
     let krel = to.strip_prefix(&e.root).unwrap_or(&to).to_path_buf();
     let (kparent, kname) = fs::split(&krel)?;
-    let mut owner = |_| {
-        Ok::<Owner, std::io::Error>(Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o700,
-        })
-    };
+    let mut owner = |_| Ok::<Owner, std::io::Error>(Owner::root(0o700));
     let (kdir, _) = crate::sys::dir::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
         .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
     super::files::copy_at(tparent.as_fd(), tname, &e.path, kdir.as_fd(), kname, &to).with_context(

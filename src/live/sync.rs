@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::files::{self, Saved};
+use super::files;
 use crate::config::{FileMethod, Kind, Settings};
 use crate::root::Root;
 use crate::state;
@@ -56,12 +56,11 @@ pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &crate::config:
 /// Save one copy file, logging what happened.
 pub fn save_logged(root: &Root, e: &crate::config::Entry) -> Outcome {
     match files::save(root, e) {
-        Ok(Saved::Saved(s)) => {
-            info!(path = %e.path.display(), bytes = s.bytes, "saved {} to {}", crate::names::show(&e.path), crate::names::show(&e.source));
-            Outcome::Saved { bytes: s.bytes }
+        Ok(Outcome::Saved { bytes }) => {
+            info!(path = %e.path.display(), bytes, "saved {} to {}", crate::names::show(&e.path), crate::names::show(&e.source));
+            Outcome::Saved { bytes }
         }
-        Ok(Saved::Unchanged) => Outcome::Unchanged,
-        Ok(Saved::NoLiveFile) => Outcome::NoLiveFile,
+        Ok(o) => o,
         Err(err) => {
             let error = format!("{err:#}");
             error!(path = %e.path.display(), "cannot save {}: {error}", crate::names::show(&e.path));
@@ -101,7 +100,7 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
         }
         let outcome = match super::pending::save_over_seed(root, p) {
             Ok(s) => {
-                p.saved = Some(u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0));
+                p.saved = Some(state::now());
                 changed = true;
                 info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", crate::names::show(&p.path), crate::names::show(&p.source));
                 Outcome::Saved { bytes: s.bytes }

@@ -71,8 +71,6 @@ impl PartialEq for MountTable {
     }
 }
 
-impl Eq for MountTable {}
-
 impl MountTable {
     /// Parse mountinfo text.
     pub fn parse(text: &str) -> Result<MountTable, ParseError> {
@@ -135,6 +133,13 @@ impl MountTable {
         };
         let rel = source.strip_prefix(&holder.mount_point).unwrap_or(source);
         holder.dev() == m.dev() && m.root == holder.root.join(rel)
+    }
+
+    /// Is `path` on the root's filesystem: no mount holds it but `/`'s (a
+    /// bind from persistence is another mount)?
+    pub fn on_root(&self, path: &Path) -> bool {
+        self.containing(path)
+            .is_none_or(|m| m.mount_point == Path::new("/"))
     }
 
     /// The root mount (`/`).

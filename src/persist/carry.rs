@@ -10,7 +10,7 @@ use super::{Action, Method, Record, Step, record};
 use crate::config::Kind;
 use crate::copy::{self, CopyStats, Differ, End};
 use crate::names;
-use crate::root::Root;
+use crate::root::{Root, rel};
 use crate::sys::meta::{Meta, stat_fd};
 use crate::sys::{dir, fs};
 use rustix::fs::OFlags;
@@ -80,9 +80,8 @@ pub fn carry_out(
         anyhow::ensure!(same, "{p} is not the bind of {s} after mounting it");
         race.after_bind()?;
     }
-    let now = || u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
     let since = records.into_iter().find(|r| r.path == step.path);
-    let since = since.map_or_else(now, |r| r.since);
+    let since = since.map_or_else(crate::state::now, |r| r.since);
     record::upsert(
         &file,
         Record {
@@ -95,11 +94,6 @@ pub fn carry_out(
         },
     )?;
     Ok(stats)
-}
-
-/// A logical absolute path relative to the root.
-pub(super) fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 /// Create the missing directories between the persistence root and the

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FileType;
 
-use crate::config::{FORBIDDEN_PREFIXES, Kind, Settings};
+use crate::config::{Kind, Settings, forbidden};
 use crate::mountinfo::MountTable;
 use crate::names::show;
 use crate::root;
@@ -77,7 +77,7 @@ pub fn target(
             "{p} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name"
         ));
     }
-    if let Some(f) = FORBIDDEN_PREFIXES.iter().find(|f| path.starts_with(f)) {
+    if let Some(f) = forbidden(&path) {
         return Err(format!(
             "{p} is under {f}, which is not part of the ephemeral root: there is nothing to persist"
         ));
@@ -158,7 +158,7 @@ pub fn decide(
             "the persistence root {r} is on the same filesystem as /: is the persistent dataset mounted? Data moved there would be lost at the next reboot"
         )));
     }
-    let source = proot.join(super::carry::rel(path));
+    let source = proot.join(root::rel(path));
     let existing = match seen.existing? {
         Ok(e) => e,
         Err(reason) => return Ok(Err(reason)),

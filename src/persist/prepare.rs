@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::carry::rel;
 use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
 use super::{Action, Method, Options, Refusal, Step, writers_under};
 use crate::config::Kind;
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
-use crate::root::{self, Root};
+use crate::root::{self, Root, rel};
 use crate::sys::fs;
 use crate::sys::meta::stat_fd;
 

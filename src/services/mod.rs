@@ -8,8 +8,6 @@ pub mod dbus;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::mountinfo::MountTable;
 
 /// A service's directories, as systemd reports them (names relative to
@@ -38,7 +36,7 @@ impl UnitDirs {
 }
 
 /// A service directory that is not persisted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpersisted {
     /// The unit.
     pub unit: String,
@@ -82,10 +80,7 @@ pub fn unpersisted(
                 let path = dir_of(base, n, u.dynamic_user);
                 // Persisted: on a filesystem other than the root's (a bind
                 // from persistence), judged from the live mount table.
-                let on_root = mounts
-                    .containing(&path)
-                    .is_none_or(|m| m.mount_point == Path::new("/"));
-                if on_root && !regenerated(&path) {
+                if mounts.on_root(&path) && !regenerated(&path) {
                     out.push(Unpersisted {
                         unit: u.unit.clone(),
                         setting,

@@ -46,9 +46,9 @@ pub fn needs_copy(path: &Path, how: Kind) -> bool {
 }
 
 /// One item of a Nix `directories`/`files` list: the quoted path, or
-/// `{ file = "…"; method = "copy"; }` when [`needs_copy`].
-fn nix_item(path: &Path, how: Kind) -> String {
-    match needs_copy(path, how) {
+/// `{ file = "…"; method = "copy"; }` when `copy`.
+fn nix_item(path: &Path, copy: bool) -> String {
+    match copy {
         true => format!("{{ file = {}; method = \"copy\"; }}", nix_string(path)),
         false => nix_string(path),
     }
@@ -58,7 +58,17 @@ fn nix_item(path: &Path, how: Kind) -> String {
 /// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
 /// (a file [`needs_copy`] is written `{ file = …; method = "copy"; }`).
 pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
-    let (root, list, item) = (nix_string(root), how.list(), nix_item(group, how));
+    nix_line_replaced(root, group, how, false)
+}
+
+/// [`nix_line`] for a file seen `replaced` by rename (the watcher heard a
+/// rename land on it: `sed -i`, `passwd`, an editor's temporary): written
+/// with `method = "copy"` too, since a rename onto a bind-mounted file
+/// fails with `EBUSY`. A directory keeps its line (renames inside a bound
+/// directory work).
+pub fn nix_line_replaced(root: &Path, group: &Path, how: Kind, replaced: bool) -> String {
+    let copy = needs_copy(group, how) || (replaced && how == Kind::File);
+    let (root, list, item) = (nix_string(root), how.list(), nix_item(group, copy));
     format!("environment.persistence.{root}.{list} = [ {item} ];")
 }
 
@@ -91,7 +101,9 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         match l {
             Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
             Line::Persist(p, Kind::Directory) => dirs += &format!("    {}\n", nix_string(p)),
-            Line::Persist(p, Kind::File) => files += &format!("    {}\n", nix_item(p, Kind::File)),
+            Line::Persist(p, Kind::File) => {
+                files += &format!("    {}\n", nix_item(p, needs_copy(p, Kind::File)))
+            }
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -146,6 +158,17 @@ mod tests {
                 Kind::File
             ),
             r#"environment.persistence."/persistent".files = [ "/etc/a\"\${x}" ];"#
+        );
+        let copied = r#"environment.persistence."/persistent".files = [ { file = "/etc/app/conf"; method = "copy"; } ];"#;
+        let conf = Path::new("/etc/app/conf");
+        assert_eq!(
+            nix_line_replaced(Path::new("/persistent"), conf, Kind::File, true),
+            copied
+        );
+        assert!(!nix_line(Path::new("/persistent"), conf, Kind::File).contains("copy"));
+        assert!(
+            !nix_line_replaced(Path::new("/persistent"), conf, Kind::Directory, true)
+                .contains("copy")
         );
         assert_eq!(
             toml_entry(Path::new("/var/lib/demo"), Kind::Directory),

@@ -2,7 +2,7 @@
 //! buffer: names, `d_type`, `d_ino`, no `fdopendir`), creating missing
 //! levels beneath a directory fd, and a small tree summary.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -51,12 +51,12 @@ pub fn read(
     Ok(())
 }
 
-/// The entries of a directory open for reading (without `.` and `..`),
-/// with their `d_type`.
-pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, FileType)>> {
+/// The names of the entries of a directory open for reading (without `.`
+/// and `..`).
+pub fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     let mut out = Vec::new();
-    read(dir, &mut DirBuf::default(), |n, t, _| {
-        out.push((n.to_owned(), t))
+    read(dir, &mut DirBuf::default(), |n, _, _| {
+        out.push(OsStr::from_bytes(n.to_bytes()).to_owned())
     })?;
     Ok(out)
 }
@@ -152,12 +152,11 @@ pub fn each_below(
     depth: u32,
     f: &mut dyn FnMut(&Path, &Meta),
 ) -> io::Result<()> {
-    for (n, _) in names(fd)? {
-        let name = OsStr::from_bytes(n.to_bytes());
-        let (p, m) = (at.join(name), stat_at(fd, name)?);
+    for name in names(fd)? {
+        let (p, m) = (at.join(&name), stat_at(fd, &name)?);
         f(&p, &m);
         if m.file_type == FileType::Directory && depth > 0 {
-            each_below(open(fd, name)?.as_fd(), &p, depth - 1, f)?;
+            each_below(open(fd, &name)?.as_fd(), &p, depth - 1, f)?;
         }
     }
     Ok(())

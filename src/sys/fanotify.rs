@@ -18,6 +18,10 @@ pub use libc::{
     FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_Q_OVERFLOW, FAN_RENAME,
 };
 
+/// A filesystem mark's flags, and a directory's (never following a symlink).
+const FS: MarkFlags = MarkFlags::FAN_MARK_FILESYSTEM;
+const DIR: MarkFlags = MarkFlags::FAN_MARK_ONLYDIR.union(MarkFlags::FAN_MARK_DONT_FOLLOW);
+
 /// A fanotify group reporting directory handles and names.
 #[derive(Debug)]
 pub struct Fanotify {
@@ -56,17 +60,13 @@ impl Fanotify {
 
     /// Add a `FAN_MARK_FILESYSTEM` mark for `mask` on the filesystem of `path`.
     pub fn mark_filesystem(&self, path: &Path, mask: u64) -> io::Result<()> {
-        let flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_FILESYSTEM;
-        let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
+        self.mark_at(MarkFlags::FAN_MARK_ADD | FS, mask, path)
     }
 
     /// Remove `mask` from the `FAN_MARK_FILESYSTEM` mark on the filesystem
     /// of `path` (the mark stays while anything is left in it).
     pub fn unmark_filesystem(&self, path: &Path, mask: u64) -> io::Result<()> {
-        let flags = MarkFlags::FAN_MARK_REMOVE | MarkFlags::FAN_MARK_FILESYSTEM;
-        let mask = MaskFlags::from_bits_retain(mask);
-        Ok(self.group.mark(flags, mask, rustix::fs::CWD, Some(path))?)
+        self.mark_at(MarkFlags::FAN_MARK_REMOVE | FS, mask, path)
     }
 
     /// Add `mask` to the (non-evictable) inode mark on the directory `dir`:
@@ -78,18 +78,13 @@ impl Fanotify {
     /// is a symlink. Errors: `ENOSPC` at the marks limit, `ENOTDIR`,
     /// `ENOENT`.
     pub fn mark_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
-        let flags =
-            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_ONLYDIR | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        self.mark_at(flags, mask, dir)
+        self.mark_at(MarkFlags::FAN_MARK_ADD | DIR, mask, dir)
     }
 
     /// Remove `mask` from the inode mark on `dir` (the mark goes when
     /// nothing is left in it). `ENOENT` when there was no mark.
     pub fn unmark_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
-        let flags = MarkFlags::FAN_MARK_REMOVE
-            | MarkFlags::FAN_MARK_ONLYDIR
-            | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        self.mark_at(flags, mask, dir)
+        self.mark_at(MarkFlags::FAN_MARK_REMOVE | DIR, mask, dir)
     }
 
     /// Add `mask` to the ignore mask of an evictable inode mark on the
@@ -102,22 +97,15 @@ impl Fanotify {
     /// and events arrive again. `dir` is not followed if it is a symlink.
     /// Errors: `EINVAL` before Linux 6.0, `ENOTDIR`, `ENOENT`.
     pub fn ignore_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
-        let flags = MarkFlags::FAN_MARK_ADD
-            | MarkFlags::FAN_MARK_IGNORE_SURV
-            | MarkFlags::FAN_MARK_EVICTABLE
-            | MarkFlags::FAN_MARK_ONLYDIR
-            | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        self.mark_at(flags, mask, dir)
+        let flags = MarkFlags::FAN_MARK_IGNORE_SURV | MarkFlags::FAN_MARK_EVICTABLE | DIR;
+        self.mark_at(MarkFlags::FAN_MARK_ADD | flags, mask, dir)
     }
 
     /// Remove `mask` from the ignore mask on `dir` (the mark goes when
     /// nothing is left in it). `ENOENT` when there was no mark.
     pub fn unignore_dir(&self, dir: &Path, mask: u64) -> io::Result<()> {
-        let flags = MarkFlags::FAN_MARK_REMOVE
-            | MarkFlags::FAN_MARK_IGNORE_SURV
-            | MarkFlags::FAN_MARK_ONLYDIR
-            | MarkFlags::FAN_MARK_DONT_FOLLOW;
-        self.mark_at(flags, mask, dir)
+        let flags = MarkFlags::FAN_MARK_IGNORE_SURV | DIR;
+        self.mark_at(MarkFlags::FAN_MARK_REMOVE | flags, mask, dir)
     }
 
     /// `fanotify_mark` on `path`, also one longer than `PATH_MAX` (then

@@ -58,6 +58,9 @@ pub struct Core {
     pub muting: super::mute::Muting,
     /// Every path changed since `since`, for `diff` (`changes`).
     pub changes: super::changes::Changes,
+    /// Files (logical) a rename landed on: suggested with `method =
+    /// "copy"` ([`Core::moved_onto`]).
+    pub replaced: HashSet<PathBuf>,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
@@ -83,6 +86,7 @@ impl Core {
             rescanning: false,
             muting: super::mute::Muting::default(),
             changes: super::changes::Changes::default(),
+            replaced: HashSet::new(),
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             pids: HashMap::new(),
@@ -183,7 +187,8 @@ impl Core {
             }
         }
         if reloaded {
-            self.retally();
+            let n = self.retally();
+            tracing::debug!("the retaken baseline adopted {n} counted paths");
         }
         self.recount_queued();
     }

@@ -8,6 +8,9 @@
 use std::path::Path;
 
 use super::core::Core;
+
+/// Most names remembered as replaced by rename ([`Core::moved_onto`]).
+pub const REPLACED_MAX: usize = 4096;
 use super::scan::{self, Visit};
 use super::tally::Change;
 use crate::config::Kind;
@@ -48,11 +51,33 @@ impl Core {
         self.dirty = true;
     }
 
-    /// What to say to keep `group` ([`super::judge::Judge::suggestion`]).
+    /// What to say to keep `group` ([`super::judge::Judge::suggestion`]):
+    /// a file a rename landed on ([`Core::moved_onto`]) with `method = "copy"`.
     pub fn suggestion(&self, group: &Path, how: Kind) -> String {
+        let replaced = self.replaced.contains(group);
         match &self.judge {
-            Some(j) => j.suggestion(&self.persist_root, group, how),
-            None => crate::suggest::nix_line(&self.persist_root, group, how),
+            Some(j) => j.suggestion(&self.persist_root, group, (how, replaced)),
+            None => crate::suggest::nix_line_replaced(&self.persist_root, group, how, replaced),
+        }
+    }
+
+    /// A rename landed on `host` (the backends call this for a file moved
+    /// in, before recording it): if it is a regular file, its suggestion
+    /// says `method = "copy"` (a bind-mounted file cannot be renamed over).
+    /// Bounded by [`REPLACED_MAX`]: when full, only the names that are
+    /// groups are kept.
+    pub fn moved_onto(&mut self, host: &Path) {
+        let regular = crate::sys::meta::lstat_path(host)
+            .is_ok_and(|m| m.kind() == crate::sys::meta::Kind::File);
+        let Some(logical) = self.scope.logical(host).filter(|_| regular) else {
+            return;
+        };
+        if self.replaced.len() >= REPLACED_MAX {
+            let table = &self.table;
+            self.replaced.retain(|p| table.get(p).is_some());
+        }
+        if self.replaced.len() < REPLACED_MAX {
+            self.replaced.insert(logical);
         }
     }
 }

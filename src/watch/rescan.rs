@@ -13,7 +13,9 @@ use super::tally::Change;
 impl Core {
     /// After an overflow, and at start when a boot baseline exists: record
     /// every file and directory under the root whose ctime is at or after
-    /// `since`. `on_dir` sees every directory (to re-add watches).
+    /// `since`, then drop what is counted but no longer there (its deletion
+    /// was among the lost events; [`Core::retally`]). `on_dir` sees every
+    /// directory (to re-add watches).
     pub fn rescan(
         &mut self,
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
@@ -44,6 +46,10 @@ impl Core {
         });
         self.rescanning = false;
         r?;
+        // What was deleted while nobody listened is counted no more.
+        let gone = self.retally();
+        self.recount_queued();
+        tracing::debug!("the rescan dropped {gone} counted paths no longer there");
         Ok(n)
     }
 

@@ -40,20 +40,21 @@ impl Core {
         r
     }
 
-    /// The baseline was retaken: drop every counted path it now has as it
-    /// is (adopted), or that is gone; groups holding paths by hash only
-    /// are counted again by a walk ([`Core::recount_queued`]).
-    pub(super) fn retally(&mut self) {
-        let Some(j) = &self.judge else { return };
+    /// Drop every counted path that is gone, or that the baseline has as
+    /// it is (a retaken baseline adopted it); groups holding paths by hash
+    /// only are queued to be counted again by a walk
+    /// ([`Core::recount_queued`]). Returns how many paths were dropped.
+    /// After a retaken baseline, and after a rescan: deletions whose events
+    /// were lost (queue overflow, unwatched directories) are found here.
+    pub(super) fn retally(&mut self) -> usize {
+        let Some(j) = &self.judge else { return 0 };
         let root = self.scope.root.clone();
         let dropped = self.table.retain_counted(&mut |logical| {
             let host = root.join(logical.strip_prefix("/").unwrap_or(logical));
-            std::fs::symlink_metadata(&host).is_ok() && !j.as_in_baseline(logical, &host)
+            crate::sys::meta::lstat_path(&host).is_ok() && !j.as_in_baseline(logical, &host)
         });
-        if dropped > 0 {
-            tracing::debug!("the retaken baseline adopted {dropped} counted paths");
-            self.dirty = true;
-        }
+        self.dirty |= dropped > 0;
+        dropped
     }
 
     /// Count again by a walk the groups the table could not correct by

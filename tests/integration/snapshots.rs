@@ -133,6 +133,62 @@ imp persist --dry-run /var/lib/foo || true
     );
 }
 
+/// A file `persist` copied (`method = "copy"`) that the config does not
+/// declare yet, as `diff`, `diff -l` and `diff --json` say it (the JSON
+/// shown is the group holding it, as `jq '.groups[] |
+/// select(.undeclared_copies)'` prints it). The baseline's time is the
+/// test's: it reads as a fixed one.
+#[test]
+fn diff_of_a_copied_file_not_in_the_config() {
+    crate::require_root!();
+    let o = in_vps(
+        &Layout::default(),
+        r#"imp diff --capture-baseline 2>/dev/null
+mkdir -p "$R/etc/ssh"; echo key > "$R/etc/ssh/ssh_host_ed25519_key"
+imp persist /etc/ssh/ssh_host_ed25519_key > /dev/null
+echo "--- diff"; imp diff || echo "[exit $?]"
+echo "--- list"; imp diff -l || echo "[exit $?]"
+echo "--- json"; imp diff --json || true
+"#,
+    );
+    util::assert_code(&o, 0);
+    let out = util::stdout(&o);
+    let part = |name: &str| -> String {
+        let text = out.split(&format!("--- {name}\n")).nth(1).unwrap();
+        text.split("--- ").next().unwrap().to_owned()
+    };
+    let fixed = |text: String| -> String {
+        let at = "basis: the baseline of ";
+        let start = text.find(at).unwrap() + at.len();
+        let end = start + text[start..].find(" (the root").unwrap();
+        format!(
+            "{}Mon 2026-11-30 06:34:09 UTC{}",
+            &text[..start],
+            &text[end..]
+        )
+    };
+    // The group objects of the document as printed (two levels in), one
+    // level out, as jq prints them.
+    let json = part("json");
+    serde_json::from_str::<serde_json::Value>(&json).unwrap();
+    let held: Vec<String> = (json.split("\n    {\n").skip(1))
+        .map(|g| g.split("\n    }").next().unwrap())
+        .filter(|g| g.contains("\"undeclared_copies\""))
+        .map(|g| {
+            let body: String = g.lines().map(|l| format!("{}\n", &l[4..])).collect();
+            format!("{{\n{body}}}\n")
+        })
+        .collect();
+    assert_eq!(held.len(), 1, "{json}");
+    let text = format!(
+        "$ impermctl diff\n{}\n$ impermctl diff -l\n{}\n$ impermctl diff --json | jq '.groups[] | select(.undeclared_copies)'\n{}",
+        fixed(part("diff")),
+        fixed(part("list")),
+        held[0]
+    );
+    check(expect_file!["../snapshots/diff-copied.txt"], &text);
+}
+
 /// The README's `<!-- snapshot: NAME -->` blocks are the snapshot files.
 #[test]
 fn readme_excerpts_match_the_snapshots() {

@@ -12,8 +12,9 @@ pub(super) struct Header {
     pub(super) ndirs: u64,
 }
 
-/// Read the header (magic to directory count).
-pub(super) fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
+/// The header's start: version, creation time and (version 2 and later)
+/// the origin; no mount points, no directories yet.
+fn start(r: &mut Reader<'_>) -> anyhow::Result<Header> {
     if r.take(MAGIC.len())? != MAGIC {
         bail!("not an impermctl baseline (bad magic)");
     }
@@ -22,20 +23,13 @@ pub(super) fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
         bail!("baseline version {version}, this impermctl reads versions 1 to {VERSION}");
     }
     let created = i64::from_le_bytes(r.array()?);
-    let (mut origin, mut mounts) = (None, Vec::new());
+    let mut origin = None;
     if version >= 2 {
         let s = i64::from_le_bytes(r.array()?);
         let ns = u32::from_le_bytes(r.array()?);
-        if s != i64::MIN {
-            origin = Some((s, ns.min(999_999_999)));
-        }
-        let n = u32::from_le_bytes(r.array()?);
-        for _ in 0..n {
-            let len = u16::from_le_bytes(r.array()?) as usize;
-            mounts.push(r.take(len)?.to_vec());
-        }
+        origin = (s != i64::MIN).then_some((s, ns.min(999_999_999)));
     }
-    let ndirs = u64::from_le_bytes(r.array()?);
+    let (mounts, ndirs) = (Vec::new(), 0);
     Ok(Header {
         version,
         created,
@@ -43,6 +37,20 @@ pub(super) fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
         mounts,
         ndirs,
     })
+}
+
+/// Read the header (magic to directory count).
+pub(super) fn header(r: &mut Reader<'_>) -> anyhow::Result<Header> {
+    let mut h = start(r)?;
+    if h.version >= 2 {
+        let n = u32::from_le_bytes(r.array()?);
+        for _ in 0..n {
+            let len = u16::from_le_bytes(r.array()?) as usize;
+            h.mounts.push(r.take(len)?.to_vec());
+        }
+    }
+    h.ndirs = u64::from_le_bytes(r.array()?);
+    Ok(h)
 }
 
 /// A directory record at byte `at` of `b`: its path and where its
@@ -70,17 +78,7 @@ pub(super) fn record_loc(b: &[u8], at: usize) -> Option<(&[u8], Loc)> {
 /// The origin in the first bytes of a baseline file (version 2 and
 /// later; `None` for version 1, an unknown origin or other bytes).
 pub fn origin_in(head: &[u8]) -> Option<(i64, u32)> {
-    let mut r = Reader { b: head, pos: 0 };
-    if r.take(MAGIC.len()).ok()? != MAGIC {
-        return None;
-    }
-    if u32::from_le_bytes(r.array().ok()?) < 2 {
-        return None;
-    }
-    r.take(8).ok()?;
-    let s = i64::from_le_bytes(r.array().ok()?);
-    let ns = u32::from_le_bytes(r.array().ok()?);
-    (s != i64::MIN).then_some((s, ns.min(999_999_999)))
+    start(&mut Reader { b: head, pos: 0 }).ok()?.origin
 }
 
 pub(super) struct Reader<'a> {

@@ -36,15 +36,8 @@ pub(super) fn moved_state(
     state: &layout::State,
     r: &crate::persist::Record,
 ) -> EntryState {
-    if let Some(m) = state.mounts.at(&r.path) {
-        return if state.mounts.is_bind_of(m, &r.source) {
-            EntryState::Bound
-        } else {
-            EntryState::Foreign {
-                source: m.source.clone(),
-                root: m.root.clone(),
-            }
-        };
+    if let Some(s) = layout::mount_state(state, &r.path, &r.source) {
+        return s;
     }
     let exists = match state.live {
         true => std::fs::symlink_metadata(root.host(&r.path)).is_ok(),

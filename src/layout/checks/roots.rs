@@ -59,18 +59,11 @@ pub(super) fn filesystem_of(state: &State, p: &Path) -> String {
 }
 
 /// Is the filesystem holding `p` the ephemeral root's own mount?
-fn on_root_mount(state: &State, p: &Path) -> bool {
-    state
-        .mounts
-        .containing(p)
-        .is_none_or(|m| m.mount_point == Path::new("/"))
-}
-
 pub(super) fn persistent_root_mounted(c: &Ctx) -> Vec<Found> {
     c.settings
         .roots
         .iter()
-        .filter(|r| on_root_mount(c.state, &r.path))
+        .filter(|r| c.state.mounts.on_root(&r.path))
         .filter(|r| c.state.probe(&r.path).is_none_or(|p| p.kind == Some(Kind::Dir)))
         .map(|r| {
             found(
@@ -96,7 +89,7 @@ pub(super) fn persistent_root_separate(c: &Ctx) -> Vec<Found> {
     let mut out = vec![];
     for r in &c.settings.roots {
         // On the root's mount: reported by persistent-root-mounted.
-        if on_root_mount(c.state, &r.path) || c.state.dev_of(&r.path) != Some(root_dev) {
+        if c.state.mounts.on_root(&r.path) || c.state.dev_of(&r.path) != Some(root_dev) {
             continue;
         }
         let refused = if c.ephemeral {

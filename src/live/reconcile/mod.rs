@@ -98,8 +98,12 @@ impl Guard {
     /// `path` (opened beneath `root`, no symlinks): hold the original and
     /// snapshot the copy. Best effort: without them, nothing is reconciled.
     pub fn before_bind(root: BorrowedFd<'_>, path: &Path, copy: &Path) -> Guard {
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        let fd = crate::sys::fs::open_beneath(root, rel, OFlags::RDONLY | OFlags::NONBLOCK).ok();
+        let fd = crate::sys::fs::open_beneath(
+            root,
+            crate::root::rel(path),
+            OFlags::RDONLY | OFlags::NONBLOCK,
+        )
+        .ok();
         let hidden = fd.and_then(|fd| Some((fd, Snapshot::take(copy).ok()?)));
         Guard {
             hidden,

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -60,8 +59,8 @@ impl Pass<'_> {
         chost: &Path,
         rel: &Path,
     ) -> anyhow::Result<()> {
-        for (cname, _) in sdir::names(hdir)? {
-            let name = OsStr::from_bytes(cname.to_bytes());
+        for name in sdir::names(hdir)? {
+            let name = name.as_os_str();
             let r = rel.join(name);
             let Ok(hm) = smeta::stat_at(hdir, name) else {
                 continue; // removed meanwhile: nothing to carry

@@ -27,6 +27,17 @@ pub struct Owner {
     pub mode: u32,
 }
 
+impl Owner {
+    /// `root:root` with `mode`.
+    pub const fn root(mode: u32) -> Owner {
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode,
+        }
+    }
+}
+
 /// `fchown` + `fchmod` through an fd opened for reading or writing.
 pub fn set_owner(fd: BorrowedFd<'_>, o: Owner) -> io::Result<()> {
     chown(At::Fd(fd), o.uid, o.gid)?;
@@ -67,7 +78,7 @@ pub fn write_atomic_at(dir: BorrowedFd<'_>, name: &OsStr, data: &[u8], o: Owner)
         set_owner(f.as_fd(), o)?;
         f.sync_all()?;
         rustix::fs::renameat(dir, &tmp, dir, name)?;
-        fsync(dir)
+        Ok(rustix::fs::fsync(dir)?)
     })();
     if result.is_err() {
         let _ = unlink_at(dir, &tmp, false);
@@ -143,11 +154,6 @@ pub fn mknod_at(dir: BorrowedFd<'_>, name: &OsStr, kind: FileType, rdev: u64) ->
     Ok(rustix::fs::mknodat(dir, name, kind, Mode::empty(), rdev)?)
 }
 
-/// `symlinkat(target, dir, name)`.
-pub fn symlink_at(target: &OsStr, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    Ok(rustix::fs::symlinkat(target, dir, name)?)
-}
-
 /// `linkat(old_dir, old, new_dir, new, 0)`: a hard link, never following.
 pub fn link_at(
     old_dir: BorrowedFd<'_>,
@@ -208,9 +214,4 @@ pub fn set_times(at: At<'_>, atime: Time, mtime: Time) -> io::Result<()> {
         At::Fd(fd) => rustix::fs::futimens(fd, &t),
         At::Name(dir, n) => rustix::fs::utimensat(dir, n, &t, AtFlags::SYMLINK_NOFOLLOW),
     }?)
-}
-
-/// `fsync(fd)`.
-pub fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
-    Ok(rustix::fs::fsync(fd)?)
 }

@@ -23,11 +23,6 @@ pub fn open_read_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
     }
 }
 
-/// `ftruncate(fd, len)`.
-pub fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
-    Ok(rfs::ftruncate(fd, len)?)
-}
-
 /// The next data segment at or after `off`: `Some((start, end))`, or `None`
 /// at the end of the file. `Err` when the filesystem cannot tell.
 pub fn next_data(fd: BorrowedFd<'_>, off: u64) -> io::Result<Option<(u64, u64)>> {

@@ -24,12 +24,13 @@ mod data;
 mod xattr;
 
 pub use change::{
-    Owner, chmod, chown, create_at, create_file_at, fsync, link_at, lock, lock_file, mkdir_at,
-    mknod_at, rename, set_owner, set_times, symlink_at, symlink_replace_at, unlink_at,
-    write_atomic_at, write_file_atomic,
+    Owner, chmod, chown, create_at, create_file_at, link_at, lock, lock_file, mkdir_at, mknod_at,
+    rename, set_owner, set_times, symlink_replace_at, unlink_at, write_atomic_at,
+    write_file_atomic,
 };
-pub use data::{Method, copy_chunk, next_data, open_read_at, truncate};
-pub use rustix::fs::RenameFlags;
+pub use data::{Method, copy_chunk, next_data, open_read_at};
+/// `fsync(2)`, `ftruncate(2)` and `symlinkat(2)` as rustix has them.
+pub use rustix::fs::{RenameFlags, fsync, ftruncate as truncate, symlinkat as symlink_at};
 pub use xattr::{At, xattr_get, xattr_list, xattr_set};
 
 /// How every lookup resolves: inside the directory, no symlink of any kind.

@@ -24,7 +24,6 @@ mod placing;
 mod start;
 
 pub use marks::Source;
-pub use start::Unavailable;
 
 /// A directory handle, resolved.
 #[derive(Debug, Clone)]
@@ -46,8 +45,6 @@ pub struct FanotifyWatcher {
     mount_fd: OwnedFd,
     cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
-    /// The kernel has `FAN_RENAME` (5.17).
-    pub rename: bool,
     /// Events read so far.
     pub events: u64,
     /// The start-up walk placing the directories' marks, until done.
@@ -56,12 +53,6 @@ pub struct FanotifyWatcher {
 }
 
 impl FanotifyWatcher {
-    /// Events whose directory could not be resolved to a path (each made
-    /// the daemon rescan, as after an overflow).
-    pub fn unresolved(&self) -> u64 {
-        self.unresolved
-    }
-
     fn dir(&mut self, handle: &[u8], core: &Core) -> Option<&mut Dir> {
         if self.cache.contains_key(handle) {
             return self.cache.get_mut(handle);
@@ -165,6 +156,9 @@ impl FanotifyWatcher {
                 core.record(&old, gone, pid);
             }
             if let Some(new) = self.path(ev.dir, ev.name, files, core) {
+                if files {
+                    core.moved_onto(&new);
+                }
                 self.arrived(&new, !files, core, pid);
             }
             return false;
@@ -207,6 +201,9 @@ impl FanotifyWatcher {
                 Err(_) => core.record(&path, Change::Gone, pid),
             }
         } else if m & (sys::FAN_CLOSE_WRITE | sys::FAN_MOVED_TO) != 0 {
+            if m & sys::FAN_MOVED_TO != 0 {
+                core.moved_onto(&path);
+            }
             let size = crate::sys::meta::lstat_path(&path).ok().map(|m| m.size);
             let created = m & (sys::FAN_CREATE | sys::FAN_MOVED_TO) != 0;
             self.record(h, &path, Change::Write { size, created }, core, pid);

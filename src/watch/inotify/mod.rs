@@ -21,7 +21,7 @@ mod ignored;
 mod limit;
 mod mute;
 
-pub use limit::{Unwatched, enospc_message, watch_limit};
+pub use limit::Unwatched;
 
 const MASK: W = W::CREATE
     .union(W::MODIFY)
@@ -181,6 +181,9 @@ impl InotifyWatcher {
         } else {
             return false;
         };
+        if m.contains(R::MOVED_TO) {
+            core.moved_onto(&path);
+        }
         let dir = path.parent().unwrap_or(&path);
         if core.record_from(dir, &path, change, None) {
             self.mute_wd(ev.wd);

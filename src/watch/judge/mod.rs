@@ -132,21 +132,22 @@ impl Judge {
     }
 
     /// What a warning and `status` say to keep `group` (persisted as
-    /// `how` under `persist_root`): the config line, or, for a declared
-    /// entry that is not persisted, why and its fix (adding it again would
-    /// be the config's "declared twice" error).
+    /// `how` under `persist_root`; `replaced`: a rename landed on it, see
+    /// [`crate::suggest::nix_line_replaced`]): the config line, or, for a
+    /// declared entry that is not persisted, why and its fix (adding it
+    /// again would be the config's "declared twice" error).
     pub fn suggestion(
         &self,
         persist_root: &Path,
         group: &Path,
-        how: crate::config::Kind,
+        (how, replaced): (crate::config::Kind, bool),
     ) -> String {
         match self.declared(group) {
             Some((p, _, why)) => format!(
                 "{} is already declared, but not persisted: {why}",
                 crate::names::show(p)
             ),
-            None => crate::suggest::nix_line(persist_root, group, how),
+            None => crate::suggest::nix_line_replaced(persist_root, group, how, replaced),
         }
     }
 

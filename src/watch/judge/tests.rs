@@ -283,7 +283,7 @@ fn a_declared_entry_that_is_not_persisted_is_lost_whole_with_its_reason() {
     let s = j.suggestion(
         Path::new("/persistent"),
         Path::new("/var/lib/demo"),
-        crate::config::Kind::Directory,
+        (crate::config::Kind::Directory, false),
     );
     assert_eq!(
         s,
@@ -292,7 +292,7 @@ fn a_declared_entry_that_is_not_persisted_is_lost_whole_with_its_reason() {
     let other = j.suggestion(
         Path::new("/persistent"),
         Path::new("/var/lib/x"),
-        crate::config::Kind::Directory,
+        (crate::config::Kind::Directory, false),
     );
     assert!(
         other.contains("directories = [ \"/var/lib/x\" ]"),

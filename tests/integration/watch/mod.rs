@@ -8,7 +8,9 @@ mod daemon;
 mod declared;
 mod marks;
 mod mute;
+mod overflow_gone;
 mod renamed_away;
+mod replaced;
 mod rewrite;
 mod tally;
 
