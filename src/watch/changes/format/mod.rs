@@ -80,6 +80,9 @@ pub struct List {
     pub recs: Vec<Option<Rec>>,
 }
 
+/// Bytes of a record after its `u8` 1: type, inode, size, mtime, ctime.
+const REC: usize = 1 + 8 + 8 + 12 + 12;
+
 fn put_rec(out: &mut Vec<u8>, r: Option<Rec>) {
     let Some(r) = r else {
         out.push(0);
@@ -236,7 +239,10 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let ignored_names = (flags & 4 != 0).then(|| r.list()).transpose()?;
     let trees = r.list()?;
     let ndirs = r.u32()?;
-    let (mut paths, mut recs) = (Vec::new(), Vec::new());
+    // Counted first: each vector is allocated once, at its size.
+    let n = names(Reader(r.0), ndirs, baseline.is_some())?;
+    let mut paths = Vec::with_capacity(n);
+    let mut recs = Vec::with_capacity(if baseline.is_some() { n } else { 0 });
     for _ in 0..ndirs {
         let dir = r.bytes()?;
         for _ in 0..r.u32()? {
@@ -274,6 +280,24 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         recs,
         baseline,
     })
+}
+
+/// How many names `ndirs` directories hold (each with a record when
+/// `recs`), read from `r` without keeping them.
+fn names(mut r: Reader<'_>, ndirs: u32, recs: bool) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for _ in 0..ndirs {
+        r.bytes()?;
+        let k = r.u32()?;
+        for _ in 0..k {
+            r.bytes()?;
+            if recs && r.take(1)?[0] != 0 {
+                r.take(REC)?;
+            }
+        }
+        n += k as usize;
+    }
+    Ok(n)
 }
 
 /// Sort `paths`, and `recs` (empty, or one per path) alike: the indices
