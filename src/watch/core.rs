@@ -61,6 +61,9 @@ pub struct Core {
     /// Files (logical) a rename landed on: suggested with `method =
     /// "copy"` ([`Core::moved_onto`]).
     pub replaced: HashSet<PathBuf>,
+    /// Files recorded by the catch-up walks of new directories (their
+    /// events were not heard), for the log at stop.
+    pub caught_up: u64,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
@@ -87,6 +90,7 @@ impl Core {
             muting: super::mute::Muting::default(),
             changes: super::changes::Changes::default(),
             replaced: HashSet::new(),
+            caught_up: 0,
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             pids: HashMap::new(),

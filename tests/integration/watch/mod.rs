@@ -4,6 +4,7 @@
 //! in `daemon`.
 
 mod bounded;
+mod catch_up;
 mod daemon;
 mod declared;
 mod marks;
