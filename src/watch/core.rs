@@ -12,6 +12,10 @@ use super::scan::Scope;
 use super::tally::{Change, Decision, Limits, Table, TokenBucket};
 use crate::classify::grouping::group_of;
 
+/// A group's writers are looked for in the open files at most this often
+/// (inotify: events carry no pid; a scan reads every process's fds).
+pub const LOOK_EVERY: Duration = Duration::from_secs(1);
+
 /// A newly seen group, for the D-Bus signal.
 #[derive(Debug, Clone)]
 pub struct NewGroup {
@@ -66,6 +70,9 @@ pub struct Core {
     pub caught_up: u64,
     proc: PathBuf,
     open_file_scans: TokenBucket,
+    /// Scans for the writers of groups already warned about (their own
+    /// budget: a warning's scan never waits for them).
+    writer_scans: TokenBucket,
     pids: HashMap<i32, Attribution>,
 }
 
@@ -93,6 +100,7 @@ impl Core {
             caught_up: 0,
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
+            writer_scans: TokenBucket::new(20, Duration::ZERO),
             pids: HashMap::new(),
         }
     }
@@ -223,8 +231,12 @@ impl Core {
             self.table.add_writer(&group, w);
         }
         let Decision::Warn { reminder } = decision else {
+            if pid.is_none() {
+                self.look_for_writer(&group, host, change, now);
+            }
             return Some((group, own));
         };
+        self.table.look_for_writers(&group, now, Duration::ZERO);
         if !reminder && self.announced.contains(&group) {
             return Some((group, own));
         }
@@ -252,6 +264,28 @@ impl Core {
             });
         }
         Some((group, own))
+    }
+
+    /// A write without a pid (inotify) to `group`, not warned about: who
+    /// holds `host` open for writing is one of the group's writers, looked
+    /// for at most every [`LOOK_EVERY`] per group (and 20 scans a minute
+    /// over all groups), while the file is likely still open (a
+    /// write or a creation, not a close).
+    fn look_for_writer(&mut self, group: &Path, host: &Path, change: Change, now: Duration) {
+        let Change::Write {
+            size: None,
+            created,
+        } = change
+        else {
+            return;
+        };
+        if !self.table.look_for_writers(group, now, LOOK_EVERY) || !self.writer_scans.take(now) {
+            return;
+        }
+        let a = attribution::by_open_file(&self.proc, host, created);
+        if let Some(w) = attribution::writer(&a) {
+            self.table.add_writer(group, w);
+        }
     }
 
     /// Who holds `host` open for writing (`attribution::by_open_file`), for

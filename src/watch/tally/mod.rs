@@ -109,6 +109,8 @@ pub struct Group {
     samples: HashMap<PathBuf, u64>,
     hashed: HashMap<u64, u64>,
     warned_at: Option<Duration>,
+    /// When its writers were last looked for in the open files (inotify).
+    looked_at: Option<Duration>,
     suppressed: bool,
 }
 
@@ -134,6 +136,7 @@ impl Group {
             samples: HashMap::new(),
             hashed: HashMap::new(),
             warned_at: None,
+            looked_at: None,
             suppressed: false,
         }
     }
@@ -285,6 +288,20 @@ impl Table {
         {
             g.writers.push(w);
         }
+    }
+
+    /// Look for `group`'s writers in the open files now (a backend without
+    /// pids)? Yes when it lists fewer than 8 and was not looked at within
+    /// `every`; then it counts as looked at `now`.
+    pub fn look_for_writers(&mut self, group: &Path, now: Duration, every: Duration) -> bool {
+        let Some(g) = self.groups.get_mut(group) else {
+            return false;
+        };
+        let due = g.writers.len() < 8 && g.looked_at.is_none_or(|t| now.saturating_sub(t) >= every);
+        if due {
+            g.looked_at = Some(now);
+        }
+        due
     }
 
     /// Does `group` already list 8 writers (or is it unknown)?
