@@ -269,14 +269,11 @@ impl Core {
     /// A write without a pid (inotify) to `group`, not warned about: who
     /// holds `host` open for writing is one of the group's writers, looked
     /// for at most every [`LOOK_EVERY`] per group (and 20 scans a minute
-    /// over all groups), while the file is likely still open (a
-    /// write or a creation, not a close).
+    /// over all groups).
     fn look_for_writer(&mut self, group: &Path, host: &Path, change: Change, now: Duration) {
-        let Change::Write {
-            size: None,
-            created,
-        } = change
-        else {
+        // Judged writes carry a size (the judge stats them), so a close is
+        // not told apart: it may find no holder; the interval bounds that.
+        let Change::Write { created, .. } = change else {
             return;
         };
         if !self.table.look_for_writers(group, now, LOOK_EVERY) || !self.writer_scans.take(now) {
