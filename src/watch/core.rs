@@ -65,9 +65,6 @@ pub struct Core {
     /// Files (logical) a rename landed on: suggested with `method =
     /// "copy"` ([`Core::moved_onto`]).
     pub replaced: HashSet<PathBuf>,
-    /// Files recorded by the catch-up walks of new directories (their
-    /// events were not heard), for the log at stop.
-    pub caught_up: u64,
     proc: PathBuf,
     open_file_scans: TokenBucket,
     /// Scans for the writers of groups already warned about (their own
@@ -97,7 +94,6 @@ impl Core {
             muting: super::mute::Muting::default(),
             changes: super::changes::Changes::default(),
             replaced: HashSet::new(),
-            caught_up: 0,
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             writer_scans: TokenBucket::new(20, Duration::ZERO),

@@ -284,10 +284,9 @@ impl Daemon {
     fn summary(&self) {
         let (events, muted) = self.backend.counts();
         tracing::info!(
-            "{} read from the kernel; {} muted; {} found by catch-up walks",
+            "{} read from the kernel; {} muted",
             crate::human::counted(events, "event"),
-            crate::human::count(muted, "directory", "directories"),
-            crate::human::counted(self.core.caught_up, "file"),
+            crate::human::count(muted, "directory", "directories")
         );
         let mut groups = self.core.table.groups();
         groups.sort_by_key(|g| !self.core.important.contains_key(&g.path));

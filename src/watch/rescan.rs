@@ -90,18 +90,7 @@ impl Core {
     /// whether to go into it (the backend watches or marks it first, so
     /// nothing written meanwhile is missed). Files go through
     /// [`Core::record_from`]: one that reports its group mutes it.
-    /// `heard`: the backend hears every name made below `dir` but in muted
-    /// directories (fanotify's filesystem mark, for a directory made, not
-    /// moved in): those files' own events record them, the walk records
-    /// only the muted directories' files (each of the made subdirectories
-    /// is caught up when its own event comes: recording their files here
-    /// too did it once per level). Counted in [`Core::caught_up`].
-    pub fn catch_up(
-        &mut self,
-        dir: &Path,
-        heard: bool,
-        on_dir: &mut dyn FnMut(&Path, bool) -> bool,
-    ) {
+    pub fn catch_up(&mut self, dir: &Path, on_dir: &mut dyn FnMut(&Path, bool) -> bool) {
         let scope = self.scope.clone();
         let _ = scan::walk(&scope, dir, true, &mut |v| {
             match v {
@@ -114,13 +103,8 @@ impl Core {
                     }
                 }
                 Visit::File(p) => {
-                    let parent = p.parent().unwrap_or(p);
-                    if heard && !self.muted_dir(parent) {
-                        return Ok(true);
-                    }
-                    self.caught_up += 1;
                     let size = crate::sys::meta::lstat_path(p).ok().map(|m| m.size);
-                    self.record_from(parent, p, Change::found(size), None);
+                    self.record_from(p.parent().unwrap_or(p), p, Change::found(size), None);
                 }
             }
             Ok(true)

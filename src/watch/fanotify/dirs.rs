@@ -55,19 +55,17 @@ impl FanotifyWatcher {
         }
         core.record(path, Change::Dir, pid);
         let marks = &self.marks;
-        core.catch_up(path, false, &mut |p, muted| {
+        core.catch_up(path, &mut |p, muted| {
             marks.follow(p, muted);
             true
         });
     }
 
     /// A directory was made at `path`: muted in a muted group, else its
-    /// content mark, then its subdirectories made before the mark are
-    /// marked too (their own events follow in the queue). Its files'
-    /// creations are heard by the filesystem mark, and handled after the
-    /// mark is placed (their sizes read then): the walk records only files
-    /// in muted directories, whose creations are not heard. Nothing to do
-    /// while the filesystem mark has the content events for good.
+    /// content mark, then what was made in it before the mark is caught up
+    /// (its files' creations were heard, their sizes may have changed
+    /// since). Nothing to do while the filesystem mark has the content
+    /// events for good.
     pub(super) fn made_dir(&mut self, path: &Path, core: &mut Core) {
         match self.marks.source.get() {
             Source::Filesystem if self.marks.ignore && core.muted_dir(path) => {
@@ -76,7 +74,7 @@ impl FanotifyWatcher {
             Source::Filesystem => {}
             _ => {
                 let marks = &self.marks;
-                core.catch_up(path, true, &mut |p, muted| {
+                core.catch_up(path, &mut |p, muted| {
                     marks.follow(p, muted);
                     true
                 });

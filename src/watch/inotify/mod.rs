@@ -242,7 +242,7 @@ impl InotifyWatcher {
     /// directories stay unwatched), and record every file already in it
     /// (written before its watch existed).
     fn catch_up(&mut self, dir: &Path, core: &mut Core) {
-        core.catch_up(dir, false, &mut |p, muted| !muted && self.add_or_log(p));
+        core.catch_up(dir, &mut |p, muted| !muted && self.add_or_log(p));
     }
 }
 

@@ -4,7 +4,6 @@
 //! in `daemon`.
 
 mod bounded;
-mod catch_up;
 mod daemon;
 mod declared;
 mod marks;
