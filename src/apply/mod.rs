@@ -101,6 +101,7 @@ pub fn apply(
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
     };
+    homes::repair(&mut cx, settings);
     let entries: HashMap<&Path, &Entry> = settings.entries.iter().map(|e| (&*e.path, e)).collect();
     // A run killed between a bind and its utab line left the bind without
     // its options: binds already in place get their line back.
