@@ -8,6 +8,7 @@ mod bounded;
 mod daemon;
 mod declared;
 mod marks;
+mod marks_s8;
 mod mute;
 mod overflow_gone;
 mod renamed_away;
