@@ -64,7 +64,6 @@ impl Core {
             skip.iter().any(|s| host.starts_with(s))
         };
         let base = self.judge.as_ref().and_then(|j| j.baseline());
-        let base = base.map(|(b, (t, ino))| (b, (t, ino)));
         let changed = self.changes.links.poll(&root, base, &ignored);
         for host in changed {
             self.record_if_changed(&host);

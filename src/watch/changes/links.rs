@@ -108,8 +108,8 @@ impl Links {
             };
             if state(&m) != l.last || fresh.contains(&i) {
                 l.last = state(&m);
-                let host = |o: &Box<[u8]>| root.join(std::ffi::OsStr::from_bytes(&o[1..]));
-                out.extend(l.other.iter().map(host));
+                let host = |o: &[u8]| root.join(std::ffi::OsStr::from_bytes(&o[1..]));
+                out.extend(l.other.iter().map(|o| host(o)));
             }
         }
         out.sort();
