@@ -11,6 +11,7 @@ mod marks;
 mod marks_s8;
 mod mute;
 mod overflow_gone;
+mod remount;
 mod renamed_away;
 mod replaced;
 mod rewrite;
