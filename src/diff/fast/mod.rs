@@ -24,6 +24,7 @@ pub use crate::watch::changes::{FileId, List};
 mod answer;
 mod dirs;
 mod links;
+pub mod mapped;
 mod source;
 
 pub use answer::{ANSWER_WITHIN, ask, file_id, known};
