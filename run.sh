@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(systemd-container debootstrap zstd nix-bin inotify-tools attr acl dbus python3-dbus libglib2.0-bin
-  util-linux e2fsprogs hyperfine fatrace procps iproute2)
+  util-linux e2fsprogs hyperfine fatrace procps iproute2 strace)
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 

@@ -151,14 +151,13 @@ pub struct Pending {
     pub saved: Option<u64>,
 }
 
-/// Fill in the mount ID of every bound record from the live mount table
-/// (read from `/proc/self/mountinfo`, rebased on the root `dir`); records
-/// stay as they are when it cannot be read.
-pub fn with_mount_ids(mut entries: Vec<Recorded>, dir: &Path) -> Vec<Recorded> {
-    let Ok(table) = crate::mountinfo::MountTable::read(Path::new("/proc/self/mountinfo")) else {
+/// Fill in the mount ID of every bound record from `root`'s mount table
+/// ([`Root::mount_table`](crate::root::Root::mount_table)); records stay
+/// as they are when it cannot be read.
+pub fn with_mount_ids(mut entries: Vec<Recorded>, root: &crate::root::Root) -> Vec<Recorded> {
+    let Ok(table) = root.mount_table() else {
         return entries;
     };
-    let table = table.rebase(dir);
     for r in entries.iter_mut().filter(|r| r.how == How::Bound) {
         r.mount_id = table.at(&r.path).map(|m| m.id);
     }

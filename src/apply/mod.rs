@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, gather, mounted, mounted_recorded, probe_entry};
+pub use facts::{Handles, gather, probe_entry};
 
 use report::Tally;
-pub use report::{Applied, Counts, Outcome, StepReport};
+pub use report::{Applied, Outcome};
 
 use crate::config::{Entry, Kind, Settings};
 use crate::plan::{self, Plan, Step, Why};
@@ -101,6 +101,7 @@ pub fn apply(
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
     };
+    homes::repair(&mut cx, settings);
     let entries: HashMap<&Path, &Entry> = settings.entries.iter().map(|e| (&*e.path, e)).collect();
     // A run killed between a bind and its utab line left the bind without
     // its options: binds already in place get their line back.

@@ -25,13 +25,8 @@ pub const ENTRY: usize = 8 + 8 + 4;
 pub const TRAILER: usize = 4 * 8 + 8;
 const MAGIC: &[u8; 8] = b"BLINDEX3";
 
-/// FNV-1a (64 bit) of a logical directory path: stable across builds and
-/// machines, unlike the standard library's hasher.
-pub fn hash(p: &[u8]) -> u64 {
-    p.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+/// FNV-1a (64 bit) of a logical directory path ([`fnv1a`](crate::sys::fs::fnv1a)).
+pub use crate::sys::fs::fnv1a as hash;
 
 /// Where things are in a version 3 file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::config::Kind as Persist;
 pub const TEXT: &str = include_str!("catalog.toml");
 
 /// What an entry says about the paths it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     /// Written again by the system at every boot or switch: never a loss.
@@ -25,7 +25,7 @@ pub enum EntryKind {
 }
 
 /// A check that needs the file system, not just the name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// A symlink under `/etc` resolving into `/etc/static`.
@@ -35,7 +35,7 @@ pub enum Rule {
 }
 
 /// One catalog entry.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Regenerated, important or temporary.

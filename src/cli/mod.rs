@@ -18,7 +18,7 @@ mod sync;
 mod verify;
 mod watch;
 
-pub use global::{Global, Loaded, MountinfoArg, ReportArgs, say_refused};
+pub use global::{Global, MountinfoArg, ReportArgs, say_refused};
 
 /// Make an ephemeral-root system safe to live on.
 ///

@@ -37,7 +37,7 @@ pub fn forbidden(path: &Path) -> Option<&'static str> {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The file it was read from (for messages).
     pub file: PathBuf,
@@ -56,7 +56,7 @@ pub struct Settings {
 }
 
 /// `[layout]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// What `/` must be for the root to count as ephemeral.
     pub ephemeral_root: EphemeralRoot,
@@ -71,7 +71,7 @@ pub struct Layout {
 }
 
 /// `layout.ephemeral_root`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EphemeralRoot {
     /// tmpfs, or a ZFS dataset named `<base>.impermanence-<6 hex>`.
@@ -87,7 +87,7 @@ pub enum EphemeralRoot {
 }
 
 /// `layout.on_failure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// Mount nothing and fail.
@@ -97,7 +97,7 @@ pub enum OnFailure {
 }
 
 /// One `[[persistence]]` block.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersistenceRoot {
     /// `persistentStoragePath`, normalised and absolute.
     pub path: PathBuf,
@@ -137,7 +137,7 @@ impl Kind {
 }
 
 /// `method` of a file entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileMethod {
     /// Bind if the persistent file exists, else symlink (machine-id: seed and bind).
@@ -153,7 +153,7 @@ pub enum FileMethod {
 
 /// Owner and mode applied when a directory is created. `user`/`group` are
 /// names or numeric ids, resolved at run time (after users exist).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Perms {
     /// User name or uid.
     pub user: String,
@@ -174,7 +174,7 @@ impl Default for Perms {
 }
 
 /// One declared directory or file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Directory or file.
     pub kind: Kind,
@@ -201,7 +201,7 @@ pub struct Entry {
 }
 
 /// `[watch]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
     /// Never warned about (still listed by `diff --all`).
     pub ignore: Vec<PathBuf>,

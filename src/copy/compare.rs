@@ -67,12 +67,9 @@ impl Cmp {
         let (ad, an, bd, bn, rel) = (at.src_dir, at.src, at.dst_dir, at.dst, at.rel);
         let p = self.show(rel);
         let ma = stat_at(ad, an).with_context(|| format!("cannot stat {p}"))?;
-        let mb = match stat_at(bd, bn) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Some(format!("{p}: missing from the copy")));
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot stat the copy of {p}")),
+        let mb = crate::sys::optional(stat_at(bd, bn));
+        let Some(mb) = mb.with_context(|| format!("cannot stat the copy of {p}"))? else {
+            return Ok(Some(format!("{p}: missing from the copy")));
         };
         if let Some(d) = meta_diff(&ma, &mb) {
             return Ok(Some(format!("{p}: {d}")));

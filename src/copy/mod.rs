@@ -276,12 +276,8 @@ pub fn remove_stale_tmp_at(to: End<'_>) -> anyhow::Result<bool> {
 
 /// Does the temporary copy for the host path `to` exist? (Informational.)
 pub fn stale_tmp_exists(to: &Path) -> bool {
-    match (to.parent(), to.file_name()) {
-        (Some(parent), Some(name)) => {
-            std::fs::symlink_metadata(parent.join(tmp_name(name))).is_ok()
-        }
-        _ => false,
-    }
+    fs::split(to)
+        .is_ok_and(|(dir, name)| std::fs::symlink_metadata(dir.join(tmp_name(name))).is_ok())
 }
 
 #[cfg(test)]

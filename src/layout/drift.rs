@@ -7,13 +7,11 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::config::{Entry, Kind, Perms, Settings};
 use crate::root::Root;
 
 /// One directory entry whose persistent directory differs from its declaration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
     /// The entry's path on the ephemeral root.
     pub path: PathBuf,

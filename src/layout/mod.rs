@@ -6,5 +6,4 @@ mod drift;
 mod observe;
 
 pub use checks::{CHECKS, Check, Finding, Severity, Verdict, run_checks};
-pub use drift::Drift;
-pub use observe::{EntryState, Probe, State, Usage, entry_state, mount_state, observe};
+pub use observe::{EntryState, State, entry_state, mount_state, observe};

@@ -27,7 +27,7 @@ pub struct Probe {
 }
 
 /// Space on the root filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Bytes used.
     pub used: u64,

@@ -89,10 +89,7 @@ pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
 pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::CopyStats> {
     let live = root.host(&p.path);
     let source = root.host(&p.source);
-    let (parent, name) = (
-        source.parent().context("the source has no parent")?,
-        source.file_name().context("the source has no name")?,
-    );
+    let (parent, name) = crate::sys::fs::split(&source)?;
     let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
     let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;

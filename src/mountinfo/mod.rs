@@ -71,8 +71,6 @@ impl PartialEq for MountTable {
     }
 }
 
-impl Eq for MountTable {}
-
 impl MountTable {
     /// Parse mountinfo text.
     pub fn parse(text: &str) -> Result<MountTable, ParseError> {

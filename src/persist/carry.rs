@@ -107,16 +107,13 @@ fn make_parents(root_fd: BorrowedFd<'_>, proot: &Path, path: &Path) -> anyhow::R
     for c in rel(path.parent().unwrap_or(Path::new("/"))) {
         live.push(c);
         let shown = proot.join(rel(&live));
-        cur = match dir::open(cur.as_fd(), c) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let open = crate::sys::optional(dir::open(cur.as_fd(), c));
+        cur = match open.with_context(|| format!("cannot open {} (a symlink?)", shown.display()))? {
+            Some(fd) => fd,
+            None => {
                 let lm = stat_fd(fs::open_beneath(root_fd, rel(&live), OFlags::PATH)?.as_fd())?;
                 make_dir(cur.as_fd(), c, &shown, &lm)
                     .with_context(|| format!("cannot create {}", names::show(&shown)))?
-            }
-            Err(e) => {
-                let msg = format!("cannot open {} (a symlink?)", shown.display());
-                return Err(e).context(msg);
             }
         };
     }

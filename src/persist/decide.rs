@@ -10,23 +10,13 @@ use crate::config::{Kind, Settings, forbidden};
 use crate::mountinfo::MountTable;
 use crate::names::show;
 use crate::root;
+use crate::sys::meta::Meta;
 
 /// What is at a logical path, looked at beneath the root without following
 /// symlinks: `Some` file, `None` when nothing is there, `Ok(Err(reason))`
 /// for a symlink on the way (the refusal's reason), `Err` when it could not
 /// be looked at (an error, reported in order).
-pub type Probe = anyhow::Result<Result<Option<Id>, String>>;
-
-/// A file's type and identity.
-#[derive(Debug, Clone, Copy)]
-pub struct Id {
-    /// File type.
-    pub file_type: FileType,
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-}
+pub type Probe = anyhow::Result<Result<Option<Meta>, String>>;
 
 /// The facts about one path, gathered by `observe` (see `plan`).
 #[derive(Debug)]

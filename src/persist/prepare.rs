@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::decide::{self, Existing, Id, Probe, Seen, Verdict};
+use super::decide::{self, Existing, Probe, Seen, Verdict};
 use super::{Action, Method, Options, Refusal, Step, writers_under};
 use crate::config::Kind;
 use crate::config::Settings;
@@ -25,10 +25,7 @@ pub fn prepare(
     opts: Options<'_>,
     paths: &[PathBuf],
 ) -> anyhow::Result<Vec<Result<Step, Refusal>>> {
-    let table = match root.mountinfo_override() {
-        Some(f) => MountTable::read(f)?,
-        None => MountTable::read(Path::new("/proc/self/mountinfo"))?.rebase(root.dir()),
-    };
+    let table = root.mount_table()?;
     let root_fd = fs::open_dir(root.dir())
         .with_context(|| format!("cannot open the root {}", crate::names::show(root.dir())))?;
     let root_dev = stat_fd(root_fd.as_fd())?.dev;
@@ -73,13 +70,7 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {shown}"))),
     };
-    let m = stat_fd(fd.as_fd())?;
-    let (file_type, dev, ino) = (m.file_type, m.dev, m.ino);
-    Ok(Ok(Some(Id {
-        file_type,
-        dev,
-        ino,
-    })))
+    Ok(Ok(Some(stat_fd(fd.as_fd())?)))
 }
 
 /// Plan one path: observe, decide, then (for a move) scan for writers,

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use rustix::fs::FileType;
 
-use super::decide::{Existing, Id, Probe, Seen, Verdict, decide, target, writers_reason};
+use super::decide::{Existing, Probe, Seen, Verdict, decide, target, writers_reason};
 use crate::config::Settings;
 use crate::mountinfo::MountTable;
+use crate::sys::meta::Meta;
 
 fn settings(extra: &str) -> Settings {
     let text = format!("version = 1\n[[persistence]]\npath = \"/persistent\"\n{extra}");
@@ -27,10 +28,22 @@ fn probe(s: &str) -> Probe {
     };
     let (dev, ino) = id.split_once(':').unwrap();
     let (dev, ino) = (dev.parse().unwrap(), ino.parse().unwrap());
-    Ok(Ok(Some(Id {
+    Ok(Ok(Some(Meta {
         file_type,
         dev,
         ino,
+        perm: 0o755,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        blocks: 0,
+        nlink: 1,
+        rdev: 0,
+        mnt_id: 0,
+        atime: (0, 0),
+        mtime: (0, 0),
+        ctime: (0, 0),
+        btime: None,
     })))
 }
 

@@ -9,7 +9,15 @@
 //! Declared perms win where they apply: the entry's own perms, a file's
 //! `parent` for its direct parent, a directory's non-default `parent` for
 //! every level; `users.<name>` entries keep their own rule (`levels`).
-//! Directories that exist are never changed.
+//! Directories that exist are never changed, but for leftovers:
+//!
+//! Leftovers (see [`repairable`], [`leftover`]): a directory that is such
+//! a level (not the entry itself) and exists as root:root 0755 — what impermctl
+//! before this rule and impermanence's default perms left there (its #74,
+//! #140, #298) — is given the owner the rule gives it (the mode is kept), on
+//! each side; a live level copies its persistent one (as impermanence's
+//! create-directories.bash does), so an unrepaired persistent leftover made
+//! the live one root's at every boot. Nothing else that exists is changed.
 //!
 //! Homes (decided here from observed facts, see [`decide`]): the home of
 //! every `/etc/passwd` user with uid 1000–65533 (NixOS' normal users; not
@@ -139,4 +147,36 @@ pub fn level_in_home(e: &Entry, homes: &[Home], level: &Path, leaf: bool) -> Opt
     } else {
         own(0o755)
     })
+}
+
+/// The directories of `e` that `boot` gives their owner when it finds them
+/// as leftovers ([`leftover`]), outermost first: the levels strictly below
+/// the home holding `e` (a `users.<name>` entry's own `home`, else
+/// [`home_of`]) down to `e`'s parent. Never the entry itself (its owner is
+/// the config's, and a root-owned `~/.ssh` may be deliberate: bound, the
+/// user cannot replace it), nor the home (NixOS' `createHome` sets its
+/// owner) or anything above it; nothing outside homes.
+pub fn repairable(e: &Entry, homes: &[Home]) -> Vec<PathBuf> {
+    let home = match &e.home {
+        Some(h) => h.as_path(),
+        None => match home_of(homes, &e.path) {
+            Some(h) => h.path.as_path(),
+            None => return Vec::new(),
+        },
+    };
+    let mut out: Vec<PathBuf> = (e.path.ancestors().skip(1))
+        .take_while(|l| *l != home && l.starts_with(home))
+        .map(Path::to_path_buf)
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Is a directory found with `found` (uid, gid, mode) a leftover that gets
+/// `want` (what `boot` creates it with)? Only exactly root:root 0755 (what
+/// the earlier rules made), only for a non-root owner with that same mode:
+/// the owner changes, the mode never; a directory with any other owner,
+/// group or mode was made so by someone else and is kept.
+pub fn leftover(found: (u32, u32, u32), want: (u32, u32, u32)) -> bool {
+    found == (0, 0, 0o755) && want.0 != 0 && want.2 == 0o755
 }

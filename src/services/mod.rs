@@ -8,8 +8,6 @@ pub mod dbus;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::mountinfo::MountTable;
 
 /// A service's directories, as systemd reports them (names relative to
@@ -38,7 +36,7 @@ impl UnitDirs {
 }
 
 /// A service directory that is not persisted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpersisted {
     /// The unit.
     pub unit: String,

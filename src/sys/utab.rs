@@ -30,7 +30,8 @@ pub struct UtabEntry {
 }
 
 /// Escape a value the way libmount's `mangle()` does.
-pub fn mangle(v: &[u8]) -> String {
+pub fn mangle(v: impl AsRef<std::ffi::OsStr>) -> String {
+    let v = v.as_ref().as_bytes();
     let mut bytes = Vec::with_capacity(v.len());
     for &b in v {
         match b {
@@ -43,17 +44,10 @@ pub fn mangle(v: &[u8]) -> String {
 
 /// The line for `e` (without the newline).
 pub fn format_line(e: &UtabEntry) -> String {
-    let mut s = format!(
-        "SRC={} TARGET={} ROOT={}",
-        mangle(e.src.as_bytes()),
-        mangle(e.target.as_os_str().as_bytes()),
-        mangle(e.root.as_os_str().as_bytes())
-    );
-    if let Some(b) = &e.bindsrc {
-        s.push_str(&format!(" BINDSRC={}", mangle(b.as_os_str().as_bytes())));
-    }
-    s.push_str(&format!(" OPTS={}", mangle(e.opts.as_bytes())));
-    s
+    let (src, target, root) = (mangle(&e.src), mangle(&e.target), mangle(&e.root));
+    let bind = (e.bindsrc.as_ref()).map_or(String::new(), |b| format!(" BINDSRC={}", mangle(b)));
+    let opts = mangle(&e.opts);
+    format!("SRC={src} TARGET={target} ROOT={root}{bind} OPTS={opts}")
 }
 
 /// The value of `key` on a utab line, unmangled.
@@ -133,7 +127,7 @@ mod tests {
         );
         assert_eq!(target_of(&l).unwrap(), Path::new("/srv/my data"));
         assert_eq!(field(&l, "OPTS").unwrap(), b"x-gvfs-hide");
-        assert_eq!(mangle(b"a\\b\tc\n"), r"a\134b\011c\012");
+        assert_eq!(mangle("a\\b\tc\n"), r"a\134b\011c\012");
     }
 
     #[test]

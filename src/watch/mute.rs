@@ -45,9 +45,7 @@ pub struct Muting {
 
 /// What the decision knows about the group an event's write went to.
 #[derive(Debug, Clone, Copy)]
-pub struct Seen<'a> {
-    /// The group (logical).
-    pub group: &'a Path,
+pub struct Seen {
     /// The group is its own slot (not folded into its area by fairness).
     pub own_slot: bool,
     /// Until when the group stays reported (None: never warned).
@@ -61,7 +59,7 @@ pub struct Seen<'a> {
 /// group (`uniform`, asked last: it reads the catalog).
 pub fn mute_dir(
     excluded: bool,
-    seen: Option<Seen<'_>>,
+    seen: Option<Seen>,
     now: Duration,
     uniform: impl FnOnce() -> bool,
 ) -> bool {
@@ -142,7 +140,6 @@ impl Core {
             return false;
         };
         let seen = Seen {
-            group,
             own_slot: *own_slot,
             reported_until: self.table.reported_until(group),
         };
@@ -172,7 +169,6 @@ impl Core {
         };
         let now = self.now();
         let seen = Seen {
-            group: &group,
             own_slot,
             reported_until: self.table.reported_until(&group),
         };

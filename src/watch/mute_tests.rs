@@ -2,9 +2,8 @@ use super::*;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn seen(group: &Path, own_slot: bool, until: Option<u64>) -> Seen<'_> {
+fn seen(own_slot: bool, until: Option<u64>) -> Seen {
     Seen {
-        group,
         own_slot,
         reported_until: until.map(Duration::from_secs),
     }
@@ -12,25 +11,24 @@ fn seen(group: &Path, own_slot: bool, until: Option<u64>) -> Seen<'_> {
 
 #[test]
 fn a_directory_is_muted_only_for_a_reported_uniform_group_or_when_ignored() {
-    let g = Path::new("/var/lib/app");
     let now = Duration::from_secs(100);
     // (excluded, seen, uniform) → mute?
-    let cases: &[(bool, Option<Seen<'_>>, bool, bool)] = &[
+    let cases: &[(bool, Option<Seen>, bool, bool)] = &[
         // watch.ignore, the run directory, outside the root: always.
         (true, None, false, true),
         // No group (dropped, held): keep listening.
         (false, None, true, false),
         // Never warned (held back by the budget): keep listening.
-        (false, Some(seen(g, true, None)), true, false),
+        (false, Some(seen(true, None)), true, false),
         // Reported, reminder later: mute.
-        (false, Some(seen(g, true, Some(700))), true, true),
+        (false, Some(seen(true, Some(700))), true, true),
         // Reminder due: listen (the next write is the reminder).
-        (false, Some(seen(g, true, Some(100))), true, false),
-        (false, Some(seen(g, true, Some(50))), true, false),
+        (false, Some(seen(true, Some(100))), true, false),
+        (false, Some(seen(true, Some(50))), true, false),
         // Folded into its area by fairness: listen.
-        (false, Some(seen(g, false, Some(700))), true, false),
+        (false, Some(seen(false, Some(700))), true, false),
         // Something below the directory could be another group: listen.
-        (false, Some(seen(g, true, Some(700))), false, false),
+        (false, Some(seen(true, Some(700))), false, false),
     ];
     for (i, (excluded, s, uniform, want)) in cases.iter().enumerate() {
         assert_eq!(mute_dir(*excluded, *s, now, || *uniform), *want, "case {i}");
@@ -39,14 +37,13 @@ fn a_directory_is_muted_only_for_a_reported_uniform_group_or_when_ignored() {
 
 #[test]
 fn uniformity_is_not_asked_when_the_answer_is_already_no() {
-    let g = Path::new("/srv/x");
     let now = Duration::from_secs(1);
     let asked = std::cell::Cell::new(false);
     let ask = || {
         asked.set(true);
         true
     };
-    assert!(!mute_dir(false, Some(seen(g, true, None)), now, ask));
+    assert!(!mute_dir(false, Some(seen(true, None)), now, ask));
     assert!(!asked.get());
 }
 

@@ -69,7 +69,7 @@ def s40_nixos_boot_diff_and_watcher(ctx):
               r.stdout)
         ctx.log("diff after the service:\n" + v.run(["impermctl", "diff"]).stdout)
         # The watcher: warnings for exactly those (the keys at priority err).
-        expect(wait_for(lambda: DEMO in warned_groups(v), 5), f"no warning for {DEMO}")
+        expect(wait_for(lambda: DEMO in warned_groups(v), 30), f"no warning for {DEMO}")
         w = warned_groups(v)
         check(sorted(w) == want, f"the watcher warned about {sorted(w)}, expected {want}",
               "\n".join(e.get("MESSAGE", "") for e in v.journal("-b", f"MESSAGE_ID={UNPERSISTED}")))

@@ -74,6 +74,30 @@ macro_rules! require_root {
     };
 }
 
+/// Is the command `tool` on `PATH`?
+pub fn has_tool(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// Skip (with a message) when the command `tool` is not installed, which
+/// is a failure under `IMPERMCTL_REQUIRE_PRIVILEGED` (CI: `run.sh test`
+/// installs it).
+#[macro_export]
+macro_rules! require_tool {
+    ($tool:expr) => {
+        if !$crate::util::has_tool($tool) {
+            assert!(
+                std::env::var_os("IMPERMCTL_REQUIRE_PRIVILEGED").is_none(),
+                "{} is needed",
+                $tool
+            );
+            eprintln!("skipped: {} is not installed", $tool);
+            return;
+        }
+    };
+}
+
 /// The path of systemd-journald, when installed.
 pub fn journald() -> Option<&'static str> {
     [

@@ -225,7 +225,7 @@ fn record(
         config: settings.file.clone(),
         time: state::now(),
         runs: previous.map_or(0, |s| s.runs) + 1,
-        entries: state::with_mount_ids(applied.record.clone(), root.dir()),
+        entries: state::with_mount_ids(applied.record.clone(), root),
         pending: applied.pending.clone(),
     };
     if let Err(e) = state::write(&root.state_file(), &record) {

@@ -180,7 +180,11 @@ fn entry_text(
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
-    let (source, advice) = (show(&e.source), advice.for_entry(&e.path));
+    let advice = advice
+        .0
+        .get(&e.path)
+        .map_or("run `impermctl boot`", String::as_str);
+    let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
         Symlinked => format!("symlink to {source}"),
@@ -265,9 +269,5 @@ impl Advice {
                 .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
                 .collect(),
         )
-    }
-
-    fn for_entry(&self, p: &std::path::Path) -> String {
-        (self.0.get(p).cloned()).unwrap_or_else(|| "run `impermctl boot`".into())
     }
 }

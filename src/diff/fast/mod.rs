@@ -27,7 +27,7 @@ mod links;
 pub mod mapped;
 mod source;
 
-pub use answer::{ANSWER_WITHIN, ask, file_id, known};
+pub use answer::{ask, file_id, known};
 pub use source::Source;
 
 /// Paths this long or longer are reached one directory at a time

@@ -167,7 +167,7 @@ pub static CHECKS: &[Check] = &[
 ];
 
 /// The result of running the checks.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Verdict {
     /// Every finding, in check order.
     pub findings: Vec<Finding>,

@@ -29,7 +29,6 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use rustix::fs::{FileType, OFlags};
 
 use crate::sys::meta::Time;
@@ -57,10 +56,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Take it from the copy at host path `copy` (a directory or a file).
     pub fn take(copy: &Path) -> anyhow::Result<Snapshot> {
-        let (parent, name) = (
-            copy.parent().context("no parent")?,
-            copy.file_name().context("no name")?,
-        );
+        let (parent, name) = crate::sys::fs::split(copy)?;
         Self::take_at(sfs::open_dir(parent)?.as_fd(), name)
     }
 

@@ -41,10 +41,7 @@ impl Pass<'_> {
                 self.dir(h.as_fd(), cdir.as_fd(), copy, Path::new(""))
             }
             FileType::RegularFile => {
-                let (parent, name) = (
-                    copy.parent().context("no parent")?,
-                    copy.file_name().context("no name")?,
-                );
+                let (parent, name) = crate::sys::fs::split(copy)?;
                 let cdir = sfs::open_dir(parent)?;
                 self.file(hidden, &hm, cdir.as_fd(), parent, name, Path::new(""))
             }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::entry;
 use crate::config::{FileMethod, Kind, Perms};
-use crate::plan::homes::{Home, candidates, decide, level_in_home, parse_passwd};
+use crate::plan::homes::{
+    Home, candidates, decide, leftover, level_in_home, parse_passwd, repairable,
+};
 
 const PASSWD: &str = "root:x:0:0::/root:/bin/sh\n\
     alice:x:1000:100::/home/alice/:/bin/sh\n\
@@ -186,4 +188,68 @@ fn a_home_nobody_has_yet_is_unresolved() {
     let ex: BTreeMap<PathBuf, (u32, u32)> = [(PathBuf::from("/home/shared"), (0, 0))].into();
     let got = crate::plan::homes::unresolved(&c, &pw, &ex);
     assert_eq!(got, ["/home/erin", "/home/frank"].map(PathBuf::from));
+}
+
+/// Which directories of an entry `boot` repairs when they are leftovers:
+/// the levels strictly below its home; never the entry, the home, above it
+/// or outside homes.
+#[test]
+fn leftovers_are_looked_for_between_the_home_and_the_entry() {
+    let hs = homes(&[("/home/shared", 0, 0)]);
+    let dir = |p: &str| entry(Kind::Directory, p, FileMethod::Auto);
+    let file = |p: &str| entry(Kind::File, p, FileMethod::Auto);
+    let mut users_entry = dir("/home/alice/.local/share/keyrings");
+    users_entry.home = Some("/home/alice".into());
+    let mut users_home = dir("/home/alice");
+    users_home.home = Some("/home/alice".into());
+    let table: &[(crate::config::Entry, &[&str])] = &[
+        (
+            dir("/home/alice/.local/share/nvim"),
+            &["/home/alice/.local", "/home/alice/.local/share"],
+        ),
+        (
+            file("/home/alice/.config/gh/hosts.yml"),
+            &["/home/alice/.config", "/home/alice/.config/gh"],
+        ),
+        (file("/home/bob/a/b/c"), &["/home/bob/a", "/home/bob/a/b"]),
+        (
+            users_entry,
+            &["/home/alice/.local", "/home/alice/.local/share"],
+        ),
+        // The entry itself, the home itself, no home.
+        (dir("/home/alice/.ssh"), &[]),
+        (file("/home/alice/.bash_history"), &[]),
+        (users_home, &[]),
+        (dir("/home/alice"), &[]),
+        (dir("/home/shared/proj/x"), &[]),
+        (dir("/home/nobody/x/y"), &[]),
+        (dir("/var/lib/postgresql/16/main"), &[]),
+        (dir("/srv/app/data"), &[]),
+    ];
+    for (e, want) in table {
+        let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+        assert_eq!(repairable(e, &hs), want, "{}", e.path.display());
+    }
+}
+
+/// A leftover is exactly root:root 0755, given a non-root owner with the
+/// same mode; anything else someone made so and is kept.
+#[test]
+fn only_root_root_0755_is_a_leftover_and_only_the_owner_changes() {
+    let alice = (1000, 100, 0o755);
+    let table = [
+        ((0, 0, 0o755), alice, true),
+        ((0, 0, 0o700), alice, false),
+        ((0, 0, 0o750), alice, false),
+        ((0, 0, 0o1755), alice, false),
+        ((0, 10, 0o755), alice, false),
+        ((1234, 1234, 0o755), alice, false),
+        ((1000, 100, 0o755), alice, false),
+        ((0, 0, 0o755), (0, 0, 0o755), false),
+        ((0, 0, 0o755), (1000, 100, 0o700), false),
+        ((0, 0, 0o755), (1000, 0, 0o755), true),
+    ];
+    for (found, want, is) in table {
+        assert_eq!(leftover(found, want), is, "{found:?} -> {want:?}");
+    }
 }

@@ -90,12 +90,9 @@ pub fn write_atomic_at(dir: BorrowedFd<'_>, name: &OsStr, data: &[u8], o: Owner)
 /// fsync, rename, fsync of the directory), creating the directory if needed.
 /// For impermctl's own files under `/run`.
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
+    let (parent, name) = super::split(path)?;
     std::fs::create_dir_all(parent)?;
     let dir = open_dir(parent)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
     let o = Owner {
         uid: rustix::process::geteuid().as_raw(),
         gid: rustix::process::getegid().as_raw(),

@@ -141,6 +141,14 @@ pub fn readlink_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> io::Re
     Ok(rustix::fs::readlinkat(dir, name, Vec::new())?.into_bytes())
 }
 
+/// FNV-1a (64 bit) of `b`: stable across builds and machines, unlike the
+/// standard library's hasher (baseline index keys, long sibling names).
+pub fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// `.<name><suffix>`, within `NAME_MAX` (255 bytes): a name too long for
 /// that keeps its first bytes and gets `~` and 16 hex digits of its FNV-1a
 /// hash, so the same name always gives the same sibling (a stale one left
@@ -154,9 +162,7 @@ pub fn sibling_name(name: &OsStr, suffix: &str) -> std::ffi::OsString {
     if 1 + b.len() + suffix.len() <= NAME_MAX {
         out.extend_from_slice(b);
     } else {
-        let hash = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, x| {
-            (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let hash = fnv1a(b);
         let keep = NAME_MAX - 1 - suffix.len() - 17;
         out.extend_from_slice(&b[..keep]);
         out.extend_from_slice(format!("~{hash:016x}").as_bytes());

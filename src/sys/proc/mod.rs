@@ -181,7 +181,7 @@ pub enum Hold {
 
 /// A process holding one of a set of files or directories (see
 /// [`holders_of`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     /// Process id.
     pub pid: u32,

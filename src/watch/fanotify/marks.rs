@@ -67,6 +67,13 @@ pub enum Source {
     Filesystem,
 }
 
+/// Where the budget comes from, for the log.
+pub const BUDGET: &str = "half of fs.fanotify.max_user_marks, or IMPERMCTL_FANOTIFY_MARKS";
+
+/// Within `budget / SLACK` of the budget, the marks are not counted again
+/// (each count reads the kernel's list of marks): the watcher falls back.
+const SLACK: usize = 16;
+
 /// The most directory marks the watcher places by default: half of
 /// `max_user_marks` (shared by every fanotify group of the user, ignore
 /// marks included), or `IMPERMCTL_FANOTIFY_MARKS` (tests).
@@ -96,7 +103,8 @@ pub struct Marks {
     pub ignore: bool,
     /// Ignore marks placed so far.
     pub muted: Cell<u64>,
-    /// Directory marks placed since the last full walk (about).
+    /// Directory marks placed since the last full walk, re-marks included
+    /// (recounted from the kernel at the budget: `Marks::recount`).
     pub placed: Cell<usize>,
     /// At most this many directory marks.
     pub budget: usize,
@@ -137,8 +145,7 @@ impl Marks {
         if self.source.get() == Source::Filesystem {
             return false;
         }
-        if self.placed.get() >= self.budget {
-            self.fall_back(&format!("more than {} directories", self.budget));
+        if self.placed.get() >= self.budget && !self.recount() {
             return false;
         }
         match placed(self.fan.mark_dir(dir, ON_DIR), dir) {
@@ -152,6 +159,28 @@ impl Marks {
                 false
             }
         }
+    }
+
+    /// `placed` counts every mark placed, also again on a directory
+    /// already marked (a tree moved away and back is marked again): at the
+    /// budget, ask the kernel how many directories carry a content mark.
+    /// True when well below the budget (`placed` is set to that); else
+    /// falls back, naming the count, and false.
+    fn recount(&self) -> bool {
+        let why = match self.fan.inode_marks(sys::FAN_MODIFY) {
+            Ok(n) if n < self.budget - self.budget / SLACK => {
+                tracing::debug!("fanotify: {n} directories carry a content mark");
+                self.placed.set(n);
+                return true;
+            }
+            Ok(n) => format!(
+                "{n} directories are marked, the budget is {} ({BUDGET})",
+                self.budget
+            ),
+            Err(e) => format!("cannot count the marks placed: {e}"),
+        };
+        self.fall_back(&why);
+        false
     }
 
     /// No content events from `dir`'s entries.

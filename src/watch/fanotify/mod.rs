@@ -24,7 +24,6 @@ mod placing;
 mod start;
 
 pub use marks::Source;
-pub use start::Unavailable;
 
 /// A directory handle, resolved.
 #[derive(Debug, Clone)]
@@ -46,8 +45,6 @@ pub struct FanotifyWatcher {
     mount_fd: OwnedFd,
     cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
-    /// The kernel has `FAN_RENAME` (5.17).
-    pub rename: bool,
     /// Events read so far.
     pub events: u64,
     /// The start-up walk placing the directories' marks, until done.
@@ -56,12 +53,6 @@ pub struct FanotifyWatcher {
 }
 
 impl FanotifyWatcher {
-    /// Events whose directory could not be resolved to a path (each made
-    /// the daemon rescan, as after an overflow).
-    pub fn unresolved(&self) -> u64 {
-        self.unresolved
-    }
-
     fn dir(&mut self, handle: &[u8], core: &Core) -> Option<&mut Dir> {
         if self.cache.contains_key(handle) {
             return self.cache.get_mut(handle);

@@ -55,7 +55,10 @@ pub fn walk(fan: &Fanotify, scope: &Scope, budget: usize) -> Walked {
             return None;
         }
         if placed.load(Ordering::Relaxed) >= budget {
-            stop(format!("more than {budget} directories"));
+            stop(format!(
+                "more than {budget} directories, the budget ({})",
+                super::marks::BUDGET
+            ));
             return None;
         }
         match super::marks::placed(fan.mark_dir(&p, ON_DIR), &p) {

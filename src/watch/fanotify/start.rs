@@ -132,7 +132,6 @@ impl FanotifyWatcher {
             mount_fd,
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
-            rename,
             events: 0,
             placing,
             unresolved: 0,

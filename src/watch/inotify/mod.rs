@@ -21,7 +21,7 @@ mod ignored;
 mod limit;
 mod mute;
 
-pub use limit::{Unwatched, enospc_message, watch_limit};
+pub use limit::Unwatched;
 
 const MASK: W = W::CREATE
     .union(W::MODIFY)

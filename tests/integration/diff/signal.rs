@@ -3,8 +3,30 @@
 //! their consequence, and `--suggest` never proposes a system directory.
 
 use super::{CONFIG, read, run_with};
-use crate::require_root;
 use crate::util::{self, SEED, assert_code, stdout};
+use crate::{require_root, require_tool};
+
+/// Bash: `clock_past FILE MS` returns once the clock that file times come
+/// from has moved more than MS milliseconds past FILE's ctime (lstat), as a
+/// probe file touched now shows (polled; the script fails after 20 s).
+/// Orders writes against times the tool derives, instead of a sleep.
+const CLOCK_PAST: &str = r#"
+clock_past() {
+  local t0 now i
+  t0=$(stat -c %.9Z "$1"); t0=${t0/./}
+  for i in $(seq 2000); do
+    touch "$OUT/clock-probe"; now=$(stat -c %.9Z "$OUT/clock-probe"); now=${now/./}
+    [ $((now - t0)) -gt $(($2 * 1000000)) ] && return 0
+    sleep 0.01
+  done
+  echo "the clock did not move $2 ms past $1" >&2; exit 1
+}
+"#;
+
+/// `body` with [`CLOCK_PAST`] defined.
+fn with_clock(body: &str) -> String {
+    format!("{CLOCK_PAST}{body}")
+}
 
 #[test]
 fn a_declared_file_replaced_by_a_plain_file_is_a_loss_with_its_reason() {
@@ -229,11 +251,14 @@ fn baseline_at_the_end_of_activation_adopts_its_writes_and_keeps_earlier_losses(
     require_root!();
     let out = run_with(
         SEED,
-        r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+        &with_clock(
+            r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
 imp boot 2> "$OUT/boot.err"
-# A service writes before the switch.
+# A service writes before the switch, which starts once the clock file
+# times come from has moved past that write by more than how early
+# `--since activation` may read the switch's start (slack and clock ticks).
 mkdir -p "$R/var/lib/demo"; echo row > "$R/var/lib/demo/db"
-sleep 0.2
+clock_past "$R/var/lib/demo/db" 100
 # `nixos-rebuild switch`: activation rewrites the users files by rename and
 # the /etc links through *.tmp, then (last snippet) `impermctl baseline`.
 export R CFG IMPERMCTL OUT
@@ -248,6 +273,7 @@ set +e
 imp diff > "$OUT/after"; echo $? > "$OUT/rc"
 imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 "#,
+        ),
     );
     let p = out.path();
     let during = read(p, "during");
@@ -269,18 +295,53 @@ imp baseline --since nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
     assert!(read(p, "bad.err").contains("expected activation, boot, all or @SECONDS"));
 }
 
+/// `--since activation` reads the boot clock (`/proc/uptime`) and the wall
+/// clock to place its caller's start: a stall between the two reads (a
+/// preemption on a loaded machine; here strace holds the first close of
+/// `/proc/uptime` for 300 ms) moved that start later by the stall, and
+/// activation's first writes were not adopted. They are, however long the
+/// stall.
+#[test]
+fn baseline_since_activation_is_not_moved_by_a_stall_between_its_clock_reads() {
+    require_root!();
+    require_tool!("strace");
+    let out = run_with(
+        SEED,
+        r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+imp boot 2> "$OUT/boot.err"
+export R CFG IMPERMCTL OUT
+strace -f -qq -o /dev/null -P /proc/uptime -e trace=close -e inject=close:delay_exit=300000:when=1 bash -c '
+  printf "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n" > "$R/etc/passwd.tmp"
+  mv "$R/etc/passwd.tmp" "$R/etc/passwd"
+  "$IMPERMCTL" --root "$R" --config "$CFG" baseline > "$OUT/baseline.out"
+'
+set +e
+imp diff > "$OUT/after"; echo $? > "$OUT/rc"
+"#,
+    );
+    let p = out.path();
+    let after = read(p, "after");
+    assert!(
+        !after.contains("/etc/passwd"),
+        "{after}\n{}",
+        read(p, "baseline.out")
+    );
+    assert_eq!(read(p, "rc").trim(), "0", "{after}");
+}
+
 #[test]
 fn baseline_until_current_system_keeps_what_services_wrote_after_activation() {
     require_root!();
     let out = run_with(
         SEED,
-        r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
+        &with_clock(
+            r#"echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"
 imp boot 2> "$OUT/boot.err"
 # Stage-2 activation: users files by rename, then the last step relinks
 # /run/current-system.
 echo 'root:x:0:0::/root:/bin/bash' > "$R/etc/passwd.tmp"; mv "$R/etc/passwd.tmp" "$R/etc/passwd"
 mkdir -p "$R/run"; ln -sfn /nix/store/aaaa-nixos-system "$R/run/current-system"
-sleep 0.05
+clock_past "$R/run/current-system" 0
 # systemd starts; sshd-keygen writes the host key before the baseline unit runs.
 mkdir -p "$R/etc/ssh"; echo key > "$R/etc/ssh/ssh_host_ed25519_key"
 set +e
@@ -288,6 +349,7 @@ imp baseline --since boot --until current-system > "$OUT/baseline.out"; echo $? 
 imp diff > "$OUT/after"; echo $? > "$OUT/rc"
 imp baseline --until nonsense 2> "$OUT/bad.err"; echo $? > "$OUT/rc-bad"
 "#,
+        ),
     );
     let p = out.path();
     assert_eq!(read(p, "rc-b").trim(), "0", "{}", read(p, "baseline.out"));

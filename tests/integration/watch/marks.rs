@@ -12,7 +12,7 @@ use crate::util::Layout;
 
 /// Shell: `wait_log TEXT` polls the watcher's stderr for TEXT (deadline
 /// 60 s); `wait_marked` waits for the hand-over to the directories' marks.
-const WAIT_LOG: &str = r#"
+pub(super) const WAIT_LOG: &str = r#"
 wait_log() {
   for i in $(seq 300); do grep -q "$1" $OUT/stderr && return 0; sleep 0.2; done
   echo "timed out waiting for the log to say: $1" >&2; cat $OUT/stderr >&2; return 1
@@ -22,7 +22,7 @@ bytes() { echo "g.get('$1', {}).get('bytes') == $2"; }
 "#;
 
 /// The number in the shutdown line "N events read from the kernel".
-fn events_read(err: &str) -> u64 {
+pub(super) fn events_read(err: &str) -> u64 {
     err.lines()
         .find_map(|l| {
             let (n, _) = l
@@ -33,7 +33,7 @@ fn events_read(err: &str) -> u64 {
         .unwrap_or_else(|| panic!("no event count in the log:\n{err}"))
 }
 
-fn run(before: &str, body: &str) -> (String, serde_json::Value) {
+pub(super) fn run(before: &str, body: &str) -> (String, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let body = format!("{WAIT_LOG}\n{body}");
     let err = with_watcher(
@@ -168,7 +168,7 @@ fn fanotify_past_the_mark_budget_falls_back_to_the_filesystem_mark_and_misses_no
         watch_config("")
     );
     let body = r#"
-wait_log 'directories are not marked one by one (more than 3 directories)'
+wait_log 'directories are not marked one by one (more than 3 directories, the budget (half of fs.fanotify.max_user_marks'
 printf 345 >> "$R/srv/deep/a/b/c/f"
 wait_json "$(bytes /srv/deep 5)"
 mkdir -p "$R/srv/later/x"

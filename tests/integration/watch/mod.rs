@@ -7,6 +7,7 @@ mod bounded;
 mod daemon;
 mod declared;
 mod marks;
+mod marks_s8;
 mod mute;
 mod overflow_gone;
 mod renamed_away;
@@ -52,13 +53,13 @@ PY
 }
 "#;
 /// `wait_bus`: poll the watcher's D-Bus `Unpersisted` answer (every 0.2 s,
-/// deadline 20 s) until it and `watch.json`, read together, carry the same
+/// deadline 60 s) until it and `watch.json`, read together, carry the same
 /// groups (path, files, bytes, last seen); leaves them in `$OUT/rows.json`
 /// and `$OUT/watch-at-status.json` for the test's field-by-field assertions.
 /// On timeout it returns quietly: those assertions then report the difference.
 const WAIT_BUS: &str = r#"
 wait_bus() {
-  for i in $(seq 100); do
+  for i in $(seq 300); do
     busctl --system --json=short call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/rows.json 2>&1 || true
     cp "$R/run/impermctl/watch.json" $OUT/watch-at-status.json
     python3 - $OUT/rows.json $OUT/watch-at-status.json <<'PY' 2>/dev/null && return 0
@@ -84,9 +85,9 @@ pub(crate) const DEFAULT_CONFIG: &str =
 
 /// [`DEFAULT_CONFIG`], then: `start_watch ARGS` starts the watcher (`--json-every 0.2`, logging to
 /// `$WATCH_LOG`, stderr by default, into `$OUT/stderr`), sets `$WP` and
-/// waits (deadline 20 s) for a `watch.json`; `stop_watch` sends SIGTERM,
+/// waits (deadline 60 s) for a `watch.json`; `stop_watch` sends SIGTERM,
 /// needs exit status 0, copies the last `watch.json` to `$OUT` and, with a
-/// journald running (`$JP`), waits (deadline 20 s) until it has the
+/// journald running (`$JP`), waits (deadline 60 s) until it has the
 /// shutdown summary, the watcher's last line (`$OUT/journal.json`); plus
 /// `wait_json` ([`WAIT_JSON`]).
 pub(crate) fn watcher_sh() -> String {
@@ -95,14 +96,14 @@ pub(crate) fn watcher_sh() -> String {
 {DEFAULT_CONFIG}
 start_watch() {{
   IMPERMCTL_LOG="${{WATCH_LOG:-stderr}}" "$IMPERMCTL" --root "$R" --config "$CFG" watch --json-every 0.2 "$@" 2>>$OUT/stderr & WP=$!
-  for i in $(seq 400); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
+  for i in $(seq 1200); do [ -s "$R/run/impermctl/watch.json" ] && return 0; sleep 0.05; done
   echo "watcher did not start"; cat $OUT/stderr; return 1
 }}
 stop_watch() {{
   kill -TERM $WP; wait $WP
   cp "$R/run/impermctl/watch.json" $OUT/watch.json
   [ -n "${{JP:-}}" ] || return 0
-  for i in $(seq 400); do
+  for i in $(seq 1200); do
     journalctl -D /run/log/journal -o json --no-pager -t impermctl > $OUT/journal.json
     grep -q {DISCARD} $OUT/journal.json && break; sleep 0.05
   done
@@ -232,13 +233,23 @@ mkdir -p "$R/persistent/kept" "$R/var/lib/kept" "$R/srv"
 mount --bind "$R/persistent/kept" "$R/var/lib/kept"
 mkdir -p "$R/var/lib/demo"
 dbus-monitor --system "type='signal',interface='io.github.Impermctl1.Watcher'" > $OUT/signals.txt 2>&1 & MP=$!
+# Listening (its own name is lost once it monitors) before the watcher starts.
+for i in $(seq 1200); do grep -q member=NameLost $OUT/signals.txt && break; sleep 0.05; done
 start_watch --backend {backend}
 mkdir $CG 2>/dev/null || true
-( [ -d $CG ] && echo $BASHPID > $CG/cgroup.procs; exec 3>"$R/var/lib/demo/held"; echo hello >&3; sleep 1 ) &
+# The writer keeps the file open until the watcher has warned about it
+# (with inotify, the watcher names a writer by who holds the file open
+# when it counts the file and when it warns).
+( [ -d $CG ] && echo $BASHPID > $CG/cgroup.procs; exec 3>"$R/var/lib/demo/held"; echo hello >&3
+  for i in $(seq 1200); do [ -e $OUT/release ] && break; sleep 0.05 3>&-; done ) &
 HOLDER=$!
 for i in $(seq 100); do echo x > "$R/var/lib/kept/f$i"; done
 mkdir "$R/srv/big"; for i in $(seq 10000); do : > "$R/srv/big/f$i"; done
-wait $HOLDER
+for i in $(seq 1200); do
+  journalctl -D /run/log/journal -o json --no-pager -t impermctl | grep -q '"IMPERMCTL_GROUP":"/var/lib/demo"' && break
+  sleep 0.05
+done
+touch $OUT/release; wait $HOLDER
 wait_json 'files("/srv/big") == 10000 and files("/var/lib/demo") == 1 and g["/var/lib/demo"]["bytes"] == 6'
 wait_bus
 busctl --system call io.github.Impermctl1 /io/github/Impermctl1 io.github.Impermctl1.Watcher Unpersisted > $OUT/root.txt 2>&1 || echo "rc=$?" >> $OUT/root.txt
