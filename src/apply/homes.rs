@@ -84,11 +84,12 @@ pub(super) fn repair(cx: &mut Cx, settings: &Settings) {
 /// What [`repair_side`] found.
 #[derive(PartialEq, Eq)]
 enum Found {
-    /// Nothing there to look at (missing, not a plain directory).
+    /// Nothing there.
     Missing,
     /// The wanted owner's (now).
     Owned,
-    /// Kept as it is: someone else's, or the repair failed.
+    /// Kept as it is: someone else's, not a plain directory (reached
+    /// through a symlink, a file), or the repair failed.
     Kept,
 }
 
@@ -130,9 +131,10 @@ fn repair_one(dir: BorrowedFd<'_>, rel: &Path, want: (u32, u32, u32)) -> io::Res
     let fd = match fs::open_beneath(dir, rel, OFlags::RDONLY | OFlags::DIRECTORY) {
         Ok(fd) => fd,
         Err(e) => match Errno::from_io_error(&e) {
-            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => {
-                return Ok((Found::Missing, false));
-            }
+            Some(Errno::NOENT) => return Ok((Found::Missing, false)),
+            // Not a plain directory reached without symlinks: left alone
+            // (and a live level mirrors it: kept too).
+            Some(Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => return Ok((Found::Kept, false)),
             _ => return Err(e),
         },
     };

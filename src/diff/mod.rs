@@ -197,6 +197,9 @@ pub fn compute(root: &Root, settings: &Settings, opts: &Options) -> anyhow::Resu
 type Owned = (Vec<Item>, Vec<(Vec<u8>, String)>, u64);
 
 fn owned(o: walk::Outcome<compare::Found<'_>>) -> Owned {
-    let items = o.accs.into_iter().flat_map(|f| f.items).collect();
+    // The first thread's items grow: no copy of them (the list basis has one).
+    let mut accs = o.accs.into_iter().map(|f| f.items);
+    let mut items = accs.next().unwrap_or_default();
+    accs.for_each(|more| items.extend(more));
     (items, o.unreadable, o.entries)
 }

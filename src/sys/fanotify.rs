@@ -307,7 +307,8 @@ fn open_parent(path: &Path) -> io::Result<(OwnedFd, &std::ffi::OsStr)> {
     Ok((fd, name))
 }
 
-/// Resolve a directory handle to its path, as seen through `mount_fd`'s mount.
+/// Resolve a directory handle to its path, as seen through `mount_fd`'s
+/// mount, also one longer than `PATH_MAX` ([`path_of`]).
 pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> io::Result<PathBuf> {
     if handle.len() < 8 {
         return Err(Errno::EINVAL.into());
@@ -335,7 +336,51 @@ pub fn resolve(mount_fd: BorrowedFd<'_>, handle: &[u8]) -> io::Result<PathBuf> {
     }
     // SAFETY: fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    path_of(fd)
+}
+
+/// The path of the directory `dir` is open on. Past `PATH_MAX` (the
+/// kernel's `readlink` of `/proc/self/fd/N` says `ENAMETOOLONG`) it is
+/// found upwards: each parent (`..`) is read for the name of the entry
+/// with the child's inode, until a parent's path is short enough.
+fn path_of(dir: OwnedFd) -> io::Result<PathBuf> {
+    use rustix::fs::{Mode, OFlags, openat};
+    let link = |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let mut names: Vec<std::ffi::OsString> = Vec::new();
+    let mut cur = dir;
+    loop {
+        match link(&cur) {
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {}
+            Err(e) => return Err(e),
+            Ok(mut p) => {
+                p.extend(names.iter().rev());
+                return Ok(p);
+            }
+        }
+        // Past PATH_MAX a path is at least 2,048 components of one byte.
+        if names.len() > 4096 {
+            return Err(Errno::ELOOP.into());
+        }
+        let st = rustix::fs::fstat(&cur)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let parent = openat(&cur, "..", flags, Mode::empty())?;
+        names.push(name_of(&parent, st.st_ino)?);
+        cur = parent;
+    }
+}
+
+/// The name in the directory `parent` of the entry with inode `ino`.
+fn name_of(parent: &OwnedFd, ino: u64) -> io::Result<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = rustix::fs::Dir::read_from(parent)?;
+    for e in dir {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if e.ino() == ino && n != b"." && n != b".." {
+            return Ok(std::ffi::OsStr::from_bytes(n).to_os_string());
+        }
+    }
+    Err(Errno::ESTALE.into())
 }
 
 #[cfg(test)]

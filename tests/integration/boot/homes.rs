@@ -180,6 +180,7 @@ chmod 700 "$P/locked"; chgrp 10 "$P/wheel"; chown 1234:1234 "$P/other"
 # and its live copy mirrors it, also when boot runs again in the same boot.
 mkdir -p "$P/mnt"; mount -t tmpfs -o mode=0755 tank/ct/101/alice-mnt "$P/mnt"; mkdir "$P/mnt/x"
 ln -s ../../target "$P/sym"
+mkdir "$R/home/alice/sym"  # live, root:root 0755, its persistent level a symlink
 cat >> "$CFG" <<'T'
 [[persistence.directories]]
 path = "/home/alice/.local/share/nvim"
@@ -208,6 +209,7 @@ alice_check() {
     /home/alice/other /home/alice/mnt
   echo "p:junk=$(stat -c '%u:%g %a' "$P/junk")"
   echo "p:target=$(stat -c '%u:%g %a' "$R/persistent/target")"
+  echo "t:sym=$(stat -c '%u:%g %a' "$R/home/alice/sym" 2>/dev/null || echo none)"
   echo "p:bob=$(stat -c '%u:%g %a' "$R/persistent/home/bob") $(stat -c '%u:%g %a' "$R/persistent/home/bob/.cache")"
   echo "p:keys=$(stat -c '%u:%g %a' "$P/.ssh/authorized_keys") $(cat "$P/.ssh/authorized_keys")"
   echo "p:init=$(cat "$P/.local/share/nvim/init.lua")"
@@ -268,10 +270,11 @@ alice_check
     // Each section on its own: after the two runs, and after the reboot.
     let out = crate::util::stdout(&o);
     let (first, second) = out.split_once("AFTER-REBOOT").unwrap();
-    for section in [first, second] {
+    for (section, sym) in [(first, "0:0 755"), (second, "none")] {
         let mut part = o.clone();
         part.stdout = section.as_bytes().to_vec();
         leftovers_repaired(&part);
+        assert_eq!(val(&part, "t:sym"), sym, "{section}");
     }
 }
 

@@ -54,3 +54,50 @@ wait_json "$(bytes /srv/many 1)"
     let (err, _) = run(&before, body);
     assert_eq!(err.matches("are not marked one by one").count(), 1, "{err}");
 }
+
+/// Shell: `deepw DIR NAME TEXT` appends TEXT to the file NAME at the
+/// bottom of the `mkdeep` chain under DIR, fd-relatively (its path is
+/// longer than `PATH_MAX`).
+const DEEPW: &str = r#"
+deepw() { python3 - "$@" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1] + "/deep", os.O_RDONLY | os.O_DIRECTORY)
+while True:
+    ds = [x for x in os.listdir(fd) if x.endswith("d" * 247)]
+    if not ds: break
+    n = os.open(ds[0], os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd); os.close(fd); fd = n
+f = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, dir_fd=fd)
+os.write(f, sys.argv[3].encode()); os.close(f)
+PY
+}
+"#;
+
+/// Writes in a directory deeper than `PATH_MAX` (20 levels of 250-byte
+/// names) that existed at start: 30 appends to its file and a new file
+/// there are counted with their sizes, and they cost no rescan (the
+/// directory's handle is resolved upwards, `..` by `..`). Trial s8
+/// finding 4: each such write was handled as a queue overflow, a rescan
+/// of the whole root counted and worded as one.
+#[test]
+fn fanotify_writes_below_path_max_depth_are_resolved_without_a_rescan() {
+    require_root!();
+    let before = format!("mkdeep \"$R/srv\" 20 f 10\n{}", watch_config(""));
+    let body = format!(
+        r#"{DEEPW}
+wait_marked
+for i in $(seq 30); do deepw "$R/srv" f 1; done
+deepw "$R/srv" g 12345
+wait_json "$(bytes /srv/deep 45) and files('/srv/deep') == 2"
+"#
+    );
+    let (err, w) = run(&before, &body);
+    for bad in ["overflowed", "rescan after", "cannot be resolved"] {
+        assert!(!err.contains(bad), "{bad}\n{err}");
+    }
+    let g = group(&w, "/srv/deep").unwrap_or_else(|| panic!("{w}\n{err}"));
+    assert_eq!(
+        (g["files"].as_u64(), g["bytes"].as_u64()),
+        (Some(2), Some(45)),
+        "{w}"
+    );
+}
