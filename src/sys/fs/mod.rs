@@ -8,7 +8,7 @@
 //! already opened directory (`*at` calls) or on an open fd: [`change`];
 //! a copy's file data and extended attributes: [`data`], [`xattr`].
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -147,6 +147,18 @@ pub fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
         (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// `base` when `taken` says it is free, else the first free one of
+/// `base-<first>`, `base-<first + 1>`, … (a name or a whole path).
+pub fn free_name(base: OsString, first: u32, taken: impl Fn(&OsStr) -> bool) -> OsString {
+    let numbered = (first..).map(|n| {
+        let mut name = base.clone();
+        name.push(format!("-{n}"));
+        name
+    });
+    let mut all = std::iter::once(base.clone()).chain(numbered);
+    all.find(|n| !taken(n)).expect("an endless sequence")
 }
 
 /// `.<name><suffix>`, within `NAME_MAX` (255 bytes): a name too long for
