@@ -42,11 +42,8 @@ pub const NO_FOLLOW: ResolveFlags = ResolveFlags::BENEATH
 /// reading. Symlinks in the leading components are followed, the last
 /// component must be the directory itself.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
 /// Open `rel` beneath `dir` with `flags` (plus `O_CLOEXEC|O_NOFOLLOW`),
