@@ -142,19 +142,32 @@ pub fn place(path: &Path, is_dir: bool, class: &Class, cx: &Context) -> Placemen
     {
         return plain(d.clone(), Persist::Directory);
     }
+    // Compared as bytes when the path is written plainly (as diff and the
+    // watcher build paths); `Path`'s component-wise compare is slow when
+    // the paths differ.
+    let path_plain = plainly(path.as_os_str().as_bytes());
+    let is_path = |g: &Path| match path_plain && plainly(g.as_os_str().as_bytes()) {
+        true => g.as_os_str() == path.as_os_str(),
+        false => g == path,
+    };
     let mut g = group_of(path);
     // Never a system directory: one level deeper, down to the path itself.
-    while never(&g) && g != path {
+    while never(&g) && !is_path(&g) {
         let depth = g.components().count() + 1;
         g = path.components().take(depth).collect();
     }
     // A file written into a directory under /etc that existed before (a
     // shared directory such as /etc/ssh): that file alone.
-    let shared = g.starts_with("/etc") && g != path && cx.existed.contains(&g);
+    let gb = g.as_os_str().as_bytes();
+    let in_etc = match plainly(gb) {
+        true => crate::walk::under(b"/etc", gb),
+        false => g.starts_with("/etc"),
+    };
+    let shared = in_etc && !is_path(&g) && cx.existed.contains(&g);
     if shared && !is_dir && path.parent() == Some(g.as_path()) {
         return plain(path.to_path_buf(), Persist::File);
     }
-    let persist = match g == path && !is_dir {
+    let persist = match is_path(&g) && !is_dir {
         true => Persist::File,
         false => Persist::Directory,
     };
@@ -167,15 +180,20 @@ pub fn place(path: &Path, is_dir: bool, class: &Class, cx: &Context) -> Placemen
 /// `diff`'s time from the watcher's list.)
 pub fn never(p: &Path) -> bool {
     let b = p.as_os_str().as_bytes();
-    let plain = b.len() == 1
-        || !(b.ends_with(b"/")
-            || b.ends_with(b"/.")
-            || b.windows(2).any(|w| w == b"//")
-            || b.windows(3).any(|w| w == b"/./"));
-    if plain {
+    if plainly(b) {
         return NEVER.iter().any(|n| n.as_bytes() == b);
     }
     NEVER.iter().any(|n| Path::new(n) == p)
+}
+
+/// Is `b` written plainly (no `//`, `.` or trailing `/`)? Then two such
+/// paths are equal, or one below the other, exactly when their bytes say so.
+fn plainly(b: &[u8]) -> bool {
+    b.len() == 1
+        || !(b.ends_with(b"/")
+            || b.ends_with(b"/.")
+            || b.windows(2).any(|w| w == b"//")
+            || b.windows(3).any(|w| w == b"/./"))
 }
 
 #[cfg(test)]

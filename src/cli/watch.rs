@@ -48,9 +48,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     // A refused entry is not bound: its writes are warned about like others.
     let c = g.settings(false)?;
     let settings = &c.settings;
-    // What diff counts as declared but not persisted, the watcher too.
-    let mut declared = crate::diff::judge::not_persisted(&root, settings);
-    declared.extend(c.refused.losses());
+    // What diff counts as declared but not persisted, the watcher too;
+    // read again when the mount table changes and on SIGHUP.
+    let declared = |c: &super::global::Loaded, root: &crate::root::Root| {
+        let mut d = crate::diff::judge::not_persisted(root, &c.settings);
+        d.extend(c.refused.losses());
+        d
+    };
+    let (g2, root2) = (g.clone(), root.clone());
+    let redeclare = move || Some(declared(&g2.partial_settings(false).ok()?, &root2));
+    let redeclare = Some(watch::remount::Redeclare(std::sync::Arc::new(redeclare)));
+    let declared = declared(&c, &root);
     let limits = Limits {
         warn_every: settings.watch.warn_every,
         per_minute: settings.watch.max_warnings_per_minute.max(1),
@@ -74,6 +82,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         ignore: settings.watch.ignore.clone(),
         rescan_every: Duration::from_secs_f64(a.rescan_every.max(0.1)),
         declared,
+        redeclare,
     })?;
     Ok(Exit::Ok)
 }

@@ -62,6 +62,10 @@ pub struct Outcome<A> {
     pub entries: u64,
 }
 
+/// Directories the calling thread reads alone before other threads start:
+/// a small walk (the few subtrees of `diff`'s list basis) pays for no thread.
+const ALONE: usize = 32;
+
 /// Walk `scope` with `threads` threads; `count` is bumped per entry (progress).
 pub fn walk<V: Visit + Sync>(
     scope: &Scope,
@@ -72,18 +76,45 @@ pub fn walk<V: Visit + Sync>(
 where
     V::Acc: Send,
 {
+    walk_with(scope, visit, || threads, count)
+}
+
+/// [`walk`] with [`default_threads`], looked up only when the walk outgrows
+/// the calling thread (it reads the cgroup's CPU quota).
+pub fn walk_auto<V: Visit + Sync>(
+    scope: &Scope,
+    visit: &V,
+    count: &AtomicU64,
+) -> anyhow::Result<Outcome<V::Acc>>
+where
+    V::Acc: Send,
+{
+    walk_with(scope, visit, default_threads, count)
+}
+
+/// The calling thread reads the first [`ALONE`] directories; what is left
+/// is shared with `threads() - 1` more.
+fn walk_with<V: Visit + Sync>(
+    scope: &Scope,
+    visit: &V,
+    threads: impl FnOnce() -> usize,
+    count: &AtomicU64,
+) -> anyhow::Result<Outcome<V::Acc>>
+where
+    V::Acc: Send,
+{
     let w = Walker::new(scope, b"/", visit, count)?;
-    let accs = if threads <= 1 {
-        vec![w.work()]
-    } else {
+    let mut first = V::Acc::default();
+    let mut accs = Vec::new();
+    if !w.work_on(&mut first, ALONE) {
+        let more = threads().saturating_sub(1);
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| w.work())).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
+            let handles: Vec<_> = (0..more).map(|_| s.spawn(|| w.work())).collect();
+            w.work_on(&mut first, usize::MAX);
+            accs.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
+        });
+    }
+    accs.insert(0, first);
     Ok(Outcome {
         accs,
         unreadable: w.unreadable.into_inner().unwrap_or_default(),

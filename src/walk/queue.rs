@@ -83,8 +83,16 @@ impl<'a, V: Visit> Walker<'a, V> {
 
     pub(super) fn work(&self) -> V::Acc {
         let mut acc = V::Acc::default();
+        self.work_on(&mut acc, usize::MAX);
+        acc
+    }
+
+    /// Read directories into `acc` until the walk is over (`true`) or
+    /// `limit` directories were read (`false`: jobs may be left).
+    pub(super) fn work_on(&self, acc: &mut V::Acc, limit: usize) -> bool {
         let mut buf = DirBuf::default();
         let mut children = Vec::new();
+        let mut read = 0;
         loop {
             let job = {
                 let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -97,20 +105,24 @@ impl<'a, V: Visit> Walker<'a, V> {
                         if q.waiting > 0 {
                             self.cv.notify_all();
                         }
-                        return acc;
+                        return true;
                     }
                     q.waiting += 1;
                     q = self.cv.wait(q).unwrap_or_else(|e| e.into_inner());
                     q.waiting -= 1;
                 }
             };
-            self.dir(job, &mut buf, &mut acc, &mut children);
+            self.dir(job, &mut buf, acc, &mut children);
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.active -= 1;
             let woke = !children.is_empty();
             q.jobs.append(&mut children);
             if q.waiting > 0 && (woke || q.active == 0) {
                 self.cv.notify_all();
+            }
+            read += 1;
+            if read >= limit {
+                return q.jobs.is_empty() && q.active == 0;
             }
         }
     }

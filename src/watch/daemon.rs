@@ -35,6 +35,8 @@ struct Daemon {
     service: Option<super::dbus::Service>,
     json_file: PathBuf,
     changes_file: PathBuf,
+    /// Mounts and unmounts since the last look (`remount`).
+    mounts: Option<crate::mountinfo::Changes>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
@@ -99,6 +101,8 @@ impl Daemon {
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create {}", run_dir.display()))?;
         let lock = super::lock::take(&run_dir)?;
+        // Opened before the scope reads the table: no change falls between.
+        let mounts = crate::mountinfo::Changes::open().ok();
         let mut scope = scan::Scope::new(&opts.root)?;
         let ignored = opts.ignore.iter().map(|p| opts.root.host(p));
         scope.skip.extend(ignored);
@@ -147,6 +151,7 @@ impl Daemon {
                 .then(|| super::dbus::serve(shared.clone()))
                 .flatten(),
             changes_file: changes::file(&opts.root),
+            mounts,
             opts,
             backend,
             core,
@@ -176,6 +181,7 @@ impl Daemon {
                     Why::Start => ("start-up rescan", " since the boot baseline"),
                     Why::Overflow => ("rescan after overflow", " since start"),
                     Why::WatchLimit => ("periodic rescan (watch limit)", ""),
+                    Why::Mounts => ("rescan after a mount or config change", ""),
                 };
                 tracing::info!("{what}: {n} entries changed{since}");
                 return Ok(Some(Input::Rescanned));
@@ -200,6 +206,7 @@ impl Daemon {
                 return Ok(written);
             }
             Action::ReleaseHeld { all } => core.release_held(all),
+            Action::Remounts { force } => return Ok(self.remounts(force)),
             Action::Muting { force } => backend.muting(core, self.opts.json_every, force),
             Action::Suppressed { force } => {
                 if let Some(s) = core.table.take_suppressed(core.now(), force) {
@@ -219,6 +226,30 @@ impl Daemon {
             Action::Exit => {}
         }
         Ok(None)
+    }
+
+    /// When the mount table changed since the last look, or `force`
+    /// (SIGHUP): the new mount points and declared entries (`remount`).
+    fn remounts(&mut self, force: bool) -> Option<Input> {
+        let changed = self.mounts.as_ref().is_none_or(|m| m.changed());
+        if !force && !changed {
+            return None;
+        }
+        if changed {
+            // Looked at afresh: the kernel flags the open file until re-read.
+            self.mounts = crate::mountinfo::Changes::open().ok();
+        }
+        let prune = match scan::Scope::new(&self.opts.root) {
+            Ok(s) => s.prune,
+            Err(e) => {
+                tracing::warn!("cannot read the mount table again: {e:#}");
+                return None;
+            }
+        };
+        let declared = self.opts.redeclare.as_ref().and_then(|r| (r.0)());
+        self.core
+            .remount(prune, declared)
+            .then_some(Input::Redeclared)
     }
 
     /// Refresh the D-Bus view, and `watch.json` when `file`.

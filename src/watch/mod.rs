@@ -22,6 +22,7 @@ pub mod judge;
 pub mod lock;
 pub mod machine;
 pub mod mute;
+pub mod remount;
 pub mod report;
 mod rescan;
 mod retally;
@@ -68,6 +69,9 @@ pub struct Options {
     /// Declared entries that are not persisted: path, is a file, why
     /// (`diff::judge::not_persisted`, `config::Refused::losses`).
     pub declared: Vec<(PathBuf, bool, String)>,
+    /// Reads them again (config and live state) when the mount table
+    /// changes or on SIGHUP (`remount`).
+    pub redeclare: Option<remount::Redeclare>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (see `daemon`).

@@ -24,7 +24,10 @@ pub use crate::watch::changes::{FileId, List};
 mod answer;
 mod dirs;
 mod links;
+pub mod mapped;
+mod sorted;
 mod source;
+mod verdicts;
 
 pub use answer::{ask, file_id, known};
 pub use source::Source;
@@ -166,6 +169,7 @@ pub fn classify<'b>(
         return Ok(Err(why));
     }
     let mut found = Found::default();
+    found.items.reserve(list.paths.len());
     let mut unreadable = Vec::new();
     let mut seen = 0u64;
     let mut cname = Vec::with_capacity(256);
@@ -175,19 +179,13 @@ pub fn classify<'b>(
     let mut dirs = dirs::Chain::new(root.as_fd());
     // The parent's verdict (left out, in a directory walked whole, or below
     // one that is not a directory) is every path's in it: the paths come
-    // sorted, so one look per directory.
-    let mut last: Option<(&[u8], bool)> = None;
+    // sorted, so one look per directory, and per ancestor while shared.
+    let mut verdicts = verdicts::Verdicts::new(scope.is_pruned(b"/"));
     for (seq, p) in list.paths.iter().enumerate() {
         let up = parent(p);
-        let up_out = match last {
-            Some((u, out)) if u == up => out,
-            _ => {
-                let out = left_out(scope, up)
-                    || ancestors_or_self(up).any(|a| whole.contains(a) || not_dirs.contains(a));
-                last = Some((up, out));
-                out
-            }
-        };
+        let up_out = verdicts.of(up, |a| {
+            scope.is_pruned(a) || whole.contains(a) || not_dirs.contains(a)
+        });
         // An ancestor of the subtrees asked for is looked at only to know
         // whether it is still a directory.
         let above = !in_subtrees(&subs, p) && subs.iter().any(|s| under(p, s));
@@ -238,7 +236,7 @@ pub fn classify<'b>(
                 .any(|x| x[p.len()] == b'/')
         {
             not_dirs.insert(p);
-            last = None;
+            verdicts.forget();
         }
         if m.dev != dev || above {
             continue;
@@ -293,7 +291,7 @@ pub fn classify<'b>(
         if kind == Kind::Dir && found.items.len() > before {
             found.items.truncate(before);
             whole.insert(p.clone());
-            last = None;
+            verdicts.forget();
         }
     }
     count.fetch_add(seen, Ordering::Relaxed);
@@ -314,23 +312,13 @@ pub fn classify<'b>(
         let mut trees: Vec<Vec<u8>> = whole.into_iter().collect();
         trees.sort();
         sub.set_subtrees(trees);
-        let w = walk::walk(&sub, visit, walk::default_threads(), count)?;
-        out.accs.extend(w.accs);
+        let w = walk::walk_auto(&sub, visit, count)?;
+        let more = w.accs.into_iter().flat_map(|f| f.items).collect();
+        sorted::merge(&mut out.accs[0].items, more);
         out.unreadable.extend(w.unreadable);
     }
     out.entries = count.load(Ordering::Relaxed);
     Ok(Ok((out, n)))
-}
-
-/// A logical path and its ancestors, nearest first (not `/`).
-fn ancestors_or_self(p: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut next = (p != b"/").then_some(p);
-    std::iter::from_fn(move || {
-        let a = next?;
-        let up = parent(a);
-        next = (up != b"/").then_some(up);
-        Some(a)
-    })
 }
 
 #[cfg(test)]

@@ -338,11 +338,3 @@ fn a_hard_linked_file_as_the_baseline_recorded_it_keeps_the_list() {
         "{why}"
     );
 }
-
-#[test]
-fn ancestors_stop_below_the_root() {
-    let a: Vec<&[u8]> = ancestors_or_self(b"/a/b/c").collect();
-    assert_eq!(a, vec![&b"/a/b/c"[..], b"/a/b", b"/a"]);
-    assert_eq!(ancestors_or_self(b"/a").count(), 1);
-    assert_eq!(ancestors_or_self(b"/").count(), 0);
-}

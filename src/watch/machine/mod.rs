@@ -22,7 +22,8 @@ pub const OVERFLOW_WARN_EVERY: Duration = Duration::from_secs(60);
 pub enum Signal {
     /// SIGUSR1 from `diff` (its pid): the changed paths, please.
     Ask(u32),
-    /// SIGHUP: recount the muted groups and rewrite `watch.json`.
+    /// SIGHUP: read the config and the mount table again, recount the
+    /// muted groups and rewrite `watch.json`.
     Recount,
     /// SIGTERM or SIGINT: the shutdown summary, then exit.
     Stop,
@@ -50,6 +51,9 @@ pub enum Input {
     Status(String),
     /// `watch.json` was written.
     Written,
+    /// The declared entries that are not persisted, or the mount points,
+    /// changed ([`Action::Remounts`]): a rescan finds what they now hold.
+    Redeclared,
 }
 
 /// Why a rescan runs.
@@ -61,6 +65,8 @@ pub enum Why {
     Overflow,
     /// The watch limit leaves directories unwatched (every `rescan_every`).
     WatchLimit,
+    /// A path was bound or unbound, or the config changed (`Input::Redeclared`).
+    Mounts,
 }
 
 /// What to do.
@@ -72,6 +78,10 @@ pub enum Action {
     Rescan(Why),
     /// Count an overflow; say so in the journal (`journal`) or at debug.
     Overflowed { journal: bool },
+    /// If the mount table changed (or `force`: SIGHUP, which also reads
+    /// the config again), take the new mount points and declared entries
+    /// that are not persisted (→ [`Input::Redeclared`] when they changed).
+    Remounts { force: bool },
     /// Write the changes file answering this pid (0: no one).
     Answer(u32),
     /// Judge again what waits for the baseline: what waited long enough,
@@ -180,6 +190,7 @@ impl Machine {
             Input::Rescanned if self.overflowed => vec![Drain],
             Input::Rescanned if self.phase == Phase::Starting => self.first_answer(),
             Input::Rescanned => Vec::new(),
+            Input::Redeclared => vec![Rescan(Why::Mounts)],
             Input::Tick { unwatched } => self.tick(now, unwatched),
             Input::Status(line) => self.status(line),
             Input::Written => {
@@ -228,6 +239,7 @@ impl Machine {
         match signal {
             Some(Signal::Ask(pid)) => self.asked.push(pid),
             Some(Signal::Recount) => {
+                v.push(Action::Remounts { force: true });
                 v.push(Action::Muting { force: true });
                 self.last_json = None;
             }
@@ -246,6 +258,7 @@ impl Machine {
             .last_json
             .is_none_or(|t| now.saturating_sub(t) >= self.timing.json_every);
         v.extend([
+            Action::Remounts { force: false },
             Action::ReleaseHeld { all: false },
             Action::Muting { force: false },
             Action::Suppressed { force: false },

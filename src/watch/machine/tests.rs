@@ -46,6 +46,7 @@ fn publish(file: bool, if_changed: bool) -> Action {
 
 fn tick_work(file: bool) -> Vec<Action> {
     vec![
+        Remounts { force: false },
         ReleaseHeld { all: false },
         Muting { force: false },
         Suppressed { force: false },
@@ -220,7 +221,13 @@ fn sighup_recounts_now_and_the_next_tick_writes_the_file() {
         running(TIMING),
         vec![
             (1, Input::Tick { unwatched: false }, tick_work(false)),
-            (1, signal(Signal::Recount), vec![Muting { force: true }]),
+            (
+                1,
+                signal(Signal::Recount),
+                vec![Remounts { force: true }, Muting { force: true }],
+            ),
+            (1, Input::Redeclared, vec![Rescan(Why::Mounts)]),
+            (1, Input::Rescanned, vec![]),
             (2, Input::Tick { unwatched: false }, tick_work(true)),
             (2, Input::Written, vec![]),
             (3, Input::Tick { unwatched: false }, tick_work(false)),

@@ -3,6 +3,7 @@
 //! The daemon's other behaviours (fallback, overflow, budget, sd_notify) are
 //! in `daemon`.
 
+mod aliases;
 mod bounded;
 mod daemon;
 mod declared;
@@ -10,10 +11,12 @@ mod marks;
 mod marks_s8;
 mod mute;
 mod overflow_gone;
+mod remount;
 mod renamed_away;
 mod replaced;
 mod rewrite;
 mod tally;
+mod undeclarable;
 
 use std::collections::HashMap;
 

@@ -80,6 +80,9 @@ pub struct List {
     pub recs: Vec<Option<Rec>>,
 }
 
+/// Bytes of a record after its `u8` 1: type, inode, size, mtime, ctime.
+const REC: usize = 1 + 8 + 8 + 12 + 12;
+
 fn put_rec(out: &mut Vec<u8>, r: Option<Rec>) {
     let Some(r) = r else {
         out.push(0);
@@ -236,7 +239,10 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
     let ignored_names = (flags & 4 != 0).then(|| r.list()).transpose()?;
     let trees = r.list()?;
     let ndirs = r.u32()?;
-    let mut paths = Vec::new();
+    // Counted first: each vector is allocated once, at its size.
+    let n = names(Reader(r.0), ndirs, baseline.is_some())?;
+    let mut paths = Vec::with_capacity(n);
+    let mut recs = Vec::with_capacity(if baseline.is_some() { n } else { 0 });
     for _ in 0..ndirs {
         let dir = r.bytes()?;
         for _ in 0..r.u32()? {
@@ -247,15 +253,16 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
             }
             p.push(b'/');
             p.extend_from_slice(name);
-            let rec = if baseline.is_some() { r.rec()? } else { None };
-            paths.push((p, rec));
+            paths.push(p);
+            if baseline.is_some() {
+                recs.push(r.rec()?);
+            }
         }
     }
     if !r.0.is_empty() {
         bail!("{} trailing bytes", r.0.len());
     }
-    paths.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let (paths, recs): (Vec<Vec<u8>>, Vec<Option<Rec>>) = paths.into_iter().unzip();
+    sort_with(&mut paths, &mut recs);
     Ok(List {
         pid,
         start,
@@ -270,9 +277,52 @@ pub fn decode(b: &[u8]) -> anyhow::Result<List> {
         ignored_names,
         trees,
         paths,
-        recs: if baseline.is_some() { recs } else { Vec::new() },
+        recs,
         baseline,
     })
+}
+
+/// How many names `ndirs` directories hold (each with a record when
+/// `recs`), read from `r` without keeping them.
+fn names(mut r: Reader<'_>, ndirs: u32, recs: bool) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for _ in 0..ndirs {
+        r.bytes()?;
+        let k = r.u32()?;
+        for _ in 0..k {
+            r.bytes()?;
+            if recs && r.take(1)?[0] != 0 {
+                r.take(REC)?;
+            }
+        }
+        n += k as usize;
+    }
+    Ok(n)
+}
+
+/// Sort `paths`, and `recs` (empty, or one per path) alike: the indices
+/// are sorted, then both moved into place in one pass (no copy of either).
+fn sort_with(paths: &mut [Vec<u8>], recs: &mut [Option<Rec>]) {
+    if paths.is_sorted() {
+        return;
+    }
+    let mut order: Vec<u32> = (0..paths.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| paths[a as usize].cmp(&paths[b as usize]));
+    // Each cycle of the permutation: the place `k` takes what belongs there
+    // (`order[k]`), carrying what it held on to the next place.
+    for start in 0..order.len() {
+        let mut k = start;
+        while order[k] as usize != start {
+            let from = order[k] as usize;
+            order[k] = k as u32;
+            paths.swap(k, from);
+            if !recs.is_empty() {
+                recs.swap(k, from);
+            }
+            k = from;
+        }
+        order[k] = k as u32;
+    }
 }
 
 #[cfg(test)]

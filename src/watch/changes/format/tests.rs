@@ -161,3 +161,45 @@ fn ignored_names_round_trip_only_when_vouched_for() {
         None
     );
 }
+
+/// Paths come back sorted with each record still beside its path, in
+/// every order they may be read in (in order, reversed, shuffled, cycles
+/// of every length), with and without records.
+#[test]
+fn sorting_keeps_each_record_with_its_path() {
+    use crate::sys::meta::Kind;
+    let rec = |ino| Rec {
+        kind: Kind::File,
+        ino,
+        size: 0,
+        mtime: (0, 0),
+        ctime: (0, 0),
+    };
+    let n = 257u64;
+    let name = |i: u64| format!("/d{}/f{i:03}", i % 7).into_bytes();
+    let orders: Vec<Vec<u64>> = vec![
+        (0..n).collect(),
+        (0..n).rev().collect(),
+        (0..n).map(|i| (i * 101 + 13) % n).collect(),
+        (0..n).map(|i| (i + 1) % n).collect(),
+        (0..n)
+            .map(|i| i ^ 1)
+            .filter(|&i| i < n)
+            .chain([n - 1])
+            .collect(),
+    ];
+    for order in orders {
+        let mut paths: Vec<Vec<u8>> = order.iter().map(|&i| name(i)).collect();
+        let mut recs: Vec<Option<Rec>> = order.iter().map(|&i| Some(rec(i))).collect();
+        let mut bare = paths.clone();
+        sort_with(&mut paths, &mut recs);
+        sort_with(&mut bare, &mut []);
+        let mut want: Vec<Vec<u8>> = (0..n).map(name).collect();
+        want.sort();
+        assert_eq!(paths, want);
+        assert_eq!(bare, want);
+        for (p, r) in paths.iter().zip(&recs) {
+            assert_eq!(&name(r.unwrap().ino), p);
+        }
+    }
+}
