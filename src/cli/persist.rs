@@ -202,10 +202,8 @@ fn config_hint(
         .iter()
         .map(|s| suggest::toml_entry(&s.path, s.kind))
         .collect();
-    let (when, block) = (
-        if dry { "After that, add" } else { "Add" },
-        show(&new[0].root),
-    );
+    let when = if dry { "After that, add" } else { "Add" };
+    let block = show(&new[0].root);
     Ok(write!(
         out,
         "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\

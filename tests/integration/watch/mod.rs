@@ -17,6 +17,7 @@ mod renamed_away;
 mod replaced;
 mod rewrite;
 mod tally;
+mod undeclarable;
 
 use std::collections::HashMap;
 
