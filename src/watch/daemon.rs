@@ -239,7 +239,8 @@ impl Daemon {
     /// (SIGHUP): the new mount points and declared entries (`remount`).
     fn remounts(&mut self, force: bool) -> Option<Input> {
         let changed = self.mounts.as_ref().is_none_or(|m| m.changed());
-        if !force && !changed {
+        let edited = self.opts.config.as_mut().is_some_and(|c| c.changed());
+        if !force && !changed && !edited {
             return None;
         }
         if changed {
