@@ -7,6 +7,8 @@ mod aliases;
 mod bounded;
 mod daemon;
 mod declared;
+mod edited;
+mod exact_status;
 mod marks;
 mod marks_s8;
 mod mute;
