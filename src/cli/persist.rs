@@ -108,7 +108,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     }
     match a.json {
         true => crate::output::print_json("Persist", &report(reports))?,
-        false => config_hint(&mut out, &steps, &settings.refused, a.dry_run)?,
+        false => {
+            scratch_notes(&mut out, &steps, &settings.watch.ignore)?;
+            config_hint(&mut out, &steps, &settings.refused, a.dry_run)?
+        }
     }
     Ok(Exit::findings_if(!bad.is_empty()))
 }
@@ -202,10 +205,8 @@ fn config_hint(
         .iter()
         .map(|s| suggest::toml_entry(&s.path, s.kind))
         .collect();
-    let (when, block) = (
-        if dry { "After that, add" } else { "Add" },
-        show(&new[0].root),
-    );
+    let when = if dry { "After that, add" } else { "Add" };
+    let block = show(&new[0].root);
     Ok(write!(
         out,
         "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
@@ -213,6 +214,25 @@ fn config_hint(
         indent(&nix),
         indent(&toml.join("\n"))
     )?)
+}
+
+/// A note for each step in or below a `watch.ignore` path (`/tmp`,
+/// `/var/tmp`: scratch space, cleared at boot on any system): persisted as
+/// asked (some keep `/tmp` on disk for big builds), but said, in case one
+/// file of it was meant (trial s8 #14).
+fn scratch_notes(out: &mut impl Write, steps: &[Step], ignore: &[PathBuf]) -> anyhow::Result<()> {
+    for s in steps.iter().filter(|s| s.action != Action::Done) {
+        if let Some(i) = ignore.iter().find(|i| s.path.starts_with(i)) {
+            writeln!(
+                out,
+                "
+note: {} is in watch.ignore ({}): scratch space, which the watcher and `diff` leave out and any system empties at boot; persisted as asked. To keep one file from it instead, move the file elsewhere (e.g. /var/lib/NAME) and persist that.",
+                show(&s.path),
+                show(i)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Every line of `text` indented by two spaces.

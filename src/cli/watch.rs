@@ -46,7 +46,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     super::require_root("watch", "it watches the whole ephemeral root")?;
     // A refused entry is not bound: its writes are warned about like others.
+    let stamp =
+        |c: &super::global::Loaded| watch::config_stamp::ConfigStamp::new(c.settings.file.clone());
     let c = g.settings(false)?;
+    // Looked at each tick: an edit is read again (as on SIGHUP).
+    let config = Some(stamp(&c));
     let settings = &c.settings;
     // What diff counts as declared but not persisted, the watcher too;
     // read again when the mount table changes and on SIGHUP.
@@ -83,6 +87,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         rescan_every: Duration::from_secs_f64(a.rescan_every.max(0.1)),
         declared,
         redeclare,
+        config,
     })?;
     Ok(Exit::Ok)
 }

@@ -67,6 +67,9 @@ fn watcher_list(
     if root.mountinfo_override().is_some() {
         return Err("a mount table was given (--mountinfo)".into());
     }
+    // Read before the watcher is asked: a mapping gone by then was closed
+    // before its answer, and a close after writing is listed.
+    let mapped = (!opts.walk && !opts.all && baseline.is_some()).then(fast::mapped::observe);
     // Asked even to walk: answering, the watcher brings watch.json (who
     // wrote each group) up to date, so both bases attribute alike.
     let asked = fast::ask(&crate::watch::changes::file(root));
@@ -78,7 +81,7 @@ fn watcher_list(
         }
         (_, _, Some(b)) => b,
     };
-    let list = asked?;
+    let mut list = asked?;
     fast::vouch(&fast::Frame {
         all: opts.all,
         baseline: Some((b.origin, &b.mounts)),
@@ -86,6 +89,11 @@ fn watcher_list(
         mounted: &|p| fast::mounted(mounts, p),
         left_out: &|p| fast::left_out(scope, p),
     })?;
+    if let Some(scan) = mapped {
+        fast::mapped::add(&mut list, &scan?, (root.dir(), mounts), b, &|p| {
+            fast::left_out(scope, p)
+        })?;
+    }
     Ok(list)
 }
 

@@ -33,11 +33,8 @@ pub fn copy_at(
 ) -> anyhow::Result<CopyStats> {
     let (f, t) = (dir::open(from_dir, "")?, dir::open(to_dir, "")?);
     let from = copy::End::new(f.as_fd(), from_name, shown_from);
-    copy::copy_tree_at(
-        from,
-        copy::End::new(t.as_fd(), to_name, shown_to),
-        &mut |_| {},
-    )
+    let to = copy::End::new(t.as_fd(), to_name, shown_to);
+    copy::copy_tree_at(from, to, &mut |_| {})
 }
 
 /// Copy `from_name` in `from_dir` to `name` in `dir`, replacing it
@@ -106,10 +103,8 @@ fn same_file(
     b_dir: BorrowedFd<'_>,
     b: &OsStr,
 ) -> anyhow::Result<bool> {
-    let (ma, mb) = (
-        crate::sys::meta::stat_at(a_dir, a)?,
-        crate::sys::meta::stat_at(b_dir, b)?,
-    );
+    let ma = crate::sys::meta::stat_at(a_dir, a)?;
+    let mb = crate::sys::meta::stat_at(b_dir, b)?;
     let meta = |m: &crate::sys::meta::Meta| (m.size, m.uid, m.gid, m.perm, m.mtime);
     if meta(&ma) != meta(&mb) {
         return Ok(false);

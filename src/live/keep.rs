@@ -42,14 +42,9 @@ pub fn keep(root: &Root, e: &Entry) -> anyhow::Result<Option<PathBuf>> {
         return Ok(None);
     }
     let now = jiff::Timestamp::now().as_second().max(0);
-    let mut to = kept_path(&e.root, &e.path, now);
-    let mut n = 1;
-    while root.host(&to).symlink_metadata().is_ok() {
-        n += 1;
-        let mut name = kept_path(&e.root, &e.path, now).into_os_string();
-        name.push(format!("-{n}"));
-        to = PathBuf::from(name);
-    }
+    let base = kept_path(&e.root, &e.path, now).into_os_string();
+    let taken = |p: &std::ffi::OsStr| root.host(Path::new(p)).symlink_metadata().is_ok();
+    let to = PathBuf::from(fs::free_name(base, 2, taken));
     let rootfd = fs::open_dir(root.dir())?;
     let (tparent, tname) = crate::copy::open_parent(rootfd.as_fd(), rel(&e.path))?;
     let pfd = crate::sys::dir::open(rootfd.as_fd(), rel(&e.root))?;

@@ -55,10 +55,8 @@ fn parse_line(line: &[u8]) -> Result<Mount, String> {
     };
     let s = std::str::from_utf8(fields[2]).map_err(|_| "device is not text")?;
     let (a, b) = (s.split_once(':')).ok_or_else(|| format!("device {s:?} is not MAJOR:MINOR"))?;
-    let (major, minor) = (
-        num(a.as_bytes(), "device major")?,
-        num(b.as_bytes(), "device minor")?,
-    );
+    let major = num(a.as_bytes(), "device major")?;
+    let minor = num(b.as_bytes(), "device minor")?;
     let list = |f: &[u8]| -> Vec<String> {
         text(f)
             .split(',')

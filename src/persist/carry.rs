@@ -72,10 +72,8 @@ pub fn carry_out(
         .forcing(step.writers.iter().map(|w| w.pid));
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
             .with_context(|| format!("cannot bind-mount {s} over {p}"))?;
-        let (a, b) = (
-            stat_fd(beneath(&step.path)?.as_fd())?,
-            stat_fd(src.as_fd())?,
-        );
+        let a = stat_fd(beneath(&step.path)?.as_fd())?;
+        let b = stat_fd(src.as_fd())?;
         let same = (a.dev, a.ino) == (b.dev, b.ino);
         anyhow::ensure!(same, "{p} is not the bind of {s} after mounting it");
         race.after_bind()?;

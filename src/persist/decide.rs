@@ -62,7 +62,7 @@ pub fn target(
         return Err("give an absolute path below / without `..`, e.g. /var/lib/foo".into());
     };
     let p = show(&path);
-    if let Some(why) = undeclarable(&path) {
+    if let Some(why) = crate::suggest::undeclarable(&path) {
         return Err(format!(
             "{p} {why}: the config cannot declare it, so it would be lost at the next boot; rename it first (e.g. with `mv`) and persist the new name"
         ));
@@ -92,16 +92,6 @@ pub fn target(
         }
     }
     Ok((path, proot))
-}
-
-/// Why no config can declare `path` (the config is UTF-8 TOML and refuses
-/// control characters in paths), if so.
-fn undeclarable(path: &Path) -> Option<&'static str> {
-    match path.to_str() {
-        None => Some("is not UTF-8"),
-        Some(s) if s.chars().any(char::is_control) => Some("has a control character"),
-        Some(_) => None,
-    }
 }
 
 /// Decide for the live `path` and the persistence root `proot` (from

@@ -35,6 +35,52 @@ fn quoted(s: &str, nix: bool) -> String {
     out
 }
 
+/// Why no config can declare `path` by name, if so: Nix and TOML strings
+/// hold UTF-8 text only (a lossy string would declare a different path),
+/// and the config refuses control characters in paths. The one rule for
+/// every snippet here and for `impermctl persist`'s refusal.
+pub fn undeclarable(path: &Path) -> Option<&'static str> {
+    match path.to_str() {
+        None => Some("is not UTF-8"),
+        Some(s) if s.chars().any(char::is_control) => Some("has a control character"),
+        Some(_) => None,
+    }
+}
+
+/// What is said instead of a config line for a path [`undeclarable`]
+/// says `why` about: never a different path; the fix (rename it, or
+/// persist its nearest declarable parent directory if all of it may be
+/// kept), e.g. `/srv/b\xffd is not UTF-8, so no config can declare it by
+/// name: rename it (e.g. with `mv`), or persist its parent "/srv" instead
+/// if all of it may be kept`.
+pub fn cannot_declare(path: &Path, why: &str) -> String {
+    let shown = crate::names::show(path);
+    let parent = path.ancestors().skip(1).find(|a| undeclarable(a).is_none());
+    let instead = match parent.filter(|a| a.parent().is_some()) {
+        Some(a) => format!(
+            ", or persist its parent {} instead if all of it may be kept",
+            nix_string(a)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{shown} {why}, so no config can declare it by name: rename it (e.g. with `mv`){instead}"
+    )
+}
+
+/// `lines` with each [`undeclarable`] path turned into a
+/// [`Line::Skipped`] that says so ([`cannot_declare`]).
+fn declarable(lines: &[Line]) -> Vec<Line> {
+    let line = |l: &Line| match l {
+        Line::Persist(p, _) => match undeclarable(p) {
+            Some(why) => Line::Skipped(cannot_declare(p, why)),
+            None => l.clone(),
+        },
+        Line::Skipped(_) => l.clone(),
+    };
+    lines.iter().map(line).collect()
+}
+
 /// Is `path`, persisted as `how`, a file that must be declared with
 /// `method = "copy"`? True for the well-known files programs replace by
 /// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
@@ -67,14 +113,21 @@ pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
 /// fails with `EBUSY`. A directory keeps its line (renames inside a bound
 /// directory work).
 pub fn nix_line_replaced(root: &Path, group: &Path, how: Kind, replaced: bool) -> String {
+    if let Some(why) = undeclarable(group) {
+        return cannot_declare(group, why);
+    }
     let copy = needs_copy(group, how) || (replaced && how == Kind::File);
     let (root, list, item) = (nix_string(root), how.list(), nix_item(group, copy));
     format!("environment.persistence.{root}.{list} = [ {item} ];")
 }
 
 /// The TOML equivalent for `/etc/impermctl/config.toml` (with
-/// `method = "copy"` when [`needs_copy`]).
+/// `method = "copy"` when [`needs_copy`]; a `# ` comment saying why for a
+/// path [`undeclarable`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
+    if let Some(why) = undeclarable(group) {
+        return format!("# {}", cannot_declare(group, why));
+    }
     let (table, path) = (how.list(), quoted(&group.to_string_lossy(), false));
     let method = if needs_copy(group, how) {
         "\nmethod = \"copy\""
@@ -97,7 +150,7 @@ pub enum Line {
 /// `environment.persistence."<root>"` block with the directories and files.
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
     let (mut dirs, mut files, mut s) = (String::new(), String::new(), String::new());
-    for l in lines {
+    for l in &declarable(lines) {
         match l {
             Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
             Line::Persist(p, Kind::Directory) => dirs += &format!("    {}\n", nix_string(p)),
@@ -128,7 +181,7 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
 pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
     let root = nix_string(root);
     let mut s = format!("# append after the [[persistence]] block with path = {root}\n");
-    for l in lines {
+    for l in &declarable(lines) {
         s += &match l {
             Line::Skipped(why) => format!("# skipped: {why}\n"),
             Line::Persist(p, how) => toml_entry(p, *how) + "\n",
@@ -188,5 +241,68 @@ mod tests {
         assert!(!s.contains("nothing would be lost"), "{s}");
         let none = nix_snippet(root, &[]);
         assert!(none.contains("nothing would be lost"), "{none}");
+    }
+
+    /// Trial s8 #11: a name that is not UTF-8 was suggested lossily
+    /// (U+FFFD), declaring a path that does not exist; a control character
+    /// is refused by the config. Every snippet says it cannot be declared,
+    /// with the fix, and never prints another path.
+    #[test]
+    fn an_undeclarable_path_is_never_suggested_as_another() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/persistent");
+        let bad = Path::new(OsStr::from_bytes(b"/srv/b\xffd"));
+        let deep = Path::new(OsStr::from_bytes(b"/srv/b\xffd/sub"));
+        let ctl = Path::new("/srv/a\nb");
+        let top = Path::new(OsStr::from_bytes(b"/\xff"));
+        for (p, how, parent) in [
+            (bad, Kind::Directory, Some("\"/srv\"")),
+            (deep, Kind::File, Some("\"/srv\"")),
+            (ctl, Kind::File, Some("\"/srv\"")),
+            (top, Kind::Directory, None),
+        ] {
+            let lines = [
+                Line::Persist(p.into(), how),
+                Line::Persist("/srv/ok".into(), how),
+            ];
+            let all = [
+                nix_line(root, p, how),
+                nix_line_replaced(root, p, how, true),
+                toml_entry(p, how),
+                nix_snippet(root, &lines),
+                toml_snippet(root, &lines),
+            ];
+            let shown = crate::names::show(p);
+            for s in all {
+                assert!(
+                    !s.contains('\u{fffd}') && !s.contains('\n') || s.contains("# "),
+                    "{s}"
+                );
+                assert!(s.contains(&format!("{shown} ")), "{s}");
+                assert!(
+                    s.contains("no config can declare it by name: rename it"),
+                    "{s}"
+                );
+                let instead = parent.map(|a| format!("or persist its parent {a} instead"));
+                assert_eq!(
+                    instead.is_some_and(|i| s.contains(&i)),
+                    parent.is_some(),
+                    "{s}"
+                );
+                assert!(
+                    !s.contains(&format!("= [ \"{}", p.to_string_lossy())),
+                    "{s}"
+                );
+            }
+            let snip = nix_snippet(root, &lines);
+            assert!(snip.starts_with("# skipped: "), "{snip}");
+            assert!(snip.contains("\"/srv/ok\""), "{snip}");
+            let toml = toml_snippet(root, &lines);
+            assert!(
+                toml.contains("\n# skipped: ") && toml.contains("path = \"/srv/ok\""),
+                "{toml}"
+            );
+        }
     }
 }

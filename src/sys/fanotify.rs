@@ -125,10 +125,12 @@ impl Fanotify {
     /// the kernel's own list (`/proc/self/fdinfo/FD`, one `fanotify ino:…
     /// mask:HEX …` line per marked inode). A mark goes with its inode: a
     /// deleted directory's is not counted.
-    pub fn inode_marks(&self, mask: u64) -> io::Result<usize> {
+    /// With `ignored`, the inodes whose ignore mask has a bit of `mask`.
+    pub fn inode_marks(&self, mask: u64, ignored: bool) -> io::Result<usize> {
         let fd = self.group.as_fd().as_raw_fd();
         let text = std::fs::read(format!("/proc/self/fdinfo/{fd}"))?;
-        Ok(count_inode_marks(&text, mask))
+        let key: &[u8] = if ignored { b"ignored_mask:" } else { b"mask:" };
+        Ok(count_inode_marks(&text, key, mask))
     }
 
     /// Read queued events into `buf`; `Ok(0)` when none are queued.
@@ -147,8 +149,9 @@ impl AsFd for Fanotify {
     }
 }
 
-/// The inode marks in a fanotify fdinfo text whose mask has a bit of `mask`.
-fn count_inode_marks(text: &[u8], mask: u64) -> usize {
+/// The inode marks in a fanotify fdinfo text whose field `key` (`mask:`
+/// or `ignored_mask:`) has a bit of `mask`.
+fn count_inode_marks(text: &[u8], key: &[u8], mask: u64) -> usize {
     let field = |line: &[u8], key: &[u8]| -> Option<u64> {
         let w = line
             .split(|&c| c == b' ')
@@ -157,7 +160,7 @@ fn count_inode_marks(text: &[u8], mask: u64) -> usize {
     };
     text.split(|&c| c == b'\n')
         .filter(|l| l.starts_with(b"fanotify ino:"))
-        .filter(|l| field(l, b"mask:").is_some_and(|m| m & mask != 0))
+        .filter(|l| field(l, key).is_some_and(|m| m & mask != 0))
         .count()
 }
 
@@ -394,8 +397,9 @@ fanotify sdev:2f mflags:0 mask:c0 ignored_mask:0\n\
 fanotify ino:1a sdev:2f mflags:0 mask:800000a ignored_mask:0 fhandle-bytes:8\n\
 fanotify ino:1b sdev:2f mflags:2c mask:0 ignored_mask:c0 fhandle-bytes:8\n\
 fanotify ino:1c sdev:2f mflags:0 mask:8000006 ignored_mask:0 fhandle-bytes:8\n";
-        assert_eq!(count_inode_marks(text, FAN_MODIFY), 2);
-        assert_eq!(count_inode_marks(text, FAN_CREATE), 0);
+        assert_eq!(count_inode_marks(text, b"mask:", FAN_MODIFY), 2);
+        assert_eq!(count_inode_marks(text, b"mask:", FAN_CREATE), 0);
+        assert_eq!(count_inode_marks(text, b"ignored_mask:", !0), 1);
     }
 
     #[test]

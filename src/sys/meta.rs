@@ -132,12 +132,8 @@ const MASK: StatxFlags = StatxFlags::BASIC_STATS
 /// `statx(dir, name, AT_SYMLINK_NOFOLLOW)`: `name` is one entry of `dir`
 /// (a `&CStr` from a directory read, or an `&OsStr`/`&Path`).
 pub fn stat_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> io::Result<Meta> {
-    Ok(meta(&rfs::statx(
-        dir,
-        name,
-        AtFlags::SYMLINK_NOFOLLOW,
-        MASK,
-    )?))
+    let flags = AtFlags::SYMLINK_NOFOLLOW;
+    Ok(meta(&rfs::statx(dir, name, flags, MASK)?))
 }
 
 /// `lstat` of any absolute or relative `path`, also one longer than

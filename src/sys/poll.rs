@@ -17,10 +17,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 pub fn signal_fd(signals: &[Signal]) -> std::io::Result<SignalFd> {
     let sigs: SigSet = signals.iter().copied().collect();
     sigs.thread_block()?;
-    Ok(SignalFd::with_flags(
-        &sigs,
-        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
-    )?)
+    let flags = SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC;
+    Ok(SignalFd::with_flags(&sigs, flags)?)
 }
 
 /// Wait up to `wait` (poll(2) counts whole milliseconds; a wait longer than

@@ -174,6 +174,7 @@ impl Core {
     /// lost then), else what waited longer than `judge::HOLD`, and the new
     /// names that settled (`judge::SETTLE`).
     pub fn release_held(&mut self, all: bool) {
+        self.poll_links();
         let now = self.now();
         let Some(j) = &mut self.judge else { return };
         let reloaded = j.reload();

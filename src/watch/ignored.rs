@@ -10,6 +10,7 @@
 //! `diff` may use the list although ignored directories share the compared
 //! filesystem (`changes::List::ignored_links_heard`).
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::core::Core;
@@ -45,4 +46,27 @@ pub fn walk(core: &mut Core, top: &Path, on_dir: &mut dyn FnMut(&Path) -> bool) 
         }
         Ok(true)
     });
+}
+
+impl Core {
+    /// Look at the inodes of the hard links followed
+    /// (`changes::links::Links::poll`): a change seen through any name
+    /// (e.g. a write through `/tmp/alias`) is recorded for the inode's
+    /// names outside `watch.ignore` when they differ from the baseline.
+    /// Every tick, before each answer to `diff`, and before the summary.
+    pub fn poll_links(&mut self) {
+        let skip: Vec<PathBuf> = self.scope.skip.iter().skip(1).cloned().collect();
+        let root = self.scope.root.clone();
+        let ignored = |l: &[u8]| {
+            let host = root.join(std::ffi::OsStr::from_bytes(
+                l.strip_prefix(b"/").unwrap_or(l),
+            ));
+            skip.iter().any(|s| host.starts_with(s))
+        };
+        let base = self.judge.as_ref().and_then(|j| j.baseline());
+        let changed = self.changes.links.poll(&root, base, &ignored);
+        for host in changed {
+            self.record_if_changed(&host);
+        }
+    }
 }

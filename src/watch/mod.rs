@@ -8,6 +8,7 @@ pub mod activation;
 pub mod attribution;
 mod backend;
 pub mod changes;
+pub mod config_stamp;
 pub mod core;
 mod daemon;
 #[cfg(feature = "dbus")]
@@ -22,6 +23,7 @@ pub mod judge;
 pub mod lock;
 pub mod machine;
 pub mod mute;
+pub mod refresh;
 pub mod remount;
 pub mod report;
 mod rescan;
@@ -72,6 +74,9 @@ pub struct Options {
     /// Reads them again (config and live state) when the mount table
     /// changes or on SIGHUP (`remount`).
     pub redeclare: Option<remount::Redeclare>,
+    /// The config file, looked at each tick: an edit is read again as
+    /// SIGHUP reads it ([`config_stamp`]).
+    pub config: Option<config_stamp::ConfigStamp>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (see `daemon`).

@@ -400,3 +400,28 @@ echo "phases=$(tr ' ' '\n' <<<"$phases" | sort | uniq -c | tr -s ' \n' ' ')"
     assert!(out.contains("bad=0\n"), "{out}\n{}", stderr(&o));
     eprintln!("{}", out.lines().last().unwrap_or_default());
 }
+
+/// Trial s8 #14: `persist /tmp` (in `watch.ignore`: scratch space) was
+/// copied and bound without a word. It is still done (some keep /tmp on
+/// disk for big builds), with a note; a path outside `watch.ignore` gets
+/// none.
+#[test]
+fn persisting_scratch_space_says_so() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"mkdir -p "$R/tmp/job"; echo x > "$R/tmp/job/f"
+echo BEGIN-TMP; imp persist /tmp/job; echo BEGIN-FOO; imp persist /var/lib/foo"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let (tmp, foo) = out.split_once("BEGIN-FOO").unwrap();
+    let note = "note: /tmp/job is in watch.ignore (/tmp): scratch space";
+    assert!(
+        tmp.contains(note) && tmp.contains("persisted as asked"),
+        "{out}\n{}",
+        stderr(&o)
+    );
+    assert!(tmp.contains("directories = [ \"/tmp/job\" ]"), "{tmp}");
+    assert!(!foo.contains("watch.ignore"), "{foo}");
+}

@@ -64,15 +64,13 @@ pub(super) fn record_loc(b: &[u8], at: usize) -> Option<(&[u8], Loc)> {
     let start = o + 8;
     let sorted = start.checked_add(bytes)?;
     let end = sorted.checked_add(count.checked_mul(4)?)?;
-    (end <= b.len()).then_some((
-        dir,
-        Loc {
-            entries: start,
-            end: sorted,
-            sorted,
-            count,
-        },
-    ))
+    let loc = Loc {
+        entries: start,
+        end: sorted,
+        sorted,
+        count,
+    };
+    (end <= b.len()).then_some((dir, loc))
 }
 
 /// The origin in the first bytes of a baseline file (version 2 and

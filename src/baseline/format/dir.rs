@@ -13,12 +13,10 @@ impl<'a> DirView<'a> {
     /// The entry at byte `off` (from the first entry): its name, its
     /// record, and the offset of the entry after it.
     pub(super) fn entry(&self, off: usize) -> Option<(&'a [u8], Rec, usize)> {
-        let d = &self.data[..self.loc.end];
-        let o = self.loc.entries.checked_add(off)?;
-        let kind = kind_from(*d.get(o)?).unwrap_or(Kind::Unknown);
-        let len = u16::from_le_bytes(le(d, o + 1)?) as usize;
-        let name = d.get(o + 3..o + 3 + len)?;
-        let f = o + 3 + len;
+        let name = self.name_at(off)?;
+        let (d, o) = (&self.data[..self.loc.end], self.loc.entries + off);
+        let kind = kind_from(d[o]).unwrap_or(Kind::Unknown);
+        let f = o + 3 + name.len();
         let rec = Rec {
             kind,
             ino: u64::from_le_bytes(le(d, f)?),
@@ -32,7 +30,7 @@ impl<'a> DirView<'a> {
                 u32::from_le_bytes(le(d, f + 36)?),
             ),
         };
-        Some((name, rec, off + 3 + len + FIXED))
+        Some((name, rec, off + 3 + name.len() + FIXED))
     }
 
     fn name_at(&self, off: usize) -> Option<&'a [u8]> {

@@ -24,6 +24,7 @@ pub use crate::watch::changes::{FileId, List};
 mod answer;
 mod dirs;
 mod links;
+pub mod mapped;
 mod sorted;
 mod source;
 mod verdicts;

@@ -94,12 +94,8 @@ impl Guard {
     /// `path` (opened beneath `root`, no symlinks): hold the original and
     /// snapshot the copy. Best effort: without them, nothing is reconciled.
     pub fn before_bind(root: BorrowedFd<'_>, path: &Path, copy: &Path) -> Guard {
-        let fd = crate::sys::fs::open_beneath(
-            root,
-            crate::root::rel(path),
-            OFlags::RDONLY | OFlags::NONBLOCK,
-        )
-        .ok();
+        let rel = crate::root::rel(path);
+        let fd = crate::sys::fs::open_beneath(root, rel, OFlags::RDONLY | OFlags::NONBLOCK).ok();
         let hidden = fd.and_then(|fd| Some((fd, Snapshot::take(copy).ok()?)));
         Guard {
             hidden,

@@ -124,14 +124,7 @@ impl Pass<'_> {
         cdir: BorrowedFd<'_>,
         chost: &Path,
     ) -> anyhow::Result<()> {
-        let kept = hidden_name(name);
-        let mut n = 0;
-        let mut candidate = kept.clone();
-        while smeta::stat_at(cdir, &candidate).is_ok() {
-            n += 1;
-            candidate = kept.clone();
-            candidate.push(format!("-{n}"));
-        }
+        let candidate = sfs::free_name(hidden_name(name), 1, |n| smeta::stat_at(cdir, n).is_ok());
         let shown = chost.join(&candidate);
         let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
         self.out.note(&chost.join(&candidate));

@@ -47,12 +47,8 @@ pub fn set_owner(fd: BorrowedFd<'_>, o: Owner) -> io::Result<()> {
 /// Create the new file `name` in `dir` (`O_EXCL`, mode 0600) for writing.
 pub fn create_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::openat(
-        dir,
-        name,
-        flags,
-        Mode::from_raw_mode(0o600),
-    )?)
+    let mode = Mode::from_raw_mode(0o600);
+    Ok(rustix::fs::openat(dir, name, flags, mode)?)
 }
 
 /// Create the empty file `name` in `dir` (which must not exist yet) with `owner`.
@@ -104,11 +100,8 @@ pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
 /// Take an exclusive `flock` on `path` (created if missing); released when
 /// the returned fd is dropped.
 pub fn lock_file(path: &Path) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_raw_mode(0o644),
-    )?;
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o644))?;
     lock(fd.as_fd())?;
     Ok(fd)
 }
@@ -158,13 +151,8 @@ pub fn link_at(
     new_dir: BorrowedFd<'_>,
     new: &OsStr,
 ) -> io::Result<()> {
-    Ok(rustix::fs::linkat(
-        old_dir,
-        old,
-        new_dir,
-        new,
-        AtFlags::empty(),
-    )?)
+    let flags = AtFlags::empty();
+    Ok(rustix::fs::linkat(old_dir, old, new_dir, new, flags)?)
 }
 
 /// `renameat2(dir, from, dir, to, flags)`: with no flags `to` is replaced

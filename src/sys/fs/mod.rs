@@ -8,7 +8,7 @@
 //! already opened directory (`*at` calls) or on an open fd: [`change`];
 //! a copy's file data and extended attributes: [`data`], [`xattr`].
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -42,11 +42,8 @@ pub const NO_FOLLOW: ResolveFlags = ResolveFlags::BENEATH
 /// reading. Symlinks in the leading components are followed, the last
 /// component must be the directory itself.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
 /// Open `rel` beneath `dir` with `flags` (plus `O_CLOEXEC|O_NOFOLLOW`),
@@ -147,6 +144,18 @@ pub fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
         (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// `base` when `taken` says it is free, else the first free one of
+/// `base-<first>`, `base-<first + 1>`, … (a name or a whole path).
+pub fn free_name(base: OsString, first: u32, taken: impl Fn(&OsStr) -> bool) -> OsString {
+    let numbered = (first..).map(|n| {
+        let mut name = base.clone();
+        name.push(format!("-{n}"));
+        name
+    });
+    let mut all = std::iter::once(base.clone()).chain(numbered);
+    all.find(|n| !taken(n)).expect("an endless sequence")
 }
 
 /// `.<name><suffix>`, within `NAME_MAX` (255 bytes): a name too long for

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use procfs::ProcessCGroup;
 
+pub mod maps;
 mod writer;
 use procfs::process::{
     FDPermissions, FDTarget, MMPermissions, MMapPath, Process, all_processes_with_root,

@@ -194,8 +194,8 @@ pub fn gap(full: Option<usize>, unwatched: u64) -> Option<String> {
     }
     (unwatched > 0).then(|| {
         format!(
-            "inotify's watch limit leaves {} directories unwatched",
-            crate::human::thousands(unwatched)
+            "inotify leaves {} unwatched (watch limit or PATH_MAX)",
+            crate::human::count(unwatched, "directory", "directories")
         )
     })
 }
@@ -218,6 +218,7 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
     if for_pid != 0 {
         core.changes.seq += 1;
     }
+    core.poll_links();
     let unix = |t: SystemTime| {
         let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         (d.as_secs() as i64, d.subsec_nanos())
@@ -233,7 +234,7 @@ pub fn answer(core: &mut Core, file: &Path, for_pid: u32, unwatched: u64) {
         since: unix(core.since),
         gap: gap(core.changes.full.then_some(core.changes.cap), unwatched).or_else(|| {
             let origin = core.judge.as_ref().and_then(|j| j.baseline()?.0.origin);
-            core.changes.links.gap(origin)
+            core.changes.links.gap(origin, &core.scope.root)
         }),
         mounts,
         ignore: core.scope.skip.iter().filter_map(logical).collect(),

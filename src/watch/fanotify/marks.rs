@@ -22,7 +22,8 @@
 //! mark takes the content events back for good ([`Source::Filesystem`]):
 //! every write costs again what it cost before, none is missed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -108,6 +109,10 @@ pub struct Marks {
     pub placed: Cell<usize>,
     /// At most this many directory marks.
     pub budget: usize,
+    /// Directories muted since the last read of events (their paths): a
+    /// burst of new directories mutes each parent and each new tree once,
+    /// not at every event (`Marks::mute`). Cleared after each read.
+    pub recent: RefCell<HashSet<PathBuf>>,
     /// The source just changed: the muted directories are to be marked
     /// again with the masks that fit (`FanotifyWatcher::settle`).
     pub remute: Cell<bool>,
@@ -167,7 +172,7 @@ impl Marks {
     /// True when well below the budget (`placed` is set to that); else
     /// falls back, naming the count, and false.
     fn recount(&self) -> bool {
-        let why = match self.fan.inode_marks(sys::FAN_MODIFY) {
+        let why = match self.fan.inode_marks(sys::FAN_MODIFY, false) {
             Ok(n) if n < self.budget - self.budget / SLACK => {
                 tracing::debug!("fanotify: {n} directories carry a content mark");
                 self.placed.set(n);
@@ -196,6 +201,7 @@ impl Marks {
             return;
         }
         self.remute.set(true);
+        self.recent.borrow_mut().clear();
         if let Err(e) = self.fan.mark_filesystem(&self.root, CONTENT) {
             // The mark carried them until now (`Placing`) or cannot take
             // them: say so, the rescan after an error finds the writes.
@@ -229,20 +235,29 @@ impl Marks {
     /// Mute the directory `dir` of a reported group; true when its ignore
     /// mark is in place.
     pub fn mute(&self, dir: &Path) -> bool {
+        if self.recent.borrow().contains(dir) {
+            return true;
+        }
         // First: an evictable ignore mark cannot join a pinned mark.
         self.unwatch(dir);
-        self.ignore_mark(dir, self.masks().0)
+        let ok = self.ignore_mark(dir, self.masks().0);
+        if ok {
+            self.recent.borrow_mut().insert(dir.to_path_buf());
+        }
+        ok
     }
 
     /// Mute the ignored directory `dir` but for the names created there;
     /// true when its ignore mark is in place.
     pub fn mute_ignored(&self, dir: &Path) -> bool {
+        self.recent.borrow_mut().remove(dir);
         self.unwatch(dir);
         self.ignore_mark(dir, self.masks().1)
     }
 
     /// Remove `dir`'s ignore mark (ENOENT: it had none).
     fn unignore(&self, dir: &Path) {
+        self.recent.borrow_mut().remove(dir);
         if self.ignore {
             let _ = self.fan.unignore_dir(dir, MUTE_ALL);
         }

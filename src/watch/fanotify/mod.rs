@@ -50,6 +50,8 @@ pub struct FanotifyWatcher {
     /// The start-up walk placing the directories' marks, until done.
     placing: Option<std::thread::JoinHandle<placing::Walked>>,
     unresolved: u64,
+    /// Directories made during the current read, caught up after it.
+    made: Vec<PathBuf>,
 }
 
 impl FanotifyWatcher {
@@ -242,8 +244,10 @@ impl Watcher for FanotifyWatcher {
                 self.events += 1;
                 overflow |= self.handle(ev, core);
             }
+            let walked = self.catch_up_made(core);
             self.settle(core);
-            self.mute_fresh(core);
+            self.mute_fresh(core, &walked);
+            self.marks.recent.borrow_mut().clear();
             // An unresolvable event is handled like a lost one: rescan.
             overflow |= self.unresolved != before;
         }
@@ -302,8 +306,12 @@ impl Watcher for FanotifyWatcher {
         })
     }
 
+    /// Muted: the directories carrying an ignore mark now (the kernel's
+    /// count; the ignore marks placed when it cannot say).
     fn counts(&self) -> (u64, u64) {
-        (self.events, self.marks.muted.get())
+        let now = self.marks.fan.inode_marks(!0, true);
+        let muted = now.map_or(self.marks.muted.get(), |n| n as u64);
+        (self.events, muted)
     }
 }
 

@@ -6,7 +6,7 @@
 //! moved out are heard again. An evicted mark costs events again, never
 //! a write: the next event in that directory places it again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::marks::MUTE_ALL;
 use super::{Core, FanotifyWatcher, scan, sys};
@@ -34,7 +34,8 @@ pub fn probe(fan: &sys::Fanotify, root: &Path) -> bool {
 impl FanotifyWatcher {
     /// Mute the directory of an event (its handle's cache entry says so).
     pub(super) fn mute_dir(&mut self, handle: Option<&[u8]>, dir: &Path) {
-        if !self.marks.mute(dir) {
+        let cached = handle.and_then(|h| self.cache.get(h));
+        if cached.is_some_and(|d| d.muted) || !self.marks.mute(dir) {
             return;
         }
         if let Some(d) = handle.and_then(|h| self.cache.get_mut(h)) {
@@ -44,13 +45,17 @@ impl FanotifyWatcher {
 
     /// Directories just muted: mute the directories below them now rather
     /// than at each one's first event.
-    pub(super) fn mute_fresh(&mut self, core: &mut Core) {
+    pub(super) fn mute_fresh(&mut self, core: &mut Core, walked: &[PathBuf]) {
         if core.muting.fresh.is_empty() {
             return;
         }
         let scope = core.scope.clone();
         for g in std::mem::take(&mut core.muting.fresh) {
             let host = scope.root.join(g.strip_prefix("/").unwrap_or(&g));
+            if walked.iter().any(|w| host.starts_with(w)) {
+                // Muted with what is below it by this read's catch-ups.
+                continue;
+            }
             let mut n = 0;
             let _ = scan::walk(&scope, &host, false, &mut |v| {
                 if let scan::Visit::Dir(p) = v

@@ -116,7 +116,7 @@ impl super::FanotifyWatcher {
             self.cache.clear();
             let dirs: Vec<_> = core.muting.dirs.keys().cloned().collect();
             core.muting.fresh.extend(dirs);
-            self.mute_fresh(core);
+            self.mute_fresh(core, &[]);
         }
     }
 }

@@ -119,6 +119,7 @@ impl FanotifyWatcher {
             placed: std::cell::Cell::new(0),
             budget,
             remute: std::cell::Cell::new(false),
+            recent: Default::default(),
         };
         let placing = match walk {
             Ok(h) => Some(h),
@@ -135,6 +136,7 @@ impl FanotifyWatcher {
             events: 0,
             placing,
             unresolved: 0,
+            made: Vec::new(),
         })
     }
 }

@@ -246,7 +246,8 @@ impl Judge {
     pub fn hold(&mut self, host: &Path, now: Duration, pid: Option<i32>) {
         match self.settling.get_mut(host) {
             Some(s) if s.0 == Duration::MAX => *s = (now, pid),
-            Some(_) => {}
+            // Found by a walk first (no pid): a later event names the writer.
+            Some(s) => s.1 = s.1.or(pid),
             None => _ = self.held.entry(host.to_path_buf()).or_insert(now),
         }
     }

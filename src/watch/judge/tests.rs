@@ -262,6 +262,33 @@ fn a_new_name_waits_to_settle_and_a_temporary_renamed_away_is_dropped() {
     assert!(j.due(now + HOLD, false).is_empty());
 }
 
+/// Trial s8 finding 7: a new name held first without a writer (a new
+/// directory's catch-up walk found it) gets the writer of its own event,
+/// heard later; a known writer is kept.
+#[test]
+fn a_settling_name_held_without_a_writer_takes_the_next_events_writer() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    let now = Duration::from_secs(100);
+    for (n, first, second) in [("a", None, Some(9)), ("b", Some(5), Some(6))] {
+        let host = r.join("var/lib/demo").join(n);
+        std::fs::write(&host, "x").unwrap();
+        let p = format!("/var/lib/demo/{n}");
+        let v = j.judge(Path::new(&p), &host, (false, false, true));
+        assert_eq!(held(v).as_deref(), Some("/var/lib/demo"), "{n}");
+        j.hold(&host, now, first);
+        j.hold(&host, now, second);
+    }
+    let mut due = j.due(now + SETTLE, false);
+    due.sort();
+    let demo = r.join("var/lib/demo");
+    assert_eq!(
+        due,
+        vec![(demo.join("a"), Some(9)), (demo.join("b"), Some(5))]
+    );
+}
+
 /// Trial s6 finding 12: inside a declared entry that is not persisted
 /// (refused for a config error), a write is recorded in the entry's group
 /// even when the baseline has it as it is, never held, and the suggestion

@@ -11,6 +11,7 @@ mod boot;
 mod fast;
 mod ignored;
 mod judge;
+mod mapped;
 mod moved;
 mod notes;
 mod plain;

@@ -3,9 +3,12 @@
 //! The daemon's other behaviours (fallback, overflow, budget, sd_notify) are
 //! in `daemon`.
 
+mod aliases;
 mod bounded;
 mod daemon;
 mod declared;
+mod edited;
+mod exact_status;
 mod marks;
 mod marks_s8;
 mod mute;
@@ -15,6 +18,7 @@ mod renamed_away;
 mod replaced;
 mod rewrite;
 mod tally;
+mod undeclarable;
 mod writers;
 
 use std::collections::HashMap;
