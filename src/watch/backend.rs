@@ -50,13 +50,22 @@ pub(super) trait Watcher: AsFd {
         (0, None)
     }
 
+    /// Find what was written where no event comes from (inotify: the
+    /// directories it cannot watch), as a rescan would. Before the
+    /// summary and when `status` asks (SIGUSR2).
+    fn catch_up_unwatched(&mut self, _core: &mut Core) {}
+
     /// Unmute the groups whose reminder is due; refresh the muted ones'
-    /// counts when due (`every`), or now (`force`).
+    /// counts when due (`every`), or now (`force`: with what is not
+    /// watched, [`Watcher::catch_up_unwatched`]).
     fn muting(&mut self, core: &mut Core, every: Duration, force: bool) {
         self.unmute_due(core);
         if force || core.refresh_due(every) {
             let n = self.refresh(core);
             tracing::debug!("refreshed the muted groups: {n} changed");
+        }
+        if force {
+            self.catch_up_unwatched(core);
         }
     }
 }

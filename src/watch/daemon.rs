@@ -41,9 +41,15 @@ struct Daemon {
 
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    // SIGTERM, SIGINT, SIGHUP and SIGUSR1 are read from a signalfd.
-    let sfd = signal_fd(&[Sig::SIGTERM, Sig::SIGINT, Sig::SIGHUP, Sig::SIGUSR1])
-        .context("cannot read signals from a signalfd")?;
+    // SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 are read from a signalfd.
+    let sfd = signal_fd(&[
+        Sig::SIGTERM,
+        Sig::SIGINT,
+        Sig::SIGHUP,
+        Sig::SIGUSR1,
+        Sig::SIGUSR2,
+    ])
+    .context("cannot read signals from a signalfd")?;
     let (mut d, baseline) = Daemon::start(opts)?;
     let watchdog = watchdog_interval().map(|w| w / 2);
     let tick = watchdog.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1)));
@@ -86,6 +92,7 @@ fn signal_of(si: nix::sys::signalfd::siginfo) -> Option<Signal> {
     match Sig::try_from(si.ssi_signo as i32).ok()? {
         Sig::SIGUSR1 => Some(Signal::Ask(si.ssi_pid)),
         Sig::SIGHUP => Some(Signal::Recount),
+        Sig::SIGUSR2 => Some(Signal::Refresh),
         _ => Some(Signal::Stop),
     }
 }
@@ -301,7 +308,7 @@ fn status_line(b: &WatchState, groups: usize) -> String {
     let dirs = crate::human::thousands(b.watched_directories);
     match b.backend.as_str() {
         "inotify" if b.unwatched_directories > 0 => format!(
-            "inotify, {dirs} dirs, {} NOT watched (watch limit), {g}",
+            "inotify, {dirs} dirs, {} NOT watched, {g}",
             crate::human::thousands(b.unwatched_directories)
         ),
         "inotify" => format!("inotify, {dirs} dirs, {g}"),

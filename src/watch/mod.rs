@@ -23,6 +23,7 @@ pub mod judge;
 pub mod lock;
 pub mod machine;
 pub mod mute;
+pub mod refresh;
 pub mod remount;
 pub mod report;
 mod rescan;

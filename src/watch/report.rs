@@ -183,6 +183,7 @@ pub fn read_file(file: &Path) -> Option<WatchState> {
 /// The `watcher` section of `impermctl status` (every name escaped,
 /// `crate::names`).
 pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
+    let asked = super::refresh::ask(root);
     let Some((from, s)) = read_state(root) else {
         // There, but root only (`watch.json` is 0600: it names files in
         // every user's home).
@@ -215,6 +216,13 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         age.unwrap_or_default(),
         dead.unwrap_or_default(),
     )?;
+    if asked == super::refresh::Asked::Late {
+        writeln!(
+            out,
+            "  counts as of the watcher's last recount: it did not recount within {} s",
+            super::refresh::REFRESH_WITHIN.as_secs()
+        )?;
+    }
     if let Some(c) = &s.coverage {
         writeln!(out, "  PARTIAL COVERAGE: {}", crate::names::printable(c))?;
     }

@@ -20,11 +20,27 @@ impl Core {
         &mut self,
         on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<usize> {
+        let root = self.scope.root.clone();
+        let n = self.rescan_below(&root, on_dir)?;
+        // What was deleted while nobody listened is counted no more.
+        let gone = self.retally();
+        self.recount_queued();
+        tracing::debug!("the rescan dropped {gone} counted paths no longer there");
+        Ok(n)
+    }
+
+    /// [`Core::rescan`]'s walk of `start` (host) and what is below it,
+    /// without the tally's reconciliation.
+    pub fn rescan_below(
+        &mut self,
+        start: &Path,
+        on_dir: &mut dyn FnMut(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<usize> {
         let scope = self.scope.clone();
         let root = scope.root.clone();
         let mut n = 0;
         self.rescanning = true;
-        let r = scan::walk(&scope, &root, true, &mut |v| {
+        let r = scan::walk(&scope, start, true, &mut |v| {
             match v {
                 Visit::Dir(p) => {
                     // A muted group's directories stay unwatched.
@@ -46,10 +62,6 @@ impl Core {
         });
         self.rescanning = false;
         r?;
-        // What was deleted while nobody listened is counted no more.
-        let gone = self.retally();
-        self.recount_queued();
-        tracing::debug!("the rescan dropped {gone} counted paths no longer there");
         Ok(n)
     }
 

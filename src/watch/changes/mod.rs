@@ -194,8 +194,8 @@ pub fn gap(full: Option<usize>, unwatched: u64) -> Option<String> {
     }
     (unwatched > 0).then(|| {
         format!(
-            "inotify's watch limit leaves {} directories unwatched",
-            crate::human::thousands(unwatched)
+            "inotify leaves {} unwatched (watch limit or PATH_MAX)",
+            crate::human::count(unwatched, "directory", "directories")
         )
     })
 }

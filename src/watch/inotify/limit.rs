@@ -37,25 +37,34 @@ pub fn enospc_message(dirs: usize) -> String {
     )
 }
 
-/// Directories left unwatched by the watch limit: how many, and the first
-/// few (everything below each is unwatched too).
+/// Directories left unwatched by the watch limit or by `PATH_MAX`: how
+/// many, and which (everything below each is unwatched too, and not
+/// counted: a directory whose parent is unwatched is not one of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unwatched {
-    /// Directories whose watch failed with `ENOSPC`.
+    /// Directories whose watch failed (`ENOSPC`, `ENAMETOOLONG`).
     pub count: usize,
-    /// The first of them (at most [`Unwatched::SAMPLE`]).
-    pub sample: Vec<PathBuf>,
+    /// The first of them (at most [`Unwatched::KEPT`]): walked before the
+    /// summary and when `status` asks (`catch_up_unwatched`).
+    pub kept: Vec<PathBuf>,
 }
 
 impl Unwatched {
-    /// Paths kept by name.
+    /// Paths shown in the coverage sentence.
     pub const SAMPLE: usize = 10;
+    /// Paths kept to walk; past it the whole root is rescanned instead.
+    pub const KEPT: usize = 1024;
 
     pub(super) fn push(&mut self, p: &Path) {
         self.count += 1;
-        if self.sample.len() < Self::SAMPLE {
-            self.sample.push(p.to_path_buf());
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(p.to_path_buf());
         }
+    }
+
+    /// Every unwatched directory is kept by name.
+    pub fn all_kept(&self) -> bool {
+        self.kept.len() == self.count
     }
 }
 
@@ -64,17 +73,18 @@ impl InotifyWatcher {
     pub fn coverage(&self) -> Option<String> {
         let u = &self.unwatched;
         (u.count > 0).then(|| {
-            let shown: Vec<String> = u.sample.iter().map(|p| crate::names::show(p)).collect();
+            let sample = &u.kept[..u.kept.len().min(Unwatched::SAMPLE)];
+            let shown: Vec<String> = sample.iter().map(|p| crate::names::show(p)).collect();
             format!(
-                "{}; NOT watched: {} directories and everything below them ({}{}); writes there are found by a rescan every minute",
-                if u.sample.iter().all(|p| p.as_os_str().len() >= 4096) {
+                "{}; NOT watched: {} and everything below them ({}{}); writes there are found by a rescan every minute, and before the summary and `status`",
+                if sample.iter().all(|p| p.as_os_str().len() >= 4096) {
                     "directories deeper than PATH_MAX (4,096 bytes) cannot be watched by inotify".to_string()
                 } else {
                     enospc_message(self.wds.len())
                 },
-                u.count,
+                crate::human::count(u.count as u64, "directory", "directories"),
                 shown.join(", "),
-                if u.count > u.sample.len() { ", …" } else { "" }
+                if u.count > sample.len() { ", …" } else { "" }
             )
         })
     }

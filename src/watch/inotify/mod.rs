@@ -20,6 +20,7 @@ use crate::sys::inotify::{self as sys, Inotify, ReadFlags as R, WatchFlags as W}
 mod ignored;
 mod limit;
 mod mute;
+mod unwatched;
 
 pub use limit::Unwatched;
 
@@ -304,17 +305,17 @@ impl Watcher for InotifyWatcher {
     /// At the watch limit a rescan keeps going: directories it cannot
     /// watch are counted and named in the state (`coverage`).
     fn rescan(&mut self, core: &mut Core) -> anyhow::Result<usize> {
-        let mut found = Unwatched::default();
+        let (mut found, mut failed) = (Unwatched::default(), HashSet::new());
         let n = core.rescan(&mut |d| {
-            if let Err(e) = self.add(d)
-                && at_limit(&e)
-            {
-                found.push(d);
-            }
+            self.rewatch(d, &mut found, &mut failed);
             Ok(())
         });
         self.end_scan(found);
         n
+    }
+
+    fn catch_up_unwatched(&mut self, core: &mut Core) {
+        self.walk_unwatched(core);
     }
 
     fn coverage(&self) -> (u64, Option<String>) {

@@ -25,6 +25,10 @@ pub enum Signal {
     /// SIGHUP: read the config and the mount table again, recount the
     /// muted groups and rewrite `watch.json`.
     Recount,
+    /// SIGUSR2 from `status`: recount now what events do not cover (muted
+    /// groups, directories inotify cannot watch), then rewrite
+    /// `watch.json`, so its counts are exact when `status` reads them.
+    Refresh,
     /// SIGTERM or SIGINT: the shutdown summary, then exit.
     Stop,
 }
@@ -233,7 +237,11 @@ impl Machine {
                 "STOPPING=1\nSTATUS=stopping: writing the discard summary".into(),
             ));
         }
-        if events || matches!(signal, Some(Signal::Ask(_) | Signal::Stop)) {
+        let drain = matches!(
+            signal,
+            Some(Signal::Ask(_) | Signal::Stop | Signal::Refresh)
+        );
+        if events || drain {
             v.push(Action::Drain);
         }
         match signal {
@@ -243,6 +251,7 @@ impl Machine {
                 v.push(Action::Muting { force: true });
                 self.last_json = None;
             }
+            Some(Signal::Refresh) => v.extend([Action::Muting { force: true }, PUBLISH]),
             _ => {}
         }
         v

@@ -214,6 +214,35 @@ fn the_stop_drains_judges_what_is_held_recounts_then_summarises() {
     );
 }
 
+/// `status` asks (SIGUSR2): the queue is read, what events do not cover
+/// is counted, and `watch.json` written now, changed or not (`status`
+/// waits for it: trial-s8 findings 5 and 6).
+#[test]
+fn sigusr2_drains_recounts_and_writes_the_file_now() {
+    check(
+        "SIGUSR2",
+        running(TIMING),
+        vec![
+            (1, Input::Tick { unwatched: false }, tick_work(false)),
+            (
+                1,
+                signal(Signal::Refresh),
+                vec![
+                    Drain,
+                    Muting { force: true },
+                    Publish {
+                        file: true,
+                        if_changed: false,
+                    },
+                ],
+            ),
+            (1, CLEAN, vec![]),
+            (1, Input::Written, vec![]),
+            (2, Input::Tick { unwatched: false }, tick_work(false)),
+        ],
+    );
+}
+
 #[test]
 fn sighup_recounts_now_and_the_next_tick_writes_the_file() {
     check(

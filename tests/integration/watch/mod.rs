@@ -9,6 +9,7 @@ mod bounded;
 mod daemon;
 mod declared;
 mod edited;
+mod exact_status;
 mod marks;
 mod marks_s8;
 mod mute;

@@ -1,0 +1,98 @@
+//! `status` asks the running watcher to count now what no event covers —
+//! the muted groups (trial-s8 finding 6: their counts lagged by thousands
+//! of files until the periodic recount) and what inotify cannot watch
+//! (finding 5) — and waits for it to rewrite `watch.json`, so the counts
+//! it prints are exact. Root only (the watcher's files are 0600); anyone
+//! else reads the state as last published.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::root::Root;
+use crate::watch::changes;
+
+/// How long `status` waits for the watcher's recount.
+pub const REFRESH_WITHIN: Duration = Duration::from_secs(5);
+
+/// How asking went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// `watch.json` was rewritten after the recount.
+    Refreshed,
+    /// Not asked: no watcher, or not ours to signal.
+    NotAsked,
+    /// Asked, but no rewrite within [`REFRESH_WITHIN`].
+    Late,
+}
+
+/// Ask the watcher of `root` (SIGUSR2) and wait for its `watch.json`.
+/// The watcher is the process named in its changes file, if it still runs
+/// (same start time: a reused pid is never signalled).
+pub fn ask(root: &Root) -> Asked {
+    let Some(pid) = running_watcher(&changes::file(root)) else {
+        return Asked::NotAsked;
+    };
+    let file = root.watch_file();
+    let mut before = stamp(&file);
+    let sent = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGUSR2,
+    );
+    if sent.is_err() {
+        return Asked::NotAsked;
+    }
+    // A write while the signal is pending is not the answer (a periodic
+    // one): the answer is the first write after the watcher took it.
+    let deadline = Instant::now() + REFRESH_WITHIN;
+    let mut nap = Duration::from_millis(1);
+    while Instant::now() < deadline {
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
+        let now = stamp(&file);
+        if pending(pid) {
+            before = now;
+        } else if now != before {
+            return Asked::Refreshed;
+        }
+    }
+    Asked::Late
+}
+
+/// Is SIGUSR2 pending for process `pid` (not yet read from its signalfd)?
+fn pending(pid: u32) -> bool {
+    let bit = 1u64 << (nix::libc::SIGUSR2 - 1);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().any(|l| {
+        let Some(hex) = l
+            .strip_prefix("ShdPnd:")
+            .or_else(|| l.strip_prefix("SigPnd:"))
+        else {
+            return false;
+        };
+        u64::from_str_radix(hex.trim(), 16).is_ok_and(|m| m & bit != 0)
+    })
+}
+
+/// The pid of the watcher that wrote the changes file `file`, if it runs.
+fn running_watcher(file: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(changes::HEADER);
+    std::fs::File::open(file)
+        .ok()?
+        .take(changes::HEADER as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    let (pid, start, _, _) = changes::header(&head).ok()?;
+    let alive = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| s.starttime == start);
+    alive.then_some(pid)
+}
+
+/// `watch.json`'s identity now (mtime with nanoseconds, inode): it is
+/// replaced by a rename at each write.
+fn stamp(file: &Path) -> Option<(std::time::SystemTime, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(file).ok()?;
+    Some((m.modified().ok()?, m.ino()))
+}
