@@ -1,7 +1,8 @@
 //! Trial s8 #14: `status` reading `watch.json` (no D-Bus) did not say how
 //! old the file is (the watcher rewrites it at most every 3 s), so `0
 //! unpersisted groups` 2 s after a warning read as current. It says the
-//! file's age once it is 2 s old or more.
+//! file's age once it is 2 s old or more (a running watcher rewrites it
+//! when `status` asks: `watch::refresh`).
 
 use super::with_watcher;
 use crate::require_root;
@@ -13,8 +14,12 @@ fn status_says_how_old_watch_json_is() {
     let tmp = tempfile::tempdir().unwrap();
     let body = r#"
 touch "$R/run/impermctl/watch.json"; imp status > "$OUT/fresh" 2>&1 || true
+# A watcher that cannot recount for `status` (stopped here) leaves the file
+# as it is: its age is said.
+kill -STOP $WP
 touch -d '-30 seconds' "$R/run/impermctl/watch.json"
 imp status > "$OUT/old" 2>&1 || true
+kill -CONT $WP
 "#;
     with_watcher(tmp.path(), &Layout::default(), "", "", body);
     let read = |n: &str| std::fs::read_to_string(tmp.path().join(n)).unwrap_or_default();
@@ -29,6 +34,9 @@ imp status > "$OUT/old" 2>&1 || true
         said(&fresh).contains("watch.json") && !fresh.contains("ago"),
         "{fresh}"
     );
-    let want = "watch.json, written 30 s ago (the watcher rewrites it at most every 3 s";
+    // 30 s, plus the 5 s `status` waited for the stopped watcher.
+    let want = " s ago (the watcher rewrites it at most every 3 s";
+    assert!(said(&old).contains("watch.json, written 3"), "{old}");
     assert!(said(&old).contains(want), "{old}");
+    assert!(old.contains("did not recount within 5 s"), "{old}");
 }
