@@ -32,6 +32,11 @@ pub fn ask(root: &Root) -> Asked {
     let Some(pid) = running_watcher(&changes::file(root)) else {
         return Asked::NotAsked;
     };
+    // An older watcher does not read SIGUSR2 (its default action ends the
+    // process): only one that blocks it for its signalfd is asked.
+    if !has_bit(pid, &["SigBlk:"]) {
+        return Asked::NotAsked;
+    }
     let file = root.watch_file();
     let mut before = stamp(&file);
     let sent = nix::sys::signal::kill(
@@ -60,13 +65,16 @@ pub fn ask(root: &Root) -> Asked {
 
 /// Is SIGUSR2 pending for process `pid` (not yet read from its signalfd)?
 fn pending(pid: u32) -> bool {
+    has_bit(pid, &["ShdPnd:", "SigPnd:"])
+}
+
+/// Does one of the signal masks `fields` of `/proc/PID/status` hold
+/// SIGUSR2?
+fn has_bit(pid: u32, fields: &[&str]) -> bool {
     let bit = 1u64 << (nix::libc::SIGUSR2 - 1);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().any(|l| {
-        let Some(hex) = l
-            .strip_prefix("ShdPnd:")
-            .or_else(|| l.strip_prefix("SigPnd:"))
-        else {
+        let Some(hex) = fields.iter().find_map(|f| l.strip_prefix(f)) else {
             return false;
         };
         u64::from_str_radix(hex.trim(), 16).is_ok_and(|m| m & bit != 0)
@@ -95,4 +103,36 @@ fn stamp(file: &Path) -> Option<(std::time::SystemTime, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(file).ok()?;
     Some((m.modified().ok()?, m.ino()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_bit;
+
+    /// Only a process that blocks SIGUSR2 (for its signalfd, as the
+    /// watcher does) is asked: an older watcher, which does not, would be
+    /// ended by it.
+    #[test]
+    fn only_a_process_blocking_sigusr2_is_asked() {
+        let spawn = |code: &str| {
+            std::process::Command::new("python3")
+                .args(["-c", code])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let block = "import signal,sys,time\nsignal.pthread_sigmask(signal.SIG_BLOCK,[signal.SIGUSR2])\nprint(1,flush=True)\ntime.sleep(30)";
+        let plain = "import sys,time\nprint(1,flush=True)\ntime.sleep(30)";
+        for (code, want) in [(block, true), (plain, false)] {
+            let mut c = spawn(code);
+            let mut line = String::new();
+            use std::io::BufRead;
+            std::io::BufReader::new(c.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(has_bit(c.id(), &["SigBlk:"]), want, "{code}");
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! The daemon's other behaviours (fallback, overflow, budget, sd_notify) are
 //! in `daemon`.
 
+mod age;
 mod aliases;
 mod bounded;
 mod daemon;
