@@ -11,7 +11,7 @@ mod declared;
 mod edited;
 mod exact_status;
 mod marks;
-mod marks_s8;
+mod marks_load;
 mod mute;
 mod overflow_gone;
 mod remount;

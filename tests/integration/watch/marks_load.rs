@@ -1,4 +1,4 @@
-//! fanotify's directory marks under load (trial s8): what the mark budget
+//! fanotify's directory marks under load (found by a user trial): what the mark budget
 //! counts, bursts of new directories, directories deeper than `PATH_MAX`,
 //! and who a write is attributed to.
 
