@@ -10,10 +10,10 @@ use anyhow::Context;
 use tracing::info;
 
 use super::Cx;
-use super::facts::rel;
 use super::levels::{level_perms, system_perms};
 use super::ops::{DIR, ctx, open, parent_of, persist_fd, root_owned, srel};
 use crate::config::{Entry, Kind, Perms};
+use crate::root::rel;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 

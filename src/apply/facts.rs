@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use crate::config::{Entry, Settings};
 use crate::mountinfo::MountTable;
 use crate::plan::{Facts, Mounted, Node, Observed};
-use crate::root::Root;
+use crate::root::{Root, rel};
 use crate::state::Recorded;
 use crate::sys::fs;
 
@@ -49,11 +49,6 @@ pub fn mounted_recorded(t: &MountTable, r: &Recorded) -> Mounted {
             root: at.root.clone(),
         }
     }
-}
-
-/// Relative form of a logical absolute path.
-pub fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 /// Explain an error from a lookup of `rel` beneath `dir` (shown as `shown`):

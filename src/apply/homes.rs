@@ -12,13 +12,14 @@ use rustix::fs::OFlags;
 use tracing::{info, warn};
 
 use super::Cx;
-use super::facts::{Handles, rel};
+use super::facts::Handles;
 use super::levels::level_perms;
 use crate::config::Settings;
 use crate::plan::homes::{
     Home, candidates, decide, leftover, parse_passwd, repairable, unresolved,
 };
 use crate::root::Root;
+use crate::root::rel;
 use crate::sys::{fs, mount};
 
 /// The homes the entries of `settings` lie in (an unreadable passwd is an

@@ -16,9 +16,9 @@ use tracing::info;
 
 use super::Cx;
 use super::dirs::{Side, ensure_dir};
-use super::facts::rel;
 use super::ops::{DIR, open, parent_of, source_parent, srel};
 use crate::config::Entry;
+use crate::root::rel;
 use crate::sys::fs;
 use crate::sys::meta::stat_at;
 

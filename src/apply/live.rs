@@ -8,11 +8,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use rustix::fs::OFlags;
 use tracing::{info, warn};
 
-use super::facts::rel;
 use super::{Cx, Outcome, ops};
 use crate::config::{Entry, Kind};
 use crate::live as lv;
 use crate::live::reconcile::{self, Snapshot};
+use crate::root::rel;
 use crate::state::{Pending, WriterInfo};
 use crate::sys::fs;
 

@@ -11,10 +11,10 @@ use tracing::info;
 
 use super::Cx;
 use super::dirs::{Side, ensure_dir};
-use super::facts::rel;
 use super::ops::{ctx, parent_of, source_parent, srel};
 use crate::config::{Entry, Kind};
 use crate::copy::End;
+use crate::root::rel;
 use crate::sys::fs;
 use crate::sys::meta::stat_at;
 

@@ -14,10 +14,11 @@ use tracing::{info, warn};
 
 use super::Cx;
 use super::dirs::{Side, ensure_dir};
-use super::facts::{explain, rel};
+use super::facts::explain;
 use crate::config::{Entry, Kind};
 use crate::copy::End;
 use crate::plan::Op;
+use crate::root::rel;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
 use crate::sys::meta::{stat_at, stat_fd};
