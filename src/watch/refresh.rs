@@ -34,7 +34,7 @@ pub fn ask(root: &Root) -> Asked {
     };
     // An older watcher does not read SIGUSR2 (its default action ends the
     // process): only one that blocks it for its signalfd is asked.
-    if !has_bit(pid, &["SigBlk:"]) {
+    if !has_bit(pid, |s| s.sigblk) {
         return Asked::NotAsked;
     }
     let file = root.watch_file();
@@ -65,20 +65,16 @@ pub fn ask(root: &Root) -> Asked {
 
 /// Is SIGUSR2 pending for process `pid` (not yet read from its signalfd)?
 fn pending(pid: u32) -> bool {
-    has_bit(pid, &["ShdPnd:", "SigPnd:"])
+    has_bit(pid, |s| s.shdpnd | s.sigpnd)
 }
 
-/// Does one of the signal masks `fields` of `/proc/PID/status` hold
-/// SIGUSR2?
-fn has_bit(pid: u32, fields: &[&str]) -> bool {
+/// Does the signal mask `mask` picks from `/proc/PID/status` (procfs'
+/// `Status`) hold SIGUSR2? False when the process is gone.
+fn has_bit(pid: u32, mask: impl Fn(&procfs::process::Status) -> u64) -> bool {
     let bit = 1u64 << (nix::libc::SIGUSR2 - 1);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().any(|l| {
-        let Some(hex) = fields.iter().find_map(|f| l.strip_prefix(f)) else {
-            return false;
-        };
-        u64::from_str_radix(hex.trim(), 16).is_ok_and(|m| m & bit != 0)
-    })
+    procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.status())
+        .is_ok_and(|st| mask(&st) & bit != 0)
 }
 
 /// The pid of the watcher that wrote the changes file `file`, if it runs.
@@ -130,7 +126,7 @@ mod tests {
             std::io::BufReader::new(c.stdout.take().unwrap())
                 .read_line(&mut line)
                 .unwrap();
-            assert_eq!(has_bit(c.id(), &["SigBlk:"]), want, "{code}");
+            assert_eq!(has_bit(c.id(), |s| s.sigblk), want, "{code}");
             c.kill().unwrap();
             c.wait().unwrap();
         }
