@@ -61,31 +61,72 @@ impl FanotifyWatcher {
         });
     }
 
-    /// A directory was made at `path`: muted in a muted group, else its
-    /// content mark, then what was made in it before the mark is caught up
-    /// (its files' creations were heard, their sizes may have changed
-    /// since): after the events of this read ([`Self::catch_up_made`]).
-    /// Nothing to do while the filesystem mark has the content events for
-    /// good.
-    pub(super) fn made_dir(&mut self, path: &Path, core: &mut Core) {
-        match self.marks.source.get() {
-            Source::Filesystem if self.marks.ignore && core.muted_dir(path) => {
-                self.marks.mute(path);
-            }
-            Source::Filesystem => {}
-            _ => self.made.push(path.to_path_buf()),
+    /// A directory was made at `path` in the directory `dir` (its handle):
+    /// recorded, unless made in a muted tree ([`Self::mute_new`]). In a
+    /// reported group it mutes its parent when that is hot, and may be
+    /// muted itself (`Core::dir_made`); else its content mark, then what
+    /// was made in it before the mark is caught up (its files' creations
+    /// were heard, their sizes may have changed since): after the events
+    /// queued ([`Self::catch_up_made`]). No mark while the filesystem
+    /// mark has the content events for good.
+    pub(super) fn made_dir(
+        &mut self,
+        dir: Option<&[u8]>,
+        path: &Path,
+        core: &mut Core,
+        pid: Option<i32>,
+    ) {
+        if self.marks.ignore && core.muted_dir(path) && self.mute_new(path) {
+            return;
+        }
+        let parent = path.parent().unwrap_or(path);
+        let (hot, muted) = core.dir_made(parent, path, pid);
+        if hot {
+            self.mute_dir(dir, parent);
+        }
+        if muted && self.marks.ignore && self.mute_new(path) {
+            return;
+        }
+        if self.marks.source.get() != Source::Filesystem {
+            self.made.push(path.to_path_buf());
         }
     }
 
-    /// The directories made during the last read are marked (or muted)
+    /// Mute the directory just made at `path` in a muted tree, and
+    /// nothing else: the group's walks count what it holds and `diff`
+    /// walks the tree; no catch-up: each directory made in it is heard
+    /// (`mkdir` passes the ignore marks) and muted in turn. Its handle is
+    /// cached as muted, so the creations in it heard before its mark are
+    /// dropped without resolving it. False when it cannot be muted.
+    fn mute_new(&mut self, path: &Path) -> bool {
+        if !self.marks.mute(path) {
+            return false;
+        }
+        if let Ok(h) = sys::handle_of(path) {
+            if self.cache.len() >= 65536 {
+                self.cache.clear();
+            }
+            let d = super::Dir {
+                path: Some(path.to_path_buf()),
+                excluded: false,
+                muted: true,
+            };
+            self.cache.insert(h, d);
+        }
+        self.made_muted.push(path.to_path_buf());
+        true
+    }
+
+    /// The directories made since the last call are marked (or muted)
     /// and caught up, each tree once: a burst (`cp -a`, `tar x`) makes
     /// directories faster than their events are read, and a directory
     /// whose parent is caught up too is walked with it. Until then
     /// nothing is lost: the filesystem mark hears every creation there,
     /// and the walk, after each mark, finds the sizes. Returns the trees
-    /// walked.
+    /// walked, and those made muted (what is below them is muted by its
+    /// own `mkdir`), outermost.
     pub(super) fn catch_up_made(&mut self, core: &mut Core) -> Vec<PathBuf> {
-        let roots = outermost(std::mem::take(&mut self.made));
+        let mut roots = outermost(std::mem::take(&mut self.made));
         let marks = &self.marks;
         for r in &roots {
             core.catch_up(r, &mut |p, muted| {
@@ -93,7 +134,8 @@ impl FanotifyWatcher {
                 true
             });
         }
-        roots
+        roots.append(&mut self.made_muted);
+        outermost(roots)
     }
 }
 

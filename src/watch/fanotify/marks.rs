@@ -222,12 +222,19 @@ impl Marks {
     }
 
     fn ignore_mark(&self, dir: &Path, mask: u64) -> bool {
-        let ok = self.ignore
-            && self
-                .fan
-                .ignore_dir(dir, mask)
-                .inspect_err(|e| tracing::debug!("ignore mark on {}: {e}", dir.display()))
-                .is_ok();
+        if !self.ignore {
+            return false;
+        }
+        let mut r = self.fan.ignore_dir(dir, mask);
+        if r.as_ref().err().and_then(|e| e.raw_os_error()) == Some(nix::libc::EEXIST) {
+            // An evictable ignore mark cannot join a pinned (content)
+            // mark: that goes first.
+            self.unwatch(dir);
+            r = self.fan.ignore_dir(dir, mask);
+        }
+        let ok = r
+            .inspect_err(|e| tracing::debug!("ignore mark on {}: {e}", dir.display()))
+            .is_ok();
         self.muted.set(self.muted.get() + u64::from(ok));
         ok
     }
@@ -238,8 +245,6 @@ impl Marks {
         if self.recent.borrow().contains(dir) {
             return true;
         }
-        // First: an evictable ignore mark cannot join a pinned mark.
-        self.unwatch(dir);
         let ok = self.ignore_mark(dir, self.masks().0);
         if ok {
             self.recent.borrow_mut().insert(dir.to_path_buf());
@@ -251,7 +256,6 @@ impl Marks {
     /// true when its ignore mark is in place.
     pub fn mute_ignored(&self, dir: &Path) -> bool {
         self.recent.borrow_mut().remove(dir);
-        self.unwatch(dir);
         self.ignore_mark(dir, self.masks().1)
     }
 

@@ -50,8 +50,11 @@ pub struct FanotifyWatcher {
     /// The start-up walk placing the directories' marks, until done.
     placing: Option<std::thread::JoinHandle<placing::Walked>>,
     unresolved: u64,
-    /// Directories made during the current read, caught up after it.
+    /// Directories made since the last catch-up, caught up after the
+    /// events queued.
     made: Vec<PathBuf>,
+    /// Directories made muted since then (`FanotifyWatcher::mute_new`).
+    made_muted: Vec<PathBuf>,
 }
 
 impl FanotifyWatcher {
@@ -185,13 +188,7 @@ impl FanotifyWatcher {
             if m & sys::FAN_MOVED_TO != 0 {
                 self.arrived(&path, true, core, pid);
             } else if m & sys::FAN_CREATE != 0 {
-                // A directory made in a reported group mutes its parent,
-                // and is muted itself.
-                let parent = path.parent().unwrap_or(&path);
-                if core.dir_made(parent, &path, pid).0 {
-                    self.mute_dir(ev.dir, parent);
-                }
-                self.made_dir(&path, core);
+                self.made_dir(ev.dir, &path, core, pid);
             }
             return false;
         }
@@ -221,38 +218,67 @@ impl FanotifyWatcher {
     }
 }
 
+/// At most this many reads of events before the slow work is done (the
+/// queue holds 16,384 events, a read up to 1 MiB: about 10,000).
+const READS: usize = 8;
+
+impl FanotifyWatcher {
+    /// Read and handle the queued events until none is left (or
+    /// [`READS`] reads): how many, and whether the queue overflowed.
+    fn read_queued(&mut self, buf: &mut [u8], core: &mut Core) -> anyhow::Result<(u64, bool)> {
+        let (mut n, mut overflow) = (0, false);
+        for _ in 0..READS {
+            let len = self
+                .marks
+                .fan
+                .read(buf)
+                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
+            if len == 0 {
+                break;
+            }
+            for ev in sys::events(&buf[..len]) {
+                n += 1;
+                overflow |= self.handle(ev, core);
+            }
+        }
+        self.events += n;
+        Ok((n, overflow))
+    }
+}
+
 impl Watcher for FanotifyWatcher {
     fn name(&self) -> &'static str {
         "fanotify"
     }
 
+    /// Everything queued is read and handled first (cheap per event), then
+    /// the slow work once: the catch-up walks of the new trees, the walks
+    /// of freshly muted directories; again while events keep coming.
     fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
         self.settle(core);
         let mut overflow = false;
         let mut buf = std::mem::take(&mut self.buf);
-        loop {
-            let n = self
-                .marks
-                .fan
-                .read(&mut buf)
-                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            let before = self.unresolved;
-            for ev in sys::events(&buf[..n]) {
-                self.events += 1;
-                overflow |= self.handle(ev, core);
-            }
+        let before = self.unresolved;
+        let r = loop {
+            let n = match self.read_queued(&mut buf, core) {
+                Ok((n, lost)) => {
+                    overflow |= lost;
+                    n
+                }
+                Err(e) => break Err(e),
+            };
             let walked = self.catch_up_made(core);
             self.settle(core);
             self.mute_fresh(core, &walked);
             self.marks.recent.borrow_mut().clear();
-            // An unresolvable event is handled like a lost one: rescan.
-            overflow |= self.unresolved != before;
-        }
+            if n == 0 {
+                break Ok(());
+            }
+        };
         self.buf = buf;
-        Ok(overflow)
+        r?;
+        // An unresolvable event is handled like a lost one: rescan.
+        Ok(overflow || self.unresolved != before)
     }
 
     /// The filesystem mark hears them (ignore marks there let creations

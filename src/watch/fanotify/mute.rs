@@ -52,7 +52,10 @@ impl FanotifyWatcher {
         let scope = core.scope.clone();
         for g in std::mem::take(&mut core.muting.fresh) {
             let host = scope.root.join(g.strip_prefix("/").unwrap_or(&g));
-            if walked.iter().any(|w| host.starts_with(w)) {
+            // `walked` is sorted and outermost: an ancestor of `host` in
+            // it is the last one at or before `host`.
+            let i = walked.partition_point(|w| w.as_path() <= host.as_path());
+            if i > 0 && host.starts_with(&walked[i - 1]) {
                 // Muted with what is below it by this read's catch-ups.
                 continue;
             }

@@ -137,6 +137,7 @@ impl FanotifyWatcher {
             placing,
             unresolved: 0,
             made: Vec::new(),
+            made_muted: Vec::new(),
         })
     }
 }
