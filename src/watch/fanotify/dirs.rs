@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::marks::Source;
 use super::{Core, FanotifyWatcher, sys};
+use crate::watch::scan::Visit;
 use crate::watch::tally::Change;
 
 impl FanotifyWatcher {
@@ -76,7 +77,12 @@ impl FanotifyWatcher {
         core: &mut Core,
         pid: Option<i32>,
     ) {
-        if self.marks.ignore && core.muted_dir(path) && self.mute_new(path) {
+        // Its parent muted (everything below a muted directory goes to
+        // its group, this one too), or another muted directory above it.
+        let in_muted = dir
+            .and_then(|h| self.cache.get(h))
+            .is_some_and(|d| d.muted && !d.excluded);
+        if self.marks.ignore && (in_muted || core.muted_dir(path)) && self.mute_new(path) {
             return;
         }
         let parent = path.parent().unwrap_or(path);
@@ -85,6 +91,9 @@ impl FanotifyWatcher {
             self.mute_dir(dir, parent);
         }
         if muted && self.marks.ignore && self.mute_new(path) {
+            // Muted just now (`Core::mute_now`): its fresh mute needs no
+            // walk, what is below it is muted by its own `mkdir`.
+            self.made_muted.push(path.to_path_buf());
             return;
         }
         if self.marks.source.get() != Source::Filesystem {
@@ -113,29 +122,43 @@ impl FanotifyWatcher {
             };
             self.cache.insert(h, d);
         }
-        self.made_muted.push(path.to_path_buf());
         true
     }
 
-    /// The directories made since the last call are marked (or muted)
-    /// and caught up, each tree once: a burst (`cp -a`, `tar x`) makes
-    /// directories faster than their events are read, and a directory
-    /// whose parent is caught up too is walked with it. Until then
-    /// nothing is lost: the filesystem mark hears every creation there,
-    /// and the walk, after each mark, finds the sizes. Returns the trees
-    /// walked, and those made muted (what is below them is muted by its
-    /// own `mkdir`), outermost.
+    /// The directories made since the last call are marked and caught up,
+    /// each tree once: a burst (`cp -a`, `tar x`) makes directories faster
+    /// than their events are read, and a directory whose parent is caught
+    /// up too is walked with it. Until then nothing is lost: the
+    /// filesystem mark hears every creation there, and the walk, after
+    /// each mark, finds the sizes. A muted directory met is muted and not
+    /// walked: what is below it was made after it and is muted by its own
+    /// `mkdir`, the group's walks count its files. Returns the trees made
+    /// muted at once (outermost), whose fresh mutes need no walk.
     pub(super) fn catch_up_made(&mut self, core: &mut Core) -> Vec<PathBuf> {
-        let mut roots = outermost(std::mem::take(&mut self.made));
-        let marks = &self.marks;
-        for r in &roots {
-            core.catch_up(r, &mut |p, muted| {
-                marks.follow(p, muted);
-                true
+        let scope = core.scope.clone();
+        let mut visits = 0;
+        for root in outermost(std::mem::take(&mut self.made)) {
+            let _ = crate::watch::scan::walk(&scope, &root, true, &mut |v| {
+                match v {
+                    Visit::Dir(p) => {
+                        self.keep_up(core, &mut visits);
+                        let muted = self.marks.ignore && core.muted_dir(p);
+                        self.marks.follow(p, muted);
+                        if p != root && !muted {
+                            core.record(p, Change::Dir, None);
+                        }
+                        return Ok(!muted);
+                    }
+                    Visit::File(p) => {
+                        let size = crate::sys::meta::lstat_path(p).ok().map(|m| m.size);
+                        let dir = p.parent().unwrap_or(p);
+                        core.record_from(dir, p, Change::found(size), None);
+                    }
+                }
+                Ok(true)
             });
         }
-        roots.append(&mut self.made_muted);
-        outermost(roots)
+        outermost(std::mem::take(&mut self.made_muted))
     }
 }
 

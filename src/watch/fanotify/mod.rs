@@ -47,13 +47,16 @@ pub struct FanotifyWatcher {
     buf: Vec<u8>,
     /// Events read so far.
     pub events: u64,
+    /// The queue overflowed since the last drain.
+    lost: bool,
     /// The start-up walk placing the directories' marks, until done.
     placing: Option<std::thread::JoinHandle<placing::Walked>>,
     unresolved: u64,
     /// Directories made since the last catch-up, caught up after the
     /// events queued.
     made: Vec<PathBuf>,
-    /// Directories made muted since then (`FanotifyWatcher::mute_new`).
+    /// Directories made and muted at once since then (`Core::dir_made`):
+    /// their fresh mutes need no walk.
     made_muted: Vec<PathBuf>,
 }
 
@@ -222,27 +225,43 @@ impl FanotifyWatcher {
 /// queue holds 16,384 events, a read up to 1 MiB: about 10,000).
 const READS: usize = 8;
 
+/// The slow work's walks read the queued events every this many
+/// directories ([`FanotifyWatcher::keep_up`]).
+const KEEP_UP: u32 = 256;
+
 impl FanotifyWatcher {
     /// Read and handle the queued events until none is left (or
-    /// [`READS`] reads): how many, and whether the queue overflowed.
-    fn read_queued(&mut self, buf: &mut [u8], core: &mut Core) -> anyhow::Result<(u64, bool)> {
-        let (mut n, mut overflow) = (0, false);
+    /// [`READS`] reads); an overflow is kept for [`Watcher::drain`].
+    fn read_queued(&mut self, core: &mut Core) -> anyhow::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut r = Ok(());
         for _ in 0..READS {
-            let len = self
-                .marks
-                .fan
-                .read(buf)
-                .map_err(|e| anyhow::anyhow!("reading fanotify events: {e}"))?;
-            if len == 0 {
-                break;
-            }
+            let len = match self.marks.fan.read(&mut buf) {
+                Ok(0) => break,
+                Ok(len) => len,
+                Err(e) => {
+                    r = Err(anyhow::anyhow!("reading fanotify events: {e}"));
+                    break;
+                }
+            };
             for ev in sys::events(&buf[..len]) {
-                n += 1;
-                overflow |= self.handle(ev, core);
+                self.events += 1;
+                self.lost |= self.handle(ev, core);
             }
         }
-        self.events += n;
-        Ok((n, overflow))
+        self.buf = buf;
+        r
+    }
+
+    /// Called at each directory of a long walk (`visits` counts them): now
+    /// and then the queued events are read, so that the queue does not
+    /// fill meanwhile. What they bring is caught up after the walk; a read
+    /// error is met again by the next read.
+    pub(super) fn keep_up(&mut self, core: &mut Core, visits: &mut u32) {
+        *visits += 1;
+        if *visits % KEEP_UP == 0 {
+            let _ = self.read_queued(core);
+        }
     }
 }
 
@@ -253,32 +272,24 @@ impl Watcher for FanotifyWatcher {
 
     /// Everything queued is read and handled first (cheap per event), then
     /// the slow work once: the catch-up walks of the new trees, the walks
-    /// of freshly muted directories; again while events keep coming.
+    /// of freshly muted directories (reading on meanwhile); again until
+    /// nothing new came.
     fn drain(&mut self, core: &mut Core) -> anyhow::Result<bool> {
         self.settle(core);
-        let mut overflow = false;
-        let mut buf = std::mem::take(&mut self.buf);
         let before = self.unresolved;
-        let r = loop {
-            let n = match self.read_queued(&mut buf, core) {
-                Ok((n, lost)) => {
-                    overflow |= lost;
-                    n
-                }
-                Err(e) => break Err(e),
-            };
+        loop {
+            let seen = self.events;
+            self.read_queued(core)?;
             let walked = self.catch_up_made(core);
             self.settle(core);
             self.mute_fresh(core, &walked);
             self.marks.recent.borrow_mut().clear();
-            if n == 0 {
-                break Ok(());
+            if self.events == seen {
+                break;
             }
-        };
-        self.buf = buf;
-        r?;
+        }
         // An unresolvable event is handled like a lost one: rescan.
-        Ok(overflow || self.unresolved != before)
+        Ok(std::mem::take(&mut self.lost) || self.unresolved != before)
     }
 
     /// The filesystem mark hears them (ignore marks there let creations

@@ -44,7 +44,8 @@ impl FanotifyWatcher {
     }
 
     /// Directories just muted: mute the directories below them now rather
-    /// than at each one's first event.
+    /// than at each one's first event, but for those `walked` (made
+    /// muted: sorted, outermost) and below other muted directories.
     pub(super) fn mute_fresh(&mut self, core: &mut Core, walked: &[PathBuf]) {
         if core.muting.fresh.is_empty() {
             return;
@@ -56,18 +57,24 @@ impl FanotifyWatcher {
             // it is the last one at or before `host`.
             let i = walked.partition_point(|w| w.as_path() <= host.as_path());
             if i > 0 && host.starts_with(&walked[i - 1]) {
-                // Muted with what is below it by this read's catch-ups.
+                // Made muted: what is below it is muted by its own mkdir.
                 continue;
             }
-            let mut n = 0;
+            let (mut n, mut visits) = (0, 0);
             let _ = scan::walk(&scope, &host, false, &mut |v| {
-                if let scan::Visit::Dir(p) = v
-                    && core.muted_dir(p)
-                {
-                    n += 1;
-                    self.marks.mute(p);
+                let scan::Visit::Dir(p) = v else {
+                    return Ok(true);
+                };
+                self.keep_up(core, &mut visits);
+                if !core.muted_dir(p) {
+                    return Ok(n < EAGER);
                 }
-                Ok(n < EAGER)
+                n += 1;
+                self.marks.mute(p);
+                // Another muted directory: walked when it was muted.
+                let own = p != host
+                    && (scope.logical(p)).is_some_and(|l| core.muting.dirs.contains_key(&l));
+                Ok(n < EAGER && !own)
             });
         }
     }

@@ -134,6 +134,7 @@ impl FanotifyWatcher {
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
             events: 0,
+            lost: false,
             placing,
             unresolved: 0,
             made: Vec::new(),
