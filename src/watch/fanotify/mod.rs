@@ -320,6 +320,19 @@ impl Watcher for FanotifyWatcher {
         }
     }
 
+    /// The refresh walks every muted group: not while events are queued
+    /// (a burst goes on, the queue would fill meanwhile), unless forced;
+    /// it stays due.
+    fn muting(&mut self, core: &mut Core, every: std::time::Duration, force: bool) {
+        self.unmute_due(core);
+        let fd = self.marks.fan.as_fd();
+        let busy = || crate::sys::poll::readable(fd, fd, Default::default()).is_ok_and(|r| r.0);
+        if force || (core.refresh_due(every) && !busy()) {
+            let n = self.refresh(core);
+            tracing::debug!("refreshed the muted groups: {n} changed");
+        }
+    }
+
     /// Marks the kernel evicted are placed again on the way.
     fn refresh(&mut self, core: &mut Core) -> usize {
         let marks = &self.marks;

@@ -103,7 +103,7 @@ wait_json "$(bytes /srv/deep 45) and files('/srv/deep') == 2"
 }
 
 /// The number in the shutdown line "…; N directories muted".
-fn muted(err: &str) -> u64 {
+pub(super) fn muted(err: &str) -> u64 {
     err.lines()
         .find_map(|l| {
             let (head, _) = l.split_once(" directories muted")?;

@@ -6,6 +6,7 @@
 mod age;
 mod aliases;
 mod bounded;
+mod burst;
 mod daemon;
 mod declared;
 mod edited;
