@@ -40,7 +40,6 @@ garbage
     );
 }
 
-
 /// The child's mappings, as `(dev, ino, path, deleted)` of each.
 type Seen = Vec<(u64, u64, Vec<u8>, bool)>;
 
@@ -66,11 +65,16 @@ fn finds_real_shared_writable_mappings_by_query_and_by_text() {
     use std::os::unix::fs::MetadataExt;
     let t = tempfile::tempdir().unwrap();
     // Past PATH_MAX: made one directory at a time.
-    let (mut deep, mut dir) = (t.path().to_path_buf(), std::fs::File::open(t.path()).unwrap());
+    let (mut deep, mut dir) = (
+        t.path().to_path_buf(),
+        std::fs::File::open(t.path()).unwrap(),
+    );
     for i in 0..18 {
         let n = format!("{i:02}{}", "d".repeat(240));
         rustix::fs::mkdirat(&dir, &n, Mode::from_raw_mode(0o755)).unwrap();
-        dir = openat(&dir, &n, OFlags::DIRECTORY, Mode::empty()).unwrap().into();
+        dir = openat(&dir, &n, OFlags::DIRECTORY, Mode::empty())
+            .unwrap()
+            .into();
         deep.push(n);
     }
     let flags = OFlags::CREATE | OFlags::WRONLY;
@@ -135,7 +139,11 @@ fn finds_real_shared_writable_mappings_by_query_and_by_text() {
     assert_eq!(line.trim(), "mapped");
     let (by_query, by_text) = (by_query.unwrap(), by_text.unwrap());
     for s in [&by_query, &by_text] {
-        assert!(s.mappings.iter().all(|m| m.pid != std::process::id() as i32));
+        assert!(
+            s.mappings
+                .iter()
+                .all(|m| m.pid != std::process::id() as i32)
+        );
     }
     let want = |deep_name: bool| {
         let mut v: Seen = (0..4)
@@ -155,7 +163,11 @@ fn finds_real_shared_writable_mappings_by_query_and_by_text() {
         .collect();
     if version < vec![6, 11] {
         assert_eq!(has_query, Ok(false), "{release}");
-        assert_eq!(of(&by_query, pid), want(true), "an older kernel: by the text");
+        assert_eq!(
+            of(&by_query, pid),
+            want(true),
+            "an older kernel: by the text"
+        );
     } else {
         assert_eq!((has_query, asked), (Ok(true), 4), "{release}");
         assert_eq!(of(&by_query, pid), want(false), "by PROCMAP_QUERY");
