@@ -132,7 +132,8 @@ GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U,
              "writers": arr(ref("writer")), "class": CLASS,
              "consequence": S, "regenerated": S, "declared": S,
              "undeclared_copies": dict(arr(obj({"path": S, "path_hex": PATH_HEX, "source": S}, required=["path", "source"])),
-                                       description="Files `impermctl persist` copied (method = \"copy\", to `source`) inside this group that the config does not declare yet: what is written there now is lost at the next boot unless the entry is added. Absent when none.")},
+                                       description="Files `impermctl persist` copied (method = \"copy\", to `source`) inside this group that the config does not declare yet: what is written there now is lost at the next boot unless the entry is added. Absent when none."),
+             "replaced": dict(B, description="A file replaced by rename since the baseline (its inode differs from the baseline's, or the watcher heard a rename land on it): persist it with method = \"copy\" (a rename onto a bind-mounted file fails with EBUSY). Absent when not.")},
             required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
 docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "root": S,

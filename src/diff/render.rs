@@ -188,6 +188,9 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
     if g.dirs > 0 {
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
     }
+    if g.replaced {
+        line.push_str(", replaced by rename: persist it with method = \"copy\"");
+    }
     if !g.writers.is_empty() {
         // `comm in unit`: a unit in parentheses would nest in the group's.
         let ws: Vec<String> = g

@@ -229,6 +229,7 @@ impl Grouper {
         }
         g.regenerated = why.cloned().or(g.regenerated.take());
         g.declared = pl.declared.or(g.declared.take());
+        g.replaced |= it.replaced && g.persist == crate::config::Kind::File;
         if it.kind == Kind::Dir {
             g.dirs += 1;
         } else {

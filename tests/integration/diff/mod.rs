@@ -15,6 +15,7 @@ mod mapped;
 mod moved;
 mod notes;
 mod plain;
+mod replaced;
 mod signal;
 
 /// The file `name` a body wrote to `dir` (empty when missing).
