@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::require_root;
 use crate::util::{self, Layout, assert_code, in_vps};
 
+mod attrs;
 mod boot;
 mod fast;
 mod ignored;
