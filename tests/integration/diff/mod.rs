@@ -14,6 +14,7 @@ mod ignored;
 mod judge;
 mod mapped;
 mod moved;
+mod moved_binds;
 mod notes;
 mod plain;
 mod replaced;
