@@ -20,6 +20,7 @@ mod replaced;
 mod rewrite;
 mod tally;
 mod undeclarable;
+mod writer_gone;
 mod writers;
 
 use std::collections::HashMap;
