@@ -154,6 +154,8 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED,
     "ignored": dict(obj({"paths": arr(S), "changed": U}, required=["paths", "changed"]),
                     description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
+    "moved_binds": dict(arr(obj({"path": S, "now_at": S, "source": S}, required=["path", "now_at", "source"])),
+                        description="Declared entries not bound at their path whose persistent source is bound at another path now (a directory above them was renamed): what is written at `path` is lost at the next reboot. Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

@@ -129,11 +129,10 @@ impl<'a> Classify<'a> {
 
     /// [`Classify::visit_with`] against a baseline whose record of the
     /// entry is `rec` (`None`: not in it), already looked up (the watcher
-    /// sends the records of the paths it lists). Modified when its type,
-    /// inode, size, mtime or ctime changed; new entries need a stat only for
-    /// their size (files, symlinks). A directory's own times change with
-    /// every entry added inside (those entries are what is reported): same
-    /// inode and type is unchanged, and needs no stat.
+    /// sends the records of the paths it lists). Modified when it does not
+    /// match its record ([`Rec::matches`]: a directory when its mode,
+    /// owner or attributes changed); new entries need a stat only for
+    /// their size (files, symlinks).
     pub fn visit_known(
         &self,
         e: &Entry<'_>,
@@ -143,7 +142,6 @@ impl<'a> Classify<'a> {
     ) -> io::Result<bool> {
         let m = match rec {
             None if !matches!(e.kind, Kind::File | Kind::Symlink) => None,
-            Some(r) if e.kind == Kind::Dir && r.kind == Kind::Dir && e.ino == r.ino => None,
             _ => Some(stat()?),
         };
         let change = match (rec, &m) {

@@ -166,6 +166,7 @@ fn label_of(c: GroupClass) -> &'static str {
 
 fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Result<()> {
     let what = match (g.new, g.modified) {
+        (0, _) if g.files == 0 => "mode, owner or attributes changed".to_owned(),
         (_, 0) => "new".to_owned(),
         (0, _) => "modified".to_owned(),
         (n, m) => format!("{n} new, {m} modified"),

@@ -38,8 +38,9 @@ pub const DIRENT: u64 =
 /// fall-back.
 pub const CONTENT: u64 = sys::FAN_MODIFY | sys::FAN_CLOSE_WRITE | sys::FAN_ATTRIB;
 
-/// A watched directory's mark: its entries' content events.
-pub const ON_DIR: u64 = CONTENT | sys::FAN_EVENT_ON_CHILD;
+/// A watched directory's mark: its entries' content events (a
+/// subdirectory's `FAN_ATTRIB` too: a `chmod` of it is a change, `Rec::matches`).
+pub const ON_DIR: u64 = CONTENT | sys::FAN_EVENT_ON_CHILD | sys::FAN_ONDIR;
 
 /// What a muted directory's ignore mark drops when content events come
 /// from the directories' marks: its directory-entry events (a muted

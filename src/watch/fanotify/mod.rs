@@ -192,6 +192,10 @@ impl FanotifyWatcher {
                     self.mute_dir(ev.dir, parent);
                 }
                 self.made_dir(&path, core);
+            } else if m & sys::FAN_ATTRIB != 0 {
+                // A chmod, chown, ACL or xattr (its own mark's event, named
+                // `.`): `diff` compares it.
+                core.record(&path.components().collect::<PathBuf>(), Change::Dir, pid);
             }
             return false;
         }
