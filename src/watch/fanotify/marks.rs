@@ -117,6 +117,9 @@ pub struct Marks {
     /// The source just changed: the muted directories are to be marked
     /// again with the masks that fit (`FanotifyWatcher::settle`).
     pub remute: Cell<bool>,
+    /// Why content events come from the filesystem mark, once they do
+    /// (`watch.json`'s `fallback`, `status`).
+    pub fell_back: std::cell::OnceCell<String>,
 }
 
 /// The outcome of a directory's content mark: placed (`Ok(true)`), the
@@ -202,6 +205,7 @@ impl Marks {
             return;
         }
         self.remute.set(true);
+        let _ = self.fell_back.set(why.to_string());
         self.recent.borrow_mut().clear();
         if let Err(e) = self.fan.mark_filesystem(&self.root, CONTENT) {
             // The mark carried them until now (`Placing`) or cannot take

@@ -272,6 +272,10 @@ impl Watcher for FanotifyWatcher {
         self.marks.ignore
     }
 
+    fn fell_back(&self) -> Option<&str> {
+        self.marks.fell_back.get().map(String::as_str)
+    }
+
     /// Marks are removed before each directory is read.
     fn unmute_due(&mut self, core: &mut Core) {
         self.settle(core);

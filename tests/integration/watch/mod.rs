@@ -10,6 +10,7 @@ mod daemon;
 mod declared;
 mod edited;
 mod exact_status;
+mod fell_back;
 mod marks;
 mod marks_load;
 mod mute;
