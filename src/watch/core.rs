@@ -70,7 +70,7 @@ pub struct Core {
     /// Scans for the writers of groups already warned about (their own
     /// budget: a warning's scan never waits for them).
     writer_scans: TokenBucket,
-    pids: HashMap<i32, Attribution>,
+    pids: attribution::Pids,
 }
 
 impl Core {
@@ -97,7 +97,7 @@ impl Core {
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             writer_scans: TokenBucket::new(20, Duration::ZERO),
-            pids: HashMap::new(),
+            pids: attribution::Pids::default(),
         }
     }
 
@@ -221,7 +221,8 @@ impl Core {
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;
         let pid = pid.filter(|&p| p > 0 && p as u32 != std::process::id());
-        if let Some(pid) = pid
+        // A process that only deleted or renamed away wrote nothing lost.
+        if let Some(pid) = pid.filter(|_| change != Change::Gone)
             && !self.table.writers_full(&group)
             && let Some(w) = attribution::writer(&self.pid_info(pid))
         {
@@ -294,14 +295,7 @@ impl Core {
     }
 
     fn pid_info(&mut self, pid: i32) -> Attribution {
-        if let Some(a) = self.pids.get(&pid) {
-            return a.clone();
-        }
-        if self.pids.len() > 4096 {
-            self.pids.clear();
-        }
-        let a = attribution::of_pid(&self.proc, pid);
-        self.pids.insert(pid, a.clone());
-        a
+        let now = self.now();
+        self.pids.get(&self.proc, pid, now)
     }
 }

@@ -39,8 +39,9 @@ pub fn unpersisted(
     let by = match (&who.comm, who.pid, &who.unit) {
         (Some(c), Some(p), Some(u)) => format!(" by {}[{p}] in {}", show_str(c), show_str(u)),
         (Some(c), Some(p), None) => format!(" by {}[{p}]", show_str(c)),
-        // Gone before it could be named (`sed -i` exits at once).
-        (None, Some(p), _) => format!(" by pid {p}"),
+        // Gone before its event was read (`sed -i` exits at once): its pid
+        // names no one now.
+        (None, Some(p), _) => format!(" by a process that had exited (was pid {p})"),
         _ => String::new(),
     };
     let again = if reminder { " (still)" } else { "" };

@@ -192,6 +192,10 @@ impl FanotifyWatcher {
                     self.mute_dir(ev.dir, parent);
                 }
                 self.made_dir(&path, core);
+            } else if m & sys::FAN_ATTRIB != 0 {
+                // A chmod, chown, ACL or xattr (its own mark's event, named
+                // `.`): `diff` compares it.
+                core.record(&path.components().collect::<PathBuf>(), Change::Dir, pid);
             }
             return false;
         }
@@ -266,6 +270,10 @@ impl Watcher for FanotifyWatcher {
 
     fn can_mute(&self) -> bool {
         self.marks.ignore
+    }
+
+    fn fell_back(&self) -> Option<&str> {
+        self.marks.fell_back.get().map(String::as_str)
     }
 
     /// Marks are removed before each directory is read.

@@ -120,6 +120,7 @@ impl FanotifyWatcher {
             budget,
             remute: std::cell::Cell::new(false),
             recent: Default::default(),
+            fell_back: Default::default(),
         };
         let placing = match walk {
             Ok(h) => Some(h),

@@ -10,6 +10,7 @@ mod daemon;
 mod declared;
 mod edited;
 mod exact_status;
+mod fell_back;
 mod marks;
 mod marks_load;
 mod mute;
@@ -20,6 +21,7 @@ mod replaced;
 mod rewrite;
 mod tally;
 mod undeclarable;
+mod writer_gone;
 mod writers;
 
 use std::collections::HashMap;
