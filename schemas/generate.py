@@ -48,7 +48,7 @@ PATH_HEX = {"description": "The path's bytes in hex when they are not valid UTF-
 WATCH_GROUP = obj({"path": ref("path"), "path_hex": PATH_HEX, "type": ref("type"), "suggest": S, "files": U, "bytes": U,
                    "first_seen": U, "last_seen": U, "writers": arr(ref("writer")), "approximate": B,
                    "paths": arr(S)}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate"])
-WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": NS, "pid": U, "since": U,
+WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": {**NS, "description": "Why the watcher fell back, or null: why fanotify was not used (backend inotify), or why fanotify's content events come from its filesystem mark instead of a mark per directory."}, "pid": U, "since": U,
              "watched_directories": U, "overflows": U,
              "unwatched_directories": {"description": "Directories the inotify watch limit leaves unwatched (and everything below them); a periodic rescan covers them.", "type": "integer", "minimum": 0},
              "coverage": {"description": "What is not watched and why, when coverage is partial.", "type": "string"},
@@ -132,7 +132,8 @@ GROUP = obj({"path": S, "path_hex": PATH_HEX, "files": U, "dirs": U, "bytes": U,
              "writers": arr(ref("writer")), "class": CLASS,
              "consequence": S, "regenerated": S, "declared": S,
              "undeclared_copies": dict(arr(obj({"path": S, "path_hex": PATH_HEX, "source": S}, required=["path", "source"])),
-                                       description="Files `impermctl persist` copied (method = \"copy\", to `source`) inside this group that the config does not declare yet: what is written there now is lost at the next boot unless the entry is added. Absent when none.")},
+                                       description="Files `impermctl persist` copied (method = \"copy\", to `source`) inside this group that the config does not declare yet: what is written there now is lost at the next boot unless the entry is added. Absent when none."),
+             "replaced": dict(B, description="A file replaced by rename since the baseline (its inode differs from the baseline's, or the watcher heard a rename land on it): persist it with method = \"copy\" (a rename onto a bind-mounted file fails with EBUSY). Absent when not.")},
             required=["path", "files", "dirs", "bytes", "new", "modified", "type", "class"])
 docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "root": S,
@@ -153,6 +154,8 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "shadowed": arr({"type": "object"}), "orphans": arr({"type": "object"}), "refused": REFUSED,
     "ignored": dict(obj({"paths": arr(S), "changed": U}, required=["paths", "changed"]),
                     description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
+    "moved_binds": dict(arr(obj({"path": S, "now_at": S, "source": S}, required=["path", "now_at", "source"])),
+                        description="Declared entries not bound at their path whose persistent source is bound at another path now (a directory above them was renamed): what is written at `path` is lost at the next reboot. Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

@@ -192,6 +192,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         all: a.all,
         refused: refused.json(),
         ignored: ignored.clone().filter(|_| !a.all),
+        moved: diff::moved::find(settings, &layout),
     };
     let stdout = std::io::stdout();
     let colour = crate::human::colour(&stdout);
@@ -203,6 +204,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 SuggestFormat::Nix => crate::suggest::nix_snippet(&to, &lines),
                 SuggestFormat::Toml => crate::suggest::toml_snippet(&to, &lines),
             };
+            let notes: String = extras
+                .moved
+                .iter()
+                .map(|m| format!("# {}\n", m.text()))
+                .collect();
+            let text = notes + &text;
             out.write_all(text.as_bytes())?
         }
         Format::Json => diff::json::json(&root.dir().to_string_lossy(), &d, &j, &grouped, &extras)?,
@@ -241,7 +248,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         sections::unreadable(&d.unreadable);
     }
     let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
-    let found = j.loses_data() || hidden || !refused.is_empty();
+    let found = j.loses_data() || hidden || !refused.is_empty() || !extras.moved.is_empty();
     Ok(Exit::findings_if(found).max(unreadable_exit(&d.unreadable, &opts.subtrees)))
 }
 

@@ -54,6 +54,12 @@ pub struct Item {
     pub ino: u64,
     /// Hard link count (1 when not stat'ed).
     pub nlink: u32,
+    /// A regular file whose inode differs from the baseline's record of a
+    /// regular file at this path: replaced by rename (`sed -i`, `passwd`,
+    /// an editor's temporary) or deleted and made again, which a bind
+    /// mount refuses (`EBUSY`), so it is persisted with `method = "copy"`.
+    /// (A new inode may reuse the old number: then this is not seen.)
+    pub replaced: bool,
 }
 
 /// The visitor that classifies entries.
@@ -107,7 +113,7 @@ impl<'a> Classify<'a> {
     ) -> io::Result<bool> {
         let Some(b) = self.baseline else {
             let m = stat()?;
-            self.push(e, found, self.since_boot(&m), Some(&m));
+            self.push(e, found, (self.since_boot(&m), false), Some(&m));
             return Ok(true);
         };
         if found.dir_seq != e.dir_seq {
@@ -123,11 +129,10 @@ impl<'a> Classify<'a> {
 
     /// [`Classify::visit_with`] against a baseline whose record of the
     /// entry is `rec` (`None`: not in it), already looked up (the watcher
-    /// sends the records of the paths it lists). Modified when its type,
-    /// inode, size, mtime or ctime changed; new entries need a stat only for
-    /// their size (files, symlinks). A directory's own times change with
-    /// every entry added inside (those entries are what is reported): same
-    /// inode and type is unchanged, and needs no stat.
+    /// sends the records of the paths it lists). Modified when it does not
+    /// match its record ([`Rec::matches`]: a directory when its mode,
+    /// owner or attributes changed); new entries need a stat only for
+    /// their size (files, symlinks).
     pub fn visit_known(
         &self,
         e: &Entry<'_>,
@@ -137,7 +142,6 @@ impl<'a> Classify<'a> {
     ) -> io::Result<bool> {
         let m = match rec {
             None if !matches!(e.kind, Kind::File | Kind::Symlink) => None,
-            Some(r) if e.kind == Kind::Dir && r.kind == Kind::Dir && e.ino == r.ino => None,
             _ => Some(stat()?),
         };
         let change = match (rec, &m) {
@@ -145,12 +149,16 @@ impl<'a> Classify<'a> {
             (Some(r), Some(m)) if !r.matches(m) => Change::Modified,
             _ => Change::Unchanged,
         };
-        self.push(e, found, change, m.as_ref());
+        let file = |k| k == Kind::File;
+        let replaced = matches!((rec, &m), (Some(r), Some(m)) if file(r.kind) && file(m.kind()) && r.ino != m.ino);
+        self.push(e, found, (change, replaced), m.as_ref());
         Ok(true)
     }
 
-    /// Keep the entry unless it is unchanged (and those are not kept).
-    fn push(&self, e: &Entry<'_>, found: &mut Found<'a>, change: Change, m: Option<&Meta>) {
+    /// Keep the entry unless it is unchanged (and those are not kept);
+    /// `replaced`: see [`Item::replaced`].
+    fn push(&self, e: &Entry<'_>, found: &mut Found<'a>, how: (Change, bool), m: Option<&Meta>) {
+        let (change, replaced) = how;
         if change != Change::Unchanged || self.keep_unchanged {
             let sized = matches!(e.kind, Kind::File | Kind::Symlink);
             found.items.push(Item {
@@ -160,6 +168,7 @@ impl<'a> Classify<'a> {
                 size: m.filter(|_| sized).map_or(0, |m| m.size),
                 ino: m.map_or(e.ino, |m| m.ino),
                 nlink: m.map_or(1, |m| m.nlink),
+                replaced,
             });
         }
     }

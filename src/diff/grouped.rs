@@ -50,16 +50,28 @@ pub struct Group {
     /// declare yet (`diff::copies`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub undeclared_copies: Vec<crate::diff::copies::UndeclaredCopy>,
+    /// A file replaced by rename since the baseline (its inode changed,
+    /// [`crate::diff::Item::replaced`], or the watcher heard a rename land
+    /// on it): persisted with `method = "copy"`, since a rename onto a
+    /// bind-mounted file fails with `EBUSY`. JSON: only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replaced: bool,
 }
 
-/// Add the writers the watcher recorded (`state`) to the groups it shares
-/// with `groups`.
+/// Add what the watcher recorded (`state`) to the groups it shares with
+/// `groups`: the writers, and a file it heard a rename land on (its
+/// suggestion says `method = "copy"`: `Core::replaced`), which a walk
+/// cannot tell from a file made new after the baseline.
 pub fn add_writers(groups: &mut [Group], state: &WatchState) {
     for g in groups {
         if let Some(w) = state.groups.iter().find(|w| w.path == g.path) {
             g.writers = w.writers.clone();
             g.writers.sort();
             g.writers.dedup();
+            let file = g.persist == config::Kind::File;
+            g.replaced |= file
+                && crate::suggest::says_copy(&w.suggest)
+                && !crate::suggest::needs_copy(&g.path, g.persist);
         }
     }
 }
@@ -93,6 +105,7 @@ impl Group {
             regenerated: None,
             declared: None,
             undeclared_copies: Vec::new(),
+            replaced: false,
         }
     }
 
@@ -161,6 +174,7 @@ pub fn snippet(groups: &[Group], settings: &Settings) -> (PathBuf, Vec<Line>) {
         .filter(|g| g.is_loss())
         .map(|g| match unpersistable(g, settings) {
             Some(why) => Line::Skipped(why),
+            None if g.replaced && g.persist == config::Kind::File => Line::Copy(g.path.clone()),
             None => Line::Persist(g.path.clone(), g.persist),
         })
         .collect();

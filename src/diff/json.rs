@@ -100,6 +100,9 @@ struct Doc<'a> {
     /// Left out under `watch.ignore` (absent with `--all`).
     #[serde(skip_serializing_if = "Option::is_none")]
     ignored: Option<&'a crate::diff::ignored::Ignored>,
+    /// Declared binds found at another path.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    moved_binds: &'a [crate::diff::moved::MovedBind],
 }
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
@@ -161,6 +164,7 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
             .map(|o| o.iter().map(|g| with_hex(g, &g.path)).collect()),
         refused: &x.refused,
         ignored: x.ignored.as_ref(),
+        moved_binds: &x.moved,
     };
     crate::output::print_json("Diff", &doc)
 }

@@ -9,6 +9,7 @@ pub mod grouped;
 pub mod ignored;
 pub mod json;
 pub mod judge;
+pub mod moved;
 pub mod orphans;
 pub mod render;
 pub mod sections;

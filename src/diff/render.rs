@@ -166,6 +166,7 @@ fn label_of(c: GroupClass) -> &'static str {
 
 fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Result<()> {
     let what = match (g.new, g.modified) {
+        (0, _) if g.files == 0 => "mode, owner or attributes changed".to_owned(),
         (_, 0) => "new".to_owned(),
         (0, _) => "modified".to_owned(),
         (n, m) => format!("{n} new, {m} modified"),
@@ -187,6 +188,9 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
     );
     if g.dirs > 0 {
         line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
+    }
+    if g.replaced {
+        line.push_str(", replaced by rename: persist it with method = \"copy\"");
     }
     if !g.writers.is_empty() {
         // `comm in unit`: a unit in parentheses would nest in the group's.

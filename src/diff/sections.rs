@@ -25,6 +25,8 @@ pub struct Extras<'a> {
     /// What plain `diff` left out under `watch.ignore` (JSON `ignored`;
     /// `None` with `--all`, which compares it).
     pub ignored: Option<crate::diff::ignored::Ignored>,
+    /// Declared binds found at another path (JSON `moved_binds`).
+    pub moved: Vec<crate::diff::moved::MovedBind>,
 }
 
 /// Say on stderr which paths could not be read (the first ten, then a count).
@@ -57,6 +59,9 @@ pub const SHADOWED_SHOWN: usize = 20;
 
 /// The `--shadowed` and `--orphans` sections for humans (after the groups or `-l`).
 pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
+    for m in &x.moved {
+        writeln!(out, "{}", m.text())?;
+    }
     if let Some(s) = &x.shadowed {
         if s.is_empty() {
             writeln!(out, "shadowed: nothing hidden under mount points")?;
@@ -139,6 +144,7 @@ mod tests {
             all: false,
             refused: Vec::new(),
             ignored: None,
+            moved: Vec::new(),
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
@@ -165,6 +171,7 @@ mod tests {
             all: false,
             refused: Vec::new(),
             ignored: None,
+            moved: Vec::new(),
         };
         let text = |x: &Extras| {
             let mut out = Vec::new();

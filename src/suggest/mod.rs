@@ -72,7 +72,7 @@ pub fn cannot_declare(path: &Path, why: &str) -> String {
 /// [`Line::Skipped`] that says so ([`cannot_declare`]).
 fn declarable(lines: &[Line]) -> Vec<Line> {
     let line = |l: &Line| match l {
-        Line::Persist(p, _) => match undeclarable(p) {
+        Line::Persist(p, _) | Line::Copy(p) => match undeclarable(p) {
             Some(why) => Line::Skipped(cannot_declare(p, why)),
             None => l.clone(),
         },
@@ -95,9 +95,19 @@ pub fn needs_copy(path: &Path, how: Kind) -> bool {
 /// `{ file = "…"; method = "copy"; }` when `copy`.
 fn nix_item(path: &Path, copy: bool) -> String {
     match copy {
-        true => format!("{{ file = {}; method = \"copy\"; }}", nix_string(path)),
+        true => format!("{{ file = {}; {COPY} }}", nix_string(path)),
         false => nix_string(path),
     }
+}
+
+/// How every Nix line here says `method = "copy"`.
+const COPY: &str = "method = \"copy\";";
+
+/// Does the Nix line `line` (from [`nix_line_replaced`], e.g. the
+/// watcher's suggestion in `watch.json`) persist its file with
+/// `method = "copy"`?
+pub fn says_copy(line: &str) -> bool {
+    line.starts_with("environment.persistence.") && line.contains(COPY)
 }
 
 /// The one-line Nix config that persists `group` under `root`, e.g.
@@ -125,15 +135,16 @@ pub fn nix_line_replaced(root: &Path, group: &Path, how: Kind, replaced: bool) -
 /// `method = "copy"` when [`needs_copy`]; a `# ` comment saying why for a
 /// path [`undeclarable`]).
 pub fn toml_entry(group: &Path, how: Kind) -> String {
+    toml_item(group, how, needs_copy(group, how))
+}
+
+/// [`toml_entry`], with `method = "copy"` when `copy`.
+fn toml_item(group: &Path, how: Kind, copy: bool) -> String {
     if let Some(why) = undeclarable(group) {
         return format!("# {}", cannot_declare(group, why));
     }
     let (table, path) = (how.list(), quoted(&group.to_string_lossy(), false));
-    let method = if needs_copy(group, how) {
-        "\nmethod = \"copy\""
-    } else {
-        ""
-    };
+    let method = if copy { "\nmethod = \"copy\"" } else { "" };
     format!("[[persistence.{table}]]\npath = {path}{method}")
 }
 
@@ -142,6 +153,9 @@ pub fn toml_entry(group: &Path, how: Kind) -> String {
 pub enum Line {
     /// Persist this path, as a directory or a file.
     Persist(PathBuf, Kind),
+    /// Persist this file with `method = "copy"`: it was seen replaced by
+    /// rename (a bind-mounted file cannot be renamed over).
+    Copy(PathBuf),
     /// Not suggested, and why (shown as a `# skipped:` comment).
     Skipped(String),
 }
@@ -157,6 +171,7 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
             Line::Persist(p, Kind::File) => {
                 files += &format!("    {}\n", nix_item(p, needs_copy(p, Kind::File)))
             }
+            Line::Copy(p) => files += &format!("    {}\n", nix_item(p, true)),
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -185,6 +200,7 @@ pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
         s += &match l {
             Line::Skipped(why) => format!("# skipped: {why}\n"),
             Line::Persist(p, how) => toml_entry(p, *how) + "\n",
+            Line::Copy(p) => toml_item(p, Kind::File, true) + "\n",
         };
     }
     s
@@ -226,6 +242,27 @@ mod tests {
         assert_eq!(
             toml_entry(Path::new("/var/lib/demo"), Kind::Directory),
             "[[persistence.directories]]\npath = \"/var/lib/demo\""
+        );
+        // What `diff` reads back from the watcher's suggestion.
+        let root = Path::new("/persistent");
+        assert!(says_copy(copied));
+        assert!(!says_copy(&nix_line(root, conf, Kind::File)));
+        assert!(!says_copy(
+            "/etc/x is already declared, but not persisted: method = \"copy\";"
+        ));
+        // `diff --suggest` for a file seen replaced by rename.
+        let lines = [
+            Line::Copy(conf.into()),
+            Line::Persist("/etc/b".into(), Kind::File),
+        ];
+        assert_eq!(
+            nix_snippet(root, &lines),
+            "environment.persistence.\"/persistent\" = {\n  files = [\n    { file = \"/etc/app/conf\"; method = \"copy\"; }\n    \"/etc/b\"\n  ];\n};\n"
+        );
+        assert!(
+            toml_snippet(root, &lines).contains(
+                "path = \"/etc/app/conf\"\nmethod = \"copy\"\n[[persistence.files]]\npath = \"/etc/b\"\n"
+            )
         );
     }
 

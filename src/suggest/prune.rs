@@ -23,15 +23,18 @@ pub fn prune(lines: Vec<Line>, declared: &[(PathBuf, Kind)]) -> Vec<Line> {
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut out = Vec::new();
     for l in lines {
-        let Line::Persist(p, k) = l else {
-            out.push(l);
-            continue;
+        let p = match &l {
+            Line::Persist(p, _) | Line::Copy(p) => p.clone(),
+            Line::Skipped(_) => {
+                out.push(l);
+                continue;
+            }
         };
         if seen.contains(&p) || inside_proposed(&p) {
             continue;
         }
-        seen.push(p.clone());
-        out.push(clash(&p, declared).map_or(Line::Persist(p, k), Line::Skipped));
+        out.push(clash(&p, declared).map_or(l, Line::Skipped));
+        seen.push(p);
     }
     out
 }
@@ -104,6 +107,16 @@ mod tests {
                 vec![skipped(
                     "/var/lib/app holds the declared /var/lib/app/keys: declare what else it holds one by one, or replace /var/lib/app/keys by /var/lib/app",
                 )],
+            ),
+            (
+                vec![
+                    Line::Copy("/etc/machine-id".into()),
+                    Line::Copy("/etc/a".into()),
+                ],
+                vec![
+                    skipped("/etc/machine-id is already declared"),
+                    Line::Copy("/etc/a".into()),
+                ],
             ),
             (
                 vec![skipped("x"), persist("/etc/machine-id2", F)],

@@ -1,7 +1,8 @@
 //! Every syscall impermctl makes lives below this module: thin wrappers with
 //! no policy, so that the logic above can be tested with data and fake roots.
 //! One module per concept; every wrapper returns `std::io::Result`. Only
-//! `fanotify` (file handles, event descriptors) may use `unsafe`.
+//! `fanotify` (file handles, event descriptors) and `procmap` (an `ioctl`
+//! with a struct) may use `unsafe`.
 
 pub mod dir;
 pub mod fanotify;
@@ -13,6 +14,7 @@ pub mod mount;
 pub mod notify;
 pub mod poll;
 pub mod proc;
+pub mod procmap;
 pub mod utab;
 
 /// `r`, with "not found" (`ENOENT`) as `Ok(None)`: the one mapping for

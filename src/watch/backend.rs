@@ -30,6 +30,12 @@ pub(super) trait Watcher: AsFd {
     /// Can reported groups and ignored directories be muted (`mute`)?
     fn can_mute(&self) -> bool;
 
+    /// Why it runs in a fallback mode since start (fanotify: content
+    /// events from the filesystem mark, not the directories' marks).
+    fn fell_back(&self) -> Option<&str> {
+        None
+    }
+
     /// Groups whose reminder is due: heard again and counted again.
     fn unmute_due(&mut self, core: &mut Core);
 

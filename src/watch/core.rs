@@ -70,7 +70,9 @@ pub struct Core {
     /// Scans for the writers of groups already warned about (their own
     /// budget: a warning's scan never waits for them).
     writer_scans: TokenBucket,
-    pids: HashMap<i32, Attribution>,
+    pids: attribution::Pids,
+    /// Directories moved in lately ([`Core::moved_in`]).
+    pub(super) moves: super::moved_in::Moves,
 }
 
 impl Core {
@@ -97,7 +99,8 @@ impl Core {
             proc: PathBuf::from("/proc"),
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             writer_scans: TokenBucket::new(20, Duration::ZERO),
-            pids: HashMap::new(),
+            pids: attribution::Pids::default(),
+            moves: Default::default(),
         }
     }
 
@@ -220,8 +223,11 @@ impl Core {
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;
+        let moved = pid.is_none().then(|| self.move_of(host)).flatten();
         let pid = pid.filter(|&p| p > 0 && p as u32 != std::process::id());
-        if let Some(pid) = pid
+        let pid = pid.or(moved.as_ref().and_then(|m| m.1));
+        // A process that only deleted or renamed away wrote nothing lost.
+        if let Some(pid) = pid.filter(|_| change != Change::Gone)
             && !self.table.writers_full(&group)
             && let Some(w) = attribution::writer(&self.pid_info(pid))
         {
@@ -252,11 +258,15 @@ impl Core {
         let kind = self.table.get(&group).map(|g| g.kind);
         let suggest = self.suggestion(&group, kind.unwrap_or(crate::config::Kind::Directory));
         let consequence = self.important.get(&group).map(String::as_str);
-        journal::unpersisted(&logical, &group, &suggest, &who, reminder, consequence);
+        // A directory moved in is named, not the file of it that came first.
+        let moved = moved.and_then(|(d, _)| self.scope.logical(&d));
+        let path = moved.clone().unwrap_or(logical);
+        let m = moved.is_some();
+        journal::unpersisted(&path, m, &group, &suggest, &who, reminder, consequence);
         if !reminder {
             self.new_groups.push(NewGroup {
                 group: group.clone(),
-                path: logical,
+                path,
                 suggest,
             });
         }
@@ -294,14 +304,7 @@ impl Core {
     }
 
     fn pid_info(&mut self, pid: i32) -> Attribution {
-        if let Some(a) = self.pids.get(&pid) {
-            return a.clone();
-        }
-        if self.pids.len() > 4096 {
-            self.pids.clear();
-        }
-        let a = attribution::of_pid(&self.proc, pid);
-        self.pids.insert(pid, a.clone());
-        a
+        let now = self.now();
+        self.pids.get(&self.proc, pid, now)
     }
 }

@@ -262,6 +262,12 @@ impl Daemon {
 
     /// Refresh the D-Bus view, and `watch.json` when `file`.
     fn publish(&mut self, file: bool, if_changed: bool) -> Option<Input> {
+        if let Some(why) =
+            (self.backend.fell_back()).filter(|w| self.info.fallback.as_deref() != Some(*w))
+        {
+            self.info.fallback = Some(why.to_string());
+            self.core.dirty = true;
+        }
         if if_changed && !self.core.dirty {
             return None;
         }
@@ -312,6 +318,7 @@ fn status_line(b: &WatchState, groups: usize) -> String {
             crate::human::thousands(b.unwatched_directories)
         ),
         "inotify" => format!("inotify, {dirs} dirs, {g}"),
+        n if b.fallback.is_some() => format!("{n}, content events from the filesystem mark, {g}"),
         n => format!("{n}, filesystem mark, {g}"),
     }
 }

@@ -47,8 +47,10 @@ impl Watcher {
         self.get(|s| s.since)
     }
 
-    /// Why fanotify was not used (empty array when it was, or not tried).
-    #[zbus(property(emits_changed_signal = "const"))]
+    /// Why the watcher fell back (empty array when it did not): why
+    /// fanotify was not used, or why its content events come from the
+    /// filesystem mark (then set while it runs).
+    #[zbus(property(emits_changed_signal = "false"))]
     fn fallback(&self) -> Option<String> {
         self.get(|s| s.fallback.clone())
     }

@@ -88,7 +88,10 @@ impl GroupReport {
 pub struct WatchState {
     /// `inotify` or `fanotify`.
     pub backend: String,
-    /// Why fanotify was not used, when it was not.
+    /// Why the watcher fell back, when it did: why fanotify was not used
+    /// (`backend` is `inotify`), or why fanotify's content events come from
+    /// its filesystem mark rather than a mark per directory (every write
+    /// costs an event).
     pub fallback: Option<String>,
     /// The daemon's pid.
     pub pid: u32,
@@ -227,7 +230,13 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         writeln!(out, "  PARTIAL COVERAGE: {}", crate::names::printable(c))?;
     }
     if let Some(f) = &s.fallback {
-        writeln!(out, "  fanotify not used: {}", crate::names::printable(f))?;
+        let what = match s.backend.as_str() {
+            "fanotify" => {
+                "FELL BACK: content events come from the filesystem mark, every write costs an event"
+            }
+            _ => "fanotify not used",
+        };
+        writeln!(out, "  {what}: {}", crate::names::printable(f))?;
     }
     for row in group_rows(&s.groups) {
         writeln!(out, "{row}")?;

@@ -74,16 +74,21 @@ impl From<&crate::sys::meta::Meta> for Rec {
 
 impl Rec {
     /// Is `m` (a `statx` now) what this record says was there: same type
-    /// and inode and, unless a directory (whose times move with every
-    /// entry added inside; those entries are what is reported), same size,
-    /// mtime and ctime? A write, a new or removed name, or a `chmod` since
-    /// moves the ctime. The one rule for "unchanged since the baseline"
-    /// (`diff`'s comparison, the watcher's judge and its rescans).
+    /// and inode, same size, mtime and ctime? A write, a new or removed
+    /// name, or a `chmod` since moves the ctime. A directory's times move
+    /// with every entry added or removed inside (mtime and ctime alike;
+    /// those entries are what is reported): it differs only when its ctime
+    /// moved past its mtime (a `chmod`, `chown`, ACL, xattr or `chattr`
+    /// since; or it was renamed away and back). Not seen: such a change
+    /// followed by an entry added or removed inside. The one rule for
+    /// "unchanged since the baseline" (`diff`'s comparison, the watcher's
+    /// judge and its rescans).
     pub fn matches(&self, m: &crate::sys::meta::Meta) -> bool {
-        m.kind() == self.kind
-            && m.ino == self.ino
-            && (self.kind == Kind::Dir
-                || (m.size == self.size && m.mtime == self.mtime && m.ctime == self.ctime))
+        let same = |dir: bool| match dir {
+            true => m.ctime == self.ctime || m.ctime == m.mtime,
+            false => m.size == self.size && m.mtime == self.mtime && m.ctime == self.ctime,
+        };
+        m.kind() == self.kind && m.ino == self.ino && same(self.kind == Kind::Dir)
     }
 }
 

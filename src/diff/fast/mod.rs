@@ -88,7 +88,7 @@ pub fn vouch(f: &Frame<'_>) -> Result<(), String> {
     let gone = |m: &&Vec<u8>| !(f.mounted)(m) && !(f.left_out)(m);
     if let Some(m) = mounts.iter().chain(&f.list.mounts).find(gone) {
         return Err(format!(
-            "{} is no longer a mount point: what it covered is visible now, and no event announced it",
+            "{} is no longer a mount point (unmounted, or moved along with a directory above it): no event announced what is there now",
             show(m)
         ));
     }

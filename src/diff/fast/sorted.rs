@@ -36,6 +36,7 @@ mod tests {
                 size: 0,
                 ino: 0,
                 nlink: 1,
+                replaced: false,
             })
             .collect()
     }

@@ -148,10 +148,13 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         (it.change != Change::Unchanged || in_declared(&it.path)) && classes[i].is_loss()
     };
     // A directory is shown when it holds a loss (an empty new directory
-    // or one holding only regenerated entries loses nothing).
+    // or one holding only regenerated entries loses nothing), or is one:
+    // modified, its mode, owner or attributes changed (`Rec::matches`),
+    // which the reboot reverts as it reverts a file's.
+    let own = |it: &Item| it.kind != Kind::Dir || it.change == Change::Modified;
     let mut holders: FastSet<&[u8]> = FastSet::default();
     for (i, it) in d.items.iter().enumerate() {
-        if losses(i) && it.kind != Kind::Dir {
+        if losses(i) && own(it) {
             // Once one is in, so are its ancestors.
             ancestors(&it.path).all(|a| holders.insert(a));
         }
@@ -162,7 +165,7 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         holders.extend(ancestors(p));
     }
     let visible: Vec<bool> = (d.items.iter().enumerate())
-        .map(|(i, it)| losses(i) && (it.kind != Kind::Dir || holders.contains(it.path.as_slice())))
+        .map(|(i, it)| losses(i) && (own(it) || holders.contains(it.path.as_slice())))
         .collect();
     cx.existed = existed(&d.items);
     let mut groups = Grouper::default();
@@ -229,6 +232,7 @@ impl Grouper {
         }
         g.regenerated = why.cloned().or(g.regenerated.take());
         g.declared = pl.declared.or(g.declared.take());
+        g.replaced |= it.replaced && g.persist == crate::config::Kind::File;
         if it.kind == Kind::Dir {
             g.dirs += 1;
         } else {

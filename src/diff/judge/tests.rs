@@ -10,6 +10,7 @@ fn it(p: &str, kind: Kind, change: Change, size: u64) -> Item {
         size,
         ino: size + 1000,
         nlink: 1,
+        replaced: false,
     }
 }
 

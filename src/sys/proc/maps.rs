@@ -1,18 +1,22 @@
-//! Files mapped shared and writable by a process: `/proc/PID/maps` lines
-//! whose permissions read `?w?s`. A write through such a mapping reaches
-//! the file without a write system call, so neither fanotify nor inotify
-//! reports it (only the last close of a descriptor opened for writing).
+//! Files mapped shared and writable by a process. A write through such a
+//! mapping reaches the file without a write system call, so neither
+//! fanotify nor inotify reports it (only the last close of a descriptor
+//! opened for writing).
 //!
-//! A lean reader: one reused buffer, every process's file read whole (the
-//! kernel's text generation is most of the cost), and a line parsed past
-//! its permissions only when they say shared and writable.
+//! Each process's `/proc/PID/maps` is opened and asked with `PROCMAP_QUERY`
+//! (Linux 6.11+, [`crate::sys::procmap`]: the kernel skips the other
+//! mappings and formats nothing); on an older kernel its text is read whole
+//! into one reused buffer, a line parsed past its permissions only when
+//! they read `?w?s`.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, openat};
 use rustix::io::Errno;
+
+use crate::sys::procmap;
 
 /// One shared writable mapping of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +62,12 @@ pub struct Scan {
 /// rights over them: another user namespace's, or an LSM's rule) are
 /// listed apart. `Err`: `proc` itself cannot be read.
 pub fn shared_writable(proc: &Path) -> io::Result<Scan> {
-    let unreadable = |pid, e: Errno| Unreadable {
-        pid,
-        error: e.into(),
-    };
+    scan(proc, true)
+}
+
+/// [`shared_writable`], by `PROCMAP_QUERY` while `query` and the kernel
+/// has it, else by the text.
+fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {
     let dir = crate::sys::fs::open_dir(proc)?;
     let me = std::process::id() as i32;
     let mut pids = Vec::with_capacity(512);
@@ -73,49 +79,61 @@ pub fn shared_writable(proc: &Path) -> io::Result<Scan> {
         pids.extend(pid.filter(|&p| p != me));
     })?;
     let mut out = Scan::default();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = Vec::new();
+    let mut name_buf = Box::new([0u8; procmap::NAME_MAX]);
     let mut name = String::with_capacity(32);
     for pid in pids {
         use std::fmt::Write;
         name.clear();
         let _ = write!(name, "{pid}/maps");
-        let fd = match openat(
+        let opened = openat(
             &dir,
             name.as_str(),
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT | Errno::SRCH) => continue,
-            Err(e) => {
-                out.unreadable.push(unreadable(pid, e));
-                continue;
+        );
+        let had = out.mappings.len();
+        let asked = opened.and_then(|fd| {
+            let mut push = |dev, ino, raw: &[u8]| {
+                out.mappings.push(named(pid, dev, ino, raw, false));
+            };
+            if query && procmap::shared_writable(fd.as_fd(), &mut name_buf, &mut push)? {
+                return Ok(());
             }
-        };
-        let mut len = 0;
-        loop {
-            if len == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match rustix::io::read(&fd, &mut buf[len..]) {
-                Ok(0) => break,
-                Ok(k) => len += k,
-                Err(Errno::INTR) => {}
-                // Exited while read.
-                Err(Errno::SRCH | Errno::NOENT) => {
-                    len = 0;
-                    break;
-                }
-                Err(e) => {
-                    out.unreadable.push(unreadable(pid, e));
-                    len = 0;
-                    break;
-                }
+            query = false;
+            let text = read_all(&fd, &mut buf)?;
+            parse(pid, text, &mut out.mappings);
+            Ok(())
+        });
+        if let Err(e) = asked {
+            // What was found before the error goes with it.
+            out.mappings.truncate(had);
+            // Else: exited meanwhile, or no memory map (a kernel thread).
+            if !matches!(e, Errno::NOENT | Errno::SRCH) {
+                out.unreadable.push(Unreadable {
+                    pid,
+                    error: e.into(),
+                });
             }
         }
-        parse(pid, &buf[..len], &mut out.mappings);
     }
     Ok(out)
+}
+
+/// All of `fd` into `buf` (grown as needed).
+fn read_all<'b>(fd: &OwnedFd, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Errno> {
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize((buf.len() * 2).max(64 * 1024), 0);
+        }
+        match rustix::io::read(fd, &mut buf[len..]) {
+            Ok(0) => return Ok(&buf[..len]),
+            Ok(k) => len += k,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Does process `pid`'s mount namespace (`proc/PID/mountinfo`, readable
@@ -178,6 +196,12 @@ fn mapping(pid: i32, rest: &[u8]) -> Option<Mapping> {
     let dev = rustix::fs::makedev(hex(&dev[..colon])?, hex(&dev[colon + 1..])?);
     let raw = fields.next().unwrap_or_default();
     let raw = &raw[raw.iter().position(|&b| b != b' ').unwrap_or(raw.len())..];
+    Some(named(pid, dev, ino, raw, true))
+}
+
+/// The mapping of `(dev, ino)` named `raw` by the kernel: ` (deleted)` cut
+/// off; `\012` unescaped to a newline when `escaped` (the text's).
+fn named(pid: i32, dev: u64, ino: u64, raw: &[u8], escaped: bool) -> Mapping {
     let (raw, deleted) = match raw.strip_suffix(b" (deleted)") {
         Some(r) => (r, true),
         None => (raw, false),
@@ -185,7 +209,7 @@ fn mapping(pid: i32, rest: &[u8]) -> Option<Mapping> {
     let mut path = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
-        if raw[i..].starts_with(b"\\012") {
+        if escaped && raw[i..].starts_with(b"\\012") {
             path.push(b'\n');
             i += 4;
         } else {
@@ -193,108 +217,14 @@ fn mapping(pid: i32, rest: &[u8]) -> Option<Mapping> {
             i += 1;
         }
     }
-    Some(Mapping {
+    Mapping {
         pid,
         dev,
         ino,
         path,
         deleted,
-    })
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_shared_writable_file_mappings_are_kept() {
-        let text = b"\
-55d0c0a00000-55d0c0a02000 r--p 00000000 fd:01 1234                       /usr/bin/cat
-7f0000000000-7f0000002000 rw-s 00000000 00:2d 77                         /var/lib/lmdb/data.mdb
-7f0000002000-7f0000003000 r--s 00000000 00:2d 78                         /var/lib/ro.mdb
-7f0000003000-7f0000004000 rw-p 00000000 00:2d 79                         /var/lib/private.db
-7f0000004000-7f0000005000 -w-s 00001000 103:0a 80                        /srv/a b\\012c (deleted)
-7f0000005000-7f0000006000 rw-s 00000000 00:01 0                          /dev/zero (deleted)
-7f0000006000-7f0000007000 rwxs 00000000 00:2d 81                         /srv/x (deleted) y
-7f0000007000-7f0000008000 rw-s 00000000 00:2d 82 
-ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
-garbage
-7f00 rw-s";
-        let mut out = Vec::new();
-        parse(7, text, &mut out);
-        let got: Vec<_> = out
-            .iter()
-            .map(|m| {
-                (
-                    m.pid,
-                    m.dev,
-                    m.ino,
-                    String::from_utf8_lossy(&m.path).into_owned(),
-                    m.deleted,
-                )
-            })
-            .collect();
-        let dev = |a, b| rustix::fs::makedev(a, b);
-        assert_eq!(
-            got,
-            [
-                (7, dev(0, 0x2d), 77, "/var/lib/lmdb/data.mdb".into(), false),
-                (7, dev(0x103, 0x0a), 80, "/srv/a b\nc".into(), true),
-                (7, dev(0, 0x2d), 81, "/srv/x (deleted) y".into(), false),
-                (7, dev(0, 0x2d), 82, String::new(), false),
-            ]
-        );
-    }
-
-    /// A real process maps three files: shared writable (its fd closed
-    /// after `mmap`, the mapping kept), shared read-only, private
-    /// writable. Only the first is found, with its device and inode.
-    #[test]
-    fn finds_a_real_shared_writable_mapping_whose_fd_was_closed() {
-        use std::io::BufRead;
-        use std::os::unix::fs::MetadataExt;
-        let t = tempfile::tempdir().unwrap();
-        for f in ["shared", "readonly", "private"] {
-            std::fs::write(t.path().join(f), [0u8; 4096]).unwrap();
-        }
-        let mut child = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import mmap, os, sys, time\n\
-                 def m(name, flags, prot, mode):\n\
-                 \x20   fd = os.open(os.path.join(sys.argv[1], name), mode)\n\
-                 \x20   r = mmap.mmap(fd, 4096, flags=flags, prot=prot); os.close(fd); return r\n\
-                 a = m('shared', mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, os.O_RDWR)\n\
-                 b = m('readonly', mmap.MAP_SHARED, mmap.PROT_READ, os.O_RDONLY)\n\
-                 c = m('private', mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE, os.O_RDWR)\n\
-                 a[0:1] = b'x'; c[0:1] = b'y'\n\
-                 print('mapped', flush=True); time.sleep(60)\n",
-            )
-            .arg(t.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let all = shared_writable(Path::new("/proc"));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert_eq!(line.trim(), "mapped");
-        let all = all.unwrap().mappings;
-        let pid = child.id() as i32;
-        assert!(all.iter().all(|m| m.pid != std::process::id() as i32));
-        let mine: Vec<_> = all.iter().filter(|m| m.pid == pid).collect();
-        let md = std::fs::metadata(t.path().join("shared")).unwrap();
-        assert_eq!(mine.len(), 1, "{mine:?}");
-        assert_eq!(
-            (mine[0].dev, mine[0].ino, mine[0].deleted),
-            (md.dev(), md.ino(), false)
-        );
-        assert_eq!(
-            mine[0].path,
-            t.path().join("shared").as_os_str().as_encoded_bytes()
-        );
-    }
-}
+mod tests;

@@ -38,8 +38,9 @@ pub const DIRENT: u64 =
 /// fall-back.
 pub const CONTENT: u64 = sys::FAN_MODIFY | sys::FAN_CLOSE_WRITE | sys::FAN_ATTRIB;
 
-/// A watched directory's mark: its entries' content events.
-pub const ON_DIR: u64 = CONTENT | sys::FAN_EVENT_ON_CHILD;
+/// A watched directory's mark: its entries' content events (a
+/// subdirectory's `FAN_ATTRIB` too: a `chmod` of it is a change, `Rec::matches`).
+pub const ON_DIR: u64 = CONTENT | sys::FAN_EVENT_ON_CHILD | sys::FAN_ONDIR;
 
 /// What a muted directory's ignore mark drops when content events come
 /// from the directories' marks: its directory-entry events (a muted
@@ -116,6 +117,9 @@ pub struct Marks {
     /// The source just changed: the muted directories are to be marked
     /// again with the masks that fit (`FanotifyWatcher::settle`).
     pub remute: Cell<bool>,
+    /// Why content events come from the filesystem mark, once they do
+    /// (`watch.json`'s `fallback`, `status`).
+    pub fell_back: std::cell::OnceCell<String>,
 }
 
 /// The outcome of a directory's content mark: placed (`Ok(true)`), the
@@ -201,6 +205,7 @@ impl Marks {
             return;
         }
         self.remute.set(true);
+        let _ = self.fell_back.set(why.to_string());
         self.recent.borrow_mut().clear();
         if let Err(e) = self.fan.mark_filesystem(&self.root, CONTENT) {
             // The mark carried them until now (`Placing`) or cannot take

@@ -43,6 +43,9 @@ pub struct FanotifyWatcher {
     /// The group and its marks.
     marks: marks::Marks,
     mount_fd: OwnedFd,
+    /// The filesystem mark reports `FAN_RENAME` (5.17): a directory moved
+    /// in is caught up at it, not again at its `FAN_MOVED_TO`.
+    renames: bool,
     cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
     /// Events read so far.
@@ -189,9 +192,15 @@ impl FanotifyWatcher {
                 }
             }
             if m & sys::FAN_MOVED_TO != 0 {
-                self.arrived(&path, true, core, pid);
+                if !self.renames {
+                    self.arrived(&path, true, core, pid);
+                }
             } else if m & sys::FAN_CREATE != 0 {
                 self.made_dir(ev.dir, &path, core, pid);
+            } else if m & sys::FAN_ATTRIB != 0 {
+                // A chmod, chown, ACL or xattr (its own mark's event, named
+                // `.`): `diff` compares it.
+                core.record(&path.components().collect::<PathBuf>(), Change::Dir, pid);
             }
             return false;
         }
@@ -303,6 +312,10 @@ impl Watcher for FanotifyWatcher {
 
     fn can_mute(&self) -> bool {
         self.marks.ignore
+    }
+
+    fn fell_back(&self) -> Option<&str> {
+        self.marks.fell_back.get().map(String::as_str)
     }
 
     /// Marks are removed before each directory is read.

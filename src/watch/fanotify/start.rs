@@ -120,6 +120,7 @@ impl FanotifyWatcher {
             budget,
             remute: std::cell::Cell::new(false),
             recent: Default::default(),
+            fell_back: Default::default(),
         };
         let placing = match walk {
             Ok(h) => Some(h),
@@ -135,6 +136,7 @@ impl FanotifyWatcher {
             buf: vec![0u8; 1024 * 1024],
             events: 0,
             lost: false,
+            renames: rename,
             placing,
             unresolved: 0,
             made: Vec::new(),

@@ -195,6 +195,10 @@ impl InotifyWatcher {
     /// A directory was made, moved or removed at `path`: the rename map,
     /// the group, and a catch-up of what a new one already holds.
     fn dir_event(&mut self, ev: &sys::Event<'_>, path: &Path, core: &mut Core) {
+        if ev.mask.contains(R::ATTRIB) {
+            // A chmod, chown, ACL or xattr: `diff` compares it.
+            core.record(path, Change::Dir, None);
+        }
         if ev.mask.contains(R::MOVED_FROM) {
             if self.moved_from.len() > 1024 {
                 self.moved_from.clear();
@@ -216,6 +220,9 @@ impl InotifyWatcher {
                 && let Some(old) = self.moved_from.remove(&ev.cookie)
             {
                 self.rename_prefix(&old, path);
+            }
+            if ev.mask.contains(R::MOVED_TO) {
+                core.moved_in(path, None);
             }
             // A directory made in a reported group mutes its parent.
             let parent = path.parent().unwrap_or(path);

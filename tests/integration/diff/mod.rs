@@ -7,14 +7,17 @@ use std::path::Path;
 use crate::require_root;
 use crate::util::{self, Layout, assert_code, in_vps};
 
+mod attrs;
 mod boot;
 mod fast;
 mod ignored;
 mod judge;
 mod mapped;
 mod moved;
+mod moved_binds;
 mod notes;
 mod plain;
+mod replaced;
 mod signal;
 
 /// The file `name` a body wrote to `dir` (empty when missing).

@@ -11,8 +11,10 @@ mod daemon;
 mod declared;
 mod edited;
 mod exact_status;
+mod fell_back;
 mod marks;
 mod marks_load;
+mod moved_dir;
 mod mute;
 mod overflow_gone;
 mod remount;
@@ -21,6 +23,7 @@ mod replaced;
 mod rewrite;
 mod tally;
 mod undeclarable;
+mod writer_gone;
 mod writers;
 
 use std::collections::HashMap;
