@@ -268,7 +268,7 @@ impl FanotifyWatcher {
     /// error is met again by the next read.
     pub(super) fn keep_up(&mut self, core: &mut Core, visits: &mut u32) {
         *visits += 1;
-        if *visits % KEEP_UP == 0 {
+        if visits.is_multiple_of(KEEP_UP) {
             let _ = self.read_queued(core);
         }
     }
