@@ -13,6 +13,7 @@ mod exact_status;
 mod fell_back;
 mod marks;
 mod marks_load;
+mod moved_dir;
 mod mute;
 mod overflow_gone;
 mod remount;
