@@ -219,7 +219,11 @@ fn names_are_written_in_the_order_of_whole_paths() {
         .flat_map(|(d, names)| {
             names.iter().map(move |n| match *d {
                 b"/" => format!("/{}", String::from_utf8_lossy(n)),
-                d => format!("{}/{}", String::from_utf8_lossy(d), String::from_utf8_lossy(n)),
+                d => format!(
+                    "{}/{}",
+                    String::from_utf8_lossy(d),
+                    String::from_utf8_lossy(n)
+                ),
             })
         })
         .collect();
