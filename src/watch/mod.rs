@@ -22,6 +22,7 @@ pub mod journal;
 pub mod judge;
 pub mod lock;
 pub mod machine;
+pub mod mapped;
 pub mod mute;
 pub mod refresh;
 pub mod remount;
