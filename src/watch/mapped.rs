@@ -161,9 +161,15 @@ impl Mapped {
             let table = root.mount_table().map_err(|e| format!("{e:#}"));
             self.devs = table.and_then(|t| devs(root.dir(), &t)).ok();
         }
+        let t0 = Instant::now();
         let (Some(devs), Ok(scan)) = (self.devs, maps_now()) else {
             return;
         };
+        let n = scan.mappings.len();
+        tracing::debug!(
+            "{n} shared writable file mappings read in {:?}",
+            t0.elapsed()
+        );
         let scope = core.scope.clone();
         let host = |l: &[u8]| scope.root.join(std::ffi::OsStr::from_bytes(&l[1..]));
         let left_out = |l: &[u8]| scope.excluded(&host(l));
