@@ -161,7 +161,7 @@ impl Daemon {
                 .flatten(),
             changes_file: changes::file(&opts.root),
             mounts,
-            mapped: super::mapped::Mapped::new(),
+            mapped: super::mapped::Mapped::default(),
             opts,
             backend,
             core,

@@ -131,8 +131,8 @@ pub fn placed<'s>(
     Ok(placed.filter(|(_, p)| *p != Place::Skip).collect())
 }
 
-/// The watcher's scans of the mappings.
-#[derive(Debug)]
+/// The watcher's scans of the mappings (none yet by default).
+#[derive(Debug, Default)]
 pub struct Mapped {
     /// The root's devices (read at the first scan: they do not change).
     devs: Option<Devs>,
@@ -141,14 +141,6 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    /// Before the first scan.
-    pub fn new() -> Mapped {
-        Mapped {
-            devs: None,
-            last: None,
-        }
-    }
-
     /// Scan now if `force` or [`EVERY`] has passed; record in `core` each
     /// file of the root (`root`) mapped shared and writable that changed
     /// since the baseline, written by the mapping process.
