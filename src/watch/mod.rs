@@ -23,6 +23,7 @@ pub mod judge;
 pub mod lock;
 pub mod machine;
 pub mod mapped;
+mod moved_in;
 pub mod mute;
 pub mod refresh;
 pub mod remount;

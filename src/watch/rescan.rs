@@ -103,6 +103,7 @@ impl Core {
     /// nothing written meanwhile is missed). Files go through
     /// [`Core::record_from`]: one that reports its group mutes it.
     pub fn catch_up(&mut self, dir: &Path, on_dir: &mut dyn FnMut(&Path, bool) -> bool) {
+        tracing::debug!("catching up {}", dir.display());
         let scope = self.scope.clone();
         let _ = scan::walk(&scope, dir, true, &mut |v| {
             match v {

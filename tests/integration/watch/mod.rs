@@ -14,6 +14,7 @@ mod fell_back;
 mod mapped;
 mod marks;
 mod marks_load;
+mod moved_dir;
 mod mute;
 mod overflow_gone;
 mod remount;
