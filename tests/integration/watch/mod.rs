@@ -11,6 +11,7 @@ mod declared;
 mod edited;
 mod exact_status;
 mod fell_back;
+mod mapped;
 mod marks;
 mod marks_load;
 mod moved_dir;
