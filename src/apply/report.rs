@@ -109,15 +109,19 @@ impl Counts {
         }
         if c.undone > 0 {
             let n = crate::human::count(c.undone as u64, "removed entry", "removed entries");
-            let mut names: Vec<String> =
-                undone.iter().take(NAMED).map(|p| names::show(p)).collect();
-            if undone.len() > NAMED {
-                names.push(format!("{} more", undone.len() - NAMED));
-            }
-            line.push_str(&format!(", {n} undone ({})", names.join(", ")));
+            line.push_str(&format!(", {n} undone ({})", named(undone)));
         }
         line
     }
+}
+
+/// The first [`NAMED`] of `paths`, then how many more: `/a, /b, /c, 2 more`.
+pub fn named(paths: &[&Path]) -> String {
+    let mut names: Vec<String> = paths.iter().take(NAMED).map(|p| names::show(p)).collect();
+    if paths.len() > NAMED {
+        names.push(format!("{} more", paths.len() - NAMED));
+    }
+    names.join(", ")
 }
 
 /// What an apply run did.
@@ -145,6 +149,8 @@ pub(super) struct Tally<'a> {
     previous: HashMap<&'a Path, &'a Recorded>,
     /// The entries it left pending.
     previous_pending: &'a [Pending],
+    /// The config file and where each entry is declared in it.
+    pub places: Option<(&'a Path, &'a crate::config::Places)>,
 }
 
 impl<'a> Tally<'a> {
@@ -155,6 +161,7 @@ impl<'a> Tally<'a> {
             done,
             previous: previous.iter().map(|r| (r.path.as_path(), r)).collect(),
             previous_pending,
+            places: None,
         }
     }
 
@@ -196,7 +203,10 @@ impl<'a> Tally<'a> {
             }
             Outcome::Failed { error } => {
                 c.failed += 1;
-                error!(path = %st.path.display(), "{error}");
+                let at = (self.places)
+                    .and_then(|(f, p)| Some((f, p.get(&st.path)?)))
+                    .map(|(f, (l, c))| format!("{}:{l}:{c}: ", f.display()));
+                error!(path = %st.path.display(), "{}{error}", at.unwrap_or_default());
             }
         }
         if let Some(msg) = warning {
