@@ -141,6 +141,9 @@ impl std::fmt::Display for OpenWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (pid, comm, file) = (self.pid, &self.comm, self.file.display());
         match self.how {
+            Hold::Open if self.file.is_dir() => {
+                write!(f, "pid {pid} ({comm}) holds the directory {file} open")
+            }
             Hold::Open => write!(f, "pid {pid} ({comm}) has {file} open for writing"),
             Hold::Mapped => write!(f, "pid {pid} ({comm}) has {file} mapped for writing"),
             Hold::WorkingDirectory => {
