@@ -242,7 +242,7 @@ fn persist_warns_about_a_working_directory_in_the_hidden_original() {
     let body = r#"
 declare_live
 mkdir -p "$R/var/lib/live"; echo r1 > "$R/var/lib/live/wal"
-cd "$R/var/lib/live"; script -qec "exec sleep 60" /dev/null </dev/null >/dev/null & t=$!; cd /
+script -qec "cd '$R/var/lib/live' && exec sleep 60" /dev/null </dev/null >/dev/null & t=$!
 wait_for '[ -n "$(pgrep -P $t sleep)" ]'; h=$(pgrep -P $t sleep)
 echo "holder=$h tty=$(awk '{print ($7 != 0)}' /proc/$h/stat)"
 start=$(date +%s%N)
