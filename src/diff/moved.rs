@@ -45,7 +45,8 @@ impl MovedBind {
 /// The rename that moved `path` to `now_at`, as (old, new) directory: the
 /// two paths without their common last components (`/var/lib/nixos` and
 /// `/var.old/lib/nixos`: `/var` renamed to `/var.old`); `None` when they
-/// share none (not a rename of a directory above it).
+/// share no last component, or one side is `/` then (moved below another
+/// directory): no rename to undo.
 pub fn renamed(path: &Path, now_at: &Path) -> Option<(PathBuf, PathBuf)> {
     let (mut a, mut b) = (path, now_at);
     while let (Some(x), Some(y)) = (a.file_name(), b.file_name())

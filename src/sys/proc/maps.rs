@@ -92,6 +92,7 @@ fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         );
+        let had = out.mappings.len();
         let asked = opened.and_then(|fd| {
             let mut push = |dev, ino, raw: &[u8]| {
                 out.mappings.push(named(pid, dev, ino, raw, false));
@@ -104,13 +105,16 @@ fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {
             parse(pid, text, &mut out.mappings);
             Ok(())
         });
-        match asked {
-            // Exited meanwhile, or no memory map (a kernel thread).
-            Ok(()) | Err(Errno::NOENT | Errno::SRCH) => {}
-            Err(e) => out.unreadable.push(Unreadable {
-                pid,
-                error: e.into(),
-            }),
+        if let Err(e) = asked {
+            // What was found before the error goes with it.
+            out.mappings.truncate(had);
+            // Else: exited meanwhile, or no memory map (a kernel thread).
+            if !matches!(e, Errno::NOENT | Errno::SRCH) {
+                out.unreadable.push(Unreadable {
+                    pid,
+                    error: e.into(),
+                });
+            }
         }
     }
     Ok(out)

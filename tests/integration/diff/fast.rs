@@ -83,7 +83,7 @@ def dirs():
     for d, ds, fs in os.walk(f"{r}/srv"):
         out += [os.path.join(d, x) for x in ds]
     return sorted(out)
-ops = ["create", "append", "truncate", "chmod", "old-mtime", "rename-file", "rename-dir",
+ops = ["create", "append", "truncate", "chmod", "chmod-dir", "old-mtime", "rename-file", "rename-dir",
        "unlink", "recreate", "mkdir-tree", "rmtree", "symlink", "away-and-back"]
 if links:
     # Hard links into watched and ignored directories, written through
@@ -103,6 +103,8 @@ for step in range(120):
             open(rnd.choice(fs), "w").close()
         elif op == "chmod" and fs:
             os.chmod(rnd.choice(fs), 0o600)
+        elif op == "chmod-dir" and ds:
+            os.chmod(rnd.choice(ds), 0o700)
         elif op == "old-mtime":
             p = f"{rnd.choice(put)}/old{step}"
             open(p, "w").write("o")
