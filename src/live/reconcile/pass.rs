@@ -199,7 +199,11 @@ fn changed_mapped(
     }
     let c = sfs::open_beneath(dir, Path::new(name), OFlags::RDONLY)?;
     let hf = std::fs::File::from(h.try_clone_to_owned()?);
-    Ok(!crate::copy::same_bytes(&hf, &std::fs::File::from(c), None)?)
+    Ok(!crate::copy::same_bytes(
+        &hf,
+        &std::fs::File::from(c),
+        None,
+    )?)
 }
 
 /// `<name>.impermctl-hidden-<pid>`: the original's version kept beside

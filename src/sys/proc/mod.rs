@@ -167,7 +167,12 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
         let mut push = |file: PathBuf, how| {
             let comm = comm(p).unwrap_or_else(|| "?".into());
             let pid = p.pid as u32;
-            out.push(OpenWriter { pid, comm, file, how });
+            out.push(OpenWriter {
+                pid,
+                comm,
+                file,
+                how,
+            });
         };
         fds_of(proc, p, |link, writable| {
             if let Ok(target) = std::fs::read_link(&link) {

@@ -187,6 +187,11 @@ echo "lost=$(missing "$R/../stop.log" state.log | wc -l)"
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
     assert_eq!(val(&o, "pending"), "1 bound=", "{}", dump(&o));
     assert_eq!(val(&o, "bound_after"), "yes", "{}", dump(&o));
-    assert_eq!(val(&o, "files"), "db late-file state.log db=v2", "{}", dump(&o));
+    assert_eq!(
+        val(&o, "files"),
+        "db late-file state.log db=v2",
+        "{}",
+        dump(&o)
+    );
     assert_eq!(val(&o, "lost"), "0", "{}", dump(&o));
 }
