@@ -25,7 +25,7 @@ use crate::ids::Ids;
 pub use facts::{Handles, gather, probe_entry};
 
 use report::Tally;
-pub use report::{Applied, Outcome};
+pub use report::{Applied, Outcome, named};
 
 use crate::config::{Entry, Kind, Settings};
 use crate::plan::{self, Plan, Step, Why};

@@ -109,15 +109,19 @@ impl Counts {
         }
         if c.undone > 0 {
             let n = crate::human::count(c.undone as u64, "removed entry", "removed entries");
-            let mut names: Vec<String> =
-                undone.iter().take(NAMED).map(|p| names::show(p)).collect();
-            if undone.len() > NAMED {
-                names.push(format!("{} more", undone.len() - NAMED));
-            }
-            line.push_str(&format!(", {n} undone ({})", names.join(", ")));
+            line.push_str(&format!(", {n} undone ({})", named(undone)));
         }
         line
     }
+}
+
+/// The first [`NAMED`] of `paths`, then how many more: `/a, /b, /c, 2 more`.
+pub fn named(paths: &[&Path]) -> String {
+    let mut names: Vec<String> = paths.iter().take(NAMED).map(|p| names::show(p)).collect();
+    if paths.len() > NAMED {
+        names.push(format!("{} more", paths.len() - NAMED));
+    }
+    names.join(", ")
 }
 
 /// What an apply run did.

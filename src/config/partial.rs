@@ -1,11 +1,13 @@
 //! A config whose bad entries are refused one by one: an error located in
 //! one `[[persistence.directories]]`/`[[persistence.files]]` item (its path,
 //! mode, owner, an unknown key in it, a duplicate of another) costs that
-//! entry only; an error in a `[[persistence]]` block's own fields (its
-//! `path`, `hide_mounts`, `allow_trash`, an unknown key in it, a root
-//! declared again) costs that block's entries only, each refused with the
-//! block's error. A bad `[watch]` value reads as its default (it has no
-//! say in what is bound: a typo there must not cost every bind). Any other
+//! entry only; an error in a `[[persistence]]` block's `path`,
+//! `directories` or `files` (not a list), or a root declared again, costs
+//! that block's entries only, each refused with the block's error. A bad
+//! value with no say in where data goes reads as its default and costs
+//! nothing else: a `[watch]` value, a block's `hide_mounts`/`allow_trash`
+//! (mount options for file managers only), an unknown key of a block (such
+//! as impermanence's `users.<name>`: its entries are not read). Any other
 //! error (TOML syntax, `version`, `[layout]`, whose values are the safety
 //! policy, `persistence` not a list of blocks, an unknown key outside the
 //! known tables) makes the whole file unusable.
@@ -77,8 +79,8 @@ impl Refused {
 
 /// What refusing an error's entry or block means, for a log line:
 /// `refusing the entry persistence[0].directories[3]: <error>`; for a
-/// `[watch]` value, `ignoring the bad value watch.warn_every: …` (its
-/// default is used, or the list without the bad item).
+/// value read as its default (`[watch]`, a block's cosmetic field),
+/// `ignoring the bad value watch.warn_every: …` (nothing else is refused).
 pub fn refusing(e: &ConfigError) -> String {
     match entry_of(&e.field) {
         Some(b) if !b.contains('.') => {
@@ -87,6 +89,24 @@ pub fn refusing(e: &ConfigError) -> String {
         Some(entry) => format!("refusing the entry {entry}: {e}"),
         None => format!("ignoring the bad value {}: {e}", e.field),
     }
+}
+
+/// Is `field`'s error local to it (the value reads as its default, no
+/// entry is refused)? `[watch]` values, and a `[[persistence]]` block's
+/// fields other than `path`, `directories` and `files`.
+fn ignored(field: &str) -> bool {
+    let in_block = |rest: &str| {
+        let key = rest.strip_prefix('.').unwrap_or_default();
+        let key = key.split(['.', '[']).next().unwrap_or_default();
+        !(rest.is_empty() || ["path", "directories", "files"].contains(&key))
+    };
+    let block_rest = field
+        .strip_prefix("persistence[")
+        .and_then(|s| s.split_once(']'))
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    field == "watch"
+        || field.starts_with("watch.")
+        || block_rest.is_some_and(|(_, rest)| rest.starts_with('.') && in_block(rest))
 }
 
 /// One error of a refused entry, as `status --json`, `boot --json` and the
@@ -109,9 +129,12 @@ pub struct RefusedEntry<'a> {
 /// The entry an error's field belongs to: `persistence[0].directories[3]`
 /// for `persistence[0].directories[3].mode`; the block `persistence[1]`
 /// for one of the block's own fields (`persistence[1].path`,
-/// `persistence[1].hide_mounts`, `persistence[1].directories` not a list);
-/// `None` for any other field.
+/// `persistence[1].directories` not a list); `None` for any other field,
+/// and for an [`ignored`] one.
 pub fn entry_of(field: &str) -> Option<&str> {
+    if ignored(field) {
+        return None;
+    }
     /// What follows `N]`, for a non-empty decimal index N.
     fn index(s: &str) -> Option<&str> {
         let (n, rest) = s.split_once(']')?;
@@ -166,12 +189,10 @@ pub(super) fn split(
     mut errors: Vec<ConfigError>,
     held: Vec<Held>,
 ) -> Result<Partial, ConfigError> {
-    // A `[watch]` field (`watch`, `watch.warn_every`, `watch.ignore[2]`…):
-    // its error is local, the value reads as its default.
-    let in_watch = |f: &str| f == "watch" || f.starts_with("watch.");
+    // An ignored field's error is local, the value reads as its default.
     if errors
         .iter()
-        .any(|e| entry_of(&e.field).is_none() && !in_watch(&e.field))
+        .any(|e| entry_of(&e.field).is_none() && !ignored(&e.field))
     {
         return Err(ConfigError::combine(errors).expect("not empty"));
     }
@@ -275,7 +296,9 @@ mod tests {
                 Some("persistence[0].directories[1]"),
             ),
             ("persistence[0].path", Some("persistence[0]")),
-            ("persistence[3].users", Some("persistence[3]")),
+            ("persistence[3].users", None),
+            ("persistence[3].hide_mounts", None),
+            ("persistence[3].files", Some("persistence[3]")),
             ("persistence[0].directories", Some("persistence[0]")),
             ("persistence[1]", Some("persistence[1]")),
             ("persistence[1]x", None),

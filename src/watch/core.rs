@@ -71,6 +71,8 @@ pub struct Core {
     /// budget: a warning's scan never waits for them).
     writer_scans: TokenBucket,
     pids: attribution::Pids,
+    /// Directories moved in lately ([`Core::moved_in`]).
+    pub(super) moves: super::moved_in::Moves,
 }
 
 impl Core {
@@ -98,6 +100,7 @@ impl Core {
             open_file_scans: TokenBucket::new(30, Duration::ZERO),
             writer_scans: TokenBucket::new(20, Duration::ZERO),
             pids: attribution::Pids::default(),
+            moves: Default::default(),
         }
     }
 
@@ -220,7 +223,9 @@ impl Core {
         let now = self.now();
         let decision = self.table.record(&group, &logical, change, now);
         self.dirty = true;
+        let moved = pid.is_none().then(|| self.move_of(host)).flatten();
         let pid = pid.filter(|&p| p > 0 && p as u32 != std::process::id());
+        let pid = pid.or(moved.as_ref().and_then(|m| m.1));
         // A process that only deleted or renamed away wrote nothing lost.
         if let Some(pid) = pid.filter(|_| change != Change::Gone)
             && !self.table.writers_full(&group)
@@ -253,11 +258,15 @@ impl Core {
         let kind = self.table.get(&group).map(|g| g.kind);
         let suggest = self.suggestion(&group, kind.unwrap_or(crate::config::Kind::Directory));
         let consequence = self.important.get(&group).map(String::as_str);
-        journal::unpersisted(&logical, &group, &suggest, &who, reminder, consequence);
+        // A directory moved in is named, not the file of it that came first.
+        let moved = moved.and_then(|(d, _)| self.scope.logical(&d));
+        let path = moved.clone().unwrap_or(logical);
+        let m = moved.is_some();
+        journal::unpersisted(&path, m, &group, &suggest, &who, reminder, consequence);
         if !reminder {
             self.new_groups.push(NewGroup {
                 group: group.clone(),
-                path: logical,
+                path,
                 suggest,
             });
         }

@@ -37,6 +37,8 @@ struct Daemon {
     changes_file: PathBuf,
     /// Mounts and unmounts since the last look (`remount`).
     mounts: Option<crate::mountinfo::Changes>,
+    /// Files written through shared mappings (`mapped`).
+    mapped: super::mapped::Mapped,
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
@@ -159,6 +161,7 @@ impl Daemon {
                 .flatten(),
             changes_file: changes::file(&opts.root),
             mounts,
+            mapped: super::mapped::Mapped::default(),
             opts,
             backend,
             core,
@@ -212,9 +215,18 @@ impl Daemon {
                 changes::answer(&mut self.core, &self.changes_file, pid, unwatched);
                 return Ok(written);
             }
-            Action::ReleaseHeld { all } => core.release_held(all),
+            Action::ReleaseHeld { all } => {
+                self.mapped.poll(core, &self.opts.root, all);
+                core.release_held(all)
+            }
             Action::Remounts { force } => return Ok(self.remounts(force)),
-            Action::Muting { force } => backend.muting(core, self.opts.json_every, force),
+            Action::Muting { force } => {
+                if force {
+                    // SIGUSR2, SIGHUP and the stop recount mapped files too.
+                    self.mapped.poll(core, &self.opts.root, true);
+                }
+                backend.muting(core, self.opts.json_every, force)
+            }
             Action::Suppressed { force } => {
                 if let Some(s) = core.table.take_suppressed(core.now(), force) {
                     journal::suppressed(&s, self.opts.limits.per_minute);

@@ -26,9 +26,11 @@ pub const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 /// `MESSAGE` shows every name escaped (`crate::names`); `IMPERMCTL_PATH`
 /// and `IMPERMCTL_GROUP` carry the path as text, with
 /// `IMPERMCTL_PATH_HEX`/`IMPERMCTL_GROUP_HEX` holding the exact bytes when
-/// they are not valid UTF-8.
+/// they are not valid UTF-8. `moved`: `path` is a directory moved in (its
+/// files were caught up), said so instead of a write.
 pub fn unpersisted(
     path: &Path,
+    moved: bool,
     group: &Path,
     suggest: &str,
     who: &Attribution,
@@ -47,7 +49,12 @@ pub fn unpersisted(
     let again = if reminder { " (still)" } else { "" };
     let what = consequence.map_or(String::new(), |c| format!(": {}", printable(c)));
     let text = format!(
-        "write to {}{by}{again}: {} is not persisted and will be lost at reboot{what}; to keep it: {}",
+        "{} {}{by}{again}: {} is not persisted and will be lost at reboot{what}; to keep it: {}",
+        if moved {
+            "directory moved to"
+        } else {
+            "write to"
+        },
         show(path),
         show(group),
         printable(suggest),

@@ -22,6 +22,8 @@ pub mod journal;
 pub mod judge;
 pub mod lock;
 pub mod machine;
+pub mod mapped;
+mod moved_in;
 pub mod mute;
 pub mod refresh;
 pub mod remount;

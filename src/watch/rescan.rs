@@ -86,7 +86,7 @@ impl Core {
     /// origin is a second before its walk: a root populated just before
     /// the baseline has every ctime after it), and neither the list nor
     /// the table needs it: `diff` and the judge find it unchanged too.
-    fn as_recorded(&self, host: &Path, m: &crate::sys::meta::Meta) -> bool {
+    pub(super) fn as_recorded(&self, host: &Path, m: &crate::sys::meta::Meta) -> bool {
         let Some((b, _)) = self.judge.as_ref().and_then(|j| j.baseline()) else {
             return false;
         };
@@ -103,6 +103,7 @@ impl Core {
     /// nothing written meanwhile is missed). Files go through
     /// [`Core::record_from`]: one that reports its group mutes it.
     pub fn catch_up(&mut self, dir: &Path, on_dir: &mut dyn FnMut(&Path, bool) -> bool) {
+        tracing::debug!("catching up {}", dir.display());
         let scope = self.scope.clone();
         let _ = scan::walk(&scope, dir, true, &mut |v| {
             match v {

@@ -132,6 +132,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let (prev_entries, kept): (Vec<_>, Vec<_>) = prev_entries
         .into_iter()
         .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
+    // Said in the summary (trial-s9 F3): the removed ones kept bound.
+    let refused_path = |p: &std::path::Path| bad.paths.values().any(|(r, _)| r == p);
+    let removed_kept: Vec<std::path::PathBuf> = (kept.iter())
+        .filter(|r| r.how == state::How::Bound && !refused_path(&r.path))
+        .map(|r| r.path.clone())
+        .collect();
     let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
     let obs = apply::gather(&handles, settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(settings, &obs);
@@ -149,18 +155,21 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     applied.record.sort_by(|a, b| a.path.cmp(&b.path));
     record(&root, settings, previous.as_ref(), &applied);
     let elapsed = ms(start.elapsed());
-    let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len());
+    let kept_names: Vec<&std::path::Path> = removed_kept.iter().map(|p| p.as_path()).collect();
+    let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len(), &kept_names);
     report(outcome, Some(&applied))?;
     Ok(exit)
 }
 
 /// Log and notify the summary line (`elapsed` ms); the outcome, and exit 1
-/// when a step failed or the config had `bad` refused entry errors.
+/// when a step failed or the config had `bad` refused entry errors;
+/// `kept`: the removed entries left bound for those errors.
 fn finish(
     settings: &crate::config::Settings,
     applied: &Applied,
     elapsed: f64,
     bad: usize,
+    kept: &[&std::path::Path],
 ) -> (&'static str, Exit) {
     use apply::Outcome::{Unlinked, Unmounted};
     let c = &applied.counts;
@@ -173,6 +182,13 @@ fn finish(
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
             "; {n} (above; fix them, then run impermctl boot again)"
+        ));
+    }
+    if !kept.is_empty() {
+        let n = crate::human::count(kept.len() as u64, "removed entry", "removed entries");
+        let names = apply::named(kept);
+        line.push_str(&format!(
+            "; {n} kept bound until the config errors are fixed ({names})"
         ));
     }
     info!(

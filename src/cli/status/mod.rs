@@ -10,6 +10,7 @@ use crate::exit::Exit;
 use crate::layout::{self, EntryState};
 
 mod moved;
+mod undeclared;
 use moved::{Moved, moved_state, print_moved};
 
 /// Arguments of `impermctl status`.
@@ -115,6 +116,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
+    let stale = undeclared::undeclared(&root, settings, refused, &state);
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(settings, &advice, e))
@@ -147,6 +149,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
             }
         }
+        undeclared::print(out, &stale, !refused.is_empty())?;
         print_moved(out, &moved)?;
         crate::services::section(out, &root, &state.mounts, settings)?;
         Ok(crate::watch::report::print_status(out, &root)?)

@@ -1,5 +1,5 @@
-//! An error in a `[[persistence]]` block's own fields refuses that block's
-//! entries only, each named at its own line with the block's error and
+//! An error in a `[[persistence]]` block's `path` (or a list not a list)
+//! refuses that block's entries only, each named at its own line with the block's error and
 //! fix; the other blocks are used. Errors outside the blocks still refuse
 //! the whole file.
 
@@ -29,27 +29,6 @@ fn a_bad_block_field_refuses_that_blocks_entries_only() {
         (
             "persistentStoragePath = \"/p2\"",
             "persistence[1].persistentStoragePath",
-        ),
-        (
-            "path = \"/p2\"\nhide_mounts = \"yes\"",
-            "persistence[1].hide_mounts",
-        ),
-        (
-            "path = \"/p2\"\nhideMounts = \"yes\"",
-            "persistence[1].hideMounts",
-        ),
-        (
-            "path = \"/p2\"\nallow_trash = 1",
-            "persistence[1].allow_trash",
-        ),
-        ("path = \"/p2\"\nenable = 3", "persistence[1].enable"),
-        (
-            "path = \"/p2\"\nusers.root = { directories = [\".\"], home = \"/root\" }",
-            "persistence[1].users",
-        ),
-        (
-            "path = \"/p2\"\n[persistence.users.alice]\ndirectories = [\".ssh\"]",
-            "persistence[1].users",
         ),
         ("path = \"/\"", "persistence[1].path"),
         ("path = \"/proc/p2\"", "persistence[1].path"),
@@ -95,11 +74,54 @@ fn a_bad_block_field_refuses_that_blocks_entries_only() {
             assert_eq!(p.refused.paths[entry].0, Path::new(path), "{head}");
         }
         for e in errors {
-            assert!(
-                entry_of(&e.field).is_some_and(|u| u.starts_with("persistence[1]")),
-                "{e}"
-            );
+            let block = entry_of(&e.field).is_some_and(|u| u.starts_with("persistence[1]"));
+            assert!(block || e.field == field, "{e}");
         }
+    }
+}
+
+/// Trial-s9 F6: a block field with no say in where data goes (a mount
+/// option for file managers, an unknown key such as impermanence's
+/// `users.<name>`) is ignored alone, with its error; the block is used.
+#[test]
+fn a_cosmetic_block_field_or_unknown_key_costs_nothing_else() {
+    for (head, field) in [
+        ("hide_mounts = \"yes\"", "persistence[1].hide_mounts"),
+        ("hideMounts = \"yes\"", "persistence[1].hideMounts"),
+        ("allow_trash = 1", "persistence[1].allow_trash"),
+        ("enable = 3", "persistence[1].enable"),
+        (
+            "users.root = { directories = [\".\"], home = \"/root\" }",
+            "persistence[1].users",
+        ),
+        (
+            "[persistence.users.alice]\ndirectories = [\".ssh\"]",
+            "persistence[1].users",
+        ),
+    ] {
+        let text = with(&format!("path = \"/p2\"\n{head}"));
+        let p = parse_partial(&text, Path::new("c.toml"))
+            .unwrap_or_else(|e| panic!("{head}: the whole file refused: {e}"));
+        let paths: Vec<&PathBuf> = p.settings.entries.iter().map(|e| &e.path).collect();
+        let want = [
+            "/etc/machine-id",
+            "/etc/nixos",
+            "/srv/a",
+            "/srv/b",
+            "/srv/c",
+        ];
+        assert_eq!(paths, want, "{head}");
+        assert_eq!(p.settings.roots.len(), 3, "{head}");
+        let [e] = &p.refused.errors[..] else {
+            panic!("{head}: {:#?}", p.refused.errors)
+        };
+        assert!(e.field == field && e.line == 8 && !e.fix.is_empty(), "{e}");
+        let shown = crate::config::refusing(e);
+        assert!(
+            shown.starts_with(&format!("ignoring the bad value {field}: ")),
+            "{shown}"
+        );
+        assert!(p.refused.paths.is_empty(), "{head}");
     }
 }
 

@@ -54,6 +54,7 @@ impl FanotifyWatcher {
             return;
         }
         core.record(path, Change::Dir, pid);
+        core.moved_in(path, pid);
         let marks = &self.marks;
         core.catch_up(path, &mut |p, muted| {
             marks.follow(p, muted);

@@ -43,6 +43,9 @@ pub struct FanotifyWatcher {
     /// The group and its marks.
     marks: marks::Marks,
     mount_fd: OwnedFd,
+    /// The filesystem mark reports `FAN_RENAME` (5.17): a directory moved
+    /// in is caught up at it, not again at its `FAN_MOVED_TO`.
+    renames: bool,
     cache: HashMap<Vec<u8>, Dir>,
     buf: Vec<u8>,
     /// Events read so far.
@@ -183,7 +186,9 @@ impl FanotifyWatcher {
                 }
             }
             if m & sys::FAN_MOVED_TO != 0 {
-                self.arrived(&path, true, core, pid);
+                if !self.renames {
+                    self.arrived(&path, true, core, pid);
+                }
             } else if m & sys::FAN_CREATE != 0 {
                 // A directory made in a reported group mutes its parent,
                 // and is muted itself.

@@ -135,6 +135,7 @@ impl FanotifyWatcher {
             cache: HashMap::new(),
             buf: vec![0u8; 1024 * 1024],
             events: 0,
+            renames: rename,
             placing,
             unresolved: 0,
             made: Vec::new(),

@@ -221,6 +221,9 @@ impl InotifyWatcher {
             {
                 self.rename_prefix(&old, path);
             }
+            if ev.mask.contains(R::MOVED_TO) {
+                core.moved_in(path, None);
+            }
             // A directory made in a reported group mutes its parent.
             let parent = path.parent().unwrap_or(path);
             if core.record_from(parent, path, Change::Dir, None) {

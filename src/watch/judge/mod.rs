@@ -252,17 +252,19 @@ impl Judge {
         }
     }
 
-    /// The host paths to judge again now (and who wrote them, when known):
-    /// those held for [`HOLD`] (all of them when `all`), and the new names
-    /// that settled.
+    /// The host paths to judge again now (and who wrote them, when known),
+    /// in the order they were held (a burst is warned about in the order
+    /// it was written): those held for [`HOLD`] (all of them when `all`),
+    /// and the new names that settled.
     pub fn due(&mut self, now: Duration, all: bool) -> Vec<(PathBuf, Option<i32>)> {
         let due = |t: Duration, wait| all || now.saturating_sub(t) >= wait;
         let held = self.held.extract_if(|_, t| due(*t, HOLD));
-        let mut out: Vec<_> = held.map(|(p, _)| (p, None)).collect();
+        let mut out: Vec<_> = held.map(|(p, t)| (t, p, None)).collect();
         let settled =
             (self.settling).extract_if(|_, (t, _)| *t != Duration::MAX && due(*t, SETTLE));
-        out.extend(settled.map(|(p, (_, pid))| (p, pid)));
-        out
+        out.extend(settled.map(|(p, (t, pid))| (t, p, pid)));
+        out.sort_unstable();
+        out.into_iter().map(|(_, p, pid)| (p, pid)).collect()
     }
 
     /// Where a deleted path's group is (no stat: it is gone).

@@ -327,3 +327,27 @@ fn a_declared_entry_that_is_not_persisted_is_lost_whole_with_its_reason() {
     );
     assert!(!j.uniform(Path::new("/var/lib/demo"), Path::new("/var/lib/demo")));
 }
+
+/// Trial s8 finding 8: a burst's warnings came out of order (`x2` before
+/// `x1`): what settles together is judged again in the order it was held.
+#[test]
+fn what_settles_together_is_released_in_the_order_it_was_held() {
+    let (t, root) = tree();
+    let r = t.path();
+    let mut j = Judge::new(&root, vec![PathBuf::from("/persistent")]);
+    let names = ["x3", "x1", "x2", "x10"];
+    for (i, n) in names.iter().enumerate() {
+        let host = r.join("var/lib/demo").join(n);
+        std::fs::write(&host, "x").unwrap();
+        j.judge(
+            Path::new(&format!("/var/lib/demo/{n}")),
+            &host,
+            (false, false, true),
+        );
+        j.hold(&host, Duration::from_millis(100 + i as u64), None);
+    }
+    let due: Vec<_> = (j.due(Duration::from_secs(5), false).into_iter())
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(due, names);
+}

@@ -33,22 +33,6 @@ fn a_bad_block_costs_only_its_own_entries_at_boot() {
             "persistence[1].path: this [[persistence]] block has no `path`",
         ),
         (
-            "path = \"/persistent/b\"\nhide_mounts = \"yes\"",
-            "persistence[1].hide_mounts",
-        ),
-        (
-            "path = \"/persistent/b\"\nhideMounts = true",
-            "persistence[1].hideMounts: unknown key",
-        ),
-        (
-            "path = \"/persistent/b\"\nenable = 3",
-            "persistence[1].enable: unknown key",
-        ),
-        (
-            "path = \"/persistent/b\"\nusers.root = { directories = [\".\"], home = \"/root\" }",
-            "persistence[1].users: unknown key",
-        ),
-        (
             "path = \"/persistent/\"",
             "/persistent is declared twice as a persistence root",
         ),
@@ -72,6 +56,49 @@ fn a_bad_block_costs_only_its_own_entries_at_boot() {
             "{head}\n{}",
             dump(&o)
         );
+    }
+}
+
+/// Trial-s9 F6: a block field with no say in where data goes (its
+/// `hide_mounts`, an unknown key such as impermanence's `users.<name>`) is
+/// ignored alone, with its place and fix: the block's entries are bound.
+#[test]
+fn a_cosmetic_block_field_or_unknown_key_is_ignored_alone_at_boot() {
+    require_root!();
+    let mut bound: Vec<(&str, &str)> = SEED_ENTRIES.iter().map(|t| (*t, "/persistent")).collect();
+    bound.extend([("/srv/a", "/persistent"), ("/srv/c", "/persistent")]);
+    for (head, field) in [
+        ("hide_mounts = \"yes\"", "persistence[1].hide_mounts"),
+        (
+            "hideMounts = true",
+            "persistence[1].hideMounts: unknown key",
+        ),
+        ("enable = 3", "persistence[1].enable: unknown key"),
+        (
+            "users.root = { directories = [\".\"], home = \"/root\" }",
+            "persistence[1].users: unknown key",
+        ),
+        (
+            "[persistence.users.alice]\ndirectories = [\"x\"]",
+            "persistence[1].users: unknown key",
+        ),
+    ] {
+        let toml = with(&format!("path = \"/persistent/b\"\n{head}"));
+        let prepare = "mkdir -p \"$R/persistent/more\" \"$R/persistent/b\"";
+        let o = boots(&toml, prepare, "1", &bound, &[]);
+        let err = block(&o, "err");
+        for want in [
+            &format!(
+                "ignoring the bad value {}: ",
+                field.split(':').next().unwrap()
+            ),
+            field,
+            ".toml:",
+            "fix:",
+        ] {
+            assert!(err.contains(want), "{head}: no `{want}`\n{}", dump(&o));
+        }
+        assert!(!err.contains("refusing"), "{head}\n{}", dump(&o));
     }
 }
 
@@ -131,7 +158,7 @@ fn the_only_block_refused_binds_nothing_and_undoes_nothing() {
     let o = vps(
         &Layout::default(),
         r#"rc=0; imp boot 2>/dev/null || rc=$?; echo "rc1=$rc"
-sed -i 's|^hide_mounts = true|hide_mounts = true\nenable = true|' "$CFG"
+sed -i 's|^path = "/persistent"$|path = "persistent"|' "$CFG"
 rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc2=$rc"
 echo "dev=$(devof /etc/nixos)"
 echo BEGIN err; cat "$R/err"; echo END err
@@ -169,7 +196,7 @@ echo BEGIN err; cat "$R/err"; echo END err
         dump(&o)
     );
     assert!(
-        err.contains("persistence[0].enable: unknown key"),
+        err.contains("persistence[0].path: `persistent` is a relative path"),
         "{}",
         dump(&o)
     );

@@ -152,6 +152,62 @@ echo BEGIN err; cat "$R/err"; echo END err
     assert_ne!(val(&o, "recorded"), "0", "{}", dump(&o));
 }
 
+/// Trial-s9 F3: an entry removed in the same edit that adds a bad one is
+/// kept bound (the bad one may be it, mistyped), and `boot` and `status`
+/// say so; once the config is clean, `boot` undoes it and nothing written
+/// there meanwhile is lost. Without config errors, `status` names a bind
+/// whose entry left the config before `boot` ran again.
+#[test]
+fn a_removed_entry_kept_bound_for_a_config_error_is_said() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"printf '[[persistence.directories]]\npath = "/var/lib/svc"\n' >> "$CFG"
+imp boot 2>/dev/null; echo "rc1=$?"
+cp "$CFG" "$R/good.toml"
+sed -i 's|path = "/var/lib/svc"|path = "var/lib/rel"|' "$CFG"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc2=$rc"
+echo "dev=$(devof /var/lib/svc)"
+echo written > "$R/var/lib/svc/after"
+imp status > "$R/status" 2>/dev/null || true
+head -n -2 "$R/good.toml" > "$CFG"
+imp status > "$R/status2" 2>/dev/null || true
+rc=0; imp boot 2>"$R/err3" || rc=$?; echo "rc3=$rc"
+echo "dev3=$(devof /var/lib/svc)"
+echo "after=$(cat "$R/persistent/var/lib/svc/after")"
+for f in err status status2 err3; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"; done
+"#,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc1"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "rc2"), "1", "{}", dump(&o));
+    assert!(!val(&o, "dev").is_empty(), "{}", dump(&o));
+    let kept = "1 removed entry kept bound until the config errors are fixed (/var/lib/svc)";
+    assert!(block(&o, "err").contains(kept), "{}", dump(&o));
+    let status = block(&o, "status");
+    assert!(
+        status.contains("bound but no longer declared (1; boot keeps them bound until the config errors above are fixed")
+            && status.contains("/var/lib/svc ") && status.contains("bound from /persistent/var/lib/svc"),
+        "{}",
+        dump(&o)
+    );
+    let status2 = block(&o, "status2");
+    assert!(
+        status2.contains("bound but no longer declared (1; run `impermctl boot` to undo the binds")
+            && status2.contains("/var/lib/svc "),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(val(&o, "rc3"), "0", "{}", dump(&o));
+    assert!(
+        block(&o, "err3").contains("1 removed entry undone (/var/lib/svc)"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(val(&o, "dev3"), "", "{}", dump(&o));
+    assert_eq!(val(&o, "after"), "written", "{}", dump(&o));
+}
+
 #[test]
 fn status_and_sync_name_the_refused_entry_and_act_on_the_others() {
     require_root!();

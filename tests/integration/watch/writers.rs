@@ -10,20 +10,22 @@ use crate::require_root;
 use crate::util::Layout;
 
 /// `writer NAME FILE`: a process named NAME (its comm) that opens FILE
-/// for appending and writes a line every 2 s until `$OUT/stop` or
-/// `$OUT/stop-NAME` exists, 90 s at most. Slow on purpose: a reported
-/// group's directory is muted after 32 events (`mute::HOT`) and then hears
-/// no new writer; at one or two writers every 2 s that takes over 30 s,
-/// longer than a name takes to appear even on a loaded CI machine.
+/// for appending and writes a line every 2 s until `$OUT/stop-NAME`
+/// exists (the test has seen it named), then holds FILE open without
+/// writing until `$OUT/stop`, 90 s at most. So at most one writer writes
+/// at a time, slowly: a reported group's directory is muted after 32
+/// events (`mute::HOT`) and then hears no new writer until its reminder;
+/// at one write every 2 s that is over a minute away.
 const WRITER: &str = r#"
 writer() {
   python3 - "$1" "$2" "$OUT/stop" "$OUT/stop-$1" <<'PY' >/dev/null 2>&1 & PIDS="${PIDS:-} $!"
 import os, sys, time
 open("/proc/self/comm", "w").write(sys.argv[1])
 f, end = open(sys.argv[2], "a"), time.time() + 90
-stop = lambda: any(os.path.exists(p) for p in sys.argv[3:])
-while not stop() and time.time() < end:
-    f.write("x\n"); f.flush(); time.sleep(2)
+while not os.path.exists(sys.argv[3]) and time.time() < end:
+    if not os.path.exists(sys.argv[4]):
+        f.write("x\n"); f.flush()
+    time.sleep(2)
 PY
 }
 "#;
@@ -37,10 +39,12 @@ trap 'touch "$OUT/stop"; ( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
 mkdir -p "$R/var/lib/multi"
 writer alpha "$R/var/lib/multi/a"
 wait_json '"alpha" in [w["comm"] for w in g["/var/lib/multi"]["writers"]]'
+touch "$OUT/stop-alpha"
 writer beta "$R/var/lib/multi/b"
 wait_json '"beta" in [w["comm"] for w in g["/var/lib/multi"]["writers"]]'
-# Beta is named: it stops, so the writes heard next are to `a`, which
-# alpha and gamma both hold (the writer is then the younger that wrote).
+# Named writers stop writing but keep their files open: gamma's writes
+# are to `a`, which alpha also holds (the writer of a file several hold
+# is the youngest that wrote).
 touch "$OUT/stop-beta"
 writer gamma "$R/var/lib/multi/a"
 wait_json '"gamma" in [w["comm"] for w in g["/var/lib/multi"]["writers"]]'
