@@ -110,7 +110,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         true => crate::output::print_json("Persist", &report(reports))?,
         false => {
             scratch_notes(&mut out, &steps, &settings.watch.ignore)?;
-            config_hint(&mut out, &steps, &settings, a.dry_run)?
+            config_hint(&mut out, &steps, settings, a.dry_run)?
         }
     }
     Ok(Exit::findings_if(!bad.is_empty()))
