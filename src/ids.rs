@@ -74,13 +74,20 @@ impl Ids {
         })
     }
 
-    /// Resolve declared perms to numeric ids.
+    /// Resolve declared perms to numeric ids; both errors at once when
+    /// neither the user nor the group exists.
     pub fn owner(&mut self, root: &Root, p: &Perms) -> anyhow::Result<Owner> {
-        Ok(Owner {
-            uid: Self::lookup(&mut self.passwd, root, "/etc/passwd", &p.user, "user")?,
-            gid: Self::lookup(&mut self.group, root, "/etc/group", &p.group, "group")?,
-            mode: p.mode,
-        })
+        let uid = Self::lookup(&mut self.passwd, root, "/etc/passwd", &p.user, "user");
+        let gid = Self::lookup(&mut self.group, root, "/etc/group", &p.group, "group");
+        match (uid, gid) {
+            (Ok(uid), Ok(gid)) => Ok(Owner {
+                uid,
+                gid,
+                mode: p.mode,
+            }),
+            (Err(u), Err(g)) => Err(anyhow::anyhow!("{u}; {g}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
     }
 }
 

@@ -73,6 +73,9 @@ pub struct LiveOptions<'a> {
     /// users/groups applies it. So is a plain entry below a `/home/<name>`
     /// that is nobody's yet (`plan::homes::unresolved`).
     pub defer_unknown_owners: bool,
+    /// Where each entry is declared: a failed step's error names it
+    /// (`FILE:LINE:COL: …`, as config errors do).
+    pub places: Option<&'a crate::config::Places>,
 }
 
 /// Execute `plan`. `previous` is the record of the last run of this boot;
@@ -108,6 +111,7 @@ pub fn apply(
     let in_utab =
         crate::sys::utab::targets(&root.host(Path::new("/run/mount"))).unwrap_or_default();
     let mut tally = Tally::new(plan.steps.len(), previous, live_opts.previous_pending);
+    tally.places = live_opts.places.map(|p| (settings.file.as_path(), p));
     // Paths bound by this run: an entry below one of them was observed
     // before its ancestor's bind covered it, so it is looked at again.
     let mut bound_now: HashSet<PathBuf> = HashSet::new();

@@ -149,6 +149,8 @@ pub(super) struct Tally<'a> {
     previous: HashMap<&'a Path, &'a Recorded>,
     /// The entries it left pending.
     previous_pending: &'a [Pending],
+    /// The config file and where each entry is declared in it.
+    pub places: Option<(&'a Path, &'a crate::config::Places)>,
 }
 
 impl<'a> Tally<'a> {
@@ -159,6 +161,7 @@ impl<'a> Tally<'a> {
             done,
             previous: previous.iter().map(|r| (r.path.as_path(), r)).collect(),
             previous_pending,
+            places: None,
         }
     }
 
@@ -200,7 +203,10 @@ impl<'a> Tally<'a> {
             }
             Outcome::Failed { error } => {
                 c.failed += 1;
-                error!(path = %st.path.display(), "{error}");
+                let at = (self.places)
+                    .and_then(|(f, p)| Some((f, p.get(&st.path)?)))
+                    .map(|(f, (l, c))| format!("{}:{l}:{c}: ", f.display()));
+                error!(path = %st.path.display(), "{}{error}", at.unwrap_or_default());
             }
         }
         if let Some(msg) = warning {

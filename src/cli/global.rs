@@ -100,6 +100,7 @@ impl Global {
                 settings,
                 refused,
                 notice,
+                places: config::Places::new(),
             })
         };
         if self.no_config {
@@ -129,12 +130,17 @@ impl Global {
             );
             return fallback(file, Some(notice));
         }
-        let config::Partial { settings, refused } = config::load_partial(file)?;
+        let config::Partial {
+            settings,
+            refused,
+            places,
+        } = config::load_partial(file)?;
         check_skips(&settings)?;
         Ok(Loaded {
             settings,
             refused,
             notice: None,
+            places,
         })
     }
 }
@@ -147,6 +153,8 @@ pub struct Loaded {
     pub refused: config::Refused,
     /// Said when the default config file is missing.
     pub notice: Option<String>,
+    /// Where each usable entry is declared.
+    pub places: config::Places,
 }
 
 impl Loaded {

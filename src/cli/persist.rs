@@ -33,6 +33,12 @@ pub struct Args {
     /// Print a versioned JSON document.
     #[arg(long)]
     pub json: bool,
+    /// Keep a file by a bind mount, or by a copy the shutdown sync saves
+    /// (`method = "copy"`). Default: copy a file `diff` says programs
+    /// replace by rename (a rename onto a bind-mounted file fails with
+    /// EBUSY), else bind.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub method: Option<Method>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +75,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         to: a.to.as_deref(),
         force: a.force,
         proc: Path::new("/proc"),
+        method: a.method,
     };
     let planned = persist::prepare(&root, settings, opts, &a.paths)?;
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
@@ -102,8 +109,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         reports.push(PathReport {
             step,
             copied,
-            nix: suggest::nix_line(&step.root, &step.path, step.kind),
-            toml: suggest::toml_entry(&step.path, step.kind),
+            nix: nix_line(step),
+            toml: toml_entry(step),
         });
     }
     match a.json {
@@ -193,11 +200,14 @@ fn config_hint(
     }
     let mut by_root: BTreeMap<&Path, Vec<Line>> = BTreeMap::new();
     for s in &new {
-        let line = Line::Persist(s.path.clone(), s.kind);
+        let line = match s.method {
+            Method::Copy => Line::Copy(s.path.clone()),
+            Method::Bind => Line::Persist(s.path.clone(), s.kind),
+        };
         by_root.entry(&s.root).or_default().push(line);
     }
     let nix = match new.as_slice() {
-        [one] => suggest::nix_line(&one.root, &one.path, one.kind),
+        [one] => nix_line(one),
         _ => (by_root.iter())
             .map(|(root, lines)| suggest::nix_snippet(root, lines))
             .collect(),
@@ -232,6 +242,17 @@ note: {} is in watch.ignore ({}): scratch space, which the watcher and `diff` le
         }
     }
     Ok(())
+}
+
+/// The Nix line that declares `s` as persisted (`method = "copy"` when copied).
+fn nix_line(s: &Step) -> String {
+    suggest::nix_line_replaced(&s.root, &s.path, s.kind, s.method == Method::Copy)
+}
+
+/// The TOML entry that declares `s` as persisted.
+fn toml_entry(s: &Step) -> String {
+    let copy = s.method == Method::Copy || suggest::needs_copy(&s.path, s.kind);
+    suggest::toml_item(&s.path, s.kind, copy)
 }
 
 /// Every line of `text` indented by two spaces.

@@ -60,7 +60,27 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         d
     };
     let (g2, root2) = (g.clone(), root.clone());
-    let redeclare = move || Some(declared(&g2.partial_settings(false).ok()?, &root2));
+    // An unreadable edit is said once (file:line:col and the fix), and its
+    // fix too; meanwhile the last good config stays in use (trial s9 F4).
+    let said = std::sync::Mutex::new(None::<String>);
+    let redeclare = move || {
+        let read = g2.partial_settings(false).map_err(|e| format!("{e:#}"));
+        let mut said = said.lock().ok()?;
+        match &read {
+            Err(e) if said.as_ref() != Some(e) => tracing::error!(
+                "cannot read the edited config: {e}; the watcher keeps the last good config until it is fixed"
+            ),
+            Ok(c) if said.is_some() => {
+                tracing::info!(
+                    "the config {} is readable again: the watcher took the new config",
+                    c.settings.file.display()
+                )
+            }
+            _ => {}
+        }
+        *said = read.as_ref().err().cloned();
+        Some(declared(&read.ok()?, &root2))
+    };
     let redeclare = Some(watch::remount::Redeclare(std::sync::Arc::new(redeclare)));
     let declared = declared(&c, &root);
     let limits = Limits {

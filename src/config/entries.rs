@@ -84,6 +84,7 @@ pub(super) fn validate_entries(
     skip: &HashSet<String>,
     loc: &Locator<'_>,
     errors: &mut Vec<ConfigError>,
+    places: &mut super::Places,
 ) -> (Vec<Entry>, Vec<Held>) {
     let (mut entries, mut held) = (Vec::new(), Vec::new());
     let mut seen: HashMap<PathBuf, Origin> = HashMap::new();
@@ -125,6 +126,7 @@ pub(super) fn validate_entries(
                 });
                 continue;
             };
+            places.insert(path.clone(), loc.line_col(&sp));
             entries.push(Entry {
                 kind,
                 source: root.path.join(crate::root::rel(path)),

@@ -258,13 +258,20 @@ pub fn parse_partial(text: &str, file: &Path) -> Result<Partial, ConfigError> {
         .map(|(span, message)| loc.value_error(span, &message))
         .collect();
     let skip = partial::entries_of(all.iter().chain(&caught));
-    let (settings, mut errors, held) = validate::validate(raw, &loc, file, &skip);
+    let mut places = Places::new();
+    let (settings, mut errors, held) = validate::validate(raw, &loc, file, &skip, &mut places);
     // A value of the wrong type reads as absent: its type error says more
     // than "missing" for the same field.
     errors.retain(|e| !caught.iter().any(|c| c.field == e.field));
     all.extend(errors.into_iter().chain(caught));
-    partial::split(settings, all, held)
+    let mut p = partial::split(settings, all, held)?;
+    p.places = places;
+    Ok(p)
 }
+
+/// Where each usable entry is declared: its path → the line and column
+/// (1-based) of its `path` in the config file.
+pub type Places = std::collections::BTreeMap<PathBuf, (usize, usize)>;
 
 impl Settings {
     /// The settings used by `verify`/`status` when no config file exists:

@@ -25,6 +25,8 @@ pub struct Partial {
     pub settings: Settings,
     /// What was refused.
     pub refused: Refused,
+    /// Where each usable entry is declared (apply-time errors name it).
+    pub places: super::Places,
 }
 
 /// The refused entries of a config.
@@ -231,6 +233,7 @@ pub(super) fn split(
     Ok(Partial {
         settings,
         refused: Refused { errors, paths },
+        places: super::Places::new(),
     })
 }
 

@@ -31,6 +31,7 @@ pub(super) fn validate(
     loc: &Locator<'_>,
     file: &Path,
     skip: &HashSet<String>,
+    places: &mut super::Places,
 ) -> (Settings, Vec<ConfigError>, Vec<Held>) {
     let mut errors = Vec::from_iter(check_version(&raw, loc));
     let watch = watch(raw.watch.0, loc, &mut errors);
@@ -49,7 +50,7 @@ pub(super) fn validate(
     // A block with an error of its own is refused: its root and entries.
     let mut refused = skip.clone();
     refused.extend(super::partial::entries_of(&errors));
-    let (entries, held) = validate_entries(blocks, &roots, &refused, loc, &mut errors);
+    let (entries, held) = validate_entries(blocks, &roots, &refused, loc, &mut errors, places);
     let roots = (roots.into_iter().enumerate())
         .filter(|(i, _)| !refused.contains(&super::partial::block(*i)))
         .filter_map(|(_, r)| r.map(|(r, _)| r));

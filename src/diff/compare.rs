@@ -62,6 +62,14 @@ pub struct Item {
     pub replaced: bool,
 }
 
+/// Was this file replaced by rename since the baseline ([`Item::replaced`]):
+/// a regular file now (`live`) and in the baseline (`rec`), with another
+/// inode. What `diff` and `persist` decide `method = "copy"` from.
+pub fn replaced(rec: Option<Rec>, live: Option<&Meta>) -> bool {
+    let file = |k| k == Kind::File;
+    matches!((rec, live), (Some(r), Some(m)) if file(r.kind) && file(m.kind()) && r.ino != m.ino)
+}
+
 /// The visitor that classifies entries.
 #[derive(Debug)]
 pub struct Classify<'a> {
@@ -149,9 +157,7 @@ impl<'a> Classify<'a> {
             (Some(r), Some(m)) if !r.matches(m) => Change::Modified,
             _ => Change::Unchanged,
         };
-        let file = |k| k == Kind::File;
-        let replaced = matches!((rec, &m), (Some(r), Some(m)) if file(r.kind) && file(m.kind()) && r.ino != m.ino);
-        self.push(e, found, (change, replaced), m.as_ref());
+        self.push(e, found, (change, replaced(rec, m.as_ref())), m.as_ref());
         Ok(true)
     }
 

@@ -70,13 +70,14 @@ pub enum Action {
 }
 
 /// How the persisted path is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// The copy is bind-mounted over the live path.
     Bind,
-    /// A file programs replace by rename (`classify::replaced`), or declared
-    /// `method = "copy"`: copied, never bound (a rename over a bind fails
+    /// A file programs replace by rename (`classify::replaced`, or seen
+    /// replaced as `diff` sees it: `diff::grouped::replaced_file`), declared
+    /// `method = "copy"` or given `--method copy`: copied, never bound (a rename over a bind fails
     /// with EBUSY); the shutdown sync saves it once declared.
     Copy,
 }
@@ -133,4 +134,6 @@ pub struct Options<'a> {
     pub force: bool,
     /// Where `/proc` is (for the writers scan).
     pub proc: &'a Path,
+    /// `--method`: bind or copy a file, instead of deciding as `diff` does.
+    pub method: Option<Method>,
 }

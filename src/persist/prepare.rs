@@ -102,11 +102,10 @@ fn plan_one(
         Ok(Verdict::Move(kind, existing)) => (kind, Some(existing)),
     };
     let declared = settings.entry(&path);
-    let copy = match declared {
-        Some(e) => e.method == crate::config::FileMethod::Copy,
-        None => crate::suggest::needs_copy(&path, kind),
+    let copy = match method(root_fd, root, settings, opts.method, (&path, kind)) {
+        Ok(copy) => copy,
+        Err(reason) => return refuse(arg, reason),
     };
-    let copy = copy && kind == Kind::File;
     let mut step = Step {
         kind,
         root: proot,
@@ -160,6 +159,48 @@ fn plan_one(
         }
     }
     Ok(Ok(step))
+}
+
+/// Copy (`method = "copy"`) rather than bind the logical `path`: as
+/// declared; else as `--method` (`chosen`) says; else as `diff` decides
+/// (a well-known replaced file, or one replaced by rename since the
+/// baseline or as the watcher heard). `Err`: a refusal (`--method` against
+/// the config, or copy for a directory).
+fn method(
+    root_fd: BorrowedFd<'_>,
+    root: &Root,
+    settings: &Settings,
+    chosen: Option<Method>,
+    (path, kind): (&Path, Kind),
+) -> anyhow::Result<bool, String> {
+    let p = crate::names::show(path);
+    if kind == Kind::Directory {
+        return match chosen {
+            Some(Method::Copy) => Err(format!(
+                "{p} is a directory: --method copy is for files (a directory is bind-mounted)"
+            )),
+            _ => Ok(false),
+        };
+    }
+    let declared = settings
+        .entry(path)
+        .map(|e| e.method == crate::config::FileMethod::Copy);
+    let live = || probe(root_fd, path).ok().and_then(|l| l.ok().flatten());
+    match (declared, chosen) {
+        (Some(d), Some(c)) if d != (c == Method::Copy) => {
+            let (file, was) = (
+                crate::names::show(&settings.file),
+                if d { "copy" } else { "bind" },
+            );
+            Err(format!(
+                "{p} is declared in {file} with method = \"{was}\": change it there, or leave out --method"
+            ))
+        }
+        (Some(d), _) => Ok(d),
+        (None, Some(c)) => Ok(c == Method::Copy),
+        (None, None) => Ok(crate::suggest::needs_copy(path, kind)
+            || live().is_some_and(|m| crate::diff::grouped::replaced_file(root, path, &m))),
+    }
 }
 
 /// Is the directory at the logical `p` empty, or a fill in progress?

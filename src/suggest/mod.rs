@@ -144,7 +144,7 @@ pub fn toml_entry(group: &Path, how: Kind) -> String {
 }
 
 /// [`toml_entry`], with `method = "copy"` when `copy`.
-fn toml_item(group: &Path, how: Kind, copy: bool) -> String {
+pub fn toml_item(group: &Path, how: Kind, copy: bool) -> String {
     if let Some(why) = undeclarable(group) {
         return format!("# {}", cannot_declare(group, why));
     }

@@ -206,18 +206,27 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
     let alive = s.pid == 0 || Path::new(&format!("/proc/{}", s.pid)).exists();
     let dirs =
         (s.backend == "inotify").then(|| format!(", {} dirs", thousands(s.watched_directories)));
-    let dead = (!alive).then_some("; the daemon is not running");
     let age = (from != "D-Bus")
         .then(|| file_age(&root.watch_file()))
         .flatten();
+    if !alive {
+        // Its counts stopped when it did (trial s9 F10): not current.
+        let groups = counted(s.groups.len() as u64, "unpersisted group");
+        return writeln!(
+            out,
+            "\nwatcher: {} NOT RUNNING (pid {} is gone): what is unpersisted now is unknown; run `impermctl diff`\n  last recorded in {from}{}: {groups}",
+            s.backend,
+            s.pid,
+            age.unwrap_or_default(),
+        );
+    }
     writeln!(
         out,
-        "\nwatcher: {}{}, {} (from {from}{}{})",
+        "\nwatcher: {}{}, {} (from {from}{})",
         s.backend,
         dirs.unwrap_or_default(),
         counted(s.groups.len() as u64, "unpersisted group"),
         age.unwrap_or_default(),
-        dead.unwrap_or_default(),
     )?;
     if asked == super::refresh::Asked::Late {
         writeln!(

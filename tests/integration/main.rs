@@ -15,6 +15,7 @@ mod module_map;
 mod nix;
 mod persist;
 mod persist_copy;
+mod persist_replaced;
 mod schemas;
 mod snapshots;
 mod status;

@@ -208,6 +208,48 @@ for f in err status status2 err3; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"
     assert_eq!(val(&o, "after"), "written", "{}", dump(&o));
 }
 
+/// Trial-s9 F7: an error found while applying names the entry's place in
+/// the config (FILE:LINE:COL, as config errors do), and an entry whose
+/// user and group both do not exist gets both errors in one run; the
+/// other entries are bound and the data is untouched.
+#[test]
+fn apply_errors_name_the_config_place_and_every_owner() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"mkdir -p "$R/var/lib/data"; echo keep > "$R/var/lib/data/important"
+printf '[[persistence.files]]\npath = "/var/lib/data"\n[[persistence.directories]]\npath = "/var/lib/new"\nuser = "nosuchuser"\ngroup = "nosuchgroup"\n' >> "$CFG"
+n=$(wc -l < "$CFG")
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+echo "at_file=$((n - 4))"; echo "at_dir=$((n - 2))"
+echo "dev=$(devof /etc/nixos)"
+echo "kept=$(cat "$R/var/lib/data/important")"
+echo BEGIN err; cat "$R/err"; echo END err
+"#,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "1", "{}", dump(&o));
+    assert!(!val(&o, "dev").is_empty(), "{}", dump(&o));
+    assert_eq!(val(&o, "kept"), "keep", "{}", dump(&o));
+    let err = block(&o, "err");
+    let line = |needle: &str| {
+        let l = err.lines().find(|l| l.contains(needle));
+        l.unwrap_or_else(|| panic!("no `{needle}`\n{}", dump(&o)))
+            .to_string()
+    };
+    let file = line("/var/lib/data is not a regular file");
+    let at = format!("config.toml:{}:8: ", val(&o, "at_file"));
+    assert!(file.contains(&at), "{at}\n{}", dump(&o));
+    let owner = line("user \"nosuchuser\" does not exist");
+    let at = format!("config.toml:{}:8: ", val(&o, "at_dir"));
+    assert!(owner.contains(&at), "{at}\n{}", dump(&o));
+    assert!(
+        owner.contains("group \"nosuchgroup\" does not exist"),
+        "{}",
+        dump(&o)
+    );
+}
+
 #[test]
 fn status_and_sync_name_the_refused_entry_and_act_on_the_others() {
     require_root!();

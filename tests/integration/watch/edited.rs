@@ -54,3 +54,46 @@ fn fanotify_reads_an_edited_config_again() {
     require_root!();
     an_edited_config_is_read_again("fanotify");
 }
+
+/// Trial s9 F4: a duplicate key appended while watching: one journal
+/// error naming file:line:col and the fix, saying the last good config is
+/// kept; once fixed, a line saying the new config is taken.
+fn an_unreadable_edit_is_said_once_and_its_fix_too(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"
+cp "$CFG" "$OUT/good"
+printf 'directories = ["/srv/x"]\ndirectories = ["/srv/y"]\n' >> "$CFG"
+for i in $(seq 1200); do grep -q 'cannot read the edited config' $OUT/stderr && break; sleep 0.05; done
+touch "$CFG"; mkdir -p "$R/srv/m" && mount -t tmpfs m "$R/srv/m" && umount "$R/srv/m"
+cp "$OUT/good" "$CFG"
+for i in $(seq 1200); do grep -q 'took the new config' $OUT/stderr && break; sleep 0.05; done
+"#;
+    let args = format!("--backend {backend}");
+    let err = with_watcher(tmp.path(), &Layout::default(), &args, "", body);
+    let errors: Vec<&str> = (err.lines())
+        .filter(|l| l.contains("cannot read the edited config"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let e = errors[0];
+    assert!(
+        e.contains("ERROR") && e.contains("config.toml:") && e.contains("duplicate key"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix") && e.contains("keeps the last good config"),
+        "{e}"
+    );
+    assert!(err.contains("took the new config"), "{err}");
+}
+
+#[test]
+fn inotify_says_an_unreadable_edit_and_its_fix() {
+    require_root!();
+    an_unreadable_edit_is_said_once_and_its_fix_too("inotify");
+}
+
+#[test]
+fn fanotify_says_an_unreadable_edit_and_its_fix() {
+    require_root!();
+    an_unreadable_edit_is_said_once_and_its_fix_too("fanotify");
+}

@@ -120,3 +120,37 @@ fn a_persisted_mapping_on_the_roots_filesystem_is_never_counted() {
     };
     mapped_writes("fanotify", &layout);
 }
+
+/// Trial-s9 F2, in part: a file written through a mapping the watcher saw,
+/// then unmapped with its descriptor kept open (no close heard), stays in
+/// the watcher's list: `diff` from the list finds it as a walk does.
+#[test]
+fn a_file_the_watcher_saw_mapped_stays_listed_after_munmap() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let before = r#"mkdir -p "$R/srv/pre"; head -c 8192 /dev/zero > "$R/srv/pre/unmapped"
+imp diff --capture-baseline >/dev/null"#;
+    let body = r#"
+python3 -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1] + "/srv/pre/unmapped", os.O_RDWR)
+m = mmap.mmap(fd, 8192); m[0:4] = b"data"; m.flush()
+while not os.path.exists(sys.argv[2] + "/unmap"):
+    time.sleep(0.02)
+m.close(); open(sys.argv[2] + "/unmapped", "w").close(); time.sleep(120)' "$R" "$OUT" & WRITER_PID=$!
+trap 'kill $WRITER_PID 2>/dev/null; ( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
+for i in $(seq 600); do grep -q "write to /srv/pre/unmapped" "$OUT/stderr" && break; sleep 0.05; done
+touch "$OUT/unmap"; for i in $(seq 400); do [ -e "$OUT/unmapped" ] && break; sleep 0.05; done
+imp diff -l > "$OUT/diff" 2>&1 || true
+"#;
+    let err = with_watcher(
+        tmp.path(),
+        &Layout::default(),
+        "--backend fanotify",
+        before,
+        body,
+    );
+    let diff = std::fs::read_to_string(tmp.path().join("diff")).unwrap();
+    assert!(diff.contains("found by: the watcher's list"), "{diff}");
+    assert!(diff.contains("/srv/pre/unmapped"), "{diff}\n{err}");
+}

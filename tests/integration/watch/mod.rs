@@ -7,6 +7,7 @@ mod age;
 mod aliases;
 mod bounded;
 mod daemon;
+mod dead;
 mod declared;
 mod edited;
 mod exact_status;

@@ -13,8 +13,10 @@
 //! (`u32` length + bytes): the gap (empty: complete), then lists (`u32`
 //! count + strings): mount points, ignored paths, (version 2) ignored
 //! directories whose files `diff` checks for links (and walks to count),
-//! (version 4, with bit 2) the names below the ignored paths, subtrees, then `u32` directory count and
-//! per directory its path and its list of names; with records, each name
+//! (version 4, with bit 2) the names below the ignored paths, subtrees, then `u32` run count and
+//! per run a directory's path and a list of its names (runs in the order of
+//! the whole paths since the version 4 writer of 2026-11-30: a directory may
+//! have several runs; older files are sorted on reading); with records, each name
 //! is followed by `u8` 0 (not in the baseline) or 1 and the record (`u8`
 //! type as the baseline writes it, `u64` inode, `u64` size, `i64`+`u32`
 //! mtime, `i64`+`u32` ctime).
@@ -142,11 +144,12 @@ pub fn encode(list: &List, c: &Changes, baseline: Option<(&Baseline, FileId)>) -
         put_list(&mut out, names.iter().map(|n| &n[..]));
     }
     put_list(&mut out, c.trees.iter().map(|t| &t[..]));
-    out.extend_from_slice(&(c.dirs.len() as u32).to_le_bytes());
-    for (dir, names) in &c.dirs {
+    let runs = runs(c);
+    out.extend_from_slice(&(runs.len() as u32).to_le_bytes());
+    for (dir, names) in runs {
         put(&mut out, dir);
         let Some((b, _)) = baseline else {
-            put_list(&mut out, names.iter().map(|n| &n[..]));
+            put_list(&mut out, names.into_iter());
             continue;
         };
         out.extend_from_slice(&(names.len() as u32).to_le_bytes());
@@ -158,6 +161,33 @@ pub fn encode(list: &List, c: &Changes, baseline: Option<(&Baseline, FileId)>) -
         }
     }
     out
+}
+
+/// The listed names in the order of their whole paths, in runs of one
+/// directory's names (a directory may have several runs): `diff` reads
+/// the paths sorted and does not sort them again.
+fn runs(c: &Changes) -> Vec<(&[u8], Vec<&[u8]>)> {
+    let mut all: Vec<(Vec<u8>, &[u8], &[u8])> = Vec::with_capacity(c.len);
+    for (d, names) in &c.dirs {
+        for n in names {
+            let mut p = Vec::with_capacity(d.len() + 1 + n.len());
+            if &d[..] != b"/" {
+                p.extend_from_slice(d);
+            }
+            p.push(b'/');
+            p.extend_from_slice(n);
+            all.push((p, d, n));
+        }
+    }
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut runs: Vec<(&[u8], Vec<&[u8]>)> = Vec::new();
+    for (_, d, n) in all {
+        match runs.last_mut() {
+            Some((last, names)) if *last == d => names.push(n),
+            _ => runs.push((d, vec![n])),
+        }
+    }
+    runs
 }
 
 struct Reader<'a>(&'a [u8]);

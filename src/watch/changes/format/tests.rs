@@ -203,3 +203,33 @@ fn sorting_keeps_each_record_with_its_path() {
         }
     }
 }
+
+/// The names are written in the order of their whole paths (a directory
+/// split in runs where names of a subdirectory sort between its own), so
+/// `diff` reads them sorted: `/a/b` < `/a/b/x` < `/a/b0` < `/a/c` < `/a-b`.
+#[test]
+fn names_are_written_in_the_order_of_whole_paths() {
+    let mut c = Changes::default();
+    for p in ["/a-b", "/a/c", "/a/b/x", "/a/b0", "/a/b", "/z", "/a/b/y/1"] {
+        c.note(Path::new(p));
+    }
+    let runs = runs(&c);
+    let whole: Vec<String> = runs
+        .iter()
+        .flat_map(|(d, names)| {
+            names.iter().map(move |n| match *d {
+                b"/" => format!("/{}", String::from_utf8_lossy(n)),
+                d => format!(
+                    "{}/{}",
+                    String::from_utf8_lossy(d),
+                    String::from_utf8_lossy(n)
+                ),
+            })
+        })
+        .collect();
+    let mut want = whole.clone();
+    want.sort();
+    assert_eq!(whole, want);
+    assert_eq!(whole.len(), list(&c).paths.len());
+    assert_eq!(runs.iter().filter(|(d, _)| *d == b"/a").count(), 2);
+}
