@@ -143,7 +143,7 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
     "source": {"description": "How the changed entries were found: a walk of the root (and why the watcher's list was not used), or the running watcher's list of changed paths.",
                "oneOf": [obj({"method": {"const": "walk"}, "reason": S}),
                          obj({"method": {"const": "watcher"}, "pid": U, "paths": U, "subtrees": U})]},
-    "summary": obj({"loses_data": B, "groups": U, "files": U, "bytes": U, "entries_walked": U, "unreadable": U},
+    "summary": obj({"loses_data": B, "groups": U, "files": U, "bytes": U, "entries_walked": {**U, "description": "Entries looked at: walked (source.method walk), or those the watcher's list named (source.method watcher: a few, not the tree)."}, "unreadable": U},
                    required=["loses_data", "groups", "files", "bytes", "entries_walked"]),
     "groups": arr(ref("group")),
     "items": arr(obj({"path": S, "path_hex": {"description": "The path's bytes in hex when it is not valid UTF-8.", "type": "string"},

@@ -79,6 +79,8 @@ struct Summary {
     groups: usize,
     files: u64,
     bytes: u64,
+    /// Entries looked at: walked, or named by the watcher's list
+    /// (`source.method` says which; schema description).
     entries_walked: u64,
 }
 

@@ -186,8 +186,12 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
         sw = w.size,
         cw = w.count,
     );
-    if g.dirs > 0 {
-        line.push_str(&format!(", {}", crate::human::counted(g.dirs, "dir")));
+    // "new" and "modified" count directories too (trial s9: "2,102 files
+    // (2022 new, 100 modified, 20 dirs)"): said so when both are there.
+    match g.dirs {
+        0 => {}
+        d if g.new > 0 && g.modified > 0 => line.push_str(&format!(", {d} of them dirs")),
+        d => line.push_str(&format!(", {}", crate::human::counted(d, "dir"))),
     }
     if g.replaced {
         line.push_str(", replaced by rename: persist it with method = \"copy\"");
@@ -264,6 +268,25 @@ pub fn nul(out: &mut impl Write, d: &Diff, j: &Judged, all: bool) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The detail's numbers add up: new + modified = files + dirs.
+    #[test]
+    fn a_group_line_says_its_counts_include_the_dirs() {
+        let mut g = Group::new(
+            "/var/lib/app".into(),
+            crate::config::Kind::Directory,
+            GroupClass::Ordinary,
+        );
+        (g.files, g.dirs, g.new, g.modified) = (2102, 20, 2022, 100);
+        let w = Widths::of(std::slice::from_ref(&g));
+        let mut out = Vec::new();
+        group_line(&mut out, &g, &w, Style::new(false)).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.contains("(2022 new, 100 modified, 20 of them dirs"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn formats() {

@@ -51,6 +51,8 @@ pub fn reconcile_all(all: &mut [Original<'_>], forced: &[u32]) -> Vec<anyhow::Re
             done: None,
         })
         .collect();
+    let mut snaps: Vec<&mut Snapshot> = all.iter_mut().map(|o| &mut *o.snap).collect();
+    super::note_mapped(proc, &mut snaps);
     loop {
         let now = Instant::now();
         let mut ready = Vec::new();
@@ -95,6 +97,13 @@ fn settle(proc: &Path, all: &mut [Original<'_>], st: &mut [State], ready: &[usiz
         .collect();
     let (holders, cwds) = held(proc, &union);
     let anyone = !holders.is_empty() || !cwds.is_empty();
+    if holders.iter().any(|h| h.how == super::Hold::Mapped) {
+        let mut snaps: Vec<&mut Snapshot> = (all.iter_mut().enumerate())
+            .filter(|(i, _)| ready.contains(i))
+            .map(|(_, o)| &mut *o.snap)
+            .collect();
+        super::note_mapped(proc, &mut snaps);
+    }
     for &i in ready {
         let (o, s) = (&mut all[i], &mut st[i]);
         let (holders, cwds) = if anyone {

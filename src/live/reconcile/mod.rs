@@ -51,6 +51,11 @@ pub const GIVE_UP: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     files: HashMap<PathBuf, (u64, Time)>,
+    /// Inode numbers of files seen mapped shared and writable (any device:
+    /// the maps give the superblock's). A write through an already dirty
+    /// mapped page changes neither size nor mtime: these are compared by
+    /// content.
+    mapped: HashSet<u64>,
 }
 
 impl Snapshot {
@@ -76,7 +81,10 @@ impl Snapshot {
             }
             _ => file(Path::new(""), &m),
         }
-        Ok(Snapshot { files })
+        Ok(Snapshot {
+            files,
+            mapped: HashSet::new(),
+        })
     }
 }
 
@@ -207,6 +215,17 @@ fn held(proc: &Path, ids: &HashSet<(u64, u64)>) -> (Vec<Holder>, Vec<Holder>) {
 fn warn_working_directories(shown: &Path, holders: &[Holder]) {
     for h in holders {
         tracing::warn!(path = %shown.display(), "{h}, the original now hidden under the bind of {shown}: files it creates by a relative name go there and the reboot discards them; in it, `cd {shown}` (a shell: `cd \"$PWD\"`) or restart it", shown = shown.display());
+    }
+}
+
+/// Note in `snap` every file now mapped shared and writable by a process
+/// (one scan of `proc`, see [`crate::sys::proc::maps::shared_writable`]).
+fn note_mapped(proc: &Path, snaps: &mut [&mut Snapshot]) {
+    let Ok(scan) = crate::sys::proc::maps::shared_writable(proc) else {
+        return;
+    };
+    for s in snaps {
+        s.mapped.extend(scan.mappings.iter().map(|m| m.ino));
     }
 }
 

@@ -148,7 +148,7 @@ impl Pass<'_> {
         let Some(&(s_size, s_mtime)) = snap.files.get(rel) else {
             return Ok(());
         };
-        if hm.size == s_size && hm.mtime == s_mtime {
+        if hm.size == s_size && hm.mtime == s_mtime && !changed_mapped(snap, h, hm, dir, name)? {
             return Ok(());
         }
         let c = sfs::open_beneath(dir, Path::new(name), OFlags::RDWR | OFlags::APPEND)?;
@@ -183,6 +183,27 @@ impl Pass<'_> {
         self.changing.push(rel.to_path_buf());
         Ok(())
     }
+}
+
+/// Was the original `h` (size and mtime as in the snapshot) mapped for
+/// writing, and does its content differ from its copy `name` in `dir`?
+fn changed_mapped(
+    snap: &Snapshot,
+    h: BorrowedFd<'_>,
+    hm: &Meta,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> anyhow::Result<bool> {
+    if !snap.mapped.contains(&hm.ino) {
+        return Ok(false);
+    }
+    let c = sfs::open_beneath(dir, Path::new(name), OFlags::RDONLY)?;
+    let hf = std::fs::File::from(h.try_clone_to_owned()?);
+    Ok(!crate::copy::same_bytes(
+        &hf,
+        &std::fs::File::from(c),
+        None,
+    )?)
 }
 
 /// `<name>.impermctl-hidden-<pid>`: the original's version kept beside

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use procfs::ProcessCGroup;
 
 pub mod maps;
+mod users;
 mod writer;
 use procfs::process::{
     FDPermissions, FDTarget, MMPermissions, MMapPath, Process, all_processes_with_root,
@@ -122,42 +123,70 @@ fn each_process(proc: &Path, mut each: impl FnMut(&Process)) {
     }
 }
 
-/// A process holding a file below a directory open for writing.
+/// A process that writes, or may write any moment, at or below a directory
+/// (see [`writers_under`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OpenWriter {
     /// Process id.
     pub pid: u32,
     /// `/proc/PID/comm`.
     pub comm: String,
-    /// The file it has open for writing (host path).
+    /// The file or directory it holds (host path).
     pub file: PathBuf,
+    /// How it holds it.
+    pub how: Hold,
 }
 
 impl std::fmt::Display for OpenWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (pid, comm, file) = (self.pid, &self.comm, self.file.display());
-        write!(f, "pid {pid} ({comm}) has {file} open for writing")
+        match self.how {
+            Hold::Open if self.file.is_dir() => {
+                write!(f, "pid {pid} ({comm}) holds the directory {file} open")
+            }
+            Hold::Open => write!(f, "pid {pid} ({comm}) has {file} open for writing"),
+            Hold::Mapped => write!(f, "pid {pid} ({comm}) has {file} mapped for writing"),
+            Hold::WorkingDirectory => {
+                write!(f, "pid {pid} ({comm}) has its working directory at {file}")
+            }
+        }
     }
 }
 
-/// Processes (other than this one) holding files at or below the host path
-/// `dir` open for writing, as far as `/proc` lets us see.
+/// Processes (other than this one) that write at or below the host path
+/// `dir`, or may any moment, as far as `/proc` lets us see: a file there
+/// open for writing, a directory there open (new files can be opened
+/// through it), a file there mapped shared and writable (written through
+/// memory even with no fd left: LMDB), a working or root directory there
+/// (files created by a relative name). A working or root directory is
+/// left out for a process with a controlling terminal (your shell `cd`'d
+/// there: it is warned about after the bind instead). Sorted by pid.
 pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
     let mut out = Vec::new();
-    open_files(proc, |p, link, writable| {
-        if let (true, Ok(target)) = (writable, std::fs::read_link(&link)) {
-            let file = strip_deleted(target);
-            if file.starts_with(dir) {
-                let comm = comm(p).unwrap_or_else(|| "?".into());
-                out.push(OpenWriter {
-                    pid: p.pid as u32,
-                    comm,
-                    file,
-                });
+    each_process(proc, |p| {
+        let mut push = |file: PathBuf, how| {
+            let comm = comm(p).unwrap_or_else(|| "?".into());
+            let pid = p.pid as u32;
+            out.push(OpenWriter {
+                pid,
+                comm,
+                file,
+                how,
+            });
+        };
+        fds_of(proc, p, |link, writable| {
+            if let Ok(target) = std::fs::read_link(&link) {
+                let file = strip_deleted(target);
+                let dir_fd = || std::fs::metadata(&link).is_ok_and(|m| m.is_dir());
+                if file.starts_with(dir) && (writable || dir_fd()) {
+                    push(file, Hold::Open);
+                }
             }
-        }
+        });
+        users::cwd_or_root(proc, p, dir, &mut push);
     });
-    out.sort_by(|a, b| (a.pid, &a.file).cmp(&(b.pid, &b.file)));
+    users::mapped(proc, dir, &mut out);
+    out.sort_by(|a, b| (a.pid, a.how, &a.file).cmp(&(b.pid, b.how, &b.file)));
     out.dedup();
     out
 }

@@ -9,6 +9,7 @@ mod entries;
 mod homes;
 mod links;
 mod live;
+mod live_holders;
 mod moved;
 mod perms;
 mod refused_elsewhere;
