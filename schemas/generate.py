@@ -103,7 +103,8 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                           "state": {"description": "What the live mount table says is there now.",
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
     "refused": REFUSED,
-    "watcher": {"oneOf": [{"type": "null"}, ref("watch")]}},
+    "watcher": {"oneOf": [{"type": "null"}, ref("watch")]},
+    "watcher_running": {**B, "description": "False when the watcher that wrote `watcher` is gone: its counts are its last record; run `impermctl diff`."}},
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
 docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {

@@ -173,6 +173,12 @@ pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
     Some((file.display().to_string(), read_file(&file)?))
 }
 
+/// Is the watcher that wrote `s` still running (its pid exists; 0: not
+/// recorded, taken as running)? When not, its counts are not current.
+pub fn running(s: &WatchState) -> bool {
+    s.pid == 0 || Path::new(&format!("/proc/{}", s.pid)).exists()
+}
+
 /// `watch.json` as the watcher wrote it (paths with their exact bytes);
 /// None when it is missing or unreadable (said at debug level).
 pub fn read_file(file: &Path) -> Option<WatchState> {
@@ -203,7 +209,7 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
             root.watch_file().display()
         );
     };
-    let alive = s.pid == 0 || Path::new(&format!("/proc/{}", s.pid)).exists();
+    let alive = running(&s);
     let dirs =
         (s.backend == "inotify").then(|| format!(", {} dirs", thousands(s.watched_directories)));
     let age = (from != "D-Bus")

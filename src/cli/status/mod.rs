@@ -59,6 +59,10 @@ struct Report<'a> {
     entries: &'a [EntryReport],
     /// The watcher's state (D-Bus, else watch.json); null when not running.
     watcher: Option<crate::watch::report::WatchState>,
+    /// False when the watcher that wrote `watcher` is gone: its counts are
+    /// its last record, what is unpersisted now is unknown (`impermctl diff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watcher_running: Option<bool>,
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
     persisted: &'a [Moved],
@@ -154,14 +158,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         crate::services::section(out, &root, &state.mounts, settings)?;
         Ok(crate::watch::report::print_status(out, &root)?)
     };
+    let watcher = (a.report.json)
+        .then(|| crate::watch::report::read_state(&root).map(|(_, s)| s))
+        .flatten();
     let doc = Report {
+        watcher_running: watcher.as_ref().map(crate::watch::report::running),
         verdict,
         notice: c.notice.as_deref(),
         findings: &v.findings,
         entries: &entries,
-        watcher: (a.report.json)
-            .then(|| crate::watch::report::read_state(&root).map(|(_, s)| s))
-            .flatten(),
+        watcher,
         persisted: &moved,
     };
     c.finish(a.report.json, "Status", &doc, exit, human)

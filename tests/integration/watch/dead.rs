@@ -16,6 +16,7 @@ fn status_with_a_killed_watcher_says_the_counts_are_unknown() {
 kill -9 $WP; wait $WP 2>/dev/null || true
 mkdir -p "$R/srv/a"; echo x > "$R/srv/a/f1"
 imp status > "$OUT/status" 2>&1 || true
+imp status --json > "$OUT/json" 2>/dev/null || true
 rm "$R/run/impermctl/watch.json"; start_watch --no-dbus --backend inotify
 "#;
     with_watcher(
