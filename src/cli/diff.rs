@@ -202,7 +202,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             let (to, lines) = grouped::snippet(&grouped, settings);
             let text = match f {
                 SuggestFormat::Nix => crate::suggest::nix_snippet(&to, &lines),
-                SuggestFormat::Toml => crate::suggest::toml_snippet(&to, &lines),
+                SuggestFormat::Toml => crate::suggest::toml_for_file(&settings.file, &to, &lines),
             };
             let notes: String = extras
                 .moved

@@ -117,7 +117,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         true => crate::output::print_json("Persist", &report(reports))?,
         false => {
             scratch_notes(&mut out, &steps, &settings.watch.ignore)?;
-            config_hint(&mut out, &steps, &settings.refused, a.dry_run)?
+            config_hint(&mut out, &steps, settings, a.dry_run)?
         }
     }
     Ok(Exit::findings_if(!bad.is_empty()))
@@ -181,9 +181,10 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
 fn config_hint(
     out: &mut impl Write,
     steps: &[Step],
-    refused: &[PathBuf],
+    settings: &crate::config::Settings,
     dry: bool,
 ) -> anyhow::Result<()> {
+    let refused = &settings.refused;
     let (bad, new): (Vec<&Step>, Vec<&Step>) = (steps.iter())
         .filter(|s| !s.declared)
         .partition(|s| refused.contains(&s.path));
@@ -211,15 +212,16 @@ fn config_hint(
             .map(|(root, lines)| suggest::nix_snippet(root, lines))
             .collect(),
     };
-    let toml: Vec<String> = new.iter().map(|s| toml_entry(s)).collect();
+    let toml: String = (by_root.iter())
+        .map(|(root, lines)| suggest::toml_for_file(&settings.file, root, lines))
+        .collect();
     let when = if dry { "After that, add" } else { "Add" };
-    let block = show(&new[0].root);
     Ok(write!(
         out,
         "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
-         or, in /etc/impermctl/config.toml (inside the [[persistence]] block for {block}):\n{}",
+         or, in impermctl's TOML config:\n{}",
         indent(&nix),
-        indent(&toml.join("\n"))
+        indent(&toml)
     )?)
 }
 

@@ -8,8 +8,13 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Kind;
 
+mod edit;
 mod prune;
+pub use edit::{toml_for, toml_for_file};
 pub use prune::prune;
+
+#[cfg(test)]
+mod edit_tests;
 
 /// A Nix string literal for a path (quotes, backslashes and `${` escaped).
 pub fn nix_string(p: &Path) -> String {

@@ -104,7 +104,7 @@ mkdir -p "$R/var/lib/foo" && head -c 3000 /dev/zero > "$R/var/lib/foo/data"
 echo "--- boot"
 imp boot --dry-run || true
 echo "--- persist"
-imp persist --dry-run /var/lib/foo || true
+imp persist --dry-run /var/lib/foo | sed "s|$R/etc/|/etc/|" || true
 "#,
         seed = util::SEED
     );

@@ -5,18 +5,49 @@
 use super::{BOOTED, CONFIG, read, run_with};
 use crate::require_root;
 
+/// The config as tables ([`CONFIG`]) and in the README's array form
+/// (trial s9 F13: tables appended to it were a duplicate key, and every
+/// command failed): the suggestion applied as it says.
 #[test]
 fn suggestion_makes_the_next_diff_empty_through_boot() {
     require_root!();
+    let arrays = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [ \"/var/lib/keep\" ]\nfiles = [ \"/etc/machine-id\" ]\n";
+    for config in [CONFIG, arrays] {
+        suggestion_in(config);
+    }
+}
+
+/// Applies the `# replace line(s) A[-B] with:` / `# insert after line N:`
+/// instructions of a TOML suggestion (argv 1) to the config (argv 2).
+const APPLY: &str = r##"python3 - "$OUT/suggest.toml" "$CFG" <<'PY'
+import re, sys
+cfg = open(sys.argv[2]).read().splitlines()
+todo, at = None, 0
+for l in open(sys.argv[1]).read().splitlines():
+    m = re.match(r"# replace lines? (\d+)(?:-(\d+))? with:", l)
+    n = re.match(r"# insert after line (\d+):", l)
+    if m: todo = (int(m[1]) - 1, int(m[2] or m[1]) - int(m[1]) + 1)
+    elif n: todo = (int(n[1]), 0)
+    elif l.startswith("#"): continue
+    else:
+        first, k = todo or (at, 0); todo = None
+        cfg[first:first + k] = [l]; at = first + 1
+        continue
+    at = todo[0]
+open(sys.argv[2], "w").write("\n".join(cfg) + "\n")
+PY
+"##;
+
+fn suggestion_in(config: &str) {
     let out = run_with(
-        CONFIG,
+        config,
         &format!(
             r#"{BOOTED}
 mkdir -p "$R/var/lib/app"; echo data > "$R/var/lib/app/new.txt"
 echo 1 > "$R/etc/adjtime"
 imp diff --suggest=toml > "$OUT/suggest.toml" || true
 imp diff --suggest > "$OUT/suggest.nix" || true
-cat "$OUT/suggest.toml" >> "$CFG"
+{APPLY}
 set +e
 imp boot > "$OUT/boot.out" 2>&1; echo $? > "$OUT/rc-boot"
 imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
@@ -38,10 +69,12 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
         "{nix}"
     );
     let toml = read(p, "suggest.toml");
-    assert!(
-        toml.contains("[[persistence.files]]\npath = \"/etc/adjtime\""),
-        "{toml}"
+    let (table, array) = (
+        "[[persistence.files]]\npath = \"/etc/adjtime\"",
+        "files = [ \"/etc/machine-id\", \"/etc/adjtime\" ]",
     );
+    let want = if config == CONFIG { table } else { array };
+    assert!(toml.contains(want), "{toml}");
     super::booted_and_nothing_lost(p);
 }
 
