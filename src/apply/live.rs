@@ -66,6 +66,45 @@ impl SeedGuard {
     }
 }
 
+/// A bind that would hide live data (`Op::KeepLive`: the persistent
+/// source holds data too) while processes write there: their next writes
+/// would land on the hidden original, which the reboot discards, after the
+/// copy kept aside was taken. Neither side can be chosen for them (a seed
+/// left by a `boot` killed before it recorded the entry as pending looks
+/// the same as older persistent data), so the step is refused and nothing
+/// is touched: the error names the writers and the fix. `None`: no such
+/// bind, or nobody writes there.
+pub(super) fn written_hidden(
+    cx: &Cx,
+    e: Option<&Entry>,
+    ops: &[crate::plan::Op],
+) -> Option<String> {
+    use crate::plan::Op;
+    let e = e.filter(|_| {
+        ops.contains(&Op::KeepLive) && ops.iter().any(|o| matches!(o, Op::Mount { .. }))
+    })?;
+    let writers = lv::pending::writers(cx.root, &e.path);
+    if writers.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+    let mut units: Vec<&str> = writers.iter().filter_map(|w| w.unit.as_deref()).collect();
+    units.sort();
+    units.dedup();
+    let stop = if units.is_empty() {
+        "stop them".to_string()
+    } else {
+        format!("stop them (`systemctl stop {}`)", units.join(" "))
+    };
+    Some(format!(
+        "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}, the persistent version bound)",
+        e.path.display(),
+        list.join(", "),
+        e.source.display(),
+        e.root.display(),
+    ))
+}
+
 /// A bound seed whose hidden original is still to be reconciled.
 #[derive(Debug)]
 pub(super) struct Settling {

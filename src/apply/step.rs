@@ -22,6 +22,9 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
     if let Err(e) = ops::finish_fill(cx, entry, ops) {
         return (Vec::new(), failed(format!("{e:#}")));
     }
+    if let Some(error) = live::written_hidden(cx, entry, ops) {
+        return (Vec::new(), failed(error));
+    }
     let mut done = Vec::new();
     let mut outcome = failed("nothing to do".into());
     let (mut seeded, mut detached) = (false, false);

@@ -195,3 +195,37 @@ echo "lost=$(missing "$R/../stop.log" state.log | wc -l)"
     );
     assert_eq!(val(&o, "lost"), "0", "{}", dump(&o));
 }
+
+/// A bind that would hide live data (the persistent source holds data
+/// too: older persistent data, or the seed of a `boot` killed before it
+/// recorded the entry as pending) while a service writes there: `boot`
+/// refuses the entry and touches neither side (before, it kept a copy
+/// aside and bound over the running service, whose next writes went to the
+/// hidden original). Once the service stopped, the next `boot` keeps the
+/// live data aside whole and binds the persistent version.
+#[test]
+fn boot_refuses_to_hide_live_data_a_service_writes_when_the_source_holds_data_too() {
+    require_root!();
+    let body = r#"
+svc_files
+mkdir -p "$R/persistent/var/lib/live"; echo old > "$R/persistent/var/lib/live/db"
+service "$R/var/lib/live" "$R/../stop"
+declare_live
+rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+echo "refused=$(grep -c 'is NOT bound: running processes write there (.*python3' "$R/../err") bound=$(devof /var/lib/live)"
+echo "source=$(cat "$R/persistent/var/lib/live/db") kept=$(ls "$R/persistent/impermctl-kept" 2>/dev/null | wc -l)"
+touch "$R/../stop"; wait $s
+imp boot 2>/dev/null; echo "rc2=$?"
+echo "bound_after=$([ -n "$(devof /var/lib/live)" ] && echo yes) db=$(cat "$R/var/lib/live/db")"
+kept=$(find "$R/persistent/impermctl-kept" -name state.log)
+echo "lost=$(missing "$R/../stop.log" "$kept" | wc -l)"
+"#;
+    let o = run(body);
+    assert_code(&o, 0);
+    assert_ne!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "refused"), "1 bound=", "{}", dump(&o));
+    assert_eq!(val(&o, "source"), "old kept=0", "{}", dump(&o));
+    assert_eq!(val(&o, "rc2"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "bound_after"), "yes db=old", "{}", dump(&o));
+    assert_eq!(val(&o, "lost"), "0", "{}", dump(&o));
+}
