@@ -182,3 +182,13 @@ pub fn warn_unencodable(entries: &[(Vec<u8>, Rec)]) {
 
 #[cfg(test)]
 mod tests;
+
+/// Was this file replaced by rename since the baseline (`diff`'s
+/// `Item::replaced`): a regular file now (`live`) and in the baseline
+/// (`rec`), with another inode. What `diff` and `persist` decide
+/// `method = "copy"` from.
+pub fn replaced(rec: Option<Rec>, live: Option<&crate::sys::meta::Meta>) -> bool {
+    use crate::sys::meta::Kind;
+    let file = |k| k == Kind::File;
+    matches!((rec, live), (Some(r), Some(m)) if file(r.kind) && file(m.kind()) && r.ino != m.ino)
+}

@@ -62,13 +62,7 @@ pub struct Item {
     pub replaced: bool,
 }
 
-/// Was this file replaced by rename since the baseline ([`Item::replaced`]):
-/// a regular file now (`live`) and in the baseline (`rec`), with another
-/// inode. What `diff` and `persist` decide `method = "copy"` from.
-pub fn replaced(rec: Option<Rec>, live: Option<&Meta>) -> bool {
-    let file = |k| k == Kind::File;
-    matches!((rec, live), (Some(r), Some(m)) if file(r.kind) && file(m.kind()) && r.ino != m.ino)
-}
+pub use crate::baseline::replaced;
 
 /// The visitor that classifies entries.
 #[derive(Debug)]

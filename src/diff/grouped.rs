@@ -2,15 +2,13 @@
 //! (`crate::classify::grouping`; counted by `diff::judge`), with writers,
 //! and what `--suggest` persists of them (`crate::suggest` writes it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::config;
 use crate::config::Settings;
-use crate::root::Root;
 use crate::suggest::Line;
-use crate::sys::meta::Meta;
 use crate::watch::attribution::Writer;
 use crate::watch::report::WatchState;
 
@@ -72,29 +70,10 @@ pub fn add_writers(groups: &mut [Group], state: &WatchState) {
             g.writers.dedup();
             let file = g.persist == config::Kind::File;
             g.replaced |= file
-                && heard_replaced(state, &g.path)
+                && state.heard_replaced(&g.path)
                 && !crate::suggest::needs_copy(&g.path, g.persist);
         }
     }
-}
-
-/// Did the watcher hear a rename land on `path` (its group's suggestion
-/// in `state` says `method = "copy"`, `Core::replaced`)?
-pub fn heard_replaced(state: &WatchState, path: &Path) -> bool {
-    (state.groups.iter()).any(|w| w.path == path && crate::suggest::says_copy(&w.suggest))
-}
-
-/// `diff`'s decision for the regular file at the logical `path` (`live`:
-/// its metadata now), for `persist`: replaced by rename since the baseline
-/// ([`crate::diff::compare::replaced`]) or as the watcher heard it
-/// ([`heard_replaced`]), so kept with `method = "copy"`. False when
-/// neither knows (no baseline, no watcher state).
-pub fn replaced_file(root: &Root, path: &Path, live: &Meta) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let baseline = crate::baseline::Baseline::open(root).ok().flatten();
-    let rec = baseline.and_then(|b| b.get(path.as_os_str().as_bytes()));
-    crate::diff::compare::replaced(rec, Some(live))
-        || crate::watch::report::read_state(root).is_some_and(|(_, s)| heard_replaced(&s, path))
 }
 
 /// A group's class, in display order.

@@ -76,7 +76,7 @@ pub enum Method {
     /// The copy is bind-mounted over the live path.
     Bind,
     /// A file programs replace by rename (`classify::replaced`, or seen
-    /// replaced as `diff` sees it: `diff::grouped::replaced_file`), declared
+    /// replaced as `diff` sees it: `persist::prepare::replaced_file`), declared
     /// `method = "copy"` or given `--method copy`: copied, never bound (a rename over a bind fails
     /// with EBUSY); the shutdown sync saves it once declared.
     Copy,

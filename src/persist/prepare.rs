@@ -199,7 +199,7 @@ fn method(
         (Some(d), _) => Ok(d),
         (None, Some(c)) => Ok(c == Method::Copy),
         (None, None) => Ok(crate::suggest::needs_copy(path, kind)
-            || live().is_some_and(|m| crate::diff::grouped::replaced_file(root, path, &m))),
+            || live().is_some_and(|m| replaced_file(root, path, &m))),
     }
 }
 
@@ -218,4 +218,17 @@ fn compare(root_fd: BorrowedFd<'_>, step: &Step) -> anyhow::Result<Option<String
     let live = End::new(ld.as_fd(), ln, &step.host);
     let copy = End::new(sd.as_fd(), sn, &step.source_host);
     copy::compare_trees_at(live, copy, Differ::default())
+}
+
+/// `diff`'s decision for the regular file at the logical `path` (`live`:
+/// its metadata now): replaced by rename since the baseline
+/// ([`crate::baseline::replaced`]) or as the watcher heard it
+/// (`WatchState::heard_replaced`), so kept with `method = "copy"`. False
+/// when neither knows (no baseline, no watcher state).
+pub fn replaced_file(root: &Root, path: &Path, live: &crate::sys::meta::Meta) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let baseline = crate::baseline::Baseline::open(root).ok().flatten();
+    let rec = baseline.and_then(|b| b.get(path.as_os_str().as_bytes()));
+    crate::baseline::replaced(rec, Some(live))
+        || crate::watch::report::read_state(root).is_some_and(|(_, s)| s.heard_replaced(path))
 }

@@ -112,6 +112,14 @@ pub struct WatchState {
     pub groups: Vec<GroupReport>,
 }
 
+impl WatchState {
+    /// Did the watcher hear a rename land on `path` (its group's suggestion
+    /// says `method = "copy"`, `Core::replaced`)?
+    pub fn heard_replaced(&self, path: &std::path::Path) -> bool {
+        (self.groups.iter()).any(|w| w.path == path && crate::suggest::says_copy(&w.suggest))
+    }
+}
+
 /// `t` in Unix seconds.
 pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
