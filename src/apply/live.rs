@@ -88,14 +88,10 @@ pub(super) fn written_hidden(
         return None;
     }
     let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-    let mut units: Vec<&str> = writers.iter().filter_map(|w| w.unit.as_deref()).collect();
-    units.sort();
-    units.dedup();
-    let stop = if units.is_empty() {
-        "stop them".to_string()
-    } else {
-        format!("stop them (`systemctl stop {}`)", units.join(" "))
-    };
+    let stop = lv::pending::units(&writers).map_or_else(
+        || "stop them".to_string(),
+        |u| format!("stop them (`systemctl stop {u}`)"),
+    );
     Some(format!(
         "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}, the persistent version bound)",
         e.path.display(),

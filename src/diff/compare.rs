@@ -62,7 +62,7 @@ pub struct Item {
     pub replaced: bool,
 }
 
-pub use crate::baseline::replaced;
+use crate::baseline::replaced;
 
 /// The visitor that classifies entries.
 #[derive(Debug)]

@@ -59,20 +59,21 @@ pub fn after_seed(writers: &[WriterInfo]) -> AfterSeed {
     }
 }
 
-/// The one WARNING for a new pending entry.
-pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
-    let mut units: Vec<String> = writers.iter().filter_map(|w| w.unit.clone()).collect();
+/// The systemd units of `writers`, sorted, once each, as `systemctl stop`
+/// takes them (`None` when no writer runs in a unit).
+pub fn units(writers: &[WriterInfo]) -> Option<String> {
+    let mut units: Vec<&str> = writers.iter().filter_map(|w| w.unit.as_deref()).collect();
     units.sort();
     units.dedup();
+    (!units.is_empty()).then(|| units.join(" "))
+}
+
+/// The one WARNING for a new pending entry.
+pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
     let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-    let restart = if units.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; to bind it now instead: `systemctl stop {}` then `impermctl boot`",
-            units.join(" ")
-        )
-    };
+    let restart = units(writers).map_or_else(String::new, |u| {
+        format!("; to bind it now instead: `systemctl stop {u}` then `impermctl boot`")
+    });
     format!(
         "{} is written by running processes ({}): seeded {} but NOT bound yet (pending); impermctl-sync.service saves the final data at shutdown after the services stopped, and the next boot binds it{restart}",
         e.path.display(),
