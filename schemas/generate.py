@@ -123,7 +123,7 @@ docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
     "refused": REFUSED,
-    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U},
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U, "errors": U},
                   required=["bound", "linked", "skipped", "failed", "undone"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
                         "writers": arr(ref("open_writer")), "since": U, "saved": U}, required=["path", "type", "source", "writers", "since"])),
