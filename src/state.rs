@@ -180,6 +180,56 @@ pub fn read(path: &Path) -> anyhow::Result<Option<BootState>> {
     )
 }
 
+/// The document kind of `seeding.json` (see [`seeding`]).
+const SEEDING: &str = "Seeding";
+
+/// `/run/impermctl/seeding.json`.
+fn seeding_file(root: &crate::root::Root) -> PathBuf {
+    root.run_dir().join("seeding.json")
+}
+
+/// The entries a `boot` began to seed and that no `state.json` recorded
+/// since (`/run/impermctl/seeding.json`): each is added before its copy
+/// starts ([`add_seeding`]), the file goes once `state.json` holds how
+/// they ended ([`clear_seeding`]). A run killed in between leaves it, and
+/// the next run counts those entries as left pending ([`How::Pending`]):
+/// their sources hold a seed of the live data, which stays the truth
+/// (saved over the seed once nobody writes there), not older persistent
+/// data to bind over it. Unreadable: none (logged).
+pub fn seeding(root: &crate::root::Root) -> Vec<Recorded> {
+    let file = seeding_file(root);
+    crate::output::read_file(&file, SEEDING, "remove it")
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            None
+        })
+        .unwrap_or_default()
+}
+
+/// Add `e` to the entries being seeded (see [`seeding`]), durably, before
+/// its copy starts.
+pub fn add_seeding(root: &crate::root::Root, e: &crate::config::Entry) -> anyhow::Result<()> {
+    let mut all = seeding(root);
+    all.push(Recorded {
+        path: e.path.clone(),
+        kind: e.kind,
+        source: e.source.clone(),
+        how: How::Pending,
+        mount_id: None,
+        seeded_ns: None,
+    });
+    crate::output::write_file(&seeding_file(root), SEEDING, &all, 0o644)
+}
+
+/// Forget the entries being seeded: `state.json` now records them.
+pub fn clear_seeding(root: &crate::root::Root) {
+    if let Err(e) = std::fs::remove_file(seeding_file(root))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("cannot remove {}: {e}", seeding_file(root).display());
+    }
+}
+
 /// Write the state file atomically.
 pub fn write(path: &Path, s: &BootState) -> anyhow::Result<()> {
     crate::output::write_file(path, KIND, s, 0o644)

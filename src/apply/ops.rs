@@ -72,6 +72,9 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     let src = End::new(sdir.as_fd(), sname, &from);
     let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
+    // Known before the copy: a run killed after it leaves the seed known
+    // as ours, never taken for older persistent data (`state::seeding`).
+    crate::state::add_seeding(cx.root, e)?;
     let now = crate::state::now_coarse_ns();
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced

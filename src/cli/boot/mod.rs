@@ -138,7 +138,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .filter(|r| r.how == state::How::Bound && !refused_path(&r.path))
         .map(|r| r.path.clone())
         .collect();
-    let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
+    let mut prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
+    // Seeds a killed run began and never recorded: pending (`state::seeding`).
+    for s in state::seeding(&root) {
+        if !prev_entries.iter().any(|r| r.path == s.path) {
+            prev_entries.push(s);
+        }
+    }
     let obs = apply::gather(&handles, settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(settings, &obs);
     plan::refuse_roots(&mut plan, settings, &refused.roots);
@@ -252,8 +258,9 @@ fn record(
         pending: applied.pending.clone(),
     };
     let written = state::write(&root.state_file(), &record);
-    if let Err(e) = &written {
-        error!("{e:#}");
+    match &written {
+        Ok(()) => state::clear_seeding(root),
+        Err(e) => error!("{e:#}"),
     }
     let file = crate::names::show(&root.baseline_file());
     match crate::baseline::capture_if_missing(root, settings) {
