@@ -47,7 +47,7 @@ COMMON = {
 PATH_HEX = {"description": "The path's bytes in hex when they are not valid UTF-8 (`path` then has U+FFFD in their place).", "type": "string"}
 WATCH_GROUP = obj({"path": ref("path"), "path_hex": PATH_HEX, "type": ref("type"), "suggest": S, "files": U, "bytes": U,
                    "first_seen": U, "last_seen": U, "writers": arr(ref("writer")), "approximate": B,
-                   "paths": arr(S)}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate"])
+                   "paths": arr(S), "dirs": {**U, "description": "Baseline directories whose mode, owner or attributes changed (the reboot restores them; diff counts them as modified directories)."}}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate", "dirs"])
 WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": {**NS, "description": "Why the watcher fell back, or null: why fanotify was not used (backend inotify), or why fanotify's content events come from its filesystem mark instead of a mark per directory."}, "pid": U, "since": U,
              "watched_directories": U, "overflows": U,
              "unwatched_directories": {"description": "Directories the inotify watch limit leaves unwatched (and everything below them); a periodic rescan covers them.", "type": "integer", "minimum": 0},

@@ -238,6 +238,7 @@ mod tests {
             writers,
             approximate: false,
             paths: Vec::new(),
+            dirs: 0,
         };
         let state = WatchState {
             backend: "inotify".into(),
