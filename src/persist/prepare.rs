@@ -208,10 +208,9 @@ fn method(
 
 /// Is the directory at the logical `p` empty, or a fill in progress?
 fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
-    let fill = |n| fs::lstat_beneath(root_fd, &rel(p).join(n)).is_ok_and(|m| m.is_some());
     crate::sys::dir::is_empty(root_fd, rel(p)).unwrap_or(false)
         || copy::fill::only_partial(root_fd, rel(p))
-        || fill(copy::fill::FILLING)
+        || copy::fill::unfinished(root_fd, rel(p))
 }
 
 /// How the live data and its existing persistent copy differ, if they do.
