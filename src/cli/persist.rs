@@ -176,11 +176,8 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     Ok(())
 }
 
-/// What to add to the config for the paths not declared yet: one Nix
-/// line for one path, else one snippet per persistence root (two
-/// `environment.persistence."/persistent".directories = …` lines pasted
-/// into one attribute set are an error in Nix: "attribute already defined").
-/// A path whose entry is `refused` is declared already: its error is what to fix.
+/// What to add to the config for the paths not declared yet
+/// ([`suggest::to_add`], which `diff` says too while they are not). A path whose entry is `refused` is declared already: its error is what to fix.
 fn config_hint(
     out: &mut impl Write,
     steps: &[Step],
@@ -209,22 +206,11 @@ fn config_hint(
         };
         by_root.entry(&s.root).or_default().push(line);
     }
-    let nix = match new.as_slice() {
-        [one] => nix_line(one),
-        _ => (by_root.iter())
-            .map(|(root, lines)| suggest::nix_snippet(root, lines))
-            .collect(),
-    };
-    let toml: String = (by_root.iter())
-        .map(|(root, lines)| suggest::toml_for_file(&settings.file, root, lines))
-        .collect();
     let when = if dry { "After that, add" } else { "Add" };
     Ok(write!(
         out,
-        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
-         or, in impermctl's TOML config:\n{}",
-        indent(&nix),
-        indent(&toml)
+        "{}",
+        suggest::to_add(&settings.file, &by_root, when)
     )?)
 }
 
@@ -256,11 +242,6 @@ fn nix_line(s: &Step) -> String {
 fn toml_entry(s: &Step) -> String {
     let copy = s.method == Method::Copy || suggest::needs_copy(&s.path, s.kind);
     suggest::toml_item(&s.path, s.kind, copy)
-}
-
-/// Every line of `text` indented by two spaces.
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn apply_with_progress(
