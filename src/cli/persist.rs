@@ -185,6 +185,9 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     for w in &s.writers {
         writeln!(out, "  warning (--force): {w}")?;
     }
+    for l in &s.separated {
+        writeln!(out, "  warning: {}", l.message(&s.path, &s.source))?;
+    }
     Ok(())
 }
 
