@@ -254,7 +254,10 @@ rc=0; imp persist /var/lib/foo || rc=$?; echo "rc=$rc"
         out.contains("rc=2") && out.contains("untouched=yes"),
         "{out}\n{err}"
     );
-    assert!(err.contains("same filesystem as /"), "{err}");
+    assert!(
+        err.contains("persistent-root-mounted") && err.contains("fix:"),
+        "{err}"
+    );
 }
 
 #[test]
