@@ -47,7 +47,7 @@ COMMON = {
 PATH_HEX = {"description": "The path's bytes in hex when they are not valid UTF-8 (`path` then has U+FFFD in their place).", "type": "string"}
 WATCH_GROUP = obj({"path": ref("path"), "path_hex": PATH_HEX, "type": ref("type"), "suggest": S, "files": U, "bytes": U,
                    "first_seen": U, "last_seen": U, "writers": arr(ref("writer")), "approximate": B,
-                   "paths": arr(S)}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate"])
+                   "paths": arr(S), "dirs": {**U, "description": "Baseline directories whose mode, owner or attributes changed (the reboot restores them; diff counts them as modified directories)."}}, required=["path", "type", "suggest", "files", "bytes", "first_seen", "last_seen", "writers", "approximate", "dirs"])
 WATCH = obj({"backend": {"enum": ["fanotify", "inotify"]}, "fallback": {**NS, "description": "Why the watcher fell back, or null: why fanotify was not used (backend inotify), or why fanotify's content events come from its filesystem mark instead of a mark per directory."}, "pid": U, "since": U,
              "watched_directories": U, "overflows": U,
              "unwatched_directories": {"description": "Directories the inotify watch limit leaves unwatched (and everything below them); a periodic rescan covers them.", "type": "integer", "minimum": 0},
@@ -123,7 +123,7 @@ docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
     "refused": REFUSED,
-    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U},
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U, "errors": U},
                   required=["bound", "linked", "skipped", "failed", "undone"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
                         "writers": arr(ref("open_writer")), "since": U, "saved": U}, required=["path", "type", "source", "writers", "since"])),
@@ -157,6 +157,11 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                     description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
     "moved_binds": dict(arr(obj({"path": S, "now_at": S, "source": S}, required=["path", "now_at", "source"])),
                         description="Declared entries not bound at their path whose persistent source is bound at another path now (a directory above them was renamed): what is written at `path` is lost at the next reboot. Absent when none."),
+    "undeclared_binds": dict(arr(obj({"path": ref("path"), "path_hex": PATH_HEX, "source": ref("path"), "root": ref("path"), "type": ref("type"),
+                                      "by": {"enum": ["persist", "boot", "other"], "description": "Who bound it: `impermctl persist`, `impermctl boot` (its entry since left the config; the next boot undoes it), or neither."},
+                                      "nix": {"type": "string", "description": "The Nix line that declares it (with `root`)."}},
+                                     required=["path", "source", "type", "by"])),
+                             description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
@@ -164,6 +169,9 @@ PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "sou
              "method": {"description": "bind: bound over the path; copy: a file programs replace by rename, copied only.",
                         "enum": ["bind", "copy"]}, "stale_tmp": B, "entries": U, "bytes": U,
              "declared": B, "writers": arr(ref("writer")),
+             "separated": dict(arr(obj({"path": ref("path"), "others": arr(ref("path")), "unfound": U},
+                                       required=["path", "others", "unfound"])),
+                               description="Files hard-linked from outside the path: two separate files once it is bound (`others`: their names outside, `unfound`: names not found). Absent when none."),
              "copied": {"type": "object"}, "nix": S, "toml": S},
             required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])
 docs["Persist"] = envelope("Persist", "impermctl persist --json", {

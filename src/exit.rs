@@ -10,7 +10,7 @@ pub const RULE: [(u8, &str); 3] = [
     (0, "Healthy, nothing would be lost, or the work was done."),
     (
         1,
-        "Findings: layout warnings (verify, status), a declared path that would be lost (status: not persisted, missing, a copy file not saved, moved by persist but not declared), something would be lost or could not be read (diff), the work was partly done (boot: some paths failed), or config entries were refused for their errors (every command; the others were used).",
+        "Findings: layout warnings (verify, status), a declared path that would be lost (status: not persisted, missing, a copy file not saved, moved by persist but not declared), something would be lost or could not be read (diff), the work was partly done (boot: some paths failed, or an error after a bind such as writes that raced it not carried over; the others are in place), or config entries were refused for their errors (every command; the others were used).",
     ),
     (
         2,

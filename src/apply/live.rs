@@ -176,6 +176,7 @@ fn carried(cx: &mut Cx, e: &Entry, r: anyhow::Result<reconcile::Carried>) {
             let msg = format!("{err:#}");
             tracing::error!(path = %e.path.display(), "{msg}");
             cx.warnings.push(msg);
+            cx.errors += 1;
         }
     }
 }

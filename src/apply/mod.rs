@@ -59,6 +59,9 @@ pub struct Cx<'a> {
     settling: Vec<live::Settling>,
     /// Entries seeded by this run: when the seed began (`state::now_coarse_ns`).
     seeded: Vec<(PathBuf, u64)>,
+    /// Bound entries whose hidden original could not be reconciled
+    /// (`live::settle`): counted in `Counts::errors`.
+    errors: usize,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -103,6 +106,7 @@ pub fn apply(
         seeded: Vec::new(),
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
+        errors: 0,
     };
     homes::repair(&mut cx, settings);
     let entries: HashMap<&Path, &Entry> = settings.entries.iter().map(|e| (&*e.path, e)).collect();
@@ -137,6 +141,7 @@ pub fn apply(
         warn!("{msg}");
         cx.warnings.push(msg);
     }
+    tally.done.counts.errors = cx.errors;
     Applied {
         warnings: cx.warnings,
         ..tally.done

@@ -77,6 +77,10 @@ pub struct Counts {
     pub copied: usize,
     /// Seeded but left pending (processes write there).
     pub pending: usize,
+    /// Bound, but with an error after the bind: what was written to the
+    /// live data meanwhile could not all be carried into the bound copy
+    /// (`crate::live::reconcile`; logged at ERROR with what is left where).
+    pub errors: usize,
 }
 impl Counts {
     /// The one summary line of `boot` (logged, and the unit's `STATUS=`)
@@ -102,6 +106,7 @@ impl Counts {
             (c.copied, "copied"),
             (c.pending, pending),
             (c.failed, "FAILED"),
+            (c.errors, "bound with ERRORS (above)"),
         ] {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));

@@ -49,7 +49,7 @@ fn details(name: &str) -> (&'static str, &'static str) {
   impermctl status --json  the same for a script",
         ),
         "boot" => (
-            "0 everything is in place (or rescue mode: nothing to do), 1 some paths failed (the others are in place), 2 the layout is refused (nothing mounted) or an error.",
+            "0 everything is in place (or rescue mode: nothing to do), 1 some paths failed, or a bound path had an error (writes that raced its bind not carried over) or the record was not written (the others are in place), 2 the layout is refused (nothing mounted) or an error.",
             "  impermctl boot --dry-run  the plan, changing nothing
   impermctl boot --dry-run --json  the plan, with the refusal if refused",
         ),

@@ -2,11 +2,16 @@
 //! (a dataset or bind of its own at `/persistent/var/lib/x`; `rename(2)`
 //! onto it fails with `EBUSY`). The copy is built inside it under
 //! [`BUILDING`], renamed to [`FILLING`] once complete and fsynced, then
-//! its entries are moved up one by one, the directory gets the copy's
-//! owner, mode, xattrs and times, and [`FILLING`] goes. Killed while
-//! building, the directory holds only the partial copy (the live data is
-//! untouched; the next seed removes it and starts over); killed after,
-//! [`finish`] completes the moves from the complete copy.
+//! its entries are moved up one by one and the directory gets the copy's
+//! owner, mode and xattrs. Removing [`FILLING`] changes the directory's
+//! mtime, so the copy's times go first to a file beside the directory
+//! (`.<name>.impermctl-times`, in its parent, whose own times they are),
+//! then [`FILLING`] goes, the directory gets the times, and that file
+//! goes last. Killed while building, the directory holds only the partial
+//! copy (the live data is untouched; the next seed removes it and starts
+//! over); killed after, [`finish`] completes the job from [`FILLING`] or
+//! the times file, whichever is there: every kill point leaves a state
+//! the next run completes (test `persist::persist_killed_before_each_*`).
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -17,7 +22,7 @@ use rustix::fs::RenameFlags;
 
 use super::{CopyStats, End, Pair, remove_tree_at, tree};
 use crate::sys::fs::At;
-use crate::sys::meta::stat_fd;
+use crate::sys::meta::{Meta, stat_at, stat_fd};
 use crate::sys::{dir, fs};
 
 /// The partial copy inside the directory being filled.
@@ -26,8 +31,14 @@ pub const BUILDING: &str = ".impermctl-tmp";
 /// being moved up.
 pub const FILLING: &str = ".impermctl-fill";
 /// In [`FILLING`]: an empty file with the copy's times (the moves change
-/// the directory's).
+/// the directory's). Beside the directory, as `.<name>` + this: the same,
+/// while [`FILLING`] is removed and until the directory has the times.
 const TIMES: &str = ".impermctl-times";
+
+/// The times file beside the directory `name` (see the module).
+fn times_beside(name: &OsStr) -> std::ffi::OsString {
+    super::sibling_name(name, TIMES)
+}
 
 /// Fill the empty directory `to` with a copy of the directory `from`
 /// (see the module). Fails, changing nothing in `to` but [`BUILDING`],
@@ -44,6 +55,7 @@ pub fn fill_at(
     if !dir::names(t.as_fd())?.is_empty() {
         bail!("{shown} is not empty (it gained entries meanwhile and is left as it is)");
     }
+    remove_tree_at(to.dir, &times_beside(to.name))?;
     let mut copier = tree::Copier::new(from.shown, &to.shown.join(BUILDING), progress);
     if let Err(e) = copier.copy_top(Pair::top(from, t.as_fd(), OsStr::new(BUILDING))) {
         let _ = remove_tree_at(t.as_fd(), OsStr::new(BUILDING));
@@ -64,7 +76,7 @@ pub fn fill_at(
         RenameFlags::NOREPLACE,
     )?;
     fs::fsync(t.as_fd())?;
-    move_up(t.as_fd(), to.shown)?;
+    move_up(to, t.as_fd())?;
     Ok(copier.finish())
 }
 
@@ -75,27 +87,50 @@ pub fn only_partial(dir: BorrowedFd<'_>, rel: &Path) -> bool {
     matches!(names.as_deref(), Ok([n]) if n == BUILDING)
 }
 
+/// Is a fill of the directory `rel` beneath `dir` to be completed by
+/// [`finish`] ([`FILLING`] inside it or its times file beside it)?
+pub fn unfinished(dir: BorrowedFd<'_>, rel: &Path) -> bool {
+    let there = |p: &Path| fs::lstat_beneath(dir, p).is_ok_and(|m| m.is_some());
+    let beside = rel.file_name().map(|n| rel.with_file_name(times_beside(n)));
+    there(&rel.join(FILLING)) || beside.is_some_and(|b| there(&b))
+}
+
 /// Complete a fill of the directory `name` in `dir` that a killed run left
-/// with its copy complete ([`FILLING`] inside). Returns whether there was one.
+/// with its copy complete ([`FILLING`] inside, or only the times file
+/// beside it). Returns whether there was one.
 pub fn finish(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> anyhow::Result<bool> {
     let t = match dir::open(dir, name) {
         Ok(t) => t,
         Err(_) => return Ok(false),
     };
-    if crate::sys::meta::stat_at(t.as_fd(), OsStr::new(FILLING)).is_err() {
+    let filling = stat_at(t.as_fd(), OsStr::new(FILLING)).is_ok();
+    let times = stat_at(dir, times_beside(name));
+    if !filling && times.is_err() {
         return Ok(false);
     }
     fs::lock(t.as_fd()).with_context(|| format!("cannot lock {}", shown.display()))?;
-    move_up(t.as_fd(), shown)?;
+    let to = End::new(dir, name, shown);
+    match times {
+        Ok(times) if !filling => settle(to, t.as_fd(), &times)?,
+        _ => move_up(to, t.as_fd())?,
+    }
     Ok(true)
 }
 
-/// Move every entry of `t/FILLING` up into `t` (never over an existing
-/// name), give `t` the copy's metadata, remove `FILLING`, fsync.
-fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
+/// Move every entry of `t/FILLING` up into `t` (the directory `to`; never
+/// over an existing name), give `t` the copy's metadata, remove
+/// `FILLING`, fsync. Each step can be redone after a kill (see the module).
+fn move_up(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<()> {
+    let shown = to.shown;
     let f: OwnedFd = dir::open(t, FILLING)?;
     let m = stat_fd(f.as_fd())?;
-    let times = crate::sys::meta::stat_at(f.as_fd(), TIMES).unwrap_or(m);
+    let beside = times_beside(to.name);
+    // TIMES, while there; once gone, the file beside `t` is complete.
+    let inside = stat_at(f.as_fd(), TIMES).ok();
+    let times = match inside {
+        Some(m) => m,
+        None => stat_at(to.dir, &beside).unwrap_or(m),
+    };
     for n in dir::names(f.as_fd())? {
         let n = n.as_os_str();
         if n == TIMES {
@@ -117,10 +152,28 @@ fn move_up(t: BorrowedFd<'_>, shown: &Path) -> anyhow::Result<()> {
     let mut quiet = |_| {};
     let mut copier = tree::Copier::new(&shown.join(FILLING), shown, &mut quiet);
     copier.set_meta(At::Fd(f.as_fd()), At::Fd(t), &m, Path::new(""))?;
-    let _ = fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false);
+    if inside.is_some() {
+        // Made anew (a kill may have left one without the times yet),
+        // complete and fsynced before TIMES goes.
+        remove_tree_at(to.dir, &beside)?;
+        let b = fs::create_at(to.dir, &beside)?;
+        fs::set_owner(b.as_fd(), fs::Owner::root(0o600))?;
+        fs::set_times(At::Fd(b.as_fd()), times.atime, times.mtime)?;
+        fs::fsync(b.as_fd())?;
+        fs::fsync(to.dir)?;
+        fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false)?;
+    }
     drop(f);
     fs::unlink_at(t, OsStr::new(FILLING), true)?;
+    settle(to, t, &times)
+}
+
+/// The last step of a fill: give `t` (the directory `to`) the copy's
+/// `times`, fsync it, remove the times file beside it.
+fn settle(to: End<'_>, t: BorrowedFd<'_>, times: &Meta) -> anyhow::Result<()> {
     fs::set_times(At::Fd(t), times.atime, times.mtime)?;
     fs::fsync(t)?;
+    remove_tree_at(to.dir, &times_beside(to.name))?;
+    fs::fsync(to.dir)?;
     Ok(())
 }

@@ -116,6 +116,7 @@ fn plan_one(
         bytes: 0,
         declared: declared.is_some(),
         writers: Vec::new(),
+        separated: Vec::new(),
         host: root.host(&path),
         source_host: root.host(&source),
         source,
@@ -133,7 +134,9 @@ fn plan_one(
         }));
     }
     step.writers = found;
-    (step.entries, step.bytes) = copy::measure(&step.host)?;
+    let usage = copy::measure(&step.host)?;
+    (step.entries, step.bytes) = (usage.entries, usage.file_bytes);
+    step.separated = copy::separated(root, &step.path, &usage);
     match existing {
         Existing::Mismatch(reason) => return refuse(arg, reason),
         // An empty directory (made by hand, a dataset mounted there) or a
@@ -205,10 +208,9 @@ fn method(
 
 /// Is the directory at the logical `p` empty, or a fill in progress?
 fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
-    let fill = |n| fs::lstat_beneath(root_fd, &rel(p).join(n)).is_ok_and(|m| m.is_some());
     crate::sys::dir::is_empty(root_fd, rel(p)).unwrap_or(false)
         || copy::fill::only_partial(root_fd, rel(p))
-        || fill(copy::fill::FILLING)
+        || copy::fill::unfinished(root_fd, rel(p))
 }
 
 /// How the live data and its existing persistent copy differ, if they do.

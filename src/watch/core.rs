@@ -144,10 +144,21 @@ impl Core {
         let verdict = match (&mut self.judge, change) {
             (None, _) => return self.apply(&logical, host, group_of(&logical), change, pid),
             (Some(j), Change::Gone | Change::GoneDir) => j.gone(&logical),
-            (Some(j), Change::Dir) => j.judge(&logical, host, (true, self.rescanning, false)),
+            (Some(j), Change::Dir | Change::DirAttrs) => {
+                j.judge(&logical, host, (true, self.rescanning, false))
+            }
             (Some(j), Change::Write { created, .. }) => {
                 j.judge(&logical, host, (false, self.rescanning, created))
             }
+        };
+        // A baseline directory judged a loss: its attributes changed.
+        let change = match (&self.judge, change) {
+            (Some(j), Change::Dir)
+                if !matches!(verdict, Verdict::Drop) && j.changed_dir(&logical, host) =>
+            {
+                Change::DirAttrs
+            }
+            (_, c) => c,
         };
         match verdict {
             Verdict::Drop => None,
@@ -192,8 +203,12 @@ impl Core {
                 if let Some(c) = consequence {
                     self.important.insert(place.group.clone(), c);
                 }
-                let size = crate::sys::meta::lstat_path(&host).ok().map(|m| m.size);
-                self.apply(&logical, &host, place.group, Change::found(size), pid);
+                let m = crate::sys::meta::lstat_path(&host).ok();
+                let change = match m {
+                    Some(m) if m.kind() == crate::sys::meta::Kind::Dir => Change::DirAttrs,
+                    m => Change::found(m.map(|m| m.size)),
+                };
+                self.apply(&logical, &host, place.group, change, pid);
             } else if self.table.forget_path(&logical) {
                 self.dirty = true;
             }
@@ -261,8 +276,12 @@ impl Core {
         // A directory moved in is named, not the file of it that came first.
         let moved = moved.and_then(|(d, _)| self.scope.logical(&d));
         let path = moved.clone().unwrap_or(logical);
-        let m = moved.is_some();
-        journal::unpersisted(&path, m, &group, &suggest, &who, reminder, consequence);
+        let how = match (moved.is_some(), change) {
+            (true, _) => journal::How::MovedIn,
+            (false, Change::DirAttrs) => journal::How::Attrs,
+            _ => journal::How::Write,
+        };
+        journal::unpersisted(&path, how, &group, &suggest, &who, reminder, consequence);
         if !reminder {
             self.new_groups.push(NewGroup {
                 group: group.clone(),

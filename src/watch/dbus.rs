@@ -212,8 +212,9 @@ mod tests {
             ],
             approximate: true,
             paths: vec!["/var/lib/demo/db".into()],
+            dirs: 2,
         };
-        assert_eq!(GroupReport::SIGNATURE.to_string(), "(ssstttta(sas)basas)");
+        assert_eq!(GroupReport::SIGNATURE.to_string(), "(ssstttta(sas)basast)");
         let wire = to_bytes(Context::new(LE, 0), &g).unwrap();
         let (back, _): (GroupReport, _) = wire.deserialize().unwrap();
         assert_eq!(back.exact(), g);

@@ -20,17 +20,28 @@ pub const OVERFLOW: &str = "5f9b7bb70ea149768c6b022b9cfb8e71";
 /// The watcher started (backend, scope, why a fallback was taken).
 pub const STARTED: &str = "c7e3ddc2bd944583849b0685244fe761";
 
+/// What a warning says happened to its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// A file written or made.
+    Write,
+    /// A directory moved in (its files were caught up).
+    MovedIn,
+    /// A baseline directory's mode, owner or attributes changed.
+    Attrs,
+}
+
 /// Log a write to an unpersisted group (the first per group, or a
 /// reminder): priority warning, or err for an important group, with what
 /// losing it means (`consequence`, also in `IMPERMCTL_CONSEQUENCE`).
 /// `MESSAGE` shows every name escaped (`crate::names`); `IMPERMCTL_PATH`
 /// and `IMPERMCTL_GROUP` carry the path as text, with
 /// `IMPERMCTL_PATH_HEX`/`IMPERMCTL_GROUP_HEX` holding the exact bytes when
-/// they are not valid UTF-8. `moved`: `path` is a directory moved in (its
-/// files were caught up), said so instead of a write.
+/// they are not valid UTF-8. `how`: what happened to `path` (a write, a
+/// directory moved in, a directory's mode, owner or attributes changed).
 pub fn unpersisted(
     path: &Path,
-    moved: bool,
+    how: How,
     group: &Path,
     suggest: &str,
     who: &Attribution,
@@ -50,10 +61,10 @@ pub fn unpersisted(
     let what = consequence.map_or(String::new(), |c| format!(": {}", printable(c)));
     let text = format!(
         "{} {}{by}{again}: {} is not persisted and will be lost at reboot{what}; to keep it: {}",
-        if moved {
-            "directory moved to"
-        } else {
-            "write to"
+        match how {
+            How::Write => "write to",
+            How::MovedIn => "directory moved to",
+            How::Attrs => "mode, owner or attributes changed of directory",
         },
         show(path),
         show(group),
@@ -139,18 +150,29 @@ pub fn summary_text(groups: &[&Group]) -> (String, u64, u64) {
     let list: Vec<String> = (groups.iter().take(10))
         .map(|g| {
             let (files, bytes) = (counted(g.files, "file"), size(g.bytes));
-            format!("{} ({files}, {bytes})", show(&g.path))
+            format!("{} ({files}, {bytes}{})", show(&g.path), attrs(g.dirs()))
         })
         .collect();
     let more = if groups.len() > 10 { ", …" } else { "" };
+    let dirs: u64 = groups.iter().map(|g| g.dirs()).sum();
     let text = format!(
-        "the reboot will discard {}, {}, in {}: {}{more}",
+        "the reboot will discard {}, {}{}, in {}: {}{more}",
         counted(files, "file"),
         size(bytes),
+        attrs(dirs),
         crate::human::count(groups.len() as u64, what.0, what.1),
         list.join(", ")
     );
     (text, files, bytes)
+}
+
+/// `, the mode, owner or attributes of N dirs` (`diff`'s words), or
+/// nothing for 0.
+fn attrs(dirs: u64) -> String {
+    match dirs {
+        0 => String::new(),
+        n => format!(", the mode, owner or attributes of {}", counted(n, "dir")),
+    }
 }
 
 /// Log the shutdown summary (`groups` biggest first, important ones

@@ -14,11 +14,11 @@ use crate::human::{counted, size, thousands};
 use crate::root::Root;
 
 /// One group, as reported: in `watch.json`, and on D-Bus as the struct
-/// `(ssstttta(sas)basas)` that `Unpersisted()` returns (a writer's unit,
+/// `(ssstttta(sas)basast)` that `Unpersisted()` returns (a writer's unit,
 /// and `path_hex`, are arrays of zero or one string there).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[cfg_attr(feature = "dbus", derive(zbus::zvariant::Type))]
-#[cfg_attr(feature = "dbus", zbus(signature = "(ssstttta(sas)basas)"))]
+#[cfg_attr(feature = "dbus", zbus(signature = "(ssstttta(sas)basast)"))]
 pub struct GroupReport {
     /// The directory (or file) to persist (text; see `path_hex`).
     pub path: PathBuf,
@@ -46,6 +46,10 @@ pub struct GroupReport {
     /// `path`'s exact bytes in hex when they are not valid UTF-8.
     #[serde(default)]
     pub path_hex: Option<String>,
+    /// Baseline directories whose mode, owner or attributes changed (the
+    /// reboot restores them; `diff` counts them as modified directories).
+    #[serde(default)]
+    pub dirs: u64,
 }
 
 /// Paths as text (invalid UTF-8 replaced, `path_hex` has the bytes);
@@ -55,7 +59,7 @@ impl Serialize for GroupReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let all = !s.is_human_readable();
-        let mut st = s.serialize_struct("GroupReport", 11)?;
+        let mut st = s.serialize_struct("GroupReport", 12)?;
         st.serialize_field("path", &self.path.to_string_lossy())?;
         st.serialize_field("type", &self.kind)?;
         st.serialize_field("suggest", &self.suggest)?;
@@ -71,6 +75,7 @@ impl Serialize for GroupReport {
             true => st.serialize_field("path_hex", &self.path_hex)?,
             false => st.skip_field("path_hex")?,
         }
+        st.serialize_field("dirs", &self.dirs)?;
         st.end()
     }
 }
@@ -146,6 +151,7 @@ pub fn snapshot(core: &Core, info: &WatchState, with_paths: bool) -> WatchState 
             last_seen: at(g.last_seen),
             writers: g.writers.clone(),
             approximate: g.approximate,
+            dirs: g.dirs(),
             paths: if with_paths {
                 g.sample().into_iter().map(Path::to_path_buf).collect()
             } else {
@@ -281,6 +287,16 @@ fn file_age(file: &Path) -> Option<String> {
     })
 }
 
+/// A group's count in `status`: `3 files`, `1 dir` (its mode, owner or
+/// attributes changed), `3 files, 1 dir`.
+fn entries(files: u64, dirs: u64) -> String {
+    match (files, dirs) {
+        (_, 0) => counted(files, "file"),
+        (0, d) => counted(d, "dir"),
+        (f, d) => format!("{}, {}", counted(f, "file"), counted(d, "dir")),
+    }
+}
+
 /// `status`'s lines for the watcher's groups: path, files, bytes and
 /// writers, in columns as wide as their widest entry (paths escaped by
 /// [`crate::names::show`], so a character is a column).
@@ -288,7 +304,7 @@ fn group_rows(groups: &[GroupReport]) -> Vec<String> {
     use crate::names::{show, show_str};
     let cells: Vec<[String; 3]> = groups
         .iter()
-        .map(|g| [show(&g.path), counted(g.files, "file"), size(g.bytes)])
+        .map(|g| [show(&g.path), entries(g.files, g.dirs), size(g.bytes)])
         .collect();
     let width = |i: usize| cells.iter().fold(0, |w, c| w.max(c[i].chars().count()));
     let (w0, w1, w2) = (width(0), width(1), width(2));
@@ -330,6 +346,7 @@ mod tests {
             approximate: false,
             paths: Vec::new(),
             path_hex: None,
+            dirs: 0,
         }
     }
 

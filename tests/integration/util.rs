@@ -247,6 +247,28 @@ mount -o remount,ro,bind "$R/nix" 2>/dev/null || mount -o remount,ro "$R/nix"
     out
 }
 
+/// Bash for kill-point tests (needs `strace`; `$R` set): every call that
+/// changes a file, a directory or a mount is a kill point.
+/// `kill_points CMD...` runs CMD to completion and prints its kill points
+/// in order, one a line, as `syscall:N` (the Nth call of that syscall);
+/// `kill_at POINT CMD...` runs CMD and SIGKILLs it on entry to that call,
+/// before it takes effect (strace's `inject=…:signal=KILL`), and succeeds
+/// only when the kill landed. Killing before each point in turn reaches
+/// every state a kill can leave, deterministically, where a random delay
+/// mostly misses the short windows between two calls.
+pub const KILL_POINTS: &str = r#"
+CHANGES=mkdirat,renameat2,renameat,unlinkat,utimensat,fchown,fchownat,fchmod,fchmodat,fsetxattr,linkat,symlinkat,mount,move_mount,mount_setattr
+kill_points() {
+  strace -f -qq -o "$R/../points" -e trace=$CHANGES "$@" >/dev/null 2>&1 || return
+  awk '$2 ~ /^[a-z_0-9]+\(/ { split($2, a, "("); c[a[1]]++; print a[1] ":" c[a[1]] }' "$R/../points"
+}
+kill_at() {
+  local rc=0 sc=${1%:*} n=${1#*:}; shift
+  strace -f -qq -o /dev/null -e trace=$sc -e inject=$sc:signal=KILL:when=$n "$@" >/dev/null 2>&1 || rc=$?
+  [ $rc = 137 ]
+}
+"#;
+
 /// Bash for every [`in_vps`] body: `mkdeep DIR LEVELS NAME BYTES` makes
 /// `DIR/deep/` then LEVELS directories of 250-byte names, and in the last
 /// the file NAME of BYTES bytes: a path longer than `PATH_MAX`, built one

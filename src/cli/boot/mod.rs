@@ -62,8 +62,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         entries: Vec::new(),
         ..settings.clone()
     };
-    let state = layout::observe(&root, &roots_only)?;
-    let verdict = layout::run_checks(&state, settings, &[]);
+    // The gate every writer of persistence passes (plan::gate).
+    let (verdict, refused) = plan::gate(&root, settings)?;
     let report = |outcome, applied| {
         let (duration_ms, findings) = (ms(start.elapsed()), &verdict.findings[..]);
         let doc = Report {
@@ -83,7 +83,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     log_findings(&verdict);
-    let refused = plan::refused(settings, &verdict);
     // Said as every command says them; boot refusing an entry is a CRIT
     // refusal (a bad `[watch]` value is not, nor is a dry run).
     for e in &bad.errors {
@@ -154,16 +153,18 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let mut applied = apply::apply(&root, settings, &handles, &plan, &prev_entries, live);
     applied.record.extend(kept);
     applied.record.sort_by(|a, b| a.path.cmp(&b.path));
-    record(&root, settings, previous.as_ref(), &applied);
+    let recorded = record(&root, settings, previous.as_ref(), &applied);
     let elapsed = ms(start.elapsed());
     let kept_names: Vec<&std::path::Path> = removed_kept.iter().map(|p| p.as_path()).collect();
     let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len(), &kept_names);
     report(outcome, Some(&applied))?;
-    Ok(exit)
+    // Without its record the next run cannot undo removed entries.
+    Ok(exit.max(Exit::findings_if(!recorded)))
 }
 
 /// Log and notify the summary line (`elapsed` ms); the outcome, and exit 1
-/// when a step failed or the config had `bad` refused entry errors;
+/// when a step failed, a bound entry had an error after its bind
+/// (`Counts::errors`) or the config had `bad` refused entry errors;
 /// `kept`: the removed entries left bound for those errors.
 fn finish(
     settings: &crate::config::Settings,
@@ -197,12 +198,15 @@ fn finish(
         linked = c.linked,
         skipped = c.skipped,
         failed = c.failed,
+        errors = c.errors,
         undone = c.undone,
         duration_ms = elapsed,
         "{line}"
     );
     notify(&format!("STATUS={line}"));
-    match c.failed + bad {
+    // An error after a bind (writes that raced the seed not carried over)
+    // fails the unit like a failed entry: systemd shows it.
+    match c.failed + c.errors + bad {
         0 => ("ok", Exit::Ok),
         _ => ("partial", Exit::Findings),
     }
@@ -232,12 +236,13 @@ fn lock(root: &crate::root::Root) -> anyhow::Result<std::os::fd::OwnedFd> {
 
 /// Record what is in place in `state.json` and capture the baseline for
 /// `diff` once; failures are logged (the mounts are in place either way).
+/// False when `state.json` could not be written (logged at ERROR).
 fn record(
     root: &crate::root::Root,
     settings: &crate::config::Settings,
     previous: Option<&BootState>,
     applied: &Applied,
-) {
+) -> bool {
     let record = BootState {
         config: settings.file.clone(),
         time: state::now(),
@@ -245,7 +250,8 @@ fn record(
         entries: state::with_mount_ids(applied.record.clone(), root),
         pending: applied.pending.clone(),
     };
-    if let Err(e) = state::write(&root.state_file(), &record) {
+    let written = state::write(&root.state_file(), &record);
+    if let Err(e) = &written {
         error!("{e:#}");
     }
     let file = crate::names::show(&root.baseline_file());
@@ -254,6 +260,7 @@ fn record(
         Ok(false) => {}
         Err(e) => warn!("cannot write the baseline for `impermctl diff`: {e:#}"),
     }
+    written.is_ok()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -160,6 +160,17 @@ impl Judge {
                 .is_some_and(|rec| crate::sys::meta::stat_path(host).is_ok_and(|m| rec.matches(&m)))
     }
 
+    /// Is `host` (at `logical`) a directory the baseline has, whose mode,
+    /// owner or attributes changed since (`Rec::matches`, as `diff`
+    /// compares it)? Then the reboot restores them: a loss.
+    pub fn changed_dir(&self, logical: &Path, host: &Path) -> bool {
+        self.recorded(logical).is_some_and(|rec| {
+            rec.kind == crate::sys::meta::Kind::Dir
+                && crate::sys::meta::lstat_path(host)
+                    .is_ok_and(|m| m.kind() == crate::sys::meta::Kind::Dir && !rec.matches(&m))
+        })
+    }
+
     /// The baseline's record of the logical path `logical`, if any.
     fn recorded(&self, logical: &Path) -> Option<Rec> {
         self.baseline.as_ref()?.get(logical.as_os_str().as_bytes())
@@ -225,7 +236,9 @@ impl Judge {
             && self.declared(logical).is_none();
         // A rewrite waits only while activation may still adopt it (it runs,
         // or the baseline predates its end): else it is warned about now.
-        let hold = !is_dir
+        // So does a baseline directory's chmod (activation's tmpfiles); a
+        // new directory is never held.
+        let hold = (!is_dir || rewrite)
             && ((rescan && self.provisional())
                 || (rewrite && (self.provisional() || self.activation.running())));
         // Bounded: past it (a burst of new files), warned at once. Writes
@@ -333,7 +346,8 @@ impl Judge {
         if !class.is_loss() || self.as_in_baseline(logical, host) {
             return Verdict::Drop;
         }
-        self.place(logical, false, &class, false)
+        let is_dir = m.kind() == crate::sys::meta::Kind::Dir;
+        self.place(logical, is_dir, &class, false)
     }
 }
 

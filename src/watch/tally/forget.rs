@@ -26,6 +26,7 @@ impl Group {
             k
         });
         let gone = before - self.samples.len();
+        self.dirs.retain(|p| keep(p));
         self.files -= (gone as u64).min(self.files);
         self.bytes -= bytes.min(self.bytes);
         if (!self.hashed.is_empty() || self.approximate) && !recount.contains(&self.path) {
@@ -43,6 +44,7 @@ impl Table {
     /// O(groups), plus the samples of the groups holding `dir`.
     pub fn gone_below(&mut self, dir: &Path) {
         for g in self.groups.values_mut() {
+            g.dirs.retain(|p| !p.starts_with(dir));
             if g.path.starts_with(dir) {
                 self.samples -= g.samples.len();
                 self.hashed -= g.hashed.len();
@@ -60,7 +62,7 @@ impl Table {
     /// are queued for a recount. Returns how many paths were dropped.
     pub fn retain_counted(&mut self, counts: &mut dyn FnMut(&Path) -> bool) -> usize {
         let mut dropped = 0;
-        for g in self.groups.values_mut().filter(|g| g.files > 0) {
+        for g in self.groups.values_mut().filter(|g| g.loses()) {
             dropped += g.drop_samples(&mut self.recount, &mut *counts);
         }
         self.samples -= dropped;
@@ -92,6 +94,9 @@ impl Table {
             if let Some(size) = size {
                 g.files = g.files.saturating_sub(1);
                 g.bytes = g.bytes.saturating_sub(size);
+                return true;
+            }
+            if g.dirs.remove(path) {
                 return true;
             }
         }

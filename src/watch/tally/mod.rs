@@ -53,8 +53,11 @@ impl Default for Limits {
 pub enum Change {
     /// A file was created or written; `size` when known (after a stat).
     Write { size: Option<u64>, created: bool },
-    /// A directory was created or moved in.
+    /// A directory was created or moved in, or its attributes changed.
     Dir,
+    /// A baseline directory's mode, owner or attributes changed
+    /// (`Rec::matches`, as `diff` compares it): the reboot restores them.
+    DirAttrs,
     /// The path was deleted or moved away.
     Gone,
     /// The directory was deleted or moved away: what was counted below it
@@ -107,6 +110,9 @@ pub struct Group {
     /// Warnings logged for this group.
     pub warnings: u32,
     samples: HashMap<PathBuf, u64>,
+    /// Baseline directories whose mode, owner or attributes changed (at
+    /// most `Limits::sample_paths`; past it `approximate`).
+    dirs: HashSet<PathBuf>,
     hashed: HashMap<u64, u64>,
     warned_at: Option<Duration>,
     /// When its writers were last looked for in the open files (inotify).
@@ -118,7 +124,7 @@ impl Group {
     /// A new group at `group`, first written at `path`: a file group when
     /// the write is the group itself.
     fn new(group: &Path, path: &Path, change: Change, now: Duration) -> Group {
-        let kind = if path == group && !matches!(change, Change::Dir) {
+        let kind = if path == group && !matches!(change, Change::Dir | Change::DirAttrs) {
             Kind::File
         } else {
             Kind::Directory
@@ -134,11 +140,23 @@ impl Group {
             approximate: false,
             warnings: 0,
             samples: HashMap::new(),
+            dirs: HashSet::new(),
             hashed: HashMap::new(),
             warned_at: None,
             looked_at: None,
             suppressed: false,
         }
+    }
+
+    /// Baseline directories whose mode, owner or attributes changed.
+    pub fn dirs(&self) -> u64 {
+        self.dirs.len() as u64
+    }
+
+    /// Does the reboot discard something of it (a file, or a directory's
+    /// mode, owner or attributes)?
+    pub fn loses(&self) -> bool {
+        self.files > 0 || !self.dirs.is_empty()
     }
 
     /// Sample paths remembered by name (sorted).
@@ -211,7 +229,8 @@ impl Table {
 
     /// Record a change to `path` (logical) in `group`; say whether to warn.
     /// A directory alone does not make a group (creating `/srv` or
-    /// `/var/lib/foo` loses nothing yet), nor does a deletion: only files do.
+    /// `/var/lib/foo` loses nothing yet), nor does a deletion: only files
+    /// do, and a baseline directory's changed mode, owner or attributes.
     pub fn record(&mut self, group: &Path, path: &Path, change: Change, now: Duration) -> Decision {
         if change == Change::GoneDir {
             self.gone_below(path);
@@ -237,6 +256,13 @@ impl Table {
         }
         match change {
             Change::Dir => return Decision::Quiet,
+            Change::DirAttrs => {
+                if g.dirs.len() < self.limits.sample_paths {
+                    g.dirs.insert(path.to_path_buf());
+                } else if !g.dirs.contains(path) {
+                    g.approximate = true;
+                }
+            }
             Change::Write { size, created } => {
                 let key_hash = self.hasher.hash_one(path);
                 let old = (g.samples.get_mut(path))
@@ -309,9 +335,10 @@ impl Table {
         self.groups.get(group).is_none_or(|g| g.writers.len() >= 8)
     }
 
-    /// Groups with at least one file still to lose, biggest first.
+    /// Groups with at least one file (or directory's attributes) still to
+    /// lose, biggest first.
     pub fn groups(&self) -> Vec<&Group> {
-        let mut v: Vec<&Group> = self.groups.values().filter(|g| g.files > 0).collect();
+        let mut v: Vec<&Group> = self.groups.values().filter(|g| g.loses()).collect();
         v.sort_by(|a, b| (b.bytes, b.files, &a.path).cmp(&(a.bytes, a.files, &b.path)));
         v
     }
@@ -321,9 +348,9 @@ impl Table {
         self.groups.get(path)
     }
 
-    /// Number of groups with files still to lose.
+    /// Number of groups with something still to lose.
     pub fn len(&self) -> usize {
-        self.groups.values().filter(|g| g.files > 0).count()
+        self.groups.values().filter(|g| g.loses()).count()
     }
 
     /// No groups yet.

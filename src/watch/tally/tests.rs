@@ -170,6 +170,34 @@ fn a_directory_alone_makes_no_group() {
     assert!(t.is_empty());
 }
 
+/// A baseline directory's chmod is a loss: warned once per group (a
+/// write there after says nothing new), counted until the directory goes
+/// or a retaken baseline adopts it.
+#[test]
+fn a_directorys_changed_attributes_make_a_group() {
+    let mut t = Table::new(Limits::default(), s(0));
+    let d = Change::DirAttrs;
+    assert!(matches!(
+        t.record(p("/srv"), p("/srv"), d, s(0)),
+        Decision::Warn { .. }
+    ));
+    assert_eq!(t.record(p("/srv"), p("/srv"), d, s(1)), Decision::Quiet);
+    assert_eq!(
+        t.record(p("/srv"), p("/srv/f"), write(3), s(1)),
+        Decision::Quiet
+    );
+    t.record(p("/srv"), p("/srv/sub"), d, s(1));
+    let g = t.get(p("/srv")).unwrap();
+    assert_eq!((g.files, g.dirs(), g.kind), (1, 2, Kind::Directory));
+    t.gone_below(p("/srv/sub"));
+    assert_eq!(t.get(p("/srv")).unwrap().dirs(), 1);
+    assert_eq!(t.retain_counted(&mut |x| x != p("/srv")), 0);
+    assert_eq!(t.get(p("/srv")).unwrap().dirs(), 0);
+    assert_eq!(t.len(), 1, "its file is still lost");
+    assert!(t.forget_path(p("/srv/f")));
+    assert!(t.is_empty());
+}
+
 /// Issue 14.5: one user's 4,200 one-file directories must not take the
 /// table; a service's data written afterwards keeps its name, and nothing
 /// ever folds into `/`.

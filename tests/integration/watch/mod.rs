@@ -10,6 +10,7 @@ mod burst;
 mod daemon;
 mod dead;
 mod declared;
+mod dir_attrs;
 mod edited;
 mod exact_status;
 mod fell_back;
@@ -338,7 +339,7 @@ kill $MP
     assert!(msg.starts_with("the reboot will discard 10,001 files, 6 B, in 2 directories: /var/lib/demo (1 file, 6 B), /srv/big (10,000 files, 0 B)"), "{msg}");
     let root = std::fs::read_to_string(out.join("root.txt")).unwrap();
     assert!(
-        root.starts_with("a(ssstttta(sas)basas) 2 \"/var/lib/demo\" \"directory\" "),
+        root.starts_with("a(ssstttta(sas)basast) 2 \"/var/lib/demo\" \"directory\" "),
         "{root}"
     );
     assert!(root.contains(&format!("s \"{backend}\"")), "{root}");
