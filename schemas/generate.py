@@ -157,6 +157,11 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                     description="What plain diff left out under watch.ignore (not compared, lost at the next reboot all the same): the paths, and how many entries below them `diff --all` lists. Absent with --all (which compares them) and when the root is not ephemeral."),
     "moved_binds": dict(arr(obj({"path": S, "now_at": S, "source": S}, required=["path", "now_at", "source"])),
                         description="Declared entries not bound at their path whose persistent source is bound at another path now (a directory above them was renamed): what is written at `path` is lost at the next reboot. Absent when none."),
+    "undeclared_binds": dict(arr(obj({"path": ref("path"), "path_hex": PATH_HEX, "source": ref("path"), "root": ref("path"), "type": ref("type"),
+                                      "by": {"enum": ["persist", "boot", "other"], "description": "Who bound it: `impermctl persist`, `impermctl boot` (its entry since left the config; the next boot undoes it), or neither."},
+                                      "nix": {"type": "string", "description": "The Nix line that declares it (with `root`)."}},
+                                     required=["path", "source", "type", "by"])),
+                             description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
@@ -164,6 +169,9 @@ PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "sou
              "method": {"description": "bind: bound over the path; copy: a file programs replace by rename, copied only.",
                         "enum": ["bind", "copy"]}, "stale_tmp": B, "entries": U, "bytes": U,
              "declared": B, "writers": arr(ref("writer")),
+             "separated": dict(arr(obj({"path": ref("path"), "others": arr(ref("path")), "unfound": U},
+                                       required=["path", "others", "unfound"])),
+                               description="Files hard-linked from outside the path: two separate files once it is bound (`others`: their names outside, `unfound`: names not found). Absent when none."),
              "copied": {"type": "object"}, "nix": S, "toml": S},
             required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])
 docs["Persist"] = envelope("Persist", "impermctl persist --json", {

@@ -72,6 +72,10 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     let src = End::new(sdir.as_fd(), sname, &from);
     let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
+    // Best effort: a tree that cannot be read fails the copy below anyway.
+    let separated = crate::copy::measure(&from)
+        .map(|u| crate::copy::separated(cx.root, &e.path, &u))
+        .unwrap_or_default();
     // Known before the copy: a run killed after it leaves the seed known
     // as ours, never taken for older persistent data (`state::seeding`).
     crate::state::add_seeding(cx.root, e)?;
@@ -93,6 +97,11 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
         bytes = stats.bytes,
         "seeded persistent storage with the data already at {p}"
     );
+    for l in separated {
+        let msg = l.message(&e.path, &e.source);
+        warn!(path = %p, "{msg}");
+        cx.warnings.push(msg);
+    }
     Ok(())
 }
 

@@ -77,7 +77,22 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         proc: Path::new("/proc"),
         method: a.method,
     };
-    let planned = persist::prepare(&root, settings, opts, &a.paths)?;
+    // The layout gate of every writer of persistence (plan::gate): a root
+    // it refuses takes nothing, whatever else is said of the paths.
+    let (verdict, gate) = crate::plan::gate(&root, settings)?;
+    let proot = (a.to.clone()).or_else(|| settings.roots.first().map(|r| r.path.clone()));
+    let planned = match proot.and_then(|p| Some((gate.why(&verdict, &p)?, p))) {
+        Some((why, p)) => (a.paths.iter())
+            .map(|path| {
+                Err(Refusal {
+                    path: path.clone(),
+                    reason: format!("its persistence root {} is unusable: {why}", show(&p)),
+                    writers: Vec::new(),
+                })
+            })
+            .collect(),
+        None => persist::prepare(&root, settings, opts, &a.paths)?,
+    };
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
@@ -170,14 +185,14 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     for w in &s.writers {
         writeln!(out, "  warning (--force): {w}")?;
     }
+    for l in &s.separated {
+        writeln!(out, "  warning: {}", l.message(&s.path, &s.source))?;
+    }
     Ok(())
 }
 
-/// What to add to the config for the paths not declared yet: one Nix
-/// line for one path, else one snippet per persistence root (two
-/// `environment.persistence."/persistent".directories = …` lines pasted
-/// into one attribute set are an error in Nix: "attribute already defined").
-/// A path whose entry is `refused` is declared already: its error is what to fix.
+/// What to add to the config for the paths not declared yet
+/// ([`suggest::to_add`], which `diff` says too while they are not). A path whose entry is `refused` is declared already: its error is what to fix.
 fn config_hint(
     out: &mut impl Write,
     steps: &[Step],
@@ -206,22 +221,11 @@ fn config_hint(
         };
         by_root.entry(&s.root).or_default().push(line);
     }
-    let nix = match new.as_slice() {
-        [one] => nix_line(one),
-        _ => (by_root.iter())
-            .map(|(root, lines)| suggest::nix_snippet(root, lines))
-            .collect(),
-    };
-    let toml: String = (by_root.iter())
-        .map(|(root, lines)| suggest::toml_for_file(&settings.file, root, lines))
-        .collect();
     let when = if dry { "After that, add" } else { "Add" };
     Ok(write!(
         out,
-        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
-         or, in impermctl's TOML config:\n{}",
-        indent(&nix),
-        indent(&toml)
+        "{}",
+        suggest::to_add(&settings.file, &by_root, when)
     )?)
 }
 
@@ -253,11 +257,6 @@ fn nix_line(s: &Step) -> String {
 fn toml_entry(s: &Step) -> String {
     let copy = s.method == Method::Copy || suggest::needs_copy(&s.path, s.kind);
     suggest::toml_item(&s.path, s.kind, copy)
-}
-
-/// Every line of `text` indented by two spaces.
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn apply_with_progress(

@@ -186,6 +186,33 @@ pub fn snippet(groups: &[Group], settings: &Settings) -> (PathBuf, Vec<Line>) {
     (root, crate::suggest::prune(lines, &declared))
 }
 
+/// What `--suggest` prints, per persistence root: [`snippet`]'s lines,
+/// plus the binds no entry declares (`diff::unbound`) under their roots,
+/// pruned together (`suggest::prune`: a bind inside a proposed directory
+/// is kept by it). A root with nothing to add is left out, unless none
+/// has anything (then the first root's, which says so).
+pub fn snippets(
+    groups: &[Group],
+    settings: &Settings,
+    binds: &[crate::diff::unbound::UndeclaredBind],
+) -> std::collections::BTreeMap<PathBuf, Vec<Line>> {
+    let (to, lines) = snippet(groups, settings);
+    let mut out = std::collections::BTreeMap::from([(to, lines)]);
+    for (root, line) in binds.iter().filter_map(|b| b.line()) {
+        out.entry(root.to_path_buf()).or_default().push(line);
+    }
+    let declared: Vec<_> = (settings.entries.iter())
+        .map(|e| (e.path.clone(), e.kind))
+        .collect();
+    let mut out: std::collections::BTreeMap<_, _> = (out.into_iter())
+        .map(|(r, l)| (r, crate::suggest::prune(l, &declared)))
+        .collect();
+    if out.values().any(|l| !l.is_empty()) {
+        out.retain(|_, l| !l.is_empty());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

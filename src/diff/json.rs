@@ -105,6 +105,9 @@ struct Doc<'a> {
     /// Declared binds found at another path.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     moved_binds: &'a [crate::diff::moved::MovedBind],
+    /// Binds from persistence that no entry declares.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    undeclared_binds: &'a [crate::diff::unbound::UndeclaredBind],
 }
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
@@ -167,6 +170,7 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
         refused: &x.refused,
         ignored: x.ignored.as_ref(),
         moved_binds: &x.moved,
+        undeclared_binds: &x.unbound,
     };
     crate::output::print_json("Diff", &doc)
 }

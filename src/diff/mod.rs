@@ -14,6 +14,7 @@ pub mod orphans;
 pub mod render;
 pub mod sections;
 pub mod shadowed;
+pub mod unbound;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -94,12 +94,15 @@ impl Hidden {
 /// The grouped summary: losses (important first, with the consequence,
 /// the copies `persist` made that the config lacks), then, with `--all`,
 /// what the system regenerates (labelled), then what was left out
-/// ([`Hidden::hint`]).
+/// ([`Hidden::hint`]). `below`: a section after this says of something
+/// else that the next reboot loses it (a bind no entry declares, a moved
+/// bind): no group is then not "nothing would be lost".
 pub fn human(
     out: &mut impl Write,
     d: &Diff,
     groups: &[Group],
     hidden: &Hidden,
+    below: bool,
     st: Style,
 ) -> io::Result<()> {
     writeln!(out, "{}\n{}", basis_line(&d.basis), d.source)?;
@@ -112,7 +115,12 @@ pub fn human(
         0 => "",
         _ => ", not counting watch.ignore",
     };
-    if losses.is_empty() {
+    if losses.is_empty() && below {
+        writeln!(
+            out,
+            "no changed file would be lost at the next reboot{outside}; but see below"
+        )?;
+    } else if losses.is_empty() {
         writeln!(out, "nothing would be lost at the next reboot{outside}")?;
     } else {
         let (files, bytes) = losses
@@ -164,13 +172,38 @@ fn label_of(c: GroupClass) -> &'static str {
     }
 }
 
+/// What changed in a group of `files` non-directories and `dirs`
+/// directories, `new` of them new and `modified` modified (the two add up
+/// to files + dirs), for the group line: `new`, `modified`,
+/// `3 new, 1 modified`, with the directories said so that the numbers add
+/// up (`new, plus 1 new dir`, `2,022 new, 100 modified, 20 of them dirs`);
+/// a group of directories only counts them (`1 new dir`,
+/// `2 dirs: mode, owner or attributes changed`; one directory: `mode, owner
+/// or attributes changed`).
+fn what_changed(files: u64, dirs: u64, new: u64, modified: u64) -> String {
+    use crate::human::{count, counted, thousands};
+    let (n, m) = (thousands(new), thousands(modified));
+    let attrs = "mode, owner or attributes changed";
+    match (files, dirs, new, modified) {
+        (_, 0, _, 0) => "new".to_owned(),
+        (_, 0, 0, _) => "modified".to_owned(),
+        (_, 0, _, _) => format!("{n} new, {m} modified"),
+        (0, d, _, 0) => count(d, "new dir", "new dirs"),
+        (0, 1, 0, _) => attrs.to_owned(),
+        (0, d, 0, _) => format!("{}: {attrs}", counted(d, "dir")),
+        (0, d, _, _) => format!("{}: {n} new, {m} with {attrs}", counted(d, "dir")),
+        (_, d, _, 0) => format!("new, plus {}", count(d, "new dir", "new dirs")),
+        (_, d, 0, _) => format!(
+            "modified, plus {}",
+            count(d, "modified dir", "modified dirs")
+        ),
+        (_, 1, _, _) => format!("{n} new, {m} modified, 1 of them a dir"),
+        (_, d, _, _) => format!("{n} new, {m} modified, {} of them dirs", thousands(d)),
+    }
+}
+
 fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Result<()> {
-    let what = match (g.new, g.modified) {
-        (0, _) if g.files == 0 => "mode, owner or attributes changed".to_owned(),
-        (_, 0) => "new".to_owned(),
-        (0, _) => "modified".to_owned(),
-        (n, m) => format!("{n} new, {m} modified"),
-    };
+    let what = what_changed(g.files, g.dirs, g.new, g.modified);
     let text = format!("{:<width$}", label_of(g.class), width = w.label);
     let label = match g.class {
         GroupClass::Important => st.paint("1;31", &text),
@@ -186,13 +219,6 @@ fn group_line(out: &mut impl Write, g: &Group, w: &Widths, st: Style) -> io::Res
         sw = w.size,
         cw = w.count,
     );
-    // "new" and "modified" count directories too (trial s9: "2,102 files
-    // (2022 new, 100 modified, 20 dirs)"): said so when both are there.
-    match g.dirs {
-        0 => {}
-        d if g.new > 0 && g.modified > 0 => line.push_str(&format!(", {d} of them dirs")),
-        d => line.push_str(&format!(", {}", crate::human::counted(d, "dir"))),
-    }
     if g.replaced {
         line.push_str(", replaced by rename: persist it with method = \"copy\"");
     }
@@ -283,9 +309,65 @@ mod tests {
         group_line(&mut out, &g, &w, Style::new(false)).unwrap();
         let line = String::from_utf8(out).unwrap();
         assert!(
-            line.contains("(2022 new, 100 modified, 20 of them dirs"),
+            line.contains("(2,022 new, 100 modified, 20 of them dirs)"),
             "{line}"
         );
+    }
+
+    /// Every combination of files or not, one or more dirs or none, all
+    /// new, all modified or both reads as English whose numbers add up
+    /// (the trial read "(new, 1 dir)": which was new?).
+    #[test]
+    fn every_combination_of_counts_reads_well() {
+        // (files, dirs, new, modified): new + modified = files + dirs.
+        let table = [
+            ((1, 0, 1, 0), "new"),
+            ((3, 0, 0, 3), "modified"),
+            ((3, 0, 2, 1), "2 new, 1 modified"),
+            ((0, 1, 1, 0), "1 new dir"),
+            ((0, 3, 3, 0), "3 new dirs"),
+            ((0, 1, 0, 1), "mode, owner or attributes changed"),
+            ((0, 2, 0, 2), "2 dirs: mode, owner or attributes changed"),
+            (
+                (0, 3, 2, 1),
+                "3 dirs: 2 new, 1 with mode, owner or attributes changed",
+            ),
+            ((1, 1, 2, 0), "new, plus 1 new dir"),
+            ((5, 2, 7, 0), "new, plus 2 new dirs"),
+            ((1, 1, 0, 2), "modified, plus 1 modified dir"),
+            ((4, 2, 0, 6), "modified, plus 2 modified dirs"),
+            ((2, 1, 2, 1), "2 new, 1 modified, 1 of them a dir"),
+            (
+                (2102, 20, 2022, 100),
+                "2,022 new, 100 modified, 20 of them dirs",
+            ),
+        ];
+        for ((f, d, n, m), want) in table {
+            assert_eq!(n + m, f + d, "bad row {want}");
+            let mut g = Group::new(
+                "/g".into(),
+                crate::config::Kind::Directory,
+                GroupClass::Ordinary,
+            );
+            (g.files, g.dirs, g.new, g.modified) = (f, d, n, m);
+            let mut out = Vec::new();
+            group_line(
+                &mut out,
+                &g,
+                &Widths::of(std::slice::from_ref(&g)),
+                Style::new(false),
+            )
+            .unwrap();
+            let line = String::from_utf8(out).unwrap();
+            let said = line
+                .split_once("/g  (")
+                .map(|(_, r)| r.trim_end().trim_end_matches(')'));
+            assert_eq!(
+                said,
+                Some(want),
+                "{f} files, {d} dirs, {n} new, {m} modified: {line}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct Extras<'a> {
     pub ignored: Option<crate::diff::ignored::Ignored>,
     /// Declared binds found at another path (JSON `moved_binds`).
     pub moved: Vec<crate::diff::moved::MovedBind>,
+    /// Binds from persistence that no entry declares (JSON `undeclared_binds`).
+    pub unbound: Vec<crate::diff::unbound::UndeclaredBind>,
+    /// The config file (the TOML that keeps `unbound` names its lines).
+    pub config: std::path::PathBuf,
 }
 
 /// Say on stderr which paths could not be read (the first ten, then a count).
@@ -62,6 +66,18 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
     for m in &x.moved {
         writeln!(out, "{}", m.text())?;
     }
+    for b in &x.unbound {
+        writeln!(out, "{}", b.text())?;
+    }
+    let mut by_root = std::collections::BTreeMap::new();
+    for (root, line) in x.unbound.iter().filter_map(|b| b.line()) {
+        by_root.entry(root).or_insert_with(Vec::new).push(line);
+    }
+    write!(
+        out,
+        "{}",
+        crate::suggest::to_add(&x.config, &by_root, "Add")
+    )?;
     if let Some(s) = &x.shadowed {
         if s.is_empty() {
             writeln!(out, "shadowed: nothing hidden under mount points")?;
@@ -145,6 +161,8 @@ mod tests {
             refused: Vec::new(),
             ignored: None,
             moved: Vec::new(),
+            unbound: Vec::new(),
+            config: Default::default(),
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
@@ -172,6 +190,8 @@ mod tests {
             refused: Vec::new(),
             ignored: None,
             moved: Vec::new(),
+            unbound: Vec::new(),
+            config: Default::default(),
         };
         let text = |x: &Extras| {
             let mut out = Vec::new();

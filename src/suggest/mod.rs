@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::config::Kind;
 
 mod edit;
+mod hint;
 mod prune;
 pub use edit::{toml_for, toml_for_file};
+pub use hint::to_add;
 pub use prune::prune;
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
-    let stale = undeclared::undeclared(&root, settings, refused, &state);
+    let stale = crate::diff::unbound::recorded(&root, settings, &state);
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(settings, &advice, e))

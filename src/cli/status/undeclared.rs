@@ -1,36 +1,11 @@
 //! `status`'s list of binds no entry declares any more (trial-s9 F3): an
 //! earlier `boot` bound them and recorded it in `state.json`; the entry
-//! then left the config. The next `boot` undoes them, except while the
+//! then left the config (found by `diff::unbound::recorded`, which `diff`
+//! says too). The next `boot` undoes them, except while the
 //! config has errors (a refused entry may be the same path mistyped).
 
 use std::io::Write;
 use std::path::PathBuf;
-
-use crate::config::{Refused, Settings};
-use crate::layout::{EntryState, State};
-
-/// The recorded binds still in place (mounted from their recorded source)
-/// whose path neither a usable nor a refused entry declares: (path,
-/// source), in path order. Empty when `state.json` is missing or damaged.
-pub(super) fn undeclared(
-    root: &crate::root::Root,
-    settings: &Settings,
-    refused: &Refused,
-    state: &State,
-) -> Vec<(PathBuf, PathBuf)> {
-    let Ok(Some(rec)) = crate::state::read(&root.state_file()) else {
-        return Vec::new();
-    };
-    let refused = |p: &PathBuf| refused.paths.values().any(|(r, _)| r == p);
-    (rec.entries.into_iter())
-        .filter(|r| r.how == crate::state::How::Bound)
-        .filter(|r| settings.entry(&r.path).is_none() && !refused(&r.path))
-        .filter(|r| {
-            crate::layout::mount_state(state, &r.path, &r.source) == Some(EntryState::Bound)
-        })
-        .map(|r| (r.path, r.source))
-        .collect()
-}
 
 /// Print the list (nothing when empty); `errors`: the config has errors,
 /// so `boot` keeps them bound until they are fixed.

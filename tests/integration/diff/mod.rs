@@ -19,6 +19,7 @@ mod notes;
 mod plain;
 mod replaced;
 mod signal;
+mod undeclared_binds;
 
 /// The file `name` a body wrote to `dir` (empty when missing).
 fn read(dir: &Path, name: &str) -> String {

@@ -1,0 +1,57 @@
+//! What to tell a user to add to the config so that paths bound now stay
+//! persisted after a reboot: `persist` says it after binding, `diff` for
+//! every bind from a persistence root that no entry declares
+//! (`diff::unbound`). One Nix line for one path, else one snippet per
+//! persistence root (two `environment.persistence."/persistent".directories
+//! = …` lines pasted into one attribute set are an error in Nix:
+//! "attribute already defined"); the TOML for the config file as it is
+//! written ([`toml_for_file`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{Line, nix_line_replaced, nix_snippet, toml_for_file};
+use crate::config::Kind;
+
+/// The block `"\n{when} this to your NixOS configuration …:\n  <nix>or,
+/// in impermctl's TOML config:\n  <toml>"` for `lines` under their
+/// persistence roots, `file` the config (its edits name its lines);
+/// `when` is `Add` or, before the paths are bound, `After that, add`.
+/// Empty when there is nothing to add.
+pub fn to_add(file: &Path, by_root: &BTreeMap<&Path, Vec<Line>>, when: &str) -> String {
+    if by_root.values().all(Vec::is_empty) {
+        return String::new();
+    }
+    let mut all = (by_root.iter())
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(r, l)| (r, l.as_slice()));
+    let one = match (all.next(), all.next()) {
+        (Some((root, [line])), None) => match line {
+            Line::Persist(p, k) => Some(nix_line_replaced(root, p, *k, false)),
+            Line::Copy(p) => Some(nix_line_replaced(root, p, Kind::File, true)),
+            Line::Skipped(_) => None,
+        },
+        _ => None,
+    };
+    let nix = one.unwrap_or_else(|| {
+        (by_root.iter())
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(root, lines)| nix_snippet(root, lines))
+            .collect()
+    });
+    let toml: String = (by_root.iter())
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(root, lines)| toml_for_file(file, root, lines))
+        .collect();
+    format!(
+        "\n{when} this to your NixOS configuration so that it stays persisted after a reboot:\n{}\
+         or, in impermctl's TOML config:\n{}",
+        indent(&nix),
+        indent(&toml)
+    )
+}
+
+/// Every line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
