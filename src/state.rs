@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Kind;
@@ -203,13 +204,27 @@ pub fn seeding(root: &crate::root::Root) -> Vec<Recorded> {
             tracing::warn!("{e:#}");
             None
         })
+        .map(|s: Seeding| s.entries)
         .unwrap_or_default()
+}
+
+/// The body of `seeding.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Seeding {
+    entries: Vec<Recorded>,
+}
+
+fn write_seeding(root: &crate::root::Root, entries: Vec<Recorded>) -> anyhow::Result<()> {
+    let doc = Seeding { entries };
+    crate::output::write_file(&seeding_file(root), SEEDING, &doc, 0o644)
 }
 
 /// Add `e` to the entries being seeded (see [`seeding`]), durably, before
 /// its copy starts.
 pub fn add_seeding(root: &crate::root::Root, e: &crate::config::Entry) -> anyhow::Result<()> {
     let mut all = seeding(root);
+    // Seeded again after a kill: once.
+    all.retain(|r| r.path != e.path);
     all.push(Recorded {
         path: e.path.clone(),
         kind: e.kind,
@@ -218,15 +233,25 @@ pub fn add_seeding(root: &crate::root::Root, e: &crate::config::Entry) -> anyhow
         mount_id: None,
         seeded_ns: None,
     });
-    crate::output::write_file(&seeding_file(root), SEEDING, &all, 0o644)
+    write_seeding(root, all)
 }
 
-/// Forget the entries being seeded: `state.json` now records them.
-pub fn clear_seeding(root: &crate::root::Root) {
-    if let Err(e) = std::fs::remove_file(seeding_file(root))
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove {}: {e}", seeding_file(root).display());
+/// Forget the entries being seeded that `state.json` now records
+/// (`recorded`); the others (their step failed) stay known as seeded.
+pub fn clear_seeding(root: &crate::root::Root, recorded: &[Recorded]) {
+    let file = seeding_file(root);
+    let mut left = seeding(root);
+    left.retain(|s| !recorded.iter().any(|r| r.path == s.path));
+    let r = if left.is_empty() {
+        std::fs::remove_file(&file).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e).with_context(|| format!("cannot remove {}", file.display())),
+        })
+    } else {
+        write_seeding(root, left)
+    };
+    if let Err(e) = r {
+        tracing::warn!("{e:#}");
     }
 }
 

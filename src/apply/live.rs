@@ -177,6 +177,7 @@ fn carried(cx: &mut Cx, e: &Entry, r: anyhow::Result<reconcile::Carried>) {
             tracing::error!(path = %e.path.display(), "{msg}");
             cx.warnings.push(msg);
             cx.errors += 1;
+            cx.unsettled.push(e.path.clone());
         }
     }
 }
@@ -223,8 +224,29 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     g.arm(cx, e);
     ops::bind(cx, e, &crate::plan::mount_options(e), false, false)?;
     g.reconcile(cx, e);
+    cx.unmark.push(e.clone());
     info!(path = %e.path.display(), "{} is no longer written: its live data was saved over the seed and it is bound now", e.path.display());
     Ok(Outcome::Bound)
+}
+
+/// A bind of `e` over existing persistent data (no seed in this step)
+/// where a mark (`live::unsaved`) says an earlier boot left it pending and
+/// never saved it: WARNING, naming the path, since when, and the fix. The
+/// seed is still the newest data there is: it is bound.
+pub(super) fn unsaved_seed(cx: &mut Cx, e: Option<&Entry>, ops: &[crate::plan::Op]) {
+    use crate::plan::Op;
+    let binds = ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
+    let Some(e) =
+        e.filter(|e| binds && !ops.contains(&Op::Seed) && !cx.this_boot.contains(&e.path))
+    else {
+        return;
+    };
+    let Some(m) = crate::live::unsaved::read(cx.root, e) else {
+        return;
+    };
+    let msg = crate::live::unsaved::warning(e, &m);
+    warn!(path = %e.path.display(), since = m.since, "{msg}");
+    cx.warnings.push(msg);
 }
 
 /// With `defer_unknown_owners`: the declared owner (`user:group`) of an

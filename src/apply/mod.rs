@@ -62,6 +62,14 @@ pub struct Cx<'a> {
     /// Bound entries whose hidden original could not be reconciled
     /// (`live::settle`): counted in `Counts::errors`.
     errors: usize,
+    /// Entries an earlier run of this boot began to seed or left pending:
+    /// their marks (`live::unsaved`) are this boot's own.
+    this_boot: HashSet<PathBuf>,
+    /// Entries whose seed is bound or saved now: their marks go once
+    /// every seed of the run is settled (unless in `unsettled`).
+    unmark: Vec<Entry>,
+    /// Entries whose hidden original could not be reconciled.
+    unsettled: Vec<PathBuf>,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -107,6 +115,12 @@ pub fn apply(
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
         errors: 0,
+        this_boot: (previous.iter())
+            .filter(|r| r.how == crate::state::How::Pending)
+            .map(|r| r.path.clone())
+            .collect(),
+        unmark: Vec::new(),
+        unsettled: Vec::new(),
     };
     homes::repair(&mut cx, settings);
     let entries: HashMap<&Path, &Entry> = settings.entries.iter().map(|e| (&*e.path, e)).collect();
@@ -128,6 +142,10 @@ pub fn apply(
         let (done, outcome) = step::run(&mut cx, entry, &st);
         if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
             utab::repair(&mut cx, e, &in_utab);
+            // Bound by a run killed before it recorded the seed.
+            if cx.this_boot.contains(&e.path) {
+                cx.unmark.push(e.clone());
+            }
         }
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
@@ -136,6 +154,11 @@ pub fn apply(
         tally.add(&mut cx.warnings, entry, &st, (done, seeded), outcome);
     }
     live::settle(&mut cx);
+    for e in std::mem::take(&mut cx.unmark) {
+        if !cx.unsettled.contains(&e.path) {
+            crate::live::unsaved::unmark_logged(root, &e);
+        }
+    }
     if let Err(e) = utab::write(&cx) {
         let msg = format!("{e:#}");
         warn!("{msg}");

@@ -79,6 +79,14 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     // Known before the copy: a run killed after it leaves the seed known
     // as ours, never taken for older persistent data (`state::seeding`).
     crate::state::add_seeding(cx.root, e)?;
+    // And durably beside it until it is bound or saved: a boot after a
+    // hard reset knows the seed may be old (`live::unsaved`).
+    let mark = crate::live::unsaved::Mark {
+        path: e.path.clone(),
+        since: crate::state::now(),
+        saved: None,
+    };
+    crate::live::unsaved::mark_at(ddir.as_fd(), e, &mark)?;
     let now = crate::state::now_coarse_ns();
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
@@ -89,7 +97,8 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     }
     .with_context(|| {
         format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
-    })?;
+    });
+    let stats = stats.inspect_err(|_| crate::live::unsaved::unmark_logged(cx.root, e))?;
     info!(
         path = %p,
         source = %s,

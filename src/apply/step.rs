@@ -25,6 +25,7 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
     if let Some(error) = live::written_hidden(cx, entry, ops) {
         return (Vec::new(), failed(error));
     }
+    live::unsaved_seed(cx, entry, ops);
     let mut done = Vec::new();
     let mut outcome = failed("nothing to do".into());
     let (mut seeded, mut detached) = (false, false);
@@ -97,6 +98,11 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
                 return (done, failed(error));
             }
         }
+    }
+    // Bound or linked: the seed is the live data now (its racing writes
+    // carried over once settled), its mark goes.
+    if let (true, Outcome::Bound | Outcome::Linked, Some(e)) = (seeded, &outcome, entry) {
+        cx.unmark.push(e.clone());
     }
     (done, outcome)
 }

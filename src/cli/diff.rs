@@ -130,6 +130,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
+    // Lost already, not at the next reboot: said, not counted.
+    for (e, m) in crate::live::unsaved::stale(&root, settings) {
+        tracing::warn!(path = %e.path.display(), "{}", crate::live::unsaved::warning(e, &m));
+    }
     let opts = diff::Options {
         all: a.all,
         subtrees,

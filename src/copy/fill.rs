@@ -12,6 +12,10 @@
 //! over); killed after, [`finish`] completes the job from [`FILLING`] or
 //! the times file, whichever is there: every kill point leaves a state
 //! the next run completes (test `persist::persist_killed_before_each_*`).
+//! A pending entry's seed in such a directory is saved again the same way
+//! ([`refill_at`]): its old entries move aside into [`OLD`] only once the
+//! new copy is complete ([`READY`]), and go just before [`FILLING`] does
+//! (tests `boot::unsaved::*_fill_under_a_writer_*`).
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -30,6 +34,12 @@ pub const BUILDING: &str = ".impermctl-tmp";
 /// The complete copy inside the directory being filled, its entries
 /// being moved up.
 pub const FILLING: &str = ".impermctl-fill";
+/// In a directory being refilled ([`refill_at`]): the complete new copy,
+/// before the old entries move aside.
+pub const READY: &str = ".impermctl-ready";
+/// In a directory being refilled: its old entries, removed once the new
+/// copy is in place.
+pub const OLD: &str = ".impermctl-old";
 /// In [`FILLING`]: an empty file with the copy's times (the moves change
 /// the directory's). Beside the directory, as `.<name>` + this: the same,
 /// while [`FILLING`] is removed and until the directory has the times.
@@ -56,28 +66,89 @@ pub fn fill_at(
         bail!("{shown} is not empty (it gained entries meanwhile and is left as it is)");
     }
     remove_tree_at(to.dir, &times_beside(to.name))?;
+    let stats = build(from, to, t.as_fd(), progress)?;
+    rename_synced(t.as_fd(), BUILDING, FILLING)?;
+    move_up(to, t.as_fd())?;
+    Ok(stats)
+}
+
+/// Replace what the directory `to` holds (a mount point, which no rename
+/// can replace: a pending entry's seed saved again) with a copy of the
+/// directory `from`: the copy is built in [`BUILDING`] and fsynced, then
+/// renamed [`READY`]; the old entries move into [`OLD`]; [`READY`]
+/// becomes [`FILLING`] and is moved up as a fill's, [`OLD`] removed just
+/// before [`FILLING`]. Killed before [`READY`], `to` holds its old
+/// entries (and a partial copy [`finish`] removes); after, [`finish`]
+/// completes it: `to` ends as the old tree or the new one, never a mix.
+pub fn refill_at(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let shown = to.shown.display();
+    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
+    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
+    finish_locked(to, t.as_fd())?;
+    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
+    remove_tree_at(to.dir, &times_beside(to.name))?;
+    let stats = build(from, to, t.as_fd(), progress)?;
+    rename_synced(t.as_fd(), BUILDING, READY)?;
+    aside(to, t.as_fd())?;
+    Ok(stats)
+}
+
+/// Copy `from` into [`BUILDING`] in `t` (the directory `to`) with a
+/// [`TIMES`] file holding the copy's times; fsynced.
+fn build(
+    from: End<'_>,
+    to: End<'_>,
+    t: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
     let mut copier = tree::Copier::new(from.shown, &to.shown.join(BUILDING), progress);
-    if let Err(e) = copier.copy_top(Pair::top(from, t.as_fd(), OsStr::new(BUILDING))) {
-        let _ = remove_tree_at(t.as_fd(), OsStr::new(BUILDING));
-        return Err(e.context(format!("copying {} into {shown}", from.shown.display())));
+    if let Err(e) = copier.copy_top(Pair::top(from, t, OsStr::new(BUILDING))) {
+        let _ = remove_tree_at(t, OsStr::new(BUILDING));
+        let (f, shown) = (from.shown.display(), to.shown.display());
+        return Err(e.context(format!("copying {f} into {shown}")));
     }
     // The moves change the copy's times: kept on a file of their own.
-    let b = dir::open(t.as_fd(), BUILDING)?;
+    let b = dir::open(t, BUILDING)?;
     let m = stat_fd(b.as_fd())?;
     fs::create_file_at(b.as_fd(), OsStr::new(TIMES), fs::Owner::root(0o600))?;
     fs::set_times(At::Name(b.as_fd(), OsStr::new(TIMES)), m.atime, m.mtime)?;
     fs::set_times(At::Fd(b.as_fd()), m.atime, m.mtime)?;
     fs::fsync(b.as_fd())?;
-    fs::fsync(t.as_fd())?;
-    fs::rename(
-        t.as_fd(),
-        OsStr::new(BUILDING),
-        OsStr::new(FILLING),
-        RenameFlags::NOREPLACE,
-    )?;
-    fs::fsync(t.as_fd())?;
-    move_up(to, t.as_fd())?;
+    fs::fsync(t)?;
     Ok(copier.finish())
+}
+
+fn rename_synced(t: BorrowedFd<'_>, from: &str, to: &str) -> anyhow::Result<()> {
+    let (a, b) = (OsStr::new(from), OsStr::new(to));
+    fs::rename(t, a, b, RenameFlags::NOREPLACE)?;
+    Ok(fs::fsync(t)?)
+}
+
+/// A refill from [`READY`] on: every other entry of `t` into [`OLD`],
+/// [`READY`] renamed [`FILLING`], moved up. Redone after a kill.
+fn aside(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<()> {
+    match fs::mkdir_at(t, OsStr::new(OLD), 0o700) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        r => r.with_context(|| format!("cannot make {}", to.shown.join(OLD).display()))?,
+    }
+    let old = dir::open(t, OLD)?;
+    // A fresh fd: `t`'s own read position may be at its end already.
+    for n in dir::names(dir::open(t, ".")?.as_fd())? {
+        let n = n.as_os_str();
+        if n == READY || n == OLD {
+            continue;
+        }
+        rustix::fs::renameat_with(t, n, old.as_fd(), n, RenameFlags::NOREPLACE)
+            .with_context(|| format!("cannot move {} aside", to.shown.join(n).display()))?;
+    }
+    fs::fsync(old.as_fd())?;
+    fs::fsync(t)?;
+    rename_synced(t, READY, FILLING)?;
+    move_up(to, t)
 }
 
 /// Does the directory `rel` beneath `dir` hold nothing but a partial
@@ -92,27 +163,43 @@ pub fn only_partial(dir: BorrowedFd<'_>, rel: &Path) -> bool {
 pub fn unfinished(dir: BorrowedFd<'_>, rel: &Path) -> bool {
     let there = |p: &Path| fs::lstat_beneath(dir, p).is_ok_and(|m| m.is_some());
     let beside = rel.file_name().map(|n| rel.with_file_name(times_beside(n)));
-    there(&rel.join(FILLING)) || beside.is_some_and(|b| there(&b))
+    there(&rel.join(FILLING)) || there(&rel.join(READY)) || beside.is_some_and(|b| there(&b))
 }
 
-/// Complete a fill of the directory `name` in `dir` that a killed run left
-/// with its copy complete ([`FILLING`] inside, or only the times file
-/// beside it). Returns whether there was one.
+/// Complete a fill or a refill of the directory `name` in `dir` that a
+/// killed run left with its copy complete ([`READY`] or [`FILLING`]
+/// inside, or only the times file beside it), or remove the partial copy
+/// of a refill (old entries beside it). Returns whether there was one.
 pub fn finish(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> anyhow::Result<bool> {
     let t = match dir::open(dir, name) {
         Ok(t) => t,
         Err(_) => return Ok(false),
     };
-    let filling = stat_at(t.as_fd(), OsStr::new(FILLING)).is_ok();
-    let times = stat_at(dir, times_beside(name));
-    if !filling && times.is_err() {
+    let there = |n: &str| stat_at(t.as_fd(), OsStr::new(n)).is_ok();
+    if ![READY, FILLING, BUILDING].into_iter().any(there)
+        && stat_at(dir, times_beside(name)).is_err()
+    {
         return Ok(false);
     }
     fs::lock(t.as_fd()).with_context(|| format!("cannot lock {}", shown.display()))?;
-    let to = End::new(dir, name, shown);
-    match times {
-        Ok(times) if !filling => settle(to, t.as_fd(), &times)?,
-        _ => move_up(to, t.as_fd())?,
+    finish_locked(End::new(dir, name, shown), t.as_fd())
+}
+
+/// [`finish`] with `t` (the directory `to`) open and locked.
+fn finish_locked(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<bool> {
+    let there = |n: &str| stat_at(t, OsStr::new(n)).is_ok();
+    if there(READY) {
+        aside(to, t)?;
+    } else if there(FILLING) {
+        move_up(to, t)?;
+    } else if let Ok(times) = stat_at(to.dir, times_beside(to.name)) {
+        settle(to, t, &times)?;
+    } else if there(BUILDING) && dir::names(dir::open(t, ".")?.as_fd())?.len() > 1 {
+        // A refill's partial copy beside the old entries.
+        remove_tree_at(t, OsStr::new(BUILDING))?;
+        fs::fsync(t)?;
+    } else {
+        return Ok(false);
     }
     Ok(true)
 }
@@ -164,6 +251,8 @@ fn move_up(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<()> {
         fs::unlink_at(f.as_fd(), OsStr::new(TIMES), false)?;
     }
     drop(f);
+    // A refill's old entries go before the directory gets its times.
+    remove_tree_at(t, OsStr::new(OLD))?;
     fs::unlink_at(t, OsStr::new(FILLING), true)?;
     settle(to, t, &times)
 }

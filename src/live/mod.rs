@@ -11,6 +11,8 @@
 //!   the now-hidden original are carried over into the bound copy.
 //! - Hidden live data ([`keep`]): kept in persistence before a bind hides it.
 //! - Well-known replaced-by-rename files ([`checks`]).
+//! - Seeds not saved yet ([`unsaved`]): marked durably beside the seed, so
+//!   a boot after a hard reset says that the seed it binds is old.
 
 pub mod checks;
 pub mod files;
@@ -20,3 +22,4 @@ pub mod reconcile;
 pub mod saver;
 pub mod status;
 pub mod sync;
+pub mod unsaved;

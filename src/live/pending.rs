@@ -86,7 +86,10 @@ pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
 /// it to `.<name>.impermctl-sync` beside the source, exchange the two names
 /// (`RENAME_EXCHANGE`), remove the old seed. Killed at any point, the source
 /// is the old seed or the new copy, never a mix, and a rerun completes
-/// (the live data is still there until the reboot). Returns what was copied.
+/// (the live data is still there until the reboot). A seed directory that
+/// is a mount point of its own (no rename can move it) is refilled in place
+/// instead ([`crate::copy::fill::refill_at`], as safe). Returns what was
+/// copied.
 pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::CopyStats> {
     let live = root.host(&p.path);
     let source = root.host(&p.source);
@@ -94,6 +97,15 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
     let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;
+    let is_dir = std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_dir());
+    if is_dir && mount_point(&source) == Some(true) {
+        let (lparent, lname) = crate::sys::fs::split(&live)?;
+        let ldir = crate::sys::fs::open_dir(lparent)
+            .with_context(|| format!("cannot open {}", lparent.display()))?;
+        let from = crate::copy::End::new(ldir.as_fd(), lname, &live);
+        let to = crate::copy::End::new(dir.as_fd(), name, &source);
+        return crate::copy::fill::refill_at(from, to, &mut |_| {});
+    }
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
     let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged), &mut |_| {})?;
     crate::sys::fs::rename(dir.as_fd(), &staged, name, RenameFlags::EXCHANGE)
@@ -102,6 +114,16 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
     crate::sys::fs::fsync(dir.as_fd())?;
     Ok(stats)
+}
+
+/// Is the host path `path` a mount point (of its own mount, not its
+/// parent's)? `None` when it cannot be told (or is missing).
+pub fn mount_point(path: &Path) -> Option<bool> {
+    use crate::sys::meta::{stat_at, stat_fd};
+    let (parent, name) = crate::sys::fs::split(path).ok()?;
+    let dir = crate::sys::fs::open_dir(parent).ok()?;
+    let (d, m) = (stat_fd(dir.as_fd()).ok()?, stat_at(dir.as_fd(), name).ok()?);
+    Some(d.mnt_id != m.mnt_id)
 }
 
 #[cfg(test)]

@@ -25,6 +25,16 @@ pub enum LiveState {
         #[serde(skip_serializing_if = "Option::is_none")]
         saved: Option<u64>,
     },
+    /// Bound from a seed that an earlier boot left pending and never saved
+    /// (its mark, `live::unsaved`, is still there): what was written after
+    /// `since` is lost.
+    Unsaved {
+        /// When seeding began (seconds since the epoch).
+        since: u64,
+        /// When a sync last saved it while processes still wrote there.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        saved: Option<u64>,
+    },
 }
 
 /// Per declared path that has one.
@@ -45,6 +55,11 @@ pub fn states(root: &Root, settings: &Settings) -> BTreeMap<PathBuf, LiveState> 
                 );
             }
         }
+    }
+    for (e, mark) in super::unsaved::stale(root, settings) {
+        let (since, saved) = (mark.since, mark.saved);
+        m.entry(e.path.clone())
+            .or_insert(LiveState::Unsaved { since, saved });
     }
     m
 }
@@ -68,6 +83,7 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
                 list.join(", ")
             )
         }
+        LiveState::Unsaved { since, saved } => super::unsaved::describe(source, *since, *saved),
     }
 }
 

@@ -83,7 +83,7 @@ pub fn refusal(e: &Entry, why: String) -> Outcome {
 }
 
 /// Save everything: copy files, then pending entries (recorded in
-/// `state.json`, still declared), except those of the roots `refused`
+/// `state.json`, or begun by a killed `boot`, still declared), except those of the roots `refused`
 /// refuses (failed, nothing written). Returns one line per path.
 pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<Line> {
     let mut lines: Vec<Line> = copy_entries(settings)
@@ -97,19 +97,35 @@ pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<L
         })
         .collect();
     let file = root.state_file();
-    let mut st = match state::read(&file) {
-        Ok(Some(s)) => s,
-        Ok(None) => return lines,
-        Err(e) => {
-            warn!("{e:#}; pending entries cannot be completed");
-            return lines;
-        }
-    };
+    let mut st = state::read(&file).unwrap_or_else(|e| {
+        warn!("{e:#}; pending entries cannot be completed");
+        None
+    });
+    let recorded = st.as_ref().map(|s| s.entries.clone()).unwrap_or_default();
+    // Seeds a `boot` began and was killed before it recorded them
+    // (`state::seeding`): pending too, once the seed is there.
+    let mut begun: Vec<state::Pending> = (state::seeding(root).into_iter())
+        .filter(|s| {
+            settings.entry(&s.path).is_some()
+                && !recorded.iter().any(|r| r.path == s.path)
+                && std::fs::symlink_metadata(root.host(&s.source)).is_ok()
+                // Bound by it already: saving would replace the bound seed.
+                && super::pending::mount_point(&root.host(&s.path)) == Some(false)
+        })
+        .map(|s| state::Pending {
+            path: s.path,
+            kind: s.kind,
+            source: s.source,
+            writers: Vec::new(),
+            since: 0,
+            saved: None,
+        })
+        .collect();
     let mut changed = false;
-    for p in st.pending.iter_mut() {
-        if !super::pending::still_pending(&st.entries, settings, &p.path) {
-            continue;
-        }
+    let recorded_pending = (st.iter_mut())
+        .flat_map(|s| s.pending.iter_mut())
+        .filter(|p| super::pending::still_pending(&recorded, settings, &p.path));
+    for p in recorded_pending.chain(begun.iter_mut()) {
         let why = settings.entry(&p.path).and_then(|e| Some((e, refused(e)?)));
         if let Some((e, why)) = why {
             let outcome = refusal(e, why);
@@ -129,6 +145,15 @@ pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<L
             Ok(s) => {
                 p.saved = Some(state::now());
                 changed = true;
+                // Complete only once nobody writes there: the mark stays
+                // until then, saying when it was last saved.
+                if let Some(e) = settings.entry(&p.path) {
+                    if left.is_empty() {
+                        super::unsaved::unmark_logged(root, e);
+                    } else {
+                        super::unsaved::saved_while_written(root, e, state::now());
+                    }
+                }
                 info!(path = %p.path.display(), bytes = s.bytes, entries = s.entries, "saved the pending {} over its seed {}; the next boot binds it", crate::names::show(&p.path), crate::names::show(&p.source));
                 Outcome::Saved { bytes: s.bytes }
             }
@@ -144,7 +169,9 @@ pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<L
             outcome,
         });
     }
-    if changed && let Err(e) = state::write(&file, &st) {
+    if let (true, Some(st)) = (changed, &st)
+        && let Err(e) = state::write(&file, st)
+    {
         warn!("{e:#}");
     }
     lines

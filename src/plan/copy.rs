@@ -56,14 +56,15 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
     act(ops)
 }
 
-/// Plan an entry that an earlier run of this boot left pending: complete
-/// it (bind, if its writers are gone) when the seed and the live data are
-/// still there; `None` to plan it normally.
+/// Plan an entry that an earlier run of this boot left pending (or began
+/// to seed): complete it (bind, if its writers are gone) when the seed and
+/// the live data are still there; `None` to plan it normally (a seed never
+/// made, or only partly: an empty directory, is made again).
 pub fn plan_pending(f: &Facts) -> Option<What> {
     let ok = f.mounted == Mounted::No
         && matches!(
             (&f.source, &f.target),
-            (Node::Dir { .. }, Node::Dir { .. }) | (Node::File { .. }, Node::File { .. })
+            (Node::Dir { empty: false }, Node::Dir { .. }) | (Node::File { .. }, Node::File { .. })
         );
     ok.then(|| act(vec![Op::CompletePending]))
 }
@@ -146,6 +147,8 @@ mod tests {
         let d = |empty| Dir { empty };
         assert!(plan_pending(&facts(d(false), d(false))).is_some());
         assert!(plan_pending(&facts(Missing, d(false))).is_none());
+        // A seed never completed (a kill during the copy) is made again.
+        assert!(plan_pending(&facts(d(false), d(true))).is_none());
         let mut f = facts(d(false), d(false));
         f.mounted = Mounted::FromSource;
         assert!(plan_pending(&f).is_none());

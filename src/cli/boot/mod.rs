@@ -258,7 +258,7 @@ fn record(
     };
     let written = state::write(&root.state_file(), &record);
     match &written {
-        Ok(()) => state::clear_seeding(root),
+        Ok(()) => state::clear_seeding(root, &record.entries),
         Err(e) => error!("{e:#}"),
     }
     let file = crate::names::show(&root.baseline_file());

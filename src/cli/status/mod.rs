@@ -180,11 +180,15 @@ fn entry_text(
     advice: &Advice,
     e: &EntryReport,
 ) -> (String, bool) {
-    use crate::live::status::{describe, describe_copy};
+    use crate::live::status::{LiveState, describe, describe_copy};
     use crate::names::{printable, show};
     use EntryState::*;
     let in_place = matches!(e.state, NotPersisted | Missing);
     match (&e.live, settings.entry(&e.path), &e.facts) {
+        (Some(l @ LiveState::Unsaved { .. }), ..) if matches!(e.state, Bound | Symlinked) => {
+            return (describe(l, &e.source), true);
+        }
+        (Some(LiveState::Unsaved { .. }), ..) => {}
         (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}

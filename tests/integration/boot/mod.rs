@@ -17,6 +17,7 @@ mod roots;
 mod safety;
 mod seed;
 mod units;
+mod unsaved;
 
 use crate::util::{self, Layout, in_vps};
 
