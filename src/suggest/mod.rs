@@ -213,6 +213,38 @@ pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
     s
 }
 
+/// Why a directory entry whose link (text `to`, live or `stored` in
+/// persistence) leads to `data` on the ephemeral root is refused, with the
+/// exact line that persists the data instead.
+pub fn dir_link_refusal(e: &crate::config::Entry, to: &Path, data: &Path, stored: bool) -> String {
+    let (p, s, t) = (e.path.display(), e.source.display(), to.display());
+    let line = nix_line(&e.root, data, Kind::Directory);
+    let copy = e.root.join(crate::root::rel(data));
+    let is = match stored {
+        false => format!("{p} is a symlink (to {t})"),
+        true => format!("{p} is missing and its persistent copy {s} is a symlink (to {t})"),
+    };
+    let link = match crate::walk::systemd_private_link(&e.path, to) {
+        true => format!(
+            "systemd makes {p} -> {t} again at each start of the DynamicUser= service: the link needs no entry; impermctl keeps {} root 0700, as systemd requires",
+            data.parent().unwrap_or(data).display()
+        ),
+        false => format!(
+            "to keep the link as well, declare it as a file: {}",
+            nix_line(&e.root, &e.path, Kind::File)
+        ),
+    };
+    let remove = match stored {
+        true => format!(", and remove the link {s}"),
+        false => String::new(),
+    };
+    format!(
+        "{is}, so its data is in {data}, on the ephemeral root: keeping the link keeps none of it (lost at reboot); declare the directory itself instead of {p}: {line} (its persistent copy is then {copy}){remove}; {link}",
+        data = data.display(),
+        copy = copy.display(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +379,38 @@ mod tests {
                 toml.contains("\n# skipped: ") && toml.contains("path = \"/srv/ok\""),
                 "{toml}"
             );
+        }
+    }
+
+    /// The refusal of a directory whose link leads to data on the ephemeral
+    /// root names the exact line and what becomes of the link.
+    #[test]
+    fn a_directory_link_refusal_gives_the_line_for_the_data() {
+        let text = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [ \"/var/lib/foo\" ]\n";
+        let s = crate::config::parse(text, Path::new("c.toml")).unwrap();
+        let e = &s.entries[0];
+        let why = dir_link_refusal(
+            e,
+            Path::new("private/foo"),
+            Path::new("/var/lib/private/foo"),
+            false,
+        );
+        for needle in [
+            r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#,
+            "its persistent copy is then /persistent/var/lib/private/foo",
+            "systemd makes /var/lib/foo -> private/foo again",
+            "keeps /var/lib/private root 0700",
+        ] {
+            assert!(why.contains(needle), "{why} lacks {needle}");
+        }
+        let why = dir_link_refusal(e, Path::new("/srv/app"), Path::new("/srv/app"), true);
+        for needle in [
+            "/var/lib/foo is missing and its persistent copy /persistent/var/lib/foo is a symlink (to /srv/app)",
+            r#"directories = [ "/srv/app" ]"#,
+            r#"files = [ "/var/lib/foo" ]"#,
+            "remove the link /persistent/var/lib/foo",
+        ] {
+            assert!(why.contains(needle), "{why} lacks {needle}");
         }
     }
 }
