@@ -149,10 +149,12 @@ WORKLOADS = {
 
 
 def variants():
-    """(label, binary, backend): this build, and BASE_BIN (e.g. main) when set."""
-    v = [(f"impermctl {b}", BIN, b) for b in ("inotify", "fanotify")]
+    """(label, binary, backend): this build, and BASE_BIN (e.g. main) when
+    set; B2_BACKENDS (e.g. "fanotify") keeps only those backends."""
+    backends = os.environ.get("B2_BACKENDS", "inotify fanotify").split()
+    v = [(f"impermctl {b}", BIN, b) for b in backends]
     if os.environ.get("BASE_BIN"):
-        v += [(f"before    {b}", os.environ["BASE_BIN"], b) for b in ("inotify", "fanotify")]
+        v += [(f"before    {b}", os.environ["BASE_BIN"], b) for b in backends]
     return v
 
 
@@ -203,6 +205,13 @@ def one_run(name, variant):
     return speed, (recall, hwm, events, watcher_cpu)
 
 
+def paired(per_cpu, base):
+    """The median of each round's ratio to that round's run without a
+    watcher (the rounds are interleaved, so a load that drifts between
+    rounds cancels out)."""
+    return med([c / b[1] for c, b in zip(per_cpu, base)])
+
+
 def b2():
     print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
           f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
@@ -223,12 +232,19 @@ def b2():
             _BURST.append(bw)
         print(f"  B2 {name} ({desc}, /{target})")
         print(f"    {'':<21} {'wall files/s':>12} {'ratio':>6} {'CPU files/s':>12} {'ratio':>6}  (load {os.getloadavg()[0]:.1f})")
-        print(f"    {'no watcher':<21} {bw:12.0f} {1:6.2f} {bc:12.0f} {1:6.2f}")
+        print(f"    {'no watcher':<21} {bw:12.0f} {1:6.2f} {bc:12.0f} {1:6.2f}  "
+              f"(runs {min(b[1] for b in base) / bc:.2f}–{max(b[1] for b in base) / bc:.2f})")
         for label, (wall, per_cpu, recall, hwm, events, wcpu) in res.items():
             what = "no group under /tmp" if name == "ignored" else "recall"
             print(f"    {label:<21} {med(wall):12.0f} {med(wall) / bw:6.2f} {med(per_cpu):12.0f} {med(per_cpu) / bc:6.2f}  "
-                  f"{what} {min(recall) * 100:.3f}% (worst)  events {med(events):,.0f}  "
+                  f"(runs {min(per_cpu) / bc:.2f}–{max(per_cpu) / bc:.2f}, paired {paired(per_cpu, base):.2f})  {what} {min(recall) * 100:.3f}% (worst)  events {med(events):,.0f}  "
                   f"watcher CPU {med(wcpu) * 1000:.0f} ms  VmHWM {med(hwm):.1f} MiB")
+        for label, r in res.items():
+            before = res.get(label.replace("impermctl", "before   "))
+            if label.startswith("impermctl") and before:
+                ab = sorted(c / b for c, b in zip(r[1], before[1]))
+                print(f"    A/B {label.split()[1]}: CPU files/s this build / before, per round: median {med(ab):.3f} "
+                      f"(middle half {ab[len(ab) // 4]:.3f}–{ab[(3 * len(ab)) // 4]:.3f}, {len(ab)} rounds)")
     if os.environ.get("SKIP_ANCHORS"):
         return
     speeds, recall = [], []

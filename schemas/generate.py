@@ -169,6 +169,9 @@ PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "sou
              "method": {"description": "bind: bound over the path; copy: a file programs replace by rename, copied only.",
                         "enum": ["bind", "copy"]}, "stale_tmp": B, "entries": U, "bytes": U,
              "declared": B, "writers": arr(ref("writer")),
+             "separated": dict(arr(obj({"path": ref("path"), "others": arr(ref("path")), "unfound": U},
+                                       required=["path", "others", "unfound"])),
+                               description="Files hard-linked from outside the path: two separate files once it is bound (`others`: their names outside, `unfound`: names not found). Absent when none."),
              "copied": {"type": "object"}, "nix": S, "toml": S},
             required=["path", "type", "root", "source", "action", "entries", "bytes", "declared", "nix", "toml"])
 docs["Persist"] = envelope("Persist", "impermctl persist --json", {

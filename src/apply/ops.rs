@@ -72,6 +72,10 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     let src = End::new(sdir.as_fd(), sname, &from);
     let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
+    // Best effort: a tree that cannot be read fails the copy below anyway.
+    let separated = crate::copy::measure(&from)
+        .map(|u| crate::copy::separated(cx.root, &e.path, &u))
+        .unwrap_or_default();
     let now = crate::state::now_coarse_ns();
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
@@ -90,6 +94,11 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
         bytes = stats.bytes,
         "seeded persistent storage with the data already at {p}"
     );
+    for l in separated {
+        let msg = l.message(&e.path, &e.source);
+        warn!(path = %p, "{msg}");
+        cx.warnings.push(msg);
+    }
     Ok(())
 }
 

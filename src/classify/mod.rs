@@ -55,6 +55,12 @@ pub struct Classifier {
     host_root: PathBuf,
     etc_clean: HashSet<Vec<u8>>,
     entries: &'static [Entry],
+    /// The literal first components of the entries' patterns: a path
+    /// whose first component is none of them can match only a rule
+    /// (`None`: a pattern's first component has a `*`).
+    firsts: Option<Vec<&'static [u8]>>,
+    /// The entries without a pattern (rules, names), in catalog order.
+    unpatterned: Vec<&'static Entry>,
     /// `method = "copy"` files `boot` copied in (`state.json`): the sync
     /// saves what is written to them, so a write there is no loss.
     copied: HashSet<Vec<u8>>,
@@ -109,10 +115,19 @@ impl Classifier {
                 false => [b"/etc/", l].concat(),
             })
             .collect();
+        let entries: &'static [Entry] = &CATALOG;
+        let patterns = entries.iter().filter_map(|e| e.pattern.as_ref());
+        let mut firsts: Option<Vec<&[u8]>> = patterns.map(|p| p.first()).collect();
+        if let Some(f) = &mut firsts {
+            f.sort_unstable();
+            f.dedup();
+        }
         Classifier {
             host_root: host_root.to_path_buf(),
             etc_clean,
-            entries: &CATALOG,
+            entries,
+            firsts,
+            unpatterned: entries.iter().filter(|e| e.pattern.is_none()).collect(),
             copied: HashSet::new(),
         }
     }
@@ -149,7 +164,14 @@ impl Classifier {
         // Most patterns name their first component: compared first.
         let rest = path.strip_prefix(b"/").unwrap_or(path);
         let first = rest.split(|&b| b == b'/').next().unwrap_or(rest);
-        for e in self.entries {
+        // No pattern names this first component (e.g. `/srv/...`, most
+        // of what users write): only the entries without one are asked.
+        let only_unpatterned = (self.firsts.as_ref()).is_some_and(|f| !f.contains(&first));
+        let entries: &mut dyn Iterator<Item = &Entry> = match only_unpatterned {
+            true => &mut self.unpatterned.iter().copied(),
+            false => &mut self.entries.iter(),
+        };
+        for e in entries {
             if e.kind == EntryKind::Temporary
                 || e.pattern
                     .as_ref()

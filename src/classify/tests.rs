@@ -264,3 +264,20 @@ fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
             .is_loss()
     );
 }
+
+/// The index that skips patterns by first component skips only what
+/// cannot match: a path under a first component no pattern names is
+/// still asked of the rules (an absolute `/etc/.clean` line anywhere),
+/// and one under a named component of every entry there, in order.
+#[test]
+fn a_first_component_no_pattern_names_still_meets_the_rules() {
+    let c = Classifier::new(Path::new("/nonexistent-root"), b"/srv/app/gen\nsudoers\n");
+    let regen = |p: &str| !c.classify(p.as_bytes(), false).is_loss();
+    assert!(regen("/srv/app/gen"), "an absolute clean line outside /etc");
+    assert!(regen("/etc/sudoers"));
+    assert!(!regen("/srv/app/other"));
+    assert!(!regen("/t004/m001/f1.dat"));
+    assert!(regen("/var/lib/systemd/random-seed"));
+    assert!(c.classify(b"/var/lib/acme/x/cert", false) != Class::Ordinary);
+    assert_eq!(c.classify(b"/variable/x", false), Class::Ordinary);
+}

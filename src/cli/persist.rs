@@ -77,7 +77,22 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         proc: Path::new("/proc"),
         method: a.method,
     };
-    let planned = persist::prepare(&root, settings, opts, &a.paths)?;
+    // The layout gate of every writer of persistence (plan::gate): a root
+    // it refuses takes nothing, whatever else is said of the paths.
+    let (verdict, gate) = crate::plan::gate(&root, settings)?;
+    let proot = (a.to.clone()).or_else(|| settings.roots.first().map(|r| r.path.clone()));
+    let planned = match proot.and_then(|p| Some((gate.why(&verdict, &p)?, p))) {
+        Some((why, p)) => (a.paths.iter())
+            .map(|path| {
+                Err(Refusal {
+                    path: path.clone(),
+                    reason: format!("its persistence root {} is unusable: {why}", show(&p)),
+                    writers: Vec::new(),
+                })
+            })
+            .collect(),
+        None => persist::prepare(&root, settings, opts, &a.paths)?,
+    };
     let (steps, refused): (Vec<_>, Vec<_>) = planned.into_iter().partition(Result::is_ok);
     let steps: Vec<Step> = steps.into_iter().filter_map(Result::ok).collect();
     let refused: Vec<Refusal> = refused.into_iter().filter_map(Result::err).collect();
@@ -169,6 +184,9 @@ fn describe(out: &mut impl Write, s: &Step, json: bool, dry: bool) -> anyhow::Re
     }
     for w in &s.writers {
         writeln!(out, "  warning (--force): {w}")?;
+    }
+    for l in &s.separated {
+        writeln!(out, "  warning: {}", l.message(&s.path, &s.source))?;
     }
     Ok(())
 }

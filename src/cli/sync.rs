@@ -5,6 +5,7 @@
 //! everything on SIGTERM.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::exit::Exit;
@@ -30,11 +31,24 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let root = g.root(None)?;
     // A bad entry elsewhere must not stop the copies from being saved.
     let c = g.settings(true)?;
-    if a.follow {
-        crate::live::saver::follow(&root, &c.settings, a.debounce_ms.map(Duration::from_millis))?;
+    // The layout gate of boot and persist (trial-s10 F11): with /persistent
+    // not mounted, a "saved" file would land on the throwaway root.
+    let (verdict, refused) = crate::plan::gate(&root, &c.settings)?;
+    let why = |proot: &Path| refused.why(&verdict, proot);
+    // Every root refused: each path fails with the reason, nothing is
+    // written, exit 2 as boot and persist.
+    let all = verdict.rescue || refused.everything;
+    if all {
+        let why = why(Path::new("/")).unwrap_or_default();
+        tracing::error!("refusing to save anything into persistence: {why}");
+    }
+    let refused = |e: &crate::config::Entry| why(&e.root);
+    if a.follow && !all {
+        let debounce = a.debounce_ms.map(Duration::from_millis);
+        crate::live::saver::follow(&root, &c.settings, &refused, debounce)?;
         return Ok(Exit::Ok);
     }
-    let lines = sync::sync_all(&root, &c.settings);
+    let lines = sync::sync_all(&root, &c.settings, &refused);
     let failed = lines
         .iter()
         .any(|l| matches!(l.outcome, Outcome::Failed { .. }));
@@ -47,7 +61,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         a.json,
         "SyncResult",
         &doc,
-        Exit::findings_if(failed),
+        if all {
+            Exit::Error
+        } else {
+            Exit::findings_if(failed)
+        },
         |out| {
             for l in &lines {
                 let what = match &l.outcome {

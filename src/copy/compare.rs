@@ -231,10 +231,9 @@ pub fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize
 }
 
 /// Count the entries and bytes of regular files of the tree at `from`, as a
-/// copy would (same filesystem only, symlinks not followed): for progress
-/// estimates and `--dry-run`.
-pub fn measure(from: &Path) -> Result<(u64, u64)> {
-    let u =
-        crate::walk::usage(from).with_context(|| format!("cannot measure {}", from.display()))?;
-    Ok((u.entries, u.file_bytes))
+/// copy would (same filesystem only, symlinks not followed, a file's bytes
+/// once however many names it has), and its files linked from outside it:
+/// for progress estimates, `--dry-run` and [`super::separated`].
+pub fn measure(from: &Path) -> Result<crate::walk::Usage> {
+    crate::walk::usage(from).with_context(|| format!("cannot measure {}", from.display()))
 }

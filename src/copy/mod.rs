@@ -17,10 +17,12 @@ use crate::sys::{dir, fs};
 mod compare;
 pub mod fill;
 mod remove;
+mod separated;
 mod tree;
 
 pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
 pub use remove::remove_tree_at;
+pub use separated::{Separated, separated};
 
 /// What a copy did (also reported, as it goes, to a progress callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

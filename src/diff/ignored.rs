@@ -113,7 +113,7 @@ pub fn note(
         entries: 0,
         ignored: None,
     };
-    let j = judge::judge(&below, root, &mut cx.clone(), true);
+    let j = judge::judge(&below, root, &mut cx.clone(), true, true);
     let changed = j.groups.iter().map(|g| g.new + g.modified).sum();
     Ok(Ignored { paths, changed })
 }

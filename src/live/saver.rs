@@ -103,12 +103,20 @@ impl Watches<'_> {
 }
 
 /// Run until SIGTERM/SIGINT, then run the full sync. `debounce` overrides
-/// [`DEBOUNCE`] (tests).
-pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> anyhow::Result<()> {
+/// [`DEBOUNCE`] (tests). The entries of roots `refused` refuses are not
+/// followed (the final sync says so).
+pub fn follow(
+    root: &Root,
+    settings: &Settings,
+    refused: super::sync::Refused<'_>,
+    debounce: Option<Duration>,
+) -> anyhow::Result<()> {
     let debounce = debounce.unwrap_or(DEBOUNCE);
     let sfd = signal_fd(&[Signal::SIGTERM, Signal::SIGINT])
         .context("cannot read signals from a signalfd")?;
-    let entries: Vec<&Entry> = super::sync::copy_entries(settings).collect();
+    let entries: Vec<&Entry> = (super::sync::copy_entries(settings))
+        .filter(|e| refused(e).is_none())
+        .collect();
     let mut w = Watches {
         ino: Inotify::init().context("inotify_init1")?,
         watched: vec![false; entries.len()],
@@ -149,7 +157,7 @@ pub fn follow(root: &Root, settings: &Settings, debounce: Option<Duration>) -> a
         }
     }
     let _ = crate::sys::notify::notify("STOPPING=1\nSTATUS=final sync");
-    let lines = super::sync::sync_all(root, settings);
+    let lines = super::sync::sync_all(root, settings, refused);
     let saved = (lines.iter())
         .filter(|l| matches!(l.outcome, super::sync::Outcome::Saved { .. }))
         .count();

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::files;
-use crate::config::{FileMethod, Kind, Settings};
+use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::root::Root;
 use crate::state;
 
@@ -46,7 +46,7 @@ pub struct Line {
 }
 
 /// The `method = "copy"` entries of `settings`.
-pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &crate::config::Entry> {
+pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &Entry> {
     settings
         .entries
         .iter()
@@ -54,7 +54,7 @@ pub fn copy_entries(settings: &Settings) -> impl Iterator<Item = &crate::config:
 }
 
 /// Save one copy file, logging what happened.
-pub fn save_logged(root: &Root, e: &crate::config::Entry) -> Outcome {
+pub fn save_logged(root: &Root, e: &Entry) -> Outcome {
     match files::save(root, e) {
         Ok(Outcome::Saved { bytes }) => {
             info!(path = %e.path.display(), bytes, "saved {} to {}", crate::names::show(&e.path), crate::names::show(&e.source));
@@ -69,14 +69,31 @@ pub fn save_logged(root: &Root, e: &crate::config::Entry) -> Outcome {
     }
 }
 
+/// Why an entry's persistence root takes no writes (the layout gate,
+/// `plan::gate`), or `None`.
+pub type Refused<'a> = &'a dyn Fn(&Entry) -> Option<String>;
+
+/// The outcome of a path whose persistence root the layout gate refuses,
+/// logged (nothing is written).
+pub fn refusal(e: &Entry, why: String) -> Outcome {
+    let (p, r) = (crate::names::show(&e.path), crate::names::show(&e.root));
+    let error = format!("refused: its persistence root {r} is unusable: {why}");
+    error!(path = %e.path.display(), "not saving {p}: {error}");
+    Outcome::Failed { error }
+}
+
 /// Save everything: copy files, then pending entries (recorded in
-/// `state.json`, still declared). Returns one line per path.
-pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
+/// `state.json`, still declared), except those of the roots `refused`
+/// refuses (failed, nothing written). Returns one line per path.
+pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<Line> {
     let mut lines: Vec<Line> = copy_entries(settings)
         .map(|e| Line {
             path: e.path.clone(),
             what: "copy",
-            outcome: save_logged(root, e),
+            outcome: match refused(e) {
+                Some(why) => refusal(e, why),
+                None => save_logged(root, e),
+            },
         })
         .collect();
     let file = root.state_file();
@@ -91,6 +108,16 @@ pub fn sync_all(root: &Root, settings: &Settings) -> Vec<Line> {
     let mut changed = false;
     for p in st.pending.iter_mut() {
         if !super::pending::still_pending(&st.entries, settings, &p.path) {
+            continue;
+        }
+        let why = settings.entry(&p.path).and_then(|e| Some((e, refused(e)?)));
+        if let Some((e, why)) = why {
+            let outcome = refusal(e, why);
+            lines.push(Line {
+                path: p.path.clone(),
+                what: "pending",
+                outcome,
+            });
             continue;
         }
         let left = super::pending::writers(root, &p.path);

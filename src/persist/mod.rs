@@ -108,6 +108,10 @@ pub struct Step {
     pub declared: bool,
     /// Writers found and overridden with `--force`.
     pub writers: Vec<OpenWriter>,
+    /// Files hard-linked from outside the path: two separate files once
+    /// it is bound ([`crate::copy::separated`]), said with the step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub separated: Vec<crate::copy::Separated>,
     #[serde(skip)]
     host: PathBuf,
     #[serde(skip)]

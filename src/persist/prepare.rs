@@ -116,6 +116,7 @@ fn plan_one(
         bytes: 0,
         declared: declared.is_some(),
         writers: Vec::new(),
+        separated: Vec::new(),
         host: root.host(&path),
         source_host: root.host(&source),
         source,
@@ -133,7 +134,9 @@ fn plan_one(
         }));
     }
     step.writers = found;
-    (step.entries, step.bytes) = copy::measure(&step.host)?;
+    let usage = copy::measure(&step.host)?;
+    (step.entries, step.bytes) = (usage.entries, usage.file_bytes);
+    step.separated = copy::separated(root, &step.path, &usage);
     match existing {
         Existing::Mismatch(reason) => return refuse(arg, reason),
         // An empty directory (made by hand, a dataset mounted there) or a

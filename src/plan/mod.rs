@@ -20,7 +20,7 @@ mod render;
 use copy::{plan_copy, plan_pending};
 pub use data::{Facts, Mounted, Node, Observed, Op, Plan, Step, What, Why};
 pub use moved::MovedFrom;
-pub use refuse::{Refused, refuse_roots, refused};
+pub use refuse::{Refused, gate, refuse_roots, refused};
 pub use render::print_plan;
 
 /// The file systemd commits its ID to; seeded with `uninitialized`.

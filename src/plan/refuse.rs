@@ -73,6 +73,47 @@ pub fn refused(settings: &Settings, verdict: &Verdict) -> Refused {
     out
 }
 
+/// The layout gate of every command that writes into persistence (`boot`,
+/// `persist`, `sync`, `sync --follow`): observe `/`, `/nix` and the
+/// persistence roots, run the layout checks, decide what their fatal
+/// findings refuse. No command writes into a root this refuses (trial-s10
+/// F11: `sync` saved copy files onto the throwaway root). Errors: the mount
+/// table cannot be read.
+pub fn gate(root: &crate::root::Root, settings: &Settings) -> anyhow::Result<(Verdict, Refused)> {
+    // The checks need probes of the roots only: entries are judged by their
+    // mounts (a rerun over thousands of entries stays cheap).
+    let roots_only = Settings {
+        entries: Vec::new(),
+        ..settings.clone()
+    };
+    let state = crate::layout::observe(root, &roots_only)?;
+    let verdict = crate::layout::run_checks(&state, settings, &[]);
+    let refused = refused(settings, &verdict);
+    Ok((verdict, refused))
+}
+
+impl Refused {
+    /// Why nothing may be written into the persistence root `proot`: every
+    /// root refused (the fatal findings, each with its check and fix), or
+    /// `proot`'s own; rescue mode refuses every root (the VPS's own root is
+    /// not active). `None`: writing there is fine.
+    pub fn why(&self, verdict: &Verdict, proot: &std::path::Path) -> Option<String> {
+        let said = |f: &Finding| format!("{} [{}]; fix: {}", f.message, f.check, f.remedy);
+        if verdict.rescue {
+            let rescue = verdict.findings.iter().find(|f| f.check == "rescue-mode");
+            return Some(rescue.map_or_else(|| "rescue mode".into(), said));
+        }
+        if self.everything {
+            let fatal = verdict
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Fatal);
+            return Some(fatal.map(said).collect::<Vec<_>>().join("; "));
+        }
+        self.roots.get(proot).cloned()
+    }
+}
+
 /// Turn the steps of the entries of `refused` roots (root → why) into
 /// failures. Undo steps (entries that left the config) are left alone.
 pub fn refuse_roots(plan: &mut Plan, settings: &Settings, refused: &BTreeMap<PathBuf, String>) {

@@ -21,7 +21,7 @@ use crate::sys::meta::Kind;
 
 use self::queue::Walker;
 pub use self::scope::{Scope, link_target, normalize, parent, under};
-pub use self::usage::usage;
+pub use self::usage::{LinkedOut, Usage, other_names, usage};
 
 /// One entry handed to a visitor.
 #[derive(Debug)]

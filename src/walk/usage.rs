@@ -1,10 +1,11 @@
-//! Entries and bytes of a tree (`persist`'s measure, `--orphans`), on the
-//! one walker.
+//! Entries and bytes of a tree (`persist`'s measure, `--orphans`, `boot`'s
+//! seeds), on the one walker; and its files hard-linked from outside it.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
 use crate::sys::meta::{Kind, stat_at, stat_path};
@@ -12,14 +13,43 @@ use crate::sys::meta::{Kind, stat_at, stat_path};
 use super::{Entry, Scope, Visit, default_threads, walk};
 
 /// What [`usage`] counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Entries, the top included.
     pub entries: u64,
-    /// Bytes of regular files.
+    /// Bytes of regular files, each inode once (as `du`: a file with two
+    /// names in the tree is counted once).
     pub file_bytes: u64,
     /// Bytes of symlinks (their targets' lengths).
     pub link_bytes: u64,
+    /// Regular files with more hard links than names in the tree: the
+    /// others are outside it (or were added meanwhile). Sorted by path.
+    pub linked_out: Vec<LinkedOut>,
+}
+
+/// A regular file of a tree that has hard links outside the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedOut {
+    /// The first of its names in the tree (sorted), relative to the top
+    /// (empty for a tree that is this one file).
+    pub path: PathBuf,
+    /// `st_dev`, `st_ino`.
+    pub id: (u64, u64),
+    /// Its link count (`st_nlink`).
+    pub nlink: u32,
+    /// How many of them are in the tree.
+    pub inside: u32,
+}
+
+/// A multiply-linked file seen: (`st_dev`, `st_ino`), `st_nlink`, size,
+/// logical path.
+type Linked = ((u64, u64), u32, u64, Vec<u8>);
+
+/// Per thread: the counts, and every multiply-linked file seen.
+#[derive(Default)]
+struct Acc {
+    usage: Usage,
+    linked: Vec<Linked>,
 }
 
 impl Usage {
@@ -36,24 +66,39 @@ impl Usage {
 struct CountUsage;
 
 impl Visit for CountUsage {
-    type Acc = Usage;
-    fn visit(&self, e: &Entry<'_>, acc: &mut Usage) -> io::Result<bool> {
-        let size = match e.kind {
-            Kind::File | Kind::Symlink => stat_at(e.dir, e.name)?.size,
-            _ => 0,
+    type Acc = Acc;
+    fn visit(&self, e: &Entry<'_>, acc: &mut Acc) -> io::Result<bool> {
+        let m = match e.kind {
+            Kind::File | Kind::Symlink => stat_at(e.dir, e.name)?,
+            _ => {
+                acc.usage.add(e.kind, 0);
+                return Ok(true);
+            }
         };
-        acc.add(e.kind, size);
+        if e.kind == Kind::File && m.nlink > 1 {
+            // Counted (entry and bytes) once all threads are done.
+            let id = (m.dev, m.ino);
+            acc.linked.push((id, m.nlink, m.size, e.path.to_vec()));
+            return Ok(true);
+        }
+        acc.usage.add(e.kind, m.size);
         Ok(true)
     }
 }
 
 /// Entries and bytes of the tree at the host path `p`, on its filesystem,
-/// without following symlinks. Fails on the first entry it cannot read.
+/// without following symlinks, and its files linked from outside it.
+/// Fails on the first entry it cannot read.
 pub fn usage(p: &Path) -> anyhow::Result<Usage> {
     use anyhow::Context;
     let m = stat_path(p).with_context(|| format!("cannot stat {}", p.display()))?;
     let mut total = Usage::default();
-    total.add(m.kind(), m.size);
+    let mut linked = Vec::new();
+    if m.kind() == Kind::File && m.nlink > 1 {
+        linked.push(((m.dev, m.ino), m.nlink, m.size, b"/".to_vec()));
+    } else {
+        total.add(m.kind(), m.size);
+    }
     if m.kind() == Kind::Dir {
         let (scope, count) = (Scope::tree(p), AtomicU64::new(0));
         let out = walk(&scope, &CountUsage, default_threads(), &count)?;
@@ -61,11 +106,61 @@ pub fn usage(p: &Path) -> anyhow::Result<Usage> {
             let shown = p.join(OsStr::from_bytes(&path[1..]));
             anyhow::bail!("cannot read {}: {e}", shown.display());
         }
-        for u in out.accs {
-            total.entries += u.entries;
-            total.file_bytes += u.file_bytes;
-            total.link_bytes += u.link_bytes;
+        for a in out.accs {
+            total.entries += a.usage.entries;
+            total.file_bytes += a.usage.file_bytes;
+            total.link_bytes += a.usage.link_bytes;
+            linked.extend(a.linked);
         }
     }
+    // Each name is an entry; each inode's bytes count once.
+    linked.sort_by(|a, b| (a.0, &a.3).cmp(&(b.0, &b.3)));
+    let mut seen: HashMap<(u64, u64), usize> = HashMap::new();
+    for (id, nlink, size, path) in linked {
+        total.entries += 1;
+        if let Some(&i) = seen.get(&id) {
+            total.linked_out[i].inside += 1;
+            continue;
+        }
+        total.file_bytes += size;
+        let rel = PathBuf::from(OsStr::from_bytes(&path[1..]));
+        seen.insert(id, total.linked_out.len());
+        total.linked_out.push(LinkedOut {
+            path: rel,
+            id,
+            nlink,
+            inside: 1,
+        });
+    }
+    total.linked_out.retain(|l| l.inside < l.nlink);
+    total.linked_out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(total)
+}
+
+/// The names of the files `ids` (`st_dev`, `st_ino`) on the filesystem of
+/// the root at `host_root`, other than below the logical path `tree`
+/// (logical paths, by id; mount points pruned, so names hidden under a
+/// mount are not found). One walk of the root's filesystem, a `statx` only
+/// where `d_ino` matches.
+pub fn other_names(
+    host_root: &Path,
+    tree: &Path,
+    ids: &[(u64, u64)],
+) -> anyhow::Result<HashMap<(u64, u64), Vec<PathBuf>>> {
+    let inos: std::collections::HashSet<u64> = ids.iter().map(|i| i.1).collect();
+    let mut found: HashMap<(u64, u64), Vec<PathBuf>> = HashMap::new();
+    let mut scope = Scope::tree(host_root);
+    scope.prune(tree);
+    super::serial(&scope, b"/", |e| {
+        if e.kind == Kind::File && inos.contains(&e.ino) {
+            let m = stat_at(e.dir, e.name)?;
+            if ids.contains(&(m.dev, m.ino)) {
+                let p = PathBuf::from(OsStr::from_bytes(e.path));
+                found.entry((m.dev, m.ino)).or_default().push(p);
+            }
+        }
+        Ok(true)
+    })?;
+    found.values_mut().for_each(|v| v.sort());
+    Ok(found)
 }

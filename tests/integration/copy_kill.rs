@@ -78,6 +78,15 @@ pub fn build_tree(root: &Path, dirs: usize, files: usize) {
         }
         std::fs::hard_link(dir.join("file000"), dir.join("hardlink")).unwrap();
         std::os::unix::fs::symlink("file001", dir.join("symlink")).unwrap();
+        // A link across directories (to the previous one's file002), and
+        // one from outside the tree (F12): the copy keeps the first, and
+        // has the second's content as a file of its own.
+        if d > 0 {
+            let prev = root.join(format!("dir{:02}/file002", d - 1));
+            std::fs::hard_link(prev, dir.join("crosslink")).unwrap();
+        }
+        let outside = root.with_extension(format!("outside{d:02}"));
+        std::fs::hard_link(dir.join("file003"), outside).unwrap();
     }
 }
 
@@ -98,6 +107,12 @@ fn killed_copies_leave_the_source_intact_and_a_rerun_completes() {
     build_tree(&src, 40, 50);
     let original = manifest(&src);
     assert!(original.len() > 2000, "{}", original.len());
+    let outside = || -> Vec<_> {
+        (0..40)
+            .map(|d| manifest(&src.with_extension(format!("outside{d:02}"))))
+            .collect()
+    };
+    let outside_before = outside();
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let dst: PathBuf = out.join("dst");
@@ -119,6 +134,10 @@ fn killed_copies_leave_the_source_intact_and_a_rerun_completes() {
             first_difference(&original, &now),
             None,
             "iteration {i}: source changed"
+        );
+        assert!(
+            outside() == outside_before,
+            "iteration {i}: a file linked from outside changed"
         );
         if dst.exists() {
             assert_eq!(
@@ -196,14 +215,22 @@ for d in range(40):
         os.utime(p, ns=(1_600_000_000_000_000_000 + f, 1_600_000_000_000_000_000 + d * 1000 + f))
     os.link(os.path.join(dd, "file000"), os.path.join(dd, "hardlink"))
     os.symlink("file001", os.path.join(dd, "symlink"))
+    # Linked across directories, and from outside the tree (F12).
+    if d > 0:
+        os.link(os.path.join(root, "dir%02d" % (d - 1), "file002"), os.path.join(dd, "crosslink"))
+    os.link(os.path.join(dd, "file003"), root + ".outside%02d" % d)
 PY
+# The path, type, mode, owner, size, time, link target, content and
+# hard-link group (the first path with its inode) of every entry.
 manifest() {
   ( cd "$1" && {
     find . -type d -printf '%p|%y|%m|%U|%G|%T@\n'
-    find . ! -type d -printf '%p|%y|%m|%U|%G|%s|%T@|%n|%l\n'
+    find . ! -type d -printf '%p|%y|%m|%U|%G|%s|%T@|%l\n'
     find . -type f -print0 | xargs -0 sha256sum
+    find . -type f -printf '%i %p\n' | LC_ALL=C sort -k2 | awk '{ if (!($1 in g)) g[$1] = $2; print "group", $2, g[$1] }'
   } | LC_ALL=C sort )
 }
+outside() { cat "$F".outside* | sha256sum; }
 "#;
 
 #[test]
@@ -222,7 +249,7 @@ RANDOM={seed}
 P="$R/persistent/var/lib/foo"
 TMP="$R/persistent/var/lib/.foo.impermctl-tmp"
 UNDER="$(mktemp -d)"; mount --bind "$R" "$UNDER"   # the root without the binds on it
-ORIG="$(manifest "$F")"
+ORIG="$(manifest "$F")"; OUT="$(outside)"
 fail() {{ echo "FAIL iteration $i: $*"; exit 1; }}
 reset() {{ umount "$F"; rm -rf "$P"; rm -f "$R/run/impermctl/persisted.json"; }}
 t0=$(date +%s%N); imp persist /var/lib/foo >/dev/null; t1=$(date +%s%N)
@@ -239,6 +266,7 @@ while i=$((i + 1)); [ $i -le 50 ] || {{ [ "${{seen[partial]:-0}}" -lt 3 ] && [ $
   sleep "$(printf '%d.%06d' $((d / 1000000)) $((d % 1000000)))"
   kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
   [ "$(manifest "$UNDER/var/lib/foo")" = "$ORIG" ] || fail "the original changed"
+  [ "$(outside)" = "$OUT" ] || fail "a file linked from outside changed"
   # Unbound, the live view is the original just checked; bound, it is $P.
   if findmnt -n --mountpoint "$F" >/dev/null; then state=bound
     [ "$(manifest "$F")" = "$ORIG" ] || fail "the live view changed"
@@ -250,6 +278,7 @@ while i=$((i + 1)); [ $i -le 50 ] || {{ [ "${{seen[partial]:-0}}" -lt 3 ] && [ $
   findmnt -n --mountpoint "$F" >/dev/null || fail "not bound after the rerun"
   [ "$(manifest "$P")" = "$ORIG" ] || fail "the copy differs after the rerun"
   [ "$(stat -c %d:%i "$F")" = "$(stat -c %d:%i "$P")" ] || fail "the live path is not the copy"
+  [ "$(outside)" = "$OUT" ] || fail "a file linked from outside changed after the rerun"
   [ ! -e "$TMP" ] || fail "temporary left"
   reset
 done

@@ -1,6 +1,7 @@
 //! A manifest of a tree for tests that must prove nothing was lost: every
-//! entry's path, type, mode, owner, size, mtime (ns), link target and a
-//! content hash. Built with std only, independent of the code under test.
+//! entry's path, type, mode, owner, size, mtime (ns), hard-link group, link
+//! target and a content hash. Built with std only, independent of the code
+//! under test.
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -9,8 +10,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// One entry: (type+mode, uid, gid, size, mtime ns, link count, link target or content hash).
-pub type Line = (u32, u32, u32, u64, i128, u64, Vec<u8>);
+/// One entry: (type+mode, uid, gid, size, mtime ns, hard-link group, link
+/// target or content hash). The group of a non-directory is the first path
+/// (in order) in the tree with its inode: two names of one file in the tree
+/// share it, a copy that split them does not (a link count would not tell:
+/// a file linked from outside the tree has one more).
+pub type Line = (u32, u32, u32, u64, i128, Vec<u8>, Vec<u8>);
 
 /// path (relative, bytes) → entry.
 pub type Manifest = BTreeMap<Vec<u8>, Line>;
@@ -18,11 +23,18 @@ pub type Manifest = BTreeMap<Vec<u8>, Line>;
 /// The manifest of the tree at `root` (which may be a file).
 pub fn manifest(root: &Path) -> Manifest {
     let mut m = Manifest::new();
-    walk(root, b"", &mut m);
+    let mut inodes = BTreeMap::new();
+    walk(root, b"", &mut m, &mut inodes);
+    let mut leader: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
+    for (path, line) in m.iter_mut() {
+        if let Some(id) = inodes.get(path) {
+            line.5 = leader.entry(*id).or_insert_with(|| path.clone()).clone();
+        }
+    }
     m
 }
 
-fn walk(p: &Path, rel: &[u8], out: &mut Manifest) {
+fn walk(p: &Path, rel: &[u8], out: &mut Manifest, inodes: &mut BTreeMap<Vec<u8>, (u64, u64)>) {
     let md = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let ft = md.file_type();
     let extra = if ft.is_symlink() {
@@ -38,10 +50,20 @@ fn walk(p: &Path, rel: &[u8], out: &mut Manifest) {
     };
     let mtime = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
     let size = if ft.is_dir() { 0 } else { md.size() };
-    let nlink = if ft.is_dir() { 0 } else { md.nlink() };
+    if !ft.is_dir() {
+        inodes.insert(rel.to_vec(), (md.dev(), md.ino()));
+    }
     out.insert(
         rel.to_vec(),
-        (md.mode(), md.uid(), md.gid(), size, mtime, nlink, extra),
+        (
+            md.mode(),
+            md.uid(),
+            md.gid(),
+            size,
+            mtime,
+            Vec::new(),
+            extra,
+        ),
     );
     if ft.is_dir() {
         for e in std::fs::read_dir(p).unwrap() {
@@ -49,7 +71,7 @@ fn walk(p: &Path, rel: &[u8], out: &mut Manifest) {
             let mut r = rel.to_vec();
             r.push(b'/');
             r.extend_from_slice(e.file_name().as_bytes());
-            walk(&e.path(), &r, out);
+            walk(&e.path(), &r, out, inodes);
         }
     }
 }

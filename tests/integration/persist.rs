@@ -254,7 +254,10 @@ rc=0; imp persist /var/lib/foo || rc=$?; echo "rc=$rc"
         out.contains("rc=2") && out.contains("untouched=yes"),
         "{out}\n{err}"
     );
-    assert!(err.contains("same filesystem as /"), "{err}");
+    assert!(
+        err.contains("persistent-root-mounted") && err.contains("fix:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -483,4 +486,55 @@ echo BEGIN-TMP; imp persist /tmp/job; echo BEGIN-FOO; imp persist /var/lib/foo"#
     );
     assert!(tmp.contains("directories = [ \"/tmp/job\" ]"), "{tmp}");
     assert!(!foo.contains("watch.ignore"), "{foo}");
+}
+
+/// F12 (trial): hard links inside the path stay links in the copy (also
+/// across directories); a file also linked from outside the path cannot:
+/// `persist` says so (both paths, what the user gets), also in `--dry-run`
+/// and `--json`, and neither side loses its content. Before, nothing was
+/// said.
+#[test]
+fn persist_keeps_links_inside_and_names_the_links_it_separates() {
+    require_root!();
+    let o = run(
+        &Layout::default(),
+        r#"
+mkdir -p "$R/var/lib/other" "$F/d1" "$F/d2"
+echo out > "$F/shared"; ln "$F/shared" "$R/var/lib/other/shared"
+echo deep > "$F/d1/a"; ln "$F/d1/a" "$F/d2/b"
+echo BEGIN dry; imp persist --dry-run /var/lib/foo; echo END dry
+imp persist --dry-run --json /var/lib/foo | python3 -c 'import json,sys; print("json=" + json.dumps(json.load(sys.stdin)["paths"][0]["separated"]))'
+echo BEGIN out; imp persist /var/lib/foo; echo END out
+P="$R/persistent/var/lib/foo"
+echo "inside=$([ "$(stat -c %i "$P/d1/a")" = "$(stat -c %i "$P/d2/b")" ] && echo linked) $(stat -c %h "$P/d1/a" "$P/hardlink" | tr '\n' ' ')"
+echo "copy=$(cat "$F/shared") $(stat -c %h "$P/shared")"
+echo "other=$(cat "$R/var/lib/other/shared")"
+echo more >> "$R/var/lib/other/shared"
+echo "apart=$(cat "$F/shared")|$(tr '\n' ' ' < "$R/var/lib/other/shared")"
+UNDER="$(mktemp -d)"; mount --bind "$R" "$UNDER"
+echo "hidden=$(tr '\n' ' ' < "$UNDER/var/lib/foo/shared")"
+"#,
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let warning = "/var/lib/foo/shared is hard-linked to /var/lib/other/shared, outside /var/lib/foo: persisting /var/lib/foo cannot keep that link, so from the bind on they are two separate files: /var/lib/foo/shared is the copy in /persistent/var/lib/foo/shared, /var/lib/other/shared keeps the original on the ephemeral root";
+    for block in ["dry", "out"] {
+        let b = crate::boot::block(&o, block);
+        assert!(b.contains(warning), "{block}: missing the warning in\n{b}");
+        assert_eq!(b.matches("hard-linked").count(), 1, "{b}");
+    }
+    for want in [
+        r#"json=[{"path": "/var/lib/foo/shared", "others": ["/var/lib/other/shared"], "unfound": 0}]"#,
+        "inside=linked 2 2",
+        "copy=out 1",
+        "other=out",
+        "apart=out|out more ",
+        "hidden=out more ",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
 }

@@ -62,8 +62,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         entries: Vec::new(),
         ..settings.clone()
     };
-    let state = layout::observe(&root, &roots_only)?;
-    let verdict = layout::run_checks(&state, settings, &[]);
+    // The gate every writer of persistence passes (plan::gate).
+    let (verdict, refused) = plan::gate(&root, settings)?;
     let report = |outcome, applied| {
         let (duration_ms, findings) = (ms(start.elapsed()), &verdict.findings[..]);
         let doc = Report {
@@ -83,7 +83,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     log_findings(&verdict);
-    let refused = plan::refused(settings, &verdict);
     // Said as every command says them; boot refusing an entry is a CRIT
     // refusal (a bad `[watch]` value is not, nor is a dry run).
     for e in &bad.errors {

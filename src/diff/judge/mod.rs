@@ -35,12 +35,15 @@ pub struct Judged {
     pub saved: u64,
     /// Judged with `--all`.
     pub all: bool,
+    /// Would anything be lost? (A loss group, or, when the groups were
+    /// not formed, a visible item: each is in a loss group then.)
+    pub loses: bool,
 }
 
 impl Judged {
     /// Would anything be lost?
     pub fn loses_data(&self) -> bool {
-        self.groups.iter().any(Group::is_loss)
+        self.loses
     }
 }
 
@@ -128,7 +131,12 @@ fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Classify, place and group the items of `d`. `all` keeps regenerated
 /// groups (labelled); `state_dirs` are the services' state directories.
-pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
+/// `grouped: false` (for output that shows no groups, e.g. `-0`) forms
+/// no groups unless `all`: each item is still classified and judged
+/// visible or not, and [`Judged::loses_data`] is whether one is visible
+/// (without `all` every group holds only visible items, all losses);
+/// `regenerated` and `saved` are not counted (0).
+pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool, grouped: bool) -> Judged {
     let c = Classifier::load_catalog(root);
     let in_declared = |p: &[u8]| {
         cx.not_persisted
@@ -167,9 +175,20 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
     let visible: Vec<bool> = (d.items.iter().enumerate())
         .map(|(i, it)| losses(i) && (own(it) || holders.contains(it.path.as_slice())))
         .collect();
+    let (mut regenerated, mut saved) = (0, 0);
+    if !grouped && !all {
+        return Judged {
+            loses: visible.contains(&true),
+            classes,
+            visible,
+            groups: Vec::new(),
+            regenerated,
+            saved,
+            all,
+        };
+    }
     cx.existed = existed(&d.items);
     let mut groups = Grouper::default();
-    let (mut regenerated, mut saved) = (0, 0);
     for (i, it) in d.items.iter().enumerate() {
         if it.change == Change::Unchanged && !in_declared(&it.path) {
             continue;
@@ -189,10 +208,12 @@ pub fn judge(d: &Diff, root: &Root, cx: &mut Context, all: bool) -> Judged {
         let pl = grouping::place(path_of(&it.path), it.kind == Kind::Dir, class, cx);
         groups.add(it, class, pl);
     }
+    let groups = groups.finish();
     Judged {
+        loses: groups.iter().any(Group::is_loss),
         classes,
         visible,
-        groups: groups.finish(),
+        groups,
         regenerated,
         saved,
         all,

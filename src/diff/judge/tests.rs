@@ -48,7 +48,7 @@ fn a_nixos_boot_shows_only_the_host_keys_important_with_the_consequence() {
     let d = diff(nixos_boot());
     let root = Root::new(Some("/nonexistent-root".into()), None);
     let mut cx = Context::default();
-    let j = judge(&d, &root, &mut cx, false);
+    let j = judge(&d, &root, &mut cx, false, true);
     let names: Vec<_> = j
         .groups
         .iter()
@@ -96,7 +96,7 @@ fn all_lists_regenerated_groups_labelled_and_after_the_losses() {
     items.sort_by(|a, b| a.path.cmp(&b.path));
     let d = diff(items);
     let root = Root::new(Some("/nonexistent-root".into()), None);
-    let j = judge(&d, &root, &mut Context::default(), true);
+    let j = judge(&d, &root, &mut Context::default(), true, true);
     let classes: Vec<_> = j.groups.iter().map(|g| g.class).collect();
     assert_eq!(
         classes[0],
@@ -110,7 +110,7 @@ fn all_lists_regenerated_groups_labelled_and_after_the_losses() {
             .iter()
             .all(|g| g.class == GroupClass::Regenerated && g.regenerated.is_some())
     );
-    let j = judge(&d, &root, &mut Context::default(), false);
+    let j = judge(&d, &root, &mut Context::default(), false, true);
     assert_eq!(j.groups.len(), 3);
 }
 
@@ -123,7 +123,7 @@ fn nothing_but_regenerated_entries_loses_nothing() {
             .collect(),
     );
     let root = Root::new(Some("/nonexistent-root".into()), None);
-    let j = judge(&d, &root, &mut Context::default(), false);
+    let j = judge(&d, &root, &mut Context::default(), false, true);
     assert!(!j.loses_data(), "{:?}", j.groups);
 }
 
@@ -144,7 +144,7 @@ fn a_declared_entry_that_is_not_persisted_is_a_loss_with_its_reason() {
         )],
         ..Context::default()
     };
-    let j = judge(&d, &root, &mut cx, false);
+    let j = judge(&d, &root, &mut cx, false, true);
     assert!(j.loses_data());
     assert_eq!(j.groups[0].declared.as_deref(), Some("a plain file"));
     assert_eq!(j.groups[0].bytes, 399);
@@ -165,7 +165,7 @@ fn hard_links_count_once_and_a_lone_file_is_persisted_as_a_file() {
         it("/var/lib/foo/c", Kind::File, Change::Modified, 5),
     ]);
     let root = Root::new(Some("/nonexistent-root".into()), None);
-    let j = judge(&d, &root, &mut Context::default(), false);
+    let j = judge(&d, &root, &mut Context::default(), false, true);
     let g = &j.groups;
     assert_eq!(g.len(), 2, "{g:?}");
     assert_eq!(g[0].path, Path::new("/var/lib/foo"));
@@ -176,4 +176,73 @@ fn hard_links_count_once_and_a_lone_file_is_persisted_as_a_file() {
         (g[1].path.as_path(), g[1].persist),
         (Path::new("/etc/adjtime"), Persist::File)
     );
+}
+
+/// Without groups (`-0`), each item is classified and shown as with
+/// them, and `loses_data` says the same, whatever the items.
+#[test]
+fn ungrouped_judging_shows_and_loses_as_grouped() {
+    let linked = |p: &str| Item {
+        ino: 3,
+        nlink: 2,
+        ..it(p, Kind::File, Change::New, 100)
+    };
+    let boot = nixos_boot();
+    let regenerated: Vec<Item> = (boot.iter())
+        .filter(|i| !i.path.starts_with(b"/etc/ssh/"))
+        .cloned()
+        .collect();
+    let cases: Vec<(Vec<Item>, Context)> = vec![
+        (boot, Context::default()),
+        (regenerated, Context::default()),
+        (Vec::new(), Context::default()),
+        (
+            vec![it("/srv/d", Kind::Dir, Change::Modified, 0)],
+            Context::default(),
+        ),
+        (
+            vec![
+                it("/var/lib/foo", Kind::Dir, Change::New, 0),
+                linked("/var/lib/foo/a"),
+                linked("/var/lib/foo/b"),
+                it("/var/lib/foo/c", Kind::File, Change::Unchanged, 5),
+            ],
+            Context::default(),
+        ),
+        (
+            vec![it(
+                "/etc/ssh/ssh_host_ed25519_key",
+                Kind::File,
+                Change::Unchanged,
+                399,
+            )],
+            Context {
+                not_persisted: vec![(
+                    PathBuf::from("/etc/ssh/ssh_host_ed25519_key"),
+                    true,
+                    "a plain file".into(),
+                )],
+                ..Context::default()
+            },
+        ),
+    ];
+    let root = Root::new(Some("/nonexistent-root".into()), None);
+    for (items, cx) in cases {
+        let d = diff(items);
+        let g = judge(&d, &root, &mut cx.clone(), false, true);
+        let u = judge(&d, &root, &mut cx.clone(), false, false);
+        let paths: Vec<_> = d.items.iter().map(|i| i.path.clone()).collect();
+        assert_eq!(u.visible, g.visible, "{paths:?}");
+        assert_eq!(u.classes, g.classes, "{paths:?}");
+        assert_eq!(u.loses_data(), g.loses_data(), "{paths:?}");
+        assert!(u.groups.is_empty());
+        // With --all the groups are formed either way.
+        let key = |j: &Judged| -> Vec<_> {
+            (j.groups.iter())
+                .map(|g| (g.path.clone(), g.class, g.files, g.bytes))
+                .collect()
+        };
+        let a = judge(&d, &root, &mut cx.clone(), true, false);
+        assert_eq!(key(&a), key(&judge(&d, &root, &mut cx.clone(), true, true)));
+    }
 }

@@ -83,15 +83,7 @@ pub fn mapped_inodes(proc: &Path, devs: &[u64]) -> std::collections::HashSet<u64
 /// has it, else by the text.
 fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {
     let dir = crate::sys::fs::open_dir(proc)?;
-    let me = std::process::id() as i32;
-    let mut pids = Vec::with_capacity(512);
-    let mut dbuf = crate::sys::dir::DirBuf::default();
-    crate::sys::dir::read(dir.as_fd(), &mut dbuf, |n, _, _| {
-        let pid = std::str::from_utf8(n.to_bytes())
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok());
-        pids.extend(pid.filter(|&p| p != me));
-    })?;
+    let pids = pids(&dir)?;
     let mut out = Scan::default();
     let mut buf = Vec::new();
     let mut name_buf = Box::new([0u8; procmap::NAME_MAX]);
@@ -132,6 +124,20 @@ fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {
         }
     }
     Ok(out)
+}
+
+/// The pids in the open `/proc` directory `dir`, but this process's.
+pub(super) fn pids(dir: &OwnedFd) -> io::Result<Vec<i32>> {
+    let me = std::process::id() as i32;
+    let mut pids = Vec::with_capacity(512);
+    let mut dbuf = crate::sys::dir::DirBuf::default();
+    crate::sys::dir::read(dir.as_fd(), &mut dbuf, |n, _, _| {
+        let pid = std::str::from_utf8(n.to_bytes())
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok());
+        pids.extend(pid.filter(|&p| p != me));
+    })?;
+    Ok(pids)
 }
 
 /// All of `fd` into `buf` (grown as needed).

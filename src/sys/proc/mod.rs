@@ -15,6 +15,7 @@ use procfs::ProcessCGroup;
 
 pub mod maps;
 mod users;
+pub mod writable;
 mod writer;
 use procfs::process::{
     FDPermissions, FDTarget, MMPermissions, MMapPath, Process, all_processes_with_root,

@@ -39,7 +39,10 @@ kill_within() {
   kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 }
 cfg() { printf '%s' "$1" > "$CFG"; }
-sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+# sum DIR: digest of DIR's entries (mode, owner, type, path, link target),
+# contents and hard-link groups (each file with the first path of its inode).
+sum() { (cd "$1" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum
+  find . -type f -printf '%i %p\n' | sort -k2 | awk '{ if (!($1 in g)) g[$1] = $2; print $2, g[$1] }') | sha256sum | cut -c1-16; }
 data_entries() { printf '[[persistence.directories]]\npath = "/srv/data"\n[[persistence.files]]\npath = "/etc/ssh/host_key"\n' >> "$CFG"; }
 mounts() { awk -v r="$R" '$5 == r || index($5, r "/") == 1 { p = substr($5, length(r) + 1); if (p == "") p = "/"; print p, $3, $4 }' /proc/self/mountinfo; }
 nmounts() { mounts | wc -l; }

@@ -323,3 +323,55 @@ PY
     assert_eq!(val(&o, "prio"), "2", "{}", dump(&o));
     assert_eq!(val(&o, "fix"), "True", "{}", dump(&o));
 }
+
+/// Every command that writes into persistence (boot, persist, sync,
+/// sync --follow) passes the same layout gate (trial-s10 F11: with
+/// /persistent not mounted, `sync` "saved" a copy file onto the throwaway
+/// root and exited 0): each refuses with the check's name, exit 2, and the
+/// tree is unchanged.
+fn every_writer_refuses(layout: Layout, check: &str) {
+    let body = r#"
+printf '[[persistence.files]]\npath = "/etc/ssh/host_ed25519_key"\nmethod = "copy"\n' >> "$CFG"
+mkdir -p "$R/etc/ssh" "$R/srv/app"; echo key > "$R/etc/ssh/host_ed25519_key"; echo d > "$R/srv/app/f"
+before=$(listing)
+for c in boot "persist /srv/app" sync "sync --follow --debounce-ms 50"; do
+  rc=0; timeout 30 "$IMPERMCTL" --root "$R" --config "$CFG" $c >/dev/null 2>"$R/../err" || rc=$?
+  echo "BEGIN $c"; cat "$R/../err"; echo "END $c"
+  echo "rc $c=$rc"
+  [ "$(listing)" = "$before" ] && echo "same $c=yes" || { echo "same $c=no"; diff <(echo "$before") <(listing) || true; }
+done
+"#;
+    let o = vps(&layout, body);
+    assert_code(&o, 0);
+    for c in [
+        "boot",
+        "persist /srv/app",
+        "sync",
+        "sync --follow --debounce-ms 50",
+    ] {
+        assert_eq!(val(&o, &format!("rc {c}")), "2", "{c}\n{}", dump(&o));
+        assert_eq!(val(&o, &format!("same {c}")), "yes", "{c}\n{}", dump(&o));
+        let err = super::block(&o, c);
+        assert!(err.contains(check), "{c}: no [{check}] in\n{err}");
+    }
+}
+
+#[test]
+fn every_writer_refuses_when_persistent_is_not_mounted() {
+    require_root!();
+    let layout = Layout {
+        persistent_mounted: false,
+        ..Layout::default()
+    };
+    every_writer_refuses(layout, "persistent-root-mounted");
+}
+
+#[test]
+fn every_writer_refuses_when_persistent_is_on_the_root_filesystem() {
+    require_root!();
+    let layout = Layout {
+        persistent_on_root: true,
+        ..Layout::default()
+    };
+    every_writer_refuses(layout, "persistent-root-separate");
+}

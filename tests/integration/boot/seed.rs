@@ -13,9 +13,14 @@ make_data() {
   mkdir -p "$R/srv/data/a/b" "$R/etc/ssh"
   for i in $(seq 1 150); do head -c $((i * 397)) /dev/urandom > "$R/srv/data/a/f$i"; done
   echo hello > "$R/srv/data/a/b/deep"; ln -s a/b/deep "$R/srv/data/link"; ln "$R/srv/data/a/f1" "$R/srv/data/hard"
+  ln "$R/srv/data/a/b/deep" "$R/srv/data/deep-too"
   chown 12:34 "$R/srv/data/a/b"; chmod 0701 "$R/srv/data/a/b"
   echo secret-key > "$R/etc/ssh/host_key"; chmod 600 "$R/etc/ssh/host_key"
+  relink
 }
+# A file of /srv/data also linked from outside it (F12): separated by the
+# bind, neither side may lose its content.
+relink() { ln -f "$R/srv/data/a/f2" "$R/srv/outside-f2"; }
 "#;
 
 fn seeded_then_bound(layout: &Layout) {
@@ -61,7 +66,8 @@ for i in $(seq 1 60); do
   while mountpoint -q "$R/persistent/srv/data"; do umount "$R/persistent/srv/data"; done
   rm -rf "$R/run/impermctl" "$R/run/mount" "$R/persistent/srv"
   {fresh}
-  rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"
+  rm -rf "$R/srv/data"; cp -a "$keep/data" "$R/srv/data"; relink
+  out=$(sha256sum < "$R/srv/outside-f2")
   kill_within {ms} boot
   # Where the kill landed (reported, not asserted: timing varies).
   if [ -n "$(devof /srv/data)" ]; then phase=bound
@@ -74,6 +80,7 @@ for i in $(seq 1 60); do
   # Whatever state the kill left, the data is intact where it is visible...
   now=$(sum "$R/srv/data")
   if [ "$now" != "$want" ]; then echo "after kill $i: $now"; bad=$((bad + 1)); fi
+  if [ "$(sha256sum < "$R/srv/outside-f2")" != "$out" ]; then echo "outside link changed in $i"; bad=$((bad + 1)); fi
   # ...and a rerun completes the job.
   imp boot 2>"$R/../err" || {{ echo "rerun $i failed: $(grep -v INFO "$R/../err" | head -3)"; bad=$((bad + 1)); }}
   got=$(sum "$R/srv/data")
@@ -337,6 +344,55 @@ echo "live=$(sum "$R/var/lib/mp")"
         val(&o, "live"),
         val(&o, "wantrebooted").split(' ').next().unwrap()
     );
+}
+
+/// F12 (trial): a file of a seeded directory also linked from outside it
+/// cannot stay one file once the directory is bound. `boot` says so in the
+/// journal (real journald), naming both paths and what the user gets; the
+/// links inside the directory stay links; neither side loses its content,
+/// and from then on they are two files. Before, nothing was said.
+#[test]
+fn seeding_says_in_the_journal_which_hard_links_the_bind_separates() {
+    require_root!();
+    let journald = crate::require_journald!();
+    let body = format!(
+        r#"{journal}{DATA}
+make_data
+want=$(sum "$R/srv/data"); out=$(sha256sum < "$R/srv/outside-f2")
+rc=0; INVOCATION_ID=0123456789abcdef0123456789abcdef IMPERMCTL_LOG= imp boot || rc=$?
+echo "rc=$rc"
+until_seen outside-f2 || true
+j -o cat | grep 'hard-linked' > "$R/../w" || true
+echo "warnings=$(wc -l < "$R/../w")"
+echo BEGIN w; cat "$R/../w"; echo END w
+echo "bound=$([ -n "$(devof /srv/data)" ] && echo yes)"
+echo "same=$([ "$(sum "$R/srv/data")" = "$want" ] && echo yes)"
+P="$R/persistent/srv/data"
+echo "inside=$([ "$(stat -c %i "$P/a/b/deep")" = "$(stat -c %i "$P/deep-too")" ] && echo linked) $(stat -c %h "$P/a/f1" "$P/hard" | paste -sd' ')"
+echo "outside=$([ "$(sha256sum < "$R/srv/outside-f2")" = "$out" ] && echo intact)"
+echo extra >> "$R/srv/outside-f2"
+echo "separate=$(cmp -s "$R/srv/outside-f2" "$R/srv/data/a/f2" || echo yes)"
+"#,
+        journal = crate::util::private_journald(journald),
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "warnings"), "1", "{}", dump(&o));
+    let w = super::block(&o, "w");
+    for want in [
+        "/srv/data/a/f2 is hard-linked to /srv/outside-f2, outside /srv/data",
+        "two separate files",
+        "/persistent/srv/data/a/f2",
+        "both keep today's content",
+    ] {
+        assert!(w.contains(want), "missing {want:?} in {w}");
+    }
+    assert_eq!(val(&o, "bound"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "same"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "inside"), "linked 2 2", "{}", dump(&o));
+    assert_eq!(val(&o, "outside"), "intact", "{}", dump(&o));
+    assert_eq!(val(&o, "separate"), "yes", "{}", dump(&o));
 }
 
 /// As `persist::persist_killed_before_each_change_of_a_fill_*`, for

@@ -10,12 +10,18 @@ use super::marks_load::muted;
 use super::{group, watch_config};
 use crate::require_root;
 
-/// The copy is watched without an overflow, and nothing is lost: the
-/// group counts every file, the shutdown summary says so, `diff -l` (from
-/// the watcher's list) names every file `find` finds, and the shutdown
-/// line counts directories muted, at most one per directory.
+/// Nothing of the copy is lost: the group counts every file, the shutdown
+/// summary says so, `diff -l` (from the watcher's list) names every file
+/// `find` finds, and the shutdown line counts directories muted, at most
+/// one per directory.
+///
+/// Whether the queue overflows depends on how much CPU the watcher gets:
+/// on a quiet machine it does not (`bench/watch_copy.sh` prints
+/// `overflow 0`), at load 15 it can (seen in a CI-like run). Recall must
+/// not depend on it: an overflow must be followed by its rescan, and the
+/// counts stay exact. With no overflow, every event was read.
 #[test]
-fn fanotify_a_copy_of_40k_directories_does_not_overflow_and_counts_every_file() {
+fn fanotify_a_copy_of_40k_directories_counts_every_file() {
     require_root!();
     let before = format!(
         r#"mount -o remount,size=1g "$R"
@@ -44,9 +50,12 @@ echo "found $(wc -l < $OUT/find.txt) missing $(wc -l < $OUT/missing.txt)" >> $OU
 "#
     );
     let (err, w) = run(&before, &body);
-    for bad in ["overflowed", "rescan after"] {
-        assert!(!err.contains(bad), "{bad}\n{err}");
-    }
+    let overflowed = err.contains("queue overflowed");
+    assert_eq!(
+        overflowed,
+        err.contains("rescan after overflow"),
+        "an overflow without its rescan, or a rescan without an overflow\n{err}"
+    );
     assert!(err.contains("found 40400 missing 0"), "{err}");
     assert_eq!(group(&w, "/srv/dst").unwrap()["files"], 40_400, "{w}");
     assert!(err.contains("/srv/dst (40,400 files"), "{err}");
@@ -56,5 +65,7 @@ echo "found $(wc -l < $OUT/find.txt) missing $(wc -l < $OUT/missing.txt)" >> $OU
         "{muted} directories muted for 40,401\n{err}"
     );
     // Every event was read (none lost): a creation per directory at least.
-    assert!(events_read(&err) >= 40_401, "{err}");
+    if !overflowed {
+        assert!(events_read(&err) >= 40_401, "{err}");
+    }
 }

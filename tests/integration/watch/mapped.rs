@@ -154,3 +154,54 @@ imp diff -l > "$OUT/diff" 2>&1 || true
     assert!(diff.contains("found by: the watcher's list"), "{diff}");
     assert!(diff.contains("/srv/pre/unmapped"), "{diff}\n{err}");
 }
+
+/// Trial-s9 F2: a file opened `O_RDWR`, written through a mapping that
+/// lives far less than the scan's 5 s, unmapped, its descriptor kept open:
+/// no event, no mapping left to see. The scan finds the changed file open
+/// for writing: warned about naming the writer, counted in `status`, as
+/// `diff` counts it.
+fn a_short_mapping_with_its_fd_kept_open(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let before = r#"mkdir -p "$R/srv/pre"; head -c 8192 /dev/zero > "$R/srv/pre/short"
+imp diff --capture-baseline >/dev/null"#;
+    let body = r#"
+python3 -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1] + "/srv/pre/short", os.O_RDWR)
+m = mmap.mmap(fd, 8192); m[0:4] = b"data"; m.close()
+open(sys.argv[2] + "/writer.pid", "w").write(str(os.getpid()))
+time.sleep(120)' "$R" "$OUT" & WRITER_PID=$!
+trap 'kill $WRITER_PID 2>/dev/null; ( kill -CONT $WP; kill $WP ) 2>/dev/null || true' EXIT
+for i in $(seq 600); do grep -q "write to /srv/pre/short" "$OUT/stderr" && break; sleep 0.05; done
+imp status > "$OUT/status" 2>&1 || true
+imp diff > "$OUT/diff" 2>&1 || true
+"#;
+    let args = format!("--backend {backend}");
+    let err = with_watcher(tmp.path(), &Layout::default(), &args, before, body);
+    let pid = std::fs::read_to_string(tmp.path().join("writer.pid")).unwrap();
+    let warned = format!("write to /srv/pre/short by python3[{pid}]");
+    assert!(err.contains(&warned), "no «{warned}» in\n{err}");
+    let status = std::fs::read_to_string(tmp.path().join("status")).unwrap();
+    let row = status.lines().find(|l| l.starts_with("  /srv/pre  "));
+    assert!(
+        row.is_some_and(|r| r.contains(" 1 file  8.0 KiB")),
+        "{status}\n{err}"
+    );
+    let diff = std::fs::read_to_string(tmp.path().join("diff")).unwrap();
+    assert!(
+        diff.contains("total: 8.0 KiB in 1 file and 1 group"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn a_file_written_through_a_short_mapping_with_its_fd_kept_open_is_warned_with_fanotify() {
+    require_root!();
+    a_short_mapping_with_its_fd_kept_open("fanotify");
+}
+
+#[test]
+fn a_file_written_through_a_short_mapping_with_its_fd_kept_open_is_warned_with_inotify() {
+    require_root!();
+    a_short_mapping_with_its_fd_kept_open("inotify");
+}

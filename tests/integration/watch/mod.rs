@@ -380,7 +380,7 @@ kill $MP
                 .collect();
             let mut g = serde_json::json!({"path": r[0], "type": r[1], "suggest": r[2],
                 "files": r[3], "bytes": r[4], "first_seen": r[5], "last_seen": r[6],
-                "writers": writers, "approximate": r[8], "paths": r[9]});
+                "writers": writers, "approximate": r[8], "paths": r[9], "dirs": r[11]});
             if let Some(hex) = r[10].get(0) {
                 g["path_hex"] = hex.clone();
             }
