@@ -167,6 +167,42 @@ pub enum Line {
     Skipped(String),
 }
 
+impl Line {
+    /// The line for `path`, persisted as `how` by a bind, or copied when
+    /// `copy` (`method = "copy"`; files only): what `persist` did, as its
+    /// step or record says. Every config line printed for a recorded
+    /// entry (`persist`, `status`, `diff`) is made here, so none drops the
+    /// method (trial s10 F1: `status` printed a copied file's line
+    /// without it, and the bind it declared made the next `sed -i` fail
+    /// with `EBUSY`).
+    pub fn recorded(path: &Path, how: Kind, copy: bool) -> Line {
+        match copy && how == Kind::File {
+            true => Line::Copy(path.to_path_buf()),
+            false => Line::Persist(path.to_path_buf(), how),
+        }
+    }
+
+    /// The one-line Nix config of this line under `root`
+    /// ([`nix_line_replaced`]); a skipped line: its `# skipped:` note.
+    pub fn nix(&self, root: &Path) -> String {
+        match self {
+            Line::Persist(p, how) => nix_line_replaced(root, p, *how, false),
+            Line::Copy(p) => nix_line_replaced(root, p, Kind::File, true),
+            Line::Skipped(why) => format!("# skipped: {why}"),
+        }
+    }
+
+    /// The TOML entry of this line ([`toml_item`], `method = "copy"`
+    /// when copied or [`needs_copy`]); a skipped line: its note.
+    pub fn toml(&self) -> String {
+        match self {
+            Line::Persist(p, how) => toml_entry(p, *how),
+            Line::Copy(p) => toml_item(p, Kind::File, true),
+            Line::Skipped(why) => format!("# skipped: {why}"),
+        }
+    }
+}
+
 /// A paste-ready Nix snippet: the skipped notes, then one
 /// `environment.persistence."<root>"` block with the directories and files.
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
@@ -270,6 +306,32 @@ mod tests {
             toml_snippet(root, &lines).contains(
                 "path = \"/etc/app/conf\"\nmethod = \"copy\"\n[[persistence.files]]\npath = \"/etc/b\"\n"
             )
+        );
+    }
+
+    /// Trial s10 F1: the line of a recorded copy says `method = "copy"`
+    /// in both flavours, a bind's does not, a directory is never copied.
+    #[test]
+    fn a_recorded_copy_keeps_its_method() {
+        let (root, conf) = (Path::new("/persistent"), Path::new("/etc/app/app.conf"));
+        let copy = Line::recorded(conf, Kind::File, true);
+        assert_eq!(
+            copy.nix(root),
+            r#"environment.persistence."/persistent".files = [ { file = "/etc/app/app.conf"; method = "copy"; } ];"#
+        );
+        assert_eq!(
+            copy.toml(),
+            "[[persistence.files]]\npath = \"/etc/app/app.conf\"\nmethod = \"copy\""
+        );
+        assert!(
+            !Line::recorded(conf, Kind::File, false)
+                .nix(root)
+                .contains("copy")
+        );
+        let dir = Path::new("/var/lib/a");
+        assert_eq!(
+            Line::recorded(dir, Kind::Directory, true),
+            Line::Persist(dir.into(), Kind::Directory)
         );
     }
 
