@@ -88,6 +88,14 @@ fn declarable(lines: &[Line]) -> Vec<Line> {
     lines.iter().map(line).collect()
 }
 
+/// Why a directory whose only change is its own mode, owner or
+/// attributes (`chmod 0700 /etc/ssh`, nothing written inside) is not
+/// suggested, and how to keep the change: `diff` says it under the
+/// group's line, `--suggest` as the skipped line, the watcher as the
+/// suggestion of its warning and in `watch.json` (trial s10 F4: the whole
+/// of `/etc/ssh` was proposed, NixOS's links into `/etc/static` with it).
+pub const ATTRIBUTES_ONLY: &str = "only the mode, owner or attributes changed, nothing inside: no data to persist (persisted, a copy of the whole directory would be bound over it); to keep the change, make it where the directory is made at boot (NixOS: a `z` line in systemd.tmpfiles.rules)";
+
 /// Is `path`, persisted as `how`, a file that must be declared with
 /// `method = "copy"`? True for the well-known files programs replace by
 /// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
