@@ -248,9 +248,14 @@ mod tests {
         ];
         let s = crate::config::Settings::fallback(std::path::Path::new("/x"));
         let (root, lines) = snippet(&g, &s);
-        assert_eq!(
-            crate::suggest::nix_snippet(&root, &lines),
-            "# skipped: /etc is a system directory: persisting it whole would break the system\nenvironment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
+        let nix = crate::suggest::nix_snippet(&root, &lines);
+        assert!(
+            nix.starts_with("# skipped: /etc is a system directory: persisting it whole would break the system\n# add to environment.persistence.\"/persistent\" in your NixOS configuration"),
+            "{nix}"
+        );
+        assert!(
+            nix.ends_with("# into directories = [ … ]:\n  \"/var/lib/foo\"\n# into files = [ … ]:\n  \"/etc/adjtime\"\n"),
+            "{nix}"
         );
         assert_eq!(
             crate::suggest::toml_snippet(&root, &lines),

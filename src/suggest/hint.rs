@@ -1,12 +1,12 @@
 //! What to tell a user to add to the config so that paths bound now stay
 //! persisted after a reboot: `persist` says it after binding, `diff` for
 //! every bind from a persistence root that no entry declares
-//! (`diff::unbound`). One Nix line for one path ([`Line::nix`], which
-//! keeps a copied file's `method = "copy"`), else one snippet per
-//! persistence root (two `environment.persistence."/persistent".directories
-//! = …` lines pasted into one attribute set are an error in Nix:
-//! "attribute already defined"); the TOML for the config file as it is
-//! written ([`toml_for_file`]).
+//! (`diff::unbound`). One Nix line for one path (each from
+//! [`Line::nix`], which keeps a copied file's `method = "copy"`), else the
+//! items to add to each persistence root's lists ([`nix_snippet`]: two
+//! `environment.persistence."/persistent".directories = …` definitions in
+//! one attribute set are an error in Nix: "attribute already defined");
+//! the TOML for the config file as it is written ([`toml_for_file`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;

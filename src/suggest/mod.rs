@@ -211,18 +211,25 @@ impl Line {
     }
 }
 
-/// A paste-ready Nix snippet: the skipped notes, then one
-/// `environment.persistence."<root>"` block with the directories and files.
+/// A paste-safe Nix suggestion: the skipped notes, then the items to add,
+/// each under the name of its list in `environment.persistence."<root>"`
+/// (`# into directories = [ … ]:`), indented by two spaces. Not a whole
+/// `environment.persistence."<root>" = { directories = [ … ]; };` block,
+/// nor a `….directories = [ … ];` line: a configuration that has the
+/// block already (every vpsFree impermanence one) then defines the list
+/// twice in one attribute set, which Nix refuses ("attribute
+/// 'directories' already defined", trial s10 F16); the module system
+/// merges lists only across modules.
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
     let (mut dirs, mut files, mut s) = (String::new(), String::new(), String::new());
     for l in &declarable(lines) {
         match l {
             Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
-            Line::Persist(p, Kind::Directory) => dirs += &format!("    {}\n", nix_string(p)),
+            Line::Persist(p, Kind::Directory) => dirs += &format!("  {}\n", nix_string(p)),
             Line::Persist(p, Kind::File) => {
-                files += &format!("    {}\n", nix_item(p, needs_copy(p, Kind::File)))
+                files += &format!("  {}\n", nix_item(p, needs_copy(p, Kind::File)))
             }
-            Line::Copy(p) => files += &format!("    {}\n", nix_item(p, true)),
+            Line::Copy(p) => files += &format!("  {}\n", nix_item(p, true)),
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -233,15 +240,28 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         });
         return s;
     }
-    let root = nix_string(root);
-    s.push_str(&format!("environment.persistence.{root} = {{\n"));
+    s += &nix_where(root);
     for (name, list) in [("directories", dirs), ("files", files)] {
         if !list.is_empty() {
-            s.push_str(&format!("  {name} = [\n{list}  ];\n"));
+            s += &format!("{NIX_INTO}{name} = [ … ]:\n{list}");
         }
     }
-    s + "};\n"
+    s
 }
+
+/// The comment above [`nix_snippet`]'s items: where they go.
+fn nix_where(root: &Path) -> String {
+    format!(
+        "# add to environment.persistence.{} in your NixOS configuration, each item\n\
+         # into its list there (a list the block lacks: write it, e.g. `files = [ … ];`;\n\
+         # a second `directories = …` in one attribute set is an error):\n",
+        nix_string(root)
+    )
+}
+
+/// How [`nix_snippet`] names the list the items below it go into
+/// (`# into files = [ … ]:`).
+const NIX_INTO: &str = "# into ";
 
 /// The TOML equivalent, to append under the `[[persistence]]` block of `root`.
 pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
@@ -308,7 +328,8 @@ mod tests {
         ];
         assert_eq!(
             nix_snippet(root, &lines),
-            "environment.persistence.\"/persistent\" = {\n  files = [\n    { file = \"/etc/app/conf\"; method = \"copy\"; }\n    \"/etc/b\"\n  ];\n};\n"
+            nix_where(root)
+                + "# into files = [ … ]:\n  { file = \"/etc/app/conf\"; method = \"copy\"; }\n  \"/etc/b\"\n"
         );
         assert!(
             toml_snippet(root, &lines).contains(
