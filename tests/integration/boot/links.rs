@@ -157,7 +157,7 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
     // diff --suggest: the data directory, never the link systemd recreates.
     let suggest = block(&o, "suggest");
     assert!(suggest.contains(r#""/var/lib/private/foo""#), "{all}");
-    assert!(!suggest.contains("files"), "{all}");
+    assert!(!suggest.contains(r#""/var/lib/foo""#), "{all}");
     assert!(!suggest.contains(r#""/var/lib/private""#), "{all}");
     // persist: refused, with the command that persists the data.
     let persist = block(&o, "persist");
