@@ -261,11 +261,14 @@ impl Advice {
             }
             let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
             let mounted = crate::plan::Mounted::No;
+            let h = handles.as_ref()?;
+            let link_data =
+                crate::apply::link_data(h, settings, &state.mounts, e, &target, &source);
             let f = crate::plan::Facts {
                 target,
                 source,
                 mounted,
-                link_data: None,
+                link_data,
             };
             if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
                 return Some(format!("`impermctl boot` cannot fix it: {error}"));
