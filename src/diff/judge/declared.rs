@@ -50,10 +50,17 @@ pub struct Facts<'a> {
     pub pending: bool,
     /// Why the last `boot` failed the entry (`state.json`), if it did.
     pub failed: Option<&'a str>,
+    /// A directory whose symlink leads to data on the ephemeral root:
+    /// why `boot` refuses it, with the line that persists the data
+    /// ([`layout::DirLink::refusal`]).
+    pub dir_link: Option<String>,
 }
 
 /// Where `e` stands given `f`.
 pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
+    if let Some(why) = &f.dir_link {
+        return Standing::Lost(format!("`impermctl boot` refuses it: {why}"));
+    }
     if f.state != EntryState::NotPersisted {
         return Standing::Kept;
     }
@@ -150,6 +157,7 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
             pending,
             failed: failed.get(&e.path).map(String::as_str),
+            dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
         match decide(e, &facts) {
             Standing::Kept => {}
@@ -216,6 +224,7 @@ mod tests {
             read_only: None,
             pending: false,
             failed: None,
+            dir_link: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -290,6 +299,7 @@ mod tests {
             read_only: read_only.map(Into::into),
             pending: true,
             failed: None,
+            dir_link: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
         for (facts, want) in [
