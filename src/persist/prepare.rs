@@ -193,6 +193,14 @@ fn plan_one(
             step.stale_tmp = copy::stale_tmp_exists(&step.source_host);
         }
     }
+    // Refused before anything is copied when it cannot fit (trial-s10 F7).
+    let again = "impermctl persist";
+    let fits = (step.action == Action::Copy)
+        .then(|| copy::room(&step.path, &step.source_host, &usage, again))
+        .transpose();
+    if let Err(e) = fits {
+        return refuse(arg, format!("{e:#}"));
+    }
     Ok(Ok(step))
 }
 

@@ -13,6 +13,7 @@ mod live_holders;
 mod moved;
 mod perms;
 mod refused_elsewhere;
+mod room;
 mod roots;
 mod safety;
 mod seed;
