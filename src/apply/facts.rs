@@ -177,10 +177,12 @@ pub fn gather(
             Mounted::No => probe_entry(h, e),
             _ => (Node::Unprobed, Node::Unprobed),
         };
+        let link_data = crate::plan::dir_link_data(settings, mounts, e, &target, &source);
         let f = Facts {
             target,
             source,
             mounted,
+            link_data,
         };
         (e.path.clone(), f)
     });
@@ -199,6 +201,7 @@ pub fn gather(
             target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
             source: Node::Missing,
             mounted: mounted_recorded(mounts, r),
+            link_data: None,
         };
         obs.leftovers.insert(r.path.clone(), f);
     }

@@ -14,6 +14,7 @@ use crate::config::Kind;
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
+use crate::names::show;
 use crate::root::{self, Root, rel};
 use crate::sys::fs;
 use crate::sys::meta::stat_fd;
@@ -73,6 +74,28 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
     Ok(Ok(Some(stat_fd(fd.as_fd())?)))
 }
 
+/// Why the symlink at `path` is not what to persist when its data is on the
+/// ephemeral root (`walk::data_behind_link`: systemd's `DynamicUser=` link
+/// `/var/lib/foo -> private/foo`, an app's link to its state directory):
+/// the command that persists the data.
+fn behind_link(
+    root_fd: BorrowedFd<'_>,
+    table: &MountTable,
+    settings: &Settings,
+    path: &Path,
+) -> Option<String> {
+    let to = fs::readlink_beneath(root_fd, rel(path)).ok()?;
+    let data = crate::walk::data_behind_link(settings, table, path, &to)?;
+    let (p, t, d) = (show(path), show(&to), show(&data));
+    let link = match crate::walk::systemd_private_link(path, &to) {
+        true => " (systemd makes the link again at each start of the DynamicUser= service)",
+        false => "",
+    };
+    Some(format!(
+        "{p} is a symlink (to {t}), so its data is in {d}, on the ephemeral root: persist that instead: `impermctl persist {d}`{link}"
+    ))
+}
+
 /// Plan one path: observe, decide, then (for a move) scan for writers,
 /// measure, and compare with an existing copy.
 fn plan_one(
@@ -88,6 +111,9 @@ fn plan_one(
         Ok(t) => t,
         Err(reason) => return refuse(arg, reason),
     };
+    if let Some(why) = behind_link(root_fd, table, settings, &path) {
+        return refuse(arg, why);
+    }
     let source = proot.join(rel(&path));
     let seen = Seen {
         live: probe(root_fd, &path),

@@ -332,7 +332,8 @@ findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
 
 /// Session 4's trial: `persist A B` printed two Nix lines for one
 /// attribute set, which Nix rejects ("attribute already defined"); one
-/// snippet lists both, as `diff --suggest` prints it.
+/// snippet lists both, as `diff --suggest` prints it: the items to add to
+/// the block's lists (trial s10 F16).
 #[test]
 fn persisting_several_paths_prints_one_nix_snippet() {
     require_root!();
@@ -348,15 +349,13 @@ imp persist /srv/a /srv/b /etc/adjtime
     assert_code(&o, 0);
     let out = stdout(&o);
     assert_eq!(out.matches("environment.persistence.").count(), 2, "{out}");
-    let snippet = r#"  environment.persistence."/persistent" = {
-    directories = [
-      "/srv/a"
-      "/srv/b"
-    ];
-    files = [
-      "/etc/adjtime"
-    ];
-  };"#;
+    let snippet = r#"
+  # into directories = [ … ]:
+    "/srv/a"
+    "/srv/b"
+  # into files = [ … ]:
+    "/etc/adjtime"
+"#;
     assert_eq!(out.matches(snippet).count(), 2, "{out}");
 }
 

@@ -1,8 +1,12 @@
 # Evaluation tests of impermctl's NixOS module with nixpkgs' `lib` only.
 # `nix eval --raw -f cases.nix report --arg libPath …` prints one line per
 # case: "ok NAME" or "FAIL NAME: what". `seedToml` is the config the seed
-# renders (run.sh hands it to the real binary).
-{ libPath }:
+# renders (run.sh hands it to the real binary); `pastedToml` the one a
+# configuration file `--arg pasted /path/configuration.nix` renders.
+{
+  libPath,
+  pasted ? null,
+}:
 let
   lib = import libPath;
   inherit (lib) concatMapStrings filter optional;
@@ -402,4 +406,10 @@ in
     }) (import ./corpus.nix { inherit lib eval full; })
   );
   multiToml = rendered multiCfg;
+  # run.sh: the seed with a `diff --suggest` pasted in, as it says.
+  pastedToml =
+    let
+      c = eval [ pasted ];
+    in
+    if failedAssertions c == [ ] then rendered c else throw (lib.concatStringsSep "; " (failedAssertions c));
 }

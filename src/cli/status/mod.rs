@@ -192,10 +192,8 @@ fn entry_text(
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
-    let advice = advice
-        .0
-        .get(&e.path)
-        .map_or("run `impermctl boot`", String::as_str);
+    let specific = advice.0.get(&e.path);
+    let advice = specific.map_or("run `impermctl boot`", String::as_str);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
@@ -203,6 +201,9 @@ fn entry_text(
         Missing => format!("missing ({advice})"),
         NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
         Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        WrongLink { target } if specific.is_some() => {
+            format!("NOT PERSISTED: symlink to {} ({advice})", show(target))
+        }
         WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
         Covered { by } => format!("covered by {}", show(by)),
     };
@@ -249,6 +250,9 @@ impl Advice {
                     "refused: its root {r} is unusable, see [{check}] above"
                 ));
             }
+            if let Some(l) = layout::dir_link(state, settings, e) {
+                return Some(format!("`impermctl boot` refuses it: {}", l.refusal(e)));
+            }
             // A persistent copy that does not exist cannot be created on a
             // read-only root: `boot` cannot help until it is remounted.
             if state.live
@@ -271,6 +275,7 @@ impl Advice {
                 target,
                 source,
                 mounted,
+                link_data: None,
             };
             if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
                 return Some(format!("`impermctl boot` cannot fix it: {error}"));

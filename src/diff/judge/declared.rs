@@ -48,10 +48,17 @@ pub struct Facts<'a> {
     /// Pending (`state.json`): seeded, not bound while processes write
     /// there; `in_sync` then says whether the live tree matches its seed.
     pub pending: bool,
+    /// A directory whose symlink leads to data on the ephemeral root:
+    /// why `boot` refuses it, with the line that persists the data
+    /// ([`layout::DirLink::refusal`]).
+    pub dir_link: Option<String>,
 }
 
 /// Where `e` stands given `f`.
 pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
+    if let Some(why) = &f.dir_link {
+        return Standing::Lost(format!("`impermctl boot` refuses it: {why}"));
+    }
     if f.state != EntryState::NotPersisted {
         return Standing::Kept;
     }
@@ -142,6 +149,7 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
                 && crate::live::status::read_only(&root.host(&e.root)))
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
             pending,
+            dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
         match decide(e, &facts) {
             Standing::Kept => {}
@@ -207,6 +215,7 @@ mod tests {
             in_sync,
             read_only: None,
             pending: false,
+            dir_link: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -267,6 +276,7 @@ mod tests {
             in_sync,
             read_only: read_only.map(Into::into),
             pending: true,
+            dir_link: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
         for (facts, want) in [

@@ -80,6 +80,20 @@ pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
         .collect()
 }
 
+/// Declared directories whose symlink leads to data on the ephemeral root
+/// (`layout::dir_link`): `boot` refuses them; the remedy declares the data.
+pub(super) fn directory_links(c: &Ctx) -> Vec<Found> {
+    (c.settings.entries.iter())
+        .filter_map(|e| {
+            let l = crate::layout::dir_link(c.state, c.settings, e)?;
+            let line = crate::suggest::nix_line(&e.root, &l.data, Kind::Directory);
+            let (p, d) = (e.path.display(), l.data.display());
+            let fix = format!("declare {d} in place of {p}: {line}");
+            Some(found(Some(&e.path), l.refusal(e), fix))
+        })
+        .collect()
+}
+
 pub(super) fn replaced_files(c: &Ctx) -> Vec<Found> {
     crate::live::checks::method_warnings(c.settings)
         .into_iter()

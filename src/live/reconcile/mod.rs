@@ -219,13 +219,11 @@ fn warn_working_directories(shown: &Path, holders: &[Holder]) {
 }
 
 /// Note in `snap` every file now mapped shared and writable by a process
-/// (one scan of `proc`, see [`crate::sys::proc::maps::shared_writable`]).
+/// (one scan of `proc`, see [`crate::sys::proc::maps::mapped_inodes`]).
 fn note_mapped(proc: &Path, snaps: &mut [&mut Snapshot]) {
-    let Ok(scan) = crate::sys::proc::maps::shared_writable(proc) else {
-        return;
-    };
+    let inos = crate::sys::proc::maps::mapped_inodes(proc, &[]);
     for s in snaps {
-        s.mapped.extend(scan.mappings.iter().map(|m| m.ino));
+        s.mapped.extend(&inos);
     }
 }
 
