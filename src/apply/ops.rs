@@ -73,9 +73,16 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
     // Best effort: a tree that cannot be read fails the copy below anyway.
-    let separated = crate::copy::measure(&from)
-        .map(|u| crate::copy::separated(cx.root, &e.path, &u))
+    let usage = crate::copy::measure(&from).ok();
+    let separated = (usage.as_ref())
+        .map(|u| crate::copy::separated(cx.root, &e.path, u))
         .unwrap_or_default();
+    let nothing =
+        || format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})");
+    // Refused before the copy when it cannot fit (trial-s10 F7).
+    if let Some(u) = &usage {
+        crate::copy::room(&e.path, &to, u, "impermctl boot").with_context(nothing)?;
+    }
     let now = crate::state::now_coarse_ns();
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
@@ -84,9 +91,7 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
         Kind::Directory => crate::copy::copy_tree_over_empty_at(src, dst, &mut |_| {}),
         Kind::File => crate::copy::copy_tree_at(src, dst, &mut |_| {}),
     }
-    .with_context(|| {
-        format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
-    })?;
+    .with_context(nothing)?;
     info!(
         path = %p,
         source = %s,

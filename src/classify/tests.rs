@@ -278,6 +278,7 @@ fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
             rec("/etc/machine-id", How::Bound),
         ],
         pending: Vec::new(),
+        failed: Vec::new(),
     };
     crate::state::write(&root.state_file(), &st).unwrap();
     let watcher = Classifier::load(&root);

@@ -19,7 +19,7 @@ use crate::state;
 pub enum Outcome {
     /// Saved into persistence.
     Saved {
-        /// Bytes copied.
+        /// Bytes copied (the files' sizes, holes included).
         bytes: u64,
     },
     /// Persistence already had it.

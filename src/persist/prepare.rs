@@ -74,8 +74,8 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
     Ok(Ok(Some(stat_fd(fd.as_fd())?)))
 }
 
-/// Why the symlink at `path` is not what to persist when its data is on the
-/// ephemeral root (`walk::data_behind_link`: systemd's `DynamicUser=` link
+/// Why the symlink at `path` is not what to persist when it leads to a
+/// directory on the ephemeral root (`walk::data_behind_link`: systemd's `DynamicUser=` link
 /// `/var/lib/foo -> private/foo`, an app's link to its state directory):
 /// the command that persists the data.
 fn behind_link(
@@ -86,6 +86,12 @@ fn behind_link(
 ) -> Option<String> {
     let to = fs::readlink_beneath(root_fd, rel(path)).ok()?;
     let data = crate::walk::data_behind_link(settings, table, path, &to)?;
+    // A link to a file is refused as a symlink (below); this is for state
+    // directories.
+    fs::lstat_beneath(root_fd, rel(&data))
+        .ok()??
+        .is_dir()
+        .then_some(())?;
     let (p, t, d) = (show(path), show(&to), show(&data));
     let link = match crate::walk::systemd_private_link(path, &to) {
         true => " (systemd makes the link again at each start of the DynamicUser= service)",
@@ -186,6 +192,14 @@ fn plan_one(
             step.action = Action::Copy;
             step.stale_tmp = copy::stale_tmp_exists(&step.source_host);
         }
+    }
+    // Refused before anything is copied when it cannot fit (trial-s10 F7).
+    let again = "impermctl persist";
+    let fits = (step.action == Action::Copy)
+        .then(|| copy::room(&step.path, &step.source_host, &usage, again))
+        .transpose();
+    if let Err(e) = fits {
+        return refuse(arg, format!("{e:#}"));
     }
     Ok(Ok(step))
 }

@@ -250,6 +250,15 @@ fn record(
         runs: previous.map_or(0, |s| s.runs) + 1,
         entries: state::with_mount_ids(applied.record.clone(), root),
         pending: applied.pending.clone(),
+        failed: (applied.steps.iter())
+            .filter_map(|s| match &s.outcome {
+                apply::Outcome::Failed { error } => Some(state::Failed {
+                    path: s.path.clone(),
+                    error: error.clone(),
+                }),
+                _ => None,
+            })
+            .collect(),
     };
     let written = state::write(&root.state_file(), &record);
     if let Err(e) = &written {

@@ -239,6 +239,7 @@ impl Advice {
     ) -> Advice {
         use crate::names::show;
         let refused = v.refused_roots(settings);
+        let failed = crate::state::failed(root);
         // The planner's verdict needs the tree open (live; else the generic advice stands).
         let handles = (state.live)
             .then(|| crate::apply::Handles::open(root, settings).ok())
@@ -268,6 +269,10 @@ impl Advice {
             let in_place = layout::entry_state(state, e);
             if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
                 return None;
+            }
+            // Its cause, not a rerun that fails the same way (trial-s10 F7).
+            if let Some(error) = failed.get(&e.path) {
+                return Some(format!("the last `impermctl boot` failed on it: {error}"));
             }
             let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
             let mounted = crate::plan::Mounted::No;

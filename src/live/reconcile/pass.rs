@@ -110,15 +110,14 @@ impl Pass<'_> {
         rel: &Path,
     ) -> anyhow::Result<()> {
         let shown = Path::new("…").join(rel);
-        let stats = copy_at(hdir, name, &shown, cdir, name, &shown)?;
-        self.out.bytes += stats.bytes;
+        copy_at(hdir, name, &shown, cdir, name, &shown)?;
         let mut sub = Snapshot::take_at(cdir, name)?;
         if sub.files.is_empty() {
-            self.out.note(rel);
+            self.out.written(rel, 0);
         }
         for (k, v) in sub.files.drain() {
             let r = rel.join(k);
-            self.out.note(&r);
+            self.out.written(&r, v.0);
             self.snap.files.insert(r, v);
         }
         Ok(())
@@ -135,8 +134,7 @@ impl Pass<'_> {
         let candidate = sfs::free_name(hidden_name(name), 1, |n| smeta::stat_at(cdir, n).is_ok());
         let shown = chost.join(&candidate);
         let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
-        self.out.note(&chost.join(&candidate));
-        self.out.bytes += stats.bytes;
+        self.out.written(&chost.join(&candidate), stats.bytes);
         self.out.kept.push(chost.join(&candidate));
         Ok(())
     }
@@ -172,18 +170,15 @@ impl Pass<'_> {
             use std::io::Write;
             (&cf).write_all(&buf[..n])?;
             cf.sync_data()?;
-            out.note(rel);
-            out.bytes += n as u64;
+            out.appended(rel, n as u64);
             (s_size + n as u64, hm.mtime)
         } else if cm.size == s_size && cm.mtime == s_mtime {
             // Nobody wrote to the copy since: the original's version wins.
-            out.bytes += write_from_fd(h, hm, dir, name)?;
-            out.note(rel);
+            out.written(rel, write_from_fd(h, hm, dir, name)?);
             (hm.size, hm.mtime)
         } else {
             let kept = hidden_name(name);
-            out.bytes += write_from_fd(h, hm, dir, &kept)?;
-            out.note(&host.join(&kept));
+            out.written(&host.join(&kept), write_from_fd(h, hm, dir, &kept)?);
             out.kept.push(host.join(&kept));
             (hm.size, hm.mtime)
         };

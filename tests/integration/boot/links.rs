@@ -281,6 +281,9 @@ rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
 there stored "$R/persistent/var/lib/app"
 echo BEGIN err; cat "$R/../err"; echo END err
 echo BEGIN persist; imp persist /var/lib/app 2>&1 || true; echo END persist
+# A link to a file stays refused as a symlink (a file's link is its own data).
+echo x > "$R/etc/realfile"; ln -s /etc/realfile "$R/etc/alias"
+echo BEGIN filelink; imp persist /etc/alias 2>&1 || true; echo END filelink
 printf '[[persistence.directories]]\npath = "/srv/appstate"\n' >> "$CFG"
 rc=0; imp boot 2>"$R/../err2" || rc=$?; echo "declared=$rc"
 echo "linked=$(readlink "$R/persistent/var/lib/app")"
@@ -304,6 +307,11 @@ echo BEGIN err2; cat "$R/../err2"; echo END err2
     }
     assert!(
         block(&o, "persist").contains("`impermctl persist /srv/appstate`"),
+        "{all}"
+    );
+    let filelink = block(&o, "filelink");
+    assert!(
+        filelink.contains("/etc/alias is a symlink: only directories and regular files"),
         "{all}"
     );
     assert_eq!(val(&o, "declared"), "0", "{all}");

@@ -15,6 +15,7 @@ mod moved;
 mod nested;
 mod perms;
 mod refused_elsewhere;
+mod room;
 mod roots;
 mod safety;
 mod seed;
