@@ -181,7 +181,8 @@ docs["Persist"] = envelope("Persist", "impermctl persist --json", {
 
 docs["SyncResult"] = envelope("SyncResult", "impermctl sync --json", {
     "paths": arr(obj({"path": ref("path"), "what": {"enum": ["copy", "pending"]},
-                      "result": {"enum": ["saved", "unchanged", "no_live_file", "failed"]}, "bytes": U, "error": S},
+                      "result": {"enum": ["saved", "unchanged", "no_live_file", "deleted", "failed"]}, "bytes": U, "error": S,
+                      "kept": ref("path")},
                      required=["path", "what", "result"])), "refused": REFUSED}, ["paths"])
 
 docs["Baseline"] = envelope("Baseline", "impermctl baseline --json", {

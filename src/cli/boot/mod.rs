@@ -149,6 +149,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         previous_pending: &prev_pending,
         defer_unknown_owners: a.defer_unknown_owners,
         places: Some(&c.places),
+        mounts: Some(&state.mounts),
     };
     let mut applied = apply::apply(&root, settings, &handles, &plan, &prev_entries, live);
     applied.record.extend(kept);

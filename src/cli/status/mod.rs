@@ -121,9 +121,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         })
         .collect();
     let stale = crate::diff::unbound::recorded(&root, settings, &state);
+    let hidden = layout::hidden_mounts(settings, &state.mounts);
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(settings, &advice, e))
+        .map(|e| entry_text(settings, &advice, e, &hidden))
         .collect();
     let findings = moved
         .iter()
@@ -174,11 +175,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
-/// exit rule: something would be lost at the next boot → exit 1).
+/// exit rule: something would be lost at the next boot → exit 1). A bind
+/// that hides a filesystem mounted below it (`hidden`) is one.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
     e: &EntryReport,
+    hidden: &[layout::HiddenMount],
 ) -> (String, bool) {
     use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
@@ -205,7 +208,14 @@ fn entry_text(
         Covered { by } => format!("covered by {}", show(by)),
     };
     let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
-    (text, !fine)
+    let hides: Vec<String> = (hidden.iter())
+        .filter(|h| h.under == e.path)
+        .map(|h| h.text())
+        .collect();
+    match hides.is_empty() {
+        true => (text, !fine),
+        false => (format!("{text}, but {}", hides.join("; ")), true),
+    }
 }
 
 pub(super) fn kind_word(k: Kind) -> &'static str {

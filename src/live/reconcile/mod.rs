@@ -275,6 +275,7 @@ fn pass(
         out,
         changing: Vec::new(),
         ids: HashSet::new(),
+        mount: (0, 0),
     };
     p.top(hidden, copy)?;
     let (changing, ids) = (p.changing, p.ids);

@@ -24,12 +24,16 @@ pub(super) struct Pass<'a> {
     /// `(st_dev, st_ino)` of every directory and regular file of the
     /// hidden original seen in this pass (for the holders scan).
     pub ids: HashSet<(u64, u64)>,
+    /// Device and mount ID of the original's top: another filesystem
+    /// mounted inside it is not the original's data, never carried.
+    pub mount: (u64, u64),
 }
 
 impl Pass<'_> {
     pub fn top(&mut self, hidden: BorrowedFd<'_>, copy: &Path) -> anyhow::Result<()> {
         let hm = smeta::stat_fd(hidden)?;
         self.ids.insert((hm.dev, hm.ino));
+        self.mount = (hm.dev, hm.mnt_id);
         match hm.file_type {
             FileType::Directory => {
                 let cdir = sfs::open_dir(copy)
@@ -62,6 +66,10 @@ impl Pass<'_> {
             let Ok(hm) = smeta::stat_at(hdir, name) else {
                 continue; // removed meanwhile: nothing to carry
             };
+            let (dev, mnt) = self.mount;
+            if hm.dev != dev || (hm.mnt_id != 0 && mnt != 0 && hm.mnt_id != mnt) {
+                continue; // another filesystem mounted here
+            }
             if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
                 self.ids.insert((hm.dev, hm.ino));
             }
