@@ -37,6 +37,9 @@ struct EntryReport {
     copy: Option<CopyReport>,
     #[serde(skip)]
     facts: Option<crate::live::status::CopyFacts>,
+    /// Filesystems its bind hides (their writes go into it instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hidden_mounts: Vec<layout::HiddenMount>,
 }
 
 /// `status --json`'s fields for a `method = "copy"` file.
@@ -77,6 +80,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let v = layout::run_checks(&state, settings, &[]);
     let advice = Advice::new(&root, settings, &state, &v);
     let mut live = crate::live::status::states(&root, settings);
+    let hidden = layout::hidden_mounts(settings, &state.mounts);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -100,6 +104,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     saved: f.saved,
                 }),
                 facts,
+                hidden_mounts: (hidden.iter())
+                    .filter(|h| h.under == e.path)
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();
@@ -121,10 +129,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         })
         .collect();
     let stale = crate::diff::unbound::recorded(&root, settings, &state);
-    let hidden = layout::hidden_mounts(settings, &state.mounts);
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(settings, &advice, e, &hidden))
+        .map(|e| entry_text(settings, &advice, e))
         .collect();
     let findings = moved
         .iter()
@@ -176,12 +183,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 
 /// The state text of one entry, and whether it is a finding (the README's
 /// exit rule: something would be lost at the next boot → exit 1). A bind
-/// that hides a filesystem mounted below it (`hidden`) is one.
+/// that hides a filesystem mounted below it is one.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
     e: &EntryReport,
-    hidden: &[layout::HiddenMount],
 ) -> (String, bool) {
     use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
@@ -208,10 +214,7 @@ fn entry_text(
         Covered { by } => format!("covered by {}", show(by)),
     };
     let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
-    let hides: Vec<String> = (hidden.iter())
-        .filter(|h| h.under == e.path)
-        .map(|h| h.text())
-        .collect();
+    let hides: Vec<String> = e.hidden_mounts.iter().map(|h| h.text()).collect();
     match hides.is_empty() {
         true => (text, !fine),
         false => (format!("{text}, but {}", hides.join("; ")), true),

@@ -87,6 +87,8 @@ rc=0; imp status > "$R/../st" 2>&1 || rc=$?; echo "status_rc=$rc"
 echo "status=$(grep '/var/lib/svc2 ' "$R/../st")"
 rc=0; imp diff --shadowed > "$R/../df" 2>&1 || rc=$?; echo "diff_rc=$rc"
 echo "diff=$(grep 'is hidden' "$R/../df")"
+echo "status_json=$(imp status --json 2>/dev/null | python3 -c 'import json,sys; print([h["instead"] for e in json.load(sys.stdin)["entries"] for h in e.get("hidden_mounts", [])])')"
+echo "diff_json=$(imp diff --shadowed --json 2>/dev/null | python3 -c 'import json,sys; print([h["path"] for h in json.load(sys.stdin).get("hidden_mounts", [])])')"
 rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
 echo "w1=$(writes back)"
 echo "status_after=$(imp status 2>&1 | grep -c 'is hidden' || true)"
@@ -109,6 +111,18 @@ cat "$R/../err" >&2
     assert_eq!(val(&o, "diff_rc"), "1", "{}", dump(&o));
     assert!(
         val(&o, "diff").starts_with("shadowed: the filesystem mounted at /var/lib/svc2/sub"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "status_json"),
+        "['/persistent/var/lib/svc2/sub']",
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "diff_json"),
+        "['/var/lib/svc2/sub']",
         "{}",
         dump(&o)
     );
