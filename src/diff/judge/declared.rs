@@ -48,10 +48,19 @@ pub struct Facts<'a> {
     /// Pending (`state.json`): seeded, not bound while processes write
     /// there; `in_sync` then says whether the live tree matches its seed.
     pub pending: bool,
+    /// Why the last `boot` failed the entry (`state.json`), if it did.
+    pub failed: Option<&'a str>,
+    /// A directory whose symlink leads to data on the ephemeral root:
+    /// why `boot` refuses it, with the line that persists the data
+    /// ([`layout::DirLink::refusal`]).
+    pub dir_link: Option<String>,
 }
 
 /// Where `e` stands given `f`.
 pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
+    if let Some(why) = &f.dir_link {
+        return Standing::Lost(format!("`impermctl boot` refuses it: {why}"));
+    }
     if f.state != EntryState::NotPersisted {
         return Standing::Kept;
     }
@@ -80,9 +89,13 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             e.source.display()
         )),
         None => Standing::Lost(format!(
-            "a plain {} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
+            "a plain {} on the ephemeral root, neither bound nor linked from {} ({}; `impermctl status` shows every entry)",
             e.kind.word(),
-            e.source.display()
+            e.source.display(),
+            f.failed
+                .map_or("run `impermctl boot`".to_owned(), |err| format!(
+                    "the last `impermctl boot` failed on it: {err}"
+                )),
         )),
     }
 }
@@ -119,6 +132,7 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
+    let failed = crate::state::failed(root);
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
         let pending = matches!(
@@ -142,6 +156,8 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
                 && crate::live::status::read_only(&root.host(&e.root)))
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
             pending,
+            failed: failed.get(&e.path).map(String::as_str),
+            dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
         match decide(e, &facts) {
             Standing::Kept => {}
@@ -207,6 +223,8 @@ mod tests {
             in_sync,
             read_only: None,
             pending: false,
+            failed: None,
+            dir_link: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -236,6 +254,19 @@ mod tests {
         lost(
             decide(&dir, &f(np.clone(), None, None)),
             "a plain directory on the ephemeral root, neither bound nor linked",
+        );
+        // Trial-s10 F7: the last boot failed it; its cause, not a rerun.
+        let failed = Facts {
+            failed: Some("not enough free space for a copy of /etc/nixos"),
+            ..f(np.clone(), None, None)
+        };
+        let Standing::Lost(why) = decide(&dir, &failed) else {
+            panic!()
+        };
+        assert!(
+            why.contains("(the last `impermctl boot` failed on it: not enough free space")
+                && !why.contains("(run `impermctl boot`"),
+            "{why}"
         );
         let refused = Some(("/persistent is not a mount point", "mount it"));
         for e in [&copy, &dir] {
@@ -267,6 +298,8 @@ mod tests {
             in_sync,
             read_only: read_only.map(Into::into),
             pending: true,
+            failed: None,
+            dir_link: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
         for (facts, want) in [

@@ -4,6 +4,7 @@
 
 mod bad_blocks;
 mod bad_entries;
+mod copy_deleted;
 mod core;
 mod entries;
 mod homes;
@@ -11,8 +12,10 @@ mod links;
 mod live;
 mod live_holders;
 mod moved;
+mod nested;
 mod perms;
 mod refused_elsewhere;
+mod room;
 mod roots;
 mod safety;
 mod seed;
