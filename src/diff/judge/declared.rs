@@ -48,6 +48,10 @@ pub struct Facts<'a> {
     /// Pending (`state.json`): seeded, not bound while processes write
     /// there; `in_sync` then says whether the live tree matches its seed.
     pub pending: bool,
+    /// What to do about a plain entry (`plan::advice::not_in_place`:
+    /// `boot`, unless it would put the persistent version over the live
+    /// data); `None`: not looked at (`plan::advice::RUN_BOOT`).
+    pub advice: Option<String>,
 }
 
 /// Where `e` stands given `f`.
@@ -80,9 +84,10 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             e.source.display()
         )),
         None => Standing::Lost(format!(
-            "a plain {} on the ephemeral root, neither bound nor linked from {} (run `impermctl boot`; `impermctl status` shows every entry)",
+            "a plain {} on the ephemeral root, neither bound nor linked from {} ({}; `impermctl status` shows every entry)",
             e.kind.word(),
-            e.source.display()
+            e.source.display(),
+            f.advice.as_deref().unwrap_or(crate::plan::advice::RUN_BOOT)
         )),
     }
 }
@@ -111,14 +116,27 @@ fn is_copy(e: &Entry) -> bool {
     e.kind == EntryKind::File && e.method == FileMethod::Copy
 }
 
-/// Judge every declared entry of `settings` on `root` as `layout` saw them.
-pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Declared {
+/// Judge every declared entry of `settings` on `root` as `layout` saw them;
+/// `written`: advise on a plain entry as if its path held data (the
+/// watcher: it says the reason after a write there).
+pub fn declared(
+    root: &Root,
+    settings: &Settings,
+    layout: &super::Layout,
+    written: bool,
+) -> Declared {
     let Some((state, v)) = layout.get() else {
         return Declared::default();
     };
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
+    // Opened for the first plain entry that is not in place (rare).
+    let handles = std::cell::OnceCell::new();
+    let advise = |e: &Entry| {
+        let h = handles.get_or_init(|| crate::apply::Handles::open(root, settings).ok());
+        Some(crate::apply::advice(h.as_ref()?, settings, e, written))
+    };
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
         let pending = matches!(
@@ -131,6 +149,9 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
             (is_copy(e) && st == EntryState::NotPersisted)
                 .then(|| crate::live::files::in_sync(root, e).map_err(|err| format!("{err:#}")))
         };
+        let advice = (st == EntryState::NotPersisted && !pending && !is_copy(e))
+            .then(|| advise(e))
+            .flatten();
         let facts = Facts {
             state: st,
             refused: refused
@@ -141,6 +162,7 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
             read_only: ((pending || is_copy(e))
                 && crate::live::status::read_only(&root.host(&e.root)))
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
+            advice,
             pending,
         };
         match decide(e, &facts) {
@@ -207,6 +229,7 @@ mod tests {
             in_sync,
             read_only: None,
             pending: false,
+            advice: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -267,6 +290,7 @@ mod tests {
             in_sync,
             read_only: read_only.map(Into::into),
             pending: true,
+            advice: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
         for (facts, want) in [

@@ -2,6 +2,7 @@
 //! namespaces): binds, utab as findmnt sees it, machine-id, idempotence,
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
+mod advice;
 mod bad_blocks;
 mod bad_entries;
 mod core;
@@ -13,6 +14,7 @@ mod live_holders;
 mod moved;
 mod perms;
 mod refused_elsewhere;
+mod removed;
 mod roots;
 mod safety;
 mod seed;
