@@ -69,7 +69,7 @@ let
       inherit homeManagerUsers;
     };
     watch = {
-      inherit (cfg.watch) ignore;
+      inherit (cfg.watch) ignore backend;
       warn_every = cfg.watch.warnEvery;
       max_warnings_per_minute = cfg.watch.maxWarningsPerMinute;
     };
@@ -141,6 +141,23 @@ in
         type = types.ints.positive;
         default = 10;
         description = "Global journal budget; the excess becomes one summary line.";
+      };
+      backend = mkOption {
+        type = types.enum [
+          "auto"
+          "inotify"
+          "fanotify"
+        ];
+        default = "auto";
+        example = "inotify";
+        description = ''
+          How impermctl-watch.service hears writes: `fanotify` (a filesystem
+          mark; names the writer's pid; not allowed inside unprivileged
+          containers such as a vpsFree VPS, where the watcher then fails to
+          start), `inotify` (a watch per directory), or `auto` (fanotify,
+          else inotify, logging why). Rendered as `backend` in the config's
+          `[watch]` table; the service restarts when it changes.
+        '';
       };
     };
 

@@ -163,7 +163,7 @@ let
     + tomlPairs [ "ephemeral_root" "persistent_must_differ" "on_failure" ] settings.layout
     + concatMapStringsSep "" root settings.roots
     + "\n[watch]\n"
-    + tomlPairs [ "ignore" "warn_every" "max_warnings_per_minute" ] settings.watch;
+    + tomlPairs [ "ignore" "warn_every" "max_warnings_per_minute" "backend" ] settings.watch;
 
   # -------------------------------------------------- environment.persistence
 

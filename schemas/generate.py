@@ -93,10 +93,13 @@ docs["Verification"] = envelope("Verification", "impermctl verify --json", {
     "ran": arr(ref("check")), "skipped": arr(ref("check")), "refused": REFUSED}, ["verdict", "findings", "ran", "skipped"])
 docs["CheckList"] = envelope("CheckList", "impermctl verify --list --json", {
     "checks": arr(obj({"name": ref("check"), "severity": ref("severity"), "description": S}))}, ["checks"])
+HIDDEN_MOUNTS = arr(obj({"path": ref("path"), "under": ref("path"), "instead": ref("path"), "what": S}, required=["path", "under", "instead", "what"]))
+
 docs["Status"] = envelope("Status", "impermctl status --json", {
     "verdict": ref("verdict"), "notice": S, "findings": arr(ref("finding")),
     "entries": arr({"allOf": [obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
-                                   "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
+                                   "state": S, "source_fs": S, "root": S, "target": S, "advice": S,
+                                   "hidden_mounts": dict(HIDDEN_MOUNTS, description="Filesystems mounted below this directory that its bind hides: what is written at `path` goes to `instead`; `impermctl boot` mounts them back on top. Absent when none.")},
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
                           "since": U, "declared": B, "copy": {"description": "Copied only, not bound (method = \"copy\").", "type": "boolean"},
@@ -162,6 +165,8 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                                       "nix": {"type": "string", "description": "The Nix line that declares it (with `root`)."}},
                                      required=["path", "source", "type", "by"])),
                              description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
+    "hidden_mounts": dict(HIDDEN_MOUNTS, description="With --shadowed: filesystems mounted below a declared directory that its bind hides (what is written at `path` goes to `instead`; counted in the exit code). Absent when none."),
+    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: the shutdown sync moves their persistent copies aside to impermctl-kept, so the deletion is kept (nothing is lost). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
@@ -181,7 +186,8 @@ docs["Persist"] = envelope("Persist", "impermctl persist --json", {
 
 docs["SyncResult"] = envelope("SyncResult", "impermctl sync --json", {
     "paths": arr(obj({"path": ref("path"), "what": {"enum": ["copy", "pending"]},
-                      "result": {"enum": ["saved", "unchanged", "no_live_file", "failed"]}, "bytes": U, "error": S},
+                      "result": {"enum": ["saved", "unchanged", "no_live_file", "deleted", "failed"]}, "bytes": U, "error": S,
+                      "kept": ref("path")},
                      required=["path", "what", "result"])), "refused": REFUSED}, ["paths"])
 
 docs["Baseline"] = envelope("Baseline", "impermctl baseline --json", {

@@ -71,6 +71,29 @@ pub struct BootState {
     /// there (their `how` in `entries` is `pending`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<Pending>,
+    /// Entries the last run failed, and why: `status` and `diff` name the
+    /// cause rather than advise a rerun that fails the same way (trial-s10
+    /// F7: no room in `/persistent`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<Failed>,
+}
+
+/// An entry the last `boot` failed (nothing after the failing operation
+/// ran).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failed {
+    /// The live path.
+    pub path: PathBuf,
+    /// The error, with its fix.
+    pub error: String,
+}
+
+/// The entries the last `boot` of this boot failed, by path, with why
+/// (from `root`'s `state.json`; none when it cannot be read).
+pub fn failed(root: &crate::root::Root) -> std::collections::BTreeMap<PathBuf, String> {
+    let s = read(&root.state_file()).ok().flatten();
+    let failed = s.map(|s| s.failed).unwrap_or_default();
+    failed.into_iter().map(|f| (f.path, f.error)).collect()
 }
 
 /// A process found writing below an entry.
@@ -158,6 +181,10 @@ mod tests {
                 seeded_ns: None,
             }],
             pending: Vec::new(),
+            failed: vec![Failed {
+                path: "/var/lib/big".into(),
+                error: "not enough free space".into(),
+            }],
         };
         write(&p, &s).unwrap();
         assert_eq!(read(&p).unwrap(), Some(s.clone()));

@@ -163,12 +163,52 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     (target, source)
 }
 
+/// Where the data of the directory entry `e` really is, when that is not
+/// what binding `e` would keep (refused, see `plan::links`): behind its
+/// link ([`crate::plan::dir_link_data`]), or, with nothing at the target
+/// nor at its source, in the persistent `private/NAME` of a `DynamicUser=`
+/// service declared as `/var/lib/NAME` (the service has not started since
+/// the reboot, so systemd has not made its link yet): a directory bound at
+/// `/var/lib/NAME` would make systemd fail to start the service.
+pub fn link_data(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    e: &Entry,
+    target: &Node,
+    source: &Node,
+) -> Option<PathBuf> {
+    if let Some(data) = crate::plan::dir_link_data(settings, mounts, e, target, source) {
+        return Some(data);
+    }
+    let missing = matches!(source, Node::Missing | Node::MissingParent);
+    let name = e.path.file_name()?;
+    let private = Path::new("private").join(name);
+    if e.kind != crate::config::Kind::Directory
+        || *target != Node::Missing
+        || !missing
+        || !crate::walk::systemd_private_link(&e.path, &private)
+    {
+        return None;
+    }
+    let data = e.path.parent()?.join(private);
+    let pfd = h.persist(&e.root).ok()?;
+    let held = matches!(node(pfd, rel(&data), &data, false), Node::Dir { .. });
+    (held && !settings.is_persisted(&data)).then_some(data)
+}
+
 /// What to do about the declared entry `e` of `settings`, which is not in
 /// place ([`crate::plan::advice::not_in_place`]), from what is at its path
 /// and source now (probed through `h`, as `boot` would with nothing
 /// mounted there). `written`: as if its path held data (the watcher says
 /// it after a write there, and keeps saying it).
-pub fn advice(h: &Handles, settings: &Settings, e: &Entry, written: bool) -> String {
+pub fn advice(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    e: &Entry,
+    written: bool,
+) -> String {
     let (mut target, source) = probe_entry(h, e);
     if written {
         target = match (e.kind, target) {
@@ -177,10 +217,12 @@ pub fn advice(h: &Handles, settings: &Settings, e: &Entry, written: bool) -> Str
             (_, t) => t,
         };
     }
+    let link_data = link_data(h, settings, mounts, e, &target, &source);
     let f = Facts {
         target,
         source,
         mounted: Mounted::No,
+        link_data,
     };
     crate::plan::advice::not_in_place(settings, e, &f)
 }
@@ -201,10 +243,12 @@ pub fn gather(
             Mounted::No => probe_entry(h, e),
             _ => (Node::Unprobed, Node::Unprobed),
         };
+        let link_data = link_data(h, settings, mounts, e, &target, &source);
         let f = Facts {
             target,
             source,
             mounted,
+            link_data,
         };
         (e.path.clone(), f)
     });

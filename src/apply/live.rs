@@ -161,8 +161,7 @@ fn carried(cx: &mut Cx, e: &Entry, r: anyhow::Result<reconcile::Carried>) {
         Ok(c) if c.files == 0 => {}
         Ok(c) => {
             info!(path = %e.path.display(), files = c.files, bytes = c.bytes, passes = c.passes,
-                "carried {} in {} written to {} during the copy over into {}",
-                crate::human::size(c.bytes), crate::human::counted(c.files, "file"), e.path.display(), e.source.display());
+                "{}", c.said(&e.path, &e.source));
             for k in c.kept {
                 let (p, k) = (e.path.display(), cx.root.logical(&k).unwrap_or(k));
                 let msg = format!(

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, advice, gather, in_place, probe_entry};
+pub use facts::{Handles, advice, gather, in_place, link_data, probe_entry};
 
 use report::Tally;
 pub use report::{Applied, Outcome, named};
@@ -62,6 +62,10 @@ pub struct Cx<'a> {
     /// Bound entries whose hidden original could not be reconciled
     /// (`live::settle`): counted in `Counts::errors`.
     errors: usize,
+    /// The mount table read before planning: the filesystems mounted below
+    /// a directory about to be bound are mounted back on top of its bind
+    /// (`ops::bind`), those an earlier run left hidden too (`ops::unhide`).
+    mounts: Option<&'a crate::mountinfo::MountTable>,
 }
 
 /// What `apply` knows besides the plan (see `crate::live`).
@@ -79,6 +83,9 @@ pub struct LiveOptions<'a> {
     /// Where each entry is declared: a failed step's error names it
     /// (`FILE:LINE:COL: …`, as config errors do).
     pub places: Option<&'a crate::config::Places>,
+    /// The mount table the plan was made from (see [`Cx`]'s `mounts`);
+    /// without it, nothing below a bound directory is looked at.
+    pub mounts: Option<&'a crate::mountinfo::MountTable>,
 }
 
 /// Execute `plan`. `previous` is the record of the last run of this boot;
@@ -107,6 +114,7 @@ pub fn apply(
         mount_api: crate::sys::mount::Api::from_env(),
         settling: Vec::new(),
         errors: 0,
+        mounts: live_opts.mounts,
     };
     homes::repair(&mut cx, settings);
     let entries: HashMap<&Path, &Entry> = settings.entries.iter().map(|e| (&*e.path, e)).collect();
@@ -119,6 +127,10 @@ pub fn apply(
     // Paths bound by this run: an entry below one of them was observed
     // before its ancestor's bind covered it, so it is looked at again.
     let mut bound_now: HashSet<PathBuf> = HashSet::new();
+    // Filesystems hidden under binds already in place: mounted back on top.
+    let hidden = (cx.mounts)
+        .map(|t| crate::layout::hidden_mounts(settings, t))
+        .unwrap_or_default();
     for planned in &plan.steps {
         let entry = entries.get(planned.path.as_path()).copied();
         if cx.settling.len() >= live::SETTLE_BATCH || live::settling_above(&cx, &planned.path) {
@@ -128,6 +140,7 @@ pub fn apply(
         let (done, outcome) = step::run(&mut cx, entry, &st);
         if let (Outcome::Skipped(Why::AlreadyBound), Some(e)) = (&outcome, entry) {
             utab::repair(&mut cx, e, &in_utab);
+            ops::unhide(&mut cx, &hidden, e);
         }
         if outcome == Outcome::Bound && st.kind == Kind::Directory {
             bound_now.insert(st.path.clone());
@@ -157,7 +170,7 @@ fn current<'a>(
     bound_now: &HashSet<PathBuf>,
 ) -> Cow<'a, Step> {
     match entry {
-        Some(e) if plan::below_new_bind(e, planned, bound_now) => {
+        Some(e) if plan::below_new_bind(e, planned, bound_now) && !on_top_again(h, planned) => {
             let (target, source) = facts::probe_entry(h, e);
             let st = plan::replan(e, planned, target, source);
             debug!(path = %e.path.display(), what = ?st.what, "replanned below a new bind");
@@ -165,4 +178,18 @@ fn current<'a>(
         }
         _ => Cow::Borrowed(planned),
     }
+}
+
+/// Was `planned` bound already and is it mounted at its path again: the
+/// bind of a directory above it, made by this run, mounted it back on top
+/// (`ops::bind`), so it stays as it was.
+fn on_top_again(h: &Handles, planned: &Step) -> bool {
+    use std::os::fd::AsFd;
+    matches!(planned.what, plan::What::Skip(Why::AlreadyBound))
+        && crate::sys::fs::open_beneath(
+            h.root.as_fd(),
+            crate::root::rel(&planned.path),
+            rustix::fs::OFlags::PATH,
+        )
+        .is_ok_and(|fd| crate::sys::mount::is_mount_root(fd.as_fd()).unwrap_or(false))
 }

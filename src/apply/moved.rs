@@ -59,9 +59,13 @@ pub(super) fn migrate(cx: &mut Cx, e: &Entry, from: &Path) -> anyhow::Result<()>
             }
         }
     }
-    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(|| {
+    let nothing = || {
         format!("cannot migrate {p} from {f} to {s} (nothing changed: the data is still at {f})")
-    })?;
+    };
+    if let Ok(u) = crate::copy::measure(&old) {
+        crate::copy::room(from, &new, &u, "impermctl boot").with_context(nothing)?;
+    }
+    let stats = crate::copy::copy_tree_at(ends.0, ends.1, &mut |_| {}).with_context(nothing)?;
     info!(
         path = %p,
         entries = stats.entries,

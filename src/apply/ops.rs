@@ -73,9 +73,16 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     let dst = End::new(ddir.as_fd(), dname, &to);
     let (p, s) = (e.path.display(), e.source.display());
     // Best effort: a tree that cannot be read fails the copy below anyway.
-    let separated = crate::copy::measure(&from)
-        .map(|u| crate::copy::separated(cx.root, &e.path, &u))
+    let usage = crate::copy::measure(&from).ok();
+    let separated = (usage.as_ref())
+        .map(|u| crate::copy::separated(cx.root, &e.path, u))
         .unwrap_or_default();
+    let nothing =
+        || format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})");
+    // Refused before the copy when it cannot fit (trial-s10 F7).
+    if let Some(u) = &usage {
+        crate::copy::room(&e.path, &to, u, "impermctl boot").with_context(nothing)?;
+    }
     let now = crate::state::now_coarse_ns();
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
@@ -84,9 +91,7 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
         Kind::Directory => crate::copy::copy_tree_over_empty_at(src, dst, &mut |_| {}),
         Kind::File => crate::copy::copy_tree_at(src, dst, &mut |_| {}),
     }
-    .with_context(|| {
-        format!("cannot seed {s} from {p} (nothing was mounted; the data is still at {p})")
-    })?;
+    .with_context(nothing)?;
     info!(
         path = %p,
         source = %s,
@@ -213,13 +218,153 @@ pub(super) fn bind(
         warn!(path = %p, "{msg}");
         cx.warnings.push(msg);
     }
+    let below = match e.kind {
+        Kind::Directory => held_below(cx, e, sfd.as_fd())?,
+        Kind::File => Vec::new(),
+    };
     mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)
         .with_context(|| format!("cannot bind {s} onto {p}"))?;
+    on_top(cx, e, below)?;
     if !options.is_empty() {
         let line = (e.path.clone(), e.source.clone(), options.join(","));
         cx.utab_add.push(line);
     }
     Ok(())
+}
+
+/// A filesystem mounted below a directory about to be bound: its mount
+/// point, the original mount and a detached clone of it (with what is
+/// mounted inside it) to attach on top of the bind.
+struct Below {
+    path: std::path::PathBuf,
+    original: OwnedFd,
+    clone: OwnedFd,
+}
+
+/// Before `e`'s bind: hold every filesystem mounted below its target (as
+/// the mount table read before planning shows them) so that it can be
+/// mounted back on top of the bind, and make its mount point in the
+/// source `sfd` (an empty directory, as a seed copies it). Binding over
+/// them would hide them and send their writes into persistence; when one
+/// cannot be held (the new mount API refused), nothing is mounted.
+fn held_below(cx: &Cx, e: &Entry, sfd: Fd) -> Result<Vec<Below>> {
+    let Some(t) = cx.mounts else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for m in t.visible_below(&e.path) {
+        let path = m.mount_point.clone();
+        let refuse = |why: String| {
+            anyhow::anyhow!(
+                "{} is NOT bound: {} ({} {}) is mounted below it and {why}; binding over it would hide it and send its writes into {}: unmount it (or mount it elsewhere), then run `impermctl boot`",
+                e.path.display(),
+                path.display(),
+                m.fstype,
+                crate::names::printable(&m.source),
+                e.source.display()
+            )
+        };
+        let Ok(original) = fs::open_beneath(cx.h.root.as_fd(), rel(&path), OFlags::PATH) else {
+            continue; // gone since
+        };
+        if !mount::is_mount_root(original.as_fd())? {
+            continue;
+        }
+        let clone = mount::clone_tree(original.as_fd()).map_err(|err| {
+            refuse(format!(
+                "cannot be mounted again on top of the bind ({err})"
+            ))
+        })?;
+        let inside = path.strip_prefix(&e.path).unwrap_or(&path);
+        if stat_fd(original.as_fd())?.file_type == FileType::Directory {
+            let mut owner = |_| Ok::<_, std::io::Error>(root_owned(0o755));
+            dir::mkdir_beneath(sfd, inside, &mut owner).map_err(|err| {
+                refuse(format!(
+                    "{} cannot hold its mount point ({err})",
+                    e.source.display()
+                ))
+            })?;
+        } else if !fs::lstat_beneath(sfd, inside).is_ok_and(|m| m.is_some()) {
+            return Err(refuse(format!(
+                "{} has no file to mount it on",
+                e.source.display()
+            )));
+        }
+        out.push(Below {
+            path,
+            original,
+            clone,
+        });
+    }
+    Ok(out)
+}
+
+/// After `e`'s bind: attach each held filesystem on top of it at its own
+/// path, then detach the original, now hidden under the bind (best
+/// effort: one locked to its parent stays, a harmless twin). When one
+/// cannot be attached, the bind is undone: nothing stays hidden.
+fn on_top(cx: &mut Cx, e: &Entry, below: Vec<Below>) -> Result<()> {
+    let rfd = cx.h.root.as_fd();
+    for b in &below {
+        let r = open(rfd, rel(&b.path), OFlags::PATH, &b.path)
+            .and_then(|dst| Ok(mount::attach(b.clone.as_fd(), dst.as_fd())?));
+        if let Err(err) = r {
+            let undone = open(rfd, rel(&e.path), OFlags::PATH, &e.path)
+                .and_then(|t| Ok(mount::detach(t.as_fd())?));
+            bail!(
+                "{} is NOT bound: {} is mounted below it and could not be mounted again on top of the bind ({err:#}); {}",
+                e.path.display(),
+                b.path.display(),
+                match undone {
+                    Ok(()) => "the bind was undone, so nothing is hidden: unmount it (or mount it elsewhere), then run `impermctl boot`".to_string(),
+                    Err(u) => format!("the bind could not be undone ({u:#}): `umount {}` shows it again", e.path.display()),
+                }
+            );
+        }
+    }
+    for b in below {
+        if let Err(err) = mount::detach(b.original.as_fd()) {
+            tracing::debug!(path = %b.path.display(), "the original mount stays under the bind: {err}");
+        }
+        info!(path = %b.path.display(), "{} is mounted below {}: mounted again on top of its bind, so its writes still go to that filesystem", b.path.display(), e.path.display());
+    }
+    Ok(())
+}
+
+/// For `e`, bound already: mount back on top of its bind what it hides
+/// (a filesystem mounted below its path before the bind was made, by a
+/// run killed before [`bind`] re-mounted it, or by an older version).
+/// `hidden`: what the mount table read before planning shows hidden
+/// (`layout::hidden_mounts`).
+pub(super) fn unhide(cx: &mut Cx, hidden: &[crate::layout::HiddenMount], e: &Entry) {
+    for h in hidden.iter().filter(|h| h.under == e.path) {
+        let r = (|| -> Result<()> {
+            let inside = h.path.strip_prefix(&e.path).unwrap_or(&h.path);
+            let pfd = persist_fd(cx, e)?;
+            let sfd = open(pfd, srel(e), DIR, &e.source)?;
+            let mut owner = |_| Ok::<_, std::io::Error>(root_owned(0o755));
+            // A file mount point must exist already (else the attach fails).
+            if !fs::lstat_beneath(sfd.as_fd(), inside).is_ok_and(|m| m.is_some()) {
+                dir::mkdir_beneath(sfd.as_fd(), inside, &mut owner)?;
+            }
+            let clone = mount::clone_hidden(cx.root.dir(), rel(&e.path), rel(&h.path))?;
+            let rfd = cx.h.root.as_fd();
+            let dst = open(rfd, rel(&h.path), OFlags::PATH, &h.path)?;
+            Ok(mount::attach(clone.as_fd(), dst.as_fd())?)
+        })();
+        let p = h.path.display();
+        match r {
+            Ok(()) => {
+                info!(path = %p, "{p} ({}) was hidden under the bind of {}: mounted again on top of it", h.what, e.path.display())
+            }
+            Err(err) => {
+                let msg = format!("{}; mounting it back failed: {err:#}", h.text());
+                tracing::error!(path = %p, "{msg}");
+                cx.warnings.push(msg);
+                cx.errors += 1;
+            }
+        }
+    }
 }
 
 pub(super) fn link(cx: &mut Cx, e: &Entry, seeded: bool) -> Result<()> {

@@ -32,6 +32,9 @@ pub enum Rule {
     EtcStaticLink,
     /// A file listed in `/etc/.clean`.
     EtcClean,
+    /// systemd's link to a `DynamicUser=` service's directory
+    /// (`/var/lib/NAME -> private/NAME`, see `walk::systemd_private_link`).
+    SystemdPrivateLink,
 }
 
 /// One catalog entry.

@@ -13,7 +13,9 @@ use crate::config::Kind as Persist;
 /// The directory to persist for `path` (logical, absolute):
 /// `/var/<dir>/<name>` (`/var/lib/foo`, `/var/spool/cron`), `/usr/<dir>/<name>`,
 /// `/home/<user>/<top>`, `/root/<top>`, `/etc/<name>`, `/srv/<name>`,
-/// `/opt/<name>`, else the top-level directory.
+/// `/opt/<name>`, else the top-level directory; in systemd's private trees
+/// (`/var/lib/private`, `/var/cache/private`, `/var/log/private`: one
+/// directory per `DynamicUser=` service) `/var/lib/private/<name>`.
 /// A path that *is* the group's parent (e.g. a file directly in `/etc`)
 /// groups as itself.
 pub fn group_of(path: &Path) -> PathBuf {
@@ -25,7 +27,17 @@ pub fn group_of(path: &Path) -> PathBuf {
     {
         return group_of(&leading(path, usize::MAX));
     }
+    let mut names = parts.clone();
+    let private = matches!(
+        [names.next(), names.next(), names.next()],
+        [
+            Some(b"var"),
+            Some(b"lib" | b"cache" | b"log"),
+            Some(b"private")
+        ]
+    );
     let depth = match parts.next() {
+        _ if private => 4,
         Some(b"var" | b"usr" | b"home") => 3,
         Some(b"root" | b"etc" | b"srv" | b"opt") => 2,
         _ => 1,
@@ -311,6 +323,13 @@ mod tests {
             ("/opt/app/bin", "/opt/app"),
             ("/var/spool/cron/x", "/var/spool/cron"),
             ("/var/spool/cron", "/var/spool/cron"),
+            // systemd's private trees: one directory per DynamicUser= service.
+            ("/var/lib/private/foo/db", "/var/lib/private/foo"),
+            ("/var/lib/private/foo", "/var/lib/private/foo"),
+            ("/var/cache/private/foo/x/y", "/var/cache/private/foo"),
+            ("/var/log/private/foo/log", "/var/log/private/foo"),
+            ("/var/lib/private", "/var/lib/private"),
+            ("/var/lib/privatex/a", "/var/lib/privatex"),
             ("/var/foo", "/var/foo"),
             ("/usr/local/bin/tool", "/usr/local/bin"),
             ("/data/x", "/data"),

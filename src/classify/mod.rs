@@ -149,7 +149,7 @@ impl Classifier {
     }
 
     /// Classify a logical path; `is_link` says it is a symlink (its target
-    /// is read from the tree only then, and only under `/etc`).
+    /// is read from the tree only then, and only under `/etc` and `/var`).
     pub fn classify(&self, path: &[u8], is_link: bool) -> Class {
         if self.copied.contains(path) {
             return Class::Regenerated { why: COPIED.into() };
@@ -188,6 +188,9 @@ impl Classifier {
                 (None, Some(Rule::EtcClean)) => {
                     self.etc_clean.contains(path).then_some(Match::Exact)
                 }
+                (None, Some(Rule::SystemdPrivateLink)) => {
+                    (is_link && self.systemd_private_link(path)).then_some(Match::Exact)
+                }
                 _ => None,
             };
             let Some(hit) = hit else { continue };
@@ -217,6 +220,13 @@ impl Classifier {
             .filter(|e| e.kind == EntryKind::Temporary)
             .filter_map(|e| e.name.as_deref())
             .any(|pat| catalog::glob(pat.as_bytes(), name))
+    }
+
+    fn systemd_private_link(&self, path: &[u8]) -> bool {
+        let host = || self.host_root.join(path_of(&path[1..]));
+        path.starts_with(b"/var/")
+            && std::fs::read_link(host())
+                .is_ok_and(|t| crate::walk::systemd_private_link(path_of(path), &t))
     }
 
     fn links_into_etc_static(&self, path: &[u8]) -> bool {

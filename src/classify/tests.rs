@@ -141,6 +141,35 @@ fn rules_read_the_tree_links_into_etc_static_and_the_clean_list() {
     assert!(!regen("/etc/shadow", false));
 }
 
+/// systemd's `DynamicUser=` links are made again at each start of their
+/// service: not a loss (their data, under `private/`, is); other links are.
+#[test]
+fn systemd_private_links_are_regenerated() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    for d in ["var/lib/private/foo", "var/cache", "var/log", "srv"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let link = |to: &str, at: &str| std::os::unix::fs::symlink(to, r.join(at)).unwrap();
+    link("private/foo", "var/lib/foo");
+    link("/var/cache/private/bar", "var/cache/bar");
+    link("private/other", "var/log/baz");
+    link("/srv/appdata", "var/lib/app");
+    link("private/x", "srv/x");
+    let c = Classifier::load(&Root::new(Some(r.to_path_buf()), None));
+    let regen = |p: &str, link| !c.classify(p.as_bytes(), link).is_loss();
+    assert!(regen("/var/lib/foo", true));
+    assert!(regen("/var/cache/bar", true));
+    assert!(!regen("/var/log/baz", true), "another service's name");
+    assert!(!regen("/var/lib/app", true), "an app's own link");
+    assert!(
+        !regen("/srv/x", true),
+        "only /var/lib, /var/cache, /var/log"
+    );
+    assert!(!regen("/var/lib/foo", false), "the rule is for symlinks");
+    assert!(!regen("/var/lib/private/foo", false));
+}
+
 #[test]
 fn temporaries_by_name() {
     let c = plain();
@@ -248,6 +277,7 @@ fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
             rec("/etc/machine-id", How::Bound),
         ],
         pending: Vec::new(),
+        failed: Vec::new(),
     };
     crate::state::write(&root.state_file(), &st).unwrap();
     let watcher = Classifier::load(&root);

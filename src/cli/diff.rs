@@ -198,6 +198,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         unbound: (layout.get())
             .map(|(state, _)| diff::unbound::find(&root, settings, state))
             .unwrap_or_default(),
+        deleted_copies: {
+            let copied = crate::live::files::copied_this_boot(&root);
+            (crate::live::sync::copy_entries(settings))
+                .filter(|e| crate::live::files::deleted(&root, e, &copied))
+                .cloned()
+                .collect()
+        },
+        hidden_mounts: (layout.get().filter(|_| a.shadowed))
+            .map(|(state, _)| crate::layout::hidden_mounts(settings, &state.mounts))
+            .unwrap_or_default(),
         config: settings.file.clone(),
     };
     let stdout = std::io::stdout();
@@ -256,7 +266,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     if !a.json {
         sections::unreadable(&d.unreadable);
     }
-    let hidden = extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
+    let hidden =
+        extras.shadowed.as_ref().is_some_and(|s| !s.is_empty()) || !extras.hidden_mounts.is_empty();
     let found = j.loses_data()
         || hidden
         || !refused.is_empty()

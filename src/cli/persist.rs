@@ -124,8 +124,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         reports.push(PathReport {
             step,
             copied,
-            nix: nix_line(step),
-            toml: toml_entry(step),
+            nix: line(step).nix(&step.root),
+            toml: line(step).toml(),
         });
     }
     match a.json {
@@ -215,11 +215,7 @@ fn config_hint(
     }
     let mut by_root: BTreeMap<&Path, Vec<Line>> = BTreeMap::new();
     for s in &new {
-        let line = match s.method {
-            Method::Copy => Line::Copy(s.path.clone()),
-            Method::Bind => Line::Persist(s.path.clone(), s.kind),
-        };
-        by_root.entry(&s.root).or_default().push(line);
+        by_root.entry(&s.root).or_default().push(line(s));
     }
     let when = if dry { "After that, add" } else { "Add" };
     Ok(write!(
@@ -248,15 +244,10 @@ note: {} is in watch.ignore ({}): scratch space, which the watcher and `diff` le
     Ok(())
 }
 
-/// The Nix line that declares `s` as persisted (`method = "copy"` when copied).
-fn nix_line(s: &Step) -> String {
-    suggest::nix_line_replaced(&s.root, &s.path, s.kind, s.method == Method::Copy)
-}
-
-/// The TOML entry that declares `s` as persisted.
-fn toml_entry(s: &Step) -> String {
-    let copy = s.method == Method::Copy || suggest::needs_copy(&s.path, s.kind);
-    suggest::toml_item(&s.path, s.kind, copy)
+/// The config line that declares `s` as persisted (`method = "copy"`
+/// when copied): [`Line::recorded`], as `status` and `diff` say it.
+fn line(s: &Step) -> Line {
+    Line::recorded(&s.path, s.kind, s.method == Method::Copy)
 }
 
 fn apply_with_progress(

@@ -69,9 +69,13 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         |out| {
             for l in &lines {
                 let what = match &l.outcome {
-                    Outcome::Saved { bytes } => format!("saved ({bytes} bytes)"),
+                    Outcome::Saved { bytes } => format!("saved ({})", crate::human::size(*bytes)),
                     Outcome::Unchanged => "unchanged".into(),
                     Outcome::NoLiveFile => "no live file (persistent copy kept)".into(),
+                    Outcome::Deleted { kept } => format!(
+                        "deleted since boot: its persistent copy was moved aside to {} (the next boot does not bring it back)",
+                        crate::names::show(kept)
+                    ),
                     Outcome::Failed { error } => format!("FAILED: {error}"),
                 };
                 let path = crate::names::show(&l.path);

@@ -3,18 +3,20 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::Backend;
 use crate::exit::Exit;
 use crate::watch::tally::Limits;
-use crate::watch::{self, BackendChoice, Options};
+use crate::watch::{self, Options};
 
 /// Arguments of `impermctl watch`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Which kernel interface to use: fanotify (a filesystem mark, with the
     /// writer's pid) or inotify (a watch per directory); `auto` tries
-    /// fanotify and falls back to inotify, saying why.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendArg,
+    /// fanotify and falls back to inotify, saying why. Default: the
+    /// config's `watch.backend`, else auto.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
     /// Do not serve D-Bus (state is still written to /run/impermctl/watch.json).
     #[arg(long)]
     pub no_dbus: bool,
@@ -30,7 +32,7 @@ pub struct Args {
     pub rescan_every: f64,
 }
 
-/// `--backend`, as the user types it (the daemon's `BackendChoice` knows no clap).
+/// `--backend`, as the user types it (the config's `Backend` knows no clap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
     /// fanotify if the kernel and privileges allow, else inotify.
@@ -95,9 +97,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     watch::run(Options {
         root,
         backend: match a.backend {
-            BackendArg::Auto => BackendChoice::Auto,
-            BackendArg::Fanotify => BackendChoice::Fanotify,
-            BackendArg::Inotify => BackendChoice::Inotify,
+            None => settings.watch.backend,
+            Some(BackendArg::Auto) => Backend::Auto,
+            Some(BackendArg::Fanotify) => Backend::Fanotify,
+            Some(BackendArg::Inotify) => Backend::Inotify,
         },
         limits,
         persist_root,

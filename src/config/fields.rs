@@ -164,6 +164,9 @@ pub(super) fn watch(
             )),
         }
     }
+    if let Some(b) = raw.backend.0 {
+        w.backend = b;
+    }
     if let Some(m) = raw.max_warnings_per_minute.0 {
         match u32::try_from(*m.get_ref()).ok().filter(|n| *n >= 1) {
             Some(n) => w.max_warnings_per_minute = n,

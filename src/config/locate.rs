@@ -163,6 +163,12 @@ fn explain(message: &str, field: String) -> (String, String, String) {
         let fix = format!("write one of {}", list(&expected));
         return (format!("unknown value `{name}`"), field, fix);
     }
+    // An enum's value of another type (`backend = true`): toml says what
+    // it wanted, not that the type is wrong.
+    if message.starts_with("wanted string or table") {
+        let fix = type_fix(&field);
+        return ("invalid type: not a string".to_owned(), field, fix);
+    }
     if message.starts_with("invalid type") || message.starts_with("invalid value") {
         let fix = type_fix(&field);
         return (message.to_owned(), field, fix);
@@ -226,6 +232,10 @@ fn type_fix(field: &str) -> String {
         "ignore" => "ignore = [\"/tmp\", \"/var/tmp\"]",
         "warn_every" => "warn_every = \"10m\" (or an integer number of seconds)",
         "max_warnings_per_minute" => "max_warnings_per_minute = 10",
+        "backend" => "backend = \"inotify\" (or \"auto\", \"fanotify\")",
+        "on_failure" => "on_failure = \"refuse\" (or \"warn\")",
+        "ephemeral_root" => "ephemeral_root = \"auto\" (or \"tmpfs\", \"zfs\", \"btrfs\", \"any\")",
+        "method" => "method = \"copy\" (or \"auto\", \"symlink\")",
         _ => return "check the value's type against the schema in DESIGN.md".to_owned(),
     };
     format!("write {example}")

@@ -90,7 +90,8 @@ pub enum EphemeralRoot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
-    /// Mount nothing and fail.
+    /// Refuse the entries of an unusable persistence root (the others are
+    /// bound) and fail.
     Refuse,
     /// Log and mount anyway.
     Warn,
@@ -209,6 +210,25 @@ pub struct Watch {
     pub warn_every: Duration,
     /// Global budget of warnings per minute.
     pub max_warnings_per_minute: u32,
+    /// The kernel interface the watcher uses (read when it starts;
+    /// `impermctl watch --backend` overrides it).
+    pub backend: Backend,
+}
+
+/// `watch.backend`: how the watcher hears writes (README, "impermctl
+/// watch").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// fanotify if the kernel and privileges allow, else inotify (the log
+    /// and `status` say why).
+    #[default]
+    Auto,
+    /// fanotify only: the watcher fails to start where it is not allowed
+    /// (unprivileged containers such as a vpsFree VPS).
+    Fanotify,
+    /// inotify only: a watch per directory.
+    Inotify,
 }
 
 impl Default for Watch {
@@ -217,6 +237,7 @@ impl Default for Watch {
             ignore: vec!["/tmp".into(), "/var/tmp".into()],
             warn_every: Duration::from_secs(600),
             max_warnings_per_minute: 10,
+            backend: Backend::Auto,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{EphemeralRoot, FileMethod, OnFailure};
+use super::{Backend, EphemeralRoot, FileMethod, OnFailure};
 
 /// A value that did not deserialize: its span and serde's message.
 pub(super) type ValueError = (Range<usize>, String);
@@ -175,6 +175,7 @@ pub(super) struct RawWatch {
     pub ignore: Lax<Vec<Spanned<String>>>,
     pub warn_every: Lax<Spanned<RawDuration>>,
     pub max_warnings_per_minute: Lax<Spanned<i64>>,
+    pub backend: Lax<Backend>,
 }
 
 /// A duration as written: `"10m"` or an integer number of seconds.

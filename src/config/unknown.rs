@@ -35,7 +35,7 @@ const FILE: &[&str] = &["path", "method", "parent", "home"];
 /// `parent = { … }`.
 const PERMS: &[&str] = &["user", "group", "mode"];
 /// `[watch]`.
-const WATCH: &[&str] = &["ignore", "warn_every", "max_warnings_per_minute"];
+const WATCH: &[&str] = &["ignore", "warn_every", "max_warnings_per_minute", "backend"];
 /// The keys that hold tables: (the table's schema, key, the schema of the
 /// table or list of tables it holds).
 const CHILDREN: &[(&[&str], &str, &[&str])] = &[

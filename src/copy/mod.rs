@@ -17,11 +17,13 @@ use crate::sys::{dir, fs};
 mod compare;
 pub mod fill;
 mod remove;
+mod room;
 mod separated;
 mod tree;
 
 pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
 pub use remove::remove_tree_at;
+pub use room::room;
 pub use separated::{Separated, separated};
 
 /// What a copy did (also reported, as it goes, to a progress callback).
@@ -29,7 +31,8 @@ pub use separated::{Separated, separated};
 pub struct CopyStats {
     /// Entries copied (files, directories, links, special files).
     pub entries: u64,
-    /// Bytes of file data copied.
+    /// Bytes of the regular files copied: their sizes (a sparse file's
+    /// holes are reproduced as holes, and counted).
     pub bytes: u64,
     /// Regular files among `entries`.
     pub files: u64,

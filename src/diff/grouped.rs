@@ -113,6 +113,15 @@ impl Group {
     pub fn is_loss(&self) -> bool {
         self.class != GroupClass::Regenerated
     }
+
+    /// Why it is not data to persist ([`crate::suggest::ATTRIBUTES_ONLY`]),
+    /// if so: it holds only directories of the baseline whose own mode,
+    /// owner or attributes changed, nothing new. `diff` says it under the
+    /// group line, `--suggest` skips it with it ([`unpersistable`]).
+    pub fn attributes_only(&self) -> Option<&'static str> {
+        (self.files == 0 && self.new == 0 && self.dirs > 0)
+            .then_some(crate::suggest::ATTRIBUTES_ONLY)
+    }
 }
 
 pub use crate::names::path_of;
@@ -141,6 +150,9 @@ pub fn unpersistable(g: &Group, settings: &Settings) -> Option<String> {
             "{} is already declared, but not persisted: {why}",
             g.path.display()
         ));
+    }
+    if let Some(why) = g.attributes_only() {
+        return Some(format!("{}: {why}", g.path.display()));
     }
     if crate::classify::grouping::never(&g.path) {
         return Some(format!(
@@ -236,13 +248,51 @@ mod tests {
         ];
         let s = crate::config::Settings::fallback(std::path::Path::new("/x"));
         let (root, lines) = snippet(&g, &s);
-        assert_eq!(
-            crate::suggest::nix_snippet(&root, &lines),
-            "# skipped: /etc is a system directory: persisting it whole would break the system\nenvironment.persistence.\"/persistent\" = {\n  directories = [\n    \"/var/lib/foo\"\n  ];\n  files = [\n    \"/etc/adjtime\"\n  ];\n};\n"
+        let nix = crate::suggest::nix_snippet(&root, &lines);
+        assert!(
+            nix.starts_with("# skipped: /etc is a system directory: persisting it whole would break the system\n# add to environment.persistence.\"/persistent\" in your NixOS configuration"),
+            "{nix}"
+        );
+        assert!(
+            nix.ends_with("# into directories = [ … ]:\n  \"/var/lib/foo\"\n# into files = [ … ]:\n  \"/etc/adjtime\"\n"),
+            "{nix}"
         );
         assert_eq!(
             crate::suggest::toml_snippet(&root, &lines),
             "# append after the [[persistence]] block with path = \"/persistent\"\n[[persistence.directories]]\npath = \"/var/lib/foo\"\n[[persistence.files]]\npath = \"/etc/adjtime\"\n# skipped: /etc is a system directory: persisting it whole would break the system\n"
+        );
+    }
+
+    /// Trial s10 F4: a group of baseline directories whose own mode,
+    /// owner or attributes changed is skipped with the reason, wherever
+    /// it is; one that holds a file or a new entry is suggested.
+    #[test]
+    fn a_directory_whose_only_change_is_its_attributes_is_not_suggested() {
+        let dir = |p: &str, (files, dirs, new, modified)| {
+            let mut g = lost(p, config::Kind::Directory);
+            (g.files, g.dirs, g.new, g.modified) = (files, dirs, new, modified);
+            g
+        };
+        let g = [
+            dir("/etc/ssh", (0, 1, 0, 1)),
+            dir("/srv/data", (0, 3, 0, 3)),
+            dir("/var/lib/app", (0, 1, 0, 1)),
+            dir("/var/lib/written", (1, 1, 0, 2)),
+            dir("/var/lib/new", (0, 2, 1, 1)),
+        ];
+        let s = crate::config::Settings::fallback(std::path::Path::new("/x"));
+        let (_, lines) = snippet(&g, &s);
+        let why = g[0].attributes_only().unwrap();
+        let skipped = |p: &str| Line::Skipped(format!("{p}: {why}"));
+        assert_eq!(
+            lines,
+            [
+                skipped("/etc/ssh"),
+                skipped("/srv/data"),
+                skipped("/var/lib/app"),
+                Line::Persist("/var/lib/written".into(), config::Kind::Directory),
+                Line::Persist("/var/lib/new".into(), config::Kind::Directory),
+            ]
         );
     }
 

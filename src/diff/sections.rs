@@ -31,6 +31,11 @@ pub struct Extras<'a> {
     pub unbound: Vec<crate::diff::unbound::UndeclaredBind>,
     /// The config file (the TOML that keeps `unbound` names its lines).
     pub config: std::path::PathBuf,
+    /// `--shadowed`: filesystems hidden under a declared directory's bind.
+    pub hidden_mounts: Vec<crate::layout::HiddenMount>,
+    /// `method = "copy"` files deleted since boot (`live::files::deleted`):
+    /// the deletion is kept, nothing is lost.
+    pub deleted_copies: Vec<crate::config::Entry>,
 }
 
 /// Say on stderr which paths could not be read (the first ten, then a count).
@@ -63,6 +68,14 @@ pub const SHADOWED_SHOWN: usize = 20;
 
 /// The `--shadowed` and `--orphans` sections for humans (after the groups or `-l`).
 pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
+    for e in &x.deleted_copies {
+        let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
+        let kept = crate::names::show(&e.root.join(crate::live::keep::KEPT_DIR));
+        writeln!(
+            out,
+            "deleted since boot: {p} (method = \"copy\"); the deletion is kept: the shutdown sync moves {s} aside to {kept}/, so the next boot does not bring it back"
+        )?;
+    }
     for m in &x.moved {
         writeln!(out, "{}", m.text())?;
     }
@@ -79,8 +92,11 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
         crate::suggest::to_add(&x.config, &by_root, "Add")
     )?;
     if let Some(s) = &x.shadowed {
-        if s.is_empty() {
+        if s.is_empty() && x.hidden_mounts.is_empty() {
             writeln!(out, "shadowed: nothing hidden under mount points")?;
+        }
+        for h in &x.hidden_mounts {
+            writeln!(out, "shadowed: {}", h.text())?;
         }
         for m in s {
             writeln!(
@@ -163,6 +179,8 @@ mod tests {
             moved: Vec::new(),
             unbound: Vec::new(),
             config: Default::default(),
+            hidden_mounts: Vec::new(),
+            deleted_copies: Vec::new(),
         };
         let mut out = Vec::new();
         extras(&mut out, &x).unwrap();
@@ -192,6 +210,8 @@ mod tests {
             moved: Vec::new(),
             unbound: Vec::new(),
             config: Default::default(),
+            hidden_mounts: Vec::new(),
+            deleted_copies: Vec::new(),
         };
         let text = |x: &Extras| {
             let mut out = Vec::new();

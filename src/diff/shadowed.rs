@@ -8,7 +8,10 @@
 //! persistence, then bound) are not listed: hiding them loses nothing;
 //! neither are those of an entry `boot` seeded from them and unchanged
 //! since (ctime older than the seed, `state.json`'s `seeded_ns`): the seed
-//! source, whatever the user did through the bind since.
+//! source, whatever the user did through the bind since. A file mapped
+//! shared and writable is compared by content only, as `persist` and `boot`
+//! compare it (`live::reconcile`): a write through a page dirty before the
+//! seed changes no time.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -92,6 +95,13 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     points.dedup();
     let seeded = seeded(root);
     let host = std::fs::canonicalize(root.dir())?;
+    // Hidden entries are on the root's filesystem: its device as `stat`
+    // and as the mount table give it (a mapping's line gives the latter).
+    let devs: Vec<u64> = (crate::sys::meta::stat_path(&host).ok().map(|m| m.dev))
+        .into_iter()
+        .chain(mounts.root().map(|m| rustix::fs::makedev(m.major, m.minor)))
+        .collect();
+    let mapped = crate::sys::proc::maps::mapped_inodes(Path::new("/proc"), &devs);
     mount::private_namespace().context(
         "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
     )?;
@@ -127,7 +137,7 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         let safe = |hidden: &Path, rel: &Path| {
             let logical = mp.join(rel);
             let logical = logical.strip_prefix("/").unwrap_or(&logical);
-            seed.is_some_and(|t| changed_before(hidden, t))
+            seed.is_some_and(|t| changed_before(hidden, t, &mapped))
                 || same_content(hidden, &visible.join(rel))
                 || kept.iter().any(|k| same_content(hidden, &k.join(logical)))
         };
@@ -163,12 +173,13 @@ fn seeded(root: &Root) -> Vec<(PathBuf, u64)> {
 }
 
 /// Was `p` last changed (ctime, not following a final symlink) before
-/// `t` (nanoseconds since the epoch)?
-fn changed_before(p: &Path, t: u64) -> bool {
+/// `t` (nanoseconds since the epoch)? Never for a file whose inode is in
+/// `mapped` (mapped shared and writable: its times say nothing).
+fn changed_before(p: &Path, t: u64, mapped: &std::collections::HashSet<u64>) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(p).is_ok_and(|m| {
         let ns = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
-        ns < i128::from(t)
+        ns < i128::from(t) && !(m.is_file() && mapped.contains(&m.ino()))
     })
 }
 

@@ -62,10 +62,7 @@ impl UndeclaredBind {
     /// The config line it needs, if an entry can declare it.
     pub fn line(&self) -> Option<(&Path, crate::suggest::Line)> {
         let root = self.root.as_deref()?;
-        Some((
-            root,
-            crate::suggest::Line::Persist(self.path.clone(), self.kind),
-        ))
+        Some((root, bind_line(&self.path, self.kind)))
     }
 
     /// What `diff` says of it (the fix follows the list: `to_add`).
@@ -161,7 +158,7 @@ pub fn decide(
                 _ => (By::Other, kind_of(&path)),
             };
             let root = root_of(&source, &path).filter(|r| roots.contains(r));
-            let nix = (root.as_deref()).map(|r| crate::suggest::nix_line(r, &path, kind));
+            let nix = (root.as_deref()).map(|r| bind_line(&path, kind).nix(r));
             UndeclaredBind {
                 path_hex: crate::names::hex(&path),
                 path,
@@ -175,6 +172,12 @@ pub fn decide(
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// The config line of a bind at `path` ([`crate::suggest::Line::recorded`]:
+/// `persist`'s copies are not binds, `diff::copies` says those).
+fn bind_line(path: &Path, kind: Kind) -> crate::suggest::Line {
+    crate::suggest::Line::recorded(path, kind, false)
 }
 
 /// The persistence root `r` when `source` is `r` plus `path`.

@@ -23,10 +23,14 @@ pub struct Drift {
     pub actual: (u32, u32, u32),
     /// The declared owner as numeric ids (None when a name does not exist).
     pub declared_ids: Option<(u32, u32)>,
+    /// Why the declared owner cannot be resolved (a user or group that does
+    /// not exist): reported besides a mode that differs, never instead of it.
+    pub owner_error: Option<String>,
 }
 
 /// The drifts of `settings`' directory entries that declare perms other than
-/// the defaults (root:root 0755, which every rendered entry carries).
+/// the defaults (root:root 0755, which every rendered entry carries): an
+/// owner or mode that differs, or a declared owner that does not exist.
 pub fn observe_drift(root: &Root, settings: &Settings) -> Vec<Drift> {
     let mut ids = crate::ids::Ids::default();
     let declared = |e: &&Entry| e.kind == Kind::Directory && e.perms != Perms::default();
@@ -35,14 +39,17 @@ pub fn observe_drift(root: &Root, settings: &Settings) -> Vec<Drift> {
         let md = std::fs::symlink_metadata(root.host(&e.source)).ok();
         let md = md.filter(|m| m.is_dir())?;
         let actual = (md.uid(), md.gid(), md.mode() & 0o7777);
-        let declared_ids = ids.owner(root, &e.perms).ok().map(|o| (o.uid, o.gid));
-        let owner_ok = declared_ids.is_none_or(|(u, g)| (u, g) == (actual.0, actual.1));
+        let owner = ids.owner(root, &e.perms).map(|o| (o.uid, o.gid));
+        let owner_ok = owner
+            .as_ref()
+            .is_ok_and(|&(u, g)| (u, g) == (actual.0, actual.1));
         (!owner_ok || actual.2 != e.perms.mode).then(|| Drift {
             path: e.path.clone(),
             source: e.source.clone(),
             declared: e.perms.clone(),
             actual,
-            declared_ids,
+            declared_ids: owner.as_ref().ok().copied(),
+            owner_error: owner.err().map(|e| format!("{e:#}")),
         })
     })
     .collect()

@@ -3,7 +3,9 @@
 
 mod checks;
 mod drift;
+mod hidden;
 mod observe;
 
 pub use checks::{CHECKS, Check, Finding, Severity, Verdict, run_checks};
-pub use observe::{EntryState, State, entry_state, mount_state, observe};
+pub use hidden::{HiddenMount, hidden_mounts};
+pub use observe::{DirLink, EntryState, State, dir_link, entry_state, mount_state, observe};

@@ -49,6 +49,9 @@ pub struct State {
     /// Directory entries whose persistent directory differs from the
     /// declared owner/mode (live only).
     pub drift: Vec<super::drift::Drift>,
+    /// The text of the symlink stored as the source of each directory entry
+    /// whose target is missing, by entry path (live only; see [`dir_link`]).
+    pub source_links: BTreeMap<PathBuf, PathBuf>,
 }
 
 impl State {
@@ -81,14 +84,65 @@ pub fn observe(root: &Root, settings: &Settings) -> anyhow::Result<State> {
     let paths = [Path::new("/"), Path::new("/nix")].into_iter();
     let paths = paths.chain(settings.roots.iter().map(|r| r.path.as_path()));
     let paths = paths.chain(settings.entries.iter().map(|e| e.path.as_path()));
+    let probes: BTreeMap<PathBuf, Probe> = paths
+        .map(|p| (p.to_path_buf(), probe(&root.host(p))))
+        .collect();
+    let missing = |e: &&Entry| {
+        e.kind == Kind::Directory && probes.get(&e.path).is_some_and(|p| p.kind.is_none())
+    };
+    let source_links = (settings.entries.iter().filter(missing))
+        .filter_map(|e| {
+            Some((
+                e.path.clone(),
+                std::fs::read_link(root.host(&e.source)).ok()?,
+            ))
+        })
+        .collect();
     Ok(State {
         mounts: t.rebase(root.dir()),
         live: true,
-        probes: paths
-            .map(|p| (p.to_path_buf(), probe(&root.host(p))))
-            .collect(),
+        probes,
         root_usage: usage(root.dir()),
         drift: super::drift::observe_drift(root, settings),
+        source_links,
+    })
+}
+
+/// A declared directory whose symlink leads to data on the ephemeral root
+/// (see `walk::data_behind_link`): boot refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirLink {
+    /// The link's text.
+    pub to: PathBuf,
+    /// Where it leads (logical), on the ephemeral root.
+    pub data: PathBuf,
+    /// The link is the one stored as the source (nothing at the target).
+    pub stored: bool,
+}
+
+impl DirLink {
+    /// Why boot refuses `e`, with the line that persists the data.
+    pub fn refusal(&self, e: &Entry) -> String {
+        crate::suggest::dir_link_refusal(e, &self.to, &self.data, self.stored)
+    }
+}
+
+/// [`DirLink`] of `e` in `state`, if any (never for a mounted target).
+pub fn dir_link(state: &State, settings: &Settings, e: &Entry) -> Option<DirLink> {
+    if mount_state(state, &e.path, &e.source).is_some() {
+        return None;
+    }
+    let p = state.probe(&e.path)?;
+    let (to, stored) = match (&p.link, state.source_links.get(&e.path)) {
+        (Some(to), _) if p.kind == Some(meta::Kind::Symlink) => (to, false),
+        (_, Some(to)) if p.kind.is_none() => (to, true),
+        _ => return None,
+    };
+    let data = crate::walk::entry_link_data(settings, &state.mounts, e, to)?;
+    Some(DirLink {
+        to: to.clone(),
+        data,
+        stored,
     })
 }
 

@@ -97,10 +97,10 @@ mod tests {
             "{nix}"
         );
         assert!(
-            nix.contains("    { file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }\n"),
+            nix.contains("\n  { file = \"/etc/ssh/ssh_host_ed25519_key\"; method = \"copy\"; }\n"),
             "{nix}"
         );
-        assert!(nix.contains("    \"/etc/adjtime\"\n"), "{nix}");
+        assert!(nix.contains("\n  \"/etc/adjtime\"\n"), "{nix}");
         assert_eq!(
             crate::suggest::nix_line(root, Path::new("/root/.bash_history"), Kind::File),
             r#"environment.persistence."/persistent".files = [ { file = "/root/.bash_history"; method = "copy"; } ];"#

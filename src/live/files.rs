@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rustix::fs::FileType;
@@ -202,4 +202,69 @@ pub fn save(root: &Root, e: &Entry) -> anyhow::Result<Outcome> {
     )
     .with_context(|| format!("writing {}", crate::names::show(&e.source)))?;
     Ok(Outcome::Saved { bytes: s.bytes })
+}
+
+/// The `method = "copy"` files this boot put in place: `state.json`
+/// records them `Copied` (copied in, saved from the live file, or with
+/// nothing to copy yet), by path, with the source recorded. Only these can
+/// have been deleted since ([`deleted`]); a file `boot` could not restore,
+/// or whose root was refused, is not recorded. Empty without a record.
+pub fn copied_this_boot(root: &Root) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(Some(st)) = crate::state::read(&root.state_file()) else {
+        return Vec::new();
+    };
+    (st.entries.into_iter())
+        .filter(|r| r.how == crate::state::How::Copied)
+        .map(|r| (r.path, r.source))
+        .collect()
+}
+
+/// Was `e`'s live file deleted after this boot put it in place? It is
+/// in `copied` ([`copied_this_boot`], from the same source), its
+/// directory is there but nothing is at its name, and its persistent copy
+/// is a regular file. Then the sync moves that copy aside
+/// ([`keep_deleted`]) so that the next boot does not bring it back.
+pub fn deleted(root: &Root, e: &Entry, copied: &[(PathBuf, PathBuf)]) -> bool {
+    let recorded = copied.iter().any(|(p, s)| *p == e.path && *s == e.source);
+    recorded && deleted_now(root, e).unwrap_or(false)
+}
+
+fn deleted_now(root: &Root, e: &Entry) -> anyhow::Result<bool> {
+    let rootfd = fs::open_dir(root.dir())?;
+    let Some((tdir, tname)) = target_dir(rootfd.as_fd(), e)? else {
+        return Ok(false);
+    };
+    if crate::sys::optional(crate::sys::meta::stat_at(tdir.as_fd(), tname.as_os_str()))?.is_some() {
+        return Ok(false);
+    }
+    let source = source_dir(root, rootfd.as_fd(), e, false)?;
+    Ok(source.is_some_and(|(d, n)| regular(d.as_fd(), &n)))
+}
+
+/// The sync, for a [`deleted`] file: move its persistent copy aside to
+/// `<root>/impermctl-kept/<time>/<path>` (one rename on the persistence
+/// root: killed at any point, the copy is at one of the two names; never
+/// deleted), so that the next boot does not copy the deleted file back.
+/// Returns where it went (logical).
+pub fn keep_deleted(root: &Root, e: &Entry) -> anyhow::Result<PathBuf> {
+    let rootfd = fs::open_dir(root.dir())?;
+    let (sdir, sname) = source_dir(root, rootfd.as_fd(), e, false)?
+        .with_context(|| format!("cannot reach {}", e.source.display()))?;
+    let now = jiff::Timestamp::now().as_second().max(0);
+    let base = super::keep::kept_path(&e.root, &e.path, now).into_os_string();
+    let taken = |p: &OsStr| root.host(Path::new(p)).symlink_metadata().is_ok();
+    let to = PathBuf::from(fs::free_name(base, 2, taken));
+    let pfd = dir::open(rootfd.as_fd(), rel(&e.root))?;
+    let krel = to.strip_prefix(&e.root).unwrap_or(&to);
+    let (kparent, kname) = fs::split(krel)?;
+    let mut owner = |_| Ok::<Owner, std::io::Error>(Owner::root(0o700));
+    let (kdir, _) = dir::mkdir_beneath(pfd.as_fd(), kparent, &mut owner)
+        .with_context(|| format!("cannot create {}", e.root.join(kparent).display()))?;
+    let kdir = dir::open(kdir.as_fd(), "")?;
+    let flags = rustix::fs::RenameFlags::NOREPLACE;
+    rustix::fs::renameat_with(sdir.as_fd(), sname.as_os_str(), kdir.as_fd(), kname, flags)
+        .with_context(|| format!("cannot move {} to {}", e.source.display(), to.display()))?;
+    fs::fsync(kdir.as_fd())?;
+    fs::fsync(sdir.as_fd())?;
+    Ok(to)
 }

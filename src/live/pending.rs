@@ -17,10 +17,15 @@ use crate::sys::fs::RenameFlags;
 
 /// Processes holding files at or below `path` open for writing, exactly as
 /// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), with
-/// their units.
+/// their units: each process and file once, however it holds the file
+/// (trial-s10 F8: Python's `mmap` keeps an fd besides the mapping, and the
+/// writer was listed twice).
 pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
     let proc = Path::new("/proc");
-    crate::sys::proc::writers_under(proc, &root.host(path))
+    let mut found = crate::sys::proc::writers_under(proc, &root.host(path));
+    found.sort_by(|a, b| (a.pid, &a.file).cmp(&(b.pid, &b.file)));
+    found.dedup_by(|a, b| (a.pid, &a.file) == (b.pid, &b.file));
+    found
         .into_iter()
         .map(|w| {
             let unit = crate::sys::proc::of_pid(proc, w.pid as i32).unit;
@@ -95,6 +100,13 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     let dir = crate::sys::fs::open_dir(parent)
         .with_context(|| format!("cannot open {}", parent.display()))?;
     crate::copy::remove_tree_at(dir.as_fd(), &staged)?;
+    // The new copy is made beside the seed: both must fit at once.
+    crate::copy::room(
+        &p.path,
+        &source,
+        &crate::copy::measure(&live)?,
+        "impermctl sync",
+    )?;
     let stats = crate::copy::copy_tree_atomic(&live, &parent.join(&staged), &mut |_| {})?;
     crate::sys::fs::rename(dir.as_fd(), &staged, name, RenameFlags::EXCHANGE)
         .with_context(|| format!("cannot exchange {} with its new copy", p.source.display()))?;
@@ -122,5 +134,36 @@ mod tests {
             w.to_string(),
             "live-writer[7] in live.service writing /var/lib/live/wal"
         );
+    }
+
+    /// Trial-s10 F8: "python3[40] writing X, python3[40] writing X": a
+    /// process holding a file both open for writing and mapped (Python's
+    /// `mmap` keeps a duplicate of the fd) is one writer of that file.
+    #[test]
+    fn a_writer_holding_a_file_two_ways_is_listed_once() {
+        use std::io::BufRead;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("var/lib/db");
+        std::fs::create_dir_all(&dir).unwrap();
+        let code = "import mmap,os,sys,time\nfd=os.open(sys.argv[1],os.O_RDWR|os.O_CREAT)\nos.ftruncate(fd,4096)\nm=mmap.mmap(fd,4096,mmap.MAP_SHARED)\nprint(1,flush=True)\ntime.sleep(30)";
+        let mut c = std::process::Command::new("python3")
+            .args(["-c", code])
+            .arg(dir.join("data.mdb"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()), None);
+        let found = writers(&root, Path::new("/var/lib/db"));
+        c.kill().unwrap();
+        c.wait().unwrap();
+        let ours: Vec<&Path> = (found.iter())
+            .filter(|w| w.pid == c.id())
+            .map(|w| w.file.as_path())
+            .collect();
+        assert_eq!(ours, [Path::new("/var/lib/db/data.mdb")], "{found:?}");
     }
 }

@@ -88,6 +88,9 @@ pub struct CopyFacts {
     /// When the persistent copy was last written (its ctime, seconds since
     /// the epoch: a save renames a new copy over it).
     pub saved: Option<i64>,
+    /// The live file was deleted after this boot put it in place
+    /// (`files::deleted`): the sync moves the persistent copy aside.
+    pub deleted: bool,
 }
 
 /// How a `method = "copy"` file and its persistent copy compare now
@@ -137,6 +140,9 @@ pub fn copy_facts(root: &Root, e: &crate::config::Entry) -> CopyFacts {
         saved: source
             .and_then(|_| std::fs::symlink_metadata(root.host(&e.source)).ok())
             .map(|m| m.ctime()),
+        deleted: live.is_none()
+            && source.is_some()
+            && super::files::deleted(root, e, &super::files::copied_this_boot(root)),
     }
 }
 
@@ -184,6 +190,19 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
                 "NOT SAVED yet: {s} does not exist; run `impermctl sync` (until then {p} is lost at the next boot)"
             ),
             true,
+        ),
+        (None, Some(_), Some(fix)) if f.deleted => (
+            format!(
+                "DELETED since boot, but {s} cannot be moved aside, so the next boot brings it back: {fix}"
+            ),
+            true,
+        ),
+        (None, Some(_), None) if f.deleted => (
+            format!(
+                "deleted since boot: the deletion is kept, `impermctl sync` (run at shutdown) moves {s} aside to {}/ so the next boot does not bring it back (to undo the deletion: `cp -a {s} {p}`)",
+                crate::names::show(&e.root.join(super::keep::KEPT_DIR))
+            ),
+            false,
         ),
         (None, Some(_), _) => (
             format!("missing on the ephemeral root: `impermctl boot` copies {s} there"),
@@ -274,6 +293,7 @@ mod tests {
                 read_only,
                 same: live.is_some() && live == source,
                 saved: None,
+                deleted: false,
             };
             let (text, is) = describe_copy(&f, e);
             assert!(text.contains(want), "{f:?}: {text}");
@@ -287,5 +307,21 @@ mod tests {
             };
             assert_eq!(copy_state(&f), state, "{f:?}");
         }
+        let deleted = |read_only| CopyFacts {
+            live: None,
+            source: a,
+            read_only,
+            deleted: true,
+            ..CopyFacts::default()
+        };
+        let (text, is) = describe_copy(&deleted(false), e);
+        assert!(
+            text.contains("deletion is kept")
+                && text.contains("/persistent/impermctl-kept/")
+                && !is,
+            "{text}"
+        );
+        let (text, is) = describe_copy(&deleted(true), e);
+        assert!(text.contains("brings it back") && is, "{text}");
     }
 }

@@ -19,13 +19,20 @@ use crate::state;
 pub enum Outcome {
     /// Saved into persistence.
     Saved {
-        /// Bytes copied.
+        /// Bytes copied (the files' sizes, holes included).
         bytes: u64,
     },
     /// Persistence already had it.
     Unchanged,
     /// No live file to save (the persistent copy is kept).
     NoLiveFile,
+    /// The live file was deleted after this boot put it in place: its
+    /// persistent copy was moved aside (`files::keep_deleted`), so the next
+    /// boot does not bring it back.
+    Deleted {
+        /// Where the persistent copy went (logical).
+        kept: PathBuf,
+    },
     /// Could not be saved.
     Failed {
         /// Why.
@@ -82,17 +89,46 @@ pub fn refusal(e: &Entry, why: String) -> Outcome {
     Outcome::Failed { error }
 }
 
-/// Save everything: copy files, then pending entries (recorded in
+/// A copy file with no live file to save: deleted after this boot put it
+/// in place (`copied`: `files::copied_this_boot`)? Then its persistent
+/// copy is moved aside (logged), else kept where it is.
+fn keep_deleted(root: &Root, e: &Entry, copied: &[(PathBuf, PathBuf)]) -> Outcome {
+    if !files::deleted(root, e, copied) {
+        return Outcome::NoLiveFile;
+    }
+    let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
+    match files::keep_deleted(root, e) {
+        Ok(kept) => {
+            let k = crate::names::show(&kept);
+            info!(path = %e.path.display(), kept = %kept.display(), "{p} was deleted since boot: its persistent copy {s} is moved aside to {k}, so the next boot does not bring it back");
+            Outcome::Deleted { kept }
+        }
+        Err(err) => {
+            let error = format!(
+                "{err:#} ({p} was deleted since boot; {s} is kept, and the next boot copies it back)"
+            );
+            error!(path = %e.path.display(), "{error}");
+            Outcome::Failed { error }
+        }
+    }
+}
+
+/// Save everything: copy files (a copy file deleted since boot: its
+/// persistent copy moved aside), then pending entries (recorded in
 /// `state.json`, still declared), except those of the roots `refused`
 /// refuses (failed, nothing written). Returns one line per path.
 pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<Line> {
+    let copied = files::copied_this_boot(root);
     let mut lines: Vec<Line> = copy_entries(settings)
         .map(|e| Line {
             path: e.path.clone(),
             what: "copy",
             outcome: match refused(e) {
                 Some(why) => refusal(e, why),
-                None => save_logged(root, e),
+                None => match save_logged(root, e) {
+                    Outcome::NoLiveFile => keep_deleted(root, e, &copied),
+                    o => o,
+                },
             },
         })
         .collect();

@@ -14,6 +14,7 @@ use crate::config::Kind;
 use crate::config::Settings;
 use crate::copy::{self, Differ, End};
 use crate::mountinfo::MountTable;
+use crate::names::show;
 use crate::root::{self, Root, rel};
 use crate::sys::fs;
 use crate::sys::meta::stat_fd;
@@ -73,6 +74,34 @@ fn probe(root_fd: BorrowedFd<'_>, p: &Path) -> Probe {
     Ok(Ok(Some(stat_fd(fd.as_fd())?)))
 }
 
+/// Why the symlink at `path` is not what to persist when it leads to a
+/// directory on the ephemeral root (`walk::data_behind_link`: systemd's `DynamicUser=` link
+/// `/var/lib/foo -> private/foo`, an app's link to its state directory):
+/// the command that persists the data.
+fn behind_link(
+    root_fd: BorrowedFd<'_>,
+    table: &MountTable,
+    settings: &Settings,
+    path: &Path,
+) -> Option<String> {
+    let to = fs::readlink_beneath(root_fd, rel(path)).ok()?;
+    let data = crate::walk::data_behind_link(settings, table, path, &to)?;
+    // A link to a file is refused as a symlink (below); this is for state
+    // directories.
+    fs::lstat_beneath(root_fd, rel(&data))
+        .ok()??
+        .is_dir()
+        .then_some(())?;
+    let (p, t, d) = (show(path), show(&to), show(&data));
+    let link = match crate::walk::systemd_private_link(path, &to) {
+        true => " (systemd makes the link again at each start of the DynamicUser= service)",
+        false => "",
+    };
+    Some(format!(
+        "{p} is a symlink (to {t}), so its data is in {d}, on the ephemeral root: persist that instead: `impermctl persist {d}`{link}"
+    ))
+}
+
 /// Plan one path: observe, decide, then (for a move) scan for writers,
 /// measure, and compare with an existing copy.
 fn plan_one(
@@ -88,6 +117,9 @@ fn plan_one(
         Ok(t) => t,
         Err(reason) => return refuse(arg, reason),
     };
+    if let Some(why) = behind_link(root_fd, table, settings, &path) {
+        return refuse(arg, why);
+    }
     let source = proot.join(rel(&path));
     let seen = Seen {
         live: probe(root_fd, &path),
@@ -160,6 +192,14 @@ fn plan_one(
             step.action = Action::Copy;
             step.stale_tmp = copy::stale_tmp_exists(&step.source_host);
         }
+    }
+    // Refused before anything is copied when it cannot fit (trial-s10 F7).
+    let again = "impermctl persist";
+    let fits = (step.action == Action::Copy)
+        .then(|| copy::room(&step.path, &step.source_host, &usage, again))
+        .transpose();
+    if let Err(e) = fits {
+        return refuse(arg, format!("{e:#}"));
     }
     Ok(Ok(step))
 }

@@ -84,6 +84,7 @@ mod tests {
             target,
             source,
             mounted: Mounted::No,
+            link_data: None,
         }
     }
 

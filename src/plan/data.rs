@@ -74,6 +74,11 @@ pub struct Facts {
     pub source: Node,
     /// What is mounted on the target.
     pub mounted: Mounted,
+    /// A directory entry whose link (live, or stored as its source while
+    /// nothing is at the target) leads to this place on the ephemeral root
+    /// ([`super::dir_link_data`]): refused, its data would stay there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_data: Option<PathBuf>,
 }
 
 /// Everything the planner looks at besides the settings.

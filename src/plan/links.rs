@@ -4,11 +4,61 @@
 //! is stored as the persistent source (same text, same owner), and a link
 //! stored as the source is recreated at the missing target at boot.
 //! impermanence cannot do this (it refuses or follows them).
+//!
+//! Not for a *directory* entry whose link leads to data on the ephemeral
+//! root: storing the link would keep none of the data. systemd makes such
+//! links for every `DynamicUser=` service (`/var/lib/foo -> private/foo`,
+//! the data in `/var/lib/private/foo`: systemd.exec(5), "StateDirectory=");
+//! an app may symlink its state directory the same way. Such an entry is
+//! refused with the line that declares the directory itself (what
+//! impermanence users are told to persist: its issues #93, #230, #254),
+//! see `walk::data_behind_link`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Facts, Node, Op, What, Why, act, fail};
-use crate::config::Entry;
+use crate::config::{Entry, Settings};
+use crate::mountinfo::MountTable;
+use crate::suggest::dir_link_refusal;
+use crate::walk::entry_link_data;
+
+/// `walk::data_behind_link` for the directory entry `e` given what is at its
+/// target and source: its live link, else (nothing at the target: the
+/// service has not run since the reboot) the link stored as its source.
+/// `None` for file entries (a file's link is its data: `/etc/localtime`).
+pub fn dir_link_data(
+    settings: &Settings,
+    mounts: &MountTable,
+    e: &Entry,
+    target: &Node,
+    source: &Node,
+) -> Option<PathBuf> {
+    match (target, source) {
+        (Node::Symlink { to }, _) | (Node::Missing, Node::Symlink { to }) => {
+            entry_link_data(settings, mounts, e, to)
+        }
+        _ => None,
+    }
+}
+
+/// A directory entry whose link leads to `data` on the ephemeral root:
+/// refused ([`dir_link_refusal`]).
+pub(super) fn plan_dir_link(e: &Entry, f: &Facts, data: &Path) -> What {
+    match (&f.target, &f.source) {
+        (Node::Symlink { to }, _) => fail(dir_link_refusal(e, to, data, false)),
+        (_, Node::Symlink { to }) => fail(dir_link_refusal(e, to, data, true)),
+        // Nothing at either: the service's data is in persistence under private/.
+        _ => {
+            let (p, s, d) = (e.path.display(), e.source.display(), data.display());
+            let copy = e.root.join(crate::root::rel(data));
+            let line = crate::suggest::nix_line(&e.root, data, crate::config::Kind::Directory);
+            fail(format!(
+                "{p} and its persistent copy {s} are missing, but {copy} holds the data of a DynamicUser= service, which systemd keeps in {d} behind the link {p} it makes at each start of the service: a directory bound at {p} would make systemd fail to start it; declare the directory itself instead of {p}: {line}",
+                copy = copy.display(),
+            ))
+        }
+    }
+}
 
 /// The source is a stored symlink (to `stored`): recreate it at the target,
 /// keep it when the same link is there, store the live one when the target
@@ -139,6 +189,26 @@ mod tests {
             plan_entry(&e, &facts(link("/persistent/var/lib/app"), Node::Missing)),
             What::Fail { .. }
         ));
+        // A directory whose link leads to data on the ephemeral root:
+        // refused, whether the link is live or stored (see below).
+        let e = entry(Kind::Directory, "/var/lib/foo");
+        for (t, s) in [
+            (link("private/foo"), Node::Missing),
+            (link("private/foo"), link("private/foo")),
+            (Node::Missing, link("private/foo")),
+        ] {
+            let f = Facts {
+                link_data: Some("/var/lib/private/foo".into()),
+                ..facts(t, s)
+            };
+            match plan_entry(&e, &f) {
+                What::Fail { error } => assert!(
+                    error.contains(r#"directories = [ "/var/lib/private/foo" ]"#),
+                    "{error}"
+                ),
+                w => panic!("{w:?}"),
+            }
+        }
         // A file entry linked to its own source is impermctl's link.
         let e = entry(Kind::File, "/etc/adjtime");
         assert_eq!(

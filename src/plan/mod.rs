@@ -20,6 +20,7 @@ mod render;
 
 use copy::{plan_copy, plan_pending};
 pub use data::{Facts, Mounted, Node, Observed, Op, Plan, Step, What, Why};
+pub use links::dir_link_data;
 pub use moved::MovedFrom;
 pub use refuse::{Refused, gate, refuse_roots, refused};
 pub use render::print_plan;
@@ -77,6 +78,7 @@ pub fn replan(e: &Entry, planned: &Step, target: Node, source: Node) -> Step {
         target,
         source,
         mounted: Mounted::No,
+        link_data: None,
     };
     Step {
         what: plan_entry(e, &f),
@@ -127,6 +129,9 @@ fn blocked_or_mounted(e: &Entry, f: &Facts) -> Option<What> {
 fn common(e: &Entry, f: &Facts) -> Option<What> {
     if let Some(w) = blocked_or_mounted(e, f) {
         return Some(w);
+    }
+    if let Some(data) = &f.link_data {
+        return Some(links::plan_dir_link(e, f, data));
     }
     // Symlinks as data: a link stored in persistence is recreated.
     if let Node::Symlink { to } = &f.source {

@@ -90,6 +90,7 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
         source: (if migrate { &m.old } else { &m.new }).clone(),
         target: f.target.clone(),
         mounted: Mounted::No,
+        link_data: f.link_data.clone(),
     };
     match plan_entry(e, &after) {
         What::Do { ops: rest } => {
@@ -136,6 +137,7 @@ mod tests {
                 source: "tank/ct/101".into(),
                 root: "/srv/x".into(),
             },
+            link_data: None,
         }
     }
 
@@ -191,6 +193,7 @@ mod tests {
             target: Node::Dir { empty: true },
             source: Node::Missing,
             mounted: Mounted::No,
+            link_data: None,
         };
         let m = moved(full.clone(), Node::Missing, false, How::Bound);
         assert_eq!(

@@ -3,6 +3,7 @@
 //! `CacheDirectory=`, `LogsDirectory=`, `DynamicUser=`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use anyhow::Context;
 use zbus::OwnedObjectPath;
@@ -52,10 +53,33 @@ trait Service {
     fn dynamic_user(&self) -> zbus::Result<bool>;
 }
 
-/// Services that run or are enabled, with their directories.
+/// How long a D-Bus method call (a property read too) waits for its reply
+/// before it fails: `status` and `verify` answer even when the peer hangs
+/// (trial-s10 F17: a stopped watcher left `status` waiting forever). The
+/// peers answer from memory; at load 15 a reply takes well under a second.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client connection to the system bus on which every method call fails
+/// with `zbus::Error::InputOutput` (`TimedOut`) after `timeout` without a
+/// reply (zbus' `connection::Builder::method_timeout`). Every D-Bus client
+/// of impermctl connects through it.
+pub async fn system_bus(timeout: Duration) -> zbus::Result<zbus::Connection> {
+    zbus::connection::Builder::system()
+        .method_timeout(timeout)
+        .build()
+        .await
+}
+
+/// Did `e` come from a call that got no reply in time ([`system_bus`])?
+fn timed_out(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Services that run or are enabled, with their directories. An error when
+/// systemd does not answer a call within [`CALL_TIMEOUT`].
 pub fn units() -> anyhow::Result<Vec<UnitDirs>> {
     zbus::block_on(async {
-        let conn = zbus::Connection::system()
+        let conn = system_bus(CALL_TIMEOUT)
             .await
             .context("cannot connect to the system bus")?;
         let m = ManagerProxy::new(&conn)
@@ -75,8 +99,11 @@ pub fn units() -> anyhow::Result<Vec<UnitDirs>> {
         names.extend(files.filter(|n| !n.contains("@.")).map(str::to_owned));
         let mut out = Vec::new();
         for name in names {
-            let Ok(path) = m.load_unit(&name).await else {
-                continue;
+            let path = match m.load_unit(&name).await {
+                Ok(path) => path,
+                // A hung systemd: give up at once, not once per unit.
+                Err(e) if timed_out(&e) => return Err(e).context("LoadUnit"),
+                Err(_) => continue,
             };
             let s = ServiceProxy::builder(&conn).path(path).build().await?;
             let u = UnitDirs {

@@ -1,17 +1,17 @@
 //! What to tell a user to add to the config so that paths bound now stay
 //! persisted after a reboot: `persist` says it after binding, `diff` for
 //! every bind from a persistence root that no entry declares
-//! (`diff::unbound`). One Nix line for one path, else one snippet per
-//! persistence root (two `environment.persistence."/persistent".directories
-//! = …` lines pasted into one attribute set are an error in Nix:
-//! "attribute already defined"); the TOML for the config file as it is
-//! written ([`toml_for_file`]).
+//! (`diff::unbound`). One Nix line for one path (each from
+//! [`Line::nix`], which keeps a copied file's `method = "copy"`), else the
+//! items to add to each persistence root's lists ([`nix_snippet`]: two
+//! `environment.persistence."/persistent".directories = …` definitions in
+//! one attribute set are an error in Nix: "attribute already defined");
+//! the TOML for the config file as it is written ([`toml_for_file`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Line, nix_line_replaced, nix_snippet, toml_for_file};
-use crate::config::Kind;
+use super::{Line, nix_snippet, toml_for_file};
 
 /// The block `"\n{when} this to your NixOS configuration …:\n  <nix>or,
 /// in impermctl's TOML config:\n  <toml>"` for `lines` under their
@@ -26,11 +26,8 @@ pub fn to_add(file: &Path, by_root: &BTreeMap<&Path, Vec<Line>>, when: &str) -> 
         .filter(|(_, l)| !l.is_empty())
         .map(|(r, l)| (r, l.as_slice()));
     let one = match (all.next(), all.next()) {
-        (Some((root, [line])), None) => match line {
-            Line::Persist(p, k) => Some(nix_line_replaced(root, p, *k, false)),
-            Line::Copy(p) => Some(nix_line_replaced(root, p, Kind::File, true)),
-            Line::Skipped(_) => None,
-        },
+        (Some((_, [Line::Skipped(_)])), None) => None,
+        (Some((root, [line])), None) => Some(line.nix(root)),
         _ => None,
     };
     let nix = one.unwrap_or_else(|| {

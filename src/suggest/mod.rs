@@ -88,6 +88,14 @@ fn declarable(lines: &[Line]) -> Vec<Line> {
     lines.iter().map(line).collect()
 }
 
+/// Why a directory whose only change is its own mode, owner or
+/// attributes (`chmod 0700 /etc/ssh`, nothing written inside) is not
+/// suggested, and how to keep the change: `diff` says it under the
+/// group's line, `--suggest` as the skipped line, the watcher as the
+/// suggestion of its warning and in `watch.json` (trial s10 F4: the whole
+/// of `/etc/ssh` was proposed, NixOS's links into `/etc/static` with it).
+pub const ATTRIBUTES_ONLY: &str = "only the mode, owner or attributes changed, nothing inside: no data to persist (persisted, a copy of the whole directory would be bound over it); to keep the change, make it where the directory is made at boot (NixOS: a `z` line in systemd.tmpfiles.rules)";
+
 /// Is `path`, persisted as `how`, a file that must be declared with
 /// `method = "copy"`? True for the well-known files programs replace by
 /// rename or re-create (SSH host keys, `/etc/shadow`, shell histories):
@@ -167,18 +175,61 @@ pub enum Line {
     Skipped(String),
 }
 
-/// A paste-ready Nix snippet: the skipped notes, then one
-/// `environment.persistence."<root>"` block with the directories and files.
+impl Line {
+    /// The line for `path`, persisted as `how` by a bind, or copied when
+    /// `copy` (`method = "copy"`; files only): what `persist` did, as its
+    /// step or record says. Every config line printed for a recorded
+    /// entry (`persist`, `status`, `diff`) is made here, so none drops the
+    /// method (trial s10 F1: `status` printed a copied file's line
+    /// without it, and the bind it declared made the next `sed -i` fail
+    /// with `EBUSY`).
+    pub fn recorded(path: &Path, how: Kind, copy: bool) -> Line {
+        match copy && how == Kind::File {
+            true => Line::Copy(path.to_path_buf()),
+            false => Line::Persist(path.to_path_buf(), how),
+        }
+    }
+
+    /// The one-line Nix config of this line under `root`
+    /// ([`nix_line_replaced`]); a skipped line: its `# skipped:` note.
+    pub fn nix(&self, root: &Path) -> String {
+        match self {
+            Line::Persist(p, how) => nix_line_replaced(root, p, *how, false),
+            Line::Copy(p) => nix_line_replaced(root, p, Kind::File, true),
+            Line::Skipped(why) => format!("# skipped: {why}"),
+        }
+    }
+
+    /// The TOML entry of this line ([`toml_item`], `method = "copy"`
+    /// when copied or [`needs_copy`]); a skipped line: its note.
+    pub fn toml(&self) -> String {
+        match self {
+            Line::Persist(p, how) => toml_entry(p, *how),
+            Line::Copy(p) => toml_item(p, Kind::File, true),
+            Line::Skipped(why) => format!("# skipped: {why}"),
+        }
+    }
+}
+
+/// A paste-safe Nix suggestion: the skipped notes, then the items to add,
+/// each under the name of its list in `environment.persistence."<root>"`
+/// (`# into directories = [ … ]:`), indented by two spaces. Not a whole
+/// `environment.persistence."<root>" = { directories = [ … ]; };` block,
+/// nor a `….directories = [ … ];` line: a configuration that has the
+/// block already (every vpsFree impermanence one) then defines the list
+/// twice in one attribute set, which Nix refuses ("attribute
+/// 'directories' already defined", trial s10 F16); the module system
+/// merges lists only across modules.
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
     let (mut dirs, mut files, mut s) = (String::new(), String::new(), String::new());
     for l in &declarable(lines) {
         match l {
             Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
-            Line::Persist(p, Kind::Directory) => dirs += &format!("    {}\n", nix_string(p)),
+            Line::Persist(p, Kind::Directory) => dirs += &format!("  {}\n", nix_string(p)),
             Line::Persist(p, Kind::File) => {
-                files += &format!("    {}\n", nix_item(p, needs_copy(p, Kind::File)))
+                files += &format!("  {}\n", nix_item(p, needs_copy(p, Kind::File)))
             }
-            Line::Copy(p) => files += &format!("    {}\n", nix_item(p, true)),
+            Line::Copy(p) => files += &format!("  {}\n", nix_item(p, true)),
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -189,15 +240,28 @@ pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
         });
         return s;
     }
-    let root = nix_string(root);
-    s.push_str(&format!("environment.persistence.{root} = {{\n"));
+    s += &nix_where(root);
     for (name, list) in [("directories", dirs), ("files", files)] {
         if !list.is_empty() {
-            s.push_str(&format!("  {name} = [\n{list}  ];\n"));
+            s += &format!("{NIX_INTO}{name} = [ … ]:\n{list}");
         }
     }
-    s + "};\n"
+    s
 }
+
+/// The comment above [`nix_snippet`]'s items: where they go.
+fn nix_where(root: &Path) -> String {
+    format!(
+        "# add to environment.persistence.{} in your NixOS configuration, each item\n\
+         # into its list there (a list the block lacks: write it, e.g. `files = [ … ];`;\n\
+         # a second `directories = …` in one attribute set is an error):\n",
+        nix_string(root)
+    )
+}
+
+/// How [`nix_snippet`] names the list the items below it go into
+/// (`# into files = [ … ]:`).
+const NIX_INTO: &str = "# into ";
 
 /// The TOML equivalent, to append under the `[[persistence]]` block of `root`.
 pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
@@ -211,6 +275,38 @@ pub fn toml_snippet(root: &Path, lines: &[Line]) -> String {
         };
     }
     s
+}
+
+/// Why a directory entry whose link (text `to`, live or `stored` in
+/// persistence) leads to `data` on the ephemeral root is refused, with the
+/// exact line that persists the data instead.
+pub fn dir_link_refusal(e: &crate::config::Entry, to: &Path, data: &Path, stored: bool) -> String {
+    let (p, s, t) = (e.path.display(), e.source.display(), to.display());
+    let line = nix_line(&e.root, data, Kind::Directory);
+    let copy = e.root.join(crate::root::rel(data));
+    let is = match stored {
+        false => format!("{p} is a symlink (to {t})"),
+        true => format!("{p} is missing and its persistent copy {s} is a symlink (to {t})"),
+    };
+    let link = match crate::walk::systemd_private_link(&e.path, to) {
+        true => format!(
+            "systemd makes {p} -> {t} again at each start of the DynamicUser= service: the link needs no entry; impermctl keeps {} root 0700, as systemd requires",
+            data.parent().unwrap_or(data).display()
+        ),
+        false => format!(
+            "to keep the link as well, declare it as a file: {}",
+            nix_line(&e.root, &e.path, Kind::File)
+        ),
+    };
+    let remove = match stored {
+        true => format!(", and remove the link {s}"),
+        false => String::new(),
+    };
+    format!(
+        "{is}, so its data is in {data}, on the ephemeral root: keeping the link keeps none of it (lost at reboot); declare the directory itself instead of {p}: {line} (its persistent copy is then {copy}){remove}; {link}",
+        data = data.display(),
+        copy = copy.display(),
+    )
 }
 
 #[cfg(test)]
@@ -264,12 +360,39 @@ mod tests {
         ];
         assert_eq!(
             nix_snippet(root, &lines),
-            "environment.persistence.\"/persistent\" = {\n  files = [\n    { file = \"/etc/app/conf\"; method = \"copy\"; }\n    \"/etc/b\"\n  ];\n};\n"
+            nix_where(root)
+                + "# into files = [ … ]:\n  { file = \"/etc/app/conf\"; method = \"copy\"; }\n  \"/etc/b\"\n"
         );
         assert!(
             toml_snippet(root, &lines).contains(
                 "path = \"/etc/app/conf\"\nmethod = \"copy\"\n[[persistence.files]]\npath = \"/etc/b\"\n"
             )
+        );
+    }
+
+    /// Trial s10 F1: the line of a recorded copy says `method = "copy"`
+    /// in both flavours, a bind's does not, a directory is never copied.
+    #[test]
+    fn a_recorded_copy_keeps_its_method() {
+        let (root, conf) = (Path::new("/persistent"), Path::new("/etc/app/app.conf"));
+        let copy = Line::recorded(conf, Kind::File, true);
+        assert_eq!(
+            copy.nix(root),
+            r#"environment.persistence."/persistent".files = [ { file = "/etc/app/app.conf"; method = "copy"; } ];"#
+        );
+        assert_eq!(
+            copy.toml(),
+            "[[persistence.files]]\npath = \"/etc/app/app.conf\"\nmethod = \"copy\""
+        );
+        assert!(
+            !Line::recorded(conf, Kind::File, false)
+                .nix(root)
+                .contains("copy")
+        );
+        let dir = Path::new("/var/lib/a");
+        assert_eq!(
+            Line::recorded(dir, Kind::Directory, true),
+            Line::Persist(dir.into(), Kind::Directory)
         );
     }
 
@@ -347,6 +470,38 @@ mod tests {
                 toml.contains("\n# skipped: ") && toml.contains("path = \"/srv/ok\""),
                 "{toml}"
             );
+        }
+    }
+
+    /// The refusal of a directory whose link leads to data on the ephemeral
+    /// root names the exact line and what becomes of the link.
+    #[test]
+    fn a_directory_link_refusal_gives_the_line_for_the_data() {
+        let text = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [ \"/var/lib/foo\" ]\n";
+        let s = crate::config::parse(text, Path::new("c.toml")).unwrap();
+        let e = &s.entries[0];
+        let why = dir_link_refusal(
+            e,
+            Path::new("private/foo"),
+            Path::new("/var/lib/private/foo"),
+            false,
+        );
+        for needle in [
+            r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#,
+            "its persistent copy is then /persistent/var/lib/private/foo",
+            "systemd makes /var/lib/foo -> private/foo again",
+            "keeps /var/lib/private root 0700",
+        ] {
+            assert!(why.contains(needle), "{why} lacks {needle}");
+        }
+        let why = dir_link_refusal(e, Path::new("/srv/app"), Path::new("/srv/app"), true);
+        for needle in [
+            "/var/lib/foo is missing and its persistent copy /persistent/var/lib/foo is a symlink (to /srv/app)",
+            r#"directories = [ "/srv/app" ]"#,
+            r#"files = [ "/var/lib/foo" ]"#,
+            "remove the link /persistent/var/lib/foo",
+        ] {
+            assert!(why.contains(needle), "{why} lacks {needle}");
         }
     }
 }

@@ -7,7 +7,8 @@
 //! Unmounting is always `MNT_DETACH`, never `MNT_FORCE`.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
 use rustix::io::Errno;
@@ -80,6 +81,58 @@ fn bind_legacy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, rec: bool) -> io::Resul
         rustix::mount::mount_bind(s.as_str(), d.as_str())?;
     }
     Ok(())
+}
+
+/// A detached copy of the mount tree whose root `fd` is (`open_tree` with
+/// `OPEN_TREE_CLONE|AT_RECURSIVE`: the same filesystems, with the mounts
+/// below it), to be attached elsewhere with [`attach`]. It disappears
+/// with the fd when never attached. Needs the new mount API (`ENOSYS` or
+/// `EPERM` where it is refused: no fallback).
+pub fn clone_tree(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH
+        | OpenTreeFlags::AT_RECURSIVE;
+    Ok(rustix::mount::open_tree(fd, "", flags)?)
+}
+
+/// Attach the detached tree `tree` (from [`clone_tree`] or
+/// [`clone_hidden`]) on `dst` (`move_mount`).
+pub fn attach(tree: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    Ok(rustix::mount::move_mount(tree, "", dst, "", flags)?)
+}
+
+/// A detached copy (as [`clone_tree`]) of the mount at `hidden`, which the
+/// mount at `cover` (an ancestor path) hides: no path reaches it here, so
+/// a thread of its own enters a private copy of the mount namespace
+/// (`unshare(CLONE_NEWNS)` unshares only that thread's view), detaches its
+/// copy of `cover` there and clones what then shows at `hidden`. Nothing
+/// done in that namespace is seen outside it, and it ends with the thread.
+/// Both paths are relative to the directory `root` (a host path, opened
+/// again inside the namespace), resolved without symlinks; `hidden`
+/// must be a mount point once `cover` is gone (`EINVAL` otherwise).
+pub fn clone_hidden(root: &Path, cover: &Path, hidden: &Path) -> io::Result<OwnedFd> {
+    let (root, cover, hidden) = (root.to_owned(), cover.to_owned(), hidden.to_owned());
+    let run = move || -> io::Result<OwnedFd> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+        )?;
+        let r = super::fs::open_dir(&root)?;
+        let path = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+        let c = super::fs::open_beneath(r.as_fd(), &cover, path)?;
+        detach(c.as_fd())?;
+        let h = super::fs::open_beneath(r.as_fd(), &hidden, path)?;
+        if !is_mount_root(h.as_fd())? {
+            return Err(Errno::INVAL.into());
+        }
+        clone_tree(h.as_fd())
+    };
+    std::thread::spawn(run)
+        .join()
+        .map_err(|_| io::Error::other("the namespace thread panicked"))?
 }
 
 /// Lazily unmount the mount whose root `fd` is (`MNT_DETACH`, resolved

@@ -7,6 +7,7 @@
 //! other filesystems, pruned paths (mount points, even same-device binds),
 //! and for `diff` the declared targets and links into persistence.
 
+mod dirlink;
 mod queue;
 mod scope;
 mod usage;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sys::meta::Kind;
 
+pub use self::dirlink::{data_behind_link, entry_link_data, systemd_private_link};
 use self::queue::Walker;
 pub use self::scope::{Scope, link_target, normalize, parent, under};
 pub use self::usage::{LinkedOut, Usage, other_names, usage};

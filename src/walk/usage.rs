@@ -20,6 +20,9 @@ pub struct Usage {
     /// Bytes of regular files, each inode once (as `du`: a file with two
     /// names in the tree is counted once).
     pub file_bytes: u64,
+    /// What of `file_bytes` a copy writes: a sparse file's allocated bytes
+    /// (`st_blocks` × 512; the copy leaves its holes out), each inode once.
+    pub data_bytes: u64,
     /// Bytes of symlinks (their targets' lengths).
     pub link_bytes: u64,
     /// Regular files with more hard links than names in the tree: the
@@ -41,9 +44,24 @@ pub struct LinkedOut {
     pub inside: u32,
 }
 
-/// A multiply-linked file seen: (`st_dev`, `st_ino`), `st_nlink`, size,
-/// logical path.
-type Linked = ((u64, u64), u32, u64, Vec<u8>);
+/// A multiply-linked file seen: (`st_dev`, `st_ino`), `st_nlink`, its
+/// [`Bytes`], logical path.
+type Linked = ((u64, u64), u32, Bytes, Vec<u8>);
+
+/// An entry's size and the data bytes a copy of it writes ([`data`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bytes {
+    size: u64,
+    data: u64,
+}
+
+/// The bytes of `m` as [`Usage`] counts them.
+fn bytes(m: &crate::sys::meta::Meta) -> Bytes {
+    Bytes {
+        size: m.size,
+        data: m.size.min(m.blocks.saturating_mul(512)),
+    }
+}
 
 /// Per thread: the counts, and every multiply-linked file seen.
 #[derive(Default)]
@@ -53,11 +71,14 @@ struct Acc {
 }
 
 impl Usage {
-    fn add(&mut self, kind: Kind, size: u64) {
+    fn add(&mut self, kind: Kind, b: Bytes) {
         self.entries += 1;
         match kind {
-            Kind::File => self.file_bytes += size,
-            Kind::Symlink => self.link_bytes += size,
+            Kind::File => {
+                self.file_bytes += b.size;
+                self.data_bytes += b.data;
+            }
+            Kind::Symlink => self.link_bytes += b.size,
             _ => {}
         }
     }
@@ -71,17 +92,17 @@ impl Visit for CountUsage {
         let m = match e.kind {
             Kind::File | Kind::Symlink => stat_at(e.dir, e.name)?,
             _ => {
-                acc.usage.add(e.kind, 0);
+                acc.usage.add(e.kind, Bytes::default());
                 return Ok(true);
             }
         };
         if e.kind == Kind::File && m.nlink > 1 {
             // Counted (entry and bytes) once all threads are done.
             let id = (m.dev, m.ino);
-            acc.linked.push((id, m.nlink, m.size, e.path.to_vec()));
+            acc.linked.push((id, m.nlink, bytes(&m), e.path.to_vec()));
             return Ok(true);
         }
-        acc.usage.add(e.kind, m.size);
+        acc.usage.add(e.kind, bytes(&m));
         Ok(true)
     }
 }
@@ -95,9 +116,9 @@ pub fn usage(p: &Path) -> anyhow::Result<Usage> {
     let mut total = Usage::default();
     let mut linked = Vec::new();
     if m.kind() == Kind::File && m.nlink > 1 {
-        linked.push(((m.dev, m.ino), m.nlink, m.size, b"/".to_vec()));
+        linked.push(((m.dev, m.ino), m.nlink, bytes(&m), b"/".to_vec()));
     } else {
-        total.add(m.kind(), m.size);
+        total.add(m.kind(), bytes(&m));
     }
     if m.kind() == Kind::Dir {
         let (scope, count) = (Scope::tree(p), AtomicU64::new(0));
@@ -109,6 +130,7 @@ pub fn usage(p: &Path) -> anyhow::Result<Usage> {
         for a in out.accs {
             total.entries += a.usage.entries;
             total.file_bytes += a.usage.file_bytes;
+            total.data_bytes += a.usage.data_bytes;
             total.link_bytes += a.usage.link_bytes;
             linked.extend(a.linked);
         }
@@ -116,13 +138,14 @@ pub fn usage(p: &Path) -> anyhow::Result<Usage> {
     // Each name is an entry; each inode's bytes count once.
     linked.sort_by(|a, b| (a.0, &a.3).cmp(&(b.0, &b.3)));
     let mut seen: HashMap<(u64, u64), usize> = HashMap::new();
-    for (id, nlink, size, path) in linked {
+    for (id, nlink, b, path) in linked {
         total.entries += 1;
         if let Some(&i) = seen.get(&id) {
             total.linked_out[i].inside += 1;
             continue;
         }
-        total.file_bytes += size;
+        total.file_bytes += b.size;
+        total.data_bytes += b.data;
         let rel = PathBuf::from(OsStr::from_bytes(&path[1..]));
         seen.insert(id, total.linked_out.len());
         total.linked_out.push(LinkedOut {

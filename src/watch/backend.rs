@@ -8,7 +8,8 @@ use std::time::Duration;
 use nix::errno::Errno::{self, EINVAL, ENODEV, EOPNOTSUPP, EPERM, EXDEV};
 
 use super::core::Core;
-use super::{BackendChoice, fanotify, inotify, scan};
+use super::{fanotify, inotify, scan};
+use crate::config::Backend as BackendChoice;
 
 /// What the daemon asks of a backend; its fd is the one to poll for events.
 pub(super) trait Watcher: AsFd {

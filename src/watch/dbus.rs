@@ -158,25 +158,38 @@ impl Service {
     }
 }
 
-/// Ask the running daemon over the system bus (None when it does not answer
-/// or the policy refuses us).
+/// Ask the running daemon over the system bus. None when it is not there,
+/// the policy refuses us, or it does not answer a call within
+/// [`crate::services::dbus::CALL_TIMEOUT`] (a stopped or stuck watcher:
+/// `status` then reads `watch.json`); why is said at debug level.
 pub fn query() -> Option<WatchState> {
-    zbus::block_on(async {
-        let conn = zbus::Connection::system().await.ok()?;
-        let p = zbus::Proxy::new(&conn, NAME, PATH, INTERFACE).await.ok()?;
-        let rows: Vec<GroupReport> = p.call("Unpersisted", &()).await.ok()?;
-        Some(WatchState {
-            backend: p.get_property("Backend").await.ok()?,
-            fallback: p.get_property("Fallback").await.ok()?,
-            pid: p.get_property("Pid").await.ok()?,
-            since: p.get_property("Since").await.ok()?,
-            watched_directories: p.get_property("WatchedDirectories").await.ok()?,
-            overflows: p.get_property("Overflows").await.ok()?,
-            unwatched_directories: p.get_property("UnwatchedDirectories").await.ok()?,
-            coverage: p.get_property("Coverage").await.ok()?,
+    let asked = zbus::block_on(async {
+        let timeout = crate::services::dbus::CALL_TIMEOUT;
+        let conn = crate::services::dbus::system_bus(timeout).await?;
+        // Read once: no cache (its GetAll and match rule are calls too).
+        let p: zbus::Proxy<'_> = zbus::proxy::Builder::new(&conn)
+            .destination(NAME)
+            .path(PATH)
+            .interface(INTERFACE)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        let rows: Vec<GroupReport> = p.call("Unpersisted", &()).await?;
+        zbus::Result::Ok(WatchState {
+            backend: p.get_property("Backend").await?,
+            fallback: p.get_property("Fallback").await?,
+            pid: p.get_property("Pid").await?,
+            since: p.get_property("Since").await?,
+            watched_directories: p.get_property("WatchedDirectories").await?,
+            overflows: p.get_property("Overflows").await?,
+            unwatched_directories: p.get_property("UnwatchedDirectories").await?,
+            coverage: p.get_property("Coverage").await?,
             groups: rows.into_iter().map(GroupReport::exact).collect(),
         })
-    })
+    });
+    asked
+        .inspect_err(|e| tracing::debug!("the watcher over D-Bus: {e}"))
+        .ok()
 }
 
 #[cfg(test)]

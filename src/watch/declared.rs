@@ -52,8 +52,13 @@ impl Core {
     }
 
     /// What to say to keep `group` ([`super::judge::Judge::suggestion`]):
-    /// a file a rename landed on ([`Core::moved_onto`]) with `method = "copy"`.
+    /// a file a rename landed on ([`Core::moved_onto`]) with `method = "copy"`;
+    /// a group of directories whose own mode, owner or attributes changed,
+    /// nothing else, why there is nothing to persist (as `diff` says).
     pub fn suggestion(&self, group: &Path, how: Kind) -> String {
+        if self.table.get(group).is_some_and(|g| g.attributes_only()) {
+            return crate::suggest::ATTRIBUTES_ONLY.into();
+        }
         let replaced = self.replaced.contains(group);
         match &self.judge {
             Some(j) => j.suggestion(&self.persist_root, group, (how, replaced)),

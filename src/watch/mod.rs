@@ -39,24 +39,13 @@ use std::time::Duration;
 use self::tally::Limits;
 use crate::root::Root;
 
-/// Which backend to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// fanotify if the kernel and privileges allow, else inotify.
-    Auto,
-    /// fanotify only (fail otherwise).
-    Fanotify,
-    /// inotify only.
-    Inotify,
-}
-
 /// How the daemon runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The tree to watch.
     pub root: Root,
-    /// Backend choice.
-    pub backend: BackendChoice,
+    /// Backend choice (`--backend`, else the config's `watch.backend`).
+    pub backend: crate::config::Backend,
     /// Bounds and warning intervals.
     pub limits: Limits,
     /// The persistence root named in suggestions.

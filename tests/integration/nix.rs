@@ -50,6 +50,7 @@ fn nix_parse_eval_and_cross_check() {
         assert!(!so.contains("skipped"), "{so}");
         assert!(so.contains("ok seed-renders-expected-toml"), "{so}");
         assert!(so.contains("ok corpus seed"), "{so}");
+        assert!(so.contains("ok suggest-pastes-into-seed"), "{so}");
     }
 }
 

@@ -332,7 +332,8 @@ findmnt -n --mountpoint "$F" >/dev/null || echo "not-bound=yes"
 
 /// Session 4's trial: `persist A B` printed two Nix lines for one
 /// attribute set, which Nix rejects ("attribute already defined"); one
-/// snippet lists both, as `diff --suggest` prints it.
+/// snippet lists both, as `diff --suggest` prints it: the items to add to
+/// the block's lists (trial s10 F16).
 #[test]
 fn persisting_several_paths_prints_one_nix_snippet() {
     require_root!();
@@ -348,15 +349,13 @@ imp persist /srv/a /srv/b /etc/adjtime
     assert_code(&o, 0);
     let out = stdout(&o);
     assert_eq!(out.matches("environment.persistence.").count(), 2, "{out}");
-    let snippet = r#"  environment.persistence."/persistent" = {
-    directories = [
-      "/srv/a"
-      "/srv/b"
-    ];
-    files = [
-      "/etc/adjtime"
-    ];
-  };"#;
+    let snippet = r#"
+  # into directories = [ … ]:
+    "/srv/a"
+    "/srv/b"
+  # into files = [ … ]:
+    "/etc/adjtime"
+"#;
     assert_eq!(out.matches(snippet).count(), 2, "{out}");
 }
 
@@ -537,4 +536,50 @@ echo "hidden=$(tr '\n' ' ' < "$UNDER/var/lib/foo/shared")"
             stderr(&o)
         );
     }
+}
+
+/// `persist` killed before each change it makes, in turn, among them
+/// between the bind and writing its record (`persisted.json`): a rerun
+/// completes, and the path is recorded (`status` lists it as moved with
+/// `impermctl persist`), whether the kill came before or after the bind.
+#[test]
+fn persist_killed_between_the_bind_and_its_record_is_recorded_by_the_rerun() {
+    require_root!();
+    crate::require_tool!("strace");
+    let o = run(
+        &Layout::default(),
+        &format!(
+            r#"{kp}
+P="$R/persistent/var/lib/foo"; J="$R/run/impermctl/persisted.json"
+man() {{ (cd "$1" && {{ find . ! -type d -printf '%p %y %m %U %G %s %n %l\n'; find . -type f -print0 | xargs -0 sha256sum; }} | LC_ALL=C sort); }}
+want=$(man "$F")
+fresh() {{
+  while mountpoint -q "$F"; do umount "$F"; done
+  rm -rf "$R/persistent/var" "$R/run/impermctl"
+}}
+fresh
+points=$(kill_points "$IMPERMCTL" --root "$R" --config "$CFG" persist /var/lib/foo)
+bad=0; n=0; after_bind=0
+for pt in $points; do
+  n=$((n + 1)); fresh
+  kill_at "$pt" "$IMPERMCTL" --root "$R" --config "$CFG" persist /var/lib/foo || {{ echo "$pt: not killed there"; bad=$((bad + 1)); }}
+  if mountpoint -q "$F" && ! grep -q '"/var/lib/foo"' "$J" 2>/dev/null; then after_bind=$((after_bind + 1)); fi
+  [ "$(man "$F")" = "$want" ] || {{ echo "$pt: the live view changed"; bad=$((bad + 1)); }}
+  imp persist /var/lib/foo >/dev/null 2>"$R/../err" || {{ echo "$pt: the rerun failed: $(grep -v INFO "$R/../err" | head -2)"; bad=$((bad + 1)); continue; }}
+  mountpoint -q "$F" && [ "$(man "$P")" = "$want" ] || {{ echo "$pt: not bound whole"; bad=$((bad + 1)); }}
+  grep -q '"/var/lib/foo"' "$J" 2>/dev/null || {{ echo "$pt: not recorded"; bad=$((bad + 1)); }}
+  {{ imp status 2>/dev/null || true; }} | grep -A3 'impermctl persist' | grep -q /var/lib/foo || {{ echo "$pt: status does not list it"; bad=$((bad + 1)); }}
+done
+echo "points=$n"
+echo "after_bind=$after_bind"
+echo "bad=$bad"
+"#,
+            kp = crate::util::KILL_POINTS
+        ),
+    );
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    assert!(out.contains("bad=0\n"), "{out}\n{}", stderr(&o));
+    // At least one kill landed with the bind made and no record written.
+    assert!(!out.contains("after_bind=0\n"), "{out}\n{}", stderr(&o));
 }

@@ -23,7 +23,8 @@ echo more >> "$R/etc/appended"
 
 /// Each replaced file is copied, not bound; the next rename works and
 /// the printed config says `method = "copy"` (Nix and TOML), as `diff
-/// --suggest` does; a file written in place and a directory are bound.
+/// --suggest` does, and `status` says the same line; a file written in
+/// place and a directory are bound.
 #[test]
 fn persist_copies_a_file_diff_says_was_replaced_by_rename() {
     require_root!();
@@ -36,7 +37,12 @@ for f in /etc/hosts /etc/shadow /etc/group /etc/app/app.conf /etc/appended /var/
   grep -q '^  method = "copy"$' "$R/../out" && echo "toml-copy $f"
   echo "mounted $f=$(findmnt -n --mountpoint "$R$f" | wc -l)"
   [ -f "$R$f" ] && sed -i s/new/again/ "$R$f" 2>&1 && echo "sed $f=ok"
+  grep -o 'environment\.persistence\..*;' "$R/../out" >> "$R/../lines" || true
 done
+imp status > "$R/../status" 2>&1 || true
+while IFS= read -r l; do
+  if grep -qF -- "$l" "$R/../status"; then echo "status says $l"; else echo "status lacks $l"; fi
+done < "$R/../lines"
 cat "$R/../suggest"
 "#
     );
@@ -65,6 +71,14 @@ cat "$R/../suggest"
     has("mounted /etc/appended=1\n");
     has("mounted /var/lib/d=1\n");
     assert!(!out.contains("copy /etc/appended"), "{out}");
+    // Trial s10 F1: `status` lists each undeclared path with the very line
+    // `persist` printed, `method = "copy"` kept (pasted without it, the
+    // file is bound at the next boot and `sed -i` fails with EBUSY).
+    assert!(!out.contains("status lacks"), "{out}");
+    assert!(out.matches("status says ").count() >= 6, "{out}");
+    has(
+        r#"status says environment.persistence."/persistent".files = [ { file = "/etc/app/app.conf"; method = "copy"; } ];"#,
+    );
 }
 
 /// `--method bind|copy` overrides the decision; `--method copy` for a

@@ -1,8 +1,12 @@
 # Evaluation tests of impermctl's NixOS module with nixpkgs' `lib` only.
 # `nix eval --raw -f cases.nix report --arg libPath …` prints one line per
 # case: "ok NAME" or "FAIL NAME: what". `seedToml` is the config the seed
-# renders (run.sh hands it to the real binary).
-{ libPath }:
+# renders (run.sh hands it to the real binary); `pastedToml` the one a
+# configuration file `--arg pasted /path/configuration.nix` renders.
+{
+  libPath,
+  pasted ? null,
+}:
 let
   lib = import libPath;
   inherit (lib) concatMapStrings filter optional;
@@ -240,6 +244,23 @@ let
     mount-off-with-own-persistence-is-refused =
       expect (anyHas "services.impermctl.mount" (failedAssertions mountOffCfg)) "assertion";
     per-entry-storage-path-and-layout-render = expectEq (rendered multiCfg) (builtins.readFile ./expected/multi.toml) "rendered";
+    # Trial-s10 F9: the watcher's backend is an option (a drop-in under /etc
+    # is generated on NixOS and wiped with the root on vpsFree), rendered
+    # as `[watch] backend`, which restarts the service; an unknown value is
+    # an evaluation error.
+    watch-backend-option-renders =
+      let
+        withBackend = b: eval [
+          seed
+          { services.impermctl.watch.backend = b; }
+        ];
+        c = withBackend "inotify";
+        bad = builtins.tryEval (rendered (withBackend "inotfy"));
+      in
+      expectEq (builtins.fromTOML (rendered c)).watch.backend "inotify" "rendered"
+      ++ expectEq (builtins.fromTOML (rendered seedCfg)).watch.backend "auto" "default"
+      ++ expect (c.systemd.services.impermctl-watch.restartTriggers != seedCfg.systemd.services.impermctl-watch.restartTriggers) "restarts the watcher"
+      ++ expect (!bad.success) "an unknown backend is refused at evaluation";
     sysusers-leaves-users-snippet-alone =
       expectEq sysusersCfg.system.activationScripts.users "" "users snippet"
       ++ expect (!(sysusersCfg.system.activationScripts ? impermctl-boot)) "no boot snippet: the unit does it";
@@ -402,4 +423,10 @@ in
     }) (import ./corpus.nix { inherit lib eval full; })
   );
   multiToml = rendered multiCfg;
+  # run.sh: the seed with a `diff --suggest` pasted in, as it says.
+  pastedToml =
+    let
+      c = eval [ pasted ];
+    in
+    if failedAssertions c == [ ] then rendered c else throw (lib.concatStringsSep "; " (failedAssertions c));
 }

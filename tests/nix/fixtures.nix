@@ -146,6 +146,7 @@ rec {
       services.impermctl.layout.onFailure = "warn";
       services.impermctl.layout.ephemeralRoot = "zfs";
       services.impermctl.watch.ignore = [ "/var/cache" ];
+      services.impermctl.watch.backend = "inotify";
       environment.persistence."/persistent" = {
         hideMounts = true;
         allowTrash = true;

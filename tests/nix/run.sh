@@ -2,7 +2,8 @@
 # Tests of the Nix side: every .nix file parses; the NixOS module evaluates
 # with nixpkgs' lib (tests/nix/cases.nix); every configuration of
 # tests/nix/corpus.nix renders a config.toml that the real binary accepts,
-# or the module refuses it with the binary's explanation (agree.py).
+# or the module refuses it with the binary's explanation (agree.py); a
+# `diff --suggest` put into the seed configuration as it says evaluates.
 #
 #   tests/nix/run.sh                      # lib: NIXPKGS_LIB, else ../shared/vendor/nixpkgs-lib/lib, else <nixpkgs/lib>
 #   NIXPKGS_LIB=/path/to/nixpkgs.lib/lib tests/nix/run.sh
@@ -204,6 +205,74 @@ if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
 		python3 tests/nix/unitcheck.py "$repo" <<<"$unitsets" || fail "units: see above"
 	else
 		fail "units evaluation: $(cat "$work/units.err")"
+	fi
+fi
+
+# 8. `impermctl diff --suggest` put into the seed configuration as it says
+# (each item into the list it names; anything else pasted into the file's
+# attribute set) evaluates, and the config the module renders from it
+# declares every suggested path, with its method (trial s10 F16: a whole
+# `environment.persistence."/persistent" = { … };` block pasted beside the
+# seed's failed: "attribute … already defined").
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
+	tree=$(mktemp -d -p "$work")
+	mkdir -p "$tree/etc/ssh" "$tree/etc/app" "$tree/var/lib"
+	echo old >"$tree/etc/app/app.conf"
+	imp() { "$bin" --root "$tree" --config tests/nix/expected/seed.toml "$@"; }
+	imp diff --capture-baseline >/dev/null 2>&1 || fail "paste: diff --capture-baseline"
+	mkdir "$tree/var/lib/demo"
+	echo row >"$tree/var/lib/demo/db"
+	echo key >"$tree/etc/ssh/ssh_host_ed25519_key"
+	sed -i s/old/new/ "$tree/etc/app/app.conf"
+	imp diff --suggest >"$work/suggest" 2>"$work/suggest.err" || true
+	pasted=$(mktemp -d -p "$work")
+	ln -s "$repo" "$pasted/impermanence"
+	python3 - tests/nix/seed/configuration.nix "$work/suggest" >"$pasted/configuration.nix" <<'PY'
+import re, sys
+cfg = open(sys.argv[1]).read()
+into, loose, name = {}, [], None
+for l in open(sys.argv[2]).read().splitlines():
+    m = re.fullmatch(r"# into (\w+) = \[ … \]:", l)
+    if m:
+        name = m[1]
+        into.setdefault(name, [])
+    elif l.strip() and not l.startswith("#"):
+        (into[name] if name else loose).append(l.strip())
+for name, items in into.items():
+    cfg, n = re.subn(rf"\b{name} = \[", lambda m: m[0] + " " + " ".join(items), cfg, count=1)
+    if not n:
+        block = 'environment.persistence."/persistent" = {'
+        cfg = cfg.replace(block, f"{block} {name} = [ {' '.join(items)} ];", 1)
+end = cfg.rindex("}")
+print(cfg[:end] + "\n".join(loose) + "\n" + cfg[end:], end="")
+PY
+	if ! toml=$(nix eval --store "$work/store" --extra-experimental-features nix-command --raw \
+		-f tests/nix/cases.nix pastedToml --arg libPath "$lib_path" --arg pasted "$pasted/configuration.nix" 2>"$work/paste.err"); then
+		fail "paste: the seed with the suggestion does not evaluate: $(cat "$work/paste.err")
+--- suggestion
+$(cat "$work/suggest" "$work/suggest.err")
+--- pasted
+$(cat "$pasted/configuration.nix")"
+	else
+		missing=
+		for want in 'path = "/var/lib/demo"' 'path = "/etc/ssh/ssh_host_ed25519_key"
+method = "copy"' 'path = "/etc/app/app.conf"
+method = "copy"'; do
+			[[ $toml == *"$want"* ]] || missing="$missing [$want]"
+		done
+		printf '%s\n' "$toml" >"$work/pasted.toml"
+		rc=0
+		out=$("$bin" verify --config "$work/pasted.toml" --mountinfo "$mountinfo" 2>&1) || rc=$?
+		if [ -n "$missing" ]; then
+			fail "paste: the rendered config lacks$missing: $toml
+--- suggestion
+$(cat "$work/suggest")"
+		elif [ "$rc" -gt 1 ] || grep -qi refused <<<"$out"; then
+			# Exit 1 is expected: the new entries are not bound in that mount table.
+			fail "paste: impermctl verify refuses the rendered config (exit $rc): $out"
+		else
+			echo "ok suggest-pastes-into-seed: diff --suggest put into the seed as it says evaluates and declares each path"
+		fi
 	fi
 fi
 

@@ -155,6 +155,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         previous_pending: &prev_pending,
         defer_unknown_owners: a.defer_unknown_owners,
         places: Some(&c.places),
+        mounts: Some(&state.mounts),
     };
     let mut applied = apply::apply(&root, settings, &handles, &plan, &prev_entries, live);
     applied.warnings.extend(left_warnings);
@@ -270,6 +271,15 @@ fn record(
         runs: previous.map_or(0, |s| s.runs) + 1,
         entries: applied.record.clone(),
         pending: applied.pending.clone(),
+        failed: (applied.steps.iter())
+            .filter_map(|s| match &s.outcome {
+                apply::Outcome::Failed { error } => Some(state::Failed {
+                    path: s.path.clone(),
+                    error: error.clone(),
+                }),
+                _ => None,
+            })
+            .collect(),
     };
     let written = state::write(&root.state_file(), &record);
     if let Err(e) = &written {

@@ -37,6 +37,9 @@ struct EntryReport {
     copy: Option<CopyReport>,
     #[serde(skip)]
     facts: Option<crate::live::status::CopyFacts>,
+    /// Filesystems its bind hides (their writes go into it instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hidden_mounts: Vec<layout::HiddenMount>,
 }
 
 /// `status --json`'s fields for a `method = "copy"` file.
@@ -77,6 +80,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let v = layout::run_checks(&state, settings, &[]);
     let advice = Advice::new(&root, settings, &state, &v);
     let mut live = crate::live::status::states(&root, settings);
+    let hidden = layout::hidden_mounts(settings, &state.mounts);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -100,6 +104,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     saved: f.saved,
                 }),
                 facts,
+                hidden_mounts: (hidden.iter())
+                    .filter(|h| h.under == e.path)
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();
@@ -175,7 +183,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
-/// exit rule: something would be lost at the next boot → exit 1).
+/// exit rule: something would be lost at the next boot → exit 1). A bind
+/// that hides a filesystem mounted below it is one.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
@@ -190,7 +199,8 @@ fn entry_text(
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
-    let advice = (advice.0.get(&e.path)).map_or(crate::plan::advice::RUN_BOOT, String::as_str);
+    let specific = advice.0.get(&e.path);
+    let advice = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
@@ -198,11 +208,18 @@ fn entry_text(
         Missing => format!("missing ({advice})"),
         NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
         Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        WrongLink { target } if specific.is_some() => {
+            format!("NOT PERSISTED: symlink to {} ({advice})", show(target))
+        }
         WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
         Covered { by } => format!("covered by {}", show(by)),
     };
     let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
-    (text, !fine)
+    let hides: Vec<String> = e.hidden_mounts.iter().map(|h| h.text()).collect();
+    match hides.is_empty() {
+        true => (text, !fine),
+        false => (format!("{text}, but {}", hides.join("; ")), true),
+    }
 }
 
 pub(super) fn kind_word(k: Kind) -> &'static str {
@@ -227,6 +244,7 @@ impl Advice {
     ) -> Advice {
         use crate::names::show;
         let refused = v.refused_roots(settings);
+        let failed = crate::state::failed(root);
         // The planner's verdict needs the tree open (live; else the generic advice stands).
         let handles = (state.live)
             .then(|| crate::apply::Handles::open(root, settings).ok())
@@ -237,6 +255,9 @@ impl Advice {
                 return Some(format!(
                     "refused: its root {r} is unusable, see [{check}] above"
                 ));
+            }
+            if let Some(l) = layout::dir_link(state, settings, e) {
+                return Some(format!("`impermctl boot` refuses it: {}", l.refusal(e)));
             }
             // A persistent copy that does not exist cannot be created on a
             // read-only root: `boot` cannot help until it is remounted.
@@ -254,7 +275,11 @@ impl Advice {
             if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
                 return None;
             }
-            let said = crate::apply::advice(handles.as_ref()?, settings, e, false);
+            // Its cause, not a rerun that fails the same way (trial-s10 F7).
+            if let Some(error) = failed.get(&e.path) {
+                return Some(format!("the last `impermctl boot` failed on it: {error}"));
+            }
+            let said = crate::apply::advice(handles.as_ref()?, settings, &state.mounts, e, false);
             if said != crate::plan::advice::RUN_BOOT {
                 return Some(said);
             }

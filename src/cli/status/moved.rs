@@ -98,7 +98,7 @@ pub(super) fn print_moved(out: &mut impl Write, moved: &[Moved]) -> std::io::Res
     }
     for r in undeclared {
         let (kind, path, text) = (kind_word(r.kind), show(&r.path), moved_text(r));
-        let line = crate::suggest::nix_line(&r.root, &r.path, r.kind);
+        let line = crate::suggest::Line::recorded(&r.path, r.kind, r.copy).nix(&r.root);
         writeln!(out, "  {kind} {path:<28} {text}:\n       {line}")?;
     }
     Ok(())

@@ -63,6 +63,6 @@ fn every_known_key_is_accepted() {
          [[persistence]]\npath = \"/persistent\"\nhide_mounts = true\nallow_trash = false\n\
          directories = [{ path = \"/var/lib/a\", user = \"root\", group = \"root\", mode = \"0755\", hide_mount = true, allow_trash = true, parent = { user = \"root\", group = \"root\", mode = \"0755\" } }]\n\
          files = [{ path = \"/etc/a\", method = \"copy\", parent = { user = \"root\", group = \"root\", mode = \"0755\" } }]\n\
-         [watch]\nignore = [\"/tmp\"]\nwarn_every = \"10m\"\nmax_warnings_per_minute = 5\n",
+         [watch]\nignore = [\"/tmp\"]\nwarn_every = \"10m\"\nmax_warnings_per_minute = 5\nbackend = \"inotify\"\n",
     );
 }

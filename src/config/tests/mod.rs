@@ -60,7 +60,7 @@ const DESIGN_EXAMPLE: &str = r#"version = 1
 [layout]                       # all optional; the defaults detect the layout
 ephemeral_root = "auto"        # auto | tmpfs | zfs | btrfs | any
 persistent_must_differ = true  # /persistent must not be on the root filesystem
-on_failure = "refuse"          # refuse: mount nothing and fail; warn: mount anyway
+on_failure = "refuse"          # refuse: an unusable root's entries are refused (others bound), boot fails; warn: mount anyway
 
 [[persistence]]
 path = "/persistent"           # persistentStoragePath
@@ -190,6 +190,7 @@ path = "/var/lib/big"
 ignore = ["/var/cache/", "//home/x/.cache"]
 warn_every = 90
 max_warnings_per_minute = 1
+backend = "fanotify"
 "#);
     assert_eq!(
         s.layout,
@@ -234,6 +235,7 @@ max_warnings_per_minute = 1
     );
     assert_eq!(s.watch.warn_every, Duration::from_secs(90));
     assert_eq!(s.watch.max_warnings_per_minute, 1);
+    assert_eq!(s.watch.backend, crate::config::Backend::Fanotify);
     assert_eq!(
         ok("version = 1\n[watch]\nwarn_every = \"1h30m\"\n")
             .watch

@@ -200,6 +200,31 @@ fn bad_values() {
         "unknown value",
         "`refuse`, `warn`",
     );
+    // Trial-s10 F9: the backend is a config key (a NixOS option renders it).
+    rejects(
+        "version = 1\n[watch]\nbackend = \"fanotfy\"\n",
+        "watch.backend",
+        3,
+        11,
+        "unknown value `fanotfy`",
+        "write one of `auto`, `fanotify`, `inotify`",
+    );
+    rejects(
+        "version = 1\n[watch]\nbackend = true\n",
+        "watch.backend",
+        3,
+        11,
+        "invalid type",
+        "backend = \"inotify\"",
+    );
+    rejects(
+        "version = 1\n[layout]\non_failure = false\n",
+        "layout.on_failure",
+        3,
+        14,
+        "invalid type",
+        "on_failure = \"refuse\"",
+    );
     rejects(
         "version = 1\n[watch]\nwarn_every = \"ten minutes\"\n",
         "watch.warn_every",

@@ -174,3 +174,26 @@ fn sibling_names_stay_within_name_max_and_are_stable() {
     assert_eq!(e.as_bytes().len(), 255);
     assert!(!e.as_bytes().contains(&b'~'));
 }
+
+/// Trial-s10 F8: `sync` said "saved (966656 bytes)" for a 1 MiB sparse
+/// file. The copy counts a file's size, holes included (it keeps them as
+/// holes); the measure says what a copy writes (`data_bytes`).
+#[test]
+fn a_sparse_file_counts_its_size_and_keeps_its_holes() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, d) = (tmp.path().join("s"), tmp.path().join("d"));
+    let f = std::fs::File::create(&s).unwrap();
+    f.set_len(1 << 20).unwrap();
+    f.write_all_at(&[1; 8192], 512 << 10).unwrap();
+    drop(f);
+    let u = measure(&s).unwrap();
+    if u.data_bytes >= 1 << 20 {
+        return; // no holes on this filesystem
+    }
+    assert_eq!(u.file_bytes, 1 << 20);
+    let stats = copy_tree_atomic(&s, &d, &mut |_| {}).unwrap();
+    assert_eq!((stats.files, stats.bytes), (1, 1 << 20));
+    assert_eq!(std::fs::read(&d).unwrap(), std::fs::read(&s).unwrap());
+    assert!(lmeta(&d).blocks() * 512 < 1 << 20, "holes kept");
+}

@@ -48,6 +48,12 @@ pub struct Facts<'a> {
     /// Pending (`state.json`): seeded, not bound while processes write
     /// there; `in_sync` then says whether the live tree matches its seed.
     pub pending: bool,
+    /// Why the last `boot` failed the entry (`state.json`), if it did.
+    pub failed: Option<&'a str>,
+    /// A directory whose symlink leads to data on the ephemeral root:
+    /// why `boot` refuses it, with the line that persists the data
+    /// ([`layout::DirLink::refusal`]).
+    pub dir_link: Option<String>,
     /// What to do about a plain entry (`plan::advice::not_in_place`:
     /// `boot`, unless it would put the persistent version over the live
     /// data); `None`: not looked at (`plan::advice::RUN_BOOT`).
@@ -56,6 +62,9 @@ pub struct Facts<'a> {
 
 /// Where `e` stands given `f`.
 pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
+    if let Some(why) = &f.dir_link {
+        return Standing::Lost(format!("`impermctl boot` refuses it: {why}"));
+    }
     if f.state != EntryState::NotPersisted {
         return Standing::Kept;
     }
@@ -87,7 +96,13 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             "a plain {} on the ephemeral root, neither bound nor linked from {} ({}; `impermctl status` shows every entry)",
             e.kind.word(),
             e.source.display(),
-            f.advice.as_deref().unwrap_or(crate::plan::advice::RUN_BOOT)
+            match f.failed {
+                Some(err) => format!("the last `impermctl boot` failed on it: {err}"),
+                None => f
+                    .advice
+                    .clone()
+                    .unwrap_or_else(|| crate::plan::advice::RUN_BOOT.into()),
+            }
         )),
     }
 }
@@ -131,11 +146,18 @@ pub fn declared(
     let refused = v.refused_roots(settings);
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
+    let failed = crate::state::failed(root);
     // Opened for the first plain entry that is not in place (rare).
     let handles = std::cell::OnceCell::new();
     let advise = |e: &Entry| {
         let h = handles.get_or_init(|| crate::apply::Handles::open(root, settings).ok());
-        Some(crate::apply::advice(h.as_ref()?, settings, e, written))
+        Some(crate::apply::advice(
+            h.as_ref()?,
+            settings,
+            &state.mounts,
+            e,
+            written,
+        ))
     };
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
@@ -164,6 +186,8 @@ pub fn declared(
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
             advice,
             pending,
+            failed: failed.get(&e.path).map(String::as_str),
+            dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
         match decide(e, &facts) {
             Standing::Kept => {}
@@ -229,6 +253,8 @@ mod tests {
             in_sync,
             read_only: None,
             pending: false,
+            failed: None,
+            dir_link: None,
             advice: None,
         };
         let np = EntryState::NotPersisted;
@@ -260,6 +286,19 @@ mod tests {
             decide(&dir, &f(np.clone(), None, None)),
             "a plain directory on the ephemeral root, neither bound nor linked",
         );
+        // Trial-s10 F7: the last boot failed it; its cause, not a rerun.
+        let failed = Facts {
+            failed: Some("not enough free space for a copy of /etc/nixos"),
+            ..f(np.clone(), None, None)
+        };
+        let Standing::Lost(why) = decide(&dir, &failed) else {
+            panic!()
+        };
+        assert!(
+            why.contains("(the last `impermctl boot` failed on it: not enough free space")
+                && !why.contains("(run `impermctl boot`"),
+            "{why}"
+        );
         let refused = Some(("/persistent is not a mount point", "mount it"));
         for e in [&copy, &dir] {
             let why = decide(e, &f(np.clone(), refused, Some(Ok(true))));
@@ -290,6 +329,8 @@ mod tests {
             in_sync,
             read_only: read_only.map(Into::into),
             pending: true,
+            failed: None,
+            dir_link: None,
             advice: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);

@@ -27,22 +27,34 @@ pub(super) fn covered_entries(c: &Ctx) -> Vec<Found> {
 }
 
 pub(super) fn declared_perms(c: &Ctx) -> Vec<Found> {
-    c.state
-        .drift
-        .iter()
-        .map(|d| {
-            let (s, (u, g, m)) = (d.source.display(), d.actual);
-            let (user, group, mode) = (&d.declared.user, &d.declared.group, d.declared.mode);
-            found(
+    let mut out = Vec::new();
+    for d in &c.state.drift {
+        let (p, s, (u, g, m)) = (d.path.display(), d.source.display(), d.actual);
+        let (user, group, mode) = (&d.declared.user, &d.declared.group, d.declared.mode);
+        // Each problem of the entry on its own: one never hides another.
+        if let Some(e) = &d.owner_error {
+            out.push(found(
+                Some(&d.path),
+                format!("{p} is declared {user}:{group}, but {e}"),
+                format!("create it, or declare an existing owner (or numeric ids) for {p}"),
+            ));
+        }
+        let owner_differs = d.declared_ids.is_some_and(|ids| ids != (u, g));
+        if owner_differs || m != mode {
+            out.push(found(
                 Some(&d.path),
                 format!(
-                    "{} is declared {user}:{group} {mode:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
-                    d.path.display(),
+                    "{p} is declared {user}:{group} {mode:04o}, but its persistent directory {s} is {u}:{g} {m:04o} (owner and mode are applied only when impermctl creates the directory; nothing was changed)",
                 ),
-                format!("chown {user}:{group} {s} && chmod {mode:04o} {s}; or change the declaration to match"),
-            )
-        })
-        .collect()
+                match d.owner_error {
+                    // Not the unknown owner: the chown would fail too.
+                    Some(_) => format!("chmod {mode:04o} {s}; or change the declaration to match"),
+                    None => format!("chown {user}:{group} {s} && chmod {mode:04o} {s}; or change the declaration to match"),
+                },
+            ));
+        }
+    }
+    out
 }
 
 pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
@@ -64,6 +76,20 @@ pub(super) fn binds_from_persistent(c: &Ctx) -> Vec<Found> {
                 ),
                 format!("unmount it and run `impermctl boot`, or remove {p} from the config"),
             ))
+        })
+        .collect()
+}
+
+/// Declared directories whose symlink leads to data on the ephemeral root
+/// (`layout::dir_link`): `boot` refuses them; the remedy declares the data.
+pub(super) fn directory_links(c: &Ctx) -> Vec<Found> {
+    (c.settings.entries.iter())
+        .filter_map(|e| {
+            let l = crate::layout::dir_link(c.state, c.settings, e)?;
+            let line = crate::suggest::nix_line(&e.root, &l.data, Kind::Directory);
+            let (p, d) = (e.path.display(), l.data.display());
+            let fix = format!("declare {d} in place of {p}: {line}");
+            Some(found(Some(&e.path), l.refusal(e), fix))
         })
         .collect()
 }

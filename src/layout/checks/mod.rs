@@ -14,7 +14,7 @@ mod entries;
 mod host;
 mod roots;
 
-use entries::{binds_from_persistent, recommended_paths, replaced_files};
+use entries::{binds_from_persistent, directory_links, recommended_paths, replaced_files};
 use host::{
     impermanence_base, is_vpsadminos_dataset, nix_separate, rescue_mode, root_ephemeral,
     root_usage, vpsfree_datasets,
@@ -133,6 +133,12 @@ pub static CHECKS: &[Check] = &[
         severity: Severity::Warning,
         description: "every declared entry that is mounted comes from its persistence root's filesystem",
         run: binds_from_persistent,
+    },
+    Check {
+        name: "directory-links",
+        severity: Severity::Warning,
+        description: "no declared directory is a symlink to data on the ephemeral root (systemd's DynamicUser= link /var/lib/NAME -> private/NAME: declare /var/lib/private/NAME)",
+        run: directory_links,
     },
     Check {
         name: "covered-entries",

@@ -24,12 +24,16 @@ pub(super) struct Pass<'a> {
     /// `(st_dev, st_ino)` of every directory and regular file of the
     /// hidden original seen in this pass (for the holders scan).
     pub ids: HashSet<(u64, u64)>,
+    /// Device and mount ID of the original's top: another filesystem
+    /// mounted inside it is not the original's data, never carried.
+    pub mount: (u64, u64),
 }
 
 impl Pass<'_> {
     pub fn top(&mut self, hidden: BorrowedFd<'_>, copy: &Path) -> anyhow::Result<()> {
         let hm = smeta::stat_fd(hidden)?;
         self.ids.insert((hm.dev, hm.ino));
+        self.mount = (hm.dev, hm.mnt_id);
         match hm.file_type {
             FileType::Directory => {
                 let cdir = sfs::open_dir(copy)
@@ -62,6 +66,10 @@ impl Pass<'_> {
             let Ok(hm) = smeta::stat_at(hdir, name) else {
                 continue; // removed meanwhile: nothing to carry
             };
+            let (dev, mnt) = self.mount;
+            if hm.dev != dev || (hm.mnt_id != 0 && mnt != 0 && hm.mnt_id != mnt) {
+                continue; // another filesystem mounted here
+            }
             if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
                 self.ids.insert((hm.dev, hm.ino));
             }
@@ -102,15 +110,14 @@ impl Pass<'_> {
         rel: &Path,
     ) -> anyhow::Result<()> {
         let shown = Path::new("…").join(rel);
-        let stats = copy_at(hdir, name, &shown, cdir, name, &shown)?;
-        self.out.bytes += stats.bytes;
+        copy_at(hdir, name, &shown, cdir, name, &shown)?;
         let mut sub = Snapshot::take_at(cdir, name)?;
         if sub.files.is_empty() {
-            self.out.note(rel);
+            self.out.written(rel, 0);
         }
         for (k, v) in sub.files.drain() {
             let r = rel.join(k);
-            self.out.note(&r);
+            self.out.written(&r, v.0);
             self.snap.files.insert(r, v);
         }
         Ok(())
@@ -127,8 +134,7 @@ impl Pass<'_> {
         let candidate = sfs::free_name(hidden_name(name), 1, |n| smeta::stat_at(cdir, n).is_ok());
         let shown = chost.join(&candidate);
         let stats = copy_at(hdir, name, &shown, cdir, &candidate, &shown)?;
-        self.out.note(&chost.join(&candidate));
-        self.out.bytes += stats.bytes;
+        self.out.written(&chost.join(&candidate), stats.bytes);
         self.out.kept.push(chost.join(&candidate));
         Ok(())
     }
@@ -164,18 +170,15 @@ impl Pass<'_> {
             use std::io::Write;
             (&cf).write_all(&buf[..n])?;
             cf.sync_data()?;
-            out.note(rel);
-            out.bytes += n as u64;
+            out.appended(rel, n as u64);
             (s_size + n as u64, hm.mtime)
         } else if cm.size == s_size && cm.mtime == s_mtime {
             // Nobody wrote to the copy since: the original's version wins.
-            out.bytes += write_from_fd(h, hm, dir, name)?;
-            out.note(rel);
+            out.written(rel, write_from_fd(h, hm, dir, name)?);
             (hm.size, hm.mtime)
         } else {
             let kept = hidden_name(name);
-            out.bytes += write_from_fd(h, hm, dir, &kept)?;
-            out.note(&host.join(&kept));
+            out.written(&host.join(&kept), write_from_fd(h, hm, dir, &kept)?);
             out.kept.push(host.join(&kept));
             (hm.size, hm.mtime)
         };

@@ -131,6 +131,7 @@ fn config_and_state() -> impl Strategy<Value = (Settings, Observed)> {
                     target: t,
                     source: s,
                     mounted: m,
+                    link_data: None,
                 },
             );
             entries.push(e);

@@ -45,6 +45,7 @@ pub(super) fn facts(target: Node, source: Node) -> Facts {
         target,
         source,
         mounted: Mounted::No,
+        link_data: None,
     }
 }
 

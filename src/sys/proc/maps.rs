@@ -65,6 +65,20 @@ pub fn shared_writable(proc: &Path) -> io::Result<Scan> {
     scan(proc, true)
 }
 
+/// The inode numbers of the files [`shared_writable`] finds mapped on the
+/// devices `devs` (`makedev` numbers; empty: any device, since a line
+/// gives the superblock's device, which `stat` may not, e.g. on btrfs):
+/// the files to compare by content, since a write through a page already
+/// dirty changes neither size, mtime nor ctime. Empty when `proc` cannot
+/// be read.
+pub fn mapped_inodes(proc: &Path, devs: &[u64]) -> std::collections::HashSet<u64> {
+    let scan = shared_writable(proc).unwrap_or_default();
+    (scan.mappings.iter())
+        .filter(|m| devs.is_empty() || devs.contains(&m.dev))
+        .map(|m| m.ino)
+        .collect()
+}
+
 /// [`shared_writable`], by `PROCMAP_QUERY` while `query` and the kernel
 /// has it, else by the text.
 fn scan(proc: &Path, mut query: bool) -> io::Result<Scan> {

@@ -10,6 +10,9 @@
 //! a drain that ended without an overflow, so an overflow's rescan
 //! completes first; at stop, what is held back for the baseline is judged
 //! and the muted groups recounted before the summary, which is exact.
+//! Every answer (to `diff`, to `status`, the summary) first takes the
+//! mounts and declared entries as they are now: a path `boot` bound a
+//! moment ago is not counted as lost (trial-s10 F5).
 
 use std::time::Duration;
 
@@ -149,6 +152,9 @@ pub struct Machine {
     last_rescan: Duration,
     last_json: Option<Duration>,
     last_status: Option<String>,
+    /// `status` asked (SIGUSR2): recount and write `watch.json` after the
+    /// next clean drain.
+    refresh: bool,
 }
 
 impl Machine {
@@ -163,6 +169,7 @@ impl Machine {
             last_rescan: Duration::ZERO,
             last_json: None,
             last_status: None,
+            refresh: false,
         }
     }
 
@@ -209,7 +216,11 @@ impl Machine {
         use Action::*;
         self.overflowed = false;
         if self.phase != Phase::Stopping {
-            return self.asked.drain(..).map(Answer).collect();
+            let mut v: Vec<Action> = self.asked.drain(..).map(Answer).collect();
+            if std::mem::take(&mut self.refresh) {
+                v.extend([Muting { force: true }, PUBLISH]);
+            }
+            return v;
         }
         vec![
             ReleaseHeld { all: true },
@@ -228,7 +239,11 @@ impl Machine {
     }
 
     /// A signal and/or events. The queue is read after the signal: what
-    /// was queued before `diff` asked is in the answer.
+    /// was queued before `diff` asked is in the answer. A signal that asks
+    /// for an answer (`diff`, `status`, the stop) first looks at the mount
+    /// table and the config, as a tick does: their rescan (after
+    /// [`Input::Redeclared`]) comes before the drain's answer, so a path
+    /// bound or unbound since the last tick is counted as it is now.
     fn woke(&mut self, events: bool, signal: Option<Signal>) -> Vec<Action> {
         let mut v = Vec::new();
         if signal == Some(Signal::Stop) {
@@ -237,11 +252,14 @@ impl Machine {
                 "STOPPING=1\nSTATUS=stopping: writing the discard summary".into(),
             ));
         }
-        let drain = matches!(
+        let answer = matches!(
             signal,
             Some(Signal::Ask(_) | Signal::Stop | Signal::Refresh)
         );
-        if events || drain {
+        if answer {
+            v.push(Action::Remounts { force: false });
+        }
+        if events || answer {
             v.push(Action::Drain);
         }
         match signal {
@@ -251,7 +269,7 @@ impl Machine {
                 v.push(Action::Muting { force: true });
                 self.last_json = None;
             }
-            Some(Signal::Refresh) => v.extend([Action::Muting { force: true }, PUBLISH]),
+            Some(Signal::Refresh) => self.refresh = true,
             _ => {}
         }
         v

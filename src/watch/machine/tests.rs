@@ -68,6 +68,10 @@ fn stop_work() -> Vec<Action> {
     ]
 }
 
+/// What every answer starts with: the mount table and config as they are
+/// now (a tick's look, not forced).
+const LOOK: Action = Remounts { force: false };
+
 fn stopping() -> Action {
     Notify("STOPPING=1\nSTATUS=stopping: writing the discard summary".into())
 }
@@ -120,7 +124,7 @@ fn diff_is_answered_after_a_clean_drain() {
         "SIGUSR1: drain, then the changes file answers the asking pid",
         running(TIMING),
         vec![
-            (1, ask(42), vec![Drain]),
+            (1, ask(42), vec![LOOK, Drain]),
             (1, CLEAN, vec![Answer(42)]),
             (1, EVENTS, vec![Drain]),
             (1, CLEAN, vec![]),
@@ -130,7 +134,7 @@ fn diff_is_answered_after_a_clean_drain() {
         "overflow: rescan, drain again, and only then answer",
         running(TIMING),
         vec![
-            (1, ask(42), vec![Drain]),
+            (1, ask(42), vec![LOOK, Drain]),
             (
                 1,
                 OVERFLOW,
@@ -151,13 +155,13 @@ fn diff_is_answered_after_a_clean_drain() {
         "two askers between drains are both answered",
         running(TIMING),
         vec![
-            (1, ask(7), vec![Drain]),
+            (1, ask(7), vec![LOOK, Drain]),
             (
                 1,
                 OVERFLOW,
                 vec![Overflowed { journal: true }, Rescan(Why::Overflow)],
             ),
-            (1, ask(8), vec![Drain]),
+            (1, ask(8), vec![LOOK, Drain]),
             (1, CLEAN, vec![Answer(7), Answer(8)]),
         ],
     );
@@ -187,7 +191,7 @@ fn the_stop_drains_judges_what_is_held_recounts_then_summarises() {
         "SIGTERM",
         running(TIMING),
         vec![
-            (5, signal(Signal::Stop), vec![stopping(), Drain]),
+            (5, signal(Signal::Stop), vec![stopping(), LOOK, Drain]),
             (5, CLEAN, stop_work()),
         ],
     );
@@ -201,7 +205,7 @@ fn the_stop_drains_judges_what_is_held_recounts_then_summarises() {
                     events: true,
                     signal: Some(Signal::Stop),
                 },
-                vec![stopping(), Drain],
+                vec![stopping(), LOOK, Drain],
             ),
             (
                 5,
@@ -224,23 +228,36 @@ fn sigusr2_drains_recounts_and_writes_the_file_now() {
         running(TIMING),
         vec![
             (1, Input::Tick { unwatched: false }, tick_work(false)),
-            (
-                1,
-                signal(Signal::Refresh),
-                vec![
-                    Drain,
-                    Muting { force: true },
-                    Publish {
-                        file: true,
-                        if_changed: false,
-                    },
-                ],
-            ),
-            (1, CLEAN, vec![]),
+            (1, signal(Signal::Refresh), vec![LOOK, Drain]),
+            (1, CLEAN, vec![Muting { force: true }, publish(true, false)]),
             (1, Input::Written, vec![]),
             (2, Input::Tick { unwatched: false }, tick_work(false)),
         ],
     );
+}
+
+/// Trial-s10 F5: `boot` bound a path a moment before `status` asked, or
+/// before the stop (`nixos-rebuild switch && reboot`): the look finds the
+/// new mount, and its rescan ends before the file is written, the changes
+/// answered or the summary said, however long ago the last tick was.
+#[test]
+fn a_bind_since_the_last_tick_is_taken_before_any_answer() {
+    let rescan = |t| {
+        [
+            (t, Input::Redeclared, vec![Rescan(Why::Mounts)]),
+            (t, Input::Rescanned, vec![]),
+        ]
+    };
+    let mut rows = vec![(1, signal(Signal::Refresh), vec![LOOK, Drain])];
+    rows.extend(rescan(1));
+    rows.push((1, CLEAN, vec![Muting { force: true }, publish(true, false)]));
+    rows.push((1, ask(9), vec![LOOK, Drain]));
+    rows.extend(rescan(1));
+    rows.push((1, CLEAN, vec![Answer(9)]));
+    rows.push((1, signal(Signal::Stop), vec![stopping(), LOOK, Drain]));
+    rows.extend(rescan(1));
+    rows.push((1, CLEAN, stop_work()));
+    check("status, diff, then the stop", running(TIMING), rows);
 }
 
 #[test]

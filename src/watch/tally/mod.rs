@@ -153,6 +153,13 @@ impl Group {
         self.dirs.len() as u64
     }
 
+    /// Is all it would lose directories' own mode, owner or attributes
+    /// (no file)? Then there is nothing to persist
+    /// ([`crate::suggest::ATTRIBUTES_ONLY`]).
+    pub fn attributes_only(&self) -> bool {
+        self.files == 0 && !self.dirs.is_empty()
+    }
+
     /// Does the reboot discard something of it (a file, or a directory's
     /// mode, owner or attributes)?
     pub fn loses(&self) -> bool {

@@ -112,3 +112,62 @@ echo "after=$(stat -c '%u:%g:%a' "$R/persistent/var/lib/postgresql" "$R/persiste
     );
     assert_eq!(val(&o, "before"), val(&o, "after"), "nothing is changed");
 }
+
+/// One entry with two problems (a mode that differs and a user that does
+/// not exist): `verify` reports both, each with its own fix; an unknown
+/// owner alone (the mode as declared) is reported too.
+#[test]
+fn every_problem_of_one_entry_is_reported() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/both"
+user = "nosuchuser"
+group = "root"
+mode = "0700"
+[[persistence.directories]]
+path = "/var/lib/owneronly"
+user = "root"
+group = "nosuchgroup"
+mode = "0750"
+T
+mkdir -p "$R/persistent/var/lib/both" "$R/persistent/var/lib/owneronly"
+chmod 0755 "$R/persistent/var/lib/both"; chmod 0750 "$R/persistent/var/lib/owneronly"
+imp verify --json > "$R/../v.json" || true
+python3 - "$R/../v.json" <<'PY'
+import json, sys
+for f in json.load(open(sys.argv[1]))["findings"]:
+    if f["check"] == "declared-perms":
+        print("found:" + f["path"] + "|" + f["message"] + "|" + f["remedy"])
+PY
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    let out = crate::util::stdout(&o);
+    let of = |p: &str| -> Vec<&str> {
+        (out.lines())
+            .filter(|l| l.starts_with(&format!("found:{p}|")))
+            .collect()
+    };
+    let both = of("/var/lib/both");
+    assert_eq!(both.len(), 2, "{}", dump(&o));
+    assert!(
+        both.iter()
+            .any(|l| l.contains("user \"nosuchuser\" does not exist")),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        both.iter()
+            .any(|l| l.contains("is 0:0 0755") && l.contains("chmod 0700 /persistent/var/lib/both")),
+        "{}",
+        dump(&o)
+    );
+    let owner = of("/var/lib/owneronly");
+    assert!(
+        owner.len() == 1 && owner[0].contains("group \"nosuchgroup\" does not exist"),
+        "{}",
+        dump(&o)
+    );
+}

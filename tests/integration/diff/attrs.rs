@@ -2,7 +2,8 @@
 //! by nothing (a file's was), though the reboot reverts it. `diff` reports
 //! a directory whose mode, owner or attributes changed (`Rec::matches`),
 //! walking or from the watcher's list (both backends hear its `ATTRIB`),
-//! and not one that only gained an entry.
+//! and not one that only gained an entry; `--suggest` never proposes it
+//! (trial s10 F4).
 
 use serde_json::Value;
 
@@ -46,6 +47,8 @@ chmod 600 "$R/srv/f"; echo new > "$R/srv/grow/n"
 imp diff --json > "$OUT/fast" 2>>"$OUT/diff.err" || true
 imp diff --json --no-watcher > "$OUT/walk" 2>>"$OUT/diff.err" || true
 imp diff > "$OUT/groups" 2>>"$OUT/diff.err" || true
+imp diff --suggest > "$OUT/nix" 2>>"$OUT/diff.err" || true
+imp diff --suggest=toml > "$OUT/toml" 2>>"$OUT/diff.err" || true
 "#
             ),
         );
@@ -74,5 +77,25 @@ imp diff > "$OUT/groups" 2>>"$OUT/diff.err" || true
                 && !groups.contains("changed, 1 dir"),
             "{backend}: {groups}"
         );
+        // Trial s10 F4: such a directory is no data to persist: never
+        // suggested (`chmod 0700 /etc/ssh` proposed all of /etc/ssh), and
+        // `diff` says why under its line; what was written is suggested.
+        let (nix, toml) = (read(p, "nix"), read(p, "toml"));
+        let why = "only the mode, owner or attributes changed, nothing inside: no data to persist";
+        assert_eq!(
+            groups.matches(&format!("not suggested: {why}")).count(),
+            3,
+            "{backend}: {groups}"
+        );
+        for dir in ["/etc/app", "/srv/data", "/srv/own"] {
+            let skipped = format!("# skipped: {dir}: {why}");
+            assert!(nix.contains(&skipped), "{backend}: {nix}");
+            assert!(toml.contains(&skipped), "{backend}: {toml}");
+            assert!(!nix.contains(&format!("  \"{dir}\"")), "{backend}: {nix}");
+            assert!(!toml.contains(&format!("\"{dir}\"\n")), "{backend}: {toml}");
+        }
+        for kept in ["  \"/srv/grow\"\n", "  \"/srv/f\"\n"] {
+            assert!(nix.contains(kept), "{backend}: {nix}");
+        }
     }
 }

@@ -57,15 +57,17 @@ imp diff > "$OUT/after"; echo $? > "$OUT/rc-after"
     let p = out.path();
     let nix = read(p, "suggest.nix");
     assert!(
-        nix.contains("environment.persistence.\"/persistent\" = {"),
+        nix.contains(
+            "# add to environment.persistence.\"/persistent\" in your NixOS configuration"
+        ),
         "{nix}"
     );
     assert!(
-        nix.contains("directories = [\n    \"/var/lib/app\"\n  ];"),
+        nix.contains("# into directories = [ … ]:\n  \"/var/lib/app\"\n"),
         "{nix}"
     );
     assert!(
-        nix.contains("files = [\n    \"/etc/adjtime\"\n  ];"),
+        nix.contains("# into files = [ … ]:\n  \"/etc/adjtime\"\n"),
         "{nix}"
     );
     let toml = read(p, "suggest.toml");

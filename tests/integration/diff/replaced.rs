@@ -54,7 +54,7 @@ imp diff --json > "$OUT/json" || true
     // Written in place: a bind keeps it. Made after the baseline: a walk
     // cannot tell a rename from a create (the watcher can, below).
     for f in ["/etc/appended", "/etc/written", "/etc/newconf"] {
-        assert!(nix.contains(&format!("    \"{f}\"\n")), "{f}: {nix}");
+        assert!(nix.contains(&format!("\n  \"{f}\"\n")), "{f}: {nix}");
         assert!(
             toml.contains(&format!("path = \"{f}\"\n[["))
                 || toml.ends_with(&format!("path = \"{f}\"\n")),

@@ -82,7 +82,11 @@ true
     let persist = read(p, "persist.out");
     let nix_line = r#"environment.persistence."/persistent".directories = [ "/var/lib/foo" ];"#;
     assert!(persist.contains(nix_line), "{persist}");
-    assert!(groups.contains("directories = [\n"), "{}", ctx());
+    assert!(
+        groups.contains("# into directories = [ … ]:\n"),
+        "{}",
+        ctx()
+    );
     assert!(groups.contains("    \"/var/lib/foo\"\n"), "{}", ctx());
     assert!(groups.contains("# in "), "{}", ctx());
     assert!(
@@ -95,7 +99,7 @@ true
     // --suggest: the same paths, in both formats.
     let (nix, toml) = (read(p, "nix"), read(p, "toml"));
     for path in ["/var/lib/foo", "/var/lib/svc", "/srv/hand"] {
-        assert!(nix.contains(&format!("    \"{path}\"\n")), "{nix}");
+        assert!(nix.contains(&format!("\n  \"{path}\"\n")), "{nix}");
         assert!(toml.contains(&format!("\"{path}\"")), "{toml}");
     }
     assert!(!nix.contains("nothing to persist"), "{nix}");

@@ -1,7 +1,9 @@
 //! A `chmod`/`chown` of a baseline directory is a loss (`diff` counts it:
 //! the reboot restores the old mode and owner, `diff::attrs`): the watcher
 //! warns about it once per group, as about a write, and `status`,
-//! `watch.json` and the shutdown summary count it as `diff` does.
+//! `watch.json` and the shutdown summary count it as `diff` does; with
+//! nothing else written there, nothing to persist is suggested (trial s10
+//! F4).
 
 use super::{says, watch_json, with_watcher};
 use crate::require_root;
@@ -41,6 +43,13 @@ imp diff > "$OUT/diff" 2>&1 || true
         "{err}"
     );
     assert_eq!(warned("/srv/own").len(), 1, "{err}");
+    // Trial s10 F4: nothing to persist for a chmod alone: the warning and
+    // watch.json say why, as `diff` does, never a line persisting the
+    // directory; once a file is written there, the line.
+    let why = "to keep it: only the mode, owner or attributes changed, nothing inside: no data to persist";
+    for w in [&data[0], &warned("/srv/own")[0]] {
+        assert!(w.contains(why) && !w.contains("directories = ["), "{w}");
+    }
     assert!(warned("/var/lib/new").is_empty(), "{err}");
     let diff = read(tmp.path(), "diff");
     let status = read(tmp.path(), "status");
@@ -75,6 +84,17 @@ imp diff > "$OUT/diff" 2>&1 || true
         .map(|g| (g["path"].as_str().unwrap(), g["dirs"].as_u64().unwrap()))
         .collect();
     assert_eq!(dirs, [("/srv/data", 2), ("/srv/own", 1)], "{w}");
+    let suggest: Vec<_> = (w["groups"].as_array().unwrap().iter())
+        .map(|g| g["suggest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        suggest,
+        [
+            r#"environment.persistence."/persistent".directories = [ "/srv/data" ];"#,
+            impermctl::suggest::ATTRIBUTES_ONLY,
+        ],
+        "{w}"
+    );
 }
 
 #[test]

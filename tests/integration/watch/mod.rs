@@ -5,6 +5,7 @@
 
 mod age;
 mod aliases;
+mod backend_key;
 mod bounded;
 mod burst;
 mod daemon;
@@ -14,6 +15,7 @@ mod dir_attrs;
 mod edited;
 mod exact_status;
 mod fell_back;
+mod just_bound;
 mod mapped;
 mod marks;
 mod marks_load;
@@ -24,6 +26,7 @@ mod remount;
 mod renamed_away;
 mod replaced;
 mod rewrite;
+mod stopped_on_dbus;
 mod tally;
 mod undeclarable;
 mod writer_gone;

@@ -29,7 +29,7 @@ imp diff --suggest=toml > "$OUT/toml" 2>&1 || true
         assert!(s.contains("or persist its parent \"/srv\" instead"), "{s}");
         assert!(!s.contains('\u{fffd}') && !s.contains(r"\ufffd"), "{s}");
     }
-    assert!(read("nix").contains("    \"/srv/ok\"\n"), "{}", read("nix"));
+    assert!(read("nix").contains("\n  \"/srv/ok\"\n"), "{}", read("nix"));
     assert!(
         read("toml").contains("path = \"/srv/ok\""),
         "{}",
