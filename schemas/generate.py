@@ -63,17 +63,17 @@ def entry_state():
         obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
-OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link",
+OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
-WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner", "not_ours"]
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S, "reason": S},
+                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -118,16 +118,16 @@ docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
 STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
-                              "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
-                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "reason": S, "error": S,
+                              "outcome": {"enum": ["bound", "linked", "copied", "pending", "skipped", "failed"]},
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "error": S,
                               "writers": arr(ref("open_writer"))},
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
     "refused": REFUSED,
-    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U, "errors": U},
-                  required=["bound", "linked", "skipped", "failed", "undone"]),
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "copied": U, "pending": U, "errors": U},
+                  required=["bound", "linked", "skipped", "failed"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
                         "writers": arr(ref("open_writer")), "since": U, "saved": U}, required=["path", "type", "source", "writers", "since"])),
     "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT, "open_writer": OPEN_WRITER})

@@ -128,7 +128,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
-    let stale = crate::diff::unbound::recorded(&root, settings, &state);
+    let stale = undeclared::left(crate::diff::unbound::find(&root, settings, &state));
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(settings, &advice, e))
@@ -136,7 +136,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let findings = moved
         .iter()
         .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
-        || texts.iter().any(|(_, f)| *f);
+        || texts.iter().any(|(_, f)| *f)
+        || !stale.is_empty();
     let (verdict, exit) = super::verify::judged(&v);
     let exit = exit.max(Exit::findings_if(findings));
     let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
@@ -161,7 +162,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
             }
         }
-        undeclared::print(out, &stale, !refused.is_empty())?;
+        undeclared::print(out, &stale)?;
         print_moved(out, &moved)?;
         crate::services::section(out, &root, &state.mounts, settings)?;
         Ok(crate::watch::report::print_status(out, &root)?)
@@ -203,7 +204,7 @@ fn entry_text(
         _ => {}
     }
     let specific = advice.0.get(&e.path);
-    let advice = specific.map_or("run `impermctl boot`", String::as_str);
+    let advice = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
@@ -233,7 +234,8 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 }
 
 /// What to tell the user about an entry that is not in place: run `boot`
-/// only where that can help; else the reason it cannot (its root is
+/// only where that can help and keeps the live data
+/// (`plan::advice::not_in_place`); else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
 struct Advice(std::collections::BTreeMap<PathBuf, String>);
 
@@ -281,19 +283,9 @@ impl Advice {
             if let Some(error) = failed.get(&e.path) {
                 return Some(format!("the last `impermctl boot` failed on it: {error}"));
             }
-            let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
-            let mounted = crate::plan::Mounted::No;
-            let h = handles.as_ref()?;
-            let link_data =
-                crate::apply::link_data(h, settings, &state.mounts, e, &target, &source);
-            let f = crate::plan::Facts {
-                target,
-                source,
-                mounted,
-                link_data,
-            };
-            if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                return Some(format!("`impermctl boot` cannot fix it: {error}"));
+            let said = crate::apply::advice(handles.as_ref()?, settings, &state.mounts, e, false);
+            if said != crate::plan::advice::RUN_BOOT {
+                return Some(said);
             }
             // What boot fails on when it creates it (trial s5 finding 8).
             let err = [&e.perms, &e.parent]
