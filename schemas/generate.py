@@ -63,17 +63,17 @@ def entry_state():
         obj({"state": {"const": "covered"}, "by": S}, required=["state", "by"], extra=True),
     ]}
 
-OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link", "unmount", "remove_link",
+OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
-WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner", "not_ours"]
+WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
                  obj({"why": {"const": "foreign"}, "source": S, "root": S}, extra=True)]}
 STEP = {"type": "object", "required": ["path", "type", "source", "action"],
         "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                        "action": {"enum": ["do", "skip", "fail"]}, "ops": arr(ref("op")), "error": S,
-                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S, "reason": S},
+                       "why": {"enum": WHYS}, "root": S, "by": S, "owner": S},
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"action": {"const": "do"}}}, "then": {"required": ["ops"]}},
@@ -93,10 +93,13 @@ docs["Verification"] = envelope("Verification", "impermctl verify --json", {
     "ran": arr(ref("check")), "skipped": arr(ref("check")), "refused": REFUSED}, ["verdict", "findings", "ran", "skipped"])
 docs["CheckList"] = envelope("CheckList", "impermctl verify --list --json", {
     "checks": arr(obj({"name": ref("check"), "severity": ref("severity"), "description": S}))}, ["checks"])
+HIDDEN_MOUNTS = arr(obj({"path": ref("path"), "under": ref("path"), "instead": ref("path"), "what": S}, required=["path", "under", "instead", "what"]))
+
 docs["Status"] = envelope("Status", "impermctl status --json", {
     "verdict": ref("verdict"), "notice": S, "findings": arr(ref("finding")),
     "entries": arr({"allOf": [obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
-                                   "state": S, "source_fs": S, "root": S, "target": S, "advice": S},
+                                   "state": S, "source_fs": S, "root": S, "target": S, "advice": S,
+                                   "hidden_mounts": dict(HIDDEN_MOUNTS, description="Filesystems mounted below this directory that its bind hides: what is written at `path` goes to `instead`; `impermctl boot` mounts them back on top. Absent when none.")},
                                   required=["path", "type", "source", "state"], extra=True), ref("entry_state")]}),
     "persisted": arr(obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),
                           "since": U, "declared": B, "copy": {"description": "Copied only, not bound (method = \"copy\").", "type": "boolean"},
@@ -115,16 +118,16 @@ docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
 STEP_REPORT = {"type": "object", "required": ["path", "type", "source", "done", "outcome"],
                "properties": {"path": ref("path"), "type": ref("type"), "source": ref("path"),
                               "done": arr(ref("op")),
-                              "outcome": {"enum": ["bound", "linked", "unmounted", "unlinked", "copied", "pending", "skipped", "failed"]},
-                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "reason": S, "error": S,
+                              "outcome": {"enum": ["bound", "linked", "copied", "pending", "skipped", "failed"]},
+                              "why": {"enum": WHYS}, "source_fs": S, "root": S, "by": S, "owner": S, "error": S,
                               "writers": arr(ref("open_writer"))},
                "additionalProperties": False}
 docs["BootResult"] = envelope("BootResult", "impermctl boot --json", {
     "outcome": {"enum": ["ok", "partial", "refused", "rescue"]}, "duration_ms": {"type": "number", "minimum": 0},
     "findings": arr(ref("finding")), "steps": arr(ref("step_report")),
     "refused": REFUSED,
-    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "undone": U, "copied": U, "pending": U, "errors": U},
-                  required=["bound", "linked", "skipped", "failed", "undone"]),
+    "counts": obj({"bound": U, "linked": U, "skipped": U, "failed": U, "copied": U, "pending": U, "errors": U},
+                  required=["bound", "linked", "skipped", "failed"]),
     "pending": arr(obj({"path": ref("path"), "type": ref("type"), "source": ref("path"),
                         "writers": arr(ref("open_writer")), "since": U, "saved": U}, required=["path", "type", "source", "writers", "since"])),
     "warnings": arr(S)}, ["outcome", "duration_ms", "findings"], {"op": OP, "step_report": STEP_REPORT, "open_writer": OPEN_WRITER})
@@ -162,6 +165,8 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                                       "nix": {"type": "string", "description": "The Nix line that declares it (with `root`)."}},
                                      required=["path", "source", "type", "by"])),
                              description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
+    "hidden_mounts": dict(HIDDEN_MOUNTS, description="With --shadowed: filesystems mounted below a declared directory that its bind hides (what is written at `path` goes to `instead`; counted in the exit code). Absent when none."),
+    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: the shutdown sync moves their persistent copies aside to impermctl-kept, so the deletion is kept (nothing is lost). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

@@ -3,7 +3,7 @@
 //! The binary is a thin face over this library. Decisions are pure data
 //! (`layout` findings, `plan` steps); every kernel call lives in `sys`.
 
-/// Applying a boot plan: create, seed, bind, link, unmount, through `sys`.
+/// Applying a boot plan: create, seed, bind, link, through `sys`.
 pub mod apply;
 /// The manifest of the ephemeral root right after activation, for `diff`.
 pub mod baseline;
@@ -45,7 +45,7 @@ pub mod plan;
 pub mod root;
 /// Services whose `StateDirectory=` is not persisted (systemd over D-Bus).
 pub mod services;
-/// `/run/impermctl/state.json`: what `boot` did, for idempotence and undo.
+/// `/run/impermctl/state.json`: what `boot` did, for idempotence and what it left in place.
 pub mod state;
 /// The config line (Nix or TOML) that persists a path.
 pub mod suggest;

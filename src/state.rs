@@ -1,6 +1,7 @@
 //! `/run/impermctl/state.json`: what `boot` put in place (bound or linked),
 //! from which config and when. The next `boot` of the same boot reads it to
-//! stay idempotent and to undo entries removed from the config.
+//! stay idempotent and to tell what it leaves in place for entries removed
+//! from the config (never undone on a running system: trial-s10 F10).
 
 use std::path::{Path, PathBuf};
 
@@ -39,10 +40,6 @@ pub struct Recorded {
     pub source: PathBuf,
     /// Bound or linked.
     pub how: How,
-    /// The mount ID of the bind (`/proc/self/mountinfo` field 1) when it
-    /// was recorded; an undo requires the same mount to be there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mount_id: Option<u64>,
     /// When `boot` began seeding the source from the root's original
     /// (nanoseconds since the epoch on `CLOCK_REALTIME_COARSE`, the clock
     /// file ctimes come from): a hidden original with an older ctime is
@@ -57,38 +54,6 @@ pub struct Recorded {
 pub fn now_coarse_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
     u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
-}
-
-/// Why a record must not be undone, if it must not: impermctl only undoes
-/// what it could have made itself. The recorded path must be one `boot`
-/// would accept in a config (absolute, normalised, not `/`, not under
-/// `/nix`, `/proc`, `/sys`, `/dev`, `/run`, not inside or containing a
-/// persistence root) and its source must lie strictly inside a declared
-/// persistence root, at the same relative place as the path.
-pub fn untrusted(r: &Recorded, roots: &[crate::config::PersistenceRoot]) -> Option<String> {
-    let bad = |why: &str| Some(format!("the record is not one impermctl writes ({why})"));
-    if crate::root::normalize(&r.path).as_deref() != Some(r.path.as_path())
-        || r.path == Path::new("/")
-    {
-        return bad("its path is not a normalised absolute path below /");
-    }
-    if let Some(f) = crate::config::forbidden(&r.path) {
-        return bad(&format!("its path is under {f}"));
-    }
-    if roots
-        .iter()
-        .any(|root| r.path.starts_with(&root.path) || root.path.starts_with(&r.path))
-    {
-        return bad("its path is, holds or lies inside a persistence root");
-    }
-    let inside = roots.iter().any(|root| {
-        r.source.strip_prefix(&root.path).ok() == r.path.strip_prefix("/").ok()
-            && crate::root::normalize(&r.source).as_deref() == Some(r.source.as_path())
-    });
-    if !inside {
-        return bad("its source is not the path's place in a declared persistence root");
-    }
-    None
 }
 
 /// The whole file.
@@ -174,19 +139,6 @@ pub struct Pending {
     pub saved: Option<u64>,
 }
 
-/// Fill in the mount ID of every bound record from `root`'s mount table
-/// ([`Root::mount_table`](crate::root::Root::mount_table)); records stay
-/// as they are when it cannot be read.
-pub fn with_mount_ids(mut entries: Vec<Recorded>, root: &crate::root::Root) -> Vec<Recorded> {
-    let Ok(table) = root.mount_table() else {
-        return entries;
-    };
-    for r in entries.iter_mut().filter(|r| r.how == How::Bound) {
-        r.mount_id = table.at(&r.path).map(|m| m.id);
-    }
-    entries
-}
-
 /// Now, in whole seconds since the epoch (the times `state.json` records).
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -226,7 +178,6 @@ mod tests {
                 kind: Kind::Directory,
                 source: "/persistent/etc/nixos".into(),
                 how: How::Bound,
-                mount_id: Some(42),
                 seeded_ns: None,
             }],
             pending: Vec::new(),
@@ -236,49 +187,15 @@ mod tests {
             }],
         };
         write(&p, &s).unwrap();
+        assert_eq!(read(&p).unwrap(), Some(s.clone()));
+        // Written by an earlier version (mount IDs, since dropped): read the same.
+        let old = std::fs::read_to_string(&p).unwrap();
+        let old = old.replacen("\"how\"", "\"mount_id\": 42, \"how\"", 1);
+        assert!(old.contains("mount_id"), "{old}");
+        std::fs::write(&p, old).unwrap();
         assert_eq!(read(&p).unwrap(), Some(s));
         std::fs::write(&p, "{").unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("state.json") && e.contains("remove it"), "{e}");
-    }
-
-    #[test]
-    fn only_records_impermctl_could_have_written_are_trusted() {
-        let roots = [crate::config::PersistenceRoot {
-            path: "/persistent".into(),
-            hide_mounts: true,
-            allow_trash: false,
-        }];
-        let rec = |path: &str, source: &str| Recorded {
-            path: path.into(),
-            kind: Kind::Directory,
-            source: source.into(),
-            how: How::Bound,
-            mount_id: None,
-            seeded_ns: None,
-        };
-        assert_eq!(
-            untrusted(&rec("/etc/nixos", "/persistent/etc/nixos"), &roots),
-            None
-        );
-        for (path, source) in [
-            ("/persistent", "/persistent"),
-            ("/proc", "/proc"),
-            ("/proc", "/persistent/proc"),
-            ("/", "/persistent"),
-            ("/nix/store", "/persistent/nix/store"),
-            ("/run/user", "/persistent/run/user"),
-            ("/persistent/x", "/persistent/persistent/x"),
-            ("/etc/nixos", "/etc/nixos"),
-            ("/etc/nixos", "/elsewhere/etc/nixos"),
-            ("/etc/nixos", "/persistent/etc/other"),
-            ("/etc/../proc", "/persistent/proc"),
-            ("relative", "/persistent/relative"),
-        ] {
-            assert!(
-                untrusted(&rec(path, source), &roots).is_some(),
-                "{path} {source}"
-            );
-        }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
-use crate::config::{Entry, Settings};
+use crate::config::{Entry, Kind, Settings};
 use crate::mountinfo::MountTable;
 use crate::plan::{Facts, Mounted, Node, Observed};
 use crate::root::{Root, rel};
@@ -31,23 +31,25 @@ pub fn mounted(t: &MountTable, target: &Path, source: &Path) -> Mounted {
     }
 }
 
-/// What is mounted on a recorded entry's path, judged strictly for an
-/// undo: a bind of the recorded source that is a mount of its own (not the
-/// persistence root's mount itself) and, when the record has a mount ID,
-/// that very mount. Anything else is `Foreign`.
-pub fn mounted_recorded(t: &MountTable, r: &Recorded) -> Mounted {
-    let m = mounted(t, &r.path, &r.source);
-    let (Mounted::FromSource, Some(at)) = (&m, t.at(&r.path)) else {
-        return m;
-    };
-    let own = t.containing(&r.source).is_none_or(|h| h.id != at.id);
-    if own && r.mount_id.is_none_or(|id| id == at.id) {
-        m
-    } else {
-        Mounted::Foreign {
-            source: at.source.clone(),
-            root: at.root.clone(),
+/// Is the recorded `r` of an earlier run of this boot still in place: its
+/// path bound from its recorded source (a mount of its own, not the one
+/// holding the source: a record is not trusted), or a symlink to it? (An
+/// entry that left the config stays so until the next boot: `cli::boot`.)
+pub fn in_place(h: &Handles, t: &MountTable, r: &Recorded) -> bool {
+    match r.how {
+        crate::state::How::Bound => {
+            let own = |at: &crate::mountinfo::Mount| {
+                t.containing(&r.source).is_none_or(|h| h.id != at.id)
+            };
+            mounted(t, &r.path, &r.source) == Mounted::FromSource && t.at(&r.path).is_some_and(own)
         }
+        crate::state::How::Linked => {
+            node(h.root.as_fd(), rel(&r.path), &r.path, false)
+                == (Node::Symlink {
+                    to: r.source.clone(),
+                })
+        }
+        _ => false,
     }
 }
 
@@ -161,8 +163,72 @@ pub fn probe_entry(h: &Handles, e: &Entry) -> (Node, Node) {
     (target, source)
 }
 
-/// Gather the planner's facts for every entry and for every recorded entry
-/// that left the config.
+/// Where the data of the directory entry `e` really is, when that is not
+/// what binding `e` would keep (refused, see `plan::links`): behind its
+/// link ([`crate::plan::dir_link_data`]), or, with nothing at the target
+/// nor at its source, in the persistent `private/NAME` of a `DynamicUser=`
+/// service declared as `/var/lib/NAME` (the service has not started since
+/// the reboot, so systemd has not made its link yet): a directory bound at
+/// `/var/lib/NAME` would make systemd fail to start the service.
+pub fn link_data(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    e: &Entry,
+    target: &Node,
+    source: &Node,
+) -> Option<PathBuf> {
+    if let Some(data) = crate::plan::dir_link_data(settings, mounts, e, target, source) {
+        return Some(data);
+    }
+    let missing = matches!(source, Node::Missing | Node::MissingParent);
+    let name = e.path.file_name()?;
+    let private = Path::new("private").join(name);
+    if e.kind != crate::config::Kind::Directory
+        || *target != Node::Missing
+        || !missing
+        || !crate::walk::systemd_private_link(&e.path, &private)
+    {
+        return None;
+    }
+    let data = e.path.parent()?.join(private);
+    let pfd = h.persist(&e.root).ok()?;
+    let held = matches!(node(pfd, rel(&data), &data, false), Node::Dir { .. });
+    (held && !settings.is_persisted(&data)).then_some(data)
+}
+
+/// What to do about the declared entry `e` of `settings`, which is not in
+/// place ([`crate::plan::advice::not_in_place`]), from what is at its path
+/// and source now (probed through `h`, as `boot` would with nothing
+/// mounted there). `written`: as if its path held data (the watcher says
+/// it after a write there, and keeps saying it).
+pub fn advice(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    e: &Entry,
+    written: bool,
+) -> String {
+    let (mut target, source) = probe_entry(h, e);
+    if written {
+        target = match (e.kind, target) {
+            (Kind::Directory, Node::Missing | Node::Dir { .. }) => Node::Dir { empty: false },
+            (Kind::File, Node::Missing | Node::File { len: 0 }) => Node::File { len: 1 },
+            (_, t) => t,
+        };
+    }
+    let link_data = link_data(h, settings, mounts, e, &target, &source);
+    let f = Facts {
+        target,
+        source,
+        mounted: Mounted::No,
+        link_data,
+    };
+    crate::plan::advice::not_in_place(settings, e, &f)
+}
+
+/// Gather the planner's facts for every entry (`previous`: the record of
+/// the last run of this boot, for the entries it names).
 pub fn gather(
     h: &Handles,
     settings: &Settings,
@@ -177,7 +243,7 @@ pub fn gather(
             Mounted::No => probe_entry(h, e),
             _ => (Node::Unprobed, Node::Unprobed),
         };
-        let link_data = crate::plan::dir_link_data(settings, mounts, e, &target, &source);
+        let link_data = link_data(h, settings, mounts, e, &target, &source);
         let f = Facts {
             target,
             source,
@@ -191,20 +257,6 @@ pub fn gather(
         ..Observed::default()
     };
     gather_moved(h, settings, mounts, &previous, &mut obs);
-    let declared: std::collections::HashSet<&Path> =
-        settings.entries.iter().map(|e| e.path.as_path()).collect();
-    for r in &previous {
-        if declared.contains(r.path.as_path()) {
-            continue;
-        }
-        let f = Facts {
-            target: node(h.root.as_fd(), rel(&r.path), &r.path, false),
-            source: Node::Missing,
-            mounted: mounted_recorded(mounts, r),
-            link_data: None,
-        };
-        obs.leftovers.insert(r.path.clone(), f);
-    }
     obs.previous = previous;
     obs
 }

@@ -93,11 +93,12 @@ pub(super) fn written_hidden(
         |u| format!("stop them (`systemctl stop {u}`)"),
     );
     Some(format!(
-        "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}, the persistent version bound)",
+        "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
         e.path.display(),
         list.join(", "),
         e.source.display(),
         e.root.display(),
+        lv::keep::KEPT_DIR,
     ))
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, gather, probe_entry};
+pub use facts::{Handles, advice, gather, in_place, link_data, probe_entry};
 
 use report::Tally;
 pub use report::{Applied, Outcome, named};

@@ -399,37 +399,3 @@ pub(super) fn detach_at(cx: &mut Cx, path: &Path, gone: String, failed: String) 
     cx.utab_drop.push(path.to_path_buf());
     Ok(())
 }
-
-/// Undo a recorded bind: detach it, then remove the mount point if empty.
-pub(super) fn unmount(cx: &mut Cx, path: &Path, kind: Kind) -> Result<()> {
-    let p = path.display();
-    let gone = format!("{p} is not a mount point any more");
-    detach_at(cx, path, gone, format!("cannot unmount {p}"))?;
-    let (parent, name) = fs::split(rel(path))?;
-    let dfd = open(cx.h.root.as_fd(), parent, DIR, path)?;
-    let removable = stat_at(dfd.as_fd(), name).is_ok_and(|m| match (kind, m.file_type) {
-        (Kind::Directory, FileType::Directory) => true,
-        (Kind::File, FileType::RegularFile) => m.size == 0,
-        _ => false,
-    });
-    // rmdir fails on a non-empty directory: data under the mount point stays.
-    if removable && fs::unlink_at(dfd.as_fd(), name, kind == Kind::Directory).is_ok() {
-        info!(path = %path.display(), "removed the empty mount point {}", path.display());
-    }
-    Ok(())
-}
-
-/// Undo a recorded symlink (only if it still points at `source`).
-pub(super) fn remove_link(cx: &mut Cx, path: &Path, source: &Path) -> Result<()> {
-    let rfd = cx.h.root.as_fd();
-    let trel = rel(path);
-    let to = ctx(fs::readlink_beneath(rfd, trel), rfd, trel, path)?;
-    if to != source {
-        let (p, to) = (path.display(), to.display());
-        bail!("{p} now points to {to}; left alone");
-    }
-    let (parent, name) = fs::split(trel)?;
-    let dfd = open(rfd, parent, DIR, path)?;
-    fs::unlink_at(dfd.as_fd(), name, false)
-        .with_context(|| format!("cannot remove {}", path.display()))
-}

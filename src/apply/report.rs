@@ -20,10 +20,6 @@ pub enum Outcome {
     Bound,
     /// Symlinked now.
     Linked,
-    /// A removed entry was unmounted.
-    Unmounted,
-    /// A removed entry's symlink was removed.
-    Unlinked,
     /// `method = "copy"`: copied in (or saved) now.
     Copied,
     /// Seeded, but not bound: processes write there (see `crate::live::pending`).
@@ -57,7 +53,7 @@ pub struct StepReport {
     pub outcome: Outcome,
 }
 
-/// How many undone entries the summary line names.
+/// How many paths [`named`] names.
 pub const NAMED: usize = 3;
 
 /// Counts for the summary line.
@@ -71,8 +67,6 @@ pub struct Counts {
     pub skipped: usize,
     /// Failed.
     pub failed: usize,
-    /// Removed entries undone.
-    pub undone: usize,
     /// `method = "copy"` files copied in or saved.
     pub copied: usize,
     /// Seeded but left pending (processes write there).
@@ -84,9 +78,8 @@ pub struct Counts {
 }
 impl Counts {
     /// The one summary line of `boot` (logged, and the unit's `STATUS=`)
-    /// for `settings`, which took `ms` milliseconds; `undone` names the
-    /// removed entries undone (the first [`NAMED`]).
-    pub fn summary(&self, settings: &crate::config::Settings, ms: f64, undone: &[&Path]) -> String {
+    /// for `settings`, which took `ms` milliseconds.
+    pub fn summary(&self, settings: &crate::config::Settings, ms: f64) -> String {
         let c = self;
         let roots: Vec<String> = (settings.roots.iter())
             .map(|r| names::show(&r.path))
@@ -111,10 +104,6 @@ impl Counts {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));
             }
-        }
-        if c.undone > 0 {
-            let n = crate::human::count(c.undone as u64, "removed entry", "removed entries");
-            line.push_str(&format!(", {n} undone ({})", named(undone)));
         }
         line
     }
@@ -184,7 +173,6 @@ impl<'a> Tally<'a> {
         match &outcome {
             Outcome::Bound => c.bound += 1,
             Outcome::Linked => c.linked += 1,
-            Outcome::Unmounted | Outcome::Unlinked => c.undone += 1,
             Outcome::Copied => c.copied += 1,
             Outcome::Pending { writers } => {
                 c.pending += 1;
@@ -225,7 +213,6 @@ impl<'a> Tally<'a> {
                 kind: st.kind,
                 source: st.source.clone(),
                 how,
-                mount_id: None,
                 // Seeded now, else as recorded while it stays in place.
                 seeded_ns: seeded
                     .or_else(|| before.filter(|r| r.how == how).and_then(|r| r.seeded_ns)),
@@ -248,9 +235,6 @@ fn skip_warning(path: &Path, source: &Path, why: &Why) -> Option<String> {
         Why::Foreign { source: from, root } => Some(format!(
             "{path} is already mounted from {from} ({}), not from {source}: left alone, never stacked",
             names::show(root)
-        )),
-        Why::NotOurs { reason } => Some(format!(
-            "{path} left the config but is not undone: {reason}; left alone (unmount it yourself if it should go)"
         )),
         _ => None,
     }
@@ -285,7 +269,6 @@ mod tests {
             kind: Kind::Directory,
             source: "/persistent/a".into(),
             how: How::Bound,
-            mount_id: None,
             seeded_ns: None,
         }];
         let failed = || Outcome::Failed { error: "x".into() };
@@ -301,7 +284,6 @@ mod tests {
                 Some(How::Copied),
             ),
             (pending, "/b", Some(How::Pending)),
-            (Outcome::Unmounted, "/a", None),
             (
                 Outcome::Skipped(Why::Covered { by: "/".into() }),
                 "/a",
@@ -328,11 +310,6 @@ mod tests {
             w.contains("/a is already mounted from /dev/sdb (/x), not from /persistent/a"),
             "{w}"
         );
-        let w = skip_warning(p, s, &Why::NotOurs { reason: "r".into() }).unwrap();
-        assert!(
-            w.contains("/a left the config but is not undone: r;"),
-            "{w}"
-        );
         assert_eq!(skip_warning(p, s, &Why::AlreadyBound), None);
     }
 
@@ -348,17 +325,16 @@ mod tests {
             ..Default::default()
         };
         let head = "persisted 1 path from /persistent in 2.5 ms: 1 bound, 0 linked, 0 skipped";
-        assert_eq!(c.summary(&s, 2.5, &[]), head);
-        let gone = ["/a", "/b", "/c", "/d", "/e"].map(Path::new);
-        (c.copied, c.pending, c.failed, c.undone) = (2, 3, 4, 5);
+        assert_eq!(c.summary(&s, 2.5), head);
+        (c.copied, c.pending, c.failed) = (2, 3, 4);
         assert_eq!(
-            c.summary(&s, 2.5, &gone),
+            c.summary(&s, 2.5),
             format!(
-                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED, 5 removed entries undone (/a, /b, /c, 2 more)"
+                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED"
             )
         );
-        (c.copied, c.pending, c.failed, c.undone) = (0, 0, 0, 1);
-        let one = c.summary(&s, 2.5, &gone[..1]);
-        assert_eq!(one, format!("{head}, 1 removed entry undone (/a)"));
+        let gone = ["/a", "/b", "/c", "/d", "/e"].map(Path::new);
+        assert_eq!(named(&gone), "/a, /b, /c, 2 more");
+        assert_eq!(named(&gone[..1]), "/a");
     }
 }

@@ -7,8 +7,8 @@ use super::{Cx, Outcome, dirs, links, live, moved, ops};
 use crate::config::Entry;
 use crate::plan::{Op, Step, What, Why};
 
-/// Run the operations of `st` (`entry`: its config entry, `None` for an
-/// entry that left the config); the operations that completed, and how it ended.
+/// Run the operations of `st` (`entry`: its config entry; every step has
+/// one); the operations that completed, and how it ended.
 pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Outcome) {
     let ops = match &st.what {
         What::Skip(why) => return (Vec::new(), Outcome::Skipped(why.clone())),
@@ -42,10 +42,6 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
         }
         let same = |()| outcome.clone();
         let r = match (op, entry) {
-            (Op::Unmount, _) => ops::unmount(cx, &st.path, st.kind).map(|()| Outcome::Unmounted),
-            (Op::RemoveLink, _) => {
-                ops::remove_link(cx, &st.path, &st.source).map(|()| Outcome::Unlinked)
-            }
             (_, None) => Err(anyhow::anyhow!(
                 "{} is not in the config",
                 st.path.display()

@@ -266,7 +266,6 @@ fn copy_files_boot_copied_in_are_no_loss_for_the_watcher() {
         kind: crate::config::Kind::File,
         source: format!("/persistent{p}").into(),
         how,
-        mount_id: None,
         seeded_ns: None,
     };
     let st = BootState {

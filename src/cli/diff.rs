@@ -144,7 +144,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             "impermctl: note: not running as root; only what this user can read is compared (run as root to see everything)"
         );
     }
-    let declared = judge::declared::declared(&root, settings, &layout);
+    let declared = judge::declared::declared(&root, settings, &layout, false);
     let mut cx = crate::classify::grouping::Context {
         not_persisted: declared.not_persisted,
         saved: declared.saved,

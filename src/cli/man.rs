@@ -26,7 +26,7 @@ const ENVIRONMENT: &str = "
 /// Files impermctl reads or writes (as [`ENVIRONMENT`]).
 const FILES: &str = "
   /etc/impermctl/config.toml  The configuration (see impermctl.toml(5)); on NixOS rendered by the module from environment.persistence.
-  /run/impermctl/state.json  What boot put in place in this boot, for idempotence and to undo entries removed from the config.
+  /run/impermctl/state.json  What boot put in place in this boot, for idempotence and to tell what it left in place for entries removed from the config.
   /run/impermctl/baseline  The manifest of the ephemeral root taken at the end of activation; diff compares against it.
   /run/impermctl/watch.json  The watcher's groups, when D-Bus is not available (status reads it).
   /run/impermctl/changes  The watcher's list of paths changed since the baseline, written when diff asks (SIGUSR1); diff stats only those when the list is complete.

@@ -156,7 +156,7 @@ impl<'a> Copier<'a> {
         }
         if other_mount {
             tracing::warn!(
-                "{}: another filesystem is mounted here; copied as an empty directory",
+                "{}: another filesystem is mounted here: its files are not copied (the mount point is, as an empty directory)",
                 self.src(rel)
             );
             self.stats.skipped += 1;

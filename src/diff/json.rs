@@ -108,6 +108,12 @@ struct Doc<'a> {
     /// Binds from persistence that no entry declares.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     undeclared_binds: &'a [crate::diff::unbound::UndeclaredBind],
+    /// `--shadowed`: filesystems hidden under a declared directory's bind.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    hidden_mounts: &'a [crate::layout::HiddenMount],
+    /// `method = "copy"` files deleted since boot (the deletion is kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    deleted_copies: Vec<&'a std::path::Path>,
 }
 
 /// The versioned JSON document (kind `Diff`): every changed item with its
@@ -171,6 +177,8 @@ pub fn json(root: &str, d: &Diff, j: &Judged, groups: &[Group], x: &Extras) -> a
         ignored: x.ignored.as_ref(),
         moved_binds: &x.moved,
         undeclared_binds: &x.unbound,
+        hidden_mounts: &x.hidden_mounts,
+        deleted_copies: x.deleted_copies.iter().map(|e| e.path.as_path()).collect(),
     };
     crate::output::print_json("Diff", &doc)
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Kind, Settings};
-use crate::layout::{EntryState, State};
+use crate::layout::State;
 use crate::mountinfo::{Mount, MountTable};
 use crate::names::show;
 
@@ -23,7 +23,8 @@ pub enum By {
     /// `impermctl persist` (its record in `persisted.json`).
     Persist,
     /// `impermctl boot` for an entry since removed from the config (its
-    /// record in `state.json`): the next `boot` undoes it.
+    /// record in `state.json`): left bound until the reboot (trial-s10
+    /// F10), which does not bind it.
     Boot,
     /// Neither: mounted by hand or by another tool.
     Other,
@@ -69,7 +70,9 @@ impl UndeclaredBind {
         let (p, s) = (show(&self.path), show(&self.source));
         let by = match self.by {
             By::Persist => " (bound by `impermctl persist`)",
-            By::Boot => " (its entry was removed from the config)",
+            By::Boot => {
+                " (its entry was removed from the config; `impermctl boot` leaves it bound until the reboot)"
+            }
             By::Other => " (not bound by impermctl)",
         };
         let fix = match &self.root {
@@ -113,23 +116,6 @@ fn bound_records(root: &crate::root::Root) -> Vec<crate::state::Recorded> {
     };
     (rec.entries.into_iter())
         .filter(|r| r.how == crate::state::How::Bound)
-        .collect()
-}
-
-/// The binds `boot` recorded that are still in place (mounted from their
-/// recorded source) whose path neither a usable nor a refused entry
-/// declares: (path, source), in path order (`status`'s list).
-pub fn recorded(
-    root: &crate::root::Root,
-    settings: &Settings,
-    state: &State,
-) -> Vec<(PathBuf, PathBuf)> {
-    (bound_records(root).into_iter())
-        .filter(|r| settings.entry(&r.path).is_none() && !settings.refused.contains(&r.path))
-        .filter(|r| {
-            crate::layout::mount_state(state, &r.path, &r.source) == Some(EntryState::Bound)
-        })
-        .map(|r| (r.path, r.source))
         .collect()
 }
 

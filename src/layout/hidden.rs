@@ -11,8 +11,9 @@ use crate::config::{Kind, Settings};
 use crate::mountinfo::MountTable;
 use crate::names::{printable, show};
 
-/// One filesystem hidden under a declared directory's bind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One filesystem hidden under a declared directory's bind (in JSON
+/// `{path, under, instead, what}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HiddenMount {
     /// Where it is mounted (logical).
     pub path: PathBuf,

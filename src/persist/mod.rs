@@ -49,7 +49,6 @@ pub fn copied(
             kind: r.kind,
             source: r.source,
             how: crate::state::How::Copied,
-            mount_id: None,
             seeded_ns: None,
         })
         .collect()

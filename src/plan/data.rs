@@ -88,8 +88,6 @@ pub struct Observed {
     pub entries: BTreeMap<PathBuf, Facts>,
     /// What the previous run of this boot put in place (`state.json`).
     pub previous: Vec<Recorded>,
-    /// Facts for previously recorded paths that are no longer configured.
-    pub leftovers: BTreeMap<PathBuf, Facts>,
     /// Entries whose source changed since the previous run of this boot
     /// (moved to another root, or `persistentStoragePath` changed).
     pub moved: BTreeMap<PathBuf, MovedFrom>,
@@ -118,10 +116,6 @@ pub enum Op {
     },
     /// Make the target a symlink to the source (replacing an empty file).
     Link,
-    /// Detach the bind of an entry that left the config; remove its empty mount point.
-    Unmount,
-    /// Remove the symlink of an entry that left the config.
-    RemoveLink,
     /// `method = "copy"`: copy the persistent file onto the target (owner,
     /// mode, times, xattrs), replacing what is there atomically.
     CopyIn,
@@ -190,12 +184,6 @@ pub enum Why {
         /// Its root.
         root: PathBuf,
     },
-    /// A recorded entry that left the config is not undone: the record or
-    /// the mount there is not one impermctl made (see `state::untrusted`).
-    NotOurs {
-        /// Why, in a sentence.
-        reason: String,
-    },
 }
 
 /// What happens to one entry.
@@ -234,8 +222,7 @@ pub struct Step {
 /// The boot plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// One step per configured entry (config order: parents first), then
-    /// one per entry to undo.
+    /// One step per configured entry (config order: parents first).
     pub steps: Vec<Step>,
 }
 

@@ -47,7 +47,16 @@ pub(super) fn plan_dir_link(e: &Entry, f: &Facts, data: &Path) -> What {
     match (&f.target, &f.source) {
         (Node::Symlink { to }, _) => fail(dir_link_refusal(e, to, data, false)),
         (_, Node::Symlink { to }) => fail(dir_link_refusal(e, to, data, true)),
-        _ => fail(format!("{} leads to {}", e.path.display(), data.display())),
+        // Nothing at either: the service's data is in persistence under private/.
+        _ => {
+            let (p, s, d) = (e.path.display(), e.source.display(), data.display());
+            let copy = e.root.join(crate::root::rel(data));
+            let line = crate::suggest::nix_line(&e.root, data, crate::config::Kind::Directory);
+            fail(format!(
+                "{p} and its persistent copy {s} are missing, but {copy} holds the data of a DynamicUser= service, which systemd keeps in {d} behind the link {p} it makes at each start of the service: a directory bound at {p} would make systemd fail to start it; declare the directory itself instead of {p}: {line}",
+                copy = copy.display(),
+            ))
+        }
     }
 }
 

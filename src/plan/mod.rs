@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::state::How;
 
+pub mod advice;
 mod copy;
 mod data;
 pub mod homes;
@@ -50,34 +51,6 @@ pub fn plan(settings: &Settings, obs: &Observed) -> Plan {
             None => fail(format!("{} was not observed", e.path.display())),
         };
         steps.push(step(e.kind, &e.path, &e.source, what));
-    }
-    let declared: HashSet<&Path> = settings.entries.iter().map(|e| e.path.as_path()).collect();
-    // Undo deepest first (the record is in config order, parents first).
-    for r in obs.previous.iter().rev() {
-        let undone = obs.leftovers.get(&r.path);
-        let Some(f) = undone.filter(|_| !declared.contains(r.path.as_path())) else {
-            continue;
-        };
-        let not_ours = |reason: String| What::Skip(Why::NotOurs { reason });
-        let what = match (
-            crate::state::untrusted(r, &settings.roots),
-            &r.how,
-            &f.mounted,
-            &f.target,
-        ) {
-            (Some(why), ..) => not_ours(why),
-            (None, How::Bound, Mounted::FromSource, _) => act(vec![Op::Unmount]),
-            (None, How::Bound, Mounted::Foreign { source, root }, _) => not_ours(format!(
-                "the mount there ({source} {}) is not the bind of {} impermctl recorded",
-                root.display(),
-                r.source.display()
-            )),
-            (None, How::Linked, Mounted::No, Node::Symlink { to }) if *to == r.source => {
-                act(vec![Op::RemoveLink])
-            }
-            _ => continue,
-        };
-        steps.push(step(r.kind, &r.path, &r.source, what));
     }
     Plan { steps }
 }

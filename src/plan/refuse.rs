@@ -115,7 +115,7 @@ impl Refused {
 }
 
 /// Turn the steps of the entries of `refused` roots (root → why) into
-/// failures. Undo steps (entries that left the config) are left alone.
+/// failures.
 pub fn refuse_roots(plan: &mut Plan, settings: &Settings, refused: &BTreeMap<PathBuf, String>) {
     if refused.is_empty() {
         return;

@@ -30,9 +30,6 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
                     crate::names::show(root)
                 )
             }
-            What::Skip(Why::NotOurs { reason }) => {
-                format!("skip: removed entry left mounted: {reason}")
-            }
             What::Fail { error } => format!("FAIL: {error}"),
             What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
         };
@@ -60,8 +57,6 @@ fn op_word(op: &Op) -> String {
             format!("bind{}{hides}", opts.unwrap_or_default())
         }
         Op::Link => "symlink to source".into(),
-        Op::Unmount => "unmount (removed from config)".into(),
-        Op::RemoveLink => "remove symlink (removed from config)".into(),
         Op::CopyIn => "copy source onto target".into(),
         Op::SaveCopy => "save target to source".into(),
         Op::KeepLive => "keep the live data in impermctl-kept/".into(),

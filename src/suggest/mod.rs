@@ -108,7 +108,7 @@ pub fn needs_copy(path: &Path, how: Kind) -> bool {
 
 /// One item of a Nix `directories`/`files` list: the quoted path, or
 /// `{ file = "…"; method = "copy"; }` when `copy`.
-fn nix_item(path: &Path, copy: bool) -> String {
+pub fn nix_item(path: &Path, copy: bool) -> String {
     match copy {
         true => format!("{{ file = {}; {COPY} }}", nix_string(path)),
         false => nix_string(path),

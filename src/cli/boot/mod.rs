@@ -103,7 +103,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     // One boot at a time (activation and the unit may overlap); a dry run
     // changes nothing and takes no lock.
     let _lock = (!a.dry_run).then(|| lock(&root)).transpose()?;
-    // A damaged record only costs the undo of removed entries: warn, go on.
+    // A damaged record only costs the note of removed entries left in
+    // place: warn, go on.
     let previous = state::read(&root.state_file()).unwrap_or_else(|e| {
         warn!("{e:#}; entries removed from the config since the last run stay mounted");
         None
@@ -126,18 +127,23 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .as_ref()
         .map(|s| (s.entries.clone(), s.pending.clone()))
         .unwrap_or_default();
-    // With refused entries, what left the config may be one of them: undo
-    // nothing this run, keep those records (nothing half-applied).
-    let (prev_entries, kept): (Vec<_>, Vec<_>) = prev_entries
-        .into_iter()
-        .partition(|r| bad.is_empty() || settings.entry(&r.path).is_some());
-    // Said in the summary (trial-s9 F3): the removed ones kept bound.
-    let refused_path = |p: &std::path::Path| bad.paths.values().any(|(r, _)| r == p);
-    let removed_kept: Vec<std::path::PathBuf> = (kept.iter())
-        .filter(|r| r.how == state::How::Bound && !refused_path(&r.path))
-        .map(|r| r.path.clone())
+    // What left the config stays in place until the next boot (trial-s10
+    // F10): unbinding it on a running system would put the data from
+    // before it was persisted back under the services that use it, their
+    // next writes on the throwaway root. Nothing undoes a record, so none
+    // is trusted for more: those still in place stay recorded and are
+    // said; the rest are gone.
+    let copied = crate::persist::copied(&root, &prev_entries);
+    let (prev_entries, removed): (Vec<_>, Vec<_>) =
+        (prev_entries.into_iter()).partition(|r| settings.entry(&r.path).is_some());
+    let kept: Vec<state::Recorded> = (removed.into_iter())
+        .filter(|r| apply::in_place(&handles, &state.mounts, r))
         .collect();
-    let prev_entries = [crate::persist::copied(&root, &prev_entries), prev_entries].concat();
+    // A refused entry at the same path (mistyped) says its own error.
+    let refused_path = |p: &std::path::Path| bad.paths.values().any(|(r, _)| r == p);
+    let left: Vec<&state::Recorded> = kept.iter().filter(|r| !refused_path(&r.path)).collect();
+    let left_warnings: Vec<String> = left.iter().map(|r| left_in_place(r)).collect();
+    let prev_entries = [copied, prev_entries].concat();
     let obs = apply::gather(&handles, settings, &state.mounts, prev_entries.clone());
     let mut plan = plan::plan(settings, &obs);
     plan::refuse_roots(&mut plan, settings, &refused.roots);
@@ -152,46 +158,42 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         mounts: Some(&state.mounts),
     };
     let mut applied = apply::apply(&root, settings, &handles, &plan, &prev_entries, live);
-    applied.record.extend(kept);
+    applied.warnings.extend(left_warnings);
+    let left: Vec<&std::path::Path> = left.iter().map(|r| r.path.as_path()).collect();
+    applied.record.extend(kept.iter().cloned());
     applied.record.sort_by(|a, b| a.path.cmp(&b.path));
     let recorded = record(&root, settings, previous.as_ref(), &applied);
     let elapsed = ms(start.elapsed());
-    let kept_names: Vec<&std::path::Path> = removed_kept.iter().map(|p| p.as_path()).collect();
-    let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len(), &kept_names);
+    let (outcome, exit) = finish(settings, &applied, elapsed, bad.errors.len(), &left);
     report(outcome, Some(&applied))?;
-    // Without its record the next run cannot undo removed entries.
+    // Without its record the next run cannot tell what it left in place.
     Ok(exit.max(Exit::findings_if(!recorded)))
 }
 
 /// Log and notify the summary line (`elapsed` ms); the outcome, and exit 1
 /// when a step failed, a bound entry had an error after its bind
 /// (`Counts::errors`) or the config had `bad` refused entry errors;
-/// `kept`: the removed entries left bound for those errors.
+/// `left`: the removed entries left in place until the next boot.
 fn finish(
     settings: &crate::config::Settings,
     applied: &Applied,
     elapsed: f64,
     bad: usize,
-    kept: &[&std::path::Path],
+    left: &[&std::path::Path],
 ) -> (&'static str, Exit) {
-    use apply::Outcome::{Unlinked, Unmounted};
     let c = &applied.counts;
-    let undone: Vec<&std::path::Path> = (applied.steps.iter())
-        .filter(|s| matches!(s.outcome, Unmounted | Unlinked))
-        .map(|s| s.path.as_path())
-        .collect();
-    let mut line = c.summary(settings, elapsed, &undone);
+    let mut line = c.summary(settings, elapsed);
     if bad > 0 {
         let n = crate::human::counted(bad as u64, "config error");
         line.push_str(&format!(
             "; {n} (above; fix them, then run impermctl boot again)"
         ));
     }
-    if !kept.is_empty() {
-        let n = crate::human::count(kept.len() as u64, "removed entry", "removed entries");
-        let names = apply::named(kept);
+    if !left.is_empty() {
+        let n = crate::human::count(left.len() as u64, "removed entry", "removed entries");
+        let names = apply::named(left);
         line.push_str(&format!(
-            "; {n} kept bound until the config errors are fixed ({names})"
+            "; {n} left in place until the next boot ({names})"
         ));
     }
     info!(
@@ -200,7 +202,7 @@ fn finish(
         skipped = c.skipped,
         failed = c.failed,
         errors = c.errors,
-        undone = c.undone,
+        left = left.len(),
         duration_ms = elapsed,
         "{line}"
     );
@@ -211,6 +213,25 @@ fn finish(
         0 => ("ok", Exit::Ok),
         _ => ("partial", Exit::Findings),
     }
+}
+
+/// The WARNING (logged, and returned for `--json`'s warnings) for a
+/// removed entry left bound or linked (trial-s10 F10): its current data is
+/// in its source, and the next boot does not bind it; what is hidden under
+/// the bind is what was there before it was persisted.
+fn left_in_place(r: &state::Recorded) -> String {
+    let (p, s) = (crate::names::show(&r.path), crate::names::show(&r.source));
+    let (how, verb) = match r.how {
+        state::How::Linked => ("linked", "link"),
+        _ => ("bound", "bind"),
+    };
+    let msg = format!(
+        "{p} is no longer declared: left {how} from {s} until the next boot, which does not {verb} it; \
+         undoing it now would put the data from before it was persisted back under what runs there \
+         (its current data stays in {s}: declare it again to keep it, or copy what you need before the reboot)"
+    );
+    warn!(path = %r.path.display(), "{msg}");
+    msg
 }
 
 /// Log the warnings and notes of the layout checks (the fatal ones are
@@ -248,7 +269,7 @@ fn record(
         config: settings.file.clone(),
         time: state::now(),
         runs: previous.map_or(0, |s| s.runs) + 1,
-        entries: state::with_mount_ids(applied.record.clone(), root),
+        entries: applied.record.clone(),
         pending: applied.pending.clone(),
         failed: (applied.steps.iter())
             .filter_map(|s| match &s.outcome {

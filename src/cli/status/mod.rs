@@ -37,6 +37,9 @@ struct EntryReport {
     copy: Option<CopyReport>,
     #[serde(skip)]
     facts: Option<crate::live::status::CopyFacts>,
+    /// Filesystems its bind hides (their writes go into it instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hidden_mounts: Vec<layout::HiddenMount>,
 }
 
 /// `status --json`'s fields for a `method = "copy"` file.
@@ -77,6 +80,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let v = layout::run_checks(&state, settings, &[]);
     let advice = Advice::new(&root, settings, &state, &v);
     let mut live = crate::live::status::states(&root, settings);
+    let hidden = layout::hidden_mounts(settings, &state.mounts);
     let entries: Vec<EntryReport> = settings
         .entries
         .iter()
@@ -100,6 +104,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     saved: f.saved,
                 }),
                 facts,
+                hidden_mounts: (hidden.iter())
+                    .filter(|h| h.under == e.path)
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();
@@ -120,16 +128,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             since: r.since,
         })
         .collect();
-    let stale = crate::diff::unbound::recorded(&root, settings, &state);
-    let hidden = layout::hidden_mounts(settings, &state.mounts);
+    let stale = undeclared::left(crate::diff::unbound::find(&root, settings, &state));
     let texts: Vec<(String, bool)> = entries
         .iter()
-        .map(|e| entry_text(settings, &advice, e, &hidden))
+        .map(|e| entry_text(settings, &advice, e))
         .collect();
     let findings = moved
         .iter()
         .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
-        || texts.iter().any(|(_, f)| *f);
+        || texts.iter().any(|(_, f)| *f)
+        || !stale.is_empty();
     let (verdict, exit) = super::verify::judged(&v);
     let exit = exit.max(Exit::findings_if(findings));
     let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
@@ -154,7 +162,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 writeln!(out, "  {}", e.to_string().replace('\n', "\n  "))?;
             }
         }
-        undeclared::print(out, &stale, !refused.is_empty())?;
+        undeclared::print(out, &stale)?;
         print_moved(out, &moved)?;
         crate::services::section(out, &root, &state.mounts, settings)?;
         Ok(crate::watch::report::print_status(out, &root)?)
@@ -176,12 +184,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 
 /// The state text of one entry, and whether it is a finding (the README's
 /// exit rule: something would be lost at the next boot → exit 1). A bind
-/// that hides a filesystem mounted below it (`hidden`) is one.
+/// that hides a filesystem mounted below it is one.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
     e: &EntryReport,
-    hidden: &[layout::HiddenMount],
 ) -> (String, bool) {
     use crate::live::status::{describe, describe_copy};
     use crate::names::{printable, show};
@@ -193,7 +200,7 @@ fn entry_text(
         _ => {}
     }
     let specific = advice.0.get(&e.path);
-    let advice = specific.map_or("run `impermctl boot`", String::as_str);
+    let advice = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
@@ -208,10 +215,7 @@ fn entry_text(
         Covered { by } => format!("covered by {}", show(by)),
     };
     let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
-    let hides: Vec<String> = (hidden.iter())
-        .filter(|h| h.under == e.path)
-        .map(|h| h.text())
-        .collect();
+    let hides: Vec<String> = e.hidden_mounts.iter().map(|h| h.text()).collect();
     match hides.is_empty() {
         true => (text, !fine),
         false => (format!("{text}, but {}", hides.join("; ")), true),
@@ -226,7 +230,8 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 }
 
 /// What to tell the user about an entry that is not in place: run `boot`
-/// only where that can help; else the reason it cannot (its root is
+/// only where that can help and keeps the live data
+/// (`plan::advice::not_in_place`); else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
 struct Advice(std::collections::BTreeMap<PathBuf, String>);
 
@@ -274,16 +279,9 @@ impl Advice {
             if let Some(error) = failed.get(&e.path) {
                 return Some(format!("the last `impermctl boot` failed on it: {error}"));
             }
-            let (target, source) = crate::apply::probe_entry(handles.as_ref()?, e);
-            let mounted = crate::plan::Mounted::No;
-            let f = crate::plan::Facts {
-                target,
-                source,
-                mounted,
-                link_data: None,
-            };
-            if let crate::plan::What::Fail { error } = crate::plan::plan_entry(e, &f) {
-                return Some(format!("`impermctl boot` cannot fix it: {error}"));
+            let said = crate::apply::advice(handles.as_ref()?, settings, &state.mounts, e, false);
+            if said != crate::plan::advice::RUN_BOOT {
+                return Some(said);
             }
             // What boot fails on when it creates it (trial s5 finding 8).
             let err = [&e.perms, &e.parent]

@@ -54,6 +54,10 @@ pub struct Facts<'a> {
     /// why `boot` refuses it, with the line that persists the data
     /// ([`layout::DirLink::refusal`]).
     pub dir_link: Option<String>,
+    /// What to do about a plain entry (`plan::advice::not_in_place`:
+    /// `boot`, unless it would put the persistent version over the live
+    /// data); `None`: not looked at (`plan::advice::RUN_BOOT`).
+    pub advice: Option<String>,
 }
 
 /// Where `e` stands given `f`.
@@ -92,10 +96,13 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             "a plain {} on the ephemeral root, neither bound nor linked from {} ({}; `impermctl status` shows every entry)",
             e.kind.word(),
             e.source.display(),
-            f.failed
-                .map_or("run `impermctl boot`".to_owned(), |err| format!(
-                    "the last `impermctl boot` failed on it: {err}"
-                )),
+            match f.failed {
+                Some(err) => format!("the last `impermctl boot` failed on it: {err}"),
+                None => f
+                    .advice
+                    .clone()
+                    .unwrap_or_else(|| crate::plan::advice::RUN_BOOT.into()),
+            }
         )),
     }
 }
@@ -124,8 +131,15 @@ fn is_copy(e: &Entry) -> bool {
     e.kind == EntryKind::File && e.method == FileMethod::Copy
 }
 
-/// Judge every declared entry of `settings` on `root` as `layout` saw them.
-pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Declared {
+/// Judge every declared entry of `settings` on `root` as `layout` saw them;
+/// `written`: advise on a plain entry as if its path held data (the
+/// watcher: it says the reason after a write there).
+pub fn declared(
+    root: &Root,
+    settings: &Settings,
+    layout: &super::Layout,
+    written: bool,
+) -> Declared {
     let Some((state, v)) = layout.get() else {
         return Declared::default();
     };
@@ -133,6 +147,18 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
     let mut out = Declared::default();
     let live = crate::live::status::states(root, settings);
     let failed = crate::state::failed(root);
+    // Opened for the first plain entry that is not in place (rare).
+    let handles = std::cell::OnceCell::new();
+    let advise = |e: &Entry| {
+        let h = handles.get_or_init(|| crate::apply::Handles::open(root, settings).ok());
+        Some(crate::apply::advice(
+            h.as_ref()?,
+            settings,
+            &state.mounts,
+            e,
+            written,
+        ))
+    };
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
         let pending = matches!(
@@ -145,6 +171,9 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
             (is_copy(e) && st == EntryState::NotPersisted)
                 .then(|| crate::live::files::in_sync(root, e).map_err(|err| format!("{err:#}")))
         };
+        let advice = (st == EntryState::NotPersisted && !pending && !is_copy(e))
+            .then(|| advise(e))
+            .flatten();
         let facts = Facts {
             state: st,
             refused: refused
@@ -155,6 +184,7 @@ pub fn declared(root: &Root, settings: &Settings, layout: &super::Layout) -> Dec
             read_only: ((pending || is_copy(e))
                 && crate::live::status::read_only(&root.host(&e.root)))
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
+            advice,
             pending,
             failed: failed.get(&e.path).map(String::as_str),
             dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
@@ -225,6 +255,7 @@ mod tests {
             pending: false,
             failed: None,
             dir_link: None,
+            advice: None,
         };
         let np = EntryState::NotPersisted;
         let lost = |s: Standing, needle: &str| match s {
@@ -300,6 +331,7 @@ mod tests {
             pending: true,
             failed: None,
             dir_link: None,
+            advice: None,
         };
         assert_eq!(decide(&dir, &f(Some(Ok(true)), None)), Standing::Saved);
         for (facts, want) in [

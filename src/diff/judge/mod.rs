@@ -48,9 +48,10 @@ impl Judged {
 }
 
 /// Declared entries whose content on the ephemeral root is lost: path,
-/// is a file, the reason ([`declared::declared`]).
+/// is a file, the reason ([`declared::declared`], advised as after a
+/// write there: the watcher says it when one lands).
 pub fn not_persisted(root: &Root, settings: &Settings) -> Vec<(PathBuf, bool, String)> {
-    declared::declared(root, settings, &Layout::observe(root, settings)).not_persisted
+    declared::declared(root, settings, &Layout::observe(root, settings), true).not_persisted
 }
 
 /// The layout as one `diff` sees it, observed once for

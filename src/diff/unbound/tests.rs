@@ -108,7 +108,7 @@ fn the_records_say_who_bound_it_and_its_kind() {
     assert!(
         found[1]
             .text()
-            .contains("(its entry was removed from the config)"),
+            .contains("(its entry was removed from the config; `impermctl boot` leaves it bound until the reboot): the next boot does not bind it"),
         "{}",
         found[1].text()
     );

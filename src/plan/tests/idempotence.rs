@@ -15,11 +15,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
     let mut next = obs.clone();
     let mut record = Vec::new();
     for st in &p.steps {
-        let f = next
-            .entries
-            .get_mut(&st.path)
-            .or_else(|| next.leftovers.get_mut(&st.path))
-            .unwrap();
+        let f = next.entries.get_mut(&st.path).unwrap();
         if let What::Do { ops } = &st.what {
             for op in ops {
                 match op {
@@ -43,8 +39,6 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                             to: st.source.clone(),
                         }
                     }
-                    Op::Unmount => f.mounted = Mounted::No,
-                    Op::RemoveLink => f.target = Node::Missing,
                     Op::CopyIn => f.target = f.source.clone(),
                     Op::SaveCopy => f.source = f.target.clone(),
                     Op::KeepLive => {}
@@ -70,7 +64,6 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                 kind: st.kind,
                 source: st.source.clone(),
                 how,
-                mount_id: None,
                 seeded_ns: None,
             });
         }
@@ -159,23 +152,18 @@ proptest! {
         prop_assert_eq!(first.steps.len(), second.steps.len());
     }
 
+    /// Entries that left the config are left as they are until the next
+    /// boot (trial-s10 F10): the plan has no step for them.
     #[test]
-    fn removing_entries_undoes_them_once((s, obs) in config_and_state(), keep in 0usize..8) {
+    fn removed_entries_are_never_planned((s, obs) in config_and_state(), keep in 0usize..8) {
         let after = simulate(&s, &obs, &plan(&s, &obs));
         let mut smaller = s.clone();
         smaller.entries.truncate(keep.min(s.entries.len()));
         let mut obs2 = after.clone();
         for e in &s.entries[smaller.entries.len()..] {
-            let f = obs2.entries.remove(&e.path).unwrap();
-            obs2.leftovers.insert(e.path.clone(), f);
+            obs2.entries.remove(&e.path);
         }
         let p = plan(&smaller, &obs2);
-        for st in p.actions() {
-            let undo = matches!(&st.what, What::Do { ops } if ops[..] == [Op::Unmount] || ops[..] == [Op::RemoveLink]);
-            prop_assert!(smaller.entry(&st.path).is_some() || undo, "unexpected {:?}", st);
-        }
-        let after2 = simulate(&smaller, &obs2, &p);
-        prop_assert!(after2.previous.iter().all(|r| smaller.entry(&r.path).is_some()));
-        prop_assert!(is_noop(&plan(&smaller, &after2)));
+        prop_assert!(p.steps.iter().all(|st| smaller.entry(&st.path).is_some()), "{:#?}", p);
     }
 }

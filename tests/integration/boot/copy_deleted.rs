@@ -31,6 +31,7 @@ rc=0; imp status > "$R/../st" 2>&1 || rc=$?; echo "status_rc=$rc"
 echo "status=$(grep ssh_host_ed25519_key "$R/../st")"
 imp diff > "$R/../df" 2>&1 || true
 echo "diff=$(grep 'deleted since boot' "$R/../df")"
+echo "diff_json=$(imp diff --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("deleted_copies"))')"
 echo "sync=$(imp sync 2>/dev/null | grep ssh_host)"
 echo "persistent=$([ -e "$PK" ] && echo still || echo gone)"
 echo "kept=$(cat $(kept))"
@@ -53,6 +54,12 @@ echo "sync3=$(imp sync 2>/dev/null | grep ssh_host)"
     );
     assert!(
         val(&o, "diff").contains("deleted since boot: /etc/ssh/ssh_host_ed25519_key"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "diff_json"),
+        "['/etc/ssh/ssh_host_ed25519_key']",
         "{}",
         dump(&o)
     );

@@ -318,3 +318,55 @@ echo BEGIN err2; cat "$R/../err2"; echo END err2
     assert_eq!(val(&o, "linked"), "/srv/appstate", "{all}");
     assert_eq!(val(&o, "saved"), "db", "{all}");
 }
+
+/// No link anywhere yet (the service has not started since the reboot, and
+/// no impermctl stored one), but the persistent copy has the service's
+/// `private/foo` (declared as `/var/lib/private/foo` before): on main `boot`
+/// created `/persistent/var/lib/foo` and bound an empty directory at
+/// `/var/lib/foo`, exit 0, which makes systemd fail to start the service
+/// (impermanence #93). Now refused with the line that binds the data.
+#[test]
+fn a_dynamic_user_name_whose_data_is_persisted_under_private_is_refused_not_bound_empty() {
+    require_root!();
+    let body = format!(
+        r##"{REBOOT}{THERE}
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/foo"
+T
+mkdir -p "$R/persistent/var/lib/private/foo"; chmod 0700 "$R/persistent/var/lib/private"
+echo kept > "$R/persistent/var/lib/private/foo/db"
+rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+there created "$R/persistent/var/lib/foo"
+there live "$R/var/lib/foo"
+echo BEGIN err; cat "$R/../err"; echo END err
+rc=0; imp status >"$R/../out" 2>&1 || rc=$?; echo "status=$rc"
+echo BEGIN status; cat "$R/../out"; echo END status
+sed -i 's#"/var/lib/foo"#"/var/lib/private/foo"#' "$CFG"
+rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "fixed=$rc"
+echo "back=$(cat "$R/var/lib/private/foo/db")"
+"##
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    let all = dump(&o);
+    let line = r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#;
+    assert_ne!(val(&o, "rc"), "0", "{all}");
+    assert_eq!(val(&o, "created"), "no", "{all}");
+    assert_eq!(val(&o, "live"), "no", "{all}");
+    let err = block(&o, "err");
+    assert!(
+        err.contains("/persistent/var/lib/private/foo holds the data of a DynamicUser= service")
+            && err.contains(line),
+        "{all}"
+    );
+    assert_eq!(val(&o, "status"), "1", "{all}");
+    let status = block(&o, "status");
+    let row = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("dir  /var/lib/foo "))
+        .unwrap_or_default();
+    assert!(row.contains("missing") && row.contains(line), "{all}");
+    assert_eq!(val(&o, "fixed"), "0", "{all}");
+    assert_eq!(val(&o, "back"), "kept", "{all}");
+}

@@ -2,6 +2,7 @@
 //! namespaces): binds, utab as findmnt sees it, machine-id, idempotence,
 //! removal, refusal, symlink attacks, seeding, and a user-namespace run.
 
+mod advice;
 mod bad_blocks;
 mod bad_entries;
 mod copy_deleted;
@@ -15,6 +16,7 @@ mod moved;
 mod nested;
 mod perms;
 mod refused_elsewhere;
+mod removed;
 mod room;
 mod roots;
 mod safety;

@@ -12,7 +12,9 @@ use crate::{require_root, require_tool};
 /// `$V`: the "subdataset" (a tmpfs kept outside the root, holding `db`),
 /// bound at `$L/sub` by `sub_mount`; `declare_svc2` declares `/var/lib/svc2`.
 const SUB: &str = r#"
-L="$R/var/lib/svc2"; P="$R/persistent/var/lib/svc2"; V="$R/../subview"
+# Scratch files in $T (a user namespace cannot write beside $R).
+T="$R/.t"; mkdir -p "$T"
+L="$R/var/lib/svc2"; P="$R/persistent/var/lib/svc2"; V="$T/subview"
 mkdir -p "$V"; mount -t tmpfs tank/ct/101/svc2sub "$V"; echo precious2 > "$V/db"
 sub_mount() { mkdir -p "$L/sub"; mount --bind "$V" "$L/sub"; }
 declare_svc2() { printf '[[persistence.directories]]\npath = "/var/lib/svc2"\n' >> "$CFG"; }
@@ -27,26 +29,40 @@ writes() { echo "$1" > "$L/sub/db"; if [ "$(cat "$V/db")" = "$1" ]; then echo ok
 #[test]
 fn a_filesystem_mounted_below_a_declared_dir_stays_on_top_of_its_bind() {
     require_root!();
+    stays_on_top(&Layout::default());
+}
+
+/// The same in an unprivileged container (vpsFree's: a user namespace).
+#[test]
+fn a_filesystem_mounted_below_a_declared_dir_stays_on_top_in_a_user_namespace() {
+    require_root!();
+    stays_on_top(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+fn stays_on_top(layout: &Layout) {
     let body = format!(
         r#"{SUB}
 mkdir -p "$L"; echo a > "$L/a"; sub_mount; declare_svc2
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+rc=0; imp boot 2>"$T/err" || rc=$?; echo "rc=$rc"
 echo "bound=$(mountpoint -q "$L" && echo yes)"
 echo "sub=$(cat "$L/sub/db")"
 echo "w1=$(writes changed)"
 echo "copied=$(ls -A "$P/sub" | tr '\n' ' ')"
 echo "a=$(cat "$P/a")"
-imp status > "$R/../st" 2>&1 || true
-echo "status_hidden=$(grep -c 'is hidden' "$R/../st" || true)"
-imp diff --shadowed > "$R/../df" 2>&1 || true
-echo "diff_hidden=$(grep -c 'is hidden' "$R/../df" || true)"
-rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "rc2=$rc"
+imp status > "$T/st" 2>&1 || true
+echo "status_hidden=$(grep -c 'is hidden' "$T/st" || true)"
+imp diff --shadowed > "$T/df" 2>&1 || true
+echo "diff_hidden=$(grep -c 'is hidden' "$T/df" || true)"
+rc=0; imp boot 2>>"$T/err" || rc=$?; echo "rc2=$rc"
 echo "w2=$(writes again)"
 echo "onsub=$(mounts | awk '$1 == "/var/lib/svc2/sub"' | wc -l)"
-cat "$R/../err" >&2
+cat "$T/err" >&2
 "#
     );
-    let o = vps(&Layout::default(), &body);
+    let o = vps(layout, &body);
     assert_code(&o, 0);
     for (k, want) in [
         ("rc", "0"),
@@ -77,24 +93,41 @@ cat "$R/../err" >&2
 #[test]
 fn a_hidden_mount_is_reported_and_boot_mounts_it_back_on_top() {
     require_root!();
+    reported_and_repaired(&Layout::default());
+}
+
+/// The same in an unprivileged container (the repair's private namespace
+/// is made inside the user namespace).
+#[test]
+fn a_hidden_mount_is_reported_and_mounted_back_in_a_user_namespace() {
+    require_root!();
+    reported_and_repaired(&Layout {
+        userns: true,
+        ..Layout::default()
+    });
+}
+
+fn reported_and_repaired(layout: &Layout) {
     let body = format!(
         r#"{SUB}
 imp boot 2>/dev/null
 declare_svc2; mkdir -p "$L" "$P/sub"; echo a > "$P/a"; sub_mount
 mount --bind "$P" "$L"
 echo "w0=$(writes diverted)"
-rc=0; imp status > "$R/../st" 2>&1 || rc=$?; echo "status_rc=$rc"
-echo "status=$(grep '/var/lib/svc2 ' "$R/../st")"
-rc=0; imp diff --shadowed > "$R/../df" 2>&1 || rc=$?; echo "diff_rc=$rc"
-echo "diff=$(grep 'is hidden' "$R/../df")"
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+rc=0; imp status > "$T/st" 2>&1 || rc=$?; echo "status_rc=$rc"
+echo "status=$(grep '/var/lib/svc2 ' "$T/st")"
+rc=0; imp diff --shadowed > "$T/df" 2>&1 || rc=$?; echo "diff_rc=$rc"
+echo "diff=$(grep 'is hidden' "$T/df")"
+echo "status_json=$(imp status --json 2>/dev/null | python3 -c 'import json,sys; print([h["instead"] for e in json.load(sys.stdin)["entries"] for h in e.get("hidden_mounts", [])])')"
+echo "diff_json=$(imp diff --shadowed --json 2>/dev/null | python3 -c 'import json,sys; print([h["path"] for h in json.load(sys.stdin).get("hidden_mounts", [])])')"
+rc=0; imp boot 2>"$T/err" || rc=$?; echo "rc=$rc"
 echo "w1=$(writes back)"
 echo "status_after=$(imp status 2>&1 | grep -c 'is hidden' || true)"
 echo "diff_after=$(imp diff --shadowed 2>&1 | grep -c 'is hidden' || true)"
-cat "$R/../err" >&2
+cat "$T/err" >&2
 "#
     );
-    let o = vps(&Layout::default(), &body);
+    let o = vps(layout, &body);
     assert_code(&o, 0);
     assert!(val(&o, "w0").starts_with("lost:"), "{}", dump(&o));
     assert_eq!(val(&o, "status_rc"), "1", "{}", dump(&o));
@@ -109,6 +142,18 @@ cat "$R/../err" >&2
     assert_eq!(val(&o, "diff_rc"), "1", "{}", dump(&o));
     assert!(
         val(&o, "diff").starts_with("shadowed: the filesystem mounted at /var/lib/svc2/sub"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "status_json"),
+        "['/persistent/var/lib/svc2/sub']",
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(
+        val(&o, "diff_json"),
+        "['/var/lib/svc2/sub']",
         "{}",
         dump(&o)
     );
@@ -150,7 +195,7 @@ for pt in $points; do
   kill_at "$pt" "$IMPERMCTL" --root "$R" --config "$CFG" boot || {{ echo "$pt: not killed there"; bad=$((bad + 1)); }}
   phases="$phases $pt"
   [ "$(cat "$L/a" 2>/dev/null)" = a ] || [ "$(cat "$P/a" 2>/dev/null)" = a ] || {{ echo "$pt: the data is nowhere whole"; bad=$((bad + 1)); }}
-  imp boot 2>"$R/../err" || {{ echo "$pt: the rerun failed: $(grep -v INFO "$R/../err" | head -2)"; bad=$((bad + 1)); continue; }}
+  imp boot 2>"$T/err" || {{ echo "$pt: the rerun failed: $(grep -v INFO "$T/err" | head -2)"; bad=$((bad + 1)); continue; }}
   mountpoint -q "$L" || {{ echo "$pt: not bound"; bad=$((bad + 1)); }}
   [ "$(cat "$L/a")" = a ] || {{ echo "$pt: the live view lost a"; bad=$((bad + 1)); }}
   w=$(writes "w$n"); [ "$w" = ok ] || {{ echo "$pt: the write to the subdataset went elsewhere ($w)"; bad=$((bad + 1)); }}
@@ -172,6 +217,7 @@ echo "points=$n"
 fn a_child_bound_from_another_root_stays_on_top_when_its_parent_is_declared() {
     require_root!();
     let body = r#"
+T="$R/.t"; mkdir -p "$T"
 mkdir -p "$R/data"; mount -t tmpfs tank/ct/101/data "$R/data"
 two() { cat > "$CFG" <<T
 version = 1
@@ -190,15 +236,15 @@ mkdir -p "$R/var/lib/svc2" "$R/persistent/var/lib/svc2"; echo a > "$R/persistent
 imp boot 2>/dev/null; echo big > "$R/var/lib/svc2/big/f"
 two '[[persistence.directories]]
 path = "/var/lib/svc2"'
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+rc=0; imp boot 2>"$T/err" || rc=$?; echo "rc=$rc"
 echo "same=$([ "$(devof /var/lib/svc2/big)" = "$(devof /data)" ] && echo yes)"
 echo "f=$(cat "$R/var/lib/svc2/big/f")"
 echo two > "$R/var/lib/svc2/big/g"; echo "g=$(cat "$R/data/var/lib/svc2/big/g" 2>&1)"
 echo "a=$(cat "$R/var/lib/svc2/a")"
-rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "rc2=$rc"
+rc=0; imp boot 2>>"$T/err" || rc=$?; echo "rc2=$rc"
 echo "same2=$([ "$(devof /var/lib/svc2/big)" = "$(devof /data)" ] && echo yes)"
 echo "hidden=$(imp status 2>&1 | grep -c 'is hidden' || true)"
-cat "$R/../err" >&2
+cat "$T/err" >&2
 "#;
     let o = vps(&Layout::default(), body);
     assert_code(&o, 0);

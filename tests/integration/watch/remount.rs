@@ -104,3 +104,50 @@ fn fanotify_follows_paths_bound_and_unbound_after_start_and_sighup() {
     require_root!();
     bound_and_unbound_later("fanotify");
 }
+
+/// Trial-s10 F13 (s32.sh): a declared directory whose bind an admin
+/// unmounted, then written to, while its persistent copy holds other data.
+/// The watcher said "run `impermctl boot`", which binds the persistent
+/// version over the live data; it now says so and how to keep the live
+/// data (as `status` and `diff` do: `boot::advice`).
+#[test]
+fn an_unmounted_directory_written_to_is_not_advised_a_rollback() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let before = r#"CFG="$OUT/config.toml"
+printf 'version = 1\n[[persistence]]\npath = "/persistent"\ndirectories = ["/var/lib/app"]\n' > "$CFG"
+mkdir -p "$R/persistent/var/lib/app" "$R/var/lib/app"
+echo hidden > "$R/var/lib/app/under"
+echo v1 > "$R/persistent/var/lib/app/state"
+mount --bind "$R/persistent/var/lib/app" "$R/var/lib/app"
+imp baseline --since all > /dev/null
+"#;
+    let body = r#"
+umount "$R/var/lib/app"
+wait_json 'files("/var/lib/app") == 1'
+echo v2 > "$R/var/lib/app/state"
+wait_json 'files("/var/lib/app") == 2'
+"#;
+    let err = with_watcher(
+        tmp.path(),
+        &Layout::default(),
+        "--backend inotify",
+        before,
+        body,
+    );
+    let w = watch_json(tmp.path());
+    let app = &w["groups"][0];
+    let suggest = app["suggest"].as_str().unwrap_or_default();
+    let warn = (err.lines())
+        .find(|l| l.contains("write to /var/lib/app/"))
+        .unwrap_or_else(|| panic!("not warned about:\n{err}"));
+    for text in [suggest, warn] {
+        for want in [
+            "/persistent/var/lib/app holds another version: `impermctl boot` would bind it over /var/lib/app and keep what is here now only in /persistent/impermctl-kept/<time>/",
+            "run `impermctl persist /var/lib/app`",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}\n{err}");
+        }
+        assert!(!text.contains("(run `impermctl boot`"), "{text}");
+    }
+}
