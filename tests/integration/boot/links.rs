@@ -350,7 +350,7 @@ echo "back=$(cat "$R/var/lib/private/foo/db")"
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#;
+    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
     assert_ne!(val(&o, "rc"), "0", "{all}");
     assert_eq!(val(&o, "created"), "no", "{all}");
     assert_eq!(val(&o, "live"), "no", "{all}");
