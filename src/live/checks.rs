@@ -103,7 +103,7 @@ mod tests {
         assert!(nix.contains("\n  \"/etc/adjtime\"\n"), "{nix}");
         assert_eq!(
             crate::suggest::nix_line(root, Path::new("/root/.bash_history"), Kind::File),
-            r#"environment.persistence."/persistent".files = [ { file = "/root/.bash_history"; method = "copy"; } ];"#
+            r#"{ file = "/root/.bash_history"; method = "copy"; }  # into environment.persistence."/persistent".files = [ … ]"#
         );
     }
 }

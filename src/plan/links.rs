@@ -203,7 +203,7 @@ mod tests {
             };
             match plan_entry(&e, &f) {
                 What::Fail { error } => assert!(
-                    error.contains(r#"directories = [ "/var/lib/private/foo" ]"#),
+                    error.contains(r#""/var/lib/private/foo"  # into environment.persistence."#),
                     "{error}"
                 ),
                 w => panic!("{w:?}"),

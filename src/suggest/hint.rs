@@ -1,11 +1,11 @@
 //! What to tell a user to add to the config so that paths bound now stay
 //! persisted after a reboot: `persist` says it after binding, `diff` for
 //! every bind from a persistence root that no entry declares
-//! (`diff::unbound`). One Nix line for one path (each from
-//! [`Line::nix`], which keeps a copied file's `method = "copy"`), else the
-//! items to add to each persistence root's lists ([`nix_snippet`]: two
-//! `environment.persistence."/persistent".directories = …` definitions in
-//! one attribute set are an error in Nix: "attribute already defined");
+//! (`diff::unbound`). For one path as for several, the items to add to
+//! each persistence root's lists ([`nix_snippet`], which keeps a copied
+//! file's `method = "copy"`: a `environment.persistence."/persistent".
+//! directories = …` definition beside the configuration's block is an
+//! error in Nix: "attribute 'directories' already defined", trial s10 F16);
 //! the TOML for the config file as it is written ([`toml_for_file`]).
 
 use std::collections::BTreeMap;
@@ -22,20 +22,10 @@ pub fn to_add(file: &Path, by_root: &BTreeMap<&Path, Vec<Line>>, when: &str) -> 
     if by_root.values().all(Vec::is_empty) {
         return String::new();
     }
-    let mut all = (by_root.iter())
+    let nix: String = (by_root.iter())
         .filter(|(_, l)| !l.is_empty())
-        .map(|(r, l)| (r, l.as_slice()));
-    let one = match (all.next(), all.next()) {
-        (Some((_, [Line::Skipped(_)])), None) => None,
-        (Some((root, [line])), None) => Some(line.nix(root)),
-        _ => None,
-    };
-    let nix = one.unwrap_or_else(|| {
-        (by_root.iter())
-            .filter(|(_, l)| !l.is_empty())
-            .map(|(root, lines)| nix_snippet(root, lines))
-            .collect()
-    });
+        .map(|(root, lines)| nix_snippet(root, lines))
+        .collect();
     let toml: String = (by_root.iter())
         .filter(|(_, l)| !l.is_empty())
         .map(|(root, lines)| toml_for_file(file, root, lines))

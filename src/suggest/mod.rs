@@ -120,14 +120,21 @@ const COPY: &str = "method = \"copy\";";
 
 /// Does the Nix line `line` (from [`nix_line_replaced`], e.g. the
 /// watcher's suggestion in `watch.json`) persist its file with
-/// `method = "copy"`?
+/// `method = "copy"`? (Its item, before [`NIX_INTO`], says so; a
+/// [`cannot_declare`] sentence never does.)
 pub fn says_copy(line: &str) -> bool {
-    line.starts_with("environment.persistence.") && line.contains(COPY)
+    (line.split_once(NIX_INTO))
+        .is_some_and(|(item, _)| item.starts_with("{ file = ") && item.contains(COPY))
 }
 
-/// The one-line Nix config that persists `group` under `root`, e.g.
-/// `environment.persistence."/persistent".directories = [ "/var/lib/demo" ];`
+/// The one-line Nix hint that persists `group` under `root`: the item, then
+/// a Nix comment naming the list it goes into, e.g.
+/// `"/var/lib/demo"  # into environment.persistence."/persistent".directories = [ … ]`
 /// (a file [`needs_copy`] is written `{ file = …; method = "copy"; }`).
+/// Paste-safe like [`nix_snippet`], whose items it shares: the item goes
+/// into the existing list; a `….directories = [ … ];` definition pasted
+/// beside a configuration's `environment.persistence."<root>" = { … };`
+/// block fails, "attribute 'directories' already defined" (trial s10 F16).
 pub fn nix_line(root: &Path, group: &Path, how: Kind) -> String {
     nix_line_replaced(root, group, how, false)
 }
@@ -141,9 +148,27 @@ pub fn nix_line_replaced(root: &Path, group: &Path, how: Kind, replaced: bool) -
     if let Some(why) = undeclarable(group) {
         return cannot_declare(group, why);
     }
-    let copy = needs_copy(group, how) || (replaced && how == Kind::File);
-    let (root, list, item) = (nix_string(root), how.list(), nix_item(group, copy));
-    format!("environment.persistence.{root}.{list} = [ {item} ];")
+    let line = match replaced {
+        true => Line::recorded(group, how, true),
+        false => Line::Persist(group.to_path_buf(), how),
+    };
+    let (list, item) = nix_entry(&line).expect("a path is never skipped");
+    format!(
+        "{item}  {NIX_INTO}environment.persistence.{}.{list} = [ … ]",
+        nix_string(root)
+    )
+}
+
+/// The list of `environment.persistence."<root>"` a line goes into and
+/// its item there (`"/etc/b"`, or `{ file = …; method = "copy"; }` for a
+/// copy or a file [`needs_copy`]); `None` for a skipped line. The one
+/// place [`nix_snippet`] and [`nix_line_replaced`] take both from.
+fn nix_entry(l: &Line) -> Option<(&'static str, String)> {
+    match l {
+        Line::Skipped(_) => None,
+        Line::Persist(p, how) => Some((how.list(), nix_item(p, needs_copy(p, *how)))),
+        Line::Copy(p) => Some((Kind::File.list(), nix_item(p, true))),
+    }
 }
 
 /// The TOML equivalent for `/etc/impermctl/config.toml` (with
@@ -223,13 +248,11 @@ impl Line {
 pub fn nix_snippet(root: &Path, lines: &[Line]) -> String {
     let (mut dirs, mut files, mut s) = (String::new(), String::new(), String::new());
     for l in &declarable(lines) {
-        match l {
-            Line::Skipped(why) => s += &format!("# skipped: {why}\n"),
-            Line::Persist(p, Kind::Directory) => dirs += &format!("  {}\n", nix_string(p)),
-            Line::Persist(p, Kind::File) => {
-                files += &format!("  {}\n", nix_item(p, needs_copy(p, Kind::File)))
-            }
-            Line::Copy(p) => files += &format!("  {}\n", nix_item(p, true)),
+        match (l, nix_entry(l)) {
+            (Line::Skipped(why), _) => s += &format!("# skipped: {why}\n"),
+            (_, Some(("directories", item))) => dirs += &format!("  {item}\n"),
+            (_, Some((_, item))) => files += &format!("  {item}\n"),
+            (_, None) => {}
         }
     }
     if dirs.is_empty() && files.is_empty() {
@@ -321,7 +344,7 @@ mod tests {
                 Path::new("/var/lib/demo"),
                 Kind::Directory
             ),
-            r#"environment.persistence."/persistent".directories = [ "/var/lib/demo" ];"#
+            r#""/var/lib/demo"  # into environment.persistence."/persistent".directories = [ … ]"#
         );
         assert_eq!(
             nix_line(
@@ -329,9 +352,9 @@ mod tests {
                 Path::new("/etc/a\"${x}"),
                 Kind::File
             ),
-            r#"environment.persistence."/persistent".files = [ "/etc/a\"\${x}" ];"#
+            r#""/etc/a\"\${x}"  # into environment.persistence."/persistent".files = [ … ]"#
         );
-        let copied = r#"environment.persistence."/persistent".files = [ { file = "/etc/app/conf"; method = "copy"; } ];"#;
+        let copied = r#"{ file = "/etc/app/conf"; method = "copy"; }  # into environment.persistence."/persistent".files = [ … ]"#;
         let conf = Path::new("/etc/app/conf");
         assert_eq!(
             nix_line_replaced(Path::new("/persistent"), conf, Kind::File, true),
@@ -378,7 +401,7 @@ mod tests {
         let copy = Line::recorded(conf, Kind::File, true);
         assert_eq!(
             copy.nix(root),
-            r#"environment.persistence."/persistent".files = [ { file = "/etc/app/app.conf"; method = "copy"; } ];"#
+            r#"{ file = "/etc/app/app.conf"; method = "copy"; }  # into environment.persistence."/persistent".files = [ … ]"#
         );
         assert_eq!(
             copy.toml(),
@@ -487,7 +510,7 @@ mod tests {
             false,
         );
         for needle in [
-            r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#,
+            r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#,
             "its persistent copy is then /persistent/var/lib/private/foo",
             "systemd makes /var/lib/foo -> private/foo again",
             "keeps /var/lib/private root 0700",
@@ -497,8 +520,8 @@ mod tests {
         let why = dir_link_refusal(e, Path::new("/srv/app"), Path::new("/srv/app"), true);
         for needle in [
             "/var/lib/foo is missing and its persistent copy /persistent/var/lib/foo is a symlink (to /srv/app)",
-            r#"directories = [ "/srv/app" ]"#,
-            r#"files = [ "/var/lib/foo" ]"#,
+            r#""/srv/app"  # into environment.persistence."/persistent".directories = [ … ]"#,
+            r#""/var/lib/foo"  # into environment.persistence."/persistent".files = [ … ]"#,
             "remove the link /persistent/var/lib/foo",
         ] {
             assert!(why.contains(needle), "{why} lacks {needle}");

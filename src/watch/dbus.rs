@@ -207,7 +207,7 @@ mod tests {
             path: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/var/lib/d\xffmo")),
             path_hex: Some("2f7661722f6c69622f64ff6d6f".into()),
             kind: "directory".into(),
-            suggest: "environment.persistence.\"/persistent\".directories = [ \"/var/lib/demo\" ];"
+            suggest: "\"/var/lib/demo\"  # into environment.persistence.\"/persistent\".directories = [ … ]"
                 .into(),
             files: 3,
             bytes: 42,

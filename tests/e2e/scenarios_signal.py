@@ -118,7 +118,7 @@ def s41_services_state_directories(ctx):
         r = v.run(["impermctl", "verify"])
         check("dyndemo.service StateDirectory=dyndemo -> /var/lib/private/dyndemo" in r.stdout,
               "verify does not list the service's unpersisted StateDirectory", out(r))
-        check('directories = [ "/var/lib/private/dyndemo" ]' in r.stdout,
+        check('"/var/lib/private/dyndemo"  # into environment.persistence."/persistent".directories = [ … ]' in r.stdout,
               "verify does not give the config line", out(r))
         check("CacheDirectory=dyndemo" in r.stdout and "fine to lose" in r.stdout,
               "verify does not say the cache is fine to lose", out(r))

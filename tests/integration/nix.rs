@@ -51,6 +51,8 @@ fn nix_parse_eval_and_cross_check() {
         assert!(so.contains("ok seed-renders-expected-toml"), "{so}");
         assert!(so.contains("ok corpus seed"), "{so}");
         assert!(so.contains("ok suggest-pastes-into-seed"), "{so}");
+        assert!(so.contains("ok persist-hint-pastes-into-seed"), "{so}");
+        assert!(so.contains("ok status-hint-pastes-into-seed"), "{so}");
     }
 }
 

@@ -74,7 +74,7 @@ echo "status-after: $(imp status 2>&1 | grep -c 'not in the config yet')"
     let out = stdout(&o);
     for want in [
         "persisted /var/lib/foo: copied",
-        r#"environment.persistence."/persistent".directories = [ "/var/lib/foo" ];"#,
+        "  # into directories = [ … ]:\n    \"/var/lib/foo\"\n",
         "[[persistence.directories]]\n  path = \"/var/lib/foo\"",
         "meta=1234:5678 640 2 1500000000.123456789",
         "dir=2770 1400000000.500000000",
@@ -84,7 +84,7 @@ echo "status-after: $(imp status 2>&1 | grep -c 'not in the config yet')"
         "same-dev=yes",
         "writes-land-in-persistent=yes",
         "recorded=yes",
-        "status-before:   dir  /var/lib/foo                 bound from /persistent/var/lib/foo; not in the config yet: lost at the next boot unless added:\n       environment.persistence.\"/persistent\".directories = [ \"/var/lib/foo\" ];",
+        "status-before:   dir  /var/lib/foo                 bound from /persistent/var/lib/foo; not in the config yet: lost at the next boot unless added:\n       \"/var/lib/foo\"  # into environment.persistence.\"/persistent\".directories = [ … ]",
         "status-json: [('/var/lib/foo', False)]",
         "status-after: 0",
         "/var/lib/foo: already persisted",
@@ -137,7 +137,7 @@ echo "+1" >> "$R/etc/adjtime"; grep -q '+1' "$R/persistent/etc/adjtime" && echo 
         "file-bound=yes",
         "persistent=600 755",
         "through=yes",
-        r#"environment.persistence."/persistent".files = [ "/etc/adjtime" ];"#,
+        "  # into files = [ … ]:\n    \"/etc/adjtime\"\n",
         "[[persistence.files]]",
     ] {
         assert!(
@@ -483,7 +483,10 @@ echo BEGIN-TMP; imp persist /tmp/job; echo BEGIN-FOO; imp persist /var/lib/foo"#
         "{out}\n{}",
         stderr(&o)
     );
-    assert!(tmp.contains("directories = [ \"/tmp/job\" ]"), "{tmp}");
+    assert!(
+        tmp.contains("# into directories = [ … ]:\n    \"/tmp/job\"\n"),
+        "{tmp}"
+    );
     assert!(!foo.contains("watch.ignore"), "{foo}");
 }
 

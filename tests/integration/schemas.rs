@@ -213,7 +213,9 @@ imp sync --json > "$O/sync.json"
     assert!(
         text.contains("not in the config yet: lost at the next boot unless added")
             && text.contains("/var/lib/foo")
-            && text.contains("directories = [ \"/var/lib/foo\" ]"),
+            && text.contains(
+                "\"/var/lib/foo\"  # into environment.persistence.\"/persistent\".directories"
+            ),
         "{text}"
     );
     let sync: Value = read(out, "sync");
@@ -242,7 +244,7 @@ fn diff_groups_carry_the_watchers_writers_as_objects() {
         "watched_directories": 3, "overflows": 0,
         "groups": [{
             "path": "/var/lib/x", "type": "directory",
-            "suggest": "environment.persistence.\"/persistent\".directories = [ \"/var/lib/x\" ];",
+            "suggest": "\"/var/lib/x\"  # into environment.persistence.\"/persistent\".directories = [ … ]",
             "files": 1, "bytes": 1, "first_seen": 0, "last_seen": 0, "approximate": false,
             "writers": [{"comm": "my (odd) tool", "unit": "x.service"}, {"comm": "sh", "unit": null}],
         }],

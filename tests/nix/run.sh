@@ -213,31 +213,32 @@ fi
 # attribute set) evaluates, and the config the module renders from it
 # declares every suggested path, with its method (trial s10 F16: a whole
 # `environment.persistence."/persistent" = { … };` block pasted beside the
-# seed's failed: "attribute … already defined").
-if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
-	tree=$(mktemp -d -p "$work")
-	mkdir -p "$tree/etc/ssh" "$tree/etc/app" "$tree/var/lib"
-	echo old >"$tree/etc/app/app.conf"
-	imp() { "$bin" --root "$tree" --config tests/nix/expected/seed.toml "$@"; }
-	imp diff --capture-baseline >/dev/null 2>&1 || fail "paste: diff --capture-baseline"
-	mkdir "$tree/var/lib/demo"
-	echo row >"$tree/var/lib/demo/db"
-	echo key >"$tree/etc/ssh/ssh_host_ed25519_key"
-	sed -i s/old/new/ "$tree/etc/app/app.conf"
-	imp diff --suggest >"$work/suggest" 2>"$work/suggest.err" || true
+# seed's failed: "attribute … already defined"). 9. So do the hints for one
+# path: `persist`'s (the same items under `# into directories = [ … ]:`)
+# and `status`'s one line (`"/x"  # into environment.persistence."/persistent".files = [ … ]`).
+
+# paste_check NAME SUGGESTION WANT...: SUGGESTION (a file) put into the seed
+# as it says evaluates, and the rendered config has each WANT and passes verify.
+paste_check() {
+	local name=$1 suggest=$2 pasted toml rc out missing want
+	shift 2
 	pasted=$(mktemp -d -p "$work")
 	ln -s "$repo" "$pasted/impermanence"
-	python3 - tests/nix/seed/configuration.nix "$work/suggest" >"$pasted/configuration.nix" <<'PY'
+	python3 - tests/nix/seed/configuration.nix "$suggest" >"$pasted/configuration.nix" <<'PY'
 import re, sys
 cfg = open(sys.argv[1]).read()
 into, loose, name = {}, [], None
 for l in open(sys.argv[2]).read().splitlines():
+    l = l.strip()
     m = re.fullmatch(r"# into (\w+) = \[ … \]:", l)
+    one = re.fullmatch(r'(.+?)  # into environment\.persistence\."/persistent"\.(\w+) = \[ … \]', l)
     if m:
         name = m[1]
         into.setdefault(name, [])
-    elif l.strip() and not l.startswith("#"):
-        (into[name] if name else loose).append(l.strip())
+    elif one:
+        into.setdefault(one[2], []).append(one[1])
+    elif l and not l.startswith("#"):
+        (into[name] if name else loose).append(l)
 for name, items in into.items():
     cfg, n = re.subn(rf"\b{name} = \[", lambda m: m[0] + " " + " ".join(items), cfg, count=1)
     if not n:
@@ -248,31 +249,70 @@ print(cfg[:end] + "\n".join(loose) + "\n" + cfg[end:], end="")
 PY
 	if ! toml=$(nix eval --store "$work/store" --extra-experimental-features nix-command --raw \
 		-f tests/nix/cases.nix pastedToml --arg libPath "$lib_path" --arg pasted "$pasted/configuration.nix" 2>"$work/paste.err"); then
-		fail "paste: the seed with the suggestion does not evaluate: $(cat "$work/paste.err")
+		fail "paste ($name): the seed with the suggestion does not evaluate: $(cat "$work/paste.err")
 --- suggestion
-$(cat "$work/suggest" "$work/suggest.err")
+$(cat "$suggest")
 --- pasted
 $(cat "$pasted/configuration.nix")"
-	else
-		missing=
-		for want in 'path = "/var/lib/demo"' 'path = "/etc/ssh/ssh_host_ed25519_key"
-method = "copy"' 'path = "/etc/app/app.conf"
-method = "copy"'; do
-			[[ $toml == *"$want"* ]] || missing="$missing [$want]"
-		done
-		printf '%s\n' "$toml" >"$work/pasted.toml"
-		rc=0
-		out=$("$bin" verify --config "$work/pasted.toml" --mountinfo "$mountinfo" 2>&1) || rc=$?
-		if [ -n "$missing" ]; then
-			fail "paste: the rendered config lacks$missing: $toml
+		return
+	fi
+	missing=
+	for want in "$@"; do
+		[[ $toml == *"$want"* ]] || missing="$missing [$want]"
+	done
+	printf '%s\n' "$toml" >"$work/pasted.toml"
+	rc=0
+	out=$("$bin" verify --config "$work/pasted.toml" --mountinfo "$mountinfo" 2>&1) || rc=$?
+	if [ -n "$missing" ]; then
+		fail "paste ($name): the rendered config lacks$missing: $toml
 --- suggestion
-$(cat "$work/suggest")"
-		elif [ "$rc" -gt 1 ] || grep -qi refused <<<"$out"; then
-			# Exit 1 is expected: the new entries are not bound in that mount table.
-			fail "paste: impermctl verify refuses the rendered config (exit $rc): $out"
-		else
-			echo "ok suggest-pastes-into-seed: diff --suggest put into the seed as it says evaluates and declares each path"
-		fi
+$(cat "$suggest")"
+	elif [ "$rc" -gt 1 ] || grep -qi refused <<<"$out"; then
+		# Exit 1 is expected: the new entries are not bound in that mount table.
+		fail "paste ($name): impermctl verify refuses the rendered config (exit $rc): $out"
+	else
+		echo "ok $name: put into the seed as it says, it evaluates and declares each path"
+	fi
+}
+
+if [ -n "$lib_path" ] && [ -e "$lib_path/default.nix" ]; then
+	tree=$(mktemp -d -p "$work")
+	mkdir -p "$tree/etc/ssh" "$tree/etc/app" "$tree/var/lib"
+	echo old >"$tree/etc/app/app.conf"
+	imp() { "$bin" --root "$tree" --config tests/nix/expected/seed.toml "$@"; }
+	imp diff --capture-baseline >/dev/null 2>&1 || fail "paste: diff --capture-baseline"
+	mkdir "$tree/var/lib/demo"
+	echo row >"$tree/var/lib/demo/db"
+	echo key >"$tree/etc/ssh/ssh_host_ed25519_key"
+	sed -i s/old/new/ "$tree/etc/app/app.conf"
+	imp diff --suggest >"$work/suggest" 2>&1 || true
+	paste_check suggest-pastes-into-seed "$work/suggest" 'path = "/var/lib/demo"' 'path = "/etc/ssh/ssh_host_ed25519_key"
+method = "copy"' 'path = "/etc/app/app.conf"
+method = "copy"'
+
+	# 9. persist's and status's hints for one path, from a real persist in a
+	# mount namespace (a tmpfs root, a tmpfs persistent root).
+	if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+		one=$(mktemp -d -p "$work")
+		unshare -m --propagation private sh -c '
+			set -e
+			mount -t tmpfs root "$1"
+			mkdir -p "$1/persistent" "$1/var/lib/foo" "$1/etc/ssh"
+			mount -t tmpfs persistent "$1/persistent"
+			echo row >"$1/var/lib/foo/db"
+			echo key >"$1/etc/ssh/ssh_host_ed25519_key"
+			"$2" --root "$1" --config tests/nix/expected/seed.toml persist --dry-run /var/lib/foo >"$3/persist"
+			"$2" --root "$1" --config tests/nix/expected/seed.toml persist /etc/ssh/ssh_host_ed25519_key >/dev/null
+			"$2" --root "$1" --config tests/nix/expected/seed.toml status >"$3/status" || true
+		' sh "$one" "$bin" "$work" 2>"$work/one.err" || fail "paste: persist in a mount namespace: $(cat "$work/one.err")"
+		# The Nix lines only: between "After that, add …:" and "or, in …TOML".
+		sed -n '/^After that, add/,/^or, in/{/^After that, add/d;/^or, in/d;p}' "$work/persist" >"$work/persist-nix"
+		grep '  # into environment\.persistence\.' "$work/status" >"$work/status-nix" || true
+		paste_check persist-hint-pastes-into-seed "$work/persist-nix" 'path = "/var/lib/foo"'
+		paste_check status-hint-pastes-into-seed "$work/status-nix" 'path = "/etc/ssh/ssh_host_ed25519_key"
+method = "copy"'
+	else
+		echo "skipped: persist/status hints (needs root and unshare)"
 	fi
 fi
 

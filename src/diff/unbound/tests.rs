@@ -58,7 +58,7 @@ fn only_binds_no_entry_keeps_are_found() {
     assert_eq!(foo.by, By::Other);
     assert_eq!(
         foo.nix.as_deref(),
-        Some(r#"environment.persistence."/persistent".directories = [ "/var/lib/foo" ];"#)
+        Some(r#""/var/lib/foo"  # into environment.persistence."/persistent".directories = [ … ]"#)
     );
     // Bound from another place: no entry can declare it; said so.
     let x = &found[0];

@@ -186,7 +186,7 @@ for f in err status status2 err3; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"
     let kept = "1 removed entry left in place until the next boot (/var/lib/svc)";
     assert!(block(&o, "err").contains(kept), "{}", dump(&o));
     let said = "/var/lib/svc is bound from /persistent/var/lib/svc now, but no config entry declares it (its entry was removed from the config; `impermctl boot` leaves it bound until the reboot)";
-    let again = r#"declare it again: environment.persistence."/persistent".directories = [ "/var/lib/svc" ];"#;
+    let again = r#"declare it again: "/var/lib/svc"  # into environment.persistence."/persistent".directories = [ … ]"#;
     for f in ["status", "status2"] {
         let status = block(&o, f);
         assert!(

@@ -153,7 +153,7 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#;
+    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
     // diff --suggest: the data directory, never the link systemd recreates.
     let suggest = block(&o, "suggest");
     assert!(suggest.contains(r#""/var/lib/private/foo""#), "{all}");
@@ -235,7 +235,7 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#;
+    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
     assert_ne!(val(&o, "rc"), "0", "{all}");
     assert_eq!(val(&o, "live"), "no", "{all}");
     let err = block(&o, "err");
@@ -300,8 +300,8 @@ echo BEGIN err2; cat "$R/../err2"; echo END err2
     for needle in [
         "/var/lib/app is a symlink (to /srv/appstate), so its data is in /srv/appstate",
         "/var/lib/rel is a symlink (to ../../srv/appstate), so its data is in /srv/appstate",
-        r#"directories = [ "/srv/appstate" ]"#,
-        r#"files = [ "/var/lib/app" ]"#,
+        r#""/srv/appstate"  # into environment.persistence."/persistent".directories = [ … ]"#,
+        r#""/var/lib/app"  # into environment.persistence."/persistent".files = [ … ]"#,
     ] {
         assert!(err.contains(needle), "{needle}\n{all}");
     }
@@ -350,7 +350,7 @@ echo "back=$(cat "$R/var/lib/private/foo/db")"
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#"environment.persistence."/persistent".directories = [ "/var/lib/private/foo" ];"#;
+    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
     assert_ne!(val(&o, "rc"), "0", "{all}");
     assert_eq!(val(&o, "created"), "no", "{all}");
     assert_eq!(val(&o, "live"), "no", "{all}");

@@ -73,7 +73,7 @@ for f in err status diff err2; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"; d
     assert!(
         status.contains("bound but no longer declared (1; left bound until the reboot, which does not bind them)")
             && status.contains(said)
-            && status.contains(r#"declare it again: environment.persistence."/persistent".directories = [ "/var/lib/app" ];"#),
+            && status.contains(r#"declare it again: "/var/lib/app"  # into environment.persistence."/persistent".directories = [ … ]"#),
         "{}",
         dump(&o)
     );

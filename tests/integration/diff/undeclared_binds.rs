@@ -80,8 +80,12 @@ true
     );
     // The snippet `persist` printed, config-aware: the array gets the paths.
     let persist = read(p, "persist.out");
-    let nix_line = r#"environment.persistence."/persistent".directories = [ "/var/lib/foo" ];"#;
-    assert!(persist.contains(nix_line), "{persist}");
+    let nix_line =
+        r#""/var/lib/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
+    assert!(
+        persist.contains("  # into directories = [ … ]:\n    \"/var/lib/foo\"\n"),
+        "{persist}"
+    );
     assert!(
         groups.contains("# into directories = [ … ]:\n"),
         "{}",

@@ -90,7 +90,7 @@ imp diff > "$OUT/diff" 2>&1 || true
     assert_eq!(
         suggest,
         [
-            r#"environment.persistence."/persistent".directories = [ "/srv/data" ];"#,
+            r#""/srv/data"  # into environment.persistence."/persistent".directories = [ … ]"#,
             impermctl::suggest::ATTRIBUTES_ONLY,
         ],
         "{w}"

@@ -317,7 +317,9 @@ kill $MP
     );
     assert_eq!(
         field(demo, "IMPERMCTL_SUGGEST"),
-        Some(r#"environment.persistence."/persistent".directories = [ "/var/lib/demo" ];"#)
+        Some(
+            r#""/var/lib/demo"  # into environment.persistence."/persistent".directories = [ … ]"#
+        )
     );
     if backend == "fanotify" || field(demo, "IMPERMCTL_PATH") == Some("/var/lib/demo/held") {
         assert!(field(demo, "IMPERMCTL_PID").is_some(), "{demo:#?}");

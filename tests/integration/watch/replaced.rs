@@ -15,7 +15,7 @@ use crate::util::Layout;
 const NIX: &str = r#"environment.persistence."/persistent"."#;
 
 fn copy_line(p: &str) -> String {
-    format!(r#"{NIX}files = [ {{ file = "{p}"; method = "copy"; }} ];"#)
+    format!(r#"{{ file = "{p}"; method = "copy"; }}  # into {NIX}files = [ … ]"#)
 }
 
 fn replaced_files_are_suggested_as_copies(backend: &str) {
@@ -69,12 +69,12 @@ imp status > "$OUT/status" 2>&1 || true
     }
     assert_eq!(
         suggest("/etc/app/inplace"),
-        format!(r#"{NIX}files = [ "/etc/app/inplace" ];"#),
+        format!(r#""/etc/app/inplace"  # into {NIX}files = [ … ]"#),
         "written in place: a bind keeps it"
     );
     assert_eq!(
         suggest("/srv/data"),
-        format!(r#"{NIX}directories = [ "/srv/data" ];"#),
+        format!(r#""/srv/data"  # into {NIX}directories = [ … ]"#),
         "a rename inside a bound directory works"
     );
     // Never a temporary's name: not warned about, counted or suggested.
