@@ -88,8 +88,11 @@ pub(super) fn ensure_dir(
     for c in created.into_iter().filter(|_| side == Side::Source) {
         let p = e.root.join(&c);
         info!(path = %p.display(), "created persistent directory {}", p.display());
-        if from_live.contains(&c) {
-            let (l, s) = (dir::open(live, &c)?, dir::open(pfd, &c)?);
+        // Its live directory gone meanwhile: owner and mode are enough.
+        if from_live.contains(&c)
+            && let Ok(l) = dir::open(live, &c)
+        {
+            let s = dir::open(pfd, &c)?;
             crate::copy::copy_dir_xattrs(l.as_fd(), s.as_fd(), &Path::new("/").join(&c), &p)?;
         }
     }
