@@ -33,7 +33,8 @@ kill -CONT $WP
         said(&fresh).contains("watch.json") && !fresh.contains("ago"),
         "{fresh}"
     );
-    let old = said(&old);
+    // Stopped: said so, its last record below (`watch::stopped_on_dbus`).
+    assert!(said(&old).contains(" STOPPED (pid "), "{old}");
     let (_, age) = old
         .split_once("watch.json, written ")
         .unwrap_or_else(|| panic!("{old}"));
