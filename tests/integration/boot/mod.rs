@@ -21,6 +21,7 @@ mod room;
 mod roots;
 mod safety;
 mod seed;
+mod shadowed;
 mod units;
 mod unsaved;
 
