@@ -22,13 +22,13 @@ cat > "$R/../sh.rc" <<'SH'
 cd "$PROJ"; i=0; while [ ! -e "$STOP" ]; do i=$((i+1)); echo "line $i" >> notes.txt; echo $i > "$LAST.t"; mv "$LAST.t" "$LAST"; sleep 0.05; done; exit
 SH
 export STOP PROJ="$R/srv/proj" LAST="$R/../sh.last"
-script -qfc "bash --rcfile $R/../sh.rc -i" /dev/null >/dev/null 2>&1 </dev/zero &
+script -qfc "bash --rcfile $R/../sh.rc -i" /dev/null >/dev/null 2>&1 </dev/zero & sp=$!
 wait_for '[ -s "$R/../sh.last" ]' || echo "the shell did not start"
 printf '[[persistence.directories]]\npath = "/srv/proj"\n' >> "$CFG"
 rc=0; imp boot 2>"$R/../boot.err" || rc=$?; echo "boot_rc=$rc"
 n=$(cat "$R/../sh.last"); wait_for "[ \$(cat '$R/../sh.last') -gt $((n + 3)) ]" || echo "the shell stopped"
 # f2.sh/n2c.sh: persist --force over a writer working there.
-( cd "$R/srv/app"; i=0; while [ ! -e "$STOP" ]; do i=$((i+1)); echo "x $i" >> log; echo $i > "$R/../w.last"; sleep 0.05; done ) &
+( cd "$R/srv/app"; i=0; while [ ! -e "$STOP" ]; do i=$((i+1)); echo "x $i" >> log; echo $i > "$R/../w.last"; sleep 0.05; done ) & wp=$!
 wait_for '[ -s "$R/../w.last" ]'
 # (It may say after its 10 s that the writer still writes: the bind stays.)
 imp persist --force /srv/app >/dev/null 2>&1 || true
@@ -43,7 +43,7 @@ for f in diff status; do
   echo "${f}_app=$(grep -c '^shadowed: .* under the mount point /srv/app, lost at the next reboot: /srv/app/log (' "$R/../$f")"
 done
 echo "json=$(python3 -c 'import json,sys; print(sorted(m["mount_point"] for m in json.load(open(sys.argv[1]))["shadowed"]))' "$R/../status.json")"
-touch "$STOP"; wait
+touch "$STOP"; kill $sp $wp 2>/dev/null || true
 echo BEGIN out; cat "$R/../diff" "$R/../status"; echo END out
 "#;
     let o = live(body);
