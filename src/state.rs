@@ -125,7 +125,11 @@ impl std::fmt::Display for WriterInfo {
         if let Some(u) = &self.unit {
             write!(f, " in {u}")?;
         }
-        let doing = if self.listening { "listening on" } else { "writing" };
+        let doing = if self.listening {
+            "listening on"
+        } else {
+            "writing"
+        };
         write!(f, " {doing} {}", self.file.display())
     }
 }

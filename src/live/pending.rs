@@ -218,12 +218,18 @@ mod tests {
             listening,
         };
         let sock = "/var/lib/redis/redis.sock";
-        let ws = [w(1, "init.scope", sock, true), w(42, "redis.service", sock, true)];
+        let ws = [
+            w(1, "init.scope", sock, true),
+            w(42, "redis.service", sock, true),
+        ];
         assert_eq!(after_seed(&ws), AfterSeed::Pending);
         assert_eq!(activity(&ws), "listen on a unix socket there");
         assert_eq!(units(&ws).as_deref(), Some("redis.service"));
         let text = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/var/lib/redis\"]\n";
-        let e = crate::config::parse(text, Path::new("c.toml")).unwrap().entries[0].clone();
+        let e = crate::config::parse(text, Path::new("c.toml"))
+            .unwrap()
+            .entries[0]
+            .clone();
         let text = warning(&e, &ws);
         for want in [
             "/var/lib/redis is in use by running processes (systemd[1] in init.scope listening on /var/lib/redis/redis.sock, redis-server[42] in redis.service listening on /var/lib/redis/redis.sock)",
@@ -234,7 +240,10 @@ mod tests {
             assert!(text.contains(want), "{want}\n{text}");
         }
         let writing = w(7, "db.service", "/var/lib/redis/wal", false);
-        assert_eq!(activity(&[writing.clone(), ws[1].clone()]), "write or listen on a unix socket there");
+        assert_eq!(
+            activity(&[writing.clone(), ws[1].clone()]),
+            "write or listen on a unix socket there"
+        );
         assert!(!warning(&e, &[writing]).contains("socket"));
     }
 

@@ -169,7 +169,12 @@ impl std::fmt::Display for OpenWriter {
 
 /// `pid PID (COMM) listens on the unix socket FILE …` ([`Hold::Listening`];
 /// pid 0: no visible process holds it).
-fn listening(f: &mut std::fmt::Formatter<'_>, pid: u32, comm: &str, file: &Path) -> std::fmt::Result {
+fn listening(
+    f: &mut std::fmt::Formatter<'_>,
+    pid: u32,
+    comm: &str,
+    file: &Path,
+) -> std::fmt::Result {
     match pid {
         0 => write!(f, "a process not visible here"),
         _ => write!(f, "pid {pid} ({comm})"),

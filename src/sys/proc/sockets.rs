@@ -113,12 +113,19 @@ impl Seen {
 pub(super) fn under(proc: &Path, dir: &Path, seen: &Seen, out: &mut Vec<OpenWriter>) {
     let mut tables = vec![proc.join("self/net/unix")];
     let mine = std::fs::read_link(proc.join("self/ns/net")).ok();
-    let others = seen.netns.iter().filter(|(ns, _)| Some(*ns) != mine.as_ref());
+    let others = seen
+        .netns
+        .iter()
+        .filter(|(ns, _)| Some(*ns) != mine.as_ref());
     let mut pids: Vec<i32> = others.map(|(_, pid)| *pid).collect();
     pids.sort_unstable();
     tables.extend(pids.iter().map(|p| proc.join(format!("{p}/net/unix"))));
     let mut done = std::collections::HashSet::new();
-    for s in tables.iter().filter_map(|t| std::fs::read(t).ok()).flat_map(|t| parse(&t)) {
+    for s in tables
+        .iter()
+        .filter_map(|t| std::fs::read(t).ok())
+        .flat_map(|t| parse(&t))
+    {
         if !done.insert(s.inode) {
             continue;
         }
@@ -127,8 +134,9 @@ pub(super) fn under(proc: &Path, dir: &Path, seen: &Seen, out: &mut Vec<OpenWrit
         let Some(file) = resolve(proc, &s.path, owners.first().copied()) else {
             continue;
         };
-        let is_socket = std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_socket());
-        if !file.starts_with(dir) || !is_socket {
+        let is_socket =
+            || std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_socket());
+        if !file.starts_with(dir) || !is_socket() {
             continue;
         }
         let mut named: Vec<String> = Vec::new();
@@ -138,12 +146,22 @@ pub(super) fn under(proc: &Path, dir: &Path, seen: &Seen, out: &mut Vec<OpenWrit
             if !named.contains(&c) {
                 named.push(c.clone());
                 let (pid, how) = (*pid as u32, Hold::Listening);
-                out.push(OpenWriter { pid, comm: c, file: file.clone(), how });
+                out.push(OpenWriter {
+                    pid,
+                    comm: c,
+                    file: file.clone(),
+                    how,
+                });
             }
         }
         if owners.is_empty() {
             let (comm, how) = ("?".to_string(), Hold::Listening);
-            out.push(OpenWriter { pid: 0, comm, file, how });
+            out.push(OpenWriter {
+                pid: 0,
+                comm,
+                file,
+                how,
+            });
         }
     }
 }
@@ -204,7 +222,10 @@ line
         let proc = Path::new("/proc");
         let me = std::process::id() as i32;
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(resolve(proc, b"private/smtp", Some(me)), Some(cwd.join("private/smtp")));
+        assert_eq!(
+            resolve(proc, b"private/smtp", Some(me)),
+            Some(cwd.join("private/smtp"))
+        );
         assert_eq!(resolve(proc, b"private/smtp", None), None);
         let abs = resolve(proc, b"/run/x.sock", Some(me));
         assert_eq!(abs, Some(PathBuf::from("/run/x.sock")));

@@ -88,7 +88,8 @@ echo "client_after=$(ping "$R/var/lib/redis/redis.sock")"
     assert_eq!(val(&o, "client"), "PONG", "{}", dump(&o));
     let status = block(&o, "status");
     assert!(
-        status.contains("PENDING") && status.contains("in use by python3[")
+        status.contains("PENDING")
+            && status.contains("in use by python3[")
             && status.contains("listening on /var/lib/redis/redis.sock"),
         "{status}"
     );
