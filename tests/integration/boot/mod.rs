@@ -23,6 +23,7 @@ mod safety;
 mod seed;
 mod units;
 mod unsaved;
+mod widen;
 
 use crate::util::{self, Layout, in_vps};
 
