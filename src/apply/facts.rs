@@ -243,6 +243,15 @@ pub fn gather(
             Mounted::No => probe_entry(h, e),
             _ => (Node::Unprobed, Node::Unprobed),
         };
+        // Widened over bound nested entries: their sources are the live
+        // data, so it is seeded around them (trial s11 N9).
+        let full = Node::Dir { empty: false };
+        let source = match source {
+            Node::Dir { empty: false } if target == full && only_nested(h, settings, mounts, e) => {
+                Node::Dir { empty: true }
+            }
+            s => s,
+        };
         let link_data = link_data(h, settings, mounts, e, &target, &source);
         let f = Facts {
             target,
@@ -320,4 +329,50 @@ fn gather_moved(
             obs.moved.insert(e.path.clone(), m);
         }
     }
+}
+
+/// Does the persistent source of the directory entry `e` hold nothing but
+/// what impermctl made for entries declared inside it (same root): their
+/// sources, each bound on its target now (so it is the very data live
+/// there), the parent directories of those sources, and what an
+/// interrupted seed left ([`crate::copy::fill`] markers)? Such a source
+/// is no other version of `e`'s data: the live data is seeded around it
+/// ([`crate::copy::fill::merge_at`]) instead of being kept aside.
+pub fn only_nested(h: &Handles, settings: &Settings, mounts: &MountTable, e: &Entry) -> bool {
+    if e.kind != Kind::Directory {
+        return false;
+    }
+    let nested: Vec<&Path> = (settings.entries.iter())
+        .filter(|n| n.root == e.root && n.path != e.path && n.path.starts_with(&e.path))
+        .filter(|n| n.source.starts_with(&e.source))
+        .filter(|n| mounted(mounts, &n.path, &n.source) == Mounted::FromSource)
+        .map(|n| n.source.as_path())
+        .collect();
+    let Ok(pfd) = h.persist(&e.root) else {
+        return false;
+    };
+    let Ok(top) = crate::sys::dir::open(pfd, super::ops::srel(e)) else {
+        return false;
+    };
+    !nested.is_empty() && holds_only(top.as_fd(), &e.source, &nested)
+}
+
+/// [`only_nested`] below the open directory `d` (at `at`).
+fn holds_only(d: BorrowedFd<'_>, at: &Path, nested: &[&Path]) -> bool {
+    use crate::copy::fill::{BUILDING, FILLING};
+    let Ok(names) = crate::sys::dir::names(d) else {
+        return false;
+    };
+    names.iter().all(|n| {
+        let p = at.join(n);
+        if nested.contains(&p.as_path()) || n == BUILDING || n == FILLING {
+            return true;
+        }
+        let parent = nested.iter().any(|s| s.starts_with(&p));
+        let is_dir = crate::sys::meta::stat_at(d, n.as_os_str())
+            .is_ok_and(|m| m.file_type == FileType::Directory);
+        parent
+            && is_dir
+            && crate::sys::dir::open(d, n).is_ok_and(|c| holds_only(c.as_fd(), &p, nested))
+    })
 }

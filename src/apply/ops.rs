@@ -98,7 +98,12 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     cx.seeded.push((e.path.clone(), now));
     // A directory's source may be an empty directory (see `plan`): replaced
     // by the copy only while it stays empty.
+    // Holding only nested entries' sources (the plan seeds such a one, see
+    // `facts::only_nested`): the live data is merged in around them.
+    let nested = e.kind == Kind::Directory
+        && dir::is_empty(ddir.as_fd(), Path::new(dname)).is_ok_and(|empty| !empty);
     let stats = match e.kind {
+        Kind::Directory if nested => crate::copy::fill::merge_at(src, dst, &mut |_| {}),
         Kind::Directory => crate::copy::copy_tree_over_empty_at(src, dst, &mut |_| {}),
         Kind::File => crate::copy::copy_tree_at(src, dst, &mut |_| {}),
     }

@@ -72,6 +72,76 @@ pub fn fill_at(
     Ok(stats)
 }
 
+/// [`fill_at`] into a directory `to` that already holds entries: the
+/// sources of entries declared inside it (bound live from there) and their
+/// parents (see `apply::facts::only_nested`). The copy of `from` is built
+/// and moved up as a fill's, merged into what is there: a directory on
+/// both sides is merged in turn; a file on both sides that the copy has
+/// as it is there (the live view of a bound file) stays; any other clash
+/// fails the move, changing nothing already there. Killed at any point,
+/// the next [`merge_at`] or [`finish`] completes or redoes it.
+pub fn merge_at(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let shown = to.shown.display();
+    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
+    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
+    finish_locked(to, t.as_fd())?;
+    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
+    remove_tree_at(to.dir, &times_beside(to.name))?;
+    let stats = build(from, to, t.as_fd(), progress)?;
+    rename_synced(t.as_fd(), BUILDING, FILLING)?;
+    move_up(to, t.as_fd())?;
+    Ok(stats)
+}
+
+/// Move every entry of `f` up into `t` (shown as `shown`), merging
+/// directories present on both sides and leaving a file that is there
+/// already as the copy has it (see [`merge_at`]); `top`: `f` is
+/// [`FILLING`] (its [`TIMES`] stays). Each move can be redone after a kill.
+fn merge_up(f: BorrowedFd<'_>, t: BorrowedFd<'_>, shown: &Path, top: bool) -> anyhow::Result<()> {
+    for n in dir::names(f)? {
+        let n = n.as_os_str();
+        if top && n == TIMES {
+            continue;
+        }
+        let err = match rustix::fs::renameat_with(f, n, t, n, RenameFlags::NOREPLACE) {
+            Ok(()) => continue,
+            Err(e) => e,
+        };
+        let clash = || {
+            format!(
+                "cannot move {} up into {} (remove what is at {} and run again)",
+                shown.join(FILLING).join(n).display(),
+                shown.display(),
+                shown.join(n).display()
+            )
+        };
+        if err != rustix::io::Errno::EXIST {
+            return Err(err).with_context(clash);
+        }
+        let (a, b) = (stat_at(f, n)?, stat_at(t, n)?);
+        let dirs = a.file_type == rustix::fs::FileType::Directory && b.file_type == a.file_type;
+        let same = a.file_type == rustix::fs::FileType::RegularFile
+            && b.file_type == a.file_type
+            && (a.size, a.mtime) == (b.size, b.mtime);
+        if dirs {
+            let (fa, tb) = (dir::open(f, n)?, dir::open(t, n)?);
+            merge_up(fa.as_fd(), tb.as_fd(), &shown.join(n), false)?;
+            fs::fsync(tb.as_fd())?;
+            drop(fa);
+            fs::unlink_at(f, n, true)?;
+        } else if same {
+            fs::unlink_at(f, n, false)?;
+        } else {
+            anyhow::bail!("{}: both differ", clash());
+        }
+    }
+    Ok(())
+}
+
 /// Replace what the directory `to` holds (a mount point, which no rename
 /// can replace: a pending entry's seed saved again) with a copy of the
 /// directory `from`: the copy is built in [`BUILDING`] and fsynced, then
@@ -218,22 +288,7 @@ fn move_up(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<()> {
         Some(m) => m,
         None => stat_at(to.dir, &beside).unwrap_or(m),
     };
-    for n in dir::names(f.as_fd())? {
-        let n = n.as_os_str();
-        if n == TIMES {
-            continue;
-        }
-        rustix::fs::renameat_with(f.as_fd(), n, t, n, RenameFlags::NOREPLACE).with_context(
-            || {
-                format!(
-                    "cannot move {} up into {} (remove what is at {} and run again)",
-                    shown.join(FILLING).join(n).display(),
-                    shown.display(),
-                    shown.join(n).display()
-                )
-            },
-        )?;
-    }
+    merge_up(f.as_fd(), t, shown, true)?;
     fs::fsync(f.as_fd())?;
     fs::fsync(t)?;
     let mut quiet = |_| {};
