@@ -163,3 +163,74 @@ echo "p_rsa=$(cat "$R/persistent/etc/ssh/ssh_host_rsa_key" 2>&1)"
         ],
     );
 }
+
+/// N8 (n8.sh): `/var` declared over bound `/var/log` while a service
+/// writes `/var/lib/svc`: nothing is bound over the writer, nothing kept
+/// aside, the live data and the nested entries' data stay whole.
+#[test]
+fn widening_under_a_writer_binds_nothing_and_loses_nothing() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        &format!(
+            r#"W=/var
+imp boot 2>/dev/null
+echo log > "$R/var/log/app.log"; mkdir -p "$R/var/lib/svc"; echo state > "$R/var/lib/svc/db"
+( exec 3>>"$R/var/lib/svc/wal"; while :; do echo w >&3; sleep 0.1; done ) & w=$!
+printf '[[persistence.directories]]\npath = "/var"\n' >> "$CFG"
+{AFTER}
+kill $w; wait $w 2>/dev/null || true
+echo "db=$(cat "$R/var/lib/svc/db" 2>&1)"
+echo "log=$(cat "$R/var/log/app.log" 2>&1)"
+echo "p_log=$(cat "$R/persistent/var/log/app.log" 2>&1)"
+echo "logbound=$(mountpoint -q "$R/var/log" && echo yes)"
+{RERUN}
+echo "db2=$(cat "$R/var/lib/svc/db" 2>&1)"
+echo "log2=$(cat "$R/var/log/app.log" 2>&1)"
+"#
+        ),
+    );
+    let o2 = &o;
+    assert_eq!(val(o2, "bound"), "", "{}", dump(o2));
+    expect(
+        o2,
+        &[
+            ("kept", "0"),
+            ("held", "0"),
+            ("db", "state"),
+            ("log", "log"),
+            ("p_log", "log"),
+            ("logbound", "yes"),
+            ("db2", "state"),
+            ("log2", "log"),
+        ],
+    );
+}
+
+/// The merge killed at random points, then boot run again: the live
+/// data and the nested entry's data are whole (live, or kept aside whole
+/// in `impermctl-kept/`), never lost.
+#[test]
+fn widening_killed_at_random_points_loses_nothing() {
+    require_root!();
+    super::kill_trials(
+        r#"H="$R/home/alice"; cp "$CFG" "$R/.seedcfg"
+for i in $(seq 1 20); do
+  umount -R "$H" 2>/dev/null || true; rm -rf "$H" "$R/persistent/home" "$R/persistent/impermctl-kept"
+  cp "$R/.seedcfg" "$CFG"; printf '[[persistence.directories]]\npath = "/home/alice/.ssh"\n' >> "$CFG"
+  mkdir -p "$H"; imp boot >/dev/null 2>&1 || echo "trial $i: first boot failed"
+  echo key > "$H/.ssh/authorized_keys"; mkdir -p "$H/work"; echo thesis > "$H/work/t"
+  printf '[[persistence.directories]]\npath = "/home/alice"\n' >> "$CFG"
+  kill_within 40 boot
+  imp boot >/dev/null 2>&1 || true
+  t=$(cat "$H/work/t" 2>/dev/null || cat "$R"/persistent/impermctl-kept/*/home/alice/work/t 2>/dev/null)
+  k=$(cat "$H/.ssh/authorized_keys" 2>/dev/null)
+  if [ "$t" != thesis ] || [ "$k" != key ]; then bad=$((bad+1)); echo "trial $i: t=$t k=$k"; fi
+  # Bound now: the data is in persistence (or was kept aside whole).
+  p=$(cat "$R/persistent/home/alice/work/t" 2>/dev/null || true)
+  if ! mountpoint -q "$H" || { [ "$p" != thesis ] && [ ! -d "$R/persistent/impermctl-kept" ]; }; then
+    bad=$((bad+1)); echo "trial $i: bound=$(mountpoint -q "$H" && echo yes) p=$p"; fi
+  n=$(ls -A "$R/persistent/impermctl-kept" 2>/dev/null | wc -l || true); phases="$phases ${n}kept"
+done"#,
+    );
+}
