@@ -238,6 +238,7 @@ pub fn gather(
     // Collected, not inserted one by one: the entries come sorted, and a
     // bulk build skips thousands of `Path` comparisons.
     let entries = settings.entries.iter().map(|e| {
+        let previous = &previous;
         let mounted = mounted(mounts, &e.path, &e.source);
         let (target, source) = match mounted {
             Mounted::No => probe_entry(h, e),
@@ -247,7 +248,9 @@ pub fn gather(
         // data, so it is seeded around them (trial s11 N9).
         let full = Node::Dir { empty: false };
         let source = match source {
-            Node::Dir { empty: false } if target == full && only_nested(h, settings, mounts, e) => {
+            Node::Dir { empty: false }
+                if target == full && only_nested(h, settings, mounts, previous, e) =>
+            {
                 Node::Dir { empty: true }
             }
             s => s,
@@ -338,16 +341,30 @@ fn gather_moved(
 /// interrupted seed left ([`crate::copy::fill`] markers)? Such a source
 /// is no other version of `e`'s data: the live data is seeded around it
 /// ([`crate::copy::fill::merge_at`]) instead of being kept aside.
-pub fn only_nested(h: &Handles, settings: &Settings, mounts: &MountTable, e: &Entry) -> bool {
+pub fn only_nested(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    previous: &[Recorded],
+    e: &Entry,
+) -> bool {
     if e.kind != Kind::Directory {
         return false;
     }
-    let nested: Vec<&Path> = (settings.entries.iter())
-        .filter(|n| n.root == e.root && n.path != e.path && n.path.starts_with(&e.path))
-        .filter(|n| n.source.starts_with(&e.source))
-        .filter(|n| mounted(mounts, &n.path, &n.source) == Mounted::FromSource)
-        .map(|n| n.source.as_path())
-        .collect();
+    let inside =
+        |p: &Path, s: &Path| p != e.path && p.starts_with(&e.path) && s.starts_with(&e.source);
+    let copy = |n: &&Entry| n.kind == Kind::File && n.method == crate::config::FileMethod::Copy;
+    let bound = |n: &&Entry| mounted(mounts, &n.path, &n.source) == Mounted::FromSource;
+    let declared = (settings.entries.iter())
+        .filter(|n| n.root == e.root && inside(&n.path, &n.source))
+        .filter(|n| copy(n) || bound(n))
+        .map(|n| n.source.as_path());
+    // A copy file declared until now (the widened config dropped it): its
+    // source is its saved copy, the live file the newer version.
+    let copied = (previous.iter())
+        .filter(|r| r.how == crate::state::How::Copied && inside(&r.path, &r.source))
+        .map(|r| r.source.as_path());
+    let nested: Vec<&Path> = declared.chain(copied).collect();
     let Ok(pfd) = h.persist(&e.root) else {
         return false;
     };

@@ -76,8 +76,8 @@ pub fn fill_at(
 /// sources of entries declared inside it (bound live from there) and their
 /// parents (see `apply::facts::only_nested`). The copy of `from` is built
 /// and moved up as a fill's, merged into what is there: a directory on
-/// both sides is merged in turn; a file on both sides that the copy has
-/// as it is there (the live view of a bound file) stays; any other clash
+/// both sides is merged in turn; of a file on both sides the newer stays
+/// (a copy file's live version; a bound file's persistent one); any other clash
 /// fails the move, changing nothing already there. Killed at any point,
 /// the next [`merge_at`] or [`finish`] completes or redoes it.
 pub fn merge_at(
@@ -124,16 +124,21 @@ fn merge_up(f: BorrowedFd<'_>, t: BorrowedFd<'_>, shown: &Path, top: bool) -> an
         }
         let (a, b) = (stat_at(f, n)?, stat_at(t, n)?);
         let dirs = a.file_type == rustix::fs::FileType::Directory && b.file_type == a.file_type;
-        let same = a.file_type == rustix::fs::FileType::RegularFile
-            && b.file_type == a.file_type
-            && (a.size, a.mtime) == (b.size, b.mtime);
+        // Two versions of a file: the copy's (the live file) is newer only
+        // for a copy file's saved copy (a bound file's live view is the
+        // persistent file itself, copied before: never newer).
+        let files = a.file_type == rustix::fs::FileType::RegularFile && b.file_type == a.file_type;
+        if files && a.mtime > b.mtime {
+            rustix::fs::renameat_with(f, n, t, n, RenameFlags::empty()).with_context(clash)?;
+            continue;
+        }
         if dirs {
             let (fa, tb) = (dir::open(f, n)?, dir::open(t, n)?);
             merge_up(fa.as_fd(), tb.as_fd(), &shown.join(n), false)?;
             fs::fsync(tb.as_fd())?;
             drop(fa);
             fs::unlink_at(f, n, true)?;
-        } else if same {
+        } else if files {
             fs::unlink_at(f, n, false)?;
         } else {
             anyhow::bail!("{}: both differ", clash());
