@@ -319,7 +319,10 @@ fn gather_moved(
                 let pfd = h.persist(&r.path).ok()?;
                 let old = node(pfd, rel(&e.path), &from, true);
                 let data = matches!(old, Node::Dir { empty: false } | Node::File { .. });
-                (data && from != e.source).then_some((from, old))
+                // Only what impermctl made there for entries declared inside
+                // (a second root's file in this directory, N18): not moved.
+                let theirs = || nested_only_at(h, settings, mounts, &[], &r.path, &e.path, &from);
+                (data && from != e.source && !theirs()).then_some((from, old))
             });
         if let (Some((from, old)), None) = (found.next(), found.next()) {
             let m = crate::plan::MovedFrom {
@@ -348,15 +351,26 @@ pub fn only_nested(
     previous: &[Recorded],
     e: &Entry,
 ) -> bool {
-    if e.kind != Kind::Directory {
-        return false;
-    }
-    let inside =
-        |p: &Path, s: &Path| p != e.path && p.starts_with(&e.path) && s.starts_with(&e.source);
+    e.kind == Kind::Directory
+        && nested_only_at(h, settings, mounts, previous, &e.root, &e.path, &e.source)
+}
+
+/// [`only_nested`] for the directory `path` in the persistence `root`
+/// (its copy there: `source`).
+fn nested_only_at(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    previous: &[Recorded],
+    root: &Path,
+    path: &Path,
+    source: &Path,
+) -> bool {
+    let inside = |p: &Path, s: &Path| p != path && p.starts_with(path) && s.starts_with(source);
     let copy = |n: &&Entry| n.kind == Kind::File && n.method == crate::config::FileMethod::Copy;
     let bound = |n: &&Entry| mounted(mounts, &n.path, &n.source) == Mounted::FromSource;
     let declared = (settings.entries.iter())
-        .filter(|n| n.root == e.root && inside(&n.path, &n.source))
+        .filter(|n| n.root == root && inside(&n.path, &n.source))
         .filter(|n| copy(n) || bound(n))
         .map(|n| n.source.as_path());
     // A copy file declared until now (the widened config dropped it): its
@@ -365,13 +379,14 @@ pub fn only_nested(
         .filter(|r| r.how == crate::state::How::Copied && inside(&r.path, &r.source))
         .map(|r| r.source.as_path());
     let nested: Vec<&Path> = declared.chain(copied).collect();
-    let Ok(pfd) = h.persist(&e.root) else {
+    let Ok(pfd) = h.persist(root) else {
         return false;
     };
-    let Ok(top) = crate::sys::dir::open(pfd, super::ops::srel(e)) else {
+    let srel = source.strip_prefix(root).unwrap_or(source);
+    let Ok(top) = crate::sys::dir::open(pfd, srel) else {
         return false;
     };
-    !nested.is_empty() && holds_only(top.as_fd(), &e.source, &nested)
+    !nested.is_empty() && holds_only(top.as_fd(), source, &nested)
 }
 
 /// [`only_nested`] below the open directory `d` (at `at`).

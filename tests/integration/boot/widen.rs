@@ -234,3 +234,43 @@ for i in $(seq 1 20); do
 done"#,
     );
 }
+
+/// N18 (n18.sh): a second root's file (`/persist2`, a secret) inside a
+/// directory then declared in the first: no "moved entry" migration, the
+/// live data stays, nothing is kept aside.
+#[test]
+fn a_second_roots_file_inside_a_newly_declared_dir_is_no_moved_entry() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        &format!(
+            r#"W=/var/lib/app; A="$R/var/lib/app"
+mkdir -p "$R/persist2"; mount -t tmpfs tank/ct/101/p2 "$R/persist2"; mkdir -p "$R/persist2/var/lib/app" "$A"; echo s > "$R/persist2/var/lib/app/secret.key"; echo data > "$A/db"
+cp "$CFG" "$R/.seed"
+p2() {{ printf '[[persistence]]\npath = "/persist2"\n[[persistence.files]]\npath = "/var/lib/app/secret.key"\n'; }}
+{{ cat "$R/.seed"; p2; }} > "$CFG"
+imp boot 2>/dev/null || echo "first boot failed"
+{{ cat "$R/.seed"; printf '[[persistence.directories]]\npath = "/var/lib/app"\n'; p2; }} > "$CFG"
+{AFTER}
+echo "migrated=$(grep -c 'migrated' "$R/err" || true)"
+echo "p_secret=$(ls "$R/persistent/var/lib/app/secret.key" 2>&1 | grep -c 'No such')"
+echo "db=$(cat "$A/db" 2>&1)"
+echo "secret=$(cat "$A/secret.key" 2>&1)"
+{RERUN}
+"#
+        ),
+    );
+    expect(
+        &o,
+        &[
+            ("rc", "0"),
+            ("bound", "yes"),
+            ("kept", "0"),
+            ("held", "0"),
+            ("migrated", "0"),
+            ("db", "data"),
+            ("secret", "s"),
+            ("p_secret", "1"),
+        ],
+    );
+}
