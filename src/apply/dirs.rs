@@ -20,8 +20,12 @@ use crate::sys::fs::{self, Owner};
 /// Which tree a directory is made in.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
-    /// Beneath the persistence root: created levels get the entry's perms
-    /// (the last, when `leaf`) or the parent perms.
+    /// Beneath the persistence root: created levels get the conventional
+    /// perms of a system directory (not the entry itself), else, unless
+    /// the entry declares its own owner or mode, owner and mode of the
+    /// live directory at that path when one exists (as a seed copy would:
+    /// an empty `/var/tmp` stays 1777, `/root` 0700), else the entry's
+    /// perms (the last, when `leaf`) or the parent perms.
     Source,
     /// On the ephemeral root: each created level gets the conventional
     /// perms of a system directory (see `levels`), else copies owner and
@@ -45,8 +49,23 @@ pub(super) fn ensure_dir(
     let n = dir.components().count();
     let (ids, root, homes) = (&mut cx.ids, cx.root, &cx.homes);
     let levels: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    let live = h.root.as_fd();
+    let mut from_live = Vec::new();
     let mut owner = |i: usize| {
         let (prefix, last) = (&levels[n - 1 - i], leaf && i + 1 == n);
+        if side == Side::Source {
+            let declared = if last { &e.perms } else { &e.parent };
+            let system = !last && system_perms(&Path::new("/").join(prefix)).is_some();
+            if !system
+                && e.home.is_none()
+                && *declared == Perms::default()
+                && let Ok(Some(m)) = fs::lstat_beneath(live, prefix)
+                && m.is_dir()
+            {
+                from_live.push(prefix.clone());
+                return Ok(owner_of(&m));
+            }
+        }
         if side == Side::Target {
             // Conventional system directories first: a drifted persistent copy
             // never makes /var/lib or /var/lib/private world-readable or closed.
@@ -69,6 +88,13 @@ pub(super) fn ensure_dir(
     for c in created.into_iter().filter(|_| side == Side::Source) {
         let p = e.root.join(&c);
         info!(path = %p.display(), "created persistent directory {}", p.display());
+        // Its live directory gone meanwhile: owner and mode are enough.
+        if from_live.contains(&c)
+            && let Ok(l) = dir::open(live, &c)
+        {
+            let s = dir::open(pfd, &c)?;
+            crate::copy::copy_dir_xattrs(l.as_fd(), s.as_fd(), &Path::new("/").join(&c), &p)?;
+        }
     }
     Ok(())
 }

@@ -51,6 +51,21 @@ pub fn tmp_name(name: &OsStr) -> OsString {
 
 pub use crate::sys::fs::sibling_name;
 
+/// Copy the xattrs (POSIX ACLs included) of the directory open at `from`
+/// onto the one open at `to` (both open for reading), as a seed copy does
+/// (the same code: privileged ones the kernel refuses are skipped with a
+/// warning). `shown_from`/`shown_to` name them in errors.
+pub fn copy_dir_xattrs(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    shown_from: &Path,
+    shown_to: &Path,
+) -> anyhow::Result<()> {
+    let mut progress = |_| {};
+    let mut c = tree::Copier::new(shown_from, shown_to, &mut progress);
+    c.xattrs(At::Fd(from), At::Fd(to), Path::new(""))
+}
+
 /// One end of a copy: the entry `name` in the directory `dir`, which the
 /// caller opened for reading beneath a directory fd it holds (the root, a
 /// persistence root), without symlinks; `shown` names it in messages.

@@ -268,7 +268,7 @@ impl<'a> Copier<'a> {
         }
     }
 
-    fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
+    pub(super) fn xattrs(&mut self, s: At<'_>, d: At<'_>, rel: &Path) -> anyhow::Result<()> {
         let names = fs::xattr_list(s)
             .with_context(|| format!("cannot list the xattrs of {}", self.src(rel)))?;
         for n in names {

@@ -70,7 +70,9 @@ for f in $files; do echo "saved $f=$(cat "$R/persistent$f")"; done
         "would copy /etc/ssh/ssh_host_ed25519_key (1 entry, 34 B) to /persistent/etc/ssh/ssh_host_ed25519_key (method = \"copy\"",
     );
     has(r#""method":"copy""#);
-    has(r#"files = [ { file = "/etc/ssh/ssh_host_ed25519_key"; method = "copy"; } ];"#);
+    // The paste-safe Nix form (d3b4a38): the item under the list it goes into.
+    has("# into files = [ … ]:\n");
+    has(r#"{ file = "/etc/ssh/ssh_host_ed25519_key"; method = "copy"; }"#);
     for f in files {
         has(&format!("mounted {f}=0\n"));
         has(&format!("copy {f}=old {f} 600\n"));
@@ -83,7 +85,9 @@ for f in $files; do echo "saved $f=$(cat "$R/persistent$f")"; done
     has(
         "undeclared= file /root/.python_history copied to /persistent/root/.python_history (method = \"copy\"",
     );
-    has(r#"files = [ { file = "/root/.python_history"; method = "copy"; } ];"#);
+    has(
+        r#"{ file = "/root/.python_history"; method = "copy"; } # into environment.persistence."/persistent".files"#,
+    );
     has("kept=0\n");
 }
 

@@ -171,3 +171,63 @@ PY
         dump(&o)
     );
 }
+
+/// Trial N12/N25: a declared directory that exists empty on the live root
+/// gets a persistent source with the live directory's owner and mode (as a
+/// seed copy of a non-empty one does, xattrs and ACLs included), its
+/// created parents too; an entry's own owner or mode still wins.
+#[test]
+fn created_sources_take_owner_and_mode_of_the_empty_live_directory() {
+    require_root!();
+    let body = r#"
+cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/root"
+[[persistence.directories]]
+path = "/var/tmp"
+[[persistence.directories]]
+path = "/var/spool/cron/crontabs"
+[[persistence.directories]]
+path = "/var/lib/svc"
+[[persistence.directories]]
+path = "/var/lib/expl"
+user = "71"
+group = "72"
+mode = "0750"
+T
+rm -rf "$R/root" "$R/var/tmp" "$R/var/spool" "$R/var/lib/svc" "$R/var/lib/expl"
+mkdir -p "$R/var/lib" "$R/var/spool"
+mkdir -m 0700 "$R/root"; mkdir -m 1777 "$R/var/tmp"; chmod 1777 "$R/var/tmp"
+mkdir -m 0750 "$R/var/spool/cron"; chgrp 50 "$R/var/spool/cron"
+mkdir -m 1730 "$R/var/spool/cron/crontabs"; chgrp 50 "$R/var/spool/cron/crontabs"
+chmod 1730 "$R/var/spool/cron/crontabs"
+install -d -m 0700 -o 1000 -g 1000 "$R/var/lib/svc" "$R/var/lib/expl"
+setfattr -n user.x -v y "$R/var/lib/svc"; setfacl -d -m u:1001:rwx "$R/var/lib/svc"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+for d in /root /var/tmp /var/spool/cron /var/spool/cron/crontabs /var/lib/svc /var/lib/expl; do
+  echo "per:$d=$(stat -c '%u:%g:%a' "$R/persistent$d")"
+  echo "eph:$d=$(stat -c '%u:%g:%a' "$R$d")"
+done
+echo "xattr=$(getfattr --only-values -n user.x "$R/persistent/var/lib/svc")"
+echo "acl=$(getfacl -cd "$R/persistent/var/lib/svc" | grep -c 'user:1001:rwx')"
+"#;
+    let o = vps(&Layout::default(), body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    for (d, want) in [
+        ("/root", "0:0:700"),
+        ("/var/tmp", "0:0:1777"),
+        ("/var/spool/cron", "0:50:750"),
+        ("/var/spool/cron/crontabs", "0:50:1730"),
+        ("/var/lib/svc", "1000:1000:700"),
+        ("/var/lib/expl", "71:72:750"),
+    ] {
+        assert_eq!(val(&o, &format!("per:{d}")), want, "{d}\n{}", dump(&o));
+        if d != "/var/spool/cron" {
+            assert_eq!(val(&o, &format!("eph:{d}")), want, "{d}\n{}", dump(&o));
+        }
+    }
+    // Its xattrs and (default) ACL too, as a seed copy would.
+    assert_eq!(val(&o, "xattr"), "y", "{}", dump(&o));
+    assert_eq!(val(&o, "acl"), "1", "{}", dump(&o));
+}
