@@ -321,7 +321,8 @@ fn gather_moved(
                 let data = matches!(old, Node::Dir { empty: false } | Node::File { .. });
                 // Only what impermctl made there for entries declared inside
                 // (a second root's file in this directory, N18): not moved.
-                let theirs = || nested_only_at(h, settings, mounts, &[], &r.path, &e.path, &from);
+                let at = (r.path.as_path(), e.path.as_path(), from.as_path());
+                let theirs = || only_nested_at(pfd, settings, mounts, &[], at);
                 (data && from != e.source && !theirs()).then_some((from, old))
             });
         if let (Some((from, old)), None) = (found.next(), found.next()) {
@@ -351,20 +352,21 @@ pub fn only_nested(
     previous: &[Recorded],
     e: &Entry,
 ) -> bool {
+    let at = (e.root.as_path(), e.path.as_path(), e.source.as_path());
     e.kind == Kind::Directory
-        && nested_only_at(h, settings, mounts, previous, &e.root, &e.path, &e.source)
+        && h.persist(&e.root)
+            .is_ok_and(|pfd| only_nested_at(pfd, settings, mounts, previous, at))
 }
 
 /// [`only_nested`] for the directory `path` in the persistence `root`
-/// (its copy there: `source`).
-fn nested_only_at(
-    h: &Handles,
+/// (open at `pfd`), its copy there `source`: `(root, path, source)`, all
+/// logical. False when `source` cannot be opened.
+pub fn only_nested_at(
+    pfd: BorrowedFd<'_>,
     settings: &Settings,
     mounts: &MountTable,
     previous: &[Recorded],
-    root: &Path,
-    path: &Path,
-    source: &Path,
+    (root, path, source): (&Path, &Path, &Path),
 ) -> bool {
     let inside = |p: &Path, s: &Path| p != path && p.starts_with(path) && s.starts_with(source);
     let copy = |n: &&Entry| n.kind == Kind::File && n.method == crate::config::FileMethod::Copy;
@@ -373,15 +375,19 @@ fn nested_only_at(
         .filter(|n| n.root == root && inside(&n.path, &n.source))
         .filter(|n| copy(n) || bound(n))
         .map(|n| n.source.as_path());
-    // A copy file declared until now (the widened config dropped it): its
-    // source is its saved copy, the live file the newer version.
+    // An entry declared until now (the widened config dropped it): a copy
+    // file (its source is its saved copy, the live file the newer
+    // version), or one still bound from its source (trial s11 N29).
+    let left = |r: &&Recorded| match r.how {
+        crate::state::How::Copied => true,
+        crate::state::How::Bound => mounted(mounts, &r.path, &r.source) == Mounted::FromSource,
+        _ => false,
+    };
     let copied = (previous.iter())
-        .filter(|r| r.how == crate::state::How::Copied && inside(&r.path, &r.source))
+        .filter(|r| inside(&r.path, &r.source))
+        .filter(left)
         .map(|r| r.source.as_path());
     let nested: Vec<&Path> = declared.chain(copied).collect();
-    let Ok(pfd) = h.persist(root) else {
-        return false;
-    };
     let srel = source.strip_prefix(root).unwrap_or(source);
     let Ok(top) = crate::sys::dir::open(pfd, srel) else {
         return false;

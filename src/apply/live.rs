@@ -32,9 +32,7 @@ impl SeedGuard {
         use crate::plan::Op;
         let seeds =
             ops.contains(&Op::Seed) && ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
-        let writers = e
-            .filter(|_| seeds)
-            .map(|e| lv::pending::writers(cx.root, &e.path));
+        let writers = e.filter(|_| seeds).map(|e| writers_below(cx, e));
         SeedGuard {
             writers: writers.unwrap_or_default(),
             ..SeedGuard::default()
@@ -46,10 +44,14 @@ impl SeedGuard {
         lv::pending::after_seed(&self.writers) == lv::pending::AfterSeed::Pending
     }
 
-    /// Right before the bind: hold the original and snapshot the copy.
+    /// Right before the bind: hold the original and snapshot the copy
+    /// (never carrying from where a filesystem mounted below is mounted
+    /// again on top of the bind: `ops::bind`).
     pub fn arm(&mut self, cx: &Cx, e: &Entry) {
         self.hidden = open_original(cx, e);
-        self.snap = Snapshot::take(&cx.root.host(&e.source)).ok();
+        let below = (cx.mounts.iter()).flat_map(|t| reconcile::below(t, &e.path));
+        let snap = Snapshot::take(&cx.root.host(&e.source));
+        self.snap = snap.ok().map(|s| s.skipping(below));
     }
 
     /// After the bind: queue the original so that what raced the bind is
@@ -64,6 +66,18 @@ impl SeedGuard {
             snap,
         });
     }
+}
+
+/// The processes writing below `e`'s target (`live::pending::writers`),
+/// but for those writing into a filesystem mounted below it (a nested
+/// entry's bind): that one is mounted again on top of the bind
+/// (`ops::bind`), their writes keep going there, never hidden.
+fn writers_below(cx: &Cx, e: &Entry) -> Vec<WriterInfo> {
+    let below = cx.mounts.iter().flat_map(|t| t.visible_below(&e.path));
+    let below: Vec<&std::path::Path> = below.map(|m| m.mount_point.as_path()).collect();
+    let mut w = lv::pending::writers(cx.root, &e.path);
+    w.retain(|w| !below.iter().any(|b| w.file.starts_with(b)));
+    w
 }
 
 /// A bind that would hide live data (`Op::KeepLive`: the persistent
@@ -83,23 +97,42 @@ pub(super) fn written_hidden(
     let e = e.filter(|_| {
         ops.contains(&Op::KeepLive) && ops.iter().any(|o| matches!(o, Op::Mount { .. }))
     })?;
-    let writers = lv::pending::writers(cx.root, &e.path);
+    let writers = writers_below(cx, e);
     if writers.is_empty() {
         return None;
     }
-    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-    let stop = lv::pending::units(&writers).map_or_else(
-        || "stop them".to_string(),
-        |u| format!("stop them (`systemctl stop {u}`)"),
-    );
+    let (list, stop) = writers_and_fix(&writers);
     Some(format!(
         "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
         e.path.display(),
-        list.join(", "),
+        list,
         e.source.display(),
         e.root.display(),
         lv::keep::KEPT_DIR,
     ))
+}
+
+/// The writers, listed, and how to stop them (their units, when known).
+fn writers_and_fix(writers: &[WriterInfo]) -> (String, String) {
+    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+    let stop = lv::pending::units(writers).map_or_else(
+        || "stop them".to_string(),
+        |u| format!("stop them (`systemctl stop {u}`)"),
+    );
+    (list.join(", "), stop)
+}
+
+/// The error of a directory `e` declared over bound entries (its source
+/// holds their sources: `facts::only_nested`) while processes write
+/// there: its live data would be merged into that source, which cannot
+/// stay pending (a pending save replaces the whole source, the nested
+/// entries' sources with it), so nothing is copied nor bound.
+pub(super) fn merge_written(e: &Entry, writers: &[WriterInfo]) -> String {
+    let (list, stop) = writers_and_fix(writers);
+    let (p, s) = (e.path.display(), e.source.display());
+    format!(
+        "{p} is NOT bound: running processes write there ({list}) and {s} holds the data of entries declared inside it; nothing was copied or bound, its live data stays where it is (the reboot discards it): {stop}, then run `impermctl boot`, which copies the live data of {p} into {s} around them and binds it"
+    )
 }
 
 /// A bound seed whose hidden original is still to be reconciled.

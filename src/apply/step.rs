@@ -28,23 +28,11 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
     live::unsaved_seed(cx, entry, ops);
     let mut done = Vec::new();
     let mut outcome = failed("nothing to do".into());
-    let (mut seeded, mut detached, mut merged) = (false, false, false);
+    let (mut seeded, mut detached) = (false, false);
     let mut guard = live::SeedGuard::before(cx, entry, ops);
     for op in ops {
         debug!(path = %st.path.display(), ?op, "apply");
         let binds = matches!(op, Op::Mount { .. } | Op::Link);
-        if merged && binds && guard.pending() {
-            // WIP (report-widen.md): a pending save would replace the
-            // nested entries' sources; refused, nothing bound, as before.
-            let list: Vec<String> = guard.writers.iter().map(ToString::to_string).collect();
-            let error = format!(
-                "{} is NOT bound: running processes write there ({}); its live data was copied into {} around the entries declared inside it: stop them, then run `impermctl boot`",
-                st.path.display(),
-                list.join(", "),
-                st.source.display()
-            );
-            return (done, failed(error));
-        }
         if seeded && binds && guard.pending() {
             // Seeded, not bound: processes write there (see crate::live::pending).
             let writers = std::mem::take(&mut guard.writers);
@@ -61,11 +49,13 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
             )),
             (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(same),
             (Op::Seed, Some(e)) => {
+                // A merge cannot stay pending (a pending save replaces the
+                // nested entries' sources): refused before it starts.
+                if guard.pending() && ops::merges(cx, e) {
+                    return (done, failed(live::merge_written(e, &guard.writers)));
+                }
                 seeded = true;
-                ops::seed(cx, e).map(|m| {
-                    merged = m;
-                    outcome.clone()
-                })
+                ops::seed(cx, e).map(same)
             }
             (Op::InitMachineId, Some(e)) => ops::init_machine_id(cx, e).map(same),
             (Op::CreateTarget, Some(e)) => dirs::create_target(cx, e).map(same),

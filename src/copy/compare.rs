@@ -71,6 +71,11 @@ impl Cmp {
         let Some(mb) = mb.with_context(|| format!("cannot stat the copy of {p}"))? else {
             return Ok(Some(format!("{p}: missing from the copy")));
         };
+        // Mounted here from inside the copy (a nested entry's bind from
+        // its source there): the very same inode.
+        if (ma.dev, ma.ino) == (mb.dev, mb.ino) && ma.mnt_id != self.dev.1 && ma.mnt_id != 0 {
+            return Ok(None);
+        }
         if let Some(d) = meta_diff(&ma, &mb) {
             return Ok(Some(format!("{p}: {d}")));
         }

@@ -76,15 +76,31 @@ pub fn fill_at(
 /// sources of entries declared inside it (bound live from there) and their
 /// parents (see `apply::facts::only_nested`). The copy of `from` is built
 /// and moved up as a fill's, merged into what is there: a directory on
-/// both sides is merged in turn; of a file on both sides the newer stays
-/// (a copy file's live version; a bound file's persistent one); any other clash
-/// fails the move, changing nothing already there. Killed at any point,
-/// the next [`merge_at`] or [`finish`] completes or redoes it.
+/// both sides is merged in turn and takes the copy's metadata; of a file
+/// on both sides the newer stays (a copy file's live version; a bound
+/// file's persistent one, never the empty mount point the copy holds for
+/// it); any other clash fails the move, changing nothing already there.
+/// Killed at any point, the next [`merge_at`] or [`finish`] completes or
+/// redoes it (a merged directory's times then are those after the kill).
 pub fn merge_at(
     from: End<'_>,
     to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
+    let (t, stats) = build_beside(from, to, progress)?;
+    rename_synced(t.as_fd(), BUILDING, FILLING)?;
+    move_up(to, t.as_fd())?;
+    Ok(stats)
+}
+
+/// Open and lock `to` (a directory with entries), complete what a killed
+/// run left ([`finish`]), then [`build`] a copy of `from` in it; `to`
+/// held open and locked.
+fn build_beside(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<(OwnedFd, CopyStats)> {
     let shown = to.shown.display();
     let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
     fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
@@ -92,9 +108,7 @@ pub fn merge_at(
     remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
     remove_tree_at(to.dir, &times_beside(to.name))?;
     let stats = build(from, to, t.as_fd(), progress)?;
-    rename_synced(t.as_fd(), BUILDING, FILLING)?;
-    move_up(to, t.as_fd())?;
-    Ok(stats)
+    Ok((t, stats))
 }
 
 /// Move every entry of `f` up into `t` (shown as `shown`), merging
@@ -133,9 +147,14 @@ fn merge_up(f: BorrowedFd<'_>, t: BorrowedFd<'_>, shown: &Path, top: bool) -> an
             continue;
         }
         if dirs {
+            // Merged, then given the copy's (the live directory's) owner,
+            // mode, xattrs and times, as it was before its entries moved.
             let (fa, tb) = (dir::open(f, n)?, dir::open(t, n)?);
             merge_up(fa.as_fd(), tb.as_fd(), &shown.join(n), false)?;
-            fs::fsync(tb.as_fd())?;
+            let mut quiet = |_| {};
+            let (from, to) = (shown.join(FILLING).join(n), shown.join(n));
+            let mut copier = tree::Copier::new(&from, &to, &mut quiet);
+            copier.set_meta(At::Fd(fa.as_fd()), At::Fd(tb.as_fd()), &a, Path::new(""))?;
             drop(fa);
             fs::unlink_at(f, n, true)?;
         } else if files {
@@ -160,13 +179,7 @@ pub fn refill_at(
     to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let shown = to.shown.display();
-    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
-    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
-    finish_locked(to, t.as_fd())?;
-    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
-    remove_tree_at(to.dir, &times_beside(to.name))?;
-    let stats = build(from, to, t.as_fd(), progress)?;
+    let (t, stats) = build_beside(from, to, progress)?;
     rename_synced(t.as_fd(), BUILDING, READY)?;
     aside(to, t.as_fd())?;
     Ok(stats)

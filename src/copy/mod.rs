@@ -39,8 +39,9 @@ pub struct CopyStats {
     /// Things that could not be copied as they are and were left out or
     /// reduced, each logged as a warning: device nodes or `security.*` /
     /// `trusted.*` attributes without the privilege to create them, and the
-    /// contents of other filesystems mounted inside the tree (the mount point
-    /// itself is copied as an empty directory, like `cp -ax`).
+    /// contents of other filesystems (or files) mounted inside the tree (the
+    /// mount point itself is copied as an empty directory, like `cp -ax`, or
+    /// as an empty file).
     pub skipped: u64,
 }
 
