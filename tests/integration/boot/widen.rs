@@ -404,3 +404,52 @@ echo "p_blob=$(cat "$R/persistent/var/lib/app/cache/blob" 2>&1)"
         ],
     );
 }
+
+/// N20 (n20.sh): `/home/alice/.ssh` declared and bound, then `impermctl
+/// persist /home/alice`: refused neither for impermctl's own bind below
+/// it nor for the home's mode; the live home is merged into persistence
+/// around `.ssh` and bound, `.ssh` mounted again on top: the key stays
+/// live and its writes reach persistence, the stale `.ssh` from before
+/// its bind never comes back; a rerun says it is done.
+#[test]
+fn persisting_a_parent_of_a_bound_dir_keeps_the_live_data() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"H="$R/home/alice"; P="$R/persistent/home/alice"
+mkdir -p "$H/.ssh"; chmod 700 "$H"
+echo stale-key > "$H/.ssh/authorized_keys"; echo revoked > "$H/.ssh/old_key"; touch -d '2020-01-01' "$H/.ssh/"*
+printf '[[persistence.directories]]\npath = "/home/alice/.ssh"\n' >> "$CFG"
+imp boot 2>/dev/null
+echo key-v2 > "$H/.ssh/authorized_keys"; rm "$H/.ssh/old_key"
+mkdir -p "$H/work"; echo t > "$H/work/thesis.txt"; chown -R 1100:1100 "$H"
+rc=0; imp persist /home/alice >"$R/out" 2>&1 || rc=$?; echo "rc=$rc"; cat "$R/out" >&2
+echo "thesis=$(cat "$H/work/thesis.txt" 2>&1)"
+echo "key=$(cat "$H/.ssh/authorized_keys" 2>&1)"
+echo "ssh=$(ls -A "$H/.ssh" | tr '\n' ' ')"
+echo "p_thesis=$(cat "$P/work/thesis.txt" 2>&1)"
+echo "p_mode=$(stat -c '%a %u' "$P")"
+echo "bound=$([ "$(devof /home/alice)" = "$(devof /persistent)" ] && echo yes)"
+echo "sshtop=$(mounts | awk '$1 == "/home/alice/.ssh"' | wc -l)"
+echo key-v3 > "$H/.ssh/authorized_keys"; echo "p_key=$(cat "$P/.ssh/authorized_keys")"
+rc=0; imp persist /home/alice >"$R/out" 2>&1 || rc=$?; echo "rc2=$rc"; cat "$R/out" >&2
+echo "unpersisted=$(imp status 2>&1 | grep -c 'NOT PERSISTED' || true)"
+"#,
+    );
+    expect(
+        &o,
+        &[
+            ("rc", "0"),
+            ("thesis", "t"),
+            ("key", "key-v2"),
+            ("ssh", "authorized_keys "),
+            ("p_thesis", "t"),
+            ("p_mode", "700 1100"),
+            ("bound", "yes"),
+            ("sshtop", "1"),
+            ("p_key", "key-v3"),
+            ("rc2", "0"),
+            ("unpersisted", "0"),
+        ],
+    );
+}
