@@ -262,7 +262,12 @@ pub(super) fn bind(
         cx.warnings.push(msg);
     }
     let below = match e.kind {
-        Kind::Directory => held_below(rfd, cx.mounts, (e.path.as_path(), e.source.as_path()), sfd.as_fd())?,
+        Kind::Directory => held_below(
+            rfd,
+            cx.mounts,
+            (e.path.as_path(), e.source.as_path()),
+            sfd.as_fd(),
+        )?,
         Kind::File => Vec::new(),
     };
     mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)

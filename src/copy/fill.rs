@@ -79,7 +79,8 @@ pub fn fill_at(
 /// both sides is merged in turn and takes the copy's metadata; of a file
 /// on both sides the newer stays (a copy file's live version; a bound
 /// file's persistent one, never the empty mount point the copy holds for
-/// it); any other clash fails the move, changing nothing already there.
+/// it); of a link on both sides the copy's (an earlier merge left the
+/// other); any other clash fails the move, changing nothing already there.
 /// Killed at any point, the next [`merge_at`] or [`finish`] completes or
 /// redoes it (a merged directory's times then are those after the kill).
 pub fn merge_at(
@@ -142,7 +143,11 @@ fn merge_up(f: BorrowedFd<'_>, t: BorrowedFd<'_>, shown: &Path, top: bool) -> an
         // for a copy file's saved copy (a bound file's live view is the
         // persistent file itself, copied before: never newer).
         let files = a.file_type == rustix::fs::FileType::RegularFile && b.file_type == a.file_type;
-        if files && a.mtime > b.mtime {
+        // A link (or special file) there came from an earlier merge (a
+        // nested entry's source is a directory or a regular file): the
+        // copy's is the newer.
+        let other = !dirs && !files && b.file_type == a.file_type;
+        if (files && a.mtime > b.mtime) || other {
             rustix::fs::renameat_with(f, n, t, n, RenameFlags::empty()).with_context(clash)?;
             continue;
         }

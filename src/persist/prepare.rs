@@ -180,7 +180,9 @@ fn plan_one(
         // Holding only the sources of entries declared inside, bound from
         // there: the live data is merged in around them (`carry`, as
         // `boot` seeds it; trial s11 N20).
-        Existing::Same if kind == Kind::Directory && only_nested(root_fd, settings, table, &step) => {
+        Existing::Same
+            if kind == Kind::Directory && only_nested(root_fd, settings, table, &step) =>
+        {
             (step.action, step.merge) = (Action::Copy, true);
         }
         Existing::Same => {
@@ -262,8 +264,17 @@ fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
 
 /// Does the persistent copy's place of the directory `step` hold only
 /// the sources of entries declared inside it ([`crate::apply::only_nested_at`])?
-fn only_nested(root_fd: BorrowedFd<'_>, settings: &Settings, table: &MountTable, step: &Step) -> bool {
-    let at = (step.root.as_path(), step.path.as_path(), step.source.as_path());
+fn only_nested(
+    root_fd: BorrowedFd<'_>,
+    settings: &Settings,
+    table: &MountTable,
+    step: &Step,
+) -> bool {
+    let at = (
+        step.root.as_path(),
+        step.path.as_path(),
+        step.source.as_path(),
+    );
     crate::sys::dir::open(root_fd, rel(&step.root))
         .is_ok_and(|p| crate::apply::only_nested_at(p.as_fd(), settings, table, &[], at))
 }

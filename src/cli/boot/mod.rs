@@ -138,7 +138,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         (prev_entries.into_iter()).partition(|r| settings.entry(&r.path).is_some());
     // Copy files and binds that left the config: a directory declared over
     // them now is seeded around their sources (`apply::only_nested_at`).
-    let left_nested = (removed.iter()).filter(|r| matches!(r.how, state::How::Copied | state::How::Bound));
+    let left_nested =
+        (removed.iter()).filter(|r| matches!(r.how, state::How::Copied | state::How::Bound));
     let left_nested: Vec<state::Recorded> = left_nested.cloned().collect();
     let kept: Vec<state::Recorded> = (removed.into_iter())
         .filter(|r| apply::in_place(&handles, &state.mounts, r))

@@ -104,8 +104,13 @@ impl Snapshot {
 /// `path` in `table`, as a bind over `path` mounts them again on top of
 /// it: for [`Snapshot::skipping`].
 pub fn below(table: &crate::mountinfo::MountTable, path: &Path) -> Vec<PathBuf> {
-    let rel = |m: &crate::mountinfo::Mount| m.mount_point.strip_prefix(path).ok().map(Path::to_path_buf);
-    table.visible_below(path).into_iter().filter_map(rel).collect()
+    let rel =
+        |m: &crate::mountinfo::Mount| m.mount_point.strip_prefix(path).ok().map(Path::to_path_buf);
+    table
+        .visible_below(path)
+        .into_iter()
+        .filter_map(rel)
+        .collect()
 }
 
 /// The original and the snapshot of its copy, held across a bind.

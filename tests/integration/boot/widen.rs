@@ -10,8 +10,8 @@
 //! is kept aside in `impermctl-kept/` and nothing is hidden.
 
 use super::{dump, val, vps};
-use crate::{require_root, require_tool};
 use crate::util::{Layout, assert_code};
+use crate::{require_root, require_tool};
 
 /// Prints, after the widened boot: `rc`, whether the new directory `$W`
 /// is bound, what `impermctl-kept/` holds, and the count of "already held
@@ -330,7 +330,9 @@ H="$R/home/alice"; P="$R/persistent/home/alice"; cp "$CFG" "$R/../seedcfg"
 man() {{ (cd "$1" && {{ find . ! -type d -printf '%p %y %m %U %G %s %T@ %n %l\n'; find . -type d -printf '%p %m %U %G %T@\n'
   find . -type f -print0 | xargs -0 sha256sum; }} | LC_ALL=C sort); }}
 fresh() {{
-  mounts | awk '$1 ~ /^\/home\/alice/ {{ print $1 }}' | sort -r | while read -r m; do umount -l "$R$m"; done
+  for i in 1 2 3 4; do
+    mounts | awk '$1 ~ /^\/home\/alice/ {{ print $1 }}' | sort -r | while read -r m; do umount -l "$R$m" 2>/dev/null || true; done
+  done
   rm -rf "$R/persistent/home" "$R/persistent/impermctl-kept" "$R/run/impermctl" "$R/run/mount" "$H"
   cp "$R/../seedcfg" "$CFG"; printf '[[persistence.directories]]\npath = "/home/alice/.ssh"\n' >> "$CFG"
   mkdir -p "$H"; echo rc > "$H/.bashrc"
@@ -339,11 +341,11 @@ fresh() {{
   chown -R 1100:1100 "$H"; chmod 700 "$H"; touch -d '2020-01-02 03:04:05' "$H/work" "$H"
   printf '[[persistence.directories]]\npath = "/home/alice"\n' >> "$CFG"
 }}
-fresh; want=$(man "$H")
+fresh
 points=$(kill_points "$IMPERMCTL" --root "$R" --config "$CFG" boot)
 n=0
 for pt in $points; do
-  n=$((n + 1)); fresh
+  n=$((n + 1)); fresh; want=$(man "$H")
   kill_at "$pt" "$IMPERMCTL" --root "$R" --config "$CFG" boot || {{ echo "$pt: not killed there"; bad=$((bad + 1)); }}
   phases="$phases $pt"
   [ "$(man "$H")" = "$want" ] || [ "$(man "$P")" = "$want" ] || {{ echo "$pt: the data is nowhere whole"; bad=$((bad + 1)); }}
