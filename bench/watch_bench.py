@@ -8,12 +8,17 @@ import json, os, shutil, signal, statistics, subprocess, sys, threading, time
 BIN, WRITER, W = sys.argv[1:4]
 RUNS = int(os.environ.get("RUNS", "3"))
 R = os.path.join(W, "root")
+# An unwatched tmpfs of the same size: the paired workloads' other half.
+TWIN = os.path.join(W, "twin")
+# Written in pairs (watch_writer.c's paired mode): the ≥ 0.97× goals, which
+# separate runs cannot resolve on a shared machine (their spread is ±20%).
+PAIRED = ("ignored", "reported")
 N, M = int(os.environ.get("N", "100000")), 100
 
 
-def clear():
-    for e in os.listdir(R):
-        p = os.path.join(R, e)
+def clear(root=R):
+    for e in os.listdir(root):
+        p = os.path.join(root, e)
         shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
 
 
@@ -89,13 +94,18 @@ def start_inotifywait_ready():
     return p, time.monotonic() - t0
 
 
-def writer(target="b", cpu=False):
+def writer(target="b", cpu=False, paired=False):
     """The writer's files/s by the wall clock (with cpu: also per second of
-    its own CPU time)."""
+    its own CPU time). Paired: files per CPU-second into the root, into the
+    twin (written by the same process in alternating chunks of 1,000), and
+    the ratio root / twin."""
     os.makedirs(os.path.join(R, target), exist_ok=True)
-    out = subprocess.run([WRITER, os.path.join(R, target), str(M), str(N)], capture_output=True, check=True)
-    wall, per_cpu = (float(x) for x in out.stdout.split())
-    return (wall, per_cpu) if cpu else wall
+    args = [WRITER, os.path.join(R, target), str(M), str(N)]
+    if paired:
+        args += [os.path.join(TWIN, target), "1000"]
+    out = subprocess.run(args, capture_output=True, check=True)
+    got = tuple(float(x) for x in out.stdout.split())
+    return got if cpu or paired else got[0]
 
 
 def cpu_seconds(pid):
@@ -178,17 +188,23 @@ def warm(target):
 
 def one_run(name, variant):
     target, pre, _ = WORKLOADS[name]
+    paired = name in PAIRED
     clear()
+    if paired:
+        clear(TWIN)
+        os.makedirs(os.path.join(TWIN, target))
+        if pre:
+            open(os.path.join(TWIN, target, "warm"), "w").write("x")
     if variant is None:
         if pre:
             os.makedirs(os.path.join(R, target)); open(os.path.join(R, target, "warm"), "w").write("x")
-        return writer(target, cpu=True), None
+        return writer(target, cpu=True, paired=paired), None
     label, binary, backend = variant
     p, _ = start_impermctl(backend, binary)
     if pre:
         warm(target)
     c0 = cpu_seconds(p.pid)
-    speed = writer(target, cpu=True)
+    speed = writer(target, cpu=True, paired=paired)
     watcher_cpu = cpu_seconds(p.pid) - c0
     time.sleep(2.5)
     hwm = status(p.pid)["VmHWM"]
@@ -212,6 +228,33 @@ def paired(per_cpu, base):
     return med([c / b[1] for c, b in zip(per_cpu, base)])
 
 
+def spread(xs):
+    s = sorted(xs)
+    return f"middle half {s[len(s) // 4]:.3f}–{s[(3 * len(s)) // 4]:.3f}, runs {s[0]:.3f}–{s[-1]:.3f}"
+
+
+def print_paired(name, target, desc, base, res):
+    """A paired workload's rows: per run, the writer's files per CPU-second
+    into the root / into the unwatched twin; with no watcher (A/A) that
+    ratio shows what pairing leaves of the machine's noise."""
+    aa = med([b[2] for b in base])
+    print(f"  B2 {name} ({desc}, /{target}), paired: files per CPU-second into the root / into the unwatched twin, "
+          f"same writer, alternating chunks of 1,000  (load {os.getloadavg()[0]:.1f})")
+    print(f"    {'no watcher (A/A)':<21} {aa:6.3f}  ({spread([b[2] for b in base])}; "
+          f"into the root {med([b[0] for b in base]):,.0f} files per CPU-s)")
+    for label, (_, got, recall, hwm, events, wcpu) in res.items():
+        r = [g[2] for g in got]
+        what = "no group under /tmp" if name == "ignored" else "recall"
+        print(f"    {label:<21} {med(r):6.3f}  (÷ A/A {med(r) / aa:.3f}; {spread(r)})  {what} {min(recall) * 100:.3f}% (worst)  "
+              f"events {med(events):,.0f}  watcher CPU {med(wcpu) * 1000:.0f} ms  VmHWM {med(hwm):.1f} MiB")
+    for label, r in res.items():
+        before = res.get(label.replace("impermctl", "before   "))
+        if label.startswith("impermctl") and before:
+            ab = sorted(c[2] / b[2] for c, b in zip(r[1], before[1]))
+            print(f"    A/B {label.split()[1]}: paired ratio this build / before, per round: median {med(ab):.3f} "
+                  f"(middle half {ab[len(ab) // 4]:.3f}–{ab[(3 * len(ab)) // 4]:.3f}, {len(ab)} rounds)")
+
+
 def b2():
     print(f"B2: {M} new dirs x {N // M:,} files (open/write 64 B/close) on tmpfs, median of {RUNS}, "
           f"runs interleaved (no watcher, then each watcher, per round); load before: {os.getloadavg()}")
@@ -223,10 +266,14 @@ def b2():
         for _ in range(RUNS):
             base.append(one_run(name, None)[0])
             for v in variants():
-                (wall, per_cpu), (recall, hwm, events, wcpu) = one_run(name, v)
+                speed, (recall, hwm, events, wcpu) = one_run(name, v)
+                wall, per_cpu = (None, speed) if name in PAIRED else speed
                 r = res[v[0]]
                 for i, x in enumerate((wall, per_cpu, recall, hwm, events or 0, wcpu)):
                     r[i].append(x)
+        if name in PAIRED:
+            print_paired(name, target, desc, base, res)
+            continue
         bw, bc = med([b[0] for b in base]), med([b[1] for b in base])
         if name == "burst":
             _BURST.append(bw)

@@ -4,7 +4,17 @@
  * writer's own CPU time (user + system, getrusage): on a shared machine the
  * second is what a watcher costs the writer itself (its kernel work in
  * the writer's syscalls), without the time spent waiting for a core.
- * Usage: watch_writer ROOT M N */
+ *
+ * Paired (TWIN and CHUNK given): the same M directories and N files are
+ * also made under TWIN (an unwatched filesystem of the same kind), the
+ * files in chunks of CHUNK alternating between ROOT and TWIN (ABBA order),
+ * each chunk timed by this thread's CPU clock (CLOCK_THREAD_CPUTIME_ID).
+ * Prints files per CPU-second into ROOT, into TWIN, and their ratio
+ * (ROOT / TWIN). Both halves run in the same process at the same time, so
+ * what slows the whole machine slows both: the ratio is what the marks on
+ * ROOT cost its writer (0.97-1.02 run to run with no watcher, against
+ * 0.7-1.2 for separate runs; bench/watch-RESULTS.md).
+ * Usage: watch_writer ROOT M N [TWIN CHUNK] */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,27 +23,65 @@
 #include <time.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: %s ROOT M N\n", argv[0]); return 2; }
-    const char *root = argv[1];
-    long m = atol(argv[2]), n = atol(argv[3]);
-    char path[4096], buf[64];
-    for (int i = 0; i < 64; i++) buf[i] = 'x';
-    struct timespec a, b;
-    struct rusage ra, rb;
-    getrusage(RUSAGE_SELF, &ra);
-    clock_gettime(CLOCK_MONOTONIC, &a);
+static double thread_cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int mkdirs(const char *root, long m) {
+    char path[4096];
     for (long d = 0; d < m; d++) {
         snprintf(path, sizeof path, "%s/d%03ld", root, d);
         if (mkdir(path, 0755) != 0) { perror(path); return 1; }
     }
-    for (long i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/d%03ld/f%06ld", root, i % m, i);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) { perror(path); return 1; }
-        if (write(fd, buf, sizeof buf) != sizeof buf) { perror("write"); return 1; }
-        close(fd);
+    return 0;
+}
+
+static int one(const char *root, long i, long m) {
+    static const char buf[64] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/d%03ld/f%06ld", root, i % m, i);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { perror(path); return 1; }
+    if (write(fd, buf, sizeof buf) != sizeof buf) { perror("write"); return 1; }
+    close(fd);
+    return 0;
+}
+
+static int paired(const char *root, const char *twin, long m, long n, long chunk) {
+    const char *r[2] = {root, twin};
+    double cpu[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        double t0 = thread_cpu();
+        if (mkdirs(r[k], m)) return 1;
+        cpu[k] += thread_cpu() - t0;
     }
+    for (long base = 0; base < n; base += chunk) {
+        for (int j = 0; j < 2; j++) {
+            int k = (base / chunk) % 2 ? 1 - j : j;
+            double t0 = thread_cpu();
+            for (long i = base; i < base + chunk && i < n; i++)
+                if (one(r[k], i, m)) return 1;
+            cpu[k] += thread_cpu() - t0;
+        }
+    }
+    printf("%.0f %.0f %.4f\n", n / cpu[0], n / cpu[1], cpu[1] / cpu[0]);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4 && argc != 6) { fprintf(stderr, "usage: %s ROOT M N [TWIN CHUNK]\n", argv[0]); return 2; }
+    const char *root = argv[1];
+    long m = atol(argv[2]), n = atol(argv[3]);
+    if (argc == 6) return paired(root, argv[4], m, n, atol(argv[5]));
+    struct timespec a, b;
+    struct rusage ra, rb;
+    getrusage(RUSAGE_SELF, &ra);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (mkdirs(root, m)) return 1;
+    for (long i = 0; i < n; i++)
+        if (one(root, i, m)) return 1;
     clock_gettime(CLOCK_MONOTONIC, &b);
     getrusage(RUSAGE_SELF, &rb);
     double s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;

@@ -96,6 +96,18 @@ impl Core {
         self.changes.created(host, logical);
     }
 
+    /// Is the ignored directory `dir` (host) walked whole by `diff` (it, or
+    /// a directory above it, was hot: [`Changes::link_trees`])? Then a
+    /// directory made in it need not be heard name by name.
+    pub fn walked_whole(&self, dir: &Path) -> bool {
+        let trees = &self.changes.link_trees;
+        !trees.is_empty()
+            && self.scope.logical(dir).is_some_and(|l| {
+                l.ancestors()
+                    .any(|a| trees.contains(a.as_os_str().as_bytes()))
+            })
+    }
+
     /// [`Core::created_ignored`] for a name created or moved into the
     /// ignored directory `dir` (host), and kept ([`Core::ignored_entry`]);
     /// true when `dir` is now hot (as muting's `HOT`): the backend stops

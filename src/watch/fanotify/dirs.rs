@@ -13,7 +13,8 @@ use crate::watch::tally::Change;
 impl FanotifyWatcher {
     /// A name created or moved into an excluded directory (its ignore
     /// mark lets these through, `mask` says which): is it a hard link, and
-    /// kept for `diff` (`Core::created_in_ignored`). A directory moved
+    /// kept for `diff` (`Core::created_in_ignored`). A directory made in
+    /// one `diff` walks whole is muted at once. A directory moved
     /// there is walked for both, its marks removed first (a hot one's
     /// mark moved with it: heard again, until hot again).
     pub(super) fn created_in_excluded(
@@ -30,6 +31,18 @@ impl FanotifyWatcher {
             return;
         };
         let path = p.join(OsStr::from_bytes(name));
+        // Made in a directory `diff` walks whole: its names need not be
+        // heard (no link below it goes unseen), so it is muted at once; a
+        // burst of new directories (`tar x` in /tmp) then costs one event
+        // per directory, not a few dozen.
+        let made_dir = sys::FAN_CREATE | sys::FAN_ONDIR;
+        if mask & made_dir == made_dir
+            && self.marks.ignore
+            && core.walked_whole(&p)
+            && self.marks.mute(&path)
+        {
+            return;
+        }
         // Hot (a burst of new files): creations there are muted too.
         if core.created_in_ignored(&p, &path) && self.marks.ignore {
             self.marks.mute(&p);

@@ -41,21 +41,29 @@ impl InotifyWatcher {
         }
     }
 
-    /// An event of an ignored directory's watch: a new directory is
-    /// watched (and what it holds checked), a new name is checked.
+    /// An event of an ignored directory's watch: a new name is checked
+    /// (and counted: a directory hot with new names is no longer heard), a
+    /// new directory is watched (and what it holds checked) unless it was
+    /// made in a hot one.
     pub(super) fn ignored_event(&mut self, ev: &sys::Event<'_>, core: &mut Core) {
         let Some(dir) = self.wds.get(&ev.wd) else {
             return;
         };
-        let path = dir.join(OsStr::from_bytes(ev.name));
-        if ev.mask.contains(R::ISDIR) {
-            self.watch_ignored_tree(&path, core);
-        } else if core.created_in_ignored(&dir.clone(), &path) {
-            // Hot (a burst of new files): no longer heard; `diff` checks
+        let (dir, path) = (dir.clone(), dir.join(OsStr::from_bytes(ev.name)));
+        // A directory counts like a file: `tar x` in /tmp makes a hot
+        // directory too.
+        let made = ev.mask.contains(R::ISDIR) && ev.mask.contains(R::CREATE);
+        if (made || !ev.mask.contains(R::ISDIR)) && core.created_in_ignored(&dir, &path) {
+            // Hot (a burst of new names): no longer heard; `diff` checks
             // what is below it for links.
             if self.ino.rm_watch(ev.wd).is_ok() {
                 self.muted += 1;
             }
+        }
+        // A directory made or moved here is watched, unless `diff` walks it
+        // whole (made in a hot directory): no link below it goes unseen.
+        if ev.mask.contains(R::ISDIR) && !(made && core.walked_whole(&dir)) {
+            self.watch_ignored_tree(&path, core);
         }
     }
 }

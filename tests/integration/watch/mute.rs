@@ -79,6 +79,47 @@ fn inotify_unwatches_reported_groups_but_no_other_group() {
     quiet_where_reported_or_ignored("inotify");
 }
 
+/// A burst of new directories in `/tmp` (`tar x`, a build tree): once the
+/// directory they are made in is hot (32 names), each further one costs
+/// its own `mkdir` event only — muted at once (fanotify) or not watched
+/// (inotify), since `diff` walks that directory whole — instead of the 32
+/// names every new directory was heard for (100 directories × 40 files:
+/// 3,300 events before). A group written after the burst is still seen.
+fn a_burst_of_new_directories_in_tmp_costs_one_event_each(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"
+mkdir "$R/tmp/x"
+for d in $(seq 100); do mkdir "$R/tmp/x/d$d"; done
+# Events are read in order: once this file is counted, every mkdir above
+# was handled, so what follows measures muting, not a loaded machine.
+echo a > "$R/srv/mark1"
+wait_json 'files("/srv/mark1") == 1'
+for d in $(seq 100); do for f in $(seq 40); do echo $f > "$R/tmp/x/d$d/f$f"; done; done
+echo b > "$R/srv/mark2"
+wait_json 'files("/srv/mark2") == 1'
+"#;
+    let (err, events) = muting(tmp.path(), backend, "", body);
+    let w = watch_json(tmp.path());
+    assert!(
+        !w["groups"].to_string().contains("/tmp"),
+        "ignored paths reported: {w}"
+    );
+    // 32 names in each of the first 32 directories, one event per mkdir.
+    assert!(events < 2200, "{events} events read\n{err}");
+}
+
+#[test]
+fn fanotify_mutes_a_directory_made_in_a_hot_ignored_one_at_once() {
+    require_root!();
+    a_burst_of_new_directories_in_tmp_costs_one_event_each("fanotify");
+}
+
+#[test]
+fn inotify_does_not_watch_a_directory_made_in_a_hot_ignored_one() {
+    require_root!();
+    a_burst_of_new_directories_in_tmp_costs_one_event_each("inotify");
+}
+
 /// With the reminder interval at 2 s, a reminder is logged for a muted
 /// group written again after it: its events came back.
 fn events_return_when_the_reminder_is_due(backend: &str) {
