@@ -104,7 +104,8 @@ fn widening_bound_dirs_to_var_keeps_the_live_data() {
             r#"W=/var
 imp boot 2>/dev/null
 echo log > "$R/var/log/app.log"; mkdir -p "$R/var/lib/svc"; echo state > "$R/var/lib/svc/db"
-( exec 3>>"$R/var/log/journal"; while :; do echo j >&3; sleep 0.05; done ) & w=$!
+( exec 3>>"$R/var/log/journal"; while :; do echo j >&3; sleep 0.05 3>&-; done ) & w=$!
+t=$((SECONDS + 20)); while [ ! -s "$R/var/log/journal" ] && [ $SECONDS -lt $t ]; do sleep 0.02; done
 printf '[[persistence.directories]]\npath = "/var"\n' >> "$CFG"
 {AFTER}
 echo "db=$(cat "$R/var/lib/svc/db" 2>&1)"
@@ -193,7 +194,8 @@ fn widening_under_a_writer_binds_nothing_and_loses_nothing() {
             r#"W=/var
 imp boot 2>/dev/null
 echo log > "$R/var/log/app.log"; mkdir -p "$R/var/lib/svc"; echo state > "$R/var/lib/svc/db"
-( exec 3>>"$R/var/lib/svc/wal"; while :; do echo w >&3; sleep 0.1; done ) & w=$!
+( exec 3>>"$R/var/lib/svc/wal"; while :; do echo w >&3; sleep 0.1 3>&-; done ) & w=$!
+t=$((SECONDS + 20)); while [ ! -s "$R/var/lib/svc/wal" ] && [ $SECONDS -lt $t ]; do sleep 0.02; done
 printf '[[persistence.directories]]\npath = "/var"\n' >> "$CFG"
 {AFTER}
 kill $w; wait $w 2>/dev/null || true
