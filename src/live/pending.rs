@@ -128,6 +128,58 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     Ok(stats)
 }
 
+/// What a shutdown sync killed while it saved a pending entry over its
+/// seed ([`save_over_seed`]) left beside the source `name` in `dir` (the
+/// source's directory, open for reading; `source`: the source's logical
+/// path, for messages), cleaned where it can be proven to be nothing
+/// more: the partial copy `..<name>.impermctl-sync.impermctl-tmp` (a copy
+/// renames it only once complete) is removed; so is the staged
+/// `.<name>.impermctl-sync` when it is the old seed, exchanged with the new
+/// copy and not yet removed (born before the source, by `statx` birth
+/// times). A staged copy born after the source is the complete new copy
+/// the kill stopped before the exchange: left, and returned (logical path)
+/// for the caller to say; so is one whose birth times cannot be told.
+pub fn clean_interrupted_save(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    source: &Path,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use crate::sys::meta::stat_at;
+    let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
+    let parent = source.parent().unwrap_or(Path::new("/"));
+    let tmp = crate::copy::tmp_name(&staged);
+    if crate::copy::remove_tree_at(dir, &tmp)
+        .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))?
+    {
+        let t = parent.join(&tmp);
+        tracing::info!(
+            "removed {}, the partial copy of an interrupted `impermctl sync`",
+            t.display()
+        );
+    }
+    let Some(st) = crate::sys::optional(stat_at(dir, &staged))? else {
+        return Ok(None);
+    };
+    let born = |m: &crate::sys::meta::Meta| m.btime;
+    let shown = parent.join(&staged);
+    match (
+        born(&st),
+        crate::sys::optional(stat_at(dir, name))?.and_then(|m| born(&m)),
+    ) {
+        (Some(a), Some(b)) if a < b => {
+            crate::copy::remove_tree_at(dir, &staged)
+                .with_context(|| format!("cannot remove {}", shown.display()))?;
+            crate::sys::fs::fsync(dir)?;
+            tracing::info!(
+                "removed {}, the old seed an interrupted `impermctl sync` had replaced with the live data",
+                shown.display()
+            );
+            Ok(None)
+        }
+        _ => Ok(Some(shown)),
+    }
+}
+
 /// Is the host path `path` a mount point (of its own mount, not its
 /// parent's)? `None` when it cannot be told (or is missing).
 pub fn mount_point(path: &Path) -> Option<bool> {

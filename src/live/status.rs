@@ -221,12 +221,12 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
             false,
         ),
         (None, Some(_), _) => (
-            format!("missing on the ephemeral root: `impermctl boot` copies {s} there"),
+            format!("MISSING on the ephemeral root: `impermctl boot` copies {s} there"),
             true,
         ),
         (None, None, Some(fix)) => (
             format!(
-                "neither {p} nor {s} exists yet; once {p} is created it cannot be saved: {fix}"
+                "neither {p} nor {s} exists yet; once {p} is created it CANNOT BE SAVED: {fix}"
             ),
             true,
         ),
@@ -238,7 +238,7 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{CopyFacts, CopyState, copy_state, describe_copy};
 
     #[test]
@@ -287,7 +287,7 @@ mod tests {
                 "NOT SAVED: /persistent/etc/shadow does not exist, and /persistent is read-only: remount it read-write (`mount -o remount,rw /persistent`), then run `impermctl sync` again",
                 true,
             ),
-            (None, a, false, "missing on the ephemeral root", true),
+            (None, a, false, "MISSING on the ephemeral root", true),
             (
                 None,
                 None,
@@ -299,7 +299,7 @@ mod tests {
                 None,
                 None,
                 true,
-                "cannot be saved: /persistent is read-only",
+                "CANNOT BE SAVED: /persistent is read-only",
                 true,
             ),
         ] {
@@ -314,6 +314,7 @@ mod tests {
             let (text, is) = describe_copy(&f, e);
             assert!(text.contains(want), "{f:?}: {text}");
             assert_eq!(is, finding, "{f:?}: {text}");
+            assert!(!is || flagged(&text), "a finding says so: {text}");
             let state = match (live, source) {
                 (Some(l), Some(s)) if l == s => CopyState::Same,
                 (Some(_), Some(_)) => CopyState::Changed,
@@ -338,6 +339,17 @@ mod tests {
             "{text}"
         );
         let (text, is) = describe_copy(&deleted(true), e);
-        assert!(text.contains("brings it back") && is, "{text}");
+        assert!(
+            text.contains("brings it back") && is && flagged(&text),
+            "{text}"
+        );
+    }
+
+    /// Does `text` carry a flag, a word in capitals (`NOT PERSISTED`,
+    /// `MISSING`, `NOT SAVED`…), the way `status` marks what is lost
+    /// (trial s11 N15: an exit 1 with no line flagged)?
+    pub(crate) fn flagged(text: &str) -> bool {
+        text.split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
     }
 }

@@ -15,6 +15,7 @@ mod live_holders;
 mod moved;
 mod nested;
 mod perms;
+mod quiet;
 mod refused_elsewhere;
 mod removed;
 mod room;
