@@ -194,6 +194,44 @@ pub fn mount_point(path: &Path) -> Option<bool> {
 mod tests {
     use super::*;
 
+    /// Trial s11 N26: what a shutdown sync killed during its save left
+    /// beside the seed. The partial copy goes; a staged copy born before
+    /// the source is the old seed (exchanged, not yet removed): it goes; one
+    /// born after it is the complete new copy: left, and named.
+    #[test]
+    fn an_interrupted_save_leaves_only_a_newer_complete_copy() {
+        use std::os::fd::AsFd;
+        for staged_first in [true, false] {
+            let t = tempfile::tempdir().unwrap();
+            let (src, staged) = (t.path().join("q"), t.path().join(".q.impermctl-sync"));
+            let partial = t.path().join("..q.impermctl-sync.impermctl-tmp");
+            let order = if staged_first {
+                [&staged, &src]
+            } else {
+                [&src, &staged]
+            };
+            for d in order {
+                std::fs::create_dir(d).unwrap();
+                std::fs::write(d.join("f"), "x").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::fs::create_dir(&partial).unwrap();
+            std::fs::write(partial.join("f"), "x").unwrap();
+            let dir = crate::sys::fs::open_dir(t.path()).unwrap();
+            let shown = Path::new("/persistent/var/lib/q");
+            let left = clean_interrupted_save(dir.as_fd(), "q".as_ref(), shown).unwrap();
+            assert!(!partial.exists());
+            assert!(src.join("f").exists());
+            match staged_first {
+                true => assert_eq!((left, staged.exists()), (None, false)),
+                false => assert_eq!(
+                    (left, staged.exists()),
+                    (Some("/persistent/var/lib/.q.impermctl-sync".into()), true)
+                ),
+            }
+        }
+    }
+
     #[test]
     fn writers_make_it_pending() {
         assert_eq!(after_seed(&[]), AfterSeed::Bind);
