@@ -86,7 +86,10 @@ REFUSED = {"description": "Config entries refused for their errors (the command 
            **arr(obj({"entry": S, "path": ref("path"), "file": S, "line": U, "column": U, "field": S, "message": S, "fix": S},
                      required=["entry", "file", "line", "column", "field", "message", "fix"]))}
 
-OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
+OPEN_WRITER = obj({"pid": {**U, "description": "0: no process visible here holds the socket (listening)."}, "comm": S, "unit": S,
+                   "file": {**S, "description": "The file it holds open for writing; with listening, the unix socket."},
+                   "listening": {**B, "description": "It serves the unix socket `file` there (listening, or a bound datagram socket): a bind would hide it from its clients. Absent when false."}},
+                  required=["pid", "comm", "file"])
 
 docs = {}
 docs["Verification"] = envelope("Verification", "impermctl verify --json", {

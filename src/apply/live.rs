@@ -93,9 +93,14 @@ pub(super) fn written_hidden(
         || "stop them".to_string(),
         |u| format!("stop them (`systemctl stop {u}`)"),
     );
+    let hides = match writers.iter().any(|w| w.listening) {
+        true => " and hide the unix sockets they listen on from their clients",
+        false => "",
+    };
     Some(format!(
-        "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
+        "{} is NOT bound: running processes {} ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards{hides}; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
         e.path.display(),
+        lv::pending::activity(&writers),
         list.join(", "),
         e.source.display(),
         e.root.display(),
@@ -209,7 +214,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     let writers = lv::pending::writers(cx.root, &e.path);
     if !writers.is_empty() {
         let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-        info!(path = %e.path.display(), "{} is still pending: written by {}", e.path.display(), list.join(", "));
+        info!(path = %e.path.display(), "{} is still pending: running processes {} ({})", e.path.display(), lv::pending::activity(&writers), list.join(", "));
         return Ok(Outcome::Pending { writers });
     }
     let p = Pending {

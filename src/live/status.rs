@@ -77,8 +77,12 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
                 let t = crate::human::local_time(i64::try_from(t).unwrap_or(i64::MAX));
                 format!(" (last saved {t})")
             });
+            let by = match writers.iter().any(|w| w.listening) {
+                true => "in use by",
+                false => "written by",
+            };
             format!(
-                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown{last}, bound at the next boot",
+                "PENDING: seeded to {}, not bound while {by} {}; saved at shutdown{last}, bound at the next boot",
                 crate::names::show(source),
                 list.join(", ")
             )

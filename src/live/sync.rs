@@ -173,7 +173,10 @@ pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<L
             });
             continue;
         }
-        let left = super::pending::writers(root, &p.path);
+        // A process serving a socket there writes nothing through it: the
+        // save is whole (systemd may still hold a socket unit's socket).
+        let mut left = super::pending::writers(root, &p.path);
+        left.retain(|w| !w.listening);
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(ToString::to_string).collect();
             warn!(path = %p.path.display(), "saving {} while processes still write there ({}): run `impermctl sync` again once they stopped (impermctl-sync.service does at shutdown)", crate::names::show(&p.path), list.join(", "));

@@ -12,6 +12,7 @@ mod homes;
 mod links;
 mod live;
 mod live_holders;
+mod live_sockets;
 mod moved;
 mod nested;
 mod perms;
