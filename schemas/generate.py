@@ -111,7 +111,10 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
     "refused": REFUSED,
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]},
-    "watcher_running": {**B, "description": "False when the watcher that wrote `watcher` is gone: its counts are its last record; run `impermctl diff`."}},
+    "watcher_running": {**B, "description": "False when the watcher that wrote `watcher` is gone: its counts are its last record; run `impermctl diff`."},
+    "shadowed": dict(arr(obj({"mount_point": S, "paths": arr(S), "bytes": U})),
+                     description="Data on the ephemeral root hidden under mount points (written into a directory or file before something was mounted over it), lost at the next reboot; `impermctl diff --shadowed` lists the same. Absent when none (or when status does not run as root)."),
+    },
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
 docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
@@ -170,7 +173,7 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                                      required=["path", "source", "type", "by"])),
                              description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
     "hidden_mounts": dict(HIDDEN_MOUNTS, description="With --shadowed: filesystems mounted below a declared directory that its bind hides (what is written at `path` goes to `instead`; counted in the exit code). Absent when none."),
-    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: the shutdown sync moves their persistent copies aside to impermctl-kept, so the deletion is kept (nothing is lost). Absent when none."),
+    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: impermctl-sync.service moves their persistent copies aside to impermctl-kept within a second and at shutdown, so the deletion is kept (nothing is lost). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

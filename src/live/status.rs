@@ -181,9 +181,28 @@ pub fn remount_fix(root: &std::path::Path, then: &str) -> String {
 }
 
 /// What `status` says of a copy entry, and whether it is a finding
-/// (something would be lost or cannot be saved). Pure: decided from `f`.
-pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) {
+/// (something would be lost or cannot be saved). Pure: decided from `f`
+/// and `refused`: why its persistence root takes no writes (the layout
+/// gate refuses it: `sync` saves nothing there, so it is not the advice;
+/// trial-s11 F11r), e.g. `its root /persistent is unusable, see [check]
+/// above`.
+pub fn describe_copy(
+    f: &CopyFacts,
+    e: &crate::config::Entry,
+    refused: Option<&str>,
+) -> (String, bool) {
     let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
+    if let Some(why) = refused {
+        return match f.live {
+            Some(_) => (
+                format!(
+                    "NOT SAVED: {why}: `impermctl sync` refuses to save {p} to {s} until that is fixed, and the next boot loses {p} (keep a copy of it off the root, e.g. off the VPS, to put back once it is fixed)"
+                ),
+                true,
+            ),
+            None => (format!("missing (refused: {why})"), true),
+        };
+    }
     let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
     let when = f
         .saved
@@ -219,7 +238,7 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
         ),
         (None, Some(_), None) if f.deleted => (
             format!(
-                "deleted since boot: the deletion is kept, `impermctl sync` (run at shutdown) moves {s} aside to {}/ so the next boot does not bring it back (to undo the deletion: `cp -a {s} {p}`)",
+                "deleted since boot: the deletion is kept, impermctl-sync.service moves {s} aside to {}/ within a second and at shutdown (or run `impermctl sync`), so the next boot does not bring it back (to undo the deletion: `cp -a {s} {p}`)",
                 crate::names::show(&e.root.join(super::keep::KEPT_DIR))
             ),
             false,
@@ -315,10 +334,15 @@ pub(crate) mod tests {
                 saved: None,
                 deleted: false,
             };
-            let (text, is) = describe_copy(&f, e);
+            let (text, is) = describe_copy(&f, e, None);
             assert!(text.contains(want), "{f:?}: {text}");
             assert_eq!(is, finding, "{f:?}: {text}");
             assert!(!is || flagged(&text), "a finding says so: {text}");
+            // Its root refused (trial-s11 F11r): never "run `impermctl sync`".
+            let why = "its root /persistent is unusable, see [persistent-root-mounted] above";
+            let (text, is) = describe_copy(&f, e, Some(why));
+            assert!(text.contains(why) && is, "{f:?}: {text}");
+            assert!(!text.contains("run `impermctl sync`"), "{f:?}: {text}");
             let state = match (live, source) {
                 (Some(l), Some(s)) if l == s => CopyState::Same,
                 (Some(_), Some(_)) => CopyState::Changed,
@@ -335,14 +359,14 @@ pub(crate) mod tests {
             deleted: true,
             ..CopyFacts::default()
         };
-        let (text, is) = describe_copy(&deleted(false), e);
+        let (text, is) = describe_copy(&deleted(false), e, None);
         assert!(
             text.contains("deletion is kept")
                 && text.contains("/persistent/impermctl-kept/")
                 && !is,
             "{text}"
         );
-        let (text, is) = describe_copy(&deleted(true), e);
+        let (text, is) = describe_copy(&deleted(true), e, None);
         assert!(
             text.contains("brings it back") && is && flagged(&text),
             "{text}"

@@ -73,6 +73,10 @@ struct Report<'a> {
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
     persisted: &'a [Moved],
+    /// Data on the ephemeral root hidden under mount points, lost at the
+    /// next reboot (`diff --shadowed` lists it). Absent when none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    shadowed: &'a [crate::diff::shadowed::Shadowed],
 }
 
 /// Run `impermctl status`.
@@ -135,6 +139,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         })
         .collect();
     let stale = undeclared::left(crate::diff::unbound::find(&root, settings, &state));
+    // Written into an original a bind hides (trial-s11 N2b): lost, on an
+    // ephemeral root.
+    let shadowed = match crate::diff::judge::not_ephemeral_by(&root, &v) {
+        Some(_) => Vec::new(),
+        None => crate::diff::shadowed::glance(&root).unwrap_or_default(),
+    };
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(settings, &advice, e))
@@ -143,7 +153,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .iter()
         .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f)
-        || !stale.is_empty();
+        || !stale.is_empty()
+        || !shadowed.is_empty();
     let (verdict, exit) = super::verify::judged(&v);
     let exit = exit.max(Exit::findings_if(findings));
     let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
@@ -157,6 +168,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         for (e, (state, _)) in entries.iter().zip(&texts) {
             let path = crate::names::show(&e.path);
             writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
+        }
+        if !shadowed.is_empty() {
+            writeln!(out)?;
+        }
+        for m in &shadowed {
+            writeln!(out, "{}", crate::diff::shadowed::brief(m))?;
         }
         if !refused.is_empty() {
             let n = crate::human::counted(refused.errors.len() as u64, "error");
@@ -184,6 +201,7 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         entries: &entries,
         watcher,
         persisted: &moved,
+        shadowed: &shadowed,
     };
     c.finish(a.report.json, "Status", &doc, exit, human)
 }
@@ -207,12 +225,15 @@ fn entry_text(
             return (describe(l, &e.source), true);
         }
         (Some(LiveState::Unsaved { .. }), ..) => {}
-        (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
+        (Some(_), Some(entry), Some(f)) => {
+            return describe_copy(f, entry, advice.unusable.get(&e.path).map(String::as_str));
+        }
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
-    let specific = advice.0.get(&e.path);
-    let advice = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
+    let specific = advice.said.get(&e.path);
+    let said = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
+    let advice = crate::plan::advice::mind_others(said, &e.path, &advice.rollbacks);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
@@ -256,7 +277,16 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 /// only where that can help and keeps the live data
 /// (`plan::advice::not_in_place`); else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
-struct Advice(std::collections::BTreeMap<PathBuf, String>);
+struct Advice {
+    /// Per entry that needs more than [`crate::plan::advice::RUN_BOOT`].
+    said: std::collections::BTreeMap<PathBuf, String>,
+    /// The entries whose root is refused, why (`its root … is unusable,
+    /// see [check] above`): nothing can be saved there.
+    unusable: std::collections::BTreeMap<PathBuf, String>,
+    /// The entries `boot` would roll back (`plan::advice::rolls_back`):
+    /// every advice to run `boot` says so.
+    rollbacks: Vec<PathBuf>,
+}
 
 impl Advice {
     fn new(
@@ -272,12 +302,14 @@ impl Advice {
         let handles = (state.live)
             .then(|| crate::apply::Handles::open(root, settings).ok())
             .flatten();
+        let unusable = |e: &crate::config::Entry| {
+            let (r, f) = refused.iter().find(|(r, _)| *r == e.root)?;
+            let (r, check) = (show(r), f.check);
+            Some(format!("its root {r} is unusable, see [{check}] above"))
+        };
         let why_not = |e: &crate::config::Entry| {
-            if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
-                let (r, check) = (show(r), f.check);
-                return Some(format!(
-                    "refused: its root {r} is unusable, see [{check}] above"
-                ));
+            if let Some(why) = unusable(e) {
+                return Some(format!("refused: {why}"));
             }
             if let Some(l) = layout::dir_link(state, settings, e) {
                 return Some(format!("`impermctl boot` refuses it: {}", l.refusal(e)));
@@ -318,11 +350,20 @@ impl Advice {
             Some(format!("`impermctl boot` cannot fix it: {err:#}"))
         };
         let entries = settings.entries.iter();
-        Advice(
-            entries
-                .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+        let said: std::collections::BTreeMap<PathBuf, String> = (entries.clone())
+            .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+            .collect();
+        let rollbacks = (said.iter())
+            .filter(|(_, a)| crate::plan::advice::rolls_back(a))
+            .map(|(p, _)| p.clone())
+            .collect();
+        Advice {
+            said,
+            unusable: entries
+                .filter_map(|e| Some((e.path.clone(), unusable(e)?)))
                 .collect(),
-        )
+            rollbacks,
+        }
     }
 }
 

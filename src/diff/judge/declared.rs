@@ -161,6 +161,7 @@ pub fn declared(
             written,
         ))
     };
+    let mut judged = Vec::new();
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
         let doing = match live.get(&e.path) {
@@ -195,6 +196,20 @@ pub fn declared(
             failed: failed.get(&e.path).map(String::as_str),
             dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
+        judged.push((e, facts));
+    }
+    // `boot` acts on every entry: an advice to run it says which others
+    // it would roll back (trial-s11 F13r).
+    let rollbacks: Vec<PathBuf> = (judged.iter())
+        .filter(|(_, f)| (f.advice.as_deref()).is_some_and(crate::plan::advice::rolls_back))
+        .map(|(e, _)| e.path.clone())
+        .collect();
+    for (e, mut facts) in judged {
+        let pending = facts.pending;
+        if !rollbacks.is_empty() {
+            let said = (facts.advice.as_deref()).unwrap_or(crate::plan::advice::RUN_BOOT);
+            facts.advice = Some(crate::plan::advice::mind_others(said, &e.path, &rollbacks));
+        }
         match decide(e, &facts) {
             Standing::Kept => {}
             Standing::Saved if doing.is_some_and(|d| d != "write there") => {

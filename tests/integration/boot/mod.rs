@@ -23,6 +23,7 @@ mod room;
 mod roots;
 mod safety;
 mod seed;
+mod shadowed;
 mod units;
 mod unsaved;
 
