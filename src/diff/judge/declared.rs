@@ -205,7 +205,8 @@ pub fn declared(
         .map(|(e, _)| e.path.clone())
         .collect();
     for (e, mut facts) in judged {
-        let pending = facts.pending;
+        let doing = facts.pending;
+        let pending = doing.is_some();
         if !rollbacks.is_empty() {
             let said = (facts.advice.as_deref()).unwrap_or(crate::plan::advice::RUN_BOOT);
             facts.advice = Some(crate::plan::advice::mind_others(said, &e.path, &rollbacks));
