@@ -382,7 +382,11 @@ mod tests {
             std::path::Path::new("c.toml"),
         )
         .unwrap();
-        let advice = Advice(Default::default());
+        let advice = Advice {
+            said: Default::default(),
+            unusable: Default::default(),
+            rollbacks: Vec::new(),
+        };
         let hidden = layout::HiddenMount {
             path: "/var/lib/app/sub".into(),
             under: "/var/lib/app".into(),
