@@ -16,6 +16,7 @@ mod live_sockets;
 mod moved;
 mod nested;
 mod perms;
+mod quiet;
 mod refused_elsewhere;
 mod removed;
 mod room;
