@@ -66,6 +66,7 @@ def entry_state():
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
+                obj({"op": {"const": "nothing_to_keep"}, "why": {"enum": ["only_directories", "in_source", "machine_id"]}}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
 WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),
@@ -85,7 +86,10 @@ REFUSED = {"description": "Config entries refused for their errors (the command 
            **arr(obj({"entry": S, "path": ref("path"), "file": S, "line": U, "column": U, "field": S, "message": S, "fix": S},
                      required=["entry", "file", "line", "column", "field", "message", "fix"]))}
 
-OPEN_WRITER = obj({"pid": U, "comm": S, "unit": S, "file": S}, required=["pid", "comm", "file"])
+OPEN_WRITER = obj({"pid": {**U, "description": "0: no process visible here holds the socket (listening)."}, "comm": S, "unit": S,
+                   "file": {**S, "description": "The file it holds open for writing; with listening, the unix socket."},
+                   "listening": {**B, "description": "It serves the unix socket `file` there (listening, or a bound datagram socket): a bind would hide it from its clients. Absent when false."}},
+                  required=["pid", "comm", "file"])
 
 docs = {}
 docs["Verification"] = envelope("Verification", "impermctl verify --json", {
@@ -107,7 +111,10 @@ docs["Status"] = envelope("Status", "impermctl status --json", {
                                     "enum": ["bound", "foreign", "not_persisted", "missing"]}})),
     "refused": REFUSED,
     "watcher": {"oneOf": [{"type": "null"}, ref("watch")]},
-    "watcher_running": {**B, "description": "False when the watcher that wrote `watcher` is gone: its counts are its last record; run `impermctl diff`."}},
+    "watcher_running": {**B, "description": "False when the watcher that wrote `watcher` is gone: its counts are its last record; run `impermctl diff`."},
+    "shadowed": dict(arr(obj({"mount_point": S, "paths": arr(S), "bytes": U})),
+                     description="Data on the ephemeral root hidden under mount points (written into a directory or file before something was mounted over it), lost at the next reboot; `impermctl diff --shadowed` lists the same. Absent when none (or when status does not run as root)."),
+    },
     ["verdict", "findings", "entries", "watcher"],
     {"entry_state": entry_state(), "watch": WATCH, "watch_group": WATCH_GROUP})
 docs["BootPlan"] = envelope("BootPlan", "impermctl boot --dry-run --json", {
@@ -166,7 +173,7 @@ docs["Diff"] = envelope("Diff", "impermctl diff --json", {
                                      required=["path", "source", "type", "by"])),
                              description="Binds from a persistence root live now that no config entry declares: the data stays in `source`, but the next boot does not bind it at `path` (counted in the exit code, not in `summary`). `root` and `nix` when an entry can declare it (`source` is `root` + `path`). Absent when none."),
     "hidden_mounts": dict(HIDDEN_MOUNTS, description="With --shadowed: filesystems mounted below a declared directory that its bind hides (what is written at `path` goes to `instead`; counted in the exit code). Absent when none."),
-    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: the shutdown sync moves their persistent copies aside to impermctl-kept, so the deletion is kept (nothing is lost). Absent when none."),
+    "deleted_copies": dict(arr(ref("path")), description="method = \"copy\" files deleted after this boot put them in place: impermctl-sync.service moves their persistent copies aside to impermctl-kept within a second and at shutdown, so the deletion is kept (nothing is lost). Absent when none."),
     },
     ["root", "basis", "summary", "groups", "items", "unreadable"], {"group": GROUP})
 PSTEP = obj({"path": ref("path"), "type": ref("type"), "root": ref("path"), "source": ref("path"),

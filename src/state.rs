@@ -57,6 +57,11 @@ pub fn now_coarse_ns() -> u64 {
     u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
 }
 
+/// [`now_coarse_ns`] as a time.
+pub fn now_coarse() -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(now_coarse_ns())
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootState {
@@ -107,17 +112,30 @@ pub struct WriterInfo {
     /// Its systemd unit, when it runs in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
-    /// The file it holds open for writing (logical path).
+    /// The file it holds open for writing (logical path); with
+    /// `listening`, the unix socket it serves.
     pub file: PathBuf,
+    /// It does not write there but serves the unix socket `file`
+    /// (`sys::proc::Hold::Listening`): a bind would hide the socket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listening: bool,
 }
 
 impl std::fmt::Display for WriterInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{}]", self.comm, self.pid)?;
+        match self.pid {
+            0 => write!(f, "a process not visible here")?,
+            pid => write!(f, "{}[{pid}]", self.comm)?,
+        }
         if let Some(u) = &self.unit {
             write!(f, " in {u}")?;
         }
-        write!(f, " writing {}", self.file.display())
+        let doing = if self.listening {
+            "listening on"
+        } else {
+            "writing"
+        };
+        write!(f, " {doing} {}", self.file.display())
     }
 }
 

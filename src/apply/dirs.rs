@@ -3,7 +3,7 @@
 //! with the owner and mode `levels` decides, and an empty target file.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd as Fd};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -16,6 +16,7 @@ use crate::config::{Entry, Kind, Perms};
 use crate::root::rel;
 use crate::sys::dir;
 use crate::sys::fs::{self, Owner};
+use crate::sys::meta::Meta;
 
 /// Which tree a directory is made in.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,50 @@ pub(super) fn ensure_dir(
         }
     }
     Ok(())
+}
+
+/// Before the bind of directory entry `e` whose perms are the defaults
+/// (root:root 0755, which every rendered entry carries: declared or not,
+/// they cannot be told apart): its persistent directory (`src`, open at
+/// `sfd`) still 0:0 0755 while the live one (`live`) is not was created
+/// so by an impermctl older than [`ensure_dir`]'s copy of the live owner
+/// and mode (trial N12), and the bind would give the live path that
+/// mode. When the live mode only tightens it (same owner, no bit added
+/// but the sticky one: `/root` 0700), the persistent directory takes it;
+/// else (another owner, or a wider mode: `/var/tmp` 1777, a service's
+/// 0700 state directory) a warning names both and the commands that
+/// align it: boot never opens a directory or hands it to another owner
+/// by itself. A failed change is a warning too: the bind goes on.
+pub(super) fn tighten_to_live(cx: &mut Cx, e: &Entry, sfd: Fd, src: &Meta, live: &Meta) {
+    let old = (0, 0, 0o755);
+    if e.kind != Kind::Directory || e.home.is_some() || e.perms != Perms::default() {
+        return;
+    }
+    let (now, was) = (
+        (src.uid, src.gid, src.perm),
+        (live.uid, live.gid, live.perm),
+    );
+    if now != old || was == old || !live.is_dir() {
+        return;
+    }
+    let (p, s, mode) = (e.path.display(), e.source.display(), live.perm);
+    let tightens = (live.uid, live.gid) == (0, 0) && mode & !0o1755 == 0;
+    // Opened again for the change from the `O_PATH` handle: the same inode.
+    let changed =
+        tightens.then(|| dir::open(sfd, "").and_then(|fd| fs::chmod(fs::At::Fd(fd.as_fd()), mode)));
+    let msg = match changed {
+        Some(Ok(())) => {
+            info!(path = %p, "{s} is now {mode:04o} as the live {p} was (an older impermctl created it 0755)");
+            return;
+        }
+        Some(Err(err)) => format!("cannot make {s} {mode:04o} as the live {p} was: {err}"),
+        None => format!(
+            "{p} is {}:{} {mode:04o} on the ephemeral root, but its persistent directory {s} is 0:0 0755 (created so by an older impermctl?), which the bind gives {p}; boot never opens a directory or gives it to another owner by itself: if the live one is right, run `chown {}:{} {s} && chmod {mode:04o} {s}`",
+            live.uid, live.gid, live.uid, live.gid
+        ),
+    };
+    tracing::warn!(path = %p, "{msg}");
+    cx.warnings.push(msg);
 }
 
 /// The owner and mode of an existing file or directory.

@@ -219,12 +219,23 @@ pub fn advice(
     }
     let link_data = link_data(h, settings, mounts, e, &target, &source);
     let f = Facts {
+        spare: (!written).then(|| spare(h, e, &target, &source)).flatten(),
         target,
         source,
         mounted: Mounted::No,
         link_data,
     };
     crate::plan::advice::not_in_place(settings, e, &f)
+}
+
+/// Whether the live data at `e`'s target holds nothing to keep
+/// ([`crate::live::keep::nothing_to_keep`]), looked at only where the
+/// plan would keep it aside: both the target and the source hold data.
+fn spare(h: &Handles, e: &Entry, target: &Node, source: &Node) -> Option<crate::plan::Spare> {
+    let data = matches!(target, Node::Dir { empty: false } | Node::File { len: 1.. })
+        && matches!(source, Node::Dir { empty: false } | Node::File { .. });
+    let pfd = h.persist(&e.root).ok().filter(|_| data)?;
+    crate::live::keep::nothing_to_keep(h.root.as_fd(), pfd, e)
 }
 
 /// Gather the planner's facts for every entry (`previous`: the record of
@@ -245,6 +256,7 @@ pub fn gather(
         };
         let link_data = link_data(h, settings, mounts, e, &target, &source);
         let f = Facts {
+            spare: spare(h, e, &target, &source),
             target,
             source,
             mounted,

@@ -66,8 +66,9 @@ impl SeedGuard {
     }
 }
 
-/// A bind that would hide live data (`Op::KeepLive`: the persistent
-/// source holds data too) while processes write there: their next writes
+/// A bind that would hide live data (`Op::KeepLive`, or
+/// `Op::NothingToKeep` whose files may change: the persistent source holds
+/// data too) while processes write there: their next writes
 /// would land on the hidden original, which the reboot discards, after the
 /// copy kept aside was taken. Neither side can be chosen for them (a seed
 /// left by a `boot` killed before it recorded the entry as pending looks
@@ -80,9 +81,9 @@ pub(super) fn written_hidden(
     ops: &[crate::plan::Op],
 ) -> Option<String> {
     use crate::plan::Op;
-    let e = e.filter(|_| {
-        ops.contains(&Op::KeepLive) && ops.iter().any(|o| matches!(o, Op::Mount { .. }))
-    })?;
+    let keeps = |o: &Op| matches!(o, Op::KeepLive | Op::NothingToKeep { .. });
+    let e =
+        e.filter(|_| ops.iter().any(keeps) && ops.iter().any(|o| matches!(o, Op::Mount { .. })))?;
     let writers = lv::pending::writers(cx.root, &e.path);
     if writers.is_empty() {
         return None;
@@ -92,9 +93,14 @@ pub(super) fn written_hidden(
         || "stop them".to_string(),
         |u| format!("stop them (`systemctl stop {u}`)"),
     );
+    let hides = match writers.iter().any(|w| w.listening) {
+        true => " and hide the unix sockets they listen on from their clients",
+        false => "",
+    };
     Some(format!(
-        "{} is NOT bound: running processes write there ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
+        "{} is NOT bound: running processes {} ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards{hides}; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
         e.path.display(),
+        lv::pending::activity(&writers),
         list.join(", "),
         e.source.display(),
         e.root.display(),
@@ -208,7 +214,7 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
     let writers = lv::pending::writers(cx.root, &e.path);
     if !writers.is_empty() {
         let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-        info!(path = %e.path.display(), "{} is still pending: written by {}", e.path.display(), list.join(", "));
+        info!(path = %e.path.display(), "{} is still pending: running processes {} ({})", e.path.display(), lv::pending::activity(&writers), list.join(", "));
         return Ok(Outcome::Pending { writers });
     }
     let p = Pending {
@@ -232,7 +238,9 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
 /// A bind of `e` over existing persistent data (no seed in this step)
 /// where a mark (`live::unsaved`) says an earlier boot left it pending and
 /// never saved it: WARNING, naming the path, since when, and the fix. The
-/// seed is still the newest data there is: it is bound.
+/// seed is still the newest data there is: it is bound. What the killed
+/// save left beside it is cleaned where provably nothing more
+/// (`live::pending::clean_interrupted_save`; trial s11 N26), else named.
 pub(super) fn unsaved_seed(cx: &mut Cx, e: Option<&Entry>, ops: &[crate::plan::Op]) {
     use crate::plan::Op;
     let binds = ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
@@ -247,6 +255,22 @@ pub(super) fn unsaved_seed(cx: &mut Cx, e: Option<&Entry>, ops: &[crate::plan::O
     let msg = crate::live::unsaved::warning(e, &m);
     warn!(path = %e.path.display(), since = m.since, "{msg}");
     cx.warnings.push(msg);
+    // The sync that never completed may have left its copy beside the seed.
+    let Ok((dir, name)) = ops::source_parent(cx, e) else {
+        return;
+    };
+    match lv::pending::clean_interrupted_save(dir.as_fd(), name, &e.source) {
+        Ok(None) => {}
+        Ok(Some(staged)) => {
+            let (p, s, c) = (e.path.display(), e.source.display(), staged.display());
+            let msg = format!(
+                "{c} holds a complete copy of the live data of {p} that an interrupted `impermctl sync` made after the seed; {s}, bound now, is the older seed: to use the copy, stop what uses {p}, then `umount {p}; mv {s} {s}.old; mv {c} {s}` and run `impermctl boot`"
+            );
+            warn!(path = %p, "{msg}");
+            cx.warnings.push(msg);
+        }
+        Err(err) => warn!(path = %e.path.display(), "{err:#}"),
+    }
 }
 
 /// With `defer_unknown_owners`: the declared owner (`user:group`) of an

@@ -186,10 +186,11 @@ pub(super) fn bind(
         );
     }
     // Below a parent bound in this run, target and source can be the same directory.
-    let same = {
-        let (a, b) = (stat_fd(sfd.as_fd())?, stat_fd(tfd.as_fd())?);
-        (a.dev, a.ino) == (b.dev, b.ino)
-    };
+    let (sm, tm) = (stat_fd(sfd.as_fd())?, stat_fd(tfd.as_fd())?);
+    let same = (sm.dev, sm.ino) == (tm.dev, tm.ino);
+    if !same {
+        super::dirs::tighten_to_live(cx, e, sfd.as_fd(), &sm, &tm);
+    }
     let holds_data = || -> Result<bool> {
         Ok(match e.kind {
             Kind::Directory => !dir::is_empty(tfd.as_fd(), Path::new(""))?,

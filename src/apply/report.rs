@@ -94,7 +94,7 @@ impl Counts {
             "persisted {paths} from {roots} in {ms:.1} ms: {} bound, {} linked, {} skipped",
             c.bound, c.linked, c.skipped
         );
-        let pending = "PENDING (written by running processes; bound at the next boot)";
+        let pending = "PENDING (in use by running processes; bound at the next boot)";
         for (n, what) in [
             (c.copied, "copied"),
             (c.pending, pending),
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(
             c.summary(&s, 2.5),
             format!(
-                "{head}, 2 copied, 3 PENDING (written by running processes; bound at the next boot), 4 FAILED"
+                "{head}, 2 copied, 3 PENDING (in use by running processes; bound at the next boot), 4 FAILED"
             )
         );
         let gone = ["/a", "/b", "/c", "/d", "/e"].map(Path::new);

@@ -69,7 +69,8 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
             (Op::SaveCopy, Some(e)) => {
                 crate::live::files::save(cx.root, e).map(|_| Outcome::Copied)
             }
-            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(same),
+            // Nothing to keep as planned: checked again, what holds more now is kept.
+            (Op::KeepLive | Op::NothingToKeep { .. }, Some(e)) => live::keep_live(cx, e).map(same),
             (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
             (Op::Migrate { from }, Some(e)) => moved::migrate(cx, e, from).map(same),

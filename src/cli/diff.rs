@@ -43,7 +43,9 @@ pub struct Args {
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "nix", value_name = "FORMAT",
           conflicts_with_all = ["json", "null", "long"])]
     pub suggest: Option<SuggestFormat>,
-    /// Also list data hidden under mount points on the ephemeral root (needs root).
+    /// List data hidden under mount points on the ephemeral root path by
+    /// path (needs root; without it, as root, one line per mount point
+    /// says how much is there).
     #[arg(long)]
     pub shadowed: bool,
     /// Also list content under the persistence roots that no declared entry covers.
@@ -189,8 +191,17 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             Default::default()
         })
     });
+    // Plain diff says in brief what lies hidden under mount points (lost
+    // at the next reboot all the same; trial-s11 N2b); `-0` and
+    // `--suggest` do not look.
+    let shadowed = match (a.shadowed, a.format()) {
+        (true, _) => Some(shadowed::find(&root)?),
+        (false, Format::Groups | Format::Long | Format::Json) => shadowed::glance(&root),
+        (false, _) => None,
+    };
     let extras = sections::Extras {
-        shadowed: a.shadowed.then(|| shadowed::find(&root)).transpose()?,
+        shadowed,
+        shadowed_listed: a.shadowed,
         orphans: a
             .orphans
             .then(|| orphans::find(&root, settings))
@@ -260,7 +271,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     ignored: ignored.clone().unwrap_or_default(),
                 },
             };
-            let below = !(extras.moved.is_empty() && extras.unbound.is_empty());
+            let below = !(extras.moved.is_empty() && extras.unbound.is_empty())
+                || extras.shadowed.as_ref().is_some_and(|s| !s.is_empty());
             render::human(&mut out, &d, &grouped, &hidden, below, st)?;
             sections::extras(&mut out, &extras)?;
         }

@@ -168,7 +168,10 @@ fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
     None
 }
 
-fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
+/// How the extended attributes of `a` and `b` differ, in words (their
+/// names), or `None` when they are the same; `security.*` and `trusted.*`
+/// are left out, as [`compare_trees_at`] leaves them.
+pub fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     let read = |at: At<'_>| -> Result<Vec<(CString, Vec<u8>)>> {
         let mut v = Vec::new();
         for n in fs::xattr_list(at)? {

@@ -21,7 +21,9 @@ mod room;
 mod separated;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
+pub use compare::{
+    Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes, xattr_diff,
+};
 pub use remove::remove_tree_at;
 pub use room::room;
 pub use separated::{Separated, separated};

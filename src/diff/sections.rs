@@ -14,8 +14,12 @@ use crate::names::human as escape;
 /// Extra sections of the report.
 #[derive(Debug, Default)]
 pub struct Extras<'a> {
-    /// `--shadowed`.
+    /// Data hidden under mount points: asked (`--shadowed`), or found by
+    /// plain `diff` (`shadowed::glance`: only when there is some).
     pub shadowed: Option<Vec<Shadowed>>,
+    /// `--shadowed`: `shadowed` is listed path by path; else in brief
+    /// (`shadowed::brief`).
+    pub shadowed_listed: bool,
     /// `--all`: every shadowed path, not the first [`SHADOWED_SHOWN`].
     pub all: bool,
     /// `--orphans`.
@@ -73,7 +77,7 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
         let kept = crate::names::show(&e.root.join(crate::live::keep::KEPT_DIR));
         writeln!(
             out,
-            "deleted since boot: {p} (method = \"copy\"); the deletion is kept: the shutdown sync moves {s} aside to {kept}/, so the next boot does not bring it back"
+            "deleted since boot: {p} (method = \"copy\"); the deletion is kept: impermctl-sync.service moves {s} aside to {kept}/ within a second and at shutdown, so the next boot does not bring it back"
         )?;
     }
     for m in &x.moved {
@@ -91,7 +95,12 @@ pub fn extras(out: &mut impl Write, x: &Extras) -> io::Result<()> {
         "{}",
         crate::suggest::to_add(&x.config, &by_root, "Add")
     )?;
-    if let Some(s) = &x.shadowed {
+    if let (Some(s), false) = (&x.shadowed, x.shadowed_listed) {
+        for m in s {
+            writeln!(out, "{}", crate::diff::shadowed::brief(m))?;
+        }
+    }
+    if let (Some(s), true) = (&x.shadowed, x.shadowed_listed) {
         if s.is_empty() && x.hidden_mounts.is_empty() {
             writeln!(out, "shadowed: nothing hidden under mount points")?;
         }
@@ -173,6 +182,7 @@ mod tests {
                 bytes: 3,
                 entries: 1,
             }]),
+            shadowed_listed: true,
             all: false,
             refused: Vec::new(),
             ignored: None,
@@ -204,6 +214,7 @@ mod tests {
                 bytes: 25,
             }]),
             orphans: None,
+            shadowed_listed: true,
             all: false,
             refused: Vec::new(),
             ignored: None,
@@ -237,5 +248,17 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("more"), "{all}");
+        // Plain diff (trial-s11 N2b): one line, size, count, first paths.
+        x.shadowed_listed = false;
+        let brief = text(&x);
+        assert_eq!(
+            brief.lines().collect::<Vec<_>>(),
+            [concat!(
+                "shadowed: 25 B in 25 entries under the mount point /srv/data, lost at the next reboot: ",
+                "/srv/data/f0, /srv/data/f1, /srv/data/f2 and 22 more (a program that had it open or as its ",
+                "working directory before the mount writes there; `impermctl diff --shadowed` lists them)"
+            )],
+            "{brief}"
+        );
     }
 }

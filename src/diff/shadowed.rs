@@ -6,9 +6,10 @@
 //! as JSON on stdout. Nothing it does is visible outside it. Hidden entries
 //! that hold what the mount shows at the same place (data just seeded into
 //! persistence, then bound) are not listed: hiding them loses nothing;
-//! neither are those of an entry `boot` seeded from them and unchanged
-//! since (ctime older than the seed, `state.json`'s `seeded_ns`): the seed
-//! source, whatever the user did through the bind since. A file mapped
+//! neither are those of an entry `boot` seeded (or `persist` copied) from
+//! them and unchanged since (ctime older than the copy, `seeded_ns` in
+//! `state.json` or `persisted.json`): the copy's source, whatever the user
+//! did through the bind since. A file mapped
 //! shared and writable is compared by content only, as `persist` and `boot`
 //! compare it (`live::reconcile`): a write through a page dirty before the
 //! seed changes no time.
@@ -42,8 +43,55 @@ pub struct Shadowed {
 }
 
 /// Run the helper (this binary, in a private mount namespace) and collect
-/// its report.
+/// its report; say on stderr under which mount points it cannot look.
 pub fn find(root: &Root) -> anyhow::Result<Vec<Shadowed>> {
+    let r = report(root)?;
+    for m in &r.unreachable {
+        eprintln!(
+            "impermctl: note: --shadowed cannot look under {m}: it was mounted from outside this user namespace (locked by the kernel)"
+        );
+    }
+    Ok(r.shadowed)
+}
+
+/// What plain `diff` and `status` say of it (trial-s11 N2b: writes into a
+/// hidden original were only in `diff --shadowed`): [`find`]'s answer,
+/// without its notes, when it is not empty; `None` without root (the
+/// helper needs it), with `--mountinfo`, or when the helper fails (logged
+/// at debug). A process and a walk of what lies under the mount points
+/// (nothing, on a root booted fresh): milliseconds.
+pub fn glance(root: &Root) -> Option<Vec<Shadowed>> {
+    if root.mountinfo_override().is_some() || !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    match report(root) {
+        Ok(r) => Some(r.shadowed).filter(|s| !s.is_empty()),
+        Err(e) => {
+            tracing::debug!("not looking under mount points: {e:#}");
+            None
+        }
+    }
+}
+
+/// One line for [`glance`]'s answer under one mount point: its size,
+/// count and first paths, and where the list is.
+pub fn brief(m: &Shadowed) -> String {
+    const SHOWN: usize = 3;
+    let n = m.paths.len();
+    let mut first = m.paths[..n.min(SHOWN)].join(", ");
+    if n > SHOWN {
+        first.push_str(&format!(" and {} more", n - SHOWN));
+    }
+    format!(
+        "shadowed: {} in {} under the mount point {}, lost at the next reboot: {first} (a program that had it open or as its working directory before the mount writes there; `impermctl diff --shadowed` lists them)",
+        crate::human::size(m.bytes),
+        crate::human::count(n as u64, "entry", "entries"),
+        m.mount_point
+    )
+}
+
+/// Run the helper and read its report.
+fn report(root: &Root) -> anyhow::Result<Report> {
     if root.mountinfo_override().is_some() {
         bail!("--shadowed reads the live tree: it cannot be combined with --mountinfo");
     }
@@ -63,14 +111,7 @@ pub fn find(root: &Root) -> anyhow::Result<Vec<Shadowed>> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let r: Report =
-        serde_json::from_slice(&out.stdout).context("--shadowed: malformed helper report")?;
-    for m in &r.unreachable {
-        eprintln!(
-            "impermctl: note: --shadowed cannot look under {m}: it was mounted from outside this user namespace (locked by the kernel)"
-        );
-    }
-    Ok(r.shadowed)
+    serde_json::from_slice(&out.stdout).context("--shadowed: malformed helper report")
 }
 
 /// What the helper reports.
@@ -101,7 +142,11 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
         .into_iter()
         .chain(mounts.root().map(|m| rustix::fs::makedev(m.major, m.minor)))
         .collect();
-    let mapped = crate::sys::proc::maps::mapped_inodes(Path::new("/proc"), &devs);
+    // Asked only for entries seeded this boot (none on a root booted fresh).
+    let mapped = match seeded.is_empty() {
+        true => Default::default(),
+        false => crate::sys::proc::maps::mapped_inodes(Path::new("/proc"), &devs),
+    };
     mount::private_namespace().context(
         "--shadowed needs root: it reads the root through a private mount namespace (unshare)",
     )?;
@@ -160,16 +205,23 @@ pub fn helper(root: &Root, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The entries `boot` bound after seeding them from the root's original,
-/// and when the seed began (`state.json`; none when it cannot be read).
+/// The entries `boot` bound after seeding them from the root's original
+/// (`state.json`) or `persist` bound after copying it (`persisted.json`),
+/// and when the copy began (none from a file that cannot be read).
 fn seeded(root: &Root) -> Vec<(PathBuf, u64)> {
-    let Ok(Some(st)) = crate::state::read(&root.state_file()) else {
-        return Vec::new();
+    let booted = match crate::state::read(&root.state_file()) {
+        Ok(Some(st)) => st.entries,
+        _ => Vec::new(),
     };
-    (st.entries.into_iter())
+    let booted = (booted.into_iter())
         .filter(|r| r.how == crate::state::How::Bound)
-        .filter_map(|r| r.seeded_ns.map(|t| (r.path, t)))
-        .collect()
+        .filter_map(|r| r.seeded_ns.map(|t| (r.path, t)));
+    let persisted = (crate::persist::records(root)
+        .unwrap_or_default()
+        .into_iter())
+    .filter(|r| !r.copy)
+    .filter_map(|r| r.seeded_ns.map(|t| (r.path, t)));
+    booted.chain(persisted).collect()
 }
 
 /// Was `p` last changed (ctime, not following a final symlink) before
@@ -251,8 +303,12 @@ fn list(host: &Path, logical: &Path, safe: &dyn Fn(&Path, &Path) -> bool) -> (Ve
             Ok(true)
         }
     }
+    // Most mount points hide nothing: no walk for an empty directory.
+    if std::fs::read_dir(host).is_ok_and(|mut d| d.next().is_none()) {
+        return (Vec::new(), 0);
+    }
     let (scope, count) = (Scope::tree(host), AtomicU64::new(0));
-    let Ok(out) = walk::walk(&scope, &Listing, walk::default_threads(), &count) else {
+    let Ok(out) = walk::walk_auto(&scope, &Listing, &count) else {
         return (Vec::new(), 0);
     };
     let mut found: Vec<(Vec<u8>, u64)> = out.accs.into_iter().flatten().collect();

@@ -16,10 +16,11 @@ use crate::state::{Pending, WriterInfo};
 use crate::sys::fs::RenameFlags;
 
 /// Processes holding files at or below `path` open for writing, exactly as
-/// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), with
-/// their units: each process and file once, however it holds the file
-/// (trial-s10 F8: Python's `mmap` keeps an fd besides the mapping, and the
-/// writer was listed twice).
+/// `impermctl persist` finds them (`/proc/PID/fd` + `fdinfo` flags), or
+/// serving a unix socket there (`listening`: a bind would hide it,
+/// trial-s11 N11), with their units: each process and file once, however
+/// it holds the file (trial-s10 F8: Python's `mmap` keeps an fd besides
+/// the mapping, and the writer was listed twice).
 pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
     let proc = Path::new("/proc");
     let mut found = crate::sys::proc::writers_under(proc, &root.host(path));
@@ -28,15 +29,32 @@ pub fn writers(root: &Root, path: &Path) -> Vec<WriterInfo> {
     found
         .into_iter()
         .map(|w| {
-            let unit = crate::sys::proc::of_pid(proc, w.pid as i32).unit;
+            let unit = (w.pid != 0)
+                .then(|| crate::sys::proc::of_pid(proc, w.pid as i32).unit)
+                .flatten();
             WriterInfo {
                 pid: w.pid,
                 comm: w.comm,
                 unit,
+                listening: w.how == crate::sys::proc::Hold::Listening,
                 file: root.logical(&w.file).unwrap_or(w.file),
             }
         })
         .collect()
+}
+
+/// What `writers` do there, for a sentence "running processes …": `write
+/// there`, or with sockets served there `listen on a unix socket there`
+/// or `write or listen on a unix socket there`.
+pub fn activity(writers: &[WriterInfo]) -> &'static str {
+    match (
+        writers.iter().any(|w| !w.listening),
+        writers.iter().any(|w| w.listening),
+    ) {
+        (_, false) => "write there",
+        (false, true) => "listen on a unix socket there",
+        (true, true) => "write or listen on a unix socket there",
+    }
 }
 
 /// Is `path` still pending (its entry recorded so in `entries`, from
@@ -65,9 +83,11 @@ pub fn after_seed(writers: &[WriterInfo]) -> AfterSeed {
 }
 
 /// The systemd units of `writers`, sorted, once each, as `systemctl stop`
-/// takes them (`None` when no writer runs in a unit).
+/// takes them (`None` when no writer runs in a unit). systemd itself
+/// (`init.scope`, holding the sockets of socket units) is not one to stop.
 pub fn units(writers: &[WriterInfo]) -> Option<String> {
-    let mut units: Vec<&str> = writers.iter().filter_map(|w| w.unit.as_deref()).collect();
+    let units = writers.iter().filter_map(|w| w.unit.as_deref());
+    let mut units: Vec<&str> = units.filter(|u| *u != "init.scope").collect();
     units.sort();
     units.dedup();
     (!units.is_empty()).then(|| units.join(" "))
@@ -76,14 +96,39 @@ pub fn units(writers: &[WriterInfo]) -> Option<String> {
 /// The one WARNING for a new pending entry.
 pub fn warning(e: &Entry, writers: &[WriterInfo]) -> String {
     let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-    let restart = units(writers).map_or_else(String::new, |u| {
-        format!("; to bind it now instead: `systemctl stop {u}` then `impermctl boot`")
-    });
+    let mut sockets: Vec<String> = (writers.iter())
+        .filter(|w| w.listening)
+        .map(|w| w.file.display().to_string())
+        .collect();
+    sockets.sort();
+    sockets.dedup();
+    if sockets.is_empty() {
+        let restart = units(writers).map_or_else(String::new, |u| {
+            format!("; to bind it now instead: `systemctl stop {u}` then `impermctl boot`")
+        });
+        return format!(
+            "{} is written by running processes ({}): seeded {} but NOT bound yet (pending); impermctl-sync.service saves the final data at shutdown after the services stopped, and the next boot binds it{restart}",
+            e.path.display(),
+            list.join(", "),
+            e.source.display()
+        );
+    }
+    let restart = match units(writers) {
+        Some(u) => format!(
+            "`systemctl stop {u}`, `impermctl boot`, then `systemctl start {u}` (it binds its socket again, on the bound directory)"
+        ),
+        None => "stop them, run `impermctl boot`, then start them again (they bind their sockets again, on the bound directory)".into(),
+    };
+    let systemd = writers.iter().any(|w| w.pid == 1).then_some(
+        "; systemd (pid 1) listens there for a socket unit: stop and start that unit too (`systemctl list-sockets` names it)",
+    );
     format!(
-        "{} is written by running processes ({}): seeded {} but NOT bound yet (pending); impermctl-sync.service saves the final data at shutdown after the services stopped, and the next boot binds it{restart}",
+        "{} is in use by running processes ({}): seeded {} but NOT bound yet (pending), since a bind now would hide the unix socket {} and its clients would get \"Connection refused\" until the service restarts; impermctl-sync.service saves the final data at shutdown after the services stopped, and the next boot binds it before they start; to bind it now instead: {restart}{}",
         e.path.display(),
         list.join(", "),
-        e.source.display()
+        e.source.display(),
+        sockets.join(", "),
+        systemd.unwrap_or_default()
     )
 }
 
@@ -128,6 +173,58 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     Ok(stats)
 }
 
+/// What a shutdown sync killed while it saved a pending entry over its
+/// seed ([`save_over_seed`]) left beside the source `name` in `dir` (the
+/// source's directory, open for reading; `source`: the source's logical
+/// path, for messages), cleaned where it can be proven to be nothing
+/// more: the partial copy `..<name>.impermctl-sync.impermctl-tmp` (a copy
+/// renames it only once complete) is removed; so is the staged
+/// `.<name>.impermctl-sync` when it is the old seed, exchanged with the new
+/// copy and not yet removed (born before the source, by `statx` birth
+/// times). A staged copy born after the source is the complete new copy
+/// the kill stopped before the exchange: left, and returned (logical path)
+/// for the caller to say; so is one whose birth times cannot be told.
+pub fn clean_interrupted_save(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    source: &Path,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use crate::sys::meta::stat_at;
+    let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
+    let parent = source.parent().unwrap_or(Path::new("/"));
+    let tmp = crate::copy::tmp_name(&staged);
+    if crate::copy::remove_tree_at(dir, &tmp)
+        .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))?
+    {
+        let t = parent.join(&tmp);
+        tracing::info!(
+            "removed {}, the partial copy of an interrupted `impermctl sync`",
+            t.display()
+        );
+    }
+    let Some(st) = crate::sys::optional(stat_at(dir, &staged))? else {
+        return Ok(None);
+    };
+    let born = |m: &crate::sys::meta::Meta| m.btime;
+    let shown = parent.join(&staged);
+    match (
+        born(&st),
+        crate::sys::optional(stat_at(dir, name))?.and_then(|m| born(&m)),
+    ) {
+        (Some(a), Some(b)) if a < b => {
+            crate::copy::remove_tree_at(dir, &staged)
+                .with_context(|| format!("cannot remove {}", shown.display()))?;
+            crate::sys::fs::fsync(dir)?;
+            tracing::info!(
+                "removed {}, the old seed an interrupted `impermctl sync` had replaced with the live data",
+                shown.display()
+            );
+            Ok(None)
+        }
+        _ => Ok(Some(shown)),
+    }
+}
+
 /// Is the host path `path` a mount point (of its own mount, not its
 /// parent's)? `None` when it cannot be told (or is missing).
 pub fn mount_point(path: &Path) -> Option<bool> {
@@ -142,6 +239,44 @@ pub fn mount_point(path: &Path) -> Option<bool> {
 mod tests {
     use super::*;
 
+    /// Trial s11 N26: what a shutdown sync killed during its save left
+    /// beside the seed. The partial copy goes; a staged copy born before
+    /// the source is the old seed (exchanged, not yet removed): it goes; one
+    /// born after it is the complete new copy: left, and named.
+    #[test]
+    fn an_interrupted_save_leaves_only_a_newer_complete_copy() {
+        use std::os::fd::AsFd;
+        for staged_first in [true, false] {
+            let t = tempfile::tempdir().unwrap();
+            let (src, staged) = (t.path().join("q"), t.path().join(".q.impermctl-sync"));
+            let partial = t.path().join("..q.impermctl-sync.impermctl-tmp");
+            let order = if staged_first {
+                [&staged, &src]
+            } else {
+                [&src, &staged]
+            };
+            for d in order {
+                std::fs::create_dir(d).unwrap();
+                std::fs::write(d.join("f"), "x").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::fs::create_dir(&partial).unwrap();
+            std::fs::write(partial.join("f"), "x").unwrap();
+            let dir = crate::sys::fs::open_dir(t.path()).unwrap();
+            let shown = Path::new("/persistent/var/lib/q");
+            let left = clean_interrupted_save(dir.as_fd(), "q".as_ref(), shown).unwrap();
+            assert!(!partial.exists());
+            assert!(src.join("f").exists());
+            match staged_first {
+                true => assert_eq!((left, staged.exists()), (None, false)),
+                false => assert_eq!(
+                    (left, staged.exists()),
+                    (Some("/persistent/var/lib/.q.impermctl-sync".into()), true)
+                ),
+            }
+        }
+    }
+
     #[test]
     fn writers_make_it_pending() {
         assert_eq!(after_seed(&[]), AfterSeed::Bind);
@@ -150,12 +285,56 @@ mod tests {
             comm: "live-writer".into(),
             unit: Some("live.service".into()),
             file: "/var/lib/live/wal".into(),
+            listening: false,
         };
         assert_eq!(after_seed(std::slice::from_ref(&w)), AfterSeed::Pending);
         assert_eq!(
             w.to_string(),
             "live-writer[7] in live.service writing /var/lib/live/wal"
         );
+    }
+
+    /// Trial-s11 N11: a listener makes the entry pending like a writer;
+    /// the WARNING names the socket, the process and its unit, and how to
+    /// bind now (stop, boot, start); systemd holding a socket unit's socket
+    /// (pid 1, `init.scope`) is no unit to stop but named apart.
+    #[test]
+    fn a_listener_makes_it_pending_and_the_warning_says_what_to_do() {
+        let w = |pid, unit: &str, file: &str, listening| WriterInfo {
+            pid,
+            comm: if pid == 1 { "systemd" } else { "redis-server" }.into(),
+            unit: Some(unit.into()),
+            file: file.into(),
+            listening,
+        };
+        let sock = "/var/lib/redis/redis.sock";
+        let ws = [
+            w(1, "init.scope", sock, true),
+            w(42, "redis.service", sock, true),
+        ];
+        assert_eq!(after_seed(&ws), AfterSeed::Pending);
+        assert_eq!(activity(&ws), "listen on a unix socket there");
+        assert_eq!(units(&ws).as_deref(), Some("redis.service"));
+        let text = "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/var/lib/redis\"]\n";
+        let e = crate::config::parse(text, Path::new("c.toml"))
+            .unwrap()
+            .entries[0]
+            .clone();
+        let text = warning(&e, &ws);
+        for want in [
+            "/var/lib/redis is in use by running processes (systemd[1] in init.scope listening on /var/lib/redis/redis.sock, redis-server[42] in redis.service listening on /var/lib/redis/redis.sock)",
+            "would hide the unix socket /var/lib/redis/redis.sock and its clients would get \"Connection refused\"",
+            "`systemctl stop redis.service`, `impermctl boot`, then `systemctl start redis.service`",
+            "systemd (pid 1) listens there for a socket unit",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
+        let writing = w(7, "db.service", "/var/lib/redis/wal", false);
+        assert_eq!(
+            activity(&[writing.clone(), ws[1].clone()]),
+            "write or listen on a unix socket there"
+        );
+        assert!(!warning(&e, &[writing]).contains("socket"));
     }
 
     /// Trial-s10 F8: "python3[40] writing X, python3[40] writing X": a

@@ -1,9 +1,12 @@
 //! `impermctl sync --follow` (`impermctl-sync.service`): watches the
 //! directories holding the `method = "copy"` files and saves a file into
 //! persistence [`DEBOUNCE`] after its last change (write, rename over it,
-//! delete and re-create, owner or mode change); on SIGTERM (at shutdown,
-//! after the services stopped) it runs the full sync ([`super::sync`]) and
-//! exits. A crash loses at most the changes of the last `DEBOUNCE`.
+//! delete and re-create, owner or mode change) or, deleted for good (a
+//! compromised host key `rm`ed), moves its persistent copy aside as the
+//! shutdown sync does (trial-s11 N23); on SIGTERM (at shutdown, after the
+//! services stopped) it runs the full sync ([`super::sync`]) and exits. A
+//! crash loses at most the changes (deletions included) of the last
+//! `DEBOUNCE`.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -153,7 +156,7 @@ pub fn follow(
             }
         }
         for (i, _) in w.due.extract_if(|_, t| *t <= now) {
-            super::sync::save_logged(root, w.entries[i]);
+            super::sync::save_copy(root, w.entries[i]);
         }
     }
     let _ = crate::sys::notify::notify("STOPPING=1\nSTATUS=final sync");

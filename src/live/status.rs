@@ -77,8 +77,12 @@ pub fn describe(s: &LiveState, source: &std::path::Path) -> String {
                 let t = crate::human::local_time(i64::try_from(t).unwrap_or(i64::MAX));
                 format!(" (last saved {t})")
             });
+            let by = match writers.iter().any(|w| w.listening) {
+                true => "in use by",
+                false => "written by",
+            };
             format!(
-                "PENDING: seeded to {}, not bound while written by {}; saved at shutdown{last}, bound at the next boot",
+                "PENDING: seeded to {}, not bound while {by} {}; saved at shutdown{last}, bound at the next boot",
                 crate::names::show(source),
                 list.join(", ")
             )
@@ -177,9 +181,28 @@ pub fn remount_fix(root: &std::path::Path, then: &str) -> String {
 }
 
 /// What `status` says of a copy entry, and whether it is a finding
-/// (something would be lost or cannot be saved). Pure: decided from `f`.
-pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) {
+/// (something would be lost or cannot be saved). Pure: decided from `f`
+/// and `refused`: why its persistence root takes no writes (the layout
+/// gate refuses it: `sync` saves nothing there, so it is not the advice;
+/// trial-s11 F11r), e.g. `its root /persistent is unusable, see [check]
+/// above`.
+pub fn describe_copy(
+    f: &CopyFacts,
+    e: &crate::config::Entry,
+    refused: Option<&str>,
+) -> (String, bool) {
     let (p, s) = (crate::names::show(&e.path), crate::names::show(&e.source));
+    if let Some(why) = refused {
+        return match f.live {
+            Some(_) => (
+                format!(
+                    "NOT SAVED: {why}: `impermctl sync` refuses to save {p} to {s} until that is fixed, and the next boot loses {p} (keep a copy of it off the root, e.g. off the VPS, to put back once it is fixed)"
+                ),
+                true,
+            ),
+            None => (format!("MISSING (refused: {why})"), true),
+        };
+    }
     let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
     let when = f
         .saved
@@ -215,18 +238,18 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
         ),
         (None, Some(_), None) if f.deleted => (
             format!(
-                "deleted since boot: the deletion is kept, `impermctl sync` (run at shutdown) moves {s} aside to {}/ so the next boot does not bring it back (to undo the deletion: `cp -a {s} {p}`)",
+                "deleted since boot: the deletion is kept, impermctl-sync.service moves {s} aside to {}/ within a second and at shutdown (or run `impermctl sync`), so the next boot does not bring it back (to undo the deletion: `cp -a {s} {p}`)",
                 crate::names::show(&e.root.join(super::keep::KEPT_DIR))
             ),
             false,
         ),
         (None, Some(_), _) => (
-            format!("missing on the ephemeral root: `impermctl boot` copies {s} there"),
+            format!("MISSING on the ephemeral root: `impermctl boot` copies {s} there"),
             true,
         ),
         (None, None, Some(fix)) => (
             format!(
-                "neither {p} nor {s} exists yet; once {p} is created it cannot be saved: {fix}"
+                "neither {p} nor {s} exists yet; once {p} is created it CANNOT BE SAVED: {fix}"
             ),
             true,
         ),
@@ -238,7 +261,7 @@ pub fn describe_copy(f: &CopyFacts, e: &crate::config::Entry) -> (String, bool) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{CopyFacts, CopyState, copy_state, describe_copy};
 
     #[test]
@@ -287,7 +310,7 @@ mod tests {
                 "NOT SAVED: /persistent/etc/shadow does not exist, and /persistent is read-only: remount it read-write (`mount -o remount,rw /persistent`), then run `impermctl sync` again",
                 true,
             ),
-            (None, a, false, "missing on the ephemeral root", true),
+            (None, a, false, "MISSING on the ephemeral root", true),
             (
                 None,
                 None,
@@ -299,7 +322,7 @@ mod tests {
                 None,
                 None,
                 true,
-                "cannot be saved: /persistent is read-only",
+                "CANNOT BE SAVED: /persistent is read-only",
                 true,
             ),
         ] {
@@ -311,9 +334,15 @@ mod tests {
                 saved: None,
                 deleted: false,
             };
-            let (text, is) = describe_copy(&f, e);
+            let (text, is) = describe_copy(&f, e, None);
             assert!(text.contains(want), "{f:?}: {text}");
             assert_eq!(is, finding, "{f:?}: {text}");
+            assert!(!is || flagged(&text), "a finding says so: {text}");
+            // Its root refused (trial-s11 F11r): never "run `impermctl sync`".
+            let why = "its root /persistent is unusable, see [persistent-root-mounted] above";
+            let (text, is) = describe_copy(&f, e, Some(why));
+            assert!(text.contains(why) && is && flagged(&text), "{f:?}: {text}");
+            assert!(!text.contains("run `impermctl sync`"), "{f:?}: {text}");
             let state = match (live, source) {
                 (Some(l), Some(s)) if l == s => CopyState::Same,
                 (Some(_), Some(_)) => CopyState::Changed,
@@ -330,14 +359,25 @@ mod tests {
             deleted: true,
             ..CopyFacts::default()
         };
-        let (text, is) = describe_copy(&deleted(false), e);
+        let (text, is) = describe_copy(&deleted(false), e, None);
         assert!(
             text.contains("deletion is kept")
                 && text.contains("/persistent/impermctl-kept/")
                 && !is,
             "{text}"
         );
-        let (text, is) = describe_copy(&deleted(true), e);
-        assert!(text.contains("brings it back") && is, "{text}");
+        let (text, is) = describe_copy(&deleted(true), e, None);
+        assert!(
+            text.contains("brings it back") && is && flagged(&text),
+            "{text}"
+        );
+    }
+
+    /// Does `text` carry a flag, a word in capitals (`NOT PERSISTED`,
+    /// `MISSING`, `NOT SAVED`…), the way `status` marks what is lost
+    /// (trial s11 N15: an exit 1 with no line flagged)?
+    pub(crate) fn flagged(text: &str) -> bool {
+        text.split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
     }
 }

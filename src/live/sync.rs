@@ -113,23 +113,29 @@ fn keep_deleted(root: &Root, e: &Entry, copied: &[(PathBuf, PathBuf)]) -> Outcom
     }
 }
 
-/// Save everything: copy files (a copy file deleted since boot: its
-/// persistent copy moved aside), then pending entries (recorded in
-/// `state.json`, or begun by a killed `boot`, still declared), except
-/// those of the roots `refused` refuses (failed, nothing written).
-/// Returns one line per path.
+/// Save the copy file `e` ([`save_logged`]); deleted since this boot put
+/// it in place: its persistent copy moved aside (`files::keep_deleted`,
+/// logged), so that the next boot, even after a crash, does not bring it
+/// back. What both the shutdown sync and `sync --follow` do on a change.
+pub fn save_copy(root: &Root, e: &Entry) -> Outcome {
+    match save_logged(root, e) {
+        Outcome::NoLiveFile => keep_deleted(root, e, &files::copied_this_boot(root)),
+        o => o,
+    }
+}
+
+/// Save everything: copy files ([`save_copy`]), then pending entries
+/// (recorded in `state.json`, or begun by a killed `boot`, still
+/// declared), except those of the roots `refused` refuses (failed,
+/// nothing written). Returns one line per path.
 pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<Line> {
-    let copied = files::copied_this_boot(root);
     let mut lines: Vec<Line> = copy_entries(settings)
         .map(|e| Line {
             path: e.path.clone(),
             what: "copy",
             outcome: match refused(e) {
                 Some(why) => refusal(e, why),
-                None => match save_logged(root, e) {
-                    Outcome::NoLiveFile => keep_deleted(root, e, &copied),
-                    o => o,
-                },
+                None => save_copy(root, e),
             },
         })
         .collect();
@@ -173,7 +179,10 @@ pub fn sync_all(root: &Root, settings: &Settings, refused: Refused<'_>) -> Vec<L
             });
             continue;
         }
-        let left = super::pending::writers(root, &p.path);
+        // A process serving a socket there writes nothing through it: the
+        // save is whole (systemd may still hold a socket unit's socket).
+        let mut left = super::pending::writers(root, &p.path);
+        left.retain(|w| !w.listening);
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(ToString::to_string).collect();
             warn!(path = %p.path.display(), "saving {} while processes still write there ({}): run `impermctl sync` again once they stopped (impermctl-sync.service does at shutdown)", crate::names::show(&p.path), list.join(", "));

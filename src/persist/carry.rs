@@ -23,6 +23,7 @@ pub fn carry_out(
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
     let mut stats = CopyStats::default();
+    let begun = crate::state::now_coarse_ns();
     // The record is checked before anything is copied or bound: a damaged
     // one stops here, with nothing done, instead of after the bind.
     let file = super::records_file(root);
@@ -54,8 +55,11 @@ pub fn carry_out(
             Kind::File => copy::copy_tree_at(from, to, progress)?,
         };
     }
-    let since = records.into_iter().find(|r| r.path == step.path);
-    let since = since.map_or_else(crate::state::now, |r| r.since);
+    let before = records.into_iter().find(|r| r.path == step.path);
+    let since = before.as_ref().map_or_else(crate::state::now, |r| r.since);
+    // Bound already (a rerun after a kill): when it was copied is unknown.
+    let copied = (step.action != Action::Done).then_some(begun);
+    let seeded_ns = before.and_then(|r| r.seeded_ns).or(copied);
     let record = || {
         let rec = Record {
             path: step.path.clone(),
@@ -63,6 +67,7 @@ pub fn carry_out(
             source: step.source.clone(),
             kind: step.kind,
             since,
+            seeded_ns,
             copy: step.method == Method::Copy,
         };
         record::upsert(&file, rec)

@@ -24,6 +24,11 @@ pub struct Record {
     pub kind: Kind,
     /// When it was bound (seconds since the epoch).
     pub since: u64,
+    /// When the copy began (`state::now_coarse_ns`, the clock of ctimes),
+    /// as `state::Recorded::seeded_ns`: an original under the bind with
+    /// an older ctime is what was copied, no loss (`diff::shadowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded_ns: Option<u64>,
     /// Copied only, not bound (`method = "copy"`, see `persist::Method`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub copy: bool,
@@ -67,6 +72,7 @@ mod tests {
             source: Path::new("/persistent").join(&p[1..]),
             kind: Kind::Directory,
             since,
+            seeded_ns: None,
             copy: false,
         };
         upsert(&f, rec("/var/lib/b", 1)).unwrap();

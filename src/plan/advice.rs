@@ -9,6 +9,8 @@
 //! the way that keeps the live data. Decided from the plan `boot` would
 //! make ([`plan_entry`]); pure.
 
+use std::path::{Path, PathBuf};
+
 use super::{Facts, Op, What, plan_entry};
 use crate::config::{Entry, FileMethod, Kind, Settings};
 use crate::names::show;
@@ -16,6 +18,35 @@ use crate::names::show;
 /// The advice when `boot` puts the entry in place without harm, or when
 /// what is at its path and source is not known.
 pub const RUN_BOOT: &str = "run `impermctl boot`";
+
+/// What [`over_live`]'s advice says first: `boot` would put the
+/// persistent version over the live data ([`rolls_back`]).
+const ROLLBACK: &str = "holds another version: `impermctl boot` would";
+
+/// Does `advice` (from [`not_in_place`]) say that `boot` would put the
+/// persistent version over the live data of its entry?
+pub fn rolls_back(advice: &str) -> bool {
+    advice.contains(ROLLBACK)
+}
+
+/// `advice` for the entry `path`, warned when it tells to run `boot` and
+/// `boot` would roll back other entries (`rollbacks`: those whose advice
+/// [`rolls_back`]): `boot` acts on every declared entry, so following one
+/// entry's advice must not roll back another's live data (trial-s11 F13r).
+pub fn mind_others(advice: &str, path: &Path, rollbacks: &[PathBuf]) -> String {
+    let others: Vec<String> = (rollbacks.iter())
+        .filter(|r| *r != path)
+        .map(|r| show(r))
+        .collect();
+    if others.is_empty() || !advice.contains("run `impermctl boot`") {
+        return advice.to_string();
+    }
+    format!(
+        "{advice}; but `impermctl boot` acts on every declared entry: it would also put the persistent version over {} and keep what is there now only in impermctl-kept: follow the advice for {} first",
+        others.join(", "),
+        if others.len() == 1 { "it" } else { "them" }
+    )
+}
 
 /// What to do about the declared entry `e` of `settings`, which is not in
 /// place, given what is at its path and source (`f`, observed with
@@ -45,7 +76,7 @@ fn over_live(settings: &Settings, e: &Entry, ops: &[Op]) -> String {
         Kind::File => "this file",
     };
     let boot = format!(
-        "{s} holds another version: `impermctl boot` would {verb} it over {p} and keep {what} only in {kept}/<time>/, out of reach of what runs here (a rollback if {what} is newer)"
+        "{s} {ROLLBACK} {verb} it over {p} and keep {what} only in {kept}/<time>/, out of reach of what runs here (a rollback if {what} is newer)"
     );
     let mv = format!("move {s} away (`mv {s} {s}.old`)");
     let keep = match (e.kind, e.method) {
@@ -85,6 +116,7 @@ mod tests {
             source,
             mounted: Mounted::No,
             link_data: None,
+            spare: None,
         }
     }
 
@@ -144,5 +176,26 @@ mod tests {
         // A plan that fails says why.
         let x = say("/var/lib/app", file(3), Node::Missing);
         assert!(x.starts_with("`impermctl boot` cannot fix it: "), "{x}");
+        // Trial-s11 F13r: the file's advice ends with `boot`, which would
+        // also roll back the directory: said, for every advice to boot.
+        assert!(rolls_back(&d) && rolls_back(&f) && !rolls_back(RUN_BOOT));
+        let rb = [
+            PathBuf::from("/var/lib/app"),
+            PathBuf::from("/var/lib/s.json"),
+        ];
+        let p = |s: &str| PathBuf::from(s);
+        let minded = mind_others(&f, &p("/var/lib/s.json"), &rb);
+        assert!(
+            minded.ends_with("it would also put the persistent version over /var/lib/app and keep what is there now only in impermctl-kept: follow the advice for it first"),
+            "{minded}"
+        );
+        let minded = mind_others(RUN_BOOT, &p("/etc/x"), &rb);
+        assert!(
+            minded.contains("over /var/lib/app, /var/lib/s.json and keep"),
+            "{minded}"
+        );
+        // No boot in the advice, or nothing else rolled back: as it was.
+        assert_eq!(mind_others(&d, &p("/var/lib/app"), &rb), d);
+        assert_eq!(mind_others(&f, &p("/var/lib/s.json"), &rb[1..]), f);
     }
 }

@@ -40,7 +40,10 @@ pub struct Core {
     pub start_wall: SystemTime,
     /// Rescans record what changed at or after this time: the boot
     /// baseline's when there is one (so a restarted daemon finds again what
-    /// was written before it started), else the daemon's start.
+    /// was written before it started), else the daemon's start, read on
+    /// `CLOCK_REALTIME_COARSE` (the clock ctimes come from) before its
+    /// first watch: a write it could not hear is never older, one made
+    /// before it started is (but for the same clock tick, a few ms).
     pub since: SystemTime,
     /// Groups an earlier instance of this boot already warned about (from
     /// its `watch.json`): counted again, not announced again.
@@ -83,9 +86,7 @@ impl Core {
             table: Table::new(limits, Duration::ZERO),
             start: Instant::now(),
             start_wall: SystemTime::now(),
-            // Filesystem timestamps come from the coarse clock, which lags
-            // behind `SystemTime::now()` by up to a tick: a second of slack.
-            since: SystemTime::now() - Duration::from_secs(1),
+            since: crate::state::now_coarse(),
             announced: HashSet::new(),
             persist_root,
             dirty: true,

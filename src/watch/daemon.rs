@@ -116,8 +116,13 @@ impl Daemon {
         let ignored = opts.ignore.iter().map(|p| opts.root.host(p));
         scope.skip.extend(ignored);
         let t0 = Instant::now();
+        // The start, before the first watch: what a rescan finds without a
+        // baseline. A second of slack here once had a rescan after an
+        // overflow report the files written just before the start.
+        let since = crate::state::now_coarse();
         let (mut backend, fallback) = choose(opts.backend, &scope)?;
         let mut core = Core::new(scope, opts.limits.clone(), opts.persist_root.clone());
+        core.since = since;
         core.muting.enabled = backend.can_mute();
         backend.watch_ignored(&mut core);
         let mut j = judge::Judge::new(&opts.root, vec![opts.persist_root.clone()]);

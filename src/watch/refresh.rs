@@ -23,6 +23,10 @@ pub enum Asked {
     NotAsked,
     /// Asked, but no rewrite within [`REFRESH_WITHIN`].
     Late,
+    /// Not asked: the watcher (this pid) is stopped (`SIGSTOP`, a
+    /// debugger), so it answers nothing, over D-Bus neither, until it
+    /// continues.
+    Stopped(u32),
 }
 
 /// Ask the watcher of `root` (SIGUSR2) and wait for its `watch.json`.
@@ -32,6 +36,9 @@ pub fn ask(root: &Root) -> Asked {
     let Some(pid) = running_watcher(&changes::file(root)) else {
         return Asked::NotAsked;
     };
+    if is_stopped(pid) {
+        return Asked::Stopped(pid);
+    }
     // An older watcher does not read SIGUSR2 (its default action ends the
     // process): only one that blocks it for its signalfd is asked.
     if !has_bit(pid, |s| s.sigblk) {
@@ -61,6 +68,37 @@ pub fn ask(root: &Root) -> Asked {
         }
     }
     Asked::Late
+}
+
+/// The watcher of `root` when it runs but is stopped (`SIGSTOP`, a
+/// debugger): it cannot answer, so nobody waits for it.
+pub fn stopped_watcher(root: &Root) -> Option<u32> {
+    running_watcher(&changes::file(root)).filter(|p| is_stopped(*p))
+}
+
+/// Is process `pid` stopped (state `T` or `t` in `/proc/PID/stat`), or
+/// frozen (`systemctl freeze`: its cgroup's `cgroup.events` says
+/// `frozen 1`)? It then answers no signal and no D-Bus call until it
+/// goes on.
+pub fn is_stopped(pid: u32) -> bool {
+    use procfs::process::ProcState::{Stopped, Tracing};
+    let Ok(p) = procfs::process::Process::new(pid as i32) else {
+        return false;
+    };
+    p.stat()
+        .is_ok_and(|s| matches!(s.state(), Ok(Stopped | Tracing)))
+        || frozen(&p).is_some()
+}
+
+/// `Some` when the cgroup (v2) of `p` is frozen.
+fn frozen(p: &procfs::process::Process) -> Option<()> {
+    let cgroups = p.cgroups().ok()?.0;
+    let cg = cgroups.iter().find(|c| c.hierarchy == 0)?;
+    let mounts = procfs::process::Process::myself().ok()?.mountinfo().ok()?;
+    let m = mounts.0.iter().find(|m| m.fs_type == "cgroup2")?;
+    let rel = Path::new(&cg.pathname).strip_prefix(&m.root).ok()?;
+    let events = std::fs::read_to_string(m.mount_point.join(rel).join("cgroup.events")).ok()?;
+    events.lines().any(|l| l == "frozen 1").then_some(())
 }
 
 /// Is SIGUSR2 pending for process `pid` (not yet read from its signalfd)?

@@ -175,14 +175,24 @@ pub fn write_file(file: &Path, state: &WatchState) -> anyhow::Result<()> {
 }
 
 /// Read the watcher's state: over D-Bus when the daemon answers there,
-/// else from `watch.json`. Returns where it came from, and the state.
+/// else from `watch.json`. Returns where it came from, and the state. A
+/// stopped watcher is not asked ([`super::refresh::stopped_watcher`]):
+/// it would not answer before the call's timeout.
 pub fn read_state(root: &Root) -> Option<(String, WatchState)> {
+    read_state_from(root, super::refresh::stopped_watcher(root).is_none())
+}
+
+/// [`read_state`], over D-Bus only when `bus`.
+fn read_state_from(root: &Root, bus: bool) -> Option<(String, WatchState)> {
     #[cfg(feature = "dbus")]
-    if root.is_system()
+    if bus
+        && root.is_system()
         && let Some(s) = super::dbus::query()
     {
         return Some(("D-Bus".into(), s));
     }
+    #[cfg(not(feature = "dbus"))]
+    let _ = bus;
     let file = root.watch_file();
     Some((file.display().to_string(), read_file(&file)?))
 }
@@ -206,8 +216,12 @@ pub fn read_file(file: &Path) -> Option<WatchState> {
 /// The `watcher` section of `impermctl status` (every name escaped,
 /// `crate::names`).
 pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
+    use super::refresh::Asked;
     let asked = super::refresh::ask(root);
-    let Some((from, s)) = read_state(root) else {
+    // Stopped: it would not answer before the call's timeout (trial s11
+    // F17: `status` took 10 s, 5 s for each question).
+    let bus = !matches!(asked, Asked::Stopped(_));
+    let Some((from, s)) = read_state_from(root, bus) else {
         // There, but root only (`watch.json` is 0600: it names files in
         // every user's home).
         let file = std::fs::File::open(root.watch_file());
@@ -229,14 +243,21 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
     let age = (from != "D-Bus")
         .then(|| file_age(&root.watch_file()))
         .flatten();
-    if !alive {
-        // Its counts stopped when it did (trial s9 F10): not current.
+    // Its counts stopped when it did (trial s9 F10), or stand still while
+    // it is stopped: not current.
+    let not_current = match asked {
+        _ if !alive => Some(format!("NOT RUNNING (pid {} is gone)", s.pid)),
+        Asked::Stopped(pid) => Some(format!(
+            "STOPPED (pid {pid}, by SIGSTOP or a debugger; `kill -CONT {pid}` lets it go on)"
+        )),
+        _ => None,
+    };
+    if let Some(what) = not_current {
         let groups = counted(s.groups.len() as u64, "unpersisted group");
         return writeln!(
             out,
-            "\nwatcher: {} NOT RUNNING (pid {} is gone): what is unpersisted now is unknown; run `impermctl diff`\n  last recorded in {from}{}: {groups}",
+            "\nwatcher: {} {what}: what is unpersisted now is unknown; run `impermctl diff`\n  last recorded in {from}{}: {groups}",
             s.backend,
-            s.pid,
             age.unwrap_or_default(),
         );
     }
@@ -248,7 +269,7 @@ pub fn print_status(out: &mut dyn Write, root: &Root) -> std::io::Result<()> {
         counted(s.groups.len() as u64, "unpersisted group"),
         age.unwrap_or_default(),
     )?;
-    if asked == super::refresh::Asked::Late {
+    if asked == Asked::Late {
         writeln!(
             out,
             "  counts as of the watcher's last recount: it did not recount within {} s",

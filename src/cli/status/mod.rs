@@ -40,6 +40,10 @@ struct EntryReport {
     /// Filesystems its bind hides (their writes go into it instead).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hidden_mounts: Vec<layout::HiddenMount>,
+    /// A symlink to elsewhere that its source stores (the same link text):
+    /// the next boot makes it again, nothing is lost.
+    #[serde(skip)]
+    link_stored: bool,
 }
 
 /// `status --json`'s fields for a `method = "copy"` file.
@@ -69,6 +73,10 @@ struct Report<'a> {
     /// Paths moved with `impermctl persist` during this boot; the next boot
     /// binds again only the declared ones.
     persisted: &'a [Moved],
+    /// Data on the ephemeral root hidden under mount points, lost at the
+    /// next reboot (`diff --shadowed` lists it). Absent when none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    shadowed: &'a [crate::diff::shadowed::Shadowed],
 }
 
 /// Run `impermctl status`.
@@ -97,7 +105,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 path: e.path.clone(),
                 kind: e.kind,
                 source: e.source.clone(),
-                state: st,
                 live,
                 copy: facts.map(|f| CopyReport {
                     copy_state: crate::live::status::copy_state(&f),
@@ -108,6 +115,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     .filter(|h| h.under == e.path)
                     .cloned()
                     .collect(),
+                link_stored: matches!(&st, EntryState::WrongLink { target }
+                    if std::fs::read_link(root.host(&e.source)).is_ok_and(|t| t == *target)),
+                state: st,
             }
         })
         .collect();
@@ -129,6 +139,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         })
         .collect();
     let stale = undeclared::left(crate::diff::unbound::find(&root, settings, &state));
+    // Written into an original a bind hides (trial-s11 N2b): lost, on an
+    // ephemeral root.
+    let shadowed = match crate::diff::judge::not_ephemeral_by(&root, &v) {
+        Some(_) => Vec::new(),
+        None => crate::diff::shadowed::glance(&root).unwrap_or_default(),
+    };
     let texts: Vec<(String, bool)> = entries
         .iter()
         .map(|e| entry_text(settings, &advice, e))
@@ -137,7 +153,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         .iter()
         .any(|m| !m.declared || (m.now != EntryState::Bound && !m.copy))
         || texts.iter().any(|(_, f)| *f)
-        || !stale.is_empty();
+        || !stale.is_empty()
+        || !shadowed.is_empty();
     let (verdict, exit) = super::verify::judged(&v);
     let exit = exit.max(Exit::findings_if(findings));
     let human = |out: &mut std::io::StdoutLock<'static>| -> anyhow::Result<()> {
@@ -151,6 +168,12 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         for (e, (state, _)) in entries.iter().zip(&texts) {
             let path = crate::names::show(&e.path);
             writeln!(out, "  {} {path:<28} {state}", kind_word(e.kind))?;
+        }
+        if !shadowed.is_empty() {
+            writeln!(out)?;
+        }
+        for m in &shadowed {
+            writeln!(out, "{}", crate::diff::shadowed::brief(m))?;
         }
         if !refused.is_empty() {
             let n = crate::human::counted(refused.errors.len() as u64, "error");
@@ -178,13 +201,16 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
         entries: &entries,
         watcher,
         persisted: &moved,
+        shadowed: &shadowed,
     };
     c.finish(a.report.json, "Status", &doc, exit, human)
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
-/// exit rule: something would be lost at the next boot → exit 1). A bind
-/// that hides a filesystem mounted below it is one.
+/// exit rule: something would be lost at the next boot → exit 1), which
+/// its text then flags in capitals (`NOT PERSISTED`, `MISSING`…: trial s11
+/// N15). A bind that hides a filesystem mounted below it is one; a symlink
+/// to elsewhere stored as its source (symlinks as data) is not.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
@@ -199,30 +225,44 @@ fn entry_text(
             return (describe(l, &e.source), true);
         }
         (Some(LiveState::Unsaved { .. }), ..) => {}
-        (Some(_), Some(entry), Some(f)) => return describe_copy(f, entry),
+        (Some(_), Some(entry), Some(f)) => {
+            return describe_copy(f, entry, advice.unusable.get(&e.path).map(String::as_str));
+        }
         (Some(l), _, _) if in_place => return (describe(l, &e.source), false),
         _ => {}
     }
-    let specific = advice.0.get(&e.path);
-    let advice = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
+    let specific = advice.said.get(&e.path);
+    let said = specific.map_or(crate::plan::advice::RUN_BOOT, String::as_str);
+    let advice = crate::plan::advice::mind_others(said, &e.path, &advice.rollbacks);
     let source = show(&e.source);
     let text = match &e.state {
         Bound => format!("bound from {source}"),
         Symlinked => format!("symlink to {source}"),
-        Missing => format!("missing ({advice})"),
+        Missing => format!("MISSING ({advice})"),
         NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
-        Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        Foreign { source: from, root } => format!(
+            "FOREIGN mount: {} {}, not the bind of {source}",
+            printable(from),
+            show(root)
+        ),
+        WrongLink { target } if e.link_stored => format!(
+            "symlink to {}, stored as the symlink {source} (the next boot makes it again)",
+            show(target)
+        ),
         WrongLink { target } if specific.is_some() => {
             format!("NOT PERSISTED: symlink to {} ({advice})", show(target))
         }
-        WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
+        WrongLink { target } => format!(
+            "NOT PERSISTED: symlink to {}, not to {source} ({advice})",
+            show(target)
+        ),
         Covered { by } => format!("covered by {}", show(by)),
     };
-    let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
+    let fine = matches!(e.state, Bound | Symlinked | Covered { .. }) || e.link_stored;
     let hides: Vec<String> = e.hidden_mounts.iter().map(|h| h.text()).collect();
     match hides.is_empty() {
         true => (text, !fine),
-        false => (format!("{text}, but {}", hides.join("; ")), true),
+        false => (format!("{text}, but HIDES: {}", hides.join("; ")), true),
     }
 }
 
@@ -237,7 +277,16 @@ pub(super) fn kind_word(k: Kind) -> &'static str {
 /// only where that can help and keeps the live data
 /// (`plan::advice::not_in_place`); else the reason it cannot (its root is
 /// refused, or boot would fail the entry: planted symlink, wrong type…).
-struct Advice(std::collections::BTreeMap<PathBuf, String>);
+struct Advice {
+    /// Per entry that needs more than [`crate::plan::advice::RUN_BOOT`].
+    said: std::collections::BTreeMap<PathBuf, String>,
+    /// The entries whose root is refused, why (`its root … is unusable,
+    /// see [check] above`): nothing can be saved there.
+    unusable: std::collections::BTreeMap<PathBuf, String>,
+    /// The entries `boot` would roll back (`plan::advice::rolls_back`):
+    /// every advice to run `boot` says so.
+    rollbacks: Vec<PathBuf>,
+}
 
 impl Advice {
     fn new(
@@ -253,12 +302,14 @@ impl Advice {
         let handles = (state.live)
             .then(|| crate::apply::Handles::open(root, settings).ok())
             .flatten();
+        let unusable = |e: &crate::config::Entry| {
+            let (r, f) = refused.iter().find(|(r, _)| *r == e.root)?;
+            let (r, check) = (show(r), f.check);
+            Some(format!("its root {r} is unusable, see [{check}] above"))
+        };
         let why_not = |e: &crate::config::Entry| {
-            if let Some((r, f)) = refused.iter().find(|(r, _)| *r == e.root) {
-                let (r, check) = (show(r), f.check);
-                return Some(format!(
-                    "refused: its root {r} is unusable, see [{check}] above"
-                ));
+            if let Some(why) = unusable(e) {
+                return Some(format!("refused: {why}"));
             }
             if let Some(l) = layout::dir_link(state, settings, e) {
                 return Some(format!("`impermctl boot` refuses it: {}", l.refusal(e)));
@@ -276,7 +327,11 @@ impl Advice {
                 ));
             }
             let in_place = layout::entry_state(state, e);
-            if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
+            let not_in_place = matches!(
+                in_place,
+                EntryState::Missing | EntryState::NotPersisted | EntryState::WrongLink { .. }
+            );
+            if !not_in_place {
                 return None;
             }
             // Its cause, not a rerun that fails the same way (trial-s10 F7).
@@ -295,10 +350,85 @@ impl Advice {
             Some(format!("`impermctl boot` cannot fix it: {err:#}"))
         };
         let entries = settings.entries.iter();
-        Advice(
-            entries
-                .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+        let said: std::collections::BTreeMap<PathBuf, String> = (entries.clone())
+            .filter_map(|e| Some((e.path.clone(), why_not(e)?)))
+            .collect();
+        let rollbacks = (said.iter())
+            .filter(|(_, a)| crate::plan::advice::rolls_back(a))
+            .map(|(p, _)| p.clone())
+            .collect();
+        Advice {
+            said,
+            unusable: entries
+                .filter_map(|e| Some((e.path.clone(), unusable(e)?)))
                 .collect(),
+            rollbacks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::status::tests::flagged;
+
+    /// Trial s11 N15: every state that makes `status` exit 1 says so on
+    /// its line; a hand-made link stored as the entry's source (symlinks
+    /// as data: the next boot makes it again) is no finding.
+    #[test]
+    fn every_finding_is_flagged_on_its_line() {
+        let settings = crate::config::parse(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/var/lib/app\"]\n",
+            std::path::Path::new("c.toml"),
         )
+        .unwrap();
+        let advice = Advice {
+            said: Default::default(),
+            unusable: Default::default(),
+            rollbacks: Vec::new(),
+        };
+        let hidden = layout::HiddenMount {
+            path: "/var/lib/app/sub".into(),
+            under: "/var/lib/app".into(),
+            instead: "/persistent/var/lib/app/sub".into(),
+            what: "tmpfs".into(),
+        };
+        let target = PathBuf::from("/persistent/data/app");
+        let states = [
+            EntryState::Bound,
+            EntryState::Symlinked,
+            EntryState::Missing,
+            EntryState::NotPersisted,
+            EntryState::Foreign {
+                source: "tank".into(),
+                root: "/".into(),
+            },
+            EntryState::Covered { by: "/var".into() },
+            EntryState::WrongLink { target },
+        ];
+        for state in states {
+            for (link_stored, hides) in [(false, false), (true, false), (false, true)] {
+                let e = EntryReport {
+                    path: "/var/lib/app".into(),
+                    kind: Kind::Directory,
+                    source: "/persistent/var/lib/app".into(),
+                    state: state.clone(),
+                    live: None,
+                    copy: None,
+                    facts: None,
+                    hidden_mounts: hides.then(|| hidden.clone()).into_iter().collect(),
+                    link_stored: link_stored && matches!(state, EntryState::WrongLink { .. }),
+                };
+                let (text, finding) = entry_text(&settings, &advice, &e);
+                assert!(!finding || flagged(&text), "{state:?}: {text}");
+                if e.link_stored && !hides {
+                    assert!(!finding, "{text}");
+                    assert!(
+                        text.contains("stored as the symlink /persistent/var/lib/app"),
+                        "{text}"
+                    );
+                }
+            }
+        }
     }
 }

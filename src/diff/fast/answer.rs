@@ -49,6 +49,11 @@ pub fn ask(file: &Path) -> Result<List, String> {
             file.display()
         ));
     }
+    if crate::watch::refresh::is_stopped(pid) {
+        return Err(format!(
+            "the watcher (pid {pid}) is stopped (SIGSTOP or a debugger): it answers once it continues"
+        ));
+    }
     let me = std::process::id();
     let deadline = Instant::now() + ANSWER_WITHIN;
     let signal = || {

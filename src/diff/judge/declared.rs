@@ -46,8 +46,10 @@ pub struct Facts<'a> {
     /// The persistence root is read-only: the fix (the sync cannot save).
     pub read_only: Option<String>,
     /// Pending (`state.json`): seeded, not bound while processes write
-    /// there; `in_sync` then says whether the live tree matches its seed.
-    pub pending: bool,
+    /// there (what they do, `live::pending::activity`: `write there`, or
+    /// listen on a unix socket there); `in_sync` then says whether the
+    /// live tree matches its seed.
+    pub pending: Option<&'static str>,
     /// Why the last `boot` failed the entry (`state.json`), if it did.
     pub failed: Option<&'a str>,
     /// A directory whose symlink leads to data on the ephemeral root:
@@ -74,8 +76,8 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
             e.root.display()
         ));
     }
-    if f.pending {
-        return pending(e, f);
+    if let Some(doing) = f.pending {
+        return pending(e, f, doing);
     }
     match &f.in_sync {
         Some(Ok(true)) => Standing::Saved,
@@ -108,10 +110,10 @@ pub fn decide(e: &Entry, f: &Facts<'_>) -> Standing {
 }
 
 /// [`decide`] for a pending entry: judged like a copy file, against its seed.
-fn pending(e: &Entry, f: &Facts<'_>) -> Standing {
+fn pending(e: &Entry, f: &Facts<'_>, doing: &str) -> Standing {
     let (path, source) = (e.path.display(), e.source.display());
     let what = format!(
-        "pending (seeded to {source}, not bound while processes write there; impermctl-sync.service saves it over the seed at shutdown after they stopped, and the next boot binds it)"
+        "pending (seeded to {source}, not bound while processes {doing}; impermctl-sync.service saves it over the seed at shutdown after they stopped, and the next boot binds it)"
     );
     match (&f.in_sync, &f.read_only) {
         (Some(Ok(true)) | None, _) => Standing::Saved,
@@ -159,12 +161,17 @@ pub fn declared(
             written,
         ))
     };
+    let mut judged = Vec::new();
     for e in &settings.entries {
         let st = layout::entry_state(state, e);
-        let pending = matches!(
-            live.get(&e.path),
-            Some(crate::live::status::LiveState::Pending { .. })
-        ) && st == EntryState::NotPersisted;
+        let doing = match live.get(&e.path) {
+            Some(crate::live::status::LiveState::Pending { writers, .. }) => {
+                Some(crate::live::pending::activity(writers))
+            }
+            _ => None,
+        };
+        let doing = doing.filter(|_| st == EntryState::NotPersisted);
+        let pending = doing.is_some();
         let in_sync = if pending {
             Some(same_as_seed(root, e))
         } else {
@@ -185,12 +192,30 @@ pub fn declared(
                 && crate::live::status::read_only(&root.host(&e.root)))
             .then(|| crate::live::status::remount_fix(&e.root, "impermctl sync")),
             advice,
-            pending,
+            pending: doing,
             failed: failed.get(&e.path).map(String::as_str),
             dir_link: layout::dir_link(state, settings, e).map(|l| l.refusal(e)),
         };
+        judged.push((e, facts));
+    }
+    // `boot` acts on every entry: an advice to run it says which others
+    // it would roll back (trial-s11 F13r).
+    let rollbacks: Vec<PathBuf> = (judged.iter())
+        .filter(|(_, f)| (f.advice.as_deref()).is_some_and(crate::plan::advice::rolls_back))
+        .map(|(e, _)| e.path.clone())
+        .collect();
+    for (e, mut facts) in judged {
+        let doing = facts.pending;
+        let pending = doing.is_some();
+        if !rollbacks.is_empty() {
+            let said = (facts.advice.as_deref()).unwrap_or(crate::plan::advice::RUN_BOOT);
+            facts.advice = Some(crate::plan::advice::mind_others(said, &e.path, &rollbacks));
+        }
         match decide(e, &facts) {
             Standing::Kept => {}
+            Standing::Saved if doing.is_some_and(|d| d != "write there") => {
+                out.saved.push((e.path.clone(), PENDING_SAVED_LISTENING));
+            }
             Standing::Saved if pending => out.saved.push((e.path.clone(), PENDING_SAVED)),
             Standing::Saved => out.saved.push((e.path.clone(), SAVED)),
             Standing::Lost(why) => {
@@ -207,6 +232,9 @@ pub const SAVED: &str = "a `method = \"copy\"` file whose persistent copy is up 
 
 /// Why a pending entry whose live tree matches its seed is not a loss.
 pub const PENDING_SAVED: &str = "pending (not bound while processes write there), and the same as its seed in persistence (impermctl-sync.service saves it at shutdown, the next boot binds it)";
+
+/// [`PENDING_SAVED`] when processes serve a unix socket there.
+pub const PENDING_SAVED_LISTENING: &str = "pending (not bound while processes listen on a unix socket there: a bind would hide it from their clients), and the same as its seed in persistence (impermctl-sync.service saves it at shutdown, the next boot binds it before they start)";
 
 /// Does the live tree of the pending entry `e` match its seed (types,
 /// owner, mode, mtime, size, xattrs, bytes)? Errors name the path.
@@ -252,7 +280,7 @@ mod tests {
             refused,
             in_sync,
             read_only: None,
-            pending: false,
+            pending: None,
             failed: None,
             dir_link: None,
             advice: None,
@@ -328,7 +356,7 @@ mod tests {
             refused: None,
             in_sync,
             read_only: read_only.map(Into::into),
-            pending: true,
+            pending: Some("write there"),
             failed: None,
             dir_link: None,
             advice: None,

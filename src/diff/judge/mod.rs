@@ -79,7 +79,11 @@ impl Layout {
 /// `--root` that is a mount point, or a `--mountinfo` table): a plain
 /// directory given as `--root` is an image or a test tree.
 pub fn not_ephemeral(root: &Root, layout: &Layout) -> Option<String> {
-    let (_, v) = layout.get()?;
+    not_ephemeral_by(root, layout.get()?.1)
+}
+
+/// [`not_ephemeral`], from the layout checks' verdict `v`.
+pub fn not_ephemeral_by(root: &Root, v: &layout::Verdict) -> Option<String> {
     if !root.is_system() && root.mountinfo_override().is_none() && !is_mount_point(root.dir()) {
         return None;
     }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use procfs::ProcessCGroup;
 
 pub mod maps;
+pub mod sockets;
 mod users;
 pub mod writable;
 mod writer;
@@ -91,17 +92,28 @@ pub fn unit_of_cgroups(cgroups: &[ProcessCGroup]) -> Option<String> {
 /// file descriptors that points at a file (`writable`: opened for writing).
 fn open_files(proc: &Path, mut each: impl FnMut(&Process, PathBuf, bool)) {
     each_process(proc, |p| {
-        fds_of(proc, p, |link, writable| each(p, link, writable))
+        fds_of(proc, p, |link, writable| each(p, link, writable), |_| {})
     });
 }
 
 /// The raw target of each of `p`'s file descriptors that points at a file
-/// (`writable`: opened for writing).
-fn fds_of(proc: &Path, p: &Process, mut each: impl FnMut(PathBuf, bool)) {
-    let fds = p.fd().into_iter().flatten().flatten();
-    for fd in fds.filter(|fd| matches!(fd.target, FDTarget::Path(_))) {
-        let link = proc.join(format!("{}/fd/{}", p.pid, fd.fd));
-        each(link, fd.mode().contains(FDPermissions::WRITE));
+/// (`writable`: opened for writing), and the inode of each that is a
+/// socket (`socket:[INODE]`).
+fn fds_of(
+    proc: &Path,
+    p: &Process,
+    mut each: impl FnMut(PathBuf, bool),
+    mut socket: impl FnMut(u64),
+) {
+    for fd in p.fd().into_iter().flatten().flatten() {
+        match fd.target {
+            FDTarget::Path(_) => {
+                let link = proc.join(format!("{}/fd/{}", p.pid, fd.fd));
+                each(link, fd.mode().contains(FDPermissions::WRITE));
+            }
+            FDTarget::Socket(inode) => socket(inode),
+            _ => {}
+        }
     }
 }
 
@@ -150,8 +162,28 @@ impl std::fmt::Display for OpenWriter {
             Hold::WorkingDirectory => {
                 write!(f, "pid {pid} ({comm}) has its working directory at {file}")
             }
+            Hold::Listening => listening(f, self.pid, comm, &self.file),
         }
     }
+}
+
+/// `pid PID (COMM) listens on the unix socket FILE …` ([`Hold::Listening`];
+/// pid 0: no visible process holds it).
+fn listening(
+    f: &mut std::fmt::Formatter<'_>,
+    pid: u32,
+    comm: &str,
+    file: &Path,
+) -> std::fmt::Result {
+    match pid {
+        0 => write!(f, "a process not visible here"),
+        _ => write!(f, "pid {pid} ({comm})"),
+    }?;
+    write!(
+        f,
+        " listens on the unix socket {} (a bind over it hides the socket: its clients get \"Connection refused\" until it restarts)",
+        file.display()
+    )
 }
 
 /// Processes (other than this one) that write at or below the host path
@@ -159,11 +191,14 @@ impl std::fmt::Display for OpenWriter {
 /// open for writing, a directory there open (new files can be opened
 /// through it), a file there mapped shared and writable (written through
 /// memory even with no fd left: LMDB), a working or root directory there
-/// (files created by a relative name). A working or root directory is
-/// left out for a process with a controlling terminal (your shell `cd`'d
-/// there: it is warned about after the bind instead). Sorted by pid.
+/// (files created by a relative name); and processes serving a unix socket
+/// there ([`Hold::Listening`], [`sockets`]: a bind would hide it). A
+/// working or root directory is left out for a process with a controlling
+/// terminal (your shell `cd`'d there: it is warned about after the bind
+/// instead). Sorted by pid.
 pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
     let mut out = Vec::new();
+    let mut seen = sockets::Seen::default();
     each_process(proc, |p| {
         let mut push = |file: PathBuf, how| {
             let comm = comm(p).unwrap_or_else(|| "?".into());
@@ -175,7 +210,7 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
                 how,
             });
         };
-        fds_of(proc, p, |link, writable| {
+        let files = |link: PathBuf, writable| {
             if let Ok(target) = std::fs::read_link(&link) {
                 let file = strip_deleted(target);
                 let dir_fd = || std::fs::metadata(&link).is_ok_and(|m| m.is_dir());
@@ -183,10 +218,13 @@ pub fn writers_under(proc: &Path, dir: &Path) -> Vec<OpenWriter> {
                     push(file, Hold::Open);
                 }
             }
-        });
+        };
+        fds_of(proc, p, files, |inode| seen.socket(p, inode));
         users::cwd_or_root(proc, p, dir, &mut push);
+        seen.netns(proc, p);
     });
     users::mapped(proc, dir, &mut out);
+    sockets::under(proc, dir, &seen, &mut out);
     out.sort_by(|a, b| (a.pid, a.how, &a.file).cmp(&(b.pid, b.how, &b.file)));
     out.dedup();
     out
@@ -207,6 +245,11 @@ pub enum Hold {
     /// relative name go there. A shell `cd`'d into the directory is the
     /// usual case; it never lets go by itself.
     WorkingDirectory,
+    /// It serves a unix socket bound there (listening, or a bound datagram
+    /// socket: [`sockets`]): it writes nothing through it, but a bind over
+    /// the directory hides the socket file, and clients get
+    /// `ECONNREFUSED` until it restarts. Found by [`writers_under`] only.
+    Listening,
 }
 
 /// A process holding one of a set of files or directories (see
@@ -233,6 +276,7 @@ impl std::fmt::Display for Holder {
             Hold::WorkingDirectory => {
                 write!(f, "pid {pid} ({comm}) has its working directory in {file}")
             }
+            Hold::Listening => listening(f, self.pid, comm, &self.file),
         }
     }
 }
@@ -255,7 +299,7 @@ pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> V
     };
     // One pass over the processes: fds, working directory, mappings.
     each_process(proc, |p| {
-        fds_of(proc, p, |link, writable| {
+        let files = |link: PathBuf, writable| {
             let Ok(m) = std::fs::metadata(&link) else {
                 return;
             };
@@ -263,7 +307,8 @@ pub fn holders_of(proc: &Path, ids: &std::collections::HashSet<(u64, u64)>) -> V
                 let file = std::fs::read_link(&link).map_or_else(|_| link, strip_deleted);
                 out.push(holder(p, file, Hold::Open));
             }
-        });
+        };
+        fds_of(proc, p, files, |_| {});
         let cwd = proc.join(p.pid.to_string()).join("cwd");
         if std::fs::metadata(&cwd).is_ok_and(|m| held(&m)) {
             let file = std::fs::read_link(&cwd).map_or(cwd, strip_deleted);

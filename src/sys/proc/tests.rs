@@ -309,3 +309,55 @@ fn finds_each_way_a_process_holds_a_file() {
         "{shown:?}"
     );
 }
+
+/// Trial-s11 N11: a process listening on a unix socket in a subdirectory
+/// holds nothing there that the other scans see; it is found as
+/// [`Hold::Listening`], once although its forked child holds the socket
+/// too (php-fpm's workers). A socket file nobody listens on, an abstract
+/// name that looks like a path there, and a client connected to a socket
+/// there are not.
+#[test]
+fn finds_a_process_listening_on_a_unix_socket_below_a_directory() {
+    use std::io::BufRead;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("var/lib/x");
+    std::fs::create_dir_all(dir.join("run/sub")).unwrap();
+    let code = "import ctypes, os, socket, sys, time\n\
+        d = sys.argv[1]\n\
+        stale = socket.socket(socket.AF_UNIX); stale.bind(d + '/stale.sock'); stale.close()\n\
+        ab = socket.socket(socket.AF_UNIX); ab.bind('\\0' + d + '/abstract.sock'); ab.listen()\n\
+        s = socket.socket(socket.AF_UNIX); s.bind(d + '/run/sub/app.sock'); s.listen()\n\
+        c = socket.socket(socket.AF_UNIX); c.connect(d + '/run/sub/app.sock')\n\
+        if os.fork() == 0:\n\
+        \x20   ctypes.CDLL(None).prctl(1, 9)\n\
+        \x20   time.sleep(30)\n\
+        print(1, flush=True)\n\
+        time.sleep(30)\n";
+    let mut c = Child(
+        std::process::Command::new("python3")
+            .args(["-c", code])
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(c.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let found = writers_under(Path::new("/proc"), &dir);
+    let pid = c.0.id();
+    drop(c);
+    let got: Vec<(u32, Hold, &Path)> = (found.iter())
+        .map(|w| (w.pid, w.how, w.file.as_path()))
+        .collect();
+    let sock = dir.join("run/sub/app.sock");
+    assert_eq!(got, [(pid, Hold::Listening, sock.as_path())], "{found:?}");
+    assert_eq!(
+        found[0].to_string(),
+        format!(
+            "pid {pid} (python3) listens on the unix socket {} (a bind over it hides the socket: its clients get \"Connection refused\" until it restarts)",
+            sock.display()
+        )
+    );
+}

@@ -136,3 +136,48 @@ for f in status diff persist err; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"
     assert_eq!(val(&o, "rc2"), "0", "{}", dump(&o));
     assert_eq!(val(&o, "live2"), "v2", "{}", dump(&o));
 }
+
+/// Trial-s11 F13r (f13c.sh, first order): both at once, and an entry
+/// declared since. Each advice that ends in `impermctl boot` (the file's,
+/// the new entry's plain "run `impermctl boot`") says that boot would
+/// also roll back the others, named; the directory's (`persist`) does not.
+#[test]
+fn an_advice_to_run_boot_names_the_other_entries_boot_would_roll_back() {
+    require_root!();
+    let o = vps(
+        &Layout::default(),
+        r#"printf '[[persistence.directories]]\npath = "/var/lib/app"\n[[persistence.files]]\npath = "/var/lib/app2/state.json"\n' >> "$CFG"
+imp boot 2>/dev/null; echo "rc1=$?"
+echo '{"v":1}' > "$R/persistent/var/lib/app2/state.json"
+echo '{"v":2}' > "$R/var/lib/app2/.t"; mv "$R/var/lib/app2/.t" "$R/var/lib/app2/state.json"
+echo v1 > "$R/var/lib/app/state"; umount "$R/var/lib/app"; echo v2 > "$R/var/lib/app/state"
+printf '[[persistence.directories]]\npath = "/srv/new"\n' >> "$CFG"
+imp status > "$R/status" 2>/dev/null || true
+imp diff > "$R/diff" 2>/dev/null || true
+echo "file=$(grep '^  file /var/lib/app2/state.json ' "$R/status")"
+echo "dir=$(grep '^  dir  /var/lib/app ' "$R/status")"
+echo "new=$(grep '^  dir  /srv/new ' "$R/status")"
+echo "diff=$(grep -c 'it would also put the persistent version over /var/lib/app and keep' "$R/diff")"
+for f in status diff; do echo "BEGIN $f"; cat "$R/$f"; echo "END $f"; done
+"#,
+    );
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc1"), "0", "{}", dump(&o));
+    let also = "`impermctl boot` acts on every declared entry: it would also put the persistent version over";
+    let file = val(&o, "file");
+    assert!(
+        file.contains(&format!("{also} /var/lib/app and keep")),
+        "{}",
+        dump(&o)
+    );
+    let new = val(&o, "new");
+    assert!(
+        new.contains(&format!(
+            "{also} /var/lib/app, /var/lib/app2/state.json and keep"
+        )),
+        "{}",
+        dump(&o)
+    );
+    assert!(!val(&o, "dir").contains(also), "{}", dump(&o));
+    assert_eq!(val(&o, "diff"), "1", "{}", dump(&o));
+}

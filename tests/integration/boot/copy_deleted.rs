@@ -1,9 +1,10 @@
 //! A `method = "copy"` file deleted on purpose (a compromised host key,
-//! an app removing its state; trial s10 F15): the shutdown sync moves its
+//! an app removing its state; trial s10 F15): the sync moves its
 //! persistent copy aside into `impermctl-kept/<time>/` (never deletes it)
-//! so that the next boot does not bring it back; `status` and `diff` say
-//! the deletion is kept. A file this boot did not put in place never
-//! counts as deleted.
+//! so that the next boot does not bring it back — `sync --follow` within
+//! a second, so also after a crash (trial s11 N23), and the shutdown sync;
+//! `status` and `diff` say the deletion is kept. A file this boot did not
+//! put in place never counts as deleted.
 
 use super::live::LIVE;
 use super::{dump, kill_trials, val, vps};
@@ -143,6 +144,101 @@ for pt in $points; do
   for f in "$PK" $(kept); do [ -f "$f" ] && [ "$(sha256sum < "$f")" = "$want" ] && whole=$((whole + 1)); done
   [ $whole -ge 1 ] || {{ echo "$pt: the key is nowhere whole"; bad=$((bad + 1)); }}
   imp sync >/dev/null 2>"$R/../err" || {{ echo "$pt: the rerun failed: $(head -2 "$R/../err")"; bad=$((bad + 1)); }}
+  [ ! -e "$PK" ] || {{ echo "$pt: the copy is still in place"; bad=$((bad + 1)); }}
+  [ "$(kept | wc -l)" = 1 ] && [ "$(sha256sum < "$(kept)")" = "$want" ] || {{ echo "$pt: kept: $(kept | tr '\n' ' ')"; bad=$((bad + 1)); }}
+done
+echo "points=$n"
+[ $n -ge 2 ] || {{ echo "too few kill points: $points"; bad=$((bad + 1)); }}
+"#,
+        kp = crate::util::KILL_POINTS
+    );
+    kill_trials(&body);
+}
+
+/// Bash: `bash $R/../follow.sh` runs `sync --follow` (the unit's command)
+/// until it has moved the key's persistent copy aside (deadline 10 s),
+/// then stops it as systemd does (SIGTERM) and exits with its status: 137
+/// when it was SIGKILLed, 3 when it had not moved the copy while running
+/// (only its shutdown sync would).
+const FOLLOW: &str = r#"
+cat > "$R/../follow.sh" <<'SH'
+"$IMPERMCTL" --root "$R" --config "$CFG" sync --follow >/dev/null 2>>"$R/../follow.err" & f=$!
+for _ in $(seq 400); do
+  kill -0 $f 2>/dev/null || break
+  [ ! -e "$PK" ] && [ -n "$(find "$R/persistent/impermctl-kept" -type f 2>/dev/null)" ] && break
+  sleep 0.025
+done
+rc=0
+if kill -0 $f 2>/dev/null && [ -e "$PK" ]; then echo "not moved aside while running" >> "$R/../follow.err"; rc=3; fi
+kill -TERM $f 2>/dev/null || true
+wait $f || rc=$?
+exit $rc
+SH
+export R IMPERMCTL CFG PK
+"#;
+
+/// Trial s11 N23 (n23.sh): the key deleted while `sync --follow` runs,
+/// then a hard reset (everything SIGKILLed, no shutdown sync) and a
+/// reboot: the key stays deleted, its persistent copy is in
+/// `impermctl-kept`, as the README's crash-window bound promises.
+#[test]
+fn n23_a_deleted_copy_file_stays_deleted_after_a_crash() {
+    require_root!();
+    let body = format!(
+        r#"{LIVE}{KEY}
+declare_key
+mkdir -p "$R/etc/ssh"; echo compromised-key > "$K"
+imp boot 2>/dev/null; imp sync >/dev/null
+"$IMPERMCTL" --root "$R" --config "$CFG" sync --follow >/dev/null 2>"$R/../follow.err" & f=$!
+wait_for 'grep -q "saving 1 copy files" "$R/../follow.err"' || echo "follow did not start"
+rm "$K"
+wait_for '[ ! -e "$PK" ]' && echo "moved_live=yes"
+# The hard reset: no SIGTERM, no shutdown sync.
+kill -9 $f; wait $f 2>/dev/null || true
+echo "follow_log=$(grep -c 'was deleted since boot' "$R/../follow.err")"
+echo "status=$(imp status 2>/dev/null | grep ssh_host)"
+reboot
+rc=0; imp boot 2>"$R/../err" || rc=$?; echo "boot_rc=$rc"
+echo "after_reboot=$([ -e "$K" ] && cat "$K" || echo absent)"
+echo "kept=$(cat $(kept))"
+"#
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "moved_live"), "yes", "{}", dump(&o));
+    assert_eq!(val(&o, "follow_log"), "1", "{}", dump(&o));
+    assert!(!val(&o, "status").contains("NOT"), "{}", dump(&o));
+    assert_eq!(val(&o, "boot_rc"), "0", "{}", dump(&o));
+    assert_eq!(val(&o, "after_reboot"), "absent", "{}", dump(&o));
+    assert_eq!(val(&o, "kept"), "compromised-key", "{}", dump(&o));
+}
+
+/// `sync --follow` killed before each change it makes while moving the
+/// copy of a deleted key aside: the key is whole at one of the two
+/// places, and the next run completes the move (one kept copy, none left
+/// in place).
+#[test]
+fn sync_follow_killed_while_moving_a_deleted_copy_aside_loses_nothing() {
+    require_root!();
+    require_tool!("strace");
+    let body = format!(
+        r#"{kp}{KEY}{FOLLOW}
+declare_key
+mkdir -p "$R/etc/ssh"; head -c 5000 /dev/urandom > "$K"; chmod 600 "$K"
+imp boot 2>/dev/null; imp sync >/dev/null
+cp -a "$PK" "$R/../orig"; want=$(sha256sum < "$R/../orig")
+fresh() {{ rm -rf "$R/persistent/impermctl-kept" "$K"; cp -a "$R/../orig" "$PK"; }}
+fresh
+points=$(kill_points bash "$R/../follow.sh")
+n=0
+for pt in $points; do
+  n=$((n + 1)); fresh
+  kill_at "$pt" bash "$R/../follow.sh" || {{ echo "$pt: not killed there"; bad=$((bad + 1)); }}
+  phases="$phases $pt"
+  whole=0
+  for f in "$PK" $(kept); do [ -f "$f" ] && [ "$(sha256sum < "$f")" = "$want" ] && whole=$((whole + 1)); done
+  [ $whole -ge 1 ] || {{ echo "$pt: the key is nowhere whole"; bad=$((bad + 1)); }}
+  bash "$R/../follow.sh" || {{ echo "$pt: the rerun failed: $(tail -2 "$R/../follow.err")"; bad=$((bad + 1)); }}
   [ ! -e "$PK" ] || {{ echo "$pt: the copy is still in place"; bad=$((bad + 1)); }}
   [ "$(kept | wc -l)" = 1 ] && [ "$(sha256sum < "$(kept)")" = "$want" ] || {{ echo "$pt: kept: $(kept | tr '\n' ' ')"; bad=$((bad + 1)); }}
 done

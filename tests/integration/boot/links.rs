@@ -109,6 +109,49 @@ echo BEGIN err; cat "$R/err"; echo END err
 const THERE: &str = r#"there() { if [ -e "$2" ] || [ -L "$2" ]; then echo "$1=yes"; else echo "$1=no"; fi; }
 "#;
 
+/// What every refusal of a `DynamicUser=` name says to declare instead.
+const PRIVATE_FOO: &str =
+    r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
+
+/// Bash for a `DynamicUser=` service `foo` (systemd's link `/var/lib/foo
+/// -> private/foo`): `declare_foo` declares `/var/lib/foo`, the usual first
+/// try; `kept_private` puts the data an earlier boot kept (`db`: `kept`) in
+/// the persistent `private/foo` (root 0700); `boot_status` runs `boot`
+/// (`rc=`, block `err`) and `status` (`status=`, block `status`);
+/// `follow` declares `/var/lib/private/foo` instead, as every refusal
+/// advises, and boots (`fixed=`); `back` prints the live `db` (`back=`)
+/// and the live `/var/lib/private`'s mode and owner (`lmode=`).
+const DYNAMIC_USER: &str = r##"
+declare_foo() { printf '[[persistence.directories]]\npath = "/var/lib/foo"\n' >> "$CFG"; }
+kept_private() {
+  mkdir -p "$R/persistent/var/lib/private/foo"; chmod 0700 "$R/persistent/var/lib/private"
+  echo kept > "$R/persistent/var/lib/private/foo/db"
+}
+boot_status() {
+  rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+  echo BEGIN err; cat "$R/../err"; echo END err
+  rc=0; imp status >"$R/../out" 2>&1 || rc=$?; echo "status=$rc"
+  echo BEGIN status; cat "$R/../out"; echo END status
+}
+follow() {
+  sed -i 's#"/var/lib/foo"#"/var/lib/private/foo"#' "$CFG"
+  rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "fixed=$rc"
+}
+back() {
+  echo "back=$(cat "$R/var/lib/private/foo/db")"
+  echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
+}
+"##;
+
+/// `status`'s row for `/var/lib/foo` ([`DYNAMIC_USER`]'s block `status`).
+fn foo_row(o: &std::process::Output) -> String {
+    let status = block(o, "status");
+    let row = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("dir  /var/lib/foo "));
+    row.unwrap_or_default().to_owned()
+}
+
 /// Trial s10 F6: a `DynamicUser=` service's state directory declared as
 /// `/var/lib/foo` (systemd's link to `private/foo`), the usual first try of
 /// impermanence users. On main `boot` stored the link, exited 0 and kept
@@ -121,39 +164,29 @@ const THERE: &str = r#"there() { if [ -e "$2" ] || [ -L "$2" ]; then echo "$1=ye
 fn a_dynamic_user_link_declared_as_a_directory_is_refused_with_the_line_that_keeps_its_data() {
     require_root!();
     let body = format!(
-        r##"{REBOOT}{THERE}
+        r##"{REBOOT}{THERE}{DYNAMIC_USER}
 imp boot 2>/dev/null; imp baseline >/dev/null 2>&1
 mkdir -p "$R/var/lib/private"; chmod 0700 "$R/var/lib/private"
 mkdir -m 0700 "$R/var/lib/private/foo"; echo state > "$R/var/lib/private/foo/db"
 ln -s private/foo "$R/var/lib/foo"
 echo BEGIN suggest; imp diff --suggest 2>&1 || true; echo END suggest
 echo BEGIN persist; imp persist /var/lib/foo 2>&1 || true; echo END persist
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/foo"
-T
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+declare_foo; boot_status
 there stored "$R/persistent/var/lib/foo"
-echo BEGIN err; cat "$R/../err"; echo END err
-rc=0; imp status >"$R/../out" 2>&1 || rc=$?; echo "status=$rc"
-echo BEGIN status; cat "$R/../out"; echo END status
 echo BEGIN verify; imp verify 2>&1 || true; echo END verify
 echo BEGIN diff; imp diff 2>&1 || true; echo END diff
-# The advice, followed.
-sed -i 's#"/var/lib/foo"#"/var/lib/private/foo"#' "$CFG"
-rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "fixed=$rc"
+follow
 echo "saved=$(cat "$R/persistent/var/lib/private/foo/db")"
 echo "pmode=$(stat -c '%a %u:%g' "$R/persistent/var/lib/private")"
 reboot_vps
 rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "rebooted=$rc"
-echo "back=$(cat "$R/var/lib/private/foo/db")"
-echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
+back
 "##
     );
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
+    let line = PRIVATE_FOO;
     // diff --suggest: the data directory, never the link systemd recreates.
     let suggest = block(&o, "suggest");
     assert!(suggest.contains(r#""/var/lib/private/foo""#), "{all}");
@@ -176,11 +209,7 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
     );
     // status: not persisted, why, and the fix; exit 1.
     assert_eq!(val(&o, "status"), "1", "{all}");
-    let status = block(&o, "status");
-    let row = status
-        .lines()
-        .find(|l| l.trim_start().starts_with("dir  /var/lib/foo "))
-        .unwrap_or_default();
+    let row = foo_row(&o);
     assert!(
         row.contains("NOT PERSISTED: symlink to private/foo") && row.contains(line),
         "{all}"
@@ -212,30 +241,19 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
 fn a_stored_dynamic_user_link_is_refused_at_boot_and_its_data_bound_once_declared() {
     require_root!();
     let body = format!(
-        r##"{REBOOT}{THERE}
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/foo"
-T
-mkdir -p "$R/persistent/var/lib/private/foo"; chmod 0700 "$R/persistent/var/lib/private"
-echo kept > "$R/persistent/var/lib/private/foo/db"
+        r##"{REBOOT}{THERE}{DYNAMIC_USER}
+declare_foo; kept_private
 ln -s private/foo "$R/persistent/var/lib/foo"
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+boot_status
 there live "$R/var/lib/foo"
-echo BEGIN err; cat "$R/../err"; echo END err
-rc=0; imp status >"$R/../out" 2>&1 || rc=$?; echo "status=$rc"
-echo BEGIN status; cat "$R/../out"; echo END status
 echo BEGIN verify; imp verify 2>&1 || true; echo END verify
-sed -i 's#"/var/lib/foo"#"/var/lib/private/foo"#' "$CFG"
-rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "fixed=$rc"
-echo "back=$(cat "$R/var/lib/private/foo/db")"
-echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
+follow; back
 "##
     );
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
+    let line = PRIVATE_FOO;
     assert_ne!(val(&o, "rc"), "0", "{all}");
     assert_eq!(val(&o, "live"), "no", "{all}");
     let err = block(&o, "err");
@@ -248,11 +266,7 @@ echo "lmode=$(stat -c '%a %u:%g' "$R/var/lib/private")"
         assert!(err.contains(needle), "{needle}\n{all}");
     }
     assert_eq!(val(&o, "status"), "1", "{all}");
-    let status = block(&o, "status");
-    let row = status
-        .lines()
-        .find(|l| l.trim_start().starts_with("dir  /var/lib/foo "))
-        .unwrap_or_default();
+    let row = foo_row(&o);
     assert!(row.contains("missing") && row.contains(line), "{all}");
     assert!(block(&o, "verify").contains("directory-links"), "{all}");
     assert_eq!(val(&o, "fixed"), "0", "{all}");
@@ -329,28 +343,17 @@ echo BEGIN err2; cat "$R/../err2"; echo END err2
 fn a_dynamic_user_name_whose_data_is_persisted_under_private_is_refused_not_bound_empty() {
     require_root!();
     let body = format!(
-        r##"{REBOOT}{THERE}
-cat >> "$CFG" <<'T'
-[[persistence.directories]]
-path = "/var/lib/foo"
-T
-mkdir -p "$R/persistent/var/lib/private/foo"; chmod 0700 "$R/persistent/var/lib/private"
-echo kept > "$R/persistent/var/lib/private/foo/db"
-rc=0; imp boot 2>"$R/../err" || rc=$?; echo "rc=$rc"
+        r##"{REBOOT}{THERE}{DYNAMIC_USER}
+declare_foo; kept_private; boot_status
 there created "$R/persistent/var/lib/foo"
 there live "$R/var/lib/foo"
-echo BEGIN err; cat "$R/../err"; echo END err
-rc=0; imp status >"$R/../out" 2>&1 || rc=$?; echo "status=$rc"
-echo BEGIN status; cat "$R/../out"; echo END status
-sed -i 's#"/var/lib/foo"#"/var/lib/private/foo"#' "$CFG"
-rc=0; imp boot 2>>"$R/../err" || rc=$?; echo "fixed=$rc"
-echo "back=$(cat "$R/var/lib/private/foo/db")"
+follow; back
 "##
     );
     let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     let all = dump(&o);
-    let line = r#""/var/lib/private/foo"  # into environment.persistence."/persistent".directories = [ … ]"#;
+    let line = PRIVATE_FOO;
     assert_ne!(val(&o, "rc"), "0", "{all}");
     assert_eq!(val(&o, "created"), "no", "{all}");
     assert_eq!(val(&o, "live"), "no", "{all}");
@@ -361,11 +364,7 @@ echo "back=$(cat "$R/var/lib/private/foo/db")"
         "{all}"
     );
     assert_eq!(val(&o, "status"), "1", "{all}");
-    let status = block(&o, "status");
-    let row = status
-        .lines()
-        .find(|l| l.trim_start().starts_with("dir  /var/lib/foo "))
-        .unwrap_or_default();
+    let row = foo_row(&o);
     assert!(row.contains("missing") && row.contains(line), "{all}");
     assert_eq!(val(&o, "fixed"), "0", "{all}");
     assert_eq!(val(&o, "back"), "kept", "{all}");

@@ -12,15 +12,18 @@ mod homes;
 mod links;
 mod live;
 mod live_holders;
+mod live_sockets;
 mod moved;
 mod nested;
 mod perms;
+mod quiet;
 mod refused_elsewhere;
 mod removed;
 mod room;
 mod roots;
 mod safety;
 mod seed;
+mod shadowed;
 mod units;
 mod unsaved;
 

@@ -172,14 +172,10 @@ PY
     );
 }
 
-/// Trial N12/N25: a declared directory that exists empty on the live root
-/// gets a persistent source with the live directory's owner and mode (as a
-/// seed copy of a non-empty one does, xattrs and ACLs included), its
-/// created parents too; an entry's own owner or mode still wins.
-#[test]
-fn created_sources_take_owner_and_mode_of_the_empty_live_directory() {
-    require_root!();
-    let body = r#"
+/// Bash: trial N12's entries declared (`/var/lib/expl` with its own owner
+/// and mode), their live directories empty, with the owners and modes
+/// their programs give them.
+const N12: &str = r#"
 cat >> "$CFG" <<'T'
 [[persistence.directories]]
 path = "/root"
@@ -202,7 +198,17 @@ mkdir -m 0750 "$R/var/spool/cron"; chgrp 50 "$R/var/spool/cron"
 mkdir -m 1730 "$R/var/spool/cron/crontabs"; chgrp 50 "$R/var/spool/cron/crontabs"
 chmod 1730 "$R/var/spool/cron/crontabs"
 install -d -m 0700 -o 1000 -g 1000 "$R/var/lib/svc" "$R/var/lib/expl"
-setfattr -n user.x -v y "$R/var/lib/svc"; setfacl -d -m u:1001:rwx "$R/var/lib/svc"
+"#;
+
+/// Trial N12/N25: a declared directory that exists empty on the live root
+/// gets a persistent source with the live directory's owner and mode (as a
+/// seed copy of a non-empty one does, xattrs and ACLs included), its
+/// created parents too; an entry's own owner or mode still wins.
+#[test]
+fn created_sources_take_owner_and_mode_of_the_empty_live_directory() {
+    require_root!();
+    let body = format!(
+        r#"{N12}setfattr -n user.x -v y "$R/var/lib/svc"; setfacl -d -m u:1001:rwx "$R/var/lib/svc"
 rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
 for d in /root /var/tmp /var/spool/cron /var/spool/cron/crontabs /var/lib/svc /var/lib/expl; do
   echo "per:$d=$(stat -c '%u:%g:%a' "$R/persistent$d")"
@@ -210,8 +216,9 @@ for d in /root /var/tmp /var/spool/cron /var/spool/cron/crontabs /var/lib/svc /v
 done
 echo "xattr=$(getfattr --only-values -n user.x "$R/persistent/var/lib/svc")"
 echo "acl=$(getfacl -cd "$R/persistent/var/lib/svc" | grep -c 'user:1001:rwx')"
-"#;
-    let o = vps(&Layout::default(), body);
+"#
+    );
+    let o = vps(&Layout::default(), &body);
     assert_code(&o, 0);
     assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
     for (d, want) in [
@@ -230,4 +237,92 @@ echo "acl=$(getfacl -cd "$R/persistent/var/lib/svc" | grep -c 'user:1001:rwx')"
     // Its xattrs and (default) ACL too, as a seed copy would.
     assert_eq!(val(&o, "xattr"), "y", "{}", dump(&o));
     assert_eq!(val(&o, "acl"), "1", "{}", dump(&o));
+}
+
+/// Persistent directories an older impermctl made 0:0 0755 whatever the
+/// live directory was (trial N12, before `created_sources_take_…`): the
+/// next boot tightens one to the live mode when that only takes bits away
+/// (`/root` 0700, a 0750 directory), and for a wider mode or another owner
+/// (`/var/tmp` 1777, crontabs 1730 root:50, a service's 0700 directory)
+/// warns with the commands instead of opening it or handing it over. What
+/// they hold stays; one that is not 0:0 0755 (chosen by hand) is never
+/// changed, nor one whose entry declares its perms (`declared-perms`
+/// reports that). An explicit root:root 0755 is the defaults every
+/// rendered entry carries: it takes the live mode, as a created one does.
+#[test]
+fn old_0755_sources_are_tightened_to_the_live_mode_never_opened() {
+    require_root!();
+    let body = format!(
+        r#"{N12}cat >> "$CFG" <<'T'
+[[persistence.directories]]
+path = "/var/lib/grp"
+[[persistence.directories]]
+path = "/var/lib/byhand"
+[[persistence.directories]]
+path = "/var/lib/dflt"
+user = "root"
+group = "root"
+mode = "0755"
+T
+mkdir -m 0700 "$R/var/lib/byhand" "$R/var/lib/dflt"; mkdir -m 0750 "$R/var/lib/grp"
+DIRS="/root /var/lib/grp /var/tmp /var/spool/cron/crontabs /var/lib/svc /var/lib/byhand /var/lib/expl /var/lib/dflt"
+for d in $DIRS; do
+  mkdir -p "$R/persistent$d"; chmod 0755 "$R/persistent$d"; echo "kept $d" > "$R/persistent$d/data"
+done
+chmod 0775 "$R/persistent/var/lib/byhand"
+rc=0; imp boot 2>"$R/err" || rc=$?; echo "rc=$rc"
+for d in $DIRS; do
+  echo "per:$d=$(stat -c '%u:%g:%a' "$R/persistent$d")"
+  echo "eph:$d=$(stat -c '%u:%g:%a' "$R$d")"
+  echo "data:$d=$(cat "$R$d/data")"
+done
+echo BEGIN err; cat "$R/err"; echo END err
+"#
+    );
+    let o = vps(&Layout::default(), &body);
+    assert_code(&o, 0);
+    assert_eq!(val(&o, "rc"), "0", "{}", dump(&o));
+    let err = block(&o, "err");
+    for (d, want) in [
+        ("/root", "0:0:700"),
+        ("/var/lib/grp", "0:0:750"),
+        ("/var/tmp", "0:0:755"),
+        ("/var/spool/cron/crontabs", "0:0:755"),
+        ("/var/lib/svc", "0:0:755"),
+        ("/var/lib/byhand", "0:0:775"),
+        ("/var/lib/expl", "0:0:755"),
+        ("/var/lib/dflt", "0:0:700"),
+    ] {
+        assert_eq!(val(&o, &format!("per:{d}")), want, "{d}\n{}", dump(&o));
+        // Bound: the live path shows it, with what it held.
+        assert_eq!(val(&o, &format!("eph:{d}")), want, "{d}\n{}", dump(&o));
+        assert_eq!(val(&o, &format!("data:{d}")), format!("kept {d}"));
+    }
+    for (d, owner, mode) in [
+        ("/var/tmp", "0:0", "1777"),
+        ("/var/spool/cron/crontabs", "0:50", "1730"),
+        ("/var/lib/svc", "1000:1000", "0700"),
+    ] {
+        let fix = format!("run `chown {owner} /persistent{d} && chmod {mode} /persistent{d}`");
+        assert!(
+            err.contains(&format!("{d} is {owner} {mode} on the ephemeral root"))
+                && err.contains(&fix),
+            "{d}: {err}"
+        );
+    }
+    let warned =
+        |d: &str| format!("on the ephemeral root, but its persistent directory /persistent{d} is");
+    for d in ["/var/lib/byhand", "/var/lib/expl", "/root", "/var/lib/dflt"] {
+        assert!(!err.contains(&warned(d)), "{d}: {err}");
+    }
+    assert_eq!(
+        err.matches("on the ephemeral root, but its persistent")
+            .count(),
+        3,
+        "{err}"
+    );
+    assert!(
+        err.contains("/persistent/root is now 0700 as the live /root was"),
+        "{err}"
+    );
 }

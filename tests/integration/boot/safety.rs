@@ -335,7 +335,8 @@ PY
 /// sync --follow) passes the same layout gate (trial-s10 F11: with
 /// /persistent not mounted, `sync` "saved" a copy file onto the throwaway
 /// root and exited 0): each refuses with the check's name, exit 2, and the
-/// tree is unchanged.
+/// tree is unchanged. `status` names the check for the unsaved copy file
+/// and does not advise the `impermctl sync` that refuses (trial-s11 F11r).
 fn every_writer_refuses(layout: Layout, check: &str) {
     let body = r#"
 printf '[[persistence.files]]\npath = "/etc/ssh/host_ed25519_key"\nmethod = "copy"\n' >> "$CFG"
@@ -347,6 +348,7 @@ for c in boot "persist /srv/app" sync "sync --follow --debounce-ms 50"; do
   echo "rc $c=$rc"
   [ "$(listing)" = "$before" ] && echo "same $c=yes" || { echo "same $c=no"; diff <(echo "$before") <(listing) || true; }
 done
+echo "status=$(imp status 2>/dev/null | grep host_ed25519_key)"
 "#;
     let o = vps(&layout, body);
     assert_code(&o, 0);
@@ -361,6 +363,12 @@ done
         let err = super::block(&o, c);
         assert!(err.contains(check), "{c}: no [{check}] in\n{err}");
     }
+    let status = val(&o, "status");
+    assert!(
+        status.contains(&format!("[{check}]")) && !status.contains("run `impermctl sync`"),
+        "{}",
+        dump(&o)
+    );
 }
 
 #[test]

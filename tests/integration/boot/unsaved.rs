@@ -9,10 +9,10 @@ use super::{dump, kill_trials, val};
 use crate::util::assert_code;
 use crate::{require_root, require_tool};
 
-/// Bash (with `LIVE`): `start` makes `/var/lib/live` with a small tree
-/// and starts a service there (working directory in it, appending a
-/// record every 10 ms to `state.log` by a relative name, and to `$log`);
-/// `stop` stops it.
+/// Bash (with `LIVE`): `/var/lib/live` declared (alone); `start` makes it
+/// with a small tree and starts a service there (working directory in it,
+/// appending a record every 10 ms to `state.log` by a relative name, and
+/// to `$log`); `stop` stops it.
 const WRITER: &str = r#"
 log="$R/../log"
 start() {
@@ -25,6 +25,20 @@ start() {
 stop() { touch "$R/../stop"; wait $s || true; }
 # Never left running (it would hold the test's output open).
 trap 'touch "$R/../stop"' EXIT
+cfg 'version = 1
+[[persistence]]
+path = "/persistent"
+'; declare_live
+"#;
+
+/// Bash: `reboot` as a reboot that keeps the datasets (a persistent
+/// directory may be one of its own): every other mount under `$R` goes,
+/// and `/run/impermctl`, `/run/mount` and `/var` with them.
+const KEEPS_DATASETS: &str = r#"
+reboot() {
+  for t in $(mounts | awk '{print $1}' | grep -v -e '^/$' -e '^/persistent' -e '^/nix' -e '^/proc$' | sort -r); do umount "$R$t"; done
+  rm -rf "$R/run/impermctl" "$R/run/mount" "$R/var"
+}
 "#;
 
 /// The repro of the WIP note (23 of 26 records lost): `boot` declares
@@ -39,10 +53,6 @@ fn a_boot_killed_after_seeding_under_a_writer_leaves_it_pending() {
     require_tool!("strace");
     let body = format!(
         r#"{kp}{WRITER}
-cfg 'version = 1
-[[persistence]]
-path = "/persistent"
-'; declare_live
 fresh() {{ rm -rf "$R/run/impermctl" "$R/persistent/var" "$R/persistent/impermctl-kept"; }}
 start
 # The kill point: the rename that writes state.json.
@@ -97,17 +107,8 @@ echo "left=$({{ ls -A "$R/persistent/var/lib"; ls -A "$R/persistent"; }} | grep 
 /// side at each fresh boot.
 fn boot_killed_before_each_change_under_a_writer(prep: &str) {
     let body = format!(
-        r#"{kp}{live}{WRITER}
-cfg 'version = 1
-[[persistence]]
-path = "/persistent"
-'; declare_live
+        r#"{kp}{live}{WRITER}{KEEPS_DATASETS}
 P="$R/persistent/var/lib/live"
-# A reboot keeps the datasets (`$P` may be one of its own).
-reboot() {{
-  for t in $(mounts | awk '{{print $1}}' | grep -v -e '^/$' -e '^/persistent' -e '^/nix' -e '^/proc$' | sort -r); do umount "$R$t"; done
-  rm -rf "$R/run/impermctl" "$R/run/mount" "$R/var"
-}}
 fresh() {{
   reboot
   while mountpoint -q "$P"; do umount "$P"; done
@@ -183,10 +184,6 @@ fn a_pending_entry_after_a_hard_reset_is_bound_with_a_warning() {
     require_root!();
     let body = format!(
         r#"{WRITER}
-cfg 'version = 1
-[[persistence]]
-path = "/persistent"
-'; declare_live
 M="$R/persistent/var/lib/.live.impermctl-pending"
 for how in clean reset; do
   reboot; rm -rf "$R/persistent/var"
@@ -254,18 +251,10 @@ fn the_sync_of_a_pending_fill_killed_before_each_change_loses_nothing() {
     require_root!();
     require_tool!("strace");
     let body = format!(
-        r#"{kp}{live}{WRITER}
-cfg 'version = 1
-[[persistence]]
-path = "/persistent"
-'; declare_live
+        r#"{kp}{live}{WRITER}{KEEPS_DATASETS}
 P="$R/persistent/var/lib/live"; L="$R/var/lib/live"; K="$R/../keep"
 man() {{ (cd "$1" && {{ find . ! -type d -printf '%p %y %m %U %G %s %T@ %n %l\n'; find . -type d -printf '%p %m %U %G\n'
   find . -type f -print0 | xargs -0 sha256sum; }} | LC_ALL=C sort); }}
-reboot() {{
-  for t in $(mounts | awk '{{print $1}}' | grep -v -e '^/$' -e '^/persistent' -e '^/nix' -e '^/proc$' | sort -r); do umount "$R$t"; done
-  rm -rf "$R/run/impermctl" "$R/run/mount" "$R/var"
-}}
 mkdir -p "$P"; mount -t tmpfs -o mode=0700 tank/ct/101/live "$P"
 start; imp boot 2>/dev/null; stop
 grep -q pending "$R/run/impermctl/state.json" || {{ echo "not pending"; bad=$((bad + 1)); }}

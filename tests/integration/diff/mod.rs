@@ -291,29 +291,43 @@ imp diff > "$OUT/human"; true
     assert!(human.contains("total:"), "{human}");
 }
 
+/// Data hidden under a mount point is lost at the next reboot: plain
+/// `diff` says so in brief (size, count, first paths, exit 1) and points
+/// to `--shadowed`, which lists it (trial-s11 N2b: plain diff said
+/// "nothing would be lost", exit 0). Once nothing is hidden: exit 0.
 #[test]
-fn exit_zero_when_nothing_changed_and_shadowed_needs_the_flag() {
+fn plain_diff_says_in_brief_what_is_shadowed_and_exits_zero_when_nothing_changed() {
     require_root!();
     let out = run_with(
         CONFIG,
         &format!(
-            "{BOOTED}\nset +e\nimp diff > \"$OUT/human\"; echo $? > \"$OUT/rc\"\nimp diff --shadowed > \"$OUT/sh\"; echo $? > \"$OUT/rc-sh\"\n"
+            "{BOOTED}\nset +e\nimp diff > \"$OUT/human\"; echo $? > \"$OUT/rc\"\nimp diff --json > \"$OUT/json\"\nimp diff --shadowed > \"$OUT/sh\"; echo $? > \"$OUT/rc-sh\"\numount \"$R/srv/data\"\nimp diff > \"$OUT/none\"; echo $? > \"$OUT/rc-none\"\n"
         ),
     );
     let p = out.path();
-    let human = std::fs::read_to_string(p.join("human")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(p.join("rc")).unwrap().trim(),
-        "0",
+    let human = read(p, "human");
+    assert_eq!(read(p, "rc").trim(), "1", "{human}");
+    assert!(
+        human.contains("no changed file would be lost at the next reboot; but see below"),
         "{human}"
     );
-    assert!(human.contains("nothing would be lost"), "{human}");
-    assert_eq!(
-        std::fs::read_to_string(p.join("rc-sh")).unwrap().trim(),
-        "1"
+    assert!(
+        human.contains("shadowed: 16 B in 1 entry under the mount point /srv/data, lost at the next reboot: /srv/data/hidden (")
+            && human.contains("`impermctl diff --shadowed` lists them"),
+        "{human}"
     );
-    let sh = std::fs::read_to_string(p.join("sh")).unwrap();
-    assert!(sh.contains("/srv/data/hidden"), "{sh}");
+    let json = read(p, "json");
+    assert!(json.contains("/srv/data/hidden"), "{json}");
+    assert_eq!(read(p, "rc-sh").trim(), "1");
+    let sh = read(p, "sh");
+    assert!(
+        sh.contains("lost at the next reboot:\n  /srv/data/hidden"),
+        "{sh}"
+    );
+    let none = read(p, "none");
+    assert_eq!(read(p, "rc-none").trim(), "0", "{none}");
+    assert!(none.contains("nothing would be lost"), "{none}");
+    assert!(!none.contains("shadowed"), "{none}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod age;
 mod aliases;
 mod backend_key;
+mod before_start;
 mod bounded;
 mod burst;
 mod daemon;
@@ -222,6 +223,15 @@ pub(crate) fn with_id<'a>(
 pub(crate) fn watch_json(out: &std::path::Path) -> Value {
     let t = std::fs::read_to_string(out.join("watch.json")).expect("watch.json");
     serde_json::from_str(&t).unwrap()
+}
+
+/// The paths of `watch.json`'s groups, in its order.
+pub(crate) fn group_paths(w: &Value) -> Vec<&str> {
+    let groups = w["groups"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    groups.iter().filter_map(|g| g["path"].as_str()).collect()
 }
 
 pub(crate) fn group<'a>(w: &'a Value, path: &str) -> Option<&'a Value> {

@@ -5,7 +5,7 @@
 //! changed nothing. The watcher now takes the mount table again when the
 //! kernel says it changed, and the config too on SIGHUP.
 
-use super::{says, watch_json, with_watcher};
+use super::{group_paths, says, watch_json, with_watcher};
 use crate::require_root;
 use crate::util::Layout;
 
@@ -48,12 +48,7 @@ imp diff > "$OUT/diff" 2>&1 || true
     let args = format!("--backend {backend}");
     let err = with_watcher(tmp.path(), &Layout::default(), &args, BEFORE, body);
     let w = watch_json(tmp.path());
-    let names: Vec<&str> = w["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|g| g["path"].as_str())
-        .collect();
+    let names = group_paths(&w);
     assert_eq!(names, ["/var/lib/was", "/srv/cfg"], "{err}");
     let was = &w["groups"][0];
     assert!(
