@@ -200,7 +200,7 @@ pub fn describe_copy(
                 ),
                 true,
             ),
-            None => (format!("missing (refused: {why})"), true),
+            None => (format!("MISSING (refused: {why})"), true),
         };
     }
     let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
@@ -341,7 +341,7 @@ pub(crate) mod tests {
             // Its root refused (trial-s11 F11r): never "run `impermctl sync`".
             let why = "its root /persistent is unusable, see [persistent-root-mounted] above";
             let (text, is) = describe_copy(&f, e, Some(why));
-            assert!(text.contains(why) && is, "{f:?}: {text}");
+            assert!(text.contains(why) && is && flagged(&text), "{f:?}: {text}");
             assert!(!text.contains("run `impermctl sync`"), "{f:?}: {text}");
             let state = match (live, source) {
                 (Some(l), Some(s)) if l == s => CopyState::Same,
