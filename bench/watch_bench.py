@@ -195,10 +195,15 @@ def one_run(name, variant):
         os.makedirs(os.path.join(TWIN, target))
         if pre:
             open(os.path.join(TWIN, target, "warm"), "w").write("x")
-    if variant is None:
+    if variant is None or variant == FLOOR:
         if pre:
             os.makedirs(os.path.join(R, target)); open(os.path.join(R, target, "warm"), "w").write("x")
-        return writer(target, cpu=True, paired=paired), None
+        if variant == FLOOR:
+            os.environ["FLOOR"] = "1"
+        try:
+            return writer(target, cpu=True, paired=paired), None
+        finally:
+            os.environ.pop("FLOOR", None)
     label, binary, backend = variant
     p, _ = start_impermctl(backend, binary)
     if pre:
@@ -233,7 +238,12 @@ def spread(xs):
     return f"middle half {s[len(s) // 4]:.3f}–{s[(3 * len(s)) // 4]:.3f}, runs {s[0]:.3f}–{s[-1]:.3f}"
 
 
-def print_paired(name, target, desc, base, res):
+# The kernel's floor: the writer places the fanotify marks the watcher
+# leaves there itself (watch_writer.c, FLOOR=1), nobody reads.
+FLOOR = "floor"
+
+
+def print_paired(name, target, desc, base, res, floor):
     """A paired workload's rows: per run, the writer's files per CPU-second
     into the root / into the unwatched twin; with no watcher (A/A) that
     ratio shows what pairing leaves of the machine's noise."""
@@ -242,6 +252,9 @@ def print_paired(name, target, desc, base, res):
           f"same writer, alternating chunks of 1,000  (load {os.getloadavg()[0]:.1f})")
     print(f"    {'no watcher (A/A)':<21} {aa:6.3f}  ({spread([b[2] for b in base])}; "
           f"into the root {med([b[0] for b in base]):,.0f} files per CPU-s)")
+    f = [g[2] for g in floor]
+    print(f"    {'fanotify marks alone':<21} {med(f):6.3f}  (÷ A/A {med(f) / aa:.3f}; {spread(f)}; the kernel's floor "
+          "for fanotify here: the watcher's marks, placed by the writer, nobody reading)")
     for label, (_, got, recall, hwm, events, wcpu) in res.items():
         r = [g[2] for g in got]
         what = "no group under /tmp" if name == "ignored" else "recall"
@@ -263,8 +276,11 @@ def b2():
         if only and name not in only:
             continue
         base, res = [], {v[0]: ([], [], [], [], [], []) for v in variants()}
+        floor = []
         for _ in range(RUNS):
             base.append(one_run(name, None)[0])
+            if name in PAIRED:
+                floor.append(one_run(name, FLOOR)[0])
             for v in variants():
                 speed, (recall, hwm, events, wcpu) = one_run(name, v)
                 wall, per_cpu = (None, speed) if name in PAIRED else speed
@@ -272,7 +288,7 @@ def b2():
                 for i, x in enumerate((wall, per_cpu, recall, hwm, events or 0, wcpu)):
                     r[i].append(x)
         if name in PAIRED:
-            print_paired(name, target, desc, base, res)
+            print_paired(name, target, desc, base, res, floor)
             continue
         bw, bc = med([b[0] for b in base]), med([b[1] for b in base])
         if name == "burst":

@@ -14,8 +14,17 @@
  * what slows the whole machine slows both: the ratio is what the marks on
  * ROOT cost its writer (0.97-1.02 run to run with no watcher, against
  * 0.7-1.2 for separate runs; bench/watch-RESULTS.md).
+ * With FLOOR=1 in the environment (paired only), the writer first places
+ * on ROOT, itself, the fanotify marks the watcher leaves for a muted or
+ * ignored directory (bench/watch_ignore_floor.c mode 6: a filesystem mark
+ * for directory-entry events, content marks with FAN_EVENT_ON_CHILD on
+ * ROOT and its parent, ignore marks for directory-entry events on the M
+ * directories) and nobody reads them: the kernel's floor for those
+ * workloads, in the same run as the watcher.
  * Usage: watch_writer ROOT M N [TWIN CHUNK] */
+#define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/fanotify.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -49,6 +58,27 @@ static int one(const char *root, long i, long m) {
     return 0;
 }
 
+static int floor_marks(const char *root, long m) {
+    unsigned long long dirent = FAN_CREATE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE;
+    unsigned long long content = FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_EVENT_ON_CHILD;
+    char path[4096];
+    int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY);
+    if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, dirent | FAN_ONDIR, AT_FDCWD, root)) {
+        perror("fanotify"); return 1;
+    }
+    snprintf(path, sizeof path, "%s/..", root);
+    if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, content, AT_FDCWD, root) ||
+        fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, content, AT_FDCWD, path)) {
+        perror("content mark"); return 1;
+    }
+    for (long d = 0; d < m; d++) {
+        snprintf(path, sizeof path, "%s/d%03ld", root, d);
+        if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_IGNORE_SURV | FAN_MARK_EVICTABLE | FAN_MARK_ONLYDIR,
+                          dirent | FAN_RENAME, AT_FDCWD, path)) { perror("ignore mark"); return 1; }
+    }
+    return 0; /* the group lives until the process exits */
+}
+
 static int paired(const char *root, const char *twin, long m, long n, long chunk) {
     const char *r[2] = {root, twin};
     double cpu[2] = {0, 0};
@@ -57,6 +87,7 @@ static int paired(const char *root, const char *twin, long m, long n, long chunk
         if (mkdirs(r[k], m)) return 1;
         cpu[k] += thread_cpu() - t0;
     }
+    if (getenv("FLOOR") && floor_marks(root, m)) return 1;
     for (long base = 0; base < n; base += chunk) {
         for (int j = 0; j < 2; j++) {
             int k = (base / chunk) % 2 ? 1 - j : j;

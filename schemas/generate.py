@@ -66,6 +66,7 @@ def entry_state():
 OP = {"oneOf": [obj({"op": {"enum": ["create_source", "seed", "init_machine_id", "create_target", "link",
                                       "store_link", "restore_link", "copy_in", "save_copy", "keep_live", "complete_pending"]}}),
                 obj({"op": {"enum": ["migrate", "detach"]}, "from": S}),
+                obj({"op": {"const": "nothing_to_keep"}, "why": {"enum": ["only_directories", "in_source", "machine_id"]}}),
                 obj({"op": {"const": "mount"}, "options": arr(S), "hides": B})]}
 WHYS = ["already_bound", "already_linked", "link_in_place", "already_copied", "nothing_to_copy", "covered", "foreign", "deferred_owner"]
 WHY = {"oneOf": [obj({"why": {"enum": ["already_bound", "already_linked"]}}, extra=True),

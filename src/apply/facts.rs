@@ -219,12 +219,23 @@ pub fn advice(
     }
     let link_data = link_data(h, settings, mounts, e, &target, &source);
     let f = Facts {
+        spare: (!written).then(|| spare(h, e, &target, &source)).flatten(),
         target,
         source,
         mounted: Mounted::No,
         link_data,
     };
     crate::plan::advice::not_in_place(settings, e, &f)
+}
+
+/// Whether the live data at `e`'s target holds nothing to keep
+/// ([`crate::live::keep::nothing_to_keep`]), looked at only where the
+/// plan would keep it aside: both the target and the source hold data.
+fn spare(h: &Handles, e: &Entry, target: &Node, source: &Node) -> Option<crate::plan::Spare> {
+    let data = matches!(target, Node::Dir { empty: false } | Node::File { len: 1.. })
+        && matches!(source, Node::Dir { empty: false } | Node::File { .. });
+    let pfd = h.persist(&e.root).ok().filter(|_| data)?;
+    crate::live::keep::nothing_to_keep(h.root.as_fd(), pfd, e)
 }
 
 /// Gather the planner's facts for every entry (`previous`: the record of
@@ -238,13 +249,26 @@ pub fn gather(
     // Collected, not inserted one by one: the entries come sorted, and a
     // bulk build skips thousands of `Path` comparisons.
     let entries = settings.entries.iter().map(|e| {
+        let previous = &previous;
         let mounted = mounted(mounts, &e.path, &e.source);
         let (target, source) = match mounted {
             Mounted::No => probe_entry(h, e),
             _ => (Node::Unprobed, Node::Unprobed),
         };
+        // Widened over bound nested entries: their sources are the live
+        // data, so it is seeded around them (trial s11 N9).
+        let full = Node::Dir { empty: false };
+        let source = match source {
+            Node::Dir { empty: false }
+                if target == full && only_nested(h, settings, mounts, previous, e) =>
+            {
+                Node::Dir { empty: true }
+            }
+            s => s,
+        };
         let link_data = link_data(h, settings, mounts, e, &target, &source);
         let f = Facts {
+            spare: spare(h, e, &target, &source),
             target,
             source,
             mounted,
@@ -307,7 +331,11 @@ fn gather_moved(
                 let pfd = h.persist(&r.path).ok()?;
                 let old = node(pfd, rel(&e.path), &from, true);
                 let data = matches!(old, Node::Dir { empty: false } | Node::File { .. });
-                (data && from != e.source).then_some((from, old))
+                // Only what impermctl made there for entries declared inside
+                // (a second root's file in this directory, N18): not moved.
+                let at = (r.path.as_path(), e.path.as_path(), from.as_path());
+                let theirs = || only_nested_at(pfd, settings, mounts, &[], at);
+                (data && from != e.source && !theirs()).then_some((from, old))
             });
         if let (Some((from, old)), None) = (found.next(), found.next()) {
             let m = crate::plan::MovedFrom {
@@ -320,4 +348,81 @@ fn gather_moved(
             obs.moved.insert(e.path.clone(), m);
         }
     }
+}
+
+/// Does the persistent source of the directory entry `e` hold nothing but
+/// what impermctl made for entries declared inside it (same root): their
+/// sources, each bound on its target now (so it is the very data live
+/// there), the parent directories of those sources, and what an
+/// interrupted seed left ([`crate::copy::fill`] markers)? Such a source
+/// is no other version of `e`'s data: the live data is seeded around it
+/// ([`crate::copy::fill::merge_at`]) instead of being kept aside.
+pub fn only_nested(
+    h: &Handles,
+    settings: &Settings,
+    mounts: &MountTable,
+    previous: &[Recorded],
+    e: &Entry,
+) -> bool {
+    let at = (e.root.as_path(), e.path.as_path(), e.source.as_path());
+    e.kind == Kind::Directory
+        && h.persist(&e.root)
+            .is_ok_and(|pfd| only_nested_at(pfd, settings, mounts, previous, at))
+}
+
+/// [`only_nested`] for the directory `path` in the persistence `root`
+/// (open at `pfd`), its copy there `source`: `(root, path, source)`, all
+/// logical. False when `source` cannot be opened.
+pub fn only_nested_at(
+    pfd: BorrowedFd<'_>,
+    settings: &Settings,
+    mounts: &MountTable,
+    previous: &[Recorded],
+    (root, path, source): (&Path, &Path, &Path),
+) -> bool {
+    let inside = |p: &Path, s: &Path| p != path && p.starts_with(path) && s.starts_with(source);
+    let copy = |n: &&Entry| n.kind == Kind::File && n.method == crate::config::FileMethod::Copy;
+    let bound = |n: &&Entry| mounted(mounts, &n.path, &n.source) == Mounted::FromSource;
+    let declared = (settings.entries.iter())
+        .filter(|n| n.root == root && inside(&n.path, &n.source))
+        .filter(|n| copy(n) || bound(n))
+        .map(|n| n.source.as_path());
+    // An entry declared until now (the widened config dropped it): a copy
+    // file (its source is its saved copy, the live file the newer
+    // version), or one still bound from its source (trial s11 N29).
+    let left = |r: &&Recorded| match r.how {
+        crate::state::How::Copied => true,
+        crate::state::How::Bound => mounted(mounts, &r.path, &r.source) == Mounted::FromSource,
+        _ => false,
+    };
+    let copied = (previous.iter())
+        .filter(|r| inside(&r.path, &r.source))
+        .filter(left)
+        .map(|r| r.source.as_path());
+    let nested: Vec<&Path> = declared.chain(copied).collect();
+    let srel = source.strip_prefix(root).unwrap_or(source);
+    let Ok(top) = crate::sys::dir::open(pfd, srel) else {
+        return false;
+    };
+    !nested.is_empty() && holds_only(top.as_fd(), source, &nested)
+}
+
+/// [`only_nested`] below the open directory `d` (at `at`).
+fn holds_only(d: BorrowedFd<'_>, at: &Path, nested: &[&Path]) -> bool {
+    use crate::copy::fill::{BUILDING, FILLING};
+    let Ok(names) = crate::sys::dir::names(d) else {
+        return false;
+    };
+    names.iter().all(|n| {
+        let p = at.join(n);
+        if nested.contains(&p.as_path()) || n == BUILDING || n == FILLING {
+            return true;
+        }
+        let parent = nested.iter().any(|s| s.starts_with(&p));
+        let is_dir = crate::sys::meta::stat_at(d, n.as_os_str())
+            .is_ok_and(|m| m.file_type == FileType::Directory);
+        parent
+            && is_dir
+            && crate::sys::dir::open(d, n).is_ok_and(|c| holds_only(c.as_fd(), &p, nested))
+    })
 }

@@ -32,9 +32,7 @@ impl SeedGuard {
         use crate::plan::Op;
         let seeds =
             ops.contains(&Op::Seed) && ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
-        let writers = e
-            .filter(|_| seeds)
-            .map(|e| lv::pending::writers(cx.root, &e.path));
+        let writers = e.filter(|_| seeds).map(|e| writers_below(cx, e));
         SeedGuard {
             writers: writers.unwrap_or_default(),
             ..SeedGuard::default()
@@ -46,10 +44,14 @@ impl SeedGuard {
         lv::pending::after_seed(&self.writers) == lv::pending::AfterSeed::Pending
     }
 
-    /// Right before the bind: hold the original and snapshot the copy.
+    /// Right before the bind: hold the original and snapshot the copy
+    /// (never carrying from where a filesystem mounted below is mounted
+    /// again on top of the bind: `ops::bind`).
     pub fn arm(&mut self, cx: &Cx, e: &Entry) {
         self.hidden = open_original(cx, e);
-        self.snap = Snapshot::take(&cx.root.host(&e.source)).ok();
+        let below = (cx.mounts.iter()).flat_map(|t| reconcile::below(t, &e.path));
+        let snap = Snapshot::take(&cx.root.host(&e.source));
+        self.snap = snap.ok().map(|s| s.skipping(below));
     }
 
     /// After the bind: queue the original so that what raced the bind is
@@ -66,8 +68,21 @@ impl SeedGuard {
     }
 }
 
-/// A bind that would hide live data (`Op::KeepLive`: the persistent
-/// source holds data too) while processes write there: their next writes
+/// The processes writing below `e`'s target (`live::pending::writers`),
+/// but for those writing into a filesystem mounted below it (a nested
+/// entry's bind): that one is mounted again on top of the bind
+/// (`ops::bind`), their writes keep going there, never hidden.
+fn writers_below(cx: &Cx, e: &Entry) -> Vec<WriterInfo> {
+    let below = cx.mounts.iter().flat_map(|t| t.visible_below(&e.path));
+    let below: Vec<&std::path::Path> = below.map(|m| m.mount_point.as_path()).collect();
+    let mut w = lv::pending::writers(cx.root, &e.path);
+    w.retain(|w| !below.iter().any(|b| w.file.starts_with(b)));
+    w
+}
+
+/// A bind that would hide live data (`Op::KeepLive`, or
+/// `Op::NothingToKeep` whose files may change: the persistent source holds
+/// data too) while processes write there: their next writes
 /// would land on the hidden original, which the reboot discards, after the
 /// copy kept aside was taken. Neither side can be chosen for them (a seed
 /// left by a `boot` killed before it recorded the entry as pending looks
@@ -80,18 +95,14 @@ pub(super) fn written_hidden(
     ops: &[crate::plan::Op],
 ) -> Option<String> {
     use crate::plan::Op;
-    let e = e.filter(|_| {
-        ops.contains(&Op::KeepLive) && ops.iter().any(|o| matches!(o, Op::Mount { .. }))
-    })?;
-    let writers = lv::pending::writers(cx.root, &e.path);
+    let keeps = |o: &Op| matches!(o, Op::KeepLive | Op::NothingToKeep { .. });
+    let e =
+        e.filter(|_| ops.iter().any(keeps) && ops.iter().any(|o| matches!(o, Op::Mount { .. })))?;
+    let writers = writers_below(cx, e);
     if writers.is_empty() {
         return None;
     }
-    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
-    let stop = lv::pending::units(&writers).map_or_else(
-        || "stop them".to_string(),
-        |u| format!("stop them (`systemctl stop {u}`)"),
-    );
+    let (list, stop) = writers_and_fix(&writers);
     let hides = match writers.iter().any(|w| w.listening) {
         true => " and hide the unix sockets they listen on from their clients",
         false => "",
@@ -100,11 +111,35 @@ pub(super) fn written_hidden(
         "{} is NOT bound: running processes {} ({}) and {} holds data too, so binding now would send their next writes to the original hidden under the bind, which the reboot discards{hides}; both are left as they are: {stop}, then run `impermctl boot` (the live data is kept aside in {}/{}/, the persistent version bound: `impermctl status` says how to keep the live data instead)",
         e.path.display(),
         lv::pending::activity(&writers),
-        list.join(", "),
+        list,
         e.source.display(),
         e.root.display(),
         lv::keep::KEPT_DIR,
     ))
+}
+
+/// The writers, listed, and how to stop them (their units, when known).
+fn writers_and_fix(writers: &[WriterInfo]) -> (String, String) {
+    let list: Vec<String> = writers.iter().map(ToString::to_string).collect();
+    let stop = lv::pending::units(writers).map_or_else(
+        || "stop them".to_string(),
+        |u| format!("stop them (`systemctl stop {u}`)"),
+    );
+    (list.join(", "), stop)
+}
+
+/// The error of a directory `e` declared over bound entries (its source
+/// holds their sources: `facts::only_nested`) while processes write
+/// there: its live data would be merged into that source, which cannot
+/// stay pending (a pending save replaces the whole source, the nested
+/// entries' sources with it), so nothing is copied nor bound.
+pub(super) fn merge_written(e: &Entry, writers: &[WriterInfo]) -> String {
+    let (list, stop) = writers_and_fix(writers);
+    let (p, s) = (e.path.display(), e.source.display());
+    format!(
+        "{p} is NOT bound: running processes {} ({list}) and {s} holds the data of entries declared inside it; nothing was copied or bound, its live data stays where it is (the reboot discards it): {stop}, then run `impermctl boot`, which copies the live data of {p} into {s} around them and binds it",
+        lv::pending::activity(writers)
+    )
 }
 
 /// A bound seed whose hidden original is still to be reconciled.
@@ -237,7 +272,9 @@ pub(super) fn complete_pending(cx: &mut Cx, e: &Entry) -> anyhow::Result<Outcome
 /// A bind of `e` over existing persistent data (no seed in this step)
 /// where a mark (`live::unsaved`) says an earlier boot left it pending and
 /// never saved it: WARNING, naming the path, since when, and the fix. The
-/// seed is still the newest data there is: it is bound.
+/// seed is still the newest data there is: it is bound. What the killed
+/// save left beside it is cleaned where provably nothing more
+/// (`live::pending::clean_interrupted_save`; trial s11 N26), else named.
 pub(super) fn unsaved_seed(cx: &mut Cx, e: Option<&Entry>, ops: &[crate::plan::Op]) {
     use crate::plan::Op;
     let binds = ops.iter().any(|o| matches!(o, Op::Mount { .. } | Op::Link));
@@ -252,6 +289,22 @@ pub(super) fn unsaved_seed(cx: &mut Cx, e: Option<&Entry>, ops: &[crate::plan::O
     let msg = crate::live::unsaved::warning(e, &m);
     warn!(path = %e.path.display(), since = m.since, "{msg}");
     cx.warnings.push(msg);
+    // The sync that never completed may have left its copy beside the seed.
+    let Ok((dir, name)) = ops::source_parent(cx, e) else {
+        return;
+    };
+    match lv::pending::clean_interrupted_save(dir.as_fd(), name, &e.source) {
+        Ok(None) => {}
+        Ok(Some(staged)) => {
+            let (p, s, c) = (e.path.display(), e.source.display(), staged.display());
+            let msg = format!(
+                "{c} holds a complete copy of the live data of {p} that an interrupted `impermctl sync` made after the seed; {s}, bound now, is the older seed: to use the copy, stop what uses {p}, then `umount {p}; mv {s} {s}.old; mv {c} {s}` and run `impermctl boot`"
+            );
+            warn!(path = %p, "{msg}");
+            cx.warnings.push(msg);
+        }
+        Err(err) => warn!(path = %e.path.display(), "{err:#}"),
+    }
 }
 
 /// With `defer_unknown_owners`: the declared owner (`user:group`) of an

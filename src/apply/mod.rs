@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use crate::ids::Ids;
-pub use facts::{Handles, advice, gather, in_place, link_data, probe_entry};
+pub use facts::{Handles, advice, gather, in_place, link_data, only_nested_at, probe_entry};
+pub use ops::{Below, held_below, on_top};
 
 use report::Tally;
 pub use report::{Applied, Outcome, named};

@@ -58,6 +58,22 @@ pub(super) fn parent_of(p: &Path) -> &Path {
     p.parent().unwrap_or(Path::new(""))
 }
 
+/// Does seeding `e` merge its live data into a source that holds entries
+/// already (the sources of entries declared inside it: the plan seeds such
+/// a one, see `facts::only_nested`)? A partial copy a killed fill left is
+/// not such an entry.
+pub(super) fn merges(cx: &Cx, e: &Entry) -> bool {
+    let Ok((ddir, dname)) = source_parent(cx, e) else {
+        return false;
+    };
+    let srel = Path::new(dname);
+    e.kind == Kind::Directory
+        && dir::is_empty(ddir.as_fd(), srel).is_ok_and(|empty| !empty)
+        && !crate::copy::fill::only_partial(ddir.as_fd(), srel)
+}
+
+/// Seed `e`'s source from its live data (merged around the sources of
+/// nested entries when it [`merges`]).
 pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     ensure_dir(cx, e, parent_of(srel(e)), false, Side::Source)?;
     // The data must be reachable without symlinks before we read it.
@@ -83,22 +99,21 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
     if let Some(u) = &usage {
         crate::copy::room(&e.path, &to, u, "impermctl boot").with_context(nothing)?;
     }
-    // Known before the copy: a run killed after it leaves the seed known
-    // as ours, never taken for older persistent data (`state::seeding`).
-    crate::state::add_seeding(cx.root, e)?;
-    // And durably beside it until it is bound or saved: a boot after a
-    // hard reset knows the seed may be old (`live::unsaved`).
-    let mark = crate::live::unsaved::Mark {
-        path: e.path.clone(),
-        since: crate::state::now(),
-        saved: None,
-    };
-    crate::live::unsaved::mark_at(ddir.as_fd(), e, &mark)?;
-    let now = crate::state::now_coarse_ns();
-    cx.seeded.push((e.path.clone(), now));
+    // A merge is not recorded as a seed: a pending save replaces the whole
+    // source, the nested entries' sources with it (so with writers it is
+    // refused before it starts: `step`). A rerun after a kill finds the
+    // merge complete (then equal to the live data: bound, nothing kept
+    // aside) or completes it (`finish_fill`).
+    let nested = merges(cx, e);
+    if !nested {
+        seeding_marks(cx, e, ddir.as_fd())?;
+    }
+    cx.seeded
+        .push((e.path.clone(), crate::state::now_coarse_ns()));
     // A directory's source may be an empty directory (see `plan`): replaced
     // by the copy only while it stays empty.
     let stats = match e.kind {
+        Kind::Directory if nested => crate::copy::fill::merge_at(src, dst, &mut |_| {}),
         Kind::Directory => crate::copy::copy_tree_over_empty_at(src, dst, &mut |_| {}),
         Kind::File => crate::copy::copy_tree_at(src, dst, &mut |_| {}),
     }
@@ -117,6 +132,22 @@ pub(super) fn seed(cx: &mut Cx, e: &Entry) -> Result<()> {
         cx.warnings.push(msg);
     }
     Ok(())
+}
+
+/// Before a seed's copy: record it (`state::seeding`), mark it unsaved
+/// beside its source (`live::unsaved`, in `ddir`).
+fn seeding_marks(cx: &mut Cx, e: &Entry, ddir: Fd<'_>) -> Result<()> {
+    // Known before the copy: a run killed after it leaves the seed known
+    // as ours, never taken for older persistent data (`state::seeding`).
+    crate::state::add_seeding(cx.root, e)?;
+    // And durably beside it until it is bound or saved: a boot after a
+    // hard reset knows the seed may be old (`live::unsaved`).
+    let mark = crate::live::unsaved::Mark {
+        path: e.path.clone(),
+        since: crate::state::now(),
+        saved: None,
+    };
+    crate::live::unsaved::mark_at(ddir.as_fd(), e, &mark)
 }
 
 /// Before a directory's source is bound (or compared with the live data):
@@ -232,12 +263,17 @@ pub(super) fn bind(
         cx.warnings.push(msg);
     }
     let below = match e.kind {
-        Kind::Directory => held_below(cx, e, sfd.as_fd())?,
+        Kind::Directory => held_below(
+            rfd,
+            cx.mounts,
+            (e.path.as_path(), e.source.as_path()),
+            sfd.as_fd(),
+        )?,
         Kind::File => Vec::new(),
     };
     mount::bind(sfd.as_fd(), tfd.as_fd(), cx.mount_api)
         .with_context(|| format!("cannot bind {s} onto {p}"))?;
-    on_top(cx, e, below)?;
+    on_top(rfd, &e.path, below)?;
     if !options.is_empty() {
         let line = (e.path.clone(), e.source.clone(), options.join(","));
         cx.utab_add.push(line);
@@ -247,37 +283,45 @@ pub(super) fn bind(
 
 /// A filesystem mounted below a directory about to be bound: its mount
 /// point, the original mount and a detached clone of it (with what is
-/// mounted inside it) to attach on top of the bind.
-struct Below {
+/// mounted inside it) to attach on top of the bind ([`on_top`]).
+#[derive(Debug)]
+pub struct Below {
     path: std::path::PathBuf,
     original: OwnedFd,
     clone: OwnedFd,
 }
 
-/// Before `e`'s bind: hold every filesystem mounted below its target (as
-/// the mount table read before planning shows them) so that it can be
-/// mounted back on top of the bind, and make its mount point in the
-/// source `sfd` (an empty directory, as a seed copies it). Binding over
-/// them would hide them and send their writes into persistence; when one
-/// cannot be held (the new mount API refused), nothing is mounted.
-fn held_below(cx: &Cx, e: &Entry, sfd: Fd) -> Result<Vec<Below>> {
-    let Some(t) = cx.mounts else {
+/// Before binding the directory `source` (open at `sfd`) onto `target`
+/// (logical paths; `rfd`: the root): hold every filesystem mounted below
+/// `target` (as the mount table `mounts` read before planning shows them)
+/// so that [`on_top`] mounts it back on top of the bind, and make its
+/// mount point in the source (an empty directory, as a seed copies it; a
+/// file's must be there). Binding over them would hide them and send
+/// their writes into persistence; when one cannot be held (the new mount
+/// API refused), nothing is mounted: the error says so.
+pub fn held_below(
+    rfd: Fd,
+    mounts: Option<&crate::mountinfo::MountTable>,
+    (target, source): (&Path, &Path),
+    sfd: Fd,
+) -> Result<Vec<Below>> {
+    let Some(t) = mounts else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for m in t.visible_below(&e.path) {
+    for m in t.visible_below(target) {
         let path = m.mount_point.clone();
         let refuse = |why: String| {
             anyhow::anyhow!(
                 "{} is NOT bound: {} ({} {}) is mounted below it and {why}; binding over it would hide it and send its writes into {}: unmount it (or mount it elsewhere), then run `impermctl boot`",
-                e.path.display(),
+                target.display(),
                 path.display(),
                 m.fstype,
                 crate::names::printable(&m.source),
-                e.source.display()
+                source.display()
             )
         };
-        let Ok(original) = fs::open_beneath(cx.h.root.as_fd(), rel(&path), OFlags::PATH) else {
+        let Ok(original) = fs::open_beneath(rfd, rel(&path), OFlags::PATH) else {
             continue; // gone since
         };
         if !mount::is_mount_root(original.as_fd())? {
@@ -288,19 +332,19 @@ fn held_below(cx: &Cx, e: &Entry, sfd: Fd) -> Result<Vec<Below>> {
                 "cannot be mounted again on top of the bind ({err})"
             ))
         })?;
-        let inside = path.strip_prefix(&e.path).unwrap_or(&path);
+        let inside = path.strip_prefix(target).unwrap_or(&path);
         if stat_fd(original.as_fd())?.file_type == FileType::Directory {
             let mut owner = |_| Ok::<_, std::io::Error>(root_owned(0o755));
             dir::mkdir_beneath(sfd, inside, &mut owner).map_err(|err| {
                 refuse(format!(
                     "{} cannot hold its mount point ({err})",
-                    e.source.display()
+                    source.display()
                 ))
             })?;
         } else if !fs::lstat_beneath(sfd, inside).is_ok_and(|m| m.is_some()) {
             return Err(refuse(format!(
                 "{} has no file to mount it on",
-                e.source.display()
+                source.display()
             )));
         }
         out.push(Below {
@@ -312,25 +356,25 @@ fn held_below(cx: &Cx, e: &Entry, sfd: Fd) -> Result<Vec<Below>> {
     Ok(out)
 }
 
-/// After `e`'s bind: attach each held filesystem on top of it at its own
-/// path, then detach the original, now hidden under the bind (best
-/// effort: one locked to its parent stays, a harmless twin). When one
-/// cannot be attached, the bind is undone: nothing stays hidden.
-fn on_top(cx: &mut Cx, e: &Entry, below: Vec<Below>) -> Result<()> {
-    let rfd = cx.h.root.as_fd();
+/// After the bind onto `target` (logical; `rfd`: the root): attach each
+/// filesystem [`held_below`] held on top of it at its own path, then
+/// detach the original, now hidden under the bind (best effort: one
+/// locked to its parent stays, a harmless twin). When one cannot be
+/// attached, the bind is undone: nothing stays hidden.
+pub fn on_top(rfd: Fd, target: &Path, below: Vec<Below>) -> Result<()> {
     for b in &below {
         let r = open(rfd, rel(&b.path), OFlags::PATH, &b.path)
             .and_then(|dst| Ok(mount::attach(b.clone.as_fd(), dst.as_fd())?));
         if let Err(err) = r {
-            let undone = open(rfd, rel(&e.path), OFlags::PATH, &e.path)
+            let undone = open(rfd, rel(target), OFlags::PATH, target)
                 .and_then(|t| Ok(mount::detach(t.as_fd())?));
             bail!(
                 "{} is NOT bound: {} is mounted below it and could not be mounted again on top of the bind ({err:#}); {}",
-                e.path.display(),
+                target.display(),
                 b.path.display(),
                 match undone {
                     Ok(()) => "the bind was undone, so nothing is hidden: unmount it (or mount it elsewhere), then run `impermctl boot`".to_string(),
-                    Err(u) => format!("the bind could not be undone ({u:#}): `umount {}` shows it again", e.path.display()),
+                    Err(u) => format!("the bind could not be undone ({u:#}): `umount {}` shows it again", target.display()),
                 }
             );
         }
@@ -339,7 +383,7 @@ fn on_top(cx: &mut Cx, e: &Entry, below: Vec<Below>) -> Result<()> {
         if let Err(err) = mount::detach(b.original.as_fd()) {
             tracing::debug!(path = %b.path.display(), "the original mount stays under the bind: {err}");
         }
-        info!(path = %b.path.display(), "{} is mounted below {}: mounted again on top of its bind, so its writes still go to that filesystem", b.path.display(), e.path.display());
+        info!(path = %b.path.display(), "{} is mounted below {}: mounted again on top of its bind, so its writes still go to that filesystem", b.path.display(), target.display());
     }
     Ok(())
 }

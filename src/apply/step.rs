@@ -49,6 +49,11 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
             )),
             (Op::CreateSource, Some(e)) => dirs::create_source(cx, e).map(same),
             (Op::Seed, Some(e)) => {
+                // A merge cannot stay pending (a pending save replaces the
+                // nested entries' sources): refused before it starts.
+                if guard.pending() && ops::merges(cx, e) {
+                    return (done, failed(live::merge_written(e, &guard.writers)));
+                }
                 seeded = true;
                 ops::seed(cx, e).map(same)
             }
@@ -69,7 +74,8 @@ pub(super) fn run(cx: &mut Cx, entry: Option<&Entry>, st: &Step) -> (Vec<Op>, Ou
             (Op::SaveCopy, Some(e)) => {
                 crate::live::files::save(cx.root, e).map(|_| Outcome::Copied)
             }
-            (Op::KeepLive, Some(e)) => live::keep_live(cx, e).map(same),
+            // Nothing to keep as planned: checked again, what holds more now is kept.
+            (Op::KeepLive | Op::NothingToKeep { .. }, Some(e)) => live::keep_live(cx, e).map(same),
             (Op::CompletePending, Some(e)) => live::complete_pending(cx, e),
             (Op::Link, Some(e)) => ops::link(cx, e, seeded).map(|()| Outcome::Linked),
             (Op::Migrate { from }, Some(e)) => moved::migrate(cx, e, from).map(same),

@@ -71,6 +71,11 @@ impl Cmp {
         let Some(mb) = mb.with_context(|| format!("cannot stat the copy of {p}"))? else {
             return Ok(Some(format!("{p}: missing from the copy")));
         };
+        // Mounted here from inside the copy (a nested entry's bind from
+        // its source there): the very same inode.
+        if (ma.dev, ma.ino) == (mb.dev, mb.ino) && ma.mnt_id != self.dev.1 && ma.mnt_id != 0 {
+            return Ok(None);
+        }
         if let Some(d) = meta_diff(&ma, &mb) {
             return Ok(Some(format!("{p}: {d}")));
         }
@@ -168,7 +173,10 @@ fn meta_diff(a: &Meta, b: &Meta) -> Option<String> {
     None
 }
 
-fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
+/// How the extended attributes of `a` and `b` differ, in words (their
+/// names), or `None` when they are the same; `security.*` and `trusted.*`
+/// are left out, as [`compare_trees_at`] leaves them.
+pub fn xattr_diff(a: At<'_>, b: At<'_>) -> Result<Option<String>> {
     let read = |at: At<'_>| -> Result<Vec<(CString, Vec<u8>)>> {
         let mut v = Vec::new();
         for n in fs::xattr_list(at)? {

@@ -72,6 +72,105 @@ pub fn fill_at(
     Ok(stats)
 }
 
+/// [`fill_at`] into a directory `to` that already holds entries: the
+/// sources of entries declared inside it (bound live from there) and their
+/// parents (see `apply::facts::only_nested`). The copy of `from` is built
+/// and moved up as a fill's, merged into what is there: a directory on
+/// both sides is merged in turn and takes the copy's metadata; of a file
+/// on both sides the newer stays (a copy file's live version; a bound
+/// file's persistent one, never the empty mount point the copy holds for
+/// it); of a link on both sides the copy's (an earlier merge left the
+/// other); any other clash fails the move, changing nothing already there.
+/// Killed at any point, the next [`merge_at`] or [`finish`] completes or
+/// redoes it (a merged directory's times then are those after the kill).
+pub fn merge_at(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<CopyStats> {
+    let (t, stats) = build_beside(from, to, progress)?;
+    rename_synced(t.as_fd(), BUILDING, FILLING)?;
+    move_up(to, t.as_fd())?;
+    Ok(stats)
+}
+
+/// Open and lock `to` (a directory with entries), complete what a killed
+/// run left ([`finish`]), then [`build`] a copy of `from` in it; `to`
+/// held open and locked.
+fn build_beside(
+    from: End<'_>,
+    to: End<'_>,
+    progress: &mut dyn FnMut(CopyStats),
+) -> anyhow::Result<(OwnedFd, CopyStats)> {
+    let shown = to.shown.display();
+    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
+    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
+    finish_locked(to, t.as_fd())?;
+    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
+    remove_tree_at(to.dir, &times_beside(to.name))?;
+    let stats = build(from, to, t.as_fd(), progress)?;
+    Ok((t, stats))
+}
+
+/// Move every entry of `f` up into `t` (shown as `shown`), merging
+/// directories present on both sides and leaving a file that is there
+/// already as the copy has it (see [`merge_at`]); `top`: `f` is
+/// [`FILLING`] (its [`TIMES`] stays). Each move can be redone after a kill.
+fn merge_up(f: BorrowedFd<'_>, t: BorrowedFd<'_>, shown: &Path, top: bool) -> anyhow::Result<()> {
+    for n in dir::names(f)? {
+        let n = n.as_os_str();
+        if top && n == TIMES {
+            continue;
+        }
+        let err = match rustix::fs::renameat_with(f, n, t, n, RenameFlags::NOREPLACE) {
+            Ok(()) => continue,
+            Err(e) => e,
+        };
+        let clash = || {
+            format!(
+                "cannot move {} up into {} (remove what is at {} and run again)",
+                shown.join(FILLING).join(n).display(),
+                shown.display(),
+                shown.join(n).display()
+            )
+        };
+        if err != rustix::io::Errno::EXIST {
+            return Err(err).with_context(clash);
+        }
+        let (a, b) = (stat_at(f, n)?, stat_at(t, n)?);
+        let dirs = a.file_type == rustix::fs::FileType::Directory && b.file_type == a.file_type;
+        // Two versions of a file: the copy's (the live file) is newer only
+        // for a copy file's saved copy (a bound file's live view is the
+        // persistent file itself, copied before: never newer).
+        let files = a.file_type == rustix::fs::FileType::RegularFile && b.file_type == a.file_type;
+        // A link (or special file) there came from an earlier merge (a
+        // nested entry's source is a directory or a regular file): the
+        // copy's is the newer.
+        let other = !dirs && !files && b.file_type == a.file_type;
+        if (files && a.mtime > b.mtime) || other {
+            rustix::fs::renameat_with(f, n, t, n, RenameFlags::empty()).with_context(clash)?;
+            continue;
+        }
+        if dirs {
+            // Merged, then given the copy's (the live directory's) owner,
+            // mode, xattrs and times, as it was before its entries moved.
+            let (fa, tb) = (dir::open(f, n)?, dir::open(t, n)?);
+            merge_up(fa.as_fd(), tb.as_fd(), &shown.join(n), false)?;
+            let mut quiet = |_| {};
+            let (from, to) = (shown.join(FILLING).join(n), shown.join(n));
+            let mut copier = tree::Copier::new(&from, &to, &mut quiet);
+            copier.set_meta(At::Fd(fa.as_fd()), At::Fd(tb.as_fd()), &a, Path::new(""))?;
+            drop(fa);
+            fs::unlink_at(f, n, true)?;
+        } else if files {
+            fs::unlink_at(f, n, false)?;
+        } else {
+            anyhow::bail!("{}: both differ", clash());
+        }
+    }
+    Ok(())
+}
+
 /// Replace what the directory `to` holds (a mount point, which no rename
 /// can replace: a pending entry's seed saved again) with a copy of the
 /// directory `from`: the copy is built in [`BUILDING`] and fsynced, then
@@ -85,13 +184,7 @@ pub fn refill_at(
     to: End<'_>,
     progress: &mut dyn FnMut(CopyStats),
 ) -> anyhow::Result<CopyStats> {
-    let shown = to.shown.display();
-    let t = dir::open(to.dir, to.name).with_context(|| format!("cannot open {shown}"))?;
-    fs::lock(t.as_fd()).with_context(|| format!("cannot lock {shown}"))?;
-    finish_locked(to, t.as_fd())?;
-    remove_tree_at(t.as_fd(), OsStr::new(BUILDING))?;
-    remove_tree_at(to.dir, &times_beside(to.name))?;
-    let stats = build(from, to, t.as_fd(), progress)?;
+    let (t, stats) = build_beside(from, to, progress)?;
     rename_synced(t.as_fd(), BUILDING, READY)?;
     aside(to, t.as_fd())?;
     Ok(stats)
@@ -218,22 +311,7 @@ fn move_up(to: End<'_>, t: BorrowedFd<'_>) -> anyhow::Result<()> {
         Some(m) => m,
         None => stat_at(to.dir, &beside).unwrap_or(m),
     };
-    for n in dir::names(f.as_fd())? {
-        let n = n.as_os_str();
-        if n == TIMES {
-            continue;
-        }
-        rustix::fs::renameat_with(f.as_fd(), n, t, n, RenameFlags::NOREPLACE).with_context(
-            || {
-                format!(
-                    "cannot move {} up into {} (remove what is at {} and run again)",
-                    shown.join(FILLING).join(n).display(),
-                    shown.display(),
-                    shown.join(n).display()
-                )
-            },
-        )?;
-    }
+    merge_up(f.as_fd(), t, shown, true)?;
     fs::fsync(f.as_fd())?;
     fs::fsync(t)?;
     let mut quiet = |_| {};

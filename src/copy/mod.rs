@@ -21,7 +21,9 @@ mod room;
 mod separated;
 mod tree;
 
-pub use compare::{Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes};
+pub use compare::{
+    Differ, compare_trees, compare_trees_at, measure, read_full_at, same_bytes, xattr_diff,
+};
 pub use remove::remove_tree_at;
 pub use room::room;
 pub use separated::{Separated, separated};
@@ -39,8 +41,9 @@ pub struct CopyStats {
     /// Things that could not be copied as they are and were left out or
     /// reduced, each logged as a warning: device nodes or `security.*` /
     /// `trusted.*` attributes without the privilege to create them, and the
-    /// contents of other filesystems mounted inside the tree (the mount point
-    /// itself is copied as an empty directory, like `cp -ax`).
+    /// contents of other filesystems (or files) mounted inside the tree (the
+    /// mount point itself is copied as an empty directory, like `cp -ax`, or
+    /// as an empty file).
     pub skipped: u64,
 }
 

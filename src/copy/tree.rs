@@ -83,6 +83,11 @@ impl<'a> Copier<'a> {
 
     fn entry(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
         let rel = at.rel;
+        // A file mounted here (a bind of its own, maybe from another root):
+        // like a directory mount, its data is not copied (trial s11 N18).
+        if m.file_type != FileType::Directory && m.mnt_id != 0 && m.mnt_id != self.mnt_id {
+            return self.mount_point_file(at, m);
+        }
         if m.file_type != FileType::Directory
             && m.nlink > 1
             && let Some(first) = self.links.get(&(m.dev, m.ino))
@@ -172,6 +177,28 @@ impl<'a> Copier<'a> {
             }
         }
         self.set_meta(At::Fd(s.as_fd()), At::Fd(d.as_fd()), &sm, rel)
+    }
+
+    /// The mount point of a file mounted at `at` (`m`): an empty regular
+    /// file with its owner, mode and xattrs and the times of the epoch, so
+    /// never newer than a version it is merged with ([`super::fill::merge_at`]).
+    fn mount_point_file(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {
+        let rel = at.rel;
+        tracing::warn!(
+            "{}: a file is mounted here: its data is not copied (the mount point is, as an empty file)",
+            self.src(rel)
+        );
+        let d = fs::create_at(at.dst_dir, at.dst)
+            .with_context(|| format!("cannot create {}", self.dst(rel)))?;
+        let epoch = Meta {
+            atime: (0, 0),
+            mtime: (0, 0),
+            ..*m
+        };
+        self.set_meta(at.src_at(), At::Fd(d.as_fd()), &epoch, rel)?;
+        self.stats.skipped += 1;
+        self.stats.entries += 1;
+        Ok(())
     }
 
     fn file(&mut self, at: Pair<'_>, m: &Meta) -> anyhow::Result<()> {

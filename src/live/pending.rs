@@ -173,6 +173,58 @@ pub fn save_over_seed(root: &Root, p: &Pending) -> anyhow::Result<crate::copy::C
     Ok(stats)
 }
 
+/// What a shutdown sync killed while it saved a pending entry over its
+/// seed ([`save_over_seed`]) left beside the source `name` in `dir` (the
+/// source's directory, open for reading; `source`: the source's logical
+/// path, for messages), cleaned where it can be proven to be nothing
+/// more: the partial copy `..<name>.impermctl-sync.impermctl-tmp` (a copy
+/// renames it only once complete) is removed; so is the staged
+/// `.<name>.impermctl-sync` when it is the old seed, exchanged with the new
+/// copy and not yet removed (born before the source, by `statx` birth
+/// times). A staged copy born after the source is the complete new copy
+/// the kill stopped before the exchange: left, and returned (logical path)
+/// for the caller to say; so is one whose birth times cannot be told.
+pub fn clean_interrupted_save(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    source: &Path,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use crate::sys::meta::stat_at;
+    let staged = crate::sys::fs::sibling_name(name, ".impermctl-sync");
+    let parent = source.parent().unwrap_or(Path::new("/"));
+    let tmp = crate::copy::tmp_name(&staged);
+    if crate::copy::remove_tree_at(dir, &tmp)
+        .with_context(|| format!("cannot remove {}", parent.join(&tmp).display()))?
+    {
+        let t = parent.join(&tmp);
+        tracing::info!(
+            "removed {}, the partial copy of an interrupted `impermctl sync`",
+            t.display()
+        );
+    }
+    let Some(st) = crate::sys::optional(stat_at(dir, &staged))? else {
+        return Ok(None);
+    };
+    let born = |m: &crate::sys::meta::Meta| m.btime;
+    let shown = parent.join(&staged);
+    match (
+        born(&st),
+        crate::sys::optional(stat_at(dir, name))?.and_then(|m| born(&m)),
+    ) {
+        (Some(a), Some(b)) if a < b => {
+            crate::copy::remove_tree_at(dir, &staged)
+                .with_context(|| format!("cannot remove {}", shown.display()))?;
+            crate::sys::fs::fsync(dir)?;
+            tracing::info!(
+                "removed {}, the old seed an interrupted `impermctl sync` had replaced with the live data",
+                shown.display()
+            );
+            Ok(None)
+        }
+        _ => Ok(Some(shown)),
+    }
+}
+
 /// Is the host path `path` a mount point (of its own mount, not its
 /// parent's)? `None` when it cannot be told (or is missing).
 pub fn mount_point(path: &Path) -> Option<bool> {
@@ -186,6 +238,44 @@ pub fn mount_point(path: &Path) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trial s11 N26: what a shutdown sync killed during its save left
+    /// beside the seed. The partial copy goes; a staged copy born before
+    /// the source is the old seed (exchanged, not yet removed): it goes; one
+    /// born after it is the complete new copy: left, and named.
+    #[test]
+    fn an_interrupted_save_leaves_only_a_newer_complete_copy() {
+        use std::os::fd::AsFd;
+        for staged_first in [true, false] {
+            let t = tempfile::tempdir().unwrap();
+            let (src, staged) = (t.path().join("q"), t.path().join(".q.impermctl-sync"));
+            let partial = t.path().join("..q.impermctl-sync.impermctl-tmp");
+            let order = if staged_first {
+                [&staged, &src]
+            } else {
+                [&src, &staged]
+            };
+            for d in order {
+                std::fs::create_dir(d).unwrap();
+                std::fs::write(d.join("f"), "x").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::fs::create_dir(&partial).unwrap();
+            std::fs::write(partial.join("f"), "x").unwrap();
+            let dir = crate::sys::fs::open_dir(t.path()).unwrap();
+            let shown = Path::new("/persistent/var/lib/q");
+            let left = clean_interrupted_save(dir.as_fd(), "q".as_ref(), shown).unwrap();
+            assert!(!partial.exists());
+            assert!(src.join("f").exists());
+            match staged_first {
+                true => assert_eq!((left, staged.exists()), (None, false)),
+                false => assert_eq!(
+                    (left, staged.exists()),
+                    (Some("/persistent/var/lib/.q.impermctl-sync".into()), true)
+                ),
+            }
+        }
+    }
 
     #[test]
     fn writers_make_it_pending() {

@@ -200,7 +200,7 @@ pub fn describe_copy(
                 ),
                 true,
             ),
-            None => (format!("missing (refused: {why})"), true),
+            None => (format!("MISSING (refused: {why})"), true),
         };
     }
     let ro = f.read_only.then(|| remount_fix(&e.root, "impermctl sync"));
@@ -244,12 +244,12 @@ pub fn describe_copy(
             false,
         ),
         (None, Some(_), _) => (
-            format!("missing on the ephemeral root: `impermctl boot` copies {s} there"),
+            format!("MISSING on the ephemeral root: `impermctl boot` copies {s} there"),
             true,
         ),
         (None, None, Some(fix)) => (
             format!(
-                "neither {p} nor {s} exists yet; once {p} is created it cannot be saved: {fix}"
+                "neither {p} nor {s} exists yet; once {p} is created it CANNOT BE SAVED: {fix}"
             ),
             true,
         ),
@@ -261,7 +261,7 @@ pub fn describe_copy(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{CopyFacts, CopyState, copy_state, describe_copy};
 
     #[test]
@@ -310,7 +310,7 @@ mod tests {
                 "NOT SAVED: /persistent/etc/shadow does not exist, and /persistent is read-only: remount it read-write (`mount -o remount,rw /persistent`), then run `impermctl sync` again",
                 true,
             ),
-            (None, a, false, "missing on the ephemeral root", true),
+            (None, a, false, "MISSING on the ephemeral root", true),
             (
                 None,
                 None,
@@ -322,7 +322,7 @@ mod tests {
                 None,
                 None,
                 true,
-                "cannot be saved: /persistent is read-only",
+                "CANNOT BE SAVED: /persistent is read-only",
                 true,
             ),
         ] {
@@ -337,10 +337,11 @@ mod tests {
             let (text, is) = describe_copy(&f, e, None);
             assert!(text.contains(want), "{f:?}: {text}");
             assert_eq!(is, finding, "{f:?}: {text}");
+            assert!(!is || flagged(&text), "a finding says so: {text}");
             // Its root refused (trial-s11 F11r): never "run `impermctl sync`".
             let why = "its root /persistent is unusable, see [persistent-root-mounted] above";
             let (text, is) = describe_copy(&f, e, Some(why));
-            assert!(text.contains(why) && is, "{f:?}: {text}");
+            assert!(text.contains(why) && is && flagged(&text), "{f:?}: {text}");
             assert!(!text.contains("run `impermctl sync`"), "{f:?}: {text}");
             let state = match (live, source) {
                 (Some(l), Some(s)) if l == s => CopyState::Same,
@@ -366,6 +367,17 @@ mod tests {
             "{text}"
         );
         let (text, is) = describe_copy(&deleted(true), e, None);
-        assert!(text.contains("brings it back") && is, "{text}");
+        assert!(
+            text.contains("brings it back") && is && flagged(&text),
+            "{text}"
+        );
+    }
+
+    /// Does `text` carry a flag, a word in capitals (`NOT PERSISTED`,
+    /// `MISSING`, `NOT SAVED`…), the way `status` marks what is lost
+    /// (trial s11 N15: an exit 1 with no line flagged)?
+    pub(crate) fn flagged(text: &str) -> bool {
+        text.split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
     }
 }

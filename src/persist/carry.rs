@@ -41,6 +41,7 @@ pub fn carry_out(
         let from = End::new(src_dir.as_fd(), src_name, &step.host);
         let to = End::new(dst_dir.as_fd(), dst_name, &step.source_host);
         stats = match step.kind {
+            Kind::Directory if step.merge => copy::fill::merge_at(from, to, progress)?,
             // Missing or empty (`prepare`); a fill a killed run left is finished.
             Kind::Directory if copy::fill::finish(dst_dir.as_fd(), dst_name, &step.source)? => {
                 let diff = copy::compare_trees(&step.host, &step.source_host, Differ::default())?;
@@ -78,6 +79,15 @@ pub fn carry_out(
                 .with_context(|| format!("cannot open {} (a symlink?)", names::show(p)))
         };
         let (src, dst) = (beneath(&step.source)?, beneath(&step.path)?);
+        // The binds of entries declared inside (`decide`): mounted again on
+        // top of the bind, as `boot` does; what their originals hold
+        // under them is stale, never carried over.
+        let table = (step.kind == Kind::Directory)
+            .then(|| root.mount_table())
+            .transpose()?;
+        let at = (step.path.as_path(), step.source.as_path());
+        let below = crate::apply::held_below(root_fd.as_fd(), table.as_ref(), at, src.as_fd())?;
+        let skip = (table.iter()).flat_map(|t| crate::live::reconcile::below(t, &step.path));
         // Writers that open, append and close are invisible to the writers
         // scan: hold the original to carry over what they write meanwhile.
         let mut race = crate::live::reconcile::Guard::before_bind(
@@ -87,9 +97,11 @@ pub fn carry_out(
         )
         // Writers found by the scan and passed with --force: waited for,
         // but not an error if they never close (warned about).
-        .forcing(step.writers.iter().map(|w| w.pid));
+        .forcing(step.writers.iter().map(|w| w.pid))
+        .skipping(skip);
         crate::sys::mount::bind(src.as_fd(), dst.as_fd(), crate::sys::mount::Api::from_env())
             .with_context(|| format!("cannot bind-mount {s} over {p}"))?;
+        crate::apply::on_top(root_fd.as_fd(), &step.path, below)?;
         // The bind exists: it is recorded whatever happens next (trial-s10
         // F2: a give-up of the race returned before the record, so status
         // and diff said nothing of a bind the next boot drops), then the

@@ -153,7 +153,7 @@ pub fn decide(
             "{p} is already on the persistent filesystem of {r} (persisted through a parent directory?)"
         )));
     }
-    if let Some(reason) = mounts_in_the_way(path, table) {
+    if let Some(reason) = mounts_in_the_way(path, settings, table) {
         return Ok(Err(reason));
     }
     let existing = match existing {
@@ -183,8 +183,10 @@ fn type_word(t: FileType) -> &'static str {
     }
 }
 
-/// A mount on `path` or below it: a bind over it would stack on it or hide them.
-fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
+/// A mount on `path` or below it: a bind over it would stack on it or hide
+/// them. The binds of entries declared below it are not in the way: they
+/// are mounted again on top of it (`carry`, as `boot` does; trial s11 N20).
+fn mounts_in_the_way(path: &Path, settings: &Settings, table: &MountTable) -> Option<String> {
     let p = show(path);
     if let Some(m) = table.at(path) {
         return Some(format!(
@@ -192,7 +194,11 @@ fn mounts_in_the_way(path: &Path, table: &MountTable) -> Option<String> {
             m.fstype, m.source
         ));
     }
-    let below: Vec<String> = table.below(path).map(|m| show(&m.mount_point)).collect();
+    let declared = |m: &&crate::mountinfo::Mount| {
+        (settings.entry(&m.mount_point)).is_some_and(|e| table.is_bind_of(m, &e.source))
+    };
+    let below = table.below(path).filter(|m| !declared(m));
+    let below: Vec<String> = below.map(|m| show(&m.mount_point)).collect();
     (!below.is_empty()).then(|| format!(
         "{p} has filesystems mounted below it ({}): binding a copy over it would hide them; unmount them first",
         below.join(", ")

@@ -111,6 +111,10 @@ pub struct Step {
     /// it is bound ([`crate::copy::separated`]), said with the step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub separated: Vec<crate::copy::Separated>,
+    /// The copy's place holds the sources of entries declared inside
+    /// (bound from there): the live data is merged in around them.
+    #[serde(skip)]
+    merge: bool,
     #[serde(skip)]
     host: PathBuf,
     #[serde(skip)]

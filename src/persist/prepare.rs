@@ -149,6 +149,7 @@ fn plan_one(
         declared: declared.is_some(),
         writers: Vec::new(),
         separated: Vec::new(),
+        merge: false,
         host: root.host(&path),
         source_host: root.host(&source),
         source,
@@ -175,6 +176,14 @@ fn plan_one(
         // fill a killed run left: filled (`copy::fill`), as `boot` seeds it.
         Existing::Same if kind == Kind::Directory && empty_or_filling(root_fd, &step.source) => {
             step.action = Action::Copy;
+        }
+        // Holding only the sources of entries declared inside, bound from
+        // there: the live data is merged in around them (`carry`, as
+        // `boot` seeds it; trial s11 N20).
+        Existing::Same
+            if kind == Kind::Directory && only_nested(root_fd, settings, table, &step) =>
+        {
+            (step.action, step.merge) = (Action::Copy, true);
         }
         Existing::Same => {
             if let Some(diff) = compare(root_fd, &step)? {
@@ -251,6 +260,23 @@ fn empty_or_filling(root_fd: BorrowedFd<'_>, p: &Path) -> bool {
     crate::sys::dir::is_empty(root_fd, rel(p)).unwrap_or(false)
         || copy::fill::only_partial(root_fd, rel(p))
         || copy::fill::unfinished(root_fd, rel(p))
+}
+
+/// Does the persistent copy's place of the directory `step` hold only
+/// the sources of entries declared inside it ([`crate::apply::only_nested_at`])?
+fn only_nested(
+    root_fd: BorrowedFd<'_>,
+    settings: &Settings,
+    table: &MountTable,
+    step: &Step,
+) -> bool {
+    let at = (
+        step.root.as_path(),
+        step.path.as_path(),
+        step.source.as_path(),
+    );
+    crate::sys::dir::open(root_fd, rel(&step.root))
+        .is_ok_and(|p| crate::apply::only_nested_at(p.as_fd(), settings, table, &[], at))
 }
 
 /// How the live data and its existing persistent copy differ, if they do.

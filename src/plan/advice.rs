@@ -116,6 +116,7 @@ mod tests {
             source,
             mounted: Mounted::No,
             link_data: None,
+            spare: None,
         }
     }
 

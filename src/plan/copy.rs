@@ -49,7 +49,7 @@ pub fn plan_copy(e: &Entry, f: &Facts, copied_before: bool) -> What {
         (_, Target::File(_)) if copied_before => return What::Skip(Why::AlreadyCopied),
         (true, Target::Missing) => vec![Op::CreateTarget, Op::CopyIn],
         (true, Target::LinkToSource | Target::File(0)) => vec![Op::CopyIn],
-        (true, Target::File(_)) => vec![Op::KeepLive, Op::CopyIn],
+        (true, Target::File(_)) => vec![super::keep_live(f), Op::CopyIn],
         (false, Target::File(n)) if n > 0 => vec![Op::CreateSource, Op::SaveCopy],
         (false, _) => return What::Skip(Why::NothingToCopy),
     };

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::MovedFrom;
 use crate::config::Kind;
+pub use crate::live::keep::Spare;
 use crate::state::Recorded;
 
 /// What is at a path (never following symlinks).
@@ -79,6 +80,11 @@ pub struct Facts {
     /// ([`super::dir_link_data`]): refused, its data would stay there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_data: Option<PathBuf>,
+    /// Both the target and the source hold data, and binding (or copying)
+    /// the source over the target would lose nothing: why
+    /// (`live::keep::nothing_to_keep`). `None` when not looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spare: Option<Spare>,
 }
 
 /// Everything the planner looks at besides the settings.
@@ -124,6 +130,13 @@ pub enum Op {
     /// Keep the live data at the target in persistence (under
     /// `<root>/impermctl-kept/<time>/`) before it is hidden or replaced.
     KeepLive,
+    /// The live data at the target holds nothing to keep (`why`): hidden or
+    /// replaced without a copy aside. Checked again right before the bind:
+    /// what holds more by then is kept as [`Op::KeepLive`] keeps it.
+    NothingToKeep {
+        /// Why nothing is lost.
+        why: Spare,
+    },
     /// An entry left pending by an earlier run: bind it if nobody writes
     /// there any more (saving the live data over the seed first).
     CompletePending,

@@ -199,6 +199,7 @@ mod tests {
         ] {
             let f = Facts {
                 link_data: Some("/var/lib/private/foo".into()),
+                spare: None,
                 ..facts(t, s)
             };
             match plan_entry(&e, &f) {

@@ -19,7 +19,7 @@ mod refuse;
 mod render;
 
 use copy::{plan_copy, plan_pending};
-pub use data::{Facts, Mounted, Node, Observed, Op, Plan, Step, What, Why};
+pub use data::{Facts, Mounted, Node, Observed, Op, Plan, Spare, Step, What, Why};
 pub use links::dir_link_data;
 pub use moved::MovedFrom;
 pub use refuse::{Refused, gate, refuse_roots, refused};
@@ -79,6 +79,7 @@ pub fn replan(e: &Entry, planned: &Step, target: Node, source: Node) -> Step {
         source,
         mounted: Mounted::No,
         link_data: None,
+        spare: None,
     };
     Step {
         what: plan_entry(e, &f),
@@ -158,6 +159,15 @@ pub fn mount_options(e: &Entry) -> Vec<String> {
         .collect()
 }
 
+/// Before the live data at the target is hidden or replaced: kept aside,
+/// unless it holds nothing to keep ([`Facts::spare`]).
+fn keep_live(f: &Facts) -> Op {
+    match f.spare {
+        Some(why) => Op::NothingToKeep { why },
+        None => Op::KeepLive,
+    }
+}
+
 fn plan_dir(e: &Entry, f: &Facts) -> What {
     if let Some(w) = common(e, f) {
         return w;
@@ -191,7 +201,7 @@ fn plan_dir(e: &Entry, f: &Facts) -> What {
     }
     let hides = f.source == (Node::Dir { empty: false }) && f.target == Node::Dir { empty: false };
     if hides {
-        ops.push(Op::KeepLive);
+        ops.push(keep_live(f));
     }
     ops.push(Op::Mount {
         options: mount_options(e),
@@ -239,7 +249,7 @@ fn plan_file(e: &Entry, f: &Facts) -> What {
         // writers through the link can create the file.
         (FileMethod::Symlink, false) => vec![Op::CreateSource, Op::Link],
         (FileMethod::Auto, true) if target_len.is_none() => vec![Op::CreateTarget, mount(false)],
-        (FileMethod::Auto, true) if data => vec![Op::KeepLive, mount(true)],
+        (FileMethod::Auto, true) if data => vec![keep_live(f), mount(true)],
         (FileMethod::Auto, true) => vec![mount(false)],
         (FileMethod::Auto, false) if data => vec![Op::Seed, mount(false)],
         (FileMethod::Auto, false) if e.path == Path::new(MACHINE_ID) => {

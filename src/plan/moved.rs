@@ -91,6 +91,8 @@ pub(super) fn plan_moved(e: &Entry, f: &Facts, m: &MovedFrom) -> What {
         target: f.target.clone(),
         mounted: Mounted::No,
         link_data: f.link_data.clone(),
+        // Judged against the configured source, which a migration replaces.
+        spare: f.spare.filter(|_| !migrate),
     };
     match plan_entry(e, &after) {
         What::Do { ops: rest } => {
@@ -138,6 +140,7 @@ mod tests {
                 root: "/srv/x".into(),
             },
             link_data: None,
+            spare: None,
         }
     }
 
@@ -194,6 +197,7 @@ mod tests {
             source: Node::Missing,
             mounted: Mounted::No,
             link_data: None,
+            spare: None,
         };
         let m = moved(full.clone(), Node::Missing, false, How::Bound);
         assert_eq!(

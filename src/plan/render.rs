@@ -31,7 +31,12 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
                 )
             }
             What::Fail { error } => format!("FAIL: {error}"),
-            What::Do { ops } => ops.iter().map(op_word).collect::<Vec<_>>().join(", "),
+            What::Do { ops } => {
+                // Live data with nothing to keep: its bind hides nothing of worth.
+                let spare = ops.iter().any(|o| matches!(o, Op::NothingToKeep { .. }));
+                let words = ops.iter().map(|o| op_word(o, spare));
+                words.collect::<Vec<_>>().join(", ")
+            }
         };
         writeln!(out, "{:<32} {what}", crate::names::show(&s.path))?;
     }
@@ -41,7 +46,7 @@ pub fn print_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
     writeln!(out, "{n} of {total} {verb} work")
 }
 
-fn op_word(op: &Op) -> String {
+fn op_word(op: &Op, spare: bool) -> String {
     match op {
         Op::CreateSource => "create source".into(),
         Op::Seed => "seed source from target".into(),
@@ -49,7 +54,7 @@ fn op_word(op: &Op) -> String {
         Op::CreateTarget => "create target".into(),
         Op::Mount { options, hides } => {
             let opts = (!options.is_empty()).then(|| format!(" ({})", options.join(",")));
-            let hides = if *hides {
+            let hides = if *hides && !spare {
                 " [hides data at target]"
             } else {
                 ""
@@ -60,6 +65,7 @@ fn op_word(op: &Op) -> String {
         Op::CopyIn => "copy source onto target".into(),
         Op::SaveCopy => "save target to source".into(),
         Op::KeepLive => "keep the live data in impermctl-kept/".into(),
+        Op::NothingToKeep { why } => format!("nothing to keep at target ({})", why.words()),
         Op::CompletePending => "bind if no longer written (pending)".into(),
         Op::StoreLink => "store the symlink in persistence".into(),
         Op::Migrate { from } => format!(
@@ -119,6 +125,21 @@ mod tests {
                 ),
                 step("/var/log", Kind::Directory, What::Skip(Why::AlreadyBound)),
                 step(
+                    "/var",
+                    Kind::Directory,
+                    What::Do {
+                        ops: vec![
+                            Op::NothingToKeep {
+                                why: crate::plan::Spare::OnlyDirectories,
+                            },
+                            Op::Mount {
+                                options: vec!["x-gvfs-hide".into()],
+                                hides: true,
+                            },
+                        ],
+                    },
+                ),
+                step(
                     "/srv/x",
                     Kind::Directory,
                     What::Fail {
@@ -134,8 +155,9 @@ mod tests {
             "/etc/machine-id                  write \"uninitialized\" to source, create target, bind\n\
              /etc/nixos                       seed source from target, bind (x-gvfs-hide) [hides data at target]\n\
              /var/log                         ok: already bound\n\
+             /var                             nothing to keep at target (only directories, no files), bind (x-gvfs-hide)\n\
              /srv/x                           FAIL: /srv is a symlink\n\
-             2 of 4 paths need work\n"
+             3 of 5 paths need work\n"
         );
     }
 }

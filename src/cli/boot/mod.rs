@@ -136,6 +136,11 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
     let copied = crate::persist::copied(&root, &prev_entries);
     let (prev_entries, removed): (Vec<_>, Vec<_>) =
         (prev_entries.into_iter()).partition(|r| settings.entry(&r.path).is_some());
+    // Copy files and binds that left the config: a directory declared over
+    // them now is seeded around their sources (`apply::only_nested_at`).
+    let left_nested =
+        (removed.iter()).filter(|r| matches!(r.how, state::How::Copied | state::How::Bound));
+    let left_nested: Vec<state::Recorded> = left_nested.cloned().collect();
     let kept: Vec<state::Recorded> = (removed.into_iter())
         .filter(|r| apply::in_place(&handles, &state.mounts, r))
         .collect();
@@ -150,7 +155,8 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
             prev_entries.push(s);
         }
     }
-    let obs = apply::gather(&handles, settings, &state.mounts, prev_entries.clone());
+    let seen = [prev_entries.clone(), left_nested].concat();
+    let obs = apply::gather(&handles, settings, &state.mounts, seen);
     let mut plan = plan::plan(settings, &obs);
     plan::refuse_roots(&mut plan, settings, &refused.roots);
     if a.dry_run {

@@ -40,6 +40,10 @@ struct EntryReport {
     /// Filesystems its bind hides (their writes go into it instead).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hidden_mounts: Vec<layout::HiddenMount>,
+    /// A symlink to elsewhere that its source stores (the same link text):
+    /// the next boot makes it again, nothing is lost.
+    #[serde(skip)]
+    link_stored: bool,
 }
 
 /// `status --json`'s fields for a `method = "copy"` file.
@@ -101,7 +105,6 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                 path: e.path.clone(),
                 kind: e.kind,
                 source: e.source.clone(),
-                state: st,
                 live,
                 copy: facts.map(|f| CopyReport {
                     copy_state: crate::live::status::copy_state(&f),
@@ -112,6 +115,9 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
                     .filter(|h| h.under == e.path)
                     .cloned()
                     .collect(),
+                link_stored: matches!(&st, EntryState::WrongLink { target }
+                    if std::fs::read_link(root.host(&e.source)).is_ok_and(|t| t == *target)),
+                state: st,
             }
         })
         .collect();
@@ -201,8 +207,10 @@ pub fn run(g: &super::Global, a: Args) -> anyhow::Result<Exit> {
 }
 
 /// The state text of one entry, and whether it is a finding (the README's
-/// exit rule: something would be lost at the next boot → exit 1). A bind
-/// that hides a filesystem mounted below it is one.
+/// exit rule: something would be lost at the next boot → exit 1), which
+/// its text then flags in capitals (`NOT PERSISTED`, `MISSING`…: trial s11
+/// N15). A bind that hides a filesystem mounted below it is one; a symlink
+/// to elsewhere stored as its source (symlinks as data) is not.
 fn entry_text(
     settings: &crate::config::Settings,
     advice: &Advice,
@@ -230,20 +238,31 @@ fn entry_text(
     let text = match &e.state {
         Bound => format!("bound from {source}"),
         Symlinked => format!("symlink to {source}"),
-        Missing => format!("missing ({advice})"),
+        Missing => format!("MISSING ({advice})"),
         NotPersisted => format!("NOT PERSISTED: on the ephemeral root ({advice})"),
-        Foreign { source, root } => format!("foreign mount: {} {}", printable(source), show(root)),
+        Foreign { source: from, root } => format!(
+            "FOREIGN mount: {} {}, not the bind of {source}",
+            printable(from),
+            show(root)
+        ),
+        WrongLink { target } if e.link_stored => format!(
+            "symlink to {}, stored as the symlink {source} (the next boot makes it again)",
+            show(target)
+        ),
         WrongLink { target } if specific.is_some() => {
             format!("NOT PERSISTED: symlink to {} ({advice})", show(target))
         }
-        WrongLink { target } => format!("symlink to {} (expected {source})", show(target)),
+        WrongLink { target } => format!(
+            "NOT PERSISTED: symlink to {}, not to {source} ({advice})",
+            show(target)
+        ),
         Covered { by } => format!("covered by {}", show(by)),
     };
-    let fine = matches!(e.state, Bound | Symlinked | Covered { .. });
+    let fine = matches!(e.state, Bound | Symlinked | Covered { .. }) || e.link_stored;
     let hides: Vec<String> = e.hidden_mounts.iter().map(|h| h.text()).collect();
     match hides.is_empty() {
         true => (text, !fine),
-        false => (format!("{text}, but {}", hides.join("; ")), true),
+        false => (format!("{text}, but HIDES: {}", hides.join("; ")), true),
     }
 }
 
@@ -308,7 +327,11 @@ impl Advice {
                 ));
             }
             let in_place = layout::entry_state(state, e);
-            if !matches!(in_place, EntryState::Missing | EntryState::NotPersisted) {
+            let not_in_place = matches!(
+                in_place,
+                EntryState::Missing | EntryState::NotPersisted | EntryState::WrongLink { .. }
+            );
+            if !not_in_place {
                 return None;
             }
             // Its cause, not a rerun that fails the same way (trial-s10 F7).
@@ -340,6 +363,72 @@ impl Advice {
                 .filter_map(|e| Some((e.path.clone(), unusable(e)?)))
                 .collect(),
             rollbacks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::status::tests::flagged;
+
+    /// Trial s11 N15: every state that makes `status` exit 1 says so on
+    /// its line; a hand-made link stored as the entry's source (symlinks
+    /// as data: the next boot makes it again) is no finding.
+    #[test]
+    fn every_finding_is_flagged_on_its_line() {
+        let settings = crate::config::parse(
+            "version = 1\n[[persistence]]\npath = \"/persistent\"\ndirectories = [\"/var/lib/app\"]\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let advice = Advice {
+            said: Default::default(),
+            unusable: Default::default(),
+            rollbacks: Vec::new(),
+        };
+        let hidden = layout::HiddenMount {
+            path: "/var/lib/app/sub".into(),
+            under: "/var/lib/app".into(),
+            instead: "/persistent/var/lib/app/sub".into(),
+            what: "tmpfs".into(),
+        };
+        let target = PathBuf::from("/persistent/data/app");
+        let states = [
+            EntryState::Bound,
+            EntryState::Symlinked,
+            EntryState::Missing,
+            EntryState::NotPersisted,
+            EntryState::Foreign {
+                source: "tank".into(),
+                root: "/".into(),
+            },
+            EntryState::Covered { by: "/var".into() },
+            EntryState::WrongLink { target },
+        ];
+        for state in states {
+            for (link_stored, hides) in [(false, false), (true, false), (false, true)] {
+                let e = EntryReport {
+                    path: "/var/lib/app".into(),
+                    kind: Kind::Directory,
+                    source: "/persistent/var/lib/app".into(),
+                    state: state.clone(),
+                    live: None,
+                    copy: None,
+                    facts: None,
+                    hidden_mounts: hides.then(|| hidden.clone()).into_iter().collect(),
+                    link_stored: link_stored && matches!(state, EntryState::WrongLink { .. }),
+                };
+                let (text, finding) = entry_text(&settings, &advice, &e);
+                assert!(!finding || flagged(&text), "{state:?}: {text}");
+                if e.link_stored && !hides {
+                    assert!(!finding, "{text}");
+                    assert!(
+                        text.contains("stored as the symlink /persistent/var/lib/app"),
+                        "{text}"
+                    );
+                }
+            }
         }
     }
 }

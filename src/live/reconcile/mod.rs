@@ -56,9 +56,21 @@ pub struct Snapshot {
     /// mapped page changes neither size nor mtime: these are compared by
     /// content.
     mapped: HashSet<u64>,
+    /// Places below the top (relative) where a filesystem was mounted
+    /// before the bind and mounted again on top of it (a nested entry's
+    /// bind): what the original shows there once that mount is gone is
+    /// stale data from before it, never carried ([`Snapshot::skipping`]).
+    skip: HashSet<PathBuf>,
 }
 
 impl Snapshot {
+    /// The same, never carrying what is at `below` (relative to the top)
+    /// in the original: see [`Snapshot`]'s `skip`.
+    pub fn skipping(mut self, below: impl IntoIterator<Item = PathBuf>) -> Snapshot {
+        self.skip.extend(below);
+        self
+    }
+
     /// Take it from the copy at host path `copy` (a directory or a file).
     pub fn take(copy: &Path) -> anyhow::Result<Snapshot> {
         let (parent, name) = crate::sys::fs::split(copy)?;
@@ -83,9 +95,22 @@ impl Snapshot {
         }
         Ok(Snapshot {
             files,
-            mapped: HashSet::new(),
+            ..Snapshot::default()
         })
     }
+}
+
+/// The places (relative to `path`) of the filesystems mounted below
+/// `path` in `table`, as a bind over `path` mounts them again on top of
+/// it: for [`Snapshot::skipping`].
+pub fn below(table: &crate::mountinfo::MountTable, path: &Path) -> Vec<PathBuf> {
+    let rel =
+        |m: &crate::mountinfo::Mount| m.mount_point.strip_prefix(path).ok().map(Path::to_path_buf);
+    table
+        .visible_below(path)
+        .into_iter()
+        .filter_map(rel)
+        .collect()
 }
 
 /// The original and the snapshot of its copy, held across a bind.
@@ -117,6 +142,15 @@ impl Guard {
     /// see [`reconcile`].
     pub fn forcing(mut self, pids: impl IntoIterator<Item = u32>) -> Guard {
         self.forced.extend(pids);
+        self
+    }
+
+    /// Never carrying what is at `below` (relative to the path): see
+    /// [`Snapshot::skipping`].
+    pub fn skipping(mut self, below: impl IntoIterator<Item = PathBuf>) -> Guard {
+        if let Some((_, snap)) = &mut self.hidden {
+            snap.skip.extend(below);
+        }
         self
     }
 

@@ -70,6 +70,9 @@ impl Pass<'_> {
             if hm.dev != dev || (hm.mnt_id != 0 && mnt != 0 && hm.mnt_id != mnt) {
                 continue; // another filesystem mounted here
             }
+            if self.snap.skip.contains(&r) {
+                continue; // one was, before the bind: stale below it
+            }
             if matches!(hm.file_type, FileType::Directory | FileType::RegularFile) {
                 self.ids.insert((hm.dev, hm.ino));
             }

@@ -41,7 +41,7 @@ fn simulate(s: &Settings, obs: &Observed, p: &Plan) -> Observed {
                     }
                     Op::CopyIn => f.target = f.source.clone(),
                     Op::SaveCopy => f.source = f.target.clone(),
-                    Op::KeepLive => {}
+                    Op::KeepLive | Op::NothingToKeep { .. } => {}
                     Op::CompletePending => f.mounted = Mounted::FromSource,
                     Op::StoreLink => f.source = f.target.clone(),
                     Op::RestoreLink => f.target = f.source.clone(),
@@ -111,11 +111,12 @@ fn config_and_state() -> impl Strategy<Value = (Settings, Observed)> {
         node(),
         node(),
         mounted(),
+        any::<bool>(),
     );
     proptest::collection::vec(ent, 0..8).prop_map(move |v| {
         let mut entries: Vec<Entry> = Vec::new();
         let mut obs = Observed::default();
-        for (i, is_dir, symlink, t, s, m) in v {
+        for (i, is_dir, symlink, t, s, m, spare) in v {
             let (kind, method) = match (is_dir, symlink) {
                 (true, _) => (Kind::Directory, FileMethod::Auto),
                 (false, false) => (Kind::File, FileMethod::Auto),
@@ -132,6 +133,7 @@ fn config_and_state() -> impl Strategy<Value = (Settings, Observed)> {
                     source: s,
                     mounted: m,
                     link_data: None,
+                    spare: spare.then_some(Spare::InSource),
                 },
             );
             entries.push(e);

@@ -46,6 +46,7 @@ pub(super) fn facts(target: Node, source: Node) -> Facts {
         source,
         mounted: Mounted::No,
         link_data: None,
+        spare: None,
     }
 }
 
@@ -255,4 +256,52 @@ fn an_entry_below_a_new_bind_is_planned_again() {
             hides: false
         }]
     );
+}
+
+/// Trial s11 N6/N8/N27: live data that holds nothing to keep (a fresh
+/// root's empty skeleton, files all in the source, a generated machine
+/// ID) is hidden without a copy aside, for every kind of entry that would
+/// keep it aside; the bind still says it hides data. The planner takes
+/// the verdict from the facts only.
+#[test]
+fn live_data_with_nothing_to_keep_is_not_kept_aside() {
+    let full_dir = || Node::Dir { empty: false };
+    let f9 = || Node::File { len: 9 };
+    let cases = [
+        (
+            entry(Kind::Directory, "/var", FileMethod::Auto),
+            full_dir(),
+            Spare::OnlyDirectories,
+            HIDE(true),
+        ),
+        (
+            entry(Kind::File, MACHINE_ID, FileMethod::Auto),
+            f9(),
+            Spare::MachineId,
+            BIND(true),
+        ),
+        (
+            entry(Kind::File, "/etc/ssh/key", FileMethod::Auto),
+            f9(),
+            Spare::InSource,
+            BIND(true),
+        ),
+        (
+            entry(Kind::File, "/etc/shadow", FileMethod::Copy),
+            f9(),
+            Spare::InSource,
+            Op::CopyIn,
+        ),
+    ];
+    for (e, node, why, last) in cases {
+        let mut f = facts(node.clone(), node);
+        assert_eq!(ops_of(&one(e.clone(), f.clone()))[0], Op::KeepLive);
+        f.spare = Some(why);
+        assert_eq!(
+            ops_of(&one(e.clone(), f)),
+            vec![Op::NothingToKeep { why }, last],
+            "{:?}",
+            e.path
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod live_sockets;
 mod moved;
 mod nested;
 mod perms;
+mod quiet;
 mod refused_elsewhere;
 mod removed;
 mod room;
@@ -25,6 +26,7 @@ mod seed;
 mod shadowed;
 mod units;
 mod unsaved;
+mod widen;
 
 use crate::util::{self, Layout, in_vps};
 
