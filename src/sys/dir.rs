@@ -95,7 +95,13 @@ pub fn mkdir_beneath(
             Some(fd) => fd,
             None => {
                 let o = owner(i)?;
-                match mkdir_at(cur.as_fd(), name, 0o700) {
+                // Made with its final permission bits but any write for
+                // group or others (and the sticky, set-id ones) until its
+                // owner is set: killed between the two, a directory is never
+                // more open than it will be, nor narrower than a root-owned
+                // 0755 one (which `apply::dirs::tighten_to_live` would take
+                // for a live mode to copy).
+                match mkdir_at(cur.as_fd(), name, o.mode & 0o755) {
                     Ok(()) => {
                         let fd = open(cur.as_fd(), name)?;
                         set_owner(fd.as_fd(), o)?;

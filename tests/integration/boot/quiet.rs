@@ -119,6 +119,8 @@ fresh; imp boot >/dev/null 2>&1
 want=$(sum "$R/persistent")
 lst() {{ (cd "$R/persistent" && find . -printf '%M %u %g %y %p %l\n' | sort; find . -type f -print0 | sort -z | xargs -0 sha256sum); }}
 wantl=$(lst)
+modes() {{ (cd "$R/persistent" && find . -type d -printf '%M %u %g %p\n' | sort); }}
+wantm=$(modes)
 fresh
 points=$(kill_points "$IMPERMCTL" --root "$R" --config "$CFG" boot)
 n=0
@@ -130,6 +132,7 @@ for pt in $points; do
   imp boot 2>"$R/../err" || {{ echo "$pt: the rerun failed: $(grep -v INFO "$R/../err" | head -2)"; bad=$((bad + 1)); continue; }}
   ! grep WARN "$R/../err" | grep -qv recommended-paths || {{ echo "$pt: warned: $(grep WARN "$R/../err" | head -1)"; bad=$((bad + 1)); }}
   [ "$(sum "$R/persistent")" = "$want" ] || {{ echo "$pt: the persistent data changed after the rerun: $(diff <(lst) <(echo "$wantl") | head -4 | tr '\n' ' ')"; bad=$((bad + 1)); }}
+  [ "$(modes)" = "$wantm" ] || {{ echo "$pt: a persistent directory's owner or mode changed: $(diff <(modes) <(echo "$wantm") | head -4 | tr '\n' ' ')"; bad=$((bad + 1)); }}
   [ -n "$(devof /var)" ] && [ "$(cat "$R/var/lib/svc/db")" = state ] || {{ echo "$pt: /var not bound"; bad=$((bad + 1)); }}
   [ "$(cat "$R/etc/machine-id")" = "$mid" ] || {{ echo "$pt: not the persistent machine ID"; bad=$((bad + 1)); }}
 done
@@ -230,6 +233,50 @@ for pt in $points; do
 done
 echo "points=$n"
 [ "$n" -gt 10 ] || {{ echo "only $n kill points"; bad=$((bad + 1)); }}
+"#,
+        kp = crate::util::KILL_POINTS
+    );
+    kill_trials(&body);
+}
+
+/// A declared directory whose persistent copy exists (root 0755, as
+/// `/etc/nixos`) while the fresh root lacks it: boot makes the mount
+/// point. Killed before each change, then run again: the persistent
+/// directory keeps its owner and mode. Before, the mount point was made
+/// 0700 and given its mode after: killed between the two, the rerun took
+/// the half-made 0700 for a live mode and narrowed `/persistent/etc/nixos`
+/// to it (seen by the boot-noise kill trials).
+#[test]
+fn boot_killed_while_making_a_mount_point_leaves_the_persistent_mode_alone() {
+    require_root!();
+    require_tool!("strace");
+    let body = format!(
+        r#"{kp}
+cfg 'version = 1
+[[persistence]]
+path = "/persistent"
+directories = [ "/etc/nixos" ]
+'
+P="$R/persistent/etc/nixos"; L="$R/etc/nixos"
+fresh() {{
+  while mountpoint -q "$L"; do umount "$L"; done
+  rm -rf "$R/run/impermctl" "$R/run/mount" "$L"; mkdir -p "$R/etc" "$P"
+  chown 0:0 "$P"; chmod 0755 "$P"; echo '{{ }}' > "$P/configuration.nix"
+}}
+fresh
+points=$(kill_points "$IMPERMCTL" --root "$R" --config "$CFG" boot)
+n=0
+for pt in $points; do
+  n=$((n + 1)); fresh
+  kill_at "$pt" "$IMPERMCTL" --root "$R" --config "$CFG" boot || {{ echo "$pt: not killed there"; bad=$((bad + 1)); }}
+  phases="$phases $pt"
+  imp boot 2>"$R/../err" || {{ echo "$pt: the rerun failed: $(grep -v INFO "$R/../err" | head -2)"; bad=$((bad + 1)); continue; }}
+  m=$(stat -c '%u:%g %a' "$P")
+  [ "$m" = "0:0 755" ] || {{ echo "$pt: /persistent/etc/nixos is now $m"; bad=$((bad + 1)); }}
+  [ -n "$(devof /etc/nixos)" ] && [ -f "$L/configuration.nix" ] || {{ echo "$pt: not bound"; bad=$((bad + 1)); }}
+done
+echo "points=$n"
+[ "$n" -gt 2 ] || {{ echo "only $n kill points"; bad=$((bad + 1)); }}
 "#,
         kp = crate::util::KILL_POINTS
     );
