@@ -24,7 +24,7 @@ fn just_bound(backend: &str) {
         "{HELPERS}\nimp diff --capture-baseline >/dev/null\nmkdir -p \"$R/srv/app\" \"$R/srv/two\" \"$R/srv/other\""
     );
     // /srv/app: declared, counted, then bound by `boot` while the watcher
-    // is stopped; `status` asks, then the watcher goes on. /srv/two: the
+    // is stopped; the watcher goes on, `status` asks at once. /srv/two: the
     // same before the stop (`stop_watch`'s SIGTERM). /srv/other stays
     // unpersisted.
     let body = r#"
@@ -34,7 +34,8 @@ declare_dir /srv/app
 kill -STOP $WP
 imp boot > "$OUT/boot1" 2>&1
 mountpoint -q "$R/srv/app"
-cont_when 12
+# Going on right before `status` asks (a stopped one is not asked: 68eb3ab).
+kill -CONT $WP
 imp status > "$OUT/status" 2>&1 || true
 declare_dir /srv/two
 kill -STOP $WP
